@@ -1,0 +1,20 @@
+/// Shared declarations of the bindings: the registration function of each
+/// Lua-visible object, and small helpers.
+#ifndef TUNE_LBIND_H
+#define TUNE_LBIND_H
+
+#include <lua.h>
+
+/// Set by the tunelua binary: its own path (NULL under a stock lua5.4).
+extern const char *tune_self_exe;
+
+void tune_lexecutor_register(lua_State *L);   // core.executor_new
+void tune_lworker_register(lua_State *L);     // core.worker_channel
+void tune_lsys_register(lua_State *L);        // clocks, files, processes
+
+int luaopen_tune_core(lua_State *L);
+
+/// Returns nil, "<what>: <strerror(-rc)>" (luaL_fileresult style).
+int tune_lua_fail(lua_State *L, const char *what, int rc);
+
+#endif

@@ -1,0 +1,226 @@
+#include "lconv.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+
+void tune_lconv_init(lua_State *L) {
+  if (luaL_newmetatable(L, TUNE_ARRAY_MT)) {
+    lua_pushstring(L, "array");
+    lua_setfield(L, -2, "__jsontype");
+  }
+  lua_pop(L, 1);
+}
+
+void tune_lua_push_json(lua_State *L, const cJSON *item, const char *skip_key) {
+  luaL_checkstack(L, 3, "JSON nested too deeply");
+  switch (item->type & 0xFF) {
+    case cJSON_False: lua_pushboolean(L, 0); break;
+    case cJSON_True: lua_pushboolean(L, 1); break;
+    case cJSON_NULL: lua_pushlightuserdata(L, NULL); break;
+    case cJSON_Number:
+      if (tune_json_is_int(item)) lua_pushinteger(L, (lua_Integer)item->valuedouble);
+      else lua_pushnumber(L, item->valuedouble);
+      break;
+    case cJSON_String: lua_pushstring(L, item->valuestring); break;
+    case cJSON_Array: {
+      int n = cJSON_GetArraySize(item);
+      lua_createtable(L, n, 0);
+      if (n == 0) luaL_setmetatable(L, TUNE_ARRAY_MT);
+      lua_Integer i = 1;
+      for (const cJSON *c = item->child; c; c = c->next) {
+        tune_lua_push_json(L, c, NULL);
+        lua_rawseti(L, -2, i++);
+      }
+      break;
+    }
+    case cJSON_Object: {
+      lua_createtable(L, 0, 8);
+      for (const cJSON *c = item->child; c; c = c->next) {
+        if (skip_key && !strcmp(c->string, skip_key)) continue;
+        tune_lua_push_json(L, c, NULL);
+        lua_setfield(L, -2, c->string);
+      }
+      break;
+    }
+    default: lua_pushnil(L); break;
+  }
+}
+
+typedef struct {
+  char *err;
+  size_t errlen;
+  const char *path[64];
+  char idx[64][24];
+  int depth;
+} wctx_t;
+
+static void path_text(wctx_t *c, char *out, size_t len) {
+  size_t n = 0;
+  out[0] = '\0';
+  for (int i = 0; i < c->depth && i < 64 && n < len; i++) {
+    const char *k = c->path[i] ? c->path[i] : c->idx[i];
+    n += (size_t)snprintf(out + n, len - n, c->path[i] ? (i ? ".%s" : "%s") : "[%s]", k);
+  }
+}
+
+static int werr(wctx_t *c, const char *what) {
+  char path[512];
+  path_text(c, path, sizeof path);
+  if (path[0]) snprintf(c->err, c->errlen, "%s at '%s'", what, path);
+  else snprintf(c->err, c->errlen, "%s", what);
+  return -1;
+}
+
+static int write_value(lua_State *L, int idx, tune_buf_t *out, wctx_t *c);
+
+/// 1 when the table at idx is a sequence 1..n (n > 0), with n in *len.
+static int is_sequence(lua_State *L, int idx, lua_Integer *len) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  lua_Integer count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER || !lua_isinteger(L, -1)) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    lua_Integer k = lua_tointeger(L, -1);
+    if (k < 1 || k > n) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    count++;
+  }
+  *len = n;
+  return count == n && n > 0;
+}
+
+static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
+  if (c->depth >= TUNE_JSON_MAX_DEPTH) return werr(c, "table nested too deeply (a cycle?)");
+  luaL_checkstack(L, 4, "JSON nested too deeply");
+  int is_array = 0;
+  if (lua_getmetatable(L, idx)) {
+    luaL_getmetatable(L, TUNE_ARRAY_MT);
+    is_array = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  lua_Integer n = 0;
+  if (is_array || is_sequence(L, idx, &n)) {
+    n = (lua_Integer)lua_rawlen(L, idx);
+    tune_buf_putc(out, '[');
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (i > 1) tune_buf_putc(out, ',');
+      lua_rawgeti(L, idx, i);
+      if (c->depth < 64) {
+        c->path[c->depth] = NULL;
+        snprintf(c->idx[c->depth], sizeof c->idx[0], "%lld", (long long)i);
+      }
+      c->depth++;
+      int rc = write_value(L, lua_gettop(L), out, c);
+      c->depth--;
+      lua_pop(L, 1);
+      if (rc < 0) return rc;
+    }
+    tune_buf_putc(out, ']');
+    return 0;
+  }
+  tune_buf_putc(out, '{');
+  int first = 1;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    char keybuf[64];
+    const char *key;
+    size_t klen;
+    int kt = lua_type(L, -2);
+    if (kt == LUA_TSTRING) {
+      key = lua_tolstring(L, -2, &klen);
+    } else if (kt == LUA_TNUMBER) {
+      if (lua_isinteger(L, -2)) snprintf(keybuf, sizeof keybuf, "%lld", (long long)lua_tointeger(L, -2));
+      else snprintf(keybuf, sizeof keybuf, "%.17g", lua_tonumber(L, -2));
+      key = keybuf;
+      klen = strlen(keybuf);
+    } else {
+      lua_pop(L, 2);
+      char what[96];
+      snprintf(what, sizeof what, "cannot encode a table key of type %s", luaL_typename(L, -1));
+      return werr(c, what);
+    }
+    if (!first) tune_buf_putc(out, ',');
+    first = 0;
+    tune_json_write_string(out, key, klen);
+    tune_buf_putc(out, ':');
+    if (c->depth < 64) c->path[c->depth] = key;
+    c->depth++;
+    int rc = write_value(L, lua_gettop(L), out, c);
+    c->depth--;
+    lua_pop(L, 1);
+    if (rc < 0) {
+      lua_pop(L, 1);
+      return rc;
+    }
+  }
+  tune_buf_putc(out, '}');
+  return 0;
+}
+
+static int write_value(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: tune_buf_puts(out, "null"); return 0;
+    case LUA_TBOOLEAN: tune_buf_puts(out, lua_toboolean(L, idx) ? "true" : "false"); return 0;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) tune_json_write_int(out, (int64_t)lua_tointeger(L, idx));
+      else tune_json_write_double(out, lua_tonumber(L, idx));
+      return 0;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      tune_json_write_string(out, s, len);
+      return 0;
+    }
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, idx) == NULL) {
+        tune_buf_puts(out, "null");
+        return 0;
+      }
+      break;
+    case LUA_TTABLE: return write_table(L, idx, out, c);
+    default: break;
+  }
+  char what[96];
+  snprintf(what, sizeof what, "cannot encode a %s value as JSON", luaL_typename(L, idx));
+  return werr(c, what);
+}
+
+int tune_lua_write_json(lua_State *L, int idx, tune_buf_t *out, char *err, size_t errlen) {
+  wctx_t c;
+  memset(&c, 0, sizeof c);
+  c.err = err;
+  c.errlen = errlen;
+  idx = lua_absindex(L, idx);
+  int top = lua_gettop(L);
+  int rc = write_value(L, idx, out, &c);
+  lua_settop(L, top);
+  return rc;
+}
+
+cJSON *tune_lua_to_json(lua_State *L, int idx, char *err, size_t errlen) {
+  tune_buf_t b = TUNE_BUF_INIT;
+  if (tune_lua_write_json(L, idx, &b, err, errlen) < 0) {
+    tune_buf_free(&b);
+    return NULL;
+  }
+  cJSON *v = tune_json_parse(b.data, b.len, err, errlen);
+  tune_buf_free(&b);
+  return v;
+}
+
+cJSON *tune_lua_check_json(lua_State *L, int idx, const char *what) {
+  char err[512];
+  cJSON *v = tune_lua_to_json(L, idx, err, sizeof err);
+  if (!v) luaL_error(L, "%s: %s", what, err);
+  return v;
+}

@@ -1,0 +1,299 @@
+/// System helpers Lua lacks: clocks, sleep, directories, atomic writes,
+/// process ids, node detection, the worker binary's path.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "backend.h"
+#include "common.h"
+#include "fsutil.h"
+#include "lbind.h"
+#include "lconv.h"
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, (double)uv_hrtime() / 1e9);
+  return 1;
+}
+
+static int l_time(lua_State *L) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  lua_pushnumber(L, (double)tv.tv_sec + tv.tv_usec / 1e6);
+  return 1;
+}
+
+/// core.sleep(seconds): nanosleep, resumed after signals.
+static int l_sleep(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  if (s <= 0) return 0;
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+  return 0;
+}
+
+static int l_mkdir_p(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  int rc = tune_fs_mkdir_p(p);
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_write_atomic(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int rc = tune_fs_write_atomic(p, data, len);
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/// core.append(path, data [, sync]): one write(2) with O_APPEND.
+static int l_append(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int rc = tune_fs_append(p, data, len, lua_toboolean(L, 3));
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_read_file(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  char *data;
+  size_t len;
+  int rc = tune_fs_read(p, (size_t)luaL_optinteger(L, 2, 1 << 30), &data, &len);
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushlstring(L, data, len);
+  free(data);
+  return 1;
+}
+
+/// core.listdir(path) -> sorted array of names (without . and ..)
+static int l_listdir(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  DIR *d = opendir(p);
+  if (!d) return tune_lua_fail(L, p, -errno);
+  lua_newtable(L);
+  int i = 1;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, i++);
+  }
+  closedir(d);
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, -3);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/// core.stat(path) -> "file" | "directory" | "other", size | nil
+static int l_stat(lua_State *L) {
+  struct stat st;
+  if (stat(luaL_checkstring(L, 1), &st) < 0) return 0;
+  lua_pushstring(L, S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file" : "other");
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_pushnumber(L, (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9);
+  return 3;
+}
+
+static int l_remove_tree(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  int rc = tune_fs_remove_tree(p);
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_rename(lua_State *L) {
+  const char *a = luaL_checkstring(L, 1), *b = luaL_checkstring(L, 2);
+  if (rename(a, b) < 0) return tune_lua_fail(L, a, -errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_realpath(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  char buf[PATH_MAX];
+  if (!realpath(p, buf)) return tune_lua_fail(L, p, -errno);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static int l_getcwd(lua_State *L) {
+  char buf[PATH_MAX];
+  if (!getcwd(buf, sizeof buf)) return tune_lua_fail(L, "getcwd", -errno);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static int l_chdir(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  if (chdir(p) < 0) return tune_lua_fail(L, p, -errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_getpid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+static int l_hostname(lua_State *L) {
+  char buf[256];
+  if (gethostname(buf, sizeof buf) < 0) strcpy(buf, "localhost");
+  buf[sizeof buf - 1] = '\0';
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+/// core.node_ip(): the first non-loopback IPv4 address, else 127.0.0.1.
+static int l_node_ip(lua_State *L) {
+  struct ifaddrs *ifs = NULL;
+  char buf[INET_ADDRSTRLEN] = "127.0.0.1";
+  if (getifaddrs(&ifs) == 0) {
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+      struct in_addr a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+      if ((ntohl(a.s_addr) >> 24) == 127) continue;
+      inet_ntop(AF_INET, &a, buf, sizeof buf);
+      break;
+    }
+    freeifaddrs(ifs);
+  }
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/// core.kill(pid, signal_name_or_number) -> true | nil, message
+static int l_kill(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  int sig = SIGTERM;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    const char *n = lua_tostring(L, 2);
+    static const struct { const char *n; int s; } sigs[] = {
+        {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT}, {"USR1", SIGUSR1},
+        {"USR2", SIGUSR2}, {"SEGV", SIGSEGV}, {"STOP", SIGSTOP}, {"CONT", SIGCONT}, {"0", 0},
+    };
+    sig = -1;
+    for (size_t i = 0; i < TUNE_ARRAY_LEN(sigs); i++)
+      if (!strcmp(n, sigs[i].n)) sig = sigs[i].s;
+    luaL_argcheck(L, sig >= 0, 2, "unknown signal name");
+  } else if (!lua_isnoneornil(L, 2)) {
+    sig = (int)luaL_checkinteger(L, 2);
+  }
+  if (kill(pid, sig) < 0) return tune_lua_fail(L, "kill", -errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/// core.detect_node() -> {CPU=, GPU=, memory=}, {gpu ids...}
+static int l_detect_node(lua_State *L) {
+  tune_res_t r;
+  char **ids;
+  size_t n;
+  tune_detect_node(&r, &ids, &n);
+  cJSON *j = tune_res_to_json(&r);
+  tune_lua_push_json(L, j, NULL);
+  cJSON_Delete(j);
+  tune_res_free(&r);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_pushstring(L, ids[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+    free(ids[i]);
+  }
+  free(ids);
+  return 2;
+}
+
+static int executable(const char *p) { return p && access(p, X_OK) == 0; }
+
+/// core.worker_path() -> path of the tunelua binary | nil, message
+static int l_worker_path(lua_State *L) {
+  const char *env = getenv("TUNELUA_BIN");
+  if (env && *env) {
+    lua_pushstring(L, env);
+    return 1;
+  }
+  if (tune_self_exe) {
+    lua_pushstring(L, tune_self_exe);
+    return 1;
+  }
+  Dl_info info;
+  if (dladdr((void *)luaopen_tune_core, &info) && info.dli_fname) {
+    char so[PATH_MAX];
+    if (realpath(info.dli_fname, so)) {
+      /* Build tree: <build>/tune/core.so next to <build>/tunelua. */
+      char *d1 = tune_fs_dirname(so), *d2 = tune_fs_dirname(d1);
+      char *cand = tune_fs_join(d2, "tunelua");
+      int ok = executable(cand);
+      if (ok) lua_pushstring(L, cand);
+      free(d1);
+      free(d2);
+      free(cand);
+      if (ok) return 1;
+    }
+  }
+  const char *installed = TUNE_INSTALL_BINDIR "/tunelua";
+  if (executable(installed)) {
+    lua_pushstring(L, installed);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushliteral(L, "cannot find the tunelua binary: set TUNELUA_BIN");
+  return 2;
+}
+
+static const luaL_Reg funcs[] = {
+    {"now", l_now},
+    {"time", l_time},
+    {"sleep", l_sleep},
+    {"mkdir_p", l_mkdir_p},
+    {"write_atomic", l_write_atomic},
+    {"append", l_append},
+    {"read_file", l_read_file},
+    {"listdir", l_listdir},
+    {"stat", l_stat},
+    {"remove_tree", l_remove_tree},
+    {"rename", l_rename},
+    {"realpath", l_realpath},
+    {"getcwd", l_getcwd},
+    {"chdir", l_chdir},
+    {"getpid", l_getpid},
+    {"hostname", l_hostname},
+    {"node_ip", l_node_ip},
+    {"isatty", l_isatty},
+    {"kill", l_kill},
+    {"detect_node", l_detect_node},
+    {"worker_path", l_worker_path},
+    {NULL, NULL},
+};
+
+void tune_lsys_register(lua_State *L) { luaL_setfuncs(L, funcs, 0); }

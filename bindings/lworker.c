@@ -1,0 +1,167 @@
+/// The worker's end of the protocol (`tunelua --worker`): the channel on
+/// the process's original stdin/stdout, with the trainable's own stdout
+/// moved away first so user output never mixes with protocol lines.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "json.h"
+#include "lbind.h"
+#include "lconv.h"
+#include "proto.h"
+
+#define CHANNEL_MT "tune.core.channel"
+
+typedef struct {
+  int in, out;
+  size_t max;
+  tune_buf_t buf;   /* bytes read, not yet returned as lines */
+} channel_t;
+
+static channel_t *check_ch(lua_State *L) {
+  channel_t *c = luaL_checkudata(L, 1, CHANNEL_MT);
+  if (c->in < 0) luaL_error(L, "attempt to use a closed channel");
+  return c;
+}
+
+/// core.worker_channel() -> channel. Call once, before any user code runs.
+static int l_worker_channel(lua_State *L) {
+  const char *driver = getenv("TUNE_DRIVER_PID");
+  if (driver && *driver) {
+    /* Die with the driver; and if it is already gone, do not start. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if ((long)getppid() != strtol(driver, NULL, 10)) _exit(70);
+  }
+  int in = fcntl(0, F_DUPFD_CLOEXEC, 3);
+  int out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+  if (in < 0 || out < 0) return luaL_error(L, "worker_channel: %s", strerror(errno));
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull >= 0) {
+    dup2(devnull, 0);
+    close(devnull);
+  }
+  /* The trainable's stdout: the fd the launcher gave for it, else stderr. */
+  fflush(stdout);
+  const char *ofd = getenv("TUNE_WORKER_STDOUT_FD");
+  int user_out = ofd && *ofd ? (int)strtol(ofd, NULL, 10) : 2;
+  if (dup2(user_out, 1) < 0) dup2(2, 1);
+  if (user_out > 2) close(user_out);
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  unsetenv("TUNE_WORKER_STDOUT_FD");
+
+  channel_t *c = lua_newuserdatauv(L, sizeof *c, 0);
+  c->in = in;
+  c->out = out;
+  const char *mx = getenv("TUNE_MAX_MESSAGE_BYTES");
+  c->max = mx && *mx ? (size_t)strtoull(mx, NULL, 10) : TUNE_MAX_MESSAGE_DEFAULT;
+  tune_buf_init(&c->buf);
+  luaL_setmetatable(L, CHANNEL_MT);
+  return 1;
+}
+
+/// channel:read() -> message table, or nil at end of input. Raises on a
+/// malformed or oversize line.
+static int l_read(lua_State *L) {
+  channel_t *c = check_ch(L);
+  for (;;) {
+    char *nl = c->buf.len ? memchr(c->buf.data, '\n', c->buf.len) : NULL;
+    if (nl) {
+      size_t n = (size_t)(nl - c->buf.data);
+      char err[256];
+      cJSON *v = tune_json_parse(c->buf.data, n, err, sizeof err);
+      tune_buf_consume(&c->buf, n + 1);
+      if (!v) return luaL_error(L, "malformed message from the driver: %s", err);
+      tune_lua_push_json(L, v, NULL);
+      cJSON_Delete(v);
+      return 1;
+    }
+    if (c->buf.len > c->max) return luaL_error(L, "message from the driver exceeds %d bytes", (int)c->max);
+    tune_buf_reserve(&c->buf, 65536);
+    ssize_t r = read(c->in, c->buf.data + c->buf.len, 65536);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return luaL_error(L, "read: %s", strerror(errno));
+    }
+    if (r == 0) return 0;
+    c->buf.len += (size_t)r;
+    c->buf.data[c->buf.len] = '\0';
+  }
+}
+
+static int write_all(int fd, const char *p, size_t len) {
+  while (len) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/// channel:send(message) -> true | nil, message
+static int l_send(lua_State *L) {
+  channel_t *c = check_ch(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  tune_buf_t b = TUNE_BUF_INIT;
+  char err[512];
+  if (tune_lua_write_json(L, 2, &b, err, sizeof err) < 0) {
+    tune_buf_free(&b);
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  tune_buf_putc(&b, '\n');
+  int rc = write_all(c->out, b.data, b.len);
+  tune_buf_free(&b);
+  if (rc < 0) return tune_lua_fail(L, "send", rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/// channel:send_raw(text): a line as it is (tests of malformed input).
+static int l_send_raw(lua_State *L) {
+  channel_t *c = check_ch(L);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  int rc = write_all(c->out, s, len);
+  if (rc < 0) return tune_lua_fail(L, "send", rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_close(lua_State *L) {
+  channel_t *c = luaL_checkudata(L, 1, CHANNEL_MT);
+  if (c->in >= 0) {
+    close(c->in);
+    close(c->out);
+    c->in = c->out = -1;
+    tune_buf_free(&c->buf);
+  }
+  return 0;
+}
+
+static const luaL_Reg methods[] = {
+    {"read", l_read}, {"send", l_send}, {"send_raw", l_send_raw}, {"close", l_close}, {NULL, NULL},
+};
+
+void tune_lworker_register(lua_State *L) {
+  luaL_newmetatable(L, CHANNEL_MT);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_worker_channel);
+  lua_setfield(L, -2, "worker_channel");
+}

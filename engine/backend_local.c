@@ -1,0 +1,325 @@
+/// The local backend: workers are child processes started with uv_spawn in
+/// their own process group, speaking the protocol on stdin/stdout, with the
+/// trainable's stdout on fd 3 and its stderr on fd 2. Placement groups are
+/// reserved by arithmetic over this one node.
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "backend.h"
+#include "common.h"
+#include "log.h"
+
+/// Seconds to wait for a dead worker's streams to reach EOF (a grandchild
+/// that inherited them may hold them open).
+#define DRAIN_TIMEOUT_S 2.0
+#define READ_CHUNK 65536
+
+typedef struct {
+  tune_backend_t base;
+  uv_loop_t loop;
+  uv_timer_t wait_timer;
+  int wait_fired;
+  int activity;     ///< set by every callback that reaches the executor
+} local_backend_t;
+
+/* A worker process: the process handle, four pipes and a drain timer, all
+ * embedded here; freed from the last close callback (refcount `open`). */
+struct tune_proc {
+  local_backend_t *b;
+  uv_process_t proc;
+  uv_pipe_t in;          /* protocol to the worker (its stdin) */
+  uv_pipe_t out[3];      /* protocol, trainable stdout, trainable stderr */
+  uv_timer_t drain;
+  int open;              /* handles not yet closed */
+  int streams_open;      /* readable streams not at EOF */
+  int eof[3];
+  int exited;
+  int64_t exit_status;
+  int term_signal;
+  int notified;
+  int64_t pid;
+  tune_proc_cb_t cb;
+  void *ud;
+  char buf[READ_CHUNK];
+};
+
+struct tune_timer {
+  local_backend_t *b;
+  uv_timer_t t;
+  void (*cb)(void *ud);
+  void *ud;
+};
+
+static void proc_handle_closed(uv_handle_t *h) {
+  tune_proc_t *p = h->data;
+  if (--p->open == 0) free(p);
+}
+
+static void proc_close(tune_proc_t *p, uv_handle_t *h) {
+  if (!uv_is_closing(h)) uv_close(h, proc_handle_closed);
+}
+
+static void proc_close_all(tune_proc_t *p) {
+  proc_close(p, (uv_handle_t *)&p->proc);
+  proc_close(p, (uv_handle_t *)&p->in);
+  for (int i = 0; i < 3; i++) proc_close(p, (uv_handle_t *)&p->out[i]);
+  proc_close(p, (uv_handle_t *)&p->drain);
+}
+
+/// Tells the executor once the process is gone and its output drained.
+static void maybe_finish(tune_proc_t *p) {
+  if (p->notified || !p->exited || p->streams_open > 0) return;
+  p->notified = 1;
+  p->b->activity = 1;
+  p->cb.on_exit(p->ud, p->exit_status, p->term_signal);
+  proc_close_all(p);
+}
+
+static void on_drain_timeout(uv_timer_t *t) {
+  tune_proc_t *p = t->data;
+  for (int i = 0; i < 3; i++) {
+    if (p->eof[i]) continue;
+    uv_read_stop((uv_stream_t *)&p->out[i]);
+    p->eof[i] = 1;
+    p->cb.on_data(p->ud, i, NULL, 0);
+  }
+  p->streams_open = 0;
+  maybe_finish(p);
+}
+
+static void on_exit_cb(uv_process_t *h, int64_t status, int sig) {
+  tune_proc_t *p = h->data;
+  p->exited = 1;
+  p->exit_status = status;
+  p->term_signal = sig;
+  /* Whatever the worker left running in its group goes with it. */
+  if (p->pid > 0) kill(-(pid_t)p->pid, SIGKILL);
+  if (p->streams_open > 0) uv_timer_start(&p->drain, on_drain_timeout, (uint64_t)(DRAIN_TIMEOUT_S * 1000), 0);
+  maybe_finish(p);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  tune_proc_t *p = h->data;
+  (void)suggested;
+  buf->base = p->buf;
+  buf->len = sizeof p->buf;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  tune_proc_t *p = s->data;
+  int stream = (int)((uv_pipe_t *)s - p->out);
+  if (n > 0) {
+    p->b->activity = 1;
+    p->cb.on_data(p->ud, stream, buf->base, (size_t)n);
+    return;
+  }
+  if (n == 0) return;
+  /* EOF or error: the stream is finished either way. */
+  uv_read_stop(s);
+  if (p->eof[stream]) return;
+  p->eof[stream] = 1;
+  p->b->activity = 1;
+  p->cb.on_data(p->ud, stream, NULL, 0);
+  p->streams_open--;
+  maybe_finish(p);
+}
+
+static int local_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_proc_cb_t *cb, void *ud,
+                       tune_proc_t **out) {
+  local_backend_t *b = (local_backend_t *)base;
+  tune_proc_t *p = tune_xcalloc(1, sizeof *p);
+  p->b = b;
+  p->cb = *cb;
+  p->ud = ud;
+  uv_handle_t *handles[] = {(uv_handle_t *)&p->in, (uv_handle_t *)&p->out[0], (uv_handle_t *)&p->out[1],
+                            (uv_handle_t *)&p->out[2]};
+  uv_pipe_init(&b->loop, &p->in, 0);
+  for (int i = 0; i < 3; i++) uv_pipe_init(&b->loop, &p->out[i], 0);
+  uv_timer_init(&b->loop, &p->drain);
+  for (size_t i = 0; i < TUNE_ARRAY_LEN(handles); i++) handles[i]->data = p;
+  p->drain.data = p;
+  p->proc.data = p;
+  p->open = 6;
+
+  uv_stdio_container_t stdio[4];
+  stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+  stdio[0].data.stream = (uv_stream_t *)&p->in;
+  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[1].data.stream = (uv_stream_t *)&p->out[TUNE_STREAM_PROTOCOL];
+  stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[2].data.stream = (uv_stream_t *)&p->out[TUNE_STREAM_STDERR];
+  stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[3].data.stream = (uv_stream_t *)&p->out[TUNE_STREAM_STDOUT];
+
+  uv_process_options_t po;
+  memset(&po, 0, sizeof po);
+  po.exit_cb = on_exit_cb;
+  po.file = o->file;
+  po.args = o->argv;
+  po.env = o->env;
+  po.cwd = o->cwd;
+  po.flags = UV_PROCESS_DETACHED;   /* own session and process group */
+  po.stdio_count = 4;
+  po.stdio = stdio;
+
+  int rc = uv_spawn(&b->loop, &p->proc, &po);
+  if (rc < 0) {
+    /* libuv: the process handle must be closed even after a failed spawn. */
+    proc_close_all(p);
+    return rc;
+  }
+  p->pid = p->proc.pid;
+  p->streams_open = 3;
+  for (int i = 0; i < 3; i++) uv_read_start((uv_stream_t *)&p->out[i], alloc_cb, read_cb);
+  *out = p;
+  return 0;
+}
+
+typedef struct {
+  uv_write_t req;
+  char data[];
+} write_req_t;
+
+static void write_cb(uv_write_t *req, int status) {
+  (void)status; /* a dead worker is reported by its exit */
+  free(req);
+}
+
+static int local_send(tune_proc_t *p, const char *data, size_t len) {
+  if (p->exited || uv_is_closing((uv_handle_t *)&p->in) || !uv_is_writable((uv_stream_t *)&p->in))
+    return -EPIPE;
+  /* Try to write at once; queue only what the pipe does not take. */
+  uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+  int n = uv_try_write((uv_stream_t *)&p->in, &buf, 1);
+  if (n == (int)len) return 0;
+  if (n < 0 && n != UV_EAGAIN) return n;
+  size_t done = n > 0 ? (size_t)n : 0;
+  write_req_t *w = tune_xmalloc(sizeof *w + (len - done));
+  memcpy(w->data, data + done, len - done);
+  buf = uv_buf_init(w->data, (unsigned)(len - done));
+  int rc = uv_write(&w->req, (uv_stream_t *)&p->in, &buf, 1, write_cb);
+  if (rc < 0) free(w);
+  return rc;
+}
+
+static int local_kill(tune_proc_t *p) {
+  if (p->exited || p->pid <= 0) return 0;
+  if (kill(-(pid_t)p->pid, SIGKILL) < 0 && errno != ESRCH) return -errno;
+  return 0;
+}
+
+static int64_t local_pid(const tune_proc_t *p) { return p->pid; }
+
+static double local_now(tune_backend_t *base) {
+  (void)base;
+  return (double)uv_hrtime() / 1e9;
+}
+
+static void timer_cb(uv_timer_t *t) {
+  tune_timer_t *tt = t->data;
+  tt->b->activity = 1;
+  tt->cb(tt->ud);
+}
+
+static tune_timer_t *local_timer_new(tune_backend_t *base, void (*cb)(void *), void *ud) {
+  local_backend_t *b = (local_backend_t *)base;
+  tune_timer_t *t = tune_xcalloc(1, sizeof *t);
+  t->b = b;
+  t->cb = cb;
+  t->ud = ud;
+  uv_timer_init(&b->loop, &t->t);
+  t->t.data = t;
+  return t;
+}
+
+static void local_timer_start(tune_timer_t *t, double s) {
+  uv_timer_start(&t->t, timer_cb, s <= 0 ? 0 : (uint64_t)(s * 1000.0 + 0.5), 0);
+}
+
+static void local_timer_stop(tune_timer_t *t) { uv_timer_stop(&t->t); }
+
+static void timer_closed(uv_handle_t *h) { free(h->data); }
+
+static void local_timer_free(tune_timer_t *t) {
+  if (!t) return;
+  uv_timer_stop(&t->t);
+  uv_close((uv_handle_t *)&t->t, timer_closed);
+}
+
+static void wait_timeout(uv_timer_t *t) {
+  local_backend_t *b = t->data;
+  b->wait_fired = 1;
+}
+
+static int local_wait(tune_backend_t *base, double timeout) {
+  local_backend_t *b = (local_backend_t *)base;
+  b->activity = 0;
+  if (timeout <= 0) {
+    uv_run(&b->loop, UV_RUN_NOWAIT);
+    return b->activity;
+  }
+  b->wait_fired = 0;
+  uv_timer_start(&b->wait_timer, wait_timeout, (uint64_t)(timeout * 1000.0 + 0.5), 0);
+  while (!b->activity && !b->wait_fired) uv_run(&b->loop, UV_RUN_ONCE);
+  uv_timer_stop(&b->wait_timer);
+  return b->activity;
+}
+
+static int local_reserve(tune_backend_t *base, const tune_pgf_t *f, tune_placement_t *out) {
+  return tune_cluster_reserve(&base->cluster, f, out);
+}
+
+static void local_release(tune_backend_t *base, const tune_pgf_t *f, tune_placement_t *p) {
+  tune_cluster_release(&base->cluster, f, p);
+}
+
+static void walk_count(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h)) (*(int *)arg)++;
+}
+
+static int local_destroy(tune_backend_t *base) {
+  local_backend_t *b = (local_backend_t *)base;
+  uv_close((uv_handle_t *)&b->wait_timer, NULL);
+  int busy = 0;
+  uv_walk(&b->loop, walk_count, &busy);
+  /* Let pending close callbacks run. */
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(&b->loop);
+  tune_cluster_free(&b->base.cluster);
+  free(b);
+  if (busy) TUNE_WARN("local backend destroyed with %d open handle(s)", busy);
+  return (rc < 0 || busy) ? -EBUSY : 0;
+}
+
+static const tune_backend_ops_t local_ops = {
+    .name = "local",
+    .spawn = local_spawn,
+    .send = local_send,
+    .kill = local_kill,
+    .pid = local_pid,
+    .now = local_now,
+    .timer_new = local_timer_new,
+    .timer_start = local_timer_start,
+    .timer_stop = local_timer_stop,
+    .timer_free = local_timer_free,
+    .wait = local_wait,
+    .reserve = local_reserve,
+    .release = local_release,
+    .destroy = local_destroy,
+};
+
+tune_backend_t *tune_backend_local_new(const tune_local_opts_t *o) {
+  local_backend_t *b = tune_xcalloc(1, sizeof *b);
+  b->base.ops = &local_ops;
+  if (uv_loop_init(&b->loop) < 0) tune_abort(__FILE__, __LINE__, "uv_loop_init failed");
+  uv_timer_init(&b->loop, &b->wait_timer);
+  b->wait_timer.data = b;
+  tune_cluster_init(&b->base.cluster);
+  tune_cluster_add_node(&b->base.cluster, "local", o->resources, o->gpu_ids, o->ngpu_ids);
+  /* A worker that died must not kill the driver through a write. */
+  signal(SIGPIPE, SIG_IGN);
+  return &b->base;
+}

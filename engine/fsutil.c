@@ -1,0 +1,230 @@
+#define _GNU_SOURCE
+#include "fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "common.h"
+
+/// Test-only fault injection (docs/architecture.md, "Testing crashes"):
+/// TUNE_TEST_FAIL_WRITES=N makes the Nth and later atomic writes fail with
+/// ENOSPC, as a full disk would.
+static int injected_failure(void) {
+  static long budget = -2;
+  if (budget == -2) {
+    const char *v = getenv("TUNE_TEST_FAIL_WRITES");
+    budget = v && *v ? strtol(v, NULL, 10) : -1;
+  }
+  if (budget < 0) return 0;
+  if (budget <= 1) return 1;
+  budget--;
+  return 0;
+}
+
+int tune_fs_mkdir_p(const char *path) {
+  char *p = tune_xstrdup(path);
+  int rc = 0;
+  for (char *s = p + 1; ; s++) {
+    if (*s == '/' || *s == '\0') {
+      char c = *s;
+      *s = '\0';
+      if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+        rc = -errno;
+        break;
+      }
+      *s = c;
+      if (c == '\0') break;
+    }
+  }
+  if (rc == 0) {
+    struct stat st;
+    if (stat(path, &st) < 0) rc = -errno;
+    else if (!S_ISDIR(st.st_mode)) rc = -ENOTDIR;
+  }
+  free(p);
+  return rc;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+char *tune_fs_dirname(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return tune_xstrdup(".");
+  if (slash == path) return tune_xstrdup("/");
+  return tune_xstrndup(path, (size_t)(slash - path));
+}
+
+char *tune_fs_join(const char *dir, const char *name) {
+  size_t n = strlen(dir);
+  if (n && dir[n - 1] == '/') return tune_xasprintf("%s%s", dir, name);
+  return tune_xasprintf("%s/%s", dir, name);
+}
+
+int tune_fs_sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int rc = fsync(fd) < 0 ? -errno : 0;
+  close(fd);
+  return rc;
+}
+
+int tune_fs_write_atomic(const char *path, const void *data, size_t len) {
+  if (injected_failure()) return -ENOSPC;
+  char *tmp = tune_xasprintf("%s.tmp-%ld", path, (long)getpid());
+  int rc = 0;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    rc = -errno;
+    goto out;
+  }
+  rc = write_all(fd, data, len);
+  if (rc == 0 && fsync(fd) < 0) rc = -errno;
+  if (close(fd) < 0 && rc == 0) rc = -errno;
+  if (rc == 0 && rename(tmp, path) < 0) rc = -errno;
+  if (rc < 0) {
+    unlink(tmp);
+    goto out;
+  }
+  {
+    char *dir = tune_fs_dirname(path);
+    rc = tune_fs_sync_dir(dir);
+    free(dir);
+  }
+out:
+  free(tmp);
+  return rc;
+}
+
+int tune_fs_append(const char *path, const void *data, size_t len, int sync) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  if (fd < 0) return -errno;
+  int rc = write_all(fd, data, len);
+  if (rc == 0 && sync && fdatasync(fd) < 0) rc = -errno;
+  if (close(fd) < 0 && rc == 0) rc = -errno;
+  return rc;
+}
+
+int tune_fs_read(const char *path, size_t max, char **out, size_t *len) {
+  *out = NULL;
+  *len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  tune_buf_t b = TUNE_BUF_INIT;
+  int rc = 0;
+  for (;;) {
+    tune_buf_reserve(&b, 65536);
+    ssize_t n = read(fd, b.data + b.len, 65536);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      rc = -errno;
+      break;
+    }
+    if (n == 0) break;
+    b.len += (size_t)n;
+    b.data[b.len] = '\0';
+    if (b.len > max) {
+      rc = -EFBIG;
+      break;
+    }
+  }
+  close(fd);
+  if (rc < 0) {
+    tune_buf_free(&b);
+    return rc;
+  }
+  *len = b.len;
+  *out = tune_buf_steal(&b);
+  return 0;
+}
+
+/// Walks `dir` depth-first; calls `fn` on every entry after its children.
+static int walk(const char *dir, int (*fn)(const char *path, int is_dir)) {
+  DIR *d = opendir(dir);
+  if (!d) return errno == ENOENT ? 0 : -errno;
+  int rc = 0;
+  struct dirent *e;
+  while (rc == 0 && (e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char *child = tune_fs_join(dir, e->d_name);
+    struct stat st;
+    if (lstat(child, &st) < 0) {
+      rc = errno == ENOENT ? 0 : -errno;
+    } else if (S_ISDIR(st.st_mode)) {
+      rc = walk(child, fn);
+      if (rc == 0) rc = fn(child, 1);
+    } else {
+      rc = fn(child, 0);
+    }
+    free(child);
+  }
+  closedir(d);
+  return rc;
+}
+
+static int sync_one(const char *path, int is_dir) {
+  if (is_dir) return tune_fs_sync_dir(path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return errno == ELOOP ? 0 : -errno;
+  int rc = fsync(fd) < 0 ? -errno : 0;
+  close(fd);
+  return rc;
+}
+
+int tune_fs_sync_tree(const char *dir) {
+  int rc = walk(dir, sync_one);
+  if (rc == 0) rc = tune_fs_sync_dir(dir);
+  return rc;
+}
+
+static int remove_one(const char *path, int is_dir) {
+  if ((is_dir ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT) return -errno;
+  return 0;
+}
+
+int tune_fs_remove_tree(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) < 0) return errno == ENOENT ? 0 : -errno;
+  if (!S_ISDIR(st.st_mode)) return remove_one(path, 0);
+  int rc = walk(path, remove_one);
+  if (rc == 0) rc = remove_one(path, 1);
+  return rc;
+}
+
+int tune_fs_exists(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+int tune_fs_commit_dir(const char *tmp, const char *final) {
+  if (injected_failure()) return -ENOSPC;
+  int rc = 0;
+  if (rename(tmp, final) < 0) {
+    if (errno != ENOTEMPTY && errno != EEXIST) return -errno;
+    /* `final` exists: swap atomically, then remove the old tree (now at tmp). */
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) < 0) return -errno;
+    rc = tune_fs_remove_tree(tmp);
+  }
+  char *dir = tune_fs_dirname(final);
+  int rc2 = tune_fs_sync_dir(dir);
+  free(dir);
+  return rc ? rc : rc2;
+}

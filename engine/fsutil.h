@@ -1,0 +1,37 @@
+/// File-system helpers for everything resume depends on: directories
+/// created recursively, files written atomically (temporary name, fsync,
+/// rename, fsync of the parent), appends with write(2), directory trees
+/// synced or removed. All return 0 or a negative errno and set nothing else.
+#ifndef TUNE_FSUTIL_H
+#define TUNE_FSUTIL_H
+
+#include <stddef.h>
+
+/// mkdir -p with mode 0777 (umask applies).
+int tune_fs_mkdir_p(const char *path);
+/// Write `len` bytes to `path` atomically: `path.tmp-<pid>`, fsync, rename,
+/// fsync of the directory. The old file survives any crash before rename.
+int tune_fs_write_atomic(const char *path, const void *data, size_t len);
+/// Append with one write(2) per call (O_APPEND); creates the file.
+/// With `sync`, fdatasync before closing.
+int tune_fs_append(const char *path, const void *data, size_t len, int sync);
+/// Read a whole file. Caller owns *out (free). Fails with -EFBIG beyond max.
+int tune_fs_read(const char *path, size_t max, char **out, size_t *len);
+/// fsync every regular file below `dir`, then every directory, bottom up.
+int tune_fs_sync_tree(const char *dir);
+/// fsync a directory (so a rename inside it is durable).
+int tune_fs_sync_dir(const char *dir);
+/// rm -rf. Missing paths are not an error.
+int tune_fs_remove_tree(const char *path);
+/// Atomically make `tmp` appear at `final`: a plain rename when `final` does
+/// not exist, an exchange (renameat2 RENAME_EXCHANGE) followed by removal of
+/// the old tree when it does. Then fsync the parent.
+int tune_fs_commit_dir(const char *tmp, const char *final);
+/// 1 when `path` exists, 0 otherwise.
+int tune_fs_exists(const char *path);
+/// Parent directory of `path` in a fresh string. Caller owns the result.
+char *tune_fs_dirname(const char *path);
+/// Path joined with a name, in a fresh string. Caller owns the result.
+char *tune_fs_join(const char *dir, const char *name);
+
+#endif

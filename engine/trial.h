@@ -1,0 +1,82 @@
+/// The engine's record of one start of a trial: what the worker needs
+/// (config, loader, logdir), where its output goes, and the counters behind
+/// the auto-filled result fields (Ray's Trainable.train bookkeeping, done
+/// in the driver on the result hot path). A record lives from start until
+/// its worker is gone or serves another trial.
+#ifndef TUNE_TRIAL_H
+#define TUNE_TRIAL_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "executor.h"
+
+typedef struct tune_worker tune_worker_t;
+
+struct tune_trial {
+  int refs;                  ///< map entry, worker, pending requests
+  char *id;
+  char *name;
+  char *logdir;
+  char *tag;
+  char *experiment_id;
+  cJSON *config;             ///< owned
+  cJSON *loader;             ///< owned
+  char *loader_key;
+  int resettable;
+  tune_pgf_entry_t *fe;
+  int checkpoint_at_end;
+  int checkpoint_freq;
+  char *stdout_file;
+  char *stderr_file;
+
+  /* Counters, as Ray's Trainable keeps them. */
+  int64_t iteration;
+  int64_t iterations_since_restore;
+  double time_total;
+  double time_since_restore;
+  int has_timesteps;
+  double timesteps_total;
+  double timesteps_since_restore;
+  int has_episodes;
+  double episodes_total;
+
+  cJSON *last_result;        ///< last filled result (owned), for "finished"
+  tune_worker_t *worker;     ///< NULL once detached
+  int active;                ///< started and not stopped
+  int train_inflight;
+  int superseded;            ///< a newer record exists for this id
+  int error_reported;        ///< an ERROR event was queued for this start
+  char *waiting_restore;     ///< memory checkpoint whose save is pending
+  int waiting_restore_persistent;
+};
+
+/// A record with one reference. Release with tune_trial_unref().
+tune_trial_t *tune_trial_new(const tune_trial_spec_t *spec);
+tune_trial_t *tune_trial_ref(tune_trial_t *t);
+void tune_trial_unref(tune_trial_t *t);
+void tune_trial_set_config(tune_trial_t *t, const cJSON *config, const char *tag);
+
+/// Zero every counter (a fresh start or a reset).
+void tune_trial_counters_reset(tune_trial_t *t);
+/// Counters for a checkpoint's metadata. Caller owns the result.
+cJSON *tune_trial_counters_json(const tune_trial_t *t);
+/// Counters from a checkpoint's metadata; "since restore" counters restart.
+void tune_trial_counters_restore(tune_trial_t *t, const cJSON *meta);
+
+typedef struct {
+  int64_t pid;
+  const char *hostname;
+  const char *node_ip;
+} tune_proc_info_t;
+
+/// Completes one report into a result: updates the counters and adds the
+/// auto-filled fields. Takes ownership of `metrics` and returns it filled.
+/// `dt` is the time the worker measured for the step, `ts` its wall clock.
+cJSON *tune_trial_fill_result(tune_trial_t *t, cJSON *metrics, double dt, double ts,
+                              const tune_proc_info_t *info);
+/// Fields known before any report: trial_id, pid, hostname, node_ip,
+/// experiment_id, date, timestamp. Caller owns the result.
+cJSON *tune_trial_default_result(const tune_trial_t *t, const tune_proc_info_t *info);
+
+#endif

@@ -1,0 +1,103 @@
+--- Checkpoints as trials track them (Ray's _TrackedCheckpoint) and the
+--- per-trial bookkeeping of memory and persistent checkpoints.
+local class = require("tune.class")
+local core = require("tune.core")
+
+local M = {}
+
+M.CheckpointStorage = {MEMORY = "MEMORY", PERSISTENT = "PERSISTENT"}
+
+--- Checkpoint{dir_or_data=, storage_mode=, metrics=}
+local Checkpoint = class.class("Checkpoint")
+local counter = 0
+
+function Checkpoint:__init(opts)
+  opts = opts or {}
+  self.dir_or_data = opts.dir_or_data
+  self.storage_mode = opts.storage_mode or M.CheckpointStorage.PERSISTENT
+  self.metrics = opts.metrics or {}
+  counter = counter + 1
+  self.order = counter
+end
+
+function Checkpoint:__tostring()
+  return string.format("Checkpoint(%s, %s)", self.storage_mode, tostring(self.dir_or_data))
+end
+
+M.Checkpoint = Checkpoint
+
+--- Keeps a trial's newest memory checkpoint and its persistent ones.
+--- With keep_checkpoints_num, only the best N persistent checkpoints by
+--- checkpoint_score_attr are kept on disk ("min-" prefix ranks lower as better).
+local CheckpointManager = class.class("CheckpointManager")
+
+function CheckpointManager:__init(opts)
+  opts = opts or {}
+  self.keep_checkpoints_num = opts.keep_checkpoints_num
+  local attr = opts.checkpoint_score_attr or "training_iteration"
+  self.score_desc = attr:sub(1, 4) ~= "min-"
+  self.score_attr = self.score_desc and attr or attr:sub(5)
+  self.newest_memory = nil
+  self.persistent = {}   -- in order of arrival
+  self.on_delete = opts.on_delete
+end
+
+local function score(self, ckpt)
+  local v = ckpt.metrics and ckpt.metrics[self.score_attr]
+  if type(v) ~= "number" or v ~= v then return nil end
+  return self.score_desc and v or -v
+end
+
+function CheckpointManager:on_checkpoint(ckpt)
+  if ckpt.storage_mode == M.CheckpointStorage.MEMORY then
+    self.newest_memory = ckpt
+    return
+  end
+  -- The same directory saved again replaces the older record.
+  for i, c in ipairs(self.persistent) do
+    if c.dir_or_data == ckpt.dir_or_data then
+      table.remove(self.persistent, i)
+      break
+    end
+  end
+  self.persistent[#self.persistent + 1] = ckpt
+  local keep = self.keep_checkpoints_num
+  if keep and keep > 0 and #self.persistent > keep then
+    -- Drop the worst, but never the newest (resume needs it).
+    local newest = self.persistent[#self.persistent]
+    local worst_i, worst_s
+    for i, c in ipairs(self.persistent) do
+      if c ~= newest then
+        local s = score(self, c)
+        if worst_i == nil or (s or -math.huge) < (worst_s or -math.huge) then
+          worst_i, worst_s = i, s
+        end
+      end
+    end
+    local victim = table.remove(self.persistent, worst_i)
+    if self.on_delete then self.on_delete(victim) else core.remove_tree(victim.dir_or_data) end
+  end
+end
+
+function CheckpointManager:newest_persistent()
+  return self.persistent[#self.persistent]
+end
+
+function CheckpointManager:newest()
+  local p, m = self:newest_persistent(), self.newest_memory
+  if p and m then return (m.order > p.order) and m or p end
+  return m or p
+end
+
+--- The best persistent checkpoint by the score attribute.
+function CheckpointManager:best()
+  local best, bs
+  for _, c in ipairs(self.persistent) do
+    local s = score(self, c)
+    if s and (bs == nil or s > bs) then best, bs = c, s end
+  end
+  return best or self:newest_persistent()
+end
+
+M.CheckpointManager = CheckpointManager
+return M

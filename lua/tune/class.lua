@@ -1,0 +1,58 @@
+--- A small class helper. A class is a table of methods; calling it
+--- constructs an instance (`Cls{...}` or `Cls(a, b)`), which runs the
+--- `__init` method when there is one. `Cls:extend([methods])` derives a
+--- subclass; `Cls.super` is the parent.
+local M = {}
+
+local function construct(cls, ...)
+  local obj = setmetatable({}, cls)
+  local init = cls.__init
+  if init then init(obj, ...) end
+  return obj
+end
+
+local function extend(parent, methods, name)
+  local cls = {}
+  if type(methods) == "table" then
+    for k, v in pairs(methods) do cls[k] = v end
+  end
+  cls.__index = cls
+  cls.__name = name or (type(methods) == "string" and methods) or (parent and parent.__name) or "object"
+  cls.super = parent
+  -- Metamethods are not inherited through __index: copy the parent's.
+  if parent then
+    for _, mm in ipairs({"__tostring", "__eq", "__lt", "__le", "__len", "__call", "__close"}) do
+      if cls[mm] == nil and rawget(parent, mm) ~= nil then cls[mm] = parent[mm] end
+    end
+  end
+  cls.extend = function(self, m, n) return extend(self, m, n) end
+  return setmetatable(cls, {__index = parent, __call = construct})
+end
+
+--- A new root class named `name`.
+function M.class(name, methods)
+  local cls = extend(nil, methods, name)
+  return cls
+end
+
+--- True when `obj` is an instance of `cls` or of a subclass.
+function M.is_instance(obj, cls)
+  if type(obj) ~= "table" then return false end
+  local mt = getmetatable(obj)
+  while mt do
+    if mt == cls then return true end
+    mt = rawget(mt, "super")
+  end
+  return false
+end
+
+--- True when `sub` is `cls` or derives from it.
+function M.is_subclass(sub, cls)
+  while type(sub) == "table" do
+    if sub == cls then return true end
+    sub = rawget(sub, "super")
+  end
+  return false
+end
+
+return M

@@ -1,0 +1,378 @@
+--- tune.TrialExecutor: Ray's RayTrialExecutor over the C executor
+--- (docs/reference/executor.md). Calls return at once; only
+--- get_next_executor_event() and cleanup() block.
+local class = require("tune.class")
+local ckpt = require("tune.checkpoint")
+local core = require("tune.core")
+local registry = require("tune.registry")
+local util = require("tune.util")
+local Trial = require("tune.trial").Trial
+
+local M = {}
+
+--- Event types, as the seed tests name them.
+M.ExecutorEventType = {
+  PG_READY = "PG_READY",
+  TRAINING_RESULT = "TRAINING_RESULT",
+  SAVING_RESULT = "SAVING_RESULT",
+  RESTORING_RESULT = "RESTORING_RESULT",
+  ERROR = "ERROR",
+  YIELD = "YIELD",
+  NO_RUNNING_TRIAL_TIMEOUT = "NO_RUNNING_TRIAL_TIMEOUT",
+}
+
+local OPTIONS = {
+  -- name = {environment variable, default}
+  result_buffer_length = {"TUNE_RESULT_BUFFER_LENGTH", 1},
+  result_buffer_min_time_s = {"TUNE_RESULT_BUFFER_MIN_TIME_S", 0},
+  result_buffer_max_time_s = {"TUNE_RESULT_BUFFER_MAX_TIME_S", 100},
+  force_trial_cleanup_s = {"TUNE_FORCE_TRIAL_CLEANUP_S", 0},
+  max_pending_trials_pg = {"TUNE_MAX_PENDING_TRIALS_PG", nil},
+  placement_group_recon_interval = {"TUNE_PLACEMENT_GROUP_RECON_INTERVAL", 5},
+  get_executor_event_wait_s = {"TUNE_GET_EXECUTOR_EVENT_WAIT_S", 5},
+  max_message_bytes = {"TUNE_MAX_MESSAGE_BYTES", 16 * 1024 * 1024},
+}
+M.OPTIONS = OPTIONS
+
+local OTHER = {reuse_actors = true, num_cpus = true, num_gpus = true, resources = true,
+  memory = true, worker_path = true, console_stdout_fd = true, console_stderr_fd = true}
+
+--- Node resources: detected, then overridden by num_cpus / num_gpus /
+--- memory / resources (custom names), as ray.init's arguments.
+function M.node_resources(opts)
+  local res, gpu_ids = core.detect_node()
+  if opts.num_cpus then res.CPU = opts.num_cpus end
+  if opts.num_gpus then
+    res.GPU = opts.num_gpus
+  end
+  if opts.memory then res.memory = opts.memory end
+  if opts.resources then
+    for k, v in pairs(opts.resources) do
+      local lk = k:lower()
+      if lk == "cpu" then res.CPU = v elseif lk == "gpu" then res.GPU = v else res[k] = v end
+    end
+  end
+  return res, gpu_ids
+end
+
+local TrialExecutor = class.class("TrialExecutor")
+
+function TrialExecutor:__init(opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not OPTIONS[k] and not OTHER[k] then
+      local names = util.sorted_keys(util.merge(OPTIONS, OTHER))
+      local near = util.closest(k, names)
+      error(string.format("TrialExecutor: unknown option %q%s", tostring(k),
+        near and (" (did you mean " .. near .. "?)") or ""), 3)
+    end
+  end
+  local o = {}
+  for name, spec in pairs(OPTIONS) do
+    o[name] = util.option(opts, name, spec[1], spec[2])
+  end
+  -- Ray: `result_buffer_length or env`: 0 or nil means "use the environment".
+  if opts.result_buffer_length == 0 then
+    o.result_buffer_length = util.env_number("TUNE_RESULT_BUFFER_LENGTH") or 1
+  end
+  local res, gpu_ids = M.node_resources(opts)
+  if o.max_pending_trials_pg == nil then
+    o.max_pending_trials_pg = math.max(16, math.ceil((res.CPU or 1) * 1.1))
+  end
+  local worker_path = opts.worker_path or assert(core.worker_path())
+  self.reuse_actors = opts.reuse_actors and true or false
+  self.options = o
+  self._node = res
+  self._core = core.executor_new{
+    resources = res,
+    gpu_ids = gpu_ids,
+    worker_path = worker_path,
+    worker_args = {"--worker"},
+    reuse_actors = self.reuse_actors,
+    result_buffer_length = o.result_buffer_length,
+    result_buffer_min_time_s = o.result_buffer_min_time_s,
+    result_buffer_max_time_s = o.result_buffer_max_time_s,
+    force_trial_cleanup_s = o.force_trial_cleanup_s,
+    max_pending_trials_pg = o.max_pending_trials_pg,
+    max_message_bytes = o.max_message_bytes,
+    console_stdout_fd = opts.console_stdout_fd,
+    console_stderr_fd = opts.console_stderr_fd,
+  }
+  self._trials = {}      -- trial_id -> Trial, for every trial started here
+  self._pause_slot = {}  -- trial_id -> 0/1, alternating memory checkpoint dirs
+  self._last_recon = -math.huge
+end
+
+local function fail_start(self, trial, msg)
+  trial:set_status(Trial.ERROR)
+  trial:handle_error(msg)
+  if trial.logdir then
+    core.append(util.join(trial.logdir, "error.txt"),
+      string.format("Failure (occurred at %s)\n%s\n", os.date("%Y-%m-%d %H:%M:%S"), msg))
+  end
+  return false
+end
+
+local function loader_key(loader)
+  return table.concat({tostring(loader.builtin), tostring(loader.script), tostring(loader.name),
+    tostring(loader.run_index), tostring(loader.command)}, "\0")
+end
+
+--- Starts the trial on a ready placement group (or a cached worker).
+--- true: RUNNING; false: no resources yet (still PENDING) or it failed
+--- (then ERROR, with trial.error_msg).
+function TrialExecutor:start_trial(trial)
+  if not trial._loader then
+    return fail_start(self, trial, string.format("Invalid trainable: %q is not registered", tostring(trial.trainable_name)))
+  end
+  local ok, why = self._core:feasible(trial.placement_group_factory)
+  if not ok then
+    return fail_start(self, trial, string.format("trial %s can never run: %s", tostring(trial), why))
+  end
+  local okdir, direrr = pcall(trial.init_logdir, trial)
+  if not okdir then return fail_start(self, trial, tostring(direrr)) end
+  local restore = trial.checkpoint
+  local restore_dir, restore_persistent
+  if restore and restore.dir_or_data then
+    restore_dir = restore.dir_or_data
+    restore_persistent = restore.storage_mode == ckpt.CheckpointStorage.PERSISTENT
+  end
+  local stdout_file, stderr_file
+  local ltf = trial.log_to_file
+  if ltf then
+    stdout_file = ltf[1] and util.join(trial.logdir, ltf[1])
+    stderr_file = ltf[2] and util.join(trial.logdir, ltf[2])
+  end
+  local loader = trial._loader
+  local rc, err = self._core:start{
+    trial_id = trial.trial_id,
+    name = tostring(trial),
+    logdir = trial.logdir,
+    experiment_tag = trial.experiment_tag,
+    experiment_id = trial.experiment_id,
+    pgf = trial.placement_group_factory,
+    config = trial.config,
+    loader = loader,
+    loader_key = loader_key(loader),
+    resettable = trial._resettable,
+    restore_dir = restore_dir,
+    restore_persistent = restore_persistent,
+    checkpoint_at_end = trial.checkpoint_at_end,
+    checkpoint_freq = trial.checkpoint_freq,
+    stdout_file = stdout_file,
+    stderr_file = stderr_file,
+  }
+  if rc == 0 then return false end
+  if rc < 0 then return fail_start(self, trial, err) end
+  self._trials[trial.trial_id] = trial
+  trial:set_status(Trial.RUNNING)
+  -- pid and trial_id are known before any report (testTrialCleanup).
+  local defaults = self._core:default_result(trial.trial_id) or {}
+  local last = trial.last_result
+  for k, v in pairs(defaults) do last[k] = v end
+  if restore_dir and restore_persistent then trial.restoring_from = restore end
+  return true
+end
+
+function TrialExecutor:set_status(trial, status)
+  trial:set_status(status)
+end
+
+--- Stops the trial: TERMINATED, or ERROR with `error`.
+function TrialExecutor:stop_trial(trial, error, error_msg)
+  trial:set_status(error and Trial.ERROR or Trial.TERMINATED)
+  if error_msg then trial:handle_error(error_msg) end
+  trial.saving_to = nil
+  trial.restoring_from = nil
+  self._core:stop(trial.trial_id, error and true or false)
+  if not error and trial.logdir then
+    -- Pause checkpoints are of no use once a trial has terminated.
+    for slot = 0, 1 do core.remove_tree(util.join(trial.logdir, ".pause_checkpoint_" .. slot)) end
+  end
+end
+
+--- Saves to memory, stops, and marks the trial PAUSED (Ray's pause_trial).
+function TrialExecutor:pause_trial(trial)
+  assert(trial.status == Trial.RUNNING, "pause_trial: the trial is not running")
+  local c = self:save(trial, ckpt.CheckpointStorage.MEMORY)
+  if not c then
+    self:stop_trial(trial, true, "pause failed: the trial's worker is gone")
+    return
+  end
+  self._core:stop(trial.trial_id, false)
+  trial:set_status(Trial.PAUSED)
+end
+
+--- Asks a running trial for its next result (batch).
+function TrialExecutor:continue_training(trial)
+  return self._core:continue_training(trial.trial_id)
+end
+
+--- Saves the trial. MEMORY: registered at once (Ray). PERSISTENT: becomes
+--- trial.saving_to; a SAVING_RESULT event carries its directory.
+function TrialExecutor:save(trial, storage, result)
+  storage = storage or ckpt.CheckpointStorage.PERSISTENT
+  result = result or trial.last_result
+  local dir
+  if storage == ckpt.CheckpointStorage.MEMORY then
+    local slot = self._pause_slot[trial.trial_id] or 0
+    self._pause_slot[trial.trial_id] = 1 - slot
+    dir = util.join(trial.logdir, ".pause_checkpoint_" .. slot)
+  else
+    dir = util.join(trial.logdir, string.format("checkpoint_%06d", result.training_iteration or 0))
+  end
+  if not self._core:save(trial.trial_id, dir, storage == ckpt.CheckpointStorage.PERSISTENT) then
+    return nil
+  end
+  local c = ckpt.Checkpoint{dir_or_data = dir, storage_mode = storage, metrics = util.deepcopy(result)}
+  if storage == ckpt.CheckpointStorage.MEMORY then
+    trial:on_checkpoint(c)
+  else
+    c.dir_or_data = nil   -- set when the save completes (SAVING_RESULT)
+    c._dir = dir
+    trial.saving_to = c
+  end
+  return c
+end
+
+--- Restores a running trial from `checkpoint` (default: trial.checkpoint).
+--- A persistent restore ends with RESTORING_RESULT; training resumes when
+--- continue_training is called then.
+function TrialExecutor:restore(trial, checkpoint)
+  checkpoint = checkpoint or trial.checkpoint
+  if checkpoint == nil or checkpoint.dir_or_data == nil then return false end
+  local persistent = checkpoint.storage_mode ~= ckpt.CheckpointStorage.MEMORY
+  if not self._core:restore(trial.trial_id, checkpoint.dir_or_data, persistent) then
+    error("restore: trial " .. tostring(trial) .. " has no running worker", 2)
+  end
+  if persistent then trial.restoring_from = checkpoint end
+  return true
+end
+
+--- Ray's reset_trial: true when the trainable can take the new config in
+--- place (then trial.config and experiment_tag change), false otherwise.
+function TrialExecutor:reset_trial(trial, new_config, new_experiment_tag)
+  local rc = self._core:reset(trial.trial_id, new_config, new_experiment_tag)
+  if rc ~= 1 then return false end
+  trial.config = new_config
+  trial.experiment_tag = new_experiment_tag or trial.experiment_tag
+  return true
+end
+
+--- Ray's _stage_and_update_status: stage groups for PENDING and PAUSED
+--- trials up to TUNE_MAX_PENDING_TRIALS_PG, then reserve what fits.
+function TrialExecutor:stage_and_update_status(trials)
+  local c = self._core
+  for _, trial in ipairs(trials) do
+    local s = trial.status
+    if (s == Trial.PENDING or s == Trial.PAUSED) and not c:is_running(trial.trial_id) then
+      if c:stage(trial.trial_id, trial.placement_group_factory) == false then break end
+    end
+  end
+  c:update()
+end
+
+--- Ray's reconcile_placement_groups.
+function TrialExecutor:reconcile_placement_groups(trials)
+  local items = {}
+  for i, t in ipairs(trials) do
+    local s = t.status
+    items[i] = {t.trial_id, t.placement_group_factory, s == Trial.PENDING or s == Trial.PAUSED or s == Trial.RUNNING}
+  end
+  self._core:reconcile(items)
+end
+
+--- Periodic work after each runner step (Ray's on_step_end).
+function TrialExecutor:on_step_end(trials)
+  local now = core.now()
+  if now - self._last_recon >= self.options.placement_group_recon_interval then
+    self:reconcile_placement_groups(trials)
+    self._last_recon = now
+  end
+end
+
+--- Cached workers that no pending trial will use are stopped.
+function TrialExecutor:trim_cache(trials)
+  local need = {}
+  for _, t in ipairs(trials) do
+    if t.status == Trial.PENDING or t.status == Trial.PAUSED then
+      local pgf = t.placement_group_factory
+      self._core:has_cached(pgf) -- interns the factory so _key is set
+      need[pgf._key] = (need[pgf._key] or 0) + 1
+    end
+  end
+  self._core:trim_cache(need)
+end
+
+function TrialExecutor:can_stage() return self._core:can_stage() end
+function TrialExecutor:has_ready(trial) return self._core:has_ready(trial.placement_group_factory) end
+
+--- Counts of placement groups: staging, ready, in_use, cached, stopping,
+--- plus workers, running, events, spawned.
+function TrialExecutor:pg_counts() return self._core:counts() end
+
+--- Ray's has_resources_for_trial: staged already, room to stage, or a
+--- ready or cached group of its factory.
+function TrialExecutor:has_resources_for_trial(trial)
+  local c, pgf = self._core, trial.placement_group_factory
+  return c:is_staged(trial.trial_id) or c:can_stage() or c:has_ready(pgf) or c:has_cached(pgf)
+end
+
+function TrialExecutor:set_max_pending_trials(n)
+  self._core:set_max_pending(n)
+end
+
+function TrialExecutor:has_gpus()
+  return (self._node.GPU or 0) > 0
+end
+
+--- Total and available resources of the node(s).
+function TrialExecutor:resources()
+  return self._core:resources()
+end
+
+function TrialExecutor:get_running_trials()
+  local out = {}
+  for id, t in pairs(self._trials) do
+    if t.status == Trial.RUNNING and self._core:is_running(id) then out[#out + 1] = t end
+  end
+  return out
+end
+
+--- Blocks until the next event (or `timeout`, default
+--- TUNE_GET_EXECUTOR_EVENT_WAIT_S). Returns {type=, trial=, result=,
+--- error=, traceback=}: result is the list of results (TRAINING_RESULT) or
+--- the checkpoint directory (SAVING_RESULT, RESTORING_RESULT).
+function TrialExecutor:get_next_executor_event(live_trials, next_trial_exists, timeout)
+  self:stage_and_update_status(live_trials or {})
+  local ev = self._core:next_event(next_trial_exists and true or false,
+    timeout or self.options.get_executor_event_wait_s)
+  if ev.trial_id then
+    ev.trial = self._trials[ev.trial_id]
+  end
+  if ev.results then
+    local config = ev.trial and ev.trial.config
+    for _, r in ipairs(ev.results) do r.config = config end
+    ev.result = ev.results
+  elseif ev.checkpoint_dir then
+    ev.result = ev.checkpoint_dir
+  end
+  return ev
+end
+
+--- Stops every worker and waits for them (killing after
+--- force_trial_cleanup_s when set), then gives every placement group back.
+function TrialExecutor:cleanup(trials)
+  self._core:cleanup()
+end
+
+--- Frees the executor. Returns true, or nil and a message when a libuv
+--- handle was leaked.
+function TrialExecutor:close()
+  return self._core:close()
+end
+
+TrialExecutor.__close = TrialExecutor.close
+
+M.TrialExecutor = TrialExecutor
+return M

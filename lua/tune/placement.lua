@@ -1,0 +1,128 @@
+--- Resources and PlacementGroupFactory, as Ray's.
+local class = require("tune.class")
+
+local M = {}
+
+local STRATEGIES = {PACK = true, SPREAD = true, STRICT_PACK = true, STRICT_SPREAD = true}
+
+local function normalise_bundle(b, where)
+  if type(b) ~= "table" then error(where .. ": a bundle must be a table of resource = amount", 4) end
+  local out = {}
+  for k, v in pairs(b) do
+    if type(k) ~= "string" then error(where .. ": resource names must be strings", 4) end
+    if type(v) ~= "number" or v < 0 or v ~= v then
+      error(string.format("%s: resource %q must be a non-negative number", where, k), 4)
+    end
+    local key = k
+    local lk = k:lower()
+    if lk == "cpu" then key = "CPU" elseif lk == "gpu" then key = "GPU" end
+    if v > 0 then out[key] = (out[key] or 0) + v end
+  end
+  return out
+end
+
+--- PlacementGroupFactory(bundles, {strategy = "PACK"}): bundle 1 is the
+--- trial's own; the others are for processes it starts (tune.bundles).
+local PlacementGroupFactory = class.class("PlacementGroupFactory")
+
+function PlacementGroupFactory:__init(bundles, opts)
+  if type(bundles) ~= "table" or #bundles < 1 then
+    error("PlacementGroupFactory: expected a list of at least one bundle", 3)
+  end
+  local strategy = (opts and opts.strategy) or "PACK"
+  if not STRATEGIES[strategy] then
+    error(string.format("PlacementGroupFactory: unknown strategy %q (PACK, SPREAD, STRICT_PACK or STRICT_SPREAD)",
+      tostring(strategy)), 3)
+  end
+  local norm = {}
+  for i, b in ipairs(bundles) do norm[i] = normalise_bundle(b, "bundle " .. i) end
+  self.bundles = norm
+  self.strategy = strategy
+  self._spec = {bundles = norm, strategy = strategy}
+end
+
+--- Resources of the head bundle.
+function PlacementGroupFactory:head()
+  return self.bundles[1]
+end
+
+--- Sum over all bundles.
+function PlacementGroupFactory:required_resources()
+  local total = {}
+  for _, b in ipairs(self.bundles) do
+    for k, v in pairs(b) do total[k] = (total[k] or 0) + v end
+  end
+  return total
+end
+
+function PlacementGroupFactory:__eq(other)
+  return getmetatable(other) == PlacementGroupFactory and self:__tostring() == other:__tostring()
+end
+
+function PlacementGroupFactory:__tostring()
+  local parts = {}
+  for i, b in ipairs(self.bundles) do
+    local keys = {}
+    for k in pairs(b) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local kv = {}
+    for _, k in ipairs(keys) do kv[#kv + 1] = string.format("%s=%g", k, b[k]) end
+    parts[i] = "{" .. table.concat(kv, ", ") .. "}"
+  end
+  return string.format("PlacementGroupFactory([%s], %s)", table.concat(parts, ", "), self.strategy)
+end
+
+M.PlacementGroupFactory = PlacementGroupFactory
+
+--- Resources(cpu, gpu, memory, custom_resources), Ray's older resource type.
+local Resources = class.class("Resources")
+
+function Resources:__init(cpu, gpu, memory, custom)
+  if type(cpu) == "table" then
+    local t = cpu
+    cpu, gpu, memory, custom = t.cpu, t.gpu, t.memory, t.custom_resources
+  end
+  self.cpu = cpu or 1
+  self.gpu = gpu or 0
+  self.memory = memory or 0
+  self.custom_resources = custom or {}
+end
+
+function Resources:to_pgf()
+  local b = {CPU = self.cpu, GPU = self.gpu}
+  if self.memory and self.memory > 0 then b.memory = self.memory end
+  for k, v in pairs(self.custom_resources) do b[k] = v end
+  return PlacementGroupFactory({b})
+end
+
+M.Resources = Resources
+
+local TOP_KEYS = {cpu = true, gpu = true, memory = true, custom_resources = true,
+  CPU = true, GPU = true}
+
+--- resources_per_trial -> PlacementGroupFactory. Accepts a factory,
+--- Resources, or {cpu=, gpu=, memory=, custom_resources={...}, <name>=...}.
+function M.to_pgf(r, level)
+  level = (level or 1) + 1
+  if r == nil then return nil end
+  if getmetatable(r) == PlacementGroupFactory then return r end
+  if getmetatable(r) == Resources then return r:to_pgf() end
+  if type(r) ~= "table" then
+    error("resources_per_trial must be a table or a PlacementGroupFactory", level)
+  end
+  local b = {}
+  for k, v in pairs(r) do
+    if k == "custom_resources" then
+      if type(v) ~= "table" then error("resources_per_trial.custom_resources must be a table", level) end
+      for ck, cv in pairs(v) do b[ck] = cv end
+    elseif TOP_KEYS[k] or type(k) == "string" then
+      b[k] = v
+    end
+  end
+  if b.cpu == nil and b.CPU == nil then b.cpu = 1 end
+  local ok, pgf = pcall(PlacementGroupFactory, {b})
+  if not ok then error("resources_per_trial: " .. tostring(pgf):gsub("^.-: ", "", 1), level) end
+  return pgf
+end
+
+return M

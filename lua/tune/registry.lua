@@ -1,0 +1,102 @@
+--- The trainable registry: names -> trainables, and where each was
+--- registered, so a worker process can load it again (docs/protocol.md,
+--- "Loading the trainable").
+local util = require("tune.util")
+
+local M = {}
+
+local entries = {}
+local builtins_loaded = false
+
+local function kind_of(trainable)
+  local t = type(trainable)
+  if t == "function" then return "function" end
+  if t == "table" then
+    if rawget(trainable, "_command") then return "command" end
+    if type(trainable.step) == "function" then return "class" end
+  end
+  return nil
+end
+M.kind_of = kind_of
+
+--- The file of the caller `level` frames up, as an absolute path, or nil.
+function M.caller_file(level)
+  local info = debug.getinfo(level + 1, "S")
+  if not info or info.source:sub(1, 1) ~= "@" then return nil end
+  return util.abspath(info.source:sub(2))
+end
+
+--- Where a Lua function was defined, as an absolute path, or nil.
+function M.function_file(fn)
+  local info = debug.getinfo(fn, "S")
+  if not info or info.source:sub(1, 1) ~= "@" then return nil end
+  return util.abspath(info.source:sub(2))
+end
+
+--- tune.register_trainable(name, trainable): a function, a class derived
+--- from tune.Trainable, or a tune.command{...}.
+function M.register_trainable(name, trainable, origin)
+  if type(name) ~= "string" or name == "" then
+    error("register_trainable: the name must be a non-empty string", 2)
+  end
+  if not kind_of(trainable) then
+    error(string.format("register_trainable(%q): expected a function, a tune.Trainable class or a tune.command, got %s",
+      name, type(trainable)), 2)
+  end
+  entries[name] = {
+    name = name,
+    trainable = trainable,
+    kind = kind_of(trainable),
+    origin = origin or M.caller_file(2),
+  }
+end
+
+local function load_builtins()
+  if builtins_loaded then return end
+  builtins_loaded = true
+  local builtin = require("tune.builtin")
+  for name, t in pairs(builtin) do
+    entries[name] = {name = name, trainable = t, kind = kind_of(t), builtin = true}
+  end
+end
+
+--- The registry entry for `name`, or nil.
+function M.get(name)
+  load_builtins()
+  return entries[name]
+end
+
+--- The entry registered for a trainable value, or nil.
+function M.find(trainable)
+  load_builtins()
+  for _, e in pairs(entries) do
+    if e.trainable == trainable then return e end
+  end
+  return nil
+end
+
+--- Trainable is resettable (worker reuse, reset_trial): functions always
+--- (they restart), classes when they override reset_config.
+function M.resettable(trainable)
+  local k = kind_of(trainable)
+  if k == "function" then return true end
+  if k == "class" then
+    local Trainable = require("tune.trainable").Trainable
+    return trainable.reset_config ~= nil and trainable.reset_config ~= Trainable.reset_config
+  end
+  return false
+end
+
+--- How a worker loads an entry: {builtin=true, name=} or {script=, name=}.
+function M.loader(entry)
+  if entry.builtin then return {builtin = true, name = entry.name} end
+  return {script = entry.origin, name = entry.name}
+end
+
+--- Test hook: forget user registrations.
+function M._reset()
+  entries = {}
+  builtins_loaded = false
+end
+
+return M

@@ -1,0 +1,253 @@
+--- tune.Trial: one configuration of a trainable and everything known about
+--- its run (Ray's Trial). Plug-ins see trials as these objects: trial_id,
+--- config, status, last_result, experiment_tag, logdir, checkpoint, ...
+local class = require("tune.class")
+local ckpt = require("tune.checkpoint")
+local core = require("tune.core")
+local placement = require("tune.placement")
+local registry = require("tune.registry")
+local util = require("tune.util")
+
+local M = {}
+
+local Trial = class.class("Trial")
+
+Trial.PENDING = "PENDING"
+Trial.RUNNING = "RUNNING"
+Trial.PAUSED = "PAUSED"
+Trial.TERMINATED = "TERMINATED"
+Trial.ERROR = "ERROR"
+
+local MAX_LEN_IDENTIFIER = 130
+local MAX_DIRNAME = 200
+
+--- The default results directory: TUNE_RESULT_DIR, else ~/tune_results.
+function M.default_local_dir()
+  local env = os.getenv("TUNE_RESULT_DIR")
+  if env and env ~= "" then return util.expanduser(env) end
+  return util.expanduser("~/tune_results")
+end
+
+local id_counter = 0
+
+--- A fresh trial id: 8 hex characters (Ray's Trial.generate_id).
+function M.generate_id()
+  id_counter = id_counter + 1
+  return util.random_hex(8)
+end
+
+local OPTS = {
+  config = true, trial_id = true, local_dir = true, evaluated_params = true, experiment_tag = true,
+  resources = true, placement_group_factory = true, stopping_criterion = true, checkpoint_freq = true,
+  checkpoint_at_end = true, keep_checkpoints_num = true, checkpoint_score_attr = true, restore_path = true,
+  trial_name_creator = true, trial_dirname_creator = true, log_to_file = true, max_failures = true,
+  experiment_dir_name = true, loader = true, logdir = true,
+}
+
+--- Trial(trainable_name_or_trainable, opts)
+function Trial:__init(trainable, opts)
+  opts = opts or {}
+  if type(trainable) == "table" and getmetatable(trainable) == nil and trainable.trainable ~= nil then
+    opts, trainable = trainable, trainable.trainable
+  end
+  for k in pairs(opts) do
+    if not OPTS[k] and k ~= "trainable" then
+      local near = util.closest(k, util.sorted_keys(OPTS))
+      error(string.format("Trial: unknown option %q%s", tostring(k), near and (" (did you mean " .. near .. "?)") or ""), 3)
+    end
+  end
+  local entry
+  if type(trainable) == "string" then
+    self.trainable_name = trainable
+    entry = registry.get(trainable)
+  elseif registry.kind_of(trainable) then
+    entry = registry.find(trainable)
+    if not entry then
+      error("Trial: register the trainable with tune.register_trainable() first, or use tune.run()", 3)
+    end
+    self.trainable_name = entry.name
+  else
+    error("Trial: expected a trainable name or a registered trainable, got " .. type(trainable), 3)
+  end
+  self.config = opts.config or {}
+  self.trial_id = opts.trial_id or M.generate_id()
+  self.local_dir = opts.local_dir or M.default_local_dir()
+  self.experiment_dir_name = opts.experiment_dir_name
+  self.evaluated_params = opts.evaluated_params or {}
+  self.experiment_tag = opts.experiment_tag or ""
+  self.stopping_criterion = opts.stopping_criterion or {}
+  self.checkpoint_freq = opts.checkpoint_freq or 0
+  self.checkpoint_at_end = opts.checkpoint_at_end or false
+  self.keep_checkpoints_num = opts.keep_checkpoints_num
+  self.checkpoint_score_attr = opts.checkpoint_score_attr or "training_iteration"
+  self.restore_path = opts.restore_path
+  self.trial_name_creator = opts.trial_name_creator
+  self.trial_dirname_creator = opts.trial_dirname_creator
+  self.log_to_file = opts.log_to_file
+  self.max_failures = opts.max_failures or 0
+  self.num_failures = 0
+  self.status = Trial.PENDING
+  self.last_result = {}
+  self.logdir = opts.logdir
+  self.error_file = nil
+  self.error_msg = nil
+  self.saving_to = nil
+  self.restoring_from = nil
+  self.custom_trial_name = nil
+  self._loader = opts.loader or (entry and registry.loader(entry))
+  self._resettable = entry and registry.resettable(entry.trainable) or false
+  local pgf = opts.placement_group_factory or opts.resources
+  if pgf == nil and entry and entry.kind == "class" then
+    pgf = entry.trainable:default_resource_request(self.config)
+  end
+  self.placement_group_factory = placement.to_pgf(pgf, 3) or placement.PlacementGroupFactory({{CPU = 1}})
+  self.resources = self.placement_group_factory:head()
+  self.checkpoint_manager = ckpt.CheckpointManager{
+    keep_checkpoints_num = self.keep_checkpoints_num,
+    checkpoint_score_attr = self.checkpoint_score_attr,
+  }
+  if self.trial_name_creator then
+    self.custom_trial_name = self.trial_name_creator(self)
+  end
+end
+
+--- Ray's Trial.checkpoint: the newest checkpoint, or after an error the
+--- newest persistent one (a pause checkpoint never replaces it); else the
+--- restore_path.
+function Trial:get_checkpoint()
+  local c
+  if self.status == Trial.ERROR then
+    c = self.checkpoint_manager:newest_persistent()
+  else
+    c = self.checkpoint_manager:newest()
+  end
+  if c == nil or c.dir_or_data == nil then
+    c = ckpt.Checkpoint{dir_or_data = self.restore_path, storage_mode = ckpt.CheckpointStorage.PERSISTENT}
+  end
+  return c
+end
+
+--- `trial.checkpoint` is computed, as in Ray.
+Trial.__index = function(self, k)
+  if k == "checkpoint" then return Trial.get_checkpoint(self) end
+  return Trial[k]
+end
+
+function Trial:has_checkpoint()
+  return self.checkpoint.dir_or_data ~= nil
+end
+
+function Trial:set_status(status)
+  self.status = status
+end
+
+function Trial:update_last_result(result)
+  self.last_result = result
+end
+
+--- Registers a completed checkpoint.
+function Trial:on_checkpoint(checkpoint)
+  self.checkpoint_manager:on_checkpoint(checkpoint)
+  if checkpoint.storage_mode == ckpt.CheckpointStorage.PERSISTENT then
+    self.saving_to = nil
+  end
+end
+
+function Trial:on_restore()
+  self.restoring_from = nil
+end
+
+function Trial:is_restoring()
+  return self.restoring_from ~= nil
+end
+
+function Trial:is_saving()
+  return self.saving_to ~= nil
+end
+
+function Trial:is_finished()
+  return self.status == Trial.TERMINATED or self.status == Trial.ERROR
+end
+
+--- Ray's should_stop: a stopping criterion met, or done.
+function Trial:should_stop(result)
+  if result.done then return true end
+  for key, bound in pairs(self.stopping_criterion) do
+    local v = util.get_path(result, key)
+    if v == nil then
+      error(string.format("stopping criterion %q is not in the result of trial %s (keys: %s)",
+        key, self.trial_id, table.concat(util.sorted_keys(util.flatten(result)), ", ")), 0)
+    end
+    if type(v) == "number" and type(bound) == "number" and v >= bound then return true end
+  end
+  return false
+end
+
+--- Ray's should_checkpoint: every checkpoint_freq iterations.
+function Trial:should_checkpoint()
+  local it = self.last_result.training_iteration or 0
+  return self.checkpoint_freq > 0 and it > 0 and it % self.checkpoint_freq == 0
+end
+
+local function sanitize(s)
+  s = s:gsub("[/%c]", "_"):gsub("%.%.", "_"):gsub("[%[%]%(%)\"'%s,=:]", function(c)
+    if c == "=" or c == "," then return c end
+    return "_"
+  end)
+  return s
+end
+M.sanitize = sanitize
+
+--- Basename of the trial directory (at most 200 characters).
+function Trial:dirname()
+  local base
+  if self.trial_dirname_creator then
+    base = tostring(self.trial_dirname_creator(self))
+    if base:find("/", 1, true) then
+      error("trial_dirname_creator must return a name, not a path: " .. base, 0)
+    end
+  else
+    base = tostring(self)
+    if self.experiment_tag ~= "" then base = base .. "_" .. self.experiment_tag end
+    base = base:sub(1, MAX_LEN_IDENTIFIER) .. "_" .. util.date_str()
+  end
+  base = sanitize(base)
+  if base == "" or base == "." then base = "trial_" .. self.trial_id end
+  return base:sub(1, MAX_DIRNAME)
+end
+
+--- Creates the trial directory under local_dir (Ray's init_logdir).
+function Trial:init_logdir()
+  if self.logdir then
+    assert(core.mkdir_p(self.logdir))
+    return self.logdir
+  end
+  local root = self.local_dir
+  if self.experiment_dir_name then root = util.join(root, self.experiment_dir_name) end
+  local name = self:dirname()
+  local path = util.join(root, name)
+  if core.stat(path) then
+    local suffix = "_" .. util.random_hex(4)
+    path = util.join(root, name:sub(1, MAX_DIRNAME - #suffix) .. suffix)
+  end
+  assert(core.mkdir_p(path))
+  self.logdir = path
+  return path
+end
+
+--- Appends an error to the trial's error file and remembers it.
+function Trial:handle_error(msg)
+  self.num_failures = self.num_failures + 1
+  self.error_msg = msg
+  if self.logdir then
+    self.error_file = util.join(self.logdir, "error.txt")
+  end
+end
+
+function Trial:__tostring()
+  if self.custom_trial_name then return self.custom_trial_name end
+  return string.format("%s_%s", self.trainable_name, self.trial_id)
+end
+
+M.Trial = Trial
+return M

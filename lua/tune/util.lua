@@ -1,0 +1,157 @@
+--- Helpers shared by the Lua library.
+local core = require("tune.core")
+
+local M = {}
+
+--- Deep copy of plain data (tables are copied, metatables kept).
+function M.deepcopy(v, seen)
+  if type(v) ~= "table" then return v end
+  seen = seen or {}
+  if seen[v] then return seen[v] end
+  local out = {}
+  seen[v] = out
+  for k, x in pairs(v) do out[M.deepcopy(k, seen)] = M.deepcopy(x, seen) end
+  return setmetatable(out, getmetatable(v))
+end
+
+--- Flattens nested tables into "a/b/c" keys (Ray's flatten_dict). Arrays
+--- are kept as values.
+function M.flatten(t, sep, prefix, out)
+  sep = sep or "/"
+  out = out or {}
+  for k, v in pairs(t) do
+    local key = prefix and (prefix .. sep .. tostring(k)) or tostring(k)
+    if type(v) == "table" and getmetatable(v) == nil and next(v) ~= nil and #v == 0 then
+      M.flatten(v, sep, key, out)
+    else
+      out[key] = v
+    end
+  end
+  return out
+end
+
+--- Looks up "a/b/c" in a nested table (or a flat key holding the slash).
+function M.get_path(t, path, sep)
+  if t == nil then return nil end
+  local v = t[path]
+  if v ~= nil then return v end
+  sep = sep or "/"
+  v = t
+  for part in string.gmatch(path, "[^" .. sep .. "]+") do
+    if type(v) ~= "table" then return nil end
+    v = v[part]
+  end
+  return v
+end
+
+--- Sorted keys of a table.
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    return a < b
+  end)
+  return keys
+end
+
+--- Absolute form of a path relative to the current directory.
+function M.abspath(p)
+  if p:sub(1, 1) == "/" then return p end
+  local cwd = assert(core.getcwd())
+  if p == "." then return cwd end
+  if p:sub(1, 2) == "./" then p = p:sub(3) end
+  return cwd .. "/" .. p
+end
+
+function M.expanduser(p)
+  if p:sub(1, 1) == "~" then
+    local home = os.getenv("HOME") or "/tmp"
+    return home .. p:sub(2)
+  end
+  return p
+end
+
+function M.join(a, b)
+  if a:sub(-1) == "/" then return a .. b end
+  return a .. "/" .. b
+end
+
+--- "2024-01-31_12-00-00", as Ray's date_str.
+function M.date_str()
+  return os.date("%Y-%m-%d_%H-%M-%S")
+end
+
+--- Random lowercase hex string of n characters.
+local seeded = false
+function M.random_hex(n)
+  if not seeded then
+    math.randomseed(math.floor(core.time() * 1e6) ~ core.getpid())
+    seeded = true
+  end
+  local t = {}
+  for i = 1, n do t[i] = string.format("%x", math.random(0, 15)) end
+  return table.concat(t)
+end
+
+--- Levenshtein distance, for "did you mean" messages.
+function M.edit_distance(a, b)
+  local la, lb = #a, #b
+  local prev = {}
+  for j = 0, lb do prev[j] = j end
+  for i = 1, la do
+    local cur = {[0] = i}
+    for j = 1, lb do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[lb]
+end
+
+--- The candidate closest to `name`, or nil if none is close.
+function M.closest(name, candidates)
+  local best, bestd
+  for _, c in ipairs(candidates) do
+    local d = M.edit_distance(name, c)
+    if not bestd or d < bestd then best, bestd = c, d end
+  end
+  if bestd and bestd <= math.max(2, #name // 3) then return best end
+  return nil
+end
+
+--- Shallow merge of tables into a new one (later ones win).
+function M.merge(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    local t = select(i, ...)
+    if t then for k, v in pairs(t) do out[k] = v end end
+  end
+  return out
+end
+
+--- Number from the environment, or nil.
+function M.env_number(name)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return nil end
+  local n = tonumber(v)
+  if n == nil then
+    error(string.format("environment variable %s=%q is not a number", name, v), 0)
+  end
+  return n
+end
+
+--- Option `key` from `opts`, else the environment variable, else default.
+function M.option(opts, key, env, default)
+  local v = opts and opts[key]
+  if v ~= nil then return v end
+  if env then
+    local e = M.env_number(env)
+    if e ~= nil then return e end
+  end
+  return default
+end
+
+return M

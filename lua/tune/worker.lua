@@ -1,0 +1,362 @@
+--- The trial worker, `tunelua --worker` (docs/protocol.md). It reads
+--- requests from the driver one at a time and answers each in order; a
+--- function trainable runs in a coroutine that yields at every report, so
+--- save, pause and stop requests are served between reports.
+local core = require("tune.core")
+local registry = require("tune.registry")
+local session = require("tune.session")
+
+local M = {}
+
+local PROTOCOL_VERSION = 1
+local CHECKPOINT_JSON = "tune_checkpoint.json"
+
+local Worker = {}
+Worker.__index = Worker
+
+local current   -- the worker of this process
+
+local function traceback(err)
+  if type(err) ~= "string" then err = tostring(err) end
+  return debug.traceback(err, 2)
+end
+
+function Worker.new(ch)
+  return setmetatable({
+    ch = ch,
+    trainable = nil,     -- function or class
+    kind = nil,          -- "function" | "class" | "command"
+    instance = nil,      -- class instance
+    state = nil,         -- function trainable: coroutine state
+    info = nil,          -- trial info from start/reset
+    loaded = {},         -- scripts already run in this process
+    pending_start = nil, -- the start request being served
+  }, Worker)
+end
+
+function Worker:send(msg)
+  local ok, err = self.ch:send(msg)
+  if not ok then
+    -- The result cannot be encoded (a function in the metrics, say): that
+    -- is the trainable's error, reported as such.
+    if msg.type == "result" then
+      return self.ch:send{type = "error", re = msg.re,
+        message = "cannot send the result to the driver: " .. tostring(err)}
+    end
+    io.stderr:write("tunelua worker: cannot send: ", tostring(err), "\n")
+    os.exit(71)
+  end
+end
+
+function Worker:reply_error(id, err, tb)
+  self:send{type = "error", re = id, message = tostring(err):match("^[^\n]*"), traceback = tb or tostring(err)}
+end
+
+--- Runs one request, answering errors as protocol errors.
+function Worker:dispatch(msg)
+  local handler = self["on_" .. tostring(msg.type)]
+  if not handler then
+    return self:reply_error(msg.id, "unknown request type " .. tostring(msg.type))
+  end
+  local ok, err = xpcall(handler, traceback, self, msg)
+  if not ok then
+    local first = tostring(err):match("^[^\n]*")
+    self:reply_error(msg.id, first, err)
+  end
+end
+
+function Worker:loop()
+  while true do
+    local msg = self.ch:read()
+    if msg == nil then
+      -- The driver is gone: never keep running without it.
+      os.exit(0, true)
+    end
+    self:dispatch(msg)
+  end
+end
+
+--------------------------------------------------------------------------
+-- Loading the trainable
+--------------------------------------------------------------------------
+
+local function set_info(self, msg)
+  self.info = {
+    trial_id = msg.trial_id, name = msg.name, logdir = msg.logdir,
+    experiment_tag = msg.experiment_tag, config = msg.config,
+  }
+  if msg.logdir then assert(core.chdir(msg.logdir)) end
+end
+
+--- Makes `trainable` the one this worker serves and completes the start.
+function Worker:serve(trainable)
+  local kind = registry.kind_of(trainable)
+  if not kind then error("the trainable is not a function, a tune.Trainable class or a tune.command", 0) end
+  self.trainable, self.kind = trainable, kind
+  local msg = self.pending_start
+  self.pending_start = nil
+  set_info(self, msg)
+  self:instantiate()
+  self:send{type = "ready", re = msg.id}
+end
+
+--- tune.run() in worker mode calls this: serve, then run the loop here and
+--- end the process with the trial (code after tune.run never runs).
+function M.serve_from_run(trainable)
+  local w = current
+  w:serve(trainable)
+  w:loop()
+end
+
+--- The worker-mode state tune.run looks at (nil outside a worker).
+function M.worker_mode()
+  return current and current.mode
+end
+
+function Worker:load(spec)
+  if spec.builtin then
+    local t = require("tune.builtin")[spec.name]
+    if not t then error("unknown built-in trainable " .. tostring(spec.name), 0) end
+    return t
+  end
+  if spec.command then
+    return require("tune.command").from_spec(spec.command)
+  end
+  local script = spec.script
+  if not script then error("the start request names no trainable", 0) end
+  if not self.loaded[script] then
+    self.loaded[script] = true
+    self.mode = {run_index = spec.run_index, runs = 0, script = script}
+    if spec.cwd then assert(core.chdir(spec.cwd)) end
+    -- The experiment file sees the driver's arguments, as lua.c sets them.
+    if spec.args then
+      local a = {}
+      for k, v in pairs(spec.args) do a[tonumber(k) or k] = v end
+      rawset(_G, "arg", a) -- what lua.c gives a script; the one global set here
+    end
+    local chunk, err = loadfile(script)
+    if not chunk then error(err, 0) end
+    chunk(table.unpack(spec.args or {}))
+    -- A file whose tune.run took over never gets here.
+    if spec.run_index then
+      error(string.format("%s did not reach its tune.run call #%d when run again in the worker",
+        script, spec.run_index), 0)
+    end
+  end
+  local entry = registry.get(spec.name or "")
+  if not entry then
+    error(string.format("trainable %q is not registered by %s", tostring(spec.name), script), 0)
+  end
+  return entry.trainable
+end
+
+--------------------------------------------------------------------------
+-- Running it
+--------------------------------------------------------------------------
+
+local function new_state(self, checkpoint)
+  local fn = self.trainable
+  local st = {
+    trial_id = self.info.trial_id, name = self.info.name, logdir = self.info.logdir,
+    experiment_tag = self.info.experiment_tag, restore_checkpoint = checkpoint,
+    last_checkpoint = checkpoint, finished = false,
+  }
+  local config = self.info.config
+  st.co = coroutine.create(function() return fn(config) end)
+  return st
+end
+
+function Worker:instantiate(checkpoint)
+  if self.kind == "class" then
+    local cls = self.trainable
+    local inst = cls(self.info.config, self.info)
+    inst:setup(self.info.config)
+    self.instance = inst
+  elseif self.kind == "command" then
+    self.instance = self.trainable:start(self.info)
+  else
+    self.state = new_state(self, checkpoint)
+  end
+end
+
+--- One report from a function trainable: metrics, checkpoint, or finished.
+function Worker:resume_function()
+  local st = self.state
+  if st.finished then return nil, true end
+  session._set(st)
+  local res = table.pack(coroutine.resume(st.co))
+  session._set(nil)
+  if not res[1] then
+    st.finished = true
+    error(debug.traceback(st.co, res[2]), 0)
+  end
+  if coroutine.status(st.co) == "dead" then
+    st.finished = true
+    local ret = res[2]
+    if type(ret) == "table" then return ret, true, nil, true end
+    if type(ret) == "number" then return {_metric = ret}, true, nil, true end
+    return nil, true
+  end
+  local a, metrics, opts = res[2], res[3], res[4]
+  if a ~= session.REPORT then
+    -- Generator style: coroutine.yield(value) is a report.
+    if type(a) == "table" then return a end
+    if type(a) == "number" then return {_metric = a} end
+    error("a generator trainable must yield a table of metrics or a number, got " .. type(a), 0)
+  end
+  if opts and opts.checkpoint ~= nil then
+    st.last_checkpoint = opts.checkpoint
+    return metrics, false, true
+  end
+  return metrics
+end
+
+--- One step: returns metrics (or nil when the trainable finished), and
+--- whether it finished, and whether it checkpointed.
+function Worker:step_once()
+  if self.kind == "class" or self.kind == "command" then
+    local inst = self.instance
+    if not inst then error("the trainable failed to start", 0) end
+    local r = inst:step()
+    if r == nil and self.kind == "command" then return nil, true end
+    if type(r) ~= "table" then
+      error("step() must return a table of metrics, got " .. type(r), 0)
+    end
+    inst.iteration = inst.iteration + 1
+    inst.training_iteration = inst.iteration
+    return r, false, r.should_checkpoint
+  end
+  local m, finished, checkpointed, last = self:resume_function()
+  if m and type(m) ~= "table" then error("tune.report() needs a table", 0) end
+  if last then return m, true, false end
+  return m, finished, checkpointed
+end
+
+function Worker:on_start(msg)
+  if msg.v ~= PROTOCOL_VERSION then
+    error(string.format("the driver speaks protocol version %s, this worker %d", tostring(msg.v), PROTOCOL_VERSION), 0)
+  end
+  self.pending_start = msg
+  local t = self:load(msg.trainable)
+  self:serve(t)
+end
+
+function Worker:on_train(msg)
+  local n = math.max(1, math.floor(msg.n or 1))
+  local window = msg.window or 0
+  local results, finished = {}, false
+  local t0 = core.now()
+  local last = t0
+  while #results < n do
+    local m, fin, checkpointed = self:step_once()
+    local now = core.now()
+    if m then
+      if checkpointed then m.should_checkpoint = true end
+      results[#results + 1] = {m = m, dt = now - last, ts = core.time()}
+    end
+    last = now
+    if fin then
+      finished = true
+      break
+    end
+    if m and (m.done or checkpointed) then break end
+    if now - t0 >= window then break end
+  end
+  self:send{type = "result", re = msg.id, results = core.array(results), finished = finished}
+end
+
+local function write_table(dir, t)
+  assert(core.write_atomic(dir .. "/" .. CHECKPOINT_JSON, assert(core.json_encode(t))))
+end
+
+local function read_table(dir)
+  local text = core.read_file(dir .. "/" .. CHECKPOINT_JSON)
+  if not text then return nil end
+  return assert(core.json_decode(text))
+end
+
+function Worker:on_save(msg)
+  local dir = msg.dir
+  if self.kind == "class" then
+    local ret = self.instance:save_checkpoint(dir)
+    if type(ret) == "table" then write_table(dir, ret) end
+  elseif self.kind == "command" then
+    self.instance:save(dir)
+  else
+    local c = self.state and self.state.last_checkpoint
+    if c ~= nil then write_table(dir, c) end
+  end
+  self:send{type = "saved", re = msg.id}
+end
+
+function Worker:on_restore(msg)
+  local dir = msg.dir
+  if self.kind == "class" then
+    local t = read_table(dir)
+    if t ~= nil then self.instance:load_checkpoint(t) else self.instance:load_checkpoint(dir) end
+    self.instance.iteration = msg.iteration or 0
+    self.instance.training_iteration = self.instance.iteration
+  elseif self.kind == "command" then
+    self.instance:restore(dir)
+  else
+    -- A function trainable restarts and finds the checkpoint with tune.get_checkpoint().
+    if self.state and self.state.co then coroutine.close(self.state.co) end
+    self.state = new_state(self, read_table(dir))
+  end
+  self:send{type = "restored", re = msg.id}
+end
+
+function Worker:on_reset(msg)
+  set_info(self, msg)
+  local ok = true
+  if self.kind == "class" then
+    ok = self.instance:reset_config(msg.config) and true or false
+    if ok then
+      self.instance.config = msg.config
+      self.instance.iteration = 0
+      self.instance.training_iteration = 0
+      self.instance.trial_id = msg.trial_id
+      self.instance.trial_name = msg.name
+      self.instance.logdir = msg.logdir
+    end
+  elseif self.kind == "command" then
+    ok = false
+  else
+    if self.state and self.state.co then coroutine.close(self.state.co) end
+    self.state = new_state(self, nil)
+  end
+  self:send{type = "reset", re = msg.id, ok = ok}
+end
+
+function Worker:on_stop(msg)
+  local ok, err = true, nil
+  if self.instance and self.instance.cleanup then
+    ok, err = xpcall(self.instance.cleanup, traceback, self.instance)
+  end
+  if self.state and self.state.co then coroutine.close(self.state.co) end
+  if not ok then
+    io.stderr:write("cleanup() failed: ", tostring(err), "\n")
+  end
+  self:send{type = "stopped", re = msg.id}
+  io.stdout:flush()
+  os.exit(0, true)
+end
+
+--- Test hook: writes `text` to the protocol stream as it is, so specs can
+--- check how the driver treats malformed messages.
+function M._send_raw(text)
+  current.ch:send_raw(text)
+end
+
+--- Entry point of `tunelua --worker`.
+function M.main(argv)
+  local ch = core.worker_channel()
+  local w = Worker.new(ch)
+  current = w
+  w:send{type = "hello", v = PROTOCOL_VERSION, pid = core.getpid(), hostname = core.hostname(),
+    node_ip = core.node_ip()}
+  w:loop()
+  return 0
+end
+
+return M

@@ -1,0 +1,414 @@
+/// C unit tests of the engine: resource arithmetic, placement, the
+/// placement-group manager, protocol framing, JSON exactness, atomic files
+/// and the local backend. A plain list of tests in one runner.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cluster.h"
+#include "fsutil.h"
+#include "json.h"
+#include "pg_manager.h"
+#include "pgf.h"
+#include "proto.h"
+#include "resources.h"
+
+static int failures;
+static const char *current;
+
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      fprintf(stderr, "FAIL %s: %s:%d: %s\n", current, __FILE__, __LINE__, #cond); \
+      failures++;                                                                \
+      return;                                                                    \
+    }                                                                            \
+  } while (0)
+
+static tune_pgf_t *pgf(const char *json) {
+  char err[256];
+  cJSON *j = tune_json_parse(json, strlen(json), err, sizeof err);
+  if (!j) {
+    fprintf(stderr, "bad test json: %s\n", err);
+    abort();
+  }
+  tune_pgf_t *f = tune_pgf_from_json(j, err, sizeof err);
+  cJSON_Delete(j);
+  if (!f) {
+    fprintf(stderr, "bad pgf: %s\n", err);
+    abort();
+  }
+  return f;
+}
+
+static void node(tune_cluster_t *c, const char *name, double cpu, double gpu, const char *custom, double n) {
+  tune_res_t r;
+  tune_res_init(&r);
+  tune_res_set(&r, "CPU", cpu);
+  tune_res_set(&r, "GPU", gpu);
+  if (custom) tune_res_set(&r, custom, n);
+  tune_cluster_add_node(c, name, &r, NULL, 0);
+  tune_res_free(&r);
+}
+
+static void test_resources_arithmetic(void) {
+  tune_res_t a, b;
+  tune_res_init(&a);
+  tune_res_init(&b);
+  tune_res_set(&a, "CPU", 0.1);
+  for (int i = 0; i < 2; i++) tune_res_add(&b, &a, 1);
+  tune_res_set(&a, "CPU", 0.2);
+  CHECK(tune_res_equal(&a, &b)); /* no floating-point drift: 0.1 + 0.1 == 0.2 */
+  tune_res_set(&a, "custom", 3);
+  CHECK(!tune_res_fits(&a, &b));
+  tune_res_set(&b, "custom", 3);
+  tune_res_set(&b, "zeta", 1);
+  CHECK(tune_res_fits(&a, &b));
+  tune_res_add(&b, &a, -1);
+  CHECK(tune_res_get(&b, "CPU") == 0);
+  CHECK(tune_res_get(&b, "custom") == 0);
+  CHECK(tune_res_get(&b, "zeta") == 1);
+  CHECK(b.ncustom == 2 && !strcmp(b.custom[0].name, "custom")); /* sorted */
+  tune_buf_t out = TUNE_BUF_INIT;
+  tune_res_format(&a, &out);
+  CHECK(strstr(out.data, "0.2 CPUs") && strstr(out.data, "3 custom"));
+  tune_buf_free(&out);
+  tune_res_free(&a);
+  tune_res_free(&b);
+}
+
+static void test_pgf_parse(void) {
+  char err[256];
+  const char *bad = "{\"bundles\": [{\"CPU\": -1}]}";
+  cJSON *j = tune_json_parse(bad, strlen(bad), NULL, 0);
+  CHECK(tune_pgf_from_json(j, err, sizeof err) == NULL);
+  CHECK(strstr(err, "non-negative"));
+  cJSON_Delete(j);
+  const char *bad2 = "{\"bundles\": [{\"CPU\": 1}], \"strategy\": \"SIDEWAYS\"}";
+  j = tune_json_parse(bad2, strlen(bad2), NULL, 0);
+  CHECK(tune_pgf_from_json(j, err, sizeof err) == NULL);
+  CHECK(strstr(err, "SIDEWAYS"));
+  cJSON_Delete(j);
+  tune_pgf_t *a = pgf("{\"bundles\": [{\"CPU\": 1, \"GPU\": 0}], \"strategy\": \"PACK\"}");
+  tune_pgf_t *b = pgf("{\"bundles\": [{\"cpu\": 1}]}");
+  CHECK(!strcmp(a->key, b->key)); /* equal factories, equal keys */
+  tune_pgf_free(a);
+  tune_pgf_free(b);
+}
+
+static void test_cluster_gpus(void) {
+  tune_cluster_t c;
+  tune_cluster_init(&c);
+  tune_res_t r;
+  tune_res_init(&r);
+  tune_res_set(&r, "CPU", 8);
+  tune_res_set(&r, "GPU", 2);
+  const char *ids[] = {"3", "7"};
+  tune_cluster_add_node(&c, "n", &r, ids, 2);
+  tune_res_free(&r);
+  tune_pgf_t *one = pgf("{\"bundles\": [{\"CPU\": 1, \"GPU\": 1}]}");
+  tune_pgf_t *half = pgf("{\"bundles\": [{\"CPU\": 1, \"GPU\": 0.5}]}");
+  tune_placement_t p1, p2, p3, p4;
+  CHECK(tune_cluster_reserve(&c, one, &p1) == 0);
+  char *g1 = tune_placement_gpu_ids(&c, &p1, 0);
+  CHECK(!strcmp(g1, "3"));
+  CHECK(tune_cluster_reserve(&c, half, &p2) == 0);
+  CHECK(tune_cluster_reserve(&c, half, &p3) == 0);
+  char *g2 = tune_placement_gpu_ids(&c, &p2, 0), *g3 = tune_placement_gpu_ids(&c, &p3, 0);
+  CHECK(!strcmp(g2, "7") && !strcmp(g3, "7")); /* two halves share one GPU */
+  CHECK(tune_cluster_reserve(&c, half, &p4) < 0); /* no GPU share left */
+  tune_cluster_release(&c, half, &p2);
+  CHECK(tune_cluster_reserve(&c, half, &p4) == 0);
+  tune_cluster_release(&c, one, &p1);
+  tune_cluster_release(&c, half, &p3);
+  tune_cluster_release(&c, half, &p4);
+  tune_res_t avail;
+  tune_cluster_total(&c, &avail, 1);
+  CHECK(tune_res_get(&avail, "GPU") == 2 && tune_res_get(&avail, "CPU") == 8);
+  tune_res_free(&avail);
+  char err[512];
+  tune_pgf_t *frac = pgf("{\"bundles\": [{\"GPU\": 1.5}]}");
+  CHECK(tune_cluster_feasible(&c, frac, err, sizeof err) < 0);
+  CHECK(strstr(err, "whole numbers"));
+  free(g1);
+  free(g2);
+  free(g3);
+  tune_pgf_free(one);
+  tune_pgf_free(half);
+  tune_pgf_free(frac);
+  tune_cluster_free(&c);
+}
+
+static void test_cluster_strategies(void) {
+  tune_cluster_t c;
+  tune_cluster_init(&c);
+  node(&c, "a", 4, 0, NULL, 0);
+  node(&c, "b", 4, 0, NULL, 0);
+  char err[512];
+  tune_pgf_t *spread = pgf("{\"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}, {\"CPU\": 1}], \"strategy\": \"STRICT_SPREAD\"}");
+  CHECK(tune_cluster_feasible(&c, spread, err, sizeof err) < 0); /* 3 bundles, 2 nodes */
+  CHECK(strstr(err, "STRICT_SPREAD") && strstr(err, "a: "));
+  tune_pgf_t *pack = pgf("{\"bundles\": [{\"CPU\": 3}, {\"CPU\": 3}], \"strategy\": \"STRICT_PACK\"}");
+  CHECK(tune_cluster_feasible(&c, pack, err, sizeof err) < 0); /* 6 CPUs on one 4-CPU node */
+  tune_pgf_t *loose = pgf("{\"bundles\": [{\"CPU\": 3}, {\"CPU\": 3}], \"strategy\": \"PACK\"}");
+  tune_placement_t p;
+  CHECK(tune_cluster_reserve(&c, loose, &p) == 0);
+  CHECK(p.bundles[0].node != p.bundles[1].node); /* PACK falls back to two nodes */
+  tune_cluster_release(&c, loose, &p);
+  tune_pgf_t *sp = pgf("{\"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}], \"strategy\": \"SPREAD\"}");
+  CHECK(tune_cluster_reserve(&c, sp, &p) == 0);
+  CHECK(p.bundles[0].node != p.bundles[1].node);
+  tune_cluster_release(&c, sp, &p);
+  tune_pgf_t *sp2 = pgf("{\"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}, {\"CPU\": 1}], \"strategy\": \"SPREAD\"}");
+  CHECK(tune_cluster_reserve(&c, sp2, &p) == 0); /* SPREAD is best effort */
+  tune_cluster_release(&c, sp2, &p);
+  /* All or nothing: a group that does not fit takes nothing. */
+  tune_pgf_t *big = pgf("{\"bundles\": [{\"CPU\": 4}, {\"CPU\": 4}, {\"CPU\": 1}]}");
+  CHECK(tune_cluster_reserve(&c, big, &p) < 0);
+  tune_res_t avail;
+  tune_cluster_total(&c, &avail, 1);
+  CHECK(tune_res_get(&avail, "CPU") == 8);
+  tune_res_free(&avail);
+  tune_pgf_free(spread);
+  tune_pgf_free(pack);
+  tune_pgf_free(loose);
+  tune_pgf_free(sp);
+  tune_pgf_free(sp2);
+  tune_pgf_free(big);
+  tune_cluster_free(&c);
+}
+
+static int cl_reserve(void *ud, const tune_pgf_t *f, tune_placement_t *out) {
+  return tune_cluster_reserve(ud, f, out);
+}
+static void cl_release(void *ud, const tune_pgf_t *f, tune_placement_t *p) { tune_cluster_release(ud, f, p); }
+
+static void test_pg_manager_staging(void) {
+  tune_cluster_t c;
+  tune_cluster_init(&c);
+  node(&c, "n", 8, 4, "custom", 16);
+  tune_pg_manager_t m;
+  tune_pg_reserver_t r = {cl_reserve, cl_release, &c};
+  tune_pgm_init(&m, r, 1);
+  tune_pgf_entry_t *f8 = tune_pgm_intern(&m, pgf("{\"bundles\": [{\"CPU\": 8}]}"));
+  tune_pgf_entry_t *same = tune_pgm_intern(&m, pgf("{\"bundles\": [{\"CPU\": 8}]}"));
+  CHECK(f8 == same);
+  tune_pgf_entry_t *f7 = tune_pgm_intern(&m, pgf("{\"bundles\": [{\"CPU\": 7}]}"));
+  CHECK(tune_pgm_stage_trial(&m, "t1", f8) == 1);
+  CHECK(tune_pgm_stage_trial(&m, "t1", f8) == 2);
+  CHECK(tune_pgm_stage_trial(&m, "t2", f8) == 0); /* staging is full */
+  CHECK(tune_pgm_update(&m) == 1);
+  CHECK(f8->ready.n == 1 && m.staging.n == 0);
+  CHECK(tune_pgm_stage_trial(&m, "t2", f8) == 1);
+  CHECK(tune_pgm_update(&m) == 0); /* no CPUs left */
+  tune_pg_t *pg = tune_pgm_take_ready(&m, "t1", f8);
+  CHECK(pg && pg->state == TUNE_PG_IN_USE && tune_pgm_in_use(&m, "t1") == pg);
+  CHECK(!tune_pgm_is_staged(&m, "t1"));
+  /* Caching drops one staging group of the same factory. */
+  tune_pgm_cache(&m, pg, NULL);
+  CHECK(m.staging.n == 0 && f8->cached.n == 1);
+  /* Reconcile: two trials of f8 expect groups; the cached one counts. */
+  tune_pgm_trial_t trials[] = {{"t1", f8, 1}, {"t2", f8, 1}, {"t3", f7, 0}};
+  tune_pgm_reconcile(&m, trials, 3);
+  CHECK(m.staging.n == 1);
+  CHECK(!tune_pgm_can_stage(&m));
+  /* Fewer expected: the unused staging group goes. */
+  trials[1].expected = 0;
+  tune_pgm_reconcile(&m, trials, 3);
+  CHECK(m.staging.n == 0);
+  tune_pgm_counts_t counts;
+  tune_pgm_counts(&m, &counts);
+  CHECK(counts.cached == 1 && counts.in_use == 0 && counts.ready == 0);
+  tune_pgm_free(&m);
+  tune_res_t avail;
+  tune_cluster_total(&c, &avail, 1);
+  CHECK(tune_res_get(&avail, "CPU") == 8); /* every reservation given back */
+  tune_res_free(&avail);
+  tune_cluster_free(&c);
+}
+
+typedef struct {
+  int n;
+  char lines[8][64];
+} lines_seen_t;
+
+static int collect(void *ud, const char *line, size_t len) {
+  lines_seen_t *s = ud;
+  snprintf(s->lines[s->n++ % 8], 64, "%.*s", (int)len, line);
+  return 0;
+}
+
+static void test_line_framing(void) {
+  tune_lines_t l;
+  tune_lines_init(&l, 16);
+  lines_seen_t s = {0};
+  CHECK(tune_lines_feed(&l, "ab", 2, collect, &s) == 0 && s.n == 0);
+  CHECK(tune_lines_feed(&l, "c\nde\nf", 6, collect, &s) == 0);
+  CHECK(s.n == 2 && !strcmp(s.lines[0], "abc") && !strcmp(s.lines[1], "de"));
+  CHECK(tune_lines_pending(&l) == 1);
+  CHECK(tune_lines_feed(&l, "0123456789abcdefXYZ", 19, collect, &s) == -E2BIG);
+  tune_lines_free(&l);
+  char why[128];
+  cJSON *m = tune_json_parse("{\"type\":\"teleport\"}", 19, NULL, 0);
+  CHECK(tune_msg_classify(m, why, sizeof why) == TUNE_MSG_INVALID && strstr(why, "teleport"));
+  cJSON_Delete(m);
+  m = tune_json_parse("[1]", 3, NULL, 0);
+  CHECK(tune_msg_classify(m, why, sizeof why) == TUNE_MSG_INVALID && strstr(why, "not a JSON object"));
+  cJSON_Delete(m);
+  m = tune_json_parse("{\"type\":\"result\",\"re\":1}", 24, NULL, 0);
+  CHECK(tune_msg_classify(m, why, sizeof why) == TUNE_MSG_RESULT);
+  cJSON_Delete(m);
+}
+
+static uint64_t rng = 88172645463325252ULL;
+static uint64_t next_rand(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static void test_json_exact(void) {
+  /* Random bit patterns: every finite double reads back bit for bit. */
+  for (int i = 0; i < 200000; i++) {
+    uint64_t bits = next_rand();
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    if (!isfinite(d)) continue;
+    tune_buf_t b = TUNE_BUF_INIT;
+    tune_json_write_double(&b, d);
+    cJSON *v = tune_json_parse(b.data, b.len, NULL, 0);
+    CHECK(v && cJSON_IsNumber(v) && !tune_json_is_int(v));
+    CHECK(memcmp(&v->valuedouble, &d, sizeof d) == 0);
+    cJSON_Delete(v);
+    tune_buf_free(&b);
+  }
+  const char *text = "{\"a\":NaN,\"b\":Infinity,\"c\":-Infinity,\"d\":1,\"e\":1.0,\"f\":-0.0,"
+                     "\"g\":\"\\u00e9\\ud83d\\ude00\\n\",\"h\":[],\"i\":{},\"j\":9007199254740993}";
+  char err[128];
+  cJSON *v = tune_json_parse(text, strlen(text), err, sizeof err);
+  CHECK(v);
+  CHECK(isnan(cJSON_GetObjectItem(v, "a")->valuedouble));
+  CHECK(isinf(cJSON_GetObjectItem(v, "b")->valuedouble) && cJSON_GetObjectItem(v, "b")->valuedouble > 0);
+  CHECK(cJSON_GetObjectItem(v, "c")->valuedouble < 0);
+  CHECK(tune_json_is_int(cJSON_GetObjectItem(v, "d")));
+  CHECK(!tune_json_is_int(cJSON_GetObjectItem(v, "e")));
+  CHECK(!strcmp(cJSON_GetObjectItem(v, "g")->valuestring, "\xc3\xa9\xf0\x9f\x98\x80\n"));
+  char *out = tune_json_print(v);
+  CHECK(!strcmp(out, "{\"a\":NaN,\"b\":Infinity,\"c\":-Infinity,\"d\":1,\"e\":1.0,\"f\":-0.0,"
+                     "\"g\":\"\xc3\xa9\xf0\x9f\x98\x80\\n\",\"h\":[],\"i\":{},\"j\":9007199254740992.0}"));
+  free(out);
+  cJSON_Delete(v);
+  const char *bad[] = {"{", "[1,]", "{\"a\" 1}", "01", "\"\\x\"", "nul", "[1] x", "\"\\ud800\"", "-"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cJSON *x = tune_json_parse(bad[i], strlen(bad[i]), err, sizeof err);
+    CHECK(x == NULL && strstr(err, "at byte"));
+  }
+  /* Depth limit. */
+  char deep[1000];
+  memset(deep, '[', sizeof deep);
+  CHECK(tune_json_parse(deep, sizeof deep, err, sizeof err) == NULL && strstr(err, "too deep"));
+}
+
+static void test_atomic_files(void) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *f = tune_fs_join(dir, "state.json");
+  CHECK(tune_fs_write_atomic(f, "one", 3) == 0);
+  CHECK(tune_fs_write_atomic(f, "two", 3) == 0);
+  char *data;
+  size_t len;
+  CHECK(tune_fs_read(f, 100, &data, &len) == 0 && len == 3 && !memcmp(data, "two", 3));
+  free(data);
+  CHECK(tune_fs_append(f, "+", 1, 1) == 0);
+  CHECK(tune_fs_read(f, 2, &data, &len) == -EFBIG);
+  /* Committing a directory over an existing one swaps it in whole. */
+  char *a = tune_fs_join(dir, "ck.tmp"), *b = tune_fs_join(dir, "ck");
+  char *af = tune_fs_join(a, "x"), *bf = tune_fs_join(b, "old");
+  CHECK(tune_fs_mkdir_p(a) == 0 && tune_fs_mkdir_p(b) == 0);
+  CHECK(tune_fs_write_atomic(af, "new", 3) == 0 && tune_fs_write_atomic(bf, "old", 3) == 0);
+  CHECK(tune_fs_commit_dir(a, b) == 0);
+  char *bx = tune_fs_join(b, "x");
+  CHECK(tune_fs_exists(bx) && !tune_fs_exists(bf) && !tune_fs_exists(a));
+  CHECK(tune_fs_remove_tree(dir) == 0 && !tune_fs_exists(dir));
+  free(f);
+  free(a);
+  free(b);
+  free(af);
+  free(bf);
+  free(bx);
+}
+
+typedef struct {
+  int exited;
+  int64_t status;
+  tune_buf_t out;
+} proc_seen_t;
+
+static void on_data(void *ud, int stream, const char *data, size_t len) {
+  proc_seen_t *s = ud;
+  if (stream == TUNE_STREAM_PROTOCOL && len) tune_buf_append(&s->out, data, len);
+}
+static void on_exit_cb(void *ud, int64_t status, int sig) {
+  proc_seen_t *s = ud;
+  s->exited = 1;
+  s->status = status;
+  (void)sig;
+}
+
+static void test_local_backend(void) {
+  tune_res_t r;
+  tune_res_init(&r);
+  tune_res_set(&r, "CPU", 1);
+  tune_local_opts_t o = {&r, NULL, 0};
+  tune_backend_t *b = tune_backend_local_new(&o);
+  tune_res_free(&r);
+  proc_seen_t s = {0, 0, TUNE_BUF_INIT};
+  char *argv[] = {"/bin/sh", "-c", "read x; echo \"got $x\"; exit 7", NULL};
+  char *env[] = {"PATH=/usr/bin:/bin", NULL};
+  tune_proc_cb_t cb = {on_data, on_exit_cb};
+  tune_proc_t *p;
+  tune_spawn_t so = {"/bin/sh", argv, env, "/", 0, NULL};
+  CHECK(b->ops->spawn(b, &so, &cb, &s, &p) == 0);
+  CHECK(b->ops->send(p, "hi\n", 3) == 0);
+  while (!s.exited) b->ops->wait(b, 5);
+  CHECK(s.status == 7);
+  CHECK(s.out.len && !strcmp(s.out.data, "got hi\n"));
+  /* A spawn that fails calls nothing back and leaks no handle. */
+  char *bad[] = {"/nonexistent/tunelua", NULL};
+  tune_spawn_t so2 = {"/nonexistent/tunelua", bad, env, "/", 0, NULL};
+  CHECK(b->ops->spawn(b, &so2, &cb, &s, &p) < 0);
+  tune_buf_free(&s.out);
+  CHECK(b->ops->destroy(b) == 0); /* uv_loop_close succeeded: nothing leaked */
+}
+
+int main(void) {
+  struct {
+    const char *name;
+    void (*fn)(void);
+  } tests[] = {
+      {"resources_arithmetic", test_resources_arithmetic},
+      {"pgf_parse", test_pgf_parse},
+      {"cluster_gpus", test_cluster_gpus},
+      {"cluster_strategies", test_cluster_strategies},
+      {"pg_manager_staging", test_pg_manager_staging},
+      {"line_framing", test_line_framing},
+      {"json_exact", test_json_exact},
+      {"atomic_files", test_atomic_files},
+      {"local_backend", test_local_backend},
+  };
+  int n = (int)(sizeof tests / sizeof tests[0]);
+  for (int i = 0; i < n; i++) {
+    current = tests[i].name;
+    int before = failures;
+    tests[i].fn();
+    printf("%s %s\n", failures == before ? "ok  " : "FAIL", tests[i].name);
+  }
+  printf("%d passed, %d failed\n", n - failures, failures);
+  return failures ? 1 : 0;
+}

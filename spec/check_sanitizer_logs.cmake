@@ -1,0 +1,10 @@
+# Fails when AddressSanitizer, LeakSanitizer or UBSan wrote any report.
+file(GLOB logs "${DIR}/*")
+if(logs)
+  foreach(f ${logs})
+    file(READ ${f} text)
+    message("==== ${f}\n${text}")
+  endforeach()
+  message(FATAL_ERROR "sanitizer reports found in ${DIR}")
+endif()
+message("no sanitizer reports")

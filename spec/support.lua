@@ -1,0 +1,85 @@
+--- Shared helpers for the busted specs: temporary directories, executors
+--- that are checked for leaks, and a check that no worker process is left.
+local core = require("tune.core")
+
+local M = {}
+
+local root = os.getenv("TUNE_TEST_TMP") or "/tmp/tunelua-spec"
+local counter = 0
+local open_executors = {}
+
+--- A fresh, empty directory for one test.
+function M.tmpdir(name)
+  counter = counter + 1
+  local dir = string.format("%s/%d-%d-%s", root, core.getpid(), counter, name or "t")
+  core.remove_tree(dir)
+  assert(core.mkdir_p(dir))
+  return dir
+end
+
+--- A TrialExecutor that check_clean() will clean up and close.
+function M.executor(opts)
+  local tune = require("tune")
+  local ex = tune.TrialExecutor(opts)
+  open_executors[#open_executors + 1] = ex
+  return ex
+end
+
+--- Children of this process that are still alive (not zombies).
+function M.child_pids()
+  local me = core.getpid()
+  local out = {}
+  for _, name in ipairs(core.listdir("/proc") or {}) do
+    if name:match("^%d+$") then
+      local stat = core.read_file("/proc/" .. name .. "/stat")
+      if stat then
+        local state, ppid = stat:match("%) (%S) (%d+)")
+        if tonumber(ppid) == me and state ~= "Z" then out[#out + 1] = tonumber(name) end
+      end
+    end
+  end
+  return out
+end
+
+--- after_each: closes the executors a test made (failing on a leaked
+--- libuv handle) and fails if a worker process outlived them.
+function M.check_clean()
+  local errs = {}
+  for _, ex in ipairs(open_executors) do
+    ex:cleanup()
+    local ok, err = ex:close()
+    if not ok then errs[#errs + 1] = err end
+  end
+  open_executors = {}
+  collectgarbage()
+  local kids = M.child_pids()
+  if #kids > 0 then
+    for _, pid in ipairs(kids) do core.kill(pid, "KILL") end
+    errs[#errs + 1] = "worker processes left behind: " .. table.concat(kids, ", ")
+  end
+  assert(#errs == 0, table.concat(errs, "; "))
+end
+
+--- Waits for an event of `etype` for `trial`, failing after `timeout`.
+--- Other events are returned in the second value (in order).
+function M.wait_event(ex, trials, etype, opts)
+  opts = opts or {}
+  local deadline = core.now() + (opts.timeout or 30)
+  local seen = {}
+  while core.now() < deadline do
+    local ev = ex:get_next_executor_event(trials, opts.next_trial_exists or false, 1)
+    if ev.type == etype then return ev, seen end
+    if ev.type ~= "YIELD" and ev.type ~= "NO_RUNNING_TRIAL_TIMEOUT" then seen[#seen + 1] = ev end
+  end
+  error(string.format("no %s event within %ss (saw %d others)", etype, opts.timeout or 30, #seen), 2)
+end
+
+--- Reads a file's lines.
+function M.lines(path)
+  local text = core.read_file(path)
+  local out = {}
+  if text then for l in text:gmatch("[^\n]+") do out[#out + 1] = l end end
+  return out
+end
+
+return M
