@@ -38,7 +38,9 @@ void tune_lua_push_json(lua_State *L, const cJSON *item, const char *skip_key) {
       break;
     }
     case cJSON_Object: {
-      lua_createtable(L, 0, 8);
+      int n = 0;
+      for (const cJSON *c = item->child; c; c = c->next) n++;
+      lua_createtable(L, 0, n);
       for (const cJSON *c = item->child; c; c = c->next) {
         if (skip_key && !strcmp(c->string, skip_key)) continue;
         tune_lua_push_json(L, c, NULL);

@@ -55,6 +55,9 @@ static int l_executor_new(lua_State *L) {
   lua_getfield(L, 1, "reuse_actors");
   o.reuse_actors = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  lua_getfield(L, 1, "prestart_workers");
+  o.prestart_workers = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   o.worker_path = opt_string(L, 1, "worker_path");
   if (!o.worker_path) return luaL_error(L, "executor_new: worker_path is required");
   o.orig_cwd = opt_string(L, 1, "orig_cwd");
@@ -373,6 +376,7 @@ static int l_counts(lua_State *L) {
   SET("running", s.running);
   SET("events", s.events);
   SET("spawned", s.spawned);
+  SET("standby", s.standby);
 #undef SET
   return 1;
 }

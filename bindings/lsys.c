@@ -213,6 +213,33 @@ static int l_kill(lua_State *L) {
   return 1;
 }
 
+/// core.setenv(name, value | nil): set (or unset) an environment variable
+/// of this process, for its own libraries and the processes it starts.
+static int l_setenv(lua_State *L) {
+  const char *n = luaL_checkstring(L, 1);
+  int rc = lua_isnoneornil(L, 2) ? unsetenv(n) : setenv(n, luaL_checkstring(L, 2), 1);
+  if (rc < 0) return tune_lua_fail(L, n, -errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/// core.raise_signal(name): restore the signal's default action and raise
+/// it, so the process dies exactly as an uninstrumented crash would (tests
+/// of a worker that segfaults; a sanitizer's handler would intercept kill).
+static int l_raise_signal(lua_State *L) {
+  static const struct { const char *n; int s; } sigs[] = {
+      {"SEGV", SIGSEGV}, {"ABRT", SIGABRT}, {"KILL", SIGKILL}, {"BUS", SIGBUS}, {"FPE", SIGFPE},
+  };
+  const char *n = luaL_checkstring(L, 1);
+  for (size_t i = 0; i < TUNE_ARRAY_LEN(sigs); i++) {
+    if (strcmp(n, sigs[i].n)) continue;
+    signal(sigs[i].s, SIG_DFL);
+    raise(sigs[i].s);
+    return 0;
+  }
+  return luaL_argerror(L, 1, "unknown signal name");
+}
+
 /// core.detect_node() -> {CPU=, GPU=, memory=}, {gpu ids...}
 static int l_detect_node(lua_State *L) {
   tune_res_t r;
@@ -291,6 +318,8 @@ static const luaL_Reg funcs[] = {
     {"node_ip", l_node_ip},
     {"isatty", l_isatty},
     {"kill", l_kill},
+    {"raise_signal", l_raise_signal},
+    {"setenv", l_setenv},
     {"detect_node", l_detect_node},
     {"worker_path", l_worker_path},
     {NULL, NULL},

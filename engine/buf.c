@@ -69,6 +69,7 @@ void tune_buf_reserve(tune_buf_t *b, size_t extra) {
   while (cap < need) cap *= 2;
   b->data = tune_xrealloc(b->data, cap);
   b->cap = cap;
+  b->data[b->len] = '\0';
 }
 
 void tune_buf_append(tune_buf_t *b, const void *data, size_t len) {

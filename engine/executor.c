@@ -263,9 +263,24 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
       goto fail_started;
     }
   } else {
-    tune_worker_t *w = tune__worker_spawn(ex, t, pg, err, errlen);
-    if (!w) goto fail_started;
-    if (!tune__worker_request(w, TUNE_REQ_START, t, tune__start_body(t))) {
+    tune_worker_t *w = ex->standby;
+    cJSON *body = tune__start_body(t);
+    if (w && w->proc && !w->fault && !w->stopping) {
+      /* The prestarted worker takes this trial and its environment. */
+      ex->standby = NULL;
+      w->standby = 0;
+      w->pg = pg;
+      tune__worker_attach(w, t);
+      cJSON_AddItemToObject(body, "env", tune__worker_trial_env(ex, pg));
+    } else {
+      w = tune__worker_spawn(ex, t, pg, err, errlen);
+      if (!w) {
+        cJSON_Delete(body);
+        goto fail_started;
+      }
+    }
+    if (ex->o.prestart_workers) ex->want_standby = 1;
+    if (!tune__worker_request(w, TUNE_REQ_START, t, body)) {
       snprintf(err, errlen, "worker %lld exited at once", (long long)w->pid);
       goto fail_started;
     }
@@ -469,6 +484,8 @@ void tune_executor_cleanup(tune_executor_t *ex) {
       }
     }
   }
+  ex->want_standby = 0;
+  ex->standby = NULL;
   for (tune_worker_t *w = ex->workers; w; w = w->next) tune__worker_stop(w);
   /* ...and wait for them to go. */
   while (ex->workers) ex->backend->ops->wait(ex->backend, 1.0);
@@ -493,9 +510,12 @@ void tune_executor_cleanup(tune_executor_t *ex) {
 /* Messages from workers                                                    */
 /* ------------------------------------------------------------------------ */
 
+static tune_worker_t *ex_standby_of(tune_worker_t *w) { return w->ex->standby; }
+
 static void fault(tune_worker_t *w, const char *what) {
   if (w->fault) return;
   w->fault = tune_xstrdup(what);
+  if (w == ex_standby_of(w)) w->ex->standby = NULL;
   if (w->trial && w->trial->active) {
     char msg[1024];
     snprintf(msg, sizeof msg, "malformed message from worker (pid %lld): %s", (long long)w->pid, what);
@@ -559,8 +579,9 @@ static void handle_result(tune_worker_t *w, tune_req_t *r, cJSON *msg) {
       fault(w, "a result has no metrics object \"m\"");
       return;
     }
-    double dt = tune_json_get_number(item, "dt", 0);
-    double ts = tune_json_get_number(item, "ts", (double)time(NULL));
+    /* The worker's clocks, as integers: step time in ns, wall clock in ms. */
+    double dt = tune_json_get_number(item, "dt", 0) / 1e9;
+    double ts = tune_json_get_number(item, "ts", (double)time(NULL) * 1e3) / 1e3;
     cJSON_Delete(item);
     cJSON_AddItemToArray(out, tune_trial_fill_result(t, m, dt, ts, &info));
   }
@@ -763,6 +784,7 @@ void tune__executor_on_exit(tune_worker_t *w, int64_t status, int sig) {
     if (w->pg->state == TUNE_PG_STOPPING || w->pg->state == TUNE_PG_CACHED) tune_pgm_remove(&ex->pgm, w->pg);
     /* In use: the trial keeps its group until it is stopped. */
   }
+  if (ex->standby == w) ex->standby = NULL;
   if (t) t->worker = NULL;
   tune__worker_free(w);
   tune_pgm_update(&ex->pgm);
@@ -785,6 +807,15 @@ void tune_executor_poll(tune_executor_t *ex) {
   tune_pgm_update(&ex->pgm);
 }
 
+/// Starts the standby worker, in time the driver would spend waiting.
+static void prestart(tune_executor_t *ex) {
+  if (!ex->want_standby || ex->standby) return;
+  ex->want_standby = 0;
+  char err[512];
+  ex->standby = tune__worker_spawn(ex, NULL, NULL, err, sizeof err);
+  if (!ex->standby) TUNE_DEBUG("no standby worker: %s", err);
+}
+
 tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exists, double timeout) {
   tune_backend_t *b = ex->backend;
   double deadline = b->ops->now(b) + (timeout > 0 ? timeout : 0);
@@ -797,6 +828,7 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
     if (ev) return ev;
     double left = deadline - b->ops->now(b);
     if (left <= 0) return event_new(ex->nrunning ? TUNE_EV_YIELD : TUNE_EV_NO_RUNNING_TRIAL_TIMEOUT, NULL);
+    prestart(ex);
     b->ops->wait(b, left);
   }
 }
@@ -813,4 +845,5 @@ void tune_executor_stats(tune_executor_t *ex, tune_executor_stats_t *out) {
   out->running = ex->nrunning;
   out->events = ex->nevents;
   out->spawned = ex->nspawned;
+  out->standby = ex->standby ? 1 : 0;
 }

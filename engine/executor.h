@@ -26,6 +26,10 @@ typedef struct {
   size_t max_pending_trials_pg;        ///< TUNE_MAX_PENDING_TRIALS_PG
   size_t max_message_bytes;            ///< TUNE_MAX_MESSAGE_BYTES
   int reuse_actors;
+  /// Keep one idle worker process started ahead (Ray's prestarted workers):
+  /// a trial that needs a new worker takes it, and its replacement is
+  /// started while the driver waits for events.
+  int prestart_workers;
   const char *worker_path;             ///< the tunelua binary (copied)
   const char *const *worker_args;      ///< argv after the path (copied), NULL-terminated
   const char *orig_cwd;                ///< TUNE_ORIG_WORKING_DIR for workers (copied)
@@ -139,6 +143,7 @@ typedef struct {
   size_t stopping;      ///< workers asked to stop, not yet gone
   size_t events;        ///< queued events
   size_t spawned;       ///< workers started since creation
+  size_t standby;       ///< prestarted idle workers (0 or 1)
 } tune_executor_stats_t;
 void tune_executor_stats(tune_executor_t *ex, tune_executor_stats_t *out);
 

@@ -52,6 +52,7 @@ struct tune_worker {
   uint64_t next_req;
   int hello;
   int stopping;               ///< asked to stop (or killed)
+  int standby;                ///< prestarted, waiting for a trial
   int exited;
   char *fault;                ///< first protocol fault, if any
   tune_timer_t *kill_timer;
@@ -69,6 +70,8 @@ struct tune_executor {
   tune_map_t trials;          ///< id -> latest record (a reference)
   tune_map_t pending_saves;   ///< final dir -> non-NULL while a save is under way
   tune_worker_t *workers;     ///< every live worker
+  tune_worker_t *standby;     ///< prestarted idle worker, or NULL
+  int want_standby;           ///< start one when next idle
   tune_event_t *ev_head, *ev_tail;
   size_t nevents;
   size_t nrunning;
@@ -80,7 +83,11 @@ struct tune_executor {
 
 
 /* worker.c */
+/// Spawn a worker for trial `t` on `pg`, or a standby worker when both are NULL.
 tune_worker_t *tune__worker_spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, char *err, size_t errlen);
+/// The per-trial environment (GPUs, OMP threads) as a JSON object, for a
+/// standby worker to set before it loads the trainable. Caller owns it.
+cJSON *tune__worker_trial_env(tune_executor_t *ex, const tune_pg_t *pg);
 /// Send a request; the worker answers it in order. Returns the request, or
 /// NULL when the worker cannot be written to (it is dying).
 tune_req_t *tune__worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_trial_t *t, cJSON *body);

@@ -268,11 +268,9 @@ void tune_json_write_double(tune_buf_t *out, double v) {
   if (isnan(v)) { tune_buf_puts(out, "NaN"); return; }
   if (isinf(v)) { tune_buf_puts(out, v < 0 ? "-Infinity" : "Infinity"); return; }
   char tmp[40];
-  int n = 0;
-  for (int prec = 15; prec <= 17; prec++) {
-    n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-    if (strtod(tmp, NULL) == v) break;
-  }
+  /* 15 significant digits when they read back exactly, else 17 (always exact). */
+  int n = snprintf(tmp, sizeof tmp, "%.15g", v);
+  if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof tmp, "%.17g", v);
   /* A float stays a float when read back: 1.0, not 1 (as Python writes). */
   if (!strpbrk(tmp, ".eE")) {
     tmp[n++] = '.';

@@ -101,63 +101,91 @@ void tune_trial_counters_restore(tune_trial_t *t, const cJSON *meta) {
   }
 }
 
-static int has(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k) != NULL; }
-
-static void set_default(cJSON *o, const char *k, cJSON *v) {
-  if (has(o, k)) cJSON_Delete(v);
-  else cJSON_AddItemToObject(o, k, v);
+/// The date text of whole second `secs`, cached: results arrive many per second.
+static const char *date_text(time_t secs) {
+  static time_t cached = -1;
+  static char text[32];
+  if (secs != cached) {
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    strftime(text, sizeof text, "%Y-%m-%d_%H-%M-%S", &tm);
+    cached = secs;
+  }
+  return text;
 }
 
 static void add_time_fields(cJSON *o, double ts) {
   time_t secs = (time_t)ts;
-  struct tm tm;
-  char date[32];
-  localtime_r(&secs, &tm);
-  strftime(date, sizeof date, "%Y-%m-%d_%H-%M-%S", &tm);
-  tune_json_set(o, "date", cJSON_CreateString(date));
-  tune_json_set(o, "timestamp", tune_json_new_int((int64_t)secs));
+  cJSON_AddItemToObject(o, "date", cJSON_CreateString(date_text(secs)));
+  cJSON_AddItemToObject(o, "timestamp", tune_json_new_int((int64_t)secs));
 }
 
 static void add_proc_fields(cJSON *o, const tune_trial_t *t, const tune_proc_info_t *info) {
-  tune_json_set(o, "pid", tune_json_new_int(info->pid));
-  tune_json_set(o, "hostname", cJSON_CreateString(info->hostname ? info->hostname : ""));
-  tune_json_set(o, "node_ip", cJSON_CreateString(info->node_ip ? info->node_ip : ""));
-  tune_json_set(o, "trial_id", cJSON_CreateString(t->id));
-  tune_json_set(o, "experiment_id", cJSON_CreateString(t->experiment_id));
+  cJSON_AddItemToObject(o, "pid", tune_json_new_int(info->pid));
+  cJSON_AddItemToObject(o, "hostname", cJSON_CreateString(info->hostname ? info->hostname : ""));
+  cJSON_AddItemToObject(o, "node_ip", cJSON_CreateString(info->node_ip ? info->node_ip : ""));
+  cJSON_AddItemToObject(o, "trial_id", cJSON_CreateString(t->id));
+  cJSON_AddItemToObject(o, "experiment_id", cJSON_CreateString(t->experiment_id));
 }
 
+/* Keys the driver fills. Ray overwrites some (result.update) and only
+   defaults others (result.setdefault): a report may set those itself. */
+enum {
+  K_DONE, K_TIME_THIS_ITER, K_TS_THIS_ITER, K_EP_THIS_ITER, K_TS_TOTAL, K_EP_TOTAL, K_ITERATION,
+  K_MEAN_LOSS, K_NEG_MEAN_LOSS, K_NDEFAULT
+};
+static const char *const default_keys[K_NDEFAULT] = {
+    "done", "time_this_iter_s", "timesteps_this_iter", "episodes_this_iter", "timesteps_total",
+    "episodes_total", "training_iteration", "mean_loss", "neg_mean_loss"};
+static const char *const overwritten_keys[] = {
+    "date", "timestamp", "time_total_s", "pid", "hostname", "node_ip", "trial_id", "experiment_id",
+    "time_since_restore", "timesteps_since_restore", "iterations_since_restore", "experiment_tag"};
+
 cJSON *tune_trial_fill_result(tune_trial_t *t, cJSON *r, double dt, double ts, const tune_proc_info_t *info) {
+  /* One pass over what the trainable reported. */
+  cJSON *found[K_NDEFAULT] = {0};
+  for (cJSON *c = r->child, *next; c; c = next) {
+    next = c->next;
+    const char *k = c->string;
+    if (k[0] == '\0') continue;
+    int hit = 0;
+    for (int i = 0; i < K_NDEFAULT && !hit; i++)
+      if (k[0] == default_keys[i][0] && !strcmp(k, default_keys[i])) found[i] = c, hit = 1;
+    for (size_t i = 0; i < sizeof overwritten_keys / sizeof *overwritten_keys && !hit; i++)
+      if (k[0] == overwritten_keys[i][0] && !strcmp(k, overwritten_keys[i])) {
+        cJSON_Delete(cJSON_DetachItemViaPointer(r, c));
+        hit = 1;
+      }
+  }
   t->iteration++;
   t->iterations_since_restore++;
-  double this_iter = tune_json_get_number(r, "time_this_iter_s", NAN);
-  if (isnan(this_iter)) this_iter = dt;
+  double this_iter = cJSON_IsNumber(found[K_TIME_THIS_ITER]) ? found[K_TIME_THIS_ITER]->valuedouble : dt;
   t->time_total += this_iter;
   t->time_since_restore += this_iter;
-  set_default(r, "done", cJSON_CreateFalse());
-  const cJSON *tsi = cJSON_GetObjectItemCaseSensitive(r, "timesteps_this_iter");
-  if (cJSON_IsNumber(tsi)) {
+  if (!found[K_DONE]) cJSON_AddItemToObject(r, "done", cJSON_CreateFalse());
+  if (cJSON_IsNumber(found[K_TS_THIS_ITER])) {
     t->has_timesteps = 1;
-    t->timesteps_total += tsi->valuedouble;
-    t->timesteps_since_restore += tsi->valuedouble;
+    t->timesteps_total += found[K_TS_THIS_ITER]->valuedouble;
+    t->timesteps_since_restore += found[K_TS_THIS_ITER]->valuedouble;
   }
-  const cJSON *epi = cJSON_GetObjectItemCaseSensitive(r, "episodes_this_iter");
-  if (cJSON_IsNumber(epi)) {
+  if (cJSON_IsNumber(found[K_EP_THIS_ITER])) {
     t->has_episodes = 1;
-    t->episodes_total += epi->valuedouble;
+    t->episodes_total += found[K_EP_THIS_ITER]->valuedouble;
   }
-  if (t->has_timesteps) set_default(r, "timesteps_total", number(t->timesteps_total));
-  if (t->has_episodes) set_default(r, "episodes_total", number(t->episodes_total));
-  set_default(r, "training_iteration", tune_json_new_int(t->iteration));
-  const cJSON *ml = cJSON_GetObjectItemCaseSensitive(r, "mean_loss");
-  if (cJSON_IsNumber(ml) && ml->valuedouble != 0) set_default(r, "neg_mean_loss", cJSON_CreateNumber(-ml->valuedouble));
+  if (t->has_timesteps && !found[K_TS_TOTAL]) cJSON_AddItemToObject(r, "timesteps_total", number(t->timesteps_total));
+  if (t->has_episodes && !found[K_EP_TOTAL]) cJSON_AddItemToObject(r, "episodes_total", number(t->episodes_total));
+  if (!found[K_ITERATION]) cJSON_AddItemToObject(r, "training_iteration", tune_json_new_int(t->iteration));
+  if (cJSON_IsNumber(found[K_MEAN_LOSS]) && found[K_MEAN_LOSS]->valuedouble != 0 && !found[K_NEG_MEAN_LOSS])
+    cJSON_AddItemToObject(r, "neg_mean_loss", cJSON_CreateNumber(-found[K_MEAN_LOSS]->valuedouble));
   add_time_fields(r, ts);
-  tune_json_set(r, "time_this_iter_s", cJSON_CreateNumber(this_iter));
-  tune_json_set(r, "time_total_s", cJSON_CreateNumber(t->time_total));
+  if (found[K_TIME_THIS_ITER]) cJSON_Delete(cJSON_DetachItemViaPointer(r, found[K_TIME_THIS_ITER]));
+  cJSON_AddItemToObject(r, "time_this_iter_s", cJSON_CreateNumber(this_iter));
+  cJSON_AddItemToObject(r, "time_total_s", cJSON_CreateNumber(t->time_total));
   add_proc_fields(r, t, info);
-  tune_json_set(r, "time_since_restore", cJSON_CreateNumber(t->time_since_restore));
-  tune_json_set(r, "timesteps_since_restore", number(t->timesteps_since_restore));
-  tune_json_set(r, "iterations_since_restore", tune_json_new_int(t->iterations_since_restore));
-  tune_json_set(r, "experiment_tag", cJSON_CreateString(t->tag));
+  cJSON_AddItemToObject(r, "time_since_restore", cJSON_CreateNumber(t->time_since_restore));
+  cJSON_AddItemToObject(r, "timesteps_since_restore", number(t->timesteps_since_restore));
+  cJSON_AddItemToObject(r, "iterations_since_restore", tune_json_new_int(t->iterations_since_restore));
+  cJSON_AddItemToObject(r, "experiment_tag", cJSON_CreateString(t->tag));
   /* "config" is added where results are written and converted, not copied
      into every result here (docs/architecture.md, "Result hot path"). */
   return r;

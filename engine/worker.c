@@ -24,6 +24,25 @@ static int managed(const char *kv) {
   return 0;
 }
 
+/// OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES for a worker on `pg`.
+static void trial_env(tune_executor_t *ex, const tune_pg_t *pg, char **omp, char **cuda) {
+  const tune_res_t *head = &pg->fe->pgf->bundles[0];
+  long cpus = (long)(head->cpu / TUNE_RES_SCALE);
+  *omp = tune_xasprintf("%ld", cpus < 1 ? 1 : cpus);
+  *cuda = tune_placement_gpu_ids(&ex->backend->cluster, &pg->placement, 0);
+}
+
+cJSON *tune__worker_trial_env(tune_executor_t *ex, const tune_pg_t *pg) {
+  char *omp, *cuda;
+  trial_env(ex, pg, &omp, &cuda);
+  cJSON *env = cJSON_CreateObject();
+  cJSON_AddStringToObject(env, "OMP_NUM_THREADS", omp);
+  cJSON_AddStringToObject(env, "CUDA_VISIBLE_DEVICES", cuda);
+  free(omp);
+  free(cuda);
+  return env;
+}
+
 static char **build_env(tune_executor_t *ex, const tune_trial_t *t, const tune_pg_t *pg, uint64_t seq) {
   size_t n = 0;
   while (ex->env_base[n]) n++;
@@ -31,18 +50,21 @@ static char **build_env(tune_executor_t *ex, const tune_trial_t *t, const tune_p
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
     if (!managed(ex->env_base[i])) env[k++] = tune_xstrdup(ex->env_base[i]);
-  const tune_res_t *head = &pg->fe->pgf->bundles[0];
-  long cpus = (long)(head->cpu / TUNE_RES_SCALE);
-  char *gpus = tune_placement_gpu_ids(&ex->backend->cluster, &pg->placement, 0);
   env[k++] = tune_xasprintf("TUNE_ORIG_WORKING_DIR=%s", ex->orig_cwd);
-  env[k++] = tune_xasprintf("OMP_NUM_THREADS=%ld", cpus < 1 ? 1 : cpus);
-  env[k++] = tune_xasprintf("CUDA_VISIBLE_DEVICES=%s", gpus);
+  if (pg) {
+    /* A standby worker gets these with its trial (the start request). */
+    char *omp, *cuda;
+    trial_env(ex, pg, &omp, &cuda);
+    env[k++] = tune_xasprintf("OMP_NUM_THREADS=%s", omp);
+    env[k++] = tune_xasprintf("CUDA_VISIBLE_DEVICES=%s", cuda);
+    free(omp);
+    free(cuda);
+  }
   env[k++] = tune_xstrdup("TUNE_WORKER_STDOUT_FD=3");
   env[k++] = tune_xasprintf("TUNE_DRIVER_PID=%ld", (long)getpid());
   env[k++] = tune_xasprintf("TUNE_MAX_MESSAGE_BYTES=%zu", ex->o.max_message_bytes);
   env[k++] = tune_xasprintf("TUNE_WORKER_ID=%llu", (unsigned long long)seq);
   env[k] = NULL;
-  free(gpus);
   (void)t;
   return env;
 }
@@ -190,7 +212,8 @@ tune_worker_t *tune__worker_spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_
   w->ex = ex;
   w->seq = ++ex->next_worker;
   w->pg = pg;
-  w->loader_key = tune_xstrdup(t->loader_key);
+  w->standby = t == NULL;
+  w->loader_key = tune_xstrdup(t ? t->loader_key : "");
   tune_lines_init(&w->lines, ex->o.max_message_bytes);
 
   size_t nargs = 0;
@@ -199,7 +222,7 @@ tune_worker_t *tune__worker_spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_
   argv[0] = ex->worker_path;
   for (size_t i = 0; i < nargs; i++) argv[i + 1] = ex->worker_args[i];
   char **env = build_env(ex, t, pg, w->seq);
-  tune_spawn_t so = {ex->worker_path, argv, env, t->logdir, 0, &pg->placement};
+  tune_spawn_t so = {ex->worker_path, argv, env, t ? t->logdir : ex->orig_cwd, 0, pg ? &pg->placement : NULL};
   int rc = ex->backend->ops->spawn(ex->backend, &so, &proc_cb, w, &w->proc);
   free(argv);
   free_strv(env);
@@ -215,7 +238,7 @@ tune_worker_t *tune__worker_spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_
   w->next = ex->workers;
   if (ex->workers) ex->workers->prev = w;
   ex->workers = w;
-  tune__worker_attach(w, t);
+  if (t) tune__worker_attach(w, t);
   return w;
 }
 

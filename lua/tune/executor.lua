@@ -34,7 +34,7 @@ local OPTIONS = {
 }
 M.OPTIONS = OPTIONS
 
-local OTHER = {reuse_actors = true, num_cpus = true, num_gpus = true, resources = true,
+local OTHER = {reuse_actors = true, prestart_workers = true, num_cpus = true, num_gpus = true, resources = true,
   memory = true, worker_path = true, console_stdout_fd = true, console_stderr_fd = true}
 
 --- Node resources: detected, then overridden by num_cpus / num_gpus /
@@ -89,6 +89,7 @@ function TrialExecutor:__init(opts)
     worker_path = worker_path,
     worker_args = {"--worker"},
     reuse_actors = self.reuse_actors,
+    prestart_workers = opts.prestart_workers ~= false,
     result_buffer_length = o.result_buffer_length,
     result_buffer_min_time_s = o.result_buffer_min_time_s,
     result_buffer_max_time_s = o.result_buffer_max_time_s,

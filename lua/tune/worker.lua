@@ -40,8 +40,8 @@ function Worker:send(msg)
     -- The result cannot be encoded (a function in the metrics, say): that
     -- is the trainable's error, reported as such.
     if msg.type == "result" then
-      return self.ch:send{type = "error", re = msg.re,
-        message = "cannot send the result to the driver: " .. tostring(err)}
+      local why = tostring(err):gsub("at 'results%[%d+%]%.m%.?", "at '")
+      return self.ch:send{type = "error", re = msg.re, message = "cannot report the result: " .. why}
     end
     io.stderr:write("tunelua worker: cannot send: ", tostring(err), "\n")
     os.exit(71)
@@ -236,6 +236,8 @@ function Worker:on_start(msg)
   if msg.v ~= PROTOCOL_VERSION then
     error(string.format("the driver speaks protocol version %s, this worker %d", tostring(msg.v), PROTOCOL_VERSION), 0)
   end
+  -- A prestarted worker learns its trial's environment only now.
+  for k, v in pairs(msg.env or {}) do assert(core.setenv(k, v)) end
   self.pending_start = msg
   local t = self:load(msg.trainable)
   self:serve(t)
@@ -252,7 +254,8 @@ function Worker:on_train(msg)
     local now = core.now()
     if m then
       if checkpointed then m.should_checkpoint = true end
-      results[#results + 1] = {m = m, dt = now - last, ts = core.time()}
+      -- Integers cross the pipe fastest: step time in ns, wall clock in ms.
+      results[#results + 1] = {m = m, dt = math.floor((now - last) * 1e9), ts = math.floor(core.time() * 1e3)}
     end
     last = now
     if fin then
@@ -338,8 +341,9 @@ function Worker:on_stop(msg)
     io.stderr:write("cleanup() failed: ", tostring(err), "\n")
   end
   self:send{type = "stopped", re = msg.id}
-  io.stdout:flush()
-  os.exit(0, true)
+  -- exit(3) flushes stdio; closing the Lua state first would only free
+  -- memory the process is about to give back anyway.
+  os.exit(0, false)
 end
 
 --- Test hook: writes `text` to the protocol stream as it is, so specs can

@@ -1,0 +1,95 @@
+/// The bare limits the executor figures are read against: the cost of
+/// spawning the worker binary (`tunelua --version`, through the local
+/// backend, to exit) and of one line round trip through a pipe pair to a
+/// child (`cat`). Prints one JSON line with medians over `repeats` runs.
+///   bench_limits TUNELUA [spawns] [round_trips] [repeats]
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "backend.h"
+
+extern char **environ;
+
+typedef struct {
+  int exited;
+  size_t got;
+} seen_t;
+
+static void on_data(void *ud, int stream, const char *data, size_t len) {
+  seen_t *s = ud;
+  if (stream == TUNE_STREAM_PROTOCOL)
+    for (size_t i = 0; i < len; i++)
+      if (data[i] == '\n') s->got++;
+}
+
+static void on_exit_cb(void *ud, int64_t status, int sig) {
+  ((seen_t *)ud)->exited = 1;
+}
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: bench_limits TUNELUA [spawns] [round_trips] [repeats]\n");
+    return 2;
+  }
+  const char *exe = argv[1];
+  int spawns = argc > 2 ? atoi(argv[2]) : 200;
+  int trips = argc > 3 ? atoi(argv[3]) : 20000;
+  int repeats = argc > 4 ? atoi(argv[4]) : 5;
+  tune_res_t r;
+  tune_res_init(&r);
+  tune_res_set(&r, "CPU", 1);
+  tune_local_opts_t o = {&r, NULL, 0};
+  tune_backend_t *b = tune_backend_local_new(&o);
+  tune_res_free(&r);
+  tune_proc_cb_t cb = {on_data, on_exit_cb};
+  double *spawn_ms = calloc((size_t)repeats, sizeof(double));
+  double *rt_us = calloc((size_t)repeats, sizeof(double));
+  for (int k = 0; k < repeats; k++) {
+    char *args[] = {(char *)exe, "--version", NULL};
+    double t0 = b->ops->now(b);
+    for (int i = 0; i < spawns; i++) {
+      seen_t s = {0, 0};
+      tune_proc_t *p;
+      tune_spawn_t so = {exe, args, environ, ".", 0, NULL};
+      if (b->ops->spawn(b, &so, &cb, &s, &p) < 0) {
+        fprintf(stderr, "spawn %s failed\n", exe);
+        return 1;
+      }
+      while (!s.exited) b->ops->wait(b, 10);
+    }
+    spawn_ms[k] = (b->ops->now(b) - t0) * 1000.0 / spawns;
+
+    char *cat[] = {"/bin/cat", NULL};
+    seen_t s = {0, 0};
+    tune_proc_t *p;
+    tune_spawn_t so = {"/bin/cat", cat, environ, ".", 0, NULL};
+    if (b->ops->spawn(b, &so, &cb, &s, &p) < 0) return 1;
+    t0 = b->ops->now(b);
+    for (int i = 0; i < trips; i++) {
+      size_t want = s.got + 1;
+      b->ops->send(p, "{\"type\":\"ping\"}\n", 16);
+      while (s.got < want) b->ops->wait(b, 10);
+    }
+    rt_us[k] = (b->ops->now(b) - t0) * 1e6 / trips;
+    b->ops->kill(p);
+    while (!s.exited) b->ops->wait(b, 10);
+  }
+  printf("{\"bench\":\"limits\",\"repeats\":%d,\"spawns\":%d,\"round_trips\":%d,"
+         "\"spawn_ms\":%.4f,\"pipe_round_trip_us\":%.3f}\n",
+         repeats, spawns, trips, median(spawn_ms, repeats), median(rt_us, repeats));
+  free(spawn_ms);
+  free(rt_us);
+  return b->ops->destroy(b) == 0 ? 0 : 1;
+}

@@ -1,0 +1,13 @@
+-- Trainables for the benchmarks (a worker runs this file to find them).
+local tune = require("tune")
+
+-- One report, then done: start -> one result -> stop.
+tune.register_trainable("bench_once", function(config)
+  tune.report{x = 1}
+end)
+
+-- Reports as fast as it can.
+tune.register_trainable("bench_stream", function(config)
+  local report = tune.report
+  for i = 1, config.n do report{i = i} end
+end)

@@ -1,0 +1,140 @@
+-- Bad input never crashes the driver or another trial: a worker that exits,
+-- segfaults or is killed; malformed, oversize or unknown messages; a
+-- trainable that raises; a checkpoint that cannot be written. Each ends its
+-- own trial in ERROR with a message naming the cause.
+local tune = require("tune")
+local core = require("tune.core")
+local support = require("spec.support")
+require("spec.fixtures.trainables")
+
+describe("bad input", function()
+  local dir, ex
+  before_each(function()
+    dir = support.tmpdir("bad")
+    ex = support.executor{num_cpus = 4, max_message_bytes = 65536}
+  end)
+  after_each(support.check_clean)
+
+  local function start(trial)
+    local ev = ex:get_next_executor_event({trial}, true)
+    assert.equal("PG_READY", ev.type)
+    assert.is_true(ex:start_trial(trial))
+  end
+
+  --- Runs `bad` next to a healthy trial; returns the bad trial's ERROR
+  --- event after checking the healthy one went on to finish its 5 steps.
+  local function alongside_healthy(bad_name, config)
+    local good = tune.Trial("counter", {config = {steps = 5}, local_dir = dir})
+    local bad = tune.Trial(bad_name, {config = config or {}, local_dir = dir})
+    start(good)
+    start(bad)
+    local err_ev
+    local good_done = false
+    local deadline = core.now() + 30
+    while (not err_ev or not good_done) and core.now() < deadline do
+      local ev = ex:get_next_executor_event({good, bad}, false, 1)
+      if ev.type == "ERROR" then
+        assert.equal(bad, ev.trial, "only the bad trial fails: " .. tostring(ev.error))
+        err_ev = ev
+        ex:stop_trial(bad, true, ev.error)
+      elseif ev.type == "TRAINING_RESULT" and ev.trial == good then
+        for _, r in ipairs(ev.result) do good:update_last_result(r) end
+        if good.last_result.done then
+          good_done = true
+          ex:stop_trial(good)
+        else
+          ex:continue_training(good)
+        end
+      elseif ev.type == "TRAINING_RESULT" then
+        ex:continue_training(bad)
+      end
+    end
+    assert.truthy(err_ev, "the bad trial produced no ERROR")
+    assert.is_true(good_done, "the healthy trial did not finish")
+    assert.equal(5, good.last_result.step)
+    assert.equal(tune.Trial.ERROR, bad.status)
+    -- The error is kept in the trial's error file.
+    local text = core.read_file(bad.logdir .. "/error.txt")
+    assert.truthy(text and text:find(err_ev.error, 1, true))
+    return err_ev, bad
+  end
+
+  it("a trainable that raises: the Lua traceback is kept", function()
+    local ev, bad = alongside_healthy("raises")
+    assert.matches("boom in the trainable", ev.error)
+    assert.matches("stack traceback", ev.traceback)
+    assert.matches("trainables.lua:%d+", core.read_file(bad.logdir .. "/error.txt"))
+  end)
+
+  it("a worker that exits", function()
+    local ev = alongside_healthy("exits")
+    assert.matches("exited unexpectedly with status 3", ev.error)
+  end)
+
+  it("a worker that segfaults: the message names the signal and stderr's last lines", function()
+    local ev = alongside_healthy("segfaults")
+    assert.matches("killed by signal 11", ev.error)
+    assert.matches("about to crash", ev.traceback)
+  end)
+
+  it("a worker killed from outside", function()
+    local ev = alongside_healthy("killed")
+    assert.matches("killed by signal 9", ev.error)
+  end)
+
+  it("a malformed message", function()
+    local ev = alongside_healthy("malformed")
+    assert.matches("malformed message from worker.*not JSON", ev.error)
+  end)
+
+  it("an unknown message type", function()
+    local ev = alongside_healthy("unknown_message")
+    assert.matches('unknown message type "teleport"', ev.error)
+  end)
+
+  it("an oversize message", function()
+    local ev = alongside_healthy("oversize", {size = 200000})
+    assert.matches("longer than the limit of 65536 bytes", ev.error)
+  end)
+
+  it("a result that cannot be encoded", function()
+    local ev = alongside_healthy("unencodable")
+    assert.matches("cannot report the result: cannot encode a function value as JSON at 'f'", ev.error, 1, true)
+  end)
+
+  it("a setup() that raises", function()
+    local ev = alongside_healthy("bad_setup")
+    assert.matches("setup failed on purpose", ev.error)
+  end)
+
+  it("a save_checkpoint() that raises", function()
+    local good = tune.Trial("counter", {config = {steps = 3}, local_dir = dir})
+    local bad = tune.Trial("bad_save", {local_dir = dir})
+    start(good)
+    start(bad)
+    support.wait_event(ex, {bad}, "TRAINING_RESULT")
+    ex:save(bad, tune.CheckpointStorage.PERSISTENT)
+    local ev = support.wait_event(ex, {good, bad}, "ERROR")
+    assert.equal(bad, ev.trial)
+    assert.matches("could not write checkpoint .*checkpoint_000000: .*disk on fire", ev.error)
+    -- No half-written checkpoint is left.
+    for _, name in ipairs(core.listdir(bad.logdir)) do
+      assert.is_nil(name:match("checkpoint"), "left behind: " .. name)
+    end
+    ex:stop_trial(bad, true)
+    ex:stop_trial(good)
+  end)
+
+  it("a checkpoint directory that cannot be written", function()
+    local trial = tune.Trial("class_counter", {local_dir = dir})
+    start(trial)
+    local ev = support.wait_event(ex, {trial}, "TRAINING_RESULT")
+    trial:update_last_result(ev.result[1])
+    -- A file where the checkpoint directory must go: the commit fails.
+    assert(core.write_atomic(trial.logdir .. "/checkpoint_000001", "in the way"))
+    ex:save(trial, tune.CheckpointStorage.PERSISTENT)
+    ev = support.wait_event(ex, {trial}, "ERROR")
+    assert.matches("could not write checkpoint .*checkpoint_000001", ev.error)
+    ex:stop_trial(trial, true)
+  end)
+end)

@@ -1,0 +1,219 @@
+-- Executor behaviour beyond the seed ports: exact numbers, the worker's
+-- environment, GPUs by id, output routing, worker reuse, function
+-- checkpoints, workers dying with the driver, the protocol handshake.
+local tune = require("tune")
+local core = require("tune.core")
+local support = require("spec.support")
+require("spec.fixtures.trainables")
+
+local function start(ex, trial, others)
+  local ev = ex:get_next_executor_event({trial}, true)
+  assert.equal("PG_READY", ev.type)
+  assert.is_true(ex:start_trial(trial))
+end
+
+local function result(ex, trial)
+  local ev = support.wait_event(ex, {trial}, "TRAINING_RESULT")
+  for _, r in ipairs(ev.result) do trial:update_last_result(r) end
+  return trial.last_result, ev
+end
+
+describe("executor", function()
+  local dir
+  before_each(function() dir = support.tmpdir("more") end)
+  after_each(support.check_clean)
+
+  it("numbers cross the protocol exactly, NaN and infinities included", function()
+    local ex = support.executor{num_cpus = 1}
+    local t = tune.Trial("numbers", {local_dir = dir})
+    start(ex, t)
+    local r = result(ex, t)
+    assert.equal(1 / 3, r.third)
+    assert.equal(5e-324, r.tiny)
+    assert.equal(1.7976931348623157e308, r.big)
+    assert.equal(math.pi, r.pi)
+    assert.is_true(r.nan ~= r.nan)
+    assert.equal(math.huge, r.inf)
+    assert.equal(-math.huge, r.ninf)
+    assert.equal(9007199254740991, r.int)
+    assert.equal(math.type(r.int), "integer")
+    assert.equal(math.type(r.one), "float")
+    assert.equal("-0.0", string.format("%.1f", r.neg_zero))
+    assert.equal(0.1 + 0.2, r.nested.a.b)
+    assert.equal(math.type(r.training_iteration), "integer")
+    ex:stop_trial(t)
+  end)
+
+  it("a worker runs in the trial directory with its own environment", function()
+    local ex = support.executor{num_cpus = 4, num_gpus = 2}
+    local cwd = core.getcwd()
+    local a = tune.Trial("env", {local_dir = dir, resources = {cpu = 3, gpu = 1}})
+    local b = tune.Trial("env", {local_dir = dir, resources = {cpu = 1, gpu = 1}})
+    local c = tune.Trial("env", {local_dir = dir, resources = {cpu = 0, gpu = 0}})
+    start(ex, a)
+    start(ex, b)
+    local ra, rb = result(ex, a), result(ex, b)
+    assert.equal(core.realpath(a.logdir), ra.cwd)
+    assert.equal(cwd, ra.orig)
+    assert.equal("3", ra.omp)
+    assert.equal("1", rb.omp)
+    -- Each trial sees only the GPU it was given.
+    assert.same({"0", "1"}, (function() local s = {ra.cuda, rb.cuda}; table.sort(s); return s end)())
+    ex:stop_trial(a)
+    ex:stop_trial(b)
+    -- A trial that asked for no GPU sees none.
+    support.wait_event(ex, {c}, "PG_READY", {next_trial_exists = true})
+    assert.is_true(ex:start_trial(c))
+    assert.equal("", result(ex, c).cuda)
+    ex:stop_trial(c)
+  end)
+
+  it("log_to_file sends the trainable's output to the trial's files", function()
+    local ex = support.executor{num_cpus = 1}
+    local t = tune.Trial("chatty", {local_dir = dir, log_to_file = {"stdout", "stderr"}})
+    start(ex, t)
+    result(ex, t)
+    ex:stop_trial(t)
+    ex:cleanup()
+    assert.same({"hello from stdout"}, support.lines(t.logdir .. "/stdout"))
+    assert.same({"hello from stderr"}, support.lines(t.logdir .. "/stderr"))
+  end)
+
+  it("without log_to_file, output reaches the console prefixed with the trial's name", function()
+    local p = io.popen("lua5.4 spec/fixtures/driver.lua chatty " .. dir .. " 2>&1")
+    local out = p:read("a")
+    assert.is_true(p:close())
+    assert.matches("%(chatty_%x+ pid=%d+%) hello from stdout", out)
+    assert.matches("%(chatty_%x+ pid=%d+%) hello from stderr", out)
+  end)
+
+  it("reuse_actors hands a finished trial's worker to the next trial", function()
+    local ex = support.executor{num_cpus = 1, reuse_actors = true, prestart_workers = false}
+    local t1 = tune.Trial("counter", {config = {steps = 2}, local_dir = dir})
+    local t2 = tune.Trial("counter", {config = {steps = 2, scale = 10}, local_dir = dir})
+    start(ex, t1)
+    local r1 = result(ex, t1)
+    ex:stop_trial(t1)
+    assert.equal(1, ex:pg_counts().cached)
+    start(ex, t2)
+    local r2 = result(ex, t2)
+    assert.equal(r1.pid, r2.pid)
+    assert.equal(1, ex:pg_counts().spawned)
+    -- The function restarted with the new config and fresh counters.
+    assert.equal(10, r2.value)
+    assert.equal(1, r2.training_iteration)
+    assert.equal(t2.trial_id, r2.trial_id)
+    ex:stop_trial(t2)
+  end)
+
+  it("a function trainable's checkpoint survives a pause onto a new worker", function()
+    local ex = support.executor{num_cpus = 1}
+    local t = tune.Trial("counter", {config = {steps = 10}, local_dir = dir})
+    start(ex, t)
+    for _ = 1, 3 do
+      local r = result(ex, t)
+      assert.is_true(r.should_checkpoint)
+      ex:continue_training(t)
+    end
+    local r = result(ex, t)
+    assert.equal(4, r.step)
+    local pid = r.pid
+    ex:pause_trial(t)
+    start(ex, t)
+    r = result(ex, t)
+    assert.not_equal(pid, r.pid)
+    assert.equal(5, r.step)
+    assert.equal(5, r.training_iteration)
+    ex:stop_trial(t)
+  end)
+
+  it("a class trainable keeps its state across pause and resume, with and without reuse", function()
+    for _, reuse in ipairs({false, true}) do
+      local ex = support.executor{num_cpus = 1, reuse_actors = reuse}
+      local t = tune.Trial("class_counter", {local_dir = dir})
+      start(ex, t)
+      result(ex, t)
+      ex:continue_training(t)
+      assert.equal(2, result(ex, t).n)
+      ex:pause_trial(t)
+      start(ex, t)
+      local r = result(ex, t)
+      assert.equal(3, r.n)
+      assert.equal(3, r.training_iteration)
+      ex:stop_trial(t)
+    end
+  end)
+
+  it("a save that is still under way delays the restore that needs it", function()
+    -- Pause and restart at once: the second worker must wait for the first
+    -- one's save before it restores.
+    local ex = support.executor{num_cpus = 2, prestart_workers = false}
+    local t = tune.Trial("slow_save_counter", {local_dir = dir})
+    start(ex, t)
+    result(ex, t)
+    ex:pause_trial(t)
+    start(ex, t)
+    local r = result(ex, t)
+    assert.equal(2, r.n)
+    assert.equal(2, ex:pg_counts().spawned)
+    ex:stop_trial(t)
+  end)
+
+  it("a prestarted worker takes the next trial, with that trial's environment", function()
+    local ex = support.executor{num_cpus = 2, num_gpus = 1}
+    local a = tune.Trial("env", {local_dir = dir, resources = {cpu = 1}})
+    start(ex, a)
+    result(ex, a)
+    -- While the driver waited, a standby worker was started.
+    assert.equal(1, ex:pg_counts().standby)
+    local spawned = ex:pg_counts().spawned
+    local b = tune.Trial("env", {local_dir = dir, resources = {cpu = 2, gpu = 1}})
+    ex:stop_trial(a)
+    start(ex, b)
+    assert.equal(spawned, ex:pg_counts().spawned)
+    assert.equal(0, ex:pg_counts().standby)
+    local rb = result(ex, b)
+    assert.equal("2", rb.omp)
+    assert.equal("0", rb.cuda)
+    assert.equal(core.realpath(b.logdir), rb.cwd)
+    ex:stop_trial(b)
+  end)
+
+  it("a worker dies with its driver", function()
+    local p = io.popen("lua5.4 spec/fixtures/driver.lua hang " .. dir .. " & echo driver $!")
+    local driver, worker
+    for line in p:lines() do
+      driver = driver or tonumber(line:match("^driver (%d+)"))
+      worker = worker or tonumber(line:match("^worker (%d+)"))
+      if driver and worker then break end
+    end
+    assert.truthy(driver and worker)
+    assert.truthy(core.kill(worker, 0))
+    core.kill(driver, "KILL")
+    p:close()
+    local deadline = core.now() + 10
+    while core.kill(worker, 0) and core.now() < deadline do core.sleep(0.05) end
+    assert.is_nil(core.kill(worker, 0), "the worker outlived its driver")
+  end)
+
+  it("a worker that speaks another protocol version is refused", function()
+    local fake = dir .. "/fake-worker.sh"
+    assert(core.write_atomic(fake, '#!/bin/sh\necho \'{"type":"hello","v":99,"pid":1}\'\nsleep 5\n'))
+    os.execute("chmod +x " .. fake)
+    local ex = support.executor{num_cpus = 1, worker_path = fake}
+    local t = tune.Trial("__fake", {local_dir = dir})
+    start(ex, t)
+    local ev = support.wait_event(ex, {t}, "ERROR")
+    assert.matches("protocol version 99, the driver 1", ev.error)
+    ex:stop_trial(t, true)
+  end)
+
+  it("a missing worker binary fails the start with a message", function()
+    local ex = support.executor{num_cpus = 1, worker_path = dir .. "/no-such-tunelua"}
+    local t = tune.Trial("__fake", {local_dir = dir})
+    ex:get_next_executor_event({t}, true)
+    assert.is_false(ex:start_trial(t))
+    assert.equal(tune.Trial.ERROR, t.status)
+    assert.matches("could not start worker .*no%-such%-tunelua", t.error_msg)
+  end)
+end)

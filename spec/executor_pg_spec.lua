@@ -1,0 +1,93 @@
+-- Port of Ray's testHasResourcesForTrialWithCaching, on Ray's node of
+-- 8 CPUs, 4 GPUs and 16 of a custom resource. Ray reads the placement-group
+-- manager's private maps; the port uses the executor's introspection API.
+local tune = require("tune")
+local support = require("spec.support")
+require("spec.fixtures.trainables")
+
+describe("placement groups", function()
+  local dir
+  before_each(function() dir = support.tmpdir("pg") end)
+  after_each(support.check_clean)
+
+  it("testHasResourcesForTrialWithCaching", function()
+    local head_cpus = 8
+    local ex = support.executor{reuse_actors = true, num_cpus = 8, num_gpus = 4, resources = {custom = 16}}
+    local pgf1 = tune.PlacementGroupFactory({{CPU = head_cpus}})
+    local pgf2 = tune.PlacementGroupFactory({{CPU = head_cpus - 1}})
+    ex:set_max_pending_trials(1)
+
+    local trial1 = tune.Trial("resettable", {placement_group_factory = pgf1, local_dir = dir})
+    local trial2 = tune.Trial("resettable", {placement_group_factory = pgf1, local_dir = dir})
+    local trial3 = tune.Trial("resettable", {placement_group_factory = pgf2, local_dir = dir})
+    local all = {trial1, trial2, trial3}
+
+    assert.is_true(ex:has_resources_for_trial(trial1))
+    assert.is_true(ex:has_resources_for_trial(trial2))
+    assert.is_true(ex:has_resources_for_trial(trial3))
+
+    ex:stage_and_update_status(all)
+    -- Local reservation is immediate: the first group is ready at once.
+    assert.is_true(ex:has_ready(trial1))
+
+    -- Fill staging.
+    ex:stage_and_update_status(all)
+    local c = ex:pg_counts()
+    assert.equal(1, c.ready)
+    assert.equal(1, c.staging)
+
+    assert.is_true(ex:has_resources_for_trial(trial1))
+    assert.is_true(ex:has_resources_for_trial(trial2))
+    assert.is_false(ex:has_resources_for_trial(trial3))
+
+    assert.is_true(ex:start_trial(trial1))
+    ex:stage_and_update_status(all)
+    ex:pause_trial(trial1) -- caches the group and drops one from staging
+
+    assert.equal(0, ex:pg_counts().staging)
+    assert.equal(1, ex:pg_counts().cached)
+
+    -- This will stage a placement group again.
+    ex:reconcile_placement_groups({trial1, trial2})
+    assert.equal(1, ex:pg_counts().staging)
+    assert.is_false(ex:can_stage())
+
+    -- Resources remain for trial1 and trial2: a cached group serves them.
+    assert.is_true(ex:has_resources_for_trial(trial1))
+    assert.is_true(ex:has_resources_for_trial(trial2))
+    assert.is_false(ex:has_resources_for_trial(trial3))
+
+    -- The cached worker is handed to trial1 again, restored from its pause.
+    local ev = ex:get_next_executor_event(all, true)
+    assert.equal("PG_READY", ev.type)
+    local spawned = ex:pg_counts().spawned
+    assert.is_true(ex:start_trial(trial1))
+    assert.equal(spawned, ex:pg_counts().spawned)
+    ex:stop_trial(trial1)
+    ex:cleanup(all)
+    local after = ex:pg_counts()
+    assert.same({0, 0, 0, 0, 0}, {after.staging, after.ready, after.in_use, after.cached, after.stopping})
+  end)
+
+  it("a trial that can never fit fails at once, naming what it asked and what exists", function()
+    local ex = support.executor{num_cpus = 2, num_gpus = 0}
+    local trial = tune.Trial("__fake", {resources = {cpu = 4, gpu = 1}, local_dir = dir})
+    assert.is_false(ex:start_trial(trial))
+    assert.equal(tune.Trial.ERROR, trial.status)
+    assert.matches("asked for {4 CPUs, 1 GPU}", trial.error_msg, 1, true)
+    assert.matches("node has 2 CPUs, 0 GPUs", trial.error_msg, 1, true)
+  end)
+
+  it("stages at most TUNE_MAX_PENDING_TRIALS_PG groups", function()
+    local ex = support.executor{num_cpus = 1, max_pending_trials_pg = 3}
+    local trials = {}
+    for i = 1, 10 do trials[i] = tune.Trial("__fake", {local_dir = dir}) end
+    ex:stage_and_update_status(trials)
+    local c = ex:pg_counts()
+    -- One group fits the node and is ready; staging refills to its limit.
+    assert.equal(1, c.ready)
+    ex:stage_and_update_status(trials)
+    assert.equal(3, ex:pg_counts().staging)
+    assert.is_false(ex:can_stage())
+  end)
+end)
