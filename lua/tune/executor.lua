@@ -59,6 +59,11 @@ local TrialExecutor = class.class("TrialExecutor")
 
 function TrialExecutor:__init(opts)
   opts = opts or {}
+  local worker = package.loaded["tune.worker"]
+  if worker and worker.worker_mode() then
+    error("a TrialExecutor cannot be created inside a trial's worker: the worker re-runs the file "
+      .. "that registered the trainable; register it before creating the executor, or in its own module", 3)
+  end
   for k in pairs(opts) do
     if not OPTIONS[k] and not OTHER[k] then
       local names = util.sorted_keys(util.merge(OPTIONS, OTHER))

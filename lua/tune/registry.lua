@@ -49,6 +49,11 @@ function M.register_trainable(name, trainable, origin)
     kind = kind_of(trainable),
     origin = origin or M.caller_file(2),
   }
+  -- In a worker loading a file for this name, the file has done its part:
+  -- the worker takes over here, so the rest of it (an executor, say) never
+  -- runs in the worker (docs/protocol.md, "Loading the trainable").
+  local worker = package.loaded["tune.worker"]
+  if worker and worker.wants(name) then worker.serve_from_run(trainable) end
 end
 
 local function load_builtins()

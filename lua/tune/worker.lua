@@ -104,6 +104,7 @@ end
 --- end the process with the trial (code after tune.run never runs).
 function M.serve_from_run(trainable)
   local w = current
+  w.mode.loading = false
   w:serve(trainable)
   w:loop()
 end
@@ -111,6 +112,12 @@ end
 --- The worker-mode state tune.run looks at (nil outside a worker).
 function M.worker_mode()
   return current and current.mode
+end
+
+--- True when this worker is loading a file to find registered `name`.
+function M.wants(name)
+  local m = current and current.mode
+  return m ~= nil and m.loading and m.run_index == nil and m.name == name
 end
 
 function Worker:load(spec)
@@ -126,7 +133,7 @@ function Worker:load(spec)
   if not script then error("the start request names no trainable", 0) end
   if not self.loaded[script] then
     self.loaded[script] = true
-    self.mode = {run_index = spec.run_index, runs = 0, script = script}
+    self.mode = {run_index = spec.run_index, runs = 0, script = script, name = spec.name, loading = true}
     if spec.cwd then assert(core.chdir(spec.cwd)) end
     -- The experiment file sees the driver's arguments, as lua.c sets them.
     if spec.args then
@@ -137,6 +144,7 @@ function Worker:load(spec)
     local chunk, err = loadfile(script)
     if not chunk then error(err, 0) end
     chunk(table.unpack(spec.args or {}))
+    self.mode.loading = false
     -- A file whose tune.run took over never gets here.
     if spec.run_index then
       error(string.format("%s did not reach its tune.run call #%d when run again in the worker",

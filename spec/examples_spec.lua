@@ -1,0 +1,37 @@
+-- Every example in examples/ is run with tunelua and must exit 0 and print
+-- what it promises.
+local core = require("tune.core")
+local support = require("spec.support")
+
+local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
+
+-- What each example must print (a Lua pattern); an example not listed
+-- here fails this spec, so a new example cannot go untested.
+local expected = {
+  ["executor.lua"] = "speed 3 reached 18 after 6 iterations",
+}
+
+describe("examples", function()
+  local names = {}
+  for _, name in ipairs(core.listdir("examples")) do
+    if name:match("%.lua$") then names[#names + 1] = name end
+  end
+
+  it("are all listed with what they print", function()
+    for _, name in ipairs(names) do
+      assert.is_not_nil(expected[name], "examples/" .. name .. " has no expectation in spec/examples_spec.lua")
+    end
+  end)
+
+  for _, name in ipairs(names) do
+    it(name, function()
+      local dir = support.tmpdir("example")
+      local cmd = string.format("TUNE_RESULT_DIR=%s %s examples/%s 2>&1", dir, tunelua, name)
+      local p = io.popen(cmd)
+      local out = p:read("a")
+      local ok, _, code = p:close()
+      assert.is_true(ok, string.format("examples/%s exited with %s:\n%s", name, tostring(code), out))
+      assert.matches(expected[name] or "", out)
+    end)
+  end
+end)
