@@ -4,6 +4,7 @@
 /// and return nil, message on run-time failures.
 #include <errno.h>
 #include <lauxlib.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,11 +14,14 @@
 #include "json.h"
 #include "lbind.h"
 #include "lconv.h"
+#include "loggers.h"
+#include "signals.h"
 
 #define EXECUTOR_MT "tune.core.executor"
 
 typedef struct {
-  tune_executor_t *ex;   ///< NULL once closed
+  tune_executor_t *ex;        ///< NULL once closed
+  tune_loggers_t *loggers;    ///< the result sink, or NULL; freed after ex
 } lexecutor_t;
 
 static tune_executor_t *check_ex(lua_State *L) {
@@ -97,6 +101,7 @@ static int l_executor_new(lua_State *L) {
   tune_local_opts_t lo = {&res, ids, nids};
   lexecutor_t *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->ex = NULL;
+  u->loggers = NULL;
   luaL_setmetatable(L, EXECUTOR_MT);
   tune_backend_t *b = tune_backend_local_new(&lo);
   tune_res_free(&res);
@@ -422,6 +427,41 @@ static int l_resources(lua_State *L) {
   return 2;
 }
 
+/// ex:set_loggers{json = bool, csv = bool}: results are written to each
+/// trial's result.json / progress.csv in C as they arrive.
+static int l_set_loggers(lua_State *L) {
+  tune_executor_t *ex = check_ex(L);
+  lexecutor_t *u = lua_touserdata(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int json = lua_getfield(L, 2, "json") != LUA_TNIL && lua_toboolean(L, -1);
+  int csv = lua_getfield(L, 2, "csv") != LUA_TNIL && lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  if (!u->loggers) {
+    u->loggers = tune_xcalloc(1, sizeof *u->loggers);
+    tune_loggers_init(u->loggers, json, csv);
+  }
+  u->loggers->json = json;
+  u->loggers->csv = csv;
+  tune_executor_set_result_sink(ex, (json || csv) ? tune_loggers_sink : NULL, u->loggers);
+  return 0;
+}
+
+/// ex:forget_logs(trial_id): the trial's CSV columns are read again from
+/// its file if it logs again.
+static int l_forget_logs(lua_State *L) {
+  check_ex(L);
+  lexecutor_t *u = lua_touserdata(L, 1);
+  if (u->loggers) tune_loggers_forget(u->loggers, luaL_checkstring(L, 2));
+  return 0;
+}
+
+/// ex:install_signals(sigint): SIGINT (unless false) and SIGUSR1 stop a
+/// blocked next_event; core.signal_pending() says which came.
+static int l_install_signals(lua_State *L) {
+  tune_executor_install_signals(check_ex(L), lua_toboolean(L, 2));
+  return 0;
+}
+
 static int l_now(lua_State *L) {
   lua_pushnumber(L, tune_executor_now(check_ex(L)));
   return 1;
@@ -433,6 +473,13 @@ static int l_cleanup(lua_State *L) {
 }
 
 /// ex:close() -> true | nil, message (a leaked handle)
+static void free_loggers(lexecutor_t *u) {
+  if (!u->loggers) return;
+  tune_loggers_free(u->loggers);
+  free(u->loggers);
+  u->loggers = NULL;
+}
+
 static int l_close(lua_State *L) {
   lexecutor_t *u = luaL_checkudata(L, 1, EXECUTOR_MT);
   if (!u->ex) {
@@ -441,6 +488,7 @@ static int l_close(lua_State *L) {
   }
   int rc = tune_executor_free(u->ex);
   u->ex = NULL;
+  free_loggers(u);
   if (rc < 0) {
     lua_pushnil(L);
     lua_pushliteral(L, "executor closed with libuv handles still open");
@@ -456,6 +504,7 @@ static int l_gc(lua_State *L) {
     tune_executor_free(u->ex);
     u->ex = NULL;
   }
+  free_loggers(u);
   return 0;
 }
 
@@ -483,13 +532,32 @@ static const luaL_Reg methods[] = {
     {"trim_cache", l_trim_cache},
     {"resources", l_resources},
     {"now", l_now},
+    {"set_loggers", l_set_loggers},
+    {"forget_logs", l_forget_logs},
+    {"install_signals", l_install_signals},
     {"cleanup", l_cleanup},
     {"close", l_close},
     {NULL, NULL},
 };
 
+/// core.signal_pending() -> "SIGINT" | "SIGUSR1" | nil
+static int l_signal_pending(lua_State *L) {
+  int s = tune_signals_pending();
+  if (!s) return 0;
+  lua_pushstring(L, s == SIGINT ? "SIGINT" : s == SIGUSR1 ? "SIGUSR1" : "signal");
+  return 1;
+}
+
+static int l_signals_uninstall(lua_State *L) {
+  (void)L;
+  tune_signals_uninstall();
+  return 0;
+}
+
 static const luaL_Reg funcs[] = {
     {"executor_new", l_executor_new},
+    {"signal_pending", l_signal_pending},
+    {"signals_uninstall", l_signals_uninstall},
     {NULL, NULL},
 };
 

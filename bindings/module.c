@@ -75,5 +75,6 @@ int luaopen_tune_core(lua_State *L) {
   tune_lexecutor_register(L);
   tune_lworker_register(L);
   tune_lsys_register(L);
+  tune_lplugin_register(L);
   return 1;
 }

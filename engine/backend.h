@@ -59,6 +59,9 @@ typedef struct {
   /// Block until a callback ran or `timeout` seconds passed (0: poll).
   /// Returns 1 when something ran, 0 on timeout.
   int (*wait)(tune_backend_t *b, double timeout);
+  /// Make a blocked wait() return. Async-signal-safe (called from signal
+  /// handlers).
+  void (*wake)(tune_backend_t *b);
   int (*reserve)(tune_backend_t *b, const tune_pgf_t *f, tune_placement_t *out);
   void (*release)(tune_backend_t *b, const tune_pgf_t *f, tune_placement_t *p);
   /// Free the backend. Every proc must have exited and every timer freed.

@@ -33,6 +33,7 @@ typedef struct {
   tune_backend_t base;
   uv_loop_t loop;
   uv_timer_t wait_timer;
+  uv_async_t wakeup;
   int wait_fired;
   int activity;     ///< set by every callback that reaches the executor
 } local_backend_t;
@@ -389,6 +390,16 @@ static int local_wait(tune_backend_t *base, double timeout) {
   return b->activity;
 }
 
+static void on_wakeup(uv_async_t *h) {
+  local_backend_t *b = h->data;
+  b->activity = 1;
+}
+
+static void local_wake(tune_backend_t *base) {
+  local_backend_t *b = (local_backend_t *)base;
+  uv_async_send(&b->wakeup);
+}
+
 static int local_reserve(tune_backend_t *base, const tune_pgf_t *f, tune_placement_t *out) {
   return tune_cluster_reserve(&base->cluster, f, out);
 }
@@ -404,6 +415,7 @@ static void walk_count(uv_handle_t *h, void *arg) {
 static int local_destroy(tune_backend_t *base) {
   local_backend_t *b = (local_backend_t *)base;
   uv_close((uv_handle_t *)&b->wait_timer, NULL);
+  uv_close((uv_handle_t *)&b->wakeup, NULL);
   int busy = 0;
   uv_walk(&b->loop, walk_count, &busy);
   /* Let pending close callbacks run. */
@@ -427,6 +439,7 @@ static const tune_backend_ops_t local_ops = {
     .timer_stop = local_timer_stop,
     .timer_free = local_timer_free,
     .wait = local_wait,
+    .wake = local_wake,
     .reserve = local_reserve,
     .release = local_release,
     .destroy = local_destroy,
@@ -438,6 +451,8 @@ tune_backend_t *tune_backend_local_new(const tune_local_opts_t *o) {
   if (uv_loop_init(&b->loop) < 0) tune_abort(__FILE__, __LINE__, "uv_loop_init failed");
   uv_timer_init(&b->loop, &b->wait_timer);
   b->wait_timer.data = b;
+  uv_async_init(&b->loop, &b->wakeup, on_wakeup);
+  b->wakeup.data = b;
   tune_cluster_init(&b->base.cluster);
   tune_cluster_add_node(&b->base.cluster, "local", o->resources, o->gpu_ids, o->ngpu_ids);
   /* A worker that died must not kill the driver through a write. */

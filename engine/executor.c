@@ -17,6 +17,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "log.h"
+#include "signals.h"
 
 extern char **environ;
 
@@ -106,6 +107,15 @@ tune_pg_manager_t *tune_executor_pgm(tune_executor_t *ex) { return &ex->pgm; }
 const tune_executor_opts_t *tune_executor_opts(const tune_executor_t *ex) { return &ex->o; }
 void tune_executor_set_max_pending(tune_executor_t *ex, size_t n) { ex->pgm.max_pending = n ? n : 1; }
 double tune_executor_now(tune_executor_t *ex) { return ex->backend->ops->now(ex->backend); }
+
+static void wake_backend(void *ud) {
+  tune_backend_t *b = ud;
+  b->ops->wake(b);
+}
+
+void tune_executor_install_signals(tune_executor_t *ex, int sigint) {
+  tune_signals_install(sigint, wake_backend, ex->backend);
+}
 
 void tune_executor_set_result_sink(tune_executor_t *ex, tune_result_sink_t sink, void *ud) {
   ex->sink = sink;
@@ -252,6 +262,7 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
   }
   tune_map_put(&ex->trials, spec->trial_id, t); /* the map holds the first reference */
   t->active = 1;
+  t->bundles = tune__worker_bundles(ex, pg);
   ex->nrunning++;
 
   if (reuse) {
@@ -826,6 +837,8 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
     if (next_trial_exists && have_ready_or_cached(ex)) return event_new(TUNE_EV_PG_READY, NULL);
     tune_event_t *ev = pop_event(ex);
     if (ev) return ev;
+    /* A signal for the runner: hand control back at once. */
+    if (tune_signals_pending()) return event_new(ex->nrunning ? TUNE_EV_YIELD : TUNE_EV_NO_RUNNING_TRIAL_TIMEOUT, NULL);
     double left = deadline - b->ops->now(b);
     if (left <= 0) return event_new(ex->nrunning ? TUNE_EV_YIELD : TUNE_EV_NO_RUNNING_TRIAL_TIMEOUT, NULL);
     prestart(ex);

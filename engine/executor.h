@@ -147,6 +147,10 @@ typedef struct {
 } tune_executor_stats_t;
 void tune_executor_stats(tune_executor_t *ex, tune_executor_stats_t *out);
 
+/// SIGINT (unless `sigint` is 0) and SIGUSR1 end a blocked
+/// tune_executor_next_event; see signals.h.
+void tune_executor_install_signals(tune_executor_t *ex, int sigint);
+
 /// Called for every training result before it is queued (the runner logs
 /// results here, in C). `results` is the batch; the sink must not keep it.
 typedef void (*tune_result_sink_t)(void *ud, const char *trial_id, const char *logdir,

@@ -88,6 +88,8 @@ tune_worker_t *tune__worker_spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_
 /// The per-trial environment (GPUs, OMP threads) as a JSON object, for a
 /// standby worker to set before it loads the trainable. Caller owns it.
 cJSON *tune__worker_trial_env(tune_executor_t *ex, const tune_pg_t *pg);
+/// Bundle i of the group: {index, resources, gpu_ids, node}. Caller owns it.
+cJSON *tune__worker_bundles(tune_executor_t *ex, const tune_pg_t *pg);
 /// Send a request; the worker answers it in order. Returns the request, or
 /// NULL when the worker cannot be written to (it is dying).
 tune_req_t *tune__worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_trial_t *t, cJSON *body);

@@ -268,9 +268,12 @@ void tune_json_write_double(tune_buf_t *out, double v) {
   if (isnan(v)) { tune_buf_puts(out, "NaN"); return; }
   if (isinf(v)) { tune_buf_puts(out, v < 0 ? "-Infinity" : "Infinity"); return; }
   char tmp[40];
-  /* 15 significant digits when they read back exactly, else 17 (always exact). */
+  /* The shortest of 15, 16 and 17 significant digits that reads back exactly. */
   int n = snprintf(tmp, sizeof tmp, "%.15g", v);
-  if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof tmp, "%.17g", v);
+  if (strtod(tmp, NULL) != v) {
+    n = snprintf(tmp, sizeof tmp, "%.16g", v);
+    if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof tmp, "%.17g", v);
+  }
   /* A float stays a float when read back: 1.0, not 1 (as Python writes). */
   if (!strpbrk(tmp, ".eE")) {
     tmp[n++] = '.';

@@ -48,6 +48,7 @@ void tune_trial_unref(tune_trial_t *t) {
   free(t->stdout_file);
   free(t->stderr_file);
   cJSON_Delete(t->last_result);
+  cJSON_Delete(t->bundles);
   free(t->waiting_restore);
   free(t);
 }

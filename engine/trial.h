@@ -47,6 +47,7 @@ struct tune_trial {
   int train_inflight;
   int superseded;            ///< a newer record exists for this id
   int error_reported;        ///< an ERROR event was queued for this start
+  cJSON *bundles;            ///< the placement: [{resources, gpu_ids}] (owned)
   char *waiting_restore;     ///< memory checkpoint whose save is pending
   int waiting_restore_persistent;
 };

@@ -32,6 +32,23 @@ static void trial_env(tune_executor_t *ex, const tune_pg_t *pg, char **omp, char
   *cuda = tune_placement_gpu_ids(&ex->backend->cluster, &pg->placement, 0);
 }
 
+cJSON *tune__worker_bundles(tune_executor_t *ex, const tune_pg_t *pg) {
+  cJSON *arr = cJSON_CreateArray();
+  const tune_pgf_t *f = pg->fe->pgf;
+  for (size_t i = 0; i < f->nbundles; i++) {
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddNumberToObject(b, "index", (double)(i + 1));
+    cJSON_AddItemToObject(b, "resources", tune_res_to_json(&f->bundles[i]));
+    char *ids = tune_placement_gpu_ids(&ex->backend->cluster, &pg->placement, i);
+    cJSON_AddStringToObject(b, "gpu_ids", ids);
+    free(ids);
+    if (i < pg->placement.nbundles)
+      cJSON_AddStringToObject(b, "node", ex->backend->cluster.nodes[pg->placement.bundles[i].node].name);
+    cJSON_AddItemToArray(arr, b);
+  }
+  return arr;
+}
+
 cJSON *tune__worker_trial_env(tune_executor_t *ex, const tune_pg_t *pg) {
   char *omp, *cuda;
   trial_env(ex, pg, &omp, &cuda);
@@ -204,6 +221,7 @@ cJSON *tune__start_body(const tune_trial_t *t) {
   cJSON_AddStringToObject(b, "experiment_tag", t->tag);
   cJSON_AddItemToObject(b, "config", cJSON_Duplicate(t->config, 1));
   cJSON_AddItemToObject(b, "trainable", cJSON_Duplicate(t->loader, 1));
+  if (t->bundles) cJSON_AddItemToObject(b, "bundles", cJSON_Duplicate(t->bundles, 1));
   return b;
 }
 

@@ -9,6 +9,7 @@ local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
 -- here fails this spec, so a new example cannot go untested.
 local expected = {
   ["executor.lua"] = "speed 3 reached 18 after 6 iterations",
+  ["quickstart.lua"] = "Number of trials: 16/16 %(16 TERMINATED%).*Best config: lr=%d%.%d+ momentum=%d%.%d+ width=%d+",
 }
 
 describe("examples", function()

@@ -1,10 +1,14 @@
---- `tunelua [options] experiment.lua [args]`: runs an experiment file.
+--- `tunelua [options] experiment.lua [args]`: runs an experiment file;
+--- `tunelua analyze DIR ...`: prints an experiment's best trials.
+--- Exit codes: 0 all trials terminated; 1 some trial failed
+--- (raise_on_failed_trial); 2 usage or script error; 130 interrupted.
 local core = require("tune.core")
 
 local M = {}
 
 local USAGE = [[
 usage: tunelua [options] experiment.lua [script args...]
+       tunelua analyze DIR [--metric M] [--mode min|max] [--scope S] [--top N] [--csv]
        tunelua --worker            (internal: a trial process)
 
 options:
@@ -13,17 +17,18 @@ options:
   --resources JSON      custom resources, e.g. '{"custom": 4}'
   --local-dir DIR       where experiments are written (default ~/tune_results)
   --name NAME           experiment name
-  --resume[=MODE]       resume the experiment (LOCAL, AUTO, ERRORED_ONLY)
+  --resume[=MODE]       resume the experiment: LOCAL (default), AUTO, ERRORED_ONLY
   --backend local       process backend
   -v, --verbose N       verbosity 0-3
-  --events FILE|-       write the JSON-lines event stream to FILE
+  --events FILE|-       write the trial events as JSON lines to FILE (- = stdout)
   --version             print the version
   -h, --help            this text
 ]]
 
 M.USAGE = USAGE
 
---- The options given on the command line, for tune.run to read.
+--- The options given on the command line; tune.run reads them and they
+--- win over the experiment file's own (docs/reference/cli.md).
 M.options = {}
 
 local function die(msg)
@@ -31,7 +36,14 @@ local function die(msg)
   return 2
 end
 
+local RESUME_MODES = {LOCAL = true, AUTO = true, ERRORED_ONLY = true}
+
 function M.main(argv)
+  if argv[1] == "analyze" then
+    local args = {}
+    for i = 2, #argv do args[#args + 1] = argv[i] end
+    return require("tune.analysis_cli").main(args)
+  end
   local i = 1
   local opts = M.options
   while argv[i] do
@@ -44,30 +56,45 @@ function M.main(argv)
       if argv[i] == nil then error({usage = "option " .. name .. " needs a value"}) end
       return argv[i]
     end
+    local function number()
+      local v = take()
+      local n = tonumber(v)
+      if not n then error({usage = name .. ": not a number: " .. v}) end
+      return n
+    end
+    local ok, err = pcall(function()
+      if name == "--num-cpus" then opts.num_cpus = number()
+      elseif name == "--num-gpus" then opts.num_gpus = number()
+      elseif name == "--resources" then
+        local r, jerr = core.json_decode(take())
+        if type(r) ~= "table" then error({usage = "--resources: not a JSON object: " .. tostring(jerr)}) end
+        opts.resources = r
+      elseif name == "--local-dir" then opts.local_dir = take()
+      elseif name == "--name" then opts.name = take()
+      elseif name == "--resume" then
+        opts.resume = value and value:upper() or "LOCAL"
+        if not RESUME_MODES[opts.resume] then error({usage = "--resume: unknown mode " .. value}) end
+      elseif name == "--backend" then
+        opts.backend = take()
+        if opts.backend ~= "local" then error({usage = "--backend: only 'local' is available in this build"}) end
+      elseif name == "-v" or name == "--verbose" then opts.verbose = number()
+      elseif name == "--events" then opts.events = take()
+      else error({unknown = true}) end
+    end)
     if name == "-h" or name == "--help" then
       io.stdout:write(USAGE)
       return 0
     elseif name == "--version" then
       io.stdout:write("tunelua ", core.version, "\n")
       return 0
-    elseif name == "--num-cpus" then opts.num_cpus = tonumber(take())
-    elseif name == "--num-gpus" then opts.num_gpus = tonumber(take())
-    elseif name == "--resources" then
-      local r, err = core.json_decode(take())
-      if type(r) ~= "table" then return die("--resources: not a JSON object: " .. tostring(err)) end
-      opts.resources = r
-    elseif name == "--local-dir" then opts.local_dir = take()
-    elseif name == "--name" then opts.name = take()
-    elseif name == "--resume" then opts.resume = value or true
-    elseif name == "--backend" then
-      opts.backend = take()
-      if opts.backend ~= "local" then return die("--backend: only 'local' is available in this build") end
-    elseif name == "-v" or name == "--verbose" then opts.verbose = tonumber(take())
-    elseif name == "--events" then opts.events = take()
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return die("unknown option " .. a .. "\n" .. USAGE)
-    else
-      break
+    end
+    if not ok then
+      if type(err) == "table" and err.usage then return die(err.usage) end
+      if type(err) == "table" and err.unknown then
+        if a:sub(1, 1) == "-" and a ~= "-" then return die("unknown option " .. a .. "\n" .. USAGE) end
+        break
+      end
+      error(err, 0)
     end
     i = i + 1
   end
@@ -82,8 +109,15 @@ function M.main(argv)
   rawset(_G, "arg", args) -- what lua.c gives a script; the one global set here
   local chunk, err = loadfile(script)
   if not chunk then return die(err) end
-  local ok, res = xpcall(chunk, debug.traceback, table.unpack(args))
+  local ok, res = xpcall(chunk, function(e)
+    if type(e) == "table" and e.tune_error then return e end
+    return debug.traceback(tostring(e), 2)
+  end, table.unpack(args))
   if not ok then
+    if type(res) == "table" and res.tune_error then
+      io.stderr:write("tunelua: ", tostring(res.msg), "\n")
+      return 1
+    end
     io.stderr:write("tunelua: error in ", script, ":\n", tostring(res), "\n")
     return 2
   end

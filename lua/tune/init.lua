@@ -27,6 +27,39 @@ end
 
 -- name = {module, field}
 local lazy = {
+  run = {"tune.run", "run"},
+  TuneError = {"tune.run", "TuneError"},
+  TrialRunner = {"tune.runner"},
+  Experiment = {"tune.experiment"},
+  ExperimentAnalysis = {"tune.analysis", "ExperimentAnalysis"},
+  Callback = {"tune.callback", "Callback"},
+  LoggerCallback = {"tune.callback", "LoggerCallback"},
+  JsonLoggerCallback = {"tune.callback", "JsonLoggerCallback"},
+  CSVLoggerCallback = {"tune.callback", "CSVLoggerCallback"},
+  CLIReporter = {"tune.reporter", "CLIReporter"},
+  ProgressReporter = {"tune.reporter", "ProgressReporter"},
+  schedulers = {"tune.schedulers"},
+  search = {"tune.search"},
+  stopper = {"tune.stopper"},
+  command = {"tune.command", "command"},
+  bundles = {"tune.bundles", "bundles"},
+  launch = {"tune.bundles", "launch"},
+  wait_all = {"tune.bundles", "wait_all"},
+  lua_argv = {"tune.bundles", "lua_argv"},
+  -- Search space
+  uniform = {"tune.search.sample", "uniform"},
+  quniform = {"tune.search.sample", "quniform"},
+  loguniform = {"tune.search.sample", "loguniform"},
+  qloguniform = {"tune.search.sample", "qloguniform"},
+  randn = {"tune.search.sample", "randn"},
+  qrandn = {"tune.search.sample", "qrandn"},
+  randint = {"tune.search.sample", "randint"},
+  qrandint = {"tune.search.sample", "qrandint"},
+  lograndint = {"tune.search.sample", "lograndint"},
+  qlograndint = {"tune.search.sample", "qlograndint"},
+  choice = {"tune.search.sample", "choice"},
+  sample_from = {"tune.search.sample", "sample_from"},
+  grid_search = {"tune.search.sample", "grid_search"},
   Trainable = {"tune.trainable", "Trainable"},
   Trial = {"tune.trial", "Trial"},
   Checkpoint = {"tune.checkpoint", "Checkpoint"},
@@ -36,6 +69,10 @@ local lazy = {
   PlacementGroupFactory = {"tune.placement", "PlacementGroupFactory"},
   Resources = {"tune.placement", "Resources"},
 }
+
+--- tune.create_scheduler(name, opts), tune.create_searcher(name, opts)
+function tune.create_scheduler(name, opts) return require("tune.schedulers").create_scheduler(name, opts) end
+function tune.create_searcher(name, opts) return require("tune.search").create_searcher(name, opts) end
 
 setmetatable(tune, {
   __index = function(t, k)

@@ -7,9 +7,14 @@ local M = {}
 M.REPORT = setmetatable({}, {__tostring = function() return "tune.report" end})
 
 local current = nil   -- set by the worker around a function trainable
+local worker_info = nil -- the trial the worker serves (any trainable kind)
 
 function M._set(state) current = state end
 function M._get() return current end
+function M._set_worker_info(info) worker_info = info end
+
+--- The trial this worker serves: {trial_id, name, logdir, config, bundles}.
+function M.get_worker_info() return worker_info end
 
 --- tune.report(metrics [, {checkpoint = table}])
 function M.report(metrics, opts)
@@ -43,7 +48,7 @@ function M.get_trial_info()
     experiment_tag = current.experiment_tag}
 end
 
-function M.get_trial_id() return current and current.trial_id end
-function M.get_trial_dir() return current and current.logdir end
+function M.get_trial_id() return worker_info and worker_info.trial_id end
+function M.get_trial_dir() return worker_info and worker_info.logdir end
 
 return M

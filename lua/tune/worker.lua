@@ -83,8 +83,9 @@ end
 local function set_info(self, msg)
   self.info = {
     trial_id = msg.trial_id, name = msg.name, logdir = msg.logdir,
-    experiment_tag = msg.experiment_tag, config = msg.config,
+    experiment_tag = msg.experiment_tag, config = msg.config, bundles = msg.bundles,
   }
+  session._set_worker_info(self.info)
   if msg.logdir then assert(core.chdir(msg.logdir)) end
 end
 

@@ -1,0 +1,50 @@
+#include "signals.h"
+
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t received;
+static void (*wake_fn)(void *);
+static void *wake_arg;
+static struct sigaction old_int, old_usr1;
+static int installed_int, installed_usr1;
+
+static void handler(int sig) {
+  if (received && sig == SIGINT) {
+    /* Second SIGINT: end now, as the default action would. */
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+    return;
+  }
+  if (!received) received = sig;
+  if (wake_fn) wake_fn(wake_arg);
+}
+
+void tune_signals_install(int sigint, void (*wake)(void *), void *wake_ud) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  received = 0;
+  wake_fn = wake;
+  wake_arg = wake_ud;
+  if (sigint && !installed_int) {
+    sigaction(SIGINT, &sa, &old_int);
+    installed_int = 1;
+  }
+  if (!installed_usr1) {
+    sigaction(SIGUSR1, &sa, &old_usr1);
+    installed_usr1 = 1;
+  }
+}
+
+void tune_signals_uninstall(void) {
+  if (installed_int) sigaction(SIGINT, &old_int, NULL);
+  if (installed_usr1) sigaction(SIGUSR1, &old_usr1, NULL);
+  installed_int = installed_usr1 = 0;
+  wake_fn = NULL;
+  wake_arg = NULL;
+}
+
+int tune_signals_pending(void) { return received; }

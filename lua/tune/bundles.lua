@@ -1,0 +1,97 @@
+--- Processes in a trial's placement-group bundles: what data-parallel
+--- training inside a trial needs. A trial whose resources are
+---   tune.PlacementGroupFactory({{CPU = 1}, {CPU = 1}, {CPU = 1}})
+--- holds three bundles; inside its trainable, tune.bundles() lists them
+--- and tune.launch(i, argv) runs a program in bundle i, with that bundle's
+--- OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES. Its stdout goes to a file in
+--- the trial directory; wait() returns its status and its last JSON line.
+--- On the local backend the processes are children of the trial's worker
+--- and die with it.
+local class = require("tune.class")
+local core = require("tune.core")
+local session = require("tune.session")
+local util = require("tune.util")
+
+local M = {}
+
+--- The trial's bundles: {index =, resources = {CPU =, GPU = ...}, gpu_ids = "0,1"}.
+function M.bundles()
+  local info = session.get_worker_info()
+  if not info or not info.bundles then
+    error("tune.bundles() can only be called inside a trainable run by tune", 2)
+  end
+  return info.bundles
+end
+
+local Process = class.class("BundleProcess")
+local launched = 0
+
+--- tune.launch(bundle_index, argv [, {env =, cwd =}]) -> process
+function M.launch(index, argv, opts)
+  local bundles = M.bundles()
+  local b = bundles[index]
+  if not b then
+    error(string.format("tune.launch: bundle %s does not exist (the trial has %d)", tostring(index), #bundles), 2)
+  end
+  if type(argv) ~= "table" or type(argv[1]) ~= "string" then
+    error("tune.launch: argv must be a list of strings", 2)
+  end
+  opts = opts or {}
+  local info = session.get_worker_info()
+  launched = launched + 1
+  local out = util.join(info.logdir, string.format("bundle_%d_%d.out", index, launched))
+  local cpus = math.max(1, math.floor(b.resources.CPU or 1))
+  local env = {OMP_NUM_THREADS = tostring(cpus), CUDA_VISIBLE_DEVICES = b.gpu_ids or "",
+    TUNE_BUNDLE_INDEX = tostring(index), TUNE_TRIAL_ID = info.trial_id, LD_PRELOAD = false}
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  local pid, err = core.spawn(argv, {env = env, cwd = opts.cwd or info.logdir, stdout = out, stderr = out})
+  if not pid then error("tune.launch: " .. tostring(err), 2) end
+  local p = Process()
+  p.pid, p.bundle, p.stdout_path, p.argv = pid, index, out, argv
+  return p
+end
+
+--- Waits for the process: {status = "exited"|"signaled", code =, stdout =, result =}
+--- where result is its last JSON object line, decoded.
+function Process:wait()
+  if not self.outcome then
+    local how, code = core.waitpid(self.pid)
+    local text = core.read_file(self.stdout_path) or ""
+    local result
+    for line in text:gmatch("[^\n]+") do
+      if line:match("^%s*{") then
+        local r = core.json_decode(line)
+        if type(r) == "table" then result = r end
+      end
+    end
+    self.outcome = {status = how, code = code, stdout = text, result = result}
+  end
+  return self.outcome
+end
+
+function Process:kill()
+  if not self.outcome then core.kill(self.pid, "KILL") end
+end
+
+--- Waits for all of them; raises when one failed.
+function M.wait_all(procs)
+  local out = {}
+  for i, p in ipairs(procs) do
+    local o = p:wait()
+    if o.status ~= "exited" or o.code ~= 0 then
+      error(string.format("bundle process %s (bundle %d) %s %d", p.argv[1], p.bundle,
+        o.status == "exited" and "exited with status" or "was killed by signal", o.code or -1), 2)
+    end
+    out[i] = o
+  end
+  return out
+end
+
+--- argv that runs a Lua file with tunelua: tune.launch(2, tune.lua_argv("rank.lua", 1)).
+function M.lua_argv(script, ...)
+  local argv = {assert(core.worker_path()), script}
+  for _, a in ipairs({...}) do argv[#argv + 1] = tostring(a) end
+  return argv
+end
+
+return M

@@ -1,0 +1,188 @@
+--- tune.Callback: hooks the runner calls during an experiment (Ray's
+--- Callback). A callback is any table with some of these methods; the base
+--- only adds no-op defaults. Arguments follow Ray's order, keyword
+--- arguments gathered in a final `info` table:
+---   setup(info)                         info: stop, num_samples, total_num_samples
+---   on_step_begin(iteration, trials, info)
+---   on_step_end(iteration, trials, info)
+---   on_trial_start(iteration, trials, trial, info)
+---   on_trial_restore(iteration, trials, trial, info)
+---   on_trial_save(iteration, trials, trial, info)
+---   on_trial_result(iteration, trials, trial, result, info)
+---   on_trial_complete(iteration, trials, trial, info)
+---   on_trial_error(iteration, trials, trial, info)
+---   on_checkpoint(iteration, trials, trial, checkpoint, info)
+---   on_experiment_end(trials, info)
+local class = require("tune.class")
+local core = require("tune.core")
+local util = require("tune.util")
+
+local M = {}
+
+local Callback = class.class("Callback")
+M.HOOKS = {"setup", "on_step_begin", "on_step_end", "on_trial_start", "on_trial_restore",
+  "on_trial_save", "on_trial_result", "on_trial_complete", "on_trial_error", "on_checkpoint",
+  "on_experiment_end"}
+M.Callback = Callback
+
+--- Loggers write each trial's results; JSON and CSV are on by default and
+--- do their work in C, on the result hot path (engine/loggers.c): these
+--- objects only say which ones run.
+local LoggerCallback = Callback:extend(nil, "LoggerCallback")
+M.LoggerCallback = LoggerCallback
+M.JsonLoggerCallback = LoggerCallback:extend({_c_logger = "json"}, "JsonLoggerCallback")
+M.CSVLoggerCallback = LoggerCallback:extend({_c_logger = "csv"}, "CSVLoggerCallback")
+
+--- The callbacks of a run, called through the plug-in bridge.
+local CallbackList = class.class("CallbackList")
+M.CallbackList = CallbackList
+
+function CallbackList:__init(callbacks)
+  self.callbacks = callbacks or {}
+end
+
+--- Calls `hook` on every callback; a failing callback ends the experiment
+--- with a message that names it and the hook.
+function CallbackList:call(hook, ...)
+  for _, cb in ipairs(self.callbacks) do
+    local ok, err = core.call_hook("callback", cb, hook, nil, ...)
+    if not ok then error(err, 0) end
+  end
+end
+
+--- The C loggers the callbacks ask for.
+function CallbackList:c_loggers()
+  local want = {json = false, csv = false}
+  for _, cb in ipairs(self.callbacks) do
+    if cb._c_logger then want[cb._c_logger] = true end
+  end
+  return want
+end
+
+--- --events FILE|-: every trial event as one JSON line, for hosts that do
+--- not embed Lua 5.4 (docs/reference/cli.md, "Event stream").
+local EventStream = Callback:extend(nil, "EventStreamCallback")
+M.EventStreamCallback = EventStream
+
+function EventStream:__init(target)
+  self.target = target
+  if target == "-" then
+    self.write = function(line) io.stdout:write(line) io.stdout:flush() end
+  else
+    local f = assert(io.open(target, "a"))
+    f:setvbuf("line")
+    self.file = f
+    self.write = function(line) f:write(line) end
+  end
+end
+
+local function trial_fields(trial)
+  return {trial_id = trial.trial_id, name = tostring(trial), status = trial.status,
+    experiment_tag = trial.experiment_tag, logdir = trial.logdir}
+end
+
+function EventStream:emit(event, fields)
+  fields.event = event
+  fields.time = core.time()
+  local line, err = core.json_encode(fields)
+  if not line then
+    line = core.json_encode{event = event, time = fields.time, error = "cannot encode event: " .. tostring(err)}
+  end
+  self.write(line .. "\n")
+end
+
+function EventStream:setup(info)
+  self:emit("experiment_start", {total_num_samples = info.total_num_samples ~= math.huge
+    and info.total_num_samples or -1, experiment_dir = info.experiment_dir})
+end
+function EventStream:on_trial_start(_, _, trial)
+  local f = trial_fields(trial)
+  f.config = trial.config
+  self:emit("trial_start", f)
+end
+function EventStream:on_trial_result(_, _, trial, result)
+  local f = trial_fields(trial)
+  local r = {}
+  for k, v in pairs(result) do if k ~= "config" then r[k] = v end end
+  f.result = r
+  self:emit("trial_result", f)
+end
+function EventStream:on_trial_complete(_, _, trial) self:emit("trial_complete", trial_fields(trial)) end
+function EventStream:on_trial_error(_, _, trial)
+  local f = trial_fields(trial)
+  f.error = trial.error_msg
+  self:emit("trial_error", f)
+end
+function EventStream:on_checkpoint(_, _, trial, checkpoint)
+  local f = trial_fields(trial)
+  f.checkpoint = checkpoint.dir_or_data
+  self:emit("trial_checkpoint", f)
+end
+function EventStream:on_experiment_end(trials, info)
+  local counts = {}
+  for _, t in ipairs(trials) do counts[t.status] = (counts[t.status] or 0) + 1 end
+  self:emit("experiment_end", {trials = #trials, statuses = counts, interrupted = info and info.interrupted or false})
+  if self.file then self.file:close() self.file = nil end
+end
+
+--- Lines about trials as they report, by verbosity (Ray's
+--- TrialProgressCallback): 3 prints a trial's whole result at most every
+--- 5 s and when it completes; 2 a one-line summary.
+local Progress = Callback:extend(nil, "TrialProgressCallback")
+M.TrialProgressCallback = Progress
+local PRINT_INTERVAL = 5
+
+function Progress:__init(opts)
+  self.verbose = opts.verbose
+  self.metric = opts.metric
+  self.out = opts.out or function(s) io.stdout:write(s) end
+  self.last_print = {}
+  self.clock = opts.clock or core.now
+end
+
+local function short(v)
+  if type(v) == "number" and math.type(v) == "float" then return string.format("%.4g", v) end
+  if type(v) == "table" then return (core.json_encode(v)) or "{...}" end
+  return tostring(v)
+end
+
+local function pretty(result)
+  local lines = {}
+  for _, k in ipairs(util.sorted_keys(result)) do
+    if k ~= "config" then lines[#lines + 1] = string.format("  %s: %s", k, short(result[k])) end
+  end
+  return table.concat(lines, "\n")
+end
+
+function Progress:on_trial_result(_, _, trial, result)
+  local now = self.clock()
+  local last = self.last_print[trial.trial_id] or -math.huge
+  local done = result.done == true
+  if not done and now - last < PRINT_INTERVAL then return end
+  self.last_print[trial.trial_id] = now
+  if self.verbose >= 3 then
+    self.out(string.format("Result for %s:\n%s\n", tostring(trial), pretty(result)))
+  elseif self.verbose >= 2 then
+    local what
+    if self.metric then
+      what = string.format("%s=%s", self.metric, short(util.get_path(result, self.metric)))
+    else
+      local parts = {}
+      for _, k in ipairs({"training_iteration", "time_total_s"}) do
+        if result[k] ~= nil then parts[#parts + 1] = k .. "=" .. short(result[k]) end
+      end
+      what = table.concat(parts, ", ")
+    end
+    self.out(string.format("Trial %s reported %s with parameters=%s.%s\n", tostring(trial), what,
+      short(trial.config), done and " This trial completed." or ""))
+  end
+end
+
+function Progress:on_trial_error(_, _, trial)
+  if self.verbose >= 2 then
+    self.out(string.format("The trial %s errored with parameters=%s. Error file: %s\n", tostring(trial),
+      short(trial.config), tostring(trial.error_file or (trial.logdir and (trial.logdir .. "/error.txt")))))
+  end
+end
+
+return M

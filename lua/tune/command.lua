@@ -1,0 +1,118 @@
+--- tune.command{argv...}: runs any program as a trial. Arguments may name
+--- config values as {param} (nested ones as {a/b}); there is no shell. Each
+--- line the program prints that is a JSON object is one result; other
+--- lines go to the trial's stdout. The program ends the trial by exiting
+--- (status 0: done; anything else: the trial fails with its status).
+---   tune.command{"python3", "train.py", "--lr", "{lr}", name = "train_py"}
+--- The program's environment adds TUNE_TRIAL_ID, TUNE_TRIAL_DIR and
+--- TUNE_CONFIG (the config as JSON). A command cannot be checkpointed: a
+--- restored or resumed command trial starts its program again.
+local class = require("tune.class")
+local core = require("tune.core")
+local util = require("tune.util")
+
+local M = {}
+
+local Command = class.class("Command")
+M.Command = Command
+
+local OPTS = {name = true, env = true, cwd = true}
+
+--- tune.command{argv..., name=, env=, cwd=}
+function M.command(spec)
+  if type(spec) ~= "table" or type(spec[1]) ~= "string" then
+    error("tune.command expects a table whose first entries are the program and its arguments", 2)
+  end
+  local argv = {}
+  for i, a in ipairs(spec) do
+    if type(a) ~= "string" and type(a) ~= "number" then
+      error("tune.command: argument " .. i .. " must be a string or a number", 2)
+    end
+    argv[i] = tostring(a)
+  end
+  for k in pairs(spec) do
+    if type(k) ~= "number" and not OPTS[k] then
+      error("tune.command: unknown option " .. tostring(k), 2)
+    end
+  end
+  local c = Command()
+  c._command = true
+  c.argv = argv
+  c.name = spec.name or (argv[1]:match("[^/]+$"):gsub("[^%w_%-]", "_"))
+  c.env = spec.env or {}
+  c.cwd = spec.cwd
+  return c
+end
+
+function Command:spec()
+  return {argv = self.argv, name = self.name, env = self.env, cwd = self.cwd}
+end
+
+function M.from_spec(spec)
+  local c = Command()
+  c._command = true
+  c.argv, c.name, c.env, c.cwd = spec.argv, spec.name, spec.env or {}, spec.cwd
+  return c
+end
+
+--- "{lr}" -> the config value (flattened keys: "{optim/lr}").
+local function substitute(argv, config)
+  local flat = util.flatten(config)
+  local out = {}
+  for i, a in ipairs(argv) do
+    out[i] = a:gsub("{([%w_/%.%-]+)}", function(key)
+      local v = flat[key]
+      if v == nil then error(string.format("tune.command: argument %q names {%s}, which is not in the config", a, key), 0) end
+      if type(v) == "number" and math.type(v) == "float" then return string.format("%.17g", v) end
+      return tostring(v)
+    end)
+  end
+  return out
+end
+
+local Running = class.class("RunningCommand")
+
+--- Starts the program for a trial (worker side).
+function Command:start(info)
+  local argv = substitute(self.argv, info.config)
+  local env = {TUNE_TRIAL_ID = info.trial_id, TUNE_TRIAL_DIR = info.logdir,
+    TUNE_CONFIG = assert(core.json_encode(info.config)), LD_PRELOAD = false}
+  for k, v in pairs(self.env) do env[k] = v end
+  local pid, fd = core.spawn(argv, {env = env, cwd = self.cwd or info.logdir, stdout = "pipe"})
+  if not pid then error("tune.command: cannot start " .. argv[1] .. ": " .. tostring(fd), 0) end
+  local r = Running()
+  r.pid, r.fd, r.argv, r.iteration = pid, fd, argv, 0
+  return r
+end
+
+function Running:step()
+  while true do
+    local line = core.read_line(self.fd)
+    if line == nil then
+      core.close_fd(self.fd)
+      local how, code = core.waitpid(self.pid)
+      self.pid = nil
+      if how == "exited" and code == 0 then return nil end
+      error(string.format("%s %s with %s %d", self.argv[1], how == "exited" and "exited" or "was killed",
+        how == "exited" and "status" or "signal", code or -1), 0)
+    end
+    if line:match("^%s*{") then
+      local r = core.json_decode(line)
+      if type(r) == "table" then return r end
+    end
+    io.stdout:write(line, "\n")
+  end
+end
+
+function Running:save(dir) end
+function Running:restore(dir) end
+
+function Running:cleanup()
+  if self.pid then
+    core.kill(self.pid, "TERM")
+    core.waitpid(self.pid)
+    self.pid = nil
+  end
+end
+
+return M

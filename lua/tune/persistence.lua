@@ -1,0 +1,264 @@
+--- Experiment persistence (SPEC "On disk"): an append-only journal of trial
+--- additions, status changes and registered checkpoints, written with one
+--- write(2) per entry as each happens, and periodic snapshots
+--- (experiment_state-<date>.json: every trial, the searcher, scheduler and
+--- stopper state, the journal position) written under a temporary name,
+--- fsynced and renamed. After a kill -9 at any instant, the newest snapshot
+--- plus the journal entries after it give the experiment back.
+local checkpoint = require("tune.checkpoint")
+local class = require("tune.class")
+local core = require("tune.core")
+local placement = require("tune.placement")
+local util = require("tune.util")
+local Trial = require("tune.trial").Trial
+
+local M = {}
+
+M.FORMAT = "tunelua.experiment_state"
+M.VERSION = 1
+M.JOURNAL = "experiment_journal.jsonl"
+local STATE_PATTERN = "^experiment_state%-(%d%d%d%d%-%d%d%-%d%d_%d%d%-%d%d%-%d%d)%.json$"
+
+--- Test-only crash injection (docs/architecture.md, "Testing crashes"):
+--- TUNE_TEST_CRASH_AT_WRITE=N kills the driver at its Nth journal or state
+--- write; TUNE_TEST_CRASH_MODE=torn first writes half of that journal line.
+local crash_at = tonumber(os.getenv("TUNE_TEST_CRASH_AT_WRITE") or "")
+local crash_torn = os.getenv("TUNE_TEST_CRASH_MODE") == "torn"
+local writes = 0
+
+local function count_write(path, data)
+  writes = writes + 1
+  if crash_at and writes == crash_at then
+    if crash_torn and data then core.append(path, data:sub(1, #data // 2)) end
+    core.raise_signal("KILL")
+  end
+end
+
+local Store = class.class("ExperimentStore")
+M.Store = Store
+
+function Store:__init(dir)
+  self.dir = dir
+  self.journal_path = util.join(dir, M.JOURNAL)
+  self.seq = 0
+end
+
+--- Appends one journal entry (a table); returns its sequence number.
+function Store:journal(entry)
+  self.seq = self.seq + 1
+  entry.seq = self.seq
+  local line = assert(core.json_encode(entry)) .. "\n"
+  count_write(self.journal_path, line)
+  local ok, err = core.append(self.journal_path, line)
+  if not ok then
+    io.stderr:write("tunelua warning: cannot write the experiment journal: ", tostring(err), "\n")
+  end
+  return self.seq
+end
+
+--- Writes a snapshot atomically and removes older ones. `state` gets the
+--- format header and the journal position.
+function Store:snapshot(state)
+  state.format = M.FORMAT
+  state.version = M.VERSION
+  state.journal_seq = self.seq
+  state.timestamp = core.time()
+  local name = "experiment_state-" .. util.date_str() .. ".json"
+  local path = util.join(self.dir, name)
+  local text = assert(core.json_encode(state))
+  count_write(path, nil)
+  local ok, err = core.write_atomic(path, text)
+  if not ok then return nil, err end
+  for _, f in ipairs(core.listdir(self.dir) or {}) do
+    if f ~= name and f:match(STATE_PATTERN) then core.remove_tree(util.join(self.dir, f)) end
+  end
+  return path
+end
+
+--- The newest experiment_state file in `dir`, or nil.
+function M.find_state(dir)
+  local best
+  for _, f in ipairs(core.listdir(dir) or {}) do
+    if f:match(STATE_PATTERN) and (not best or f > best) then best = f end
+  end
+  return best and util.join(dir, best) or nil
+end
+
+--- True when `dir` holds an experiment (a snapshot or a journal).
+function M.exists(dir)
+  return M.find_state(dir) ~= nil or core.stat(util.join(dir, M.JOURNAL)) ~= nil
+end
+
+--- Reads the newest snapshot and the journal entries after it.
+--- Returns state, entries; or nil, message for a foreign or corrupt file.
+function M.load(dir)
+  local state
+  local path = M.find_state(dir)
+  if path then
+    local text, err = core.read_file(path)
+    if not text then return nil, err end
+    local s, jerr = core.json_decode(text)
+    if type(s) ~= "table" then
+      return nil, string.format("%s is not valid JSON (%s): refusing to resume from it", path, tostring(jerr))
+    end
+    if s.format ~= M.FORMAT then
+      return nil, string.format("%s is not a tunelua experiment state (format %s): refusing to resume from it",
+        path, tostring(s.format))
+    end
+    if type(s.version) ~= "number" or s.version > M.VERSION then
+      return nil, string.format("%s was written by a newer tunelua (state version %s): refusing to resume from it",
+        path, tostring(s.version))
+    end
+    if type(s.trials) ~= "table" then
+      return nil, string.format("%s has no trial list: refusing to resume from it", path)
+    end
+    state = s
+  else
+    state = {trials = {}, journal_seq = 0}
+  end
+  local entries = {}
+  local jtext = core.read_file(util.join(dir, M.JOURNAL))
+  if jtext then
+    for line in jtext:gmatch("[^\n]+") do
+      local e = core.json_decode(line)
+      -- A torn last line (a crash mid-write) does not parse: skip it.
+      if type(e) == "table" and type(e.seq) == "number" and e.seq > (state.journal_seq or 0) then
+        entries[#entries + 1] = e
+      end
+    end
+  end
+  state.path = path
+  return state, entries
+end
+
+--- A trial as a JSON-serialisable table.
+function M.serialize_trial(trial, experiment_dir)
+  local ckpts = {}
+  for i, c in ipairs(trial.checkpoint_manager.persistent) do
+    ckpts[i] = {dir = c.dir_or_data, storage = c.storage_mode, metrics = c.metrics}
+  end
+  local rel
+  if trial.logdir and experiment_dir and trial.logdir:sub(1, #experiment_dir + 1) == experiment_dir .. "/" then
+    rel = trial.logdir:sub(#experiment_dir + 2)
+  end
+  return {
+    trial_id = trial.trial_id,
+    trainable_name = trial.trainable_name,
+    config = trial.config,
+    evaluated_params = trial.evaluated_params,
+    experiment_tag = trial.experiment_tag,
+    status = trial.status,
+    logdir = trial.logdir,
+    relative_logdir = rel,
+    local_dir = trial.local_dir,
+    last_result = trial.last_result,
+    num_failures = trial.num_failures,
+    error_msg = trial.error_msg,
+    error_file = trial.error_file,
+    checkpoints = ckpts,
+    resources = trial.placement_group_factory._spec,
+    stopping_criterion = trial.stopping_criterion,
+    checkpoint_freq = trial.checkpoint_freq,
+    checkpoint_at_end = trial.checkpoint_at_end,
+    keep_checkpoints_num = trial.keep_checkpoints_num,
+    checkpoint_score_attr = trial.checkpoint_score_attr,
+    max_failures = trial.max_failures,
+    restore_path = trial.restore_path,
+    custom_trial_name = trial.custom_trial_name,
+    log_to_file = trial.log_to_file,
+    loader = trial._loader,
+    resettable = trial._resettable,
+    experiment_id = trial.experiment_id,
+  }
+end
+
+local function nonnull(v)
+  if v == core.null then return nil end
+  return v
+end
+
+--- A Trial from its serialized form. `experiment_dir` relocates the
+--- trial directory when the experiment was moved.
+function M.deserialize_trial(s, experiment_dir)
+  local pgf = placement.PlacementGroupFactory(s.resources.bundles, {strategy = s.resources.strategy})
+  local logdir = nonnull(s.logdir)
+  if experiment_dir and s.relative_logdir and s.relative_logdir ~= core.null then
+    logdir = util.join(experiment_dir, s.relative_logdir)
+  end
+  local t = Trial(s.trainable_name, {
+    config = s.config,
+    trial_id = s.trial_id,
+    local_dir = nonnull(s.local_dir),
+    evaluated_params = s.evaluated_params,
+    experiment_tag = s.experiment_tag,
+    placement_group_factory = pgf,
+    stopping_criterion = s.stopping_criterion,
+    checkpoint_freq = s.checkpoint_freq,
+    checkpoint_at_end = s.checkpoint_at_end,
+    keep_checkpoints_num = nonnull(s.keep_checkpoints_num),
+    checkpoint_score_attr = nonnull(s.checkpoint_score_attr),
+    max_failures = s.max_failures,
+    restore_path = nonnull(s.restore_path),
+    log_to_file = nonnull(s.log_to_file),
+    loader = s.loader,
+    logdir = logdir,
+  })
+  t.status = s.status
+  t.last_result = type(s.last_result) == "table" and s.last_result or {}
+  t.num_failures = s.num_failures or 0
+  t.error_msg = nonnull(s.error_msg)
+  t.error_file = nonnull(s.error_file)
+  t.custom_trial_name = nonnull(s.custom_trial_name)
+  t._resettable = s.resettable and true or false
+  t.experiment_id = nonnull(s.experiment_id)
+  for _, c in ipairs(s.checkpoints or {}) do
+    M.register_checkpoint(t, c, experiment_dir)
+  end
+  return t
+end
+
+--- Registers a checkpoint record {dir, storage, metrics} on a trial.
+function M.register_checkpoint(trial, c, experiment_dir)
+  local dir = c.dir
+  if experiment_dir and trial.logdir and not core.stat(dir) then
+    -- The experiment moved: the checkpoint keeps its name in the trial dir.
+    local base = dir:match("[^/]+$")
+    dir = util.join(trial.logdir, base)
+  end
+  trial.checkpoint_manager:on_checkpoint(checkpoint.Checkpoint{
+    dir_or_data = dir, storage_mode = c.storage or "PERSISTENT", metrics = c.metrics})
+end
+
+--- Checkpoint directories on disk that the journal does not know (a crash
+--- between their commit and its journal entry): each has metadata.
+function M.unregistered_checkpoints(trial)
+  if not trial.logdir then return {} end
+  local known = {}
+  for _, c in ipairs(trial.checkpoint_manager.persistent) do known[c.dir_or_data] = true end
+  local found = {}
+  for _, name in ipairs(core.listdir(trial.logdir) or {}) do
+    if name:match("^checkpoint_%d+$") then
+      local dir = util.join(trial.logdir, name)
+      local meta = core.read_file(dir .. "/.tune_metadata.json")
+      if meta and not known[dir] then
+        found[#found + 1] = {dir = dir, storage = "PERSISTENT", metrics = core.json_decode(meta) or {}}
+      end
+    end
+  end
+  return found
+end
+
+--- The last complete line of a trial's result.json, decoded, or nil.
+function M.last_logged_result(trial)
+  if not trial.logdir then return nil end
+  local text = core.read_file(util.join(trial.logdir, "result.json"))
+  if not text then return nil end
+  local last
+  for line in text:gmatch("[^\n]+") do
+    local r = core.json_decode(line)
+    if type(r) == "table" then last = r end
+  end
+  return last
+end
+
+return M

@@ -1,0 +1,44 @@
+--- tune.schedulers: schedulers by class, and create_scheduler(name, opts).
+local M = {}
+
+local lazy = {
+  TrialScheduler = "tune.schedulers.trial_scheduler",
+  FIFOScheduler = "tune.schedulers.fifo",
+}
+
+--- Ray's string keys for tune.create_scheduler.
+M.SCHEDULERS = {
+  fifo = "FIFOScheduler",
+}
+
+setmetatable(M, {
+  __index = function(t, k)
+    local mod = lazy[k]
+    if not mod then return nil end
+    local v = require(mod)
+    rawset(t, k, v)
+    return v
+  end,
+})
+
+--- Registers a scheduler class under a module (used by scheduler files
+--- that add themselves).
+function M._register(name, module, key)
+  lazy[name] = module
+  if key then M.SCHEDULERS[key] = name end
+end
+
+--- create_scheduler("asha", {...}) as Ray's.
+function M.create_scheduler(name, opts)
+  if type(name) ~= "string" then error("create_scheduler: the name must be a string", 2) end
+  local cls = M.SCHEDULERS[name:lower()]
+  if not cls then
+    local keys = {}
+    for k in pairs(M.SCHEDULERS) do keys[#keys + 1] = k end
+    table.sort(keys)
+    error(string.format("unknown scheduler %q (one of: %s)", name, table.concat(keys, ", ")), 2)
+  end
+  return M[cls](opts)
+end
+
+return M

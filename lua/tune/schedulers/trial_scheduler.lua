@@ -1,0 +1,61 @@
+--- tune.schedulers.TrialScheduler: the base of schedulers (Ray's
+--- TrialScheduler). A scheduler is any table with these hooks; the base
+--- only adds defaults. Hooks take Ray's arguments: (runner, trial, result).
+--- Decisions are the constants TrialScheduler.CONTINUE, .PAUSE, .STOP
+--- (and .NOOP). See docs/guide/custom-schedulers.md.
+local class = require("tune.class")
+
+local TrialScheduler = class.class("TrialScheduler")
+
+TrialScheduler.CONTINUE = "CONTINUE"
+TrialScheduler.PAUSE = "PAUSE"
+TrialScheduler.STOP = "STOP"
+TrialScheduler.NOOP = "NOOP"
+
+--- Schedulers that decide per result set this false: results then reach
+--- them one at a time (the runner forces a result buffer length of 1).
+TrialScheduler.supports_buffered_results = true
+
+function TrialScheduler:__init(opts)
+  opts = opts or {}
+  self.metric = opts.metric
+  self.mode = opts.mode
+end
+
+--- Called by tune.run with its metric and mode. Returns false when this
+--- scheduler was given its own metric/mode already (tune.run then fails,
+--- as Ray does); true when it took them.
+function TrialScheduler:set_search_properties(metric, mode)
+  if (self.metric and metric) or (self.mode and mode) then return false end
+  if metric then self.metric = metric end
+  if mode then self.mode = mode end
+  return true
+end
+
+function TrialScheduler:on_trial_add(runner, trial) end
+function TrialScheduler:on_trial_error(runner, trial) end
+function TrialScheduler:on_trial_result(runner, trial, result) return TrialScheduler.CONTINUE end
+function TrialScheduler:on_trial_complete(runner, trial, result) end
+function TrialScheduler:on_trial_remove(runner, trial) end
+
+--- The next trial to start: a PENDING trial whose resources are there, or
+--- a PAUSED one (FIFO order), or nil.
+function TrialScheduler:choose_trial_to_run(runner)
+  for _, trial in ipairs(runner:get_trials()) do
+    if (trial.status == "PENDING" or trial.status == "PAUSED")
+        and runner.trial_executor:has_resources_for_trial(trial) then
+      return trial
+    end
+  end
+  return nil
+end
+
+function TrialScheduler:debug_string()
+  return "Using " .. tostring(self.__name or "a custom") .. " scheduling algorithm."
+end
+
+--- State for resume: a JSON-serialisable table (default: nothing).
+function TrialScheduler:save() return nil end
+function TrialScheduler:restore(state) end
+
+return TrialScheduler

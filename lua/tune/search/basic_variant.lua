@@ -1,0 +1,145 @@
+--- BasicVariantGenerator: grid search crossed with num_samples random
+--- samples of the config's distributions (Ray's BasicVariantGenerator).
+--- Trials are made lazily, one full grid pass per sample. Trial ids are
+--- "<5 hex>_<00000>"; experiment tags "<index>_<last_key=value,...>".
+local SearchAlgorithm = require("tune.search.search_algorithm")
+local sample = require("tune.search.sample")
+local util = require("tune.util")
+local variants = require("tune.search.variant_generator")
+
+local BasicVariantGenerator = SearchAlgorithm:extend(nil, "BasicVariantGenerator")
+
+--- BasicVariantGenerator{points_to_evaluate=, max_concurrent=0, constant_grid_search=false, random_state=/seed=}
+function BasicVariantGenerator:__init(opts)
+  SearchAlgorithm.__init(self)
+  opts = opts or {}
+  self._points = util.deepcopy(opts.points_to_evaluate or {})
+  self.max_concurrent = opts.max_concurrent or 0
+  if type(self.max_concurrent) ~= "number" or self.max_concurrent < 0 then
+    error("BasicVariantGenerator: max_concurrent must be a non-negative number", 3)
+  end
+  self._rng = sample.Random(opts.random_state or opts.seed)
+  self._uuid_prefix = (os.getenv("_TEST_TUNE_TRIAL_UUID") or util.random_hex(5)) .. "_"
+  self._experiments = {}
+  self._live = {}
+  self._nlive = 0
+  self._counter = 0
+  self._queue = {}          -- variants of the current sample not yet made into trials
+  self._exp_index = 1
+end
+
+function BasicVariantGenerator:add_configurations(experiments)
+  for _, e in ipairs(experiments) do
+    local grid = variants.count_grid_variants(e.config)
+    local n = e.num_samples
+    e._samples_left = n
+    e._points = util.deepcopy(self._points)
+    -- Points to evaluate replace samples (Ray), each expanded over the grid.
+    local total = (n == math.huge) and math.huge or n * grid
+    self.total_samples = self.total_samples + total
+    self._experiments[#self._experiments + 1] = e
+  end
+end
+
+local function apply_point(config, point)
+  local out = util.deepcopy(config)
+  for k, v in pairs(point) do out[k] = util.deepcopy(v) end
+  return out
+end
+
+--- Fills the queue with the next sample's grid of variants.
+function BasicVariantGenerator:_refill()
+  while #self._queue == 0 do
+    local e = self._experiments[self._exp_index]
+    if not e then return false end
+    if e._samples_left <= 0 then
+      self._exp_index = self._exp_index + 1
+    else
+      e._samples_left = e._samples_left - 1
+      local config = e.config
+      if #e._points > 0 then config = apply_point(config, table.remove(e._points, 1)) end
+      local vs = variants.generate_variants(config, self._rng)
+      for _, v in ipairs(vs) do self._queue[#self._queue + 1] = {experiment = e, variant = v} end
+    end
+  end
+  return true
+end
+
+function BasicVariantGenerator:next_trial()
+  if self.max_concurrent > 0 and self._nlive >= self.max_concurrent then return nil end
+  if self._finished then return nil end
+  if not self:_refill() then
+    self:set_finished()
+    return nil
+  end
+  local item = table.remove(self._queue, 1)
+  local v = item.variant
+  local trial_id = string.format("%s%05d", self._uuid_prefix, self._counter)
+  local tag = tostring(self._counter)
+  local vars = variants.format_vars(v.resolved_vars)
+  if vars ~= "" then tag = tag .. "_" .. vars end
+  self._counter = self._counter + 1
+  local evaluated = {}
+  for _, rv in ipairs(v.resolved_vars) do evaluated[table.concat(rv.path, "/")] = rv.value end
+  local trial = item.experiment:create_trial(v.config, evaluated, trial_id, tag)
+  self._live[trial_id] = true
+  self._nlive = self._nlive + 1
+  return trial
+end
+
+function BasicVariantGenerator:on_trial_complete(trial_id, result, error)
+  if self._live[trial_id] then
+    self._live[trial_id] = nil
+    self._nlive = self._nlive - 1
+  end
+end
+
+--- Resume state: how far generation got (the rest is regenerated from the
+--- seed state, so samples continue where they stopped).
+function BasicVariantGenerator:save()
+  local exps = {}
+  for i, e in ipairs(self._experiments) do
+    exps[i] = {samples_left = e._samples_left == math.huge and -1 or e._samples_left, points = e._points}
+  end
+  local queue = {}
+  for i, q in ipairs(self._queue) do
+    queue[i] = {experiment = q.experiment == nil and 1 or self:_index_of(q.experiment), variant = q.variant}
+  end
+  local live = {}
+  for id in pairs(self._live) do live[#live + 1] = id end
+  table.sort(live)
+  return {counter = self._counter, uuid_prefix = self._uuid_prefix, rng = self._rng:get_state(),
+    experiments = exps, queue = queue, exp_index = self._exp_index, finished = self._finished, live = live}
+end
+
+function BasicVariantGenerator:_index_of(e)
+  for i, x in ipairs(self._experiments) do if x == e then return i end end
+  return 1
+end
+
+function BasicVariantGenerator:restore(state)
+  if type(state) ~= "table" then return end
+  self._counter = state.counter or self._counter
+  self._uuid_prefix = state.uuid_prefix or self._uuid_prefix
+  if state.rng then self._rng:set_state(state.rng) end
+  for i, s in ipairs(state.experiments or {}) do
+    local e = self._experiments[i]
+    if e then
+      e._samples_left = s.samples_left == -1 and math.huge or s.samples_left
+      e._points = s.points or {}
+    end
+  end
+  self._queue = {}
+  for i, q in ipairs(state.queue or {}) do
+    self._queue[i] = {experiment = self._experiments[q.experiment] or self._experiments[1], variant = q.variant}
+  end
+  self._exp_index = state.exp_index or 1
+  self._finished = state.finished or false
+  self._live, self._nlive = {}, 0
+  for _, id in ipairs(state.live or {}) do
+    self._live[id] = true
+    self._nlive = self._nlive + 1
+  end
+end
+
+return BasicVariantGenerator

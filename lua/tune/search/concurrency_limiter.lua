@@ -1,0 +1,92 @@
+--- ConcurrencyLimiter: at most max_concurrent suggestions live at once
+--- (Ray's ConcurrencyLimiter); with batch = true, a new batch only starts
+--- when the whole previous one completed.
+local Searcher = require("tune.search.searcher")
+local core = require("tune.core")
+
+local ConcurrencyLimiter = Searcher:extend(nil, "ConcurrencyLimiter")
+
+--- ConcurrencyLimiter(searcher, {max_concurrent = n, batch = false})
+function ConcurrencyLimiter:__init(searcher, opts)
+  opts = opts or {}
+  if type(searcher) ~= "table" then error("ConcurrencyLimiter: expected a searcher", 3) end
+  local n = opts.max_concurrent
+  if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
+    error("ConcurrencyLimiter: max_concurrent must be an integer >= 1, got " .. tostring(n), 3)
+  end
+  self.searcher = searcher
+  self.max_concurrent = n
+  self.batch = opts.batch or false
+  self._live = {}
+  self._nlive = 0
+  self._limit_reached = false
+  self.metric = searcher.metric
+  self.mode = searcher.mode
+  -- A searcher that limits itself does it better.
+  local ok, took = core.call_hook("searcher", searcher, "set_max_concurrency", "boolean", n)
+  self._native = ok and took == true
+end
+
+local function call(self, name, judge, ...)
+  local ok, v = core.call_hook("searcher", self.searcher, name, judge, ...)
+  if not ok then error(v, 0) end
+  return v
+end
+
+function ConcurrencyLimiter:set_search_properties(metric, mode, config)
+  local r = call(self, "set_search_properties", nil, metric, mode, config)
+  self.metric, self.mode = self.searcher.metric, self.searcher.mode
+  return r
+end
+
+function ConcurrencyLimiter:suggest(trial_id)
+  if not self._native then
+    if self.batch and self._limit_reached then
+      if self._nlive > 0 then return nil end
+      self._limit_reached = false
+    end
+    if self._nlive >= self.max_concurrent then return nil end
+  end
+  local s = call(self, "suggest", "suggestion", trial_id)
+  if type(s) == "table" then
+    self._live[trial_id] = true
+    self._nlive = self._nlive + 1
+    if self._nlive >= self.max_concurrent then self._limit_reached = true end
+  end
+  return s
+end
+
+function ConcurrencyLimiter:on_trial_result(trial_id, result)
+  if self._live[trial_id] then call(self, "on_trial_result", nil, trial_id, result) end
+end
+
+function ConcurrencyLimiter:on_trial_complete(trial_id, result, error)
+  if not self._live[trial_id] then return end
+  self._live[trial_id] = nil
+  self._nlive = self._nlive - 1
+  call(self, "on_trial_complete", nil, trial_id, result, error)
+end
+
+function ConcurrencyLimiter:add_evaluated_point(...)
+  return call(self, "add_evaluated_point", nil, ...)
+end
+
+function ConcurrencyLimiter:save()
+  local live = {}
+  for id in pairs(self._live) do live[#live + 1] = id end
+  table.sort(live)
+  return {live = live, limit_reached = self._limit_reached, searcher = call(self, "save", nil)}
+end
+
+function ConcurrencyLimiter:restore(state)
+  if type(state) ~= "table" then return end
+  self._live, self._nlive = {}, 0
+  for _, id in ipairs(state.live or {}) do
+    self._live[id] = true
+    self._nlive = self._nlive + 1
+  end
+  self._limit_reached = state.limit_reached or false
+  if state.searcher ~= nil then call(self, "restore", nil, state.searcher) end
+end
+
+return ConcurrencyLimiter

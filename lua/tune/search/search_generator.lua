@@ -1,0 +1,100 @@
+--- SearchGenerator: turns a Searcher's suggestions into trials (Ray's
+--- SearchGenerator). Tags are "<n>_<last_key=value,...>".
+local SearchAlgorithm = require("tune.search.search_algorithm")
+local Searcher = require("tune.search.searcher")
+local core = require("tune.core")
+local trial_mod = require("tune.trial")
+local util = require("tune.util")
+local variants = require("tune.search.variant_generator")
+
+local SearchGenerator = SearchAlgorithm:extend(nil, "SearchGenerator")
+
+function SearchGenerator:__init(searcher)
+  SearchAlgorithm.__init(self)
+  self.searcher = searcher
+  self._experiment = nil
+  self._counter = 0
+end
+
+local function hook(self, name, judge, ...)
+  local ok, v = core.call_hook("searcher", self.searcher, name, judge, ...)
+  if not ok then error(v, 0) end
+  return v
+end
+
+function SearchGenerator:set_search_properties(metric, mode, config)
+  return hook(self, "set_search_properties", nil, metric, mode, config) and true or false
+end
+
+function SearchGenerator:add_configurations(experiments)
+  if self._experiment then error("SearchGenerator takes one experiment", 2) end
+  self._experiment = experiments[1]
+  self.total_samples = self._experiment.num_samples
+end
+
+local function merge(base, over)
+  local out = util.deepcopy(base)
+  for k, v in pairs(over) do
+    if type(v) == "table" and type(out[k]) == "table" and getmetatable(v) == nil then
+      out[k] = merge(out[k], v)
+    else
+      out[k] = util.deepcopy(v)
+    end
+  end
+  return out
+end
+
+function SearchGenerator:next_trial()
+  if self._finished or not self._experiment then return nil end
+  local e = self._experiment
+  if self._counter >= e.num_samples then
+    self:set_finished()
+    return nil
+  end
+  local trial_id = trial_mod.generate_id()
+  local suggestion = hook(self, "suggest", "suggestion", trial_id)
+  if suggestion == Searcher.FINISHED then
+    self:set_finished()
+    return nil
+  end
+  if suggestion == nil then return nil end
+  local config = merge(e.config, suggestion)
+  if variants.has_unresolved_values(config) then
+    -- Constants from tune.run's config may still hold distributions the
+    -- searcher does not search over: resolve them as the generator would.
+    config = variants.generate_variants(config, self._rng_for_leftovers or require("tune.search.sample").Random())[1].config
+  end
+  self._counter = self._counter + 1
+  local flat = util.flatten(suggestion)
+  local resolved = {}
+  for k, v in pairs(flat) do
+    local path = {}
+    for part in k:gmatch("[^/]+") do path[#path + 1] = part end
+    resolved[#resolved + 1] = {path = path, value = v}
+  end
+  local tag = tostring(self._counter)
+  local vars = variants.format_vars(resolved)
+  if vars ~= "" then tag = tag .. "_" .. vars end
+  return e:create_trial(config, flat, trial_id, tag)
+end
+
+function SearchGenerator:on_trial_result(trial_id, result)
+  hook(self, "on_trial_result", nil, trial_id, result)
+end
+
+function SearchGenerator:on_trial_complete(trial_id, result, error)
+  hook(self, "on_trial_complete", nil, trial_id, result, error)
+end
+
+function SearchGenerator:save()
+  return {counter = self._counter, finished = self._finished, searcher = hook(self, "save", nil)}
+end
+
+function SearchGenerator:restore(state)
+  if type(state) ~= "table" then return end
+  self._counter = state.counter or 0
+  self._finished = state.finished or false
+  if state.searcher ~= nil then hook(self, "restore", nil, state.searcher) end
+end
+
+return SearchGenerator

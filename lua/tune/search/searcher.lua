@@ -1,0 +1,46 @@
+--- tune.search.Searcher: the base of suggestion-based searchers (Ray's
+--- Searcher). A searcher is any table with these hooks; the base only adds
+--- defaults. suggest(trial_id) returns a config table, nil (not now), or
+--- Searcher.FINISHED. See docs/guide/custom-schedulers.md.
+local class = require("tune.class")
+
+local Searcher = class.class("Searcher")
+
+Searcher.FINISHED = "FINISHED"
+
+function Searcher:__init(opts)
+  opts = opts or {}
+  if opts.mode ~= nil and opts.mode ~= "min" and opts.mode ~= "max" then
+    error("`mode` must be 'min' or 'max'", 3)
+  end
+  self.metric = opts.metric
+  self.mode = opts.mode
+end
+
+--- Takes tune.run's metric, mode and config. False when this searcher
+--- already has its own (tune.run then fails, as Ray does).
+function Searcher:set_search_properties(metric, mode, config)
+  return false
+end
+
+function Searcher:suggest(trial_id)
+  error("Searcher:suggest() is not implemented by " .. tostring(self.__name), 2)
+end
+
+function Searcher:on_trial_result(trial_id, result) end
+function Searcher:on_trial_complete(trial_id, result, error) end
+
+--- A point evaluated elsewhere, to learn from (Ray's add_evaluated_point).
+function Searcher:add_evaluated_point(parameters, value, error, pruned, intermediate_values)
+  error(tostring(self.__name) .. " does not support add_evaluated_point", 2)
+end
+
+--- Ask the searcher to limit itself; false if it cannot (then a
+--- ConcurrencyLimiter is used).
+function Searcher:set_max_concurrency(max_concurrent) return false end
+
+--- State for resume: a JSON-serialisable table, and back.
+function Searcher:save() return nil end
+function Searcher:restore(state) end
+
+return Searcher

@@ -1,0 +1,526 @@
+-- tune.reporter: Ray 2.0's CLIReporter / ProgressReporter. Output is checked
+-- in the compact style (deterministic) with both clocks frozen.
+local core = require("tune.core")
+local reporter = require("tune.reporter")
+
+local TRIAL_MT = {__tostring = function(t) return "train_" .. t.trial_id end}
+
+local function trial(id, status, opts)
+  opts = opts or {}
+  return setmetatable({
+    trial_id = id, status = status, config = opts.config or {},
+    evaluated_params = opts.evaluated_params or {}, last_result = opts.last_result or {},
+    error_file = opts.error_file, num_failures = opts.num_failures or 0,
+  }, TRIAL_MT)
+end
+
+local function lines(s)
+  local out = {}
+  for l in (s .. "\n"):gmatch("(.-)\n") do out[#out + 1] = l end
+  return out
+end
+
+-- The table rows of a compact progress string: the lines after the dashed
+-- rule that start with a trial name.
+local function rows(s)
+  local out, seen_rule = {}, false
+  for _, l in ipairs(lines(s)) do
+    if l:match("^%-%-%-") then seen_rule = true
+    elseif seen_rule and l:match("^train_") then out[#out + 1] = l
+    elseif seen_rule then break end
+  end
+  return out
+end
+
+local function header(s)
+  local ls = lines(s)
+  for i, l in ipairs(ls) do
+    if l:match("^%-%-%-") then return ls[i - 1] end
+  end
+end
+
+local NOW, WALL = 1065.25, 1706702400
+local orig_clock, orig_wall = reporter.clock, reporter.wall_clock
+local CURRENT = "Current time: " .. os.date("%Y-%m-%d %H:%M:%S", WALL)
+
+local function compact(opts)
+  opts = opts or {}
+  opts.compact = true
+  return reporter.CLIReporter(opts)
+end
+
+describe("tune.reporter", function()
+  before_each(function()
+    reporter.clock = function() return NOW end
+    reporter.wall_clock = function() return WALL end
+  end)
+  after_each(function()
+    reporter.clock, reporter.wall_clock = orig_clock, orig_wall
+  end)
+
+  describe("progress_string", function()
+    local function three()
+      local a = trial("a_00000", "RUNNING", {
+        config = {lr = 0.01, model = {depth = 2}}, evaluated_params = {lr = 0.01, ["model/depth"] = 2},
+        last_result = {mean_loss = 0.25, training_iteration = 3, time_total_s = 1.5, node_ip = "10.0.0.1", pid = 42},
+      })
+      local b = trial("a_00001", "TERMINATED", {
+        config = {lr = 0.1, model = {depth = 4}}, evaluated_params = {lr = 0.1, ["model/depth"] = 4},
+        last_result = {mean_loss = 0.125, training_iteration = 10, time_total_s = 12.0, node_ip = "10.0.0.1", pid = 43},
+      })
+      local c = trial("a_00002", "PENDING", {
+        config = {lr = 0.001, model = {depth = 8}}, evaluated_params = {lr = 0.001, ["model/depth"] = 8},
+      })
+      return {a, b, c}
+    end
+
+    it("matches Ray's status block for three trials (compact)", function()
+      local r = compact{metric = "mean_loss", mode = "min", total_samples = 4}
+      r:setup{start_time = NOW - 65.25}
+      local got = r:progress_string(three(), false, "Resources requested: 2.0/2 CPUs, 0/0 GPUs")
+      local want = table.concat({
+        "== Status ==",
+        CURRENT .. " (running for 00:01:05.25)",
+        "Resources requested: 2.0/2 CPUs, 0/0 GPUs",
+        "Current best trial: a_00001 with mean_loss=0.125 and parameters={'lr': 0.1, 'model': {'depth': 4}}",
+        "Number of trials: 3/4 (1 PENDING, 1 RUNNING, 1 TERMINATED)",
+        "Trial name     status      loc             lr  model/depth   loss  iter  total time (s)",
+        "-------------  ----------  -----------  -----  -----------  -----  ----  --------------",
+        "train_a_00000  RUNNING     10.0.0.1:42  0.01             2  0.25      3             1.5",
+        "train_a_00002  PENDING                  0.001            8",
+        "train_a_00001  TERMINATED  10.0.0.1:43  0.1              4  0.125    10            12",
+        "",
+        "",
+      }, "\n")
+      assert.equal(want, got)
+    end)
+
+    it("draws the same table in Ray's psql frame", function()
+      local r = reporter.CLIReporter{table_format = "psql", metric_columns = {"mean_loss"}}
+      local t = three()
+      local got = r:progress_string({t[1], t[2]}, false)
+      local want = table.concat({
+        "+---------------+------------+-------------+------+---------------+-------------+",
+        "| Trial name    | status     | loc         |   lr |   model/depth |   mean_loss |",
+        "|---------------+------------+-------------+------+---------------+-------------|",
+        "| train_a_00000 | RUNNING    | 10.0.0.1:42 | 0.01 |             2 |       0.25  |",
+        "| train_a_00001 | TERMINATED | 10.0.0.1:43 | 0.1  |             4 |       0.125 |",
+        "+---------------+------------+-------------+------+---------------+-------------+",
+      }, "\n")
+      assert.truthy(got:find(want, 1, true), got)
+    end)
+
+    it("lays out cells as tabulate 0.8.9 does in Ray's psql format", function()
+      -- goldens printed by python3 tabulate 0.8.9, tablefmt="psql"
+      local nan = 0 / 0
+      assert.equal(table.concat({
+        "+--------------+----------+-------+--------+---------+",
+        "| Trial name   | status   | loc   |   loss |   score |",
+        "|--------------+----------+-------+--------+---------|",
+        "| n0           | RUNNING  |       |  nan   |   inf   |",
+        "| n1           | RUNNING  |       | -inf   |     0.5 |",
+        "| n2           | RUNNING  |       |    2.5 |         |",
+        "| n3           | RUNNING  |       |        |         |",
+        "+--------------+----------+-------+--------+---------+",
+      }, "\n"), reporter._tabulate({"Trial name", "status", "loc", "loss", "score"}, {
+        {"n0", "RUNNING", "", nan, math.huge}, {"n1", "RUNNING", "", -math.huge, 0.5},
+        {"n2", "RUNNING", "", 2.5}, {"n3", "RUNNING", ""},
+      }, "psql"))
+      assert.equal(table.concat({
+        "+--------------+----------+-------+---------+-------------+---------+",
+        "| Trial name   | status   | loc   |     big |       ratio |    tiny |",
+        "|--------------+----------+-------+---------+-------------+---------|",
+        "| f0           | RUNNING  |       | 1234567 | 1.23457e+06 |   1e-07 |",
+        "| f1           | RUNNING  |       |      12 | 0.5         | 100     |",
+        "+--------------+----------+-------+---------+-------------+---------+",
+      }, "\n"), reporter._tabulate({"Trial name", "status", "loc", "big", "ratio", "tiny"}, {
+        {"f0", "RUNNING", "", 1234567, 1234567.0, 1e-7}, {"f1", "RUNNING", "", 12, 0.5, 100},
+      }, "psql"))
+    end)
+
+    it("uses box drawing on a terminal and plain ASCII otherwise", function()
+      local orig_isatty, orig_env = core.isatty, os.getenv("TUNE_COMPACT_REPORT")
+      local ok, err = pcall(function()
+        assert(core.setenv("TUNE_COMPACT_REPORT", nil))
+        core.isatty = function() return true end
+        local boxed = reporter.CLIReporter{}
+        assert.equal("outline", boxed.table_format)
+        local s = boxed:progress_string(three(), false)
+        assert.truthy(s:find("┌───────────────┬", 1, true), s)
+        assert.truthy(s:find("│ train_a_00000 │ RUNNING    │", 1, true), s)
+        assert.truthy(s:find("└───────────────┴", 1, true), s)
+        -- compact = true, and TUNE_COMPACT_REPORT=1, win over the terminal
+        assert.equal("compact", reporter.CLIReporter{compact = true}.table_format)
+        assert(core.setenv("TUNE_COMPACT_REPORT", "1"))
+        local env_compact = reporter.CLIReporter{}
+        assert(core.setenv("TUNE_COMPACT_REPORT", "0"))
+        local env_boxed = reporter.CLIReporter{}
+        assert(core.setenv("TUNE_COMPACT_REPORT", nil))
+        assert.equal("compact", env_compact.table_format)
+        assert.equal("outline", env_boxed.table_format)
+        local plain = env_compact:progress_string(three(), false)
+        assert.falsy(plain:find("[\128-\255|+]"), plain)
+        core.isatty = function() return false end
+        assert.equal("compact", reporter.CLIReporter{}.table_format)
+        -- an `out` sink is not the terminal
+        core.isatty = function() return true end
+        assert.equal("compact", reporter.CLIReporter{out = function() end}.table_format)
+      end)
+      core.isatty = orig_isatty
+      core.setenv("TUNE_COMPACT_REPORT", orig_env)
+      assert(ok, err)
+    end)
+
+    it("prints only the counts without trials' table at low verbosity", function()
+      local r = compact{}
+      r:setup{verbose = 2}
+      local s = r:progress_string(three(), false)
+      assert.truthy(s:find("Number of trials: 3 (1 PENDING, 1 RUNNING, 1 TERMINATED)", 1, true), s)
+      assert.falsy(s:find("Trial name", 1, true), s)
+      assert.truthy(r:progress_string(three(), true):find("Trial name", 1, true))
+      r:setup{verbose = 0}
+      assert.falsy(r:progress_string(three(), true):find("Number of trials", 1, true))
+      local forced = compact{print_intermediate_tables = false}
+      assert.falsy(forced:progress_string(three(), false):find("Trial name", 1, true))
+    end)
+
+    it("formats the running time with days and an infinite sample count", function()
+      local r = compact{total_samples = math.huge}
+      r:setup{start_time = NOW - (2 * 86400 + 3 * 3600 + 4 * 60 + 5.5)}
+      local s = r:progress_string(three(), false)
+      assert.truthy(s:find("(running for 2 days, 03:04:05.50)", 1, true), s)
+      assert.truthy(s:find("Number of trials: 3/infinite (", 1, true), s)
+    end)
+
+    it("joins sys_info strings and lists, one line each", function()
+      local s = compact{}:progress_string({}, false, "Using FIFO scheduling algorithm.", {"line a", "line b"})
+      assert.same({"== Status ==", CURRENT .. " (running for 00:00:00.00)", "Using FIFO scheduling algorithm.",
+        "line a", "line b", "", "", ""}, lines(s))
+    end)
+  end)
+
+  describe("metric columns", function()
+    local function result_trials()
+      return {
+        trial("m_00000", "RUNNING", {last_result = {
+          mean_accuracy = 0.5, training_iteration = 2, time_total_s = 3.0, pid = 7, timestamp = 1700000000,
+          time_this_iter_s = 0.1, hostname = "h", node_ip = "1.2.3.4", done = false, trial_id = "m_00000",
+          zeta = 1, alpha = 2, beta = 3, gamma = 4, val = {loss = 0.75},
+        }}),
+      }
+    end
+
+    it("shows Ray's default columns that trials report and infers user metrics", function()
+      local r = compact{}
+      local s = r:progress_string(result_trials(), false)
+      -- defaults in Ray's order, then up to infer_limit=3 user metrics by name
+      assert.equal("Trial name     status   loc        acc  iter  total time (s)  alpha  beta  gamma", header(s))
+      assert.equal("train_m_00000  RUNNING  1.2.3.4:7  0.5     2               3      2     3      4", rows(s)[1])
+    end)
+
+    it("honours infer_limit, and nested metrics flatten with '/'", function()
+      local s = compact{infer_limit = 5}:progress_string(result_trials(), false)
+      assert.truthy(header(s):find("alpha  beta  gamma  val/loss  zeta$"), header(s))
+      s = compact{infer_limit = 0}:progress_string(result_trials(), false)
+      assert.truthy(header(s):find("total time %(s%)$"), header(s))
+    end)
+
+    it("uses metric_columns as given, with no inference", function()
+      local s = compact{metric_columns = {"zeta", "val/loss"}}:progress_string(result_trials(), false)
+      assert.truthy(header(s):find("loc%s+zeta%s+val/loss$"), header(s))
+      s = compact{metric_columns = {{"val/loss", "L"}, {"zeta", "Z"}}}:progress_string(result_trials(), false)
+      assert.truthy(header(s):find("loc%s+L%s+Z$"), header(s))
+      s = compact{metric_columns = {zeta = "Z", alpha = "A"}}:progress_string(result_trials(), false)
+      assert.truthy(header(s):find("loc%s+A%s+Z$"), header(s))
+    end)
+
+    it("adds columns and rejects duplicates", function()
+      local r = compact{metric_columns = {"zeta"}}
+      r:add_metric_column("beta")
+      assert.truthy(header(r:progress_string(result_trials(), false)):find("zeta%s+beta$"))
+      assert.has_error(function() r:add_metric_column("beta") end, "Column beta already exists.")
+      assert.has_error(function() r:add_metric_column("gamma", "G") end)
+      local m = compact{}
+      m:add_metric_column("zeta", "Z")
+      local h = header(m:progress_string(result_trials(), false))
+      assert.truthy(h:find("total time %(s%)%s+Z$"), h)
+    end)
+
+    it("abbreviates long headers and long values to max_column_length", function()
+      local t = trial("x_00000", "RUNNING", {
+        config = {name = "a_very_long_model_name_indeed"}, evaluated_params = {name = "a_very_long_model_name_indeed"},
+        last_result = {validation_loss_of_model = 0.5},
+      })
+      local s = compact{max_column_length = 12}:progress_string({t}, false)
+      assert.truthy(header(s):find("name%s+%.%.%._of_model$"), header(s))
+      local value = rows(s)[1]:match("RUNNING%s+(%S+)")
+      assert.equal(12, #value)
+      assert.truthy(value:match("^a_very_%_%x%x%x%x$"), value)
+    end)
+  end)
+
+  describe("parameter columns", function()
+    local function trials()
+      return {
+        trial("p_00000", "RUNNING", {config = {lr = 0.5, opt = {name = "sgd", momentum = 0.9}, seed = 1},
+          evaluated_params = {lr = 0.5, ["opt/name"] = "sgd"}}),
+        trial("p_00001", "RUNNING", {config = {lr = 0.25, opt = {name = "adam"}, seed = 1, flag = false},
+          evaluated_params = {lr = 0.25, ["opt/name"] = "adam", flag = false}}),
+      }
+    end
+
+    it("default to the evaluated parameters, sorted, '/' for nested", function()
+      local s = compact{}:progress_string(trials(), false)
+      assert.equal("Trial name     status   loc  flag     lr  opt/name", header(s))
+      assert.same({
+        "train_p_00000  RUNNING              0.5   sgd",
+        "train_p_00001  RUNNING       False  0.25  adam",
+      }, rows(s))
+    end)
+
+    it("follow parameter_columns and add_parameter_column", function()
+      local s = compact{parameter_columns = {"opt/momentum", "seed"}}:progress_string(trials(), false)
+      assert.equal("Trial name     status   loc  opt/momentum  seed", header(s))
+      assert.same({
+        "train_p_00000  RUNNING" .. string.rep(" ", 16) .. "0.9     1",
+        "train_p_00001  RUNNING" .. string.rep(" ", 24) .. "1",
+      }, rows(s))
+      local r = compact{}
+      r:add_parameter_column("opt/name", "optimizer")
+      assert.equal("Trial name     status   loc  optimizer", header(r:progress_string(trials(), false)))
+      assert.has_error(function() r:add_parameter_column("opt/name") end, "Column opt/name already exists.")
+    end)
+  end)
+
+  describe("truncation", function()
+    local function fifty()
+      local ts = {}
+      for i = 0, 49 do
+        local status = i < 5 and "RUNNING" or (i < 10 and "PENDING" or "TERMINATED")
+        -- listed newest first, so the table's order is not the input order
+        table.insert(ts, 1, trial(string.format("t_%05d", i), status, {last_result = {training_iteration = i}}))
+      end
+      return ts
+    end
+
+    it("splits max_progress_rows fairly between statuses, RUNNING first", function()
+      local s = compact{max_progress_rows = 10}:progress_string(fifty(), false)
+      local names = {}
+      for _, row in ipairs(rows(s)) do names[#names + 1] = row:match("^(%S+%s+%S+)"):gsub("%s+", " ") end
+      assert.same({
+        "train_t_00000 RUNNING", "train_t_00001 RUNNING", "train_t_00002 RUNNING", "train_t_00003 RUNNING",
+        "train_t_00005 PENDING", "train_t_00006 PENDING", "train_t_00007 PENDING",
+        "train_t_00010 TERMINATED", "train_t_00011 TERMINATED", "train_t_00012 TERMINATED",
+      }, names)
+      assert.truthy(s:find("\n... 40 more trials not shown (1 RUNNING, 2 PENDING, 37 TERMINATED)\n", 1, true), s)
+      assert.truthy(s:find("Number of trials: 50 (5 PENDING, 5 RUNNING, 40 TERMINATED)", 1, true), s)
+    end)
+
+    it("shows every trial when done", function()
+      local s = compact{max_progress_rows = 10}:progress_string(fifty(), true)
+      assert.equal(50, #rows(s))
+      assert.falsy(s:find("more trials not shown", 1, true))
+    end)
+  end)
+
+  describe("errored trials", function()
+    local function failing()
+      return {
+        trial("e_00000", "ERROR", {error_file = "/r/e0/error.txt", num_failures = 3}),
+        trial("e_00001", "RUNNING"),
+        trial("e_00002", "ERROR", {error_file = "/r/e2/error.txt", num_failures = 1}),
+        trial("e_00003", "TERMINATED", {error_file = "/r/e3/error.txt", num_failures = 12}),
+      }
+    end
+
+    it("lists trials with an error file", function()
+      local s = compact{}:progress_string(failing(), false)
+      local tail = s:match("Number of errored trials: 3\n.*$")
+      assert.equal(table.concat({
+        "Number of errored trials: 3",
+        "Trial name     # failures  error file",
+        "-------------  ----------  ---------------",
+        "train_e_00000           3  /r/e0/error.txt",
+        "train_e_00002           1  /r/e2/error.txt",
+        "train_e_00003          12  /r/e3/error.txt",
+        "",
+      }, "\n"), tail)
+    end)
+
+    it("truncates to max_error_rows unless done", function()
+      local r = compact{max_error_rows = 2}
+      local s = r:progress_string(failing(), false)
+      assert.truthy(s:find("Number of errored trials: 3\nTable truncated to 2 rows (1 overflow)\n", 1, true), s)
+      local errors = s:match("Number of errored trials:.*$")
+      assert.truthy(errors:find("train_e_00002", 1, true), errors)
+      assert.falsy(errors:find("train_e_00003", 1, true), errors)
+      local all = r:progress_string(failing(), true)
+      assert.falsy(all:find("Table truncated", 1, true))
+      assert.truthy(all:find("train_e_00003          12  /r/e3/error.txt", 1, true), all)
+    end)
+  end)
+
+  describe("numbers", function()
+    it("prints nan, inf and -inf, never crashes, and leaves missing values empty", function()
+      local ts = {
+        trial("n_00000", "RUNNING", {last_result = {mean_loss = 0 / 0, score = math.huge}}),
+        trial("n_00001", "RUNNING", {last_result = {mean_loss = -math.huge, score = 0.5}}),
+        trial("n_00002", "RUNNING", {last_result = {mean_loss = 2.5}}),
+        trial("n_00003", "RUNNING", {last_result = {}}),
+      }
+      local r = compact{metric = "mean_loss", mode = "max"}
+      local s = r:progress_string(ts, false)
+      assert.equal("Trial name     status   loc    loss  score", header(s))
+      assert.same({
+        "train_n_00000  RUNNING        nan    inf",
+        "train_n_00001  RUNNING       -inf      0.5",
+        "train_n_00002  RUNNING          2.5",
+        "train_n_00003  RUNNING",
+      }, rows(s))
+      -- NaN is never the best trial
+      assert.truthy(s:find("Current best trial: n_00002 with mean_loss=2.5 and parameters={}", 1, true), s)
+      local low = compact{metric = "mean_loss", mode = "min"}:progress_string(ts, false)
+      assert.truthy(low:find("Current best trial: n_00001 with mean_loss=-inf ", 1, true), low)
+    end)
+
+    it("formats floats as %g and integers exactly, aligned on the point", function()
+      local ts = {
+        trial("f_00000", "RUNNING", {last_result = {big = 1234567, ratio = 1234567.0, tiny = 1e-7}}),
+        trial("f_00001", "RUNNING", {last_result = {big = 12, ratio = 0.5, tiny = 100}}),
+      }
+      local s = compact{metric_columns = {"big", "ratio", "tiny"}}:progress_string(ts, false)
+      assert.same({
+        "train_f_00000  RUNNING       1234567  1.23457e+06    1e-07",
+        "train_f_00001  RUNNING            12  0.5          100",
+      }, rows(s))
+    end)
+  end)
+
+  describe("sort_by_metric", function()
+    local function finished()
+      return {
+        trial("s_00000", "TERMINATED", {last_result = {mean_loss = 0.5}}),
+        trial("s_00001", "TERMINATED", {last_result = {mean_loss = 0.25}}),
+        trial("s_00002", "TERMINATED", {last_result = {}}),
+        trial("s_00003", "TERMINATED", {last_result = {mean_loss = 0.75}}),
+        trial("s_00004", "RUNNING", {last_result = {mean_loss = 0.1}}),
+      }
+    end
+    local function order(s)
+      local out = {}
+      for _, row in ipairs(rows(s)) do out[#out + 1] = row:match("^train_(%S+)") end
+      return out
+    end
+
+    it("sorts terminated trials by metric and mode, missing values last", function()
+      local up = compact{metric = "mean_loss", mode = "min", sort_by_metric = true}
+      assert.same({"s_00004", "s_00001", "s_00000", "s_00003", "s_00002"}, order(up:progress_string(finished(), false)))
+      local down = compact{sort_by_metric = true}
+      down:setup{metric = "mean_loss", mode = "max"}
+      assert.same({"s_00004", "s_00003", "s_00000", "s_00001", "s_00002"}, order(down:progress_string(finished(), false)))
+      -- the sorted order also decides which terminated trials a short table keeps
+      local short = compact{metric = "mean_loss", mode = "max", sort_by_metric = true, max_progress_rows = 2}
+      assert.same({"s_00004", "s_00003"}, order(short:progress_string(finished(), false)))
+    end)
+
+    it("keeps the given order without sort_by_metric or without a mode", function()
+      local plain = compact{metric = "mean_loss", mode = "min"}
+      assert.same({"s_00004", "s_00000", "s_00001", "s_00002", "s_00003"}, order(plain:progress_string(finished(), false)))
+      local nomode = compact{metric = "mean_loss", sort_by_metric = true}
+      assert.same({"s_00004", "s_00000", "s_00001", "s_00002", "s_00003"}, order(nomode:progress_string(finished(), false)))
+    end)
+  end)
+
+  describe("should_report", function()
+    it("reports at most every max_report_frequency seconds, and when done", function()
+      local now = 100
+      reporter.clock = function() return now end
+      local r = compact{max_report_frequency = 5}
+      assert.is_true(r:should_report({}))
+      now = 103
+      assert.is_false(r:should_report({}))
+      assert.is_true(r:should_report({}, true))
+      now = 105 -- exactly 5 s after the last report: not yet (Ray's strict >)
+      assert.is_false(r:should_report({}, false))
+      now = 105.01
+      assert.is_true(r:should_report({}))
+      now = 106
+      assert.is_false(r:should_report({}))
+    end)
+  end)
+
+  describe("setup and search properties", function()
+    it("takes metric and mode once, as Ray does", function()
+      local r = compact{metric = "acc"}
+      assert.has_error(function() r:setup{metric = "loss"} end)
+      r:setup{mode = "max"}
+      local only_mode = compact{}
+      only_mode:set_search_properties(nil, "min")
+      local ts = {trial("d_00000", "RUNNING", {last_result = {_metric = 3}})}
+      assert.truthy(only_mode:progress_string(ts, false):find("Current best trial: d_00000 with _metric=3 ", 1, true))
+      assert.has_error(function() r:set_search_properties(nil, "sideways") end)
+    end)
+
+    it("infers the best-trial metric when exactly one user metric is reported", function()
+      local ts = {
+        trial("i_00000", "RUNNING", {config = {x = 1}, last_result = {score = 1}}),
+        trial("i_00001", "RUNNING", {config = {x = 2}, last_result = {score = 7}}),
+      }
+      -- no mode: no best trial
+      assert.falsy(compact{}:progress_string(ts, false):find("Current best trial", 1, true))
+      -- a mode given to the constructor alone: the one inferred metric
+      local out = compact{mode = "max"}:progress_string(ts, false)
+      assert.truthy(out:find("Current best trial: i_00001 with score=7 and parameters={'x': 2}", 1, true), out)
+      -- two user metrics: nothing to infer
+      ts[1].last_result.other = 1
+      assert.falsy(compact{mode = "max"}:progress_string(ts, false):find("Current best trial", 1, true))
+    end)
+
+    it("rejects bad options with the caller's position", function()
+      local ok, err = pcall(function()
+        local r = reporter.CLIReporter{max_progres_rows = 3}
+        return r
+      end)
+      assert.is_false(ok)
+      assert.truthy(err:find("reporter_spec.lua", 1, true), err)
+      assert.truthy(err:find("did you mean max_progress_rows", 1, true), err)
+      assert.has_error(function() reporter.CLIReporter{mode = "up"} end)
+      assert.has_error(function() reporter.CLIReporter{max_progress_rows = 0} end)
+      assert.has_error(function() reporter.CLIReporter{table_format = "html"} end)
+      assert.has_error(function() reporter.CLIReporter{out = "stdout"} end)
+      assert.has_error(function() compact{}:progress_string({{}}, false) end)
+    end)
+  end)
+
+  describe("report and plug-ins", function()
+    it("writes the progress string and a newline to out", function()
+      local got = {}
+      local r = reporter.CLIReporter{out = function(s) got[#got + 1] = s end}
+      local ts = {trial("r_00000", "RUNNING")}
+      r:report(ts, false, "sys")
+      assert.equal(1, #got)
+      assert.equal(r:progress_string(ts, false, "sys") .. "\n", got[1])
+    end)
+
+    it("detect_reporter returns a CLIReporter", function()
+      local r = reporter.detect_reporter{max_progress_rows = 7}
+      assert.equal(reporter.CLIReporter, getmetatable(r))
+      assert.equal(7, r._max_progress_rows)
+    end)
+
+    it("lets users derive their own from ProgressReporter", function()
+      local My = reporter.ProgressReporter:extend(nil, "MyReporter")
+      local seen = {}
+      function My:should_report(trials, done) return done or #trials > 1 end
+      function My:report(trials, done) seen[#seen + 1] = #trials .. tostring(done) end
+      local m = My()
+      m:setup{metric = "x", mode = "min"}
+      assert.is_false(m:should_report({1}))
+      m:report({1, 2}, true)
+      assert.same({"2true"}, seen)
+      local Bare = reporter.ProgressReporter:extend(nil, "Bare")
+      assert.has_error(function() Bare():should_report({}) end, "Bare must implement should_report(trials, done)")
+      assert.has_error(function() Bare():report({}, false) end)
+    end)
+  end)
+end)
