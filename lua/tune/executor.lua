@@ -10,6 +10,9 @@ local Trial = require("tune.trial").Trial
 
 local M = {}
 
+--- Memory checkpoints kept per trial (each save makes a new directory).
+M.KEEP_MEMORY_CHECKPOINTS = 4
+
 --- Event types, as the seed tests name them.
 M.ExecutorEventType = {
   PG_READY = "PG_READY",
@@ -105,7 +108,7 @@ function TrialExecutor:__init(opts)
     console_stderr_fd = opts.console_stderr_fd,
   }
   self._trials = {}      -- trial_id -> Trial, for every trial started here
-  self._pause_slot = {}  -- trial_id -> 0/1, alternating memory checkpoint dirs
+  self._memory = {}      -- trial_id -> its memory checkpoint dirs, oldest first
   self._last_recon = -math.huge
 end
 
@@ -191,10 +194,7 @@ function TrialExecutor:stop_trial(trial, error, error_msg)
   trial.saving_to = nil
   trial.restoring_from = nil
   self._core:stop(trial.trial_id, error and true or false)
-  if not error and trial.logdir then
-    -- Pause checkpoints are of no use once a trial has terminated.
-    for slot = 0, 1 do core.remove_tree(util.join(trial.logdir, ".pause_checkpoint_" .. slot)) end
-  end
+  if not error then self:_drop_memory_checkpoints(trial.trial_id, 0) end
 end
 
 --- Saves to memory, stops, and marks the trial PAUSED (Ray's pause_trial).
@@ -221,9 +221,14 @@ function TrialExecutor:save(trial, storage, result)
   result = result or trial.last_result
   local dir
   if storage == ckpt.CheckpointStorage.MEMORY then
-    local slot = self._pause_slot[trial.trial_id] or 0
-    self._pause_slot[trial.trial_id] = 1 - slot
-    dir = util.join(trial.logdir, ".pause_checkpoint_" .. slot)
+    -- A directory of its own: another trial may be restoring from an older
+    -- one (PBT clones them). The newest few of each trial are kept.
+    local list = self._memory[trial.trial_id] or {}
+    self._memory[trial.trial_id] = list
+    list.n = (list.n or 0) + 1
+    dir = util.join(trial.logdir, string.format(".memory_checkpoint_%06d", list.n))
+    list[#list + 1] = dir
+    self:_drop_memory_checkpoints(trial.trial_id, M.KEEP_MEMORY_CHECKPOINTS)
   else
     dir = util.join(trial.logdir, string.format("checkpoint_%06d", result.training_iteration or 0))
   end
@@ -239,6 +244,13 @@ function TrialExecutor:save(trial, storage, result)
     trial.saving_to = c
   end
   return c
+end
+
+--- Removes a trial's memory checkpoints beyond the newest `keep`.
+function TrialExecutor:_drop_memory_checkpoints(trial_id, keep)
+  local list = self._memory[trial_id]
+  if not list then return end
+  while #list > keep do core.remove_tree(table.remove(list, 1)) end
 end
 
 --- Restores a running trial from `checkpoint` (default: trial.checkpoint).

@@ -4,18 +4,34 @@ local M = {}
 local lazy = {
   TrialScheduler = "tune.schedulers.trial_scheduler",
   FIFOScheduler = "tune.schedulers.fifo",
+  MedianStoppingRule = "tune.schedulers.median_stopping",
+  AsyncHyperBandScheduler = "tune.schedulers.async_hyperband",
+  ASHAScheduler = "tune.schedulers.async_hyperband",
+  HyperBandScheduler = "tune.schedulers.hyperband",
+  PopulationBasedTraining = "tune.schedulers.pbt",
+  PopulationBasedTrainingReplay = "tune.schedulers.pbt_replay",
+  ResourceChangingScheduler = "tune.schedulers.resource_changing",
 }
 
 --- Ray's string keys for tune.create_scheduler.
 M.SCHEDULERS = {
   fifo = "FIFOScheduler",
+  median_stopping_rule = "MedianStoppingRule",
+  async_hyperband = "AsyncHyperBandScheduler",
+  asha = "ASHAScheduler",
+  hyperband = "HyperBandScheduler",
+  pbt = "PopulationBasedTraining",
+  pbt_replay = "PopulationBasedTrainingReplay",
+  resource_changing = "ResourceChangingScheduler",
 }
 
 setmetatable(M, {
   __index = function(t, k)
     local mod = lazy[k]
     if not mod then return nil end
+    -- A module returns its class, or a table of classes keyed by name.
     local v = require(mod)
+    if type(v) == "table" and rawget(v, k) ~= nil then v = rawget(v, k) end
     rawset(t, k, v)
     return v
   end,

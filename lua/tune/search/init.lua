@@ -8,12 +8,18 @@ local lazy = {
   Searcher = "tune.search.searcher",
   SearchGenerator = "tune.search.search_generator",
   ConcurrencyLimiter = "tune.search.concurrency_limiter",
+  Repeater = "tune.search.repeater",
+  RandomSearch = "tune.search.random_search",
+  TPESearch = "tune.search.tpe",
 }
 
---- Ray's string keys for tune.create_searcher.
+--- Ray's string keys for tune.create_searcher (TPE also answers to
+--- "hyperopt", Ray's TPE-based searcher).
 M.SEARCHERS = {
   variant_generator = "BasicVariantGenerator",
-  random = "BasicVariantGenerator",
+  random = "RandomSearch",
+  tpe = "TPESearch",
+  hyperopt = "TPESearch",
 }
 
 setmetatable(M, {
@@ -21,6 +27,7 @@ setmetatable(M, {
     local mod = lazy[k]
     if not mod then return nil end
     local v = require(mod)
+    if type(v) == "table" and rawget(v, k) ~= nil then v = rawget(v, k) end
     rawset(t, k, v)
     return v
   end,
