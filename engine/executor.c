@@ -596,6 +596,9 @@ static void handle_result(tune_worker_t *w, tune_req_t *r, cJSON *msg) {
     cJSON_Delete(item);
     cJSON_AddItemToArray(out, tune_trial_fill_result(t, m, dt, ts, &info));
   }
+  /* The loggers see reported results only, never the duplicate below. */
+  int deliver = t->active && !t->superseded;
+  if (deliver && ex->sink && out->child) ex->sink(ex->sink_ud, t->id, t->logdir, t->config, out);
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "finished"))) {
     /* The function returned: Ray repeats the last result with done=True. */
     cJSON *last = out->child ? cJSON_Duplicate(cJSON_GetArrayItem(out, cJSON_GetArraySize(out) - 1), 1)
@@ -614,13 +617,12 @@ static void handle_result(tune_worker_t *w, tune_req_t *r, cJSON *msg) {
     cJSON_Delete(t->last_result);
     t->last_result = cJSON_Duplicate(cJSON_GetArrayItem(out, n - 1), 1);
   }
-  if (!t->active || t->superseded || n == 0) {
+  if (!deliver || n == 0) {
     /* Counted above (so a pending save's counters match the trainable),
        but not delivered: the trial was paused or stopped meanwhile. */
     cJSON_Delete(out);
     return;
   }
-  if (ex->sink) ex->sink(ex->sink_ud, t->id, t->logdir, t->config, out);
   tune_event_t *ev = event_new(TUNE_EV_TRAINING_RESULT, t->id);
   ev->results = out;
   tune__executor_push(ex, ev);

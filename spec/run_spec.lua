@@ -1,0 +1,286 @@
+-- tune.run: options and their validation, search spaces end to end, the
+-- on-disk layout, stopping, failures and retries, checkpoints, callbacks.
+local tune = require("tune")
+local core = require("tune.core")
+local support = require("spec.support")
+require("spec.fixtures.run_trainables")
+require("spec.fixtures.trainables")
+
+local function run(trainable, opts)
+  opts.verbose = opts.verbose or 0
+  return tune.run(trainable, opts)
+end
+
+describe("tune.run", function()
+  local dir
+  before_each(function() dir = support.tmpdir("run") end)
+  after_each(support.check_clean)
+
+  describe("validation", function()
+    local function err_of(opts, trainable)
+      local ok, e = pcall(tune.run, trainable or "steps", opts)
+      assert.is_false(ok)
+      return tostring(e)
+    end
+    it("names the closest valid option for an unknown one", function()
+      assert.matches("unknown option \"num_sample\" %(did you mean 'num_samples'%?%)", err_of{num_sample = 3})
+    end)
+    it("points at the caller's line", function()
+      local ok, e = pcall(function() tune.run("steps", {nmae = "x"}) end)
+      assert.is_false(ok)
+      assert.matches("run_spec.lua:%d+: tune.run: unknown option", tostring(e))
+    end)
+    it("checks mode", function()
+      assert.matches("has to be one of %['min', 'max'%]", err_of{mode = "maximum"})
+    end)
+    it("refuses fail_fast with max_failures", function()
+      assert.matches("max_failures must be 0 if fail_fast=True", err_of{fail_fast = true, max_failures = 2})
+    end)
+    it("refuses a negative max_concurrent_trials", function()
+      assert.matches("max_concurrent_trials", err_of{max_concurrent_trials = -1})
+    end)
+    it("refuses metric and mode given twice", function()
+      local s = tune.schedulers.FIFOScheduler{metric = "a", mode = "max"}
+      assert.matches("already instantiated with their own `metric` and `mode`",
+        err_of{scheduler = s, metric = "score", mode = "max", local_dir = dir})
+    end)
+    it("refuses an unresolved config with a searcher that has its own space", function()
+      local searcher = tune.search.Searcher:extend()
+      function searcher:suggest() return {x = 1} end
+      assert.matches("unresolved parameters", err_of{search_alg = searcher(), config = {x = tune.uniform(0, 1)},
+        local_dir = dir})
+    end)
+    it("names the offending key of an invalid search space", function()
+      assert.matches("config%.opt%.lr", err_of{config = {opt = {lr = {grid_search = 3}}}, local_dir = dir})
+    end)
+    it("refuses an unregistered trainable name", function()
+      assert.matches("no trainable registered as \"nope\"", err_of({local_dir = dir}, "nope"))
+    end)
+  end)
+
+  it("crosses grid_search with num_samples, with Ray's tags and layout", function()
+    local a = run("steps", {config = {x = tune.grid_search({1, 2}), y = tune.uniform(0, 1), iters = 2},
+      num_samples = 3, local_dir = dir, name = "grid"})
+    assert.equal(6, #a.trials)
+    local tags, xs = {}, {}
+    for _, t in ipairs(a.trials) do
+      tags[#tags + 1] = t.experiment_tag
+      xs[#xs + 1] = t.config.x
+      assert.equal("TERMINATED", t.status)
+      -- Ray's trial directory: <trainable>_<id>_<tag>_<date>, in the experiment dir.
+      local prefix = dir .. "/grid/steps_" .. t.trial_id .. "_" .. t.experiment_tag .. "_"
+      assert.equal(prefix, t.logdir:sub(1, #prefix))
+      assert.same(t.config, core.json_decode(core.read_file(t.logdir .. "/params.json")))
+      local lines = support.lines(t.logdir .. "/result.json")
+      assert.equal(2, #lines)
+      local last = core.json_decode(lines[2])
+      assert.equal(2, last.training_iteration)
+      assert.equal(t.config.x, last.config.x)
+      local csv = support.lines(t.logdir .. "/progress.csv")
+      assert.equal(3, #csv)
+      assert.truthy(csv[1]:find("config/x", 1, true))
+      assert.truthy(csv[1]:find("nested/loss", 1, true))
+    end
+    assert.same({1, 2, 1, 2, 1, 2}, xs)
+    assert.matches("^0_x=1,y=0%.%d%d%d%d$", tags[1])
+    assert.matches("^5_x=2,y=", tags[6])
+    assert.truthy(a.experiment_dir)
+    assert.truthy(core.stat(a.experiment_dir .. "/experiment_journal.jsonl"))
+  end)
+
+  it("is reproducible with seed", function()
+    local function configs(seed)
+      local a = run("steps", {config = {x = tune.uniform(0, 1), iters = 1}, num_samples = 4, seed = seed,
+        local_dir = dir})
+      local out = {}
+      for i, t in ipairs(a.trials) do out[i] = t.config.x end
+      return out
+    end
+    assert.same(configs(3), configs(3))
+    assert.not_same(configs(3), configs(4))
+  end)
+
+  it("stops on a threshold table, a function and a Stopper", function()
+    local a = run("steps", {config = {x = 1, iters = 10}, stop = {training_iteration = 3}, local_dir = dir})
+    assert.equal(3, a.trials[1].last_result.training_iteration)
+    a = run("steps", {config = {x = 1, iters = 10}, local_dir = dir,
+      stop = function(trial_id, result) return result.score >= 4 end})
+    assert.equal(4, a.trials[1].last_result.training_iteration)
+    a = run("steps", {config = {x = 1, iters = 10}, local_dir = dir,
+      stop = tune.stopper.MaximumIterationStopper(2)})
+    assert.equal(2, a.trials[1].last_result.training_iteration)
+  end)
+
+  it("flattens nested results for metrics (val/loss)", function()
+    local a = run("steps", {config = {x = tune.grid_search({0.5, 0.1}), iters = 3}, metric = "nested/loss",
+      mode = "min", local_dir = dir})
+    assert.equal(3, a.best_trial.last_result.training_iteration)
+    assert.near(2 / 3, a.best_result.nested.loss, 1e-12)
+  end)
+
+  it("ranks trials that report NaN without failing them", function()
+    local a = run("diverges", {config = {x = tune.grid_search({1, -1})}, metric = "loss", mode = "min",
+      local_dir = dir})
+    for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
+    assert.equal(-1, a.best_config.x)
+  end)
+
+  it("fails a trial whose result lacks the metric, naming trial and metric", function()
+    local ok, e = pcall(tune.run, "wrong_metric", {metric = "loss", mode = "min", local_dir = dir, verbose = 0})
+    assert.is_false(ok)
+    assert.matches("Trials did not complete", tostring(e))
+    local t = e.trials[1]
+    assert.equal("ERROR", t.status)
+    assert.matches("without the metric \"loss\" that tune.run%(%) expects %(it reported: accuracy%)", t.error_msg)
+    assert.matches(t.trial_id, t.error_msg)
+  end)
+
+  it("retries a failed trial from its last checkpoint (max_failures)", function()
+    local marker = dir .. "/failures"
+    local a = run("flaky", {config = {steps = 5, fail_at = 3, fail_times = 2, marker = marker}, max_failures = 2,
+      local_dir = dir})
+    local t = a.trials[1]
+    assert.equal("TERMINATED", t.status)
+    assert.equal(2, t.num_failures)
+    assert.equal(5, t.last_result.step)
+    -- Restored from the checkpoint at step 2 each time, not started again
+    -- from scratch (that would log 1, 2, 1, 2, ...).
+    local steps = {}
+    for _, l in ipairs(support.lines(t.logdir .. "/result.json")) do steps[#steps + 1] = core.json_decode(l).step end
+    assert.same({1, 2, 3, 4, 5}, steps)
+  end)
+
+  it("raise_on_failed_trial = false returns the analysis of a failed run", function()
+    local a = run("flaky", {config = {steps = 5, fail_at = 2, fail_times = 9, marker = dir .. "/m"},
+      raise_on_failed_trial = false, local_dir = dir})
+    assert.equal("ERROR", a.trials[1].status)
+    assert.matches("planned failure 1", a.trials[1].error_msg)
+  end)
+
+  it("fail_fast stops the experiment at the first error", function()
+    local ok, e = pcall(tune.run, "flaky", {config = {steps = 50, fail_at = 1, fail_times = 9,
+      marker = dir .. "/m", x = tune.grid_search({1, 2, 3, 4, 5, 6})}, fail_fast = true, local_dir = dir,
+      verbose = 0, max_concurrent_trials = 1})
+    assert.is_false(ok)
+    local errored, terminated, pending = 0, 0, 0
+    for _, t in ipairs(e.trials) do
+      if t.status == "ERROR" then errored = errored + 1 end
+    end
+    assert.equal(1, errored)
+  end)
+
+  it("fail_fast = \"raise\" raises the trial's error", function()
+    local ok, e = pcall(tune.run, "flaky", {config = {steps = 5, fail_at = 1, fail_times = 9, marker = dir .. "/m"},
+      fail_fast = "raise", local_dir = dir, verbose = 0})
+    assert.is_false(ok)
+    assert.matches("planned failure 1", tostring(e))
+  end)
+
+  it("keeps at most max_concurrent_trials running", function()
+    local most = 0
+    local cb = tune.Callback:extend()
+    function cb:on_step_end(_, trials)
+      local n = 0
+      for _, t in ipairs(trials) do if t.status == "RUNNING" then n = n + 1 end end
+      most = math.max(most, n)
+    end
+    run("steps", {config = {x = tune.grid_search({1, 2, 3, 4, 5, 6}), iters = 3}, max_concurrent_trials = 2,
+      callbacks = {cb()}, num_cpus = 6, local_dir = dir})
+    assert.equal(2, most)
+  end)
+
+  it("calls every callback hook with Ray's arguments", function()
+    local calls = {}
+    local cb = tune.Callback:extend()
+    for _, h in ipairs({"setup", "on_trial_start", "on_trial_result", "on_trial_complete", "on_checkpoint",
+        "on_experiment_end", "on_step_end"}) do
+      cb[h] = function(self, ...) calls[h] = select("#", ...) end
+    end
+    run("scored", {stop = {training_iteration = 2}, checkpoint_freq = 1, callbacks = {cb()}, local_dir = dir})
+    assert.equal(1, calls.setup)
+    assert.equal(4, calls.on_trial_start)        -- iteration, trials, trial, info
+    assert.equal(5, calls.on_trial_result)       -- ..., result, info
+    assert.equal(5, calls.on_checkpoint)         -- ..., checkpoint, info
+    assert.equal(4, calls.on_trial_complete)
+    assert.equal(3, calls.on_step_end)
+    assert.equal(2, calls.on_experiment_end)
+  end)
+
+  it("keep_checkpoints_num keeps the best by checkpoint_score_attr", function()
+    local a = run("scored", {stop = {training_iteration = 5}, checkpoint_freq = 1, keep_checkpoints_num = 2,
+      checkpoint_score_attr = "score", local_dir = dir, metric = "score", mode = "max"})
+    local t = a.trials[1]
+    local names = {}
+    for _, n in ipairs(core.listdir(t.logdir)) do if n:match("^checkpoint_") then names[#names + 1] = n end end
+    -- Iteration 3 scores best; the newest (5) is always kept.
+    assert.same({"checkpoint_000003", "checkpoint_000005"}, names)
+    assert.equal(t.logdir .. "/checkpoint_000003", a:get_best_checkpoint(t, "score", "max"))
+  end)
+
+  it("checkpoint_at_end and a function trainable's reported checkpoints", function()
+    local a = run("scored", {stop = {training_iteration = 3}, checkpoint_at_end = true, local_dir = dir})
+    local names = {}
+    for _, n in ipairs(core.listdir(a.trials[1].logdir)) do if n:match("^checkpoint_") then names[#names + 1] = n end end
+    assert.same({"checkpoint_000003"}, names)
+    a = run("flaky", {config = {steps = 2, fail_at = 0, fail_times = 0, marker = dir .. "/m"}, local_dir = dir})
+    local t = a.trials[1]
+    assert.equal(2, #t.checkpoint_manager.persistent)
+    assert.same({step = 2}, core.json_decode(core.read_file(t.checkpoint.dir_or_data .. "/tune_checkpoint.json")))
+  end)
+
+  it("names trials and their directories with the creators", function()
+    local a = run("steps", {config = {iters = 1}, local_dir = dir,
+      trial_name_creator = function(t) return "custom_" .. t.trial_id end,
+      trial_dirname_creator = function(t) return "dir_" .. t.trial_id end})
+    local t = a.trials[1]
+    assert.equal("custom_" .. t.trial_id, tostring(t))
+    assert.matches("/dir_" .. t.trial_id .. "$", t.logdir)
+  end)
+
+  it("log_to_file: true, a name, or a pair", function()
+    local a = run("chatty", {log_to_file = true, local_dir = dir})
+    assert.same({"hello from stdout"}, support.lines(a.trials[1].logdir .. "/stdout"))
+    a = run("chatty", {log_to_file = "both.log", local_dir = dir})
+    local both = support.lines(a.trials[1].logdir .. "/both.log")
+    table.sort(both)
+    assert.same({"hello from stderr", "hello from stdout"}, both)
+  end)
+
+  it("a trial that can never fit fails at once, naming what it asked and what exists", function()
+    local ok, e = pcall(tune.run, "steps", {resources_per_trial = {cpu = 64}, local_dir = dir, verbose = 0,
+      num_cpus = 2})
+    assert.is_false(ok)
+    assert.matches("asked for {64 CPUs, 0 GPUs}", e.trials[1].error_msg, 1, true)
+    assert.matches("node has 2 CPUs", e.trials[1].error_msg, 1, true)
+  end)
+
+  it("uses a class trainable's default_resource_request and custom resources", function()
+    local ex = support.executor{num_cpus = 4, resources = {custom = 2}}
+    local a = run("steps", {config = {iters = 1, x = tune.grid_search({1, 2, 3})},
+      resources_per_trial = {cpu = 1, custom_resources = {custom = 1}}, trial_executor = ex, local_dir = dir})
+    for _, t in ipairs(a.trials) do assert.equal(1, t.placement_group_factory:head().custom) end
+  end)
+
+  it("restore starts the trial from a checkpoint", function()
+    local a = run("scored", {stop = {training_iteration = 2}, checkpoint_at_end = true, local_dir = dir})
+    local ck = a.trials[1].checkpoint.dir_or_data
+    a = run("scored", {stop = {training_iteration = 4}, restore = ck, local_dir = dir})
+    local lines = support.lines(a.trials[1].logdir .. "/result.json")
+    assert.equal(2, #lines) -- iterations 3 and 4 only
+    assert.equal(3, core.json_decode(lines[1]).i)
+  end)
+
+  it("num_samples = -1 runs until a stopper ends the experiment", function()
+    local a = run("steps", {config = {iters = 1, x = tune.uniform(0, 1)}, num_samples = -1, local_dir = dir,
+      stop = tune.stopper.TimeoutStopper(1.5)})
+    assert.is_true(#a.trials > 3)
+  end)
+
+  it("time_budget_s ends a long experiment", function()
+    local t0 = core.now()
+    local a = run("recorded", {config = {iters = 1000, sleep = 0.05, x = 1, dir = dir}, time_budget_s = 1,
+      local_dir = dir, raise_on_failed_trial = false})
+    assert.is_true(core.now() - t0 < 10)
+    assert.is_true(a.trials[1].last_result.i < 1000)
+  end)
+end)
