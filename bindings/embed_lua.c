@@ -7,6 +7,7 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
   FILE *out;
@@ -48,13 +49,16 @@ int main(int argc, char **argv) {
     fprintf(out, "\n};\n");
     lua_pop(L, 1);
   }
-  fprintf(out, "const struct tune_embedded { const char *name; const unsigned char *data; size_t len; } "
-               "tune_embedded[] = {\n");
+  fprintf(out, "const struct tune_embedded { const char *name; const unsigned char *data; size_t len; "
+               "const char *path; long long mtime; } tune_embedded[] = {\n");
   for (int i = 0; i < n; i++) {
-    *strchr(argv[i + 2], '=') = '\0';
-    fprintf(out, "  {\"%s\", m%d, sizeof m%d},\n", argv[i + 2], i, i);
+    char *eq = strchr(argv[i + 2], '=');
+    *eq = '\0';
+    struct stat st;
+    long long mtime = stat(eq + 1, &st) == 0 ? (long long)st.st_mtime : 0;
+    fprintf(out, "  {\"%s\", m%d, sizeof m%d, \"%s\", %lld},\n", argv[i + 2], i, i, eq + 1, mtime);
   }
-  fprintf(out, "  {NULL, NULL, 0},\n};\n");
+  fprintf(out, "  {NULL, NULL, 0, NULL, 0},\n};\n");
   lua_close(L);
   return fclose(out) == 0 ? 0 : 1;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lbind.h"
@@ -18,13 +19,22 @@ extern const struct tune_embedded {
   const char *name;
   const unsigned char *data;
   size_t len;
+  const char *path;    ///< the source it was compiled from
+  long long mtime;     ///< that source's mtime at build time
 } tune_embedded[];
 
-/// package.searchers entry: the embedded copy of a tune module.
+/// package.searchers entry: the embedded copy of a tune module. When its
+/// source file is there and changed since the build (a source tree being
+/// worked on), the source wins: a stale copy is never run.
 static int embedded_searcher(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   for (const struct tune_embedded *e = tune_embedded; e->name; e++) {
     if (strcmp(e->name, name)) continue;
+    struct stat st;
+    if (stat(e->path, &st) == 0 && (long long)st.st_mtime != e->mtime) {
+      lua_pushfstring(L, "embedded '%s' is older than %s", name, e->path);
+      return 1;
+    }
     if (luaL_loadbufferx(L, (const char *)e->data, e->len, name, "b") != LUA_OK) return lua_error(L);
     lua_pushliteral(L, ":embedded:");
     return 2;
@@ -48,6 +58,12 @@ static int msghandler(lua_State *L) {
 /// TUNELUA_LUA_DIR names a source tree to use instead (development).
 static void set_paths(lua_State *L) {
   const char *dir = getenv("TUNELUA_LUA_DIR");
+  char absdir[PATH_MAX];
+  if (dir && *dir && realpath(dir, absdir)) {
+    /* Workers change directory: they inherit the absolute form. */
+    setenv("TUNELUA_LUA_DIR", absdir, 1);
+    dir = absdir;
+  }
   if (!dir || !*dir) {
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "searchers");

@@ -331,6 +331,9 @@ function M.run(run, opts)
     experiment_info = {name = name, start_time = core.time()},
   }
   M.last_runner = runner
+  -- The search algorithm gets the experiment either way; a resume then
+  -- restores how far it got (and trials it makes again are recognised).
+  search_alg:add_configurations({experiment})
   if resume then
     local ok, err = runner:resume(resume)
     if not ok then
@@ -338,7 +341,9 @@ function M.run(run, opts)
       error("tune.run: cannot resume: " .. tostring(err), 2)
     end
   else
-    search_alg:add_configurations({experiment})
+    -- A first snapshot before any trial exists: a resume always finds the
+    -- search algorithm's starting state (its seed, its trial id prefix).
+    runner:checkpoint(true)
   end
   runner.callbacks:call("setup", {stop = stop, num_samples = num_samples, experiment_dir = experiment_dir,
     total_num_samples = search_alg.total_samples})

@@ -159,8 +159,15 @@ function TrialRunner:_update_trial_queue_and_get_next_trial()
   while pending < self.max_pending_trials and not self.search_alg:is_finished() do
     local trial = self.search_alg:next_trial()
     if not trial then break end
-    self:add_trial(trial)
-    pending = pending + 1
+    local known = self._by_id[trial.trial_id]
+    if known then
+      -- After a resume the search algorithm makes again trials the journal
+      -- already has: the journal's copy is the trial.
+      if known:is_finished() then self.search_alg:on_trial_complete(known.trial_id, known.last_result, false) end
+    else
+      self:add_trial(trial)
+      pending = pending + 1
+    end
   end
   return self:_scheduler("choose_trial_to_run", "table")
 end

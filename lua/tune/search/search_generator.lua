@@ -78,6 +78,13 @@ function SearchGenerator:next_trial()
   return e:create_trial(config, flat, trial_id, tag)
 end
 
+--- On resume: a trial this generator made before the crash. Counting it
+--- keeps num_samples exact.
+function SearchGenerator:_mark_known(trial)
+  self._known = (self._known or 0) + 1
+  if self._known > self._counter then self._counter = self._known end
+end
+
 function SearchGenerator:on_trial_result(trial_id, result)
   hook(self, "on_trial_result", nil, trial_id, result)
 end
