@@ -39,6 +39,9 @@ local function tune_error(msg, trials)
 end
 
 local run_count = 0
+--- Experiment directory of each tune.run call of this driver, in order:
+--- a worker re-running the file loads them for the calls before its own.
+local run_dirs = {}
 
 local function cli_options()
   local cli = package.loaded["tune.cli"]
@@ -87,7 +90,10 @@ local function resolve_trainable(run, level)
   local args = {}
   local a = cli and cli.args or arg or {}
   for i = 1, #a do args[i] = a[i] end
-  return run, name, {script = util.abspath(script), args = args, cwd = core.getcwd(), run_index = run_count, name = name}
+  local previous = {}
+  for i = 1, run_count - 1 do previous[i] = run_dirs[i] or "" end
+  return run, name, {script = util.abspath(script), args = args, cwd = core.getcwd(), run_index = run_count, name = name,
+    previous_runs = core.array(previous)}
 end
 
 local function check_options(opts, level)
@@ -125,8 +131,16 @@ local function worker_run(worker, run, opts)
     end
     worker.serve_from_run(trainable) -- never returns
   end
+  -- An earlier experiment of the file: it finished in the driver before this
+  -- worker's trial began, so its analysis is read from its directory.
+  local dir = mode.previous and mode.previous[mode.runs]
+  if dir and dir ~= "" then
+    local ok, a = pcall(require("tune.analysis").ExperimentAnalysis, dir,
+      {default_metric = opts.metric, default_mode = opts.mode})
+    if ok then return a end
+  end
   return setmetatable({trials = {}, worker_stub = true}, {__index = function(_, k)
-    error("the analysis of an earlier tune.run is not available in a worker (" .. tostring(k) .. ")", 2)
+    error("the analysis of an earlier tune.run is not available in this worker (" .. tostring(k) .. ")", 2)
   end})
 end
 
@@ -238,9 +252,15 @@ function M.run(run, opts)
 
   -- Where it goes.
   local local_dir = util.expanduser(cli.local_dir or opt(opts, "local_dir") or trial_mod.default_local_dir())
-  local name = cli.name or opt(opts, "name") or require("tune.experiment").default_name(trainable_name)
+  local name = opt(opts, "name") or require("tune.experiment").default_name(trainable_name)
+  if cli.name then
+    -- --name names the file's experiment; a file that runs several gets
+    -- <name>, <name>_2, <name>_3, ... (docs/reference/cli.md).
+    name = run_count == 1 and cli.name or (cli.name .. "_" .. run_count)
+  end
   if name:find("/", 1, true) then error("tune.run: the experiment name must not contain '/'", 2) end
   local experiment_dir = util.join(util.abspath(local_dir), name)
+  run_dirs[run_count] = experiment_dir
   local resume = cli.resume
   if resume == nil then resume = opt(opts, "resume") end
   if resume == true then resume = "LOCAL" end
@@ -415,7 +435,9 @@ function M.run(run, opts)
     local names = {}
     for i, t in ipairs(incomplete) do
       if i > 10 then names[#names + 1] = "..." break end
-      names[#names + 1] = tostring(t) .. " (" .. t.status .. ")"
+      local why = t.error_msg and t.error_msg:match("^[^\n]*") or nil
+      if why and #why > 300 then why = why:sub(1, 300) .. "..." end
+      names[#names + 1] = tostring(t) .. " (" .. t.status .. (why and (": " .. why) or "") .. ")"
     end
     local msg = "Trials did not complete: " .. table.concat(names, ", ")
     if opt(opts, "raise_on_failed_trial") then error(tune_error(msg, incomplete), 2) end

@@ -134,7 +134,8 @@ function Worker:load(spec)
   if not script then error("the start request names no trainable", 0) end
   if not self.loaded[script] then
     self.loaded[script] = true
-    self.mode = {run_index = spec.run_index, runs = 0, script = script, name = spec.name, loading = true}
+    self.mode = {run_index = spec.run_index, runs = 0, script = script, name = spec.name, loading = true,
+      previous = spec.previous_runs}
     if spec.cwd then assert(core.chdir(spec.cwd)) end
     -- The experiment file sees the driver's arguments, as lua.c sets them.
     if spec.args then
