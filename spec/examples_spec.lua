@@ -9,6 +9,11 @@ local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
 -- here fails this spec, so a new example cannot go untested.
 local expected = {
   ["executor.lua"] = "speed 3 reached 18 after 6 iterations",
+  ["grid_random.lua"] = "10 trials; best: optimizer=adam lr=",
+  ["stopping.lua"] = "rate 0%.02 stopped after 30 iterations.*rate 0%.30 stopped after %d iterations at accuracy 0%.9",
+  ["checkpoint_resume.lua"] = "best lr=0%.3 weight=3%.0, best checkpoint checkpoint_000010",
+  ["placement_groups.lua"] = "lr=0%.10: 2 workers, mean gradient 0%.2500",
+  ["command.lua"] = "best: x=1 y=%-2 loss=0 after 3 epochs",
   ["quickstart.lua"] = "Number of trials: 16/16 %(16 TERMINATED%).*Best config: lr=%d%.%d+ momentum=%d%.%d+ width=%d+",
 }
 

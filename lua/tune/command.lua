@@ -30,6 +30,9 @@ function M.command(spec)
     end
     argv[i] = tostring(a)
   end
+  -- The program runs in the trial directory: a relative path to it is
+  -- taken from where tune.command was called. A bare name is found on PATH.
+  if argv[1]:find("/", 1, true) and argv[1]:sub(1, 1) ~= "/" then argv[1] = util.abspath(argv[1]) end
   for k in pairs(spec) do
     if type(k) ~= "number" and not OPTS[k] then
       error("tune.command: unknown option " .. tostring(k), 2)
