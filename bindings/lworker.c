@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fsutil.h"
 #include "json.h"
 #include "lbind.h"
 #include "lconv.h"
@@ -96,19 +97,6 @@ static int l_read(lua_State *L) {
   }
 }
 
-static int write_all(int fd, const char *p, size_t len) {
-  while (len) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 /// channel:send(message) -> true | nil, message
 static int l_send(lua_State *L) {
   channel_t *c = check_ch(L);
@@ -122,7 +110,7 @@ static int l_send(lua_State *L) {
     return 2;
   }
   tune_buf_putc(&b, '\n');
-  int rc = write_all(c->out, b.data, b.len);
+  int rc = tune_fs_write_all(c->out, b.data, b.len);
   tune_buf_free(&b);
   if (rc < 0) return tune_lua_fail(L, "send", rc);
   lua_pushboolean(L, 1);
@@ -134,7 +122,7 @@ static int l_send_raw(lua_State *L) {
   channel_t *c = check_ch(L);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
-  int rc = write_all(c->out, s, len);
+  int rc = tune_fs_write_all(c->out, s, len);
   if (rc < 0) return tune_lua_fail(L, "send", rc);
   lua_pushboolean(L, 1);
   return 1;

@@ -454,20 +454,23 @@ void tune_executor_stop(tune_executor_t *ex, const char *trial_id, int error) {
   }
 }
 
+/// Stops the idle worker of a cached group (its group is held until it
+/// exits), or gives an empty cached group back.
+static void drop_cached(tune_executor_t *ex, tune_pg_t *pg) {
+  tune_worker_t *w = pg->payload;
+  if (w) {
+    tune_pgm_to_stopping(&ex->pgm, pg, w);
+    w->pg = pg;
+    tune__worker_stop(w);
+  } else {
+    tune_pgm_remove(&ex->pgm, pg);
+  }
+}
+
 void tune_executor_trim_cache(tune_executor_t *ex, int (*needed)(tune_pgf_entry_t *fe, void *ud), void *ud) {
   for (size_t k = 0; k < ex->pgm.nfactories; k++) {
     tune_pgf_entry_t *fe = ex->pgm.order[k];
-    while (fe->cached.head && !needed(fe, ud)) {
-      tune_pg_t *pg = fe->cached.head;
-      tune_worker_t *w = pg->payload;
-      if (w) {
-        tune_pgm_to_stopping(&ex->pgm, pg, w);
-        w->pg = pg;
-        tune__worker_stop(w);
-      } else {
-        tune_pgm_remove(&ex->pgm, pg);
-      }
-    }
+    while (fe->cached.head && !needed(fe, ud)) drop_cached(ex, fe->cached.head);
   }
 }
 
@@ -483,17 +486,7 @@ void tune_executor_cleanup(tune_executor_t *ex) {
   }
   for (size_t k = 0; k < ex->pgm.nfactories; k++) {
     tune_pgf_entry_t *fe = ex->pgm.order[k];
-    while (fe->cached.head) {
-      tune_pg_t *pg = fe->cached.head;
-      tune_worker_t *w = pg->payload;
-      if (w) {
-        tune_pgm_to_stopping(&ex->pgm, pg, w);
-        w->pg = pg;
-        tune__worker_stop(w);
-      } else {
-        tune_pgm_remove(&ex->pgm, pg);
-      }
-    }
+    while (fe->cached.head) drop_cached(ex, fe->cached.head);
   }
   ex->want_standby = 0;
   ex->standby = NULL;

@@ -52,7 +52,7 @@ int tune_fs_mkdir_p(const char *path) {
   return rc;
 }
 
-static int write_all(int fd, const void *data, size_t len) {
+int tune_fs_write_all(int fd, const void *data, size_t len) {
   const char *p = data;
   while (len > 0) {
     ssize_t n = write(fd, p, len);
@@ -96,7 +96,7 @@ int tune_fs_write_atomic(const char *path, const void *data, size_t len) {
     rc = -errno;
     goto out;
   }
-  rc = write_all(fd, data, len);
+  rc = tune_fs_write_all(fd, data, len);
   if (rc == 0 && fsync(fd) < 0) rc = -errno;
   if (close(fd) < 0 && rc == 0) rc = -errno;
   if (rc == 0 && rename(tmp, path) < 0) rc = -errno;
@@ -117,7 +117,7 @@ out:
 int tune_fs_append(const char *path, const void *data, size_t len, int sync) {
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
   if (fd < 0) return -errno;
-  int rc = write_all(fd, data, len);
+  int rc = tune_fs_write_all(fd, data, len);
   if (rc == 0 && sync && fdatasync(fd) < 0) rc = -errno;
   if (close(fd) < 0 && rc == 0) rc = -errno;
   return rc;

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+/// write(2) until all of `data` is written (retrying EINTR). 0 or -errno.
+int tune_fs_write_all(int fd, const void *data, size_t len);
 /// mkdir -p with mode 0777 (umask applies).
 int tune_fs_mkdir_p(const char *path);
 /// Write `len` bytes to `path` atomically: `path.tmp-<pid>`, fsync, rename,

@@ -109,18 +109,6 @@ char *tune__worker_stderr_tail(const tune_worker_t *w) {
   return b.len ? tune_buf_steal(&b) : (tune_buf_free(&b), NULL);
 }
 
-static void write_fd(int fd, const char *data, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    data += n;
-    len -= (size_t)n;
-  }
-}
-
 /// Trainable output: to its log file, or to the console with a prefix.
 static void route_output(tune_worker_t *w, int stream, const char *data, size_t len) {
   int idx = stream == TUNE_STREAM_STDOUT ? 0 : 1;
@@ -139,7 +127,7 @@ static void route_output(tune_worker_t *w, int stream, const char *data, size_t 
         tune_buf_append(&out, prefix, (size_t)n);
         tune_buf_append(&out, partial->data, partial->len);
         tune_buf_putc(&out, '\n');
-        write_fd(w->ex->o.console_fd[idx], out.data, out.len);
+        tune_fs_write_all(w->ex->o.console_fd[idx], out.data, out.len);
         tune_buf_free(&out);
       }
       tune_buf_reset(partial);
@@ -171,7 +159,7 @@ static void route_output(tune_worker_t *w, int stream, const char *data, size_t 
     len -= part + 1;
   }
   if (file && partial->len > 4096) tune_buf_reset(partial);
-  if (out.len) write_fd(w->ex->o.console_fd[idx], out.data, out.len);
+  if (out.len) tune_fs_write_all(w->ex->o.console_fd[idx], out.data, out.len);
   tune_buf_free(&out);
 }
 
