@@ -3,15 +3,9 @@
 --   tunelua examples/placement_groups.lua
 local tune = require("tune")
 
--- The per-worker program: a Lua file run by tunelua in a bundle.
-local worker = os.tmpname() .. ".lua"
-local f = assert(io.open(worker, "w"))
-f:write([[
-local rank, lr = tonumber(arg[1]), tonumber(arg[2])
--- One "shard" of the work; a real job would train on its part of the data.
-print(string.format('{"rank": %d, "grad": %.6f, "threads": %s}', rank, lr * (rank + 1), os.getenv("OMP_NUM_THREADS")))
-]])
-f:close()
+-- The per-worker program: a Lua file run by tunelua in each bundle.
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local worker = require("tune.util").abspath(here .. "/programs/rank_worker.lua")
 
 local function train(config)
   local procs = {}
@@ -31,7 +25,6 @@ local analysis = tune.run(train, {
   num_cpus = 3,   -- this node: one trial at a time
   verbose = 0,
 })
-os.remove(worker)
 
 for _, t in ipairs(analysis.trials) do
   print(string.format("lr=%.2f: %d workers, mean gradient %.4f", t.config.lr, t.last_result.workers,

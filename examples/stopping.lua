@@ -1,4 +1,5 @@
--- Stopping: a threshold table, a function, and stopper classes together.
+-- Stopping: stopper classes combined, a function among them. (A table of
+-- thresholds, stop = {training_iteration = 30}, works too.)
 --   tunelua examples/stopping.lua
 local tune = require("tune")
 

@@ -14,6 +14,9 @@ local expected = {
   ["checkpoint_resume.lua"] = "best lr=0%.3 weight=3%.0, best checkpoint checkpoint_000010",
   ["placement_groups.lua"] = "lr=0%.10: 2 workers, mean gradient 0%.2500",
   ["command.lua"] = "best: x=1 y=%-2 loss=0 after 3 epochs",
+  -- How many stop early depends on which of two concurrent trials reports first.
+  ["custom_scheduler.lua"] = "RoundRobinScheduler: best x=8 after 12 iterations, [3-7] of 8 trials stopped early",
+  ["pbt.lua"] = "PBT: 4 trials, %d+ perturbations, best mean_accuracy=0%.%d+ with lr=%d%.%d+",
   ["quickstart.lua"] = "Number of trials: 16/16 %(16 TERMINATED%).*Best config: lr=%d%.%d+ momentum=%d%.%d+ width=%d+",
 }
 

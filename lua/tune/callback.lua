@@ -107,7 +107,12 @@ function EventStream:on_trial_result(_, _, trial, result)
   f.result = r
   self:emit("trial_result", f)
 end
-function EventStream:on_trial_complete(_, _, trial) self:emit("trial_complete", trial_fields(trial)) end
+function EventStream:on_trial_complete(_, _, trial)
+  -- Called just before the trial is stopped: it is terminating.
+  local f = trial_fields(trial)
+  f.status = "TERMINATED"
+  self:emit("trial_complete", f)
+end
 function EventStream:on_trial_error(_, _, trial)
   local f = trial_fields(trial)
   f.error = trial.error_msg

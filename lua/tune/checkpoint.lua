@@ -43,7 +43,7 @@ function CheckpointManager:__init(opts)
 end
 
 local function score(self, ckpt)
-  local v = ckpt.metrics and ckpt.metrics[self.score_attr]
+  local v = ckpt.metrics and require("tune.util").get_path(ckpt.metrics, self.score_attr)
   if type(v) ~= "number" or v ~= v then return nil end
   return self.score_desc and v or -v
 end

@@ -67,7 +67,13 @@ function M.main(argv)
       elseif name == "--num-gpus" then opts.num_gpus = number()
       elseif name == "--resources" then
         local r, jerr = core.json_decode(take())
-        if type(r) ~= "table" then error({usage = "--resources: not a JSON object: " .. tostring(jerr)}) end
+        if type(r) ~= "table" or (next(r) ~= nil and r[1] ~= nil) or getmetatable(r) ~= nil then
+          error({usage = "--resources: expected a JSON object of name: amount, e.g. '{\"custom\": 4}'"
+            .. (jerr and (" (" .. tostring(jerr) .. ")") or "")})
+        end
+        for k, v in pairs(r) do
+          if type(v) ~= "number" or v < 0 then error({usage = "--resources: " .. tostring(k) .. " must be a non-negative number"}) end
+        end
         opts.resources = r
       elseif name == "--local-dir" then opts.local_dir = take()
       elseif name == "--name" then opts.name = take()

@@ -66,7 +66,7 @@ local function substitute(argv, config)
     out[i] = a:gsub("{([%w_/%.%-]+)}", function(key)
       local v = flat[key]
       if v == nil then error(string.format("tune.command: argument %q names {%s}, which is not in the config", a, key), 0) end
-      if type(v) == "number" and math.type(v) == "float" then return string.format("%.17g", v) end
+      if type(v) == "number" or type(v) == "table" then return (assert(core.json_encode(v))) end
       return tostring(v)
     end)
   end

@@ -85,7 +85,7 @@ function TrialExecutor:__init(opts)
   end
   local res, gpu_ids = M.node_resources(opts)
   if o.max_pending_trials_pg == nil then
-    o.max_pending_trials_pg = math.max(16, math.ceil((res.CPU or 1) * 1.1))
+    o.max_pending_trials_pg = math.max(16, math.floor((res.CPU or 1) * 1.1))
   end
   local worker_path = opts.worker_path or assert(core.worker_path())
   self.reuse_actors = opts.reuse_actors and true or false
@@ -178,7 +178,10 @@ function TrialExecutor:start_trial(trial)
   -- pid and trial_id are known before any report (testTrialCleanup).
   local defaults = self._core:default_result(trial.trial_id) or {}
   local last = trial.last_result
-  for k, v in pairs(defaults) do last[k] = v end
+  for k, v in pairs(defaults) do
+    -- The worker's host is known once it says hello; until then keep any.
+    if v ~= "" then last[k] = v end
+  end
   if restore_dir and restore_persistent then trial.restoring_from = restore end
   return true
 end
@@ -194,7 +197,8 @@ function TrialExecutor:stop_trial(trial, error, error_msg)
   trial.saving_to = nil
   trial.restoring_from = nil
   self._core:stop(trial.trial_id, error and true or false)
-  if not error then self:_drop_memory_checkpoints(trial.trial_id, 0) end
+  -- Memory checkpoints stay: a scheduler may restart this trial from one,
+  -- or another trial may clone it (PBT). cleanup() removes them.
 end
 
 --- Saves to memory, stops, and marks the trial PAUSED (Ray's pause_trial).
@@ -322,6 +326,19 @@ function TrialExecutor:trim_cache(trials)
   self._core:trim_cache(need)
 end
 
+--- True when the trial could ever run on the node(s); else false and what
+--- it asked for against what exists.
+function TrialExecutor:feasible(trial)
+  return self._core:feasible(trial.placement_group_factory)
+end
+
+--- Which result loggers run in C ({json = bool, csv = bool}).
+function TrialExecutor:set_loggers(which) self._core:set_loggers(which) end
+function TrialExecutor:forget_logs(trial) self._core:forget_logs(trial.trial_id) end
+--- SIGINT (unless `sigint` is false) and SIGUSR1 end a blocked wait; see
+--- core.signal_pending().
+function TrialExecutor:install_signals(sigint) self._core:install_signals(sigint) end
+
 function TrialExecutor:can_stage() return self._core:can_stage() end
 function TrialExecutor:has_ready(trial) return self._core:has_ready(trial.placement_group_factory) end
 
@@ -382,6 +399,7 @@ end
 --- force_trial_cleanup_s when set), then gives every placement group back.
 function TrialExecutor:cleanup(trials)
   self._core:cleanup()
+  for id in pairs(self._memory) do self:_drop_memory_checkpoints(id, 0) end
 end
 
 --- Frees the executor. Returns true, or nil and a message when a libuv

@@ -65,6 +65,7 @@ local lazy = {
   Checkpoint = {"tune.checkpoint", "Checkpoint"},
   CheckpointStorage = {"tune.checkpoint", "CheckpointStorage"},
   TrialExecutor = {"tune.executor", "TrialExecutor"},
+  SimulatedExecutor = {"tune.sim_executor", "SimulatedExecutor"},
   ExecutorEventType = {"tune.executor", "ExecutorEventType"},
   PlacementGroupFactory = {"tune.placement", "PlacementGroupFactory"},
   Resources = {"tune.placement", "Resources"},

@@ -84,6 +84,17 @@ function M.find_state(dir)
   return best and util.join(dir, best) or nil
 end
 
+--- Starting a new experiment where one was: its journal and snapshots are
+--- renamed "*.previous-<date>" so that a later resume sees only the new run.
+function M.archive(dir)
+  local suffix = ".previous-" .. util.date_str()
+  for _, f in ipairs(core.listdir(dir) or {}) do
+    if f == M.JOURNAL or f:match(STATE_PATTERN) then
+      core.rename(util.join(dir, f), util.join(dir, f .. suffix))
+    end
+  end
+end
+
 --- True when `dir` holds an experiment (a snapshot or a journal).
 function M.exists(dir)
   return M.find_state(dir) ~= nil or core.stat(util.join(dir, M.JOURNAL)) ~= nil
@@ -246,6 +257,15 @@ function M.unregistered_checkpoints(trial)
     end
   end
   return found
+end
+
+--- Removes a trial's .memory_checkpoint_* directories (left by a driver
+--- that died: nothing refers to them any more).
+function M.remove_memory_checkpoints(trial)
+  if not trial.logdir then return end
+  for _, name in ipairs(core.listdir(trial.logdir) or {}) do
+    if name:match("^%.memory_checkpoint_%d+$") then core.remove_tree(util.join(trial.logdir, name)) end
+  end
 end
 
 --- The last complete line of a trial's result.json, decoded, or nil.

@@ -46,12 +46,15 @@ function PlacementGroupFactory:head()
   return self.bundles[1]
 end
 
---- Sum over all bundles.
+--- Sum over all bundles (computed once; do not modify the table).
 function PlacementGroupFactory:required_resources()
-  local total = {}
+  local total = rawget(self, "_required")
+  if total then return total end
+  total = {}
   for _, b in ipairs(self.bundles) do
     for k, v in pairs(b) do total[k] = (total[k] or 0) + v end
   end
+  self._required = total
   return total
 end
 

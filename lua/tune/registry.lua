@@ -48,6 +48,7 @@ function M.register_trainable(name, trainable, origin)
     trainable = trainable,
     kind = kind_of(trainable),
     origin = origin or M.caller_file(2),
+    cwd = require("tune.core").getcwd(),
   }
   -- In a worker loading a file for this name, the file has done its part:
   -- the worker takes over here, so the rest of it (an executor, say) never
@@ -95,7 +96,11 @@ end
 --- How a worker loads an entry: {builtin=true, name=} or {script=, name=}.
 function M.loader(entry)
   if entry.builtin then return {builtin = true, name = entry.name} end
-  return {script = entry.origin, name = entry.name}
+  -- The worker runs the file where the driver did (relative requires and
+  -- paths keep working), with the driver's arguments.
+  local args = {}
+  for i, a in ipairs(rawget(_G, "arg") or {}) do args[i] = a end
+  return {script = entry.origin, name = entry.name, cwd = entry.cwd, args = require("tune.core").array(args)}
 end
 
 --- Test hook: forget user registrations.

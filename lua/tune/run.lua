@@ -174,8 +174,9 @@ function M.run(run, opts)
   if mct == 0 then mct = nil end
   local num_samples = opt(opts, "num_samples")
   if num_samples == -1 then num_samples = math.huge end
-  if type(num_samples) ~= "number" or num_samples < 1 then
-    error("tune.run: num_samples must be a positive number or -1, got " .. tostring(num_samples), 2)
+  if type(num_samples) ~= "number" or num_samples < 1
+      or (num_samples ~= math.huge and num_samples ~= math.floor(num_samples)) then
+    error("tune.run: num_samples must be a positive integer or -1, got " .. tostring(num_samples), 2)
   end
   local verbose = cli.verbose or opt(opts, "verbose")
   local config = opt(opts, "config") or {}
@@ -186,12 +187,17 @@ function M.run(run, opts)
   -- Scheduler, searcher, stopper.
   local schedulers = require("tune.schedulers")
   local scheduler = opt(opts, "scheduler")
-  if type(scheduler) == "string" then scheduler = schedulers.create_scheduler(scheduler) end
+  local function at_caller(fn, ...)
+    local ok, v = pcall(fn, ...)
+    if not ok then error("tune.run: " .. tostring(v):gsub("^[^:]+:%d+: ", ""), 3) end
+    return v
+  end
+  if type(scheduler) == "string" then scheduler = at_caller(schedulers.create_scheduler, scheduler) end
   scheduler = scheduler or schedulers.FIFOScheduler()
   local search = require("tune.search")
   local search_alg = opt(opts, "search_alg")
   if type(search_alg) == "string" then
-    search_alg = search.create_searcher(search_alg, {seed = opts.seed})
+    search_alg = at_caller(search.create_searcher, search_alg, {seed = opts.seed})
   end
   local Searcher = search.Searcher
   local is_searcher = type(search_alg) == "table" and search_alg.suggest ~= nil
@@ -276,8 +282,9 @@ function M.run(run, opts)
   local log_to_file = opt(opts, "log_to_file")
   if log_to_file == true then log_to_file = {"stdout", "stderr"}
   elseif type(log_to_file) == "string" then log_to_file = {log_to_file, log_to_file}
-  elseif log_to_file == false then log_to_file = nil
-  elseif type(log_to_file) == "table" and #log_to_file ~= 2 then
+  elseif log_to_file == false or log_to_file == nil then log_to_file = nil
+  elseif type(log_to_file) ~= "table" or #log_to_file ~= 2 or type(log_to_file[1]) ~= "string"
+      or type(log_to_file[2]) ~= "string" then
     error("tune.run: log_to_file must be true, a file name or a pair {stdout, stderr}", 2)
   end
 
@@ -310,6 +317,9 @@ function M.run(run, opts)
     own_executor = true
   end
   local max_pending = util.env_number("TUNE_MAX_PENDING_TRIALS_PG")
+  if not max_pending and not own_executor and ex.options and ex.options.max_pending_trials_pg then
+    max_pending = ex.options.max_pending_trials_pg
+  end
   if not max_pending then
     local total = ex:resources()
     max_pending = is_searcher and 1 or math.max(16, math.floor((total.CPU or 1) * 1.1))
@@ -353,7 +363,7 @@ function M.run(run, opts)
   M.last_runner = runner
   -- The search algorithm gets the experiment either way; a resume then
   -- restores how far it got (and trials it makes again are recognised).
-  search_alg:add_configurations({experiment})
+  at_caller(search_alg.add_configurations, search_alg, {experiment})
   if resume then
     local ok, err = runner:resume(resume)
     if not ok then
@@ -361,6 +371,7 @@ function M.run(run, opts)
       error("tune.run: cannot resume: " .. tostring(err), 2)
     end
   else
+    if persistence.exists(experiment_dir) then persistence.archive(experiment_dir) end
     -- A first snapshot before any trial exists: a resume always finds the
     -- search algorithm's starting state (its seed, its trial id prefix).
     runner:checkpoint(true)
@@ -376,13 +387,13 @@ function M.run(run, opts)
   -- Signals: the first SIGINT or SIGUSR1 saves the experiment and stops.
   local disable_sigint = opts.disable_sigint_handler
   if disable_sigint == nil then disable_sigint = os.getenv("TUNE_DISABLE_SIGINT_HANDLER") == "1" end
-  ex._core:install_signals(not disable_sigint)
+  ex:install_signals(not disable_sigint)
 
   local reporter = opt(opts, "progress_reporter")
   if verbose >= 1 and not reporter then reporter = require("tune.reporter").detect_reporter() end
   if reporter then
     local ok, err = core.call_hook("reporter", reporter, "setup", nil, {start_time = core.now(),
-      total_samples = search_alg.total_samples, metric = metric, mode = mode})
+      total_samples = search_alg.total_samples, metric = metric, mode = mode, verbose = verbose})
     if not ok then error(err, 2) end
   end
   local function report(done)

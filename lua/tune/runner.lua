@@ -60,7 +60,7 @@ function TrialRunner:__init(o)
   self.experiment_info = o.experiment_info or {}
   self.trial_executor:set_max_pending_trials(self.max_pending_trials)
   local want = self.callbacks:c_loggers()
-  self.trial_executor._core:set_loggers(want)
+  self.trial_executor:set_loggers(want)
 end
 
 --------------------------------------------------------------------------
@@ -96,15 +96,38 @@ function TrialRunner:get_live_trials()
   return self._live
 end
 
---- Journals the trial's status when it changed.
+--- Journals what changed about a trial since it was last journaled: its
+--- status (with its directory, known from its first start), and the
+--- config, tag and resources a scheduler may change (PBT, resource
+--- changing), compared by identity, which is cheap.
 function TrialRunner:_journal_status(trial)
-  if self._journaled[trial.trial_id] == trial.status then return end
-  self._journaled[trial.trial_id] = trial.status
-  if trial:is_finished() then self._live_dirty = true end
-  if self.store then
-    self.store:journal{event = "status", trial_id = trial.trial_id, status = trial.status,
-      num_failures = trial.num_failures, error_msg = trial.error_msg}
+  local j = self._journaled[trial.trial_id]
+  if not j then
+    j = {}
+    self._journaled[trial.trial_id] = j
   end
+  if j.status ~= trial.status or j.logdir ~= trial.logdir then
+    j.status, j.logdir = trial.status, trial.logdir
+    if trial:is_finished() then self._live_dirty = true end
+    if self.store then
+      self.store:journal{event = "status", trial_id = trial.trial_id, status = trial.status,
+        num_failures = trial.num_failures, error_msg = trial.error_msg, logdir = trial.logdir}
+    end
+  end
+  if j.config ~= trial.config or j.tag ~= trial.experiment_tag or j.pgf ~= trial.placement_group_factory then
+    local first = j.config == nil
+    j.config, j.tag, j.pgf = trial.config, trial.experiment_tag, trial.placement_group_factory
+    if self.store and not first then
+      self.store:journal{event = "changed", trial_id = trial.trial_id, config = trial.config,
+        experiment_tag = trial.experiment_tag, resources = trial.placement_group_factory._spec}
+    end
+  end
+end
+
+--- Journals changes plug-ins made directly (a scheduler setting a status
+--- through the executor, PBT giving a trial a new config).
+function TrialRunner:_journal_changes()
+  for _, t in ipairs(self:get_live_trials()) do self:_journal_status(t) end
 end
 
 --- Adds a trial (Ray's add_trial): it is journaled, checked against the
@@ -116,9 +139,10 @@ function TrialRunner:add_trial(trial, quiet)
   if self.store and not quiet then
     self.store:journal{event = "trial_added", trial = persistence.serialize_trial(trial, self.experiment_dir)}
   end
-  self._journaled[trial.trial_id] = trial.status
+  self._journaled[trial.trial_id] = {status = trial.status, logdir = trial.logdir, config = trial.config,
+    tag = trial.experiment_tag, pgf = trial.placement_group_factory}
   if trial:is_finished() then return end
-  local ok, why = self.trial_executor._core:feasible(trial.placement_group_factory)
+  local ok, why = self.trial_executor:feasible(trial)
   if not ok then
     -- It can never run: fail it now rather than leave it PENDING forever.
     trial:init_logdir()
@@ -145,6 +169,7 @@ function TrialRunner:step()
   local next_trial = self:_update_trial_queue_and_get_next_trial()
   self:_wait_and_handle_event(next_trial)
   self:_stop_experiment_if_needed()
+  self:_journal_changes()
   self:checkpoint(false)
   self.iteration = self.iteration + 1
   self.trial_executor:on_step_end(self:get_live_trials())
@@ -200,6 +225,10 @@ end
 
 function TrialRunner:_start_trial(trial)
   local prev = trial.status
+  -- Decisions left from before a stop (a scheduler stopped the trial while
+  -- it was saving) do not apply to this new start.
+  self._cached_decisions[trial.trial_id] = nil
+  self._queued_decisions[trial.trial_id] = nil
   if self.trial_executor:start_trial(trial) then
     if trial.logdir and prev == Trial.PENDING and not trial._params_written then
       core.write_atomic(util.join(trial.logdir, "params.json"), assert(core.json_encode(trial.config)))
@@ -288,7 +317,7 @@ end
 
 function TrialRunner:_process_trial_result(trial, result)
   local is_duplicate = result.__duplicate__
-  local force_checkpoint = result.should_checkpoint
+  local force_checkpoint = result.should_checkpoint and not is_duplicate
   if is_duplicate then
     result = util.merge(trial.last_result)
     result.done = true
@@ -333,6 +362,11 @@ function TrialRunner:_checkpoint_trial_if_needed(trial, force)
   local r = trial.last_result
   local at_end = trial.checkpoint_at_end and r.done
   if (trial:should_checkpoint() or at_end or force) and trial.status == Trial.RUNNING then
+    -- Never twice for one iteration (the last result repeated when a
+    -- function returns, checkpoint_freq meeting checkpoint_at_end).
+    local it = r.training_iteration
+    if it ~= nil and trial._checkpointed_iteration == it then return end
+    trial._checkpointed_iteration = it
     self.trial_executor:save(trial, ckpt.CheckpointStorage.PERSISTENT)
   end
 end
@@ -369,7 +403,11 @@ end
 
 function TrialRunner:_on_saving_result(trial, dir)
   local c = trial.saving_to
-  if not c then return end
+  if not c then
+    -- The trial was stopped while saving: its cached decision is void.
+    self._cached_decisions[trial.trial_id] = nil
+    return
+  end
   c.dir_or_data = dir
   self.callbacks:call("on_checkpoint", self.iteration, self.trials, trial, c, {})
   trial:on_checkpoint(c)
@@ -399,8 +437,9 @@ function TrialRunner:_on_executor_error(trial, msg, traceback)
     trial._last_traceback = traceback
   end
   if self.fail_fast == "raise" then
-    error(setmetatable({msg = string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or "")},
-      {__tostring = function(e) return e.msg end}), 0)
+    local TuneError = require("tune.run").TuneError
+    error(setmetatable({tune_error = true, trials = {trial},
+      msg = string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or "")}, TuneError), 0)
   end
   self:_process_trial_failure(trial, msg)
 end
@@ -488,7 +527,7 @@ function TrialRunner:stop_trial(trial)
     self.callbacks:call("on_trial_complete", self.iteration, self.trials, trial, {})
   end)
   self.trial_executor:stop_trial(trial)
-  self.trial_executor._core:forget_logs(trial.trial_id)
+  self.trial_executor:forget_logs(trial)
   self:_journal_status(trial)
   if not ok then
     -- A plug-in failed while the trial completed: the trial is failed.
@@ -592,6 +631,10 @@ function TrialRunner:resume(mode)
       by_id[e.trial_id].status = e.status
       by_id[e.trial_id].num_failures = e.num_failures
       by_id[e.trial_id].error_msg = e.error_msg
+      if e.logdir and e.logdir ~= core.null then by_id[e.trial_id].logdir = e.logdir end
+    elseif e.event == "changed" and by_id[e.trial_id] then
+      local s = by_id[e.trial_id]
+      s.config, s.experiment_tag, s.resources = e.config, e.experiment_tag, e.resources
     elseif e.event == "checkpoint" then
       ckpts[e.trial_id] = ckpts[e.trial_id] or {}
       table.insert(ckpts[e.trial_id], e)
@@ -612,6 +655,8 @@ function TrialRunner:resume(mode)
     end
     local last = persistence.last_logged_result(t)
     if last then t.last_result = last end
+    -- Memory checkpoints died with the driver that held them.
+    persistence.remove_memory_checkpoints(t)
     if t.status == Trial.RUNNING then t.status = Trial.PENDING end
     if t.status == Trial.ERROR and mode == "ERRORED_ONLY" then
       t.status = Trial.PENDING
@@ -634,7 +679,7 @@ function TrialRunner:resume(mode)
   self.total_time = runner.total_time or 0
   for _, t in ipairs(restored) do
     self:add_trial(t, true)
-    if t.status ~= self._journaled[t.trial_id] then self:_journal_status(t) end
+    self:_journal_status(t)
     if self.search_alg._mark_known then self.search_alg:_mark_known(t) end
   end
   self.resumed = true

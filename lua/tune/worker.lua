@@ -139,7 +139,7 @@ function Worker:load(spec)
     if spec.cwd then assert(core.chdir(spec.cwd)) end
     -- The experiment file sees the driver's arguments, as lua.c sets them.
     if spec.args then
-      local a = {}
+      local a = {[0] = spec.script}
       for k, v in pairs(spec.args) do a[tonumber(k) or k] = v end
       rawset(_G, "arg", a) -- what lua.c gives a script; the one global set here
     end

@@ -11,6 +11,8 @@ local lazy = {
   PopulationBasedTraining = "tune.schedulers.pbt",
   PopulationBasedTrainingReplay = "tune.schedulers.pbt_replay",
   ResourceChangingScheduler = "tune.schedulers.resource_changing",
+  DistributeResources = "tune.schedulers.resource_changing",
+  DistributeResourcesToTopJob = "tune.schedulers.resource_changing",
 }
 
 --- Ray's string keys for tune.create_scheduler.

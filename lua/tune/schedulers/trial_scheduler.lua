@@ -41,7 +41,7 @@ function TrialScheduler:on_trial_remove(runner, trial) end
 --- The next trial to start: a PENDING trial whose resources are there, or
 --- a PAUSED one (FIFO order), or nil.
 function TrialScheduler:choose_trial_to_run(runner)
-  for _, trial in ipairs(runner:get_trials()) do
+  for _, trial in ipairs(runner:get_live_trials()) do
     if (trial.status == "PENDING" or trial.status == "PAUSED")
         and runner.trial_executor:has_resources_for_trial(trial) then
       return trial

@@ -10,9 +10,20 @@ local variants = require("tune.search.variant_generator")
 local BasicVariantGenerator = SearchAlgorithm:extend(nil, "BasicVariantGenerator")
 
 --- BasicVariantGenerator{points_to_evaluate=, max_concurrent=0, constant_grid_search=false, random_state=/seed=}
+local OPTIONS = {points_to_evaluate = true, max_concurrent = true, constant_grid_search = true,
+  random_state = true, seed = true}
+
 function BasicVariantGenerator:__init(opts)
   SearchAlgorithm.__init(self)
   opts = opts or {}
+  for k in pairs(opts) do
+    if not OPTIONS[k] then
+      local near = util.closest(tostring(k), util.sorted_keys(OPTIONS))
+      error(string.format("BasicVariantGenerator: unknown option %q%s", tostring(k),
+        near and (" (did you mean " .. near .. "?)") or ""), 3)
+    end
+  end
+  self._constant_grid_search = opts.constant_grid_search or false
   self._points = util.deepcopy(opts.points_to_evaluate or {})
   self.max_concurrent = opts.max_concurrent or 0
   if type(self.max_concurrent) ~= "number" or self.max_concurrent < 0 then
@@ -41,9 +52,21 @@ function BasicVariantGenerator:add_configurations(experiments)
   end
 end
 
+--- A point to evaluate sets the keys it names, nested ones one by one
+--- (Ray's assign_value): {optim = {lr = 1}} keeps optim's other keys.
 local function apply_point(config, point)
   local out = util.deepcopy(config)
-  for k, v in pairs(point) do out[k] = util.deepcopy(v) end
+  local function assign(dst, src)
+    for k, v in pairs(src) do
+      if type(v) == "table" and getmetatable(v) == nil and type(dst[k]) == "table" and next(v) ~= nil
+          and #v == 0 and not dst[k].grid_search then
+        assign(dst[k], v)
+      else
+        dst[k] = util.deepcopy(v)
+      end
+    end
+  end
+  assign(out, point)
   return out
 end
 
@@ -58,7 +81,7 @@ function BasicVariantGenerator:_refill()
       e._samples_left = e._samples_left - 1
       local config = e.config
       if #e._points > 0 then config = apply_point(config, table.remove(e._points, 1)) end
-      local vs = variants.generate_variants(config, self._rng)
+      local vs = variants.generate_variants(config, self._rng, {constant_grid_search = self._constant_grid_search})
       for _, v in ipairs(vs) do self._queue[#self._queue + 1] = {experiment = e, variant = v} end
     end
   end

@@ -1,0 +1,391 @@
+--- tune.schedulers.AsyncHyperBandScheduler (alias ASHAScheduler): Ray
+--- Tune 2.0's asynchronous successive halving (https://arxiv.org/abs/1810.05934).
+---
+--- Each bracket has rungs at grace_period * reduction_factor^k (time units
+--- of `time_attr`). The first result of a trial at or past a rung is
+--- compared with the (1 - 1/reduction_factor) quantile of the values
+--- recorded there: below it, the trial stops; either way its value is
+--- recorded. A trial that reaches max_t stops (stop_last_trials). NaN
+--- values are recorded but never count in a cutoff (numpy's nanpercentile),
+--- and a NaN result is never below a cutoff. Trials are referred to by id
+--- only, so save() is plain data. docs/reference/schedulers/asha.md.
+local util = require("tune.util")
+local sample = require("tune.search.sample")
+local TrialScheduler = require("tune.schedulers.trial_scheduler")
+
+local CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
+
+--- Ray's DEFAULT_METRIC: the metric when only a mode was given.
+local DEFAULT_METRIC = "_metric"
+
+local OPTIONS = {
+  time_attr = "training_iteration", metric = false, mode = false, max_t = 100, grace_period = 1,
+  reduction_factor = 4, brackets = 1, stop_last_trials = true,
+  seed = false, -- tunelua: seeds the bracket draw (Ray uses numpy's global generator)
+}
+
+local AsyncHyperBandScheduler = TrialScheduler:extend(nil, "AsyncHyperBandScheduler")
+AsyncHyperBandScheduler.OPTIONS = OPTIONS
+
+--------------------------------------------------------------------------
+-- Helpers
+--------------------------------------------------------------------------
+
+local function check_options(name, opts, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(name .. ": the options must be a table", level + 1) end
+  for k in pairs(opts) do
+    if OPTIONS[k] == nil then
+      local near = util.closest(tostring(k), util.sorted_keys(OPTIONS))
+      error(string.format("%s: unknown option %q%s", name, tostring(k),
+        near and (" (did you mean '" .. near .. "'?)") or ""), level + 1)
+    end
+  end
+  return opts
+end
+
+local function opt(opts, k)
+  local v = opts[k]
+  if v == nil and OPTIONS[k] ~= false then return OPTIONS[k] end
+  return v
+end
+
+--- Python's repr of a float (what Ray's debug strings print).
+local function pyfloat(x)
+  if x ~= x then return "nan" end
+  if x == math.huge then return "inf" end
+  if x == -math.huge then return "-inf" end
+  x = x + 0.0
+  if x == 0 then return (1 / x < 0) and "-0.0" or "0.0" end
+  local s
+  for p = 0, 16 do
+    s = string.format("%." .. p .. "e", x)
+    if tonumber(s) == x then break end
+  end
+  local sign, int, frac, exp = s:match("^(-?)(%d)%.?(%d*)e([-+]%d+)$")
+  exp = tonumber(exp)
+  local digits = (int .. frac):gsub("0+$", "")
+  if digits == "" then digits = "0" end
+  if exp >= -4 and exp < 16 then
+    if exp >= 0 then
+      local ip = digits:sub(1, exp + 1)
+      ip = ip .. string.rep("0", exp + 1 - #ip)
+      local fp = digits:sub(exp + 2)
+      return sign .. ip .. "." .. (fp == "" and "0" or fp)
+    end
+    return sign .. "0." .. string.rep("0", -exp - 1) .. digits
+  end
+  local m = digits:sub(1, 1)
+  if #digits > 1 then m = m .. "." .. digits:sub(2) end
+  return string.format("%s%se%s%02d", sign, m, exp < 0 and "-" or "+", math.abs(exp))
+end
+AsyncHyperBandScheduler._pyfloat = pyfloat
+
+--- numpy's linear interpolation between a and b (exact at both ends).
+local function lerp(a, b, t)
+  local d = b - a
+  if t >= 0.5 then return b - d * (1 - t) end
+  return a + d * t
+end
+
+--- np.nanpercentile(values, q) with the default linear method; nil for
+--- no values, NaN when every value is NaN.
+local function nanpercentile(values, q)
+  local v = {}
+  for _, x in ipairs(values) do
+    if x == x then v[#v + 1] = x end
+  end
+  if #v == 0 then return 0 / 0 end
+  table.sort(v)
+  local idx = (#v - 1) * (q / 100)
+  local lo = math.floor(idx)
+  local hi = math.min(lo + 1, #v - 1)
+  return lerp(v[lo + 1], v[hi + 1], idx - lo)
+end
+AsyncHyperBandScheduler._nanpercentile = nanpercentile
+
+--- Python's int(): truncation toward zero.
+local function trunc(x)
+  if x >= 0 then return math.floor(x) end
+  return math.ceil(x)
+end
+
+--------------------------------------------------------------------------
+-- _Bracket: the rungs of one bracket (Ray's _Bracket)
+--------------------------------------------------------------------------
+
+local Bracket = {}
+Bracket.__index = Bracket
+AsyncHyperBandScheduler._Bracket = Bracket
+
+--- Rungs are kept in descending order of milestone, so the first rung a
+--- result reaches is the highest one it passed.
+function Bracket.new(min_t, max_t, reduction_factor, s, stop_last_trials)
+  local self = setmetatable({rf = reduction_factor, _stop_last_trials = stop_last_trials ~= false}, Bracket)
+  local max_rungs = trunc(math.log(max_t / min_t) / math.log(reduction_factor) - s + 1)
+  self._rungs = {}
+  for k = max_rungs - 1, 0, -1 do
+    self._rungs[#self._rungs + 1] = {milestone = min_t * reduction_factor ^ (k + s), recorded = {}, order = {}}
+  end
+  return self
+end
+
+--- The cutoff of a rung: the (1 - 1/rf) quantile of its recorded values
+--- (NaN ignored), or nil when nothing was recorded.
+function Bracket:cutoff(rung)
+  if #rung.order == 0 then return nil end
+  local values = {}
+  for i, id in ipairs(rung.order) do values[i] = rung.recorded[id] end
+  return nanpercentile(values, (1 - 1 / self.rf) * 100)
+end
+
+local function record(rung, trial_id, value)
+  if rung.recorded[trial_id] == nil then rung.order[#rung.order + 1] = trial_id end
+  rung.recorded[trial_id] = value
+end
+
+--- Ray's _Bracket.on_result: CONTINUE or STOP for a result at time
+--- `cur_iter` with value `cur_rew` (already multiplied by the mode's sign).
+function Bracket:on_result(trial_id, cur_iter, cur_rew)
+  local action = CONTINUE
+  for _, rung in ipairs(self._rungs) do
+    local seen = rung.recorded[trial_id] ~= nil
+    if cur_iter >= rung.milestone and seen and not self._stop_last_trials then
+      -- Already judged at this rung: the decision to continue was made.
+      break
+    end
+    if not (cur_iter < rung.milestone or seen) then
+      local cutoff = self:cutoff(rung)
+      if cutoff ~= nil and cur_rew ~= nil and cur_rew < cutoff then action = STOP end
+      if cur_rew == nil then
+        io.stderr:write("tunelua warning: AsyncHyperBandScheduler: the reward is nil! Consider reporting "
+          .. "using a different field.\n")
+      else
+        record(rung, trial_id, cur_rew)
+      end
+      break
+    end
+  end
+  return action
+end
+
+function Bracket:debug_str()
+  local parts = {}
+  for i, rung in ipairs(self._rungs) do
+    local c = self:cutoff(rung)
+    parts[i] = string.format("Iter %.3f: %s", rung.milestone, c == nil and "None" or pyfloat(c))
+  end
+  return "Bracket: " .. table.concat(parts, " | ")
+end
+
+function Bracket:save()
+  local rungs = {}
+  for i, rung in ipairs(self._rungs) do
+    local rec = {}
+    for j, id in ipairs(rung.order) do rec[j] = {id, rung.recorded[id]} end
+    rungs[i] = {milestone = rung.milestone, recorded = rec}
+  end
+  return {rf = self.rf, stop_last_trials = self._stop_last_trials, rungs = rungs}
+end
+
+function Bracket.load(s)
+  local self = setmetatable({rf = s.rf, _stop_last_trials = s.stop_last_trials ~= false, _rungs = {}}, Bracket)
+  for i, r in ipairs(s.rungs or {}) do
+    local rung = {milestone = r.milestone, recorded = {}, order = {}}
+    for _, pair in ipairs(r.recorded or {}) do record(rung, pair[1], pair[2]) end
+    self._rungs[i] = rung
+  end
+  return self
+end
+
+--------------------------------------------------------------------------
+-- The scheduler
+--------------------------------------------------------------------------
+
+local function metric_op(mode)
+  if mode == "max" then return 1.0 elseif mode == "min" then return -1.0 end
+  return nil
+end
+
+--- AsyncHyperBandScheduler{time_attr=, metric=, mode=, max_t=100,
+--- grace_period=1, reduction_factor=4, brackets=1, stop_last_trials=true}
+function AsyncHyperBandScheduler:__init(opts)
+  local name = "AsyncHyperBandScheduler"
+  opts = check_options(name, opts, 3)
+  local max_t, grace = opt(opts, "max_t"), opt(opts, "grace_period")
+  local rf, brackets = opt(opts, "reduction_factor"), opt(opts, "brackets")
+  for _, k in ipairs({"max_t", "grace_period", "reduction_factor", "brackets"}) do
+    local v = opt(opts, k)
+    if type(v) ~= "number" or v ~= v then
+      error(string.format("%s: %s must be a number, got %s", name, k, tostring(v)), 3)
+    end
+  end
+  if not (max_t > 0) then error(name .. ": Max (time_attr) not valid!", 3) end
+  if not (max_t >= grace) then error(name .. ": grace_period must be <= max_t!", 3) end
+  if not (grace > 0) then error(name .. ": grace_period must be positive!", 3) end
+  if not (rf > 1) then error(name .. ": Reduction Factor not valid!", 3) end
+  if not (brackets > 0) then error(name .. ": brackets must be positive!", 3) end
+  if brackets ~= math.floor(brackets) then error(name .. ": brackets must be an integer", 3) end
+  local mode = opts.mode
+  if mode and mode ~= "min" and mode ~= "max" then error(name .. ": `mode` must be 'min' or 'max'!", 3) end
+  local time_attr = opt(opts, "time_attr")
+  if type(time_attr) ~= "string" then error(name .. ": time_attr must be a string", 3) end
+  if opts.metric ~= nil and type(opts.metric) ~= "string" then error(name .. ": metric must be a string", 3) end
+
+  self._reduction_factor = rf
+  self._max_t = max_t
+  self._grace_period = grace
+  self._stop_last_trials = opt(opts, "stop_last_trials") ~= false
+  self._trial_info = {}   -- trial_id -> index of its bracket
+  self._brackets = {}
+  for s = 0, brackets - 1 do
+    self._brackets[s + 1] = Bracket.new(grace, max_t, rf, s, self._stop_last_trials)
+  end
+  self._counter = 0
+  self._num_stopped = 0
+  self.metric = opts.metric
+  self.mode = mode
+  self._metric_op = metric_op(mode)
+  self._time_attr = time_attr
+  self._rng = sample.Random(opts.seed or nil)
+end
+
+function AsyncHyperBandScheduler:set_search_properties(metric, mode)
+  if self.metric and metric then return false end
+  if self.mode and mode then return false end
+  if metric then self.metric = metric end
+  if mode then self.mode = mode end
+  self._metric_op = metric_op(self.mode) or self._metric_op
+  if self.metric == nil and self.mode then self.metric = DEFAULT_METRIC end
+  return true
+end
+
+local function check_ready(self, level)
+  if not self.metric or not self._metric_op then
+    error(string.format("%s has been instantiated without a valid `metric` (%s) or `mode` (%s) parameter. "
+      .. "Either pass these parameters when instantiating the scheduler, or pass them as parameters to "
+      .. "`tune.run()`", self.__name or "AsyncHyperBandScheduler", tostring(self.metric), tostring(self.mode)),
+      level + 1)
+  end
+end
+
+--- Puts a new trial in a bracket, drawn with softmax probabilities over
+--- the brackets' rung counts (the bracket with most rungs is likeliest).
+--- Idempotent by trial id: a resumed experiment adds its trials again.
+function AsyncHyperBandScheduler:on_trial_add(runner, trial)
+  check_ready(self, 2)
+  if self._trial_info[trial.trial_id] then return end
+  local n = #self._brackets
+  local idx = 1
+  if n > 1 then
+    local maxsize = -math.huge
+    for _, b in ipairs(self._brackets) do maxsize = math.max(maxsize, #b._rungs) end
+    local probs, total = {}, 0
+    for i, b in ipairs(self._brackets) do
+      probs[i] = math.exp(#b._rungs - maxsize)
+      total = total + probs[i]
+    end
+    local u, acc = self._rng:random(), 0
+    idx = n
+    for i = 1, n do
+      acc = acc + probs[i] / total
+      if u < acc then idx = i break end
+    end
+  end
+  self._trial_info[trial.trial_id] = idx
+end
+
+local function numeric(self, trial, result, key, what)
+  local v = result[key]
+  if v ~= nil and type(v) ~= "number" then
+    error(string.format("%s: the %s %q of trial %s must be a number, got %s", self.__name, what, key,
+      tostring(trial.trial_id), type(v)), 0)
+  end
+  return v
+end
+
+function AsyncHyperBandScheduler:on_trial_result(runner, trial, result)
+  local action = CONTINUE
+  local t = numeric(self, trial, result, self._time_attr, "time_attr")
+  local m = numeric(self, trial, result, self.metric, "metric")
+  if t == nil or m == nil then return action end
+  if t >= self._max_t and self._stop_last_trials then
+    action = STOP
+  else
+    local idx = self._trial_info[trial.trial_id]
+    if idx == nil then
+      self:on_trial_add(runner, trial)
+      idx = self._trial_info[trial.trial_id]
+    end
+    action = self._brackets[idx]:on_result(trial.trial_id, t, self._metric_op * m)
+  end
+  if action == STOP then self._num_stopped = self._num_stopped + 1 end
+  return action
+end
+
+function AsyncHyperBandScheduler:on_trial_complete(runner, trial, result)
+  local t = numeric(self, trial, result, self._time_attr, "time_attr")
+  local m = numeric(self, trial, result, self.metric, "metric")
+  if t == nil or m == nil then return end
+  local idx = self._trial_info[trial.trial_id]
+  if idx == nil then return end
+  self._brackets[idx]:on_result(trial.trial_id, t, self._metric_op * m)
+  self._trial_info[trial.trial_id] = nil
+end
+
+function AsyncHyperBandScheduler:on_trial_remove(runner, trial)
+  self._trial_info[trial.trial_id] = nil
+end
+
+function AsyncHyperBandScheduler:debug_string()
+  local out = {string.format("Using AsyncHyperBand: num_stopped=%d", self._num_stopped)}
+  for i, b in ipairs(self._brackets) do out[i + 1] = b:debug_str() end
+  return table.concat(out, "\n")
+end
+
+--------------------------------------------------------------------------
+-- State (Ray pickles __dict__; this is the same content as JSON data)
+--------------------------------------------------------------------------
+
+function AsyncHyperBandScheduler:save()
+  local brackets = {}
+  for i, b in ipairs(self._brackets) do brackets[i] = b:save() end
+  local info = {}
+  for id, idx in pairs(self._trial_info) do info[#info + 1] = {id, idx} end
+  table.sort(info, function(a, b) return a[1] < b[1] end)
+  return {
+    scheduler = "AsyncHyperBandScheduler", version = 1,
+    metric = self.metric, mode = self.mode, time_attr = self._time_attr, max_t = self._max_t,
+    grace_period = self._grace_period, reduction_factor = self._reduction_factor,
+    stop_last_trials = self._stop_last_trials, counter = self._counter, num_stopped = self._num_stopped,
+    trial_info = info, brackets = brackets, rng = self._rng:get_state(),
+  }
+end
+
+local function nonnull(v)
+  if type(v) == "userdata" then return nil end -- tune.null
+  return v
+end
+
+function AsyncHyperBandScheduler:restore(state)
+  if type(state) ~= "table" or state.scheduler ~= "AsyncHyperBandScheduler" then
+    error("AsyncHyperBandScheduler:restore: not a state saved by AsyncHyperBandScheduler:save()", 2)
+  end
+  self.metric = nonnull(state.metric)
+  self.mode = nonnull(state.mode)
+  self._metric_op = metric_op(self.mode)
+  self._time_attr = state.time_attr
+  self._max_t = state.max_t
+  self._grace_period = state.grace_period
+  self._reduction_factor = state.reduction_factor
+  self._stop_last_trials = state.stop_last_trials ~= false
+  self._counter = state.counter or 0
+  self._num_stopped = state.num_stopped or 0
+  self._brackets = {}
+  for i, b in ipairs(state.brackets or {}) do self._brackets[i] = Bracket.load(b) end
+  self._trial_info = {}
+  for _, pair in ipairs(state.trial_info or {}) do self._trial_info[pair[1]] = pair[2] end
+  if type(state.rng) == "table" then self._rng:set_state(state.rng) end
+end
+
+return {AsyncHyperBandScheduler = AsyncHyperBandScheduler, ASHAScheduler = AsyncHyperBandScheduler}

@@ -1,0 +1,880 @@
+--- tune.schedulers.PopulationBasedTraining: Ray Tune 2.0's PBT
+--- (docs/reference/schedulers/pbt.md).
+---
+--- Every `perturbation_interval` units of `time_attr` a trial is ranked
+--- against the population: one in the top `quantile_fraction` is saved to
+--- memory (runner.trial_executor:save(trial, "MEMORY", result)); one in the
+--- bottom quantile is stopped, takes a random top trial's checkpoint
+--- (trial:on_checkpoint) and a perturbed copy of its config (explore), and
+--- waits PAUSED until choose_trial_to_run starts it again from that
+--- checkpoint. With reuse_actors the executor hands it its cached worker,
+--- which takes the new config in place (reset_config, or a restarted
+--- function trainable), else a new worker starts. Every exploit is logged
+--- in pbt_global.txt and pbt_policy_<trial_id>.txt (JSON lines, Ray's
+--- format) in the experiment directory; PopulationBasedTrainingReplay
+--- replays one of those files.
+---
+--- Randomness (which top trial is cloned, explore's draws, sampled initial
+--- values) comes from `sample.Random(seed)`: a `seed` option makes a run's
+--- decisions reproducible given the same order of results.
+local TrialScheduler = require("tune.schedulers.trial_scheduler")
+local ckpt = require("tune.checkpoint")
+local class = require("tune.class")
+local core = require("tune.core")
+local sample = require("tune.search.sample")
+local util = require("tune.util")
+local variants = require("tune.search.variant_generator")
+
+local CONTINUE, PAUSE, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.NOOP
+local MEMORY = ckpt.CheckpointStorage.MEMORY
+
+local PBT = TrialScheduler:extend(nil, "PopulationBasedTraining")
+
+--- Ray's DEFAULT_METRIC: the metric when only a mode was given.
+local DEFAULT_METRIC = "_metric"
+
+local OPTIONS = {
+  time_attr = true, metric = true, mode = true, perturbation_interval = true, burn_in_period = true,
+  hyperparam_mutations = true, quantile_fraction = true, resample_probability = true,
+  custom_explore_fn = true, log_config = true, require_attrs = true, synch = true, seed = true,
+}
+PBT.OPTIONS = OPTIONS
+
+--------------------------------------------------------------------------
+-- Helpers (explore, fill_config, tags), exposed for specs and subclasses
+--------------------------------------------------------------------------
+
+local function is_callable(v)
+  if type(v) == "function" then return true end
+  if type(v) ~= "table" and type(v) ~= "userdata" then return false end
+  local mt = getmetatable(v)
+  return mt ~= nil and type(mt) == "table" and rawget(mt, "__call") ~= nil
+end
+
+--- What a hyperparam_mutations value is: "domain", "function", "list",
+--- "dict", or nil for anything else.
+local function mutation_kind(v)
+  if sample.is_domain(v) then return "domain" end
+  if is_callable(v) then return "function" end
+  if type(v) == "table" then
+    if sample._is_list(v) and #v > 0 then return "list" end
+    if getmetatable(v) == nil then return "dict" end
+  end
+  return nil
+end
+PBT._mutation_kind = mutation_kind
+
+--- Python's == for plain data.
+local function equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do if not equal(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+local function index_of(list, v)
+  for i, x in ipairs(list) do
+    if equal(x, v) then return i end
+  end
+  return nil
+end
+
+--- Python's int(): towards zero.
+local function to_int(x)
+  if type(x) ~= "number" then return x end
+  if math.type(x) == "integer" then return x end
+  if x ~= x or x == math.huge or x == -math.huge then return x end
+  local t = x >= 0 and math.floor(x) or math.ceil(x)
+  return math.tointeger(t) or t
+end
+
+--- Keys in a stable order (Lua's pairs order may change between runs,
+--- and each key draws from the generator).
+local function keys_of(t)
+  return util.sorted_keys(t)
+end
+
+--- Ray's _explore: a perturbed copy of `config`. Lists shift to a
+--- neighbouring value (or resample with `resample_probability`, or when
+--- the current value is not in the list); Domains and functions resample,
+--- else multiply by 1.2 or 0.8 (integers stay integers); nested tables
+--- recurse. Functions are called with the generator: fn(rng).
+--- `custom_explore_fn(new_config)` runs last and must return the config.
+function PBT.explore(config, mutations, resample_probability, custom_explore_fn, rng)
+  local new_config = util.deepcopy(config)
+  for _, key in ipairs(keys_of(mutations)) do
+    local distribution = mutations[key]
+    local kind = mutation_kind(distribution)
+    local current = config[key]
+    if kind == "dict" then
+      if type(current) ~= "table" then
+        error(string.format("PopulationBasedTraining: hyperparam_mutations has a nested table at %q, "
+          .. "but the config holds %s there", tostring(key), type(current)), 0)
+      end
+      new_config[key] = PBT.explore(current, distribution, resample_probability, nil, rng)
+    elseif kind == "list" then
+      local idx = index_of(distribution, current)
+      if rng:random() < resample_probability or idx == nil then
+        new_config[key] = util.deepcopy(rng:choice(distribution))
+      elseif rng:random() > 0.5 then
+        new_config[key] = util.deepcopy(distribution[math.max(1, idx - 1)])
+      else
+        new_config[key] = util.deepcopy(distribution[math.min(#distribution, idx + 1)])
+      end
+    elseif kind == "domain" or kind == "function" then
+      if rng:random() < resample_probability then
+        if kind == "domain" then
+          new_config[key] = distribution:sample(rng)
+        else
+          new_config[key] = distribution(rng)
+        end
+      else
+        if type(current) ~= "number" then
+          error(string.format("PopulationBasedTraining: cannot perturb config %q: it holds %s, not a number "
+            .. "(use a list in hyperparam_mutations for categorical values)", tostring(key), type(current)), 0)
+        end
+        if rng:random() > 0.5 then
+          new_config[key] = current * 1.2
+        else
+          new_config[key] = current * 0.8
+        end
+      end
+      if math.type(current) == "integer" then new_config[key] = to_int(new_config[key]) end
+    end
+  end
+  if custom_explore_fn then
+    new_config = custom_explore_fn(new_config)
+    if new_config == nil then error("Custom explore fn failed to return new config", 0) end
+  end
+  return new_config
+end
+
+--- Ray's _fill_config: config[attr] sampled from `search_space`.
+function PBT.fill_config(config, attr, search_space, rng)
+  local kind = mutation_kind(search_space)
+  if kind == "function" then
+    config[attr] = search_space(rng)
+  elseif kind == "domain" then
+    config[attr] = search_space:sample(rng)
+  elseif kind == "list" then
+    config[attr] = util.deepcopy(rng:choice(search_space))
+  elseif kind == "dict" then
+    config[attr] = {}
+    for _, k in ipairs(keys_of(search_space)) do PBT.fill_config(config[attr], k, search_space[k], rng) end
+  end
+end
+
+--- Ray's _make_experiment_tag: "<orig>@perturbed[k=v,...]" over the
+--- mutated keys.
+function PBT.make_experiment_tag(orig_tag, config, mutations)
+  local resolved = {}
+  for k in pairs(mutations) do
+    resolved[#resolved + 1] = {path = {"config", k}, value = config[k]}
+  end
+  return string.format("%s@perturbed[%s]", tostring(orig_tag or ""), variants.format_vars(resolved))
+end
+
+--- JSON text of `v`; values JSON cannot hold become strings (Ray's
+--- SafeFallbackEncoder).
+local function safe_json(v)
+  local text = core.json_encode(v)
+  if text then return text end
+  local function clean(x, seen)
+    local t = type(x)
+    if t == "table" then
+      seen = seen or {}
+      if seen[x] then return tostring(x) end
+      seen[x] = true
+      local out = {}
+      for k, y in pairs(x) do out[type(k) == "number" and k or tostring(k)] = clean(y, seen) end
+      return setmetatable(out, getmetatable(x) == core.array_mt and core.array_mt or nil)
+    elseif t == "function" or t == "userdata" or t == "thread" then
+      return tostring(x)
+    end
+    return x
+  end
+  return assert(core.json_encode(clean(v)))
+end
+PBT._safe_json = safe_json
+
+local function is_finished(trial)
+  if type(trial.is_finished) == "function" then return trial:is_finished() end
+  return trial.status == "TERMINATED" or trial.status == "ERROR"
+end
+
+local function result_value(result, key)
+  if result == nil then return nil end
+  return util.get_path(result, key)
+end
+
+--- Stable sort of `list` by `key(x)` ascending; NaN ranks below every
+--- number (a diverging trial is the worst), ties keep their order.
+local function stable_sort_by(list, key)
+  local items = {}
+  for i, x in ipairs(list) do items[i] = {x = x, k = key(x), i = i} end
+  table.sort(items, function(a, b)
+    local an, bn = a.k ~= a.k, b.k ~= b.k
+    if an or bn then
+      if an and bn then return a.i < b.i end
+      return an
+    end
+    if a.k ~= b.k then return a.k < b.k end
+    return a.i < b.i
+  end)
+  for i, it in ipairs(items) do list[i] = it.x end
+  return list
+end
+PBT._stable_sort_by = stable_sort_by
+
+--------------------------------------------------------------------------
+-- Memory checkpoints that outlive their trial's run
+--------------------------------------------------------------------------
+
+-- The executor keeps the newest few memory checkpoints of each trial and
+-- deletes them all when the trial stops. A checkpoint PBT will clone (or
+-- that a trial restarts from after PBT stopped it) must survive that, as
+-- Ray's object-store checkpoints do: PBT takes it out of the executor's
+-- bookkeeping and deletes it itself once nothing refers to it.
+
+--- Takes a memory checkpoint's directory over from the executor. True
+--- when it did (the caller then owns the directory).
+function PBT._claim_memory_checkpoint(runner, checkpoint)
+  if type(checkpoint) ~= "table" or checkpoint.storage_mode ~= MEMORY then return false end
+  local dir = checkpoint.dir_or_data
+  local ex = runner and runner.trial_executor
+  if type(dir) ~= "string" or type(ex) ~= "table" or type(rawget(ex, "_memory")) ~= "table" then return false end
+  local found = false
+  for _, list in pairs(ex._memory) do
+    for i = #list, 1, -1 do
+      if list[i] == dir then
+        table.remove(list, i)
+        found = true
+      end
+    end
+  end
+  return found
+end
+
+--- A runner's bookkeeping of a decision that waits for a save (the trial
+--- was saving when PBT stopped it) would hold the trial forever.
+function PBT._forget_decisions(runner, trial)
+  if type(runner) ~= "table" then return end
+  local cached, queued = rawget(runner, "_cached_decisions"), rawget(runner, "_queued_decisions")
+  if type(cached) == "table" then cached[trial.trial_id] = nil end
+  if type(queued) == "table" then queued[trial.trial_id] = nil end
+end
+
+--------------------------------------------------------------------------
+-- Construction
+--------------------------------------------------------------------------
+
+local function check_mutations(mutations, where, level)
+  for _, k in ipairs(keys_of(mutations)) do
+    local v = mutations[k]
+    local kind = mutation_kind(v)
+    if kind == nil then
+      error(string.format("`hyperparam_mutation` values must be either a List, Dict, a tune search space "
+        .. "object, or a callable (%s%s is a %s).", where, tostring(k), type(v)), level + 1)
+    end
+    if kind == "domain" and v.kind == "function" then
+      error("arbitrary tune.sample_from objects are not supported for `hyperparam_mutation` values. "
+        .. "You must use other built in primitives like tune.uniform, tune.loguniform, etc.", level + 1)
+    end
+    if kind == "dict" then check_mutations(v, where .. tostring(k) .. ".", level + 1) end
+  end
+end
+
+local function bad_option(opts, level)
+  for k in pairs(opts) do
+    if not OPTIONS[k] then
+      local near = util.closest(tostring(k), util.sorted_keys(OPTIONS))
+      error(string.format("PopulationBasedTraining: unknown option %q%s", tostring(k),
+        near and (" (did you mean " .. near .. "?)") or ""), level + 1)
+    end
+  end
+end
+
+local function need_number(v, name, level)
+  if type(v) ~= "number" or v ~= v then
+    error(string.format("PopulationBasedTraining: %s must be a number, got %s", name, tostring(v)), level + 1)
+  end
+end
+
+--- PopulationBasedTraining{time_attr=, metric=, mode=, perturbation_interval=,
+--- burn_in_period=, hyperparam_mutations=, quantile_fraction=,
+--- resample_probability=, custom_explore_fn=, log_config=, require_attrs=,
+--- synch=, seed=}
+function PBT:__init(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("PopulationBasedTraining: expected a table of options", 3) end
+  bad_option(opts, 3)
+  local mutations = opts.hyperparam_mutations or {}
+  if type(mutations) ~= "table" then
+    error("PopulationBasedTraining: hyperparam_mutations must be a table", 3)
+  end
+  check_mutations(mutations, "", 3)
+  local custom = opts.custom_explore_fn
+  if custom ~= nil and not is_callable(custom) then
+    error("PopulationBasedTraining: custom_explore_fn must be a function", 3)
+  end
+  -- Ray 2.0 meant to refuse a PBT with neither hyperparam_mutations nor
+  -- custom_explore_fn, but its check sits inside the loop over the
+  -- mutations and never runs; 2.0 accepts it, and so do we.
+  local qf = opts.quantile_fraction
+  if qf == nil then qf = 0.25 end
+  need_number(qf, "quantile_fraction", 3)
+  if qf > 0.5 or qf < 0 then
+    error(string.format("You must set `quantile_fraction` to a value between 0 and 0.5. Current value: '%s'",
+      tostring(qf)), 3)
+  end
+  local interval = opts.perturbation_interval
+  if interval == nil then interval = 60.0 end
+  need_number(interval, "perturbation_interval", 3)
+  if interval <= 0 then
+    error(string.format("perturbation_interval must be a positive number greater than 0. Current value: '%s'",
+      tostring(interval)), 3)
+  end
+  local burn_in = opts.burn_in_period
+  if burn_in == nil then burn_in = 0.0 end
+  need_number(burn_in, "burn_in_period", 3)
+  local resample = opts.resample_probability
+  if resample == nil then resample = 0.25 end
+  need_number(resample, "resample_probability", 3)
+  local mode = opts.mode
+  if mode ~= nil and mode ~= "min" and mode ~= "max" then error("`mode` must be 'min' or 'max'.", 3) end
+  if opts.metric ~= nil and type(opts.metric) ~= "string" then
+    error("PopulationBasedTraining: metric must be a string", 3)
+  end
+  local time_attr = opts.time_attr or "time_total_s"
+  if type(time_attr) ~= "string" then error("PopulationBasedTraining: time_attr must be a string", 3) end
+  if opts.seed ~= nil and math.tointeger(opts.seed) == nil then
+    error("PopulationBasedTraining: seed must be an integer", 3)
+  end
+
+  TrialScheduler.__init(self)
+  self.metric = opts.metric
+  self.mode = mode
+  self._metric_op = nil
+  if mode == "max" then self._metric_op = 1.0 elseif mode == "min" then self._metric_op = -1.0 end
+  self._time_attr = time_attr
+  self._perturbation_interval = interval
+  self._burn_in_period = burn_in
+  self._hyperparam_mutations = mutations
+  self._quantile_fraction = qf
+  self._resample_probability = resample
+  self._custom_explore_fn = custom
+  self._log_config = opts.log_config ~= false
+  self._require_attrs = opts.require_attrs ~= false
+  self._synch = opts.synch and true or false
+  self._next_perturbation_sync = math.max(interval, burn_in)
+  self._seed = opts.seed
+  self._rng = sample.Random(opts.seed)
+  self._num_checkpoints = 0
+  self._num_perturbations = 0
+  self._trial_state = {}   -- trial_id -> {orig_tag, last_score, last_checkpoint, ...}
+  self._order = {}         -- trial ids in the order they were added
+  self._trials = {}        -- trial_id -> Trial (re-linked through the runner after a restore)
+  self._owned = {}         -- memory checkpoint dirs taken over from the executor
+  self._pending_clone = {} -- exploited trial_id -> the dir it will restart from
+  self._warned = {}
+end
+
+--- Ray's set_search_properties: false when this scheduler has its own.
+function PBT:set_search_properties(metric, mode)
+  if self.metric and metric then return false end
+  if self.mode and mode then return false end
+  if metric then self.metric = metric end
+  if mode then self.mode = mode end
+  if self.mode == "max" then self._metric_op = 1.0 elseif self.mode == "min" then self._metric_op = -1.0 end
+  if self.metric == nil and self.mode then self.metric = DEFAULT_METRIC end
+  return true
+end
+
+--- Where warnings go (a spec may replace it).
+function PBT:_warn(msg)
+  io.stderr:write("tunelua warning: ", msg, "\n")
+end
+
+function PBT:_warn_once(key, msg)
+  if self._warned[key] then return end
+  self._warned[key] = true
+  self:_warn(msg)
+end
+
+--------------------------------------------------------------------------
+-- Trials
+--------------------------------------------------------------------------
+
+--- The Trial of `trial_id` (re-linked through the runner after a restore).
+function PBT:_trial(runner, trial_id)
+  local t = self._trials[trial_id]
+  if t == nil and type(runner) == "table" and type(runner.get_trial) == "function" then
+    t = runner:get_trial(trial_id)
+    if t then self._trials[trial_id] = t end
+  end
+  return t
+end
+
+local function is_search_generator(search_alg)
+  if type(search_alg) ~= "table" then return false end
+  local ok, SearchGenerator = pcall(require, "tune.search.search_generator")
+  return ok and class.is_instance(search_alg, SearchGenerator)
+end
+
+function PBT:on_trial_add(runner, trial)
+  local search_alg = type(runner) == "table" and runner.search_alg or nil
+  if is_search_generator(search_alg) then
+    error(string.format("Search algorithms cannot be used with %s schedulers. Please remove %s.",
+      self.__name, tostring(search_alg.searcher and (search_alg.searcher.__name or search_alg.searcher)
+        or search_alg)), 2)
+  end
+  if not self.metric or not self._metric_op then
+    error(string.format("%s has been instantiated without a valid `metric` (%s) or `mode` (%s) parameter. "
+      .. "Either pass these parameters when instantiating the scheduler, or pass them as parameters "
+      .. "to `tune.run()`", self.__name, tostring(self.metric), tostring(self.mode)), 2)
+  end
+  local id = trial.trial_id
+  self._trials[id] = trial
+  if self._trial_state[id] then return end -- added again after a resume
+  self._trial_state[id] = {
+    orig_tag = trial.experiment_tag or "",
+    last_score = nil,
+    last_checkpoint = nil,
+    last_perturbation_time = 0,
+    last_train_time = 0,
+    last_result = nil,
+  }
+  self._order[#self._order + 1] = id
+  trial.config = trial.config or {}
+  for _, attr in ipairs(keys_of(self._hyperparam_mutations)) do
+    if trial.config[attr] == nil then
+      -- Sampled from hyperparam_mutations, and shown with the trial.
+      PBT.fill_config(trial.config, attr, self._hyperparam_mutations[attr], self._rng)
+      if type(trial.evaluated_params) == "table" then trial.evaluated_params[attr] = trial.config[attr] end
+    end
+  end
+end
+
+--------------------------------------------------------------------------
+-- Results
+--------------------------------------------------------------------------
+
+function PBT:on_trial_result(runner, trial, result)
+  -- The runner updates trial.last_result after this hook: the policy log
+  -- takes this trial's iteration from `result`.
+  self._current_id, self._current_result = trial.trial_id, result
+  local decision = self:_on_trial_result(runner, trial, result)
+  self._current_id, self._current_result = nil, nil
+  return decision
+end
+
+function PBT:_on_trial_result(runner, trial, result)
+  local id = trial.trial_id
+  self._trials[id] = trial
+  if self._trial_state[id] == nil then self:on_trial_add(runner, trial) end
+  if trial.status ~= "RUNNING" and self._pending_clone[id] then
+    -- A result of the run PBT just stopped to exploit (a buffered batch):
+    -- the trial goes on from the cloned checkpoint, not from this.
+    return NOOP
+  end
+  local time = result_value(result, self._time_attr)
+  local metric_value = result_value(result, self.metric)
+  if time == nil then
+    local msg = string.format("Cannot find time_attr %s in trial result %s. Make sure that this attribute is "
+      .. "returned in the results of your Trainable.", self._time_attr, safe_json(result))
+    if self._require_attrs then
+      error(msg .. " If this error is expected, you can change this to a warning message by setting "
+        .. "PBT(require_attrs=False)", 0)
+    end
+    self:_warn_once("pbt-time_attr-error", msg)
+  end
+  if metric_value == nil then
+    local msg = string.format("Cannot find metric %s in trial result %s. Make sure that this attribute is "
+      .. "returned in the results of your Trainable.", tostring(self.metric), safe_json(result))
+    if self._require_attrs then
+      error(msg .. " If this error is expected, you can change this to a warning message by setting "
+        .. "PBT(require_attrs=False)", 0)
+    end
+    self:_warn_once("pbt-metric-error", msg)
+  end
+  if metric_value == nil or time == nil then return CONTINUE end
+  if trial.status == "RUNNING" then self:_release_clone(id) end
+
+  local state = self._trial_state[id]
+  -- Continue training if the burn-in period has not been reached yet.
+  if time < self._burn_in_period then return CONTINUE end
+  -- Continue training if the perturbation interval has not been reached yet.
+  if time - state.last_perturbation_time < self._perturbation_interval then return CONTINUE end
+
+  self:_save_trial_state(state, time, result, trial)
+
+  if not self._synch then
+    state.last_perturbation_time = time
+    local lower, upper = self:_quantiles(runner)
+    local decision = CONTINUE
+    for _, other in ipairs(runner:get_trials()) do
+      if other.status == "PENDING" or other.status == "PAUSED" then
+        decision = PAUSE
+        break
+      end
+    end
+    self:_checkpoint_or_exploit(trial, runner, upper, lower)
+    if trial.status == "PAUSED" then return NOOP end
+    return decision
+  end
+
+  -- Synchronous mode: wait until every live trial reached the sync point.
+  local behind = false
+  for _, t in ipairs(runner:get_live_trials()) do
+    local st = self._trial_state[t.trial_id]
+    if t.trial_id ~= id and (st and st.last_train_time or 0) < self._next_perturbation_sync then
+      behind = true
+      break
+    end
+  end
+  if not behind then
+    local lower, upper = self:_quantiles(runner)
+    local in_q = {}
+    for _, t in ipairs(lower) do in_q[t.trial_id] = true end
+    for _, t in ipairs(upper) do in_q[t.trial_id] = true end
+    -- Strong trials first, weak ones last: the checkpoints of the strong
+    -- exist before the weak exploit them.
+    local all = {}
+    for _, t in ipairs(upper) do all[#all + 1] = t end
+    for _, t in ipairs(runner:get_trials()) do
+      if not in_q[t.trial_id] then all[#all + 1] = t end
+    end
+    for _, t in ipairs(lower) do all[#all + 1] = t end
+    for _, t in ipairs(all) do
+      local st = self._trial_state[t.trial_id]
+      if st then
+        st.last_perturbation_time = time
+        self:_checkpoint_or_exploit(t, runner, upper, lower)
+      end
+    end
+    local max_train = -math.huge
+    for _, t in ipairs(runner:get_trials()) do
+      local st = self._trial_state[t.trial_id]
+      if st and st.last_train_time > max_train then max_train = st.last_train_time end
+    end
+    self._next_perturbation_sync = math.max(self._next_perturbation_sync + self._perturbation_interval, max_train)
+  end
+  -- In synch mode every trial pauses at a result; once the perturbation
+  -- happened they are all paused, and choose_trial_to_run picks the next.
+  if trial.status == "PAUSED" then return NOOP end
+  return PAUSE
+end
+
+--- Records the trial's score at this perturbation point.
+function PBT:_save_trial_state(state, time, result, trial) -- luacheck: no unused args
+  local score = self._metric_op * result_value(result, self.metric)
+  state.last_score = score
+  state.last_train_time = time
+  state.last_result = result
+  return score
+end
+
+--- Sets a trial state's checkpoint, taking memory checkpoints over from
+--- the executor and deleting those nothing refers to any more.
+function PBT:_set_last_checkpoint(runner, state, checkpoint)
+  local old = state.last_checkpoint
+  state.last_checkpoint = checkpoint
+  if checkpoint and PBT._claim_memory_checkpoint(runner, checkpoint) then
+    self._owned[checkpoint.dir_or_data] = true
+  end
+  if old and old ~= checkpoint then self:_collect() end
+end
+
+--- Deletes owned checkpoint directories that no trial state refers to and
+--- that no exploited trial waits to restart from.
+function PBT:_collect()
+  if next(self._owned) == nil then return end
+  local used = {}
+  for _, st in pairs(self._trial_state) do
+    if st.last_checkpoint and st.last_checkpoint.dir_or_data then used[st.last_checkpoint.dir_or_data] = true end
+  end
+  for _, dir in pairs(self._pending_clone) do used[dir] = true end
+  for dir in pairs(self._owned) do
+    if not used[dir] then
+      self._owned[dir] = nil
+      core.remove_tree(dir)
+    end
+  end
+end
+
+--- The exploited trial reported again: it has restored its clone.
+function PBT:_release_clone(trial_id)
+  if self._pending_clone[trial_id] ~= nil then
+    self._pending_clone[trial_id] = nil
+    self:_collect()
+  end
+end
+
+local function contains(list, trial)
+  for _, t in ipairs(list) do
+    if t == trial or t.trial_id == trial.trial_id then return true end
+  end
+  return false
+end
+
+--- Checkpoints the trial if it is in the upper quantile, exploits if in
+--- the lower one.
+function PBT:_checkpoint_or_exploit(trial, runner, upper_quantile, lower_quantile)
+  local state = self._trial_state[trial.trial_id]
+  if contains(upper_quantile, trial) then
+    if trial.status == "PAUSED" then
+      -- A paused trial always has an in-memory checkpoint.
+      self:_set_last_checkpoint(runner, state, trial.checkpoint)
+    else
+      self:_set_last_checkpoint(runner, state,
+        runner.trial_executor:save(trial, MEMORY, state.last_result))
+    end
+    self._num_checkpoints = self._num_checkpoints + 1
+  else
+    self:_set_last_checkpoint(runner, state, nil) -- not a top trial
+  end
+  if contains(lower_quantile, trial) then
+    local trial_to_clone = upper_quantile[self._rng:randint(1, #upper_quantile + 1)]
+    assert(trial_to_clone.trial_id ~= trial.trial_id, "PBT: a trial cannot clone itself")
+    if not self._trial_state[trial_to_clone.trial_id].last_checkpoint then
+      -- [pbt]: no checkpoint for the trial to clone: skip exploit.
+      return
+    end
+    self:_exploit(runner, trial, trial_to_clone)
+  end
+end
+
+--- Logs an exploit: [target tag, clone tag, target iteration, clone
+--- iteration, clone config, new config] in pbt_global.txt, and the
+--- target's pbt_policy_<id>.txt becomes the clone's history plus this line.
+function PBT:_log_config_on_step(trial_state, new_state, trial, trial_to_clone, new_config, runner)
+  local dir = trial.local_dir or (type(runner) == "table" and runner.experiment_dir) or nil
+  if type(dir) ~= "string" then return end
+  local clone_dir = trial_to_clone.local_dir or dir
+  assert(core.mkdir_p(dir))
+  local trial_path = util.join(dir, "pbt_policy_" .. tostring(trial.trial_id) .. ".txt")
+  local clone_path = util.join(clone_dir, "pbt_policy_" .. tostring(trial_to_clone.trial_id) .. ".txt")
+  -- The clone's iteration is where the replay changes the config: it is
+  -- the iteration of the result its checkpoint was saved after, also when
+  -- the clone is the trial whose result is being processed (synch mode;
+  -- Ray logs its previous iteration then). The target's is Ray's.
+  local function iteration(t, current_ok)
+    if current_ok and t.trial_id == self._current_id then
+      local it = result_value(self._current_result, "training_iteration")
+      if it ~= nil then return it end
+    end
+    return (t.last_result or {}).training_iteration or 0
+  end
+  local policy = {
+    trial_state.orig_tag,
+    new_state.orig_tag,
+    iteration(trial, false),
+    iteration(trial_to_clone, true),
+    trial_to_clone.config,
+    new_config,
+  }
+  local line = safe_json(policy) .. "\n"
+  assert(core.append(util.join(dir, "pbt_global.txt"), line))
+  -- The target's history becomes the clone's, then this step.
+  local history = core.read_file(clone_path)
+  if history then
+    assert(core.write_atomic(trial_path, history))
+  end
+  assert(core.append(trial_path, line))
+end
+
+--- Ray's _get_new_config: an explored copy of the clone's config.
+function PBT:_get_new_config(trial, trial_to_clone) -- luacheck: no unused args
+  return PBT.explore(trial_to_clone.config, self._hyperparam_mutations, self._resample_probability,
+    self._custom_explore_fn, self._rng)
+end
+
+--- Transfers the perturbed state of trial_to_clone to trial: the trial
+--- stops (PAUSED), takes the new config and tag, and the clone's
+--- checkpoint, from which it starts again.
+function PBT:_exploit(runner, trial, trial_to_clone)
+  local trial_state = self._trial_state[trial.trial_id]
+  local new_state = self._trial_state[trial_to_clone.trial_id]
+  local new_config = self:_get_new_config(trial, trial_to_clone)
+  if self._log_config then
+    self:_log_config_on_step(trial_state, new_state, trial, trial_to_clone, new_config, runner)
+  end
+  local new_tag = PBT.make_experiment_tag(trial_state.orig_tag, new_config, self._hyperparam_mutations)
+  if trial.status == "PAUSED" then
+    -- A paused trial takes the new checkpoint when it is started again.
+    if not self._synch then
+      error("Trials should be paused here only if in synchronous mode. If you encounter this error "
+        .. "please report it.", 0)
+    end
+  else
+    local ex = runner.trial_executor
+    ex:stop_trial(trial)
+    ex:set_status(trial, "PAUSED")
+    PBT._forget_decisions(runner, trial)
+  end
+  trial.experiment_tag = new_tag
+  trial.config = new_config
+  local source = new_state.last_checkpoint
+  -- A registration of its own: it is the trial's newest checkpoint now,
+  -- newer than any the trial saved itself.
+  trial:on_checkpoint(ckpt.Checkpoint{dir_or_data = source.dir_or_data, storage_mode = source.storage_mode,
+    metrics = source.metrics})
+  if type(source.dir_or_data) == "string" then self._pending_clone[trial.trial_id] = source.dir_or_data end
+  self._num_perturbations = self._num_perturbations + 1
+  -- Transfer over the last perturbation time as well.
+  trial_state.last_perturbation_time = new_state.last_perturbation_time
+  trial_state.last_train_time = new_state.last_train_time
+end
+
+--- The trials in the lower and upper quantile of the population (both
+--- sorted by score, ascending), or two empty lists when fewer than two
+--- trials have a score.
+function PBT:_quantiles(runner)
+  local trials = {}
+  for _, id in ipairs(self._order) do
+    local state = self._trial_state[id]
+    local t = self:_trial(runner, id)
+    if t and state.last_score ~= nil and not is_finished(t) then trials[#trials + 1] = t end
+  end
+  stable_sort_by(trials, function(t) return self._trial_state[t.trial_id].last_score end)
+  if #trials <= 1 then return {}, {} end
+  local n = math.ceil(#trials * self._quantile_fraction)
+  if n > #trials / 2 then n = math.floor(#trials / 2) end
+  local lower, upper = {}, {}
+  for i = 1, n do lower[i] = trials[i] end
+  -- Python's trials[-0:] is the whole list.
+  local first = n == 0 and 1 or #trials - n + 1
+  for i = first, #trials do upper[#upper + 1] = trials[i] end
+  return lower, upper
+end
+
+--- Ensures all trials get a fair share of time (as time_attr measures it):
+--- the PENDING or PAUSED trial that is furthest behind runs next; in
+--- synch mode only those behind the next sync point.
+function PBT:choose_trial_to_run(runner)
+  local candidates = {}
+  for _, trial in ipairs(runner:get_trials()) do
+    if (trial.status == "PENDING" or trial.status == "PAUSED")
+        and runner.trial_executor:has_resources_for_trial(trial) then
+      local st = self._trial_state[trial.trial_id]
+      local t = st and st.last_train_time or 0
+      if not self._synch or t < self._next_perturbation_sync then candidates[#candidates + 1] = trial end
+    end
+  end
+  stable_sort_by(candidates, function(t)
+    local st = self._trial_state[t.trial_id]
+    return st and st.last_train_time or 0
+  end)
+  return candidates[1]
+end
+
+local function forget(self, trial)
+  local state = self._trial_state[trial.trial_id]
+  self._trials[trial.trial_id] = trial
+  self._pending_clone[trial.trial_id] = nil
+  if state then state.last_checkpoint = nil end
+  self:_collect()
+end
+
+function PBT:on_trial_complete(runner, trial, result) forget(self, trial) end -- luacheck: no unused args
+function PBT:on_trial_remove(runner, trial) forget(self, trial) end -- luacheck: no unused args
+function PBT:on_trial_error(runner, trial) forget(self, trial) end -- luacheck: no unused args
+
+--- Unit-test helpers (Ray's reset_stats and last_scores).
+function PBT:reset_stats()
+  self._num_perturbations = 0
+  self._num_checkpoints = 0
+end
+
+function PBT:last_scores(trials)
+  local scores = {}
+  for _, t in ipairs(trials) do
+    local st = self._trial_state[t.trial_id]
+    if st and st.last_score ~= nil and not is_finished(t) then scores[#scores + 1] = st.last_score end
+  end
+  return scores
+end
+
+function PBT:debug_string()
+  return string.format("PopulationBasedTraining: %d checkpoints, %d perturbs", self._num_checkpoints,
+    self._num_perturbations)
+end
+
+--------------------------------------------------------------------------
+-- Resume
+--------------------------------------------------------------------------
+
+--- {trial_state = [{trial_id, orig_tag, last_score, ...}], ...}. Memory
+--- checkpoints do not survive a restart (as in Ray): after a restore the
+--- trials are ranked again from their next results.
+function PBT:save()
+  local states = {}
+  for _, id in ipairs(self._order) do
+    local st = self._trial_state[id]
+    states[#states + 1] = {
+      trial_id = id,
+      orig_tag = st.orig_tag,
+      last_score = st.last_score,
+      last_perturbation_time = st.last_perturbation_time,
+      last_train_time = st.last_train_time,
+    }
+  end
+  local owned = util.sorted_keys(self._owned)
+  return {
+    scheduler = self.__name,
+    version = 1,
+    metric = self.metric,
+    mode = self.mode,
+    trial_state = core.array(states),
+    next_perturbation_sync = self._next_perturbation_sync,
+    num_checkpoints = self._num_checkpoints,
+    num_perturbations = self._num_perturbations,
+    rng = self._rng:get_state(),
+    owned_checkpoints = core.array(owned),
+  }
+end
+
+local function nonnull(v)
+  if v == core.null then return nil end
+  return v
+end
+
+function PBT:restore(state)
+  if type(state) ~= "table" then error("PopulationBasedTraining:restore: expected the table save() returned", 2) end
+  if state.scheduler ~= nil and state.scheduler ~= self.__name then
+    error(string.format("PopulationBasedTraining:restore: this state was saved by %s", tostring(state.scheduler)), 2)
+  end
+  if type(state.trial_state) ~= "table" then
+    error("PopulationBasedTraining:restore: state.trial_state must be a list", 2)
+  end
+  self._trial_state, self._order, self._trials, self._pending_clone = {}, {}, {}, {}
+  for _, s in ipairs(state.trial_state) do
+    if type(s) ~= "table" or type(s.trial_id) ~= "string" then
+      error("PopulationBasedTraining:restore: every trial state needs a trial_id", 2)
+    end
+    self._trial_state[s.trial_id] = {
+      orig_tag = nonnull(s.orig_tag) or "",
+      last_score = nonnull(s.last_score),
+      last_checkpoint = nil,
+      last_perturbation_time = nonnull(s.last_perturbation_time) or 0,
+      last_train_time = nonnull(s.last_train_time) or 0,
+      last_result = nil,
+    }
+    self._order[#self._order + 1] = s.trial_id
+  end
+  self.metric = self.metric or nonnull(state.metric)
+  self.mode = self.mode or nonnull(state.mode)
+  if self.mode == "max" then self._metric_op = 1.0 elseif self.mode == "min" then self._metric_op = -1.0 end
+  self._next_perturbation_sync = nonnull(state.next_perturbation_sync) or self._next_perturbation_sync
+  self._num_checkpoints = nonnull(state.num_checkpoints) or 0
+  self._num_perturbations = nonnull(state.num_perturbations) or 0
+  if type(state.rng) == "table" then self._rng:set_state(state.rng) end
+  -- Memory checkpoints of the previous run are of no use now.
+  for _, dir in ipairs(type(state.owned_checkpoints) == "table" and state.owned_checkpoints or {}) do
+    if type(dir) == "string" then core.remove_tree(dir) end
+  end
+  self._owned = {}
+end
+
+return PBT
