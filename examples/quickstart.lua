@@ -22,7 +22,7 @@ local analysis = tune.run(objective, {
     width = tune.grid_search({32, 64}),
   },
   seed = 7,
-  verbose = 1,
+  verbose = 2,
 })
 
 local best = analysis.best_config
