@@ -17,6 +17,7 @@ local expected = {
   -- How many stop early depends on which of two concurrent trials reports first.
   ["custom_scheduler.lua"] = "RoundRobinScheduler: best x=8 after 12 iterations, [3-7] of 8 trials stopped early",
   ["pbt.lua"] = "PBT: 4 trials, %d+ perturbations, best mean_accuracy=0%.%d+ with lr=%d%.%d+",
+  ["custom_searcher.lua"] = "LocalWalk: best loss %d%.%d+ at x=%-?%d%.%d+ y=%-?%d%.%d+ after 30 trials",
   ["quickstart.lua"] = "Number of trials: 16/16 %(16 TERMINATED%).*Best config: lr=%d%.%d+ momentum=%d%.%d+ width=%d+",
 }
 

@@ -215,7 +215,7 @@ function M.run(run, opts)
         search_alg = search.ConcurrencyLimiter(search_alg, {max_concurrent = mct})
       end
     end
-    search_alg = search.SearchGenerator(search_alg)
+    search_alg = search.SearchGenerator(search_alg, {seed = opt(opts, "seed")})
   end
   if next(config) ~= nil then
     local took = search_alg:set_search_properties(metric, mode, config)

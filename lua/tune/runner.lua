@@ -680,7 +680,20 @@ function TrialRunner:resume(mode)
   for _, t in ipairs(restored) do
     self:add_trial(t, true)
     self:_journal_status(t)
-    if self.search_alg._mark_known then self.search_alg:_mark_known(t) end
+  end
+  -- The search algorithm's state is the snapshot's: replay what happened
+  -- after it, in order, so it is where it was when the driver died (it
+  -- makes the trials added since again, and learns of the ones finished).
+  for _, e in ipairs(entries) do
+    if e.event == "trial_added" and type(e.trial) == "table" then
+      local t = self._by_id[e.trial.trial_id]
+      if t and self.search_alg.replay_added then self.search_alg:replay_added(t) end
+    elseif e.event == "status" and (e.status == Trial.TERMINATED or e.status == Trial.ERROR) then
+      local t = self._by_id[e.trial_id]
+      if t then
+        self.search_alg:on_trial_complete(t.trial_id, flat_view(t.last_result), e.status == Trial.ERROR)
+      end
+    end
   end
   self.resumed = true
   return true

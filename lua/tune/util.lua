@@ -95,6 +95,21 @@ function M.random_hex(n)
   return table.concat(t)
 end
 
+--- Raises `msg` at the first stack frame outside the tune library: the
+--- user's line, however deep inside tune the check is (a base class's
+--- __init reached through a subclass, say).
+function M.user_error(msg)
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then break end
+    local src = info.source
+    if info.what ~= "C" and not src:find("/lua/tune/", 1, true) then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
+
 --- Levenshtein distance, for "did you mean" messages.
 function M.edit_distance(a, b)
   local la, lb = #a, #b

@@ -90,6 +90,21 @@ end
 
 function BasicVariantGenerator:next_trial()
   if self.max_concurrent > 0 and self._nlive >= self.max_concurrent then return nil end
+  return self:_generate()
+end
+
+--- On resume: a trial this generator made after the last snapshot. It is
+--- made again (same id and config, from the restored seed state) and the
+--- copy dropped, so generation continues after it.
+function BasicVariantGenerator:replay_added(trial)
+  local t = self:_generate()
+  if t and t.trial_id ~= trial.trial_id then
+    io.stderr:write(string.format("tunelua warning: resuming, the generator made %s where %s was expected\n",
+      t.trial_id, trial.trial_id))
+  end
+end
+
+function BasicVariantGenerator:_generate()
   if self._finished then return nil end
   if not self:_refill() then
     self:set_finished()

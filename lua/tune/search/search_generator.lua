@@ -9,11 +9,14 @@ local variants = require("tune.search.variant_generator")
 
 local SearchGenerator = SearchAlgorithm:extend(nil, "SearchGenerator")
 
-function SearchGenerator:__init(searcher)
+function SearchGenerator:__init(searcher, opts)
   SearchAlgorithm.__init(self)
   self.searcher = searcher
   self._experiment = nil
   self._counter = 0
+  -- Distributions in tune.run's config that the searcher leaves alone are
+  -- drawn from this generator (seeded by tune.run's seed).
+  self._rng = require("tune.search.sample").Random(opts and opts.seed)
 end
 
 local function hook(self, name, judge, ...)
@@ -62,7 +65,7 @@ function SearchGenerator:next_trial()
   if variants.has_unresolved_values(config) then
     -- Constants from tune.run's config may still hold distributions the
     -- searcher does not search over: resolve them as the generator would.
-    config = variants.generate_variants(config, self._rng_for_leftovers or require("tune.search.sample").Random())[1].config
+    config = variants.generate_variants(config, self._rng)[1].config
   end
   self._counter = self._counter + 1
   local flat = util.flatten(suggestion)
@@ -78,11 +81,12 @@ function SearchGenerator:next_trial()
   return e:create_trial(config, flat, trial_id, tag)
 end
 
---- On resume: a trial this generator made before the crash. Counting it
---- keeps num_samples exact.
-function SearchGenerator:_mark_known(trial)
-  self._known = (self._known or 0) + 1
-  if self._known > self._counter then self._counter = self._known end
+--- On resume: a trial this generator made after the last snapshot. The
+--- restored searcher suggests for it again (the suggestion is dropped: the
+--- trial exists), which brings its state to where it was.
+function SearchGenerator:replay_added(trial)
+  hook(self, "suggest", "suggestion", trial.trial_id)
+  self._counter = self._counter + 1
 end
 
 function SearchGenerator:on_trial_result(trial_id, result)
@@ -94,13 +98,15 @@ function SearchGenerator:on_trial_complete(trial_id, result, error)
 end
 
 function SearchGenerator:save()
-  return {counter = self._counter, finished = self._finished, searcher = hook(self, "save", nil)}
+  return {counter = self._counter, finished = self._finished, rng = self._rng:get_state(),
+    searcher = hook(self, "save", nil)}
 end
 
 function SearchGenerator:restore(state)
   if type(state) ~= "table" then return end
   self._counter = state.counter or 0
   self._finished = state.finished or false
+  if type(state.rng) == "table" then self._rng:set_state(state.rng) end
   if state.searcher ~= nil then hook(self, "restore", nil, state.searcher) end
 end
 

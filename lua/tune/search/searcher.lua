@@ -11,7 +11,7 @@ Searcher.FINISHED = "FINISHED"
 function Searcher:__init(opts)
   opts = opts or {}
   if opts.mode ~= nil and opts.mode ~= "min" and opts.mode ~= "max" then
-    error("`mode` must be 'min' or 'max'", 3)
+    require("tune.util").user_error("`mode` must be 'min' or 'max'")
   end
   self.metric = opts.metric
   self.mode = opts.mode

@@ -1,0 +1,111 @@
+-- Workload 3 (../shared/bench/README.md): early stopping on synthetic
+-- learning curves. 200 trials per study, seeds 0-4, a random sampler that
+-- draws lr and width exactly as Optuna's RandomSampler does, the curve of
+-- the README, one cost unit per computed epoch. The schedulers are
+-- tunelua's own (Ray's defaults), run by the real runner on the
+-- SimulatedExecutor (one trial at a time, as Optuna's study.optimize).
+--   tunelua bench/peer/pruning.lua [--seeds 5] [--trials 200] [--slots 1]
+package.path = "./?.lua;" .. package.path
+local tune = require("tune")
+local core = require("tune.core")
+local W = require("bench.peer.workloads")
+local sample = require("tune.search.sample")
+
+local opts = {seeds = 5, trials = 200, slots = 1}
+for i = 1, #arg, 2 do opts[arg[i]:gsub("^%-%-", "")] = tonumber(arg[i + 1]) end
+
+tune.register_trainable("curve", function() end)
+
+-- lr log-uniform on [1e-4, 1e-1]; width = round(exp(U(log 15.5, log 512.5)))
+-- with ties to even, clipped to [16, 512] (Optuna's suggest_int(log=True)).
+local OptunaLikeRandom = tune.search.Searcher:extend(nil, "OptunaLikeRandom")
+function OptunaLikeRandom:__init(seed)
+  tune.search.Searcher.__init(self, {metric = "loss", mode = "min"})
+  self.rng = sample.Random(seed)
+end
+function OptunaLikeRandom:set_search_properties() return true end
+local function round_half_even(x)
+  local f = math.floor(x)
+  local d = x - f
+  if d > 0.5 or (d == 0.5 and f % 2 == 1) then return f + 1 end
+  return f
+end
+function OptunaLikeRandom:suggest(trial_id)
+  local lr = math.exp(self.rng:uniform(math.log(1e-4), math.log(1e-1)))
+  local width = round_half_even(math.exp(self.rng:uniform(math.log(15.5), math.log(512.5))))
+  return {lr = lr, width = math.min(512, math.max(16, width))}
+end
+
+local PRUNERS = {
+  none = function() return tune.schedulers.FIFOScheduler() end,
+  median = function() return tune.schedulers.MedianStoppingRule() end,
+  asha = function() return tune.schedulers.ASHAScheduler{max_t = 100} end,
+  hyperband = function() return tune.schedulers.HyperBandScheduler{max_t = 100} end,
+}
+local ORDER = {"none", "median", "asha", "hyperband"}
+local BUDGETS = {1000, 2000, 4000, 8000, 12000, 16000, 20000}
+
+local dir = (os.getenv("TMPDIR") or "/tmp") .. "/tunelua-pruning-" .. core.getpid()
+
+local function study(pruner, seed)
+  local ex = tune.SimulatedExecutor{num_cpus = opts.slots, curve = function(config, t)
+    if t > 100 then return nil end
+    return {loss = W.curve_loss(W.lr_index(config.lr), config.width, t)}
+  end}
+  local best, trace = math.huge, {}
+  local tracker = tune.Callback:extend()
+  function tracker:on_trial_result(_, _, trial, result)
+    if result.training_iteration == 100 and result.loss < best then
+      best = result.loss
+      trace[#trace + 1] = {ex.iterations, best}
+    end
+  end
+  local t0 = core.now()
+  local a = tune.run("curve", {trial_executor = ex, search_alg = OptunaLikeRandom(seed), num_samples = opts.trials,
+    scheduler = PRUNERS[pruner](), metric = "loss", mode = "min", verbose = 0, callbacks = {tracker()},
+    local_dir = dir, name = pruner .. "-" .. seed, raise_on_failed_trial = false})
+  local complete = 0
+  for _, t in ipairs(a.trials) do
+    if t.last_result.training_iteration == 100 then complete = complete + 1 end
+  end
+  local at_budget = {}
+  for i, b in ipairs(BUDGETS) do
+    local v
+    for _, p in ipairs(trace) do if p[1] <= b then v = p[2] end end
+    at_budget[i] = v or core.null
+  end
+  return {epochs = ex.iterations, best_final_loss = best, regret = best - W.TRUE_OPTIMUM, n_complete = complete,
+    n_pruned = #a.trials - complete, seconds = core.now() - t0, best_loss_at_epochs = at_budget}
+end
+
+local results = {}
+local t_start = core.now()
+for _, pruner in ipairs(ORDER) do
+  local per_seed = {}
+  for seed = 0, opts.seeds - 1 do
+    per_seed[#per_seed + 1] = study(pruner, seed)
+    io.stderr:write(string.format("%-9s seed %d: %5d epochs, best final loss %.5f, %d complete\n", pruner, seed,
+      per_seed[#per_seed].epochs, per_seed[#per_seed].best_final_loss, per_seed[#per_seed].n_complete))
+  end
+  local function med(key)
+    local v = {}
+    for _, s in ipairs(per_seed) do v[#v + 1] = s[key] end
+    return W.median(v)
+  end
+  local curve = {}
+  for i, b in ipairs(BUDGETS) do
+    local v = {}
+    for _, s in ipairs(per_seed) do if s.best_loss_at_epochs[i] ~= core.null then v[#v + 1] = s.best_loss_at_epochs[i] end end
+    curve[i] = {epochs = b, best_final_loss_median = #v == #per_seed and W.median(v) or core.null}
+  end
+  results[pruner] = {epochs_median = med("epochs"), best_final_loss_median = med("best_final_loss"),
+    regret_median = med("regret"), n_complete_median = med("n_complete"), n_pruned_median = med("n_pruned"),
+    seconds_median = med("seconds"), per_seed = per_seed, loss_against_epochs = curve}
+end
+core.remove_tree(dir)
+print(core.json_encode{bench = "pruning", tuner = "tunelua", env = W.env(), seeds = opts.seeds, trials = opts.trials,
+  slots = opts.slots, true_optimum = {loss = W.TRUE_OPTIMUM, k = 1917, width = 125},
+  schedulers = {none = "FIFOScheduler", median = "MedianStoppingRule() (Ray defaults)",
+    asha = "ASHAScheduler{max_t = 100} (Ray defaults otherwise: grace_period 1, reduction_factor 4)",
+    hyperband = "HyperBandScheduler{max_t = 100} (reduction_factor 3)"},
+  wall_s = core.now() - t_start, results = results})

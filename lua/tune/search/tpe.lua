@@ -1,0 +1,481 @@
+--- TPESearch: a native Tree-structured Parzen Estimator searcher
+--- (Bergstra et al. 2011), written to behave as Optuna 3.1's TPESampler
+--- with its defaults (independent, univariate TPE). See
+--- docs/reference/searchers/tpe.md.
+---
+--- TPESearch{space =, metric =, mode =, points_to_evaluate =,
+---   n_startup_trials = 10, n_ei_candidates = 24, gamma = <min(ceil(0.1 n), 25)>,
+---   weights = <Optuna's default_weights>, prior_weight = 1.0,
+---   consider_prior = true, consider_magic_clip = true,
+---   consider_endpoints = false, exact_density = false, seed = nil}
+---
+--- History: every completed trial is an observation (its internal
+--- parameter values, a rank key and a score). Kept sorted, per parameter by
+--- value and overall by score, so a suggestion costs O(n) plus the
+--- log-density walks, not O(n log n) sorts.
+local Searcher = require("tune.search.searcher")
+local sample = require("tune.search.sample")
+local util = require("tune.util")
+local parzen = require("tune.search.tpe_parzen")
+local tspace = require("tune.search.tpe_space")
+local history = require("tune.search.tpe_history")
+
+local TPESearch = Searcher:extend(nil, "TPESearch")
+
+local FORMAT = "tunelua.tpe"
+local huge = math.huge
+
+--- Optuna's default_gamma.
+function TPESearch.default_gamma(n)
+  return math.min(math.ceil(0.1 * n), 25)
+end
+
+local OPTIONS = {space = true, metric = true, mode = true, points_to_evaluate = true,
+  n_startup_trials = true, n_ei_candidates = true, gamma = true, weights = true, prior_weight = true,
+  consider_prior = true, consider_magic_clip = true, consider_endpoints = true, exact_density = true, seed = true}
+
+local function get_path(t, path)
+  if type(t) ~= "table" then return nil end
+  local v = t[path]
+  if v ~= nil then return v end
+  v = t
+  for part in path:gmatch("[^/]+") do
+    if type(v) ~= "table" then return nil end
+    v = v[part]
+  end
+  return v
+end
+
+local function callable(f)
+  if type(f) == "function" then return true end
+  local mt = type(f) == "table" and getmetatable(f)
+  return mt and mt.__call ~= nil or false
+end
+
+function TPESearch:__init(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("TPESearch: expected an options table", 3) end
+  for k in pairs(opts) do
+    if not OPTIONS[k] then
+      local names = {}
+      for name in pairs(OPTIONS) do names[#names + 1] = name end
+      table.sort(names)
+      local near = util.closest(tostring(k), names)
+      error(string.format("TPESearch: unknown option %q%s", tostring(k), near and (" (did you mean " .. near .. "?)") or ""), 3)
+    end
+  end
+  Searcher.__init(self, opts)
+  local function int_opt(name, default, min)
+    local v = opts[name]
+    if v == nil then return default end
+    local i = math.tointeger(v)
+    if not i or i < min then error(string.format("TPESearch: %s must be an integer >= %d", name, min), 4) end
+    return i
+  end
+  self.n_startup_trials = int_opt("n_startup_trials", 10, 0)
+  self.n_ei_candidates = int_opt("n_ei_candidates", 24, 1)
+  self.gamma = opts.gamma or TPESearch.default_gamma
+  if not callable(self.gamma) then error("TPESearch: gamma must be a function(n) -> integer", 3) end
+  if opts.weights ~= nil and not callable(opts.weights) then
+    error("TPESearch: weights must be a function(n) -> list of n weights", 3)
+  end
+  self.weights = opts.weights
+  local pw = opts.prior_weight == nil and 1.0 or opts.prior_weight
+  if type(pw) ~= "number" or not (pw > 0) or pw == huge then
+    error("TPESearch: prior_weight must be a positive number", 3)
+  end
+  self._po = {
+    consider_prior = opts.consider_prior ~= false,
+    prior_weight = pw + 0.0,
+    consider_magic_clip = opts.consider_magic_clip ~= false,
+    consider_endpoints = opts.consider_endpoints == true,
+    exact_density = opts.exact_density == true,
+  }
+  self._rng = sample.Random(opts.seed)
+  self._points = {}
+  for i, pt in ipairs(opts.points_to_evaluate or {}) do
+    if type(pt) ~= "table" then error("TPESearch: points_to_evaluate must be a list of config tables", 3) end
+    self._points[i] = sample._plain_copy(pt)
+  end
+  self:_reset_history()
+  if opts.space ~= nil then
+    local sp, err = tspace.parse(opts.space)
+    if not sp then error("TPESearch: space: " .. err, 3) end
+    self._space = sp
+    local msg = self:_check_points()
+    if msg then error(msg, 3) end
+  end
+end
+
+function TPESearch:_reset_history()
+  self._hist = history.new() -- what it learned from (tune.search.tpe_history)
+  self._live = {}     -- trial_id -> {p =, step =, iv =}
+  self._done = {}     -- trial ids already told
+  self._n_failed = 0
+end
+
+function TPESearch:_check_points()
+  for i, pt in ipairs(self._points) do
+    if not tspace.observe(self._space, pt, true) then
+      return string.format("TPESearch: points_to_evaluate[%d] is not in the search space", i)
+    end
+  end
+end
+
+function TPESearch:set_search_properties(metric, mode, config)
+  if self._space then
+    -- A space of its own (Ray returns False). Its metric and mode are
+    -- still taken when it has none, so that tune.run's apply.
+    if self.metric == nil then self.metric = metric end
+    if self.mode == nil then self.mode = mode end
+    return false
+  end
+  local sp, err = tspace.parse(config or {})
+  if not sp then error("TPESearch: config: " .. err, 0) end
+  self._space = sp
+  if metric then self.metric = metric end
+  if mode then self.mode = mode end
+  local msg = self:_check_points()
+  if msg then error(msg, 0) end
+  return true
+end
+
+function TPESearch:set_max_concurrency(max_concurrent) return false end
+
+-- ---------------------------------------------------------------------
+-- Observations.
+
+function TPESearch:_sign()
+  return self.mode == "max" and -1 or 1
+end
+
+--- Tells a finished trial (Ray's OptunaSearch.on_trial_complete, then
+--- Optuna's tell): a value makes it COMPLETE; no value makes it PRUNED
+--- (ranked by its last intermediate value), or FAIL with an error; a NaN
+--- value is refused (Ray logs Optuna's error) and the trial is ignored.
+function TPESearch:_tell(live, value, error_, pruned)
+  if value ~= nil and not pruned then
+    if type(value) ~= "number" or value ~= value then
+      self._n_failed = self._n_failed + 1
+      return false
+    end
+    history.record(self._hist, live.p, -huge, self:_sign() * value)
+    return true
+  end
+  if error_ then
+    self._n_failed = self._n_failed + 1
+    return false
+  end
+  local key, score
+  if live.step ~= nil then
+    key = -live.step
+    local iv = live.iv
+    score = iv ~= iv and huge or self:_sign() * iv
+  else
+    key, score = 1, 0.0
+  end
+  history.record(self._hist, live.p, key, score)
+  return true
+end
+
+function TPESearch:_adopt(trial_id, result)
+  if not self._space or type(result) ~= "table" then return nil end
+  local p = tspace.observe(self._space, result.config, false)
+  if not p then return nil end
+  local live = {p = p}
+  self._live[trial_id] = live
+  return live
+end
+
+function TPESearch:on_trial_result(trial_id, result)
+  if self._done[trial_id] then return end
+  local live = self._live[trial_id] or self:_adopt(trial_id, result)
+  if not live or self.metric == nil then return end
+  local value = get_path(result, self.metric)
+  if type(value) ~= "number" then return end
+  local step = result.training_iteration
+  if type(step) ~= "number" then step = (live.step or 0) + 1 end
+  -- Optuna keeps the first value reported at a step.
+  if live.step == nil or step > live.step then
+    live.step, live.iv = step, value
+  end
+end
+
+function TPESearch:on_trial_complete(trial_id, result, error_)
+  if self._done[trial_id] then return end
+  local live = self._live[trial_id] or self:_adopt(trial_id, result)
+  if not live then return end
+  self._live[trial_id] = nil
+  self._done[trial_id] = true
+  local value = nil
+  if type(result) == "table" and self.metric ~= nil then value = get_path(result, self.metric) end
+  self:_tell(live, value, error_, false)
+end
+
+--- Learns from a point evaluated elsewhere (Ray's add_evaluated_point):
+--- parameters is a config of the space.
+function TPESearch:add_evaluated_point(parameters, value, error_, pruned, intermediate_values)
+  if not self._space then
+    error("TPESearch: add_evaluated_point needs a search space (pass `space`, or call it after tune.run set one)", 2)
+  end
+  if not self.metric or not self.mode then
+    error("TPESearch: add_evaluated_point needs `metric` and `mode`", 2)
+  end
+  local p = tspace.observe(self._space, parameters, false)
+  if not p then error("TPESearch: add_evaluated_point: the parameters are not in the search space", 2) end
+  local live = {p = p}
+  if type(intermediate_values) == "table" and #intermediate_values > 0 then
+    -- Ray numbers them 0, 1, ...: the last one is at step #list - 1.
+    live.step, live.iv = #intermediate_values - 1, intermediate_values[#intermediate_values]
+  end
+  if pruned and not error_ then
+    self:_tell(live, nil, false, true)
+  else
+    if not error_ and type(value) ~= "number" then
+      error("TPESearch: add_evaluated_point: value must be a number", 2)
+    end
+    self:_tell(live, value, error_, false)
+  end
+end
+
+-- ---------------------------------------------------------------------
+-- Suggestions.
+
+--- Raw weights of n observations, oldest first (Optuna's `weights`).
+function TPESearch:_weight_fn(n)
+  if not self.weights then return nil end
+  local w = self.weights(n)
+  if type(w) ~= "table" or #w < n then
+    error(string.format("TPESearch: weights(%d) must return a list of at least %d numbers", n, n), 0)
+  end
+  local sum = 0.0
+  for i = 1, n do
+    if type(w[i]) ~= "number" or w[i] < 0 or w[i] ~= w[i] or w[i] == huge then
+      error(string.format("TPESearch: weights(%d) returned an invalid weight %s", n, tostring(w[i])), 0)
+    end
+    sum = sum + w[i]
+  end
+  if n > 0 and sum <= 0 then error(string.format("TPESearch: weights(%d) returned only zeros", n), 0) end
+  return w
+end
+
+local scratch = {bv = {}, bw = {}, av = {}, aw = {}, rank = {}, cand = {}, cext = {}, pb = {}, pa = {}}
+local est_b, est_a = parzen.new_estimator(), parzen.new_estimator()
+
+--- Parameter `name`'s observations split by the below set, into the
+--- scratch arrays (tune.search.tpe_history.split).
+function TPESearch:_split(name, below, sorted)
+  return history.split(self._hist, name, below, sorted, parzen.default_weight,
+    function(n) return self:_weight_fn(n) end, scratch)
+end
+
+--- Builds the below and above estimators of parameter p (numeric: the
+--- module's est_b and est_a; categorical: the probability tables).
+function TPESearch:_estimators(p, below)
+  local o = self._po
+  if p.kind == "cat" then
+    local nb, na = self:_split(p.name, below, false)
+    local pb = parzen.build_categorical(scratch.pb, p.K, scratch.bv, scratch.bw, nb, o)
+    local pa = parzen.build_categorical(scratch.pa, p.K, scratch.av, scratch.aw, na, o)
+    return pb, pa
+  end
+  local nb, na = self:_split(p.name, below, true)
+  parzen.build(est_b, p, scratch.bv, scratch.bw, nb, o)
+  parzen.build(est_a, p, scratch.av, scratch.aw, na, o)
+  return est_b, est_a
+end
+
+--- log l(x) - log g(x) at internal value x (a category index for
+--- categorical parameters), with the estimators of _estimators.
+local function score(p, eb, ea, x)
+  if p.kind == "cat" then return math.log(eb[x]) - math.log(ea[x]) end
+  return parzen.logpdf(eb, p, x) - parzen.logpdf(ea, p, x)
+end
+
+--- One TPE draw for parameter p: n_ei_candidates from l(x), the best by
+--- log l(x) - log g(x) (the first best on ties, as numpy's argmax).
+--- Returns the external and internal values.
+function TPESearch:_sample_tpe(p, below)
+  local rng = self._rng
+  local ncand = self.n_ei_candidates
+  local eb, ea = self:_estimators(p, below)
+  local best_ext, best_int, best_score
+  if p.kind == "cat" then
+    for _ = 1, ncand do
+      local u, c = rng:random(), 0.0
+      local pick = p.K
+      for k = 1, p.K do
+        c = c + eb[k]
+        if u < c then pick = k break end
+      end
+      local sc = score(p, eb, ea, pick)
+      if best_score == nil or sc > best_score then best_ext, best_int, best_score = pick, pick, sc end
+    end
+    return best_ext, best_int
+  end
+  -- Draw all candidates first (as Optuna does), then score them; a
+  -- quantized value drawn twice is scored once.
+  local cand, cext = scratch.cand, scratch.cext
+  for i = 1, ncand do
+    local ext = p.external(parzen.sample(eb, p, rng))
+    cext[i], cand[i] = ext, p.internal(ext)
+  end
+  local memo = p.q and {} or nil
+  for i = 1, ncand do
+    local x = cand[i]
+    local sc = memo and memo[x]
+    if sc == nil then
+      sc = score(p, eb, ea, x)
+      if memo then memo[x] = sc end
+    end
+    if best_score == nil or sc > best_score then
+      best_ext, best_int, best_score = cext[i], x, sc
+    end
+  end
+  return best_ext, best_int
+end
+
+--- For tests: log l(x) - log g(x) of parameter `name` at each value of
+--- the list `values` (config values; category indices for choices), from
+--- the history as it is, start-up ignored.
+function TPESearch:_scores(name, values)
+  local p = self._space.by_name[name]
+  local below = history.below(self._hist, self:_nbelow())
+  local eb, ea = self:_estimators(p, below)
+  local out = {}
+  for i, v in ipairs(values) do
+    out[i] = score(p, eb, ea, p.kind == "cat" and v or p.internal(v))
+  end
+  return out
+end
+
+--- gamma(n): how many of the n observations are "below" (the good ones).
+function TPESearch:_nbelow()
+  local n = #self._hist.trials
+  local v = self.gamma(n)
+  if type(v) ~= "number" or v ~= v then
+    error("TPESearch: gamma(" .. n .. ") must return a number, got " .. tostring(v), 0)
+  end
+  return math.floor(v)
+end
+
+local function random_value(p, rng)
+  if p.kind == "cat" then
+    local i = rng:randint(1, p.K + 1)
+    return i, i
+  end
+  local ext = p.domain:sample(rng)
+  return ext, p.internal(ext)
+end
+
+function TPESearch:suggest(trial_id)
+  local sp = self._space
+  if not sp then
+    error("Trying to sample a configuration from TPESearch, but no search space has been defined. "
+      .. "Either pass the `space` argument when instantiating the search algorithm, or pass a `config` "
+      .. "to `tune.run()`.", 2)
+  end
+  if not self.metric or not self.mode then
+    error(string.format("Trying to sample a configuration from TPESearch, but the `metric` (%s) or `mode` (%s) "
+      .. "parameters have not been set. Either pass these arguments when instantiating the search "
+      .. "algorithm, or pass them to `tune.run()`.", tostring(self.metric), tostring(self.mode)), 2)
+  end
+  local point = table.remove(self._points, 1)
+  local fixed = point and tspace.observe(sp, point, true) or {}
+  local startup = #self._hist.trials < self.n_startup_trials
+  local below = not startup and history.below(self._hist, self:_nbelow()) or nil
+  local ext, int, chosen = {}, {}, {}
+  for _, p in ipairs(sp.params) do
+    if tspace.active(p, chosen) then
+      local e, v
+      if fixed[p.name] ~= nil then
+        v = fixed[p.name]
+        e = p.kind == "cat" and v or nil
+        if e == nil then
+          -- The point's own value, as given.
+          e = tspace.value_at(point, p)
+          if p.is_int then e = math.tointeger(e) end
+        end
+      elseif startup then
+        e, v = random_value(p, self._rng)
+      else
+        e, v = self:_sample_tpe(p, below)
+      end
+      ext[p.name], int[p.name] = e, v
+      if p.kind == "cat" then chosen[p.name] = v end
+    end
+  end
+  local config = tspace.realize(sp, ext)
+  if sp.has_functions then
+    config = require("tune.search.variant_generator").generate_variants(config, self._rng)[1].config
+  end
+  if point then tspace.overlay_extras(sp.template, point, config) end
+  self._live[trial_id] = {p = int}
+  return config
+end
+
+-- ---------------------------------------------------------------------
+-- State.
+
+function TPESearch:save()
+  local trials = {}
+  for i, t in ipairs(self._hist.trials) do trials[i] = {p = t.p, k = t.k, v = t.v} end
+  local live = {}
+  for id, l in pairs(self._live) do live[#live + 1] = {id = id, p = l.p, step = l.step, iv = l.iv} end
+  table.sort(live, function(a, b) return tostring(a.id) < tostring(b.id) end)
+  local done = {}
+  for id in pairs(self._done) do done[#done + 1] = id end
+  table.sort(done, function(a, b) return tostring(a) < tostring(b) end)
+  return {
+    format = FORMAT, version = 1,
+    metric = self.metric, mode = self.mode,
+    rng = self._rng:get_state(),
+    space = self._space and tspace.signature(self._space) or nil,
+    trials = trials, live = live, done = done,
+    points = sample._plain_copy(self._points),
+    n_failed = self._n_failed,
+  }
+end
+
+function TPESearch:restore(state)
+  if type(state) ~= "table" then return end
+  if state.format ~= FORMAT then
+    error("TPESearch: cannot restore a state that is not TPESearch's (format " .. tostring(state.format) .. ")", 2)
+  end
+  if self._space and type(state.space) == "table" then
+    local mine = tspace.signature(self._space)
+    local same = #mine == #state.space
+    for i = 1, #mine do same = same and mine[i] == state.space[i] end
+    if not same then
+      error("TPESearch: the saved state is for another search space (" .. table.concat(state.space, ", ")
+        .. "), not this one (" .. table.concat(mine, ", ") .. ")", 2)
+    end
+  end
+  self:_reset_history()
+  if state.metric ~= nil and self.metric == nil then self.metric = state.metric end
+  if state.mode ~= nil and self.mode == nil then self.mode = state.mode end
+  self._rng:set_state(state.rng)
+  local list = {}
+  for i, t in ipairs(state.trials or {}) do
+    local p = {}
+    for name, v in pairs(t.p or {}) do p[name] = v end
+    list[i] = {p = p, k = t.k, v = t.v}
+  end
+  self._hist = history.from_list(list)
+  for _, l in ipairs(state.live or {}) do
+    local p = {}
+    for name, v in pairs(l.p or {}) do p[name] = v end
+    self._live[l.id] = {p = p, step = l.step, iv = l.iv}
+  end
+  for _, id in ipairs(state.done or {}) do self._done[id] = true end
+  self._points = {}
+  for i, pt in ipairs(state.points or {}) do self._points[i] = pt end
+  self._n_failed = state.n_failed or 0
+end
+
+--- How many finished trials the model has learned from.
+function TPESearch:num_observations()
+  return #self._hist.trials
+end
+
+return TPESearch

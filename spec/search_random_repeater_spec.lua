@@ -1,0 +1,189 @@
+-- RandomSearch and Repeater without the runner (and with
+-- ConcurrencyLimiter around them).
+local core = require("tune.core")
+local sample = require("tune.search.sample")
+local search = require("tune.search")
+local RandomSearch = require("tune.search.random_search")
+local Repeater = require("tune.search.repeater")
+local Searcher = require("tune.search.searcher")
+
+--- A searcher that records what it is told and suggests {n = k}.
+local function recorder()
+  local R = Searcher:extend(nil, "Recorder")
+  function R:__init() Searcher.__init(self, {metric = "m", mode = "min"}); self.k = 0; self.told = {} end
+  function R:suggest(trial_id)
+    self.k = self.k + 1
+    if self.finish_after and self.k > self.finish_after then return Searcher.FINISHED end
+    return {n = self.k, nested = {a = 1}}
+  end
+  function R:on_trial_complete(trial_id, result, error_)
+    self.told[#self.told + 1] = {id = trial_id, value = result and result.m, error = error_}
+  end
+  function R:save() return {k = self.k} end
+  function R:restore(s) self.k = s.k end
+  return R()
+end
+
+describe("RandomSearch", function()
+  local space = {x = sample.uniform(0, 1), n = sample.randint(0, 10), c = sample.choice({"a", "b"}),
+    nested = {lr = sample.loguniform(1e-4, 1e-1), fixed = 3}}
+
+  it("is tune.search.RandomSearch and create_searcher('random')", function()
+    assert.equal(RandomSearch, search.RandomSearch)
+    assert.equal("RandomSearch", search.create_searcher("random", {seed = 1}).__name)
+  end)
+
+  it("samples every domain independently, reproducibly with a seed", function()
+    local a, b = RandomSearch{space = space, seed = 5}, RandomSearch{space = space, seed = 5}
+    local seen = {}
+    for i = 1, 50 do
+      local ca, cb = a:suggest("t" .. i), b:suggest("t" .. i)
+      assert.same(ca, cb)
+      assert.is_true(ca.x >= 0 and ca.x < 1 and ca.n >= 0 and ca.n < 10 and ca.nested.lr >= 1e-4)
+      assert.equal(3, ca.nested.fixed)
+      seen[ca.c] = true
+      a:on_trial_complete("t" .. i, {m = ca.x})
+    end
+    assert.is_true(seen.a and seen.b)
+    local c = RandomSearch{space = space, seed = 6}
+    assert.are_not.same(RandomSearch{space = space, seed = 5}:suggest("x"), c:suggest("x"))
+  end)
+
+  it("suggests points_to_evaluate first", function()
+    local s = RandomSearch{space = space, seed = 1, points_to_evaluate = {{x = 0.5, nested = {lr = 0.01}}}}
+    local c = s:suggest("a")
+    assert.equal(0.5, c.x)
+    assert.equal(0.01, c.nested.lr)
+    assert.equal(3, c.nested.fixed)
+    assert.is_true(c.n >= 0 and c.n < 10)
+    assert.are_not.equal(0.5, s:suggest("b").x)
+  end)
+
+  it("takes tune.run's config when it has no space, and refuses grids", function()
+    local s = RandomSearch{seed = 1}
+    assert.has_error(function() s:suggest("a") end)
+    assert.is_true(s:set_search_properties("m", "max", {x = sample.uniform(0, 1)}))
+    assert.equal("m", s.metric)
+    assert.equal("max", s.mode)
+    assert.is_true(s:suggest("a").x < 1)
+    assert.is_false(RandomSearch{space = space}:set_search_properties("m", "max", {y = 1}))
+    assert.has_error(function() RandomSearch{space = {x = sample.grid_search({1, 2})}} end)
+    assert.has_error(function() RandomSearch{spaec = {}} end, "RandomSearch: unknown option \"spaec\" (did you mean space?)")
+  end)
+
+  it("continues identically after save and restore", function()
+    local a = RandomSearch{space = space, seed = 3, points_to_evaluate = {{x = 0.1}, {x = 0.2}}}
+    a:suggest("1")
+    local state = core.json_decode(assert(core.json_encode(a:save())))
+    local b = RandomSearch{space = space, seed = 99}
+    b:restore(state)
+    for i = 1, 5 do assert.same(a:suggest("n" .. i), b:suggest("n" .. i)) end
+  end)
+
+  it("works under a ConcurrencyLimiter", function()
+    local lim = search.ConcurrencyLimiter(RandomSearch{space = space, seed = 1}, {max_concurrent = 2})
+    assert.is_table(lim:suggest("a"))
+    assert.is_table(lim:suggest("b"))
+    assert.is_nil(lim:suggest("c"))
+    lim:on_trial_complete("a", {m = 1})
+    assert.is_table(lim:suggest("c"))
+  end)
+end)
+
+describe("Repeater", function()
+  it("is tune.search.Repeater", function()
+    assert.equal(Repeater, search.Repeater)
+  end)
+
+  it("repeats each suggestion and sets __trial_index__", function()
+    local r = recorder()
+    local rep = Repeater(r, {["repeat"] = 3})
+    local configs = {}
+    for i = 1, 7 do configs[i] = rep:suggest("t" .. i) end
+    assert.equal(3, r.k) -- the searcher was asked once per group
+    for i = 1, 7 do
+      assert.equal((i - 1) // 3 + 1, configs[i].n)
+      assert.equal((i - 1) % 3, configs[i].__trial_index__)
+    end
+    -- Each trial has its own copy.
+    configs[1].nested.a = 99
+    assert.equal(1, configs[2].nested.a)
+  end)
+
+  it("tells the searcher the mean once the whole group completed", function()
+    local r = recorder()
+    local rep = Repeater(r, {repeats = 2})
+    rep:suggest("a"); rep:suggest("b"); rep:suggest("c"); rep:suggest("d")
+    rep:on_trial_complete("a", {m = 1})
+    assert.equal(0, #r.told)
+    rep:on_trial_complete("b", {m = 3})
+    assert.same({{id = "a", value = 2, error = nil}}, r.told)
+    -- A trial without the metric counts as NaN and is left out of the mean.
+    rep:on_trial_complete("d", nil, true)
+    rep:on_trial_complete("c", {m = 5}, false)
+    assert.equal(2, #r.told)
+    assert.same({id = "c", value = 5, error = false}, r.told[2])
+    -- Completed twice: told once.
+    rep:on_trial_complete("c", {m = 5})
+    assert.equal(2, #r.told)
+  end)
+
+  it("reports NaN when no repeat has the metric", function()
+    local r = recorder()
+    local rep = Repeater(r, 2)
+    rep:suggest("a"); rep:suggest("b")
+    rep:on_trial_complete("a", nil, true)
+    rep:on_trial_complete("b", {other = 1}, true)
+    assert.equal(1, #r.told)
+    assert.is_true(r.told[1].value ~= r.told[1].value)
+    assert.is_true(r.told[1].error)
+  end)
+
+  it("can leave __trial_index__ out, passes FINISHED and nil through", function()
+    local r = recorder()
+    r.finish_after = 1
+    local rep = Repeater(r, {["repeat"] = 1, set_index = false})
+    assert.is_nil(rep:suggest("a").__trial_index__)
+    assert.equal(Searcher.FINISHED, rep:suggest("b"))
+    assert.has_error(function() Repeater(r, {["repeat"] = 0}) end)
+    assert.has_error(function() Repeater(r, {["repeat"] = 2, repeats = 2}) end)
+    assert.has_error(function() Repeater(r, {times = 2}) end, "Repeater: unknown option \"times\"")
+  end)
+
+  it("saves its groups and the searcher's state, and restores both", function()
+    local r = recorder()
+    local rep = Repeater(r, {["repeat"] = 2})
+    rep:suggest("a"); rep:suggest("b"); rep:suggest("c")
+    rep:on_trial_complete("a", {m = 4})
+    local state = core.json_decode(assert(core.json_encode(rep:save())))
+    local r2 = recorder()
+    local rep2 = Repeater(r2, {["repeat"] = 2})
+    rep2:restore(state)
+    assert.equal(2, r2.k)
+    rep2:on_trial_complete("b", {m = 6})
+    assert.same({{id = "a", value = 5, error = nil}}, r2.told)
+    -- The open group goes on: "d" joins "c".
+    local d = rep2:suggest("d")
+    assert.equal(2, d.n)
+    assert.equal(1, d.__trial_index__)
+  end)
+
+  it("averages repeats for TPESearch under a ConcurrencyLimiter", function()
+    local tpe = search.TPESearch{space = {x = sample.uniform(-5, 5)}, metric = "m", mode = "min", seed = 1}
+    local lim = search.ConcurrencyLimiter(Repeater(tpe, {["repeat"] = 3}), {max_concurrent = 3})
+    local noise = {0.5, -0.5, 0}
+    for g = 1, 6 do
+      local ids = {}
+      for k = 1, 3 do
+        local id = "g" .. g .. "k" .. k
+        local c = lim:suggest(id)
+        ids[k] = {id, c}
+      end
+      assert.is_nil(lim:suggest("extra"))
+      for k, e in ipairs(ids) do lim:on_trial_complete(e[1], {m = e[2].x ^ 2 + noise[k]}) end
+    end
+    assert.equal(6, tpe:num_observations())
+    -- The model saw the means: x^2 exactly.
+    for _, t in ipairs(tpe._hist.trials) do assert.near(t.p.x ^ 2, t.v, 1e-12) end
+  end)
+end)
