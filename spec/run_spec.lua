@@ -23,7 +23,7 @@ describe("tune.run", function()
       return tostring(e)
     end
     it("names the closest valid option for an unknown one", function()
-      assert.matches("unknown option \"num_sample\" %(did you mean 'num_samples'%?%)", err_of{num_sample = 3})
+      assert.matches("unknown option \"num_sample\" %(did you mean num_samples%?%)", err_of{num_sample = 3})
     end)
     it("points at the caller's line", function()
       local ok, e = pcall(function() tune.run("steps", {nmae = "x"}) end)

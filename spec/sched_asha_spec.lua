@@ -86,7 +86,7 @@ describe("AsyncHyperBandScheduler", function()
       {{reduction_factor = 1}, "Reduction Factor not valid!"},
       {{brackets = 0}, "brackets must be positive!"},
       {{mode = "maximize"}, "`mode` must be 'min' or 'max'!"},
-      {{max_T = 10}, "unknown option \"max_T\" %(did you mean 'max_t'%?%)"},
+      {{max_T = 10}, "unknown option \"max_T\" %(did you mean max_t%?%)"},
       {{max_t = "10"}, "max_t must be a number"},
     }
     for _, c in ipairs(cases) do

@@ -129,7 +129,7 @@ describe("HyperBandScheduler", function()
       {{mode = "up"}, "`mode` must be 'min' or 'max'!"},
       {{reduction_factor = 1}, "Reduction Factor not valid!"},
       {{grace_period = 1}, "unknown option \"grace_period\""},
-      {{reduction_factr = 2}, "did you mean 'reduction_factor'"},
+      {{reduction_factr = 2}, "did you mean reduction_factor"},
     }) do
       local ok, err = pcall(function()
         local s = HyperBand(c[1])

@@ -58,7 +58,7 @@ describe("MedianStoppingRule", function()
     for _, c in ipairs({
       {{mode = "best"}, "`mode` must be 'min' or 'max'%."},
       {{grace_period = "1"}, "grace_period must be a number"},
-      {{hardstop = false}, "unknown option \"hardstop\" %(did you mean 'hard_stop'%?%)"},
+      {{hardstop = false}, "unknown option \"hardstop\" %(did you mean hard_stop%?%)"},
     }) do
       local ok, err = pcall(function()
         local r = Median(c[1])

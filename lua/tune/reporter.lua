@@ -445,15 +445,7 @@ end
 --- table_format=nil}
 function CLIReporter:__init(opts)
   local level = 3 -- the caller of CLIReporter{...}, through class.construct
-  opts = opts or {}
-  if type(opts) ~= "table" then error("CLIReporter: expected an options table", level) end
-  for k in pairs(opts) do
-    if not OPTS[k] then
-      local near = type(k) == "string" and util.closest(k, util.sorted_keys(OPTS))
-      error(string.format("CLIReporter: unknown option %q%s", tostring(k),
-        near and (" (did you mean " .. near .. "?)") or ""), level)
-    end
-  end
+  opts = util.check_options("CLIReporter", opts, OPTS, level)
   self._metrics_override = opts.metric_columns ~= nil
   local mc = parse_columns(opts.metric_columns, "metric_columns", level)
   if #mc.keys == 0 then

@@ -96,17 +96,6 @@ local function resolve_trainable(run, level)
     previous_runs = core.array(previous)}
 end
 
-local function check_options(opts, level)
-  for k in pairs(opts) do
-    if M.OPTIONS[k] == nil then
-      local names = util.sorted_keys(M.OPTIONS)
-      local near = util.closest(tostring(k), names)
-      error(string.format("tune.run: unknown option %q%s", tostring(k),
-        near and (" (did you mean '" .. near .. "'?)") or ""), level + 1)
-    end
-  end
-end
-
 local function opt(opts, k)
   local v = opts[k]
   if v == nil then
@@ -151,7 +140,7 @@ function M.run(run, opts)
   run_count = run_count + 1
   local worker = package.loaded["tune.worker"]
   if worker and worker.worker_mode() then return worker_run(worker, run, opts) end
-  check_options(opts, 2)
+  util.check_options("tune.run", opts, M.OPTIONS, 2)
   local cli = cli_options()
 
   -- Validation (the seed's tune.run).

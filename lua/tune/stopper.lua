@@ -96,16 +96,7 @@ end
 
 -- Checks that `opts` (a table) has only the keys in `allowed`.
 local function check_opts(name, opts, allowed, level)
-  local list = {}
-  for k in pairs(allowed) do list[#list + 1] = k end
-  table.sort(list)
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local near = type(k) == "string" and util.closest(k, list) or nil
-      error(string.format("%s: unknown option %s%s", name, type(k) == "string" and string.format("%q", k) or tostring(k),
-        near and (" (did you mean " .. near .. "?)") or ""), level + 1)
-    end
-  end
+  util.check_options(name, opts, allowed, level + 1)
 end
 
 -- Splits `(metric, opts)` / `({metric = ..., ...})` into an options table.

@@ -137,6 +137,56 @@ function M.closest(name, candidates)
   return nil
 end
 
+--- Checks the options table a constructor was given, for `name`'s
+--- messages: nil gives {}; anything but a table, or a key that `known`
+--- (a table keyed by option name) lacks, is an error at `level` (1 = the
+--- caller of check_options) naming the closest valid option. Returns opts.
+function M.check_options(name, opts, known, level)
+  level = (level or 1) + 1
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(name .. ": the options must be a table, got " .. type(opts), level) end
+  for k in pairs(opts) do
+    if known[k] == nil then
+      local near = type(k) == "string" and M.closest(k, M.sorted_keys(known)) or nil
+      error(string.format("%s: unknown option %s%s", name, type(k) == "string" and string.format("%q", k) or tostring(k),
+        near and (" (did you mean " .. near .. "?)") or ""), level)
+    end
+  end
+  return opts
+end
+
+--- Makes `t` a catalogue of plug-in classes loaded on first use (tune.search,
+--- tune.schedulers): lazy[name] is the module that holds class `name` (the
+--- module returns the class, or a table of classes keyed by name).
+--- `names` maps Ray's string keys to class names, for t["create_" .. kind].
+function M.catalogue(t, lazy, names, kind)
+  setmetatable(t, {
+    __index = function(tt, k)
+      local mod = lazy[k]
+      if not mod then return nil end
+      local v = require(mod)
+      if type(v) == "table" and rawget(v, k) ~= nil then v = rawget(v, k) end
+      rawset(tt, k, v)
+      return v
+    end,
+  })
+  --- Adds a class (in `module`), optionally under a string key.
+  function t._register(name, module, key)
+    lazy[name] = module
+    if key then names[key] = name end
+  end
+  --- create_<kind>("key", opts), as Ray's tune.create_scheduler / create_searcher.
+  t["create_" .. kind] = function(name, opts)
+    if type(name) ~= "string" then error("create_" .. kind .. ": the name must be a string", 2) end
+    local cls = names[name:lower()]
+    if not cls then
+      error(string.format("unknown %s %q (one of: %s)", kind, name, table.concat(M.sorted_keys(names), ", ")), 2)
+    end
+    return t[cls](opts)
+  end
+  return t
+end
+
 --- Shallow merge of tables into a new one (later ones win).
 function M.merge(...)
   local out = {}

@@ -31,19 +31,6 @@ AsyncHyperBandScheduler.OPTIONS = OPTIONS
 -- Helpers
 --------------------------------------------------------------------------
 
-local function check_options(name, opts, level)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(name .. ": the options must be a table", level + 1) end
-  for k in pairs(opts) do
-    if OPTIONS[k] == nil then
-      local near = util.closest(tostring(k), util.sorted_keys(OPTIONS))
-      error(string.format("%s: unknown option %q%s", name, tostring(k),
-        near and (" (did you mean '" .. near .. "'?)") or ""), level + 1)
-    end
-  end
-  return opts
-end
-
 local function opt(opts, k)
   local v = opts[k]
   if v == nil and OPTIONS[k] ~= false then return OPTIONS[k] end
@@ -211,7 +198,7 @@ end
 --- grace_period=1, reduction_factor=4, brackets=1, stop_last_trials=true}
 function AsyncHyperBandScheduler:__init(opts)
   local name = "AsyncHyperBandScheduler"
-  opts = check_options(name, opts, 3)
+  opts = util.check_options(name, opts, OPTIONS, 3)
   local max_t, grace = opt(opts, "max_t"), opt(opts, "grace_period")
   local rf, brackets = opt(opts, "reduction_factor"), opt(opts, "brackets")
   for _, k in ipairs({"max_t", "grace_period", "reduction_factor", "brackets"}) do

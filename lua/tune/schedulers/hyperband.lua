@@ -30,19 +30,6 @@ HyperBandScheduler.supports_buffered_results = false
 -- Helpers
 --------------------------------------------------------------------------
 
-local function check_options(name, opts, level)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(name .. ": the options must be a table", level + 1) end
-  for k in pairs(opts) do
-    if OPTIONS[k] == nil then
-      local near = util.closest(tostring(k), util.sorted_keys(OPTIONS))
-      error(string.format("%s: unknown option %q%s", name, tostring(k),
-        near and (" (did you mean '" .. near .. "'?)") or ""), level + 1)
-    end
-  end
-  return opts
-end
-
 local function opt(opts, k)
   local v = opts[k]
   if v == nil and OPTIONS[k] ~= false then return OPTIONS[k] end
@@ -290,7 +277,7 @@ end
 --- max_t=81, reduction_factor=3, stop_last_trials=true}
 function HyperBandScheduler:__init(opts)
   local name = "HyperBandScheduler"
-  opts = check_options(name, opts, 3)
+  opts = util.check_options(name, opts, OPTIONS, 3)
   local max_t, eta = opt(opts, "max_t"), opt(opts, "reduction_factor")
   for _, k in ipairs({"max_t", "reduction_factor"}) do
     local v = opt(opts, k)

@@ -24,19 +24,6 @@ local OPTIONS = {
 local MedianStoppingRule = TrialScheduler:extend(nil, "MedianStoppingRule")
 MedianStoppingRule.OPTIONS = OPTIONS
 
-local function check_options(name, opts, level)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(name .. ": the options must be a table", level + 1) end
-  for k in pairs(opts) do
-    if OPTIONS[k] == nil then
-      local near = util.closest(tostring(k), util.sorted_keys(OPTIONS))
-      error(string.format("%s: unknown option %q%s", name, tostring(k),
-        near and (" (did you mean '" .. near .. "'?)") or ""), level + 1)
-    end
-  end
-  return opts
-end
-
 local function opt(opts, k)
   local v = opts[k]
   if v == nil and OPTIONS[k] ~= false then return OPTIONS[k] end
@@ -86,7 +73,7 @@ end
 --- hard_stop=true}
 function MedianStoppingRule:__init(opts)
   local name = "MedianStoppingRule"
-  opts = check_options(name, opts, 3)
+  opts = util.check_options(name, opts, OPTIONS, 3)
   for _, k in ipairs({"grace_period", "min_samples_required", "min_time_slice"}) do
     local v = opt(opts, k)
     if type(v) ~= "number" or v ~= v then

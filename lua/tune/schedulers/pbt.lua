@@ -285,16 +285,6 @@ local function check_mutations(mutations, where, level)
   end
 end
 
-local function bad_option(opts, level)
-  for k in pairs(opts) do
-    if not OPTIONS[k] then
-      local near = util.closest(tostring(k), util.sorted_keys(OPTIONS))
-      error(string.format("PopulationBasedTraining: unknown option %q%s", tostring(k),
-        near and (" (did you mean " .. near .. "?)") or ""), level + 1)
-    end
-  end
-end
-
 local function need_number(v, name, level)
   if type(v) ~= "number" or v ~= v then
     error(string.format("PopulationBasedTraining: %s must be a number, got %s", name, tostring(v)), level + 1)
@@ -306,9 +296,7 @@ end
 --- resample_probability=, custom_explore_fn=, log_config=, require_attrs=,
 --- synch=, seed=}
 function PBT:__init(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("PopulationBasedTraining: expected a table of options", 3) end
-  bad_option(opts, 3)
+  opts = util.check_options("PopulationBasedTraining", opts, OPTIONS, 3)
   local mutations = opts.hyperparam_mutations or {}
   if type(mutations) ~= "table" then
     error("PopulationBasedTraining: hyperparam_mutations must be a table", 3)

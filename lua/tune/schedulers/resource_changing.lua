@@ -134,19 +134,6 @@ local function check_resource_table(v, name, cls, level)
   return out
 end
 
-local function check_options(opts, allowed, cls, level)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(cls .. ": expected a table of options", level + 1) end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local near = util.closest(tostring(k), util.sorted_keys(allowed))
-      error(string.format("%s: unknown option %q%s", cls, tostring(k),
-        near and (" (did you mean " .. near .. "?)") or ""), level + 1)
-    end
-  end
-  return opts
-end
-
 --- DistributeResources{add_bundles = false, increase_by = {}, increase_by_times = -1,
 --- reserve_resources = {}}: spreads the free CPUs and GPUs evenly over the
 --- live trials (Ray's default allocation function). Called as
@@ -170,7 +157,7 @@ local function init_distribute(self, opts, cls, level)
 end
 
 function DistributeResources:__init(opts)
-  opts = check_options(opts, DISTRIBUTE_OPTIONS, "DistributeResources", 3)
+  opts = util.check_options("DistributeResources", opts, DISTRIBUTE_OPTIONS, 3)
   init_distribute(self, opts, "DistributeResources", 3)
 end
 
@@ -416,7 +403,7 @@ local DistributeResourcesToTopJob = DistributeResources:extend(nil, "DistributeR
 M.DistributeResourcesToTopJob = DistributeResourcesToTopJob
 
 function DistributeResourcesToTopJob:__init(opts)
-  opts = check_options(opts, TOPJOB_OPTIONS, "DistributeResourcesToTopJob", 3)
+  opts = util.check_options("DistributeResourcesToTopJob", opts, TOPJOB_OPTIONS, 3)
   init_distribute(self, opts, "DistributeResourcesToTopJob", 3)
   if opts.mode ~= nil and opts.mode ~= "min" and opts.mode ~= "max" then
     error("DistributeResourcesToTopJob: The mode parameter can only be either min or max.", 3)
@@ -486,7 +473,7 @@ end
 --- resources_allocation_function = DistributeResources{add_bundles = false}}.
 --- resources_allocation_function = false: no resources are ever changed.
 function RCS:__init(opts)
-  opts = check_options(opts, RCS_OPTIONS, "ResourceChangingScheduler", 3)
+  opts = util.check_options("ResourceChangingScheduler", opts, RCS_OPTIONS, 3)
   local base = opts.base_scheduler
   if base ~= nil and type(base) ~= "table" then
     error("ResourceChangingScheduler: base_scheduler must be a scheduler (a table of hooks)", 3)

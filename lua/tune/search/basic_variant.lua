@@ -15,14 +15,7 @@ local OPTIONS = {points_to_evaluate = true, max_concurrent = true, constant_grid
 
 function BasicVariantGenerator:__init(opts)
   SearchAlgorithm.__init(self)
-  opts = opts or {}
-  for k in pairs(opts) do
-    if not OPTIONS[k] then
-      local near = util.closest(tostring(k), util.sorted_keys(OPTIONS))
-      error(string.format("BasicVariantGenerator: unknown option %q%s", tostring(k),
-        near and (" (did you mean " .. near .. "?)") or ""), 3)
-    end
-  end
+  opts = util.check_options("BasicVariantGenerator", opts, OPTIONS, 3)
   self._constant_grid_search = opts.constant_grid_search or false
   self._points = util.deepcopy(opts.points_to_evaluate or {})
   self.max_concurrent = opts.max_concurrent or 0

@@ -40,17 +40,7 @@ local function check_space(space)
 end
 
 function RandomSearch:__init(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("RandomSearch: expected an options table", 3) end
-  for k in pairs(opts) do
-    if not OPTIONS[k] then
-      local names = {}
-      for name in pairs(OPTIONS) do names[#names + 1] = name end
-      table.sort(names)
-      local near = util.closest(tostring(k), names)
-      error(string.format("RandomSearch: unknown option %q%s", tostring(k), near and (" (did you mean " .. near .. "?)") or ""), 3)
-    end
-  end
+  opts = util.check_options("RandomSearch", opts, OPTIONS, 3)
   Searcher.__init(self, opts)
   if opts.space ~= nil then
     local msg = check_space(opts.space)

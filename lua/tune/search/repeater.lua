@@ -27,15 +27,7 @@ function Repeater:__init(searcher, opts)
   opts = opts or {}
   if type(opts) == "number" then opts = {["repeat"] = opts} end
   if type(opts) ~= "table" then error("Repeater: expected an options table as the second argument", 3) end
-  for k in pairs(opts) do
-    if not OPTIONS[k] then
-      local names = {}
-      for name in pairs(OPTIONS) do names[#names + 1] = name end
-      table.sort(names)
-      local near = util.closest(tostring(k), names)
-      error(string.format("Repeater: unknown option %q%s", tostring(k), near and (" (did you mean " .. near .. "?)") or ""), 3)
-    end
-  end
+  util.check_options("Repeater", opts, OPTIONS, 3)
   if opts["repeat"] ~= nil and opts.repeats ~= nil then
     error("Repeater: give `repeat` or its alias `repeats`, not both", 3)
   end

@@ -53,17 +53,7 @@ local function callable(f)
 end
 
 function TPESearch:__init(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("TPESearch: expected an options table", 3) end
-  for k in pairs(opts) do
-    if not OPTIONS[k] then
-      local names = {}
-      for name in pairs(OPTIONS) do names[#names + 1] = name end
-      table.sort(names)
-      local near = util.closest(tostring(k), names)
-      error(string.format("TPESearch: unknown option %q%s", tostring(k), near and (" (did you mean " .. near .. "?)") or ""), 3)
-    end
-  end
+  opts = util.check_options("TPESearch", opts, OPTIONS, 3)
   Searcher.__init(self, opts)
   local function int_opt(name, default, min)
     local v = opts[name]
