@@ -299,14 +299,12 @@ end
 
 function TrialRunner:_on_training_result(trial, results)
   local ok, err = pcall(function()
-    for i, result in ipairs(results) do
+    for _, result in ipairs(results) do
+      -- STOP ends the batch (Ray's _on_training_result); so does nil, a
+      -- scheduled save. The results after it were already written to the
+      -- trial's result.json by the C result sink (docs/reference/run.md).
       local decision = self:_process_trial_result(trial, result)
-      if decision == nil or decision == STOP then
-        if decision == nil and i < #results then
-          -- A save was scheduled: results after it wait for the next batch.
-        end
-        break
-      end
+      if decision == nil or decision == STOP then break end
     end
   end)
   if not ok then
