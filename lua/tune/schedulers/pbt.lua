@@ -17,13 +17,16 @@
 --- Randomness (which top trial is cloned, explore's draws, sampled initial
 --- values) comes from `sample.Random(seed)`: a `seed` option makes a run's
 --- decisions reproducible given the same order of results.
+---
+--- The hyperparam_mutations helpers (checks, explore, fill_config, tags)
+--- are in tune.schedulers.pbt_explore.
 local TrialScheduler = require("tune.schedulers.trial_scheduler")
 local ckpt = require("tune.checkpoint")
 local class = require("tune.class")
 local core = require("tune.core")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
-local variants = require("tune.search.variant_generator")
+local pbt_explore = require("tune.schedulers.pbt_explore")
 
 local CONTINUE, PAUSE, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.NOOP
 local MEMORY = ckpt.CheckpointStorage.MEMORY
@@ -41,139 +44,16 @@ local OPTIONS = {
 PBT.OPTIONS = OPTIONS
 
 --------------------------------------------------------------------------
--- Helpers (explore, fill_config, tags), exposed for specs and subclasses
+-- Helpers, exposed for specs and subclasses (explore, fill_config and
+-- tags are tune.schedulers.pbt_explore's)
 --------------------------------------------------------------------------
 
-local function is_callable(v)
-  if type(v) == "function" then return true end
-  if type(v) ~= "table" and type(v) ~= "userdata" then return false end
-  local mt = getmetatable(v)
-  return mt ~= nil and type(mt) == "table" and rawget(mt, "__call") ~= nil
-end
-
---- What a hyperparam_mutations value is: "domain", "function", "list",
---- "dict", or nil for anything else.
-local function mutation_kind(v)
-  if sample.is_domain(v) then return "domain" end
-  if is_callable(v) then return "function" end
-  if type(v) == "table" then
-    if sample._is_list(v) and #v > 0 then return "list" end
-    if getmetatable(v) == nil then return "dict" end
-  end
-  return nil
-end
-PBT._mutation_kind = mutation_kind
-
---- Python's == for plain data.
-local function equal(a, b)
-  if a == b then return true end
-  if type(a) ~= "table" or type(b) ~= "table" then return false end
-  for k, v in pairs(a) do if not equal(v, b[k]) then return false end end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
-end
-
-local function index_of(list, v)
-  for i, x in ipairs(list) do
-    if equal(x, v) then return i end
-  end
-  return nil
-end
-
---- Python's int(): towards zero.
-local function to_int(x)
-  if type(x) ~= "number" then return x end
-  if math.type(x) == "integer" then return x end
-  if x ~= x or x == math.huge or x == -math.huge then return x end
-  local t = x >= 0 and math.floor(x) or math.ceil(x)
-  return math.tointeger(t) or t
-end
-
---- Keys in a stable order (Lua's pairs order may change between runs,
---- and each key draws from the generator).
-local function keys_of(t)
-  return util.sorted_keys(t)
-end
-
---- Ray's _explore: a perturbed copy of `config`. Lists shift to a
---- neighbouring value (or resample with `resample_probability`, or when
---- the current value is not in the list); Domains and functions resample,
---- else multiply by 1.2 or 0.8 (integers stay integers); nested tables
---- recurse. Functions are called with the generator: fn(rng).
---- `custom_explore_fn(new_config)` runs last and must return the config.
-function PBT.explore(config, mutations, resample_probability, custom_explore_fn, rng)
-  local new_config = util.deepcopy(config)
-  for _, key in ipairs(keys_of(mutations)) do
-    local distribution = mutations[key]
-    local kind = mutation_kind(distribution)
-    local current = config[key]
-    if kind == "dict" then
-      if type(current) ~= "table" then
-        error(string.format("PopulationBasedTraining: hyperparam_mutations has a nested table at %q, "
-          .. "but the config holds %s there", tostring(key), type(current)), 0)
-      end
-      new_config[key] = PBT.explore(current, distribution, resample_probability, nil, rng)
-    elseif kind == "list" then
-      local idx = index_of(distribution, current)
-      if rng:random() < resample_probability or idx == nil then
-        new_config[key] = util.deepcopy(rng:choice(distribution))
-      elseif rng:random() > 0.5 then
-        new_config[key] = util.deepcopy(distribution[math.max(1, idx - 1)])
-      else
-        new_config[key] = util.deepcopy(distribution[math.min(#distribution, idx + 1)])
-      end
-    elseif kind == "domain" or kind == "function" then
-      if rng:random() < resample_probability then
-        if kind == "domain" then
-          new_config[key] = distribution:sample(rng)
-        else
-          new_config[key] = distribution(rng)
-        end
-      else
-        if type(current) ~= "number" then
-          error(string.format("PopulationBasedTraining: cannot perturb config %q: it holds %s, not a number "
-            .. "(use a list in hyperparam_mutations for categorical values)", tostring(key), type(current)), 0)
-        end
-        if rng:random() > 0.5 then
-          new_config[key] = current * 1.2
-        else
-          new_config[key] = current * 0.8
-        end
-      end
-      if math.type(current) == "integer" then new_config[key] = to_int(new_config[key]) end
-    end
-  end
-  if custom_explore_fn then
-    new_config = custom_explore_fn(new_config)
-    if new_config == nil then error("Custom explore fn failed to return new config", 0) end
-  end
-  return new_config
-end
-
---- Ray's _fill_config: config[attr] sampled from `search_space`.
-function PBT.fill_config(config, attr, search_space, rng)
-  local kind = mutation_kind(search_space)
-  if kind == "function" then
-    config[attr] = search_space(rng)
-  elseif kind == "domain" then
-    config[attr] = search_space:sample(rng)
-  elseif kind == "list" then
-    config[attr] = util.deepcopy(rng:choice(search_space))
-  elseif kind == "dict" then
-    config[attr] = {}
-    for _, k in ipairs(keys_of(search_space)) do PBT.fill_config(config[attr], k, search_space[k], rng) end
-  end
-end
-
---- Ray's _make_experiment_tag: "<orig>@perturbed[k=v,...]" over the
---- mutated keys.
-function PBT.make_experiment_tag(orig_tag, config, mutations)
-  local resolved = {}
-  for k in pairs(mutations) do
-    resolved[#resolved + 1] = {path = {"config", k}, value = config[k]}
-  end
-  return string.format("%s@perturbed[%s]", tostring(orig_tag or ""), variants.format_vars(resolved))
-end
+local is_callable, keys_of = pbt_explore.is_callable, pbt_explore.keys_of
+local check_mutations = pbt_explore.check_mutations
+PBT._mutation_kind = pbt_explore.mutation_kind
+PBT.explore = pbt_explore.explore
+PBT.fill_config = pbt_explore.fill_config
+PBT.make_experiment_tag = pbt_explore.make_experiment_tag
 
 --- JSON text of `v`; values JSON cannot hold become strings (Ray's
 --- SafeFallbackEncoder).
@@ -268,22 +148,6 @@ end
 --------------------------------------------------------------------------
 -- Construction
 --------------------------------------------------------------------------
-
-local function check_mutations(mutations, where, level)
-  for _, k in ipairs(keys_of(mutations)) do
-    local v = mutations[k]
-    local kind = mutation_kind(v)
-    if kind == nil then
-      error(string.format("`hyperparam_mutation` values must be either a List, Dict, a tune search space "
-        .. "object, or a callable (%s%s is a %s).", where, tostring(k), type(v)), level + 1)
-    end
-    if kind == "domain" and v.kind == "function" then
-      error("arbitrary tune.sample_from objects are not supported for `hyperparam_mutation` values. "
-        .. "You must use other built in primitives like tune.uniform, tune.loguniform, etc.", level + 1)
-    end
-    if kind == "dict" then check_mutations(v, where .. tostring(k) .. ".", level + 1) end
-  end
-end
 
 local function need_number(v, name, level)
   if type(v) ~= "number" or v ~= v then
