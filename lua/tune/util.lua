@@ -126,6 +126,15 @@ function M.edit_distance(a, b)
   return prev[lb]
 end
 
+--- numpy's round (and Python's round, timedelta's): to the nearest
+--- integer, ties to even.
+function M.round_half_even(x)
+  local f = math.floor(x)
+  local d = x - f
+  if d > 0.5 or (d == 0.5 and f % 2 == 1) then f = f + 1 end
+  return f
+end
+
 --- The candidate closest to `name`, or nil if none is close.
 function M.closest(name, candidates)
   local best, bestd

@@ -36,13 +36,7 @@ local function opt(opts, k)
   return v
 end
 
---- numpy's round: half to even.
-local function round_half_even(x)
-  local f = math.floor(x)
-  local d = x - f
-  if d > 0.5 or (d == 0.5 and f % 2 == 1) then f = f + 1 end
-  return f
-end
+local round_half_even = util.round_half_even
 
 --- Python's int(): truncation toward zero, as an integer.
 local function int(x)

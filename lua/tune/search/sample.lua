@@ -51,8 +51,7 @@ local class = require("tune.class")
 
 local M = {}
 
-local has_core, core = pcall(require, "tune.core")
-local ARRAY_MT = has_core and type(core) == "table" and core.array_mt or nil
+local ARRAY_MT = require("tune.core").array_mt
 
 -- ---------------------------------------------------------------------
 -- Small helpers shared with variant_generator (internal, "_" prefixed).
@@ -105,14 +104,7 @@ local function fmt_num(x)
 end
 
 --- numpy.round: to the nearest integer, ties to even.
-local function round_half_even(x)
-  local f = math.floor(x)
-  local d = x - f
-  if d > 0.5 then return f + 1 end
-  if d < 0.5 then return f end
-  if f % 2 == 0 then return f end
-  return f + 1
-end
+local round_half_even = require("tune.util").round_half_even
 M._round_half_even = round_half_even
 
 --- Python's math.isclose with its default rel_tol=1e-9, abs_tol=0.

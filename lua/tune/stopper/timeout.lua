@@ -16,12 +16,7 @@ local TIMEDELTA = {
 }
 
 -- Rounds half to even, as timedelta rounds to whole microseconds.
-local function round_half_even(x)
-  local f = math.floor(x)
-  local d = x - f
-  if d > 0.5 or (d == 0.5 and f % 2 == 1) then f = f + 1 end
-  return f
-end
+local round_half_even = require("tune.util").round_half_even
 
 -- Seconds from a number or a timedelta-like table (total_seconds(): whole
 -- microseconds over 10^6); nil when neither.
