@@ -1,0 +1,117 @@
+--- tune.analysis.data: ExperimentAnalysis's tables (internal): trial
+--- configs, result histories by logdir, the one-row-per-trial dataframe,
+--- and the experiment state's stats and runner data.
+local core = require("tune.core")
+local util = require("tune.util")
+local common = require("tune.analysis.common")
+
+local M = {}
+
+local as_number, flat_row, is_nan = common.as_number, common.flat_row, common.is_nan
+local last_result, trial_name, warn = common.last_result, common.trial_name, common.warn
+
+-- The ExperimentAnalysis methods defined here (tune.analysis builds the
+-- class with them).
+local ExperimentAnalysis = {}
+M.methods = ExperimentAnalysis
+
+--- The config of a trial: its params.json, else trial.config (cached).
+function ExperimentAnalysis:_config(t)
+  local c = self._configs[t]
+  if c == nil then
+    local text = type(t.logdir) == "string" and core.read_file(util.join(t.logdir, "params.json"))
+    local decoded = text and core.json_decode(text)
+    c = type(decoded) == "table" and decoded or (type(t.config) == "table" and t.config) or {}
+    self._configs[t] = c
+  end
+  return c
+end
+
+--- logdir -> config for every trial with a logdir (Ray 2.0); with prefix,
+--- flattened under "config/".
+function ExperimentAnalysis:get_all_configs(prefix)
+  local out = {}
+  for _, t in ipairs(self.trials) do
+    if type(t.logdir) == "string" then
+      local c = self:_config(t)
+      out[t.logdir] = prefix and flat_row({config = c}) or c
+    end
+  end
+  return out
+end
+
+--- logdir -> the trial's history rows (flattened results), for every trial
+--- whose result.json or progress.csv exists.
+function ExperimentAnalysis:trial_dataframes()
+  local out = {}
+  for _, t in ipairs(self.trials) do
+    local rows, found = self:_rows(t)
+    if found then out[t.logdir] = rows end
+  end
+  return out
+end
+
+--- One row per trial: its last result, or with metric and mode its best
+--- ever result on the metric, flattened, plus "config/..." keys and logdir.
+function ExperimentAnalysis:dataframe(metric, mode)
+  if mode ~= nil and mode ~= "min" and mode ~= "max" then
+    error("If set, `mode` has to be one of [min, max]", 2)
+  end
+  if mode and not metric then
+    error("If a `mode` is passed to `ExperimentAnalysis.dataframe()`, you'll also have to pass a `metric`!", 2)
+  end
+  local out = {}
+  for _, t in ipairs(self.trials) do
+    local rows, found = self:_rows(t)
+    if not found and next(last_result(t)) ~= nil then rows = {flat_row(last_result(t))} end
+    local pick
+    if #rows > 0 then
+      if mode then
+        local best_v
+        for i, row in ipairs(rows) do
+          local v = as_number(row[metric])
+          if v ~= nil and not is_nan(v)
+              and (best_v == nil or (mode == "max" and v > best_v) or (mode == "min" and v < best_v)) then
+            pick, best_v = i, v
+          end
+        end
+        if not pick then
+          warn(string.format("Non-numerical value(s) encountered for %s", tostring(t.logdir or trial_name(t))))
+        end
+      else
+        pick = #rows
+      end
+    end
+    if pick then
+      local row = {}
+      for k, v in pairs(rows[pick]) do row[k] = v end
+      for k, v in pairs(flat_row({config = self:_config(t)})) do row[k] = v end
+      row.logdir = t.logdir
+      out[#out + 1] = row
+    end
+  end
+  return out
+end
+
+--- The experiment state's "stats" (map name -> stats for several experiments).
+function ExperimentAnalysis:stats()
+  return self:_per_source("stats")
+end
+
+--- The experiment state's "runner" data (map name -> data for several).
+function ExperimentAnalysis:runner_data()
+  return self:_per_source("runner")
+end
+
+function ExperimentAnalysis:_per_source(key)
+  local srcs = self._sources
+  if #srcs == 1 then return srcs[1].state[key] end
+  local out = {}
+  for i, src in ipairs(srcs) do
+    local name = type(src.state.name) == "string" and src.state.name or (src.dir or tostring(i))
+    out[name] = src.state[key]
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,175 @@
+--- tune.analysis.state: an experiment read back from its directory
+--- (internal): finds and checks the experiment_state files to analyse, and
+--- turns their TRIAL records into TrialStub tables.
+local class = require("tune.class")
+local core = require("tune.core")
+local util = require("tune.util")
+
+local M = {}
+
+M.STATE_FORMAT = "tunelua.experiment_state"
+M.STATE_VERSION = 1
+
+local function dirname(p)
+  return p:match("^(.*)/[^/]*$") or "."
+end
+
+--- `path` moved from under `from` to under `to`, or nil if it is not under `from`.
+local function rebase(path, from, to)
+  if type(path) ~= "string" or type(from) ~= "string" or type(to) ~= "string" then return nil end
+  from = from:gsub("/+$", "")
+  if path == from then return to end
+  if path:sub(1, #from + 1) == from .. "/" then return util.join(to, path:sub(#from + 2)) end
+  return nil
+end
+
+-- Reading the experiment state -------------------------------------------
+
+local function check_state(state, where)
+  if type(state) ~= "table" or getmetatable(state) ~= nil then
+    return nil, where .. " is not a tunelua experiment state (not a JSON object)"
+  end
+  if state.format ~= M.STATE_FORMAT then
+    return nil, string.format("%s is not a tunelua experiment state (format %s, expected %q)",
+      where, state.format == nil and "missing" or string.format("%q", tostring(state.format)), M.STATE_FORMAT)
+  end
+  local v = state.version
+  if type(v) ~= "number" or v ~= math.floor(v) then
+    return nil, where .. " is not a valid tunelua experiment state (no integer \"version\")"
+  end
+  if v > M.STATE_VERSION then
+    return nil, string.format("%s has experiment state version %d, newer than this tunelua reads (%d); "
+      .. "use a newer tunelua", where, math.tointeger(v) or v, M.STATE_VERSION)
+  end
+  if state.trials ~= nil and type(state.trials) ~= "table" then
+    return nil, where .. " is not a valid tunelua experiment state (\"trials\" is not a list)"
+  end
+  return state
+end
+
+local function read_state(path)
+  local text, err = core.read_file(path)
+  if not text then return nil, string.format("cannot read %s: %s", path, tostring(err)) end
+  local state, derr = core.json_decode(text)
+  if state == nil then
+    return nil, string.format("%s is corrupt: not valid JSON (%s)", path, tostring(derr))
+  end
+  return check_state(state, path)
+end
+
+--- The newest experiment_state-<timestamp>.json in `dir` (by the name's timestamp).
+function M.find_newest_state(dir)
+  local best, best_ts
+  for _, name in ipairs(core.listdir(dir) or {}) do
+    local ts = name:match("^experiment_state%-(.+)%.json$")
+    if ts and (best_ts == nil or ts > best_ts) then best, best_ts = name, ts end
+  end
+  return best and util.join(dir, best) or nil
+end
+
+--- The states to analyse: {{state=, dir=, file=}, ...} or nil, err. A
+--- directory without a state file is searched one level down (a local_dir
+--- holding several experiments), as Ray does.
+local function load_sources(path_or_state)
+  if type(path_or_state) == "table" then
+    local state, err = check_state(path_or_state, "the experiment state table")
+    if not state then return nil, err end
+    local dir = type(state.experiment_dir) == "string" and state.experiment_dir or nil
+    return {{state = state, dir = dir}}
+  end
+  if type(path_or_state) ~= "string" or path_or_state == "" then
+    return nil, "expected an experiment directory, an experiment_state file or a state table, got "
+      .. type(path_or_state)
+  end
+  local path = util.abspath(util.expanduser(path_or_state))
+  if #path > 1 then path = path:gsub("/+$", "") end
+  local kind = core.stat(path)
+  if kind == nil then
+    return nil, string.format("the path `%s` does not exist and cannot be loaded for experiment analysis", path)
+  end
+  local files = {}
+  if kind == "directory" then
+    local newest = M.find_newest_state(path)
+    if newest then
+      files[1] = newest
+    else
+      for _, name in ipairs(core.listdir(path) or {}) do
+        local sub = util.join(path, name)
+        if core.stat(sub) == "directory" then
+          local f = M.find_newest_state(sub)
+          if f then files[#files + 1] = f end
+        end
+      end
+    end
+    if #files == 0 then
+      return nil, string.format("the directory `%s` does not contain a tunelua experiment state "
+        .. "(experiment_state-*.json)", path)
+    end
+  else
+    files[1] = path
+  end
+  local sources = {}
+  for _, f in ipairs(files) do
+    local state, err = read_state(f)
+    if not state then return nil, err end
+    sources[#sources + 1] = {state = state, dir = dirname(f), file = f}
+  end
+  return sources
+end
+M.load_sources = load_sources
+
+-- Trials -------------------------------------------------------------------
+
+--- A trial read from a state file: the TRIAL record's fields, JSON nulls
+--- dropped, logdir and checkpoint paths resolved against where the
+--- experiment directory is now.
+local TrialStub = class.class("TrialStub")
+
+function TrialStub:__tostring()
+  if type(self.custom_trial_name) == "string" then return self.custom_trial_name end
+  return string.format("%s_%s", tostring(self.trainable_name), tostring(self.trial_id))
+end
+M.TrialStub = TrialStub
+
+local function make_stub(rec, src)
+  local t = setmetatable({}, TrialStub)
+  for k, v in pairs(rec) do
+    if v ~= core.null then t[k] = v end
+  end
+  t.config = type(rec.config) == "table" and rec.config or {}
+  t.last_result = type(rec.last_result) == "table" and rec.last_result or {}
+  t.num_failures = tonumber(rec.num_failures) or 0
+  local orig_exp = type(src.state.experiment_dir) == "string" and src.state.experiment_dir or nil
+  local orig_logdir = type(rec.logdir) == "string" and rec.logdir or nil
+  local rel = type(rec.relative_logdir) == "string" and rec.relative_logdir or nil
+  if not rel and orig_logdir and orig_exp then
+    local r = rebase(orig_logdir, orig_exp, "")
+    if r then rel = r:gsub("^/+", "") end
+  end
+  local logdir = orig_logdir
+  if src.dir and rel and rel ~= "" then
+    local here = util.join(src.dir, rel)
+    if core.stat(here) == "directory" or not (logdir and core.stat(logdir) == "directory") then
+      logdir = here
+    end
+  end
+  t.logdir = logdir
+  t.local_dir = src.dir
+  t.checkpoints = {}
+  if type(rec.checkpoints) == "table" then
+    for _, c in ipairs(rec.checkpoints) do
+      if type(c) == "table" and type(c.dir) == "string" and c.storage ~= "MEMORY" then
+        local d = c.dir
+        if logdir ~= orig_logdir then
+          d = rebase(d, orig_logdir, logdir) or rebase(d, orig_exp, src.dir) or d
+        end
+        t.checkpoints[#t.checkpoints + 1] = {dir = d, storage = c.storage or "PERSISTENT",
+          metrics = type(c.metrics) == "table" and c.metrics or {}}
+      end
+    end
+  end
+  return t
+end
+M.make_stub = make_stub
+
+return M
