@@ -1,0 +1,144 @@
+--- tune.reporter.values: values as text for the reporter's tables (internal):
+--- Python's repr and str of numbers, strings and tables, Ray's abbreviation
+--- of long cells and headers, and result lookups by "a/b" key.
+local core = require("tune.core")
+local util = require("tune.util")
+
+local function is_missing(v) return v == nil or v == core.null end
+
+local function width(s) return utf8.len(s) or #s end
+
+-- The characters of s (UTF-8 when valid, else bytes).
+local function chars(s)
+  local out = {}
+  if utf8.len(s) then
+    for _, c in utf8.codes(s) do out[#out + 1] = utf8.char(c) end
+  else
+    for i = 1, #s do out[i] = s:sub(i, i) end
+  end
+  return out
+end
+
+local function special_float(x)
+  if x ~= x then return "nan" end
+  if x == math.huge then return "inf" end
+  if x == -math.huge then return "-inf" end
+  return nil
+end
+
+--- tabulate's default float format: Python's format(x, "g").
+local function fmt_g(x)
+  return special_float(x) or string.format("%g", x)
+end
+
+--- Python's repr of a number: shortest round-trip, "5.0" for integral floats.
+local function num_repr(x)
+  if math.type(x) == "integer" then return string.format("%d", x) end
+  local sp = special_float(x)
+  if sp then return sp end
+  if x == 0 then return (1 / x < 0) and "-0.0" or "0.0" end
+  local s
+  for p = 0, 16 do
+    s = string.format("%." .. p .. "e", x)
+    if tonumber(s) == x then break end
+  end
+  local sign, lead, frac, exp = s:match("^(-?)(%d)%.?(%d*)e([-+]%d+)$")
+  local digits = (lead .. frac):gsub("0+$", "")
+  if digits == "" then digits = "0" end
+  exp = tonumber(exp)
+  if exp < -4 or exp >= 16 then
+    local mant = digits:sub(1, 1) .. (#digits > 1 and ("." .. digits:sub(2)) or "")
+    return string.format("%s%se%s%02d", sign, mant, exp < 0 and "-" or "+", math.abs(exp))
+  elseif exp < 0 then
+    return sign .. "0." .. string.rep("0", -exp - 1) .. digits
+  elseif exp >= #digits - 1 then
+    return sign .. digits .. string.rep("0", exp - #digits + 1) .. ".0"
+  end
+  return sign .. digits:sub(1, exp + 1) .. "." .. digits:sub(exp + 2)
+end
+
+local function str_repr(s)
+  local q = (s:find("'", 1, true) and not s:find('"', 1, true)) and '"' or "'"
+  s = s:gsub("\\", "\\\\"):gsub("\n", "\\n"):gsub("\t", "\\t")
+  if q == "'" then s = s:gsub("'", "\\'") end
+  return q .. s .. q
+end
+
+local function is_array(t)
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+--- Python's repr of a value (the "parameters={...}" of the best-trial line).
+local function repr(v, seen)
+  if is_missing(v) then return "None" end
+  local tv = type(v)
+  if tv == "number" then return num_repr(v) end
+  if tv == "boolean" then return v and "True" or "False" end
+  if tv == "string" then return str_repr(v) end
+  if tv ~= "table" or (getmetatable(v) and getmetatable(v).__tostring) then return tostring(v) end
+  seen = seen or {}
+  if seen[v] then return "{...}" end
+  seen[v] = true
+  local parts = {}
+  if is_array(v) then
+    for i = 1, #v do parts[i] = repr(v[i], seen) end
+    seen[v] = nil
+    return "[" .. table.concat(parts, ", ") .. "]"
+  end
+  for _, k in ipairs(util.sorted_keys(v)) do
+    parts[#parts + 1] = repr(k, seen) .. ": " .. repr(v[k], seen)
+  end
+  seen[v] = nil
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+--- Python's str of a value: a table cell of a text column.
+local function text(v)
+  if is_missing(v) then return "" end
+  if type(v) == "string" then return (v:gsub("[\r\n\t]", " ")) end
+  if type(v) == "number" then return num_repr(v) end
+  return (repr(v):gsub("[\r\n\t]", " "))
+end
+
+-- 4 hex digits naming a string (FNV-1a): Ray appends part of the object's
+-- address to an abbreviated value; a hash keeps the output reproducible.
+local function tag4(s)
+  local h = 2166136261
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+  return string.format("%04x", h & 0xffff)
+end
+
+--- Ray's _max_len(add_addr=True) for cells: numbers, booleans and missing
+--- values pass; other values become text, abbreviated past max_len.
+local function abbrev_value(v, max_len)
+  if is_missing(v) then return nil end
+  if type(v) == "number" or type(v) == "boolean" then return v end
+  local s = text(v)
+  if width(s) <= max_len then return s end
+  local c = chars(s)
+  return table.concat(c, "", 1, math.max(max_len - 5, 0)) .. "_" .. tag4(s)
+end
+
+--- Ray's _max_len for headers: "..." and the tail.
+local function abbrev_header(s, max_len)
+  if width(s) <= max_len then return s end
+  local c = chars(s)
+  local keep = math.max(max_len - 3, 0)
+  return "..." .. table.concat(c, "", #c - keep + 1, #c)
+end
+
+local function lookup(t, key)
+  if type(t) ~= "table" then return nil end
+  local v = util.get_path(t, key)
+  if v == core.null then return nil end
+  return v
+end
+
+return {
+  is_missing = is_missing, width = width, fmt_g = fmt_g, is_array = is_array, repr = repr, text = text,
+  abbrev_value = abbrev_value, abbrev_header = abbrev_header, lookup = lookup,
+}
