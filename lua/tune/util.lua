@@ -135,6 +135,35 @@ function M.round_half_even(x)
   return f
 end
 
+--- Python's repr of a number: an integer as "%d"; a float as the shortest
+--- string that reads back to it, "5.0" for integral ones, exponent form
+--- below 1e-4 and from 1e16 ("1e-05", "1e+16"), "nan", "inf", "-inf".
+function M.py_repr_number(x)
+  if math.type(x) == "integer" then return string.format("%d", x) end
+  if x ~= x then return "nan" end
+  if x == math.huge then return "inf" end
+  if x == -math.huge then return "-inf" end
+  if x == 0 then return (1 / x < 0) and "-0.0" or "0.0" end
+  local s
+  for p = 0, 16 do
+    s = string.format("%." .. p .. "e", x)
+    if tonumber(s) == x then break end
+  end
+  local sign, lead, frac, exp = s:match("^(-?)(%d)%.?(%d*)e([-+]%d+)$")
+  local digits = (lead .. frac):gsub("0+$", "")
+  if digits == "" then digits = "0" end
+  exp = tonumber(exp)
+  if exp < -4 or exp >= 16 then
+    local mant = digits:sub(1, 1) .. (#digits > 1 and ("." .. digits:sub(2)) or "")
+    return string.format("%s%se%s%02d", sign, mant, exp < 0 and "-" or "+", math.abs(exp))
+  elseif exp < 0 then
+    return sign .. "0." .. string.rep("0", -exp - 1) .. digits
+  elseif exp >= #digits - 1 then
+    return sign .. digits .. string.rep("0", exp - #digits + 1) .. ".0"
+  end
+  return sign .. digits:sub(1, exp + 1) .. "." .. digits:sub(exp + 2)
+end
+
 --- The candidate closest to `name`, or nil if none is close.
 function M.closest(name, candidates)
   local best, bestd

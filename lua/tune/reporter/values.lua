@@ -32,30 +32,7 @@ local function fmt_g(x)
 end
 
 --- Python's repr of a number: shortest round-trip, "5.0" for integral floats.
-local function num_repr(x)
-  if math.type(x) == "integer" then return string.format("%d", x) end
-  local sp = special_float(x)
-  if sp then return sp end
-  if x == 0 then return (1 / x < 0) and "-0.0" or "0.0" end
-  local s
-  for p = 0, 16 do
-    s = string.format("%." .. p .. "e", x)
-    if tonumber(s) == x then break end
-  end
-  local sign, lead, frac, exp = s:match("^(-?)(%d)%.?(%d*)e([-+]%d+)$")
-  local digits = (lead .. frac):gsub("0+$", "")
-  if digits == "" then digits = "0" end
-  exp = tonumber(exp)
-  if exp < -4 or exp >= 16 then
-    local mant = digits:sub(1, 1) .. (#digits > 1 and ("." .. digits:sub(2)) or "")
-    return string.format("%s%se%s%02d", sign, mant, exp < 0 and "-" or "+", math.abs(exp))
-  elseif exp < 0 then
-    return sign .. "0." .. string.rep("0", -exp - 1) .. digits
-  elseif exp >= #digits - 1 then
-    return sign .. digits .. string.rep("0", exp - #digits + 1) .. ".0"
-  end
-  return sign .. digits:sub(1, exp + 1) .. "." .. digits:sub(exp + 2)
-end
+local num_repr = util.py_repr_number
 
 local function str_repr(s)
   local q = (s:find("'", 1, true) and not s:find('"', 1, true)) and '"' or "'"

@@ -38,34 +38,7 @@ local function opt(opts, k)
 end
 
 --- Python's repr of a float (what Ray's debug strings print).
-local function pyfloat(x)
-  if x ~= x then return "nan" end
-  if x == math.huge then return "inf" end
-  if x == -math.huge then return "-inf" end
-  x = x + 0.0
-  if x == 0 then return (1 / x < 0) and "-0.0" or "0.0" end
-  local s
-  for p = 0, 16 do
-    s = string.format("%." .. p .. "e", x)
-    if tonumber(s) == x then break end
-  end
-  local sign, int, frac, exp = s:match("^(-?)(%d)%.?(%d*)e([-+]%d+)$")
-  exp = tonumber(exp)
-  local digits = (int .. frac):gsub("0+$", "")
-  if digits == "" then digits = "0" end
-  if exp >= -4 and exp < 16 then
-    if exp >= 0 then
-      local ip = digits:sub(1, exp + 1)
-      ip = ip .. string.rep("0", exp + 1 - #ip)
-      local fp = digits:sub(exp + 2)
-      return sign .. ip .. "." .. (fp == "" and "0" or fp)
-    end
-    return sign .. "0." .. string.rep("0", -exp - 1) .. digits
-  end
-  local m = digits:sub(1, 1)
-  if #digits > 1 then m = m .. "." .. digits:sub(2) end
-  return string.format("%s%se%s%02d", sign, m, exp < 0 and "-" or "+", math.abs(exp))
-end
+local function pyfloat(x) return util.py_repr_number(x + 0.0) end
 AsyncHyperBandScheduler._pyfloat = pyfloat
 
 --- numpy's linear interpolation between a and b (exact at both ends).
