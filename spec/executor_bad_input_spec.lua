@@ -112,7 +112,8 @@ describe("bad input", function()
     local bad = tune.Trial("bad_save", {local_dir = dir})
     start(good)
     start(bad)
-    support.wait_event(ex, {bad}, "TRAINING_RESULT")
+    -- The bad trial's first result (the good one's may come first).
+    repeat local ev = support.wait_event(ex, {good, bad}, "TRAINING_RESULT") until ev.trial == bad
     ex:save(bad, tune.CheckpointStorage.PERSISTENT)
     local ev = support.wait_event(ex, {good, bad}, "ERROR")
     assert.equal(bad, ev.trial)

@@ -12,10 +12,29 @@ local function start(ex, trial, others)
   assert.is_true(ex:start_trial(trial))
 end
 
+--- The next result event, which must be `trial`'s (one trial running).
 local function result(ex, trial)
   local ev = support.wait_event(ex, {trial}, "TRAINING_RESULT")
+  assert.equal(trial, ev.trial)
   for _, r in ipairs(ev.result) do trial:update_last_result(r) end
   return trial.last_result, ev
+end
+
+--- The first result of each of several running trials, whichever order
+--- they come in.
+local function first_results(ex, trials)
+  local got, n = {}, 0
+  while n < #trials do
+    local ev = support.wait_event(ex, trials, "TRAINING_RESULT")
+    if not got[ev.trial] then
+      for _, r in ipairs(ev.result) do ev.trial:update_last_result(r) end
+      got[ev.trial] = ev.trial.last_result
+      n = n + 1
+    end
+  end
+  local out = {}
+  for i, t in ipairs(trials) do out[i] = got[t] end
+  return table.unpack(out)
 end
 
 describe("executor", function()
@@ -52,7 +71,7 @@ describe("executor", function()
     local c = tune.Trial("env", {local_dir = dir, resources = {cpu = 0, gpu = 0}})
     start(ex, a)
     start(ex, b)
-    local ra, rb = result(ex, a), result(ex, b)
+    local ra, rb = first_results(ex, {a, b})
     assert.equal(core.realpath(a.logdir), ra.cwd)
     assert.equal(cwd, ra.orig)
     assert.equal("3", ra.omp)
