@@ -183,10 +183,7 @@ function M.serialize_trial(trial, experiment_dir)
   }
 end
 
-local function nonnull(v)
-  if v == core.null then return nil end
-  return v
-end
+local nonnull = util.nonnull
 
 --- A Trial from its serialized form. `experiment_dir` relocates the
 --- trial directory when the experiment was moved.

@@ -126,6 +126,12 @@ function M.edit_distance(a, b)
   return prev[lb]
 end
 
+--- v, or nil for JSON null (tune.null) as saved states hold it.
+function M.nonnull(v)
+  if v == core.null then return nil end
+  return v
+end
+
 --- numpy's round (and Python's round, timedelta's): to the nearest
 --- integer, ties to even.
 function M.round_half_even(x)

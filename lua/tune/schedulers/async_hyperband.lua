@@ -15,9 +15,6 @@ local TrialScheduler = require("tune.schedulers.trial_scheduler")
 
 local CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
---- Ray's DEFAULT_METRIC: the metric when only a mode was given.
-local DEFAULT_METRIC = "_metric"
-
 local OPTIONS = {
   time_attr = "training_iteration", metric = false, mode = false, max_t = 100, grace_period = 1,
   reduction_factor = 4, brackets = 1, stop_last_trials = true,
@@ -162,10 +159,7 @@ end
 -- The scheduler
 --------------------------------------------------------------------------
 
-local function metric_op(mode)
-  if mode == "max" then return 1.0 elseif mode == "min" then return -1.0 end
-  return nil
-end
+local metric_op = TrialScheduler.metric_op
 
 --- AsyncHyperBandScheduler{time_attr=, metric=, mode=, max_t=100,
 --- grace_period=1, reduction_factor=4, brackets=1, stop_last_trials=true}
@@ -211,12 +205,8 @@ function AsyncHyperBandScheduler:__init(opts)
 end
 
 function AsyncHyperBandScheduler:set_search_properties(metric, mode)
-  if self.metric and metric then return false end
-  if self.mode and mode then return false end
-  if metric then self.metric = metric end
-  if mode then self.mode = mode end
+  if not TrialScheduler.set_search_properties(self, metric, mode) then return false end
   self._metric_op = metric_op(self.mode) or self._metric_op
-  if self.metric == nil and self.mode then self.metric = DEFAULT_METRIC end
   return true
 end
 
@@ -322,10 +312,7 @@ function AsyncHyperBandScheduler:save()
   }
 end
 
-local function nonnull(v)
-  if type(v) == "userdata" then return nil end -- tune.null
-  return v
-end
+local nonnull = util.nonnull
 
 function AsyncHyperBandScheduler:restore(state)
   if type(state) ~= "table" or state.scheduler ~= "AsyncHyperBandScheduler" then

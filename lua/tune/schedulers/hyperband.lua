@@ -15,8 +15,6 @@ local TrialScheduler = require("tune.schedulers.trial_scheduler")
 local CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.STOP
 local PENDING, RUNNING, PAUSED = "PENDING", "RUNNING", "PAUSED"
 
-local DEFAULT_METRIC = "_metric"
-
 local OPTIONS = {
   time_attr = "training_iteration", metric = false, mode = false, max_t = 81, reduction_factor = 3,
   stop_last_trials = true,
@@ -262,10 +260,7 @@ end
 -- The scheduler
 --------------------------------------------------------------------------
 
-local function metric_op(mode)
-  if mode == "max" then return 1.0 elseif mode == "min" then return -1.0 end
-  return nil
-end
+local metric_op = TrialScheduler.metric_op
 
 --- HyperBandScheduler{time_attr="training_iteration", metric=, mode=,
 --- max_t=81, reduction_factor=3, stop_last_trials=true}
@@ -315,12 +310,8 @@ function HyperBandScheduler:_get_r0(s)
 end
 
 function HyperBandScheduler:set_search_properties(metric, mode)
-  if self.metric and metric then return false end
-  if self.mode and mode then return false end
-  if metric then self.metric = metric end
-  if mode then self.mode = mode end
+  if not TrialScheduler.set_search_properties(self, metric, mode) then return false end
   self._metric_op = metric_op(self.mode) or self._metric_op
-  if self.metric == nil and self.mode then self.metric = DEFAULT_METRIC end
   return true
 end
 
@@ -651,10 +642,7 @@ function HyperBandScheduler:save()
   }
 end
 
-local function nonnull(v)
-  if type(v) == "userdata" then return nil end -- tune.null
-  return v
-end
+local nonnull = util.nonnull
 
 function HyperBandScheduler:restore(state)
   if type(state) ~= "table" or state.scheduler ~= "HyperBandScheduler" then

@@ -14,8 +14,6 @@ local TrialScheduler = require("tune.schedulers.trial_scheduler")
 
 local CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.STOP
 
-local DEFAULT_METRIC = "_metric"
-
 local OPTIONS = {
   time_attr = "time_total_s", metric = false, mode = false, grace_period = 60.0, min_samples_required = 3,
   min_time_slice = 0, hard_stop = true,
@@ -102,12 +100,8 @@ function MedianStoppingRule:__init(opts)
 end
 
 function MedianStoppingRule:set_search_properties(metric, mode)
-  if self.metric and metric then return false end
-  if self.mode and mode then return false end
-  if metric then self.metric = metric end
-  if mode then self.mode = mode end
+  if not TrialScheduler.set_search_properties(self, metric, mode) then return false end
   set_mode(self)
-  if self.metric == nil and self.mode then self.metric = DEFAULT_METRIC end
   return true
 end
 
@@ -250,10 +244,7 @@ function MedianStoppingRule:save()
   }
 end
 
-local function nonnull(v)
-  if type(v) == "userdata" then return nil end -- tune.null
-  return v
-end
+local nonnull = util.nonnull
 
 function MedianStoppingRule:restore(state)
   if type(state) ~= "table" or state.scheduler ~= "MedianStoppingRule" then

@@ -33,9 +33,6 @@ local MEMORY = ckpt.CheckpointStorage.MEMORY
 
 local PBT = TrialScheduler:extend(nil, "PopulationBasedTraining")
 
---- Ray's DEFAULT_METRIC: the metric when only a mode was given.
-local DEFAULT_METRIC = "_metric"
-
 local OPTIONS = {
   time_attr = true, metric = true, mode = true, perturbation_interval = true, burn_in_period = true,
   hyperparam_mutations = true, quantile_fraction = true, resample_probability = true,
@@ -234,12 +231,8 @@ end
 
 --- Ray's set_search_properties: false when this scheduler has its own.
 function PBT:set_search_properties(metric, mode)
-  if self.metric and metric then return false end
-  if self.mode and mode then return false end
-  if metric then self.metric = metric end
-  if mode then self.mode = mode end
+  if not TrialScheduler.set_search_properties(self, metric, mode) then return false end
   if self.mode == "max" then self._metric_op = 1.0 elseif self.mode == "min" then self._metric_op = -1.0 end
-  if self.metric == nil and self.mode then self.metric = DEFAULT_METRIC end
   return true
 end
 
@@ -687,10 +680,7 @@ function PBT:save()
   }
 end
 
-local function nonnull(v)
-  if v == core.null then return nil end
-  return v
-end
+local nonnull = util.nonnull
 
 function PBT:restore(state)
   if type(state) ~= "table" then error("PopulationBasedTraining:restore: expected the table save() returned", 2) end

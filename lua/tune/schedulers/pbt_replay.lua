@@ -192,10 +192,7 @@ function Replay:save()
   }
 end
 
-local function nonnull(v)
-  if v == core.null then return nil end
-  return v
-end
+local nonnull = util.nonnull
 
 function Replay:restore(state)
   if type(state) ~= "table" then

@@ -29,7 +29,19 @@ function TrialScheduler:set_search_properties(metric, mode)
   if (self.metric and metric) or (self.mode and mode) then return false end
   if metric then self.metric = metric end
   if mode then self.mode = mode end
+  if self.metric == nil and self.mode then self.metric = TrialScheduler.DEFAULT_METRIC end
   return true
+end
+
+--- Ray's DEFAULT_METRIC: the metric a scheduler compares when it was
+--- given only a mode.
+TrialScheduler.DEFAULT_METRIC = "_metric"
+
+--- The sign that makes "larger is better" for a mode: 1.0 for "max",
+--- -1.0 for "min", nil for anything else.
+function TrialScheduler.metric_op(mode)
+  if mode == "max" then return 1.0 elseif mode == "min" then return -1.0 end
+  return nil
 end
 
 function TrialScheduler:on_trial_add(runner, trial) end
