@@ -2,7 +2,7 @@
 -- (test_trial_scheduler.py), the _Bracket docstring example, validation,
 -- debug strings, and save/restore through JSON.
 local tune = require("tune")
-local core = require("tune.core")
+local support = require("spec.support")
 local TrialScheduler = tune.schedulers.TrialScheduler
 local ASHA = tune.schedulers.AsyncHyperBandScheduler
 
@@ -16,19 +16,6 @@ end
 
 local function trial(id)
   return tune.Trial("PPO", id and {trial_id = id} or nil)
-end
-
--- NaN ~= NaN: a copy with NaN spelt "NaN", for assert.same.
-local function nan_free(v)
-  if type(v) == "number" and v ~= v then return "NaN" end
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = nan_free(x) end
-  return out
-end
-
-local function json_roundtrip(state)
-  return core.json_decode(assert(core.json_encode(state)))
 end
 
 -- t1: mean 450, max 900, t_max 10; t2: mean 450, max 450, t_max 5.
@@ -216,7 +203,7 @@ describe("AsyncHyperBandScheduler", function()
     for i = 1, 5 do assert.are_not.equal(STOP, s:on_trial_result(nil, trials[i], result(1, 10))) end
     assert.equal(STOP, s:on_trial_result(nil, trials[6], result(1, 5)))
 
-    local state = json_roundtrip(s:save())
+    local state = support.json_roundtrip(s:save())
     local s2 = ASHA()
     s2:restore(state)
     assert.equal("episode_reward_mean", s2.metric)
@@ -237,10 +224,10 @@ describe("AsyncHyperBandScheduler", function()
     end
     local values = {NAN, INF, -INF, 3, 1, 2, 5, 4, 0.5, 7, 6, 8}
     for i, t in ipairs(trials) do s:on_trial_result(nil, t, {training_iteration = 4, m = values[i]}) end
-    local state = json_roundtrip(s:save())
+    local state = support.json_roundtrip(s:save())
     local s2 = ASHA()
     s2:restore(state)
-    assert.same(nan_free(s:save()), nan_free(json_roundtrip(s2:save())))
+    assert.same(support.nan_free(s:save()), support.nan_free(support.json_roundtrip(s2:save())))
     assert.equal(s:debug_string(), s2:debug_string())
     -- The same draws follow.
     for i = 1, 20 do
@@ -317,7 +304,7 @@ describe("AsyncHyperBandScheduler", function()
     assert.equal(idx, s._trial_info[t.trial_id])
     -- A restored scheduler keeps the bracket too.
     local s2 = ASHA()
-    s2:restore(json_roundtrip(s:save()))
+    s2:restore(support.json_roundtrip(s:save()))
     s2:on_trial_add(nil, t)
     assert.equal(idx, s2._trial_info[t.trial_id])
   end)

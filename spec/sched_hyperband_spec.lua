@@ -5,6 +5,7 @@
 -- validation, and save/restore through JSON with trials re-linked by id.
 local tune = require("tune")
 local core = require("tune.core")
+local support = require("spec.support")
 local TrialScheduler = tune.schedulers.TrialScheduler
 local HyperBand = tune.schedulers.HyperBandScheduler
 
@@ -97,18 +98,6 @@ local function default_statistics()
 end
 
 local function downscale(n, sched) return math.ceil(n / sched._eta) end
-
-local function nan_free(v)
-  if type(v) == "number" and v ~= v then return "NaN" end
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = nan_free(x) end
-  return out
-end
-
-local function json_roundtrip(state)
-  return core.json_decode(assert(core.json_encode(state)))
-end
 
 describe("HyperBandScheduler", function()
   it("has Ray's defaults and does not support buffered results", function()
@@ -532,7 +521,7 @@ describe("HyperBandScheduler", function()
         for _ = 1, 400 do
           step = step + 1
           if step == restore_at then
-            local state = json_roundtrip(sched:save())
+            local state = support.json_roundtrip(sched:save())
             local fresh = HyperBand{metric = "episode_reward_mean", mode = "max", max_t = 27}
             fresh:restore(state)
             -- A new runner with the same trials, re-added as a resume does.
@@ -587,7 +576,7 @@ describe("HyperBandScheduler", function()
       runner:_launch_trial(t)
       runner:process_action(t, sched:on_trial_result(runner, t, {training_iteration = 3, episode_reward_mean = i}))
     end
-    local state = json_roundtrip(sched:save())
+    local state = support.json_roundtrip(sched:save())
     -- ... the fifth ended (the journal says TERMINATED) before the crash.
     runner:get_trial(ids[5]).status = "TERMINATED"
     local fresh = HyperBand{metric = "episode_reward_mean", mode = "max", max_t = 9}
@@ -630,7 +619,7 @@ describe("HyperBandScheduler", function()
     local t = runner:get_trial(ids[1])
     runner:_launch_trial(t)
     runner:process_action(t, sched:on_trial_result(runner, t, {training_iteration = 3, episode_reward_mean = NAN}))
-    local state = json_roundtrip(sched:save())
+    local state = support.json_roundtrip(sched:save())
     local fresh = HyperBand()
     fresh:restore(state)
     local r2 = mock_runner(fresh)
@@ -639,7 +628,7 @@ describe("HyperBandScheduler", function()
       r2.by_id[x.trial_id] = x
     end
     fresh:choose_trial_to_run(r2)
-    assert.same(nan_free(sched:save()), nan_free(json_roundtrip(fresh:save())))
+    assert.same(support.nan_free(sched:save()), support.nan_free(support.json_roundtrip(fresh:save())))
     assert.equal(sched:debug_string(), fresh:debug_string())
   end)
 end)

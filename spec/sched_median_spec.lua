@@ -3,6 +3,7 @@
 -- samples, validation, and save/restore through JSON.
 local tune = require("tune")
 local core = require("tune.core")
+local support = require("spec.support")
 local TrialScheduler = tune.schedulers.TrialScheduler
 local Median = tune.schedulers.MedianStoppingRule
 
@@ -21,10 +22,6 @@ local function mock_runner(trials)
     get_trials = function() return trials or {} end,
     get_live_trials = function() return trials or {} end,
   }
-end
-
-local function json_roundtrip(state)
-  return core.json_decode(assert(core.json_encode(state)))
 end
 
 -- t1: mean 450, max 900, t_max 10; t2: mean 450, max 450, t_max 5.
@@ -235,7 +232,7 @@ describe("MedianStoppingRule", function()
     local a = rule_of{grace_period = 2, min_samples_required = 2, hard_stop = false}
     drive(a, trials, 0, 3)
     local b = Median()
-    b:restore(json_roundtrip(a:save()))
+    b:restore(support.json_roundtrip(a:save()))
     assert.equal(core.json_encode(a:save()):len(), core.json_encode(b:save()):len())
     assert.same(drive(a, trials, 4, 9), drive(b, trials, 4, 9))
     assert.equal(a:debug_string(), b:debug_string())

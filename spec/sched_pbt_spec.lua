@@ -6,78 +6,21 @@ local tune = require("tune")
 local core = require("tune.core")
 local support = require("spec.support")
 local util = require("tune.util")
-local ckpt = require("tune.checkpoint")
 local sample = require("tune.search.sample")
 local TrialScheduler = require("tune.schedulers.trial_scheduler")
 local PBT = require("tune.schedulers.pbt")
 require("spec.fixtures.pbt_trainables")
 
-local CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.STOP
+local CONTINUE, PAUSE = TrialScheduler.CONTINUE, TrialScheduler.PAUSE
 
 -- Ray's result(t, rew).
 local function result(t, rew)
   return {time_total_s = t, episode_reward_mean = rew, training_iteration = math.tointeger(t) or math.floor(t)}
 end
 
-------------------------------------------------------------------------
 -- Mocks: Ray's _MockTrial, _MockTrialExecutor and _MockTrialRunner.
-------------------------------------------------------------------------
-
-local MockTrial = {}
-MockTrial.__index = function(t, k)
-  if k == "checkpoint" then
-    return ckpt.Checkpoint{dir_or_data = rawget(t, "trainable_name"), storage_mode = "MEMORY"}
-  end
-  return MockTrial[k]
-end
-
-local function mock_trial(i, config)
-  return setmetatable({trainable_name = "trial_" .. i, trial_id = tostring(i), config = config,
-    experiment_tag = i .. "tag", status = "PENDING", last_result = {}, evaluated_params = {}}, MockTrial)
-end
-
-function MockTrial:on_checkpoint(c) self.restored_checkpoint = c.dir_or_data end
-function MockTrial:is_finished() return self.status == "TERMINATED" or self.status == "ERROR" end
-
-local function mock_executor()
-  local ex = {saves = 0}
-  function ex:save(trial, storage, res)
-    self.saves = self.saves + 1
-    return ckpt.Checkpoint{dir_or_data = trial.trainable_name, storage_mode = storage or "PERSISTENT", metrics = res}
-  end
-  function ex:stop_trial(trial, err) trial.status = err and "ERROR" or "TERMINATED" end
-  function ex:set_status(trial, status) trial.status = status end
-  function ex:restore() end
-  function ex:reset_trial() return false end
-  function ex:has_resources_for_trial() return true end
-  return ex
-end
-
-local function mock_runner(scheduler)
-  local r = {scheduler = scheduler, trials = {}, trial_executor = mock_executor()}
-  function r:add_trial(t)
-    self.trials[#self.trials + 1] = t
-    self.scheduler:on_trial_add(self, t)
-  end
-  function r:get_trials() return self.trials end
-  function r:get_trial(id)
-    for _, t in ipairs(self.trials) do if t.trial_id == id then return t end end
-  end
-  function r:get_live_trials()
-    local out = {}
-    for _, t in ipairs(self.trials) do if t.status ~= "TERMINATED" then out[#out + 1] = t end end
-    return out
-  end
-  function r:process_action(trial, action)
-    if action == PAUSE then
-      self.trial_executor:save(trial, "MEMORY")
-      trial.status = "PAUSED"
-    elseif action == STOP then
-      self.trial_executor:stop_trial(trial)
-    end
-  end
-  return r
-end
+local mocks = require("spec.fixtures.pbt_mocks")
+local MockTrial, mock_trial, mock_runner = mocks.MockTrial, mocks.mock_trial, mocks.mock_runner
 
 -- Ray's helper: the trial is RUNNING, then the decision (or the trial's
 -- status) is checked.

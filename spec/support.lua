@@ -82,4 +82,18 @@ function M.lines(path)
   return out
 end
 
+--- A copy of v with NaN spelt "NaN" (NaN ~= NaN), for assert.same.
+function M.nan_free(v)
+  if type(v) == "number" and v ~= v then return "NaN" end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = M.nan_free(x) end
+  return out
+end
+
+--- A state as it comes back from the experiment file: through JSON.
+function M.json_roundtrip(state)
+  return core.json_decode(assert(core.json_encode(state)))
+end
+
 return M

@@ -96,15 +96,7 @@ local function resolve_trainable(run, level)
     previous_runs = core.array(previous)}
 end
 
-local function opt(opts, k)
-  local v = opts[k]
-  if v == nil then
-    local d = M.OPTIONS[k]
-    if d ~= false then return d end
-    return nil
-  end
-  return v
-end
+local function opt(opts, k) return util.with_default(opts, M.OPTIONS, k) end
 
 --- The worker side: the Nth tune.run call serves the trial; earlier ones
 --- return the analysis of their (finished) experiment when there is one.

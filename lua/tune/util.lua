@@ -252,6 +252,14 @@ function M.env_number(name)
   return n
 end
 
+--- opts[key], else defaults[key]; a default of false marks an option
+--- that has none (nil then).
+function M.with_default(opts, defaults, key)
+  local v = opts[key]
+  if v == nil and defaults[key] ~= false then return defaults[key] end
+  return v
+end
+
 --- Option `key` from `opts`, else the environment variable, else default.
 function M.option(opts, key, env, default)
   local v = opts and opts[key]

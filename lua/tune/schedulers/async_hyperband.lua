@@ -28,11 +28,7 @@ AsyncHyperBandScheduler.OPTIONS = OPTIONS
 -- Helpers
 --------------------------------------------------------------------------
 
-local function opt(opts, k)
-  local v = opts[k]
-  if v == nil and OPTIONS[k] ~= false then return OPTIONS[k] end
-  return v
-end
+local function opt(opts, k) return util.with_default(opts, OPTIONS, k) end
 
 --- Python's repr of a float (what Ray's debug strings print).
 local function pyfloat(x) return util.py_repr_number(x + 0.0) end
@@ -315,9 +311,7 @@ end
 local nonnull = util.nonnull
 
 function AsyncHyperBandScheduler:restore(state)
-  if type(state) ~= "table" or state.scheduler ~= "AsyncHyperBandScheduler" then
-    error("AsyncHyperBandScheduler:restore: not a state saved by AsyncHyperBandScheduler:save()", 2)
-  end
+  TrialScheduler.check_state(state, "AsyncHyperBandScheduler")
   self.metric = nonnull(state.metric)
   self.mode = nonnull(state.mode)
   self._metric_op = metric_op(self.mode)

@@ -28,11 +28,7 @@ HyperBandScheduler.supports_buffered_results = false
 -- Helpers
 --------------------------------------------------------------------------
 
-local function opt(opts, k)
-  local v = opts[k]
-  if v == nil and OPTIONS[k] ~= false then return OPTIONS[k] end
-  return v
-end
+local function opt(opts, k) return util.with_default(opts, OPTIONS, k) end
 
 local round_half_even = util.round_half_even
 
@@ -645,9 +641,7 @@ end
 local nonnull = util.nonnull
 
 function HyperBandScheduler:restore(state)
-  if type(state) ~= "table" or state.scheduler ~= "HyperBandScheduler" then
-    error("HyperBandScheduler:restore: not a state saved by HyperBandScheduler:save()", 2)
-  end
+  TrialScheduler.check_state(state, "HyperBandScheduler")
   self.metric = nonnull(state.metric)
   self.mode = nonnull(state.mode)
   self._metric_op = metric_op(self.mode)

@@ -22,11 +22,7 @@ local OPTIONS = {
 local MedianStoppingRule = TrialScheduler:extend(nil, "MedianStoppingRule")
 MedianStoppingRule.OPTIONS = OPTIONS
 
-local function opt(opts, k)
-  local v = opts[k]
-  if v == nil and OPTIONS[k] ~= false then return OPTIONS[k] end
-  return v
-end
+local function opt(opts, k) return util.with_default(opts, OPTIONS, k) end
 
 --- Python's max(a, b) / min(a, b): b replaces a only when strictly
 --- better (so a NaN never wins as b, and always stays as a).
@@ -247,9 +243,7 @@ end
 local nonnull = util.nonnull
 
 function MedianStoppingRule:restore(state)
-  if type(state) ~= "table" or state.scheduler ~= "MedianStoppingRule" then
-    error("MedianStoppingRule:restore: not a state saved by MedianStoppingRule:save()", 2)
-  end
+  TrialScheduler.check_state(state, "MedianStoppingRule")
   self.metric = nonnull(state.metric)
   self.mode = nonnull(state.mode)
   self._worst, self._compare_op = nil, nil

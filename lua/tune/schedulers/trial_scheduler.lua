@@ -33,6 +33,14 @@ function TrialScheduler:set_search_properties(metric, mode)
   return true
 end
 
+--- For restore(state): raises (at restore's caller) unless `state` is a
+--- table saved by `cls`'s save().
+function TrialScheduler.check_state(state, cls)
+  if type(state) ~= "table" or state.scheduler ~= cls then
+    error(string.format("%s:restore: not a state saved by %s:save()", cls, cls), 3)
+  end
+end
+
 --- Ray's DEFAULT_METRIC: the metric a scheduler compares when it was
 --- given only a mode.
 TrialScheduler.DEFAULT_METRIC = "_metric"
