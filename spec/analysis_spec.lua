@@ -1,7 +1,7 @@
 -- ExperimentAnalysis and `tunelua analyze`, on synthetic experiment
 -- directories written here the way the runner writes them.
 local analysis = require("tune.analysis")
-local cli = require("tune.analysis_cli")
+local cli = require("tune.cli.analyze")
 local core = require("tune.core")
 local support = require("spec.support")
 local tune = require("tune")
@@ -625,7 +625,7 @@ describe("ExperimentAnalysis", function()
       local t1 = tune.Trial("__fake", {trial_id = "live_1", config = {lr = 0.01}, logdir = T.A.logdir})
       t1.status = "TERMINATED"
       t1.last_result = {loss = 1, training_iteration = 12}
-      local ckpt = require("tune.checkpoint")
+      local ckpt = require("tune.executor.checkpoint")
       t1:on_checkpoint(ckpt.Checkpoint{dir_or_data = T.A.logdir .. "/checkpoint_000004", metrics = {loss = 9}})
       t1:on_checkpoint(ckpt.Checkpoint{dir_or_data = T.A.logdir .. "/checkpoint_000012", metrics = {loss = 1}})
       t1:on_checkpoint(ckpt.Checkpoint{dir_or_data = T.A.logdir .. "/checkpoint_000008",
@@ -780,7 +780,7 @@ describe("tunelua analyze", function()
   end)
 
   it("runs as a separate lua5.4 process", function()
-    local cmd = string.format("lua5.4 -e 'os.exit(require(\"tune.analysis_cli\").main({%q, \"--csv\"}))' 2>&1", D)
+    local cmd = string.format("lua5.4 -e 'os.exit(require(\"tune.cli.analyze\").main({%q, \"--csv\"}))' 2>&1", D)
     local p = assert(io.popen(cmd))
     local out = p:read("a")
     local _, _, code = p:close()

@@ -3,7 +3,7 @@
 -- and after SIGINT / SIGUSR1. Nothing terminated runs again; no reported
 -- result or checkpoint is lost. Timing-sensitive parts: RUN_SERIAL.
 local core = require("tune.core")
-local persistence = require("tune.persistence")
+local persistence = require("tune.experiment.persistence")
 local support = require("spec.support")
 
 local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"

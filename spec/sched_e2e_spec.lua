@@ -5,7 +5,7 @@
 -- mid-way (TUNE_TEST_CRASH_AT_WRITE) finishes with `tunelua --resume`
 -- under each scheduler without any checkpointed trial starting over.
 local core = require("tune.core")
-local persistence = require("tune.persistence")
+local persistence = require("tune.experiment.persistence")
 local support = require("spec.support")
 
 local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"

@@ -3,7 +3,7 @@
 -- was interrupted (SIGINT).
 local tune = require("tune")
 local core = require("tune.core")
-local persistence = require("tune.persistence")
+local persistence = require("tune.experiment.persistence")
 local support = require("spec.support")
 require("spec.fixtures.experiments.tpe_trainables")
 

@@ -2,8 +2,8 @@
 --- its own file under lua/tune/ and is loaded on first use, so a worker
 --- that only runs a trainable loads little.
 local core = require("tune.core")
-local registry = require("tune.registry")
-local session = require("tune.session")
+local registry = require("tune.worker.registry")
+local session = require("tune.worker.session")
 
 local tune = {}
 
@@ -27,25 +27,25 @@ end
 
 -- name = {module, field}
 local lazy = {
-  run = {"tune.run", "run"},
-  TuneError = {"tune.run", "TuneError"},
-  TrialRunner = {"tune.runner"},
+  run = {"tune.experiment.run", "run"},
+  TuneError = {"tune.experiment.run", "TuneError"},
+  TrialRunner = {"tune.experiment.runner"},
   Experiment = {"tune.experiment"},
   ExperimentAnalysis = {"tune.analysis", "ExperimentAnalysis"},
-  Callback = {"tune.callback", "Callback"},
-  LoggerCallback = {"tune.callback", "LoggerCallback"},
-  JsonLoggerCallback = {"tune.callback", "JsonLoggerCallback"},
-  CSVLoggerCallback = {"tune.callback", "CSVLoggerCallback"},
+  Callback = {"tune.experiment.callback", "Callback"},
+  LoggerCallback = {"tune.experiment.callback", "LoggerCallback"},
+  JsonLoggerCallback = {"tune.experiment.callback", "JsonLoggerCallback"},
+  CSVLoggerCallback = {"tune.experiment.callback", "CSVLoggerCallback"},
   CLIReporter = {"tune.reporter", "CLIReporter"},
   ProgressReporter = {"tune.reporter", "ProgressReporter"},
   schedulers = {"tune.schedulers"},
   search = {"tune.search"},
   stopper = {"tune.stopper"},
-  command = {"tune.command", "command"},
-  bundles = {"tune.bundles", "bundles"},
-  launch = {"tune.bundles", "launch"},
-  wait_all = {"tune.bundles", "wait_all"},
-  lua_argv = {"tune.bundles", "lua_argv"},
+  command = {"tune.worker.command", "command"},
+  bundles = {"tune.worker.bundles", "bundles"},
+  launch = {"tune.worker.bundles", "launch"},
+  wait_all = {"tune.worker.bundles", "wait_all"},
+  lua_argv = {"tune.worker.bundles", "lua_argv"},
   -- Search space
   uniform = {"tune.search.sample", "uniform"},
   quniform = {"tune.search.sample", "quniform"},
@@ -60,15 +60,15 @@ local lazy = {
   choice = {"tune.search.sample", "choice"},
   sample_from = {"tune.search.sample", "sample_from"},
   grid_search = {"tune.search.sample", "grid_search"},
-  Trainable = {"tune.trainable", "Trainable"},
-  Trial = {"tune.trial", "Trial"},
-  Checkpoint = {"tune.checkpoint", "Checkpoint"},
-  CheckpointStorage = {"tune.checkpoint", "CheckpointStorage"},
+  Trainable = {"tune.worker.trainable", "Trainable"},
+  Trial = {"tune.experiment.trial", "Trial"},
+  Checkpoint = {"tune.executor.checkpoint", "Checkpoint"},
+  CheckpointStorage = {"tune.executor.checkpoint", "CheckpointStorage"},
   TrialExecutor = {"tune.executor", "TrialExecutor"},
-  SimulatedExecutor = {"tune.sim_executor", "SimulatedExecutor"},
+  SimulatedExecutor = {"tune.executor.sim", "SimulatedExecutor"},
   ExecutorEventType = {"tune.executor", "ExecutorEventType"},
-  PlacementGroupFactory = {"tune.placement", "PlacementGroupFactory"},
-  Resources = {"tune.placement", "Resources"},
+  PlacementGroupFactory = {"tune.executor.placement", "PlacementGroupFactory"},
+  Resources = {"tune.executor.placement", "Resources"},
 }
 
 --- tune.create_scheduler(name, opts), tune.create_searcher(name, opts)

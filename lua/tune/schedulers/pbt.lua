@@ -21,7 +21,7 @@
 --- The hyperparam_mutations helpers (checks, explore, fill_config, tags)
 --- are in tune.schedulers.pbt_explore.
 local TrialScheduler = require("tune.schedulers.trial_scheduler")
-local ckpt = require("tune.checkpoint")
+local ckpt = require("tune.executor.checkpoint")
 local class = require("tune.class")
 local core = require("tune.core")
 local sample = require("tune.search.sample")

@@ -12,7 +12,7 @@
 --- it again from that checkpoint, as PBT did.
 local TrialScheduler = require("tune.schedulers.trial_scheduler")
 local PBT = require("tune.schedulers.pbt")
-local ckpt = require("tune.checkpoint")
+local ckpt = require("tune.executor.checkpoint")
 local core = require("tune.core")
 local util = require("tune.util")
 

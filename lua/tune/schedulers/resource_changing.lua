@@ -14,7 +14,7 @@
 local TrialScheduler = require("tune.schedulers.trial_scheduler")
 local class = require("tune.class")
 local core = require("tune.core")
-local placement = require("tune.placement")
+local placement = require("tune.executor.placement")
 local util = require("tune.util")
 
 local PlacementGroupFactory = placement.PlacementGroupFactory

@@ -3,7 +3,7 @@
 local SearchAlgorithm = require("tune.search.search_algorithm")
 local Searcher = require("tune.search.searcher")
 local core = require("tune.core")
-local trial_mod = require("tune.trial")
+local trial_mod = require("tune.experiment.trial")
 local util = require("tune.util")
 local variants = require("tune.search.variant_generator")
 

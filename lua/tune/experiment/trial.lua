@@ -2,10 +2,10 @@
 --- its run (Ray's Trial). Plug-ins see trials as these objects: trial_id,
 --- config, status, last_result, experiment_tag, logdir, checkpoint, ...
 local class = require("tune.class")
-local ckpt = require("tune.checkpoint")
+local ckpt = require("tune.executor.checkpoint")
 local core = require("tune.core")
-local placement = require("tune.placement")
-local registry = require("tune.registry")
+local placement = require("tune.executor.placement")
+local registry = require("tune.worker.registry")
 local util = require("tune.util")
 
 local M = {}

@@ -1,10 +1,10 @@
 --- An experiment: what tune.run was asked to run, and how its trials are
 --- made (Ray's Experiment and create_trial_from_spec).
 local class = require("tune.class")
-local placement = require("tune.placement")
-local registry = require("tune.registry")
+local placement = require("tune.executor.placement")
+local registry = require("tune.worker.registry")
 local util = require("tune.util")
-local Trial = require("tune.trial").Trial
+local Trial = require("tune.experiment.trial").Trial
 
 local Experiment = class.class("Experiment")
 

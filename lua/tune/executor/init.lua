@@ -2,11 +2,11 @@
 --- (docs/reference/executor.md). Calls return at once; only
 --- get_next_executor_event() and cleanup() block.
 local class = require("tune.class")
-local ckpt = require("tune.checkpoint")
+local ckpt = require("tune.executor.checkpoint")
 local core = require("tune.core")
-local registry = require("tune.registry")
+local registry = require("tune.worker.registry")
 local util = require("tune.util")
-local Trial = require("tune.trial").Trial
+local Trial = require("tune.experiment.trial").Trial
 
 local M = {}
 

@@ -2,12 +2,12 @@
 --- (docs/reference/run.md lists every option). In a worker process that is
 --- re-running the experiment file, tune.run does not run an experiment: the
 --- call that made the trial becomes the worker's loop and never returns.
-local callback = require("tune.callback")
+local callback = require("tune.experiment.callback")
 local core = require("tune.core")
-local persistence = require("tune.persistence")
-local placement = require("tune.placement")
-local registry = require("tune.registry")
-local trial_mod = require("tune.trial")
+local persistence = require("tune.experiment.persistence")
+local placement = require("tune.executor.placement")
+local registry = require("tune.worker.registry")
+local trial_mod = require("tune.experiment.trial")
 local util = require("tune.util")
 
 local M = {}
@@ -334,7 +334,7 @@ function M.run(run, opts)
   if verbose >= 2 then callbacks[#callbacks + 1] = callback.TrialProgressCallback{verbose = verbose, metric = metric} end
   if cli.events then callbacks[#callbacks + 1] = callback.EventStreamCallback(cli.events) end
 
-  local runner = require("tune.runner"){
+  local runner = require("tune.experiment.runner"){
     search_alg = search_alg, scheduler = scheduler, trial_executor = ex, stopper = stopper,
     callbacks = callbacks, metric = metric, mode = mode, experiment_dir = experiment_dir,
     checkpoint_period = util.option(opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10),

@@ -12,9 +12,9 @@
 --- Checkpoints hold the iteration count; restoring replays from there.
 --- Events come in order (a queue), so runs repeat exactly.
 local class = require("tune.class")
-local ckpt = require("tune.checkpoint")
+local ckpt = require("tune.executor.checkpoint")
 local util = require("tune.util")
-local Trial = require("tune.trial").Trial
+local Trial = require("tune.experiment.trial").Trial
 
 local M = {}
 

@@ -2,7 +2,7 @@
 --- it reports fixed metrics, saves and restores a small state, and has no
 --- reset_config (so reset_trial returns false for it).
 local core = require("tune.core")
-local Trainable = require("tune.trainable").Trainable
+local Trainable = require("tune.worker.trainable").Trainable
 
 local M = {}
 

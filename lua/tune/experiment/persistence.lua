@@ -5,12 +5,12 @@
 --- stopper state, the journal position) written under a temporary name,
 --- fsynced and renamed. After a kill -9 at any instant, the newest snapshot
 --- plus the journal entries after it give the experiment back.
-local checkpoint = require("tune.checkpoint")
+local checkpoint = require("tune.executor.checkpoint")
 local class = require("tune.class")
 local core = require("tune.core")
-local placement = require("tune.placement")
+local placement = require("tune.executor.placement")
 local util = require("tune.util")
-local Trial = require("tune.trial").Trial
+local Trial = require("tune.experiment.trial").Trial
 
 local M = {}
 

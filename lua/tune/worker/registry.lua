@@ -60,7 +60,7 @@ end
 local function load_builtins()
   if builtins_loaded then return end
   builtins_loaded = true
-  local builtin = require("tune.builtin")
+  local builtin = require("tune.worker.builtin")
   for name, t in pairs(builtin) do
     entries[name] = {name = name, trainable = t, kind = kind_of(t), builtin = true}
   end
@@ -87,7 +87,7 @@ function M.resettable(trainable)
   local k = kind_of(trainable)
   if k == "function" then return true end
   if k == "class" then
-    local Trainable = require("tune.trainable").Trainable
+    local Trainable = require("tune.worker.trainable").Trainable
     return trainable.reset_config ~= nil and trainable.reset_config ~= Trainable.reset_config
   end
   return false

@@ -3,8 +3,8 @@
 --- function trainable runs in a coroutine that yields at every report, so
 --- save, pause and stop requests are served between reports.
 local core = require("tune.core")
-local registry = require("tune.registry")
-local session = require("tune.session")
+local registry = require("tune.worker.registry")
+local session = require("tune.worker.session")
 
 local M = {}
 
@@ -123,12 +123,12 @@ end
 
 function Worker:load(spec)
   if spec.builtin then
-    local t = require("tune.builtin")[spec.name]
+    local t = require("tune.worker.builtin")[spec.name]
     if not t then error("unknown built-in trainable " .. tostring(spec.name), 0) end
     return t
   end
   if spec.command then
-    return require("tune.command").from_spec(spec.command)
+    return require("tune.worker.command").from_spec(spec.command)
   end
   local script = spec.script
   if not script then error("the start request names no trainable", 0) end

@@ -9,7 +9,7 @@
 --- and die with it.
 local class = require("tune.class")
 local core = require("tune.core")
-local session = require("tune.session")
+local session = require("tune.worker.session")
 local util = require("tune.util")
 
 local M = {}

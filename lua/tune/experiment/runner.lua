@@ -6,13 +6,13 @@
 --- Every plug-in hook goes through core.call_hook (bindings/lplugin.c).
 --- Hosts that step the loop themselves: runner:step() until
 --- runner:is_finished().
-local callback = require("tune.callback")
-local ckpt = require("tune.checkpoint")
+local callback = require("tune.experiment.callback")
+local ckpt = require("tune.executor.checkpoint")
 local class = require("tune.class")
 local core = require("tune.core")
-local persistence = require("tune.persistence")
+local persistence = require("tune.experiment.persistence")
 local util = require("tune.util")
-local Trial = require("tune.trial").Trial
+local Trial = require("tune.experiment.trial").Trial
 local TrialScheduler = require("tune.schedulers.trial_scheduler")
 
 local CONTINUE, PAUSE, STOP, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE,
@@ -435,7 +435,7 @@ function TrialRunner:_on_executor_error(trial, msg, traceback)
     trial._last_traceback = traceback
   end
   if self.fail_fast == "raise" then
-    local TuneError = require("tune.run").TuneError
+    local TuneError = require("tune.experiment.run").TuneError
     error(setmetatable({tune_error = true, trials = {trial},
       msg = string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or "")}, TuneError), 0)
   end

@@ -42,7 +42,7 @@ function M.main(argv)
   if argv[1] == "analyze" then
     local args = {}
     for i = 2, #argv do args[#args + 1] = argv[i] end
-    return require("tune.analysis_cli").main(args)
+    return require("tune.cli.analyze").main(args)
   end
   local i = 1
   local opts = M.options
