@@ -20,12 +20,25 @@ typedef struct tune_timer tune_timer_t;
 /// The streams of a worker.
 enum { TUNE_STREAM_PROTOCOL = 0, TUNE_STREAM_STDOUT = 1, TUNE_STREAM_STDERR = 2 };
 
+/// How a worker ended, as its backend saw it.
+typedef struct {
+  int64_t status;          ///< exit status (0 when killed by a signal)
+  int signal;              ///< terminating signal, or 0
+  /// Non-NULL when the worker was lost with its node (a node failure the
+  /// backend detected, e.g. Slurm's "Node failure on n2" although srun
+  /// exits 0): the node's name. The engine fails the trial with the node
+  /// named, and the backend places nothing more on that node.
+  const char *lost_node;
+  /// The backend's own one-line account, or NULL (e.g. srun's last error).
+  const char *reason;
+} tune_exit_t;
+
 typedef struct {
   /// Bytes from a worker stream; len == 0 means end of that stream.
   void (*on_data)(void *ud, int stream, const char *data, size_t len);
   /// The worker ended and its streams are drained. The proc is freed by the
   /// backend after this returns: do not touch it again.
-  void (*on_exit)(void *ud, int64_t exit_status, int term_signal);
+  void (*on_exit)(void *ud, const tune_exit_t *e);
 } tune_proc_cb_t;
 
 typedef struct {
@@ -34,11 +47,45 @@ typedef struct {
   char **env;             ///< NULL-terminated, complete environment
   const char *cwd;        ///< working directory
   size_t bundle;          ///< which bundle of the placement it runs in
+  /// Where it runs; NULL for a prestarted (standby) worker, which only a
+  /// backend with TUNE_BACKEND_PRESTART is asked for.
   const tune_placement_t *placement;
+  const tune_pgf_t *pgf;  ///< the placement's factory (resources per bundle), or NULL
 } tune_spawn_t;
+
+/// What reserve() answers.
+enum {
+  TUNE_RESERVE_OK = 0,      ///< reserved now: the request's placement is filled
+  TUNE_RESERVE_LATER = 1,   ///< submitted: the backend calls request->done later
+  TUNE_RESERVE_NO_ROOM = -1 ///< does not fit now; the engine asks again later
+};
+
+/// One placement-group reservation, owned by the engine (embedded in its
+/// placement group) from reserve() until release() or cancel() returns.
+typedef struct tune_reservation {
+  /// Set by the engine. A backend that answered TUNE_RESERVE_LATER calls it
+  /// exactly once, from inside wait() (never from reserve() itself), unless
+  /// the request was cancelled first: rc 0 with `placement` filled, or a
+  /// negative errno and `why` when the request can never be met (the
+  /// engine then fails the trials that wait for this factory, naming why).
+  void (*done)(struct tune_reservation *r, int rc, const char *why);
+  void *engine_data;            ///< the engine's (its placement group)
+  tune_placement_t placement;   ///< filled by the backend
+  void *backend_data;           ///< the backend's own state for this request
+} tune_reservation_t;
+
+/// Capabilities (tune_backend_ops_t.caps).
+enum {
+  /// Workers can be started ahead of any trial (the prestarted standby
+  /// worker); their resources come with the start request.
+  TUNE_BACKEND_PRESTART = 1 << 0,
+  /// now(), timers and wait() run on a virtual clock (the simulator).
+  TUNE_BACKEND_VIRTUAL_TIME = 1 << 1,
+};
 
 typedef struct {
   const char *name;
+  unsigned caps;
   /// Start a worker. 0 and *out on success; a negative errno otherwise, and
   /// then no callback will ever be called.
   int (*spawn)(tune_backend_t *b, const tune_spawn_t *opts, const tune_proc_cb_t *cb, void *ud,
@@ -46,7 +93,8 @@ typedef struct {
   /// Queue bytes for the worker's protocol input. Negative errno when the
   /// worker's input is closed.
   int (*send)(tune_proc_t *p, const char *data, size_t len);
-  /// End the worker now (local: SIGKILL of its process group).
+  /// End the worker now (local: SIGKILL of its process group; Slurm: SIGKILL
+  /// of the srun process, never its group).
   int (*kill)(tune_proc_t *p);
   int64_t (*pid)(const tune_proc_t *p);
   /// Monotonic seconds.
@@ -57,13 +105,25 @@ typedef struct {
   /// Stops and frees the timer (asynchronously; its callback never runs again).
   void (*timer_free)(tune_timer_t *t);
   /// Block until a callback ran or `timeout` seconds passed (0: poll).
-  /// Returns 1 when something ran, 0 on timeout.
+  /// Returns 1 when something ran, 0 on timeout. Callbacks run only here.
   int (*wait)(tune_backend_t *b, double timeout);
   /// Make a blocked wait() return. Async-signal-safe (called from signal
   /// handlers).
   void (*wake)(tune_backend_t *b);
-  int (*reserve)(tune_backend_t *b, const tune_pgf_t *f, tune_placement_t *out);
-  void (*release)(tune_backend_t *b, const tune_pgf_t *f, tune_placement_t *p);
+  /// Reserve every bundle of `f` or none: TUNE_RESERVE_OK, TUNE_RESERVE_LATER
+  /// or TUNE_RESERVE_NO_ROOM (see above).
+  int (*reserve)(tune_backend_t *b, const tune_pgf_t *f, tune_reservation_t *r);
+  /// Withdraw a request answered TUNE_RESERVE_LATER whose done() has not
+  /// run; done() is then never called. NULL when reserve never says LATER.
+  void (*cancel)(tune_backend_t *b, const tune_pgf_t *f, tune_reservation_t *r);
+  /// Give a completed reservation back.
+  void (*release)(tune_backend_t *b, const tune_pgf_t *f, tune_reservation_t *r);
+  /// Optional: the CUDA_VISIBLE_DEVICES value a worker of bundle `bundle`
+  /// gets. NULL op: the engine names the GPU slots its cluster model gave
+  /// (tune_placement_gpu_ids). A backend whose launcher sets the variable
+  /// itself (Slurm, from GRES) returns NULL, and the engine leaves the
+  /// variable to the launcher. Caller owns a non-NULL result.
+  char *(*gpu_ids)(tune_backend_t *b, const tune_placement_t *p, size_t bundle);
   /// Free the backend. Every proc must have exited and every timer freed.
   /// Returns 0, or -EBUSY if handles were still open (a leak).
   int (*destroy)(tune_backend_t *b);

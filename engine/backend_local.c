@@ -93,7 +93,8 @@ static void maybe_finish(tune_proc_t *p) {
   if (p->notified || !p->exited || p->streams_open > 0) return;
   p->notified = 1;
   p->b->activity = 1;
-  p->cb.on_exit(p->ud, p->exit_status, p->term_signal);
+  tune_exit_t e = {p->exit_status, p->term_signal, NULL, NULL};
+  p->cb.on_exit(p->ud, &e);
   proc_close_all(p);
 }
 
@@ -400,12 +401,12 @@ static void local_wake(tune_backend_t *base) {
   uv_async_send(&b->wakeup);
 }
 
-static int local_reserve(tune_backend_t *base, const tune_pgf_t *f, tune_placement_t *out) {
-  return tune_cluster_reserve(&base->cluster, f, out);
+static int local_reserve(tune_backend_t *base, const tune_pgf_t *f, tune_reservation_t *r) {
+  return tune_cluster_reserve(&base->cluster, f, &r->placement) == 0 ? TUNE_RESERVE_OK : TUNE_RESERVE_NO_ROOM;
 }
 
-static void local_release(tune_backend_t *base, const tune_pgf_t *f, tune_placement_t *p) {
-  tune_cluster_release(&base->cluster, f, p);
+static void local_release(tune_backend_t *base, const tune_pgf_t *f, tune_reservation_t *r) {
+  tune_cluster_release(&base->cluster, f, &r->placement);
 }
 
 static void walk_count(uv_handle_t *h, void *arg) {
@@ -429,6 +430,7 @@ static int local_destroy(tune_backend_t *base) {
 
 static const tune_backend_ops_t local_ops = {
     .name = "local",
+    .caps = TUNE_BACKEND_PRESTART,
     .spawn = local_spawn,
     .send = local_send,
     .kill = local_kill,

@@ -37,14 +37,24 @@ void tune_executor_opts_default(tune_executor_opts_t *o) {
   o->console_fd[1] = STDERR_FILENO;
 }
 
+/* Until the placement-group manager keeps a tune_reservation_t per group,
+   reservations are synchronous: a backend that answers TUNE_RESERVE_LATER
+   is not supported yet (issue: one executor layer). */
 static int pg_reserve(void *ud, const tune_pgf_t *f, tune_placement_t *out) {
   tune_backend_t *b = ud;
-  return b->ops->reserve(b, f, out);
+  tune_reservation_t r = {0};
+  int rc = b->ops->reserve(b, f, &r);
+  if (rc == TUNE_RESERVE_LATER) tune_abort(__FILE__, __LINE__, "asynchronous reservation is not supported yet");
+  if (rc == TUNE_RESERVE_OK) *out = r.placement;
+  return rc == TUNE_RESERVE_OK ? 0 : -1;
 }
 
 static void pg_release(void *ud, const tune_pgf_t *f, tune_placement_t *p) {
   tune_backend_t *b = ud;
-  b->ops->release(b, f, p);
+  tune_reservation_t r = {0};
+  r.placement = *p;
+  b->ops->release(b, f, &r);
+  *p = r.placement;
 }
 
 tune_executor_t *tune_executor_new(const tune_executor_opts_t *o, tune_backend_t *backend) {
@@ -760,7 +770,9 @@ void tune__executor_on_line(tune_worker_t *w, const char *line, size_t len) {
   cJSON_Delete(msg);
 }
 
-void tune__executor_on_exit(tune_worker_t *w, int64_t status, int sig) {
+void tune__executor_on_exit(tune_worker_t *w, const tune_exit_t *e) {
+  int64_t status = e->status;
+  int sig = e->signal;
   tune_executor_t *ex = w->ex;
   tune_trial_t *t = w->trial;
   /* Saves this worker never finished will not finish. */

@@ -106,7 +106,7 @@ cJSON *tune__start_body(const tune_trial_t *t);
 /* executor.c, called by worker.c */
 void tune__executor_on_line(tune_worker_t *w, const char *line, size_t len);
 void tune__executor_on_fault(tune_worker_t *w, const char *what);
-void tune__executor_on_exit(tune_worker_t *w, int64_t status, int sig);
+void tune__executor_on_exit(tune_worker_t *w, const tune_exit_t *e);
 void tune__executor_push(tune_executor_t *ex, tune_event_t *ev);
 
 #endif

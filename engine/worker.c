@@ -191,11 +191,11 @@ static void on_data(void *ud, int stream, const char *data, size_t len) {
   }
 }
 
-static void on_exit_cb(void *ud, int64_t status, int sig) {
+static void on_exit_cb(void *ud, const tune_exit_t *e) {
   tune_worker_t *w = ud;
   w->proc = NULL;
   w->exited = 1;
-  tune__executor_on_exit(w, status, sig);
+  tune__executor_on_exit(w, e);
 }
 
 static const tune_proc_cb_t proc_cb = {on_data, on_exit_cb};
@@ -228,7 +228,8 @@ tune_worker_t *tune__worker_spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_
   argv[0] = ex->worker_path;
   for (size_t i = 0; i < nargs; i++) argv[i + 1] = ex->worker_args[i];
   char **env = build_env(ex, t, pg, w->seq);
-  tune_spawn_t so = {ex->worker_path, argv, env, t ? t->logdir : ex->orig_cwd, 0, pg ? &pg->placement : NULL};
+  tune_spawn_t so = {ex->worker_path, argv, env, t ? t->logdir : ex->orig_cwd, 0, pg ? &pg->placement : NULL,
+                     pg ? pg->fe->pgf : NULL};
   int rc = ex->backend->ops->spawn(ex->backend, &so, &proc_cb, w, &w->proc);
   free(argv);
   free_strv(env);
