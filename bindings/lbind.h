@@ -11,7 +11,6 @@ extern const char *tune_self_exe;
 void tune_lexecutor_register(lua_State *L);   // core.executor_new
 void tune_lworker_register(lua_State *L);     // core.worker_channel
 void tune_lsys_register(lua_State *L);        // clocks, files, processes
-void tune_lplugin_register(lua_State *L);     // core.call_hook
 
 int luaopen_tune_core(lua_State *L);
 

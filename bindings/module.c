@@ -75,6 +75,5 @@ int luaopen_tune_core(lua_State *L) {
   tune_lexecutor_register(L);
   tune_lworker_register(L);
   tune_lsys_register(L);
-  tune_lplugin_register(L);
   return 1;
 }

@@ -188,25 +188,14 @@ static tune_event_t *pop_event(tune_executor_t *ex) {
   return ev;
 }
 
-/// Appends to the trial's error file (Ray's error.txt) and queues ERROR.
+/// Queues ERROR for the trial (once per start). The error file is written
+/// by the runner's Trial:handle_error, not here (one writer).
 static void push_error(tune_executor_t *ex, tune_trial_t *t, const char *msg, const char *traceback) {
   if (t->superseded || t->error_reported) return;
   t->error_reported = 1;
   tune_event_t *ev = event_new(TUNE_EV_ERROR, t->id);
   ev->error = tune_xstrdup(msg);
   ev->traceback = traceback ? tune_xstrdup(traceback) : NULL;
-  tune_buf_t b = TUNE_BUF_INIT;
-  time_t now = time(NULL);
-  struct tm tm;
-  char when[64];
-  localtime_r(&now, &tm);
-  strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-  tune_buf_printf(&b, "Failure (occurred at %s)\n%s\n", when, msg);
-  if (traceback) tune_buf_printf(&b, "%s\n", traceback);
-  char *path = tune_fs_join(t->logdir, "error.txt");
-  if (tune_fs_mkdir_p(t->logdir) == 0) tune_fs_append(path, b.data, b.len, 0);
-  free(path);
-  tune_buf_free(&b);
   tune__executor_push(ex, ev);
 }
 

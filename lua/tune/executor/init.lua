@@ -115,10 +115,6 @@ end
 local function fail_start(self, trial, msg)
   trial:set_status(Trial.ERROR)
   trial:handle_error(msg)
-  if trial.logdir then
-    core.append(util.join(trial.logdir, "error.txt"),
-      string.format("Failure (occurred at %s)\n%s\n", os.date("%Y-%m-%d %H:%M:%S"), msg))
-  end
   return false
 end
 
@@ -190,10 +186,11 @@ function TrialExecutor:set_status(trial, status)
   trial:set_status(status)
 end
 
---- Stops the trial: TERMINATED, or ERROR with `error`.
-function TrialExecutor:stop_trial(trial, error, error_msg)
+--- Stops the trial: TERMINATED, or ERROR with `error` (and the message
+--- and traceback for its error file).
+function TrialExecutor:stop_trial(trial, error, error_msg, traceback)
   trial:set_status(error and Trial.ERROR or Trial.TERMINATED)
-  if error_msg then trial:handle_error(error_msg) end
+  if error_msg then trial:handle_error(error_msg, traceback) end
   trial.saving_to = nil
   trial.restoring_from = nil
   self._core:stop(trial.trial_id, error and true or false)

@@ -103,9 +103,9 @@ function Sim:continue_training(trial)
   if self._running[trial.trial_id] then self:_push{type = "TRAINING_RESULT", trial = trial} end
 end
 
-function Sim:stop_trial(trial, error, error_msg)
+function Sim:stop_trial(trial, error, error_msg, traceback)
   trial:set_status(error and Trial.ERROR or Trial.TERMINATED)
-  if error_msg then trial:handle_error(error_msg) end
+  if error_msg then trial:handle_error(error_msg, traceback) end
   trial.saving_to, trial.restoring_from = nil, nil
   self:_account(trial, nil)
 end

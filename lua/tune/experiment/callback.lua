@@ -15,6 +15,7 @@
 ---   on_experiment_end(trials, info)
 local class = require("tune.class")
 local core = require("tune.core")
+local plugin = require("tune.experiment.plugin")
 local util = require("tune.util")
 
 local M = {}
@@ -45,7 +46,7 @@ end
 --- with a message that names it and the hook.
 function CallbackList:call(hook, ...)
   for _, cb in ipairs(self.callbacks) do
-    local ok, err = core.call_hook("callback", cb, hook, nil, ...)
+    local ok, err = plugin.call("callback", cb, hook, nil, ...)
     if not ok then error(err, 0) end
   end
 end

@@ -4,6 +4,7 @@
 --- call that made the trial becomes the worker's loop and never returns.
 local callback = require("tune.experiment.callback")
 local core = require("tune.core")
+local plugin = require("tune.experiment.plugin")
 local persistence = require("tune.experiment.persistence")
 local placement = require("tune.executor.placement")
 local registry = require("tune.worker.registry")
@@ -209,7 +210,7 @@ function M.run(run, opts)
     search_alg:set_search_properties(metric, mode, config)
   end
   do
-    local ok, took = core.call_hook("scheduler", scheduler, "set_search_properties", nil, metric, mode)
+    local ok, took = plugin.call("scheduler", scheduler, "set_search_properties", nil, metric, mode)
     if not ok then error(took, 2) end
     if took == false then
       error("You passed a `metric` or `mode` argument to `tune.run()`, but the scheduler you are using was "
@@ -373,16 +374,16 @@ function M.run(run, opts)
   local reporter = opt(opts, "progress_reporter")
   if verbose >= 1 and not reporter then reporter = require("tune.reporter").detect_reporter() end
   if reporter then
-    local ok, err = core.call_hook("reporter", reporter, "setup", nil, {start_time = core.now(),
+    local ok, err = plugin.call("reporter", reporter, "setup", nil, {start_time = core.now(),
       total_samples = search_alg.total_samples, metric = metric, mode = mode, verbose = verbose})
     if not ok then error(err, 2) end
   end
   local function report(done)
     if not reporter or verbose < 1 then return end
-    local ok, should = core.call_hook("reporter", reporter, "should_report", "boolean", runner.trials, done)
+    local ok, should = plugin.call("reporter", reporter, "should_report", "boolean", runner.trials, done)
     if not ok then error(should, 0) end
     if should then
-      local ok2, err = core.call_hook("reporter", reporter, "report", nil, runner.trials, done, runner:debug_string())
+      local ok2, err = plugin.call("reporter", reporter, "report", nil, runner.trials, done, runner:debug_string())
       if not ok2 then error(err, 0) end
     end
   end

@@ -235,12 +235,24 @@ function Trial:init_logdir()
   return path
 end
 
---- Appends an error to the trial's error file and remembers it.
-function Trial:handle_error(msg)
+--- Records a failure (Ray's Trial.handle_error): counts it, remembers the
+--- message, and appends it with its traceback to the trial's error.txt.
+--- This is the one writer of that file, whoever detected the failure (the
+--- engine, the runner, a trial that can never run).
+function Trial:handle_error(msg, traceback)
   self.num_failures = self.num_failures + 1
   self.error_msg = msg
   if self.logdir then
     self.error_file = util.join(self.logdir, "error.txt")
+    local text = string.format("Failure # %d (occurred at %s)\n%s\n", self.num_failures,
+      os.date("%Y-%m-%d_%H-%M-%S"), tostring(msg))
+    if traceback and traceback ~= "" and not tostring(msg):find(traceback, 1, true) then
+      text = text .. traceback .. "\n"
+    end
+    local ok, err = core.append(self.error_file, text)
+    if not ok then
+      io.stderr:write("tunelua warning: cannot write ", self.error_file, ": ", tostring(err), "\n")
+    end
   end
 end
 

@@ -3,6 +3,7 @@
 --- when the whole previous one completed.
 local Searcher = require("tune.search.searcher")
 local core = require("tune.core")
+local plugin = require("tune.experiment.plugin")
 
 local ConcurrencyLimiter = Searcher:extend(nil, "ConcurrencyLimiter")
 
@@ -23,12 +24,12 @@ function ConcurrencyLimiter:__init(searcher, opts)
   self.metric = searcher.metric
   self.mode = searcher.mode
   -- A searcher that limits itself does it better.
-  local ok, took = core.call_hook("searcher", searcher, "set_max_concurrency", "boolean", n)
+  local ok, took = plugin.call("searcher", searcher, "set_max_concurrency", "boolean", n)
   self._native = ok and took == true
 end
 
 local function call(self, name, judge, ...)
-  local ok, v = core.call_hook("searcher", self.searcher, name, judge, ...)
+  local ok, v = plugin.call("searcher", self.searcher, name, judge, ...)
   if not ok then error(v, 0) end
   return v
 end

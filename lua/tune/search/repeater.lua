@@ -13,6 +13,7 @@
 --- its index in its group (0-based, as Ray), when set_index is true.
 local Searcher = require("tune.search.searcher")
 local core = require("tune.core")
+local plugin = require("tune.experiment.plugin")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
 
@@ -49,7 +50,7 @@ function Repeater:__init(searcher, opts)
 end
 
 local function call(self, name, judge, ...)
-  local ok, v = core.call_hook("searcher", self.searcher, name, judge, ...)
+  local ok, v = plugin.call("searcher", self.searcher, name, judge, ...)
   if not ok then error(v, 0) end
   return v
 end

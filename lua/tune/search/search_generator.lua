@@ -3,6 +3,7 @@
 local SearchAlgorithm = require("tune.search.search_algorithm")
 local Searcher = require("tune.search.searcher")
 local core = require("tune.core")
+local plugin = require("tune.experiment.plugin")
 local trial_mod = require("tune.experiment.trial")
 local util = require("tune.util")
 local variants = require("tune.search.variant_generator")
@@ -20,7 +21,7 @@ function SearchGenerator:__init(searcher, opts)
 end
 
 local function hook(self, name, judge, ...)
-  local ok, v = core.call_hook("searcher", self.searcher, name, judge, ...)
+  local ok, v = plugin.call("searcher", self.searcher, name, judge, ...)
   if not ok then error(v, 0) end
   return v
 end

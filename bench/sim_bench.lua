@@ -1,0 +1,56 @@
+-- Simulator figures (issue 8): 1,000 trials x 100 iterations through the
+-- real runner (tune.run) on the simulated backend, FIFO and ASHA
+-- (grace_period 10), default loggers on (result.json, progress.csv on
+-- disk), results per second of wall time; medians of BENCH_REPEATS runs.
+--   tunelua bench/sim_bench.lua          (part of: cmake --build build --target bench)
+-- Environment: BENCH_SIM_TRIALS (1000), BENCH_SIM_ITERS (100), BENCH_REPEATS (3),
+-- BENCH_DIR (a directory on disk; default: build/bench-sim).
+local tune = require("tune")
+local core = require("tune.core")
+
+local TRIALS = tonumber(os.getenv("BENCH_SIM_TRIALS") or "") or 1000
+local ITERS = tonumber(os.getenv("BENCH_SIM_ITERS") or "") or 100
+local REPEATS = tonumber(os.getenv("BENCH_REPEATS") or "") or 3
+local DIR = os.getenv("BENCH_DIR") or "build/bench-sim"
+
+local function median(v)
+  table.sort(v)
+  local n = #v
+  return n % 2 == 1 and v[(n + 1) // 2] or (v[n // 2] + v[n // 2 + 1]) / 2
+end
+
+tune.register_trainable("sim_curve", function() end)
+
+local function curve(config, it)
+  if it > ITERS then return nil end
+  return {loss = config.x / it}
+end
+
+local SCHEDULERS = {
+  FIFO = function() return tune.schedulers.FIFOScheduler() end,
+  ASHA = function() return tune.schedulers.ASHAScheduler{max_t = ITERS, grace_period = 10} end,
+}
+
+local function once(name)
+  core.remove_tree(DIR)
+  local ex = tune.SimulatedExecutor{num_cpus = 8, curve = curve}
+  local results = 0
+  local t0 = core.now()
+  local a = tune.run("sim_curve", {trial_executor = ex, num_samples = TRIALS, scheduler = SCHEDULERS[name](),
+    metric = "loss", mode = "min", verbose = 0, local_dir = DIR, name = "bench",
+    config = {x = tune.uniform(0, 1)}, seed = 1})
+  local wall = core.now() - t0
+  for _, t in ipairs(a.trials) do results = results + (t.last_result.training_iteration or 0) end
+  return results / wall, results
+end
+
+local out = {}
+for _, name in ipairs({"FIFO", "ASHA"}) do
+  local rates, n = {}, 0
+  for r = 1, REPEATS do rates[r], n = once(name) end
+  out[#out + 1] = string.format("%-5s %6d results  %8.0f results/s (median of %d; min %.0f, max %.0f)",
+    name, n, median(rates), REPEATS, rates[1], rates[#rates])
+end
+core.remove_tree(DIR)
+print(string.format("simulator: %d trials x %d iterations, 8 slots, default loggers on", TRIALS, ITERS))
+for _, l in ipairs(out) do print(l) end

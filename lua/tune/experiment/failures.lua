@@ -1,0 +1,80 @@
+--- TrialRunner's failure handling (Ray's _process_trial_failure): a trial
+--- that fails is retried from its last checkpoint while max_failures
+--- allows, else it ends in ERROR and the scheduler, the search algorithm
+--- and the callbacks are told. Methods of TrialRunner (runner.lua installs
+--- them). The error file is written by Trial:handle_error alone.
+local Trial = require("tune.experiment.trial").Trial
+
+local M = {}
+local R = {}
+M.methods = R
+
+function R:_on_executor_error(trial, msg, traceback)
+  if self.fail_fast == "raise" then
+    local TuneError = require("tune.experiment.run").TuneError
+    error(setmetatable({tune_error = true, trials = {trial},
+      msg = string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or "")}, TuneError), 0)
+  end
+  self:_process_trial_failure(trial, msg, traceback)
+end
+
+function R:_should_recover(trial)
+  return trial.max_failures < 0 or trial.num_failures < trial.max_failures
+end
+
+--- Ray's _process_trial_failure: retry from the last checkpoint while
+--- max_failures allows, else the trial ends in ERROR.
+function R:_process_trial_failure(trial, msg, traceback)
+  self._has_errored = true
+  if trial.status ~= Trial.RUNNING then
+    if trial.status == Trial.PAUSED then self:_fail(trial, msg, traceback) end
+    return
+  end
+  if self:_should_recover(trial) then
+    self:_try_recover(trial, msg, traceback)
+  else
+    self:_fail(trial, msg, traceback)
+  end
+end
+
+--- Ends a trial in ERROR and tells everyone. `not_started`: the trial never
+--- had a worker (it can never run).
+function R:_fail(trial, msg, traceback, not_started)
+  self._has_errored = true
+  self:forget_decisions(trial)
+  if not_started then
+    trial:set_status(Trial.ERROR)
+    trial:handle_error(msg, traceback)
+  else
+    self.trial_executor:stop_trial(trial, true, msg, traceback)
+  end
+  self:_after_failure(trial)
+end
+
+function R:_after_failure(trial)
+  self._has_errored = true
+  self:_journal_status(trial)
+  self:_scheduler("on_trial_error", nil, trial)
+  self:_search("on_trial_complete", nil, trial.trial_id, nil, true)
+  self.callbacks:call("on_trial_error", self.iteration, self.trials, trial, {})
+end
+
+function R:_try_recover(trial, msg, traceback)
+  self:forget_decisions(trial)
+  trial.saving_to = nil
+  self.trial_executor:stop_trial(trial, true, msg, traceback)
+  self:_journal_status(trial)
+  if self.trial_executor:has_resources_for_trial(trial) and self.trial_executor:start_trial(trial) then
+    self:_journal_status(trial)
+    return
+  end
+  if trial.status == Trial.ERROR and trial.logdir and trial.error_msg ~= msg then
+    self:_after_failure(trial)
+    return
+  end
+  -- Back in the queue: it restarts from its last checkpoint when it can.
+  trial:set_status(Trial.PENDING)
+  self:_journal_status(trial)
+end
+
+return M

@@ -1,0 +1,100 @@
+--- The one adapter between the experiment loop and Lua plug-ins
+--- (schedulers, search algorithms and searchers, stoppers, callbacks,
+--- reporters). Every hook is called here: protected with a traceback, and
+--- what it returns is judged. A valid value is returned; nil means the
+--- hook's documented default; anything else, or an error, becomes one
+--- message that names the plug-in and the hook (Knot Resolver's ffimodule
+--- does the same). A missing hook is not an error: the default applies.
+local TrialScheduler = require("tune.schedulers.trial_scheduler")
+
+local M = {}
+
+local traceback = debug.traceback
+local xpcall, type, tostring, format = xpcall, type, tostring, string.format
+
+local DECISIONS = {}
+for _, d in ipairs({"CONTINUE", "PAUSE", "STOP", "NOOP"}) do DECISIONS[TrialScheduler[d]] = true end
+
+--- judge name -> function(value) returning nil (valid) or what was expected.
+local JUDGES = {
+  decision = function(v)
+    if DECISIONS[v] then return nil end
+    return "a decision (CONTINUE, PAUSE, STOP or NOOP)"
+  end,
+  boolean = function(v) return type(v) ~= "boolean" and "a boolean" or nil end,
+  table = function(v) return type(v) ~= "table" and "a table" or nil end,
+  suggestion = function(v)
+    if type(v) == "table" or v == "FINISHED" then return nil end
+    return "a config table, nil (not now) or \"FINISHED\""
+  end,
+}
+M.JUDGES = JUDGES
+
+--- The plug-in's class name (__name), else its type.
+function M.name(p)
+  if type(p) == "table" then
+    local n = p.__name
+    if type(n) == "string" then return n end
+  end
+  return type(p)
+end
+
+local function handler(msg)
+  if type(msg) ~= "string" then
+    local mt = getmetatable(msg)
+    if mt and mt.__tostring then
+      msg = tostring(msg)
+    else
+      msg = format("(error object is a %s value)", type(msg))
+    end
+  end
+  return traceback(msg, 2)
+end
+
+local function callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return mt ~= nil and mt.__call ~= nil
+end
+
+--- plugin.call(kind, plugin, hook, judge, ...) -> true, value | false, message
+--- `plugin` is a table or userdata (its method `hook` is called with the
+--- plug-in as self) or a function (called directly: function stoppers and
+--- callbacks). `judge` names a check of the returned value (JUDGES), or nil.
+function M.call(kind, plugin, hook, judge, ...)
+  local ok, v
+  local tp = type(plugin)
+  if tp == "function" then
+    ok, v = xpcall(plugin, handler, ...)
+  elseif tp == "table" or tp == "userdata" then
+    local f = plugin[hook]
+    if f == nil then return true, nil end
+    if not callable(f) then
+      return false, format("%s %s: %s is a %s, not a method", kind, M.name(plugin), hook, type(f))
+    end
+    ok, v = xpcall(f, handler, plugin, ...)
+  else
+    error(format("%s plug-in must be a table, got %s", kind, tp), 2)
+  end
+  if not ok then
+    return false, format("%s %s failed in %s: %s", kind, M.name(plugin), hook, tostring(v))
+  end
+  if judge ~= nil and v ~= nil then
+    local bad = JUDGES[judge](v)
+    if bad then
+      return false, format("%s %s: %s returned %s where %s was expected", kind, M.name(plugin), hook,
+        tostring(v), bad)
+    end
+  end
+  return true, v
+end
+
+--- Like call, but raises the message (level 0: it already names the
+--- plug-in and the hook).
+function M.must(kind, plugin, hook, judge, ...)
+  local ok, v = M.call(kind, plugin, hook, judge, ...)
+  if not ok then error(v, 0) end
+  return v
+end
+
+return M

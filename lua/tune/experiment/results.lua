@@ -1,0 +1,230 @@
+--- TrialRunner's result path (Ray's _on_training_result and
+--- _process_trial_result): each result is validated, shown to the stoppers
+--- and the scheduler, whose decision (CONTINUE / PAUSE / STOP) is queued
+--- and applied once any save it waits for has completed. These are methods
+--- of TrialRunner (runner.lua installs them).
+local ckpt = require("tune.executor.checkpoint")
+local plugin = require("tune.experiment.plugin")
+local util = require("tune.util")
+local Trial = require("tune.experiment.trial").Trial
+local TrialScheduler = require("tune.schedulers.trial_scheduler")
+
+local CONTINUE, PAUSE, STOP, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE,
+  TrialScheduler.STOP, TrialScheduler.NOOP
+
+local M = {}
+local R = {}     -- methods
+M.methods = R
+
+--- A trial-level failure, raised inside result processing and turned into
+--- the trial's ERROR (not the experiment's).
+local TrialFailure = {}
+M.TrialFailure = TrialFailure
+
+function M.trial_failure(msg)
+  return setmetatable({msg = msg}, TrialFailure)
+end
+
+--- The message of an error raised while processing a result.
+function M.failure_message(err)
+  if type(err) == "table" and getmetatable(err) == TrialFailure then return err.msg end
+  return tostring(err)
+end
+
+--- A result as stoppers and schedulers see it: nested tables flattened
+--- with "/" (Ray's flatten_dict). Results without nested tables are used as
+--- they are (no copy).
+function M.flat_view(result)
+  for k, v in pairs(result) do
+    if k ~= "config" and type(v) == "table" and getmetatable(v) == nil and next(v) ~= nil and #v == 0 then
+      local f = util.flatten(result)
+      for key in pairs(f) do
+        if key:sub(1, 7) == "config/" then f[key] = nil end
+      end
+      f.config = result.config
+      return f
+    end
+  end
+  return result
+end
+local flat_view = M.flat_view
+
+local DEBUG_METRICS = {trial_id = true, experiment_id = true, date = true, timestamp = true,
+  time_this_iter_s = true, time_total_s = true, pid = true, hostname = true, node_ip = true,
+  config = true, time_since_restore = true, timesteps_since_restore = true,
+  iterations_since_restore = true, warmup_time = true, done = true, training_iteration = true,
+  experiment_tag = true, __duplicate__ = true, should_checkpoint = true}
+
+--- Ray's _validate_result_metrics: a result that reports anything must
+--- report the metric tune.run, the scheduler and the searcher expect.
+function R:_validate_metrics(trial, flat)
+  if self._metric_checks == nil then
+    local checks = {}
+    if os.getenv("TUNE_DISABLE_STRICT_METRIC_CHECKING") ~= "1" then
+      local searcher = type(self.search_alg) == "table" and self.search_alg.searcher
+      for _, c in ipairs({{self.metric, "tune.run()"},
+          {self.scheduler.metric, tostring(self.scheduler.__name or "the scheduler")},
+          {type(searcher) == "table" and searcher.metric or nil, "the searcher"}}) do
+        if type(c[1]) == "string" and c[1] ~= "_metric" then checks[#checks + 1] = c end
+      end
+    end
+    self._metric_checks = checks
+  end
+  local checks = self._metric_checks
+  if #checks == 0 then return end
+  local reported = false
+  for k in pairs(flat) do
+    if not DEBUG_METRICS[k] then reported = true break end
+  end
+  if not reported then return end
+  for _, c in ipairs(checks) do
+    local m = c[1]
+    if util.get_path(flat, m) == nil then
+      local keys = {}
+      for k in pairs(flat) do if not DEBUG_METRICS[k] then keys[#keys + 1] = k end end
+      table.sort(keys)
+      error(M.trial_failure(string.format(
+        "trial %s returned a result without the metric %q that %s expects (it reported: %s). "
+          .. "Make sure tune.report() includes it, or set TUNE_DISABLE_STRICT_METRIC_CHECKING=1.",
+        tostring(trial), m, c[2], table.concat(keys, ", "))), 0)
+    end
+  end
+end
+
+--- A batch of results: each is processed until one is a STOP (Ray's
+--- _on_training_result) or waits for a save; the executor then logs the
+--- ones that were accepted (commit_results), never those after a STOP.
+function R:_on_training_result(trial, results)
+  local n, last = 0, nil
+  local ok, err = pcall(function()
+    for i = 1, #results do
+      last = self:_process_trial_result(trial, results[i])
+      n = i
+      if last == nil or last == STOP then break end
+    end
+  end)
+  local ex = self.trial_executor
+  if ex.commit_results and n > 0 then ex:commit_results(trial, n, last == STOP) end
+  if not ok then self:_process_trial_failure(trial, M.failure_message(err)) end
+end
+
+function R:_process_trial_result(trial, result)
+  local is_duplicate = result.__duplicate__
+  local force_checkpoint = result.should_checkpoint and not is_duplicate
+  if is_duplicate then
+    result = util.merge(trial.last_result)
+    result.done = true
+  end
+  self.total_time = self.total_time + (tonumber(result.time_this_iter_s) or 0)
+  local flat = flat_view(result)
+  self:_validate_metrics(trial, flat)
+  local decision
+  local stop = false
+  if self.stopper then
+    stop = plugin.must("stopper", self.stopper, "__call", "boolean", trial.trial_id, flat) and true or false
+  end
+  local ok, should = pcall(trial.should_stop, trial, flat)
+  if not ok then error(M.trial_failure(tostring(should)), 0) end
+  if stop or should then
+    decision = STOP
+  else
+    decision = self:_scheduler("on_trial_result", "decision", trial, flat) or CONTINUE
+  end
+  if decision == STOP then
+    result.done = true
+  else
+    self:_search("on_trial_result", nil, trial.trial_id, flat)
+  end
+  if not is_duplicate then
+    self.callbacks:call("on_trial_result", self.iteration, self.trials, trial, result, {})
+    trial:update_last_result(result)
+  elseif decision == STOP then
+    trial.last_result.done = true
+  end
+  self:_checkpoint_trial_if_needed(trial, force_checkpoint)
+  if trial:is_saving() then
+    self._cached_decisions[trial.trial_id] = decision
+    return nil
+  end
+  self:_queue_decision(trial, decision)
+  return decision
+end
+
+function R:_checkpoint_trial_if_needed(trial, force)
+  local r = trial.last_result
+  local at_end = trial.checkpoint_at_end and r.done
+  if (trial:should_checkpoint() or at_end or force) and trial.status == Trial.RUNNING then
+    -- Never twice for one iteration (the last result repeated when a
+    -- function returns, checkpoint_freq meeting checkpoint_at_end).
+    local it = r.training_iteration
+    if it ~= nil and trial._checkpointed_iteration == it then return end
+    trial._checkpointed_iteration = it
+    self.trial_executor:save(trial, ckpt.CheckpointStorage.PERSISTENT)
+  end
+end
+
+function R:_queue_decision(trial, decision)
+  local old = self._queued_decisions[trial.trial_id]
+  if old == nil then
+    self._queued_decisions[trial.trial_id] = decision
+    return
+  end
+  if old == STOP then return end
+  if decision == STOP or decision == PAUSE then self._queued_decisions[trial.trial_id] = decision end
+end
+
+function R:_post_process(trial)
+  if self._cached_decisions[trial.trial_id] ~= nil then return end
+  local d = self._queued_decisions[trial.trial_id]
+  self._queued_decisions[trial.trial_id] = nil
+  if d then self:_execute_action(trial, d) end
+end
+
+function R:_execute_action(trial, decision)
+  if trial.status ~= Trial.RUNNING then return end
+  if decision == CONTINUE then
+    self.trial_executor:continue_training(trial)
+  elseif decision == PAUSE then
+    self:pause_trial(trial)
+  elseif decision == STOP then
+    self:stop_trial(trial)
+  elseif decision ~= NOOP then
+    error("invalid decision " .. tostring(decision))
+  end
+end
+
+--- Forgets the decisions of a trial that wait for a save or a result (a
+--- scheduler that stops or restarts a trial itself calls this).
+function R:forget_decisions(trial)
+  self._cached_decisions[trial.trial_id] = nil
+  self._queued_decisions[trial.trial_id] = nil
+end
+
+function R:_on_saving_result(trial, dir)
+  local c = trial.saving_to
+  if not c then
+    -- The trial was stopped while saving: its cached decision is void.
+    self._cached_decisions[trial.trial_id] = nil
+    return
+  end
+  c.dir_or_data = dir
+  self.callbacks:call("on_checkpoint", self.iteration, self.trials, trial, c, {})
+  trial:on_checkpoint(c)
+  if self.store then
+    self.store:journal{event = "checkpoint", trial_id = trial.trial_id, dir = dir,
+      storage = c.storage_mode, metrics = c.metrics}
+  end
+  self.callbacks:call("on_trial_save", self.iteration, self.trials, trial, {})
+  trial.saving_to = nil
+  local d = self._cached_decisions[trial.trial_id]
+  self._cached_decisions[trial.trial_id] = nil
+  if d then self:_queue_decision(trial, d) end
+end
+
+function R:_on_restoring_result(trial)
+  trial:on_restore()
+  self.callbacks:call("on_trial_restore", self.iteration, self.trials, trial, {})
+  if trial.status == Trial.RUNNING then self.trial_executor:continue_training(trial) end
+end
+
+return M

@@ -1,0 +1,153 @@
+--- TrialRunner's persistence: the experiment's state as a snapshot stores
+--- it, periodic snapshots, and resume from the newest snapshot plus the
+--- journal after it (docs/architecture.md, "Persistence and resume").
+--- Methods of TrialRunner (runner.lua installs them).
+local core = require("tune.core")
+local persistence = require("tune.experiment.persistence")
+local plugin = require("tune.experiment.plugin")
+local results = require("tune.experiment.results")
+local Trial = require("tune.experiment.trial").Trial
+
+local M = {}
+local R = {}
+M.methods = R
+
+local function save_plugin(kind, p)
+  if type(p) ~= "table" then return nil end
+  return plugin.must(kind, p, "save", nil)
+end
+
+local function restore_plugin(kind, p, state)
+  if type(p) == "table" and state ~= nil and state ~= core.null then plugin.must(kind, p, "restore", nil, state) end
+end
+
+--- The experiment's state, as the snapshot stores it.
+function R:state()
+  local trials = {}
+  for i, t in ipairs(self.trials) do trials[i] = persistence.serialize_trial(t, self.experiment_dir) end
+  return {
+    name = self.experiment_info.name,
+    experiment_dir = self.experiment_dir,
+    metric = self.metric,
+    mode = self.mode,
+    trials = trials,
+    runner = {iteration = self.iteration, total_time = self.total_time, has_errored = self._has_errored},
+    stats = {start_time = self.experiment_info.start_time, trials = #self.trials},
+    search_alg = save_plugin("search algorithm", self.search_alg),
+    scheduler = save_plugin("scheduler", self.scheduler),
+    stopper = save_plugin("stopper", self.stopper),
+  }
+end
+
+--- Snapshots the experiment (every checkpoint_period seconds, or now with
+--- `force`). Returns the state file's path.
+function R:checkpoint(force)
+  if not self.store then return nil end
+  local now = core.now()
+  if not force and now - self._last_checkpoint < self.checkpoint_period then return nil end
+  self._last_checkpoint = now
+  local path, err = self.store:snapshot(self:state())
+  if not path then
+    io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")
+  end
+  self.checkpoint_file = path or self.checkpoint_file
+  return path
+end
+
+--- The trials of the newest snapshot with the journal's later entries
+--- applied, in order; and the checkpoints the journal registered.
+local function replay_journal(state, entries)
+  local by_id, order = {}, {}
+  for _, s in ipairs(state.trials) do
+    by_id[s.trial_id] = s
+    order[#order + 1] = s.trial_id
+  end
+  local ckpts = {}
+  for _, e in ipairs(entries) do
+    if e.event == "trial_added" and type(e.trial) == "table" then
+      if not by_id[e.trial.trial_id] then order[#order + 1] = e.trial.trial_id end
+      by_id[e.trial.trial_id] = e.trial
+    elseif e.event == "status" and by_id[e.trial_id] then
+      local s = by_id[e.trial_id]
+      s.status, s.num_failures, s.error_msg = e.status, e.num_failures, e.error_msg
+      if e.logdir and e.logdir ~= core.null then s.logdir = e.logdir end
+    elseif e.event == "changed" and by_id[e.trial_id] then
+      local s = by_id[e.trial_id]
+      s.config, s.experiment_tag, s.resources = e.config, e.experiment_tag, e.resources
+    elseif e.event == "checkpoint" then
+      ckpts[e.trial_id] = ckpts[e.trial_id] or {}
+      table.insert(ckpts[e.trial_id], e)
+    end
+  end
+  return by_id, order, ckpts
+end
+
+--- A trial restored from its serialized form, its registered and
+--- unregistered checkpoints and its last logged result.
+function R:_restore_trial(s, ckpts, mode)
+  local t = persistence.deserialize_trial(s, self.experiment_dir)
+  for _, c in ipairs(ckpts or {}) do persistence.register_checkpoint(t, c, self.experiment_dir) end
+  for _, c in ipairs(persistence.unregistered_checkpoints(t)) do
+    persistence.register_checkpoint(t, c)
+    self.store:journal{event = "checkpoint", trial_id = t.trial_id, dir = c.dir, storage = c.storage,
+      metrics = c.metrics}
+  end
+  local last = persistence.last_logged_result(t)
+  if last then t.last_result = last end
+  -- Memory checkpoints died with the driver that held them.
+  persistence.remove_memory_checkpoints(t)
+  if t.status == Trial.RUNNING then t.status = Trial.PENDING end
+  if t.status == Trial.ERROR and mode == "ERRORED_ONLY" then
+    t.status = Trial.PENDING
+    t.num_failures = 0
+    t.error_msg = nil
+  end
+  return t
+end
+
+--- Restores the experiment from its directory (resume). `mode`: "LOCAL"
+--- or "ERRORED_ONLY". Returns true, or nil and a message.
+function R:resume(mode)
+  local state, entries = persistence.load(self.experiment_dir)
+  if not state then return nil, entries end
+  local by_id, order, ckpts = replay_journal(state, entries)
+  local seq = state.journal_seq or 0
+  for _, e in ipairs(entries) do seq = math.max(seq, e.seq) end
+  self.store.seq = seq
+  local restored = {}
+  for _, id in ipairs(order) do
+    local ok, t = pcall(self._restore_trial, self, by_id[id], ckpts[id], mode)
+    if not ok then return nil, "cannot restore trial " .. tostring(id) .. ": " .. tostring(t) end
+    restored[#restored + 1] = t
+  end
+  -- Plug-in state first, then the trials (schedulers must accept trials
+  -- they already know again: on_trial_add is idempotent by trial id).
+  restore_plugin("search algorithm", self.search_alg, state.search_alg)
+  restore_plugin("scheduler", self.scheduler, state.scheduler)
+  restore_plugin("stopper", self.stopper, state.stopper)
+  local runner = type(state.runner) == "table" and state.runner or {}
+  self.iteration = runner.iteration or 0
+  self.total_time = runner.total_time or 0
+  for _, t in ipairs(restored) do
+    self:add_trial(t, true)
+    self:_journal_status(t)
+  end
+  -- The search algorithm's state is the snapshot's: replay what happened
+  -- after it, in order, so it is where it was when the driver died (it
+  -- makes the trials added since again, and learns of the ones finished).
+  for _, e in ipairs(entries) do
+    if e.event == "trial_added" and type(e.trial) == "table" then
+      local t = self:get_trial(e.trial.trial_id)
+      if t then self:_search("replay_added", nil, t) end
+    elseif e.event == "status" and (e.status == Trial.TERMINATED or e.status == Trial.ERROR) then
+      local t = self:get_trial(e.trial_id)
+      if t then
+        self:_search("on_trial_complete", nil, t.trial_id, results.flat_view(t.last_result), e.status == Trial.ERROR)
+      end
+    end
+  end
+  self.resumed = true
+  return true
+end
+
+return M
