@@ -1,0 +1,203 @@
+--- Builds the parts of one tune.run experiment from its checked options
+--- (options.lua): the scheduler and search algorithm with tune.run's
+--- metric and mode, the experiment directory, the executor, the
+--- Experiment, the callbacks and the TrialRunner, resumed or fresh. What
+--- it refuses raises a refusal (options.refuse) before anything is
+--- written.
+local callback = require("tune.experiment.callback")
+local core = require("tune.core")
+local options = require("tune.experiment.options")
+local persistence = require("tune.experiment.persistence")
+local placement = require("tune.executor.placement")
+local plugin = require("tune.experiment.plugin")
+local registry = require("tune.worker.registry")
+local trial_mod = require("tune.experiment.trial")
+local util = require("tune.util")
+
+local M = {}
+local opt, refuse, refusing = options.get, options.refuse, options.refusing
+
+local function make_scheduler(opts)
+  local schedulers = require("tune.schedulers")
+  local scheduler = opt(opts, "scheduler")
+  if type(scheduler) == "string" then scheduler = refusing(schedulers.create_scheduler, scheduler) end
+  return scheduler or schedulers.FIFOScheduler()
+end
+
+--- The search algorithm: tune.run's search_alg (a name, a Searcher wrapped
+--- in a SearchGenerator, or a SearchAlgorithm) or a BasicVariantGenerator.
+local function make_search_alg(opts, o)
+  local search = require("tune.search")
+  local search_alg = opt(opts, "search_alg")
+  if type(search_alg) == "string" then
+    search_alg = refusing(search.create_searcher, search_alg, {seed = opts.seed})
+  end
+  local mct = o.max_concurrent
+  local is_searcher = type(search_alg) == "table" and search_alg.suggest ~= nil
+  if not search_alg then
+    return search.BasicVariantGenerator{max_concurrent = mct or 0, seed = o.seed}, false
+  end
+  if not is_searcher then return search_alg, false end
+  if mct then
+    if require("tune.class").is_instance(search_alg, search.ConcurrencyLimiter) then
+      if search_alg.max_concurrent ~= mct then
+        refuse(string.format("You have specified `max_concurrent_trials=%d`, but the `search_alg` is already a "
+          .. "`ConcurrencyLimiter` with `max_concurrent=%d`. FIX THIS by setting `max_concurrent_trials=None`.",
+          mct, search_alg.max_concurrent))
+      end
+    else
+      search_alg = search.ConcurrencyLimiter(search_alg, {max_concurrent = mct})
+    end
+  end
+  return search.SearchGenerator(search_alg, {seed = o.seed}), true
+end
+
+--- tune.run's metric, mode and config go to the search algorithm and the
+--- scheduler, with the seed's refusals when they had their own.
+local function set_search_properties(search_alg, scheduler, o)
+  local metric, mode, config = o.metric, o.mode, o.config
+  if next(config) ~= nil then
+    local took = plugin.must("search algorithm", search_alg, "set_search_properties", nil, metric, mode, config)
+    if not took and require("tune.search.variant_generator").has_unresolved_values(config) then
+      refuse("You passed a `config` parameter to `tune.run()` with unresolved parameters, but the search "
+        .. "algorithm was already instantiated with a search space. Make sure that `config` does not contain "
+        .. "any more parameter definitions - include them in the search algorithm's search space if necessary.")
+    end
+  elseif metric or mode then
+    plugin.must("search algorithm", search_alg, "set_search_properties", nil, metric, mode, config)
+  end
+  local ok, took = plugin.call("scheduler", scheduler, "set_search_properties", nil, metric, mode)
+  if not ok then refuse(took) end
+  if took == false then
+    refuse("You passed a `metric` or `mode` argument to `tune.run()`, but the scheduler you are using was "
+      .. "already instantiated with their own `metric` and `mode` parameters. Either remove the arguments "
+      .. "from your scheduler or from your call to `tune.run()`")
+  end
+end
+
+--- Where the experiment goes: local_dir/name, and whether it resumes.
+local function place(opts, o, cli, trainable_name, run_count)
+  local local_dir = util.expanduser(cli.local_dir or opt(opts, "local_dir") or trial_mod.default_local_dir())
+  local name = opt(opts, "name") or require("tune.experiment").default_name(trainable_name)
+  if cli.name then
+    -- --name names the file's experiment; a file that runs several gets
+    -- <name>, <name>_2, <name>_3, ... (docs/reference/cli.md).
+    name = run_count == 1 and cli.name or (cli.name .. "_" .. run_count)
+  end
+  if name:find("/", 1, true) then refuse("tune.run: the experiment name must not contain '/'") end
+  local experiment_dir = util.join(util.abspath(local_dir), name)
+  local resume = o.resume
+  if resume == "AUTO" then resume = persistence.exists(experiment_dir) and "LOCAL" or false end
+  if resume and not persistence.exists(experiment_dir) then
+    refuse("tune.run: resume was asked for, but " .. experiment_dir .. " holds no experiment")
+  end
+  return local_dir, name, experiment_dir, resume
+end
+
+--- The executor: tune.run's trial_executor, or a TrialExecutor of our own
+--- (Ray: reuse_actors defaults on for function trainables).
+local function make_executor(opts, o, cli, kind, scheduler)
+  local ex = opt(opts, "trial_executor")
+  if ex then return ex, false end
+  local reuse = opts.reuse_actors
+  if reuse == nil then
+    local pgf = o.resources_per_trial and placement.to_pgf(o.resources_per_trial, 2)
+    local gpus = pgf and (pgf:required_resources().GPU or 0) > 0
+    reuse = kind == "function" and not gpus and not scheduler._requires_restart
+  end
+  local buffer_length
+  if scheduler.supports_buffered_results == false then
+    if os.getenv("TUNE_RESULT_BUFFER_LENGTH") and os.getenv("TUNE_RESULT_BUFFER_LENGTH") ~= "" then
+      io.stderr:write("tunelua warning: the scheduler does not support buffered results: "
+        .. "TUNE_RESULT_BUFFER_LENGTH is ignored and the buffer length is 1\n")
+    end
+    buffer_length = 1
+  end
+  return require("tune.executor").TrialExecutor{
+    reuse_actors = reuse,
+    result_buffer_length = buffer_length,
+    num_cpus = cli.num_cpus or opts.num_cpus,
+    num_gpus = cli.num_gpus or opts.num_gpus,
+    resources = cli.resources or opts.resources,
+  }, true
+end
+
+--- Placement groups staged ahead (TUNE_MAX_PENDING_TRIALS_PG).
+local function max_pending(ex, own_executor, is_searcher)
+  local n = util.env_number("TUNE_MAX_PENDING_TRIALS_PG")
+  if not n and not own_executor and ex.options and ex.options.max_pending_trials_pg then
+    n = ex.options.max_pending_trials_pg
+  end
+  if not n then
+    local total = ex:resources()
+    n = is_searcher and 1 or math.max(16, math.floor((total.CPU or 1) * 1.1))
+  end
+  return n
+end
+
+--- The user's callbacks, the default loggers, progress lines, events.
+local function make_callbacks(opts, o, cli)
+  local callbacks = {}
+  local has_logger = false
+  for _, cb in ipairs(opt(opts, "callbacks") or {}) do
+    callbacks[#callbacks + 1] = cb
+    if cb._c_logger then has_logger = true end
+  end
+  if not has_logger then
+    callbacks[#callbacks + 1] = callback.JsonLoggerCallback()
+    callbacks[#callbacks + 1] = callback.CSVLoggerCallback()
+  end
+  if o.verbose >= 2 then
+    callbacks[#callbacks + 1] = callback.TrialProgressCallback{verbose = o.verbose, metric = o.metric}
+  end
+  if cli.events then callbacks[#callbacks + 1] = callback.EventStreamCallback(cli.events) end
+  return callbacks
+end
+
+--- Everything the experiment needs. `t` describes the trainable
+--- ({trainable, name, loader, kind}); `run_count` is this tune.run call's
+--- number in the driver. Returns a context table for run.lua.
+function M.build(opts, o, cli, t, run_count)
+  local scheduler = make_scheduler(opts)
+  local search_alg, is_searcher = make_search_alg(opts, o)
+  set_search_properties(search_alg, scheduler, o)
+  local local_dir, name, experiment_dir, resume = place(opts, o, cli, t.name, run_count)
+  local ex, own_executor = make_executor(opts, o, cli, t.kind, scheduler)
+  local experiment = require("tune.experiment"){
+    name = name, run = t.trainable, trainable_name = t.name, loader = t.loader,
+    resettable = registry.resettable(t.trainable), config = o.config, num_samples = o.num_samples,
+    local_dir = local_dir, experiment_dir = experiment_dir, stopping_criterion = o.stopping_criterion,
+    resources_per_trial = o.resources_per_trial, checkpoint_freq = opt(opts, "checkpoint_freq"),
+    checkpoint_at_end = opt(opts, "checkpoint_at_end"), keep_checkpoints_num = opt(opts, "keep_checkpoints_num"),
+    checkpoint_score_attr = opt(opts, "checkpoint_score_attr"), max_failures = o.max_failures,
+    restore = opt(opts, "restore"), trial_name_creator = opt(opts, "trial_name_creator"),
+    trial_dirname_creator = opt(opts, "trial_dirname_creator"), log_to_file = o.log_to_file,
+    experiment_id = util.random_hex(32),
+  }
+  local runner = require("tune.experiment.runner"){
+    search_alg = search_alg, scheduler = scheduler, trial_executor = ex, stopper = o.stopper,
+    callbacks = make_callbacks(opts, o, cli), metric = o.metric, mode = o.mode, experiment_dir = experiment_dir,
+    checkpoint_period = util.option(opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10),
+    fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, own_executor, is_searcher),
+    experiment_info = {name = name, start_time = core.time()},
+  }
+  -- The search algorithm gets the experiment either way; a resume then
+  -- restores how far it got (and trials it makes again are recognised).
+  refusing(search_alg.add_configurations, search_alg, {experiment})
+  if resume then
+    local ok, err = runner:resume(resume)
+    if not ok then
+      if own_executor then ex:cleanup() ex:close() end
+      refuse("tune.run: cannot resume: " .. tostring(err))
+    end
+  else
+    if persistence.exists(experiment_dir) then persistence.archive(experiment_dir) end
+    -- A first snapshot before any trial exists: a resume always finds the
+    -- search algorithm's starting state (its seed, its trial id prefix).
+    runner:checkpoint(true)
+  end
+  return {runner = runner, executor = ex, own_executor = own_executor, experiment_dir = experiment_dir,
+    search_alg = search_alg, scheduler = scheduler}
+end
+
+return M

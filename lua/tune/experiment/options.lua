@@ -1,0 +1,144 @@
+--- tune.run's options: the list with defaults (one source for the
+--- validation, the "did you mean" message and docs/reference/run.md), and
+--- their checking and normalisation. A refused option raises a refusal
+--- that tune.run re-raises at the user's line; nothing is created or
+--- written before every option has been checked.
+local util = require("tune.util")
+
+local M = {}
+
+--- Every option, with its default (false when none).
+M.OPTIONS = {
+  name = false, metric = false, mode = false, stop = false, time_budget_s = false, config = false,
+  resources_per_trial = false, num_samples = 1, local_dir = false, search_alg = false,
+  scheduler = false, keep_checkpoints_num = false, checkpoint_score_attr = false,
+  checkpoint_freq = 0, checkpoint_at_end = false, verbose = 3, progress_reporter = false,
+  log_to_file = false, trial_name_creator = false, trial_dirname_creator = false,
+  max_failures = 0, fail_fast = false, restore = false, resume = false, reuse_actors = false,
+  trial_executor = false, raise_on_failed_trial = true, callbacks = false,
+  max_concurrent_trials = false, seed = false,
+  -- Executor settings (each also read from its TUNE_* variable).
+  num_cpus = false, num_gpus = false, resources = false,
+  global_checkpoint_s = false, disable_sigint_handler = false,
+}
+
+local Refusal = {}
+Refusal.__tostring = function(r) return r.msg end
+
+--- Raises a refusal: tune.run reports `msg` at the user's line.
+function M.refuse(msg)
+  error(setmetatable({msg = msg}, Refusal), 0)
+end
+
+--- The message of a refusal, or nil for any other error.
+function M.refusal_message(err)
+  if type(err) == "table" and getmetatable(err) == Refusal then return err.msg end
+  return nil
+end
+
+--- Calls fn(...); an error it raises becomes a refusal "tune.run: <msg>"
+--- (without the position inside the library).
+function M.refusing(fn, ...)
+  local ok, v = pcall(fn, ...)
+  if not ok then
+    if M.refusal_message(v) then error(v, 0) end
+    M.refuse("tune.run: " .. tostring(v):gsub("^[^:]+:%d+: ", ""))
+  end
+  return v
+end
+
+local function opt(opts, k) return util.with_default(opts, M.OPTIONS, k) end
+M.get = opt
+
+local function check_log_to_file(v)
+  if v == true then return {"stdout", "stderr"} end
+  if type(v) == "string" then return {v, v} end
+  if v == false or v == nil then return nil end
+  if type(v) ~= "table" or #v ~= 2 or type(v[1]) ~= "string" or type(v[2]) ~= "string" then
+    M.refuse("tune.run: log_to_file must be true, a file name or a pair {stdout, stderr}")
+  end
+  return v
+end
+
+local function check_resume(cli, opts)
+  local resume = cli.resume
+  if resume == nil then resume = opt(opts, "resume") end
+  if resume == true then resume = "LOCAL" end
+  if resume and resume ~= "LOCAL" and resume ~= "AUTO" and resume ~= "ERRORED_ONLY" then
+    M.refuse("tune.run: resume must be true, \"LOCAL\", \"AUTO\" or \"ERRORED_ONLY\", got " .. tostring(resume))
+  end
+  return resume
+end
+
+--- Thresholds of a `stop` table (Ray's trial stopping criteria), or {}.
+local function stopping_criterion(stop)
+  local stopper_mod = require("tune.stopper")
+  local out = {}
+  if type(stop) == "table" and stop[1] == nil and not stopper_mod.is_stopper(stop)
+      and getmetatable(stop) == nil and stop.stop_all == nil then
+    for k, v in pairs(stop) do
+      if type(k) ~= "string" or type(v) ~= "number" then
+        M.refuse("tune.run: stop: a threshold table maps result keys to numbers (key " .. tostring(k) .. ")")
+      end
+      out[k] = v
+    end
+  end
+  return out
+end
+
+local function check_stop(opts)
+  local stop = opt(opts, "stop")
+  local criterion = stopping_criterion(stop)
+  local budget = opt(opts, "time_budget_s")
+  if budget ~= nil and (type(budget) ~= "number" and type(budget) ~= "table") then
+    M.refuse("tune.run: time_budget_s must be a number of seconds")
+  end
+  local ok, stopper = pcall(require("tune.stopper").from_option, stop, budget)
+  if not ok then M.refuse("tune.run: stop: " .. tostring(stopper):gsub("^[^:]*:%d+: ", "")) end
+  return stop, criterion, stopper
+end
+
+--- Checks tune.run's options (the seed's validations) and returns them
+--- normalised: {mode, metric, fail_fast, max_failures, max_concurrent,
+--- num_samples, verbose, config, stop, stopping_criterion, stopper,
+--- resume, log_to_file, ...}. `cli` holds the command line's overrides.
+function M.check(opts, cli)
+  local known, why = pcall(util.check_options, "tune.run", opts, M.OPTIONS)
+  if not known then M.refuse((tostring(why):gsub("^[^:]+:%d+: ", ""))) end
+  local o = {}
+  o.mode = opt(opts, "mode")
+  if o.mode ~= nil and o.mode ~= "min" and o.mode ~= "max" then
+    M.refuse("The `mode` parameter passed to `tune.run()` has to be one of ['min', 'max']")
+  end
+  o.metric = opt(opts, "metric")
+  if o.metric ~= nil and type(o.metric) ~= "string" then M.refuse("tune.run: metric must be a string") end
+  o.fail_fast = opt(opts, "fail_fast") or false
+  o.max_failures = opt(opts, "max_failures")
+  if o.fail_fast and o.max_failures ~= 0 then M.refuse("max_failures must be 0 if fail_fast=True.") end
+  if o.fail_fast ~= false and o.fail_fast ~= true and o.fail_fast ~= "raise" then
+    M.refuse("tune.run: fail_fast must be true, false or \"raise\"")
+  end
+  local mct = opt(opts, "max_concurrent_trials")
+  if mct ~= nil and (type(mct) ~= "number" or mct < 0) then
+    M.refuse("`max_concurrent_trials` must be greater or equal than 1, got " .. tostring(mct) .. ".")
+  end
+  if mct == 0 then mct = nil end
+  o.max_concurrent = mct
+  local num_samples = opt(opts, "num_samples")
+  if num_samples == -1 then num_samples = math.huge end
+  if type(num_samples) ~= "number" or num_samples < 1
+      or (num_samples ~= math.huge and num_samples ~= math.floor(num_samples)) then
+    M.refuse("tune.run: num_samples must be a positive integer or -1, got " .. tostring(num_samples))
+  end
+  o.num_samples = num_samples
+  o.verbose = cli.verbose or opt(opts, "verbose")
+  o.config = opt(opts, "config") or {}
+  o.stop, o.stopping_criterion, o.stopper = check_stop(opts)
+  o.resume = check_resume(cli, opts)
+  o.log_to_file = check_log_to_file(opt(opts, "log_to_file"))
+  o.seed = opt(opts, "seed")
+  o.resources_per_trial = opt(opts, "resources_per_trial")
+  return o
+end
+
+return M
