@@ -247,6 +247,22 @@ function TrialExecutor:save(trial, storage, result)
   return c
 end
 
+--- Hands a memory checkpoint's directory over to the caller (PBT keeps
+--- the ones it clones): the executor no longer deletes it. True when the
+--- executor held it.
+function TrialExecutor:claim_memory_checkpoint(dir)
+  local found = false
+  for _, list in pairs(self._memory) do
+    for i = #list, 1, -1 do
+      if list[i] == dir then
+        table.remove(list, i)
+        found = true
+      end
+    end
+  end
+  return found
+end
+
 --- Removes a trial's memory checkpoints beyond the newest `keep`.
 function TrialExecutor:_drop_memory_checkpoints(trial_id, keep)
   local list = self._memory[trial_id]

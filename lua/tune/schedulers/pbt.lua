@@ -114,32 +114,22 @@ PBT._stable_sort_by = stable_sort_by
 -- Ray's object-store checkpoints do: PBT takes it out of the executor's
 -- bookkeeping and deletes it itself once nothing refers to it.
 
---- Takes a memory checkpoint's directory over from the executor. True
---- when it did (the caller then owns the directory).
+--- Takes a memory checkpoint's directory over from the executor
+--- (TrialExecutor:claim_memory_checkpoint). True when it did (the caller
+--- then owns the directory).
 function PBT._claim_memory_checkpoint(runner, checkpoint)
   if type(checkpoint) ~= "table" or checkpoint.storage_mode ~= MEMORY then return false end
   local dir = checkpoint.dir_or_data
-  local ex = runner and runner.trial_executor
-  if type(dir) ~= "string" or type(ex) ~= "table" or type(rawget(ex, "_memory")) ~= "table" then return false end
-  local found = false
-  for _, list in pairs(ex._memory) do
-    for i = #list, 1, -1 do
-      if list[i] == dir then
-        table.remove(list, i)
-        found = true
-      end
-    end
-  end
-  return found
+  local ex = type(runner) == "table" and runner.trial_executor or nil
+  if type(dir) ~= "string" or type(ex) ~= "table" or not ex.claim_memory_checkpoint then return false end
+  return ex:claim_memory_checkpoint(dir) and true or false
 end
 
 --- A runner's bookkeeping of a decision that waits for a save (the trial
---- was saving when PBT stopped it) would hold the trial forever.
+--- was saving when PBT stopped it) would hold the trial forever
+--- (TrialRunner:forget_decisions).
 function PBT._forget_decisions(runner, trial)
-  if type(runner) ~= "table" then return end
-  local cached, queued = rawget(runner, "_cached_decisions"), rawget(runner, "_queued_decisions")
-  if type(cached) == "table" then cached[trial.trial_id] = nil end
-  if type(queued) == "table" then queued[trial.trial_id] = nil end
+  if type(runner) == "table" and runner.forget_decisions then runner:forget_decisions(trial) end
 end
 
 --------------------------------------------------------------------------

@@ -179,13 +179,7 @@ end
 --- Total CPUs and GPUs of the cluster (not just the free ones), less
 --- reserve_resources.
 function DistributeResources:_get_total_available_resources(runner)
-  local ex = runner.trial_executor
-  local total
-  if type(ex.resources) == "function" then
-    total = ex:resources()
-  else
-    total = {CPU = ex._resource_updater:get_num_cpus(), GPU = ex._resource_updater:get_num_gpus()}
-  end
+  local total = runner.trial_executor:resources()
   return (total.CPU or 0) - get(self.reserve_resources, "CPU"), (total.GPU or 0) - get(self.reserve_resources, "GPU")
 end
 
