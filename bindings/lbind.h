@@ -8,11 +8,19 @@
 /// Set by the tunelua binary: its own path (NULL under a stock lua5.4).
 extern const char *tune_self_exe;
 
+void tune_lconv_register(lua_State *L);       // core.json_encode, json_decode, array
+void tune_lpgf_register(lua_State *L);        // core.pgf
 void tune_lexecutor_register(lua_State *L);   // core.executor_new
 void tune_lworker_register(lua_State *L);     // core.worker_channel
 void tune_lsys_register(lua_State *L);        // clocks, files, processes
 
 int luaopen_tune_core(lua_State *L);
+
+/// The backend core.executor_new's options at `idx` ask for (lbackend.c).
+/// A simulator's Lua host is anchored at *host_ref (unref it after the
+/// backend is destroyed). NULL with a message in `err`.
+struct tune_backend;
+struct tune_backend *tune_lbackend_new(lua_State *L, int idx, int *host_ref, char *err, size_t errlen);
 
 /// Returns nil, "<what>: <strerror(-rc)>" (luaL_fileresult style).
 int tune_lua_fail(lua_State *L, const char *what, int rc);

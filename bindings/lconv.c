@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "lbind.h"
 
 void tune_lconv_init(lua_State *L) {
   if (luaL_newmetatable(L, TUNE_ARRAY_MT)) {
@@ -226,3 +227,53 @@ cJSON *tune_lua_check_json(lua_State *L, int idx, const char *what) {
   if (!v) luaL_error(L, "%s: %s", what, err);
   return v;
 }
+
+/// core.json_encode(value) -> text | nil, message
+static int l_json_encode(lua_State *L) {
+  luaL_checkany(L, 1);
+  tune_buf_t b = TUNE_BUF_INIT;
+  char err[512];
+  if (tune_lua_write_json(L, 1, &b, err, sizeof err) < 0) {
+    tune_buf_free(&b);
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  tune_buf_free(&b);
+  return 1;
+}
+
+/// core.json_decode(text) -> value | nil, message
+static int l_json_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  char err[256];
+  cJSON *v = tune_json_parse(s, len, err, sizeof err);
+  if (!v) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  tune_lua_push_json(L, v, NULL);
+  cJSON_Delete(v);
+  return 1;
+}
+
+/// core.array([t]) -> t marked as a JSON array (so an empty one stays []).
+static int l_array(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) lua_newtable(L);
+  else luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  luaL_setmetatable(L, TUNE_ARRAY_MT);
+  return 1;
+}
+
+static const luaL_Reg json_funcs[] = {
+    {"json_encode", l_json_encode},
+    {"json_decode", l_json_decode},
+    {"array", l_array},
+    {NULL, NULL},
+};
+
+void tune_lconv_register(lua_State *L) { luaL_setfuncs(L, json_funcs, 0); }

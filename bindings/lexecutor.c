@@ -1,40 +1,33 @@
 /// `tune.core` executor userdata: the C executor seen from Lua. The Lua
-/// TrialExecutor (lua/tune/executor.lua) wraps it with Trial objects.
-/// Methods raise on programmer errors (bad arguments, a closed executor)
-/// and return nil, message on run-time failures.
+/// TrialExecutor (lua/tune/executor/init.lua) mirrors it method for method,
+/// adding only its Trial objects. Methods raise on programmer errors (bad
+/// arguments, a closed executor) and return nil, message on run-time
+/// failures.
 #include <errno.h>
 #include <lauxlib.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
 #include "common.h"
 #include "executor.h"
 #include "json.h"
 #include "lbind.h"
 #include "lconv.h"
-#include "loggers.h"
+#include "lpgf.h"
 #include "signals.h"
 
 #define EXECUTOR_MT "tune.core.executor"
 
 typedef struct {
   tune_executor_t *ex;        ///< NULL once closed
-  tune_loggers_t *loggers;    ///< the result sink, or NULL; freed after ex
+  int host_ref;               ///< the backend's Lua host (sim curve), or LUA_NOREF
 } lexecutor_t;
 
 static tune_executor_t *check_ex(lua_State *L) {
   lexecutor_t *u = luaL_checkudata(L, 1, EXECUTOR_MT);
   if (!u->ex) luaL_error(L, "attempt to use a closed executor");
   return u->ex;
-}
-
-static double opt_number(lua_State *L, int idx, const char *key, double dflt) {
-  lua_getfield(L, idx, key);
-  double v = luaL_optnumber(L, -1, dflt);
-  lua_pop(L, 1);
-  return v;
 }
 
 static const char *opt_string(lua_State *L, int idx, const char *key) {
@@ -44,30 +37,80 @@ static const char *opt_string(lua_State *L, int idx, const char *key) {
   return s;
 }
 
-/// core.executor_new{resources = {...}, gpu_ids = {...}, worker_path = ...,
-/// result_buffer_length = ..., ...}
+/// The options of tune_executor_options() that the table at `idx` sets.
+static void read_options(lua_State *L, int idx, tune_executor_opts_t *o) {
+  size_t n;
+  const tune_option_desc_t *d = tune_executor_options(&n);
+  for (size_t i = 0; i < n; i++) {
+    int t = lua_getfield(L, idx, d[i].name);
+    if (t == LUA_TBOOLEAN) {
+      tune_executor_opt_set(o, &d[i], lua_toboolean(L, -1));
+    } else if (t != LUA_TNIL) {
+      if (!lua_isnumber(L, -1))
+        luaL_error(L, "executor option %s must be a number, got %s", d[i].name, luaL_typename(L, -1));
+      double v = lua_tonumber(L, -1);
+      /* Ray: `result_buffer_length or env`: 0 keeps the environment's. */
+      if (!(strcmp(d[i].name, "result_buffer_length") == 0 && v == 0)) tune_executor_opt_set(o, &d[i], v);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/// core.executor_options() -> {{name=, env=, default=}, ...}: the one
+/// table of executor options (executor.c).
+static int l_executor_options(lua_State *L) {
+  size_t n;
+  const tune_option_desc_t *d = tune_executor_options(&n);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, d[i].name);
+    lua_setfield(L, -2, "name");
+    if (d[i].env) {
+      lua_pushstring(L, d[i].env);
+      lua_setfield(L, -2, "env");
+    }
+    if (d[i].type == TUNE_OPT_BOOL) lua_pushboolean(L, d[i].dflt != 0);
+    else if (d[i].type == TUNE_OPT_DOUBLE) lua_pushnumber(L, d[i].dflt);
+    else lua_pushinteger(L, (lua_Integer)d[i].dflt);
+    lua_setfield(L, -2, "default");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+/// ex:options() -> {name = value}: the options in effect.
+static int l_options(lua_State *L) {
+  tune_executor_t *ex = check_ex(L);
+  const tune_executor_opts_t *o = tune_executor_opts(ex);
+  size_t n;
+  const tune_option_desc_t *d = tune_executor_options(&n);
+  lua_createtable(L, 0, (int)n);
+  for (size_t i = 0; i < n; i++) {
+    double v = tune_executor_opt_get(o, &d[i]);
+    if (d[i].type == TUNE_OPT_BOOL) lua_pushboolean(L, v != 0);
+    else if (d[i].type == TUNE_OPT_DOUBLE) lua_pushnumber(L, v);
+    else lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, d[i].name);
+  }
+  return 1;
+}
+
+/// core.executor_new{backend = "local", resources = {...}, gpu_ids = {...},
+/// worker_path = ..., <executor options>, <backend options>}
 static int l_executor_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   tune_executor_opts_t o;
   tune_executor_opts_default(&o);
-  o.result_buffer_length = (int)opt_number(L, 1, "result_buffer_length", o.result_buffer_length);
-  o.result_buffer_min_time_s = opt_number(L, 1, "result_buffer_min_time_s", o.result_buffer_min_time_s);
-  o.result_buffer_max_time_s = opt_number(L, 1, "result_buffer_max_time_s", o.result_buffer_max_time_s);
-  o.force_trial_cleanup_s = opt_number(L, 1, "force_trial_cleanup_s", o.force_trial_cleanup_s);
-  o.max_pending_trials_pg = (size_t)opt_number(L, 1, "max_pending_trials_pg", (double)o.max_pending_trials_pg);
-  o.max_message_bytes = (size_t)opt_number(L, 1, "max_message_bytes", (double)o.max_message_bytes);
-  lua_getfield(L, 1, "reuse_actors");
-  o.reuse_actors = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  lua_getfield(L, 1, "prestart_workers");
-  o.prestart_workers = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  read_options(L, 1, &o);
   o.worker_path = opt_string(L, 1, "worker_path");
   if (!o.worker_path) return luaL_error(L, "executor_new: worker_path is required");
   o.orig_cwd = opt_string(L, 1, "orig_cwd");
-  o.console_fd[0] = (int)opt_number(L, 1, "console_stdout_fd", o.console_fd[0]);
-  o.console_fd[1] = (int)opt_number(L, 1, "console_stderr_fd", o.console_fd[1]);
-
+  lua_getfield(L, 1, "console_stdout_fd");
+  o.console_fd[0] = (int)luaL_optinteger(L, -1, o.console_fd[0]);
+  lua_getfield(L, 1, "console_stderr_fd");
+  o.console_fd[1] = (int)luaL_optinteger(L, -1, o.console_fd[1]);
+  lua_pop(L, 2);
   const char *args[16] = {0};
   lua_getfield(L, 1, "worker_args");
   if (lua_istable(L, -1)) {
@@ -80,53 +123,24 @@ static int l_executor_new(lua_State *L) {
   }
   o.worker_args = args;
 
-  lua_getfield(L, 1, "resources");
-  cJSON *rj = tune_lua_check_json(L, -1, "resources");
-  tune_res_t res;
-  char err[256];
-  int bad = tune_res_from_json(rj, &res, err, sizeof err);
-  cJSON_Delete(rj);
-  if (bad) return luaL_error(L, "resources: %s", err);
-  const char *ids[256];
-  size_t nids = 0;
-  lua_getfield(L, 1, "gpu_ids");
-  if (lua_istable(L, -1)) {
-    lua_Integer n = luaL_len(L, -1);
-    for (lua_Integer i = 1; i <= n && nids < 256; i++) {
-      lua_rawgeti(L, -1, i);
-      ids[nids++] = luaL_checkstring(L, -1);
-      lua_pop(L, 1);
-    }
-  }
-  tune_local_opts_t lo = {&res, ids, nids};
   lexecutor_t *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->ex = NULL;
-  u->loggers = NULL;
+  u->host_ref = LUA_NOREF;
   luaL_setmetatable(L, EXECUTOR_MT);
-  tune_backend_t *b = tune_backend_local_new(&lo);
-  tune_res_free(&res);
+  char err[512];
+  tune_backend_t *b = tune_lbackend_new(L, 1, &u->host_ref, err, sizeof err);
+  if (!b) return luaL_error(L, "%s", err);
   u->ex = tune_executor_new(&o, b);
   return 1;
 }
 
-/// The factory entry for a Lua PlacementGroupFactory object (fields `_key`
-/// and `_spec`), interned on first use.
+/// The factory entry for a PlacementGroupFactory (or core.pgf userdata):
+/// found by its key, or interned once per executor.
 static tune_pgf_entry_t *check_pgf(lua_State *L, tune_executor_t *ex, int idx) {
-  idx = lua_absindex(L, idx);
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, "_key");
-  const char *key = lua_tostring(L, -1);
-  tune_pgf_entry_t *fe = key ? tune_pgm_lookup(tune_executor_pgm(ex), key) : NULL;
-  lua_pop(L, 1);
-  if (fe) return fe;
-  lua_getfield(L, idx, "_spec");
-  cJSON *spec = tune_lua_check_json(L, -1, "placement group factory");
-  lua_pop(L, 1);
-  char err[512];
-  tune_pgf_t *f = tune_pgf_from_json(spec, err, sizeof err);
-  cJSON_Delete(spec);
-  if (!f) luaL_error(L, "%s", err);
-  return tune_pgm_intern(tune_executor_pgm(ex), f);
+  const tune_pgf_t *f = tune_lpgf_check(L, idx);
+  tune_pg_manager_t *m = tune_executor_pgm(ex);
+  tune_pgf_entry_t *fe = tune_pgm_lookup(m, f->key);
+  return fe ? fe : tune_pgm_intern(m, tune_pgf_dup(f));
 }
 
 /// ex:feasible(pgf) -> true | false, message
@@ -141,6 +155,12 @@ static int l_feasible(lua_State *L) {
   lua_pushboolean(L, 0);
   lua_pushstring(L, err);
   return 2;
+}
+
+static int flag(lua_State *L, int idx, const char *key) {
+  int v = lua_getfield(L, idx, key) != LUA_TNIL && lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
 }
 
 /// ex:start(spec) -> 1 | 0 | -1, message
@@ -159,14 +179,14 @@ static int l_start(lua_State *L) {
   s.restore_dir = opt_string(L, 2, "restore_dir");
   s.stdout_file = opt_string(L, 2, "stdout_file");
   s.stderr_file = opt_string(L, 2, "stderr_file");
-  s.restore_persistent = lua_getfield(L, 2, "restore_persistent") != LUA_TNIL && lua_toboolean(L, -1);
-  s.resettable = lua_getfield(L, 2, "resettable") != LUA_TNIL && lua_toboolean(L, -1);
-  s.checkpoint_at_end = lua_getfield(L, 2, "checkpoint_at_end") != LUA_TNIL && lua_toboolean(L, -1);
-  lua_pop(L, 3);
-  s.checkpoint_freq = (int)opt_number(L, 2, "checkpoint_freq", 0);
+  s.restore_persistent = flag(L, 2, "restore_persistent");
+  s.resettable = flag(L, 2, "resettable");
+  s.checkpoint_at_end = flag(L, 2, "checkpoint_at_end");
+  lua_getfield(L, 2, "checkpoint_freq");
+  s.checkpoint_freq = (int)luaL_optinteger(L, -1, 0);
   lua_getfield(L, 2, "pgf");
   s.fe = check_pgf(L, ex, -1);
-  lua_pop(L, 1);
+  lua_pop(L, 2);
   lua_getfield(L, 2, "config");
   cJSON *config = tune_lua_check_json(L, -1, "config");
   lua_pop(L, 1);
@@ -243,6 +263,12 @@ static int l_default_result(lua_State *L) {
   return 1;
 }
 
+static void set_string(lua_State *L, const char *key, const char *v) {
+  if (!v) return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, key);
+}
+
 /// ex:next_event(next_trial_exists, timeout) -> {type=..., trial_id=..., ...}
 static int l_next_event(lua_State *L) {
   tune_executor_t *ex = check_ex(L);
@@ -252,32 +278,21 @@ static int l_next_event(lua_State *L) {
   lua_createtable(L, 0, 4);
   lua_pushstring(L, tune_event_type_name(ev->type));
   lua_setfield(L, -2, "type");
-  if (ev->trial_id) {
-    lua_pushstring(L, ev->trial_id);
-    lua_setfield(L, -2, "trial_id");
-  }
-  if (ev->results) {
-    int n = cJSON_GetArraySize(ev->results);
+  set_string(L, "trial_id", ev->trial_id);
+  const cJSON *batch = ev->batch ? ev->batch : ev->results;
+  if (batch) {
+    int n = cJSON_GetArraySize(batch);
     lua_createtable(L, n, 0);
     int i = 1;
-    for (const cJSON *r = ev->results->child; r; r = r->next) {
+    for (const cJSON *r = batch->child; r; r = r->next) {
       tune_lua_push_json(L, r, NULL);
       lua_rawseti(L, -2, i++);
     }
     lua_setfield(L, -2, "results");
   }
-  if (ev->checkpoint_dir) {
-    lua_pushstring(L, ev->checkpoint_dir);
-    lua_setfield(L, -2, "checkpoint_dir");
-  }
-  if (ev->error) {
-    lua_pushstring(L, ev->error);
-    lua_setfield(L, -2, "error");
-  }
-  if (ev->traceback) {
-    lua_pushstring(L, ev->traceback);
-    lua_setfield(L, -2, "traceback");
-  }
+  set_string(L, "checkpoint_dir", ev->checkpoint_dir);
+  set_string(L, "error", ev->error);
+  set_string(L, "traceback", ev->traceback);
   tune_event_free(ev);
   return 1;
 }
@@ -370,9 +385,10 @@ static int l_counts(lua_State *L) {
   tune_pgm_counts(tune_executor_pgm(ex), &c);
   tune_executor_stats_t s;
   tune_executor_stats(ex, &s);
-  lua_createtable(L, 0, 10);
+  lua_createtable(L, 0, 11);
 #define SET(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
   SET("staging", c.staging);
+  SET("reserving", c.reserving);
   SET("ready", c.ready);
   SET("in_use", c.in_use);
   SET("cached", c.cached);
@@ -427,31 +443,38 @@ static int l_resources(lua_State *L) {
   return 2;
 }
 
-/// ex:set_loggers{json = bool, csv = bool}: results are written to each
-/// trial's result.json / progress.csv in C as they arrive.
+/// ex:set_loggers{json = bool, csv = bool}: which loggers commit writes.
 static int l_set_loggers(lua_State *L) {
   tune_executor_t *ex = check_ex(L);
-  lexecutor_t *u = lua_touserdata(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
-  int json = lua_getfield(L, 2, "json") != LUA_TNIL && lua_toboolean(L, -1);
-  int csv = lua_getfield(L, 2, "csv") != LUA_TNIL && lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  if (!u->loggers) {
-    u->loggers = tune_xcalloc(1, sizeof *u->loggers);
-    tune_loggers_init(u->loggers, json, csv);
-  }
-  u->loggers->json = json;
-  u->loggers->csv = csv;
-  tune_executor_set_result_sink(ex, (json || csv) ? tune_loggers_sink : NULL, u->loggers);
+  tune_executor_set_loggers(ex, flag(L, 2, "json"), flag(L, 2, "csv"));
   return 0;
+}
+
+/// ex:set_event_stream(path | "-" | nil) -> true | nil, message: trial
+/// results also go there as `--events` lines.
+static int l_set_event_stream(lua_State *L) {
+  tune_executor_t *ex = check_ex(L);
+  const char *target = luaL_optstring(L, 2, NULL);
+  int rc = tune_executor_set_event_stream(ex, target);
+  if (rc < 0) return tune_lua_fail(L, target, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/// ex:commit(trial_id, n, stopped) -> true | false: log the accepted results.
+static int l_commit(lua_State *L) {
+  tune_executor_t *ex = check_ex(L);
+  lua_Integer n = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, n >= 0, 3, "must not be negative");
+  lua_pushboolean(L, tune_executor_commit(ex, luaL_checkstring(L, 2), (size_t)n, lua_toboolean(L, 4)) == 0);
+  return 1;
 }
 
 /// ex:forget_logs(trial_id): the trial's CSV columns are read again from
 /// its file if it logs again.
 static int l_forget_logs(lua_State *L) {
-  check_ex(L);
-  lexecutor_t *u = lua_touserdata(L, 1);
-  if (u->loggers) tune_loggers_forget(u->loggers, luaL_checkstring(L, 2));
+  tune_executor_forget_logs(check_ex(L), luaL_checkstring(L, 2));
   return 0;
 }
 
@@ -472,24 +495,19 @@ static int l_cleanup(lua_State *L) {
   return 0;
 }
 
-/// ex:close() -> true | nil, message (a leaked handle)
-static void free_loggers(lexecutor_t *u) {
-  if (!u->loggers) return;
-  tune_loggers_free(u->loggers);
-  free(u->loggers);
-  u->loggers = NULL;
+static int close_ex(lua_State *L, lexecutor_t *u) {
+  int rc = 0;
+  if (u->ex) rc = tune_executor_free(u->ex);
+  u->ex = NULL;
+  luaL_unref(L, LUA_REGISTRYINDEX, u->host_ref);
+  u->host_ref = LUA_NOREF;
+  return rc;
 }
 
+/// ex:close() -> true | nil, message (a leaked handle)
 static int l_close(lua_State *L) {
   lexecutor_t *u = luaL_checkudata(L, 1, EXECUTOR_MT);
-  if (!u->ex) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  int rc = tune_executor_free(u->ex);
-  u->ex = NULL;
-  free_loggers(u);
-  if (rc < 0) {
+  if (close_ex(L, u) < 0) {
     lua_pushnil(L);
     lua_pushliteral(L, "executor closed with libuv handles still open");
     return 2;
@@ -499,12 +517,7 @@ static int l_close(lua_State *L) {
 }
 
 static int l_gc(lua_State *L) {
-  lexecutor_t *u = luaL_checkudata(L, 1, EXECUTOR_MT);
-  if (u->ex) {
-    tune_executor_free(u->ex);
-    u->ex = NULL;
-  }
-  free_loggers(u);
+  close_ex(L, luaL_checkudata(L, 1, EXECUTOR_MT));
   return 0;
 }
 
@@ -531,8 +544,11 @@ static const luaL_Reg methods[] = {
     {"counts", l_counts},
     {"trim_cache", l_trim_cache},
     {"resources", l_resources},
+    {"options", l_options},
     {"now", l_now},
     {"set_loggers", l_set_loggers},
+    {"set_event_stream", l_set_event_stream},
+    {"commit", l_commit},
     {"forget_logs", l_forget_logs},
     {"install_signals", l_install_signals},
     {"cleanup", l_cleanup},
@@ -556,6 +572,7 @@ static int l_signals_uninstall(lua_State *L) {
 
 static const luaL_Reg funcs[] = {
     {"executor_new", l_executor_new},
+    {"executor_options", l_executor_options},
     {"signal_pending", l_signal_pending},
     {"signals_uninstall", l_signals_uninstall},
     {NULL, NULL},

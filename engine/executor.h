@@ -1,8 +1,9 @@
 /// The trial executor: starts trials in worker processes on placement
-/// groups, trains, saves, restores, resets, pauses and stops them, and turns
-/// what workers send into events. Ray's RayTrialExecutor, in C on a backend
-/// (docs/architecture.md). Every call returns at once; only
-/// tune_executor_next_event() and tune_executor_cleanup() block.
+/// groups, trains, saves, restores, resets, pauses and stops them, turns
+/// what workers send into events, and logs the results the runner accepted.
+/// Ray's RayTrialExecutor, in C on a backend (docs/architecture.md). Every
+/// call returns at once; only tune_executor_next_event() and
+/// tune_executor_cleanup() block.
 #ifndef TUNE_EXECUTOR_H
 #define TUNE_EXECUTOR_H
 
@@ -11,24 +12,27 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "events.h"
 #include "pg_manager.h"
+#include "trial.h"
 
 typedef struct tune_executor tune_executor_t;
-typedef struct tune_trial tune_trial_t;
 
-/// Options. Each TUNE_* environment variable has a same-named option; the
-/// bindings read the environment and let constructor options override it.
+/// Options. Each has a same-named TUNE_* environment variable and a
+/// default, listed once in tune_executor_options() (executor.c).
 typedef struct {
   int result_buffer_length;            ///< TUNE_RESULT_BUFFER_LENGTH (1)
   double result_buffer_min_time_s;     ///< TUNE_RESULT_BUFFER_MIN_TIME_S (0)
   double result_buffer_max_time_s;     ///< TUNE_RESULT_BUFFER_MAX_TIME_S (100)
   double force_trial_cleanup_s;        ///< TUNE_FORCE_TRIAL_CLEANUP_S (0: wait)
-  size_t max_pending_trials_pg;        ///< TUNE_MAX_PENDING_TRIALS_PG
-  size_t max_message_bytes;            ///< TUNE_MAX_MESSAGE_BYTES
+  /// TUNE_MAX_PENDING_TRIALS_PG; 0: max(16, 1.1 x the cluster's CPUs).
+  size_t max_pending_trials_pg;
+  size_t max_message_bytes;            ///< TUNE_MAX_MESSAGE_BYTES (16 MiB)
+  double placement_group_recon_interval;  ///< TUNE_PLACEMENT_GROUP_RECON_INTERVAL (5)
+  double get_executor_event_wait_s;    ///< TUNE_GET_EXECUTOR_EVENT_WAIT_S (5)
   int reuse_actors;
-  /// Keep one idle worker process started ahead (Ray's prestarted workers):
-  /// a trial that needs a new worker takes it, and its replacement is
-  /// started while the driver waits for events.
+  /// Keep one idle worker process started ahead (Ray's prestarted workers)
+  /// on backends that can (TUNE_BACKEND_PRESTART).
   int prestart_workers;
   const char *worker_path;             ///< the tunelua binary (copied)
   const char *const *worker_args;      ///< argv after the path (copied), NULL-terminated
@@ -38,7 +42,25 @@ typedef struct {
   int console_fd[2];
 } tune_executor_opts_t;
 
+typedef enum { TUNE_OPT_INT, TUNE_OPT_SIZE, TUNE_OPT_DOUBLE, TUNE_OPT_BOOL } tune_opt_type_t;
+
+/// One option: its name (the constructor's and Lua's), its environment
+/// variable (or NULL), its type, where it lives, and its default.
+typedef struct {
+  const char *name;
+  const char *env;
+  tune_opt_type_t type;
+  size_t offset;
+  double dflt;
+} tune_option_desc_t;
+
+/// The table of every option. `*n` gets its length.
+const tune_option_desc_t *tune_executor_options(size_t *n);
+/// Defaults, then the TUNE_* variables of the environment.
 void tune_executor_opts_default(tune_executor_opts_t *o);
+/// Sets option `d` of `o` from a number (the bindings' constructor options).
+void tune_executor_opt_set(tune_executor_opts_t *o, const tune_option_desc_t *d, double v);
+double tune_executor_opt_get(const tune_executor_opts_t *o, const tune_option_desc_t *d);
 
 /// Takes ownership of `backend`. Caller owns the result.
 tune_executor_t *tune_executor_new(const tune_executor_opts_t *o, tune_backend_t *backend);
@@ -52,26 +74,6 @@ const tune_executor_opts_t *tune_executor_opts(const tune_executor_t *ex);
 void tune_executor_set_max_pending(tune_executor_t *ex, size_t n);
 /// Seconds on the backend clock.
 double tune_executor_now(tune_executor_t *ex);
-
-/// What the executor needs to run a trial.
-typedef struct {
-  const char *trial_id;
-  const char *name;              ///< console prefix, e.g. "train_fn_00001"
-  const char *logdir;            ///< created by the executor
-  const char *experiment_tag;
-  const char *experiment_id;
-  tune_pgf_entry_t *fe;
-  const cJSON *config;           ///< copied
-  const cJSON *loader;           ///< copied; docs/protocol.md "start"
-  const char *loader_key;        ///< equal keys: a worker can be reused
-  int resettable;                ///< the trainable can be reset (reuse, reset_trial)
-  const char *restore_dir;       ///< checkpoint to restore at start, or NULL
-  int restore_persistent;        ///< 1: a RESTORING_RESULT event; 0: memory, train at once
-  int checkpoint_at_end;         ///< disables result buffering
-  int checkpoint_freq;           ///< caps the buffer length
-  const char *stdout_file;       ///< log_to_file targets (NULL: console)
-  const char *stderr_file;
-} tune_trial_spec_t;
 
 /// 1 started (RUNNING), 0 no placement group is ready (stays PENDING),
 /// -1 failed with a message in `err` (the trial is in ERROR).
@@ -97,36 +99,26 @@ int tune_executor_is_running(tune_executor_t *ex, const char *trial_id);
 /// node_ip, ...) as a new object. Caller owns it. NULL if not running.
 cJSON *tune_executor_default_result(tune_executor_t *ex, const char *trial_id);
 
-/// Events, named as the seed tests name them.
-typedef enum {
-  TUNE_EV_PG_READY,
-  TUNE_EV_TRAINING_RESULT,
-  TUNE_EV_SAVING_RESULT,
-  TUNE_EV_RESTORING_RESULT,
-  TUNE_EV_ERROR,
-  TUNE_EV_YIELD,
-  TUNE_EV_NO_RUNNING_TRIAL_TIMEOUT,
-} tune_event_type_t;
-
-typedef struct tune_event {
-  tune_event_type_t type;
-  char *trial_id;
-  cJSON *results;        ///< TRAINING_RESULT: array of result objects
-  char *checkpoint_dir;  ///< SAVING_RESULT / RESTORING_RESULT
-  char *error;           ///< ERROR: what happened, one line
-  char *traceback;       ///< ERROR: details (Lua traceback, stderr tail), or NULL
-  struct tune_event *next;
-} tune_event_t;
-
-const char *tune_event_type_name(tune_event_type_t t);
-void tune_event_free(tune_event_t *ev);
-
 /// Block until an event or `timeout` seconds. With `next_trial_exists`, a
 /// ready placement group or cached worker is reported first (PG_READY).
-/// Caller owns the event (tune_event_free).
+/// Caller owns the event (tune_event_free). A TRAINING_RESULT's batch stays
+/// the executor's too, until the next one: tune_executor_commit() logs it.
 tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exists, double timeout);
 /// Process whatever is ready without blocking (no event is returned).
 void tune_executor_poll(tune_executor_t *ex);
+
+/// Which result loggers run (result.json, progress.csv).
+void tune_executor_set_loggers(tune_executor_t *ex, int json, int csv);
+/// Trial results also go to `target` as `--events` lines: a file (appended
+/// to), "-" for stdout, or NULL for none. 0 or a negative errno.
+int tune_executor_set_event_stream(tune_executor_t *ex, const char *target);
+/// The runner accepted results 1..n of `trial_id`'s last delivered batch:
+/// log them (the function-finished duplicate never); with `stopped` the
+/// n-th was a STOP and is logged with done = true. Results after it are
+/// never logged. 0, or -1 when that trial's batch is not the last one.
+int tune_executor_commit(tune_executor_t *ex, const char *trial_id, size_t n, int stopped);
+/// Forget a trial's CSV columns (read back from its file if it logs again).
+void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id);
 
 /// Stop every worker (cached ones too) and wait for them to exit, killing
 /// them after force_trial_cleanup_s when that is set; then give every
@@ -150,11 +142,5 @@ void tune_executor_stats(tune_executor_t *ex, tune_executor_stats_t *out);
 /// SIGINT (unless `sigint` is 0) and SIGUSR1 end a blocked
 /// tune_executor_next_event; see signals.h.
 void tune_executor_install_signals(tune_executor_t *ex, int sigint);
-
-/// Called for every training result before it is queued (the runner logs
-/// results here, in C). `results` is the batch; the sink must not keep it.
-typedef void (*tune_result_sink_t)(void *ud, const char *trial_id, const char *logdir,
-                                   const cJSON *config, const cJSON *results);
-void tune_executor_set_result_sink(tune_executor_t *ex, tune_result_sink_t sink, void *ud);
 
 #endif

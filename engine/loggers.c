@@ -1,8 +1,12 @@
 #include "loggers.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "common.h"
@@ -26,10 +30,28 @@ void tune_loggers_init(tune_loggers_t *l, int json, int csv) {
   memset(l, 0, sizeof *l);
   l->json = json;
   l->csv = csv;
+  l->event_fd = -1;
   tune_map_init(&l->columns);
 }
 
+int tune_loggers_set_events(tune_loggers_t *l, const char *target) {
+  if (l->event_fd_owned) close(l->event_fd);
+  l->event_fd = -1;
+  l->event_fd_owned = 0;
+  if (!target) return 0;
+  if (!strcmp(target, "-")) {
+    l->event_fd = STDOUT_FILENO;
+    return 0;
+  }
+  int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  l->event_fd = fd;
+  l->event_fd_owned = 1;
+  return 0;
+}
+
 void tune_loggers_free(tune_loggers_t *l) {
+  tune_loggers_set_events(l, NULL);
   size_t pos = 0;
   void *v;
   while (tune_map_next(&l->columns, &pos, NULL, &v)) columns_free(v);
@@ -160,74 +182,119 @@ static void report_failure(tune_loggers_t *l, const char *path, int rc) {
   l->last_error = msg;
 }
 
-void tune_loggers_sink(void *ud, const char *trial_id, const char *logdir, const cJSON *config,
-                       const cJSON *results) {
-  tune_loggers_t *l = ud;
-  if (!results->child) return;
-  if (l->json) {
-    tune_buf_t b = TUNE_BUF_INIT;
-    for (const cJSON *r = results->child; r; r = r->next) {
+/// The results to log: the first `n` of the batch, without duplicates.
+static size_t pick(cJSON *batch, size_t n, int stopped, const cJSON **out) {
+  size_t k = 0, i = 0;
+  for (cJSON *r = batch ? batch->child : NULL; r && i < n; r = r->next, i++) {
+    if (stopped && i + 1 == n) tune_json_set(r, "done", cJSON_CreateTrue());
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "__duplicate__"))) continue;
+    out[k++] = r;
+  }
+  return k;
+}
+
+/// result.json lines and `--events` lines, from one encoding of each result.
+static void write_json(tune_loggers_t *l, const tune_log_target_t *t, const cJSON **rs, size_t n) {
+  tune_buf_t lines = TUNE_BUF_INIT, events = TUNE_BUF_INIT, one = TUNE_BUF_INIT, cfg = TUNE_BUF_INIT;
+  tune_json_write(&cfg, t->config);
+  for (size_t i = 0; i < n; i++) {
+    tune_buf_reset(&one);
+    tune_json_write(&one, rs[i]);
+    if (l->json && one.len && one.data[one.len - 1] == '}') {
       /* The result without its closing brace, then its config. */
-      tune_json_write(&b, r);
-      if (b.len && b.data[b.len - 1] == '}') {
-        b.len--;
-        tune_buf_puts(&b, r->child ? ",\"config\":" : "\"config\":");
-        tune_json_write(&b, config);
-        tune_buf_putc(&b, '}');
-      }
-      tune_buf_putc(&b, '\n');
+      tune_buf_append(&lines, one.data, one.len - 1);
+      tune_buf_puts(&lines, rs[i]->child ? ",\"config\":" : "\"config\":");
+      tune_buf_append(&lines, cfg.data, cfg.len);
+      tune_buf_puts(&lines, "}\n");
     }
-    char *path = tune_fs_join(logdir, "result.json");
-    int rc = tune_fs_append(path, b.data, b.len, 0);
+    if (l->event_fd >= 0) {
+      tune_buf_puts(&events, "{\"event\":\"trial_result\",\"time\":");
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      tune_json_write_double(&events, (double)ts.tv_sec + ts.tv_nsec / 1e9);
+      tune_buf_puts(&events, ",\"trial_id\":");
+      tune_json_write_string(&events, t->trial_id, strlen(t->trial_id));
+      tune_buf_puts(&events, ",\"name\":");
+      tune_json_write_string(&events, t->name, strlen(t->name));
+      tune_buf_puts(&events, ",\"status\":\"RUNNING\",\"experiment_tag\":");
+      tune_json_write_string(&events, t->experiment_tag, strlen(t->experiment_tag));
+      tune_buf_puts(&events, ",\"logdir\":");
+      tune_json_write_string(&events, t->logdir, strlen(t->logdir));
+      tune_buf_puts(&events, ",\"result\":");
+      tune_buf_append(&events, one.data, one.len);
+      tune_buf_puts(&events, "}\n");
+    }
+  }
+  if (lines.len) {
+    char *path = tune_fs_join(t->logdir, "result.json");
+    int rc = tune_fs_append(path, lines.data, lines.len, 0);
     if (rc < 0) report_failure(l, path, rc);
     free(path);
-    tune_buf_free(&b);
   }
-  if (l->csv) {
-    char *path = tune_fs_join(logdir, "progress.csv");
-    csv_columns_t *cols = tune_map_get(&l->columns, trial_id);
-    tune_buf_t b = TUNE_BUF_INIT;
-    int fresh = 0;
-    if (!cols) {
-      cols = read_header(path);
-      if (!cols) fresh = 1;
-    }
-    for (const cJSON *r = results->child; r; r = r->next) {
-      flat_t f = {0, 0, NULL, NULL};
-      flatten(&f, r, NULL);
-      cJSON *wrap = cJSON_CreateObject();
-      cJSON_AddItemReferenceToObject(wrap, "config", (cJSON *)config);
-      flatten(&f, wrap, NULL);
-      if (fresh) {
-        /* The first result fixes the columns (Ray: later keys are ignored). */
-        cols = tune_xcalloc(1, sizeof *cols);
-        cols->n = f.n;
-        cols->names = tune_xcalloc(f.n ? f.n : 1, sizeof(char *));
-        for (size_t i = 0; i < f.n; i++) {
-          cols->names[i] = tune_xstrdup(f.keys[i]);
-          if (i) tune_buf_putc(&b, ',');
-          tune_csv_field(&b, f.keys[i], strlen(f.keys[i]));
-        }
-        tune_buf_putc(&b, '\n');
-        fresh = 0;
-      }
-      for (size_t i = 0; i < cols->n; i++) {
+  if (events.len) tune_fs_write_all(l->event_fd, events.data, events.len);
+  tune_buf_free(&lines);
+  tune_buf_free(&events);
+  tune_buf_free(&one);
+  tune_buf_free(&cfg);
+}
+
+static void write_csv(tune_loggers_t *l, const tune_log_target_t *t, const cJSON **rs, size_t n) {
+  char *path = tune_fs_join(t->logdir, "progress.csv");
+  csv_columns_t *cols = tune_map_get(&l->columns, t->trial_id);
+  tune_buf_t b = TUNE_BUF_INIT;
+  int fresh = 0;
+  if (!cols) {
+    cols = read_header(path);
+    if (!cols) fresh = 1;
+  }
+  for (size_t k = 0; k < n; k++) {
+    const cJSON *r = rs[k];
+    flat_t f = {0, 0, NULL, NULL};
+    flatten(&f, r, NULL);
+    cJSON *wrap = cJSON_CreateObject();
+    cJSON_AddItemReferenceToObject(wrap, "config", (cJSON *)t->config);
+    flatten(&f, wrap, NULL);
+    if (fresh) {
+      /* The first result fixes the columns (Ray: later keys are ignored). */
+      cols = tune_xcalloc(1, sizeof *cols);
+      cols->n = f.n;
+      cols->names = tune_xcalloc(f.n ? f.n : 1, sizeof(char *));
+      for (size_t i = 0; i < f.n; i++) {
+        cols->names[i] = tune_xstrdup(f.keys[i]);
         if (i) tune_buf_putc(&b, ',');
-        /* Results usually keep their key order: try the same position first. */
-        const cJSON *v = NULL;
-        if (i < f.n && !strcmp(f.keys[i], cols->names[i])) v = f.vals[i];
-        for (size_t k = 0; k < f.n && !v; k++)
-          if (!strcmp(f.keys[k], cols->names[i])) v = f.vals[k];
-        csv_value(&b, v);
+        tune_csv_field(&b, f.keys[i], strlen(f.keys[i]));
       }
       tune_buf_putc(&b, '\n');
-      cJSON_Delete(wrap);
-      flat_free(&f);
+      fresh = 0;
     }
-    tune_map_put(&l->columns, trial_id, cols);
-    int rc = tune_fs_append(path, b.data, b.len, 0);
-    if (rc < 0) report_failure(l, path, rc);
-    free(path);
-    tune_buf_free(&b);
+    for (size_t i = 0; i < cols->n; i++) {
+      if (i) tune_buf_putc(&b, ',');
+      /* Results usually keep their key order: try the same position first. */
+      const cJSON *v = NULL;
+      if (i < f.n && !strcmp(f.keys[i], cols->names[i])) v = f.vals[i];
+      for (size_t j = 0; j < f.n && !v; j++)
+        if (!strcmp(f.keys[j], cols->names[i])) v = f.vals[j];
+      csv_value(&b, v);
+    }
+    tune_buf_putc(&b, '\n');
+    cJSON_Delete(wrap);
+    flat_free(&f);
   }
+  if (cols) tune_map_put(&l->columns, t->trial_id, cols);
+  int rc = tune_fs_append(path, b.data, b.len, 0);
+  if (rc < 0) report_failure(l, path, rc);
+  free(path);
+  tune_buf_free(&b);
+}
+
+void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *batch, size_t n, int stopped) {
+  if (!l->json && !l->csv && l->event_fd < 0) return;
+  size_t len = (size_t)cJSON_GetArraySize(batch);
+  if (n > len) n = len;
+  if (n == 0) return;
+  const cJSON **rs = tune_xcalloc(n, sizeof *rs);
+  size_t k = pick(batch, n, stopped, rs);
+  if (k > 0 && (l->json || l->event_fd >= 0)) write_json(l, t, rs, k);
+  if (k > 0 && l->csv) write_csv(l, t, rs, k);
+  free(rs);
 }

@@ -1,9 +1,10 @@
-/// The default result loggers, in C on the result hot path (Ray's
-/// JsonLoggerCallback and CSVLoggerCallback): every batch of results is
-/// appended to the trial's result.json (one JSON object a line, with its
-/// config) and progress.csv (flattened "a/b" columns fixed by the first
-/// result, config/ columns included) with one write(2) per file, so a crash
-/// leaves at most a torn last line.
+/// The default result loggers, in C (Ray's JsonLoggerCallback and
+/// CSVLoggerCallback): the results the runner accepted are appended to the
+/// trial's result.json (one JSON object a line, with its config) and
+/// progress.csv (flattened "a/b" columns fixed by the first result,
+/// config/ columns included) with one write(2) per file and batch, so a
+/// crash leaves at most a torn last line; and, with an event stream, each
+/// as a `trial_result` line of `--events` (encoded once for both).
 #ifndef TUNE_LOGGERS_H
 #define TUNE_LOGGERS_H
 
@@ -15,15 +16,29 @@
 typedef struct {
   int json;
   int csv;
+  int event_fd;         ///< `--events` stream, or -1
+  int event_fd_owned;   ///< opened here (closed by tune_loggers_free)
   tune_map_t columns;   ///< trial id -> csv_columns_t* (owned)
   char *last_error;     ///< the last write failure, for a warning
 } tune_loggers_t;
 
+/// Whose results these are.
+typedef struct {
+  const char *trial_id;
+  const char *name;
+  const char *logdir;
+  const char *experiment_tag;
+  const cJSON *config;
+} tune_log_target_t;
+
 void tune_loggers_init(tune_loggers_t *l, int json, int csv);
 void tune_loggers_free(tune_loggers_t *l);
-/// A tune_result_sink_t: `ud` is the tune_loggers_t.
-void tune_loggers_sink(void *ud, const char *trial_id, const char *logdir, const cJSON *config,
-                       const cJSON *results);
+/// Where `--events` trial_result lines go: a file (appended to), "-" for
+/// stdout, NULL for nowhere. 0 or a negative errno.
+int tune_loggers_set_events(tune_loggers_t *l, const char *target);
+/// Logs results 1..n of `batch` (skipping Ray's "__duplicate__" result);
+/// with `stopped`, the n-th gets done = true first.
+void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *batch, size_t n, int stopped);
 /// Forget a trial's CSV columns (they are read back from the file if it
 /// logs again, e.g. after a resume).
 void tune_loggers_forget(tune_loggers_t *l, const char *trial_id);

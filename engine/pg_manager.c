@@ -55,9 +55,38 @@ static void detach(tune_pg_manager_t *m, tune_pg_t *pg) {
   if (pg->state == TUNE_PG_STAGING) pg->fe->nstaging--;
 }
 
+static void release(tune_pg_manager_t *m, tune_pg_t *pg) {
+  tune_backend_t *b = m->res.backend;
+  b->ops->release(b, pg->fe->pgf, &pg->r);
+}
+
+/// Takes `pg` off the completed list.
+static void undone(tune_pg_manager_t *m, tune_pg_t *pg) {
+  for (tune_pg_t **p = &m->done_head; *p; p = &(*p)->done_next)
+    if (*p == pg) {
+      *p = pg->done_next;
+      break;
+    }
+  pg->completed = 0;
+  pg->done_next = NULL;
+}
+
 void tune_pgm_remove(tune_pg_manager_t *m, tune_pg_t *pg) {
   detach(m, pg);
-  if (pg->state != TUNE_PG_STAGING) m->res.release(m->res.ud, pg->fe->pgf, &pg->placement);
+  if (pg->state != TUNE_PG_STAGING) {
+    release(m, pg);
+  } else if (pg->reserving) {
+    /* Withdraw the request, or give back what it got meanwhile. */
+    if (pg->completed) {
+      if (pg->done_rc == 0) release(m, pg);
+      undone(m, pg);
+    } else {
+      tune_backend_t *b = m->res.backend;
+      if (b->ops->cancel) b->ops->cancel(b, pg->fe->pgf, &pg->r);
+    }
+    m->nreserving--;
+  }
+  free(pg->done_why);
   free(pg);
 }
 
@@ -96,6 +125,7 @@ tune_pgf_entry_t *tune_pgm_intern(tune_pg_manager_t *m, tune_pgf_t *f) {
   }
   fe = tune_xcalloc(1, sizeof *fe);
   fe->pgf = f;
+  fe->m = m;
   fe->order = m->nfactories;
   m->order = tune_xrealloc(m->order, (m->nfactories + 1) * sizeof *m->order);
   m->order[m->nfactories++] = fe;
@@ -118,7 +148,7 @@ int tune_pgm_stage_trial(tune_pg_manager_t *m, const char *trial_id, tune_pgf_en
   if (tune_map_get(&m->staged_trials, trial_id)) return 2;
   if (!tune_pgm_can_stage(m)) return 0;
   tune_pgm_stage(m, fe);
-  tune_map_put(&m->staged_trials, trial_id, (void *)1);
+  tune_map_put(&m->staged_trials, trial_id, fe);
   return 1;
 }
 
@@ -130,19 +160,69 @@ void tune_pgm_unmark_staged(tune_pg_manager_t *m, const char *trial_id) {
   tune_map_del(&m->staged_trials, trial_id);
 }
 
-size_t tune_pgm_update(tune_pg_manager_t *m) {
+static void make_ready(tune_pg_manager_t *m, tune_pg_t *pg) {
+  detach(m, pg);
+  pg->state = TUNE_PG_READY;
+  list_push(&pg->fe->ready, pg);
+}
+
+/// The backend completed a request (called from inside its wait()): only
+/// queue it; tune_pgm_update() handles it.
+static void on_reserved(tune_reservation_t *r, int rc, const char *why) {
+  tune_pg_t *pg = r->engine_data;
+  tune_pg_manager_t *m = pg->fe->m;
+  pg->completed = 1;
+  pg->done_rc = rc;
+  pg->done_why = rc < 0 ? tune_xstrdup(why ? why : "the reservation failed") : NULL;
+  pg->done_next = m->done_head;
+  m->done_head = pg;
+}
+
+/// Completed requests: reserved ones become ready; a failed one is
+/// dropped and its factory's waiting trials are failed by the owner.
+static size_t handle_completed(tune_pg_manager_t *m) {
   size_t ready = 0;
+  tune_pg_t *pg;
+  while ((pg = m->done_head)) {
+    m->done_head = pg->done_next;
+    pg->done_next = NULL;
+    pg->completed = 0;
+    pg->reserving = 0;
+    m->nreserving--;
+    if (pg->done_rc == 0) {
+      make_ready(m, pg);
+      ready++;
+      continue;
+    }
+    tune_pgf_entry_t *fe = pg->fe;
+    char *why = pg->done_why;
+    pg->done_why = NULL;
+    detach(m, pg);
+    free(pg);
+    if (m->res.failed) m->res.failed(m->res.ud, fe, why);
+    free(why);
+  }
+  return ready;
+}
+
+size_t tune_pgm_update(tune_pg_manager_t *m) {
+  size_t ready = handle_completed(m);
   /* A factory that failed to fit once in this pass will not fit again. */
   char *failed = m->nfactories ? tune_xcalloc(m->nfactories, 1) : NULL;
+  tune_backend_t *b = m->res.backend;
   tune_pg_t *pg = m->staging.head;
   while (pg) {
     tune_pg_t *next = pg->next;
-    if (!failed[pg->fe->order]) {
-      if (m->res.reserve(m->res.ud, pg->fe->pgf, &pg->placement) == 0) {
-        detach(m, pg);
-        pg->state = TUNE_PG_READY;
-        list_push(&pg->fe->ready, pg);
+    if (!pg->reserving && !failed[pg->fe->order]) {
+      pg->r.done = on_reserved;
+      pg->r.engine_data = pg;
+      int rc = b->ops->reserve(b, pg->fe->pgf, &pg->r);
+      if (rc == TUNE_RESERVE_OK) {
+        make_ready(m, pg);
         ready++;
+      } else if (rc == TUNE_RESERVE_LATER) {
+        pg->reserving = 1;
+        m->nreserving++;
       } else {
         failed[pg->fe->order] = 1;
       }
@@ -151,6 +231,15 @@ size_t tune_pgm_update(tune_pg_manager_t *m) {
   }
   free(failed);
   return ready;
+}
+
+size_t tune_pgm_staged_for(const tune_pg_manager_t *m, const tune_pgf_entry_t *fe, const char **out, size_t max) {
+  size_t n = 0, pos = 0;
+  const char *id;
+  void *v;
+  while (n < max && tune_map_next(&m->staged_trials, &pos, &id, &v))
+    if (v == fe) out[n++] = id;
+  return n;
 }
 
 static void make_in_use(tune_pg_manager_t *m, tune_pg_t *pg, const char *trial_id) {
@@ -248,6 +337,7 @@ void tune_pgm_counts(const tune_pg_manager_t *m, tune_pgm_counts_t *out) {
   out->staging = m->staging.n;
   out->in_use = m->in_use.len;
   out->stopping = m->stopping.n;
+  out->reserving = m->nreserving;
   for (size_t k = 0; k < m->nfactories; k++) {
     out->ready += m->order[k]->ready.n;
     out->cached += m->order[k]->cached.n;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "cluster.h"
 #include "map.h"
 #include "pgf.h"
@@ -27,19 +28,32 @@ typedef struct tune_pg {
   uint64_t id;
   tune_pgf_entry_t *fe;
   tune_pg_state_t state;
-  tune_placement_t placement;   ///< valid once reserved (not while staging)
+  /// The backend reservation; its placement is valid once reserved (not
+  /// while staging).
+  tune_reservation_t r;
+  int reserving;                ///< staging with a request outstanding (TUNE_RESERVE_LATER)
+  int completed;                ///< the request completed: on the completed list
+  int done_rc;                  ///< and how (0 reserved, negative errno failed)
+  char *done_why;               ///< the failure's reason (owned)
+  struct tune_pg *done_next;
   char *trial_id;               ///< in use: the trial holding it (owned)
   void *payload;                ///< cached/stopping: the executor's worker, or NULL
   struct tune_pg *prev, *next;
 } tune_pg_t;
+
+/// Shorthand for a reserved group's placement.
+#define TUNE_PG_PLACEMENT(pg) (&(pg)->r.placement)
 
 typedef struct {
   tune_pg_t *head, *tail;
   size_t n;
 } tune_pg_list_t;
 
+typedef struct tune_pg_manager tune_pg_manager_t;
+
 struct tune_pgf_entry {
   tune_pgf_t *pgf;              ///< owned
+  tune_pg_manager_t *m;         ///< its manager
   size_t nstaging;
   tune_pg_list_t ready;
   tune_pg_list_t cached;
@@ -47,13 +61,15 @@ struct tune_pgf_entry {
 };
 
 /// Reservation is a backend operation (docs/architecture.md, "Backends").
+/// A request that completes later is reported to `failed` when it can
+/// never be met (from tune_pgm_update, outside any callback).
 typedef struct {
-  int (*reserve)(void *ud, const tune_pgf_t *f, tune_placement_t *out);
-  void (*release)(void *ud, const tune_pgf_t *f, tune_placement_t *p);
+  tune_backend_t *backend;
+  void (*failed)(void *ud, tune_pgf_entry_t *fe, const char *why);
   void *ud;
 } tune_pg_reserver_t;
 
-typedef struct {
+struct tune_pg_manager {
   tune_pg_reserver_t res;
   tune_map_t factories;        ///< key -> tune_pgf_entry_t*
   tune_pgf_entry_t **order;    ///< entries in creation order
@@ -61,10 +77,12 @@ typedef struct {
   tune_pg_list_t staging;      ///< all factories, FIFO
   tune_pg_list_t stopping;
   tune_map_t in_use;           ///< trial id -> tune_pg_t*
-  tune_map_t staged_trials;    ///< trial id -> non-NULL
+  tune_map_t staged_trials;    ///< trial id -> its tune_pgf_entry_t*
+  tune_pg_t *done_head;        ///< requests completed by the backend, to handle
+  size_t nreserving;
   size_t max_pending;
   uint64_t next_id;
-} tune_pg_manager_t;
+};
 
 void tune_pgm_init(tune_pg_manager_t *m, tune_pg_reserver_t res, size_t max_pending);
 /// Releases every reservation. Payloads of cached groups must be gone.
@@ -82,8 +100,12 @@ int tune_pgm_stage_trial(tune_pg_manager_t *m, const char *trial_id, tune_pgf_en
 void tune_pgm_stage(tune_pg_manager_t *m, tune_pgf_entry_t *fe);
 int tune_pgm_is_staged(const tune_pg_manager_t *m, const char *trial_id);
 void tune_pgm_unmark_staged(tune_pg_manager_t *m, const char *trial_id);
-/// Try to reserve staged groups in FIFO order. Returns how many became ready.
+/// Handles completed asynchronous reservations, then tries to reserve
+/// staged groups in FIFO order. Returns how many became ready.
 size_t tune_pgm_update(tune_pg_manager_t *m);
+/// Trial ids staged for factory `fe` (borrowed; valid until the map
+/// changes), for failing them when their reservation never can be met.
+size_t tune_pgm_staged_for(const tune_pg_manager_t *m, const tune_pgf_entry_t *fe, const char **out, size_t max);
 /// Takes a ready group of `fe` for `trial_id` (-> in use). NULL if none.
 tune_pg_t *tune_pgm_take_ready(tune_pg_manager_t *m, const char *trial_id, tune_pgf_entry_t *fe);
 /// Takes a cached group of `fe`, preferring one whose payload satisfies
@@ -113,6 +135,7 @@ void tune_pgm_reconcile(tune_pg_manager_t *m, const tune_pgm_trial_t *trials, si
 
 typedef struct {
   size_t staging, ready, in_use, cached, stopping;
+  size_t reserving;   ///< staging groups whose request is outstanding
 } tune_pgm_counts_t;
 void tune_pgm_counts(const tune_pg_manager_t *m, tune_pgm_counts_t *out);
 

@@ -81,6 +81,17 @@ void tune_pgf_free(tune_pgf_t *f) {
   free(f);
 }
 
+tune_pgf_t *tune_pgf_dup(const tune_pgf_t *src) {
+  tune_pgf_t *f = tune_xcalloc(1, sizeof *f);
+  f->nbundles = src->nbundles;
+  f->bundles = tune_xcalloc(f->nbundles, sizeof *f->bundles);
+  for (size_t i = 0; i < f->nbundles; i++) tune_res_copy(&f->bundles[i], &src->bundles[i]);
+  f->strategy = src->strategy;
+  tune_res_copy(&f->total, &src->total);
+  f->key = tune_xstrdup(src->key);
+  return f;
+}
+
 cJSON *tune_pgf_to_json(const tune_pgf_t *f) {
   cJSON *o = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(o, "bundles");

@@ -28,6 +28,8 @@ typedef struct {
 /// result (tune_pgf_free). NULL with a message in `err` on bad input.
 tune_pgf_t *tune_pgf_from_json(const cJSON *spec, char *err, size_t errlen);
 void tune_pgf_free(tune_pgf_t *f);
+/// A copy. Caller owns it (tune_pgf_free).
+tune_pgf_t *tune_pgf_dup(const tune_pgf_t *f);
 cJSON *tune_pgf_to_json(const tune_pgf_t *f);
 const char *tune_strategy_name(tune_strategy_t s);
 int tune_strategy_parse(const char *name, tune_strategy_t *out);

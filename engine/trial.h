@@ -9,9 +9,30 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-#include "executor.h"
+#include "pg_manager.h"
 
 typedef struct tune_worker tune_worker_t;
+typedef struct tune_trial tune_trial_t;
+
+/// What the executor needs to run a trial.
+typedef struct {
+  const char *trial_id;
+  const char *name;              ///< console prefix, e.g. "train_fn_00001"
+  const char *logdir;            ///< created by the executor
+  const char *experiment_tag;
+  const char *experiment_id;
+  tune_pgf_entry_t *fe;
+  const cJSON *config;           ///< copied
+  const cJSON *loader;           ///< copied; docs/protocol.md "start"
+  const char *loader_key;        ///< equal keys: a worker can be reused
+  int resettable;                ///< the trainable can be reset (reuse, reset_trial)
+  const char *restore_dir;       ///< checkpoint to restore at start, or NULL
+  int restore_persistent;        ///< 1: a RESTORING_RESULT event; 0: memory, train at once
+  int checkpoint_at_end;         ///< disables result buffering
+  int checkpoint_freq;           ///< caps the buffer length
+  const char *stdout_file;       ///< log_to_file targets (NULL: console)
+  const char *stderr_file;
+} tune_trial_spec_t;
 
 struct tune_trial {
   int refs;                  ///< map entry, worker, pending requests

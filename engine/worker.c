@@ -1,255 +1,100 @@
-/// The driver's side of one worker process: spawning it with its
-/// environment, writing requests, framing protocol lines, and routing the
-/// trainable's own output to its log files or to the console.
+/// The driver's side of worker processes (worker.h): spawning, requests,
+/// and the input callbacks queue, handled later in tune_workers_dispatch().
+#include "worker.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common.h"
-#include "executor_int.h"
 #include "fsutil.h"
 #include "json.h"
 #include "log.h"
+#include "trial.h"
 
-static const char *const managed_env[] = {
-    "TUNE_ORIG_WORKING_DIR=", "OMP_NUM_THREADS=", "CUDA_VISIBLE_DEVICES=", "TUNE_WORKER_STDOUT_FD=",
-    "TUNE_DRIVER_PID=", "TUNE_MAX_MESSAGE_BYTES=", "TUNE_WORKER_ID=",
-};
-
-static int managed(const char *kv) {
-  for (size_t i = 0; i < TUNE_ARRAY_LEN(managed_env); i++)
-    if (!strncmp(kv, managed_env[i], strlen(managed_env[i]))) return 1;
-  return 0;
+void tune_workers_init(tune_workers_t *s, tune_backend_t *b, const tune_worker_hooks_t *hooks, void *ud,
+                       size_t max_message_bytes, const int console_fd[2]) {
+  memset(s, 0, sizeof *s);
+  s->backend = b;
+  s->hooks = *hooks;
+  s->ud = ud;
+  s->max_message_bytes = max_message_bytes;
+  s->console_fd[0] = console_fd[0];
+  s->console_fd[1] = console_fd[1];
 }
 
-/// OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES for a worker on `pg`.
-static void trial_env(tune_executor_t *ex, const tune_pg_t *pg, char **omp, char **cuda) {
-  const tune_res_t *head = &pg->fe->pgf->bundles[0];
-  long cpus = (long)(head->cpu / TUNE_RES_SCALE);
-  *omp = tune_xasprintf("%ld", cpus < 1 ? 1 : cpus);
-  *cuda = tune_placement_gpu_ids(&ex->backend->cluster, &pg->placement, 0);
-}
+/* ------------------------------------------------------------------------ */
+/* Backend callbacks: queue and return                                      */
+/* ------------------------------------------------------------------------ */
 
-cJSON *tune__worker_bundles(tune_executor_t *ex, const tune_pg_t *pg) {
-  cJSON *arr = cJSON_CreateArray();
-  const tune_pgf_t *f = pg->fe->pgf;
-  for (size_t i = 0; i < f->nbundles; i++) {
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddNumberToObject(b, "index", (double)(i + 1));
-    cJSON_AddItemToObject(b, "resources", tune_res_to_json(&f->bundles[i]));
-    char *ids = tune_placement_gpu_ids(&ex->backend->cluster, &pg->placement, i);
-    cJSON_AddStringToObject(b, "gpu_ids", ids);
-    free(ids);
-    if (i < pg->placement.nbundles)
-      cJSON_AddStringToObject(b, "node", ex->backend->cluster.nodes[pg->placement.bundles[i].node].name);
-    cJSON_AddItemToArray(arr, b);
-  }
-  return arr;
-}
-
-cJSON *tune__worker_trial_env(tune_executor_t *ex, const tune_pg_t *pg) {
-  char *omp, *cuda;
-  trial_env(ex, pg, &omp, &cuda);
-  cJSON *env = cJSON_CreateObject();
-  cJSON_AddStringToObject(env, "OMP_NUM_THREADS", omp);
-  cJSON_AddStringToObject(env, "CUDA_VISIBLE_DEVICES", cuda);
-  free(omp);
-  free(cuda);
-  return env;
-}
-
-static char **build_env(tune_executor_t *ex, const tune_trial_t *t, const tune_pg_t *pg, uint64_t seq) {
-  size_t n = 0;
-  while (ex->env_base[n]) n++;
-  char **env = tune_xcalloc(n + TUNE_ARRAY_LEN(managed_env) + 1, sizeof(char *));
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!managed(ex->env_base[i])) env[k++] = tune_xstrdup(ex->env_base[i]);
-  env[k++] = tune_xasprintf("TUNE_ORIG_WORKING_DIR=%s", ex->orig_cwd);
-  if (pg) {
-    /* A standby worker gets these with its trial (the start request). */
-    char *omp, *cuda;
-    trial_env(ex, pg, &omp, &cuda);
-    env[k++] = tune_xasprintf("OMP_NUM_THREADS=%s", omp);
-    env[k++] = tune_xasprintf("CUDA_VISIBLE_DEVICES=%s", cuda);
-    free(omp);
-    free(cuda);
-  }
-  env[k++] = tune_xstrdup("TUNE_WORKER_STDOUT_FD=3");
-  env[k++] = tune_xasprintf("TUNE_DRIVER_PID=%ld", (long)getpid());
-  env[k++] = tune_xasprintf("TUNE_MAX_MESSAGE_BYTES=%zu", ex->o.max_message_bytes);
-  env[k++] = tune_xasprintf("TUNE_WORKER_ID=%llu", (unsigned long long)seq);
-  env[k] = NULL;
-  (void)t;
-  return env;
-}
-
-static void free_strv(char **v) {
-  if (!v) return;
-  for (char **p = v; *p; p++) free(*p);
-  free(v);
-}
-
-static void remember_stderr(tune_worker_t *w, const char *line, size_t len) {
-  free(w->tail[w->tail_next]);
-  w->tail[w->tail_next] = tune_xstrndup(line, len > 400 ? 400 : len);
-  w->tail_next = (w->tail_next + 1) % TUNE_STDERR_TAIL;
-}
-
-char *tune__worker_stderr_tail(const tune_worker_t *w) {
-  tune_buf_t b = TUNE_BUF_INIT;
-  for (size_t i = 0; i < TUNE_STDERR_TAIL; i++) {
-    const char *l = w->tail[(w->tail_next + i) % TUNE_STDERR_TAIL];
-    if (!l) continue;
-    tune_buf_puts(&b, l);
-    tune_buf_putc(&b, '\n');
-  }
-  return b.len ? tune_buf_steal(&b) : (tune_buf_free(&b), NULL);
-}
-
-/// Trainable output: to its log file, or to the console with a prefix.
-static void route_output(tune_worker_t *w, int stream, const char *data, size_t len) {
-  int idx = stream == TUNE_STREAM_STDOUT ? 0 : 1;
-  tune_buf_t *partial = &w->partial[idx];
-  const char *file = NULL;
-  if (w->trial) file = idx == 0 ? w->trial->stdout_file : w->trial->stderr_file;
-  if (len == 0) {
-    /* End of stream: an unterminated last line still counts. */
-    if (partial->len) {
-      if (idx == 1) remember_stderr(w, partial->data, partial->len);
-      if (!file) {
-        char prefix[256];
-        int n = snprintf(prefix, sizeof prefix, "(%s pid=%lld) ", w->trial ? w->trial->name : "worker",
-                         (long long)w->pid);
-        tune_buf_t out = TUNE_BUF_INIT;
-        tune_buf_append(&out, prefix, (size_t)n);
-        tune_buf_append(&out, partial->data, partial->len);
-        tune_buf_putc(&out, '\n');
-        tune_fs_write_all(w->ex->o.console_fd[idx], out.data, out.len);
-        tune_buf_free(&out);
-      }
-      tune_buf_reset(partial);
-    }
-    return;
-  }
-  if (file) {
-    int rc = tune_fs_append(file, data, len, 0);
-    if (rc < 0) TUNE_WARN("cannot write trial output to %s: %s", file, strerror(-rc));
-  }
-  /* Split into lines: for the stderr tail, and the console prefix. */
-  tune_buf_t out = TUNE_BUF_INIT;
-  char prefix[256];
-  int plen = snprintf(prefix, sizeof prefix, "(%s pid=%lld) ", w->trial ? w->trial->name : "worker",
-                      (long long)w->pid);
-  while (len > 0) {
-    const char *nl = memchr(data, '\n', len);
-    size_t part = nl ? (size_t)(nl - data) : len;
-    tune_buf_append(partial, data, part);
-    if (!nl) break;
-    if (idx == 1) remember_stderr(w, partial->data, partial->len);
-    if (!file) {
-      tune_buf_append(&out, prefix, (size_t)plen);
-      tune_buf_append(&out, partial->data, partial->len);
-      tune_buf_putc(&out, '\n');
-    }
-    tune_buf_reset(partial);
-    data += part + 1;
-    len -= part + 1;
-  }
-  if (file && partial->len > 4096) tune_buf_reset(partial);
-  if (out.len) tune_fs_write_all(w->ex->o.console_fd[idx], out.data, out.len);
-  tune_buf_free(&out);
-}
-
-static int on_line(void *ud, const char *line, size_t len) {
-  tune_worker_t *w = ud;
-  if (w->fault) return 1;
-  tune__executor_on_line(w, line, len);
-  return w->fault ? 1 : 0;
+static void enqueue(tune_worker_t *w) {
+  if (w->queued) return;
+  tune_workers_t *s = w->set;
+  w->queued = 1;
+  w->ready_next = NULL;
+  if (s->ready_tail) s->ready_tail->ready_next = w;
+  else s->ready_head = w;
+  s->ready_tail = w;
 }
 
 static void on_data(void *ud, int stream, const char *data, size_t len) {
   tune_worker_t *w = ud;
-  if (stream != TUNE_STREAM_PROTOCOL) {
-    route_output(w, stream, data, len);
-    return;
-  }
-  if (len == 0) {
-    if (tune_lines_pending(&w->lines) && !w->fault)
-      tune__executor_on_fault(w, "protocol stream ended in the middle of a message");
-    return;
-  }
-  if (w->fault) return;
-  int rc = tune_lines_feed(&w->lines, data, len, on_line, w);
-  if (rc == -E2BIG) {
-    char what[128];
-    snprintf(what, sizeof what, "message longer than the limit of %zu bytes (TUNE_MAX_MESSAGE_BYTES)",
-             w->ex->o.max_message_bytes);
-    tune__executor_on_fault(w, what);
-  }
+  if (len == 0) w->eof[stream] = 1;
+  else tune_buf_append(&w->in[stream], data, len);
+  enqueue(w);
 }
 
 static void on_exit_cb(void *ud, const tune_exit_t *e) {
   tune_worker_t *w = ud;
   w->proc = NULL;
   w->exited = 1;
-  tune__executor_on_exit(w, e);
+  w->exit.status = e->status;
+  w->exit.signal = e->signal;
+  w->exit.lost_node = e->lost_node ? tune_xstrdup(e->lost_node) : NULL;
+  w->exit.reason = e->reason ? tune_xstrdup(e->reason) : NULL;
+  enqueue(w);
+}
+
+static void kill_timer_cb(void *ud) {
+  tune_worker_t *w = ud;
+  w->kill_due = 1;
+  enqueue(w);
 }
 
 static const tune_proc_cb_t proc_cb = {on_data, on_exit_cb};
 
-cJSON *tune__start_body(const tune_trial_t *t) {
-  cJSON *b = cJSON_CreateObject();
-  cJSON_AddNumberToObject(b, "v", TUNE_PROTOCOL_VERSION);
-  cJSON_AddStringToObject(b, "trial_id", t->id);
-  cJSON_AddStringToObject(b, "name", t->name);
-  cJSON_AddStringToObject(b, "logdir", t->logdir);
-  cJSON_AddStringToObject(b, "experiment_tag", t->tag);
-  cJSON_AddItemToObject(b, "config", cJSON_Duplicate(t->config, 1));
-  cJSON_AddItemToObject(b, "trainable", cJSON_Duplicate(t->loader, 1));
-  if (t->bundles) cJSON_AddItemToObject(b, "bundles", cJSON_Duplicate(t->bundles, 1));
-  return b;
-}
+/* ------------------------------------------------------------------------ */
+/* Spawning and requests                                                    */
+/* ------------------------------------------------------------------------ */
 
-tune_worker_t *tune__worker_spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, char *err, size_t errlen) {
+tune_worker_t *tune_worker_spawn(tune_workers_t *s, const tune_worker_spawn_t *o, char *err, size_t errlen) {
   tune_worker_t *w = tune_xcalloc(1, sizeof *w);
-  w->ex = ex;
-  w->seq = ++ex->next_worker;
-  w->pg = pg;
-  w->standby = t == NULL;
-  w->loader_key = tune_xstrdup(t ? t->loader_key : "");
-  tune_lines_init(&w->lines, ex->o.max_message_bytes);
-
-  size_t nargs = 0;
-  while (ex->worker_args[nargs]) nargs++;
-  char **argv = tune_xcalloc(nargs + 2, sizeof(char *));
-  argv[0] = ex->worker_path;
-  for (size_t i = 0; i < nargs; i++) argv[i + 1] = ex->worker_args[i];
-  char **env = build_env(ex, t, pg, w->seq);
-  tune_spawn_t so = {ex->worker_path, argv, env, t ? t->logdir : ex->orig_cwd, 0, pg ? &pg->placement : NULL,
-                     pg ? pg->fe->pgf : NULL};
-  int rc = ex->backend->ops->spawn(ex->backend, &so, &proc_cb, w, &w->proc);
-  free(argv);
-  free_strv(env);
+  w->set = s;
+  w->seq = ++s->next_seq;
+  w->standby = o->placement == NULL;
+  w->loader_key = tune_xstrdup(o->loader_key ? o->loader_key : "");
+  tune_lines_init(&w->lines, s->max_message_bytes);
+  tune_spawn_t so = {o->file, o->argv, o->env, o->cwd, 0, o->placement, o->pgf};
+  tune_backend_t *b = s->backend;
+  int rc = b->ops->spawn(b, &so, &proc_cb, w, &w->proc);
   if (rc < 0) {
-    snprintf(err, errlen, "could not start worker %s: %s", ex->worker_path, strerror(-rc));
+    snprintf(err, errlen, "could not start worker %s: %s", o->file, strerror(-rc));
     tune_lines_free(&w->lines);
     free(w->loader_key);
     free(w);
     return NULL;
   }
-  ex->nspawned++;
-  w->pid = ex->backend->ops->pid(w->proc);
-  w->next = ex->workers;
-  if (ex->workers) ex->workers->prev = w;
-  ex->workers = w;
-  if (t) tune__worker_attach(w, t);
+  s->nspawned++;
+  s->nlive++;
+  w->pid = b->ops->pid(w->proc);
+  w->next = s->all;
+  if (s->all) s->all->prev = w;
+  s->all = w;
   return w;
 }
 
-void tune__worker_attach(tune_worker_t *w, tune_trial_t *t) {
+void tune_worker_attach(tune_worker_t *w, tune_trial_t *t) {
   if (w->trial == t) return;
   if (w->trial) {
     w->trial->worker = NULL;
@@ -265,7 +110,7 @@ void tune__worker_attach(tune_worker_t *w, tune_trial_t *t) {
 
 static const char *const req_names[] = {"start", "train", "save", "restore", "reset", "stop"};
 
-tune_req_t *tune__worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_trial_t *t, cJSON *body) {
+tune_req_t *tune_worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_trial_t *t, cJSON *body) {
   if (!w->proc || w->fault) {
     cJSON_Delete(body);
     return NULL;
@@ -285,10 +130,10 @@ tune_req_t *tune__worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_tr
   }
   tune_buf_puts(&line, "}\n");
   cJSON_Delete(body);
-  int rc = w->ex->backend->ops->send(w->proc, line.data, line.len);
+  int rc = w->set->backend->ops->send(w->proc, line.data, line.len);
   tune_buf_free(&line);
   if (rc < 0) {
-    tune__req_free(r);
+    tune_req_free(r);
     return NULL;
   }
   if (w->req_tail) w->req_tail->next = r;
@@ -297,7 +142,7 @@ tune_req_t *tune__worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_tr
   return r;
 }
 
-tune_req_t *tune__worker_pop_request(tune_worker_t *w) {
+tune_req_t *tune_worker_pop_request(tune_worker_t *w) {
   tune_req_t *r = w->req_head;
   if (!r) return NULL;
   w->req_head = r->next;
@@ -306,7 +151,7 @@ tune_req_t *tune__worker_pop_request(tune_worker_t *w) {
   return r;
 }
 
-void tune__req_free(tune_req_t *r) {
+void tune_req_free(tune_req_t *r) {
   if (!r) return;
   if (r->trial) tune_trial_unref(r->trial);
   free(r->tmp_dir);
@@ -314,50 +159,195 @@ void tune__req_free(tune_req_t *r) {
   free(r);
 }
 
-static void kill_timer_cb(void *ud) {
-  tune_worker_t *w = ud;
-  if (w->proc) {
-    TUNE_DEBUG("worker %lld did not stop in time: killing it", (long long)w->pid);
-    w->ex->backend->ops->kill(w->proc);
-  }
-}
-
-void tune__worker_kill(tune_worker_t *w) {
+void tune_worker_kill(tune_worker_t *w) {
   w->stopping = 1;
-  if (w->proc) w->ex->backend->ops->kill(w->proc);
+  if (w->proc) w->set->backend->ops->kill(w->proc);
 }
 
-void tune__worker_stop(tune_worker_t *w) {
+void tune_worker_fault(tune_worker_t *w, const char *what) {
+  if (w->fault) return;
+  w->fault = tune_xstrdup(what);
+  tune_worker_kill(w);
+}
+
+void tune_worker_stop(tune_worker_t *w, double force_after_s) {
   if (w->stopping) return;
   w->stopping = 1;
   if (!w->proc) return;
-  if (!tune__worker_request(w, TUNE_REQ_STOP, NULL, NULL)) {
-    tune__worker_kill(w);
+  if (!tune_worker_request(w, TUNE_REQ_STOP, NULL, NULL)) {
+    tune_worker_kill(w);
     return;
   }
-  if (w->ex->o.force_trial_cleanup_s > 0) {
-    tune_backend_t *b = w->ex->backend;
+  if (force_after_s > 0) {
+    tune_backend_t *b = w->set->backend;
     if (!w->kill_timer) w->kill_timer = b->ops->timer_new(b, kill_timer_cb, w);
-    b->ops->timer_start(w->kill_timer, w->ex->o.force_trial_cleanup_s);
+    b->ops->timer_start(w->kill_timer, force_after_s);
   }
 }
 
-void tune__worker_free(tune_worker_t *w) {
-  tune_executor_t *ex = w->ex;
+/* ------------------------------------------------------------------------ */
+/* The trainable's own output                                               */
+/* ------------------------------------------------------------------------ */
+
+static void remember_stderr(tune_worker_t *w, const char *line, size_t len) {
+  free(w->tail[w->tail_next]);
+  w->tail[w->tail_next] = tune_xstrndup(line, len > 400 ? 400 : len);
+  w->tail_next = (w->tail_next + 1) % TUNE_STDERR_TAIL;
+}
+
+char *tune_worker_stderr_tail(const tune_worker_t *w) {
+  tune_buf_t b = TUNE_BUF_INIT;
+  for (size_t i = 0; i < TUNE_STDERR_TAIL; i++) {
+    const char *l = w->tail[(w->tail_next + i) % TUNE_STDERR_TAIL];
+    if (!l) continue;
+    tune_buf_puts(&b, l);
+    tune_buf_putc(&b, '\n');
+  }
+  return b.len ? tune_buf_steal(&b) : (tune_buf_free(&b), NULL);
+}
+
+/// One finished line of output: remembered (stderr) and, without a log
+/// file, printed with the "(name pid=N) " prefix.
+static void output_line(tune_worker_t *w, int idx, const char *file, tune_buf_t *out, const char *line,
+                        size_t len) {
+  if (idx == 1) remember_stderr(w, line, len);
+  if (file) return;
+  tune_buf_printf(out, "(%s pid=%lld) ", w->trial ? w->trial->name : "worker", (long long)w->pid);
+  tune_buf_append(out, line, len);
+  tune_buf_putc(out, '\n');
+}
+
+/// Trainable output: to its log file as it comes, and split into lines for
+/// the stderr tail and the console.
+static void route_output(tune_worker_t *w, int stream, const char *data, size_t len, int eof) {
+  int idx = stream == TUNE_STREAM_STDOUT ? 0 : 1;
+  tune_buf_t *partial = &w->partial[idx];
+  const char *file = NULL;
+  if (w->trial) file = idx == 0 ? w->trial->stdout_file : w->trial->stderr_file;
+  if (file && len) {
+    int rc = tune_fs_append(file, data, len, 0);
+    if (rc < 0) TUNE_WARN("cannot write trial output to %s: %s", file, strerror(-rc));
+  }
+  tune_buf_t out = TUNE_BUF_INIT;
+  while (len > 0) {
+    const char *nl = memchr(data, '\n', len);
+    size_t part = nl ? (size_t)(nl - data) : len;
+    size_t room = TUNE_CONSOLE_LINE_MAX - partial->len;
+    if (part >= room) {
+      /* No newline for too long: print what we have as a line. */
+      tune_buf_append(partial, data, room);
+      output_line(w, idx, file, &out, partial->data, partial->len);
+      tune_buf_reset(partial);
+      data += room;
+      len -= room;
+      continue;
+    }
+    tune_buf_append(partial, data, part);
+    if (!nl) break;
+    output_line(w, idx, file, &out, partial->data, partial->len);
+    tune_buf_reset(partial);
+    data += part + 1;
+    len -= part + 1;
+  }
+  if (eof && partial->len) {
+    /* End of stream: an unterminated last line still counts. */
+    output_line(w, idx, file, &out, partial->data, partial->len);
+    tune_buf_reset(partial);
+  }
+  if (out.len) tune_fs_write_all(w->set->console_fd[idx], out.data, out.len);
+  tune_buf_free(&out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int on_line(void *ud, const char *line, size_t len) {
+  tune_worker_t *w = ud;
+  if (w->fault) return 1;
+  w->set->hooks.on_line(w->set->ud, w, line, len);
+  return w->fault ? 1 : 0;
+}
+
+static void protocol_input(tune_worker_t *w) {
+  tune_workers_t *s = w->set;
+  tune_buf_t *in = &w->in[TUNE_STREAM_PROTOCOL];
+  if (in->len && !w->fault) {
+    int rc = tune_lines_feed(&w->lines, in->data, in->len, on_line, w);
+    if (rc == -E2BIG) {
+      char what[128];
+      snprintf(what, sizeof what, "message longer than the limit of %zu bytes (TUNE_MAX_MESSAGE_BYTES)",
+               s->max_message_bytes);
+      s->hooks.on_fault(s->ud, w, what);
+    }
+  }
+  tune_buf_reset(in);
+  if (w->eof[TUNE_STREAM_PROTOCOL] && !w->eof_done[TUNE_STREAM_PROTOCOL]) {
+    w->eof_done[TUNE_STREAM_PROTOCOL] = 1;
+    if (tune_lines_pending(&w->lines) && !w->fault)
+      s->hooks.on_fault(s->ud, w, "protocol stream ended in the middle of a message");
+  }
+}
+
+static void worker_free(tune_worker_t *w) {
+  tune_workers_t *s = w->set;
   if (w->prev) w->prev->next = w->next;
-  else if (ex->workers == w) ex->workers = w->next;
+  else if (s->all == w) s->all = w->next;
   if (w->next) w->next->prev = w->prev;
+  s->nlive--;
   tune_req_t *r;
-  while ((r = tune__worker_pop_request(w))) tune__req_free(r);
-  tune__worker_attach(w, NULL);
-  if (w->kill_timer) ex->backend->ops->timer_free(w->kill_timer);
+  while ((r = tune_worker_pop_request(w))) tune_req_free(r);
+  tune_worker_attach(w, NULL);
+  if (w->kill_timer) s->backend->ops->timer_free(w->kill_timer);
   tune_lines_free(&w->lines);
+  for (int i = 0; i < 3; i++) tune_buf_free(&w->in[i]);
   tune_buf_free(&w->partial[0]);
   tune_buf_free(&w->partial[1]);
   for (size_t i = 0; i < TUNE_STDERR_TAIL; i++) free(w->tail[i]);
+  free((char *)w->exit.lost_node);
+  free((char *)w->exit.reason);
   free(w->hostname);
   free(w->node_ip);
   free(w->loader_key);
   free(w->fault);
   free(w);
+}
+
+/// Everything queued for one worker, in order: protocol lines, output, and
+/// last its exit (the backend reports an exit after the streams drained).
+static void handle(tune_worker_t *w) {
+  tune_workers_t *s = w->set;
+  protocol_input(w);
+  for (int stream = TUNE_STREAM_STDOUT; stream <= TUNE_STREAM_STDERR; stream++) {
+    tune_buf_t *in = &w->in[stream];
+    int eof = w->eof[stream] && !w->eof_done[stream];
+    if (in->len || eof) route_output(w, stream, in->data, in->len, eof);
+    tune_buf_reset(in);
+    if (eof) w->eof_done[stream] = 1;
+  }
+  if (w->kill_due) {
+    w->kill_due = 0;
+    if (w->proc) {
+      TUNE_DEBUG("worker %lld did not stop in time: killing it", (long long)w->pid);
+      s->backend->ops->kill(w->proc);
+    }
+  }
+  if (w->exited) {
+    s->hooks.on_exit(s->ud, w, &w->exit);
+    worker_free(w);
+  }
+}
+
+int tune_workers_dispatch(tune_workers_t *s) {
+  int any = 0;
+  tune_worker_t *w;
+  while ((w = s->ready_head)) {
+    s->ready_head = w->ready_next;
+    if (!s->ready_head) s->ready_tail = NULL;
+    w->queued = 0;
+    w->ready_next = NULL;
+    handle(w);
+    any = 1;
+  }
+  return any;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "pg_manager.h"
 #include "cluster.h"
 #include "fsutil.h"
 #include "json.h"
@@ -183,17 +184,57 @@ static void test_cluster_strategies(void) {
   tune_cluster_free(&c);
 }
 
-static int cl_reserve(void *ud, const tune_pgf_t *f, tune_placement_t *out) {
-  return tune_cluster_reserve(ud, f, out);
+/* A backend that only reserves, over a cluster model; with `later`, every
+   request completes when the test says so (asynchronous reservations). */
+typedef struct {
+  tune_backend_t base;
+  int later;
+  tune_reservation_t *pending[8];
+  size_t npending;
+  int cancelled;
+} test_backend_t;
+
+static int tb_reserve(tune_backend_t *b, const tune_pgf_t *f, tune_reservation_t *r) {
+  test_backend_t *t = (test_backend_t *)b;
+  if (tune_cluster_reserve(&b->cluster, f, &r->placement) < 0) return TUNE_RESERVE_NO_ROOM;
+  if (!t->later) return TUNE_RESERVE_OK;
+  t->pending[t->npending++] = r;
+  return TUNE_RESERVE_LATER;
 }
-static void cl_release(void *ud, const tune_pgf_t *f, tune_placement_t *p) { tune_cluster_release(ud, f, p); }
+static void tb_forget(test_backend_t *t, tune_reservation_t *r) {
+  for (size_t i = 0; i < t->npending; i++)
+    if (t->pending[i] == r) t->pending[i] = t->pending[--t->npending];
+}
+static void tb_cancel(tune_backend_t *b, const tune_pgf_t *f, tune_reservation_t *r) {
+  test_backend_t *t = (test_backend_t *)b;
+  tb_forget(t, r);
+  t->cancelled++;
+  tune_cluster_release(&b->cluster, f, &r->placement);
+}
+static void tb_release(tune_backend_t *b, const tune_pgf_t *f, tune_reservation_t *r) {
+  tune_cluster_release(&b->cluster, f, &r->placement);
+}
+static const tune_backend_ops_t tb_ops = {.name = "test", .reserve = tb_reserve, .cancel = tb_cancel,
+                                          .release = tb_release};
+
+typedef struct {
+  int failures;
+  char why[128];
+} failed_seen_t;
+static void on_failed(void *ud, tune_pgf_entry_t *fe, const char *why) {
+  failed_seen_t *s = ud;
+  (void)fe;
+  s->failures++;
+  snprintf(s->why, sizeof s->why, "%s", why);
+}
 
 static void test_pg_manager_staging(void) {
-  tune_cluster_t c;
-  tune_cluster_init(&c);
-  node(&c, "n", 8, 4, "custom", 16);
+  test_backend_t tb = {{&tb_ops, {NULL, 0}}, 0, {0}, 0, 0};
+  tune_cluster_t *cp = &tb.base.cluster;
+  tune_cluster_init(cp);
+  node(cp, "n", 8, 4, "custom", 16);
   tune_pg_manager_t m;
-  tune_pg_reserver_t r = {cl_reserve, cl_release, &c};
+  tune_pg_reserver_t r = {&tb.base, NULL, NULL};
   tune_pgm_init(&m, r, 1);
   tune_pgf_entry_t *f8 = tune_pgm_intern(&m, pgf("{\"bundles\": [{\"CPU\": 8}]}"));
   tune_pgf_entry_t *same = tune_pgm_intern(&m, pgf("{\"bundles\": [{\"CPU\": 8}]}"));
@@ -226,10 +267,60 @@ static void test_pg_manager_staging(void) {
   CHECK(counts.cached == 1 && counts.in_use == 0 && counts.ready == 0);
   tune_pgm_free(&m);
   tune_res_t avail;
-  tune_cluster_total(&c, &avail, 1);
+  tune_cluster_total(cp, &avail, 1);
   CHECK(tune_res_get(&avail, "CPU") == 8); /* every reservation given back */
   tune_res_free(&avail);
-  tune_cluster_free(&c);
+  tune_cluster_free(cp);
+}
+
+/* Reservations that complete later: the group stays staging until the
+   backend reports back (from its wait, which only queues); a failure fails
+   the factory's staged trials with the reason; removing a staged group
+   withdraws its request. */
+static void test_pg_manager_async(void) {
+  test_backend_t tb = {{&tb_ops, {NULL, 0}}, 1, {0}, 0, 0};
+  tune_cluster_t *cp = &tb.base.cluster;
+  tune_cluster_init(cp);
+  node(cp, "n", 8, 0, NULL, 0);
+  failed_seen_t seen = {0, ""};
+  tune_pg_manager_t m;
+  tune_pg_reserver_t r = {&tb.base, on_failed, &seen};
+  tune_pgm_init(&m, r, 4);
+  tune_pgf_entry_t *f2 = tune_pgm_intern(&m, pgf("{\"bundles\": [{\"CPU\": 2}]}"));
+  CHECK(tune_pgm_stage_trial(&m, "a", f2) == 1);
+  CHECK(tune_pgm_stage_trial(&m, "b", f2) == 1);
+  CHECK(tune_pgm_update(&m) == 0);
+  tune_pgm_counts_t counts;
+  tune_pgm_counts(&m, &counts);
+  CHECK(counts.staging == 2 && counts.reserving == 2 && tb.npending == 2);
+  CHECK(tune_pgm_update(&m) == 0 && tb.npending == 2); /* not asked twice */
+  /* The backend completes the first: ready only after update. */
+  tune_reservation_t *first = tb.pending[0];
+  tb_forget(&tb, first);
+  first->done(first, 0, NULL);
+  CHECK(f2->ready.n == 0);
+  CHECK(tune_pgm_update(&m) == 1 && f2->ready.n == 1);
+  /* The second fails: its staged trials are failed with the reason. */
+  tune_reservation_t *second = tb.pending[0];
+  tb_forget(&tb, second);
+  tune_cluster_release(cp, f2->pgf, &second->placement);
+  second->done(second, -EINVAL, "no such partition");
+  tune_pgm_update(&m);
+  CHECK(seen.failures == 1 && !strcmp(seen.why, "no such partition"));
+  tune_pgm_counts(&m, &counts);
+  CHECK(counts.staging == 0 && counts.reserving == 0 && counts.ready == 1);
+  /* A request withdrawn before it completes is cancelled. */
+  CHECK(tune_pgm_stage_trial(&m, "c", f2) == 1);
+  tune_pgm_update(&m);
+  CHECK(tb.npending == 1);
+  tune_pgm_unstage_unused(&m, f2);
+  CHECK(tb.cancelled == 1 && tb.npending == 0);
+  tune_pgm_free(&m);
+  tune_res_t avail;
+  tune_cluster_total(cp, &avail, 1);
+  CHECK(tune_res_get(&avail, "CPU") == 8);
+  tune_res_free(&avail);
+  tune_cluster_free(cp);
 }
 
 typedef struct {
@@ -396,6 +487,7 @@ int main(void) {
       {"cluster_gpus", test_cluster_gpus},
       {"cluster_strategies", test_cluster_strategies},
       {"pg_manager_staging", test_pg_manager_staging},
+      {"pg_manager_async", test_pg_manager_async},
       {"line_framing", test_line_framing},
       {"json_exact", test_json_exact},
       {"atomic_files", test_atomic_files},

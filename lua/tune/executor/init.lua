@@ -24,30 +24,22 @@ M.ExecutorEventType = {
   NO_RUNNING_TRIAL_TIMEOUT = "NO_RUNNING_TRIAL_TIMEOUT",
 }
 
-local OPTIONS = {
-  -- name = {environment variable, default}
-  result_buffer_length = {"TUNE_RESULT_BUFFER_LENGTH", 1},
-  result_buffer_min_time_s = {"TUNE_RESULT_BUFFER_MIN_TIME_S", 0},
-  result_buffer_max_time_s = {"TUNE_RESULT_BUFFER_MAX_TIME_S", 100},
-  force_trial_cleanup_s = {"TUNE_FORCE_TRIAL_CLEANUP_S", 0},
-  max_pending_trials_pg = {"TUNE_MAX_PENDING_TRIALS_PG", nil},
-  placement_group_recon_interval = {"TUNE_PLACEMENT_GROUP_RECON_INTERVAL", 5},
-  get_executor_event_wait_s = {"TUNE_GET_EXECUTOR_EVENT_WAIT_S", 5},
-  max_message_bytes = {"TUNE_MAX_MESSAGE_BYTES", 16 * 1024 * 1024},
-}
-M.OPTIONS = OPTIONS
+--- Every executor option with its variable and default: the one table in
+--- C (engine/executor.c), {{name =, env =, default =}, ...}.
+M.OPTIONS = core.executor_options()
 
-local OTHER = {reuse_actors = true, prestart_workers = true, num_cpus = true, num_gpus = true, resources = true,
-  memory = true, worker_path = true, console_stdout_fd = true, console_stderr_fd = true}
+local OPTION_NAMES = {}
+for _, o in ipairs(M.OPTIONS) do OPTION_NAMES[o.name] = true end
+--- Options that are not the engine's: the node and how workers start.
+local OTHER = {num_cpus = true, num_gpus = true, resources = true, memory = true, worker_path = true,
+  console_stdout_fd = true, console_stderr_fd = true, backend = true, backend_options = true, sim_host = true}
 
 --- Node resources: detected, then overridden by num_cpus / num_gpus /
 --- memory / resources (custom names), as ray.init's arguments.
 function M.node_resources(opts)
   local res, gpu_ids = core.detect_node()
   if opts.num_cpus then res.CPU = opts.num_cpus end
-  if opts.num_gpus then
-    res.GPU = opts.num_gpus
-  end
+  if opts.num_gpus then res.GPU = opts.num_gpus end
   if opts.memory then res.memory = opts.memory end
   if opts.resources then
     for k, v in pairs(opts.resources) do
@@ -56,6 +48,16 @@ function M.node_resources(opts)
     end
   end
   return res, gpu_ids
+end
+
+--- The backend: the option, else TUNE_BACKEND, else "local".
+function M.backend_name(opts)
+  local name = opts.backend
+  if name == nil then
+    name = os.getenv("TUNE_BACKEND")
+    if name == "" then name = nil end
+  end
+  return name or "local"
 end
 
 local TrialExecutor = class.class("TrialExecutor")
@@ -68,45 +70,31 @@ function TrialExecutor:__init(opts)
       .. "that registered the trainable; register it before creating the executor, or in its own module", 3)
   end
   for k in pairs(opts) do
-    if not OPTIONS[k] and not OTHER[k] then
-      local names = util.sorted_keys(util.merge(OPTIONS, OTHER))
-      local near = util.closest(k, names)
+    if not OPTION_NAMES[k] and not OTHER[k] then
+      local near = util.closest(tostring(k), util.sorted_keys(util.merge(OPTION_NAMES, OTHER)))
       error(string.format("TrialExecutor: unknown option %q%s", tostring(k),
         near and (" (did you mean " .. near .. "?)") or ""), 3)
     end
   end
-  local o = {}
-  for name, spec in pairs(OPTIONS) do
-    o[name] = util.option(opts, name, spec[1], spec[2])
-  end
-  -- Ray: `result_buffer_length or env`: 0 or nil means "use the environment".
-  if opts.result_buffer_length == 0 then
-    o.result_buffer_length = util.env_number("TUNE_RESULT_BUFFER_LENGTH") or 1
-  end
   local res, gpu_ids = M.node_resources(opts)
-  if o.max_pending_trials_pg == nil then
-    o.max_pending_trials_pg = math.max(16, math.floor((res.CPU or 1) * 1.1))
-  end
-  local worker_path = opts.worker_path or assert(core.worker_path())
-  self.reuse_actors = opts.reuse_actors and true or false
-  self.options = o
+  local args = {}
+  for name in pairs(OPTION_NAMES) do args[name] = opts[name] end
+  args.backend = M.backend_name(opts)
+  args.backend_options = opts.backend_options
+  args.sim_host = opts.sim_host
+  args.resources = res
+  args.gpu_ids = gpu_ids
+  args.worker_path = opts.worker_path or (args.backend ~= "sim" and assert(core.worker_path())) or "tunelua"
+  args.worker_args = {"--worker"}
+  args.console_stdout_fd = opts.console_stdout_fd
+  args.console_stderr_fd = opts.console_stderr_fd
+  local ok, c = pcall(core.executor_new, args)
+  if not ok then error("TrialExecutor: " .. tostring(c):gsub("^[^:]+:%d+: ", ""), 3) end
+  self._core = c
+  self.options = c:options()
+  self.reuse_actors = self.options.reuse_actors
+  self.backend = args.backend
   self._node = res
-  self._core = core.executor_new{
-    resources = res,
-    gpu_ids = gpu_ids,
-    worker_path = worker_path,
-    worker_args = {"--worker"},
-    reuse_actors = self.reuse_actors,
-    prestart_workers = opts.prestart_workers ~= false,
-    result_buffer_length = o.result_buffer_length,
-    result_buffer_min_time_s = o.result_buffer_min_time_s,
-    result_buffer_max_time_s = o.result_buffer_max_time_s,
-    force_trial_cleanup_s = o.force_trial_cleanup_s,
-    max_pending_trials_pg = o.max_pending_trials_pg,
-    max_message_bytes = o.max_message_bytes,
-    console_stdout_fd = opts.console_stdout_fd,
-    console_stderr_fd = opts.console_stderr_fd,
-  }
   self._trials = {}      -- trial_id -> Trial, for every trial started here
   self._memory = {}      -- trial_id -> its memory checkpoint dirs, oldest first
   self._last_recon = -math.huge
@@ -130,7 +118,8 @@ function TrialExecutor:start_trial(trial)
   if not trial._loader then
     return fail_start(self, trial, string.format("Invalid trainable: %q is not registered", tostring(trial.trainable_name)))
   end
-  local ok, why = self._core:feasible(trial.placement_group_factory)
+  local pgf = trial.placement_group_factory
+  local ok, why = self._core:feasible(pgf)
   if not ok then
     return fail_start(self, trial, string.format("trial %s can never run: %s", tostring(trial), why))
   end
@@ -149,13 +138,15 @@ function TrialExecutor:start_trial(trial)
     stderr_file = ltf[2] and util.join(trial.logdir, ltf[2])
   end
   local loader = trial._loader
+  -- Known before the start request goes out (the simulator's host asks).
+  self._trials[trial.trial_id] = trial
   local rc, err = self._core:start{
     trial_id = trial.trial_id,
     name = tostring(trial),
     logdir = trial.logdir,
     experiment_tag = trial.experiment_tag,
     experiment_id = trial.experiment_id,
-    pgf = trial.placement_group_factory,
+    pgf = pgf,
     config = trial.config,
     loader = loader,
     loader_key = loader_key(loader),
@@ -169,7 +160,6 @@ function TrialExecutor:start_trial(trial)
   }
   if rc == 0 then return false end
   if rc < 0 then return fail_start(self, trial, err) end
-  self._trials[trial.trial_id] = trial
   trial:set_status(Trial.RUNNING)
   -- pid and trial_id are known before any report (testTrialCleanup).
   local defaults = self._core:default_result(trial.trial_id) or {}
@@ -319,21 +309,21 @@ end
 
 --- Periodic work after each runner step (Ray's on_step_end).
 function TrialExecutor:on_step_end(trials)
-  local now = core.now()
+  local now = self._core:now()
   if now - self._last_recon >= self.options.placement_group_recon_interval then
     self:reconcile_placement_groups(trials)
     self._last_recon = now
   end
 end
 
---- Cached workers that no pending trial will use are stopped.
+--- Cached workers that no pending or paused trial of `trials` will use
+--- are stopped (their placement groups go back).
 function TrialExecutor:trim_cache(trials)
   local need = {}
-  for _, t in ipairs(trials) do
+  for _, t in ipairs(trials or {}) do
     if t.status == Trial.PENDING or t.status == Trial.PAUSED then
-      local pgf = t.placement_group_factory
-      self._core:has_cached(pgf) -- interns the factory so _key is set
-      need[pgf._key] = (need[pgf._key] or 0) + 1
+      local key = t.placement_group_factory:key()
+      need[key] = (need[key] or 0) + 1
     end
   end
   self._core:trim_cache(need)
@@ -345,9 +335,19 @@ function TrialExecutor:feasible(trial)
   return self._core:feasible(trial.placement_group_factory)
 end
 
---- Which result loggers run in C ({json = bool, csv = bool}).
+--- Which result loggers commit_results writes ({json = bool, csv = bool}).
 function TrialExecutor:set_loggers(which) self._core:set_loggers(which) end
 function TrialExecutor:forget_logs(trial) self._core:forget_logs(trial.trial_id) end
+--- Trial results also go to the `--events` stream `target` (a file, or
+--- "-" for stdout), written by the engine as they are committed.
+function TrialExecutor:set_event_stream(target) return self._core:set_event_stream(target) end
+
+--- The runner accepted results 1..n of the trial's last TRAINING_RESULT
+--- batch: they are logged (result.json, progress.csv, `--events`), the
+--- n-th with done = true when it was a STOP. Results after it never are.
+function TrialExecutor:commit_results(trial, n, stopped)
+  return self._core:commit(trial.trial_id, n, stopped and true or false)
+end
 --- SIGINT (unless `sigint` is false) and SIGUSR1 end a blocked wait; see
 --- core.signal_pending().
 function TrialExecutor:install_signals(sigint) self._core:install_signals(sigint) end

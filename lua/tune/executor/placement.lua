@@ -1,5 +1,6 @@
 --- Resources and PlacementGroupFactory, as Ray's.
 local class = require("tune.class")
+local core = require("tune.core")
 
 local M = {}
 
@@ -39,6 +40,22 @@ function PlacementGroupFactory:__init(bundles, opts)
   self.bundles = norm
   self.strategy = strategy
   self._spec = {bundles = norm, strategy = strategy}
+end
+
+--- The factory in the engine's form (a core.pgf userdata), encoded once:
+--- executors intern it by its key.
+function PlacementGroupFactory:handle()
+  local h = rawget(self, "_handle")
+  if h == nil then
+    h = core.pgf(self._spec)
+    self._handle = h
+  end
+  return h
+end
+
+--- The factory's canonical key (equal factories have equal keys).
+function PlacementGroupFactory:key()
+  return self:handle():key()
 end
 
 --- Resources of the head bundle.

@@ -1,201 +1,148 @@
---- tune.SimulatedExecutor: runs an experiment in-process on a virtual
---- clock, with trials that replay a curve instead of worker processes. The
---- runner, scheduler, searcher and stoppers are the real ones; only the
---- trials are simulated. Deterministic, and fast enough that a scheduler
---- author can run thousands of trials in seconds:
+--- tune.SimulatedExecutor: a TrialExecutor on the simulator backend
+--- (engine/backend_sim.c). The runner, scheduler, searcher, stoppers and
+--- loggers are the real ones; only the trials are simulated, on a virtual
+--- clock, so an experiment of thousands of trials runs in seconds and the
+--- same every time:
 ---   local ex = tune.SimulatedExecutor{num_cpus = 8,
----     curve = function(config, iteration) return {loss = 1 / iteration} end}
+---     curve = function(config, iteration, trial) return {loss = 1 / iteration} end}
 ---   tune.run("sim", {trial_executor = ex, scheduler = ..., num_samples = 1000})
 --- curve(config, iteration, trial) returns the metrics of that iteration,
---- or nil when the simulated trainable is done. Each iteration advances
---- the trial's clock by `time_per_iteration` (default 1) virtual seconds.
---- Checkpoints hold the iteration count; restoring replays from there.
---- Events come in order (a queue), so runs repeat exactly.
-local class = require("tune.class")
-local ckpt = require("tune.executor.checkpoint")
+--- or nil when the simulated trainable is done. Each iteration takes
+--- `time_per_iteration` (default 1) virtual seconds. `replay = dir` replays
+--- a finished experiment instead: a trial whose config equals a recorded
+--- one reports that trial's results (result.json) again. Checkpoints are
+--- real directories holding the iteration; restoring replays from there.
+local TrialExecutor = require("tune.executor").TrialExecutor
+local core = require("tune.core")
 local util = require("tune.util")
-local Trial = require("tune.experiment.trial").Trial
 
 local M = {}
 
-local Sim = class.class("SimulatedExecutor")
+--- Fields the engine fills: a replayed result reports only the rest
+--- (time_this_iter_s included, so time fields follow the recording).
+local AUTO = {training_iteration = true, time_total_s = true, timestamp = true, date = true, pid = true,
+  hostname = true, node_ip = true, trial_id = true, experiment_id = true, time_since_restore = true,
+  timesteps_since_restore = true, iterations_since_restore = true, experiment_tag = true, config = true,
+  done = true, episodes_total = true, timesteps_total = true, neg_mean_loss = true}
 
+--- A config as text with sorted keys: equal configs, equal keys.
+local function canonical(v)
+  if type(v) ~= "table" then
+    if type(v) == "string" then return string.format("%q", v) end
+    if math.type(v) == "float" and v == math.floor(v) and v == v and math.abs(v) < 2^53 then
+      return string.format("%d", v)
+    end
+    return tostring(v)
+  end
+  local parts = {}
+  for _, k in ipairs(util.sorted_keys(v)) do parts[#parts + 1] = tostring(k) .. "=" .. canonical(v[k]) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+M.canonical = canonical
+
+--- The recorded trials of a finished experiment: canonical config -> the
+--- metrics of each iteration, in order.
+function M.load_recording(dir)
+  local analysis = require("tune.analysis").ExperimentAnalysis(dir)
+  local by_config, n = {}, 0
+  for _, t in ipairs(analysis.trials) do
+    local rows = {}
+    local text = type(t.logdir) == "string" and core.read_file(util.join(t.logdir, "result.json")) or nil
+    for line in (text or ""):gmatch("[^\n]+") do
+      local r = core.json_decode(line)
+      if type(r) == "table" then
+        local m = {}
+        for k, v in pairs(r) do if not AUTO[k] then m[k] = v end end
+        rows[#rows + 1] = m
+      end
+    end
+    if #rows > 0 then
+      by_config[canonical(t.config)] = rows
+      n = n + 1
+    end
+  end
+  if n == 0 then error("SimulatedExecutor: " .. dir .. " holds no recorded results to replay", 0) end
+  return by_config
+end
+
+local Sim = TrialExecutor:extend(nil, "SimulatedExecutor")
+
+local OWN = {curve = true, replay = true, time_per_iteration = true}
+
+--- SimulatedExecutor{num_cpus = 1, num_gpus = 0, resources = {...},
+--- curve = function(config, iteration, trial), replay = dir,
+--- time_per_iteration = 1, reuse_actors = false, ...}: any other
+--- TrialExecutor option is passed on.
 function Sim:__init(opts)
   opts = opts or {}
-  if type(opts.curve) ~= "function" then
-    error("SimulatedExecutor: curve must be a function(config, iteration, trial)", 3)
+  local curve, replay = opts.curve, opts.replay
+  if curve ~= nil and type(curve) ~= "function" then
+    error("SimulatedExecutor: curve must be a function(config, iteration, trial), got " .. type(curve), 3)
   end
-  self.curve = opts.curve
-  self.num_cpus = opts.num_cpus or 1
-  self.time_per_iteration = opts.time_per_iteration or 1
-  self.options = {get_executor_event_wait_s = 0}
-  self.reuse_actors = false
-  self.iterations = 0          -- every simulated iteration, for cost accounting
-  self._running = {}           -- trial_id -> {trial, iteration, time}
-  self._nrunning = 0
-  self._used = 0               -- CPUs of the running trials
-  self._queue = {}             -- pending events, first in first out
-  self._qhead, self._qtail = 1, 0
-  self._ckpt_seq = 0
-end
-
-local function cpus(trial)
-  return trial.placement_group_factory:required_resources().CPU or 1
-end
-
---- Marks a trial running (delta 1) or not (delta -1).
-function Sim:_account(trial, state)
-  if state then
-    self._running[trial.trial_id] = state
-    self._nrunning = self._nrunning + 1
-    self._used = self._used + cpus(trial)
-  elseif self._running[trial.trial_id] then
-    self._running[trial.trial_id] = nil
-    self._nrunning = self._nrunning - 1
-    self._used = self._used - cpus(trial)
+  if replay ~= nil and type(replay) ~= "string" then
+    error("SimulatedExecutor: replay must be an experiment directory, got " .. type(replay), 3)
   end
-end
-
-function Sim:_push(ev)
-  self._qtail = self._qtail + 1
-  self._queue[self._qtail] = ev
-end
-
-function Sim:set_max_pending_trials(n) end
-function Sim:set_loggers(which) end
-function Sim:forget_logs(trial) end
-function Sim:install_signals(sigint) end
-function Sim:on_step_end(trials) end
-function Sim:has_gpus() return false end
-function Sim:cleanup() self._running, self._nrunning, self._used = {}, 0, 0 end
-function Sim:close() return true end
-
-function Sim:resources()
-  return {CPU = self.num_cpus, GPU = 0}, {CPU = self.num_cpus - self._used, GPU = 0}
-end
-
-function Sim:feasible(trial)
-  if cpus(trial) > self.num_cpus then
-    return false, string.format("asked for %g CPUs but the simulated node has %g", cpus(trial), self.num_cpus)
+  if curve == nil and replay == nil then
+    error("SimulatedExecutor: give a curve (function(config, iteration, trial)) or replay (a finished "
+      .. "experiment directory): the simulator has nothing to report otherwise", 3)
   end
-  return true
-end
-
-function Sim:has_resources_for_trial(trial)
-  return self._used + cpus(trial) <= self.num_cpus
-end
-
-function Sim:start_trial(trial)
-  if not self:has_resources_for_trial(trial) then return false end
-  local c = trial.checkpoint
-  local state = {trial = trial, iteration = 0, time = 0}
-  if c and c.dir_or_data and type(c._sim) == "table" then
-    state.iteration, state.time = c._sim.iteration, c._sim.time
+  local recording
+  if replay then
+    local ok, r = pcall(M.load_recording, replay)
+    if not ok then error(tostring(r):gsub("^[^:]+:%d+: ", ""), 3) end
+    recording = r
   end
-  self:_account(trial, state)
-  trial:set_status(Trial.RUNNING)
-  trial.last_result.trial_id = trial.trial_id
-  self:_push{type = "TRAINING_RESULT", trial = trial}
-  return true
+  local tpi = opts.time_per_iteration or 1
+  if type(tpi) ~= "number" or tpi < 0 then
+    error("SimulatedExecutor: time_per_iteration must be a number of virtual seconds >= 0", 3)
+  end
+  self.iterations = 0
+  local trials = {}
+  local function host(trial_id, iteration)
+    local trial = trials[trial_id]
+    local m
+    if recording then
+      local rows = recording[canonical(trial.config)]
+      if rows then
+        m = rows[iteration]
+      elseif curve then
+        m = curve(trial.config, iteration, trial)
+      else
+        error("trial " .. tostring(trial) .. " has a config that " .. replay .. " did not record", 0)
+      end
+    else
+      m = curve(trial.config, iteration, trial)
+    end
+    if m ~= nil then self.iterations = self.iterations + 1 end
+    return m
+  end
+  local args = {}
+  for k, v in pairs(opts) do if not OWN[k] then args[k] = v end end
+  args.backend = "sim"
+  args.sim_host = host
+  args.num_cpus = opts.num_cpus or 1
+  args.num_gpus = opts.num_gpus or 0
+  args.backend_options = {time_per_iteration = tpi, reserve_delay = opts.reserve_delay,
+    reserve_error = opts.reserve_error}
+  args.reserve_delay, args.reserve_error = nil, nil
+  args.prestart_workers = false
+  TrialExecutor.__init(self, args)
+  trials = self._trials
+  self.curve = curve
+  self.replay = replay
 end
 
-function Sim:continue_training(trial)
-  if self._running[trial.trial_id] then self:_push{type = "TRAINING_RESULT", trial = trial} end
-end
-
+--- A simulated trial stops at once: what its worker does on the way out
+--- happens at this virtual instant, so its resources are free for the
+--- next decision (as a real trial's are once its process is gone).
 function Sim:stop_trial(trial, error, error_msg, traceback)
-  trial:set_status(error and Trial.ERROR or Trial.TERMINATED)
-  if error_msg then trial:handle_error(error_msg, traceback) end
-  trial.saving_to, trial.restoring_from = nil, nil
-  self:_account(trial, nil)
+  TrialExecutor.stop_trial(self, trial, error, error_msg, traceback)
+  self._core:poll()
 end
 
 function Sim:pause_trial(trial)
-  self:save(trial, ckpt.CheckpointStorage.MEMORY)
-  self:_account(trial, nil)
-  trial:set_status(Trial.PAUSED)
-end
-
-function Sim:save(trial, storage, result)
-  local r = self._running[trial.trial_id]
-  if not r then return nil end
-  self._ckpt_seq = self._ckpt_seq + 1
-  local c = ckpt.Checkpoint{dir_or_data = "sim:" .. trial.trial_id .. ":" .. self._ckpt_seq,
-    storage_mode = storage or ckpt.CheckpointStorage.PERSISTENT, metrics = util.deepcopy(result or trial.last_result)}
-  c._sim = {iteration = r.iteration, time = r.time}
-  if c.storage_mode == ckpt.CheckpointStorage.MEMORY then
-    trial:on_checkpoint(c)
-  else
-    local dir = c.dir_or_data
-    c.dir_or_data = nil
-    trial.saving_to = c
-    self:_push{type = "SAVING_RESULT", trial = trial, result = dir}
-  end
-  return c
-end
-
-function Sim:restore(trial, checkpoint)
-  checkpoint = checkpoint or trial.checkpoint
-  local r = self._running[trial.trial_id]
-  if not r or not checkpoint or type(checkpoint._sim) ~= "table" then return false end
-  r.iteration, r.time = checkpoint._sim.iteration, checkpoint._sim.time
-  return true
-end
-
-function Sim:reset_trial(trial, new_config, new_tag)
-  trial.config = new_config
-  trial.experiment_tag = new_tag or trial.experiment_tag
-  local r = self._running[trial.trial_id]
-  if r then r.iteration, r.time = 0, 0 end
-  return true
-end
-
-function Sim:get_running_trials()
-  local out = {}
-  for _, r in pairs(self._running) do out[#out + 1] = r.trial end
-  return out
-end
-
---- One simulated iteration of a running trial.
-function Sim:_step(trial)
-  local r = self._running[trial.trial_id]
-  if not r then return nil end
-  local metrics = self.curve(trial.config, r.iteration + 1, trial)
-  if metrics == nil then
-    local last = util.merge(trial.last_result)
-    last.done, last.__duplicate__ = true, true
-    return {last}
-  end
-  r.iteration = r.iteration + 1
-  r.time = r.time + self.time_per_iteration
-  self.iterations = self.iterations + 1
-  local res = util.merge(metrics)
-  if res.done == nil then res.done = false end
-  res.training_iteration = r.iteration
-  res.time_this_iter_s = self.time_per_iteration
-  res.time_total_s = r.time
-  res.trial_id = trial.trial_id
-  res.config = trial.config
-  return {res}
-end
-
-function Sim:get_next_executor_event(live_trials, next_trial_exists, timeout)
-  if next_trial_exists and self._used < self.num_cpus then return {type = "PG_READY"} end
-  while self._qhead <= self._qtail do
-    local ev = self._queue[self._qhead]
-    self._queue[self._qhead] = nil
-    self._qhead = self._qhead + 1
-    if ev.type == "TRAINING_RESULT" then
-      local results = self:_step(ev.trial)
-      if results then
-        ev.result = results
-        return ev
-      end
-    elseif self._running[ev.trial.trial_id] then
-      return ev
-    end
-  end
-  return {type = self._nrunning > 0 and "YIELD" or "NO_RUNNING_TRIAL_TIMEOUT"}
+  TrialExecutor.pause_trial(self, trial)
+  self._core:poll()
 end
 
 M.SimulatedExecutor = Sim

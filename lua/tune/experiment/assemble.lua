@@ -122,12 +122,11 @@ local function make_executor(opts, o, cli, kind, scheduler)
   }, true
 end
 
---- Placement groups staged ahead (TUNE_MAX_PENDING_TRIALS_PG).
-local function max_pending(ex, own_executor, is_searcher)
+--- Trials kept pending (Ray's _get_max_pending_trials): the variable
+--- TUNE_MAX_PENDING_TRIALS_PG, else 1 with a searcher, else max(16, 1.1 x
+--- the cluster's CPUs).
+local function max_pending(ex, is_searcher)
   local n = util.env_number("TUNE_MAX_PENDING_TRIALS_PG")
-  if not n and not own_executor and ex.options and ex.options.max_pending_trials_pg then
-    n = ex.options.max_pending_trials_pg
-  end
   if not n then
     local total = ex:resources()
     n = is_searcher and 1 or math.max(16, math.floor((total.CPU or 1) * 1.1))
@@ -178,7 +177,7 @@ function M.build(opts, o, cli, t, run_count)
     search_alg = search_alg, scheduler = scheduler, trial_executor = ex, stopper = o.stopper,
     callbacks = make_callbacks(opts, o, cli), metric = o.metric, mode = o.mode, experiment_dir = experiment_dir,
     checkpoint_period = util.option(opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10),
-    fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, own_executor, is_searcher),
+    fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, is_searcher),
     experiment_info = {name = name, start_time = core.time()},
   }
   -- The search algorithm gets the experiment either way; a resume then

@@ -51,6 +51,14 @@ function CallbackList:call(hook, ...)
   end
 end
 
+--- The `--events` target of an EventStreamCallback among them, or nil.
+function CallbackList:event_stream()
+  for _, cb in ipairs(self.callbacks) do
+    if cb._event_stream then return cb.target end
+  end
+  return nil
+end
+
 --- The C loggers the callbacks ask for.
 function CallbackList:c_loggers()
   local want = {json = false, csv = false}
@@ -62,7 +70,7 @@ end
 
 --- --events FILE|-: every trial event as one JSON line, for hosts that do
 --- not embed Lua 5.4 (docs/reference/cli.md, "Event stream").
-local EventStream = Callback:extend(nil, "EventStreamCallback")
+local EventStream = Callback:extend({_event_stream = true}, "EventStreamCallback")
 M.EventStreamCallback = EventStream
 
 function EventStream:__init(target)
@@ -101,13 +109,9 @@ function EventStream:on_trial_start(_, _, trial)
   f.config = trial.config
   self:emit("trial_start", f)
 end
-function EventStream:on_trial_result(_, _, trial, result)
-  local f = trial_fields(trial)
-  local r = {}
-  for k, v in pairs(result) do if k ~= "config" then r[k] = v end end
-  f.result = r
-  self:emit("trial_result", f)
-end
+-- trial_result lines are written by the executor as results are
+-- committed (TrialExecutor:set_event_stream), from the decoded result:
+-- see CallbackList:event_stream().
 function EventStream:on_trial_complete(_, _, trial)
   -- Called just before the trial is stopped: it is terminating.
   local f = trial_fields(trial)

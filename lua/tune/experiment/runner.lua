@@ -55,7 +55,10 @@ function TrialRunner:__init(o)
   self._start_time = core.now()
   self.experiment_info = o.experiment_info or {}
   self.trial_executor:set_max_pending_trials(self.max_pending_trials)
-  self.trial_executor:set_loggers(self.callbacks:c_loggers())
+  local ex = self.trial_executor
+  ex:set_loggers(self.callbacks:c_loggers())
+  local events = self.callbacks:event_stream()
+  if events and ex.set_event_stream then assert(ex:set_event_stream(events)) end
 end
 
 --------------------------------------------------------------------------

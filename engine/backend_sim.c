@@ -1,0 +1,506 @@
+/// The simulator backend: the executor's real code on a virtual clock, with
+/// in-process "workers" that speak the worker protocol and whose metrics
+/// come from the host (tune_sim_host_t: the Lua curve, or a recorded
+/// experiment). now(), timers and wait() advance virtual time at once, so
+/// a thousand-trial experiment runs in seconds and runs the same every
+/// time: everything scheduled happens in (time, order of scheduling).
+///
+/// A train request computes its results when it is sent (the host is
+/// asked then, from the caller's context, never from inside wait()) and
+/// delivers the reply `time_per_iteration` virtual seconds per result
+/// later. Checkpoints are real directories holding the iteration count.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "backends.h"
+#include "common.h"
+#include "fsutil.h"
+#include "json.h"
+#include "proto.h"
+
+typedef enum { ITEM_DELIVER, ITEM_EXIT, ITEM_TIMER, ITEM_RESERVED } item_kind_t;
+
+typedef struct {
+  double t;
+  uint64_t seq;
+  item_kind_t kind;
+  void *target;       ///< proc, timer or reservation
+  uint64_t gen;       ///< timer generation (a stopped timer's items are stale)
+  char *data;         ///< DELIVER: the line (owned)
+  size_t len;
+} item_t;
+
+typedef struct sim_backend {
+  tune_backend_t base;
+  tune_sim_host_t host;
+  double clock;
+  double tpi;              ///< virtual seconds per iteration
+  double reserve_delay;    ///< > 0: reservations complete later (tests the engine's path)
+  char *reserve_error;     ///< reservations that complete later fail with this
+  item_t *heap;
+  size_t n, cap;
+  uint64_t seq;
+  int64_t next_pid;
+  size_t nprocs, ntimers;  ///< live, for destroy's leak check
+  tune_buf_t scratch;
+} sim_backend_t;
+
+struct tune_proc {
+  sim_backend_t *b;
+  tune_proc_cb_t cb;
+  void *ud;
+  int64_t pid;
+  char *trial_id;
+  int64_t iteration;
+  double busy_until;       ///< replies go out in order: not before this
+  int exiting;             ///< exit scheduled (stop or kill): no more replies
+  int exited;
+  size_t pending;          ///< heap items that point here
+};
+
+struct tune_timer {
+  sim_backend_t *b;
+  void (*cb)(void *ud);
+  void *ud;
+  uint64_t gen;
+  int freed;
+  size_t pending;
+};
+
+/* ------------------------------------------------------------------------ */
+/* The schedule: a binary heap on (time, sequence)                          */
+/* ------------------------------------------------------------------------ */
+
+static int before(const item_t *a, const item_t *b) { return a->t < b->t || (a->t == b->t && a->seq < b->seq); }
+
+static void schedule(sim_backend_t *b, item_t it) {
+  if (b->n == b->cap) {
+    b->cap = b->cap ? b->cap * 2 : 64;
+    b->heap = tune_xrealloc(b->heap, b->cap * sizeof *b->heap);
+  }
+  it.seq = ++b->seq;
+  size_t i = b->n++;
+  while (i > 0 && before(&it, &b->heap[(i - 1) / 2])) {
+    b->heap[i] = b->heap[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  b->heap[i] = it;
+}
+
+static item_t pop(sim_backend_t *b) {
+  item_t top = b->heap[0];
+  item_t last = b->heap[--b->n];
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= b->n) break;
+    if (c + 1 < b->n && before(&b->heap[c + 1], &b->heap[c])) c++;
+    if (!before(&b->heap[c], &last)) break;
+    b->heap[i] = b->heap[c];
+    i = c;
+  }
+  if (b->n) b->heap[i] = last;
+  return top;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Workers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void proc_maybe_free(tune_proc_t *p) {
+  if (!p->exited || p->pending) return;
+  p->b->nprocs--;
+  free(p->trial_id);
+  free(p);
+}
+
+/// Queues one reply line `delay` virtual seconds after the previous one.
+static void reply(tune_proc_t *p, double delay, const char *line, size_t len) {
+  sim_backend_t *b = p->b;
+  double t = (p->busy_until > b->clock ? p->busy_until : b->clock) + delay;
+  p->busy_until = t;
+  item_t it = {t, 0, ITEM_DELIVER, p, 0, tune_xstrndup(line, len), len};
+  p->pending++;
+  schedule(b, it);
+}
+
+static void replyf(tune_proc_t *p, double delay, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void replyf(tune_proc_t *p, double delay, const char *fmt, ...) {
+  tune_buf_t *s = &p->b->scratch;
+  tune_buf_reset(s);
+  va_list ap;
+  va_start(ap, fmt);
+  tune_buf_vprintf(s, fmt, ap);
+  va_end(ap);
+  tune_buf_putc(s, '\n');
+  reply(p, delay, s->data, s->len);
+}
+
+static void schedule_exit(tune_proc_t *p, int signal) {
+  if (p->exiting) return;
+  p->exiting = 1;
+  sim_backend_t *b = p->b;
+  item_t it = {signal ? b->clock : (p->busy_until > b->clock ? p->busy_until : b->clock), 0, ITEM_EXIT, p,
+               (uint64_t)signal, NULL, 0};
+  p->pending++;
+  schedule(b, it);
+}
+
+static void reply_error(tune_proc_t *p, uint64_t id, const char *msg) {
+  tune_buf_t line = TUNE_BUF_INIT;
+  tune_buf_printf(&line, "{\"type\":\"error\",\"re\":%llu,\"message\":", (unsigned long long)id);
+  tune_json_write_string(&line, msg, strlen(msg));
+  tune_buf_puts(&line, "}\n");
+  reply(p, 0, line.data, line.len);
+  tune_buf_free(&line);
+}
+
+static double wall_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec * 1e3 + (double)tv.tv_usec / 1e3;
+}
+
+/// A train request: up to n results from the host, delivered one
+/// time_per_iteration apart, in one reply.
+static void train(tune_proc_t *p, uint64_t id, long n) {
+  sim_backend_t *b = p->b;
+  tune_buf_t line = TUNE_BUF_INIT, m = TUNE_BUF_INIT;
+  tune_buf_printf(&line, "{\"type\":\"result\",\"re\":%llu,\"results\":[", (unsigned long long)id);
+  long made = 0;
+  int finished = 0;
+  long long dt = llround(b->tpi * 1e9);
+  for (; made < (n < 1 ? 1 : n); made++) {
+    tune_buf_reset(&m);
+    int rc = b->host.metrics(b->host.ud, p->trial_id ? p->trial_id : "", p->iteration + 1, &m);
+    if (rc < 0) {
+      tune_buf_putc(&m, '\0');
+      reply_error(p, id, m.data);
+      tune_buf_free(&line);
+      tune_buf_free(&m);
+      return;
+    }
+    if (rc == 0) {
+      finished = 1;
+      break;
+    }
+    p->iteration++;
+    if (made) tune_buf_putc(&line, ',');
+    tune_buf_puts(&line, "{\"m\":");
+    tune_buf_append(&line, m.data, m.len);
+    tune_buf_printf(&line, ",\"dt\":%lld,\"ts\":%.0f}", dt, wall_ms());
+  }
+  tune_buf_printf(&line, "],\"finished\":%s}\n", finished ? "true" : "false");
+  reply(p, b->tpi * (double)made, line.data, line.len);
+  tune_buf_free(&line);
+  tune_buf_free(&m);
+}
+
+static void save(tune_proc_t *p, uint64_t id, const char *dir) {
+  char *path = tune_fs_join(dir, "sim_state.json");
+  char text[64];
+  int len = snprintf(text, sizeof text, "{\"iteration\":%lld}\n", (long long)p->iteration);
+  int rc = tune_fs_write_atomic(path, text, (size_t)len);
+  free(path);
+  if (rc < 0) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "cannot write the simulated checkpoint: %s", strerror(-rc));
+    reply_error(p, id, msg);
+    return;
+  }
+  replyf(p, 0, "{\"type\":\"saved\",\"re\":%llu}", (unsigned long long)id);
+}
+
+static void restore(tune_proc_t *p, uint64_t id, const char *dir) {
+  char *path = tune_fs_join(dir, "sim_state.json"), *text = NULL;
+  size_t len;
+  int rc = tune_fs_read(path, 4096, &text, &len);
+  free(path);
+  cJSON *s = rc == 0 ? tune_json_parse(text, len, NULL, 0) : NULL;
+  free(text);
+  if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "iteration"))) {
+    cJSON_Delete(s);
+    reply_error(p, id, "not a simulated checkpoint (no sim_state.json)");
+    return;
+  }
+  p->iteration = (int64_t)tune_json_get_number(s, "iteration", 0);
+  cJSON_Delete(s);
+  replyf(p, 0, "{\"type\":\"restored\",\"re\":%llu}", (unsigned long long)id);
+}
+
+static void set_trial(tune_proc_t *p, const cJSON *msg) {
+  const char *id = tune_json_get_string(msg, "trial_id");
+  free(p->trial_id);
+  p->trial_id = tune_xstrdup(id ? id : "");
+  p->iteration = 0;
+}
+
+/// One request line from the executor.
+static void request(tune_proc_t *p, const char *line, size_t len) {
+  cJSON *msg = tune_json_parse(line, len, NULL, 0);
+  const char *type = tune_json_get_string(msg, "type");
+  uint64_t id = (uint64_t)tune_json_get_number(msg, "id", 0);
+  if (!type) {
+    reply_error(p, id, "malformed request");
+  } else if (!strcmp(type, "start")) {
+    set_trial(p, msg);
+    replyf(p, 0, "{\"type\":\"ready\",\"re\":%llu}", (unsigned long long)id);
+  } else if (!strcmp(type, "train")) {
+    train(p, id, (long)tune_json_get_number(msg, "n", 1));
+  } else if (!strcmp(type, "save")) {
+    save(p, id, tune_json_get_string(msg, "dir"));
+  } else if (!strcmp(type, "restore")) {
+    restore(p, id, tune_json_get_string(msg, "dir"));
+  } else if (!strcmp(type, "reset")) {
+    set_trial(p, msg);
+    replyf(p, 0, "{\"type\":\"reset\",\"re\":%llu,\"ok\":true}", (unsigned long long)id);
+  } else if (!strcmp(type, "stop")) {
+    replyf(p, 0, "{\"type\":\"stopped\",\"re\":%llu}", (unsigned long long)id);
+    schedule_exit(p, 0);
+  } else {
+    reply_error(p, id, "unknown request type");
+  }
+  cJSON_Delete(msg);
+}
+
+static int sim_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_proc_cb_t *cb, void *ud,
+                     tune_proc_t **out) {
+  (void)o;
+  sim_backend_t *b = (sim_backend_t *)base;
+  tune_proc_t *p = tune_xcalloc(1, sizeof *p);
+  p->b = b;
+  p->cb = *cb;
+  p->ud = ud;
+  p->pid = ++b->next_pid;
+  b->nprocs++;
+  replyf(p, 0, "{\"type\":\"hello\",\"v\":%d,\"pid\":%lld,\"hostname\":\"sim\",\"node_ip\":\"127.0.0.1\"}",
+         TUNE_PROTOCOL_VERSION, (long long)p->pid);
+  *out = p;
+  return 0;
+}
+
+static int sim_send(tune_proc_t *p, const char *data, size_t len) {
+  if (p->exiting) return -EPIPE;
+  while (len > 0) {
+    const char *nl = memchr(data, '\n', len);
+    size_t n = nl ? (size_t)(nl - data) : len;
+    if (n) request(p, data, n);
+    if (!nl) break;
+    data += n + 1;
+    len -= n + 1;
+  }
+  return 0;
+}
+
+static int sim_kill(tune_proc_t *p) {
+  schedule_exit(p, 9);
+  return 0;
+}
+
+static int64_t sim_pid(const tune_proc_t *p) { return p->pid; }
+
+/* ------------------------------------------------------------------------ */
+/* Clock and timers                                                         */
+/* ------------------------------------------------------------------------ */
+
+static double sim_now(tune_backend_t *base) { return ((sim_backend_t *)base)->clock; }
+
+static tune_timer_t *sim_timer_new(tune_backend_t *base, void (*cb)(void *), void *ud) {
+  sim_backend_t *b = (sim_backend_t *)base;
+  tune_timer_t *t = tune_xcalloc(1, sizeof *t);
+  t->b = b;
+  t->cb = cb;
+  t->ud = ud;
+  b->ntimers++;
+  return t;
+}
+
+static void sim_timer_start(tune_timer_t *t, double s) {
+  sim_backend_t *b = t->b;
+  t->gen++;
+  item_t it = {b->clock + (s > 0 ? s : 0), 0, ITEM_TIMER, t, t->gen, NULL, 0};
+  t->pending++;
+  schedule(b, it);
+}
+
+static void sim_timer_stop(tune_timer_t *t) { t->gen++; }
+
+static void timer_maybe_free(tune_timer_t *t) {
+  if (!t->freed || t->pending) return;
+  t->b->ntimers--;
+  free(t);
+}
+
+static void sim_timer_free(tune_timer_t *t) {
+  if (!t) return;
+  t->gen++;
+  t->freed = 1;
+  timer_maybe_free(t);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waiting: time moves to the next scheduled item                           */
+/* ------------------------------------------------------------------------ */
+
+static void run_item(sim_backend_t *b, item_t *it) {
+  switch (it->kind) {
+    case ITEM_DELIVER: {
+      tune_proc_t *p = it->target;
+      p->pending--;
+      if (!p->exited) p->cb.on_data(p->ud, TUNE_STREAM_PROTOCOL, it->data, it->len);
+      free(it->data);
+      proc_maybe_free(p);
+      break;
+    }
+    case ITEM_EXIT: {
+      tune_proc_t *p = it->target;
+      p->pending--;
+      if (!p->exited) {
+        p->exited = 1;
+        for (int s = 0; s < 3; s++) p->cb.on_data(p->ud, s, NULL, 0);
+        tune_exit_t e = {0, (int)it->gen, NULL, NULL};
+        p->cb.on_exit(p->ud, &e);
+      }
+      proc_maybe_free(p);
+      break;
+    }
+    case ITEM_TIMER: {
+      tune_timer_t *t = it->target;
+      t->pending--;
+      if (!t->freed && it->gen == t->gen) t->cb(t->ud);
+      timer_maybe_free(t);
+      break;
+    }
+    case ITEM_RESERVED: {
+      tune_reservation_t *r = it->target;
+      if (!r) break; /* cancelled */
+      if (b->reserve_error) r->done(r, -EINVAL, b->reserve_error);
+      else r->done(r, 0, NULL);
+      break;
+    }
+  }
+}
+
+/// A reply to a dead worker, or a cancelled reservation, is no event.
+static int live(const item_t *it) {
+  if (it->kind == ITEM_DELIVER || it->kind == ITEM_EXIT) return !((tune_proc_t *)it->target)->exited;
+  if (it->kind == ITEM_TIMER) {
+    const tune_timer_t *t = it->target;
+    return !t->freed && it->gen == t->gen;
+  }
+  return it->target != NULL;
+}
+
+static int sim_wait(tune_backend_t *base, double timeout) {
+  sim_backend_t *b = (sim_backend_t *)base;
+  double until = b->clock + (timeout > 0 ? timeout : 0);
+  int ran = 0;
+  /* Everything due at the earliest scheduled time, if it is within the
+     timeout; the clock moves there (or to the timeout) at once. */
+  while (b->n && b->heap[0].t <= until) {
+    if (ran && b->heap[0].t > b->clock) break;
+    item_t it = pop(b);
+    if (it.t > b->clock) b->clock = it.t;
+    int was_live = live(&it);
+    run_item(b, &it);
+    ran |= was_live;
+  }
+  if (!ran && timeout > 0 && until > b->clock) b->clock = until;
+  return ran;
+}
+
+static void sim_wake(tune_backend_t *base) { (void)base; }
+
+/* ------------------------------------------------------------------------ */
+/* Reservations: the cluster model's arithmetic, optionally late            */
+/* ------------------------------------------------------------------------ */
+
+/// With reserve_error, a request fails later and holds nothing meanwhile.
+static int sim_reserve(tune_backend_t *base, const tune_pgf_t *f, tune_reservation_t *r) {
+  sim_backend_t *b = (sim_backend_t *)base;
+  if (!b->reserve_error && tune_cluster_reserve(&base->cluster, f, &r->placement) < 0) return TUNE_RESERVE_NO_ROOM;
+  if (b->reserve_delay <= 0 && !b->reserve_error) return TUNE_RESERVE_OK;
+  item_t it = {b->clock + b->reserve_delay, 0, ITEM_RESERVED, r, 0, NULL, 0};
+  schedule(b, it);
+  return TUNE_RESERVE_LATER;
+}
+
+static void sim_cancel(tune_backend_t *base, const tune_pgf_t *f, tune_reservation_t *r) {
+  sim_backend_t *b = (sim_backend_t *)base;
+  for (size_t i = 0; i < b->n; i++)
+    if (b->heap[i].kind == ITEM_RESERVED && b->heap[i].target == r) b->heap[i].target = NULL;
+  if (!b->reserve_error) tune_cluster_release(&base->cluster, f, &r->placement);
+}
+
+static void sim_release(tune_backend_t *base, const tune_pgf_t *f, tune_reservation_t *r) {
+  tune_cluster_release(&base->cluster, f, &r->placement);
+}
+
+static int sim_destroy(tune_backend_t *base) {
+  sim_backend_t *b = (sim_backend_t *)base;
+  /* What is still scheduled can no longer happen. */
+  while (b->n) {
+    item_t it = pop(b);
+    if (it.kind == ITEM_DELIVER) free(it.data);
+    if (it.kind == ITEM_DELIVER || it.kind == ITEM_EXIT) {
+      tune_proc_t *p = it.target;
+      p->pending--;
+      proc_maybe_free(p);
+    } else if (it.kind == ITEM_TIMER) {
+      tune_timer_t *t = it.target;
+      t->pending--;
+      timer_maybe_free(t);
+    }
+  }
+  int leaked = b->nprocs || b->ntimers;
+  free(b->heap);
+  free(b->reserve_error);
+  tune_buf_free(&b->scratch);
+  tune_cluster_free(&b->base.cluster);
+  free(b);
+  return leaked ? -EBUSY : 0;
+}
+
+static const tune_backend_ops_t sim_ops = {
+    .name = "sim",
+    .caps = TUNE_BACKEND_VIRTUAL_TIME,
+    .spawn = sim_spawn,
+    .send = sim_send,
+    .kill = sim_kill,
+    .pid = sim_pid,
+    .now = sim_now,
+    .timer_new = sim_timer_new,
+    .timer_start = sim_timer_start,
+    .timer_stop = sim_timer_stop,
+    .timer_free = sim_timer_free,
+    .wait = sim_wait,
+    .wake = sim_wake,
+    .reserve = sim_reserve,
+    .cancel = sim_cancel,
+    .release = sim_release,
+    .destroy = sim_destroy,
+};
+
+tune_backend_t *tune_backend_sim_new(const tune_backend_opts_t *o, char *err, size_t errlen) {
+  if (!o->sim_host || !o->sim_host->metrics) {
+    snprintf(err, errlen, "the sim backend needs a host for the metrics (a curve or a recorded experiment)");
+    return NULL;
+  }
+  sim_backend_t *b = tune_xcalloc(1, sizeof *b);
+  b->base.ops = &sim_ops;
+  b->host = *o->sim_host;
+  b->tpi = tune_json_get_number(o->options, "time_per_iteration", 1);
+  b->reserve_delay = tune_json_get_number(o->options, "reserve_delay", 0);
+  const char *rerr = tune_json_get_string(o->options, "reserve_error");
+  b->reserve_error = rerr ? tune_xstrdup(rerr) : NULL;
+  b->next_pid = 1000000;
+  tune_cluster_init(&b->base.cluster);
+  tune_cluster_add_node(&b->base.cluster, "sim", o->resources, o->gpu_ids, o->ngpu_ids);
+  return &b->base;
+}

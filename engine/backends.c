@@ -1,0 +1,30 @@
+#include "backends.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+
+static tune_backend_t *local_new(const tune_backend_opts_t *o, char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  tune_local_opts_t lo = {o->resources, o->gpu_ids, o->ngpu_ids};
+  return tune_backend_local_new(&lo);
+}
+
+static const struct {
+  const char *name;
+  tune_backend_t *(*ctor)(const tune_backend_opts_t *o, char *err, size_t errlen);
+} registry[] = {
+    {"local", local_new},
+    {"sim", tune_backend_sim_new},
+};
+
+const char *tune_backend_names(void) { return "local, sim"; }
+
+tune_backend_t *tune_backend_new(const char *name, const tune_backend_opts_t *o, char *err, size_t errlen) {
+  for (size_t i = 0; i < TUNE_ARRAY_LEN(registry); i++)
+    if (!strcmp(name, registry[i].name)) return registry[i].ctor(o, err, errlen);
+  snprintf(err, errlen, "unknown backend '%s' (known: %s)", name, tune_backend_names());
+  return NULL;
+}

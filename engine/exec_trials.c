@@ -1,0 +1,448 @@
+/// What the runner asks of trials: start (on a ready placement group, a
+/// cached worker or the prestarted one), train, save, restore, reset,
+/// stop, and commit the results it accepted to the loggers.
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "common.h"
+#include "executor_int.h"
+#include "fsutil.h"
+#include "json.h"
+
+tune_trial_t *tune__record(tune_executor_t *ex, const char *id) { return tune_map_get(&ex->trials, id); }
+
+static tune_trial_t *active_record(tune_executor_t *ex, const char *id) {
+  tune_trial_t *t = tune__record(ex, id);
+  return t && t->active ? t : NULL;
+}
+
+void tune__push_error(tune_executor_t *ex, tune_trial_t *t, const char *msg, const char *traceback) {
+  if (t->superseded || t->error_reported) return;
+  t->error_reported = 1;
+  tune_event_t *ev = tune_event_new(TUNE_EV_ERROR, t->id);
+  ev->error = tune_xstrdup(msg);
+  ev->traceback = traceback ? tune_xstrdup(traceback) : NULL;
+  tune_events_push(&ex->events, ev);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A worker's environment                                                   */
+/* ------------------------------------------------------------------------ */
+
+static const char *const managed_env[] = {
+    "TUNE_ORIG_WORKING_DIR=", "OMP_NUM_THREADS=", "CUDA_VISIBLE_DEVICES=", "TUNE_WORKER_STDOUT_FD=",
+    "TUNE_DRIVER_PID=", "TUNE_MAX_MESSAGE_BYTES=", "TUNE_WORKER_ID=",
+};
+
+static int managed(const char *kv) {
+  for (size_t i = 0; i < TUNE_ARRAY_LEN(managed_env); i++)
+    if (!strncmp(kv, managed_env[i], strlen(managed_env[i]))) return 1;
+  return 0;
+}
+
+/// The GPU ids bundle `i` of `pg` sees: the backend's choice, else the
+/// slots of the engine's cluster model. NULL: the launcher sets them.
+static char *gpu_ids(tune_executor_t *ex, const tune_pg_t *pg, size_t i) {
+  tune_backend_t *b = ex->backend;
+  if (b->ops->gpu_ids) return b->ops->gpu_ids(b, TUNE_PG_PLACEMENT(pg), i);
+  return tune_placement_gpu_ids(&b->cluster, TUNE_PG_PLACEMENT(pg), i);
+}
+
+static char *omp_threads(const tune_pg_t *pg) {
+  long cpus = (long)(pg->fe->pgf->bundles[0].cpu / TUNE_RES_SCALE);
+  return tune_xasprintf("%ld", cpus < 1 ? 1 : cpus);
+}
+
+/// Bundle i of the group: {index, resources, gpu_ids, node}. Caller owns it.
+static cJSON *bundles_json(tune_executor_t *ex, const tune_pg_t *pg) {
+  cJSON *arr = cJSON_CreateArray();
+  const tune_pgf_t *f = pg->fe->pgf;
+  const tune_placement_t *p = TUNE_PG_PLACEMENT(pg);
+  for (size_t i = 0; i < f->nbundles; i++) {
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddNumberToObject(b, "index", (double)(i + 1));
+    cJSON_AddItemToObject(b, "resources", tune_res_to_json(&f->bundles[i]));
+    char *ids = gpu_ids(ex, pg, i);
+    if (ids) cJSON_AddStringToObject(b, "gpu_ids", ids);
+    free(ids);
+    if (i < p->nbundles && p->bundles[i].node < ex->backend->cluster.nnodes)
+      cJSON_AddStringToObject(b, "node", ex->backend->cluster.nodes[p->bundles[i].node].name);
+    cJSON_AddItemToArray(arr, b);
+  }
+  return arr;
+}
+
+/// OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES for a standby worker that
+/// takes a trial (the start request carries them).
+static cJSON *trial_env_json(tune_executor_t *ex, const tune_pg_t *pg) {
+  cJSON *env = cJSON_CreateObject();
+  char *omp = omp_threads(pg), *cuda = gpu_ids(ex, pg, 0);
+  cJSON_AddStringToObject(env, "OMP_NUM_THREADS", omp);
+  if (cuda) cJSON_AddStringToObject(env, "CUDA_VISIBLE_DEVICES", cuda);
+  free(omp);
+  free(cuda);
+  return env;
+}
+
+static char **build_env(tune_executor_t *ex, const tune_pg_t *pg, uint64_t seq) {
+  size_t n = 0;
+  while (ex->env_base[n]) n++;
+  char **env = tune_xcalloc(n + TUNE_ARRAY_LEN(managed_env) + 1, sizeof(char *));
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!managed(ex->env_base[i])) env[k++] = tune_xstrdup(ex->env_base[i]);
+  env[k++] = tune_xasprintf("TUNE_ORIG_WORKING_DIR=%s", ex->orig_cwd);
+  if (pg) {
+    /* A standby worker gets these with its trial (the start request). */
+    char *omp = omp_threads(pg), *cuda = gpu_ids(ex, pg, 0);
+    env[k++] = tune_xasprintf("OMP_NUM_THREADS=%s", omp);
+    if (cuda) env[k++] = tune_xasprintf("CUDA_VISIBLE_DEVICES=%s", cuda);
+    free(omp);
+    free(cuda);
+  }
+  env[k++] = tune_xstrdup("TUNE_WORKER_STDOUT_FD=3");
+  env[k++] = tune_xasprintf("TUNE_DRIVER_PID=%ld", (long)getpid());
+  env[k++] = tune_xasprintf("TUNE_MAX_MESSAGE_BYTES=%zu", ex->o.max_message_bytes);
+  env[k++] = tune_xasprintf("TUNE_WORKER_ID=%llu", (unsigned long long)seq);
+  env[k] = NULL;
+  return env;
+}
+
+tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, char *err, size_t errlen) {
+  size_t nargs = 0;
+  while (ex->worker_args[nargs]) nargs++;
+  char **argv = tune_xcalloc(nargs + 2, sizeof(char *));
+  argv[0] = ex->worker_path;
+  for (size_t i = 0; i < nargs; i++) argv[i + 1] = ex->worker_args[i];
+  char **env = build_env(ex, pg, ex->workers.next_seq + 1);
+  tune_worker_spawn_t so = {ex->worker_path, argv, env, t ? t->logdir : ex->orig_cwd,
+                            pg ? TUNE_PG_PLACEMENT(pg) : NULL, pg ? pg->fe->pgf : NULL,
+                            t ? t->loader_key : ""};
+  tune_worker_t *w = tune_worker_spawn(&ex->workers, &so, err, errlen);
+  free(argv);
+  for (char **p = env; *p; p++) free(*p);
+  free(env);
+  if (!w) return NULL;
+  w->pg = pg;
+  if (t) tune_worker_attach(w, t);
+  return w;
+}
+
+static cJSON *start_body(const tune_trial_t *t) {
+  cJSON *b = cJSON_CreateObject();
+  cJSON_AddNumberToObject(b, "v", TUNE_PROTOCOL_VERSION);
+  cJSON_AddStringToObject(b, "trial_id", t->id);
+  cJSON_AddStringToObject(b, "name", t->name);
+  cJSON_AddStringToObject(b, "logdir", t->logdir);
+  cJSON_AddStringToObject(b, "experiment_tag", t->tag);
+  cJSON_AddItemToObject(b, "config", cJSON_Duplicate(t->config, 1));
+  cJSON_AddItemToObject(b, "trainable", cJSON_Duplicate(t->loader, 1));
+  if (t->bundles) cJSON_AddItemToObject(b, "bundles", cJSON_Duplicate(t->bundles, 1));
+  return b;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Starting                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int want_worker(void *payload, void *ud) {
+  tune_worker_t *w = payload;
+  const char *loader_key = ud;
+  return w && w->proc && !w->fault && !w->stopping && !strcmp(w->loader_key, loader_key);
+}
+
+/// A placement group for the trial: a cached one (with its worker when
+/// that worker can serve this trainable), else a ready one. NULL: none.
+static tune_pg_t *take_group(tune_executor_t *ex, const tune_trial_spec_t *spec, tune_worker_t **reuse) {
+  tune_pgf_entry_t *fe = spec->fe;
+  const char *key = spec->loader_key ? spec->loader_key : "";
+  tune_pg_t *pg = NULL;
+  *reuse = NULL;
+  if (ex->o.reuse_actors && spec->resettable) {
+    for (tune_pg_t *c = fe->cached.head; c; c = c->next)
+      if (want_worker(c->payload, (void *)key)) {
+        pg = tune_pgm_take_cached(&ex->pgm, spec->trial_id, fe, want_worker, (void *)key);
+        *reuse = pg->payload;
+        pg->payload = NULL;
+        return pg;
+      }
+  }
+  if (fe->cached.head) {
+    /* A cached group whose worker cannot serve this trial: reuse the group. */
+    pg = tune_pgm_take_cached(&ex->pgm, spec->trial_id, fe, NULL, NULL);
+    tune_worker_t *stale = pg->payload;
+    pg->payload = NULL;
+    if (stale) {
+      stale->pg = NULL;
+      tune_worker_stop(stale, ex->o.force_trial_cleanup_s);
+    }
+    return pg;
+  }
+  return tune_pgm_take_ready(&ex->pgm, spec->trial_id, fe);
+}
+
+/// The worker for a new record: the cached one (reset), the prestarted
+/// one, or a new process. Sends the start or reset request. 0 or -1.
+static int give_worker(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, tune_worker_t *reuse, char *err,
+                       size_t errlen) {
+  if (reuse) {
+    reuse->pg = pg;
+    tune_worker_attach(reuse, t);
+    if (!tune_worker_request(reuse, TUNE_REQ_RESET, t, start_body(t))) {
+      snprintf(err, errlen, "cached worker %lld is gone", (long long)reuse->pid);
+      return -1;
+    }
+    return 0;
+  }
+  tune_worker_t *w = ex->standby;
+  cJSON *body = start_body(t);
+  if (w && w->proc && !w->fault && !w->stopping) {
+    /* The prestarted worker takes this trial and its environment. */
+    ex->standby = NULL;
+    w->standby = 0;
+    w->pg = pg;
+    tune_worker_attach(w, t);
+    cJSON_AddItemToObject(body, "env", trial_env_json(ex, pg));
+  } else {
+    w = tune__spawn(ex, t, pg, err, errlen);
+    if (!w) {
+      cJSON_Delete(body);
+      return -1;
+    }
+  }
+  if (ex->o.prestart_workers && (ex->backend->ops->caps & TUNE_BACKEND_PRESTART)) ex->want_standby = 1;
+  if (!tune_worker_request(w, TUNE_REQ_START, t, body)) {
+    snprintf(err, errlen, "worker %lld exited at once", (long long)w->pid);
+    return -1;
+  }
+  return 0;
+}
+
+int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char *err, size_t errlen) {
+  tune_trial_t *old = tune__record(ex, spec->trial_id);
+  if (old && old->active) {
+    snprintf(err, errlen, "trial %s is already running", spec->trial_id);
+    return -1;
+  }
+  tune_worker_t *reuse;
+  tune_pg_t *pg = take_group(ex, spec, &reuse);
+  if (!pg) return 0;
+  int rc = tune_fs_mkdir_p(spec->logdir);
+  if (rc < 0) {
+    snprintf(err, errlen, "cannot create trial directory %s: %s", spec->logdir, strerror(-rc));
+    tune_pgm_remove(&ex->pgm, pg);
+    if (reuse) {
+      reuse->pg = NULL;
+      tune_worker_stop(reuse, ex->o.force_trial_cleanup_s);
+    }
+    return -1;
+  }
+  tune_trial_t *t = tune_trial_new(spec);
+  if (old) {
+    old->superseded = 1;
+    tune_trial_unref(old);
+  }
+  tune_map_put(&ex->trials, spec->trial_id, t); /* the map holds the first reference */
+  t->active = 1;
+  t->bundles = bundles_json(ex, pg);
+  ex->nrunning++;
+  if (give_worker(ex, t, pg, reuse, err, errlen) < 0) {
+    /* The record exists: stop it like any trial that failed. */
+    tune_executor_stop(ex, spec->trial_id, 1);
+    return -1;
+  }
+  if (spec->restore_dir) {
+    if (tune_map_get(&ex->pending_saves, spec->restore_dir)) {
+      /* The save that makes this checkpoint is still under way elsewhere. */
+      t->waiting_restore = tune_xstrdup(spec->restore_dir);
+      t->waiting_restore_persistent = spec->restore_persistent;
+      return 1;
+    }
+    tune__send_restore(ex, t, spec->restore_dir, spec->restore_persistent);
+    if (spec->restore_persistent) return 1;
+  }
+  tune__send_train(ex, t);
+  return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests on running trials                                               */
+/* ------------------------------------------------------------------------ */
+
+static size_t buffer_length(tune_executor_t *ex, const tune_trial_t *t) {
+  long n = ex->o.result_buffer_length;
+  if (n < 1) n = 1;
+  if (n > 1 && t->checkpoint_at_end) n = 1;
+  if (t->checkpoint_freq > 0 && n > t->checkpoint_freq) n = t->checkpoint_freq;
+  return (size_t)n;
+}
+
+void tune__send_train(tune_executor_t *ex, tune_trial_t *t) {
+  if (!t->worker || t->train_inflight) return;
+  cJSON *body = cJSON_CreateObject();
+  size_t n = buffer_length(ex, t);
+  /* Ray: window = max(min_time, min(max_time, running // 10)). */
+  double window = floor((double)ex->nrunning / 10.0);
+  if (window > ex->o.result_buffer_max_time_s) window = ex->o.result_buffer_max_time_s;
+  if (window < ex->o.result_buffer_min_time_s) window = ex->o.result_buffer_min_time_s;
+  cJSON_AddNumberToObject(body, "n", (double)n);
+  cJSON_AddNumberToObject(body, "window", n > 1 ? window : 0);
+  if (tune_worker_request(t->worker, TUNE_REQ_TRAIN, t, body)) t->train_inflight = 1;
+}
+
+void tune__send_restore(tune_executor_t *ex, tune_trial_t *t, const char *dir, int persistent) {
+  (void)ex;
+  cJSON *body = cJSON_CreateObject();
+  cJSON_AddStringToObject(body, "dir", dir);
+  cJSON *meta = tune_ckpt_read_meta(dir);
+  cJSON_AddNumberToObject(body, "iteration", tune_json_get_number(meta, "training_iteration", 0));
+  cJSON_Delete(meta);
+  tune_req_t *r = t->worker ? tune_worker_request(t->worker, TUNE_REQ_RESTORE, t, body) : (cJSON_Delete(body), NULL);
+  if (r) {
+    r->dir = tune_xstrdup(dir);
+    r->persistent = persistent;
+  }
+}
+
+int tune_executor_continue(tune_executor_t *ex, const char *trial_id) {
+  tune_trial_t *t = active_record(ex, trial_id);
+  if (!t || !t->worker) return -1;
+  if (!t->waiting_restore) tune__send_train(ex, t);
+  return 0;
+}
+
+int tune_executor_save(tune_executor_t *ex, const char *trial_id, const char *dir, int persistent) {
+  tune_trial_t *t = active_record(ex, trial_id);
+  if (!t || !t->worker) return -1;
+  char *tmp = tune_ckpt_tmp_path(dir);
+  int rc = tune_fs_mkdir_p(tmp);
+  if (rc < 0) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "could not create checkpoint directory %s: %s", tmp, strerror(-rc));
+    tune__push_error(ex, t, msg, NULL);
+    free(tmp);
+    return 0;
+  }
+  cJSON *body = cJSON_CreateObject();
+  cJSON_AddStringToObject(body, "dir", tmp);
+  cJSON_AddBoolToObject(body, "persistent", persistent);
+  tune_req_t *r = tune_worker_request(t->worker, TUNE_REQ_SAVE, t, body);
+  if (!r) {
+    tune_fs_remove_tree(tmp);
+    free(tmp);
+    return -1;
+  }
+  r->tmp_dir = tmp;
+  r->dir = tune_xstrdup(dir);
+  r->persistent = persistent;
+  tune_map_put(&ex->pending_saves, dir, (void *)1);
+  return 0;
+}
+
+int tune_executor_restore(tune_executor_t *ex, const char *trial_id, const char *dir, int persistent) {
+  tune_trial_t *t = active_record(ex, trial_id);
+  if (!t || !t->worker) return -1;
+  tune__send_restore(ex, t, dir, persistent);
+  return 0;
+}
+
+int tune_executor_reset(tune_executor_t *ex, const char *trial_id, const cJSON *config, const char *tag) {
+  tune_trial_t *t = active_record(ex, trial_id);
+  if (!t || !t->worker) return -1;
+  if (!t->resettable) return 0;
+  tune_trial_set_config(t, config, tag);
+  return tune_worker_request(t->worker, TUNE_REQ_RESET, t, start_body(t)) ? 1 : -1;
+}
+
+int tune_executor_is_running(tune_executor_t *ex, const char *trial_id) {
+  tune_trial_t *t = active_record(ex, trial_id);
+  return t && t->worker != NULL;
+}
+
+cJSON *tune_executor_default_result(tune_executor_t *ex, const char *trial_id) {
+  tune_trial_t *t = active_record(ex, trial_id);
+  if (!t || !t->worker) return NULL;
+  tune_proc_info_t info = {t->worker->pid, t->worker->hostname, t->worker->node_ip};
+  return tune_trial_default_result(t, &info);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stopping                                                                 */
+/* ------------------------------------------------------------------------ */
+
+void tune_executor_stop(tune_executor_t *ex, const char *trial_id, int error) {
+  tune_trial_t *t = tune__record(ex, trial_id);
+  tune_pgm_unmark_staged(&ex->pgm, trial_id);
+  if (!t || !t->active) return;
+  t->active = 0;
+  ex->nrunning--;
+  tune_worker_t *w = t->worker;
+  tune_pg_t *pg = tune_pgm_in_use(&ex->pgm, trial_id);
+  int resettable = t->resettable;
+  tune_map_del(&ex->trials, trial_id);
+  tune_trial_unref(t); /* the map's reference; the worker may hold another */
+  if (w && ex->o.reuse_actors && resettable && !error && w->proc && !w->fault && !w->stopping && pg) {
+    /* Keep the worker and its group for the next trial (Ray's actor cache). */
+    tune_worker_attach(w, NULL);
+    tune_pgm_cache(&ex->pgm, pg, w);
+    return;
+  }
+  if (w) {
+    /* The worker stays attached: its cleanup output keeps the trial's name
+       and log files, and results it still sends are counted, not delivered. */
+    if (pg) tune_pgm_to_stopping(&ex->pgm, pg, w);
+    w->pg = pg;
+    tune_worker_stop(w, ex->o.force_trial_cleanup_s);
+  } else if (pg) {
+    tune_pgm_remove(&ex->pgm, pg);
+  }
+}
+
+void tune__drop_cached(tune_executor_t *ex, tune_pg_t *pg) {
+  tune_worker_t *w = pg->payload;
+  if (w) {
+    tune_pgm_to_stopping(&ex->pgm, pg, w);
+    w->pg = pg;
+    tune_worker_stop(w, ex->o.force_trial_cleanup_s);
+  } else {
+    tune_pgm_remove(&ex->pgm, pg);
+  }
+}
+
+void tune_executor_trim_cache(tune_executor_t *ex, int (*needed)(tune_pgf_entry_t *fe, void *ud), void *ud) {
+  for (size_t k = 0; k < ex->pgm.nfactories; k++) {
+    tune_pgf_entry_t *fe = ex->pgm.order[k];
+    while (fe->cached.head && !needed(fe, ud)) tune__drop_cached(ex, fe->cached.head);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Logging what the runner accepted                                         */
+/* ------------------------------------------------------------------------ */
+
+int tune_executor_commit(tune_executor_t *ex, const char *trial_id, size_t n, int stopped) {
+  tune_trial_t *t = ex->delivered;
+  if (!t || !ex->delivered_batch || strcmp(t->id, trial_id)) return -1;
+  tune_log_target_t target = {t->id, t->name, t->logdir, t->tag, t->config};
+  tune_loggers_write(&ex->loggers, &target, ex->delivered_batch, n, stopped);
+  /* Committed once: a second commit of the same batch logs nothing. */
+  cJSON_Delete(ex->delivered_batch);
+  ex->delivered_batch = NULL;
+  return 0;
+}
+
+void tune_executor_set_loggers(tune_executor_t *ex, int json, int csv) {
+  ex->loggers.json = json;
+  ex->loggers.csv = csv;
+}
+
+int tune_executor_set_event_stream(tune_executor_t *ex, const char *target) {
+  return tune_loggers_set_events(&ex->loggers, target);
+}
+
+void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id) { tune_loggers_forget(&ex->loggers, trial_id); }
