@@ -11,6 +11,7 @@ extern const char *tune_self_exe;
 void tune_lconv_register(lua_State *L);       // core.json_encode, json_decode, array
 void tune_lpgf_register(lua_State *L);        // core.pgf
 void tune_lexecutor_register(lua_State *L);   // core.executor_new
+void tune_lexecutor_pg_register(lua_State *L); // the executor's placement-group methods
 void tune_lworker_register(lua_State *L);     // core.worker_channel
 void tune_lsys_register(lua_State *L);        // clocks, files, processes
 

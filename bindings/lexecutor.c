@@ -9,23 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends.h"
 #include "common.h"
 #include "executor.h"
 #include "json.h"
 #include "lbind.h"
 #include "lconv.h"
+#include "lexecutor.h"
 #include "lpgf.h"
 #include "signals.h"
 
-#define EXECUTOR_MT "tune.core.executor"
 
 typedef struct {
   tune_executor_t *ex;        ///< NULL once closed
   int host_ref;               ///< the backend's Lua host (sim curve), or LUA_NOREF
 } lexecutor_t;
 
-static tune_executor_t *check_ex(lua_State *L) {
-  lexecutor_t *u = luaL_checkudata(L, 1, EXECUTOR_MT);
+tune_executor_t *tune_lexecutor_check(lua_State *L) {
+  lexecutor_t *u = luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
   if (!u->ex) luaL_error(L, "attempt to use a closed executor");
   return u->ex;
 }
@@ -81,7 +82,7 @@ static int l_executor_options(lua_State *L) {
 
 /// ex:options() -> {name = value}: the options in effect.
 static int l_options(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   const tune_executor_opts_t *o = tune_executor_opts(ex);
   size_t n;
   const tune_option_desc_t *d = tune_executor_options(&n);
@@ -126,7 +127,7 @@ static int l_executor_new(lua_State *L) {
   lexecutor_t *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->ex = NULL;
   u->host_ref = LUA_NOREF;
-  luaL_setmetatable(L, EXECUTOR_MT);
+  luaL_setmetatable(L, TUNE_EXECUTOR_MT);
   char err[512];
   tune_backend_t *b = tune_lbackend_new(L, 1, &u->host_ref, err, sizeof err);
   if (!b) return luaL_error(L, "%s", err);
@@ -134,27 +135,11 @@ static int l_executor_new(lua_State *L) {
   return 1;
 }
 
-/// The factory entry for a PlacementGroupFactory (or core.pgf userdata):
-/// found by its key, or interned once per executor.
-static tune_pgf_entry_t *check_pgf(lua_State *L, tune_executor_t *ex, int idx) {
+tune_pgf_entry_t *tune_lexecutor_pgf(lua_State *L, tune_executor_t *ex, int idx) {
   const tune_pgf_t *f = tune_lpgf_check(L, idx);
   tune_pg_manager_t *m = tune_executor_pgm(ex);
   tune_pgf_entry_t *fe = tune_pgm_lookup(m, f->key);
   return fe ? fe : tune_pgm_intern(m, tune_pgf_dup(f));
-}
-
-/// ex:feasible(pgf) -> true | false, message
-static int l_feasible(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  tune_pgf_entry_t *fe = check_pgf(L, ex, 2);
-  char err[1024];
-  if (tune_cluster_feasible(&tune_executor_backend(ex)->cluster, fe->pgf, err, sizeof err) == 0) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  lua_pushboolean(L, 0);
-  lua_pushstring(L, err);
-  return 2;
 }
 
 static int flag(lua_State *L, int idx, const char *key) {
@@ -165,7 +150,7 @@ static int flag(lua_State *L, int idx, const char *key) {
 
 /// ex:start(spec) -> 1 | 0 | -1, message
 static int l_start(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   tune_trial_spec_t s;
   memset(&s, 0, sizeof s);
@@ -185,7 +170,7 @@ static int l_start(lua_State *L) {
   lua_getfield(L, 2, "checkpoint_freq");
   s.checkpoint_freq = (int)luaL_optinteger(L, -1, 0);
   lua_getfield(L, 2, "pgf");
-  s.fe = check_pgf(L, ex, -1);
+  s.fe = tune_lexecutor_pgf(L, ex, -1);
   lua_pop(L, 2);
   lua_getfield(L, 2, "config");
   cJSON *config = tune_lua_check_json(L, -1, "config");
@@ -212,27 +197,27 @@ static int l_start(lua_State *L) {
 }
 
 static int l_continue(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   lua_pushboolean(L, tune_executor_continue(ex, luaL_checkstring(L, 2)) == 0);
   return 1;
 }
 
 static int l_save(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   int rc = tune_executor_save(ex, luaL_checkstring(L, 2), luaL_checkstring(L, 3), lua_toboolean(L, 4));
   lua_pushboolean(L, rc == 0);
   return 1;
 }
 
 static int l_restore(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   int rc = tune_executor_restore(ex, luaL_checkstring(L, 2), luaL_checkstring(L, 3), lua_toboolean(L, 4));
   lua_pushboolean(L, rc == 0);
   return 1;
 }
 
 static int l_reset(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   const char *id = luaL_checkstring(L, 2);
   cJSON *config = tune_lua_check_json(L, 3, "config");
   const char *tag = luaL_optstring(L, 4, NULL);
@@ -243,19 +228,19 @@ static int l_reset(lua_State *L) {
 }
 
 static int l_stop(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   tune_executor_stop(ex, luaL_checkstring(L, 2), lua_toboolean(L, 3));
   return 0;
 }
 
 static int l_is_running(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   lua_pushboolean(L, tune_executor_is_running(ex, luaL_checkstring(L, 2)));
   return 1;
 }
 
 static int l_default_result(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   cJSON *r = tune_executor_default_result(ex, luaL_checkstring(L, 2));
   if (!r) return 0;
   tune_lua_push_json(L, r, NULL);
@@ -271,7 +256,7 @@ static void set_string(lua_State *L, const char *key, const char *v) {
 
 /// ex:next_event(next_trial_exists, timeout) -> {type=..., trial_id=..., ...}
 static int l_next_event(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   int next = lua_toboolean(L, 2);
   double timeout = luaL_optnumber(L, 3, 5.0);
   tune_event_t *ev = tune_executor_next_event(ex, next, timeout);
@@ -298,154 +283,13 @@ static int l_next_event(lua_State *L) {
 }
 
 static int l_poll(lua_State *L) {
-  tune_executor_poll(check_ex(L));
+  tune_executor_poll(tune_lexecutor_check(L));
   return 0;
-}
-
-/// ex:stage(trial_id, pgf) -> "staged" | "already" | false
-static int l_stage(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  const char *id = luaL_checkstring(L, 2);
-  tune_pgf_entry_t *fe = check_pgf(L, ex, 3);
-  int rc = tune_pgm_stage_trial(tune_executor_pgm(ex), id, fe);
-  if (rc == 1) lua_pushliteral(L, "staged");
-  else if (rc == 2) lua_pushliteral(L, "already");
-  else lua_pushboolean(L, 0);
-  return 1;
-}
-
-static int l_update(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  lua_pushinteger(L, (lua_Integer)tune_pgm_update(tune_executor_pgm(ex)));
-  return 1;
-}
-
-static int l_has_ready(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  lua_pushboolean(L, check_pgf(L, ex, 2)->ready.n > 0);
-  return 1;
-}
-
-static int l_has_cached(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  lua_pushboolean(L, check_pgf(L, ex, 2)->cached.n > 0);
-  return 1;
-}
-
-static int l_is_staged(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  lua_pushboolean(L, tune_pgm_is_staged(tune_executor_pgm(ex), luaL_checkstring(L, 2)));
-  return 1;
-}
-
-static int l_can_stage(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  lua_pushboolean(L, tune_pgm_can_stage(tune_executor_pgm(ex)));
-  return 1;
-}
-
-static int l_set_max_pending(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, n >= 1, 2, "must be at least 1");
-  tune_executor_set_max_pending(ex, (size_t)n);
-  return 0;
-}
-
-/// ex:reconcile({{trial_id, pgf, expected}, ...})
-static int l_reconcile(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  lua_Integer n = luaL_len(L, 2);
-  tune_pgm_trial_t *items = tune_xcalloc((size_t)n + 1, sizeof *items);
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, 2, i);
-    lua_rawgeti(L, -1, 1);
-    items[i - 1].trial_id = lua_tostring(L, -1); /* anchored by the argument table */
-    lua_pop(L, 1);
-    lua_rawgeti(L, -1, 2);
-    items[i - 1].fe = check_pgf(L, ex, -1);
-    lua_pop(L, 1);
-    lua_rawgeti(L, -1, 3);
-    items[i - 1].expected = lua_toboolean(L, -1);
-    lua_pop(L, 2);
-    if (!items[i - 1].trial_id) {
-      free(items);
-      return luaL_error(L, "reconcile: item %d has no trial id", (int)i);
-    }
-  }
-  tune_pgm_reconcile(tune_executor_pgm(ex), items, (size_t)n);
-  free(items);
-  return 0;
-}
-
-static int l_counts(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  tune_pgm_counts_t c;
-  tune_pgm_counts(tune_executor_pgm(ex), &c);
-  tune_executor_stats_t s;
-  tune_executor_stats(ex, &s);
-  lua_createtable(L, 0, 11);
-#define SET(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
-  SET("staging", c.staging);
-  SET("reserving", c.reserving);
-  SET("ready", c.ready);
-  SET("in_use", c.in_use);
-  SET("cached", c.cached);
-  SET("stopping", c.stopping);
-  SET("workers", s.workers);
-  SET("running", s.running);
-  SET("events", s.events);
-  SET("spawned", s.spawned);
-  SET("standby", s.standby);
-#undef SET
-  return 1;
-}
-
-/// ex:trim_cache({[pgf_key] = n_needed, ...})
-typedef struct {
-  lua_State *L;
-  int idx;
-} trim_ud_t;
-
-static int trim_needed(tune_pgf_entry_t *fe, void *ud) {
-  trim_ud_t *t = ud;
-  lua_getfield(t->L, t->idx, fe->pgf->key);
-  lua_Integer n = lua_tointeger(t->L, -1);
-  lua_pop(t->L, 1);
-  return n > (lua_Integer)fe->cached.n - 1;
-}
-
-static int l_trim_cache(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  trim_ud_t t = {L, 2};
-  tune_executor_trim_cache(ex, trim_needed, &t);
-  return 0;
-}
-
-static void push_res(lua_State *L, const tune_res_t *r) {
-  cJSON *j = tune_res_to_json(r);
-  tune_lua_push_json(L, j, NULL);
-  cJSON_Delete(j);
-}
-
-/// ex:resources() -> total, available
-static int l_resources(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
-  tune_res_t total, avail;
-  tune_cluster_total(&tune_executor_backend(ex)->cluster, &total, 0);
-  tune_cluster_total(&tune_executor_backend(ex)->cluster, &avail, 1);
-  push_res(L, &total);
-  push_res(L, &avail);
-  tune_res_free(&total);
-  tune_res_free(&avail);
-  return 2;
 }
 
 /// ex:set_loggers{json = bool, csv = bool}: which loggers commit writes.
 static int l_set_loggers(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   tune_executor_set_loggers(ex, flag(L, 2, "json"), flag(L, 2, "csv"));
   return 0;
@@ -454,7 +298,7 @@ static int l_set_loggers(lua_State *L) {
 /// ex:set_event_stream(path | "-" | nil) -> true | nil, message: trial
 /// results also go there as `--events` lines.
 static int l_set_event_stream(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   const char *target = luaL_optstring(L, 2, NULL);
   int rc = tune_executor_set_event_stream(ex, target);
   if (rc < 0) return tune_lua_fail(L, target, rc);
@@ -464,7 +308,7 @@ static int l_set_event_stream(lua_State *L) {
 
 /// ex:commit(trial_id, n, stopped) -> true | false: log the accepted results.
 static int l_commit(lua_State *L) {
-  tune_executor_t *ex = check_ex(L);
+  tune_executor_t *ex = tune_lexecutor_check(L);
   lua_Integer n = luaL_checkinteger(L, 3);
   luaL_argcheck(L, n >= 0, 3, "must not be negative");
   lua_pushboolean(L, tune_executor_commit(ex, luaL_checkstring(L, 2), (size_t)n, lua_toboolean(L, 4)) == 0);
@@ -474,24 +318,24 @@ static int l_commit(lua_State *L) {
 /// ex:forget_logs(trial_id): the trial's CSV columns are read again from
 /// its file if it logs again.
 static int l_forget_logs(lua_State *L) {
-  tune_executor_forget_logs(check_ex(L), luaL_checkstring(L, 2));
+  tune_executor_forget_logs(tune_lexecutor_check(L), luaL_checkstring(L, 2));
   return 0;
 }
 
 /// ex:install_signals(sigint): SIGINT (unless false) and SIGUSR1 stop a
 /// blocked next_event; core.signal_pending() says which came.
 static int l_install_signals(lua_State *L) {
-  tune_executor_install_signals(check_ex(L), lua_toboolean(L, 2));
+  tune_executor_install_signals(tune_lexecutor_check(L), lua_toboolean(L, 2));
   return 0;
 }
 
 static int l_now(lua_State *L) {
-  lua_pushnumber(L, tune_executor_now(check_ex(L)));
+  lua_pushnumber(L, tune_executor_now(tune_lexecutor_check(L)));
   return 1;
 }
 
 static int l_cleanup(lua_State *L) {
-  tune_executor_cleanup(check_ex(L));
+  tune_executor_cleanup(tune_lexecutor_check(L));
   return 0;
 }
 
@@ -506,7 +350,7 @@ static int close_ex(lua_State *L, lexecutor_t *u) {
 
 /// ex:close() -> true | nil, message (a leaked handle)
 static int l_close(lua_State *L) {
-  lexecutor_t *u = luaL_checkudata(L, 1, EXECUTOR_MT);
+  lexecutor_t *u = luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
   if (close_ex(L, u) < 0) {
     lua_pushnil(L);
     lua_pushliteral(L, "executor closed with libuv handles still open");
@@ -517,7 +361,7 @@ static int l_close(lua_State *L) {
 }
 
 static int l_gc(lua_State *L) {
-  close_ex(L, luaL_checkudata(L, 1, EXECUTOR_MT));
+  close_ex(L, luaL_checkudata(L, 1, TUNE_EXECUTOR_MT));
   return 0;
 }
 
@@ -532,18 +376,6 @@ static const luaL_Reg methods[] = {
     {"default_result", l_default_result},
     {"next_event", l_next_event},
     {"poll", l_poll},
-    {"feasible", l_feasible},
-    {"stage", l_stage},
-    {"update", l_update},
-    {"has_ready", l_has_ready},
-    {"has_cached", l_has_cached},
-    {"is_staged", l_is_staged},
-    {"can_stage", l_can_stage},
-    {"set_max_pending", l_set_max_pending},
-    {"reconcile", l_reconcile},
-    {"counts", l_counts},
-    {"trim_cache", l_trim_cache},
-    {"resources", l_resources},
     {"options", l_options},
     {"now", l_now},
     {"set_loggers", l_set_loggers},
@@ -570,8 +402,15 @@ static int l_signals_uninstall(lua_State *L) {
   return 0;
 }
 
+/// core.backend_names() -> "local, sim, ...": the backends of this build.
+static int l_backend_names(lua_State *L) {
+  lua_pushstring(L, tune_backend_names());
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"executor_new", l_executor_new},
+    {"backend_names", l_backend_names},
     {"executor_options", l_executor_options},
     {"signal_pending", l_signal_pending},
     {"signals_uninstall", l_signals_uninstall},
@@ -579,7 +418,7 @@ static const luaL_Reg funcs[] = {
 };
 
 void tune_lexecutor_register(lua_State *L) {
-  luaL_newmetatable(L, EXECUTOR_MT);
+  luaL_newmetatable(L, TUNE_EXECUTOR_MT);
   luaL_newlib(L, methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_gc);

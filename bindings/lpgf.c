@@ -53,10 +53,15 @@ const tune_pgf_t *tune_lpgf_check(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   if (lua_type(L, idx) == LUA_TTABLE) {
     /* A PlacementGroupFactory object: its handle, made on first use. */
-    if (lua_getfield(L, idx, "handle") != LUA_TFUNCTION) luaL_argerror(L, idx, "not a PlacementGroupFactory");
-    lua_pushvalue(L, idx);
-    lua_call(L, 1, 1);
-    lua_replace(L, idx);
+    if (lua_getfield(L, idx, "_handle") == LUA_TUSERDATA) {
+      lua_replace(L, idx);
+    } else {
+      lua_pop(L, 1);
+      if (lua_getfield(L, idx, "handle") != LUA_TFUNCTION) luaL_argerror(L, idx, "not a PlacementGroupFactory");
+      lua_pushvalue(L, idx);
+      lua_call(L, 1, 1);
+      lua_replace(L, idx);
+    }
   }
   lpgf_t *u = luaL_checkudata(L, idx, PGF_MT);
   return u->f;

@@ -56,11 +56,14 @@ static int l_mkdir_p(lua_State *L) {
   return 1;
 }
 
+/// core.write_atomic(path, data [, sync]): through a temporary name and a
+/// rename; with sync (the default) fsynced, file and directory.
 static int l_write_atomic(lua_State *L) {
   const char *p = luaL_checkstring(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
-  int rc = tune_fs_write_atomic(p, data, len);
+  int sync = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+  int rc = sync ? tune_fs_write_atomic(p, data, len) : tune_fs_write_replace(p, data, len);
   if (rc < 0) return tune_lua_fail(L, p, rc);
   lua_pushboolean(L, 1);
   return 1;
@@ -452,7 +455,7 @@ static int l_worker_path(lua_State *L) {
     return 1;
   }
   Dl_info info;
-  if (dladdr((void *)luaopen_tune_core, &info) && info.dli_fname) {
+  if (dladdr((void *)l_worker_path, &info) && info.dli_fname) {
     char so[PATH_MAX];
     if (realpath(info.dli_fname, so)) {
       /* Build tree: <build>/tune/core.so next to <build>/tunelua. */

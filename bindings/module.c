@@ -16,6 +16,7 @@ int luaopen_tune_core(lua_State *L) {
   lua_setfield(L, -2, "version");
   tune_lpgf_register(L);
   tune_lexecutor_register(L);
+  tune_lexecutor_pg_register(L);
   tune_lworker_register(L);
   tune_lsys_register(L);
   return 1;

@@ -206,7 +206,7 @@ static void save(tune_proc_t *p, uint64_t id, const char *dir) {
   char *path = tune_fs_join(dir, "sim_state.json");
   char text[64];
   int len = snprintf(text, sizeof text, "{\"iteration\":%lld}\n", (long long)p->iteration);
-  int rc = tune_fs_write_atomic(path, text, (size_t)len);
+  int rc = tune_fs_write_replace(path, text, (size_t)len);
   free(path);
   if (rc < 0) {
     char msg[256];

@@ -29,17 +29,8 @@ int tune_ckpt_commit(const char *tmp, const char *final, const cJSON *meta, int 
   }
   char *meta_path = tune_xasprintf("%s%s", tmp, TUNE_CKPT_META);
   char *text = tune_json_print(meta);
-  if (persistent) {
-    rc = tune_fs_write_atomic(meta_path, text, strlen(text));
-  } else {
-    int fd = open(meta_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) rc = -errno;
-    else {
-      size_t len = strlen(text);
-      if (write(fd, text, len) != (ssize_t)len) rc = -EIO;
-      close(fd);
-    }
-  }
+  /* A persistent checkpoint's tree is synced below, the metadata with it. */
+  rc = tune_fs_write_replace(meta_path, text, strlen(text));
   free(text);
   free(meta_path);
   if (rc == 0 && persistent) rc = tune_fs_sync_tree(tmp);

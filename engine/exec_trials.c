@@ -30,109 +30,6 @@ void tune__push_error(tune_executor_t *ex, tune_trial_t *t, const char *msg, con
   tune_events_push(&ex->events, ev);
 }
 
-/* ------------------------------------------------------------------------ */
-/* A worker's environment                                                   */
-/* ------------------------------------------------------------------------ */
-
-static const char *const managed_env[] = {
-    "TUNE_ORIG_WORKING_DIR=", "OMP_NUM_THREADS=", "CUDA_VISIBLE_DEVICES=", "TUNE_WORKER_STDOUT_FD=",
-    "TUNE_DRIVER_PID=", "TUNE_MAX_MESSAGE_BYTES=", "TUNE_WORKER_ID=",
-};
-
-static int managed(const char *kv) {
-  for (size_t i = 0; i < TUNE_ARRAY_LEN(managed_env); i++)
-    if (!strncmp(kv, managed_env[i], strlen(managed_env[i]))) return 1;
-  return 0;
-}
-
-/// The GPU ids bundle `i` of `pg` sees: the backend's choice, else the
-/// slots of the engine's cluster model. NULL: the launcher sets them.
-static char *gpu_ids(tune_executor_t *ex, const tune_pg_t *pg, size_t i) {
-  tune_backend_t *b = ex->backend;
-  if (b->ops->gpu_ids) return b->ops->gpu_ids(b, TUNE_PG_PLACEMENT(pg), i);
-  return tune_placement_gpu_ids(&b->cluster, TUNE_PG_PLACEMENT(pg), i);
-}
-
-static char *omp_threads(const tune_pg_t *pg) {
-  long cpus = (long)(pg->fe->pgf->bundles[0].cpu / TUNE_RES_SCALE);
-  return tune_xasprintf("%ld", cpus < 1 ? 1 : cpus);
-}
-
-/// Bundle i of the group: {index, resources, gpu_ids, node}. Caller owns it.
-static cJSON *bundles_json(tune_executor_t *ex, const tune_pg_t *pg) {
-  cJSON *arr = cJSON_CreateArray();
-  const tune_pgf_t *f = pg->fe->pgf;
-  const tune_placement_t *p = TUNE_PG_PLACEMENT(pg);
-  for (size_t i = 0; i < f->nbundles; i++) {
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddNumberToObject(b, "index", (double)(i + 1));
-    cJSON_AddItemToObject(b, "resources", tune_res_to_json(&f->bundles[i]));
-    char *ids = gpu_ids(ex, pg, i);
-    if (ids) cJSON_AddStringToObject(b, "gpu_ids", ids);
-    free(ids);
-    if (i < p->nbundles && p->bundles[i].node < ex->backend->cluster.nnodes)
-      cJSON_AddStringToObject(b, "node", ex->backend->cluster.nodes[p->bundles[i].node].name);
-    cJSON_AddItemToArray(arr, b);
-  }
-  return arr;
-}
-
-/// OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES for a standby worker that
-/// takes a trial (the start request carries them).
-static cJSON *trial_env_json(tune_executor_t *ex, const tune_pg_t *pg) {
-  cJSON *env = cJSON_CreateObject();
-  char *omp = omp_threads(pg), *cuda = gpu_ids(ex, pg, 0);
-  cJSON_AddStringToObject(env, "OMP_NUM_THREADS", omp);
-  if (cuda) cJSON_AddStringToObject(env, "CUDA_VISIBLE_DEVICES", cuda);
-  free(omp);
-  free(cuda);
-  return env;
-}
-
-static char **build_env(tune_executor_t *ex, const tune_pg_t *pg, uint64_t seq) {
-  size_t n = 0;
-  while (ex->env_base[n]) n++;
-  char **env = tune_xcalloc(n + TUNE_ARRAY_LEN(managed_env) + 1, sizeof(char *));
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!managed(ex->env_base[i])) env[k++] = tune_xstrdup(ex->env_base[i]);
-  env[k++] = tune_xasprintf("TUNE_ORIG_WORKING_DIR=%s", ex->orig_cwd);
-  if (pg) {
-    /* A standby worker gets these with its trial (the start request). */
-    char *omp = omp_threads(pg), *cuda = gpu_ids(ex, pg, 0);
-    env[k++] = tune_xasprintf("OMP_NUM_THREADS=%s", omp);
-    if (cuda) env[k++] = tune_xasprintf("CUDA_VISIBLE_DEVICES=%s", cuda);
-    free(omp);
-    free(cuda);
-  }
-  env[k++] = tune_xstrdup("TUNE_WORKER_STDOUT_FD=3");
-  env[k++] = tune_xasprintf("TUNE_DRIVER_PID=%ld", (long)getpid());
-  env[k++] = tune_xasprintf("TUNE_MAX_MESSAGE_BYTES=%zu", ex->o.max_message_bytes);
-  env[k++] = tune_xasprintf("TUNE_WORKER_ID=%llu", (unsigned long long)seq);
-  env[k] = NULL;
-  return env;
-}
-
-tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, char *err, size_t errlen) {
-  size_t nargs = 0;
-  while (ex->worker_args[nargs]) nargs++;
-  char **argv = tune_xcalloc(nargs + 2, sizeof(char *));
-  argv[0] = ex->worker_path;
-  for (size_t i = 0; i < nargs; i++) argv[i + 1] = ex->worker_args[i];
-  char **env = build_env(ex, pg, ex->workers.next_seq + 1);
-  tune_worker_spawn_t so = {ex->worker_path, argv, env, t ? t->logdir : ex->orig_cwd,
-                            pg ? TUNE_PG_PLACEMENT(pg) : NULL, pg ? pg->fe->pgf : NULL,
-                            t ? t->loader_key : ""};
-  tune_worker_t *w = tune_worker_spawn(&ex->workers, &so, err, errlen);
-  free(argv);
-  for (char **p = env; *p; p++) free(*p);
-  free(env);
-  if (!w) return NULL;
-  w->pg = pg;
-  if (t) tune_worker_attach(w, t);
-  return w;
-}
-
 static cJSON *start_body(const tune_trial_t *t) {
   cJSON *b = cJSON_CreateObject();
   cJSON_AddNumberToObject(b, "v", TUNE_PROTOCOL_VERSION);
@@ -207,7 +104,7 @@ static int give_worker(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, tune
     w->standby = 0;
     w->pg = pg;
     tune_worker_attach(w, t);
-    cJSON_AddItemToObject(body, "env", trial_env_json(ex, pg));
+    cJSON_AddItemToObject(body, "env", tune__trial_env_json(ex, pg));
   } else {
     w = tune__spawn(ex, t, pg, err, errlen);
     if (!w) {
@@ -249,7 +146,7 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
   }
   tune_map_put(&ex->trials, spec->trial_id, t); /* the map holds the first reference */
   t->active = 1;
-  t->bundles = bundles_json(ex, pg);
+  t->bundles = tune__bundles_json(ex, pg);
   ex->nrunning++;
   if (give_worker(ex, t, pg, reuse, err, errlen) < 0) {
     /* The record exists: stop it like any trial that failed. */
@@ -380,6 +277,8 @@ void tune_executor_stop(tune_executor_t *ex, const char *trial_id, int error) {
   tune_pgm_unmark_staged(&ex->pgm, trial_id);
   if (!t || !t->active) return;
   t->active = 0;
+  /* Its log files close with it (a paused trial reopens them). */
+  tune_loggers_close(&ex->loggers, trial_id);
   ex->nrunning--;
   tune_worker_t *w = t->worker;
   tune_pg_t *pg = tune_pgm_in_use(&ex->pgm, trial_id);

@@ -1,7 +1,9 @@
 /// Internal to the executor's files: its state, shared by executor.c (life
-/// cycle, waiting), exec_trials.c (what the runner asks of trials) and
-/// exec_replies.c (what workers answer). Calls go one way: executor.c uses
-/// both, exec_replies.c uses exec_trials.c, and neither calls executor.c.
+/// cycle, waiting), exec_trials.c (what the runner asks of trials),
+/// exec_spawn.c (a worker's environment and start) and exec_replies.c (what
+/// workers answer). Calls go one way: executor.c uses the other three,
+/// exec_replies.c uses exec_trials.c and exec_spawn.c, exec_trials.c uses
+/// exec_spawn.c, and nothing calls back up.
 #ifndef TUNE_EXECUTOR_INT_H
 #define TUNE_EXECUTOR_INT_H
 
@@ -34,14 +36,21 @@ struct tune_executor {
   cJSON *delivered_batch;     ///< owned
 };
 
+/* exec_spawn.c */
+/// Spawns a worker for trial `t` on `pg`, or a standby worker when both are NULL.
+tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, char *err, size_t errlen);
+/// Bundle i of the group: {index, resources, gpu_ids, node}. Caller owns it.
+cJSON *tune__bundles_json(tune_executor_t *ex, const tune_pg_t *pg);
+/// OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES for a standby worker that takes
+/// a trial (its start request carries them). Caller owns it.
+cJSON *tune__trial_env_json(tune_executor_t *ex, const tune_pg_t *pg);
+
 /* exec_trials.c */
 tune_trial_t *tune__record(tune_executor_t *ex, const char *id);
 /// Queues ERROR for the trial (once per start).
 void tune__push_error(tune_executor_t *ex, tune_trial_t *t, const char *msg, const char *traceback);
 void tune__send_train(tune_executor_t *ex, tune_trial_t *t);
 void tune__send_restore(tune_executor_t *ex, tune_trial_t *t, const char *dir, int persistent);
-/// Spawns a worker for trial `t` on `pg`, or a standby worker when both are NULL.
-tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, char *err, size_t errlen);
 /// Stops the worker of a cached group, or gives an empty cached group back.
 void tune__drop_cached(tune_executor_t *ex, tune_pg_t *pg);
 

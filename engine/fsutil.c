@@ -87,7 +87,7 @@ int tune_fs_sync_dir(const char *dir) {
   return rc;
 }
 
-int tune_fs_write_atomic(const char *path, const void *data, size_t len) {
+static int write_via_tmp(const char *path, const void *data, size_t len, int sync) {
   if (injected_failure()) return -ENOSPC;
   char *tmp = tune_xasprintf("%s.tmp-%ld", path, (long)getpid());
   int rc = 0;
@@ -97,14 +97,14 @@ int tune_fs_write_atomic(const char *path, const void *data, size_t len) {
     goto out;
   }
   rc = tune_fs_write_all(fd, data, len);
-  if (rc == 0 && fsync(fd) < 0) rc = -errno;
+  if (rc == 0 && sync && fsync(fd) < 0) rc = -errno;
   if (close(fd) < 0 && rc == 0) rc = -errno;
   if (rc == 0 && rename(tmp, path) < 0) rc = -errno;
   if (rc < 0) {
     unlink(tmp);
     goto out;
   }
-  {
+  if (sync) {
     char *dir = tune_fs_dirname(path);
     rc = tune_fs_sync_dir(dir);
     free(dir);
@@ -112,6 +112,14 @@ int tune_fs_write_atomic(const char *path, const void *data, size_t len) {
 out:
   free(tmp);
   return rc;
+}
+
+int tune_fs_write_atomic(const char *path, const void *data, size_t len) {
+  return write_via_tmp(path, data, len, 1);
+}
+
+int tune_fs_write_replace(const char *path, const void *data, size_t len) {
+  return write_via_tmp(path, data, len, 0);
 }
 
 int tune_fs_append(const char *path, const void *data, size_t len, int sync) {

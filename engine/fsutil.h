@@ -14,6 +14,11 @@ int tune_fs_mkdir_p(const char *path);
 /// Write `len` bytes to `path` atomically: `path.tmp-<pid>`, fsync, rename,
 /// fsync of the directory. The old file survives any crash before rename.
 int tune_fs_write_atomic(const char *path, const void *data, size_t len);
+/// Like tune_fs_write_atomic without the fsyncs: a reader sees the old file
+/// or the new one, never a torn one, but a machine crash may lose it. For
+/// files nothing durable depends on, or that a later sync covers (a file
+/// inside a checkpoint directory, synced when the checkpoint is committed).
+int tune_fs_write_replace(const char *path, const void *data, size_t len);
 /// Append with one write(2) per call (O_APPEND); creates the file.
 /// With `sync`, fdatasync before closing.
 int tune_fs_append(const char *path, const void *data, size_t len, int sync);

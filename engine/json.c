@@ -268,6 +268,13 @@ void tune_json_write_double(tune_buf_t *out, double v) {
   if (isnan(v)) { tune_buf_puts(out, "NaN"); return; }
   if (isinf(v)) { tune_buf_puts(out, v < 0 ? "-Infinity" : "Infinity"); return; }
   char tmp[40];
+  if (v == trunc(v) && fabs(v) < 1e15) {
+    /* Integral: exact as an integer, and a float stays a float (1.0). */
+    int n = snprintf(tmp, sizeof tmp, "%lld.0", (long long)v);
+    if (v == 0 && signbit(v)) n = snprintf(tmp, sizeof tmp, "-0.0");
+    tune_buf_append(out, tmp, (size_t)n);
+    return;
+  }
   /* The shortest of 15, 16 and 17 significant digits that reads back exactly. */
   int n = snprintf(tmp, sizeof tmp, "%.15g", v);
   if (strtod(tmp, NULL) != v) {

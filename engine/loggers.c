@@ -19,6 +19,14 @@ typedef struct {
   char **names;
 } csv_columns_t;
 
+/// A logging trial: its files stay open while it runs (one write(2) per
+/// file and batch, no open/close per result).
+typedef struct {
+  char *logdir;
+  int fd[2];              ///< result.json, progress.csv; -1 until opened
+  csv_columns_t *cols;    ///< NULL until known
+} trial_log_t;
+
 static void columns_free(csv_columns_t *c) {
   if (!c) return;
   for (size_t i = 0; i < c->n; i++) free(c->names[i]);
@@ -26,12 +34,45 @@ static void columns_free(csv_columns_t *c) {
   free(c);
 }
 
+static void trial_log_free(trial_log_t *t) {
+  if (!t) return;
+  for (int i = 0; i < 2; i++)
+    if (t->fd[i] >= 0) close(t->fd[i]);
+  columns_free(t->cols);
+  free(t->logdir);
+  free(t);
+}
+
+/// The trial's log state for `logdir` (a new one when the directory changed).
+static trial_log_t *trial_log(tune_loggers_t *l, const char *trial_id, const char *logdir) {
+  trial_log_t *t = tune_map_get(&l->trials, trial_id);
+  if (t && !strcmp(t->logdir, logdir)) return t;
+  trial_log_free(t);
+  t = tune_xcalloc(1, sizeof *t);
+  t->logdir = tune_xstrdup(logdir);
+  t->fd[0] = t->fd[1] = -1;
+  tune_map_put(&l->trials, trial_id, t);
+  return t;
+}
+
+/// Appends to the trial's file `which` (0 result.json, 1 progress.csv),
+/// opening it on first use. 0 or a negative errno.
+static int log_append(trial_log_t *t, int which, const char *name, const void *data, size_t len) {
+  if (t->fd[which] < 0) {
+    char *path = tune_fs_join(t->logdir, name);
+    t->fd[which] = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    free(path);
+    if (t->fd[which] < 0) return -errno;
+  }
+  return tune_fs_write_all(t->fd[which], data, len);
+}
+
 void tune_loggers_init(tune_loggers_t *l, int json, int csv) {
   memset(l, 0, sizeof *l);
   l->json = json;
   l->csv = csv;
   l->event_fd = -1;
-  tune_map_init(&l->columns);
+  tune_map_init(&l->trials);
 }
 
 int tune_loggers_set_events(tune_loggers_t *l, const char *target) {
@@ -54,13 +95,22 @@ void tune_loggers_free(tune_loggers_t *l) {
   tune_loggers_set_events(l, NULL);
   size_t pos = 0;
   void *v;
-  while (tune_map_next(&l->columns, &pos, NULL, &v)) columns_free(v);
-  tune_map_free(&l->columns);
+  while (tune_map_next(&l->trials, &pos, NULL, &v)) trial_log_free(v);
+  tune_map_free(&l->trials);
   free(l->last_error);
 }
 
+void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
+  trial_log_t *t = tune_map_get(&l->trials, trial_id);
+  if (!t) return;
+  for (int i = 0; i < 2; i++) {
+    if (t->fd[i] >= 0) close(t->fd[i]);
+    t->fd[i] = -1;
+  }
+}
+
 void tune_loggers_forget(tune_loggers_t *l, const char *trial_id) {
-  columns_free(tune_map_del(&l->columns, trial_id));
+  trial_log_free(tune_map_del(&l->trials, trial_id));
 }
 
 void tune_csv_field(tune_buf_t *out, const char *s, size_t len) {
@@ -175,8 +225,8 @@ static csv_columns_t *read_header(const char *path) {
   return c;
 }
 
-static void report_failure(tune_loggers_t *l, const char *path, int rc) {
-  char *msg = tune_xasprintf("cannot write %s: %s", path, strerror(-rc));
+static void report_failure(tune_loggers_t *l, const char *dir, const char *name, int rc) {
+  char *msg = tune_xasprintf("cannot write %s/%s: %s", dir, name, strerror(-rc));
   if (!l->last_error || strcmp(l->last_error, msg)) TUNE_WARN("%s", msg);
   free(l->last_error);
   l->last_error = msg;
@@ -194,7 +244,7 @@ static size_t pick(cJSON *batch, size_t n, int stopped, const cJSON **out) {
 }
 
 /// result.json lines and `--events` lines, from one encoding of each result.
-static void write_json(tune_loggers_t *l, const tune_log_target_t *t, const cJSON **rs, size_t n) {
+static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
   tune_buf_t lines = TUNE_BUF_INIT, events = TUNE_BUF_INIT, one = TUNE_BUF_INIT, cfg = TUNE_BUF_INIT;
   tune_json_write(&cfg, t->config);
   for (size_t i = 0; i < n; i++) {
@@ -226,10 +276,8 @@ static void write_json(tune_loggers_t *l, const tune_log_target_t *t, const cJSO
     }
   }
   if (lines.len) {
-    char *path = tune_fs_join(t->logdir, "result.json");
-    int rc = tune_fs_append(path, lines.data, lines.len, 0);
-    if (rc < 0) report_failure(l, path, rc);
-    free(path);
+    int rc = log_append(tl, 0, "result.json", lines.data, lines.len);
+    if (rc < 0) report_failure(l, t->logdir, "result.json", rc);
   }
   if (events.len) tune_fs_write_all(l->event_fd, events.data, events.len);
   tune_buf_free(&lines);
@@ -238,13 +286,14 @@ static void write_json(tune_loggers_t *l, const tune_log_target_t *t, const cJSO
   tune_buf_free(&cfg);
 }
 
-static void write_csv(tune_loggers_t *l, const tune_log_target_t *t, const cJSON **rs, size_t n) {
-  char *path = tune_fs_join(t->logdir, "progress.csv");
-  csv_columns_t *cols = tune_map_get(&l->columns, t->trial_id);
+static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
+  csv_columns_t *cols = tl->cols;
   tune_buf_t b = TUNE_BUF_INIT;
   int fresh = 0;
   if (!cols) {
+    char *path = tune_fs_join(t->logdir, "progress.csv");
     cols = read_header(path);
+    free(path);
     if (!cols) fresh = 1;
   }
   for (size_t k = 0; k < n; k++) {
@@ -280,10 +329,9 @@ static void write_csv(tune_loggers_t *l, const tune_log_target_t *t, const cJSON
     cJSON_Delete(wrap);
     flat_free(&f);
   }
-  if (cols) tune_map_put(&l->columns, t->trial_id, cols);
-  int rc = tune_fs_append(path, b.data, b.len, 0);
-  if (rc < 0) report_failure(l, path, rc);
-  free(path);
+  tl->cols = cols;
+  int rc = log_append(tl, 1, "progress.csv", b.data, b.len);
+  if (rc < 0) report_failure(l, t->logdir, "progress.csv", rc);
   tune_buf_free(&b);
 }
 
@@ -294,7 +342,8 @@ void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *ba
   if (n == 0) return;
   const cJSON **rs = tune_xcalloc(n, sizeof *rs);
   size_t k = pick(batch, n, stopped, rs);
-  if (k > 0 && (l->json || l->event_fd >= 0)) write_json(l, t, rs, k);
-  if (k > 0 && l->csv) write_csv(l, t, rs, k);
+  trial_log_t *tl = trial_log(l, t->trial_id, t->logdir);
+  if (k > 0 && (l->json || l->event_fd >= 0)) write_json(l, tl, t, rs, k);
+  if (k > 0 && l->csv) write_csv(l, tl, t, rs, k);
   free(rs);
 }

@@ -18,7 +18,7 @@ typedef struct {
   int csv;
   int event_fd;         ///< `--events` stream, or -1
   int event_fd_owned;   ///< opened here (closed by tune_loggers_free)
-  tune_map_t columns;   ///< trial id -> csv_columns_t* (owned)
+  tune_map_t trials;    ///< trial id -> its open files and CSV columns (owned)
   char *last_error;     ///< the last write failure, for a warning
 } tune_loggers_t;
 
@@ -39,8 +39,10 @@ int tune_loggers_set_events(tune_loggers_t *l, const char *target);
 /// Logs results 1..n of `batch` (skipping Ray's "__duplicate__" result);
 /// with `stopped`, the n-th gets done = true first.
 void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *batch, size_t n, int stopped);
-/// Forget a trial's CSV columns (they are read back from the file if it
-/// logs again, e.g. after a resume).
+/// Close a trial's files (it stopped or paused; its CSV columns are kept).
+void tune_loggers_close(tune_loggers_t *l, const char *trial_id);
+/// Close a trial's files and forget its CSV columns (they are read back
+/// from the file if it logs again, e.g. after a resume).
 void tune_loggers_forget(tune_loggers_t *l, const char *trial_id);
 /// Appends `s` to `out` quoted as a CSV field when it needs quoting.
 void tune_csv_field(tune_buf_t *out, const char *s, size_t len);

@@ -18,7 +18,9 @@ options:
   --local-dir DIR       where experiments are written (default ~/tune_results)
   --name NAME           experiment name
   --resume[=MODE]       resume the experiment: LOCAL (default), AUTO, ERRORED_ONLY
-  --backend local       process backend
+  --backend NAME        where trials run: local (default), sim (the simulator;
+                        the file gives tune.run a sim = {curve = ...}); also
+                        TUNE_BACKEND
   -v, --verbose N       verbosity 0-3
   --events FILE|-       write the trial events as JSON lines to FILE (- = stdout)
   --version             print the version
@@ -82,7 +84,11 @@ function M.main(argv)
         if not RESUME_MODES[opts.resume] then error({usage = "--resume: unknown mode " .. value}) end
       elseif name == "--backend" then
         opts.backend = take()
-        if opts.backend ~= "local" then error({usage = "--backend: only 'local' is available in this build"}) end
+        local known = false
+        for b in core.backend_names():gmatch("[^, ]+") do known = known or b == opts.backend end
+        if not known then
+          error({usage = "--backend: unknown backend '" .. opts.backend .. "' (known: " .. core.backend_names() .. ")"})
+        end
       elseif name == "-v" or name == "--verbose" then opts.verbose = number()
       elseif name == "--events" then opts.events = take()
       else error({unknown = true}) end

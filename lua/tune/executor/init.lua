@@ -61,6 +61,7 @@ function M.backend_name(opts)
 end
 
 local TrialExecutor = class.class("TrialExecutor")
+for name, f in pairs(require("tune.executor.staging")) do TrialExecutor[name] = f end
 
 function TrialExecutor:__init(opts)
   opts = opts or {}
@@ -279,54 +280,8 @@ end
 function TrialExecutor:reset_trial(trial, new_config, new_experiment_tag)
   local rc = self._core:reset(trial.trial_id, new_config, new_experiment_tag)
   if rc ~= 1 then return false end
-  trial.config = new_config
-  trial.experiment_tag = new_experiment_tag or trial.experiment_tag
+  trial:set_config(new_config, new_experiment_tag)
   return true
-end
-
---- Ray's _stage_and_update_status: stage groups for PENDING and PAUSED
---- trials up to TUNE_MAX_PENDING_TRIALS_PG, then reserve what fits.
-function TrialExecutor:stage_and_update_status(trials)
-  local c = self._core
-  for _, trial in ipairs(trials) do
-    local s = trial.status
-    if (s == Trial.PENDING or s == Trial.PAUSED) and not c:is_running(trial.trial_id) then
-      if c:stage(trial.trial_id, trial.placement_group_factory) == false then break end
-    end
-  end
-  c:update()
-end
-
---- Ray's reconcile_placement_groups.
-function TrialExecutor:reconcile_placement_groups(trials)
-  local items = {}
-  for i, t in ipairs(trials) do
-    local s = t.status
-    items[i] = {t.trial_id, t.placement_group_factory, s == Trial.PENDING or s == Trial.PAUSED or s == Trial.RUNNING}
-  end
-  self._core:reconcile(items)
-end
-
---- Periodic work after each runner step (Ray's on_step_end).
-function TrialExecutor:on_step_end(trials)
-  local now = self._core:now()
-  if now - self._last_recon >= self.options.placement_group_recon_interval then
-    self:reconcile_placement_groups(trials)
-    self._last_recon = now
-  end
-end
-
---- Cached workers that no pending or paused trial of `trials` will use
---- are stopped (their placement groups go back).
-function TrialExecutor:trim_cache(trials)
-  local need = {}
-  for _, t in ipairs(trials or {}) do
-    if t.status == Trial.PENDING or t.status == Trial.PAUSED then
-      local key = t.placement_group_factory:key()
-      need[key] = (need[key] or 0) + 1
-    end
-  end
-  self._core:trim_cache(need)
 end
 
 --- True when the trial could ever run on the node(s); else false and what
@@ -351,24 +306,6 @@ end
 --- SIGINT (unless `sigint` is false) and SIGUSR1 end a blocked wait; see
 --- core.signal_pending().
 function TrialExecutor:install_signals(sigint) self._core:install_signals(sigint) end
-
-function TrialExecutor:can_stage() return self._core:can_stage() end
-function TrialExecutor:has_ready(trial) return self._core:has_ready(trial.placement_group_factory) end
-
---- Counts of placement groups: staging, ready, in_use, cached, stopping,
---- plus workers, running, events, spawned.
-function TrialExecutor:pg_counts() return self._core:counts() end
-
---- Ray's has_resources_for_trial: staged already, room to stage, or a
---- ready or cached group of its factory.
-function TrialExecutor:has_resources_for_trial(trial)
-  local c, pgf = self._core, trial.placement_group_factory
-  return c:is_staged(trial.trial_id) or c:can_stage() or c:has_ready(pgf) or c:has_cached(pgf)
-end
-
-function TrialExecutor:set_max_pending_trials(n)
-  self._core:set_max_pending(n)
-end
 
 function TrialExecutor:has_gpus()
   return (self._node.GPU or 0) > 0

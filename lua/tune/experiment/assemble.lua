@@ -96,9 +96,48 @@ end
 
 --- The executor: tune.run's trial_executor, or a TrialExecutor of our own
 --- (Ray: reuse_actors defaults on for function trainables).
-local function make_executor(opts, o, cli, kind, scheduler)
+--- The backend tune.run asks for: --backend, else the option, else
+--- TUNE_BACKEND, else "local".
+local function backend_name(opts, cli)
+  local name = cli.backend or opt(opts, "backend")
+  if name ~= nil and type(name) ~= "string" then
+    refuse("tune.run: backend must be a string (" .. core.backend_names() .. "), got " .. type(name))
+  end
+  if name == nil then name = require("tune.executor").backend_name({}) end
+  local known = false
+  for b in core.backend_names():gmatch("[^, ]+") do known = known or b == name end
+  if not known then refuse("tune.run: unknown backend '" .. name .. "' (known: " .. core.backend_names() .. ")") end
+  return name
+end
+
+--- The simulator for backend = "sim": tune.run's `sim` option holds its
+--- curve (or replay) and time_per_iteration.
+local function make_sim(opts, common)
+  local sim = opt(opts, "sim")
+  if sim ~= nil and type(sim) ~= "table" then refuse("tune.run: sim must be a table, got " .. type(sim)) end
+  sim = sim or {}
+  if sim.curve == nil and sim.replay == nil then
+    refuse("tune.run: backend = \"sim\" needs sim = {curve = function(config, iteration, trial)} or "
+      .. "sim = {replay = <a finished experiment directory>}: the simulator has nothing to report otherwise")
+  end
+  local args = {}
+  for k, v in pairs(common) do args[k] = v end
+  for k, v in pairs(sim) do args[k] = v end
+  args.num_cpus = args.num_cpus or 1
+  return refusing(require("tune.executor.sim").SimulatedExecutor, args)
+end
+
+local function make_executor(opts, o, cli, t, scheduler)
+  local kind = t.kind
   local ex = opt(opts, "trial_executor")
-  if ex then return ex, false end
+  local backend = backend_name(opts, cli)
+  if ex then
+    if opt(opts, "backend") ~= nil then
+      refuse("tune.run: give either trial_executor or backend, not both (the executor has its backend)")
+    end
+    if t.unfindable and ex.backend ~= "sim" then refuse(t.unfindable) end
+    return ex, false
+  end
   local reuse = opts.reuse_actors
   if reuse == nil then
     local pgf = o.resources_per_trial and placement.to_pgf(o.resources_per_trial, 2)
@@ -113,13 +152,17 @@ local function make_executor(opts, o, cli, kind, scheduler)
     end
     buffer_length = 1
   end
-  return require("tune.executor").TrialExecutor{
+  local common = {
     reuse_actors = reuse,
     result_buffer_length = buffer_length,
     num_cpus = cli.num_cpus or opts.num_cpus,
     num_gpus = cli.num_gpus or opts.num_gpus,
     resources = cli.resources or opts.resources,
-  }, true
+  }
+  if backend == "sim" then return make_sim(opts, common), true end
+  if t.unfindable then refuse(t.unfindable) end
+  common.backend = backend
+  return refusing(require("tune.executor").TrialExecutor, common), true
 end
 
 --- Trials kept pending (Ray's _get_max_pending_trials): the variable
@@ -161,9 +204,11 @@ function M.build(opts, o, cli, t, run_count)
   local search_alg, is_searcher = make_search_alg(opts, o)
   set_search_properties(search_alg, scheduler, o)
   local local_dir, name, experiment_dir, resume = place(opts, o, cli, t.name, run_count)
-  local ex, own_executor = make_executor(opts, o, cli, t.kind, scheduler)
+  local ex, own_executor = make_executor(opts, o, cli, t, scheduler)
+  -- The simulator runs no trainable: a function no worker could find is fine.
+  local loader = t.loader or {simulated = t.name}
   local experiment = require("tune.experiment"){
-    name = name, run = t.trainable, trainable_name = t.name, loader = t.loader,
+    name = name, run = t.trainable, trainable_name = t.name, loader = loader,
     resettable = registry.resettable(t.trainable), config = o.config, num_samples = o.num_samples,
     local_dir = local_dir, experiment_dir = experiment_dir, stopping_criterion = o.stopping_criterion,
     resources_per_trial = o.resources_per_trial, checkpoint_freq = opt(opts, "checkpoint_freq"),

@@ -40,13 +40,22 @@ M.CallbackList = CallbackList
 
 function CallbackList:__init(callbacks)
   self.callbacks = callbacks or {}
+  self._with = {}    -- hook -> the callbacks that have it (looked up once)
 end
 
---- Calls `hook` on every callback; a failing callback ends the experiment
---- with a message that names it and the hook.
+--- Calls `hook` on every callback that has it; a failing callback ends the
+--- experiment with a message that names it and the hook.
 function CallbackList:call(hook, ...)
-  for _, cb in ipairs(self.callbacks) do
-    local ok, err = plugin.call("callback", cb, hook, nil, ...)
+  local with = self._with[hook]
+  if with == nil then
+    with = {}
+    for _, cb in ipairs(self.callbacks) do
+      if type(cb) ~= "table" or cb[hook] ~= nil then with[#with + 1] = cb end
+    end
+    self._with[hook] = with
+  end
+  for i = 1, #with do
+    local ok, err = plugin.call("callback", with[i], hook, nil, ...)
     if not ok then error(err, 0) end
   end
 end

@@ -26,6 +26,12 @@ end
 --- max_failures allows, else the trial ends in ERROR.
 function R:_process_trial_failure(trial, msg, traceback)
   self._has_errored = true
+  if trial.status == Trial.PENDING then
+    -- Its resources can never be had (a reservation the backend refused).
+    trial:init_logdir()
+    self:_fail(trial, msg, traceback, true)
+    return
+  end
   if trial.status ~= Trial.RUNNING then
     if trial.status == Trial.PAUSED then self:_fail(trial, msg, traceback) end
     return

@@ -46,6 +46,7 @@ function R:checkpoint(force)
   local now = core.now()
   if not force and now - self._last_checkpoint < self.checkpoint_period then return nil end
   self._last_checkpoint = now
+  self:_journal_changes(true)
   local path, err = self.store:snapshot(self:state())
   if not path then
     io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")

@@ -48,7 +48,8 @@ local function local_name(value, level)
   return nil
 end
 
---- How workers find the trainable, and its name.
+--- How workers find the trainable, and its name. A function no worker
+--- could find gets no loader but the reason (the simulator needs none).
 local function resolve_trainable(run, level)
   if type(run) == "string" then
     local e = registry.get(run)
@@ -70,12 +71,12 @@ local function resolve_trainable(run, level)
   local _, cli = cli_options()
   local script = cli and cli.script
   if not script and arg and type(arg[0]) == "string" and arg[0]:match("%.lua$") then script = arg[0] end
-  if not script then
-    error("tune.run: the worker cannot find this trainable: register it with tune.register_trainable(name, fn) "
-      .. "in a module, or run the experiment with `tunelua file.lua`", level + 1)
-  end
   local name = (kind == "class" and rawget(run, "__name") ~= "Trainable" and rawget(run, "__name"))
     or local_name(run, level + 1) or "trainable"
+  if not script then
+    return run, name, nil, "tune.run: the worker cannot find this trainable: register it with "
+      .. "tune.register_trainable(name, fn) in a module, or run the experiment with `tunelua file.lua`"
+  end
   local args = {}
   local a = cli and cli.args or arg or {}
   for i = 1, #a do args[i] = a[i] end
@@ -215,8 +216,9 @@ function M.run(run, opts)
   local cli = cli_options()
   local ok, o = pcall(options.check, opts, cli)
   if not ok then error(options.refusal_message(o) or o, options.refusal_message(o) and 2 or 0) end
-  local trainable, trainable_name, loader = resolve_trainable(run, 2)
-  local t = {trainable = trainable, name = trainable_name, loader = loader, kind = registry.kind_of(trainable)}
+  local trainable, trainable_name, loader, unfindable = resolve_trainable(run, 2)
+  local t = {trainable = trainable, name = trainable_name, loader = loader, unfindable = unfindable,
+    kind = registry.kind_of(trainable)}
   local built, ctx = pcall(assemble.build, opts, o, cli, t, run_count)
   if not built then error(options.refusal_message(ctx) or ctx, options.refusal_message(ctx) and 2 or 0) end
   run_dirs[run_count] = ctx.experiment_dir

@@ -49,6 +49,7 @@ function TrialRunner:__init(o)
   self._cached_decisions = {}
   self._queued_decisions = {}
   self._journaled = {}     -- trial_id -> last journaled status
+  self._changes = {}       -- trials whose status/config/resources changed (Trial.changed), in order
   self._has_errored = false
   self._should_stop_experiment = false
   self._last_checkpoint = -math.huge
@@ -86,7 +87,8 @@ function TrialRunner:get_live_trials()
   if self._live_dirty then
     local live = {}
     for _, t in ipairs(self._live) do
-      if not t:is_finished() then live[#live + 1] = t end
+      local s = t.status
+      if s ~= Trial.TERMINATED and s ~= Trial.ERROR then live[#live + 1] = t end
     end
     self._live = live
     self._live_dirty = false
@@ -104,9 +106,11 @@ function TrialRunner:_journal_status(trial)
     j = {}
     self._journaled[trial.trial_id] = j
   end
-  if j.status ~= trial.status or j.logdir ~= trial.logdir then
-    j.status, j.logdir = trial.status, trial.logdir
-    if trial:is_finished() then self._live_dirty = true end
+  -- rawget: a pending trial has no logdir, and Trial's __index is a function.
+  local status, logdir = trial.status, rawget(trial, "logdir")
+  if j.status ~= status or j.logdir ~= logdir then
+    j.status, j.logdir = status, logdir
+    if status == Trial.TERMINATED or status == Trial.ERROR then self._live_dirty = true end
     if self.store then
       self.store:journal{event = "status", trial_id = trial.trial_id, status = trial.status,
         num_failures = trial.num_failures, error_msg = trial.error_msg, logdir = trial.logdir}
@@ -122,10 +126,24 @@ function TrialRunner:_journal_status(trial)
   end
 end
 
---- Journals changes plug-ins made directly (a scheduler setting a status
---- through the executor, PBT giving a trial a new config).
-function TrialRunner:_journal_changes()
-  for _, t in ipairs(self:get_live_trials()) do self:_journal_status(t) end
+--- Journals the changes plug-ins made (a scheduler setting a status
+--- through the executor, PBT giving a trial a new config): the trials that
+--- told (Trial:set_status, set_config, update_resources), or with `all`
+--- every live trial (at each snapshot, for plug-ins that assign fields).
+function TrialRunner:_journal_changes(all)
+  local changes = self._changes   -- shared with the trials: emptied in place
+  local n = #changes
+  if n > 0 then
+    local list = table.move(changes, 1, n, 1, {})
+    for i = 1, n do
+      changes[i] = nil
+      changes[list[i]] = nil
+    end
+    for i = 1, n do self:_journal_status(list[i]) end
+  end
+  if all then
+    for _, t in ipairs(self:get_live_trials()) do self:_journal_status(t) end
+  end
 end
 
 --- Adds a trial (Ray's add_trial): it is journaled, checked against the
@@ -133,6 +151,7 @@ end
 function TrialRunner:add_trial(trial, quiet)
   self.trials[#self.trials + 1] = trial
   self._by_id[trial.trial_id] = trial
+  trial._changes = self._changes
   if not trial:is_finished() then self._live[#self._live + 1] = trial end
   if self.store and not quiet then
     self.store:journal{event = "trial_added", trial = persistence.serialize_trial(trial, self.experiment_dir)}
@@ -205,7 +224,8 @@ function TrialRunner:_wait_and_handle_event(next_trial)
   elseif t == "NO_RUNNING_TRIAL_TIMEOUT" or t == "YIELD" then
     return
   else
-    local trial = ev.trial
+    -- A trial never started (its reservation failed) is known by id only.
+    local trial = ev.trial or self._by_id[ev.trial_id]
     if not trial or not self._by_id[trial.trial_id] then return end
     if t == "ERROR" then
       self:_on_executor_error(trial, ev.error, ev.traceback)
@@ -228,7 +248,8 @@ function TrialRunner:_start_trial(trial)
   self:forget_decisions(trial)
   if self.trial_executor:start_trial(trial) then
     if trial.logdir and prev == Trial.PENDING and not trial._params_written then
-      core.write_atomic(util.join(trial.logdir, "params.json"), assert(core.json_encode(trial.config)))
+      -- Not synced: resume reads configs from the journal, not from here.
+      core.write_atomic(util.join(trial.logdir, "params.json"), assert(core.json_encode(trial.config)), false)
       trial._params_written = true
     end
     self:_journal_status(trial)

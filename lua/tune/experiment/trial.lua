@@ -137,8 +137,34 @@ function Trial:has_checkpoint()
   return self.checkpoint.dir_or_data ~= nil
 end
 
+--- Tells the runner that owns the trial (TrialRunner:add_trial) that its
+--- status, config, tag or resources changed, so the change is journaled.
+local function changed(self)
+  local set = rawget(self, "_changes")
+  if set and not set[self] then
+    set[self] = true
+    set[#set + 1] = self
+  end
+end
+Trial.changed = changed
+
 function Trial:set_status(status)
   self.status = status
+  changed(self)
+end
+
+--- A new config (and experiment tag): what PBT's exploit and reset_trial do.
+function Trial:set_config(config, experiment_tag)
+  self.config = config
+  if experiment_tag ~= nil then self.experiment_tag = experiment_tag end
+  changed(self)
+end
+
+--- New resources (Ray's Trial.update_resources): a PlacementGroupFactory.
+function Trial:update_resources(pgf)
+  self.placement_group_factory = pgf
+  self.resources = pgf:head()
+  changed(self)
 end
 
 function Trial:update_last_result(result)
@@ -259,6 +285,21 @@ end
 function Trial:__tostring()
   if self.custom_trial_name then return self.custom_trial_name end
   return string.format("%s_%s", self.trainable_name, self.trial_id)
+end
+
+--- A scheduler's change to any trial-like object: through the Trial
+--- method (which journals it) when there is one, else by assignment (the
+--- stand-in trials of scheduler tests).
+function M.set_config(trial, config, experiment_tag)
+  if trial.set_config then return trial:set_config(config, experiment_tag) end
+  trial.config = config
+  if experiment_tag ~= nil then trial.experiment_tag = experiment_tag end
+end
+
+function M.update_resources(trial, pgf)
+  if trial.update_resources then return trial:update_resources(pgf) end
+  trial.placement_group_factory = pgf
+  trial.resources = pgf:head()
 end
 
 M.Trial = Trial

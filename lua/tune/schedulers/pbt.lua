@@ -26,6 +26,7 @@ local class = require("tune.class")
 local core = require("tune.core")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
+local trial_mod = require("tune.experiment.trial")
 local pbt_explore = require("tune.schedulers.pbt_explore")
 
 local CONTINUE, PAUSE, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.NOOP
@@ -548,8 +549,7 @@ function PBT:_exploit(runner, trial, trial_to_clone)
     ex:set_status(trial, "PAUSED")
     PBT._forget_decisions(runner, trial)
   end
-  trial.experiment_tag = new_tag
-  trial.config = new_config
+  trial_mod.set_config(trial, new_config, new_tag)
   local source = new_state.last_checkpoint
   -- A registration of its own: it is the trial's newest checkpoint now,
   -- newer than any the trial saved itself.

@@ -159,8 +159,7 @@ function Replay:on_trial_result(runner, trial, result)
   ex:stop_trial(trial)
   ex:set_status(trial, "PAUSED")
   PBT._forget_decisions(runner, trial)
-  trial.experiment_tag = new_tag
-  trial.config = util.deepcopy(new_config)
+  require("tune.experiment.trial").set_config(trial, util.deepcopy(new_config), new_tag)
   trial:on_checkpoint(checkpoint)
   self.current_config = new_config
   self._num_perturbations = self._num_perturbations + 1

@@ -602,8 +602,7 @@ function RCS:set_trial_resources(trial, new_resources)
   if not new_resources then return false end
   local pgf = placement.to_pgf(new_resources, 2)
   if trial.status == "RUNNING" then error("Cannot update resources while Trial is running.", 2) end
-  trial.placement_group_factory = pgf
-  trial.resources = pgf:head()
+  require("tune.experiment.trial").update_resources(trial, pgf)
   -- Remember the trials whose resources changed: they may be added again
   -- (resume) with them.
   self._reallocated_trial_ids[trial.trial_id] = true

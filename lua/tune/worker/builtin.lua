@@ -18,7 +18,7 @@ end
 
 function MockTrainer:save_checkpoint(dir)
   local path = dir .. "/mock_agent.json"
-  assert(core.write_atomic(path, assert(core.json_encode(self.state))))
+  assert(core.write_atomic(path, assert(core.json_encode(self.state)), false))
   return nil
 end
 

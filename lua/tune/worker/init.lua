@@ -279,7 +279,8 @@ function Worker:on_train(msg)
 end
 
 local function write_table(dir, t)
-  assert(core.write_atomic(dir .. "/" .. CHECKPOINT_JSON, assert(core.json_encode(t))))
+  -- The driver syncs the checkpoint's tree when it commits it.
+  assert(core.write_atomic(dir .. "/" .. CHECKPOINT_JSON, assert(core.json_encode(t)), false))
 end
 
 local function read_table(dir)

@@ -1,0 +1,200 @@
+-- One executor layer (issue 8): placement-group factories encoded once,
+-- trim_cache as documented, results logged only once the runner accepted
+-- them, asynchronous reservations, and the simulator backend: deterministic
+-- runs, replays of a recorded experiment, and tune.run's backend option.
+local tune = require("tune")
+local core = require("tune.core")
+local support = require("spec.support")
+require("spec.fixtures.trainables")
+
+local function lines(path)
+  local out = {}
+  for line in (core.read_file(path) or ""):gmatch("[^\n]+") do out[#out + 1] = line end
+  return out
+end
+
+local function iterations(path)
+  local out = {}
+  for _, l in ipairs(lines(path)) do out[#out + 1] = core.json_decode(l).training_iteration end
+  return out
+end
+
+describe("the executor layer", function()
+  local dir
+  before_each(function() dir = support.tmpdir("layer") end)
+  after_each(support.check_clean)
+
+  it("encodes a placement-group factory once for any number of trials", function()
+    local ex = support.executor{num_cpus = 1}
+    local pgf = tune.PlacementGroupFactory({{CPU = 1}})
+    local before = core.pgf_encodes()
+    local trials = {}
+    for i = 1, 100 do trials[i] = tune.Trial("__fake", {placement_group_factory = pgf, local_dir = dir}) end
+    ex:set_max_pending_trials(200)
+    ex:stage_and_update_status(trials)
+    ex:stage_and_update_status(trials)
+    for _, t in ipairs(trials) do assert.is_true(ex:has_resources_for_trial(t)) end
+    assert.equal(1, core.pgf_encodes() - before)
+    assert.equal(100, ex:pg_counts().staging + ex:pg_counts().ready)
+  end)
+
+  it("gives equal factories one key, computed in C", function()
+    local a = tune.PlacementGroupFactory({{CPU = 2, custom = 1}}, {strategy = "SPREAD"})
+    local b = tune.PlacementGroupFactory({{custom = 1, cpu = 2}}, {strategy = "SPREAD"})
+    local c = tune.PlacementGroupFactory({{CPU = 2, custom = 1}})
+    assert.equal(a:key(), b:key())
+    assert.are_not.equal(a:key(), c:key())
+  end)
+
+  it("trim_cache stops the cached workers no pending or paused trial needs", function()
+    local ex = support.executor{num_cpus = 4, reuse_actors = true}
+    local pgf = tune.PlacementGroupFactory({{CPU = 1}})
+    local t1 = tune.Trial("resettable", {placement_group_factory = pgf, local_dir = dir})
+    local t2 = tune.Trial("resettable", {placement_group_factory = pgf, local_dir = dir})
+    local t3 = tune.Trial("resettable", {placement_group_factory = pgf, local_dir = dir})
+    for _, t in ipairs({t1, t2}) do
+      local ev
+      repeat ev = ex:get_next_executor_event({t}, true, 10) until ev.type == "PG_READY"
+      assert.is_true(ex:start_trial(t))
+    end
+    ex:stop_trial(t1)
+    ex:stop_trial(t2)
+    assert.equal(2, ex:pg_counts().cached)
+    -- One pending trial of that factory: one cached worker is kept.
+    ex:trim_cache({t1, t2, t3})
+    assert.equal(1, ex:pg_counts().cached)
+    -- None: no cached worker is left.
+    t3:set_status("TERMINATED")
+    ex:trim_cache({t1, t2, t3})
+    assert.equal(0, ex:pg_counts().cached)
+  end)
+
+  it("logs only the results the runner accepted: none after a STOP in a buffered batch", function()
+    local ex = support.executor{num_cpus = 1, result_buffer_length = 8, result_buffer_min_time_s = 10}
+    local trial = tune.Trial("__fake", {stopping_criterion = {training_iteration = 3}, local_dir = dir})
+    local runner = tune.TrialRunner{experiment_dir = dir, checkpoint_period = 0, trial_executor = ex,
+      callbacks = {tune.JsonLoggerCallback(), tune.CSVLoggerCallback()}}
+    runner:add_trial(trial)
+    while not runner:is_finished() do runner:step() end
+    assert.equal("TERMINATED", trial.status)
+    assert.same({1, 2, 3}, iterations(trial.logdir .. "/result.json"))
+    local csv = lines(trial.logdir .. "/progress.csv")
+    assert.equal(4, #csv) -- the header and three rows
+    assert.is_true(core.json_decode(lines(trial.logdir .. "/result.json")[3]).done)
+    local a = tune.ExperimentAnalysis(dir)
+    assert.equal(3, #a:trial_dataframes()[trial.logdir])
+  end)
+end)
+
+describe("the simulator backend", function()
+  local dir
+  before_each(function() dir = support.tmpdir("sim") end)
+
+  local function curve(config, it)
+    if it > 20 then return nil end
+    return {loss = (config.x - 0.3) ^ 2 + 1 / it, it2 = it * it}
+  end
+
+  local HOST_FIELDS = {pid = true, hostname = true, node_ip = true, date = true, timestamp = true,
+    trial_id = true, experiment_id = true, config = true}
+
+  -- What a run did, in order: every result (host fields excepted) and
+  -- every scheduler decision.
+  local function record(name, seed)
+    local trace = {}
+    local cb = tune.Callback:extend()
+    function cb:on_trial_result(_, _, trial, result)
+      local keys = {}
+      for k in pairs(result) do if not HOST_FIELDS[k] then keys[#keys + 1] = k end end
+      table.sort(keys)
+      local parts = {string.format("%.17g", trial.config.x)}
+      for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. tostring(result[k]) end
+      trace[#trace + 1] = table.concat(parts, " ")
+    end
+    function cb:on_trial_complete(_, _, trial) trace[#trace + 1] = "complete " .. trial.experiment_tag end
+    local ex = tune.SimulatedExecutor{num_cpus = 3, curve = curve, time_per_iteration = 0.5}
+    tune.run("sim_trainable", {trial_executor = ex, num_samples = 12, seed = seed, metric = "loss", mode = "min",
+      config = {x = tune.uniform(0, 1)}, verbose = 0, local_dir = dir, name = name, callbacks = {cb()},
+      scheduler = tune.schedulers.ASHAScheduler{max_t = 20, grace_period = 2}})
+    ex:close()
+    return trace
+  end
+
+  it("runs the same twice with the same seed: trials, results, time fields and decisions", function()
+    tune.register_trainable("sim_trainable", function() end)
+    local a, b = record("a", 7), record("b", 7)
+    assert.is_true(#a > 12)
+    assert.same(a, b)
+    -- Time comes from the virtual clock: half a second an iteration.
+    assert.matches("time_total_s=1.5", table.concat(a, "\n"), 1, true)
+    local c = record("c", 8)
+    assert.are_not.same(a, c)
+  end)
+
+  it("replays a recorded experiment: FIFO reproduces its metrics", function()
+    tune.register_trainable("sim_trainable", function() end)
+    local ex = tune.SimulatedExecutor{num_cpus = 2, curve = curve}
+    local first = tune.run("sim_trainable", {trial_executor = ex, num_samples = 5, seed = 3,
+      config = {x = tune.uniform(0, 1)}, verbose = 0, local_dir = dir, name = "recorded"})
+    ex:close()
+    local replay = tune.SimulatedExecutor{num_cpus = 2, replay = dir .. "/recorded"}
+    local second = tune.run("sim_trainable", {trial_executor = replay, num_samples = 5, seed = 3,
+      config = {x = tune.uniform(0, 1)}, verbose = 0, local_dir = dir, name = "replayed"})
+    replay:close()
+    local function metrics(a)
+      local out = {}
+      for _, t in ipairs(a.trials) do
+        for _, l in ipairs(lines(t.logdir .. "/result.json")) do
+          local r = core.json_decode(l)
+          out[#out + 1] = string.format("%.17g %d %.17g %d", r.config.x, r.training_iteration, r.loss, r.it2)
+        end
+      end
+      table.sort(out)
+      return out
+    end
+    assert.equal(100, #metrics(first))
+    assert.same(metrics(first), metrics(second))
+  end)
+
+  it("refuses a simulator with neither a curve nor a recording", function()
+    assert.has_error(function() tune.SimulatedExecutor{num_cpus = 1} end,
+      "SimulatedExecutor: give a curve (function(config, iteration, trial)) or replay (a finished "
+        .. "experiment directory): the simulator has nothing to report otherwise")
+    local ok, err = pcall(tune.run, function() end, {backend = "sim", verbose = 0, local_dir = dir})
+    assert.is_false(ok)
+    assert.matches('backend = "sim" needs sim = {curve', err, 1, true)
+    assert.is_nil(core.listdir(dir)[1])
+  end)
+
+  it("runs tune.run with backend = \"sim\"", function()
+    local a = tune.run(function() end, {backend = "sim", sim = {curve = curve}, verbose = 0, local_dir = dir,
+      config = {x = tune.grid_search({0.1, 0.3, 0.9})}, metric = "loss", mode = "min"})
+    assert.equal(3, #a.trials)
+    assert.equal(0.3, a.best_config.x)
+    assert.same(iterations(a.trials[1].logdir .. "/result.json"), {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+      14, 15, 16, 17, 18, 19, 20})
+  end)
+
+  it("completes reservations later, and fails the trials whose reservation never can be met", function()
+    tune.register_trainable("sim_trainable", function() end)
+    local function steps(_, it) if it <= 3 then return {loss = 1 / it} end end
+    local late = tune.SimulatedExecutor{num_cpus = 2, curve = steps, reserve_delay = 3}
+    local seen = {}
+    local cb = tune.Callback:extend()
+    function cb:on_trial_start(_, _, trial) seen[#seen + 1] = late._core:now() end
+    local a = tune.run("sim_trainable", {trial_executor = late, num_samples = 2, verbose = 0, local_dir = dir,
+      name = "late", callbacks = {cb()}, raise_on_failed_trial = false})
+    late:close()
+    assert.equal("TERMINATED", a.trials[1].status)
+    assert.is_true(seen[1] >= 3)
+    local never = tune.SimulatedExecutor{num_cpus = 2, curve = steps, reserve_error = "no such partition 'gpu'"}
+    local b = tune.run("sim_trainable", {trial_executor = never, num_samples = 2, verbose = 0, local_dir = dir,
+      name = "never", raise_on_failed_trial = false})
+    never:close()
+    for _, t in ipairs(b.trials) do
+      assert.equal("ERROR", t.status)
+      assert.matches("no such partition 'gpu'", t.error_msg, 1, true)
+      assert.matches("no such partition 'gpu'", core.read_file(t.logdir .. "/error.txt"), 1, true)
+    end
+  end)
+end)
