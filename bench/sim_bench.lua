@@ -1,7 +1,8 @@
 -- Simulator figures (issue 8): 1,000 trials x 100 iterations through the
 -- real runner (tune.run) on the simulated backend, FIFO and ASHA
 -- (grace_period 10), default loggers on (result.json, progress.csv on
--- disk), results per second of wall time; medians of BENCH_REPEATS runs.
+-- disk), results per second of wall time, at result buffer lengths 1 and
+-- 8; medians of BENCH_REPEATS runs.
 --   tunelua bench/sim_bench.lua          (part of: cmake --build build --target bench)
 -- Environment: BENCH_SIM_TRIALS (1000), BENCH_SIM_ITERS (100), BENCH_REPEATS (3),
 -- BENCH_DIR (a directory on disk; default: build/bench-sim).
@@ -31,9 +32,9 @@ local SCHEDULERS = {
   ASHA = function() return tune.schedulers.ASHAScheduler{max_t = ITERS, grace_period = 10} end,
 }
 
-local function once(name)
+local function once(name, buffer)
   core.remove_tree(DIR)
-  local ex = tune.SimulatedExecutor{num_cpus = 8, curve = curve}
+  local ex = tune.SimulatedExecutor{num_cpus = 8, curve = curve, result_buffer_length = buffer}
   local results = 0
   local t0 = core.now()
   local a = tune.run("sim_curve", {trial_executor = ex, num_samples = TRIALS, scheduler = SCHEDULERS[name](),
@@ -45,11 +46,13 @@ local function once(name)
 end
 
 local out = {}
-for _, name in ipairs({"FIFO", "ASHA"}) do
-  local rates, n = {}, 0
-  for r = 1, REPEATS do rates[r], n = once(name) end
-  out[#out + 1] = string.format("%-5s %6d results  %8.0f results/s (median of %d; min %.0f, max %.0f)",
-    name, n, median(rates), REPEATS, rates[1], rates[#rates])
+for _, buffer in ipairs({1, 8}) do
+  for _, name in ipairs({"FIFO", "ASHA"}) do
+    local rates, n = {}, 0
+    for r = 1, REPEATS do rates[r], n = once(name, buffer) end
+    out[#out + 1] = string.format("%-5s buffer %d  %6d results  %8.0f results/s (median of %d; min %.0f, max %.0f)",
+      name, buffer, n, median(rates), REPEATS, rates[1], rates[#rates])
+  end
 end
 core.remove_tree(DIR)
 print(string.format("simulator: %d trials x %d iterations, 8 slots, default loggers on", TRIALS, ITERS))

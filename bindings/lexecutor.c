@@ -266,14 +266,19 @@ static int l_next_event(lua_State *L) {
   set_string(L, "trial_id", ev->trial_id);
   const cJSON *batch = ev->batch ? ev->batch : ev->results;
   if (batch) {
-    int n = cJSON_GetArraySize(batch);
+    int n = cJSON_GetArraySize(batch), nested = 0;
     lua_createtable(L, n, 0);
     int i = 1;
     for (const cJSON *r = batch->child; r; r = r->next) {
+      for (const cJSON *c = r->child; c && !nested; c = c->next)
+        nested = (cJSON_IsObject(c) || cJSON_IsArray(c)) && c->child != NULL;
       tune_lua_push_json(L, r, NULL);
       lua_rawseti(L, -2, i++);
     }
     lua_setfield(L, -2, "results");
+    /* Whether any result has nested tables (the runner flattens only then). */
+    lua_pushboolean(L, nested);
+    lua_setfield(L, -2, "nested");
   }
   set_string(L, "checkpoint_dir", ev->checkpoint_dir);
   set_string(L, "error", ev->error);

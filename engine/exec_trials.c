@@ -327,7 +327,7 @@ void tune_executor_trim_cache(tune_executor_t *ex, int (*needed)(tune_pgf_entry_
 int tune_executor_commit(tune_executor_t *ex, const char *trial_id, size_t n, int stopped) {
   tune_trial_t *t = ex->delivered;
   if (!t || !ex->delivered_batch || strcmp(t->id, trial_id)) return -1;
-  tune_log_target_t target = {t->id, t->name, t->logdir, t->tag, t->config};
+  tune_log_target_t target = {t->id, t->name, t->logdir, t->tag, t->config, t->config_gen};
   tune_loggers_write(&ex->loggers, &target, ex->delivered_batch, n, stopped);
   /* Committed once: a second commit of the same batch logs nothing. */
   cJSON_Delete(ex->delivered_batch);

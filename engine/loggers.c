@@ -3,10 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "common.h"
@@ -14,18 +14,93 @@
 #include "json.h"
 #include "log.h"
 
+/* ------------------------------------------------------------------------ */
+/* Flattened views and CSV cells                                            */
+/* ------------------------------------------------------------------------ */
+
+/// Flattened view of an object: parallel arrays of "a/b" keys and leaves.
+typedef struct {
+  size_t n, cap;
+  char **keys;
+  const cJSON **vals;
+} flat_t;
+
+static void flat_add(flat_t *f, char *key, const cJSON *v) {
+  if (f->n == f->cap) {
+    f->cap = f->cap ? f->cap * 2 : 32;
+    f->keys = tune_xrealloc(f->keys, f->cap * sizeof *f->keys);
+    f->vals = tune_xrealloc(f->vals, f->cap * sizeof *f->vals);
+  }
+  f->keys[f->n] = key;
+  f->vals[f->n++] = v;
+}
+
+static void flatten(flat_t *f, const cJSON *o, const char *prefix) {
+  for (const cJSON *c = o->child; c; c = c->next) {
+    char *key = prefix ? tune_xasprintf("%s/%s", prefix, c->string) : tune_xstrdup(c->string);
+    if (cJSON_IsObject(c) && c->child) {
+      flatten(f, c, key);
+      free(key);
+    } else {
+      flat_add(f, key, c);
+    }
+  }
+}
+
+static void flat_free(flat_t *f) {
+  for (size_t i = 0; i < f->n; i++) free(f->keys[i]);
+  free(f->keys);
+  free(f->vals);
+  memset(f, 0, sizeof *f);
+}
+
+void tune_csv_field(tune_buf_t *out, const char *s, size_t len) {
+  int quote = 0;
+  for (size_t i = 0; i < len && !quote; i++)
+    if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r') quote = 1;
+  if (!quote) {
+    tune_buf_append(out, s, len);
+    return;
+  }
+  tune_buf_putc(out, '"');
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '"') tune_buf_putc(out, '"');
+    tune_buf_putc(out, s[i]);
+  }
+  tune_buf_putc(out, '"');
+}
+
+/// A leaf as Ray's csv module writes it (str() of the Python value).
+static void csv_value(tune_buf_t *out, const cJSON *v) {
+  if (!v) return;
+  switch (v->type & 0xFF) {
+    case cJSON_True: tune_buf_puts(out, "True"); return;
+    case cJSON_False: tune_buf_puts(out, "False"); return;
+    case cJSON_NULL: return;
+    case cJSON_Number:
+      if (tune_json_is_int(v)) tune_json_write_int(out, (int64_t)v->valuedouble);
+      else if (isnan(v->valuedouble)) tune_buf_puts(out, "nan");
+      else if (isinf(v->valuedouble)) tune_buf_puts(out, v->valuedouble > 0 ? "inf" : "-inf");
+      else tune_json_write_double(out, v->valuedouble);
+      return;
+    case cJSON_String: tune_csv_field(out, v->valuestring, strlen(v->valuestring)); return;
+    default: {
+      tune_buf_t tmp = TUNE_BUF_INIT;
+      tune_json_write(&tmp, v);
+      tune_csv_field(out, tmp.data, tmp.len);
+      tune_buf_free(&tmp);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* A logging trial                                                          */
+/* ------------------------------------------------------------------------ */
+
 typedef struct {
   size_t n;
   char **names;
 } csv_columns_t;
-
-/// A logging trial: its files stay open while it runs (one write(2) per
-/// file and batch, no open/close per result).
-typedef struct {
-  char *logdir;
-  int fd[2];              ///< result.json, progress.csv; -1 until opened
-  csv_columns_t *cols;    ///< NULL until known
-} trial_log_t;
 
 static void columns_free(csv_columns_t *c) {
   if (!c) return;
@@ -34,13 +109,57 @@ static void columns_free(csv_columns_t *c) {
   free(c);
 }
 
+/// A logging trial: its files stay open while it runs (one write(2) per
+/// file and batch, no open/close per result), and its config's text is made
+/// once per config.
+typedef struct {
+  char *logdir;
+  int fd[2];              ///< result.json, progress.csv; -1 until opened
+  csv_columns_t *cols;    ///< NULL until known
+  int have_config;
+  unsigned config_gen;
+  tune_buf_t config_json; ///< the config as JSON
+  flat_t config_flat;     ///< "config/a/b" keys and their leaves
+  tune_buf_t cells;       ///< each config_flat entry's CSV cell, '\0'-ended
+  size_t *cell_at;        ///< where each cell starts in `cells`
+} trial_log_t;
+
+static void forget_config(trial_log_t *t) {
+  tune_buf_free(&t->config_json);
+  flat_free(&t->config_flat);
+  tune_buf_free(&t->cells);
+  free(t->cell_at);
+  t->cell_at = NULL;
+  t->have_config = 0;
+}
+
 static void trial_log_free(trial_log_t *t) {
   if (!t) return;
   for (int i = 0; i < 2; i++)
     if (t->fd[i] >= 0) close(t->fd[i]);
   columns_free(t->cols);
+  forget_config(t);
   free(t->logdir);
   free(t);
+}
+
+/// The config's texts, made when the trial's config is new.
+static void know_config(trial_log_t *t, const tune_log_target_t *tg) {
+  if (t->have_config && t->config_gen == tg->config_gen) return;
+  forget_config(t);
+  t->have_config = 1;
+  t->config_gen = tg->config_gen;
+  tune_json_write(&t->config_json, tg->config);
+  cJSON *wrap = cJSON_CreateObject();
+  cJSON_AddItemReferenceToObject(wrap, "config", (cJSON *)tg->config);
+  flatten(&t->config_flat, wrap, NULL);
+  cJSON_Delete(wrap);
+  t->cell_at = tune_xcalloc(t->config_flat.n + 1, sizeof *t->cell_at);
+  for (size_t i = 0; i < t->config_flat.n; i++) {
+    t->cell_at[i] = t->cells.len;
+    csv_value(&t->cells, t->config_flat.vals[i]);
+    tune_buf_putc(&t->cells, '\0');
+  }
 }
 
 /// The trial's log state for `logdir` (a new one when the directory changed).
@@ -66,6 +185,10 @@ static int log_append(trial_log_t *t, int which, const char *name, const void *d
   }
   return tune_fs_write_all(t->fd[which], data, len);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Life cycle                                                               */
+/* ------------------------------------------------------------------------ */
 
 void tune_loggers_init(tune_loggers_t *l, int json, int csv) {
   memset(l, 0, sizeof *l);
@@ -113,118 +236,6 @@ void tune_loggers_forget(tune_loggers_t *l, const char *trial_id) {
   trial_log_free(tune_map_del(&l->trials, trial_id));
 }
 
-void tune_csv_field(tune_buf_t *out, const char *s, size_t len) {
-  int quote = 0;
-  for (size_t i = 0; i < len && !quote; i++)
-    if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r') quote = 1;
-  if (!quote) {
-    tune_buf_append(out, s, len);
-    return;
-  }
-  tune_buf_putc(out, '"');
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] == '"') tune_buf_putc(out, '"');
-    tune_buf_putc(out, s[i]);
-  }
-  tune_buf_putc(out, '"');
-}
-
-/* Flattened view of a result: parallel arrays of "a/b" keys and leaves. */
-typedef struct {
-  size_t n, cap;
-  char **keys;
-  const cJSON **vals;
-} flat_t;
-
-static void flat_add(flat_t *f, char *key, const cJSON *v) {
-  if (f->n == f->cap) {
-    f->cap = f->cap ? f->cap * 2 : 32;
-    f->keys = tune_xrealloc(f->keys, f->cap * sizeof *f->keys);
-    f->vals = tune_xrealloc(f->vals, f->cap * sizeof *f->vals);
-  }
-  f->keys[f->n] = key;
-  f->vals[f->n++] = v;
-}
-
-static void flatten(flat_t *f, const cJSON *o, const char *prefix) {
-  for (const cJSON *c = o->child; c; c = c->next) {
-    char *key = prefix ? tune_xasprintf("%s/%s", prefix, c->string) : tune_xstrdup(c->string);
-    if (cJSON_IsObject(c) && c->child) {
-      flatten(f, c, key);
-      free(key);
-    } else {
-      flat_add(f, key, c);
-    }
-  }
-}
-
-static void flat_free(flat_t *f) {
-  for (size_t i = 0; i < f->n; i++) free(f->keys[i]);
-  free(f->keys);
-  free(f->vals);
-}
-
-/// A leaf as Ray's csv module writes it (str() of the Python value).
-static void csv_value(tune_buf_t *out, const cJSON *v) {
-  if (!v) return;
-  switch (v->type & 0xFF) {
-    case cJSON_True: tune_buf_puts(out, "True"); return;
-    case cJSON_False: tune_buf_puts(out, "False"); return;
-    case cJSON_NULL: return;
-    case cJSON_Number:
-      if (tune_json_is_int(v)) tune_json_write_int(out, (int64_t)v->valuedouble);
-      else if (isnan(v->valuedouble)) tune_buf_puts(out, "nan");
-      else if (isinf(v->valuedouble)) tune_buf_puts(out, v->valuedouble > 0 ? "inf" : "-inf");
-      else tune_json_write_double(out, v->valuedouble);
-      return;
-    case cJSON_String: tune_csv_field(out, v->valuestring, strlen(v->valuestring)); return;
-    default: {
-      tune_buf_t tmp = TUNE_BUF_INIT;
-      tune_json_write(&tmp, v);
-      tune_csv_field(out, tmp.data, tmp.len);
-      tune_buf_free(&tmp);
-    }
-  }
-}
-
-/// Columns of an existing progress.csv (its header line), or NULL.
-static csv_columns_t *read_header(const char *path) {
-  char *text;
-  size_t len;
-  if (tune_fs_read(path, 1 << 24, &text, &len) < 0 || len == 0) return NULL;
-  char *nl = memchr(text, '\n', len);
-  if (!nl) {
-    free(text);
-    return NULL;
-  }
-  csv_columns_t *c = tune_xcalloc(1, sizeof *c);
-  tune_buf_t field = TUNE_BUF_INIT;
-  int quoted = 0;
-  for (char *p = text;; p++) {
-    if (p < nl && quoted) {
-      if (*p == '"' && p + 1 < nl && p[1] == '"') tune_buf_putc(&field, *p++);
-      else if (*p == '"') quoted = 0;
-      else tune_buf_putc(&field, *p);
-      continue;
-    }
-    if (p < nl && *p == '"') {
-      quoted = 1;
-      continue;
-    }
-    if (p == nl || *p == ',') {
-      c->names = tune_xrealloc(c->names, (c->n + 1) * sizeof *c->names);
-      c->names[c->n++] = tune_xstrndup(field.data ? field.data : "", field.len);
-      tune_buf_reset(&field);
-      if (p == nl) break;
-      continue;
-    }
-    if (*p != '\r') tune_buf_putc(&field, *p);
-  }
-  tune_buf_free(&field);
-  free(text);
-  return c;
-}
-
 static void report_failure(tune_loggers_t *l, const char *dir, const char *name, int rc) {
   char *msg = tune_xasprintf("cannot write %s/%s: %s", dir, name, strerror(-rc));
   if (!l->last_error || strcmp(l->last_error, msg)) TUNE_WARN("%s", msg);
@@ -232,21 +243,13 @@ static void report_failure(tune_loggers_t *l, const char *dir, const char *name,
   l->last_error = msg;
 }
 
-/// The results to log: the first `n` of the batch, without duplicates.
-static size_t pick(cJSON *batch, size_t n, int stopped, const cJSON **out) {
-  size_t k = 0, i = 0;
-  for (cJSON *r = batch ? batch->child : NULL; r && i < n; r = r->next, i++) {
-    if (stopped && i + 1 == n) tune_json_set(r, "done", cJSON_CreateTrue());
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "__duplicate__"))) continue;
-    out[k++] = r;
-  }
-  return k;
-}
+/* ------------------------------------------------------------------------ */
+/* result.json and --events                                                 */
+/* ------------------------------------------------------------------------ */
 
 /// result.json lines and `--events` lines, from one encoding of each result.
 static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
-  tune_buf_t lines = TUNE_BUF_INIT, events = TUNE_BUF_INIT, one = TUNE_BUF_INIT, cfg = TUNE_BUF_INIT;
-  tune_json_write(&cfg, t->config);
+  tune_buf_t lines = TUNE_BUF_INIT, events = TUNE_BUF_INIT, one = TUNE_BUF_INIT;
   for (size_t i = 0; i < n; i++) {
     tune_buf_reset(&one);
     tune_json_write(&one, rs[i]);
@@ -254,7 +257,7 @@ static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target
       /* The result without its closing brace, then its config. */
       tune_buf_append(&lines, one.data, one.len - 1);
       tune_buf_puts(&lines, rs[i]->child ? ",\"config\":" : "\"config\":");
-      tune_buf_append(&lines, cfg.data, cfg.len);
+      tune_buf_append(&lines, tl->config_json.data, tl->config_json.len);
       tune_buf_puts(&lines, "}\n");
     }
     if (l->event_fd >= 0) {
@@ -283,56 +286,174 @@ static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target
   tune_buf_free(&lines);
   tune_buf_free(&events);
   tune_buf_free(&one);
-  tune_buf_free(&cfg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* progress.csv                                                             */
+/* ------------------------------------------------------------------------ */
+
+/// The columns of an existing progress.csv (its header line, however long
+/// the file), or NULL.
+static csv_columns_t *read_header(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  tune_buf_t line = TUNE_BUF_INIT;
+  char chunk[4096];
+  const char *nl = NULL;
+  for (;;) {
+    ssize_t got = read(fd, chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    const char *e = memchr(chunk, '\n', (size_t)got);
+    tune_buf_append(&line, chunk, e ? (size_t)(e - chunk) : (size_t)got);
+    if (e || line.len > (1u << 24)) {
+      nl = e;
+      break;
+    }
+  }
+  close(fd);
+  if (!nl) {
+    /* No complete header (an empty file, or one torn at the header). */
+    tune_buf_free(&line);
+    return NULL;
+  }
+  csv_columns_t *c = tune_xcalloc(1, sizeof *c);
+  tune_buf_t field = TUNE_BUF_INIT;
+  int quoted = 0;
+  const char *text = line.data ? line.data : "";
+  const char *end = text + line.len;
+  for (const char *p = text;; p++) {
+    if (p < end && quoted) {
+      if (*p == '"' && p + 1 < end && p[1] == '"') tune_buf_putc(&field, *p++);
+      else if (*p == '"') quoted = 0;
+      else tune_buf_putc(&field, *p);
+      continue;
+    }
+    if (p < end && *p == '"') {
+      quoted = 1;
+      continue;
+    }
+    if (p == end || *p == ',') {
+      c->names = tune_xrealloc(c->names, (c->n + 1) * sizeof *c->names);
+      c->names[c->n++] = tune_xstrndup(field.data ? field.data : "", field.len);
+      tune_buf_reset(&field);
+      if (p == end) break;
+      continue;
+    }
+    if (*p != '\r') tune_buf_putc(&field, *p);
+  }
+  tune_buf_free(&field);
+  tune_buf_free(&line);
+  return c;
+}
+
+/// A top-level member of `r` named `name`, trying position `i` first
+/// (results keep their key order).
+static const cJSON *member(const cJSON *r, const cJSON **at, const char *name) {
+  if (*at && (*at)->string && !strcmp((*at)->string, name)) {
+    const cJSON *v = *at;
+    *at = v->next;
+    return v;
+  }
+  for (const cJSON *c = r->child; c; c = c->next)
+    if (c->string && !strcmp(c->string, name)) {
+      *at = c->next;
+      return c;
+    }
+  return NULL;
+}
+
+static int is_flat(const cJSON *r) {
+  for (const cJSON *c = r->child; c; c = c->next)
+    if (cJSON_IsObject(c) && c->child) return 0;
+  return 1;
+}
+
+/// One row: a flat result's members are found by name in order, without
+/// building keys; config cells come from the trial's cache.
+static void csv_row(trial_log_t *tl, const csv_columns_t *cols, const cJSON *r, tune_buf_t *b) {
+  flat_t f = {0, 0, NULL, NULL};
+  int flat = is_flat(r);
+  if (!flat) flatten(&f, r, NULL);
+  const cJSON *at = r->child;
+  size_t cfg = 0;
+  for (size_t i = 0; i < cols->n; i++) {
+    if (i) tune_buf_putc(b, ',');
+    const char *name = cols->names[i];
+    if (!strncmp(name, "config/", 7)) {
+      /* The config's cells keep their order too. */
+      size_t k = cfg;
+      while (k < tl->config_flat.n && strcmp(tl->config_flat.keys[k], name)) k++;
+      if (k == tl->config_flat.n)
+        for (k = 0; k < tl->config_flat.n && strcmp(tl->config_flat.keys[k], name); k++) {}
+      if (k < tl->config_flat.n) {
+        tune_buf_puts(b, tl->cells.data + tl->cell_at[k]);
+        cfg = k + 1;
+      }
+      continue;
+    }
+    const cJSON *v = NULL;
+    if (flat) {
+      v = member(r, &at, name);
+    } else {
+      if (i < f.n && !strcmp(f.keys[i], name)) v = f.vals[i];
+      for (size_t j = 0; j < f.n && !v; j++)
+        if (!strcmp(f.keys[j], name)) v = f.vals[j];
+    }
+    csv_value(b, v);
+  }
+  tune_buf_putc(b, '\n');
+  if (!flat) flat_free(&f);
+}
+
+/// The columns of a first result: its flattened keys, then the config's.
+static csv_columns_t *columns_of(trial_log_t *tl, const cJSON *r) {
+  flat_t f = {0, 0, NULL, NULL};
+  flatten(&f, r, NULL);
+  csv_columns_t *cols = tune_xcalloc(1, sizeof *cols);
+  cols->n = f.n + tl->config_flat.n;
+  cols->names = tune_xcalloc(cols->n ? cols->n : 1, sizeof(char *));
+  for (size_t i = 0; i < f.n; i++) cols->names[i] = tune_xstrdup(f.keys[i]);
+  for (size_t i = 0; i < tl->config_flat.n; i++) cols->names[f.n + i] = tune_xstrdup(tl->config_flat.keys[i]);
+  flat_free(&f);
+  return cols;
 }
 
 static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
-  csv_columns_t *cols = tl->cols;
   tune_buf_t b = TUNE_BUF_INIT;
-  int fresh = 0;
-  if (!cols) {
+  if (!tl->cols) {
     char *path = tune_fs_join(t->logdir, "progress.csv");
-    cols = read_header(path);
+    tl->cols = read_header(path);
     free(path);
-    if (!cols) fresh = 1;
-  }
-  for (size_t k = 0; k < n; k++) {
-    const cJSON *r = rs[k];
-    flat_t f = {0, 0, NULL, NULL};
-    flatten(&f, r, NULL);
-    cJSON *wrap = cJSON_CreateObject();
-    cJSON_AddItemReferenceToObject(wrap, "config", (cJSON *)t->config);
-    flatten(&f, wrap, NULL);
-    if (fresh) {
+    if (!tl->cols) {
       /* The first result fixes the columns (Ray: later keys are ignored). */
-      cols = tune_xcalloc(1, sizeof *cols);
-      cols->n = f.n;
-      cols->names = tune_xcalloc(f.n ? f.n : 1, sizeof(char *));
-      for (size_t i = 0; i < f.n; i++) {
-        cols->names[i] = tune_xstrdup(f.keys[i]);
+      tl->cols = columns_of(tl, rs[0]);
+      for (size_t i = 0; i < tl->cols->n; i++) {
         if (i) tune_buf_putc(&b, ',');
-        tune_csv_field(&b, f.keys[i], strlen(f.keys[i]));
+        tune_csv_field(&b, tl->cols->names[i], strlen(tl->cols->names[i]));
       }
       tune_buf_putc(&b, '\n');
-      fresh = 0;
     }
-    for (size_t i = 0; i < cols->n; i++) {
-      if (i) tune_buf_putc(&b, ',');
-      /* Results usually keep their key order: try the same position first. */
-      const cJSON *v = NULL;
-      if (i < f.n && !strcmp(f.keys[i], cols->names[i])) v = f.vals[i];
-      for (size_t j = 0; j < f.n && !v; j++)
-        if (!strcmp(f.keys[j], cols->names[i])) v = f.vals[j];
-      csv_value(&b, v);
-    }
-    tune_buf_putc(&b, '\n');
-    cJSON_Delete(wrap);
-    flat_free(&f);
   }
-  tl->cols = cols;
+  for (size_t k = 0; k < n; k++) csv_row(tl, tl->cols, rs[k], &b);
   int rc = log_append(tl, 1, "progress.csv", b.data, b.len);
   if (rc < 0) report_failure(l, t->logdir, "progress.csv", rc);
   tune_buf_free(&b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* What the executor calls                                                  */
+/* ------------------------------------------------------------------------ */
+
+/// The results to log: the first `n` of the batch, without duplicates.
+static size_t pick(cJSON *batch, size_t n, int stopped, const cJSON **out) {
+  size_t k = 0, i = 0;
+  for (cJSON *r = batch ? batch->child : NULL; r && i < n; r = r->next, i++) {
+    if (stopped && i + 1 == n) tune_json_set(r, "done", cJSON_CreateTrue());
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "__duplicate__"))) continue;
+    out[k++] = r;
+  }
+  return k;
 }
 
 void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *batch, size_t n, int stopped) {
@@ -343,6 +464,7 @@ void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *ba
   const cJSON **rs = tune_xcalloc(n, sizeof *rs);
   size_t k = pick(batch, n, stopped, rs);
   trial_log_t *tl = trial_log(l, t->trial_id, t->logdir);
+  know_config(tl, t);
   if (k > 0 && (l->json || l->event_fd >= 0)) write_json(l, tl, t, rs, k);
   if (k > 0 && l->csv) write_csv(l, tl, t, rs, k);
   free(rs);

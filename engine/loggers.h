@@ -29,6 +29,7 @@ typedef struct {
   const char *logdir;
   const char *experiment_tag;
   const cJSON *config;
+  unsigned config_gen;    ///< a new value for every new config of the trial
 } tune_log_target_t;
 
 void tune_loggers_init(tune_loggers_t *l, int json, int csv);

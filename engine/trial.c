@@ -57,6 +57,7 @@ void tune_trial_set_config(tune_trial_t *t, const cJSON *config, const char *tag
   if (config) {
     cJSON_Delete(t->config);
     t->config = cJSON_Duplicate(config, 1);
+    t->config_gen++;
   }
   if (tag) {
     free(t->tag);

@@ -42,6 +42,7 @@ struct tune_trial {
   char *tag;
   char *experiment_id;
   cJSON *config;             ///< owned
+  unsigned config_gen;       ///< changes with every new config (loggers cache its text)
   cJSON *loader;             ///< owned
   char *loader_key;
   int resettable;

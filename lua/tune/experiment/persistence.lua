@@ -69,9 +69,17 @@ function Store:snapshot(state)
   count_write(path, nil)
   local ok, err = core.write_atomic(path, text)
   if not ok then return nil, err end
-  for _, f in ipairs(core.listdir(self.dir) or {}) do
-    if f ~= name and f:match(STATE_PATTERN) then core.remove_tree(util.join(self.dir, f)) end
+  -- Older snapshots go: the one this store wrote last, or (the first time)
+  -- whatever an earlier driver left, found by listing the directory once.
+  local old = self._last_snapshot
+  if old == nil then
+    for _, f in ipairs(core.listdir(self.dir) or {}) do
+      if f ~= name and f:match(STATE_PATTERN) then core.remove_tree(util.join(self.dir, f)) end
+    end
+  elseif old ~= name then
+    core.remove_tree(util.join(self.dir, old))
   end
+  self._last_snapshot = name
   return path
 end
 

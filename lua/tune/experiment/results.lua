@@ -94,11 +94,14 @@ end
 --- A batch of results: each is processed until one is a STOP (Ray's
 --- _on_training_result) or waits for a save; the executor then logs the
 --- ones that were accepted (commit_results), never those after a STOP.
-function R:_on_training_result(trial, results)
+function R:_on_training_result(trial, results, nested)
   local n, last = 0, nil
+  -- The engine tells whether any result of the batch has nested tables;
+  -- nil (another executor) means it may.
+  if nested == nil then nested = true end
   local ok, err = pcall(function()
     for i = 1, #results do
-      last = self:_process_trial_result(trial, results[i])
+      last = self:_process_trial_result(trial, results[i], nested)
       n = i
       if last == nil or last == STOP then break end
     end
@@ -108,7 +111,7 @@ function R:_on_training_result(trial, results)
   if not ok then self:_process_trial_failure(trial, M.failure_message(err)) end
 end
 
-function R:_process_trial_result(trial, result)
+function R:_process_trial_result(trial, result, nested)
   local is_duplicate = result.__duplicate__
   local force_checkpoint = result.should_checkpoint and not is_duplicate
   if is_duplicate then
@@ -116,7 +119,7 @@ function R:_process_trial_result(trial, result)
     result.done = true
   end
   self.total_time = self.total_time + (tonumber(result.time_this_iter_s) or 0)
-  local flat = flat_view(result)
+  local flat = nested == false and result or flat_view(result)
   self:_validate_metrics(trial, flat)
   local decision
   local stop = false

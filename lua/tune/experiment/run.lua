@@ -199,7 +199,11 @@ local function finish(ctx, opts, o, interrupted, level)
     if options.get(opts, "raise_on_failed_trial") then error(tune_error(msg, incomplete), level + 1) end
     io.stderr:write("tunelua: ", msg, "\n")
   end
-  local analysis = require("tune.analysis").ExperimentAnalysis(runner.checkpoint_file or experiment_dir, {
+  -- The trials are at hand: the analysis needs only the experiment's header.
+  local persistence = require("tune.experiment.persistence")
+  local header = {format = persistence.FORMAT, version = persistence.VERSION, name = runner.experiment_info.name,
+    experiment_dir = experiment_dir, metric = runner.metric, mode = runner.mode}
+  local analysis = require("tune.analysis").ExperimentAnalysis(header, {
     trials = runner.trials, default_metric = o.metric, default_mode = o.mode})
   analysis.interrupted = interrupted ~= nil
   analysis.experiment_dir = experiment_dir

@@ -50,6 +50,7 @@ function TrialRunner:__init(o)
   self._queued_decisions = {}
   self._journaled = {}     -- trial_id -> last journaled status
   self._changes = {}       -- trials whose status/config/resources changed (Trial.changed), in order
+  self._npending = 0       -- PENDING trials, as journaled
   self._has_errored = false
   self._should_stop_experiment = false
   self._last_checkpoint = -math.huge
@@ -108,6 +109,12 @@ function TrialRunner:_journal_status(trial)
   end
   -- rawget: a pending trial has no logdir, and Trial's __index is a function.
   local status, logdir = trial.status, rawget(trial, "logdir")
+  if j.status ~= status then
+    local pending = self._npending
+    if j.status == Trial.PENDING then pending = pending - 1 end
+    if status == Trial.PENDING then pending = pending + 1 end
+    self._npending = pending
+  end
   if j.status ~= status or j.logdir ~= logdir then
     j.status, j.logdir = status, logdir
     if status == Trial.TERMINATED or status == Trial.ERROR then self._live_dirty = true end
@@ -158,6 +165,7 @@ function TrialRunner:add_trial(trial, quiet)
   end
   self._journaled[trial.trial_id] = {status = trial.status, logdir = trial.logdir, config = trial.config,
     tag = trial.experiment_tag, pgf = trial.placement_group_factory}
+  if trial.status == Trial.PENDING then self._npending = self._npending + 1 end
   if trial:is_finished() then return end
   local ok, why = self.trial_executor:feasible(trial)
   if not ok then
@@ -194,10 +202,8 @@ function TrialRunner:step()
 end
 
 function TrialRunner:_update_trial_queue_and_get_next_trial()
-  local pending = 0
-  for _, t in ipairs(self:get_live_trials()) do
-    if t.status == Trial.PENDING then pending = pending + 1 end
-  end
+  self:_journal_changes()
+  local pending = self._npending
   while pending < self.max_pending_trials and not self:_search("is_finished", "boolean") do
     local trial = self:_search("next_trial", "table")
     if not trial then break end
@@ -232,7 +238,7 @@ function TrialRunner:_wait_and_handle_event(next_trial)
     elseif t == "RESTORING_RESULT" then
       self:_on_restoring_result(trial)
     elseif t == "TRAINING_RESULT" then
-      self:_on_training_result(trial, ev.result)
+      self:_on_training_result(trial, ev.result, ev.nested)
       self:_post_process(trial)
     elseif t == "SAVING_RESULT" then
       self:_on_saving_result(trial, ev.result)
