@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
   tune_res_t r;
   tune_res_init(&r);
   tune_res_set(&r, "CPU", 1);
-  tune_local_opts_t o = {&r, NULL, 0};
+  tune_local_opts_t o = {&r, NULL, 0, 0};
   tune_backend_t *b = tune_backend_local_new(&o);
   tune_res_free(&r);
   tune_proc_cb_t cb = {on_data, on_exit_cb};

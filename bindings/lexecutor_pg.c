@@ -211,7 +211,24 @@ static int l_resources(lua_State *L) {
   return 2;
 }
 
+/// ex:check_dir(dir) -> true | nil, message: every worker will see `dir`
+/// (the backend's check; the local backend has none).
+static int l_check_dir(lua_State *L) {
+  tune_executor_t *ex = tune_lexecutor_check(L);
+  const char *dir = luaL_checkstring(L, 2);
+  tune_backend_t *b = tune_executor_backend(ex);
+  char err[1024];
+  if (b->ops->check_dir && b->ops->check_dir(b, dir, err, sizeof err) < 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg methods[] = {
+    {"check_dir", l_check_dir},
     {"feasible", l_feasible},
     {"stage", l_stage},
     {"stage_trials", l_stage_trials},

@@ -124,6 +124,9 @@ typedef struct {
   /// itself (Slurm, from GRES) returns NULL, and the engine leaves the
   /// variable to the launcher. Caller owns a non-NULL result.
   char *(*gpu_ids)(tune_backend_t *b, const tune_placement_t *p, size_t bundle);
+  /// Optional: 0 when every worker will see directory `dir` as the driver
+  /// does (a shared filesystem); else -1 with what is wrong in `err`.
+  int (*check_dir)(tune_backend_t *b, const char *dir, char *err, size_t errlen);
   /// Free the backend. Every proc must have exited and every timer freed.
   /// Returns 0, or -EBUSY if handles were still open (a leak).
   int (*destroy)(tune_backend_t *b);
@@ -139,6 +142,9 @@ typedef struct {
   const tune_res_t *resources;
   const char *const *gpu_ids;
   size_t ngpu_ids;
+  /// Kill a process by its pid alone, and leave its process group when it
+  /// exits (a launcher such as srun forks a helper that must outlive it).
+  int kill_pid_only;
 } tune_local_opts_t;
 
 /// The local backend. Caller owns the result (ops->destroy).

@@ -36,6 +36,7 @@ typedef struct {
   uv_async_t wakeup;
   int wait_fired;
   int activity;     ///< set by every callback that reaches the executor
+  int kill_pid_only;
 } local_backend_t;
 
 /* A worker process: the process handle, four pipes and a drain timer, all
@@ -115,7 +116,7 @@ static void proc_exited(tune_proc_t *p, int64_t status, int sig) {
   p->exit_status = status;
   p->term_signal = sig;
   /* Whatever the worker left running in its group goes with it. */
-  if (p->pid > 0) kill(-(pid_t)p->pid, SIGKILL);
+  if (p->pid > 0 && !p->b->kill_pid_only) kill(-(pid_t)p->pid, SIGKILL);
   if (p->streams_open > 0) uv_timer_start(&p->drain, on_drain_timeout, (uint64_t)(DRAIN_TIMEOUT_S * 1000), 0);
   maybe_finish(p);
 }
@@ -330,7 +331,8 @@ static int local_send(tune_proc_t *p, const char *data, size_t len) {
 
 static int local_kill(tune_proc_t *p) {
   if (p->exited || p->pid <= 0) return 0;
-  if (kill(-(pid_t)p->pid, SIGKILL) < 0 && errno != ESRCH) return -errno;
+  pid_t target = p->b->kill_pid_only ? (pid_t)p->pid : -(pid_t)p->pid;
+  if (kill(target, SIGKILL) < 0 && errno != ESRCH) return -errno;
   return 0;
 }
 
@@ -455,8 +457,9 @@ tune_backend_t *tune_backend_local_new(const tune_local_opts_t *o) {
   b->wait_timer.data = b;
   uv_async_init(&b->loop, &b->wakeup, on_wakeup);
   b->wakeup.data = b;
+  b->kill_pid_only = o->kill_pid_only;
   tune_cluster_init(&b->base.cluster);
-  tune_cluster_add_node(&b->base.cluster, "local", o->resources, o->gpu_ids, o->ngpu_ids);
+  if (o->resources) tune_cluster_add_node(&b->base.cluster, "local", o->resources, o->gpu_ids, o->ngpu_ids);
   /* A worker that died must not kill the driver through a write. */
   signal(SIGPIPE, SIG_IGN);
   return &b->base;

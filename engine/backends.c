@@ -8,7 +8,7 @@
 static tune_backend_t *local_new(const tune_backend_opts_t *o, char *err, size_t errlen) {
   (void)err;
   (void)errlen;
-  tune_local_opts_t lo = {o->resources, o->gpu_ids, o->ngpu_ids};
+  tune_local_opts_t lo = {o->resources, o->gpu_ids, o->ngpu_ids, 0};
   return tune_backend_local_new(&lo);
 }
 
@@ -18,9 +18,10 @@ static const struct {
 } registry[] = {
     {"local", local_new},
     {"sim", tune_backend_sim_new},
+    {"slurm", tune_backend_slurm_new},
 };
 
-const char *tune_backend_names(void) { return "local, sim"; }
+const char *tune_backend_names(void) { return "local, sim, slurm"; }
 
 tune_backend_t *tune_backend_new(const char *name, const tune_backend_opts_t *o, char *err, size_t errlen) {
   for (size_t i = 0; i < TUNE_ARRAY_LEN(registry); i++)

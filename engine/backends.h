@@ -37,5 +37,8 @@ tune_backend_t *tune_backend_new(const char *name, const tune_backend_opts_t *o,
 const char *tune_backend_names(void);
 
 tune_backend_t *tune_backend_sim_new(const tune_backend_opts_t *o, char *err, size_t errlen);
+/// Slurm (backend_slurm.c). Options: partition, account, time, qos,
+/// srun_args (a list), allocation (false: submit jobs even inside one).
+tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, size_t errlen);
 
 #endif

@@ -455,7 +455,7 @@ static void test_local_backend(void) {
   tune_res_t r;
   tune_res_init(&r);
   tune_res_set(&r, "CPU", 1);
-  tune_local_opts_t o = {&r, NULL, 0};
+  tune_local_opts_t o = {&r, NULL, 0, 0};
   tune_backend_t *b = tune_backend_local_new(&o);
   tune_res_free(&r);
   proc_seen_t s = {0, 0, TUNE_BUF_INIT};

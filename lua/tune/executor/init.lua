@@ -308,7 +308,14 @@ end
 function TrialExecutor:install_signals(sigint) self._core:install_signals(sigint) end
 
 function TrialExecutor:has_gpus()
-  return (self._node.GPU or 0) > 0
+  local total = self._core:resources()
+  return (total.GPU or 0) > 0
+end
+
+--- True when every worker will see `dir` as the driver does (the Slurm
+--- backend checks for a shared filesystem); else nil and why.
+function TrialExecutor:check_dir(dir)
+  return self._core:check_dir(dir)
 end
 
 --- Total and available resources of the node(s).

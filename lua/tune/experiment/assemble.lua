@@ -162,6 +162,12 @@ local function make_executor(opts, o, cli, t, scheduler)
   if backend == "sim" then return make_sim(opts, common), true end
   if t.unfindable then refuse(t.unfindable) end
   common.backend = backend
+  local slurm = opt(opts, "slurm")
+  if slurm ~= nil then
+    if type(slurm) ~= "table" then refuse("tune.run: slurm must be a table of options, got " .. type(slurm)) end
+    if backend ~= "slurm" then refuse("tune.run: slurm options given but the backend is " .. backend) end
+    common.backend_options = slurm
+  end
   return refusing(require("tune.executor").TrialExecutor, common), true
 end
 
@@ -205,6 +211,16 @@ function M.build(opts, o, cli, t, run_count)
   set_search_properties(search_alg, scheduler, o)
   local local_dir, name, experiment_dir, resume = place(opts, o, cli, t.name, run_count)
   local ex, own_executor = make_executor(opts, o, cli, t, scheduler)
+  if ex.check_dir then
+    -- Workers elsewhere must see the experiment's files (Slurm).
+    local dir = util.abspath(local_dir)
+    assert(core.mkdir_p(dir))
+    local ok, why = ex:check_dir(dir)
+    if not ok then
+      if own_executor then ex:cleanup() ex:close() end
+      refuse("tune.run: " .. tostring(why))
+    end
+  end
   -- The simulator runs no trainable: a function no worker could find is fine.
   local loader = t.loader or {simulated = t.name}
   local experiment = require("tune.experiment"){

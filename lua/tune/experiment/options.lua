@@ -18,7 +18,7 @@ M.OPTIONS = {
   trial_executor = false, raise_on_failed_trial = true, callbacks = false,
   max_concurrent_trials = false, seed = false,
   -- Executor settings (each also read from its TUNE_* variable).
-  num_cpus = false, num_gpus = false, resources = false, backend = false, sim = false,
+  num_cpus = false, num_gpus = false, resources = false, backend = false, sim = false, slurm = false,
   global_checkpoint_s = false, disable_sigint_handler = false,
 }
 

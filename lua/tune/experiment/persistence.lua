@@ -273,6 +273,59 @@ function M.remove_memory_checkpoints(trial)
   end
 end
 
+--- A trial that runs again from a checkpoint of `iteration` (0: from the
+--- start) will report iterations after it again: its result.json and
+--- progress.csv keep only the rows up to it (and lose a torn last line),
+--- each rewritten atomically when something goes, so a resume neither
+--- repeats nor skips an iteration in them.
+function M.trim_logs(trial, iteration)
+  if not trial.logdir then return end
+  local path = util.join(trial.logdir, "result.json")
+  local text = core.read_file(path)
+  if text then
+    local keep, dropped = {}, false
+    for line, nl in text:gmatch("([^\n]*)(\n?)") do
+      if line ~= "" then
+        local r = nl == "\n" and core.json_decode(line) or nil
+        local it = type(r) == "table" and tonumber(r.training_iteration) or nil
+        if r and (it == nil or it <= iteration) then keep[#keep + 1] = line .. "\n" else dropped = true end
+      end
+    end
+    if dropped then assert(core.write_atomic(path, table.concat(keep))) end
+  end
+  path = util.join(trial.logdir, "progress.csv")
+  text = core.read_file(path)
+  if text then
+    local header = text:match("^([^\n]*)\n")
+    local col
+    if header then
+      local i = 0
+      for name in (header .. ","):gmatch("([^,]*),") do
+        i = i + 1
+        if name == "training_iteration" then col = i end
+      end
+    end
+    local keep, dropped, first = {}, false, true
+    for line, nl in text:gmatch("([^\n]*)(\n?)") do
+      if first then
+        first = false
+        if nl == "\n" then keep[1] = line .. "\n" else dropped = true end
+      elseif line ~= "" then
+        local it
+        if col then
+          local i = 0
+          for v in (line .. ","):gmatch("([^,]*),") do
+            i = i + 1
+            if i == col then it = tonumber(v) break end
+          end
+        end
+        if nl == "\n" and (it == nil or it <= iteration) then keep[#keep + 1] = line .. "\n" else dropped = true end
+      end
+    end
+    if dropped then assert(core.write_atomic(path, table.concat(keep))) end
+  end
+end
+
 --- The last complete line of a trial's result.json, decoded, or nil.
 function M.last_logged_result(trial)
   if not trial.logdir then return nil end

@@ -93,8 +93,6 @@ function R:_restore_trial(s, ckpts, mode)
     self.store:journal{event = "checkpoint", trial_id = t.trial_id, dir = c.dir, storage = c.storage,
       metrics = c.metrics}
   end
-  local last = persistence.last_logged_result(t)
-  if last then t.last_result = last end
   -- Memory checkpoints died with the driver that held them.
   persistence.remove_memory_checkpoints(t)
   if t.status == Trial.RUNNING then t.status = Trial.PENDING end
@@ -103,6 +101,14 @@ function R:_restore_trial(s, ckpts, mode)
     t.num_failures = 0
     t.error_msg = nil
   end
+  if t.status == Trial.PENDING or t.status == Trial.PAUSED then
+    -- It runs again from its checkpoint: what it logged after that goes.
+    local c = t.checkpoint
+    local it = c and c.dir_or_data and type(c.metrics) == "table" and tonumber(c.metrics.training_iteration) or 0
+    persistence.trim_logs(t, it)
+  end
+  local last = persistence.last_logged_result(t)
+  if last then t.last_result = last end
   return t
 end
 
