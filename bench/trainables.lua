@@ -11,3 +11,14 @@ tune.register_trainable("bench_stream", function(config)
   local report = tune.report
   for i = 1, config.n do report{i = i} end
 end)
+
+-- One result at once (the Slurm bench's trivial trial).
+tune.register_trainable("bench_trivial", function(config)
+  tune.report{x = 1}
+end)
+
+-- One second of work, then one result.
+tune.register_trainable("bench_one_second", function(config)
+  tune.sleep(1)
+  tune.report{x = 1}
+end)

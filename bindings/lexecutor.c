@@ -397,7 +397,7 @@ static const luaL_Reg methods[] = {
 static int l_signal_pending(lua_State *L) {
   int s = tune_signals_pending();
   if (!s) return 0;
-  lua_pushstring(L, s == SIGINT ? "SIGINT" : s == SIGUSR1 ? "SIGUSR1" : "signal");
+  lua_pushstring(L, s == SIGINT ? "SIGINT" : s == SIGUSR1 ? "SIGUSR1" : s == SIGTERM ? "SIGTERM" : "signal");
   return 1;
 }
 

@@ -16,7 +16,9 @@ static int l_feasible(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
   tune_pgf_entry_t *fe = tune_lexecutor_pgf(L, ex, 2);
   char err[1024];
-  if (tune_cluster_feasible(&tune_executor_backend(ex)->cluster, fe->pgf, err, sizeof err) == 0) {
+  tune_backend_t *b = tune_executor_backend(ex);
+  if ((!b->ops->feasible || b->ops->feasible(b, fe->pgf, err, sizeof err) == 0) &&
+      tune_cluster_feasible(&b->cluster, fe->pgf, err, sizeof err) == 0) {
     lua_pushboolean(L, 1);
     return 1;
   }

@@ -124,6 +124,9 @@ typedef struct {
   /// itself (Slurm, from GRES) returns NULL, and the engine leaves the
   /// variable to the launcher. Caller owns a non-NULL result.
   char *(*gpu_ids)(tune_backend_t *b, const tune_placement_t *p, size_t bundle);
+  /// Optional: 0 when the backend can run group `f` at all (beyond what the
+  /// cluster model checks); else -1 with why in `err`.
+  int (*feasible)(tune_backend_t *b, const tune_pgf_t *f, char *err, size_t errlen);
   /// Optional: 0 when every worker will see directory `dir` as the driver
   /// does (a shared filesystem); else -1 with what is wrong in `err`.
   int (*check_dir)(tune_backend_t *b, const char *dir, char *err, size_t errlen);

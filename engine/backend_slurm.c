@@ -643,6 +643,19 @@ static int slurm_wait(tune_backend_t *base, double timeout) {
   return any;
 }
 
+/// GRES gives a step whole GPUs: a fraction cannot be shared between steps.
+static int slurm_feasible(tune_backend_t *base, const tune_pgf_t *f, char *err, size_t errlen) {
+  (void)base;
+  for (size_t i = 0; i < f->nbundles; i++) {
+    if (f->bundles[i].gpu % TUNE_RES_SCALE) {
+      snprintf(err, errlen, "bundle %zu asks for %g GPUs, but on Slurm a GPU is a whole GRES device: "
+               "ask for whole GPUs", i + 1, tune_res_from_fixed(f->bundles[i].gpu));
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static char *slurm_gpu_ids(tune_backend_t *b, const tune_placement_t *p, size_t bundle) {
   (void)b;
   (void)p;
@@ -753,6 +766,7 @@ static const tune_backend_ops_t slurm_ops = {
     .cancel = slurm_cancel,
     .release = slurm_release,
     .gpu_ids = slurm_gpu_ids,
+    .feasible = slurm_feasible,
     .check_dir = slurm_check_dir,
     .destroy = slurm_destroy,
 };

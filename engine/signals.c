@@ -6,8 +6,8 @@
 static volatile sig_atomic_t received;
 static void (*wake_fn)(void *);
 static void *wake_arg;
-static struct sigaction old_int, old_usr1;
-static int installed_int, installed_usr1;
+static struct sigaction old_int, old_usr1, old_term;
+static int installed_int, installed_usr1, installed_term;
 
 static void handler(int sig) {
   if (received && sig == SIGINT) {
@@ -37,12 +37,19 @@ void tune_signals_install(int sigint, void (*wake)(void *), void *wake_ud) {
     sigaction(SIGUSR1, &sa, &old_usr1);
     installed_usr1 = 1;
   }
+  /* SIGTERM is what Slurm (and most schedulers) send before they end a
+     job: save as for SIGUSR1. */
+  if (!installed_term) {
+    sigaction(SIGTERM, &sa, &old_term);
+    installed_term = 1;
+  }
 }
 
 void tune_signals_uninstall(void) {
   if (installed_int) sigaction(SIGINT, &old_int, NULL);
   if (installed_usr1) sigaction(SIGUSR1, &old_usr1, NULL);
-  installed_int = installed_usr1 = 0;
+  if (installed_term) sigaction(SIGTERM, &old_term, NULL);
+  installed_int = installed_usr1 = installed_term = 0;
   wake_fn = NULL;
   wake_arg = NULL;
 }

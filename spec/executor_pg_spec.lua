@@ -11,7 +11,9 @@ describe("placement groups", function()
   after_each(support.check_clean)
 
   it("testHasResourcesForTrialWithCaching", function()
-    local head_cpus = 8
+    -- Ray's node of 8 CPUs, 4 GPUs and 16 "custom"; on Slurm one node of 4
+    -- CPUs, 2 GPUs and the cluster's 4 licenses (spec/CMakeLists.txt).
+    local head_cpus = support.scaled(8, 4)
     local ex = support.executor{reuse_actors = true, num_cpus = 8, num_gpus = 4, resources = {custom = 16}}
     local pgf1 = tune.PlacementGroupFactory({{CPU = head_cpus}})
     local pgf2 = tune.PlacementGroupFactory({{CPU = head_cpus - 1}})
@@ -71,17 +73,18 @@ describe("placement groups", function()
 
   it("a trial that can never fit fails at once, naming what it asked and what exists", function()
     local ex = support.executor{num_cpus = 2, num_gpus = 0}
-    local trial = tune.Trial("__fake", {resources = {cpu = 4, gpu = 1}, local_dir = dir})
+    local cpus = support.scaled(4, 8)
+    local trial = tune.Trial("__fake", {resources = {cpu = cpus, gpu = 1}, local_dir = dir})
     assert.is_false(ex:start_trial(trial))
     assert.equal(tune.Trial.ERROR, trial.status)
-    assert.matches("asked for {4 CPUs, 1 GPU}", trial.error_msg, 1, true)
-    assert.matches("node has 2 CPUs, 0 GPUs", trial.error_msg, 1, true)
+    assert.matches("asked for {" .. cpus .. " CPUs, 1 GPU}", trial.error_msg, 1, true)
+    assert.matches(support.scaled("node has 2 CPUs, 0 GPUs", "node has 4 CPUs, 2 GPUs"), trial.error_msg, 1, true)
   end)
 
   it("stages at most TUNE_MAX_PENDING_TRIALS_PG groups", function()
     local ex = support.executor{num_cpus = 1, max_pending_trials_pg = 3}
     local trials = {}
-    for i = 1, 10 do trials[i] = tune.Trial("__fake", {local_dir = dir}) end
+    for i = 1, 10 do trials[i] = tune.Trial("__fake", {local_dir = dir, resources = {cpu = support.scaled(1, 4)}}) end
     ex:stage_and_update_status(trials)
     local c = ex:pg_counts()
     -- One group fits the node and is ready; staging refills to its limit.

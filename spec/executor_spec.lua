@@ -213,4 +213,7 @@ local function suite(label, executor_opts)
 end
 
 suite("(2 CPUs)", {num_cpus = 2})
-suite("(local mode: 1 CPU, one trial at a time)", {num_cpus = 1, max_pending_trials_pg = 1})
+if support.backend() == "local" then
+  -- The allocation of the Slurm run is two CPUs: the variant is local only.
+  suite("(local mode: 1 CPU, one trial at a time)", {num_cpus = 1, max_pending_trials_pg = 1})
+end

@@ -183,6 +183,43 @@ maybe("the Slurm backend", function()
     end
   end)
 
+  it("runs examples/slurm/run.sbatch; on USR1 the running trials checkpoint and the next job goes on", function()
+    local env = string.format("TUNELUA=%s TUNE_LOCAL_DIR=%s EXAMPLE_STEPS=20 EXAMPLE_STEP_S=0.3", BIN, dir)
+    local opts = string.format("--chdir=%s --output=%s/job-%%j.out", core.getcwd(), dir)
+    local code, out = sh(string.format("env %s sbatch --parsable %s examples/slurm/run.sbatch", env, opts))
+    assert.equal(0, code, out)
+    local job = out:match("%d+")
+    -- Once every trial has reported, the job is told its time is up.
+    for _ = 1, 300 do
+      local _, n = sh("cat " .. dir .. "/slurm_example/*/result.json 2>/dev/null | wc -l")
+      if (tonumber(n) or 0) >= 12 then break end
+      core.sleep(0.1)
+    end
+    assert.equal(0, (sh("scancel --batch --signal=USR1 " .. job)))
+    assert.is_true(queue_empty())
+    local log = core.read_file(dir .. "/job-" .. job .. ".out") or ""
+    assert.matches("SIGUSR1 received", log, 1, true)
+    local journal = core.read_file(dir .. "/slurm_example/experiment_journal.jsonl")
+    local _, checkpoints = journal:gsub('"event":"checkpoint"', "")
+    assert.is_true(checkpoints >= 6, "checkpoints journaled: " .. checkpoints)
+    -- The next job resumes (--resume=AUTO) and finishes every trial.
+    code, out = sh(string.format("env %s sbatch --wait %s examples/slurm/run.sbatch", env, opts))
+    assert.equal(0, code, out)
+    local trials = 0
+    for _, name in ipairs(core.listdir(dir .. "/slurm_example")) do
+      local text = core.read_file(dir .. "/slurm_example/" .. name .. "/result.json")
+      if text then
+        trials = trials + 1
+        local its = {}
+        for line in text:gmatch("[^\n]+") do its[#its + 1] = core.json_decode(line).training_iteration end
+        local want = {}
+        for i = 1, 20 do want[i] = i end
+        assert.same(want, its)
+      end
+    end
+    assert.equal(6, trials)
+  end)
+
   it("refuses a local_dir that a node does not see", function()
     local code, out = run("spread", dir, ALLOC3, "TUNE_TEST_SLURM_HIDE_PROBE_FROM=n2")
     assert.are_not.equal(0, code)

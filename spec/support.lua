@@ -17,9 +17,29 @@ function M.tmpdir(name)
   return dir
 end
 
---- A TrialExecutor that check_clean() will clean up and close.
+--- The backend the executor specs run on: TUNE_TEST_BACKEND ("slurm"
+--- under spec/slurm/in_allocation.sh), else "local".
+function M.backend()
+  return os.getenv("TUNE_TEST_BACKEND") or "local"
+end
+
+--- A resource number of a spec, scaled to the Slurm allocation it runs in.
+function M.scaled(local_value, slurm_value)
+  return M.backend() == "slurm" and slurm_value or local_value
+end
+
+--- A TrialExecutor that check_clean() will clean up and close. On Slurm
+--- the node's resources are the allocation's: the spec's are dropped.
 function M.executor(opts)
   local tune = require("tune")
+  opts = opts or {}
+  if M.backend() == "slurm" then
+    local o = {backend = "slurm"}
+    for k, v in pairs(opts) do
+      if k ~= "num_cpus" and k ~= "num_gpus" and k ~= "resources" and k ~= "memory" then o[k] = v end
+    end
+    opts = o
+  end
   local ex = tune.TrialExecutor(opts)
   open_executors[#open_executors + 1] = ex
   return ex

@@ -159,6 +159,12 @@ local function execute(ctx, opts, o, kind)
     end
   end)
   interrupted = interrupted or core.signal_pending()
+  if ok and (interrupted == "SIGUSR1" or interrupted == "SIGTERM") then
+    -- The job is about to end: running trials checkpoint first.
+    local wait = util.env_number("TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S") or 60
+    local c_ok, c_err = pcall(runner.checkpoint_running, runner, wait)
+    if not c_ok then io.stderr:write("tunelua warning: checkpointing the running trials failed: ", tostring(c_err), "\n") end
+  end
   local ck_ok, ck_err = pcall(runner.checkpoint, runner, true)
   if not ck_ok then io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(ck_err), "\n") end
   if ok then pcall(report, true) end
