@@ -153,13 +153,15 @@ static void know_config(trial_log_t *t, const tune_log_target_t *tg) {
   cJSON *wrap = cJSON_CreateObject();
   cJSON_AddItemReferenceToObject(wrap, "config", (cJSON *)tg->config);
   flatten(&t->config_flat, wrap, NULL);
-  cJSON_Delete(wrap);
   t->cell_at = tune_xcalloc(t->config_flat.n + 1, sizeof *t->cell_at);
   for (size_t i = 0; i < t->config_flat.n; i++) {
     t->cell_at[i] = t->cells.len;
     csv_value(&t->cells, t->config_flat.vals[i]);
     tune_buf_putc(&t->cells, '\0');
+    /* Only the keys and cells are kept: the leaves belong to the config. */
+    t->config_flat.vals[i] = NULL;
   }
+  cJSON_Delete(wrap);
 }
 
 /// The trial's log state for `logdir` (a new one when the directory changed).
