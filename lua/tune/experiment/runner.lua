@@ -222,6 +222,10 @@ end
 
 function TrialRunner:_wait_and_handle_event(next_trial)
   local ex = self.trial_executor
+  if next_trial == nil and #self:get_live_trials() == 0 and self:_search("is_finished", "boolean") then
+    -- Nothing runs and nothing will: the experiment is over, no event comes.
+    return
+  end
   local timeout = math.min(ex.options.get_executor_event_wait_s, 1.0)
   local ev = ex:get_next_executor_event(self:get_live_trials(), next_trial ~= nil, timeout)
   local t = ev.type
