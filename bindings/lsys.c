@@ -1,5 +1,5 @@
-/// System helpers Lua lacks: clocks, sleep, directories, atomic writes,
-/// process ids, node detection, the worker binary's path.
+/// System helpers Lua lacks: clocks, sleep, process ids, signals, spawning,
+/// node detection, the worker binary's path (files: lfs.c).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -46,104 +46,6 @@ static int l_sleep(lua_State *L) {
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
   }
   return 0;
-}
-
-static int l_mkdir_p(lua_State *L) {
-  const char *p = luaL_checkstring(L, 1);
-  int rc = tune_fs_mkdir_p(p);
-  if (rc < 0) return tune_lua_fail(L, p, rc);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/// core.write_atomic(path, data [, sync]): through a temporary name and a
-/// rename; with sync (the default) fsynced, file and directory.
-static int l_write_atomic(lua_State *L) {
-  const char *p = luaL_checkstring(L, 1);
-  size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
-  int sync = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
-  int rc = sync ? tune_fs_write_atomic(p, data, len) : tune_fs_write_replace(p, data, len);
-  if (rc < 0) return tune_lua_fail(L, p, rc);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/// core.append(path, data [, sync]): one write(2) with O_APPEND.
-static int l_append(lua_State *L) {
-  const char *p = luaL_checkstring(L, 1);
-  size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
-  int rc = tune_fs_append(p, data, len, lua_toboolean(L, 3));
-  if (rc < 0) return tune_lua_fail(L, p, rc);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-static int l_read_file(lua_State *L) {
-  const char *p = luaL_checkstring(L, 1);
-  char *data;
-  size_t len;
-  int rc = tune_fs_read(p, (size_t)luaL_optinteger(L, 2, 1 << 30), &data, &len);
-  if (rc < 0) return tune_lua_fail(L, p, rc);
-  lua_pushlstring(L, data, len);
-  free(data);
-  return 1;
-}
-
-/// core.listdir(path) -> sorted array of names (without . and ..)
-static int l_listdir(lua_State *L) {
-  const char *p = luaL_checkstring(L, 1);
-  DIR *d = opendir(p);
-  if (!d) return tune_lua_fail(L, p, -errno);
-  lua_newtable(L);
-  int i = 1;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    lua_pushstring(L, e->d_name);
-    lua_rawseti(L, -2, i++);
-  }
-  closedir(d);
-  lua_getglobal(L, "table");
-  lua_getfield(L, -1, "sort");
-  lua_pushvalue(L, -3);
-  lua_call(L, 1, 0);
-  lua_pop(L, 1);
-  return 1;
-}
-
-/// core.stat(path) -> "file" | "directory" | "other", size | nil
-static int l_stat(lua_State *L) {
-  struct stat st;
-  if (stat(luaL_checkstring(L, 1), &st) < 0) return 0;
-  lua_pushstring(L, S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file" : "other");
-  lua_pushinteger(L, (lua_Integer)st.st_size);
-  lua_pushnumber(L, (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9);
-  return 3;
-}
-
-static int l_remove_tree(lua_State *L) {
-  const char *p = luaL_checkstring(L, 1);
-  int rc = tune_fs_remove_tree(p);
-  if (rc < 0) return tune_lua_fail(L, p, rc);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-static int l_rename(lua_State *L) {
-  const char *a = luaL_checkstring(L, 1), *b = luaL_checkstring(L, 2);
-  if (rename(a, b) < 0) return tune_lua_fail(L, a, -errno);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-static int l_realpath(lua_State *L) {
-  const char *p = luaL_checkstring(L, 1);
-  char buf[PATH_MAX];
-  if (!realpath(p, buf)) return tune_lua_fail(L, p, -errno);
-  lua_pushstring(L, buf);
-  return 1;
 }
 
 static int l_getcwd(lua_State *L) {
@@ -483,15 +385,6 @@ static const luaL_Reg funcs[] = {
     {"now", l_now},
     {"time", l_time},
     {"sleep", l_sleep},
-    {"mkdir_p", l_mkdir_p},
-    {"write_atomic", l_write_atomic},
-    {"append", l_append},
-    {"read_file", l_read_file},
-    {"listdir", l_listdir},
-    {"stat", l_stat},
-    {"remove_tree", l_remove_tree},
-    {"rename", l_rename},
-    {"realpath", l_realpath},
     {"getcwd", l_getcwd},
     {"chdir", l_chdir},
     {"getpid", l_getpid},

@@ -19,5 +19,6 @@ int luaopen_tune_core(lua_State *L) {
   tune_lexecutor_pg_register(L);
   tune_lworker_register(L);
   tune_lsys_register(L);
+  tune_lfs_register(L);
   return 1;
 }

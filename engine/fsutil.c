@@ -28,28 +28,32 @@ static int injected_failure(void) {
   return 0;
 }
 
+static int is_dir(const char *path) {
+  struct stat st;
+  if (stat(path, &st) < 0) return -errno;
+  return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* The leaf first: a directory that exists costs one stat, a new one under
+   an existing parent one mkdir; only a missing parent walks up the path. */
 int tune_fs_mkdir_p(const char *path) {
+  int rc = is_dir(path);
+  if (rc != -ENOENT) return rc;
+  if (mkdir(path, 0777) == 0) return 0;
+  if (errno == EEXIST) return is_dir(path);
+  if (errno != ENOENT) return -errno;
   char *p = tune_xstrdup(path);
-  int rc = 0;
-  for (char *s = p + 1; ; s++) {
-    if (*s == '/' || *s == '\0') {
-      char c = *s;
-      *s = '\0';
-      if (mkdir(p, 0777) < 0 && errno != EEXIST) {
-        rc = -errno;
-        break;
-      }
-      *s = c;
-      if (c == '\0') break;
-    }
-  }
-  if (rc == 0) {
-    struct stat st;
-    if (stat(path, &st) < 0) rc = -errno;
-    else if (!S_ISDIR(st.st_mode)) rc = -ENOTDIR;
+  size_t n = strlen(p);
+  while (n > 1 && p[n - 1] == '/') p[--n] = '\0';
+  char *slash = strrchr(p, '/');
+  if (slash && slash != p) {
+    *slash = '\0';
+    rc = tune_fs_mkdir_p(p);
   }
   free(p);
-  return rc;
+  if (rc < 0) return rc;
+  if (mkdir(path, 0777) < 0 && errno != EEXIST) return -errno;
+  return is_dir(path);
 }
 
 int tune_fs_write_all(int fd, const void *data, size_t len) {

@@ -49,11 +49,29 @@ function Store:journal(entry)
   entry.seq = self.seq
   local line = assert(core.json_encode(entry)) .. "\n"
   count_write(self.journal_path, line)
-  local ok, err = core.append(self.journal_path, line)
+  -- The journal stays open between entries (one write(2) each); after a
+  -- failed write it is opened again for the next entry.
+  local f, err = self._journal_file, nil
+  if not f then
+    f, err = core.open_append(self.journal_path)
+    self._journal_file = f
+  end
+  local ok
+  if f then ok, err = f:write(line) end
   if not ok then
+    if f then
+      f:close()
+      self._journal_file = nil
+    end
     io.stderr:write("tunelua warning: cannot write the experiment journal: ", tostring(err), "\n")
   end
   return self.seq
+end
+
+--- Closes the journal (the next entry opens it again).
+function Store:close()
+  if self._journal_file then self._journal_file:close() end
+  self._journal_file = nil
 end
 
 --- Writes a snapshot atomically and removes older ones. `state` gets the

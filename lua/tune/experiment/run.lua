@@ -172,6 +172,7 @@ local function execute(ctx, opts, o, kind)
   core.signals_uninstall()
   pcall(runner.callbacks.call, runner.callbacks, "on_experiment_end", runner.trials, {interrupted = interrupted ~= nil})
   if ctx.own_executor then ex:close() end
+  if runner.store then runner.store:close() end
   if not ok then error(err, 0) end
   return interrupted
 end

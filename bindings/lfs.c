@@ -1,0 +1,186 @@
+/// Files for Lua: directories, atomic writes, appends (one-shot and through
+/// a handle kept open), reads, listings, removal.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "lbind.h"
+
+static int l_mkdir_p(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  int rc = tune_fs_mkdir_p(p);
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/// core.write_atomic(path, data [, sync]): through a temporary name and a
+/// rename; with sync (the default) fsynced, file and directory.
+static int l_write_atomic(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int sync = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+  int rc = sync ? tune_fs_write_atomic(p, data, len) : tune_fs_write_replace(p, data, len);
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/// core.append(path, data [, sync]): one write(2) with O_APPEND.
+static int l_append(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int rc = tune_fs_append(p, data, len, lua_toboolean(L, 3));
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_read_file(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  char *data;
+  size_t len;
+  int rc = tune_fs_read(p, (size_t)luaL_optinteger(L, 2, 1 << 30), &data, &len);
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushlstring(L, data, len);
+  free(data);
+  return 1;
+}
+
+/// core.listdir(path) -> sorted array of names (without . and ..)
+static int l_listdir(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  DIR *d = opendir(p);
+  if (!d) return tune_lua_fail(L, p, -errno);
+  lua_newtable(L);
+  int i = 1;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, i++);
+  }
+  closedir(d);
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, -3);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/// core.stat(path) -> "file" | "directory" | "other", size | nil
+static int l_stat(lua_State *L) {
+  struct stat st;
+  if (stat(luaL_checkstring(L, 1), &st) < 0) return 0;
+  lua_pushstring(L, S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file" : "other");
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_pushnumber(L, (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9);
+  return 3;
+}
+
+static int l_remove_tree(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  int rc = tune_fs_remove_tree(p);
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_rename(lua_State *L) {
+  const char *a = luaL_checkstring(L, 1), *b = luaL_checkstring(L, 2);
+  if (rename(a, b) < 0) return tune_lua_fail(L, a, -errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_realpath(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  char buf[PATH_MAX];
+  if (!realpath(p, buf)) return tune_lua_fail(L, p, -errno);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+
+/* core.open_append(path) -> handle: a file opened once for appending, each
+   handle:write(data [, sync]) one write(2) (the experiment journal). */
+#define APPEND_MT "tune.AppendFile"
+
+typedef struct {
+  int fd;
+} append_file_t;
+
+static append_file_t *check_append(lua_State *L) { return luaL_checkudata(L, 1, APPEND_MT); }
+
+static int l_open_append(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  append_file_t *f = lua_newuserdatauv(L, sizeof *f, 0);
+  f->fd = -1;
+  luaL_setmetatable(L, APPEND_MT);
+  f->fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  if (f->fd < 0) return tune_lua_fail(L, p, -errno);
+  return 1;
+}
+
+static int l_append_write(lua_State *L) {
+  append_file_t *f = check_append(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (f->fd < 0) return luaL_error(L, "write to a closed append handle");
+  int rc = tune_fs_write_all(f->fd, data, len);
+  if (rc == 0 && lua_toboolean(L, 3) && fdatasync(f->fd) < 0) rc = -errno;
+  if (rc < 0) return tune_lua_fail(L, "append", rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_append_close(lua_State *L) {
+  append_file_t *f = check_append(L);
+  if (f->fd >= 0) close(f->fd);
+  f->fd = -1;
+  return 0;
+}
+
+static const luaL_Reg append_methods[] = {
+    {"write", l_append_write},
+    {"close", l_append_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg funcs[] = {
+    {"mkdir_p", l_mkdir_p},
+    {"write_atomic", l_write_atomic},
+    {"append", l_append},
+    {"open_append", l_open_append},
+    {"read_file", l_read_file},
+    {"listdir", l_listdir},
+    {"stat", l_stat},
+    {"remove_tree", l_remove_tree},
+    {"rename", l_rename},
+    {"realpath", l_realpath},
+    {NULL, NULL},
+};
+
+void tune_lfs_register(lua_State *L) {
+  if (luaL_newmetatable(L, APPEND_MT)) {
+    luaL_newlib(L, append_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_append_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_append_close);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+  luaL_setfuncs(L, funcs, 0);
+}
