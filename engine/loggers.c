@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,16 +177,21 @@ static trial_log_t *trial_log(tune_loggers_t *l, const char *trial_id, const cha
   return t;
 }
 
-/// Appends to the trial's file `which` (0 result.json, 1 progress.csv),
-/// opening it on first use. 0 or a negative errno.
+/// Opens the trial's file `which` (0 result.json, 1 progress.csv) for
+/// appending, once; progress.csv also for reading its header back.
+/// 0 or a negative errno.
+static int log_open(trial_log_t *t, int which, const char *name) {
+  if (t->fd[which] >= 0) return 0;
+  char *path = tune_fs_join(t->logdir, name);
+  t->fd[which] = open(path, (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  free(path);
+  return t->fd[which] < 0 ? -errno : 0;
+}
+
+/// Appends to the trial's file `which`, opening it on first use.
 static int log_append(trial_log_t *t, int which, const char *name, const void *data, size_t len) {
-  if (t->fd[which] < 0) {
-    char *path = tune_fs_join(t->logdir, name);
-    t->fd[which] = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-    free(path);
-    if (t->fd[which] < 0) return -errno;
-  }
-  return tune_fs_write_all(t->fd[which], data, len);
+  int rc = log_open(t, which, name);
+  return rc < 0 ? rc : tune_fs_write_all(t->fd[which], data, len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -294,18 +300,20 @@ static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target
 /* progress.csv                                                             */
 /* ------------------------------------------------------------------------ */
 
-/// The columns of an existing progress.csv (its header line, however long
-/// the file), or NULL.
-static csv_columns_t *read_header(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NULL;
+/// The columns of the progress.csv open as `fd` (its header line, however
+/// long the file), or NULL when it has none yet.
+static csv_columns_t *read_header(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0 || st.st_size == 0) return NULL;
   tune_buf_t line = TUNE_BUF_INIT;
   char chunk[4096];
   const char *nl = NULL;
+  off_t at = 0;
   for (;;) {
-    ssize_t got = read(fd, chunk, sizeof chunk);
+    ssize_t got = pread(fd, chunk, sizeof chunk, at);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;
+    at += got;
     const char *e = memchr(chunk, '\n', (size_t)got);
     tune_buf_append(&line, chunk, e ? (size_t)(e - chunk) : (size_t)got);
     if (e || line.len > (1u << 24)) {
@@ -313,7 +321,6 @@ static csv_columns_t *read_header(const char *path) {
       break;
     }
   }
-  close(fd);
   if (!nl) {
     /* No complete header (an empty file, or one torn at the header). */
     tune_buf_free(&line);
@@ -424,9 +431,12 @@ static csv_columns_t *columns_of(trial_log_t *tl, const cJSON *r) {
 static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
   tune_buf_t b = TUNE_BUF_INIT;
   if (!tl->cols) {
-    char *path = tune_fs_join(t->logdir, "progress.csv");
-    tl->cols = read_header(path);
-    free(path);
+    int rc = log_open(tl, 1, "progress.csv");
+    if (rc < 0) {
+      report_failure(l, t->logdir, "progress.csv", rc);
+      return;
+    }
+    tl->cols = read_header(tl->fd[1]);
     if (!tl->cols) {
       /* The first result fixes the columns (Ray: later keys are ignored). */
       tl->cols = columns_of(tl, rs[0]);

@@ -258,8 +258,13 @@ function TrialRunner:_start_trial(trial)
   self:forget_decisions(trial)
   if self.trial_executor:start_trial(trial) then
     if trial.logdir and prev == Trial.PENDING and not trial._params_written then
-      -- Not synced: resume reads configs from the journal, not from here.
-      core.write_atomic(util.join(trial.logdir, "params.json"), assert(core.json_encode(trial.config)), false)
+      -- Written in place, not synced: resume reads configs from the journal,
+      -- and a trial that starts again after a crash writes this file again.
+      local f = io.open(util.join(trial.logdir, "params.json"), "w")
+      if f then
+        f:write(assert(core.json_encode(trial.config)))
+        f:close()
+      end
       trial._params_written = true
     end
     self:_journal_status(trial)
