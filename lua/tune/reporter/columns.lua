@@ -78,16 +78,44 @@ end
 M.add_column = add_column
 
 -- Ray's _infer_user_metrics: up to `limit` numeric result keys that are
--- neither default columns nor auto-filled, in sorted key order.
+-- neither default columns nor auto-filled, in sorted key order. The list
+-- grows across reports; a finished trial is read once.
+local WEAK_KEYS, EMPTY = {__mode = "k"}, {}
+
 function CLIReporter:_infer_user_metrics(trials, limit)
   local inferred = self._inferred_metrics
   if #inferred >= limit then return inferred end
-  inferred = {}
-  self._inferred_metrics = inferred
-  local seen = {}
+  local seen = self._inferred_seen
+  if not seen then
+    seen = {}
+    for _, k in ipairs(inferred) do seen[k] = true end
+    self._inferred_seen = seen
+    self._inferred_read = setmetatable({}, WEAK_KEYS)
+  end
+  local read = self._inferred_read
+  -- `seen` holds the keys taken and those that never can be (default
+  -- columns, auto-filled keys): one lookup each after the first time.
+  local function candidate(k, v)
+    if seen[k] then return false end
+    if DEFAULT_SET[k] or AUTO_RESULT_KEYS[k] then
+      seen[k] = true
+      return false
+    end
+    return type(v) == "number" or v == core.null
+  end
   for _, t in ipairs(trials) do
-    local r = last_result(t)
-    if next(r) ~= nil then
+    local r = read[t] and EMPTY or last_result(t)
+    if t.status == "TERMINATED" or t.status == "ERROR" then read[t] = true end
+    -- Most trials bring no new key: only those that may are flattened and
+    -- sorted (a report over thousands of trials stays cheap).
+    local new = false
+    for k, v in pairs(r) do
+      if k ~= "config" and ((type(v) == "table" and getmetatable(v) == nil) or candidate(tostring(k), v)) then
+        new = true
+        break
+      end
+    end
+    if new then
       local flat = {}
       for k, v in pairs(r) do
         if k ~= "config" then
@@ -99,9 +127,7 @@ function CLIReporter:_infer_user_metrics(trials, limit)
         end
       end
       for _, k in ipairs(util.sorted_keys(flat)) do
-        local v = flat[k]
-        if not DEFAULT_SET[k] and not AUTO_RESULT_KEYS[k] and not seen[k]
-            and (type(v) == "number" or v == core.null) then
+        if candidate(k, flat[k]) then
           seen[k] = true
           inferred[#inferred + 1] = k
         end
