@@ -26,7 +26,7 @@ extern char **environ;
 #define OPT(name, env, type, dflt) {#name, env, type, offsetof(tune_executor_opts_t, name), dflt}
 static const tune_option_desc_t options[] = {
     OPT(result_buffer_length, "TUNE_RESULT_BUFFER_LENGTH", TUNE_OPT_INT, 1),
-    OPT(result_buffer_min_time_s, "TUNE_RESULT_BUFFER_MIN_TIME_S", TUNE_OPT_DOUBLE, 0),
+    OPT(result_buffer_min_time_s, "TUNE_RESULT_BUFFER_MIN_TIME_S", TUNE_OPT_DOUBLE, 0.1),
     OPT(result_buffer_max_time_s, "TUNE_RESULT_BUFFER_MAX_TIME_S", TUNE_OPT_DOUBLE, 100),
     OPT(force_trial_cleanup_s, "TUNE_FORCE_TRIAL_CLEANUP_S", TUNE_OPT_DOUBLE, 0),
     OPT(max_pending_trials_pg, "TUNE_MAX_PENDING_TRIALS_PG", TUNE_OPT_SIZE, 0),
