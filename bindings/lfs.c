@@ -104,6 +104,15 @@ static int l_rename(lua_State *L) {
   return 1;
 }
 
+/// core.writable(dir): true when this process may create files in dir
+/// (access(W_OK|X_OK)); nil, message otherwise.
+static int l_writable(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  if (access(p, W_OK | X_OK) < 0) return tune_lua_fail(L, p, -errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_realpath(lua_State *L) {
   const char *p = luaL_checkstring(L, 1);
   char buf[PATH_MAX];
@@ -169,6 +178,7 @@ static const luaL_Reg funcs[] = {
     {"remove_tree", l_remove_tree},
     {"rename", l_rename},
     {"realpath", l_realpath},
+    {"writable", l_writable},
     {NULL, NULL},
 };
 

@@ -290,21 +290,57 @@ void tune_json_write_double(tune_buf_t *out, double v) {
   tune_buf_append(out, tmp, (size_t)n);
 }
 
+/// Length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629: no
+/// overlong forms, no surrogates, at most U+10FFFF), or 0.
+static size_t utf8_seq(const unsigned char *s, size_t len) {
+  unsigned char c = s[0];
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else return 0;
+  if (len < n || s[1] < lo || s[1] > hi) return 0;
+  for (size_t k = 2; k < n; k++)
+    if (s[k] < 0x80 || s[k] > 0xBF) return 0;
+  return n;
+}
+
+/// Writes a JSON string. Bytes that are not well-formed UTF-8 (a
+/// trainable's binary output, a truncated sequence) become U+FFFD, so that
+/// every file we write is valid JSON for strict readers.
 void tune_json_write_string(tune_buf_t *out, const char *s, size_t len) {
   static const char hex[] = "0123456789abcdef";
+  const unsigned char *u = (const unsigned char *)s;
   tune_buf_reserve(out, len + 2);
   tune_buf_putc(out, '"');
   size_t i = 0;
   while (i < len) {
     size_t run = i;
     while (i < len) {
-      unsigned char c = (unsigned char)s[i];
+      unsigned char c = u[i];
       if (c < 0x20 || c == '"' || c == '\\') break;
+      if (c >= 0x80) {
+        size_t n = utf8_seq(u + i, len - i);
+        if (!n) break;
+        i += n;
+        continue;
+      }
       i++;
     }
     if (i > run) tune_buf_append(out, s + run, i - run);
     if (i >= len) break;
-    unsigned char c = (unsigned char)s[i++];
+    unsigned char c = u[i++];
+    if (c >= 0x80) {
+      tune_buf_puts(out, "\\ufffd");
+      continue;
+    }
     switch (c) {
       case '"': tune_buf_puts(out, "\\\""); break;
       case '\\': tune_buf_puts(out, "\\\\"); break;

@@ -92,6 +92,18 @@ describe("bad input", function()
     assert.matches('unknown message type "teleport"', ev.error)
   end)
 
+  it("a second hello", function()
+    local ev = alongside_healthy("second_hello")
+    assert.matches("a second hello", ev.error)
+  end)
+
+  it("error(nil) and error({}) say what was raised", function()
+    local ev = alongside_healthy("raises_nil")
+    assert.matches("raised error%(nil%), an error without a message", ev.error)
+    ev = alongside_healthy("raises_table")
+    assert.matches("raised a table as its error", ev.error)
+  end)
+
   it("an oversize message", function()
     local ev = alongside_healthy("oversize", {size = 200000})
     assert.matches("longer than the limit of 65536 bytes", ev.error)

@@ -89,7 +89,11 @@ function M.main(argv)
         if not known then
           error({usage = "--backend: unknown backend '" .. opts.backend .. "' (known: " .. core.backend_names() .. ")"})
         end
-      elseif name == "-v" or name == "--verbose" then opts.verbose = number()
+      elseif name == "-v" or name == "--verbose" then
+        opts.verbose = number()
+        if not (opts.verbose == 0 or opts.verbose == 1 or opts.verbose == 2 or opts.verbose == 3) then
+          error({usage = name .. ": verbosity must be 0, 1, 2 or 3, got " .. tostring(opts.verbose)})
+        end
       elseif name == "--events" then opts.events = take()
       else error({unknown = true}) end
     end)

@@ -75,6 +75,25 @@ local function set_search_properties(search_alg, scheduler, o)
   end
 end
 
+--- local_dir must be (or be creatable as) a writable directory: checked
+--- here, before anything is created, rather than failing at the first write.
+local function check_local_dir(dir)
+  local p = dir
+  while true do
+    local kind = core.stat(p)
+    if kind == "directory" then
+      local ok, why = core.writable(p)
+      if not ok then refuse("tune.run: local_dir " .. dir .. " cannot be written: " .. tostring(why)) end
+      return
+    elseif kind ~= nil then
+      refuse("tune.run: local_dir " .. dir .. ": " .. p .. " is not a directory")
+    end
+    local parent = p:match("^(.*)/[^/]*$")
+    if parent == nil or parent == p then return end
+    p = parent == "" and "/" or parent
+  end
+end
+
 --- Where the experiment goes: local_dir/name, and whether it resumes.
 local function place(opts, o, cli, trainable_name, run_count)
   local local_dir = util.expanduser(cli.local_dir or opt(opts, "local_dir") or trial_mod.default_local_dir())
@@ -84,7 +103,8 @@ local function place(opts, o, cli, trainable_name, run_count)
     -- <name>, <name>_2, <name>_3, ... (docs/reference/cli.md).
     name = run_count == 1 and cli.name or (cli.name .. "_" .. run_count)
   end
-  if name:find("/", 1, true) then refuse("tune.run: the experiment name must not contain '/'") end
+  options.check_dir_name(cli.name and "--name" or "name", name)
+  check_local_dir(util.abspath(local_dir))
   local experiment_dir = util.join(util.abspath(local_dir), name)
   local resume = o.resume
   if resume == "AUTO" then resume = persistence.exists(experiment_dir) and "LOCAL" or false end

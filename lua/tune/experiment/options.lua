@@ -98,6 +98,88 @@ local function check_stop(opts)
   return stop, criterion, stopper
 end
 
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v) .. " (" .. type(v) .. ")"
+end
+
+--- Refuses option `k` unless `pred(v)` holds for its value (nil passes):
+--- "tune.run: <k> must be <expected>, got <value>".
+local function expect(opts, k, expected, pred)
+  local v = opt(opts, k)
+  if v ~= nil and not pred(v) then M.refuse(("tune.run: %s must be %s, got %s"):format(k, expected, show(v))) end
+  return v
+end
+
+local function is_int(v) return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and v == v) end
+local function is_bool(v) return type(v) == "boolean" end
+local function is_string(v) return type(v) == "string" end
+local function is_function(v) return type(v) == "function" or (type(v) == "table" and getmetatable(v) ~= nil
+  and getmetatable(v).__call ~= nil) end
+
+--- A name that becomes one directory under local_dir: not empty, "." or
+--- "..", without "/" or a NUL character (which C would cut the path at).
+function M.check_dir_name(what, v)
+  if type(v) ~= "string" then M.refuse(("tune.run: %s must be a string, got %s"):format(what, show(v))) end
+  if v == "" or v == "." or v == ".." then
+    M.refuse(("tune.run: %s must name a directory under local_dir, got %s"):format(what, show(v)))
+  end
+  if v:find("/", 1, true) then M.refuse("tune.run: the experiment name must not contain '/'") end
+  if v:find("\0", 1, true) then M.refuse(("tune.run: %s must not contain a NUL character"):format(what)) end
+end
+
+--- The config's literal strings and keys: no NUL character (the files
+--- the experiment writes are JSON read back by C, which ends a string at NUL).
+local function check_config_strings(v, path, seen)
+  if type(v) == "string" then
+    if v:find("\0", 1, true) then M.refuse(("tune.run: config%s: a string must not contain a NUL character"):format(path)) end
+  elseif type(v) == "table" and getmetatable(v) == nil and not seen[v] then
+    seen[v] = true
+    for k, x in pairs(v) do
+      if type(k) == "string" and k:find("\0", 1, true) then
+        M.refuse(("tune.run: config%s: a key must not contain a NUL character"):format(path))
+      end
+      check_config_strings(x, path .. "." .. tostring(k), seen)
+    end
+  end
+end
+
+--- The options' types, before anything is built: each refusal names the
+--- option, what was given and what was expected.
+local function check_types(opts)
+  local name = opt(opts, "name")
+  if name ~= nil then M.check_dir_name("name", name) end
+  local config = opt(opts, "config")
+  if config ~= nil and type(config) ~= "table" then
+    M.refuse("tune.run: config must be a table (the search space), got " .. show(config))
+  end
+  if type(config) == "table" then check_config_strings(config, "", {}) end
+  local verbose = opt(opts, "verbose")
+  if not (is_int(verbose) and verbose >= 0 and verbose <= 3) then
+    M.refuse("tune.run: verbose must be 0, 1, 2 or 3, got " .. show(verbose))
+  end
+  local ld = expect(opts, "local_dir", "a directory path (string)", is_string)
+  if ld and (ld == "" or ld:find("\0", 1, true)) then
+    M.refuse("tune.run: local_dir must be a directory path, got " .. show(ld))
+  end
+  expect(opts, "checkpoint_freq", "a non-negative integer", function(v) return is_int(v) and v >= 0 end)
+  expect(opts, "keep_checkpoints_num", "a positive integer or nil", function(v) return is_int(v) and v >= 1 end)
+  expect(opts, "checkpoint_score_attr", "a result key (string)", is_string)
+  expect(opts, "checkpoint_at_end", "true or false", is_bool)
+  expect(opts, "max_failures", "an integer (-1: retry without limit)", function(v) return is_int(v) and v >= -1 end)
+  expect(opts, "reuse_actors", "true or false", is_bool)
+  expect(opts, "raise_on_failed_trial", "true or false", is_bool)
+  expect(opts, "disable_sigint_handler", "true or false", is_bool)
+  expect(opts, "trial_name_creator", "a function of the trial", is_function)
+  expect(opts, "trial_dirname_creator", "a function of the trial", is_function)
+  expect(opts, "resources_per_trial", "a table of resources", function(v) return type(v) == "table" end)
+  expect(opts, "callbacks", "a list of callbacks", function(v) return type(v) == "table" end)
+  expect(opts, "num_cpus", "a non-negative number", function(v) return type(v) == "number" and v >= 0 end)
+  expect(opts, "num_gpus", "a non-negative number", function(v) return type(v) == "number" and v >= 0 end)
+  expect(opts, "global_checkpoint_s", "a positive number of seconds", function(v) return type(v) == "number" and v > 0 end)
+  expect(opts, "seed", "an integer", is_int)
+end
+
 --- Checks tune.run's options (the seed's validations) and returns them
 --- normalised: {mode, metric, fail_fast, max_failures, max_concurrent,
 --- num_samples, verbose, config, stop, stopping_criterion, stopper,
@@ -105,6 +187,10 @@ end
 function M.check(opts, cli)
   local known, why = pcall(util.check_options, "tune.run", opts, M.OPTIONS)
   if not known then M.refuse((tostring(why):gsub("^[^:]+:%d+: ", ""))) end
+  check_types(opts)
+  if cli.verbose ~= nil and not (is_int(cli.verbose) and cli.verbose >= 0 and cli.verbose <= 3) then
+    M.refuse("tunelua: -v/--verbose must be 0, 1, 2 or 3, got " .. show(cli.verbose))
+  end
   local o = {}
   o.mode = opt(opts, "mode")
   if o.mode ~= nil and o.mode ~= "min" and o.mode ~= "max" then

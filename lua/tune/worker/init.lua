@@ -16,9 +16,21 @@ Worker.__index = Worker
 
 local current   -- the worker of this process
 
+--- A message for any error value: error(nil) and a table without
+--- __tostring say what was raised instead of printing nothing or an address.
+local function error_message(err)
+  if type(err) == "string" then return err end
+  if err == nil then return "the trainable raised error(nil), an error without a message" end
+  local mt = getmetatable(err)
+  if type(err) == "table" and not (mt and mt.__tostring) then
+    return "the trainable raised a table as its error (" .. tostring(err)
+      .. ", no __tostring): raise error(\"message\") or give the table a __tostring"
+  end
+  return tostring(err)
+end
+
 local function traceback(err)
-  if type(err) ~= "string" then err = tostring(err) end
-  return debug.traceback(err, 2)
+  return debug.traceback(error_message(err), 2)
 end
 
 function Worker.new(ch)
@@ -198,7 +210,7 @@ function Worker:resume_function()
   session._set(nil)
   if not res[1] then
     st.finished = true
-    error(debug.traceback(st.co, res[2]), 0)
+    error(debug.traceback(st.co, error_message(res[2])), 0)
   end
   if coroutine.status(st.co) == "dead" then
     st.finished = true

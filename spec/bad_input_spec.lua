@@ -1,0 +1,94 @@
+-- A user's mistakes through tune.run (issue 10): every option of the wrong
+-- type, a name that is not one directory, a NUL character, a local_dir
+-- that cannot hold the experiment, refused before anything starts and
+-- with nothing written; and what a trainable prints or reports that is not
+-- text (no newline for megabytes, bytes that are not UTF-8).
+local tune = require("tune")
+local core = require("tune.core")
+local support = require("spec.support")
+require("spec.fixtures.run_trainables")
+require("spec.fixtures.trainables")
+
+describe("bad input through tune.run", function()
+  local dir
+  before_each(function() dir = support.tmpdir("badrun") .. "/results" end)
+  after_each(support.check_clean)
+
+  --- The refusal of `opts`; the run must have left no trace on disk.
+  local function refusal(opts, trainable)
+    opts.local_dir = opts.local_dir or dir
+    if opts.verbose == nil then opts.verbose = 0 end
+    local ok, e = pcall(tune.run, trainable or "steps", opts)
+    assert.is_false(ok, "accepted")
+    assert.is_nil(core.stat(dir), "a refused run wrote to local_dir")
+    return tostring(e)
+  end
+
+  it("refuses options of the wrong type, naming option, value and what is expected", function()
+    assert.matches("config must be a table.*got \"x\"", refusal{config = "x"})
+    assert.matches("name must be a string, got 5 %(number%)", refusal{name = 5})
+    assert.matches("verbose must be 0, 1, 2 or 3, got \"high\"", refusal{verbose = "high"})
+    assert.matches("verbose must be 0, 1, 2 or 3, got 5", refusal{verbose = 5})
+    assert.matches("checkpoint_freq must be a non%-negative integer, got \"3\"", refusal{checkpoint_freq = "3"})
+    assert.matches("keep_checkpoints_num must be a positive integer or nil, got \"2\"",
+      refusal{keep_checkpoints_num = "2"})
+    assert.matches("checkpoint_at_end must be true or false", refusal{checkpoint_at_end = 1})
+    assert.matches("max_failures must be an integer", refusal{max_failures = 1.5})
+    assert.matches("reuse_actors must be true or false", refusal{reuse_actors = "yes"})
+    assert.matches("trial_name_creator must be a function", refusal{trial_name_creator = "t"})
+    assert.matches("local_dir must be a directory path %(string%), got 3", refusal{local_dir = 3})
+  end)
+
+  it("points the refusal at the caller's line", function()
+    local ok, e = pcall(function() tune.run("steps", {verbose = "high", local_dir = dir}) end)
+    assert.is_false(ok)
+    assert.matches("bad_input_spec.lua:%d+: tune.run: verbose", tostring(e))
+  end)
+
+  it("refuses names that are not one directory under local_dir", function()
+    for _, name in ipairs({"", ".", ".."}) do
+      assert.matches("name must name a directory under local_dir", refusal{name = name})
+    end
+    assert.matches("must not contain '/'", refusal{name = "a/../../b"})
+    assert.matches("name must not contain a NUL character", refusal{name = "a\0b"})
+  end)
+
+  it("refuses a NUL character in the config's strings and keys", function()
+    assert.matches("config%.opt%.s: a string must not contain a NUL", refusal{config = {opt = {s = "a\0b"}}})
+    assert.matches("a key must not contain a NUL", refusal{config = {["k\0"] = 1}})
+  end)
+
+  it("refuses a local_dir under a file before creating anything", function()
+    local base = support.tmpdir("badrun-file")
+    assert(core.write_atomic(base .. "/file", "x"))
+    local ok, e = pcall(tune.run, "steps", {local_dir = base .. "/file/results", verbose = 0})
+    assert.is_false(ok)
+    assert.matches("local_dir .*/file/results: .*/file is not a directory", tostring(e))
+  end)
+
+  it("refuses -v 5 on the command line", function()
+    local p = io.popen((os.getenv("TUNELUA_BIN") or "build/tunelua")
+      .. " -v 5 spec/fixtures/experiments/cli_ok.lua 2>&1")
+    local out = p:read("a")
+    local _, _, code = p:close()
+    assert.equal(2, code)
+    assert.matches("%-v: verbosity must be 0, 1, 2 or 3, got 5", out)
+  end)
+
+  it("bounds console text without newlines and writes non-UTF-8 text as valid JSON", function()
+    local function hwm()
+      return tonumber(core.read_file("/proc/self/status"):match("VmHWM:%s*(%d+)")) / 1024
+    end
+    local before = hwm()
+    local analysis = tune.run("no_newline", {config = {chunks = 512}, local_dir = dir, verbose = 0})
+    -- 32 MiB of output without a newline: the driver holds at most a line's
+    -- limit of it at a time.
+    assert.is_true(hwm() - before < 16, "the driver's peak RSS grew by " .. (hwm() - before) .. " MB")
+    local trial = analysis.trials[1]
+    assert.equal("TERMINATED", trial.status)
+    local text = core.read_file(trial.logdir .. "/result.json")
+    assert.truthy(utf8.len(text), "result.json is not valid UTF-8")
+    local row = assert(core.json_decode(text:match("^[^\n]+")))
+    assert.equal("bad \u{FFFD}\u{FFFD} bytes \u{FFFD}\u{FFFD}", row.text)
+  end)
+end)
