@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #include "proto.h"
 
 #define CHANNEL_MT "tune.core.channel"
+/// The worker's parent-death signal: a real-time one no trainable expects.
+#define TUNE_DRIVER_DEATH_SIGNAL (SIGRTMIN + 3)
 
 typedef struct {
   int in, out;
@@ -33,12 +36,97 @@ static channel_t *check_ch(lua_State *L) {
   return c;
 }
 
+/// Kills every other process of this worker's process group (what the
+/// trainable started), when the worker leads its group; Linux's /proc.
+/// Returns how many it killed. Up to three passes, for processes that were
+/// forking while we looked.
+static int kill_group_members(void) {
+  pid_t me = getpid();
+  if (getpgrp() != me) return 0;
+  int total = 0;
+  for (int pass = 0; pass < 3; pass++) {
+    DIR *d = opendir("/proc");
+    if (!d) return total;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      char *end;
+      long pid = strtol(e->d_name, &end, 10);
+      if (*end || pid <= 0 || pid == me) continue;
+      char path[64], buf[512];
+      snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (n <= 0) continue;
+      buf[n] = '\0';
+      /* pid (comm) state ppid pgrp ...: comm may hold spaces and ')'. */
+      char *rp = strrchr(buf, ')');
+      long ppid, pgrp;
+      char state;
+      if (!rp || sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) continue;
+      if (pgrp == me && state != 'Z') {
+        kill((pid_t)pid, SIGKILL);
+        found++;
+      }
+    }
+    closedir(d);
+    total += found;
+    if (!found) break;
+  }
+  return total;
+}
+
+static void kill_group_at_exit(void) { kill_group_members(); }
+
+/// core.worker_kill_group() -> n: ends what the last trial left running
+/// (a reused worker, before its next trial).
+static int l_worker_kill_group(lua_State *L) {
+  lua_pushinteger(L, kill_group_members());
+  return 1;
+}
+
+/// The driver died (the parent-death signal): a worker that leads its
+/// process group takes the whole group with it, so whatever the trainable
+/// started goes too; otherwise (Slurm's steps) it goes alone.
+static void on_driver_death(int sig) {
+  (void)sig;
+  if (getpgrp() == getpid()) kill(0, SIGKILL);
+  kill(getpid(), SIGKILL);
+}
+
+/// SIGPIPE is caught, not ignored: a write to the dead driver's pipe then
+/// fails with EPIPE and the worker exits through exit(3), taking its group
+/// with it (atexit), where the default action would end it at once and
+/// leave the trainable's processes behind. A handler, unlike SIG_IGN, is
+/// reset by exec: the trainable's own programs keep the default.
+static void on_sigpipe(int sig) { (void)sig; }
+
 /// core.worker_channel() -> channel. Call once, before any user code runs.
 static int l_worker_channel(lua_State *L) {
   const char *driver = getenv("TUNE_DRIVER_PID");
   if (driver && *driver) {
-    /* Die with the driver; and if it is already gone, do not start. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Die with the driver, and the trainable's processes with us: a
+       catchable parent-death signal (SIGKILL could not be caught). If the
+       driver is already gone, do not start. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_driver_death;
+    sigfillset(&sa.sa_mask);
+    sigaction(TUNE_DRIVER_DEATH_SIGNAL, &sa, NULL);
+    /* A mask inherited from whoever started the driver must not hold it. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, TUNE_DRIVER_DEATH_SIGNAL);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    /* A worker that exits (stopped, or its driver gone) takes the
+       trainable's processes with it. */
+    atexit(kill_group_at_exit);
+    sa.sa_handler = on_sigpipe;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+    prctl(PR_SET_PDEATHSIG, TUNE_DRIVER_DEATH_SIGNAL);
     if ((long)getppid() != strtol(driver, NULL, 10)) _exit(70);
   }
   int in = fcntl(0, F_DUPFD_CLOEXEC, 3);
@@ -152,4 +240,6 @@ void tune_lworker_register(lua_State *L) {
   lua_pop(L, 1);
   lua_pushcfunction(L, l_worker_channel);
   lua_setfield(L, -2, "worker_channel");
+  lua_pushcfunction(L, l_worker_kill_group);
+  lua_setfield(L, -2, "worker_kill_group");
 }

@@ -333,6 +333,8 @@ function Worker:on_restore(msg)
 end
 
 function Worker:on_reset(msg)
+  -- What the last trial started ends with it, not with the worker.
+  core.worker_kill_group()
   set_info(self, msg)
   local ok = true
   if self.kind == "class" then
