@@ -339,8 +339,10 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
+/// ex:cleanup([force_s]): force_s bounds the wait for workers that do
+/// not stop (an interrupted experiment).
 static int l_cleanup(lua_State *L) {
-  tune_executor_cleanup(tune_lexecutor_check(L));
+  tune_executor_cleanup_within(tune_lexecutor_check(L), luaL_optnumber(L, 2, 0));
   return 0;
 }
 

@@ -245,6 +245,16 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
 /* Cleanup and counts                                                       */
 /* ------------------------------------------------------------------------ */
 
+void tune_executor_cleanup_within(tune_executor_t *ex, double force_s) {
+  double saved = ex->o.force_trial_cleanup_s;
+  if (force_s > 0 && (saved <= 0 || saved > force_s)) ex->o.force_trial_cleanup_s = force_s;
+  /* Workers asked to stop before, with no limit then, get this one. */
+  if (force_s > 0)
+    for (tune_worker_t *w = ex->workers.all; w; w = w->next) tune_worker_force_within(w, ex->o.force_trial_cleanup_s);
+  tune_executor_cleanup(ex);
+  ex->o.force_trial_cleanup_s = saved;
+}
+
 void tune_executor_cleanup(tune_executor_t *ex) {
   /* Stop every running trial and every cached worker... */
   size_t pos = 0;

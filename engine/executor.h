@@ -124,6 +124,10 @@ void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id);
 /// them after force_trial_cleanup_s when that is set; then give every
 /// placement group back.
 void tune_executor_cleanup(tune_executor_t *ex);
+/// The same, killing any worker that has not stopped after force_s seconds
+/// (when force_s > 0 and the force_trial_cleanup_s option is longer or 0):
+/// an interrupted experiment ends in bounded time.
+void tune_executor_cleanup_within(tune_executor_t *ex, double force_s);
 /// Stop cached workers of factories for which `needed(fe, ud)` is 0.
 void tune_executor_trim_cache(tune_executor_t *ex, int (*needed)(tune_pgf_entry_t *fe, void *ud), void *ud);
 

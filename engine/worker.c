@@ -178,11 +178,21 @@ void tune_worker_stop(tune_worker_t *w, double force_after_s) {
     tune_worker_kill(w);
     return;
   }
-  if (force_after_s > 0) {
-    tune_backend_t *b = w->set->backend;
-    if (!w->kill_timer) w->kill_timer = b->ops->timer_new(b, kill_timer_cb, w);
-    b->ops->timer_start(w->kill_timer, force_after_s);
-  }
+  /* Without a force-cleanup time the worker may take as long as it likes,
+     as in the seed; but never silently: the same timer warns once. */
+  tune_backend_t *b = w->set->backend;
+  if (!w->kill_timer) w->kill_timer = b->ops->timer_new(b, kill_timer_cb, w);
+  w->warn_only = force_after_s <= 0;
+  const char *warn = getenv("TUNE_STOP_WARN_S");
+  double warn_s = warn && *warn ? strtod(warn, NULL) : TUNE_STOP_WARN_S;
+  w->stop_asked_s = force_after_s > 0 ? force_after_s : (warn_s > 0 ? warn_s : TUNE_STOP_WARN_S);
+  b->ops->timer_start(w->kill_timer, w->stop_asked_s);
+}
+
+void tune_worker_force_within(tune_worker_t *w, double force_after_s) {
+  if (!w->stopping || !w->proc || !w->warn_only || force_after_s <= 0) return;
+  w->warn_only = 0;
+  w->set->backend->ops->timer_start(w->kill_timer, force_after_s);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -324,6 +334,16 @@ static void handle(tune_worker_t *w) {
     if (in->len || eof) route_output(w, stream, in->data, in->len, eof);
     tune_buf_reset(in);
     if (eof) w->eof_done[stream] = 1;
+  }
+  if (w->kill_due && w->warn_only) {
+    w->kill_due = 0;
+    if (w->proc && !w->exited) {
+      const char *name = w->trial && w->trial->name ? w->trial->name : "a worker";
+      TUNE_WARN("%s (pid %lld) has not stopped %g s after it was asked to: its trainable ignores stop or its "
+                "cleanup is slow. Waiting on; TUNE_FORCE_TRIAL_CLEANUP_S=<seconds> kills such a worker, and a "
+                "second Ctrl-C ends the experiment now.",
+                name, (long long)w->pid, w->stop_asked_s);
+    }
   }
   if (w->kill_due) {
     w->kill_due = 0;

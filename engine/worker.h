@@ -24,6 +24,11 @@
 typedef struct tune_worker tune_worker_t;
 typedef struct tune_trial tune_trial_t;
 
+/// Seconds a stopping worker may take before the driver says so (when
+/// TUNE_FORCE_TRIAL_CLEANUP_S is 0 and it waits without limit); the
+/// TUNE_STOP_WARN_S variable changes it.
+#define TUNE_STOP_WARN_S 5.0
+
 typedef enum {
   TUNE_REQ_START,
   TUNE_REQ_TRAIN,
@@ -93,6 +98,8 @@ struct tune_worker {
   int standby;                ///< prestarted, waiting for a trial
   int queued;                 ///< on the ready list
   int kill_due;               ///< the force-cleanup timer fired
+  int warn_only;              ///< ... and only warns (no force-cleanup time)
+  double stop_asked_s;        ///< the timer's delay
   int exited;                 ///< exit queued by the backend
   tune_exit_t exit;           ///< its strings owned
   char *fault;                ///< first protocol fault, if any
@@ -127,6 +134,9 @@ void tune_worker_attach(tune_worker_t *w, tune_trial_t *t);
 void tune_worker_fault(tune_worker_t *w, const char *what);
 void tune_worker_kill(tune_worker_t *w);
 /// Graceful stop: a stop request, and SIGKILL after `force_after_s` (> 0).
+/// A worker already stopping without a time limit is killed after
+/// force_after_s seconds.
+void tune_worker_force_within(tune_worker_t *w, double force_after_s);
 void tune_worker_stop(tune_worker_t *w, double force_after_s);
 /// The last lines the worker wrote to stderr, or NULL. Caller owns it.
 char *tune_worker_stderr_tail(const tune_worker_t *w);

@@ -353,9 +353,10 @@ function TrialExecutor:get_next_executor_event(live_trials, next_trial_exists, t
 end
 
 --- Stops every worker and waits for them (killing after
---- force_trial_cleanup_s when set), then gives every placement group back.
-function TrialExecutor:cleanup(trials)
-  self._core:cleanup()
+--- force_trial_cleanup_s when set, or after `force_s` seconds when given:
+--- an interrupted experiment), then gives every placement group back.
+function TrialExecutor:cleanup(trials, force_s)
+  self._core:cleanup(force_s)
   for id in pairs(self._memory) do self:_drop_memory_checkpoints(id, 0) end
 end
 

@@ -168,7 +168,9 @@ local function execute(ctx, opts, o, kind)
   local ck_ok, ck_err = pcall(runner.checkpoint, runner, true)
   if not ck_ok then io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(ck_err), "\n") end
   if ok then pcall(report, true) end
-  runner:cleanup()
+  -- Interrupted: the state is saved; a trainable that ignores stop must
+  -- not keep the driver (TUNE_INTERRUPT_CLEANUP_S, 5 s by default).
+  runner:cleanup(interrupted and (util.env_number("TUNE_INTERRUPT_CLEANUP_S") or 5) or nil)
   core.signals_uninstall()
   pcall(runner.callbacks.call, runner.callbacks, "on_experiment_end", runner.trials, {interrupted = interrupted ~= nil})
   if ctx.own_executor then ex:close() end

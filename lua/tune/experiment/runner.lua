@@ -340,8 +340,8 @@ function TrialRunner:_stop_experiment_if_needed()
 end
 
 --- Stops every worker and waits for them.
-function TrialRunner:cleanup()
-  self.trial_executor:cleanup(self.trials)
+function TrialRunner:cleanup(force_s)
+  self.trial_executor:cleanup(self.trials, force_s)
 end
 
 --- Resource usage, for the progress report.
