@@ -116,6 +116,7 @@ static void columns_free(csv_columns_t *c) {
 typedef struct {
   char *logdir;
   int fd[2];              ///< result.json, progress.csv; -1 until opened
+  off_t size[2];          ///< each file's length after our last whole write
   csv_columns_t *cols;    ///< NULL until known
   int have_config;
   unsigned config_gen;
@@ -185,13 +186,25 @@ static int log_open(trial_log_t *t, int which, const char *name) {
   char *path = tune_fs_join(t->logdir, name);
   t->fd[which] = open(path, (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
   free(path);
-  return t->fd[which] < 0 ? -errno : 0;
+  if (t->fd[which] < 0) return -errno;
+  struct stat st;
+  t->size[which] = fstat(t->fd[which], &st) == 0 ? st.st_size : 0;
+  return 0;
 }
 
-/// Appends to the trial's file `which`, opening it on first use.
+/// Appends to the trial's file `which`, opening it on first use. A write
+/// that fails part-way (a full disk) is undone, so the file never keeps a
+/// torn line for the next write to land on.
 static int log_append(trial_log_t *t, int which, const char *name, const void *data, size_t len) {
   int rc = log_open(t, which, name);
-  return rc < 0 ? rc : tune_fs_write_all(t->fd[which], data, len);
+  if (rc < 0) return rc;
+  rc = tune_fs_write_all(t->fd[which], data, len);
+  if (rc < 0) {
+    if (ftruncate(t->fd[which], t->size[which]) < 0) TUNE_WARN("cannot undo a partial write to %s/%s", t->logdir, name);
+    return rc;
+  }
+  t->size[which] += (off_t)len;
+  return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -430,6 +443,7 @@ static csv_columns_t *columns_of(trial_log_t *tl, const cJSON *r) {
 
 static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
   tune_buf_t b = TUNE_BUF_INIT;
+  int header = 0;
   if (!tl->cols) {
     int rc = log_open(tl, 1, "progress.csv");
     if (rc < 0) {
@@ -445,11 +459,19 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
         tune_csv_field(&b, tl->cols->names[i], strlen(tl->cols->names[i]));
       }
       tune_buf_putc(&b, '\n');
+      header = 1;
     }
   }
   for (size_t k = 0; k < n; k++) csv_row(tl, tl->cols, rs[k], &b);
   int rc = log_append(tl, 1, "progress.csv", b.data, b.len);
-  if (rc < 0) report_failure(l, t->logdir, "progress.csv", rc);
+  if (rc < 0) {
+    report_failure(l, t->logdir, "progress.csv", rc);
+    if (header) {
+      /* The header went with the undone write: the next write sends it. */
+      columns_free(tl->cols);
+      tl->cols = NULL;
+    }
+  }
   tune_buf_free(&b);
 }
 

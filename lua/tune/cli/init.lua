@@ -127,6 +127,9 @@ function M.main(argv)
   if not chunk then return die(err) end
   local ok, res = xpcall(chunk, function(e)
     if type(e) == "table" and e.tune_error then return e end
+    -- tune.run's refusals (a wrong option, a state it will not resume
+    -- from) name what was wrong at the user's line: no traceback.
+    if type(e) == "string" and e:find("^[^\n]-:%d+: tune%.run: ") then return e end
     return debug.traceback(tostring(e), 2)
   end, table.unpack(args))
   if not ok then

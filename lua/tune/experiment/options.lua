@@ -176,7 +176,7 @@ local function check_types(opts)
   expect(opts, "callbacks", "a list of callbacks", function(v) return type(v) == "table" end)
   expect(opts, "num_cpus", "a non-negative number", function(v) return type(v) == "number" and v >= 0 end)
   expect(opts, "num_gpus", "a non-negative number", function(v) return type(v) == "number" and v >= 0 end)
-  expect(opts, "global_checkpoint_s", "a positive number of seconds", function(v) return type(v) == "number" and v > 0 end)
+  expect(opts, "global_checkpoint_s", "a non-negative number of seconds", function(v) return type(v) == "number" and v >= 0 end)
   expect(opts, "seed", "an integer", is_int)
 end
 

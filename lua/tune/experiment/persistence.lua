@@ -34,6 +34,8 @@ local function count_write(path, data)
   end
 end
 
+local check_trial, check_entry -- defined with M.load
+
 local Store = class.class("ExperimentStore")
 M.Store = Store
 
@@ -128,6 +130,36 @@ end
 
 --- Reads the newest snapshot and the journal entries after it.
 --- Returns state, entries; or nil, message for a foreign or corrupt file.
+local STATUSES = {PENDING = true, RUNNING = true, PAUSED = true, TERMINATED = true, ERROR = true}
+
+--- Why `t` is not a trial of a state file, or nil.
+check_trial = function(t)
+  if type(t) ~= "table" then return "is not a table" end
+  if type(t.trial_id) ~= "string" or t.trial_id == "" then return "has no trial_id" end
+  if not STATUSES[t.status] then return "has an unknown status " .. tostring(t.status) end
+  if t.config ~= nil and type(t.config) ~= "table" then return "has a config that is not a table" end
+  return nil
+end
+
+--- Why `e` is not a journal entry, or nil.
+check_entry = function(e)
+  if type(e) ~= "table" then return "not a JSON object" end
+  if math.type(e.seq) ~= "integer" or e.seq < 1 then return "no sequence number" end
+  local ev = e.event
+  if ev == "trial_added" then
+    local why = check_trial(e.trial)
+    return why and ("a trial_added entry whose trial " .. why) or nil
+  end
+  if ev ~= "status" and ev ~= "changed" and ev ~= "checkpoint" and ev ~= "finishing" then
+    return "an unknown event " .. tostring(ev)
+  end
+  if type(e.trial_id) ~= "string" then return "a " .. ev .. " entry without a trial_id" end
+  if ev == "status" and not STATUSES[e.status] then return "an unknown status " .. tostring(e.status) end
+  if ev == "checkpoint" and type(e.dir) ~= "string" then return "a checkpoint entry without a dir" end
+  if ev == "finishing" and type(e.iteration) ~= "number" then return "a finishing entry without an iteration" end
+  return nil
+end
+
 function M.load(dir)
   local state
   local path = M.find_state(dir)
@@ -149,18 +181,30 @@ function M.load(dir)
     if type(s.trials) ~= "table" then
       return nil, string.format("%s has no trial list: refusing to resume from it", path)
     end
+    for i, t in ipairs(s.trials) do
+      local why = check_trial(t)
+      if why then return nil, string.format("%s: trial %d %s: refusing to resume from it", path, i, why) end
+    end
     state = s
   else
     state = {trials = {}, journal_seq = 0}
   end
   local entries = {}
-  local jtext = core.read_file(util.join(dir, M.JOURNAL))
+  local jpath = util.join(dir, M.JOURNAL)
+  local jtext = core.read_file(jpath)
   if jtext then
-    for line in jtext:gmatch("[^\n]+") do
-      local e = core.json_decode(line)
-      -- A torn last line (a crash mid-write) does not parse: skip it.
-      if type(e) == "table" and type(e.seq) == "number" and e.seq > (state.journal_seq or 0) then
-        entries[#entries + 1] = e
+    local n = 0
+    for line, nl in jtext:gmatch("([^\n]*)(\n?)") do
+      n = n + 1
+      if line ~= "" then
+        local e = core.json_decode(line)
+        local why = check_entry(e)
+        -- A torn last line (a crash mid-write, no newline) is expected:
+        -- skip it. Anything else that is not an entry is refused.
+        if why and nl == "\n" then
+          return nil, string.format("%s:%d: %s: refusing to resume from it", jpath, n, why)
+        end
+        if not why and e.seq > (state.journal_seq or 0) then entries[#entries + 1] = e end
       end
     end
   end
@@ -193,6 +237,7 @@ function M.serialize_trial(trial, experiment_dir)
     error_msg = trial.error_msg,
     error_file = trial.error_file,
     checkpoints = ckpts,
+    finishing = rawget(trial, "_finishing"),
     resources = trial.placement_group_factory._spec,
     stopping_criterion = trial.stopping_criterion,
     checkpoint_freq = trial.checkpoint_freq,
@@ -341,6 +386,59 @@ function M.trim_logs(trial, iteration)
       end
     end
     if dropped then assert(core.write_atomic(path, table.concat(keep))) end
+  end
+end
+
+--- Cuts a torn last entry (a crash in the middle of its write) off the
+--- journal, so that the next entry starts on a line of its own.
+function M.drop_torn_journal(dir)
+  local path = util.join(dir, M.JOURNAL)
+  local text = core.read_file(path)
+  if text and text ~= "" and text:sub(-1) ~= "\n" then
+    assert(core.write_atomic(path, text:match("^(.*\n)") or ""))
+  end
+end
+
+--- Removes what a killed driver or worker left half-written: files
+--- "<name>.tmp-<pid>" (atomic writes) in the experiment's directory and
+--- its trials' directories, and ".<name>.tmp-<pid>-<n>" checkpoint
+--- directories in the trials' directories. Only a resume calls it: no
+--- process of the experiment is alive then.
+function M.remove_temporaries(dir, trials)
+  local dirs, seen = {dir}, {[dir] = true}
+  for _, t in ipairs(trials) do
+    local d = rawget(t, "logdir")
+    if d and not seen[d] then
+      seen[d] = true
+      dirs[#dirs + 1] = d
+    end
+  end
+  for _, d in ipairs(dirs) do
+    for _, name in ipairs(core.listdir(d) or {}) do
+      if name:match("%.tmp%-%d+$") or name:match("^%..+%.tmp%-%d+%-%d+$") then
+        core.remove_tree(util.join(d, name))
+      end
+    end
+  end
+end
+
+--- Drops a torn last line (no newline: a crash or a full disk in the
+--- middle of a write) from the trial's result.json and progress.csv, so
+--- that what is appended later starts on a line of its own.
+function M.drop_torn_lines(trial)
+  if not trial.logdir then return end
+  for _, name in ipairs({"result.json", "progress.csv"}) do
+    local path = util.join(trial.logdir, name)
+    local f = io.open(path, "rb")
+    if f then
+      local size = f:seek("end")
+      local last = size > 0 and f:seek("set", size - 1) and f:read(1) or "\n"
+      f:close()
+      if last ~= "\n" then
+        local text = assert(core.read_file(path))
+        assert(core.write_atomic(path, text:match("^(.*\n)") or ""))
+      end
+    end
   end
 end
 

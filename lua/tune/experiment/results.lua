@@ -135,6 +135,14 @@ function R:_process_trial_result(trial, result, nested)
   end
   if decision == STOP then
     result.done = true
+    -- Journaled before the result is logged: a driver that dies between
+    -- the log and the TERMINATED entry leaves a trial that resume knows
+    -- has finished (docs/reliability.md).
+    if self.store then
+      local it = tonumber(result.training_iteration) or tonumber(trial.last_result.training_iteration) or 0
+      trial._finishing = it
+      self.store:journal{event = "finishing", trial_id = trial.trial_id, iteration = it}
+    end
   else
     self:_search("on_trial_result", nil, trial.trial_id, flat)
   end

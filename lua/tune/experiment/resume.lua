@@ -89,11 +89,12 @@ end
 --- applied, in order; and the checkpoints the journal registered.
 local function replay_journal(state, entries)
   local by_id, order = {}, {}
+  local ckpts, finishing = {}, {}
   for _, s in ipairs(state.trials) do
     by_id[s.trial_id] = s
     order[#order + 1] = s.trial_id
+    finishing[s.trial_id] = tonumber(s.finishing)
   end
-  local ckpts = {}
   for _, e in ipairs(entries) do
     if e.event == "trial_added" and type(e.trial) == "table" then
       if not by_id[e.trial.trial_id] then order[#order + 1] = e.trial.trial_id end
@@ -105,69 +106,138 @@ local function replay_journal(state, entries)
     elseif e.event == "changed" and by_id[e.trial_id] then
       local s = by_id[e.trial_id]
       s.config, s.experiment_tag, s.resources = e.config, e.experiment_tag, e.resources
+    elseif e.event == "finishing" then
+      finishing[e.trial_id] = tonumber(e.iteration) or 0
     elseif e.event == "checkpoint" then
       ckpts[e.trial_id] = ckpts[e.trial_id] or {}
       table.insert(ckpts[e.trial_id], e)
     end
   end
-  return by_id, order, ckpts
+  return by_id, order, ckpts, finishing
 end
 
---- A trial restored from its serialized form, its registered and
---- unregistered checkpoints and its last logged result.
-function R:_restore_trial(s, ckpts, mode)
+--- A trial restored from its serialized form and its registered and
+--- unregistered checkpoints, in memory only (a refused resume changes
+--- nothing on disk). Returns the trial, whether it had finished (see
+--- `finishing`), and the checkpoints to journal.
+function R:_restore_trial(s, ckpts, mode, finishing)
   local t = persistence.deserialize_trial(s, self.experiment_dir)
   for _, c in ipairs(ckpts or {}) do persistence.register_checkpoint(t, c, self.experiment_dir) end
-  for _, c in ipairs(persistence.unregistered_checkpoints(t)) do
-    persistence.register_checkpoint(t, c)
-    self.store:journal{event = "checkpoint", trial_id = t.trial_id, dir = c.dir, storage = c.storage,
-      metrics = c.metrics}
-  end
-  -- Memory checkpoints died with the driver that held them.
-  persistence.remove_memory_checkpoints(t)
+  local found = persistence.unregistered_checkpoints(t)
+  for _, c in ipairs(found) do persistence.register_checkpoint(t, c) end
   if t.status == Trial.RUNNING then t.status = Trial.PENDING end
   if t.status == Trial.ERROR and mode == "ERRORED_ONLY" then
     t.status = Trial.PENDING
     t.num_failures = 0
     t.error_msg = nil
   end
+  local finished = false
+  if finishing and s.status ~= Trial.ERROR and s.status ~= Trial.TERMINATED then
+    -- The runner had decided to stop it at iteration `finishing` and the
+    -- driver died before the journal said TERMINATED: it finished if that
+    -- result was logged, unless the save checkpoint_at_end asked for never
+    -- completed (then it runs again from its checkpoint).
+    local last = persistence.last_logged_result(t)
+    local it = last and tonumber(last.training_iteration)
+    local c = t.checkpoint
+    local ckpt_it = c and c.dir_or_data and type(c.metrics) == "table" and tonumber(c.metrics.training_iteration) or 0
+    if it and it >= finishing and (not t.checkpoint_at_end or ckpt_it >= finishing) then
+      t.status = Trial.TERMINATED
+      finished = true
+    end
+  end
+  return t, finished, found
+end
+
+--- What a restored trial needs on disk, once the resume is accepted:
+--- its found checkpoints journaled, its memory checkpoints gone, its logs
+--- cut to the checkpoint it restarts from (or a torn last line dropped),
+--- and its last logged result.
+function R:_repair_trial(t, found)
+  for _, c in ipairs(found) do
+    self.store:journal{event = "checkpoint", trial_id = t.trial_id, dir = c.dir, storage = c.storage,
+      metrics = c.metrics}
+  end
+  -- Memory checkpoints died with the driver that held them.
+  persistence.remove_memory_checkpoints(t)
   if t.status == Trial.PENDING or t.status == Trial.PAUSED then
     -- It runs again from its checkpoint: what it logged after that goes.
     local c = t.checkpoint
     local it = c and c.dir_or_data and type(c.metrics) == "table" and tonumber(c.metrics.training_iteration) or 0
     persistence.trim_logs(t, it)
+  else
+    -- A line torn by a crash or a full disk goes, so that nothing is
+    -- appended onto it.
+    persistence.drop_torn_lines(t)
   end
   local last = persistence.last_logged_result(t)
   if last then t.last_result = last end
-  return t
 end
 
 --- Restores the experiment from its directory (resume). `mode`: "LOCAL"
---- or "ERRORED_ONLY". Returns true, or nil and a message.
+--- or "ERRORED_ONLY". Returns true, or nil and a message; when it refuses,
+--- nothing on disk has changed.
 function R:resume(mode)
   local state, entries = persistence.load(self.experiment_dir)
   if not state then return nil, entries end
-  local by_id, order, ckpts = replay_journal(state, entries)
+  local by_id, order, ckpts, finishing = replay_journal(state, entries)
   local seq = state.journal_seq or 0
   for _, e in ipairs(entries) do seq = math.max(seq, e.seq) end
-  self.store.seq = seq
-  local restored = {}
+  local restored, finished, found = {}, {}, {}
   for _, id in ipairs(order) do
-    local ok, t = pcall(self._restore_trial, self, by_id[id], ckpts[id], mode)
+    local ok, t, done, f = pcall(self._restore_trial, self, by_id[id], ckpts[id], mode, finishing[id])
     if not ok then return nil, "cannot restore trial " .. tostring(id) .. ": " .. tostring(t) end
     restored[#restored + 1] = t
+    found[t] = f
+    if done then finished[#finished + 1] = t end
   end
   -- Plug-in state first, then the trials (schedulers must accept trials
   -- they already know again: on_trial_add is idempotent by trial id).
-  restore_plugin("search algorithm", self.search_alg, state.search_alg)
-  restore_plugin("scheduler", self.scheduler, state.scheduler)
-  restore_plugin("stopper", self.stopper, state.stopper)
+  for _, p in ipairs({{"search algorithm", self.search_alg, state.search_alg},
+      {"scheduler", self.scheduler, state.scheduler}, {"stopper", self.stopper, state.stopper}}) do
+    if p[3] ~= nil and p[3] ~= core.null and type(p[3]) ~= "table" then
+      return nil, string.format("%s: the %s's state is not a table: refusing to resume from it", state.path, p[1])
+    end
+    local ok, err = pcall(restore_plugin, p[1], p[2], p[3])
+    if not ok then
+      return nil, string.format("%s: the %s's state cannot be restored (%s): refusing to resume from it",
+        state.path, p[1], (tostring(err):match("^[^\n]*"):gsub("^[^:]+:%d+: ", "")))
+    end
+  end
+  -- Every trial the search algorithm made and still waits for must be in
+  -- the experiment (a state with a trial cut out would otherwise run on
+  -- with the wrong count, or wait for it forever).
+  local ok_live, ids = plugin.call("search algorithm", self.search_alg, "live_trial_ids", nil)
+  if ok_live and type(ids) == "table" then
+    local have = {}
+    for _, t in ipairs(restored) do have[t.trial_id] = true end
+    for _, id in ipairs(ids) do
+      if not have[id] then
+        return nil, string.format("%s: the search algorithm made trial %s, which the experiment has no record of: "
+          .. "refusing to resume from it", state.path, tostring(id))
+      end
+    end
+  end
+  -- Accepted: from here on the experiment's files change.
+  persistence.drop_torn_journal(self.experiment_dir)
+  persistence.remove_temporaries(self.experiment_dir, restored)
+  self.store.seq = seq
+  for _, t in ipairs(restored) do self:_repair_trial(t, found[t]) end
   local runner = type(state.runner) == "table" and state.runner or {}
-  self.iteration = runner.iteration or 0
-  self.total_time = runner.total_time or 0
+  self.iteration = tonumber(runner.iteration) or 0
+  self.total_time = tonumber(runner.total_time) or 0
   for _, t in ipairs(restored) do
     self:add_trial(t, true)
     self:_journal_status(t)
+  end
+  -- A scheduler's state is the snapshot's, which may be ahead of or behind
+  -- where each trial restarts: it is told (an optional hook of ours).
+  for _, t in ipairs(restored) do
+    if t.status == Trial.PENDING or t.status == Trial.PAUSED then
+      local c = t.checkpoint
+      local it = c and c.dir_or_data and type(c.metrics) == "table" and tonumber(c.metrics.training_iteration) or 0
+      self:_scheduler("on_trial_restored", nil, t, it)
+    end
   end
   -- The search algorithm's state is the snapshot's: replay what happened
   -- after it, in order, so it is where it was when the driver died (it
@@ -182,6 +252,10 @@ function R:resume(mode)
         self:_search("on_trial_complete", nil, t.trial_id, results.flat_view(t.last_result), e.status == Trial.ERROR)
       end
     end
+  end
+  -- Trials found finished from their logs: the searcher learns it now.
+  for _, t in ipairs(finished) do
+    self:_search("on_trial_complete", nil, t.trial_id, results.flat_view(t.last_result), false)
   end
   self.resumed = true
   return true

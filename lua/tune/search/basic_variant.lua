@@ -143,13 +143,52 @@ function BasicVariantGenerator:save()
     experiments = exps, queue = queue, exp_index = self._exp_index, finished = self._finished, live = live}
 end
 
+--- The ids of the trials it made that have not completed (a resume checks
+--- that the experiment still has each of them).
+function BasicVariantGenerator:live_trial_ids()
+  local ids = {}
+  for id in pairs(self._live) do ids[#ids + 1] = id end
+  table.sort(ids)
+  return ids
+end
+
 function BasicVariantGenerator:_index_of(e)
   for i, x in ipairs(self._experiments) do if x == e then return i end end
   return 1
 end
 
+local function is_count(v, min) return math.type(v) == "integer" and v >= min end
+
+--- Why `state` is not what save() returns, or nil.
+local function check_state(state)
+  local function list_of(v, check)
+    if v == nil then return true end
+    if type(v) ~= "table" then return false end
+    for _, x in ipairs(v) do if not check(x) then return false end end
+    return true
+  end
+  if state.counter ~= nil and not is_count(state.counter, 0) then return "counter must be a count" end
+  if state.uuid_prefix ~= nil and type(state.uuid_prefix) ~= "string" then return "uuid_prefix must be a string" end
+  if state.exp_index ~= nil and not is_count(state.exp_index, 1) then return "exp_index must be a positive integer" end
+  if state.finished ~= nil and type(state.finished) ~= "boolean" then return "finished must be a boolean" end
+  if state.rng ~= nil and type(state.rng) ~= "table" then return "rng must be a table" end
+  if not list_of(state.experiments, function(s)
+    return type(s) == "table" and is_count(s.samples_left, -1) and (s.points == nil or type(s.points) == "table")
+  end) then return "experiments must be a list of {samples_left, points}" end
+  if not list_of(state.queue, function(q)
+    return type(q) == "table" and is_count(q.experiment, 1) and type(q.variant) == "table"
+      and type(q.variant.config) == "table"
+  end) then return "queue must be a list of {experiment, variant}" end
+  if not list_of(state.live, function(id) return type(id) == "string" end) then
+    return "live must be a list of trial ids"
+  end
+  return nil
+end
+
 function BasicVariantGenerator:restore(state)
   if type(state) ~= "table" then return end
+  local why = check_state(state)
+  if why then error("BasicVariantGenerator:restore: " .. why, 2) end
   self._counter = state.counter or self._counter
   self._uuid_prefix = state.uuid_prefix or self._uuid_prefix
   if state.rng then self._rng:set_state(state.rng) end
