@@ -369,37 +369,41 @@ function PBT:_on_trial_result(runner, trial, result)
       break
     end
   end
-  if not behind then
-    local lower, upper = self:_quantiles(runner)
-    local in_q = {}
-    for _, t in ipairs(lower) do in_q[t.trial_id] = true end
-    for _, t in ipairs(upper) do in_q[t.trial_id] = true end
-    -- Strong trials first, weak ones last: the checkpoints of the strong
-    -- exist before the weak exploit them.
-    local all = {}
-    for _, t in ipairs(upper) do all[#all + 1] = t end
-    for _, t in ipairs(runner:get_trials()) do
-      if not in_q[t.trial_id] then all[#all + 1] = t end
-    end
-    for _, t in ipairs(lower) do all[#all + 1] = t end
-    for _, t in ipairs(all) do
-      local st = self._trial_state[t.trial_id]
-      if st then
-        st.last_perturbation_time = time
-        self:_checkpoint_or_exploit(t, runner, upper, lower)
-      end
-    end
-    local max_train = -math.huge
-    for _, t in ipairs(runner:get_trials()) do
-      local st = self._trial_state[t.trial_id]
-      if st and st.last_train_time > max_train then max_train = st.last_train_time end
-    end
-    self._next_perturbation_sync = math.max(self._next_perturbation_sync + self._perturbation_interval, max_train)
-  end
+  if not behind then self:_synch_perturb(runner, time) end
   -- In synch mode every trial pauses at a result; once the perturbation
   -- happened they are all paused, and choose_trial_to_run picks the next.
   if trial.status == "PAUSED" then return NOOP end
   return PAUSE
+end
+
+--- Synch mode: every live trial reached the sync point; perturb them all
+--- at `time` and move the sync point on.
+function PBT:_synch_perturb(runner, time)
+  local lower, upper = self:_quantiles(runner)
+  local in_q = {}
+  for _, t in ipairs(lower) do in_q[t.trial_id] = true end
+  for _, t in ipairs(upper) do in_q[t.trial_id] = true end
+  -- Strong trials first, weak ones last: the checkpoints of the strong
+  -- exist before the weak exploit them.
+  local all = {}
+  for _, t in ipairs(upper) do all[#all + 1] = t end
+  for _, t in ipairs(runner:get_trials()) do
+    if not in_q[t.trial_id] then all[#all + 1] = t end
+  end
+  for _, t in ipairs(lower) do all[#all + 1] = t end
+  for _, t in ipairs(all) do
+    local st = self._trial_state[t.trial_id]
+    if st then
+      st.last_perturbation_time = time
+      self:_checkpoint_or_exploit(t, runner, upper, lower)
+    end
+  end
+  local max_train = -math.huge
+  for _, t in ipairs(runner:get_trials()) do
+    local st = self._trial_state[t.trial_id]
+    if st and st.last_train_time > max_train then max_train = st.last_train_time end
+  end
+  self._next_perturbation_sync = math.max(self._next_perturbation_sync + self._perturbation_interval, max_train)
 end
 
 --- Records the trial's score at this perturbation point.
@@ -588,6 +592,44 @@ end
 --- the PENDING or PAUSED trial that is furthest behind runs next; in
 --- synch mode only those behind the next sync point.
 function PBT:choose_trial_to_run(runner)
+  local chosen = self:_choose(runner)
+  if chosen == nil and self._synch and self:_stalled(runner) then
+    -- After a resume every live trial may already wait at the sync point
+    -- with none left to report there: perturb now, as the last result
+    -- would have.
+    self:_synch_perturb(runner, self._next_perturbation_sync)
+    chosen = self:_choose(runner)
+  end
+  return chosen
+end
+
+--- Synch mode: nothing runs, and every live trial waits at (or past) the
+--- next sync point.
+function PBT:_stalled(runner)
+  local waiting = false
+  for _, t in ipairs(runner:get_live_trials()) do
+    if t.status == "RUNNING" then return false end
+    local st = self._trial_state[t.trial_id]
+    if not st or st.last_train_time < self._next_perturbation_sync then return false end
+    waiting = true
+  end
+  return waiting
+end
+
+--- Where a resumed trial restarts (TrialRunner:resume): its time is its
+--- checkpoint's, and its next perturbation follows from that, whatever the
+--- snapshot said (which may be older or newer than the journal).
+function PBT:on_trial_restored(runner, trial, iteration) -- luacheck: no unused args
+  local st = self._trial_state[trial.trial_id]
+  if not st or self._time_attr ~= "training_iteration" then return end
+  st.last_train_time = iteration
+  local interval = self._perturbation_interval
+  if st.last_perturbation_time > iteration and interval > 0 then
+    st.last_perturbation_time = iteration - iteration % interval
+  end
+end
+
+function PBT:_choose(runner)
   local candidates = {}
   for _, trial in ipairs(runner:get_trials()) do
     if (trial.status == "PENDING" or trial.status == "PAUSED")
