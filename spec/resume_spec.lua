@@ -54,17 +54,58 @@ local function starts(dir)
   return support.lines(dir .. "/starts.log")
 end
 
---- Every trial reported 1..6 and is TERMINATED.
+--- The `i` column of a trial's result.json and progress.csv, in order.
+local function logged_iterations(logdir)
+  local from_json, from_csv = {}, {}
+  for _, line in ipairs(support.lines(logdir .. "/result.json")) do
+    from_json[#from_json + 1] = assert(core.json_decode(line), "a torn line in result.json: " .. line).i
+  end
+  local rows = support.lines(logdir .. "/progress.csv")
+  local col
+  local k = 0
+  for name in (rows[1] .. ","):gmatch("([^,]*),") do
+    k = k + 1
+    if name == "i" then col = k end
+  end
+  for r = 2, #rows do
+    k = 0
+    for v in (rows[r] .. ","):gmatch("([^,]*),") do
+      k = k + 1
+      if k == col then from_csv[#from_csv + 1] = tonumber(v) end
+    end
+  end
+  return from_json, from_csv
+end
+
+--- Every trial is TERMINATED and logged 1..6 exactly once each, in order,
+--- in result.json and progress.csv, with its last checkpoint.
 local function check_complete(dir)
   local analysis = require("tune.analysis").ExperimentAnalysis(dir .. "/resume")
   assert.equal(4, #analysis.trials)
   for _, t in ipairs(analysis.trials) do
     assert.equal("TERMINATED", t.status, t.trial_id)
-    local seen = {}
-    for _, row in ipairs(analysis:trial_dataframes()[t.logdir]) do seen[row.i] = true end
-    for i = 1, 6 do assert.is_true(seen[i] == true, t.trial_id .. " lost result " .. i) end
+    local json, csv = logged_iterations(t.logdir)
+    assert.same({1, 2, 3, 4, 5, 6}, json, t.trial_id .. ": result.json")
+    assert.same({1, 2, 3, 4, 5, 6}, csv, t.trial_id .. ": progress.csv")
     assert.truthy(core.stat(t.logdir .. "/checkpoint_000006"), t.trial_id .. " lost its last checkpoint")
   end
+end
+
+--- The trials that had finished when the driver died: TERMINATED in the
+--- journal, or logged their last result (i = 6) and were being stopped.
+local function finished_trials(dir)
+  local out, stopping = {}, {}
+  for id, s in pairs(state(dir)) do if s == "TERMINATED" then out[id] = true end end
+  if not persistence.exists(dir .. "/resume") then return out end
+  local s, entries = persistence.load(dir .. "/resume")
+  for _, t in ipairs(s.trials) do if t.finishing then stopping[t.trial_id] = true end end
+  for _, e in ipairs(entries) do if e.event == "finishing" then stopping[e.trial_id] = true end end
+  for _, d in ipairs(core.listdir(dir .. "/resume") or {}) do
+    local lines = support.lines(dir .. "/resume/" .. d .. "/result.json")
+    local last = lines[#lines] and core.json_decode(lines[#lines])
+    if type(last) == "table" and last.i == 6 and stopping[last.trial_id] then out[last.trial_id] = true end
+  end
+  return out
 end
 
 describe("resume", function()
@@ -79,14 +120,17 @@ describe("resume", function()
     local text = core.read_file(dir .. "/resume/experiment_journal.jsonl")
     local total = select(2, text:gsub("\n", ""))
     assert.is_true(total > 20)
-    for _, n in ipairs({1, 2, 3, 5, 8, 13, total // 2, total - 3, total}) do
+    -- Every write the driver makes, until a run no longer reaches n.
+    local tried = 0
+    for n = 1, 10 * total do
+      local reached = false
       for _, mode in ipairs({"", "torn"}) do
         local d = support.tmpdir("resume-" .. n .. mode)
         how, code = run(d, "TUNE_TEST_CRASH_AT_WRITE=" .. n .. " TUNE_TEST_CRASH_MODE=" .. mode)
+        if how == "exit" and code == 0 then break end
+        reached = true
         assert.same({"signal", 9}, {how, code}, "crash at write " .. n)
-        local before = state(d)
-        local terminated = {}
-        for id, s in pairs(before) do if s == "TERMINATED" then terminated[id] = true end end
+        local terminated = finished_trials(d)
         local nstarts = #starts(d)
         -- AUTO: a crash at the very first write leaves nothing to resume.
         how, code, out = run(d, "", "--resume=AUTO")
@@ -96,11 +140,14 @@ describe("resume", function()
         for i, line in ipairs(starts(d)) do
           if i > nstarts then
             local id = line:match("^(%S+)")
-            assert.is_nil(terminated[id], "terminated trial " .. id .. " ran again (crash at write " .. n .. ")")
+            assert.is_nil(terminated[id], "finished trial " .. id .. " ran again (crash at write " .. n .. ")")
           end
         end
       end
+      if not reached then break end
+      tried = n
     end
+    assert.is_true(tried >= total, "crashed at " .. tried .. " write points only")
   end)
 
   it("finishes after kill -9 at random instants", function()
@@ -161,6 +208,31 @@ describe("resume", function()
     assert.is_true(code == 130 or code == 2)
   end)
 
+  it("the first SIGINT ends within seconds even when a trainable ignores stop", function()
+    local dir = support.tmpdir("resume-ignore")
+    local pid, wait = start(dir, "IGNORE_STOP=1 TUNE_INTERRUPT_CLEANUP_S=1", "")
+    local deadline = core.now() + 20
+    while core.now() < deadline and #starts(dir) < 2 do core.sleep(0.02) end
+    local t0 = core.now()
+    core.kill(pid, "INT")
+    local how, code, out = wait()
+    assert.same({"exit", 130}, {how, code}, out)
+    assert.is_true(core.now() - t0 < 4, "took " .. (core.now() - t0) .. " s")
+    assert.truthy(persistence.find_state(dir .. "/resume"))
+    -- What the trainables started went with their workers.
+    local p = io.popen("pgrep -f '[s]leep 30.4343'")
+    assert.equal("", p:read("a"))
+    p:close()
+  end)
+
+  it("says which trial does not stop, and how to force it", function()
+    local dir = support.tmpdir("resume-warn")
+    local how, code, out = run(dir, "SLOW_CLEANUP=1 SLOW_ITERS=2 TUNE_STOP_WARN_S=0.2")
+    assert.same({"exit", 0}, {how, code}, out)
+    assert.matches("Slow_%S+ %(pid %d+%) has not stopped 0.2 s after it was asked to", out)
+    assert.matches("TUNE_FORCE_TRIAL_CLEANUP_S", out)
+  end)
+
   it("TUNE_DISABLE_SIGINT_HANDLER leaves SIGINT its default action", function()
     local dir = support.tmpdir("resume-nosig")
     local pid, wait = start(dir, "TUNE_DISABLE_SIGINT_HANDLER=1", "", "0.2", true)
@@ -187,6 +259,119 @@ describe("resume", function()
       assert.equal(bad, core.read_file(path))
       assert.equal(journal, core.read_file(dir .. "/resume/experiment_journal.jsonl"))
     end
+  end)
+
+  it("refuses a journal with a garbage line, changing nothing on disk", function()
+    local dir = support.tmpdir("resume-garbage")
+    local how, code, out = run(dir, "TUNE_TEST_CRASH_AT_WRITE=20")
+    assert.same({"signal", 9}, {how, code})
+    local jpath = dir .. "/resume/experiment_journal.jsonl"
+    local lines = support.lines(jpath)
+    local function snapshot()
+      local files = {}
+      local p = io.popen("cd " .. dir .. "/resume && find . -type f | sort | xargs md5sum")
+      files.sums = p:read("a")
+      p:close()
+      return files
+    end
+    for _, bad in ipairs({"not json", '{"seq": 5}', '{"seq": 6, "event": "teleport", "trial_id": "x"}',
+        '{"seq": 7, "event": "status", "trial_id": "x", "status": "SLEEPING"}', "[1, 2]"}) do
+      local text = table.concat(lines, "\n", 1, 3) .. "\n" .. bad .. "\n" .. table.concat(lines, "\n", 4) .. "\n"
+      assert(core.write_atomic(jpath, text))
+      local before = snapshot()
+      how, code, out = run(dir, "", "--resume")
+      assert.same({"exit", 2}, {how, code}, out)
+      assert.matches("experiment_journal.jsonl:4: .*refusing to resume", out)
+      assert.same(before, snapshot(), "a refused resume changed the experiment's files")
+    end
+    -- A torn last line is what a crash leaves: accepted, and cut off.
+    assert(core.write_atomic(jpath, table.concat(lines, "\n") .. '\n{"seq": 99, "ev'))
+    how, code, out = run(dir, "", "--resume")
+    assert.same({"exit", 0}, {how, code}, out)
+    check_complete(dir)
+    for _, line in ipairs(support.lines(jpath)) do assert.truthy(core.json_decode(line), line) end
+  end)
+
+  it("refuses a state whose search algorithm or trial list does not hold together", function()
+    local dir = support.tmpdir("resume-searcher")
+    local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=25")
+    assert.same({"signal", 9}, {how, code})
+    local path = persistence.find_state(dir .. "/resume")
+    local good = core.read_file(path)
+    local s = core.json_decode(good)
+    local cases = {
+      {function(x) x.search_alg.counter = "zz" end, "counter must be a count"},
+      {function(x) x.search_alg.queue = 5 end, "queue must be a list"},
+      {function(x) table.remove(x.trials, 1) end, "the search algorithm made trial %S+, which the experiment has no record of"},
+      {function(x) x.trials[1].status = "SLEEPING" end, "trial 1 has an unknown status SLEEPING"},
+      {function(x) x.scheduler = 7 end, "the scheduler's state is not a table"},
+    }
+    for _, c in ipairs(cases) do
+      local x = core.json_decode(good)
+      c[1](x)
+      assert(core.write_atomic(path, assert(core.json_encode(x))))
+      local before = core.read_file(path)
+      local journal = core.read_file(dir .. "/resume/experiment_journal.jsonl")
+      local out
+      how, code, out = run(dir, "", "--resume")
+      assert.same({"exit", 2}, {how, code}, out)
+      assert.matches(c[2], out)
+      assert.matches("refusing to resume", out)
+      assert.is_nil(out:find("stack traceback", 1, true), out)
+      assert.equal(before, core.read_file(path))
+      assert.equal(journal, core.read_file(dir .. "/resume/experiment_journal.jsonl"))
+    end
+    assert(s)
+  end)
+
+  it("keeps one header in a progress.csv over 16 MiB", function()
+    local dir = support.tmpdir("resume-bigcsv")
+    local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=25")
+    assert.same({"signal", 9}, {how, code})
+    local exp = dir .. "/resume"
+    local csvs = {}
+    for _, d in ipairs(core.listdir(exp)) do
+      local p = exp .. "/" .. d .. "/progress.csv"
+      if core.stat(p) then csvs[#csvs + 1] = p end
+    end
+    assert.is_true(#csvs > 0)
+    -- Rows of empty cells (no iteration: every trim keeps them).
+    for _, p in ipairs(csvs) do
+      local header = support.lines(p)[1]
+      local row = string.rep(",", select(2, header:gsub(",", ""))) .. "\n"
+      local f = assert(io.open(p, "a"))
+      f:write(string.rep(row, 17 * 1024 * 1024 // #row))
+      f:close()
+    end
+    local out
+    how, code, out = run(dir, "", "--resume")
+    assert.same({"exit", 0}, {how, code}, out)
+    for _, p in ipairs(csvs) do
+      local headers = 0
+      for line in io.lines(p) do if line:find("training_iteration", 1, true) then headers = headers + 1 end end
+      assert.equal(1, headers, p)
+    end
+  end)
+
+  it("removes what a killed driver left half-written, and torn log lines", function()
+    local dir = support.tmpdir("resume-tmp")
+    local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=30")
+    assert.same({"signal", 9}, {how, code})
+    local exp = dir .. "/resume"
+    assert(core.write_atomic(exp .. "/experiment_state-x.json.tmp-999999", "half"))
+    local a_trial
+    for _, d in ipairs(core.listdir(exp)) do
+      if core.stat(exp .. "/" .. d .. "/result.json") then a_trial = exp .. "/" .. d end
+    end
+    assert(core.mkdir_p(a_trial .. "/.checkpoint_000009.tmp-999999-1"))
+    assert(core.write_atomic(a_trial .. "/params.json.tmp-999999", "{"))
+    assert(core.append(a_trial .. "/result.json", '{"i": 3, "tor'))
+    how, code = run(dir, "", "--resume")
+    assert.same({"exit", 0}, {how, code})
+    check_complete(dir)
+    assert.is_nil(core.stat(exp .. "/experiment_state-x.json.tmp-999999"))
+    assert.is_nil(core.stat(a_trial .. "/.checkpoint_000009.tmp-999999-1"))
+    assert.is_nil(core.stat(a_trial .. "/params.json.tmp-999999"))
   end)
 
   it("--resume without an experiment is an error; AUTO starts a new one", function()
