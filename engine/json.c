@@ -338,7 +338,7 @@ void tune_json_write_string(tune_buf_t *out, const char *s, size_t len) {
     if (i >= len) break;
     unsigned char c = u[i++];
     if (c >= 0x80) {
-      tune_buf_puts(out, "\\ufffd");
+      tune_buf_puts(out, "\xEF\xBF\xBD"); /* U+FFFD */
       continue;
     }
     switch (c) {
