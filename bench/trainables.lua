@@ -22,3 +22,9 @@ tune.register_trainable("bench_one_second", function(config)
   tune.sleep(1)
   tune.report{x = 1}
 end)
+
+-- A fixed amount of time (config.t seconds, default 10 ms), then one result.
+tune.register_trainable("bench_sleep", function(config)
+  tune.sleep(config.t or 0.01)
+  tune.report{x = 1}
+end)

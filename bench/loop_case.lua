@@ -1,0 +1,59 @@
+-- One measurement of the whole loop through tune.run, in a fresh driver
+-- (bench/loop_bench.lua runs it; default loggers on, local_dir on disk).
+--   tunelua bench/loop_case.lua CASE DIR OUT_JSON [N]
+-- CASE: reuse | noreuse | results1 | results8 | mc1 | schedule.
+-- Writes one JSON object to OUT_JSON; tune.run's own output goes to stdout.
+package.path = "./?.lua;" .. package.path
+local tune = require("tune")
+local core = require("tune.core")
+require("bench.trainables")
+
+local case, dir, out = arg[1], arg[2], arg[3]
+local n = tonumber(arg[4] or "")
+
+local function peak_rss_mb()
+  local f = io.open("/proc/self/status")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local kb = text:match("VmHWM:%s*(%d+)")
+  return kb and tonumber(kb) / 1024 or nil
+end
+
+local r = {case = case}
+local t0 = core.now()
+if case == "reuse" or case == "noreuse" then
+  tune.run("bench_trivial", {num_samples = n, reuse_actors = case == "reuse", local_dir = dir})
+  r.ms_per_trial = (core.now() - t0) * 1000 / n
+elseif case == "results1" or case == "results8" then
+  core.setenv("TUNE_RESULT_BUFFER_LENGTH", case == "results1" and "1" or "8")
+  tune.run("bench_stream", {config = {n = n // 2}, num_samples = 2, local_dir = dir})
+  r.results_per_s = n / (core.now() - t0)
+elseif case == "mc1" then
+  -- From a trial's completion to the next one's start, seen by a callback.
+  local ended, gaps = nil, {}
+  local cb = {
+    on_trial_complete = function() ended = core.now() end,
+    on_trial_start = function()
+      if ended then gaps[#gaps + 1] = (core.now() - ended) * 1000 end
+      ended = nil
+    end,
+  }
+  tune.run("bench_trivial", {num_samples = n, reuse_actors = true, max_concurrent_trials = 1,
+    local_dir = dir, callbacks = {cb}})
+  table.sort(gaps)
+  r.gap_ms_median = gaps[(#gaps + 1) // 2]
+  r.gap_ms_max = gaps[#gaps]
+elseif case == "schedule" then
+  -- n trials of 10 ms each on 2 CPUs: the ideal is n * 10 ms / 2.
+  tune.run("bench_sleep", {num_samples = n, config = {t = 0.01}, reuse_actors = true, num_cpus = 2,
+    local_dir = dir})
+  r.wall_s = core.now() - t0
+  r.ideal_s = n * 0.01 / 2
+else
+  error("unknown case " .. tostring(case))
+end
+r.peak_rss_mb = peak_rss_mb()
+local f = assert(io.open(out, "w"))
+f:write(assert(core.json_encode(r)), "\n")
+f:close()
