@@ -114,7 +114,8 @@ static int give_worker(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, tune
   }
   if (ex->o.prestart_workers && (ex->backend->ops->caps & TUNE_BACKEND_PRESTART)) ex->want_standby = 1;
   if (!tune_worker_request(w, TUNE_REQ_START, t, body)) {
-    snprintf(err, errlen, "worker %lld exited at once", (long long)w->pid);
+    if (w->fault) snprintf(err, errlen, "%s", w->fault);
+    else snprintf(err, errlen, "worker %lld exited at once", (long long)w->pid);
     return -1;
   }
   return 0;

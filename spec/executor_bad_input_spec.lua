@@ -92,6 +92,19 @@ describe("bad input", function()
     assert.matches('unknown message type "teleport"', ev.error)
   end)
 
+  it("a config too large for the protocol fails its trial, naming the limit", function()
+    local t = tune.Trial("counter", {config = {steps = 1, blob = string.rep("x", 100000)}, local_dir = dir})
+    local ev = ex:get_next_executor_event({t}, true)
+    assert.equal("PG_READY", ev.type)
+    local ok = ex:start_trial(t)
+    local msg = t.error_msg
+    if ok then
+      repeat ev = ex:get_next_executor_event({t}, false, 5) until ev.type == "ERROR"
+      msg = ev.error
+    end
+    assert.matches("over the protocol's limit of 65536 %(TUNE_MAX_MESSAGE_BYTES%)", msg)
+  end)
+
   it("a second hello", function()
     local ev = alongside_healthy("second_hello")
     assert.matches("a second hello", ev.error)
