@@ -133,6 +133,8 @@ describe("tune.run", function()
     assert.equal("ERROR", t.status)
     assert.matches("without the metric \"loss\" that tune.run%(%) expects %(it reported: accuracy%)", t.error_msg)
     assert.matches(t.trial_id, t.error_msg)
+    -- The driver found the failure: error.txt says it all the same.
+    assert.matches("without the metric \"loss\"", core.read_file(t.logdir .. "/error.txt"))
   end)
 
   it("retries a failed trial from its last checkpoint (max_failures)", function()
