@@ -198,7 +198,19 @@ static int log_open(trial_log_t *t, int which, const char *name) {
 static int log_append(trial_log_t *t, int which, const char *name, const void *data, size_t len) {
   int rc = log_open(t, which, name);
   if (rc < 0) return rc;
-  rc = tune_fs_write_all(t->fd[which], data, len);
+  /* Test-only (docs/architecture.md, "Testing crashes"): the Nth append
+     writes half its bytes and fails with ENOSPC, as a full disk does. */
+  static long torn_at = -2;
+  if (torn_at == -2) {
+    const char *v = getenv("TUNE_TEST_TORN_LOG_WRITE");
+    torn_at = v && *v ? strtol(v, NULL, 10) : -1;
+  }
+  if (torn_at > 0 && --torn_at == 0) {
+    rc = tune_fs_write_all(t->fd[which], data, len / 2);
+    if (rc == 0) rc = -ENOSPC;
+  } else {
+    rc = tune_fs_write_all(t->fd[which], data, len);
+  }
   if (rc < 0) {
     if (ftruncate(t->fd[which], t->size[which]) < 0) TUNE_WARN("cannot undo a partial write to %s/%s", t->logdir, name);
     return rc;

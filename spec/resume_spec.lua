@@ -324,6 +324,28 @@ describe("resume", function()
     assert(s)
   end)
 
+  it("a log write cut short by a full disk leaves no torn line behind", function()
+    for _, n in ipairs({1, 2, 3, 7, 12}) do
+      local dir = support.tmpdir("resume-torn-log-" .. n)
+      local how, code, out = run(dir, "TUNE_TEST_TORN_LOG_WRITE=" .. n)
+      assert.same({"exit", 0}, {how, code}, out)
+      assert.matches("No space left on device", out)
+      local exp = dir .. "/resume"
+      for _, d in ipairs(core.listdir(exp)) do
+        local p = exp .. "/" .. d
+        for _, line in ipairs(support.lines(p .. "/result.json")) do
+          assert.truthy(core.json_decode(line), "a torn line in result.json (write " .. n .. "): " .. line)
+        end
+        local rows = support.lines(p .. "/progress.csv")
+        if #rows > 0 then
+          local ncols = select(2, rows[1]:gsub(",", ""))
+          assert.is_truthy(rows[1]:find("training_iteration", 1, true), "progress.csv lost its header")
+          for _, r in ipairs(rows) do assert.equal(ncols, select(2, r:gsub(",", "")), r) end
+        end
+      end
+    end
+  end)
+
   it("keeps one header in a progress.csv over 16 MiB", function()
     local dir = support.tmpdir("resume-bigcsv")
     local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=25")
