@@ -131,6 +131,15 @@ function R:_restore_trial(s, ckpts, mode, finishing)
     t.num_failures = 0
     t.error_msg = nil
   end
+  if t.status == Trial.PENDING or t.status == Trial.PAUSED then
+    -- It restarts from its checkpoint: with that checkpoint's config. A
+    -- config changed after it (a PBT exploit whose donor checkpoint lived
+    -- in the dead driver's memory) would otherwise continue the old
+    -- weights under the new config; the scheduler decides again.
+    local c = t.checkpoint
+    local cc = c and c.dir_or_data and type(c.metrics) == "table" and c.metrics.config
+    if type(cc) == "table" and core.json_encode(cc) ~= core.json_encode(t.config) then t.config = cc end
+  end
   local finished = false
   if finishing and s.status ~= Trial.ERROR and s.status ~= Trial.TERMINATED then
     -- The runner had decided to stop it at iteration `finishing` and the
