@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
+#include <sys/wait.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -36,54 +36,50 @@ static channel_t *check_ch(lua_State *L) {
   return c;
 }
 
-/// Kills every other process of this worker's process group (what the
-/// trainable started), when the worker leads its group; Linux's /proc.
-/// Returns how many it killed. Up to three passes, for processes that were
-/// forking while we looked.
-static int kill_group_members(void) {
-  pid_t me = getpid();
-  if (getpgrp() != me) return 0;
+/// The pids in /proc/<pid>/task/<pid>/children (the worker's direct
+/// children) into `out`; how many, 0 when none or unreadable (< 0).
+static int read_children(pid_t me, pid_t *out, int max) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)me, (int)me);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n < 0) return -1;
+  buf[n] = '\0';
+  int k = 0;
+  for (char *p = buf, *end; k < max; p = end) {
+    long pid = strtol(p, &end, 10);
+    if (end == p) break;
+    out[k++] = (pid_t)pid;
+  }
+  return k;
+}
+
+/// Ends every process the trainable started: the worker is a child
+/// subreaper, so its descendants, even those that left its process group
+/// or double-forked, are its children once their parents go; each pass
+/// kills and reaps the children it finds (one read of /proc when there
+/// are none, the common case). Returns how many it killed.
+static int kill_descendants(void) {
+  pid_t me = getpid(), kids[512];
   int total = 0;
-  for (int pass = 0; pass < 3; pass++) {
-    DIR *d = opendir("/proc");
-    if (!d) return total;
-    int found = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      char *end;
-      long pid = strtol(e->d_name, &end, 10);
-      if (*end || pid <= 0 || pid == me) continue;
-      char path[64], buf[512];
-      snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) continue;
-      ssize_t n = read(fd, buf, sizeof buf - 1);
-      close(fd);
-      if (n <= 0) continue;
-      buf[n] = '\0';
-      /* pid (comm) state ppid pgrp ...: comm may hold spaces and ')'. */
-      char *rp = strrchr(buf, ')');
-      long ppid, pgrp;
-      char state;
-      if (!rp || sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) continue;
-      if (pgrp == me && state != 'Z') {
-        kill((pid_t)pid, SIGKILL);
-        found++;
-      }
-    }
-    closedir(d);
-    total += found;
-    if (!found) break;
+  for (int pass = 0; pass < 16; pass++) {
+    int n = read_children(me, kids, 512);
+    if (n <= 0) break;
+    for (int i = 0; i < n; i++) kill(kids[i], SIGKILL);
+    for (int i = 0; i < n; i++) waitpid(kids[i], NULL, 0);
+    total += n;
   }
   return total;
 }
 
-static void kill_group_at_exit(void) { kill_group_members(); }
+static void kill_group_at_exit(void) { kill_descendants(); }
 
 /// core.worker_kill_group() -> n: ends what the last trial left running
 /// (a reused worker, before its next trial).
 static int l_worker_kill_group(lua_State *L) {
-  lua_pushinteger(L, kill_group_members());
+  lua_pushinteger(L, kill_descendants());
   return 1;
 }
 
@@ -92,6 +88,9 @@ static int l_worker_kill_group(lua_State *L) {
 /// started goes too; otherwise (Slurm's steps) it goes alone.
 static void on_driver_death(int sig) {
   (void)sig;
+  pid_t kids[512];
+  int n = read_children(getpid(), kids, 512);
+  for (int i = 0; i < n; i++) kill(kids[i], SIGKILL);
   if (getpgrp() == getpid()) kill(0, SIGKILL);
   kill(getpid(), SIGKILL);
 }
@@ -123,6 +122,7 @@ static int l_worker_channel(lua_State *L) {
     /* A worker that exits (stopped, or its driver gone) takes the
        trainable's processes with it. */
     atexit(kill_group_at_exit);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     sa.sa_handler = on_sigpipe;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGPIPE, &sa, NULL);
