@@ -15,7 +15,7 @@ local support = require("spec.support")
 local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
 local EXP = "spec/fixtures/experiments/crash_exp.lua"
 local ITERS = 8
-local MARK = "sleep 300.4242"
+local MARK = "tl-orphan-4242"
 
 local first, last = (os.getenv("CRASH_SEEDS") or "1-10"):match("^(%d+)%-(%d+)$")
 first, last = tonumber(first), tonumber(last)
@@ -35,11 +35,7 @@ end
 --- Processes of the experiment still alive: workers of a driver that is
 --- gone, and the sleeps the trainables started.
 local function leftovers()
-  -- "[s]leep": the shell that runs pgrep must not match itself.
-  local p = io.popen("pgrep -f '[" .. MARK:sub(1, 1) .. "]" .. MARK:sub(2) .. "'")
-  local out = p:read("a")
-  p:close()
-  return out
+  return table.concat(support.processes_named(MARK), " ")
 end
 
 --- Waits (up to 10 s) until no process of the experiment is left.

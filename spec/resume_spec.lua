@@ -212,6 +212,7 @@ describe("resume", function()
 
   it("the first SIGINT ends within seconds even when a trainable ignores stop", function()
     local dir = support.tmpdir("resume-ignore")
+    support.marker_sleep(dir, "tl-busy-4343")
     local pid, wait = start(dir, "IGNORE_STOP=1 TUNE_INTERRUPT_CLEANUP_S=1", "")
     local deadline = core.now() + 20
     while core.now() < deadline and #starts(dir) < 2 do core.sleep(0.02) end
@@ -222,9 +223,7 @@ describe("resume", function()
     assert.is_true(core.now() - t0 < 4, "took " .. (core.now() - t0) .. " s")
     assert.truthy(persistence.find_state(dir .. "/resume"))
     -- What the trainables started went with their workers.
-    local p = io.popen("pgrep -f '[s]leep 30.4343'")
-    assert.equal("", p:read("a"))
-    p:close()
+    assert.same({}, support.processes_named("tl-busy-4343"))
   end)
 
   it("says which trial does not stop, and how to force it", function()

@@ -95,6 +95,31 @@ function M.wait_event(ex, trials, etype, opts)
 end
 
 --- Reads a file's lines.
+--- A copy of /bin/sleep named `name` in `dir` (a process name the specs
+--- can look for in /proc/<pid>/stat); returns its path.
+function M.marker_sleep(dir, name)
+  local path = dir .. "/" .. name
+  if not core.stat(path) then
+    assert(core.write_atomic(path, assert(core.read_file("/bin/sleep"))))
+    os.execute("chmod +x '" .. path .. "'")
+  end
+  return path
+end
+
+--- The pids of the processes named `name` (their /proc/<pid>/stat; not
+--- pgrep -f, whose reads of other processes' cmdline can block on a
+--- process the sanitizers hold stopped).
+function M.processes_named(name)
+  local pids = {}
+  for _, e in ipairs(core.listdir("/proc") or {}) do
+    if e:match("^%d+$") then
+      local st = core.read_file("/proc/" .. e .. "/stat")
+      if st and st:find("(" .. name .. ")", 1, true) and not st:match("^%d+ %b() Z") then pids[#pids + 1] = e end
+    end
+  end
+  return pids
+end
+
 function M.lines(path)
   local text = core.read_file(path)
   local out = {}
