@@ -74,24 +74,11 @@ end
 
 --- result.json's rows and progress.csv's training_iteration column.
 local function logs(logdir)
-  local rows, csv_its = {}, {}
+  local rows = {}
   for _, line in ipairs(support.lines(logdir .. "/result.json")) do
     rows[#rows + 1] = assert(core.json_decode(line), "a torn line in " .. logdir .. "/result.json")
   end
-  local lines = support.lines(logdir .. "/progress.csv")
-  local col, k = nil, 0
-  for name in ((lines[1] or "") .. ","):gmatch("([^,]*),") do
-    k = k + 1
-    if name == "training_iteration" then col = k end
-  end
-  for r = 2, #lines do
-    k = 0
-    for v in (lines[r] .. ","):gmatch("([^,]*),") do
-      k = k + 1
-      if k == col then csv_its[#csv_its + 1] = tonumber(v) end
-    end
-  end
-  return rows, csv_its
+  return rows, support.csv_column(logdir .. "/progress.csv", "training_iteration")
 end
 
 --- The invariants of a finished experiment; returns its (x, i, score) rows.

@@ -56,25 +56,11 @@ end
 
 --- The `i` column of a trial's result.json and progress.csv, in order.
 local function logged_iterations(logdir)
-  local from_json, from_csv = {}, {}
+  local from_json = {}
   for _, line in ipairs(support.lines(logdir .. "/result.json")) do
     from_json[#from_json + 1] = assert(core.json_decode(line), "a torn line in result.json: " .. line).i
   end
-  local rows = support.lines(logdir .. "/progress.csv")
-  local col
-  local k = 0
-  for name in (rows[1] .. ","):gmatch("([^,]*),") do
-    k = k + 1
-    if name == "i" then col = k end
-  end
-  for r = 2, #rows do
-    k = 0
-    for v in (rows[r] .. ","):gmatch("([^,]*),") do
-      k = k + 1
-      if k == col then from_csv[#from_csv + 1] = tonumber(v) end
-    end
-  end
-  return from_json, from_csv
+  return from_json, support.csv_column(logdir .. "/progress.csv", "i")
 end
 
 --- Every trial is TERMINATED and logged 1..6 exactly once each, in order,

@@ -120,6 +120,25 @@ function M.processes_named(name)
   return pids
 end
 
+--- Column `name` of a CSV file (progress.csv: no quoted commas in these
+--- specs), as numbers (an empty cell is skipped).
+function M.csv_column(path, name)
+  local rows, col, out = M.lines(path), nil, {}
+  local k = 0
+  for n in ((rows[1] or "") .. ","):gmatch("([^,]*),") do
+    k = k + 1
+    if n == name then col = k end
+  end
+  for r = 2, #rows do
+    k = 0
+    for v in (rows[r] .. ","):gmatch("([^,]*),") do
+      k = k + 1
+      if k == col then out[#out + 1] = tonumber(v) end
+    end
+  end
+  return out
+end
+
 function M.lines(path)
   local text = core.read_file(path)
   local out = {}

@@ -116,6 +116,12 @@ local function replay_journal(state, entries)
   return by_id, order, ckpts, finishing
 end
 
+--- The iteration of the checkpoint a trial restarts from (0: none).
+local function checkpoint_iteration(t)
+  local c = t.checkpoint
+  return c and c.dir_or_data and type(c.metrics) == "table" and tonumber(c.metrics.training_iteration) or 0
+end
+
 --- A trial restored from its serialized form and its registered and
 --- unregistered checkpoints, in memory only (a refused resume changes
 --- nothing on disk). Returns the trial, whether it had finished (see
@@ -148,9 +154,7 @@ function R:_restore_trial(s, ckpts, mode, finishing)
     -- completed (then it runs again from its checkpoint).
     local last = persistence.last_logged_result(t)
     local it = last and tonumber(last.training_iteration)
-    local c = t.checkpoint
-    local ckpt_it = c and c.dir_or_data and type(c.metrics) == "table" and tonumber(c.metrics.training_iteration) or 0
-    if it and it >= finishing and (not t.checkpoint_at_end or ckpt_it >= finishing) then
+    if it and it >= finishing and (not t.checkpoint_at_end or checkpoint_iteration(t) >= finishing) then
       t.status = Trial.TERMINATED
       finished = true
     end
@@ -171,9 +175,7 @@ function R:_repair_trial(t, found)
   persistence.remove_memory_checkpoints(t)
   if t.status == Trial.PENDING or t.status == Trial.PAUSED then
     -- It runs again from its checkpoint: what it logged after that goes.
-    local c = t.checkpoint
-    local it = c and c.dir_or_data and type(c.metrics) == "table" and tonumber(c.metrics.training_iteration) or 0
-    persistence.trim_logs(t, it)
+    persistence.trim_logs(t, checkpoint_iteration(t))
   else
     -- A line torn by a crash or a full disk goes, so that nothing is
     -- appended onto it.
@@ -243,9 +245,7 @@ function R:resume(mode)
   -- where each trial restarts: it is told (an optional hook of ours).
   for _, t in ipairs(restored) do
     if t.status == Trial.PENDING or t.status == Trial.PAUSED then
-      local c = t.checkpoint
-      local it = c and c.dir_or_data and type(c.metrics) == "table" and tonumber(c.metrics.training_iteration) or 0
-      self:_scheduler("on_trial_restored", nil, t, it)
+      self:_scheduler("on_trial_restored", nil, t, checkpoint_iteration(t))
     end
   end
   -- The search algorithm's state is the snapshot's: replay what happened
