@@ -16,7 +16,7 @@ void tune_lworker_register(lua_State *L);     // core.worker_channel
 void tune_lsys_register(lua_State *L);        // clocks, processes, signals
 void tune_lfs_register(lua_State *L);         // files
 
-int luaopen_tune_core(lua_State *L);
+#include "tunelua.h"  // luaopen_tune_core
 
 /// The backend core.executor_new's options at `idx` ask for (lbackend.c).
 /// A simulator's Lua host is anchored at *host_ref (unref it after the

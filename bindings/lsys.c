@@ -360,14 +360,26 @@ static int l_worker_path(lua_State *L) {
   if (dladdr((void *)l_worker_path, &info) && info.dli_fname) {
     char so[PATH_MAX];
     if (realpath(info.dli_fname, so)) {
-      /* Build tree: <build>/tune/core.so next to <build>/tunelua. */
+      /* Build tree: <build>/tune/core.so next to <build>/tunelua. Installed:
+       * <prefix>/<libdir>/lua/5.4/tune/core.so and <prefix>/<bindir>/tunelua,
+       * wherever the prefix was moved to. */
       char *d1 = tune_fs_dirname(so), *d2 = tune_fs_dirname(d1);
-      char *cand = tune_fs_join(d2, "tunelua");
-      int ok = executable(cand);
-      if (ok) lua_pushstring(L, cand);
+      char *cands[2] = {tune_fs_join(d2, "tunelua"), NULL};
+      char *bindir = tune_fs_join(d1, TUNE_CORE_TO_BINDIR);
+      cands[1] = tune_fs_join(bindir, "tunelua");
+      int ok = 0;
+      for (int i = 0; i < 2 && !ok; i++) {
+        char real[PATH_MAX];
+        if (executable(cands[i]) && realpath(cands[i], real)) {
+          lua_pushstring(L, real);
+          ok = 1;
+        }
+      }
       free(d1);
       free(d2);
-      free(cand);
+      free(bindir);
+      free(cands[0]);
+      free(cands[1]);
       if (ok) return 1;
     }
   }

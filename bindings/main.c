@@ -19,7 +19,7 @@ extern const struct tune_embedded {
   const char *name;
   const unsigned char *data;
   size_t len;
-  const char *path;    ///< the source it was compiled from
+  const char *path;    ///< the source it was compiled from (NULL: installed copy)
   long long mtime;     ///< that source's mtime at build time
 } tune_embedded[];
 
@@ -31,7 +31,7 @@ static int embedded_searcher(lua_State *L) {
   for (const struct tune_embedded *e = tune_embedded; e->name; e++) {
     if (strcmp(e->name, name)) continue;
     struct stat st;
-    if (stat(e->path, &st) == 0 && (long long)st.st_mtime != e->mtime) {
+    if (e->path && stat(e->path, &st) == 0 && (long long)st.st_mtime != e->mtime) {
       lua_pushfstring(L, "embedded '%s' is older than %s", name, e->path);
       return 1;
     }
@@ -55,7 +55,10 @@ static int msghandler(lua_State *L) {
 }
 
 /// The tune library comes from the copies embedded at build time, unless
-/// TUNELUA_LUA_DIR names a source tree to use instead (development).
+/// TUNELUA_LUA_DIR names a source tree to use instead (development). The
+/// build tree's binary also puts its source tree on package.path (for a
+/// module added since the build); the installed binary names no directory
+/// of the build (TUNE_LUA_SRC_DIR is not defined there).
 static void set_paths(lua_State *L) {
   const char *dir = getenv("TUNELUA_LUA_DIR");
   char absdir[PATH_MAX];
@@ -74,13 +77,19 @@ static void set_paths(lua_State *L) {
     lua_pushcfunction(L, embedded_searcher);
     lua_rawseti(L, -2, 2);
     lua_pop(L, 2);
-    dir = access(TUNE_LUA_SRC_DIR "/tune/init.lua", R_OK) == 0 ? TUNE_LUA_SRC_DIR : TUNE_INSTALL_LUA_DIR;
+#ifdef TUNE_LUA_SRC_DIR
+    dir = access(TUNE_LUA_SRC_DIR "/tune/init.lua", R_OK) == 0 ? TUNE_LUA_SRC_DIR : NULL;
+#else
+    dir = NULL;
+#endif
   }
   lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
-  lua_setfield(L, -3, "path");
-  lua_pop(L, 1);
+  if (dir) {
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 1);
+  }
   /* tune.core is built in. */
   lua_getfield(L, -1, "preload");
   lua_pushcfunction(L, luaopen_tune_core);

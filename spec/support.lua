@@ -17,6 +17,13 @@ function M.tmpdir(name)
   return dir
 end
 
+--- Whether a file can be opened for reading.
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
 --- The backend the executor specs run on: TUNE_TEST_BACKEND ("slurm"
 --- under spec/slurm/in_allocation.sh), else "local".
 function M.backend()
