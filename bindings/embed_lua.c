@@ -3,8 +3,9 @@
 /// embeds them. tunelua loads these before searching package.path: a worker
 /// then starts without parsing source (docs/architecture.md, "Start-up").
 ///   embed_lua OUT.c [--install ROOT] module=path.lua...
-/// With --install the chunks are named relative to ROOT ("@tune/run.lua")
-/// and carry no source path: the installed binary names no build tree.
+/// With --install the chunks are named relative to ROOT ("@tune/run.lua"),
+/// or after the module for a generated file, and carry no source path: the
+/// installed binary names no build tree.
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -66,9 +67,18 @@ int main(int argc, char **argv) {
     if (!eq) return 2;
     const char *path = eq + 1;
     int st;
-    size_t rl = root ? strlen(root) : 0;
-    if (root && !strncmp(path, root, rl) && path[rl] == '/') {
-      lua_pushfstring(L, "@%s", path + rl + 1);
+    if (root) {
+      /* "@tune/report/init.lua": the module's name as a relative path. */
+      size_t rl = strlen(root);
+      if (!strncmp(path, root, rl) && path[rl] == '/') {
+        lua_pushfstring(L, "@%s", path + rl + 1);
+      } else {
+        lua_pushlstring(L, argv[i + first], (size_t)(eq - argv[i + first]));
+        luaL_gsub(L, lua_tostring(L, -1), ".", "/");
+        lua_remove(L, -2);
+        lua_pushfstring(L, "@%s.lua", lua_tostring(L, -1));
+        lua_remove(L, -2);
+      }
       st = load_named(L, path, lua_tostring(L, -1));
     } else {
       st = luaL_loadfile(L, path);

@@ -15,6 +15,7 @@ void tune_lexecutor_pg_register(lua_State *L); // the executor's placement-group
 void tune_lworker_register(lua_State *L);     // core.worker_channel
 void tune_lsys_register(lua_State *L);        // clocks, processes, signals
 void tune_lfs_register(lua_State *L);         // files
+void tune_ldashboard_register(lua_State *L);  // core.dashboard_start
 
 #include "tunelua.h"  // luaopen_tune_core
 

@@ -20,5 +20,6 @@ int luaopen_tune_core(lua_State *L) {
   tune_lworker_register(L);
   tune_lsys_register(L);
   tune_lfs_register(L);
+  tune_ldashboard_register(L);
   return 1;
 }

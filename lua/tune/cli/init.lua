@@ -9,6 +9,7 @@ local M = {}
 local USAGE = [[
 usage: tunelua [options] experiment.lua [script args...]
        tunelua analyze DIR [--metric M] [--mode min|max] [--scope S] [--top N] [--csv]
+       tunelua report DIR [-o FILE]   (an HTML page of the experiment)
        tunelua --worker            (internal: a trial process)
 
 options:
@@ -23,6 +24,10 @@ options:
                         TUNE_BACKEND
   -v, --verbose N       verbosity 0-3
   --events FILE|-       write the trial events as JSON lines to FILE (- = stdout)
+  --dashboard[=PORT]    serve a live dashboard while the experiment runs
+                        (default port 8265, 0: any free one; 127.0.0.1)
+  --dashboard-host ADDR address to serve it on; other than 127.0.0.1, the
+                        URL printed carries a token the server requires
   --version             print the version
   -h, --help            this text
 ]]
@@ -41,10 +46,10 @@ end
 local RESUME_MODES = {LOCAL = true, AUTO = true, ERRORED_ONLY = true}
 
 function M.main(argv)
-  if argv[1] == "analyze" then
+  if argv[1] == "analyze" or argv[1] == "report" then
     local args = {}
     for i = 2, #argv do args[#args + 1] = argv[i] end
-    return require("tune.cli.analyze").main(args)
+    return require("tune.cli." .. argv[1]).main(args)
   end
   local i = 1
   local opts = M.options
@@ -95,6 +100,18 @@ function M.main(argv)
           error({usage = name .. ": verbosity must be 0, 1, 2 or 3, got " .. tostring(opts.verbose)})
         end
       elseif name == "--events" then opts.events = take()
+      elseif name == "--dashboard" then
+        opts.dashboard = opts.dashboard or {}
+        if value ~= nil then
+          local port = math.tointeger(tonumber(value))
+          if not port or port < 0 or port > 65535 then
+            error({usage = "--dashboard: expected a port 0-65535, got " .. value})
+          end
+          opts.dashboard.port = port
+        end
+      elseif name == "--dashboard-host" then
+        opts.dashboard = opts.dashboard or {}
+        opts.dashboard.host = take()
       else error({unknown = true}) end
     end)
     if name == "-h" or name == "--help" then

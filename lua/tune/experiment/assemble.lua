@@ -204,7 +204,7 @@ local function max_pending(ex, is_searcher)
 end
 
 --- The user's callbacks, the default loggers, progress lines, events.
-local function make_callbacks(opts, o, cli)
+local function make_callbacks(opts, o, cli, dashboard)
   local callbacks = {}
   local has_logger = false
   for _, cb in ipairs(opt(opts, "callbacks") or {}) do
@@ -219,6 +219,7 @@ local function make_callbacks(opts, o, cli)
     callbacks[#callbacks + 1] = callback.TrialProgressCallback{verbose = o.verbose, metric = o.metric}
   end
   if cli.events then callbacks[#callbacks + 1] = callback.EventStreamCallback(cli.events) end
+  if dashboard then callbacks[#callbacks + 1] = dashboard end
   return callbacks
 end
 
@@ -230,6 +231,13 @@ function M.build(opts, o, cli, t, run_count)
   local search_alg, is_searcher = make_search_alg(opts, o)
   set_search_properties(search_alg, scheduler, o)
   local local_dir, name, experiment_dir, resume = place(opts, o, cli, t.name, run_count)
+  local dashboard
+  if o.dashboard then
+    local err
+    dashboard, err = require("tune.dashboard").start(o.dashboard, experiment_dir,
+      {name = name, metric = o.metric, mode = o.mode})
+    if not dashboard then refuse("tune.run: dashboard: " .. tostring(err)) end
+  end
   local ex, own_executor = make_executor(opts, o, cli, t, scheduler)
   if ex.check_dir then
     -- Workers elsewhere must see the experiment's files (Slurm).
@@ -256,7 +264,7 @@ function M.build(opts, o, cli, t, run_count)
   }
   local runner = require("tune.experiment.runner"){
     search_alg = search_alg, scheduler = scheduler, trial_executor = ex, stopper = o.stopper,
-    callbacks = make_callbacks(opts, o, cli), metric = o.metric, mode = o.mode, experiment_dir = experiment_dir,
+    callbacks = make_callbacks(opts, o, cli, dashboard), metric = o.metric, mode = o.mode, experiment_dir = experiment_dir,
     checkpoint_period = util.option(opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10),
     fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, is_searcher),
     experiment_info = {name = name, start_time = core.time()},

@@ -19,7 +19,7 @@ M.OPTIONS = {
   max_concurrent_trials = false, seed = false,
   -- Executor settings (each also read from its TUNE_* variable).
   num_cpus = false, num_gpus = false, resources = false, backend = false, sim = false, slurm = false,
-  global_checkpoint_s = false, disable_sigint_handler = false,
+  global_checkpoint_s = false, disable_sigint_handler = false, dashboard = false,
 }
 
 local Refusal = {}
@@ -224,6 +224,17 @@ function M.check(opts, cli)
   o.log_to_file = check_log_to_file(opt(opts, "log_to_file"))
   o.seed = opt(opts, "seed")
   o.resources_per_trial = opt(opts, "resources_per_trial")
+  local dash = opt(opts, "dashboard")
+  if cli.dashboard then
+    dash = type(dash) == "table" and dash or {}
+    local merged = {}
+    for k, v in pairs(dash) do merged[k] = v end
+    for k, v in pairs(cli.dashboard) do merged[k] = v end
+    dash = merged
+  end
+  local dok, d = pcall(require("tune.dashboard").check, dash)
+  if not dok then M.refuse("tune.run: " .. tostring(d)) end
+  o.dashboard = d
   return o
 end
 

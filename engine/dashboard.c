@@ -1,0 +1,253 @@
+/// The live dashboard's HTTP server: dashboard.h.
+#include "dashboard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef TUNE_HAVE_MHD
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/// At most this many bytes of a result.json per response; the page asks
+/// again from where the answer ended.
+#define TAIL_MAX (4u << 20)
+
+struct tune_dashboard {
+  struct MHD_Daemon *mhd;
+  char *root;
+  char *token;
+  char *page;
+  size_t page_len;
+  pthread_mutex_t mu;   ///< guards state, state_len, wanted, requests
+  char *state;
+  size_t state_len;
+  int wanted;
+  unsigned long requests;
+  int port;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type, const char *body,
+                             size_t len, const char *next) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (!r) return MHD_NO;
+  MHD_add_response_header(r, "Content-Type", type);
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  if (next) MHD_add_response_header(r, "X-Tune-Next", next);
+  enum MHD_Result ok = MHD_queue_response(c, code, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+static enum MHD_Result text(struct MHD_Connection *c, unsigned code, const char *msg) {
+  return reply(c, code, "text/plain; charset=utf-8", msg, strlen(msg), NULL);
+}
+
+/// A trial directory's name: one path component, not . or ..
+static int valid_name(const char *s) {
+  if (!s || !*s || !strcmp(s, ".") || !strcmp(s, "..")) return 0;
+  return strchr(s, '/') == NULL;
+}
+
+static int token_ok(const tune_dashboard_t *d, const char *given) {
+  if (!d->token) return 1;
+  if (!given) return 0;
+  size_t n = strlen(d->token);
+  if (strlen(given) != n) return 0;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < n; i++) diff |= (unsigned char)(d->token[i] ^ given[i]);
+  return diff == 0;
+}
+
+/// /api/results?dir=NAME&from=N: complete lines of NAME/result.json from
+/// byte N; X-Tune-Next says where the next request starts.
+static enum MHD_Result results(tune_dashboard_t *d, struct MHD_Connection *c) {
+  const char *dir = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dir");
+  const char *from_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
+  if (!valid_name(dir)) return text(c, MHD_HTTP_BAD_REQUEST, "dir: expected a trial directory name\n");
+  char *end = NULL;
+  long long from = from_s ? strtoll(from_s, &end, 10) : 0;
+  if (from < 0 || (from_s && (*end || end == from_s))) return text(c, MHD_HTTP_BAD_REQUEST, "from: expected a byte offset\n");
+  size_t plen = strlen(d->root) + strlen(dir) + 16;
+  char *path = malloc(plen);
+  if (!path) return MHD_NO;
+  snprintf(path, plen, "%s/%s/result.json", d->root, dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  free(path);
+  char next[32];
+  if (fd < 0) {
+    snprintf(next, sizeof next, "%lld", from);
+    return reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", "", 0, next);
+  }
+  struct stat st;
+  size_t want = 0;
+  if (fstat(fd, &st) == 0 && st.st_size > from) {
+    long long avail = (long long)st.st_size - from;
+    want = avail > (long long)TAIL_MAX ? TAIL_MAX : (size_t)avail;
+  }
+  char *buf = want ? malloc(want) : NULL;
+  size_t got = 0;
+  while (buf && got < want) {
+    ssize_t k = pread(fd, buf + got, want - got, (off_t)(from + (long long)got));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    got += (size_t)k;
+  }
+  close(fd);
+  while (got > 0 && buf[got - 1] != '\n') got--; /* complete lines only */
+  snprintf(next, sizeof next, "%lld", from + (long long)got);
+  enum MHD_Result ok = reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", buf ? buf : "", got, next);
+  free(buf);
+  return ok;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+  tune_dashboard_t *d = cls;
+  (void)version;
+  (void)upload;
+  if (strcmp(method, "GET") && strcmp(method, "HEAD")) return text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "read-only\n");
+  if (*upload_size) return text(c, MHD_HTTP_BAD_REQUEST, "no body expected\n");
+  if (*con_cls == NULL) { /* first call: headers only */
+    *con_cls = d;
+    return MHD_YES;
+  }
+  pthread_mutex_lock(&d->mu);
+  d->requests++;
+  pthread_mutex_unlock(&d->mu);
+  if (!token_ok(d, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token")))
+    return text(c, MHD_HTTP_FORBIDDEN, "a token is required: use the URL tunelua printed\n");
+  if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
+    return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", d->page, d->page_len, NULL);
+  if (!strcmp(url, "/api/state")) {
+    pthread_mutex_lock(&d->mu);
+    d->wanted = 1;
+    struct MHD_Response *r = MHD_create_response_from_buffer(d->state_len, d->state, MHD_RESPMEM_MUST_COPY);
+    pthread_mutex_unlock(&d->mu);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ok;
+  }
+  if (!strcmp(url, "/api/results")) return results(d, c);
+  if (!strcmp(url, "/favicon.ico")) return reply(c, MHD_HTTP_NO_CONTENT, "text/plain", "", 0, NULL);
+  return text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+static void free_dashboard(tune_dashboard_t *d) {
+  if (!d) return;
+  free(d->root);
+  free(d->token);
+  free(d->page);
+  free(d->state);
+  pthread_mutex_destroy(&d->mu);
+  free(d);
+}
+
+tune_dashboard_t *tune_dashboard_start(const char *host, int port, const char *token, const char *root,
+                                       const char *page, size_t page_len, char *err, size_t errlen) {
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  if (port < 0 || port > 65535) {
+    snprintf(err, errlen, "dashboard port %d is out of range (0-65535)", port);
+    return NULL;
+  }
+  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+    snprintf(err, errlen, "dashboard host %s is not an IPv4 address", host);
+    return NULL;
+  }
+  tune_dashboard_t *d = calloc(1, sizeof *d);
+  if (!d) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&d->mu, NULL);
+  d->root = strdup(root);
+  d->token = token ? strdup(token) : NULL;
+  d->page = malloc(page_len ? page_len : 1);
+  d->state = strdup("{}");
+  d->state_len = 2;
+  if (!d->root || (token && !d->token) || !d->page || !d->state) {
+    free_dashboard(d);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  memcpy(d->page, page, page_len);
+  d->page_len = page_len;
+  d->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, (uint16_t)port, NULL, NULL, handle, d,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 64u,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+  if (!d->mhd) {
+    snprintf(err, errlen, "cannot serve the dashboard on %s:%d (%s)", host, port,
+             errno ? strerror(errno) : "libmicrohttpd refused");
+    free_dashboard(d);
+    return NULL;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  d->port = info ? info->port : port;
+  return d;
+}
+
+int tune_dashboard_port(const tune_dashboard_t *d) { return d->port; }
+
+int tune_dashboard_publish(tune_dashboard_t *d, const char *json, size_t len) {
+  char *copy = malloc(len ? len : 1);
+  if (!copy) return -1;
+  memcpy(copy, json, len);
+  pthread_mutex_lock(&d->mu);
+  char *old = d->state;
+  d->state = copy;
+  d->state_len = len;
+  d->wanted = 0;
+  pthread_mutex_unlock(&d->mu);
+  free(old);
+  return 0;
+}
+
+int tune_dashboard_wanted(tune_dashboard_t *d) {
+  pthread_mutex_lock(&d->mu);
+  int w = d->wanted;
+  pthread_mutex_unlock(&d->mu);
+  return w;
+}
+
+unsigned long tune_dashboard_requests(tune_dashboard_t *d) {
+  pthread_mutex_lock(&d->mu);
+  unsigned long n = d->requests;
+  pthread_mutex_unlock(&d->mu);
+  return n;
+}
+
+void tune_dashboard_stop(tune_dashboard_t *d) {
+  if (!d) return;
+  MHD_stop_daemon(d->mhd);
+  free_dashboard(d);
+}
+
+#else /* built without libmicrohttpd */
+
+tune_dashboard_t *tune_dashboard_start(const char *host, int port, const char *token, const char *root,
+                                       const char *page, size_t page_len, char *err, size_t errlen) {
+  (void)host, (void)port, (void)token, (void)root, (void)page, (void)page_len;
+  snprintf(err, errlen, "this tunelua was built without libmicrohttpd: no dashboard "
+                        "(install libmicrohttpd-dev and build again)");
+  return NULL;
+}
+int tune_dashboard_port(const tune_dashboard_t *d) { return d ? 0 : 0; }
+int tune_dashboard_publish(tune_dashboard_t *d, const char *json, size_t len) { return -1; }
+int tune_dashboard_wanted(tune_dashboard_t *d) { return 0; }
+unsigned long tune_dashboard_requests(tune_dashboard_t *d) { return 0; }
+void tune_dashboard_stop(tune_dashboard_t *d) { (void)d; }
+
+#endif

@@ -1,0 +1,57 @@
+--- `tunelua report DIR [-o FILE]`: writes the experiment in DIR as one
+--- self-contained HTML page (tune.report), by default DIR/report.html.
+local report = require("tune.report")
+
+local M = {}
+
+M.USAGE = [[
+usage: tunelua report DIR [-o FILE]
+
+Writes one HTML file that opens from disk with no network: the trials as a
+sortable table, every trial's learning curve, the best result so far
+against trials, and each hyperparameter against the metric.
+
+options:
+  -o, --output FILE   where to write it (default: DIR/report.html)
+  -h, --help          this text
+]]
+
+local function fail(msg)
+  io.stderr:write("tunelua report: ", msg, "\n")
+  return 2
+end
+
+function M.main(args)
+  local dir, out
+  local i = 1
+  while args[i] do
+    local a = args[i]
+    if a == "-h" or a == "--help" then
+      io.stdout:write(M.USAGE)
+      return 0
+    elseif a == "-o" or a == "--output" then
+      out = args[i + 1]
+      if not out then return fail(a .. " needs a file name") end
+      i = i + 1
+    elseif a:match("^%-%-output=") then
+      out = a:sub(10)
+    elseif a:sub(1, 1) == "-" then
+      return fail("unknown option " .. a .. "\n" .. M.USAGE)
+    elseif dir then
+      return fail("one experiment directory at a time (got " .. dir .. " and " .. a .. ")")
+    else
+      dir = a
+    end
+    i = i + 1
+  end
+  if not dir then
+    io.stderr:write(M.USAGE)
+    return 2
+  end
+  local path, err = report.write(dir, out)
+  if not path then return fail(err) end
+  io.stdout:write("Report: ", path, "\n")
+  return 0
+end
+
+return M

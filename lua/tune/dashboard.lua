@@ -1,0 +1,105 @@
+--- tune.dashboard: the live dashboard of a running experiment
+--- (`tunelua --dashboard[=PORT]`, tune.run's `dashboard` option). The
+--- server (engine/dashboard.c, libmicrohttpd) runs in its own thread and
+--- reads the trials' result.json files from disk; the driver only
+--- publishes the trial list, when a page asked for it since the last time
+--- and at most every `publish_s` seconds, and once at the end. See
+--- docs/guide/output.md, "Dashboard".
+local callback = require("tune.experiment.callback")
+local core = require("tune.core")
+local report = require("tune.report")
+
+local M = {}
+
+M.DEFAULT_PORT = 8265          -- Ray's dashboard port
+M.DEFAULT_HOST = "127.0.0.1"
+
+local LOOPBACK = {["127.0.0.1"] = true, localhost = true}
+
+--- tune.run's `dashboard` option (true, a port, or {port=, host=,
+--- linger_s=, publish_s=, wait_s=}) normalised; nil when off; raises a
+--- message.
+function M.check(v)
+  if v == nil or v == false then return nil end
+  if v == true then v = {} end
+  if math.type(v) == "integer" then v = {port = v} end
+  if type(v) ~= "table" then
+    error("dashboard must be true, a port number or a table {port=, host=, linger_s=}, got " .. type(v), 0)
+  end
+  for k in pairs(v) do
+    if k ~= "port" and k ~= "host" and k ~= "linger_s" and k ~= "publish_s" and k ~= "wait_s" then
+      error("dashboard: unknown field " .. tostring(k) .. " (port, host, linger_s, publish_s, wait_s)", 0)
+    end
+  end
+  local port = v.port == nil and M.DEFAULT_PORT or v.port
+  if math.type(port) ~= "integer" or port < 0 or port > 65535 then
+    error("dashboard.port must be an integer 0-65535 (0: any free port), got " .. tostring(port), 0)
+  end
+  local host = v.host or M.DEFAULT_HOST
+  if type(host) ~= "string" then error("dashboard.host must be an IPv4 address string", 0) end
+  if host == "localhost" then host = "127.0.0.1" end
+  for _, k in ipairs{"linger_s", "publish_s", "wait_s"} do
+    if v[k] ~= nil and (type(v[k]) ~= "number" or v[k] < 0) then
+      error("dashboard." .. k .. " must be a non-negative number of seconds", 0)
+    end
+  end
+  return {port = port, host = host, linger_s = v.linger_s or 1, publish_s = v.publish_s or 0.25,
+    wait_s = v.wait_s or 0}
+end
+
+local Dashboard = callback.Callback:extend(nil, "DashboardCallback")
+M.Dashboard = Dashboard
+
+--- Starts serving `experiment_dir` (opts from M.check); nil, message when
+--- it cannot (the port is taken, no libmicrohttpd, no Chart.js).
+function M.start(opts, experiment_dir, info)
+  local page, err = report.page(nil)
+  if not page then return nil, err end
+  local token
+  if not LOOPBACK[opts.host] then
+    token, err = core.random_token()
+    if not token then return nil, err end
+  end
+  local server
+  server, err = core.dashboard_start(opts.host, opts.port, token, experiment_dir, page)
+  if not server then return nil, err end
+  local self = Dashboard()
+  self.server, self.opts, self.info, self.token = server, opts, info, token
+  self.last = -math.huge
+  self.url = string.format("http://%s:%d/%s", opts.host, server:port(), token and ("?token=" .. token) or "")
+  self:publish({}, false)
+  return self
+end
+
+function Dashboard:publish(trials, done)
+  local info = self.info
+  local json = core.json_encode(report.state(trials, {name = info.name, metric = info.metric, mode = info.mode,
+    done = done}))
+  if json then self.server:publish(json) end
+  self.last = core.now()
+end
+
+function Dashboard:setup()
+  io.stdout:write("Dashboard: ", self.url, "\n")
+  io.stdout:flush()
+  -- wait_s: the first trial starts once a page is open (or after wait_s).
+  local deadline = core.now() + self.opts.wait_s
+  while not self.server:wanted() and core.now() < deadline do core.sleep(0.02) end
+end
+
+function Dashboard:on_step_end(_, trials)
+  if self.server:wanted() and core.now() - self.last >= self.opts.publish_s then self:publish(trials, false) end
+end
+
+function Dashboard:on_experiment_end(trials)
+  self:publish(trials, true)
+  if self.opts.linger_s > 0 then core.sleep(self.opts.linger_s) end
+  self:stop()
+end
+
+function Dashboard:stop()
+  if self.server then self.server:stop() end
+  self.server = nil
+end
+
+return M

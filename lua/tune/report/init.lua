@@ -1,0 +1,101 @@
+--- tune.report: the experiment as one self-contained HTML page, written by
+--- `tunelua report DIR` (and served live by tune.dashboard). The page is
+--- tune.report.page; Chart.js is inlined from the copy Debian's
+--- libjs-chart.js installed when tunelua was built (tune.report.chartjs).
+local common = require("tune.analysis.common")
+local core = require("tune.core")
+local util = require("tune.util")
+
+local M = {}
+
+--- A trial's config flattened with "/" (numbers and strings as they are,
+--- other values as JSON).
+local function flat_config(config)
+  local out = {}
+  for k, v in pairs(util.flatten(type(config) == "table" and config or {}, "/")) do
+    if type(v) == "number" or type(v) == "string" then out[k] = v
+    elseif type(v) == "boolean" then out[k] = tostring(v)
+    elseif v ~= core.null then out[k] = core.json_encode(v) or tostring(v) end
+  end
+  return out
+end
+
+local function basename(p)
+  return type(p) == "string" and p:match("([^/]+)/*$") or nil
+end
+
+--- What the page shows of the experiment: {name, metric, mode, done,
+--- trials = {{id, name, dir, status, config, error}}}. `trials` are live
+--- tune.Trial objects or ExperimentAnalysis stubs.
+function M.state(trials, info)
+  local list = {}
+  for i, t in ipairs(trials) do
+    list[i] = {id = t.trial_id, name = common.trial_name(t), dir = basename(t.logdir), status = t.status,
+      config = flat_config(t.config), error = t.error_msg}
+  end
+  return {name = info.name, metric = info.metric, mode = info.mode, done = info.done or false,
+    trials = core.array(list)}
+end
+
+--- The chart library, or nil and why not.
+function M.chartjs()
+  local ok, js = pcall(require, "tune.report.chartjs")
+  if not ok or type(js) ~= "string" then
+    return nil, "this tunelua was built without Chart.js: install libjs-chart.js and build again"
+  end
+  return js
+end
+
+--- The page with `data` (the report's JSON) or nil (the live dashboard).
+function M.page(data)
+  local js, err = M.chartjs()
+  if not js then return nil, err end
+  local json = "null"
+  if data ~= nil then
+    local e
+    json, e = core.json_encode(data)
+    if not json then return nil, "cannot encode the experiment: " .. tostring(e) end
+    json = json:gsub("</", "<\\/")    -- inside <script>: no "</script>"
+  end
+  local page = require("tune.report.page")
+  -- Plain replacements (the library and data may contain "%").
+  local a, b = page:find("%%CHARTJS%%", 1, true)
+  page = page:sub(1, a - 1) .. js:gsub("</script", "<\\/script") .. page:sub(b + 1)
+  a, b = page:find("%%DATA%%", 1, true)
+  return page:sub(1, a - 1) .. json .. page:sub(b + 1)
+end
+
+--- The report of the experiment in `dir` (an ExperimentAnalysis' source).
+function M.build(dir)
+  local analysis = require("tune.analysis")
+  local ea, err = analysis.load(dir)
+  if not ea then return nil, err end
+  local rows = {}
+  for _, t in ipairs(ea.trials) do
+    local numeric = {}
+    for i, r in ipairs((ea:_rows(t))) do
+      local row = {}
+      for k, v in pairs(r) do
+        if type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge then row[k] = v
+        elseif type(v) == "boolean" then row[k] = v and 1 or 0 end
+      end
+      numeric[i] = row
+    end
+    rows[t.trial_id] = core.array(numeric)
+  end
+  local data = {state = M.state(ea.trials, {name = ea.experiment_name, metric = ea.experiment_metric,
+    mode = ea.experiment_mode, done = true}), rows = rows}
+  return M.page(data)
+end
+
+--- Writes the report of `dir` to `out` (default DIR/report.html).
+function M.write(dir, out)
+  local html, err = M.build(dir)
+  if not html then return nil, err end
+  out = out or util.join(dir, "report.html")
+  local ok, werr = core.write_atomic(out, html)
+  if not ok then return nil, string.format("cannot write %s: %s", out, tostring(werr)) end
+  return out
+end
+
+return M

@@ -1,0 +1,143 @@
+-- The report and the live dashboard in a real browser: Debian's chromium,
+-- headless, driven by puppeteer-core (spec/browser/, installed by .ci/deps
+-- with npm ci). Counts curves and table rows against the experiment, checks
+-- that the dashboard's curves grow while it runs and end equal to
+-- result.json, that the page logs no errors, and that the server is
+-- read-only and asks for its token when not on loopback.
+local core = require("tune.core")
+local support = require("spec.support")
+
+local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
+local node_dir = "spec/browser"
+-- Node and chromium must not inherit the sanitizer runtime.
+local NODE = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LSAN_OPTIONS node " .. node_dir .. "/check.mjs"
+local shots = os.getenv("TUNE_SCREENSHOTS")   -- a directory: write the docs' screenshots there
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  assert(ok, string.format("%s\nexited with %s:\n%s", cmd, tostring(code), out))
+  return out
+end
+
+local function check(mode, target, shot)
+  local out = sh(string.format("%s %s '%s'%s", NODE, mode, target, shot and (" " .. shot) or ""))
+  local line = out:match("(%b{})%s*$")
+  local v = line and core.json_decode(line)
+  assert(type(v) == "table", "check.mjs printed no result:\n" .. out)
+  assert(v.fatal == nil, tostring(v.fatal))
+  return v
+end
+
+--- trial_id -> list of `metric` values from each trial's result.json.
+local function results(exp_dir, metric)
+  local out, n = {}, 0
+  for _, d in ipairs(core.listdir(exp_dir)) do
+    local path = exp_dir .. "/" .. d .. "/result.json"
+    if support.exists(path) then
+      local values, id = {}, nil
+      for _, line in ipairs(support.lines(path)) do
+        local r = core.json_decode(line)
+        id = r.trial_id
+        values[#values + 1] = r[metric]
+      end
+      if id then out[id] = values n = n + 1 end
+    end
+  end
+  return out, n
+end
+
+local function assert_curves_equal(page, exp_dir)
+  local want, n = results(exp_dir, "loss")
+  local got = 0
+  for id, values in pairs(page.curve_values) do
+    if #values > 0 then
+      got = got + 1
+      assert.same(want[id], values, "curve of " .. id)
+    end
+  end
+  assert.equal(n, got, "curves with points")
+end
+
+describe("browser", function()
+  setup(function()
+    assert(support.exists(node_dir .. "/node_modules/puppeteer-core/package.json"),
+      "puppeteer-core is not installed: run `npm ci --prefix spec/browser` (.ci/deps does)")
+  end)
+
+  it("shows the report: one row per trial, one curve per trial with results, equal to result.json", function()
+    local dir = support.tmpdir("report")
+    sh(string.format("TUNE_RESULT_DIR=%s %s spec/fixtures/report_exp.lua", dir, tunelua))
+    local exp_dir = dir .. "/report"
+    local out = sh(string.format("%s report %s", tunelua, exp_dir))
+    assert.matches("Report: .*report%.html", out)
+    local page = check("report", exp_dir .. "/report.html", shots and (shots .. "/report.png"))
+    assert.is_true(page.done)
+    assert.equal(6, page.trials)
+    assert.equal(6, page.rows)
+    assert.equal(6, page.curves)
+    assert.equal(2, page.params)      -- lr and opt against the metric
+    assert_curves_equal(page, exp_dir)
+    assert.same({}, page.page_errors)
+    assert.same({}, page.errors)
+  end)
+
+  it("updates the live dashboard as results arrive and ends equal to result.json", function()
+    local dir = support.tmpdir("dashboard")
+    local p = io.popen(string.format("REPORT_WAIT=1 REPORT_SLEEP=0.1 REPORT_NAME=live TUNE_RESULT_DIR=%s %s --dashboard=0 "
+      .. "spec/fixtures/report_exp.lua 2>&1", dir, tunelua))
+    local url
+    for line in p:lines() do
+      url = line:match("^Dashboard: (http://%S+)")
+      if url then break end
+    end
+    assert.is_truthy(url, "tunelua printed no dashboard URL")
+    local page = check("dashboard", url, shots and (shots .. "/dashboard.png"))
+    local rest = p:read("a")
+    p:close()
+    assert.is_true(page.done, rest)
+    -- Seen growing: at least three different non-zero counts of points
+    -- before the last one.
+    local distinct, seen = 0, {}
+    for _, n in ipairs(page.samples) do
+      if n > 0 and not seen[n] then seen[n] = true distinct = distinct + 1 end
+    end
+    assert.is_true(distinct >= 3, "the curves did not grow while the experiment ran: "
+      .. table.concat(page.samples, " "))
+    assert.equal(6, page.trials)
+    assert_curves_equal(page, dir .. "/live")
+    assert.same({}, page.page_errors)
+    assert.same({}, page.errors)
+  end)
+
+  it("serves read-only, and with a token when bound beyond loopback", function()
+    for _, host in ipairs{"127.0.0.1", "0.0.0.0"} do
+      local dir = support.tmpdir("dash-http")
+      local p = io.popen(string.format("REPORT_SLEEP=0.1 TUNE_RESULT_DIR=%s %s --dashboard=0 --dashboard-host=%s "
+        .. "spec/fixtures/report_exp.lua 2>&1", dir, tunelua, host))
+      local url
+      for line in p:lines() do
+        url = line:match("^Dashboard: (http://%S+)")
+        if url then break end
+      end
+      assert.is_truthy(url, "tunelua printed no dashboard URL")
+      local s = check("http", url)
+      p:read("a")
+      p:close()
+      assert.equal(200, s.page)
+      assert.equal(405, s.post)
+      assert.equal(400, s.traversal)
+      assert.equal(400, s.slash)
+      assert.equal(404, s.missing)
+      if host == "127.0.0.1" then
+        assert.is_nil(url:find("token=", 1, true))
+        assert.equal(200, s.no_token)
+      else
+        assert.matches("%?token=%x+$", url)
+        assert.equal(403, s.no_token)
+        assert.equal(403, s.wrong_token)
+      end
+    end
+  end)
+end)
