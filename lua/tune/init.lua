@@ -36,6 +36,7 @@ local lazy = {
   LoggerCallback = {"tune.experiment.callback", "LoggerCallback"},
   JsonLoggerCallback = {"tune.experiment.callback", "JsonLoggerCallback"},
   CSVLoggerCallback = {"tune.experiment.callback", "CSVLoggerCallback"},
+  TBXLoggerCallback = {"tune.tensorboard", "TBXLoggerCallback"},
   CLIReporter = {"tune.reporter", "CLIReporter"},
   ProgressReporter = {"tune.reporter", "ProgressReporter"},
   schedulers = {"tune.schedulers"},
