@@ -104,6 +104,15 @@ static int l_rename(lua_State *L) {
   return 1;
 }
 
+/// core.executable(path): true when path is a file this process may run
+/// (execvp's test: a regular file with access(X_OK)).
+static int l_executable(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  struct stat st;
+  lua_pushboolean(L, stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0);
+  return 1;
+}
+
 /// core.writable(dir): true when this process may create files in dir
 /// (access(W_OK|X_OK)); nil, message otherwise.
 static int l_writable(lua_State *L) {
@@ -175,6 +184,7 @@ static const luaL_Reg funcs[] = {
     {"read_file", l_read_file},
     {"listdir", l_listdir},
     {"stat", l_stat},
+    {"executable", l_executable},
     {"remove_tree", l_remove_tree},
     {"rename", l_rename},
     {"realpath", l_realpath},

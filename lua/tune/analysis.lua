@@ -87,11 +87,27 @@ local function setup(self, path_or_state, opts)
     if not sources then return nil, err end
   end
   self._sources = sources
+  -- Several experiments (a local_dir): a name, metric or mode only where
+  -- they all agree; experiment_dir is then the directory that holds them.
   local first = sources[1] and sources[1].state or {}
+  local function agreed(key, ok)
+    local v = first[key]
+    if not ok(v) then return nil end
+    for i = 2, #sources do
+      if sources[i].state[key] ~= v then return nil end
+    end
+    return v
+  end
+  local function is_string(v) return type(v) == "string" end
   self.experiment_dir = sources[1] and sources[1].dir or nil
-  self.experiment_name = type(first.name) == "string" and first.name or nil
-  self.experiment_metric = type(first.metric) == "string" and first.metric or nil
-  self.experiment_mode = (first.mode == "min" or first.mode == "max") and first.mode or nil
+  if #sources > 1 then
+    self.experiment_dir = sources[1].dir:match("^(.*)/[^/]*$") or sources[1].dir
+    self.experiment_names = {}
+    for i, src in ipairs(sources) do self.experiment_names[i] = tostring(src.state.name or src.dir) end
+  end
+  self.experiment_name = #sources == 1 and agreed("name", is_string) or nil
+  self.experiment_metric = agreed("metric", is_string)
+  self.experiment_mode = agreed("mode", function(v) return v == "min" or v == "max" end)
   if opts.trials then
     self.trials = {}
     for i, t in ipairs(opts.trials) do self.trials[i] = t end

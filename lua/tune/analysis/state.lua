@@ -108,12 +108,21 @@ local function load_sources(path_or_state)
   else
     files[1] = path
   end
-  local sources = {}
+  -- Among several experiments, a corrupt one is skipped with a warning;
+  -- the one asked for by name, or every one corrupt, is an error.
+  local sources, errs = {}, {}
   for _, f in ipairs(files) do
     local state, err = read_state(f)
-    if not state then return nil, err end
-    sources[#sources + 1] = {state = state, dir = dirname(f), file = f}
+    if state then
+      sources[#sources + 1] = {state = state, dir = dirname(f), file = f}
+    elseif #files == 1 then
+      return nil, err
+    else
+      errs[#errs + 1] = err
+      io.stderr:write("tune.analysis: WARNING: skipping an experiment: ", err, "\n")
+    end
   end
+  if #sources == 0 then return nil, table.concat(errs, "; ") end
   return sources
 end
 M.load_sources = load_sources
@@ -155,6 +164,7 @@ local function make_stub(rec, src)
   end
   t.logdir = logdir
   t.local_dir = src.dir
+  t.experiment_name = type(src.state.name) == "string" and src.state.name or nil
   t.checkpoints = {}
   if type(rec.checkpoints) == "table" then
     for _, c in ipairs(rec.checkpoints) do

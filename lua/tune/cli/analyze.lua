@@ -155,13 +155,16 @@ local function build(ea, o)
     for k = #rows, o.top + 1, -1 do rows[k] = nil end
   end
   local keys = util.sorted_keys(params)
+  local several = ea.experiment_names ~= nil
   local header = {"Trial name", "status", "iter"}
+  if several then table.insert(header, 1, "experiment") end
   if metric then header[#header + 1] = scope == "last" and metric or (metric .. " (" .. scope .. ")") end
   for _, k in ipairs(keys) do header[#header + 1] = o.csv and ("config/" .. k) or k end
   local out = {}
   for _, r in ipairs(rows) do
     local t = r.trial
     local line = {analysis.trial_name(t), tostring(t.status or ""), format_value(iterations(ea, t), o.csv)}
+    if several then table.insert(line, 1, tostring(t.experiment_name or "")) end
     if metric then line[#line + 1] = format_value(r.score, o.csv) end
     for _, k in ipairs(keys) do line[#line + 1] = format_value(r.params[k], o.csv) end
     out[#out + 1] = line
@@ -221,8 +224,14 @@ local function summary(ea, o, shown)
   table.sort(order)
   local parts = {}
   for _, s in ipairs(order) do parts[#parts + 1] = counts[s] .. " " .. s end
-  local text = string.format("Experiment %s (%s): %d trial%s%s", ea.experiment_name or "?",
-    ea.experiment_dir or "?", #ea.trials, #ea.trials == 1 and "" or "s",
+  local what
+  if ea.experiment_names then
+    what = string.format("%d experiments in %s (%s)", #ea.experiment_names, ea.experiment_dir or "?",
+      table.concat(ea.experiment_names, ", "))
+  else
+    what = string.format("Experiment %s (%s)", ea.experiment_name or "?", ea.experiment_dir or "?")
+  end
+  local text = string.format("%s: %d trial%s%s", what, #ea.trials, #ea.trials == 1 and "" or "s",
     #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "")
   if o.metric then
     text = text .. string.format("\nSorted by %s (%s, scope %s)", o.metric, o.mode, o.scope or "last")

@@ -18,6 +18,24 @@ M.Command = Command
 
 local OPTS = {name = true, env = true, cwd = true}
 
+--- Where a shell finds `name`: the first directory of PATH (the given
+--- one, else the environment's, else "/bin:/usr/bin") holding an
+--- executable file of that name; an empty entry is the current directory.
+--- Returns the absolute path, or nil and a message.
+function M.find_program(name, path)
+  if name == "" then return nil, "the program name is empty" end
+  path = path or os.getenv("PATH") or "/bin:/usr/bin"
+  local denied
+  for dir in (path .. ":"):gmatch("([^:]*):") do
+    if dir == "" then dir = "." end
+    local candidate = util.abspath(dir .. "/" .. name)
+    if core.executable(candidate) then return candidate end
+    if not denied and core.stat(candidate) == "file" then denied = candidate end
+  end
+  if denied then return nil, string.format("%s: permission denied (not executable)", denied) end
+  return nil, string.format("program %q not found on PATH (%s)", name, path)
+end
+
 --- tune.command{argv..., name=, env=, cwd=}
 function M.command(spec)
   if type(spec) ~= "table" or type(spec[1]) ~= "string" then
@@ -30,13 +48,20 @@ function M.command(spec)
     end
     argv[i] = tostring(a)
   end
-  -- The program runs in the trial directory: a relative path to it is
-  -- taken from where tune.command was called. A bare name is found on PATH.
-  if argv[1]:find("/", 1, true) and argv[1]:sub(1, 1) ~= "/" then argv[1] = util.abspath(argv[1]) end
   for k in pairs(spec) do
     if type(k) ~= "number" and not OPTS[k] then
       error("tune.command: unknown option " .. tostring(k), 2)
     end
+  end
+  -- The program runs in the trial directory: a relative path to it is
+  -- taken from where tune.command was called. A bare name is found on PATH
+  -- now, as a shell finds it (execvp's rules).
+  if argv[1]:find("/", 1, true) then
+    if argv[1]:sub(1, 1) ~= "/" then argv[1] = util.abspath(argv[1]) end
+  else
+    local path, err = M.find_program(argv[1], type(spec.env) == "table" and spec.env.PATH or nil)
+    if not path then error("tune.command: " .. err, 2) end
+    argv[1] = path
   end
   local c = Command()
   c._command = true

@@ -1,0 +1,120 @@
+-- tunelua report (without a browser: spec/browser_spec.lua opens it),
+-- tunelua analyze over several experiments, tune.command's PATH lookup.
+local core = require("tune.core")
+local support = require("spec.support")
+local command = require("tune.worker.command")
+
+local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
+
+local function run(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok == true, out, code
+end
+
+local function experiment(dir, name)
+  local ok, out = run(string.format("REPORT_NAME=%s TUNE_RESULT_DIR=%s %s spec/fixtures/report_exp.lua",
+    name, dir, tunelua))
+  assert(ok or out:find("Trials did not complete"), out)
+  return dir .. "/" .. name
+end
+
+describe("tunelua report", function()
+  it("writes one self-contained page: Chart.js inlined, no network reference", function()
+    local dir = support.tmpdir("report")
+    local exp = experiment(dir, "r")
+    local ok, out = run(string.format("%s report %s -o %s/page.html", tunelua, exp, dir))
+    assert.is_true(ok, out)
+    local html = assert(core.read_file(dir .. "/page.html"))
+    assert.is_truthy(html:find("Chart.js v", 1, true), "Chart.js is not inlined")
+    assert.is_nil(html:find("<script[^>]*src="), "the page loads a script from elsewhere")
+    assert.is_nil(html:find("<link[^>]*href=", 1), "the page loads a stylesheet from elsewhere")
+    local data = html:match('<script id="tune%-data" type="application/json">(.-)</script>')
+    local decoded = core.json_decode(data)
+    assert.equal(6, #decoded.state.trials)
+    local n = 0
+    for _ in pairs(decoded.rows) do n = n + 1 end
+    assert.equal(6, n)
+  end)
+
+  it("refuses a directory that holds no experiment, writing nothing", function()
+    local dir = support.tmpdir("report-none")
+    local ok, out, code = run(string.format("%s report %s", tunelua, dir))
+    assert.is_false(ok)
+    assert.equal(2, code)
+    assert.matches("tunelua report: .*does not contain a tunelua experiment state", out)
+    assert.same({}, core.listdir(dir))
+  end)
+end)
+
+describe("tunelua analyze over several experiments", function()
+  it("skips a corrupt one with a warning and labels each trial with its experiment", function()
+    local dir = support.tmpdir("multi")
+    experiment(dir, "alpha")
+    local bad = experiment(dir, "beta")
+    experiment(dir, "gamma")
+    for _, name in ipairs(core.listdir(bad)) do
+      if name:match("^experiment_state") then assert(core.write_atomic(bad .. "/" .. name, "{not json")) end
+    end
+    local ok, out = run(string.format("%s analyze %s", tunelua, dir))
+    assert.is_true(ok, out)
+    assert.matches("WARNING: skipping an experiment: .*beta.*corrupt", out)
+    assert.matches("2 experiments in .* %(alpha, gamma%): 12 trials", out)
+    assert.matches("| experiment | Trial name", out, 1, true)
+    local alpha, gamma = 0, 0
+    for line in out:gmatch("[^\n]+") do
+      if line:match("^| alpha ") then alpha = alpha + 1 end
+      if line:match("^| gamma ") then gamma = gamma + 1 end
+    end
+    assert.equal(6, alpha)
+    assert.equal(6, gamma)
+  end)
+
+  it("still fails on the one experiment asked for when it is corrupt", function()
+    local dir = support.tmpdir("one-bad")
+    local exp = experiment(dir, "solo")
+    for _, name in ipairs(core.listdir(exp)) do
+      if name:match("^experiment_state") then assert(core.write_atomic(exp .. "/" .. name, "[]")) end
+    end
+    local ok, out = run(string.format("%s analyze %s", tunelua, exp))
+    assert.is_false(ok)
+    assert.matches("not a tunelua experiment state", out)
+  end)
+end)
+
+describe("tune.command's program lookup", function()
+  local dir
+  setup(function()
+    dir = support.tmpdir("path")
+    assert(core.mkdir_p(dir .. "/bin1"))
+    assert(core.mkdir_p(dir .. "/bin2"))
+    for _, p in ipairs{dir .. "/bin1/tool", dir .. "/bin2/tool", dir .. "/bin1/plain"} do
+      local f = assert(io.open(p, "w"))
+      f:write("#!/bin/sh\necho '{\"x\": 1}'\n")
+      f:close()
+    end
+    os.execute(string.format("chmod +x %s/bin1/tool %s/bin2/tool", dir, dir))
+  end)
+
+  it("takes the first directory of PATH holding an executable file", function()
+    assert.equal(dir .. "/bin1/tool", command.find_program("tool", dir .. "/bin1:" .. dir .. "/bin2"))
+    assert.equal(dir .. "/bin2/tool", command.find_program("tool", dir .. "/nothing:" .. dir .. "/bin2"))
+    assert.equal(dir .. "/bin2/tool", command.find_program("tool", dir .. "/bin2:" .. dir .. "/bin1"))
+  end)
+
+  it("uses the PATH of the command's env when it sets one", function()
+    local c = require("tune").command{"tool", env = {PATH = dir .. "/bin2"}}
+    assert.equal(dir .. "/bin2/tool", c.argv[1])
+  end)
+
+  it("says permission denied for a file that is not executable, not found otherwise", function()
+    local p, err = command.find_program("plain", dir .. "/bin1")
+    assert.is_nil(p)
+    assert.matches("plain: permission denied", err)
+    p, err = command.find_program("absent", dir .. "/bin1:/nonexistent")
+    assert.is_nil(p)
+    assert.matches('program "absent" not found on PATH', err)
+    assert.has_error(function() require("tune").command{"absent-tool-xyz"} end)
+  end)
+end)
