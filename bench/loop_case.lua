@@ -1,7 +1,7 @@
 -- One measurement of the whole loop through tune.run, in a fresh driver
 -- (bench/loop_bench.lua runs it; default loggers on, local_dir on disk).
 --   tunelua bench/loop_case.lua CASE DIR OUT_JSON [N]
--- CASE: reuse | noreuse | results1 | results8 | mc1 | schedule.
+-- CASE: reuse | noreuse | results1 | results8 | stream | stream_dash | mc1 | schedule.
 -- Writes one JSON object to OUT_JSON; tune.run's own output goes to stdout.
 package.path = "./?.lua;" .. package.path
 local tune = require("tune")
@@ -29,6 +29,17 @@ elseif case == "results1" or case == "results8" then
   core.setenv("TUNE_RESULT_BUFFER_LENGTH", case == "results1" and "1" or "8")
   tune.run("bench_stream", {config = {n = n // 2}, num_samples = 2, local_dir = dir})
   r.results_per_s = n / (core.now() - t0)
+elseif case == "stream" or case == "stream_dash" then
+  -- Results per second from the first trial's start (the dashboard's run
+  -- waits for the browser's page before that), buffer BENCH_BUFFER.
+  core.setenv("TUNE_RESULT_BUFFER_LENGTH", os.getenv("BENCH_BUFFER") or "8")
+  -- Until the experiment's end, before the dashboard's linger.
+  local first, last
+  local cb = {on_trial_start = function() first = first or core.now() end,
+    on_experiment_end = function() last = core.now() end}
+  tune.run("bench_stream", {config = {n = n // 2}, num_samples = 2, local_dir = dir, callbacks = {cb},
+    dashboard = case == "stream_dash" and {port = 0, wait_s = 60, linger_s = 2} or nil})
+  r.results_per_s = n / (last - first)
 elseif case == "mc1" then
   -- From a trial's completion to the next one's start, seen by a callback.
   local ended, gaps = nil, {}

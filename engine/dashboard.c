@@ -34,20 +34,21 @@ struct tune_dashboard {
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type, const char *body,
-                             size_t len, const char *next) {
+                             size_t len, const char *next, const char *lines) {
   struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
   if (!r) return MHD_NO;
   MHD_add_response_header(r, "Content-Type", type);
   MHD_add_response_header(r, "Cache-Control", "no-store");
   MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
   if (next) MHD_add_response_header(r, "X-Tune-Next", next);
+  if (lines) MHD_add_response_header(r, "X-Tune-Lines", lines);
   enum MHD_Result ok = MHD_queue_response(c, code, r);
   MHD_destroy_response(r);
   return ok;
 }
 
 static enum MHD_Result text(struct MHD_Connection *c, unsigned code, const char *msg) {
-  return reply(c, code, "text/plain; charset=utf-8", msg, strlen(msg), NULL);
+  return reply(c, code, "text/plain; charset=utf-8", msg, strlen(msg), NULL, NULL);
 }
 
 /// A trial directory's name: one path component, not . or ..
@@ -66,31 +67,38 @@ static int token_ok(const tune_dashboard_t *d, const char *given) {
   return diff == 0;
 }
 
-/// /api/results?dir=NAME&from=N: complete lines of NAME/result.json from
-/// byte N; X-Tune-Next says where the next request starts.
+/// /api/results?dir=NAME&from=N[&max=M]: the complete lines of
+/// NAME/result.json from byte N; X-Tune-Next says where the next request
+/// starts. With max, at most M lines, evenly spaced and always the last
+/// one (a fast trial's backlog thinned for the page); X-Tune-Lines counts
+/// the lines the answer covers.
 static enum MHD_Result results(tune_dashboard_t *d, struct MHD_Connection *c) {
   const char *dir = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dir");
   const char *from_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
+  const char *max_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max");
   if (!valid_name(dir)) return text(c, MHD_HTTP_BAD_REQUEST, "dir: expected a trial directory name\n");
   char *end = NULL;
   long long from = from_s ? strtoll(from_s, &end, 10) : 0;
   if (from < 0 || (from_s && (*end || end == from_s))) return text(c, MHD_HTTP_BAD_REQUEST, "from: expected a byte offset\n");
+  long long max = max_s ? strtoll(max_s, &end, 10) : 0;
+  if (max < 0 || (max_s && (*end || end == max_s))) return text(c, MHD_HTTP_BAD_REQUEST, "max: expected a line count\n");
   size_t plen = strlen(d->root) + strlen(dir) + 16;
   char *path = malloc(plen);
   if (!path) return MHD_NO;
   snprintf(path, plen, "%s/%s/result.json", d->root, dir);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   free(path);
-  char next[32];
+  char next[32], lines_s[32];
   if (fd < 0) {
     snprintf(next, sizeof next, "%lld", from);
-    return reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", "", 0, next);
+    return reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", "", 0, next, "0");
   }
   struct stat st;
   size_t want = 0;
+  size_t cap = TAIL_MAX;
   if (fstat(fd, &st) == 0 && st.st_size > from) {
     long long avail = (long long)st.st_size - from;
-    want = avail > (long long)TAIL_MAX ? TAIL_MAX : (size_t)avail;
+    want = avail > (long long)cap ? cap : (size_t)avail;
   }
   char *buf = want ? malloc(want) : NULL;
   size_t got = 0;
@@ -102,8 +110,31 @@ static enum MHD_Result results(tune_dashboard_t *d, struct MHD_Connection *c) {
   }
   close(fd);
   while (got > 0 && buf[got - 1] != '\n') got--; /* complete lines only */
+  size_t nlines = 0;
+  for (char *p = buf; p && p < buf + got; p++) nlines += *p == '\n';
+  size_t out_len = got;
+  if (max > 0 && nlines > (size_t)max) {
+    /* Keep line i when it is the first at or past the next mark of an
+     * even spacing over [0, nlines), and the last line. */
+    size_t keep_every_num = nlines, w = 0, line = 0, start = 0;
+    long long kept = 0;
+    for (size_t i = 0; i < got; i++) {
+      if (buf[i] != '\n') continue;
+      int last = line == nlines - 1;
+      int mark = (size_t)((unsigned long long)kept * keep_every_num / (unsigned long long)max) <= line && kept < max - 1;
+      if (mark || last) {
+        memmove(buf + w, buf + start, i + 1 - start);
+        w += i + 1 - start;
+        kept++;
+      }
+      line++;
+      start = i + 1;
+    }
+    out_len = w;
+  }
   snprintf(next, sizeof next, "%lld", from + (long long)got);
-  enum MHD_Result ok = reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", buf ? buf : "", got, next);
+  snprintf(lines_s, sizeof lines_s, "%zu", nlines);
+  enum MHD_Result ok = reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", buf ? buf : "", out_len, next, lines_s);
   free(buf);
   return ok;
 }
@@ -125,7 +156,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   if (!token_ok(d, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token")))
     return text(c, MHD_HTTP_FORBIDDEN, "a token is required: use the URL tunelua printed\n");
   if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
-    return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", d->page, d->page_len, NULL);
+    return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", d->page, d->page_len, NULL, NULL);
   if (!strcmp(url, "/api/state")) {
     pthread_mutex_lock(&d->mu);
     d->wanted = 1;
@@ -139,7 +170,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return ok;
   }
   if (!strcmp(url, "/api/results")) return results(d, c);
-  if (!strcmp(url, "/favicon.ico")) return reply(c, MHD_HTTP_NO_CONTENT, "text/plain", "", 0, NULL);
+  if (!strcmp(url, "/favicon.ico")) return reply(c, MHD_HTTP_NO_CONTENT, "text/plain", "", 0, NULL, NULL);
   return text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

@@ -3,6 +3,8 @@
 //   node check.mjs report FILE [SCREENSHOT]
 //   node check.mjs dashboard URL [SCREENSHOT]   (samples the page as the
 //        experiment runs, until the page says it is finished)
+//   node check.mjs open URL                     (the dashboard open until
+//        the experiment ends, not sampled: the benchmark's browser)
 //   node check.mjs http URL                     (status codes of requests
 //        the read-only, token-checking server must refuse or serve)
 import puppeteer from "puppeteer-core";
@@ -47,6 +49,10 @@ async function main() {
     await page.goto(url, {waitUntil: "load"});
     const samples = [];
     const deadline = Date.now() + 120000;
+    if (mode === "open") {
+      // As a user's open page: nothing polls it from outside until it is done.
+      await page.waitForSelector('body[data-done="1"]', {timeout: 600000});
+    }
     for (;;) {
       const s = await page.evaluate(() => ({
         done: document.body.dataset.done === "1",
@@ -68,6 +74,7 @@ async function main() {
       curve_values: Object.fromEntries(Object.entries(window.tuneReport.curves)
         .map(([id, pts]) => [id, pts.map((p) => p.y)])),
       names: window.tuneReport.state.trials.map((t) => t.id),
+      timing: window.tuneReport.timing,
     }));
     out.samples = samples;
     out.errors = errors;

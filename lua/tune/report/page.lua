@@ -49,7 +49,11 @@ label{margin-right:12px}
 (function () {
 "use strict";
 var body = document.body;
-var report = window.tuneReport = {state: null, rows: {}, offsets: {}, curves: {}, errors: []};
+var report = window.tuneReport = {state: null, rows: {}, offsets: {}, counts: {}, curves: {}, errors: [], timing: []};
+// The dashboard thins a fast trial's backlog to this many points per poll
+// (evenly spaced, the last one always kept); the report has every point.
+var MAX_LINES = 300;
+var POLL_MS = Math.max(100, 1000 * (Number(new URLSearchParams(location.search).get("poll")) || 2));
 window.addEventListener("error", function (e) { report.errors.push(String(e.message)); body.dataset.errors = report.errors.length; });
 var embedded = JSON.parse(document.getElementById("tune-data").textContent);
 var token = new URLSearchParams(location.search).get("token");
@@ -181,7 +185,7 @@ function renderTable() {
   var rows = report.state.trials.map(function (t) {
     var cells = [t.name, t.status];
     Object.keys(keys).sort().forEach(function (k) { cells.push(t.config[k]); });
-    cells.push(lastValue(t.id, m), (report.rows[t.id] || []).length);
+    cells.push(lastValue(t.id, m), report.counts[t.id] || (report.rows[t.id] || []).length);
     return cells;
   });
   if (sortKey !== null) rows.sort(function (a, b) {
@@ -227,28 +231,38 @@ function parseLines(text) {
 }
 
 async function poll() {
+  var tp0 = performance.now(), changed = false;
   var r = await fetch("api/state?" + q);
   if (!r.ok) throw new Error("api/state: HTTP " + r.status);
   var s = await r.json();
   if (!s.trials) return false;
+  var before = report.state ? JSON.stringify(report.state.trials.map(function (t) { return t.status; })) : "";
+  if (before !== JSON.stringify(s.trials.map(function (t) { return t.status; }))) changed = true;
   var finished = {TERMINATED: 1, ERROR: 1};
   for (var i = 0; i < s.trials.length; i++) {
     var t = s.trials[i];
     if (!t.dir || report.offsets[t.id] === "done") continue;
+    // One request per trial and poll while it runs (a busy trial's backlog
+    // is caught up over the next polls); everything once it has ended.
     for (;;) {
       var from = report.offsets[t.id] || 0;
-      var res = await fetch("api/results?dir=" + encodeURIComponent(t.dir) + "&from=" + from + q);
+      var res = await fetch("api/results?dir=" + encodeURIComponent(t.dir) + "&from=" + from + "&max=" + MAX_LINES + q);
       if (!res.ok) throw new Error("api/results: HTTP " + res.status);
       var next = Number(res.headers.get("X-Tune-Next"));
       var rows = parseLines(await res.text());
-      report.rows[t.id] = (report.rows[t.id] || []).concat(rows);
+      report.counts[t.id] = (report.counts[t.id] || 0) + Number(res.headers.get("X-Tune-Lines"));
+      if (rows.length) changed = true;
+      var have = report.rows[t.id] || (report.rows[t.id] = []);
+      for (var k = 0; k < rows.length; k++) have.push(rows[k]);
       report.offsets[t.id] = next;
-      if (next === from || rows.length === 0) break;
+      if (next === from || rows.length === 0 || !(s.done || finished[t.status])) break;
     }
     if (s.done && finished[t.status]) report.offsets[t.id] = "done";
   }
   report.state = s;
-  render();
+  var r0 = performance.now();
+  if (changed || s.done) render();
+  report.timing.push([Math.round(r0 - tp0), Math.round(performance.now() - r0)]);
   return s.done;
 }
 
@@ -263,11 +277,14 @@ if (embedded) {
   body.dataset.done = 1;
 } else {
   document.getElementById("live").textContent = "live";
+  // Polls every POLL_MS (2 s; ?poll=SECONDS in the URL changes it), less
+  // often when a poll itself takes long (a big backlog): the page stays a
+  // small load beside the experiment.
   var tick = async function () {
-    var done = false;
+    var done = false, t0 = performance.now();
     try { done = await poll(); } catch (e) { report.errors.push(String(e)); body.dataset.errors = report.errors.length; }
     if (done) { document.getElementById("live").textContent = "finished"; body.dataset.done = 1; }
-    else setTimeout(tick, 500);
+    else setTimeout(tick, Math.max(POLL_MS, 5 * (performance.now() - t0)));
   };
   tick();
 }
