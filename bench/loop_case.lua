@@ -38,7 +38,7 @@ elseif case == "stream" or case == "stream_dash" then
   local cb = {on_trial_start = function() first = first or core.now() end,
     on_experiment_end = function() last = core.now() end}
   tune.run("bench_stream", {config = {n = n // 2}, num_samples = 2, local_dir = dir, callbacks = {cb},
-    dashboard = case == "stream_dash" and {port = 0, wait_s = 60, linger_s = 2} or nil})
+    dashboard = case == "stream_dash" and {port = 0, wait_s = 60} or nil})
   r.results_per_s = n / (last - first)
 elseif case == "mc1" then
   -- From a trial's completion to the next one's start, seen by a callback.

@@ -93,7 +93,8 @@ describe("browser", function()
       if url then break end
     end
     assert.is_truthy(url, "tunelua printed no dashboard URL")
-    local page = check("dashboard", url, shots and (shots .. "/dashboard.png"))
+    -- Polling every 0.3 s (the page's default is 2 s) to see it grow.
+    local page = check("dashboard", url .. "?poll=0.3", shots and (shots .. "/dashboard.png"))
     local rest = p:read("a")
     p:close()
     assert.is_true(page.done, rest)
@@ -114,7 +115,7 @@ describe("browser", function()
   it("serves read-only, and with a token when bound beyond loopback", function()
     for _, host in ipairs{"127.0.0.1", "0.0.0.0"} do
       local dir = support.tmpdir("dash-http")
-      local p = io.popen(string.format("REPORT_SLEEP=0.1 TUNE_RESULT_DIR=%s %s --dashboard=0 --dashboard-host=%s "
+      local p = io.popen(string.format("REPORT_LINGER=0 REPORT_SLEEP=0.1 TUNE_RESULT_DIR=%s %s --dashboard=0 --dashboard-host=%s "
         .. "spec/fixtures/report_exp.lua 2>&1", dir, tunelua, host))
       local url
       for line in p:lines() do

@@ -43,7 +43,7 @@ function M.check(v)
       error("dashboard." .. k .. " must be a non-negative number of seconds", 0)
     end
   end
-  return {port = port, host = host, linger_s = v.linger_s or 1, publish_s = v.publish_s or 0.25,
+  return {port = port, host = host, linger_s = v.linger_s or 10, publish_s = v.publish_s or 0.25,
     wait_s = v.wait_s or 0}
 end
 
@@ -91,9 +91,22 @@ function Dashboard:on_step_end(_, trials)
   if self.server:wanted() and core.now() - self.last >= self.opts.publish_s then self:publish(trials, false) end
 end
 
+--- The final state, then serving until an open page has read it and its
+--- last results (the requests stop for 0.3 s), for at most linger_s; at
+--- once when no page ever connected.
 function Dashboard:on_experiment_end(trials)
   self:publish(trials, true)
-  if self.opts.linger_s > 0 then core.sleep(self.opts.linger_s) end
+  local server = self.server
+  if server:requests() > 0 then
+    local deadline = core.now() + self.opts.linger_s
+    while not server:wanted() and core.now() < deadline do core.sleep(0.02) end
+    local seen, quiet_since = server:requests(), core.now()
+    while core.now() < deadline and core.now() - quiet_since < 0.3 do
+      core.sleep(0.02)
+      local n = server:requests()
+      if n ~= seen then seen, quiet_since = n, core.now() end
+    end
+  end
   self:stop()
 end
 

@@ -284,7 +284,7 @@ if (embedded) {
     var done = false, t0 = performance.now();
     try { done = await poll(); } catch (e) { report.errors.push(String(e)); body.dataset.errors = report.errors.length; }
     if (done) { document.getElementById("live").textContent = "finished"; body.dataset.done = 1; }
-    else setTimeout(tick, Math.max(POLL_MS, 5 * (performance.now() - t0)));
+    else setTimeout(tick, Math.max(POLL_MS, Math.min(3 * POLL_MS, 5 * (performance.now() - t0))));
   };
   tick();
 }
