@@ -18,6 +18,9 @@
 /// At most this many bytes of a result.json per response; the page asks
 /// again from where the answer ended.
 #define TAIL_MAX (4u << 20)
+/// Bytes read around each line a thinned answer takes (longer lines are
+/// skipped there).
+#define SAMPLE_WINDOW 4096
 
 struct tune_dashboard {
   struct MHD_Daemon *mhd;
@@ -67,6 +70,103 @@ static int token_ok(const tune_dashboard_t *d, const char *given) {
   return diff == 0;
 }
 
+/// The complete line of `fd` that starts at or after `at` (the first one
+/// after a newline, unless `at` starts a line), within SAMPLE_WINDOW bytes:
+/// appended to `out`; its end offset, or -1 when none fits.
+static long long line_at(int fd, long long at, int at_line_start, char *win, char *out, size_t *out_len) {
+  ssize_t k;
+  do k = pread(fd, win, SAMPLE_WINDOW, (off_t)at);
+  while (k < 0 && errno == EINTR);
+  if (k <= 0) return -1;
+  char *p = win, *stop = win + k;
+  if (!at_line_start) {
+    p = memchr(win, '\n', (size_t)k);
+    if (!p) return -1;
+    p++;
+  }
+  char *nl = p < stop ? memchr(p, '\n', (size_t)(stop - p)) : NULL;
+  if (!nl) return -1;
+  size_t n = (size_t)(nl + 1 - p);
+  memcpy(out + *out_len, p, n);
+  *out_len += n;
+  return at + (long long)(nl + 1 - win);
+}
+
+/// A big backlog thinned without reading it: `max` lines taken at even
+/// byte offsets over [from, size), the last complete line always among
+/// them; X-Tune-Lines then estimates how many lines the range holds.
+static enum MHD_Result sampled(struct MHD_Connection *c, int fd, long long from, long long size, size_t max) {
+  char *win = malloc(SAMPLE_WINDOW), *out = malloc(max * SAMPLE_WINDOW);
+  if (!win || !out) {
+    free(win);
+    free(out);
+    return MHD_NO;
+  }
+  /* The end of the last complete line. */
+  long long tail = size - SAMPLE_WINDOW > from ? size - SAMPLE_WINDOW : from;
+  ssize_t k;
+  do k = pread(fd, win, SAMPLE_WINDOW, (off_t)tail);
+  while (k < 0 && errno == EINTR);
+  long long end = -1;
+  for (ssize_t i = k - 1; i >= 0; i--) {
+    if (win[i] == '\n') {
+      end = tail + i + 1;
+      break;
+    }
+  }
+  size_t out_len = 0, kept = 0;
+  long long last_end = from;
+  if (end > from) {
+    for (size_t i = 0; i + 1 < max; i++) {
+      long long at = from + (long long)((double)(end - from) * (double)i / (double)(max - 1));
+      if (at < last_end) at = last_end;
+      if (at >= end) break;
+      long long e = line_at(fd, at, at == last_end, win, out, &out_len);
+      if (e < 0 || e > end) continue;
+      last_end = e;
+      kept++;
+    }
+    /* The last line: the one that ends at `end`. */
+    long long lstart = end - 1 > from ? end - 1 : from;
+    while (lstart > from) {
+      long long back = lstart - SAMPLE_WINDOW > from ? lstart - SAMPLE_WINDOW : from;
+      do k = pread(fd, win, (size_t)(lstart - back), (off_t)back);
+      while (k < 0 && errno == EINTR);
+      if (k <= 0) break;
+      char *nl = NULL;
+      for (ssize_t i = k - 1; i >= 0; i--) {
+        if (win[i] == '\n') {
+          nl = win + i;
+          break;
+        }
+      }
+      if (nl) {
+        lstart = back + (nl - win) + 1;
+        break;
+      }
+      if (back == from) {
+        lstart = from;
+        break;
+      }
+      lstart = back;
+    }
+    if (lstart >= last_end && end - lstart <= SAMPLE_WINDOW) {
+      line_at(fd, lstart, 1, win, out, &out_len);
+      kept++;
+    }
+  } else {
+    end = from;
+  }
+  char next[32], lines[32];
+  snprintf(next, sizeof next, "%lld", end);
+  /* Estimated from the average length of the lines kept. */
+  snprintf(lines, sizeof lines, "%lld", kept ? (end - from) * (long long)kept / (long long)(out_len ? out_len : 1) : 0);
+  enum MHD_Result ok = reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", out, out_len, next, lines);
+  free(win);
+  free(out);
+  return ok;
+}
+
 /// /api/results?dir=NAME&from=N[&max=M]: the complete lines of
 /// NAME/result.json from byte N; X-Tune-Next says where the next request
 /// starts. With max, at most M lines, evenly spaced and always the last
@@ -96,7 +196,13 @@ static enum MHD_Result results(tune_dashboard_t *d, struct MHD_Connection *c) {
   struct stat st;
   size_t want = 0;
   size_t cap = TAIL_MAX;
-  if (fstat(fd, &st) == 0 && st.st_size > from) {
+  if (fstat(fd, &st) < 0) st.st_size = 0;
+  if (max > 1 && st.st_size - from > max * (long long)SAMPLE_WINDOW) {
+    enum MHD_Result ok = sampled(c, fd, from, (long long)st.st_size, (size_t)max);
+    close(fd);
+    return ok;
+  }
+  if (st.st_size > from) {
     long long avail = (long long)st.st_size - from;
     want = avail > (long long)cap ? cap : (size_t)avail;
   }

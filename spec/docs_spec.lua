@@ -11,9 +11,16 @@ local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
 
 local function markdown_files()
   local files = {"README.md"}
-  local p = io.popen("find docs -name '*.md' | sort")
-  for line in p:lines() do files[#files + 1] = line end
-  p:close()
+  local function walk(dir)
+    local names = core.listdir(dir) or {}
+    table.sort(names)
+    for _, name in ipairs(names) do
+      local path = dir .. "/" .. name
+      if core.stat(path) == "directory" then walk(path)
+      elseif name:match("%.md$") then files[#files + 1] = path end
+    end
+  end
+  walk("docs")
   return files
 end
 

@@ -8,8 +8,11 @@ local support = require("spec.support")
 local build = assert(os.getenv("TUNE_TEST_BUILD_DIR"), "TUNE_TEST_BUILD_DIR is not set")
 local src = io.popen("pwd"):read("l")
 
+-- Tools run without the sanitizer runtime the sanitized suite preloads.
+local CLEAN = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LSAN_OPTIONS "
+
 local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
+  local p = io.popen(CLEAN .. "sh -c '" .. cmd:gsub("'", "'\\''") .. "' 2>&1")
   local out = p:read("a")
   local ok, _, code = p:close()
   return ok, out, code

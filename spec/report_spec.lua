@@ -94,7 +94,7 @@ describe("tune.command's program lookup", function()
       f:write("#!/bin/sh\necho '{\"x\": 1}'\n")
       f:close()
     end
-    os.execute(string.format("chmod +x %s/bin1/tool %s/bin2/tool", dir, dir))
+    os.execute(string.format("env -u LD_PRELOAD chmod +x %s/bin1/tool %s/bin2/tool", dir, dir))
   end)
 
   it("takes the first directory of PATH holding an executable file", function()

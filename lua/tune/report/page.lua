@@ -50,8 +50,9 @@ label{margin-right:12px}
 "use strict";
 var body = document.body;
 var report = window.tuneReport = {state: null, rows: {}, offsets: {}, counts: {}, curves: {}, errors: [], timing: []};
-// The dashboard thins a fast trial's backlog to this many points per poll
-// (evenly spaced, the last one always kept); the report has every point.
+// The dashboard thins a fast trial's backlog to about this many points per
+// poll (evenly spaced, the last one always kept; the server reads only
+// those); the report has every point.
 var MAX_LINES = 300;
 var POLL_MS = Math.max(100, 1000 * (Number(new URLSearchParams(location.search).get("poll")) || 2));
 window.addEventListener("error", function (e) { report.errors.push(String(e.message)); body.dataset.errors = report.errors.length; });
@@ -185,7 +186,8 @@ function renderTable() {
   var rows = report.state.trials.map(function (t) {
     var cells = [t.name, t.status];
     Object.keys(keys).sort().forEach(function (k) { cells.push(t.config[k]); });
-    cells.push(lastValue(t.id, m), report.counts[t.id] || (report.rows[t.id] || []).length);
+    var it = lastValue(t.id, "training_iteration");
+    cells.push(lastValue(t.id, m), it !== undefined ? it : (report.rows[t.id] || []).length);
     return cells;
   });
   if (sortKey !== null) rows.sort(function (a, b) {
