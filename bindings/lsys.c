@@ -343,6 +343,11 @@ static int l_detect_node(lua_State *L) {
   return 2;
 }
 
+#ifndef TUNE_CORE_TO_BINDIR
+/// Set by CMake from the install layout; this is the default one's.
+#define TUNE_CORE_TO_BINDIR "../../../../bin"
+#endif
+
 static int executable(const char *p) { return p && access(p, X_OK) == 0; }
 
 /// core.worker_path() -> path of the tunelua binary | nil, message
