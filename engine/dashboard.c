@@ -21,6 +21,8 @@
 /// Bytes read around each line a thinned answer takes (longer lines are
 /// skipped there).
 #define SAMPLE_WINDOW 4096
+/// The most lines a thinned answer asks for (bounds its buffer).
+#define MAX_LINES 10000
 
 struct tune_dashboard {
   struct MHD_Daemon *mhd;
@@ -182,6 +184,7 @@ static enum MHD_Result results(tune_dashboard_t *d, struct MHD_Connection *c) {
   if (from < 0 || (from_s && (*end || end == from_s))) return text(c, MHD_HTTP_BAD_REQUEST, "from: expected a byte offset\n");
   long long max = max_s ? strtoll(max_s, &end, 10) : 0;
   if (max < 0 || (max_s && (*end || end == max_s))) return text(c, MHD_HTTP_BAD_REQUEST, "max: expected a line count\n");
+  if (max > MAX_LINES) max = MAX_LINES;
   size_t plen = strlen(d->root) + strlen(dir) + 16;
   char *path = malloc(plen);
   if (!path) return MHD_NO;

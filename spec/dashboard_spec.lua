@@ -1,0 +1,85 @@
+-- The dashboard's server (engine/dashboard.c) without a browser: the tails
+-- of result.json in complete lines, a big backlog sampled to at most `max`
+-- lines with the first and last ones kept, bad arguments refused.
+local core = require("tune.core")
+local support = require("spec.support")
+
+-- One GET with Python's urllib (no curl needed): status, headers, body.
+local function get(url)
+  local p = io.popen("env -u LD_PRELOAD /usr/bin/python3 -c '"
+    .. "import json,sys,urllib.request,urllib.error\n"
+    .. "try:\n r=urllib.request.urlopen(sys.argv[1]); b=r.read(); s=r.status; h=dict(r.headers)\n"
+    .. "except urllib.error.HTTPError as e:\n b=e.read(); s=e.code; h=dict(e.headers)\n"
+    .. "print(json.dumps({\"status\":s,\"headers\":h,\"body\":b.decode()}))' '" .. url .. "'")
+  local out = p:read("a")
+  p:close()
+  return assert(core.json_decode(out), out)
+end
+
+describe("dashboard server", function()
+  local dir, server, base, size
+  setup(function()
+    dir = support.tmpdir("dash")
+    assert(core.mkdir_p(dir .. "/t"))
+    local lines = {}
+    local pad = string.rep("x", 60)   -- 5 MB in all: more than one answer's 4 MiB
+    for i = 1, 50000 do lines[i] = string.format('{"training_iteration": %d, "loss": %.6f, "pad": "%s"}', i, 1 / i, pad) end
+    local text = table.concat(lines, "\n") .. "\n" .. '{"training_iteration": 50001, "lo' -- a torn last line
+    assert(core.write_atomic(dir .. "/t/result.json", text))
+    size = #text - #'{"training_iteration": 50001, "lo'
+    server = assert(core.dashboard_start("127.0.0.1", 0, nil, dir, "<html>page</html>"))
+    base = string.format("http://127.0.0.1:%d/", server:port())
+  end)
+  teardown(function() if server then server:stop() end end)
+
+  local function iterations(body)
+    local its = {}
+    for line in body:gmatch("[^\n]+") do
+      its[#its + 1] = assert(core.json_decode(line), "not a complete line: " .. line).training_iteration
+    end
+    return its
+  end
+
+  it("samples a big backlog: at most max lines, in order, the first and the last kept", function()
+    local r = get(base .. "api/results?dir=t&from=0&max=300")
+    assert.equal(200, r.status)
+    local its = iterations(r.body)
+    assert.is_true(#its <= 300 and #its >= 250, "lines: " .. #its)
+    assert.equal(1, its[1])
+    assert.equal(50000, its[#its])
+    for i = 2, #its do assert.is_true(its[i] > its[i - 1]) end
+    assert.equal(tostring(size), r.headers["X-Tune-Next"])
+    assert.is_true(math.abs(tonumber(r.headers["X-Tune-Lines"]) - 50000) < 5000)
+  end)
+
+  it("answers without max in complete lines and says where to go on", function()
+    local r = get(base .. "api/results?dir=t&from=0")
+    local its = iterations(r.body)
+    assert.equal(1, its[1])
+    assert.equal(#its, its[#its])
+    local next = tonumber(r.headers["X-Tune-Next"])
+    assert.equal(#r.body, next)
+    local rest = get(base .. "api/results?dir=t&from=" .. next)
+    local more = iterations(rest.body)
+    assert.equal(its[#its] + 1, more[1])
+    assert.equal(50000, more[#more])          -- the torn line is not served
+    assert.equal(tostring(size), rest.headers["X-Tune-Next"])
+  end)
+
+  it("bounds max and refuses bad arguments", function()
+    assert.equal(200, get(base .. "api/results?dir=t&from=0&max=999999999999999999").status)
+    assert.equal(400, get(base .. "api/results?dir=t&from=-1").status)
+    assert.equal(400, get(base .. "api/results?dir=t&from=0&max=x").status)
+    assert.equal(400, get(base .. "api/results?dir=..&from=0").status)
+    assert.equal(200, get(base .. "api/results?dir=absent&from=0").status)
+    assert.equal("<html>page</html>", get(base).body)
+    assert.equal(404, get(base .. "other").status)
+  end)
+
+  it("serves what the driver published last", function()
+    server:publish('{"trials":[1]}')
+    assert.is_false(server:wanted())
+    assert.equal('{"trials":[1]}', get(base .. "api/state").body)
+    assert.is_true(server:wanted())
+  end)
+end)
