@@ -63,6 +63,9 @@ describe("install", function()
                        "lib/libtunelua.a", "lib/libtunelua_engine.a", "lib/pkgconfig/tunelua.pc"} do
       assert.is_true(support.exists(prefix .. "/" .. f), f .. " is not installed")
     end
+    -- (Not in the sanitizer build: AddressSanitizer's descriptors of
+    -- globals carry the source file's full name, whatever the prefix maps.)
+    if sanitized then return end
     for _, f in ipairs(files_under(prefix)) do
       assert.is_false(contains(f, src), f .. " names the source tree " .. src)
       assert.is_false(contains(f, build), f .. " names the build tree " .. build)

@@ -49,11 +49,11 @@ label{margin-right:12px}
 (function () {
 "use strict";
 var body = document.body;
-var report = window.tuneReport = {state: null, rows: {}, offsets: {}, counts: {}, curves: {}, errors: [], timing: []};
+var report = window.tuneReport = {state: null, rows: {}, offsets: {}, counts: {}, thinned: {}, curves: {}, errors: [], timing: []};
 // The dashboard thins a fast trial's backlog to about this many points per
 // poll (evenly spaced, the last one always kept; the server reads only
 // those); the report has every point.
-var MAX_LINES = 300;
+var MAX_LINES = 300, KEEP_POINTS = 2000;
 var POLL_MS = Math.max(100, 1000 * (Number(new URLSearchParams(location.search).get("poll")) || 2));
 window.addEventListener("error", function (e) { report.errors.push(String(e.message)); body.dataset.errors = report.errors.length; });
 var embedded = JSON.parse(document.getElementById("tune-data").textContent);
@@ -214,7 +214,10 @@ function renderTable() {
   body.dataset.trials = rows.length;
 }
 
-function render() {
+// full = false (a live poll that only brought results): the learning
+// curves are redrawn, the table and the other charts every fifth time.
+var polls = 0;
+function render(full) {
   var s = report.state;
   document.getElementById("title").textContent = s.name || "tunelua";
   var counts = {};
@@ -223,7 +226,8 @@ function render() {
     Object.keys(counts).sort().map(function (k) { return counts[k] + " " + k; }).join(", ") + ")" +
     (s.metric ? " \u2014 " + s.mode + " " + s.metric : "");
   updateMetricSelect();
-  renderTable(); renderCurves(); renderBest(); renderParams();
+  renderCurves();
+  if (full !== false || ++polls % 5 === 0) { renderTable(); renderBest(); renderParams(); }
 }
 
 function parseLines(text) {
@@ -239,7 +243,8 @@ async function poll() {
   var s = await r.json();
   if (!s.trials) return false;
   var before = report.state ? JSON.stringify(report.state.trials.map(function (t) { return t.status; })) : "";
-  if (before !== JSON.stringify(s.trials.map(function (t) { return t.status; }))) changed = true;
+  var statusChanged = before !== JSON.stringify(s.trials.map(function (t) { return t.status; }));
+  if (statusChanged) changed = true;
   var finished = {TERMINATED: 1, ERROR: 1};
   for (var i = 0; i < s.trials.length; i++) {
     var t = s.trials[i];
@@ -256,6 +261,15 @@ async function poll() {
       if (rows.length) changed = true;
       var have = report.rows[t.id] || (report.rows[t.id] = []);
       for (var k = 0; k < rows.length; k++) have.push(rows[k]);
+      if (report.thinned[t.id] || Number(res.headers.get("X-Tune-Lines")) > rows.length) report.thinned[t.id] = true;
+      // A thinned curve keeps at most KEEP_POINTS: every other older point
+      // goes when it grows past that (the newest always stays).
+      if (report.thinned[t.id] && have.length > KEEP_POINTS) {
+        var kept = [];
+        for (var k2 = 0; k2 < have.length - 1; k2 += 2) kept.push(have[k2]);
+        kept.push(have[have.length - 1]);
+        report.rows[t.id] = have = kept;
+      }
       report.offsets[t.id] = next;
       if (next === from || rows.length === 0 || !(s.done || finished[t.status])) break;
     }
@@ -263,7 +277,7 @@ async function poll() {
   }
   report.state = s;
   var r0 = performance.now();
-  if (changed || s.done) render();
+  if (changed || s.done) render(statusChanged || s.done);
   report.timing.push([Math.round(r0 - tp0), Math.round(performance.now() - r0)]);
   return s.done;
 }
