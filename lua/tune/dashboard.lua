@@ -43,7 +43,7 @@ function M.check(v)
       error("dashboard." .. k .. " must be a non-negative number of seconds", 0)
     end
   end
-  return {port = port, host = host, linger_s = v.linger_s or 10, publish_s = v.publish_s or 0.25,
+  return {port = port, host = host, linger_s = v.linger_s or 20, publish_s = v.publish_s or 0.25,
     wait_s = v.wait_s or 0}
 end
 

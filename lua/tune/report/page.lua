@@ -54,7 +54,7 @@ var report = window.tuneReport = {state: null, rows: {}, offsets: {}, counts: {}
 // poll (evenly spaced, the last one always kept; the server reads only
 // those); the report has every point.
 var MAX_LINES = 300, KEEP_POINTS = 2000;
-var POLL_MS = Math.max(100, 1000 * (Number(new URLSearchParams(location.search).get("poll")) || 2));
+var POLL_MS = Math.max(100, 1000 * (Number(new URLSearchParams(location.search).get("poll")) || 5));
 window.addEventListener("error", function (e) { report.errors.push(String(e.message)); body.dataset.errors = report.errors.length; });
 var embedded = JSON.parse(document.getElementById("tune-data").textContent);
 var token = new URLSearchParams(location.search).get("token");
@@ -293,7 +293,7 @@ if (embedded) {
   body.dataset.done = 1;
 } else {
   document.getElementById("live").textContent = "live";
-  // Polls every POLL_MS (2 s; ?poll=SECONDS in the URL changes it), less
+  // Polls every POLL_MS (5 s; ?poll=SECONDS in the URL changes it), less
   // often when a poll itself takes long (a big backlog): the page stays a
   // small load beside the experiment.
   var tick = async function () {
