@@ -87,6 +87,16 @@ static int l_requests(lua_State *L) {
   return 1;
 }
 
+/// dashboard:wait(seen [, timeout_s]) -> the event count: returns when it
+/// differs from `seen` or after timeout_s (0 or none: at once).
+static int l_wait(lua_State *L) {
+  tune_dashboard_t *d = check(L);
+  lua_Integer seen = luaL_checkinteger(L, 2);
+  double timeout = luaL_optnumber(L, 3, 0);
+  lua_pushinteger(L, (lua_Integer)tune_dashboard_wait(d, (unsigned long)seen, timeout));
+  return 1;
+}
+
 static int l_stop(lua_State *L) {
   ldash_t *u = luaL_checkudata(L, 1, DASHBOARD_MT);
   tune_dashboard_stop(u->d);
@@ -96,7 +106,7 @@ static int l_stop(lua_State *L) {
 
 static const luaL_Reg methods[] = {
     {"port", l_port}, {"publish", l_publish}, {"wanted", l_wanted},
-    {"requests", l_requests}, {"stop", l_stop}, {NULL, NULL},
+    {"requests", l_requests}, {"wait", l_wait}, {"stop", l_stop}, {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /// At most this many bytes of a result.json per response; the page asks
@@ -30,11 +31,13 @@ struct tune_dashboard {
   char *token;
   char *page;
   size_t page_len;
-  pthread_mutex_t mu;   ///< guards state, state_len, wanted, requests
+  pthread_mutex_t mu;   ///< guards state, state_len, wanted, requests, events
+  pthread_cond_t changed; ///< broadcast when events grows
   char *state;
   size_t state_len;
   int wanted;
   unsigned long requests;
+  unsigned long events;  ///< requests plus state reads: what tune_dashboard_wait sees
   int port;
 };
 
@@ -261,6 +264,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   }
   pthread_mutex_lock(&d->mu);
   d->requests++;
+  d->events++;
+  pthread_cond_broadcast(&d->changed);
   pthread_mutex_unlock(&d->mu);
   if (!token_ok(d, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token")))
     return text(c, MHD_HTTP_FORBIDDEN, "a token is required: use the URL tunelua printed\n");
@@ -269,6 +274,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   if (!strcmp(url, "/api/state")) {
     pthread_mutex_lock(&d->mu);
     d->wanted = 1;
+    d->events++;
+    pthread_cond_broadcast(&d->changed);
     struct MHD_Response *r = MHD_create_response_from_buffer(d->state_len, d->state, MHD_RESPMEM_MUST_COPY);
     pthread_mutex_unlock(&d->mu);
     if (!r) return MHD_NO;
@@ -289,6 +296,7 @@ static void free_dashboard(tune_dashboard_t *d) {
   free(d->token);
   free(d->page);
   free(d->state);
+  pthread_cond_destroy(&d->changed);
   pthread_mutex_destroy(&d->mu);
   free(d);
 }
@@ -313,6 +321,11 @@ tune_dashboard_t *tune_dashboard_start(const char *host, int port, const char *t
     return NULL;
   }
   pthread_mutex_init(&d->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&d->changed, &ca);
+  pthread_condattr_destroy(&ca);
   d->root = strdup(root);
   d->token = token ? strdup(token) : NULL;
   d->page = malloc(page_len ? page_len : 1);
@@ -362,6 +375,26 @@ int tune_dashboard_wanted(tune_dashboard_t *d) {
   return w;
 }
 
+unsigned long tune_dashboard_wait(tune_dashboard_t *d, unsigned long seen, double timeout_s) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  if (timeout_s > 0) {
+    double whole = (double)(long)timeout_s;
+    until.tv_sec += (time_t)whole;
+    until.tv_nsec += (long)((timeout_s - whole) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+  }
+  pthread_mutex_lock(&d->mu);
+  while (d->events == seen && timeout_s > 0 && pthread_cond_timedwait(&d->changed, &d->mu, &until) == 0) {
+  }
+  unsigned long now = d->events;
+  pthread_mutex_unlock(&d->mu);
+  return now;
+}
+
 unsigned long tune_dashboard_requests(tune_dashboard_t *d) {
   pthread_mutex_lock(&d->mu);
   unsigned long n = d->requests;
@@ -388,6 +421,7 @@ int tune_dashboard_port(const tune_dashboard_t *d) { return d ? 0 : 0; }
 int tune_dashboard_publish(tune_dashboard_t *d, const char *json, size_t len) { return -1; }
 int tune_dashboard_wanted(tune_dashboard_t *d) { return 0; }
 unsigned long tune_dashboard_requests(tune_dashboard_t *d) { return 0; }
+unsigned long tune_dashboard_wait(tune_dashboard_t *d, unsigned long seen, double timeout_s) { return seen; }
 void tune_dashboard_stop(tune_dashboard_t *d) { (void)d; }
 
 #endif

@@ -24,6 +24,10 @@ int tune_dashboard_publish(tune_dashboard_t *d, const char *json, size_t len);
 int tune_dashboard_wanted(tune_dashboard_t *d);
 /// Requests served so far.
 unsigned long tune_dashboard_requests(tune_dashboard_t *d);
+/// Blocks until something happened (a request, a read of the state) since
+/// the count `seen`, or `timeout_s` passed; returns the count now (pass 0
+/// as timeout_s to read it).
+unsigned long tune_dashboard_wait(tune_dashboard_t *d, unsigned long seen, double timeout_s);
 /// Stops the server and frees everything.
 void tune_dashboard_stop(tune_dashboard_t *d);
 

@@ -13,16 +13,8 @@ local node_dir = "spec/browser"
 local NODE = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LSAN_OPTIONS node " .. node_dir .. "/check.mjs"
 local shots = os.getenv("TUNE_SCREENSHOTS")   -- a directory: write the docs' screenshots there
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  assert(ok, string.format("%s\nexited with %s:\n%s", cmd, tostring(code), out))
-  return out
-end
-
 local function check(mode, target, shot)
-  local out = sh(string.format("%s %s '%s'%s", NODE, mode, target, shot and (" " .. shot) or ""))
+  local out = support.must(string.format("%s %s '%s'%s", NODE, mode, target, shot and (" " .. shot) or ""))
   local line = out:match("(%b{})%s*$")
   local v = line and core.json_decode(line)
   assert(type(v) == "table", "check.mjs printed no result:\n" .. out)
@@ -48,6 +40,19 @@ local function results(exp_dir, metric)
   return out, n
 end
 
+--- Starts report_exp.lua with a dashboard (`env` before the command, `args`
+--- after --dashboard=0): the pipe of its output and the URL it printed.
+local function start_dashboard(env, dir, args)
+  local p = io.popen(string.format("%s TUNE_RESULT_DIR=%s %s --dashboard=0 %s spec/fixtures/report_exp.lua 2>&1",
+    env, dir, tunelua, args or ""))
+  for line in p:lines() do
+    local url = line:match("^Dashboard: (http://%S+)")
+    if url then return p, url end
+  end
+  p:close()
+  error("tunelua printed no dashboard URL")
+end
+
 local function assert_curves_equal(page, exp_dir)
   local want, n = results(exp_dir, "loss")
   local got = 0
@@ -68,9 +73,9 @@ describe("browser", function()
 
   it("shows the report: one row per trial, one curve per trial with results, equal to result.json", function()
     local dir = support.tmpdir("report")
-    sh(string.format("TUNE_RESULT_DIR=%s %s spec/fixtures/report_exp.lua", dir, tunelua))
+    support.must(string.format("TUNE_RESULT_DIR=%s %s spec/fixtures/report_exp.lua", dir, tunelua))
     local exp_dir = dir .. "/report"
-    local out = sh(string.format("%s report %s", tunelua, exp_dir))
+    local out = support.must(string.format("%s report %s", tunelua, exp_dir))
     assert.matches("Report: .*report%.html", out)
     local page = check("report", exp_dir .. "/report.html", shots and (shots .. "/report.png"))
     assert.is_true(page.done)
@@ -85,14 +90,7 @@ describe("browser", function()
 
   it("updates the live dashboard as results arrive and ends equal to result.json", function()
     local dir = support.tmpdir("dashboard")
-    local p = io.popen(string.format("REPORT_WAIT=1 REPORT_SLEEP=0.1 REPORT_NAME=live TUNE_RESULT_DIR=%s %s --dashboard=0 "
-      .. "spec/fixtures/report_exp.lua 2>&1", dir, tunelua))
-    local url
-    for line in p:lines() do
-      url = line:match("^Dashboard: (http://%S+)")
-      if url then break end
-    end
-    assert.is_truthy(url, "tunelua printed no dashboard URL")
+    local p, url = start_dashboard("REPORT_WAIT=1 REPORT_SLEEP=0.1 REPORT_NAME=live", dir)
     -- Polling every 0.3 s (the page's default is 2 s) to see it grow.
     local page = check("dashboard", url .. "?poll=0.3", shots and (shots .. "/dashboard.png"))
     local rest = p:read("a")
@@ -115,14 +113,7 @@ describe("browser", function()
   it("serves read-only, and with a token when bound beyond loopback", function()
     for _, host in ipairs{"127.0.0.1", "0.0.0.0"} do
       local dir = support.tmpdir("dash-http")
-      local p = io.popen(string.format("REPORT_LINGER=0 REPORT_SLEEP=0.1 TUNE_RESULT_DIR=%s %s --dashboard=0 --dashboard-host=%s "
-        .. "spec/fixtures/report_exp.lua 2>&1", dir, tunelua, host))
-      local url
-      for line in p:lines() do
-        url = line:match("^Dashboard: (http://%S+)")
-        if url then break end
-      end
-      assert.is_truthy(url, "tunelua printed no dashboard URL")
+      local p, url = start_dashboard("REPORT_LINGER=0 REPORT_SLEEP=0.1", dir, "--dashboard-host=" .. host)
       local s = check("http", url)
       p:read("a")
       p:close()

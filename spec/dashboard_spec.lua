@@ -76,6 +76,19 @@ describe("dashboard server", function()
     assert.equal(404, get(base .. "other").status)
   end)
 
+  it("wakes a waiting driver on a request, and times out without one", function()
+    local seen = server:wait(0)
+    local t0 = core.now()
+    assert.equal(seen, server:wait(seen, 0.2))
+    assert.is_true(core.now() - t0 >= 0.19)
+    -- A request from another process while the driver waits (up to 30 s).
+    os.execute("(sleep 0.2; env -u LD_PRELOAD /usr/bin/python3 -c 'import urllib.request,sys; "
+      .. "urllib.request.urlopen(sys.argv[1]).read()' " .. base .. ") >/dev/null 2>&1 &")
+    t0 = core.now()
+    assert.is_true(server:wait(seen, 30) > seen)
+    assert.is_true(core.now() - t0 < 20)
+  end)
+
   it("serves what the driver published last", function()
     server:publish('{"trials":[1]}')
     assert.is_false(server:wanted())

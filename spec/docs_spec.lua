@@ -67,10 +67,8 @@ describe("docs", function()
           f:write(code)
           f:close()
         end
-        local p = io.popen(string.format("cd %s && TUNE_RESULT_DIR=%s/results %s example.lua 2>&1", dir, dir,
+        local ok, out, code = support.sh(string.format("cd %s && TUNE_RESULT_DIR=%s/results %s example.lua", dir, dir,
           core.realpath(tunelua) or tunelua))
-        local out = p:read("a")
-        local ok, _, code = p:close()
         assert(ok, string.format("%s exited with %s:\n%s", b.where, tostring(code), out))
       end)
     end

@@ -11,18 +11,9 @@ local src = io.popen("pwd"):read("l")
 -- Tools run without the sanitizer runtime the sanitized suite preloads.
 local CLEAN = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LSAN_OPTIONS "
 
-local function sh(cmd)
-  local p = io.popen(CLEAN .. "sh -c '" .. cmd:gsub("'", "'\\''") .. "' 2>&1")
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return ok, out, code
-end
-
-local function must(cmd)
-  local ok, out, code = sh(cmd)
-  assert(ok, string.format("%s\nexited with %s:\n%s", cmd, tostring(code), out))
-  return out
-end
+local function wrap(cmd) return CLEAN .. "sh -c '" .. cmd:gsub("'", "'\\''") .. "'" end
+local function sh(cmd) return support.sh(wrap(cmd)) end
+local function must(cmd) return support.must(wrap(cmd)) end
 
 -- A clean environment: no LUA_PATH, no TUNELUA_BIN, nothing of the build.
 local function clean_env(extra)

@@ -6,12 +6,7 @@ local command = require("tune.worker.command")
 
 local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
 
-local function run(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return ok == true, out, code
-end
+local run = support.sh
 
 local function experiment(dir, name)
   local ok, out = run(string.format("REPORT_NAME=%s TUNE_RESULT_DIR=%s %s spec/fixtures/report_exp.lua",

@@ -17,6 +17,22 @@ function M.tmpdir(name)
   return dir
 end
 
+--- Runs a shell command: whether it exited 0, its output (stdout and
+--- stderr), its exit code.
+function M.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok == true, out, code
+end
+
+--- Runs a shell command that must exit 0; its output.
+function M.must(cmd)
+  local ok, out, code = M.sh(cmd)
+  assert(ok, string.format("%s\nexited with %s:\n%s", cmd, tostring(code), out))
+  return out
+end
+
 --- Whether a file can be opened for reading.
 function M.exists(path)
   local f = io.open(path, "rb")

@@ -7,13 +7,7 @@ local tb = require("tune.tensorboard")
 
 local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
 
-local function sh(cmd)
-  local p = io.popen("env -u LD_PRELOAD " .. cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  assert(ok, string.format("%s\nexited with %s:\n%s", cmd, tostring(code), out))
-  return out
-end
+local function sh(cmd) return support.must("env -u LD_PRELOAD " .. cmd) end
 
 local function f32(v) return (string.unpack("<f", string.pack("<f", v))) end
 

@@ -79,12 +79,25 @@ function Dashboard:publish(trials, done)
   self.last = core.now()
 end
 
+--- Blocks until cond() holds, re-checking it whenever the server saw a
+--- request, for at most `seconds`; whether it holds.
+local function wait_until(server, cond, seconds)
+  local deadline = core.now() + seconds
+  local seen = server:wait(0)
+  while not cond() do
+    local left = deadline - core.now()
+    if left <= 0 then return false end
+    seen = server:wait(seen, left)
+  end
+  return true
+end
+
 function Dashboard:setup()
   io.stdout:write("Dashboard: ", self.url, "\n")
   io.stdout:flush()
   -- wait_s: the first trial starts once a page is open (or after wait_s).
-  local deadline = core.now() + self.opts.wait_s
-  while not self.server:wanted() and core.now() < deadline do core.sleep(0.02) end
+  local server = self.server
+  wait_until(server, function() return server:wanted() end, self.opts.wait_s)
 end
 
 function Dashboard:on_step_end(_, trials)
@@ -92,19 +105,20 @@ function Dashboard:on_step_end(_, trials)
 end
 
 --- The final state, then serving until an open page has read it and its
---- last results (the requests stop for 0.3 s), for at most linger_s; at
---- once when no page ever connected.
+--- last results (no request for 0.3 s), for at most linger_s; at once
+--- when no page ever connected.
 function Dashboard:on_experiment_end(trials)
   self:publish(trials, true)
   local server = self.server
   if server:requests() > 0 then
     local deadline = core.now() + self.opts.linger_s
-    while not server:wanted() and core.now() < deadline do core.sleep(0.02) end
-    local seen, quiet_since = server:requests(), core.now()
-    while core.now() < deadline and core.now() - quiet_since < 0.3 do
-      core.sleep(0.02)
-      local n = server:requests()
-      if n ~= seen then seen, quiet_since = n, core.now() end
+    if wait_until(server, function() return server:wanted() end, self.opts.linger_s) then
+      local seen = server:wait(0)
+      while core.now() < deadline do
+        local now = server:wait(seen, math.min(0.3, deadline - core.now()))
+        if now == seen then break end
+        seen = now
+      end
     end
   end
   self:stop()

@@ -74,7 +74,6 @@ async function main() {
       curve_values: Object.fromEntries(Object.entries(window.tuneReport.curves)
         .map(([id, pts]) => [id, pts.map((p) => p.y)])),
       names: window.tuneReport.state.trials.map((t) => t.id),
-      timing: window.tuneReport.timing,
     }));
     out.samples = samples;
     out.errors = errors;

@@ -49,7 +49,7 @@ label{margin-right:12px}
 (function () {
 "use strict";
 var body = document.body;
-var report = window.tuneReport = {state: null, rows: {}, offsets: {}, counts: {}, thinned: {}, curves: {}, errors: [], timing: []};
+var report = window.tuneReport = {state: null, rows: {}, offsets: {}, thinned: {}, curves: {}, errors: []};
 // The dashboard thins a fast trial's backlog to about this many points per
 // poll (evenly spaced, the last one always kept; the server reads only
 // those); the report has every point.
@@ -237,7 +237,7 @@ function parseLines(text) {
 }
 
 async function poll() {
-  var tp0 = performance.now(), changed = false;
+  var changed = false;
   var r = await fetch("api/state?" + q);
   if (!r.ok) throw new Error("api/state: HTTP " + r.status);
   var s = await r.json();
@@ -257,7 +257,6 @@ async function poll() {
       if (!res.ok) throw new Error("api/results: HTTP " + res.status);
       var next = Number(res.headers.get("X-Tune-Next"));
       var rows = parseLines(await res.text());
-      report.counts[t.id] = (report.counts[t.id] || 0) + Number(res.headers.get("X-Tune-Lines"));
       if (rows.length) changed = true;
       var have = report.rows[t.id] || (report.rows[t.id] = []);
       for (var k = 0; k < rows.length; k++) have.push(rows[k]);
@@ -276,9 +275,7 @@ async function poll() {
     if (s.done && finished[t.status]) report.offsets[t.id] = "done";
   }
   report.state = s;
-  var r0 = performance.now();
   if (changed || s.done) render(statusChanged || s.done);
-  report.timing.push([Math.round(r0 - tp0), Math.round(performance.now() - r0)]);
   return s.done;
 }
 
