@@ -1,9 +1,16 @@
 /// The worker's end of the protocol (`tunelua --worker`): the channel on
 /// the process's original stdin/stdout, with the trainable's own stdout
-/// moved away first so user output never mixes with protocol lines.
+/// moved away first so user output never mixes with protocol lines; or,
+/// when the launcher says so (TUNE_CHANNEL=host:port:token, the Slurm
+/// backend), a TCP connection back to the driver (engine/channel.h), and
+/// stdout stays the trainable's.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <lauxlib.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +18,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -19,6 +27,7 @@
 #include "lbind.h"
 #include "lconv.h"
 #include "proto.h"
+#include "wpump.h"
 
 #define CHANNEL_MT "tune.core.channel"
 /// The worker's parent-death signal: a real-time one no trainable expects.
@@ -102,6 +111,78 @@ static void on_driver_death(int sig) {
 /// reset by exec: the trainable's own programs keep the default.
 static void on_sigpipe(int sig) { (void)sig; }
 
+/// Seconds to wait for each of the driver's addresses to accept.
+#define CONNECT_TIMEOUT_MS 10000
+
+/// Connects to one address within CONNECT_TIMEOUT_MS: the fd, or -errno.
+static int connect_one(const struct addrinfo *ai) {
+  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+  if (fd < 0) return -errno;
+  int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+  if (rc < 0 && errno == EINPROGRESS) {
+    struct pollfd pf = {fd, POLLOUT, 0};
+    int n;
+    while ((n = poll(&pf, 1, CONNECT_TIMEOUT_MS)) < 0 && errno == EINTR) {
+    }
+    int soerr = n == 0 ? ETIMEDOUT : 0;
+    socklen_t sl = sizeof soerr;
+    if (n > 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    rc = soerr ? -1 : 0;
+    errno = soerr;
+  }
+  if (rc < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+/// The driver's channel (TUNE_CHANNEL=host:port:token; an empty host is
+/// the address srun was started from): the connected fd, the token sent.
+/// Raises naming the address when it cannot connect.
+static int connect_driver(lua_State *L, const char *spec) {
+  char *copy = strdup(spec);
+  char *token = copy ? strrchr(copy, ':') : NULL;
+  char *port = NULL;
+  if (token) {
+    *token++ = '\0';
+    port = strrchr(copy, ':');
+  }
+  if (!port) {
+    free(copy);
+    return luaL_error(L, "malformed TUNE_CHANNEL (host:port:token expected)");
+  }
+  *port++ = '\0';
+  const char *host = *copy ? copy : getenv("SLURM_LAUNCH_NODE_IPADDR");
+  if (!host || !*host) host = "127.0.0.1";
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int gai = getaddrinfo(host, port, &hints, &res);
+  int fd = -EHOSTUNREACH;
+  for (struct addrinfo *ai = gai == 0 ? res : NULL; ai && fd < 0; ai = ai->ai_next) fd = connect_one(ai);
+  if (res) freeaddrinfo(res);
+  char line[128];
+  int n = snprintf(line, sizeof line, "%s\n", token);
+  if (fd >= 0 && tune_fs_write_all(fd, line, (size_t)n) < 0) {
+    close(fd);
+    fd = -EPIPE;
+  }
+  if (fd < 0) {
+    lua_pushfstring(L, "cannot connect to the driver at %s port %s: %s", host, port,
+                    gai ? gai_strerror(gai) : strerror(-fd));
+    free(copy);
+    return lua_error(L);
+  }
+  free(copy);
+  return fd;
+}
+
 /// core.worker_channel() -> channel. Call once, before any user code runs.
 static int l_worker_channel(lua_State *L) {
   const char *driver = getenv("TUNE_DRIVER_PID");
@@ -129,20 +210,39 @@ static int l_worker_channel(lua_State *L) {
     prctl(PR_SET_PDEATHSIG, TUNE_DRIVER_DEATH_SIGNAL);
     if ((long)getppid() != strtol(driver, NULL, 10)) _exit(70);
   }
-  int in = fcntl(0, F_DUPFD_CLOEXEC, 3);
-  int out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+  const char *spec = getenv("TUNE_CHANNEL");
+  int in, out, sock = spec && *spec;
+  if (sock) {
+    /* A dead driver's socket: EPIPE and an orderly exit, not SIGPIPE. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigpipe;
+    sigaction(SIGPIPE, &sa, NULL);
+    in = connect_driver(L, spec);
+    out = fcntl(in, F_DUPFD_CLOEXEC, 3);
+    unsetenv("TUNE_CHANNEL");
+  } else {
+    in = fcntl(0, F_DUPFD_CLOEXEC, 3);
+    out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+  }
   if (in < 0 || out < 0) return luaL_error(L, "worker_channel: %s", strerror(errno));
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull >= 0) {
     dup2(devnull, 0);
     close(devnull);
   }
-  /* The trainable's stdout: the fd the launcher gave for it, else stderr. */
+  /* The trainable's stdout: over the channel, or the fd the launcher gave
+     for it, else stderr. */
   fflush(stdout);
   const char *ofd = getenv("TUNE_WORKER_STDOUT_FD");
-  int user_out = ofd && *ofd ? (int)strtol(ofd, NULL, 10) : 2;
-  if (dup2(user_out, 1) < 0) dup2(2, 1);
-  if (user_out > 2) close(user_out);
+  if (sock) {
+    int rc = tune_pump_start(out);
+    if (rc < 0) return luaL_error(L, "worker_channel: cannot forward output: %s", strerror(-rc));
+  } else {
+    int user_out = ofd && *ofd ? (int)strtol(ofd, NULL, 10) : 2;
+    if (dup2(user_out, 1) < 0) dup2(2, 1);
+    if (user_out > 2) close(user_out);
+  }
   setvbuf(stdout, NULL, _IOLBF, 0);
   unsetenv("TUNE_WORKER_STDOUT_FD");
 
@@ -198,7 +298,7 @@ static int l_send(lua_State *L) {
     return 2;
   }
   tune_buf_putc(&b, '\n');
-  int rc = tune_fs_write_all(c->out, b.data, b.len);
+  int rc = tune_pump_active() ? tune_pump_send(b.data, b.len) : tune_fs_write_all(c->out, b.data, b.len);
   tune_buf_free(&b);
   if (rc < 0) return tune_lua_fail(L, "send", rc);
   lua_pushboolean(L, 1);
@@ -210,7 +310,7 @@ static int l_send_raw(lua_State *L) {
   channel_t *c = check_ch(L);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
-  int rc = tune_fs_write_all(c->out, s, len);
+  int rc = tune_pump_active() ? tune_pump_send(s, len) : tune_fs_write_all(c->out, s, len);
   if (rc < 0) return tune_lua_fail(L, "send", rc);
   lua_pushboolean(L, 1);
   return 1;

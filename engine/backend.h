@@ -153,6 +153,12 @@ typedef struct {
 /// The local backend. Caller owns the result (ops->destroy).
 tune_backend_t *tune_backend_local_new(const tune_local_opts_t *opts);
 
+/// For a backend built over the local one (Slurm): the loop its processes
+/// run on, where the caller may add handles of its own, and a mark that a
+/// callback of those reached the executor (the next wait() returns 1).
+struct uv_loop_s *tune_backend_local_loop(tune_backend_t *local);
+void tune_backend_local_touch(tune_backend_t *local);
+
 /// Detect this machine's resources: CPUs from the affinity mask, memory from
 /// sysinfo, GPUs from CUDA_VISIBLE_DEVICES or else `nvidia-smi`. `*gpu_ids`
 /// is an owned array of owned strings.

@@ -23,6 +23,7 @@
 #include "backend.h"
 #include "common.h"
 #include "log.h"
+#include "uvstream.h"
 
 /// Seconds to wait for a dead worker's streams to reach EOF (a grandchild
 /// that inherited them may hold them open).
@@ -302,31 +303,10 @@ started:
   return 0;
 }
 
-typedef struct {
-  uv_write_t req;
-  char data[];
-} write_req_t;
-
-static void write_cb(uv_write_t *req, int status) {
-  (void)status; /* a dead worker is reported by its exit */
-  free(req);
-}
-
 static int local_send(tune_proc_t *p, const char *data, size_t len) {
   if (p->exited || uv_is_closing((uv_handle_t *)&p->in) || !uv_is_writable((uv_stream_t *)&p->in))
     return -EPIPE;
-  /* Try to write at once; queue only what the pipe does not take. */
-  uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
-  int n = uv_try_write((uv_stream_t *)&p->in, &buf, 1);
-  if (n == (int)len) return 0;
-  if (n < 0 && n != UV_EAGAIN) return n;
-  size_t done = n > 0 ? (size_t)n : 0;
-  write_req_t *w = tune_xmalloc(sizeof *w + (len - done));
-  memcpy(w->data, data + done, len - done);
-  buf = uv_buf_init(w->data, (unsigned)(len - done));
-  int rc = uv_write(&w->req, (uv_stream_t *)&p->in, &buf, 1, write_cb);
-  if (rc < 0) free(w);
-  return rc;
+  return tune_stream_send((uv_stream_t *)&p->in, data, len);
 }
 
 static int local_kill(tune_proc_t *p) {
@@ -448,6 +428,10 @@ static const tune_backend_ops_t local_ops = {
     .release = local_release,
     .destroy = local_destroy,
 };
+
+struct uv_loop_s *tune_backend_local_loop(tune_backend_t *base) { return &((local_backend_t *)base)->loop; }
+
+void tune_backend_local_touch(tune_backend_t *base) { ((local_backend_t *)base)->activity = 1; }
 
 tune_backend_t *tune_backend_local_new(const tune_local_opts_t *o) {
   local_backend_t *b = tune_xcalloc(1, sizeof *b);

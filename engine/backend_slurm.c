@@ -13,6 +13,12 @@
 /// the driver, so the reservation completes when the job starts (the job
 /// id arrives on its stdout), and the job ends when the driver closes that
 /// pipe or dies. Workers then run as steps of that job (`srun --jobid`).
+///
+/// The protocol does not go through srun's stdio relay (which holds small
+/// lines for up to 40 ms: docs/benchmarks.md): each worker connects back
+/// to the driver over TCP (channel.c) with the token of its spawn, and
+/// srun's stdout carries only the trainable's own output. `channel =
+/// "stdio"` keeps the relay.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
@@ -23,6 +29,7 @@
 #include <unistd.h>
 
 #include "backends.h"
+#include "channel.h"
 #include "common.h"
 #include "fsutil.h"
 #include "json.h"
@@ -46,6 +53,8 @@ typedef struct {
   int work;                     ///< a salloc reported: handle it after the wait
   char *hide_probe_from;        ///< test-only: one node must not see the probe
   char *srun, *salloc;          ///< their paths (posix_spawn does not search PATH)
+  tune_chan_server_t *chans;    ///< workers' protocol channels; NULL with channel = "stdio"
+  char *driver_host;            ///< the address workers connect to; NULL: srun's launch address
 } slurm_backend_t;
 
 struct slurm_alloc {
@@ -70,7 +79,14 @@ struct tune_proc {
   tune_buf_t err_line;          ///< srun's stderr, the current line
   char *lost_node;
   char *reason;                 ///< srun's last "srun: error:" line
+  tune_chan_t *chan;            ///< the protocol, when it comes over TCP
+  int srun_exited;              ///< srun ended; the channel still open
+  tune_exit_t exit;             ///< how (status and signal)
+  tune_timer_t *linger;         ///< bounds the wait for the channel's end
 };
+
+/// Seconds a channel may stay open after its srun ended.
+#define CHANNEL_LINGER_S 2.0
 
 /* ------------------------------------------------------------------------ */
 /* Nodes and licenses                                                       */
@@ -235,7 +251,11 @@ static void mark_lost(slurm_backend_t *b, const char *node) {
 /* Processes                                                                */
 /* ------------------------------------------------------------------------ */
 
+static const tune_backend_ops_t *local_ops;
+
 static void proc_free(tune_proc_t *p) {
+  if (p->linger) local_ops->timer_free(p->linger);
+  tune_chan_free(p->chan);
   tune_buf_free(&p->err_line);
   free(p->lost_node);
   free(p->reason);
@@ -288,7 +308,35 @@ static void on_data(void *ud, int stream, const char *data, size_t len) {
     return;
   }
   if (stream == TUNE_STREAM_STDERR && len) scan_stderr(p, data, len);
+  if (p->chan) {
+    /* srun's stdout is the trainable's; nothing writes the fourth fd. */
+    if (stream == TUNE_STREAM_STDOUT) return;
+    if (stream == TUNE_STREAM_PROTOCOL) stream = TUNE_STREAM_STDOUT;
+  }
   p->cb.on_data(p->ud, stream, data, len);
+}
+
+/// The worker is gone and its protocol drained: tell the engine.
+static void finish(tune_proc_t *p) {
+  if (p->chan && tune_chan_state(p->chan) != TUNE_CHAN_ENDED) p->cb.on_data(p->ud, TUNE_STREAM_PROTOCOL, NULL, 0);
+  if (p->lost_node) mark_lost(p->b, p->lost_node);
+  tune_exit_t x = p->exit;
+  if (p->lost_node) x.lost_node = p->lost_node;
+  if (!x.reason && p->reason) x.reason = p->reason;
+  p->cb.on_exit(p->ud, &x);
+  proc_free(p);
+}
+
+static void chan_data(void *ud, const char *data, size_t len) {
+  tune_proc_t *p = ud;
+  p->cb.on_data(p->ud, TUNE_STREAM_PROTOCOL, data, len);
+  if (!len && p->srun_exited) finish(p);
+}
+
+static void linger_done(void *ud) {
+  tune_proc_t *p = ud;
+  TUNE_DEBUG("slurm: a worker's channel stayed open %.0f s after its srun ended: closed", CHANNEL_LINGER_S);
+  finish(p);
 }
 
 static void on_exit_cb(void *ud, const tune_exit_t *e) {
@@ -300,12 +348,17 @@ static void on_exit_cb(void *ud, const tune_exit_t *e) {
     proc_free(p);
     return;
   }
-  if (p->lost_node) mark_lost(p->b, p->lost_node);
-  tune_exit_t x = *e;
-  if (p->lost_node) x.lost_node = p->lost_node;
-  if (!x.reason && p->reason) x.reason = p->reason;
-  p->cb.on_exit(p->ud, &x);
-  proc_free(p);
+  p->exit.status = e->status;
+  p->exit.signal = e->signal;
+  /* The worker's last lines may still be on their way over TCP; a worker
+     on a lost node, or one that never connected, has nothing more. */
+  if (p->chan && tune_chan_state(p->chan) == TUNE_CHAN_OPEN && !p->lost_node) {
+    p->srun_exited = 1;
+    p->linger = local_ops->timer_new(p->b->local, linger_done, p);
+    local_ops->timer_start(p->linger, CHANNEL_LINGER_S);
+    return;
+  }
+  finish(p);
 }
 
 static const tune_proc_cb_t proc_cb = {on_data, on_exit_cb};
@@ -334,15 +387,16 @@ static int spawn_argv(slurm_backend_t *b, char **argv, char **env, const char *c
 
 /// The environment for a step: the driver's, without what only a process
 /// the driver starts itself can use (a parent pid check, a fourth fd).
-static char **step_env(char **env) {
+static char **step_env(char **env, char *extra) {
   size_t n = 0;
   while (env && env[n]) n++;
-  char **out = tune_xcalloc(n + 1, sizeof(char *));
+  char **out = tune_xcalloc(n + 2, sizeof(char *));
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     if (!strncmp(env[i], "TUNE_DRIVER_PID=", 16) || !strncmp(env[i], "TUNE_WORKER_STDOUT_FD=", 22)) continue;
     out[k++] = env[i];
   }
+  if (extra) out[k++] = extra;
   return out;
 }
 
@@ -398,13 +452,21 @@ static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_p
     arg(&a, tune_xasprintf("--mem=%lldM", (long long)ceil(tune_res_from_fixed(res->memory) / (1024.0 * 1024.0))));
   for (size_t i = 0; i < b->nsrun_args; i++) arg(&a, tune_xstrdup(b->srun_args[i]));
   for (char **p = o->argv; p && *p; p++) arg(&a, tune_xstrdup(p == o->argv ? o->file : *p));
-  char **env = step_env(o->env);
   tune_proc_t *p = tune_xcalloc(1, sizeof *p);
   p->b = b;
   p->cb = *cb;
   p->ud = ud;
+  char *channel = NULL;
+  if (b->chans) {
+    char token[33];
+    p->chan = tune_chan_expect(b->chans, chan_data, p, token);
+    channel = tune_xasprintf("TUNE_CHANNEL=%s:%d:%s", b->driver_host ? b->driver_host : "",
+                             tune_chan_server_port(b->chans), token);
+  }
+  char **env = step_env(o->env, channel);
   int rc = spawn_argv(b, a.v, env, o->cwd, p);
   free(env);
+  free(channel);
   argv_free(&a);
   if (rc < 0) {
     proc_free(p);
@@ -414,7 +476,10 @@ static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_p
   return 0;
 }
 
-static int slurm_send(tune_proc_t *p, const char *data, size_t len) { return p->b->local->ops->send(p->lp, data, len); }
+static int slurm_send(tune_proc_t *p, const char *data, size_t len) {
+  if (p->chan) return tune_chan_send(p->chan, data, len);
+  return p->b->local->ops->send(p->lp, data, len);
+}
 static int slurm_kill(tune_proc_t *p) { return p->b->local->ops->kill(p->lp); }
 static int64_t slurm_pid(const tune_proc_t *p) { return p->b->local->ops->pid(p->lp); }
 static double slurm_now(tune_backend_t *base) {
@@ -426,7 +491,6 @@ static tune_timer_t *slurm_timer_new(tune_backend_t *base, void (*cb)(void *), v
   return b->local->ops->timer_new(b->local, cb, ud);
 }
 /* Timers are the local backend's: these forward to its ops. */
-static const tune_backend_ops_t *local_ops;
 static void slurm_timer_start(tune_timer_t *t, double s) { local_ops->timer_start(t, s); }
 static void slurm_timer_stop(tune_timer_t *t) { local_ops->timer_stop(t); }
 static void slurm_timer_free(tune_timer_t *t) { local_ops->timer_free(t); }
@@ -729,6 +793,7 @@ static int slurm_destroy(tune_backend_t *base) {
     free(al->job_id);
     free(al);
   }
+  tune_chan_server_free(b->chans);
   int rc = b->local->ops->destroy(b->local);
   tune_cluster_free(&b->base.cluster);
   tune_res_free(&b->licenses);
@@ -742,6 +807,7 @@ static int slurm_destroy(tune_backend_t *base) {
   free(b->time_limit);
   free(b->qos);
   free(b->hide_probe_from);
+  free(b->driver_host);
   free(b->srun);
   free(b->salloc);
   free(b);
@@ -776,7 +842,54 @@ static char *opt_str(const cJSON *o, const char *key) {
   return s && *s ? tune_xstrdup(s) : NULL;
 }
 
+/// The options' names and types: one clear error for a wrong one.
+static int check_options(const cJSON *opts, char *err, size_t errlen) {
+  static const struct {
+    const char *name;
+    int type;
+  } known[] = {{"partition", cJSON_String}, {"account", cJSON_String}, {"time", cJSON_String},
+               {"qos", cJSON_String},       {"srun_args", cJSON_Array}, {"allocation", cJSON_True | cJSON_False},
+               {"channel", cJSON_String},   {"driver_host", cJSON_String}};
+  if (!opts) return 0;
+  if (!cJSON_IsObject(opts)) {
+    snprintf(err, errlen, "slurm options must be a table");
+    return -1;
+  }
+  const cJSON *it;
+  cJSON_ArrayForEach(it, opts) {
+    size_t i = 0, n = sizeof known / sizeof known[0];
+    while (i < n && strcmp(known[i].name, it->string)) i++;
+    if (i == n) {
+      snprintf(err, errlen, "unknown slurm option '%s' (known: partition, account, time, qos, srun_args, "
+               "allocation, channel, driver_host)", it->string);
+      return -1;
+    }
+    int empty_table = cJSON_IsObject(it) && !it->child; /* Lua's {} */
+    if (!(it->type & known[i].type) && !(known[i].type == cJSON_Array && empty_table)) {
+      snprintf(err, errlen, "slurm option '%s' must be %s", it->string,
+               known[i].type == cJSON_String ? "a string" : known[i].type == cJSON_Array ? "a list of strings" : "a boolean");
+      return -1;
+    }
+  }
+  const cJSON *extra = cJSON_GetObjectItemCaseSensitive(opts, "srun_args");
+  cJSON_ArrayForEach(it, extra) {
+    if (!cJSON_IsString(it)) {
+      snprintf(err, errlen, "slurm option 'srun_args' must be a list of strings");
+      return -1;
+    }
+  }
+  const char *ch = tune_json_get_string(opts, "channel");
+  if (ch && strcmp(ch, "tcp") && strcmp(ch, "stdio")) {
+    snprintf(err, errlen, "slurm option 'channel' must be \"tcp\" or \"stdio\", got \"%s\"", ch);
+    return -1;
+  }
+  return 0;
+}
+
+static void touch_local(void *ud) { tune_backend_local_touch(ud); }
+
 tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, size_t errlen) {
+  if (check_options(o->options, err, errlen) < 0) return NULL;
   char *srun = find_in_path("srun"), *salloc = find_in_path("salloc");
   char *argv[] = {"srun", "--version", NULL};
   if (!srun || !salloc || tune_slurm_run(argv, NULL, NULL) != 0) {
@@ -824,5 +937,14 @@ tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, 
     return NULL;
   }
   b->lost = tune_xcalloc(b->base.cluster.nnodes, sizeof *b->lost);
+  const char *ch = tune_json_get_string(opts, "channel");
+  if (!ch || strcmp(ch, "stdio")) {
+    b->chans = tune_chan_server_new(tune_backend_local_loop(b->local), touch_local, b->local, err, errlen);
+    if (!b->chans) {
+      slurm_destroy(&b->base);
+      return NULL;
+    }
+  }
+  b->driver_host = opt_str(opts, "driver_host");
   return &b->base;
 }

@@ -283,9 +283,26 @@ static void route_output(tune_worker_t *w, int stream, const char *data, size_t 
 /* Dispatch                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/// An `output` message (the trainable's output over a channel that also
+/// carries the protocol): routed as if it came on its own stream. 1 when
+/// `line` was one.
+static int output_message(tune_worker_t *w, const char *line, size_t len) {
+  static const char prefix[] = "{\"type\":\"output\"";
+  if (len < sizeof prefix - 1 || memcmp(line, prefix, sizeof prefix - 1)) return 0;
+  cJSON *m = tune_json_parse(line, len, NULL, 0);
+  const char *stream = tune_json_get_string(m, "stream");
+  const cJSON *data = cJSON_GetObjectItemCaseSensitive(m, "data");
+  if (stream && cJSON_IsString(data))
+    route_output(w, strcmp(stream, "stderr") ? TUNE_STREAM_STDOUT : TUNE_STREAM_STDERR, data->valuestring,
+                 strlen(data->valuestring), 0);
+  cJSON_Delete(m);
+  return 1;
+}
+
 static int on_line(void *ud, const char *line, size_t len) {
   tune_worker_t *w = ud;
   if (w->fault) return 1;
+  if (output_message(w, line, len)) return 0;
   w->set->hooks.on_line(w->set->ud, w, line, len);
   return w->fault ? 1 : 0;
 }

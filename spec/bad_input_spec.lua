@@ -39,6 +39,17 @@ describe("bad input through tune.run", function()
     assert.matches("local_dir must be a directory path %(string%), got 3", refusal{local_dir = 3})
   end)
 
+  it("refuses a Slurm option of a wrong name or type before asking Slurm anything", function()
+    assert.matches("unknown slurm option 'nodes' %(known: partition,", refusal{backend = "slurm", slurm = {nodes = 3}})
+    assert.matches("slurm option 'partition' must be a string", refusal{backend = "slurm", slurm = {partition = 3}})
+    assert.matches("slurm option 'srun_args' must be a list of strings",
+      refusal{backend = "slurm", slurm = {srun_args = {"--mpi=none", 2}}})
+    assert.matches("slurm option 'channel' must be \"tcp\" or \"stdio\", got \"udp\"",
+      refusal{backend = "slurm", slurm = {channel = "udp"}})
+    assert.matches("slurm option 'allocation' must be a boolean", refusal{backend = "slurm", slurm = {allocation = 0}})
+    assert.matches("slurm options given but the backend is local", refusal{slurm = {partition = "p"}})
+  end)
+
   it("points the refusal at the caller's line", function()
     local ok, e = pcall(function() tune.run("steps", {verbose = "high", local_dir = dir}) end)
     assert.is_false(ok)

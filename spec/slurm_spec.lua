@@ -61,6 +61,13 @@ local function nodes_of(s)
   return list
 end
 
+-- One field of each of a trial's results, in order.
+local function values(t, key)
+  local v = {}
+  for _, r in ipairs(t.results) do v[#v + 1] = r[key] end
+  return v
+end
+
 local maybe = have_slurm and describe or function(name, fn)
   describe(name, function()
     it("needs a Slurm cluster", function() pending("no Slurm cluster: SLURM_CONF unset (CI starts one)") end)
@@ -167,9 +174,25 @@ maybe("the Slurm backend", function()
     assert.equal(6, #s.trials)
     for _, t in ipairs(s.trials) do
       assert.equal("TERMINATED", t.status)
-      local its = {}
-      for _, r in ipairs(t.results) do its[#its + 1] = r.iteration end
-      assert.same({1, 2, 3, 4, 5, 6}, its)
+      assert.same({1, 2, 3, 4, 5, 6}, values(t, "iteration"))
+    end
+  end)
+
+  it("carries the protocol over a TCP channel, and srun's stdout is the trainable's (or both on stdio)", function()
+    for _, channel in ipairs({"tcp", "stdio"}) do
+      local sub = dir .. "/" .. channel
+      local code, out, s = run("output", sub, ALLOC3, "SPEC_CHANNEL=" .. channel)
+      assert.equal(0, code, out)
+      assert.equal(2, #s.trials)
+      for _, t in ipairs(s.trials) do
+        assert.equal("TERMINATED", t.status)
+        assert.same({1, 2, 3}, values(t, "i"))
+        -- On stdio srun's one output stream carries the protocol, and the
+        -- trainable's stdout goes to its stderr.
+        local printed = core.read_file(t.logdir .. (channel == "tcp" and "/stdout" or "/stderr")) or ""
+        local _, lines = printed:gsub('"printed_by":"n%d"', "")
+        assert.equal(3, lines, channel .. ": " .. printed)
+      end
     end
   end)
 
