@@ -28,9 +28,12 @@ describe("RandomSearch", function()
   local space = {x = sample.uniform(0, 1), n = sample.randint(0, 10), c = sample.choice({"a", "b"}),
     nested = {lr = sample.loguniform(1e-4, 1e-1), fixed = 3}}
 
-  it("is tune.search.RandomSearch and create_searcher('random')", function()
+  it("is tune.search.RandomSearch and create_searcher('random_search'); 'random' is Ray's variant generator", function()
     assert.equal(RandomSearch, search.RandomSearch)
-    assert.equal("RandomSearch", search.create_searcher("random", {seed = 1}).__name)
+    assert.equal("RandomSearch", search.create_searcher("random_search", {seed = 1}).__name)
+    -- Ray's SEARCH_ALG_IMPORT maps "random" to the BasicVariantGenerator.
+    assert.equal("BasicVariantGenerator", search.create_searcher("random", {seed = 1}).__name)
+    assert.equal("BasicVariantGenerator", search.create_searcher("variant_generator").__name)
   end)
 
   it("samples every domain independently, reproducibly with a seed", function()

@@ -619,8 +619,16 @@ describe("generate_variants", function()
       b = sample.sample_from(function(spec) return spec.config.a end),
     }
     local msg = err_of(function() local _ = vg.generate_variants(config, sample.Random(1)) end)
-    assert.matches(HERE .. "config%.[ab]: sample_from could not be resolved: it reads `[ab]`", msg)
+    assert.matches(HERE .. "config%.[ab]: sample_from could not be resolved: `[ab]` recursively depends on", msg)
     assert.matches("circular dependency", msg)
+  end)
+
+  it("words a value that depends on itself as Ray does (test_var testRecursiveDep)", function()
+    local msg = err_of(function()
+      local _ = vg.generate_variants({foo = sample.sample_from(function(spec) return spec.config.foo end)},
+        sample.Random(1))
+    end)
+    assert.matches("`foo` recursively depends on", msg, 1, true)
   end)
 
   it("never mutates the input config and copies constants", function()

@@ -38,6 +38,13 @@ local function make_search_alg(opts, o)
     return search.BasicVariantGenerator{max_concurrent = mct or 0, seed = o.seed}, false
   end
   if not is_searcher then return search_alg, false end
+  local n = o.num_samples
+  if require("tune.class").is_instance(search_alg, search.Repeater) and n ~= math.huge and n % search_alg.repeats ~= 0 then
+    -- Ray's _warn_num_samples, word for word.
+    io.stderr:write("tunelua warning: `num_samples` is now expected to be the total number of trials, including the "
+      .. "repeat trials. For example, set num_samples=15 if you intend to obtain 3 search algorithm suggestions and "
+      .. "repeat each suggestion 5 times. Any leftover trials (num_samples mod repeat) will be ignored.\n")
+  end
   if mct then
     if require("tune.class").is_instance(search_alg, search.ConcurrencyLimiter) then
       if search_alg.max_concurrent ~= mct then

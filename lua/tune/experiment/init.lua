@@ -73,8 +73,10 @@ function Experiment:create_trial(config, evaluated_params, trial_id, experiment_
   return t
 end
 
---- The experiment's name when none is given: <trainable>_<date>.
+--- The experiment's name when none is given: <trainable>_<date>, or the
+--- trainable's name alone with TUNE_DISABLE_DATED_SUBDIR=1 (Ray).
 function Experiment.default_name(trainable_name)
+  if os.getenv("TUNE_DISABLE_DATED_SUBDIR") == "1" then return trainable_name end
   return string.format("%s_%s", trainable_name, util.date_str())
 end
 

@@ -59,7 +59,7 @@ local function resolve_trainable(run, level)
   local kind = registry.kind_of(run)
   if not kind then
     error("tune.run: expected a trainable (a function, a tune.Trainable class, a tune.command or a registered name), got "
-      .. type(run), level + 1)
+      .. registry.what_is(run), level + 1)
   end
   if kind == "command" then
     return run, run.name or "command", {command = run:spec()}

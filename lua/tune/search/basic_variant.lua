@@ -3,6 +3,7 @@
 --- Trials are made lazily, one full grid pass per sample. Trial ids are
 --- "<5 hex>_<00000>"; experiment tags "<index>_<last_key=value,...>".
 local SearchAlgorithm = require("tune.search.search_algorithm")
+local core = require("tune.core")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
 local variants = require("tune.search.variant_generator")
@@ -32,19 +33,6 @@ function BasicVariantGenerator:__init(opts)
   self._exp_index = 1
 end
 
-function BasicVariantGenerator:add_configurations(experiments)
-  for _, e in ipairs(experiments) do
-    local grid = variants.count_grid_variants(e.config)
-    local n = e.num_samples
-    e._samples_left = n
-    e._points = util.deepcopy(self._points)
-    -- Points to evaluate replace samples (Ray), each expanded over the grid.
-    local total = (n == math.huge) and math.huge or n * grid
-    self.total_samples = self.total_samples + total
-    self._experiments[#self._experiments + 1] = e
-  end
-end
-
 --- A point to evaluate sets the keys it names, nested ones one by one
 --- (Ray's assign_value): {optim = {lr = 1}} keeps optim's other keys.
 local function apply_point(config, point)
@@ -63,14 +51,86 @@ local function apply_point(config, point)
   return out
 end
 
+--- Ray's trial count (_count_variants): each point is one sample, expanded
+--- over the grid it leaves; the samples left after the points, over the
+--- whole grid.
+local function count_trials(config, points, n)
+  local total = 0
+  for _, p in ipairs(points) do total = total + variants.count_grid_variants(apply_point(config, p)) end
+  local left = n - #points
+  if left > 0 then total = total + left * variants.count_grid_variants(config) end
+  return total
+end
+
+local function show(v)
+  if type(v) == "number" then return util.py_repr_number(v) end
+  if type(v) == "table" then
+    local ok, text = pcall(core.json_encode, v)
+    return ok and text or tostring(v)
+  end
+  return tostring(v)
+end
+
+local function same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+--- Ray's checks of a pre-set point (_get_preset_variants): a value outside
+--- its parameter's domain, or unlike the constant it replaces, is warned
+--- about (and used).
+local function check_point(config, point, prefix)
+  for _, k in ipairs(util.sorted_keys(point)) do
+    local v = point[k]
+    local path = prefix and (prefix .. "/" .. tostring(k)) or tostring(k)
+    local target = type(config) == "table" and config[k] or nil
+    if target == nil then goto next end
+    if type(v) == "table" and getmetatable(v) == nil and not sample.is_domain(target) and not sample.is_grid(target)
+        and type(target) == "table" then
+      check_point(target, v, path)
+    elseif sample.is_grid(target) then
+      local found = false
+      for _, g in ipairs(target.grid_search) do found = found or same(g, v) end
+      if not found then
+        io.stderr:write(string.format("tunelua warning: Pre-set value `%s` is not within valid values of "
+          .. "parameter `%s`: %s\n", show(v), path, show(target.grid_search)))
+      end
+    elseif sample.is_domain(target) then
+      if not target:is_valid(v) then
+        io.stderr:write(string.format("tunelua warning: Pre-set value `%s` is not within valid values of "
+          .. "parameter `%s`: %s\n", show(v), path, tostring(target)))
+      end
+    elseif type(target) ~= "table" and target ~= v then
+      io.stderr:write(string.format("tunelua warning: Pre-set value `%s` is not equal to the value of "
+        .. "parameter `%s`: %s\n", show(v), path, show(target)))
+    end
+    ::next::
+  end
+end
+
+function BasicVariantGenerator:add_configurations(experiments)
+  for _, e in ipairs(experiments) do
+    local n = e.num_samples
+    e._samples_left = n
+    e._points = util.deepcopy(self._points)
+    for _, p in ipairs(e._points) do check_point(e.config, p) end
+    local total = (n == math.huge) and math.huge or count_trials(e.config, e._points, n)
+    self.total_samples = self.total_samples + total
+    self._experiments[#self._experiments + 1] = e
+  end
+end
+
 --- Fills the queue with the next sample's grid of variants.
 function BasicVariantGenerator:_refill()
   while #self._queue == 0 do
     local e = self._experiments[self._exp_index]
     if not e then return false end
-    if e._samples_left <= 0 then
+    if #e._points == 0 and e._samples_left <= 0 then
       self._exp_index = self._exp_index + 1
     else
+      -- Every point is evaluated, even beyond num_samples (Ray).
       e._samples_left = e._samples_left - 1
       local config = e.config
       if #e._points > 0 then config = apply_point(config, table.remove(e._points, 1)) end

@@ -13,11 +13,13 @@ local lazy = {
   TPESearch = "tune.search.tpe",
 }
 
---- Ray's string keys for tune.create_searcher (TPE also answers to
---- "hyperopt", Ray's TPE-based searcher).
+--- Ray's string keys for tune.create_searcher ("random" is Ray's too: the
+--- BasicVariantGenerator; TPE also answers to "hyperopt", Ray's TPE-based
+--- searcher); "random_search" is tunelua's RandomSearch.
 M.SEARCHERS = {
   variant_generator = "BasicVariantGenerator",
-  random = "RandomSearch",
+  random = "BasicVariantGenerator",
+  random_search = "RandomSearch",
   tpe = "TPESearch",
   hyperopt = "TPESearch",
 }

@@ -177,7 +177,8 @@ end
 
 local function guarded(k, v)
   if is_unresolved(v) then
-    error(setmetatable({msg = string.format("it reads `%s`, which is still unresolved (%s)", tostring(k),
+    -- Ray's RecursiveDependencyError wording.
+    error(setmetatable({msg = string.format("`%s` recursively depends on %s", tostring(k),
       is_domain(v) and tostring(v) or "a grid_search")}, DepError), 0)
   end
   if is_container(v) then return guard(v) end

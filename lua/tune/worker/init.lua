@@ -318,10 +318,13 @@ end
 function Worker:on_restore(msg)
   local dir = msg.dir
   if self.kind == "class" then
+    -- As Ray's Trainable.restore: the checkpoint's iteration (an integer)
+    -- is in place when load_checkpoint runs.
+    local it = math.tointeger(msg.iteration) or 0
+    self.instance.iteration = it
+    self.instance.training_iteration = it
     local t = read_table(dir)
     if t ~= nil then self.instance:load_checkpoint(t) else self.instance:load_checkpoint(dir) end
-    self.instance.iteration = msg.iteration or 0
-    self.instance.training_iteration = self.instance.iteration
   elseif self.kind == "command" then
     self.instance:restore(dir)
   else

@@ -8,16 +8,36 @@ local M = {}
 local entries = {}
 local builtins_loaded = false
 
+--- An instance of a Trainable class (not the class): its class's name.
+local function instance_of(trainable)
+  if type(trainable) ~= "table" or rawget(trainable, "__index") ~= nil or rawget(trainable, "_command") then
+    return nil
+  end
+  local cls = getmetatable(trainable)
+  if type(cls) == "table" and rawget(cls, "__index") == cls and type(trainable.step) == "function" then
+    return rawget(cls, "__name") or "Trainable"
+  end
+  return nil
+end
+
 local function kind_of(trainable)
   local t = type(trainable)
   if t == "function" then return "function" end
   if t == "table" then
     if rawget(trainable, "_command") then return "command" end
+    if instance_of(trainable) then return nil end
     if type(trainable.step) == "function" then return "class" end
   end
   return nil
 end
 M.kind_of = kind_of
+
+--- Why `trainable` is not one: the words for an error after "got ".
+function M.what_is(trainable)
+  local cls = instance_of(trainable)
+  if cls then return string.format("an instance of %s (pass the class %s itself, as Ray requires)", cls, cls) end
+  return type(trainable)
+end
 
 --- The file of the caller `level` frames up, as an absolute path, or nil.
 function M.caller_file(level)
@@ -41,7 +61,7 @@ function M.register_trainable(name, trainable, origin)
   end
   if not kind_of(trainable) then
     error(string.format("register_trainable(%q): expected a function, a tune.Trainable class or a tune.command, got %s",
-      name, type(trainable)), 2)
+      name, M.what_is(trainable)), 2)
   end
   entries[name] = {
     name = name,

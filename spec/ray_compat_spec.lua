@@ -1,0 +1,148 @@
+-- Ray's own tests of the variant generator and tune.run's naming, ported
+-- (issue 13): test_sample's points_to_evaluate cases (what
+-- BasicVariantGenerator counts and makes, the warnings for a pre-set value
+-- outside its domain or unlike a constant), test_var's testRecursiveDep
+-- wording (in search_space_spec), TUNE_DISABLE_DATED_SUBDIR, what
+-- search_alg = "random" creates, Repeater's num_samples warning, and a class
+-- trainable's iteration when its checkpoint is loaded.
+local tune = require("tune")
+local core = require("tune.core")
+local support = require("spec.support")
+require("spec.fixtures.run_trainables")
+
+local BIN = os.getenv("TUNELUA_BIN") or "build/tunelua"
+
+describe("Ray compatibility", function()
+  local dir
+  before_each(function() dir = support.tmpdir("raycompat") end)
+  after_each(support.check_clean)
+
+  local function run_points(points, n)
+    local gen = tune.search.BasicVariantGenerator{points_to_evaluate = points, seed = 1}
+    local a = tune.run("steps", {search_alg = gen, num_samples = n, local_dir = dir, verbose = 0,
+      config = {a = tune.grid_search({1, 2}), b = tune.randint(0, 3), steps = 1}})
+    local got = {}
+    for _, t in ipairs(a.trials) do got[#got + 1] = {a = t.config.a, b = t.config.b} end
+    return gen, got
+  end
+
+  it("counts and makes trials from points_to_evaluate as Ray's BasicVariantGenerator docstring says", function()
+    -- Four samples, three of them points: {a=2,b=2} one trial, {a=1} one,
+    -- {b=2} and the free sample two each (the grid over a).
+    local gen, got = run_points({{a = 2, b = 2}, {a = 1}, {b = 2}}, 4)
+    assert.equal(6, gen.total_samples)
+    assert.equal(6, #got)
+    assert.same({a = 2, b = 2}, got[1])
+    assert.equal(1, got[2].a)
+    assert.same({{a = 1, b = 2}, {a = 2, b = 2}}, {got[3], got[4]})
+    assert.same({1, 2}, {got[5].a, got[6].a})
+  end)
+
+  it("evaluates every point even beyond num_samples, and counts them", function()
+    local gen, got = run_points({{a = 2, b = 2}, {a = 1}, {b = 2}}, 1)
+    assert.equal(4, gen.total_samples)
+    assert.equal(4, #got)
+  end)
+
+  it("warns about a pre-set value outside its domain or grid, or unlike a constant, and uses it", function()
+    local script = dir .. "/exp.lua"
+    assert(core.write_atomic(script, [[
+local tune = require("tune")
+tune.register_trainable("t", function(config) tune.report({x = config.b}) end)
+local gen = tune.search.BasicVariantGenerator{points_to_evaluate = {{a = 3, b = 7, c = 6, d = {e = 2}}}}
+local a = tune.run("t", {search_alg = gen, num_samples = 1, verbose = 0, local_dir = arg[1],
+  config = {a = tune.grid_search({1, 2}), b = tune.randint(0, 3), c = 5, d = {e = 2}}})
+print("config", a.trials[1].config.a, a.trials[1].config.b, a.trials[1].config.c)
+]]))
+    local out = support.must(string.format("env -u LD_PRELOAD %s %s %s", BIN, script, dir .. "/out"))
+    assert.matches("Pre-set value `7` is not within valid values of parameter `b`: randint(0, 3)", out, 1, true)
+    assert.matches("Pre-set value `3` is not within valid values of parameter `a`: [1,2]", out, 1, true)
+    assert.matches("Pre-set value `6` is not equal to the value of parameter `c`: 5", out, 1, true)
+    assert.not_matches("parameter `d/e`", out, 1, true) -- equal to the constant
+    assert.matches("config\t3\t7\t6", out, 1, true)
+  end)
+
+  it("names an unnamed experiment <trainable> with TUNE_DISABLE_DATED_SUBDIR=1, <trainable>_<date> without", function()
+    local script = dir .. "/exp.lua"
+    assert(core.write_atomic(script, [[
+local tune = require("tune")
+tune.register_trainable("my_trainable", function() tune.report({x = 1}) end)
+tune.run("my_trainable", {verbose = 0, local_dir = arg[1]})
+]]))
+    support.must(string.format("env -u LD_PRELOAD TUNE_DISABLE_DATED_SUBDIR=1 %s %s %s", BIN, script, dir .. "/a"))
+    assert.same({"my_trainable"}, core.listdir(dir .. "/a"))
+    support.must(string.format("env -u LD_PRELOAD %s %s %s", BIN, script, dir .. "/b"))
+    local names = core.listdir(dir .. "/b")
+    assert.equal(1, #names)
+    assert.matches("^my_trainable_%d%d%d%d%-%d%d%-%d%d_%d%d%-%d%d%-%d%d$", names[1])
+  end)
+
+  it("warns as Ray when num_samples is not a multiple of a Repeater's repeat", function()
+    local script = dir .. "/exp.lua"
+    assert(core.write_atomic(script, [[
+local tune = require("tune")
+tune.register_trainable("t", function(config) tune.report({x = config.x}) end)
+tune.run("t", {search_alg = tune.search.Repeater(tune.search.RandomSearch{seed = 1}, {["repeat"] = 3}),
+  num_samples = tonumber(arg[2]), metric = "x", mode = "min", verbose = 0, local_dir = arg[1],
+  config = {x = tune.uniform(0, 1)}})
+]]))
+    local out = support.must(string.format("env -u LD_PRELOAD %s %s %s 4", BIN, script, dir .. "/a"))
+    assert.matches("`num_samples` is now expected to be the total number of trials, including the repeat trials",
+      out, 1, true)
+    out = support.must(string.format("env -u LD_PRELOAD %s %s %s 6", BIN, script, dir .. "/b"))
+    assert.not_matches("num_samples", out, 1, true)
+  end)
+
+  it("gives a class trainable's load_checkpoint the checkpoint's iteration, an integer (Ray's restore)", function()
+    local script = dir .. "/exp.lua"
+    assert(core.write_atomic(script, [[
+local tune = require("tune")
+local core = require("tune.core")
+local Flaky = tune.Trainable:extend(nil, "Flaky")
+function Flaky:setup(config) self.marker = config.marker end
+function Flaky:step()
+  if self.iteration == 2 and not core.stat(self.marker) then
+    core.write_atomic(self.marker, "failed once")
+    error("fails once after its second checkpoint")
+  end
+  return {loss = 1, seen = self.seen or ""}
+end
+function Flaky:save_checkpoint() return {i = self.iteration} end
+function Flaky:load_checkpoint(c) self.seen = math.type(self.iteration) .. ":" .. self.iteration .. "/" .. c.i end
+tune.register_trainable("flaky", Flaky)
+local a = tune.run("flaky", {config = {marker = arg[1] .. "/marker"}, checkpoint_freq = 1, max_failures = 1,
+  stop = {training_iteration = 4}, verbose = 0, local_dir = arg[1], raise_on_failed_trial = false})
+local t = a.trials[1]
+print("status", t.status, t.last_result.training_iteration, t.last_result.seen)
+]]))
+    local out = support.must(string.format("env -u LD_PRELOAD %s %s %s", BIN, script, dir))
+    assert.matches("status\tTERMINATED\t4\tinteger:2/2", out, 1, true)
+  end)
+
+  it("refuses to register or run an instance of a Trainable class (test_api testRegisterTrainable)", function()
+    local B = tune.Trainable:extend(nil, "B")
+    function B:step() return {x = 1} end
+    assert.has_no.errors(function() tune.register_trainable("ray_compat_b", B) end)
+    local ok, err = pcall(tune.register_trainable, "ray_compat_b", B())
+    assert.is_false(ok)
+    assert.matches("got an instance of B (pass the class B itself", err, 1, true)
+    ok, err = pcall(tune.run, B(), {local_dir = dir, verbose = 0})
+    assert.is_false(ok)
+    assert.matches("tune.run: expected a trainable .* got an instance of B", err)
+    assert.is_nil(core.stat(dir .. "/B"))
+  end)
+
+  it("refuses an option a scheduler does not take, through create_scheduler as through the class", function()
+    for name in pairs(require("tune.schedulers").SCHEDULERS) do
+      local ok, err = pcall(tune.create_scheduler, name, {no_such_option = 1})
+      assert.is_false(ok, name)
+      assert.matches('unknown option "no_such_option"', err, 1, true)
+    end
+  end)
+
+  it("makes search_alg = 'random' Ray's BasicVariantGenerator (grid crossed with samples)", function()
+    local a = tune.run("steps", {search_alg = "random", num_samples = 2, local_dir = dir, verbose = 0,
+      config = {g = tune.grid_search({1, 2, 3}), steps = 1}})
+    assert.equal(6, #a.trials)
+  end)
+end)
