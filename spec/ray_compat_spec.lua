@@ -140,6 +140,39 @@ print("status", t.status, t.last_result.training_iteration, t.last_result.seen)
     end
   end)
 
+  it("requeues a failed trial it cannot restart at once as Ray: the scheduler sees an error, then an add", function()
+    local calls = {}
+    local Recorder = tune.schedulers.FIFOScheduler:extend(nil, "Recorder")
+    function Recorder:on_trial_add(runner, trial) calls[#calls + 1] = "add " .. trial.config.name end
+    function Recorder:on_trial_error(runner, trial) calls[#calls + 1] = "error " .. trial.config.name end
+    function Recorder:on_trial_complete(runner, trial) calls[#calls + 1] = "complete " .. trial.config.name end
+    local ex = tune.TrialExecutor{num_cpus = 1}
+    -- No room at the moment of the failure: the trial must wait in the queue.
+    local deny = false
+    local has_resources = ex.has_resources_for_trial
+    function ex:has_resources_for_trial(trial)
+      if deny then
+        deny = false
+        return false
+      end
+      return has_resources(self, trial)
+    end
+    local cb = tune.Callback:extend()
+    function cb:on_trial_result(_, _, trial, result)
+      if trial.config.name == "a" and result.step == 1 and trial.num_failures == 0 then deny = true end
+    end
+    local marker = dir .. "/failures"
+    local a = tune.run("flaky", {trial_executor = ex, scheduler = Recorder(), callbacks = {cb()}, local_dir = dir,
+      verbose = 0, max_failures = 1, config = tune.grid_search({
+        {name = "a", steps = 3, fail_at = 2, fail_times = 1, marker = marker},
+        {name = "b", steps = 1, fail_at = 0, fail_times = 0, marker = marker}})})
+    ex:close()
+    assert.same({"add a", "add b", "error a", "add a", "complete b", "complete a"}, calls)
+    for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
+    -- Requeued at the end: b ran before a restarted.
+    assert.equal("b", a.trials[1].config.name)
+  end)
+
   it("makes search_alg = 'random' Ray's BasicVariantGenerator (grid crossed with samples)", function()
     local a = tune.run("steps", {search_alg = "random", num_samples = 2, local_dir = dir, verbose = 0,
       config = {g = tune.grid_search({1, 2, 3}), steps = 1}})

@@ -78,9 +78,15 @@ function R:_try_recover(trial, msg, traceback)
     self:_after_failure(trial)
     return
   end
-  -- Back in the queue: it restarts from its last checkpoint when it can.
+  -- Back in the queue (Ray's _requeue_trial): the scheduler is told of
+  -- the error, then sees the trial added again, at the end of the queue
+  -- (restoring can be expensive); it restarts from its last checkpoint
+  -- when it can. The search algorithm is not told: the evaluation goes on.
+  self:_scheduler("on_trial_error", nil, trial)
   trial:set_status(Trial.PENDING)
   self:_journal_status(trial)
+  self:_to_back(trial)
+  self:_scheduler("on_trial_add", nil, trial)
 end
 
 return M

@@ -312,6 +312,19 @@ function TrialRunner:pause_trial(trial)
   self:_journal_status(trial)
 end
 
+--- Moves a live trial to the end of the trials (and of the live ones).
+function TrialRunner:_to_back(trial)
+  for _, list in ipairs({self.trials, self._live}) do
+    for i, t in ipairs(list) do
+      if t == trial then
+        table.remove(list, i)
+        list[#list + 1] = trial
+        break
+      end
+    end
+  end
+end
+
 --- Puts a paused or pending trial back to PENDING (schedulers use it).
 function TrialRunner:requeue_trial(trial)
   self:_scheduler("on_trial_error", nil, trial)

@@ -10,6 +10,7 @@ local lazy = {
   HyperBandScheduler = "tune.schedulers.hyperband",
   PopulationBasedTraining = "tune.schedulers.pbt",
   PopulationBasedTrainingReplay = "tune.schedulers.pbt_replay",
+  PB2 = "tune.schedulers.pb2",
   ResourceChangingScheduler = "tune.schedulers.resource_changing",
   DistributeResources = "tune.schedulers.resource_changing",
   DistributeResourcesToTopJob = "tune.schedulers.resource_changing",
@@ -24,6 +25,7 @@ M.SCHEDULERS = {
   hyperband = "HyperBandScheduler",
   pbt = "PopulationBasedTraining",
   pbt_replay = "PopulationBasedTrainingReplay",
+  pb2 = "PB2",
   resource_changing = "ResourceChangingScheduler",
 }
 

@@ -1,0 +1,218 @@
+-- tune.schedulers.PB2, judged by Ray's own PB2 tests
+-- (test_trial_scheduler_pbt.py: test_pb2_perturbation,
+-- test_pb2_nested_hyperparams, test_pb2_missing_hyperparam_init,
+-- test_pb2_hyperparam_bounds_validation, test_pb2_custom_explore_fn, and
+-- the serialisation test as save/restore), the GP it rests on, and a run
+-- through tune.run.
+local tune = require("tune")
+local core = require("tune.core")
+local gp = require("tune.schedulers.pb2_gp")
+local sample = require("tune.search.sample")
+local support = require("spec.support")
+
+local PB2 = tune.schedulers.PB2
+
+local function create(bounds, extra)
+  local opts = {metric = "score", mode = "max", time_attr = "training_iteration", perturbation_interval = 1,
+    quantile_fraction = 0.25, hyperparam_bounds = bounds or {a = {0.0, 1.0}}, seed = 7}
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return PB2(opts)
+end
+
+local n = 0
+local function trial(config)
+  n = n + 1
+  return {trial_id = "pb2_" .. n, config = config or {}, experiment_tag = tostring(n), status = "RUNNING"}
+end
+
+local function save_result(pb2, t, time, val)
+  pb2:_save_trial_state(pb2._trial_state[t.trial_id], time, {training_iteration = time, score = val}, t)
+end
+
+local function flatten(c, prefix, out)
+  out = out or {}
+  for _, k in ipairs(require("tune.util").sorted_keys(c)) do
+    if type(c[k]) == "table" then flatten(c[k], (prefix or "") .. k, out) else out[(prefix or "") .. k] = c[k] end
+  end
+  return out
+end
+
+describe("PB2", function()
+  it("test_pb2_perturbation: with kappa 0 the new value lies toward the better trial", function()
+    local pb2 = create({a = {1.0, 2.0}})
+    local trials = {trial({a = 1.0}), trial({a = 2.0})}
+    for _, t in ipairs(trials) do pb2:on_trial_add({}, t) end
+    -- Trial 1's score rises by 10 a step, trial 2's by 20.
+    for time = 1, 10 do
+      for i, t in ipairs(trials) do save_result(pb2, t, time, time * i * 10) end
+    end
+    pb2._ucb_kappa = 0
+    local new_config = pb2:_get_new_config(trials[1], trials[2])
+    assert.is_true(new_config.a > 1.5, tostring(new_config.a))
+    local lower, upper = pb2:_quantiles({})
+    assert.same({trials[1].trial_id}, {lower[1].trial_id})
+    assert.same({trials[2].trial_id}, {upper[1].trial_id})
+    assert.equal(1, #lower)
+    assert.equal(1, #upper)
+  end)
+
+  it("test_pb2_nested_hyperparams: nested bounds behave as the same bounds flattened", function()
+    local nested = create({a = {1.0, 2.0}, b = {c = {2.0, 4.0}, d = {4.0, 10.0}}})
+    local flat = create({a = {1.0, 2.0}, bc = {2.0, 4.0}, bd = {4.0, 10.0}})
+    local tn, tf = {}, {}
+    for i = 1, 3 do
+      tn[i] = trial()
+      nested:on_trial_add({}, tn[i])
+      tf[i] = trial(flatten(tn[i].config))
+      flat:on_trial_add({}, tf[i])
+    end
+    for time = 1, 9 do
+      for i = 1, 3 do
+        save_result(nested, tn[i], time, time * i * 10)
+        save_result(flat, tf[i], time, time * i * 10)
+      end
+      local cn = nested:_get_new_config(tn[1], tn[3])
+      local cf = flat:_get_new_config(tf[1], tf[3])
+      assert.same({"a", "b"}, require("tune.util").sorted_keys(cn))
+      assert.same({"c", "d"}, require("tune.util").sorted_keys(cn.b))
+      local fl = flatten(cn)
+      -- np.allclose's tolerance: both searches converge to the same optimum.
+      for k, v in pairs(cf) do assert.near(v, fl[k], 1e-8 + 1e-5 * math.abs(v)) end
+    end
+  end)
+
+  it("test_pb2_missing_hyperparam_init: fills every missing hyperparameter within its bounds", function()
+    local bounds = {a = {1.0, 2.0}, b = {c = {2.0, 4.0}, d = {4.0, 10.0}}}
+    local pb2 = create(bounds)
+    local function validate(config, b)
+      for k, v in pairs(b) do
+        if v[1] == nil then validate(config[k], v)
+        else assert.is_true(config[k] >= v[1] and config[k] < v[2], k .. "=" .. tostring(config[k])) end
+      end
+    end
+    local t = trial()
+    pb2:on_trial_add({}, t)
+    validate(t.config, bounds)
+    t = trial({b = {c = 3.0}})
+    pb2:on_trial_add({}, t)
+    validate(t.config, bounds)
+    assert.equal(3.0, t.config.b.c)
+  end)
+
+  it("test_pb2_hyperparam_bounds_validation: refuses a bound that is not {min, max}", function()
+    local function err(bounds)
+      local ok, e = pcall(create, bounds)
+      assert.is_false(ok)
+      return tostring(e)
+    end
+    assert.matches("must be a list of size 2", err({a = {1.0, 2.0}, b = {c = {2.0, 4.0, 6.0}}}), 1, true)
+    assert.matches("min < max, got {4.0, 2.0} for b/c", err({a = {1.0, 2.0}, b = {c = {4.0, 2.0}}}), 1, true)
+    assert.matches("`hyperparam_bounds` must be specified", err({}), 1, true)
+    assert.matches('unknown option "hyperparam_mutations"',
+      select(2, pcall(PB2, {hyperparam_bounds = {a = {0, 1}}, hyperparam_mutations = {}})), 1, true)
+  end)
+
+  it("test_pb2_custom_explore_fn: post-processes the config PB2 chose", function()
+    local pb2 = create({a = {1.0, 2.0}, b = {c = {2.0, 4.0}, d = {4.0, 10.0}}}, {custom_explore_fn = function(config)
+      config.b.c = math.tointeger(math.floor(config.b.c))
+      return config
+    end})
+    local t = trial()
+    pb2:on_trial_add({}, t)
+    save_result(pb2, t, 1, 10)
+    local c = pb2:_get_new_config(t, t)
+    assert.equal("integer", math.type(c.b.c))
+  end)
+
+  it("keeps its data through save and restore (Ray's serialisation test)", function()
+    local pb2 = create({a = {0.0, 1.0}})
+    local trials = {trial({a = 0.2}), trial({a = 0.8})}
+    for _, t in ipairs(trials) do pb2:on_trial_add({}, t) end
+    for time = 1, 5 do
+      for i, t in ipairs(trials) do save_result(pb2, t, time, time * i) end
+    end
+    local state = core.json_decode(core.json_encode(pb2:save()))
+    local again = create({a = {0.0, 1.0}})
+    again:restore(state)
+    assert.equal(#pb2._data, #again._data)
+    again._trial_state = pb2._trial_state
+    pb2._ucb_kappa, again._ucb_kappa = 0, 0
+    pb2._rng, again._rng = sample.Random(3), sample.Random(3)
+    assert.near(pb2:_get_new_config(trials[1], trials[2]).a, again:_get_new_config(trials[1], trials[2]).a, 1e-12)
+  end)
+
+  it("is tune.create_scheduler('pb2')", function()
+    assert.equal("PB2", tune.create_scheduler("pb2", {hyperparam_bounds = {x = {0, 1}}}).__name)
+  end)
+end)
+
+describe("PB2's GP", function()
+  it("interpolates a smooth function and is least sure far from its data", function()
+    local X, y = {}, {}
+    for i = 0, 10 do
+      X[#X + 1] = {0, 0, i / 10}
+      y[#y + 1] = math.sin(3 * i / 10)
+    end
+    local m = gp.fit(X, y)
+    local mean, var_near = gp.predict(m, {0, 0, 0.45})
+    assert.near(math.sin(1.35), mean, 0.05)
+    local _, var_far = gp.predict(m, {1, 1, 0.45})
+    assert.is_true(var_far > var_near)
+  end)
+
+  it("maximises the UCB's mean with kappa 0", function()
+    local X, y = {}, {}
+    for i = 0, 20 do
+      X[#X + 1] = {0, 0, i / 20}
+      y[#y + 1] = -((i / 20 - 0.7) ^ 2)
+    end
+    local m = gp.fit(X, y)
+    local h = gp.optimize(m, m, {0, 0}, 1, sample.Random(1), 0)
+    assert.near(0.7, h[1], 0.05)
+  end)
+end)
+
+describe("PB2 through tune.run", function()
+  it("exploits and explores within the bounds, and every trial finishes", function()
+    local dir = support.tmpdir("pb2")
+    local script = dir .. "/exp.lua"
+    assert(core.write_atomic(script, [[
+local tune = require("tune")
+-- The score rises fastest with lr near 0.3.
+tune.register_trainable("pb2_curve", function(config)
+  local c = tune.get_checkpoint()
+  local score = c and c.score or 0
+  for _ = (c and c.step or 0) + 1, 8 do
+    score = score + 1 - math.abs(config.lr - 0.3)
+    tune.report({score = score}, {checkpoint = {score = score, step = (c and c.step or 0) + 1}})
+    c = {score = score, step = (c and c.step or 0) + 1}
+  end
+end)
+local pb2 = tune.schedulers.PB2{time_attr = "training_iteration", perturbation_interval = 2, seed = 3,
+  hyperparam_bounds = {lr = {0.0, 1.0}}}
+local a = tune.run("pb2_curve", {scheduler = pb2, metric = "score", mode = "max", num_samples = 4,
+  config = {lr = tune.uniform(0, 1)}, local_dir = arg[1], verbose = 0, seed = 5})
+for _, t in ipairs(a.trials) do print("trial", t.status, t.config.lr) end
+print("perturbs", pb2._num_perturbations)
+]]))
+    local out = support.must(string.format("env -u LD_PRELOAD %s %s %s", os.getenv("TUNELUA_BIN") or "build/tunelua",
+      script, dir .. "/out"))
+    local trials = 0
+    for status, lr in out:gmatch("trial\t(%u+)\t([%d.e-]+)") do
+      trials = trials + 1
+      assert.equal("TERMINATED", status)
+      assert.is_true(tonumber(lr) >= 0 and tonumber(lr) <= 1)
+    end
+    assert.equal(4, trials, out)
+    assert.is_true(tonumber(out:match("perturbs\t(%d+)")) > 0, out)
+    -- Every exploit is logged in PBT's policy format.
+    local exp = core.listdir(dir .. "/out")
+    assert.equal(1, #exp)
+    local lines = support.lines(dir .. "/out/" .. exp[1] .. "/pbt_global.txt")
+    assert.equal(tonumber(out:match("perturbs\t(%d+)")), #lines)
+    for _, line in ipairs(lines) do
+      local policy = core.json_decode(line)
+      assert.is_true(policy[6].lr >= 0 and policy[6].lr <= 1)
+    end
+  end)
+end)
