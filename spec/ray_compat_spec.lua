@@ -10,8 +10,6 @@ local core = require("tune.core")
 local support = require("spec.support")
 require("spec.fixtures.run_trainables")
 
-local BIN = os.getenv("TUNELUA_BIN") or "build/tunelua"
-
 describe("Ray compatibility", function()
   local dir
   before_each(function() dir = support.tmpdir("raycompat") end)
@@ -45,16 +43,15 @@ describe("Ray compatibility", function()
   end)
 
   it("warns about a pre-set value outside its domain or grid, or unlike a constant, and uses it", function()
-    local script = dir .. "/exp.lua"
-    assert(core.write_atomic(script, [[
+    local SOURCE = [[
 local tune = require("tune")
 tune.register_trainable("t", function(config) tune.report({x = config.b}) end)
 local gen = tune.search.BasicVariantGenerator{points_to_evaluate = {{a = 3, b = 7, c = 6, d = {e = 2}}}}
 local a = tune.run("t", {search_alg = gen, num_samples = 1, verbose = 0, local_dir = arg[1],
   config = {a = tune.grid_search({1, 2}), b = tune.randint(0, 3), c = 5, d = {e = 2}}})
 print("config", a.trials[1].config.a, a.trials[1].config.b, a.trials[1].config.c)
-]]))
-    local out = support.must(string.format("env -u LD_PRELOAD %s %s %s", BIN, script, dir .. "/out"))
+]]
+    local out = support.run_script(dir, SOURCE, dir .. "/out")
     assert.matches("Pre-set value `7` is not within valid values of parameter `b`: randint(0, 3)", out, 1, true)
     assert.matches("Pre-set value `3` is not within valid values of parameter `a`: [1,2]", out, 1, true)
     assert.matches("Pre-set value `6` is not equal to the value of parameter `c`: 5", out, 1, true)
@@ -63,39 +60,36 @@ print("config", a.trials[1].config.a, a.trials[1].config.b, a.trials[1].config.c
   end)
 
   it("names an unnamed experiment <trainable> with TUNE_DISABLE_DATED_SUBDIR=1, <trainable>_<date> without", function()
-    local script = dir .. "/exp.lua"
-    assert(core.write_atomic(script, [[
+    local SOURCE = [[
 local tune = require("tune")
 tune.register_trainable("my_trainable", function() tune.report({x = 1}) end)
 tune.run("my_trainable", {verbose = 0, local_dir = arg[1]})
-]]))
-    support.must(string.format("env -u LD_PRELOAD TUNE_DISABLE_DATED_SUBDIR=1 %s %s %s", BIN, script, dir .. "/a"))
+]]
+    support.run_script(dir, SOURCE, dir .. "/a", "TUNE_DISABLE_DATED_SUBDIR=1")
     assert.same({"my_trainable"}, core.listdir(dir .. "/a"))
-    support.must(string.format("env -u LD_PRELOAD %s %s %s", BIN, script, dir .. "/b"))
+    support.run_script(dir, SOURCE, dir .. "/b")
     local names = core.listdir(dir .. "/b")
     assert.equal(1, #names)
     assert.matches("^my_trainable_%d%d%d%d%-%d%d%-%d%d_%d%d%-%d%d%-%d%d$", names[1])
   end)
 
   it("warns as Ray when num_samples is not a multiple of a Repeater's repeat", function()
-    local script = dir .. "/exp.lua"
-    assert(core.write_atomic(script, [[
+    local SOURCE = [[
 local tune = require("tune")
 tune.register_trainable("t", function(config) tune.report({x = config.x}) end)
 tune.run("t", {search_alg = tune.search.Repeater(tune.search.RandomSearch{seed = 1}, {["repeat"] = 3}),
   num_samples = tonumber(arg[2]), metric = "x", mode = "min", verbose = 0, local_dir = arg[1],
   config = {x = tune.uniform(0, 1)}})
-]]))
-    local out = support.must(string.format("env -u LD_PRELOAD %s %s %s 4", BIN, script, dir .. "/a"))
+]]
+    local out = support.run_script(dir, SOURCE, dir .. "/a 4")
     assert.matches("`num_samples` is now expected to be the total number of trials, including the repeat trials",
       out, 1, true)
-    out = support.must(string.format("env -u LD_PRELOAD %s %s %s 6", BIN, script, dir .. "/b"))
+    out = support.run_script(dir, SOURCE, dir .. "/b 6")
     assert.not_matches("num_samples", out, 1, true)
   end)
 
   it("gives a class trainable's load_checkpoint the checkpoint's iteration, an integer (Ray's restore)", function()
-    local script = dir .. "/exp.lua"
-    assert(core.write_atomic(script, [[
+    local SOURCE = [[
 local tune = require("tune")
 local core = require("tune.core")
 local Flaky = tune.Trainable:extend(nil, "Flaky")
@@ -114,8 +108,8 @@ local a = tune.run("flaky", {config = {marker = arg[1] .. "/marker"}, checkpoint
   stop = {training_iteration = 4}, verbose = 0, local_dir = arg[1], raise_on_failed_trial = false})
 local t = a.trials[1]
 print("status", t.status, t.last_result.training_iteration, t.last_result.seen)
-]]))
-    local out = support.must(string.format("env -u LD_PRELOAD %s %s %s", BIN, script, dir))
+]]
+    local out = support.run_script(dir, SOURCE, dir)
     assert.matches("status\tTERMINATED\t4\tinteger:2/2", out, 1, true)
   end)
 

@@ -16,59 +16,8 @@ local function result(t, rew)
   return {time_total_s = t, episode_reward_mean = rew, training_iteration = math.floor(t)}
 end
 
---------------------------------------------------------------------------
--- Ray's _MockTrialRunner
---------------------------------------------------------------------------
-
-local MockRunner = {}
-MockRunner.__index = MockRunner
-
-local function mock_runner(sched)
-  local r = setmetatable({sched = sched, trials = {}, by_id = {}}, MockRunner)
-  r.trial_executor = {
-    has_resources_for_trial = function() return true end,
-    set_status = function(_, t, s) t.status = s end,
-  }
-  return r
-end
-
-function MockRunner:process_action(trial, action)
-  if action == PAUSE then
-    self:pause_trial(trial)
-  elseif action == STOP then
-    self:stop_trial(trial)
-  end
-end
-
-function MockRunner:pause_trial(trial) trial.status = "PAUSED" end
-
-function MockRunner:stop_trial(trial)
-  if trial.status == "ERROR" or trial.status == "TERMINATED" then return end
-  if trial.status == "PENDING" or trial.status == "PAUSED" then
-    self.sched:on_trial_remove(self, trial)
-  else
-    self.sched:on_trial_complete(self, trial, result(100, 10))
-  end
-  trial.status = "TERMINATED"
-end
-
-function MockRunner:add_trial(trial)
-  self.trials[#self.trials + 1] = trial
-  self.by_id[trial.trial_id] = trial
-  self.sched:on_trial_add(self, trial)
-end
-
-function MockRunner:get_trials() return self.trials end
-function MockRunner:get_trial(id) return self.by_id[id] end
-function MockRunner:get_live_trials()
-  local out = {}
-  for _, t in ipairs(self.trials) do
-    if t.status ~= "TERMINATED" then out[#out + 1] = t end
-  end
-  return out
-end
-function MockRunner:_launch_trial(trial) trial.status = "RUNNING" end
-MockRunner.start_trial = MockRunner._launch_trial
+local mock_runner_of = require("spec.fixtures.mock_runner")
+local function mock_runner(sched) return mock_runner_of(sched, result(100, 10)) end
 
 local function fake(i)
   return tune.Trial("__fake", {trial_id = i and string.format("ft_%04d", i) or nil})

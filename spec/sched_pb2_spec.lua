@@ -175,8 +175,7 @@ end)
 describe("PB2 through tune.run", function()
   it("exploits and explores within the bounds, and every trial finishes", function()
     local dir = support.tmpdir("pb2")
-    local script = dir .. "/exp.lua"
-    assert(core.write_atomic(script, [[
+    local SOURCE = [[
 local tune = require("tune")
 -- The score rises fastest with lr near 0.3.
 tune.register_trainable("pb2_curve", function(config)
@@ -194,9 +193,8 @@ local a = tune.run("pb2_curve", {scheduler = pb2, metric = "score", mode = "max"
   config = {lr = tune.uniform(0, 1)}, local_dir = arg[1], verbose = 0, seed = 5})
 for _, t in ipairs(a.trials) do print("trial", t.status, t.config.lr) end
 print("perturbs", pb2._num_perturbations)
-]]))
-    local out = support.must(string.format("env -u LD_PRELOAD %s %s %s", os.getenv("TUNELUA_BIN") or "build/tunelua",
-      script, dir .. "/out"))
+]]
+    local out = support.run_script(dir, SOURCE, dir .. "/out")
     local trials = 0
     for status, lr in out:gmatch("trial\t(%u+)\t([%d.e-]+)") do
       trials = trials + 1

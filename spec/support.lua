@@ -33,6 +33,17 @@ function M.must(cmd)
   return out
 end
 
+--- Writes `source` to <dir>/exp.lua and runs it with the tunelua binary
+--- (without a preloaded sanitizer), the extra arguments after it, under
+--- the environment assignments `env` ("K=V ..." or nil); its output, which
+--- it must exit 0 with.
+function M.run_script(dir, source, args, env)
+  local script = dir .. "/exp.lua"
+  assert(core.write_atomic(script, source))
+  local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+  return M.must(string.format("env -u LD_PRELOAD %s %s %s %s", env or "", bin, script, args or ""))
+end
+
 --- Whether a file can be opened for reading.
 function M.exists(path)
   local f = io.open(path, "rb")

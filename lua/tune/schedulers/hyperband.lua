@@ -338,6 +338,10 @@ function HyperBandScheduler:_create_bracket(s)
   }
 end
 
+--- The size index s of a band's next bracket: smallest first (s = 0, 1,
+--- ...), as Ray's HyperBand; HyperBandForBOHB goes largest first.
+function HyperBandScheduler:_next_bracket_s(cur_band) return #cur_band end
+
 --- Adds a trial to the current bracket; a filled bracket opens the next
 --- one of the band, a filled band a new band. Idempotent by trial id
 --- while the trial is live in its bracket (a resumed experiment adds its
@@ -361,8 +365,8 @@ function HyperBandScheduler:on_trial_add(runner, trial)
         self._hyperbands[#self._hyperbands + 1] = cur_band
         self._state.band_idx = self._state.band_idx + 1
       end
-      local s = #cur_band
-      assert(s < self._s_max_1, "Current band is filled!")
+      local s = self:_next_bracket_s(cur_band)
+      assert(s >= 0 and s < self._s_max_1, "Current band is filled!")
       if self:_get_r0(s) == 0 then
         cur_bracket = nil   -- bracket too small: skipped (Ray's None)
       else
@@ -377,6 +381,8 @@ function HyperBandScheduler:on_trial_add(runner, trial)
   self._trial_info[trial.trial_id] = {bracket = self._state.bracket, band = self._state.band_idx}
 end
 
+--- A result's numeric field: nil when absent and not required; an error
+--- naming the trial when absent but required, or not a number.
 local function numeric(self, trial, result, key, what, required)
   local v = result[key]
   if v == nil then
@@ -393,9 +399,9 @@ local function numeric(self, trial, result, key, what, required)
   return v
 end
 
---- Continues a trial below its bracket's milestone; at the milestone,
---- pauses it until the bracket is done, then halves the bracket.
-function HyperBandScheduler:on_trial_result(runner, trial, result)
+--- Records a result in the trial's bracket (adding the trial when it has
+--- none, as after a resume); the bracket.
+function HyperBandScheduler:_record_result(runner, trial, result)
   self:_link(runner, trial)
   self:_reconcile_if_needed()
   local t = numeric(self, trial, result, self._time_attr, "time_attr", true)
@@ -405,8 +411,14 @@ function HyperBandScheduler:on_trial_result(runner, trial, result)
     self:on_trial_add(runner, trial)
     info = self._trial_info[trial.trial_id]
   end
-  local bracket = info.bracket
-  bracket:update_trial_stats(trial.trial_id, t, m)
+  info.bracket:update_trial_stats(trial.trial_id, t, m)
+  return info.bracket
+end
+
+--- Continues a trial below its bracket's milestone; at the milestone,
+--- pauses it until the bracket is done, then halves the bracket.
+function HyperBandScheduler:on_trial_result(runner, trial, result)
+  local bracket = self:_record_result(runner, trial, result)
   if bracket:continue_trial(trial.trial_id) then return CONTINUE end
   return self:_process_bracket(runner, bracket, trial)
 end

@@ -11,6 +11,7 @@ local lazy = {
   PopulationBasedTraining = "tune.schedulers.pbt",
   PopulationBasedTrainingReplay = "tune.schedulers.pbt_replay",
   PB2 = "tune.schedulers.pb2",
+  HyperBandForBOHB = "tune.schedulers.hb_bohb",
   ResourceChangingScheduler = "tune.schedulers.resource_changing",
   DistributeResources = "tune.schedulers.resource_changing",
   DistributeResourcesToTopJob = "tune.schedulers.resource_changing",
@@ -26,6 +27,7 @@ M.SCHEDULERS = {
   pbt = "PopulationBasedTraining",
   pbt_replay = "PopulationBasedTrainingReplay",
   pb2 = "PB2",
+  hb_bohb = "HyperBandForBOHB",
   resource_changing = "ResourceChangingScheduler",
 }
 

@@ -11,6 +11,7 @@ local lazy = {
   Repeater = "tune.search.repeater",
   RandomSearch = "tune.search.random_search",
   TPESearch = "tune.search.tpe",
+  TuneBOHB = "tune.search.bohb",
 }
 
 --- Ray's string keys for tune.create_searcher ("random" is Ray's too: the
@@ -21,6 +22,7 @@ M.SEARCHERS = {
   random = "BasicVariantGenerator",
   random_search = "RandomSearch",
   tpe = "TPESearch",
+  bohb = "TuneBOHB",
   hyperopt = "TPESearch",
 }
 
