@@ -78,6 +78,28 @@ describe("TPESearch", function()
     assert.is_true(median(last) < median(first) / 3)
   end)
 
+  it("with constant_liar, spreads suggestions made while others are pending (Optuna's constant liar)", function()
+    local function pending_spread(liar)
+      local s = TPESearch{space = space1(), metric = "metric", mode = "min", seed = 11, constant_liar = liar}
+      drive(s, 30, quad)
+      -- Eight suggestions in a row, none of them told.
+      local xs, mean = {}, 0
+      for i = 1, 8 do
+        xs[i] = s:suggest("p" .. i).x
+        mean = mean + xs[i] / 8
+      end
+      local var = 0
+      for _, x in ipairs(xs) do var = var + (x - mean) ^ 2 / 8 end
+      -- Told afterwards, they leave the history as without the liar.
+      for i = 1, 8 do s:on_trial_complete("p" .. i, {metric = quad({x = xs[i]}), config = {x = xs[i]}}) end
+      assert.equal(38, #s._hist.trials)
+      return math.sqrt(var)
+    end
+    local plain, liar = pending_spread(false), pending_spread(true)
+    assert.is_true(liar > 1.5 * plain, string.format("spread %.3f with the liar, %.3f without", liar, plain))
+    assert.has_error(function() TPESearch{constant_liar = 1} end, "TPESearch: constant_liar must be true or false")
+  end)
+
   it("maximizes with mode = 'max'", function()
     local configs = drive(TPESearch{space = space1(), metric = "metric", mode = "max", seed = 3}, 80,
       function(c) return -quad(c) end)

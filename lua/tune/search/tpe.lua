@@ -32,7 +32,8 @@ end
 
 local OPTIONS = {space = true, metric = true, mode = true, points_to_evaluate = true,
   n_startup_trials = true, n_ei_candidates = true, gamma = true, weights = true, prior_weight = true,
-  consider_prior = true, consider_magic_clip = true, consider_endpoints = true, exact_density = true, seed = true}
+  consider_prior = true, consider_magic_clip = true, consider_endpoints = true, exact_density = true, seed = true,
+  constant_liar = true}
 
 local function get_path(t, path)
   if type(t) ~= "table" then return nil end
@@ -81,6 +82,10 @@ function TPESearch:__init(opts)
     consider_endpoints = opts.consider_endpoints == true,
     exact_density = opts.exact_density == true,
   }
+  if opts.constant_liar ~= nil and type(opts.constant_liar) ~= "boolean" then
+    error("TPESearch: constant_liar must be true or false", 3)
+  end
+  self.constant_liar = opts.constant_liar == true
   self._rng = sample.Random(opts.seed)
   self._points = {}
   for i, pt in ipairs(opts.points_to_evaluate or {}) do
@@ -373,6 +378,27 @@ function TPESearch:suggest(trial_id)
   local point = table.remove(self._points, 1)
   local fixed = point and tspace.observe(sp, point, true) or {}
   local startup = #self._hist.trials < self.n_startup_trials
+  -- Optuna's constant liar: trials suggested and not finished count as
+  -- observations worse than any, so concurrent suggestions spread out.
+  local told = self._hist
+  if self.constant_liar and not startup and next(self._live) then
+    local list = {}
+    for i, t in ipairs(told.trials) do list[i] = t end
+    local ids = {}
+    for id in pairs(self._live) do ids[#ids + 1] = id end
+    table.sort(ids)
+    for _, id in ipairs(ids) do list[#list + 1] = {p = self._live[id].p, k = huge, v = 0.0} end
+    self._hist = history.from_list(list)
+  end
+  local ok, config, int = pcall(self._suggest_from, self, sp, point, fixed, startup)
+  self._hist = told
+  if not ok then error(config, 0) end
+  self._live[trial_id] = {p = int}
+  return config
+end
+
+--- The config of one suggestion, and its internal values.
+function TPESearch:_suggest_from(sp, point, fixed, startup)
   local below = not startup and history.below(self._hist, self:_nbelow()) or nil
   local ext, int, chosen = {}, {}, {}
   for _, p in ipairs(sp.params) do
@@ -400,8 +426,7 @@ function TPESearch:suggest(trial_id)
     config = require("tune.search.variant_generator").generate_variants(config, self._rng)[1].config
   end
   if point then tspace.overlay_extras(sp.template, point, config) end
-  self._live[trial_id] = {p = int}
-  return config
+  return config, int
 end
 
 -- ---------------------------------------------------------------------
