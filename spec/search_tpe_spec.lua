@@ -37,6 +37,12 @@ end
 
 local function space1() return {x = sample.uniform(-10, 10)} end
 
+--- Mass of N(mu, sg) inside [0, 10] (for the multivariate check).
+local function parzen_mass(mu, sg)
+  local parzen = require("tune.search.tpe_parzen")
+  return math.exp(parzen.log_gauss_mass((0 - mu) / sg, (10 - mu) / sg))
+end
+
 describe("TPESearch", function()
   it("is tune.search.TPESearch and tune.create_searcher('tpe')", function()
     assert.equal(TPESearch, search.TPESearch)
@@ -98,6 +104,42 @@ describe("TPESearch", function()
     local plain, liar = pending_spread(false), pending_spread(true)
     assert.is_true(liar > 1.5 * plain, string.format("spread %.3f with the liar, %.3f without", liar, plain))
     assert.has_error(function() TPESearch{constant_liar = 1} end, "TPESearch: constant_liar must be true or false")
+  end)
+
+  it("multivariate: models the unconditional parameters jointly, as Optuna 3.1's multivariate TPE", function()
+    local multi = require("tune.search.tpe_multi")
+    local tspace = require("tune.search.tpe_space")
+    -- One parameter on [0, 10], two observations: the mixture is theirs
+    -- plus the prior, bandwidth 0.2 * n^(-1/5) * range, Optuna's weights.
+    local sp = tspace.parse({x = sample.uniform(0, 10)})
+    local o = {consider_prior = true, prior_weight = 1.0, consider_magic_clip = true, exact_density = false}
+    local mix = multi._build(sp.params, {{x = 2.0}, {x = 7.0}}, {1.0, 1.0}, o, 1)
+    -- (clipped from below to range / (1 + 3 components): the magic clip)
+    local sigma = math.max(0.2 * 2 ^ (-1 / 5) * 10, 10 / 4)
+    local function comp(mu, sg, x)
+      local z = (x - mu) / sg
+      local mass = parzen_mass(mu, sg)
+      return math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) / mass
+    end
+    local want = math.log((comp(2, sigma, 3) + comp(7, sigma, 3) + comp(5, 10, 3)) / 3)
+    assert.near(want, multi._logpdf(mix, {x = 3.0}, false), 1e-9)
+
+    -- Through TPESearch: reproducible, in bounds for every kind of domain,
+    -- conditional parameters still sampled (univariately).
+    local space = {x = sample.uniform(-5, 5), n = sample.randint(0, 10), q = sample.quniform(0, 1, 0.25),
+      lr = sample.loguniform(1e-4, 1e-1), c = sample.choice({"a", "b", {deep = sample.uniform(0, 1)}})}
+    local function run(mv)
+      local s = TPESearch{space = space, metric = "metric", mode = "min", seed = 4, multivariate = mv}
+      return drive(s, 40, function(c)
+        assert.is_true(c.x >= -5 and c.x < 5 and c.n >= 0 and c.n < 10 and math.type(c.n) == "integer")
+        assert.is_true(c.q >= 0 and c.q <= 1 and (c.q * 4) % 1 == 0 and c.lr >= 1e-4 and c.lr < 1e-1)
+        return c.x * c.x + c.n + (type(c.c) == "table" and c.c.deep or 1)
+      end)
+    end
+    local a, b, u = run(true), run(true), run(false)
+    assert.same(a, b)
+    assert.are_not.same(a, u)
+    assert.has_error(function() TPESearch{multivariate = "yes"} end, "TPESearch: multivariate must be true or false")
   end)
 
   it("maximizes with mode = 'max'", function()

@@ -6,6 +6,20 @@ local M = {}
 
 local pi = math.pi
 
+--- -sum_i alpha_i exp(-sum_j A_ij (x_j - P_ij)^2): the Hartmann family.
+function M.hartmann(x, alpha, A, P)
+  local total = 0
+  for i = 1, #alpha do
+    local inner = 0
+    for j = 1, #x do
+      local d = x[j] - P[i][j]
+      inner = inner + A[i][j] * (d * d)
+    end
+    total = total + alpha[i] * math.exp(-inner)
+  end
+  return -total
+end
+
 M.functions = {
   branin = {
     dim = 2, f_min = 0.39788735772973816,
@@ -25,16 +39,7 @@ M.functions = {
         {17, 8, 0.05, 10, 0.1, 14}}
       local P = {{0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886}, {0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991},
         {0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650}, {0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381}}
-      local total = 0
-      for i = 1, 4 do
-        local inner = 0
-        for j = 1, 6 do
-          local d = x[j] - P[i][j]
-          inner = inner + A[i][j] * (d * d)
-        end
-        total = total + alpha[i] * math.exp(-inner)
-      end
-      return -total
+      return M.hartmann(x, alpha, A, P)
     end,
   },
   rosenbrock4 = {

@@ -19,6 +19,7 @@ local util = require("tune.util")
 local parzen = require("tune.search.tpe_parzen")
 local tspace = require("tune.search.tpe_space")
 local history = require("tune.search.tpe_history")
+local multi = require("tune.search.tpe_multi")
 
 local TPESearch = Searcher:extend(nil, "TPESearch")
 
@@ -33,7 +34,7 @@ end
 local OPTIONS = {space = true, metric = true, mode = true, points_to_evaluate = true,
   n_startup_trials = true, n_ei_candidates = true, gamma = true, weights = true, prior_weight = true,
   consider_prior = true, consider_magic_clip = true, consider_endpoints = true, exact_density = true, seed = true,
-  constant_liar = true}
+  constant_liar = true, multivariate = true}
 
 local function get_path(t, path)
   if type(t) ~= "table" then return nil end
@@ -86,6 +87,10 @@ function TPESearch:__init(opts)
     error("TPESearch: constant_liar must be true or false", 3)
   end
   self.constant_liar = opts.constant_liar == true
+  if opts.multivariate ~= nil and type(opts.multivariate) ~= "boolean" then
+    error("TPESearch: multivariate must be true or false", 3)
+  end
+  self.multivariate = opts.multivariate == true
   self._rng = sample.Random(opts.seed)
   self._points = {}
   for i, pt in ipairs(opts.points_to_evaluate or {}) do
@@ -401,6 +406,26 @@ end
 function TPESearch:_suggest_from(sp, point, fixed, startup)
   local below = not startup and history.below(self._hist, self:_nbelow()) or nil
   local ext, int, chosen = {}, {}, {}
+  local joint_e, joint_i
+  if self.multivariate and below then
+    -- Optuna's multivariate TPE over the unconditional parameters the
+    -- point leaves free; conditional ones stay univariate.
+    local params = {}
+    for _, p in ipairs(sp.params) do
+      if not p.cond and fixed[p.name] == nil then params[#params + 1] = p end
+    end
+    if #params > 0 then
+      local function weights(n)
+        local w = self:_weight_fn(n)
+        if w then return w end
+        local out = {}
+        for r = 1, n do out[r] = parzen.default_weight(r, n) end
+        return out
+      end
+      joint_e, joint_i = multi.sample(params, self._hist.trials, below, weights, self._po, self.n_ei_candidates,
+        self._rng)
+    end
+  end
   for _, p in ipairs(sp.params) do
     if tspace.active(p, chosen) then
       local e, v
@@ -414,6 +439,8 @@ function TPESearch:_suggest_from(sp, point, fixed, startup)
         end
       elseif startup then
         e, v = random_value(p, self._rng)
+      elseif joint_i and joint_i[p.name] ~= nil then
+        e, v = joint_e[p.name], joint_i[p.name]
       else
         e, v = self:_sample_tpe(p, below)
       end
