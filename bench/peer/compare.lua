@@ -110,7 +110,7 @@ if op then
     if op.results[p] then pruning_row("Optuna " .. p, op.results[p]) end
   end
 end
-local order = {"none", "median", "asha", "hyperband", "asha_g16_rf3"}
+local order = {"none", "median", "asha", "hyperband", "asha_g16_rf3", "bohb"}
 if tp then
   for _, p in ipairs(order) do
     if tp.results[p] then pruning_row("tunelua " .. p .. (tp.schedulers and tp.schedulers[p] and
