@@ -860,8 +860,10 @@ static int check_options(const cJSON *opts, char *err, size_t errlen) {
     size_t i = 0, n = sizeof known / sizeof known[0];
     while (i < n && strcmp(known[i].name, it->string)) i++;
     if (i == n) {
-      snprintf(err, errlen, "unknown slurm option '%s' (known: partition, account, time, qos, srun_args, "
-               "allocation, channel, driver_host)", it->string);
+      tune_buf_t names = TUNE_BUF_INIT;
+      for (size_t j = 0; j < n; j++) tune_buf_printf(&names, "%s%s", j ? ", " : "", known[j].name);
+      snprintf(err, errlen, "unknown slurm option '%s' (known: %s)", it->string, names.data);
+      tune_buf_free(&names);
       return -1;
     }
     int empty_table = cJSON_IsObject(it) && !it->child; /* Lua's {} */
@@ -917,8 +919,7 @@ tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, 
   b->hide_probe_from = hide && *hide ? tune_xstrdup(hide) : NULL;
   const cJSON *extra = cJSON_GetObjectItemCaseSensitive(opts, "srun_args");
   const cJSON *it;
-  cJSON_ArrayForEach(it, extra) {
-    if (!cJSON_IsString(it)) continue;
+  cJSON_ArrayForEach(it, extra) { /* strings: check_options saw to it */
     b->srun_args = tune_xrealloc(b->srun_args, (b->nsrun_args + 1) * sizeof(char *));
     b->srun_args[b->nsrun_args++] = tune_xstrdup(it->valuestring);
   }

@@ -86,9 +86,8 @@ static void chan_end(tune_chan_t *ch) {
   if (ch->state == TUNE_CHAN_ENDED) return;
   ch->state = TUNE_CHAN_ENDED;
   if (ch->conn) {
+    conn_close(ch->conn); /* a matched connection: not counted as anonymous */
     ch->conn->chan = NULL;
-    ch->conn->s->nanon++; /* conn_close counts it down again */
-    conn_close(ch->conn);
     ch->conn = NULL;
   }
   ch->s->touch(ch->s->touch_ud);
@@ -299,9 +298,8 @@ void tune_chan_free(tune_chan_t *c) {
   if (!c) return;
   if (c->state == TUNE_CHAN_WAITING) unlink_waiting(c);
   if (c->conn) {
-    c->conn->chan = NULL;
-    c->s->nanon++;
     conn_close(c->conn);
+    c->conn->chan = NULL;
   }
   tune_buf_free(&c->pending);
   free(c);

@@ -292,9 +292,13 @@ static int output_message(tune_worker_t *w, const char *line, size_t len) {
   cJSON *m = tune_json_parse(line, len, NULL, 0);
   const char *stream = tune_json_get_string(m, "stream");
   const cJSON *data = cJSON_GetObjectItemCaseSensitive(m, "data");
-  if (stream && cJSON_IsString(data))
-    route_output(w, strcmp(stream, "stderr") ? TUNE_STREAM_STDOUT : TUNE_STREAM_STDERR, data->valuestring,
+  int known = stream && (!strcmp(stream, "stdout") || !strcmp(stream, "stderr"));
+  if (known && cJSON_IsString(data))
+    route_output(w, stream[3] == 'o' ? TUNE_STREAM_STDOUT : TUNE_STREAM_STDERR, data->valuestring,
                  strlen(data->valuestring), 0);
+  else
+    w->set->hooks.on_fault(w->set->ud, w, "malformed output message (stream \"stdout\" or \"stderr\" and "
+                                          "string data expected)");
   cJSON_Delete(m);
   return 1;
 }
@@ -302,7 +306,7 @@ static int output_message(tune_worker_t *w, const char *line, size_t len) {
 static int on_line(void *ud, const char *line, size_t len) {
   tune_worker_t *w = ud;
   if (w->fault) return 1;
-  if (output_message(w, line, len)) return 0;
+  if (output_message(w, line, len)) return w->fault ? 1 : 0;
   w->set->hooks.on_line(w->set->ud, w, line, len);
   return w->fault ? 1 : 0;
 }

@@ -87,6 +87,11 @@ describe("bad input", function()
     assert.matches("malformed message from worker.*not JSON", ev.error)
   end)
 
+  it("an output message with an unknown stream (the TCP channel's framing)", function()
+    local ev = alongside_healthy("bad_output_message")
+    assert.matches("malformed output message", ev.error)
+  end)
+
   it("an unknown message type", function()
     local ev = alongside_healthy("unknown_message")
     assert.matches('unknown message type "teleport"', ev.error)

@@ -120,6 +120,13 @@ describe("TuneBOHB", function()
     assert.has_error(function() TuneBOHB{space = {f = tune.sample_from(function() return 1 end)}} end)
   end)
 
+  it("maps a randn parameter through the normal CDF and back", function()
+    for x = -4, 4, 0.5 do
+      assert.near(x, TuneBOHB._phi_inv(TuneBOHB._phi(x)), 1e-6)
+    end
+    assert.near(0.975, TuneBOHB._phi(1.959963984540054), 1e-9)
+  end)
+
   it("runs under tune.run with the config's space, points_to_evaluate first", function()
     local dir = support.tmpdir("bohb-run")
     require("spec.fixtures.run_trainables")

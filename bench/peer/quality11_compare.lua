@@ -18,17 +18,9 @@ end
 
 local median = require("bench.peer.workloads").median
 
---- Standard normal upper tail, from erfc (Numerical Recipes' erfcc).
-local function upper_tail(z)
-  local x = z / math.sqrt(2)
-  local ax = math.abs(x)
-  local t = 1 / (1 + 0.5 * ax)
-  local r = t * math.exp(-ax * ax - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-    + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-    + t * (-0.82215223 + t * 0.17087277)))))))))
-  local erfc = x >= 0 and r or 2 - r
-  return 0.5 * erfc
-end
+--- Standard normal upper tail (TPE's normal CDF).
+local ndtr = require("tune.search.tpe_parzen").ndtr
+local function upper_tail(z) return ndtr(-z) end
 
 --- One-sided p that a (tunelua) is larger than b (Optuna), paired.
 local function wilcoxon_greater(a, b)

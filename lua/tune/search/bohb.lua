@@ -14,6 +14,7 @@
 --- ConfigSpace cannot hold.
 local Searcher = require("tune.search.searcher")
 local kde = require("tune.search.bohb_kde")
+local parzen = require("tune.search.tpe_parzen")
 local sample = require("tune.search.sample")
 local tspace = require("tune.search.tpe_space")
 local util = require("tune.util")
@@ -24,19 +25,9 @@ local OPTIONS = {space = true, bohb_config = true, metric = true, mode = true, p
   seed = true, max_concurrent = true}
 
 -- ---------------------------------------------------------------------
--- The standard normal's CDF and its inverse (for randn parameters).
+-- The standard normal's CDF (TPE's) and its inverse (for randn parameters).
 
-local function erfc(x)
-  -- Numerical Recipes' erfcc: relative error below 1.2e-7.
-  local z = math.abs(x)
-  local t = 1 / (1 + 0.5 * z)
-  local r = t * math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-    + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-    + t * (-0.82215223 + t * 0.17087277)))))))))
-  return x >= 0 and r or 2 - r
-end
-
-local function phi(x) return 0.5 * erfc(-x / math.sqrt(2)) end
+local phi = parzen.ndtr
 
 --- Acklam's rational approximation, refined by one Halley step.
 local function phi_inv(p)

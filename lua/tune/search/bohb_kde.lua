@@ -71,7 +71,6 @@ local function pdf(k, dims, x)
   end
   return sum / #k.data
 end
-M.pdf = pdf
 
 --- A draw from N(m, sd) truncated to [0, 1] (rejection; the mean lies in
 --- [0, 1], so at least a sixth of the draws fall inside even for wide
