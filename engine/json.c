@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "numfmt.h"
 
 /* ------------------------------------------------------------------------ */
 /* Reader                                                                   */
@@ -259,35 +260,34 @@ cJSON *tune_json_parse(const char *text, size_t len, char *err, size_t errlen) {
 /* ------------------------------------------------------------------------ */
 
 void tune_json_write_int(tune_buf_t *out, int64_t v) {
-  char tmp[32];
-  int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-  tune_buf_append(out, tmp, (size_t)n);
+  char tmp[24];
+  tune_buf_append(out, tmp, tune_fmt_int(tmp, v));
 }
 
 void tune_json_write_double(tune_buf_t *out, double v) {
   if (isnan(v)) { tune_buf_puts(out, "NaN"); return; }
   if (isinf(v)) { tune_buf_puts(out, v < 0 ? "-Infinity" : "Infinity"); return; }
   char tmp[40];
+  size_t n;
   if (v == trunc(v) && fabs(v) < 1e15) {
     /* Integral: exact as an integer, and a float stays a float (1.0). */
-    int n = snprintf(tmp, sizeof tmp, "%lld.0", (long long)v);
-    if (v == 0 && signbit(v)) n = snprintf(tmp, sizeof tmp, "-0.0");
-    tune_buf_append(out, tmp, (size_t)n);
-    return;
+    if (v == 0 && signbit(v)) {
+      tune_buf_puts(out, "-0.0");
+      return;
+    }
+    n = tune_fmt_int(tmp, (int64_t)v);
+  } else {
+    /* The shortest of 15, 16 and 17 significant digits that reads back exactly. */
+    n = tune_fmt_double(tmp, v);
+    /* A float stays a float when read back: 1.0, not 1 (as Python writes). */
+    if (strpbrk(tmp, ".eE")) {
+      tune_buf_append(out, tmp, n);
+      return;
+    }
   }
-  /* The shortest of 15, 16 and 17 significant digits that reads back exactly. */
-  int n = snprintf(tmp, sizeof tmp, "%.15g", v);
-  if (strtod(tmp, NULL) != v) {
-    n = snprintf(tmp, sizeof tmp, "%.16g", v);
-    if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof tmp, "%.17g", v);
-  }
-  /* A float stays a float when read back: 1.0, not 1 (as Python writes). */
-  if (!strpbrk(tmp, ".eE")) {
-    tmp[n++] = '.';
-    tmp[n++] = '0';
-    tmp[n] = '\0';
-  }
-  tune_buf_append(out, tmp, (size_t)n);
+  tmp[n++] = '.';
+  tmp[n++] = '0';
+  tune_buf_append(out, tmp, n);
 }
 
 /// Length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629: no

@@ -22,7 +22,7 @@ libs="$(pkg-config --libs lua5.4 libuv libcjson) -lm -ldl"
 engine=$(ls "$root"/engine/*.c)
 bin="$out/fuzz_$target"
 case $target in
-  json|proto) srcs="$here/fuzz_$target.c $root/engine/json.c $root/engine/buf.c $root/engine/proto.c" ;;
+  json|proto) srcs="$here/fuzz_$target.c $root/engine/json.c $root/engine/numfmt.c $root/engine/buf.c $root/engine/proto.c" ;;
   state) srcs="$here/fuzz_state.c $engine $(ls "$root"/bindings/*.c | grep -v -e main.c -e embed_lua.c)" ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac

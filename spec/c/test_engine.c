@@ -3,6 +3,7 @@
 /// and the local backend. A plain list of tests in one runner.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "cluster.h"
 #include "fsutil.h"
 #include "json.h"
+#include "numfmt.h"
 #include "pg_manager.h"
 #include "pgf.h"
 #include "proto.h"
@@ -364,6 +366,55 @@ static uint64_t next_rand(void) {
   return rng;
 }
 
+/// The formatting tune_fmt_double replaces: printf three times over.
+static void old_fmt_double(char *tmp, double v) {
+  snprintf(tmp, 40, "%.15g", v);
+  if (strtod(tmp, NULL) != v) {
+    snprintf(tmp, 40, "%.16g", v);
+    if (strtod(tmp, NULL) != v) snprintf(tmp, 40, "%.17g", v);
+  }
+}
+
+static void check_fmt(double d) {
+  if (!isfinite(d)) return;
+  char want[40], got[40];
+  old_fmt_double(want, d);
+  size_t n = tune_fmt_double(got, d);
+  if (strcmp(want, got) || n != strlen(got)) fprintf(stderr, "fmt %.17g: want %s got %s\n", d, want, got);
+  CHECK(!strcmp(want, got) && n == strlen(got));
+}
+
+static void test_number_format(void) {
+  /* Identical text to printf's %.15g/%.16g/%.17g choice, for random bit
+     patterns, uniforms, quotients, short decimals, ties and every
+     exponent around %g's switch points. */
+  for (int i = 0; i < 300000; i++) {
+    uint64_t bits = next_rand();
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    check_fmt(d);
+    double u = (double)(next_rand() >> 11) / 9007199254740992.0;
+    check_fmt(u);
+    check_fmt(u / (double)(1 + i % 100));
+    check_fmt((double)(int64_t)(next_rand() % 2000001 - 1000000) / 1000.0);
+    check_fmt(u * pow(10, (double)(i % 40) - 20));
+    check_fmt(-u * 1e16);
+  }
+  const double fixed[] = {0.5, 0.1, 0.2, 0.3, 1e-5, 1e-4, 9.9999999999999995e-5, 1e15 + 0.5, 123456789012345.6,
+                          1e16, 1.5e17, 99999999999999999.0, 0.999999999999999999, 5e-324, 1.7976931348623157e308,
+                          2.2250738585072014e-308, 0.30000000000000004, 1.0 / 3, 2.0 / 3, 1e21, 1e22, 1e-7};
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+    check_fmt(fixed[i]);
+    check_fmt(-fixed[i]);
+  }
+  const int64_t ints[] = {0, 1, -1, 9, 10, -10, 123456789, INT64_MAX, INT64_MIN, 1000000000000000LL};
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+    char want[32], got[32];
+    snprintf(want, sizeof want, "%" PRId64, ints[i]);
+    CHECK(tune_fmt_int(got, ints[i]) == strlen(want) && !strcmp(want, got));
+  }
+}
+
 static void test_json_exact(void) {
   /* Random bit patterns: every finite double reads back bit for bit. */
   for (int i = 0; i < 200000; i++) {
@@ -490,6 +541,7 @@ int main(void) {
       {"pg_manager_async", test_pg_manager_async},
       {"line_framing", test_line_framing},
       {"json_exact", test_json_exact},
+      {"number_format", test_number_format},
       {"atomic_files", test_atomic_files},
       {"local_backend", test_local_backend},
   };
