@@ -121,6 +121,27 @@ describe("AsyncHyperBandScheduler", function()
     assert.equal(2.0, b:cutoff(b._rungs[4]))
   end)
 
+  it("a rung's cutoff is nanpercentile over every value recorded, however many (kept sorted)", function()
+    local p = ASHA._nanpercentile
+    for _, rf in ipairs({2, 3, 4}) do
+      local b = ASHA._Bracket.new(1, 100, rf, 0)
+      local rung = b._rungs[#b._rungs]
+      local values = {}
+      local rng = 12345
+      for i = 1, 300 do
+        rng = (rng * 1103515245 + 12345) % 2147483648
+        local v = (rng % 7 == 0) and (0 / 0) or (rng % 50) / 7 -- NaN and ties
+        b:on_result("t" .. i, 1, v)
+        values[#values + 1] = v
+        local c, want = b:cutoff(rung), p(values, (1 - 1 / rf) * 100)
+        if want ~= want then assert.is_true(c ~= c) else assert.equal(want, c) end
+      end
+      -- A saved and loaded bracket gives the same cutoffs.
+      local l = ASHA._Bracket.load(b:save())
+      assert.equal(b:cutoff(rung), l:cutoff(l._rungs[#l._rungs]))
+    end
+  end)
+
   it("testAsyncHBOnComplete", function()
     local s = ASHA{metric = "episode_reward_mean", mode = "max", max_t = 10, brackets = 1}
     local _, t2 = basic_setup(s)
