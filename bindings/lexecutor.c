@@ -425,13 +425,6 @@ static const luaL_Reg funcs[] = {
 };
 
 void tune_lexecutor_register(lua_State *L) {
-  luaL_newmetatable(L, TUNE_EXECUTOR_MT);
-  luaL_newlib(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, l_gc);
-  lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
+  tune_lua_class(L, TUNE_EXECUTOR_MT, methods, l_gc);
   luaL_setfuncs(L, funcs, 0);
 }

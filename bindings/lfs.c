@@ -1,4 +1,4 @@
-/// Files for Lua: directories, atomic writes, appends (one-shot and through
+/// Files for Lua: directories, atomic writes (whole or in pieces), appends (one-shot and through
 /// a handle kept open), reads, listings, removal.
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -176,11 +176,75 @@ static const luaL_Reg append_methods[] = {
     {NULL, NULL},
 };
 
+/* core.open_atomic(path) -> handle: a file written atomically in pieces
+   (handle:write(data) as many times as needed, then handle:commit([sync])
+   makes it appear at `path`, fsynced unless sync is false). Until then,
+   and after handle:abort() or collection, nothing appears at `path`. */
+#define ATOMIC_MT "tune.AtomicFile"
+
+typedef struct {
+  tune_atomic_file_t *f;
+} atomic_handle_t;
+
+static int l_open_atomic(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  atomic_handle_t *h = lua_newuserdatauv(L, sizeof *h, 1);
+  h->f = NULL;
+  luaL_setmetatable(L, ATOMIC_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  int rc;
+  h->f = tune_fs_atomic_open(p, &rc);
+  if (!h->f) return tune_lua_fail(L, p, rc);
+  return 1;
+}
+
+static atomic_handle_t *check_atomic(lua_State *L) {
+  atomic_handle_t *h = luaL_checkudata(L, 1, ATOMIC_MT);
+  if (!h->f) luaL_error(L, "the atomic file was already committed or aborted");
+  return h;
+}
+
+static int l_atomic_write(lua_State *L) {
+  atomic_handle_t *h = check_atomic(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  tune_fs_atomic_write(h->f, data, len);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int l_atomic_commit(lua_State *L) {
+  atomic_handle_t *h = check_atomic(L);
+  int sync = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
+  int rc = tune_fs_atomic_commit(h->f, sync);
+  h->f = NULL;
+  lua_getiuservalue(L, 1, 1);
+  if (rc < 0) return tune_lua_fail(L, lua_tostring(L, -1), rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_atomic_abort(lua_State *L) {
+  atomic_handle_t *h = luaL_checkudata(L, 1, ATOMIC_MT);
+  tune_fs_atomic_abort(h->f);
+  h->f = NULL;
+  return 0;
+}
+
+static const luaL_Reg atomic_methods[] = {
+    {"write", l_atomic_write},
+    {"commit", l_atomic_commit},
+    {"abort", l_atomic_abort},
+    {NULL, NULL},
+};
+
 static const luaL_Reg funcs[] = {
     {"mkdir_p", l_mkdir_p},
     {"write_atomic", l_write_atomic},
     {"append", l_append},
     {"open_append", l_open_append},
+    {"open_atomic", l_open_atomic},
     {"read_file", l_read_file},
     {"listdir", l_listdir},
     {"stat", l_stat},
@@ -193,14 +257,7 @@ static const luaL_Reg funcs[] = {
 };
 
 void tune_lfs_register(lua_State *L) {
-  if (luaL_newmetatable(L, APPEND_MT)) {
-    luaL_newlib(L, append_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_append_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_append_close);
-    lua_setfield(L, -2, "__close");
-  }
-  lua_pop(L, 1);
+  tune_lua_class(L, APPEND_MT, append_methods, l_append_close);
+  tune_lua_class(L, ATOMIC_MT, atomic_methods, l_atomic_abort);
   luaL_setfuncs(L, funcs, 0);
 }

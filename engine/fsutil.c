@@ -91,31 +91,96 @@ int tune_fs_sync_dir(const char *dir) {
   return rc;
 }
 
-static int write_via_tmp(const char *path, const void *data, size_t len, int sync) {
-  if (injected_failure()) return -ENOSPC;
-  char *tmp = tune_xasprintf("%s.tmp-%ld", path, (long)getpid());
-  int rc = 0;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    rc = -errno;
-    goto out;
+struct tune_atomic_file {
+  char *path, *tmp;
+  int fd, rc;
+  size_t len;
+  char *buf; /* ATOMIC_BUF bytes, on the first buffered write */
+};
+
+#define ATOMIC_BUF 65536
+
+tune_atomic_file_t *tune_fs_atomic_open(const char *path, int *rc) {
+  if (injected_failure()) {
+    *rc = -ENOSPC;
+    return NULL;
   }
-  rc = tune_fs_write_all(fd, data, len);
-  if (rc == 0 && sync && fsync(fd) < 0) rc = -errno;
-  if (close(fd) < 0 && rc == 0) rc = -errno;
-  if (rc == 0 && rename(tmp, path) < 0) rc = -errno;
+  tune_atomic_file_t *f = tune_xmalloc(sizeof *f);
+  f->path = tune_xstrdup(path);
+  f->tmp = tune_xasprintf("%s.tmp-%ld", path, (long)getpid());
+  f->rc = 0;
+  f->len = 0;
+  f->buf = NULL;
+  f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (f->fd < 0) {
+    *rc = -errno;
+    free(f->path);
+    free(f->tmp);
+    free(f);
+    return NULL;
+  }
+  *rc = 0;
+  return f;
+}
+
+static int atomic_flush(tune_atomic_file_t *f) {
+  if (f->rc == 0 && f->len) f->rc = tune_fs_write_all(f->fd, f->buf, f->len);
+  f->len = 0;
+  return f->rc;
+}
+
+int tune_fs_atomic_write(tune_atomic_file_t *f, const void *data, size_t len) {
+  if (f->rc) return f->rc;
+  if (f->len + len > ATOMIC_BUF && atomic_flush(f)) return f->rc;
+  if (len >= ATOMIC_BUF) {
+    f->rc = tune_fs_write_all(f->fd, data, len);
+    return f->rc;
+  }
+  if (!f->buf) f->buf = tune_xmalloc(ATOMIC_BUF);
+  memcpy(f->buf + f->len, data, len);
+  f->len += len;
+  return 0;
+}
+
+static void atomic_free(tune_atomic_file_t *f) {
+  free(f->buf);
+  free(f->path);
+  free(f->tmp);
+  free(f);
+}
+
+void tune_fs_atomic_abort(tune_atomic_file_t *f) {
+  if (!f) return;
+  if (f->fd >= 0) close(f->fd);
+  unlink(f->tmp);
+  atomic_free(f);
+}
+
+int tune_fs_atomic_commit(tune_atomic_file_t *f, int sync) {
+  int rc = atomic_flush(f);
+  if (rc == 0 && sync && fsync(f->fd) < 0) rc = -errno;
+  if (close(f->fd) < 0 && rc == 0) rc = -errno;
+  f->fd = -1;
+  if (rc == 0 && rename(f->tmp, f->path) < 0) rc = -errno;
   if (rc < 0) {
-    unlink(tmp);
-    goto out;
+    tune_fs_atomic_abort(f);
+    return rc;
   }
   if (sync) {
-    char *dir = tune_fs_dirname(path);
+    char *dir = tune_fs_dirname(f->path);
     rc = tune_fs_sync_dir(dir);
     free(dir);
   }
-out:
-  free(tmp);
+  atomic_free(f);
   return rc;
+}
+
+static int write_via_tmp(const char *path, const void *data, size_t len, int sync) {
+  int rc;
+  tune_atomic_file_t *f = tune_fs_atomic_open(path, &rc);
+  if (!f) return rc;
+  f->rc = tune_fs_write_all(f->fd, data, len);
+  return tune_fs_atomic_commit(f, sync);
 }
 
 int tune_fs_write_atomic(const char *path, const void *data, size_t len) {

@@ -19,6 +19,19 @@ int tune_fs_write_atomic(const char *path, const void *data, size_t len);
 /// files nothing durable depends on, or that a later sync covers (a file
 /// inside a checkpoint directory, synced when the checkpoint is committed).
 int tune_fs_write_replace(const char *path, const void *data, size_t len);
+/// A file written atomically in pieces: `path.tmp-<pid>` is written as
+/// the pieces come (through a 64 KiB buffer), and commit makes it appear
+/// at `path` as tune_fs_write_atomic does. Nothing appears at `path` until
+/// commit; abort (or a failed commit) removes the temporary file.
+typedef struct tune_atomic_file tune_atomic_file_t;
+/// NULL and *rc (a negative errno) when the temporary file cannot be made.
+tune_atomic_file_t *tune_fs_atomic_open(const char *path, int *rc);
+/// Appends a piece; the first error is kept and returned again by commit.
+int tune_fs_atomic_write(tune_atomic_file_t *f, const void *data, size_t len);
+/// Flush, fsync (with `sync`), rename, fsync of the directory; frees `f`.
+int tune_fs_atomic_commit(tune_atomic_file_t *f, int sync);
+/// Closes and removes the temporary file; frees `f`. NULL is a no-op.
+void tune_fs_atomic_abort(tune_atomic_file_t *f);
 /// Append with one write(2) per call (O_APPEND); creates the file.
 /// With `sync`, fdatasync before closing.
 int tune_fs_append(const char *path, const void *data, size_t len, int sync);

@@ -368,6 +368,36 @@ describe("resume", function()
     end
   end)
 
+  it("a snapshot is written in pieces: nothing appears until commit, an abort leaves nothing", function()
+    local dir = support.tmpdir()
+    local path = dir .. "/state.json"
+    local f = assert(core.open_atomic(path))
+    for i = 1, 5000 do f:write(string.format("%05d,", i)) end -- beyond the 64 KiB buffer
+    assert.is_nil(core.stat(path))
+    assert(f:commit())
+    local text = assert(core.read_file(path))
+    assert.equal(30000, #text)
+    assert.equal("00001,", text:sub(1, 6))
+    assert.equal("05000,", text:sub(-6))
+    assert.has_error(function() f:write("x") end, "the atomic file was already committed or aborted")
+    local g = assert(core.open_atomic(path))
+    g:write("new")
+    g:abort()
+    assert.equal(text, core.read_file(path))
+    assert.same({"state.json"}, core.listdir(dir))
+    -- A store's snapshot of many trials reads back whole.
+    local store = persistence.Store(dir)
+    local trials = {}
+    for i = 1, 300 do trials[i] = i end
+    local spath = assert(store:snapshot({name = "x"}, trials, function(i) return {trial_id = "t" .. i} end))
+    local state = core.json_decode(assert(core.read_file(spath)))
+    assert.equal(300, #state.trials)
+    assert.equal("t300", state.trials[300].trial_id)
+    assert.equal("x", state.name)
+    assert.equal(persistence.FORMAT, state.format)
+    assert.is_nil(core.open_atomic(dir .. "/no/such/dir/state.json"))
+  end)
+
   it("removes what a killed driver left half-written, and torn log lines", function()
     local dir = support.tmpdir("resume-tmp")
     local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=30")

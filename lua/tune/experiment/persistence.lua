@@ -77,24 +77,42 @@ function Store:close()
 end
 
 --- Writes a snapshot atomically and removes older ones. `state` gets the
---- format header and the journal position.
-function Store:snapshot(state)
+--- format header and the journal position. `trials`, when given, is an
+--- array encoded as the state's "trials" one entry at a time, each turned
+--- into a table by `serialize(entry)` just before it is written: a
+--- snapshot of 10,000 trials never holds them all as tables and text.
+function Store:snapshot(state, trials, serialize)
   state.format = M.FORMAT
   state.version = M.VERSION
   state.journal_seq = self.seq
   state.timestamp = core.time()
   local name = "experiment_state-" .. util.date_str() .. ".json"
   local path = util.join(self.dir, name)
-  local text = assert(core.json_encode(state))
   count_write(path, nil)
-  local ok, err = core.write_atomic(path, text)
+  -- Closed (the temporary file removed) if encoding raises an error.
+  local f <close>, err = core.open_atomic(path)
+  if not f then return nil, err end
+  if trials then
+    state.trials = nil
+    local head = assert(core.json_encode(state))
+    f:write(head:sub(1, -2)):write(head == "{}" and "\"trials\":[" or ",\"trials\":[")
+    for i, t in ipairs(trials) do
+      if i > 1 then f:write(",") end
+      f:write(assert(core.json_encode(serialize(t))))
+    end
+    f:write("]}")
+  else
+    f:write(assert(core.json_encode(state)))
+  end
+  local ok
+  ok, err = f:commit()
   if not ok then return nil, err end
   -- Older snapshots go: the one this store wrote last, or (the first time)
   -- whatever an earlier driver left, found by listing the directory once.
   local old = self._last_snapshot
   if old == nil then
-    for _, f in ipairs(core.listdir(self.dir) or {}) do
-      if f ~= name and f:match(STATE_PATTERN) then core.remove_tree(util.join(self.dir, f)) end
+    for _, file in ipairs(core.listdir(self.dir) or {}) do
+      if file ~= name and file:match(STATE_PATTERN) then core.remove_tree(util.join(self.dir, file)) end
     end
   elseif old ~= name then
     core.remove_tree(util.join(self.dir, old))

@@ -21,16 +21,14 @@ local function restore_plugin(kind, p, state)
   if type(p) == "table" and state ~= nil and state ~= core.null then plugin.must(kind, p, "restore", nil, state) end
 end
 
---- The experiment's state, as the snapshot stores it.
+--- The experiment's state, as the snapshot stores it, without its trials
+--- (R:serialize_trial gives each, as the snapshot writes them).
 function R:state()
-  local trials = {}
-  for i, t in ipairs(self.trials) do trials[i] = persistence.serialize_trial(t, self.experiment_dir) end
   return {
     name = self.experiment_info.name,
     experiment_dir = self.experiment_dir,
     metric = self.metric,
     mode = self.mode,
-    trials = trials,
     runner = {iteration = self.iteration, total_time = self.total_time, has_errored = self._has_errored},
     stats = {start_time = self.experiment_info.start_time, trials = #self.trials},
     search_alg = save_plugin("search algorithm", self.search_alg),
@@ -47,7 +45,9 @@ function R:checkpoint(force)
   if not force and now - self._last_checkpoint < self.checkpoint_period then return nil end
   self._last_checkpoint = now
   self:_journal_changes(true)
-  local path, err = self.store:snapshot(self:state())
+  local dir = self.experiment_dir
+  local path, err = self.store:snapshot(self:state(), self.trials,
+    function(t) return persistence.serialize_trial(t, dir) end)
   if not path then
     io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")
   end
