@@ -194,7 +194,11 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
     if (made) tune_buf_putc(&line, ',');
     tune_buf_puts(&line, "{\"m\":");
     tune_buf_append(&line, m.data, m.len);
-    tune_buf_printf(&line, ",\"dt\":%lld,\"ts\":%.0f}", dt, wall_ms());
+    tune_buf_puts(&line, ",\"dt\":");
+    tune_json_write_int(&line, dt);
+    tune_buf_puts(&line, ",\"ts\":");
+    tune_json_write_int(&line, llround(wall_ms()));
+    tune_buf_putc(&line, '}');
   }
   tune_buf_printf(&line, "],\"finished\":%s}\n", finished ? "true" : "false");
   reply(p, b->tpi * (double)made, line.data, line.len);
