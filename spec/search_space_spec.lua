@@ -747,3 +747,60 @@ describe("format_vars", function()
     assert.are.equal("lr=0.1000,momentum=0.9000", vg.format_vars(vs[2].resolved_vars))
   end)
 end)
+
+describe("variant plans (the fast path of Domain-only configs)", function()
+  local tune = require("tune")
+
+  it("sample_plan gives what generate_variants gives, draw for draw", function()
+    local configs = {
+      {x = tune.uniform(0, 1)},
+      {a = tune.loguniform(1e-4, 1), b = tune.randint(1, 100), c = tune.qrandn(0, 1, 0.1), d = "const",
+       nested = {e = tune.choice({"sgd", "adam"}), f = {g = tune.quniform(0, 10, 0.5)}}, list = {1, 2, 3}},
+      {layers = tune.choice({{64, 64}, {128}}), opt = {lr = tune.lograndint(1, 1000)}, [1] = tune.uniform(-1, 1)},
+      {},
+      {k = 5, s = "x"},
+    }
+    for ci, config in ipairs(configs) do
+      local plan = vg.plan(config)
+      assert.is_table(plan, "config " .. ci .. " has a plan")
+      local r1, r2 = sample.Random(ci * 7), sample.Random(ci * 7)
+      for _ = 1, 200 do
+        local want = vg.generate_variants(config, r1)
+        local got = vg.sample_plan(plan, config, r2)
+        assert.same(want, got)
+      end
+      assert.equal(r1:random(), r2:random())
+    end
+  end)
+
+  it("configs that need the search have no plan", function()
+    assert.is_nil(vg.plan({x = tune.grid_search({1, 2})}))
+    assert.is_nil(vg.plan({x = tune.sample_from(function() return 1 end)}))
+    assert.is_nil(vg.plan({x = tune.choice({tune.uniform(0, 1), 2})}))
+    assert.is_nil(vg.plan({x = {y = tune.grid_search({1})}, z = tune.uniform(0, 1)}))
+  end)
+
+  it("a BasicVariantGenerator run gives the same trials with and without plans", function()
+    local config = {lr = tune.loguniform(1e-4, 1), bs = tune.choice({16, 32, 64}), w = {d = tune.randint(0, 9)}}
+    local function configs(use_plan)
+      local saved = vg.plan
+      if not use_plan then vg.plan = function() return nil end end
+      tune.register_trainable("plan_probe", function() end)
+      local gen = tune.search.BasicVariantGenerator{seed = 3}
+      local Experiment = require("tune.experiment")
+      gen:add_configurations({Experiment{name = "e", trainable_name = "plan_probe", config = config,
+        num_samples = 50, local_dir = "/nonexistent"}})
+      local out = {}
+      while true do
+        local t = gen:next_trial()
+        if not t then break end
+        out[#out + 1] = {t.config, t.experiment_tag, t.evaluated_params}
+      end
+      vg.plan = saved
+      return out
+    end
+    local a, b = configs(true), configs(false)
+    assert.equal(50, #a)
+    assert.same(b, a)
+  end)
+end)

@@ -132,9 +132,15 @@ function BasicVariantGenerator:_refill()
     else
       -- Every point is evaluated, even beyond num_samples (Ray).
       e._samples_left = e._samples_left - 1
-      local config = e.config
-      if #e._points > 0 then config = apply_point(config, table.remove(e._points, 1)) end
-      local vs = variants.generate_variants(config, self._rng, {constant_grid_search = self._constant_grid_search})
+      local config, vs = e.config, nil
+      if #e._points > 0 then
+        config = apply_point(config, table.remove(e._points, 1))
+      else
+        -- Most configs are Domains only: their plan is made once.
+        if e._plan == nil then e._plan = variants.plan(config) or false end
+        if e._plan then vs = variants.sample_plan(e._plan, config, self._rng) end
+      end
+      vs = vs or variants.generate_variants(config, self._rng, {constant_grid_search = self._constant_grid_search})
       for _, v in ipairs(vs) do self._queue[#self._queue + 1] = {experiment = e, variant = v} end
     end
   end

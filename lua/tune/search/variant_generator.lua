@@ -386,6 +386,40 @@ function M.generate_variants(config, rng, opts)
   return result
 end
 
+--- The plan of a config whose variants need no search: no grid_search,
+--- no sample_from, no Domain among a choice's categories. Its variant is
+--- then its Domains sampled in path order, one draw each, which is what
+--- generate_variants does for it (same draws, same values, same variant);
+--- sample_plan does only that. nil for any other config. A caller that
+--- generates many variants of one config (BasicVariantGenerator) makes
+--- the plan once.
+function M.plan(config)
+  if type(config) ~= "table" then return nil end
+  local ok, domains, grids = pcall(parse_root, {config = config})
+  if not ok or #grids > 0 then return nil end
+  for _, d in ipairs(domains) do
+    local v = d.value
+    if v.kind ~= "float" and v.kind ~= "int"
+        and not (v.kind == "categorical" and not has_unresolved(v.categories)) then
+      return nil
+    end
+  end
+  return domains
+end
+
+--- The one variant of a planned config (see M.plan), as generate_variants
+--- returns it.
+function M.sample_plan(plan, config, rng)
+  local root = {config = plain_copy(config)}
+  local list = {}
+  for i, d in ipairs(plan) do
+    local value = unwrap(d.value:sample(rng))
+    assign_value(root, d.path, value)
+    list[i] = {path = table.move(d.path, 2, #d.path, 1, {}), value = plain_copy(value)}
+  end
+  return {{resolved_vars = list, config = root.config}}
+end
+
 --- True when a Domain, grid search or sample_from remains anywhere in v.
 function M.has_unresolved_values(config)
   return has_unresolved(config)
