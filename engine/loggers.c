@@ -254,6 +254,10 @@ void tune_loggers_free(tune_loggers_t *l) {
   while (tune_map_next(&l->trials, &pos, NULL, &v)) trial_log_free(v);
   tune_map_free(&l->trials);
   free(l->last_error);
+  tune_buf_free(&l->lines);
+  tune_buf_free(&l->events);
+  tune_buf_free(&l->one);
+  tune_buf_free(&l->rows);
 }
 
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
@@ -282,7 +286,9 @@ static void report_failure(tune_loggers_t *l, const char *dir, const char *name,
 
 /// result.json lines and `--events` lines, from one encoding of each result.
 static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
-  tune_buf_t lines = TUNE_BUF_INIT, events = TUNE_BUF_INIT, one = TUNE_BUF_INIT;
+  tune_buf_t lines = l->lines, events = l->events, one = l->one;
+  tune_buf_reset(&lines);
+  tune_buf_reset(&events);
   for (size_t i = 0; i < n; i++) {
     tune_buf_reset(&one);
     tune_json_write(&one, rs[i]);
@@ -316,9 +322,9 @@ static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target
     if (rc < 0) report_failure(l, t->logdir, "result.json", rc);
   }
   if (events.len) tune_fs_write_all(l->event_fd, events.data, events.len);
-  tune_buf_free(&lines);
-  tune_buf_free(&events);
-  tune_buf_free(&one);
+  l->lines = lines;
+  l->events = events;
+  l->one = one;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -454,7 +460,8 @@ static csv_columns_t *columns_of(trial_log_t *tl, const cJSON *r) {
 }
 
 static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
-  tune_buf_t b = TUNE_BUF_INIT;
+  tune_buf_t b = l->rows;
+  tune_buf_reset(&b);
   int header = 0;
   if (!tl->cols) {
     int rc = log_open(tl, 1, "progress.csv");
@@ -484,7 +491,7 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
       tl->cols = NULL;
     }
   }
-  tune_buf_free(&b);
+  l->rows = b;
 }
 
 /* ------------------------------------------------------------------------ */

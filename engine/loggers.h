@@ -20,6 +20,7 @@ typedef struct {
   int event_fd_owned;   ///< opened here (closed by tune_loggers_free)
   tune_map_t trials;    ///< trial id -> its open files and CSV columns (owned)
   char *last_error;     ///< the last write failure, for a warning
+  tune_buf_t lines, events, one, rows;  ///< scratch, kept between batches
 } tune_loggers_t;
 
 /// Whose results these are.
