@@ -22,6 +22,22 @@ static int l_mkdir_p(lua_State *L) {
   return 1;
 }
 
+/// core.mkdir_new(path): true when it made the directory (and any missing
+/// parent); false, "exists" when something was at `path` already; nil and
+/// a message otherwise. One mkdir(2) in the common case.
+static int l_mkdir_new(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  int rc = tune_fs_mkdir_new(p);
+  if (rc == -EEXIST) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "exists");
+    return 2;
+  }
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /// core.write_atomic(path, data [, sync]): through a temporary name and a
 /// rename; with sync (the default) fsynced, file and directory.
 static int l_write_atomic(lua_State *L) {
@@ -241,6 +257,7 @@ static const luaL_Reg atomic_methods[] = {
 
 static const luaL_Reg funcs[] = {
     {"mkdir_p", l_mkdir_p},
+    {"mkdir_new", l_mkdir_new},
     {"write_atomic", l_write_atomic},
     {"append", l_append},
     {"open_append", l_open_append},

@@ -56,6 +56,16 @@ int tune_fs_mkdir_p(const char *path) {
   return is_dir(path);
 }
 
+int tune_fs_mkdir_new(const char *path) {
+  if (mkdir(path, 0777) == 0) return 0;
+  if (errno != ENOENT) return -errno;
+  char *parent = tune_fs_dirname(path);
+  int rc = tune_fs_mkdir_p(parent);
+  free(parent);
+  if (rc < 0) return rc;
+  return mkdir(path, 0777) == 0 ? 0 : -errno;
+}
+
 int tune_fs_write_all(int fd, const void *data, size_t len) {
   const char *p = data;
   while (len > 0) {

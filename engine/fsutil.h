@@ -11,6 +11,9 @@
 int tune_fs_write_all(int fd, const void *data, size_t len);
 /// mkdir -p with mode 0777 (umask applies).
 int tune_fs_mkdir_p(const char *path);
+/// Creates the directory `path` (and missing parents): 0 when it made it,
+/// -EEXIST when something was there already, or another negative errno.
+int tune_fs_mkdir_new(const char *path);
 /// Write `len` bytes to `path` atomically: `path.tmp-<pid>`, fsync, rename,
 /// fsync of the directory. The old file survives any crash before rename.
 int tune_fs_write_atomic(const char *path, const void *data, size_t len);

@@ -469,7 +469,8 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
       report_failure(l, t->logdir, "progress.csv", rc);
       return;
     }
-    tl->cols = read_header(tl->fd[1]);
+    /* log_open knows the size: an empty file has no header to read. */
+    tl->cols = tl->size[1] > 0 ? read_header(tl->fd[1]) : NULL;
     if (!tl->cols) {
       /* The first result fixes the columns (Ray: later keys are ignored). */
       tl->cols = columns_of(tl, rs[0]);

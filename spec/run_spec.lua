@@ -239,6 +239,20 @@ describe("tune.run", function()
     assert.matches("/dir_" .. t.trial_id .. "$", t.logdir)
   end)
 
+  it("a trial directory name already taken gets a random suffix; missing parents are made", function()
+    local a = run("steps", {config = {iters = 1, x = tune.grid_search({1, 2})}, local_dir = dir .. "/new/parent",
+      trial_dirname_creator = function() return "same" end})
+    local l1, l2 = a.trials[1].logdir, a.trials[2].logdir
+    assert.matches("/same$", l1)
+    assert.matches("/same_%x%x%x%x$", l2)
+    assert.equal("directory", core.stat(l2))
+    assert.same({false, "exists"}, {core.mkdir_new(l1)})
+    assert.is_true(core.mkdir_new(dir .. "/a/b/c"))
+    local ok, err = core.mkdir_new(l1 .. "/result.json/x")
+    assert.is_nil(ok)
+    assert.matches("Not a directory", err)
+  end)
+
   it("log_to_file: true, a name, or a pair", function()
     local a = run("chatty", {log_to_file = true, local_dir = dir})
     assert.same({"hello from stdout"}, support.lines(a.trials[1].logdir .. "/stdout"))

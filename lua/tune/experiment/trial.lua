@@ -252,11 +252,15 @@ function Trial:init_logdir()
   if self.experiment_dir_name then root = util.join(root, self.experiment_dir_name) end
   local name = self:dirname()
   local path = util.join(root, name)
-  if core.stat(path) then
+  -- A new directory, made with one mkdir(2); a name already taken gets a
+  -- random suffix (Ray's behaviour).
+  local made, err = core.mkdir_new(path)
+  while made == false do
     local suffix = "_" .. util.random_hex(4)
     path = util.join(root, name:sub(1, MAX_DIRNAME - #suffix) .. suffix)
+    made, err = core.mkdir_new(path)
   end
-  assert(core.mkdir_p(path))
+  assert(made, err)
   self.logdir = path
   return path
 end
