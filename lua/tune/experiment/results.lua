@@ -107,6 +107,15 @@ function R:_on_training_result(trial, results, nested)
     end
   end)
   local ex = self.trial_executor
+  local id = trial.trial_id
+  if ok and last == CONTINUE and self._queued_decisions[id] == CONTINUE and self._cached_decisions[id] == nil
+      and trial.status == Trial.RUNNING then
+    -- The worker computes its next result while this batch is logged
+    -- (_post_process then finds nothing queued): the same requests in
+    -- the same order, only the log writes come after the train request.
+    self._queued_decisions[id] = nil
+    ex:continue_training(trial)
+  end
   if ex.commit_results and n > 0 then ex:commit_results(trial, n, last == STOP) end
   if not ok then self:_process_trial_failure(trial, M.failure_message(err)) end
 end
