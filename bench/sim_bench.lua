@@ -32,24 +32,32 @@ local SCHEDULERS = {
   ASHA = function() return tune.schedulers.ASHAScheduler{max_t = ITERS, grace_period = 10} end,
 }
 
+-- Each run writes to its own directory, and all are removed at the end:
+-- on an ext4 without a journal, creating files right after many deletes
+-- costs several times more (docs/benchmarks.md), which would charge one
+-- run for the previous one's cleanup.
+local seq = 0
 local function once(name, buffer)
-  core.remove_tree(DIR)
+  seq = seq + 1
+  local dir = string.format("%s/%d-%s-%d", DIR, seq, name, buffer)
   local ex = tune.SimulatedExecutor{num_cpus = 8, curve = curve, result_buffer_length = buffer}
   local results = 0
   local t0 = core.now()
   local a = tune.run("sim_curve", {trial_executor = ex, num_samples = TRIALS, scheduler = SCHEDULERS[name](),
-    metric = "loss", mode = "min", verbose = 0, local_dir = DIR, name = "bench",
+    metric = "loss", mode = "min", verbose = 0, local_dir = dir, name = "bench",
     config = {x = tune.uniform(0, 1)}, seed = 1})
   local wall = core.now() - t0
   for _, t in ipairs(a.trials) do results = results + (t.last_result.training_iteration or 0) end
   return results / wall, results
 end
 
+core.remove_tree(DIR) -- what an interrupted run left
 local out = {}
 for _, buffer in ipairs({1, 8}) do
   for _, name in ipairs({"FIFO", "ASHA"}) do
     local rates, n = {}, 0
     for r = 1, REPEATS do rates[r], n = once(name, buffer) end
+    table.sort(rates)
     out[#out + 1] = string.format("%-5s buffer %d  %6d results  %8.0f results/s (median of %d; min %.0f, max %.0f)",
       name, buffer, n, median(rates), REPEATS, rates[1], rates[#rates])
   end
