@@ -253,6 +253,19 @@ describe("tune.run", function()
     assert.matches("Not a directory", err)
   end)
 
+  it("runs the collector at pause 150 and gives the host's pause back", function()
+    local before = collectgarbage("setpause", 180)
+    local during
+    local cb = {on_trial_result = function() during = collectgarbage("setpause", 150) end}
+    run("steps", {config = {iters = 1}, local_dir = dir, callbacks = {cb}})
+    -- Lua keeps the pause in steps of 4 (150 reads back as 148).
+    assert.is_true(during >= 144 and during <= 152, tostring(during))
+    assert.equal(180, collectgarbage("setpause", before))
+    assert.has_error(function() run("steps", {config = {iters = 1}, local_dir = dir, callbacks = {
+      {on_trial_result = function() collectgarbage("setpause", 150) error("boom") end}}}) end)
+    assert.equal(before, collectgarbage("setpause", before))
+  end)
+
   it("log_to_file: true, a name, or a pair", function()
     local a = run("chatty", {log_to_file = true, local_dir = dir})
     assert.same({"hello from stdout"}, support.lines(a.trials[1].logdir .. "/stdout"))
