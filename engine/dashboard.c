@@ -9,7 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
+#include "mhd_loader.h"
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -24,6 +24,9 @@
 #define SAMPLE_WINDOW 4096
 /// The most lines a thinned answer asks for (bounds its buffer).
 #define MAX_LINES 10000
+
+/// libmicrohttpd's functions, loaded by the first tune_dashboard_start.
+static const tune_mhd_t *M;
 
 struct tune_dashboard {
   struct MHD_Daemon *mhd;
@@ -43,15 +46,15 @@ struct tune_dashboard {
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type, const char *body,
                              size_t len, const char *next, const char *lines) {
-  struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *r = M->create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
   if (!r) return MHD_NO;
-  MHD_add_response_header(r, "Content-Type", type);
-  MHD_add_response_header(r, "Cache-Control", "no-store");
-  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-  if (next) MHD_add_response_header(r, "X-Tune-Next", next);
-  if (lines) MHD_add_response_header(r, "X-Tune-Lines", lines);
-  enum MHD_Result ok = MHD_queue_response(c, code, r);
-  MHD_destroy_response(r);
+  M->add_response_header(r, "Content-Type", type);
+  M->add_response_header(r, "Cache-Control", "no-store");
+  M->add_response_header(r, "X-Content-Type-Options", "nosniff");
+  if (next) M->add_response_header(r, "X-Tune-Next", next);
+  if (lines) M->add_response_header(r, "X-Tune-Lines", lines);
+  enum MHD_Result ok = M->queue_response(c, code, r);
+  M->destroy_response(r);
   return ok;
 }
 
@@ -178,9 +181,9 @@ static enum MHD_Result sampled(struct MHD_Connection *c, int fd, long long from,
 /// one (a fast trial's backlog thinned for the page); X-Tune-Lines counts
 /// the lines the answer covers.
 static enum MHD_Result results(tune_dashboard_t *d, struct MHD_Connection *c) {
-  const char *dir = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dir");
-  const char *from_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
-  const char *max_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max");
+  const char *dir = M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dir");
+  const char *from_s = M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
+  const char *max_s = M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max");
   if (!valid_name(dir)) return text(c, MHD_HTTP_BAD_REQUEST, "dir: expected a trial directory name\n");
   char *end = NULL;
   long long from = from_s ? strtoll(from_s, &end, 10) : 0;
@@ -267,7 +270,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   d->events++;
   pthread_cond_broadcast(&d->changed);
   pthread_mutex_unlock(&d->mu);
-  if (!token_ok(d, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token")))
+  if (!token_ok(d, M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token")))
     return text(c, MHD_HTTP_FORBIDDEN, "a token is required: use the URL tunelua printed\n");
   if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
     return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", d->page, d->page_len, NULL, NULL);
@@ -276,13 +279,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     d->wanted = 1;
     d->events++;
     pthread_cond_broadcast(&d->changed);
-    struct MHD_Response *r = MHD_create_response_from_buffer(d->state_len, d->state, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = M->create_response_from_buffer(d->state_len, d->state, MHD_RESPMEM_MUST_COPY);
     pthread_mutex_unlock(&d->mu);
     if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
+    M->add_response_header(r, "Content-Type", "application/json");
+    M->add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ok = M->queue_response(c, MHD_HTTP_OK, r);
+    M->destroy_response(r);
     return ok;
   }
   if (!strcmp(url, "/api/results")) return results(d, c);
@@ -315,6 +318,7 @@ tune_dashboard_t *tune_dashboard_start(const char *host, int port, const char *t
     snprintf(err, errlen, "dashboard host %s is not an IPv4 address", host);
     return NULL;
   }
+  if (!M && !(M = tune_mhd(err, errlen))) return NULL;
   tune_dashboard_t *d = calloc(1, sizeof *d);
   if (!d) {
     snprintf(err, errlen, "out of memory");
@@ -338,7 +342,7 @@ tune_dashboard_t *tune_dashboard_start(const char *host, int port, const char *t
   }
   memcpy(d->page, page, page_len);
   d->page_len = page_len;
-  d->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, (uint16_t)port, NULL, NULL, handle, d,
+  d->mhd = M->start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, (uint16_t)port, NULL, NULL, handle, d,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 64u,
                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
   if (!d->mhd) {
@@ -347,7 +351,7 @@ tune_dashboard_t *tune_dashboard_start(const char *host, int port, const char *t
     free_dashboard(d);
     return NULL;
   }
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  const union MHD_DaemonInfo *info = M->get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
   d->port = info ? info->port : port;
   return d;
 }
@@ -404,7 +408,7 @@ unsigned long tune_dashboard_requests(tune_dashboard_t *d) {
 
 void tune_dashboard_stop(tune_dashboard_t *d) {
   if (!d) return;
-  MHD_stop_daemon(d->mhd);
+  M->stop_daemon(d->mhd);
   free_dashboard(d);
 }
 
