@@ -184,7 +184,15 @@ static trial_log_t *trial_log(tune_loggers_t *l, const char *trial_id, const cha
 static int log_open(trial_log_t *t, int which, const char *name) {
   if (t->fd[which] >= 0) return 0;
   char *path = tune_fs_join(t->logdir, name);
-  t->fd[which] = open(path, (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  int flags = (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC;
+  /* A new trial's file is made here: then it is empty, no fstat needed. */
+  t->fd[which] = open(path, flags | O_EXCL, 0666);
+  if (t->fd[which] >= 0) {
+    free(path);
+    t->size[which] = 0;
+    return 0;
+  }
+  if (errno == EEXIST) t->fd[which] = open(path, flags, 0666);
   free(path);
   if (t->fd[which] < 0) return -errno;
   struct stat st;
