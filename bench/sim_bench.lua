@@ -57,7 +57,6 @@ for _, buffer in ipairs({1, 8}) do
   for _, name in ipairs({"FIFO", "ASHA"}) do
     local rates, n = {}, 0
     for r = 1, REPEATS do rates[r], n = once(name, buffer) end
-    table.sort(rates)
     out[#out + 1] = string.format("%-5s buffer %d  %6d results  %8.0f results/s (median of %d; min %.0f, max %.0f)",
       name, buffer, n, median(rates), REPEATS, rates[1], rates[#rates])
   end

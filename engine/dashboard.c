@@ -25,7 +25,8 @@
 /// The most lines a thinned answer asks for (bounds its buffer).
 #define MAX_LINES 10000
 
-/// libmicrohttpd's functions, loaded by the first tune_dashboard_start.
+/// libmicrohttpd's functions (tune_mhd loads them once), set by
+/// tune_dashboard_start before any callback can run.
 static const tune_mhd_t *M;
 
 struct tune_dashboard {
@@ -318,7 +319,7 @@ tune_dashboard_t *tune_dashboard_start(const char *host, int port, const char *t
     snprintf(err, errlen, "dashboard host %s is not an IPv4 address", host);
     return NULL;
   }
-  if (!M && !(M = tune_mhd(err, errlen))) return NULL;
+  if (!(M = tune_mhd(err, errlen))) return NULL;
   tune_dashboard_t *d = calloc(1, sizeof *d);
   if (!d) {
     snprintf(err, errlen, "out of memory");

@@ -294,45 +294,42 @@ static void report_failure(tune_loggers_t *l, const char *dir, const char *name,
 
 /// result.json lines and `--events` lines, from one encoding of each result.
 static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
-  tune_buf_t lines = l->lines, events = l->events, one = l->one;
-  tune_buf_reset(&lines);
-  tune_buf_reset(&events);
+  tune_buf_t *lines = &l->lines, *events = &l->events, *one = &l->one;
+  tune_buf_reset(lines);
+  tune_buf_reset(events);
   for (size_t i = 0; i < n; i++) {
-    tune_buf_reset(&one);
-    tune_json_write(&one, rs[i]);
-    if (l->json && one.len && one.data[one.len - 1] == '}') {
+    tune_buf_reset(one);
+    tune_json_write(one, rs[i]);
+    if (l->json && one->len && one->data[one->len - 1] == '}') {
       /* The result without its closing brace, then its config. */
-      tune_buf_append(&lines, one.data, one.len - 1);
-      tune_buf_puts(&lines, rs[i]->child ? ",\"config\":" : "\"config\":");
-      tune_buf_append(&lines, tl->config_json.data, tl->config_json.len);
-      tune_buf_puts(&lines, "}\n");
+      tune_buf_append(lines, one->data, one->len - 1);
+      tune_buf_puts(lines, rs[i]->child ? ",\"config\":" : "\"config\":");
+      tune_buf_append(lines, tl->config_json.data, tl->config_json.len);
+      tune_buf_puts(lines, "}\n");
     }
     if (l->event_fd >= 0) {
-      tune_buf_puts(&events, "{\"event\":\"trial_result\",\"time\":");
+      tune_buf_puts(events, "{\"event\":\"trial_result\",\"time\":");
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
-      tune_json_write_double(&events, (double)ts.tv_sec + ts.tv_nsec / 1e9);
-      tune_buf_puts(&events, ",\"trial_id\":");
-      tune_json_write_string(&events, t->trial_id, strlen(t->trial_id));
-      tune_buf_puts(&events, ",\"name\":");
-      tune_json_write_string(&events, t->name, strlen(t->name));
-      tune_buf_puts(&events, ",\"status\":\"RUNNING\",\"experiment_tag\":");
-      tune_json_write_string(&events, t->experiment_tag, strlen(t->experiment_tag));
-      tune_buf_puts(&events, ",\"logdir\":");
-      tune_json_write_string(&events, t->logdir, strlen(t->logdir));
-      tune_buf_puts(&events, ",\"result\":");
-      tune_buf_append(&events, one.data, one.len);
-      tune_buf_puts(&events, "}\n");
+      tune_json_write_double(events, (double)ts.tv_sec + ts.tv_nsec / 1e9);
+      tune_buf_puts(events, ",\"trial_id\":");
+      tune_json_write_string(events, t->trial_id, strlen(t->trial_id));
+      tune_buf_puts(events, ",\"name\":");
+      tune_json_write_string(events, t->name, strlen(t->name));
+      tune_buf_puts(events, ",\"status\":\"RUNNING\",\"experiment_tag\":");
+      tune_json_write_string(events, t->experiment_tag, strlen(t->experiment_tag));
+      tune_buf_puts(events, ",\"logdir\":");
+      tune_json_write_string(events, t->logdir, strlen(t->logdir));
+      tune_buf_puts(events, ",\"result\":");
+      tune_buf_append(events, one->data, one->len);
+      tune_buf_puts(events, "}\n");
     }
   }
-  if (lines.len) {
-    int rc = log_append(tl, 0, "result.json", lines.data, lines.len);
+  if (lines->len) {
+    int rc = log_append(tl, 0, "result.json", lines->data, lines->len);
     if (rc < 0) report_failure(l, t->logdir, "result.json", rc);
   }
-  if (events.len) tune_fs_write_all(l->event_fd, events.data, events.len);
-  l->lines = lines;
-  l->events = events;
-  l->one = one;
+  if (events->len) tune_fs_write_all(l->event_fd, events->data, events->len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -468,8 +465,8 @@ static csv_columns_t *columns_of(trial_log_t *tl, const cJSON *r) {
 }
 
 static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
-  tune_buf_t b = l->rows;
-  tune_buf_reset(&b);
+  tune_buf_t *b = &l->rows;
+  tune_buf_reset(b);
   int header = 0;
   if (!tl->cols) {
     int rc = log_open(tl, 1, "progress.csv");
@@ -483,15 +480,15 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
       /* The first result fixes the columns (Ray: later keys are ignored). */
       tl->cols = columns_of(tl, rs[0]);
       for (size_t i = 0; i < tl->cols->n; i++) {
-        if (i) tune_buf_putc(&b, ',');
-        tune_csv_field(&b, tl->cols->names[i], strlen(tl->cols->names[i]));
+        if (i) tune_buf_putc(b, ',');
+        tune_csv_field(b, tl->cols->names[i], strlen(tl->cols->names[i]));
       }
-      tune_buf_putc(&b, '\n');
+      tune_buf_putc(b, '\n');
       header = 1;
     }
   }
-  for (size_t k = 0; k < n; k++) csv_row(tl, tl->cols, rs[k], &b);
-  int rc = log_append(tl, 1, "progress.csv", b.data, b.len);
+  for (size_t k = 0; k < n; k++) csv_row(tl, tl->cols, rs[k], b);
+  int rc = log_append(tl, 1, "progress.csv", b->data, b->len);
   if (rc < 0) {
     report_failure(l, t->logdir, "progress.csv", rc);
     if (header) {
@@ -500,7 +497,6 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
       tl->cols = NULL;
     }
   }
-  l->rows = b;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -41,19 +41,25 @@ local function lerp(a, b, t)
   return a + d * t
 end
 
---- np.nanpercentile(values, q) with the default linear method; nil for
---- no values, NaN when every value is NaN.
+--- The q-th percentile (numpy's linear method) of the sorted, NaN-free
+--- array v; NaN when v is empty.
+local function sorted_percentile(v, q)
+  if #v == 0 then return 0 / 0 end
+  local idx = (#v - 1) * (q / 100)
+  local lo = math.floor(idx)
+  local hi = math.min(lo + 1, #v - 1)
+  return lerp(v[lo + 1], v[hi + 1], idx - lo)
+end
+
+--- np.nanpercentile(values, q) with the default linear method; NaN when
+--- every value is NaN.
 local function nanpercentile(values, q)
   local v = {}
   for _, x in ipairs(values) do
     if x == x then v[#v + 1] = x end
   end
-  if #v == 0 then return 0 / 0 end
   table.sort(v)
-  local idx = (#v - 1) * (q / 100)
-  local lo = math.floor(idx)
-  local hi = math.min(lo + 1, #v - 1)
-  return lerp(v[lo + 1], v[hi + 1], idx - lo)
+  return sorted_percentile(v, q)
 end
 AsyncHyperBandScheduler._nanpercentile = nanpercentile
 
@@ -91,12 +97,7 @@ end
 --- number nanpercentile gives: it sorts the same values).
 function Bracket:cutoff(rung)
   if #rung.order == 0 then return nil end
-  local v = rung.sorted
-  if #v == 0 then return 0 / 0 end
-  local idx = (#v - 1) * ((1 - 1 / self.rf) * 100 / 100)
-  local lo = math.floor(idx)
-  local hi = math.min(lo + 1, #v - 1)
-  return lerp(v[lo + 1], v[hi + 1], idx - lo)
+  return sorted_percentile(rung.sorted, (1 - 1 / self.rf) * 100)
 end
 
 --- The first position in the sorted array `v` whose value is >= x.
