@@ -103,6 +103,26 @@ end
 
 M.TRUE_OPTIMUM = 0.071525032513552425
 
+--- The second pruning workload (docs/benchmarks.md, "a second curve
+--- family"), defined before any scheduler was tuned: power-law curves
+--- instead of exponential ones, another optimum, more noise, and a slow
+--- divergence for learning rates above 1e-2. Same space and grid as
+--- curve_loss; bench/peer/pruning2.py computes the same values in Python.
+function M.curve2_loss(k, width, t)
+  local a = -4.0 + k / 1000.0
+  local w = math.log(width, 2)
+  local a_opt = -2.6 + 0.3 * (w - 6.5)
+  local d = a - a_opt
+  local u = math.max(0.0, 6.0 - w)
+  local floor = 0.12 + 0.25 * (d * d) + 0.015 * (u * u)
+  local tau = 8.0 * 10.0 ^ (-(a + 2.5))
+  local beta = 0.6 + 0.1 * (w - 6.5)
+  local drift = 0.0008 * math.max(0.0, a + 2.0)
+  local h = M.splitmix64((k * 1024 + width) * 128 + t + 0x5EED)
+  local noise = 0.015 * (2.0 * ((h >> 11) * 2.0 ^ -53) - 1.0)
+  return floor + (3.0 - floor) * (1.0 + t / tau) ^ (-beta) + drift * t + noise
+end
+
 --- numpy.percentile (linear, Hyndman-Fan type 7) of a list.
 function M.percentile(values, p)
   local v = {}
