@@ -62,6 +62,17 @@ static int l_append(lua_State *L) {
   return 1;
 }
 
+/// core.write_file(path, data) -> true | nil, err: the whole file, in place.
+static int l_write_file(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int rc = tune_fs_write_file(p, data, len);
+  if (rc < 0) return tune_lua_fail(L, p, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_read_file(lua_State *L) {
   const char *p = luaL_checkstring(L, 1);
   char *data;
@@ -260,6 +271,7 @@ static const luaL_Reg funcs[] = {
     {"mkdir_new", l_mkdir_new},
     {"write_atomic", l_write_atomic},
     {"append", l_append},
+    {"write_file", l_write_file},
     {"open_append", l_open_append},
     {"open_atomic", l_open_atomic},
     {"read_file", l_read_file},

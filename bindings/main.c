@@ -3,6 +3,7 @@
 /// Lua (lua/tune/cli.lua), the worker loop is lua/tune/worker.lua.
 #include <lauxlib.h>
 #include <limits.h>
+#include <malloc.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,14 @@ int main(int argc, char **argv) {
     printf("tunelua %s\n", TUNE_VERSION);
     return 0;
   }
+  /* The driver's heap breathes by a few KiB around each trial: glibc's
+   * default trim threshold gave it back and took it again with brk(2) and
+   * fresh zeroed pages every time. Keep up to 16 MiB of free top; a fixed
+   * mmap threshold (which setting the trim threshold implies) of 1 MiB keeps
+   * mid-sized buffers on the heap. */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 16 << 20);
+  mallopt(M_TOP_PAD, 1 << 20);
   ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
   if (n > 0) {
     self_path[n] = '\0';

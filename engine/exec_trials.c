@@ -90,7 +90,9 @@ static int give_worker(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, tune
   if (reuse) {
     reuse->pg = pg;
     tune_worker_attach(reuse, t);
+    tune_worker_cork(reuse);
     if (!tune_worker_request(reuse, TUNE_REQ_RESET, t, start_body(t))) {
+      tune_worker_uncork(reuse);
       snprintf(err, errlen, "cached worker %lld is gone", (long long)reuse->pid);
       return -1;
     }
@@ -113,7 +115,9 @@ static int give_worker(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, tune
     }
   }
   if (ex->o.prestart_workers && (ex->backend->ops->caps & TUNE_BACKEND_PRESTART)) ex->want_standby = 1;
+  tune_worker_cork(w);
   if (!tune_worker_request(w, TUNE_REQ_START, t, body)) {
+    tune_worker_uncork(w);
     if (w->fault) snprintf(err, errlen, "%s", w->fault);
     else snprintf(err, errlen, "worker %lld exited at once", (long long)w->pid);
     return -1;
@@ -154,17 +158,22 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
     tune_executor_stop(ex, spec->trial_id, 1);
     return -1;
   }
+  /* The start (or reset) request waits, corked, for what follows it: one
+     write to the worker for both. */
+  tune_worker_t *w = t->worker;
   if (spec->restore_dir) {
     if (tune_map_get(&ex->pending_saves, spec->restore_dir)) {
       /* The save that makes this checkpoint is still under way elsewhere. */
       t->waiting_restore = tune_xstrdup(spec->restore_dir);
       t->waiting_restore_persistent = spec->restore_persistent;
-      return 1;
+    } else {
+      tune__send_restore(ex, t, spec->restore_dir, spec->restore_persistent);
+      if (!spec->restore_persistent) tune__send_train(ex, t);
     }
-    tune__send_restore(ex, t, spec->restore_dir, spec->restore_persistent);
-    if (spec->restore_persistent) return 1;
+  } else {
+    tune__send_train(ex, t);
   }
-  tune__send_train(ex, t);
+  if (w) tune_worker_uncork(w);
   return 1;
 }
 

@@ -210,6 +210,14 @@ int tune_fs_append(const char *path, const void *data, size_t len, int sync) {
   return rc;
 }
 
+int tune_fs_write_file(const char *path, const void *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return -errno;
+  int rc = tune_fs_write_all(fd, data, len);
+  if (close(fd) < 0 && rc == 0) rc = -errno;
+  return rc;
+}
+
 int tune_fs_read(const char *path, size_t max, char **out, size_t *len) {
   *out = NULL;
   *len = 0;

@@ -141,16 +141,38 @@ tune_req_t *tune_worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_tri
     tune_worker_fault(w, why);
     return NULL;
   }
-  int rc = w->set->backend->ops->send(w->proc, line.data, line.len);
-  tune_buf_free(&line);
-  if (rc < 0) {
-    tune_req_free(r);
-    return NULL;
+  if (w->corked) {
+    tune_buf_append(&w->cork, line.data, line.len);
+  } else {
+    int rc = w->set->backend->ops->send(w->proc, line.data, line.len);
+    if (rc < 0) {
+      tune_buf_free(&line);
+      tune_req_free(r);
+      return NULL;
+    }
   }
+  tune_buf_free(&line);
   if (w->req_tail) w->req_tail->next = r;
   else w->req_head = r;
   w->req_tail = r;
   return r;
+}
+
+void tune_worker_cork(tune_worker_t *w) { w->corked = 1; }
+
+int tune_worker_uncork(tune_worker_t *w) {
+  if (!w->corked) return 0;
+  w->corked = 0;
+  if (!w->cork.len) return 0;
+  int rc = w->proc && !w->fault ? w->set->backend->ops->send(w->proc, w->cork.data, w->cork.len) : -EPIPE;
+  w->cork.len = 0;
+  if (rc < 0) {
+    char why[160];
+    snprintf(why, sizeof why, "cannot write to the worker: %s", strerror(-rc));
+    tune_worker_fault(w, why);
+    return -1;
+  }
+  return 0;
 }
 
 tune_req_t *tune_worker_pop_request(tune_worker_t *w) {
@@ -343,6 +365,7 @@ static void worker_free(tune_worker_t *w) {
   if (w->kill_timer) s->backend->ops->timer_free(w->kill_timer);
   tune_lines_free(&w->lines);
   for (int i = 0; i < 3; i++) tune_buf_free(&w->in[i]);
+  tune_buf_free(&w->cork);
   tune_buf_free(&w->partial[0]);
   tune_buf_free(&w->partial[1]);
   for (size_t i = 0; i < TUNE_STDERR_TAIL; i++) free(w->tail[i]);

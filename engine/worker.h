@@ -93,6 +93,8 @@ struct tune_worker {
   size_t tail_next;
   tune_req_t *req_head, *req_tail;
   uint64_t next_req;
+  int corked;                 ///< requests wait in `cork` for tune_worker_uncork
+  tune_buf_t cork;
   int hello;
   int stopping;               ///< asked to stop (or killed)
   int standby;                ///< prestarted, waiting for a trial
@@ -126,6 +128,12 @@ tune_worker_t *tune_worker_spawn(tune_workers_t *s, const tune_worker_spawn_t *o
 /// Sends a request; the worker answers requests in order. Takes `body`.
 /// Returns the request, or NULL when the worker cannot be written to.
 tune_req_t *tune_worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_trial_t *t, cJSON *body);
+/// Requests made between cork and uncork go out in one write (a reset and
+/// the train request after it). uncork returns 0, or -1 when the write
+/// failed (the worker is then faulted and killed; its requests stay queued
+/// and end with it, as when it dies after a write).
+void tune_worker_cork(tune_worker_t *w);
+int tune_worker_uncork(tune_worker_t *w);
 tune_req_t *tune_worker_pop_request(tune_worker_t *w);
 void tune_req_free(tune_req_t *r);
 /// Serve trial `t` (a reference is taken), or none with NULL.

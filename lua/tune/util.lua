@@ -44,10 +44,24 @@ function M.get_path(t, path, sep)
   return v
 end
 
+--- The shared do-nothing function. Base classes give it to hooks they do
+--- not implement, so that the runner's plug-in adapter skips those calls
+--- (tune.experiment.plugin).
+function M.noop() end
+
 --- Sorted keys of a table.
 function M.sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
+  local keys, n, strings = {}, 0, true
+  for k in pairs(t) do
+    n = n + 1
+    keys[n] = k
+    if strings and type(k) ~= "string" then strings = false end
+  end
+  -- Only strings (a result, a config): the built-in order, no Lua calls.
+  if strings then
+    table.sort(keys)
+    return keys
+  end
   table.sort(keys, function(a, b)
     local ta, tb = type(a), type(b)
     if ta ~= tb then return ta < tb end

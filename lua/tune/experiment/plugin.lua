@@ -10,6 +10,7 @@ local TrialScheduler = require("tune.schedulers.trial_scheduler")
 local M = {}
 
 local traceback = debug.traceback
+local noop = require("tune.util").noop
 local xpcall, type, tostring, format = xpcall, type, tostring, string.format
 
 local DECISIONS = {}
@@ -68,7 +69,7 @@ function M.call(kind, plugin, hook, judge, ...)
     ok, v = xpcall(plugin, handler, ...)
   elseif tp == "table" or tp == "userdata" then
     local f = plugin[hook]
-    if f == nil then return true, nil end
+    if f == nil or f == noop then return true, nil end
     if not callable(f) then
       return false, format("%s %s: %s is a %s, not a method", kind, M.name(plugin), hook, type(f))
     end

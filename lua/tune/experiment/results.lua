@@ -71,24 +71,25 @@ function R:_validate_metrics(trial, flat)
     self._metric_checks = checks
   end
   local checks = self._metric_checks
-  if #checks == 0 then return end
+  local n = #checks
+  if n == 0 then return end
+  -- Every expected metric there (nearly every result): nothing else to see.
+  local i = 1
+  while i <= n and util.get_path(flat, checks[i][1]) ~= nil do i = i + 1 end
+  if i > n then return end
   local reported = false
   for k in pairs(flat) do
     if not DEBUG_METRICS[k] then reported = true break end
   end
   if not reported then return end
-  for _, c in ipairs(checks) do
-    local m = c[1]
-    if util.get_path(flat, m) == nil then
-      local keys = {}
-      for k in pairs(flat) do if not DEBUG_METRICS[k] then keys[#keys + 1] = k end end
-      table.sort(keys)
-      error(M.trial_failure(string.format(
-        "trial %s returned a result without the metric %q that %s expects (it reported: %s). "
-          .. "Make sure tune.report() includes it, or set TUNE_DISABLE_STRICT_METRIC_CHECKING=1.",
-        tostring(trial), m, c[2], table.concat(keys, ", "))), 0)
-    end
-  end
+  -- checks[i] is the first expected metric missing.
+  local keys = {}
+  for k in pairs(flat) do if not DEBUG_METRICS[k] then keys[#keys + 1] = k end end
+  table.sort(keys)
+  error(M.trial_failure(string.format(
+    "trial %s returned a result without the metric %q that %s expects (it reported: %s). "
+      .. "Make sure tune.report() includes it, or set TUNE_DISABLE_STRICT_METRIC_CHECKING=1.",
+    tostring(trial), checks[i][1], checks[i][2], table.concat(keys, ", "))), 0)
 end
 
 --- A batch of results: each is processed until one is a STOP (Ray's

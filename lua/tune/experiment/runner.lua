@@ -260,11 +260,7 @@ function TrialRunner:_start_trial(trial)
     if trial.logdir and prev == Trial.PENDING and not trial._params_written then
       -- Written in place, not synced: resume reads configs from the journal,
       -- and a trial that starts again after a crash writes this file again.
-      local f = io.open(util.join(trial.logdir, "params.json"), "w")
-      if f then
-        f:write(assert(core.json_encode(trial.config)))
-        f:close()
-      end
+      core.write_file(util.join(trial.logdir, "params.json"), assert(core.json_encode(trial.config)))
       trial._params_written = true
     end
     self:_journal_status(trial)

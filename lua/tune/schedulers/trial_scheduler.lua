@@ -4,6 +4,7 @@
 --- Decisions are the constants TrialScheduler.CONTINUE, .PAUSE, .STOP
 --- (and .NOOP). See docs/guide/custom-schedulers.md.
 local class = require("tune.class")
+local util = require("tune.util")
 
 local TrialScheduler = class.class("TrialScheduler")
 
@@ -52,11 +53,14 @@ function TrialScheduler.metric_op(mode)
   return nil
 end
 
-function TrialScheduler:on_trial_add(runner, trial) end
-function TrialScheduler:on_trial_error(runner, trial) end
+-- on_trial_add(runner, trial), on_trial_error(runner, trial),
+-- on_trial_complete(runner, trial, result), on_trial_remove(runner, trial):
+-- nothing by default.
+TrialScheduler.on_trial_add = util.noop
+TrialScheduler.on_trial_error = util.noop
 function TrialScheduler:on_trial_result(runner, trial, result) return TrialScheduler.CONTINUE end
-function TrialScheduler:on_trial_complete(runner, trial, result) end
-function TrialScheduler:on_trial_remove(runner, trial) end
+TrialScheduler.on_trial_complete = util.noop
+TrialScheduler.on_trial_remove = util.noop
 
 --- The next trial to start: a PENDING trial whose resources are there, or
 --- a PAUSED one (FIFO order), or nil.

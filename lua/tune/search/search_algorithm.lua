@@ -2,6 +2,7 @@
 --- SearchAlgorithm). BasicVariantGenerator and SearchGenerator (around a
 --- Searcher) are the two kinds.
 local class = require("tune.class")
+local util = require("tune.util")
 
 local SearchAlgorithm = class.class("SearchAlgorithm")
 
@@ -14,8 +15,10 @@ end
 function SearchAlgorithm:add_configurations(experiments) end
 --- The next Trial, or nil (none now; see is_finished).
 function SearchAlgorithm:next_trial() return nil end
-function SearchAlgorithm:on_trial_result(trial_id, result) end
-function SearchAlgorithm:on_trial_complete(trial_id, result, error) end
+-- on_trial_result(trial_id, result), on_trial_complete(trial_id, result,
+-- error): nothing by default.
+SearchAlgorithm.on_trial_result = util.noop
+SearchAlgorithm.on_trial_complete = util.noop
 function SearchAlgorithm:is_finished() return self._finished end
 function SearchAlgorithm:set_finished() self._finished = true end
 --- Ray's set_search_properties: false when it already has a metric/mode

@@ -3,6 +3,7 @@
 --- defaults. suggest(trial_id) returns a config table, nil (not now), or
 --- Searcher.FINISHED. See docs/guide/custom-schedulers.md.
 local class = require("tune.class")
+local util = require("tune.util")
 
 local Searcher = class.class("Searcher")
 
@@ -11,7 +12,7 @@ Searcher.FINISHED = "FINISHED"
 function Searcher:__init(opts)
   opts = opts or {}
   if opts.mode ~= nil and opts.mode ~= "min" and opts.mode ~= "max" then
-    require("tune.util").user_error("`mode` must be 'min' or 'max'")
+    util.user_error("`mode` must be 'min' or 'max'")
   end
   self.metric = opts.metric
   self.mode = opts.mode
@@ -27,8 +28,10 @@ function Searcher:suggest(trial_id)
   error("Searcher:suggest() is not implemented by " .. tostring(self.__name), 2)
 end
 
-function Searcher:on_trial_result(trial_id, result) end
-function Searcher:on_trial_complete(trial_id, result, error) end
+-- on_trial_result(trial_id, result), on_trial_complete(trial_id, result,
+-- error): nothing by default.
+Searcher.on_trial_result = util.noop
+Searcher.on_trial_complete = util.noop
 
 --- A point evaluated elsewhere, to learn from (Ray's add_evaluated_point).
 function Searcher:add_evaluated_point(parameters, value, error, pruned, intermediate_values)
