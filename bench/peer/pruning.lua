@@ -5,15 +5,27 @@
 -- the README, one cost unit per computed epoch. The schedulers are
 -- tunelua's own (Ray's defaults), run by the real runner on the
 -- SimulatedExecutor (one trial at a time, as Optuna's study.optimize).
---   tunelua bench/peer/pruning.lua [--seeds 10] [--trials 200] [--slots 1]
+-- `--workload 2` runs the second curve family instead (power-law curves,
+-- workloads.lua's curve2_loss; bench/peer/pruning2.py is Optuna's side),
+-- `--first F` starts at seed F (the acceptance runs use 10-39), and
+-- `--pruners a,b` runs only those.
+--   tunelua bench/peer/pruning.lua [--seeds 10] [--first 0] [--trials 200]
+--                                  [--slots 1] [--workload 1] [--pruners ...]
 package.path = "./?.lua;" .. package.path
 local tune = require("tune")
 local core = require("tune.core")
 local W = require("bench.peer.workloads")
 local sample = require("tune.search.sample")
 
-local opts = {seeds = 10, trials = 200, slots = 1}
-for i = 1, #arg, 2 do opts[arg[i]:gsub("^%-%-", "")] = tonumber(arg[i + 1]) end
+local opts = {seeds = 10, trials = 200, slots = 1, first = 0, workload = 1}
+for i = 1, #arg, 2 do
+  local k = arg[i]:gsub("^%-%-", "")
+  opts[k] = k == "pruners" and arg[i + 1] or tonumber(arg[i + 1])
+end
+local curve_loss = opts.workload == 2 and W.curve2_loss or W.curve_loss
+-- The exact minimum over the whole grid at epoch 100 (for the regret).
+local TRUE_OPTIMUM = opts.workload == 2 and {loss = 0.20421442163538972, k = 2273, width = 510}
+  or {loss = W.TRUE_OPTIMUM, k = 1917, width = 125}
 
 tune.register_trainable("curve", function() end)
 
@@ -50,8 +62,19 @@ local PRUNERS = {
   -- BOHB with Ray's defaults: its own model-based searcher (TuneBOHB)
   -- instead of the random sampler, on the same space.
   bohb = function() return tune.schedulers.HyperBandForBOHB{max_t = 100} end,
+  -- tunelua's CurveASHAScheduler with its defaults (grace_period 5,
+  -- reduction_factor 5, max_improvement 4), which were chosen on seeds
+  -- 0-4 of workload 1 only (docs/benchmarks.md).
+  curve_asha = function() return tune.schedulers.CurveASHAScheduler{max_t = 100} end,
 }
-local ORDER = {"none", "median", "asha", "hyperband", "asha_g16_rf3", "bohb"}
+local ORDER = {"none", "median", "asha", "hyperband", "asha_g16_rf3", "bohb", "curve_asha"}
+if opts.pruners then
+  ORDER = {}
+  for name in opts.pruners:gmatch("[^,]+") do
+    assert(PRUNERS[name], "unknown pruner " .. name)
+    ORDER[#ORDER + 1] = name
+  end
+end
 local BUDGETS = {1000, 2000, 4000, 8000, 12000, 16000, 20000}
 
 local dir = (os.getenv("TMPDIR") or "/tmp") .. "/tunelua-pruning-" .. core.getpid()
@@ -59,7 +82,7 @@ local dir = (os.getenv("TMPDIR") or "/tmp") .. "/tunelua-pruning-" .. core.getpi
 local function study(pruner, seed)
   local ex = tune.SimulatedExecutor{num_cpus = opts.slots, curve = function(config, t)
     if t > 100 then return nil end
-    return {loss = W.curve_loss(W.lr_index(config.lr), config.width, t)}
+    return {loss = curve_loss(W.lr_index(config.lr), config.width, t)}
   end}
   local best, trace = math.huge, {}
   local tracker = tune.Callback:extend()
@@ -88,7 +111,7 @@ local function study(pruner, seed)
     for _, p in ipairs(trace) do if p[1] <= b then v = p[2] end end
     at_budget[i] = v or core.null
   end
-  return {epochs = ex.iterations, best_final_loss = best, regret = best - W.TRUE_OPTIMUM, n_complete = complete,
+  return {epochs = ex.iterations, best_final_loss = best, regret = best - TRUE_OPTIMUM.loss, seed = seed, n_complete = complete,
     n_pruned = #a.trials - complete, seconds = core.now() - t0, best_loss_at_epochs = at_budget}
 end
 
@@ -96,14 +119,17 @@ local results = {}
 local t_start = core.now()
 for _, pruner in ipairs(ORDER) do
   local per_seed = {}
-  for seed = 0, opts.seeds - 1 do
+  for seed = opts.first, opts.first + opts.seeds - 1 do
     per_seed[#per_seed + 1] = study(pruner, seed)
     io.stderr:write(string.format("%-9s seed %d: %5d epochs, best final loss %.5f, %d complete\n", pruner, seed,
       per_seed[#per_seed].epochs, per_seed[#per_seed].best_final_loss, per_seed[#per_seed].n_complete))
   end
+  -- The values of `key` for seeds from..to (all seeds run by default).
   local function values(key, from, to)
     local v = {}
-    for i = (from or 0) + 1, math.min(#per_seed, (to or math.huge) + 1) do v[#v + 1] = per_seed[i][key] end
+    for _, r in ipairs(per_seed) do
+      if r.seed >= (from or -math.huge) and r.seed <= (to or math.huge) then v[#v + 1] = r[key] end
+    end
     return v
   end
   local function med(key) return W.median(values(key)) end
@@ -121,17 +147,18 @@ for _, pruner in ipairs(ORDER) do
     best_final_loss_q3 = W.percentile(values("best_final_loss"), 75),
     best_final_loss_median_seeds_0_4 = W.median(values("best_final_loss", 0, 4)),
     epochs_median_seeds_0_4 = W.median(values("epochs", 0, 4))}
-  if #per_seed >= 10 then
+  if #values("epochs", 5, 9) == 5 then
     results[pruner].best_final_loss_median_seeds_5_9 = W.median(values("best_final_loss", 5, 9))
     results[pruner].epochs_median_seeds_5_9 = W.median(values("epochs", 5, 9))
   end
 end
 core.remove_tree(dir)
 print(core.json_encode{bench = "pruning", tuner = "tunelua", env = W.env(), seeds = opts.seeds, trials = opts.trials,
-  slots = opts.slots, true_optimum = {loss = W.TRUE_OPTIMUM, k = 1917, width = 125},
+  slots = opts.slots, workload = opts.workload, first_seed = opts.first, true_optimum = TRUE_OPTIMUM,
   schedulers = {none = "FIFOScheduler", median = "MedianStoppingRule() (Ray defaults)",
     asha = "ASHAScheduler{max_t = 100} (Ray defaults otherwise: grace_period 1, reduction_factor 4)",
     hyperband = "HyperBandScheduler{max_t = 100} (reduction_factor 3)",
     asha_g16_rf3 = "ASHAScheduler{max_t = 100, grace_period = 16, reduction_factor = 3} (stated options)",
-    bohb = "HyperBandForBOHB{max_t = 100} with TuneBOHB (Ray's defaults; its own sampler)"},
+    bohb = "HyperBandForBOHB{max_t = 100} with TuneBOHB (Ray's defaults; its own sampler)",
+    curve_asha = "CurveASHAScheduler{max_t = 100} (tunelua's; defaults chosen on workload 1, seeds 0-4)"},
   wall_s = core.now() - t_start, results = results})

@@ -146,6 +146,17 @@ function Bracket:on_result(trial_id, cur_iter, cur_rew)
   return action
 end
 
+--- True when a result at `cur_iter` reaches a rung where the trial has no
+--- value yet (on_result would then judge and record it).
+function Bracket:reaches_rung(trial_id, cur_iter)
+  for _, rung in ipairs(self._rungs) do
+    local seen = rung.recorded[trial_id] ~= nil
+    if cur_iter >= rung.milestone and seen and not self._stop_last_trials then return false end
+    if not (cur_iter < rung.milestone or seen) then return true end
+  end
+  return false
+end
+
 function Bracket:debug_str()
   local parts = {}
   for i, rung in ipairs(self._rungs) do
@@ -183,28 +194,29 @@ local metric_op = TrialScheduler.metric_op
 
 --- AsyncHyperBandScheduler{time_attr=, metric=, mode=, max_t=100,
 --- grace_period=1, reduction_factor=4, brackets=1, stop_last_trials=true}
-function AsyncHyperBandScheduler:__init(opts)
-  local name = "AsyncHyperBandScheduler"
-  opts = util.check_options(name, opts, OPTIONS, 3)
+--- `known` (the options a subclass accepts) and `name` are a subclass's;
+--- `level` is that of the caller's line for error().
+function AsyncHyperBandScheduler:_setup(opts, name, known, level)
+  opts = util.check_options(name, opts, known, level)
   local max_t, grace = opt(opts, "max_t"), opt(opts, "grace_period")
   local rf, brackets = opt(opts, "reduction_factor"), opt(opts, "brackets")
   for _, k in ipairs({"max_t", "grace_period", "reduction_factor", "brackets"}) do
     local v = opt(opts, k)
     if type(v) ~= "number" or v ~= v then
-      error(string.format("%s: %s must be a number, got %s", name, k, tostring(v)), 3)
+      error(string.format("%s: %s must be a number, got %s", name, k, tostring(v)), level)
     end
   end
-  if not (max_t > 0) then error(name .. ": Max (time_attr) not valid!", 3) end
-  if not (max_t >= grace) then error(name .. ": grace_period must be <= max_t!", 3) end
-  if not (grace > 0) then error(name .. ": grace_period must be positive!", 3) end
-  if not (rf > 1) then error(name .. ": Reduction Factor not valid!", 3) end
-  if not (brackets > 0) then error(name .. ": brackets must be positive!", 3) end
-  if brackets ~= math.floor(brackets) then error(name .. ": brackets must be an integer", 3) end
+  if not (max_t > 0) then error(name .. ": Max (time_attr) not valid!", level) end
+  if not (max_t >= grace) then error(name .. ": grace_period must be <= max_t!", level) end
+  if not (grace > 0) then error(name .. ": grace_period must be positive!", level) end
+  if not (rf > 1) then error(name .. ": Reduction Factor not valid!", level) end
+  if not (brackets > 0) then error(name .. ": brackets must be positive!", level) end
+  if brackets ~= math.floor(brackets) then error(name .. ": brackets must be an integer", level) end
   local mode = opts.mode
-  if mode and mode ~= "min" and mode ~= "max" then error(name .. ": `mode` must be 'min' or 'max'!", 3) end
+  if mode and mode ~= "min" and mode ~= "max" then error(name .. ": `mode` must be 'min' or 'max'!", level) end
   local time_attr = opt(opts, "time_attr")
-  if type(time_attr) ~= "string" then error(name .. ": time_attr must be a string", 3) end
-  if opts.metric ~= nil and type(opts.metric) ~= "string" then error(name .. ": metric must be a string", 3) end
+  if type(time_attr) ~= "string" then error(name .. ": time_attr must be a string", level) end
+  if opts.metric ~= nil and type(opts.metric) ~= "string" then error(name .. ": metric must be a string", level) end
 
   self._reduction_factor = rf
   self._max_t = max_t
@@ -222,6 +234,11 @@ function AsyncHyperBandScheduler:__init(opts)
   self._metric_op = metric_op(mode)
   self._time_attr = time_attr
   self._rng = sample.Random(opts.seed or nil)
+  return opts
+end
+
+function AsyncHyperBandScheduler:__init(opts)
+  self:_setup(opts, "AsyncHyperBandScheduler", OPTIONS, 4)
 end
 
 function AsyncHyperBandScheduler:set_search_properties(metric, mode)
@@ -287,7 +304,8 @@ function AsyncHyperBandScheduler:on_trial_result(runner, trial, result)
       self:on_trial_add(runner, trial)
       idx = self._trial_info[trial.trial_id]
     end
-    action = self._brackets[idx]:on_result(trial.trial_id, t, self._metric_op * m)
+    local bracket = self._brackets[idx]
+    action = bracket:on_result(trial.trial_id, t, self:_rung_value(trial.trial_id, t, self._metric_op * m, bracket))
   end
   if action == STOP then self._num_stopped = self._num_stopped + 1 end
   return action
@@ -299,12 +317,24 @@ function AsyncHyperBandScheduler:on_trial_complete(runner, trial, result)
   if t == nil or m == nil then return end
   local idx = self._trial_info[trial.trial_id]
   if idx == nil then return end
-  self._brackets[idx]:on_result(trial.trial_id, t, self._metric_op * m)
+  local bracket = self._brackets[idx]
+  bracket:on_result(trial.trial_id, t, self:_rung_value(trial.trial_id, t, self._metric_op * m, bracket))
   self._trial_info[trial.trial_id] = nil
+  self:_forget(trial.trial_id)
 end
+
+--- The value a result is judged by at a rung (the reward: the metric
+--- times the mode's sign). CurveASHAScheduler judges by an extrapolation.
+function AsyncHyperBandScheduler:_rung_value(trial_id, t, reward, bracket) -- luacheck: ignore
+  return reward
+end
+
+--- A trial that will report no more (subclasses drop what they kept).
+function AsyncHyperBandScheduler:_forget(trial_id) end -- luacheck: ignore
 
 function AsyncHyperBandScheduler:on_trial_remove(runner, trial)
   self._trial_info[trial.trial_id] = nil
+  self:_forget(trial.trial_id)
 end
 
 function AsyncHyperBandScheduler:debug_string()
