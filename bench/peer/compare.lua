@@ -1,7 +1,9 @@
 -- Prints tunelua's peer figures beside Optuna's as Markdown tables.
 --   tunelua bench/peer/compare.lua RESULTS_DIR
 -- RESULTS_DIR holds tunelua_{overhead_1..3,quality,pruning}.json and
--- optuna_{overhead_1..3,quality,pruning}.json (bench/peer/run.sh makes it).
+-- optuna_{overhead_1..3,quality,pruning}.json, and for the held-out
+-- pruning acceptance (seeds 10-39, both curve families)
+-- {tunelua,optuna}_pruning_heldout{1,2}.json (bench/peer/run.sh makes it).
 package.path = "./?.lua;" .. package.path
 local core = require("tune.core")
 local W = require("bench.peer.workloads")
@@ -110,7 +112,7 @@ if op then
     if op.results[p] then pruning_row("Optuna " .. p, op.results[p]) end
   end
 end
-local order = {"none", "median", "asha", "hyperband", "asha_g16_rf3", "bohb"}
+local order = {"none", "median", "asha", "hyperband", "asha_g16_rf3", "bohb", "curve_asha"}
 if tp then
   for _, p in ipairs(order) do
     if tp.results[p] then pruning_row("tunelua " .. p .. (tp.schedulers and tp.schedulers[p] and
@@ -140,5 +142,36 @@ if budgets then
   end
   if tp then
     for _, p in ipairs(order) do if tp.results[p] then curve_row("tunelua " .. p, tp.results[p]) end end
+  end
+end
+
+-- The early-stopping goal on held-out seeds 10-39 (docs/benchmarks.md 3b):
+-- Optuna's HyperbandPruner against tunelua's CurveASHAScheduler, on the
+-- shared workload (1) and the second curve family (2).
+local function heldout_row(label, per_seed)
+  local e, l = {}, {}
+  for _, r in ipairs(per_seed) do
+    if (r.seed or 10) >= 10 and (r.seed or 10) <= 39 then e[#e + 1], l[#l + 1] = r.epochs, r.best_final_loss end
+  end
+  if #e == 0 then return end
+  row{label, tostring(#e), fmt(W.median(e)), fmt(W.median(l))}
+end
+local printed = false
+for wl = 1, 2 do
+  local o, t = load("optuna_pruning_heldout" .. wl), load("tunelua_pruning_heldout" .. wl)
+  if o or t then
+    if not printed then
+      print("\nHeld-out seeds 10-39 (settings chosen on workload 1, seeds 0-4):\n")
+      row{"workload, pruner", "seeds", "epochs", "best final loss"}
+      row{"---", "---", "---", "---"}
+      printed = true
+    end
+    if o and o.results.hyperband then
+      -- pruning.py numbers seeds 0..N-1 without a seed field.
+      local ps = {}
+      for i, r in ipairs(o.results.hyperband.per_seed) do ps[i] = r.seed and r or setmetatable({seed = i - 1}, {__index = r}) end
+      heldout_row(wl .. ", Optuna hyperband", ps)
+    end
+    if t and t.results.curve_asha then heldout_row(wl .. ", tunelua curve_asha", t.results.curve_asha.per_seed) end
   end
 end

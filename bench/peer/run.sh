@@ -19,10 +19,14 @@ if /usr/bin/python3 -c "import optuna" 2>/dev/null && [ -f "$optuna_dir/overhead
   (cd "$optuna_dir" && /usr/bin/python3 quality.py --seeds 10) > "$out/optuna_quality.json"
   (cd "$optuna_dir" && /usr/bin/python3 pruning.py --seeds 10) > "$out/optuna_pruning.json"
   /usr/bin/python3 "$here/optuna_pruning_curve.py" "$optuna_dir" --seeds 10 > "$out/optuna_pruning_curve.json"
+  (cd "$optuna_dir" && /usr/bin/python3 pruning.py --seeds 40 --pruners hyperband) > "$out/optuna_pruning_heldout1.json"
+  /usr/bin/python3 "$here/pruning2.py" --first 10 --seeds 30 --pruners hyperband > "$out/optuna_pruning_heldout2.json"
 else
   echo "python3-optuna or $optuna_dir/overhead.py missing: tunelua's figures only" >&2
   for i in 1 2 3; do "$tunelua" bench/peer/overhead.lua > "$out/tunelua_overhead_$i.json"; done
 fi
 "$tunelua" bench/peer/quality.lua > "$out/tunelua_quality.json"
 "$tunelua" bench/peer/pruning.lua --seeds 10 > "$out/tunelua_pruning.json"
+"$tunelua" bench/peer/pruning.lua --first 10 --seeds 30 --pruners curve_asha > "$out/tunelua_pruning_heldout1.json"
+"$tunelua" bench/peer/pruning.lua --first 10 --seeds 30 --pruners curve_asha --workload 2 > "$out/tunelua_pruning_heldout2.json"
 "$tunelua" bench/peer/compare.lua "$out"
