@@ -110,7 +110,9 @@ function CLIReporter:_infer_user_metrics(trials, limit)
     -- sorted (a report over thousands of trials stays cheap).
     local new = false
     for k, v in pairs(r) do
-      if k ~= "config" and ((type(v) == "table" and getmetatable(v) == nil) or candidate(tostring(k), v)) then
+      -- seen[k] first: the common case, without a call.
+      if k ~= "config" and ((type(v) == "table" and getmetatable(v) == nil)
+          or (not seen[k] and candidate(tostring(k), v))) then
         new = true
         break
       end
