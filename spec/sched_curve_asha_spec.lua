@@ -116,6 +116,23 @@ describe("CurveASHAScheduler", function()
     assert.equal(STOP, s:on_trial_result(nil, b, {training_iteration = 3, loss = CURVES.slow(3)}))
   end)
 
+  it("replaces the results a restored trial reports again", function()
+    local s = CurveASHA{metric = "loss", mode = "min", max_t = 50, grace_period = 10, reduction_factor = 2}
+    local a = tune.Trial("x")
+    s:on_trial_add(nil, a)
+    for t = 1, 6 do s:on_trial_result(nil, a, {training_iteration = t, loss = 10 - t}) end
+    -- Back to iteration 4 (its checkpoint), with other values.
+    for t = 4, 5 do s:on_trial_result(nil, a, {training_iteration = t, loss = 1 / t}) end
+    local curve = s._curves[a.trial_id]
+    assert.same({1, 2, 3, 4, 5}, curve.ts)
+    assert.same({-9, -8, -7, -0.25, -0.2}, curve.ys)
+    -- A NaN is not fitted; a trial that ends is forgotten.
+    s:on_trial_result(nil, a, {training_iteration = 6, loss = 0 / 0})
+    assert.equal(5, #curve.ts)
+    s:on_trial_complete(nil, a, {training_iteration = 6, loss = 0.1})
+    assert.is_nil(s._curves[a.trial_id])
+  end)
+
   it("saves its curves and decides the same after a restore", function()
     local function feed(s, a, b, from, to)
       local out = {}

@@ -72,11 +72,18 @@ function CurveASHAScheduler:_rung_value(trial_id, t, reward, bracket)
     curve = {ts = {}, ys = {}}
     self._curves[trial_id] = curve
   end
-  -- Times must grow and be positive (the power law needs t > 0); a NaN
-  -- reward is judged as ASHA judges it.
-  local n = #curve.ts
-  if reward == reward and t > 0 and (n == 0 or t > curve.ts[n]) then
-    curve.ts[n + 1], curve.ys[n + 1] = t, reward
+  -- Times must be positive (the power law needs t > 0); a trial restored
+  -- from an earlier checkpoint reports times again, and its new results
+  -- replace those from that time on. A NaN reward is judged as ASHA
+  -- judges it, and not fitted.
+  local ts, ys = curve.ts, curve.ys
+  local n = #ts
+  if reward == reward and t > 0 then
+    while n > 0 and ts[n] >= t do
+      ts[n], ys[n] = nil, nil
+      n = n - 1
+    end
+    ts[n + 1], ys[n + 1] = t, reward
   end
   if reward ~= reward or not bracket:reaches_rung(trial_id, t) then return reward end
   return self:_predict(curve, reward)
