@@ -523,4 +523,29 @@ describe("tune.reporter", function()
       assert.has_error(function() Bare():report({}, false) end)
     end)
   end)
+
+  describe("TrialProgressCallback (verbose 3)", function()
+    it("prints a trial's first result with its keys sorted, config left out, floats short", function()
+      local P = require("tune.experiment.callback").TrialProgressCallback
+      local out = {}
+      local p = P{verbose = 3, out = function(s) out[#out + 1] = s end, clock = function() return 0 end}
+      local t1 = setmetatable({trial_id = "a"}, {__tostring = function() return "t_a" end})
+      local t2 = setmetatable({trial_id = "b"}, {__tostring = function() return "t_b" end})
+      p:on_trial_result(1, {}, t1, {loss = 0.123456, b = "x", a = 1, config = {lr = 1}})
+      -- The same keys again (another trial), then other keys: each sorted.
+      p:on_trial_result(1, {}, t2, {a = 2, loss = 2.5, b = "y", config = {}})
+      p:on_trial_result(1, {}, setmetatable({trial_id = "c"}, {__tostring = function() return "t_c" end}),
+        {zeta = true, a = 3, config = {}, loss = 1.0})
+      assert.same({
+        "Result for t_a:\n  a: 1\n  b: x\n  loss: 0.1235\n",
+        "Result for t_b:\n  a: 2\n  b: y\n  loss: 2.5\n",
+        "Result for t_c:\n  a: 3\n  loss: 1\n  zeta: true\n",
+      }, out)
+      -- Within the print interval a trial is not printed again, unless done.
+      p:on_trial_result(1, {}, t1, {loss = 0.1})
+      assert.equal(3, #out)
+      p:on_trial_result(1, {}, t1, {loss = 0.1, done = true})
+      assert.equal("Result for t_a:\n  done: true\n  loss: 0.1\n", out[4])
+    end)
+  end)
 end)

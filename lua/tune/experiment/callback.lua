@@ -160,15 +160,42 @@ function Progress:__init(opts)
 end
 
 local function short(v)
-  if type(v) == "number" and math.type(v) == "float" then return string.format("%.4g", v) end
-  if type(v) == "table" then return (core.json_encode(v)) or "{...}" end
+  local tv = type(v)
+  if tv == "string" then return v end
+  if tv == "number" and math.type(v) == "float" then return string.format("%.4g", v) end
+  if tv == "table" then return (core.json_encode(v)) or "{...}" end
   return tostring(v)
 end
 
+-- One line per key, sorted ("Result for" at verbose 3, for every trial's
+-- first result: kept cheap, concatenation rather than a format each).
+-- Results of one experiment mostly share their keys: the last sorted key
+-- list is used again when the result has exactly those keys.
+local last_keys, last_count = {}, -1
+local function sorted_result_keys(result)
+  local count = 0
+  for _ in pairs(result) do count = count + 1 end
+  if count == last_count then
+    local same = true
+    for i = 1, count do
+      if result[last_keys[i]] == nil then
+        same = false
+        break
+      end
+    end
+    if same then return last_keys end
+  end
+  last_keys, last_count = util.sorted_keys(result), count
+  return last_keys
+end
+
 local function pretty(result)
-  local lines = {}
-  for _, k in ipairs(util.sorted_keys(result)) do
-    if k ~= "config" then lines[#lines + 1] = string.format("  %s: %s", k, short(result[k])) end
+  local lines, n = {}, 0
+  for _, k in ipairs(sorted_result_keys(result)) do
+    if k ~= "config" then
+      n = n + 1
+      lines[n] = "  " .. tostring(k) .. ": " .. short(result[k])
+    end
   end
   return table.concat(lines, "\n")
 end
