@@ -76,7 +76,10 @@ end
 --- Python's str of a value: a table cell of a text column.
 local function text(v)
   if is_missing(v) then return "" end
-  if type(v) == "string" then return (v:gsub("[\r\n\t]", " ")) end
+  if type(v) == "string" then
+    if not v:find("[\r\n\t]") then return v end
+    return (v:gsub("[\r\n\t]", " "))
+  end
   if type(v) == "number" then return num_repr(v) end
   return (repr(v):gsub("[\r\n\t]", " "))
 end
