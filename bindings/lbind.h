@@ -28,8 +28,10 @@ struct tune_backend *tune_lbackend_new(lua_State *L, int idx, int *host_ref, cha
 /// Returns nil, "<what>: <strerror(-rc)>" (luaL_fileresult style).
 int tune_lua_fail(lua_State *L, const char *what, int rc);
 
-/// Registers the metatable `name` for a userdata class: `methods` as its
-/// __index, `close` as both __gc and __close (to-be-closed variables).
-void tune_lua_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close);
+/// Registers the metatable `name` for a userdata class (once): `methods`
+/// as its __index, `gc` as __gc and `close` as __close (to-be-closed
+/// variables; NULL for none).
+void tune_lua_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                    lua_CFunction close);
 
 #endif

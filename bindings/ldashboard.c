@@ -116,12 +116,6 @@ static const luaL_Reg funcs[] = {
 };
 
 void tune_ldashboard_register(lua_State *L) {
-  if (luaL_newmetatable(L, DASHBOARD_MT)) {
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_stop);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
+  tune_lua_class(L, DASHBOARD_MT, methods, l_stop, NULL);
   luaL_setfuncs(L, funcs, 0);
 }

@@ -425,6 +425,6 @@ static const luaL_Reg funcs[] = {
 };
 
 void tune_lexecutor_register(lua_State *L) {
-  tune_lua_class(L, TUNE_EXECUTOR_MT, methods, l_gc);
+  tune_lua_class(L, TUNE_EXECUTOR_MT, methods, l_gc, l_gc);
   luaL_setfuncs(L, funcs, 0);
 }

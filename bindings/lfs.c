@@ -286,7 +286,7 @@ static const luaL_Reg funcs[] = {
 };
 
 void tune_lfs_register(lua_State *L) {
-  tune_lua_class(L, APPEND_MT, append_methods, l_append_close);
-  tune_lua_class(L, ATOMIC_MT, atomic_methods, l_atomic_abort);
+  tune_lua_class(L, APPEND_MT, append_methods, l_append_close, l_append_close);
+  tune_lua_class(L, ATOMIC_MT, atomic_methods, l_atomic_abort, l_atomic_abort);
   luaL_setfuncs(L, funcs, 0);
 }

@@ -79,11 +79,6 @@ static const luaL_Reg funcs[] = {
 };
 
 void tune_lpgf_register(lua_State *L) {
-  luaL_newmetatable(L, PGF_MT);
-  luaL_newlib(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  tune_lua_class(L, PGF_MT, methods, l_gc, NULL);
   luaL_setfuncs(L, funcs, 0);
 }

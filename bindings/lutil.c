@@ -13,15 +13,18 @@ int tune_lua_fail(lua_State *L, const char *what, int rc) {
   return 3;
 }
 
-void tune_lua_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close) {
+void tune_lua_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                    lua_CFunction close) {
   if (luaL_newmetatable(L, name)) {
     lua_newtable(L);
     luaL_setfuncs(L, methods, 0);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, close);
+    lua_pushcfunction(L, gc);
     lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, close);
-    lua_setfield(L, -2, "__close");
+    if (close) {
+      lua_pushcfunction(L, close);
+      lua_setfield(L, -2, "__close");
+    }
   }
   lua_pop(L, 1);
 }

@@ -332,12 +332,7 @@ static const luaL_Reg methods[] = {
 };
 
 void tune_lworker_register(lua_State *L) {
-  luaL_newmetatable(L, CHANNEL_MT);
-  luaL_newlib(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  tune_lua_class(L, CHANNEL_MT, methods, l_close, NULL);
   lua_pushcfunction(L, l_worker_channel);
   lua_setfield(L, -2, "worker_channel");
   lua_pushcfunction(L, l_worker_kill_group);

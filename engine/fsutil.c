@@ -201,8 +201,9 @@ int tune_fs_write_replace(const char *path, const void *data, size_t len) {
   return write_via_tmp(path, data, len, 0);
 }
 
-int tune_fs_append(const char *path, const void *data, size_t len, int sync) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+/* One open, write, (fdatasync,) close of `path` with `flags`. */
+static int write_once(const char *path, int flags, const void *data, size_t len, int sync) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0666);
   if (fd < 0) return -errno;
   int rc = tune_fs_write_all(fd, data, len);
   if (rc == 0 && sync && fdatasync(fd) < 0) rc = -errno;
@@ -210,12 +211,12 @@ int tune_fs_append(const char *path, const void *data, size_t len, int sync) {
   return rc;
 }
 
+int tune_fs_append(const char *path, const void *data, size_t len, int sync) {
+  return write_once(path, O_APPEND, data, len, sync);
+}
+
 int tune_fs_write_file(const char *path, const void *data, size_t len) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) return -errno;
-  int rc = tune_fs_write_all(fd, data, len);
-  if (close(fd) < 0 && rc == 0) rc = -errno;
-  return rc;
+  return write_once(path, O_TRUNC, data, len, 0);
 }
 
 int tune_fs_read(const char *path, size_t max, char **out, size_t *len) {

@@ -1,7 +1,7 @@
 -- CurveASHAScheduler (tunelua's own): ASHA's rungs judged by the metric
 -- extrapolated to max_t; and tune.schedulers.curve_fit under it.
 local tune = require("tune")
-local json = require("tune.core")
+local core = require("tune.core")
 local curve_fit = require("tune.schedulers.curve_fit")
 local TrialScheduler = tune.schedulers.TrialScheduler
 local CurveASHA = tune.schedulers.CurveASHAScheduler
@@ -82,7 +82,7 @@ describe("CurveASHAScheduler", function()
     os.remove(dir)
     local a = tune.run(function() end, {trial_executor = ex, config = {kind = tune.grid_search({"fast", "slow"})},
       scheduler = scheduler, metric = "loss", mode = "min", verbose = 0, local_dir = dir})
-    json.remove_tree(dir)
+    core.remove_tree(dir)
     local last = {}
     for _, t in ipairs(a.trials) do last[t.config.kind] = t.last_result end
     return last
@@ -149,7 +149,7 @@ describe("CurveASHAScheduler", function()
     s1:on_trial_add(nil, b)
     feed(s1, a, b, 1, 3)
     local s2 = CurveASHA(opts)
-    s2:restore(json.json_decode(json.json_encode(s1:save())))
+    s2:restore(core.json_decode(core.json_encode(s1:save())))
     assert.same(s1:save(), s2:save())
     assert.same(feed(s1, a, b, 4, 20), feed(s2, a, b, 4, 20))
     assert.has_error(function() ASHA():restore(s1:save()) end)

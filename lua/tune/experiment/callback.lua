@@ -169,29 +169,30 @@ end
 
 -- One line per key, sorted ("Result for" at verbose 3, for every trial's
 -- first result: kept cheap, concatenation rather than a format each).
--- Results of one experiment mostly share their keys: the last sorted key
--- list is used again when the result has exactly those keys.
-local last_keys, last_count = {}, -1
-local function sorted_result_keys(result)
+-- Results of one experiment mostly share their keys: the callback's last
+-- sorted key list is used again when the result has exactly those keys.
+function Progress:_sorted_keys(result)
   local count = 0
   for _ in pairs(result) do count = count + 1 end
-  if count == last_count then
+  local last = self._last_keys
+  if last and #last == count then
     local same = true
     for i = 1, count do
-      if result[last_keys[i]] == nil then
+      if result[last[i]] == nil then
         same = false
         break
       end
     end
-    if same then return last_keys end
+    if same then return last end
   end
-  last_keys, last_count = util.sorted_keys(result), count
-  return last_keys
+  last = util.sorted_keys(result)
+  self._last_keys = last
+  return last
 end
 
-local function pretty(result)
+local function pretty(keys, result)
   local lines, n = {}, 0
-  for _, k in ipairs(sorted_result_keys(result)) do
+  for _, k in ipairs(keys) do
     if k ~= "config" then
       n = n + 1
       lines[n] = "  " .. tostring(k) .. ": " .. short(result[k])
@@ -207,7 +208,7 @@ function Progress:on_trial_result(_, _, trial, result)
   if not done and now - last < PRINT_INTERVAL then return end
   self.last_print[trial.trial_id] = now
   if self.verbose >= 3 then
-    self.out(string.format("Result for %s:\n%s\n", tostring(trial), pretty(result)))
+    self.out(string.format("Result for %s:\n%s\n", tostring(trial), pretty(self:_sorted_keys(result), result)))
   elseif self.verbose >= 2 then
     local what
     if self.metric then

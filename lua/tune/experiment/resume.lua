@@ -22,7 +22,8 @@ local function restore_plugin(kind, p, state)
 end
 
 --- The experiment's state, as the snapshot stores it, without its trials
---- (R:serialize_trial gives each, as the snapshot writes them).
+--- (R:checkpoint has persistence.serialize_trial make each as the snapshot
+--- writes it).
 function R:state()
   return {
     name = self.experiment_info.name,

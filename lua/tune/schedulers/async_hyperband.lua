@@ -28,8 +28,6 @@ AsyncHyperBandScheduler.OPTIONS = OPTIONS
 -- Helpers
 --------------------------------------------------------------------------
 
-local function opt(opts, k) return util.with_default(opts, OPTIONS, k) end
-
 --- Python's repr of a float (what Ray's debug strings print).
 local function pyfloat(x) return util.py_repr_number(x + 0.0) end
 AsyncHyperBandScheduler._pyfloat = pyfloat
@@ -121,40 +119,35 @@ local function record(rung, trial_id, value)
   if value == value then table.insert(rung.sorted, lower_bound(rung.sorted, value), value) end
 end
 
+--- The rung a result at time `cur_iter` is judged at: the highest one it
+--- reached where the trial has no value yet; nil when there is none, or
+--- (stop_last_trials false) when the trial was already judged at the
+--- highest rung it reached.
+function Bracket:rung_for(trial_id, cur_iter)
+  for _, rung in ipairs(self._rungs) do
+    local seen = rung.recorded[trial_id] ~= nil
+    if cur_iter >= rung.milestone and seen and not self._stop_last_trials then return nil end
+    if not (cur_iter < rung.milestone or seen) then return rung end
+  end
+  return nil
+end
+
 --- Ray's _Bracket.on_result: CONTINUE or STOP for a result at time
 --- `cur_iter` with value `cur_rew` (already multiplied by the mode's sign).
 function Bracket:on_result(trial_id, cur_iter, cur_rew)
   local action = CONTINUE
-  for _, rung in ipairs(self._rungs) do
-    local seen = rung.recorded[trial_id] ~= nil
-    if cur_iter >= rung.milestone and seen and not self._stop_last_trials then
-      -- Already judged at this rung: the decision to continue was made.
-      break
-    end
-    if not (cur_iter < rung.milestone or seen) then
-      local cutoff = self:cutoff(rung)
-      if cutoff ~= nil and cur_rew ~= nil and cur_rew < cutoff then action = STOP end
-      if cur_rew == nil then
-        io.stderr:write("tunelua warning: AsyncHyperBandScheduler: the reward is nil! Consider reporting "
-          .. "using a different field.\n")
-      else
-        record(rung, trial_id, cur_rew)
-      end
-      break
+  local rung = self:rung_for(trial_id, cur_iter)
+  if rung then
+    local cutoff = self:cutoff(rung)
+    if cutoff ~= nil and cur_rew ~= nil and cur_rew < cutoff then action = STOP end
+    if cur_rew == nil then
+      io.stderr:write("tunelua warning: AsyncHyperBandScheduler: the reward is nil! Consider reporting "
+        .. "using a different field.\n")
+    else
+      record(rung, trial_id, cur_rew)
     end
   end
   return action
-end
-
---- True when a result at `cur_iter` reaches a rung where the trial has no
---- value yet (on_result would then judge and record it).
-function Bracket:reaches_rung(trial_id, cur_iter)
-  for _, rung in ipairs(self._rungs) do
-    local seen = rung.recorded[trial_id] ~= nil
-    if cur_iter >= rung.milestone and seen and not self._stop_last_trials then return false end
-    if not (cur_iter < rung.milestone or seen) then return true end
-  end
-  return false
 end
 
 function Bracket:debug_str()
@@ -194,10 +187,12 @@ local metric_op = TrialScheduler.metric_op
 
 --- AsyncHyperBandScheduler{time_attr=, metric=, mode=, max_t=100,
 --- grace_period=1, reduction_factor=4, brackets=1, stop_last_trials=true}
---- `known` (the options a subclass accepts) and `name` are a subclass's;
---- `level` is that of the caller's line for error().
+--- `known` (the options a subclass accepts, with their defaults) and
+--- `name` are a subclass's; `level` is that of the caller's line for
+--- error().
 function AsyncHyperBandScheduler:_setup(opts, name, known, level)
   opts = util.check_options(name, opts, known, level)
+  local function opt(o, k) return util.with_default(o, known, k) end
   local max_t, grace = opt(opts, "max_t"), opt(opts, "grace_period")
   local rf, brackets = opt(opts, "reduction_factor"), opt(opts, "brackets")
   for _, k in ipairs({"max_t", "grace_period", "reduction_factor", "brackets"}) do

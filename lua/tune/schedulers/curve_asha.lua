@@ -33,23 +33,16 @@ CurveASHAScheduler.OPTIONS = OPTIONS
 --- max_improvement=4, min_points=3, seed=}
 function CurveASHAScheduler:__init(opts)
   local name = "CurveASHAScheduler"
-  local o = {}
-  for k, v in pairs(util.check_options(name, opts, OPTIONS, 3) or {}) do o[k] = v end
-  for _, k in ipairs({"grace_period", "reduction_factor"}) do
-    if o[k] == nil then o[k] = OPTIONS[k] end
-  end
-  local gain = o.max_improvement
-  if gain == nil then gain = OPTIONS.max_improvement end
-  local points = o.min_points
-  if points == nil then points = OPTIONS.min_points end
+  -- ASHA's options, checked as ASHA checks them, with this class's defaults.
+  opts = self:_setup(opts, name, OPTIONS, 4)
+  local gain = util.with_default(opts, OPTIONS, "max_improvement")
+  local points = util.with_default(opts, OPTIONS, "min_points")
   if type(gain) ~= "number" or not (gain >= 0) or gain == math.huge then
     error(name .. ": max_improvement must be a number >= 0, got " .. tostring(gain), 3)
   end
   if math.type(points) ~= "integer" or points < 3 then
     error(name .. ": min_points must be an integer >= 3, got " .. tostring(points), 3)
   end
-  o.max_improvement, o.min_points = nil, nil
-  self:_setup(o, name, OPTIONS, 4)
   self._max_improvement = gain
   self._min_points = points
   self._curves = {}   -- trial_id -> {ts = {...}, ys = {...}} (rewards)
@@ -85,7 +78,7 @@ function CurveASHAScheduler:_rung_value(trial_id, t, reward, bracket)
     end
     ts[n + 1], ys[n + 1] = t, reward
   end
-  if reward ~= reward or not bracket:reaches_rung(trial_id, t) then return reward end
+  if reward ~= reward or not bracket:rung_for(trial_id, t) then return reward end
   return self:_predict(curve, reward)
 end
 
