@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < spawns; i++) {
       seen_t s = {0, 0};
       tune_proc_t *p;
-      tune_spawn_t so = {exe, args, environ, ".", 0, NULL, NULL};
+      tune_spawn_t so = {exe, args, environ, ".", 0, NULL, NULL, 0};
       if (b->ops->spawn(b, &so, &cb, &s, &p) < 0) {
         fprintf(stderr, "spawn %s failed\n", exe);
         return 1;
@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     char *cat[] = {"/bin/cat", NULL};
     seen_t s = {0, 0};
     tune_proc_t *p;
-    tune_spawn_t so = {"/bin/cat", cat, environ, ".", 0, NULL, NULL};
+    tune_spawn_t so = {"/bin/cat", cat, environ, ".", 0, NULL, NULL, 0};
     if (b->ops->spawn(b, &so, &cb, &s, &p) < 0) return 1;
     t0 = b->ops->now(b);
     for (int i = 0; i < trips; i++) {

@@ -25,6 +25,7 @@
 #include "fsutil.h"
 #include "lbind.h"
 #include "lconv.h"
+#include "signals.h"
 
 static int l_now(lua_State *L) {
   lua_pushnumber(L, (double)uv_hrtime() / 1e9);
@@ -214,22 +215,12 @@ static int l_spawn(lua_State *L) {
   lua_getfield(L, 2, "cwd");
   const char *cwd = lua_tostring(L, -1);
   if (cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  int rc = tune_spawn_clean(&pid, argv[0], &fa, argv, env, 0, 1);
   if (pipefd[1] >= 0) close(pipefd[1]);
-  if (rc != 0) {
+  if (rc < 0) {
     if (pipefd[0] >= 0) close(pipefd[0]);
-    return tune_lua_fail(L, argv[0], -rc);
+    return tune_lua_fail(L, argv[0], rc);
   }
   lua_pushinteger(L, pid);
   if (pipefd[0] >= 0) {

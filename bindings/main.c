@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lbind.h"
+#include "zygote.h"
 
 static char self_path[PATH_MAX];
 
@@ -98,12 +101,58 @@ static void set_paths(lua_State *L) {
   lua_pop(L, 2);
 }
 
+/// A worker's math.random is seeded from getrandom(2): Lua's own seed (the
+/// time in seconds and addresses) repeats across workers started in the
+/// same second without address randomisation, and a forked worker would
+/// inherit the zygote's state.
+static void reseed(lua_State *L) {
+  lua_Integer seed[2] = {0, 0};
+  if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed[0] = (lua_Integer)getpid() ^ (lua_Integer)time(NULL);
+  lua_getglobal(L, "math");
+  lua_getfield(L, -1, "randomseed");
+  lua_pushinteger(L, seed[0]);
+  lua_pushinteger(L, seed[1]);
+  lua_call(L, 2, 0);
+  lua_pop(L, 1);
+}
+
+/// `tunelua --zygote` (engine/zygote.h): loads what every worker loads,
+/// then serves fork requests on fd 0. Returns in each new worker, with its
+/// argv (`ps` shows it as `tunelua --worker`: the same length, rewritten in
+/// place) and `require("tune.worker").forked` set.
+static char **zygote(lua_State *L, int *argc, char *self_argv1) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "tune.worker");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "prepare");
+  lua_call(L, 0, 0);
+  lua_pop(L, 1);
+  /* The library a trainable's script requires; a worker that cannot load
+     it reports that itself. */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "tune");
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
+  lua_gc(L, LUA_GCCOLLECT);
+  malloc_trim(0);
+  char **argv = tune_zygote_serve(0, argc);
+  memcpy(self_argv1, "--worker", sizeof "--worker" - 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "tune.worker");
+  lua_call(L, 1, 1);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "forked");
+  lua_pop(L, 1);
+  return argv;
+}
+
 static int run(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
   luaL_openlibs(L);
   set_paths(L);
+  if (argc == 2 && !strcmp(argv[1], "--zygote")) argv = zygote(L, &argc, argv[1]);
   int worker = argc > 1 && !strcmp(argv[1], "--worker");
+  if (worker) reseed(L);
   lua_getglobal(L, "require");
   lua_pushstring(L, worker ? "tune.worker" : "tune.cli");
   lua_call(L, 1, 1);

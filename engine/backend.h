@@ -51,6 +51,9 @@ typedef struct {
   /// backend with TUNE_BACKEND_PRESTART is asked for.
   const tune_placement_t *placement;
   const tune_pgf_t *pgf;  ///< the placement's factory (resources per bundle), or NULL
+  /// The local backend may fork it from a prepared worker (engine/zygote.h)
+  /// instead of starting the binary anew.
+  int fork_server;
 } tune_spawn_t;
 
 /// What reserve() answers.

@@ -23,7 +23,9 @@
 #include "backend.h"
 #include "common.h"
 #include "log.h"
+#include "signals.h"
 #include "uvstream.h"
+#include "zygote.h"
 
 /// Seconds to wait for a dead worker's streams to reach EOF (a grandchild
 /// that inherited them may hold them open).
@@ -38,6 +40,9 @@ typedef struct {
   int wait_fired;
   int activity;     ///< set by every callback that reaches the executor
   int kill_pid_only;
+  tune_zygote_t *zygote;  ///< the fork server, started with the third worker that may use it
+  int zygote_failed;      ///< it could not be started, or died: spawn as before
+  int forkable_spawns;    ///< workers that could have been forked so far
 } local_backend_t;
 
 /* A worker process: the process handle, four pipes and a drain timer, all
@@ -142,7 +147,36 @@ static void on_pidfd(uv_poll_t *h, int status, int events) {
   }
 }
 
-/// posix_spawn the worker with the pipe ends as fds 0-3. 0 or -errno.
+/// A worker forked by the fork server (zygote.h), with the pipe ends as its
+/// fds 0-3: 0 and *pid, or -ENOTSUP where it must be spawned as before.
+static int spawn_forked(local_backend_t *b, const tune_spawn_t *o, const int fds[4], pid_t *pid) {
+  if (!o->fork_server || b->zygote_failed || b->kill_pid_only) return -ENOTSUP;
+  if (!o->argv[1] || strcmp(o->argv[1], "--worker")) return -ENOTSUP;
+  if (!b->zygote) {
+    /* Not for the first two workers (a one-trial experiment starts its
+       trial's and a standby: its start-up would pay for the zygote's);
+       with the third it loads beside the workers, and serves once it has. */
+    if (++b->forkable_spawns < 3) return -ENOTSUP;
+    b->zygote = tune_zygote_start(o->file, o->env);
+    b->zygote_failed = b->zygote == NULL;
+    return -ENOTSUP;
+  }
+  int rc = tune_zygote_spawn(b->zygote, o->file, o->argv, o->env, o->cwd ? o->cwd : ".", fds, pid);
+  if (rc == -EAGAIN) return -ENOTSUP;
+  if (rc < 0 && !tune_zygote_alive(b->zygote)) {
+    /* It died, or never could serve (an older binary without --zygote):
+       nothing is lost, workers are started as without it. */
+    TUNE_DEBUG("the fork server stopped (%s): workers are started one by one", strerror(-rc));
+    tune_zygote_free(b->zygote);
+    b->zygote = NULL;
+    b->zygote_failed = 1;
+    return -ENOTSUP;
+  }
+  return rc;
+}
+
+/// posix_spawn the worker with the pipe ends as fds 0-3 (or fork it, above).
+/// 0 or -errno.
 static int spawn_posix(local_backend_t *b, tune_proc_t *p, const tune_spawn_t *o) {
   int in[2] = {-1, -1}, out[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
   int rc = 0;
@@ -152,26 +186,21 @@ static int spawn_posix(local_backend_t *b, tune_proc_t *p, const tune_spawn_t *o
       rc = -errno;
       goto out;
     }
+  pid_t pid;
+  int child[4] = {in[0], out[TUNE_STREAM_PROTOCOL][1], out[TUNE_STREAM_STDERR][1], out[TUNE_STREAM_STDOUT][1]};
+  rc = spawn_forked(b, o, child, &pid);
+  if (rc == 0) goto spawned;
+  if (rc != -ENOTSUP) goto out;
   posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out[TUNE_STREAM_PROTOCOL][1], 1);
   posix_spawn_file_actions_adddup2(&fa, out[TUNE_STREAM_STDERR][1], 2);
   posix_spawn_file_actions_adddup2(&fa, out[TUNE_STREAM_STDOUT][1], 3);
   if (o->cwd) posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid;
-  rc = -posix_spawn(&pid, o->file, &fa, &attr, o->argv, o->env);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  rc = tune_spawn_clean(&pid, o->file, &fa, o->argv, o->env, 1, 0);
   if (rc < 0) goto out;
+spawned:
   p->pid = pid;
   p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (p->pidfd < 0) {
@@ -312,7 +341,11 @@ static int local_send(tune_proc_t *p, const char *data, size_t len) {
 static int local_kill(tune_proc_t *p) {
   if (p->exited || p->pid <= 0) return 0;
   pid_t target = p->b->kill_pid_only ? (pid_t)p->pid : -(pid_t)p->pid;
-  if (kill(target, SIGKILL) < 0 && errno != ESRCH) return -errno;
+  if (kill(target, SIGKILL) == 0) return 0;
+  /* A worker just forked by the fork server may not have made its own
+     process group yet (setsid is its first step): kill the process. */
+  if (errno == ESRCH && target < 0 && kill((pid_t)p->pid, SIGKILL) == 0) return 0;
+  if (errno != ESRCH) return -errno;
   return 0;
 }
 
@@ -404,6 +437,7 @@ static int local_destroy(tune_backend_t *base) {
   /* Let pending close callbacks run. */
   uv_run(&b->loop, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&b->loop);
+  tune_zygote_free(b->zygote);
   tune_cluster_free(&b->base.cluster);
   free(b);
   if (busy) TUNE_WARN("local backend destroyed with %d open handle(s)", busy);

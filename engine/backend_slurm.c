@@ -381,7 +381,7 @@ static char *find_in_path(const char *name) {
 /// srun or salloc.
 static int spawn_argv(slurm_backend_t *b, char **argv, char **env, const char *cwd, tune_proc_t *p) {
   const char *file = !strcmp(argv[0], "srun") ? b->srun : b->salloc;
-  tune_spawn_t so = {file, argv, env, cwd, 0, NULL, NULL};
+  tune_spawn_t so = {file, argv, env, cwd, 0, NULL, NULL, 0};
   return b->local->ops->spawn(b->local, &so, &proc_cb, p, &p->lp);
 }
 

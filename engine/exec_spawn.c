@@ -97,7 +97,7 @@ tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, 
   char **env = build_env(ex, pg, ex->workers.next_seq + 1);
   tune_worker_spawn_t so = {ex->worker_path, argv, env, t ? t->logdir : ex->orig_cwd,
                             pg ? TUNE_PG_PLACEMENT(pg) : NULL, pg ? pg->fe->pgf : NULL,
-                            t ? t->loader_key : ""};
+                            t ? t->loader_key : "", ex->o.fork_server};
   tune_worker_t *w = tune_worker_spawn(&ex->workers, &so, err, errlen);
   free(argv);
   for (char **p = env; *p; p++) free(*p);

@@ -35,6 +35,7 @@ static const tune_option_desc_t options[] = {
     OPT(get_executor_event_wait_s, "TUNE_GET_EXECUTOR_EVENT_WAIT_S", TUNE_OPT_DOUBLE, 5),
     OPT(reuse_actors, NULL, TUNE_OPT_BOOL, 0),
     OPT(prestart_workers, NULL, TUNE_OPT_BOOL, 1),
+    OPT(fork_server, "TUNE_FORK_SERVER", TUNE_OPT_BOOL, 1),
 };
 #undef OPT
 

@@ -34,6 +34,7 @@ typedef struct {
   /// Keep one idle worker process started ahead (Ray's prestarted workers)
   /// on backends that can (TUNE_BACKEND_PRESTART).
   int prestart_workers;
+  int fork_server;
   const char *worker_path;             ///< the tunelua binary (copied)
   const char *const *worker_args;      ///< argv after the path (copied), NULL-terminated
   const char *orig_cwd;                ///< TUNE_ORIG_WORKING_DIR for workers (copied)

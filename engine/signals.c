@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "signals.h"
 
 #include <signal.h>
@@ -55,3 +56,20 @@ void tune_signals_uninstall(void) {
 }
 
 int tune_signals_pending(void) { return received; }
+
+int tune_spawn_clean(pid_t *pid, const char *file, posix_spawn_file_actions_t *fa, char *const argv[],
+                     char *const env[], int new_session, int search_path) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, (new_session ? POSIX_SPAWN_SETSID : 0) | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+  int rc = search_path ? posix_spawnp(pid, file, fa, &attr, argv, env) : posix_spawn(pid, file, fa, &attr, argv, env);
+  posix_spawn_file_actions_destroy(fa);
+  posix_spawnattr_destroy(&attr);
+  return -rc;
+}

@@ -5,11 +5,19 @@
 #ifndef TUNE_SIGNALS_H
 #define TUNE_SIGNALS_H
 
+#include <spawn.h>
+
 /// Installs handlers for SIGINT (unless `sigint` is 0) and SIGUSR1.
 void tune_signals_install(int sigint, void (*wake)(void *), void *wake_ud);
 /// Restores the previous handlers.
 void tune_signals_uninstall(void);
 /// The first signal received since install (SIGINT, SIGUSR1), or 0.
 int tune_signals_pending(void);
+
+/// posix_spawn (posix_spawnp with `search_path`) with every signal at its
+/// default and none blocked, in a session of its own with `new_session`:
+/// how every process the engine starts begins. Destroys `fa`. 0 or -errno.
+int tune_spawn_clean(pid_t *pid, const char *file, posix_spawn_file_actions_t *fa, char *const argv[],
+                     char *const env[], int new_session, int search_path);
 
 #endif

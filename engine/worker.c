@@ -75,7 +75,7 @@ tune_worker_t *tune_worker_spawn(tune_workers_t *s, const tune_worker_spawn_t *o
   w->standby = o->placement == NULL;
   w->loader_key = tune_xstrdup(o->loader_key ? o->loader_key : "");
   tune_lines_init(&w->lines, s->max_message_bytes);
-  tune_spawn_t so = {o->file, o->argv, o->env, o->cwd, 0, o->placement, o->pgf};
+  tune_spawn_t so = {o->file, o->argv, o->env, o->cwd, 0, o->placement, o->pgf, o->fork_server};
   tune_backend_t *b = s->backend;
   int rc = b->ops->spawn(b, &so, &proc_cb, w, &w->proc);
   if (rc < 0) {

@@ -121,6 +121,7 @@ typedef struct {
   const tune_placement_t *placement;   ///< NULL for a standby worker
   const tune_pgf_t *pgf;
   const char *loader_key;
+  int fork_server;            ///< tune_spawn_t's
 } tune_worker_spawn_t;
 
 /// Starts a worker. NULL with a message in `err` when the backend could not.

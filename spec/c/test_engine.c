@@ -514,7 +514,7 @@ static void test_local_backend(void) {
   char *env[] = {"PATH=/usr/bin:/bin", NULL};
   tune_proc_cb_t cb = {on_data, on_exit_cb};
   tune_proc_t *p;
-  tune_spawn_t so = {"/bin/sh", argv, env, "/", 0, NULL, NULL};
+  tune_spawn_t so = {"/bin/sh", argv, env, "/", 0, NULL, NULL, 0};
   CHECK(b->ops->spawn(b, &so, &cb, &s, &p) == 0);
   CHECK(b->ops->send(p, "hi\n", 3) == 0);
   while (!s.exited) b->ops->wait(b, 5);
@@ -522,7 +522,7 @@ static void test_local_backend(void) {
   CHECK(s.out.len && !strcmp(s.out.data, "got hi\n"));
   /* A spawn that fails calls nothing back and leaks no handle. */
   char *bad[] = {"/nonexistent/tunelua", NULL};
-  tune_spawn_t so2 = {"/nonexistent/tunelua", bad, env, "/", 0, NULL, NULL};
+  tune_spawn_t so2 = {"/nonexistent/tunelua", bad, env, "/", 0, NULL, NULL, 0};
   CHECK(b->ops->spawn(b, &so2, &cb, &s, &p) < 0);
   tune_buf_free(&s.out);
   CHECK(b->ops->destroy(b) == 0); /* uv_loop_close succeeded: nothing leaked */

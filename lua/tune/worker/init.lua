@@ -380,13 +380,25 @@ function M._send_raw(text)
   current.ch:send_raw(text)
 end
 
+local host   -- {hostname, node_ip}: the same for every worker a zygote forks
+
+--- True in a worker forked by the fork server (set by `tunelua --zygote`
+--- in the new worker; docs/architecture.md, "Start-up").
+M.forked = false
+
+--- Looks up what every worker on this host says in its hello. The fork
+--- server (`tunelua --zygote`) calls it once, before it forks workers.
+function M.prepare()
+  host = host or {core.hostname(), core.node_ip()}
+end
+
 --- Entry point of `tunelua --worker`.
 function M.main(argv)
   local ch = core.worker_channel()
   local w = Worker.new(ch)
   current = w
-  w:send{type = "hello", v = PROTOCOL_VERSION, pid = core.getpid(), hostname = core.hostname(),
-    node_ip = core.node_ip()}
+  M.prepare()
+  w:send{type = "hello", v = PROTOCOL_VERSION, pid = core.getpid(), hostname = host[1], node_ip = host[2]}
   w:loop()
   return 0
 end
