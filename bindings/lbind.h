@@ -28,6 +28,10 @@ struct tune_backend *tune_lbackend_new(lua_State *L, int idx, int *host_ref, cha
 /// Returns nil, "<what>: <strerror(-rc)>" (luaL_fileresult style).
 int tune_lua_fail(lua_State *L, const char *what, int rc);
 
+/// A new Lua state for the tunelua binary (lstate.c: Lua's small blocks
+/// from a pool), set up as luaL_newstate sets one up.
+lua_State *tune_lua_newstate(void);
+
 /// Registers the metatable `name` for a userdata class (once): `methods`
 /// as its __index, `gc` as __gc and `close` as __close (to-be-closed
 /// variables; NULL for none).

@@ -184,7 +184,7 @@ int main(int argc, char **argv) {
     self_path[n] = '\0';
     tune_self_exe = self_path;
   }
-  lua_State *L = luaL_newstate();
+  lua_State *L = tune_lua_newstate();
   if (!L) {
     fprintf(stderr, "tunelua: cannot create a Lua state\n");
     return 2;
