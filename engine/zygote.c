@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "log.h"
 #include "signals.h"
 
 extern char **environ;
@@ -80,6 +81,10 @@ tune_zygote_t *tune_zygote_start(const char *file, char *const env[]) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  /* Its complaints (an older binary's usage text for --zygote) are not the
+     user's business: workers are then spawned as before. TUNE_DEBUG shows
+     them. */
+  if (!tune_log_debug_enabled()) posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   char *argv[] = {(char *)file, "--zygote", NULL};
   pid_t pid;
   int rc = tune_spawn_clean(&pid, file, &fa, argv, env, 1, 0);
