@@ -123,10 +123,9 @@ static void reseed(lua_State *L) {
 static char **zygote(lua_State *L, int *argc, char *self_argv1) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "tune.worker");
-  lua_call(L, 1, 1);
+  lua_call(L, 1, 1);   /* kept on the stack until a worker is made */
   lua_getfield(L, -1, "prepare");
   lua_call(L, 0, 0);
-  lua_pop(L, 1);
   /* The library a trainable's script requires; a worker that cannot load
      it reports that itself. */
   lua_getglobal(L, "require");
@@ -136,9 +135,6 @@ static char **zygote(lua_State *L, int *argc, char *self_argv1) {
   malloc_trim(0);
   char **argv = tune_zygote_serve(0, argc);
   memcpy(self_argv1, "--worker", sizeof "--worker" - 1);
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "tune.worker");
-  lua_call(L, 1, 1);
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "forked");
   lua_pop(L, 1);

@@ -37,9 +37,9 @@ int tune_fs_atomic_commit(tune_atomic_file_t *f, int sync);
 void tune_fs_atomic_abort(tune_atomic_file_t *f);
 /// Append with one write(2) per call (O_APPEND); creates the file.
 /// With `sync`, fdatasync before closing.
+int tune_fs_append(const char *path, const void *data, size_t len, int sync);
 /// Writes a whole file in place (created or truncated; not synced).
 int tune_fs_write_file(const char *path, const void *data, size_t len);
-int tune_fs_append(const char *path, const void *data, size_t len, int sync);
 /// Read a whole file. Caller owns *out (free). Fails with -EFBIG beyond max.
 int tune_fs_read(const char *path, size_t max, char **out, size_t *len);
 /// fsync every regular file below `dir`, then every directory, bottom up.

@@ -45,6 +45,7 @@ struct tune_zygote {
   pid_t pid;
   char *file;
   char **env;   ///< the environment it was started with
+  char *req;    ///< MAX_REQUEST bytes: the request being written
 };
 
 /// Variables the engine sets per worker: they may differ from the
@@ -97,6 +98,7 @@ tune_zygote_t *tune_zygote_start(const char *file, char *const env[]) {
   z->sock = sv[0];
   z->pid = pid;
   z->file = tune_xstrdup(file);
+  z->req = tune_xmalloc(MAX_REQUEST);
   size_t n = strv_len(env);
   z->env = tune_xcalloc(n + 1, sizeof(char *));
   for (size_t i = 0; i < n; i++) z->env[i] = tune_xstrdup(env[i]);
@@ -138,33 +140,43 @@ static int put(char *buf, size_t *len, const char *s) {
   return 0;
 }
 
+/// The zygote's next answer, waiting up to `timeout_ms`: 0 and *v; -EAGAIN
+/// when none came within it and timeout_ms is 0; another -errno when the
+/// zygote is lost (it is then gone).
+static int answer(tune_zygote_t *z, int timeout_ms, int32_t *v) {
+  struct pollfd p = {z->sock, POLLIN, 0};
+  int r;
+  do r = poll(&p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  if (r == 0 && timeout_ms == 0) return -EAGAIN;
+  if (r <= 0) return zygote_lost(z, r == 0 ? -ETIMEDOUT : -errno);
+  ssize_t n;
+  do n = recv(z->sock, v, sizeof *v, 0);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof *v) return zygote_lost(z, n < 0 ? -errno : -EPIPE);
+  return 0;
+}
+
 int tune_zygote_spawn(tune_zygote_t *z, const char *file, char *const argv[], char *const env[], const char *cwd,
                       const int fds[4], pid_t *pid) {
   if (!tune_zygote_alive(z)) return -ENOTSUP;
-  ssize_t n;
   int32_t reply;
+  int rc;
   if (!z->ready) {
     /* Never wait for it to load: until it says it has, spawn as before. */
-    struct pollfd p = {z->sock, POLLIN, 0};
-    if (poll(&p, 1, 0) <= 0) return -EAGAIN;
-    do n = recv(z->sock, &reply, sizeof reply, 0);
-    while (n < 0 && errno == EINTR);
-    if (n != (ssize_t)sizeof reply || reply != 0) return zygote_lost(z, n < 0 ? -errno : -EPIPE);
+    if ((rc = answer(z, 0, &reply)) < 0) return rc;
+    if (reply != 0) return zygote_lost(z, -EPROTO);
     z->ready = 1;
   }
   if (strcmp(file, z->file) || !argv[0] || !argv[1] || strcmp(argv[1], "--worker") || argv[2]) return -ENOTSUP;
   if (!env_matches(z, env) || strv_len(env) > MAX_ENV) return -ENOTSUP;
-  char *buf = malloc(MAX_REQUEST);
-  if (!buf) return -ENOMEM;
+  char *buf = z->req;
   request_hdr_t h = {2, (uint32_t)strv_len(env)};
   size_t len = sizeof h;
   memcpy(buf, &h, sizeof h);
   int too_big = put(buf, &len, cwd ? cwd : ".") || put(buf, &len, argv[0]) || put(buf, &len, argv[1]);
   for (size_t i = 0; !too_big && env[i]; i++) too_big = put(buf, &len, env[i]);
-  if (too_big) {
-    free(buf);
-    return -ENOTSUP;
-  }
+  if (too_big) return -ENOTSUP;
   struct iovec iov = {buf, len};
   union {
     char b[CMSG_SPACE(4 * sizeof(int))];
@@ -181,18 +193,11 @@ int tune_zygote_spawn(tune_zygote_t *z, const char *file, char *const argv[], ch
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(4 * sizeof(int));
   memcpy(CMSG_DATA(c), fds, 4 * sizeof(int));
+  ssize_t n;
   do n = sendmsg(z->sock, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
-  free(buf);
   if (n < 0) return zygote_lost(z, -errno);
-  struct pollfd p = {z->sock, POLLIN, 0};
-  int r;
-  do r = poll(&p, 1, REPLY_TIMEOUT_MS);
-  while (r < 0 && errno == EINTR);
-  if (r <= 0) return zygote_lost(z, r == 0 ? -ETIMEDOUT : -errno);
-  do n = recv(z->sock, &reply, sizeof reply, 0);
-  while (n < 0 && errno == EINTR);
-  if (n != (ssize_t)sizeof reply) return zygote_lost(z, n < 0 ? -errno : -EPIPE);
+  if ((rc = answer(z, REPLY_TIMEOUT_MS, &reply)) < 0) return rc;
   if (reply < 0) return reply;  /* this request failed (a missing directory); the zygote is fine */
   *pid = (pid_t)reply;
   return 0;
@@ -204,6 +209,7 @@ void tune_zygote_free(tune_zygote_t *z) {
   for (char **e = z->env; *e; e++) free(*e);
   free(z->env);
   free(z->file);
+  free(z->req);
   free(z);
 }
 
