@@ -85,8 +85,8 @@ describe("TPESearch", function()
   end)
 
   it("with constant_liar, spreads suggestions made while others are pending (Optuna's constant liar)", function()
-    local function pending_spread(liar)
-      local s = TPESearch{space = space1(), metric = "metric", mode = "min", seed = 11, constant_liar = liar}
+    local function pending_spread(liar, seed)
+      local s = TPESearch{space = space1(), metric = "metric", mode = "min", seed = seed, constant_liar = liar}
       drive(s, 30, quad)
       -- Eight suggestions in a row, none of them told.
       local xs, mean = {}, 0
@@ -101,8 +101,14 @@ describe("TPESearch", function()
       assert.equal(38, #s._hist.trials)
       return math.sqrt(var)
     end
-    local plain, liar = pending_spread(false), pending_spread(true)
-    assert.is_true(liar > 1.5 * plain, string.format("spread %.3f with the liar, %.3f without", liar, plain))
+    -- The median spread over eight seeds (one seed's model may be broad
+    -- without the liar).
+    local plain, liar = {}, {}
+    for seed = 1, 8 do plain[seed], liar[seed] = pending_spread(false, seed), pending_spread(true, seed) end
+    table.sort(plain)
+    table.sort(liar)
+    local mp, ml = (plain[4] + plain[5]) / 2, (liar[4] + liar[5]) / 2
+    assert.is_true(ml > 1.5 * mp, string.format("median spread %.3f with the liar, %.3f without", ml, mp))
     assert.has_error(function() TPESearch{constant_liar = 1} end, "TPESearch: constant_liar must be true or false")
   end)
 
@@ -193,17 +199,21 @@ describe("TPESearch", function()
   end)
 
   it("moves integer, quantized and log parameters to their best values", function()
-    local s = TPESearch{space = {ri = sample.randint(-3, 4), qu = sample.quniform(0, 2, 0.5),
-      lr = sample.loguniform(1e-5, 1)}, metric = "metric", mode = "min", seed = 4}
-    local configs = drive(s, 60, function(c) return c.ri + math.abs(c.qu - 1.5) + math.abs(math.log10(c.lr) + 3) end)
+    -- Counted over five seeds: one seed's run may settle late on one of them.
     local ri, qu, lr = 0, 0, 0
-    for i = 41, 60 do
-      local c = configs[i]
-      if c.ri == -3 then ri = ri + 1 end
-      if c.qu == 1.5 then qu = qu + 1 end
-      if math.abs(math.log10(c.lr) + 3) < 1 then lr = lr + 1 end
+    for seed = 1, 5 do
+      local s = TPESearch{space = {ri = sample.randint(-3, 4), qu = sample.quniform(0, 2, 0.5),
+        lr = sample.loguniform(1e-5, 1)}, metric = "metric", mode = "min", seed = seed}
+      local configs = drive(s, 60, function(c) return c.ri + math.abs(c.qu - 1.5) + math.abs(math.log10(c.lr) + 3) end)
+      for i = 41, 60 do
+        local c = configs[i]
+        if c.ri == -3 then ri = ri + 1 end
+        if c.qu == 1.5 then qu = qu + 1 end
+        if math.abs(math.log10(c.lr) + 3) < 1 then lr = lr + 1 end
+      end
     end
-    assert.is_true(ri >= 8 and qu >= 6 and lr >= 10, string.format("best values in the last 20: %d %d %d", ri, qu, lr))
+    -- At random: about 14, 25 and 40 of the 100 last suggestions.
+    assert.is_true(ri >= 40 and qu >= 30 and lr >= 50, string.format("best values in the last 5 x 20: %d %d %d", ri, qu, lr))
   end)
 
   it("samples and observes only the active branch of a conditional space", function()
@@ -385,7 +395,7 @@ describe("TPESearch", function()
     }
     local at = {x = {-4.0, 0.0, 1.0, 2.5, 9.0}, lr = {0.0002, 0.003, 0.01, 0.09}, c = {1, 2, 3}}
     local s = TPESearch{space = {x = sample.uniform(-5, 10), lr = sample.loguniform(1e-4, 1e-1),
-      c = sample.choice({"a", "b", "c"})}, metric = "v", mode = "min", seed = 1}
+      c = sample.choice({"a", "b", "c"})}, metric = "v", mode = "min", seed = 1, gamma = TPESearch.optuna_gamma}
     for _, h in ipairs(HISTORY) do s:add_evaluated_point({x = h[1], lr = h[2], c = h[3]}, h[4]) end
     for name, values in pairs(at) do
       local got = s:_scores(name, values)
@@ -394,6 +404,36 @@ describe("TPESearch", function()
           string.format("%s at %s: %.17g, Optuna %.17g", name, tostring(values[i]), got[i], w))
       end
     end
+  end)
+
+  it("starts from a Latin hypercube: each of n strata of every numeric parameter once", function()
+    local s = TPESearch{space = {x = sample.uniform(0, 10), lr = sample.loguniform(1e-4, 1), k = sample.randint(0, 10),
+      c = sample.choice({"a", "b"}), z = sample.randn(0, 1)}, metric = "v", mode = "min", seed = 3, n_startup_trials = 10}
+    local seen = {x = {}, lr = {}, k = {}}
+    local cs = {a = 0, b = 0}
+    for i = 1, 10 do
+      local c = s:suggest("t" .. i)
+      seen.x[math.floor(c.x)] = true
+      seen.lr[math.floor((math.log(c.lr) - math.log(1e-4)) / (-math.log(1e-4)) * 10)] = true
+      seen.k[c.k] = true
+      cs[c.c] = cs[c.c] + 1
+      assert.is_number(c.z)
+    end
+    for _, name in ipairs({"x", "lr", "k"}) do
+      for stratum = 0, 9 do assert.is_true(seen[name][stratum], name .. " misses stratum " .. stratum) end
+    end
+    assert.same({a = 5, b = 5}, cs)
+    -- Saved halfway, the rest of the design is the same after restore.
+    local a = TPESearch{space = space1(), metric = "v", mode = "min", seed = 5}
+    for i = 1, 4 do a:suggest("t" .. i) end
+    local b = TPESearch{space = space1(), metric = "v", mode = "min", seed = 99}
+    b:restore(a:save())
+    for i = 5, 10 do assert.equal(a:suggest("t" .. i).x, b:suggest("t" .. i).x) end
+    -- "random" draws each start-up point independently, as Optuna.
+    local r = TPESearch{space = space1(), metric = "v", mode = "min", seed = 3, startup_design = "random"}
+    assert.equal("random", r.startup_design)
+    assert.has_error(function() TPESearch{startup_design = "sobol"} end,
+      'TPESearch: startup_design must be "random" or "lhs", got sobol')
   end)
 
   it("takes Optuna's other options: gamma, weights, prior, clip, endpoints", function()

@@ -1,7 +1,7 @@
 """Issue 13's search-quality study, Optuna's side (see quality11.lua): Optuna's
 TPESampler (its defaults; constant_liar=True with two pending trials) on the
 same eleven functions, the same seeds and settings, through ask/tell.
-  /usr/bin/python3 bench/peer/quality11.py [--seeds 30] [--trials 100] > optuna_quality11.json
+  /usr/bin/python3 bench/peer/quality11.py [--seeds 30] [--first 0] [--trials 100] > optuna_quality11.json
 """
 import argparse
 import json
@@ -136,6 +136,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--functions", default=",".join(NAMES))
     a = ap.parse_args()
     t0 = time.time()
@@ -144,13 +145,13 @@ def main():
         results[fname] = {}
         for setting in ("seq", "conc2"):
             per = {str(b): [] for b in BUDGETS}
-            for seed in range(a.seeds):
+            for seed in range(a.first, a.first + a.seeds):
                 r = run(fname, setting, seed, a.trials)
                 for b in per:
                     per[b].append(r[b])
             results[fname][setting] = per
             print("%-16s %-5s done (%.1f s)" % (fname, setting, time.time() - t0), file=sys.stderr)
-    print(json.dumps({"bench": "quality11", "tuner": "optuna", "optuna": optuna.__version__, "seeds": a.seeds,
+    print(json.dumps({"bench": "quality11", "tuner": "optuna", "optuna": optuna.__version__, "seeds": a.seeds, "first": a.first,
                       "trials": a.trials, "wall_s": time.time() - t0, "results": results}))
 
 

@@ -54,9 +54,13 @@ local function wilcoxon_greater(a, b)
 end
 
 local T, O = load(arg[1]), load(arg[2])
+if (T.first or 0) ~= (O.first or 0) then
+  error(string.format("the two files are for different seeds (first %d and %d)", T.first or 0, O.first or 0), 0)
+end
 local function fmt(x) return string.format("%.4g", x) end
-print(string.format("Median simple regret over seeds 0-%d (tunelua TPESearch vs Optuna %s TPESampler), "
-  .. "and a paired Wilcoxon signed-rank test of \"tunelua is worse\":\n", T.seeds - 1, O.optuna or "?"))
+print(string.format("Median simple regret over seeds %d-%d (tunelua TPESearch vs Optuna %s TPESampler), "
+  .. "and a paired Wilcoxon signed-rank test of \"tunelua is worse\":\n", T.first or 0, (T.first or 0) + T.seeds - 1,
+  O.optuna or "?"))
 print("| function | setting | budget | Optuna | tunelua | p (tunelua worse) | goal |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
 local met, total = 0, 0

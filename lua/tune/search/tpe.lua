@@ -1,10 +1,11 @@
 --- TPESearch: a native Tree-structured Parzen Estimator searcher
 --- (Bergstra et al. 2011), written to behave as Optuna 3.1's TPESampler
---- with its defaults (independent, univariate TPE). See
---- docs/reference/searchers/tpe.md.
+--- (independent, univariate TPE), with a Latin hypercube start-up and a
+--- 15 % good group by default. See docs/reference/searchers/tpe.md.
 ---
 --- TPESearch{space =, metric =, mode =, points_to_evaluate =,
----   n_startup_trials = 10, n_ei_candidates = 24, gamma = <min(ceil(0.1 n), 25)>,
+---   n_startup_trials = 10, startup_design = "lhs", n_ei_candidates = 24,
+---   gamma = <min(ceil(0.15 n), 25)>,
 ---   weights = <Optuna's default_weights>, prior_weight = 1.0,
 ---   consider_prior = true, consider_magic_clip = true,
 ---   consider_endpoints = false, exact_density = false, seed = nil}
@@ -20,21 +21,28 @@ local parzen = require("tune.search.tpe_parzen")
 local tspace = require("tune.search.tpe_space")
 local history = require("tune.search.tpe_history")
 local multi = require("tune.search.tpe_multi")
+local design = require("tune.search.tpe_design")
 
 local TPESearch = Searcher:extend(nil, "TPESearch")
 
 local FORMAT = "tunelua.tpe"
 local huge = math.huge
 
---- Optuna's default_gamma.
+--- How many of n observations form the "good" group: 15 % of them, at
+--- most 25 (docs/reference/searchers/tpe.md says why not Optuna's 10 %).
 function TPESearch.default_gamma(n)
+  return math.min(math.ceil(0.15 * n), 25)
+end
+
+--- Optuna's default_gamma: 10 %, at most 25.
+function TPESearch.optuna_gamma(n)
   return math.min(math.ceil(0.1 * n), 25)
 end
 
 local OPTIONS = {space = true, metric = true, mode = true, points_to_evaluate = true,
   n_startup_trials = true, n_ei_candidates = true, gamma = true, weights = true, prior_weight = true,
   consider_prior = true, consider_magic_clip = true, consider_endpoints = true, exact_density = true, seed = true,
-  constant_liar = true, multivariate = true}
+  constant_liar = true, multivariate = true, startup_design = true}
 
 local function get_path(t, path)
   if type(t) ~= "table" then return nil end
@@ -91,6 +99,11 @@ function TPESearch:__init(opts)
     error("TPESearch: multivariate must be true or false", 3)
   end
   self.multivariate = opts.multivariate == true
+  local sd = opts.startup_design
+  if sd ~= nil and sd ~= "random" and sd ~= "lhs" then
+    error("TPESearch: startup_design must be \"random\" or \"lhs\", got " .. tostring(sd), 3)
+  end
+  self.startup_design = sd or "lhs"
   self._rng = sample.Random(opts.seed)
   self._points = {}
   for i, pt in ipairs(opts.points_to_evaluate or {}) do
@@ -112,6 +125,7 @@ function TPESearch:_reset_history()
   self._live = {}     -- trial_id -> {p =, step =, iv =}
   self._done = {}     -- trial ids already told
   self._n_failed = 0
+  self._design = design.new(self.n_startup_trials) -- the start-up points (tune.search.tpe_design)
 end
 
 function TPESearch:_check_points()
@@ -407,6 +421,7 @@ function TPESearch:_suggest_from(sp, point, fixed, startup)
   local below = not startup and history.below(self._hist, self:_nbelow()) or nil
   local ext, int, chosen = {}, {}, {}
   local joint_e, joint_i
+  local lhs_k = startup and self.startup_design == "lhs" and design.next_index(self._design) or nil
   if self.multivariate and below then
     -- Optuna's multivariate TPE over the unconditional parameters the
     -- point leaves free; conditional ones stay univariate.
@@ -438,7 +453,8 @@ function TPESearch:_suggest_from(sp, point, fixed, startup)
           if p.is_int then e = math.tointeger(e) end
         end
       elseif startup then
-        e, v = random_value(p, self._rng)
+        if lhs_k then e, v = design.value(self._design, p, lhs_k, self._rng) end
+        if e == nil then e, v = random_value(p, self._rng) end
       elseif joint_i and joint_i[p.name] ~= nil then
         e, v = joint_e[p.name], joint_i[p.name]
       else
@@ -476,6 +492,7 @@ function TPESearch:save()
     trials = trials, live = live, done = done,
     points = sample._plain_copy(self._points),
     n_failed = self._n_failed,
+    design = self.startup_design == "lhs" and design.save(self._design) or nil,
   }
 end
 
@@ -513,6 +530,7 @@ function TPESearch:restore(state)
   self._points = {}
   for i, pt in ipairs(state.points or {}) do self._points[i] = pt end
   self._n_failed = state.n_failed or 0
+  if state.design then self._design = design.restore(state.design, self.n_startup_trials) end
 end
 
 --- How many finished trials the model has learned from.
