@@ -327,6 +327,12 @@ static int l_forget_logs(lua_State *L) {
   return 0;
 }
 
+/// ex:flush_logs(): writes the result rows the loggers hold.
+static int l_flush_logs(lua_State *L) {
+  tune_executor_flush_logs(tune_lexecutor_check(L));
+  return 0;
+}
+
 /// ex:install_signals(sigint): SIGINT (unless false) and SIGUSR1 stop a
 /// blocked next_event; core.signal_pending() says which came.
 static int l_install_signals(lua_State *L) {
@@ -389,6 +395,7 @@ static const luaL_Reg methods[] = {
     {"set_event_stream", l_set_event_stream},
     {"commit", l_commit},
     {"forget_logs", l_forget_logs},
+    {"flush_logs", l_flush_logs},
     {"install_signals", l_install_signals},
     {"cleanup", l_cleanup},
     {"close", l_close},

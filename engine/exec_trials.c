@@ -226,6 +226,11 @@ int tune_executor_continue(tune_executor_t *ex, const char *trial_id) {
 int tune_executor_save(tune_executor_t *ex, const char *trial_id, const char *dir, int persistent) {
   tune_trial_t *t = active_record(ex, trial_id);
   if (!t || !t->worker) return -1;
+  /* The checkpoint may reach the disk before the journal knows it (resume
+     then finds it): the rows up to it must be there first, those already
+     logged now and the batch being decided at its commit. */
+  tune_loggers_flush(&ex->loggers);
+  ex->loggers.flush_next = 1;
   char *tmp = tune_ckpt_tmp_path(dir);
   int rc = tune_fs_mkdir_p(tmp);
   if (rc < 0) {
@@ -355,3 +360,5 @@ int tune_executor_set_event_stream(tune_executor_t *ex, const char *target) {
 }
 
 void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id) { tune_loggers_forget(&ex->loggers, trial_id); }
+
+void tune_executor_flush_logs(tune_executor_t *ex) { tune_loggers_flush(&ex->loggers); }

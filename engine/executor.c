@@ -238,6 +238,9 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
     double left = deadline - b->ops->now(b);
     if (left <= 0) return tune_event_new(idle, NULL);
     prestart(ex);
+    /* The driver is about to be idle: the logs catch up first (on a
+       virtual clock nothing waits, and the rows keep being grouped). */
+    if (!(b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME)) tune_loggers_flush(&ex->loggers);
     wait_and_dispatch(ex, left);
   }
 }

@@ -120,6 +120,9 @@ int tune_executor_set_event_stream(tune_executor_t *ex, const char *target);
 int tune_executor_commit(tune_executor_t *ex, const char *trial_id, size_t n, int stopped);
 /// Forget a trial's CSV columns (read back from its file if it logs again).
 void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id);
+/// Writes the result rows the loggers hold (tune_loggers_flush): the
+/// experiment's journal and snapshots call it before each write.
+void tune_executor_flush_logs(tune_executor_t *ex);
 
 /// Stop every worker (cached ones too) and wait for them to exit, killing
 /// them after force_trial_cleanup_s when that is set; then give every

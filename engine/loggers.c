@@ -110,13 +110,17 @@ static void columns_free(csv_columns_t *c) {
   free(c);
 }
 
-/// A logging trial: its files stay open while it runs (one write(2) per
-/// file and batch, no open/close per result), and its config's text is made
-/// once per config.
-typedef struct {
+/// A logging trial: its files stay open while it runs (no open/close per
+/// result), what it logs waits in `pend` until the next flush (one
+/// write(2) per file and flush), and its config's text is made once per
+/// config.
+typedef struct trial_log {
   char *logdir;
   int fd[2];              ///< result.json, progress.csv; -1 until opened
   off_t size[2];          ///< each file's length after our last whole write
+  tune_buf_t pend[2];     ///< logged, not yet written (tune_loggers_flush)
+  int header_pending;     ///< pend[1] holds progress.csv's header
+  int dirty;              ///< on the loggers' dirty list
   csv_columns_t *cols;    ///< NULL until known
   int have_config;
   unsigned config_gen;
@@ -137,8 +141,10 @@ static void forget_config(trial_log_t *t) {
 
 static void trial_log_free(trial_log_t *t) {
   if (!t) return;
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 2; i++) {
     if (t->fd[i] >= 0) close(t->fd[i]);
+    tune_buf_free(&t->pend[i]);
+  }
   columns_free(t->cols);
   forget_config(t);
   free(t->logdir);
@@ -167,10 +173,12 @@ static void know_config(trial_log_t *t, const tune_log_target_t *tg) {
 }
 
 /// The trial's log state for `logdir` (a new one when the directory changed).
+static void drop(tune_loggers_t *l, trial_log_t *t);
+
 static trial_log_t *trial_log(tune_loggers_t *l, const char *trial_id, const char *logdir) {
   trial_log_t *t = tune_map_get(&l->trials, trial_id);
   if (t && !strcmp(t->logdir, logdir)) return t;
-  trial_log_free(t);
+  drop(l, t);
   t = tune_xcalloc(1, sizeof *t);
   t->logdir = tune_xstrdup(logdir);
   t->fd[0] = t->fd[1] = -1;
@@ -200,12 +208,13 @@ static int log_open(trial_log_t *t, int which, const char *name) {
   return 0;
 }
 
-/// Appends to the trial's file `which`, opening it on first use. A write
-/// that fails part-way (a full disk) is undone, so the file never keeps a
-/// torn line for the next write to land on.
-static int log_append(trial_log_t *t, int which, const char *name, const void *data, size_t len) {
-  int rc = log_open(t, which, name);
-  if (rc < 0) return rc;
+static const char *const LOG_NAMES[2] = {"result.json", "progress.csv"};
+
+/// Writes to the trial's open file `which`. A write that fails part-way (a
+/// full disk) is undone, so the file never keeps a torn line for the next
+/// write to land on.
+static int log_write(trial_log_t *t, int which, const void *data, size_t len) {
+  int rc;
   /* Test-only (docs/architecture.md, "Testing crashes"): the Nth append
      writes half its bytes and fails with ENOSPC, as a full disk does. */
   static long torn_at = -2;
@@ -220,11 +229,77 @@ static int log_append(trial_log_t *t, int which, const char *name, const void *d
     rc = tune_fs_write_all(t->fd[which], data, len);
   }
   if (rc < 0) {
-    if (ftruncate(t->fd[which], t->size[which]) < 0) TUNE_WARN("cannot undo a partial write to %s/%s", t->logdir, name);
+    if (ftruncate(t->fd[which], t->size[which]) < 0)
+      TUNE_WARN("cannot undo a partial write to %s/%s", t->logdir, LOG_NAMES[which]);
     return rc;
   }
   t->size[which] += (off_t)len;
   return 0;
+}
+
+static void report_failure(tune_loggers_t *l, const char *dir, const char *name, int rc);
+
+/// Writes what the trial has pending. A failed write loses what it held
+/// (as a failed write of one batch did): its rows are gone, and a header
+/// among them is written again with the next rows.
+static void flush_trial(tune_loggers_t *l, trial_log_t *t) {
+  for (int which = 0; which < 2; which++) {
+    tune_buf_t *p = &t->pend[which];
+    if (!p->len) continue;
+    int rc = t->fd[which] >= 0 ? log_write(t, which, p->data, p->len) : -EBADF;
+    if (rc < 0) {
+      report_failure(l, t->logdir, LOG_NAMES[which], rc);
+      if (which == 1 && t->header_pending) {
+        columns_free(t->cols);
+        t->cols = NULL;
+      }
+    }
+    if (which == 1) t->header_pending = 0;
+    l->pending -= p->len;
+    tune_buf_reset(p);
+  }
+  t->dirty = 0;
+}
+
+/// Appends to what the trial's file `which` has pending, opening the file
+/// on first use (an open that fails is reported now).
+static int log_append(tune_loggers_t *l, trial_log_t *t, int which, const void *data, size_t len) {
+  int rc = log_open(t, which, LOG_NAMES[which]);
+  if (rc < 0) return rc;
+  tune_buf_append(&t->pend[which], data, len);
+  l->pending += len;
+  if (!t->dirty) {
+    t->dirty = 1;
+    if (l->ndirty == l->dirty_cap) {
+      l->dirty_cap = l->dirty_cap ? 2 * l->dirty_cap : 16;
+      l->dirty = tune_xrealloc(l->dirty, l->dirty_cap * sizeof *l->dirty);
+    }
+    l->dirty[l->ndirty++] = t;
+  }
+  return 0;
+}
+
+void tune_loggers_flush(tune_loggers_t *l) {
+  for (size_t i = 0; i < l->ndirty; i++) flush_trial(l, l->dirty[i]);
+  l->ndirty = 0;
+}
+
+/// Writes what a trial has pending and takes it off the dirty list.
+static void settle(tune_loggers_t *l, trial_log_t *t) {
+  if (!t || !t->dirty) return;
+  flush_trial(l, t);
+  for (size_t i = 0; i < l->ndirty; i++) {
+    if (l->dirty[i] == t) {
+      l->dirty[i] = l->dirty[--l->ndirty];
+      break;
+    }
+  }
+}
+
+/// Writes what a trial has pending, then frees its log state.
+static void drop(tune_loggers_t *l, trial_log_t *t) {
+  settle(l, t);
+  trial_log_free(t);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -256,6 +331,8 @@ int tune_loggers_set_events(tune_loggers_t *l, const char *target) {
 }
 
 void tune_loggers_free(tune_loggers_t *l) {
+  tune_loggers_flush(l);
+  free(l->dirty);
   tune_loggers_set_events(l, NULL);
   size_t pos = 0;
   void *v;
@@ -271,6 +348,7 @@ void tune_loggers_free(tune_loggers_t *l) {
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
   trial_log_t *t = tune_map_get(&l->trials, trial_id);
   if (!t) return;
+  settle(l, t);
   for (int i = 0; i < 2; i++) {
     if (t->fd[i] >= 0) close(t->fd[i]);
     t->fd[i] = -1;
@@ -278,7 +356,7 @@ void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
 }
 
 void tune_loggers_forget(tune_loggers_t *l, const char *trial_id) {
-  trial_log_free(tune_map_del(&l->trials, trial_id));
+  drop(l, tune_map_del(&l->trials, trial_id));
 }
 
 static void report_failure(tune_loggers_t *l, const char *dir, const char *name, int rc) {
@@ -326,7 +404,7 @@ static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target
     }
   }
   if (lines->len) {
-    int rc = log_append(tl, 0, "result.json", lines->data, lines->len);
+    int rc = log_append(l, tl, 0, lines->data, lines->len);
     if (rc < 0) report_failure(l, t->logdir, "result.json", rc);
   }
   if (events->len) tune_fs_write_all(l->event_fd, events->data, events->len);
@@ -488,14 +566,16 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
     }
   }
   for (size_t k = 0; k < n; k++) csv_row(tl, tl->cols, rs[k], b);
-  int rc = log_append(tl, 1, "progress.csv", b->data, b->len);
+  int rc = log_append(l, tl, 1, b->data, b->len);
   if (rc < 0) {
     report_failure(l, t->logdir, "progress.csv", rc);
     if (header) {
-      /* The header went with the undone write: the next write sends it. */
+      /* The header went with the failed write: the next write sends it. */
       columns_free(tl->cols);
       tl->cols = NULL;
     }
+  } else if (header) {
+    tl->header_pending = 1;
   }
 }
 
@@ -526,4 +606,8 @@ void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *ba
   if (k > 0 && (l->json || l->event_fd >= 0)) write_json(l, tl, t, rs, k);
   if (k > 0 && l->csv) write_csv(l, tl, t, rs, k);
   free(rs);
+  if (l->flush_next || l->pending >= TUNE_LOGGERS_FLUSH_BYTES) {
+    l->flush_next = 0;
+    tune_loggers_flush(l);
+  }
 }

@@ -2,9 +2,18 @@
 /// CSVLoggerCallback): the results the runner accepted are appended to the
 /// trial's result.json (one JSON object a line, with its config) and
 /// progress.csv (flattened "a/b" columns fixed by the first result,
-/// config/ columns included) with one write(2) per file and batch, so a
-/// crash leaves at most a torn last line; and, with an event stream, each
-/// as a `trial_result` line of `--events` (encoded once for both).
+/// config/ columns included); and, with an event stream, each as a
+/// `trial_result` line of `--events` (encoded once for both, written at
+/// once).
+///
+/// The two files are written in groups: what is logged waits in memory
+/// until tune_loggers_flush(), then goes with one write(2) per file, so a
+/// crash leaves at most a torn last line. The owner flushes before every
+/// journal or snapshot write and before the driver waits (so nothing
+/// recorded as done refers to rows still in memory, and the files are
+/// current whenever the driver is idle); a trial's rows are also written
+/// when its files close, when a save was asked for (flush_next), and
+/// whenever TUNE_LOGGERS_FLUSH_BYTES are pending.
 #ifndef TUNE_LOGGERS_H
 #define TUNE_LOGGERS_H
 
@@ -21,7 +30,14 @@ typedef struct {
   tune_map_t trials;    ///< trial id -> its open files and CSV columns (owned)
   char *last_error;     ///< the last write failure, for a warning
   tune_buf_t lines, events, one, rows;  ///< scratch, kept between batches
+  struct trial_log **dirty;  ///< trials with rows pending (not owned)
+  size_t ndirty, dirty_cap;
+  size_t pending;       ///< bytes pending over all trials
+  int flush_next;       ///< flush after the next write (a save is on its way)
 } tune_loggers_t;
+
+/// Pending bytes that make the next write flush.
+#define TUNE_LOGGERS_FLUSH_BYTES (256u * 1024u)
 
 /// Whose results these are.
 typedef struct {
@@ -41,6 +57,8 @@ int tune_loggers_set_events(tune_loggers_t *l, const char *target);
 /// Logs results 1..n of `batch` (skipping Ray's "__duplicate__" result);
 /// with `stopped`, the n-th gets done = true first.
 void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *batch, size_t n, int stopped);
+/// Writes every trial's pending rows (one write(2) per file).
+void tune_loggers_flush(tune_loggers_t *l);
 /// Close a trial's files (it stopped or paused; its CSV columns are kept).
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id);
 /// Close a trial's files and forget its CSV columns (they are read back

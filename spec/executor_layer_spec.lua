@@ -175,6 +175,47 @@ describe("the simulator backend", function()
       14, 15, 16, 17, 18, 19, 20})
   end)
 
+  it("groups result rows: written at a save, at the trial's end and at a flush, not for each result", function()
+    -- On the virtual clock the driver never waits, so only those write.
+    local seen, at_checkpoint = {}, {}
+    local cb = tune.Callback:extend()
+    function cb:on_trial_result(_, _, trial, result)
+      seen[result.training_iteration] = #lines(trial.logdir .. "/result.json")
+    end
+    function cb:on_checkpoint(_, _, trial)
+      at_checkpoint[#at_checkpoint + 1] = {trial.last_result.training_iteration,
+        #lines(trial.logdir .. "/result.json"), #lines(trial.logdir .. "/progress.csv")}
+    end
+    local ex = tune.SimulatedExecutor{num_cpus = 1, curve = curve}
+    local a = tune.run("sim_trainable", {trial_executor = ex, num_samples = 1, checkpoint_freq = 8,
+      config = {x = 0.5}, verbose = 0, local_dir = dir, callbacks = {cb()}})
+    -- Before the first save nothing is written; the save writes rows 1..7
+    -- and row 8 goes with its commit; then nothing until the next save.
+    for it = 1, 8 do assert.equal(0, seen[it], "result " .. it) end
+    for it = 9, 16 do assert.equal(8, seen[it], "result " .. it) end
+    for it = 17, 20 do assert.equal(16, seen[it], "result " .. it) end
+    -- The rows up to a checkpoint are on disk before it is known.
+    assert.same({{8, 8, 9}, {16, 16, 17}}, at_checkpoint)
+    -- The trial's end writes the rest.
+    assert.same({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20},
+      iterations(a.trials[1].logdir .. "/result.json"))
+    assert.equal(21, #lines(a.trials[1].logdir .. "/progress.csv"))
+    ex:close()
+    -- And flush_logs writes what is pending at once.
+    local ex2 = support.executor{num_cpus = 1}
+    ex2:set_loggers{json = true, csv = true}
+    local trial = tune.Trial("counter", {local_dir = dir})
+    assert.equal("PG_READY", ex2:get_next_executor_event({trial}, true).type)
+    assert.is_true(ex2:start_trial(trial))
+    local ev = support.wait_event(ex2, {trial}, "TRAINING_RESULT")
+    ex2:commit_results(trial, #ev.result, false)
+    local n = #lines(trial.logdir .. "/result.json")
+    ex2:flush_logs()
+    assert.equal(n + #ev.result, #lines(trial.logdir .. "/result.json"))
+    ex2:stop_trial(trial)
+    ex2:cleanup()
+  end)
+
   it("completes reservations later, and fails the trials whose reservation never can be met", function()
     tune.register_trainable("sim_trainable", function() end)
     local function steps(_, it) if it <= 3 then return {loss = 1 / it} end end

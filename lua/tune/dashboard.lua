@@ -72,6 +72,9 @@ function M.start(opts, experiment_dir, info)
 end
 
 function Dashboard:publish(trials, done)
+  -- The server reads result.json from disk: the executor's grouped rows
+  -- go there first (set by tune.run; an embedder may set it too).
+  if self.flush_logs then self.flush_logs() end
   local info = self.info
   local json = core.json_encode(report.state(trials, {name = info.name, metric = info.metric, mode = info.mode,
     done = done}))

@@ -293,6 +293,10 @@ end
 --- Which result loggers commit_results writes ({json = bool, csv = bool}).
 function TrialExecutor:set_loggers(which) self._core:set_loggers(which) end
 function TrialExecutor:forget_logs(trial) self._core:forget_logs(trial.trial_id) end
+--- Writes the result rows the engine holds: commit_results groups them
+--- (one write per file for many batches) until this, a save, the end of
+--- the trial's logging, or an idle wait (docs/architecture.md).
+function TrialExecutor:flush_logs() self._core:flush_logs() end
 --- Trial results also go to the `--events` stream `target` (a file, or
 --- "-" for stdout), written by the engine as they are committed.
 function TrialExecutor:set_event_stream(target) return self._core:set_event_stream(target) end

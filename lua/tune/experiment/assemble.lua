@@ -246,6 +246,9 @@ function M.build(opts, o, cli, t, run_count)
     if not dashboard then refuse("tune.run: dashboard: " .. tostring(err)) end
   end
   local ex, own_executor = make_executor(opts, o, cli, t, scheduler)
+  -- The dashboard reads result.json from disk: the rows the engine groups
+  -- are written each time it publishes.
+  if dashboard and ex.flush_logs then dashboard.flush_logs = function() ex:flush_logs() end end
   if ex.check_dir then
     -- Workers elsewhere must see the experiment's files (Slurm).
     local dir = util.abspath(local_dir)

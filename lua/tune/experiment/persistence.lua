@@ -43,6 +43,9 @@ function Store:__init(dir)
   self.dir = dir
   self.journal_path = util.join(dir, M.JOURNAL)
   self.seq = 0
+  -- Called before each snapshot, when set: the runner has the executor
+  -- write the result rows it holds (docs/architecture.md, "Result logs").
+  self.before_snapshot = nil
 end
 
 --- Appends one journal entry (a table); returns its sequence number.
@@ -82,6 +85,7 @@ end
 --- into a table by `serialize(entry)` just before it is written: a
 --- snapshot of 10,000 trials never holds them all as tables and text.
 function Store:snapshot(state, trials, serialize)
+  if self.before_snapshot then self.before_snapshot() end
   state.format = M.FORMAT
   state.version = M.VERSION
   state.journal_seq = self.seq

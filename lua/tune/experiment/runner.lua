@@ -59,6 +59,11 @@ function TrialRunner:__init(o)
   self.trial_executor:set_max_pending_trials(self.max_pending_trials)
   local ex = self.trial_executor
   ex:set_loggers(self.callbacks:c_loggers())
+  -- A snapshot finds the result logs current (the engine groups their
+  -- writes; docs/architecture.md, "Result logs").
+  if self.store and ex.flush_logs then
+    self.store.before_snapshot = function() ex:flush_logs() end
+  end
   local events = self.callbacks:event_stream()
   if events and ex.set_event_stream then assert(ex:set_event_stream(events)) end
 end
