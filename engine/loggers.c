@@ -352,6 +352,8 @@ void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
   for (int i = 0; i < 2; i++) {
     if (t->fd[i] >= 0) close(t->fd[i]);
     t->fd[i] = -1;
+    /* A finished trial keeps no buffer (10,000 of them would be MBs). */
+    tune_buf_free(&t->pend[i]);
   }
 }
 
