@@ -30,7 +30,7 @@ int tune_zygote_spawn(tune_zygote_t *z, const char *file, char *const argv[], ch
 
 int tune_zygote_alive(const tune_zygote_t *z);
 
-/// Ends the zygote (EOF on its socket), reaps it and frees `z`.
+/// Ends the zygote (its socket closed, then SIGKILL), reaps it and frees `z`.
 void tune_zygote_free(tune_zygote_t *z);
 
 /// The zygote's side: serves requests on `sock` until EOF (then exits the

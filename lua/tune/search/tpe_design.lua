@@ -25,14 +25,11 @@ function M.next_index(d)
   return d.k
 end
 
+--- The strata 0..n-1 in a random order (rng: tune.search.sample.Random).
 local function permutation(n, rng)
   local perm = {}
   for i = 1, n do perm[i] = i - 1 end
-  for i = n, 2, -1 do
-    local j = rng:randint(1, i + 1)
-    perm[i], perm[j] = perm[j], perm[i]
-  end
-  return perm
+  return rng:shuffle(perm)
 end
 
 --- Parameter p's value at point k: its external and internal value, or
