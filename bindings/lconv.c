@@ -56,8 +56,8 @@ void tune_lua_push_json(lua_State *L, const cJSON *item, const char *skip_key) {
 typedef struct {
   char *err;
   size_t errlen;
-  const char *path[64];
-  char idx[64][24];
+  const char *path[64]; ///< a key, or NULL: an array index (idx)
+  lua_Integer idx[64];   ///< formatted only when an error names the path
   int depth;
 } wctx_t;
 
@@ -65,8 +65,8 @@ static void path_text(wctx_t *c, char *out, size_t len) {
   size_t n = 0;
   out[0] = '\0';
   for (int i = 0; i < c->depth && i < 64 && n < len; i++) {
-    const char *k = c->path[i] ? c->path[i] : c->idx[i];
-    n += (size_t)snprintf(out + n, len - n, c->path[i] ? (i ? ".%s" : "%s") : "[%s]", k);
+    if (c->path[i]) n += (size_t)snprintf(out + n, len - n, i ? ".%s" : "%s", c->path[i]);
+    else n += (size_t)snprintf(out + n, len - n, "[%lld]", (long long)c->idx[i]);
   }
 }
 
@@ -120,7 +120,7 @@ static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
       lua_rawgeti(L, idx, i);
       if (c->depth < 64) {
         c->path[c->depth] = NULL;
-        snprintf(c->idx[c->depth], sizeof c->idx[0], "%lld", (long long)i);
+        c->idx[c->depth] = i;
       }
       c->depth++;
       int rc = write_value(L, lua_gettop(L), out, c);
@@ -199,8 +199,8 @@ static int write_value(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
 }
 
 int tune_lua_write_json(lua_State *L, int idx, tune_buf_t *out, char *err, size_t errlen) {
-  wctx_t c;
-  memset(&c, 0, sizeof c);
+  wctx_t c; /* path and idx are written before they are read (depth) */
+  c.depth = 0;
   c.err = err;
   c.errlen = errlen;
   idx = lua_absindex(L, idx);

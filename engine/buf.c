@@ -62,7 +62,7 @@ void tune_buf_reset(tune_buf_t *b) {
   if (b->data) b->data[0] = '\0';
 }
 
-void tune_buf_reserve(tune_buf_t *b, size_t extra) {
+void tune_buf_grow(tune_buf_t *b, size_t extra) {
   size_t need = b->len + extra + 1;
   if (need <= b->cap) return;
   size_t cap = b->cap ? b->cap : 64;
@@ -72,29 +72,26 @@ void tune_buf_reserve(tune_buf_t *b, size_t extra) {
   b->data[b->len] = '\0';
 }
 
-void tune_buf_append(tune_buf_t *b, const void *data, size_t len) {
-  tune_buf_reserve(b, len);
-  if (len) memcpy(b->data + b->len, data, len);
-  b->len += len;
-  b->data[b->len] = '\0';
-}
 
 void tune_buf_puts(tune_buf_t *b, const char *s) { tune_buf_append(b, s, strlen(s)); }
 
-void tune_buf_putc(tune_buf_t *b, char c) {
-  tune_buf_reserve(b, 1);
-  b->data[b->len++] = c;
-  b->data[b->len] = '\0';
-}
 
 void tune_buf_vprintf(tune_buf_t *b, const char *fmt, va_list ap) {
+  /* Formatted once where it fits (the common case), twice otherwise. */
+  tune_buf_reserve(b, 64);
   va_list ap2;
   va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
+  size_t room = b->cap - b->len;
+  int n = vsnprintf(b->data + b->len, room, fmt, ap2);
   va_end(ap2);
-  if (n < 0) return;
-  tune_buf_reserve(b, (size_t)n);
-  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  if (n < 0) {
+    b->data[b->len] = '\0';
+    return;
+  }
+  if ((size_t)n >= room) {
+    tune_buf_reserve(b, (size_t)n);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  }
   b->len += (size_t)n;
 }
 

@@ -199,8 +199,10 @@ static cJSON *read_container(reader_t *r, tune_buf_t *scratch, int is_object) {
     cJSON *child = read_value(r, scratch);
     if (!child) { free(key); goto fail; }
     if (is_object) {
-      cJSON_AddItemToObject(node, key, child);
-      free(key);
+      /* The node takes the key as it is (cJSON_AddItemToObject would copy
+         it): cJSON_Delete frees it, with the allocator cJSON uses. */
+      child->string = key;
+      cJSON_AddItemToArray(node, child);
     } else {
       cJSON_AddItemToArray(node, child);
     }
@@ -315,12 +317,36 @@ static size_t utf8_seq(const unsigned char *s, size_t len) {
 /// Writes a JSON string. Bytes that are not well-formed UTF-8 (a
 /// trainable's binary output, a truncated sequence) become U+FFFD, so that
 /// every file we write is valid JSON for strict readers.
+/// 1: a byte written as it is (ASCII but controls, '"' and '\\').
+static const unsigned char PLAIN[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 void tune_json_write_string(tune_buf_t *out, const char *s, size_t len) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *u = (const unsigned char *)s;
   tune_buf_reserve(out, len + 2);
-  tune_buf_putc(out, '"');
   size_t i = 0;
+  while (i < len && PLAIN[u[i]]) i++;
+  if (i == len) {
+    /* Nothing to escape (keys, ids, paths): one copy. */
+    char *d = out->data + out->len;
+    d[0] = '"';
+    memcpy(d + 1, s, len);
+    d[len + 1] = '"';
+    out->len += len + 2;
+    out->data[out->len] = '\0';
+    return;
+  }
+  tune_buf_putc(out, '"');
+  i = 0;
   while (i < len) {
     size_t run = i;
     while (i < len) {

@@ -407,7 +407,24 @@ static void test_number_format(void) {
     check_fmt(fixed[i]);
     check_fmt(-fixed[i]);
   }
-  const int64_t ints[] = {0, 1, -1, 9, 10, -10, 123456789, INT64_MAX, INT64_MIN, 1000000000000000LL};
+  /* tune_fmt_double keeps recent texts by the double's bits: repeats
+     (hits) and values that share a slot (evictions) give the same text. */
+  double seen[1000];
+  for (int i = 0; i < 1000; i++) {
+    uint64_t bits = next_rand();
+    memcpy(&seen[i], &bits, sizeof bits);
+  }
+  for (int pass = 0; pass < 3; pass++)
+    for (int i = 0; i < 1000; i++) check_fmt(seen[(i * 7 + pass) % 1000]);
+  /* Integers two digits at a time: every length and sign. */
+  for (int i = 0; i < 100000; i++) {
+    int64_t v = (int64_t)(next_rand() >> (next_rand() % 64));
+    if (i & 1) v = -v;
+    char want[32], got[32];
+    snprintf(want, sizeof want, "%" PRId64, v);
+    CHECK(tune_fmt_int(got, v) == strlen(want) && !strcmp(want, got));
+  }
+  const int64_t ints[] = {0, 1, -1, 9, 10, -10, 99, 100, -100, 123456789, INT64_MAX, INT64_MIN, 1000000000000000LL};
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     char want[32], got[32];
     snprintf(want, sizeof want, "%" PRId64, ints[i]);
@@ -528,6 +545,36 @@ static void test_local_backend(void) {
   CHECK(b->ops->destroy(b) == 0); /* uv_loop_close succeeded: nothing leaked */
 }
 
+static void test_json_strings(void) {
+  /* Plain strings (one copy) and strings with escapes, controls and
+     multi-byte UTF-8 (the byte-by-byte path) read back as written; a
+     plain string is written as it is, between quotes. */
+  static const char *const pieces[] = {"abc", "/tmp/x_1-2=3,4.5", "\"", "\\", "\n", "\t", "\x01",
+                                       "\x1f", "\xc3\xa9", "\xf0\x9f\x98\x80", " ", "~\x7f"};
+  const size_t np = sizeof pieces / sizeof pieces[0];
+  for (int i = 0; i < 20000; i++) {
+    char s[256];
+    size_t len = 0;
+    int plain = 1;
+    for (int k = (int)(next_rand() % 12); k > 0; k--) {
+      size_t j = (size_t)(next_rand() % np);
+      if (j >= 2 && j != 10 && j != 11) plain = 0;
+      size_t pl = strlen(pieces[j]);
+      memcpy(s + len, pieces[j], pl);
+      len += pl;
+    }
+    s[len] = '\0';
+    tune_buf_t b = TUNE_BUF_INIT;
+    tune_buf_puts(&b, "x"); /* not at the start of the buffer */
+    tune_json_write_string(&b, s, len);
+    if (plain) CHECK(b.len == len + 3 && b.data[1] == '"' && !memcmp(b.data + 2, s, len) && b.data[len + 2] == '"');
+    cJSON *v = tune_json_parse(b.data + 1, b.len - 1, NULL, 0);
+    CHECK(v && cJSON_IsString(v) && strlen(v->valuestring) == len && !memcmp(v->valuestring, s, len));
+    cJSON_Delete(v);
+    tune_buf_free(&b);
+  }
+}
+
 int main(void) {
   struct {
     const char *name;
@@ -542,6 +589,7 @@ int main(void) {
       {"line_framing", test_line_framing},
       {"json_exact", test_json_exact},
       {"number_format", test_number_format},
+      {"json_strings", test_json_strings},
       {"atomic_files", test_atomic_files},
       {"local_backend", test_local_backend},
   };
