@@ -164,6 +164,7 @@ static int l_start(lua_State *L) {
   s.restore_dir = opt_string(L, 2, "restore_dir");
   s.stdout_file = opt_string(L, 2, "stdout_file");
   s.stderr_file = opt_string(L, 2, "stderr_file");
+  s.logdir_made = flag(L, 2, "logdir_made");
   s.restore_persistent = flag(L, 2, "restore_persistent");
   s.resettable = flag(L, 2, "resettable");
   s.checkpoint_at_end = flag(L, 2, "checkpoint_at_end");

@@ -134,7 +134,7 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
   tune_worker_t *reuse;
   tune_pg_t *pg = take_group(ex, spec, &reuse);
   if (!pg) return 0;
-  int rc = tune_fs_mkdir_p(spec->logdir);
+  int rc = spec->logdir_made ? 0 : tune_fs_mkdir_p(spec->logdir);
   if (rc < 0) {
     snprintf(err, errlen, "cannot create trial directory %s: %s", spec->logdir, strerror(-rc));
     tune_pgm_remove(&ex->pgm, pg);

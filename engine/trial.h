@@ -18,7 +18,8 @@ typedef struct tune_trial tune_trial_t;
 typedef struct {
   const char *trial_id;
   const char *name;              ///< console prefix, e.g. "train_fn_00001"
-  const char *logdir;            ///< created by the executor
+  const char *logdir;            ///< created by the executor unless logdir_made
+  int logdir_made;               ///< the caller made logdir already (no stat)
   const char *experiment_tag;
   const char *experiment_id;
   tune_pgf_entry_t *fe;

@@ -145,6 +145,7 @@ function TrialExecutor:start_trial(trial)
     trial_id = trial.trial_id,
     name = tostring(trial),
     logdir = trial.logdir,
+    logdir_made = true, -- trial:init_logdir above made it (one stat less)
     experiment_tag = trial.experiment_tag,
     experiment_id = trial.experiment_id,
     pgf = pgf,

@@ -216,6 +216,8 @@ function Trial:should_checkpoint()
 end
 
 local function sanitize(s)
+  -- Most names need nothing: letters, digits and _-=,. without "..".
+  if not s:find("[^%w_%-=,%.]") and not s:find("..", 1, true) then return s end
   s = s:gsub("[/%c]", "_"):gsub("%.%.", "_"):gsub("[%[%]%(%)\"'%s,=:]", function(c)
     if c == "=" or c == "," then return c end
     return "_"
