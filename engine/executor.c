@@ -226,8 +226,15 @@ static tune_event_t *deliver(tune_executor_t *ex, tune_event_t *ev) {
 tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exists, double timeout) {
   tune_backend_t *b = ex->backend;
   double deadline = b->ops->now(b) + (timeout > 0 ? timeout : 0);
-  /* Collect what is already there before deciding. */
-  wait_and_dispatch(ex, 0);
+  /* On a virtual clock, what is due now is collected before deciding. A
+     real backend skips that poll: a queued event or a ready group is
+     answered without a system call, and the blocking wait below returns
+     at once when input is there (one epoll_wait, not two). */
+  int polled = 0;
+  if (b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME) {
+    wait_and_dispatch(ex, 0);
+    polled = 1;
+  }
   for (;;) {
     if (next_trial_exists && have_ready_or_cached(ex)) return tune_event_new(TUNE_EV_PG_READY, NULL);
     tune_event_t *ev = tune_events_pop(&ex->events);
@@ -236,12 +243,21 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
     /* A signal for the runner: hand control back at once. */
     if (tune_signals_pending()) return tune_event_new(idle, NULL);
     double left = deadline - b->ops->now(b);
-    if (left <= 0) return tune_event_new(idle, NULL);
+    if (left <= 0) {
+      /* No time to wait (timeout 0): still look once at what came. */
+      if (!polled) {
+        wait_and_dispatch(ex, 0);
+        polled = 1;
+        continue;
+      }
+      return tune_event_new(idle, NULL);
+    }
     prestart(ex);
     /* The driver is about to be idle: the logs catch up first (on a
        virtual clock nothing waits, and the rows keep being grouped). */
     if (!(b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME)) tune_loggers_flush(&ex->loggers);
     wait_and_dispatch(ex, left);
+    polled = 1;
   }
 }
 
