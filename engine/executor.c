@@ -240,11 +240,12 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
     tune_event_t *ev = tune_events_pop(&ex->events);
     if (ev) return deliver(ex, ev);
     tune_event_type_t idle = ex->nrunning ? TUNE_EV_YIELD : TUNE_EV_NO_RUNNING_TRIAL_TIMEOUT;
-    /* A signal for the runner: hand control back at once. */
-    if (tune_signals_pending()) return tune_event_new(idle, NULL);
+    /* A signal for the runner: hand control back at once. No time to
+       wait (timeout 0): the same. Either way, what has come is looked at
+       once first (a driver saving its trials after SIGUSR1 waits on their
+       replies this way). */
     double left = deadline - b->ops->now(b);
-    if (left <= 0) {
-      /* No time to wait (timeout 0): still look once at what came. */
+    if (tune_signals_pending() || left <= 0) {
       if (!polled) {
         wait_and_dispatch(ex, 0);
         polled = 1;
