@@ -121,7 +121,7 @@ int tune_executor_commit(tune_executor_t *ex, const char *trial_id, size_t n, in
 /// Forget a trial's CSV columns (read back from its file if it logs again).
 void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id);
 /// Writes the result rows the loggers hold (tune_loggers_flush): the
-/// experiment's journal and snapshots call it before each write.
+/// experiment calls it before each snapshot and dashboard publish.
 void tune_executor_flush_logs(tune_executor_t *ex);
 
 /// Stop every worker (cached ones too) and wait for them to exit, killing

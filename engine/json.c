@@ -345,8 +345,9 @@ void tune_json_write_string(tune_buf_t *out, const char *s, size_t len) {
     out->data[out->len] = '\0';
     return;
   }
+  /* The plain prefix at once, then byte by byte from the first escape. */
   tune_buf_putc(out, '"');
-  i = 0;
+  tune_buf_append(out, s, i);
   while (i < len) {
     size_t run = i;
     while (i < len) {

@@ -8,11 +8,11 @@
 ///
 /// The two files are written in groups: what is logged waits in memory
 /// until tune_loggers_flush(), then goes with one write(2) per file, so a
-/// crash leaves at most a torn last line. The owner flushes before every
-/// journal or snapshot write and before the driver waits (so nothing
-/// recorded as done refers to rows still in memory, and the files are
-/// current whenever the driver is idle); a trial's rows are also written
-/// when its files close, when a save was asked for (flush_next), and
+/// crash leaves at most a torn last line. The executor flushes before the
+/// driver waits (the files are current whenever the driver is idle), and
+/// the experiment before each snapshot and dashboard publish; a trial's
+/// rows are also written when its files close (before its TERMINATED,
+/// PAUSED or ERROR entry), when a save was asked for (flush_next), and
 /// whenever TUNE_LOGGERS_FLUSH_BYTES are pending.
 #ifndef TUNE_LOGGERS_H
 #define TUNE_LOGGERS_H

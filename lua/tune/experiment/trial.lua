@@ -215,14 +215,12 @@ function Trial:should_checkpoint()
   return self.checkpoint_freq > 0 and it > 0 and it % self.checkpoint_freq == 0
 end
 
+--- "/", control characters, brackets, quotes, spaces and ":" become "_",
+--- as does ".." ("=" and "," stay, as in Ray).
 local function sanitize(s)
   -- Most names need nothing: letters, digits and _-=,. without "..".
   if not s:find("[^%w_%-=,%.]") and not s:find("..", 1, true) then return s end
-  s = s:gsub("[/%c]", "_"):gsub("%.%.", "_"):gsub("[%[%]%(%)\"'%s,=:]", function(c)
-    if c == "=" or c == "," then return c end
-    return "_"
-  end)
-  return s
+  return (s:gsub("[/%c%[%]%(%)\"'%s:]", "_"):gsub("%.%.", "_"))
 end
 M.sanitize = sanitize
 
