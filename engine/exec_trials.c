@@ -174,6 +174,8 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
     tune__send_train(ex, t);
   }
   if (w) tune_worker_uncork(w);
+  /* While the worker starts, not between its result and the next request. */
+  tune_loggers_open(&ex->loggers, t->id, t->logdir);
   return 1;
 }
 

@@ -345,6 +345,13 @@ void tune_loggers_free(tune_loggers_t *l) {
   tune_buf_free(&l->rows);
 }
 
+void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir) {
+  if (!l->json && !l->csv) return;
+  trial_log_t *t = trial_log(l, trial_id, logdir);
+  if (l->json) (void)log_open(t, 0, LOG_NAMES[0]);
+  if (l->csv) (void)log_open(t, 1, LOG_NAMES[1]);
+}
+
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
   trial_log_t *t = tune_map_get(&l->trials, trial_id);
   if (!t) return;

@@ -59,6 +59,13 @@ int tune_loggers_set_events(tune_loggers_t *l, const char *target);
 void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *batch, size_t n, int stopped);
 /// Writes every trial's pending rows (one write(2) per file).
 void tune_loggers_flush(tune_loggers_t *l);
+/// Opens (creates) the trial's result.json and progress.csv for the
+/// loggers that are on, as Ray's loggers do when a trial starts; the
+/// executor calls it once the start request is on its way, so that the
+/// files' creation overlaps the worker's start instead of delaying the
+/// first result's handling. A failure here is left to the first write,
+/// which tries again and reports it.
+void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir);
 /// Close a trial's files (it stopped or paused; its CSV columns are kept).
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id);
 /// Close a trial's files and forget its CSV columns (they are read back

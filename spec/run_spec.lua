@@ -299,6 +299,42 @@ describe("tune.run", function()
     assert.equal(3, core.json_decode(lines[1]).i)
   end)
 
+  it("makes the next trial's directory while it waits; logs exist at start; an unused directory goes", function()
+    local at_start, waiting = {}, nil
+    local cb = tune.Callback:extend()
+    function cb:on_trial_start(_, _, trial)
+      at_start[#at_start + 1] = core.stat(trial.logdir .. "/result.json") ~= nil
+        and core.stat(trial.logdir .. "/progress.csv") ~= nil
+    end
+    function cb:on_trial_result(_, trials, trial)
+      -- One CPU: the second trial waits for the first, its directory made.
+      if trial == trials[1] and waiting == nil then
+        local t2 = trials[2]
+        waiting = t2.status == "PENDING" and rawget(t2, "logdir") ~= nil and core.stat(t2.logdir) ~= nil
+      end
+    end
+    local a = run("steps", {config = {iters = 2}, num_samples = 3, num_cpus = 1, local_dir = dir,
+      callbacks = {cb()}})
+    assert.same({true, true, true}, at_start)
+    assert.is_true(waiting)
+    -- The whole experiment stops after the first result: the trial that was
+    -- chosen next never starts and keeps no directory.
+    local stopper = tune.stopper.Stopper:extend()
+    function stopper:__call() self.seen = true return false end
+    function stopper:stop_all() return self.seen == true end
+    local b = run("steps", {config = {iters = 2}, num_samples = 3, num_cpus = 1, local_dir = dir, name = "cut",
+      stop = stopper(), raise_on_failed_trial = false})
+    local with_dir = 0
+    for _, t in ipairs(b.trials) do if t.logdir then with_dir = with_dir + 1 end end
+    assert.equal(1, with_dir)
+    local dirs = 0
+    for _, name in ipairs(core.listdir(dir .. "/cut")) do
+      if name:match("^steps_") then dirs = dirs + 1 end
+    end
+    assert.equal(1, dirs)
+    assert.equal(3, #a.trials)
+  end)
+
   it("num_samples = -1 runs until a stopper ends the experiment", function()
     local a = run("steps", {config = {iters = 1, x = tune.uniform(0, 1)}, num_samples = -1, local_dir = dir,
       stop = tune.stopper.TimeoutStopper(1.5)})

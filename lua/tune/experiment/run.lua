@@ -170,6 +170,7 @@ local function execute(ctx, opts, o, kind)
     local c_ok, c_err = pcall(runner.checkpoint_running, runner, wait)
     if not c_ok then io.stderr:write("tunelua warning: checkpointing the running trials failed: ", tostring(c_err), "\n") end
   end
+  pcall(runner.drop_premade_logdirs, runner)
   local ck_ok, ck_err = pcall(runner.checkpoint, runner, true)
   if not ck_ok then io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(ck_err), "\n") end
   if ok then pcall(report, true) end

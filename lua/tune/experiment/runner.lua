@@ -231,6 +231,12 @@ function TrialRunner:_wait_and_handle_event(next_trial)
     -- Nothing runs and nothing will: the experiment is over, no event comes.
     return
   end
+  if next_trial and next_trial.status == Trial.PENDING and rawget(next_trial, "logdir") == nil then
+    -- The trial to run next gets its directory now, while the driver would
+    -- wait anyway: when a slot frees, its start makes no directory
+    -- (docs/architecture.md). A failure is left to the start.
+    if pcall(next_trial.init_logdir, next_trial) then next_trial._premade_logdir = true end
+  end
   local timeout = math.min(ex.options.get_executor_event_wait_s, 1.0)
   local ev = ex:get_next_executor_event(self:get_live_trials(), next_trial ~= nil, timeout)
   local t = ev.type
@@ -258,6 +264,7 @@ end
 
 function TrialRunner:_start_trial(trial)
   local prev = trial.status
+  trial._premade_logdir = nil
   -- Decisions left from before a stop (a scheduler stopped the trial while
   -- it was saving) do not apply to this new start.
   self:forget_decisions(trial)
@@ -354,6 +361,18 @@ function TrialRunner:_stop_experiment_if_needed()
 end
 
 --- Stops every worker and waits for them.
+--- A trial that never started keeps no directory made for it ahead of its
+--- start (empty; removed before the final snapshot).
+function TrialRunner:drop_premade_logdirs()
+  for _, t in ipairs(self.trials) do
+    if rawget(t, "_premade_logdir") then
+      -- Not when something was written there (an error.txt).
+      if os.remove(t.logdir) then t.logdir = nil end
+      t._premade_logdir = nil
+    end
+  end
+end
+
 function TrialRunner:cleanup(force_s)
   self.trial_executor:cleanup(self.trials, force_s)
 end
