@@ -264,11 +264,14 @@ end
 
 function TrialRunner:_start_trial(trial)
   local prev = trial.status
-  trial._premade_logdir = nil
   -- Decisions left from before a stop (a scheduler stopped the trial while
   -- it was saving) do not apply to this new start.
   self:forget_decisions(trial)
-  if self.trial_executor:start_trial(trial) then
+  local started = self.trial_executor:start_trial(trial)
+  -- Its directory is its own once it ran or failed (an error.txt); a trial
+  -- still waiting for resources keeps it as made ahead.
+  if trial.status ~= Trial.PENDING then trial._premade_logdir = nil end
+  if started then
     if trial.logdir and prev == Trial.PENDING and not trial._params_written then
       -- Written in place, not synced: resume reads configs from the journal,
       -- and a trial that starts again after a crash writes this file again.
