@@ -36,6 +36,8 @@ function M.get_path(t, path, sep)
   local v = t[path]
   if v ~= nil then return v end
   sep = sep or "/"
+  -- A key without the separator is only itself (most lookups that miss).
+  if path ~= "" and not string.find(path, sep, 1, true) then return nil end
   v = t
   for part in string.gmatch(path, "[^" .. sep .. "]+") do
     if type(v) ~= "table" then return nil end
