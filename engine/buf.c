@@ -72,9 +72,7 @@ void tune_buf_grow(tune_buf_t *b, size_t extra) {
   b->data[b->len] = '\0';
 }
 
-
 void tune_buf_puts(tune_buf_t *b, const char *s) { tune_buf_append(b, s, strlen(s)); }
-
 
 void tune_buf_vprintf(tune_buf_t *b, const char *fmt, va_list ap) {
   /* Formatted once where it fits (the common case), twice otherwise. */

@@ -363,7 +363,6 @@ function TrialRunner:_stop_experiment_if_needed()
   end
 end
 
---- Stops every worker and waits for them.
 --- A trial that never started keeps no directory made for it ahead of its
 --- start (empty; removed before the final snapshot).
 function TrialRunner:drop_premade_logdirs()
@@ -376,6 +375,7 @@ function TrialRunner:drop_premade_logdirs()
   end
 end
 
+--- Stops every worker and waits for them.
 function TrialRunner:cleanup(force_s)
   self.trial_executor:cleanup(self.trials, force_s)
 end
