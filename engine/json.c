@@ -155,8 +155,13 @@ static cJSON *read_number(reader_t *r) {
     while (q < r->end && *q >= '0' && *q <= '9') q++;
     if (q == exp) { r->p = q; fail(r, "bad number"); return NULL; }
   }
-  char small[64];
   size_t n = (size_t)(q - s);
+  double fast;
+  if (!integral && tune_scan_double(s, n, &fast)) {
+    r->p = q;
+    return cJSON_CreateNumber(fast);
+  }
+  char small[64];
   char *tmp = n < sizeof small ? small : tune_xmalloc(n + 1);
   memcpy(tmp, s, n);
   tmp[n] = '\0';
