@@ -165,6 +165,7 @@ static int l_start(lua_State *L) {
   s.stdout_file = opt_string(L, 2, "stdout_file");
   s.stderr_file = opt_string(L, 2, "stderr_file");
   s.logdir_made = flag(L, 2, "logdir_made");
+  s.logs_made = flag(L, 2, "logs_made");
   s.restore_persistent = flag(L, 2, "restore_persistent");
   s.resettable = flag(L, 2, "resettable");
   s.checkpoint_at_end = flag(L, 2, "checkpoint_at_end");

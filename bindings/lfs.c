@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsprep.h"
 #include "fsutil.h"
 #include "lbind.h"
 
@@ -266,9 +267,93 @@ static const luaL_Reg atomic_methods[] = {
     {NULL, NULL},
 };
 
+/* core.prepare_dir(dir, params_json) -> job: makes `dir` (its parent must
+   exist) with params.json and empty result.json and progress.csv on a
+   thread of its own (engine/fsprep.h); job:wait() -> true, or nil, a
+   message, the errno and whether the directory was there already. The
+   thread is the Lua state's (stopped when the state closes). */
+#define PREP_MT "tune.PrepareDir"
+#define PREP_SERVICE_MT "tune.PrepareDirService"
+#define PREP_SERVICE_KEY "tune.prepare_dir.service"
+
+typedef struct {
+  tune_fsprep_job_t *job;
+} prep_handle_t;
+
+typedef struct {
+  tune_fsprep_t *svc;
+} prep_service_t;
+
+static int l_prep_service_gc(lua_State *L) {
+  prep_service_t *ps = luaL_checkudata(L, 1, PREP_SERVICE_MT);
+  tune_fsprep_free(ps->svc);
+  ps->svc = NULL;
+  return 0;
+}
+
+static tune_fsprep_t *prep_service(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, PREP_SERVICE_KEY) == LUA_TUSERDATA) {
+    prep_service_t *ps = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return ps->svc;
+  }
+  lua_pop(L, 1);
+  prep_service_t *ps = lua_newuserdatauv(L, sizeof *ps, 0);
+  ps->svc = NULL;
+  luaL_setmetatable(L, PREP_SERVICE_MT);
+  ps->svc = tune_fsprep_new();
+  if (!ps->svc) luaL_error(L, "cannot start the directory thread: out of memory");
+  lua_setfield(L, LUA_REGISTRYINDEX, PREP_SERVICE_KEY);
+  return ps->svc;
+}
+
+static int l_prepare_dir(lua_State *L) {
+  const char *dir = luaL_checkstring(L, 1);
+  size_t len;
+  const char *params = luaL_checklstring(L, 2, &len);
+  tune_fsprep_t *svc = prep_service(L);
+  prep_handle_t *h = lua_newuserdatauv(L, sizeof *h, 1);
+  h->job = NULL;
+  luaL_setmetatable(L, PREP_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  h->job = tune_fsprep_submit(svc, dir, params, len);
+  if (!h->job) return tune_lua_fail(L, dir, -EAGAIN);
+  return 1;
+}
+
+static int l_prep_wait(lua_State *L) {
+  prep_handle_t *h = luaL_checkudata(L, 1, PREP_MT);
+  if (!h->job) return luaL_error(L, "the directory job was already released");
+  int rc = tune_fsprep_wait(h->job);
+  if (rc == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_getiuservalue(L, 1, 1);
+  int n = tune_lua_fail(L, lua_tostring(L, -1), rc);
+  lua_pushboolean(L, rc == -EEXIST);
+  return n + 1;
+}
+
+static int l_prep_gc(lua_State *L) {
+  prep_handle_t *h = luaL_checkudata(L, 1, PREP_MT);
+  tune_fsprep_release(h->job);
+  h->job = NULL;
+  return 0;
+}
+
+static const luaL_Reg prep_methods[] = {
+    {"wait", l_prep_wait},
+    {NULL, NULL},
+};
+
+static const luaL_Reg no_methods[] = {{NULL, NULL}};
+
 static const luaL_Reg funcs[] = {
     {"mkdir_p", l_mkdir_p},
     {"mkdir_new", l_mkdir_new},
+    {"prepare_dir", l_prepare_dir},
     {"write_atomic", l_write_atomic},
     {"append", l_append},
     {"write_file", l_write_file},
@@ -288,5 +373,7 @@ static const luaL_Reg funcs[] = {
 void tune_lfs_register(lua_State *L) {
   tune_lua_class(L, APPEND_MT, append_methods, l_append_close, l_append_close);
   tune_lua_class(L, ATOMIC_MT, atomic_methods, l_atomic_abort, l_atomic_abort);
+  tune_lua_class(L, PREP_MT, prep_methods, l_prep_gc, NULL);
+  tune_lua_class(L, PREP_SERVICE_MT, no_methods, l_prep_service_gc, NULL);
   luaL_setfuncs(L, funcs, 0);
 }

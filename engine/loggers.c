@@ -189,12 +189,13 @@ static trial_log_t *trial_log(tune_loggers_t *l, const char *trial_id, const cha
 /// Opens the trial's file `which` (0 result.json, 1 progress.csv) for
 /// appending, once; progress.csv also for reading its header back.
 /// 0 or a negative errno.
-static int log_open(trial_log_t *t, int which, const char *name) {
+static int log_open(trial_log_t *t, int which, const char *name, int made) {
   if (t->fd[which] >= 0) return 0;
   char *path = tune_fs_join(t->logdir, name);
   int flags = (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC;
-  /* A new trial's file is made here: then it is empty, no fstat needed. */
-  t->fd[which] = open(path, flags | O_EXCL, 0666);
+  /* A new trial's file is made here, or was made empty with its directory
+     (`made`, engine/fsprep.h): then it is empty, no fstat needed. */
+  t->fd[which] = open(path, made ? flags : flags | O_EXCL, 0666);
   if (t->fd[which] >= 0) {
     free(path);
     t->size[which] = 0;
@@ -264,7 +265,7 @@ static void flush_trial(tune_loggers_t *l, trial_log_t *t) {
 /// Appends to what the trial's file `which` has pending, opening the file
 /// on first use (an open that fails is reported now).
 static int log_append(tune_loggers_t *l, trial_log_t *t, int which, const void *data, size_t len) {
-  int rc = log_open(t, which, LOG_NAMES[which]);
+  int rc = log_open(t, which, LOG_NAMES[which], 0);
   if (rc < 0) return rc;
   tune_buf_append(&t->pend[which], data, len);
   l->pending += len;
@@ -345,11 +346,11 @@ void tune_loggers_free(tune_loggers_t *l) {
   tune_buf_free(&l->rows);
 }
 
-void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir) {
+void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir, int made) {
   if (!l->json && !l->csv) return;
   trial_log_t *t = trial_log(l, trial_id, logdir);
-  if (l->json) (void)log_open(t, 0, LOG_NAMES[0]);
-  if (l->csv) (void)log_open(t, 1, LOG_NAMES[1]);
+  if (l->json) (void)log_open(t, 0, LOG_NAMES[0], made);
+  if (l->csv) (void)log_open(t, 1, LOG_NAMES[1], made);
 }
 
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
@@ -556,7 +557,7 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
   tune_buf_reset(b);
   int header = 0;
   if (!tl->cols) {
-    int rc = log_open(tl, 1, "progress.csv");
+    int rc = log_open(tl, 1, "progress.csv", 0);
     if (rc < 0) {
       report_failure(l, t->logdir, "progress.csv", rc);
       return;

@@ -64,8 +64,9 @@ void tune_loggers_flush(tune_loggers_t *l);
 /// executor calls it once the start request is on its way, so that the
 /// files' creation overlaps the worker's start instead of delaying the
 /// first result's handling. A failure here is left to the first write,
-/// which tries again and reports it.
-void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir);
+/// which tries again and reports it. `made`: the files are there and
+/// empty (made with the trial's directory, engine/fsprep.h).
+void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir, int made);
 /// Close a trial's files (it stopped or paused; its CSV columns are kept).
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id);
 /// Close a trial's files and forget its CSV columns (they are read back

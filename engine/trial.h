@@ -20,6 +20,7 @@ typedef struct {
   const char *name;              ///< console prefix, e.g. "train_fn_00001"
   const char *logdir;            ///< created by the executor unless logdir_made
   int logdir_made;               ///< the caller made logdir already (no stat)
+  int logs_made;                 ///< result.json and progress.csv are there, empty
   const char *experiment_tag;
   const char *experiment_id;
   tune_pgf_entry_t *fe;

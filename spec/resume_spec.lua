@@ -415,12 +415,26 @@ describe("resume", function()
     assert(core.mkdir_p(a_trial .. "/.checkpoint_000009.tmp-999999-1"))
     assert(core.write_atomic(a_trial .. "/params.json.tmp-999999", "{"))
     assert(core.append(a_trial .. "/result.json", '{"i": 3, "tor'))
+    -- Directories made ahead for trials that had not started: removed.
+    -- Anything with more in it (a log written to, another file) stays.
+    for _, name in ipairs({"ahead_1", "ahead_2", "kept_1", "kept_2"}) do
+      assert(core.mkdir_p(exp .. "/" .. name))
+      assert(core.write_file(exp .. "/" .. name .. "/params.json", "{}"))
+      assert(core.write_file(exp .. "/" .. name .. "/result.json", ""))
+    end
+    assert(core.write_file(exp .. "/ahead_2/progress.csv", ""))
+    assert(core.write_file(exp .. "/kept_1/result.json", "{}\n"))
+    assert(core.write_file(exp .. "/kept_2/notes.txt", "mine"))
     how, code = run(dir, "", "--resume")
     assert.same({"exit", 0}, {how, code})
     check_complete(dir)
     assert.is_nil(core.stat(exp .. "/experiment_state-x.json.tmp-999999"))
     assert.is_nil(core.stat(a_trial .. "/.checkpoint_000009.tmp-999999-1"))
     assert.is_nil(core.stat(a_trial .. "/params.json.tmp-999999"))
+    assert.is_nil(core.stat(exp .. "/ahead_1"))
+    assert.is_nil(core.stat(exp .. "/ahead_2"))
+    assert.equal("{}\n", core.read_file(exp .. "/kept_1/result.json"))
+    assert.equal("mine", core.read_file(exp .. "/kept_2/notes.txt"))
   end)
 
   it("--resume without an experiment is an error; AUTO starts a new one", function()

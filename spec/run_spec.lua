@@ -253,6 +253,62 @@ describe("tune.run", function()
     assert.matches("Not a directory", err)
   end)
 
+  it("core.prepare_dir makes a directory, params.json and empty logs on its thread, or says why not", function()
+    local d = dir .. "/prep"
+    assert.is_true(core.mkdir_p(d))
+    local jobs = {}
+    for i = 1, 20 do jobs[i] = core.prepare_dir(d .. "/t" .. i, '{"i":' .. i .. "}") end
+    for i = 1, 20 do
+      assert.is_true(jobs[i]:wait())
+      assert.is_true(jobs[i]:wait()) -- waiting again gives the same answer
+      assert.equal('{"i":' .. i .. "}", core.read_file(d .. "/t" .. i .. "/params.json"))
+      assert.equal("", core.read_file(d .. "/t" .. i .. "/result.json"))
+      assert.equal("", core.read_file(d .. "/t" .. i .. "/progress.csv"))
+    end
+    -- Taken: nothing is touched, and the caller learns it was there.
+    core.write_file(d .. "/t1/result.json", "kept")
+    local ok, err, errno, exists = core.prepare_dir(d .. "/t1", "{}"):wait()
+    assert.is_nil(ok)
+    assert.matches("t1: File exists", err)
+    assert.is_number(errno)
+    assert.is_true(exists)
+    assert.equal("kept", core.read_file(d .. "/t1/result.json"))
+    -- A missing parent is not made: the caller falls back to init_logdir.
+    ok, err, errno, exists = core.prepare_dir(d .. "/no/such", "{}"):wait()
+    assert.is_nil(ok)
+    assert.matches("No such file", err)
+    assert.is_false(exists)
+    assert.is_nil(core.stat(d .. "/no"))
+  end)
+
+  it("a trial's params.json, made ahead, holds the config it starts with", function()
+    local seen = {}
+    local cb = tune.Callback:extend()
+    function cb:on_trial_start(_, _, trial)
+      seen[#seen + 1] = core.json_decode(core.read_file(trial.logdir .. "/params.json")).x == trial.config.x
+    end
+    local a = run("steps", {config = {iters = 1, x = tune.uniform(0, 1)}, num_samples = 6, num_cpus = 1,
+      local_dir = dir, name = "params", callbacks = {cb()}})
+    assert.same({true, true, true, true, true, true}, seen)
+    for _, t in ipairs(a.trials) do
+      assert.equal(t.config.x, core.json_decode(core.read_file(t.logdir .. "/params.json")).x)
+    end
+    -- A scheduler gives each trial a new config after it was added (its
+    -- directory already on the way): params.json is written again.
+    local Renamer = tune.schedulers.FIFOScheduler:extend(nil, "Renamer")
+    function Renamer:on_trial_add(_, trial)
+      trial:set_config({iters = 1, x = 40 + tonumber(trial.trial_id:match("_(%d+)$"))})
+    end
+    seen = {}
+    local b = run("steps", {config = {iters = 1, x = tune.uniform(0, 1)}, num_samples = 3, num_cpus = 1,
+      local_dir = dir, name = "renamed", scheduler = Renamer(), callbacks = {cb()}})
+    assert.same({true, true, true}, seen)
+    for _, t in ipairs(b.trials) do
+      assert.is_true(t.config.x >= 40)
+      assert.equal(t.config.x, core.json_decode(core.read_file(t.logdir .. "/params.json")).x)
+    end
+  end)
+
   it("runs the collector at pause 150 and gives the host's pause back", function()
     local before = collectgarbage("setpause", 180)
     local during

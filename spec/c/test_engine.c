@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -16,6 +17,7 @@
 #include "cluster.h"
 #include "fsutil.h"
 #include "json.h"
+#include "fsprep.h"
 #include "numfmt.h"
 #include "pg_manager.h"
 #include "pgf.h"
@@ -549,6 +551,65 @@ static void test_json_exact(void) {
   CHECK(tune_json_parse(deep, sizeof deep, err, sizeof err) == NULL && strstr(err, "too deep"));
 }
 
+static void test_dirs_made_ahead(void) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  tune_fsprep_t *s = tune_fsprep_new();
+  CHECK(s);
+  enum { N = 200 };
+  tune_fsprep_job_t *jobs[N];
+  char path[64], text[32];
+  for (int i = 0; i < N; i++) {
+    snprintf(path, sizeof path, "%s/t%d", dir, i);
+    int n = snprintf(text, sizeof text, "{\"i\":%d}", i);
+    jobs[i] = tune_fsprep_submit(s, path, text, (size_t)n);
+    CHECK(jobs[i]);
+  }
+  /* Waited for from the last: those the thread has not reached are done
+     by the waiter, the others waited for; every one made once, in full. */
+  for (int i = N - 1; i >= 0; i--) CHECK(tune_fsprep_wait(jobs[i]) == 0);
+  for (int i = 0; i < N; i++) {
+    CHECK(tune_fsprep_wait(jobs[i]) == 0);
+    tune_fsprep_release(jobs[i]);
+    snprintf(path, sizeof path, "%s/t%d/params.json", dir, i);
+    char *data;
+    size_t len;
+    int n = snprintf(text, sizeof text, "{\"i\":%d}", i);
+    CHECK(tune_fs_read(path, 100, &data, &len) == 0 && len == (size_t)n && !memcmp(data, text, len));
+    free(data);
+    snprintf(path, sizeof path, "%s/t%d/progress.csv", dir, i);
+    CHECK(tune_fs_read(path, 100, &data, &len) == 0 && len == 0);
+    free(data);
+  }
+  /* A directory that is there: -EEXIST, and nothing in it touched. */
+  snprintf(path, sizeof path, "%s/t0", dir);
+  tune_fsprep_job_t *j = tune_fsprep_submit(s, path, "{}", 2);
+  CHECK(tune_fsprep_wait(j) == -EEXIST);
+  tune_fsprep_release(j);
+  /* A file that cannot be made: what was made is removed again. */
+  snprintf(path, sizeof path, "%s/no/such", dir);
+  j = tune_fsprep_submit(s, path, "{}", 2);
+  CHECK(tune_fsprep_wait(j) == -ENOENT);
+  tune_fsprep_release(j);
+  /* Stopping with jobs queued: each is done or cancelled, never half. */
+  for (int i = 0; i < N; i++) {
+    snprintf(path, sizeof path, "%s/u%d", dir, i);
+    jobs[i] = tune_fsprep_submit(s, path, "{}", 2);
+  }
+  tune_fsprep_free(s);
+  for (int i = 0; i < N; i++) {
+    int rc = tune_fsprep_wait(jobs[i]);
+    CHECK(rc == 0 || rc == -ECANCELED);
+    snprintf(path, sizeof path, "%s/u%d/progress.csv", dir, i);
+    struct stat st;
+    CHECK((stat(path, &st) == 0) == (rc == 0));
+    tune_fsprep_release(jobs[i]);
+  }
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
 static void test_atomic_files(void) {
   char dir[] = "/tmp/tune-test-XXXXXX";
   CHECK(mkdtemp(dir));
@@ -667,6 +728,7 @@ int main(void) {
       {"number_fast_paths", test_number_fast_paths},
       {"json_strings", test_json_strings},
       {"atomic_files", test_atomic_files},
+      {"dirs_made_ahead", test_dirs_made_ahead},
       {"local_backend", test_local_backend},
   };
   int n = (int)(sizeof tests / sizeof tests[0]);

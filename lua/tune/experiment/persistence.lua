@@ -423,9 +423,11 @@ end
 
 --- Removes what a killed driver or worker left half-written: files
 --- "<name>.tmp-<pid>" (atomic writes) in the experiment's directory and
---- its trials' directories, and ".<name>.tmp-<pid>-<n>" checkpoint
---- directories in the trials' directories. Only a resume calls it: no
---- process of the experiment is alive then.
+--- its trials' directories, ".<name>.tmp-<pid>-<n>" checkpoint
+--- directories in the trials' directories, and the directories made ahead
+--- for trials that had not started (no trial's directory, holding nothing
+--- but what was made with it). Only a resume calls it: no process of the
+--- experiment is alive then.
 function M.remove_temporaries(dir, trials)
   local dirs, seen = {dir}, {[dir] = true}
   for _, t in ipairs(trials) do
@@ -437,11 +439,30 @@ function M.remove_temporaries(dir, trials)
   end
   for _, d in ipairs(dirs) do
     for _, name in ipairs(core.listdir(d) or {}) do
+      local path = util.join(d, name)
       if name:match("%.tmp%-%d+$") or name:match("^%..+%.tmp%-%d+%-%d+$") then
-        core.remove_tree(util.join(d, name))
+        core.remove_tree(path)
+      elseif d == dir and not seen[path] then
+        M.remove_unused_logdir(path)
       end
     end
   end
+end
+
+local MADE_AHEAD = {["params.json"] = true, ["result.json"] = true, ["progress.csv"] = true}
+
+--- Removes `path` if it is a trial directory made ahead (Trial:prepare_logdir)
+--- for a trial that never started: a directory holding at most params.json
+--- and an empty result.json and progress.csv. Anything else stays.
+function M.remove_unused_logdir(path)
+  if core.stat(path) ~= "directory" then return false end
+  local names = core.listdir(path) or {}
+  for _, name in ipairs(names) do
+    if not MADE_AHEAD[name] then return false end
+    if name ~= "params.json" and core.read_file(util.join(path, name), 1) ~= "" then return false end
+  end
+  for _, name in ipairs(names) do os.remove(util.join(path, name)) end
+  return os.remove(path) ~= nil
 end
 
 --- Drops a torn last line (no newline: a crash or a full disk in the

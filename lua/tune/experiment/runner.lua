@@ -179,6 +179,8 @@ function TrialRunner:add_trial(trial, quiet)
     self:_fail(trial, string.format("trial %s can never run: %s", tostring(trial), why), nil, true)
     return
   end
+  -- Its directory is made on the directory thread while it waits.
+  if self.store and trial.status == Trial.PENDING then trial:prepare_logdir() end
   self:_scheduler("on_trial_add", nil, trial)
 end
 
@@ -366,13 +368,7 @@ end
 --- A trial that never started keeps no directory made for it ahead of its
 --- start (empty; removed before the final snapshot).
 function TrialRunner:drop_premade_logdirs()
-  for _, t in ipairs(self.trials) do
-    if rawget(t, "_premade_logdir") then
-      -- Not when something was written there (an error.txt).
-      if os.remove(t.logdir) then t.logdir = nil end
-      t._premade_logdir = nil
-    end
-  end
+  for _, t in ipairs(self.trials) do t:drop_prepared_logdir() end
 end
 
 --- Stops every worker and waits for them.

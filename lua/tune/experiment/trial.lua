@@ -242,8 +242,81 @@ function Trial:dirname()
   return base:sub(1, MAX_DIRNAME)
 end
 
+--- Starts making the directory of a trial that waits its turn, on the
+--- directory thread (core.prepare_dir): the directory init_logdir would
+--- make, with params.json and the empty result.json and progress.csv the
+--- loggers open at start. init_logdir takes it over; one it could not make
+--- is left to init_logdir. True when it started.
+function Trial:prepare_logdir()
+  if rawget(self, "logdir") ~= nil or rawget(self, "_prep") ~= nil then return false end
+  local ok, name = pcall(self.dirname, self)
+  local params = ok and core.json_encode(self.config)
+  if not params then return false end
+  local root = self.local_dir
+  if self.experiment_dir_name then root = util.join(root, self.experiment_dir_name) end
+  local path = util.join(root, name)
+  local job = core.prepare_dir(path, params)
+  if not job then return false end
+  self._prep, self._prep_path, self._prep_config = job, path, self.config
+  return true
+end
+
+--- The directory prepare_logdir started, once made: the trial's now
+--- (true), or nothing (it could not be made). Its params.json holds the
+--- config of that time: written again at start if the config changed.
+local function take_prepared(self)
+  local job, path = self._prep, self._prep_path
+  self._prep, self._prep_path = nil, nil
+  local made = job:wait()
+  if made then
+    self.logdir = path
+    self._params_written = rawequal(self._prep_config, self.config) or nil
+    self._logs_made = true
+  end
+  self._prep_config = nil
+  return made
+end
+
+--- Whether result.json and progress.csv were made, empty, with the
+--- directory and nothing opened them since: true once (for the first
+--- start's loggers, which then open them without asking).
+function Trial:take_logs_made()
+  local made = rawget(self, "_logs_made") == true
+  self._logs_made = nil
+  return made
+end
+
+--- Removes the directory made ahead for a trial that never started, with
+--- what was made with it: not when anything else is there (an error.txt),
+--- nor logs that were written to.
+function Trial:drop_prepared_logdir()
+  local path
+  if rawget(self, "_prep") then
+    local job = self._prep
+    path = self._prep_path
+    self._prep, self._prep_path, self._prep_config = nil, nil, nil
+    if not job:wait() then return end
+  elseif rawget(self, "_premade_logdir") then
+    path = self.logdir
+    self._premade_logdir = nil
+  else
+    return
+  end
+  for _, f in ipairs({"result.json", "progress.csv"}) do
+    local p = util.join(path, f)
+    if core.read_file(p, 1) == "" then os.remove(p) end
+  end
+  -- A trial that never started has no params.json but the one made ahead.
+  os.remove(util.join(path, "params.json"))
+  if os.remove(path) and self.logdir == path then
+    self.logdir = nil
+    self._params_written = nil
+  end
+end
+
 --- Creates the trial directory under local_dir (Ray's init_logdir).
 function Trial:init_logdir()
+  if rawget(self, "_prep") and take_prepared(self) then return self.logdir end
   if self.logdir then
     assert(core.mkdir_p(self.logdir))
     return self.logdir

@@ -1,0 +1,207 @@
+#include "fsprep.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common.h"
+#include "fsutil.h"
+
+struct tune_fsprep_job {
+  tune_fsprep_job_t *next; ///< in the queue (guarded by the service's mutex)
+  atomic_int refs;         ///< the submitter and the thread
+  atomic_int done;         ///< set once, under the service's mutex
+  int rc;                  ///< 0 or -errno; read after done
+  tune_fsprep_t *svc;      ///< for waiting; only while not done
+  char *dir;
+  char *params;
+  size_t len;
+};
+
+struct tune_fsprep {
+  uv_mutex_t mu;
+  uv_cond_t work;  ///< signalled when a job is queued or the service stops
+  uv_cond_t done;  ///< broadcast when a job is done
+  tune_fsprep_job_t *head, *tail;
+  uv_thread_t thread;
+  int started, stopping;
+};
+
+static void job_unref(tune_fsprep_job_t *j) {
+  if (atomic_fetch_sub(&j->refs, 1) != 1) return;
+  free(j->dir);
+  free(j->params);
+  free(j);
+}
+
+static const char *const FILES[3] = {"params.json", "result.json", "progress.csv"};
+
+/// Makes a file that must not exist, with `data`. 0 or -errno.
+static int make_file(const char *path, const char *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) return -errno;
+  int rc = len ? tune_fs_write_all(fd, data, len) : 0;
+  if (close(fd) < 0 && rc == 0) rc = -errno;
+  return rc;
+}
+
+/// The job's work, on the service's thread. What it made is removed again
+/// when a later step fails.
+static int run_job(const tune_fsprep_job_t *j) {
+  if (mkdir(j->dir, 0777) < 0) return -errno;
+  size_t n = strlen(j->dir);
+  char *path = tune_xmalloc(n + 16);
+  memcpy(path, j->dir, n);
+  path[n] = '/';
+  int rc = 0, made = 0;
+  for (; made < 3 && rc == 0; made++) {
+    strcpy(path + n + 1, FILES[made]);
+    rc = made == 0 ? make_file(path, j->params, j->len) : make_file(path, NULL, 0);
+  }
+  if (rc < 0) {
+    for (int i = 0; i < made; i++) {
+      strcpy(path + n + 1, FILES[i]);
+      unlink(path);
+    }
+    rmdir(j->dir);
+  }
+  free(path);
+  return rc;
+}
+
+static void finish(tune_fsprep_t *s, tune_fsprep_job_t *j, int rc) {
+  j->rc = rc;
+  atomic_store(&j->done, 1);
+  uv_cond_broadcast(&s->done);
+}
+
+static void thread_main(void *arg) {
+  tune_fsprep_t *s = arg;
+  uv_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->head && !s->stopping) uv_cond_wait(&s->work, &s->mu);
+    if (s->stopping) break;
+    tune_fsprep_job_t *j = s->head;
+    s->head = j->next;
+    if (!s->head) s->tail = NULL;
+    uv_mutex_unlock(&s->mu);
+    int rc = run_job(j);
+    uv_mutex_lock(&s->mu);
+    finish(s, j, rc);
+    job_unref(j);
+  }
+  uv_mutex_unlock(&s->mu);
+}
+
+tune_fsprep_t *tune_fsprep_new(void) {
+  tune_fsprep_t *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  if (uv_mutex_init(&s->mu) != 0) {
+    free(s);
+    return NULL;
+  }
+  if (uv_cond_init(&s->work) != 0) {
+    uv_mutex_destroy(&s->mu);
+    free(s);
+    return NULL;
+  }
+  if (uv_cond_init(&s->done) != 0) {
+    uv_cond_destroy(&s->work);
+    uv_mutex_destroy(&s->mu);
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+void tune_fsprep_free(tune_fsprep_t *s) {
+  if (!s) return;
+  uv_mutex_lock(&s->mu);
+  s->stopping = 1;
+  uv_cond_signal(&s->work);
+  /* Queued jobs are abandoned: their waiters return at once. */
+  for (tune_fsprep_job_t *j = s->head, *next; j; j = next) {
+    next = j->next;
+    finish(s, j, -ECANCELED);
+    job_unref(j);
+  }
+  s->head = s->tail = NULL;
+  uv_mutex_unlock(&s->mu);
+  if (s->started) uv_thread_join(&s->thread);
+  uv_cond_destroy(&s->done);
+  uv_cond_destroy(&s->work);
+  uv_mutex_destroy(&s->mu);
+  free(s);
+}
+
+tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len) {
+  uv_mutex_lock(&s->mu);
+  if (!s->started) {
+    /* The thread blocks every signal (it starts with the mask of its
+       creator): SIGINT, SIGTERM and the rest stay the main thread's. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = uv_thread_create(&s->thread, thread_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+      uv_mutex_unlock(&s->mu);
+      return NULL;
+    }
+    s->started = 1;
+  }
+  tune_fsprep_job_t *j = tune_xmalloc(sizeof *j);
+  j->next = NULL;
+  atomic_init(&j->refs, 2);
+  atomic_init(&j->done, 0);
+  j->rc = 0;
+  j->svc = s;
+  j->dir = tune_xstrdup(dir);
+  j->params = tune_xmalloc(len + 1);
+  memcpy(j->params, params, len);
+  j->params[len] = '\0';
+  j->len = len;
+  if (s->tail) s->tail->next = j;
+  else s->head = j;
+  s->tail = j;
+  uv_cond_signal(&s->work);
+  uv_mutex_unlock(&s->mu);
+  return j;
+}
+
+int tune_fsprep_wait(tune_fsprep_job_t *j) {
+  if (atomic_load(&j->done)) return j->rc;
+  tune_fsprep_t *s = j->svc;
+  uv_mutex_lock(&s->mu);
+  /* Still queued: done here and now, rather than waiting for the thread
+     to wake up and reach it. */
+  tune_fsprep_job_t **link = &s->head, *prev = NULL;
+  while (*link && *link != j) {
+    prev = *link;
+    link = &(*link)->next;
+  }
+  if (*link == j) {
+    *link = j->next;
+    if (s->tail == j) s->tail = prev;
+    uv_mutex_unlock(&s->mu);
+    int rc = run_job(j);
+    uv_mutex_lock(&s->mu);
+    finish(s, j, rc);
+    uv_mutex_unlock(&s->mu);
+    job_unref(j); /* the thread's reference: it will never see the job */
+    return rc;
+  }
+  while (!atomic_load(&j->done)) uv_cond_wait(&s->done, &s->mu);
+  uv_mutex_unlock(&s->mu);
+  return j->rc;
+}
+
+void tune_fsprep_release(tune_fsprep_job_t *j) {
+  if (j) job_unref(j);
+}
