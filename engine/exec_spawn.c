@@ -64,13 +64,16 @@ cJSON *tune__trial_env_json(tune_executor_t *ex, const tune_pg_t *pg) {
   return env;
 }
 
-static char **build_env(tune_executor_t *ex, const tune_pg_t *pg, uint64_t seq) {
+/// The worker's environment: the driver's own strings (borrowed: not to be
+/// freed), then those made here from *owned on (to be freed).
+static char **build_env(tune_executor_t *ex, const tune_pg_t *pg, uint64_t seq, size_t *owned) {
   size_t n = 0;
   while (ex->env_base[n]) n++;
   char **env = tune_xcalloc(n + TUNE_ARRAY_LEN(managed_env) + 1, sizeof(char *));
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
-    if (!managed(ex->env_base[i])) env[k++] = tune_xstrdup(ex->env_base[i]);
+    if (!managed(ex->env_base[i])) env[k++] = (char *)ex->env_base[i];
+  *owned = k;
   env[k++] = tune_xasprintf("TUNE_ORIG_WORKING_DIR=%s", ex->orig_cwd);
   if (pg) {
     /* A standby worker gets these with its trial (the start request). */
@@ -94,13 +97,14 @@ tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, 
   char **argv = tune_xcalloc(nargs + 2, sizeof(char *));
   argv[0] = ex->worker_path;
   for (size_t i = 0; i < nargs; i++) argv[i + 1] = ex->worker_args[i];
-  char **env = build_env(ex, pg, ex->workers.next_seq + 1);
+  size_t owned;
+  char **env = build_env(ex, pg, ex->workers.next_seq + 1, &owned);
   tune_worker_spawn_t so = {ex->worker_path, argv, env, t ? t->logdir : ex->orig_cwd,
                             pg ? TUNE_PG_PLACEMENT(pg) : NULL, pg ? pg->fe->pgf : NULL,
                             t ? t->loader_key : "", ex->o.fork_server};
   tune_worker_t *w = tune_worker_spawn(&ex->workers, &so, err, errlen);
   free(argv);
-  for (char **p = env; *p; p++) free(*p);
+  for (char **p = env + owned; *p; p++) free(*p);
   free(env);
   if (!w) return NULL;
   w->pg = pg;

@@ -151,6 +151,7 @@ int tune_executor_free(tune_executor_t *ex) {
   tune_map_free(&ex->pending_saves);
   tune_pgm_free(&ex->pgm);
   tune_loggers_free(&ex->loggers);
+  tune_workers_free(&ex->workers);
   int rc = ex->backend->ops->destroy(ex->backend);
   for (char **p = ex->env_base; *p; p++) free(*p);
   free(ex->env_base);

@@ -24,6 +24,8 @@ void tune_workers_init(tune_workers_t *s, tune_backend_t *b, const tune_worker_h
   s->console_fd[1] = console_fd[1];
 }
 
+void tune_workers_free(tune_workers_t *s) { tune_buf_free(&s->line); }
+
 /* ------------------------------------------------------------------------ */
 /* Backend callbacks: queue and return                                      */
 /* ------------------------------------------------------------------------ */
@@ -120,38 +122,39 @@ tune_req_t *tune_worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_tri
   r->kind = kind;
   r->trial = t ? tune_trial_ref(t) : NULL;
   if (!body) body = cJSON_CreateObject();
-  tune_buf_t line = TUNE_BUF_INIT;
-  tune_buf_printf(&line, "{\"type\":\"%s\",\"id\":%llu", req_names[kind], (unsigned long long)r->id);
+  tune_buf_t *line = &w->set->line;
+  tune_buf_reset(line);
+  tune_buf_printf(line, "{\"type\":\"%s\",\"id\":%llu", req_names[kind], (unsigned long long)r->id);
   for (cJSON *c = body->child; c; c = c->next) {
-    tune_buf_putc(&line, ',');
-    tune_json_write_string(&line, c->string, strlen(c->string));
-    tune_buf_putc(&line, ':');
-    tune_json_write(&line, c);
+    tune_buf_putc(line, ',');
+    tune_json_write_string(line, c->string, strlen(c->string));
+    tune_buf_putc(line, ':');
+    tune_json_write(line, c);
   }
-  tune_buf_puts(&line, "}\n");
+  tune_buf_puts(line, "}\n");
   cJSON_Delete(body);
-  if (line.len - 1 > w->set->max_message_bytes) {
+  if (line->len - 1 > w->set->max_message_bytes) {
+    tune_buf_free(line);
     /* The worker would refuse the line (a config of many megabytes). */
     char why[256];
     snprintf(why, sizeof why, "the %s request is %zu bytes, over the protocol's limit of %zu "
              "(TUNE_MAX_MESSAGE_BYTES): the trial's config is too large to send to a worker",
-             req_names[kind], line.len - 1, w->set->max_message_bytes);
-    tune_buf_free(&line);
+             req_names[kind], line->len - 1, w->set->max_message_bytes);
     tune_req_free(r);
     tune_worker_fault(w, why);
     return NULL;
   }
   if (w->corked) {
-    tune_buf_append(&w->cork, line.data, line.len);
+    tune_buf_append(&w->cork, line->data, line->len);
   } else {
-    int rc = w->set->backend->ops->send(w->proc, line.data, line.len);
+    int rc = w->set->backend->ops->send(w->proc, line->data, line->len);
     if (rc < 0) {
-      tune_buf_free(&line);
       tune_req_free(r);
       return NULL;
     }
   }
-  tune_buf_free(&line);
+  /* A huge config's line is not kept for the rest of the run. */
+  if (line->cap > (1u << 20)) tune_buf_free(line);
   if (w->req_tail) w->req_tail->next = r;
   else w->req_head = r;
   w->req_tail = r;

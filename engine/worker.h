@@ -72,6 +72,7 @@ typedef struct {
   size_t nlive;
   size_t nspawned;
   uint64_t next_seq;
+  tune_buf_t line;              ///< the request being written (kept: no malloc per request)
 } tune_workers_t;
 
 struct tune_worker {
@@ -111,6 +112,8 @@ struct tune_worker {
 
 void tune_workers_init(tune_workers_t *s, tune_backend_t *b, const tune_worker_hooks_t *hooks, void *ud,
                        size_t max_message_bytes, const int console_fd[2]);
+/// Frees what the set keeps (its workers are gone by then).
+void tune_workers_free(tune_workers_t *s);
 
 /// What a worker is started with.
 typedef struct {
