@@ -107,9 +107,17 @@ local function fail_start(self, trial, msg)
   return false
 end
 
+-- A trainable's loader is made once and shared by its trials: its key is
+-- kept (weakly) rather than made again at every start.
+local loader_keys = setmetatable({}, {__mode = "k"})
 local function loader_key(loader)
-  return table.concat({tostring(loader.builtin), tostring(loader.script), tostring(loader.name),
-    tostring(loader.run_index), tostring(loader.command)}, "\0")
+  local key = loader_keys[loader]
+  if key == nil then
+    key = table.concat({tostring(loader.builtin), tostring(loader.script), tostring(loader.name),
+      tostring(loader.run_index), tostring(loader.command)}, "\0")
+    loader_keys[loader] = key
+  end
+  return key
 end
 
 --- Starts the trial on a ready placement group (or a cached worker).

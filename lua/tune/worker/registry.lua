@@ -115,12 +115,20 @@ end
 
 --- How a worker loads an entry: {builtin=true, name=} or {script=, name=}.
 function M.loader(entry)
-  if entry.builtin then return {builtin = true, name = entry.name} end
-  -- The worker runs the file where the driver did (relative requires and
-  -- paths keep working), with the driver's arguments.
-  local args = {}
-  for i, a in ipairs(rawget(_G, "arg") or {}) do args[i] = a end
-  return {script = entry.origin, name = entry.name, cwd = entry.cwd, args = require("tune.core").array(args)}
+  -- One per registration, shared by its trials (read only).
+  local loader = rawget(entry, "_loader")
+  if loader then return loader end
+  if entry.builtin then
+    loader = {builtin = true, name = entry.name}
+  else
+    -- The worker runs the file where the driver did (relative requires and
+    -- paths keep working), with the driver's arguments.
+    local args = {}
+    for i, a in ipairs(rawget(_G, "arg") or {}) do args[i] = a end
+    loader = {script = entry.origin, name = entry.name, cwd = entry.cwd, args = require("tune.core").array(args)}
+  end
+  entry._loader = loader
+  return loader
 end
 
 --- Test hook: forget user registrations.
