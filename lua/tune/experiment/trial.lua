@@ -310,7 +310,7 @@ function Trial:drop_prepared_logdir()
   os.remove(util.join(path, "params.json"))
   if os.remove(path) and self.logdir == path then
     self.logdir = nil
-    self._params_written = nil
+    self._params_written, self._logs_made = nil, nil
   end
 end
 
