@@ -134,12 +134,12 @@ tune_req_t *tune_worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_tri
   tune_buf_puts(line, "}\n");
   cJSON_Delete(body);
   if (line->len - 1 > w->set->max_message_bytes) {
-    tune_buf_free(line);
     /* The worker would refuse the line (a config of many megabytes). */
     char why[256];
     snprintf(why, sizeof why, "the %s request is %zu bytes, over the protocol's limit of %zu "
              "(TUNE_MAX_MESSAGE_BYTES): the trial's config is too large to send to a worker",
              req_names[kind], line->len - 1, w->set->max_message_bytes);
+    tune_buf_free(line);
     tune_req_free(r);
     tune_worker_fault(w, why);
     return NULL;

@@ -108,6 +108,9 @@ describe("bad input", function()
       msg = ev.error
     end
     assert.matches("over the protocol's limit of 65536 %(TUNE_MAX_MESSAGE_BYTES%)", msg)
+    -- The size it names is the request's: the 100,000-byte blob and a little.
+    local size = tonumber(msg:match("request is (%d+) bytes"))
+    assert.is_true(size > 100000 and size < 101000, msg)
   end)
 
   it("a second hello", function()
