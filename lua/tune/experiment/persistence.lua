@@ -10,7 +10,8 @@ local class = require("tune.class")
 local core = require("tune.core")
 local placement = require("tune.executor.placement")
 local util = require("tune.util")
-local Trial = require("tune.experiment.trial").Trial
+local trial_mod = require("tune.experiment.trial")
+local Trial = trial_mod.Trial
 
 local M = {}
 
@@ -443,26 +444,10 @@ function M.remove_temporaries(dir, trials)
       if name:match("%.tmp%-%d+$") or name:match("^%..+%.tmp%-%d+%-%d+$") then
         core.remove_tree(path)
       elseif d == dir and not seen[path] then
-        M.remove_unused_logdir(path)
+        trial_mod.remove_unused_logdir(path)
       end
     end
   end
-end
-
-local MADE_AHEAD = {["params.json"] = true, ["result.json"] = true, ["progress.csv"] = true}
-
---- Removes `path` if it is a trial directory made ahead (Trial:prepare_logdir)
---- for a trial that never started: a directory holding at most params.json
---- and an empty result.json and progress.csv. Anything else stays.
-function M.remove_unused_logdir(path)
-  if core.stat(path) ~= "directory" then return false end
-  local names = core.listdir(path) or {}
-  for _, name in ipairs(names) do
-    if not MADE_AHEAD[name] then return false end
-    if name ~= "params.json" and core.read_file(util.join(path, name), 1) ~= "" then return false end
-  end
-  for _, name in ipairs(names) do os.remove(util.join(path, name)) end
-  return os.remove(path) ~= nil
 end
 
 --- Drops a torn last line (no newline: a crash or a full disk in the

@@ -286,9 +286,25 @@ function Trial:take_logs_made()
   return made
 end
 
---- Removes the directory made ahead for a trial that never started, with
---- what was made with it: not when anything else is there (an error.txt),
---- nor logs that were written to.
+local MADE_AHEAD = {["params.json"] = true, ["result.json"] = true, ["progress.csv"] = true}
+
+--- Removes `path` if it is a trial directory made ahead (prepare_logdir)
+--- and never used: holding nothing but params.json and an empty
+--- result.json and progress.csv. Anything else (an error.txt, a log
+--- written to) keeps it whole. True when it went.
+function M.remove_unused_logdir(path)
+  if core.stat(path) ~= "directory" then return false end
+  local names = core.listdir(path) or {}
+  for _, name in ipairs(names) do
+    if not MADE_AHEAD[name] then return false end
+    if name ~= "params.json" and core.read_file(util.join(path, name), 1) ~= "" then return false end
+  end
+  for _, name in ipairs(names) do os.remove(util.join(path, name)) end
+  return os.remove(path) ~= nil
+end
+
+--- Removes the directory made ahead for a trial that never started
+--- (M.remove_unused_logdir).
 function Trial:drop_prepared_logdir()
   local path
   if rawget(self, "_prep") then
@@ -302,13 +318,7 @@ function Trial:drop_prepared_logdir()
   else
     return
   end
-  for _, f in ipairs({"result.json", "progress.csv"}) do
-    local p = util.join(path, f)
-    if core.read_file(p, 1) == "" then os.remove(p) end
-  end
-  -- A trial that never started has no params.json but the one made ahead.
-  os.remove(util.join(path, "params.json"))
-  if os.remove(path) and self.logdir == path then
+  if M.remove_unused_logdir(path) and self.logdir == path then
     self.logdir = nil
     self._params_written, self._logs_made = nil, nil
   end
