@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -217,12 +218,16 @@ static const char *const LOG_NAMES[2] = {"result.json", "progress.csv"};
 static int log_write(trial_log_t *t, int which, const void *data, size_t len) {
   int rc;
   /* Test-only (docs/architecture.md, "Testing crashes"): the Nth append
-     writes half its bytes and fails with ENOSPC, as a full disk does. */
-  static long torn_at = -2;
+     writes half its bytes and fails with ENOSPC, as a full disk does; or
+     the driver is killed (SIGKILL) just before its Nth append. */
+  static long torn_at = -2, crash_at = -2;
   if (torn_at == -2) {
     const char *v = getenv("TUNE_TEST_TORN_LOG_WRITE");
     torn_at = v && *v ? strtol(v, NULL, 10) : -1;
+    v = getenv("TUNE_TEST_CRASH_AT_LOG_WRITE");
+    crash_at = v && *v ? strtol(v, NULL, 10) : -1;
   }
+  if (crash_at > 0 && --crash_at == 0) raise(SIGKILL);
   if (torn_at > 0 && --torn_at == 0) {
     rc = tune_fs_write_all(t->fd[which], data, len / 2);
     if (rc == 0) rc = -ENOSPC;
@@ -242,9 +247,13 @@ static void report_failure(tune_loggers_t *l, const char *dir, const char *name,
 
 /// Writes what the trial has pending. A failed write loses what it held
 /// (as a failed write of one batch did): its rows are gone, and a header
-/// among them is written again with the next rows.
+/// among them is written again with the next rows. progress.csv goes
+/// first: result.json is what a resume reads a trial's last result from
+/// (whether it had finished), so a row there is in progress.csv too when
+/// the driver dies between the two writes; rows only in progress.csv are
+/// cut by the resume with the rest after the trial's checkpoint.
 static void flush_trial(tune_loggers_t *l, trial_log_t *t) {
-  for (int which = 0; which < 2; which++) {
+  for (int which = 1; which >= 0; which--) {
     tune_buf_t *p = &t->pend[which];
     if (!p->len) continue;
     int rc = t->fd[which] >= 0 ? log_write(t, which, p->data, p->len) : -EBADF;

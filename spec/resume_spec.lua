@@ -64,8 +64,9 @@ local function logged_iterations(logdir)
 end
 
 --- Every trial is TERMINATED and logged 1..6 exactly once each, in order,
---- in result.json and progress.csv, with its last checkpoint.
-local function check_complete(dir)
+--- in result.json and progress.csv, with its last checkpoint (unless
+--- `no_checkpoints`).
+local function check_complete(dir, no_checkpoints)
   local analysis = require("tune.analysis").ExperimentAnalysis(dir .. "/resume")
   assert.equal(4, #analysis.trials)
   for _, t in ipairs(analysis.trials) do
@@ -73,12 +74,15 @@ local function check_complete(dir)
     local json, csv = logged_iterations(t.logdir)
     assert.same({1, 2, 3, 4, 5, 6}, json, t.trial_id .. ": result.json")
     assert.same({1, 2, 3, 4, 5, 6}, csv, t.trial_id .. ": progress.csv")
-    assert.truthy(core.stat(t.logdir .. "/checkpoint_000006"), t.trial_id .. " lost its last checkpoint")
+    if not no_checkpoints then
+      assert.truthy(core.stat(t.logdir .. "/checkpoint_000006"), t.trial_id .. " lost its last checkpoint")
+    end
   end
 end
 
 --- The trials that had finished when the driver died: TERMINATED in the
---- journal, or logged their last result (i = 6) and were being stopped.
+--- journal, or logged their last result (i = 6) and were being stopped,
+--- with the checkpoint that result came with on disk.
 local function finished_trials(dir)
   local out, stopping = {}, {}
   for id, s in pairs(state(dir)) do if s == "TERMINATED" then out[id] = true end end
@@ -89,7 +93,10 @@ local function finished_trials(dir)
   for _, d in ipairs(core.listdir(dir .. "/resume") or {}) do
     local lines = support.lines(dir .. "/resume/" .. d .. "/result.json")
     local last = lines[#lines] and core.json_decode(lines[#lines])
-    if type(last) == "table" and last.i == 6 and stopping[last.trial_id] then out[last.trial_id] = true end
+    if type(last) == "table" and last.i == 6 and stopping[last.trial_id]
+        and (not last.should_checkpoint or core.stat(dir .. "/resume/" .. d .. "/checkpoint_000006")) then
+      out[last.trial_id] = true
+    end
   end
   return out
 end
@@ -320,6 +327,41 @@ describe("resume", function()
     end
     assert(s)
   end)
+
+  for _, ckpt in ipairs({true, false}) do
+    it("finishes after a crash at any result-log write, the two logs agreeing ("
+        .. (ckpt and "a checkpoint each result" or "no checkpoints") .. ")", function()
+      -- TUNE_TEST_CRASH_AT_LOG_WRITE=n: the driver dies just before its nth
+      -- write to a result.json or progress.csv, also between a batch's two
+      -- files. The trials are ended by the driver (a stop criterion): their
+      -- last rows are written after the journal has their end. One whose
+      -- last result reached result.json (and the checkpoint it came with,
+      -- the disk) had finished, so progress.csv must hold that result too.
+      local env = "STOP_AT_6=1" .. (ckpt and "" or " NO_CHECKPOINT=1")
+      local step = tonumber(os.getenv("CRASH_WRITE_STEP") or "") or 1
+      local n, crashed = 1, 0
+      while true do
+        local d = support.tmpdir("resume-log-" .. n)
+        local how, code, out = run(d, env .. " TUNE_TEST_CRASH_AT_LOG_WRITE=" .. n)
+        if how == "exit" and code == 0 then break end
+        assert.same({"signal", 9}, {how, code}, "crash at log write " .. n .. ": " .. out)
+        crashed = crashed + 1
+        local terminated = finished_trials(d)
+        local nstarts = #starts(d)
+        how, code, out = run(d, env, "--resume=AUTO")
+        assert.same({"exit", 0}, {how, code}, "resume after crash at log write " .. n .. ": " .. out)
+        check_complete(d, not ckpt)
+        for i, line in ipairs(starts(d)) do
+          if i > nstarts then
+            local id = line:match("^(%S+)")
+            assert.is_nil(terminated[id], "finished trial " .. id .. " ran again (crash at log write " .. n .. ")")
+          end
+        end
+        n = n + step
+      end
+      assert.is_true(crashed >= 8, "only " .. crashed .. " log writes")
+    end)
+  end
 
   it("a log write cut short by a full disk leaves no torn line behind", function()
     for _, n in ipairs({1, 2, 3, 7, 12}) do

@@ -151,11 +151,14 @@ function R:_restore_trial(s, ckpts, mode, finishing)
   if finishing and s.status ~= Trial.ERROR and s.status ~= Trial.TERMINATED then
     -- The runner had decided to stop it at iteration `finishing` and the
     -- driver died before the journal said TERMINATED: it finished if that
-    -- result was logged, unless the save checkpoint_at_end asked for never
-    -- completed (then it runs again from its checkpoint).
+    -- result was logged, unless a checkpoint it asked for never completed
+    -- (checkpoint_at_end's, or the one its last result came with: its
+    -- rows are written before the save starts); then it runs again from
+    -- its checkpoint.
     local last = persistence.last_logged_result(t)
     local it = last and tonumber(last.training_iteration)
-    if it and it >= finishing and (not t.checkpoint_at_end or checkpoint_iteration(t) >= finishing) then
+    local wants = t.checkpoint_at_end or (type(last) == "table" and last.should_checkpoint == true)
+    if it and it >= finishing and (not wants or checkpoint_iteration(t) >= finishing) then
       t.status = Trial.TERMINATED
       finished = true
     end
