@@ -5,6 +5,8 @@
 
 #include <lua.h>
 
+#include "fsutil.h"
+
 /// Set by the tunelua binary: its own path (NULL under a stock lua5.4).
 extern const char *tune_self_exe;
 
@@ -24,6 +26,11 @@ void tune_ldashboard_register(lua_State *L);  // core.dashboard_start
 /// backend is destroyed). NULL with a message in `err`.
 struct tune_backend;
 struct tune_backend *tune_lbackend_new(lua_State *L, int idx, int *host_ref, char *err, size_t errlen);
+
+/// The buffer of the core.open_append handle at `idx` (lfs.c); raises if
+/// it is not one. Valid while the handle lives (closed: fd -1, nothing
+/// pending).
+tune_appendbuf_t *tune_lfs_check_append(lua_State *L, int idx);
 
 /// Returns nil, "<what>: <strerror(-rc)>" (luaL_fileresult style).
 int tune_lua_fail(lua_State *L, const char *what, int rc);

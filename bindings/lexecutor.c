@@ -124,7 +124,7 @@ static int l_executor_new(lua_State *L) {
   }
   o.worker_args = args;
 
-  lexecutor_t *u = lua_newuserdatauv(L, sizeof *u, 0);
+  lexecutor_t *u = lua_newuserdatauv(L, sizeof *u, 1);
   u->ex = NULL;
   u->host_ref = LUA_NOREF;
   luaL_setmetatable(L, TUNE_EXECUTOR_MT);
@@ -294,6 +294,18 @@ static int l_poll(lua_State *L) {
   return 0;
 }
 
+/// ex:set_journal(handle | nil): a buffered core.open_append handle (the
+/// experiment journal) that the loggers write before any row and the
+/// executor before it waits; the executor keeps it alive (user value 1).
+static int l_set_journal(lua_State *L) {
+  tune_executor_t *ex = tune_lexecutor_check(L);
+  tune_appendbuf_t *j = lua_isnoneornil(L, 2) ? NULL : tune_lfs_check_append(L, 2);
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, 1);
+  tune_executor_set_journal(ex, j);
+  return 0;
+}
+
 /// ex:set_loggers{json = bool, csv = bool}: which loggers commit writes.
 static int l_set_loggers(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
@@ -398,6 +410,7 @@ static const luaL_Reg methods[] = {
     {"commit", l_commit},
     {"forget_logs", l_forget_logs},
     {"flush_logs", l_flush_logs},
+    {"set_journal", l_set_journal},
     {"install_signals", l_install_signals},
     {"cleanup", l_cleanup},
     {"close", l_close},

@@ -159,47 +159,95 @@ static int l_realpath(lua_State *L) {
 }
 
 
-/* core.open_append(path) -> handle: a file opened once for appending, each
-   handle:write(data [, sync]) one write(2) (the experiment journal). */
+/* core.open_append(path [, buffered]) -> handle: a file opened once for
+   appending (the experiment journal). Unbuffered, each handle:write(data
+   [, sync]) is one write(2). Buffered, writes wait in memory until
+   handle:flush(), a synced write, close, 64 KiB pending, or an executor
+   given the handle (ex:set_journal) writing rows or going idle: then one
+   write(2) takes them all. A failed flush the handle did not report is
+   reported by the next write or flush. */
+
 #define APPEND_MT "tune.AppendFile"
 
 typedef struct {
-  int fd;
+  tune_appendbuf_t ab;
+  int buffered;
 } append_file_t;
 
+#define APPEND_MAX_PENDING (64u * 1024u)
+
 static append_file_t *check_append(lua_State *L) { return luaL_checkudata(L, 1, APPEND_MT); }
+
+tune_appendbuf_t *tune_lfs_check_append(lua_State *L, int idx) {
+  append_file_t *f = luaL_checkudata(L, idx, APPEND_MT);
+  return &f->ab;
+}
 
 static int l_open_append(lua_State *L) {
   const char *p = luaL_checkstring(L, 1);
   append_file_t *f = lua_newuserdatauv(L, sizeof *f, 0);
-  f->fd = -1;
+  memset(f, 0, sizeof *f);
+  f->ab.fd = -1;
+  f->buffered = lua_toboolean(L, 2);
   luaL_setmetatable(L, APPEND_MT);
-  f->fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-  if (f->fd < 0) return tune_lua_fail(L, p, -errno);
+  f->ab.fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  if (f->ab.fd < 0) return tune_lua_fail(L, p, -errno);
   return 1;
+}
+
+/// A flush error not yet reported, taken (0 if none).
+static int take_error(append_file_t *f) {
+  int rc = f->ab.error;
+  f->ab.error = 0;
+  return rc;
 }
 
 static int l_append_write(lua_State *L) {
   append_file_t *f = check_append(L);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
-  if (f->fd < 0) return luaL_error(L, "write to a closed append handle");
-  int rc = tune_fs_write_all(f->fd, data, len);
-  if (rc == 0 && lua_toboolean(L, 3) && fdatasync(f->fd) < 0) rc = -errno;
+  int sync = lua_toboolean(L, 3);
+  if (f->ab.fd < 0) return luaL_error(L, "write to a closed append handle");
+  int rc = take_error(f);
+  if (f->buffered && !sync) {
+    /* Queued even after an earlier flush failed (reported now). */
+    tune_buf_append(&f->ab.pending, data, len);
+    if (rc == 0 && f->ab.pending.len >= APPEND_MAX_PENDING) rc = tune_appendbuf_flush(&f->ab), f->ab.error = 0;
+  } else if (rc == 0) {
+    if ((rc = tune_appendbuf_flush(&f->ab)) == 0) rc = tune_fs_write_all(f->ab.fd, data, len);
+    f->ab.error = 0;
+    if (rc == 0 && sync && fdatasync(f->ab.fd) < 0) rc = -errno;
+  }
   if (rc < 0) return tune_lua_fail(L, "append", rc);
   lua_pushboolean(L, 1);
   return 1;
 }
 
+static int l_append_flush(lua_State *L) {
+  append_file_t *f = check_append(L);
+  int rc = take_error(f);
+  if (rc == 0) rc = tune_appendbuf_flush(&f->ab), f->ab.error = 0;
+  if (rc < 0) return tune_lua_fail(L, "append", rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/// Writes what is pending and closes (also __gc and __close); a closed
+/// handle stays safe to flush (an executor may still hold it).
 static int l_append_close(lua_State *L) {
   append_file_t *f = check_append(L);
-  if (f->fd >= 0) close(f->fd);
-  f->fd = -1;
+  if (f->ab.fd >= 0) {
+    tune_appendbuf_flush(&f->ab);
+    close(f->ab.fd);
+  }
+  f->ab.fd = -1;
+  tune_buf_free(&f->ab.pending);
   return 0;
 }
 
 static const luaL_Reg append_methods[] = {
     {"write", l_append_write},
+    {"flush", l_append_flush},
     {"close", l_append_close},
     {NULL, NULL},
 };

@@ -364,3 +364,5 @@ int tune_executor_set_event_stream(tune_executor_t *ex, const char *target) {
 void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id) { tune_loggers_forget(&ex->loggers, trial_id); }
 
 void tune_executor_flush_logs(tune_executor_t *ex) { tune_loggers_flush(&ex->loggers); }
+
+void tune_executor_set_journal(tune_executor_t *ex, tune_appendbuf_t *journal) { ex->loggers.ahead = journal; }

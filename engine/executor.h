@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "events.h"
+#include "fsutil.h"
 #include "pg_manager.h"
 #include "trial.h"
 
@@ -123,6 +124,10 @@ void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id);
 /// Writes the result rows the loggers hold (tune_loggers_flush): the
 /// experiment calls it before each snapshot and dashboard publish.
 void tune_executor_flush_logs(tune_executor_t *ex);
+/// The experiment journal, written ahead of every row (and whenever the
+/// driver is about to wait); NULL for none. Not owned: the caller keeps it
+/// alive, and closed (fd -1) or unset, before it goes.
+void tune_executor_set_journal(tune_executor_t *ex, tune_appendbuf_t *journal);
 
 /// Stop every worker (cached ones too) and wait for them to exit, killing
 /// them after force_trial_cleanup_s when that is set; then give every

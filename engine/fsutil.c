@@ -80,6 +80,14 @@ int tune_fs_write_all(int fd, const void *data, size_t len) {
   return 0;
 }
 
+int tune_appendbuf_flush(tune_appendbuf_t *a) {
+  if (!a->pending.len) return 0;
+  int rc = a->fd >= 0 ? tune_fs_write_all(a->fd, a->pending.data, a->pending.len) : -EBADF;
+  tune_buf_reset(&a->pending);
+  if (rc < 0) a->error = rc;
+  return rc;
+}
+
 char *tune_fs_dirname(const char *path) {
   const char *slash = strrchr(path, '/');
   if (!slash) return tune_xstrdup(".");

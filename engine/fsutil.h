@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 /// write(2) until all of `data` is written (retrying EINTR). 0 or -errno.
 int tune_fs_write_all(int fd, const void *data, size_t len);
 /// mkdir -p with mode 0777 (umask applies).
@@ -38,6 +40,18 @@ void tune_fs_atomic_abort(tune_atomic_file_t *f);
 /// Append with one write(2) per call (O_APPEND); creates the file.
 /// With `sync`, fdatasync before closing.
 int tune_fs_append(const char *path, const void *data, size_t len, int sync);
+/// A file appended to through memory (the experiment journal): appends
+/// wait in `pending` until tune_appendbuf_flush writes them with one
+/// write(2). Whoever writes files that must not get ahead of it flushes it
+/// first (the result loggers, tune_loggers_t.ahead).
+typedef struct {
+  int fd;              ///< O_APPEND, or -1 when closed
+  tune_buf_t pending;  ///< appended, not yet written
+  int error;           ///< the last failed flush's -errno, until taken (0)
+} tune_appendbuf_t;
+/// Writes what is pending. 0, or -errno (also kept in `error`); what could
+/// not be written is dropped, as a failed append of it would have been.
+int tune_appendbuf_flush(tune_appendbuf_t *a);
 /// Writes a whole file in place (created or truncated; not synced).
 int tune_fs_write_file(const char *path, const void *data, size_t len);
 /// Read a whole file. Caller owns *out (free). Fails with -EFBIG beyond max.

@@ -245,6 +245,13 @@ static int log_write(trial_log_t *t, int which, const void *data, size_t len) {
 
 static void report_failure(tune_loggers_t *l, const char *dir, const char *name, int rc);
 
+/// The journal's pending entries go before any row: a row on disk is
+/// never ahead of the decisions about it ("finishing", docs/reliability.md).
+/// A failure is the journal's to report (its owner takes `error`).
+static void flush_ahead(tune_loggers_t *l) {
+  if (l->ahead) tune_appendbuf_flush(l->ahead);
+}
+
 /// Writes what the trial has pending. A failed write loses what it held
 /// (as a failed write of one batch did): its rows are gone, and a header
 /// among them is written again with the next rows. progress.csv goes
@@ -253,6 +260,7 @@ static void report_failure(tune_loggers_t *l, const char *dir, const char *name,
 /// the driver dies between the two writes; rows only in progress.csv are
 /// cut by the resume with the rest after the trial's checkpoint.
 static void flush_trial(tune_loggers_t *l, trial_log_t *t) {
+  flush_ahead(l);
   for (int which = 1; which >= 0; which--) {
     tune_buf_t *p = &t->pend[which];
     if (!p->len) continue;
@@ -290,6 +298,7 @@ static int log_append(tune_loggers_t *l, trial_log_t *t, int which, const void *
 }
 
 void tune_loggers_flush(tune_loggers_t *l) {
+  flush_ahead(l);
   for (size_t i = 0; i < l->ndirty; i++) flush_trial(l, l->dirty[i]);
   l->ndirty = 0;
 }

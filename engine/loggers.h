@@ -13,13 +13,16 @@
 /// the experiment before each snapshot and dashboard publish; a trial's
 /// rows are also written when its files close (before its TERMINATED,
 /// PAUSED or ERROR entry), when a save was asked for (flush_next), and
-/// whenever TUNE_LOGGERS_FLUSH_BYTES are pending.
+/// whenever TUNE_LOGGERS_FLUSH_BYTES are pending. Every flush first writes
+/// `ahead` (the experiment journal) when one is set, so that no row is on
+/// disk before the journal entries made before it.
 #ifndef TUNE_LOGGERS_H
 #define TUNE_LOGGERS_H
 
 #include <cjson/cJSON.h>
 
 #include "buf.h"
+#include "fsutil.h"
 #include "map.h"
 
 typedef struct {
@@ -34,6 +37,7 @@ typedef struct {
   size_t ndirty, dirty_cap;
   size_t pending;       ///< bytes pending over all trials
   int flush_next;       ///< flush after the next write (a save is on its way)
+  tune_appendbuf_t *ahead;  ///< written before any row (the journal), or NULL; not owned
 } tune_loggers_t;
 
 /// Pending bytes that make the next write flush.

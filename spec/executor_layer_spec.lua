@@ -216,6 +216,66 @@ describe("the simulator backend", function()
     ex2:cleanup()
   end)
 
+  it("groups journal entries, written ahead of the result rows", function()
+    -- On the virtual clock the driver never waits: the entries made since
+    -- the run's first snapshot reach the disk with the first rows written
+    -- (the save at iteration 8), before them.
+    local journal = dir .. "/exp/experiment_journal.jsonl"
+    local running_on_disk = {}
+    local at_checkpoint
+    local cb = tune.Callback:extend()
+    function cb:on_trial_result(_, _, _, result)
+      running_on_disk[result.training_iteration] = (core.read_file(journal) or ""):find('"RUNNING"', 1, true) ~= nil
+    end
+    function cb:on_checkpoint(_, _, trial)
+      at_checkpoint = at_checkpoint or {#lines(trial.logdir .. "/result.json"),
+        (core.read_file(journal) or ""):find('"RUNNING"', 1, true) ~= nil}
+    end
+    local ex = tune.SimulatedExecutor{num_cpus = 1, curve = curve}
+    local a = tune.run("sim_trainable", {trial_executor = ex, num_samples = 1, checkpoint_freq = 8, name = "exp",
+      config = {x = 0.5}, verbose = 0, local_dir = dir, callbacks = {cb()}, global_checkpoint_s = 1000})
+    for it = 1, 8 do assert.is_false(running_on_disk[it], "result " .. it) end
+    assert.same({8, true}, at_checkpoint)
+    for it = 9, 20 do assert.is_true(running_on_disk[it], "result " .. it) end
+    -- In the end every entry is there, once, in order.
+    local seqs = {}
+    for _, l in ipairs(lines(journal)) do seqs[#seqs + 1] = core.json_decode(l).seq end
+    for i = 2, #seqs do assert.equal(seqs[i - 1] + 1, seqs[i]) end
+    assert.matches('"TERMINATED"', core.read_file(journal))
+    assert.equal(1, #a.trials)
+    ex:close()
+  end)
+
+  it("has a buffered append handle: written when flushed, synced, closed or by its executor", function()
+    local path = dir .. "/j.jsonl"
+    local f = assert(core.open_append(path, true))
+    assert(f:write("a\n"))
+    assert.equal("", core.read_file(path))
+    assert(f:flush())
+    assert.equal("a\n", core.read_file(path))
+    assert(f:write("b\n"))
+    assert(f:write("c\n", true))
+    assert.equal("a\nb\nc\n", core.read_file(path))
+    assert(f:write("d\n"))
+    f:close()
+    assert.equal("a\nb\nc\nd\n", core.read_file(path))
+    assert(f:flush())
+    assert.has_error(function() f:write("e\n") end, "write to a closed append handle")
+    -- An executor given the handle writes it before it would wait.
+    local ex = support.executor{num_cpus = 1}
+    local g = assert(core.open_append(path, true))
+    ex:set_journal(g)
+    assert(g:write("e\n"))
+    assert.equal("a\nb\nc\nd\n", core.read_file(path))
+    ex:flush_logs()
+    assert.equal("a\nb\nc\nd\ne\n", core.read_file(path))
+    assert(g:write("f\n"))
+    ex:get_next_executor_event({}, false, 0.01)
+    assert.equal("a\nb\nc\nd\ne\nf\n", core.read_file(path))
+    g:close()
+    ex:cleanup()
+  end)
+
   it("completes reservations later, and fails the trials whose reservation never can be met", function()
     tune.register_trainable("sim_trainable", function() end)
     local function steps(_, it) if it <= 3 then return {loss = 1 / it} end end

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "cluster.h"
 #include "fsutil.h"
 #include "json.h"
+#include "loggers.h"
 #include "fsprep.h"
 #include "numfmt.h"
 #include "pg_manager.h"
@@ -639,6 +641,57 @@ static void test_atomic_files(void) {
   free(bx);
 }
 
+/// The size of `path`, or -1.
+static long file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* The journal (tune_appendbuf_t) as the loggers' `ahead`: its entries wait
+   in memory and reach the disk no later than any row written after them. */
+static void test_journal_ahead_of_rows(void) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *jpath = tune_fs_join(dir, "journal.jsonl"), *tdir = tune_fs_join(dir, "t");
+  char *rpath = tune_fs_join(tdir, "result.json");
+  CHECK(tune_fs_mkdir_p(tdir) == 0);
+  tune_appendbuf_t j = {open(jpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666), TUNE_BUF_INIT, 0};
+  CHECK(j.fd >= 0);
+  tune_loggers_t l;
+  tune_loggers_init(&l, 1, 1);
+  l.ahead = &j;
+  cJSON *config = cJSON_Parse("{\"x\":1}");
+  tune_log_target_t t = {"t1", "t1", tdir, "tag", config, 1};
+  const char *e1 = "{\"event\":\"finishing\"}\n", *e2 = "{\"event\":\"status\"}\n";
+  tune_buf_puts(&j.pending, e1);
+  cJSON *batch = cJSON_Parse("[{\"loss\":1.5,\"training_iteration\":1}]");
+  tune_loggers_write(&l, &t, batch, 1, 1);
+  /* Grouped: neither the entry nor the row is written yet. */
+  CHECK(file_size(jpath) == 0 && file_size(rpath) <= 0);
+  /* Closing the trial's files writes its rows, the journal first. */
+  tune_loggers_close(&l, "t1");
+  CHECK(file_size(jpath) == (long)strlen(e1) && j.pending.len == 0);
+  CHECK(file_size(rpath) > 0);
+  /* With no rows pending, a flush (the driver about to wait) writes it. */
+  tune_buf_puts(&j.pending, e2);
+  tune_loggers_flush(&l);
+  CHECK(file_size(jpath) == (long)(strlen(e1) + strlen(e2)) && j.pending.len == 0);
+  /* A closed journal: what was pending is dropped, the error kept. */
+  close(j.fd);
+  j.fd = -1;
+  tune_buf_puts(&j.pending, "x\n");
+  CHECK(tune_appendbuf_flush(&j) == -EBADF && j.error == -EBADF && j.pending.len == 0);
+  CHECK(tune_appendbuf_flush(&j) == 0);
+  cJSON_Delete(batch);
+  cJSON_Delete(config);
+  tune_loggers_free(&l);
+  tune_buf_free(&j.pending);
+  CHECK(tune_fs_remove_tree(dir) == 0);
+  free(jpath);
+  free(tdir);
+  free(rpath);
+}
+
 typedef struct {
   int exited;
   int64_t status;
@@ -729,6 +782,7 @@ int main(void) {
       {"json_strings", test_json_strings},
       {"atomic_files", test_atomic_files},
       {"dirs_made_ahead", test_dirs_made_ahead},
+      {"journal_ahead_of_rows", test_journal_ahead_of_rows},
       {"local_backend", test_local_backend},
   };
   int n = (int)(sizeof tests / sizeof tests[0]);

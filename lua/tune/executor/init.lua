@@ -307,6 +307,9 @@ function TrialExecutor:forget_logs(trial) self._core:forget_logs(trial.trial_id)
 --- (one write per file for many batches) until this, a save, the end of
 --- the trial's logging, or an idle wait (docs/architecture.md).
 function TrialExecutor:flush_logs() self._core:flush_logs() end
+--- The experiment journal's handle (core.open_append, buffered): written
+--- before every result row and before the executor waits.
+function TrialExecutor:set_journal(handle) self._core:set_journal(handle) end
 --- Trial results also go to the `--events` stream `target` (a file, or
 --- "-" for stdout), written by the engine as they are committed.
 function TrialExecutor:set_event_stream(target) return self._core:set_event_stream(target) end

@@ -1,6 +1,8 @@
 --- Experiment persistence (SPEC "On disk"): an append-only journal of trial
---- additions, status changes and registered checkpoints, written with one
---- write(2) per entry as each happens, and periodic snapshots
+--- additions, status changes and registered checkpoints, grouped in memory
+--- and written with one write(2) before any result row, whenever the
+--- driver is about to wait, and before each snapshot (docs/architecture.md,
+--- "The journal"), and periodic snapshots
 --- (experiment_state-<date>.json: every trial, the searcher, scheduler and
 --- stopper state, the journal position) written under a temporary name,
 --- fsynced and renamed. After a kill -9 at any instant, the newest snapshot
@@ -21,16 +23,22 @@ M.JOURNAL = "experiment_journal.jsonl"
 local STATE_PATTERN = "^experiment_state%-(%d%d%d%d%-%d%d%-%d%d_%d%d%-%d%d%-%d%d)%.json$"
 
 --- Test-only crash injection (docs/architecture.md, "Testing crashes"):
---- TUNE_TEST_CRASH_AT_WRITE=N kills the driver at its Nth journal or state
---- write; TUNE_TEST_CRASH_MODE=torn first writes half of that journal line.
+--- TUNE_TEST_CRASH_AT_WRITE=N kills the driver at its Nth journal entry or
+--- state write; TUNE_TEST_CRASH_MODE=torn first writes the entries waiting
+--- in memory and half of that one.
 local crash_at = tonumber(os.getenv("TUNE_TEST_CRASH_AT_WRITE") or "")
 local crash_torn = os.getenv("TUNE_TEST_CRASH_MODE") == "torn"
 local writes = 0
 
-local function count_write(path, data)
+--- A journal entry's crash point: what was pending is lost with the
+--- driver, or (torn) written with half of this entry, as a write cut
+--- short would leave them.
+local function count_write(path, data, pending)
   writes = writes + 1
   if crash_at and writes == crash_at then
-    if crash_torn and data then core.append(path, data:sub(1, #data // 2)) end
+    if crash_torn and data then
+      if pending then pending:write(data:sub(1, #data // 2), true) else core.append(path, data:sub(1, #data // 2)) end
+    end
     core.raise_signal("KILL")
   end
 end
@@ -47,6 +55,10 @@ function Store:__init(dir)
   -- Called before each snapshot, when set: the runner has the executor
   -- write the result rows it holds (docs/architecture.md, "Result logs").
   self.before_snapshot = nil
+  -- Called with the journal's handle each time it is opened, when set
+  -- (on_journal_open): the runner gives it to the executor, which writes
+  -- it ahead of every row.
+  self.on_open = nil
 end
 
 --- Appends one journal entry (a table); returns its sequence number.
@@ -54,28 +66,49 @@ function Store:journal(entry)
   self.seq = self.seq + 1
   entry.seq = self.seq
   local line = assert(core.json_encode(entry)) .. "\n"
-  count_write(self.journal_path, line)
-  -- The journal stays open between entries (one write(2) each); after a
-  -- failed write it is opened again for the next entry.
+  count_write(self.journal_path, line, self._journal_file)
+  -- The journal stays open between entries, its entries waiting in memory
+  -- (the handle's buffer) for the next flush; after a failed write it is
+  -- opened again for the next entry.
   local f, err = self._journal_file, nil
   if not f then
-    f, err = core.open_append(self.journal_path)
+    f, err = core.open_append(self.journal_path, true)
     self._journal_file = f
+    if f and self.on_open then self.on_open(f) end
   end
   local ok
   if f then ok, err = f:write(line) end
-  if not ok then
-    if f then
-      f:close()
-      self._journal_file = nil
-    end
-    io.stderr:write("tunelua warning: cannot write the experiment journal: ", tostring(err), "\n")
-  end
+  if not ok then self:_failed(err) end
   return self.seq
 end
 
---- Closes the journal (the next entry opens it again).
+--- `fn(handle)` is called with the journal's handle now (when it is open)
+--- and each time it is opened again.
+function Store:on_journal_open(fn)
+  self.on_open = fn
+  if fn and self._journal_file then fn(self._journal_file) end
+end
+
+--- A journal write failed (a full disk): warn, and open it again next time.
+function Store:_failed(err)
+  if self._journal_file then
+    self._journal_file:close()
+    self._journal_file = nil
+  end
+  io.stderr:write("tunelua warning: cannot write the experiment journal: ", tostring(err), "\n")
+end
+
+--- Writes the journal entries that wait in memory.
+function Store:flush()
+  local f = self._journal_file
+  if not f then return end
+  local ok, err = f:flush()
+  if not ok then self:_failed(err) end
+end
+
+--- Writes what waits and closes the journal (the next entry opens it again).
 function Store:close()
+  self:flush()
   if self._journal_file then self._journal_file:close() end
   self._journal_file = nil
 end
@@ -86,6 +119,7 @@ end
 --- into a table by `serialize(entry)` just before it is written: a
 --- snapshot of 10,000 trials never holds them all as tables and text.
 function Store:snapshot(state, trials, serialize)
+  self:flush()
   if self.before_snapshot then self.before_snapshot() end
   state.format = M.FORMAT
   state.version = M.VERSION

@@ -272,6 +272,7 @@ local function take_prepared(self)
     self.logdir = path
     self._params_written = rawequal(self._prep_config, self.config) or nil
     self._logs_made = true
+    self._dir_fresh = true
   end
   self._prep_config = nil
   return made
@@ -320,7 +321,7 @@ function Trial:drop_prepared_logdir()
   end
   if M.remove_unused_logdir(path) and self.logdir == path then
     self.logdir = nil
-    self._params_written, self._logs_made = nil, nil
+    self._params_written, self._logs_made, self._dir_fresh = nil, nil, nil
   end
 end
 
@@ -328,7 +329,9 @@ end
 function Trial:init_logdir()
   if rawget(self, "_prep") and take_prepared(self) then return self.logdir end
   if self.logdir then
-    assert(core.mkdir_p(self.logdir))
+    -- Just made (by the runner while it waited, and now the start asks):
+    -- no need to look. Later starts make sure it is still there.
+    if rawget(self, "_dir_fresh") then self._dir_fresh = nil else assert(core.mkdir_p(self.logdir)) end
     return self.logdir
   end
   local root = self.local_dir
@@ -345,6 +348,7 @@ function Trial:init_logdir()
   end
   assert(made, err)
   self.logdir = path
+  self._dir_fresh = true
   return path
 end
 
