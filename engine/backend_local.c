@@ -356,9 +356,15 @@ static double local_now(tune_backend_t *base) {
   return (double)uv_hrtime() / 1e9;
 }
 
+/* A timer that fires at the start of a uv_run(UV_RUN_ONCE) turn would let
+   that turn's poll block with no timeout at all when no other timer is
+   active (libuv runs due timers before it computes the poll timeout): the
+   driver then slept until the next I/O, whatever timeout it asked for.
+   uv_stop makes that turn's poll return at once. */
 static void timer_cb(uv_timer_t *t) {
   tune_timer_t *tt = t->data;
   tt->b->activity = 1;
+  uv_stop(&tt->b->loop);
   tt->cb(tt->ud);
 }
 
@@ -390,6 +396,7 @@ static void local_timer_free(tune_timer_t *t) {
 static void wait_timeout(uv_timer_t *t) {
   local_backend_t *b = t->data;
   b->wait_fired = 1;
+  uv_stop(&b->loop); /* see timer_cb */
 }
 
 static int local_wait(tune_backend_t *base, double timeout) {
@@ -400,6 +407,8 @@ static int local_wait(tune_backend_t *base, double timeout) {
     return b->activity;
   }
   b->wait_fired = 0;
+  /* From now, not from the loop's cached time (which may be old). */
+  uv_update_time(&b->loop);
   uv_timer_start(&b->wait_timer, wait_timeout, (uint64_t)(timeout * 1000.0 + 0.5), 0);
   while (!b->activity && !b->wait_fired) uv_run(&b->loop, UV_RUN_ONCE);
   uv_timer_stop(&b->wait_timer);
@@ -434,8 +443,10 @@ static int local_destroy(tune_backend_t *base) {
   uv_close((uv_handle_t *)&b->wakeup, NULL);
   int busy = 0;
   uv_walk(&b->loop, walk_count, &busy);
-  /* Let pending close callbacks run. */
-  uv_run(&b->loop, UV_RUN_DEFAULT);
+  /* Let pending close callbacks run (again if a timer's uv_stop ended
+     the turn). */
+  while (uv_run(&b->loop, UV_RUN_DEFAULT) != 0) {
+  }
   int rc = uv_loop_close(&b->loop);
   tune_zygote_free(b->zygote);
   tune_cluster_free(&b->base.cluster);

@@ -125,6 +125,24 @@ describe("executor", function()
     ex:stop_trial(t2)
   end)
 
+  it("a wait returns when its timeout passes, however short, while a worker is silent", function()
+    -- A timer due at the start of the event loop's turn once left that
+    -- turn's poll without a timeout: the wait lasted until the worker's
+    -- next message, here never.
+    local ex = support.executor{num_cpus = 1}
+    local file = dir .. "/go"
+    local t = tune.Trial("waits_for_file", {config = {file = file}, local_dir = dir})
+    start(ex, t)
+    for _, timeout in ipairs({0.0001, 0.0004, 0.0006, 0.001, 0.003}) do
+      for _ = 1, 20 do
+        assert.equal("YIELD", ex:get_next_executor_event({t}, false, timeout).type)
+      end
+    end
+    assert(core.write_atomic(file, ""))
+    assert.equal(1, result(ex, t).x)
+    ex:stop_trial(t)
+  end)
+
   it("a function trainable's checkpoint survives a pause onto a new worker", function()
     local ex = support.executor{num_cpus = 1}
     local t = tune.Trial("counter", {config = {steps = 10}, local_dir = dir})
