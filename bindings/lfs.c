@@ -202,6 +202,14 @@ static int take_error(append_file_t *f) {
   return rc;
 }
 
+/// Writes what is pending now; its error is reported by the caller, not
+/// kept for later.
+static int flush_now(append_file_t *f) {
+  int rc = tune_appendbuf_flush(&f->ab);
+  f->ab.error = 0;
+  return rc;
+}
+
 static int l_append_write(lua_State *L) {
   append_file_t *f = check_append(L);
   size_t len;
@@ -212,10 +220,9 @@ static int l_append_write(lua_State *L) {
   if (f->buffered && !sync) {
     /* Queued even after an earlier flush failed (reported now). */
     tune_buf_append(&f->ab.pending, data, len);
-    if (rc == 0 && f->ab.pending.len >= APPEND_MAX_PENDING) rc = tune_appendbuf_flush(&f->ab), f->ab.error = 0;
-  } else if (rc == 0) {
-    if ((rc = tune_appendbuf_flush(&f->ab)) == 0) rc = tune_fs_write_all(f->ab.fd, data, len);
-    f->ab.error = 0;
+    if (rc == 0 && f->ab.pending.len >= APPEND_MAX_PENDING) rc = flush_now(f);
+  } else if (rc == 0 && (rc = flush_now(f)) == 0) {
+    rc = tune_fs_write_all(f->ab.fd, data, len);
     if (rc == 0 && sync && fdatasync(f->ab.fd) < 0) rc = -errno;
   }
   if (rc < 0) return tune_lua_fail(L, "append", rc);
@@ -226,7 +233,7 @@ static int l_append_write(lua_State *L) {
 static int l_append_flush(lua_State *L) {
   append_file_t *f = check_append(L);
   int rc = take_error(f);
-  if (rc == 0) rc = tune_appendbuf_flush(&f->ab), f->ab.error = 0;
+  if (rc == 0) rc = flush_now(f);
   if (rc < 0) return tune_lua_fail(L, "append", rc);
   lua_pushboolean(L, 1);
   return 1;

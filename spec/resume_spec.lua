@@ -101,6 +101,25 @@ local function finished_trials(dir)
   return out
 end
 
+--- Resumes the experiment a crash (`what`) left in `dir` (`env`: the
+--- run's environment): it must finish complete (check_complete), and no
+--- trial that had finished when the driver died may start again.
+local function resume_after_crash(dir, env, what, no_checkpoints)
+  local terminated = finished_trials(dir)
+  local nstarts = #starts(dir)
+  -- AUTO: a crash at the very first write leaves nothing to resume.
+  local how, code, out = run(dir, env, "--resume=AUTO")
+  assert.same({"exit", 0}, {how, code}, "resume after " .. what .. ": " .. out)
+  assert.matches("DONE 4", out)
+  check_complete(dir, no_checkpoints)
+  for i, line in ipairs(starts(dir)) do
+    if i > nstarts then
+      local id = line:match("^(%S+)")
+      assert.is_nil(terminated[id], "finished trial " .. id .. " ran again (" .. what .. ")")
+    end
+  end
+end
+
 describe("resume", function()
   after_each(support.check_clean)
 
@@ -125,19 +144,7 @@ describe("resume", function()
         if how == "exit" and code == 0 then break end
         reached = true
         assert.same({"signal", 9}, {how, code}, "crash at write " .. n)
-        local terminated = finished_trials(d)
-        local nstarts = #starts(d)
-        -- AUTO: a crash at the very first write leaves nothing to resume.
-        how, code, out = run(d, "", "--resume=AUTO")
-        assert.same({"exit", 0}, {how, code}, "resume after crash at write " .. n .. ": " .. out)
-        assert.matches("DONE 4", out)
-        check_complete(d)
-        for i, line in ipairs(starts(d)) do
-          if i > nstarts then
-            local id = line:match("^(%S+)")
-            assert.is_nil(terminated[id], "finished trial " .. id .. " ran again (crash at write " .. n .. ")")
-          end
-        end
+        resume_after_crash(d, "", "crash at write " .. n)
       end
       if not reached then break end
       tried = n
@@ -346,17 +353,7 @@ describe("resume", function()
         if how == "exit" and code == 0 then break end
         assert.same({"signal", 9}, {how, code}, "crash at log write " .. n .. ": " .. out)
         crashed = crashed + 1
-        local terminated = finished_trials(d)
-        local nstarts = #starts(d)
-        how, code, out = run(d, env, "--resume=AUTO")
-        assert.same({"exit", 0}, {how, code}, "resume after crash at log write " .. n .. ": " .. out)
-        check_complete(d, not ckpt)
-        for i, line in ipairs(starts(d)) do
-          if i > nstarts then
-            local id = line:match("^(%S+)")
-            assert.is_nil(terminated[id], "finished trial " .. id .. " ran again (crash at log write " .. n .. ")")
-          end
-        end
+        resume_after_crash(d, env, "crash at log write " .. n, not ckpt)
         n = n + step
       end
       assert.is_true(crashed * step >= 8, "only " .. crashed * step .. " log writes")

@@ -2,7 +2,7 @@
 --- additions, status changes and registered checkpoints, grouped in memory
 --- and written with one write(2) before any result row, whenever the
 --- driver is about to wait, and before each snapshot (docs/architecture.md,
---- "The journal"), and periodic snapshots
+--- "Persistence and resume"), and periodic snapshots
 --- (experiment_state-<date>.json: every trial, the searcher, scheduler and
 --- stopper state, the journal position) written under a temporary name,
 --- fsynced and renamed. After a kill -9 at any instant, the newest snapshot
@@ -30,14 +30,15 @@ local crash_at = tonumber(os.getenv("TUNE_TEST_CRASH_AT_WRITE") or "")
 local crash_torn = os.getenv("TUNE_TEST_CRASH_MODE") == "torn"
 local writes = 0
 
---- A journal entry's crash point: what was pending is lost with the
---- driver, or (torn) written with half of this entry, as a write cut
---- short would leave them.
-local function count_write(path, data, pending)
+--- A journal entry's (or a snapshot's) crash point: the entries waiting in
+--- the journal handle's memory are lost with the driver, or (torn) written
+--- with half of this entry, as a write cut short would leave them.
+local function count_write(path, data, journal)
   writes = writes + 1
   if crash_at and writes == crash_at then
     if crash_torn and data then
-      if pending then pending:write(data:sub(1, #data // 2), true) else core.append(path, data:sub(1, #data // 2)) end
+      local half = data:sub(1, #data // 2)
+      if journal then journal:write(half, true) else core.append(path, half) end
     end
     core.raise_signal("KILL")
   end
@@ -58,7 +59,7 @@ function Store:__init(dir)
   -- Called with the journal's handle each time it is opened, when set
   -- (on_journal_open): the runner gives it to the executor, which writes
   -- it ahead of every row.
-  self.on_open = nil
+  self._on_open = nil
 end
 
 --- Appends one journal entry (a table); returns its sequence number.
@@ -74,7 +75,7 @@ function Store:journal(entry)
   if not f then
     f, err = core.open_append(self.journal_path, true)
     self._journal_file = f
-    if f and self.on_open then self.on_open(f) end
+    if f and self._on_open then self._on_open(f) end
   end
   local ok
   if f then ok, err = f:write(line) end
@@ -85,7 +86,7 @@ end
 --- `fn(handle)` is called with the journal's handle now (when it is open)
 --- and each time it is opened again.
 function Store:on_journal_open(fn)
-  self.on_open = fn
+  self._on_open = fn
   if fn and self._journal_file then fn(self._journal_file) end
 end
 
