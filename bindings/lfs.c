@@ -262,7 +262,9 @@ static const luaL_Reg append_methods[] = {
 /* core.open_atomic(path) -> handle: a file written atomically in pieces
    (handle:write(data) as many times as needed, then handle:commit([sync])
    makes it appear at `path`, fsynced unless sync is false). Until then,
-   and after handle:abort() or collection, nothing appears at `path`. */
+   and after handle:abort() or collection, nothing appears at `path`.
+   handle:size() is the bytes written so far; handle:copy(src, offset,
+   len, src_size) appends part of another file (an earlier snapshot). */
 #define ATOMIC_MT "tune.AtomicFile"
 
 typedef struct {
@@ -297,6 +299,25 @@ static int l_atomic_write(lua_State *L) {
   return 1;
 }
 
+static int l_atomic_size(lua_State *L) {
+  atomic_handle_t *h = check_atomic(L);
+  lua_pushinteger(L, (lua_Integer)tune_fs_atomic_size(h->f));
+  return 1;
+}
+
+/* handle:copy(src, offset, len, src_size) -> true | nil, message, errno:
+   appends a part of the file `src`, which must have src_size bytes. */
+static int l_atomic_copy(lua_State *L) {
+  atomic_handle_t *h = check_atomic(L);
+  const char *src = luaL_checkstring(L, 2);
+  lua_Integer off = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4), size = luaL_checkinteger(L, 5);
+  luaL_argcheck(L, off >= 0 && len >= 0 && size >= 0, 3, "offsets must not be negative");
+  int rc = tune_fs_atomic_copy(h->f, src, (size_t)off, (size_t)len, (size_t)size);
+  if (rc < 0) return tune_lua_fail(L, src, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_atomic_commit(lua_State *L) {
   atomic_handle_t *h = check_atomic(L);
   int sync = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
@@ -317,6 +338,8 @@ static int l_atomic_abort(lua_State *L) {
 
 static const luaL_Reg atomic_methods[] = {
     {"write", l_atomic_write},
+    {"size", l_atomic_size},
+    {"copy", l_atomic_copy},
     {"commit", l_atomic_commit},
     {"abort", l_atomic_abort},
     {NULL, NULL},

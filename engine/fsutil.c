@@ -113,7 +113,8 @@ struct tune_atomic_file {
   char *path, *tmp;
   int fd, rc;
   size_t len;
-  char *buf; /* ATOMIC_BUF bytes, on the first buffered write */
+  size_t size; /* bytes written so far, buffered or not */
+  char *buf;   /* ATOMIC_BUF bytes, on the first buffered write */
 };
 
 #define ATOMIC_BUF 65536
@@ -128,6 +129,7 @@ tune_atomic_file_t *tune_fs_atomic_open(const char *path, int *rc) {
   f->tmp = tune_xasprintf("%s.tmp-%ld", path, (long)getpid());
   f->rc = 0;
   f->len = 0;
+  f->size = 0;
   f->buf = NULL;
   f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (f->fd < 0) {
@@ -149,6 +151,7 @@ static int atomic_flush(tune_atomic_file_t *f) {
 
 int tune_fs_atomic_write(tune_atomic_file_t *f, const void *data, size_t len) {
   if (f->rc) return f->rc;
+  f->size += len;
   if (f->len + len > ATOMIC_BUF && atomic_flush(f)) return f->rc;
   if (len >= ATOMIC_BUF) {
     f->rc = tune_fs_write_all(f->fd, data, len);
@@ -158,6 +161,50 @@ int tune_fs_atomic_write(tune_atomic_file_t *f, const void *data, size_t len) {
   memcpy(f->buf + f->len, data, len);
   f->len += len;
   return 0;
+}
+
+size_t tune_fs_atomic_size(const tune_atomic_file_t *f) { return f->size; }
+
+int tune_fs_atomic_copy(tune_atomic_file_t *f, const char *src, size_t off, size_t len, size_t src_size) {
+  if (f->rc) return f->rc;
+  int in = open(src, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -errno;
+  struct stat st;
+  int rc = 0;
+  if (fstat(in, &st) < 0) rc = -errno;
+  else if ((size_t)st.st_size != src_size || off + len > src_size) rc = -ESTALE;
+  if (rc == 0 && atomic_flush(f)) rc = f->rc;
+  /* In the kernel where it can; read and write where it cannot. Nothing is
+     counted as written until all of it is: a short copy fails the file. */
+  size_t done = 0;
+  loff_t in_off = (loff_t)off;
+  while (rc == 0 && done < len) {
+    ssize_t n = copy_file_range(in, &in_off, f->fd, NULL, len - done, 0);
+    if (n > 0) {
+      done += (size_t)n;
+      continue;
+    }
+    if (n == 0) rc = -ESTALE;
+    else if (errno == EINTR) continue;
+    else if (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) break;
+    else rc = -errno;
+  }
+  if (rc == 0 && done < len) {
+    char *tmp = tune_xmalloc(ATOMIC_BUF);
+    while (rc == 0 && done < len) {
+      size_t want = len - done < ATOMIC_BUF ? len - done : ATOMIC_BUF;
+      ssize_t n = pread(in, tmp, want, (off_t)(off + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) rc = n < 0 ? -errno : -ESTALE;
+      else if ((rc = tune_fs_write_all(f->fd, tmp, (size_t)n)) == 0) done += (size_t)n;
+    }
+    free(tmp);
+  }
+  close(in);
+  if (rc == 0) f->size += len;
+  /* A copy that failed after writing some of it leaves the file torn. */
+  else if (done > 0) f->rc = rc;
+  return rc;
 }
 
 static void atomic_free(tune_atomic_file_t *f) {

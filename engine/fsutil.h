@@ -33,6 +33,15 @@ typedef struct tune_atomic_file tune_atomic_file_t;
 tune_atomic_file_t *tune_fs_atomic_open(const char *path, int *rc);
 /// Appends a piece; the first error is kept and returned again by commit.
 int tune_fs_atomic_write(tune_atomic_file_t *f, const void *data, size_t len);
+/// Bytes written so far (the offset the next piece starts at).
+size_t tune_fs_atomic_size(const tune_atomic_file_t *f);
+/// Appends `len` bytes of the file `src` from offset `off` (a part of an
+/// earlier snapshot), checking first that `src` still has `src_size`
+/// bytes. 0; -ESTALE when `src` is not the file expected; another
+/// negative errno. A copy that fails before writing anything leaves `f`
+/// as it was (the caller writes the piece another way); one that fails
+/// after fails the file.
+int tune_fs_atomic_copy(tune_atomic_file_t *f, const char *src, size_t off, size_t len, size_t src_size);
 /// Flush, fsync (with `sync`), rename, fsync of the directory; frees `f`.
 int tune_fs_atomic_commit(tune_atomic_file_t *f, int sync);
 /// Closes and removes the temporary file; frees `f`. NULL is a no-op.

@@ -334,12 +334,31 @@ static const unsigned char PLAIN[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/// The length of the prefix of u that needs no escape: eight bytes at a
+/// time while none is a control character, '"', '\\' or non-ASCII (most
+/// strings are keys, ids and paths), then byte by byte.
+static size_t plain_prefix(const unsigned char *u, size_t len) {
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  size_t i = 0;
+  while (i + 8 <= len) {
+    uint64_t x;
+    memcpy(&x, u + i, 8);
+    uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\');
+    /* A byte below 0x20, a zero byte of quote or of slash (exact tests
+       for "any such byte"), or a high bit. */
+    uint64_t special = ((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((slash - ones) & ~slash) | x;
+    if (special & highs) break;
+    i += 8;
+  }
+  while (i < len && PLAIN[u[i]]) i++;
+  return i;
+}
+
 void tune_json_write_string(tune_buf_t *out, const char *s, size_t len) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *u = (const unsigned char *)s;
   tune_buf_reserve(out, len + 2);
-  size_t i = 0;
-  while (i < len && PLAIN[u[i]]) i++;
+  size_t i = plain_prefix(u, len);
   if (i == len) {
     /* Nothing to escape (keys, ids, paths): one copy. */
     char *d = out->data + out->len;

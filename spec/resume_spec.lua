@@ -441,6 +441,74 @@ describe("resume", function()
     assert.is_nil(core.open_atomic(dir .. "/no/such/dir/state.json"))
   end)
 
+  it("a snapshot copies the last one's finished entries that nothing journaled since", function()
+    local dir = support.tmpdir()
+    local store = persistence.Store(dir)
+    local trials = {}
+    for i = 1, 6 do trials[i] = {trial_id = "t" .. i, status = i <= 4 and "TERMINATED" or "RUNNING", v = i} end
+    local encoded = 0
+    local function ser(t)
+      encoded = encoded + 1
+      return {trial_id = t.trial_id, status = t.status, v = t.v}
+    end
+    local function final(t) return t.status == "TERMINATED" and t.trial_id or nil end
+    local function snapshot()
+      encoded = 0
+      local path = assert(store:snapshot({name = "x"}, trials, ser, final))
+      return core.json_decode(assert(core.read_file(path))).trials
+    end
+    local function expected()
+      local out = {}
+      for i, t in ipairs(trials) do out[i] = {trial_id = t.trial_id, status = t.status, v = t.v} end
+      return out
+    end
+    assert.same(expected(), snapshot())
+    assert.equal(6, encoded)
+    -- The four finished trials are copied; the running ones encoded.
+    trials[5].v = 50
+    assert.same(expected(), snapshot())
+    assert.equal(2, encoded)
+    -- A journal entry about t2 (a checkpoint registered after its end):
+    -- from t2 on, entries are encoded again.
+    trials[2].v = 20
+    store:journal{event = "checkpoint", trial_id = "t2"}
+    assert.same(expected(), snapshot())
+    assert.equal(5, encoded)
+    assert.equal(2, snapshot() and encoded)
+    -- A trial that is no longer finished (requeued) is encoded again.
+    trials[3].status = "PENDING"
+    assert.same(expected(), snapshot())
+    assert.equal(4, encoded)
+    -- The last snapshot changed on disk: nothing is copied from it.
+    local last = persistence.find_state(dir)
+    core.append(last, " ")
+    trials[5].status = "TERMINATED"
+    assert.same(expected(), snapshot())
+    assert.equal(6, encoded)
+    local states = 0
+    for _, f in ipairs(core.listdir(dir)) do
+      if f:match("^experiment_state") then states = states + 1 end
+    end
+    assert.equal(1, states)
+  end)
+
+  it("a run's last snapshot, made of copied entries, equals its trials encoded anew", function()
+    local dir = support.tmpdir()
+    local tune = require("tune")
+    local run = require("tune.experiment.run")
+    require("spec.fixtures.run_trainables")
+    tune.run("steps", {config = {iters = 3, x = tune.grid_search({1, 2, 3, 4, 5, 6, 7, 8})}, local_dir = dir,
+      verbose = 0, global_checkpoint_s = 0, name = "copied"})
+    local runner = run.last_runner
+    local text = assert(core.read_file(persistence.find_state(dir .. "/copied")))
+    local saved = core.json_decode(text).trials
+    assert.equal(8, #saved)
+    for i, t in ipairs(runner.trials) do
+      local fresh = core.json_decode(core.json_encode(persistence.serialize_trial(t, dir .. "/copied")))
+      assert.same(fresh, saved[i])
+    end
+  end)
+
   it("removes what a killed driver left half-written, and torn log lines", function()
     local dir = support.tmpdir("resume-tmp")
     local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=30")

@@ -632,6 +632,20 @@ static void test_atomic_files(void) {
   CHECK(tune_fs_commit_dir(a, b) == 0);
   char *bx = tune_fs_join(b, "x");
   CHECK(tune_fs_exists(bx) && !tune_fs_exists(bf) && !tune_fs_exists(a));
+  /* A piece copied from another file (a snapshot's unchanged entries)
+     lands between buffered pieces; a source of another size is refused
+     and leaves the file as it was. */
+  int rc;
+  tune_atomic_file_t *w = tune_fs_atomic_open(f, &rc);
+  CHECK(w && rc == 0);
+  CHECK(tune_fs_atomic_write(w, "[", 1) == 0 && tune_fs_atomic_size(w) == 1);
+  CHECK(tune_fs_atomic_copy(w, f, 1, 2, 4) == 0 && tune_fs_atomic_size(w) == 3); /* "two+" -> "wo" */
+  CHECK(tune_fs_atomic_copy(w, f, 0, 2, 5) == -ESTALE && tune_fs_atomic_size(w) == 3);
+  CHECK(tune_fs_atomic_copy(w, f, 3, 2, 4) == -ESTALE);
+  CHECK(tune_fs_atomic_write(w, "]", 1) == 0 && tune_fs_atomic_size(w) == 4);
+  CHECK(tune_fs_atomic_commit(w, 1) == 0);
+  CHECK(tune_fs_read(f, 100, &data, &len) == 0 && len == 4 && !memcmp(data, "[wo]", 4));
+  free(data);
   CHECK(tune_fs_remove_tree(dir) == 0 && !tune_fs_exists(dir));
   free(f);
   free(a);
@@ -761,6 +775,25 @@ static void test_json_strings(void) {
     CHECK(v && cJSON_IsString(v) && strlen(v->valuestring) == len && !memcmp(v->valuestring, s, len));
     cJSON_Delete(v);
     tune_buf_free(&b);
+  }
+  /* One character that needs escaping at every offset of a plain string
+     (the plain prefix is found eight bytes at a time). */
+  static const char *const special[] = {"\"", "\\", "\n", "\x01", "\x1f", "\xc3\xa9"};
+  for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+    for (size_t at = 0; at < 24; at++) {
+      char s[64];
+      memset(s, 'a', sizeof s);
+      size_t sl = strlen(special[k]);
+      memcpy(s + at, special[k], sl);
+      size_t len = at + sl + 9;
+      tune_buf_t b = TUNE_BUF_INIT;
+      tune_json_write_string(&b, s, len);
+      CHECK(b.len == len + 2 + (k < 3 ? 1 : k < 5 ? 5 : 0));
+      cJSON *v = tune_json_parse(b.data, b.len, NULL, 0);
+      CHECK(v && cJSON_IsString(v) && strlen(v->valuestring) == len && !memcmp(v->valuestring, s, len));
+      cJSON_Delete(v);
+      tune_buf_free(&b);
+    }
   }
 }
 

@@ -49,8 +49,9 @@ function CallbackList:call(hook, ...)
   local with = self._with[hook]
   if with == nil then
     with = {}
+    -- A hook left to the base's no-op is not called at all.
     for _, cb in ipairs(self.callbacks) do
-      if type(cb) ~= "table" or cb[hook] ~= nil then with[#with + 1] = cb end
+      if type(cb) ~= "table" or (cb[hook] ~= nil and cb[hook] ~= util.noop) then with[#with + 1] = cb end
     end
     self._with[hook] = with
   end

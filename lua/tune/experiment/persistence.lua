@@ -60,12 +60,18 @@ function Store:__init(dir)
   -- (on_journal_open): the runner gives it to the executor, which writes
   -- it ahead of every row.
   self._on_open = nil
+  -- The last snapshot's entries, for the next one to copy those that
+  -- cannot have changed (Store:snapshot); ids journaled since it.
+  self._reuse = nil
+  self._touched = {}
 end
 
 --- Appends one journal entry (a table); returns its sequence number.
 function Store:journal(entry)
   self.seq = self.seq + 1
   entry.seq = self.seq
+  local id = entry.trial_id or (type(entry.trial) == "table" and entry.trial.trial_id)
+  if id ~= nil then self._touched[id] = true end
   local line = assert(core.json_encode(entry)) .. "\n"
   count_write(self.journal_path, line, self._journal_file)
   -- The journal stays open between entries, its entries waiting in memory
@@ -114,12 +120,47 @@ function Store:close()
   self._journal_file = nil
 end
 
+-- How many leading entries of `trials` the last snapshot (`prev`) holds
+-- as they are now: the same entries, final when written (a finished
+-- trial) and still, and nothing journaled about them since.
+local function reusable_prefix(prev, trials, touched, final)
+  if not prev then return 0 end
+  local items, ids, n = prev.items, prev.ids, math.min(prev.final, #trials)
+  for i = 1, n do
+    local t = trials[i]
+    local id = ids[i]
+    if items[i] ~= t or touched[id] or final(t) ~= id then return i - 1 end
+  end
+  return n
+end
+
+-- The entries after the copied ones, encoded; their end offsets.
+local function write_entries(f, trials, from, serialize, final, ends, ids)
+  local encode = core.json_encode
+  local nfinal = from - 1
+  for i = from, #trials do
+    local t = trials[i]
+    if i > 1 then f:write(",") end
+    f:write(assert(encode(serialize(t))))
+    ends[i] = f:size()
+    local id = final and final(t)
+    ids[i] = id
+    if id ~= nil and nfinal == i - 1 then nfinal = i end
+  end
+  return nfinal
+end
+
 --- Writes a snapshot atomically and removes older ones. `state` gets the
 --- format header and the journal position. `trials`, when given, is an
 --- array encoded as the state's "trials" one entry at a time, each turned
 --- into a table by `serialize(entry)` just before it is written: a
 --- snapshot of 10,000 trials never holds them all as tables and text.
-function Store:snapshot(state, trials, serialize)
+--- `final(entry)`, when given, returns the id of an entry that no longer
+--- changes but through the journal (a finished trial), or nil: the
+--- leading such entries, unchanged since the last snapshot (no journal
+--- entry names their id), are copied from it byte for byte rather than
+--- encoded again (docs/architecture.md, "Persistence and resume").
+function Store:snapshot(state, trials, serialize, final)
   self:flush()
   if self.before_snapshot then self.before_snapshot() end
   state.format = M.FORMAT
@@ -132,21 +173,43 @@ function Store:snapshot(state, trials, serialize)
   -- Closed (the temporary file removed) if encoding raises an error.
   local f <close>, err = core.open_atomic(path)
   if not f then return nil, err end
+  local reuse
   if trials then
     state.trials = nil
     local head = assert(core.json_encode(state))
     f:write(head:sub(1, -2)):write(head == "{}" and "\"trials\":[" or ",\"trials\":[")
-    for i, t in ipairs(trials) do
-      if i > 1 then f:write(",") end
-      f:write(assert(core.json_encode(serialize(t))))
+    local first = f:size()
+    local prev = final and self._reuse
+    local ends, ids = {}, {}
+    local copied = reusable_prefix(prev, trials, self._touched, final)
+    if copied > 0 then
+      local pends = prev.ends
+      if f:copy(prev.path, prev.first, pends[copied] - prev.first, prev.size) then
+        local shift, pids = first - prev.first, prev.ids
+        for i = 1, copied do
+          ends[i] = pends[i] + shift
+          ids[i] = pids[i]
+        end
+      else
+        copied = 0
+      end
     end
+    local nfinal = write_entries(f, trials, copied + 1, serialize, final, ends, ids)
     f:write("]}")
+    if final then
+      reuse = {path = path, first = first, ends = ends, ids = ids, final = nfinal, size = f:size(),
+        items = table.move(trials, 1, nfinal, 1, {})}
+    end
   else
     f:write(assert(core.json_encode(state)))
   end
   local ok
   ok, err = f:commit()
   if not ok then return nil, err end
+  if trials then
+    self._reuse = reuse
+    self._touched = {}
+  end
   -- Older snapshots go: the one this store wrote last, or (the first time)
   -- whatever an earlier driver left, found by listing the directory once.
   local old = self._last_snapshot

@@ -47,8 +47,12 @@ function R:checkpoint(force)
   self._last_checkpoint = now
   self:_journal_changes(true)
   local dir = self.experiment_dir
+  -- A finished trial changes afterwards only through the journal: the
+  -- store copies its entry from the last snapshot when nothing was
+  -- journaled about it since.
   local path, err = self.store:snapshot(self:state(), self.trials,
-    function(t) return persistence.serialize_trial(t, dir) end)
+    function(t) return persistence.serialize_trial(t, dir) end,
+    function(t) return (t.status == Trial.TERMINATED or t.status == Trial.ERROR) and t.trial_id or nil end)
   if not path then
     io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")
   end

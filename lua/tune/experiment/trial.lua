@@ -129,8 +129,9 @@ end
 
 --- `trial.checkpoint` is computed, as in Ray.
 Trial.__index = function(self, k)
-  if k == "checkpoint" then return Trial.get_checkpoint(self) end
-  return Trial[k]
+  local v = Trial[k]
+  if v == nil and k == "checkpoint" then return Trial.get_checkpoint(self) end
+  return v
 end
 
 function Trial:has_checkpoint()
