@@ -4,7 +4,10 @@
 local core = require("tune.core")
 local util = require("tune.util")
 
-local function is_missing(v) return v == nil or v == core.null end
+local NULL = core.null
+local find = string.find
+
+local function is_missing(v) return v == nil or v == NULL end
 
 local function width(s) return utf8.len(s) or #s end
 
@@ -75,9 +78,10 @@ end
 
 --- Python's str of a value: a table cell of a text column.
 local function text(v)
-  if is_missing(v) then return "" end
+  if v == nil or v == NULL then return "" end
   if type(v) == "string" then
-    if not v:find("[\r\n\t]") then return v end
+    -- Three plain searches cost less than one character class.
+    if not (find(v, "\n", 1, true) or find(v, "\t", 1, true) or find(v, "\r", 1, true)) then return v end
     return (v:gsub("[\r\n\t]", " "))
   end
   if type(v) == "number" then return num_repr(v) end
@@ -95,7 +99,7 @@ end
 --- Ray's _max_len(add_addr=True) for cells: numbers, booleans and missing
 --- values pass; other values become text, abbreviated past max_len.
 local function abbrev_value(v, max_len)
-  if is_missing(v) then return nil end
+  if v == nil or v == NULL then return nil end
   if type(v) == "number" or type(v) == "boolean" then return v end
   local s = text(v)
   if width(s) <= max_len then return s end
@@ -114,7 +118,7 @@ end
 local function lookup(t, key)
   if type(t) ~= "table" then return nil end
   local v = util.get_path(t, key)
-  if v == core.null then return nil end
+  if v == NULL then return nil end
   return v
 end
 
