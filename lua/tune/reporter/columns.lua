@@ -9,6 +9,7 @@ local values = require("tune.reporter.values")
 local M = {}
 
 local is_array, last_result = values.is_array, trial_info.last_result
+local NULL = core.null
 
 -- Ray's DEFAULT_COLUMNS, in order.
 local DEFAULT_COLUMNS = {
@@ -101,7 +102,7 @@ function CLIReporter:_infer_user_metrics(trials, limit)
       seen[k] = true
       return false
     end
-    return type(v) == "number" or v == core.null
+    return type(v) == "number" or v == NULL
   end
   for _, t in ipairs(trials) do
     local r = read[t] and EMPTY or last_result(t)
@@ -110,11 +111,20 @@ function CLIReporter:_infer_user_metrics(trials, limit)
     -- sorted (a report over thousands of trials stays cheap).
     local new = false
     for k, v in pairs(r) do
-      -- seen[k] first: the common case, without a call.
-      if k ~= "config" and ((type(v) == "table" and getmetatable(v) == nil)
-          or (not seen[k] and candidate(tostring(k), v))) then
-        new = true
-        break
+      -- A nested table may hold new keys; otherwise only a number (or
+      -- null) under a key not seen yet can be one: ids, tags and flags
+      -- are passed over without a call.
+      if k ~= "config" then
+        local tv = type(v)
+        if tv == "table" then
+          if getmetatable(v) == nil then
+            new = true
+            break
+          end
+        elseif (tv == "number" or v == NULL) and not seen[k] and candidate(tostring(k), v) then
+          new = true
+          break
+        end
       end
     end
     if new then
