@@ -125,11 +125,10 @@ end
 -- trial) and still, and nothing journaled about them since.
 local function reusable_prefix(prev, trials, touched, final)
   if not prev then return 0 end
-  local items, ids, n = prev.items, prev.ids, math.min(prev.final, #trials)
+  local ids, n = prev.ids, math.min(prev.final, #trials)
   for i = 1, n do
-    local t = trials[i]
     local id = ids[i]
-    if items[i] ~= t or touched[id] or final(t) ~= id then return i - 1 end
+    if touched[id] or final(trials[i]) ~= id then return i - 1 end
   end
   return n
 end
@@ -179,16 +178,18 @@ function Store:snapshot(state, trials, serialize, final)
     local head = assert(core.json_encode(state))
     f:write(head:sub(1, -2)):write(head == "{}" and "\"trials\":[" or ",\"trials\":[")
     local first = f:size()
+    -- The last snapshot's offsets and ids become this one's, in place
+    -- (two arrays as long as the experiment, not a copy per snapshot);
+    -- until this one is committed, there is nothing to copy from.
     local prev = final and self._reuse
-    local ends, ids = {}, {}
+    self._reuse = nil
+    local ends, ids = prev and prev.ends or {}, prev and prev.ids or {}
     local copied = reusable_prefix(prev, trials, self._touched, final)
     if copied > 0 then
-      local pends = prev.ends
-      if f:copy(prev.path, prev.first, pends[copied] - prev.first, prev.size) then
-        local shift, pids = first - prev.first, prev.ids
-        for i = 1, copied do
-          ends[i] = pends[i] + shift
-          ids[i] = pids[i]
+      if f:copy(prev.path, prev.first, ends[copied] - prev.first, prev.size) then
+        local shift = first - prev.first
+        if shift ~= 0 then
+          for i = 1, copied do ends[i] = ends[i] + shift end
         end
       else
         copied = 0
@@ -196,10 +197,7 @@ function Store:snapshot(state, trials, serialize, final)
     end
     local nfinal = write_entries(f, trials, copied + 1, serialize, final, ends, ids)
     f:write("]}")
-    if final then
-      reuse = {path = path, first = first, ends = ends, ids = ids, final = nfinal, size = f:size(),
-        items = table.move(trials, 1, nfinal, 1, {})}
-    end
+    if final then reuse = {path = path, first = first, ends = ends, ids = ids, final = nfinal, size = f:size()} end
   else
     f:write(assert(core.json_encode(state)))
   end
@@ -208,7 +206,7 @@ function Store:snapshot(state, trials, serialize, final)
   if not ok then return nil, err end
   if trials then
     self._reuse = reuse
-    self._touched = {}
+    if next(self._touched) ~= nil then self._touched = {} end
   end
   -- Older snapshots go: the one this store wrote last, or (the first time)
   -- whatever an earlier driver left, found by listing the directory once.
