@@ -136,6 +136,23 @@ describe("tune.reporter", function()
       }, "\n"), reporter._tabulate({"Trial name", "status", "loc", "big", "ratio", "tiny"}, {
         {"f0", "RUNNING", "", 1234567, 1234567.0, 1e-7}, {"f1", "RUNNING", "", 12, 0.5, 100},
       }, "psql"))
+      -- A number's text is made once per value: 1 and 1.0 share theirs,
+      -- 0 and -0.0 do not, and NaN is formatted each time.
+      assert.equal(table.concat({
+        "+-------+-----+",
+        "|     a |   b |",
+        "|-------+-----|",
+        "|   0   |   3 |",
+        "|  -0   |   3 |",
+        "|   1   |   7 |",
+        "|   1   |   3 |",
+        "|   2.5 |   7 |",
+        "| nan   |   3 |",
+        "|  -0   |   0 |",
+        "|   1   |   3 |",
+        "+-------+-----+",
+      }, "\n"), reporter._tabulate({"a", "b"}, {{0, 3}, {-0.0, 3}, {1, 7}, {1.0, 3}, {2.5, 7}, {nan, 3},
+        {-0.0, 0}, {1, 3}}, "psql"))
     end)
 
     it("uses box drawing on a terminal and plain ASCII otherwise", function()

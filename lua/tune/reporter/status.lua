@@ -14,6 +14,7 @@ local tabulate = tables.tabulate
 local by_state, display_order, fair_filter = trial_info.by_state, trial_info.display_order, trial_info.fair_filter
 local last_result, location, metric_number = trial_info.last_result, trial_info.location, trial_info.metric_number
 local sort_by, trial_name = trial_info.sort_by, trial_info.trial_name
+local NULL = require("tune.core").null
 
 -- The CLIReporter methods defined here (tune.reporter builds the class
 -- with them).
@@ -78,10 +79,22 @@ function CLIReporter:_progress_table(trials, max_rows, sort_metric, sort_mode)
     end
   end
   local mc, pc, max_len = self._metric_columns, self._parameter_columns, self._max_column_length
+  -- A metric column is shown when some shown trial has the metric. Most
+  -- default columns are in no result: a key without "/" is looked up in
+  -- place (the scan reads every shown trial for those).
   local metric_keys = {}
   for _, k in ipairs(mc.keys) do
+    local plain = type(k) == "string" and k ~= "" and not k:find("/", 1, true)
     for _, t in ipairs(shown) do
-      if lookup(last_result(t), k) ~= nil then metric_keys[#metric_keys + 1] = k; break end
+      local r = t.last_result
+      if type(r) == "table" then
+        local v
+        if plain then v = r[k] else v = lookup(r, k) end
+        if v ~= nil and v ~= NULL then
+          metric_keys[#metric_keys + 1] = k
+          break
+        end
+      end
     end
   end
   local param_keys = pc.keys
@@ -98,12 +111,13 @@ function CLIReporter:_progress_table(trials, max_rows, sort_metric, sort_mode)
   for _, k in ipairs(param_keys) do headers[#headers + 1] = abbrev_header(pc.repr[k] or k, max_len) end
   for _, k in ipairs(metric_keys) do headers[#headers + 1] = abbrev_header(mc.repr[k], max_len) end
   local rows = {}
+  local np = #param_keys
   for i, t in ipairs(shown) do
     local row = {trial_name(t), tostring(t.status), location(t)}
-    for j, k in ipairs(param_keys) do row[3 + j] = abbrev_value(lookup(t.config, k), max_len) end
-    for j, k in ipairs(metric_keys) do
-      row[3 + #param_keys + j] = abbrev_value(lookup(last_result(t), k), max_len)
-    end
+    local config = t.config
+    for j, k in ipairs(param_keys) do row[3 + j] = abbrev_value(lookup(config, k), max_len) end
+    local r = last_result(t)
+    for j, k in ipairs(metric_keys) do row[3 + np + j] = abbrev_value(lookup(r, k), max_len) end
     rows[i] = row
   end
   local out = {tabulate(headers, rows, self.table_format)}

@@ -80,12 +80,23 @@ local function tabulate(headers, rows, fmt_name)
     local kind = column_type(rows, j)
     numeric[j] = kind ~= "text"
     local cells, cw = {}, {}
+    -- A number's text once per value (a column of iterations or flags
+    -- repeats a few); %g of 1 and of 1.0 are the same text, but not of
+    -- 0 and -0.0, nor can NaN be a key: those are formatted each time.
+    local seen_num = {}
     for i, r in ipairs(rows) do
       local v = r[j]
       if v == nil then cells[i] = ""
-      elseif kind == "float" then cells[i] = fmt_g(v)
-      elseif kind == "int" then cells[i] = string.format("%d", v)
-      else cells[i] = strip(text(v)) end
+      elseif kind == "text" then cells[i] = strip(text(v))
+      elseif v ~= v or v == 0 then cells[i] = kind == "float" and fmt_g(v) or string.format("%d", v)
+      else
+        local c = seen_num[v]
+        if not c then
+          c = kind == "float" and fmt_g(v) or string.format("%d", v)
+          seen_num[v] = c
+        end
+        cells[i] = c
+      end
     end
     if numeric[j] then
       local maxdec, dec = -1, {}
@@ -105,9 +116,15 @@ local function tabulate(headers, rows, fmt_name)
     end
     cols[j], cwidths[j], widths[j] = cells, cw, w
   end
+  local fills = {}
   local function pad(s, sw, w, right)
     if sw >= w then return s end
-    local fill = rep(" ", w - sw)
+    local n = w - sw
+    local fill = fills[n]
+    if not fill then
+      fill = rep(" ", n)
+      fills[n] = fill
+    end
     return right and (fill .. s) or (s .. fill)
   end
   local space = string.rep(" ", fmt.pad)
