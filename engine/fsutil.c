@@ -190,15 +190,15 @@ int tune_fs_atomic_copy(tune_atomic_file_t *f, const char *src, size_t off, size
     else rc = -errno;
   }
   if (rc == 0 && done < len) {
-    char *tmp = tune_xmalloc(ATOMIC_BUF);
+    /* The file's own buffer, empty after the flush above, carries it. */
+    if (!f->buf) f->buf = tune_xmalloc(ATOMIC_BUF);
     while (rc == 0 && done < len) {
       size_t want = len - done < ATOMIC_BUF ? len - done : ATOMIC_BUF;
-      ssize_t n = pread(in, tmp, want, (off_t)(off + done));
+      ssize_t n = pread(in, f->buf, want, (off_t)(off + done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) rc = n < 0 ? -errno : -ESTALE;
-      else if ((rc = tune_fs_write_all(f->fd, tmp, (size_t)n)) == 0) done += (size_t)n;
+      else if ((rc = tune_fs_write_all(f->fd, f->buf, (size_t)n)) == 0) done += (size_t)n;
     }
-    free(tmp);
   }
   close(in);
   if (rc == 0) f->size += len;

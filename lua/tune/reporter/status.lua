@@ -14,7 +14,6 @@ local tabulate = tables.tabulate
 local by_state, display_order, fair_filter = trial_info.by_state, trial_info.display_order, trial_info.fair_filter
 local last_result, location, metric_number = trial_info.last_result, trial_info.location, trial_info.metric_number
 local sort_by, trial_name = trial_info.sort_by, trial_info.trial_name
-local NULL = require("tune.core").null
 
 -- The CLIReporter methods defined here (tune.reporter builds the class
 -- with them).
@@ -79,21 +78,14 @@ function CLIReporter:_progress_table(trials, max_rows, sort_metric, sort_mode)
     end
   end
   local mc, pc, max_len = self._metric_columns, self._parameter_columns, self._max_column_length
-  -- A metric column is shown when some shown trial has the metric. Most
-  -- default columns are in no result: a key without "/" is looked up in
-  -- place (the scan reads every shown trial for those).
+  -- A metric column is shown when some shown trial has the metric (most
+  -- default columns are in no result: those read every shown trial).
   local metric_keys = {}
   for _, k in ipairs(mc.keys) do
-    local plain = type(k) == "string" and k ~= "" and not k:find("/", 1, true)
     for _, t in ipairs(shown) do
-      local r = t.last_result
-      if type(r) == "table" then
-        local v
-        if plain then v = r[k] else v = lookup(r, k) end
-        if v ~= nil and v ~= NULL then
-          metric_keys[#metric_keys + 1] = k
-          break
-        end
+      if lookup(t.last_result, k) ~= nil then
+        metric_keys[#metric_keys + 1] = k
+        break
       end
     end
   end

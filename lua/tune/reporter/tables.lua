@@ -84,15 +84,16 @@ local function tabulate(headers, rows, fmt_name)
     -- repeats a few); %g of 1 and of 1.0 are the same text, but not of
     -- 0 and -0.0, nor can NaN be a key: those are formatted each time.
     local seen_num = {}
+    local function number_text(v) return kind == "float" and fmt_g(v) or string.format("%d", v) end
     for i, r in ipairs(rows) do
       local v = r[j]
       if v == nil then cells[i] = ""
       elseif kind == "text" then cells[i] = strip(text(v))
-      elseif v ~= v or v == 0 then cells[i] = kind == "float" and fmt_g(v) or string.format("%d", v)
+      elseif v ~= v or v == 0 then cells[i] = number_text(v)
       else
         local c = seen_num[v]
         if not c then
-          c = kind == "float" and fmt_g(v) or string.format("%d", v)
+          c = number_text(v)
           seen_num[v] = c
         end
         cells[i] = c
