@@ -16,6 +16,23 @@ void tune_lconv_init(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/// A table sized for the object's members and `extra` more fields.
+static void push_object(lua_State *L, const cJSON *obj, const char *skip_key, int extra) {
+  int n = 0;
+  for (const cJSON *c = obj->child; c; c = c->next) n++;
+  lua_createtable(L, 0, n + extra);
+  for (const cJSON *c = obj->child; c; c = c->next) {
+    if (skip_key && !strcmp(c->string, skip_key)) continue;
+    tune_lua_push_json(L, c, NULL);
+    lua_setfield(L, -2, c->string);
+  }
+}
+
+void tune_lua_push_object(lua_State *L, const cJSON *obj, int extra) {
+  luaL_checkstack(L, 3, "JSON nested too deeply");
+  push_object(L, obj, NULL, extra);
+}
+
 void tune_lua_push_json(lua_State *L, const cJSON *item, const char *skip_key) {
   luaL_checkstack(L, 3, "JSON nested too deeply");
   switch (item->type & 0xFF) {
@@ -38,17 +55,7 @@ void tune_lua_push_json(lua_State *L, const cJSON *item, const char *skip_key) {
       }
       break;
     }
-    case cJSON_Object: {
-      int n = 0;
-      for (const cJSON *c = item->child; c; c = c->next) n++;
-      lua_createtable(L, 0, n);
-      for (const cJSON *c = item->child; c; c = c->next) {
-        if (skip_key && !strcmp(c->string, skip_key)) continue;
-        tune_lua_push_json(L, c, NULL);
-        lua_setfield(L, -2, c->string);
-      }
-      break;
-    }
+    case cJSON_Object: push_object(L, item, skip_key, 0); break;
     default: lua_pushnil(L); break;
   }
 }

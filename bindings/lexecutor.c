@@ -256,16 +256,32 @@ static void set_string(lua_State *L, const char *key, const char *v) {
   lua_setfield(L, -2, key);
 }
 
-/// ex:next_event(next_trial_exists, timeout) -> {type=..., trial_id=..., ...}
+/// ex:next_event(next_trial_exists, timeout[, trials]) -> {type=...,
+/// trial_id=..., ...}; with `trials` (trial_id -> trial) also trial=, and
+/// each result's config is its trial's.
 static int l_next_event(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
   int next = lua_toboolean(L, 2);
   double timeout = luaL_optnumber(L, 3, 5.0);
+  int trials = lua_istable(L, 4) ? 4 : 0;
   tune_event_t *ev = tune_executor_next_event(ex, next, timeout);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 6);
+  int evi = lua_gettop(L);
   lua_pushstring(L, tune_event_type_name(ev->type));
   lua_setfield(L, -2, "type");
   set_string(L, "trial_id", ev->trial_id);
+  /* The trial (trials[trial_id]) and its config, which each result
+     carries as Ray's do. */
+  int config = 0;
+  if (trials && ev->trial_id) {
+    lua_getfield(L, trials, ev->trial_id);
+    if (lua_istable(L, -1)) {
+      lua_pushvalue(L, -1);
+      lua_setfield(L, evi, "trial");
+      lua_getfield(L, -1, "config");
+      config = lua_gettop(L);
+    }
+  }
   const cJSON *batch = ev->batch ? ev->batch : ev->results;
   if (batch) {
     int n = cJSON_GetArraySize(batch), nested = 0;
@@ -274,14 +290,23 @@ static int l_next_event(lua_State *L) {
     for (const cJSON *r = batch->child; r; r = r->next) {
       for (const cJSON *c = r->child; c && !nested; c = c->next)
         nested = (cJSON_IsObject(c) || cJSON_IsArray(c)) && c->child != NULL;
-      tune_lua_push_json(L, r, NULL);
+      if (!cJSON_IsObject(r)) {
+        tune_lua_push_json(L, r, NULL);
+      } else {
+        tune_lua_push_object(L, r, config ? 1 : 0);
+      }
+      if (config && lua_istable(L, -1)) {
+        lua_pushvalue(L, config);
+        lua_setfield(L, -2, "config");
+      }
       lua_rawseti(L, -2, i++);
     }
-    lua_setfield(L, -2, "results");
+    lua_setfield(L, evi, "results");
     /* Whether any result has nested tables (the runner flattens only then). */
     lua_pushboolean(L, nested);
-    lua_setfield(L, -2, "nested");
+    lua_setfield(L, evi, "nested");
   }
+  lua_settop(L, evi);
   set_string(L, "checkpoint_dir", ev->checkpoint_dir);
   set_string(L, "error", ev->error);
   set_string(L, "traceback", ev->traceback);

@@ -47,6 +47,10 @@ static int l_stage_trials(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_Integer n = luaL_len(L, 2);
   tune_pg_manager_t *m = tune_executor_pgm(ex);
+  /* Staging full: the first trial to stage would end the scan, so none is
+     looked at (the steady state of a long experiment: every waiting trial
+     staged). */
+  if (!tune_pgm_can_stage(m)) n = 0;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 2, i);
     int t = lua_gettop(L);

@@ -611,12 +611,13 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
 /* What the executor calls                                                  */
 /* ------------------------------------------------------------------------ */
 
-/// The results to log: the first `n` of the batch, without duplicates.
+/// The results to log: the first `n` of the batch, without the duplicate
+/// (only ever a batch's last: exec_replies.c).
 static size_t pick(cJSON *batch, size_t n, int stopped, const cJSON **out) {
   size_t k = 0, i = 0;
   for (cJSON *r = batch ? batch->child : NULL; r && i < n; r = r->next, i++) {
     if (stopped && i + 1 == n) tune_json_set(r, "done", cJSON_CreateTrue());
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "__duplicate__"))) continue;
+    if (!r->next && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "__duplicate__"))) continue;
     out[k++] = r;
   }
   return k;

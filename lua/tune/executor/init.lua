@@ -354,14 +354,11 @@ end
 --- the checkpoint directory (SAVING_RESULT, RESTORING_RESULT).
 function TrialExecutor:get_next_executor_event(live_trials, next_trial_exists, timeout)
   self:stage_and_update_status(live_trials or {})
+  -- The engine sets ev.trial from the trials by id, and each result's
+  -- config to the trial's.
   local ev = self._core:next_event(next_trial_exists and true or false,
-    timeout or self.options.get_executor_event_wait_s)
-  if ev.trial_id then
-    ev.trial = self._trials[ev.trial_id]
-  end
+    timeout or self.options.get_executor_event_wait_s, self._trials)
   if ev.results then
-    local config = ev.trial and ev.trial.config
-    for _, r in ipairs(ev.results) do r.config = config end
     ev.result = ev.results
   elseif ev.checkpoint_dir then
     ev.result = ev.checkpoint_dir

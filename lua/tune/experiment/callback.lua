@@ -43,9 +43,8 @@ function CallbackList:__init(callbacks)
   self._with = {}    -- hook -> the callbacks that have it (looked up once)
 end
 
---- Calls `hook` on every callback that has it; a failing callback ends the
---- experiment with a message that names it and the hook.
-function CallbackList:call(hook, ...)
+--- The callbacks that have `hook`.
+local function with_hook(self, hook)
   local with = self._with[hook]
   if with == nil then
     with = {}
@@ -55,6 +54,18 @@ function CallbackList:call(hook, ...)
     end
     self._with[hook] = with
   end
+  return with
+end
+
+--- Whether any callback has `hook` (a caller skips building its arguments).
+function CallbackList:has(hook)
+  return #with_hook(self, hook) > 0
+end
+
+--- Calls `hook` on every callback that has it; a failing callback ends the
+--- experiment with a message that names it and the hook.
+function CallbackList:call(hook, ...)
+  local with = with_hook(self, hook)
   for i = 1, #with do
     local ok, err = plugin.call("callback", with[i], hook, nil, ...)
     if not ok then error(err, 0) end

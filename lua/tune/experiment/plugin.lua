@@ -13,6 +13,10 @@ local traceback = debug.traceback
 local noop = require("tune.util").noop
 local xpcall, type, tostring, format = xpcall, type, tostring, string.format
 
+--- Base-class hooks whose value is known without calling them: the
+--- default on_trial_result of a scheduler (FIFO's) means CONTINUE.
+local KNOWN = {[TrialScheduler.on_trial_result] = TrialScheduler.CONTINUE}
+
 local DECISIONS = {}
 for _, d in ipairs({"CONTINUE", "PAUSE", "STOP", "NOOP"}) do DECISIONS[TrialScheduler[d]] = true end
 
@@ -70,6 +74,8 @@ function M.call(kind, plugin, hook, judge, ...)
   elseif tp == "table" or tp == "userdata" then
     local f = plugin[hook]
     if f == nil or f == noop then return true, nil end
+    local known = KNOWN[f]
+    if known ~= nil then return true, known end
     if not callable(f) then
       return false, format("%s %s: %s is a %s, not a method", kind, M.name(plugin), hook, type(f))
     end

@@ -11,6 +11,8 @@ local TrialScheduler = require("tune.schedulers.trial_scheduler")
 
 local CONTINUE, PAUSE, STOP, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE,
   TrialScheduler.STOP, TrialScheduler.NOOP
+local trial_should_stop, trial_should_checkpoint, trial_update_last_result =
+  Trial.should_stop, Trial.should_checkpoint, Trial.update_last_result
 
 local M = {}
 local R = {}     -- methods
@@ -62,10 +64,15 @@ function R:_validate_metrics(trial, flat)
     local checks = {}
     if os.getenv("TUNE_DISABLE_STRICT_METRIC_CHECKING") ~= "1" then
       local searcher = type(self.search_alg) == "table" and self.search_alg.searcher
+      local seen = {}
       for _, c in ipairs({{self.metric, "tune.run()"},
           {self.scheduler.metric, tostring(self.scheduler.__name or "the scheduler")},
           {type(searcher) == "table" and searcher.metric or nil, "the searcher"}}) do
-        if type(c[1]) == "string" and c[1] ~= "_metric" then checks[#checks + 1] = c end
+        -- A metric several expect is looked up once, named by the first.
+        if type(c[1]) == "string" and c[1] ~= "_metric" and not seen[c[1]] then
+          seen[c[1]] = true
+          checks[#checks + 1] = c
+        end
       end
     end
     self._metric_checks = checks
@@ -96,17 +103,12 @@ end
 --- _on_training_result) or waits for a save; the executor then logs the
 --- ones that were accepted (commit_results), never those after a STOP.
 function R:_on_training_result(trial, results, nested)
-  local n, last = 0, nil
   -- The engine tells whether any result of the batch has nested tables;
   -- nil (another executor) means it may.
   if nested == nil then nested = true end
-  local ok, err = pcall(function()
-    for i = 1, #results do
-      last = self:_process_trial_result(trial, results[i], nested)
-      n = i
-      if last == nil or last == STOP then break end
-    end
-  end)
+  local ok, n, last = pcall(self._process_batch, self, trial, results, nested)
+  local err
+  if not ok then err, n, last = n, self._batch_done, nil end
   local ex = self.trial_executor
   local id = trial.trial_id
   if ok and last == CONTINUE and self._queued_decisions[id] == CONTINUE and self._cached_decisions[id] == nil
@@ -119,6 +121,20 @@ function R:_on_training_result(trial, results, nested)
   end
   if ex.commit_results and n > 0 then ex:commit_results(trial, n, last == STOP) end
   if not ok then self:_process_trial_failure(trial, M.failure_message(err)) end
+end
+
+--- The results of a batch up to the first STOP or save: how many were
+--- processed (also in self._batch_done, for when one raises) and the last
+--- decision.
+function R:_process_batch(trial, results, nested)
+  local last
+  self._batch_done = 0
+  for i = 1, #results do
+    last = self:_process_trial_result(trial, results[i], nested)
+    self._batch_done = i
+    if last == nil or last == STOP then return i, last end
+  end
+  return #results, last
 end
 
 function R:_process_trial_result(trial, result, nested)
@@ -136,8 +152,15 @@ function R:_process_trial_result(trial, result, nested)
   if self.stopper then
     stop = plugin.must("stopper", self.stopper, "__call", "boolean", trial.trial_id, flat) and true or false
   end
-  local ok, should = pcall(trial.should_stop, trial, flat)
-  if not ok then error(M.trial_failure(tostring(should)), 0) end
+  -- Trial methods are called through the class: a trial's __index is a
+  -- function (for the computed `checkpoint`), costly on this path.
+  local should = flat.done
+  local criteria = trial.stopping_criterion
+  if not should and (criteria == nil or next(criteria) ~= nil) then
+    local ok
+    ok, should = pcall(trial_should_stop, trial, flat)
+    if not ok then error(M.trial_failure(tostring(should)), 0) end
+  end
   if stop or should then
     decision = STOP
   else
@@ -157,13 +180,16 @@ function R:_process_trial_result(trial, result, nested)
     self:_search("on_trial_result", nil, trial.trial_id, flat)
   end
   if not is_duplicate then
-    self.callbacks:call("on_trial_result", self.iteration, self.trials, trial, result, {})
-    trial:update_last_result(result)
+    local callbacks = self.callbacks
+    if callbacks:has("on_trial_result") then
+      callbacks:call("on_trial_result", self.iteration, self.trials, trial, result, {})
+    end
+    trial_update_last_result(trial, result)
   elseif decision == STOP then
     trial.last_result.done = true
   end
   self:_checkpoint_trial_if_needed(trial, force_checkpoint)
-  if trial:is_saving() then
+  if trial.saving_to ~= nil then -- Trial:is_saving()
     self._cached_decisions[trial.trial_id] = decision
     return nil
   end
@@ -174,7 +200,7 @@ end
 function R:_checkpoint_trial_if_needed(trial, force)
   local r = trial.last_result
   local at_end = trial.checkpoint_at_end and r.done
-  if (trial:should_checkpoint() or at_end or force) and trial.status == Trial.RUNNING then
+  if (trial_should_checkpoint(trial) or at_end or force) and trial.status == Trial.RUNNING then
     -- Never twice for one iteration (the last result repeated when a
     -- function returns, checkpoint_freq meeting checkpoint_at_end).
     local it = r.training_iteration

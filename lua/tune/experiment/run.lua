@@ -159,7 +159,7 @@ local function execute(ctx, opts, o, kind)
         interrupted = sig
         break
       end
-      runner:step()
+      runner:_step()
       report(false)
     end
   end)

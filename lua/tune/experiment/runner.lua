@@ -200,7 +200,13 @@ end
 
 function TrialRunner:step()
   if self:is_finished() then error("TrialRunner:step() called when all trials finished", 2) end
-  self.callbacks:call("on_step_begin", self.iteration, self.trials, {})
+  self:_step()
+end
+
+--- The step, for a loop that has just seen is_finished() false (tune.run's).
+function TrialRunner:_step()
+  local callbacks = self.callbacks
+  if callbacks:has("on_step_begin") then callbacks:call("on_step_begin", self.iteration, self.trials, {}) end
   local next_trial = self:_update_trial_queue_and_get_next_trial()
   self:_wait_and_handle_event(next_trial)
   self:_stop_experiment_if_needed()
@@ -208,7 +214,7 @@ function TrialRunner:step()
   self:checkpoint(false)
   self.iteration = self.iteration + 1
   self.trial_executor:on_step_end(self:get_live_trials())
-  self.callbacks:call("on_step_end", self.iteration, self.trials, {})
+  if callbacks:has("on_step_end") then callbacks:call("on_step_end", self.iteration, self.trials, {}) end
 end
 
 function TrialRunner:_update_trial_queue_and_get_next_trial()
