@@ -90,6 +90,7 @@ static int write_value(lua_State *L, int idx, tune_buf_t *out, wctx_t *c);
 /// 1 when the table at idx is a sequence 1..n (n > 0), with n in *len.
 static int is_sequence(lua_State *L, int idx, lua_Integer *len) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  if (n == 0) return 0; /* an object (or empty): no pass over it */
   lua_Integer count = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -239,6 +240,7 @@ cJSON *tune_lua_check_json(lua_State *L, int idx, const char *what) {
 static int l_json_encode(lua_State *L) {
   luaL_checkany(L, 1);
   tune_buf_t b = TUNE_BUF_INIT;
+  tune_buf_reserve(&b, 1024); /* a journal entry without regrowing */
   char err[512];
   if (tune_lua_write_json(L, 1, &b, err, sizeof err) < 0) {
     tune_buf_free(&b);

@@ -234,7 +234,24 @@ int tune_cluster_feasible(const tune_cluster_t *c, const tune_pgf_t *f, char *er
   return rc;
 }
 
+/// Whether each bundle fits some node's free resources on its own: false
+/// means no placement exists (one only takes from what is free), found
+/// without the scratch copies. A busy cluster answers most reservations so.
+static int each_bundle_fits_somewhere(const tune_cluster_t *c, const tune_pgf_t *f) {
+  for (size_t b = 0; b < f->nbundles; b++) {
+    size_t ni = 0;
+    while (ni < c->nnodes && !tune_res_fits(&f->bundles[b], &c->nodes[ni].avail)) ni++;
+    if (ni == c->nnodes) return 0;
+  }
+  return 1;
+}
+
 int tune_cluster_reserve(tune_cluster_t *c, const tune_pgf_t *f, tune_placement_t *out) {
+  if (!each_bundle_fits_somewhere(c, f)) {
+    out->nbundles = 0;
+    out->bundles = NULL;
+    return -1;
+  }
   scratch_t s;
   scratch_init(&s, c, 0);
   int rc = reserve_on(c, &s, f, out);

@@ -64,15 +64,24 @@ cJSON *tune__trial_env_json(tune_executor_t *ex, const tune_pg_t *pg) {
   return env;
 }
 
+char **tune__env_base(const char *const *env) {
+  size_t n = 0;
+  while (env && env[n]) n++;
+  char **out = tune_xcalloc(n + 1, sizeof(char *));
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!managed(env[i])) out[k++] = tune_xstrdup(env[i]);
+  return out;
+}
+
 /// The worker's environment: the driver's own strings (borrowed: not to be
 /// freed), then those made here from *owned on (to be freed).
 static char **build_env(tune_executor_t *ex, const tune_pg_t *pg, uint64_t seq, size_t *owned) {
   size_t n = 0;
   while (ex->env_base[n]) n++;
   char **env = tune_xcalloc(n + TUNE_ARRAY_LEN(managed_env) + 1, sizeof(char *));
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!managed(ex->env_base[i])) env[k++] = (char *)ex->env_base[i];
+  memcpy(env, ex->env_base, n * sizeof(char *));
+  size_t k = n;
   *owned = k;
   env[k++] = tune_xasprintf("TUNE_ORIG_WORKING_DIR=%s", ex->orig_cwd);
   if (pg) {

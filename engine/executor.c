@@ -112,7 +112,7 @@ tune_executor_t *tune_executor_new(const tune_executor_opts_t *o, tune_backend_t
   ex->o.worker_path = ex->worker_path;
   ex->o.orig_cwd = ex->orig_cwd;
   ex->o.worker_args = (const char *const *)ex->worker_args;
-  ex->env_base = copy_strv((const char *const *)environ);
+  ex->env_base = tune__env_base((const char *const *)environ);
   ex->backend = backend;
   if (!ex->o.max_pending_trials_pg) {
     /* Ray: max(16, 1.1 x the cluster's CPUs). */

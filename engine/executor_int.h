@@ -20,7 +20,7 @@ struct tune_executor {
   char **worker_args;         ///< owned copy
   char *worker_path;
   char *orig_cwd;
-  char **env_base;            ///< environment for workers, owned
+  char **env_base;            ///< environment for workers, less what spawn sets; owned
   tune_backend_t *backend;
   tune_pg_manager_t pgm;
   tune_workers_t workers;
@@ -39,6 +39,9 @@ struct tune_executor {
 /* exec_spawn.c */
 /// Spawns a worker for trial `t` on `pg`, or a standby worker when both are NULL.
 tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, char *err, size_t errlen);
+/// The driver's environment without the variables the engine sets for each
+/// worker (owned copies; NULL-terminated), filtered once.
+char **tune__env_base(const char *const *env);
 /// Bundle i of the group: {index, resources, gpu_ids, node}. Caller owns it.
 cJSON *tune__bundles_json(tune_executor_t *ex, const tune_pg_t *pg);
 /// OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES for a standby worker that takes
