@@ -18,8 +18,9 @@ void tune_lconv_init(lua_State *L);
 /// Pushes `item` as a Lua value. `skip_key`: an object key to leave out at
 /// the top level (or NULL). Raises on stack overflow.
 void tune_lua_push_json(lua_State *L, const cJSON *item, const char *skip_key);
-/// A JSON object as a table with room for `extra` more fields.
-void tune_lua_push_object(lua_State *L, const cJSON *obj, int extra);
+/// A JSON object as a table with room for `extra` more fields. Returns 1
+/// when a member is a non-empty object or array (the table is nested).
+int tune_lua_push_object(lua_State *L, const cJSON *obj, int extra);
 /// Appends the JSON text of the value at `idx`. Returns 0, or -1 with a
 /// message naming the offending key path in `err`.
 int tune_lua_write_json(lua_State *L, int idx, tune_buf_t *out, char *err, size_t errlen);

@@ -288,12 +288,10 @@ static int l_next_event(lua_State *L) {
     lua_createtable(L, n, 0);
     int i = 1;
     for (const cJSON *r = batch->child; r; r = r->next) {
-      for (const cJSON *c = r->child; c && !nested; c = c->next)
-        nested = (cJSON_IsObject(c) || cJSON_IsArray(c)) && c->child != NULL;
       if (!cJSON_IsObject(r)) {
         tune_lua_push_json(L, r, NULL);
-      } else {
-        tune_lua_push_object(L, r, config ? 1 : 0);
+      } else if (tune_lua_push_object(L, r, config ? 1 : 0)) {
+        nested = 1;
       }
       if (config && lua_istable(L, -1)) {
         lua_pushvalue(L, config);
