@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "numfmt.h"
 #include "lbind.h"
 
 void tune_lconv_init(lua_State *L) {
@@ -284,6 +285,87 @@ static int l_json_decode(lua_State *L) {
   return 1;
 }
 
+/// Replaces the value on top with its text as progress lines show it: a
+/// string as it is, a float with "%.4g", a table as JSON ("{...}" when it
+/// is not JSON), anything else as tostring shows it.
+static void short_text(lua_State *L) {
+  int vt = lua_type(L, -1);
+  if (vt == LUA_TSTRING) return;
+  if (vt == LUA_TNUMBER && lua_isinteger(L, -1)) {
+    /* As tostring writes it (LUA_INTEGER_FMT), without its metatable search. */
+    char num[24];
+    size_t len = tune_fmt_int(num, (int64_t)lua_tointeger(L, -1));
+    lua_pop(L, 1);
+    lua_pushlstring(L, num, len);
+  } else if (vt == LUA_TBOOLEAN) {
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_pushstring(L, v ? "true" : "false");
+  } else if (vt == LUA_TNUMBER) {
+    char num[64];
+    int len = snprintf(num, sizeof num, "%.4g", (double)lua_tonumber(L, -1));
+    lua_pop(L, 1);
+    lua_pushlstring(L, num, (size_t)len);
+  } else if (vt == LUA_TTABLE) {
+    tune_buf_t j = TUNE_BUF_INIT;
+    char err[64];
+    if (tune_lua_write_json(L, lua_gettop(L), &j, err, sizeof err) == 0) lua_pushlstring(L, j.data ? j.data : "", j.len);
+    else lua_pushliteral(L, "{...}");
+    tune_buf_free(&j);
+    lua_remove(L, -2);
+  } else {
+    luaL_tolstring(L, -1, NULL);
+    lua_remove(L, -2);
+  }
+}
+
+/// core.result_lines(keys, result, skip) -> text: "  key: value" for each
+/// key of the sequence `keys` but `skip`, joined by newlines (the
+/// progress lines' "Result for" block). A value is shown as it is (a
+/// string), with "%.4g" (a float), as JSON (a table; "{...}" when it is
+/// not JSON), or as tostring shows it (short_text). One call instead of a
+/// format, a tostring and two concatenations per line in Lua.
+static int l_result_lines(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  const char *skip = luaL_optstring(L, 3, NULL);
+  lua_Integer n = luaL_len(L, 1);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  /* Between buffer operations the stack is as the last one left it, but
+     for the one value luaL_addvalue takes from its top. */
+  int first = 1;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, 1, i);
+    int skipped = skip && lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), skip);
+    lua_pop(L, 1);
+    if (skipped) continue;
+    luaL_addstring(&b, first ? "  " : "\n  ");
+    first = 0;
+    lua_geti(L, 1, i);
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      luaL_tolstring(L, -1, NULL);
+      lua_remove(L, -2);
+    }
+    luaL_addvalue(&b);
+    luaL_addstring(&b, ": ");
+    lua_geti(L, 1, i);
+    lua_gettable(L, 2);
+    short_text(L);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/// core.short_text(value) -> text: a value as progress lines show it.
+static int l_short_text(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  short_text(L);
+  return 1;
+}
+
 /// core.array([t]) -> t marked as a JSON array (so an empty one stays []).
 static int l_array(lua_State *L) {
   if (lua_isnoneornil(L, 1)) lua_newtable(L);
@@ -297,6 +379,8 @@ static const luaL_Reg json_funcs[] = {
     {"json_encode", l_json_encode},
     {"json_decode", l_json_decode},
     {"array", l_array},
+    {"result_lines", l_result_lines},
+    {"short_text", l_short_text},
     {NULL, NULL},
 };
 

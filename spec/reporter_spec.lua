@@ -563,6 +563,16 @@ describe("tune.reporter", function()
       assert.equal(3, #out)
       p:on_trial_result(1, {}, t1, {loss = 0.1, done = true})
       assert.equal("Result for t_a:\n  done: true\n  loss: 0.1\n", out[4])
+      -- Nested tables as JSON, small and large floats, integers, a value
+      -- with __tostring, a key that is not a string.
+      local P2 = P{verbose = 3, out = function(s) out[#out + 1] = s end, clock = function() return 0 end}
+      P2:on_trial_result(1, {}, t1, {info = {k = 1}, lr = 1e-7, big = 123456789.0, n = -12,
+        obj = setmetatable({}, {__tostring = function() return "OBJ" end, __index = {}}), [7] = "seven"})
+      assert.equal("Result for t_a:\n  7: seven\n  big: 1.235e+08\n  info: {\"k\":1}\n  lr: 1e-07\n  n: -12\n"
+        .. "  obj: {}\n", out[5])
+      assert.equal("{...}", core.short_text({f = print}))
+      assert.equal("true", core.short_text(true))
+      assert.equal("x", core.short_text("x"))
     end)
   end)
 end)

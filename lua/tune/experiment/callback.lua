@@ -171,18 +171,14 @@ function Progress:__init(opts)
   self.clock = opts.clock or core.now
 end
 
-local function short(v)
-  local tv = type(v)
-  if tv == "string" then return v end
-  if tv == "number" and math.type(v) == "float" then return string.format("%.4g", v) end
-  if tv == "table" then return (core.json_encode(v)) or "{...}" end
-  return tostring(v)
-end
+-- A value as the progress lines show it: a string as it is, a float with
+-- "%.4g", a table as JSON, anything else as tostring shows it.
+local short = core.short_text
 
--- One line per key, sorted ("Result for" at verbose 3, for every trial's
--- first result: kept cheap, concatenation rather than a format each).
--- Results of one experiment mostly share their keys: the callback's last
--- sorted key list is used again when the result has exactly those keys.
+-- The keys of a "Result for" block, sorted (at verbose 3, every trial's
+-- first result). Results of one experiment mostly share their keys: the
+-- callback's last sorted key list is used again when the result has
+-- exactly those keys.
 function Progress:_sorted_keys(result)
   local count = 0
   for _ in pairs(result) do count = count + 1 end
@@ -202,27 +198,6 @@ function Progress:_sorted_keys(result)
   return last
 end
 
--- "  key: " for the last few hundred keys (results mostly share theirs):
--- a tostring and two concatenations less per line.
-local prefixes, nprefixes = {}, 0
-
-local function pretty(keys, result)
-  local lines, n = {}, 0
-  for _, k in ipairs(keys) do
-    if k ~= "config" then
-      local p = prefixes[k]
-      if not p then
-        if nprefixes >= 512 then prefixes, nprefixes = {}, 0 end
-        p = "  " .. tostring(k) .. ": "
-        prefixes[k], nprefixes = p, nprefixes + 1
-      end
-      n = n + 1
-      lines[n] = p .. short(result[k])
-    end
-  end
-  return table.concat(lines, "\n")
-end
-
 function Progress:on_trial_result(_, _, trial, result)
   local now = self.clock()
   local last = self.last_print[trial.trial_id] or -math.huge
@@ -230,7 +205,10 @@ function Progress:on_trial_result(_, _, trial, result)
   if not done and now - last < PRINT_INTERVAL then return end
   self.last_print[trial.trial_id] = now
   if self.verbose >= 3 then
-    self.out(string.format("Result for %s:\n%s\n", tostring(trial), pretty(self:_sorted_keys(result), result)))
+    -- "  key: value" lines in one call, config left out, values as short
+    -- shows them.
+    self.out(string.format("Result for %s:\n%s\n", tostring(trial),
+      core.result_lines(self:_sorted_keys(result), result, "config")))
   elseif self.verbose >= 2 then
     local what
     if self.metric then
