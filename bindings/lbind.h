@@ -10,7 +10,7 @@
 /// Set by the tunelua binary: its own path (NULL under a stock lua5.4).
 extern const char *tune_self_exe;
 
-void tune_lconv_register(lua_State *L);       // core.json_encode, json_decode, array, result_lines, short_text
+void tune_lconv_register(lua_State *L);       // core.json_encode, json_decode, array, result_lines, short_text, one_line
 void tune_lpgf_register(lua_State *L);        // core.pgf
 void tune_lexecutor_register(lua_State *L);   // core.executor_new
 void tune_lexecutor_pg_register(lua_State *L); // the executor's placement-group methods

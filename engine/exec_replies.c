@@ -89,10 +89,16 @@ static void handle_result(tune_executor_t *ex, tune_worker_t *w, tune_req_t *r, 
     cJSON_AddItemToArray(out, tune_trial_fill_result(t, m, dt, ts, &info));
   }
   int deliver = t->active && !t->superseded;
+  /* The last result reported, for a "finished" without results to repeat
+     (the repetition itself is not kept: it adds only its flags). */
+  int n = cJSON_GetArraySize(out);
+  if (n > 0) {
+    cJSON_Delete(t->last_result);
+    t->last_result = cJSON_Duplicate(cJSON_GetArrayItem(out, n - 1), 1);
+  }
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "finished"))) {
     /* The function returned: Ray repeats the last result with done=True. */
-    cJSON *last = out->child ? cJSON_Duplicate(cJSON_GetArrayItem(out, cJSON_GetArraySize(out) - 1), 1)
-                             : (t->last_result ? cJSON_Duplicate(t->last_result, 1) : NULL);
+    cJSON *last = t->last_result ? cJSON_Duplicate(t->last_result, 1) : NULL;
     if (!last) {
       last = cJSON_CreateObject();
       tune_json_set(last, "trial_id", cJSON_CreateString(t->id));
@@ -101,11 +107,7 @@ static void handle_result(tune_executor_t *ex, tune_worker_t *w, tune_req_t *r, 
     tune_json_set(last, "done", cJSON_CreateTrue());
     tune_json_set(last, "__duplicate__", cJSON_CreateTrue());
     cJSON_AddItemToArray(out, last);
-  }
-  int n = cJSON_GetArraySize(out);
-  if (n > 0) {
-    cJSON_Delete(t->last_result);
-    t->last_result = cJSON_Duplicate(cJSON_GetArrayItem(out, n - 1), 1);
+    n++;
   }
   if (!deliver || n == 0) {
     /* Counted above (so a pending save's counters match the trainable),

@@ -153,6 +153,13 @@ describe("tune.reporter", function()
         "+-------+-----+",
       }, "\n"), reporter._tabulate({"a", "b"}, {{0, 3}, {-0.0, 3}, {1, 7}, {1.0, 3}, {2.5, 7}, {nan, 3},
         {-0.0, 0}, {1, 3}}, "psql"))
+      -- A text cell is one line: CR, LF and tabs become spaces (Python's
+      -- str of the value, tabulate's cell).
+      local values = require("tune.reporter.values")
+      assert.equal("a b  c d", values.text("a\tb\r\nc d"))
+      assert.equal("plain", values.text("plain"))
+      assert.equal("['x\\ny']", values.text({"x\ny"})) -- repr escapes it first
+      assert.equal("", core.one_line(""))
     end)
 
     it("uses box drawing on a terminal and plain ASCII otherwise", function()

@@ -130,6 +130,7 @@ static void test_cluster_gpus(void) {
   char *g2 = tune_placement_gpu_ids(&c, &p2, 0), *g3 = tune_placement_gpu_ids(&c, &p3, 0);
   CHECK(!strcmp(g2, "7") && !strcmp(g3, "7")); /* two halves share one GPU */
   CHECK(tune_cluster_reserve(&c, half, &p4) < 0); /* no GPU share left */
+  CHECK(p4.nbundles == 0 && p4.bundles == NULL); /* refused: nothing placed */
   tune_cluster_release(&c, half, &p2);
   CHECK(tune_cluster_reserve(&c, half, &p4) == 0);
   tune_cluster_release(&c, one, &p1);

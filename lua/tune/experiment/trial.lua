@@ -376,7 +376,14 @@ end
 
 function Trial:__tostring()
   if self.custom_trial_name then return self.custom_trial_name end
-  return string.format("%s_%s", self.trainable_name, self.trial_id)
+  -- Made once (a trial is named in several lines and tables): its
+  -- trainable's name and its id do not change.
+  local name = rawget(self, "_name")
+  if name == nil then
+    name = string.format("%s_%s", self.trainable_name, self.trial_id)
+    self._name = name
+  end
+  return name
 end
 
 --- A scheduler's change to any trial-like object: through the Trial

@@ -5,7 +5,7 @@ local core = require("tune.core")
 local util = require("tune.util")
 
 local NULL = core.null
-local find = string.find
+local find, one_line = string.find, core.one_line
 
 local function is_missing(v) return v == nil or v == NULL end
 
@@ -79,13 +79,9 @@ end
 --- Python's str of a value: a table cell of a text column.
 local function text(v)
   if v == nil or v == NULL then return "" end
-  if type(v) == "string" then
-    -- Three plain searches cost less than one character class.
-    if not (find(v, "\n", 1, true) or find(v, "\t", 1, true) or find(v, "\r", 1, true)) then return v end
-    return (v:gsub("[\r\n\t]", " "))
-  end
+  if type(v) == "string" then return one_line(v) end
   if type(v) == "number" then return num_repr(v) end
-  return (repr(v):gsub("[\r\n\t]", " "))
+  return one_line(repr(v))
 end
 
 -- 4 hex digits naming a string (FNV-1a): Ray appends part of the object's
