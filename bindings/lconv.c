@@ -22,22 +22,21 @@ void tune_lconv_init(lua_State *L) {
 /// pushed with their lengths and set raw: lua_setfield and lua_pushstring
 /// would first look each up in Lua's cache of C strings by address, which
 /// misses for parsed text (two strcmp each, 2-3 % of a simulated result).
-static int push_object(lua_State *L, const cJSON *obj, const char *skip_key, int extra) {
+static int push_object(lua_State *L, const cJSON *obj, int extra) {
   int n = 0, nested = 0;
   for (const cJSON *c = obj->child; c; c = c->next) n++;
   lua_createtable(L, 0, n + extra);
   for (const cJSON *c = obj->child; c; c = c->next) {
-    if (skip_key && !strcmp(c->string, skip_key)) continue;
     int t = c->type & 0xFF;
     if ((t == cJSON_Object || t == cJSON_Array) && c->child) nested = 1;
     if (c->type & cJSON_StringIsConst) {
       /* A constant key (the engine's own fields): its address is stable,
          so Lua's cache finds it at the first compare. */
-      tune_lua_push_json(L, c, NULL);
+      tune_lua_push_json(L, c);
       lua_setfield(L, -2, c->string);
     } else {
       lua_pushlstring(L, c->string, strlen(c->string));
-      tune_lua_push_json(L, c, NULL);
+      tune_lua_push_json(L, c);
       lua_rawset(L, -3);
     }
   }
@@ -46,10 +45,10 @@ static int push_object(lua_State *L, const cJSON *obj, const char *skip_key, int
 
 int tune_lua_push_object(lua_State *L, const cJSON *obj, int extra) {
   luaL_checkstack(L, 4, "JSON nested too deeply");
-  return push_object(L, obj, NULL, extra);
+  return push_object(L, obj, extra);
 }
 
-void tune_lua_push_json(lua_State *L, const cJSON *item, const char *skip_key) {
+void tune_lua_push_json(lua_State *L, const cJSON *item) {
   luaL_checkstack(L, 4, "JSON nested too deeply");
   switch (item->type & 0xFF) {
     case cJSON_False: lua_pushboolean(L, 0); break;
@@ -66,12 +65,12 @@ void tune_lua_push_json(lua_State *L, const cJSON *item, const char *skip_key) {
       if (n == 0) luaL_setmetatable(L, TUNE_ARRAY_MT);
       lua_Integer i = 1;
       for (const cJSON *c = item->child; c; c = c->next) {
-        tune_lua_push_json(L, c, NULL);
+        tune_lua_push_json(L, c);
         lua_rawseti(L, -2, i++);
       }
       break;
     }
-    case cJSON_Object: (void)push_object(L, item, skip_key, 0); break;
+    case cJSON_Object: (void)push_object(L, item, 0); break;
     default: lua_pushnil(L); break;
   }
 }
@@ -281,7 +280,7 @@ static int l_json_decode(lua_State *L) {
     lua_pushstring(L, err);
     return 2;
   }
-  tune_lua_push_json(L, v, NULL);
+  tune_lua_push_json(L, v);
   cJSON_Delete(v);
   return 1;
 }

@@ -15,9 +15,8 @@
 
 /// Creates the array marker metatable in the registry (once).
 void tune_lconv_init(lua_State *L);
-/// Pushes `item` as a Lua value. `skip_key`: an object key to leave out at
-/// the top level (or NULL). Raises on stack overflow.
-void tune_lua_push_json(lua_State *L, const cJSON *item, const char *skip_key);
+/// Pushes `item` as a Lua value. Raises on stack overflow.
+void tune_lua_push_json(lua_State *L, const cJSON *item);
 /// A JSON object as a table with room for `extra` more fields. Returns 1
 /// when a member is a non-empty object or array (the table is nested).
 int tune_lua_push_object(lua_State *L, const cJSON *obj, int extra);

@@ -245,7 +245,7 @@ static int l_default_result(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
   cJSON *r = tune_executor_default_result(ex, luaL_checkstring(L, 2));
   if (!r) return 0;
-  tune_lua_push_json(L, r, NULL);
+  tune_lua_push_json(L, r);
   cJSON_Delete(r);
   return 1;
 }
@@ -289,7 +289,7 @@ static int l_next_event(lua_State *L) {
     int i = 1;
     for (const cJSON *r = batch->child; r; r = r->next) {
       if (!cJSON_IsObject(r)) {
-        tune_lua_push_json(L, r, NULL);
+        tune_lua_push_json(L, r);
       } else if (tune_lua_push_object(L, r, config ? 1 : 0)) {
         nested = 1;
       }

@@ -42,16 +42,6 @@ static int l_stage(lua_State *L) {
 /// ex:stage_trials(trials): Ray's _stage_and_update_status in one call:
 /// a group is staged for each PENDING or PAUSED trial that is not running,
 /// in order, until staging is full; then what fits is reserved.
-/// Pushes t[key], `key` being the string at index `k`: a raw get (a
-/// trial's own field), then the full lookup when that is nil.
-static int field(lua_State *L, int t, int k) {
-  lua_pushvalue(L, k);
-  if (lua_rawget(L, t) != LUA_TNIL) return lua_type(L, -1);
-  lua_pop(L, 1);
-  lua_pushvalue(L, k);
-  return lua_gettable(L, t);
-}
-
 static int l_stage_trials(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -61,23 +51,23 @@ static int l_stage_trials(lua_State *L) {
      looked at (the steady state of a long experiment: every waiting trial
      staged). */
   if (!tune_pgm_can_stage(m)) n = 0;
-  if (n == 0) {
-    tune_pgm_update(m);
-    return 0;
-  }
-  /* The keys and statuses as Lua strings, made once for the scan:
-     interned, so a status is compared by identity. */
+  /* The keys and statuses as Lua strings, made once for a scan: interned,
+     so a status is compared by identity. */
   lua_settop(L, 2);
-  lua_pushliteral(L, "status");        /* 3 */
-  lua_pushliteral(L, "trial_id");      /* 4 */
-  lua_pushliteral(L, "PENDING");       /* 5 */
-  lua_pushliteral(L, "PAUSED");        /* 6 */
+  if (n > 0) {
+    lua_pushliteral(L, "status");   /* 3 */
+    lua_pushliteral(L, "trial_id"); /* 4 */
+    lua_pushliteral(L, "PENDING");  /* 5 */
+    lua_pushliteral(L, "PAUSED");   /* 6 */
+  }
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 2, i);
     int t = lua_gettop(L);
-    field(L, t, 3);
+    lua_pushvalue(L, 3);
+    lua_gettable(L, t);
     if (lua_rawequal(L, -1, 5) || lua_rawequal(L, -1, 6)) {
-      field(L, t, 4);
+      lua_pushvalue(L, 4);
+      lua_gettable(L, t);
       const char *id = luaL_checkstring(L, -1);
       /* Staged first: most waiting trials are, and it is one lookup. */
       if (!tune_pgm_is_staged(m, id) && !tune_executor_is_running(ex, id)) {
@@ -222,7 +212,7 @@ static int l_trim_cache(lua_State *L) {
 
 static void push_res(lua_State *L, const tune_res_t *r) {
   cJSON *j = tune_res_to_json(r);
-  tune_lua_push_json(L, j, NULL);
+  tune_lua_push_json(L, j);
   cJSON_Delete(j);
 }
 

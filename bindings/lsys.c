@@ -321,7 +321,7 @@ static int l_detect_node(lua_State *L) {
   size_t n;
   tune_detect_node(&r, &ids, &n);
   cJSON *j = tune_res_to_json(&r);
-  tune_lua_push_json(L, j, NULL);
+  tune_lua_push_json(L, j);
   cJSON_Delete(j);
   tune_res_free(&r);
   lua_createtable(L, (int)n, 0);

@@ -273,7 +273,7 @@ static int l_read(lua_State *L) {
       cJSON *v = tune_json_parse(c->buf.data, n, err, sizeof err);
       tune_buf_consume(&c->buf, n + 1);
       if (!v) return luaL_error(L, "malformed message from the driver: %s", err);
-      tune_lua_push_json(L, v, NULL);
+      tune_lua_push_json(L, v);
       cJSON_Delete(v);
       return 1;
     }
