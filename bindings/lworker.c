@@ -37,6 +37,7 @@ typedef struct {
   int in, out;
   size_t max;
   tune_buf_t buf;   /* bytes read, not yet returned as lines */
+  tune_buf_t held;  /* replies held for the next write (channel:send's hold) */
 } channel_t;
 
 static channel_t *check_ch(lua_State *L) {
@@ -257,12 +258,26 @@ static int l_worker_channel(lua_State *L) {
   const char *mx = getenv("TUNE_MAX_MESSAGE_BYTES");
   c->max = mx && *mx ? (size_t)strtoull(mx, NULL, 10) : TUNE_MAX_MESSAGE_DEFAULT;
   tune_buf_init(&c->buf);
+  tune_buf_init(&c->held);
   luaL_setmetatable(L, CHANNEL_MT);
   return 1;
 }
 
+/// Writes `len` bytes of `data` after any held replies, in one write. 0 or
+/// -errno.
+static int channel_write(channel_t *c, const char *data, size_t len) {
+  if (c->held.len) {
+    tune_buf_append(&c->held, data, len);
+    data = c->held.data;
+    len = c->held.len;
+  }
+  int rc = tune_pump_active() ? tune_pump_send(data, len) : tune_fs_write_all(c->out, data, len);
+  tune_buf_reset(&c->held);
+  return rc;
+}
+
 /// channel:read() -> message table, or nil at end of input. Raises on a
-/// malformed or oversize line.
+/// malformed or oversize line. Held replies go out before it waits.
 static int l_read(lua_State *L) {
   channel_t *c = check_ch(L);
   for (;;) {
@@ -278,6 +293,8 @@ static int l_read(lua_State *L) {
       return 1;
     }
     if (c->buf.len > c->max) return luaL_error(L, "message from the driver exceeds %d bytes", (int)c->max);
+    /* A driver that is gone gets nothing: the read then sees the end. */
+    if (c->held.len) (void)channel_write(c, "", 0);
     tune_buf_reserve(&c->buf, 65536);
     ssize_t r = read(c->in, c->buf.data + c->buf.len, 65536);
     if (r < 0) {
@@ -290,10 +307,14 @@ static int l_read(lua_State *L) {
   }
 }
 
-/// channel:send(message) -> true | nil, message
+/// channel:send(message [, hold]) -> true | nil, message. With `hold` the
+/// message waits for the channel's next write (a send, or a read about to
+/// wait), and goes out in the same write: a reply the driver only notes
+/// (ready, reset) costs no write of its own when a result follows.
 static int l_send(lua_State *L) {
   channel_t *c = check_ch(L);
   luaL_checktype(L, 2, LUA_TTABLE);
+  int hold = lua_toboolean(L, 3);
   tune_buf_t b = TUNE_BUF_INIT;
   char err[512];
   if (tune_lua_write_json(L, 2, &b, err, sizeof err) < 0) {
@@ -303,7 +324,13 @@ static int l_send(lua_State *L) {
     return 2;
   }
   tune_buf_putc(&b, '\n');
-  int rc = tune_pump_active() ? tune_pump_send(b.data, b.len) : tune_fs_write_all(c->out, b.data, b.len);
+  if (hold) {
+    tune_buf_append(&c->held, b.data, b.len);
+    tune_buf_free(&b);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  int rc = channel_write(c, b.data, b.len);
   tune_buf_free(&b);
   if (rc < 0) return tune_lua_fail(L, "send", rc);
   lua_pushboolean(L, 1);
@@ -315,7 +342,7 @@ static int l_send_raw(lua_State *L) {
   channel_t *c = check_ch(L);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
-  int rc = tune_pump_active() ? tune_pump_send(s, len) : tune_fs_write_all(c->out, s, len);
+  int rc = channel_write(c, s, len);
   if (rc < 0) return tune_lua_fail(L, "send", rc);
   lua_pushboolean(L, 1);
   return 1;
@@ -328,6 +355,7 @@ static int l_close(lua_State *L) {
     close(c->out);
     c->in = c->out = -1;
     tune_buf_free(&c->buf);
+    tune_buf_free(&c->held);
   }
   return 0;
 }

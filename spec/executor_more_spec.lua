@@ -245,6 +245,46 @@ describe("executor", function()
     ex:stop_trial(t, true)
   end)
 
+  it("a worker's held ready and reset replies go out before it waits, in order", function()
+    -- The worker on two fifos, driven by hand; it dies within 30 s, so a
+    -- reply held for ever ends the read (nil) rather than hanging the test.
+    local inp, out = dir .. "/held-in", dir .. "/held-out"
+    support.must("mkfifo " .. inp .. " " .. out)
+    os.execute(string.format("timeout 30 %s --worker < %s > %s &", core.worker_path(), inp, out))
+    local w = assert(io.open(inp, "w"))
+    local r = assert(io.open(out, "r"))
+    w:setvbuf("no")
+    local function recv() local l = r:read("l"); return l and core.json_decode(l) end
+    local function req(t) return core.json_encode(t) .. "\n" end
+    local function trial(id, cfg)
+      return {v = 1, trial_id = "held_" .. id, name = "held_" .. id, logdir = dir, experiment_tag = tostring(id),
+        config = cfg, trainable = {cwd = core.getcwd(), script = core.getcwd() .. "/spec/fixtures/trainables.lua",
+        args = {}, name = "resettable"}}
+    end
+    local function with(t, extra) for k, v in pairs(extra) do t[k] = v end return t end
+    assert.equal("hello", recv().type)
+    -- A start with nothing after it: the ready comes though nothing follows.
+    w:write(req(with(trial(1, {a = 1}), {type = "start", id = 1})))
+    local m = recv()
+    assert.same({"ready", 1}, {m and m.type, m and m.re})
+    -- A reset likewise.
+    w:write(req(with(trial(2, {a = 2}), {type = "reset", id = 2})))
+    m = recv()
+    assert.same({"reset", 2, true}, {m and m.type, m and m.re, m and m.ok})
+    -- A reset and a train in one write: the reset's reply, then the result.
+    w:write(req(with(trial(3, {a = 3}), {type = "reset", id = 3})) .. req{type = "train", id = 4, n = 1})
+    m = recv()
+    assert.same({"reset", 3, true}, {m and m.type, m and m.re, m and m.ok})
+    m = recv()
+    assert.same({"result", 4}, {m and m.type, m and m.re})
+    assert.equal(1, m.results[1].m._metric)
+    w:write(req{type = "stop", id = 5})
+    m = recv()
+    assert.same({"stopped", 5}, {m and m.type, m and m.re})
+    w:close()
+    r:close()
+  end)
+
   it("a missing worker binary fails the start with a message", function()
     local ex = support.executor{num_cpus = 1, worker_path = dir .. "/no-such-tunelua"}
     local t = tune.Trial("__fake", {local_dir = dir})

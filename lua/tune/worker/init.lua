@@ -46,8 +46,10 @@ function Worker.new(ch)
   }, Worker)
 end
 
-function Worker:send(msg)
-  local ok, err = self.ch:send(msg)
+--- Sends `msg`; with `hold`, in the channel's next write (replies the
+--- driver only notes: docs/protocol.md).
+function Worker:send(msg, hold)
+  local ok, err = self.ch:send(msg, hold)
   if not ok then
     -- The result cannot be encoded (a function in the metrics, say): that
     -- is the trainable's error, reported as such.
@@ -110,7 +112,7 @@ function Worker:serve(trainable)
   self.pending_start = nil
   set_info(self, msg)
   self:instantiate()
-  self:send{type = "ready", re = msg.id}
+  self:send({type = "ready", re = msg.id}, true)
 end
 
 --- tune.run() in worker mode calls this: serve, then run the loop here and
@@ -356,7 +358,8 @@ function Worker:on_reset(msg)
     if self.state and self.state.co then coroutine.close(self.state.co) end
     self.state = new_state(self, nil)
   end
-  self:send{type = "reset", re = msg.id, ok = ok}
+  -- A refusal goes out at once; a success with the next write.
+  self:send({type = "reset", re = msg.id, ok = ok}, ok)
 end
 
 function Worker:on_stop(msg)
