@@ -100,22 +100,29 @@ local function startup(binary)
   return (core.now() - t0) * 1000
 end
 
--- Bare limits: a spawn of the worker binary (posix_spawn + wait).
-local limits
-do
-  local p = io.popen(string.format("%s %s 200 20000 %d", sh_quote(LIMITS), sh_quote(assert(core.worker_path())),
-    REPEATS))
-  limits = p and core.json_decode(p:read("l") or "") or nil
+-- Bare limits: a spawn of the worker binary (posix_spawn + wait), measured
+-- in each repeat right after the case without reuse, so that the ratio
+-- compares two figures of the same minute (this machine's speed drifts by
+-- a third within minutes).
+local function bare_spawn()
+  local p = io.popen(string.format("%s %s 200 2000 1", sh_quote(LIMITS), sh_quote(assert(core.worker_path()))))
+  local r = p and core.json_decode(p:read("l") or "") or nil
   if p then p:close() end
+  return r
 end
 
-local runs = {reuse = {}, noreuse = {}, results1 = {}, results8 = {}, mc1_gap = {}, mc1_gap_max = {},
-  startup = {}, startup_baseline = {}, rss_reuse = {}}
+local runs = {reuse = {}, noreuse = {}, spawn = {}, noreuse_over_spawn = {}, results1 = {}, results8 = {},
+  mc1_gap = {}, mc1_gap_max = {}, startup = {}, startup_baseline = {}, rss_reuse = {}}
 for rep = 1, REPEATS do
   local r = case("reuse", TRIALS)
   runs.reuse[rep] = r.ms_per_trial
   runs.rss_reuse[rep] = r.peak_rss_mb
   runs.noreuse[rep] = case("noreuse", NOREUSE).ms_per_trial
+  local bare = bare_spawn()
+  if bare then
+    runs.spawn[#runs.spawn + 1] = bare.spawn_ms
+    runs.noreuse_over_spawn[#runs.noreuse_over_spawn + 1] = runs.noreuse[rep] / bare.spawn_ms
+  end
   runs.results1[rep] = case("results1", RESULTS).results_per_s
   runs.results8[rep] = case("results8", RESULTS).results_per_s
   r = case("mc1", 500)
@@ -124,8 +131,9 @@ for rep = 1, REPEATS do
     runs.startup[#runs.startup + 1] = startup(TUNELUA)
     if BASELINE then runs.startup_baseline[#runs.startup_baseline + 1] = startup(BASELINE) end
   end
-  io.stderr:write(string.format("repeat %d: reuse %.3f ms/trial, noreuse %.3f ms/trial, %.0f / %.0f results/s, "
-    .. "mc1 gap %.3f ms\n", rep, runs.reuse[rep], runs.noreuse[rep], runs.results1[rep], runs.results8[rep],
+  io.stderr:write(string.format("repeat %d: reuse %.3f ms/trial, noreuse %.3f ms/trial (%.2fx a bare spawn), "
+    .. "%.0f / %.0f results/s, mc1 gap %.3f ms\n", rep, runs.reuse[rep], runs.noreuse[rep],
+    runs.noreuse_over_spawn[#runs.noreuse_over_spawn] or 0 / 0, runs.results1[rep], runs.results8[rep],
     runs.mc1_gap[rep]))
 end
 
@@ -178,10 +186,11 @@ print(string.format("local_dir on %s; %d repeats, medians", fstype, REPEATS))
 print(string.format("per trial, reuse (%d trivial trials): %.3f ms  (goal <= 0.25 ms; Optuna random search "
   .. "in-process %s ms; executor alone %s ms)", TRIALS, reuse, optuna_ms and string.format("%.3f", optuna_ms) or "n/a",
   executor and string.format("%.3f", executor.per_trial_ms_reuse) or "n/a"))
-if limits then
-  print(string.format("per trial, no reuse (%d trials): %.3f ms = %.2fx a bare spawn (%.3f ms; goal <= 1.3x; "
-    .. "executor alone %s)", NOREUSE, noreuse, noreuse / limits.spawn_ms, limits.spawn_ms,
-    executor and string.format("%.2fx", executor.noreuse_over_spawn) or "n/a"))
+local spawn, over_spawn = median(runs.spawn), median(runs.noreuse_over_spawn)
+if spawn then
+  print(string.format("per trial, no reuse (%d trials): %.3f ms = %.2fx a bare spawn (median of the repeats' "
+    .. "ratios, each against a spawn measured right after it; spawn %.3f ms; goal <= 1.3x; executor alone %s)",
+    NOREUSE, noreuse, over_spawn, spawn, executor and string.format("%.2fx", executor.noreuse_over_spawn) or "n/a"))
 end
 print(string.format("results/s, buffer 1: %.0f  (goal >= 25000; executor alone %s)", r1,
   executor and string.format("%.0f", executor.results_per_s_buffer1) or "n/a"))
@@ -200,8 +209,8 @@ print(string.format("start-up, one-trial experiment file to exit: %.1f ms%s%s", 
   optuna_import_ms and string.format("; python3 -c 'import optuna': %.0f ms", optuna_import_ms) or ""))
 print(core.json_encode{
   bench = "loop", fs = fstype, repeats = REPEATS, trials = TRIALS, noreuse_trials = NOREUSE, results = RESULTS,
-  per_trial_ms_reuse = reuse, per_trial_ms_noreuse = noreuse, spawn_ms = limits and limits.spawn_ms,
-  noreuse_over_spawn = limits and noreuse / limits.spawn_ms, results_per_s_buffer1 = r1,
+  per_trial_ms_reuse = reuse, per_trial_ms_noreuse = noreuse, spawn_ms = spawn,
+  noreuse_over_spawn = over_spawn, results_per_s_buffer1 = r1,
   results_per_s_buffer8 = r8, mc1_gap_ms = gap, startup_ms = start, startup_baseline_ms = start_base,
   schedule = schedule, executor = executor, optuna_random_ms_per_trial = optuna_ms,
   optuna_import_ms = optuna_import_ms, runs = runs,
