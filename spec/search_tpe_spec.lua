@@ -456,6 +456,47 @@ describe("TPESearch", function()
     assert.has_error(function() TPESearch{prior_weight = 0} end)
   end)
 
+  it("makes every exploit_every-th suggestion after the start-up a perturbation of the best trial", function()
+    local space = {x = sample.uniform(-10, 10), y = sample.loguniform(1e-4, 1), c = sample.choice({"a", "b", "c"})}
+    local function f(c) return (c.x - 3) ^ 2 + math.abs(math.log(c.y) - math.log(0.01)) + (c.c == "b" and 0 or 5) end
+    -- A vanishing scale: each exploiting suggestion is the best trial's
+    -- numeric values (within a millionth of their spread, itself at most
+    -- a tenth of the range), its category four times in five.
+    local s = TPESearch{space = space, metric = "metric", mode = "min", seed = 3, n_startup_trials = 5,
+      exploit_every = 2, exploit_scale = 1e-6}
+    local best, near, same_cat, exploiting = nil, 0, 0, 0
+    for i = 1, 205 do
+      local id = "t" .. i
+      local c = s:suggest(id)
+      if i > 5 and i % 2 == 0 then
+        exploiting = exploiting + 1
+        if math.abs(c.x - best.x) < 1e-4 and math.abs(math.log(c.y) - math.log(best.y)) < 1e-4 then
+          near = near + 1
+        end
+        if c.c == best.c then same_cat = same_cat + 1 end
+      end
+      local v = f(c)
+      s:on_trial_complete(id, {metric = v, config = c})
+      if not best or v < best.v then best = {x = c.x, y = c.y, c = c.c, v = v} end
+    end
+    assert.equal(100, exploiting)
+    assert.equal(100, near)
+    assert.is_true(same_cat >= 70, "kept the category " .. same_cat .. " times in 100")
+    -- Without it (exploit_every = 0) no suggestion repeats the best trial.
+    s = TPESearch{space = space, metric = "metric", mode = "min", seed = 3, n_startup_trials = 5, exploit_every = 0}
+    best, near = nil, 0
+    for i = 1, 60 do
+      local c = s:suggest("t" .. i)
+      if best and math.abs(c.x - best.x) < 1e-4 then near = near + 1 end
+      local v = f(c)
+      s:on_trial_complete("t" .. i, {metric = v, config = c})
+      if not best or v < best.v then best = {x = c.x, v = v} end
+    end
+    assert.equal(0, near)
+    assert.has_error(function() TPESearch{exploit_every = -1} end, "TPESearch: exploit_every must be an integer >= 0")
+    assert.has_error(function() TPESearch{exploit_scale = 0} end, "TPESearch: exploit_scale must be a positive number")
+  end)
+
   it("suggests quickly with a long history", function()
     local s = TPESearch{space = {x = sample.uniform(-1, 1), y = sample.uniform(-1, 1)}, metric = "metric",
       mode = "min", seed = 0}

@@ -1,14 +1,16 @@
 --- TPESearch: a native Tree-structured Parzen Estimator searcher
 --- (Bergstra et al. 2011), written to behave as Optuna 3.1's TPESampler
 --- (independent, univariate TPE), with a Latin hypercube start-up and a
---- 15 % good group by default. See docs/reference/searchers/tpe.md.
+--- 15 % good group by default, and every fourth suggestion a perturbation
+--- of the best trial (tune.search.tpe_exploit). See docs/reference/searchers/tpe.md.
 ---
 --- TPESearch{space =, metric =, mode =, points_to_evaluate =,
 ---   n_startup_trials = 10, startup_design = "lhs", n_ei_candidates = 24,
 ---   gamma = <min(ceil(0.15 n), 25)>,
 ---   weights = <Optuna's default_weights>, prior_weight = 1.0,
 ---   consider_prior = true, consider_magic_clip = true,
----   consider_endpoints = false, exact_density = false, seed = nil}
+---   consider_endpoints = false, exact_density = false, seed = nil,
+---   exploit_every = 4, exploit_scale = 1.0}
 ---
 --- History: every completed trial is an observation (its internal
 --- parameter values, a rank key and a score). Kept sorted, per parameter by
@@ -22,6 +24,7 @@ local tspace = require("tune.search.tpe_space")
 local history = require("tune.search.tpe_history")
 local multi = require("tune.search.tpe_multi")
 local design = require("tune.search.tpe_design")
+local exploit = require("tune.search.tpe_exploit")
 
 local TPESearch = Searcher:extend(nil, "TPESearch")
 
@@ -42,7 +45,7 @@ end
 local OPTIONS = {space = true, metric = true, mode = true, points_to_evaluate = true,
   n_startup_trials = true, n_ei_candidates = true, gamma = true, weights = true, prior_weight = true,
   consider_prior = true, consider_magic_clip = true, consider_endpoints = true, exact_density = true, seed = true,
-  constant_liar = true, multivariate = true, startup_design = true}
+  constant_liar = true, multivariate = true, startup_design = true, exploit_every = true, exploit_scale = true}
 
 local function get_path(t, path)
   if type(t) ~= "table" then return nil end
@@ -74,6 +77,12 @@ function TPESearch:__init(opts)
   end
   self.n_startup_trials = int_opt("n_startup_trials", 10, 0)
   self.n_ei_candidates = int_opt("n_ei_candidates", 24, 1)
+  self.exploit_every = int_opt("exploit_every", 4, 0)
+  local es = opts.exploit_scale == nil and 1.0 or opts.exploit_scale
+  if type(es) ~= "number" or not (es > 0) or es == huge then
+    error("TPESearch: exploit_scale must be a positive number", 3)
+  end
+  self.exploit_scale = es + 0.0
   self.gamma = opts.gamma or TPESearch.default_gamma
   if not callable(self.gamma) then error("TPESearch: gamma must be a function(n) -> integer", 3) end
   if opts.weights ~= nil and not callable(opts.weights) then
@@ -125,6 +134,7 @@ function TPESearch:_reset_history()
   self._live = {}     -- trial_id -> {p =, step =, iv =}
   self._done = {}     -- trial ids already told
   self._n_failed = 0
+  self._nsuggest = 0  -- suggestions made (every exploit_every-th exploits)
   self._design = design.new(self.n_startup_trials) -- the start-up points (tune.search.tpe_design)
 end
 
@@ -409,7 +419,9 @@ function TPESearch:suggest(trial_id)
     for _, id in ipairs(ids) do list[#list + 1] = {p = self._live[id].p, k = huge, v = 0.0} end
     self._hist = history.from_list(list)
   end
-  local ok, config, int = pcall(self._suggest_from, self, sp, point, fixed, startup)
+  self._nsuggest = self._nsuggest + 1
+  local exploits = not startup and self.exploit_every > 0 and self._nsuggest % self.exploit_every == 0
+  local ok, config, int = pcall(self._suggest_from, self, sp, point, fixed, startup, exploits)
   self._hist = told
   if not ok then error(config, 0) end
   self._live[trial_id] = {p = int}
@@ -417,12 +429,14 @@ function TPESearch:suggest(trial_id)
 end
 
 --- The config of one suggestion, and its internal values.
-function TPESearch:_suggest_from(sp, point, fixed, startup)
+function TPESearch:_suggest_from(sp, point, fixed, startup, exploits)
   local below = not startup and history.below(self._hist, self:_nbelow()) or nil
   local ext, int, chosen = {}, {}, {}
   local joint_e, joint_i
   local lhs_k = startup and self.startup_design == "lhs" and design.next_index(self._design) or nil
-  if self.multivariate and below then
+  local inc, spread
+  if exploits and below then inc, spread = exploit.incumbent(self._hist, below, sp.params) end
+  if self.multivariate and below and not inc then
     -- Optuna's multivariate TPE over the unconditional parameters the
     -- point leaves free; conditional ones stay univariate.
     local params = {}
@@ -457,6 +471,10 @@ function TPESearch:_suggest_from(sp, point, fixed, startup)
         if e == nil then e, v = random_value(p, self._rng) end
       elseif joint_i and joint_i[p.name] ~= nil then
         e, v = joint_e[p.name], joint_i[p.name]
+      elseif inc and inc.p[p.name] ~= nil and p.kind ~= "cat" and p.finite then
+        e, v = exploit.perturb(p, inc.p[p.name], spread[p.name] * self.exploit_scale, self._rng)
+      elseif inc and inc.p[p.name] ~= nil and p.kind == "cat" and self._rng:random() < exploit.KEEP_CATEGORY then
+        e, v = inc.p[p.name], inc.p[p.name]
       else
         e, v = self:_sample_tpe(p, below)
       end
@@ -492,6 +510,7 @@ function TPESearch:save()
     trials = trials, live = live, done = done,
     points = sample._plain_copy(self._points),
     n_failed = self._n_failed,
+    nsuggest = self._nsuggest,
     design = self.startup_design == "lhs" and design.save(self._design) or nil,
   }
 end
@@ -530,6 +549,7 @@ function TPESearch:restore(state)
   self._points = {}
   for i, pt in ipairs(state.points or {}) do self._points[i] = pt end
   self._n_failed = state.n_failed or 0
+  self._nsuggest = math.tointeger(state.nsuggest) or 0
   if state.design then self._design = design.restore(state.design, self.n_startup_trials) end
 end
 
