@@ -38,12 +38,27 @@ end
 --- parent's, so that a failure says where it came from.
 local function leftovers()
   local out = {}
-  for _, pid in ipairs(support.processes_named(MARK)) do
+  -- A process's stat head and where it is in the kernel (wchan, and the
+  -- top of its kernel stack where /proc shows it).
+  local function describe(pid)
     local st = core.read_file("/proc/" .. pid .. "/stat") or ""
-    local ppid = st:match("^%d+ %b() %S+ (%d+)")
-    local parent = ppid and core.read_file("/proc/" .. ppid .. "/stat") or ""
-    local me = st:match("^%d+ %b() %S+ %d+ %d+ %d+")
-    if me then out[#out + 1] = me .. " (parent: " .. (parent:match("^%d+ %b() %S+ %d+ %d+ %d+") or "gone") .. ")" end
+    local head = st:match("^%d+ %b() %S+ %d+ %d+ %d+")
+    if not head then return nil end
+    local frames = {}
+    for fn in (core.read_file("/proc/" .. pid .. "/stack") or ""):gmatch("%] ([%w_%.]+)") do
+      if #frames < 3 then frames[#frames + 1] = fn end
+    end
+    return string.format("%s wchan %s stack %s", head, core.read_file("/proc/" .. pid .. "/wchan") or "?",
+      #frames > 0 and table.concat(frames, "<") or "?"), st:match("^%d+ %b() %S+ (%d+)")
+  end
+  for _, pid in ipairs(support.processes_named(MARK)) do
+    local me, ppid = describe(pid)
+    if me then
+      local parent, gpid = nil, nil
+      if ppid then parent, gpid = describe(ppid) end
+      local grand = gpid and describe(gpid) or nil
+      out[#out + 1] = me .. " (parent: " .. (parent or "gone") .. "; its parent: " .. (grand or "gone") .. ")"
+    end
   end
   return table.concat(out, "; ")
 end
