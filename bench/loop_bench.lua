@@ -118,10 +118,12 @@ for rep = 1, REPEATS do
   runs.reuse[rep] = r.ms_per_trial
   runs.rss_reuse[rep] = r.peak_rss_mb
   runs.noreuse[rep] = case("noreuse", NOREUSE).ms_per_trial
-  local bare = bare_spawn()
+  -- This repeat's ratio (nan when the spawn could not be measured).
+  local bare, ratio = bare_spawn(), 0 / 0
   if bare then
+    ratio = runs.noreuse[rep] / bare.spawn_ms
     runs.spawn[#runs.spawn + 1] = bare.spawn_ms
-    runs.noreuse_over_spawn[#runs.noreuse_over_spawn + 1] = runs.noreuse[rep] / bare.spawn_ms
+    runs.noreuse_over_spawn[#runs.noreuse_over_spawn + 1] = ratio
   end
   runs.results1[rep] = case("results1", RESULTS).results_per_s
   runs.results8[rep] = case("results8", RESULTS).results_per_s
@@ -133,7 +135,7 @@ for rep = 1, REPEATS do
   end
   io.stderr:write(string.format("repeat %d: reuse %.3f ms/trial, noreuse %.3f ms/trial (%.2fx a bare spawn), "
     .. "%.0f / %.0f results/s, mc1 gap %.3f ms\n", rep, runs.reuse[rep], runs.noreuse[rep],
-    runs.noreuse_over_spawn[#runs.noreuse_over_spawn] or 0 / 0, runs.results1[rep], runs.results8[rep],
+    ratio, runs.results1[rep], runs.results8[rep],
     runs.mc1_gap[rep]))
 end
 
