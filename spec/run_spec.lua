@@ -309,14 +309,27 @@ describe("tune.run", function()
     end
   end)
 
-  it("runs the collector at pause 150 and gives the host's pause back", function()
+  it("runs the collector in generational mode at pause 150 and gives the host's mode and pause back", function()
+    -- lua5.4's own interpreter starts in generational mode: start from
+    -- incremental to see the switch.
+    local host_mode = collectgarbage("incremental")
     local before = collectgarbage("setpause", 180)
-    local during
-    local cb = {on_trial_result = function() during = collectgarbage("setpause", 150) end}
+    local during, mode
+    local cb = {on_trial_result = function()
+      during = collectgarbage("setpause", 150)
+      mode = collectgarbage("generational") -- the mode it was in; it stays
+    end}
     run("steps", {config = {iters = 1}, local_dir = dir, callbacks = {cb}})
     -- Lua keeps the pause in steps of 4 (150 reads back as 148).
     assert.is_true(during >= 144 and during <= 152, tostring(during))
+    assert.equal("generational", mode)
+    assert.equal("incremental", collectgarbage("incremental"))
     assert.equal(180, collectgarbage("setpause", before))
+    -- A host in generational mode stays in it.
+    collectgarbage("generational")
+    run("steps", {config = {iters = 1}, local_dir = dir})
+    assert.equal("generational", collectgarbage("incremental"))
+    collectgarbage(host_mode)
     assert.has_error(function() run("steps", {config = {iters = 1}, local_dir = dir, callbacks = {
       {on_trial_result = function() collectgarbage("setpause", 150) error("boom") end}}}) end)
     assert.equal(before, collectgarbage("setpause", before))
