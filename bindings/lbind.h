@@ -39,6 +39,10 @@ int tune_lua_fail(lua_State *L, const char *what, int rc);
 /// from a pool), set up as luaL_newstate sets one up.
 lua_State *tune_lua_newstate(void);
 
+/// cJSON's blocks from a pool too (lstate.c), in the tunelua binary only:
+/// called first thing in main, before any cJSON object exists.
+void tune_json_pool_install(void);
+
 /// Registers the metatable `name` for a userdata class (once): `methods`
 /// as its __index, `gc` as __gc and `close` as __close (to-be-closed
 /// variables; NULL for none).

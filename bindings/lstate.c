@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "lbind.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -88,6 +90,48 @@ static void *pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (small_before) pool_put(p, class_of(osize), ptr);
   else free(ptr);
   return b;
+}
+
+/* cJSON's nodes and strings come from a pool of their own: a result
+   makes and frees some thirty of them (the parsed line, the fields the
+   engine adds, the copies for the loggers), and glibc's malloc and free
+   were a seventh of the simulator's instructions. cJSON's free gives no
+   size, so each block carries its class in a header of JSON_HDR bytes
+   (JSON_BIG: a malloc'd block). The free lists are per thread (a worker's
+   output thread parses too); a block freed by another thread than the
+   one that made it joins that thread's list, which is as good. */
+#define JSON_HDR 16
+#define JSON_BIG 0xffu
+
+static _Thread_local pool_t json_pool;
+
+static void *json_malloc(size_t n) {
+  size_t total = n + JSON_HDR;
+  unsigned char *b;
+  if (total <= POOL_MAX) {
+    size_t c = class_of(total);
+    b = pool_get(&json_pool, c);
+    if (!b) return NULL;
+    b[0] = (unsigned char)c;
+  } else {
+    b = malloc(total);
+    if (!b) return NULL;
+    b[0] = JSON_BIG;
+  }
+  return b + JSON_HDR;
+}
+
+static void json_free(void *ptr) {
+  if (!ptr) return;
+  unsigned char *b = (unsigned char *)ptr - JSON_HDR;
+  if (b[0] == JSON_BIG) free(b);
+  else pool_put(&json_pool, b[0], b);
+}
+
+void tune_json_pool_install(void) {
+  if (!TUNE_LUA_POOL) return;
+  cJSON_Hooks hooks = {json_malloc, json_free};
+  cJSON_InitHooks(&hooks);
 }
 
 /* What luaL_newstate installs besides its allocator: a panic function

@@ -172,6 +172,7 @@ int main(int argc, char **argv) {
    * fresh zeroed pages every time. Keep up to 16 MiB of free top; a fixed
    * mmap threshold (which setting the trim threshold implies) of 1 MiB keeps
    * mid-sized buffers on the heap. */
+  tune_json_pool_install();
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   mallopt(M_TRIM_THRESHOLD, 16 << 20);
   mallopt(M_TOP_PAD, 1 << 20);

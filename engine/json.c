@@ -196,16 +196,19 @@ static cJSON *read_container(reader_t *r, tune_buf_t *scratch, int is_object) {
     if (is_object) {
       if (r->p >= r->end || *r->p != '"') { fail(r, "expected object key"); goto fail; }
       if (read_string(r, scratch) < 0) goto fail;
-      key = tune_xstrndup(scratch->data, scratch->len);
+      /* The node takes the key as it is (cJSON_AddItemToObject would copy
+         it), so it comes from cJSON's allocator: cJSON_Delete frees it. */
+      key = cJSON_malloc(scratch->len + 1);
+      if (!key) tune_abort(__FILE__, __LINE__, "out of memory");
+      memcpy(key, scratch->data, scratch->len);
+      key[scratch->len] = '\0';
       skip_ws(r);
-      if (r->p >= r->end || *r->p != ':') { free(key); fail(r, "expected ':'"); goto fail; }
+      if (r->p >= r->end || *r->p != ':') { cJSON_free(key); fail(r, "expected ':'"); goto fail; }
       r->p++;
     }
     cJSON *child = read_value(r, scratch);
-    if (!child) { free(key); goto fail; }
+    if (!child) { cJSON_free(key); goto fail; }
     if (is_object) {
-      /* The node takes the key as it is (cJSON_AddItemToObject would copy
-         it): cJSON_Delete frees it, with the allocator cJSON uses. */
       child->string = key;
       cJSON_AddItemToArray(node, child);
     } else {

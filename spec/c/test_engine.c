@@ -798,7 +798,62 @@ static void test_json_strings(void) {
   }
 }
 
+/* cJSON's blocks through hooks that tag each one (the tunelua binary
+   gives cJSON a pool of its own, bindings/lstate.c): a block the engine
+   hands to cJSON from malloc, or frees with free() after cJSON made it,
+   fails here instead of corrupting that pool. */
+#define TAG_HDR 16
+#define TAG_MAGIC 0x6a736f6e706f6f6cull
+static long tagged_live;
+
+static void *tagged_malloc(size_t n) {
+  unsigned char *b = malloc(n + TAG_HDR);
+  if (!b) return NULL;
+  unsigned long long m = TAG_MAGIC;
+  memcpy(b, &m, sizeof m);
+  tagged_live++;
+  return b + TAG_HDR;
+}
+
+static void tagged_free(void *p) {
+  if (!p) return;
+  unsigned char *b = (unsigned char *)p - TAG_HDR;
+  unsigned long long m;
+  memcpy(&m, b, sizeof m);
+  if (m != TAG_MAGIC) {
+    fprintf(stderr, "FAIL %s: cJSON freed a block it did not allocate\n", current ? current : "?");
+    abort();
+  }
+  memset(b, 0, sizeof m);
+  tagged_live--;
+  free(b);
+}
+
+static void test_json_own_allocator(void) {
+  long before = tagged_live;
+  char longkey[600];
+  memset(longkey, 'k', sizeof longkey - 1);
+  longkey[sizeof longkey - 1] = '\0';
+  char text[1024];
+  snprintf(text, sizeof text, "{\"a\":1,\"%s\":\"v\",\"n\":{\"x\":[1,2.5,\"s\",null,true]},\"e\":\"\\u00e9\"}",
+           longkey);
+  for (int i = 0; i < 100; i++) {
+    cJSON *j = tune_json_parse(text, strlen(text), NULL, 0);
+    CHECK(j && cJSON_GetObjectItemCaseSensitive(j, longkey));
+    cJSON *d = cJSON_Duplicate(j, 1);
+    cJSON_AddItemToObject(d, "added", cJSON_CreateString("value"));
+    cJSON_Delete(j);
+    cJSON_Delete(d);
+    /* A parse that fails half-way frees what it made. */
+    CHECK(!tune_json_parse("{\"a\":1,\"b\":", 12, NULL, 0));
+    CHECK(!tune_json_parse("{\"a\" 1}", 8, NULL, 0));
+  }
+  CHECK(tagged_live == before);
+}
+
 int main(void) {
+  cJSON_Hooks hooks = {tagged_malloc, tagged_free};
+  cJSON_InitHooks(&hooks);
   struct {
     const char *name;
     void (*fn)(void);
@@ -814,6 +869,7 @@ int main(void) {
       {"number_format", test_number_format},
       {"number_fast_paths", test_number_fast_paths},
       {"json_strings", test_json_strings},
+      {"json_own_allocator", test_json_own_allocator},
       {"atomic_files", test_atomic_files},
       {"dirs_made_ahead", test_dirs_made_ahead},
       {"journal_ahead_of_rows", test_journal_ahead_of_rows},
