@@ -151,8 +151,10 @@ local function execute(ctx, opts, o, kind)
   -- its whole length and makes short-lived tables for each result, so
   -- minor collections that skip the old trials cost less time and leave a
   -- smaller peak than full incremental cycles (docs/benchmarks.md). The
-  -- pause, used when a callback switches back to incremental mode, is 150
-  -- (Lua's default is 200). The embedder's mode and pause are back
+  -- pause is 150 (Lua's default is 200): after a major collection that
+  -- freed little (the trials held keep growing) the generational mode
+  -- waits that long for the next, and so does the incremental mode a
+  -- callback may switch to. The embedder's mode and pause are back
   -- afterwards.
   local pause = collectgarbage("setpause", 150)
   local gc_mode = collectgarbage("generational")
