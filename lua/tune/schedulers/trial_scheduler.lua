@@ -65,10 +65,16 @@ TrialScheduler.on_trial_remove = util.noop
 --- The next trial to start: a PENDING trial whose resources are there, or
 --- a PAUSED one (FIFO order), or nil.
 function TrialScheduler:choose_trial_to_run(runner)
-  for _, trial in ipairs(runner:get_live_trials()) do
-    if (trial.status == "PENDING" or trial.status == "PAUSED")
-        and runner.trial_executor:has_resources_for_trial(trial) then
-      return trial
+  -- Called every step, over the running trials first: one read of each
+  -- status, the executor looked up once.
+  local live = runner:get_live_trials()
+  local ex
+  for i = 1, #live do
+    local trial = live[i]
+    local s = trial.status
+    if s == "PENDING" or s == "PAUSED" then
+      ex = ex or runner.trial_executor
+      if ex:has_resources_for_trial(trial) then return trial end
     end
   end
   return nil
