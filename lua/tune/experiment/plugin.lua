@@ -62,18 +62,32 @@ local function callable(v)
   return mt ~= nil and mt.__call ~= nil
 end
 
--- What a protected call gave: true, value | false, message.
-local function judged(kind, plugin, hook, judge, ok, v)
+--- plugin.call(kind, plugin, hook, judge, ...) -> true, value | false, message
+--- `plugin` is a table or userdata (its method `hook` is called with the
+--- plug-in as self) or a function (called directly: function stoppers and
+--- callbacks). `judge` names a check of the returned value (JUDGES), or nil.
+function M.call(kind, plugin, hook, judge, ...)
+  local ok, v
+  local tp = type(plugin)
+  if tp == "function" then
+    ok, v = xpcall(plugin, handler, ...)
+  elseif tp == "table" or tp == "userdata" then
+    local f = plugin[hook]
+    if f == nil or f == noop then return true, nil end
+    local known = KNOWN[f]
+    if known ~= nil then return true, known end
+    if not callable(f) then
+      return false, format("%s %s: %s is a %s, not a method", kind, M.name(plugin), hook, type(f))
+    end
+    ok, v = xpcall(f, handler, plugin, ...)
+  else
+    error(format("%s plug-in must be a table, got %s", kind, tp), 2)
+  end
   if not ok then
     return false, format("%s %s failed in %s: %s", kind, M.name(plugin), hook, tostring(v))
   end
   if judge ~= nil and v ~= nil then
-    local bad
-    if judge == "decision" then
-      if not DECISIONS[v] then bad = JUDGES.decision(v) end
-    else
-      bad = JUDGES[judge](v)
-    end
+    local bad = JUDGES[judge](v)
     if bad then
       return false, format("%s %s: %s returned %s where %s was expected", kind, M.name(plugin), hook,
         tostring(v), bad)
@@ -82,48 +96,10 @@ local function judged(kind, plugin, hook, judge, ok, v)
   return true, v
 end
 
-local function not_method(kind, plugin, hook, f)
-  return format("%s %s: %s is a %s, not a method", kind, M.name(plugin), hook, type(f))
-end
-
---- plugin.call(kind, plugin, hook, judge, ...) -> true, value | false, message
---- `plugin` is a table or userdata (its method `hook` is called with the
---- plug-in as self) or a function (called directly: function stoppers and
---- callbacks). `judge` names a check of the returned value (JUDGES), or nil.
---- (call and must pass their arguments on once each: they run for every
---- result.)
-function M.call(kind, plugin, hook, judge, ...)
-  local tp = type(plugin)
-  if tp == "table" or tp == "userdata" then
-    local f = plugin[hook]
-    if f == nil or f == noop then return true, nil end
-    local known = KNOWN[f]
-    if known ~= nil then return true, known end
-    if type(f) ~= "function" and not callable(f) then return false, not_method(kind, plugin, hook, f) end
-    return judged(kind, plugin, hook, judge, xpcall(f, handler, plugin, ...))
-  elseif tp == "function" then
-    return judged(kind, plugin, hook, judge, xpcall(plugin, handler, ...))
-  end
-  error(format("%s plug-in must be a table, got %s", kind, tp), 2)
-end
-
 --- Like call, but raises the message (level 0: it already names the
 --- plug-in and the hook).
 function M.must(kind, plugin, hook, judge, ...)
-  local tp = type(plugin)
-  local ok, v
-  if tp == "table" or tp == "userdata" then
-    local f = plugin[hook]
-    if f == nil or f == noop then return nil end
-    local known = KNOWN[f]
-    if known ~= nil then return known end
-    if type(f) ~= "function" and not callable(f) then error(not_method(kind, plugin, hook, f), 0) end
-    ok, v = judged(kind, plugin, hook, judge, xpcall(f, handler, plugin, ...))
-  elseif tp == "function" then
-    ok, v = judged(kind, plugin, hook, judge, xpcall(plugin, handler, ...))
-  else
-    error(format("%s plug-in must be a table, got %s", kind, tp), 2)
-  end
+  local ok, v = M.call(kind, plugin, hook, judge, ...)
   if not ok then error(v, 0) end
   return v
 end

@@ -6,7 +6,6 @@
 local ckpt = require("tune.executor.checkpoint")
 local plugin = require("tune.experiment.plugin")
 local util = require("tune.util")
-local must = plugin.must
 local Trial = require("tune.experiment.trial").Trial
 local TrialScheduler = require("tune.schedulers.trial_scheduler")
 
@@ -165,9 +164,7 @@ function R:_process_trial_result(trial, result, nested)
   if stop or should then
     decision = STOP
   else
-    -- plugin.must directly (TrialRunner:_scheduler and _search do the
-    -- same with one more call): this runs for every result.
-    decision = must("scheduler", self.scheduler, "on_trial_result", "decision", self, trial, flat) or CONTINUE
+    decision = self:_scheduler("on_trial_result", "decision", trial, flat) or CONTINUE
   end
   if decision == STOP then
     result.done = true
@@ -180,7 +177,7 @@ function R:_process_trial_result(trial, result, nested)
       self.store:journal{event = "finishing", trial_id = trial.trial_id, iteration = it}
     end
   else
-    must("search algorithm", self.search_alg, "on_trial_result", nil, trial.trial_id, flat)
+    self:_search("on_trial_result", nil, trial.trial_id, flat)
   end
   if not is_duplicate then
     local callbacks = self.callbacks
