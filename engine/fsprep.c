@@ -170,8 +170,12 @@ tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const c
   if (s->tail) s->tail->next = j;
   else s->head = j;
   s->tail = j;
-  uv_cond_signal(&s->work);
   uv_mutex_unlock(&s->mu);
+  /* Signalled after the unlock: the thread it wakes finds the mutex free
+     instead of blocking on it and being woken a second time (one system
+     call less per trial for the driver). Only this thread frees the
+     service, so it is still there. */
+  uv_cond_signal(&s->work);
   return j;
 }
 
