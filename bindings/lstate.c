@@ -97,9 +97,11 @@ static void *pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
    engine adds, the copies for the loggers), and glibc's malloc and free
    were a seventh of the simulator's instructions. cJSON's free gives no
    size, so each block carries its class in a header of JSON_HDR bytes
-   (JSON_BIG: a malloc'd block). The free lists are per thread (a worker's
-   output thread parses too); a block freed by another thread than the
-   one that made it joins that thread's list, which is as good. */
+   (JSON_BIG: a malloc'd block). The free lists are per thread, so that
+   cJSON stays safe to call from any thread (today only the main thread
+   makes cJSON objects: the directory and output threads do not); a block
+   freed by another thread than the one that made it joins that thread's
+   list, which is as good. */
 #define JSON_HDR 16
 #define JSON_BIG 0xffu
 
