@@ -89,16 +89,16 @@ static void handle_result(tune_executor_t *ex, tune_worker_t *w, tune_req_t *r, 
     cJSON_AddItemToArray(out, tune_trial_fill_result(t, m, dt, ts, &info));
   }
   int deliver = t->active && !t->superseded;
-  /* The last result reported, for a "finished" without results to repeat
-     (the repetition itself is not kept: it adds only its flags). */
   int n = cJSON_GetArraySize(out);
-  if (n > 0) {
-    cJSON_Delete(t->last_result);
-    t->last_result = cJSON_Duplicate(cJSON_GetArrayItem(out, n - 1), 1);
-  }
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "finished"))) {
-    /* The function returned: Ray repeats the last result with done=True. */
-    cJSON *last = t->last_result ? cJSON_Duplicate(t->last_result, 1) : NULL;
+    /* The function returned: Ray repeats the last result with done=True.
+       The last one reported is this batch's, else that of the batch the
+       runner holds, else the one kept when an earlier batch went (batches
+       are not copied as they come: tune_trial_keep_last). */
+    cJSON *src = tune_trial_last_of(out);
+    if (!src && ex->delivered == t) src = tune_trial_last_of(ex->delivered_batch);
+    if (!src) src = t->last_result;
+    cJSON *last = src ? cJSON_Duplicate(src, 1) : NULL;
     if (!last) {
       last = cJSON_CreateObject();
       tune_json_set(last, "trial_id", cJSON_CreateString(t->id));
@@ -112,6 +112,7 @@ static void handle_result(tune_executor_t *ex, tune_worker_t *w, tune_req_t *r, 
   if (!deliver || n == 0) {
     /* Counted above (so a pending save's counters match the trainable),
        but not delivered: the trial was paused or stopped meanwhile. */
+    tune_trial_keep_last(t, out);
     cJSON_Delete(out);
     return;
   }

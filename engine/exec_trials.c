@@ -346,7 +346,9 @@ int tune_executor_commit(tune_executor_t *ex, const char *trial_id, size_t n, in
   if (!t || !ex->delivered_batch || strcmp(t->id, trial_id)) return -1;
   tune_log_target_t target = {t->id, t->name, t->logdir, t->tag, t->config, t->config_gen};
   tune_loggers_write(&ex->loggers, &target, ex->delivered_batch, n, stopped);
-  /* Committed once: a second commit of the same batch logs nothing. */
+  /* Committed once: a second commit of the same batch logs nothing. Its
+     last result is kept, for a "finished" that may follow. */
+  tune_trial_keep_last(t, ex->delivered_batch);
   cJSON_Delete(ex->delivered_batch);
   ex->delivered_batch = NULL;
   return 0;

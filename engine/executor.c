@@ -133,6 +133,7 @@ tune_executor_t *tune_executor_new(const tune_executor_opts_t *o, tune_backend_t
 }
 
 static void forget_delivered(tune_executor_t *ex) {
+  if (ex->delivered && ex->delivered_batch) tune_trial_keep_last(ex->delivered, ex->delivered_batch);
   cJSON_Delete(ex->delivered_batch);
   ex->delivered_batch = NULL;
   if (ex->delivered) tune_trial_unref(ex->delivered);

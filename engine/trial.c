@@ -202,3 +202,18 @@ cJSON *tune_trial_default_result(const tune_trial_t *t, const tune_proc_info_t *
   add_time_fields(r, (double)time(NULL));
   return r;
 }
+
+cJSON *tune_trial_last_of(cJSON *batch) {
+  cJSON *r = batch ? batch->child : NULL;
+  if (!r) return NULL;
+  r = r->prev; /* cJSON keeps the last item as the first one's prev */
+  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "__duplicate__"))) r = r == batch->child ? NULL : r->prev;
+  return r;
+}
+
+void tune_trial_keep_last(tune_trial_t *t, cJSON *batch) {
+  cJSON *r = tune_trial_last_of(batch);
+  if (!r) return;
+  cJSON_Delete(t->last_result);
+  t->last_result = cJSON_DetachItemViaPointer(batch, r);
+}

@@ -65,7 +65,8 @@ struct tune_trial {
   int has_episodes;
   double episodes_total;
 
-  cJSON *last_result;        ///< last filled result (owned), for "finished"
+  cJSON *last_result;        ///< last result of a batch already handed out, moved
+                             ///< here when the batch goes (owned), for "finished"
   tune_worker_t *worker;     ///< NULL once detached
   int active;                ///< started and not stopped
   int train_inflight;
@@ -103,5 +104,12 @@ cJSON *tune_trial_fill_result(tune_trial_t *t, cJSON *metrics, double dt, double
 /// Fields known before any report: trial_id, pid, hostname, node_ip,
 /// experiment_id, date, timestamp. Caller owns the result.
 cJSON *tune_trial_default_result(const tune_trial_t *t, const tune_proc_info_t *info);
+
+/// The last result of `batch`, not counting Ray's repetition of it (a
+/// result marked "__duplicate__", only ever a batch's last); NULL if none.
+cJSON *tune_trial_last_of(cJSON *batch);
+/// Moves the last result of `batch` (before Ray's repeated one, if any)
+/// into t->last_result, detaching it from the batch (no copy).
+void tune_trial_keep_last(tune_trial_t *t, cJSON *batch);
 
 #endif
