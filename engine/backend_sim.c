@@ -245,8 +245,38 @@ static void set_trial(tune_proc_t *p, const cJSON *msg) {
   p->iteration = 0;
 }
 
+/// A train request as the executor writes it, {"type":"train","id":N,
+/// "n":M...} with whole numbers (docs/protocol.md), read without the JSON
+/// parser: at buffer length 1 there is one per simulated result. 1 with
+/// id and n; 0 for anything else (the caller parses the line).
+static int scan_train(const char *line, size_t len, uint64_t *id, long *n) {
+  static const char head[] = "{\"type\":\"train\",\"id\":", nkey[] = ",\"n\":";
+  const char *p = line + sizeof head - 1, *end = line + len;
+  if (len < sizeof head - 1 || memcmp(line, head, sizeof head - 1)) return 0;
+  uint64_t v = 0;
+  int digits = 0;
+  for (; p < end && *p >= '0' && *p <= '9' && digits < 19; p++, digits++) v = v * 10 + (uint64_t)(*p - '0');
+  if (!digits || (size_t)(end - p) < sizeof nkey - 1 || memcmp(p, nkey, sizeof nkey - 1)) return 0;
+  p += sizeof nkey - 1;
+  long m = 0;
+  digits = 0;
+  for (; p < end && *p >= '0' && *p <= '9' && digits < 9; p++, digits++) m = m * 10 + (*p - '0');
+  if (!digits) return 0;
+  if (end - p >= 2 && p[0] == '.' && p[1] == '0') p += 2;
+  if (p == end || (*p != ',' && *p != '}')) return 0;
+  *id = v;
+  *n = m;
+  return 1;
+}
+
 /// One request line from the executor.
 static void request(tune_proc_t *p, const char *line, size_t len) {
+  uint64_t tid;
+  long tn;
+  if (scan_train(line, len, &tid, &tn)) {
+    train(p, tid, tn);
+    return;
+  }
   cJSON *msg = tune_json_parse(line, len, NULL, 0);
   const char *type = tune_json_get_string(msg, "type");
   uint64_t id = (uint64_t)tune_json_get_number(msg, "id", 0);
