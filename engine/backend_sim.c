@@ -269,12 +269,52 @@ static int scan_train(const char *line, size_t len, uint64_t *id, long *n) {
   return 1;
 }
 
+/// A start or reset request as the executor writes it, {"type":"start",
+/// "id":N,"v":V,"trial_id":"..." and then the config, trainable and the
+/// rest, which a simulated worker does not use: the trial id read from the
+/// prefix, the rest not parsed. 1 with *reset, *id and a new *trial_id; 0
+/// for anything else (an id with escapes included: the caller parses).
+static int scan_start(const char *line, size_t len, int *reset, uint64_t *id, char **trial_id) {
+  static const char start[] = "{\"type\":\"start\",\"id\":", again[] = "{\"type\":\"reset\",\"id\":";
+  static const char vkey[] = ",\"v\":", tkey[] = ",\"trial_id\":\"";
+  const size_t h = sizeof start - 1;
+  if (len < h) return 0;
+  if (!memcmp(line, start, h)) *reset = 0;
+  else if (!memcmp(line, again, h)) *reset = 1;
+  else return 0;
+  const char *p = line + h, *end = line + len;
+  uint64_t v = 0;
+  int digits = 0;
+  for (; p < end && *p >= '0' && *p <= '9' && digits < 19; p++, digits++) v = v * 10 + (uint64_t)(*p - '0');
+  if (!digits || (size_t)(end - p) < sizeof vkey - 1 || memcmp(p, vkey, sizeof vkey - 1)) return 0;
+  p += sizeof vkey - 1;
+  while (p < end && ((*p >= '0' && *p <= '9') || *p == '.')) p++;
+  if ((size_t)(end - p) < sizeof tkey - 1 || memcmp(p, tkey, sizeof tkey - 1)) return 0;
+  p += sizeof tkey - 1;
+  const char *q = p;
+  while (q < end && *q != '"' && *q != '\\') q++;
+  if (q == end || *q != '"') return 0;
+  *id = v;
+  *trial_id = tune_xstrndup(p, (size_t)(q - p));
+  return 1;
+}
+
 /// One request line from the executor.
 static void request(tune_proc_t *p, const char *line, size_t len) {
   uint64_t tid;
   long tn;
+  int reset;
+  char *trial_id;
   if (scan_train(line, len, &tid, &tn)) {
     train(p, tid, tn);
+    return;
+  }
+  if (scan_start(line, len, &reset, &tid, &trial_id)) {
+    free(p->trial_id);
+    p->trial_id = trial_id;
+    p->iteration = 0;
+    if (reset) replyf(p, 0, "{\"type\":\"reset\",\"re\":%llu,\"ok\":true}", (unsigned long long)tid);
+    else replyf(p, 0, "{\"type\":\"ready\",\"re\":%llu}", (unsigned long long)tid);
     return;
   }
   cJSON *msg = tune_json_parse(line, len, NULL, 0);

@@ -131,6 +131,52 @@ describe("the simulator backend", function()
     assert.are_not.same(a, c)
   end)
 
+  it("serves each trial on a reused simulated worker from its first iteration, whatever its id", function()
+    tune.register_trainable("sim_trainable", function() end)
+    local ex = tune.SimulatedExecutor{num_cpus = 1, curve = curve, reuse_actors = true}
+    local a = tune.run("sim_trainable", {trial_executor = ex, num_samples = 3, seed = 2, config = {x = tune.uniform(0, 1)},
+      verbose = 0, local_dir = dir, name = "reuse"})
+    local pids = {}
+    for _, t in ipairs(a.trials) do
+      assert.equal("TERMINATED", t.status)
+      assert.equal(20, t.last_result.training_iteration)
+      assert.equal(curve(t.config, 20).loss, t.last_result.loss)
+      pids[t.last_result.pid] = true
+    end
+    local npids = 0
+    for _ in pairs(pids) do npids = npids + 1 end
+    assert.equal(1, npids, "one simulated worker served the three trials")
+    ex:close()
+    -- A start and a reset request name their trial: ids a scan cannot take
+    -- as they are (a quote, a backslash) are read by the parser.
+    local odd = tune.SimulatedExecutor{num_cpus = 1, curve = curve, reuse_actors = true}
+    local trials = {tune.Trial("sim_trainable", {trial_id = 'q"1', config = {x = 0.1}, local_dir = dir}),
+      tune.Trial("sim_trainable", {trial_id = "b\\2", config = {x = 0.9}, local_dir = dir})}
+    for _, t in ipairs(trials) do
+      local ev = odd:get_next_executor_event({t}, true)
+      assert.equal("PG_READY", ev.type)
+      assert.is_true(odd:start_trial(t))
+      local done = false
+      while not done do
+        ev = odd:get_next_executor_event({t}, false)
+        assert.equal("TRAINING_RESULT", ev.type, tostring(ev.error))
+        for _, r in ipairs(ev.result) do
+          assert.equal(t.trial_id, r.trial_id)
+          t:update_last_result(r)
+        end
+        if t.last_result.done then
+          done = true
+          odd:stop_trial(t)
+        else
+          odd:continue_training(t)
+        end
+      end
+      assert.equal(20, t.last_result.training_iteration)
+      assert.equal(curve(t.config, 20).loss, t.last_result.loss)
+    end
+    odd:close()
+  end)
+
   it("replays a recorded experiment: FIFO reproduces its metrics", function()
     tune.register_trainable("sim_trainable", function() end)
     local ex = tune.SimulatedExecutor{num_cpus = 2, curve = curve}
