@@ -28,6 +28,18 @@ static void on_line(lua_State *l, lua_Debug *ar) {
   lua_lines[h % NCOUNTERS]++;
 }
 
+static const char *const FILES[2] = {"experiment_state-2026-01-01_00-00-00.json", "experiment_journal.jsonl"};
+
+/// The scratch directory goes when the fuzzer exits (a crash keeps it).
+static void remove_dir(void) {
+  char path[300];
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, FILES[i]);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+
 static void init(void) {
   L = luaL_newstate();
   luaL_openlibs(L);
@@ -44,6 +56,7 @@ static void init(void) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
   if (system(cmd) != 0) abort();
+  atexit(remove_dir);
   lua_sethook(L, on_line, LUA_MASKLINE, 0);
 }
 
@@ -60,8 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!L) init();
   const uint8_t *nul = memchr(data, 0, size);
   size_t slen = nul ? (size_t)(nul - data) : size;
-  put("experiment_state-2026-01-01_00-00-00.json", data, slen);
-  put("experiment_journal.jsonl", nul ? nul + 1 : data, nul ? size - slen - 1 : 0);
+  put(FILES[0], data, slen);
+  put(FILES[1], nul ? nul + 1 : data, nul ? size - slen - 1 : 0);
   lua_getglobal(L, "fuzz_persistence");
   lua_getfield(L, -1, "load");
   lua_pushstring(L, dir);
