@@ -238,64 +238,70 @@ static void restore(tune_proc_t *p, uint64_t id, const char *dir) {
   replyf(p, 0, "{\"type\":\"restored\",\"re\":%llu}", (unsigned long long)id);
 }
 
-static void set_trial(tune_proc_t *p, const cJSON *msg) {
-  const char *id = tune_json_get_string(msg, "trial_id");
+/// A start or reset request named the trial `id` (`n` bytes): the worker
+/// serves it from iteration 1, and says it is ready.
+static void set_trial(tune_proc_t *p, uint64_t req, const char *id, size_t n, int reset) {
   free(p->trial_id);
-  p->trial_id = tune_xstrdup(id ? id : "");
+  p->trial_id = tune_xstrndup(id, n);
   p->iteration = 0;
+  if (reset) replyf(p, 0, "{\"type\":\"reset\",\"re\":%llu,\"ok\":true}", (unsigned long long)req);
+  else replyf(p, 0, "{\"type\":\"ready\",\"re\":%llu}", (unsigned long long)req);
 }
 
-/// A train request as the executor writes it, {"type":"train","id":N,
-/// "n":M...} with whole numbers (docs/protocol.md), read without the JSON
-/// parser: at buffer length 1 there is one per simulated result. 1 with
-/// id and n; 0 for anything else (the caller parses the line).
-static int scan_train(const char *line, size_t len, uint64_t *id, long *n) {
-  static const char head[] = "{\"type\":\"train\",\"id\":", nkey[] = ",\"n\":";
-  const char *p = line + sizeof head - 1, *end = line + len;
-  if (len < sizeof head - 1 || memcmp(line, head, sizeof head - 1)) return 0;
-  uint64_t v = 0;
-  int digits = 0;
-  for (; p < end && *p >= '0' && *p <= '9' && digits < 19; p++, digits++) v = v * 10 + (uint64_t)(*p - '0');
-  if (!digits || (size_t)(end - p) < sizeof nkey - 1 || memcmp(p, nkey, sizeof nkey - 1)) return 0;
-  p += sizeof nkey - 1;
-  long m = 0;
-  digits = 0;
-  for (; p < end && *p >= '0' && *p <= '9' && digits < 9; p++, digits++) m = m * 10 + (*p - '0');
-  if (!digits) return 0;
-  if (end - p >= 2 && p[0] == '.' && p[1] == '0') p += 2;
-  if (p == end || (*p != ',' && *p != '}')) return 0;
-  *id = v;
-  *n = m;
+/* The executor writes every request as {"type":"T","id":N, then its body's
+   keys in a fixed order (docs/protocol.md, engine/worker.c). The requests
+   a simulated worker gets for every result and every trial are read from
+   that prefix, without the JSON parser; any line that does not have the
+   expected shape is parsed as before. */
+
+/// The text at *p starts with `lit` (n bytes): *p moves past it.
+static int skip(const char **p, const char *end, const char *lit, size_t n) {
+  if ((size_t)(end - *p) < n || memcmp(*p, lit, n)) return 0;
+  *p += n;
   return 1;
 }
 
-/// A start or reset request as the executor writes it, {"type":"start",
-/// "id":N,"v":V,"trial_id":"..." and then the config, trainable and the
-/// rest, which a simulated worker does not use: the trial id read from the
-/// prefix, the rest not parsed. 1 with *reset, *id and a new *trial_id; 0
-/// for anything else (an id with escapes included: the caller parses).
-static int scan_start(const char *line, size_t len, int *reset, uint64_t *id, char **trial_id) {
-  static const char start[] = "{\"type\":\"start\",\"id\":", again[] = "{\"type\":\"reset\",\"id\":";
-  static const char vkey[] = ",\"v\":", tkey[] = ",\"trial_id\":\"";
-  const size_t h = sizeof start - 1;
-  if (len < h) return 0;
-  if (!memcmp(line, start, h)) *reset = 0;
-  else if (!memcmp(line, again, h)) *reset = 1;
+/// Up to `max` decimal digits at *p into *v (at least one).
+static int digits(const char **p, const char *end, int max, uint64_t *v) {
+  int k = 0;
+  for (*v = 0; *p < end && **p >= '0' && **p <= '9' && k < max; (*p)++, k++) *v = *v * 10 + (uint64_t)(**p - '0');
+  return k > 0;
+}
+
+#define SKIP(p, end, lit) skip(p, end, lit, sizeof lit - 1)
+
+/// {"type":"train","id":N,"n":M... with whole numbers: 1 with id and n
+/// (one such request per simulated result at buffer length 1).
+static int scan_train(const char *line, size_t len, uint64_t *id, long *n) {
+  const char *p = line, *end = line + len;
+  uint64_t m;
+  if (!SKIP(&p, end, "{\"type\":\"train\",\"id\":") || !digits(&p, end, 19, id) || !SKIP(&p, end, ",\"n\":") ||
+      !digits(&p, end, 9, &m))
+    return 0;
+  (void)SKIP(&p, end, ".0");
+  if (p == end || (*p != ',' && *p != '}')) return 0;
+  *n = (long)m;
+  return 1;
+}
+
+/// {"type":"start"|"reset","id":N,"v":V,"trial_id":"...", then the config
+/// and the trainable, which a simulated worker does not use: 1 with
+/// *reset, *id and the trial id (in the line, *idlen bytes); an id with
+/// escapes is left to the parser.
+static int scan_start(const char *line, size_t len, int *reset, uint64_t *id, const char **trial_id,
+                      size_t *idlen) {
+  const char *p = line, *end = line + len;
+  if (SKIP(&p, end, "{\"type\":\"start\",\"id\":")) *reset = 0;
+  else if (SKIP(&p, end, "{\"type\":\"reset\",\"id\":")) *reset = 1;
   else return 0;
-  const char *p = line + h, *end = line + len;
-  uint64_t v = 0;
-  int digits = 0;
-  for (; p < end && *p >= '0' && *p <= '9' && digits < 19; p++, digits++) v = v * 10 + (uint64_t)(*p - '0');
-  if (!digits || (size_t)(end - p) < sizeof vkey - 1 || memcmp(p, vkey, sizeof vkey - 1)) return 0;
-  p += sizeof vkey - 1;
+  if (!digits(&p, end, 19, id) || !SKIP(&p, end, ",\"v\":")) return 0;
   while (p < end && ((*p >= '0' && *p <= '9') || *p == '.')) p++;
-  if ((size_t)(end - p) < sizeof tkey - 1 || memcmp(p, tkey, sizeof tkey - 1)) return 0;
-  p += sizeof tkey - 1;
+  if (!SKIP(&p, end, ",\"trial_id\":\"")) return 0;
   const char *q = p;
   while (q < end && *q != '"' && *q != '\\') q++;
   if (q == end || *q != '"') return 0;
-  *id = v;
-  *trial_id = tune_xstrndup(p, (size_t)(q - p));
+  *trial_id = p;
+  *idlen = (size_t)(q - p);
   return 1;
 }
 
@@ -304,17 +310,14 @@ static void request(tune_proc_t *p, const char *line, size_t len) {
   uint64_t tid;
   long tn;
   int reset;
-  char *trial_id;
+  const char *trial_id;
+  size_t idlen;
   if (scan_train(line, len, &tid, &tn)) {
     train(p, tid, tn);
     return;
   }
-  if (scan_start(line, len, &reset, &tid, &trial_id)) {
-    free(p->trial_id);
-    p->trial_id = trial_id;
-    p->iteration = 0;
-    if (reset) replyf(p, 0, "{\"type\":\"reset\",\"re\":%llu,\"ok\":true}", (unsigned long long)tid);
-    else replyf(p, 0, "{\"type\":\"ready\",\"re\":%llu}", (unsigned long long)tid);
+  if (scan_start(line, len, &reset, &tid, &trial_id, &idlen)) {
+    set_trial(p, tid, trial_id, idlen, reset);
     return;
   }
   cJSON *msg = tune_json_parse(line, len, NULL, 0);
@@ -322,18 +325,15 @@ static void request(tune_proc_t *p, const char *line, size_t len) {
   uint64_t id = (uint64_t)tune_json_get_number(msg, "id", 0);
   if (!type) {
     reply_error(p, id, "malformed request");
-  } else if (!strcmp(type, "start")) {
-    set_trial(p, msg);
-    replyf(p, 0, "{\"type\":\"ready\",\"re\":%llu}", (unsigned long long)id);
+  } else if (!strcmp(type, "start") || !strcmp(type, "reset")) {
+    const char *trial = tune_json_get_string(msg, "trial_id");
+    set_trial(p, id, trial ? trial : "", trial ? strlen(trial) : 0, type[0] == 'r');
   } else if (!strcmp(type, "train")) {
     train(p, id, (long)tune_json_get_number(msg, "n", 1));
   } else if (!strcmp(type, "save")) {
     save(p, id, tune_json_get_string(msg, "dir"));
   } else if (!strcmp(type, "restore")) {
     restore(p, id, tune_json_get_string(msg, "dir"));
-  } else if (!strcmp(type, "reset")) {
-    set_trial(p, msg);
-    replyf(p, 0, "{\"type\":\"reset\",\"re\":%llu,\"ok\":true}", (unsigned long long)id);
   } else if (!strcmp(type, "stop")) {
     replyf(p, 0, "{\"type\":\"stopped\",\"re\":%llu}", (unsigned long long)id);
     schedule_exit(p, 0);
