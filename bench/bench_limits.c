@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
   tune_local_opts_t o = {&r, NULL, 0, 0};
   tune_backend_t *b = tune_backend_local_new(&o);
   tune_res_free(&r);
-  tune_proc_cb_t cb = {on_data, on_exit_cb};
+  tune_proc_cb_t cb = {on_data, on_exit_cb, NULL};
   double *spawn_ms = calloc((size_t)repeats, sizeof(double));
   double *rt_us = calloc((size_t)repeats, sizeof(double));
   for (int k = 0; k < repeats; k++) {

@@ -19,7 +19,7 @@ typedef struct {
   int ref;          ///< registry ref of {thread, function, host} (the executor's)
 } sim_host_t;
 
-static int sim_metrics(void *ud, const char *trial_id, int64_t iteration, tune_buf_t *out) {
+static int sim_metrics(void *ud, const char *trial_id, int64_t iteration, cJSON **out, tune_buf_t *err) {
   sim_host_t *h = ud;
   lua_State *T = h->T;
   int top = lua_gettop(T);
@@ -30,22 +30,18 @@ static int sim_metrics(void *ud, const char *trial_id, int64_t iteration, tune_b
   int rc;
   if (lua_pcall(T, 2, 1, 0) != LUA_OK) {
     const char *msg = lua_tostring(T, -1);
-    tune_buf_printf(out, "the simulated trial failed: %s", msg ? msg : "(an error object)");
+    tune_buf_printf(err, "the simulated trial failed: %s", msg ? msg : "(an error object)");
     rc = -1;
   } else if (lua_isnil(T, -1)) {
     rc = 0;
   } else if (!lua_istable(T, -1)) {
-    tune_buf_printf(out, "the simulator's curve returned a %s, not a table of metrics or nil", luaL_typename(T, -1));
+    tune_buf_printf(err, "the simulator's curve returned a %s, not a table of metrics or nil", luaL_typename(T, -1));
     rc = -1;
   } else {
-    char err[256];
-    if (tune_lua_write_json(T, -1, out, err, sizeof err) < 0) {
-      tune_buf_reset(out);
-      tune_buf_printf(out, "the simulator's curve returned metrics that are not JSON: %s", err);
-      rc = -1;
-    } else {
-      rc = 1;
-    }
+    char why[256];
+    *out = tune_lua_to_json(T, -1, why, sizeof why);
+    if (!*out) tune_buf_printf(err, "the simulator's curve returned metrics that are not JSON: %s", why);
+    rc = *out ? 1 : -1;
   }
   lua_settop(T, top);
   return rc;

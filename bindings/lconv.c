@@ -233,7 +233,70 @@ int tune_lua_write_json(lua_State *L, int idx, tune_buf_t *out, char *err, size_
   return rc;
 }
 
+/// Printable ASCII only: such text reads back from JSON as it was written.
+static int plain_text(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) return 0;
+  return 1;
+}
+
+/// The tree that writing the table at idx as JSON and parsing the text
+/// would give, made directly, for the common case of a table of metrics:
+/// no metatable, string keys, and numbers, booleans or strings as values,
+/// the strings printable ASCII. NULL for any other table (the caller takes
+/// the text route, which knows every case). Numbers as the parser makes
+/// them: integers within 2^53 flagged as integers, the rest doubles.
+static cJSON *flat_object(lua_State *L, int idx) {
+  if (lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  if (lua_rawlen(L, idx) > 0) return NULL; /* maybe a sequence: an array */
+  cJSON *obj = cJSON_CreateObject();
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t klen = 0;
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &klen) : NULL;
+    cJSON *v = NULL;
+    if (key && plain_text(key, klen)) {
+      switch (lua_type(L, -1)) {
+        case LUA_TBOOLEAN: v = cJSON_CreateBool(lua_toboolean(L, -1)); break;
+        case LUA_TNUMBER:
+          if (lua_isinteger(L, -1)) {
+            lua_Integer i = lua_tointeger(L, -1);
+            v = i > -(1LL << 53) && i < (1LL << 53) ? tune_json_new_int((int64_t)i) : cJSON_CreateNumber((double)i);
+          } else {
+            v = cJSON_CreateNumber(lua_tonumber(L, -1));
+          }
+          break;
+        case LUA_TSTRING: {
+          size_t len;
+          const char *str = lua_tolstring(L, -1, &len);
+          if (plain_text(str, len)) v = cJSON_CreateString(str);
+          break;
+        }
+        default: break;
+      }
+    }
+    if (!v) {
+      /* An entry it does not make: the caller resets the stack. */
+      cJSON_Delete(obj);
+      return NULL;
+    }
+    cJSON_AddItemToObject(obj, key, v);
+    lua_pop(L, 1);
+  }
+  return obj;
+}
+
 cJSON *tune_lua_to_json(lua_State *L, int idx, char *err, size_t errlen) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    int top = lua_gettop(L);
+    cJSON *v = flat_object(L, idx);
+    lua_settop(L, top);
+    if (v) return v;
+  }
   tune_buf_t b = TUNE_BUF_INIT;
   if (tune_lua_write_json(L, idx, &b, err, errlen) < 0) {
     tune_buf_free(&b);

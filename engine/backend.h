@@ -33,12 +33,20 @@ typedef struct {
   const char *reason;
 } tune_exit_t;
 
+struct cJSON;
+
 typedef struct {
   /// Bytes from a worker stream; len == 0 means end of that stream.
   void (*on_data)(void *ud, int stream, const char *data, size_t len);
   /// The worker ended and its streams are drained. The proc is freed by the
   /// backend after this returns: do not touch it again.
   void (*on_exit)(void *ud, const tune_exit_t *e);
+  /// Optional (NULL: not taken): one whole protocol message as a tree, which
+  /// the callee then owns. A backend whose workers are in-process (the
+  /// simulator) may hand its messages over this way instead of as protocol
+  /// bytes, and then hands over every message of that worker this way, so
+  /// their order is kept; workers that are processes never do.
+  void (*on_message)(void *ud, struct cJSON *msg);
 } tune_proc_cb_t;
 
 typedef struct {

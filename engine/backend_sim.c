@@ -32,8 +32,7 @@ typedef struct {
   item_kind_t kind;
   void *target;       ///< proc, timer or reservation
   uint64_t gen;       ///< timer generation (a stopped timer's items are stale)
-  char *data;         ///< DELIVER: the line (owned)
-  size_t len;
+  cJSON *msg;         ///< DELIVER: the message (owned)
 } item_t;
 
 typedef struct sim_backend {
@@ -120,14 +119,29 @@ static void proc_maybe_free(tune_proc_t *p) {
   free(p);
 }
 
-/// Queues one reply line `delay` virtual seconds after the previous one.
-static void reply(tune_proc_t *p, double delay, const char *line, size_t len) {
+/// Queues one reply `delay` virtual seconds after the previous one (the
+/// proc owns msg now).
+static void reply_msg(tune_proc_t *p, double delay, cJSON *msg) {
   sim_backend_t *b = p->b;
   double t = (p->busy_until > b->clock ? p->busy_until : b->clock) + delay;
   p->busy_until = t;
-  item_t it = {t, 0, ITEM_DELIVER, p, 0, tune_xstrndup(line, len), len};
+  item_t it = {t, 0, ITEM_DELIVER, p, 0, msg};
   p->pending++;
   schedule(b, it);
+}
+
+/// A reply written as a line of the protocol: the sim's own fixed
+/// messages, whose fields are numbers.
+static void reply(tune_proc_t *p, double delay, const char *line, size_t len) {
+  char why[128];
+  cJSON *msg = tune_json_parse(line, len, why, sizeof why);
+  if (!msg) {
+    /* Cannot happen for these formats; were it to, the trial fails. */
+    msg = cJSON_CreateObject();
+    cJSON_AddItemToObjectCS(msg, "type", cJSON_CreateStringReference("error"));
+    cJSON_AddItemToObjectCS(msg, "message", cJSON_CreateString(why));
+  }
+  reply_msg(p, delay, msg);
 }
 
 static void replyf(tune_proc_t *p, double delay, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -147,18 +161,17 @@ static void schedule_exit(tune_proc_t *p, int signal) {
   p->exiting = 1;
   sim_backend_t *b = p->b;
   item_t it = {signal ? b->clock : (p->busy_until > b->clock ? p->busy_until : b->clock), 0, ITEM_EXIT, p,
-               (uint64_t)signal, NULL, 0};
+               (uint64_t)signal, NULL};
   p->pending++;
   schedule(b, it);
 }
 
 static void reply_error(tune_proc_t *p, uint64_t id, const char *msg) {
-  tune_buf_t line = TUNE_BUF_INIT;
-  tune_buf_printf(&line, "{\"type\":\"error\",\"re\":%llu,\"message\":", (unsigned long long)id);
-  tune_json_write_string(&line, msg, strlen(msg));
-  tune_buf_puts(&line, "}\n");
-  reply(p, 0, line.data, line.len);
-  tune_buf_free(&line);
+  cJSON *m = cJSON_CreateObject();
+  cJSON_AddItemToObjectCS(m, "type", cJSON_CreateStringReference("error"));
+  cJSON_AddItemToObjectCS(m, "re", tune_json_new_int((int64_t)id));
+  cJSON_AddItemToObjectCS(m, "message", cJSON_CreateString(msg));
+  reply_msg(p, 0, m);
 }
 
 static double wall_ms(void) {
@@ -171,19 +184,26 @@ static double wall_ms(void) {
 /// time_per_iteration apart, in one reply.
 static void train(tune_proc_t *p, uint64_t id, long n) {
   sim_backend_t *b = p->b;
-  tune_buf_t line = TUNE_BUF_INIT, m = TUNE_BUF_INIT;
-  tune_buf_printf(&line, "{\"type\":\"result\",\"re\":%llu,\"results\":[", (unsigned long long)id);
+  /* The reply is the message a worker would send, made as a tree: the
+     host's metrics are never written as text and parsed again. */
+  cJSON *msg = cJSON_CreateObject();
+  cJSON_AddItemToObjectCS(msg, "type", cJSON_CreateStringReference("result"));
+  cJSON_AddItemToObjectCS(msg, "re", tune_json_new_int((int64_t)id));
+  cJSON *results = cJSON_CreateArray();
+  cJSON_AddItemToObjectCS(msg, "results", results);
   long made = 0;
   int finished = 0;
-  long long dt = llround(b->tpi * 1e9);
+  int64_t dt = llround(b->tpi * 1e9);
   for (; made < (n < 1 ? 1 : n); made++) {
-    tune_buf_reset(&m);
-    int rc = b->host.metrics(b->host.ud, p->trial_id ? p->trial_id : "", p->iteration + 1, &m);
+    cJSON *m = NULL;
+    tune_buf_reset(&b->scratch);
+    int rc = b->host.metrics(b->host.ud, p->trial_id ? p->trial_id : "", p->iteration + 1, &m, &b->scratch);
     if (rc < 0) {
-      tune_buf_putc(&m, '\0');
-      reply_error(p, id, m.data);
-      tune_buf_free(&line);
-      tune_buf_free(&m);
+      tune_buf_putc(&b->scratch, '\0');
+      char *why = tune_xstrdup(b->scratch.data);
+      reply_error(p, id, why);
+      free(why);
+      cJSON_Delete(msg);
       return;
     }
     if (rc == 0) {
@@ -191,19 +211,14 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
       break;
     }
     p->iteration++;
-    if (made) tune_buf_putc(&line, ',');
-    tune_buf_puts(&line, "{\"m\":");
-    tune_buf_append(&line, m.data, m.len);
-    tune_buf_puts(&line, ",\"dt\":");
-    tune_json_write_int(&line, dt);
-    tune_buf_puts(&line, ",\"ts\":");
-    tune_json_write_int(&line, llround(wall_ms()));
-    tune_buf_putc(&line, '}');
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddItemToObjectCS(item, "m", m);
+    cJSON_AddItemToObjectCS(item, "dt", tune_json_new_int(dt));
+    cJSON_AddItemToObjectCS(item, "ts", tune_json_new_int(llround(wall_ms())));
+    cJSON_AddItemToArray(results, item);
   }
-  tune_buf_printf(&line, "],\"finished\":%s}\n", finished ? "true" : "false");
-  reply(p, b->tpi * (double)made, line.data, line.len);
-  tune_buf_free(&line);
-  tune_buf_free(&m);
+  cJSON_AddItemToObjectCS(msg, "finished", cJSON_CreateBool(finished));
+  reply_msg(p, b->tpi * (double)made, msg);
 }
 
 static void save(tune_proc_t *p, uint64_t id, const char *dir) {
@@ -398,7 +413,7 @@ static tune_timer_t *sim_timer_new(tune_backend_t *base, void (*cb)(void *), voi
 static void sim_timer_start(tune_timer_t *t, double s) {
   sim_backend_t *b = t->b;
   t->gen++;
-  item_t it = {b->clock + (s > 0 ? s : 0), 0, ITEM_TIMER, t, t->gen, NULL, 0};
+  item_t it = {b->clock + (s > 0 ? s : 0), 0, ITEM_TIMER, t, t->gen, NULL};
   t->pending++;
   schedule(b, it);
 }
@@ -422,13 +437,28 @@ static void sim_timer_free(tune_timer_t *t) {
 /* Waiting: time moves to the next scheduled item                           */
 /* ------------------------------------------------------------------------ */
 
+/// A reply reaches the driver: as the tree when the driver takes trees,
+/// else as the protocol line a worker process would write.
+static void deliver(tune_proc_t *p, cJSON *msg) {
+  if (p->cb.on_message) {
+    p->cb.on_message(p->ud, msg);
+    return;
+  }
+  tune_buf_t *s = &p->b->scratch;
+  tune_buf_reset(s);
+  tune_json_write(s, msg);
+  tune_buf_putc(s, '\n');
+  cJSON_Delete(msg);
+  p->cb.on_data(p->ud, TUNE_STREAM_PROTOCOL, s->data, s->len);
+}
+
 static void run_item(sim_backend_t *b, item_t *it) {
   switch (it->kind) {
     case ITEM_DELIVER: {
       tune_proc_t *p = it->target;
       p->pending--;
-      if (!p->exited) p->cb.on_data(p->ud, TUNE_STREAM_PROTOCOL, it->data, it->len);
-      free(it->data);
+      if (!p->exited) deliver(p, it->msg);
+      else cJSON_Delete(it->msg);
       proc_maybe_free(p);
       break;
     }
@@ -500,7 +530,7 @@ static int sim_reserve(tune_backend_t *base, const tune_pgf_t *f, tune_reservati
   sim_backend_t *b = (sim_backend_t *)base;
   if (!b->reserve_error && tune_cluster_reserve(&base->cluster, f, &r->placement) < 0) return TUNE_RESERVE_NO_ROOM;
   if (b->reserve_delay <= 0 && !b->reserve_error) return TUNE_RESERVE_OK;
-  item_t it = {b->clock + b->reserve_delay, 0, ITEM_RESERVED, r, 0, NULL, 0};
+  item_t it = {b->clock + b->reserve_delay, 0, ITEM_RESERVED, r, 0, NULL};
   schedule(b, it);
   return TUNE_RESERVE_LATER;
 }
@@ -521,7 +551,7 @@ static int sim_destroy(tune_backend_t *base) {
   /* What is still scheduled can no longer happen. */
   while (b->n) {
     item_t it = pop(b);
-    if (it.kind == ITEM_DELIVER) free(it.data);
+    if (it.kind == ITEM_DELIVER) cJSON_Delete(it.msg);
     if (it.kind == ITEM_DELIVER || it.kind == ITEM_EXIT) {
       tune_proc_t *p = it.target;
       p->pending--;

@@ -361,7 +361,7 @@ static void on_exit_cb(void *ud, const tune_exit_t *e) {
   finish(p);
 }
 
-static const tune_proc_cb_t proc_cb = {on_data, on_exit_cb};
+static const tune_proc_cb_t proc_cb = {on_data, on_exit_cb, NULL};
 
 /// The path of `name` on PATH, or NULL. Caller owns it.
 static char *find_in_path(const char *name) {

@@ -14,10 +14,10 @@
 /// The host of a simulated trial: the metrics of one iteration.
 typedef struct {
   void *ud;
-  /// Writes the metrics of `iteration` (1-based) of trial `trial_id` to
-  /// `out` as one JSON object. 1 written; 0 the trial is done; -1 failed,
-  /// with the message in `out`.
-  int (*metrics)(void *ud, const char *trial_id, int64_t iteration, tune_buf_t *out);
+  /// The metrics of `iteration` (1-based) of trial `trial_id`: 1 with an
+  /// object in `*out` (the caller's); 0 the trial is done; -1 failed, with
+  /// the message in `err`.
+  int (*metrics)(void *ud, const char *trial_id, int64_t iteration, cJSON **out, tune_buf_t *err);
 } tune_sim_host_t;
 
 typedef struct {

@@ -239,16 +239,9 @@ static void dispatch(tune_executor_t *ex, tune_worker_t *w, tune_req_t *r, cJSON
   }
 }
 
-static void on_line(void *ud, tune_worker_t *w, const char *line, size_t len) {
+static void on_message(void *ud, tune_worker_t *w, cJSON *msg) {
   tune_executor_t *ex = ud;
   char why[256];
-  cJSON *msg = tune_json_parse(line, len, why, sizeof why);
-  if (!msg) {
-    char what[400];
-    snprintf(what, sizeof what, "not JSON (%s)", why);
-    fault(ex, w, what);
-    return;
-  }
   tune_msg_type_t type = tune_msg_classify(msg, why, sizeof why);
   if (type == TUNE_MSG_INVALID) {
     fault(ex, w, why);
@@ -267,6 +260,18 @@ static void on_line(void *ud, tune_worker_t *w, const char *line, size_t len) {
     tune_req_free(r);
   }
   cJSON_Delete(msg);
+}
+
+static void on_line(void *ud, tune_worker_t *w, const char *line, size_t len) {
+  char why[256];
+  cJSON *msg = tune_json_parse(line, len, why, sizeof why);
+  if (!msg) {
+    char what[400];
+    snprintf(what, sizeof what, "not JSON (%s)", why);
+    fault(ud, w, what);
+    return;
+  }
+  on_message(ud, w, msg);
 }
 
 static void on_exit_hook(void *ud, tune_worker_t *w, const tune_exit_t *e) {
@@ -309,7 +314,7 @@ static void on_exit_hook(void *ud, tune_worker_t *w, const tune_exit_t *e) {
   if (t) t->worker = NULL;
 }
 
-const tune_worker_hooks_t tune__worker_hooks = {on_line, on_fault, on_exit_hook};
+const tune_worker_hooks_t tune__worker_hooks = {on_line, on_message, on_fault, on_exit_hook};
 
 void tune__reservation_failed(void *ud, tune_pgf_entry_t *fe, const char *why) {
   tune_executor_t *ex = ud;

@@ -64,7 +64,14 @@ static void kill_timer_cb(void *ud) {
   enqueue(w);
 }
 
-static const tune_proc_cb_t proc_cb = {on_data, on_exit_cb};
+static void on_message(void *ud, cJSON *msg) {
+  tune_worker_t *w = ud;
+  if (!w->inbox) w->inbox = cJSON_CreateArray();
+  cJSON_AddItemToArray(w->inbox, msg);
+  enqueue(w);
+}
+
+static const tune_proc_cb_t proc_cb = {on_data, on_exit_cb, on_message};
 
 /* ------------------------------------------------------------------------ */
 /* Spawning and requests                                                    */
@@ -349,6 +356,12 @@ static void protocol_input(tune_worker_t *w) {
     }
   }
   tune_buf_reset(in);
+  cJSON *msg;
+  while (w->inbox && (msg = w->inbox->child)) {
+    cJSON_DetachItemViaPointer(w->inbox, msg);
+    if (w->fault) cJSON_Delete(msg);
+    else s->hooks.on_message(s->ud, w, msg);
+  }
   if (w->eof[TUNE_STREAM_PROTOCOL] && !w->eof_done[TUNE_STREAM_PROTOCOL]) {
     w->eof_done[TUNE_STREAM_PROTOCOL] = 1;
     if (tune_lines_pending(&w->lines) && !w->fault)
@@ -368,6 +381,7 @@ static void worker_free(tune_worker_t *w) {
   if (w->kill_timer) s->backend->ops->timer_free(w->kill_timer);
   tune_lines_free(&w->lines);
   for (int i = 0; i < 3; i++) tune_buf_free(&w->in[i]);
+  cJSON_Delete(w->inbox);
   tune_buf_free(&w->cork);
   tune_buf_free(&w->partial[0]);
   tune_buf_free(&w->partial[1]);

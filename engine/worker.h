@@ -54,6 +54,9 @@ typedef struct tune_req {
 typedef struct {
   /// One complete protocol line (without its newline).
   void (*on_line)(void *ud, tune_worker_t *w, const char *line, size_t len);
+  /// One protocol message already a tree (an in-process worker's; the
+  /// hook owns it).
+  void (*on_message)(void *ud, tune_worker_t *w, cJSON *msg);
   /// The protocol stream is broken (oversized line, end in mid-line).
   void (*on_fault)(void *ud, tune_worker_t *w, const char *what);
   /// The process is gone and its streams are drained; `w` is freed after.
@@ -87,6 +90,7 @@ struct tune_worker {
   char *loader_key;
   tune_lines_t lines;
   tune_buf_t in[3];           ///< bytes queued by callbacks, per stream
+  cJSON *inbox;               ///< messages queued as trees (an array), or NULL
   int eof[3];                 ///< end of stream queued
   int eof_done[3];            ///< and handled
   tune_buf_t partial[2];      ///< console lines not yet ended (stdout, stderr)

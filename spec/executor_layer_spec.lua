@@ -177,6 +177,73 @@ describe("the simulator backend", function()
     odd:close()
   end)
 
+  it("hands on every kind of value a curve reports as it is, to the runner and to result.json", function()
+    -- Odd iterations report plain values only (made into the result
+    -- directly), even ones also a nested table and non-ASCII text (written
+    -- as JSON and read back): both must give the same values.
+    local function kinds(_, it)
+      if it > 4 then return nil end
+      local m = {i = 5, big = 1 << 60, f = 2.5, whole = 3.0, neg0 = -0.0, nan = 0 / 0, inf = -math.huge,
+        s = "plain", q = 'a"b\\c', t = true, loss = it}
+      if it % 2 == 0 then
+        m.nested = {a = 1, b = {2, 3}}
+        m.u = "\u{e9}\n"
+      end
+      return m
+    end
+    local seen = {}
+    local cb = tune.Callback:extend()
+    function cb:on_trial_result(_, _, _, result) seen[#seen + 1] = result end
+    local ex = tune.SimulatedExecutor{num_cpus = 1, curve = kinds}
+    local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, callbacks = {cb()}})
+    ex:close()
+    local logged = {}
+    for _, l in ipairs(lines(a.trials[1].logdir .. "/result.json")) do logged[#logged + 1] = core.json_decode(l) end
+    assert.equal(4, #seen)
+    assert.equal(4, #logged)
+    for _, list in ipairs({seen, logged}) do
+      for it, r in ipairs(list) do
+        assert.equal(it, r.loss)
+        assert.equal("integer", math.type(r.i))
+        assert.equal(5, r.i)
+        assert.equal("float", math.type(r.big))
+        assert.equal((1 << 60) + 0.0, r.big)
+        assert.equal(2.5, r.f)
+        assert.equal("float", math.type(r.whole))
+        assert.equal(-math.huge, 1 / r.neg0)
+        assert.is_true(r.nan ~= r.nan)
+        assert.equal(-math.huge, r.inf)
+        assert.equal("plain", r.s)
+        assert.equal('a"b\\c', r.q)
+        assert.is_true(r.t)
+        if it % 2 == 0 then
+          assert.same({a = 1, b = {2, 3}}, r.nested)
+          assert.equal("\u{e9}\n", r.u)
+        else
+          assert.is_nil(r.nested)
+        end
+      end
+    end
+  end)
+
+  it("fails a trial whose curve raises or reports what is not a table of JSON values, naming why", function()
+    local cases = {
+      {function(_, it) if it == 3 then error("boom", 0) end return {loss = it} end, "the simulated trial failed: boom"},
+      {function() return {loss = 1, bad = print} end, "metrics that are not JSON: cannot encode a function value"},
+      {function() return "fast" end, "returned a string, not a table of metrics or nil"},
+    }
+    for i, c in ipairs(cases) do
+      local ex = tune.SimulatedExecutor{num_cpus = 1, curve = c[1]}
+      local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, name = "e" .. i,
+        raise_on_failed_trial = false})
+      ex:close()
+      local t = a.trials[1]
+      assert.equal("ERROR", t.status)
+      assert.matches(c[2], core.read_file(t.logdir .. "/error.txt"), 1, true)
+      assert.equal(i == 1 and 2 or 0, #lines(t.logdir .. "/result.json"))
+    end
+  end)
+
   it("replays a recorded experiment: FIFO reproduces its metrics", function()
     tune.register_trainable("sim_trainable", function() end)
     local ex = tune.SimulatedExecutor{num_cpus = 2, curve = curve}

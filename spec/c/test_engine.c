@@ -733,7 +733,7 @@ static void test_local_backend(void) {
   proc_seen_t s = {0, 0, TUNE_BUF_INIT};
   char *argv[] = {"/bin/sh", "-c", "read x; echo \"got $x\"; exit 7", NULL};
   char *env[] = {"PATH=/usr/bin:/bin", NULL};
-  tune_proc_cb_t cb = {on_data, on_exit_cb};
+  tune_proc_cb_t cb = {on_data, on_exit_cb, NULL};
   tune_proc_t *p;
   tune_spawn_t so = {"/bin/sh", argv, env, "/", 0, NULL, NULL, 0};
   CHECK(b->ops->spawn(b, &so, &cb, &s, &p) == 0);
