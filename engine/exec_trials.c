@@ -193,15 +193,12 @@ static size_t buffer_length(tune_executor_t *ex, const tune_trial_t *t) {
 
 void tune__send_train(tune_executor_t *ex, tune_trial_t *t) {
   if (!t->worker || t->train_inflight) return;
-  cJSON *body = cJSON_CreateObject();
   size_t n = buffer_length(ex, t);
   /* Ray: window = max(min_time, min(max_time, running // 10)). */
   double window = floor((double)ex->nrunning / 10.0);
   if (window > ex->o.result_buffer_max_time_s) window = ex->o.result_buffer_max_time_s;
   if (window < ex->o.result_buffer_min_time_s) window = ex->o.result_buffer_min_time_s;
-  cJSON_AddNumberToObject(body, "n", (double)n);
-  cJSON_AddNumberToObject(body, "window", n > 1 ? window : 0);
-  if (tune_worker_request(t->worker, TUNE_REQ_TRAIN, t, body)) t->train_inflight = 1;
+  if (tune_worker_train(t->worker, t, (int64_t)n, n > 1 ? window : 0)) t->train_inflight = 1;
 }
 
 void tune__send_restore(tune_executor_t *ex, tune_trial_t *t, const char *dir, int persistent) {

@@ -119,33 +119,17 @@ void tune_worker_attach(tune_worker_t *w, tune_trial_t *t) {
 
 static const char *const req_names[] = {"start", "train", "save", "restore", "reset", "stop"};
 
-tune_req_t *tune_worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_trial_t *t, cJSON *body) {
-  if (!w->proc || w->fault) {
-    cJSON_Delete(body);
-    return NULL;
-  }
-  tune_req_t *r = tune_xcalloc(1, sizeof *r);
-  r->id = ++w->next_req;
-  r->kind = kind;
-  r->trial = t ? tune_trial_ref(t) : NULL;
-  if (!body) body = cJSON_CreateObject();
+/// Sends the request in w->set->line (its header and fields written, not
+/// yet closed) and queues its record.
+static tune_req_t *send_line(tune_worker_t *w, tune_req_t *r) {
   tune_buf_t *line = &w->set->line;
-  tune_buf_reset(line);
-  tune_buf_printf(line, "{\"type\":\"%s\",\"id\":%llu", req_names[kind], (unsigned long long)r->id);
-  for (cJSON *c = body->child; c; c = c->next) {
-    tune_buf_putc(line, ',');
-    tune_json_write_string(line, c->string, strlen(c->string));
-    tune_buf_putc(line, ':');
-    tune_json_write(line, c);
-  }
   tune_buf_puts(line, "}\n");
-  cJSON_Delete(body);
   if (line->len - 1 > w->set->max_message_bytes) {
     /* The worker would refuse the line (a config of many megabytes). */
     char why[256];
     snprintf(why, sizeof why, "the %s request is %zu bytes, over the protocol's limit of %zu "
              "(TUNE_MAX_MESSAGE_BYTES): the trial's config is too large to send to a worker",
-             req_names[kind], line->len - 1, w->set->max_message_bytes);
+             req_names[r->kind], line->len - 1, w->set->max_message_bytes);
     tune_buf_free(line);
     tune_req_free(r);
     tune_worker_fault(w, why);
@@ -166,6 +150,49 @@ tune_req_t *tune_worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_tri
   else w->req_head = r;
   w->req_tail = r;
   return r;
+}
+
+/// A new request record, its line's header written to w->set->line.
+static tune_req_t *begin(tune_worker_t *w, tune_req_kind_t kind, tune_trial_t *t) {
+  tune_req_t *r = tune_xcalloc(1, sizeof *r);
+  r->id = ++w->next_req;
+  r->kind = kind;
+  r->trial = t ? tune_trial_ref(t) : NULL;
+  tune_buf_t *line = &w->set->line;
+  tune_buf_reset(line);
+  tune_buf_puts(line, "{\"type\":\"");
+  tune_buf_puts(line, req_names[kind]);
+  tune_buf_puts(line, "\",\"id\":");
+  tune_json_write_int(line, (int64_t)r->id);
+  return r;
+}
+
+tune_req_t *tune_worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_trial_t *t, cJSON *body) {
+  if (!w->proc || w->fault) {
+    cJSON_Delete(body);
+    return NULL;
+  }
+  tune_req_t *r = begin(w, kind, t);
+  tune_buf_t *line = &w->set->line;
+  for (cJSON *c = body ? body->child : NULL; c; c = c->next) {
+    tune_buf_putc(line, ',');
+    tune_json_write_string(line, c->string, strlen(c->string));
+    tune_buf_putc(line, ':');
+    tune_json_write(line, c);
+  }
+  cJSON_Delete(body);
+  return send_line(w, r);
+}
+
+tune_req_t *tune_worker_train(tune_worker_t *w, tune_trial_t *t, int64_t n, double window) {
+  if (!w->proc || w->fault) return NULL;
+  tune_req_t *r = begin(w, TUNE_REQ_TRAIN, t);
+  tune_buf_t *line = &w->set->line;
+  tune_buf_puts(line, ",\"n\":");
+  tune_json_write_int(line, n);
+  tune_buf_puts(line, ",\"window\":");
+  tune_json_write_double(line, window);
+  return send_line(w, r);
 }
 
 void tune_worker_cork(tune_worker_t *w) { w->corked = 1; }

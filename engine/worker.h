@@ -136,6 +136,9 @@ tune_worker_t *tune_worker_spawn(tune_workers_t *s, const tune_worker_spawn_t *o
 /// Sends a request; the worker answers requests in order. Takes `body`.
 /// Returns the request, or NULL when the worker cannot be written to.
 tune_req_t *tune_worker_request(tune_worker_t *w, tune_req_kind_t kind, tune_trial_t *t, cJSON *body);
+/// A `train` request for up to n results within `window` seconds (the
+/// request made each result at buffer length 1: written without a body).
+tune_req_t *tune_worker_train(tune_worker_t *w, tune_trial_t *t, int64_t n, double window);
 /// Requests made between cork and uncork go out in one write (a reset and
 /// the train request after it). uncork returns 0, or -1 when the write
 /// failed (the worker is then faulted and killed; its requests stay queued
