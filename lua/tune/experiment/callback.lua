@@ -59,7 +59,9 @@ end
 
 --- Whether any callback has `hook` (a caller skips building its arguments).
 function CallbackList:has(hook)
-  return #with_hook(self, hook) > 0
+  local with = self._with[hook] -- asked every step: the cached list first
+  if with == nil then with = with_hook(self, hook) end
+  return #with > 0
 end
 
 --- Calls `hook` on every callback that has it; a failing callback ends the

@@ -66,7 +66,7 @@ end
 --- `plugin` is a table or userdata (its method `hook` is called with the
 --- plug-in as self) or a function (called directly: function stoppers and
 --- callbacks). `judge` names a check of the returned value (JUDGES), or nil.
-function M.call(kind, plugin, hook, judge, ...)
+local function call(kind, plugin, hook, judge, ...)
   local ok, v
   local tp = type(plugin)
   if tp == "function" then
@@ -76,7 +76,7 @@ function M.call(kind, plugin, hook, judge, ...)
     if f == nil or f == noop then return true, nil end
     local known = KNOWN[f]
     if known ~= nil then return true, known end
-    if not callable(f) then
+    if type(f) ~= "function" and not callable(f) then
       return false, format("%s %s: %s is a %s, not a method", kind, M.name(plugin), hook, type(f))
     end
     ok, v = xpcall(f, handler, plugin, ...)
@@ -95,11 +95,12 @@ function M.call(kind, plugin, hook, judge, ...)
   end
   return true, v
 end
+M.call = call
 
 --- Like call, but raises the message (level 0: it already names the
 --- plug-in and the hook).
 function M.must(kind, plugin, hook, judge, ...)
-  local ok, v = M.call(kind, plugin, hook, judge, ...)
+  local ok, v = call(kind, plugin, hook, judge, ...)
   if not ok then error(v, 0) end
   return v
 end

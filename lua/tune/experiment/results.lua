@@ -82,7 +82,11 @@ function R:_validate_metrics(trial, flat)
   if n == 0 then return end
   -- Every expected metric there (nearly every result): nothing else to see.
   local i = 1
-  while i <= n and util.get_path(flat, checks[i][1]) ~= nil do i = i + 1 end
+  while i <= n do
+    local name = checks[i][1]
+    if flat[name] == nil and util.get_path(flat, name) == nil then break end
+    i = i + 1
+  end
   if i > n then return end
   local reported = false
   for k in pairs(flat) do
