@@ -193,7 +193,7 @@ function R:_process_trial_result(trial, result, nested)
     trial.last_result.done = true
   end
   self:_checkpoint_trial_if_needed(trial, force_checkpoint)
-  if trial.saving_to ~= nil then -- Trial:is_saving()
+  if rawget(trial, "saving_to") ~= nil then -- Trial:is_saving(), without the __index function
     self._cached_decisions[trial.trial_id] = decision
     return nil
   end

@@ -43,7 +43,7 @@ function TrialRunner:__init(o)
   self.trials = {}
   self._by_id = {}
   self._live = {}          -- trials not finished, in order
-  self._live_dirty = false
+  self._ended = {}         -- trials journaled as finished, still in _live
   self.iteration = 0
   self.total_time = 0
   self._cached_decisions = {}
@@ -93,14 +93,24 @@ function TrialRunner:get_trials() return self.trials end
 function TrialRunner:get_trial(trial_id) return self._by_id[trial_id] end
 
 function TrialRunner:get_live_trials()
-  if self._live_dirty then
-    local live = {}
-    for _, t in ipairs(self._live) do
+  local ended = self._ended
+  if ended[1] ~= nil then
+    -- Those journaled as finished leave, unless requeued since (a retry);
+    -- the rest keep their order, which the scheduler picks in.
+    local live = self._live
+    for j = 1, #ended do
+      local t = ended[j]
+      ended[j] = nil
       local s = t.status
-      if s ~= Trial.TERMINATED and s ~= Trial.ERROR then live[#live + 1] = t end
+      if s == Trial.TERMINATED or s == Trial.ERROR then
+        for i = 1, #live do
+          if live[i] == t then
+            table.remove(live, i)
+            break
+          end
+        end
+      end
     end
-    self._live = live
-    self._live_dirty = false
   end
   return self._live
 end
@@ -125,7 +135,7 @@ function TrialRunner:_journal_status(trial)
   end
   if j.status ~= status or j.logdir ~= logdir then
     j.status, j.logdir = status, logdir
-    if status == Trial.TERMINATED or status == Trial.ERROR then self._live_dirty = true end
+    if status == Trial.TERMINATED or status == Trial.ERROR then self._ended[#self._ended + 1] = trial end
     if self.store then
       self.store:journal{event = "status", trial_id = trial.trial_id, status = trial.status,
         num_failures = trial.num_failures, error_msg = trial.error_msg, logdir = trial.logdir}
@@ -192,8 +202,11 @@ end
 --------------------------------------------------------------------------
 
 function TrialRunner:is_finished()
+  -- Asked before every step: the status read directly (a trial's methods
+  -- are found through its __index function).
   for _, t in ipairs(self:get_live_trials()) do
-    if not t:is_finished() then return false end
+    local s = t.status
+    if s ~= Trial.TERMINATED and s ~= Trial.ERROR then return false end
   end
   return self:_search("is_finished", "boolean") and true or false
 end
