@@ -92,6 +92,10 @@ enum {
   TUNE_BACKEND_PRESTART = 1 << 0,
   /// now(), timers and wait() run on a virtual clock (the simulator).
   TUNE_BACKEND_VIRTUAL_TIME = 1 << 1,
+  /// Workers are in-process (the simulator): spawn() does not use the
+  /// program, its arguments or its environment, which the engine then
+  /// does not build.
+  TUNE_BACKEND_IN_PROCESS = 1 << 2,
 };
 
 typedef struct {

@@ -12,7 +12,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,31 +129,22 @@ static void reply_msg(tune_proc_t *p, double delay, cJSON *msg) {
   schedule(b, it);
 }
 
-/// A reply written as a line of the protocol: the sim's own fixed
-/// messages, whose fields are numbers.
-static void reply(tune_proc_t *p, double delay, const char *line, size_t len) {
-  char why[128];
-  cJSON *msg = tune_json_parse(line, len, why, sizeof why);
-  if (!msg) {
-    /* Cannot happen for these formats; were it to, the trial fails. */
-    msg = cJSON_CreateObject();
-    cJSON_AddItemToObjectCS(msg, "type", cJSON_CreateStringReference("error"));
-    cJSON_AddItemToObjectCS(msg, "message", cJSON_CreateString(why));
-  }
-  reply_msg(p, delay, msg);
+/// A message of `type`, for the caller to complete and send (reply_msg).
+static cJSON *message(const char *type) {
+  cJSON *m = cJSON_CreateObject();
+  cJSON_AddItemToObjectCS(m, "type", cJSON_CreateStringReference(type));
+  return m;
 }
 
-static void replyf(tune_proc_t *p, double delay, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void replyf(tune_proc_t *p, double delay, const char *fmt, ...) {
-  tune_buf_t *s = &p->b->scratch;
-  tune_buf_reset(s);
-  va_list ap;
-  va_start(ap, fmt);
-  tune_buf_vprintf(s, fmt, ap);
-  va_end(ap);
-  tune_buf_putc(s, '\n');
-  reply(p, delay, s->data, s->len);
+/// A reply of `type` to request `re`.
+static cJSON *answer(const char *type, uint64_t re) {
+  cJSON *m = message(type);
+  cJSON_AddItemToObjectCS(m, "re", tune_json_new_int((int64_t)re));
+  return m;
 }
+
+/// A reply that is only its type and the request it answers.
+static void reply_to(tune_proc_t *p, const char *type, uint64_t re) { reply_msg(p, 0, answer(type, re)); }
 
 static void schedule_exit(tune_proc_t *p, int signal) {
   if (p->exiting) return;
@@ -167,9 +157,7 @@ static void schedule_exit(tune_proc_t *p, int signal) {
 }
 
 static void reply_error(tune_proc_t *p, uint64_t id, const char *msg) {
-  cJSON *m = cJSON_CreateObject();
-  cJSON_AddItemToObjectCS(m, "type", cJSON_CreateStringReference("error"));
-  cJSON_AddItemToObjectCS(m, "re", tune_json_new_int((int64_t)id));
+  cJSON *m = answer("error", id);
   cJSON_AddItemToObjectCS(m, "message", cJSON_CreateString(msg));
   reply_msg(p, 0, m);
 }
@@ -186,9 +174,7 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
   sim_backend_t *b = p->b;
   /* The reply is the message a worker would send, made as a tree: the
      host's metrics are never written as text and parsed again. */
-  cJSON *msg = cJSON_CreateObject();
-  cJSON_AddItemToObjectCS(msg, "type", cJSON_CreateStringReference("result"));
-  cJSON_AddItemToObjectCS(msg, "re", tune_json_new_int((int64_t)id));
+  cJSON *msg = answer("result", id);
   cJSON *results = cJSON_CreateArray();
   cJSON_AddItemToObjectCS(msg, "results", results);
   long made = 0;
@@ -233,7 +219,7 @@ static void save(tune_proc_t *p, uint64_t id, const char *dir) {
     reply_error(p, id, msg);
     return;
   }
-  replyf(p, 0, "{\"type\":\"saved\",\"re\":%llu}", (unsigned long long)id);
+  reply_to(p, "saved", id);
 }
 
 static void restore(tune_proc_t *p, uint64_t id, const char *dir) {
@@ -250,7 +236,7 @@ static void restore(tune_proc_t *p, uint64_t id, const char *dir) {
   }
   p->iteration = (int64_t)tune_json_get_number(s, "iteration", 0);
   cJSON_Delete(s);
-  replyf(p, 0, "{\"type\":\"restored\",\"re\":%llu}", (unsigned long long)id);
+  reply_to(p, "restored", id);
 }
 
 /// A start or reset request named the trial `id` (`n` bytes): the worker
@@ -259,8 +245,9 @@ static void set_trial(tune_proc_t *p, uint64_t req, const char *id, size_t n, in
   free(p->trial_id);
   p->trial_id = tune_xstrndup(id, n);
   p->iteration = 0;
-  if (reset) replyf(p, 0, "{\"type\":\"reset\",\"re\":%llu,\"ok\":true}", (unsigned long long)req);
-  else replyf(p, 0, "{\"type\":\"ready\",\"re\":%llu}", (unsigned long long)req);
+  cJSON *m = answer(reset ? "reset" : "ready", req);
+  if (reset) cJSON_AddItemToObjectCS(m, "ok", cJSON_CreateTrue());
+  reply_msg(p, 0, m);
 }
 
 /* The executor writes every request as {"type":"T","id":N, then its body's
@@ -350,7 +337,7 @@ static void request(tune_proc_t *p, const char *line, size_t len) {
   } else if (!strcmp(type, "restore")) {
     restore(p, id, tune_json_get_string(msg, "dir"));
   } else if (!strcmp(type, "stop")) {
-    replyf(p, 0, "{\"type\":\"stopped\",\"re\":%llu}", (unsigned long long)id);
+    reply_to(p, "stopped", id);
     schedule_exit(p, 0);
   } else {
     reply_error(p, id, "unknown request type");
@@ -368,8 +355,12 @@ static int sim_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_pro
   p->ud = ud;
   p->pid = ++b->next_pid;
   b->nprocs++;
-  replyf(p, 0, "{\"type\":\"hello\",\"v\":%d,\"pid\":%lld,\"hostname\":\"sim\",\"node_ip\":\"127.0.0.1\"}",
-         TUNE_PROTOCOL_VERSION, (long long)p->pid);
+  cJSON *hello = message("hello");
+  cJSON_AddItemToObjectCS(hello, "v", tune_json_new_int(TUNE_PROTOCOL_VERSION));
+  cJSON_AddItemToObjectCS(hello, "pid", tune_json_new_int(p->pid));
+  cJSON_AddItemToObjectCS(hello, "hostname", cJSON_CreateStringReference("sim"));
+  cJSON_AddItemToObjectCS(hello, "node_ip", cJSON_CreateStringReference("127.0.0.1"));
+  reply_msg(p, 0, hello);
   *out = p;
   return 0;
 }
@@ -573,7 +564,7 @@ static int sim_destroy(tune_backend_t *base) {
 
 static const tune_backend_ops_t sim_ops = {
     .name = "sim",
-    .caps = TUNE_BACKEND_VIRTUAL_TIME,
+    .caps = TUNE_BACKEND_VIRTUAL_TIME | TUNE_BACKEND_IN_PROCESS,
     .spawn = sim_spawn,
     .send = sim_send,
     .kill = sim_kill,

@@ -101,20 +101,28 @@ static char **build_env(tune_executor_t *ex, const tune_pg_t *pg, uint64_t seq, 
 }
 
 tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, char *err, size_t errlen) {
-  size_t nargs = 0;
-  while (ex->worker_args[nargs]) nargs++;
-  char **argv = tune_xcalloc(nargs + 2, sizeof(char *));
-  argv[0] = ex->worker_path;
-  for (size_t i = 0; i < nargs; i++) argv[i + 1] = ex->worker_args[i];
-  size_t owned;
-  char **env = build_env(ex, pg, ex->workers.next_seq + 1, &owned);
+  /* An in-process worker runs nothing: no arguments or environment. */
+  int in_process = (ex->backend->ops->caps & TUNE_BACKEND_IN_PROCESS) != 0;
+  char *none[] = {ex->worker_path, NULL};
+  char **argv = none, **env = none + 1;
+  size_t owned = 0;
+  if (!in_process) {
+    size_t nargs = 0;
+    while (ex->worker_args[nargs]) nargs++;
+    argv = tune_xcalloc(nargs + 2, sizeof(char *));
+    argv[0] = ex->worker_path;
+    for (size_t i = 0; i < nargs; i++) argv[i + 1] = ex->worker_args[i];
+    env = build_env(ex, pg, ex->workers.next_seq + 1, &owned);
+  }
   tune_worker_spawn_t so = {ex->worker_path, argv, env, t ? t->logdir : ex->orig_cwd,
                             pg ? TUNE_PG_PLACEMENT(pg) : NULL, pg ? pg->fe->pgf : NULL,
                             t ? t->loader_key : "", ex->o.fork_server};
   tune_worker_t *w = tune_worker_spawn(&ex->workers, &so, err, errlen);
-  free(argv);
-  for (char **p = env + owned; *p; p++) free(*p);
-  free(env);
+  if (!in_process) {
+    free(argv);
+    for (char **p = env + owned; *p; p++) free(*p);
+    free(env);
+  }
   if (!w) return NULL;
   w->pg = pg;
   if (t) tune_worker_attach(w, t);
