@@ -1,6 +1,7 @@
---- TrialRunner's persistence: the experiment's state as a snapshot stores
---- it, periodic snapshots, and resume from the newest snapshot plus the
---- journal after it (docs/architecture.md, "Persistence and resume").
+--- TrialRunner's persistence: the journal entries of what changed about
+--- each trial, the experiment's state as a snapshot stores it, periodic
+--- snapshots, and resume from the newest snapshot plus the journal after
+--- it (docs/architecture.md, "Persistence and resume").
 --- Methods of TrialRunner (runner.lua installs them).
 local core = require("tune.core")
 local persistence = require("tune.experiment.persistence")
@@ -19,6 +20,62 @@ end
 
 local function restore_plugin(kind, p, state)
   if type(p) == "table" and state ~= nil and state ~= core.null then plugin.must(kind, p, "restore", nil, state) end
+end
+
+--- Journals what changed about a trial since it was last journaled: its
+--- status (with its directory, known from its first start), and the
+--- config, tag and resources a scheduler may change (PBT, resource
+--- changing), compared by identity, which is cheap.
+function R:_journal_status(trial)
+  local j = self._journaled[trial.trial_id]
+  if not j then
+    j = {}
+    self._journaled[trial.trial_id] = j
+  end
+  -- rawget: a pending trial has no logdir, and Trial's __index is a function.
+  local status, logdir = trial.status, rawget(trial, "logdir")
+  if j.status ~= status then
+    local pending = self._npending
+    if j.status == Trial.PENDING then pending = pending - 1 end
+    if status == Trial.PENDING then pending = pending + 1 end
+    self._npending = pending
+  end
+  if j.status ~= status or j.logdir ~= logdir then
+    j.status, j.logdir = status, logdir
+    if status == Trial.TERMINATED or status == Trial.ERROR then self._ended[#self._ended + 1] = trial end
+    if self.store then
+      self.store:journal{event = "status", trial_id = trial.trial_id, status = trial.status,
+        num_failures = trial.num_failures, error_msg = trial.error_msg, logdir = trial.logdir}
+    end
+  end
+  if j.config ~= trial.config or j.tag ~= trial.experiment_tag or j.pgf ~= trial.placement_group_factory then
+    local first = j.config == nil
+    j.config, j.tag, j.pgf = trial.config, trial.experiment_tag, trial.placement_group_factory
+    if self.store and not first then
+      self.store:journal{event = "changed", trial_id = trial.trial_id, config = trial.config,
+        experiment_tag = trial.experiment_tag, resources = trial.placement_group_factory._spec}
+    end
+  end
+end
+
+--- Journals the changes plug-ins made (a scheduler setting a status
+--- through the executor, PBT giving a trial a new config): the trials that
+--- told (Trial:set_status, set_config, update_resources), or with `all`
+--- every live trial (at each snapshot, for plug-ins that assign fields).
+function R:_journal_changes(all)
+  local changes = self._changes   -- shared with the trials: emptied in place
+  local n = #changes
+  if n > 0 then
+    local list = table.move(changes, 1, n, 1, {})
+    for i = 1, n do
+      changes[i] = nil
+      changes[list[i]] = nil
+    end
+    for i = 1, n do self:_journal_status(list[i]) end
+  end
+  if all then
+    for _, t in ipairs(self:get_live_trials()) do self:_journal_status(t) end
+  end
 end
 
 --- The experiment's state, as the snapshot stores it, without its trials
