@@ -41,11 +41,11 @@ typedef struct {
   /// The worker ended and its streams are drained. The proc is freed by the
   /// backend after this returns: do not touch it again.
   void (*on_exit)(void *ud, const tune_exit_t *e);
-  /// Optional (NULL: not taken): one whole protocol message as a tree, which
-  /// the callee then owns. A backend whose workers are in-process (the
-  /// simulator) may hand its messages over this way instead of as protocol
-  /// bytes, and then hands over every message of that worker this way, so
-  /// their order is kept; workers that are processes never do.
+  /// One whole protocol message as a tree, which the callee then owns. A
+  /// backend whose workers are in-process (TUNE_BACKEND_IN_PROCESS: the
+  /// simulator) hands over every message this way instead of as protocol
+  /// bytes, and refuses a spawn without it (-EINVAL); workers that are
+  /// processes never do (NULL is fine for them).
   void (*on_message)(void *ud, struct cJSON *msg);
 } tune_proc_cb_t;
 
@@ -94,7 +94,7 @@ enum {
   TUNE_BACKEND_VIRTUAL_TIME = 1 << 1,
   /// Workers are in-process (the simulator): spawn() does not use the
   /// program, its arguments or its environment, which the engine then
-  /// does not build.
+  /// does not build, and their messages come through on_message.
   TUNE_BACKEND_IN_PROCESS = 1 << 2,
 };
 

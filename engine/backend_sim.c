@@ -186,9 +186,7 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
     int rc = b->host.metrics(b->host.ud, p->trial_id ? p->trial_id : "", p->iteration + 1, &m, &b->scratch);
     if (rc < 0) {
       tune_buf_putc(&b->scratch, '\0');
-      char *why = tune_xstrdup(b->scratch.data);
-      reply_error(p, id, why);
-      free(why);
+      reply_error(p, id, b->scratch.data);
       cJSON_Delete(msg);
       return;
     }
@@ -348,6 +346,8 @@ static void request(tune_proc_t *p, const char *line, size_t len) {
 static int sim_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_proc_cb_t *cb, void *ud,
                      tune_proc_t **out) {
   (void)o;
+  /* Replies are handed over as trees only (backend.h). */
+  if (!cb->on_message) return -EINVAL;
   sim_backend_t *b = (sim_backend_t *)base;
   tune_proc_t *p = tune_xcalloc(1, sizeof *p);
   p->b = b;
@@ -428,27 +428,12 @@ static void sim_timer_free(tune_timer_t *t) {
 /* Waiting: time moves to the next scheduled item                           */
 /* ------------------------------------------------------------------------ */
 
-/// A reply reaches the driver: as the tree when the driver takes trees,
-/// else as the protocol line a worker process would write.
-static void deliver(tune_proc_t *p, cJSON *msg) {
-  if (p->cb.on_message) {
-    p->cb.on_message(p->ud, msg);
-    return;
-  }
-  tune_buf_t *s = &p->b->scratch;
-  tune_buf_reset(s);
-  tune_json_write(s, msg);
-  tune_buf_putc(s, '\n');
-  cJSON_Delete(msg);
-  p->cb.on_data(p->ud, TUNE_STREAM_PROTOCOL, s->data, s->len);
-}
-
 static void run_item(sim_backend_t *b, item_t *it) {
   switch (it->kind) {
     case ITEM_DELIVER: {
       tune_proc_t *p = it->target;
       p->pending--;
-      if (!p->exited) deliver(p, it->msg);
+      if (!p->exited) p->cb.on_message(p->ud, it->msg);
       else cJSON_Delete(it->msg);
       proc_maybe_free(p);
       break;
