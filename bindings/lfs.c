@@ -264,7 +264,11 @@ static const luaL_Reg append_methods[] = {
    makes it appear at `path`, fsynced unless sync is false). Until then,
    and after handle:abort() or collection, nothing appears at `path`.
    handle:size() is the bytes written so far; handle:copy(src, offset,
-   len, src_size) appends part of another file (an earlier snapshot). */
+   len, src_size) appends part of another file (an earlier snapshot).
+   handle:commit_async([remove]) -> job: the synced commit (and then the
+   removal of `remove`) on the directory thread, the handle done at once;
+   job:done() says whether it is over, job:wait() -> true | nil, message,
+   errno. */
 #define ATOMIC_MT "tune.AtomicFile"
 
 typedef struct {
@@ -329,6 +333,8 @@ static int l_atomic_commit(lua_State *L) {
   return 1;
 }
 
+static int l_atomic_commit_async(lua_State *L);
+
 static int l_atomic_abort(lua_State *L) {
   atomic_handle_t *h = luaL_checkudata(L, 1, ATOMIC_MT);
   tune_fs_atomic_abort(h->f);
@@ -341,6 +347,7 @@ static const luaL_Reg atomic_methods[] = {
     {"size", l_atomic_size},
     {"copy", l_atomic_copy},
     {"commit", l_atomic_commit},
+    {"commit_async", l_atomic_commit_async},
     {"abort", l_atomic_abort},
     {NULL, NULL},
 };
@@ -414,6 +421,31 @@ static int l_prep_wait(lua_State *L) {
   return n + 1;
 }
 
+static int l_prep_done(lua_State *L) {
+  prep_handle_t *h = luaL_checkudata(L, 1, PREP_MT);
+  if (!h->job) return luaL_error(L, "the directory job was already released");
+  lua_pushboolean(L, tune_fsprep_done(h->job));
+  return 1;
+}
+
+static int l_atomic_commit_async(lua_State *L) {
+  atomic_handle_t *h = check_atomic(L);
+  const char *remove = luaL_optstring(L, 2, NULL);
+  tune_fsprep_t *svc = prep_service(L);
+  prep_handle_t *j = lua_newuserdatauv(L, sizeof *j, 1);
+  j->job = NULL;
+  luaL_setmetatable(L, PREP_MT);
+  lua_getiuservalue(L, 1, 1);
+  lua_setiuservalue(L, -2, 1);
+  j->job = tune_fsprep_commit(svc, h->f, remove);
+  if (!j->job) {
+    lua_getiuservalue(L, 1, 1);
+    return tune_lua_fail(L, lua_tostring(L, -1), -EAGAIN);
+  }
+  h->f = NULL;
+  return 1;
+}
+
 static int l_prep_gc(lua_State *L) {
   prep_handle_t *h = luaL_checkudata(L, 1, PREP_MT);
   tune_fsprep_release(h->job);
@@ -423,6 +455,7 @@ static int l_prep_gc(lua_State *L) {
 
 static const luaL_Reg prep_methods[] = {
     {"wait", l_prep_wait},
+    {"done", l_prep_done},
     {NULL, NULL},
 };
 

@@ -22,6 +22,8 @@ struct tune_fsprep_job {
   char *dir;
   char *params;
   size_t len;
+  tune_atomic_file_t *commit;  ///< a commit job's file (dir is NULL), until run
+  char *remove;                ///< what a commit job removes after it, or NULL
 };
 
 struct tune_fsprep {
@@ -35,6 +37,8 @@ struct tune_fsprep {
 
 static void job_unref(tune_fsprep_job_t *j) {
   if (atomic_fetch_sub(&j->refs, 1) != 1) return;
+  tune_fs_atomic_abort(j->commit); /* never run: only when its file could not be handed over */
+  free(j->remove);
   free(j->dir);
   free(j->params);
   free(j);
@@ -51,9 +55,20 @@ static int make_file(const char *path, const char *data, size_t len) {
   return rc;
 }
 
+/// A commit job's work: the file's commit, then the removal of the one it
+/// replaces.
+static int run_commit(tune_fsprep_job_t *j) {
+  tune_atomic_file_t *f = j->commit;
+  j->commit = NULL;
+  int rc = tune_fs_atomic_commit(f, 1);
+  if (rc == 0 && j->remove) tune_fs_remove_tree(j->remove);
+  return rc;
+}
+
 /// The job's work, on the service's thread. What it made is removed again
 /// when a later step fails.
-static int run_job(const tune_fsprep_job_t *j) {
+static int run_job(tune_fsprep_job_t *j) {
+  if (!j->dir) return run_commit(j);
   if (mkdir(j->dir, 0777) < 0) return -errno;
   size_t n = strlen(j->dir);
   char *path = tune_xmalloc(n + 16);
@@ -125,10 +140,11 @@ void tune_fsprep_free(tune_fsprep_t *s) {
   uv_mutex_lock(&s->mu);
   s->stopping = 1;
   uv_cond_signal(&s->work);
-  /* Queued jobs are abandoned: their waiters return at once. */
+  /* Queued directories are abandoned (their waiters return at once);
+     queued commits are made here, as a written snapshot is worth keeping. */
   for (tune_fsprep_job_t *j = s->head, *next; j; j = next) {
     next = j->next;
-    finish(s, j, -ECANCELED);
+    finish(s, j, j->dir ? -ECANCELED : run_commit(j));
     job_unref(j);
   }
   s->head = s->tail = NULL;
@@ -140,7 +156,9 @@ void tune_fsprep_free(tune_fsprep_t *s) {
   free(s);
 }
 
-tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len) {
+/// Queues `j` (its two references taken), starting the thread with the
+/// first job. -1 (nothing queued) if the thread cannot start.
+static int enqueue(tune_fsprep_t *s, tune_fsprep_job_t *j) {
   uv_mutex_lock(&s->mu);
   if (!s->started) {
     /* The thread blocks every signal (it starts with the mask of its
@@ -152,21 +170,10 @@ tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const c
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
       uv_mutex_unlock(&s->mu);
-      return NULL;
+      return -1;
     }
     s->started = 1;
   }
-  tune_fsprep_job_t *j = tune_xmalloc(sizeof *j);
-  j->next = NULL;
-  atomic_init(&j->refs, 2);
-  atomic_init(&j->done, 0);
-  j->rc = 0;
-  j->svc = s;
-  j->dir = tune_xstrdup(dir);
-  j->params = tune_xmalloc(len + 1);
-  memcpy(j->params, params, len);
-  j->params[len] = '\0';
-  j->len = len;
   if (s->tail) s->tail->next = j;
   else s->head = j;
   s->tail = j;
@@ -176,8 +183,47 @@ tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const c
      call less per trial for the driver). Only this thread frees the
      service, so it is still there. */
   uv_cond_signal(&s->work);
+  return 0;
+}
+
+static tune_fsprep_job_t *new_job(tune_fsprep_t *s) {
+  tune_fsprep_job_t *j = tune_xmalloc(sizeof *j);
+  memset(j, 0, sizeof *j);
+  atomic_init(&j->refs, 2);
+  atomic_init(&j->done, 0);
+  j->svc = s;
   return j;
 }
+
+tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len) {
+  tune_fsprep_job_t *j = new_job(s);
+  j->dir = tune_xstrdup(dir);
+  j->params = tune_xmalloc(len + 1);
+  memcpy(j->params, params, len);
+  j->params[len] = '\0';
+  j->len = len;
+  if (enqueue(s, j) < 0) {
+    atomic_store(&j->refs, 1);
+    job_unref(j);
+    return NULL;
+  }
+  return j;
+}
+
+tune_fsprep_job_t *tune_fsprep_commit(tune_fsprep_t *s, tune_atomic_file_t *f, const char *remove) {
+  tune_fsprep_job_t *j = new_job(s);
+  j->commit = f;
+  j->remove = remove ? tune_xstrdup(remove) : NULL;
+  if (enqueue(s, j) < 0) {
+    j->commit = NULL; /* still the caller's */
+    atomic_store(&j->refs, 1);
+    job_unref(j);
+    return NULL;
+  }
+  return j;
+}
+
+int tune_fsprep_done(const tune_fsprep_job_t *j) { return atomic_load(&j->done); }
 
 int tune_fsprep_wait(tune_fsprep_job_t *j) {
   if (atomic_load(&j->done)) return j->rc;

@@ -5,6 +5,10 @@
 /// the trial waits its turn, on the other core, they cost it nothing
 /// (docs/architecture.md, "The experiment loop").
 ///
+/// The same thread also commits snapshots (tune_fsprep_commit): their
+/// fsync, rename and the removal of the snapshot they replace take the
+/// driver tens of milliseconds once an experiment has thousands of trials.
+///
 /// One thread per service, jobs in submission order. A job is shared by
 /// the submitter and the thread; each lets go of it once (the last frees
 /// it). Nothing here touches Lua or the event loop.
@@ -12,6 +16,8 @@
 #define TUNE_FSPREP_H
 
 #include <stddef.h>
+
+#include "fsutil.h"
 
 typedef struct tune_fsprep tune_fsprep_t;
 typedef struct tune_fsprep_job tune_fsprep_job_t;
@@ -25,6 +31,16 @@ void tune_fsprep_free(tune_fsprep_t *s);
 /// dir/params.json with `params` (O_EXCL), dir/result.json and
 /// dir/progress.csv empty (O_EXCL). NULL if the thread cannot start.
 tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len);
+/// Queues the commit of an atomic file that is completely written
+/// (tune_fs_atomic_commit with sync: flush, fsync, rename, fsync of the
+/// directory), then, when it succeeded and `remove` is not NULL, the
+/// removal of `remove` (the file it replaces). The job owns `f` from
+/// here on; a service freed before its thread reached the job commits it
+/// there and then. NULL if the thread cannot start (`f` is then still the
+/// caller's).
+tune_fsprep_job_t *tune_fsprep_commit(tune_fsprep_t *s, tune_atomic_file_t *f, const char *remove);
+/// Whether the job is done (its outcome is then tune_fsprep_wait's, at once).
+int tune_fsprep_done(const tune_fsprep_job_t *j);
 /// The job's outcome, once done: 0, or the negative errno of the step that
 /// failed (-EEXIST: the directory was there; nothing else was made). A job
 /// the thread has not reached is done by the caller at once; one it is

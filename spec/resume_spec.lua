@@ -441,55 +441,117 @@ describe("resume", function()
     assert.is_nil(core.open_atomic(dir .. "/no/such/dir/state.json"))
   end)
 
+  -- Six trials, four finished, for the snapshot specs: the trials, the
+  -- serializer (counting what it encodes), `final`, and what a snapshot
+  -- of them must hold.
+  local function snapshot_fixture()
+    local fx = {trials = {}, encoded = 0}
+    for i = 1, 6 do fx.trials[i] = {trial_id = "t" .. i, status = i <= 4 and "TERMINATED" or "RUNNING", v = i} end
+    function fx.ser(t)
+      fx.encoded = fx.encoded + 1
+      return {trial_id = t.trial_id, status = t.status, v = t.v}
+    end
+    function fx.final(t) return t.status == "TERMINATED" and t.trial_id or nil end
+    function fx.expected()
+      local out = {}
+      for i, t in ipairs(fx.trials) do out[i] = {trial_id = t.trial_id, status = t.status, v = t.v} end
+      return out
+    end
+    return fx
+  end
+
   it("a snapshot copies the last one's finished entries that nothing journaled since", function()
     local dir = support.tmpdir()
     local store = persistence.Store(dir)
-    local trials = {}
-    for i = 1, 6 do trials[i] = {trial_id = "t" .. i, status = i <= 4 and "TERMINATED" or "RUNNING", v = i} end
-    local encoded = 0
-    local function ser(t)
-      encoded = encoded + 1
-      return {trial_id = t.trial_id, status = t.status, v = t.v}
-    end
-    local function final(t) return t.status == "TERMINATED" and t.trial_id or nil end
+    local fx = snapshot_fixture()
+    local trials, expected = fx.trials, fx.expected
     local function snapshot()
-      encoded = 0
-      local path = assert(store:snapshot({name = "x"}, trials, ser, final))
+      fx.encoded = 0
+      local path = assert(store:snapshot({name = "x"}, trials, fx.ser, fx.final))
       return core.json_decode(assert(core.read_file(path))).trials
     end
-    local function expected()
-      local out = {}
-      for i, t in ipairs(trials) do out[i] = {trial_id = t.trial_id, status = t.status, v = t.v} end
-      return out
-    end
     assert.same(expected(), snapshot())
-    assert.equal(6, encoded)
+    assert.equal(6, fx.encoded)
     -- The four finished trials are copied; the running ones encoded.
     trials[5].v = 50
     assert.same(expected(), snapshot())
-    assert.equal(2, encoded)
+    assert.equal(2, fx.encoded)
     -- A journal entry about t2 (a checkpoint registered after its end):
     -- from t2 on, entries are encoded again.
     trials[2].v = 20
     store:journal{event = "checkpoint", trial_id = "t2"}
     assert.same(expected(), snapshot())
-    assert.equal(5, encoded)
-    assert.equal(2, snapshot() and encoded)
+    assert.equal(5, fx.encoded)
+    assert.equal(2, snapshot() and fx.encoded)
     -- A trial that is no longer finished (requeued) is encoded again.
     trials[3].status = "PENDING"
     assert.same(expected(), snapshot())
-    assert.equal(4, encoded)
+    assert.equal(4, fx.encoded)
     -- The last snapshot changed on disk: nothing is copied from it.
     local last = persistence.find_state(dir)
     core.append(last, " ")
     trials[5].status = "TERMINATED"
     assert.same(expected(), snapshot())
-    assert.equal(6, encoded)
+    assert.equal(6, fx.encoded)
     local states = 0
     for _, f in ipairs(core.listdir(dir)) do
       if f:match("^experiment_state") then states = states + 1 end
     end
     assert.equal(1, states)
+  end)
+
+  it("a snapshot committed in the background appears once settled, replaces the last one, is copied from", function()
+    local dir = support.tmpdir()
+    -- The primitive: the synced commit, then the removal of the file given,
+    -- on the directory thread.
+    local old = dir .. "/old.json"
+    assert(core.write_atomic(old, "old"))
+    local f = assert(core.open_atomic(dir .. "/new.json"))
+    for i = 1, 5000 do f:write(string.format("%05d,", i)) end -- beyond the 64 KiB buffer
+    local job = assert(f:commit_async(old))
+    assert.has_error(function() f:write("x") end, "the atomic file was already committed or aborted")
+    assert.is_true(job:wait())
+    assert.is_true(job:done())
+    assert.equal(30000, #assert(core.read_file(dir .. "/new.json")))
+    assert.is_nil(core.stat(old))
+    -- A commit that fails (its directory went away) says why when waited
+    -- for, and removes nothing.
+    local sub = dir .. "/sub"
+    assert(core.mkdir_p(sub))
+    local g = assert(core.open_atomic(sub .. "/x.json"))
+    g:write("x")
+    assert(core.remove_tree(sub))
+    local ok, err = assert(g:commit_async(dir .. "/new.json")):wait()
+    assert.is_nil(ok)
+    assert.matches("x.json", err, 1, true)
+    assert(core.stat(dir .. "/new.json"))
+    -- A store: the first snapshot is committed in place, the later ones
+    -- in the background; each next snapshot takes the last one's outcome
+    -- first, and copies its finished entries.
+    local sdir = dir .. "/exp"
+    assert(core.mkdir_p(sdir))
+    local store = persistence.Store(sdir)
+    local fx = snapshot_fixture()
+    local trials, ser, final, expected = fx.trials, fx.ser, fx.final, fx.expected
+    local function states()
+      local n = 0
+      for _, name in ipairs(core.listdir(sdir)) do if name:match("^experiment_state") then n = n + 1 end end
+      return n
+    end
+    local first = assert(store:snapshot({name = "x"}, trials, ser, final, true))
+    assert.same(expected(), core.json_decode(assert(core.read_file(first))).trials)
+    trials[5].v = 50
+    fx.encoded = 0
+    assert(store:snapshot({name = "x"}, trials, ser, final, true))
+    assert.equal(2, fx.encoded)
+    trials[6].v = 60
+    fx.encoded = 0
+    local third = assert(store:snapshot({name = "x"}, trials, ser, final, true))
+    assert.equal(2, fx.encoded) -- copied from the second, committed in the background
+    assert.is_true(store:settle())
+    assert.same(expected(), core.json_decode(assert(core.read_file(third))).trials)
+    assert.equal(1, states())
+    assert.same(expected(), core.json_decode(assert(core.read_file(persistence.find_state(sdir)))).trials)
   end)
 
   it("a run's last snapshot, made of copied entries, equals its trials encoded anew", function()

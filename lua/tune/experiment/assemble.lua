@@ -277,7 +277,7 @@ function M.build(opts, o, cli, t, run_count)
     callbacks = make_callbacks(opts, o, cli, dashboard), metric = o.metric, mode = o.mode, experiment_dir = experiment_dir,
     checkpoint_period = util.option(opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10),
     fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, is_searcher),
-    experiment_info = {name = name, start_time = core.time()},
+    experiment_info = {name = name, start_time = core.time()}, background_snapshots = true,
   }
   -- The search algorithm gets the experiment either way; a resume then
   -- restores how far it got (and trials it makes again are recognised).

@@ -113,8 +113,26 @@ function Store:flush()
   if not ok then self:_failed(err) end
 end
 
+--- Waits for the snapshot being committed in the background, if any, and
+--- takes its outcome: the next snapshot copies from it, and the one it
+--- replaced is gone. A failure is warned about; the one before stays.
+function Store:settle()
+  local c = self._committing
+  if not c then return true end
+  self._committing = nil
+  local ok, err = c.job:wait()
+  if not ok then
+    io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")
+    return nil, err
+  end
+  if c.trials then self._reuse = c.reuse end
+  self._last_snapshot = c.name
+  return true
+end
+
 --- Writes what waits and closes the journal (the next entry opens it again).
 function Store:close()
+  self:settle()
   self:flush()
   if self._journal_file then self._journal_file:close() end
   self._journal_file = nil
@@ -159,7 +177,13 @@ end
 --- leading such entries, unchanged since the last snapshot (no journal
 --- entry names their id), are copied from it byte for byte rather than
 --- encoded again (docs/architecture.md, "Persistence and resume").
-function Store:snapshot(state, trials, serialize, final)
+--- With `background`, the file once written is committed on the
+--- directory thread (Store:settle takes the outcome, at the latest before
+--- the next snapshot): the driver does not wait for the disk. The first
+--- snapshot of a store, which looks for older ones to remove, is always
+--- committed in place.
+function Store:snapshot(state, trials, serialize, final, background)
+  self:settle()
   self:flush()
   if self.before_snapshot then self.before_snapshot() end
   state.format = M.FORMAT
@@ -200,6 +224,15 @@ function Store:snapshot(state, trials, serialize, final)
     if final then reuse = {path = path, first = first, ends = ends, ids = ids, final = nfinal, size = f:size()} end
   else
     f:write(assert(core.json_encode(state)))
+  end
+  local last = self._last_snapshot
+  if background and last ~= nil then
+    local job = f:commit_async(last ~= name and util.join(self.dir, last) or nil)
+    if job then
+      if trials and next(self._touched) ~= nil then self._touched = {} end
+      self._committing = {job = job, name = name, reuse = reuse, trials = trials ~= nil}
+      return path
+    end
   end
   local ok
   ok, err = f:commit()

@@ -109,7 +109,8 @@ function R:checkpoint(force)
   -- journaled about it since.
   local path, err = self.store:snapshot(self:state(), self.trials,
     function(t) return persistence.serialize_trial(t, dir) end,
-    function(t) return (t.status == Trial.TERMINATED or t.status == Trial.ERROR) and t.trial_id or nil end)
+    function(t) return (t.status == Trial.TERMINATED or t.status == Trial.ERROR) and t.trial_id or nil end,
+    self.background_snapshots and not force)
   if not path then
     io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")
   end

@@ -22,7 +22,11 @@ end
 
 --- TrialRunner{search_alg=, scheduler=, trial_executor=, stopper=,
 --- callbacks=, metric=, mode=, experiment_dir=, checkpoint_period=,
---- fail_fast=, max_pending_trials=, store=}
+--- fail_fast=, max_pending_trials=, store=, background_snapshots=}
+--- background_snapshots: periodic snapshots are committed (fsync, rename,
+--- removal of the one before) on the directory thread while the loop goes
+--- on; forced ones (checkpoint(true)) wait for it. tune.run sets it, as it
+--- ends with a forced snapshot.
 function TrialRunner:__init(o)
   o = o or {}
   self.search_alg = o.search_alg or require("tune.search.basic_variant")()
@@ -36,6 +40,7 @@ function TrialRunner:__init(o)
   self.checkpoint_period = o.checkpoint_period or 10
   self.fail_fast = o.fail_fast or false
   self.max_pending_trials = o.max_pending_trials or 16
+  self.background_snapshots = o.background_snapshots or false
   if self.experiment_dir then
     assert(core.mkdir_p(self.experiment_dir))
     self.store = o.store or persistence.Store(self.experiment_dir)
