@@ -249,6 +249,31 @@ describe("tune.reporter", function()
       assert.truthy(header(s):find("total time %(s%)$"), header(s))
     end)
 
+    it("infers from trials that report later, past the finished ones it has read", function()
+      local r = compact{}
+      local list = {}
+      for i = 1, 3 do
+        list[i] = trial("f_0000" .. i, "TERMINATED", {last_result = {trial_id = "f_0000" .. i, alpha = i}})
+      end
+      list[4] = trial("f_00004", "RUNNING", {last_result = {trial_id = "f_00004"}})
+      list[5] = trial("f_00005", "TERMINATED", {last_result = {trial_id = "f_00005", beta = 5}})
+      assert.truthy(header(r:progress_string(list, false)):find("alpha%s+beta$"), header(r:progress_string(list, false)))
+      -- The running trial reports a new key, and a new trial another.
+      list[4].last_result.gamma = 1
+      list[6] = trial("f_00006", "RUNNING", {last_result = {trial_id = "f_00006", delta = 2}})
+      local h = header(r:progress_string(list, false))
+      assert.truthy(h:find("alpha%s+beta%s+gamma$"), h)
+      -- Up to five: a key the running trial reports after a report is
+      -- found by the next one (in the order found).
+      list[4].last_result.gamma = nil
+      r = compact{infer_limit = 5}
+      h = header(r:progress_string(list, false))
+      assert.truthy(h:find("alpha%s+beta%s+delta$"), h)
+      list[4].last_result.gamma = 1
+      h = header(r:progress_string(list, false))
+      assert.truthy(h:find("alpha%s+beta%s+delta%s+gamma$"), h)
+    end)
+
     it("uses metric_columns as given, with no inference", function()
       local s = compact{metric_columns = {"zeta", "val/loss"}}:progress_string(result_trials(), false)
       assert.truthy(header(s):find("loc%s+zeta%s+val/loss$"), header(s))

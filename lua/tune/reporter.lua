@@ -265,9 +265,13 @@ function CLIReporter:progress_string(trials, done, ...)
     local part = {}
     if #trials > 0 then
       local dirs, seen = {}, {}
+      -- Trials mostly share their directory: the last pair is not joined again.
+      local last_dir, last_name = nil, nil
       for _, t in ipairs(trials) do
-        if type(t.local_dir) == "string" then
-          local d = t.experiment_dir_name and util.join(t.local_dir, t.experiment_dir_name) or t.local_dir
+        local ld, name = t.local_dir, t.experiment_dir_name
+        if type(ld) == "string" and (ld ~= last_dir or name ~= last_name) then
+          last_dir, last_name = ld, name
+          local d = name and util.join(ld, name) or ld
           if not seen[d] then seen[d] = true; dirs[#dirs + 1] = d end
         end
       end
@@ -285,7 +289,8 @@ function CLIReporter:progress_string(trials, done, ...)
       local force = self._print_intermediate_tables
       if force == nil then force = self._verbose >= 3 end
       if force or (self._verbose >= 2 and done) then
-        for _, l in ipairs(self:_progress_table(trials, max_progress, sort and self._metric or nil, self._mode)) do
+        for _, l in ipairs(self:_progress_table(trials, max_progress, sort and self._metric or nil, self._mode,
+          groups, states)) do
           part[#part + 1] = l
         end
       end

@@ -94,6 +94,16 @@ function CLIReporter:_infer_user_metrics(trials, limit)
     self._inferred_read = setmetatable({}, WEAK_KEYS)
   end
   local read = self._inferred_read
+  -- The leading trials of a list that were all finished and read are
+  -- passed over: a report over 10,000 trials looks at the new ones only
+  -- (the runner's list only grows).
+  local prefixes = self._inferred_prefix
+  if not prefixes then
+    prefixes = setmetatable({}, WEAK_KEYS)
+    self._inferred_prefix = prefixes
+  end
+  local prefix = prefixes[trials] or 0
+  local contiguous = true
   -- `seen` holds the keys taken and those that never can be (default
   -- columns, auto-filled keys): one lookup each after the first time.
   local function candidate(k, v)
@@ -104,9 +114,13 @@ function CLIReporter:_infer_user_metrics(trials, limit)
     end
     return type(v) == "number" or v == NULL
   end
-  for _, t in ipairs(trials) do
+  for i = prefix + 1, #trials do
+    local t = trials[i]
     local r = read[t] and EMPTY or last_result(t)
     if t.status == "TERMINATED" or t.status == "ERROR" then read[t] = true end
+    if contiguous then
+      if read[t] then prefixes[trials] = i else contiguous = false end
+    end
     -- Most trials bring no new key: only those that may are flattened and
     -- sorted (a report over thousands of trials stays cheap).
     local new = false

@@ -57,8 +57,9 @@ local function time_passed_str(start, now, wall)
   return string.format("Current time: %s (running for %s)", os.date("%Y-%m-%d %H:%M:%S", math.floor(wall)), running)
 end
 
-function CLIReporter:_progress_table(trials, max_rows, sort_metric, sort_mode)
-  local groups, states = by_state(trials)
+--- `groups` and `states`, when given, are by_state(trials) (the caller's).
+function CLIReporter:_progress_table(trials, max_rows, sort_metric, sort_mode, groups, states)
+  if not groups then groups, states = by_state(trials) end
   local order = display_order(states)
   if sort_metric and groups.TERMINATED then sort_by(groups.TERMINATED, sort_metric, sort_mode) end
   local shown, overflow, overflow_strs = {}, 0, {}

@@ -27,8 +27,13 @@ local function by_state(trials)
   local groups, states = {}, {}
   for _, t in ipairs(trials) do
     local s = t.status
-    if not groups[s] then groups[s] = {}; states[#states + 1] = s end
-    table.insert(groups[s], t)
+    local g = groups[s]
+    if not g then
+      g = {}
+      groups[s] = g
+      states[#states + 1] = s
+    end
+    g[#g + 1] = t
   end
   table.sort(states)
   return groups, states
@@ -70,7 +75,8 @@ local function smallest_ids(list, k)
   local out, ids = {}, {}
   if k <= 0 then return out end
   for _, t in ipairs(list) do
-    local id = tostring(t.trial_id)
+    local id = t.trial_id
+    if type(id) ~= "string" then id = tostring(id) end
     local n = #out
     if n < k or id < ids[n] then
       local i = n < k and n + 1 or n
