@@ -120,6 +120,41 @@ describe("the simulator backend", function()
     return trace
   end
 
+  it("asks for the next result before the callbacks see this one, unless a checkpoint is saved first", function()
+    tune.register_trainable("sim_trainable", function() end)
+    local function order(opts)
+      local events = {}
+      local ex = tune.SimulatedExecutor{num_cpus = 1, curve = function(_, it)
+        if it > 3 then return nil end
+        return {loss = it}
+      end}
+      local continue = ex.continue_training
+      ex.continue_training = function(self, trial)
+        events[#events + 1] = "train"
+        return continue(self, trial)
+      end
+      local cb = tune.Callback:extend()
+      function cb:on_trial_result(_, _, _, result) events[#events + 1] = "result " .. result.training_iteration end
+      function cb:on_checkpoint() events[#events + 1] = "checkpoint" end
+      local run_opts = {trial_executor = ex, num_samples = 1, config = {x = 0.5}, verbose = 0, local_dir = dir,
+        callbacks = {cb()}}
+      for k, v in pairs(opts) do run_opts[k] = v end
+      tune.run("sim_trainable", run_opts)
+      ex:close()
+      return events
+    end
+    assert.same({"train", "result 1", "train", "result 2", "train", "result 3"}, order{name = "plain"})
+    -- A result that ends the trial asks for nothing more.
+    assert.same({"train", "result 1", "train", "result 2", "result 3"},
+      order{name = "stopped", stop = {training_iteration = 3}})
+    -- With a checkpoint every iteration, the save goes first.
+    local saved = order{name = "saved", checkpoint_freq = 1}
+    assert.equal("result 1", saved[1])
+    for i, e in ipairs(saved) do
+      if e == "train" then assert.equal("checkpoint", saved[i - 1], table.concat(saved, ", ")) end
+    end
+  end)
+
   it("runs the same twice with the same seed: trials, results, time fields and decisions", function()
     tune.register_trainable("sim_trainable", function() end)
     local a, b = record("a", 7), record("b", 7)

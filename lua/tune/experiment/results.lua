@@ -133,15 +133,21 @@ end
 function R:_process_batch(trial, results, nested)
   local last
   self._batch_done = 0
-  for i = 1, #results do
-    last = self:_process_trial_result(trial, results[i], nested)
+  local n = #results
+  for i = 1, n do
+    last = self:_process_trial_result(trial, results[i], nested, i == n)
     self._batch_done = i
     if last == nil or last == STOP then return i, last end
   end
   return #results, last
 end
 
-function R:_process_trial_result(trial, result, nested)
+--- `last_in_batch`: when this result is the batch's last and the decision
+--- is to continue, with nothing to save first, the next result is asked
+--- for at once, before the search algorithm's hook, the callbacks and the
+--- bookkeeping (the worker computes while they run): the same requests in
+--- the same order as if it were asked for after them.
+function R:_process_trial_result(trial, result, nested, last_in_batch)
   local is_duplicate = result.__duplicate__
   local force_checkpoint = result.should_checkpoint and not is_duplicate
   if is_duplicate then
@@ -170,6 +176,18 @@ function R:_process_trial_result(trial, result, nested)
   else
     decision = self:_scheduler("on_trial_result", "decision", trial, flat) or CONTINUE
   end
+  local sent = false
+  if last_in_batch and decision == CONTINUE and not force_checkpoint and not is_duplicate
+      and (trial.checkpoint_freq or 0) == 0 and not trial.checkpoint_at_end
+      and rawget(trial, "saving_to") == nil and trial.status == Trial.RUNNING then
+    local id = trial.trial_id
+    local queued = self._queued_decisions[id]
+    if (queued == nil or queued == CONTINUE) and self._cached_decisions[id] == nil then
+      self._queued_decisions[id] = nil
+      self.trial_executor:continue_training(trial)
+      sent = true
+    end
+  end
   if decision == STOP then
     result.done = true
     -- Journaled before the result is logged: a driver that dies between
@@ -197,7 +215,7 @@ function R:_process_trial_result(trial, result, nested)
     self._cached_decisions[trial.trial_id] = decision
     return nil
   end
-  self:_queue_decision(trial, decision)
+  if not sent then self:_queue_decision(trial, decision) end
   return decision
 end
 
