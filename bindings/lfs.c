@@ -267,8 +267,7 @@ static const luaL_Reg append_methods[] = {
    len, src_size) appends part of another file (an earlier snapshot).
    handle:commit_async([remove]) -> job: the synced commit (and then the
    removal of `remove`) on the directory thread, the handle done at once;
-   job:done() says whether it is over, job:wait() -> true | nil, message,
-   errno. */
+   job:wait() -> true | nil, message, errno. */
 #define ATOMIC_MT "tune.AtomicFile"
 
 typedef struct {
@@ -421,13 +420,6 @@ static int l_prep_wait(lua_State *L) {
   return n + 1;
 }
 
-static int l_prep_done(lua_State *L) {
-  prep_handle_t *h = luaL_checkudata(L, 1, PREP_MT);
-  if (!h->job) return luaL_error(L, "the directory job was already released");
-  lua_pushboolean(L, tune_fsprep_done(h->job));
-  return 1;
-}
-
 static int l_atomic_commit_async(lua_State *L) {
   atomic_handle_t *h = check_atomic(L);
   const char *remove = luaL_optstring(L, 2, NULL);
@@ -455,7 +447,6 @@ static int l_prep_gc(lua_State *L) {
 
 static const luaL_Reg prep_methods[] = {
     {"wait", l_prep_wait},
-    {"done", l_prep_done},
     {NULL, NULL},
 };
 

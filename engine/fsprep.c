@@ -223,8 +223,6 @@ tune_fsprep_job_t *tune_fsprep_commit(tune_fsprep_t *s, tune_atomic_file_t *f, c
   return j;
 }
 
-int tune_fsprep_done(const tune_fsprep_job_t *j) { return atomic_load(&j->done); }
-
 int tune_fsprep_wait(tune_fsprep_job_t *j) {
   if (atomic_load(&j->done)) return j->rc;
   tune_fsprep_t *s = j->svc;

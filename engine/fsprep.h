@@ -39,8 +39,6 @@ tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const c
 /// there and then. NULL if the thread cannot start (`f` is then still the
 /// caller's).
 tune_fsprep_job_t *tune_fsprep_commit(tune_fsprep_t *s, tune_atomic_file_t *f, const char *remove);
-/// Whether the job is done (its outcome is then tune_fsprep_wait's, at once).
-int tune_fsprep_done(const tune_fsprep_job_t *j);
 /// The job's outcome, once done: 0, or the negative errno of the step that
 /// failed (-EEXIST: the directory was there; nothing else was made). A job
 /// the thread has not reached is done by the caller at once; one it is

@@ -225,11 +225,13 @@ function Store:snapshot(state, trials, serialize, final, background)
   else
     f:write(assert(core.json_encode(state)))
   end
+  -- What the journal named since the last snapshot is in this one. (Should
+  -- its commit fail, nothing is copied from it: _reuse stays nil.)
+  if trials and next(self._touched) ~= nil then self._touched = {} end
   local last = self._last_snapshot
   if background and last ~= nil then
     local job = f:commit_async(last ~= name and util.join(self.dir, last) or nil)
     if job then
-      if trials and next(self._touched) ~= nil then self._touched = {} end
       self._committing = {job = job, name = name, reuse = reuse, trials = trials ~= nil}
       return path
     end
@@ -237,10 +239,7 @@ function Store:snapshot(state, trials, serialize, final, background)
   local ok
   ok, err = f:commit()
   if not ok then return nil, err end
-  if trials then
-    self._reuse = reuse
-    if next(self._touched) ~= nil then self._touched = {} end
-  end
+  if trials then self._reuse = reuse end
   -- Older snapshots go: the one this store wrote last, or (the first time)
   -- whatever an earlier driver left, found by listing the directory once.
   local old = self._last_snapshot

@@ -114,15 +114,6 @@ function R:_on_training_result(trial, results, nested)
   local err
   if not ok then err, n, last = n, self._batch_done, nil end
   local ex = self.trial_executor
-  local id = trial.trial_id
-  if ok and last == CONTINUE and self._queued_decisions[id] == CONTINUE and self._cached_decisions[id] == nil
-      and trial.status == Trial.RUNNING then
-    -- The worker computes its next result while this batch is logged
-    -- (_post_process then finds nothing queued): the same requests in
-    -- the same order, only the log writes come after the train request.
-    self._queued_decisions[id] = nil
-    ex:continue_training(trial)
-  end
   if ex.commit_results and n > 0 then ex:commit_results(trial, n, last == STOP) end
   if not ok then self:_process_trial_failure(trial, M.failure_message(err)) end
 end
@@ -142,11 +133,19 @@ function R:_process_batch(trial, results, nested)
   return #results, last
 end
 
+--- Whether a result asks for a persistent checkpoint: checkpoint_freq,
+--- checkpoint_at_end on the last result, or the trainable's own
+--- should_checkpoint (`force`).
+local function save_due(trial, result, force)
+  return force or trial_should_checkpoint(trial, result) or (trial.checkpoint_at_end and result.done) or false
+end
+
 --- `last_in_batch`: when this result is the batch's last and the decision
---- is to continue, with nothing to save first, the next result is asked
---- for at once, before the search algorithm's hook, the callbacks and the
---- bookkeeping (the worker computes while they run): the same requests in
---- the same order as if it were asked for after them.
+--- is to continue, with no save due, the next result is asked for at once,
+--- before the search algorithm's hook, the callbacks, the bookkeeping and
+--- the batch's logging (the worker computes while they run): the same
+--- requests in the same order as if it were asked for after them
+--- (_post_process then finds nothing queued).
 function R:_process_trial_result(trial, result, nested, last_in_batch)
   local is_duplicate = result.__duplicate__
   local force_checkpoint = result.should_checkpoint and not is_duplicate
@@ -177,8 +176,7 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
     decision = self:_scheduler("on_trial_result", "decision", trial, flat) or CONTINUE
   end
   local sent = false
-  if last_in_batch and decision == CONTINUE and not force_checkpoint and not is_duplicate
-      and (trial.checkpoint_freq or 0) == 0 and not trial.checkpoint_at_end
+  if last_in_batch and decision == CONTINUE and not save_due(trial, result, force_checkpoint)
       and rawget(trial, "saving_to") == nil and trial.status == Trial.RUNNING then
     local id = trial.trial_id
     local queued = self._queued_decisions[id]
@@ -221,8 +219,7 @@ end
 
 function R:_checkpoint_trial_if_needed(trial, force)
   local r = trial.last_result
-  local at_end = trial.checkpoint_at_end and r.done
-  if (trial_should_checkpoint(trial) or at_end or force) and trial.status == Trial.RUNNING then
+  if save_due(trial, r, force) and trial.status == Trial.RUNNING then
     -- Never twice for one iteration (the last result repeated when a
     -- function returns, checkpoint_freq meeting checkpoint_at_end).
     local it = r.training_iteration

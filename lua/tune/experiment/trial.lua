@@ -210,9 +210,10 @@ function Trial:should_stop(result)
   return false
 end
 
---- Ray's should_checkpoint: every checkpoint_freq iterations.
-function Trial:should_checkpoint()
-  local it = self.last_result.training_iteration or 0
+--- Ray's should_checkpoint: every checkpoint_freq iterations. `result`
+--- (the last result when not given) is the one to judge.
+function Trial:should_checkpoint(result)
+  local it = (result or self.last_result).training_iteration or 0
   return self.checkpoint_freq > 0 and it > 0 and it % self.checkpoint_freq == 0
 end
 
