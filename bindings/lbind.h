@@ -31,6 +31,10 @@ struct tune_backend *tune_lbackend_new(lua_State *L, int idx, int *host_ref, cha
 /// it is not one. Valid while the handle lives (closed: fd -1, nothing
 /// pending).
 tune_appendbuf_t *tune_lfs_check_append(lua_State *L, int idx);
+/// The log files a core.prepare_dir job at `idx` made and kept open, once
+/// it has been waited for: moved to `fds` (the caller's to close); -1 when
+/// it is no such job or kept none.
+int tune_lfs_take_prep_fds(lua_State *L, int idx, int fds[2]);
 
 /// Returns nil, "<what>: <strerror(-rc)>" (luaL_fileresult style).
 int tune_lua_fail(lua_State *L, const char *what, int rc);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backends.h"
 #include "common.h"
@@ -165,7 +166,6 @@ static int l_start(lua_State *L) {
   s.stdout_file = opt_string(L, 2, "stdout_file");
   s.stderr_file = opt_string(L, 2, "stderr_file");
   s.logdir_made = flag(L, 2, "logdir_made");
-  s.logs_made = flag(L, 2, "logs_made");
   s.restore_persistent = flag(L, 2, "restore_persistent");
   s.resettable = flag(L, 2, "resettable");
   s.checkpoint_at_end = flag(L, 2, "checkpoint_at_end");
@@ -187,7 +187,19 @@ static int l_start(lua_State *L) {
   }
   s.config = config;
   s.loader = loader;
+  /* logs_made: true, or the prepare_dir job that made the files, whose
+     open descriptors the loggers take (taken last: nothing raises after). */
+  int fds[2] = {-1, -1};
+  if (lua_getfield(L, 2, "logs_made") == LUA_TUSERDATA) {
+    s.logs_made = 1;
+    if (tune_lfs_take_prep_fds(L, -1, fds) == 0) s.log_fds = fds;
+  } else {
+    s.logs_made = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
   int rc = tune_executor_start(ex, &s, err, sizeof err);
+  for (int i = 0; i < 2; i++)
+    if (fds[i] >= 0) close(fds[i]); /* not started: opened by path next time */
   cJSON_Delete(config);
   cJSON_Delete(loader);
   lua_pushinteger(L, rc);

@@ -420,6 +420,12 @@ static int l_prep_wait(lua_State *L) {
   return n + 1;
 }
 
+int tune_lfs_take_prep_fds(lua_State *L, int idx, int fds[2]) {
+  prep_handle_t *h = luaL_testudata(L, idx, PREP_MT);
+  fds[0] = fds[1] = -1;
+  return h && h->job ? tune_fsprep_take_fds(h->job, fds) : -1;
+}
+
 static int l_atomic_commit_async(lua_State *L) {
   atomic_handle_t *h = check_atomic(L);
   const char *remove = luaL_optstring(L, 2, NULL);

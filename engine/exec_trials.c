@@ -175,7 +175,7 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
   }
   if (w) tune_worker_uncork(w);
   /* While the worker starts, not between its result and the next request. */
-  tune_loggers_open(&ex->loggers, t->id, t->logdir, spec->logs_made);
+  tune_loggers_open(&ex->loggers, t->id, t->logdir, spec->logs_made, spec->log_fds);
   return 1;
 }
 

@@ -24,7 +24,12 @@ struct tune_fsprep_job {
   size_t len;
   tune_atomic_file_t *commit;  ///< a commit job's file (dir is NULL), until run
   char *remove;                ///< what a commit job removes after it, or NULL
+  int fds[2];                  ///< result.json, progress.csv kept open, or -1
 };
+
+/// How many log files made ahead are held open, in every service: beyond
+/// TUNE_FSPREP_MAX_KEPT, jobs close theirs (their loggers open by path).
+static atomic_int kept_fds;
 
 struct tune_fsprep {
   uv_mutex_t mu;
@@ -35,8 +40,18 @@ struct tune_fsprep {
   int started, stopping;
 };
 
+static void drop_fds(tune_fsprep_job_t *j) {
+  for (int i = 0; i < 2; i++)
+    if (j->fds[i] >= 0) {
+      close(j->fds[i]);
+      j->fds[i] = -1;
+      atomic_fetch_sub(&kept_fds, 1);
+    }
+}
+
 static void job_unref(tune_fsprep_job_t *j) {
   if (atomic_fetch_sub(&j->refs, 1) != 1) return;
+  drop_fds(j);
   tune_fs_atomic_abort(j->commit); /* never run: only when its file could not be handed over */
   free(j->remove);
   free(j->dir);
@@ -46,11 +61,18 @@ static void job_unref(tune_fsprep_job_t *j) {
 
 static const char *const FILES[3] = {"params.json", "result.json", "progress.csv"};
 
-/// Makes a file that must not exist, with `data`. 0 or -errno.
-static int make_file(const char *path, const char *data, size_t len) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+/// Makes a file that must not exist, with `data`. 0 or -errno. With
+/// `keep` (not NULL), its descriptor (opened with `flags`: the access mode
+/// and O_APPEND) is left in *keep instead of being closed.
+static int make_file(const char *path, const char *data, size_t len, int flags, int *keep) {
+  int fd = open(path, O_CREAT | O_EXCL | O_CLOEXEC | flags, 0666);
   if (fd < 0) return -errno;
   int rc = len ? tune_fs_write_all(fd, data, len) : 0;
+  if (keep && rc == 0) {
+    *keep = fd;
+    atomic_fetch_add(&kept_fds, 1);
+    return 0;
+  }
   if (close(fd) < 0 && rc == 0) rc = -errno;
   return rc;
 }
@@ -75,11 +97,16 @@ static int run_job(tune_fsprep_job_t *j) {
   memcpy(path, j->dir, n);
   path[n] = '/';
   int rc = 0, made = 0;
+  /* The log files stay open for the loggers (the flags they open them
+     with), within the limit on files held. */
+  int keep = atomic_load(&kept_fds) + 2 <= TUNE_FSPREP_MAX_KEPT;
   for (; made < 3 && rc == 0; made++) {
     strcpy(path + n + 1, FILES[made]);
-    rc = made == 0 ? make_file(path, j->params, j->len) : make_file(path, NULL, 0);
+    if (made == 0) rc = make_file(path, j->params, j->len, O_WRONLY, NULL);
+    else rc = make_file(path, NULL, 0, (made == 1 ? O_WRONLY : O_RDWR) | O_APPEND, keep ? &j->fds[made - 1] : NULL);
   }
   if (rc < 0) {
+    drop_fds(j);
     for (int i = 0; i < made; i++) {
       strcpy(path + n + 1, FILES[i]);
       unlink(path);
@@ -192,6 +219,7 @@ static tune_fsprep_job_t *new_job(tune_fsprep_t *s) {
   atomic_init(&j->refs, 2);
   atomic_init(&j->done, 0);
   j->svc = s;
+  j->fds[0] = j->fds[1] = -1;
   return j;
 }
 
@@ -248,6 +276,16 @@ int tune_fsprep_wait(tune_fsprep_job_t *j) {
   while (!atomic_load(&j->done)) uv_cond_wait(&s->done, &s->mu);
   uv_mutex_unlock(&s->mu);
   return j->rc;
+}
+
+int tune_fsprep_take_fds(tune_fsprep_job_t *j, int fds[2]) {
+  fds[0] = fds[1] = -1;
+  if (!atomic_load(&j->done) || j->rc != 0 || j->fds[0] < 0 || j->fds[1] < 0) return -1;
+  fds[0] = j->fds[0];
+  fds[1] = j->fds[1];
+  j->fds[0] = j->fds[1] = -1;
+  atomic_fetch_sub(&kept_fds, 2);
+  return 0;
 }
 
 void tune_fsprep_release(tune_fsprep_job_t *j) {

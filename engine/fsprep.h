@@ -19,6 +19,9 @@
 
 #include "fsutil.h"
 
+/// At most this many log files made ahead are held open at once.
+#define TUNE_FSPREP_MAX_KEPT 64
+
 typedef struct tune_fsprep tune_fsprep_t;
 typedef struct tune_fsprep_job tune_fsprep_job_t;
 
@@ -29,7 +32,10 @@ tune_fsprep_t *tune_fsprep_new(void);
 void tune_fsprep_free(tune_fsprep_t *s);
 /// Queues: mkdir(dir) (one level, the parent must exist), then
 /// dir/params.json with `params` (O_EXCL), dir/result.json and
-/// dir/progress.csv empty (O_EXCL). NULL if the thread cannot start.
+/// dir/progress.csv empty (O_EXCL). The last two stay open for the
+/// trial's loggers (tune_fsprep_take_fds), as long as the service's jobs
+/// hold fewer than TUNE_FSPREP_MAX_KEPT such files; a job let go closes
+/// what was not taken. NULL if the thread cannot start.
 tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len);
 /// Queues the commit of an atomic file that is completely written
 /// (tune_fs_atomic_commit with sync: flush, fsync, rename, fsync of the
@@ -44,6 +50,10 @@ tune_fsprep_job_t *tune_fsprep_commit(tune_fsprep_t *s, tune_atomic_file_t *f, c
 /// the thread has not reached is done by the caller at once; one it is
 /// doing is waited for.
 int tune_fsprep_wait(tune_fsprep_job_t *j);
+/// After a successful wait: moves the open result.json (O_WRONLY|O_APPEND)
+/// and progress.csv (O_RDWR|O_APPEND) of a directory job to `fds`, the
+/// caller's to close. -1 (fds set to -1) when the job kept none.
+int tune_fsprep_take_fds(tune_fsprep_job_t *j, int fds[2]);
 /// The submitter lets go (waited for or not).
 void tune_fsprep_release(tune_fsprep_job_t *j);
 

@@ -364,11 +364,22 @@ void tune_loggers_free(tune_loggers_t *l) {
   tune_buf_free(&l->rows);
 }
 
-void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir, int made) {
-  if (!l->json && !l->csv) return;
-  trial_log_t *t = trial_log(l, trial_id, logdir);
-  if (l->json) (void)log_open(t, 0, LOG_NAMES[0], made);
-  if (l->csv) (void)log_open(t, 1, LOG_NAMES[1], made);
+void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir, int made, int fds[2]) {
+  trial_log_t *t = l->json || l->csv ? trial_log(l, trial_id, logdir) : NULL;
+  for (int i = 0; i < 2; i++) {
+    int on = i == 0 ? l->json : l->csv;
+    if (fds && fds[i] >= 0) {
+      /* Made empty and opened with the directory (engine/fsprep.h). */
+      if (on && t->fd[i] < 0) {
+        t->fd[i] = fds[i];
+        t->size[i] = 0;
+      } else {
+        close(fds[i]);
+      }
+      fds[i] = -1;
+    }
+    if (on) (void)log_open(t, i, LOG_NAMES[i], made);
+  }
 }
 
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {

@@ -69,8 +69,10 @@ void tune_loggers_flush(tune_loggers_t *l);
 /// files' creation overlaps the worker's start instead of delaying the
 /// first result's handling. A failure here is left to the first write,
 /// which tries again and reports it. `made`: the files are there and
-/// empty (made with the trial's directory, engine/fsprep.h).
-void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir, int made);
+/// empty (made with the trial's directory, engine/fsprep.h). `fds` (or
+/// NULL): result.json and progress.csv already open that way, or -1; the
+/// loggers take them (each is set to -1; one no logger uses is closed).
+void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir, int made, int fds[2]);
 /// Close a trial's files (it stopped or paused; its CSV columns are kept).
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id);
 /// Close a trial's files and forget its CSV columns (they are read back

@@ -21,6 +21,7 @@ typedef struct {
   const char *logdir;            ///< created by the executor unless logdir_made
   int logdir_made;               ///< the caller made logdir already (no stat)
   int logs_made;                 ///< result.json and progress.csv are there, empty
+  int *log_fds;                  ///< or NULL: both open (made ahead), taken by the loggers
   const char *experiment_tag;
   const char *experiment_id;
   tune_pgf_entry_t *fe;

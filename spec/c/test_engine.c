@@ -613,6 +613,97 @@ static void test_dirs_made_ahead(void) {
   CHECK(system(cmd) == 0);
 }
 
+static int open_fds(void) {
+  int n = 0;
+  char path[64];
+  for (int fd = 0; fd < 4096; fd++) {
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (access(path, F_OK) == 0) n++;
+  }
+  return n;
+}
+
+/// A directory job keeps result.json and progress.csv open for the
+/// loggers, within TUNE_FSPREP_MAX_KEPT files; what is not taken is closed
+/// with the job, and the loggers write through what they are given.
+static void test_dirs_made_ahead_keep_logs(void) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  int before = open_fds();
+  tune_fsprep_t *s = tune_fsprep_new();
+  CHECK(s);
+  enum { N = TUNE_FSPREP_MAX_KEPT / 2 + 8 };
+  tune_fsprep_job_t *jobs[N];
+  char path[96];
+  for (int i = 0; i < N; i++) {
+    snprintf(path, sizeof path, "%s/t%d", dir, i);
+    jobs[i] = tune_fsprep_submit(s, path, "{}", 2);
+    CHECK(jobs[i]);
+  }
+  for (int i = 0; i < N; i++) CHECK(tune_fsprep_wait(jobs[i]) == 0);
+  CHECK(open_fds() == before + TUNE_FSPREP_MAX_KEPT);
+  int fds[2], kept = 0;
+  for (int i = 0; i < N; i++) {
+    if (tune_fsprep_take_fds(jobs[i], fds) < 0) {
+      CHECK(fds[0] == -1 && fds[1] == -1);
+      continue;
+    }
+    kept++;
+    CHECK((fcntl(fds[0], F_GETFL) & (O_ACCMODE | O_APPEND)) == (O_WRONLY | O_APPEND));
+    CHECK((fcntl(fds[1], F_GETFL) & (O_ACCMODE | O_APPEND)) == (O_RDWR | O_APPEND));
+    int again[2];
+    CHECK(tune_fsprep_take_fds(jobs[i], again) < 0); /* once */
+    if (i > 0) {
+      close(fds[0]);
+      close(fds[1]);
+      continue;
+    }
+    /* The loggers take them: the rows go to the job's files, not to files
+       opened at the logdir they are told (another directory here). */
+    tune_loggers_t l;
+    tune_loggers_init(&l, 1, 1);
+    snprintf(path, sizeof path, "%s/t1", dir);
+    tune_loggers_open(&l, "a", path, 1, fds);
+    CHECK(fds[0] == -1 && fds[1] == -1);
+    cJSON *config = cJSON_Parse("{\"x\":1}");
+    cJSON *batch = cJSON_Parse("[{\"loss\":2,\"training_iteration\":1}]");
+    tune_log_target_t tg = {"a", "a", path, "0", config, 1};
+    tune_loggers_write(&l, &tg, batch, 1, 0);
+    tune_loggers_close(&l, "a");
+    tune_loggers_free(&l);
+    cJSON_Delete(batch);
+    cJSON_Delete(config);
+    char *data;
+    size_t len;
+    snprintf(path, sizeof path, "%s/t0/result.json", dir);
+    CHECK(tune_fs_read(path, 4096, &data, &len) == 0 && len > 0 && strstr(data, "\"loss\":2"));
+    free(data);
+    snprintf(path, sizeof path, "%s/t0/progress.csv", dir);
+    CHECK(tune_fs_read(path, 4096, &data, &len) == 0 && len > 5 && !strncmp(data, "loss,", 5));
+    free(data);
+    snprintf(path, sizeof path, "%s/t1/result.json", dir);
+    CHECK(tune_fs_read(path, 4096, &data, &len) == 0 && len == 0);
+    free(data);
+  }
+  CHECK(kept == TUNE_FSPREP_MAX_KEPT / 2);
+  CHECK(open_fds() == before);
+  /* Below the limit again: a new job keeps its files, and one let go
+     without taking them closes them (once the thread let go of it too:
+     the service is freed first). */
+  snprintf(path, sizeof path, "%s/u", dir);
+  tune_fsprep_job_t *j = tune_fsprep_submit(s, path, "{}", 2);
+  CHECK(tune_fsprep_wait(j) == 0);
+  CHECK(open_fds() == before + 2);
+  for (int i = 0; i < N; i++) tune_fsprep_release(jobs[i]);
+  tune_fsprep_free(s);
+  CHECK(open_fds() == before + 2);
+  tune_fsprep_release(j);
+  CHECK(open_fds() == before);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
 static void test_atomic_files(void) {
   char dir[] = "/tmp/tune-test-XXXXXX";
   CHECK(mkdtemp(dir));
@@ -872,6 +963,7 @@ int main(void) {
       {"json_own_allocator", test_json_own_allocator},
       {"atomic_files", test_atomic_files},
       {"dirs_made_ahead", test_dirs_made_ahead},
+      {"dirs_made_ahead_keep_logs", test_dirs_made_ahead_keep_logs},
       {"journal_ahead_of_rows", test_journal_ahead_of_rows},
       {"local_backend", test_local_backend},
   };

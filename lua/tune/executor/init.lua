@@ -154,7 +154,7 @@ function TrialExecutor:start_trial(trial)
     name = tostring(trial),
     logdir = trial.logdir,
     logdir_made = true, -- trial:init_logdir above made it (one stat less)
-    logs_made = trial:take_logs_made(), -- made empty with the directory, ahead
+    logs_made = trial:take_logs_made(), -- made empty with the directory, ahead (and open)
     experiment_tag = trial.experiment_tag,
     experiment_id = trial.experiment_id,
     pgf = pgf,

@@ -273,7 +273,8 @@ local function take_prepared(self)
   if made then
     self.logdir = path
     self._params_written = rawequal(self._prep_config, self.config) or nil
-    self._logs_made = true
+    -- The job holds the log files open: the loggers take them.
+    self._logs_made = job
     self._dir_fresh = true
   end
   self._prep_config = nil
@@ -281,10 +282,11 @@ local function take_prepared(self)
 end
 
 --- Whether result.json and progress.csv were made, empty, with the
---- directory and nothing opened them since: true once (for the first
---- start's loggers, which then open them without asking).
+--- directory and nothing opened them since: once, for the first start's
+--- loggers, the core.prepare_dir job that made them (it may hold them
+--- open, engine/fsprep.h), else false.
 function Trial:take_logs_made()
-  local made = rawget(self, "_logs_made") == true
+  local made = rawget(self, "_logs_made") or false
   self._logs_made = nil
   return made
 end
