@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -28,8 +29,21 @@ struct tune_fsprep_job {
 };
 
 /// How many log files made ahead are held open, in every service: beyond
-/// TUNE_FSPREP_MAX_KEPT, jobs close theirs (their loggers open by path).
+/// tune_fsprep_max_kept(), jobs close theirs (their loggers open by path).
 static atomic_int kept_fds;
+
+int tune_fsprep_max_kept(void) {
+  static atomic_int limit;
+  int n = atomic_load(&limit);
+  if (n) return n;
+  struct rlimit rl;
+  n = TUNE_FSPREP_MAX_KEPT;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 16 < (rlim_t)n)
+    n = (int)(rl.rlim_cur / 16);
+  if (n < 2) n = -1; /* none kept (-1: known, not 0) */
+  atomic_store(&limit, n);
+  return n;
+}
 
 struct tune_fsprep {
   uv_mutex_t mu;
@@ -99,7 +113,7 @@ static int run_job(tune_fsprep_job_t *j) {
   int rc = 0, made = 0;
   /* The log files stay open for the loggers (the flags they open them
      with), within the limit on files held. */
-  int keep = atomic_load(&kept_fds) + 2 <= TUNE_FSPREP_MAX_KEPT;
+  int keep = atomic_load(&kept_fds) + 2 <= tune_fsprep_max_kept();
   for (; made < 3 && rc == 0; made++) {
     strcpy(path + n + 1, FILES[made]);
     if (made == 0) rc = make_file(path, j->params, j->len, O_WRONLY, NULL);

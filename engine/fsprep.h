@@ -34,9 +34,15 @@ void tune_fsprep_free(tune_fsprep_t *s);
 /// dir/params.json with `params` (O_EXCL), dir/result.json and
 /// dir/progress.csv empty (O_EXCL). The last two stay open for the
 /// trial's loggers (tune_fsprep_take_fds), as long as the service's jobs
-/// hold fewer than TUNE_FSPREP_MAX_KEPT such files; a job let go closes
+/// hold fewer than tune_fsprep_max_kept() such files; a job let go closes
 /// what was not taken. NULL if the thread cannot start.
 tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len);
+/// How many log files made ahead may be held open over all jobs:
+/// TUNE_FSPREP_MAX_KEPT, or a sixteenth of the limit on open files
+/// (RLIMIT_NOFILE) when that is lower, so that a driver under a small
+/// `ulimit -n` keeps its descriptors for workers' pipes and the trials'
+/// logs; -1 when none are (a limit under 32).
+int tune_fsprep_max_kept(void);
 /// Queues the commit of an atomic file that is completely written
 /// (tune_fs_atomic_commit with sync: flush, fsync, rename, fsync of the
 /// directory), then, when it succeeded and `remove` is not NULL, the
