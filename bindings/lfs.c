@@ -351,11 +351,12 @@ static const luaL_Reg atomic_methods[] = {
     {NULL, NULL},
 };
 
-/* core.prepare_dir(dir, params_json) -> job: makes `dir` (its parent must
-   exist) with params.json and empty result.json and progress.csv on a
-   thread of its own (engine/fsprep.h); job:wait() -> true, or nil, a
-   message, the errno and whether the directory was there already. The
-   thread is the Lua state's (stopped when the state closes). */
+/* core.prepare_dir(dir, params_json[, lazy]) -> job: makes `dir` (its
+   parent must exist) with params.json and empty result.json and
+   progress.csv on a thread of its own (engine/fsprep.h; `lazy`: not needed
+   soon, the thread is woken for a batch of such jobs); job:wait() -> true,
+   or nil, a message, the errno and whether the directory was there
+   already. The thread is the Lua state's (stopped when the state closes). */
 #define PREP_MT "tune.PrepareDir"
 #define PREP_SERVICE_MT "tune.PrepareDirService"
 #define PREP_SERVICE_KEY "tune.prepare_dir.service"
@@ -401,7 +402,7 @@ static int l_prepare_dir(lua_State *L) {
   luaL_setmetatable(L, PREP_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
-  h->job = tune_fsprep_submit(svc, dir, params, len);
+  h->job = tune_fsprep_submit(svc, dir, params, len, lua_toboolean(L, 3));
   if (!h->job) return tune_lua_fail(L, dir, -EAGAIN);
   return 1;
 }

@@ -52,6 +52,9 @@ struct tune_fsprep {
   tune_fsprep_job_t *head, *tail;
   uv_thread_t thread;
   int started, stopping;
+  int idle;        ///< the thread waits on `work` (guarded by mu)
+  int unwoken;     ///< lazy jobs queued while it waits, not woken for yet
+  unsigned long wakeups;  ///< signals sent (for tests)
 };
 
 static void drop_fds(tune_fsprep_job_t *j) {
@@ -141,7 +144,13 @@ static void thread_main(void *arg) {
   tune_fsprep_t *s = arg;
   uv_mutex_lock(&s->mu);
   for (;;) {
-    while (!s->head && !s->stopping) uv_cond_wait(&s->work, &s->mu);
+    while (!s->head && !s->stopping) {
+      s->idle = 1;
+      uv_cond_wait(&s->work, &s->mu);
+      s->idle = 0;
+    }
+    /* Awake: it takes every queued job, lazy ones included. */
+    s->unwoken = 0;
     if (s->stopping) break;
     tune_fsprep_job_t *j = s->head;
     s->head = j->next;
@@ -198,8 +207,10 @@ void tune_fsprep_free(tune_fsprep_t *s) {
 }
 
 /// Queues `j` (its two references taken), starting the thread with the
-/// first job. -1 (nothing queued) if the thread cannot start.
-static int enqueue(tune_fsprep_t *s, tune_fsprep_job_t *j) {
+/// first job. A lazy job wakes a waiting thread only as the
+/// TUNE_FSPREP_BATCH-th queued since it waits. -1 (nothing queued) if the
+/// thread cannot start.
+static int enqueue(tune_fsprep_t *s, tune_fsprep_job_t *j, int lazy) {
   uv_mutex_lock(&s->mu);
   if (!s->started) {
     /* The thread blocks every signal (it starts with the mask of its
@@ -218,12 +229,20 @@ static int enqueue(tune_fsprep_t *s, tune_fsprep_job_t *j) {
   if (s->tail) s->tail->next = j;
   else s->head = j;
   s->tail = j;
+  /* A thread at work takes the job without a signal; one that waits is
+     woken at once, or for a lazy job once a batch of them is queued (one
+     wake-up, a system call and an interrupt for the driver, per batch). */
+  int wake = s->idle && (!lazy || ++s->unwoken >= TUNE_FSPREP_BATCH);
+  if (wake) {
+    s->unwoken = 0;
+    s->wakeups++;
+  }
   uv_mutex_unlock(&s->mu);
   /* Signalled after the unlock: the thread it wakes finds the mutex free
      instead of blocking on it and being woken a second time (one system
      call less per trial for the driver). Only this thread frees the
      service, so it is still there. */
-  uv_cond_signal(&s->work);
+  if (wake) uv_cond_signal(&s->work);
   return 0;
 }
 
@@ -237,14 +256,14 @@ static tune_fsprep_job_t *new_job(tune_fsprep_t *s) {
   return j;
 }
 
-tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len) {
+tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len, int lazy) {
   tune_fsprep_job_t *j = new_job(s);
   j->dir = tune_xstrdup(dir);
   j->params = tune_xmalloc(len + 1);
   memcpy(j->params, params, len);
   j->params[len] = '\0';
   j->len = len;
-  if (enqueue(s, j) < 0) {
+  if (enqueue(s, j, lazy) < 0) {
     atomic_store(&j->refs, 1);
     job_unref(j);
     return NULL;
@@ -256,13 +275,21 @@ tune_fsprep_job_t *tune_fsprep_commit(tune_fsprep_t *s, tune_atomic_file_t *f, c
   tune_fsprep_job_t *j = new_job(s);
   j->commit = f;
   j->remove = remove ? tune_xstrdup(remove) : NULL;
-  if (enqueue(s, j) < 0) {
+  if (enqueue(s, j, 0) < 0) {
     j->commit = NULL; /* still the caller's */
     atomic_store(&j->refs, 1);
     job_unref(j);
     return NULL;
   }
   return j;
+}
+
+int tune_fsprep_state(tune_fsprep_t *s, unsigned long *wakeups) {
+  uv_mutex_lock(&s->mu);
+  int idle = s->idle && !s->head;
+  if (wakeups) *wakeups = s->wakeups;
+  uv_mutex_unlock(&s->mu);
+  return idle;
 }
 
 int tune_fsprep_wait(tune_fsprep_job_t *j) {

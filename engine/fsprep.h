@@ -21,6 +21,8 @@
 
 /// At most this many log files made ahead are held open at once.
 #define TUNE_FSPREP_MAX_KEPT 64
+/// Lazy directory jobs queued before a waiting thread is woken for them.
+#define TUNE_FSPREP_BATCH 4
 
 typedef struct tune_fsprep tune_fsprep_t;
 typedef struct tune_fsprep_job tune_fsprep_job_t;
@@ -35,8 +37,11 @@ void tune_fsprep_free(tune_fsprep_t *s);
 /// dir/progress.csv empty (O_EXCL). The last two stay open for the
 /// trial's loggers (tune_fsprep_take_fds), as long as the service's jobs
 /// hold fewer than tune_fsprep_max_kept() such files; a job let go closes
-/// what was not taken. NULL if the thread cannot start.
-tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len);
+/// what was not taken. `lazy`: the job is not needed soon, and a waiting
+/// thread is woken for it only as the TUNE_FSPREP_BATCH-th such job queued
+/// since it waits (or by any job that is not lazy); waited for while still
+/// queued, it is done by the waiter. NULL if the thread cannot start.
+tune_fsprep_job_t *tune_fsprep_submit(tune_fsprep_t *s, const char *dir, const char *params, size_t len, int lazy);
 /// How many log files made ahead may be held open over all jobs:
 /// TUNE_FSPREP_MAX_KEPT, or a sixteenth of the limit on open files
 /// (RLIMIT_NOFILE) when that is lower, so that a driver under a small
@@ -60,6 +65,9 @@ int tune_fsprep_wait(tune_fsprep_job_t *j);
 /// and progress.csv (O_RDWR|O_APPEND) of a directory job to `fds`, the
 /// caller's to close. -1 (fds set to -1) when the job kept none.
 int tune_fsprep_take_fds(tune_fsprep_job_t *j, int fds[2]);
+/// For tests: whether the thread has started and waits with nothing
+/// queued; and in *wakeups (when not NULL) how many times a job woke it.
+int tune_fsprep_state(tune_fsprep_t *s, unsigned long *wakeups);
 /// The submitter lets go (waited for or not).
 void tune_fsprep_release(tune_fsprep_job_t *j);
 

@@ -265,6 +265,15 @@ describe("tune.run", function()
       assert.equal("", core.read_file(d .. "/t" .. i .. "/result.json"))
       assert.equal("", core.read_file(d .. "/t" .. i .. "/progress.csv"))
     end
+    -- Lazy (a waiting thread is woken for a few such jobs at once): each
+    -- is made all the same, by the thread or by the one who waits for it.
+    local lazy = {}
+    for i = 1, 3 do lazy[i] = core.prepare_dir(d .. "/lazy" .. i, '{"l":' .. i .. "}", true) end
+    for i = 3, 1, -1 do
+      assert.is_true(lazy[i]:wait())
+      assert.equal('{"l":' .. i .. "}", core.read_file(d .. "/lazy" .. i .. "/params.json"))
+      assert.equal("", core.read_file(d .. "/lazy" .. i .. "/progress.csv"))
+    end
     -- Taken: nothing is touched, and the caller learns it was there.
     core.write_file(d .. "/t1/result.json", "kept")
     local ok, err, errno, exists = core.prepare_dir(d .. "/t1", "{}"):wait()

@@ -565,7 +565,7 @@ static void test_dirs_made_ahead(void) {
   for (int i = 0; i < N; i++) {
     snprintf(path, sizeof path, "%s/t%d", dir, i);
     int n = snprintf(text, sizeof text, "{\"i\":%d}", i);
-    jobs[i] = tune_fsprep_submit(s, path, text, (size_t)n);
+    jobs[i] = tune_fsprep_submit(s, path, text, (size_t)n, 0);
     CHECK(jobs[i]);
   }
   /* Waited for from the last: those the thread has not reached are done
@@ -586,18 +586,18 @@ static void test_dirs_made_ahead(void) {
   }
   /* A directory that is there: -EEXIST, and nothing in it touched. */
   snprintf(path, sizeof path, "%s/t0", dir);
-  tune_fsprep_job_t *j = tune_fsprep_submit(s, path, "{}", 2);
+  tune_fsprep_job_t *j = tune_fsprep_submit(s, path, "{}", 2, 0);
   CHECK(tune_fsprep_wait(j) == -EEXIST);
   tune_fsprep_release(j);
   /* A file that cannot be made: what was made is removed again. */
   snprintf(path, sizeof path, "%s/no/such", dir);
-  j = tune_fsprep_submit(s, path, "{}", 2);
+  j = tune_fsprep_submit(s, path, "{}", 2, 0);
   CHECK(tune_fsprep_wait(j) == -ENOENT);
   tune_fsprep_release(j);
   /* Stopping with jobs queued: each is done or cancelled, never half. */
   for (int i = 0; i < N; i++) {
     snprintf(path, sizeof path, "%s/u%d", dir, i);
-    jobs[i] = tune_fsprep_submit(s, path, "{}", 2);
+    jobs[i] = tune_fsprep_submit(s, path, "{}", 2, 0);
   }
   tune_fsprep_free(s);
   for (int i = 0; i < N; i++) {
@@ -640,7 +640,7 @@ static void test_dirs_made_ahead_keep_logs(void) {
   char path[96];
   for (int i = 0; i < N; i++) {
     snprintf(path, sizeof path, "%s/t%d", dir, i);
-    jobs[i] = tune_fsprep_submit(s, path, "{}", 2);
+    jobs[i] = tune_fsprep_submit(s, path, "{}", 2, 0);
     CHECK(jobs[i]);
   }
   for (int i = 0; i < N; i++) CHECK(tune_fsprep_wait(jobs[i]) == 0);
@@ -694,7 +694,7 @@ static void test_dirs_made_ahead_keep_logs(void) {
      without taking them closes them (once the thread let go of it too:
      the service is freed first). */
   snprintf(path, sizeof path, "%s/u", dir);
-  tune_fsprep_job_t *j = tune_fsprep_submit(s, path, "{}", 2);
+  tune_fsprep_job_t *j = tune_fsprep_submit(s, path, "{}", 2, 0);
   CHECK(tune_fsprep_wait(j) == 0);
   int held = max ? 2 : 0;
   CHECK(open_fds() == before + held);
@@ -703,6 +703,88 @@ static void test_dirs_made_ahead_keep_logs(void) {
   CHECK(open_fds() == before + held);
   tune_fsprep_release(j);
   CHECK(open_fds() == before);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
+/// Waits (up to 5 s) until the service's thread waits with nothing queued.
+static int wait_idle(tune_fsprep_t *s) {
+  for (int i = 0; i < 50000; i++) {
+    if (tune_fsprep_state(s, NULL)) return 1;
+    usleep(100);
+  }
+  return 0;
+}
+
+/// Lazy directory jobs wake a waiting thread once per TUNE_FSPREP_BATCH;
+/// one waited for before that is done by the waiter; a job that is not
+/// lazy wakes it at once, for the lazy ones queued before it too.
+static unsigned long wakeups(tune_fsprep_t *s) {
+  unsigned long n;
+  (void)tune_fsprep_state(s, &n);
+  return n;
+}
+
+static void test_dirs_made_ahead_lazy(void) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  tune_fsprep_t *s = tune_fsprep_new();
+  CHECK(s);
+  char path[96];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/first", dir);
+  tune_fsprep_job_t *j = tune_fsprep_submit(s, path, "{}", 2, 0);
+  CHECK(tune_fsprep_wait(j) == 0);
+  tune_fsprep_release(j);
+  CHECK(wait_idle(s));
+  unsigned long w0 = wakeups(s);
+  enum { B = TUNE_FSPREP_BATCH };
+  tune_fsprep_job_t *jobs[B];
+  for (int i = 0; i < B; i++) {
+    snprintf(path, sizeof path, "%s/lazy%d", dir, i);
+    jobs[i] = tune_fsprep_submit(s, path, "{}", 2, 1);
+    CHECK(jobs[i]);
+    if (i < B - 1) {
+      /* Not woken: nothing made yet. */
+      CHECK(wakeups(s) == w0);
+      CHECK(stat(path, &st) < 0);
+    }
+  }
+  CHECK(wakeups(s) == w0 + 1);
+  for (int i = 0; i < B; i++) {
+    CHECK(tune_fsprep_wait(jobs[i]) == 0);
+    tune_fsprep_release(jobs[i]);
+  }
+  /* One lazy job waited for while still queued: made by the waiter. */
+  CHECK(wait_idle(s));
+  w0 = wakeups(s);
+  snprintf(path, sizeof path, "%s/waited", dir);
+  j = tune_fsprep_submit(s, path, "{}", 2, 1);
+  CHECK(tune_fsprep_wait(j) == 0);
+  CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+  CHECK(wakeups(s) == w0);
+  tune_fsprep_release(j);
+  /* Two lazy jobs, then one that is not: one wake-up makes all three. */
+  CHECK(wait_idle(s));
+  w0 = wakeups(s);
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/mixed%d", dir, i);
+    jobs[i] = tune_fsprep_submit(s, path, "{}", 2, i < 2);
+  }
+  CHECK(wakeups(s) == w0 + 1);
+  for (int i = 0; i < 3; i++) {
+    CHECK(tune_fsprep_wait(jobs[i]) == 0);
+    tune_fsprep_release(jobs[i]);
+  }
+  /* Freed with a lazy job queued: it is cancelled, nothing made. */
+  CHECK(wait_idle(s));
+  snprintf(path, sizeof path, "%s/dropped", dir);
+  j = tune_fsprep_submit(s, path, "{}", 2, 1);
+  tune_fsprep_free(s);
+  CHECK(tune_fsprep_wait(j) == -ECANCELED);
+  CHECK(stat(path, &st) < 0);
+  tune_fsprep_release(j);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   CHECK(system(cmd) == 0);
@@ -968,6 +1050,7 @@ int main(void) {
       {"atomic_files", test_atomic_files},
       {"dirs_made_ahead", test_dirs_made_ahead},
       {"dirs_made_ahead_keep_logs", test_dirs_made_ahead_keep_logs},
+      {"dirs_made_ahead_lazy", test_dirs_made_ahead_lazy},
       {"journal_ahead_of_rows", test_journal_ahead_of_rows},
       {"local_backend", test_local_backend},
   };

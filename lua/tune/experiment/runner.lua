@@ -16,6 +16,11 @@ local util = require("tune.util")
 local Trial = require("tune.experiment.trial").Trial
 
 local TrialRunner = class.class("TrialRunner")
+
+-- A trial added with more than this many pending before it starts after
+-- as many others: its directory job can wait for a batch (fsprep.h's
+-- TUNE_FSPREP_BATCH, 4) before the directory thread is woken.
+local LAZY_PENDING = 8
 for _, part in ipairs({results, (require("tune.experiment.failures")), (require("tune.experiment.resume"))}) do
   for name, f in pairs(part.methods) do TrialRunner[name] = f end
 end
@@ -141,8 +146,9 @@ function TrialRunner:add_trial(trial, quiet)
     self:_fail(trial, string.format("trial %s can never run: %s", tostring(trial), why), nil, true)
     return
   end
-  -- Its directory is made on the directory thread while it waits.
-  if self.store and trial.status == Trial.PENDING then trial:prepare_logdir() end
+  -- Its directory is made on the directory thread while it waits; with
+  -- many trials pending before it, without waking the thread for it alone.
+  if self.store and trial.status == Trial.PENDING then trial:prepare_logdir(self._npending > LAZY_PENDING) end
   self:_scheduler("on_trial_add", nil, trial)
 end
 

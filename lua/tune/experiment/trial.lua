@@ -248,8 +248,9 @@ end
 --- directory thread (core.prepare_dir): the directory init_logdir would
 --- make, with params.json and the empty result.json and progress.csv the
 --- loggers open at start. init_logdir takes it over; one it could not make
---- is left to init_logdir. True when it started.
-function Trial:prepare_logdir()
+--- is left to init_logdir. `lazy`: the trial will not start soon (the
+--- thread is woken for a few such jobs at once). True when it started.
+function Trial:prepare_logdir(lazy)
   if rawget(self, "logdir") ~= nil or rawget(self, "_prep") ~= nil then return false end
   local ok, name = pcall(self.dirname, self)
   local params = ok and core.json_encode(self.config)
@@ -257,7 +258,7 @@ function Trial:prepare_logdir()
   local root = self.local_dir
   if self.experiment_dir_name then root = util.join(root, self.experiment_dir_name) end
   local path = util.join(root, name)
-  local job = core.prepare_dir(path, params)
+  local job = core.prepare_dir(path, params, lazy)
   if not job then return false end
   self._prep, self._prep_path, self._prep_config = job, path, self.config
   return true
