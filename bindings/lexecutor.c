@@ -171,6 +171,9 @@ static int l_start(lua_State *L) {
   s.checkpoint_at_end = flag(L, 2, "checkpoint_at_end");
   lua_getfield(L, 2, "checkpoint_freq");
   s.checkpoint_freq = (int)luaL_optinteger(L, -1, 0);
+  lua_getfield(L, 2, "batch_cap");
+  s.batch_cap = (int64_t)luaL_optinteger(L, -1, 0);
+  lua_pop(L, 1);
   lua_getfield(L, 2, "pgf");
   s.fe = tune_lexecutor_pgf(L, ex, -1);
   lua_pop(L, 2);
@@ -212,7 +215,7 @@ static int l_start(lua_State *L) {
 
 static int l_continue(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
-  lua_pushboolean(L, tune_executor_continue(ex, luaL_checkstring(L, 2)) == 0);
+  lua_pushboolean(L, tune_executor_continue(ex, luaL_checkstring(L, 2), (int64_t)luaL_optinteger(L, 3, 0)) == 0);
   return 1;
 }
 

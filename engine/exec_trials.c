@@ -161,6 +161,7 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
   /* The start (or reset) request waits, corked, for what follows it: one
      write to the worker for both. */
   tune_worker_t *w = t->worker;
+  t->batch_cap = spec->batch_cap > 0 ? spec->batch_cap : 0; /* the first request's only */
   if (spec->restore_dir) {
     if (tune_map_get(&ex->pending_saves, spec->restore_dir)) {
       /* The save that makes this checkpoint is still under way elsewhere. */
@@ -173,6 +174,7 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
   } else {
     tune__send_train(ex, t);
   }
+  t->batch_cap = 0;
   if (w) tune_worker_uncork(w);
   /* While the worker starts, not between its result and the next request. */
   tune_loggers_open(&ex->loggers, t->id, t->logdir, spec->logs_made, spec->log_fds);
@@ -188,6 +190,7 @@ static size_t buffer_length(tune_executor_t *ex, const tune_trial_t *t) {
   if (n < 1) n = 1;
   if (n > 1 && t->checkpoint_at_end) n = 1;
   if (t->checkpoint_freq > 0 && n > t->checkpoint_freq) n = t->checkpoint_freq;
+  if (t->batch_cap > 0 && n > t->batch_cap) n = (long)t->batch_cap;
   return (size_t)n;
 }
 
@@ -215,10 +218,14 @@ void tune__send_restore(tune_executor_t *ex, tune_trial_t *t, const char *dir, i
   }
 }
 
-int tune_executor_continue(tune_executor_t *ex, const char *trial_id) {
+int tune_executor_continue(tune_executor_t *ex, const char *trial_id, int64_t cap) {
   tune_trial_t *t = active_record(ex, trial_id);
   if (!t || !t->worker) return -1;
+  /* The cap is this request's only: a train sent later by the executor
+     itself (after a restore) asks for a whole batch. */
+  t->batch_cap = cap > 0 ? cap : 0;
   if (!t->waiting_restore) tune__send_train(ex, t);
+  t->batch_cap = 0;
   return 0;
 }
 

@@ -80,8 +80,10 @@ double tune_executor_now(tune_executor_t *ex);
 /// 1 started (RUNNING), 0 no placement group is ready (stays PENDING),
 /// -1 failed with a message in `err` (the trial is in ERROR).
 int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char *err, size_t errlen);
-/// Ask for the next (batch of) results. 0, or -1 when the trial is not running.
-int tune_executor_continue(tune_executor_t *ex, const char *trial_id);
+/// Ask for the next (batch of) results; `cap` > 0 caps this request's batch
+/// below the buffer length (the scheduler decides after that many). 0, or
+/// -1 when the trial is not running.
+int tune_executor_continue(tune_executor_t *ex, const char *trial_id, int64_t cap);
 /// Save into `dir` (created atomically). Persistent saves end with a
 /// SAVING_RESULT event; memory saves with none. 0, or -1 not running.
 int tune_executor_save(tune_executor_t *ex, const char *trial_id, const char *dir, int persistent);

@@ -33,6 +33,7 @@ typedef struct {
   int restore_persistent;        ///< 1: a RESTORING_RESULT event; 0: memory, train at once
   int checkpoint_at_end;         ///< disables result buffering
   int checkpoint_freq;           ///< caps the buffer length
+  int64_t batch_cap;             ///< caps the first request's batch (0: none)
   const char *stdout_file;       ///< log_to_file targets (NULL: console)
   const char *stderr_file;
 } tune_trial_spec_t;
@@ -71,6 +72,7 @@ struct tune_trial {
   tune_worker_t *worker;     ///< NULL once detached
   int active;                ///< started and not stopped
   int train_inflight;
+  int64_t batch_cap;         ///< caps the batch of the next train request (0: none)
   int superseded;            ///< a newer record exists for this id
   int error_reported;        ///< an ERROR event was queued for this start
   cJSON *bundles;            ///< the placement: [{resources, gpu_ids}] (owned)

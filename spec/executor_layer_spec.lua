@@ -153,6 +153,45 @@ describe("the simulator backend", function()
       order{name = "saved", checkpoint_freq = 2})
   end)
 
+  it("ends a buffered batch where ASHA or the stop criterion may stop the trial: no result after it is computed", function()
+    -- One trial at a time (the same order of results at any buffer length,
+    -- so the same decisions); the highest iteration each trial's curve was
+    -- asked for is counted.
+    local function run(buffer, name, stop)
+      local computed = {}
+      local ex = tune.SimulatedExecutor{num_cpus = 1, result_buffer_length = buffer, curve = function(config, it)
+        if it > 40 then return nil end
+        computed[config.x] = math.max(computed[config.x] or 0, it)
+        return {loss = (config.x - 0.3) ^ 2 + 1 / it}
+      end}
+      local a = tune.run("sim_trainable", {trial_executor = ex, num_samples = 12, seed = 5, metric = "loss",
+        mode = "min", config = {x = tune.uniform(0, 1)}, verbose = 0, local_dir = dir, name = name, stop = stop,
+        scheduler = tune.schedulers.ASHAScheduler{max_t = 40, grace_period = 4, reduction_factor = 2}})
+      ex:close()
+      local rows = {}
+      for _, t in ipairs(a.trials) do
+        rows[#rows + 1] = string.format("%.17g %d %s", t.config.x, t.last_result.training_iteration, t.status)
+      end
+      table.sort(rows)
+      return rows, computed, a
+    end
+    local rows1 = run(1, "b1")
+    local rows8, computed8, a8 = run(8, "b8")
+    assert.same(rows1, rows8)
+    local early = 0
+    for _, t in ipairs(a8.trials) do
+      local last = t.last_result.training_iteration
+      assert.equal(last, computed8[t.config.x])
+      if last < 40 then early = early + 1 end
+    end
+    assert.is_true(early >= 6)
+    local _, computed, a = run(8, "criterion", {training_iteration = 6})
+    for _, t in ipairs(a.trials) do
+      assert.is_true(t.last_result.training_iteration <= 6)
+      assert.equal(t.last_result.training_iteration, computed[t.config.x])
+    end
+  end)
+
   it("runs the same twice with the same seed: trials, results, time fields and decisions", function()
     tune.register_trainable("sim_trainable", function() end)
     local a, b = record("a", 7), record("b", 7)

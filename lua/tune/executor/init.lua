@@ -122,8 +122,9 @@ end
 
 --- Starts the trial on a ready placement group (or a cached worker).
 --- true: RUNNING; false: no resources yet (still PENDING) or it failed
---- (then ERROR, with trial.error_msg).
-function TrialExecutor:start_trial(trial)
+--- (then ERROR, with trial.error_msg). `cap` (an integer >= 1, or nil)
+--- caps the first batch below the result buffer's length.
+function TrialExecutor:start_trial(trial, cap)
   if not trial._loader then
     return fail_start(self, trial, string.format("Invalid trainable: %q is not registered", tostring(trial.trainable_name)))
   end
@@ -166,6 +167,7 @@ function TrialExecutor:start_trial(trial)
     restore_persistent = restore_persistent,
     checkpoint_at_end = trial.checkpoint_at_end,
     checkpoint_freq = trial.checkpoint_freq,
+    batch_cap = cap,
     stdout_file = stdout_file,
     stderr_file = stderr_file,
   }
@@ -211,9 +213,10 @@ function TrialExecutor:pause_trial(trial)
   trial:set_status(Trial.PAUSED)
 end
 
---- Asks a running trial for its next result (batch).
-function TrialExecutor:continue_training(trial)
-  return self._core:continue_training(trial.trial_id)
+--- Asks a running trial for its next result (batch); `cap` (an integer
+--- >= 1, or nil) caps this batch below the result buffer's length.
+function TrialExecutor:continue_training(trial, cap)
+  return self._core:continue_training(trial.trial_id, cap)
 end
 
 --- Saves the trial. MEMORY: registered at once (Ray). PERSISTENT: becomes

@@ -182,7 +182,7 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
     local queued = self._queued_decisions[id]
     if (queued == nil or queued == CONTINUE) and self._cached_decisions[id] == nil then
       self._queued_decisions[id] = nil
-      self.trial_executor:continue_training(trial)
+      self.trial_executor:continue_training(trial, self:_batch_cap(trial, result))
       sent = true
     end
   end
@@ -217,6 +217,45 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
   return decision
 end
 
+--- With a result buffer, the batch the next request asks for ends at the
+--- next result that may be decided on: the scheduler's
+--- `results_before_decision` (ASHA: its next rung) and the trial's own
+--- `training_iteration` criterion. The results after a STOP in a batch are
+--- dropped (Ray); this way they are not computed. nil: no cap (the whole
+--- buffer), and always with a buffer of one.
+function R:_batch_cap(trial, result)
+  local buffered = self._buffered
+  if buffered == nil then
+    local o = self.trial_executor.options
+    buffered = type(o) == "table" and (tonumber(o.result_buffer_length) or 1) > 1
+    self._buffered = buffered
+  end
+  if not buffered then return nil end
+  local it = tonumber(result.training_iteration) or 0
+  local cap
+  local criteria = trial.stopping_criterion
+  local stop_at = type(criteria) == "table" and tonumber(criteria.training_iteration) or nil
+  if stop_at and stop_at > it then cap = math.ceil(stop_at - it) end
+  -- Only a hint: a hook that fails or answers what is not a number >= 1
+  -- leaves the batch whole, with one warning.
+  local ok, n = plugin.call("scheduler", self.scheduler, "results_before_decision", nil, self, trial, it)
+  if not ok or (n ~= nil and (math.type(n) == nil or n ~= n or n < 1)) then
+    if not self._batch_cap_warned then
+      self._batch_cap_warned = true
+      io.stderr:write("tunelua warning: ", ok and string.format("scheduler %s: results_before_decision returned %s "
+        .. "where a number >= 1 or nil was expected", plugin.name(self.scheduler), tostring(n)) or n,
+        "; result batches are not capped\n")
+    end
+    n = nil
+  end
+  if n ~= nil and n < 2 ^ 31 then -- larger (math.huge): no cap
+    n = math.ceil(n)
+    if cap == nil or n < cap then cap = n end
+  end
+  if cap ~= nil and cap >= 2 ^ 31 then cap = nil end
+  return cap
+end
+
 function R:_checkpoint_trial_if_needed(trial, force)
   local r = trial.last_result
   if save_due(trial, r, force) and trial.status == Trial.RUNNING then
@@ -249,7 +288,7 @@ end
 function R:_execute_action(trial, decision)
   if trial.status ~= Trial.RUNNING then return end
   if decision == CONTINUE then
-    self.trial_executor:continue_training(trial)
+    self.trial_executor:continue_training(trial, self:_batch_cap(trial, trial.last_result))
   elseif decision == PAUSE then
     self:pause_trial(trial)
   elseif decision == STOP then

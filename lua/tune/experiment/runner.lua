@@ -246,7 +246,7 @@ function TrialRunner:_start_trial(trial)
   -- Decisions left from before a stop (a scheduler stopped the trial while
   -- it was saving) do not apply to this new start.
   self:forget_decisions(trial)
-  local started = self.trial_executor:start_trial(trial)
+  local started = self.trial_executor:start_trial(trial, self:_batch_cap(trial, trial.last_result))
   -- Its directory is its own once it ran or failed (an error.txt); a trial
   -- still waiting for resources keeps it as made ahead.
   if trial.status ~= Trial.PENDING then trial._premade_logdir = nil end

@@ -318,6 +318,24 @@ function AsyncHyperBandScheduler:on_trial_complete(runner, trial, result)
   self:_forget(trial.trial_id)
 end
 
+--- How many more results a trial at iteration `it` may report before this
+--- scheduler may stop it: up to its bracket's next rung it has not been
+--- judged at, or to max_t (the runner caps a buffered batch there, so
+--- that no result after a STOP is computed). nil unless time_attr is
+--- training_iteration.
+function AsyncHyperBandScheduler:results_before_decision(runner, trial, it) -- luacheck: ignore runner
+  if self._time_attr ~= "training_iteration" then return nil end
+  local idx = self._trial_info[trial.trial_id]
+  if idx == nil then return nil end
+  local best
+  if self._stop_last_trials and self._max_t > it then best = self._max_t - it end
+  for _, rung in ipairs(self._brackets[idx]._rungs) do
+    local m = rung.milestone
+    if m > it and rung.recorded[trial.trial_id] == nil and (best == nil or m - it < best) then best = m - it end
+  end
+  return best and math.ceil(best)
+end
+
 --- The value a result is judged by at a rung (the reward: the metric
 --- times the mode's sign). CurveASHAScheduler judges by an extrapolation.
 function AsyncHyperBandScheduler:_rung_value(trial_id, t, reward, bracket) -- luacheck: ignore
