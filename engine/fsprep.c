@@ -86,8 +86,7 @@ static int make_file(const char *path, const char *data, size_t len, int flags, 
   if (fd < 0) return -errno;
   int rc = len ? tune_fs_write_all(fd, data, len) : 0;
   if (keep && rc == 0) {
-    *keep = fd;
-    atomic_fetch_add(&kept_fds, 1);
+    *keep = fd; /* counted in kept_fds by the caller's reservation */
     return 0;
   }
   if (close(fd) < 0 && rc == 0) rc = -errno;
@@ -115,12 +114,19 @@ static int run_job(tune_fsprep_job_t *j) {
   path[n] = '/';
   int rc = 0, made = 0;
   /* The log files stay open for the loggers (the flags they open them
-     with), within the limit on files held. */
-  int keep = atomic_load(&kept_fds) + 2 <= tune_fsprep_max_kept();
+     with), within the limit on files held: two places reserved at once
+     (the thread and a waiter doing a queued job may both be here). */
+  int max = tune_fsprep_max_kept(), cur = atomic_load(&kept_fds), keep = 0;
+  while (cur + 2 <= max && !(keep = atomic_compare_exchange_weak(&kept_fds, &cur, cur + 2))) {}
   for (; made < 3 && rc == 0; made++) {
     strcpy(path + n + 1, FILES[made]);
     if (made == 0) rc = make_file(path, j->params, j->len, O_WRONLY, NULL);
     else rc = make_file(path, NULL, 0, (made == 1 ? O_WRONLY : O_RDWR) | O_APPEND, keep ? &j->fds[made - 1] : NULL);
+  }
+  if (keep) {
+    /* Places reserved for files a failure left unmade go back. */
+    int stored = (j->fds[0] >= 0) + (j->fds[1] >= 0);
+    if (stored < 2) atomic_fetch_sub(&kept_fds, 2 - stored);
   }
   if (rc < 0) {
     drop_fds(j);
