@@ -54,7 +54,7 @@ static void finish_waiters(tune_executor_t *ex, const char *dir, int ok, const c
       continue;
     }
     tune__send_restore(ex, t, dir, persistent);
-    if (!persistent) tune__send_train(ex, t);
+    if (!persistent) tune__send_train(ex, t, 0);
   }
   free(list);
 }

@@ -161,7 +161,6 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
   /* The start (or reset) request waits, corked, for what follows it: one
      write to the worker for both. */
   tune_worker_t *w = t->worker;
-  t->batch_cap = spec->batch_cap > 0 ? spec->batch_cap : 0; /* the first request's only */
   if (spec->restore_dir) {
     if (tune_map_get(&ex->pending_saves, spec->restore_dir)) {
       /* The save that makes this checkpoint is still under way elsewhere. */
@@ -169,12 +168,11 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
       t->waiting_restore_persistent = spec->restore_persistent;
     } else {
       tune__send_restore(ex, t, spec->restore_dir, spec->restore_persistent);
-      if (!spec->restore_persistent) tune__send_train(ex, t);
+      if (!spec->restore_persistent) tune__send_train(ex, t, spec->batch_cap);
     }
   } else {
-    tune__send_train(ex, t);
+    tune__send_train(ex, t, spec->batch_cap);
   }
-  t->batch_cap = 0;
   if (w) tune_worker_uncork(w);
   /* While the worker starts, not between its result and the next request. */
   tune_loggers_open(&ex->loggers, t->id, t->logdir, spec->logs_made, spec->log_fds);
@@ -185,18 +183,18 @@ int tune_executor_start(tune_executor_t *ex, const tune_trial_spec_t *spec, char
 /* Requests on running trials                                               */
 /* ------------------------------------------------------------------------ */
 
-static size_t buffer_length(tune_executor_t *ex, const tune_trial_t *t) {
+static size_t buffer_length(tune_executor_t *ex, const tune_trial_t *t, int64_t cap) {
   long n = ex->o.result_buffer_length;
   if (n < 1) n = 1;
   if (n > 1 && t->checkpoint_at_end) n = 1;
   if (t->checkpoint_freq > 0 && n > t->checkpoint_freq) n = t->checkpoint_freq;
-  if (t->batch_cap > 0 && n > t->batch_cap) n = (long)t->batch_cap;
+  if (cap > 0 && n > cap) n = (long)cap;
   return (size_t)n;
 }
 
-void tune__send_train(tune_executor_t *ex, tune_trial_t *t) {
+void tune__send_train(tune_executor_t *ex, tune_trial_t *t, int64_t cap) {
   if (!t->worker || t->train_inflight) return;
-  size_t n = buffer_length(ex, t);
+  size_t n = buffer_length(ex, t, cap);
   /* Ray: window = max(min_time, min(max_time, running // 10)). */
   double window = floor((double)ex->nrunning / 10.0);
   if (window > ex->o.result_buffer_max_time_s) window = ex->o.result_buffer_max_time_s;
@@ -223,9 +221,7 @@ int tune_executor_continue(tune_executor_t *ex, const char *trial_id, int64_t ca
   if (!t || !t->worker) return -1;
   /* The cap is this request's only: a train sent later by the executor
      itself (after a restore) asks for a whole batch. */
-  t->batch_cap = cap > 0 ? cap : 0;
-  if (!t->waiting_restore) tune__send_train(ex, t);
-  t->batch_cap = 0;
+  if (!t->waiting_restore) tune__send_train(ex, t, cap);
   return 0;
 }
 

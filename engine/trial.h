@@ -72,7 +72,6 @@ struct tune_trial {
   tune_worker_t *worker;     ///< NULL once detached
   int active;                ///< started and not stopped
   int train_inflight;
-  int64_t batch_cap;         ///< caps the batch of the next train request (0: none)
   int superseded;            ///< a newer record exists for this id
   int error_reported;        ///< an ERROR event was queued for this start
   cJSON *bundles;            ///< the placement: [{resources, gpu_ids}] (owned)

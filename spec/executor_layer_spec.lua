@@ -190,6 +190,21 @@ describe("the simulator backend", function()
       assert.is_true(t.last_result.training_iteration <= 6)
       assert.equal(t.last_result.training_iteration, computed[t.config.x])
     end
+    -- A scheduler whose hook answers nonsense: its answer is dropped (with a
+    -- warning), the run goes on, and the criterion's cap still holds.
+    local Odd = tune.schedulers.FIFOScheduler:extend(nil, "OddScheduler")
+    function Odd:results_before_decision() return "soon" end
+    local asked = 0
+    local ex = tune.SimulatedExecutor{num_cpus = 1, result_buffer_length = 8, curve = function(_, it)
+      asked = math.max(asked, it)
+      return {loss = 1 / it}
+    end}
+    local b = tune.run("sim_trainable", {trial_executor = ex, num_samples = 1, verbose = 0, local_dir = dir,
+      name = "odd", scheduler = Odd(), stop = {training_iteration = 3}})
+    ex:close()
+    assert.equal("TERMINATED", b.trials[1].status)
+    assert.equal(3, b.trials[1].last_result.training_iteration)
+    assert.equal(3, asked)
   end)
 
   it("runs the same twice with the same seed: trials, results, time fields and decisions", function()

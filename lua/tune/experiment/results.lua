@@ -235,25 +235,20 @@ function R:_batch_cap(trial, result)
   local cap
   local criteria = trial.stopping_criterion
   local stop_at = type(criteria) == "table" and tonumber(criteria.training_iteration) or nil
-  if stop_at and stop_at > it then cap = math.ceil(stop_at - it) end
-  -- Only a hint: a hook that fails or answers what is not a number >= 1
-  -- leaves the batch whole, with one warning.
+  if stop_at and stop_at > it then cap = stop_at - it end
+  -- Only a hint: what a hook that fails answers, or what is not a number
+  -- >= 1 (NaN included), is ignored, with one warning.
   local ok, n = plugin.call("scheduler", self.scheduler, "results_before_decision", nil, self, trial, it)
-  if not ok or (n ~= nil and (math.type(n) == nil or n ~= n or n < 1)) then
-    if not self._batch_cap_warned then
-      self._batch_cap_warned = true
-      io.stderr:write("tunelua warning: ", ok and string.format("scheduler %s: results_before_decision returned %s "
-        .. "where a number >= 1 or nil was expected", plugin.name(self.scheduler), tostring(n)) or n,
-        "; result batches are not capped\n")
-    end
-    n = nil
+  if ok and (n == nil or (math.type(n) ~= nil and n >= 1)) then
+    if n ~= nil and (cap == nil or n < cap) then cap = n end
+  elseif not self._batch_cap_warned then
+    self._batch_cap_warned = true
+    io.stderr:write("tunelua warning: ", ok and string.format("scheduler %s: results_before_decision returned %s "
+      .. "where a number >= 1 or nil was expected", plugin.name(self.scheduler), tostring(n)) or n,
+      "; its answers are ignored\n")
   end
-  if n ~= nil and n < 2 ^ 31 then -- larger (math.huge): no cap
-    n = math.ceil(n)
-    if cap == nil or n < cap then cap = n end
-  end
-  if cap ~= nil and cap >= 2 ^ 31 then cap = nil end
-  return cap
+  -- One too large for a request (math.huge) is no cap.
+  return cap ~= nil and cap < 2 ^ 31 and math.ceil(cap) or nil
 end
 
 function R:_checkpoint_trial_if_needed(trial, force)
