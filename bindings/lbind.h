@@ -35,6 +35,9 @@ tune_appendbuf_t *tune_lfs_check_append(lua_State *L, int idx);
 /// it has been waited for: moved to `fds` (the caller's to close); -1 when
 /// it is no such job or kept none.
 int tune_lfs_take_prep_fds(lua_State *L, int idx, int fds[2]);
+/// The Lua state's directory thread (engine/fsprep.h), started with its
+/// first job; the state holds it until it closes.
+struct tune_fsprep *tune_lfs_prep_service(lua_State *L);
 
 /// Returns nil, "<what>: <strerror(-rc)>" (luaL_fileresult style).
 int tune_lua_fail(lua_State *L, const char *what, int rc);

@@ -133,6 +133,9 @@ static int l_executor_new(lua_State *L) {
   tune_backend_t *b = tune_lbackend_new(L, 1, &u->host_ref, err, sizeof err);
   if (!b) return luaL_error(L, "%s", err);
   u->ex = tune_executor_new(&o, b);
+  /* Rows and the journal are written behind the driver, on the thread
+     that makes trial directories ahead (engine/loggers.h). */
+  tune_executor_set_writer(u->ex, tune_lfs_prep_service(L));
   return 1;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fsprep.h"
+#include "writebehind.h"
 #include "fsutil.h"
 #include "lbind.h"
 
@@ -196,15 +197,17 @@ static int l_open_append(lua_State *L) {
 }
 
 /// A flush error not yet reported, taken (0 if none).
-static int take_error(append_file_t *f) {
-  int rc = f->ab.error;
-  f->ab.error = 0;
-  return rc;
-}
+static int take_error(append_file_t *f) { return atomic_exchange(&f->ab.error, 0); }
 
-/// Writes what is pending now; its error is reported by the caller, not
-/// kept for later.
+/// Writes what is pending now (through the writer, waited for, when the
+/// handle has one); its error is reported by the caller, not kept for
+/// later.
 static int flush_now(append_file_t *f) {
+  if (f->ab.writer) {
+    tune_wb_append_flush(&f->ab);
+    tune_fsprep_drain(f->ab.writer);
+    return take_error(f);
+  }
   int rc = tune_appendbuf_flush(&f->ab);
   f->ab.error = 0;
   return rc;
@@ -220,7 +223,11 @@ static int l_append_write(lua_State *L) {
   if (f->buffered && !sync) {
     /* Queued even after an earlier flush failed (reported now). */
     tune_buf_append(&f->ab.pending, data, len);
-    if (rc == 0 && f->ab.pending.len >= APPEND_MAX_PENDING) rc = flush_now(f);
+    if (rc == 0 && f->ab.pending.len >= APPEND_MAX_PENDING) {
+      /* Behind the driver with a writer (its failure reported later). */
+      if (f->ab.writer) tune_wb_append_flush(&f->ab);
+      else rc = flush_now(f);
+    }
   } else if (rc == 0 && (rc = flush_now(f)) == 0) {
     rc = tune_fs_write_all(f->ab.fd, data, len);
     if (rc == 0 && sync && fdatasync(f->ab.fd) < 0) rc = -errno;
@@ -244,11 +251,14 @@ static int l_append_flush(lua_State *L) {
 static int l_append_close(lua_State *L) {
   append_file_t *f = check_append(L);
   if (f->ab.fd >= 0) {
-    tune_appendbuf_flush(&f->ab);
+    tune_wb_append_flush(&f->ab);
+    tune_fsprep_drain(f->ab.writer);
     close(f->ab.fd);
   }
   f->ab.fd = -1;
   tune_buf_free(&f->ab.pending);
+  tune_fsprep_free(f->ab.writer);
+  f->ab.writer = NULL;
   return 0;
 }
 
@@ -376,7 +386,7 @@ static int l_prep_service_gc(lua_State *L) {
   return 0;
 }
 
-static tune_fsprep_t *prep_service(lua_State *L) {
+tune_fsprep_t *tune_lfs_prep_service(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, PREP_SERVICE_KEY) == LUA_TUSERDATA) {
     prep_service_t *ps = lua_touserdata(L, -1);
     lua_pop(L, 1);
@@ -396,7 +406,7 @@ static int l_prepare_dir(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   size_t len;
   const char *params = luaL_checklstring(L, 2, &len);
-  tune_fsprep_t *svc = prep_service(L);
+  tune_fsprep_t *svc = tune_lfs_prep_service(L);
   prep_handle_t *h = lua_newuserdatauv(L, sizeof *h, 1);
   h->job = NULL;
   luaL_setmetatable(L, PREP_MT);
@@ -430,7 +440,7 @@ int tune_lfs_take_prep_fds(lua_State *L, int idx, int fds[2]) {
 static int l_atomic_commit_async(lua_State *L) {
   atomic_handle_t *h = check_atomic(L);
   const char *remove = luaL_optstring(L, 2, NULL);
-  tune_fsprep_t *svc = prep_service(L);
+  tune_fsprep_t *svc = tune_lfs_prep_service(L);
   prep_handle_t *j = lua_newuserdatauv(L, sizeof *j, 1);
   j->job = NULL;
   luaL_setmetatable(L, PREP_MT);

@@ -11,6 +11,8 @@
 #include "checkpoint.h"
 #include "common.h"
 #include "executor_int.h"
+#include "fsprep.h"
+#include "writebehind.h"
 #include "fsutil.h"
 #include "json.h"
 
@@ -231,7 +233,7 @@ int tune_executor_save(tune_executor_t *ex, const char *trial_id, const char *di
   /* The checkpoint may reach the disk before the journal knows it (resume
      then finds it): the rows up to it must be there first, those already
      logged now and the batch being decided at its commit. */
-  tune_loggers_flush(&ex->loggers);
+  tune_loggers_sync(&ex->loggers);
   ex->loggers.flush_next = 1;
   char *tmp = tune_ckpt_tmp_path(dir);
   int rc = tune_fs_mkdir_p(tmp);
@@ -365,6 +367,29 @@ int tune_executor_set_event_stream(tune_executor_t *ex, const char *target) {
 
 void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id) { tune_loggers_forget(&ex->loggers, trial_id); }
 
-void tune_executor_flush_logs(tune_executor_t *ex) { tune_loggers_flush(&ex->loggers); }
+void tune_executor_flush_logs(tune_executor_t *ex) { tune_loggers_sync(&ex->loggers); }
 
-void tune_executor_set_journal(tune_executor_t *ex, tune_appendbuf_t *journal) { ex->loggers.ahead = journal; }
+/// The journal's flushes go through the loggers' writer, in one order with
+/// the rows (a journal written at once could pass rows still queued).
+static void journal_writer(tune_executor_t *ex) {
+  tune_appendbuf_t *j = ex->loggers.ahead;
+  if (j && ex->loggers.writer && j->writer != ex->loggers.writer) {
+    if (j->writer) {
+      tune_wb_append_flush(j);
+      tune_fsprep_drain(j->writer);
+      tune_fsprep_free(j->writer);
+    }
+    j->writer = tune_fsprep_retain(ex->loggers.writer);
+  }
+}
+
+void tune_executor_set_journal(tune_executor_t *ex, tune_appendbuf_t *journal) {
+  ex->loggers.ahead = journal;
+  journal_writer(ex);
+}
+
+void tune_executor_set_writer(tune_executor_t *ex, tune_fsprep_t *writer) {
+  if (ex->loggers.writer) return;
+  ex->loggers.writer = tune_fsprep_retain(writer);
+  journal_writer(ex);
+}

@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "executor_int.h"
+#include "fsprep.h"
 #include "log.h"
 #include "signals.h"
 
@@ -152,6 +153,7 @@ int tune_executor_free(tune_executor_t *ex) {
   tune_map_free(&ex->pending_saves);
   tune_pgm_free(&ex->pgm);
   tune_loggers_free(&ex->loggers);
+  tune_fsprep_free(ex->loggers.writer);
   tune_workers_free(&ex->workers);
   int rc = ex->backend->ops->destroy(ex->backend);
   for (char **p = ex->env_base; *p; p++) free(*p);
@@ -258,7 +260,10 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
     prestart(ex);
     /* The driver is about to be idle: the logs catch up first (on a
        virtual clock nothing waits, and the rows keep being grouped). */
-    if (!(b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME)) tune_loggers_flush(&ex->loggers);
+    if (!(b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME)) {
+      tune_loggers_flush(&ex->loggers);
+      tune_fsprep_kick(ex->loggers.writer);
+    }
     wait_and_dispatch(ex, left);
     polled = 1;
   }

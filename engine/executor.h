@@ -123,13 +123,19 @@ int tune_executor_set_event_stream(tune_executor_t *ex, const char *target);
 int tune_executor_commit(tune_executor_t *ex, const char *trial_id, size_t n, int stopped);
 /// Forget a trial's CSV columns (read back from its file if it logs again).
 void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id);
-/// Writes the result rows the loggers hold (tune_loggers_flush): the
-/// experiment calls it before each snapshot and dashboard publish.
+/// Writes the result rows the loggers hold and returns once they are on
+/// disk (tune_loggers_sync): the experiment calls it before each snapshot
+/// and dashboard publish.
 void tune_executor_flush_logs(tune_executor_t *ex);
 /// The experiment journal, written ahead of every row (and whenever the
 /// driver is about to wait); NULL for none. Not owned: the caller keeps it
 /// alive, and closed (fd -1) or unset, before it goes.
 void tune_executor_set_journal(tune_executor_t *ex, tune_appendbuf_t *journal);
+/// Result rows, log files' closes and the journal's flushes are written
+/// behind the driver by `writer`'s thread (engine/loggers.h), which the
+/// executor holds (tune_fsprep_retain) from here on; once only.
+struct tune_fsprep;
+void tune_executor_set_writer(tune_executor_t *ex, struct tune_fsprep *writer);
 
 /// Stop every worker (cached ones too) and wait for them to exit, killing
 /// them after force_trial_cleanup_s when that is set; then give every

@@ -24,6 +24,7 @@ struct tune_fsprep_job {
   char *params;
   size_t len;
   tune_atomic_file_t *commit;  ///< a commit job's file (dir is NULL), until run
+  tune_fsprep_task_t *task;    ///< a task job's task (dir is NULL), until run
   char *remove;                ///< what a commit job removes after it, or NULL
   int fds[2];                  ///< result.json, progress.csv kept open, or -1
 };
@@ -52,7 +53,9 @@ struct tune_fsprep {
   tune_fsprep_job_t *head, *tail;
   uv_thread_t thread;
   int started, stopping;
+  atomic_int refs; ///< its holders (tune_fsprep_retain)
   int idle;        ///< the thread waits on `work` (guarded by mu)
+  int busy;        ///< the thread is doing a job it took (guarded by mu)
   int unwoken;     ///< lazy jobs queued while it waits, not woken for yet
   unsigned long wakeups;  ///< signals sent (for tests)
 };
@@ -106,6 +109,12 @@ static int run_commit(tune_fsprep_job_t *j) {
 /// The job's work, on the service's thread. What it made is removed again
 /// when a later step fails.
 static int run_job(tune_fsprep_job_t *j) {
+  if (j->task) {
+    tune_fsprep_task_t *t = j->task;
+    j->task = NULL;
+    t->run(t);
+    return 0;
+  }
   if (!j->dir) return run_commit(j);
   if (mkdir(j->dir, 0777) < 0) return -errno;
   size_t n = strlen(j->dir);
@@ -161,9 +170,11 @@ static void thread_main(void *arg) {
     tune_fsprep_job_t *j = s->head;
     s->head = j->next;
     if (!s->head) s->tail = NULL;
+    s->busy = 1;
     uv_mutex_unlock(&s->mu);
     int rc = run_job(j);
     uv_mutex_lock(&s->mu);
+    s->busy = 0;
     finish(s, j, rc);
     job_unref(j);
   }
@@ -188,24 +199,35 @@ tune_fsprep_t *tune_fsprep_new(void) {
     free(s);
     return NULL;
   }
+  atomic_init(&s->refs, 1);
+  return s;
+}
+
+tune_fsprep_t *tune_fsprep_retain(tune_fsprep_t *s) {
+  if (s) atomic_fetch_add(&s->refs, 1);
   return s;
 }
 
 void tune_fsprep_free(tune_fsprep_t *s) {
-  if (!s) return;
+  if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
   uv_mutex_lock(&s->mu);
   s->stopping = 1;
-  uv_cond_signal(&s->work);
-  /* Queued directories are abandoned (their waiters return at once);
-     queued commits are made here, as a written snapshot is worth keeping. */
-  for (tune_fsprep_job_t *j = s->head, *next; j; j = next) {
-    next = j->next;
-    finish(s, j, j->dir ? -ECANCELED : run_commit(j));
-    job_unref(j);
-  }
+  tune_fsprep_job_t *left = s->head;
   s->head = s->tail = NULL;
   uv_mutex_unlock(&s->mu);
+  uv_cond_signal(&s->work);
+  /* The job the thread is doing ends first: the queued ones come after it. */
   if (s->started) uv_thread_join(&s->thread);
+  /* Queued directories are abandoned (their waiters return at once);
+     queued commits are made here, as a written snapshot is worth keeping,
+     and queued tasks done (rows and journal entries), in their order. */
+  uv_mutex_lock(&s->mu);
+  for (tune_fsprep_job_t *j = left, *next; j; j = next) {
+    next = j->next;
+    finish(s, j, j->dir ? -ECANCELED : run_job(j));
+    job_unref(j);
+  }
+  uv_mutex_unlock(&s->mu);
   uv_cond_destroy(&s->done);
   uv_cond_destroy(&s->work);
   uv_mutex_destroy(&s->mu);
@@ -290,6 +312,44 @@ tune_fsprep_job_t *tune_fsprep_commit(tune_fsprep_t *s, tune_atomic_file_t *f, c
   return j;
 }
 
+void tune_fsprep_task(tune_fsprep_t *s, tune_fsprep_task_t *t) {
+  if (s) {
+    tune_fsprep_job_t *j = new_job(s);
+    atomic_init(&j->refs, 1); /* the thread's only: nobody waits for a task */
+    j->task = t;
+    if (enqueue(s, j, 1) == 0) return;
+    j->task = NULL;
+    job_unref(j);
+  }
+  t->run(t);
+}
+
+void tune_fsprep_kick(tune_fsprep_t *s) {
+  if (!s) return;
+  uv_mutex_lock(&s->mu);
+  int wake = s->idle && s->head;
+  if (wake) {
+    s->unwoken = 0;
+    s->wakeups++;
+  }
+  uv_mutex_unlock(&s->mu);
+  if (wake) uv_cond_signal(&s->work);
+}
+
+void tune_fsprep_drain(tune_fsprep_t *s) {
+  if (!s) return;
+  uv_mutex_lock(&s->mu);
+  while (s->head || s->busy) {
+    if (s->idle && s->head) {
+      s->unwoken = 0;
+      s->wakeups++;
+      uv_cond_signal(&s->work);
+    }
+    uv_cond_wait(&s->done, &s->mu);
+  }
+  uv_mutex_unlock(&s->mu);
+}
+
 int tune_fsprep_state(tune_fsprep_t *s, unsigned long *wakeups) {
   uv_mutex_lock(&s->mu);
   int idle = s->idle && !s->head;
@@ -305,11 +365,21 @@ int tune_fsprep_wait(tune_fsprep_job_t *j) {
   /* Still queued: done here and now, rather than waiting for the thread
      to wake up and reach it. */
   tune_fsprep_job_t **link = &s->head, *prev = NULL;
+  int task_ahead = 0;
   while (*link && *link != j) {
     prev = *link;
+    task_ahead |= prev->task != NULL;
     link = &(*link)->next;
   }
-  if (*link == j) {
+  /* A commit keeps its place after the tasks queued before it (rows and
+     journal entries the snapshot may vouch for): the thread is woken. */
+  if (*link == j && !j->dir && task_ahead) {
+    if (s->idle) {
+      s->unwoken = 0;
+      s->wakeups++;
+      uv_cond_signal(&s->work);
+    }
+  } else if (*link == j) {
     *link = j->next;
     if (s->tail == j) s->tail = prev;
     uv_mutex_unlock(&s->mu);

@@ -9,6 +9,12 @@
 /// fsync, rename and the removal of the snapshot they replace take the
 /// driver tens of milliseconds once an experiment has thousands of trials.
 ///
+/// And it runs ordered tasks (tune_fsprep_task): the driver's writes made
+/// behind it (engine/writebehind.h: result rows, the journal's grouped
+/// entries, the closing of a trial's log files), in the order they were
+/// queued, while the driver goes on; whoever must see them on disk drains
+/// the service first (tune_fsprep_drain).
+///
 /// One thread per service, jobs in submission order. A job is shared by
 /// the submitter and the thread; each lets go of it once (the last frees
 /// it). Nothing here touches Lua or the event loop.
@@ -27,11 +33,33 @@
 typedef struct tune_fsprep tune_fsprep_t;
 typedef struct tune_fsprep_job tune_fsprep_job_t;
 
-/// A service; its thread starts with the first job. NULL if out of memory.
+/// A service, held once; its thread starts with the first job. NULL if out
+/// of memory.
 tune_fsprep_t *tune_fsprep_new(void);
-/// Stops the thread after the job it is doing; queued jobs are abandoned
-/// (their waiters get -ECANCELED); frees the service.
+/// One more holder of the service (each lets go with tune_fsprep_free).
+tune_fsprep_t *tune_fsprep_retain(tune_fsprep_t *s);
+/// Lets go of the service. The last holder stops the thread after the job
+/// it is doing; queued directories are abandoned (their waiters get
+/// -ECANCELED), queued commits and tasks are done there and then, in
+/// order; the service is freed.
 void tune_fsprep_free(tune_fsprep_t *s);
+
+/// An ordered task: `run` does it and frees it (the task is its own).
+typedef struct tune_fsprep_task tune_fsprep_task_t;
+struct tune_fsprep_task {
+  void (*run)(tune_fsprep_task_t *t);
+};
+/// Queues `t` to be run on the thread after everything queued before it,
+/// waking a waiting thread as a lazy job does (TUNE_FSPREP_BATCH). With no
+/// service (NULL) or no thread, `t` is run at once.
+void tune_fsprep_task(tune_fsprep_t *s, tune_fsprep_task_t *t);
+/// Wakes a waiting thread for what is queued (lazy jobs and tasks
+/// included), without waiting for it. s may be NULL.
+void tune_fsprep_kick(tune_fsprep_t *s);
+/// Returns once every job and task queued before has been done (the
+/// thread is woken for them). Nothing to do: one lock, no wait. s may be
+/// NULL.
+void tune_fsprep_drain(tune_fsprep_t *s);
 /// Queues: mkdir(dir) (one level, the parent must exist), then
 /// dir/params.json with `params` (O_EXCL), dir/result.json and
 /// dir/progress.csv empty (O_EXCL). The last two stay open for the
@@ -58,8 +86,8 @@ int tune_fsprep_max_kept(void);
 tune_fsprep_job_t *tune_fsprep_commit(tune_fsprep_t *s, tune_atomic_file_t *f, const char *remove);
 /// The job's outcome, once done: 0, or the negative errno of the step that
 /// failed (-EEXIST: the directory was there; nothing else was made). A job
-/// the thread has not reached is done by the caller at once; one it is
-/// doing is waited for.
+/// the thread has not reached is done by the caller at once (a commit only
+/// when no task is queued before it); one it is doing is waited for.
 int tune_fsprep_wait(tune_fsprep_job_t *j);
 /// After a successful wait: moves the open result.json (O_WRONLY|O_APPEND)
 /// and progress.csv (O_RDWR|O_APPEND) of a directory job to `fds`, the

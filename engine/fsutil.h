@@ -5,6 +5,7 @@
 #ifndef TUNE_FSUTIL_H
 #define TUNE_FSUTIL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -56,7 +57,12 @@ int tune_fs_append(const char *path, const void *data, size_t len, int sync);
 typedef struct {
   int fd;              ///< O_APPEND, or -1 when closed
   tune_buf_t pending;  ///< appended, not yet written
-  int error;           ///< the last failed flush's -errno, until taken (0)
+  atomic_int error;    ///< the last failed flush's -errno, until taken (0)
+  /// When set (held: tune_fsprep_retain), flushes are written behind by
+  /// this service's thread (tune_fsprep_append_flush); the handle's owner
+  /// drains it before closing `fd` or reading `error` for a flush it asked
+  /// for.
+  struct tune_fsprep *writer;
 } tune_appendbuf_t;
 /// Writes what is pending. 0, or -errno (also kept in `error`); what could
 /// not be written is dropped, as a failed append of it would have been.

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +11,8 @@
 
 #include "buf.h"
 #include "common.h"
+#include "fsprep.h"
+#include "writebehind.h"
 #include "fsutil.h"
 #include "json.h"
 #include "log.h"
@@ -117,10 +118,11 @@ static void columns_free(csv_columns_t *c) {
 /// config.
 typedef struct trial_log {
   char *logdir;
-  int fd[2];              ///< result.json, progress.csv; -1 until opened
-  off_t size[2];          ///< each file's length after our last whole write
+  tune_wb_file_t *file[2];  ///< result.json, progress.csv; NULL until opened
+  int had_file[2];        ///< opened before (tasks may still write it)
+  int nonempty[2];        ///< found with data when opened (a header to read)
   tune_buf_t pend[2];     ///< logged, not yet written (tune_loggers_flush)
-  int header_pending;     ///< pend[1] holds progress.csv's header
+  size_t header_len;      ///< pend[1] starts with progress.csv's header this long
   int dirty;              ///< on the loggers' dirty list
   csv_columns_t *cols;    ///< NULL until known
   int have_config;
@@ -140,10 +142,12 @@ static void forget_config(trial_log_t *t) {
   t->have_config = 0;
 }
 
-static void trial_log_free(trial_log_t *t) {
+static void close_file(tune_loggers_t *l, trial_log_t *t, int which);
+
+static void trial_log_free(tune_loggers_t *l, trial_log_t *t) {
   if (!t) return;
   for (int i = 0; i < 2; i++) {
-    if (t->fd[i] >= 0) close(t->fd[i]);
+    close_file(l, t, i);
     tune_buf_free(&t->pend[i]);
   }
   columns_free(t->cols);
@@ -182,65 +186,58 @@ static trial_log_t *trial_log(tune_loggers_t *l, const char *trial_id, const cha
   drop(l, t);
   t = tune_xcalloc(1, sizeof *t);
   t->logdir = tune_xstrdup(logdir);
-  t->fd[0] = t->fd[1] = -1;
   tune_map_put(&l->trials, trial_id, t);
   return t;
 }
 
+static const char *const LOG_NAMES[2] = {"result.json", "progress.csv"};
+
 /// Opens the trial's file `which` (0 result.json, 1 progress.csv) for
-/// appending, once; progress.csv also for reading its header back.
+/// appending, once; progress.csv also for reading its header back. `fd`:
+/// already open that way (made empty with the directory), else -1.
 /// 0 or a negative errno.
-static int log_open(trial_log_t *t, int which, const char *name, int made) {
-  if (t->fd[which] >= 0) return 0;
-  char *path = tune_fs_join(t->logdir, name);
-  int flags = (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC;
-  /* A new trial's file is made here, or was made empty with its directory
-     (`made`, engine/fsprep.h): then it is empty, no fstat needed. */
-  t->fd[which] = open(path, made ? flags : flags | O_EXCL, 0666);
-  if (t->fd[which] >= 0) {
-    free(path);
-    t->size[which] = 0;
+static int log_open(tune_loggers_t *l, trial_log_t *t, int which, int made, int fd) {
+  if (t->file[which]) {
+    if (fd >= 0) close(fd);
     return 0;
   }
-  if (errno == EEXIST) t->fd[which] = open(path, flags, 0666);
-  free(path);
-  if (t->fd[which] < 0) return -errno;
-  struct stat st;
-  t->size[which] = fstat(t->fd[which], &st) == 0 ? st.st_size : 0;
+  char *path = tune_fs_join(t->logdir, LOG_NAMES[which]);
+  int nonempty = 0;
+  if (fd < 0) {
+    /* Written before (paused, or forgotten and logging again): what its
+       tasks still hold goes first. */
+    if (t->had_file[which]) tune_fsprep_drain(l->writer);
+    int flags = (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC;
+    /* A new trial's file is made here, or was made empty with its
+       directory (`made`, engine/fsprep.h): then it is empty, no fstat. */
+    fd = open(path, made ? flags : flags | O_EXCL, 0666);
+    if (fd < 0 && errno == EEXIST) {
+      fd = open(path, flags, 0666);
+      struct stat st;
+      nonempty = fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0;
+    }
+    if (fd < 0) {
+      int rc = -errno;
+      free(path);
+      return rc;
+    }
+  }
+  off_t size = 0;
+  if (nonempty) {
+    struct stat st;
+    size = fstat(fd, &st) == 0 ? st.st_size : 0;
+  }
+  t->file[which] = tune_wb_file_new(fd, path, size);
+  t->had_file[which] = 1;
+  t->nonempty[which] = nonempty;
   return 0;
 }
 
-static const char *const LOG_NAMES[2] = {"result.json", "progress.csv"};
-
-/// Writes to the trial's open file `which`. A write that fails part-way (a
-/// full disk) is undone, so the file never keeps a torn line for the next
-/// write to land on.
-static int log_write(trial_log_t *t, int which, const void *data, size_t len) {
-  int rc;
-  /* Test-only (docs/architecture.md, "Testing crashes"): the Nth append
-     writes half its bytes and fails with ENOSPC, as a full disk does; or
-     the driver is killed (SIGKILL) just before its Nth append. */
-  static long torn_at = -2, crash_at = -2;
-  if (torn_at == -2) {
-    const char *v = getenv("TUNE_TEST_TORN_LOG_WRITE");
-    torn_at = v && *v ? strtol(v, NULL, 10) : -1;
-    v = getenv("TUNE_TEST_CRASH_AT_LOG_WRITE");
-    crash_at = v && *v ? strtol(v, NULL, 10) : -1;
-  }
-  if (crash_at > 0 && --crash_at == 0) raise(SIGKILL);
-  if (torn_at > 0 && --torn_at == 0) {
-    rc = tune_fs_write_all(t->fd[which], data, len / 2);
-    if (rc == 0) rc = -ENOSPC;
-  } else {
-    rc = tune_fs_write_all(t->fd[which], data, len);
-  }
-  if (rc < 0) {
-    if (ftruncate(t->fd[which], t->size[which]) < 0)
-      TUNE_WARN("cannot undo a partial write to %s/%s", t->logdir, LOG_NAMES[which]);
-    return rc;
-  }
-  t->size[which] += (off_t)len;
-  return 0;
+/// The trial's file `which` closes after what was handed over for it.
+static void close_file(tune_loggers_t *l, trial_log_t *t, int which) {
+  if (!t->file[which]) return;
+  tune_wb_file_write(l->writer, t->file[which], NULL, 0, 1);
+  t->file[which] = NULL;
 }
 
 static void report_failure(tune_loggers_t *l, const char *dir, const char *name, int rc);
@@ -249,32 +246,30 @@ static void report_failure(tune_loggers_t *l, const char *dir, const char *name,
 /// never ahead of the decisions about it ("finishing", docs/reliability.md).
 /// A failure is the journal's to report (its owner takes `error`).
 static void flush_ahead(tune_loggers_t *l) {
-  if (l->ahead) tune_appendbuf_flush(l->ahead);
+  if (l->ahead) tune_wb_append_flush(l->ahead);
 }
 
-/// Writes what the trial has pending. A failed write loses what it held
-/// (as a failed write of one batch did): its rows are gone, and a header
-/// among them is written again with the next rows. progress.csv goes
-/// first: result.json is what a resume reads a trial's last result from
-/// (whether it had finished), so a row there is in progress.csv too when
-/// the driver dies between the two writes; rows only in progress.csv are
-/// cut by the resume with the rest after the trial's checkpoint.
-static void flush_trial(tune_loggers_t *l, trial_log_t *t) {
-  flush_ahead(l);
+/// Hands what the trial has pending to its files' tasks, and with `close`
+/// its files' ends (one task a file). progress.csv goes first: result.json
+/// is what a resume reads a trial's last result from (whether it had
+/// finished), so a row there is in progress.csv too when the driver dies
+/// between the two writes; rows only in progress.csv are cut by the resume
+/// with the rest after the trial's checkpoint.
+static void flush_trial(tune_loggers_t *l, trial_log_t *t, int close) {
+  if (t->dirty) flush_ahead(l);
   for (int which = 1; which >= 0; which--) {
     tune_buf_t *p = &t->pend[which];
-    if (!p->len) continue;
-    int rc = t->fd[which] >= 0 ? log_write(t, which, p->data, p->len) : -EBADF;
-    if (rc < 0) {
-      report_failure(l, t->logdir, LOG_NAMES[which], rc);
-      if (which == 1 && t->header_pending) {
-        columns_free(t->cols);
-        t->cols = NULL;
-      }
+    size_t len = p->len;
+    l->pending -= len;
+    if (t->file[which]) {
+      if (len || close)
+        tune_wb_file_write(l->writer, t->file[which], len ? p : NULL, which == 1 ? t->header_len : 0, close);
+      if (close) t->file[which] = NULL;
+    } else if (len) {
+      report_failure(l, t->logdir, LOG_NAMES[which], -EBADF);
+      tune_buf_reset(p);
     }
-    if (which == 1) t->header_pending = 0;
-    l->pending -= p->len;
-    tune_buf_reset(p);
+    if (which == 1) t->header_len = 0;
   }
   t->dirty = 0;
 }
@@ -282,7 +277,7 @@ static void flush_trial(tune_loggers_t *l, trial_log_t *t) {
 /// Appends to what the trial's file `which` has pending, opening the file
 /// on first use (an open that fails is reported now).
 static int log_append(tune_loggers_t *l, trial_log_t *t, int which, const void *data, size_t len) {
-  int rc = log_open(t, which, LOG_NAMES[which], 0);
+  int rc = log_open(l, t, which, 0, -1);
   if (rc < 0) return rc;
   tune_buf_append(&t->pend[which], data, len);
   l->pending += len;
@@ -299,26 +294,34 @@ static int log_append(tune_loggers_t *l, trial_log_t *t, int which, const void *
 
 void tune_loggers_flush(tune_loggers_t *l) {
   flush_ahead(l);
-  for (size_t i = 0; i < l->ndirty; i++) flush_trial(l, l->dirty[i]);
+  for (size_t i = 0; i < l->ndirty; i++) flush_trial(l, l->dirty[i], 0);
   l->ndirty = 0;
 }
 
-/// Writes what a trial has pending and takes it off the dirty list.
-static void settle(tune_loggers_t *l, trial_log_t *t) {
-  if (!t || !t->dirty) return;
-  flush_trial(l, t);
-  for (size_t i = 0; i < l->ndirty; i++) {
-    if (l->dirty[i] == t) {
-      l->dirty[i] = l->dirty[--l->ndirty];
-      break;
+void tune_loggers_sync(tune_loggers_t *l) {
+  tune_loggers_flush(l);
+  tune_fsprep_drain(l->writer);
+}
+
+/// Writes what a trial has pending, off the dirty list; with `close`, its
+/// files close after.
+static void settle(tune_loggers_t *l, trial_log_t *t, int close) {
+  if (!t) return;
+  if (t->dirty) {
+    for (size_t i = 0; i < l->ndirty; i++) {
+      if (l->dirty[i] == t) {
+        l->dirty[i] = l->dirty[--l->ndirty];
+        break;
+      }
     }
   }
+  if (t->dirty || close) flush_trial(l, t, close);
 }
 
 /// Writes what a trial has pending, then frees its log state.
 static void drop(tune_loggers_t *l, trial_log_t *t) {
-  settle(l, t);
-  trial_log_free(t);
+  settle(l, t, 1);
+  trial_log_free(l, t);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -355,8 +358,9 @@ void tune_loggers_free(tune_loggers_t *l) {
   tune_loggers_set_events(l, NULL);
   size_t pos = 0;
   void *v;
-  while (tune_map_next(&l->trials, &pos, NULL, &v)) trial_log_free(v);
+  while (tune_map_next(&l->trials, &pos, NULL, &v)) trial_log_free(l, v);
   tune_map_free(&l->trials);
+  tune_fsprep_drain(l->writer);
   free(l->last_error);
   tune_buf_free(&l->lines);
   tune_buf_free(&l->events);
@@ -368,30 +372,20 @@ void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logd
   trial_log_t *t = l->json || l->csv ? trial_log(l, trial_id, logdir) : NULL;
   for (int i = 0; i < 2; i++) {
     int on = i == 0 ? l->json : l->csv;
-    if (fds && fds[i] >= 0) {
-      /* Made empty and opened with the directory (engine/fsprep.h). */
-      if (on && t->fd[i] < 0) {
-        t->fd[i] = fds[i];
-        t->size[i] = 0;
-      } else {
-        close(fds[i]);
-      }
-      fds[i] = -1;
-    }
-    if (on) (void)log_open(t, i, LOG_NAMES[i], made);
+    /* Made empty and opened with the directory (engine/fsprep.h). */
+    int fd = fds ? fds[i] : -1;
+    if (fds) fds[i] = -1;
+    if (on) (void)log_open(l, t, i, made, fd);
+    else if (fd >= 0) close(fd);
   }
 }
 
 void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
   trial_log_t *t = tune_map_get(&l->trials, trial_id);
   if (!t) return;
-  settle(l, t);
-  for (int i = 0; i < 2; i++) {
-    if (t->fd[i] >= 0) close(t->fd[i]);
-    t->fd[i] = -1;
-    /* A finished trial keeps no buffer (10,000 of them would be MBs). */
-    tune_buf_free(&t->pend[i]);
-  }
+  settle(l, t, 1);
+  /* A finished trial keeps no buffer (10,000 of them would be MBs). */
+  for (int i = 0; i < 2; i++) tune_buf_free(&t->pend[i]);
 }
 
 void tune_loggers_forget(tune_loggers_t *l, const char *trial_id) {
@@ -586,13 +580,14 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
   tune_buf_reset(b);
   int header = 0;
   if (!tl->cols) {
-    int rc = log_open(tl, 1, "progress.csv", 0);
+    int rc = log_open(l, tl, 1, 0, -1);
     if (rc < 0) {
       report_failure(l, t->logdir, "progress.csv", rc);
       return;
     }
-    /* log_open knows the size: an empty file has no header to read. */
-    tl->cols = tl->size[1] > 0 ? read_header(tl->fd[1]) : NULL;
+    /* log_open knows whether the file had data: an empty one has no
+       header to read. */
+    tl->cols = tl->nonempty[1] ? read_header(tune_wb_file_fd(tl->file[1])) : NULL;
     if (!tl->cols) {
       /* The first result fixes the columns (Ray: later keys are ignored). */
       tl->cols = columns_of(tl, rs[0]);
@@ -604,17 +599,18 @@ static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_
       header = 1;
     }
   }
+  size_t header_len = header ? b->len : 0;
   for (size_t k = 0; k < n; k++) csv_row(tl, tl->cols, rs[k], b);
   int rc = log_append(l, tl, 1, b->data, b->len);
   if (rc < 0) {
     report_failure(l, t->logdir, "progress.csv", rc);
     if (header) {
-      /* The header went with the failed write: the next write sends it. */
+      /* The header went with the failed open: the next write sends it. */
       columns_free(tl->cols);
       tl->cols = NULL;
     }
   } else if (header) {
-    tl->header_pending = 1;
+    tl->header_len = header_len;
   }
 }
 
@@ -646,8 +642,11 @@ void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *ba
   if (k > 0 && (l->json || l->event_fd >= 0)) write_json(l, tl, t, rs, k);
   if (k > 0 && l->csv) write_csv(l, tl, t, rs, k);
   free(rs);
-  if (l->flush_next || l->pending >= TUNE_LOGGERS_FLUSH_BYTES) {
+  if (l->flush_next) {
+    /* A save is on its way: its rows are on disk before its checkpoint. */
     l->flush_next = 0;
+    tune_loggers_sync(l);
+  } else if (l->pending >= TUNE_LOGGERS_FLUSH_BYTES) {
     tune_loggers_flush(l);
   }
 }

@@ -16,6 +16,12 @@
 /// whenever TUNE_LOGGERS_FLUSH_BYTES are pending. Every flush first writes
 /// `ahead` (the experiment journal) when one is set, so that no row is on
 /// disk before the journal entries made before it.
+///
+/// With a `writer` (engine/fsprep.h), a flush hands its writes, and a
+/// close the file's close, to that service's thread: done there in the
+/// order they were made (the journal's among them, through the same
+/// service), while the driver goes on. tune_loggers_sync is the flush
+/// that returns with everything on disk.
 #ifndef TUNE_LOGGERS_H
 #define TUNE_LOGGERS_H
 
@@ -38,6 +44,7 @@ typedef struct {
   size_t pending;       ///< bytes pending over all trials
   int flush_next;       ///< flush after the next write (a save is on its way)
   tune_appendbuf_t *ahead;  ///< written before any row (the journal), or NULL; not owned
+  struct tune_fsprep *writer;  ///< writes behind the driver, or NULL (at once); not owned
 } tune_loggers_t;
 
 /// Pending bytes that make the next write flush.
@@ -61,8 +68,12 @@ int tune_loggers_set_events(tune_loggers_t *l, const char *target);
 /// Logs results 1..n of `batch` (skipping Ray's "__duplicate__" result);
 /// with `stopped`, the n-th gets done = true first.
 void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *batch, size_t n, int stopped);
-/// Writes every trial's pending rows (one write(2) per file).
+/// Writes every trial's pending rows (one write(2) per file; behind the
+/// driver with a writer).
 void tune_loggers_flush(tune_loggers_t *l);
+/// tune_loggers_flush, and returns once the rows (and what was handed to
+/// the writer before them) are on disk.
+void tune_loggers_sync(tune_loggers_t *l);
 /// Opens (creates) the trial's result.json and progress.csv for the
 /// loggers that are on, as Ray's loggers do when a trial starts; the
 /// executor calls it once the start request is on its way, so that the

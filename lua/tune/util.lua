@@ -95,8 +95,12 @@ function M.join(a, b)
 end
 
 --- "2024-01-31_12-00-00", as Ray's date_str.
+local date_at, date_text
 function M.date_str()
-  return os.date("%Y-%m-%d_%H-%M-%S")
+  -- Made once a second: every trial's directory name has it.
+  local now = os.time()
+  if now ~= date_at then date_at, date_text = now, os.date("%Y-%m-%d_%H-%M-%S", now) end
+  return date_text
 end
 
 --- Random lowercase hex string of n characters.

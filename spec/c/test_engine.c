@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include "json.h"
 #include "loggers.h"
 #include "fsprep.h"
+#include "writebehind.h"
 #include "numfmt.h"
 #include "pg_manager.h"
 #include "pgf.h"
@@ -847,7 +850,7 @@ static void test_journal_ahead_of_rows(void) {
   char *jpath = tune_fs_join(dir, "journal.jsonl"), *tdir = tune_fs_join(dir, "t");
   char *rpath = tune_fs_join(tdir, "result.json");
   CHECK(tune_fs_mkdir_p(tdir) == 0);
-  tune_appendbuf_t j = {open(jpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666), TUNE_BUF_INIT, 0};
+  tune_appendbuf_t j = {open(jpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666), TUNE_BUF_INIT, 0, NULL};
   CHECK(j.fd >= 0);
   tune_loggers_t l;
   tune_loggers_init(&l, 1, 1);
@@ -882,6 +885,140 @@ static void test_journal_ahead_of_rows(void) {
   free(jpath);
   free(tdir);
   free(rpath);
+}
+
+/* A task that looks at the files when the writer's thread reaches it:
+   after everything queued before it. */
+typedef struct {
+  tune_fsprep_task_t task;
+  const char *paths[3];
+  long sizes[3];
+  int ran;
+} probe_t;
+
+static void run_probe(tune_fsprep_task_t *task) {
+  probe_t *p = (probe_t *)task;
+  for (int i = 0; i < 3; i++) p->sizes[i] = p->paths[i] ? file_size(p->paths[i]) : -1;
+  p->ran = 1;
+}
+
+/* With a writer (engine/fsprep.h), the journal's flushes, the rows and the
+   files' closes are done by its thread in the order they were made: a task
+   queued after a trial's close finds the journal entry made before its
+   rows, and every row, on disk. tune_loggers_sync returns with all of it
+   written. */
+static void test_rows_written_behind(void) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *jpath = tune_fs_join(dir, "journal.jsonl"), *tdir = tune_fs_join(dir, "t");
+  char *rpath = tune_fs_join(tdir, "result.json"), *cpath = tune_fs_join(tdir, "progress.csv");
+  CHECK(tune_fs_mkdir_p(tdir) == 0);
+  tune_fsprep_t *svc = tune_fsprep_new();
+  CHECK(svc != NULL);
+  tune_appendbuf_t j = {open(jpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666), TUNE_BUF_INIT, 0,
+                        tune_fsprep_retain(svc)};
+  CHECK(j.fd >= 0);
+  tune_loggers_t l;
+  tune_loggers_init(&l, 1, 1);
+  l.ahead = &j;
+  l.writer = svc;
+  cJSON *config = cJSON_Parse("{\"x\":1}");
+  tune_log_target_t t = {"t1", "t1", tdir, "tag", config, 1};
+  const char *e1 = "{\"event\":\"finishing\"}\n";
+  cJSON *b1 = cJSON_Parse("[{\"loss\":1.5,\"training_iteration\":1}]");
+  cJSON *b2 = cJSON_Parse("[{\"loss\":1.25,\"training_iteration\":2}]");
+  tune_loggers_write(&l, &t, b1, 1, 0);
+  tune_buf_puts(&j.pending, e1);
+  tune_loggers_write(&l, &t, b2, 1, 1);
+  tune_loggers_close(&l, "t1");
+  /* Taken by the tasks: nothing is left pending in the driver. */
+  CHECK(j.pending.len == 0 && l.pending == 0);
+  probe_t p = {{run_probe}, {jpath, rpath, cpath}, {0, 0, 0}, 0};
+  tune_fsprep_task(svc, &p.task);
+  tune_fsprep_drain(svc);
+  CHECK(p.ran);
+  CHECK(p.sizes[0] == (long)strlen(e1));
+  char *text = NULL;
+  size_t len = 0;
+  CHECK(tune_fs_read(rpath, 1 << 20, &text, &len) == 0);
+  CHECK(p.sizes[1] == (long)len && text && strstr(text, "\"training_iteration\":2") && strstr(text, "\"done\":true"));
+  free(text);
+  CHECK(p.sizes[2] > 0 && p.sizes[2] == file_size(cpath));
+  /* Without a writer the same tasks run at once. */
+  p.ran = 0;
+  tune_fsprep_task(NULL, &p.task);
+  CHECK(p.ran);
+  cJSON_Delete(b1);
+  cJSON_Delete(b2);
+  cJSON_Delete(config);
+  tune_loggers_free(&l);
+  tune_wb_append_flush(&j);
+  tune_fsprep_drain(j.writer);
+  close(j.fd);
+  tune_fsprep_free(j.writer);
+  tune_fsprep_free(svc);
+  tune_buf_free(&j.pending);
+  CHECK(tune_fs_remove_tree(dir) == 0);
+  free(jpath);
+  free(tdir);
+  free(rpath);
+  free(cpath);
+}
+
+/* A write that fails (here: beyond RLIMIT_FSIZE, as a full disk fails)
+   leaves no partial line, and a progress.csv header it carried is sent
+   again with the next rows, so the file's first line stays its header;
+   with a writer and without. */
+static void lost_header_case(tune_fsprep_t *svc) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *cpath = tune_fs_join(dir, "progress.csv"), *rpath = tune_fs_join(dir, "result.json");
+  tune_loggers_t l;
+  tune_loggers_init(&l, 1, 1);
+  l.writer = svc;
+  cJSON *config = cJSON_Parse("{\"x\":1}");
+  tune_log_target_t t = {"t2", "t2", dir, "tag", config, 1};
+  cJSON *b1 = cJSON_Parse("[{\"loss\":1.5,\"training_iteration\":1}]");
+  cJSON *b2 = cJSON_Parse("[{\"loss\":1.25,\"training_iteration\":2}]");
+  struct rlimit old, small;
+  CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  small = old;
+  small.rlim_cur = 10;
+  tune_loggers_write(&l, &t, b1, 1, 0);
+  CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  tune_loggers_sync(&l);
+  CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  signal(SIGXFSZ, prev);
+  CHECK(file_size(cpath) == 0 && file_size(rpath) == 0);
+  tune_loggers_write(&l, &t, b2, 1, 1);
+  tune_loggers_close(&l, "t2");
+  tune_loggers_sync(&l);
+  char *text = NULL;
+  size_t len = 0;
+  CHECK(tune_fs_read(cpath, 1 << 20, &text, &len) == 0);
+  CHECK(text && !strncmp(text, "loss,training_iteration,config/x\n", 33));
+  const char *nl = text ? strchr(text, '\n') : NULL;
+  CHECK(nl && !strncmp(nl + 1, "1.25,", 5) && strchr(nl + 1, '\n') == text + len - 1);
+  free(text);
+  CHECK(tune_fs_read(rpath, 1 << 20, &text, &len) == 0);
+  CHECK(text && strstr(text, "\"loss\":1.25") && !strstr(text, "\"loss\":1.5,") && text[len - 1] == '\n');
+  free(text);
+  cJSON_Delete(b1);
+  cJSON_Delete(b2);
+  cJSON_Delete(config);
+  tune_loggers_free(&l);
+  CHECK(tune_fs_remove_tree(dir) == 0);
+  free(cpath);
+  free(rpath);
+}
+
+static void test_lost_header_sent_again(void) {
+  lost_header_case(NULL);
+  tune_fsprep_t *svc = tune_fsprep_new();
+  CHECK(svc != NULL);
+  lost_header_case(svc);
+  tune_fsprep_free(svc);
 }
 
 typedef struct {
@@ -1052,6 +1189,8 @@ int main(void) {
       {"dirs_made_ahead_keep_logs", test_dirs_made_ahead_keep_logs},
       {"dirs_made_ahead_lazy", test_dirs_made_ahead_lazy},
       {"journal_ahead_of_rows", test_journal_ahead_of_rows},
+      {"rows_written_behind", test_rows_written_behind},
+      {"lost_header_sent_again", test_lost_header_sent_again},
       {"local_backend", test_local_backend},
   };
   int n = (int)(sizeof tests / sizeof tests[0]);

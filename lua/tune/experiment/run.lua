@@ -183,6 +183,9 @@ local function execute(ctx, opts, o, kind)
   -- Interrupted: the state is saved; a trainable that ignores stop must
   -- not keep the driver (TUNE_INTERRUPT_CLEANUP_S, 5 s by default).
   runner:cleanup(interrupted and (util.env_number("TUNE_INTERRUPT_CLEANUP_S") or 5) or nil)
+  -- The rows of the trials cleanup stopped are on disk before the
+  -- callbacks hear the experiment ended.
+  if ex.flush_logs then pcall(ex.flush_logs, ex) end
   core.signals_uninstall()
   pcall(runner.callbacks.call, runner.callbacks, "on_experiment_end", runner.trials, {interrupted = interrupted ~= nil})
   if ctx.own_executor then ex:close() end

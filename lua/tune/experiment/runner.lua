@@ -159,8 +159,9 @@ end
 function TrialRunner:is_finished()
   -- Asked before every step: the status read directly (a trial's methods
   -- are found through its __index function).
-  for _, t in ipairs(self:get_live_trials()) do
-    local s = t.status
+  local live = self:get_live_trials()
+  for i = 1, #live do
+    local s = live[i].status
     if s ~= Trial.TERMINATED and s ~= Trial.ERROR then return false end
   end
   return self:_search("is_finished", "boolean") and true or false

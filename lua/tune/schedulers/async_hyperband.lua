@@ -124,7 +124,9 @@ end
 --- (stop_last_trials false) when the trial was already judged at the
 --- highest rung it reached.
 function Bracket:rung_for(trial_id, cur_iter)
-  for _, rung in ipairs(self._rungs) do
+  local rungs = self._rungs
+  for i = 1, #rungs do
+    local rung = rungs[i]
     local seen = rung.recorded[trial_id] ~= nil
     if cur_iter >= rung.milestone and seen and not self._stop_last_trials then return nil end
     if not (cur_iter < rung.milestone or seen) then return rung end

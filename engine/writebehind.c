@@ -1,0 +1,149 @@
+#include "writebehind.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "fsprep.h"
+#include "log.h"
+
+/// The fields after `fd` are the tasks' only.
+struct tune_wb_file {
+  int fd;
+  char *path;           ///< for warnings
+  off_t size;           ///< the file's length after the last whole write
+  tune_buf_t header;    ///< a header whose write failed: sent with the next rows
+  int warned;           ///< the failure last warned about (-errno), or 0
+};
+
+tune_wb_file_t *tune_wb_file_new(int fd, char *path, off_t size) {
+  tune_wb_file_t *f = tune_xcalloc(1, sizeof *f);
+  f->fd = fd;
+  f->path = path;
+  f->size = size;
+  return f;
+}
+
+int tune_wb_file_fd(const tune_wb_file_t *f) { return f->fd; }
+
+/// A write (of `data`, which may be empty) and, with `close`, the file's
+/// end: done in order by the writer's thread, or at once without one.
+typedef struct {
+  tune_fsprep_task_t task;
+  tune_wb_file_t *f;
+  tune_buf_t data;
+  size_t header_len;  ///< data starts with progress.csv's header this long
+  int close;
+} log_task_t;
+
+/// Appends to the file. A write that fails part-way (a full disk) is
+/// undone, so the file never keeps a torn line for the next write to land
+/// on. 0 or -errno.
+static int file_append(tune_wb_file_t *f, const char *data, size_t len) {
+  int rc;
+  /* Test-only (docs/architecture.md, "Testing crashes"): the Nth append
+     writes half its bytes and fails with ENOSPC, as a full disk does; or
+     the driver is killed (SIGKILL) just before its Nth append. */
+  static long torn_at = -2, crash_at = -2;
+  if (torn_at == -2) {
+    const char *v = getenv("TUNE_TEST_TORN_LOG_WRITE");
+    torn_at = v && *v ? strtol(v, NULL, 10) : -1;
+    v = getenv("TUNE_TEST_CRASH_AT_LOG_WRITE");
+    crash_at = v && *v ? strtol(v, NULL, 10) : -1;
+  }
+  if (crash_at > 0 && --crash_at == 0) raise(SIGKILL);
+  if (torn_at > 0 && --torn_at == 0) {
+    rc = tune_fs_write_all(f->fd, data, len / 2);
+    if (rc == 0) rc = -ENOSPC;
+  } else {
+    rc = tune_fs_write_all(f->fd, data, len);
+  }
+  if (rc < 0) {
+    if (ftruncate(f->fd, f->size) < 0) TUNE_WARN("cannot undo a partial write to %s", f->path);
+    return rc;
+  }
+  f->size += (off_t)len;
+  return 0;
+}
+
+/// A failed write loses what it held (as a failed write of one batch
+/// did), but a header among it is sent again with the next rows, so that
+/// progress.csv's first line stays its header.
+static void run_log_task(tune_fsprep_task_t *task) {
+  log_task_t *lt = (log_task_t *)task;
+  tune_wb_file_t *f = lt->f;
+  if (lt->data.len) {
+    size_t lost = f->header.len;
+    if (lost && !lt->header_len) {
+      tune_buf_t all = TUNE_BUF_INIT;
+      tune_buf_append(&all, f->header.data, lost);
+      tune_buf_append(&all, lt->data.data, lt->data.len);
+      tune_buf_free(&lt->data);
+      lt->data = all;
+      lt->header_len = lost;
+    }
+    int rc = file_append(f, lt->data.data, lt->data.len);
+    if (rc < 0) {
+      if (rc != f->warned) TUNE_WARN("cannot write %s: %s", f->path, strerror(-rc));
+      f->warned = rc;
+      if (lt->header_len && !f->header.len) tune_buf_append(&f->header, lt->data.data, lt->header_len);
+    } else {
+      f->warned = 0;
+      tune_buf_free(&f->header);
+    }
+  }
+  if (lt->close) {
+    close(f->fd);
+    tune_buf_free(&f->header);
+    free(f->path);
+    free(f);
+  }
+  tune_buf_free(&lt->data);
+  free(lt);
+}
+
+void tune_wb_file_write(struct tune_fsprep *w, tune_wb_file_t *f, tune_buf_t *data, size_t header_len, int close) {
+  log_task_t *lt = tune_xcalloc(1, sizeof *lt);
+  lt->task.run = run_log_task;
+  lt->f = f;
+  if (data) {
+    lt->data = *data;
+    *data = (tune_buf_t)TUNE_BUF_INIT;
+  }
+  lt->header_len = header_len;
+  lt->close = close;
+  tune_fsprep_task(w, &lt->task);
+}
+
+/// A flush of an appendbuf's pending bytes, written by the thread.
+typedef struct {
+  tune_fsprep_task_t task;
+  tune_appendbuf_t *a; /* drained by its owner before it goes */
+  tune_buf_t data;
+} append_task_t;
+
+static void run_append(tune_fsprep_task_t *t) {
+  append_task_t *at = (append_task_t *)t;
+  tune_appendbuf_t *a = at->a;
+  int rc = a->fd >= 0 ? tune_fs_write_all(a->fd, at->data.data, at->data.len) : -EBADF;
+  if (rc < 0) atomic_store(&a->error, rc);
+  tune_buf_free(&at->data);
+  free(at);
+}
+
+void tune_wb_append_flush(tune_appendbuf_t *a) {
+  if (!a->writer) {
+    tune_appendbuf_flush(a);
+    return;
+  }
+  if (!a->pending.len) return;
+  append_task_t *at = tune_xmalloc(sizeof *at);
+  at->task.run = run_append;
+  at->a = a;
+  at->data = a->pending; /* taken: the handle starts a new buffer */
+  a->pending = (tune_buf_t)TUNE_BUF_INIT;
+  tune_fsprep_task(a->writer, &at->task);
+}

@@ -1,0 +1,38 @@
+/// Writes made behind the driver: a trial's log file appended to and
+/// closed, and the journal's grouped entries flushed, each as an ordered
+/// task of a directory-thread service (engine/fsprep.h). The tasks run in
+/// the order they were handed over, on the service's thread, or at once
+/// when there is no service; what was handed over is on disk once the
+/// service is drained (tune_fsprep_drain).
+#ifndef TUNE_WRITEBEHIND_H
+#define TUNE_WRITEBEHIND_H
+
+#include <sys/types.h>
+
+#include "buf.h"
+#include "fsutil.h"
+
+struct tune_fsprep;
+
+/// An open log file (result.json, progress.csv). Its owner hands it data
+/// and, once, its close; the close's task frees it.
+typedef struct tune_wb_file tune_wb_file_t;
+
+/// Takes `fd` (open for appending) and `path` (allocated; for warnings);
+/// `size` is the file's length now.
+tune_wb_file_t *tune_wb_file_new(int fd, char *path, off_t size);
+/// The descriptor, for reading the file back once the service is drained.
+int tune_wb_file_fd(const tune_wb_file_t *f);
+/// Hands `data` (taken: *data is left empty; NULL for none) to be
+/// appended and, with `close`, the file's end (`f` is gone after it).
+/// `header_len`: data starts with progress.csv's header this long. A
+/// failed append is undone (the file cut back to its length before it)
+/// and warned about once per file and error; a header it carried is sent
+/// again with the file's next data.
+void tune_wb_file_write(struct tune_fsprep *w, tune_wb_file_t *f, tune_buf_t *data, size_t header_len, int close);
+/// tune_appendbuf_flush through the appendbuf's `writer` when it has one:
+/// its pending bytes are taken and written by a task (a failure is kept
+/// in its `error`, for its owner to report); else at once.
+void tune_wb_append_flush(tune_appendbuf_t *a);
+
+#endif
