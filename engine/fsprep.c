@@ -50,13 +50,15 @@ struct tune_fsprep {
   uv_mutex_t mu;
   uv_cond_t work;  ///< signalled when a job is queued or the service stops
   uv_cond_t done;  ///< broadcast when a job is done
-  tune_fsprep_job_t *head, *tail;
+  tune_fsprep_job_t *head, *tail;   ///< commits and tasks, in order
+  tune_fsprep_job_t *dhead, *dtail; ///< directory jobs: taken first (no order to keep)
   uv_thread_t thread;
   int started, stopping;
   atomic_int refs; ///< its holders (tune_fsprep_retain)
   int idle;        ///< the thread waits on `work` (guarded by mu)
-  int busy;        ///< the thread is doing a job it took (guarded by mu)
+  int busy;        ///< the thread is doing a commit or task it took (guarded by mu)
   int unwoken;     ///< lazy jobs queued while it waits, not woken for yet
+  int untasked;    ///< tasks queued while it waits, not woken for yet
   unsigned long wakeups;  ///< signals sent (for tests)
 };
 
@@ -159,18 +161,26 @@ static void thread_main(void *arg) {
   tune_fsprep_t *s = arg;
   uv_mutex_lock(&s->mu);
   for (;;) {
-    while (!s->head && !s->stopping) {
+    while (!s->head && !s->dhead && !s->stopping) {
       s->idle = 1;
       uv_cond_wait(&s->work, &s->mu);
       s->idle = 0;
     }
-    /* Awake: it takes every queued job, lazy ones included. */
-    s->unwoken = 0;
+    /* Awake: it takes every queued job, lazy ones included; a directory
+       first (a trial may soon wait for it; the writes behind the driver
+       wait for nobody). */
+    s->unwoken = s->untasked = 0;
     if (s->stopping) break;
-    tune_fsprep_job_t *j = s->head;
-    s->head = j->next;
-    if (!s->head) s->tail = NULL;
-    s->busy = 1;
+    tune_fsprep_job_t *j = s->dhead;
+    if (j) {
+      s->dhead = j->next;
+      if (!s->dhead) s->dtail = NULL;
+    } else {
+      j = s->head;
+      s->head = j->next;
+      if (!s->head) s->tail = NULL;
+      s->busy = 1;
+    }
     uv_mutex_unlock(&s->mu);
     int rc = run_job(j);
     uv_mutex_lock(&s->mu);
@@ -212,8 +222,8 @@ void tune_fsprep_free(tune_fsprep_t *s) {
   if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
   uv_mutex_lock(&s->mu);
   s->stopping = 1;
-  tune_fsprep_job_t *left = s->head;
-  s->head = s->tail = NULL;
+  tune_fsprep_job_t *left = s->head, *dirs = s->dhead;
+  s->head = s->tail = s->dhead = s->dtail = NULL;
   uv_mutex_unlock(&s->mu);
   uv_cond_signal(&s->work);
   /* The job the thread is doing ends first: the queued ones come after it. */
@@ -222,9 +232,14 @@ void tune_fsprep_free(tune_fsprep_t *s) {
      queued commits are made here, as a written snapshot is worth keeping,
      and queued tasks done (rows and journal entries), in their order. */
   uv_mutex_lock(&s->mu);
+  for (tune_fsprep_job_t *j = dirs, *next; j; j = next) {
+    next = j->next;
+    finish(s, j, -ECANCELED);
+    job_unref(j);
+  }
   for (tune_fsprep_job_t *j = left, *next; j; j = next) {
     next = j->next;
-    finish(s, j, j->dir ? -ECANCELED : run_job(j));
+    finish(s, j, run_job(j));
     job_unref(j);
   }
   uv_mutex_unlock(&s->mu);
@@ -254,15 +269,17 @@ static int enqueue(tune_fsprep_t *s, tune_fsprep_job_t *j, int lazy) {
     }
     s->started = 1;
   }
-  if (s->tail) s->tail->next = j;
-  else s->head = j;
-  s->tail = j;
+  tune_fsprep_job_t **head = j->dir ? &s->dhead : &s->head, **tail = j->dir ? &s->dtail : &s->tail;
+  if (*tail) (*tail)->next = j;
+  else *head = j;
+  *tail = j;
   /* A thread at work takes the job without a signal; one that waits is
      woken at once, or for a lazy job once a batch of them is queued (one
      wake-up, a system call and an interrupt for the driver, per batch). */
-  int wake = s->idle && (!lazy || ++s->unwoken >= TUNE_FSPREP_BATCH);
+  int wake = s->idle && (j->task ? ++s->untasked >= TUNE_FSPREP_TASK_BATCH
+                                  : !lazy || ++s->unwoken >= TUNE_FSPREP_BATCH);
   if (wake) {
-    s->unwoken = 0;
+    s->unwoken = s->untasked = 0;
     s->wakeups++;
   }
   uv_mutex_unlock(&s->mu);
@@ -327,9 +344,9 @@ void tune_fsprep_task(tune_fsprep_t *s, tune_fsprep_task_t *t) {
 void tune_fsprep_kick(tune_fsprep_t *s) {
   if (!s) return;
   uv_mutex_lock(&s->mu);
-  int wake = s->idle && s->head;
+  int wake = s->idle && (s->head || s->dhead);
   if (wake) {
-    s->unwoken = 0;
+    s->unwoken = s->untasked = 0;
     s->wakeups++;
   }
   uv_mutex_unlock(&s->mu);
@@ -341,7 +358,7 @@ void tune_fsprep_drain(tune_fsprep_t *s) {
   uv_mutex_lock(&s->mu);
   while (s->head || s->busy) {
     if (s->idle && s->head) {
-      s->unwoken = 0;
+      s->unwoken = s->untasked = 0;
       s->wakeups++;
       uv_cond_signal(&s->work);
     }
@@ -352,7 +369,7 @@ void tune_fsprep_drain(tune_fsprep_t *s) {
 
 int tune_fsprep_state(tune_fsprep_t *s, unsigned long *wakeups) {
   uv_mutex_lock(&s->mu);
-  int idle = s->idle && !s->head;
+  int idle = s->idle && !s->head && !s->dhead;
   if (wakeups) *wakeups = s->wakeups;
   uv_mutex_unlock(&s->mu);
   return idle;
@@ -364,7 +381,8 @@ int tune_fsprep_wait(tune_fsprep_job_t *j) {
   uv_mutex_lock(&s->mu);
   /* Still queued: done here and now, rather than waiting for the thread
      to wake up and reach it. */
-  tune_fsprep_job_t **link = &s->head, *prev = NULL;
+  tune_fsprep_job_t **link = j->dir ? &s->dhead : &s->head, *prev = NULL;
+  tune_fsprep_job_t **tail = j->dir ? &s->dtail : &s->tail;
   int task_ahead = 0;
   while (*link && *link != j) {
     prev = *link;
@@ -375,13 +393,13 @@ int tune_fsprep_wait(tune_fsprep_job_t *j) {
      journal entries the snapshot may vouch for): the thread is woken. */
   if (*link == j && !j->dir && task_ahead) {
     if (s->idle) {
-      s->unwoken = 0;
+      s->unwoken = s->untasked = 0;
       s->wakeups++;
       uv_cond_signal(&s->work);
     }
   } else if (*link == j) {
     *link = j->next;
-    if (s->tail == j) s->tail = prev;
+    if (*tail == j) *tail = prev;
     uv_mutex_unlock(&s->mu);
     int rc = run_job(j);
     uv_mutex_lock(&s->mu);

@@ -29,6 +29,9 @@
 #define TUNE_FSPREP_MAX_KEPT 64
 /// Lazy directory jobs queued before a waiting thread is woken for them.
 #define TUNE_FSPREP_BATCH 4
+/// Tasks queued before a waiting thread is woken for them (nobody waits
+/// for a task; a driver about to wait wakes the thread, and a drain does).
+#define TUNE_FSPREP_TASK_BATCH 32
 
 typedef struct tune_fsprep tune_fsprep_t;
 typedef struct tune_fsprep_job tune_fsprep_job_t;
@@ -49,9 +52,10 @@ typedef struct tune_fsprep_task tune_fsprep_task_t;
 struct tune_fsprep_task {
   void (*run)(tune_fsprep_task_t *t);
 };
-/// Queues `t` to be run on the thread after everything queued before it,
-/// waking a waiting thread as a lazy job does (TUNE_FSPREP_BATCH). With no
-/// service (NULL) or no thread, `t` is run at once.
+/// Queues `t` to be run on the thread after every task and commit queued
+/// before it (directory jobs, which keep no order, go first), waking a
+/// waiting thread once per TUNE_FSPREP_TASK_BATCH tasks. With no service
+/// (NULL) or no thread, `t` is run at once.
 void tune_fsprep_task(tune_fsprep_t *s, tune_fsprep_task_t *t);
 /// Wakes a waiting thread for what is queued (lazy jobs and tasks
 /// included), without waiting for it. s may be NULL.

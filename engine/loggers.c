@@ -279,6 +279,9 @@ static void flush_trial(tune_loggers_t *l, trial_log_t *t, int close) {
 static int log_append(tune_loggers_t *l, trial_log_t *t, int which, const void *data, size_t len) {
   int rc = log_open(l, t, which, 0, -1);
   if (rc < 0) return rc;
+  /* A flush hands the buffer over: the next starts with room for several
+     rows rather than growing from nothing. */
+  if (!t->pend[which].cap) tune_buf_reserve(&t->pend[which], len < 4096 ? 4096 : len);
   tune_buf_append(&t->pend[which], data, len);
   l->pending += len;
   if (!t->dirty) {
