@@ -204,7 +204,7 @@ static int take_error(append_file_t *f) { return atomic_exchange(&f->ab.error, 0
 /// later.
 static int flush_now(append_file_t *f) {
   if (f->ab.writer) {
-    tune_wb_append_flush(&f->ab);
+    tune_wb_append_flush(&f->ab, 0);
     tune_fsprep_drain(f->ab.writer);
     return take_error(f);
   }
@@ -225,7 +225,7 @@ static int l_append_write(lua_State *L) {
     tune_buf_append(&f->ab.pending, data, len);
     if (rc == 0 && f->ab.pending.len >= APPEND_MAX_PENDING) {
       /* Behind the driver with a writer (its failure reported later). */
-      if (f->ab.writer) tune_wb_append_flush(&f->ab);
+      if (f->ab.writer) tune_wb_append_flush(&f->ab, 0);
       else rc = flush_now(f);
     }
   } else if (rc == 0 && (rc = flush_now(f)) == 0) {
@@ -251,7 +251,7 @@ static int l_append_flush(lua_State *L) {
 static int l_append_close(lua_State *L) {
   append_file_t *f = check_append(L);
   if (f->ab.fd >= 0) {
-    tune_wb_append_flush(&f->ab);
+    tune_wb_append_flush(&f->ab, 0);
     tune_fsprep_drain(f->ab.writer);
     close(f->ab.fd);
   }

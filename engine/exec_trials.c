@@ -375,7 +375,7 @@ static void journal_writer(tune_executor_t *ex) {
   tune_appendbuf_t *j = ex->loggers.ahead;
   if (j && ex->loggers.writer && j->writer != ex->loggers.writer) {
     if (j->writer) {
-      tune_wb_append_flush(j);
+      tune_wb_append_flush(j, 0);
       tune_fsprep_drain(j->writer);
       tune_fsprep_free(j->writer);
     }

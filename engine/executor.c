@@ -18,6 +18,10 @@
 #include "log.h"
 #include "signals.h"
 
+/// How long the driver waits idle before it wakes the thread that writes
+/// behind it (engine/writebehind.h) for what is queued.
+#define WRITER_GRACE_S 0.001
+
 extern char **environ;
 
 /* ------------------------------------------------------------------------ */
@@ -234,7 +238,7 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
      real backend skips that poll: a queued event or a ready group is
      answered without a system call, and the blocking wait below returns
      at once when input is there (one epoll_wait, not two). */
-  int polled = 0;
+  int polled = 0, graced = 0;
   if (b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME) {
     wait_and_dispatch(ex, 0);
     polled = 1;
@@ -255,14 +259,25 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
         polled = 1;
         continue;
       }
+      /* Handing control back idle: what was written behind is on disk. */
+      if (!(b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME)) tune_fsprep_drain(ex->loggers.writer);
       return tune_event_new(idle, NULL);
     }
     prestart(ex);
     /* The driver is about to be idle: the logs catch up first (on a
-       virtual clock nothing waits, and the rows keep being grouped). */
+       virtual clock nothing waits, and the rows keep being grouped). Their
+       writer is woken only once the driver has been idle a while: a stream
+       of events keeps it batching (it wakes itself per batch of tasks). */
     if (!(b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME)) {
-      tune_loggers_flush(&ex->loggers);
-      tune_fsprep_kick(ex->loggers.writer);
+      tune_loggers_flush_idle(&ex->loggers);
+      if (!graced && !tune_fsprep_quiet(ex->loggers.writer)) {
+        graced = 1;
+        wait_and_dispatch(ex, left < WRITER_GRACE_S ? left : WRITER_GRACE_S);
+        polled = 1;
+        if (!ex->events.head && !(next_trial_exists && have_ready_or_cached(ex)))
+          tune_fsprep_kick(ex->loggers.writer);
+        continue;
+      }
     }
     wait_and_dispatch(ex, left);
     polled = 1;

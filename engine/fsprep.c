@@ -353,6 +353,14 @@ void tune_fsprep_kick(tune_fsprep_t *s) {
   if (wake) uv_cond_signal(&s->work);
 }
 
+int tune_fsprep_quiet(tune_fsprep_t *s) {
+  if (!s) return 1;
+  uv_mutex_lock(&s->mu);
+  int quiet = !s->head && !s->busy;
+  uv_mutex_unlock(&s->mu);
+  return quiet;
+}
+
 void tune_fsprep_drain(tune_fsprep_t *s) {
   if (!s) return;
   uv_mutex_lock(&s->mu);

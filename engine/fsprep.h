@@ -60,6 +60,9 @@ void tune_fsprep_task(tune_fsprep_t *s, tune_fsprep_task_t *t);
 /// Wakes a waiting thread for what is queued (lazy jobs and tasks
 /// included), without waiting for it. s may be NULL.
 void tune_fsprep_kick(tune_fsprep_t *s);
+/// True when no task or commit is queued or being done (directory jobs
+/// aside): a write made now by the caller keeps the order. s may be NULL.
+int tune_fsprep_quiet(tune_fsprep_t *s);
 /// Returns once every job and task queued before has been done (the
 /// thread is woken for them). Nothing to do: one lock, no wait. s may be
 /// NULL.

@@ -236,7 +236,7 @@ static int log_open(tune_loggers_t *l, trial_log_t *t, int which, int made, int 
 /// The trial's file `which` closes after what was handed over for it.
 static void close_file(tune_loggers_t *l, trial_log_t *t, int which) {
   if (!t->file[which]) return;
-  tune_wb_file_write(l->writer, t->file[which], NULL, 0, 1);
+  tune_wb_file_write(l->direct ? NULL : l->writer, t->file[which], NULL, 0, 1);
   t->file[which] = NULL;
 }
 
@@ -246,7 +246,7 @@ static void report_failure(tune_loggers_t *l, const char *dir, const char *name,
 /// never ahead of the decisions about it ("finishing", docs/reliability.md).
 /// A failure is the journal's to report (its owner takes `error`).
 static void flush_ahead(tune_loggers_t *l) {
-  if (l->ahead) tune_wb_append_flush(l->ahead);
+  if (l->ahead) tune_wb_append_flush(l->ahead, l->direct);
 }
 
 /// Hands what the trial has pending to its files' tasks, and with `close`
@@ -263,7 +263,8 @@ static void flush_trial(tune_loggers_t *l, trial_log_t *t, int close) {
     l->pending -= len;
     if (t->file[which]) {
       if (len || close)
-        tune_wb_file_write(l->writer, t->file[which], len ? p : NULL, which == 1 ? t->header_len : 0, close);
+        tune_wb_file_write(l->direct ? NULL : l->writer, t->file[which], len ? p : NULL,
+                           which == 1 ? t->header_len : 0, close);
       if (close) t->file[which] = NULL;
     } else if (len) {
       report_failure(l, t->logdir, LOG_NAMES[which], -EBADF);
@@ -299,6 +300,13 @@ void tune_loggers_flush(tune_loggers_t *l) {
   flush_ahead(l);
   for (size_t i = 0; i < l->ndirty; i++) flush_trial(l, l->dirty[i], 0);
   l->ndirty = 0;
+}
+
+void tune_loggers_flush_idle(tune_loggers_t *l) {
+  /* Nothing queued before them: written here, in order all the same. */
+  l->direct = tune_fsprep_quiet(l->writer);
+  tune_loggers_flush(l);
+  l->direct = 0;
 }
 
 void tune_loggers_sync(tune_loggers_t *l) {

@@ -45,6 +45,7 @@ typedef struct {
   int flush_next;       ///< flush after the next write (a save is on its way)
   tune_appendbuf_t *ahead;  ///< written before any row (the journal), or NULL; not owned
   struct tune_fsprep *writer;  ///< writes behind the driver, or NULL (at once); not owned
+  int direct;           ///< this flush writes at once (tune_loggers_flush_idle)
 } tune_loggers_t;
 
 /// Pending bytes that make the next write flush.
@@ -71,6 +72,11 @@ void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *ba
 /// Writes every trial's pending rows (one write(2) per file; behind the
 /// driver with a writer).
 void tune_loggers_flush(tune_loggers_t *l);
+/// tune_loggers_flush for a driver about to wait: when the writer has
+/// nothing queued, the rows (and the journal) are written at once rather
+/// than handed over (a stream of results, flushed at each short wait,
+/// costs less that way than a hand-over and a wake-up each time).
+void tune_loggers_flush_idle(tune_loggers_t *l);
 /// tune_loggers_flush, and returns once the rows (and what was handed to
 /// the writer before them) are on disk.
 void tune_loggers_sync(tune_loggers_t *l);

@@ -134,8 +134,8 @@ static void run_append(tune_fsprep_task_t *t) {
   free(at);
 }
 
-void tune_wb_append_flush(tune_appendbuf_t *a) {
-  if (!a->writer) {
+void tune_wb_append_flush(tune_appendbuf_t *a, int now) {
+  if (!a->writer || now) {
     tune_appendbuf_flush(a);
     return;
   }

@@ -30,9 +30,10 @@ int tune_wb_file_fd(const tune_wb_file_t *f);
 /// and warned about once per file and error; a header it carried is sent
 /// again with the file's next data.
 void tune_wb_file_write(struct tune_fsprep *w, tune_wb_file_t *f, tune_buf_t *data, size_t header_len, int close);
-/// tune_appendbuf_flush through the appendbuf's `writer` when it has one:
-/// its pending bytes are taken and written by a task (a failure is kept
-/// in its `error`, for its owner to report); else at once.
-void tune_wb_append_flush(tune_appendbuf_t *a);
+/// tune_appendbuf_flush through the appendbuf's `writer` when it has one
+/// (and not `now`): its pending bytes are taken and written by a task (a
+/// failure is kept in its `error`, for its owner to report); else at once
+/// (`now`: the caller knows nothing is queued before them).
+void tune_wb_append_flush(tune_appendbuf_t *a, int now);
 
 #endif

@@ -952,7 +952,7 @@ static void test_rows_written_behind(void) {
   cJSON_Delete(b2);
   cJSON_Delete(config);
   tune_loggers_free(&l);
-  tune_wb_append_flush(&j);
+  tune_wb_append_flush(&j, 0);
   tune_fsprep_drain(j.writer);
   close(j.fd);
   tune_fsprep_free(j.writer);
