@@ -211,6 +211,11 @@ static int log_open(tune_loggers_t *l, trial_log_t *t, int which, int made, int 
     /* A new trial's file is made here, or was made empty with its
        directory (`made`, engine/fsprep.h): then it is empty, no fstat. */
     fd = open(path, made ? flags : flags | O_EXCL, 0666);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && l->writer) {
+      /* Files the writer has yet to close count: they go first. */
+      tune_fsprep_drain(l->writer);
+      fd = open(path, made ? flags : flags | O_EXCL, 0666);
+    }
     if (fd < 0 && errno == EEXIST) {
       fd = open(path, flags, 0666);
       struct stat st;

@@ -10,6 +10,11 @@
 #include "fsprep.h"
 #include "log.h"
 
+/// Files handed their close and not closed yet, over all services: held
+/// within the limit on files kept open ahead (tune_fsprep_max_kept), so
+/// that a driver under a small `ulimit -n` keeps its descriptors.
+static atomic_int closing;
+
 /// The fields after `fd` are the tasks' only.
 struct tune_wb_file {
   int fd;
@@ -97,6 +102,7 @@ static void run_log_task(tune_fsprep_task_t *task) {
   }
   if (lt->close) {
     close(f->fd);
+    atomic_fetch_sub(&closing, 1);
     tune_buf_free(&f->header);
     free(f->path);
     free(f);
@@ -115,7 +121,14 @@ void tune_wb_file_write(struct tune_fsprep *w, tune_wb_file_t *f, tune_buf_t *da
   }
   lt->header_len = header_len;
   lt->close = close;
+  if (close) atomic_fetch_add(&closing, 1);
   tune_fsprep_task(w, &lt->task);
+  if (close && w) {
+    /* Past the limit the thread is waited for; past half of it, woken. */
+    int max = tune_fsprep_max_kept(), n = atomic_load(&closing);
+    if (n > (max > 0 ? max : 0)) tune_fsprep_drain(w);
+    else if (2 * n > max) tune_fsprep_kick(w);
+  }
 }
 
 /// A flush of an appendbuf's pending bytes, written by the thread.

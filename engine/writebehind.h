@@ -28,7 +28,9 @@ int tune_wb_file_fd(const tune_wb_file_t *f);
 /// `header_len`: data starts with progress.csv's header this long. A
 /// failed append is undone (the file cut back to its length before it)
 /// and warned about once per file and error; a header it carried is sent
-/// again with the file's next data.
+/// again with the file's next data. The files handed their close and not
+/// yet closed are kept within tune_fsprep_max_kept() (the service is
+/// drained past it).
 void tune_wb_file_write(struct tune_fsprep *w, tune_wb_file_t *f, tune_buf_t *data, size_t header_len, int close);
 /// tune_appendbuf_flush through the appendbuf's `writer` when it has one
 /// (and not `now`): its pending bytes are taken and written by a task (a

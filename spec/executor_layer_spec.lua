@@ -84,6 +84,28 @@ describe("the executor layer", function()
     local a = tune.ExperimentAnalysis(dir)
     assert.equal(3, #a:trial_dataframes()[trial.logdir])
   end)
+
+  it("keeps every row under a small ulimit -n: few files wait for the writer to close them", function()
+    -- The log files' closes are written behind the driver: held open
+    -- there, they would take the descriptors a new trial's logs need.
+    local d = support.tmpdir("ulimit")
+    local script = d .. "/exp.lua"
+    assert(core.write_atomic(script, [[
+local tune = require("tune")
+local a = tune.run(function() for i = 1, 3 do tune.report{x = i} end end,
+  {num_samples = 300, reuse_actors = true, local_dir = arg[1], verbose = 0})
+local rows = 0
+for _, t in ipairs(a.trials) do
+  for _ in io.lines(t.logdir .. "/progress.csv") do rows = rows + 1 end
+  for _ in io.lines(t.logdir .. "/result.json") do rows = rows + 1 end
+end
+print("rows", rows)
+]]))
+    local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+    local out = support.must(string.format("ulimit -n 40 && env -u LD_PRELOAD %s %s %s", bin, script, d .. "/exp"))
+    assert.is_nil(out:find("open files", 1, true), out)
+    assert.matches("rows\t2100", out)
+  end)
 end)
 
 describe("the simulator backend", function()
