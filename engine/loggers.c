@@ -217,6 +217,10 @@ static int log_open(tune_loggers_t *l, trial_log_t *t, int which, int made, int 
       fd = open(path, made ? flags : flags | O_EXCL, 0666);
     }
     if (fd < 0 && errno == EEXIST) {
+      /* There already: its length and header are read once what was
+         handed over for it (a trial forgotten and logging again) is on
+         disk. */
+      tune_fsprep_drain(l->writer);
       fd = open(path, flags, 0666);
       struct stat st;
       nonempty = fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0;

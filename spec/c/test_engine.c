@@ -948,6 +948,26 @@ static void test_rows_written_behind(void) {
   p.ran = 0;
   tune_fsprep_task(NULL, &p.task);
   CHECK(p.ran);
+  /* A trial forgotten (its state gone, its rows still queued) that logs
+     again reads its progress.csv's header back from the file once they are
+     written: one header, three rows. */
+  tune_log_target_t t3 = {"t3", "t3", tdir, "tag", config, 1};
+  char *c3 = tune_fs_join(tdir, "progress.csv");
+  CHECK(unlink(c3) == 0 && unlink(rpath) == 0);
+  tune_loggers_write(&l, &t3, b1, 1, 0);
+  tune_loggers_forget(&l, "t3");
+  tune_loggers_write(&l, &t3, b2, 1, 0);
+  tune_loggers_write(&l, &t3, b2, 1, 0);
+  tune_loggers_close(&l, "t3");
+  tune_loggers_sync(&l);
+  text = NULL;
+  CHECK(tune_fs_read(c3, 1 << 20, &text, &len) == 0);
+  int nlines = 0, headers = 0;
+  for (char *q = text; q && *q; q++) nlines += *q == '\n';
+  for (char *q = text; q && (q = strstr(q, "loss,")); q++) headers++;
+  CHECK(nlines == 4 && headers == 1);
+  free(text);
+  free(c3);
   cJSON_Delete(b1);
   cJSON_Delete(b2);
   cJSON_Delete(config);
