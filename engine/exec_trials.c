@@ -370,17 +370,12 @@ void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id) { tune
 void tune_executor_flush_logs(tune_executor_t *ex) { tune_loggers_sync(&ex->loggers); }
 
 /// The journal's flushes go through the loggers' writer, in one order with
-/// the rows (a journal written at once could pass rows still queued).
+/// the rows (a journal written at once could pass rows still queued). The
+/// handle holds it until it closes; a Lua state has one such service, so a
+/// handle given to several executors gets the same one.
 static void journal_writer(tune_executor_t *ex) {
   tune_appendbuf_t *j = ex->loggers.ahead;
-  if (j && ex->loggers.writer && j->writer != ex->loggers.writer) {
-    if (j->writer) {
-      tune_wb_append_flush(j, 0);
-      tune_fsprep_drain(j->writer);
-      tune_fsprep_free(j->writer);
-    }
-    j->writer = tune_fsprep_retain(ex->loggers.writer);
-  }
+  if (j && ex->loggers.writer && !j->writer) j->writer = tune_fsprep_retain(ex->loggers.writer);
 }
 
 void tune_executor_set_journal(tune_executor_t *ex, tune_appendbuf_t *journal) {

@@ -249,6 +249,13 @@ void tune_fsprep_free(tune_fsprep_t *s) {
   free(s);
 }
 
+/// A waiting thread is about to be signalled (under the mutex): what it
+/// was not woken for is counted from zero again.
+static void woken(tune_fsprep_t *s) {
+  s->unwoken = s->untasked = 0;
+  s->wakeups++;
+}
+
 /// Queues `j` (its two references taken), starting the thread with the
 /// first job. A lazy job wakes a waiting thread only as the
 /// TUNE_FSPREP_BATCH-th queued since it waits. -1 (nothing queued) if the
@@ -278,10 +285,7 @@ static int enqueue(tune_fsprep_t *s, tune_fsprep_job_t *j, int lazy) {
      wake-up, a system call and an interrupt for the driver, per batch). */
   int wake = s->idle && (j->task ? ++s->untasked >= TUNE_FSPREP_TASK_BATCH
                                   : !lazy || ++s->unwoken >= TUNE_FSPREP_BATCH);
-  if (wake) {
-    s->unwoken = s->untasked = 0;
-    s->wakeups++;
-  }
+  if (wake) woken(s);
   uv_mutex_unlock(&s->mu);
   /* Signalled after the unlock: the thread it wakes finds the mutex free
      instead of blocking on it and being woken a second time (one system
@@ -345,10 +349,7 @@ void tune_fsprep_kick(tune_fsprep_t *s) {
   if (!s) return;
   uv_mutex_lock(&s->mu);
   int wake = s->idle && (s->head || s->dhead);
-  if (wake) {
-    s->unwoken = s->untasked = 0;
-    s->wakeups++;
-  }
+  if (wake) woken(s);
   uv_mutex_unlock(&s->mu);
   if (wake) uv_cond_signal(&s->work);
 }
@@ -366,8 +367,7 @@ void tune_fsprep_drain(tune_fsprep_t *s) {
   uv_mutex_lock(&s->mu);
   while (s->head || s->busy) {
     if (s->idle && s->head) {
-      s->unwoken = s->untasked = 0;
-      s->wakeups++;
+      woken(s);
       uv_cond_signal(&s->work);
     }
     uv_cond_wait(&s->done, &s->mu);
@@ -401,8 +401,7 @@ int tune_fsprep_wait(tune_fsprep_job_t *j) {
      journal entries the snapshot may vouch for): the thread is woken. */
   if (*link == j && !j->dir && task_ahead) {
     if (s->idle) {
-      s->unwoken = s->untasked = 0;
-      s->wakeups++;
+      woken(s);
       uv_cond_signal(&s->work);
     }
   } else if (*link == j) {

@@ -59,7 +59,7 @@ typedef struct {
   tune_buf_t pending;  ///< appended, not yet written
   atomic_int error;    ///< the last failed flush's -errno, until taken (0)
   /// When set (held: tune_fsprep_retain), flushes are written behind by
-  /// this service's thread (tune_fsprep_append_flush); the handle's owner
+  /// this service's thread (tune_wb_append_flush); the handle's owner
   /// drains it before closing `fd` or reading `error` for a flush it asked
   /// for.
   struct tune_fsprep *writer;

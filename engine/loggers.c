@@ -119,7 +119,6 @@ static void columns_free(csv_columns_t *c) {
 typedef struct trial_log {
   char *logdir;
   tune_wb_file_t *file[2];  ///< result.json, progress.csv; NULL until opened
-  int had_file[2];        ///< opened before (tasks may still write it)
   int nonempty[2];        ///< found with data when opened (a header to read)
   tune_buf_t pend[2];     ///< logged, not yet written (tune_loggers_flush)
   size_t header_len;      ///< pend[1] starts with progress.csv's header this long
@@ -202,11 +201,8 @@ static int log_open(tune_loggers_t *l, trial_log_t *t, int which, int made, int 
     return 0;
   }
   char *path = tune_fs_join(t->logdir, LOG_NAMES[which]);
-  int nonempty = 0;
+  off_t size = 0;
   if (fd < 0) {
-    /* Written before (paused, or forgotten and logging again): what its
-       tasks still hold goes first. */
-    if (t->had_file[which]) tune_fsprep_drain(l->writer);
     int flags = (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC;
     /* A new trial's file is made here, or was made empty with its
        directory (`made`, engine/fsprep.h): then it is empty, no fstat. */
@@ -218,12 +214,12 @@ static int log_open(tune_loggers_t *l, trial_log_t *t, int which, int made, int 
     }
     if (fd < 0 && errno == EEXIST) {
       /* There already: its length and header are read once what was
-         handed over for it (a trial forgotten and logging again) is on
-         disk. */
+         handed over for it (a trial paused, or forgotten and logging
+         again) is on disk. */
       tune_fsprep_drain(l->writer);
       fd = open(path, flags, 0666);
       struct stat st;
-      nonempty = fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0;
+      if (fd >= 0 && fstat(fd, &st) == 0) size = st.st_size;
     }
     if (fd < 0) {
       int rc = -errno;
@@ -231,14 +227,8 @@ static int log_open(tune_loggers_t *l, trial_log_t *t, int which, int made, int 
       return rc;
     }
   }
-  off_t size = 0;
-  if (nonempty) {
-    struct stat st;
-    size = fstat(fd, &st) == 0 ? st.st_size : 0;
-  }
   t->file[which] = tune_wb_file_new(fd, path, size);
-  t->had_file[which] = 1;
-  t->nonempty[which] = nonempty;
+  t->nonempty[which] = size > 0;
   return 0;
 }
 

@@ -62,26 +62,13 @@ local function callable(v)
   return mt ~= nil and mt.__call ~= nil
 end
 
--- What type() said of each plug-in and hook function seen (weak keys): the
--- adapter runs for every hook of every result, and a table look-up costs
--- less than the call.
-local seen_type = setmetatable({}, {__mode = "k"})
-local function type_of(v)
-  local t = seen_type[v]
-  if t == nil then
-    t = type(v)
-    if t == "table" or t == "function" or t == "userdata" then seen_type[v] = t end
-  end
-  return t
-end
-
 --- plugin.call(kind, plugin, hook, judge, ...) -> true, value | false, message
 --- `plugin` is a table or userdata (its method `hook` is called with the
 --- plug-in as self) or a function (called directly: function stoppers and
 --- callbacks). `judge` names a check of the returned value (JUDGES), or nil.
 local function call(kind, plugin, hook, judge, ...)
   local ok, v
-  local tp = seen_type[plugin] or type_of(plugin)
+  local tp = type(plugin)
   if tp == "function" then
     ok, v = xpcall(plugin, handler, ...)
   elseif tp == "table" or tp == "userdata" then
@@ -89,7 +76,7 @@ local function call(kind, plugin, hook, judge, ...)
     if f == nil or f == noop then return true, nil end
     local known = KNOWN[f]
     if known ~= nil then return true, known end
-    if (seen_type[f] or type_of(f)) ~= "function" and not callable(f) then
+    if type(f) ~= "function" and not callable(f) then
       return false, format("%s %s: %s is a %s, not a method", kind, M.name(plugin), hook, type(f))
     end
     ok, v = xpcall(f, handler, plugin, ...)
