@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "fsprep.h"
 #include "writebehind.h"
 #include "fsutil.h"
+#include "jpack.h"
 #include "json.h"
 #include "log.h"
 
@@ -112,346 +114,71 @@ static void columns_free(csv_columns_t *c) {
   free(c);
 }
 
+/// A trial's config as its rows show it: made once per config, and shared
+/// with the writes behind the driver (which may still hold an earlier one).
+typedef struct {
+  atomic_int refs;
+  tune_buf_t json;    ///< the config as JSON
+  flat_t flat;        ///< "config/a/b" keys (the leaves are not kept)
+  tune_buf_t cells;   ///< each key's CSV cell, '\0'-ended
+  size_t *cell_at;    ///< where each cell starts in `cells`
+} log_config_t;
+
+static void config_unref(log_config_t *c) {
+  if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1) return;
+  tune_buf_free(&c->json);
+  flat_free(&c->flat);
+  tune_buf_free(&c->cells);
+  free(c->cell_at);
+  free(c);
+}
+
+/// A config's texts.
+static log_config_t *config_new(const cJSON *config) {
+  log_config_t *c = tune_xcalloc(1, sizeof *c);
+  atomic_init(&c->refs, 1);
+  tune_json_write(&c->json, config);
+  cJSON *wrap = cJSON_CreateObject();
+  cJSON_AddItemReferenceToObject(wrap, "config", (cJSON *)config);
+  flatten(&c->flat, wrap, NULL);
+  c->cell_at = tune_xcalloc(c->flat.n + 1, sizeof *c->cell_at);
+  for (size_t i = 0; i < c->flat.n; i++) {
+    c->cell_at[i] = c->cells.len;
+    csv_value(&c->cells, c->flat.vals[i]);
+    tune_buf_putc(&c->cells, '\0');
+    /* Only the keys and cells are kept: the leaves belong to the config. */
+    c->flat.vals[i] = NULL;
+  }
+  cJSON_Delete(wrap);
+  return c;
+}
+
+/// What only the writes touch, in their order: the trial's progress.csv
+/// columns, fixed by its first row (or read back from the file's header).
+typedef struct {
+  csv_columns_t *cols; ///< NULL until known
+} log_rows_t;
+
 /// A logging trial: its files stay open while it runs (no open/close per
-/// result), what it logs waits in `pend` until the next flush (one
-/// write(2) per file and flush), and its config's text is made once per
-/// config.
+/// result), and what it logs waits in `pend`, packed (engine/jpack.h),
+/// until the next flush hands it to the writer, which encodes it and makes
+/// one write(2) per file. Its config's texts are made once per config.
 typedef struct trial_log {
   char *logdir;
   tune_wb_file_t *file[2];  ///< result.json, progress.csv; NULL until opened
-  int nonempty[2];        ///< found with data when opened (a header to read)
-  tune_buf_t pend[2];     ///< logged, not yet written (tune_loggers_flush)
-  size_t header_len;      ///< pend[1] starts with progress.csv's header this long
-  int dirty;              ///< on the loggers' dirty list
-  csv_columns_t *cols;    ///< NULL until known
-  int have_config;
+  tune_buf_t pend;          ///< results logged, not handed over yet, packed
+  size_t npend;             ///< how many
+  int dirty;                ///< on the loggers' dirty list
   unsigned config_gen;
-  tune_buf_t config_json; ///< the config as JSON
-  flat_t config_flat;     ///< "config/a/b" keys and their leaves
-  tune_buf_t cells;       ///< each config_flat entry's CSV cell, '\0'-ended
-  size_t *cell_at;        ///< where each cell starts in `cells`
+  log_config_t *config;     ///< NULL until known (a reference)
+  log_rows_t *rows;         ///< the writes'; the trial's last task frees it
 } trial_log_t;
-
-static void forget_config(trial_log_t *t) {
-  tune_buf_free(&t->config_json);
-  flat_free(&t->config_flat);
-  tune_buf_free(&t->cells);
-  free(t->cell_at);
-  t->cell_at = NULL;
-  t->have_config = 0;
-}
-
-static void close_file(tune_loggers_t *l, trial_log_t *t, int which);
-
-static void trial_log_free(tune_loggers_t *l, trial_log_t *t) {
-  if (!t) return;
-  for (int i = 0; i < 2; i++) {
-    close_file(l, t, i);
-    tune_buf_free(&t->pend[i]);
-  }
-  columns_free(t->cols);
-  forget_config(t);
-  free(t->logdir);
-  free(t);
-}
-
-/// The config's texts, made when the trial's config is new.
-static void know_config(trial_log_t *t, const tune_log_target_t *tg) {
-  if (t->have_config && t->config_gen == tg->config_gen) return;
-  forget_config(t);
-  t->have_config = 1;
-  t->config_gen = tg->config_gen;
-  tune_json_write(&t->config_json, tg->config);
-  cJSON *wrap = cJSON_CreateObject();
-  cJSON_AddItemReferenceToObject(wrap, "config", (cJSON *)tg->config);
-  flatten(&t->config_flat, wrap, NULL);
-  t->cell_at = tune_xcalloc(t->config_flat.n + 1, sizeof *t->cell_at);
-  for (size_t i = 0; i < t->config_flat.n; i++) {
-    t->cell_at[i] = t->cells.len;
-    csv_value(&t->cells, t->config_flat.vals[i]);
-    tune_buf_putc(&t->cells, '\0');
-    /* Only the keys and cells are kept: the leaves belong to the config. */
-    t->config_flat.vals[i] = NULL;
-  }
-  cJSON_Delete(wrap);
-}
-
-/// The trial's log state for `logdir` (a new one when the directory changed).
-static void drop(tune_loggers_t *l, trial_log_t *t);
-
-static trial_log_t *trial_log(tune_loggers_t *l, const char *trial_id, const char *logdir) {
-  trial_log_t *t = tune_map_get(&l->trials, trial_id);
-  if (t && !strcmp(t->logdir, logdir)) return t;
-  drop(l, t);
-  t = tune_xcalloc(1, sizeof *t);
-  t->logdir = tune_xstrdup(logdir);
-  tune_map_put(&l->trials, trial_id, t);
-  return t;
-}
 
 static const char *const LOG_NAMES[2] = {"result.json", "progress.csv"};
 
-/// Opens the trial's file `which` (0 result.json, 1 progress.csv) for
-/// appending, once; progress.csv also for reading its header back. `fd`:
-/// already open that way (made empty with the directory), else -1.
-/// 0 or a negative errno.
-static int log_open(tune_loggers_t *l, trial_log_t *t, int which, int made, int fd) {
-  if (t->file[which]) {
-    if (fd >= 0) close(fd);
-    return 0;
-  }
-  char *path = tune_fs_join(t->logdir, LOG_NAMES[which]);
-  off_t size = 0;
-  if (fd < 0) {
-    int flags = (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC;
-    /* A new trial's file is made here, or was made empty with its
-       directory (`made`, engine/fsprep.h): then it is empty, no fstat. */
-    fd = open(path, made ? flags : flags | O_EXCL, 0666);
-    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && l->writer) {
-      /* Files the writer has yet to close count: they go first. */
-      tune_fsprep_drain(l->writer);
-      fd = open(path, made ? flags : flags | O_EXCL, 0666);
-    }
-    if (fd < 0 && errno == EEXIST) {
-      /* There already: its length and header are read once what was
-         handed over for it (a trial paused, or forgotten and logging
-         again) is on disk. */
-      tune_fsprep_drain(l->writer);
-      fd = open(path, flags, 0666);
-      struct stat st;
-      if (fd >= 0 && fstat(fd, &st) == 0) size = st.st_size;
-    }
-    if (fd < 0) {
-      int rc = -errno;
-      free(path);
-      return rc;
-    }
-  }
-  t->file[which] = tune_wb_file_new(fd, path, size);
-  t->nonempty[which] = size > 0;
-  return 0;
-}
-
-/// The trial's file `which` closes after what was handed over for it.
-static void close_file(tune_loggers_t *l, trial_log_t *t, int which) {
-  if (!t->file[which]) return;
-  tune_wb_file_write(l->direct ? NULL : l->writer, t->file[which], NULL, 0, 1);
-  t->file[which] = NULL;
-}
-
-static void report_failure(tune_loggers_t *l, const char *dir, const char *name, int rc);
-
-/// The journal's pending entries go before any row: a row on disk is
-/// never ahead of the decisions about it ("finishing", docs/reliability.md).
-/// A failure is the journal's to report (its owner takes `error`).
-static void flush_ahead(tune_loggers_t *l) {
-  if (l->ahead) tune_wb_append_flush(l->ahead, l->direct);
-}
-
-/// Hands what the trial has pending to its files' tasks, and with `close`
-/// its files' ends (one task a file). progress.csv goes first: result.json
-/// is what a resume reads a trial's last result from (whether it had
-/// finished), so a row there is in progress.csv too when the driver dies
-/// between the two writes; rows only in progress.csv are cut by the resume
-/// with the rest after the trial's checkpoint.
-static void flush_trial(tune_loggers_t *l, trial_log_t *t, int close) {
-  if (t->dirty) flush_ahead(l);
-  for (int which = 1; which >= 0; which--) {
-    tune_buf_t *p = &t->pend[which];
-    size_t len = p->len;
-    l->pending -= len;
-    if (t->file[which]) {
-      if (len || close)
-        tune_wb_file_write(l->direct ? NULL : l->writer, t->file[which], len ? p : NULL,
-                           which == 1 ? t->header_len : 0, close);
-      if (close) t->file[which] = NULL;
-    } else if (len) {
-      report_failure(l, t->logdir, LOG_NAMES[which], -EBADF);
-      tune_buf_reset(p);
-    }
-    if (which == 1) t->header_len = 0;
-  }
-  t->dirty = 0;
-}
-
-/// Appends to what the trial's file `which` has pending, opening the file
-/// on first use (an open that fails is reported now).
-static int log_append(tune_loggers_t *l, trial_log_t *t, int which, const void *data, size_t len) {
-  int rc = log_open(l, t, which, 0, -1);
-  if (rc < 0) return rc;
-  /* A flush hands the buffer over: the next starts with room for several
-     rows rather than growing from nothing. */
-  if (!t->pend[which].cap) tune_buf_reserve(&t->pend[which], len < 4096 ? 4096 : len);
-  tune_buf_append(&t->pend[which], data, len);
-  l->pending += len;
-  if (!t->dirty) {
-    t->dirty = 1;
-    if (l->ndirty == l->dirty_cap) {
-      l->dirty_cap = l->dirty_cap ? 2 * l->dirty_cap : 16;
-      l->dirty = tune_xrealloc(l->dirty, l->dirty_cap * sizeof *l->dirty);
-    }
-    l->dirty[l->ndirty++] = t;
-  }
-  return 0;
-}
-
-void tune_loggers_flush(tune_loggers_t *l) {
-  flush_ahead(l);
-  for (size_t i = 0; i < l->ndirty; i++) flush_trial(l, l->dirty[i], 0);
-  l->ndirty = 0;
-}
-
-void tune_loggers_flush_idle(tune_loggers_t *l) {
-  /* Nothing queued before them: written here, in order all the same. */
-  l->direct = tune_fsprep_quiet(l->writer);
-  tune_loggers_flush(l);
-  l->direct = 0;
-}
-
-void tune_loggers_sync(tune_loggers_t *l) {
-  tune_loggers_flush(l);
-  tune_fsprep_drain(l->writer);
-}
-
-/// Writes what a trial has pending, off the dirty list; with `close`, its
-/// files close after.
-static void settle(tune_loggers_t *l, trial_log_t *t, int close) {
-  if (!t) return;
-  if (t->dirty) {
-    for (size_t i = 0; i < l->ndirty; i++) {
-      if (l->dirty[i] == t) {
-        l->dirty[i] = l->dirty[--l->ndirty];
-        break;
-      }
-    }
-  }
-  if (t->dirty || close) flush_trial(l, t, close);
-}
-
-/// Writes what a trial has pending, then frees its log state.
-static void drop(tune_loggers_t *l, trial_log_t *t) {
-  settle(l, t, 1);
-  trial_log_free(l, t);
-}
-
 /* ------------------------------------------------------------------------ */
-/* Life cycle                                                               */
+/* Rows, encoded and written behind the driver                              */
 /* ------------------------------------------------------------------------ */
-
-void tune_loggers_init(tune_loggers_t *l, int json, int csv) {
-  memset(l, 0, sizeof *l);
-  l->json = json;
-  l->csv = csv;
-  l->event_fd = -1;
-  tune_map_init(&l->trials);
-}
-
-int tune_loggers_set_events(tune_loggers_t *l, const char *target) {
-  if (l->event_fd_owned) close(l->event_fd);
-  l->event_fd = -1;
-  l->event_fd_owned = 0;
-  if (!target) return 0;
-  if (!strcmp(target, "-")) {
-    l->event_fd = STDOUT_FILENO;
-    return 0;
-  }
-  int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return -errno;
-  l->event_fd = fd;
-  l->event_fd_owned = 1;
-  return 0;
-}
-
-void tune_loggers_free(tune_loggers_t *l) {
-  tune_loggers_flush(l);
-  free(l->dirty);
-  tune_loggers_set_events(l, NULL);
-  size_t pos = 0;
-  void *v;
-  while (tune_map_next(&l->trials, &pos, NULL, &v)) trial_log_free(l, v);
-  tune_map_free(&l->trials);
-  tune_fsprep_drain(l->writer);
-  free(l->last_error);
-  tune_buf_free(&l->lines);
-  tune_buf_free(&l->events);
-  tune_buf_free(&l->one);
-  tune_buf_free(&l->rows);
-}
-
-void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir, int made, int fds[2]) {
-  trial_log_t *t = l->json || l->csv ? trial_log(l, trial_id, logdir) : NULL;
-  for (int i = 0; i < 2; i++) {
-    int on = i == 0 ? l->json : l->csv;
-    /* Made empty and opened with the directory (engine/fsprep.h). */
-    int fd = fds ? fds[i] : -1;
-    if (fds) fds[i] = -1;
-    if (on) (void)log_open(l, t, i, made, fd);
-    else if (fd >= 0) close(fd);
-  }
-}
-
-void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
-  trial_log_t *t = tune_map_get(&l->trials, trial_id);
-  if (!t) return;
-  settle(l, t, 1);
-  /* A finished trial keeps no buffer (10,000 of them would be MBs). */
-  for (int i = 0; i < 2; i++) tune_buf_free(&t->pend[i]);
-}
-
-void tune_loggers_forget(tune_loggers_t *l, const char *trial_id) {
-  drop(l, tune_map_del(&l->trials, trial_id));
-}
-
-static void report_failure(tune_loggers_t *l, const char *dir, const char *name, int rc) {
-  char *msg = tune_xasprintf("cannot write %s/%s: %s", dir, name, strerror(-rc));
-  if (!l->last_error || strcmp(l->last_error, msg)) TUNE_WARN("%s", msg);
-  free(l->last_error);
-  l->last_error = msg;
-}
-
-/* ------------------------------------------------------------------------ */
-/* result.json and --events                                                 */
-/* ------------------------------------------------------------------------ */
-
-/// result.json lines and `--events` lines, from one encoding of each result.
-static void write_json(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
-  tune_buf_t *lines = &l->lines, *events = &l->events, *one = &l->one;
-  tune_buf_reset(lines);
-  tune_buf_reset(events);
-  for (size_t i = 0; i < n; i++) {
-    tune_buf_reset(one);
-    tune_json_write(one, rs[i]);
-    if (l->json && one->len && one->data[one->len - 1] == '}') {
-      /* The result without its closing brace, then its config. */
-      tune_buf_append(lines, one->data, one->len - 1);
-      tune_buf_puts(lines, rs[i]->child ? ",\"config\":" : "\"config\":");
-      tune_buf_append(lines, tl->config_json.data, tl->config_json.len);
-      tune_buf_puts(lines, "}\n");
-    }
-    if (l->event_fd >= 0) {
-      tune_buf_puts(events, "{\"event\":\"trial_result\",\"time\":");
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      tune_json_write_double(events, (double)ts.tv_sec + ts.tv_nsec / 1e9);
-      tune_buf_puts(events, ",\"trial_id\":");
-      tune_json_write_string(events, t->trial_id, strlen(t->trial_id));
-      tune_buf_puts(events, ",\"name\":");
-      tune_json_write_string(events, t->name, strlen(t->name));
-      tune_buf_puts(events, ",\"status\":\"RUNNING\",\"experiment_tag\":");
-      tune_json_write_string(events, t->experiment_tag, strlen(t->experiment_tag));
-      tune_buf_puts(events, ",\"logdir\":");
-      tune_json_write_string(events, t->logdir, strlen(t->logdir));
-      tune_buf_puts(events, ",\"result\":");
-      tune_buf_append(events, one->data, one->len);
-      tune_buf_puts(events, "}\n");
-    }
-  }
-  if (lines->len) {
-    int rc = log_append(l, tl, 0, lines->data, lines->len);
-    if (rc < 0) report_failure(l, t->logdir, "result.json", rc);
-  }
-  if (events->len) tune_fs_write_all(l->event_fd, events->data, events->len);
-}
 
 /* ------------------------------------------------------------------------ */
 /* progress.csv                                                             */
@@ -537,7 +264,7 @@ static int is_flat(const cJSON *r) {
 
 /// One row: a flat result's members are found by name in order, without
 /// building keys; config cells come from the trial's cache.
-static void csv_row(trial_log_t *tl, const csv_columns_t *cols, const cJSON *r, tune_buf_t *b) {
+static void csv_row(const log_config_t *c, const csv_columns_t *cols, const cJSON *r, tune_buf_t *b) {
   flat_t f = {0, 0, NULL, NULL};
   int flat = is_flat(r);
   if (!flat) flatten(&f, r, NULL);
@@ -549,11 +276,11 @@ static void csv_row(trial_log_t *tl, const csv_columns_t *cols, const cJSON *r, 
     if (!strncmp(name, "config/", 7)) {
       /* The config's cells keep their order too. */
       size_t k = cfg;
-      while (k < tl->config_flat.n && strcmp(tl->config_flat.keys[k], name)) k++;
-      if (k == tl->config_flat.n)
-        for (k = 0; k < tl->config_flat.n && strcmp(tl->config_flat.keys[k], name); k++) {}
-      if (k < tl->config_flat.n) {
-        tune_buf_puts(b, tl->cells.data + tl->cell_at[k]);
+      while (k < c->flat.n && strcmp(c->flat.keys[k], name)) k++;
+      if (k == c->flat.n)
+        for (k = 0; k < c->flat.n && strcmp(c->flat.keys[k], name); k++) {}
+      if (k < c->flat.n) {
+        tune_buf_puts(b, c->cells.data + c->cell_at[k]);
         cfg = k + 1;
       }
       continue;
@@ -572,61 +299,301 @@ static void csv_row(trial_log_t *tl, const csv_columns_t *cols, const cJSON *r, 
   if (!flat) flat_free(&f);
 }
 
+
 /// The columns of a first result: its flattened keys, then the config's.
-static csv_columns_t *columns_of(trial_log_t *tl, const cJSON *r) {
+static csv_columns_t *columns_of(const log_config_t *c, const cJSON *r) {
   flat_t f = {0, 0, NULL, NULL};
   flatten(&f, r, NULL);
   csv_columns_t *cols = tune_xcalloc(1, sizeof *cols);
-  cols->n = f.n + tl->config_flat.n;
+  cols->n = f.n + c->flat.n;
   cols->names = tune_xcalloc(cols->n ? cols->n : 1, sizeof(char *));
   for (size_t i = 0; i < f.n; i++) cols->names[i] = tune_xstrdup(f.keys[i]);
-  for (size_t i = 0; i < tl->config_flat.n; i++) cols->names[f.n + i] = tune_xstrdup(tl->config_flat.keys[i]);
+  for (size_t i = 0; i < c->flat.n; i++) cols->names[f.n + i] = tune_xstrdup(c->flat.keys[i]);
   flat_free(&f);
   return cols;
 }
 
-static void write_csv(tune_loggers_t *l, trial_log_t *tl, const tune_log_target_t *t, const cJSON **rs, size_t n) {
-  tune_buf_t *b = &l->rows;
+/// A trial's rows handed to the writer: encoded and written there (or at
+/// once without one), progress.csv first (see flush_trial); then with
+/// `close` the files' ends, and with `end` the trial's row state.
+typedef struct {
+  tune_fsprep_task_t task;
+  tune_loggers_t *loggers;  ///< their scratch (they drain before they go)
+  tune_wb_file_t *file[2];  ///< those open (not owned unless `close`)
+  log_config_t *config;     ///< a reference, or NULL
+  log_rows_t *rows;
+  tune_buf_t pend;          ///< the results, packed
+  size_t npend;
+  cJSON **rs;               ///< the results, rebuilt
+  int close, end;
+} rows_task_t;
+
+static void encode_csv(rows_task_t *rt) {
+  tune_buf_t *b = &rt->loggers->rows;
   tune_buf_reset(b);
-  int header = 0;
-  if (!tl->cols) {
-    int rc = log_open(l, tl, 1, 0, -1);
-    if (rc < 0) {
-      report_failure(l, t->logdir, "progress.csv", rc);
-      return;
-    }
-    /* log_open knows whether the file had data: an empty one has no
-       header to read. */
-    tl->cols = tl->nonempty[1] ? read_header(tune_wb_file_fd(tl->file[1])) : NULL;
-    if (!tl->cols) {
-      /* The first result fixes the columns (Ray: later keys are ignored). */
-      tl->cols = columns_of(tl, rs[0]);
-      for (size_t i = 0; i < tl->cols->n; i++) {
+  log_rows_t *rows = rt->rows;
+  size_t header_len = 0;
+  if (!rows->cols) {
+    /* A file with data (a trial paused, forgotten or resumed) has its
+       header to read back; else the first result fixes the columns (Ray:
+       later keys are ignored). */
+    if (tune_wb_file_size(rt->file[1]) > 0) rows->cols = read_header(tune_wb_file_fd(rt->file[1]));
+    if (!rows->cols) {
+      rows->cols = columns_of(rt->config, rt->rs[0]);
+      for (size_t i = 0; i < rows->cols->n; i++) {
         if (i) tune_buf_putc(b, ',');
-        tune_csv_field(b, tl->cols->names[i], strlen(tl->cols->names[i]));
+        tune_csv_field(b, rows->cols->names[i], strlen(rows->cols->names[i]));
       }
       tune_buf_putc(b, '\n');
-      header = 1;
+      header_len = b->len;
     }
   }
-  size_t header_len = header ? b->len : 0;
-  for (size_t k = 0; k < n; k++) csv_row(tl, tl->cols, rs[k], b);
-  int rc = log_append(l, tl, 1, b->data, b->len);
-  if (rc < 0) {
-    report_failure(l, t->logdir, "progress.csv", rc);
-    if (header) {
-      /* The header went with the failed open: the next write sends it. */
-      columns_free(tl->cols);
-      tl->cols = NULL;
+  for (size_t k = 0; k < rt->npend; k++) csv_row(rt->config, rows->cols, rt->rs[k], b);
+  tune_wb_file_put(rt->file[1], b->data, b->len, header_len);
+}
+
+/// result.json's lines: each result with its config.
+static void encode_json(rows_task_t *rt) {
+  tune_buf_t *b = &rt->loggers->lines;
+  tune_buf_reset(b);
+  for (size_t k = 0; k < rt->npend; k++) {
+    const cJSON *r = rt->rs[k];
+    size_t at = b->len;
+    tune_json_write(b, r);
+    if (b->len == at || b->data[b->len - 1] != '}') {
+      b->len = at; /* results are objects */
+      continue;
     }
-  } else if (header) {
-    tl->header_len = header_len;
+    /* The result without its closing brace, then its config. */
+    b->len--;
+    tune_buf_puts(b, r->child ? ",\"config\":" : "\"config\":");
+    tune_buf_append(b, rt->config->json.data, rt->config->json.len);
+    tune_buf_puts(b, "}\n");
   }
+  if (b->len) tune_wb_file_put(rt->file[0], b->data, b->len, 0);
+}
+
+/// Rebuilds the results (on the writer's thread: its own cJSON blocks),
+/// encodes them, and frees them.
+static void run_rows(tune_fsprep_task_t *task) {
+  rows_task_t *rt = (rows_task_t *)task;
+  if (rt->npend) {
+    rt->rs = tune_xcalloc(rt->npend, sizeof *rt->rs);
+    const char *p = rt->pend.data, *end = p + rt->pend.len;
+    size_t n = 0;
+    while (n < rt->npend && (rt->rs[n] = tune_json_unpack(&p, end))) n++;
+    rt->npend = n; /* all of them: the driver packed them */
+    if (n && rt->file[1]) encode_csv(rt);
+    if (n && rt->file[0]) encode_json(rt);
+    for (size_t k = 0; k < n; k++) cJSON_Delete(rt->rs[k]);
+    free(rt->rs);
+  }
+  tune_buf_free(&rt->pend);
+  config_unref(rt->config);
+  if (rt->close)
+    for (int i = 0; i < 2; i++)
+      if (rt->file[i]) tune_wb_file_end(rt->file[i]);
+  if (rt->end) {
+    columns_free(rt->rows->cols);
+    free(rt->rows);
+  }
+  free(rt);
+}
+
+/// The journal's pending entries go before any row: a row on disk is
+/// never ahead of the decisions about it ("finishing", docs/reliability.md).
+/// A failure is the journal's to report (its owner takes `error`).
+static void flush_ahead(tune_loggers_t *l) {
+  if (l->ahead) tune_wb_append_flush(l->ahead, l->direct);
+}
+
+/// Hands what the trial has pending to the writer, as one task; with
+/// `close` its files' ends, with `end` its row state (the trial's last
+/// task). progress.csv goes first: result.json is what a resume reads a
+/// trial's last result from (whether it had finished), so a row there is
+/// in progress.csv too when the driver dies between the two writes; rows
+/// only in progress.csv are cut by the resume with the rest after the
+/// trial's checkpoint.
+static void flush_trial(tune_loggers_t *l, trial_log_t *t, int close, int end) {
+  t->dirty = 0;
+  int files = close ? (t->file[0] != NULL) + (t->file[1] != NULL) : 0;
+  if (!t->npend && !files && !(end && t->rows)) return;
+  if (t->npend) flush_ahead(l);
+  rows_task_t *rt = tune_xcalloc(1, sizeof *rt);
+  rt->task.run = run_rows;
+  rt->loggers = l;
+  for (int i = 0; i < 2; i++) {
+    rt->file[i] = t->file[i];
+    if (close) t->file[i] = NULL;
+  }
+  if (t->npend) {
+    rt->config = t->config;
+    atomic_fetch_add_explicit(&t->config->refs, 1, memory_order_relaxed);
+  }
+  rt->rows = t->rows;
+  if (end) t->rows = NULL;
+  rt->pend = t->pend;
+  rt->npend = t->npend;
+  l->pending -= t->npend;
+  t->pend = (tune_buf_t)TUNE_BUF_INIT;
+  t->npend = 0;
+  rt->close = close;
+  rt->end = end;
+  tune_wb_task(l->direct ? NULL : l->writer, &rt->task, files);
+}
+
+/// Writes what a trial has pending, off the dirty list (see flush_trial).
+static void settle(tune_loggers_t *l, trial_log_t *t, int close, int end) {
+  if (t->dirty) {
+    for (size_t i = 0; i < l->ndirty; i++) {
+      if (l->dirty[i] == t) {
+        l->dirty[i] = l->dirty[--l->ndirty];
+        break;
+      }
+    }
+  }
+  flush_trial(l, t, close, end);
+}
+
+/// Hands over what a trial has pending, closes its files, and frees its
+/// log state.
+static void drop(tune_loggers_t *l, trial_log_t *t) {
+  if (!t) return;
+  settle(l, t, 1, 1);
+  config_unref(t->config);
+  free(t->logdir);
+  free(t);
+}
+
+/// The trial's log state for `logdir` (a new one when the directory changed).
+static trial_log_t *trial_log(tune_loggers_t *l, const char *trial_id, const char *logdir) {
+  trial_log_t *t = tune_map_get(&l->trials, trial_id);
+  if (t && !strcmp(t->logdir, logdir)) return t;
+  drop(l, t);
+  t = tune_xcalloc(1, sizeof *t);
+  t->logdir = tune_xstrdup(logdir);
+  t->rows = tune_xcalloc(1, sizeof *t->rows);
+  tune_map_put(&l->trials, trial_id, t);
+  return t;
+}
+
+/// The config's texts, made when the trial's config is new; rows pending
+/// with the one before are handed over first.
+static void know_config(tune_loggers_t *l, trial_log_t *t, const tune_log_target_t *tg) {
+  if (t->config && t->config_gen == tg->config_gen) return;
+  if (t->npend) settle(l, t, 0, 0);
+  config_unref(t->config);
+  t->config = config_new(tg->config);
+  t->config_gen = tg->config_gen;
+}
+
+/// Opens the trial's file `which` (0 result.json, 1 progress.csv) for
+/// appending, once; progress.csv also for reading its header back. `fd`:
+/// already open that way (made empty with the directory), else -1.
+/// 0 or a negative errno.
+static int log_open(tune_loggers_t *l, trial_log_t *t, int which, int made, int fd) {
+  if (t->file[which]) {
+    if (fd >= 0) close(fd);
+    return 0;
+  }
+  char *path = tune_fs_join(t->logdir, LOG_NAMES[which]);
+  off_t size = 0;
+  if (fd < 0) {
+    int flags = (which ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC;
+    /* A new trial's file is made here, or was made empty with its
+       directory (`made`, engine/fsprep.h): then it is empty, no fstat. */
+    fd = open(path, made ? flags : flags | O_EXCL, 0666);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && l->writer) {
+      /* Files the writer has yet to close count: they go first. */
+      tune_fsprep_drain(l->writer);
+      fd = open(path, made ? flags : flags | O_EXCL, 0666);
+    }
+    if (fd < 0 && errno == EEXIST) {
+      /* There already: its length is read once what was handed over for
+         it (a trial paused, or forgotten and logging again) is on disk. */
+      tune_fsprep_drain(l->writer);
+      fd = open(path, flags, 0666);
+      struct stat st;
+      if (fd >= 0 && fstat(fd, &st) == 0) size = st.st_size;
+    }
+    if (fd < 0) {
+      int rc = -errno;
+      free(path);
+      return rc;
+    }
+  }
+  t->file[which] = tune_wb_file_new(fd, path, size);
+  return 0;
+}
+
+static void report_failure(tune_loggers_t *l, const char *dir, const char *name, int rc) {
+  char *msg = tune_xasprintf("cannot write %s/%s: %s", dir, name, strerror(-rc));
+  if (!l->last_error || strcmp(l->last_error, msg)) TUNE_WARN("%s", msg);
+  free(l->last_error);
+  l->last_error = msg;
+}
+
+/// Adds a result to what the trial has pending.
+static void add_pending(tune_loggers_t *l, trial_log_t *t, const cJSON *r) {
+  if (!t->pend.cap) tune_buf_reserve(&t->pend, 1024);
+  tune_json_pack(&t->pend, r);
+  t->npend++;
+  l->pending++;
+  if (!t->dirty) {
+    t->dirty = 1;
+    if (l->ndirty == l->dirty_cap) {
+      l->dirty_cap = l->dirty_cap ? 2 * l->dirty_cap : 16;
+      l->dirty = tune_xrealloc(l->dirty, l->dirty_cap * sizeof *l->dirty);
+    }
+    l->dirty[l->ndirty++] = t;
+  }
+}
+
+void tune_loggers_flush(tune_loggers_t *l) {
+  flush_ahead(l);
+  for (size_t i = 0; i < l->ndirty; i++) flush_trial(l, l->dirty[i], 0, 0);
+  l->ndirty = 0;
+}
+
+void tune_loggers_flush_idle(tune_loggers_t *l) {
+  /* Nothing queued before them: written here, in order all the same. */
+  l->direct = tune_fsprep_quiet(l->writer);
+  tune_loggers_flush(l);
+  l->direct = 0;
+}
+
+void tune_loggers_sync(tune_loggers_t *l) {
+  tune_loggers_flush(l);
+  tune_fsprep_drain(l->writer);
 }
 
 /* ------------------------------------------------------------------------ */
 /* What the executor calls                                                  */
 /* ------------------------------------------------------------------------ */
+
+/// `--events` lines, written at once: each result as a trial_result.
+static void write_events(tune_loggers_t *l, const tune_log_target_t *t, const cJSON **rs, size_t n) {
+  tune_buf_t *events = &l->events;
+  tune_buf_reset(events);
+  for (size_t i = 0; i < n; i++) {
+    tune_buf_puts(events, "{\"event\":\"trial_result\",\"time\":");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tune_json_write_double(events, (double)ts.tv_sec + ts.tv_nsec / 1e9);
+    tune_buf_puts(events, ",\"trial_id\":");
+    tune_json_write_string(events, t->trial_id, strlen(t->trial_id));
+    tune_buf_puts(events, ",\"name\":");
+    tune_json_write_string(events, t->name, strlen(t->name));
+    tune_buf_puts(events, ",\"status\":\"RUNNING\",\"experiment_tag\":");
+    tune_json_write_string(events, t->experiment_tag, strlen(t->experiment_tag));
+    tune_buf_puts(events, ",\"logdir\":");
+    tune_json_write_string(events, t->logdir, strlen(t->logdir));
+    tune_buf_puts(events, ",\"result\":");
+    tune_json_write(events, rs[i]);
+    tune_buf_puts(events, "}\n");
+  }
+  tune_fs_write_all(l->event_fd, events->data, events->len);
+}
 
 /// The results to log: the first `n` of the batch, without the duplicate
 /// (only ever a batch's last: exec_replies.c).
@@ -645,18 +612,98 @@ void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *ba
   size_t len = (size_t)cJSON_GetArraySize(batch);
   if (n > len) n = len;
   if (n == 0) return;
-  const cJSON **rs = tune_xcalloc(n, sizeof *rs);
+  const cJSON *few[16];
+  const cJSON **rs = n <= 16 ? few : tune_xcalloc(n, sizeof *rs);
   size_t k = pick(batch, n, stopped, rs);
-  trial_log_t *tl = trial_log(l, t->trial_id, t->logdir);
-  know_config(tl, t);
-  if (k > 0 && (l->json || l->event_fd >= 0)) write_json(l, tl, t, rs, k);
-  if (k > 0 && l->csv) write_csv(l, tl, t, rs, k);
-  free(rs);
+  if (k > 0 && l->event_fd >= 0) write_events(l, t, rs, k);
+  if (k > 0 && (l->json || l->csv)) {
+    trial_log_t *tl = trial_log(l, t->trial_id, t->logdir);
+    know_config(l, tl, t);
+    /* Packed now, encoded and written by the writer (flush_trial), into
+       the files open then; one that cannot be opened is reported and
+       tried again at the next write. */
+    int open = 0;
+    for (int which = 0; which < 2; which++) {
+      if (!(which ? l->csv : l->json)) continue;
+      int rc = log_open(l, tl, which, 0, -1);
+      if (rc < 0) report_failure(l, t->logdir, LOG_NAMES[which], rc);
+      else open = 1;
+    }
+    if (open)
+      for (size_t i = 0; i < k; i++) add_pending(l, tl, rs[i]);
+  }
+  if (rs != few) free(rs);
   if (l->flush_next) {
     /* A save is on its way: its rows are on disk before its checkpoint. */
     l->flush_next = 0;
     tune_loggers_sync(l);
-  } else if (l->pending >= TUNE_LOGGERS_FLUSH_BYTES) {
+  } else if (l->pending >= TUNE_LOGGERS_FLUSH_RESULTS) {
     tune_loggers_flush(l);
   }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Life cycle                                                               */
+/* ------------------------------------------------------------------------ */
+
+void tune_loggers_init(tune_loggers_t *l, int json, int csv) {
+  memset(l, 0, sizeof *l);
+  l->json = json;
+  l->csv = csv;
+  l->event_fd = -1;
+  tune_map_init(&l->trials);
+}
+
+int tune_loggers_set_events(tune_loggers_t *l, const char *target) {
+  if (l->event_fd_owned) close(l->event_fd);
+  l->event_fd = -1;
+  l->event_fd_owned = 0;
+  if (!target) return 0;
+  if (!strcmp(target, "-")) {
+    l->event_fd = STDOUT_FILENO;
+    return 0;
+  }
+  int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  l->event_fd = fd;
+  l->event_fd_owned = 1;
+  return 0;
+}
+
+void tune_loggers_free(tune_loggers_t *l) {
+  tune_loggers_flush(l);
+  tune_loggers_set_events(l, NULL);
+  size_t pos = 0;
+  void *v;
+  while (tune_map_next(&l->trials, &pos, NULL, &v)) drop(l, v);
+  tune_map_free(&l->trials);
+  free(l->dirty);
+  /* The tasks use the scratch buffers below. */
+  tune_fsprep_drain(l->writer);
+  free(l->last_error);
+  tune_buf_free(&l->lines);
+  tune_buf_free(&l->events);
+  tune_buf_free(&l->rows);
+}
+
+void tune_loggers_open(tune_loggers_t *l, const char *trial_id, const char *logdir, int made, int fds[2]) {
+  trial_log_t *t = l->json || l->csv ? trial_log(l, trial_id, logdir) : NULL;
+  for (int i = 0; i < 2; i++) {
+    int on = i == 0 ? l->json : l->csv;
+    /* Made empty and opened with the directory (engine/fsprep.h). */
+    int fd = fds ? fds[i] : -1;
+    if (fds) fds[i] = -1;
+    if (on) (void)log_open(l, t, i, made, fd);
+    else if (fd >= 0) close(fd);
+  }
+}
+
+void tune_loggers_close(tune_loggers_t *l, const char *trial_id) {
+  trial_log_t *t = tune_map_get(&l->trials, trial_id);
+  /* Its CSV columns are kept (in its row state). */
+  if (t) settle(l, t, 1, 0);
+}
+
+void tune_loggers_forget(tune_loggers_t *l, const char *trial_id) {
+  drop(l, tune_map_del(&l->trials, trial_id));
 }

@@ -6,21 +6,21 @@
 /// `trial_result` line of `--events` (encoded once for both, written at
 /// once).
 ///
-/// The two files are written in groups: what is logged waits in memory
-/// until tune_loggers_flush(), then goes with one write(2) per file, so a
-/// crash leaves at most a torn last line. The executor flushes before the
+/// The two files are written in groups: what is logged waits in memory,
+/// packed (engine/jpack.h), until tune_loggers_flush(); then it is encoded and goes with one
+/// write(2) per file, so a crash leaves at most a torn last line. The executor flushes before the
 /// driver waits (the files are current whenever the driver is idle), and
 /// the experiment before each snapshot and dashboard publish; a trial's
 /// rows are also written when its files close (before its TERMINATED,
 /// PAUSED or ERROR entry), when a save was asked for (flush_next), and
-/// whenever TUNE_LOGGERS_FLUSH_BYTES are pending. Every flush first writes
+/// whenever TUNE_LOGGERS_FLUSH_RESULTS are pending. Every flush first writes
 /// `ahead` (the experiment journal) when one is set, so that no row is on
 /// disk before the journal entries made before it.
 ///
-/// With a `writer` (engine/fsprep.h), a flush hands its writes, and a
-/// close the file's close, to that service's thread: done there in the
-/// order they were made (the journal's among them, through the same
-/// service), while the driver goes on. tune_loggers_sync is the flush
+/// With a `writer` (engine/fsprep.h), a flush hands each trial's results,
+/// and a close the files' close, to that service's thread: encoded and
+/// written there in the order they were handed over (the journal's writes
+/// among them, through the same service), while the driver goes on. tune_loggers_sync is the flush
 /// that returns with everything on disk.
 #ifndef TUNE_LOGGERS_H
 #define TUNE_LOGGERS_H
@@ -38,18 +38,19 @@ typedef struct {
   int event_fd_owned;   ///< opened here (closed by tune_loggers_free)
   tune_map_t trials;    ///< trial id -> its open files and CSV columns (owned)
   char *last_error;     ///< the last write failure, for a warning
-  tune_buf_t lines, events, one, rows;  ///< scratch, kept between batches
+  tune_buf_t events;     ///< scratch for `--events` lines
+  tune_buf_t lines, rows;  ///< the writer's scratch (one trial's encoding at a time)
   struct trial_log **dirty;  ///< trials with rows pending (not owned)
   size_t ndirty, dirty_cap;
-  size_t pending;       ///< bytes pending over all trials
+  size_t pending;       ///< results pending over all trials
   int flush_next;       ///< flush after the next write (a save is on its way)
   tune_appendbuf_t *ahead;  ///< written before any row (the journal), or NULL; not owned
   struct tune_fsprep *writer;  ///< writes behind the driver, or NULL (at once); not owned
   int direct;           ///< this flush writes at once (tune_loggers_flush_idle)
 } tune_loggers_t;
 
-/// Pending bytes that make the next write flush.
-#define TUNE_LOGGERS_FLUSH_BYTES (256u * 1024u)
+/// Pending results that make the next write flush.
+#define TUNE_LOGGERS_FLUSH_RESULTS 1000u
 
 /// Whose results these are.
 typedef struct {

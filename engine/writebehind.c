@@ -34,16 +34,6 @@ tune_wb_file_t *tune_wb_file_new(int fd, char *path, off_t size) {
 
 int tune_wb_file_fd(const tune_wb_file_t *f) { return f->fd; }
 
-/// A write (of `data`, which may be empty) and, with `close`, the file's
-/// end: done in order by the writer's thread, or at once without one.
-typedef struct {
-  tune_fsprep_task_t task;
-  tune_wb_file_t *f;
-  tune_buf_t data;
-  size_t header_len;  ///< data starts with progress.csv's header this long
-  int close;
-} log_task_t;
-
 /// Appends to the file. A write that fails part-way (a full disk) is
 /// undone, so the file never keeps a torn line for the next write to land
 /// on. 0 or -errno.
@@ -74,56 +64,46 @@ static int file_append(tune_wb_file_t *f, const char *data, size_t len) {
   return 0;
 }
 
+off_t tune_wb_file_size(const tune_wb_file_t *f) { return f->size; }
+
 /// A failed write loses what it held (as a failed write of one batch
 /// did), but a header among it is sent again with the next rows, so that
 /// progress.csv's first line stays its header.
-static void run_log_task(tune_fsprep_task_t *task) {
-  log_task_t *lt = (log_task_t *)task;
-  tune_wb_file_t *f = lt->f;
-  if (lt->data.len) {
-    size_t lost = f->header.len;
-    if (lost && !lt->header_len) {
-      tune_buf_t all = TUNE_BUF_INIT;
-      tune_buf_append(&all, f->header.data, lost);
-      tune_buf_append(&all, lt->data.data, lt->data.len);
-      tune_buf_free(&lt->data);
-      lt->data = all;
-      lt->header_len = lost;
-    }
-    int rc = file_append(f, lt->data.data, lt->data.len);
-    if (rc < 0) {
-      if (rc != f->warned) TUNE_WARN("cannot write %s: %s", f->path, strerror(-rc));
-      f->warned = rc;
-      if (lt->header_len && !f->header.len) tune_buf_append(&f->header, lt->data.data, lt->header_len);
-    } else {
-      f->warned = 0;
-      tune_buf_free(&f->header);
-    }
+void tune_wb_file_put(tune_wb_file_t *f, const char *data, size_t len, size_t header_len) {
+  if (!len) return;
+  tune_buf_t all = TUNE_BUF_INIT;
+  size_t lost = f->header.len;
+  if (lost && !header_len) {
+    tune_buf_append(&all, f->header.data, lost);
+    tune_buf_append(&all, data, len);
+    data = all.data;
+    len = all.len;
+    header_len = lost;
   }
-  if (lt->close) {
-    close(f->fd);
-    atomic_fetch_sub(&closing, 1);
+  int rc = file_append(f, data, len);
+  if (rc < 0) {
+    if (rc != f->warned) TUNE_WARN("cannot write %s: %s", f->path, strerror(-rc));
+    f->warned = rc;
+    if (header_len && !f->header.len) tune_buf_append(&f->header, data, header_len);
+  } else {
+    f->warned = 0;
     tune_buf_free(&f->header);
-    free(f->path);
-    free(f);
   }
-  tune_buf_free(&lt->data);
-  free(lt);
+  tune_buf_free(&all);
 }
 
-void tune_wb_file_write(struct tune_fsprep *w, tune_wb_file_t *f, tune_buf_t *data, size_t header_len, int close) {
-  log_task_t *lt = tune_xcalloc(1, sizeof *lt);
-  lt->task.run = run_log_task;
-  lt->f = f;
-  if (data) {
-    lt->data = *data;
-    *data = (tune_buf_t)TUNE_BUF_INIT;
-  }
-  lt->header_len = header_len;
-  lt->close = close;
-  if (close) atomic_fetch_add(&closing, 1);
-  tune_fsprep_task(w, &lt->task);
-  if (close && w) {
+void tune_wb_file_end(tune_wb_file_t *f) {
+  close(f->fd);
+  atomic_fetch_sub(&closing, 1);
+  tune_buf_free(&f->header);
+  free(f->path);
+  free(f);
+}
+
+void tune_wb_task(struct tune_fsprep *w, tune_fsprep_task_t *task, int ends) {
+  if (ends) atomic_fetch_add(&closing, ends);
+  tune_fsprep_task(w, task);
+  if (ends && w) {
     /* Past the limit the thread is waited for; past half of it, woken. */
     int max = tune_fsprep_max_kept(), n = atomic_load(&closing);
     if (n > (max > 0 ? max : 0)) tune_fsprep_drain(w);

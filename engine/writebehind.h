@@ -13,25 +13,32 @@
 #include "fsutil.h"
 
 struct tune_fsprep;
+struct tune_fsprep_task;
 
-/// An open log file (result.json, progress.csv). Its owner hands it data
-/// and, once, its close; the close's task frees it.
+/// An open log file (result.json, progress.csv). Its owner's tasks write
+/// to it and, once, close it (which frees it).
 typedef struct tune_wb_file tune_wb_file_t;
 
 /// Takes `fd` (open for appending) and `path` (allocated; for warnings);
 /// `size` is the file's length now.
 tune_wb_file_t *tune_wb_file_new(int fd, char *path, off_t size);
-/// The descriptor, for reading the file back once the service is drained.
+/// The rest is for tasks (tune_wb_task), in the order they are handed over.
+/// The descriptor, for reading the file back.
 int tune_wb_file_fd(const tune_wb_file_t *f);
-/// Hands `data` (taken: *data is left empty; NULL for none) to be
-/// appended and, with `close`, the file's end (`f` is gone after it).
-/// `header_len`: data starts with progress.csv's header this long. A
-/// failed append is undone (the file cut back to its length before it)
-/// and warned about once per file and error; a header it carried is sent
-/// again with the file's next data. The files handed their close and not
-/// yet closed are kept within tune_fsprep_max_kept() (the service is
+/// Appends `len` bytes of `data`. `header_len`: data starts with
+/// progress.csv's header this long. A failed append is undone (the file
+/// cut back to its length before it) and warned about once per file and
+/// error; a header it carried is sent again with the file's next data.
+void tune_wb_file_put(tune_wb_file_t *f, const char *data, size_t len, size_t header_len);
+/// The file's length after what was put so far.
+off_t tune_wb_file_size(const tune_wb_file_t *f);
+/// Closes the file and frees `f`.
+void tune_wb_file_end(tune_wb_file_t *f);
+/// Hands `task` to the writer `w` (tune_fsprep_task; NULL: run at once); it
+/// ends `ends` files (tune_wb_file_end). The files handed their end and
+/// not yet closed are kept within tune_fsprep_max_kept() (the service is
 /// drained past it).
-void tune_wb_file_write(struct tune_fsprep *w, tune_wb_file_t *f, tune_buf_t *data, size_t header_len, int close);
+void tune_wb_task(struct tune_fsprep *w, struct tune_fsprep_task *task, int ends);
 /// tune_appendbuf_flush through the appendbuf's `writer` when it has one
 /// (and not `now`): its pending bytes are taken and written by a task (a
 /// failure is kept in its `error`, for its owner to report); else at once

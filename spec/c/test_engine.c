@@ -19,6 +19,7 @@
 #include "pg_manager.h"
 #include "cluster.h"
 #include "fsutil.h"
+#include "jpack.h"
 #include "json.h"
 #include "loggers.h"
 #include "fsprep.h"
@@ -555,6 +556,47 @@ static void test_json_exact(void) {
   char deep[1000];
   memset(deep, '[', sizeof deep);
   CHECK(tune_json_parse(deep, sizeof deep, err, sizeof err) == NULL && strstr(err, "too deep"));
+}
+
+/* A packed tree (engine/jpack.h) rebuilds to one that encodes the same,
+   types, integer flags, key order and strings included; packed trees
+   follow each other in one buffer; a cut one rebuilds to nothing. */
+static void test_json_pack(void) {
+  const char *text = "{\"a\":NaN,\"b\":Infinity,\"c\":-Infinity,\"d\":1,\"e\":1.0,\"f\":-0.0,"
+                     "\"g\":\"\\u00e9\\n\\\"q,\\\"\",\"h\":[],\"i\":{},\"j\":[1,2.5,[true,false,null]],"
+                     "\"k/l\":{\"m\":{\"n\":\"\"}},\"\":-9007199254740991,\"o\":true}";
+  cJSON *v = tune_json_parse(text, strlen(text), NULL, 0);
+  CHECK(v);
+  cJSON_AddItemToObject(v, "raw", cJSON_CreateRaw("[1,2]"));
+  cJSON *w = cJSON_CreateArray();
+  cJSON_AddItemToArray(w, tune_json_new_int(7));
+  tune_buf_t b = TUNE_BUF_INIT;
+  tune_json_pack(&b, v);
+  size_t first = b.len;
+  tune_json_pack(&b, w);
+  const char *p = b.data, *end = b.data + b.len;
+  cJSON *v2 = tune_json_unpack(&p, end);
+  CHECK(v2 && p == b.data + first);
+  cJSON *w2 = tune_json_unpack(&p, end);
+  CHECK(w2 && p == end);
+  char *s1 = tune_json_print(v), *s2 = v2 ? tune_json_print(v2) : NULL;
+  CHECK(s2 && !strcmp(s1, s2));
+  CHECK(tune_json_is_int(cJSON_GetObjectItem(v2, "d")) && !tune_json_is_int(cJSON_GetObjectItem(v2, "e")));
+  free(s1);
+  free(s2);
+  s1 = tune_json_print(w2);
+  CHECK(s1 && !strcmp(s1, "[7]"));
+  free(s1);
+  CHECK(tune_json_unpack(&p, end) == NULL);
+  for (size_t cut = 0; cut < first; cut++) {
+    p = b.data;
+    CHECK(tune_json_unpack(&p, b.data + cut) == NULL);
+  }
+  cJSON_Delete(v2);
+  cJSON_Delete(w2);
+  tune_buf_free(&b);
+  cJSON_Delete(v);
+  cJSON_Delete(w);
 }
 
 static void test_dirs_made_ahead(void) {
@@ -1200,6 +1242,7 @@ int main(void) {
       {"pg_manager_async", test_pg_manager_async},
       {"line_framing", test_line_framing},
       {"json_exact", test_json_exact},
+      {"json_pack", test_json_pack},
       {"number_format", test_number_format},
       {"number_fast_paths", test_number_fast_paths},
       {"json_strings", test_json_strings},
