@@ -15,9 +15,10 @@
 
 static void put32(char *at, uint32_t v) { memcpy(at, &v, sizeof v); }
 
-void tune_json_pack(tune_buf_t *out, const cJSON *item) {
+/// `key`: the item's key (an object's member), or NULL.
+static void pack(tune_buf_t *out, const cJSON *item, const char *key) {
   int type = item->type & TYPE_BITS;
-  size_t klen = item->string ? strlen(item->string) : 0;
+  size_t klen = key ? strlen(key) : 0;
   const char *s = NULL;
   size_t slen = 0, extra = 0;
   switch (type & 0xFF) {
@@ -35,14 +36,14 @@ void tune_json_pack(tune_buf_t *out, const cJSON *item) {
     case cJSON_NULL: break;
     default: type = cJSON_NULL;
   }
-  size_t need = 8 + (item->string ? klen + 1 : 0) + extra;
+  size_t need = 8 + (key ? klen + 1 : 0) + extra;
   tune_buf_reserve(out, need);
   char *at = out->data + out->len;
   put32(at, (uint32_t)type);
-  put32(at + 4, item->string ? (uint32_t)klen : NO_KEY);
+  put32(at + 4, key ? (uint32_t)klen : NO_KEY);
   at += 8;
-  if (item->string) {
-    memcpy(at, item->string, klen + 1);
+  if (key) {
+    memcpy(at, key, klen + 1);
     at += klen + 1;
   }
   if ((type & 0xFF) == cJSON_Number) {
@@ -55,11 +56,14 @@ void tune_json_pack(tune_buf_t *out, const cJSON *item) {
   if ((type & 0xFF) == cJSON_Array || (type & 0xFF) == cJSON_Object) {
     size_t count_at = out->len - 4;
     uint32_t n = 0;
-    for (const cJSON *c = item->child; c; c = c->next, n++) tune_json_pack(out, c);
+    int obj = (type & 0xFF) == cJSON_Object;
+    for (const cJSON *c = item->child; c; c = c->next, n++) pack(out, c, obj ? (c->string ? c->string : "") : NULL);
     put32(out->data + count_at, n);
   }
   out->data[out->len] = '\0';
 }
+
+void tune_json_pack(tune_buf_t *out, const cJSON *item) { pack(out, item, item->string); }
 
 static int take32(const char **p, const char *end, uint32_t *v) {
   if (end - *p < 4) return -1;

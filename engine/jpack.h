@@ -12,7 +12,8 @@
 
 #include "buf.h"
 
-/// Appends `item` (with its key, if it has one), packed, to `out`.
+/// Appends `item` (with its key, if it has one), packed, to `out`. A
+/// member of an object without a key is packed with an empty one.
 void tune_json_pack(tune_buf_t *out, const cJSON *item);
 /// Rebuilds the item packed at `*p`, and moves `*p` past it; NULL when
 /// what is there up to `end` is not a packed item. The caller owns it, and
