@@ -460,10 +460,23 @@ static int l_array(lua_State *L) {
   return 1;
 }
 
+/// core.table_new(narr, nrec): a table with room for narr array items and
+/// nrec fields (lua_createtable), for objects whose fields are set one by
+/// one right after (a table grown field by field is rehashed at 1, 2, 4,
+/// ... fields).
+static int l_table_new(lua_State *L) {
+  lua_Integer narr = luaL_optinteger(L, 1, 0), nrec = luaL_optinteger(L, 2, 0);
+  luaL_argcheck(L, narr >= 0 && narr <= 1 << 20, 1, "out of range");
+  luaL_argcheck(L, nrec >= 0 && nrec <= 1 << 20, 2, "out of range");
+  lua_createtable(L, (int)narr, (int)nrec);
+  return 1;
+}
+
 static const luaL_Reg json_funcs[] = {
     {"json_encode", l_json_encode},
     {"json_decode", l_json_decode},
     {"array", l_array},
+    {"table_new", l_table_new},
     {"result_lines", l_result_lines},
     {"short_text", l_short_text},
     {"one_line", l_one_line},

@@ -1,11 +1,17 @@
 --- A small class helper. A class is a table of methods; calling it
 --- constructs an instance (`Cls{...}` or `Cls(a, b)`), which runs the
 --- `__init` method when there is one. `Cls:extend([methods])` derives a
---- subclass; `Cls.super` is the parent.
+--- subclass; `Cls.super` is the parent. `Cls.__size`, when set, is how
+--- many fields an instance will hold (its table is made that size).
 local M = {}
 
+local table_new = require("tune.core").table_new
+
+-- `cls.__size`, when set: how many fields an instance gets, made room for
+-- at once rather than as they are set.
 local function construct(cls, ...)
-  local obj = setmetatable({}, cls)
+  local size = cls.__size
+  local obj = setmetatable(size and table_new(0, size) or {}, cls)
   local init = cls.__init
   if init then init(obj, ...) end
   return obj

@@ -177,9 +177,19 @@ function TrialExecutor:start_trial(trial, cap)
   -- pid and trial_id are known before any report (testTrialCleanup).
   local defaults = self._core:default_result(trial.trial_id) or {}
   local last = trial.last_result
-  for k, v in pairs(defaults) do
-    -- The worker's host is known once it says hello; until then keep any.
-    if v ~= "" then last[k] = v end
+  if next(last) == nil then
+    -- A first start: the defaults' table is the last result (made at its
+    -- size; filled field by field, an empty one is rehashed four times).
+    -- The worker's host is known once it says hello.
+    for k, v in pairs(defaults) do
+      if v == "" then defaults[k] = nil end
+    end
+    trial.last_result = defaults
+  else
+    for k, v in pairs(defaults) do
+      -- Until the worker says hello, keep any host known before.
+      if v ~= "" then last[k] = v end
+    end
   end
   if restore_dir and restore_persistent then trial.restoring_from = restore end
   return true

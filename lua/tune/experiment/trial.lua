@@ -44,6 +44,10 @@ local OPTS = {
   experiment_dir_name = true, loader = true, logdir = true,
 }
 
+-- A trial holds some forty fields (set by __init, the runner, the
+-- executor): room for them at once (tune.class).
+Trial.__size = 48
+
 --- Trial(trainable_name_or_trainable, opts)
 function Trial:__init(trainable, opts)
   opts = opts or {}
