@@ -118,6 +118,65 @@ describe("tune.run", function()
     assert.near(2 / 3, a.best_result.nested.loss, 1e-12)
   end)
 
+  -- The rows are encoded on the directory thread from the packed results
+  -- (docs/architecture.md, "How a result travels"): each value as Ray's
+  -- JSON and CSV loggers write it.
+  it("writes result.json and progress.csv rows as Ray's loggers do", function()
+    local a = run("log_shapes", {config = {x = "p,q"}, local_dir = dir, name = "shapes"})
+    local t = a.trials[1]
+    local lines = support.lines(t.logdir .. "/result.json")
+    assert.equal(2, #lines)
+    for i, line in ipairs(lines) do
+      assert.truthy(line:find('"nan":NaN', 1, true))
+      assert.truthy(line:find('"inf":Infinity', 1, true))
+      assert.truthy(line:find('"ninf":-Infinity', 1, true))
+      assert.truthy(line:find('"s":"a,\\"b\\"\\nc"', 1, true))
+      assert.truthy(line:find('"list":[1,2.5,"z"]', 1, true))
+      assert.truthy(line:find(',"config":{"x":"p,q"}}$'))
+      local r = core.json_decode(line)
+      assert.equal(i, r.int)
+      assert.equal(math.type(i), math.type(r.int))
+      assert.equal(i / 2, r.half)
+      assert.equal(i, r.nested.a.b)
+      assert.is_true(r.yes)
+      assert.is_false(r.no)
+    end
+    -- progress.csv: one header, two rows; quoted fields may hold newlines.
+    local text = core.read_file(t.logdir .. "/progress.csv")
+    local rows, row, field, i, quoted = {}, {}, {}, 1, false
+    while i <= #text do
+      local c = text:sub(i, i)
+      if quoted then
+        if c == '"' and text:sub(i + 1, i + 1) == '"' then field[#field + 1] = '"'; i = i + 1
+        elseif c == '"' then quoted = false
+        else field[#field + 1] = c end
+      elseif c == '"' then quoted = true
+      elseif c == "," then row[#row + 1] = table.concat(field); field = {}
+      elseif c == "\n" then
+        row[#row + 1] = table.concat(field); field = {}
+        rows[#rows + 1] = row; row = {}
+      else field[#field + 1] = c end
+      i = i + 1
+    end
+    assert.equal(3, #rows)
+    for r = 2, 3 do
+      local cell = {}
+      for j, name in ipairs(rows[1]) do cell[name] = rows[r][j] end
+      assert.equal(#rows[1], #rows[r])
+      assert.equal('a,"b"\nc', cell.s)
+      assert.equal("nan", cell.nan)
+      assert.equal("inf", cell.inf)
+      assert.equal("-inf", cell.ninf)
+      assert.equal("True", cell.yes)
+      assert.equal("False", cell.no)
+      assert.equal(tostring(r - 1), cell.int)
+      assert.equal(r == 2 and "0.5" or "1.0", cell.half)
+      assert.equal(tostring(r - 1), cell["nested/a/b"])
+      assert.equal('[1,2.5,"z"]', cell.list)
+      assert.equal("p,q", cell["config/x"])
+    end
+  end)
+
   it("ranks trials that report NaN without failing them", function()
     local a = run("diverges", {config = {x = tune.grid_search({1, -1})}, metric = "loss", mode = "min",
       local_dir = dir})
