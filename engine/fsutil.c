@@ -80,11 +80,16 @@ int tune_fs_write_all(int fd, const void *data, size_t len) {
   return 0;
 }
 
+int tune_appendbuf_write(tune_appendbuf_t *a, const char *data, size_t len) {
+  int rc = a->fd >= 0 ? tune_fs_write_all(a->fd, data, len) : -EBADF;
+  if (rc < 0) atomic_store(&a->error, rc);
+  return rc;
+}
+
 int tune_appendbuf_flush(tune_appendbuf_t *a) {
   if (!a->pending.len) return 0;
-  int rc = a->fd >= 0 ? tune_fs_write_all(a->fd, a->pending.data, a->pending.len) : -EBADF;
+  int rc = tune_appendbuf_write(a, a->pending.data, a->pending.len);
   tune_buf_reset(&a->pending);
-  if (rc < 0) a->error = rc;
   return rc;
 }
 

@@ -67,6 +67,10 @@ typedef struct {
 /// Writes what is pending. 0, or -errno (also kept in `error`); what could
 /// not be written is dropped, as a failed append of it would have been.
 int tune_appendbuf_flush(tune_appendbuf_t *a);
+/// Writes `len` bytes of `data` to the handle's file (not its pending
+/// ones): tune_appendbuf_flush's write, for a writer that took them. 0, or
+/// -errno (also kept in `error`).
+int tune_appendbuf_write(tune_appendbuf_t *a, const char *data, size_t len);
 /// Writes a whole file in place (created or truncated; not synced).
 int tune_fs_write_file(const char *path, const void *data, size_t len);
 /// Read a whole file. Caller owns *out (free). Fails with -EFBIG beyond max.

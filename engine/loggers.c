@@ -177,10 +177,6 @@ typedef struct trial_log {
 static const char *const LOG_NAMES[2] = {"result.json", "progress.csv"};
 
 /* ------------------------------------------------------------------------ */
-/* Rows, encoded and written behind the driver                              */
-/* ------------------------------------------------------------------------ */
-
-/* ------------------------------------------------------------------------ */
 /* progress.csv                                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -299,6 +295,9 @@ static void csv_row(const log_config_t *c, const csv_columns_t *cols, const cJSO
   if (!flat) flat_free(&f);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Rows, encoded and written behind the driver                              */
+/* ------------------------------------------------------------------------ */
 
 /// The columns of a first result: its flattened keys, then the config's.
 static csv_columns_t *columns_of(const log_config_t *c, const cJSON *r) {
@@ -381,8 +380,10 @@ static void run_rows(tune_fsprep_task_t *task) {
     rt->rs = tune_xcalloc(rt->npend, sizeof *rt->rs);
     const char *p = rt->pend.data, *end = p + rt->pend.len;
     size_t n = 0;
+    /* The driver packed them all: a result that would not rebuild (none
+       should) ends the rows there. */
     while (n < rt->npend && (rt->rs[n] = tune_json_unpack(&p, end))) n++;
-    rt->npend = n; /* all of them: the driver packed them */
+    rt->npend = n;
     if (n && rt->file[1]) encode_csv(rt);
     if (n && rt->file[0]) encode_json(rt);
     for (size_t k = 0; k < n; k++) cJSON_Delete(rt->rs[k]);

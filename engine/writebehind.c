@@ -120,9 +120,7 @@ typedef struct {
 
 static void run_append(tune_fsprep_task_t *t) {
   append_task_t *at = (append_task_t *)t;
-  tune_appendbuf_t *a = at->a;
-  int rc = a->fd >= 0 ? tune_fs_write_all(a->fd, at->data.data, at->data.len) : -EBADF;
-  if (rc < 0) atomic_store(&a->error, rc);
+  (void)tune_appendbuf_write(at->a, at->data.data, at->data.len);
   tune_buf_free(&at->data);
   free(at);
 }
