@@ -576,10 +576,18 @@ describe("resume", function()
     assert.same({"signal", 9}, {how, code})
     local exp = dir .. "/resume"
     assert(core.write_atomic(exp .. "/experiment_state-x.json.tmp-999999", "half"))
+    -- A trial the saved state knows with its directory (one made ahead
+    -- for a trial whose start was not recorded yet is checked below).
     local a_trial
-    for _, d in ipairs(core.listdir(exp)) do
-      if core.stat(exp .. "/" .. d .. "/result.json") then a_trial = exp .. "/" .. d end
+    local saved, entries = persistence.load(exp)
+    local function pick(t)
+      if type(t.relative_logdir) == "string" then a_trial = exp .. "/" .. t.relative_logdir end
     end
+    for _, t in ipairs(saved.trials) do pick(t) end
+    for _, e in ipairs(entries) do
+      if e.event == "trial_added" then pick(e.trial) end
+    end
+    assert.equal("directory", core.stat(assert(a_trial)))
     assert(core.mkdir_p(a_trial .. "/.checkpoint_000009.tmp-999999-1"))
     assert(core.write_atomic(a_trial .. "/params.json.tmp-999999", "{"))
     assert(core.append(a_trial .. "/result.json", '{"i": 3, "tor'))
@@ -593,6 +601,10 @@ describe("resume", function()
     assert(core.write_file(exp .. "/ahead_2/progress.csv", ""))
     assert(core.write_file(exp .. "/kept_1/result.json", "{}\n"))
     assert(core.write_file(exp .. "/kept_2/notes.txt", "mine"))
+    -- Half-written files in directories no saved trial names: removed too,
+    -- and then a directory made ahead with nothing else goes.
+    assert(core.mkdir_p(exp .. "/ahead_2/.checkpoint_000001.tmp-999999-2"))
+    assert(core.write_atomic(exp .. "/kept_2/params.json.tmp-999999", "{"))
     how, code = run(dir, "", "--resume")
     assert.same({"exit", 0}, {how, code})
     check_complete(dir)
@@ -603,6 +615,7 @@ describe("resume", function()
     assert.is_nil(core.stat(exp .. "/ahead_2"))
     assert.equal("{}\n", core.read_file(exp .. "/kept_1/result.json"))
     assert.equal("mine", core.read_file(exp .. "/kept_2/notes.txt"))
+    assert.is_nil(core.stat(exp .. "/kept_2/params.json.tmp-999999"))
   end)
 
   it("--resume without an experiment is an error; AUTO starts a new one", function()

@@ -550,30 +550,41 @@ function M.drop_torn_journal(dir)
   end
 end
 
+local function is_temporary(name)
+  return name:match("%.tmp%-%d+$") or name:match("^%..+%.tmp%-%d+%-%d+$")
+end
+
+--- Removes the temporaries directly in directory d; returns its other names.
+local function remove_temporaries_in(d)
+  local rest = {}
+  for _, name in ipairs(core.listdir(d) or {}) do
+    if is_temporary(name) then core.remove_tree(util.join(d, name)) else rest[#rest + 1] = name end
+  end
+  return rest
+end
+
 --- Removes what a killed driver or worker left half-written: files
---- "<name>.tmp-<pid>" (atomic writes) in the experiment's directory and
---- its trials' directories, ".<name>.tmp-<pid>-<n>" checkpoint
---- directories in the trials' directories, and the directories made ahead
---- for trials that had not started (no trial's directory, holding nothing
---- but what was made with it). Only a resume calls it: no process of the
---- experiment is alive then.
+--- "<name>.tmp-<pid>" (atomic writes) and ".<name>.tmp-<pid>-<n>"
+--- checkpoint directories in the experiment's directory, in its trials'
+--- directories and in every other directory directly under it (one made
+--- ahead for a trial whose start the state had not recorded yet), and the
+--- directories made ahead for trials that had not started (no trial's
+--- directory, holding nothing but what was made with it). Only a resume
+--- calls it: no process of the experiment is alive then.
 function M.remove_temporaries(dir, trials)
-  local dirs, seen = {dir}, {[dir] = true}
+  local seen = {[dir] = true}
   for _, t in ipairs(trials) do
     local d = rawget(t, "logdir")
     if d and not seen[d] then
       seen[d] = true
-      dirs[#dirs + 1] = d
+      remove_temporaries_in(d)
     end
   end
-  for _, d in ipairs(dirs) do
-    for _, name in ipairs(core.listdir(d) or {}) do
-      local path = util.join(d, name)
-      if name:match("%.tmp%-%d+$") or name:match("^%..+%.tmp%-%d+%-%d+$") then
-        core.remove_tree(path)
-      elseif d == dir and not seen[path] then
-        trial_mod.remove_unused_logdir(path)
-      end
+  for _, name in ipairs(remove_temporaries_in(dir)) do
+    local path = util.join(dir, name)
+    if not seen[path] and core.stat(path) == "directory" then
+      remove_temporaries_in(path)
+      trial_mod.remove_unused_logdir(path)
     end
   end
 end
