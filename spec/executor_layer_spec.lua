@@ -388,6 +388,44 @@ describe("the simulator backend", function()
     assert.is_nil(core.listdir(dir)[1])
   end)
 
+  it("refuses bad options at the caller's line, as SimulatedExecutor's own", function()
+    local cases = {
+      {function() local x = tune.SimulatedExecutor(5); return x end, "expected a table of options, got number"},
+      {function() local x = tune.SimulatedExecutor{curve = curve, num_cpus = "x"}; return x end,
+        "SimulatedExecutor: resource 'CPU' must be a non-negative number"},
+      {function() local x = tune.SimulatedExecutor{curve = curve, bogus = 1}; return x end,
+        'SimulatedExecutor: unknown option "bogus"'},
+      {function() local x = tune.SimulatedExecutor{replay = dir .. "/none"}; return x end,
+        "SimulatedExecutor: replay: the path"},
+      {function() local x = tune.TrialExecutor(5); return x end, "TrialExecutor: expected a table of options"},
+    }
+    for i, c in ipairs(cases) do
+      local ok, err = pcall(c[1])
+      assert.is_false(ok)
+      -- Each call is on its function's first line.
+      assert.matches("executor_layer_spec.lua:" .. debug.getinfo(c[1], "S").linedefined .. ": ", err, 1, true)
+      assert.matches(c[2], err, 1, true)
+    end
+  end)
+
+  it("runs a trainable name nothing is registered as: the simulator runs no trainable", function()
+    local ex = tune.SimulatedExecutor{curve = curve}
+    local a = tune.run("not_registered", {trial_executor = ex, verbose = 0, local_dir = dir,
+      config = {x = tune.grid_search({0.1, 0.3})}})
+    assert.equal(2, #a.trials)
+    assert.equal("not_registered", a.trials[1].trainable_name)
+    assert.equal(20, a.trials[1].last_result.training_iteration)
+    a = tune.run("not_registered", {backend = "sim", sim = {curve = curve}, verbose = 0, local_dir = dir,
+      config = {x = 0.5}})
+    assert.equal("TERMINATED", a.trials[1].status)
+    -- Any other backend refuses it before writing anything.
+    local other = support.tmpdir("sim-unregistered")
+    local ok, err = pcall(tune.run, "not_registered", {verbose = 0, local_dir = other})
+    assert.is_false(ok)
+    assert.matches('tune.run: no trainable registered as "not_registered"', err, 1, true)
+    assert.is_nil(core.listdir(other)[1])
+  end)
+
   it("runs tune.run with backend = \"sim\"", function()
     local a = tune.run(function() end, {backend = "sim", sim = {curve = curve}, verbose = 0, local_dir = dir,
       config = {x = tune.grid_search({0.1, 0.3, 0.9})}, metric = "loss", mode = "min"})

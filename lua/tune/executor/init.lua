@@ -65,6 +65,7 @@ for name, f in pairs(require("tune.executor.staging")) do TrialExecutor[name] = 
 
 function TrialExecutor:__init(opts)
   opts = opts or {}
+  if type(opts) ~= "table" then error("TrialExecutor: expected a table of options, got " .. type(opts), 3) end
   local worker = package.loaded["tune.worker"]
   if worker and worker.worker_mode() then
     error("a TrialExecutor cannot be created inside a trial's worker: the worker re-runs the file "

@@ -75,6 +75,7 @@ local OWN = {curve = true, replay = true, time_per_iteration = true}
 --- TrialExecutor option is passed on.
 function Sim:__init(opts)
   opts = opts or {}
+  if type(opts) ~= "table" then error("SimulatedExecutor: expected a table of options, got " .. type(opts), 3) end
   local curve, replay = opts.curve, opts.replay
   if curve ~= nil and type(curve) ~= "function" then
     error("SimulatedExecutor: curve must be a function(config, iteration, trial), got " .. type(curve), 3)
@@ -89,7 +90,7 @@ function Sim:__init(opts)
   local recording
   if replay then
     local ok, r = pcall(M.load_recording, replay)
-    if not ok then error(tostring(r):gsub("^[^:]+:%d+: ", ""), 3) end
+    if not ok then error("SimulatedExecutor: replay: " .. tostring(r):gsub("^[^:]+:%d+: ", ""), 3) end
     recording = r
   end
   local tpi = opts.time_per_iteration or 1
@@ -126,7 +127,11 @@ function Sim:__init(opts)
     reserve_error = opts.reserve_error}
   args.reserve_delay, args.reserve_error = nil, nil
   args.prestart_workers = false
-  TrialExecutor.__init(self, args)
+  -- The executor's refusals, as this constructor's (at the caller's line).
+  local ok, err = pcall(TrialExecutor.__init, self, args)
+  if not ok then
+    error((tostring(err):gsub("^[^\n]-:%d+: ", ""):gsub("^TrialExecutor:", "SimulatedExecutor:")), 3)
+  end
   trials = self._trials
   self.curve = curve
   self.replay = replay

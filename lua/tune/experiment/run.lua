@@ -53,7 +53,9 @@ end
 local function resolve_trainable(run, level)
   if type(run) == "string" then
     local e = registry.get(run)
-    if not e then error(string.format("tune.run: no trainable registered as %q", run), level + 1) end
+    -- Only the simulator runs a name nothing is registered as (it runs no
+    -- trainable); any other backend refuses it before writing anything.
+    if not e then return run, run, nil, string.format("tune.run: no trainable registered as %q", run) end
     return e.trainable, run, registry.loader(e)
   end
   local kind = registry.kind_of(run)
