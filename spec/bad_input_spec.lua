@@ -39,6 +39,42 @@ describe("bad input through tune.run", function()
     assert.matches("local_dir must be a directory path %(string%), got 3", refusal{local_dir = 3})
   end)
 
+  it("refuses plug-ins, executors and values of the wrong kind before anything is written", function()
+    for _, v in ipairs({5, true, function() end, io.stdout}) do
+      assert.matches("tune.run: scheduler must be a trial scheduler .*got " .. type(v), refusal{scheduler = v})
+      assert.matches("tune.run: search_alg must be a searcher .*got " .. type(v), refusal{search_alg = v})
+      assert.matches("tune.run: trial_executor must be a TrialExecutor", refusal{trial_executor = v})
+      assert.matches("tune.run: progress_reporter must be a progress reporter", refusal{progress_reporter = v})
+      assert.matches("tune.run: restore must be a checkpoint's path %(string%)", refusal{restore = v})
+    end
+    assert.matches("search_alg must be a searcher .*got a table with neither suggest nor next_trial",
+      refusal{search_alg = {1, 2}})
+    assert.matches("trial_executor must be a TrialExecutor", refusal{trial_executor = {}})
+    assert.matches("tune.run: callbacks%[2%] must be a callback .*got 5 %(number%)",
+      refusal{callbacks = {tune.Callback(), 5}})
+    assert.matches("tune.run: resources_per_trial: resource \"a\" must be a non%-negative number",
+      refusal{resources_per_trial = {a = {}}})
+    assert.matches("checkpoint_freq must be a non%-negative integer, got inf", refusal{checkpoint_freq = math.huge})
+    assert.matches("seed must be an integer, got inf", refusal{seed = math.huge})
+    assert.matches("max_concurrent_trials", refusal{max_concurrent_trials = 0 / 0})
+    assert.matches("metric must not contain a NUL character", refusal{metric = "a\0b"})
+  end)
+
+  it("runs a scheduler that is a plain table of hooks: a missing hook gets the base's default", function()
+    local seen = 0
+    local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {x = tune.grid_search({1, 2, 3})},
+      scheduler = {on_trial_result = function(_, _, _, result) seen = seen + 1 end}})
+    assert.equal(3, #a.trials)
+    for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
+    assert.is_true(seen > 0)
+  end)
+
+  it("fails the trial whose trial_name_creator returns what is not a name, saying so", function()
+    local ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, trial_name_creator = function() return {} end})
+    assert.is_false(ok)
+    assert.matches("trial_name_creator must return the trial's name %(a string%), got table", tostring(e))
+  end)
+
   it("refuses a Slurm option of a wrong name or type before asking Slurm anything", function()
     assert.matches("unknown slurm option 'nodes' %(known: partition,", refusal{backend = "slurm", slurm = {nodes = 3}})
     assert.matches("slurm option 'partition' must be a string", refusal{backend = "slurm", slurm = {partition = 3}})

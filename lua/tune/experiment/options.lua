@@ -111,7 +111,7 @@ local function expect(opts, k, expected, pred)
   return v
 end
 
-local function is_int(v) return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and v == v) end
+local function is_int(v) return math.type(v) == "integer" or (type(v) == "number" and math.tointeger(v) ~= nil) end
 local function is_bool(v) return type(v) == "boolean" end
 local function is_string(v) return type(v) == "string" end
 local function is_function(v) return type(v) == "function" or (type(v) == "table" and getmetatable(v) ~= nil
@@ -173,7 +173,18 @@ local function check_types(opts)
   expect(opts, "trial_name_creator", "a function of the trial", is_function)
   expect(opts, "trial_dirname_creator", "a function of the trial", is_function)
   expect(opts, "resources_per_trial", "a table of resources", function(v) return type(v) == "table" end)
-  expect(opts, "callbacks", "a list of callbacks", function(v) return type(v) == "table" end)
+  local callbacks = expect(opts, "callbacks", "a list of callbacks", function(v) return type(v) == "table" end)
+  for i, cb in ipairs(callbacks or {}) do
+    if type(cb) ~= "table" then
+      M.refuse(("tune.run: callbacks[%d] must be a callback (a table of hooks, e.g. a tune.Callback), got %s"):format(i,
+        show(cb)))
+    end
+  end
+  expect(opts, "progress_reporter", "a progress reporter (a table of hooks, e.g. tune.CLIReporter{})",
+    function(v) return type(v) == "table" end)
+  expect(opts, "restore", "a checkpoint's path (string)", is_string)
+  expect(opts, "trial_executor", "a TrialExecutor (tune.TrialExecutor{...} or tune.SimulatedExecutor{...})",
+    function(v) return type(v) == "table" and v.start_trial ~= nil and v.get_next_executor_event ~= nil end)
   expect(opts, "num_cpus", "a non-negative number", function(v) return type(v) == "number" and v >= 0 end)
   expect(opts, "num_gpus", "a non-negative number", function(v) return type(v) == "number" and v >= 0 end)
   expect(opts, "global_checkpoint_s", "a non-negative number of seconds", function(v) return type(v) == "number" and v >= 0 end)
@@ -198,6 +209,7 @@ function M.check(opts, cli)
   end
   o.metric = opt(opts, "metric")
   if o.metric ~= nil and type(o.metric) ~= "string" then M.refuse("tune.run: metric must be a string") end
+  if o.metric and o.metric:find("\0", 1, true) then M.refuse("tune.run: metric must not contain a NUL character") end
   o.fail_fast = opt(opts, "fail_fast") or false
   o.max_failures = opt(opts, "max_failures")
   if o.fail_fast and o.max_failures ~= 0 then M.refuse("max_failures must be 0 if fail_fast=True.") end
@@ -205,7 +217,7 @@ function M.check(opts, cli)
     M.refuse("tune.run: fail_fast must be true, false or \"raise\"")
   end
   local mct = opt(opts, "max_concurrent_trials")
-  if mct ~= nil and (type(mct) ~= "number" or mct < 0) then
+  if mct ~= nil and not (is_int(mct) and mct >= 0) then
     M.refuse("`max_concurrent_trials` must be greater or equal than 1, got " .. tostring(mct) .. ".")
   end
   if mct == 0 then mct = nil end
@@ -224,6 +236,10 @@ function M.check(opts, cli)
   o.log_to_file = check_log_to_file(opt(opts, "log_to_file"))
   o.seed = opt(opts, "seed")
   o.resources_per_trial = opt(opts, "resources_per_trial")
+  if o.resources_per_trial ~= nil then
+    local ok, err = pcall(require("tune.executor.placement").to_pgf, o.resources_per_trial, 1)
+    if not ok then M.refuse("tune.run: " .. tostring(err):gsub("^[^:]+:%d+: ", "")) end
+  end
   local dash = opt(opts, "dashboard")
   if cli.dashboard then
     dash = type(dash) == "table" and dash or {}

@@ -14,6 +14,7 @@ local persistence = require("tune.experiment.persistence")
 local results = require("tune.experiment.results")
 local util = require("tune.util")
 local Trial = require("tune.experiment.trial").Trial
+local TrialScheduler = require("tune.schedulers.trial_scheduler")
 
 local TrialRunner = class.class("TrialRunner")
 
@@ -202,6 +203,9 @@ function TrialRunner:_update_trial_queue_and_get_next_trial()
       pending = pending + 1
     end
   end
+  -- A scheduler without the hook (a plain table of hooks) gets the base
+  -- class's FIFO choice, as it gets the base's default for every other hook.
+  if self.scheduler.choose_trial_to_run == nil then return TrialScheduler.choose_trial_to_run(self.scheduler, self) end
   return self:_scheduler("choose_trial_to_run", "table")
 end
 

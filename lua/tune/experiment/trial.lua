@@ -111,7 +111,11 @@ function Trial:__init(trainable, opts)
     checkpoint_score_attr = self.checkpoint_score_attr,
   }
   if self.trial_name_creator then
-    self.custom_trial_name = self.trial_name_creator(self)
+    local name = self.trial_name_creator(self)
+    if type(name) ~= "string" and type(name) ~= "number" then
+      error("trial_name_creator must return the trial's name (a string), got " .. type(name), 0)
+    end
+    self.custom_trial_name = tostring(name)
   end
 end
 
