@@ -73,6 +73,11 @@ tune_backend_t *tune_lbackend_new(lua_State *L, int idx, int *host_ref, char *er
   int bad = tune_res_from_json(rj, &res, err, errlen);
   cJSON_Delete(rj);
   lua_pop(L, 1);
+  if (!bad && res.gpu > (int64_t)TUNE_NODE_MAX_GPUS * TUNE_RES_SCALE) {
+    snprintf(err, errlen, "a node has at most %d GPUs, got %g", TUNE_NODE_MAX_GPUS, tune_res_from_fixed(res.gpu));
+    tune_res_free(&res);
+    bad = 1;
+  }
   if (bad) {
     lua_pop(L, 1);
     return NULL;

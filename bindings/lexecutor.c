@@ -51,6 +51,8 @@ static void read_options(lua_State *L, int idx, tune_executor_opts_t *o) {
       if (!lua_isnumber(L, -1))
         luaL_error(L, "executor option %s must be a number, got %s", d[i].name, luaL_typename(L, -1));
       double v = lua_tonumber(L, -1);
+      char why[160];
+      if (tune_executor_opt_check(&d[i], v, why, sizeof why) < 0) luaL_error(L, "executor option %s", why);
       /* Ray: `result_buffer_length or env`: 0 keeps the environment's. */
       if (!(strcmp(d[i].name, "result_buffer_length") == 0 && v == 0)) tune_executor_opt_set(o, &d[i], v);
     }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,25 @@ const tune_option_desc_t *tune_executor_options(size_t *n) {
   return options;
 }
 
+int tune_executor_opt_check(const tune_option_desc_t *d, double v, char *err, size_t errlen) {
+  switch (d->type) {
+    case TUNE_OPT_BOOL: return 0;
+    case TUNE_OPT_INT:
+      if (v >= 0 && v <= 1e6 && v == floor(v)) return 0;
+      snprintf(err, errlen, "%s must be a whole number from 0 to 1000000, got %g", d->name, v);
+      return -1;
+    case TUNE_OPT_SIZE:
+      if (v >= 0 && v <= 0x1p40 && v == floor(v)) return 0;
+      snprintf(err, errlen, "%s must be a whole number from 0 to 2^40, got %g", d->name, v);
+      return -1;
+    case TUNE_OPT_DOUBLE:
+      if (v >= 0 && isfinite(v)) return 0;
+      snprintf(err, errlen, "%s must be a finite number of seconds >= 0, got %g", d->name, v);
+      return -1;
+  }
+  return 0;
+}
+
 void tune_executor_opt_set(tune_executor_opts_t *o, const tune_option_desc_t *d, double v) {
   char *p = (char *)o + d->offset;
   switch (d->type) {
@@ -77,10 +97,11 @@ void tune_executor_opts_default(tune_executor_opts_t *o) {
     double v = d->dflt;
     const char *env = d->env ? getenv(d->env) : NULL;
     if (env && *env) {
-      char *end;
+      char *end, why[160];
       double e = strtod(env, &end);
-      if (end != env && *end == '\0' && !isnan(e)) v = e;
-      else TUNE_WARN("%s=%s is not a number: using %g", d->env, env, v);
+      if (end == env || *end != '\0' || isnan(e)) TUNE_WARN("%s=%s is not a number: using %g", d->env, env, v);
+      else if (tune_executor_opt_check(d, e, why, sizeof why) < 0) TUNE_WARN("%s: %s: using %g", d->env, why, v);
+      else v = e;
     }
     tune_executor_opt_set(o, d, v);
   }

@@ -60,7 +60,12 @@ typedef struct {
 const tune_option_desc_t *tune_executor_options(size_t *n);
 /// Defaults, then the TUNE_* variables of the environment.
 void tune_executor_opts_default(tune_executor_opts_t *o);
-/// Sets option `d` of `o` from a number (the bindings' constructor options).
+/// Whether `v` is a value option `d` can take: a whole number from 0 to
+/// 1e6 (INT) or to 2^40 (SIZE), a finite number of seconds >= 0 (DOUBLE).
+/// Returns 0, or -1 with `err` saying what it must be.
+int tune_executor_opt_check(const tune_option_desc_t *d, double v, char *err, size_t errlen);
+/// Sets option `d` of `o` from a number (the bindings' constructor options),
+/// one tune_executor_opt_check accepted.
 void tune_executor_opt_set(tune_executor_opts_t *o, const tune_option_desc_t *d, double v);
 double tune_executor_opt_get(const tune_executor_opts_t *o, const tune_option_desc_t *d);
 

@@ -128,6 +128,11 @@ int tune_res_from_json(const cJSON *obj, tune_res_t *r, char *err, size_t errlen
       tune_res_free(r);
       return -1;
     }
+    if (c->valuedouble > TUNE_RES_MAX) {
+      snprintf(err, errlen, "resource '%s' must be at most 1e14, got %g", c->string, c->valuedouble);
+      tune_res_free(r);
+      return -1;
+    }
     tune_res_set(r, c->string, c->valuedouble);
   }
   return 0;

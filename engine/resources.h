@@ -11,6 +11,11 @@
 #include "buf.h"
 
 #define TUNE_RES_SCALE 10000
+/// The largest amount of one resource (1e14: 100 TB of memory in bytes),
+/// so that sums of amounts in fixed point stay far from int64's end.
+#define TUNE_RES_MAX 1e14
+/// The most GPUs one node may have (each has a slot of its own).
+#define TUNE_NODE_MAX_GPUS 4096
 
 typedef struct {
   char *name;

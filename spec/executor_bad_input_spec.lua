@@ -182,4 +182,40 @@ describe("bad input", function()
     assert.matches("could not write checkpoint .*checkpoint_000001", ev.error)
     ex:stop_trial(trial, true)
   end)
+
+  it("executor options out of range are refused at the constructor, naming the option", function()
+    local cases = {
+      {{result_buffer_length = 1.5}, "result_buffer_length must be a whole number from 0 to 1000000, got 1.5"},
+      {{max_message_bytes = -3}, "max_message_bytes must be a whole number from 0 to 2^40, got -3"},
+      {{get_executor_event_wait_s = -1}, "get_executor_event_wait_s must be a finite number of seconds >= 0"},
+      {{result_buffer_max_time_s = math.huge}, "result_buffer_max_time_s must be a finite number of seconds"},
+      -- A node's amounts in fixed point would overflow; its GPUs each get a slot.
+      {{num_cpus = 2 ^ 62}, "resource 'CPU' must be at most 1e14"},
+      {{num_gpus = 2 ^ 62}, "resource 'GPU' must be at most 1e14"},
+      {{num_gpus = 5000}, "a node has at most 4096 GPUs, got 5000"},
+      {{resources = "x"}, "resources must be a table of name = amount, got string"},
+      {{worker_path = true}, "worker_path must be a string, got boolean"},
+      {{backend = 3}, "backend must be a string, got number"},
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(tune.TrialExecutor, c[1])
+      assert.is_false(ok)
+      assert.matches("^TrialExecutor: [a-z ]*" .. c[2]:gsub("%p", "%%%0"), err)
+    end
+    -- The simulator's clock moves only while the runner waits.
+    local ok, err = pcall(tune.SimulatedExecutor, {curve = function() end, get_executor_event_wait_s = 0})
+    assert.is_false(ok)
+    assert.matches("SimulatedExecutor: get_executor_event_wait_s", err, 1, true)
+  end)
+
+  it("a TUNE_* variable out of range is warned about and the default kept", function()
+    local out = support.run_script(dir, [[
+      local ex = require("tune").TrialExecutor{}
+      print(ex.options.result_buffer_length, ex.options.get_executor_event_wait_s)
+      ex:close()
+    ]], nil, "TUNE_RESULT_BUFFER_LENGTH=-5 TUNE_GET_EXECUTOR_EVENT_WAIT_S=-1")
+    assert.matches("TUNE_RESULT_BUFFER_LENGTH: result_buffer_length must be a whole number", out, 1, true)
+    assert.matches("TUNE_GET_EXECUTOR_EVENT_WAIT_S: get_executor_event_wait_s must be a finite", out, 1, true)
+    assert.matches("1\t5.0", out)
+  end)
 end)

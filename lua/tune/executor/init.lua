@@ -42,7 +42,11 @@ function M.node_resources(opts)
   if opts.num_gpus then res.GPU = opts.num_gpus end
   if opts.memory then res.memory = opts.memory end
   if opts.resources then
+    if type(opts.resources) ~= "table" then
+      error("resources must be a table of name = amount, got " .. type(opts.resources), 0)
+    end
     for k, v in pairs(opts.resources) do
+      if type(k) ~= "string" then error("resources must be a table of name = amount, got a key " .. tostring(k), 0) end
       local lk = k:lower()
       if lk == "cpu" then res.CPU = v elseif lk == "gpu" then res.GPU = v else res[k] = v end
     end
@@ -78,7 +82,13 @@ function TrialExecutor:__init(opts)
         near and (" (did you mean " .. near .. "?)") or ""), 3)
     end
   end
-  local res, gpu_ids = M.node_resources(opts)
+  for _, k in ipairs({"worker_path", "backend"}) do
+    if opts[k] ~= nil and type(opts[k]) ~= "string" then
+      error(string.format("TrialExecutor: %s must be a string, got %s", k, type(opts[k])), 3)
+    end
+  end
+  local okr, res, gpu_ids = pcall(M.node_resources, opts)
+  if not okr then error("TrialExecutor: " .. tostring(res), 3) end
   local args = {}
   for name in pairs(OPTION_NAMES) do args[name] = opts[name] end
   args.backend = M.backend_name(opts)

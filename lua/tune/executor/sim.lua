@@ -132,6 +132,13 @@ function Sim:__init(opts)
   if not ok then
     error((tostring(err):gsub("^[^\n]-:%d+: ", ""):gsub("^TrialExecutor:", "SimulatedExecutor:")), 3)
   end
+  -- The virtual clock moves while the runner waits for events: a wait of
+  -- 0 would poll forever at one instant.
+  if self.options.get_executor_event_wait_s <= 0 then
+    pcall(self.close, self)
+    error("SimulatedExecutor: get_executor_event_wait_s (or TUNE_GET_EXECUTOR_EVENT_WAIT_S) must be above 0: "
+      .. "the virtual clock moves only while the runner waits", 3)
+  end
   trials = self._trials
   self.curve = curve
   self.replay = replay
