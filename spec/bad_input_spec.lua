@@ -58,6 +58,10 @@ describe("bad input through tune.run", function()
     assert.matches("seed must be an integer, got inf", refusal{seed = math.huge})
     assert.matches("max_concurrent_trials", refusal{max_concurrent_trials = 0 / 0})
     assert.matches("metric must not contain a NUL character", refusal{metric = "a\0b"})
+    -- A local_dir under a directory that takes no new entries (/proc).
+    local ok, e = pcall(tune.run, "steps", {local_dir = "/proc/tunelua-x", verbose = 0})
+    assert.is_false(ok)
+    assert.matches("tune.run: local_dir /proc/tunelua%-x cannot be", tostring(e))
   end)
 
   it("runs a scheduler that is a plain table of hooks: a missing hook gets the base's default", function()

@@ -27,6 +27,22 @@ describe("tunelua", function()
     assert.matches("^tunelua %d+%.%d+%.%d+", out)
   end)
 
+  it("refuses, with one line and before anything is written, flags a run cannot use", function()
+    local cases = {
+      {"--events " .. dir .. "/no/such/dir/events.jsonl", "tune.run: %-%-events: the event stream cannot be written: "},
+      {"--num-cpus 1e20", "resource 'CPU' must be at most 1e14"},
+      {"--num-gpus 99999999", "a node has at most 4096 GPUs"},
+      {"--resources '{\"x\": 1e30}'", "resource 'x' must be at most 1e14"},
+    }
+    for _, c in ipairs(cases) do
+      local code, out = run("-v 0 --local-dir " .. dir .. "/results " .. c[1] .. " " .. X .. "cli_ok.lua")
+      assert.equal(2, code, out)
+      assert.matches(c[2], out)
+      assert.is_nil(out:find("stack traceback", 1, true), out)
+      assert.is_nil(core.stat(dir .. "/results"), c[1] .. " wrote the experiment")
+    end
+  end)
+
   it("an unknown option is a usage error", function()
     local code, out = run("--frobnicate x.lua")
     assert.equal(2, code)

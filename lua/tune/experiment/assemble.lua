@@ -220,7 +220,7 @@ local function max_pending(ex, is_searcher)
 end
 
 --- The user's callbacks, the default loggers, progress lines, events.
-local function make_callbacks(opts, o, cli, dashboard)
+local function make_callbacks(opts, o, events, dashboard)
   local callbacks = {}
   local has_logger = false
   for _, cb in ipairs(opt(opts, "callbacks") or {}) do
@@ -234,7 +234,7 @@ local function make_callbacks(opts, o, cli, dashboard)
   if o.verbose >= 2 then
     callbacks[#callbacks + 1] = callback.TrialProgressCallback{verbose = o.verbose, metric = o.metric}
   end
-  if cli.events then callbacks[#callbacks + 1] = callback.EventStreamCallback(cli.events) end
+  if events then callbacks[#callbacks + 1] = events end
   if dashboard then callbacks[#callbacks + 1] = dashboard end
   return callbacks
 end
@@ -245,6 +245,13 @@ end
 function M.build(opts, o, cli, t, run_count)
   local scheduler = make_scheduler(opts)
   local search_alg, is_searcher = make_search_alg(opts, o)
+  -- --events: its file opened before the experiment's directory is made.
+  local events
+  if cli.events then
+    local ok, cb = pcall(callback.EventStreamCallback, cli.events)
+    if not ok then refuse("tune.run: --events: " .. tostring(cb):gsub("^[^:]+:%d+: ", "")) end
+    events = cb
+  end
   set_search_properties(search_alg, scheduler, o)
   local local_dir, name, experiment_dir, resume = place(opts, o, cli, t.name, run_count)
   local dashboard
@@ -261,7 +268,11 @@ function M.build(opts, o, cli, t, run_count)
   if ex.check_dir then
     -- Workers elsewhere must see the experiment's files (Slurm).
     local dir = util.abspath(local_dir)
-    assert(core.mkdir_p(dir))
+    local made, err = core.mkdir_p(dir)
+    if not made then
+      if own_executor then ex:cleanup() ex:close() end
+      refuse("tune.run: local_dir " .. dir .. " cannot be made: " .. tostring(err))
+    end
     local ok, why = ex:check_dir(dir)
     if not ok then
       if own_executor then ex:cleanup() ex:close() end
@@ -283,7 +294,7 @@ function M.build(opts, o, cli, t, run_count)
   }
   local runner = require("tune.experiment.runner"){
     search_alg = search_alg, scheduler = scheduler, trial_executor = ex, stopper = o.stopper,
-    callbacks = make_callbacks(opts, o, cli, dashboard), metric = o.metric, mode = o.mode, experiment_dir = experiment_dir,
+    callbacks = make_callbacks(opts, o, events, dashboard), metric = o.metric, mode = o.mode, experiment_dir = experiment_dir,
     checkpoint_period = util.option(opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10),
     fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, is_searcher),
     experiment_info = {name = name, start_time = core.time()}, background_snapshots = true,

@@ -101,7 +101,8 @@ function EventStream:__init(target)
   if target == "-" then
     self.write = function(line) io.stdout:write(line) io.stdout:flush() end
   else
-    local f = assert(io.open(target, "a"))
+    local f, err = io.open(target, "a")
+    if not f then error("the event stream cannot be written: " .. tostring(err), 3) end
     f:setvbuf("line")
     self.file = f
     self.write = function(line) f:write(line) end
