@@ -64,6 +64,29 @@ describe("bad input through tune.run", function()
     assert.matches("tune.run: local_dir /proc/tunelua%-x cannot be", tostring(e))
   end)
 
+  it("refuses a scheduler's or searcher's bad option at the caller's line, naming the class", function()
+    local S, Q = tune.schedulers, tune.search
+    local cases = {
+      {function() local x = S.ASHAScheduler{max_t = math.huge}; return x end, "AsyncHyperBandScheduler: max_t must be a finite number"},
+      {function() local x = S.HyperBandScheduler{max_t = 0.5}; return x end, "max_t = 0.5 leaves no bracket"},
+      {function() local x = S.HyperBandScheduler{max_t = math.huge}; return x end, "max_t must be a finite number"},
+      {function() local x = S.PB2{hyperparam_bounds = {lr = {0, 1}}, quantile_fraction = "zz"}; return x end,
+        "PB2: quantile_fraction must be a number"},
+      {function() local x = Q.TPESearch{points_to_evaluate = 5}; return x end,
+        "TPESearch: points_to_evaluate must be a list of config tables, got number"},
+      {function() local x = Q.TPESearch{seed = 0.5}; return x end, "TPESearch: seed must be an integer or nil, got 0.5"},
+      {function() local x = Q.TuneBOHB{seed = "x"}; return x end, "TuneBOHB: seed must be an integer or nil, got x"},
+      {function() local x = Q.TPESearch{metric = print}; return x end, "metric must be a string (a result key), got function"},
+    }
+    for _, c in ipairs(cases) do
+      local ok, e = pcall(c[1])
+      assert.is_false(ok)
+      -- Each call is on its function's first line.
+      assert.matches("bad_input_spec.lua:" .. debug.getinfo(c[1], "S").linedefined .. ": ", tostring(e), 1, true)
+      assert.matches(c[2], tostring(e), 1, true)
+    end
+  end)
+
   it("runs a scheduler that is a plain table of hooks: a missing hook gets the base's default", function()
     local seen = 0
     local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {x = tune.grid_search({1, 2, 3})},

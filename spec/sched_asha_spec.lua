@@ -74,7 +74,8 @@ describe("AsyncHyperBandScheduler", function()
       {{brackets = 0}, "brackets must be positive!"},
       {{mode = "maximize"}, "`mode` must be 'min' or 'max'!"},
       {{max_T = 10}, "unknown option \"max_T\" %(did you mean max_t%?%)"},
-      {{max_t = "10"}, "max_t must be a number"},
+      {{max_t = "10"}, "max_t must be a finite number"},
+      {{max_t = math.huge}, "max_t must be a finite number, got inf"},
     }
     for _, c in ipairs(cases) do
       local ok, err = pcall(function()

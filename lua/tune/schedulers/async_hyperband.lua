@@ -199,8 +199,8 @@ function AsyncHyperBandScheduler:_setup(opts, name, known, level)
   local rf, brackets = opt(opts, "reduction_factor"), opt(opts, "brackets")
   for _, k in ipairs({"max_t", "grace_period", "reduction_factor", "brackets"}) do
     local v = opt(opts, k)
-    if type(v) ~= "number" or v ~= v then
-      error(string.format("%s: %s must be a number, got %s", name, k, tostring(v)), level)
+    if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
+      error(string.format("%s: %s must be a finite number, got %s", name, k, tostring(v)), level)
     end
   end
   if not (max_t > 0) then error(name .. ": Max (time_attr) not valid!", level) end

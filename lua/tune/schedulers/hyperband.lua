@@ -266,12 +266,16 @@ function HyperBandScheduler:__init(opts)
   local max_t, eta = opt(opts, "max_t"), opt(opts, "reduction_factor")
   for _, k in ipairs({"max_t", "reduction_factor"}) do
     local v = opt(opts, k)
-    if type(v) ~= "number" or v ~= v then
-      error(string.format("%s: %s must be a number, got %s", name, k, tostring(v)), 3)
+    if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
+      error(string.format("%s: %s must be a finite number, got %s", name, k, tostring(v)), 3)
     end
   end
   if not (max_t > 0) then error(name .. ": Max (time_attr) not valid!", 3) end
   if not (eta > 1) then error(name .. ": Reduction Factor not valid!", 3) end
+  if round_half_even(math.log(max_t) / math.log(eta)) < 0 then
+    error(string.format("%s: max_t = %s leaves no bracket with reduction_factor %s (it must be at least "
+      .. "reduction_factor^-0.5)", name, tostring(max_t), tostring(eta)), 3)
+  end
   local mode = opts.mode
   if mode and mode ~= "min" and mode ~= "max" then error(name .. ": `mode` must be 'min' or 'max'!", 3) end
   local time_attr = opt(opts, "time_attr")

@@ -101,7 +101,11 @@ function PB2:__init(opts)
   pbt_opts.hyperparam_bounds, pbt_opts.custom_explore_fn = nil, nil
   pbt_opts.hyperparam_mutations = as_mutations(bounds)
   pbt_opts.resample_probability = 0
-  PBT.__init(self, pbt_opts)
+  -- PBT's refusals, as PB2's own (at the caller's line).
+  local ok2, err = pcall(PBT.__init, self, pbt_opts)
+  if not ok2 then
+    error((tostring(err):gsub("^[^\n]-:%d+: ", ""):gsub("^PopulationBasedTraining:", "PB2:")), 3)
+  end
   self._bounds = flat
   self._pb2_explore_fn = custom
   self._data = {}                   -- {trial, time, x = {...}, reward}, in the order recorded

@@ -14,6 +14,9 @@ function Searcher:__init(opts)
   if opts.mode ~= nil and opts.mode ~= "min" and opts.mode ~= "max" then
     util.user_error("`mode` must be 'min' or 'max'")
   end
+  if opts.metric ~= nil and type(opts.metric) ~= "string" then
+    util.user_error("metric must be a string (a result key), got " .. type(opts.metric))
+  end
   self.metric = opts.metric
   self.mode = opts.mode
 end
