@@ -107,14 +107,7 @@ function TuneBOHB:__init(opts)
   if math.tointeger(mc) == nil then error("TuneBOHB: max_concurrent must be an integer", 3) end
   self._max_concurrent = mc
   self._seed = opts.seed
-  local seed = opts.seed
-  if seed ~= nil and math.type(seed) ~= "integer" and not (type(seed) == "number" and math.tointeger(seed)) then
-    error("TuneBOHB: seed must be an integer or nil, got " .. tostring(seed), 3)
-  end
-  if opts.points_to_evaluate ~= nil and type(opts.points_to_evaluate) ~= "table" then
-    error("TuneBOHB: points_to_evaluate must be a list of config tables, got " .. type(opts.points_to_evaluate), 3)
-  end
-  self._rng = sample.Random(seed)
+  self._rng = sample.Random(opts.seed)
   self._points = {}
   for i, pt in ipairs(opts.points_to_evaluate or {}) do
     if type(pt) ~= "table" then error("TuneBOHB: points_to_evaluate must be a list of config tables", 3) end

@@ -113,14 +113,7 @@ function TPESearch:__init(opts)
     error("TPESearch: startup_design must be \"random\" or \"lhs\", got " .. tostring(sd), 3)
   end
   self.startup_design = sd or "lhs"
-  local seed = opts.seed
-  if seed ~= nil and math.type(seed) ~= "integer" and not (type(seed) == "number" and math.tointeger(seed)) then
-    error("TPESearch: seed must be an integer or nil, got " .. tostring(seed), 3)
-  end
-  if opts.points_to_evaluate ~= nil and type(opts.points_to_evaluate) ~= "table" then
-    error("TPESearch: points_to_evaluate must be a list of config tables, got " .. type(opts.points_to_evaluate), 3)
-  end
-  self._rng = sample.Random(seed)
+  self._rng = sample.Random(opts.seed)
   self._points = {}
   for i, pt in ipairs(opts.points_to_evaluate or {}) do
     if type(pt) ~= "table" then error("TPESearch: points_to_evaluate must be a list of config tables", 3) end
