@@ -170,9 +170,9 @@ static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
       key = keybuf;
       klen = strlen(keybuf);
     } else {
-      lua_pop(L, 2);
       char what[96];
-      snprintf(what, sizeof what, "cannot encode a table key of type %s", luaL_typename(L, -1));
+      snprintf(what, sizeof what, "cannot encode a table key of type %s", lua_typename(L, kt));
+      lua_pop(L, 2);
       return werr(c, what);
     }
     if (!first) tune_buf_putc(out, ',');

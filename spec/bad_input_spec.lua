@@ -96,6 +96,20 @@ describe("bad input through tune.run", function()
     assert.is_true(seen > 0)
   end)
 
+  it("fails a trial whose trainable reports or saves what cannot be stored, naming it", function()
+    local cases = {
+      {"report_function_key", "cannot report the result: cannot encode a table key of type function"},
+      {"report_function_checkpoint", "tune.report(): checkpoint must be a table of plain data, got function"},
+      {"saves_function", "save_checkpoint() must return a table, the checkpoint's directory (a string) or nil, got function"},
+    }
+    for _, c in ipairs(cases) do
+      local a = tune.run(c[1], {local_dir = dir, verbose = 0, raise_on_failed_trial = false, checkpoint_freq = 1,
+        stop = {training_iteration = 2}})
+      assert.equal("ERROR", a.trials[1].status)
+      assert.matches(c[2], a.trials[1].error_msg, 1, true)
+    end
+  end)
+
   it("fails the trial whose trial_name_creator returns what is not a name, saying so", function()
     local ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, trial_name_creator = function() return {} end})
     assert.is_false(ok)

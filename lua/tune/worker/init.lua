@@ -293,8 +293,10 @@ function Worker:on_train(msg)
 end
 
 local function write_table(dir, t)
+  local text, err = core.json_encode(t)
+  if not text then error("the checkpoint is not plain data: " .. tostring(err), 0) end
   -- The driver syncs the checkpoint's tree when it commits it.
-  assert(core.write_atomic(dir .. "/" .. CHECKPOINT_JSON, assert(core.json_encode(t)), false))
+  assert(core.write_atomic(dir .. "/" .. CHECKPOINT_JSON, text, false))
 end
 
 local function read_table(dir)
@@ -307,7 +309,11 @@ function Worker:on_save(msg)
   local dir = msg.dir
   if self.kind == "class" then
     local ret = self.instance:save_checkpoint(dir)
-    if type(ret) == "table" then write_table(dir, ret) end
+    if type(ret) == "table" then
+      write_table(dir, ret)
+    elseif ret ~= nil and type(ret) ~= "string" then
+      error("save_checkpoint() must return a table, the checkpoint's directory (a string) or nil, got " .. type(ret), 0)
+    end
   elseif self.kind == "command" then
     self.instance:save(dir)
   else

@@ -27,6 +27,9 @@ function M.report(metrics, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("tune.report(): the second argument must be a table like {checkpoint = ...}", 2)
   end
+  if opts ~= nil and opts.checkpoint ~= nil and type(opts.checkpoint) ~= "table" then
+    error("tune.report(): checkpoint must be a table of plain data, got " .. type(opts.checkpoint), 2)
+  end
   local co, main = coroutine.running()
   if main or co ~= current.co then
     error("tune.report() was called from a coroutine other than the trainable's", 2)
