@@ -54,6 +54,19 @@ describe("bad input through tune.run", function()
       refusal{callbacks = {tune.Callback(), 5}})
     assert.matches("tune.run: resources_per_trial: resource \"a\" must be a non%-negative number",
       refusal{resources_per_trial = {a = {}}})
+    assert.matches("tune.run: resources_per_trial: bundle 1: resource 'CPU' must be at most 1e14",
+      refusal{resources_per_trial = {cpu = 1e20}})
+    assert.matches("tune.run: config.x: a function cannot be given to a trial .*tune.sample_from",
+      refusal{config = {x = function() return 1 end}})
+    assert.matches("tune.run: config.x: a userdata cannot be given to a trial", refusal{config = {x = io.stdout}})
+    local cyclic = {}
+    cyclic.t = cyclic
+    assert.matches("tune.run: config.x.t: the table contains itself", refusal{config = {x = cyclic}})
+    -- A table met twice (not inside itself) is fine: each place gets a copy.
+    local shared = {lr = 0.1}
+    local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {a = shared, b = shared, steps = 1}})
+    assert.equal(0.1, a.trials[1].config.b.lr)
+    core.remove_tree(dir)
     assert.matches("checkpoint_freq must be a non%-negative integer, got inf", refusal{checkpoint_freq = math.huge})
     assert.matches("seed must be an integer, got inf", refusal{seed = math.huge})
     assert.matches("max_concurrent_trials", refusal{max_concurrent_trials = 0 / 0})

@@ -128,19 +128,29 @@ function M.check_dir_name(what, v)
   if v:find("\0", 1, true) then M.refuse(("tune.run: %s must not contain a NUL character"):format(what)) end
 end
 
---- The config's literal strings and keys: no NUL character (the files
---- the experiment writes are JSON read back by C, which ends a string at NUL).
-local function check_config_strings(v, path, seen)
-  if type(v) == "string" then
+--- The config's literal values, which trials get as JSON: no NUL
+--- character in strings and keys (C, reading the files back, would end a
+--- string there), no function, userdata or coroutine (a function to call
+--- is tune.sample_from(fn)), and no table inside itself. `open` holds
+--- the tables on the path to `v`; `done` those checked already.
+local function check_config_values(v, path, open, done)
+  local tv = type(v)
+  if tv == "string" then
     if v:find("\0", 1, true) then M.refuse(("tune.run: config%s: a string must not contain a NUL character"):format(path)) end
-  elseif type(v) == "table" and getmetatable(v) == nil and not seen[v] then
-    seen[v] = true
+  elseif tv == "function" or tv == "userdata" or tv == "thread" then
+    M.refuse(("tune.run: config%s: a %s cannot be given to a trial (its config is plain data; "
+      .. "tune.sample_from(fn) computes a value from a function)"):format(path, tv))
+  elseif tv == "table" and getmetatable(v) == nil and not done[v] then
+    if open[v] then M.refuse(("tune.run: config%s: the table contains itself"):format(path)) end
+    open[v] = true
     for k, x in pairs(v) do
       if type(k) == "string" and k:find("\0", 1, true) then
         M.refuse(("tune.run: config%s: a key must not contain a NUL character"):format(path))
       end
-      check_config_strings(x, path .. "." .. tostring(k), seen)
+      check_config_values(x, path .. "." .. tostring(k), open, done)
     end
+    open[v] = nil
+    done[v] = true
   end
 end
 
@@ -153,7 +163,7 @@ local function check_types(opts)
   if config ~= nil and type(config) ~= "table" then
     M.refuse("tune.run: config must be a table (the search space), got " .. show(config))
   end
-  if type(config) == "table" then check_config_strings(config, "", {}) end
+  if type(config) == "table" then check_config_values(config, "", {}, {}) end
   local verbose = opt(opts, "verbose")
   if not (is_int(verbose) and verbose >= 0 and verbose <= 3) then
     M.refuse("tune.run: verbose must be 0, 1, 2 or 3, got " .. show(verbose))
@@ -237,8 +247,13 @@ function M.check(opts, cli)
   o.seed = opt(opts, "seed")
   o.resources_per_trial = opt(opts, "resources_per_trial")
   if o.resources_per_trial ~= nil then
-    local ok, err = pcall(require("tune.executor.placement").to_pgf, o.resources_per_trial, 1)
-    if not ok then M.refuse("tune.run: " .. tostring(err):gsub("^[^:]+:%d+: ", "")) end
+    -- The factory as the engine will take it (its C checks included).
+    local ok, err = pcall(function() return require("tune.executor.placement").to_pgf(o.resources_per_trial, 1):handle() end)
+    if not ok then
+      local msg = tostring(err):gsub("^[^:]+:%d+: ", "")
+      if msg:sub(1, 20) ~= "resources_per_trial:" then msg = "resources_per_trial: " .. msg end
+      M.refuse("tune.run: " .. msg)
+    end
   end
   local dash = opt(opts, "dashboard")
   if cli.dashboard then
