@@ -14,18 +14,24 @@
 #include "json.h"
 #include "log.h"
 
-static void fault(tune_executor_t *ex, tune_worker_t *w, const char *what) {
+/// The worker's trial fails with `what` (after "malformed message from
+/// worker" when `protocol`: the worker broke the protocol, rather than the
+/// trainable reporting what it must not), and the worker goes.
+static void fail_worker(tune_executor_t *ex, tune_worker_t *w, const char *what, int protocol) {
   if (w->fault) return;
   if (w == ex->standby) ex->standby = NULL;
   if (w->trial && w->trial->active) {
     char msg[1024];
-    snprintf(msg, sizeof msg, "malformed message from worker (pid %lld): %s", (long long)w->pid, what);
+    if (protocol) snprintf(msg, sizeof msg, "malformed message from worker (pid %lld): %s", (long long)w->pid, what);
+    else snprintf(msg, sizeof msg, "%s", what);
     tune__push_error(ex, w->trial, msg, NULL);
   } else {
     TUNE_WARN("worker %lld: %s", (long long)w->pid, what);
   }
   tune_worker_fault(w, what);
 }
+
+static void fault(tune_executor_t *ex, tune_worker_t *w, const char *what) { fail_worker(ex, w, what, 1); }
 
 static void on_fault(void *ud, tune_worker_t *w, const char *what) { fault(ud, w, what); }
 
@@ -80,6 +86,17 @@ static void handle_result(tune_executor_t *ex, tune_worker_t *w, tune_req_t *r, 
       cJSON_Delete(item);
       cJSON_Delete(out);
       fault(ex, w, "a result has no metrics object \"m\"");
+      return;
+    }
+    /* Ray keeps a training_iteration the trainable reports: it must be a
+       number (stop criteria, schedulers and checkpoint names use it). */
+    const cJSON *ti = cJSON_GetObjectItemCaseSensitive(m, "training_iteration");
+    if (ti && !cJSON_IsNumber(ti)) {
+      cJSON_Delete(m);
+      cJSON_Delete(item);
+      cJSON_Delete(out);
+      fail_worker(ex, w, "the trainable reported a training_iteration that is not a number (leave it out: "
+                  "the driver counts iterations)", 0);
       return;
     }
     /* The worker's clocks, as integers: step time in ns, wall clock in ms. */

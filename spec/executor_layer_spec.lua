@@ -408,6 +408,17 @@ describe("the simulator backend", function()
     end
   end)
 
+  it("fails a trial that reports a training_iteration that is not a number; keeps a number, as Ray", function()
+    local a = tune.run("not_registered", {backend = "sim", verbose = 0, local_dir = dir, raise_on_failed_trial = false,
+      stop = {training_iteration = 3},
+      sim = {curve = function(_, it) if it < 5 then return {loss = 1, training_iteration = "x"} end end}})
+    assert.equal("ERROR", a.trials[1].status)
+    assert.matches("reported a training_iteration that is not a number", a.trials[1].error_msg, 1, true)
+    a = tune.run("not_registered", {backend = "sim", verbose = 0, local_dir = dir,
+      sim = {curve = function(_, it) if it < 5 then return {loss = 1, training_iteration = 10 * it} end end}})
+    assert.equal(40, a.trials[1].last_result.training_iteration)
+  end)
+
   it("runs a trainable name nothing is registered as: the simulator runs no trainable", function()
     local ex = tune.SimulatedExecutor{curve = curve}
     local a = tune.run("not_registered", {trial_executor = ex, verbose = 0, local_dir = dir,
