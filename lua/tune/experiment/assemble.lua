@@ -21,10 +21,6 @@ local function make_scheduler(opts)
   local schedulers = require("tune.schedulers")
   local scheduler = opt(opts, "scheduler")
   if type(scheduler) == "string" then scheduler = refusing(schedulers.create_scheduler, scheduler) end
-  if scheduler ~= nil and type(scheduler) ~= "table" then
-    refuse("tune.run: scheduler must be a trial scheduler (a table of hooks, e.g. tune.schedulers.ASHAScheduler{}) "
-      .. "or a scheduler's name, got " .. type(scheduler))
-  end
   return scheduler or schedulers.FIFOScheduler()
 end
 
@@ -37,11 +33,6 @@ local function make_search_alg(opts, o)
     search_alg = refusing(search.create_searcher, search_alg, {seed = opts.seed})
   end
   local mct = o.max_concurrent
-  if search_alg ~= nil and (type(search_alg) ~= "table" or (search_alg.suggest == nil and search_alg.next_trial == nil)) then
-    refuse("tune.run: search_alg must be a searcher (with suggest, e.g. tune.search.TPESearch{}), a search "
-      .. "algorithm (with next_trial, e.g. tune.search.BasicVariantGenerator{}) or a searcher's name, got "
-      .. (type(search_alg) == "table" and "a table with neither suggest nor next_trial" or type(search_alg)))
-  end
   local is_searcher = type(search_alg) == "table" and search_alg.suggest ~= nil
   if not search_alg then
     return search.BasicVariantGenerator{max_concurrent = mct or 0, seed = o.seed}, false

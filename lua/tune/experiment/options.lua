@@ -190,6 +190,15 @@ local function check_types(opts)
         show(cb)))
     end
   end
+  expect(opts, "scheduler", "a trial scheduler (a table of hooks, e.g. tune.schedulers.ASHAScheduler{}) or a "
+    .. "scheduler's name", function(v) return type(v) == "table" or type(v) == "string" end)
+  local search_alg = opt(opts, "search_alg")
+  if search_alg ~= nil and type(search_alg) ~= "string"
+      and (type(search_alg) ~= "table" or (search_alg.suggest == nil and search_alg.next_trial == nil)) then
+    M.refuse("tune.run: search_alg must be a searcher (with suggest, e.g. tune.search.TPESearch{}), a search "
+      .. "algorithm (with next_trial, e.g. tune.search.BasicVariantGenerator{}) or a searcher's name, got "
+      .. (type(search_alg) == "table" and "a table with neither suggest nor next_trial" or show(search_alg)))
+  end
   expect(opts, "progress_reporter", "a progress reporter (a table of hooks, e.g. tune.CLIReporter{})",
     function(v) return type(v) == "table" end)
   expect(opts, "restore", "a checkpoint's path (string)", is_string)

@@ -141,9 +141,10 @@ local function to_seed_integer(seed, what)
     local i = math.tointeger(seed)
     if i then return i end
   end
-  -- Levels: this function, Random:__init, the class constructor, the caller.
-  error(string.format("%s: seed must be an integer or nil (got %s)", what,
-    type(seed) == "number" and fmt_num(seed) or type(seed)), 4)
+  -- At the user's line, whichever constructor of the library made the
+  -- generator (a searcher's, a scheduler's, Random's own).
+  require("tune.util").user_error(string.format("%s: seed must be an integer or nil (got %s)", what,
+    type(seed) == "number" and fmt_num(seed) or type(seed)))
 end
 
 --- Random(seed): a generator; nil seeds from os.time(), os.clock() and a

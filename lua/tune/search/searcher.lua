@@ -17,15 +17,12 @@ function Searcher:__init(opts)
   if opts.metric ~= nil and type(opts.metric) ~= "string" then
     util.user_error("metric must be a string (a result key), got " .. type(opts.metric))
   end
-  -- Options several searchers share, checked once for all of them.
-  local name = self.__name or "Searcher"
-  local seed = opts.seed
-  if seed ~= nil and not (type(seed) == "number" and math.tointeger(seed)) then
-    util.user_error(name .. ": seed must be an integer or nil, got " .. tostring(seed))
-  end
+  -- An option several searchers share, checked once for all of them (a
+  -- seed is checked where every generator is made: sample.Random).
   local points = opts.points_to_evaluate
   if points ~= nil and type(points) ~= "table" then
-    util.user_error(name .. ": points_to_evaluate must be a list of config tables, got " .. type(points))
+    util.user_error((self.__name or "Searcher") .. ": points_to_evaluate must be a list of config tables, got "
+      .. type(points))
   end
   self.metric = opts.metric
   self.mode = opts.mode
