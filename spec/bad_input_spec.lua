@@ -83,6 +83,8 @@ describe("bad input through tune.run", function()
       {function() local x = S.ASHAScheduler{max_t = math.huge}; return x end, "AsyncHyperBandScheduler: max_t must be a finite number"},
       {function() local x = S.HyperBandScheduler{max_t = 0.5}; return x end, "max_t = 0.5 leaves no bracket"},
       {function() local x = S.HyperBandScheduler{max_t = math.huge}; return x end, "max_t must be a finite number"},
+      {function() local x = S.HyperBandForBOHB{reduction_factor = "x"}; return x end,
+        "HyperBandForBOHB: reduction_factor must be a finite number"},
       {function() local x = S.PB2{hyperparam_bounds = {lr = {0, 1}}, quantile_fraction = "zz"}; return x end,
         "PB2: quantile_fraction must be a number"},
       {function() local x = Q.TPESearch{points_to_evaluate = 5}; return x end,

@@ -28,7 +28,7 @@ end
 -- name = {module, field}
 local lazy = {
   run = {"tune.experiment.run", "run"},
-  TuneError = {"tune.experiment.run", "TuneError"},
+  TuneError = {"tune.experiment.results", "TuneError"},
   TrialRunner = {"tune.experiment.runner"},
   Experiment = {"tune.experiment"},
   ExperimentAnalysis = {"tune.analysis", "ExperimentAnalysis"},

@@ -86,6 +86,7 @@ local M = {}
 
 --- The clock TimeoutStopper reads: seconds, monotonic. Replaceable.
 M._clock = function() return core.now() end
+timeout.use_clock_of(M)
 
 M.Stopper = base.Stopper
 M.is_stopper = base.is_stopper

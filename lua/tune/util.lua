@@ -219,6 +219,18 @@ function M.check_options(name, opts, known, level)
   return opts
 end
 
+--- Raises "<name>: <key> must be a finite number, got <value>" at `level`
+--- for the first of `keys` whose value (`value(key)`) is not a number,
+--- NaN or infinite.
+function M.check_finite(name, value, keys, level)
+  for _, k in ipairs(keys) do
+    local v = value(k)
+    if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
+      error(string.format("%s: %s must be a finite number, got %s", name, k, tostring(v)), level + 1)
+    end
+  end
+end
+
 --- Makes `t` a catalogue of plug-in classes loaded on first use (tune.search,
 --- tune.schedulers): lazy[name] is the module that holds class `name` (the
 --- module returns the class, or a table of classes keyed by name).

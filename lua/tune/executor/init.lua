@@ -10,9 +10,6 @@ local Trial = require("tune.experiment.trial").Trial
 
 local M = {}
 
---- Memory checkpoints kept per trial (each save makes a new directory).
-M.KEEP_MEMORY_CHECKPOINTS = 4
-
 --- Event types, as the seed tests name them.
 M.ExecutorEventType = {
   PG_READY = "PG_READY",
@@ -65,7 +62,9 @@ function M.backend_name(opts)
 end
 
 local TrialExecutor = class.class("TrialExecutor")
-for name, f in pairs(require("tune.executor.staging")) do TrialExecutor[name] = f end
+for _, part in ipairs({"staging", "saving"}) do
+  for name, f in pairs(require("tune.executor." .. part)) do TrialExecutor[name] = f end
+end
 
 function TrialExecutor:__init(opts)
   opts = opts or {}
@@ -238,75 +237,6 @@ end
 --- >= 1, or nil) caps this batch below the result buffer's length.
 function TrialExecutor:continue_training(trial, cap)
   return self._core:continue_training(trial.trial_id, cap)
-end
-
---- Saves the trial. MEMORY: registered at once (Ray). PERSISTENT: becomes
---- trial.saving_to; a SAVING_RESULT event carries its directory.
-function TrialExecutor:save(trial, storage, result)
-  storage = storage or ckpt.CheckpointStorage.PERSISTENT
-  result = result or trial.last_result
-  local dir
-  if storage == ckpt.CheckpointStorage.MEMORY then
-    -- A directory of its own: another trial may be restoring from an older
-    -- one (PBT clones them). The newest few of each trial are kept.
-    local list = self._memory[trial.trial_id] or {}
-    self._memory[trial.trial_id] = list
-    list.n = (list.n or 0) + 1
-    dir = util.join(trial.logdir, string.format(".memory_checkpoint_%06d", list.n))
-    list[#list + 1] = dir
-    self:_drop_memory_checkpoints(trial.trial_id, M.KEEP_MEMORY_CHECKPOINTS)
-  else
-    dir = util.join(trial.logdir, string.format("checkpoint_%06d", result.training_iteration or 0))
-  end
-  if not self._core:save(trial.trial_id, dir, storage == ckpt.CheckpointStorage.PERSISTENT) then
-    return nil
-  end
-  local c = ckpt.Checkpoint{dir_or_data = dir, storage_mode = storage, metrics = util.deepcopy(result)}
-  if storage == ckpt.CheckpointStorage.MEMORY then
-    trial:on_checkpoint(c)
-  else
-    c.dir_or_data = nil   -- set when the save completes (SAVING_RESULT)
-    c._dir = dir
-    trial.saving_to = c
-  end
-  return c
-end
-
---- Hands a memory checkpoint's directory over to the caller (PBT keeps
---- the ones it clones): the executor no longer deletes it. True when the
---- executor held it.
-function TrialExecutor:claim_memory_checkpoint(dir)
-  local found = false
-  for _, list in pairs(self._memory) do
-    for i = #list, 1, -1 do
-      if list[i] == dir then
-        table.remove(list, i)
-        found = true
-      end
-    end
-  end
-  return found
-end
-
---- Removes a trial's memory checkpoints beyond the newest `keep`.
-function TrialExecutor:_drop_memory_checkpoints(trial_id, keep)
-  local list = self._memory[trial_id]
-  if not list then return end
-  while #list > keep do core.remove_tree(table.remove(list, 1)) end
-end
-
---- Restores a running trial from `checkpoint` (default: trial.checkpoint).
---- A persistent restore ends with RESTORING_RESULT; training resumes when
---- continue_training is called then.
-function TrialExecutor:restore(trial, checkpoint)
-  checkpoint = checkpoint or trial.checkpoint
-  if checkpoint == nil or checkpoint.dir_or_data == nil then return false end
-  local persistent = checkpoint.storage_mode ~= ckpt.CheckpointStorage.MEMORY
-  if not self._core:restore(trial.trial_id, checkpoint.dir_or_data, persistent) then
-    error("restore: trial " .. tostring(trial) .. " has no running worker", 2)
-  end
-  if persistent then trial.restoring_from = checkpoint end
-  return true
 end
 
 --- Ray's reset_trial: true when the trainable can take the new config in

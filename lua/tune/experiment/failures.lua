@@ -4,6 +4,7 @@
 --- and the callbacks are told. Methods of TrialRunner (runner.lua installs
 --- them). The error file is written by Trial:handle_error alone.
 local Trial = require("tune.experiment.trial").Trial
+local tune_error = require("tune.experiment.results").tune_error
 
 local M = {}
 local R = {}
@@ -11,9 +12,7 @@ M.methods = R
 
 function R:_on_executor_error(trial, msg, traceback)
   if self.fail_fast == "raise" then
-    local TuneError = require("tune.experiment.run").TuneError
-    error(setmetatable({tune_error = true, trials = {trial},
-      msg = string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or "")}, TuneError), 0)
+    error(tune_error(string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or ""), {trial}), 0)
   end
   self:_process_trial_failure(trial, msg, traceback)
 end

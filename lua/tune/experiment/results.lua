@@ -27,6 +27,17 @@ function M.trial_failure(msg)
   return setmetatable({msg = msg}, TrialFailure)
 end
 
+--- A TuneError: what tune.run raises when trials failed (the CLI exits 1),
+--- and what fail_fast = "raise" raises for the first failure.
+local TuneError = {}
+TuneError.__index = TuneError
+TuneError.__tostring = function(e) return e.msg end
+M.TuneError = TuneError
+
+function M.tune_error(msg, trials)
+  return setmetatable({msg = msg, trials = trials, tune_error = true}, TuneError)
+end
+
 --- The message of an error raised while processing a result.
 function M.failure_message(err)
   if type(err) == "table" and getmetatable(err) == TrialFailure then return err.msg end

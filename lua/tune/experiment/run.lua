@@ -10,6 +10,7 @@ local options = require("tune.experiment.options")
 local placement = require("tune.executor.placement")
 local plugin = require("tune.experiment.plugin")
 local registry = require("tune.worker.registry")
+local results = require("tune.experiment.results")
 local util = require("tune.util")
 
 local M = {}
@@ -17,15 +18,9 @@ local M = {}
 --- Every option with its default (options.lua).
 M.OPTIONS = options.OPTIONS
 
---- A TuneError: what tune.run raises when trials failed (the CLI exits 1).
-local TuneError = {}
-TuneError.__index = TuneError
-TuneError.__tostring = function(e) return e.msg end
-M.TuneError = TuneError
-
-local function tune_error(msg, trials)
-  return setmetatable({msg = msg, trials = trials, tune_error = true}, TuneError)
-end
+--- A TuneError: what tune.run raises when trials failed (results.lua owns it).
+M.TuneError = results.TuneError
+local tune_error = results.tune_error
 
 local run_count = 0
 --- Experiment directory of each tune.run call of this driver, in order:

@@ -197,12 +197,8 @@ function AsyncHyperBandScheduler:_setup(opts, name, known, level)
   local function opt(o, k) return util.with_default(o, known, k) end
   local max_t, grace = opt(opts, "max_t"), opt(opts, "grace_period")
   local rf, brackets = opt(opts, "reduction_factor"), opt(opts, "brackets")
-  for _, k in ipairs({"max_t", "grace_period", "reduction_factor", "brackets"}) do
-    local v = opt(opts, k)
-    if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
-      error(string.format("%s: %s must be a finite number, got %s", name, k, tostring(v)), level)
-    end
-  end
+  util.check_finite(name, function(k) return opt(opts, k) end, {"max_t", "grace_period", "reduction_factor", "brackets"},
+    level)
   if not (max_t > 0) then error(name .. ": Max (time_attr) not valid!", level) end
   if not (max_t >= grace) then error(name .. ": grace_period must be <= max_t!", level) end
   if not (grace > 0) then error(name .. ": grace_period must be positive!", level) end

@@ -261,15 +261,10 @@ local metric_op = TrialScheduler.metric_op
 --- HyperBandScheduler{time_attr="training_iteration", metric=, mode=,
 --- max_t=81, reduction_factor=3, stop_last_trials=true}
 function HyperBandScheduler:__init(opts)
-  local name = "HyperBandScheduler"
+  local name = self.__name  -- a subclass (HyperBandForBOHB) names itself
   opts = util.check_options(name, opts, OPTIONS, 3)
   local max_t, eta = opt(opts, "max_t"), opt(opts, "reduction_factor")
-  for _, k in ipairs({"max_t", "reduction_factor"}) do
-    local v = opt(opts, k)
-    if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
-      error(string.format("%s: %s must be a finite number, got %s", name, k, tostring(v)), 3)
-    end
-  end
+  util.check_finite(name, function(k) return opt(opts, k) end, {"max_t", "reduction_factor"}, 3)
   if not (max_t > 0) then error(name .. ": Max (time_attr) not valid!", 3) end
   if not (eta > 1) then error(name .. ": Reduction Factor not valid!", 3) end
   if round_half_even(math.log(max_t) / math.log(eta)) < 0 then

@@ -1,10 +1,17 @@
 --- tune.stopper.timeout: TimeoutStopper, and the timedelta-like tables
 --- ({days =, hours =, minutes =, seconds =, ...}) it and tune.run's
 --- time_budget_s take (to_seconds). Part of tune.stopper, whose `_clock`
---- it reads.
+--- it reads (tune.stopper hands itself over: no require back to it).
 local base = require("tune.stopper.base")
+local core = require("tune.core")
 
 local M = {}
+
+-- Where the replaceable clock is read: tune.stopper's table once it is
+-- loaded (it calls use_clock_of with itself), so that a test replacing
+-- `stopper._clock` reaches every TimeoutStopper; until then, core.now.
+local clock_source = {_clock = function() return core.now() end}
+function M.use_clock_of(t) clock_source = t end
 
 local Stopper = base.Stopper
 local check_opts, check_state = base.check_opts, base.check_state
@@ -68,9 +75,8 @@ end
 function TimeoutStopper:__call() return false end
 
 function TimeoutStopper:stop_all()
-  -- Else tune.stopper._clock, looked up on each call (it is replaceable);
-  -- required here, not at load time: tune.stopper requires this module.
-  local now = (self._clock or require("tune.stopper")._clock)()
+  -- Else tune.stopper._clock, looked up on each call (it is replaceable).
+  local now = (self._clock or clock_source._clock)()
   if self._last_check ~= nil then self._budget = self._budget - (now - self._last_check) end
   self._last_check = now
   return self._budget <= 0
