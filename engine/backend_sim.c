@@ -480,6 +480,11 @@ static int live(const item_t *it) {
 static int sim_wait(tune_backend_t *base, double timeout) {
   sim_backend_t *b = (sim_backend_t *)base;
   double until = b->clock + (timeout > 0 ? timeout : 0);
+  /* Nothing due within the timeout but something later: a real wait would
+     time out, and the next, until that time; the clock goes there at once
+     (one wait, not one per timeout: a trial's iteration of an hour would
+     otherwise be 3,600 runner steps of nothing). */
+  if (timeout > 0 && b->n && b->heap[0].t > until) until = b->heap[0].t;
   int ran = 0;
   /* Everything due at the earliest scheduled time, if it is within the
      timeout; the clock moves there (or to the timeout) at once. */
@@ -572,11 +577,19 @@ tune_backend_t *tune_backend_sim_new(const tune_backend_opts_t *o, char *err, si
     snprintf(err, errlen, "the sim backend needs a host for the metrics (a curve or a recorded experiment)");
     return NULL;
   }
+  /* A clock far past 1e9 s no longer moves by a 1 s timeout (a double's
+     spacing there), and the simulation would spin in place. */
+  double tpi = tune_json_get_number(o->options, "time_per_iteration", 1);
+  double delay = tune_json_get_number(o->options, "reserve_delay", 0);
+  if (!(tpi >= 0 && tpi <= 1e9) || !(delay >= 0 && delay <= 1e9)) {
+    snprintf(err, errlen, "the sim backend's time_per_iteration and reserve_delay must be in [0, 1e9] s");
+    return NULL;
+  }
   sim_backend_t *b = tune_xcalloc(1, sizeof *b);
   b->base.ops = &sim_ops;
   b->host = *o->sim_host;
-  b->tpi = tune_json_get_number(o->options, "time_per_iteration", 1);
-  b->reserve_delay = tune_json_get_number(o->options, "reserve_delay", 0);
+  b->tpi = tpi;
+  b->reserve_delay = delay;
   const char *rerr = tune_json_get_string(o->options, "reserve_error");
   b->reserve_error = rerr ? tune_xstrdup(rerr) : NULL;
   b->next_pid = 1000000;

@@ -378,6 +378,37 @@ describe("the simulator backend", function()
     assert.same(metrics(first), metrics(second))
   end)
 
+  it("replays what it can read of a damaged recording, and names what it cannot", function()
+    tune.register_trainable("sim_trainable", function() end)
+    local ex = tune.SimulatedExecutor{num_cpus = 2, curve = curve}
+    local first = tune.run("sim_trainable", {trial_executor = ex, config = {x = tune.grid_search({0.1, 0.2, 0.3})},
+      verbose = 0, local_dir = dir, name = "recorded"})
+    ex:close()
+    -- Trial 1: two of its 20 lines are not results (a torn line, an
+    -- array); trial 2: an empty result.json.
+    local torn = first.trials[1].logdir .. "/result.json"
+    local rows = lines(torn)
+    rows[2], rows[3] = "{\"loss\": 0.5, \"training_it", "[1, 2, 3]"
+    assert(core.write_atomic(torn, table.concat(rows, "\n") .. "\n"))
+    assert(core.write_atomic(first.trials[2].logdir .. "/result.json", ""))
+    local warned = {}
+    local stderr = io.stderr
+    io.stderr = {write = function(self, ...) for _, s in ipairs({...}) do warned[#warned + 1] = s end return self end}
+    local ok, replay = pcall(tune.SimulatedExecutor, {num_cpus = 2, replay = dir .. "/recorded"})
+    io.stderr = stderr
+    assert(ok, replay)
+    assert.matches(torn .. ": 2 lines that are not results left out", table.concat(warned), 1, true)
+    local ok2, err = pcall(tune.run, "sim_trainable", {trial_executor = replay, verbose = 0, local_dir = dir,
+      config = {x = tune.grid_search({0.1, 0.2, 0.3})}, name = "replayed"})
+    replay:close()
+    assert.is_false(ok2)
+    assert.matches("has a config that " .. dir .. "/recorded recorded no result for", tostring(err), 1, true)
+    local a = tune.ExperimentAnalysis(dir .. "/replayed")
+    local n = {}
+    for _, t in ipairs(a.trials) do n[t.config.x] = #lines(t.logdir .. "/result.json") end
+    assert.same({[0.1] = 18, [0.3] = 20}, {[0.1] = n[0.1], [0.3] = n[0.3]})
+  end)
+
   it("refuses a simulator with neither a curve nor a recording", function()
     assert.has_error(function() tune.SimulatedExecutor{num_cpus = 1} end,
       "SimulatedExecutor: give a curve (function(config, iteration, trial)) or replay (a finished "
@@ -386,6 +417,26 @@ describe("the simulator backend", function()
     assert.is_false(ok)
     assert.matches('backend = "sim" needs sim = {curve', err, 1, true)
     assert.is_nil(core.listdir(dir)[1])
+  end)
+
+  it("takes about as many runner steps for an iteration of an hour as for one of a second: the clock jumps", function()
+    -- The runner waits at most 1 s at a time; with nothing due before the
+    -- next result, the virtual clock goes there in one wait.
+    local function steps_for(tpi)
+      local n = 0
+      local ex = tune.SimulatedExecutor{num_cpus = 2, curve = curve, time_per_iteration = tpi}
+      local a = tune.run("sim_trainable", {trial_executor = ex, num_samples = 3, seed = 1, verbose = 0,
+        config = {x = tune.uniform(0, 1)}, local_dir = dir, callbacks = {{on_step_end = function() n = n + 1 end}}})
+      ex:close()
+      return n, a.trials[1].last_result.time_total_s
+    end
+    local n1, t1 = steps_for(1)
+    local n3600, t3600 = steps_for(3600)
+    assert.equal(20.0, t1)
+    assert.equal(20 * 3600.0, t3600)
+    -- (A timer of the executor's may land in a step of its own.) Without
+    -- the jump: some 72,000 steps.
+    assert.is_true(n3600 < 2 * n1, n1 .. " steps at 1 s an iteration, " .. n3600 .. " at 3600 s")
   end)
 
   it("refuses bad options at the caller's line, as SimulatedExecutor's own", function()
@@ -398,6 +449,15 @@ describe("the simulator backend", function()
       {function() local x = tune.SimulatedExecutor{replay = dir .. "/none"}; return x end,
         "SimulatedExecutor: replay: the path"},
       {function() local x = tune.TrialExecutor(5); return x end, "TrialExecutor: expected a table of options"},
+      -- A clock past ~1e9 s would no longer move by a runner's timeout.
+      {function() local x = tune.SimulatedExecutor{curve = curve, time_per_iteration = 0 / 0}; return x end,
+        "SimulatedExecutor: time_per_iteration must be a number of virtual seconds in [0, 1e+09], got "},
+      {function() local x = tune.SimulatedExecutor{curve = curve, time_per_iteration = math.huge}; return x end,
+        "time_per_iteration must be a number of virtual seconds in [0, 1e+09], got inf"},
+      {function() local x = tune.SimulatedExecutor{curve = curve, time_per_iteration = 2 ^ 62}; return x end,
+        "time_per_iteration must be a number of virtual seconds in [0, 1e+09]"},
+      {function() local x = tune.SimulatedExecutor{curve = curve, reserve_delay = -1}; return x end,
+        "reserve_delay must be a number of virtual seconds in [0, 1e+09], got -1"},
     }
     for i, c in ipairs(cases) do
       local ok, err = pcall(c[1])

@@ -41,33 +41,46 @@ end
 M.canonical = canonical
 
 --- The recorded trials of a finished experiment: canonical config -> the
---- metrics of each iteration, in order.
+--- metrics of each iteration, in order, and canonical config -> true for
+--- the trials it recorded without a result. A line of result.json that is
+--- not a JSON object (a line torn by a crash) is left out, with a warning.
 function M.load_recording(dir)
   local analysis = require("tune.analysis").ExperimentAnalysis(dir)
-  local by_config, n = {}, 0
+  local by_config, empty, n = {}, {}, 0
   for _, t in ipairs(analysis.trials) do
-    local rows = {}
-    local text = type(t.logdir) == "string" and core.read_file(util.join(t.logdir, "result.json")) or nil
+    local rows, bad = {}, 0
+    local path = type(t.logdir) == "string" and util.join(t.logdir, "result.json") or nil
+    local text = path and core.read_file(path) or nil
     for line in (text or ""):gmatch("[^\n]+") do
       local r = core.json_decode(line)
-      if type(r) == "table" then
+      -- An object: a non-empty JSON array decodes with integer keys.
+      if type(r) == "table" and getmetatable(r) ~= core.array_mt and math.type(next(r)) == nil then
         local m = {}
         for k, v in pairs(r) do if not AUTO[k] then m[k] = v end end
         rows[#rows + 1] = m
+      else
+        bad = bad + 1
       end
+    end
+    if bad > 0 then
+      io.stderr:write(string.format("tunelua warning: replay: %s: %s left out\n", path,
+        bad == 1 and "1 line that is not a result" or bad .. " lines that are not results"))
     end
     if #rows > 0 then
       by_config[canonical(t.config)] = rows
       n = n + 1
+    else
+      empty[canonical(t.config)] = true
     end
   end
   if n == 0 then error("SimulatedExecutor: " .. dir .. " holds no recorded results to replay", 0) end
-  return by_config
+  return by_config, empty
 end
 
 local Sim = TrialExecutor:extend(nil, "SimulatedExecutor")
 
 local OWN = {curve = true, replay = true, time_per_iteration = true}
+local MAX_VIRTUAL_S = 1e9
 
 --- SimulatedExecutor{num_cpus = 1, num_gpus = 0, resources = {...},
 --- curve = function(config, iteration, trial), replay = dir,
@@ -87,15 +100,25 @@ function Sim:__init(opts)
     error("SimulatedExecutor: give a curve (function(config, iteration, trial)) or replay (a finished "
       .. "experiment directory): the simulator has nothing to report otherwise", 3)
   end
-  local recording
+  local recording, unreported
   if replay then
-    local ok, r = pcall(M.load_recording, replay)
+    local ok, r, e = pcall(M.load_recording, replay)
     if not ok then error("SimulatedExecutor: replay: " .. tostring(r):gsub("^[^:]+:%d+: ", ""), 3) end
-    recording = r
+    recording, unreported = r, e
   end
+  -- Virtual seconds, at most MAX_VIRTUAL_S: a clock far past it no longer
+  -- moves by a one-second timeout (a double's spacing there is larger),
+  -- and the simulation would spin in place.
   local tpi = opts.time_per_iteration or 1
-  if type(tpi) ~= "number" or tpi < 0 then
-    error("SimulatedExecutor: time_per_iteration must be a number of virtual seconds >= 0", 3)
+  for _, k in ipairs({"time_per_iteration", "reserve_delay"}) do
+    local v = k == "time_per_iteration" and tpi or opts[k]
+    if v ~= nil and not (type(v) == "number" and v >= 0 and v <= MAX_VIRTUAL_S) then
+      error(string.format("SimulatedExecutor: %s must be a number of virtual seconds in [0, %g], got %s", k,
+        MAX_VIRTUAL_S, tostring(v)), 3)
+    end
+  end
+  if opts.reserve_error ~= nil and type(opts.reserve_error) ~= "string" then
+    error("SimulatedExecutor: reserve_error must be a string, got " .. type(opts.reserve_error), 3)
   end
   self.iterations = 0
   local trials = {}
@@ -109,7 +132,9 @@ function Sim:__init(opts)
       elseif curve then
         m = curve(trial.config, iteration, trial)
       else
-        error("trial " .. tostring(trial) .. " has a config that " .. replay .. " did not record", 0)
+        local key = canonical(trial.config)
+        error("trial " .. tostring(trial) .. " has a config that " .. replay
+          .. (unreported[key] and " recorded no result for" or " did not record"), 0)
       end
     else
       m = curve(trial.config, iteration, trial)
