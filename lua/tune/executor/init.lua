@@ -145,14 +145,9 @@ function TrialExecutor:start_trial(trial, cap)
   end
   local okdir, direrr = pcall(trial.init_logdir, trial)
   if not okdir then return fail_start(self, trial, tostring(direrr)) end
-  local restore = trial.checkpoint
-  local restore_dir, restore_persistent
-  if restore and restore.dir_or_data then
-    restore_dir = restore.dir_or_data
-    restore_persistent = restore.storage_mode == ckpt.CheckpointStorage.PERSISTENT
-  end
+  local restore_dir, restore_persistent = Trial.restore_source(trial)
   local stdout_file, stderr_file
-  local ltf = trial.log_to_file
+  local ltf = rawget(trial, "log_to_file")
   if ltf then
     stdout_file = ltf[1] and util.join(trial.logdir, ltf[1])
     stderr_file = ltf[2] and util.join(trial.logdir, ltf[2])

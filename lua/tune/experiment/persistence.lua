@@ -369,9 +369,12 @@ function M.serialize_trial(trial, experiment_dir)
   for i, c in ipairs(trial.checkpoint_manager.persistent) do
     ckpts[i] = {dir = c.dir_or_data, storage = c.storage_mode, metrics = c.metrics}
   end
+  -- The fields often unset are read with rawget: a Trial's __index is a
+  -- function (its computed `checkpoint`), called for each missing field.
+  local logdir = rawget(trial, "logdir")
   local rel
-  if trial.logdir and experiment_dir and trial.logdir:sub(1, #experiment_dir + 1) == experiment_dir .. "/" then
-    rel = trial.logdir:sub(#experiment_dir + 2)
+  if logdir and experiment_dir and logdir:sub(1, #experiment_dir + 1) == experiment_dir .. "/" then
+    rel = logdir:sub(#experiment_dir + 2)
   end
   return {
     trial_id = trial.trial_id,
@@ -380,25 +383,25 @@ function M.serialize_trial(trial, experiment_dir)
     evaluated_params = trial.evaluated_params,
     experiment_tag = trial.experiment_tag,
     status = trial.status,
-    logdir = trial.logdir,
+    logdir = logdir,
     relative_logdir = rel,
     local_dir = trial.local_dir,
     last_result = trial.last_result,
     num_failures = trial.num_failures,
-    error_msg = trial.error_msg,
-    error_file = trial.error_file,
+    error_msg = rawget(trial, "error_msg"),
+    error_file = rawget(trial, "error_file"),
     checkpoints = ckpts,
     finishing = rawget(trial, "_finishing"),
     resources = trial.placement_group_factory._spec,
     stopping_criterion = trial.stopping_criterion,
     checkpoint_freq = trial.checkpoint_freq,
     checkpoint_at_end = trial.checkpoint_at_end,
-    keep_checkpoints_num = trial.keep_checkpoints_num,
+    keep_checkpoints_num = rawget(trial, "keep_checkpoints_num"),
     checkpoint_score_attr = trial.checkpoint_score_attr,
     max_failures = trial.max_failures,
-    restore_path = trial.restore_path,
-    custom_trial_name = trial.custom_trial_name,
-    log_to_file = trial.log_to_file,
+    restore_path = rawget(trial, "restore_path"),
+    custom_trial_name = rawget(trial, "custom_trial_name"),
+    log_to_file = rawget(trial, "log_to_file"),
     loader = trial._loader,
     resettable = trial._resettable,
     experiment_id = trial.experiment_id,

@@ -45,7 +45,7 @@ function R:_journal_status(trial)
     if status == Trial.TERMINATED or status == Trial.ERROR then self._ended[#self._ended + 1] = trial end
     if self.store then
       self.store:journal{event = "status", trial_id = trial.trial_id, status = trial.status,
-        num_failures = trial.num_failures, error_msg = trial.error_msg, logdir = trial.logdir}
+        num_failures = trial.num_failures, error_msg = rawget(trial, "error_msg"), logdir = logdir}
     end
   end
   if j.config ~= trial.config or j.tag ~= trial.experiment_tag or j.pgf ~= trial.placement_group_factory then

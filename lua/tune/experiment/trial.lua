@@ -122,17 +122,30 @@ end
 --- Ray's Trial.checkpoint: the newest checkpoint, or after an error the
 --- newest persistent one (a pause checkpoint never replaces it); else the
 --- restore_path.
+local function newest(self)
+  if self.status == Trial.ERROR then return self.checkpoint_manager:newest_persistent() end
+  return self.checkpoint_manager:newest()
+end
+
 function Trial:get_checkpoint()
-  local c
-  if self.status == Trial.ERROR then
-    c = self.checkpoint_manager:newest_persistent()
-  else
-    c = self.checkpoint_manager:newest()
-  end
+  local c = newest(self)
   if c == nil or c.dir_or_data == nil then
     c = ckpt.Checkpoint{dir_or_data = self.restore_path, storage_mode = ckpt.CheckpointStorage.PERSISTENT}
   end
   return c
+end
+
+--- What a start restores from, get_checkpoint's choice without making a
+--- Checkpoint for the restore_path: its directory and whether it is
+--- persistent, or nil.
+function Trial:restore_source()
+  local c = newest(self)
+  if c ~= nil and c.dir_or_data ~= nil then
+    return c.dir_or_data, c.storage_mode == ckpt.CheckpointStorage.PERSISTENT
+  end
+  local path = rawget(self, "restore_path")
+  if path ~= nil then return path, true end
+  return nil
 end
 
 --- `trial.checkpoint` is computed, as in Ray.
@@ -387,7 +400,8 @@ function Trial:handle_error(msg, traceback)
 end
 
 function Trial:__tostring()
-  if self.custom_trial_name then return self.custom_trial_name end
+  local custom = rawget(self, "custom_trial_name")
+  if custom then return custom end
   -- Made once (a trial is named in several lines and tables): its
   -- trainable's name and its id do not change.
   local name = rawget(self, "_name")

@@ -504,6 +504,8 @@ local function clean_value(v)
     if v == -math.huge then return "-inf" end
     return string.format("%.4f", v)
   end
+  -- Most keys are plain names already: nothing to replace or strip.
+  if type(v) == "string" and not v:find("[^a-zA-Z0-9_%-]") and not v:find("^_") and not v:find("_$") then return v end
   local s = py_str(v):gsub("[^a-zA-Z0-9_%-]+", "_")
   s = s:gsub("^_+", ""):gsub("_+$", "")
   return s
@@ -523,7 +525,7 @@ function M.format_vars(resolved_vars)
     end
     items[i] = rv
   end
-  table.sort(items, function(a, b) return path_less(a.path, b.path) end)
+  if #items > 1 then table.sort(items, function(a, b) return path_less(a.path, b.path) end) end
   local out = {}
   for i, rv in ipairs(items) do
     local key = rv.path[#rv.path]
