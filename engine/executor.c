@@ -272,16 +272,19 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
     /* A signal for the runner: hand control back at once. No time to
        wait (timeout 0): the same. Either way, what has come is looked at
        once first (a driver saving its trials after SIGUSR1 waits on their
-       replies this way). */
+       replies this way). A virtual clock's wait takes no time: it goes on
+       with a signal pending (else a save's reply, due later on that clock,
+       would never come). */
     double left = deadline - b->ops->now(b);
-    if (tune_signals_pending() || left <= 0) {
+    int virt = (b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME) != 0;
+    if ((tune_signals_pending() && !virt) || left <= 0) {
       if (!polled) {
         wait_and_dispatch(ex, 0);
         polled = 1;
         continue;
       }
       /* Handing control back idle: what was written behind is on disk. */
-      if (!(b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME)) tune_fsprep_drain(ex->loggers.writer);
+      if (!virt) tune_fsprep_drain(ex->loggers.writer);
       return tune_event_new(idle, NULL);
     }
     prestart(ex);

@@ -439,6 +439,31 @@ describe("the simulator backend", function()
     assert.is_true(n3600 < 2 * n1, n1 .. " steps at 1 s an iteration, " .. n3600 .. " at 3600 s")
   end)
 
+  it("saves the running trials at once on SIGTERM: their replies come on the virtual clock", function()
+    -- The saves' replies are due an iteration (an hour) later on the
+    -- virtual clock; the waits for them go on with the signal pending.
+    assert(core.write_atomic(dir .. "/term.lua", [[
+local tune = require("tune")
+local core = require("tune.core")
+local ex = tune.SimulatedExecutor{num_cpus = 2, time_per_iteration = 3600,
+  curve = function(c, i) if i <= 3 then return {loss = i} end end}
+local cb = {
+  on_trial_result = function() core.kill(core.getpid(), "TERM") end,
+  on_experiment_end = function(_, trials)
+    local n = 0
+    for _, t in ipairs(trials) do n = n + #t.checkpoint_manager.persistent end
+    print("checkpoints " .. n)
+  end,
+}
+tune.run("sim_trainable", {trial_executor = ex, num_samples = 4, verbose = 0, local_dir = "out", callbacks = {cb}})
+]]))
+    local ok, out = support.sh(string.format("cd %s && TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S=5 env -u LD_PRELOAD %s term.lua",
+      dir, os.getenv("TUNELUA_BIN") or "build/tunelua"))
+    assert.matches("SIGTERM received", out, 1, true)
+    assert.matches("checkpoints 2\n", out, 1, true)
+    assert.is_false(ok)
+  end)
+
   it("refuses bad options at the caller's line, as SimulatedExecutor's own", function()
     local cases = {
       {function() local x = tune.SimulatedExecutor(5); return x end, "expected a table of options, got number"},
