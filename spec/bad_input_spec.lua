@@ -114,6 +114,9 @@ describe("bad input through tune.run", function()
   it("fails a trial whose trainable reports or saves what cannot be stored, naming it", function()
     local cases = {
       {"report_function_key", "cannot report the result: cannot encode a table key of type function"},
+      -- A list would cross as a JSON array, which no result is.
+      {"report_list", "a result must be a table of metrics by name, got a list of 2 values"},
+      {"steps_list", "a result must be a table of metrics by name, got a list of 3 values"},
       {"report_function_checkpoint", "tune.report(): checkpoint must be a table of plain data, got function"},
       {"saves_function", "save_checkpoint() must return a table, the checkpoint's directory (a string) or nil, got function"},
     }

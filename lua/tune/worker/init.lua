@@ -235,6 +235,18 @@ function Worker:resume_function()
   return metrics
 end
 
+--- A list (a table the JSON encoder makes an array) is not a result:
+--- results are metrics by name. Looked at only when m[1] is set.
+local function check_not_list(m)
+  if m[1] == nil then return end
+  local n = 0
+  for _ in pairs(m) do n = n + 1 end
+  if n == #m then
+    error(string.format("a result must be a table of metrics by name, got a list of %d value%s", n,
+      n == 1 and "" or "s"), 0)
+  end
+end
+
 --- One step: returns metrics (or nil when the trainable finished), and
 --- whether it finished, and whether it checkpointed.
 function Worker:step_once()
@@ -246,12 +258,14 @@ function Worker:step_once()
     if type(r) ~= "table" then
       error("step() must return a table of metrics, got " .. type(r), 0)
     end
+    check_not_list(r)
     inst.iteration = inst.iteration + 1
     inst.training_iteration = inst.iteration
     return r, false, r.should_checkpoint
   end
   local m, finished, checkpointed, last = self:resume_function()
   if m and type(m) ~= "table" then error("tune.report() needs a table", 0) end
+  if m then check_not_list(m) end
   if last then return m, true, false end
   return m, finished, checkpointed
 end
