@@ -383,6 +383,7 @@ int tune_dashboard_wanted(tune_dashboard_t *d) {
 unsigned long tune_dashboard_wait(tune_dashboard_t *d, unsigned long seen, double timeout_s) {
   struct timespec until;
   clock_gettime(CLOCK_MONOTONIC, &until);
+  if (timeout_s > 1e9) timeout_s = 1e9; /* a (long) of a larger one is undefined */
   if (timeout_s > 0) {
     double whole = (double)(long)timeout_s;
     until.tv_sec += (time_t)whole;

@@ -68,6 +68,11 @@ describe("bad input through tune.run", function()
     assert.equal(0.1, a.trials[1].config.b.lr)
     core.remove_tree(dir)
     assert.matches("checkpoint_freq must be a non%-negative integer, got inf", refusal{checkpoint_freq = math.huge})
+    -- A NaN wait for the dashboard's page never ran out.
+    assert.matches("dashboard.wait_s must be a finite non%-negative number of seconds, got %-?nan",
+      refusal{dashboard = {port = 0, wait_s = 0 / 0}})
+    assert.matches("dashboard.linger_s must be a finite non%-negative number of seconds, got inf",
+      refusal{dashboard = {port = 0, linger_s = math.huge}})
     assert.matches("seed must be an integer, got inf", refusal{seed = math.huge})
     assert.matches("max_concurrent_trials", refusal{max_concurrent_trials = 0 / 0})
     assert.matches("metric must not contain a NUL character", refusal{metric = "a\0b"})

@@ -39,8 +39,9 @@ function M.check(v)
   if type(host) ~= "string" then error("dashboard.host must be an IPv4 address string", 0) end
   if host == "localhost" then host = "127.0.0.1" end
   for _, k in ipairs{"linger_s", "publish_s", "wait_s"} do
-    if v[k] ~= nil and (type(v[k]) ~= "number" or v[k] < 0) then
-      error("dashboard." .. k .. " must be a non-negative number of seconds", 0)
+    -- NaN never ran out (a wait that spun forever); inf is no number of seconds.
+    if v[k] ~= nil and (type(v[k]) ~= "number" or not (v[k] >= 0 and v[k] < math.huge)) then
+      error("dashboard." .. k .. " must be a finite non-negative number of seconds, got " .. tostring(v[k]), 0)
     end
   end
   return {port = port, host = host, linger_s = v.linger_s or 20, publish_s = v.publish_s or 0.25,
