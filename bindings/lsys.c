@@ -42,7 +42,8 @@ static int l_time(lua_State *L) {
 /// core.sleep(seconds): nanosleep, resumed after signals.
 static int l_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
-  if (s <= 0) return 0;
+  if (!(s > 0)) return 0; /* NaN too */
+  if (s > 1e9) s = 1e9;   /* the casts below are undefined far past it */
   struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
   }

@@ -380,7 +380,8 @@ static tune_timer_t *local_timer_new(tune_backend_t *base, void (*cb)(void *), v
 }
 
 static void local_timer_start(tune_timer_t *t, double s) {
-  uv_timer_start(&t->t, timer_cb, s <= 0 ? 0 : (uint64_t)(s * 1000.0 + 0.5), 0);
+  /* NaN as 0; far past 1e9 s the cast would be undefined. */
+  uv_timer_start(&t->t, timer_cb, !(s > 0) ? 0 : (uint64_t)((s < 1e9 ? s : 1e9) * 1000.0 + 0.5), 0);
 }
 
 static void local_timer_stop(tune_timer_t *t) { uv_timer_stop(&t->t); }
@@ -407,6 +408,7 @@ static int local_wait(tune_backend_t *base, double timeout) {
     return b->activity;
   }
   b->wait_fired = 0;
+  if (timeout > 1e9) timeout = 1e9; /* the cast below is undefined far past it */
   /* From now, not from the loop's cached time (which may be old). */
   uv_update_time(&b->loop);
   uv_timer_start(&b->wait_timer, wait_timeout, (uint64_t)(timeout * 1000.0 + 0.5), 0);

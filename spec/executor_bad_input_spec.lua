@@ -208,6 +208,17 @@ describe("bad input", function()
     assert.matches("SimulatedExecutor: get_executor_event_wait_s", err, 1, true)
   end)
 
+  it("refuses a NaN wait (it reached an undefined cast); tune.sleep too", function()
+    local ex = tune.TrialExecutor{num_cpus = 1}
+    local ok, err = pcall(function() return ex:get_next_executor_event({}, false, 0 / 0) end)
+    ex:close()
+    assert.is_false(ok)
+    assert.matches("get_next_executor_event: timeout must be a number of seconds, got %-?nan", err)
+    ok, err = pcall(function() tune.sleep(0 / 0) end)
+    assert.is_false(ok)
+    assert.matches("tune.sleep expects a number of seconds, got %-?nan", err)
+  end)
+
   it("a TUNE_* variable out of range is warned about and the default kept", function()
     local out = support.run_script(dir, [[
       local ex = require("tune").TrialExecutor{}

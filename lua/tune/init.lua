@@ -21,7 +21,7 @@ tune.get_trial_info = session.get_trial_info
 
 --- tune.sleep(seconds): sleeps without spinning.
 function tune.sleep(s)
-  if type(s) ~= "number" then error("tune.sleep expects a number of seconds", 2) end
+  if type(s) ~= "number" or s ~= s then error("tune.sleep expects a number of seconds, got " .. tostring(s), 2) end
   core.sleep(s)
 end
 

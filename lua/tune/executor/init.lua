@@ -302,6 +302,9 @@ end
 --- error=, traceback=}: result is the list of results (TRAINING_RESULT) or
 --- the checkpoint directory (SAVING_RESULT, RESTORING_RESULT).
 function TrialExecutor:get_next_executor_event(live_trials, next_trial_exists, timeout)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
+    error("get_next_executor_event: timeout must be a number of seconds, got " .. tostring(timeout), 2)
+  end
   self:stage_and_update_status(live_trials or {})
   -- The engine sets ev.trial from the trials by id, and each result's
   -- config to the trial's.
