@@ -107,6 +107,19 @@ describe("bad input through tune.run", function()
     end
   end)
 
+  it("refuses in a trial's worker the tune.run calls the driver refused: the script takes the same branch", function()
+    -- The worker runs the file again up to its trial's call; a call the
+    -- driver refused returned a stub there, so `refused` was false.
+    local mirror = support.tmpdir("mirror")
+    local out = support.run_script(mirror, string.format([[
+      local tune = require("tune")
+      local refused = not pcall(tune.run, function() end, {verbose = 0, max_failures = 0 / 0})
+      local a = tune.run(function() tune.report{refused = refused} end, {verbose = 0, local_dir = %q})
+      print("driver", refused, "trial", a.trials[1].last_result.refused)
+    ]], mirror .. "/out"))
+    assert.matches("driver\ttrue\ttrial\ttrue", out, 1, true)
+  end)
+
   it("runs a scheduler that is a plain table of hooks: a missing hook gets the base's default", function()
     local seen = 0
     local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {x = tune.grid_search({1, 2, 3})},

@@ -582,6 +582,14 @@ describe("TimeoutStopper", function()
         .. "({days =, hours =, minutes =, seconds =, ...}). Found: string")
     assert.has_error(function() stopper.TimeoutStopper{minute = 1} end,
       'TimeoutStopper: unknown option "minute" (did you mean minutes?)')
+    -- NaN is no duration (a budget of NaN never ran out).
+    for _, bad in ipairs({0 / 0, {hours = 0 / 0}}) do
+      local ok, err = pcall(stopper.TimeoutStopper, bad)
+      assert.is_false(ok)
+      assert.matches("has to be either a number or a timedelta table", err, 1, true)
+    end
+    assert.matches("time_budget_s must be a number of seconds or a timedelta table, got %-?nan",
+      select(2, pcall(stopper.from_option, nil, 0 / 0)))
   end)
 end)
 

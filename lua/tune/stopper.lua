@@ -174,7 +174,7 @@ function M.from_option(stop, time_budget_s)
     local seconds = to_seconds(time_budget_s)
     if seconds == nil then
       error(string.format("time_budget_s must be a number of seconds or a timedelta table, got %s",
-        type(time_budget_s)), 2)
+        type(time_budget_s) == "number" and tostring(time_budget_s) or type(time_budget_s)), 2)
     end
     if seconds ~= 0 then
       local timeout = TimeoutStopper(seconds)

@@ -100,7 +100,15 @@ local function worker_run(worker, run, opts)
   -- An earlier experiment of the file: it finished in the driver before this
   -- worker's trial began, so its analysis is read from its directory.
   local dir = mode.previous and mode.previous[mode.runs]
-  if dir and dir ~= "" then
+  if dir == "" then
+    -- The driver refused this call (it made no experiment): so does the
+    -- worker, or a script that catches the refusal would take another
+    -- branch here than it took there.
+    local ok, why = pcall(options.check, opts, {})
+    if not ok and options.refusal_message(why) then error(options.refusal_message(why), 3) end
+    error("tune.run: this call was refused in the driver", 3)
+  end
+  if dir then
     local ok, a = pcall(require("tune.analysis").ExperimentAnalysis, dir,
       {default_metric = opts.metric, default_mode = opts.mode})
     if ok then return a end

@@ -28,13 +28,15 @@ local round_half_even = require("tune.util").round_half_even
 -- Seconds from a number or a timedelta-like table (total_seconds(): whole
 -- microseconds over 10^6); nil when neither.
 local function to_seconds(v)
-  if type(v) == "number" then return v end
+  -- NaN is no duration: a budget of NaN never ran out.
+  if type(v) == "number" then return v == v and v or nil end
   if type(v) ~= "table" or getmetatable(v) ~= nil or next(v) == nil then return nil end
   local micro = 0
   for k, x in pairs(v) do
     if TIMEDELTA[k] == nil or type(x) ~= "number" then return nil end
     micro = micro + x * TIMEDELTA[k]
   end
+  if micro ~= micro then return nil end
   return round_half_even(micro) / 1e6
 end
 M.to_seconds = to_seconds
@@ -65,7 +67,7 @@ function TimeoutStopper:__init(timeout)
   local seconds = to_seconds(t)
   if seconds == nil then
     error(string.format("`timeout` parameter has to be either a number or a timedelta table "
-      .. "({days =, hours =, minutes =, seconds =, ...}). Found: %s", type(t)), 3)
+      .. "({days =, hours =, minutes =, seconds =, ...}). Found: %s", type(t) == "number" and tostring(t) or type(t)), 3)
   end
   self._timeout_seconds = seconds
   self._budget = seconds
