@@ -68,6 +68,9 @@ describe("bad input through tune.run", function()
     assert.equal(0.1, a.trials[1].config.b.lr)
     core.remove_tree(dir)
     assert.matches("checkpoint_freq must be a non%-negative integer, got inf", refusal{checkpoint_freq = math.huge})
+    assert.matches("tune.run: stop: the threshold of loss is NaN", refusal{stop = {loss = 0 / 0}})
+    assert.matches("time_budget_s must be a number of seconds or a timedelta table, got %-?nan",
+      refusal{time_budget_s = 0 / 0})
     -- A NaN wait for the dashboard's page never ran out.
     assert.matches("dashboard.wait_s must be a finite non%-negative number of seconds, got %-?nan",
       refusal{dashboard = {port = 0, wait_s = 0 / 0}})

@@ -582,6 +582,18 @@ describe("TimeoutStopper", function()
         .. "({days =, hours =, minutes =, seconds =, ...}). Found: string")
     assert.has_error(function() stopper.TimeoutStopper{minute = 1} end,
       'TimeoutStopper: unknown option "minute" (did you mean minutes?)')
+    -- A NaN bound never compares true: such a stopper never stopped.
+    for _, make in ipairs({
+      function() return stopper.MaximumIterationStopper(0 / 0) end,
+      function() return stopper.TrialPlateauStopper("m", {std = 0 / 0}) end,
+      function() return stopper.TrialPlateauStopper("m", {grace_period = 0 / 0}) end,
+      function() return stopper.TrialPlateauStopper("m", {metric_threshold = 0 / 0, mode = "min"}) end,
+      function() return stopper.ExperimentPlateauStopper("m", {std = 0 / 0}) end,
+    }) do
+      local ok, err = pcall(make)
+      assert.is_false(ok)
+      assert.matches("must be a.*number", err)
+    end
     -- NaN is no duration (a budget of NaN never ran out).
     for _, bad in ipairs({0 / 0, {hours = 0 / 0}}) do
       local ok, err = pcall(stopper.TimeoutStopper, bad)

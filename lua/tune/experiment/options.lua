@@ -80,6 +80,8 @@ local function stopping_criterion(stop)
       if type(k) ~= "string" or type(v) ~= "number" then
         M.refuse("tune.run: stop: a threshold table maps result keys to numbers (key " .. tostring(k) .. ")")
       end
+      -- No result reaches a NaN threshold: the trial would never stop.
+      if v ~= v then M.refuse("tune.run: stop: the threshold of " .. k .. " is NaN") end
       out[k] = v
     end
   end

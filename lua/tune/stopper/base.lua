@@ -46,7 +46,16 @@ local function check_state(name, state, level)
   end
 end
 
-M.is_callable, M.check_opts, M.check_state = is_callable, check_opts, check_state
+-- `v` is a number, NaN excepted (a NaN bound never compares true: the
+-- stopper would never stop); else an error naming `who` and `what`.
+local function check_number(who, what, v, level)
+  if type(v) ~= "number" or v ~= v then
+    error(string.format("%s: %s must be a number, got %s", who, what, type(v) == "number" and tostring(v) or type(v)),
+      level + 1)
+  end
+end
+
+M.is_callable, M.check_opts, M.check_state, M.check_number = is_callable, check_opts, check_state, check_number
 M.array, M.sorted_ids = array, sorted_ids
 
 -- True when v is plain JSON data (numbers, strings, booleans, null, plain
@@ -181,9 +190,7 @@ function MaximumIterationStopper:__init(max_iter)
     check_opts("MaximumIterationStopper", max_iter, {max_iter = true}, 3)
     max_iter = max_iter.max_iter
   end
-  if type(max_iter) ~= "number" then
-    error(string.format("MaximumIterationStopper: max_iter must be a number, got %s", type(max_iter)), 3)
-  end
+  check_number("MaximumIterationStopper", "max_iter", max_iter, 3)
   self._max_iter = max_iter
   self._iter = {}
 end

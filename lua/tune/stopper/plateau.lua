@@ -9,6 +9,7 @@ local M = {}
 
 local Stopper = base.Stopper
 local check_opts, check_state, array, sorted_ids = base.check_opts, base.check_state, base.array, base.sorted_ids
+local check_number = base.check_number
 
 -- Marks a value in a plateau window that is not a number (Ray keeps
 -- None/strings there, which makes np.std fail: the window cannot plateau).
@@ -151,20 +152,13 @@ function TrialPlateauStopper:__init(metric, opts)
   local std = o.std == nil and 0.01 or o.std
   local num_results = o.num_results == nil and 4 or o.num_results
   local grace_period = o.grace_period == nil and 4 or o.grace_period
-  if type(std) ~= "number" then
-    error(string.format("TrialPlateauStopper: std must be a number, got %s", type(std)), 3)
-  end
+  check_number("TrialPlateauStopper", "std", std, 3)
   if math.type(num_results) ~= "integer" or num_results < 0 then
     error(string.format("TrialPlateauStopper: num_results must be a non-negative integer, got %s",
       tostring(num_results)), 3)
   end
-  if type(grace_period) ~= "number" then
-    error(string.format("TrialPlateauStopper: grace_period must be a number, got %s", type(grace_period)), 3)
-  end
-  if o.metric_threshold ~= nil and type(o.metric_threshold) ~= "number" then
-    error(string.format("TrialPlateauStopper: metric_threshold must be a number, got %s",
-      type(o.metric_threshold)), 3)
-  end
+  check_number("TrialPlateauStopper", "grace_period", grace_period, 3)
+  if o.metric_threshold ~= nil then check_number("TrialPlateauStopper", "metric_threshold", o.metric_threshold, 3) end
   -- Ray tests `if self._metric_threshold:`, so a threshold of 0 needs no mode.
   if o.metric_threshold ~= nil and o.metric_threshold ~= 0 and o.mode ~= "min" and o.mode ~= "max" then
     error(string.format("When specifying a `metric_threshold`, the `mode` argument has to be one of "
@@ -265,7 +259,7 @@ function ExperimentPlateauStopper:__init(metric, opts)
   if math.type(patience) ~= "integer" or patience < 0 then
     error("Patience must be a strictly positive integer.", 3)
   end
-  if math.type(std) ~= "float" or std <= 0 then
+  if math.type(std) ~= "float" or not (std > 0) then
     error("The standard deviation must be a strictly positive float number.", 3)
   end
   self._mode = mode
