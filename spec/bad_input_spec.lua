@@ -123,6 +123,22 @@ describe("bad input through tune.run", function()
     assert.matches("driver\ttrue\ttrial\ttrue", out, 1, true)
   end)
 
+  it("stops at a scheduler that chooses to start what cannot start, naming what it chose", function()
+    -- A table not of the experiment crashed in the executor; a finished
+    -- trial was started again and again, forever.
+    local foreign = {choose_trial_to_run = function() return {trial_id = "zzz", status = "PENDING"} end}
+    local finished = {choose_trial_to_run = function(_, runner)
+      for _, t in ipairs(runner:get_trials()) do if t.status == "TERMINATED" then return t end end
+      for _, t in ipairs(runner:get_trials()) do if t.status == "PENDING" then return t end end
+    end}
+    local ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, num_samples = 2, scheduler = foreign})
+    assert.is_false(ok)
+    assert.matches("choose_trial_to_run returned a table that is not one of its trials", tostring(e), 1, true)
+    ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, num_samples = 2, scheduler = finished})
+    assert.is_false(ok)
+    assert.matches("choose_trial_to_run returned trial steps_[%w_]+, which is TERMINATED, where a PENDING or PAUSED", tostring(e))
+  end)
+
   it("runs a scheduler that is a plain table of hooks: a missing hook gets the base's default", function()
     local seen = 0
     local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {x = tune.grid_search({1, 2, 3})},

@@ -206,7 +206,15 @@ function TrialRunner:_update_trial_queue_and_get_next_trial()
   -- A scheduler without the hook (a plain table of hooks) gets the base
   -- class's FIFO choice, as it gets the base's default for every other hook.
   if self.scheduler.choose_trial_to_run == nil then return TrialScheduler.choose_trial_to_run(self.scheduler, self) end
-  return self:_scheduler("choose_trial_to_run", "table")
+  local trial = self:_scheduler("choose_trial_to_run", "table")
+  -- Only a waiting trial of this experiment can start (another choice
+  -- was started over and over, or crashed in the executor).
+  if trial ~= nil and (self._by_id[trial.trial_id] ~= trial or (trial.status ~= Trial.PENDING and trial.status ~= Trial.PAUSED)) then
+    error(string.format("scheduler %s: choose_trial_to_run returned %s, where a PENDING or PAUSED trial of the "
+      .. "experiment (or nil) was expected", plugin.name(self.scheduler), self._by_id[trial.trial_id] == trial
+      and string.format("trial %s, which is %s", tostring(trial), tostring(trial.status)) or "a table that is not one of its trials"), 0)
+  end
+  return trial
 end
 
 function TrialRunner:_wait_and_handle_event(next_trial)
