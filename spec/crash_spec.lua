@@ -66,9 +66,12 @@ local function leftovers()
   return table.concat(out, "; ")
 end
 
---- Waits (up to 10 s) until no process of the experiment is left.
+--- Waits (up to 30 s) until no process of the experiment is left.
 local function wait_gone()
-  local deadline = core.now() + 10
+  -- 30 s: once, under a full parallel ctest, a killed trainable was still
+  -- unmapping its memory (kernel stack in tlb_finish_mmu, its worker in
+  -- wait4 for it) after 10 s.
+  local deadline = core.now() + 30
   while leftovers() ~= "" and core.now() < deadline do core.sleep(0.05) end
   return leftovers()
 end
