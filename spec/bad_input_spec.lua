@@ -123,6 +123,18 @@ describe("bad input through tune.run", function()
     assert.matches("driver\ttrue\ttrial\ttrue", out, 1, true)
   end)
 
+  it("warns when a callback fails in on_experiment_end; the finished run stands", function()
+    local where = support.tmpdir("endcb")
+    local out = support.run_script(where, string.format([[
+      local tune = require("tune")
+      local a = tune.run(function() tune.report{loss = 1} end, {verbose = 0, local_dir = %q,
+        callbacks = {{on_experiment_end = function() error("end boom") end}}})
+      print("trials", #a.trials, a.trials[1].status)
+    ]], where .. "/out"))
+    assert.matches("tunelua warning: callback table failed in on_experiment_end: [^\n]*end boom", out)
+    assert.matches("trials\t1\tTERMINATED", out, 1, true)
+  end)
+
   it("stops at a scheduler that chooses to start what cannot start, naming what it chose", function()
     -- A table not of the experiment crashed in the executor; a finished
     -- trial was started again and again, forever.

@@ -192,7 +192,11 @@ local function execute(ctx, opts, o, kind)
   -- callbacks hear the experiment ended.
   if ex.flush_logs then pcall(ex.flush_logs, ex) end
   core.signals_uninstall()
-  pcall(runner.callbacks.call, runner.callbacks, "on_experiment_end", runner.trials, {interrupted = interrupted ~= nil})
+  -- The experiment is over and saved: a callback failing here is said,
+  -- not raised (the run's outcome stands).
+  local end_ok, end_err = pcall(runner.callbacks.call, runner.callbacks, "on_experiment_end", runner.trials,
+    {interrupted = interrupted ~= nil})
+  if not end_ok then io.stderr:write("tunelua warning: ", tostring(end_err):match("^[^\n]*"), "\n") end
   if ctx.own_executor then ex:close() end
   if runner.store then runner.store:close() end
   collectgarbage(gc_mode)
