@@ -33,6 +33,7 @@ describe("tunelua", function()
       {"--num-cpus 1e20", "resource 'CPU' must be at most 1e14"},
       {"--num-gpus 99999999", "a node has at most 4096 GPUs"},
       {"--resources '{\"x\": 1e30}'", "resource 'x' must be at most 1e14"},
+      {"--events=", "%-%-events: expected a file %(or %- for stdout%), got an empty name"},
     }
     for _, c in ipairs(cases) do
       local code, out = run("-v 0 --local-dir " .. dir .. "/results " .. c[1] .. " " .. X .. "cli_ok.lua")
@@ -41,6 +42,14 @@ describe("tunelua", function()
       assert.is_nil(out:find("stack traceback", 1, true), out)
       assert.is_nil(core.stat(dir .. "/results"), c[1] .. " wrote the experiment")
     end
+  end)
+
+  it("-- ends the options: the next argument is the script", function()
+    local code, out = run("-v 0 --local-dir " .. dir .. "/results -- " .. X .. "cli_ok.lua")
+    assert.equal(0, code, out)
+    code, out = run("-- --frobnicate")
+    assert.equal(2, code)
+    assert.matches("cannot open %-%-frobnicate", out)
   end)
 
   it("an unknown option is a usage error", function()

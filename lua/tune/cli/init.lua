@@ -30,6 +30,7 @@ options:
                         URL printed carries a token the server requires
   --version             print the version
   -h, --help            this text
+  --                    the end of the options (a script whose name starts with -)
 ]]
 
 M.USAGE = USAGE
@@ -55,6 +56,11 @@ function M.main(argv)
   local opts = M.options
   while argv[i] do
     local a = argv[i]
+    -- "--" ends the options: what follows is the script and its arguments.
+    if a == "--" then
+      i = i + 1
+      break
+    end
     local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
     name = name or a
     local function take()
@@ -99,7 +105,9 @@ function M.main(argv)
         if not (opts.verbose == 0 or opts.verbose == 1 or opts.verbose == 2 or opts.verbose == 3) then
           error({usage = name .. ": verbosity must be 0, 1, 2 or 3, got " .. tostring(opts.verbose)})
         end
-      elseif name == "--events" then opts.events = take()
+      elseif name == "--events" then
+        opts.events = take()
+        if opts.events == "" then error({usage = "--events: expected a file (or - for stdout), got an empty name"}) end
       elseif name == "--dashboard" then
         opts.dashboard = opts.dashboard or {}
         if value ~= nil then
