@@ -123,6 +123,26 @@ describe("bad input through tune.run", function()
     assert.matches("driver\ttrue\ttrial\ttrue", out, 1, true)
   end)
 
+  it("stops at a sample_from that returns what a config cannot hold, naming it", function()
+    -- A table inside itself hung the generator; the others failed in the
+    -- journal's encoder, deep in the library.
+    local cyclic = {}
+    cyclic.self = cyclic
+    local deep = {}
+    local cur = deep
+    for _ = 1, 300 do cur.n = {}; cur = cur.n end
+    for _, c in ipairs({{print, "a function"}, {io.stdout, "a userdata"}, {cyclic, "a table that contains itself"},
+        {deep, "tables nested more than 100 deep"}}) do
+      local ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0,
+        config = {x = tune.sample_from(function() return c[1] end)}})
+      assert.is_false(ok)
+      assert.matches("config.x: sample_from returned " .. c[2] .. ", which a trial's config cannot hold", tostring(e), 1, true)
+    end
+    -- JSON's null is plain data.
+    local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {steps = 1, tag = tune.sample_from(function() return core.null end)}})
+    assert.equal("TERMINATED", a.trials[1].status)
+  end)
+
   it("warns when a callback fails in on_experiment_end; the finished run stands", function()
     local where = support.tmpdir("endcb")
     local out = support.run_script(where, string.format([[
