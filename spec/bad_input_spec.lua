@@ -138,6 +138,14 @@ describe("bad input through tune.run", function()
       assert.is_false(ok)
       assert.matches("config.x: sample_from returned " .. c[2] .. ", which a trial's config cannot hold", tostring(e), 1, true)
     end
+    -- The same from a searcher's suggestion (a table inside itself hung).
+    for _, c in ipairs({{print, "a function"}, {cyclic, "a table that contains itself"}}) do
+      local S = tune.search.Searcher:extend()
+      function S:suggest() return {x = c[1]} end
+      local ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, search_alg = S{metric = "loss", mode = "min"}})
+      assert.is_false(ok)
+      assert.matches("suggest returned a config holding " .. c[2] .. ", which a trial's config cannot hold", tostring(e), 1, true)
+    end
     -- JSON's null is plain data.
     local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {steps = 1, tag = tune.sample_from(function() return core.null end)}})
     assert.equal("TERMINATED", a.trials[1].status)

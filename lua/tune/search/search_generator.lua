@@ -62,6 +62,12 @@ function SearchGenerator:next_trial()
     return nil
   end
   if suggestion == nil then return nil end
+  -- A trial's config is JSON (a table inside itself hung the merge below).
+  local why = variants.not_plain(suggestion)
+  if why then
+    error(string.format("searcher %s: suggest returned a config holding %s, which a trial's config cannot hold "
+      .. "(plain data only)", plugin.name(self.searcher), why), 0)
+  end
   local config = merge(e.config, suggestion)
   if variants.has_unresolved_values(config) then
     -- Constants from tune.run's config may still hold distributions the

@@ -243,6 +243,9 @@ local function not_plain(v, open, depth)
   return nil
 end
 
+--- not_plain(v) for the other makers of configs (a searcher's suggestion).
+function M.not_plain(v) return not_plain(v, {}, 1) end
+
 local function resolve_domains(root, vars, rng, allow_fail)
   local resolved, nresolved = {}, 0
   local passes, last_err = 0, nil
