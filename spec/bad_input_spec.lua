@@ -146,6 +146,16 @@ describe("bad input through tune.run", function()
       assert.is_false(ok)
       assert.matches("suggest returned a config holding " .. c[2] .. ", which a trial's config cannot hold", tostring(e), 1, true)
     end
+    -- And from a scheduler giving a trial a new config (PBT's explore):
+    -- the error is raised at the scheduler's call, naming the trial.
+    local t = tune.Trial("steps", {config = {x = 1}})
+    for _, c in ipairs({{{x = print}, "a function"}, {cyclic, "a table that contains itself"}, {5, "a number"}}) do
+      local ok, e = pcall(function() t:set_config(c[1]) end)
+      assert.is_false(ok)
+      assert.matches("bad_input_spec.lua:%d+: trial steps_%S+: its new config holds " .. c[2], tostring(e))
+    end
+    t:set_config({x = 2, y = {core.null}})
+    assert.equal(2, t.config.x)
     -- JSON's null is plain data.
     local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {steps = 1, tag = tune.sample_from(function() return core.null end)}})
     assert.equal("TERMINATED", a.trials[1].status)

@@ -231,6 +231,30 @@ function M.check_finite(name, value, keys, level)
   end
 end
 
+--- Why `v` cannot be (part of) a trial's config, which is JSON, or nil: a
+--- function, userdata (JSON's null, core.null, excepted) or coroutine, a
+--- table inside itself, or plain tables nested deeper than 100 (the JSON
+--- writer's depth, with room for what holds a config). Tables with a
+--- metatable (a Domain still to resolve, an object) are not looked into.
+local MAX_PLAIN_DEPTH = 100
+local function not_plain(v, open, depth)
+  local tv = type(v)
+  if tv == "function" or tv == "thread" or (tv == "userdata" and v ~= core.null) then return "a " .. tv end
+  if tv ~= "table" then return nil end
+  local mt = getmetatable(v)
+  if mt ~= nil and mt ~= core.array_mt then return nil end
+  if open[v] then return "a table that contains itself" end
+  if depth > MAX_PLAIN_DEPTH then return "tables nested more than " .. MAX_PLAIN_DEPTH .. " deep" end
+  open[v] = true
+  for _, x in pairs(v) do
+    local why = not_plain(x, open, depth + 1)
+    if why then return why end
+  end
+  open[v] = nil
+  return nil
+end
+function M.not_plain(v) return not_plain(v, {}, 1) end
+
 --- Makes `t` a catalogue of plug-in classes loaded on first use (tune.search,
 --- tune.schedulers): lazy[name] is the module that holds class `name` (the
 --- module returns the class, or a table of classes keyed by name).

@@ -177,6 +177,12 @@ end
 
 --- A new config (and experiment tag): what PBT's exploit and reset_trial do.
 function Trial:set_config(config, experiment_tag)
+  -- A config is JSON (journaled, written to params.json, sent to workers).
+  local why = type(config) ~= "table" and "a " .. type(config) or util.not_plain(config)
+  if why then
+    error(string.format("trial %s: its new config holds %s, which a trial's config cannot hold (plain data only)",
+      tostring(self), why), 2)
+  end
   self.config = config
   if experiment_tag ~= nil then self.experiment_tag = experiment_tag end
   changed(self)

@@ -222,29 +222,10 @@ end
 
 --- Samples `vars` into `root` (in place). Returns all_resolved, and a map
 --- path_id -> {path, value} of what it resolved.
---- Why a value a sample_from function returned cannot be given to a
---- trial (its config is JSON), or nil: a function, userdata (JSON's null
---- excepted) or coroutine, a table inside itself, or tables nested deeper
---- than the JSON writer goes. Objects (a Domain to resolve next) pass.
-local MAX_VALUE_DEPTH = 100
-local null = require("tune.core").null
-local function not_plain(v, open, depth)
-  local tv = type(v)
-  if tv == "function" or tv == "thread" or (tv == "userdata" and v ~= null) then return "a " .. tv end
-  if not is_container(v) then return nil end
-  if open[v] then return "a table that contains itself" end
-  if depth > MAX_VALUE_DEPTH then return "tables nested more than " .. MAX_VALUE_DEPTH .. " deep" end
-  open[v] = true
-  for _, x in pairs(v) do
-    local why = not_plain(x, open, depth + 1)
-    if why then return why end
-  end
-  open[v] = nil
-  return nil
-end
-
---- not_plain(v) for the other makers of configs (a searcher's suggestion).
-function M.not_plain(v) return not_plain(v, {}, 1) end
+--- Why a value a sample_from function returned (or a searcher suggested)
+--- cannot be a trial's config, or nil (util.not_plain).
+local not_plain = require("tune.util").not_plain
+M.not_plain = not_plain
 
 local function resolve_domains(root, vars, rng, allow_fail)
   local resolved, nresolved = {}, 0
@@ -263,7 +244,7 @@ local function resolve_domains(root, vars, rng, allow_fail)
         else
           ok, value = true, domain:sample(rng)
         end
-        local why = ok and domain.kind == "function" and not_plain(value, {}, 1)
+        local why = ok and domain.kind == "function" and not_plain(value)
         if why then
           fail(string.format("%s: sample_from returned %s, which a trial's config cannot hold (plain data only)",
             path_str(var.path), why))
