@@ -283,7 +283,6 @@ static int l_next_event(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
   int next = lua_toboolean(L, 2);
   double timeout = luaL_optnumber(L, 3, 5.0);
-  luaL_argcheck(L, timeout == timeout, 3, "the timeout is NaN");
   int trials = lua_istable(L, 4) ? 4 : 0;
   tune_event_t *ev = tune_executor_next_event(ex, next, timeout);
   lua_createtable(L, 0, 6);

@@ -43,7 +43,7 @@ static int l_time(lua_State *L) {
 static int l_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   if (!(s > 0)) return 0; /* NaN too */
-  if (s > 1e9) s = 1e9;   /* the casts below are undefined far past it */
+  if (s > TUNE_MAX_WAIT_S) s = TUNE_MAX_WAIT_S;
   struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
   }

@@ -2,6 +2,7 @@
 #include <lauxlib.h>
 
 #include "lbind.h"
+#include "common.h"
 #include "lconv.h"
 
 int luaopen_tune_core(lua_State *L) {
@@ -14,6 +15,8 @@ int luaopen_tune_core(lua_State *L) {
   lua_setfield(L, -2, "array_mt");
   lua_pushstring(L, TUNE_VERSION);
   lua_setfield(L, -2, "version");
+  lua_pushnumber(L, TUNE_MAX_WAIT_S);
+  lua_setfield(L, -2, "max_wait_s");
   tune_lpgf_register(L);
   tune_lexecutor_register(L);
   tune_lexecutor_pg_register(L);

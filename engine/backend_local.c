@@ -380,8 +380,8 @@ static tune_timer_t *local_timer_new(tune_backend_t *base, void (*cb)(void *), v
 }
 
 static void local_timer_start(tune_timer_t *t, double s) {
-  /* NaN as 0; far past 1e9 s the cast would be undefined. */
-  uv_timer_start(&t->t, timer_cb, !(s > 0) ? 0 : (uint64_t)((s < 1e9 ? s : 1e9) * 1000.0 + 0.5), 0);
+  /* NaN as 0; capped where the cast is defined. */
+  uv_timer_start(&t->t, timer_cb, !(s > 0) ? 0 : (uint64_t)((s < TUNE_MAX_WAIT_S ? s : TUNE_MAX_WAIT_S) * 1000.0 + 0.5), 0);
 }
 
 static void local_timer_stop(tune_timer_t *t) { uv_timer_stop(&t->t); }
@@ -403,12 +403,12 @@ static void wait_timeout(uv_timer_t *t) {
 static int local_wait(tune_backend_t *base, double timeout) {
   local_backend_t *b = (local_backend_t *)base;
   b->activity = 0;
-  if (timeout <= 0) {
+  if (!(timeout > 0)) { /* NaN too: a poll */
     uv_run(&b->loop, UV_RUN_NOWAIT);
     return b->activity;
   }
   b->wait_fired = 0;
-  if (timeout > 1e9) timeout = 1e9; /* the cast below is undefined far past it */
+  if (timeout > TUNE_MAX_WAIT_S) timeout = TUNE_MAX_WAIT_S;
   /* From now, not from the loop's cached time (which may be old). */
   uv_update_time(&b->loop);
   uv_timer_start(&b->wait_timer, wait_timeout, (uint64_t)(timeout * 1000.0 + 0.5), 0);

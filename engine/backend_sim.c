@@ -577,11 +577,9 @@ tune_backend_t *tune_backend_sim_new(const tune_backend_opts_t *o, char *err, si
     snprintf(err, errlen, "the sim backend needs a host for the metrics (a curve or a recorded experiment)");
     return NULL;
   }
-  /* A clock far past 1e9 s no longer moves by a 1 s timeout (a double's
-     spacing there), and the simulation would spin in place. */
   double tpi = tune_json_get_number(o->options, "time_per_iteration", 1);
   double delay = tune_json_get_number(o->options, "reserve_delay", 0);
-  if (!(tpi >= 0 && tpi <= 1e9) || !(delay >= 0 && delay <= 1e9)) {
+  if (!(tpi >= 0 && tpi <= TUNE_MAX_WAIT_S) || !(delay >= 0 && delay <= TUNE_MAX_WAIT_S)) {
     snprintf(err, errlen, "the sim backend's time_per_iteration and reserve_delay must be in [0, 1e9] s");
     return NULL;
   }

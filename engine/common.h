@@ -23,4 +23,9 @@ _Noreturn void tune_abort(const char *file, int line, const char *msg);
 
 #define TUNE_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/// The longest wait or virtual time span, in seconds: a double past it
+/// cast to an integer (milliseconds, time_t) is undefined, and a virtual
+/// clock past it no longer moves by a one-second timeout.
+#define TUNE_MAX_WAIT_S 1e9
+
 #endif

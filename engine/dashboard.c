@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include "common.h"
 #include "mhd_loader.h"
 #include <netinet/in.h>
 #include <pthread.h>
@@ -383,7 +384,7 @@ int tune_dashboard_wanted(tune_dashboard_t *d) {
 unsigned long tune_dashboard_wait(tune_dashboard_t *d, unsigned long seen, double timeout_s) {
   struct timespec until;
   clock_gettime(CLOCK_MONOTONIC, &until);
-  if (timeout_s > 1e9) timeout_s = 1e9; /* a (long) of a larger one is undefined */
+  if (timeout_s > TUNE_MAX_WAIT_S) timeout_s = TUNE_MAX_WAIT_S;
   if (timeout_s > 0) {
     double whole = (double)(long)timeout_s;
     until.tv_sec += (time_t)whole;

@@ -80,7 +80,7 @@ end
 local Sim = TrialExecutor:extend(nil, "SimulatedExecutor")
 
 local OWN = {curve = true, replay = true, time_per_iteration = true}
-local MAX_VIRTUAL_S = 1e9
+local MAX_VIRTUAL_S = core.max_wait_s -- the engine's TUNE_MAX_WAIT_S
 
 --- SimulatedExecutor{num_cpus = 1, num_gpus = 0, resources = {...},
 --- curve = function(config, iteration, trial), replay = dir,
