@@ -61,7 +61,7 @@ describe("bad input through tune.run", function()
     assert.matches("tune.run: config.x: a userdata cannot be given to a trial", refusal{config = {x = io.stdout}})
     local cyclic = {}
     cyclic.t = cyclic
-    assert.matches("tune.run: config.x.t: the table contains itself", refusal{config = {x = cyclic}})
+    assert.matches("tune.run: config.x.t: a table that contains itself cannot be given to a trial", refusal{config = {x = cyclic}})
     -- A table met twice (not inside itself) is fine: each place gets a copy.
     local shared = {lr = 0.1}
     local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {a = shared, b = shared, steps = 1}})
@@ -247,8 +247,9 @@ describe("bad input through tune.run", function()
   end)
 
   it("refuses a NUL character in the config's strings and keys", function()
-    assert.matches("config%.opt%.s: a string must not contain a NUL", refusal{config = {opt = {s = "a\0b"}}})
-    assert.matches("a key must not contain a NUL", refusal{config = {["k\0"] = 1}})
+    assert.matches("config%.opt%.s: a string with a NUL character cannot be given to a trial",
+      refusal{config = {opt = {s = "a\0b"}}})
+    assert.matches("config: a key with a NUL character cannot be given to a trial", refusal{config = {["k\0"] = 1}})
   end)
 
   it("refuses a local_dir under a file before creating anything", function()

@@ -231,29 +231,39 @@ function M.check_finite(name, value, keys, level)
   end
 end
 
---- Why `v` cannot be (part of) a trial's config, which is JSON, or nil: a
---- function, userdata (JSON's null, core.null, excepted) or coroutine, a
---- table inside itself, or plain tables nested deeper than 100 (the JSON
---- writer's depth, with room for what holds a config). Tables with a
---- metatable (a Domain still to resolve, an object) are not looked into.
+--- Why `v` cannot be (part of) a trial's config, which is JSON that C
+--- reads back, and where (a path like ".a.b", "" for `v` itself); nil when
+--- it can. Refused: a function, userdata (JSON's null, core.null,
+--- excepted) or coroutine, a NUL character in a string or key (C would end
+--- the string there), a table inside itself, plain tables nested deeper than
+--- 100 (the JSON writer's depth, with room for what holds a config).
+--- Tables with a metatable (a Domain still to resolve, an object) are not
+--- looked into. The one check of every maker of configs: tune.run's
+--- constants, sample_from, searchers' suggestions, Trial:set_config.
 local MAX_PLAIN_DEPTH = 100
-local function not_plain(v, open, depth)
+local function not_plain(v, path, open, done, depth)
   local tv = type(v)
-  if tv == "function" or tv == "thread" or (tv == "userdata" and v ~= core.null) then return "a " .. tv end
-  if tv ~= "table" then return nil end
+  if tv == "function" or tv == "thread" or (tv == "userdata" and v ~= core.null) then return "a " .. tv, path end
+  if tv == "string" then
+    if v:find("\0", 1, true) then return "a string with a NUL character", path end
+    return nil
+  end
+  if tv ~= "table" or done[v] then return nil end
   local mt = getmetatable(v)
   if mt ~= nil and mt ~= core.array_mt then return nil end
-  if open[v] then return "a table that contains itself" end
-  if depth > MAX_PLAIN_DEPTH then return "tables nested more than " .. MAX_PLAIN_DEPTH .. " deep" end
+  if open[v] then return "a table that contains itself", path end
+  if depth > MAX_PLAIN_DEPTH then return "tables nested more than " .. MAX_PLAIN_DEPTH .. " deep", path end
   open[v] = true
-  for _, x in pairs(v) do
-    local why = not_plain(x, open, depth + 1)
-    if why then return why end
+  for k, x in pairs(v) do
+    if type(k) == "string" and k:find("\0", 1, true) then return "a key with a NUL character", path end
+    local why, where = not_plain(x, path .. "." .. tostring(k), open, done, depth + 1)
+    if why then return why, where end
   end
   open[v] = nil
+  done[v] = true
   return nil
 end
-function M.not_plain(v) return not_plain(v, {}, 1) end
+function M.not_plain(v) return not_plain(v, "", {}, {}, 1) end
 
 --- Makes `t` a catalogue of plug-in classes loaded on first use (tune.search,
 --- tune.schedulers): lazy[name] is the module that holds class `name` (the

@@ -130,29 +130,13 @@ function M.check_dir_name(what, v)
   if v:find("\0", 1, true) then M.refuse(("tune.run: %s must not contain a NUL character"):format(what)) end
 end
 
---- The config's literal values, which trials get as JSON: no NUL
---- character in strings and keys (C, reading the files back, would end a
---- string there), no function, userdata or coroutine (a function to call
---- is tune.sample_from(fn)), and no table inside itself. `open` holds
---- the tables on the path to `v`; `done` those checked already.
-local function check_config_values(v, path, open, done)
-  local tv = type(v)
-  if tv == "string" then
-    if v:find("\0", 1, true) then M.refuse(("tune.run: config%s: a string must not contain a NUL character"):format(path)) end
-  elseif tv == "function" or tv == "userdata" or tv == "thread" then
-    M.refuse(("tune.run: config%s: a %s cannot be given to a trial (its config is plain data; "
-      .. "tune.sample_from(fn) computes a value from a function)"):format(path, tv))
-  elseif tv == "table" and getmetatable(v) == nil and not done[v] then
-    if open[v] then M.refuse(("tune.run: config%s: the table contains itself"):format(path)) end
-    open[v] = true
-    for k, x in pairs(v) do
-      if type(k) == "string" and k:find("\0", 1, true) then
-        M.refuse(("tune.run: config%s: a key must not contain a NUL character"):format(path))
-      end
-      check_config_values(x, path .. "." .. tostring(k), open, done)
-    end
-    open[v] = nil
-    done[v] = true
+--- The config's literal values, which trials get as JSON (util.not_plain,
+--- the one check of every maker of configs).
+local function check_config_values(config)
+  local why, where = util.not_plain(config)
+  if why then
+    M.refuse(("tune.run: config%s: %s cannot be given to a trial (its config is plain data%s)"):format(where, why,
+      why == "a function" and "; tune.sample_from(fn) computes a value from a function" or ""))
   end
 end
 
@@ -165,7 +149,7 @@ local function check_types(opts)
   if config ~= nil and type(config) ~= "table" then
     M.refuse("tune.run: config must be a table (the search space), got " .. show(config))
   end
-  if type(config) == "table" then check_config_values(config, "", {}, {}) end
+  if type(config) == "table" then check_config_values(config) end
   local verbose = opt(opts, "verbose")
   if not (is_int(verbose) and verbose >= 0 and verbose <= 3) then
     M.refuse("tune.run: verbose must be 0, 1, 2 or 3, got " .. show(verbose))
