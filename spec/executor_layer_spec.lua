@@ -439,6 +439,33 @@ describe("the simulator backend", function()
     assert.is_true(n3600 < 2 * n1, n1 .. " steps at 1 s an iteration, " .. n3600 .. " at 3600 s")
   end)
 
+  it("counts time_budget_s and a TimeoutStopper in virtual seconds, for that run only", function()
+    -- 2 slots, 20 iterations of 100 virtual seconds per trial: the whole
+    -- experiment would take 6,000 virtual seconds (a few ms of wall time).
+    local function run(opts)
+      local ex = tune.SimulatedExecutor{num_cpus = 2, curve = curve, time_per_iteration = 100}
+      opts.trial_executor, opts.num_samples, opts.seed, opts.verbose = ex, 6, 1, 0
+      opts.config, opts.local_dir = {x = tune.uniform(0, 1)}, dir
+      local a = tune.run("sim_trainable", opts)
+      ex:close()
+      local its = 0
+      for _, t in ipairs(a.trials) do its = its + (t.last_result.training_iteration or 0) end
+      return its, a
+    end
+    local full = run({})
+    assert.equal(6 * 20, full)
+    -- 1,000 virtual seconds: 2 slots x 10 iterations, give or take the
+    -- iteration in flight when it runs out.
+    local budget = run({time_budget_s = 1000})
+    assert.is_true(budget >= 18 and budget <= 24, budget .. " iterations within a 1,000 s budget")
+    -- A TimeoutStopper of the user's, inside a CombinedStopper, the same;
+    -- afterwards it is back on the real clock.
+    local timeout = tune.stopper.TimeoutStopper(1000)
+    local combined = run({stop = tune.stopper.CombinedStopper(tune.stopper.MaximumIterationStopper(100), timeout)})
+    assert.is_true(combined >= 18 and combined <= 24, combined .. " iterations with a TimeoutStopper of 1,000 s")
+    assert.is_nil(rawget(timeout, "_clock"))
+  end)
+
   it("saves the running trials at once on SIGTERM: their replies come on the virtual clock", function()
     -- The saves' replies are due an iteration (an hour) later on the
     -- virtual clock; the waits for them go on with the signal pending.

@@ -119,6 +119,30 @@ local function is_list(t)
   return count == n
 end
 
+--- stopper.use_clock(s, clock) -> undo: every TimeoutStopper in `s` (a
+--- CombinedStopper's members too, at any depth) without a clock of its
+--- own reads `clock` instead of M._clock, until undo() is called (tune.run
+--- on the simulator: its time budget counts virtual seconds).
+function M.use_clock(s, clock)
+  local given, seen = {}, {}
+  local function walk(x)
+    if type(x) ~= "table" or seen[x] then return end
+    seen[x] = true
+    if class.is_instance(x, TimeoutStopper) and rawget(x, "_clock") == nil then
+      x._clock = clock
+      given[#given + 1] = x
+    elseif class.is_instance(x, CombinedStopper) then
+      for _, m in ipairs(x._stoppers) do walk(m) end
+    end
+  end
+  walk(s)
+  return function()
+    for _, x in ipairs(given) do
+      if rawget(x, "_clock") == clock then x._clock = nil end
+    end
+  end
+end
+
 --- stopper.from_option(stop [, time_budget_s]) -> stopper or nil, as Ray's
 --- Experiment reads `stop`:
 ---   nil or {}                    -> nil

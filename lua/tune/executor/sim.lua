@@ -182,5 +182,8 @@ function Sim:pause_trial(trial)
   self._core:poll()
 end
 
+-- tune.run's time budget and TimeoutStoppers count virtual seconds.
+Sim.virtual_clock = true
+
 M.SimulatedExecutor = Sim
 return M

@@ -305,8 +305,12 @@ function M.build(opts, o, cli, t, run_count)
     -- search algorithm's starting state (its seed, its trial id prefix).
     runner:checkpoint(true)
   end
+  -- On the simulator the time budget and TimeoutStoppers count virtual
+  -- seconds (docs/reference/executor.md), for this run only.
+  local unclock = ex.virtual_clock and o.stopper and require("tune.stopper").use_clock(o.stopper,
+    function() return ex:now() end) or nil
   return {runner = runner, executor = ex, own_executor = own_executor, experiment_dir = experiment_dir,
-    search_alg = search_alg, scheduler = scheduler}
+    search_alg = search_alg, scheduler = scheduler, unclock = unclock}
 end
 
 return M

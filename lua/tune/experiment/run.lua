@@ -175,6 +175,7 @@ local function execute(ctx, opts, o, kind)
     end
   end)
   interrupted = interrupted or core.signal_pending()
+  if ctx.unclock then ctx.unclock() end
   if ok and (interrupted == "SIGUSR1" or interrupted == "SIGTERM") then
     -- The job is about to end: running trials checkpoint first.
     local wait = util.env_number("TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S") or 60
