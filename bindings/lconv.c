@@ -83,13 +83,17 @@ typedef struct {
   int depth;
 } wctx_t;
 
+/// The path to the value at c->depth; a deep one as its first steps and
+/// its depth (a cycle's path is the same key over and over).
 static void path_text(wctx_t *c, char *out, size_t len) {
   size_t n = 0;
   out[0] = '\0';
-  for (int i = 0; i < c->depth && i < 64 && n < len; i++) {
+  int shown = c->depth > 16 ? 8 : c->depth;
+  for (int i = 0; i < shown && n < len; i++) {
     if (c->path[i]) n += (size_t)snprintf(out + n, len - n, i ? ".%s" : "%s", c->path[i]);
     else n += (size_t)snprintf(out + n, len - n, "[%lld]", (long long)c->idx[i]);
   }
+  if (shown < c->depth && n < len) snprintf(out + n, len - n, "... (depth %d)", c->depth);
 }
 
 static int werr(wctx_t *c, const char *what) {
@@ -175,6 +179,15 @@ static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
       lua_pop(L, 2);
       return werr(c, what);
     }
+    if (memchr(key, '\0', klen)) {
+      /* Named up to its NUL. */
+      if (c->depth < 64) c->path[c->depth] = key;
+      c->depth++;
+      werr(c, "a key with a NUL character (C strings end there)");
+      c->depth--;
+      lua_pop(L, 2);
+      return -1;
+    }
     if (!first) tune_buf_putc(out, ',');
     first = 0;
     tune_json_write_string(out, key, klen);
@@ -204,6 +217,7 @@ static int write_value(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
+      if (memchr(s, '\0', len)) return werr(c, "a string with a NUL character (C strings end there)");
       tune_json_write_string(out, s, len);
       return 0;
     }

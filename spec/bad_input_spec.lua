@@ -201,6 +201,9 @@ describe("bad input through tune.run", function()
   it("fails a trial whose trainable reports or saves what cannot be stored, naming it", function()
     local cases = {
       {"report_function_key", "cannot report the result: cannot encode a table key of type function"},
+      {"report_nul_value", "cannot report the result: a string with a NUL character (C strings end there) at 'note'"},
+      {"report_nul_key", "cannot report the result: a key with a NUL character (C strings end there) at 'info.a'"},
+      {"report_deep", "cannot report the result: table nested too deeply (a cycle?) at 'deep.n.n.n.n... (depth "},
       -- A list would cross as a JSON array, which no result is.
       {"report_list", "a result must be a table of metrics by name, got a list of 2 values"},
       {"steps_list", "a result must be a table of metrics by name, got a list of 3 values"},
