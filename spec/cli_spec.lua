@@ -70,6 +70,29 @@ describe("tunelua", function()
     assert.truthy(core.stat(dir .. "/second"))
   end)
 
+  it("--replay simulates from a finished experiment: its results again, another scheduler, no trainable run", function()
+    local code, rec = run("--local-dir " .. dir .. " " .. X .. "cli_replay.lua", "NAME=rec")
+    assert.equal(0, code, rec)
+    assert.matches("iterations 60", rec)
+    -- FIFO on the recording: the same best result, and the trainable (which
+    -- would fail) never runs.
+    local out
+    code, out = run("--local-dir " .. dir .. " --replay " .. dir .. "/rec " .. X .. "cli_replay.lua",
+      "NAME=fifo FAIL_IF_RUN=1")
+    assert.equal(0, code, out)
+    assert.equal(rec, out)
+    -- ASHA on the same curves: the same best trial, fewer iterations.
+    code, out = run("--local-dir " .. dir .. " --replay " .. dir .. "/rec " .. X .. "cli_replay.lua",
+      "NAME=asha SCHED=asha FAIL_IF_RUN=1")
+    assert.equal(0, code, out)
+    assert.equal(rec:match("best %S+"), out:match("best %S+"))
+    assert.is_true(tonumber(out:match("iterations (%d+)")) < 60, out)
+    -- Replaying is simulating.
+    code, out = run("--backend local --replay " .. dir .. "/rec " .. X .. "cli_replay.lua")
+    assert.equal(2, code, out)
+    assert.matches("%-%-replay simulates: it cannot run on the local backend", out)
+  end)
+
   it("--name and --local-dir place the experiment; -v 0 is silent", function()
     local code, out = run("-v 0 --name renamed --local-dir " .. dir .. " " .. X .. "cli_ok.lua")
     assert.equal(0, code, out)

@@ -22,6 +22,9 @@ options:
   --backend NAME        where trials run: local (default), sim (the simulator;
                         the file gives tune.run a sim = {curve = ...}); also
                         TUNE_BACKEND
+  --replay DIR          simulate, replaying the finished experiment DIR: a
+                        trial whose config DIR recorded reports its results
+                        again, on the virtual clock (implies --backend sim)
   -v, --verbose N       verbosity 0-3
   --events FILE|-       write the trial events as JSON lines to FILE (- = stdout)
   --dashboard[=PORT]    serve a live dashboard while the experiment runs
@@ -100,6 +103,9 @@ function M.main(argv)
         if not known then
           error({usage = "--backend: unknown backend '" .. opts.backend .. "' (known: " .. core.backend_names() .. ")"})
         end
+      elseif name == "--replay" then
+        opts.replay = take()
+        if opts.replay == "" then error({usage = "--replay: expected an experiment directory, got an empty name"}) end
       elseif name == "-v" or name == "--verbose" then
         opts.verbose = number()
         if not (opts.verbose == 0 or opts.verbose == 1 or opts.verbose == 2 or opts.verbose == 3) then
@@ -138,6 +144,15 @@ function M.main(argv)
       error(err, 0)
     end
     i = i + 1
+  end
+  if opts.replay then
+    -- Replaying is simulating: relative to where the command ran.
+    if opts.backend and opts.backend ~= "sim" then
+      return die("--replay simulates: it cannot run on the " .. opts.backend .. " backend")
+    end
+    opts.backend = "sim"
+    local util = require("tune.util")
+    opts.replay = util.abspath(util.expanduser(opts.replay))
   end
   local script = argv[i]
   if not script then

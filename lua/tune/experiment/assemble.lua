@@ -138,11 +138,18 @@ local function backend_name(opts, cli)
 end
 
 --- The simulator for backend = "sim": tune.run's `sim` option holds its
---- curve (or replay) and time_per_iteration.
-local function make_sim(opts, common)
+--- curve (or replay) and time_per_iteration; the command line's --replay
+--- wins over the file's replay (its curve stays, for configs not recorded).
+local function make_sim(opts, common, cli)
   local sim = opt(opts, "sim")
   if sim ~= nil and type(sim) ~= "table" then refuse("tune.run: sim must be a table, got " .. type(sim)) end
   sim = sim or {}
+  if cli.replay then
+    local copy = {}
+    for k, v in pairs(sim) do copy[k] = v end
+    copy.replay = cli.replay
+    sim = copy
+  end
   if sim.curve == nil and sim.replay == nil then
     refuse("tune.run: backend = \"sim\" needs sim = {curve = function(config, iteration, trial)} or "
       .. "sim = {replay = <a finished experiment directory>}: the simulator has nothing to report otherwise")
@@ -161,6 +168,9 @@ local function make_executor(opts, o, cli, t, scheduler)
   if ex then
     if opt(opts, "backend") ~= nil then
       refuse("tune.run: give either trial_executor or backend, not both (the executor has its backend)")
+    end
+    if cli.replay then
+      refuse("tune.run: --replay builds the simulator, but this run gives its own trial_executor")
     end
     if t.unfindable and ex.backend ~= "sim" then refuse(t.unfindable) end
     return ex, false
@@ -186,7 +196,7 @@ local function make_executor(opts, o, cli, t, scheduler)
     num_gpus = cli.num_gpus or opts.num_gpus,
     resources = cli.resources or opts.resources,
   }
-  if backend == "sim" then return make_sim(opts, common), true end
+  if backend == "sim" then return make_sim(opts, common, cli), true end
   if t.unfindable then refuse(t.unfindable) end
   common.backend = backend
   local slurm = opt(opts, "slurm")
