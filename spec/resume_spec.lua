@@ -572,6 +572,33 @@ describe("resume", function()
     end
   end)
 
+  it("commits the last snapshot before on_experiment_end: a callback finds every trial finished in it", function()
+    -- Its commit overlaps the final report and the workers' exit.
+    local dir = support.tmpdir()
+    local tune = require("tune")
+    require("spec.fixtures.run_trainables")
+    local run = require("tune.experiment.run")
+    local seen, committing
+    tune.run("steps", {config = {iters = 2, x = tune.grid_search({1, 2, 3, 4, 5})}, local_dir = dir, verbose = 0,
+      name = "settled", callbacks = {{on_experiment_end = function()
+        -- (The commit is quick here: that it was waited for is seen in
+        -- the store, not left to the race.)
+        committing = run.last_runner.store._committing
+        local path = persistence.find_state(dir .. "/settled")
+        local state = path and core.json_decode(assert(core.read_file(path)))
+        seen = {}
+        for _, t in ipairs(state and state.trials or {}) do seen[#seen + 1] = t.status end
+      end}}})
+    assert.is_nil(committing)
+    assert.same({"TERMINATED", "TERMINATED", "TERMINATED", "TERMINATED", "TERMINATED"}, seen)
+    -- One snapshot: the last one replaced the first.
+    local states = 0
+    for _, f in ipairs(core.listdir(dir .. "/settled")) do
+      if f:match("^experiment_state%-.*%.json$") then states = states + 1 end
+    end
+    assert.equal(1, states)
+  end)
+
   it("removes what a killed driver left half-written, and torn log lines", function()
     local dir = support.tmpdir("resume-tmp")
     local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=30")

@@ -96,8 +96,10 @@ function R:state()
 end
 
 --- Snapshots the experiment (every checkpoint_period seconds, or now with
---- `force`). Returns the state file's path.
-function R:checkpoint(force)
+--- `force`). Returns the state file's path. A forced snapshot is committed
+--- before this returns, unless `background` (then, with background
+--- snapshots on, the store's settle() or close() waits for it).
+function R:checkpoint(force, background)
   if not self.store then return nil end
   local now = core.now()
   if not force and now - self._last_checkpoint < self.checkpoint_period then return nil end
@@ -110,7 +112,7 @@ function R:checkpoint(force)
   local path, err = self.store:snapshot(self:state(), self.trials,
     function(t) return persistence.serialize_trial(t, dir) end,
     function(t) return (t.status == Trial.TERMINATED or t.status == Trial.ERROR) and t.trial_id or nil end,
-    self.background_snapshots and not force)
+    self.background_snapshots and (not force or background or false))
   if not path then
     io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")
   end

@@ -183,7 +183,9 @@ local function execute(ctx, opts, o, kind)
     if not c_ok then io.stderr:write("tunelua warning: checkpointing the running trials failed: ", tostring(c_err), "\n") end
   end
   pcall(runner.drop_premade_logdirs, runner)
-  local ck_ok, ck_err = pcall(runner.checkpoint, runner, true)
+  -- Its commit (an fsync) overlaps the final report and the workers' exit;
+  -- it is on disk before on_experiment_end.
+  local ck_ok, ck_err = pcall(runner.checkpoint, runner, true, true)
   if not ck_ok then io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(ck_err), "\n") end
   if ok then pcall(report, true) end
   -- Interrupted: the state is saved; a trainable that ignores stop must
@@ -193,6 +195,7 @@ local function execute(ctx, opts, o, kind)
   -- callbacks hear the experiment ended.
   if ex.flush_logs then pcall(ex.flush_logs, ex) end
   core.signals_uninstall()
+  if runner.store then runner.store:settle() end
   -- The experiment is over and saved: a callback failing here is said,
   -- not raised (the run's outcome stands).
   local end_ok, end_err = pcall(runner.callbacks.call, runner.callbacks, "on_experiment_end", runner.trials,
