@@ -17,7 +17,9 @@
 --
 -- Outputs are kept until the end and removed then: on an ext4 without a
 -- journal, creating files right after many deletes costs several times more
--- (docs/benchmarks.md), which would charge one case for another's cleanup.
+-- (docs/benchmarks.md), which would charge one case for another's cleanup;
+-- and a run within 5 minutes of a bench's removal waits the rest of that
+-- time first (bench/fs_settle.lua; BENCH_NO_SETTLE=1 skips it).
 package.path = "./?.lua;" .. package.path
 local core = require("tune.core")
 
@@ -62,7 +64,9 @@ local fs = io.popen("stat -f -c %T " .. sh_quote(DIR:match("^(.*)/[^/]*$") or ".
 local fstype = fs and fs:read("l") or "?"
 if fs then fs:close() end
 if fstype == "tmpfs" then io.stderr:write("warning: BENCH_DIR is on tmpfs; the issue's figures are on disk\n") end
-core.remove_tree(DIR)
+local settle = require("bench.fs_settle")
+if core.stat(DIR) then settle.remove(DIR) end -- what an interrupted run left
+settle.wait(DIR)
 assert(core.mkdir_p(DIR))
 
 local seq = 0
@@ -73,6 +77,7 @@ local function case(name, n, binary)
   local dir = string.format("%s/%d-%s", DIR, seq, name)
   local cmd = string.format("%s bench/loop_case.lua %s %s %s %s > /dev/null",
     sh_quote(binary or TUNELUA), name, sh_quote(dir), sh_quote(out), n and tostring(n) or "")
+  settle.sync()
   local t0 = core.now()
   assert(run_ok(cmd), "failed: " .. cmd)
   local wall = core.now() - t0
@@ -177,7 +182,7 @@ if run_ok("/usr/bin/python3 -c 'import optuna' 2>/dev/null") and core.stat(OPTUN
   optuna_import_ms = median(t)
 end
 
-core.remove_tree(DIR)
+settle.remove(DIR)
 
 local reuse, noreuse = median(runs.reuse), median(runs.noreuse)
 local r1, r8 = median(runs.results1), median(runs.results8)

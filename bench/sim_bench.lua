@@ -13,6 +13,8 @@ local TRIALS = tonumber(os.getenv("BENCH_SIM_TRIALS") or "") or 1000
 local ITERS = tonumber(os.getenv("BENCH_SIM_ITERS") or "") or 100
 local REPEATS = tonumber(os.getenv("BENCH_REPEATS") or "") or 3
 local DIR = os.getenv("BENCH_DIR") or "build/bench-sim"
+package.path = "./?.lua;" .. package.path
+local settle = require("bench.fs_settle")
 
 local function median(v)
   table.sort(v)
@@ -35,23 +37,27 @@ local SCHEDULERS = {
 -- Each run writes to its own directory, and all are removed at the end:
 -- on an ext4 without a journal, creating files right after many deletes
 -- costs several times more (docs/benchmarks.md), which would charge one
--- run for the previous one's cleanup.
+-- run for the previous one's cleanup (and a bench within 5 minutes of
+-- another's removal waits the rest of that time first: bench/fs_settle.lua).
 local seq = 0
 local function once(name, buffer)
   seq = seq + 1
   local dir = string.format("%s/%d-%s-%d", DIR, seq, name, buffer)
   local ex = tune.SimulatedExecutor{num_cpus = 8, curve = curve, result_buffer_length = buffer}
   local results = 0
+  settle.sync()
   local t0 = core.now()
   local a = tune.run("sim_curve", {trial_executor = ex, num_samples = TRIALS, scheduler = SCHEDULERS[name](),
     metric = "loss", mode = "min", verbose = 0, local_dir = dir, name = "bench",
     config = {x = tune.uniform(0, 1)}, seed = 1})
   local wall = core.now() - t0
+  ex:close()
   for _, t in ipairs(a.trials) do results = results + (t.last_result.training_iteration or 0) end
   return results / wall, results
 end
 
-core.remove_tree(DIR) -- what an interrupted run left
+if core.stat(DIR) then settle.remove(DIR) end -- what an interrupted run left
+settle.wait(DIR)
 local out = {}
 for _, buffer in ipairs({1, 8}) do
   for _, name in ipairs({"FIFO", "ASHA"}) do
@@ -61,6 +67,6 @@ for _, buffer in ipairs({1, 8}) do
       name, buffer, n, median(rates), REPEATS, rates[1], rates[#rates])
   end
 end
-core.remove_tree(DIR)
+settle.remove(DIR)
 print(string.format("simulator: %d trials x %d iterations, 8 slots, default loggers on", TRIALS, ITERS))
 for _, l in ipairs(out) do print(l) end
