@@ -240,6 +240,13 @@ void tune_worker_fault(tune_worker_t *w, const char *what) {
   tune_worker_kill(w);
 }
 
+/// Starts the worker's kill (or warning) timer, made on first use.
+static void start_kill_timer(tune_worker_t *w, double s) {
+  tune_backend_t *b = w->set->backend;
+  if (!w->kill_timer) w->kill_timer = b->ops->timer_new(b, kill_timer_cb, w);
+  b->ops->timer_start(w->kill_timer, s);
+}
+
 void tune_worker_stop(tune_worker_t *w, double force_after_s) {
   if (w->stopping) return;
   w->stopping = 1;
@@ -255,19 +262,16 @@ void tune_worker_stop(tune_worker_t *w, double force_after_s) {
   /* A simulated worker stops once the iteration it computes ends, on the
      virtual clock, however long that is: nothing to warn about. */
   if (w->warn_only && (b->ops->caps & TUNE_BACKEND_VIRTUAL_TIME)) return;
-  if (!w->kill_timer) w->kill_timer = b->ops->timer_new(b, kill_timer_cb, w);
   const char *warn = getenv("TUNE_STOP_WARN_S");
   double warn_s = warn && *warn ? strtod(warn, NULL) : TUNE_STOP_WARN_S;
   w->stop_asked_s = force_after_s > 0 ? force_after_s : (warn_s > 0 ? warn_s : TUNE_STOP_WARN_S);
-  b->ops->timer_start(w->kill_timer, w->stop_asked_s);
+  start_kill_timer(w, w->stop_asked_s);
 }
 
 void tune_worker_force_within(tune_worker_t *w, double force_after_s) {
   if (!w->stopping || !w->proc || !w->warn_only || force_after_s <= 0) return;
   w->warn_only = 0;
-  tune_backend_t *b = w->set->backend;
-  if (!w->kill_timer) w->kill_timer = b->ops->timer_new(b, kill_timer_cb, w);
-  b->ops->timer_start(w->kill_timer, force_after_s);
+  start_kill_timer(w, force_after_s);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -249,12 +249,12 @@ function TrialExecutor:feasible(trial)
   return self._core:feasible(trial.placement_group_factory)
 end
 
---- Which result loggers commit_results writes ({json = bool, csv = bool}).
 --- The engine's clock, in seconds: monotonic on a real backend, virtual
 --- on the simulator's (`virtual_clock` true there).
 function TrialExecutor:now() return self._core:now() end
 TrialExecutor.virtual_clock = false
 
+--- Which result loggers commit_results writes ({json = bool, csv = bool}).
 function TrialExecutor:set_loggers(which) self._core:set_loggers(which) end
 function TrialExecutor:forget_logs(trial) self._core:forget_logs(trial.trial_id) end
 --- Writes the result rows the engine holds: commit_results groups them

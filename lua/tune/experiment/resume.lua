@@ -112,7 +112,7 @@ function R:checkpoint(force, background)
   local path, err = self.store:snapshot(self:state(), self.trials,
     function(t) return persistence.serialize_trial(t, dir) end,
     function(t) return (t.status == Trial.TERMINATED or t.status == Trial.ERROR) and t.trial_id or nil end,
-    self.background_snapshots and (not force or background or false))
+    self.background_snapshots and (not force or background == true))
   if not path then
     io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")
   end

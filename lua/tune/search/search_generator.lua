@@ -63,7 +63,7 @@ function SearchGenerator:next_trial()
   end
   if suggestion == nil then return nil end
   -- A trial's config is JSON (a table inside itself hung the merge below).
-  local why = variants.not_plain(suggestion)
+  local why = util.not_plain(suggestion)
   if why then
     error(string.format("searcher %s: suggest returned a config holding %s, which a trial's config cannot hold "
       .. "(plain data only)", plugin.name(self.searcher), why), 0)

@@ -220,13 +220,12 @@ end
 -- ---------------------------------------------------------------------
 -- Resolution (Ray's _resolve_domain_vars).
 
+-- Why a value a sample_from function returned cannot be a trial's config,
+-- or nil.
+local not_plain = require("tune.util").not_plain
+
 --- Samples `vars` into `root` (in place). Returns all_resolved, and a map
 --- path_id -> {path, value} of what it resolved.
---- Why a value a sample_from function returned (or a searcher suggested)
---- cannot be a trial's config, or nil (util.not_plain).
-local not_plain = require("tune.util").not_plain
-M.not_plain = not_plain
-
 local function resolve_domains(root, vars, rng, allow_fail)
   local resolved, nresolved = {}, 0
   local passes, last_err = 0, nil
