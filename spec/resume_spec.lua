@@ -38,6 +38,15 @@ local function run(dir, env, extra)
   return wait()
 end
 
+--- Runs the experiment file `file` with --local-dir `dir`: its exit
+--- status, output and how it ended ("exit" or "signal").
+local function run_file(dir, file, env, extra)
+  local p = io.popen(string.format("env %s %s --local-dir %s %s %s 2>&1", env or "", tunelua, dir, extra or "", file))
+  local out = p:read("a")
+  local _, how, code = p:close()
+  return code, out, how
+end
+
 local function state(dir)
   local s, entries = persistence.load(dir .. "/resume")
   assert(s, entries)
@@ -645,6 +654,112 @@ describe("resume", function()
     assert.equal("{}\n", core.read_file(exp .. "/kept_1/result.json"))
     assert.equal("mine", core.read_file(exp .. "/kept_2/notes.txt"))
     assert.is_nil(core.stat(exp .. "/kept_2/params.json.tmp-999999"))
+  end)
+
+  it("a save asked for while a result is on its way names that result: nothing is lost on --resume", function()
+    -- The runner asks for the next result as soon as one is accepted; a
+    -- SIGUSR1 then has the trial save after that next result. The
+    -- checkpoint is the state after it, and resume keeps that result.
+    local dir = support.tmpdir("resume-inflight")
+    local file = dir .. "/inflight.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+local core = require("tune.core")
+local sent = os.getenv("RESUMING") ~= nil
+tune.run("s", {name = "inflight", backend = "sim", num_samples = 1, config = {x = 1}, verbose = 0,
+  sim = {curve = function(c, i)
+    if i == 5 and not sent then sent = true; core.kill(core.getpid(), "USR1") end
+    if i <= 8 then return {loss = i} end end}})
+]]))
+    local code, out = run_file(dir, file)
+    assert.equal(130, code, out)
+    code, out = run_file(dir, file, "RESUMING=1", "--resume")
+    assert.equal(0, code, out)
+    local trial = assert(core.listdir(dir .. "/inflight"))
+    local logdir
+    for _, d in ipairs(trial) do if d:match("^s_") then logdir = dir .. "/inflight/" .. d end end
+    local its = {}
+    for _, line in ipairs(support.lines(logdir .. "/result.json")) do
+      its[#its + 1] = core.json_decode(line).training_iteration
+    end
+    assert.same({1, 2, 3, 4, 5, 6, 7, 8}, its)
+    assert.same({1, 2, 3, 4, 5, 6, 7, 8}, support.csv_column(logdir .. "/progress.csv", "training_iteration"))
+    -- The checkpoint is named by the iteration it holds.
+    local ckpts = {}
+    for _, d in ipairs(core.listdir(logdir)) do if d:match("^checkpoint_") then ckpts[#ckpts + 1] = d end end
+    table.sort(ckpts)
+    assert.same({"checkpoint_000005"}, ckpts)
+  end)
+
+  it("with the CSV logger alone, a crash and --resume keep the finished trials' last results", function()
+    local file = support.tmpdir("resume-csvonly-file") .. "/csvonly.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+local a = tune.run("c", {name = "csvonly", backend = "sim", config = {x = tune.grid_search({1, 2, 3, 4})},
+  metric = "loss", mode = "min", max_concurrent_trials = 1, verbose = 0, callbacks = {tune.CSVLoggerCallback()},
+  sim = {curve = function(c, i) if i <= 5 then return {loss = c.x * 10 + i} end end}})
+local parts = {}
+for _, t in ipairs(a.trials) do parts[#parts + 1] = tostring(t.last_result.loss) end
+print("BEST " .. tostring(a.best_config.x) .. " LOSSES " .. table.concat(parts, " "))
+]]))
+    -- Killed at several of its journal writes: trials finished after the
+    -- last snapshot are known from the journal and their logs alone.
+    local crashed = 0
+    for at = 6, 22 do
+      local dir = support.tmpdir("resume-csvonly-" .. at)
+      local code, out, how = run_file(dir, file, "TUNE_TEST_CRASH_AT_WRITE=" .. at)
+      if how ~= "exit" or code ~= 0 then
+        crashed = crashed + 1
+        code, out, how = run_file(dir, file, "", "--resume")
+        assert.same({"exit", 0}, {how, code}, out)
+        assert.matches("BEST 1 LOSSES 15 25 35 45", out, 1, true)
+      end
+    end
+    assert.is_true(crashed >= 10, "crashed " .. crashed .. " times")
+  end)
+
+  it("a resume refused after its restore (a callback's setup fails) leaves the trials' logs whole", function()
+    local dir = support.tmpdir("resume-refused-setup")
+    local file = dir .. "/refused.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+local core = require("tune.core")
+local sent = os.getenv("RESUMING") ~= nil
+local cb = {setup = function() if os.getenv("BAD_SETUP") then error("setup refused") end end}
+tune.run("r", {name = "refused", backend = "sim", config = {x = tune.grid_search({1, 2})}, verbose = 0,
+  callbacks = {cb}, sim = {curve = function(c, i)
+    if c.x == 2 and i == 3 and not sent then sent = true; core.kill(core.getpid(), "INT") end
+    if i <= 6 then return {loss = i} end end}})
+]]))
+    local code, out = run_file(dir, file)
+    assert.equal(130, code, out)
+    local function logs()
+      local t = {}
+      for _, d in ipairs(core.listdir(dir .. "/refused")) do
+        local p = dir .. "/refused/" .. d
+        if core.stat(p) == "directory" then
+          t[d] = (core.read_file(p .. "/result.json") or "") .. (core.read_file(p .. "/progress.csv") or "")
+        end
+      end
+      return t
+    end
+    local before = logs()
+    local rows = 0
+    for _, text in pairs(before) do for _ in text:gmatch("\n") do rows = rows + 1 end end
+    assert.is_true(rows > 0)
+    code, out = run_file(dir, file, "RESUMING=1 BAD_SETUP=1", "--resume")
+    assert.is_not.equal(0, code, out)
+    assert.matches("setup refused", out)
+    assert.same(before, logs())
+    code, out = run_file(dir, file, "RESUMING=1", "--resume")
+    assert.equal(0, code, out)
+    for d in pairs(before) do
+      local its = {}
+      for _, line in ipairs(support.lines(dir .. "/refused/" .. d .. "/result.json")) do
+        its[#its + 1] = core.json_decode(line).training_iteration
+      end
+      assert.same({1, 2, 3, 4, 5, 6}, its, d)
+    end
   end)
 
   it("--resume without an experiment is an error; AUTO starts a new one", function()

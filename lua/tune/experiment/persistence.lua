@@ -66,8 +66,41 @@ function Store:__init(dir)
   self._touched = {}
 end
 
+--- A new experiment's start is held until its first journal entry: the
+--- archive of an experiment found in the directory (`archive`, M.archive)
+--- and the first snapshot (Store:snapshot keeps it in memory). A run
+--- refused before its first trial (a sample_from, a callback's setup, a
+--- trial name that fails) thus leaves the directory as it found it
+--- (Store:drop_held).
+function Store:hold(archive)
+  self._held = {archive = archive}
+end
+
+--- True while the start is held (nothing written yet).
+function Store:holding()
+  return self._held ~= nil
+end
+
+--- Writes what was held: the archive, then the first snapshot.
+function Store:_release()
+  local h = self._held
+  self._held = nil
+  if h.archive then M.archive(self.dir) end
+  if h.state then
+    local path, err = self:snapshot(assert(core.json_decode(h.state)), h.trials and {} or nil, h.serialize, h.final)
+    if not path then io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n") end
+  end
+end
+
+--- The run ends before its first trial, refused: what was held is
+--- dropped, never written.
+function Store:drop_held()
+  self._held = nil
+end
+
 --- Appends one journal entry (a table); returns its sequence number.
 function Store:journal(entry)
+  if self._held then self:_release() end
   self.seq = self.seq + 1
   entry.seq = self.seq
   local id = entry.trial_id or (type(entry.trial) == "table" and entry.trial.trial_id)
@@ -183,6 +216,16 @@ end
 --- snapshot of a store, which looks for older ones to remove, is always
 --- committed in place.
 function Store:snapshot(state, trials, serialize, final, background)
+  local held = self._held
+  if held then
+    if held.state == nil and (trials == nil or #trials == 0) then
+      -- The first snapshot of a held start: its state as it is now.
+      held.state = assert(core.json_encode(state))
+      held.trials, held.serialize, held.final = trials ~= nil, serialize, final
+      return util.join(self.dir, "experiment_state-" .. util.date_str() .. ".json")
+    end
+    self:_release()
+  end
   self:settle()
   self:flush()
   if self.before_snapshot then self.before_snapshot() end
@@ -512,7 +555,7 @@ function M.trim_logs(trial, iteration)
   end
   path = util.join(trial.logdir, "progress.csv")
   text = core.read_file(path)
-  if text then
+  if text and text ~= "" then
     local header = text:match("^([^\n]*)\n")
     local col
     if header then
@@ -612,17 +655,48 @@ function M.drop_torn_lines(trial)
   end
 end
 
---- The last complete line of a trial's result.json, decoded, or nil.
-function M.last_logged_result(trial)
+--- The last complete row of a trial's progress.csv (an experiment logged
+--- with the CSV logger alone): its columns as progress.csv has them
+--- ("a/b" for nested metrics), without the config's, and the trial's
+--- config; or nil.
+local function last_csv_row(trial, upto)
+  local text = core.read_file(util.join(trial.logdir, "progress.csv"))
+  -- Complete lines only: a torn last row would read as shorter values.
+  text = text and text:match("^(.*\n)")
+  if not text then return nil end
+  local rows = require("tune.analysis.results").parse_progress_csv(text)
+  local row
+  for i = #rows, 1, -1 do
+    local it = tonumber(rows[i].training_iteration)
+    if upto == nil or it == nil or it <= upto then
+      row = rows[i]
+      break
+    end
+  end
+  if not row then return nil end
+  for k in pairs(row) do
+    if type(k) == "string" and k:sub(1, 7) == "config/" then row[k] = nil end
+  end
+  row.config = trial.config
+  return row
+end
+
+--- The last complete line of a trial's result.json, decoded; else (no
+--- result.json, or no complete line in it) the last row of its
+--- progress.csv; or nil. With `upto`, the last one of an iteration up to
+--- it (what trim_logs(trial, upto) would leave).
+function M.last_logged_result(trial, upto)
   if not trial.logdir then return nil end
   local text = core.read_file(util.join(trial.logdir, "result.json"))
-  if not text then return nil end
   local last
-  for line in text:gmatch("[^\n]+") do
-    local r = core.json_decode(line)
-    if type(r) == "table" then last = r end
+  for line, nl in (text or ""):gmatch("([^\n]*)(\n?)") do
+    local r = nl == "\n" and line ~= "" and core.json_decode(line) or nil
+    if type(r) == "table" then
+      local it = tonumber(r.training_iteration)
+      if upto == nil or it == nil or it <= upto then last = r end
+    end
   end
-  return last
+  return last or last_csv_row(trial, upto)
 end
 
 return M

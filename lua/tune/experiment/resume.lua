@@ -241,15 +241,20 @@ function R:_repair_trial(t, found)
   end
   -- Memory checkpoints died with the driver that held them.
   persistence.remove_memory_checkpoints(t)
+  local upto
   if t.status == Trial.PENDING or t.status == Trial.PAUSED then
-    -- It runs again from its checkpoint: what it logged after that goes.
-    persistence.trim_logs(t, checkpoint_iteration(t))
+    -- It runs again from its checkpoint: what it logged after that goes,
+    -- when it starts (TrialRunner:_start_trial), not before: a resume
+    -- refused later (a callback's setup fails) leaves its logs whole.
+    upto = checkpoint_iteration(t)
+    -- (One that never started has no directory yet: nothing to trim.)
+    if rawget(t, "logdir") then t._trim_logs_to = upto end
   else
     -- A line torn by a crash or a full disk goes, so that nothing is
     -- appended onto it.
     persistence.drop_torn_lines(t)
   end
-  local last = persistence.last_logged_result(t)
+  local last = persistence.last_logged_result(t, upto)
   if last then t.last_result = last end
 end
 

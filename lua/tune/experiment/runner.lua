@@ -259,6 +259,13 @@ function TrialRunner:_start_trial(trial)
   -- Decisions left from before a stop (a scheduler stopped the trial while
   -- it was saving) do not apply to this new start.
   self:forget_decisions(trial)
+  -- Restored by a resume: the rows after its checkpoint go now
+  -- (_repair_trial).
+  local upto = rawget(trial, "_trim_logs_to")
+  if upto ~= nil then
+    trial._trim_logs_to = nil
+    persistence.trim_logs(trial, upto)
+  end
   local started = self.trial_executor:start_trial(trial, self:_batch_cap(trial, trial.last_result))
   -- Its directory is its own once it ran or failed (an error.txt); a trial
   -- still waiting for resources keeps it as made ahead.
