@@ -93,6 +93,108 @@ describe("tunelua", function()
     assert.matches("%-%-replay simulates: it cannot run on the local backend", out)
   end)
 
+  it("--replay never writes into the recording it replays: refused, the recording unchanged", function()
+    local code, rec = run("--local-dir " .. dir .. " " .. X .. "cli_replay.lua", "NAME=rec")
+    assert.equal(0, code, rec)
+    local function listing()
+      local names = core.listdir(dir .. "/rec")
+      table.sort(names)
+      local out = {}
+      for _, n in ipairs(names) do out[#out + 1] = n .. " " .. tostring(core.read_file(dir .. "/rec/" .. n)) end
+      return out
+    end
+    local before = listing()
+    -- The file's name resolves to the recording (docs/guide/choosing.md's
+    -- command as a user types it), a local_dir holding it, one inside it.
+    local cases = {
+      {"--local-dir " .. dir .. " --replay " .. dir .. "/rec", "NAME=rec", " is the recording"},
+      {"--local-dir " .. dir .. "/rec/.. --replay " .. dir .. "/rec/", "NAME=rec", " is the recording"},
+      {"--local-dir " .. dir .. " --replay " .. dir, "NAME=rec", " lies inside the recording"},
+      {"--local-dir " .. dir .. "/rec --replay " .. dir .. "/rec", "NAME=rec", " lies inside the recording"},
+      {"--local-dir " .. dir .. " --name rec --replay " .. dir .. "/rec", "NAME=other", " is the recording"},
+    }
+    for _, c in ipairs(cases) do
+      local out
+      code, out = run(c[1] .. " " .. X .. "cli_replay.lua", c[2] .. " FAIL_IF_RUN=1")
+      assert.equal(2, code, out)
+      assert.truthy(out:find("cli_replay.lua:6: tune.run: --replay " .. dir, 1, true), out)
+      assert.truthy(out:find(": the replay's experiment directory " .. dir, 1, true), out)
+      assert.matches(c[3] .. " it replays, which is never modified: give the replay its own directory with "
+        .. "--name (e.g. --name rec_replay) or --local-dir", out, 1, true)
+      assert.is_nil(out:find("stack traceback", 1, true), out)
+      assert.same(before, listing())
+    end
+    -- Another name: the replay runs beside it.
+    local out
+    code, out = run("--local-dir " .. dir .. " --name rec_replay --replay " .. dir .. "/rec " .. X .. "cli_replay.lua",
+      "NAME=rec FAIL_IF_RUN=1")
+    assert.equal(0, code, out)
+    assert.equal(rec, out)
+    assert.same(before, listing())
+  end)
+
+  it("--num-cpus, --num-gpus and --resources win over the file's sim table; the simulated node has 1 CPU by default", function()
+    local script = dir .. "/sim.lua"
+    assert(core.write_file(script, [[
+local tune = require("tune")
+local most = 0
+local count = tune.Callback:extend()
+function count:on_trial_start(_, trials)
+  local n = 0
+  for _, t in ipairs(trials) do if t.status == "RUNNING" then n = n + 1 end end
+  most = math.max(most, n)
+end
+tune.run("sim", {backend = "sim", num_samples = 12, verbose = 0, callbacks = {count()},
+  resources_per_trial = {cpu = 1, gpu = tonumber(os.getenv("GPU"))},
+  sim = {curve = function(_, it) if it <= 3 then return {loss = it} end end,
+    num_cpus = tonumber(os.getenv("CPUS")), num_gpus = tonumber(os.getenv("GPUS"))}})
+print("at once " .. most)
+]]))
+    local cases = {
+      {"--num-cpus 2", "CPUS=8", 2},
+      {"--resources '{\"CPU\": 3}'", "CPUS=8", 3},
+      {"", "CPUS=8", 8},
+      {"", "", 1},
+      {"--num-gpus 4 --num-cpus 16", "GPU=1 GPUS=1", 4},
+    }
+    for _, c in ipairs(cases) do
+      local code, out = run("--local-dir " .. dir .. " " .. c[1] .. " " .. script, c[2])
+      assert.equal(0, code, out)
+      assert.matches("at once " .. c[3] .. "\n", out, 1, true)
+    end
+  end)
+
+  it("refuses flags the file's own trial_executor cannot take, before anything is written", function()
+    local script = dir .. "/own.lua"
+    assert(core.write_file(script, [[
+local tune = require("tune")
+tune.run("sim", {trial_executor = tune.SimulatedExecutor{curve = function(_, it) if it <= 2 then return {loss = it} end end},
+  verbose = 0})
+]]))
+    for _, b in ipairs({"sim", "local"}) do
+      local code, out = run("--local-dir " .. dir .. "/results --backend " .. b .. " " .. script)
+      assert.equal(2, code, out)
+      assert.matches("own.lua:2: tune.run: --backend " .. b .. " builds the executor, but this run gives its own "
+        .. "trial_executor", out, 1, true)
+      assert.is_nil(core.stat(dir .. "/results"))
+    end
+    local code, out = run("--local-dir " .. dir .. "/results " .. script)
+    assert.equal(0, code, out)
+  end)
+
+  it("fail_fast = \"raise\" uncaught: exit 2, one line naming the trial and its error", function()
+    local script = dir .. "/ff.lua"
+    assert(core.write_file(script, [[
+local tune = require("tune")
+tune.run(function(config) error("boom " .. config.x) end, {config = {x = tune.grid_search({1, 2})},
+  fail_fast = "raise", verbose = 0, max_concurrent_trials = 1})
+print("not reached")
+]]))
+    local code, out = run("--local-dir " .. dir .. " " .. script)
+    assert.equal(2, code, out)
+    assert.matches('^tunelua: fail_fast = "raise": trial [%w_]+_00000 failed: [^\n]*ff%.lua:2: boom 1\n$', out)
+  end)
+
   it("--name and --local-dir place the experiment; -v 0 is silent", function()
     local code, out = run("-v 0 --name renamed --local-dir " .. dir .. " " .. X .. "cli_ok.lua")
     assert.equal(0, code, out)
@@ -178,5 +280,36 @@ describe("tunelua", function()
     code, out = run("analyze " .. dir .. "/missing")
     assert.equal(2, code)
     assert.matches("tunelua analyze:", out)
+  end)
+  it("refuses a second tune.run of a script into the directory of an earlier one", function()
+    local dir = support.tmpdir("cli-two-runs")
+    local file = dir .. "/two.lua"
+    assert(core.write_atomic(file, string.format([[
+local tune = require("tune")
+local function f(config) tune.report{loss = config.x} end
+local function opts(space)
+  return {config = {x = space}, metric = "loss", mode = "min", local_dir = %q, name = "two", verbose = 0}
+end
+local a = tune.run(f, opts(tune.grid_search({1, 2})))
+tune.run(f, opts(tune.grid_search({a.best_config.x + 10})))
+]], dir)))
+    local code, out = run(file)
+    assert.equal(2, code, out)
+    assert.matches("two.lua:7: tune.run: this run's experiment directory .* is tune.run number 1's of this script", out)
+    -- The first run's experiment is whole.
+    assert.equal(2, #require("tune.analysis").ExperimentAnalysis(dir .. "/two").trials)
+    -- Default names that meet: the later run gets <name>_<N>.
+    assert(core.write_atomic(file, string.format([[
+local tune = require("tune")
+local function f(config) tune.report{loss = config.x} end
+local a = tune.run(f, {config = {x = tune.grid_search({1, 2})}, local_dir = %q, verbose = 0, metric = "loss", mode = "min"})
+local b = tune.run(f, {config = {x = tune.grid_search({a.best_config.x + 10})}, local_dir = %q, verbose = 0})
+print("DIRS " .. a.experiment_dir .. " " .. b.experiment_dir)
+]], dir, dir)))
+    code, out = run(file, "TUNE_DISABLE_DATED_SUBDIR=1")
+    assert.equal(0, code, out)
+    assert.matches("DIRS " .. dir:gsub("%p", "%%%0") .. "/f " .. dir:gsub("%p", "%%%0") .. "/f_2\n", out)
+    assert.equal(2, #require("tune.analysis").ExperimentAnalysis(dir .. "/f").trials)
+    assert.equal(1, #require("tune.analysis").ExperimentAnalysis(dir .. "/f_2").trials)
   end)
 end)

@@ -53,6 +53,67 @@ describe("tune.run", function()
     it("names the offending key of an invalid search space", function()
       assert.matches("config%.opt%.lr", err_of{config = {opt = {lr = {grid_search = 3}}}, local_dir = dir})
     end)
+    it("refuses the simulator's or Slurm's options on another backend, and with a trial_executor", function()
+      local curve = function(_, it) if it <= 2 then return {loss = it} end end
+      local cases = {
+        {{sim = {curve = curve}, backend = "local"}, "tune.run: sim options given but the backend is local"},
+        {{sim = {replay = dir}, backend = "local"}, "tune.run: sim options given but the backend is local"},
+        {{slurm = {partition = "p"}, backend = "sim", sim = {curve = curve}},
+          "tune.run: slurm options given but the backend is sim"},
+        {{sim = {curve = curve}, trial_executor = tune.SimulatedExecutor{curve = curve}},
+          "tune.run: sim options given, but this run gives its own trial_executor"},
+      }
+      for _, c in ipairs(cases) do
+        c[1].local_dir = dir .. "/results"
+        assert.matches(c[2], err_of(c[1]), 1, true)
+        assert.is_nil(core.stat(dir .. "/results"))
+      end
+      -- No backend and no TUNE_BACKEND: the local one, which has no use for them.
+      local saved = os.getenv("TUNE_BACKEND")
+      if not saved or saved == "" then
+        assert.matches("tune.run: sim options given but the backend is local",
+          err_of{sim = {curve = curve}, local_dir = dir .. "/results"}, 1, true)
+      end
+    end)
+    it("refuses a replay whose experiment directory is the recording, before writing anything", function()
+      local rec = run("steps", {config = {steps = 2}, local_dir = dir, name = "rec"})
+      local before = core.listdir(rec.experiment_dir)
+      table.sort(before)
+      for _, c in ipairs({{"rec", "is"}, {"rec_2", nil}}) do
+        local ok, e = pcall(tune.run, "steps", {backend = "sim", sim = {replay = dir .. "/rec"}, local_dir = dir,
+          name = c[1], verbose = 0, config = {steps = 2}})
+        if c[2] then
+          assert.is_false(ok)
+          assert.matches("sim.replay " .. dir .. "/rec: the replay's experiment directory " .. dir .. "/rec "
+            .. c[2] .. " the recording it replays", tostring(e), 1, true)
+        else
+          assert.is_true(ok, tostring(e))
+        end
+      end
+      local ex = tune.SimulatedExecutor{replay = dir .. "/rec"}
+      local ok, e = pcall(tune.run, "steps", {trial_executor = ex, local_dir = dir .. "/rec", name = "sub",
+        verbose = 0, config = {steps = 2}})
+      ex:close()
+      assert.is_false(ok)
+      assert.matches("the trial_executor's replay " .. dir .. "/rec: the replay's experiment directory "
+        .. dir .. "/rec/sub lies inside the recording", tostring(e), 1, true)
+      local after = core.listdir(rec.experiment_dir)
+      table.sort(after)
+      assert.same(before, after)
+    end)
+    it("refuses a restore path that does not exist, before writing anything", function()
+      local e = err_of{restore = dir .. "/no/such/checkpoint", local_dir = dir .. "/results"}
+      assert.matches('tune.run: restore: the checkpoint "' .. dir .. '/no/such/checkpoint" does not exist', e, 1, true)
+      assert.is_nil(core.stat(dir .. "/results"))
+    end)
+    it("quotes a string given where a number or a mode was expected", function()
+      assert.matches('tune.run: num_samples must be a positive integer or -1, got "4"', err_of{num_samples = "4"},
+        1, true)
+      assert.matches("tune.run: num_samples must be a positive integer or -1, got 0 (number)",
+        err_of{num_samples = 0}, 1, true)
+      assert.matches('tune.run: resume must be true, "LOCAL", "AUTO" or "ERRORED_ONLY", got "REMOTE"',
+        err_of{resume = "REMOTE"}, 1, true)
+    end)
     it("refuses an unregistered trainable name", function()
       assert.matches("no trainable registered as \"nope\"", err_of({local_dir = dir}, "nope"))
     end)

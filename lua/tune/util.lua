@@ -81,6 +81,34 @@ function M.abspath(p)
   return cwd .. "/" .. p
 end
 
+--- A path in its real form (symbolic links, "." and ".." resolved), also
+--- when its last parts do not exist yet: the longest existing prefix is
+--- resolved and the rest appended.
+function M.real_path(p)
+  local rest = {}
+  p = M.abspath(p)
+  while true do
+    local r = core.realpath(p)
+    if r then
+      for i = #rest, 1, -1 do
+        if rest[i] == ".." then r = r:match("^(.*)/[^/]*$") or "/"
+        elseif rest[i] ~= "" and rest[i] ~= "." then r = M.join(r, rest[i]) end
+        if r == "" then r = "/" end
+      end
+      return r
+    end
+    local parent, base = p:match("^(.*)/([^/]*)$")
+    if parent == nil then return p end
+    rest[#rest + 1] = base
+    p = parent == "" and "/" or parent
+  end
+end
+
+--- Whether path a is b or lies under it (both absolute, normalised).
+function M.within(a, b)
+  return a == b or a:sub(1, #b + 1) == (b == "/" and "/" or b .. "/")
+end
+
 function M.expanduser(p)
   if p:sub(1, 1) == "~" then
     local home = os.getenv("HOME") or "/tmp"

@@ -13,18 +13,20 @@ usage: tunelua [options] experiment.lua [script args...]
        tunelua --worker            (internal: a trial process)
 
 options:
-  --num-cpus N          CPUs this node offers to trials (default: detected)
+  --num-cpus N          CPUs this node offers to trials (default: detected;
+                        the simulator's node: 1)
   --num-gpus N          GPUs this node offers (default: detected)
   --resources JSON      custom resources, e.g. '{"custom": 4}'
   --local-dir DIR       where experiments are written (default ~/tune_results)
   --name NAME           experiment name
   --resume[=MODE]       resume the experiment: LOCAL (default), AUTO, ERRORED_ONLY
-  --backend NAME        where trials run: local (default), sim (the simulator;
-                        the file gives tune.run a sim = {curve = ...}); also
-                        TUNE_BACKEND
+  --backend NAME        where trials run: local (default), slurm, or sim (the
+                        simulator: the file gives tune.run a sim = {curve =
+                        ...}); also TUNE_BACKEND
   --replay DIR          simulate, replaying the finished experiment DIR: a
                         trial whose config DIR recorded reports its results
-                        again, on the virtual clock (implies --backend sim)
+                        again, on the virtual clock (implies --backend sim);
+                        give the replay its own --name: DIR is never written
   -v, --verbose N       verbosity 0-3
   --events FILE|-       write the trial events as JSON lines to FILE (- = stdout)
   --dashboard[=PORT]    serve a live dashboard while the experiment runs
@@ -170,9 +172,24 @@ function M.main(argv)
     -- tune.run's refusals (a wrong option, a state it will not resume
     -- from) name what was wrong at the user's line: no traceback.
     if type(e) == "string" and e:find("^[^\n]-:%d+: tune%.run: ") then return e end
+    -- Raised by the library itself (level 3: the caller of error()): a
+    -- refusal pointing at the user's line ("exp.lua:4: uniform: ...", in
+    -- Ray's words) needs no traceback into the library, and a plug-in's
+    -- failure carries the traceback of the plug-in's own error already.
+    local raiser = debug.getinfo(3, "S")
+    if type(e) == "string" and raiser and raiser.what == "Lua" and raiser.source:find("[/@]tune[/.]")
+        and (e:find("^[^\n/]-:%d+: ") or e:find("\nstack traceback:\n", 1, true)) then
+      return e
+    end
     return debug.traceback(tostring(e), 2)
   end, table.unpack(args))
   if not ok then
+    if type(res) == "table" and res.tune_error and res.fail_fast then
+      -- The failure fail_fast = "raise" raised, uncaught: a script error
+      -- (status 2), said in one line, without the tracebacks.
+      io.stderr:write("tunelua: fail_fast = \"raise\": ", tostring(res.msg):match("^[^\n]*"), "\n")
+      return 2
+    end
     if type(res) == "table" and res.tune_error then
       io.stderr:write("tunelua: ", tostring(res.msg), "\n")
       return 1

@@ -102,9 +102,19 @@ local function check_local_dir(dir)
 end
 
 --- Where the experiment goes: local_dir/name, and whether it resumes.
-local function place(opts, o, cli, trainable_name, run_count)
+local function place(opts, o, cli, trainable_name, run_count, earlier)
   local local_dir = util.expanduser(cli.local_dir or opt(opts, "local_dir") or trial_mod.default_local_dir())
-  local name = opt(opts, "name") or require("tune.experiment").default_name(trainable_name)
+  local name = opt(opts, "name")
+  if name == nil then
+    -- The default name: an earlier tune.run of this driver that got the
+    -- same one (the same trainable within the same second, or without the
+    -- date) leaves it to that run: this one gets <name>_<N>.
+    name = require("tune.experiment").default_name(trainable_name)
+    local dir = util.join(util.abspath(local_dir), name)
+    for i = 1, run_count - 1 do
+      if earlier[i] == dir then name = name .. "_" .. run_count break end
+    end
+  end
   if cli.name then
     -- --name names the file's experiment; a file that runs several gets
     -- <name>, <name>_2, <name>_3, ... (docs/reference/cli.md).
@@ -137,9 +147,58 @@ local function backend_name(opts, cli)
   return name
 end
 
+--- The recording a replay reads is never written: a replay whose
+--- experiment directory is the recording's (or holds it, or lies in it)
+--- would archive its state and add the simulated trials to it. `from`
+--- names where the replay was asked for.
+local function check_replay_target(replay, from, experiment_dir)
+  if type(replay) ~= "string" or replay == "" then return end
+  local rec = replay
+  if core.stat(rec) == "file" then rec = rec:match("^(.*)/[^/]*$") or "." end
+  rec = util.real_path(rec)
+  local exp = util.real_path(experiment_dir)
+  if util.within(exp, rec) or util.within(rec, exp) then
+    refuse(string.format("tune.run: %s %s: the replay's experiment directory %s %s the recording it replays, "
+      .. "which is never modified: give the replay its own directory with --name (e.g. --name %s_replay) or "
+      .. "--local-dir (or the name and local_dir options)", from, replay, experiment_dir,
+      exp == rec and "is" or (util.within(exp, rec) and "lies inside" or "holds"), experiment_dir:match("([^/]*)/*$")))
+  end
+end
+
+--- Options of another backend than the one that runs are refused rather
+--- than ignored; and the recording a replay reads is never written.
+local function check_backend_options(opts, cli, experiment_dir)
+  local ex, sim, slurm = opt(opts, "trial_executor"), opt(opts, "sim"), opt(opts, "slurm")
+  if ex then
+    if cli.replay then
+      refuse("tune.run: --replay builds the simulator, but this run gives its own trial_executor")
+    end
+    if cli.backend then
+      refuse("tune.run: --backend " .. cli.backend .. " builds the executor, but this run gives its own "
+        .. "trial_executor (which has its backend)")
+    end
+    if opt(opts, "backend") ~= nil then
+      refuse("tune.run: give either trial_executor or backend, not both (the executor has its backend)")
+    end
+    if sim ~= nil then refuse("tune.run: sim options given, but this run gives its own trial_executor") end
+    if slurm ~= nil then refuse("tune.run: slurm options given, but this run gives its own trial_executor") end
+    if type(ex.replay) == "string" then check_replay_target(ex.replay, "the trial_executor's replay", experiment_dir) end
+    return
+  end
+  local backend = backend_name(opts, cli)
+  if sim ~= nil and backend ~= "sim" then refuse("tune.run: sim options given but the backend is " .. backend) end
+  if slurm ~= nil and backend ~= "slurm" then refuse("tune.run: slurm options given but the backend is " .. backend) end
+  if cli.replay then
+    check_replay_target(cli.replay, "--replay", experiment_dir)
+  elseif type(sim) == "table" then
+    check_replay_target(sim.replay, "sim.replay", experiment_dir)
+  end
+end
+
 --- The simulator for backend = "sim": tune.run's `sim` option holds its
 --- curve (or replay) and time_per_iteration; the command line's --replay
---- wins over the file's replay (its curve stays, for configs not recorded).
+--- wins over the file's replay (its curve stays, for configs not recorded),
+--- and --num-cpus, --num-gpus and --resources over the table's node.
 local function make_sim(opts, common, cli)
   local sim = opt(opts, "sim")
   if sim ~= nil and type(sim) ~= "table" then refuse("tune.run: sim must be a table, got " .. type(sim)) end
@@ -157,6 +216,11 @@ local function make_sim(opts, common, cli)
   local args = {}
   for k, v in pairs(common) do args[k] = v end
   for k, v in pairs(sim) do args[k] = v end
+  if cli.num_cpus then args.num_cpus = cli.num_cpus end
+  if cli.num_gpus then args.num_gpus = cli.num_gpus end
+  if cli.resources then args.resources = cli.resources end
+  -- The simulated node is not this machine: 1 CPU unless told
+  -- (docs/reference/run.md), so that a simulation repeats on any machine.
   args.num_cpus = args.num_cpus or 1
   return refusing(require("tune.executor.sim").SimulatedExecutor, args)
 end
@@ -166,12 +230,6 @@ local function make_executor(opts, o, cli, t, scheduler)
   local ex = opt(opts, "trial_executor")
   local backend = backend_name(opts, cli)
   if ex then
-    if opt(opts, "backend") ~= nil then
-      refuse("tune.run: give either trial_executor or backend, not both (the executor has its backend)")
-    end
-    if cli.replay then
-      refuse("tune.run: --replay builds the simulator, but this run gives its own trial_executor")
-    end
     if t.unfindable and ex.backend ~= "sim" then refuse(t.unfindable) end
     return ex, false
   end
@@ -202,7 +260,6 @@ local function make_executor(opts, o, cli, t, scheduler)
   local slurm = opt(opts, "slurm")
   if slurm ~= nil then
     if type(slurm) ~= "table" then refuse("tune.run: slurm must be a table of options, got " .. type(slurm)) end
-    if backend ~= "slurm" then refuse("tune.run: slurm options given but the backend is " .. backend) end
     common.backend_options = slurm
   end
   return refusing(require("tune.executor").TrialExecutor, common), true
@@ -254,7 +311,19 @@ function M.build(opts, o, cli, t, run_count)
     events = cb
   end
   set_search_properties(search_alg, scheduler, o)
-  local local_dir, name, experiment_dir, resume = place(opts, o, cli, t.name, run_count)
+  local local_dir, name, experiment_dir, resume = place(opts, o, cli, t.name, run_count, t.earlier or {})
+  check_backend_options(opts, cli, experiment_dir)
+  -- A trial's worker runs the script again: each earlier tune.run of it
+  -- returns the analysis it reads from its directory, which must still
+  -- be that run's.
+  local earlier = type(t.loader) == "table" and t.loader.previous_runs or {}
+  for i, d in ipairs(earlier) do
+    if d == experiment_dir then
+      refuse(string.format("tune.run: this run's experiment directory %s is tune.run number %d's of this script: "
+        .. "its trials' workers run the script again and read that run's analysis from there; give this run "
+        .. "its own name", experiment_dir, i))
+    end
+  end
   local dashboard
   if o.dashboard then
     local err
@@ -310,9 +379,12 @@ function M.build(opts, o, cli, t, run_count)
       refuse("tune.run: cannot resume: " .. tostring(err))
     end
   else
-    if persistence.exists(experiment_dir) then persistence.archive(experiment_dir) end
     -- A first snapshot before any trial exists: a resume always finds the
     -- search algorithm's starting state (its seed, its trial id prefix).
+    -- It, and the archive of an experiment found here, are held until the
+    -- first trial is journaled: a run refused before (a sample_from or a
+    -- callback's setup that fails) leaves the directory as it was.
+    runner.store:hold(persistence.exists(experiment_dir))
     runner:checkpoint(true)
   end
   -- On the simulator the time budget and TimeoutStoppers count virtual

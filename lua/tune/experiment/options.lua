@@ -60,12 +60,18 @@ local function check_log_to_file(v)
   return v
 end
 
+--- A value in a refusal: a string quoted, anything else with its type.
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v) .. " (" .. type(v) .. ")"
+end
+
 local function check_resume(cli, opts)
   local resume = cli.resume
   if resume == nil then resume = opt(opts, "resume") end
   if resume == true then resume = "LOCAL" end
   if resume and resume ~= "LOCAL" and resume ~= "AUTO" and resume ~= "ERRORED_ONLY" then
-    M.refuse("tune.run: resume must be true, \"LOCAL\", \"AUTO\" or \"ERRORED_ONLY\", got " .. tostring(resume))
+    M.refuse("tune.run: resume must be true, \"LOCAL\", \"AUTO\" or \"ERRORED_ONLY\", got " .. show(resume))
   end
   return resume
 end
@@ -98,11 +104,6 @@ local function check_stop(opts)
   local ok, stopper = pcall(require("tune.stopper").from_option, stop, budget)
   if not ok then M.refuse("tune.run: stop: " .. tostring(stopper):gsub("^[^:]*:%d+: ", "")) end
   return stop, criterion, stopper
-end
-
-local function show(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  return tostring(v) .. " (" .. type(v) .. ")"
 end
 
 --- Refuses option `k` unless `pred(v)` holds for its value (nil passes):
@@ -187,7 +188,10 @@ local function check_types(opts)
   end
   expect(opts, "progress_reporter", "a progress reporter (a table of hooks, e.g. tune.CLIReporter{})",
     function(v) return type(v) == "table" end)
-  expect(opts, "restore", "a checkpoint's path (string)", is_string)
+  local restore = expect(opts, "restore", "a checkpoint's path (string)", is_string)
+  if restore ~= nil and require("tune.core").stat(restore) == nil then
+    M.refuse(("tune.run: restore: the checkpoint %s does not exist"):format(show(restore)))
+  end
   expect(opts, "trial_executor", "a TrialExecutor (tune.TrialExecutor{...} or tune.SimulatedExecutor{...})",
     function(v) return type(v) == "table" and v.start_trial ~= nil and v.get_next_executor_event ~= nil end)
   expect(opts, "num_cpus", "a non-negative number", function(v) return type(v) == "number" and v >= 0 end)
@@ -231,7 +235,7 @@ function M.check(opts, cli)
   if num_samples == -1 then num_samples = math.huge end
   if type(num_samples) ~= "number" or num_samples < 1
       or (num_samples ~= math.huge and num_samples ~= math.floor(num_samples)) then
-    M.refuse("tune.run: num_samples must be a positive integer or -1, got " .. tostring(num_samples))
+    M.refuse("tune.run: num_samples must be a positive integer or -1, got " .. show(opt(opts, "num_samples")))
   end
   o.num_samples = num_samples
   o.verbose = cli.verbose or opt(opts, "verbose")

@@ -183,9 +183,14 @@ local function execute(ctx, opts, o, kind)
     if not c_ok then io.stderr:write("tunelua warning: checkpointing the running trials failed: ", tostring(c_err), "\n") end
   end
   pcall(runner.drop_premade_logdirs, runner)
+  -- Refused before its first trial (persistence's Store:hold): nothing of
+  -- it is written.
+  local refused = not ok and runner.store ~= nil and runner.store:holding()
+  if refused then runner.store:drop_held() end
   -- Its commit (an fsync) overlaps the final report and the workers' exit;
   -- it is on disk before on_experiment_end.
-  local ck_ok, ck_err = pcall(runner.checkpoint, runner, true, true)
+  local ck_ok, ck_err = true, nil
+  if not refused then ck_ok, ck_err = pcall(runner.checkpoint, runner, true, true) end
   if not ck_ok then io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(ck_err), "\n") end
   if ok then pcall(report, true) end
   -- Interrupted: the state is saved; a trainable that ignores stop must
@@ -205,7 +210,12 @@ local function execute(ctx, opts, o, kind)
   if runner.store then runner.store:close() end
   collectgarbage(gc_mode)
   collectgarbage("setpause", pause)
-  if not ok then error(err, 0) end
+  if not ok then
+    -- fail_fast = "raise": the trial's failure, marked for the CLI (which
+    -- exits 2 with its first line, docs/reference/cli.md).
+    if o.fail_fast == "raise" and type(err) == "table" and err.tune_error then err.fail_fast = true end
+    error(err, 0)
+  end
   return interrupted
 end
 
@@ -261,7 +271,7 @@ function M.run(run, opts)
   if not ok then error(options.refusal_message(o) or o, options.refusal_message(o) and 2 or 0) end
   local trainable, trainable_name, loader, unfindable = resolve_trainable(run, 2)
   local t = {trainable = trainable, name = trainable_name, loader = loader, unfindable = unfindable,
-    kind = registry.kind_of(trainable)}
+    kind = registry.kind_of(trainable), earlier = run_dirs}
   local built, ctx = pcall(assemble.build, opts, o, cli, t, run_count)
   if not built then error(options.refusal_message(ctx) or ctx, options.refusal_message(ctx) and 2 or 0) end
   run_dirs[run_count] = ctx.experiment_dir
