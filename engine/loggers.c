@@ -299,15 +299,33 @@ static void csv_row(const log_config_t *c, const csv_columns_t *cols, const cJSO
 /* Rows, encoded and written behind the driver                              */
 /* ------------------------------------------------------------------------ */
 
+/// Adds `name` to the columns unless it is there already: a reported
+/// "a/b" beside a nested {"a": {"b": ...}}, or a "config/x" of the
+/// result's own, is one column (Ray's flattened dict has one such key).
+static void add_column(csv_columns_t *cols, const char *name) {
+  for (size_t i = 0; i < cols->n; i++)
+    if (!strcmp(cols->names[i], name)) return;
+  cols->names[cols->n++] = tune_xstrdup(name);
+}
+
 /// The columns of a first result: its flattened keys, then the config's.
 static csv_columns_t *columns_of(const log_config_t *c, const cJSON *r) {
   flat_t f = {0, 0, NULL, NULL};
   flatten(&f, r, NULL);
   csv_columns_t *cols = tune_xcalloc(1, sizeof *cols);
-  cols->n = f.n + c->flat.n;
-  cols->names = tune_xcalloc(cols->n ? cols->n : 1, sizeof(char *));
-  for (size_t i = 0; i < f.n; i++) cols->names[i] = tune_xstrdup(f.keys[i]);
-  for (size_t i = 0; i < c->flat.n; i++) cols->names[f.n + i] = tune_xstrdup(c->flat.keys[i]);
+  size_t max = f.n + c->flat.n;
+  cols->names = tune_xcalloc(max ? max : 1, sizeof(char *));
+  /* The config's columns first, so that a result's own "config/x" is
+     not kept in their place; then put back in their order. */
+  for (size_t i = 0; i < c->flat.n; i++) add_column(cols, c->flat.keys[i]);
+  size_t nconfig = cols->n;
+  for (size_t i = 0; i < f.n; i++) add_column(cols, f.keys[i]);
+  /* Rotate: the result's columns, then the config's. */
+  char **names = tune_xcalloc(max ? max : 1, sizeof(char *));
+  memcpy(names, cols->names + nconfig, (cols->n - nconfig) * sizeof *names);
+  memcpy(names + (cols->n - nconfig), cols->names, nconfig * sizeof *names);
+  free(cols->names);
+  cols->names = names;
   flat_free(&f);
   return cols;
 }

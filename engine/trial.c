@@ -144,7 +144,9 @@ static const char *const default_keys[K_NDEFAULT] = {
     "episodes_total", "training_iteration", "mean_loss", "neg_mean_loss"};
 static const char *const overwritten_keys[] = {
     "date", "timestamp", "time_total_s", "pid", "hostname", "node_ip", "trial_id", "experiment_id",
-    "time_since_restore", "timesteps_since_restore", "iterations_since_restore", "experiment_tag"};
+    "time_since_restore", "timesteps_since_restore", "iterations_since_restore", "experiment_tag",
+    /* The trial's own config is added where results are written (below). */
+    "config"};
 
 cJSON *tune_trial_fill_result(tune_trial_t *t, cJSON *r, double dt, double ts, const tune_proc_info_t *info) {
   /* One pass over what the trainable reported. */

@@ -263,6 +263,58 @@ describe("bad input through tune.run", function()
     assert.matches("local_dir .*/file/results: .*/file is not a directory", tostring(e))
   end)
 
+  it("keeps one config and one column where a result repeats a key (its own config, an a/b beside a.b)", function()
+    local a = tune.run(function() end, {backend = "sim", local_dir = dir, verbose = 0, config = {x = 1},
+      sim = {curve = function(_, i) if i <= 2 then return {loss = i, config = 5, ["a/b"] = 1, a = {b = 2}} end end}})
+    local t = a.trials[1]
+    local lines = support.lines(t.logdir .. "/result.json")
+    assert.equal(2, #lines)
+    for _, line in ipairs(lines) do
+      assert.same({x = 1}, core.json_decode(line).config)
+      local n = 0
+      for _ in line:gmatch('"config":') do n = n + 1 end
+      assert.equal(1, n, line)
+    end
+    assert.same({x = 1}, t.last_result.config)
+    local header = support.lines(t.logdir .. "/progress.csv")[1]
+    local seen = {}
+    for name in (header .. ","):gmatch("([^,]*),") do
+      assert.is_nil(seen[name], "column " .. name .. " twice: " .. header)
+      seen[name] = true
+    end
+    assert.truthy(seen["a/b"] and seen["config/x"] and seen.loss, header)
+  end)
+
+  it("a run that fails before its first trial leaves the earlier experiment of its name as it was", function()
+    local function run(extra)
+      local opts = {name = "keep", backend = "sim", local_dir = dir, verbose = 0, num_samples = 3,
+        config = {x = tune.uniform(0, 1)}, sim = {curve = function(_, i) if i <= 2 then return {loss = i} end end}}
+      for k, v in pairs(extra or {}) do opts[k] = v end
+      return pcall(tune.run, function() end, opts)
+    end
+    assert.is_true((run()))
+    local exp = dir .. "/keep"
+    local function listing()
+      local names = core.listdir(exp)
+      table.sort(names)
+      local out = {}
+      for _, n in ipairs(names) do out[n] = core.stat(exp .. "/" .. n) == "file" and core.read_file(exp .. "/" .. n) or "dir" end
+      return out
+    end
+    local before = listing()
+    local failing = {
+      {config = {x = tune.sample_from(function(spec) return spec.config.y.z end)}},
+      {callbacks = {{setup = function() error("setup refused") end}}},
+      {trial_name_creator = function() error("no name") end},
+    }
+    for i, extra in ipairs(failing) do
+      local ok = run(extra)
+      assert.is_false(ok, "case " .. i)
+      assert.same(before, listing(), "case " .. i)
+    end
+    assert.equal(3, #require("tune.analysis").ExperimentAnalysis(exp).trials)
+  end)
+
   it("refuses -v 5 on the command line", function()
     local p = io.popen((os.getenv("TUNELUA_BIN") or "build/tunelua")
       .. " -v 5 spec/fixtures/experiments/cli_ok.lua 2>&1")
