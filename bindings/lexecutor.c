@@ -24,12 +24,80 @@
 typedef struct {
   tune_executor_t *ex;        ///< NULL once closed
   int host_ref;               ///< the backend's Lua host (sim curve), or LUA_NOREF
+  lua_State *host;            ///< the host's thread (anchored by host_ref), or NULL
 } lexecutor_t;
 
+static const char *method_name(lua_CFunction f);
+
+/// Whether the simulator's host (its curve) is running: its thread has an
+/// active call then, and none otherwise (a host that raised was unwound by
+/// the pcall that called it). Nothing is set around the calls, so the host
+/// costs nothing more per result.
+static int in_host(const lexecutor_t *u) {
+  lua_Debug ar;
+  return u->host && lua_getstack(u->host, 0, &ar);
+}
+
+/// Whether a frame runs the executor's own Lua code (lua/tune/executor/).
+static int executor_frame(const lua_Debug *ar) {
+  return ar->source[0] == '@' && strstr(ar->source, "tune/executor/") != NULL;
+}
+
+/// Raises: the simulator's host (its curve) called an executor method. The
+/// engine is then in the middle of the request that asked the host, so it
+/// cannot be entered again (a stop there would free the worker the request
+/// still uses). The message names the method as the curve called it (the
+/// outermost frame of lua/tune/executor/ code, or the core method) and
+/// points at the curve's line.
+static int in_host_error(lua_State *L) {
+  lua_Debug ar;
+  const char *name = NULL;
+  int level = 1;
+  for (; lua_getstack(L, level, &ar); level++) {
+    if (!lua_getinfo(L, "Sn", &ar) || !executor_frame(&ar)) break;
+    name = ar.name;
+  }
+  if (level == 1 && lua_getstack(L, 0, &ar) && lua_getinfo(L, "nf", &ar)) {
+    /* Called the core directly (or through a tail call): its name, or the
+       method table's name for the function. */
+    lua_CFunction f = lua_tocfunction(L, -1);
+    lua_pop(L, 1);
+    name = ar.name ? ar.name : method_name(f);
+  }
+  luaL_where(L, level);
+  if (name)
+    lua_pushfstring(L, "the simulator's curve called ex:%s(): executor methods cannot be called from inside the curve",
+                    name);
+  else
+    lua_pushliteral(L, "the simulator's curve called an executor method: executor methods cannot be called from "
+                       "inside the curve");
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/// The executor at argument 1, open, and not called from inside its host:
+/// a method that may enter the engine.
 tune_executor_t *tune_lexecutor_check(lua_State *L) {
   lexecutor_t *u = luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
   if (!u->ex) luaL_error(L, "attempt to use a closed executor");
+  if (in_host(u)) in_host_error(L);
   return u->ex;
+}
+
+/// The executor at argument 1, open: for methods that only read (now,
+/// options, is_running), which the host may call.
+static tune_executor_t *check_open(lua_State *L) {
+  lexecutor_t *u = luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
+  if (!u->ex) luaL_error(L, "attempt to use a closed executor");
+  return u->ex;
+}
+
+/// ex:check_host(): raises when called from inside the simulator's host
+/// (the Lua executor's methods that change its own state before they
+/// enter the engine ask first).
+static int l_check_host(lua_State *L) {
+  tune_lexecutor_check(L);
+  return 0;
 }
 
 static const char *opt_string(lua_State *L, int idx, const char *key) {
@@ -85,7 +153,7 @@ static int l_executor_options(lua_State *L) {
 
 /// ex:options() -> {name = value}: the options in effect.
 static int l_options(lua_State *L) {
-  tune_executor_t *ex = tune_lexecutor_check(L);
+  tune_executor_t *ex = check_open(L);
   const tune_executor_opts_t *o = tune_executor_opts(ex);
   size_t n;
   const tune_option_desc_t *d = tune_executor_options(&n);
@@ -132,7 +200,15 @@ static int l_executor_new(lua_State *L) {
   u->host_ref = LUA_NOREF;
   luaL_setmetatable(L, TUNE_EXECUTOR_MT);
   char err[512];
+  u->host = NULL;
   tune_backend_t *b = tune_lbackend_new(L, 1, &u->host_ref, err, sizeof err);
+  if (b && u->host_ref != LUA_NOREF) {
+    /* {thread, function, host}: the thread the host runs on. */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, u->host_ref);
+    lua_rawgeti(L, -1, 1);
+    u->host = lua_tothread(L, -1);
+    lua_pop(L, 2);
+  }
   if (!b) return luaL_error(L, "%s", err);
   u->ex = tune_executor_new(&o, b);
   /* Rows and the journal are written behind the driver, on the thread
@@ -256,7 +332,7 @@ static int l_stop(lua_State *L) {
 }
 
 static int l_is_running(lua_State *L) {
-  tune_executor_t *ex = tune_lexecutor_check(L);
+  tune_executor_t *ex = check_open(L);
   lua_pushboolean(L, tune_executor_is_running(ex, luaL_checkstring(L, 2)));
   return 1;
 }
@@ -398,7 +474,7 @@ static int l_install_signals(lua_State *L) {
 }
 
 static int l_now(lua_State *L) {
-  lua_pushnumber(L, tune_executor_now(tune_lexecutor_check(L)));
+  lua_pushnumber(L, tune_executor_now(check_open(L)));
   return 1;
 }
 
@@ -415,12 +491,14 @@ static int close_ex(lua_State *L, lexecutor_t *u) {
   u->ex = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, u->host_ref);
   u->host_ref = LUA_NOREF;
+  u->host = NULL;
   return rc;
 }
 
 /// ex:close() -> true | nil, message (a leaked handle)
 static int l_close(lua_State *L) {
   lexecutor_t *u = luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
+  if (in_host(u)) in_host_error(L);
   if (close_ex(L, u) < 0) {
     lua_pushnil(L);
     lua_pushliteral(L, "executor closed with libuv handles still open");
@@ -431,11 +509,14 @@ static int l_close(lua_State *L) {
 }
 
 static int l_gc(lua_State *L) {
-  close_ex(L, luaL_checkudata(L, 1, TUNE_EXECUTOR_MT));
+  lexecutor_t *u = luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
+  if (in_host(u)) in_host_error(L); /* a to-be-closed executor in the curve */
+  close_ex(L, u);
   return 0;
 }
 
 static const luaL_Reg methods[] = {
+    {"check_host", l_check_host},
     {"start", l_start},
     {"continue_training", l_continue},
     {"save", l_save},
@@ -459,6 +540,13 @@ static const luaL_Reg methods[] = {
     {"close", l_close},
     {NULL, NULL},
 };
+
+/// The name of a method of the executor userdata, or NULL.
+static const char *method_name(lua_CFunction f) {
+  for (const luaL_Reg *r = methods; r->name; r++)
+    if (r->func == f) return r->name;
+  return NULL;
+}
 
 /// core.signal_pending() -> "SIGINT" | "SIGUSR1" | nil
 static int l_signal_pending(lua_State *L) {

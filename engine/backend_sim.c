@@ -46,6 +46,7 @@ typedef struct sim_backend {
   uint64_t seq;
   int64_t next_pid;
   size_t nprocs, ntimers;  ///< live, for destroy's leak check
+  int in_host;             ///< > 0 while the host computes metrics (inside a request)
   tune_buf_t scratch;
 } sim_backend_t;
 
@@ -183,7 +184,18 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
   for (; made < (n < 1 ? 1 : n); made++) {
     cJSON *m = NULL;
     tune_buf_reset(&b->scratch);
+    b->in_host++;
     int rc = b->host.metrics(b->host.ud, p->trial_id ? p->trial_id : "", p->iteration + 1, &m, &b->scratch);
+    b->in_host--;
+    if (rc > 0 && !cJSON_IsObject(m)) {
+      /* A Lua list (or a table the converter made an array) is no
+         result: say so as for any other wrong return, before the
+         executor would call it a malformed message. */
+      cJSON_Delete(m);
+      tune_buf_reset(&b->scratch);
+      tune_buf_printf(&b->scratch, "the simulator's curve returned a list, not a table of metrics or nil");
+      rc = -1;
+    }
     if (rc < 0) {
       tune_buf_putc(&b->scratch, '\0');
       reply_error(p, id, b->scratch.data);
@@ -479,6 +491,14 @@ static int live(const item_t *it) {
 
 static int sim_wait(tune_backend_t *base, double timeout) {
   sim_backend_t *b = (sim_backend_t *)base;
+  /* A host that waits (the Lua binding refuses that: bindings/lexecutor.c)
+     would run replies and exits under the request that asked it, and
+     free the worker it serves: nothing runs then; only the clock moves,
+     so that a caller waiting for a deadline ends. */
+  if (b->in_host) {
+    if (timeout > 0) b->clock += timeout;
+    return 0;
+  }
   double until = b->clock + (timeout > 0 ? timeout : 0);
   /* Nothing due within the timeout but something later: a real wait would
      time out, and the next, until that time; the clock goes there at once

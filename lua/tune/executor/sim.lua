@@ -40,14 +40,31 @@ local function canonical(v)
 end
 M.canonical = canonical
 
---- The recorded trials of a finished experiment: canonical config -> the
---- metrics of each iteration, in order, and canonical config -> true for
---- the trials it recorded without a result. A line of result.json that is
---- not a JSON object (a line torn by a crash) is left out, with a warning.
+--- A trial id's creation order: tune.run's ids are "<prefix>_<counter>"
+--- (the counter may outgrow its five digits), others sort as text.
+local function id_order(a, b)
+  local pa, na = a:match("^(.-)_(%d+)$")
+  local pb, nb = b:match("^(.-)_(%d+)$")
+  if pa and pb and pa == pb then
+    na, nb = tonumber(na), tonumber(nb)
+    if na ~= nb then return na < nb end
+  end
+  return a < b
+end
+
+--- The recorded trials of a finished experiment: canonical config -> a
+--- list with one entry per recorded trial of that config, in the order
+--- the trials were created: the metrics of each iteration, in order, or
+--- false for a trial recorded without a result. A line of result.json
+--- that is not a JSON object (a line torn by a crash) is left out, with a
+--- warning.
 function M.load_recording(dir)
   local analysis = require("tune.analysis").ExperimentAnalysis(dir)
-  local by_config, empty, n = {}, {}, 0
-  for _, t in ipairs(analysis.trials) do
+  local recorded = {}
+  for _, t in ipairs(analysis.trials) do recorded[#recorded + 1] = t end
+  table.sort(recorded, function(a, b) return id_order(a.trial_id, b.trial_id) end)
+  local by_config, n = {}, 0
+  for _, t in ipairs(recorded) do
     local rows, bad = {}, 0
     local path = type(t.logdir) == "string" and util.join(t.logdir, "result.json") or nil
     local text = path and core.read_file(path) or nil
@@ -66,15 +83,14 @@ function M.load_recording(dir)
       io.stderr:write(string.format("tunelua warning: replay: %s: %s left out\n", path,
         bad == 1 and "1 line that is not a result" or bad .. " lines that are not results"))
     end
-    if #rows > 0 then
-      by_config[canonical(t.config)] = rows
-      n = n + 1
-    else
-      empty[canonical(t.config)] = true
-    end
+    local key = canonical(t.config)
+    local list = by_config[key] or {}
+    by_config[key] = list
+    list[#list + 1] = #rows > 0 and rows
+    if #rows > 0 then n = n + 1 end
   end
-  if n == 0 then error("SimulatedExecutor: " .. dir .. " holds no recorded results to replay", 0) end
-  return by_config, empty
+  if n == 0 then error(dir .. " holds no recorded results to replay", 0) end
+  return by_config
 end
 
 local Sim = TrialExecutor:extend(nil, "SimulatedExecutor")
@@ -100,11 +116,13 @@ function Sim:__init(opts)
     error("SimulatedExecutor: give a curve (function(config, iteration, trial)) or replay (a finished "
       .. "experiment directory): the simulator has nothing to report otherwise", 3)
   end
-  local recording, unreported
+  local recording
   if replay then
-    local ok, r, e = pcall(M.load_recording, replay)
-    if not ok then error("SimulatedExecutor: replay: " .. tostring(r):gsub("^[^:]+:%d+: ", ""), 3) end
-    recording, unreported = r, e
+    local ok, r = pcall(M.load_recording, replay)
+    if not ok then
+      error("SimulatedExecutor: replay: " .. tostring(r):gsub("^[^:]+:%d+: ", ""):gsub("^SimulatedExecutor: ", ""), 3)
+    end
+    recording = r
   end
   -- Virtual seconds, at most MAX_VIRTUAL_S: a clock far past it no longer
   -- moves by a one-second timeout (a double's spacing there is larger),
@@ -122,22 +140,51 @@ function Sim:__init(opts)
   end
   self.iterations = 0
   local trials = {}
+  -- Per trial (by id): its own deep copy of the config, as a real worker
+  -- has (made when the trial first asks after a start or a reset; start,
+  -- reset, stop and pause drop it), and the recording it replays: the
+  -- next unused recorded trial of its config, chosen the first time it
+  -- asks (again only when its config changes).
+  local copies, replays, used = {}, {}, {}
+  self._sim_copies = copies
+  local function assign(trial)
+    local key = canonical(trial.config)
+    local r = replays[trial.trial_id]
+    if r == nil or r.key ~= key then
+      local list = recording[key]
+      local k = (used[key] or 0) + 1
+      if list and k <= #list then used[key] = k end
+      r = {key = key, rows = list and list[k], recorded = list and #list or 0}
+      replays[trial.trial_id] = r
+    end
+    r.src = trial.config
+    return r
+  end
   local function host(trial_id, iteration)
     local trial = trials[trial_id]
+    local c = copies[trial_id]
+    if c == nil then
+      c = util.deepcopy(trial.config)
+      copies[trial_id] = c
+    end
     local m
     if recording then
-      local rows = recording[canonical(trial.config)]
-      if rows then
-        m = rows[iteration]
+      local r = replays[trial_id]
+      if r == nil or r.src ~= trial.config then r = assign(trial) end
+      if r.rows then
+        m = r.rows[iteration]
       elseif curve then
-        m = curve(trial.config, iteration, trial)
+        m = curve(c, iteration, trial)
+      elseif r.recorded == 0 then
+        error("trial " .. tostring(trial) .. " has a config that " .. replay .. " did not record", 0)
+      elseif r.rows == false then
+        error("trial " .. tostring(trial) .. " has a config that " .. replay .. " recorded no result for", 0)
       else
-        local key = canonical(trial.config)
-        error("trial " .. tostring(trial) .. " has a config that " .. replay
-          .. (unreported[key] and " recorded no result for" or " did not record"), 0)
+        error(string.format("trial %s has a config that %s recorded for %d trial%s, each replayed already",
+          tostring(trial), replay, r.recorded, r.recorded == 1 and "" or "s"), 0)
       end
     else
-      m = curve(trial.config, iteration, trial)
+      m = curve(c, iteration, trial)
     end
     if m ~= nil then self.iterations = self.iterations + 1 end
     return m
@@ -169,17 +216,46 @@ function Sim:__init(opts)
   self.replay = replay
 end
 
+--- The executor's methods cannot be called from inside the curve: the
+--- engine is then in the middle of the request that asked for the
+--- metrics. The core refuses every such call (bindings/lexecutor.c); the
+--- methods below change the executor's or the trial's state before they
+--- reach the core, so they ask first.
+local function check_host(self) self._core:check_host() end
+
+function Sim:start_trial(trial, cap)
+  check_host(self)
+  self._sim_copies[trial.trial_id] = nil
+  return TrialExecutor.start_trial(self, trial, cap)
+end
+
+function Sim:reset_trial(trial, new_config, new_experiment_tag)
+  check_host(self)
+  local ok = TrialExecutor.reset_trial(self, trial, new_config, new_experiment_tag)
+  self._sim_copies[trial.trial_id] = nil
+  return ok
+end
+
 --- A simulated trial stops at once: what its worker does on the way out
 --- happens at this virtual instant, so its resources are free for the
 --- next decision (as a real trial's are once its process is gone).
 function Sim:stop_trial(trial, error, error_msg, traceback)
+  check_host(self)
+  self._sim_copies[trial.trial_id] = nil
   TrialExecutor.stop_trial(self, trial, error, error_msg, traceback)
   self._core:poll()
 end
 
 function Sim:pause_trial(trial)
+  check_host(self)
+  self._sim_copies[trial.trial_id] = nil
   TrialExecutor.pause_trial(self, trial)
   self._core:poll()
+end
+
+function Sim:save(trial, storage, result)
+  check_host(self)
+  return TrialExecutor.save(self, trial, storage, result)
 end
 
 -- tune.run's time budget and TimeoutStoppers count virtual seconds.

@@ -1,0 +1,178 @@
+-- The simulator as a user drives it: a curve that calls the executor, a
+-- curve that changes its config, replays of trials that share a config,
+-- and the messages for a curve that returns a list and for a recording
+-- with no result.
+local tune = require("tune")
+local core = require("tune.core")
+local support = require("spec.support")
+
+local function lines(path)
+  local out = {}
+  for line in (core.read_file(path) or ""):gmatch("[^\n]+") do out[#out + 1] = line end
+  return out
+end
+
+local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+describe("the simulator, driven by a user's curve", function()
+  local dir
+  before_each(function() dir = support.tmpdir("simuser") end)
+
+  -- The curve calls an executor method at iteration 2. Each case runs in a
+  -- tunelua process of its own (a crash or a hang must not take the spec
+  -- run with it): the trial fails with a message naming the method at the
+  -- curve's line, after one result, and the run goes on.
+  it("fails a trial whose curve calls an executor method, naming it, and never crashes", function()
+    local calls = {
+      {"ex:stop_trial(trial)", "stop_trial"},
+      {"ex:pause_trial(trial)", "pause_trial"},
+      {"ex:close()", "close"},
+      {"ex:cleanup()", "cleanup"},
+      {"ex:get_next_executor_event({trial}, false, 0.1)", "get_next_executor_event"},
+      {"ex:continue_training(trial)", "continue_training"},
+      {"ex:save(trial, 'MEMORY')", "save"},
+      {"ex:reset_trial(trial, {x = 2}, 'x')", "reset_trial"},
+      {"ex:start_trial(trial)", "start_trial"},
+      {"ex:flush_logs()", "flush_logs"},
+    }
+    for i, c in ipairs(calls) do
+      local sub = dir .. "/c" .. i
+      assert(core.mkdir_p(sub))
+      local script = sub .. "/exp.lua"
+      assert(core.write_atomic(script, string.format([[
+local tune = require("tune")
+local ex
+ex = tune.SimulatedExecutor{curve = function(config, i, trial)
+  if i == 2 then %s end
+  if i <= 3 then return {loss = i} end
+end}
+local a = tune.run(function() end, {trial_executor = ex, metric = "loss", mode = "min", num_samples = 2,
+  verbose = 0, local_dir = %q, name = "e", raise_on_failed_trial = false})
+for _, t in ipairs(a.trials) do
+  print("STATUS " .. t.status .. " " .. #assert(io.open(t.logdir .. "/result.json")):read("a"):gsub("[^\n]", ""))
+end
+assert(ex:close())
+print("DONE")
+]], c[1], sub)))
+      local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+      local ok, out = support.sh(string.format("env -u LD_PRELOAD timeout 60 %s %s", bin, quote(script)))
+      assert(ok, c[1] .. ":\n" .. out)
+      assert.matches("DONE", out, 1, true)
+      assert.same({"ERROR 1", "ERROR 1"}, (function()
+        local s = {}
+        for st in out:gmatch("STATUS ([^\n]+)") do s[#s + 1] = st end
+        return s
+      end)())
+      local a = tune.ExperimentAnalysis(sub .. "/e")
+      local err = core.read_file(a.trials[1].logdir .. "/error.txt")
+      assert.matches("the simulated trial failed: " .. script .. ":4: the simulator's curve called ex:"
+        .. c[2] .. "(): executor methods cannot be called from inside the curve", err, 1, true)
+    end
+  end)
+
+  it("lets a curve read the virtual clock", function()
+    local ex
+    local seen = {}
+    ex = tune.SimulatedExecutor{time_per_iteration = 2, curve = function(_, i)
+      seen[#seen + 1] = ex:now()
+      if i <= 3 then return {loss = i} end
+    end}
+    local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, name = "clock"})
+    ex:close()
+    assert.equal("TERMINATED", a.trials[1].status)
+    assert.equal(4, #seen)
+  end)
+
+  it("gives each trial its own copy of its config, made once when it starts", function()
+    local tables, trial_configs = {}, {}
+    local ex = tune.SimulatedExecutor{curve = function(c, i, trial)
+      local list = tables[trial.trial_id] or {}
+      tables[trial.trial_id] = list
+      list[i] = c
+      trial_configs[trial.trial_id] = trial.config
+      if i == 1 then
+        assert(c.x ~= 99)
+        c.x = 99
+        c.nested.y = 99
+      else
+        assert.equal(99, c.x)   -- the worker's copy keeps what its curve did
+      end
+      if i <= 3 then return {loss = i} end
+    end}
+    local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, name = "copy",
+      metric = "loss", mode = "min", config = {x = tune.grid_search({1, 2}), nested = {y = 5}}})
+    ex:close()
+    local xs = {}
+    for _, t in ipairs(a.trials) do
+      xs[#xs + 1] = t.config.x
+      assert.equal(5, t.config.nested.y)
+      assert.equal(t.config.x, t.last_result.config.x)
+      local list = tables[t.trial_id]
+      assert.equal(4, #list)
+      for i = 2, 4 do assert.equal(list[1], list[i]) end      -- one copy per trial
+      assert.are_not.equal(trial_configs[t.trial_id], list[1])
+      assert.equal(t.config.x, core.json_decode(core.read_file(t.logdir .. "/params.json")).x)
+    end
+    table.sort(xs)
+    assert.same({1, 2}, xs)
+    local b = tune.ExperimentAnalysis(dir .. "/copy")
+    for _, t in ipairs(b.trials) do assert.is_true(t.config.x == 1 or t.config.x == 2) end
+  end)
+
+  it("replays trials that share a config from their own recordings, in order", function()
+    tune.register_trainable("sim_user_dup", function() end)
+    local ex = tune.SimulatedExecutor{curve = function(_, i, t)
+      if i <= 2 then return {loss = tonumber(t.trial_id:sub(-1)) + i} end
+    end}
+    local first = tune.run("sim_user_dup", {trial_executor = ex, num_samples = 3, seed = 1, verbose = 0,
+      local_dir = dir, name = "recorded", config = {lr = tune.grid_search({0.1})}})
+    ex:close()
+    local function losses(a)
+      local out = {}
+      for _, t in ipairs(a.trials) do out[#out + 1] = t.last_result.loss end
+      return out
+    end
+    assert.same({2, 3, 4}, losses(first))
+    -- A fourth trial of that config has no recording left: the curve's.
+    local replay = tune.SimulatedExecutor{replay = dir .. "/recorded", curve = function(_, i)
+      if i <= 2 then return {loss = 100 + i} end
+    end}
+    local second = tune.run("sim_user_dup", {trial_executor = replay, num_samples = 4, seed = 1, verbose = 0,
+      local_dir = dir, name = "replayed", config = {lr = tune.grid_search({0.1})}})
+    replay:close()
+    assert.same({2, 3, 4, 102}, losses(second))
+    -- Without a curve, that trial fails, saying why.
+    local strict = tune.SimulatedExecutor{replay = dir .. "/recorded"}
+    local third = tune.run("sim_user_dup", {trial_executor = strict, num_samples = 4, seed = 1, verbose = 0,
+      local_dir = dir, name = "strict", config = {lr = tune.grid_search({0.1})}, raise_on_failed_trial = false})
+    strict:close()
+    assert.same({"TERMINATED", "TERMINATED", "TERMINATED", "ERROR"},
+      {third.trials[1].status, third.trials[2].status, third.trials[3].status, third.trials[4].status})
+    assert.matches("has a config that " .. dir .. "/recorded recorded for 3 trials, each replayed already",
+      core.read_file(third.trials[4].logdir .. "/error.txt"), 1, true)
+  end)
+
+  it("names a curve that returns a list as one that returns what is not a table of metrics", function()
+    local ex = tune.SimulatedExecutor{curve = function() return {1, 2, 3} end}
+    local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, name = "list",
+      raise_on_failed_trial = false})
+    ex:close()
+    local err = core.read_file(a.trials[1].logdir .. "/error.txt")
+    assert.matches("the simulator's curve returned a list, not a table of metrics or nil", err, 1, true)
+    assert.is_nil(err:find("malformed", 1, true))
+  end)
+
+  it("says once that a recording holds no results", function()
+    local ex = tune.SimulatedExecutor{curve = function(_, i) if i <= 2 then return {loss = i} end end}
+    local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, name = "recorded",
+      num_samples = 2})
+    ex:close()
+    for _, t in ipairs(a.trials) do assert(core.write_atomic(t.logdir .. "/result.json", "")) end
+    local ok, err = pcall(tune.SimulatedExecutor, {replay = dir .. "/recorded"})
+    assert.is_false(ok)
+    assert.matches("SimulatedExecutor: replay: " .. dir .. "/recorded holds no recorded results to replay", err, 1,
+      true)
+    local _, n = err:gsub("SimulatedExecutor", "")
+    assert.equal(1, n)
+  end)
+end)
