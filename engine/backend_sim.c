@@ -169,8 +169,18 @@ static double wall_ms(void) {
   return (double)tv.tv_sec * 1e3 + (double)tv.tv_usec / 1e3;
 }
 
-/// A train request: up to n results from the host, delivered one
-/// time_per_iteration apart, in one reply.
+/// How long the iteration of metrics `m` takes on the virtual clock: its
+/// own time_this_iter_s when it reports one (a replayed recording, a curve
+/// that models time), else time_per_iteration.
+static double step_of(const sim_backend_t *b, const cJSON *m) {
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "time_this_iter_s");
+  if (cJSON_IsNumber(t) && isfinite(t->valuedouble) && t->valuedouble >= 0 && t->valuedouble <= 1e9)
+    return t->valuedouble;
+  return b->tpi;
+}
+
+/// A train request: up to n results from the host, each one iteration's
+/// time after the one before (step_of), in one reply.
 static void train(tune_proc_t *p, uint64_t id, long n) {
   sim_backend_t *b = p->b;
   /* The reply is the message a worker would send, made as a tree: the
@@ -180,7 +190,7 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
   cJSON_AddItemToObjectCS(msg, "results", results);
   long made = 0;
   int finished = 0;
-  int64_t dt = llround(b->tpi * 1e9);
+  double busy = 0;
   for (; made < (n < 1 ? 1 : n); made++) {
     cJSON *m = NULL;
     tune_buf_reset(&b->scratch);
@@ -208,13 +218,15 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
     }
     p->iteration++;
     cJSON *item = cJSON_CreateObject();
+    double step = step_of(b, m);
+    busy += step;
     cJSON_AddItemToObjectCS(item, "m", m);
-    cJSON_AddItemToObjectCS(item, "dt", tune_json_new_int(dt));
+    cJSON_AddItemToObjectCS(item, "dt", tune_json_new_int(llround(step * 1e9)));
     cJSON_AddItemToObjectCS(item, "ts", tune_json_new_int(llround(wall_ms())));
     cJSON_AddItemToArray(results, item);
   }
   cJSON_AddItemToObjectCS(msg, "finished", cJSON_CreateBool(finished));
-  reply_msg(p, b->tpi * (double)made, msg);
+  reply_msg(p, busy, msg);
 }
 
 static void save(tune_proc_t *p, uint64_t id, const char *dir) {

@@ -162,6 +162,26 @@ print("DONE")
     assert.is_nil(err:find("malformed", 1, true))
   end)
 
+  it("moves the virtual clock by a result's own time_this_iter_s, replayed or from the curve", function()
+    local function run(name, sim, budget)
+      return tune.run(function() end, {name = name, backend = "sim", local_dir = dir, verbose = 0,
+        config = {x = tune.grid_search({1})}, time_budget_s = budget, sim = sim})
+    end
+    -- Ten virtual seconds an iteration: a budget of 35 s allows four.
+    local a = run("timed", {curve = function(_, i) if i <= 20 then return {loss = i, time_this_iter_s = 10} end end})
+    assert.equal(20, a.trials[1].last_result.training_iteration)
+    local b = run("budget", {curve = function(_, i) if i <= 20 then return {loss = i, time_this_iter_s = 10} end end}, 35)
+    local r = b.trials[1].last_result
+    assert.is_true(r.training_iteration >= 3 and r.training_iteration <= 5, tostring(r.training_iteration))
+    assert.equal(10 * r.training_iteration, r.time_total_s)
+    -- A replay of the first: the recorded times, on the clock too.
+    local c = run("replayed", {replay = dir .. "/timed"}, 35)
+    assert.same(r.training_iteration, c.trials[1].last_result.training_iteration)
+    -- Without the key, time_per_iteration (1 s): the budget allows about 35.
+    local d = run("plain", {curve = function(_, i) if i <= 100 then return {loss = i} end end}, 35)
+    assert.is_true(d.trials[1].last_result.training_iteration >= 30)
+  end)
+
   it("says once that a recording holds no results", function()
     local ex = tune.SimulatedExecutor{curve = function(_, i) if i <= 2 then return {loss = i} end end}
     local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, name = "recorded",
