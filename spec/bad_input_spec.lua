@@ -286,12 +286,14 @@ describe("bad input through tune.run", function()
   end)
 
   it("a run that fails before its first trial leaves the earlier experiment of its name as it was", function()
-    local function run(extra)
+    local function run(extra, trainable)
       local opts = {name = "keep", backend = "sim", local_dir = dir, verbose = 0, num_samples = 3,
         config = {x = tune.uniform(0, 1)}, sim = {curve = function(_, i) if i <= 2 then return {loss = i} end end}}
       for k, v in pairs(extra or {}) do opts[k] = v end
-      return pcall(tune.run, function() end, opts)
+      return pcall(tune.run, trainable or function() end, opts)
     end
+    local Cls = tune.Trainable:extend(nil, "Cls")
+    function Cls.default_resource_request() return 5 end
     assert.is_true((run()))
     local exp = dir .. "/keep"
     local function listing()
@@ -303,13 +305,15 @@ describe("bad input through tune.run", function()
     end
     local before = listing()
     local failing = {
-      {config = {x = tune.sample_from(function(spec) return spec.config.y.z end)}},
-      {callbacks = {{setup = function() error("setup refused") end}}},
-      {trial_name_creator = function() error("no name") end},
+      {{config = {x = tune.sample_from(function(spec) return spec.config.y.z end)}}, "sample_from function failed"},
+      {{callbacks = {{setup = function() error("setup refused") end}}}, "setup refused"},
+      {{trial_name_creator = function() error("no name") end}, "trial_name_creator failed: .*no name"},
+      {{name = "keep"}, "Cls:default_resource_request%(config%) returned a number", Cls},
     }
-    for i, extra in ipairs(failing) do
-      local ok = run(extra)
+    for i, case in ipairs(failing) do
+      local ok, e = run(case[1], case[3])
       assert.is_false(ok, "case " .. i)
+      assert.matches(case[2], tostring(e))
       assert.same(before, listing(), "case " .. i)
     end
     assert.equal(3, #require("tune.analysis").ExperimentAnalysis(exp).trials)

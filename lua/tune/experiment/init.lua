@@ -41,7 +41,15 @@ function Experiment:pgf_for(config)
   if self._pgf then return self._pgf end
   if registry.kind_of(self.run) == "class" then
     local r = self.run:default_resource_request(config)
-    if r ~= nil then return placement.to_pgf(r, 2) end
+    if r ~= nil then
+      local ok, pgf = pcall(placement.to_pgf, r)
+      if not ok then
+        error(string.format("%s:default_resource_request(config) returned %s: %s", tostring(self.trainable_name),
+          type(r) == "table" and "resources that cannot be used" or ("a " .. type(r)),
+          tostring(pgf):gsub("^[^\n]-%.lua:%d+: ", "")), 0)
+      end
+      return pgf
+    end
   end
   if not self._default_pgf then self._default_pgf = placement.PlacementGroupFactory({{CPU = 1}}) end
   return self._default_pgf

@@ -111,7 +111,8 @@ function Trial:__init(trainable, opts)
     checkpoint_score_attr = self.checkpoint_score_attr,
   }
   if self.trial_name_creator then
-    local name = self.trial_name_creator(self)
+    local ok, name = pcall(self.trial_name_creator, self)
+    if not ok then error("trial_name_creator failed: " .. tostring(name), 0) end
     if type(name) ~= "string" and type(name) ~= "number" then
       error("trial_name_creator must return the trial's name (a string), got " .. type(name), 0)
     end
