@@ -309,6 +309,31 @@ describe("ExperimentAnalysis", function()
     end)
   end)
 
+  it("reads a trial's history from progress.csv when the JSON logger did not run", function()
+    local dir = support.tmpdir("analysis-csvonly")
+    tune.run("c", {name = "c", backend = "sim", local_dir = dir, verbose = 0, metric = "loss", mode = "min",
+      config = {early = tune.grid_search({10, 1})}, callbacks = {tune.CSVLoggerCallback()},
+      sim = {curve = function(c, i) if i <= 5 then return {loss = i == 5 and (c.early == 10 and 0 or 5) or c.early} end end}})
+    local a = analysis.ExperimentAnalysis(dir .. "/c")
+    local avg = {}
+    for _, t in ipairs(a.trials) do
+      assert.equal(0, #(core.read_file(t.logdir .. "/result.json") or ""))
+      avg[t.config.early] = a:get_trial_score(t, "loss", "min", "avg")
+    end
+    assert.same({[10] = 8, [1] = 1.8}, avg)
+    assert.equal(1, a:get_best_trial("loss", "min", "avg").config.early)
+    assert.equal(2, #a:dataframe())
+    for _, rows in pairs(a:trial_dataframes()) do assert.equal(5, #rows) end
+    -- A trial may be given by its directory, as to the checkpoint methods.
+    local t = a.trials[1]
+    assert.equal(a:get_trial_score(t, "loss", "min", "avg"), a:get_trial_score(t.logdir .. "/", "loss", "min", "avg"))
+    for _, bad in ipairs({42, false}) do
+      local ok, e = pcall(a.get_trial_score, a, bad, "loss", "min")
+      assert.is_false(ok)
+      assert.matches("trial should be a logdir string or a trial", tostring(e))
+    end
+  end)
+
   it("get_best_config and get_best_logdir follow the best trial", function()
     local ea = ExperimentAnalysis(D)
     assert.are.same({lr = 0.01, model = {layers = 2}, name = NAME_A}, ea:get_best_config("loss", "min", "avg"))

@@ -79,6 +79,8 @@ describe("bad input through tune.run", function()
     assert.matches("seed must be an integer, got inf", refusal{seed = math.huge})
     assert.matches("max_concurrent_trials", refusal{max_concurrent_trials = 0 / 0})
     assert.matches("metric must not contain a NUL character", refusal{metric = "a\0b"})
+    assert.matches("but the reporter you are using was already instantiated with their own `metric`",
+      refusal{metric = "loss", mode = "min", progress_reporter = tune.CLIReporter{metric = "loss", mode = "min"}})
     -- A local_dir under a directory that takes no new entries (/proc).
     local ok, e = pcall(tune.run, "steps", {local_dir = "/proc/tunelua-x", verbose = 0})
     assert.is_false(ok)

@@ -88,6 +88,27 @@ describe("browser", function()
     assert.same({}, page.errors)
   end)
 
+  it("shows a report whose configs hold markup, NaN and infinities, and whose results hold NaN", function()
+    local dir = support.tmpdir("report-odd")
+    local file = dir .. "/odd.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+tune.run("odd", {backend = "sim", name = "odd", verbose = 0, metric = "loss", mode = "min",
+  config = {s = tune.grid_search({"<!--<script>", "</script><b>x</b>", "ok"}), v = tune.grid_search({0 / 0, 1, math.huge})},
+  sim = {curve = function(c, it) if it <= 3 then return {loss = it, aux = 0 / 0} end end}})
+]]))
+    support.must(string.format("%s --local-dir %s %s", tunelua, dir, file))
+    local exp_dir = dir .. "/odd"
+    support.must(string.format("%s report %s", tunelua, exp_dir))
+    assert.is_nil(core.read_file(exp_dir .. "/report.html"):match('<script id="tune%-data"[^>]*>[^\n]-<!%-%-'))
+    local page = check("report", exp_dir .. "/report.html")
+    assert.equal(9, page.trials)
+    assert.equal(9, page.curves)
+    assert_curves_equal(page, exp_dir)
+    assert.same({}, page.page_errors)
+    assert.same({}, page.errors)
+  end)
+
   it("updates the live dashboard as results arrive and ends equal to result.json", function()
     local dir = support.tmpdir("dashboard")
     local p, url = start_dashboard("REPORT_WAIT=1 REPORT_SLEEP=0.1 REPORT_NAME=live", dir)

@@ -31,6 +31,11 @@ describe("tunelua report", function()
     local n = 0
     for _ in pairs(decoded.rows) do n = n + 1 end
     assert.equal(6, n)
+    -- Given a state file, the page goes beside it by default.
+    local state = assert(require("tune.experiment.persistence").find_state(exp))
+    ok, out = run(string.format("%s report %s", tunelua, state))
+    assert.is_true(ok, out)
+    assert.truthy(core.stat(exp .. "/report.html"))
   end)
 
   it("refuses a directory that holds no experiment, writing nothing", function()

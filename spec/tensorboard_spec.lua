@@ -26,7 +26,8 @@ describe("TBXLoggerCallback", function()
 local tune = require("tune")
 tune.run(function(config)
   for i = 1, 7 do
-    tune.report{loss = config.x / i, nested = {acc = i / 7}, flag = i % 2 == 0, label = "s" .. i}
+    tune.report{loss = config.x / i, nested = {acc = i / 7}, flag = i % 2 == 0, label = "s" .. i, aux = 0 / 0,
+      timesteps_this_iter = config.x == 3 and 10 or nil}
   end
 end, {name = "tb", metric = "loss", mode = "min", verbose = 0,
   config = {x = tune.grid_search({0.5, 3})}, callbacks = {tune.TBXLoggerCallback()}})
@@ -52,7 +53,10 @@ end, {name = "tb", metric = "loss", mode = "min", verbose = 0,
         for i, line in ipairs(rows) do
           local r = core.json_decode(line)
           local e = decoded.events[i]
-          assert.equal(r.training_iteration, e.step)
+          -- Ray's step: timesteps_total when there is one, else the iteration.
+          assert.equal(r.timesteps_total or r.training_iteration, e.step)
+          if r.timesteps_total then assert.equal(10 * r.training_iteration, e.step) end
+          assert.is_nil(e.values["ray/tune/aux"])                 -- NaN, left out (Ray)
           assert.equal(f32(r.loss), e.values["ray/tune/loss"])
           assert.equal(f32(r.nested.acc), e.values["ray/tune/nested/acc"])
           assert.equal(r.flag and 1 or 0, e.values["ray/tune/flag"])

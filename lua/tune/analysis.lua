@@ -146,8 +146,10 @@ function M.load(path_or_state, opts)
   return setup(setmetatable({}, ExperimentAnalysis), path_or_state, opts)
 end
 
---- A trial's history: flattened rows from result.json, else progress.csv
---- (cached). Second value: whether a results file was found.
+--- A trial's history: flattened rows from result.json, else (no
+--- result.json, or none of its rows: the JSON logger was not among the
+--- callbacks, and the file was made empty with the trial's directory)
+--- progress.csv (cached). Second value: whether a results file was found.
 function ExperimentAnalysis:_rows(t)
   local h = self._history[t]
   if h then return h.rows, h.found end
@@ -156,9 +158,8 @@ function ExperimentAnalysis:_rows(t)
   if logdir then
     local path = util.join(logdir, "result.json")
     local text = core.read_file(path)
-    if text then
-      rows, found = M.parse_result_json(text, path), true
-    else
+    if text then rows, found = M.parse_result_json(text, path), true end
+    if #rows == 0 then
       text = core.read_file(util.join(logdir, "progress.csv"))
       if text then rows, found = M.parse_progress_csv(text), true end
     end

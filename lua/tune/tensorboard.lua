@@ -4,7 +4,8 @@
 --- events.out.tfevents.<time>.<host>: TFRecord framing (length, masked
 --- CRC32C of the length, an Event, masked CRC32C of the Event), a first
 --- Event with file_version "brain.Event:2", then one Event per result with
---- step = training_iteration and a Summary of every numeric field as
+--- step = timesteps_total (when not 0) or training_iteration and a Summary
+--- of every numeric field but NaN as
 --- "ray/tune/<key>" (nested keys joined by "/"), value as a float32
 --- simple_value. Field numbers follow TensorBoard's event.proto and
 --- summary.proto. See docs/guide/output.md, "TensorBoard".
@@ -121,7 +122,8 @@ function M.values(result)
   local out = {}
   for k, v in pairs(util.flatten(result, "/")) do
     local top = k:match("^[^/]+")
-    if not SKIP[top] and (type(v) == "number" or type(v) == "boolean") then
+    -- NaN is left out, as Ray's `not np.isnan(value)`.
+    if not SKIP[top] and (type(v) == "number" and v == v or type(v) == "boolean") then
       if type(v) == "boolean" then v = v and 1 or 0 end
       out[#out + 1] = {"ray/tune/" .. k, v}
     end
@@ -133,7 +135,10 @@ end
 function TBX:on_trial_result(_, _, trial, result)
   local f = self:_file(trial)
   if not f then return end
-  local step = result.training_iteration
+  -- Ray's step: timesteps_total when the result has one (not 0), else
+  -- training_iteration.
+  local step = result.timesteps_total
+  if type(step) ~= "number" or step == 0 or step ~= step then step = result.training_iteration end
   local ok, err = f:write(M.record(M.event(core.time(), type(step) == "number" and step or 0, M.values(result))))
   if ok then ok, err = f:flush() end
   if not ok then io.stderr:write("tunelua warning: TBXLoggerCallback: ", tostring(err), "\n") end

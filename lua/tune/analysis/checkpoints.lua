@@ -63,16 +63,7 @@ local function checkpoint_iteration(c)
   return n and tonumber(n) or nil
 end
 
---- A trial given as a trial or as its logdir.
-local function resolve_trial(self, trial)
-  if type(trial) == "table" then return trial end
-  if type(trial) ~= "string" then return nil, "trial should be a logdir string or a trial" end
-  local dir = util.expanduser(trial):gsub("/+$", "")
-  for _, t in ipairs(self.trials) do
-    if t.logdir == dir then return t end
-  end
-  return {logdir = dir, trial_id = dir:match("[^/]+$")}
-end
+local resolve_trial = common.resolve_trial
 
 local function checkpoint_values(self, t, metric)
   local out = {}

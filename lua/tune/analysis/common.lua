@@ -45,4 +45,16 @@ end
 
 M.is_nan, M.is_nan_or_inf, M.as_number = is_nan, is_nan_or_inf, as_number
 M.flat_row, M.last_result = flat_row, last_result
+--- A trial given as a trial or as its logdir (Ray's methods take either):
+--- the trial, or nil and why not.
+function M.resolve_trial(self, trial)
+  if type(trial) == "table" then return trial end
+  if type(trial) ~= "string" then return nil, "trial should be a logdir string or a trial" end
+  local dir = util.expanduser(trial):gsub("/+$", "")
+  for _, t in ipairs(self.trials) do
+    if t.logdir == dir then return t end
+  end
+  return {logdir = dir, trial_id = dir:match("[^/]+$")}
+end
+
 return M

@@ -115,6 +115,8 @@ function ExperimentAnalysis:get_trial_score(trial, metric, mode, scope)
   if not mode then error(err, 2) end
   scope, err = check_scope(metric, scope)
   if not scope then error(err, 2) end
+  trial, err = common.resolve_trial(self, trial)
+  if not trial then error(err, 2) end
   local a = self:_metric_analysis(trial, metric)
   if not a then return nil end
   return a[scope == "all" and mode or scope]

@@ -61,7 +61,7 @@ end
 
 --- tune.run's metric, mode and config go to the search algorithm and the
 --- scheduler, with the seed's refusals when they had their own.
-local function set_search_properties(search_alg, scheduler, o)
+local function set_search_properties(search_alg, scheduler, o, opts)
   local metric, mode, config = o.metric, o.mode, o.config
   if next(config) ~= nil then
     local took = plugin.must("search algorithm", search_alg, "set_search_properties", nil, metric, mode, config)
@@ -79,6 +79,14 @@ local function set_search_properties(search_alg, scheduler, o)
     refuse("You passed a `metric` or `mode` argument to `tune.run()`, but the scheduler you are using was "
       .. "already instantiated with their own `metric` and `mode` parameters. Either remove the arguments "
       .. "from your scheduler or from your call to `tune.run()`")
+  end
+  -- A CLIReporter built with its own metric or mode refuses tune.run's
+  -- in its setup (Ray's check): refused here, before anything is made.
+  local reporter = opt(opts, "progress_reporter")
+  if type(reporter) == "table" and ((rawget(reporter, "_metric") and metric) or (rawget(reporter, "_mode") and mode)) then
+    refuse("You passed a `metric` or `mode` argument to `tune.run()`, but the reporter you are using was "
+      .. "already instantiated with their own `metric` and `mode` parameters. Either remove the arguments "
+      .. "from your reporter or from your call to `tune.run()`")
   end
 end
 
@@ -310,7 +318,7 @@ function M.build(opts, o, cli, t, run_count)
     if not ok then refuse("tune.run: --events: " .. tostring(cb):gsub("^[^:]+:%d+: ", "")) end
     events = cb
   end
-  set_search_properties(search_alg, scheduler, o)
+  set_search_properties(search_alg, scheduler, o, opts)
   local local_dir, name, experiment_dir, resume = place(opts, o, cli, t.name, run_count, t.earlier or {})
   check_backend_options(opts, cli, experiment_dir)
   -- A trial's worker runs the script again: each earlier tune.run of it

@@ -55,7 +55,10 @@ function M.page(data)
     local e
     json, e = core.json_encode(data)
     if not json then return nil, "cannot encode the experiment: " .. tostring(e) end
-    json = json:gsub("</", "<\\/")    -- inside <script>: no "</script>"
+    -- Inside <script>: no "<" at all ("</script>" would end it, and
+    -- "<!--<script" would make the parser swallow the next script); in
+    -- JSON a "<" is only ever inside a string, where \u003c is the same.
+    json = json:gsub("<", "\\u003c")
   end
   local page = require("tune.report.page")
   -- Plain replacements (the library and data may contain "%").
@@ -92,7 +95,11 @@ end
 function M.write(dir, out)
   local html, err = M.build(dir)
   if not html then return nil, err end
-  out = out or util.join(dir, "report.html")
+  -- Beside the experiment: in DIR, or in the directory of a state file.
+  if not out then
+    local base = core.stat(dir) == "file" and (dir:match("^(.*)/[^/]*$") or ".") or dir
+    out = util.join(base, "report.html")
+  end
   local ok, werr = core.write_atomic(out, html)
   if not ok then return nil, string.format("cannot write %s: %s", out, tostring(werr)) end
   return out

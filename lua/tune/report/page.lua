@@ -56,7 +56,15 @@ var report = window.tuneReport = {state: null, rows: {}, offsets: {}, thinned: {
 var MAX_LINES = 300, KEEP_POINTS = 2000;
 var POLL_MS = Math.max(100, 1000 * (Number(new URLSearchParams(location.search).get("poll")) || 5));
 window.addEventListener("error", function (e) { report.errors.push(String(e.message)); body.dataset.errors = report.errors.length; });
-var embedded = JSON.parse(document.getElementById("tune-data").textContent);
+// The experiment's JSON may hold NaN and Infinity (Python's json writes
+// them, and so does tunelua): read as null, outside strings.
+function parseJSON(text) {
+  try { return JSON.parse(text); } catch (e) {
+    return JSON.parse(text.replace(/("(?:[^"\\]|\\.)*")|-?Infinity|NaN/g,
+      function (m, str) { return str ? str : "null"; }));
+  }
+}
+var embedded = parseJSON(document.getElementById("tune-data").textContent);
 var token = new URLSearchParams(location.search).get("token");
 var q = token ? "&token=" + encodeURIComponent(token) : "";
 var COLORS = ["#4e79a7","#f28e2b","#e15759","#76b7b2","#59a14f","#edc948","#b07aa1","#ff9da7","#9c755f","#bab0ac"];
@@ -232,7 +240,7 @@ function render(full) {
 
 function parseLines(text) {
   var out = [];
-  text.split("\n").forEach(function (l) { if (l) { try { out.push(flatten(JSON.parse(l), "", {})); } catch (e) {} } });
+  text.split("\n").forEach(function (l) { if (l) { try { out.push(flatten(parseJSON(l), "", {})); } catch (e) {} } });
   return out;
 }
 
@@ -240,7 +248,7 @@ async function poll() {
   var changed = false;
   var r = await fetch("api/state?" + q);
   if (!r.ok) throw new Error("api/state: HTTP " + r.status);
-  var s = await r.json();
+  var s = parseJSON(await r.text());
   if (!s.trials) return false;
   var before = report.state ? JSON.stringify(report.state.trials.map(function (t) { return t.status; })) : "";
   var statusChanged = before !== JSON.stringify(s.trials.map(function (t) { return t.status; }));
