@@ -311,10 +311,14 @@ describe("ExperimentAnalysis", function()
 
   it("reads a trial's history from progress.csv when the JSON logger did not run", function()
     local dir = support.tmpdir("analysis-csvonly")
-    tune.run("c", {name = "c", backend = "sim", local_dir = dir, verbose = 0, metric = "loss", mode = "min",
+    local returned = tune.run("c", {name = "c", backend = "sim", local_dir = dir, verbose = 0, metric = "loss", mode = "min",
       config = {early = tune.grid_search({10, 1})}, callbacks = {tune.CSVLoggerCallback()},
       sim = {curve = function(c, i) if i <= 5 then return {loss = i == 5 and (c.early == 10 and 0 or 5) or c.early} end end}})
     local a = analysis.ExperimentAnalysis(dir .. "/c")
+    -- tune.run's analysis has the state's stats and runner records too.
+    assert.equal(2, returned:stats().trials)
+    assert.same(a:stats(), returned:stats())
+    assert.equal(a:runner_data().iteration, returned:runner_data().iteration)
     local avg = {}
     for _, t in ipairs(a.trials) do
       assert.equal(0, #(core.read_file(t.logdir .. "/result.json") or ""))
@@ -324,6 +328,7 @@ describe("ExperimentAnalysis", function()
     assert.equal(1, a:get_best_trial("loss", "min", "avg").config.early)
     assert.equal(2, #a:dataframe())
     for _, rows in pairs(a:trial_dataframes()) do assert.equal(5, #rows) end
+    for _, rows in pairs(a:fetch_trial_dataframes()) do assert.equal(5, #rows) end
     -- A trial may be given by its directory, as to the checkpoint methods.
     local t = a.trials[1]
     assert.equal(a:get_trial_score(t, "loss", "min", "avg"), a:get_trial_score(t.logdir .. "/", "loss", "min", "avg"))

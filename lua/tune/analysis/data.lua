@@ -93,6 +93,13 @@ function ExperimentAnalysis:dataframe(metric, mode)
   return out
 end
 
+--- Ray's fetch_trial_dataframes: the histories read again from disk
+--- (trial_dataframes() reads them once and keeps them).
+function ExperimentAnalysis:fetch_trial_dataframes()
+  self._history = {}
+  return self:trial_dataframes()
+end
+
 --- The experiment state's "stats" (map name -> stats for several experiments).
 function ExperimentAnalysis:stats()
   return self:_per_source("stats")

@@ -251,7 +251,10 @@ local function finish(ctx, opts, o, interrupted, level)
   -- The trials are at hand: the analysis needs only the experiment's header.
   local persistence = require("tune.experiment.persistence")
   local header = {format = persistence.FORMAT, version = persistence.VERSION, name = runner.experiment_info.name,
-    experiment_dir = experiment_dir, metric = runner.metric, mode = runner.mode}
+    experiment_dir = experiment_dir, metric = runner.metric, mode = runner.mode,
+    -- stats() and runner_data(), as the state file has them.
+    stats = {start_time = runner.experiment_info.start_time, trials = #runner.trials},
+    runner = {iteration = runner.iteration, total_time = runner.total_time, has_errored = runner._has_errored}}
   local analysis = require("tune.analysis").ExperimentAnalysis(header, {
     trials = runner.trials, default_metric = o.metric, default_mode = o.mode})
   analysis.interrupted = interrupted ~= nil
