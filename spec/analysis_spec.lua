@@ -763,6 +763,12 @@ describe("tunelua analyze", function()
     assert.are.equal(0, rc)
     assert.are.same({"train_00000_inf", "train_00001_nan", "train_00002_ok"}, order(out))
     assert.is_nil(out:find("Sorted by", 1, true))
+    -- Nothing to rank by: --mode and --scope are not ignored silently.
+    for _, flag in ipairs({{"--mode", "max"}, {"--scope", "avg"}}) do
+      local rc2, _, err = analyze({ND, flag[1], flag[2]})
+      assert.are.equal(2, rc2)
+      assert.matches(flag[1] .. " ranks by a metric, and this experiment has none", err, 1, true)
+    end
     rc, out = analyze({ND, "--csv"})
     assert.are.equal("Trial name,status,iter,config/x", lines(out)[1])
     assert.are.equal("train_00000_inf,TERMINATED,2,1", lines(out)[2])

@@ -252,6 +252,11 @@ local function run(args)
     o.metric = ea.experiment_metric
     o.mode = o.mode or ea.experiment_mode
     if o.metric and not o.mode then o.metric = nil end
+    -- Nothing to rank by: a --mode or --scope would be ignored.
+    if o.metric == nil and (o.mode ~= nil or o.scope ~= nil) then
+      return fail((o.scope ~= nil and "--scope" or "--mode") .. " ranks by a metric, and this experiment has "
+        .. "none: give --metric NAME")
+    end
   elseif o.mode == nil then
     if o.metric == ea.experiment_metric and ea.experiment_mode then
       o.mode = ea.experiment_mode
