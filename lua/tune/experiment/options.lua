@@ -3,6 +3,7 @@
 --- their checking and normalisation. A refused option raises a refusal
 --- that tune.run re-raises at the user's line; nothing is created or
 --- written before every option has been checked.
+local core = require("tune.core")
 local util = require("tune.util")
 
 local M = {}
@@ -266,6 +267,68 @@ function M.check(opts, cli)
   if not dok then M.refuse("tune.run: " .. tostring(d)) end
   o.dashboard = d
   return o
+end
+
+--- The backend tune.run asks for: --backend, else the option, else
+--- TUNE_BACKEND, else "local".
+function M.backend_name(opts, cli)
+  local name = cli.backend or opt(opts, "backend")
+  if name ~= nil and type(name) ~= "string" then
+    M.refuse("tune.run: backend must be a string (" .. core.backend_names() .. "), got " .. type(name))
+  end
+  if name == nil then name = require("tune.executor").backend_name({}) end
+  local known = false
+  for b in core.backend_names():gmatch("[^, ]+") do known = known or b == name end
+  if not known then M.refuse("tune.run: unknown backend '" .. name .. "' (known: " .. core.backend_names() .. ")") end
+  return name
+end
+
+--- The recording a replay reads is never written: a replay whose
+--- experiment directory is the recording's (or holds it, or lies in it)
+--- would archive its state and add the simulated trials to it. `from`
+--- names where the replay was asked for.
+local function check_replay_target(replay, from, experiment_dir)
+  if type(replay) ~= "string" or replay == "" then return end
+  local rec = replay
+  if core.stat(rec) == "file" then rec = rec:match("^(.*)/[^/]*$") or "." end
+  rec = util.real_path(rec)
+  local exp = util.real_path(experiment_dir)
+  if util.within(exp, rec) or util.within(rec, exp) then
+    M.refuse(string.format("tune.run: %s %s: the replay's experiment directory %s %s the recording it replays, "
+      .. "which is never modified: give the replay its own directory with --name (e.g. --name %s_replay) or "
+      .. "--local-dir (or the name and local_dir options)", from, replay, experiment_dir,
+      exp == rec and "is" or (util.within(exp, rec) and "lies inside" or "holds"), experiment_dir:match("([^/]*)/*$")))
+  end
+end
+
+--- Options of another backend than the one that runs are refused rather
+--- than ignored; and the recording a replay reads is never written.
+function M.check_backend_options(opts, cli, experiment_dir)
+  local ex, sim, slurm = opt(opts, "trial_executor"), opt(opts, "sim"), opt(opts, "slurm")
+  if ex then
+    if cli.replay then
+      M.refuse("tune.run: --replay builds the simulator, but this run gives its own trial_executor")
+    end
+    if cli.backend then
+      M.refuse("tune.run: --backend " .. cli.backend .. " builds the executor, but this run gives its own "
+        .. "trial_executor (which has its backend)")
+    end
+    if opt(opts, "backend") ~= nil then
+      M.refuse("tune.run: give either trial_executor or backend, not both (the executor has its backend)")
+    end
+    if sim ~= nil then M.refuse("tune.run: sim options given, but this run gives its own trial_executor") end
+    if slurm ~= nil then M.refuse("tune.run: slurm options given, but this run gives its own trial_executor") end
+    if type(ex.replay) == "string" then check_replay_target(ex.replay, "the trial_executor's replay", experiment_dir) end
+    return
+  end
+  local backend = M.backend_name(opts, cli)
+  if sim ~= nil and backend ~= "sim" then M.refuse("tune.run: sim options given but the backend is " .. backend) end
+  if slurm ~= nil and backend ~= "slurm" then M.refuse("tune.run: slurm options given but the backend is " .. backend) end
+  if cli.replay then
+    check_replay_target(cli.replay, "--replay", experiment_dir)
+  elseif type(sim) == "table" then
+    check_replay_target(sim.replay, "sim.replay", experiment_dir)
+  end
 end
 
 return M
