@@ -321,6 +321,23 @@ describe("bad input through tune.run", function()
     assert.equal(3, #require("tune.analysis").ExperimentAnalysis(exp).trials)
   end)
 
+  it("refuses a plug-in class where an instance belongs, and a search algorithm where a searcher belongs", function()
+    assert.matches("scheduler is the class AsyncHyperBandScheduler, not an instance",
+      refusal{scheduler = tune.schedulers.ASHAScheduler})
+    assert.matches("search_alg is the class TPESearch, not an instance", refusal{search_alg = tune.search.TPESearch})
+    local Q = tune.search
+    local ok, e = pcall(Q.ConcurrencyLimiter, Q.BasicVariantGenerator{}, {max_concurrent = 2})
+    assert.is_false(ok)
+    assert.matches("ConcurrencyLimiter: expected a searcher, got the search algorithm BasicVariantGenerator", tostring(e))
+    ok, e = pcall(Q.Repeater, Q.BasicVariantGenerator{}, 3)
+    assert.is_false(ok)
+    assert.matches("Repeater: expected a searcher as the first argument, got the search algorithm", tostring(e))
+    -- Ray's positional form.
+    local limited = Q.ConcurrencyLimiter(Q.TPESearch{}, 2, true)
+    assert.equal(2, limited.max_concurrent)
+    assert.is_true(limited.batch)
+  end)
+
   it("refuses -v 5 on the command line", function()
     local p = io.popen((os.getenv("TUNELUA_BIN") or "build/tunelua")
       .. " -v 5 spec/fixtures/experiments/cli_ok.lua 2>&1")

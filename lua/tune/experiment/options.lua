@@ -180,6 +180,14 @@ local function check_types(opts)
   end
   expect(opts, "scheduler", "a trial scheduler (a table of hooks, e.g. tune.schedulers.ASHAScheduler{}) or a "
     .. "scheduler's name", function(v) return type(v) == "table" or type(v) == "string" end)
+  -- A class where an instance belongs (ASHAScheduler rather than
+  -- ASHAScheduler{}): its methods would run with the class as self.
+  for _, k in ipairs({"scheduler", "search_alg", "stop", "progress_reporter", "trial_executor"}) do
+    local v = opt(opts, k)
+    if type(v) == "table" and rawget(v, "__index") == v and rawget(v, "__name") ~= nil then
+      M.refuse(("tune.run: %s is the class %s, not an instance: call it (%s{...})"):format(k, v.__name, v.__name))
+    end
+  end
   local search_alg = opt(opts, "search_alg")
   if search_alg ~= nil and type(search_alg) ~= "string"
       and (type(search_alg) ~= "table" or (search_alg.suggest == nil and search_alg.next_trial == nil)) then

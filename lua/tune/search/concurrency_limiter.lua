@@ -8,9 +8,12 @@ local plugin = require("tune.experiment.plugin")
 local ConcurrencyLimiter = Searcher:extend(nil, "ConcurrencyLimiter")
 
 --- ConcurrencyLimiter(searcher, {max_concurrent = n, batch = false})
-function ConcurrencyLimiter:__init(searcher, opts)
+function ConcurrencyLimiter:__init(searcher, opts, batch)
+  -- Ray's positional form: ConcurrencyLimiter(searcher, max_concurrent, batch).
+  if type(opts) == "number" then opts = {max_concurrent = opts, batch = batch} end
   opts = opts or {}
-  if type(searcher) ~= "table" then error("ConcurrencyLimiter: expected a searcher", 3) end
+  local why = Searcher.not_a_searcher(searcher)
+  if why then error("ConcurrencyLimiter: expected a searcher, " .. why, 3) end
   local n = opts.max_concurrent
   if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
     error("ConcurrencyLimiter: max_concurrent must be an integer >= 1, got " .. tostring(n), 3)

@@ -24,7 +24,8 @@ Repeater.TRIAL_INDEX = "__trial_index__"
 local OPTIONS = {["repeat"] = true, repeats = true, set_index = true}
 
 function Repeater:__init(searcher, opts)
-  if type(searcher) ~= "table" then error("Repeater: expected a searcher as the first argument", 3) end
+  local why = Searcher.not_a_searcher(searcher)
+  if why then error("Repeater: expected a searcher as the first argument, " .. why, 3) end
   opts = opts or {}
   if type(opts) == "number" then opts = {["repeat"] = opts} end
   if type(opts) ~= "table" then error("Repeater: expected an options table as the second argument", 3) end

@@ -56,4 +56,17 @@ function Searcher:set_max_concurrency(max_concurrent) return false end
 function Searcher:save() return nil end
 function Searcher:restore(state) end
 
+--- Why `v` is not a searcher instance a wrapper (ConcurrencyLimiter,
+--- Repeater) can take, or nil: a class instead of an instance, or a search
+--- algorithm (BasicVariantGenerator: it makes trials, it suggests nothing).
+function Searcher.not_a_searcher(v)
+  if type(v) ~= "table" then return "got " .. type(v) end
+  if rawget(v, "__index") == v then return "got the class " .. tostring(rawget(v, "__name")) .. ", not an instance" end
+  if v.next_trial ~= nil then
+    return "got the search algorithm " .. tostring(v.__name or "?") .. ", which makes trials rather than suggesting configs"
+  end
+  if type(v.suggest) ~= "function" then return "got a table without suggest()" end
+  return nil
+end
+
 return Searcher
