@@ -123,6 +123,26 @@ describe("schedulers end to end", function()
     assert.equal(0, memory_dirs(trials))
   end)
 
+  it("PBT on a plateau (every score equal, or NaN) perturbs each trial once an interval and ends", function()
+    local tune = require("tune")
+    for _, value in ipairs({1, 0 / 0}) do
+      local calls = 0
+      local dir = support.tmpdir("pbt-plateau")
+      tune.run("plateau", {backend = "sim", local_dir = dir, verbose = 0, num_samples = 6, seed = 1,
+        metric = "loss", mode = "min", config = {lr = tune.uniform(0.001, 0.1)},
+        sim = {num_cpus = 2, curve = function(_, it)
+          calls = calls + 1
+          if calls > 1000 then error("still exploiting after 1000 iterations") end
+          if it <= 20 then return {loss = value} end
+        end},
+        scheduler = tune.schedulers.PopulationBasedTraining{time_attr = "training_iteration", seed = 1,
+          perturbation_interval = 2, hyperparam_mutations = {lr = tune.uniform(0.001, 0.1)}}})
+      -- Six trials of 20 iterations (and the call that finds each done):
+      -- none went back to another's checkpoint.
+      assert.equal(6 * 21, calls)
+    end
+  end)
+
   it("PBT replay: the recorded config changes happen at the recorded iterations", function()
     local exp = pbt_clone()
     -- The longest policy: the trial with the most exploits in its lineage.

@@ -477,10 +477,19 @@ function PBT:_checkpoint_or_exploit(trial, runner, upper_quantile, lower_quantil
   if contains(lower_quantile, trial) then
     local trial_to_clone = upper_quantile[self._rng:randint(1, #upper_quantile + 1)]
     assert(trial_to_clone.trial_id ~= trial.trial_id, "PBT: a trial cannot clone itself")
-    if not self._trial_state[trial_to_clone.trial_id].last_checkpoint then
+    local clone_state = self._trial_state[trial_to_clone.trial_id]
+    if not clone_state.last_checkpoint then
       -- [pbt]: no checkpoint for the trial to clone: skip exploit.
       return
     end
+    -- A clone that scores no better (a tie on a plateau, or NaN for both):
+    -- nothing to gain, and a trial that went back to the clone's time
+    -- would run first again and be exploited again, forever, while the
+    -- others starve (the quantiles of equal scores follow the trials'
+    -- order). A NaN score ranks below every number.
+    local mine, theirs = state.last_score, clone_state.last_score
+    if theirs == nil or mine == nil or theirs ~= theirs then return end
+    if mine == mine and not (theirs > mine) then return end
     self:_exploit(runner, trial, trial_to_clone)
   end
 end
