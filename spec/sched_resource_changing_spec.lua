@@ -465,4 +465,19 @@ describe("ResourceChangingScheduler", function()
     assert.is_true(trials[2].placement_group_factory:required_resources().CPU > 1)
     assert.has_error(function() s2:restore(42) end)
   end)
+  it("fails a waiting trial given resources that no node has, and the run ends", function()
+    local support = require("spec.support")
+    local ok, e = pcall(tune.run, "x", {backend = "sim", local_dir = support.tmpdir("rcs-never"), verbose = 0,
+      config = {x = tune.uniform(0, 1)}, num_samples = 12, seed = 1, metric = "loss", mode = "min",
+      sim = {num_cpus = 4, curve = function(c, it) if it <= 27 then return {loss = c.x + 1 / it} end end},
+      scheduler = RCS{resources_allocation_function = function() return {CPU = 100} end}})
+    assert.is_false(ok)
+    local failed = 0
+    for _, t in ipairs(e.trials or {}) do
+      assert.equal("ERROR", t.status)
+      assert.matches("can never run: asked for {100 CPUs", t.error_msg)
+      failed = failed + 1
+    end
+    assert.equal(12, failed)
+  end)
 end)

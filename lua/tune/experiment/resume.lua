@@ -50,10 +50,19 @@ function R:_journal_status(trial)
   end
   if j.config ~= trial.config or j.tag ~= trial.experiment_tag or j.pgf ~= trial.placement_group_factory then
     local first = j.config == nil
+    local resized = not first and j.pgf ~= trial.placement_group_factory
     j.config, j.tag, j.pgf = trial.config, trial.experiment_tag, trial.placement_group_factory
     if self.store and not first then
       self.store:journal{event = "changed", trial_id = trial.trial_id, config = trial.config,
         experiment_tag = trial.experiment_tag, resources = trial.placement_group_factory._spec}
+    end
+    -- New resources that no node has (a resource-changing scheduler's
+    -- allocation): a trial waiting for them would wait forever.
+    if resized and (status == Trial.PENDING or status == Trial.PAUSED) then
+      local ok, why = self.trial_executor:feasible(trial)
+      if not ok then
+        self:_fail(trial, string.format("trial %s can never run: %s", tostring(trial), why), nil, true)
+      end
     end
   end
 end
