@@ -480,4 +480,23 @@ describe("ResourceChangingScheduler", function()
     end
     assert.equal(12, failed)
   end)
+  it("gives a paused trial its new resources on the simulator, whose clock stands while it waits", function()
+    local support = require("spec.support")
+    for _, base in ipairs({
+      tune.schedulers.ASHAScheduler{max_t = 27},
+      tune.schedulers.PopulationBasedTraining{time_attr = "training_iteration", perturbation_interval = 3, seed = 1,
+        hyperparam_mutations = {x = tune.uniform(0, 1)}},
+    }) do
+      local steps = 0
+      local guard = {on_step_end = function()
+        steps = steps + 1
+        if steps > 200000 then error("no progress after 200,000 steps") end
+      end}
+      local a = tune.run("x", {backend = "sim", local_dir = support.tmpdir("rcs-sim"), verbose = 0, seed = 1,
+        config = {x = tune.uniform(0, 1)}, num_samples = 12, metric = "loss", mode = "min", callbacks = {guard},
+        sim = {num_cpus = 4, curve = function(c, it) if it <= 27 then return {loss = c.x + 1 / it} end end},
+        scheduler = RCS{base_scheduler = base}})
+      for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
+    end
+  end)
 end)

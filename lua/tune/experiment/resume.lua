@@ -56,10 +56,15 @@ function R:_journal_status(trial)
       self.store:journal{event = "changed", trial_id = trial.trial_id, config = trial.config,
         experiment_tag = trial.experiment_tag, resources = trial.placement_group_factory._spec}
     end
-    -- New resources that no node has (a resource-changing scheduler's
-    -- allocation): a trial waiting for them would wait forever.
+    -- New resources: what was reserved for the old ones goes back now
+    -- (the periodic reconcile would, on a clock that a simulation whose
+    -- only trial waits for them does not advance); and resources that no
+    -- node has (a resource-changing scheduler's allocation) would be
+    -- waited for forever.
     if resized and (status == Trial.PENDING or status == Trial.PAUSED) then
-      local ok, why = self.trial_executor:feasible(trial)
+      local ex = self.trial_executor
+      if ex.reconcile_placement_groups then ex:reconcile_placement_groups(self:get_live_trials()) end
+      local ok, why = ex:feasible(trial)
       if not ok then
         self:_fail(trial, string.format("trial %s can never run: %s", tostring(trial), why), nil, true)
       end
