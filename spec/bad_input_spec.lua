@@ -332,6 +332,18 @@ describe("bad input through tune.run", function()
     ok, e = pcall(Q.Repeater, Q.BasicVariantGenerator{}, 3)
     assert.is_false(ok)
     assert.matches("Repeater: expected a searcher as the first argument, got the search algorithm", tostring(e))
+    -- Refused before anything is written: a scheduler that ranks by a
+    -- metric without one, PBT beside a searcher, points that are not configs.
+    for _, sch in ipairs({tune.schedulers.ASHAScheduler{}, tune.schedulers.HyperBandScheduler{},
+        tune.schedulers.MedianStoppingRule{}}) do
+      assert.matches("has been instantiated without a valid `metric` %(nil%)", refusal{scheduler = sch})
+    end
+    assert.matches("Search algorithms cannot be used with PopulationBasedTraining schedulers. Please remove RandomSearch",
+      refusal{metric = "loss", mode = "min", search_alg = Q.RandomSearch{},
+        scheduler = tune.schedulers.PopulationBasedTraining{hyperparam_mutations = {x = tune.uniform(0, 1)}}})
+    ok, e = pcall(Q.BasicVariantGenerator, {points_to_evaluate = {5}})
+    assert.is_false(ok)
+    assert.matches("points_to_evaluate must be a list of config tables, got number at %[1%]", tostring(e))
     -- Ray's positional form.
     local limited = Q.ConcurrencyLimiter(Q.TPESearch{}, 2, true)
     assert.equal(2, limited.max_concurrent)

@@ -76,6 +76,16 @@ local function set_search_properties(search_alg, scheduler, o, opts)
   end
   local ok, took = plugin.call("scheduler", scheduler, "set_search_properties", nil, metric, mode)
   if not ok then refuse(took) end
+  -- A scheduler that ranks by a metric refuses to start without one at
+  -- its first trial (Ray's check): refused here, before anything is made.
+  if type(scheduler) == "table" and scheduler.requires_metric and (scheduler.metric == nil or scheduler.mode == nil) then
+    refuse(string.format("%s has been instantiated without a valid `metric` (%s) or `mode` (%s) parameter. Either "
+      .. "pass these parameters when instantiating the scheduler, or pass them as parameters to `tune.run()`",
+      tostring(scheduler.__name), tostring(scheduler.metric), tostring(scheduler.mode)))
+  end
+  -- PBT and its kind take no searcher (Ray's check at the first trial).
+  local rok, why = plugin.call("scheduler", scheduler, "search_alg_refusal", nil, search_alg)
+  if rok and type(why) == "string" then refuse(why) end
   if took == false then
     refuse("You passed a `metric` or `mode` argument to `tune.run()`, but the scheduler you are using was "
       .. "already instantiated with their own `metric` and `mode` parameters. Either remove the arguments "

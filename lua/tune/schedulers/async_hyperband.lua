@@ -22,6 +22,8 @@ local OPTIONS = {
 }
 
 local AsyncHyperBandScheduler = TrialScheduler:extend(nil, "AsyncHyperBandScheduler")
+-- It ranks by a metric: tune.run refuses to start it without one.
+AsyncHyperBandScheduler.requires_metric = true
 AsyncHyperBandScheduler.OPTIONS = OPTIONS
 
 --------------------------------------------------------------------------

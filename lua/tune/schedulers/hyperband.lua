@@ -21,6 +21,8 @@ local OPTIONS = {
 }
 
 local HyperBandScheduler = TrialScheduler:extend(nil, "HyperBandScheduler")
+-- It ranks by a metric: tune.run refuses to start it without one.
+HyperBandScheduler.requires_metric = true
 HyperBandScheduler.OPTIONS = OPTIONS
 HyperBandScheduler.supports_buffered_results = false
 

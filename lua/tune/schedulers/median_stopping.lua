@@ -20,6 +20,8 @@ local OPTIONS = {
 }
 
 local MedianStoppingRule = TrialScheduler:extend(nil, "MedianStoppingRule")
+-- It ranks by a metric: tune.run refuses to start it without one.
+MedianStoppingRule.requires_metric = true
 MedianStoppingRule.OPTIONS = OPTIONS
 
 local function opt(opts, k) return util.with_default(opts, OPTIONS, k) end

@@ -33,6 +33,8 @@ local CONTINUE, PAUSE, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, Tri
 local MEMORY = ckpt.CheckpointStorage.MEMORY
 
 local PBT = TrialScheduler:extend(nil, "PopulationBasedTraining")
+-- It ranks by a metric: tune.run refuses to start it without one.
+PBT.requires_metric = true
 
 local OPTIONS = {
   time_attr = true, metric = true, mode = true, perturbation_interval = true, burn_in_period = true,
@@ -258,13 +260,17 @@ local function is_search_generator(search_alg)
   return ok and class.is_instance(search_alg, SearchGenerator)
 end
 
+--- Ray's refusal of a searcher beside PBT, as a message (nil: none):
+--- tune.run asks before it makes anything, on_trial_add again.
+function PBT:search_alg_refusal(search_alg)
+  if not is_search_generator(search_alg) then return nil end
+  return string.format("Search algorithms cannot be used with %s schedulers. Please remove %s.",
+    self.__name, tostring(search_alg.searcher and (search_alg.searcher.__name or search_alg.searcher) or search_alg))
+end
+
 function PBT:on_trial_add(runner, trial)
-  local search_alg = type(runner) == "table" and runner.search_alg or nil
-  if is_search_generator(search_alg) then
-    error(string.format("Search algorithms cannot be used with %s schedulers. Please remove %s.",
-      self.__name, tostring(search_alg.searcher and (search_alg.searcher.__name or search_alg.searcher)
-        or search_alg)), 2)
-  end
+  local why = self:search_alg_refusal(type(runner) == "table" and runner.search_alg or nil)
+  if why then error(why, 2) end
   if not self.metric or not self._metric_op then
     error(string.format("%s has been instantiated without a valid `metric` (%s) or `mode` (%s) parameter. "
       .. "Either pass these parameters when instantiating the scheduler, or pass them as parameters "

@@ -18,7 +18,15 @@ function BasicVariantGenerator:__init(opts)
   SearchAlgorithm.__init(self)
   opts = util.check_options("BasicVariantGenerator", opts, OPTIONS, 3)
   self._constant_grid_search = opts.constant_grid_search or false
-  self._points = util.deepcopy(opts.points_to_evaluate or {})
+  local points = opts.points_to_evaluate
+  if points ~= nil then
+    local bad = type(points) ~= "table" and type(points) or nil
+    for i, pt in ipairs(type(points) == "table" and points or {}) do
+      if type(pt) ~= "table" then bad = string.format("%s at [%d]", type(pt), i) break end
+    end
+    if bad then error("BasicVariantGenerator: points_to_evaluate must be a list of config tables, got " .. bad, 3) end
+  end
+  self._points = util.deepcopy(points or {})
   self.max_concurrent = opts.max_concurrent or 0
   if type(self.max_concurrent) ~= "number" or self.max_concurrent < 0 then
     error("BasicVariantGenerator: max_concurrent must be a non-negative number", 3)
