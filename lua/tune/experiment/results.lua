@@ -4,7 +4,6 @@
 --- and applied once any save it waits for has completed. These are methods
 --- of TrialRunner (runner.lua installs them).
 local ckpt = require("tune.executor.checkpoint")
-local core = require("tune.core")
 local plugin = require("tune.experiment.plugin")
 local util = require("tune.util")
 local Trial = require("tune.experiment.trial").Trial
@@ -316,20 +315,13 @@ end
 --- asks for it as soon as a result is accepted; a signal or a plug-in
 --- then asks for a save) holds the state after that result, which the
 --- worker sent before it saved: the checkpoint takes that result's
---- metrics, which resume keeps the logs up to, and the directory its
---- iteration. Returns the directory.
-local function match_saved_state(c, trial, dir)
+--- metrics, which resume keeps the logs up to. (Its directory keeps the
+--- name given at the request: renaming it would need a synced rename
+--- that resume could trust after a crash.)
+local function match_saved_state(c, trial)
   local last = trial.last_result
-  local was, now = c.metrics and c.metrics.training_iteration, last and last.training_iteration
-  if now == nil or was == now then return dir end
-  c.metrics = util.deepcopy(last)
-  local parent, base = dir:match("^(.*)/([^/]+)$")
-  if parent and math.type(was) == "integer" and math.type(now) == "integer"
-      and base == string.format("checkpoint_%06d", was) then
-    local renamed = util.join(parent, string.format("checkpoint_%06d", now))
-    if not core.stat(renamed) and core.rename(dir, renamed) then return renamed end
-  end
-  return dir
+  local now = last and last.training_iteration
+  if now ~= nil and now ~= (c.metrics and c.metrics.training_iteration) then c.metrics = util.deepcopy(last) end
 end
 
 function R:_on_saving_result(trial, dir)
@@ -339,7 +331,7 @@ function R:_on_saving_result(trial, dir)
     self._cached_decisions[trial.trial_id] = nil
     return
   end
-  if c.storage_mode == ckpt.CheckpointStorage.PERSISTENT then dir = match_saved_state(c, trial, dir) end
+  if c.storage_mode == ckpt.CheckpointStorage.PERSISTENT then match_saved_state(c, trial) end
   c.dir_or_data = dir
   self.callbacks:call("on_checkpoint", self.iteration, self.trials, trial, c, {})
   trial:on_checkpoint(c)
