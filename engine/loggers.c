@@ -309,23 +309,16 @@ static void add_column(csv_columns_t *cols, const char *name) {
 }
 
 /// The columns of a first result: its flattened keys, then the config's.
+/// A result's own "config/..." keys are left to the config's columns
+/// (their cells come from the trial's config, csv_row).
 static csv_columns_t *columns_of(const log_config_t *c, const cJSON *r) {
   flat_t f = {0, 0, NULL, NULL};
   flatten(&f, r, NULL);
   csv_columns_t *cols = tune_xcalloc(1, sizeof *cols);
-  size_t max = f.n + c->flat.n;
-  cols->names = tune_xcalloc(max ? max : 1, sizeof(char *));
-  /* The config's columns first, so that a result's own "config/x" is
-     not kept in their place; then put back in their order. */
+  cols->names = tune_xcalloc(f.n + c->flat.n + 1, sizeof(char *));
+  for (size_t i = 0; i < f.n; i++)
+    if (strncmp(f.keys[i], "config/", 7)) add_column(cols, f.keys[i]);
   for (size_t i = 0; i < c->flat.n; i++) add_column(cols, c->flat.keys[i]);
-  size_t nconfig = cols->n;
-  for (size_t i = 0; i < f.n; i++) add_column(cols, f.keys[i]);
-  /* Rotate: the result's columns, then the config's. */
-  char **names = tune_xcalloc(max ? max : 1, sizeof(char *));
-  memcpy(names, cols->names + nconfig, (cols->n - nconfig) * sizeof *names);
-  memcpy(names + (cols->n - nconfig), cols->names, nconfig * sizeof *names);
-  free(cols->names);
-  cols->names = names;
   flat_free(&f);
   return cols;
 }

@@ -95,14 +95,22 @@ end
 --- The experiment's state, as the snapshot stores it, without its trials
 --- (R:checkpoint has persistence.serialize_trial make each as the snapshot
 --- writes it).
+--- The state's "runner" and "stats" records (ExperimentAnalysis'
+--- runner_data() and stats()).
+function R:records()
+  return {iteration = self.iteration, total_time = self.total_time, has_errored = self._has_errored},
+    {start_time = self.experiment_info.start_time, trials = #self.trials}
+end
+
 function R:state()
+  local runner, stats = self:records()
   return {
     name = self.experiment_info.name,
     experiment_dir = self.experiment_dir,
     metric = self.metric,
     mode = self.mode,
-    runner = {iteration = self.iteration, total_time = self.total_time, has_errored = self._has_errored},
-    stats = {start_time = self.experiment_info.start_time, trials = #self.trials},
+    runner = runner,
+    stats = stats,
     search_alg = save_plugin("search algorithm", self.search_alg),
     scheduler = save_plugin("scheduler", self.scheduler),
     stopper = save_plugin("stopper", self.stopper),

@@ -250,11 +250,9 @@ local function finish(ctx, opts, o, interrupted, level)
   end
   -- The trials are at hand: the analysis needs only the experiment's header.
   local persistence = require("tune.experiment.persistence")
+  local records, stats = runner:records()
   local header = {format = persistence.FORMAT, version = persistence.VERSION, name = runner.experiment_info.name,
-    experiment_dir = experiment_dir, metric = runner.metric, mode = runner.mode,
-    -- stats() and runner_data(), as the state file has them.
-    stats = {start_time = runner.experiment_info.start_time, trials = #runner.trials},
-    runner = {iteration = runner.iteration, total_time = runner.total_time, has_errored = runner._has_errored}}
+    experiment_dir = experiment_dir, metric = runner.metric, mode = runner.mode, runner = records, stats = stats}
   local analysis = require("tune.analysis").ExperimentAnalysis(header, {
     trials = runner.trials, default_metric = o.metric, default_mode = o.mode})
   analysis.interrupted = interrupted ~= nil
