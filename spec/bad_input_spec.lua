@@ -102,6 +102,17 @@ describe("bad input through tune.run", function()
       {function() local x = Q.TPESearch{seed = 0.5}; return x end, "Random: seed must be an integer or nil (got 0.5)"},
       {function() local x = Q.TuneBOHB{seed = "x"}; return x end, "Random: seed must be an integer or nil (got string)"},
       {function() local x = Q.TPESearch{metric = print}; return x end, "metric must be a string (a result key), got function"},
+      -- A boolean option given anything else (a string "false" would mean true).
+      {function() local x = S.ASHAScheduler{stop_last_trials = "false"}; return x end,
+        'AsyncHyperBandScheduler: stop_last_trials must be true or false, got string "false"'},
+      {function() local x = S.HyperBandScheduler{stop_last_trials = 0}; return x end,
+        "HyperBandScheduler: stop_last_trials must be true or false, got number"},
+      {function() local x = S.MedianStoppingRule{hard_stop = "no"}; return x end, "MedianStoppingRule: hard_stop must be"},
+      {function() local x = S.PopulationBasedTraining{synch = "yes"}; return x end, "PopulationBasedTraining: synch must be"},
+      {function() local x = S.PB2{log_config = 1}; return x end, "PB2: log_config must be true or false"},
+      {function() local x = Q.TPESearch{consider_prior = "no"}; return x end, "TPESearch: consider_prior must be"},
+      {function() local x = Q.BasicVariantGenerator{constant_grid_search = 1}; return x end,
+        "BasicVariantGenerator: constant_grid_search must be"},
     }
     for _, c in ipairs(cases) do
       local ok, e = pcall(c[1])

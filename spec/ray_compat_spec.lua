@@ -59,6 +59,30 @@ print("config", a.trials[1].config.a, a.trials[1].config.b, a.trials[1].config.c
     assert.matches("config\t3\t7\t6", out, 1, true)
   end)
 
+  it("takes a point's table for a choice of tables whole, in the generator and in a searcher", function()
+    -- The point's table replaces the domain (Ray's assign_value and
+    -- merge_dicts merge into dicts only); it was merged into the choice,
+    -- whose `kind` it then overwrote ("unknown domain kind adam").
+    local space = {opt = tune.choice({{kind = "sgd", lr = tune.uniform(0, 1)}, {kind = "adam", m = tune.uniform(0, 1)}})}
+    local point = {opt = {kind = "adam", m = 0.125}}
+    for _, alg in ipairs({tune.search.BasicVariantGenerator{points_to_evaluate = {point}},
+        tune.search.TPESearch{points_to_evaluate = {point}, seed = 1}}) do
+      local a = tune.run("steps",
+        {search_alg = alg, config = {opt = space.opt, iters = 1}, num_samples = 3, metric = "loss", mode = "min", verbose = 0,
+          local_dir = dir .. "/" .. (alg.suggest and "tpe" or "bvg")})
+      assert.same({kind = "adam", m = 0.125}, a.trials[1].config.opt)
+      for i = 2, 3 do
+        local opt = a.trials[i].config.opt
+        local x = opt.kind == "adam" and opt.m or opt.lr
+        assert.is_number(x)
+        assert.is_true(x >= 0 and x < 1)
+      end
+    end
+    -- The warning shows the categories' contents, not table addresses.
+    assert.equal('choice([{"kind": "sgd", "lr": uniform(0, 1)}, {"kind": "adam", "m": uniform(0, 1)}])',
+      tostring(space.opt))
+  end)
+
   it("names an unnamed experiment <trainable> with TUNE_DISABLE_DATED_SUBDIR=1, <trainable>_<date> without", function()
     local SOURCE = [[
 local tune = require("tune")

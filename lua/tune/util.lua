@@ -247,6 +247,20 @@ function M.check_options(name, opts, known, level)
   return opts
 end
 
+--- Raises "<name>: <key> must be true or false, got <value>" at `level`
+--- (1 = the caller of check_booleans) for the first of `keys` that opts
+--- sets to anything but a boolean (Python would take any truthy value;
+--- a string "false" meaning true is a trap).
+function M.check_booleans(name, opts, keys, level)
+  for _, k in ipairs(keys) do
+    local v = opts[k]
+    if v ~= nil and type(v) ~= "boolean" then
+      error(string.format("%s: %s must be true or false, got %s%s", name, k, type(v),
+        type(v) == "string" and string.format(" %q", v) or ""), (level or 1) + 1)
+    end
+  end
+end
+
 --- Raises "<name>: <key> must be a finite number, got <value>" at `level`
 --- for the first of `keys` whose value (`value(key)`) is not a number,
 --- NaN or infinite.

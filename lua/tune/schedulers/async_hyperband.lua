@@ -196,6 +196,7 @@ local metric_op = TrialScheduler.metric_op
 --- error().
 function AsyncHyperBandScheduler:_setup(opts, name, known, level)
   opts = util.check_options(name, opts, known, level)
+  util.check_booleans(name, opts, {"stop_last_trials"}, level)
   local function opt(o, k) return util.with_default(o, known, k) end
   local max_t, grace = opt(opts, "max_t"), opt(opts, "grace_period")
   local rf, brackets = opt(opts, "reduction_factor"), opt(opts, "brackets")

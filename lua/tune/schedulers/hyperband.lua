@@ -265,6 +265,7 @@ local metric_op = TrialScheduler.metric_op
 function HyperBandScheduler:__init(opts)
   local name = self.__name  -- a subclass (HyperBandForBOHB) names itself
   opts = util.check_options(name, opts, OPTIONS, 3)
+  util.check_booleans(name, opts, {"stop_last_trials"}, 3)
   local max_t, eta = opt(opts, "max_t"), opt(opts, "reduction_factor")
   util.check_finite(name, function(k) return opt(opts, k) end, {"max_t", "reduction_factor"}, 3)
   if not (max_t > 0) then error(name .. ": Max (time_attr) not valid!", 3) end

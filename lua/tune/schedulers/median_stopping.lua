@@ -70,6 +70,7 @@ end
 function MedianStoppingRule:__init(opts)
   local name = "MedianStoppingRule"
   opts = util.check_options(name, opts, OPTIONS, 3)
+  util.check_booleans(name, opts, {"hard_stop"}, 3)
   for _, k in ipairs({"grace_period", "min_samples_required", "min_time_slice"}) do
     local v = opt(opts, k)
     if type(v) ~= "number" or v ~= v then

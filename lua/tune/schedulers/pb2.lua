@@ -86,6 +86,7 @@ end
 --- synch=, custom_explore_fn=, seed=}
 function PB2:__init(opts)
   opts = util.check_options("PB2", opts, OPTIONS, 3)
+  util.check_booleans("PB2", opts, {"log_config", "require_attrs", "synch"}, 3)
   local bounds = opts.hyperparam_bounds
   if type(bounds) ~= "table" or next(bounds) == nil then
     error("`hyperparam_bounds` must be specified to use PB2 scheduler.", 3)

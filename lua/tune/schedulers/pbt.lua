@@ -151,6 +151,7 @@ end
 --- synch=, seed=}
 function PBT:__init(opts)
   opts = util.check_options("PopulationBasedTraining", opts, OPTIONS, 3)
+  util.check_booleans("PopulationBasedTraining", opts, {"log_config", "require_attrs", "synch"}, 3)
   local mutations = opts.hyperparam_mutations or {}
   if type(mutations) ~= "table" then
     error("PopulationBasedTraining: hyperparam_mutations must be a table", 3)

@@ -158,6 +158,7 @@ end
 
 function DistributeResources:__init(opts)
   opts = util.check_options("DistributeResources", opts, DISTRIBUTE_OPTIONS, 3)
+  util.check_booleans("DistributeResources", opts, {"add_bundles"}, 3)
   init_distribute(self, opts, "DistributeResources", 3)
 end
 
@@ -398,6 +399,7 @@ M.DistributeResourcesToTopJob = DistributeResourcesToTopJob
 
 function DistributeResourcesToTopJob:__init(opts)
   opts = util.check_options("DistributeResourcesToTopJob", opts, TOPJOB_OPTIONS, 3)
+  util.check_booleans("DistributeResourcesToTopJob", opts, {"add_bundles"}, 3)
   init_distribute(self, opts, "DistributeResourcesToTopJob", 3)
   if opts.mode ~= nil and opts.mode ~= "min" and opts.mode ~= "max" then
     error("DistributeResourcesToTopJob: The mode parameter can only be either min or max.", 3)

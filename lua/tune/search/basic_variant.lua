@@ -17,6 +17,7 @@ local OPTIONS = {points_to_evaluate = true, max_concurrent = true, constant_grid
 function BasicVariantGenerator:__init(opts)
   SearchAlgorithm.__init(self)
   opts = util.check_options("BasicVariantGenerator", opts, OPTIONS, 3)
+  util.check_booleans("BasicVariantGenerator", opts, {"constant_grid_search"}, 3)
   self._constant_grid_search = opts.constant_grid_search or false
   local points = opts.points_to_evaluate
   if points ~= nil then
@@ -42,13 +43,15 @@ function BasicVariantGenerator:__init(opts)
 end
 
 --- A point to evaluate sets the keys it names, nested ones one by one
---- (Ray's assign_value): {optim = {lr = 1}} keeps optim's other keys.
+--- (Ray's assign_value): {optim = {lr = 1}} keeps optim's other keys. A
+--- table given where the config holds a domain (a tune.choice of tables)
+--- replaces the domain.
 local function apply_point(config, point)
   local out = util.deepcopy(config)
   local function assign(dst, src)
     for k, v in pairs(src) do
       if type(v) == "table" and getmetatable(v) == nil and type(dst[k]) == "table" and next(v) ~= nil
-          and #v == 0 and not dst[k].grid_search then
+          and #v == 0 and getmetatable(dst[k]) == nil and not dst[k].grid_search then
         assign(dst[k], v)
       else
         dst[k] = util.deepcopy(v)

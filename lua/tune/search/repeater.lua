@@ -42,6 +42,7 @@ function Repeater:__init(searcher, opts)
   self.searcher = searcher
   self["repeat"] = math.tointeger(r)
   self.repeats = self["repeat"]
+  util.check_booleans("Repeater", opts, {"set_index"}, 3)
   self.set_index = opts.set_index ~= false
   self.metric = searcher.metric
   self.mode = searcher.mode

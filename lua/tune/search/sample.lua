@@ -482,12 +482,30 @@ function Domain:is_valid(value)
   return value < self.upper
 end
 
+-- A category as Python would print it: strings quoted, tables with their
+-- contents (a domain inside one as the domain prints), keys sorted.
+local function repr(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) == "number" then return fmt_num(v) end
+  if type(v) ~= "table" or M.is_domain(v) then return tostring(v) end
+  local parts = {}
+  if is_list(v) then
+    for i, x in ipairs(v) do parts[i] = repr(x) end
+    return "[" .. table.concat(parts, ", ") .. "]"
+  end
+  local keys = {}
+  for key in pairs(v) do keys[#keys + 1] = key end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for i, key in ipairs(keys) do parts[i] = repr(key) .. ": " .. repr(v[key]) end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 function Domain:__tostring()
   local k = self.kind
   if k == "function" then return "sample_from(" .. tostring(self.fn) .. ")" end
   if k == "categorical" then
     local parts = {}
-    for i, c in ipairs(self.categories) do parts[i] = tostring(c) end
+    for i, c in ipairs(self.categories) do parts[i] = repr(c) end
     return "choice([" .. table.concat(parts, ", ") .. "])"
   end
   if self.sampler == "normal" then

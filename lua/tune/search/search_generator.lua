@@ -36,10 +36,13 @@ function SearchGenerator:add_configurations(experiments)
   self.total_samples = self._experiment.num_samples
 end
 
+-- Ray's merge_dicts: a suggested table is merged into a plain table of
+-- the config, and replaces anything else there (a domain, such as a
+-- tune.choice of tables, is not merged into).
 local function merge(base, over)
   local out = util.deepcopy(base)
   for k, v in pairs(over) do
-    if type(v) == "table" and type(out[k]) == "table" and getmetatable(v) == nil then
+    if type(v) == "table" and type(out[k]) == "table" and getmetatable(v) == nil and getmetatable(out[k]) == nil then
       out[k] = merge(out[k], v)
     else
       out[k] = util.deepcopy(v)

@@ -93,6 +93,8 @@ function TPESearch:__init(opts)
   if type(pw) ~= "number" or not (pw > 0) or pw == huge then
     error("TPESearch: prior_weight must be a positive number", 3)
   end
+  util.check_booleans("TPESearch", opts, {"consider_prior", "consider_magic_clip", "consider_endpoints",
+    "exact_density"}, 3)
   self._po = {
     consider_prior = opts.consider_prior ~= false,
     prior_weight = pw + 0.0,
