@@ -55,7 +55,7 @@ void tune_lua_push_json(lua_State *L, const cJSON *item) {
     case cJSON_True: lua_pushboolean(L, 1); break;
     case cJSON_NULL: lua_pushlightuserdata(L, NULL); break;
     case cJSON_Number:
-      if (tune_json_is_int(item)) lua_pushinteger(L, (lua_Integer)item->valuedouble);
+      if (tune_json_is_int(item)) lua_pushinteger(L, (lua_Integer)tune_json_int(item));
       else lua_pushnumber(L, item->valuedouble);
       break;
     case cJSON_String: lua_pushlstring(L, item->valuestring, strlen(item->valuestring)); break;
@@ -278,7 +278,7 @@ static cJSON *flat_object(lua_State *L, int idx) {
         case LUA_TNUMBER:
           if (lua_isinteger(L, -1)) {
             lua_Integer i = lua_tointeger(L, -1);
-            v = i > -(1LL << 53) && i < (1LL << 53) ? tune_json_new_int((int64_t)i) : cJSON_CreateNumber((double)i);
+            v = tune_json_new_int((int64_t)i);
           } else {
             v = cJSON_CreateNumber(lua_tonumber(L, -1));
           }

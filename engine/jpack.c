@@ -11,7 +11,7 @@
    its items. Integers are the machine's own: the bytes never leave the
    process. */
 #define NO_KEY UINT32_MAX
-#define TYPE_BITS (0xFF | TUNE_JSON_INT)
+#define TYPE_BITS (0xFF | TUNE_JSON_INT | TUNE_JSON_BIG)
 
 static void put32(char *at, uint32_t v) { memcpy(at, &v, sizeof v); }
 
@@ -22,7 +22,7 @@ static void pack(tune_buf_t *out, const cJSON *item, const char *key) {
   const char *s = NULL;
   size_t slen = 0, extra = 0;
   switch (type & 0xFF) {
-    case cJSON_Number: extra = sizeof(double); break;
+    case cJSON_Number: extra = sizeof(double) + (type & TUNE_JSON_BIG ? 4 : 0); break;
     case cJSON_String:
     case cJSON_Raw:
       s = item->valuestring ? item->valuestring : "";
@@ -48,6 +48,7 @@ static void pack(tune_buf_t *out, const cJSON *item, const char *key) {
   }
   if ((type & 0xFF) == cJSON_Number) {
     memcpy(at, &item->valuedouble, sizeof(double));
+    if (type & TUNE_JSON_BIG) put32(at + sizeof(double), (uint32_t)item->valueint);
   } else if (s) {
     put32(at, (uint32_t)slen);
     memcpy(at + 4, s, slen + 1);
@@ -97,6 +98,17 @@ static cJSON *unpack(const char **p, const char *end, const char **key, int dept
       *p += sizeof d;
       item = cJSON_CreateNumber(d);
       if (item && (type & TUNE_JSON_INT)) item->type |= TUNE_JSON_INT;
+      if (type & TUNE_JSON_BIG) {
+        uint32_t rest;
+        if (take32(p, end, &rest) < 0) {
+          cJSON_Delete(item);
+          return NULL;
+        }
+        if (item) {
+          item->type |= TUNE_JSON_BIG;
+          item->valueint = (int)(int32_t)rest;
+        }
+      }
       return item;
     }
     case cJSON_String:

@@ -169,7 +169,7 @@ static cJSON *read_number(reader_t *r) {
   if (integral) {
     errno = 0;
     long long v = strtoll(tmp, NULL, 10);
-    if (errno == 0 && v > -(1LL << 53) && v < (1LL << 53)) item = tune_json_new_int(v);
+    if (errno == 0) item = tune_json_new_int(v);
   }
   if (!item) item = cJSON_CreateNumber(strtod(tmp, NULL));
   if (tmp != small) free(tmp);
@@ -418,7 +418,7 @@ void tune_json_write(tune_buf_t *out, const cJSON *item) {
     case cJSON_True: tune_buf_puts(out, "true"); break;
     case cJSON_NULL: tune_buf_puts(out, "null"); break;
     case cJSON_Number:
-      if (tune_json_is_int(item)) tune_json_write_int(out, (int64_t)item->valuedouble);
+      if (tune_json_is_int(item)) tune_json_write_int(out, tune_json_int(item));
       else tune_json_write_double(out, item->valuedouble);
       break;
     case cJSON_String:
@@ -450,10 +450,28 @@ char *tune_json_print(const cJSON *item) {
   return tune_buf_steal(&b);
 }
 
+/* The int64 a double stands for (saturated: 2^63 itself is not one). */
+static int64_t int_base(double d) {
+  if (d >= 9223372036854775808.0) return INT64_MAX;
+  return (int64_t)d;
+}
+
 cJSON *tune_json_new_int(int64_t v) {
-  cJSON *item = cJSON_CreateNumber((double)v);
+  double d = (double)v;
+  cJSON *item = cJSON_CreateNumber(d);
+  if (!item) return NULL;
   item->type |= TUNE_JSON_INT;
+  if (v <= -(1LL << 53) || v >= (1LL << 53)) {
+    /* The double is at most 1,024 away from v: the rest fits an int. */
+    item->type |= TUNE_JSON_BIG;
+    item->valueint = (int)(v - int_base(d));
+  }
   return item;
+}
+
+int64_t tune_json_int(const cJSON *item) {
+  int64_t base = int_base(item->valuedouble);
+  return (item->type & TUNE_JSON_BIG) ? base + item->valueint : base;
 }
 
 int tune_json_is_int(const cJSON *item) {

@@ -19,6 +19,9 @@
 
 /// Type flag on a cJSON_Number item whose value is an integer.
 #define TUNE_JSON_INT (1 << 12)
+/// With TUNE_JSON_INT: an integer beyond +-2^53, which a double does not
+/// hold exactly; valueint holds what the double misses (tune_json_int).
+#define TUNE_JSON_BIG (1 << 13)
 /// Deepest nesting the reader accepts.
 #define TUNE_JSON_MAX_DEPTH 200
 
@@ -42,6 +45,9 @@ char *tune_json_print(const cJSON *item);
 cJSON *tune_json_new_int(int64_t v);
 /// True when `item` is a number flagged as an integer.
 int tune_json_is_int(const cJSON *item);
+/// The exact value of a number flagged as an integer (all of int64's
+/// range: valuedouble is the nearest double, for the code that reads it).
+int64_t tune_json_int(const cJSON *item);
 /// Replace or add `key` in `object`, taking ownership of `value`.
 void tune_json_set(cJSON *object, const char *key, cJSON *value);
 /// Number at `key`, or `dflt` when absent or not a number.

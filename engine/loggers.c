@@ -83,7 +83,7 @@ static void csv_value(tune_buf_t *out, const cJSON *v) {
     case cJSON_False: tune_buf_puts(out, "False"); return;
     case cJSON_NULL: return;
     case cJSON_Number:
-      if (tune_json_is_int(v)) tune_json_write_int(out, (int64_t)v->valuedouble);
+      if (tune_json_is_int(v)) tune_json_write_int(out, tune_json_int(v));
       else if (isnan(v->valuedouble)) tune_buf_puts(out, "nan");
       else if (isinf(v->valuedouble)) tune_buf_puts(out, v->valuedouble > 0 ? "inf" : "-inf");
       else tune_json_write_double(out, v->valuedouble);

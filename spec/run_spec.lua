@@ -238,6 +238,35 @@ describe("tune.run", function()
     end
   end)
 
+  it("keeps integers beyond 2^53 exact from the config to the trainable, the logs and the analysis", function()
+    -- They went through the engine as doubles: 2^53 + 1 came back as
+    -- 9007199254740992.0, a config value changed on its way to the worker.
+    local ints = {2 ^ 53 | 0, (2 ^ 53 | 0) + 1, -(2 ^ 53 | 0) - 1, (2 ^ 62 | 0) + 3, math.maxinteger, math.mininteger,
+      math.maxinteger - 511, 12345}
+    local a = run("report_ints", {config = {ints = ints}, local_dir = dir, name = "ints"})
+    local t = a.trials[1]
+    local function same_ints(got, where)
+      for i, v in ipairs(ints) do
+        assert.equal("integer", math.type(got[i]), where)
+        assert.equal(v, got[i], where)
+      end
+    end
+    same_ints(t.last_result.ints, "last_result")
+    assert.equal(math.maxinteger - 1, t.last_result.own)
+    assert.equal(-(2 ^ 53 | 0) - 3, t.last_result["nested/v"] or t.last_result.nested.v)
+    local line = support.lines(t.logdir .. "/result.json")[1]
+    assert.truthy(line:find("[9007199254740992,9007199254740993,-9007199254740993,4611686018427387907,"
+      .. "9223372036854775807,-9223372036854775808,9223372036854775296,12345]", 1, true), line)
+    assert.truthy(line:find('"own":9223372036854775806', 1, true))
+    same_ints(core.json_decode(line).ints, "result.json")
+    local csv = support.lines(t.logdir .. "/progress.csv")
+    assert.truthy(csv[2]:find("9223372036854775806", 1, true))
+    assert.truthy(csv[2]:find("-9007199254740995", 1, true))
+    local ea = tune.ExperimentAnalysis(dir .. "/ints")
+    same_ints(ea:get_all_configs()[t.logdir].ints, "analysis's params.json")
+    same_ints(ea:trial_dataframes()[t.logdir][1].ints, "analysis's rows")
+  end)
+
   it("ranks trials that report NaN without failing them", function()
     local a = run("diverges", {config = {x = tune.grid_search({1, -1})}, metric = "loss", mode = "min",
       local_dir = dir})

@@ -541,10 +541,20 @@ static void test_json_exact(void) {
   CHECK(cJSON_GetObjectItem(v, "c")->valuedouble < 0);
   CHECK(tune_json_is_int(cJSON_GetObjectItem(v, "d")));
   CHECK(!tune_json_is_int(cJSON_GetObjectItem(v, "e")));
-  CHECK(!strcmp(cJSON_GetObjectItem(v, "g")->valuestring, "\xc3\xa9\xf0\x9f\x98\x80\n"));
+  /* An integer beyond 2^53 stays exact (the double alone would round it). */
+  CHECK(tune_json_is_int(cJSON_GetObjectItem(v, "j")));
+  CHECK(tune_json_int(cJSON_GetObjectItem(v, "j")) == 9007199254740993LL);
+  const int64_t starts[] = {INT64_MAX - 3000, INT64_MIN, (1LL << 53) - 1500, -(1LL << 53) - 1500, (1LL << 62) - 1500};
+  for (size_t i = 0; i < sizeof starts / sizeof *starts; i++) {
+    for (int64_t k = 0; k <= 3000; k++) {
+      cJSON *n = tune_json_new_int(starts[i] + k);
+      CHECK(tune_json_int(n) == starts[i] + k);
+      cJSON_Delete(n);
+    }
+  }
   char *out = tune_json_print(v);
   CHECK(!strcmp(out, "{\"a\":NaN,\"b\":Infinity,\"c\":-Infinity,\"d\":1,\"e\":1.0,\"f\":-0.0,"
-                     "\"g\":\"\xc3\xa9\xf0\x9f\x98\x80\\n\",\"h\":[],\"i\":{},\"j\":9007199254740992.0}"));
+                     "\"g\":\"\xc3\xa9\xf0\x9f\x98\x80\\n\",\"h\":[],\"i\":{},\"j\":9007199254740993}"));
   free(out);
   cJSON_Delete(v);
   const char *bad[] = {"{", "[1,]", "{\"a\" 1}", "01", "\"\\x\"", "nul", "[1] x", "\"\\ud800\"", "-"};
