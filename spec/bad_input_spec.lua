@@ -136,6 +136,41 @@ describe("bad input through tune.run", function()
     assert.matches("driver\ttrue\ttrial\ttrue", out, 1, true)
   end)
 
+  it("raises in a trial's worker what an earlier call raised in the driver, and keeps a failed start there", function()
+    -- The worker's earlier call returned its analysis, though the driver's
+    -- had raised (a trial failed): the file took another branch there.
+    -- A class's setup raising went back into the script's pcall, which ran
+    -- the code after tune.run in the worker and failed the trial with
+    -- "did not reach its tune.run call".
+    local mirror = support.tmpdir("mirror2")
+    local out = support.run_script(mirror, string.format([[
+      local tune = require("tune")
+      local core = require("tune.core")
+      local ok, e = pcall(tune.run, function() error("first fails") end, {verbose = 0, local_dir = %q, name = "one"})
+      local failed = not ok and type(e) == "table" and #e.trials or -1
+      local ok2, e2 = pcall(tune.run, function() end, {verbose = 0, local_dir = %q, name = "two",
+        callbacks = {{on_trial_complete = function() error("cb fails") end}}})
+      local a = tune.run(function() tune.report{failed = failed, second = ok2 and "ok" or tostring(e2):match("cb fails")} end,
+        {verbose = 0, local_dir = %q, name = "three"})
+      print("driver", failed, ok2 and "ok" or tostring(e2):match("cb fails"), "trial", a.trials[1].last_result.failed,
+        a.trials[1].last_result.second)
+      -- A tail call in a coroutine has no caller's locals to name it by.
+      local co = coroutine.wrap(function() return tune.run(function() end, {verbose = 0, local_dir = %q, name = "four"}) end)
+      print("coroutine", #co().trials)
+      local Model = tune.Trainable:extend(nil, "Model")
+      function Model:setup() error("boom setup") end
+      local ok3, e3 = pcall(tune.run, Model, {verbose = 0, local_dir = %q, name = "five"})
+      core.write_atomic(%q .. "/after-" .. core.getpid(), "x") -- the last call's worker must not get here
+      print("setup", ok3, e3.trials[1].error_msg:match("^[^\n]*"))
+    ]], mirror .. "/out", mirror .. "/out", mirror .. "/out", mirror .. "/out", mirror .. "/out", mirror))
+    assert.matches("driver\t1\tcb fails\ttrial\t1\tcb fails", out, 1, true)
+    assert.matches("setup\tfalse\t[^\n]*exp.lua:%d+: boom setup\n", out)
+    assert.matches("coroutine\t1", out, 1, true)
+    local after = 0
+    for _, name in ipairs(core.listdir(mirror)) do if name:match("^after%-") then after = after + 1 end end
+    assert.equal(1, after) -- the driver's only
+  end)
+
   it("stops at a sample_from that returns what a config cannot hold, naming it", function()
     -- A table inside itself hung the generator; the others failed in the
     -- journal's encoder, deep in the library.

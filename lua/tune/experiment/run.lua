@@ -26,6 +26,9 @@ local run_count = 0
 --- Experiment directory of each tune.run call of this driver, in order:
 --- a worker re-running the file loads them for the calls before its own.
 local run_dirs = {}
+--- How each call that made an experiment ended when it raised ({m = its
+--- message, t = true for a TuneError}): the worker's call raises it too.
+local run_errors = {}
 
 local function cli_options()
   local cli = package.loaded["tune.cli"]
@@ -35,6 +38,9 @@ end
 --- A name for an unregistered function: the caller's local variable that
 --- holds it (`local function train ... tune.run(train)` -> "train").
 local function local_name(value, level)
+  -- A tail call (`return tune.run(f)`) leaves no caller at that level:
+  -- the top of a coroutine has none above it.
+  if not debug.getinfo(level + 1, "l") then return nil end
   for i = 1, 250 do
     local name, v = debug.getlocal(level + 1, i)
     if name == nil then break end
@@ -77,10 +83,13 @@ local function resolve_trainable(run, level)
   local args = {}
   local a = cli and cli.args or arg or {}
   for i = 1, #a do args[i] = a[i] end
-  local previous = {}
-  for i = 1, run_count - 1 do previous[i] = run_dirs[i] or "" end
+  local previous, errors = {}, {}
+  for i = 1, run_count - 1 do
+    previous[i] = run_dirs[i] or ""
+    errors[i] = run_errors[i] or false
+  end
   return run, name, {script = util.abspath(script), args = args, cwd = core.getcwd(), run_index = run_count, name = name,
-    previous_runs = core.array(previous)}
+    previous_runs = core.array(previous), previous_errors = core.array(errors)}
 end
 
 --- The worker side: the Nth tune.run call serves the trial; earlier ones
@@ -108,11 +117,22 @@ local function worker_run(worker, run, opts)
     if not ok and options.refusal_message(why) then error(options.refusal_message(why), 3) end
     error("tune.run: this call was refused in the driver", 3)
   end
+  local ok, a = false, nil
   if dir then
-    local ok, a = pcall(require("tune.analysis").ExperimentAnalysis, dir,
-      {default_metric = opts.metric, default_mode = opts.mode})
-    if ok then return a end
+    ok, a = pcall(require("tune.analysis").ExperimentAnalysis, dir, {default_metric = opts.metric, default_mode = opts.mode})
   end
+  -- It raised in the driver (failed trials, a plug-in's error): it raises
+  -- here too, or a script that catches it would take another branch.
+  local raised = mode.previous_errors and mode.previous_errors[mode.runs]
+  if type(raised) == "table" and type(raised.m) == "string" then
+    if not raised.t then error(raised.m, 0) end
+    local failed = {}
+    for _, t in ipairs(ok and a.trials or {}) do
+      if t.status ~= "TERMINATED" then failed[#failed + 1] = t end
+    end
+    error(tune_error(raised.m, failed), 0)
+  end
+  if ok then return a end
   return setmetatable({trials = {}, worker_stub = true}, {__index = function(_, k)
     error("the analysis of an earlier tune.run is not available in this worker (" .. tostring(k) .. ")", 2)
   end})
@@ -275,10 +295,19 @@ function M.run(run, opts)
     kind = registry.kind_of(trainable), earlier = run_dirs}
   local built, ctx = pcall(assemble.build, opts, o, cli, t, run_count)
   if not built then error(options.refusal_message(ctx) or ctx, options.refusal_message(ctx) and 2 or 0) end
-  run_dirs[run_count] = ctx.experiment_dir
+  local index = run_count
+  run_dirs[index] = ctx.experiment_dir
   M.last_runner = ctx.runner
-  local interrupted = execute(ctx, opts, o, t.kind)
-  return finish(ctx, opts, o, interrupted, 2)
+  local done, analysis = pcall(function()
+    return finish(ctx, opts, o, execute(ctx, opts, o, t.kind), 2)
+  end)
+  if not done then
+    local e = analysis
+    local is_tune = type(e) == "table" and e.tune_error == true
+    run_errors[index] = {m = is_tune and e.msg or results.failure_message(e), t = is_tune or nil}
+    error(e, 0)
+  end
+  return analysis
 end
 
 return M

@@ -120,7 +120,12 @@ end
 function M.serve_from_run(trainable)
   local w = current
   w.mode.loading = false
-  w:serve(trainable)
+  -- A failing start (a class's setup raising) is the trial's error, answered
+  -- here: raised, it would go back into the script, where a pcall around
+  -- tune.run would catch it and run the code after it in the worker.
+  local id = w.pending_start and w.pending_start.id
+  local ok, err = xpcall(w.serve, traceback, w, trainable)
+  if not ok then w:reply_error(id, tostring(err):match("^[^\n]*"), err) end
   w:loop()
 end
 
@@ -149,7 +154,7 @@ function Worker:load(spec)
   if not self.loaded[script] then
     self.loaded[script] = true
     self.mode = {run_index = spec.run_index, runs = 0, script = script, name = spec.name, loading = true,
-      previous = spec.previous_runs}
+      previous = spec.previous_runs, previous_errors = spec.previous_errors}
     if spec.cwd then assert(core.chdir(spec.cwd)) end
     -- The experiment file sees the driver's arguments, as lua.c sets them.
     if spec.args then
