@@ -171,6 +171,28 @@ describe("bad input through tune.run", function()
     assert.equal(1, after) -- the driver's only
   end)
 
+  it("fails a trial whose scheduler sets a running trial's status or requeues it, instead of waiting forever", function()
+    -- The runner waited for resources the trial's worker still held; a
+    -- status that is none was also saved, and --resume refused the run.
+    local TS = tune.schedulers.TrialScheduler
+    for _, misuse in ipairs({
+        {function(runner, trial) runner.trial_executor:set_status(trial, "TERMINATED") end, "set_status: trial .* is RUNNING"},
+        {function(runner, trial) runner:requeue_trial(trial) end, "requeue_trial: trial .* is RUNNING"},
+        {function(_, trial) trial:set_status("TERMINATE") end, 'unknown status "TERMINATE"'}}) do
+      local S = TS:extend(nil, "Misuse")
+      function S:on_trial_result(runner, trial, result)
+        if result.training_iteration == 2 then misuse[1](runner, trial) end
+        return TS.CONTINUE
+      end
+      local a = tune.run("steps", {scheduler = S(), config = {x = tune.grid_search({1, 2})}, local_dir = dir, verbose = 0,
+        raise_on_failed_trial = false})
+      for _, t in ipairs(a.trials) do
+        assert.equal("ERROR", t.status)
+        assert.matches("scheduler Misuse failed in on_trial_result: .*" .. misuse[2], t.error_msg)
+      end
+    end
+  end)
+
   it("stops at a sample_from that returns what a config cannot hold, naming it", function()
     -- A table inside itself hung the generator; the others failed in the
     -- journal's encoder, deep in the library.

@@ -200,7 +200,15 @@ function TrialExecutor:start_trial(trial, cap)
   return true
 end
 
+--- Sets the status of a trial that has no worker (Ray's set_status). A
+--- running trial's worker holds its resources: it is ended by stop_trial
+--- or pause_trial, not by a new status (the runner waited forever for the
+--- resources of a trial marked TERMINATED whose worker still ran).
 function TrialExecutor:set_status(trial, status)
+  if trial.status == Trial.RUNNING and status ~= Trial.RUNNING then
+    error(string.format("set_status: trial %s is RUNNING: end its worker with stop_trial or pause_trial instead of "
+      .. "setting it %s", tostring(trial), tostring(status)), 2)
+  end
   trial:set_status(status)
 end
 

@@ -337,6 +337,12 @@ end
 
 --- Puts a paused or pending trial back to PENDING (schedulers use it).
 function TrialRunner:requeue_trial(trial)
+  if trial.status ~= Trial.PAUSED and trial.status ~= Trial.PENDING then
+    -- A running one would keep its worker and its resources (the runner
+    -- then waited forever); a finished one is over.
+    error(string.format("requeue_trial: trial %s is %s: only a PAUSED or PENDING trial can be requeued",
+      tostring(trial), tostring(trial.status)), 2)
+  end
   self:_scheduler("on_trial_error", nil, trial)
   trial:set_status(Trial.PENDING)
   self:_journal_status(trial)

@@ -171,7 +171,15 @@ local function changed(self)
 end
 Trial.changed = changed
 
+local STATUSES = {PENDING = true, RUNNING = true, PAUSED = true, TERMINATED = true, ERROR = true}
+
 function Trial:set_status(status)
+  if not STATUSES[status] then
+    -- A typo here would leave the trial in no state the runner knows
+    -- (it waited for it forever) and the snapshot unresumable.
+    error(string.format("trial %s: unknown status %s (PENDING, RUNNING, PAUSED, TERMINATED or ERROR)", tostring(self),
+      type(status) == "string" and string.format("%q", status) or tostring(status)), 2)
+  end
   self.status = status
   changed(self)
 end
