@@ -78,6 +78,9 @@ describe("bad input through tune.run", function()
       refusal{dashboard = {port = 0, linger_s = math.huge}})
     assert.matches("seed must be an integer, got inf", refusal{seed = math.huge})
     assert.matches("max_concurrent_trials", refusal{max_concurrent_trials = 0 / 0})
+    assert.matches('max_concurrent_trials must be an integer %(0 or nil: no limit%), got "2" %(string%)',
+      refusal{max_concurrent_trials = "2"})
+    assert.matches("max_concurrent_trials must be an integer .*got 1.5 %(number%)", refusal{max_concurrent_trials = 1.5})
     assert.matches("metric must not contain a NUL character", refusal{metric = "a\0b"})
     assert.matches("but the reporter you are using was already instantiated with their own `metric`",
       refusal{metric = "loss", mode = "min", progress_reporter = tune.CLIReporter{metric = "loss", mode = "min"}})
@@ -191,6 +194,20 @@ describe("bad input through tune.run", function()
         assert.matches("scheduler Misuse failed in on_trial_result: .*" .. misuse[2], t.error_msg)
       end
     end
+  end)
+
+  it("warns once when a scheduler's debug_string fails or is not a string (the report's first lines)", function()
+    local d = support.tmpdir("debugstr")
+    local out = support.run_script(d, string.format([[
+      local tune = require("tune")
+      local S = tune.schedulers.TrialScheduler:extend(nil, "BadDebug")
+      function S:debug_string() error("boom in debug_string") end
+      tune.run(function() tune.report{x = 1} end, {scheduler = S(), verbose = 1, local_dir = %q, num_samples = 2})
+      print("done")
+    ]], d .. "/out"))
+    local _, n = out:gsub("tunelua warning: scheduler BadDebug failed in debug_string: [^\n]*boom in debug_string", "")
+    assert.equal(1, n)
+    assert.matches("done", out)
   end)
 
   it("stops at a sample_from that returns what a config cannot hold, naming it", function()
@@ -387,6 +404,22 @@ describe("bad input through tune.run", function()
       assert.same(before, listing(), "case " .. i)
     end
     assert.equal(3, #require("tune.analysis").ExperimentAnalysis(exp).trials)
+    -- A new experiment refused the same ways leaves no directory behind,
+    -- nor the local_dir it made (a scheduler's save returning a function
+    -- failed the first snapshot; TPESearch without a metric, the first
+    -- suggestion).
+    local BadSave = tune.schedulers.TrialScheduler:extend(nil, "BadSave")
+    function BadSave:save() return {f = print} end
+    failing[#failing + 1] = {{scheduler = BadSave()}, "scheduler BadSave: save returned a state holding a function at .f"}
+    failing[#failing + 1] = {{search_alg = tune.search.TPESearch()}, "the `metric` %(nil%) or `mode` %(nil%)"}
+    for i, case in ipairs(failing) do
+      case[1].name = "new" .. i
+      case[1].local_dir = dir .. "/made/deeper"
+      local ok, e = run(case[1], case[3])
+      assert.is_false(ok, "case " .. i)
+      assert.matches(case[2], tostring(e))
+      assert.is_nil(core.stat(dir .. "/made"), "case " .. i)
+    end
   end)
 
   it("refuses a plug-in class where an instance belongs, and a search algorithm where a searcher belongs", function()

@@ -247,6 +247,18 @@ function M.check_options(name, opts, known, level)
   return opts
 end
 
+--- The topmost directory of `path` (itself included) that does not exist,
+--- or nil when it does: what a mkdir_p of it would make first.
+function M.first_missing(path)
+  local top
+  local p = path
+  while p and p ~= "" and p ~= "/" and not core.stat(p) do
+    top = p
+    p = p:match("^(.*)/[^/]*$")
+  end
+  return top
+end
+
 --- Raises "<name>: <key> must be true or false, got <value>" at `level`
 --- (1 = the caller of check_booleans) for the first of `keys` that opts
 --- sets to anything but a boolean (Python would take any truthy value;

@@ -288,6 +288,9 @@ function M.build(opts, o, cli, t, run_count)
       {name = name, metric = o.metric, mode = o.mode})
     if not dashboard then refuse("tune.run: dashboard: " .. tostring(err)) end
   end
+  -- What of the experiment's path this run makes, from the top: a run
+  -- refused before its first trial removes it again (runner.remove_made_dirs).
+  local made_top = util.first_missing(experiment_dir)
   local ex, own_executor = make_executor(opts, o, cli, t, scheduler)
   -- The dashboard reads result.json from disk: the rows the engine groups
   -- are written each time it publishes.
@@ -326,6 +329,7 @@ function M.build(opts, o, cli, t, run_count)
     fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, is_searcher),
     experiment_info = {name = name, start_time = core.time()}, background_snapshots = true,
   }
+  runner._made_top = made_top
   -- The search algorithm gets the experiment either way; a resume then
   -- restores how far it got (and trials it makes again are recognised).
   refusing(search_alg.add_configurations, search_alg, {experiment})
@@ -342,7 +346,15 @@ function M.build(opts, o, cli, t, run_count)
     -- first trial is journaled: a run refused before (a sample_from or a
     -- callback's setup that fails) leaves the directory as it was.
     runner.store:hold(persistence.exists(experiment_dir))
-    runner:checkpoint(true)
+    local ok, err = pcall(runner.checkpoint, runner, true)
+    if not ok then
+      -- A plug-in's save failing: nothing of the run stays on disk.
+      runner.store:drop_held()
+      runner.store:close()
+      runner:remove_made_dirs()
+      if own_executor then ex:cleanup() ex:close() end
+      error(err, 0)
+    end
   end
   -- On the simulator the time budget and TimeoutStoppers count virtual
   -- seconds (docs/reference/executor.md), for this run only.

@@ -235,7 +235,11 @@ function M.check(opts, cli)
     M.refuse("tune.run: fail_fast must be true, false or \"raise\"")
   end
   local mct = opt(opts, "max_concurrent_trials")
-  if mct ~= nil and not (is_int(mct) and mct >= 0) then
+  if mct ~= nil and not is_int(mct) then
+    M.refuse(string.format("tune.run: max_concurrent_trials must be an integer (0 or nil: no limit), got %s (%s)",
+      type(mct) == "string" and string.format("%q", mct) or tostring(mct), type(mct)))
+  end
+  if mct ~= nil and mct < 0 then
     M.refuse("`max_concurrent_trials` must be greater or equal than 1, got " .. tostring(mct) .. ".")
   end
   if mct == 0 then mct = nil end

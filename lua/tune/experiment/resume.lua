@@ -7,6 +7,7 @@ local core = require("tune.core")
 local persistence = require("tune.experiment.persistence")
 local plugin = require("tune.experiment.plugin")
 local results = require("tune.experiment.results")
+local util = require("tune.util")
 local Trial = require("tune.experiment.trial").Trial
 
 local M = {}
@@ -15,7 +16,14 @@ M.methods = R
 
 local function save_plugin(kind, p)
   if type(p) ~= "table" then return nil end
-  return plugin.must(kind, p, "save", nil)
+  local state = plugin.must(kind, p, "save", nil)
+  -- Its state goes into the snapshot, which is JSON.
+  local why, where = util.not_plain(state)
+  if why then
+    error(string.format("%s %s: save returned a state holding %s%s, which a snapshot cannot hold (plain data only)",
+      kind, plugin.name(p), why, where ~= "" and (" at " .. where) or ""), 0)
+  end
+  return state
 end
 
 local function restore_plugin(kind, p, state)

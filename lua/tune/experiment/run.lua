@@ -153,8 +153,6 @@ end
 --- signal's name when interrupted; raises what the loop raised.
 local function execute(ctx, opts, o, kind)
   local runner, ex = ctx.runner, ctx.executor
-  runner.callbacks:call("setup", {stop = o.stop, num_samples = o.num_samples, experiment_dir = ctx.experiment_dir,
-    total_num_samples = ctx.search_alg.total_samples})
   if ex:has_gpus() and not (o.resources_per_trial
       and (placement.to_pgf(o.resources_per_trial, 2):required_resources().GPU or 0) > 0)
       and kind ~= "class" and o.verbose >= 1 then
@@ -166,10 +164,6 @@ local function execute(ctx, opts, o, kind)
   ex:install_signals(not disable_sigint)
   local reporter = options.get(opts, "progress_reporter")
   if o.verbose >= 1 and not reporter then reporter = require("tune.reporter").detect_reporter() end
-  if reporter then
-    plugin.must("reporter", reporter, "setup", nil, {start_time = core.now(),
-      total_samples = ctx.search_alg.total_samples, metric = o.metric, mode = o.mode, verbose = o.verbose})
-  end
   local report = make_report(reporter, runner, o)
   local interrupted
   -- The collector runs in generational mode: a run holds every trial for
@@ -183,7 +177,17 @@ local function execute(ctx, opts, o, kind)
   -- afterwards.
   local pause = collectgarbage("setpause", 150)
   local gc_mode = collectgarbage("generational")
+  local set_up = false
   local ok, err = pcall(function()
+    -- The plug-ins' setup fails like the loop: a run refused before its
+    -- first trial leaves nothing on disk.
+    runner.callbacks:call("setup", {stop = o.stop, num_samples = o.num_samples, experiment_dir = ctx.experiment_dir,
+      total_num_samples = ctx.search_alg.total_samples})
+    set_up = true
+    if reporter then
+      plugin.must("reporter", reporter, "setup", nil, {start_time = core.now(),
+        total_samples = ctx.search_alg.total_samples, metric = o.metric, mode = o.mode, verbose = o.verbose})
+    end
     while not runner:is_finished() do
       local sig = core.signal_pending()
       if sig then
@@ -223,11 +227,15 @@ local function execute(ctx, opts, o, kind)
   if runner.store then runner.store:settle() end
   -- The experiment is over and saved: a callback failing here is said,
   -- not raised (the run's outcome stands).
-  local end_ok, end_err = pcall(runner.callbacks.call, runner.callbacks, "on_experiment_end", runner.trials,
-    {interrupted = interrupted ~= nil})
+  local end_ok, end_err = true, nil
+  if set_up then
+    end_ok, end_err = pcall(runner.callbacks.call, runner.callbacks, "on_experiment_end", runner.trials,
+      {interrupted = interrupted ~= nil})
+  end
   if not end_ok then io.stderr:write("tunelua warning: ", tostring(end_err):match("^[^\n]*"), "\n") end
   if ctx.own_executor then ex:close() end
   if runner.store then runner.store:close() end
+  if refused then pcall(runner.remove_made_dirs, runner) end
   collectgarbage(gc_mode)
   collectgarbage("setpause", pause)
   if not ok then
