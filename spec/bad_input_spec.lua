@@ -196,6 +196,16 @@ describe("bad input through tune.run", function()
     end
   end)
 
+  it("names a table a plug-in raises by its contents", function()
+    local S = tune.schedulers.TrialScheduler:extend(nil, "Raiser")
+    function S:on_trial_add() error({code = 3, why = "bad"}) end
+    local ok, e = pcall(tune.run, "steps", {scheduler = S(), verbose = 0, local_dir = dir})
+    assert.is_false(ok)
+    assert.matches("scheduler Raiser failed in on_trial_add: %(error object is a table: {[^\n]*}%)", tostring(e))
+    assert.matches('"code":3', tostring(e), 1, true)
+    assert.matches('"why":"bad"', tostring(e), 1, true)
+  end)
+
   it("warns once when a scheduler's debug_string fails or is not a string (the report's first lines)", function()
     local d = support.tmpdir("debugstr")
     local out = support.run_script(d, string.format([[

@@ -50,7 +50,11 @@ local function handler(msg)
     if mt and mt.__tostring then
       msg = tostring(msg)
     else
-      msg = format("(error object is a %s value)", type(msg))
+      -- A table raised as the error: its contents say more than its type.
+      local ok, text = false, nil
+      if type(msg) == "table" then ok, text = pcall(require("tune.core").json_encode, msg) end
+      msg = ok and format("(error object is a table: %s)", #text > 500 and text:sub(1, 500) .. "..." or text)
+        or format("(error object is a %s value)", type(msg))
     end
   end
   return traceback(msg, 2)
