@@ -116,6 +116,23 @@ describe("bad input through tune.run", function()
       {function() local x = Q.TPESearch{consider_prior = "no"}; return x end, "TPESearch: consider_prior must be"},
       {function() local x = Q.BasicVariantGenerator{constant_grid_search = 1}; return x end,
         "BasicVariantGenerator: constant_grid_search must be"},
+      -- Accepted silently before: a fraction, a string, two seeds, an unknown key, ranges BOHB cannot work in.
+      {function() local x = Q.BasicVariantGenerator{max_concurrent = 1.5}; return x end,
+        "BasicVariantGenerator: max_concurrent must be a non-negative integer (0: no limit), got 1.5"},
+      {function() local x = Q.BasicVariantGenerator{seed = 1, random_state = 2}; return x end,
+        "BasicVariantGenerator: give seed or random_state, not both"},
+      {function() local x = Q.TPESearch{n_startup_trials = "10"}; return x end,
+        'TPESearch: n_startup_trials must be an integer >= 0, got "10"'},
+      {function() local x = Q.TPESearch{n_startup = 5}; return x end,
+        'TPESearch: unknown option "n_startup" (did you mean n_startup_trials?)'},
+      {function() local x = Q.ConcurrencyLimiter(Q.TPESearch{}, {max_concurrent = 2, bacth = true}); return x end,
+        'ConcurrencyLimiter: unknown option "bacth" (did you mean batch?)'},
+      {function() local x = Q.TuneBOHB{max_concurrent = -1}; return x end,
+        "TuneBOHB: max_concurrent must be an integer >= 0"},
+      {function() local x = Q.TuneBOHB{bohb_config = {num_samples = 0}}; return x end,
+        "TuneBOHB: bohb_config.num_samples must be an integer >= 1, got 0"},
+      {function() local x = Q.TuneBOHB{bohb_config = {top_n_percent = 200}}; return x end,
+        "TuneBOHB: bohb_config.top_n_percent must be a number in (0, 100), got 200"},
     }
     for _, c in ipairs(cases) do
       local ok, e = pcall(c[1])
@@ -256,6 +273,36 @@ describe("bad input through tune.run", function()
     -- JSON's null is plain data.
     local a = tune.run("steps", {local_dir = dir, verbose = 0, config = {steps = 1, tag = tune.sample_from(function() return core.null end)}})
     assert.equal("TERMINATED", a.trials[1].status)
+  end)
+
+  it("names a failing searcher and its hook once, and a failing sample_from without the library's position", function()
+    -- Wrapped twice: "search algorithm SearchGenerator failed in
+    -- set_search_properties: searcher TPESearch failed in set_search_properties: ...".
+    local ok, e = pcall(tune.run, "steps", {local_dir = dir .. "/a", verbose = 0, metric = "loss", mode = "min",
+      num_samples = 2, search_alg = tune.search.TPESearch{seed = 1}, config = {x = tune.grid_search({1, 2})}})
+    assert.is_false(ok)
+    e = tostring(e)
+    assert.matches("^searcher TPESearch failed in set_search_properties: TPESearch: config: x: grid_search is not "
+      .. "supported by a searcher", e)
+    assert.equal(1, select(2, e:gsub("failed in ", "")), e)
+    -- Inside a Repeater inside the ConcurrencyLimiter of max_concurrent_trials.
+    local Failing = tune.search.Searcher:extend(nil, "Failing")
+    function Failing:set_search_properties() return true end
+    function Failing:suggest() error("no suggestion today") end
+    ok, e = pcall(tune.run, "steps", {local_dir = dir .. "/b", verbose = 0, metric = "loss", mode = "min",
+      num_samples = 2, max_concurrent_trials = 1, search_alg = tune.search.Repeater(Failing{}, 1),
+      config = {x = tune.uniform(0, 1)}})
+    assert.is_false(ok)
+    e = tostring(e)
+    assert.matches("^searcher Failing failed in suggest: [^\n]*no suggestion today", e)
+    assert.equal(1, select(2, e:gsub("failed in ", "")), e)
+    -- The function's error says where; the library's position was before it
+    -- (".../basic_variant.lua:151: config.a: sample_from function failed: ...").
+    ok, e = pcall(tune.run, "steps", {local_dir = dir .. "/c", verbose = 0, num_samples = 2,
+      config = {a = tune.sample_from(function(spec) return spec.config.nope.deeper end)}})
+    assert.is_false(ok)
+    assert.matches("^search algorithm BasicVariantGenerator failed in next_trial: config%.a: sample_from function "
+      .. "failed: [^\n]*bad_input_spec%.lua:%d+: attempt to index", tostring(e))
   end)
 
   it("warns when a callback fails in on_experiment_end; the finished run stands", function()

@@ -83,6 +83,73 @@ print("config", a.trials[1].config.a, a.trials[1].config.b, a.trials[1].config.c
       tostring(space.opt))
   end)
 
+  it("replaces the config's list with a point's or a suggestion's list under every searcher", function()
+    -- Ray's assign_value and merge_dicts merge dicts only: a list is
+    -- replaced whole ([64], not [64,128,32] merged element by element, nor
+    -- the config's own list), and the generator's warning is about the list.
+    local SOURCE = [[
+local tune = require("tune")
+local json = require("tune.core").json_encode
+tune.register_trainable("t", function(config)
+  tune.report({loss = 1, got = json(config.layers), o = config.opt.a .. "," .. config.opt.b})
+end)
+local Plain = tune.search.Searcher:extend(nil, "Plain")
+function Plain:set_search_properties() return true end
+function Plain:suggest(id) return {x = 0.5, layers = {64}, opt = {b = 3}} end
+for _, alg in ipairs({"bvg", "random_search", "tpe", "custom"}) do
+  local pts = {{layers = {64}, opt = {b = 3}}}
+  local sa = alg == "bvg" and tune.search.BasicVariantGenerator{points_to_evaluate = pts}
+    or alg == "tpe" and tune.search.TPESearch{points_to_evaluate = pts}
+    or alg == "random_search" and tune.search.RandomSearch{points_to_evaluate = pts}
+    or Plain{}
+  local a = tune.run("t", {local_dir = arg[1] .. "/" .. alg, verbose = 0, metric = "loss", mode = "min",
+    search_alg = sa, num_samples = 1, config = {x = tune.uniform(0, 1), layers = {256, 128, 32}, opt = {a = 1, b = 2}}})
+  print(alg, a.trials[1].last_result.got, a.trials[1].last_result.o)
+end
+]]
+    local out = support.run_script(dir, SOURCE, dir)
+    for _, alg in ipairs({"bvg", "random_search", "tpe", "custom"}) do
+      assert.matches(alg .. "\t[64]\t1,3", out, 1, true)
+    end
+    assert.matches("Pre-set value `[64]` is not equal to the value of parameter `layers`: [256,128,32]", out, 1, true)
+    assert.not_matches("layers/1", out, 1, true)
+  end)
+
+  it("takes a point equal to one of a choice's tables as valid, without a warning, and uses it", function()
+    local SOURCE = [[
+local tune = require("tune")
+local json = require("tune.core").json_encode
+tune.register_trainable("t", function(config) tune.report({loss = 1, c = json(config.c), l = json(config.l)}) end)
+local a = tune.run("t", {local_dir = arg[1], verbose = 0, metric = "loss", mode = "min", num_samples = 3,
+  search_alg = tune.search.BasicVariantGenerator{seed = 1, points_to_evaluate = {{c = {b = 2}, l = {5, 6}},
+    {c = {b = 2}, l = {5, 6}}, {c = {b = 2}, l = {5, 6}}}},
+  config = {c = tune.choice({{a = 1}, {b = 2}}), l = tune.choice({{1, 2}, {5, 6}})}})
+for _, t in ipairs(a.trials) do print("got", t.last_result.c, t.last_result.l) end
+]]
+    local out = support.run_script(dir, SOURCE, dir)
+    assert.not_matches("Pre-set value", out, 1, true)
+    local n = 0
+    for _ in out:gmatch('got\t{"b":2}\t%[5,6%]') do n = n + 1 end
+    assert.equal(3, n, out)
+  end)
+
+  it("keeps max_concurrent_trials with search_alg = 'random' or 'variant_generator', as with the default", function()
+    for _, name in ipairs({"random", "variant_generator", "default"}) do
+      local most = 0
+      local cb = tune.Callback:extend()
+      function cb:on_step_end(_, trials)
+        local n = 0
+        for _, t in ipairs(trials) do if t.status == "RUNNING" then n = n + 1 end end
+        most = math.max(most, n)
+      end
+      local a = tune.run("steps", {search_alg = name ~= "default" and name or nil, num_samples = 4,
+        config = {x = tune.uniform(0, 1), iters = 3}, max_concurrent_trials = 1, num_cpus = 4, callbacks = {cb()},
+        local_dir = dir .. "/" .. name, verbose = 0})
+      assert.equal(4, #a.trials)
+      assert.equal(1, most, name)
+    end
+  end)
+
   it("names an unnamed experiment <trainable> with TUNE_DISABLE_DATED_SUBDIR=1, <trainable>_<date> without", function()
     local SOURCE = [[
 local tune = require("tune")

@@ -141,6 +141,78 @@ describe("TuneBOHB", function()
     end
   end)
 
+  it("uses a point as given, warning of a value outside its domain (Ray pops the point and returns it)", function()
+    -- A point with one value outside its domain was dropped whole: the
+    -- trial got random values for every key.
+    local s = TuneBOHB{space = {d = tune.uniform(0, 0.5), n = tune.randint(0, 3), c = tune.choice({"a", "b"})},
+      metric = "m", mode = "min", seed = 1,
+      points_to_evaluate = {{d = 0.7, n = 2, c = "b", extra = {1, 2}}, {d = 0.5, n = 2, c = "b"}, {c = "z"}}}
+    local stderr, written = io.stderr, {}
+    io.stderr = {write = function(_, ...) for _, x in ipairs({...}) do written[#written + 1] = x end end}
+    local ok, c1, c2, c3 = pcall(function() return s:suggest("1"), s:suggest("2"), s:suggest("3") end)
+    io.stderr = stderr
+    assert.is_true(ok, c1)
+    local out = table.concat(written)
+    assert.same({d = 0.7, n = 2, c = "b", extra = {1, 2}}, c1)
+    assert.same({d = 0.5, n = 2, c = "b"}, c2) -- a float's upper bound is in its domain (Ray's Float.is_valid)
+    assert.equal("z", c3.c)
+    assert.is_true(c3.d >= 0 and c3.d <= 0.5 and c3.n >= 0 and c3.n < 3)
+    assert.matches("Pre-set value `0.7` is not within valid values of parameter `d`: uniform(0, 0.5)", out, 1, true)
+    assert.matches("Pre-set value `z` is not within valid values of parameter `c`: choice([\"a\", \"b\"])", out, 1,
+      true)
+    assert.not_matches("`0.5`", out, 1, true)
+    -- The model learns from the trials whose values lie in their domains.
+    for _, id in ipairs({"1", "2", "3"}) do s:on_trial_result(id, {m = 1, hyperband_info = {budget = 1}}) end
+    assert.equal(1, #s.bohber.configs[1])
+  end)
+
+  it("refuses options out of the ranges BOHB works in", function()
+    local function err(opts)
+      local ok, e = pcall(TuneBOHB, opts)
+      assert.is_false(ok, "accepted")
+      return e
+    end
+    assert.matches("TuneBOHB: max_concurrent must be an integer >= 0", err{max_concurrent = -1}, 1, true)
+    assert.matches("TuneBOHB: max_concurrent must be an integer >= 0", err{max_concurrent = "2"}, 1, true)
+    for _, case in ipairs({
+      {{num_samples = 0}, "num_samples must be an integer >= 1, got 0"},
+      {{num_samples = 2.5}, "num_samples must be an integer >= 1, got 2.5"},
+      {{top_n_percent = 200}, "top_n_percent must be a number in (0, 100), got 200"},
+      {{top_n_percent = 0}, "top_n_percent must be a number in (0, 100), got 0"},
+      {{bandwidth_factor = -1}, "bandwidth_factor must be a number > 0, got -1"},
+      {{random_fraction = 2}, "random_fraction must be a number in [0, 1], got 2"},
+      {{min_bandwidth = 0}, "min_bandwidth must be a number > 0, got 0"},
+      {{min_points_in_model = -1}, "min_points_in_model must be an integer >= 0"},
+      {{min_points_in_model = "3"}, "min_points_in_model must be an integer >= 0"},
+    }) do
+      assert.matches("TuneBOHB: bohb_config." .. case[2], err{bohb_config = case[1]}, 1, true)
+    end
+    assert.has_no.errors(function()
+      TuneBOHB{max_concurrent = 0, bohb_config = {num_samples = 1, top_n_percent = 50, bandwidth_factor = 0.5,
+        random_fraction = 0, min_bandwidth = 1e-6, min_points_in_model = 0}}
+      TuneBOHB{bohb_config = {random_fraction = 1}}
+    end)
+  end)
+
+  it("saves to a file and restores from it given a path (Ray's save/restore(checkpoint_path))", function()
+    local dir = support.tmpdir("bohb-save")
+    local function make() return TuneBOHB{space = {x = tune.uniform(0, 1)}, metric = "m", mode = "min", seed = 4} end
+    local a = make()
+    for i = 1, 12 do
+      local c = a:suggest("t" .. i)
+      a:on_trial_result("t" .. i, {m = c.x, hyperband_info = {budget = 1}})
+      a:on_trial_complete("t" .. i)
+    end
+    a:save(dir .. "/bohb.json")
+    local b = TuneBOHB{space = {x = tune.uniform(0, 1)}, metric = "m", mode = "min"}
+    b:restore(dir .. "/bohb.json")
+    assert.equal(12, #b.bohber.configs[1])
+    for i = 1, 5 do assert.same(a:suggest("n" .. i), b:suggest("n" .. i)) end
+    local ok, e = pcall(b.restore, b, dir .. "/none.json")
+    assert.is_false(ok)
+    assert.matches("TuneBOHB:restore: cannot read " .. dir .. "/none.json (No such file or directory)", e, 1, true)
+  end)
+
   it("counts only running trials against max_concurrent, not paused ones", function()
     local s = TuneBOHB{space = {x = tune.uniform(0, 1)}, metric = "m", mode = "min", max_concurrent = 2, seed = 1}
     assert.is_table(s:suggest("1"))

@@ -83,6 +83,30 @@ describe("RandomSearch", function()
     for i = 1, 5 do assert.same(a:suggest("n" .. i), b:suggest("n" .. i)) end
   end)
 
+  it("replaces a list of the space with a point's list (Ray's merge_dicts), merges dicts key by key", function()
+    -- The point's [64] was merged element by element: [64, 128, 32].
+    local s = RandomSearch{space = {x = sample.uniform(0, 1), layers = {256, 128, 32}, opt = {a = 1, b = 2}},
+      seed = 1, points_to_evaluate = {{layers = {64}, opt = {b = 3}}}}
+    local c = s:suggest("a")
+    assert.same({64}, c.layers)
+    assert.same({a = 1, b = 3}, c.opt)
+    assert.same({256, 128, 32}, s:suggest("b").layers)
+  end)
+
+  it("saves to a file and restores from it given a path (Ray's save/restore(checkpoint_path))", function()
+    local dir = require("spec.support").tmpdir("random-save")
+    local a = RandomSearch{space = space, seed = 3, points_to_evaluate = {{x = 0.1}, {x = 0.2}}}
+    a:suggest("1")
+    a:save(dir .. "/random.json")
+    local b = RandomSearch{space = space, seed = 99}
+    b:restore(dir .. "/random.json")
+    for i = 1, 5 do assert.same(a:suggest("n" .. i), b:suggest("n" .. i)) end
+    local ok, err = pcall(b.restore, b, dir .. "/none.json")
+    assert.is_false(ok)
+    assert.matches("RandomSearch:restore: cannot read " .. dir .. "/none.json (No such file or directory)", err, 1,
+      true)
+  end)
+
   it("works under a ConcurrencyLimiter", function()
     local lim = search.ConcurrencyLimiter(RandomSearch{space = space, seed = 1}, {max_concurrent = 2})
     assert.is_table(lim:suggest("a"))
@@ -90,6 +114,33 @@ describe("RandomSearch", function()
     assert.is_nil(lim:suggest("c"))
     lim:on_trial_complete("a", {m = 1})
     assert.is_table(lim:suggest("c"))
+  end)
+end)
+
+describe("ConcurrencyLimiter", function()
+  it("refuses an option it does not know, and a batch that is not a boolean", function()
+    local s = RandomSearch{space = {x = sample.uniform(0, 1)}}
+    assert.has_error(function() search.ConcurrencyLimiter(s, {max_concurrent = 2, bacth = true}) end,
+      "ConcurrencyLimiter: unknown option \"bacth\" (did you mean batch?)")
+    assert.has_error(function() search.ConcurrencyLimiter(s, {max_concurrent = 2, batch = "yes"}) end,
+      "ConcurrencyLimiter: batch must be true or false, got string \"yes\"")
+    assert.has_no.errors(function() search.ConcurrencyLimiter(s, 2, true) end)
+  end)
+
+  it("saves to a file and restores from it given a path, its searcher's state with its own", function()
+    local dir = require("spec.support").tmpdir("limiter-save")
+    local function make(seed)
+      return search.ConcurrencyLimiter(RandomSearch{space = {x = sample.uniform(0, 1)}, seed = seed}, 1)
+    end
+    local a = make(1)
+    a:suggest("a")
+    a:save(dir .. "/lim.json")
+    local b = make(2)
+    b:restore(dir .. "/lim.json")
+    assert.is_nil(b:suggest("b")) -- "a" is still live
+    a:on_trial_complete("a", {m = 1})
+    b:on_trial_complete("a", {m = 1})
+    assert.same(a:suggest("c"), b:suggest("c"))
   end)
 end)
 
@@ -169,6 +220,23 @@ describe("Repeater", function()
     local d = rep2:suggest("d")
     assert.equal(2, d.n)
     assert.equal(1, d.__trial_index__)
+  end)
+
+  it("saves to a file and restores from it given a path", function()
+    local dir = require("spec.support").tmpdir("repeater-save")
+    local rep = Repeater(recorder(), {["repeat"] = 2})
+    rep:suggest("a"); rep:suggest("b"); rep:suggest("c")
+    rep:on_trial_complete("a", {m = 4})
+    rep:save(dir .. "/rep.json")
+    local r2 = recorder()
+    local rep2 = Repeater(r2, {["repeat"] = 2})
+    rep2:restore(dir .. "/rep.json")
+    assert.equal(2, r2.k)
+    rep2:on_trial_complete("b", {m = 6})
+    assert.same({{id = "a", value = 5, error = nil}}, r2.told)
+    local ok, err = pcall(rep2.restore, rep2, dir .. "/none.json")
+    assert.is_false(ok)
+    assert.matches("Repeater:restore: cannot read " .. dir .. "/none.json", err, 1, true)
   end)
 
   it("averages repeats for TPESearch under a ConcurrencyLimiter", function()

@@ -298,6 +298,18 @@ describe("search space distributions", function()
     assert.is_false(sample.uniform(0, 1):is_valid(1.5))
     assert.is_true(sample.choice({"a"}):is_valid("a"))
     assert.is_false(sample.choice({"a"}):is_valid("b"))
+    -- Ray's Float.is_valid holds both bounds; Integer's holds its upper
+    -- bound only when quantized (above).
+    assert.is_true(sample.uniform(0, 1):is_valid(1))
+    assert.is_true(sample.loguniform(1e-4, 0.1):is_valid(0.1))
+    assert.is_false(sample.loguniform(1e-4, 0.1):is_valid(0.10000000000000002))
+    -- A choice's tables by content (Python's `in`), a list as a whole.
+    local c = sample.choice({{a = 1}, {b = 2}, {5, 6}})
+    assert.is_true(c:is_valid({b = 2}))
+    assert.is_true(c:is_valid({5, 6}))
+    assert.is_false(c:is_valid({b = 2, c = 3}))
+    assert.is_false(c:is_valid({5}))
+    assert.is_false(sample.choice({{lr = sample.uniform(0, 1)}}):is_valid({lr = 0.5}))
   end)
 end)
 
@@ -331,6 +343,15 @@ describe("search space argument validation", function()
     {function() local _ = sample.sample_from(42) end, "sample_from: expected a function %(got number%)"},
     {function() local _ = sample.grid_search({}) end, "grid_search: values must be a non%-empty list"},
     {function() local _ = sample.grid_search("ab") end, "grid_search: values must be a non%-empty list %(got string%)"},
+    -- A draw is lower + (upper - lower) * u: a range that overflows drew inf,
+    -- or failed at the first draw (integers).
+    {function() local _ = sample.uniform(-1e308, 1e308) end, "uniform: the range upper %- lower must be finite"},
+    {function() local _ = sample.quniform(-1e308, 1e308, 1e300) end,
+      "quniform: the range upper %- lower must be finite"},
+    {function() local _ = sample.randint(math.mininteger, math.maxinteger) end,
+      "randint: the range upper %- lower must fit in an integer"},
+    {function() local _ = sample.qrandint(-10, math.maxinteger, 5) end,
+      "qrandint: the range upper %- lower must fit in an integer"},
   }
   for i, case in ipairs(cases) do
     it("rejects case " .. i .. " (" .. case[2]:gsub("%%", "") .. ") at the caller's line", function()
@@ -338,6 +359,18 @@ describe("search space argument validation", function()
       assert.matches(HERE .. case[2], msg)
     end)
   end
+
+  it("samples the widest ranges it accepts within their bounds", function()
+    local rng = sample.Random(1)
+    local f, i, n = sample.uniform(-8e307, 8e307), sample.randint(0, math.maxinteger), sample.randint(-2^61, 2^61)
+    for _ = 1, 100 do
+      local x = f:sample(rng)
+      assert.is_true(x >= -8e307 and x < 8e307, tostring(x))
+      assert.is_true(i:sample(rng) >= 0)
+      local k = n:sample(rng)
+      assert.is_true(math.type(k) == "integer" and k >= -2^61 and k < 2^61)
+    end
+  end)
 end)
 
 describe("Random", function()
@@ -679,7 +712,8 @@ describe("generate_variants", function()
     local msg = err_of(function()
       local _ = vg.generate_variants({opt = {x = sample.sample_from(function() error("boom") end)}}, sample.Random(1))
     end)
-    assert.matches(HERE .. "config%.opt%.x: sample_from function failed: .*boom", msg)
+    -- The function's error names its own line: none of the library's before it.
+    assert.matches("^config%.opt%.x: sample_from function failed: [^\n]*" .. HERE .. "boom", msg)
     assert.matches("generate_variants: rng must be", err_of(function() local _ = vg.generate_variants({}) end))
     assert.matches("generate_variants: config must be a table", err_of(function()
       local _ = vg.generate_variants(5, sample.Random(1))

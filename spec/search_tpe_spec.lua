@@ -278,6 +278,37 @@ describe("TPESearch", function()
     assert.equal(a:num_observations(), b:num_observations())
   end)
 
+  it("saves to a file and restores from it given a path (Ray's save/restore(checkpoint_path))", function()
+    local dir = require("spec.support").tmpdir("tpe-save")
+    local function make() return TPESearch{space = {x = sample.uniform(-10, 10), c = sample.choice({"a", "b"})},
+      metric = "metric", mode = "min", seed = 3, n_startup_trials = 2} end
+    local f = function(c) return quad(c) + (c.c == "a" and 1 or 0) end
+    local a = make()
+    drive(a, 12, f)
+    local path = dir .. "/tpe.json"
+    assert.equal("tunelua.tpe", a:save(path).format)
+    assert.same({"tpe.json"}, core.listdir(dir)) -- written through a temporary file, renamed
+    assert.equal("tunelua.tpe", core.json_decode(assert(core.read_file(path))).format)
+    local b = make()
+    b:restore(path)
+    assert.equal(12, b:num_observations())
+    assert.same(drive(a, 5, f, 100), drive(b, 5, f, 100))
+    -- One error naming the path, at the caller's line.
+    local ok, err = pcall(function() b:restore(dir .. "/missing.json") end)
+    assert.is_false(ok)
+    assert.matches("search_tpe_spec%.lua:%d+: TPESearch:restore: cannot read " .. dir:gsub("%p", "%%%0")
+      .. "/missing%.json %(No such file or directory%)", err)
+    assert(core.write_atomic(dir .. "/bad.json", "{not json"))
+    ok, err = pcall(b.restore, b, dir .. "/bad.json")
+    assert.is_false(ok)
+    assert.matches("TPESearch:restore: " .. dir .. "/bad.json is not a saved state (invalid JSON", err, 1, true)
+    ok, err = pcall(a.save, a, dir .. "/no/such/dir/tpe.json")
+    assert.is_false(ok)
+    assert.matches("TPESearch:save: cannot write " .. dir .. "/no/such/dir/tpe.json (No such file or directory)",
+      err, 1, true)
+    assert.equal(12, b:num_observations() - 5) -- the failed restores changed nothing
+  end)
+
   it("refuses a saved state of another space", function()
     local a = TPESearch{space = space1(), metric = "metric", mode = "min", seed = 1}
     drive(a, 3, quad)
@@ -322,9 +353,43 @@ describe("TPESearch", function()
     assert.equal(-2.0, c2.x)
     assert.is_true(c2.n >= 0 and c2.n <= 4)
     assert.same({x = 0.0, n = 4, tag = "t", extra = "kept"}, c3)
+    -- A value outside its domain: the message names the key and why.
     assert.has_error(function()
       TPESearch{space = {x = sample.uniform(0, 1)}, points_to_evaluate = {{x = 5}}}
-    end, "TPESearch: points_to_evaluate[1] is not in the search space")
+    end, "TPESearch: points_to_evaluate[1]: x = 5 is outside uniform(0, 1)")
+    assert.has_error(function()
+      TPESearch{space = {o = {c = sample.choice({"a", "b"})}}, points_to_evaluate = {{o = {c = "a"}}, {o = {c = "z"}}}}
+    end, 'TPESearch: points_to_evaluate[2]: o/c = "z" is not one of choice(["a", "b"])')
+  end)
+
+  it("takes a point at a float domain's upper bound (Ray's Float.is_valid, Optuna's high), learns from it", function()
+    local s = TPESearch{
+      space = {lr = sample.loguniform(1e-4, 0.1), d = sample.uniform(0, 0.5), q = sample.quniform(0, 1, 0.5)},
+      metric = "metric", mode = "min", seed = 1, n_startup_trials = 2,
+      points_to_evaluate = {{lr = 0.1, d = 0.5, q = 1.0}, {lr = 1e-4, d = 0.0, q = 0.0}}}
+    local c = s:suggest("a")
+    assert.same({lr = 0.1, d = 0.5, q = 1.0}, c)
+    s:on_trial_complete("a", {metric = 1})
+    assert.equal(1, s:num_observations())
+    drive(s, 20, function(x) return x.lr + x.d + x.q end, 2)
+    assert.equal(21, s:num_observations())
+    assert.has_error(function()
+      TPESearch{space = {lr = sample.loguniform(1e-4, 0.1)}, points_to_evaluate = {{lr = 0.2}}}
+    end, "TPESearch: points_to_evaluate[1]: lr = 0.2 is outside loguniform(0.0001, 0.1, base=10)")
+  end)
+
+  it("puts a point's values that are not parameters into the config: lists whole, dicts key by key", function()
+    -- tpe.md: such keys "are copied into the config"; a list replaces the
+    -- constant list (it was dropped: the config kept [256,128,32]).
+    local s = TPESearch{space = {x = sample.uniform(0, 1), layers = {256, 128, 32}, opt = {a = 1, b = 2}},
+      metric = "metric", mode = "min", seed = 1,
+      points_to_evaluate = {{layers = {64}, opt = {b = 3}, extra = {1, 2}}}}
+    local c = s:suggest("a")
+    assert.same({64}, c.layers)
+    assert.same({a = 1, b = 3}, c.opt)
+    assert.same({1, 2}, c.extra)
+    assert.is_true(c.x >= 0 and c.x < 1)
+    assert.same({256, 128, 32}, s:suggest("b").layers)
   end)
 
   it("takes its space from tune.run's config, or keeps its own", function()
@@ -342,6 +407,22 @@ describe("TPESearch", function()
       TPESearch{seed = 1}:set_search_properties("m", "min", {x = sample.grid_search({1, 2})})
     end)
     assert.has_error(function() TPESearch{n_startup_trial = 1} end, "TPESearch: unknown option \"n_startup_trial\" (did you mean n_startup_trials?)")
+    assert.has_error(function() TPESearch{n_startup = 1} end,
+      "TPESearch: unknown option \"n_startup\" (did you mean n_startup_trials?)")
+  end)
+
+  it("refuses an integer option given as a string, and a space whose range overflows", function()
+    assert.has_error(function() TPESearch{n_startup_trials = "10"} end,
+      'TPESearch: n_startup_trials must be an integer >= 0, got "10"')
+    assert.has_error(function() TPESearch{n_ei_candidates = 2.5} end,
+      "TPESearch: n_ei_candidates must be an integer >= 1, got 2.5")
+    -- A domain changed after its constructor (which refuses it) is refused
+    -- with the space: its draws were inf and crashed the Parzen estimator.
+    local d = sample.uniform(0, 1)
+    d.lower, d.upper = -1e308, 1e308
+    local ok, err = pcall(TPESearch, {space = {x = d}})
+    assert.is_false(ok)
+    assert.matches("TPESearch: space: x: uniform: the range upper - lower must be finite", err, 1, true)
   end)
 
   it("learns from a trial it never suggested through result.config", function()
@@ -493,7 +574,8 @@ describe("TPESearch", function()
       if not best or v < best.v then best = {x = c.x, v = v} end
     end
     assert.equal(0, near)
-    assert.has_error(function() TPESearch{exploit_every = -1} end, "TPESearch: exploit_every must be an integer >= 0")
+    assert.has_error(function() TPESearch{exploit_every = -1} end,
+      "TPESearch: exploit_every must be an integer >= 0, got -1")
     assert.has_error(function() TPESearch{exploit_scale = 0} end, "TPESearch: exploit_scale must be a positive number")
   end)
 

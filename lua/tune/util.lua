@@ -218,15 +218,19 @@ function M.py_repr_number(x)
   return sign .. digits:sub(1, exp + 1) .. "." .. digits:sub(exp + 2)
 end
 
---- The candidate closest to `name`, or nil if none is close.
+--- The candidate closest to `name`, or nil if none is close: within a
+--- third of name's length in edits (at least 2), else the shortest
+--- candidate that `name` (4 characters or more) begins ("n_startup" for
+--- n_startup_trials).
 function M.closest(name, candidates)
-  local best, bestd
+  local best, bestd, prefixed
   for _, c in ipairs(candidates) do
     local d = M.edit_distance(name, c)
     if not bestd or d < bestd then best, bestd = c, d end
+    if #name >= 4 and c:sub(1, #name) == name and (not prefixed or #c < #prefixed) then prefixed = c end
   end
   if bestd and bestd <= math.max(2, #name // 3) then return best end
-  return nil
+  return prefixed
 end
 
 --- Checks the options table a constructor was given, for `name`'s
@@ -245,18 +249,6 @@ function M.check_options(name, opts, known, level)
     end
   end
   return opts
-end
-
---- The topmost directory of `path` (itself included) that does not exist,
---- or nil when it does: what a mkdir_p of it would make first.
-function M.first_missing(path)
-  local top
-  local p = path
-  while p and p ~= "" and p ~= "/" and not core.stat(p) do
-    top = p
-    p = p:match("^(.*)/[^/]*$")
-  end
-  return top
 end
 
 --- Raises "<name>: <key> must be true or false, got <value>" at `level`

@@ -27,13 +27,40 @@ end
 
 --- The search algorithm: tune.run's search_alg (a name, a Searcher wrapped
 --- in a SearchGenerator, or a SearchAlgorithm) or a BasicVariantGenerator.
+--- The topmost directory of `path` (itself included) that does not exist,
+--- or nil when it does: what a mkdir_p of it would make first.
+local function first_missing(path)
+  local top
+  local p = path
+  while p and p ~= "" and p ~= "/" and not core.stat(p) do
+    top = p
+    p = p:match("^(.*)/[^/]*$")
+  end
+  return top
+end
+
+--- Removes the empty directories from `path` up to `top` (what a mkdir_p
+--- made when first_missing(path) was `top`), stopping at one not empty.
+local function remove_made_dirs(path, top)
+  if not top then return end
+  local p = path
+  while p and #p >= #top and os.remove(p) do
+    if p == top then break end
+    p = p:match("^(.*)/[^/]*$")
+  end
+end
+
 local function make_search_alg(opts, o)
   local search = require("tune.search")
   local search_alg = opt(opts, "search_alg")
-  if type(search_alg) == "string" then
-    search_alg = refusing(search.create_searcher, search_alg, {seed = opts.seed})
-  end
   local mct = o.max_concurrent
+  if type(search_alg) == "string" then
+    -- "random" and "variant_generator" name the default generator: it
+    -- takes max_concurrent_trials as the default does.
+    local generator = search.SEARCHERS[search_alg:lower()] == "BasicVariantGenerator"
+    search_alg = refusing(search.create_searcher, search_alg,
+      {seed = opts.seed, max_concurrent = generator and mct or nil})
+  end
   local is_searcher = type(search_alg) == "table" and search_alg.suggest ~= nil
   if not search_alg then
     return search.BasicVariantGenerator{max_concurrent = mct or 0, seed = o.seed}, false
@@ -289,8 +316,8 @@ function M.build(opts, o, cli, t, run_count)
     if not dashboard then refuse("tune.run: dashboard: " .. tostring(err)) end
   end
   -- What of the experiment's path this run makes, from the top: a run
-  -- refused before its first trial removes it again (runner.remove_made_dirs).
-  local made_top = util.first_missing(experiment_dir)
+  -- refused before its first trial removes it again (remove_made_dirs).
+  local made_top = first_missing(experiment_dir)
   local ex, own_executor = make_executor(opts, o, cli, t, scheduler)
   -- The dashboard reads result.json from disk: the rows the engine groups
   -- are written each time it publishes.
@@ -329,7 +356,6 @@ function M.build(opts, o, cli, t, run_count)
     fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, is_searcher),
     experiment_info = {name = name, start_time = core.time()}, background_snapshots = true,
   }
-  runner._made_top = made_top
   -- The search algorithm gets the experiment either way; a resume then
   -- restores how far it got (and trials it makes again are recognised).
   refusing(search_alg.add_configurations, search_alg, {experiment})
@@ -351,7 +377,7 @@ function M.build(opts, o, cli, t, run_count)
       -- A plug-in's save failing: nothing of the run stays on disk.
       runner.store:drop_held()
       runner.store:close()
-      runner:remove_made_dirs()
+      remove_made_dirs(experiment_dir, made_top)
       if own_executor then ex:cleanup() ex:close() end
       error(err, 0)
     end
@@ -361,6 +387,7 @@ function M.build(opts, o, cli, t, run_count)
   local unclock = ex.virtual_clock and o.stopper and require("tune.stopper").use_clock(o.stopper,
     function() return ex:now() end) or nil
   return {runner = runner, executor = ex, own_executor = own_executor, experiment_dir = experiment_dir,
+    remove_made_dirs = function() remove_made_dirs(experiment_dir, made_top) end,
     search_alg = search_alg, scheduler = scheduler, unclock = unclock}
 end
 

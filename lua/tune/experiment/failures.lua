@@ -21,6 +21,19 @@ function R:_should_recover(trial)
   return trial.max_failures < 0 or trial.num_failures < trial.max_failures
 end
 
+--- Moves a live trial to the end of the trials (and of the live ones).
+function R:_to_back(trial)
+  for _, list in ipairs({self.trials, self._live}) do
+    for i, t in ipairs(list) do
+      if t == trial then
+        table.remove(list, i)
+        list[#list + 1] = trial
+        break
+      end
+    end
+  end
+end
+
 --- Ray's _process_trial_failure: retry from the last checkpoint while
 --- max_failures allows, else the trial ends in ERROR.
 function R:_process_trial_failure(trial, msg, traceback)

@@ -27,6 +27,7 @@ local JUDGES = {
     return "a decision (CONTINUE, PAUSE, STOP or NOOP)"
   end,
   boolean = function(v) return type(v) ~= "boolean" and "a boolean" or nil end,
+  string = function(v) return type(v) ~= "string" and "a string" or nil end,
   table = function(v) return type(v) ~= "table" and "a table" or nil end,
   suggestion = function(v)
     if type(v) == "table" or v == "FINISHED" then return nil end
@@ -66,6 +67,9 @@ local function callable(v)
   return mt ~= nil and mt.__call ~= nil
 end
 
+--- The last failure message call made (see below).
+local last_failure
+
 --- plugin.call(kind, plugin, hook, judge, ...) -> true, value | false, message
 --- `plugin` is a table or userdata (its method `hook` is called with the
 --- plug-in as self) or a function (called directly: function stoppers and
@@ -88,13 +92,20 @@ local function call(kind, plugin, hook, judge, ...)
     error(format("%s plug-in must be a table, got %s", kind, tp), 2)
   end
   if not ok then
-    return false, format("%s %s failed in %s: %s", kind, M.name(plugin), hook, tostring(v))
+    -- A plug-in that wraps another (SearchGenerator, ConcurrencyLimiter,
+    -- Repeater) re-raises the message made here for the inner one, which
+    -- names that plug-in and its hook: it is not wrapped again.
+    local msg, inner = tostring(v), last_failure
+    if inner and msg:sub(1, #inner) == inner then return false, inner end
+    last_failure = format("%s %s failed in %s: %s", kind, M.name(plugin), hook, msg)
+    return false, last_failure
   end
   if judge ~= nil and v ~= nil then
     local bad = JUDGES[judge](v)
     if bad then
-      return false, format("%s %s: %s returned %s where %s was expected", kind, M.name(plugin), hook,
+      last_failure = format("%s %s: %s returned %s where %s was expected", kind, M.name(plugin), hook,
         tostring(v), bad)
+      return false, last_failure
     end
   end
   return true, v

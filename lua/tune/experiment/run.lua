@@ -235,7 +235,7 @@ local function execute(ctx, opts, o, kind)
   if not end_ok then io.stderr:write("tunelua warning: ", tostring(end_err):match("^[^\n]*"), "\n") end
   if ctx.own_executor then ex:close() end
   if runner.store then runner.store:close() end
-  if refused then pcall(runner.remove_made_dirs, runner) end
+  if refused then ctx.remove_made_dirs() end
   collectgarbage(gc_mode)
   collectgarbage("setpause", pause)
   if not ok then

@@ -48,9 +48,6 @@ function TrialRunner:__init(o)
   self.max_pending_trials = o.max_pending_trials or 16
   self.background_snapshots = o.background_snapshots or false
   if self.experiment_dir then
-    -- The topmost directory this makes: a run refused before its first
-    -- trial removes what it made (remove_made_dirs).
-    self._made_top = util.first_missing(self.experiment_dir)
     assert(core.mkdir_p(self.experiment_dir))
     self.store = o.store or persistence.Store(self.experiment_dir)
   end
@@ -325,24 +322,10 @@ function TrialRunner:pause_trial(trial)
   self:_journal_status(trial)
 end
 
---- Moves a live trial to the end of the trials (and of the live ones).
-function TrialRunner:_to_back(trial)
-  for _, list in ipairs({self.trials, self._live}) do
-    for i, t in ipairs(list) do
-      if t == trial then
-        table.remove(list, i)
-        list[#list + 1] = trial
-        break
-      end
-    end
-  end
-end
-
 --- Puts a paused or pending trial back to PENDING (schedulers use it).
 function TrialRunner:requeue_trial(trial)
   if trial.status ~= Trial.PAUSED and trial.status ~= Trial.PENDING then
-    -- A running one would keep its worker and its resources (the runner
-    -- then waited forever); a finished one is over.
+    -- A running one would keep its worker and resources (waited for forever).
     error(string.format("requeue_trial: trial %s is %s: only a PAUSED or PENDING trial can be requeued",
       tostring(trial), tostring(trial.status)), 2)
   end
@@ -378,18 +361,6 @@ function TrialRunner:drop_premade_logdirs()
 end
 
 --- Stops every worker and waits for them.
---- A run refused before its first trial: the directories it made, from
---- the experiment's up, go again while they are empty.
-function TrialRunner:remove_made_dirs()
-  local top = self._made_top
-  if not top then return end
-  local p = self.experiment_dir
-  while p and #p >= #top and os.remove(p) do
-    if p == top then break end
-    p = p:match("^(.*)/[^/]*$")
-  end
-end
-
 function TrialRunner:cleanup(force_s)
   self.trial_executor:cleanup(self.trials, force_s)
 end
@@ -406,15 +377,10 @@ function TrialRunner:resource_string()
 end
 
 function TrialRunner:debug_string()
-  local ok, s = plugin.call("scheduler", self.scheduler, "debug_string", nil)
-  if ok and s ~= nil and type(s) ~= "string" then
-    ok, s = false, string.format("scheduler %s: debug_string returned %s where a string was expected",
-      plugin.name(self.scheduler), type(s))
-  end
-  if not ok and not self._debug_string_warned then
-    -- Only the progress report's first lines: said once, not raised.
-    self._debug_string_warned = true
-    io.stderr:write("tunelua warning: ", tostring(s):match("^[^\n]*"), "\n")
+  local ok, s = plugin.call("scheduler", self.scheduler, "debug_string", "string")
+  -- Only the progress report's first lines: a failure is said once, not raised.
+  if not ok and not self._debug_warned then
+    self._debug_warned = io.stderr:write("tunelua warning: ", s:match("^[^\n]*"), "\n")
   end
   return table.concat({ok and s or "", self:resource_string()}, "\n")
 end

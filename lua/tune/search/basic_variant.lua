@@ -3,7 +3,7 @@
 --- Trials are made lazily, one full grid pass per sample. Trial ids are
 --- "<5 hex>_<00000>"; experiment tags "<index>_<last_key=value,...>".
 local SearchAlgorithm = require("tune.search.search_algorithm")
-local core = require("tune.core")
+local preset = require("tune.search.points")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
 local variants = require("tune.search.variant_generator")
@@ -28,9 +28,15 @@ function BasicVariantGenerator:__init(opts)
     if bad then error("BasicVariantGenerator: points_to_evaluate must be a list of config tables, got " .. bad, 3) end
   end
   self._points = util.deepcopy(points or {})
-  self.max_concurrent = opts.max_concurrent or 0
-  if type(self.max_concurrent) ~= "number" or self.max_concurrent < 0 then
-    error("BasicVariantGenerator: max_concurrent must be a non-negative number", 3)
+  local mc = opts.max_concurrent or 0
+  if math.type(mc) == "float" then mc = math.tointeger(mc) or mc end
+  if math.type(mc) ~= "integer" or mc < 0 then
+    error("BasicVariantGenerator: max_concurrent must be a non-negative integer (0: no limit), got "
+      .. preset.show(opts.max_concurrent, true), 3)
+  end
+  self.max_concurrent = mc
+  if opts.seed ~= nil and opts.random_state ~= nil then
+    error("BasicVariantGenerator: give seed or random_state, not both", 3)
   end
   self._rng = sample.Random(opts.random_state or opts.seed)
   self._uuid_prefix = (os.getenv("_TEST_TUNE_TRIAL_UUID") or util.random_hex(5)) .. "_"
@@ -44,23 +50,10 @@ end
 
 --- A point to evaluate sets the keys it names, nested ones one by one
 --- (Ray's assign_value): {optim = {lr = 1}} keeps optim's other keys. A
---- table given where the config holds a domain (a tune.choice of tables)
---- replaces the domain.
-local function apply_point(config, point)
-  local out = util.deepcopy(config)
-  local function assign(dst, src)
-    for k, v in pairs(src) do
-      if type(v) == "table" and getmetatable(v) == nil and type(dst[k]) == "table" and next(v) ~= nil
-          and #v == 0 and getmetatable(dst[k]) == nil and not dst[k].grid_search then
-        assign(dst[k], v)
-      else
-        dst[k] = util.deepcopy(v)
-      end
-    end
-  end
-  assign(out, point)
-  return out
-end
+--- list, and a table given where the config holds a domain (a tune.choice
+--- of tables) or a grid search, replaces the config's value whole
+--- (tune.search.points).
+local apply_point = preset.merge
 
 --- Ray's trial count (_count_variants): each point is one sample, expanded
 --- over the grid it leaves; the samples left after the points, over the
@@ -73,60 +66,15 @@ local function count_trials(config, points, n)
   return total
 end
 
-local function show(v)
-  if type(v) == "number" then return util.py_repr_number(v) end
-  if type(v) == "table" then
-    local ok, text = pcall(core.json_encode, v)
-    return ok and text or tostring(v)
-  end
-  return tostring(v)
-end
-
-local function same(a, b)
-  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
-  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
-end
-
---- Ray's checks of a pre-set point (_get_preset_variants): a value outside
---- its parameter's domain, or unlike the constant it replaces, is warned
---- about (and used).
-local function check_point(config, point, prefix)
-  for _, k in ipairs(util.sorted_keys(point)) do
-    local v = point[k]
-    local path = prefix and (prefix .. "/" .. tostring(k)) or tostring(k)
-    local target = type(config) == "table" and config[k] or nil
-    if target == nil then goto next end
-    if type(v) == "table" and getmetatable(v) == nil and not sample.is_domain(target) and not sample.is_grid(target)
-        and type(target) == "table" then
-      check_point(target, v, path)
-    elseif sample.is_grid(target) then
-      local found = false
-      for _, g in ipairs(target.grid_search) do found = found or same(g, v) end
-      if not found then
-        io.stderr:write(string.format("tunelua warning: Pre-set value `%s` is not within valid values of "
-          .. "parameter `%s`: %s\n", show(v), path, show(target.grid_search)))
-      end
-    elseif sample.is_domain(target) then
-      if not target:is_valid(v) then
-        io.stderr:write(string.format("tunelua warning: Pre-set value `%s` is not within valid values of "
-          .. "parameter `%s`: %s\n", show(v), path, tostring(target)))
-      end
-    elseif type(target) ~= "table" and target ~= v then
-      io.stderr:write(string.format("tunelua warning: Pre-set value `%s` is not equal to the value of "
-        .. "parameter `%s`: %s\n", show(v), path, show(target)))
-    end
-    ::next::
-  end
-end
-
 function BasicVariantGenerator:add_configurations(experiments)
   for _, e in ipairs(experiments) do
     local n = e.num_samples
     e._samples_left = n
     e._points = util.deepcopy(self._points)
-    for _, p in ipairs(e._points) do check_point(e.config, p) end
+    -- Ray's checks of a pre-set point (_get_preset_variants): a value
+    -- outside its parameter's domain, or unlike the constant it replaces,
+    -- is warned about (and used).
+    for _, p in ipairs(e._points) do preset.warn(e.config, p) end
     local total = (n == math.huge) and math.huge or count_trials(e.config, e._points, n)
     self.total_samples = self.total_samples + total
     self._experiments[#self._experiments + 1] = e

@@ -15,6 +15,7 @@
 local Searcher = require("tune.search.searcher")
 local kde = require("tune.search.bohb_kde")
 local parzen = require("tune.search.tpe_parzen")
+local preset = require("tune.search.points")
 local sample = require("tune.search.sample")
 local tspace = require("tune.search.tpe_space")
 local util = require("tune.util")
@@ -91,6 +92,16 @@ local function from_unit(p, u)
   return p.external(p.low + u * (p.high - p.low))
 end
 
+--- The internal value of a point's value `v` for parameter p, or nil when
+--- it lies outside p's domain.
+local function point_internal(p, v)
+  if p.kind ~= "cat" then return type(v) == "number" and p.contains(v) and p.internal(v) or nil end
+  for i, c in ipairs(p.categories) do
+    if preset.same(c, v) then return i end
+  end
+  return nil
+end
+
 -- ---------------------------------------------------------------------
 
 function TuneBOHB:__init(opts)
@@ -102,10 +113,14 @@ function TuneBOHB:__init(opts)
   local cfg = opts.bohb_config or {}
   if type(cfg) ~= "table" then error("TuneBOHB: bohb_config must be a table", 3) end
   util.check_options("TuneBOHB: bohb_config", cfg, kde.DEFAULTS, 3)
+  local bad = kde.check(cfg)
+  if bad then error("TuneBOHB: bohb_config." .. bad, 3) end
   self._bohb_config = cfg
   local mc = opts.max_concurrent or 0
-  if math.tointeger(mc) == nil then error("TuneBOHB: max_concurrent must be an integer", 3) end
-  self._max_concurrent = mc
+  if type(mc) ~= "number" or math.tointeger(mc) == nil or mc < 0 then
+    error("TuneBOHB: max_concurrent must be an integer >= 0 (0: no limit), got " .. tostring(opts.max_concurrent), 3)
+  end
+  self._max_concurrent = math.tointeger(mc)
   self._seed = opts.seed
   self._rng = sample.Random(opts.seed)
   self._points = {}
@@ -167,7 +182,20 @@ function TuneBOHB:suggest(trial_id)
   if self._max_concurrent > 0 and count(self.running) >= self._max_concurrent then return nil end
   local ext, vector = {}, {}
   local point = table.remove(self._points, 1)
-  local fixed = point and tspace.observe(s.sp, point, true) or {}
+  local fixed, learn = {}, true
+  if point then
+    -- Used as given (Ray's TuneBOHB pops the point and returns it), with
+    -- BasicVariantGenerator's warnings; the model does not learn from a
+    -- trial whose value lies outside its parameter's dimension.
+    preset.warn(s.sp.template, point)
+    for _, p in ipairs(s.sp.params) do
+      local v = tspace.value_at(point, p)
+      if v ~= nil then
+        fixed[p.name] = point_internal(p, v)
+        if fixed[p.name] == nil then learn = false end
+      end
+    end
+  end
   local proposed = not point and self.bohber:propose() or nil
   for i, p in ipairs(s.sp.params) do
     local internal
@@ -187,8 +215,8 @@ function TuneBOHB:suggest(trial_id)
     vector[i] = to_unit(p, internal)
   end
   local config = tspace.realize(s.sp, ext)
-  if point then tspace.overlay_extras(s.sp.template, point, config) end
-  self.trial_to_params[trial_id] = vector
+  if point then config = preset.merge(config, point) end
+  self.trial_to_params[trial_id] = learn and vector or nil
   self.running[trial_id] = true
   return config
 end
@@ -255,4 +283,5 @@ function TuneBOHB:restore(state)
   for _, id in ipairs(state.paused or {}) do self.paused[id] = true end
 end
 
-return TuneBOHB
+-- save(path) and restore(path), Ray's checkpoint files.
+return Searcher.file_state(TuneBOHB)

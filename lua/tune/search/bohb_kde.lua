@@ -20,6 +20,28 @@ local DEFAULTS = {min_points_in_model = false, top_n_percent = 15, num_samples =
   random_fraction = 1 / 3, bandwidth_factor = 3, min_bandwidth = 1e-3}
 M.DEFAULTS = DEFAULTS
 
+local function finite(v) return type(v) == "number" and v == v and v > -math.huge and v < math.huge end
+local function count(v, min) v = math.tointeger(type(v) == "number" and v or nil); return v ~= nil and v >= min end
+
+--- The ranges hpbandster's CG_BOHB works in: nil when `opts` (keys of
+--- DEFAULTS) are within them, else what is wrong ("num_samples must be ...").
+function M.check(opts)
+  local function show(v) return type(v) == "string" and string.format("%q", v) or tostring(v) end
+  local checks = {
+    {"min_points_in_model", function(v) return count(v, 0) end, "an integer >= 0 (or nil: the dimension + 1)"},
+    {"top_n_percent", function(v) return finite(v) and v > 0 and v < 100 end, "a number in (0, 100)"},
+    {"num_samples", function(v) return count(v, 1) end, "an integer >= 1"},
+    {"random_fraction", function(v) return finite(v) and v >= 0 and v <= 1 end, "a number in [0, 1]"},
+    {"bandwidth_factor", function(v) return finite(v) and v > 0 end, "a number > 0"},
+    {"min_bandwidth", function(v) return finite(v) and v > 0 end, "a number > 0"},
+  }
+  for _, c in ipairs(checks) do
+    local v = opts[c[1]]
+    if v ~= nil and not c[2](v) then return string.format("%s must be %s, got %s", c[1], c[3], show(v)) end
+  end
+  return nil
+end
+
 local SQRT2PI = math.sqrt(2 * math.pi)
 
 --- A generator for `dims` ({K = 0} continuous, {K = n} categorical).

@@ -4,16 +4,20 @@
 local Searcher = require("tune.search.searcher")
 local core = require("tune.core")
 local plugin = require("tune.experiment.plugin")
+local util = require("tune.util")
 
 local ConcurrencyLimiter = Searcher:extend(nil, "ConcurrencyLimiter")
+
+local OPTIONS = {max_concurrent = true, batch = true}
 
 --- ConcurrencyLimiter(searcher, {max_concurrent = n, batch = false})
 function ConcurrencyLimiter:__init(searcher, opts, batch)
   -- Ray's positional form: ConcurrencyLimiter(searcher, max_concurrent, batch).
   if type(opts) == "number" then opts = {max_concurrent = opts, batch = batch} end
-  opts = opts or {}
   local why = Searcher.not_a_searcher(searcher)
   if why then error("ConcurrencyLimiter: expected a searcher, " .. why, 3) end
+  opts = util.check_options("ConcurrencyLimiter", opts, OPTIONS, 3)
+  util.check_booleans("ConcurrencyLimiter", opts, {"batch"}, 3)
   local n = opts.max_concurrent
   if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
     error("ConcurrencyLimiter: max_concurrent must be an integer >= 1, got " .. tostring(n), 3)
@@ -93,4 +97,5 @@ function ConcurrencyLimiter:restore(state)
   if state.searcher ~= nil then call(self, "restore", nil, state.searcher) end
 end
 
-return ConcurrencyLimiter
+-- save(path) and restore(path), Ray's checkpoint files.
+return Searcher.file_state(ConcurrencyLimiter)

@@ -70,19 +70,10 @@ function RandomSearch:set_search_properties(metric, mode, config)
   return true
 end
 
---- A copy of `base` with `point`'s values put in (nested tables merged,
---- anything else replaced), as BasicVariantGenerator applies a point.
-local function apply_point(base, point)
-  local out = plain_copy(base)
-  for k, v in pairs(point) do
-    if is_container(v) and is_container(out[k]) and next(v) ~= nil then
-      out[k] = apply_point(out[k], v)
-    else
-      out[k] = plain_copy(v)
-    end
-  end
-  return out
-end
+--- A copy of `base` with `point`'s values put in, as BasicVariantGenerator
+--- applies a point: dicts merged key by key, anything else (a list
+--- included) replaced whole (tune.search.points).
+local apply_point = require("tune.search.points").merge
 
 function RandomSearch:suggest(trial_id)
   if not self._space then
@@ -118,4 +109,5 @@ function RandomSearch:restore(state)
   if self.mode == nil then self.mode = state.mode end
 end
 
-return RandomSearch
+-- save(path) and restore(path), Ray's checkpoint files.
+return Searcher.file_state(RandomSearch)

@@ -172,4 +172,5 @@ function Repeater:restore(state)
   if state.searcher ~= nil and state.searcher ~= core.null then call(self, "restore", nil, state.searcher) end
 end
 
-return Repeater
+-- save(path) and restore(path), Ray's checkpoint files.
+return Searcher.file_state(Repeater)

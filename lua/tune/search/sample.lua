@@ -379,6 +379,13 @@ function Domain:validate()
     if not (lower < upper) then
       return bad("lower bound (%s) must be < upper bound (%s)", fmt_num(lower), fmt_num(upper))
     end
+    -- A draw is lower + (upper - lower) * u: the range must be a number.
+    if kind == "float" and self.sampler == "uniform" and math.abs(upper - lower) == math.huge then
+      return bad("the range upper - lower must be finite (got %s - %s)", fmt_num(upper), fmt_num(lower))
+    end
+    if kind == "int" and upper - lower < 0 then
+      return bad("the range upper - lower must fit in an integer (got %s - %s)", fmt_num(upper), fmt_num(lower))
+    end
   end
   if q ~= nil then
     if type(q) ~= "number" or not (q > 0) or q == math.huge then
@@ -464,12 +471,24 @@ function Domain:sample(rng, spec)
   end
 end
 
---- Ray's Domain.is_valid: whether `value` lies in the domain.
+--- Equal values, tables by content (Python's ==).
+local function same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+M._same = same
+
+--- Ray's Domain.is_valid: whether `value` lies in the domain. A choice's
+--- tables are compared by content (Python's `in`); a float domain holds
+--- both its bounds (Ray's Float.is_valid), an int domain its upper bound
+--- only when quantized.
 function Domain:is_valid(value)
   if self.kind == "function" then return true end
   if self.kind == "categorical" then
     for _, c in ipairs(self.categories) do
-      if c == value then return true end
+      if same(c, value) then return true end
     end
     return false
   end
@@ -478,7 +497,7 @@ function Domain:is_valid(value)
     return false
   end
   if value < self.lower then return false end
-  if self.upper_inclusive or self.sampler == "normal" then return value <= self.upper end
+  if self.kind == "float" or self.upper_inclusive then return value <= self.upper end
   return value < self.upper
 end
 

@@ -2,7 +2,6 @@
 --- SearchGenerator). Tags are "<n>_<last_key=value,...>".
 local SearchAlgorithm = require("tune.search.search_algorithm")
 local Searcher = require("tune.search.searcher")
-local core = require("tune.core")
 local plugin = require("tune.experiment.plugin")
 local trial_mod = require("tune.experiment.trial")
 local util = require("tune.util")
@@ -36,20 +35,10 @@ function SearchGenerator:add_configurations(experiments)
   self.total_samples = self._experiment.num_samples
 end
 
--- Ray's merge_dicts: a suggested table is merged into a plain table of
--- the config, and replaces anything else there (a domain, such as a
--- tune.choice of tables, is not merged into).
-local function merge(base, over)
-  local out = util.deepcopy(base)
-  for k, v in pairs(over) do
-    if type(v) == "table" and type(out[k]) == "table" and getmetatable(v) == nil and getmetatable(out[k]) == nil then
-      out[k] = merge(out[k], v)
-    else
-      out[k] = util.deepcopy(v)
-    end
-  end
-  return out
-end
+-- Ray's merge_dicts: a suggested dict is merged into a dict of the
+-- config; anything else (a list, a scalar, a table where the config holds
+-- a domain such as a tune.choice of tables) replaces the config's value.
+local merge = require("tune.search.points").merge
 
 function SearchGenerator:next_trial()
   if self._finished or not self._experiment then return nil end

@@ -3,6 +3,7 @@
 --- defaults. suggest(trial_id) returns a config table, nil (not now), or
 --- Searcher.FINISHED. See docs/guide/custom-schedulers.md.
 local class = require("tune.class")
+local core = require("tune.core")
 local util = require("tune.util")
 
 local Searcher = class.class("Searcher")
@@ -55,6 +56,50 @@ function Searcher:set_max_concurrency(max_concurrent) return false end
 --- State for resume: a JSON-serialisable table, and back.
 function Searcher:save() return nil end
 function Searcher:restore(state) end
+
+--- The system's reason in core's "<path>: <reason>".
+local function reason(err, path)
+  err = tostring(err)
+  if err:sub(1, #path + 2) == path .. ": " then return err:sub(#path + 3) end
+  return err
+end
+
+--- Gives class `cls` Ray's save(checkpoint_path) and
+--- restore(checkpoint_path) beside its own save() -> state and
+--- restore(state): save(path) also writes the state to the file `path`
+--- as JSON (atomically: a temporary file in the same directory, renamed),
+--- restore(path) reads it back. Returns cls.
+function Searcher.file_state(cls)
+  local save, restore = cls.save, cls.restore
+  local name = rawget(cls, "__name") or "Searcher"
+  cls.save = function(self, path)
+    local state = save(self)
+    if path == nil then return state end
+    if type(path) ~= "string" or path == "" then
+      error(string.format("%s:save: the checkpoint path must be a file name (string), got %s", name, type(path)), 2)
+    end
+    local text, jerr = core.json_encode(state == nil and core.null or state)
+    if not text then error(string.format("%s:save: cannot encode the state: %s", name, tostring(jerr)), 2) end
+    local ok, err = core.write_atomic(path, text)
+    if not ok then error(string.format("%s:save: cannot write %s (%s)", name, path, reason(err, path)), 2) end
+    return state
+  end
+  cls.restore = function(self, state)
+    if type(state) == "string" then
+      local path = state
+      local text, err = core.read_file(path)
+      if not text then error(string.format("%s:restore: cannot read %s (%s)", name, path, reason(err, path)), 2) end
+      local jerr
+      state, jerr = core.json_decode(text)
+      if type(state) ~= "table" then
+        error(string.format("%s:restore: %s is not a saved state (%s)", name, path,
+          jerr and ("invalid JSON: " .. tostring(jerr)) or "not a JSON object"), 2)
+      end
+    end
+    return restore(self, state)
+  end
+  return cls
+end
 
 --- Why `v` is not a searcher instance a wrapper (ConcurrencyLimiter,
 --- Repeater) can take, or nil: a class instead of an instance, or a search

@@ -20,6 +20,7 @@ local Searcher = require("tune.search.searcher")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
 local parzen = require("tune.search.tpe_parzen")
+local preset = require("tune.search.points")
 local tspace = require("tune.search.tpe_space")
 local history = require("tune.search.tpe_history")
 local multi = require("tune.search.tpe_multi")
@@ -71,8 +72,10 @@ function TPESearch:__init(opts)
   local function int_opt(name, default, min)
     local v = opts[name]
     if v == nil then return default end
-    local i = math.tointeger(v)
-    if not i or i < min then error(string.format("TPESearch: %s must be an integer >= %d", name, min), 4) end
+    local i = type(v) == "number" and math.tointeger(v) or nil
+    if not i or i < min then
+      error(string.format("TPESearch: %s must be an integer >= %d, got %s", name, min, preset.show(v, true)), 4)
+    end
     return i
   end
   self.n_startup_trials = int_opt("n_startup_trials", 10, 0)
@@ -143,7 +146,9 @@ end
 function TPESearch:_check_points()
   for i, pt in ipairs(self._points) do
     if not tspace.observe(self._space, pt, true) then
-      return string.format("TPESearch: points_to_evaluate[%d] is not in the search space", i)
+      local why = preset.why_outside(self._space.template, pt)
+      return string.format("TPESearch: points_to_evaluate[%d]%s", i,
+        why and (": " .. why) or " is not in the search space")
     end
   end
 end
@@ -485,10 +490,11 @@ function TPESearch:_suggest_from(sp, point, fixed, startup, exploits)
     end
   end
   local config = tspace.realize(sp, ext)
+  -- The point's other values before sample_from functions run (they see them).
+  if point then tspace.overlay_extras(sp.template, point, config) end
   if sp.has_functions then
     config = require("tune.search.variant_generator").generate_variants(config, self._rng)[1].config
   end
-  if point then tspace.overlay_extras(sp.template, point, config) end
   return config, int
 end
 
@@ -560,4 +566,5 @@ function TPESearch:num_observations()
   return #self._hist.trials
 end
 
-return TPESearch
+-- save(path) and restore(path), Ray's checkpoint files.
+return Searcher.file_state(TPESearch)

@@ -15,6 +15,7 @@
 ---   lograndint(a, b)   Int(a, b - 1, log)      qlograndint       Int log, rounded to q
 ---   randn/qrandn       an unbounded normal prior (mean, sd), as hyperopt's hp.normal
 ---   choice             Categorical
+local points = require("tune.search.points")
 local sample = require("tune.search.sample")
 
 local M = {}
@@ -123,10 +124,8 @@ local function numeric(name, d)
       function p.external(s) return clamp(s, lower, top) end
       function p.internal(v) return v + 0.0 end
     end
-    local hi_ok = d.upper_inclusive
-    function p.contains(v)
-      return v == v and v >= lower and (v < upper or (hi_ok and v == upper) or (v == upper and q ~= nil))
-    end
+    -- Bounds included, as Ray's Float.is_valid and Optuna's FloatDistribution.
+    function p.contains(v) return v == v and v >= lower and v <= upper end
   else
     p.is_int = true
     -- The grid: multiples of step in [vlo, vhi].
@@ -375,14 +374,19 @@ function M.value_at(config, p)
   return v
 end
 
---- Copies the keys of `point` that the template does not have into cfg.
+--- Puts the values of `point` that are not parameters into cfg (a key
+--- the template lacks, a constant, a sample_from): dicts merged key by
+--- key, lists and other values replaced whole (tune.search.points.merge).
+--- Parameters' values were read by observe.
 function M.overlay_extras(template, point, cfg)
   for k, v in pairs(point) do
     local t = template[k]
-    if t == nil then
-      cfg[k] = plain_copy(v)
-    elseif is_container(t) and not is_domain(t) and is_container(v) and type(cfg[k]) == "table" then
-      M.overlay_extras(t, v, cfg[k])
+    if is_domain(t) then
+      if t.kind == "function" then cfg[k] = plain_copy(v) end
+    elseif t ~= nil and has_domains(t) then
+      if is_container(v) and type(cfg[k]) == "table" then M.overlay_extras(t, v, cfg[k]) end
+    else
+      cfg[k] = points.is_dict(v) and points.is_dict(cfg[k]) and points.merge(cfg[k], v) or plain_copy(v)
     end
   end
 end

@@ -43,8 +43,8 @@ local GenError = {}
 GenError.__index = GenError
 GenError.__tostring = function(e) return e.msg end
 
-local function fail(msg)
-  error(setmetatable({msg = msg}, GenError), 0)
+local function fail(msg, level)
+  error(setmetatable({msg = msg, level = level}, GenError), 0)
 end
 
 -- ---------------------------------------------------------------------
@@ -257,7 +257,8 @@ local function resolve_domains(root, vars, rng, allow_fail)
         elseif getmetatable(value) == DepError then
           last_err = {path = var.path, msg = value.msg}
         else
-          fail(string.format("%s: sample_from function failed: %s", path_str(var.path), tostring(value)))
+          -- The function's own error says where: no position of ours (level 0).
+          fail(string.format("%s: sample_from function failed: %s", path_str(var.path), tostring(value)), 0)
         end
       end
     end
@@ -348,11 +349,11 @@ end
 
 --- Runs fn(...) and re-raises a generator error at the public caller's line
 --- (level 3: protect, the public function, its caller; so never tail-call
---- protect).
+--- protect), or at the level it names (0: a sample_from function's error).
 local function protect(fn, ...)
   local ok, res = pcall(fn, ...)
   if ok then return res end
-  if getmetatable(res) == GenError then error(res.msg, 3) end
+  if getmetatable(res) == GenError then error(res.msg, res.level or 3) end
   error(res, 0)
 end
 
