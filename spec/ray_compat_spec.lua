@@ -135,18 +135,12 @@ for _, t in ipairs(a.trials) do print("got", t.last_result.c, t.last_result.l) e
 
   it("keeps max_concurrent_trials with search_alg = 'random' or 'variant_generator', as with the default", function()
     for _, name in ipairs({"random", "variant_generator", "default"}) do
-      local most = 0
-      local cb = tune.Callback:extend()
-      function cb:on_step_end(_, trials)
-        local n = 0
-        for _, t in ipairs(trials) do if t.status == "RUNNING" then n = n + 1 end end
-        most = math.max(most, n)
-      end
+      local cb, most = support.running_peak()
       local a = tune.run("steps", {search_alg = name ~= "default" and name or nil, num_samples = 4,
-        config = {x = tune.uniform(0, 1), iters = 3}, max_concurrent_trials = 1, num_cpus = 4, callbacks = {cb()},
+        config = {x = tune.uniform(0, 1), iters = 3}, max_concurrent_trials = 1, num_cpus = 4, callbacks = {cb},
         local_dir = dir .. "/" .. name, verbose = 0})
       assert.equal(4, #a.trials)
-      assert.equal(1, most, name)
+      assert.equal(1, most(), name)
     end
   end)
 

@@ -328,16 +328,10 @@ describe("tune.run", function()
   end)
 
   it("keeps at most max_concurrent_trials running", function()
-    local most = 0
-    local cb = tune.Callback:extend()
-    function cb:on_step_end(_, trials)
-      local n = 0
-      for _, t in ipairs(trials) do if t.status == "RUNNING" then n = n + 1 end end
-      most = math.max(most, n)
-    end
+    local cb, most = support.running_peak()
     run("steps", {config = {x = tune.grid_search({1, 2, 3, 4, 5, 6}), iters = 3}, max_concurrent_trials = 2,
-      callbacks = {cb()}, num_cpus = 6, local_dir = dir})
-    assert.equal(2, most)
+      callbacks = {cb}, num_cpus = 6, local_dir = dir})
+    assert.equal(2, most())
   end)
 
   it("calls every callback hook with Ray's arguments", function()

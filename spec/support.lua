@@ -194,4 +194,18 @@ function M.json_roundtrip(state)
   return core.json_decode(assert(core.json_encode(state)))
 end
 
+--- A callback that counts the most trials RUNNING at the end of a step:
+--- the callback and a function returning that peak.
+function M.running_peak()
+  local tune = require("tune")
+  local most = 0
+  local cb = tune.Callback:extend()
+  function cb:on_step_end(_, trials)
+    local n = 0
+    for _, t in ipairs(trials) do if t.status == "RUNNING" then n = n + 1 end end
+    most = math.max(most, n)
+  end
+  return cb(), function() return most end
+end
+
 return M
