@@ -339,8 +339,21 @@ void tune_executor_cleanup(tune_executor_t *ex) {
   ex->want_standby = 0;
   ex->standby = NULL;
   for (tune_worker_t *w = ex->workers.all; w; w = w->next) tune_worker_stop(w, ex->o.force_trial_cleanup_s);
-  /* ...and wait for them to go. */
-  while (ex->workers.all) wait_and_dispatch(ex, 1.0);
+  /* ...and wait for them to go. A signal that comes meanwhile (a SIGTERM
+     to a run waiting for a trainable that ignores stop) bounds the wait
+     as an interrupted run's is (TUNE_INTERRUPT_CLEANUP_S). */
+  int bounded = tune_signals_pending() != 0;
+  while (ex->workers.all) {
+    wait_and_dispatch(ex, 1.0);
+    if (!bounded && tune_signals_pending()) {
+      bounded = 1;
+      const char *env = getenv("TUNE_INTERRUPT_CLEANUP_S");
+      char *end = NULL;
+      double s = env ? strtod(env, &end) : 5.0;
+      if (!env || end == env || !(s > 0) || !isfinite(s)) s = 5.0;
+      for (tune_worker_t *w = ex->workers.all; w; w = w->next) tune_worker_force_within(w, s);
+    }
+  }
   /* Give every group back. */
   while (ex->pgm.staging.head) tune_pgm_remove(&ex->pgm, ex->pgm.staging.head);
   while (ex->pgm.stopping.head) tune_pgm_remove(&ex->pgm, ex->pgm.stopping.head);

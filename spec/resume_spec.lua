@@ -223,6 +223,34 @@ describe("resume", function()
     assert.is_true(code == 130 or code == 2)
   end)
 
+  it("a SIGTERM while the run waits at its end for a trainable that ignores stop ends it within seconds", function()
+    -- The run's own end (its time budget) waits for its workers without a
+    -- bound (TUNE_FORCE_TRIAL_CLEANUP_S=0); a SIGTERM then was never
+    -- looked at, so `timeout` or a Slurm preemption could not end it.
+    local dir = support.tmpdir("resume-term-cleanup")
+    local busy = support.marker_sleep(dir, "tl-busy-5454")
+    assert(core.write_atomic(dir .. "/exp.lua", string.format([[
+      local tune = require("tune")
+      tune.run(function() tune.report{i = 1}; os.execute(%q .. " 60") end,
+        {local_dir = %q, name = "x", verbose = 0, time_budget_s = 0.3})
+    ]], busy, dir)))
+    local p = io.popen(string.format("sh -c 'echo $$; exec env TUNE_STOP_WARN_S=0.1 TUNE_INTERRUPT_CLEANUP_S=0.5 %s %s "
+      .. "2> %s/err.log'", tunelua, dir .. "/exp.lua", dir))
+    local pid = tonumber(p:read("l"))
+    -- The event: the driver says it waits for the worker at the end.
+    local deadline = core.now() + 30
+    while core.now() < deadline and not (core.read_file(dir .. "/err.log") or ""):find("has not stopped", 1, true) do
+      core.sleep(0.02)
+    end
+    assert.matches("has not stopped", core.read_file(dir .. "/err.log"))
+    local t0 = core.now()
+    core.kill(pid, "TERM")
+    p:read("a")
+    p:close()
+    assert.is_true(core.now() - t0 < 10, "took " .. (core.now() - t0) .. " s")
+    assert.same({}, support.processes_named("tl-busy-5454"))
+  end)
+
   it("the first SIGINT ends within seconds even when a trainable ignores stop", function()
     local dir = support.tmpdir("resume-ignore")
     support.marker_sleep(dir, "tl-busy-4343")
