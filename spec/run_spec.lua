@@ -322,9 +322,16 @@ describe("tune.run", function()
 
   it("fail_fast = \"raise\" raises the trial's error", function()
     local ok, e = pcall(tune.run, "flaky", {config = {steps = 5, fail_at = 1, fail_times = 9, marker = dir .. "/m"},
-      fail_fast = "raise", local_dir = dir, verbose = 0})
+      fail_fast = "raise", local_dir = dir, verbose = 0, name = "ffr"})
     assert.is_false(ok)
     assert.matches("planned failure 1", tostring(e))
+    -- The failure is on disk before it is raised: error.txt, and ERROR in
+    -- the experiment's state (it stayed RUNNING there).
+    local t = e.trials[1]
+    assert.equal("ERROR", t.status)
+    assert.matches("planned failure 1", core.read_file(t.logdir .. "/error.txt"))
+    local ea = tune.ExperimentAnalysis(dir .. "/ffr")
+    assert.equal("ERROR", ea.trials[1].status)
   end)
 
   it("keeps at most max_concurrent_trials running", function()

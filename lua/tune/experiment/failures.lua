@@ -11,9 +11,6 @@ local R = {}
 M.methods = R
 
 function R:_on_executor_error(trial, msg, traceback)
-  if self.fail_fast == "raise" then
-    error(tune_error(string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or ""), {trial}), 0)
-  end
   self:_process_trial_failure(trial, msg, traceback)
 end
 
@@ -52,6 +49,11 @@ function R:_process_trial_failure(trial, msg, traceback)
     self:_try_recover(trial, msg, traceback)
   else
     self:_fail(trial, msg, traceback)
+    -- fail_fast = "raise" (max_failures is 0): the failure is recorded
+    -- (ERROR, error.txt, the journal) before it is raised.
+    if self.fail_fast == "raise" then
+      error(tune_error(string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or ""), {trial}), 0)
+    end
   end
 end
 
