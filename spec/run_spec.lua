@@ -521,10 +521,21 @@ describe("tune.run", function()
   it("restore starts the trial from a checkpoint", function()
     local a = run("scored", {stop = {training_iteration = 2}, checkpoint_at_end = true, local_dir = dir})
     local ck = a.trials[1].checkpoint.dir_or_data
-    a = run("scored", {stop = {training_iteration = 4}, restore = ck, local_dir = dir})
-    local lines = support.lines(a.trials[1].logdir .. "/result.json")
-    assert.equal(2, #lines) -- iterations 3 and 4 only
-    assert.equal(3, core.json_decode(lines[1]).i)
+    -- Given relative to the working directory as well: the worker, which
+    -- runs in the trial's directory, got the path as it was and restored
+    -- the counters but not the data.
+    local cwd = core.getcwd() .. "/"
+    local relative = ck:sub(1, #cwd) == cwd and ck:sub(#cwd + 1) or ck
+    for _, path in ipairs({ck, relative}) do
+      a = run("scored", {stop = {training_iteration = 4}, restore = path, local_dir = dir})
+      local lines = support.lines(a.trials[1].logdir .. "/result.json")
+      assert.equal(2, #lines) -- iterations 3 and 4 only
+      assert.equal(3, core.json_decode(lines[1]).i)
+    end
+    -- A directory that is not a checkpoint is refused (it was ignored).
+    local ok, e = pcall(tune.run, "scored", {restore = a.trials[1].logdir, local_dir = dir, verbose = 0})
+    assert.is_false(ok)
+    assert.matches("tune.run: restore: .* is not a checkpoint", tostring(e))
   end)
 
   it("makes the next trial's directory while it waits; logs exist at start; an unused directory goes", function()

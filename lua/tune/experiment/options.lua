@@ -198,8 +198,14 @@ local function check_types(opts)
   expect(opts, "progress_reporter", "a progress reporter (a table of hooks, e.g. tune.CLIReporter{})",
     function(v) return type(v) == "table" end)
   local restore = expect(opts, "restore", "a checkpoint's path (string)", is_string)
-  if restore ~= nil and require("tune.core").stat(restore) == nil then
+  local core = require("tune.core")
+  if restore ~= nil and core.stat(restore) == nil then
     M.refuse(("tune.run: restore: the checkpoint %s does not exist"):format(show(restore)))
+  end
+  if restore ~= nil and core.stat(restore .. "/.tune_metadata.json") ~= "file" then
+    -- Any other path was taken and ignored: the trial started from scratch.
+    M.refuse(("tune.run: restore: %s is not a checkpoint (a checkpoint_NNNNNN directory a trial saved, which "
+      .. "holds .tune_metadata.json)"):format(show(restore)))
   end
   expect(opts, "trial_executor", "a TrialExecutor (tune.TrialExecutor{...} or tune.SimulatedExecutor{...})",
     function(v) return type(v) == "table" and v.start_trial ~= nil and v.get_next_executor_event ~= nil end)
