@@ -10,8 +10,14 @@
 
 static char *dup_or_null(const char *s) { return s ? tune_xstrdup(s) : NULL; }
 
+/* Config generations, unique in the process: a trial started again (a new
+   record, PBT's exploit without reuse) must not look like its old config
+   to the loggers, which keep the last one's text by generation. */
+static unsigned next_config_gen;
+
 tune_trial_t *tune_trial_new(const tune_trial_spec_t *s) {
   tune_trial_t *t = tune_xcalloc(1, sizeof *t);
+  t->config_gen = ++next_config_gen;
   t->refs = 1;
   t->id = tune_xstrdup(s->trial_id);
   t->name = tune_xstrdup(s->name ? s->name : s->trial_id);
@@ -57,7 +63,7 @@ void tune_trial_set_config(tune_trial_t *t, const cJSON *config, const char *tag
   if (config) {
     cJSON_Delete(t->config);
     t->config = cJSON_Duplicate(config, 1);
-    t->config_gen++;
+    t->config_gen = ++next_config_gen;
   }
   if (tag) {
     free(t->tag);

@@ -86,6 +86,9 @@ describe("schedulers end to end", function()
     local exploited = 0
     for id, t in pairs(trials) do
       assert.equal(8, t.rows[#t.rows].training_iteration)
+      -- Each line's config is the one its result was made with, after an
+      -- exploit too (a trial started again kept its first config's text).
+      for _, r in ipairs(t.rows) do assert.equal(r.rate, r.config.rate, id) end
       for i = 2, #t.rows do
         local r, prev = t.rows[i], t.rows[i - 1]
         assert.equal(prev.training_iteration + 1, r.training_iteration)
