@@ -56,6 +56,25 @@ describe("bad input through tune.run", function()
       refusal{resources_per_trial = {a = {}}})
     assert.matches("tune.run: resources_per_trial: bundle 1: resource 'CPU' must be at most 1e14",
       refusal{resources_per_trial = {cpu = 1e20}})
+    -- cpu and gpu in any case, once ({cpu = 1, CPU = 1} was 2 CPUs, and
+    -- {cPU = 1} got the default CPU added).
+    assert.matches('resources_per_trial: .*resource CPU given twice %(as "%a+" and "%a+"%)',
+      refusal{resources_per_trial = {cpu = 1, CPU = 1}})
+    assert.same({{CPU = 1}}, require("tune.executor.placement").to_pgf({cPU = 1}).bundles)
+    assert.same({{CPU = 2, GPU = 1}}, require("tune.executor.placement").to_pgf({Cpu = 2, gPu = 1}).bundles)
+    -- A node's GPUs are whole and each listed once, no more than
+    -- CUDA_VISIBLE_DEVICES shows (trials shared them).
+    assert.matches("num_gpus must be a whole number of GPUs, got 1.5", refusal{num_gpus = 1.5})
+    local d = support.tmpdir("cvd")
+    for _, case in ipairs({{"2,3", 4, "num_gpus = 4, but CUDA_VISIBLE_DEVICES lists 2 GPUs %(2,3%)"},
+        {"0,0", 1, "CUDA_VISIBLE_DEVICES lists GPU 0 twice"}, {"2,3", 2, "ok"}}) do
+      local out = support.run_script(d, string.format([[
+        local tune = require("tune")
+        local ok, e = pcall(tune.run, function() end, {num_gpus = %d, verbose = 0, local_dir = %q})
+        print(ok and "ok" or tostring(e))
+      ]], case[2], d .. "/out"), nil, "CUDA_VISIBLE_DEVICES=" .. case[1])
+      assert.matches(case[3], out)
+    end
     assert.matches("tune.run: config.x: a function cannot be given to a trial .*tune.sample_from",
       refusal{config = {x = function() return 1 end}})
     assert.matches("tune.run: config.x: a userdata cannot be given to a trial", refusal{config = {x = io.stdout}})

@@ -48,6 +48,22 @@ function M.node_resources(opts)
       if lk == "cpu" then res.CPU = v elseif lk == "gpu" then res.GPU = v else res[k] = v end
     end
   end
+  -- A node has whole GPUs, each of them once (Ray refuses more GPUs than
+  -- CUDA_VISIBLE_DEVICES lists: trials would share one).
+  local g = res.GPU
+  if type(g) == "number" and math.tointeger(g) == nil then
+    error("num_gpus must be a whole number of GPUs, got " .. tostring(g), 0)
+  end
+  local seen = {}
+  for _, id in ipairs(gpu_ids or {}) do
+    if seen[id] then error(string.format("CUDA_VISIBLE_DEVICES lists GPU %s twice", id), 0) end
+    seen[id] = true
+  end
+  if gpu_ids and #gpu_ids > 0 and type(g) == "number" and g > #gpu_ids then
+    error(string.format("num_gpus = %d, but %s %d GPU%s (%s): a trial's GPU would be another's",
+      g, os.getenv("CUDA_VISIBLE_DEVICES") and "CUDA_VISIBLE_DEVICES lists" or "this machine has", #gpu_ids,
+      #gpu_ids == 1 and "" or "s", table.concat(gpu_ids, ",")), 0)
+  end
   return res, gpu_ids
 end
 

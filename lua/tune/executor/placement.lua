@@ -8,7 +8,7 @@ local STRATEGIES = {PACK = true, SPREAD = true, STRICT_PACK = true, STRICT_SPREA
 
 local function normalise_bundle(b, where)
   if type(b) ~= "table" then error(where .. ": a bundle must be a table of resource = amount", 4) end
-  local out = {}
+  local out, given = {}, {}
   for k, v in pairs(b) do
     if type(k) ~= "string" then error(where .. ": resource names must be strings", 4) end
     if type(v) ~= "number" or v < 0 or v ~= v then
@@ -17,7 +17,12 @@ local function normalise_bundle(b, where)
     local key = k
     local lk = k:lower()
     if lk == "cpu" then key = "CPU" elseif lk == "gpu" then key = "GPU" end
-    if v > 0 then out[key] = (out[key] or 0) + v end
+    if given[key] then
+      -- {cpu = 1, CPU = 1} was 2 CPUs.
+      error(string.format("%s: resource %s given twice (as %q and %q)", where, key, given[key], k), 4)
+    end
+    given[key] = k
+    if v > 0 then out[key] = v end
   end
   return out
 end
@@ -139,7 +144,9 @@ function M.to_pgf(r, level)
       b[k] = v
     end
   end
-  if b.cpu == nil and b.CPU == nil then b.cpu = 1 end
+  local has_cpu = false
+  for k in pairs(b) do has_cpu = has_cpu or (type(k) == "string" and k:lower() == "cpu") end
+  if not has_cpu then b.cpu = 1 end -- whatever its case ({cPU = 1} had 1 CPU more)
   local ok, pgf = pcall(PlacementGroupFactory, {b})
   if not ok then error("resources_per_trial: " .. tostring(pgf):gsub("^.-: ", "", 1), level) end
   return pgf
