@@ -501,6 +501,18 @@ describe("tune.run", function()
     local both = support.lines(a.trials[1].logdir .. "/both.log")
     table.sort(both)
     assert.same({"hello from stderr", "hello from stdout"}, both)
+    -- A path below the trial's directory (its directories made) or an
+    -- absolute one (as given): the output was dropped, with a warning a
+    -- line. Something that is no file's name is refused.
+    a = run("chatty", {log_to_file = {"logs/out.log", dir .. "/abs-err.log"}, local_dir = dir})
+    assert.same({"hello from stdout"}, support.lines(a.trials[1].logdir .. "/logs/out.log"))
+    assert.same({"hello from stderr"}, support.lines(dir .. "/abs-err.log"))
+    for _, bad in ipairs({"", "logs/", {"a", ".."}}) do
+      local ok, e = pcall(tune.run, "chatty", {log_to_file = bad, local_dir = dir .. "/refused", verbose = 0})
+      assert.is_false(ok)
+      assert.matches("tune.run: log_to_file: .* is not a file's name", tostring(e))
+      assert.is_nil(core.stat(dir .. "/refused"))
+    end
   end)
 
   it("a trial that can never fit fails at once, naming what it asked and what exists", function()

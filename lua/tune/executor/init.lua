@@ -165,8 +165,16 @@ function TrialExecutor:start_trial(trial, cap)
   local stdout_file, stderr_file
   local ltf = rawget(trial, "log_to_file")
   if ltf then
-    stdout_file = ltf[1] and util.join(trial.logdir, ltf[1])
-    stderr_file = ltf[2] and util.join(trial.logdir, ltf[2])
+    -- Relative to the trial's directory (its own subdirectories made
+    -- here), or an absolute path as given (Ray's os.path.join).
+    local function place(name)
+      local path = name:sub(1, 1) == "/" and name or util.join(trial.logdir, name)
+      local parent = path:match("^(.*)/[^/]+$")
+      if parent and parent ~= "" and not core.stat(parent) then core.mkdir_p(parent) end
+      return path
+    end
+    stdout_file = ltf[1] and place(ltf[1])
+    stderr_file = ltf[2] and place(ltf[2])
   end
   local loader = trial._loader
   -- Known before the start request goes out (the simulator's host asks).

@@ -51,20 +51,26 @@ end
 local function opt(opts, k) return util.with_default(opts, M.OPTIONS, k) end
 M.get = opt
 
-local function check_log_to_file(v)
-  if v == true then return {"stdout", "stderr"} end
-  if type(v) == "string" then return {v, v} end
-  if v == false or v == nil then return nil end
-  if type(v) ~= "table" or #v ~= 2 or type(v[1]) ~= "string" or type(v[2]) ~= "string" then
-    M.refuse("tune.run: log_to_file must be true, a file name or a pair {stdout, stderr}")
-  end
-  return v
-end
-
 --- A value in a refusal: a string quoted, anything else with its type.
 local function show(v)
   if type(v) == "string" then return string.format("%q", v) end
   return tostring(v) .. " (" .. type(v) .. ")"
+end
+
+local function check_log_to_file(v)
+  if v == true then return {"stdout", "stderr"} end
+  if v == false or v == nil then return nil end
+  if type(v) == "string" then v = {v, v} end
+  if type(v) ~= "table" or #v ~= 2 or type(v[1]) ~= "string" or type(v[2]) ~= "string" then
+    M.refuse("tune.run: log_to_file must be true, a file name or a pair {stdout, stderr}")
+  end
+  for _, name in ipairs(v) do
+    -- A file's name: not empty, not a directory, no NUL.
+    if name == "" or name:sub(-1) == "/" or name:find("\0", 1, true) or name == "." or name == ".." then
+      M.refuse(("tune.run: log_to_file: %s is not a file's name"):format(show(name)))
+    end
+  end
+  return v
 end
 
 local function check_resume(cli, opts)
