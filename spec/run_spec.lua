@@ -334,6 +334,19 @@ describe("tune.run", function()
     assert.equal("ERROR", ea.trials[1].status)
   end)
 
+  it("the status counts the resources of running trials: none at the end, with cached workers too", function()
+    for _, reuse in ipairs({true, false}) do
+      local out = support.run_script(dir, string.format([[
+        local tune = require("tune")
+        tune.run(function() tune.report{a = 1} end, {verbose = 1, local_dir = %q, reuse_actors = %s,
+          config = {x = tune.grid_search({1, 2, 3, 4})}, num_cpus = 2})
+      ]], dir .. "/out", tostring(reuse)))
+      local last
+      for line in out:gmatch("Resources requested: [^\n]*") do last = line end
+      assert.equal("Resources requested: 0/2 CPUs, 0/0 GPUs", last, out)
+    end
+  end)
+
   it("keeps at most max_concurrent_trials running", function()
     local cb, most = support.running_peak()
     run("steps", {config = {x = tune.grid_search({1, 2, 3, 4, 5, 6}), iters = 3}, max_concurrent_trials = 2,

@@ -367,8 +367,15 @@ end
 
 --- Resource usage, for the progress report.
 function TrialRunner:resource_string()
-  local total, avail = self.trial_executor:resources()
-  local function used(k) return (total[k] or 0) - (avail[k] or 0) end
+  -- What running trials hold (Ray's occupied resources): a finished
+  -- trial's reservation a cached worker keeps is not in use.
+  local total, held = self.trial_executor:resources(), {}
+  for _, t in ipairs(self:get_live_trials()) do
+    if t.status == Trial.RUNNING and t.placement_group_factory then
+      for k, v in pairs(t.placement_group_factory:required_resources()) do held[k] = (held[k] or 0) + v end
+    end
+  end
+  local function used(k) return held[k] or 0 end
   local parts = {string.format("%g/%g CPUs, %g/%g GPUs", used("CPU"), total.CPU or 0, used("GPU"), total.GPU or 0)}
   for k, v in pairs(total) do
     if k ~= "CPU" and k ~= "GPU" and k ~= "memory" then parts[#parts + 1] = string.format("%g/%g %s", used(k), v, k) end
