@@ -480,6 +480,11 @@ describe("bad input through tune.run", function()
       assert.same(before, listing(), "case " .. i)
     end
     assert.equal(3, #require("tune.analysis").ExperimentAnalysis(exp).trials)
+    -- The class's mistake is the user's, at their line: not the search
+    -- algorithm's, and without a traceback.
+    local _, e = run({name = "keep"}, Cls)
+    assert.matches("^[^\n]*tune.run: Cls:default_resource_request%(config%) returned a number: [^\n]*$",
+      tostring(e))
     -- A new experiment refused the same ways leaves no directory behind,
     -- nor the local_dir it made (a scheduler's save returning a function
     -- failed the first snapshot; TPESearch without a metric, the first

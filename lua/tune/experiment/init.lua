@@ -44,9 +44,12 @@ function Experiment:pgf_for(config)
     if r ~= nil then
       local ok, pgf = pcall(placement.to_pgf, r)
       if not ok then
-        error(string.format("%s:default_resource_request(config) returned %s: %s", tostring(self.trainable_name),
+        -- The user's class is wrong, not the search algorithm that asked
+        -- for the trial: a refusal passes the plug-in adapter as it is.
+        require("tune.experiment.refusal").refuse(string.format("tune.run: %s:default_resource_request(config) "
+          .. "returned %s: %s", tostring(self.trainable_name),
           type(r) == "table" and "resources that cannot be used" or ("a " .. type(r)),
-          tostring(pgf):gsub("^[^\n]-%.lua:%d+: ", "")), 0)
+          (tostring(pgf):gsub("^[^\n]-%.lua:%d+: ", ""))))
       end
       return pgf
     end

@@ -23,19 +23,11 @@ M.OPTIONS = {
   global_checkpoint_s = false, disable_sigint_handler = false, dashboard = false,
 }
 
-local Refusal = {}
-Refusal.__tostring = function(r) return r.msg end
-
---- Raises a refusal: tune.run reports `msg` at the user's line.
-function M.refuse(msg)
-  error(setmetatable({msg = msg}, Refusal), 0)
-end
-
+local refusal = require("tune.experiment.refusal")
+--- Raises a refusal (tune.experiment.refusal): reported at the user's line.
+M.refuse = refusal.refuse
 --- The message of a refusal, or nil for any other error.
-function M.refusal_message(err)
-  if type(err) == "table" and getmetatable(err) == Refusal then return err.msg end
-  return nil
-end
+M.refusal_message = refusal.message
 
 --- Calls fn(...); an error it raises becomes a refusal "tune.run: <msg>"
 --- (without the position inside the library).
@@ -204,7 +196,6 @@ local function check_types(opts)
   expect(opts, "progress_reporter", "a progress reporter (a table of hooks, e.g. tune.CLIReporter{})",
     function(v) return type(v) == "table" end)
   local restore = expect(opts, "restore", "a checkpoint's path (string)", is_string)
-  local core = require("tune.core")
   if restore ~= nil and core.stat(restore) == nil then
     M.refuse(("tune.run: restore: the checkpoint %s does not exist"):format(show(restore)))
   end

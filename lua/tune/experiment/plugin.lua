@@ -45,7 +45,12 @@ function M.name(p)
   return type(p)
 end
 
+local refusal_message = require("tune.experiment.refusal").message
+
 local function handler(msg)
+  -- A refusal (the user's input is wrong, found while a plug-in ran)
+  -- goes through as it is: one message, no traceback.
+  if refusal_message(msg) then return msg end
   if type(msg) ~= "string" then
     local mt = getmetatable(msg)
     if mt and mt.__tostring then
@@ -92,6 +97,7 @@ local function call(kind, plugin, hook, judge, ...)
     error(format("%s plug-in must be a table, got %s", kind, tp), 2)
   end
   if not ok then
+    if refusal_message(v) then return false, v end
     -- A plug-in that wraps another (SearchGenerator, ConcurrencyLimiter,
     -- Repeater) re-raises the message made here for the inner one, which
     -- names that plug-in and its hook: it is not wrapped again.

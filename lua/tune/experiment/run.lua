@@ -313,6 +313,9 @@ function M.run(run, opts)
     local e = analysis
     local is_tune = type(e) == "table" and e.tune_error == true
     run_errors[index] = {m = is_tune and e.msg or results.failure_message(e), t = is_tune or nil}
+    -- A refusal found while the loop ran (a class's resources): at the
+    -- user's line, as the ones found before it.
+    if options.refusal_message(e) then error(options.refusal_message(e), 2) end
     error(e, 0)
   end
   return analysis
