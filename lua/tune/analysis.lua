@@ -149,17 +149,19 @@ end
 --- A trial's history: flattened rows from result.json, else (no
 --- result.json, or none of its rows: the JSON logger was not among the
 --- callbacks, and the file was made empty with the trial's directory)
---- progress.csv (cached). Second value: whether a results file was found.
+--- progress.csv (cached); only the one set_filetype names, when it named
+--- one. Second value: whether a results file was found.
 function ExperimentAnalysis:_rows(t)
   local h = self._history[t]
   if h then return h.rows, h.found end
   local rows, found = {}, false
   local logdir = type(t.logdir) == "string" and t.logdir or nil
+  local file_type = rawget(self, "_file_type")
   if logdir then
     local path = util.join(logdir, "result.json")
-    local text = core.read_file(path)
+    local text = file_type ~= "csv" and core.read_file(path)
     if text then rows, found = M.parse_result_json(text, path), true end
-    if #rows == 0 then
+    if #rows == 0 and file_type ~= "json" then
       text = core.read_file(util.join(logdir, "progress.csv"))
       if text then rows, found = M.parse_progress_csv(text), true end
     end

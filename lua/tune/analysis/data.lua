@@ -100,6 +100,19 @@ function ExperimentAnalysis:fetch_trial_dataframes()
   return self:trial_dataframes()
 end
 
+--- Ray's set_filetype: read the histories from "json" (result.json) or
+--- "csv" (progress.csv) only; nil: result.json, else progress.csv (the
+--- default). They are read again; returns true.
+function ExperimentAnalysis:set_filetype(file_type)
+  if file_type ~= nil and file_type ~= "json" and file_type ~= "csv" then
+    error("`file_type` has to be nil or one of [json, csv], but got "
+      .. (type(file_type) == "string" and string.format("%q", file_type) or type(file_type)), 2)
+  end
+  self._file_type = file_type
+  self:fetch_trial_dataframes()
+  return true
+end
+
 --- The experiment state's "stats" (map name -> stats for several experiments).
 function ExperimentAnalysis:stats()
   return self:_per_source("stats")
