@@ -47,6 +47,7 @@ local lazy = {
   launch = {"tune.worker.bundles", "launch"},
   wait_all = {"tune.worker.bundles", "wait_all"},
   lua_argv = {"tune.worker.bundles", "lua_argv"},
+  with_parameters = {"tune.worker.with_parameters", "with_parameters"},
   -- Search space
   uniform = {"tune.search.sample", "uniform"},
   quniform = {"tune.search.sample", "quniform"},

@@ -3,35 +3,20 @@
 --- function trainable runs in a coroutine that yields at every report, so
 --- save, pause and stop requests are served between reports.
 local core = require("tune.core")
+local ckpt = require("tune.worker.checkpoint")
+local errors = require("tune.worker.errors")
+local func = require("tune.worker.func")
 local registry = require("tune.worker.registry")
 local session = require("tune.worker.session")
 
 local M = {}
 
 local PROTOCOL_VERSION = 1
-local CHECKPOINT_JSON = "tune_checkpoint.json"
 
 local Worker = {}
 Worker.__index = Worker
 
 local current   -- the worker of this process
-
---- A message for any error value: error(nil) and a table without
---- __tostring say what was raised instead of printing nothing or an address.
-local function error_message(err)
-  if type(err) == "string" then return err end
-  if err == nil then return "the trainable raised error(nil), an error without a message" end
-  local mt = getmetatable(err)
-  if type(err) == "table" and not (mt and mt.__tostring) then
-    return "the trainable raised a table as its error (" .. tostring(err)
-      .. ", no __tostring): raise error(\"message\") or give the table a __tostring"
-  end
-  return tostring(err)
-end
-
-local function traceback(err)
-  return debug.traceback(error_message(err), 2)
-end
 
 function Worker.new(ch)
   return setmetatable({
@@ -62,8 +47,11 @@ function Worker:send(msg, hold)
   end
 end
 
-function Worker:reply_error(id, err, tb)
-  self:send{type = "error", re = id, message = tostring(err):match("^[^\n]*"), traceback = tb or tostring(err)}
+--- Answers request `id` with error `err` (a message, or an error made by
+--- tune.worker.errors with the trainable's traceback).
+function Worker:reply_error(id, err)
+  local message, traceback = errors.parts(err)
+  self:send{type = "error", re = id, message = message, traceback = traceback}
 end
 
 --- Runs one request, answering errors as protocol errors.
@@ -72,11 +60,8 @@ function Worker:dispatch(msg)
   if not handler then
     return self:reply_error(msg.id, "unknown request type " .. tostring(msg.type))
   end
-  local ok, err = xpcall(handler, traceback, self, msg)
-  if not ok then
-    local first = tostring(err):match("^[^\n]*")
-    self:reply_error(msg.id, first, err)
-  end
+  local ok, err = xpcall(handler, errors.handler, self, msg)
+  if not ok then self:reply_error(msg.id, err) end
 end
 
 function Worker:loop()
@@ -95,6 +80,10 @@ end
 --------------------------------------------------------------------------
 
 local function set_info(self, msg)
+  -- Bundle indexes are integers (JSON may carry them as 1.0).
+  for _, b in ipairs(msg.bundles or {}) do
+    if type(b) == "table" then b.index = math.tointeger(b.index) or b.index end
+  end
   self.info = {
     trial_id = msg.trial_id, name = msg.name, logdir = msg.logdir,
     experiment_tag = msg.experiment_tag, config = msg.config, bundles = msg.bundles,
@@ -112,6 +101,14 @@ function Worker:serve(trainable)
   self.pending_start = nil
   set_info(self, msg)
   self:instantiate()
+  -- As in Ray, after setup (whose error comes first): a class without
+  -- step() fails its start, named.
+  if kind == "class" then
+    local base = require("tune.worker.trainable")
+    if not base.has_step(trainable) then
+      error(string.format("%s: a tune.Trainable must define step()", base.class_name(trainable, self.trainable_name)), 0)
+    end
+  end
   self:send({type = "ready", re = msg.id}, true)
 end
 
@@ -124,8 +121,8 @@ function M.serve_from_run(trainable)
   -- here: raised, it would go back into the script, where a pcall around
   -- tune.run would catch it and run the code after it in the worker.
   local id = w.pending_start and w.pending_start.id
-  local ok, err = xpcall(w.serve, traceback, w, trainable)
-  if not ok then w:reply_error(id, tostring(err):match("^[^\n]*"), err) end
+  local ok, err = xpcall(w.serve, errors.handler, w, trainable)
+  if not ok then w:reply_error(id, err) end
   w:loop()
 end
 
@@ -183,18 +180,6 @@ end
 -- Running it
 --------------------------------------------------------------------------
 
-local function new_state(self, checkpoint)
-  local fn = self.trainable
-  local st = {
-    trial_id = self.info.trial_id, name = self.info.name, logdir = self.info.logdir,
-    experiment_tag = self.info.experiment_tag, restore_checkpoint = checkpoint,
-    last_checkpoint = checkpoint, finished = false,
-  }
-  local config = self.info.config
-  st.co = coroutine.create(function() return fn(config) end)
-  return st
-end
-
 function Worker:instantiate(checkpoint)
   if self.kind == "class" then
     local cls = self.trainable
@@ -204,40 +189,13 @@ function Worker:instantiate(checkpoint)
   elseif self.kind == "command" then
     self.instance = self.trainable:start(self.info)
   else
-    self.state = new_state(self, checkpoint)
+    self.state = func.new_state(self.trainable, self.info, checkpoint)
   end
 end
 
 --- One report from a function trainable: metrics, checkpoint, or finished.
 function Worker:resume_function()
-  local st = self.state
-  if st.finished then return nil, true end
-  session._set(st)
-  local res = table.pack(coroutine.resume(st.co))
-  session._set(nil)
-  if not res[1] then
-    st.finished = true
-    error(debug.traceback(st.co, error_message(res[2])), 0)
-  end
-  if coroutine.status(st.co) == "dead" then
-    st.finished = true
-    local ret = res[2]
-    if type(ret) == "table" then return ret, true, nil, true end
-    if type(ret) == "number" then return {_metric = ret}, true, nil, true end
-    return nil, true
-  end
-  local a, metrics, opts = res[2], res[3], res[4]
-  if a ~= session.REPORT then
-    -- Generator style: coroutine.yield(value) is a report.
-    if type(a) == "table" then return a end
-    if type(a) == "number" then return {_metric = a} end
-    error("a generator trainable must yield a table of metrics or a number, got " .. type(a), 0)
-  end
-  if opts and opts.checkpoint ~= nil then
-    st.last_checkpoint = opts.checkpoint
-    return metrics, false, true
-  end
-  return metrics
+  return func.resume(self.state)
 end
 
 --- A list (a table the JSON encoder makes an array) is not a result:
@@ -282,6 +240,7 @@ function Worker:on_start(msg)
   -- A prestarted worker learns its trial's environment only now.
   for k, v in pairs(msg.env or {}) do assert(core.setenv(k, v)) end
   self.pending_start = msg
+  self.trainable_name = type(msg.trainable) == "table" and msg.trainable.name or nil
   local t = self:load(msg.trainable)
   self:serve(t)
 end
@@ -311,33 +270,15 @@ function Worker:on_train(msg)
   self:send{type = "result", re = msg.id, results = core.array(results), finished = finished}
 end
 
-local function write_table(dir, t)
-  local text, err = core.json_encode(t)
-  if not text then error("the checkpoint is not plain data: " .. tostring(err), 0) end
-  -- The driver syncs the checkpoint's tree when it commits it.
-  assert(core.write_atomic(dir .. "/" .. CHECKPOINT_JSON, text, false))
-end
-
-local function read_table(dir)
-  local text = core.read_file(dir .. "/" .. CHECKPOINT_JSON)
-  if not text then return nil end
-  return assert(core.json_decode(text))
-end
-
 function Worker:on_save(msg)
   local dir = msg.dir
   if self.kind == "class" then
-    local ret = self.instance:save_checkpoint(dir)
-    if type(ret) == "table" then
-      write_table(dir, ret)
-    elseif ret ~= nil and type(ret) ~= "string" then
-      error("save_checkpoint() must return a table, the checkpoint's directory (a string) or nil, got " .. type(ret), 0)
-    end
+    ckpt.save_class(self.instance:save_checkpoint(dir), dir)
   elseif self.kind == "command" then
     self.instance:save(dir)
   else
     local c = self.state and self.state.last_checkpoint
-    if c ~= nil then write_table(dir, c) end
+    if c ~= nil then ckpt.write_table(dir, c, "tune.report()") end
   end
   self:send{type = "saved", re = msg.id}
 end
@@ -350,14 +291,13 @@ function Worker:on_restore(msg)
     local it = math.tointeger(msg.iteration) or 0
     self.instance.iteration = it
     self.instance.training_iteration = it
-    local t = read_table(dir)
-    if t ~= nil then self.instance:load_checkpoint(t) else self.instance:load_checkpoint(dir) end
+    self.instance:load_checkpoint(ckpt.load_arg(dir))
   elseif self.kind == "command" then
     self.instance:restore(dir)
   else
     -- A function trainable restarts and finds the checkpoint with tune.get_checkpoint().
     if self.state and self.state.co then coroutine.close(self.state.co) end
-    self.state = new_state(self, read_table(dir))
+    self.state = func.new_state(self.trainable, self.info, ckpt.read_table(dir))
   end
   self:send{type = "restored", re = msg.id}
 end
@@ -381,7 +321,7 @@ function Worker:on_reset(msg)
     ok = false
   else
     if self.state and self.state.co then coroutine.close(self.state.co) end
-    self.state = new_state(self, nil)
+    self.state = func.new_state(self.trainable, self.info, nil)
   end
   -- A refusal goes out at once; a success with the next write.
   self:send({type = "reset", re = msg.id, ok = ok}, ok)
@@ -390,7 +330,7 @@ end
 function Worker:on_stop(msg)
   local ok, err = true, nil
   if self.instance and self.instance.cleanup then
-    ok, err = xpcall(self.instance.cleanup, traceback, self.instance)
+    ok, err = xpcall(self.instance.cleanup, errors.handler, self.instance)
   end
   if self.state and self.state.co then coroutine.close(self.state.co) end
   if not ok then

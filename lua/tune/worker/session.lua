@@ -1,6 +1,11 @@
 --- The trainable's side of reporting: tune.report, tune.get_checkpoint and
 --- friends, live only inside a worker (docs/guide/trainables.md).
+local util = require("tune.util")
+
 local M = {}
+
+-- The options of tune.report's second argument.
+local REPORT_OPTIONS = {checkpoint = true}
 
 --- Marker yielded by tune.report so the worker tells it from a plain
 --- coroutine.yield (a generator-style report).
@@ -27,8 +32,16 @@ function M.report(metrics, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("tune.report(): the second argument must be a table like {checkpoint = ...}", 2)
   end
-  if opts ~= nil and opts.checkpoint ~= nil and type(opts.checkpoint) ~= "table" then
-    error("tune.report(): checkpoint must be a table of plain data, got " .. type(opts.checkpoint), 2)
+  if opts ~= nil then
+    util.check_options("tune.report()", opts, REPORT_OPTIONS, 2)
+    local c = opts.checkpoint
+    if c ~= nil and type(c) ~= "table" then
+      error("tune.report(): checkpoint must be a table of plain data, got " .. type(c), 2)
+    end
+    -- JSON gives back string keys for integer ones: refused now, at the
+    -- call, rather than changed in the restored checkpoint.
+    local why = c ~= nil and require("tune.worker.checkpoint").problem(c)
+    if why then error("tune.report(): " .. why, 2) end
   end
   local co, main = coroutine.running()
   if main or co ~= current.co then

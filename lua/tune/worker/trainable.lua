@@ -23,9 +23,11 @@ end
 --- One-time initialisation with the config (override).
 function Trainable:setup(config) end
 
---- One training iteration; returns a table of metrics (override).
+--- One training iteration; returns a table of metrics. Every class must
+--- define it (the worker fails the start of one that does not, after setup).
 function Trainable:step()
-  error("Trainable:step() is not implemented by this class", 2)
+  local cls = getmetatable(self)
+  error(string.format("%s: a tune.Trainable must define step()", M.class_name(cls)), 0)
 end
 
 --- Write state into directory `dir`; may return a table instead, which is
@@ -48,4 +50,18 @@ function Trainable:cleanup() end
 function Trainable.default_resource_request(cls, config) return nil end
 
 M.Trainable = Trainable
+
+--- Whether class `cls` defines step() (it is not the base's).
+function M.has_step(cls)
+  return cls.step ~= Trainable.step
+end
+
+--- The name of class `cls` for messages, `fallback` (the trainable's name
+--- in tune.run) when the class has none of its own.
+function M.class_name(cls, fallback)
+  local name = type(cls) == "table" and rawget(cls, "__name")
+  if name and name ~= "Trainable" then return name end
+  return fallback or "Trainable"
+end
+
 return M

@@ -1,0 +1,162 @@
+--- Checkpoints on the worker's side: a checkpoint table (a function
+--- trainable's reported one, a class's save_checkpoint return) stored as
+--- JSON in `tune_checkpoint.json`, and the path a class's save_checkpoint
+--- returned, kept relative to the checkpoint directory in
+--- `.tune_worker.json` so that load_checkpoint gets it back where the
+--- checkpoint is restored from (Ray's relative_checkpoint_path).
+local core = require("tune.core")
+local util = require("tune.util")
+
+local M = {}
+
+M.TABLE_FILE = "tune_checkpoint.json"
+M.META_FILE = ".tune_worker.json"
+
+local mtype, type = math.type, type
+
+-- Deeper than this, the JSON encoder refuses the table and says so.
+local MAX_DEPTH = 200
+
+local function key_path(path, k)
+  if type(k) == "string" and k:match("^[%a_][%w_]*$") then return path .. "." .. k end
+  if type(k) == "string" then return string.format("%s[%q]", path, k) end
+  return string.format("%s[%s]", path, tostring(k))
+end
+
+local function where(path) return path == "" and "the top level" or path end
+
+-- Whether `t` holds a table JSON would not give back as it is: one pass
+-- over each table (its integer keys must be exactly 1..n, with no string
+-- key beside them).
+local function has_problem(t, depth, seen)
+  if depth > MAX_DEPTH or seen[t] then return false end
+  seen[t] = true
+  local ints, strings, lo, hi = 0, 0, math.maxinteger, math.mininteger
+  for k, v in pairs(t) do
+    local m = mtype(k)
+    if m == "integer" then
+      ints = ints + 1
+      if k < lo then lo = k end
+      if k > hi then hi = k end
+    elseif m or type(k) ~= "string" then
+      return true
+    else
+      strings = strings + 1
+    end
+    if type(v) == "table" and has_problem(v, depth + 1, seen) then return true end
+  end
+  seen[t] = nil
+  return ints > 0 and (strings > 0 or lo < 1 or hi ~= ints)
+end
+
+-- What is wrong in `t` (at `path`), looking at its fields in key order (so
+-- that the first problem is the same in every run), or nil.
+local function describe(t, path, depth, seen)
+  if depth > MAX_DEPTH or seen[t] then return nil end
+  seen[t] = true
+  local ints, strings = 0, 0
+  for k in pairs(t) do
+    local tk = type(k)
+    if tk == "string" then
+      strings = strings + 1
+    elseif math.type(k) == "integer" then
+      ints = ints + 1
+    elseif tk == "number" then
+      return string.format("number key %s (not an integer) at %s", tostring(k), where(path))
+    else
+      return string.format("a key of type %s at %s", tk, where(path))
+    end
+  end
+  if ints > 0 and strings > 0 then
+    return "a table mixes list items and keys at " .. where(path)
+  end
+  local keys = util.sorted_keys(t)
+  for _, k in ipairs(keys) do
+    -- A list has the keys 1..n and nothing else: n keys, none outside.
+    if ints > 0 and (k < 1 or k > ints) then
+      return string.format("integer key %d in a table that is not a list at %s", k, where(path))
+    end
+  end
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    if type(v) == "table" then
+      local why = describe(v, ints > 0 and string.format("%s[%d]", path, k) or key_path(path, k), depth + 1, seen)
+      if why then return why end
+    end
+  end
+  seen[t] = nil
+  return nil
+end
+
+--- Why checkpoint table `t` would not come back from JSON as it was saved
+--- (JSON has lists and string-keyed objects: a table mixing list items and
+--- keys, a sparse list, a non-string key), as "checkpoint: <what> at
+--- <path>", or nil.
+function M.problem(t)
+  if not has_problem(t, 1, {}) then return nil end
+  return "checkpoint: " .. (describe(t, "", 1, {}) or "a table JSON cannot hold as it is")
+end
+
+--- Writes table `t` into checkpoint directory `dir`; `who` names the
+--- caller in the error.
+function M.write_table(dir, t, who)
+  local why = M.problem(t)
+  if why then error(who .. ": " .. why, 0) end
+  local text, err = core.json_encode(t)
+  if not text then error("the checkpoint is not plain data: " .. tostring(err), 0) end
+  -- The driver syncs the checkpoint's tree when it commits it.
+  assert(core.write_atomic(dir .. "/" .. M.TABLE_FILE, text, false))
+end
+
+--- The table stored in checkpoint directory `dir`, or nil.
+function M.read_table(dir)
+  local text = core.read_file(dir .. "/" .. M.TABLE_FILE)
+  if not text then return nil end
+  return assert(core.json_decode(text))
+end
+
+-- Absolute path `p` with "." and ".." parts (and repeated slashes) taken
+-- out, as text: a link in it is not followed (Ray compares the strings).
+local function normalize(p)
+  local parts = {}
+  for part in util.abspath(p):gmatch("[^/]+") do
+    if part == ".." then parts[#parts] = nil
+    elseif part ~= "." then parts[#parts + 1] = part end
+  end
+  return "/" .. table.concat(parts, "/")
+end
+
+--- Stores what a class's save_checkpoint(dir) returned: a table (as JSON),
+--- `dir` itself or nil (nothing), or a path inside `dir` (remembered
+--- relative to it). A path outside `dir`, or anything else, fails the save.
+function M.save_class(ret, dir)
+  if type(ret) == "table" then return M.write_table(dir, ret, "save_checkpoint()") end
+  if ret == nil then return end
+  if type(ret) ~= "string" then
+    error("save_checkpoint() must return a table, the checkpoint's directory (a string) or nil, got " .. type(ret), 0)
+  end
+  local base, path = normalize(dir), normalize(ret)
+  if path == base then return end
+  if not util.within(path, base) then
+    error(string.format("save_checkpoint() returned %q, a path outside the directory it was given: "
+      .. "return nil, that directory, a path in it or a table", ret), 0)
+  end
+  local text = assert(core.json_encode({relative_checkpoint_path = path:sub(#base + 2)}))
+  assert(core.write_atomic(dir .. "/" .. M.META_FILE, text, false))
+end
+
+--- What a class's load_checkpoint gets for checkpoint directory `dir`: the
+--- table saved there, the path save_checkpoint returned (moved to `dir`),
+--- or `dir`.
+function M.load_arg(dir)
+  local t = M.read_table(dir)
+  if t ~= nil then return t end
+  local meta = core.read_file(dir .. "/" .. M.META_FILE)
+  local rel = meta and core.json_decode(meta)
+  if type(rel) == "table" and type(rel.relative_checkpoint_path) == "string" then
+    return dir .. "/" .. rel.relative_checkpoint_path
+  end
+  return dir
+end
+
+return M

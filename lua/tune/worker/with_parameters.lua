@@ -1,0 +1,39 @@
+--- tune.with_parameters(trainable, params): Ray's wrapper that hands a
+--- trainable extra objects besides its config. Lua has no keyword
+--- arguments: a function trainable gets them as a second argument,
+--- train(config, params); a class's setup gets setup(config, params).
+--- Nothing is sent to the worker: it runs the experiment file (or the
+--- registering module) again, which builds the wrapper and its params
+--- there as it did in the driver (docs/guide/trainables.md).
+local registry = require("tune.worker.registry")
+
+local M = {}
+
+function M.with_parameters(trainable, params)
+  local inner = trainable
+  if type(trainable) == "string" then
+    local e = registry.get(trainable)
+    if not e then
+      error(string.format("tune.with_parameters: no trainable registered as %q", trainable), 2)
+    end
+    inner = e.trainable
+  end
+  local kind = registry.kind_of(inner)
+  if kind ~= "function" and kind ~= "class" then
+    error("tune.with_parameters() only works with function trainables or classes that inherit from "
+      .. "tune.Trainable, got " .. (kind == "command" and "a tune.command" or registry.what_is(inner)), 2)
+  end
+  if type(params) ~= "table" then
+    error("tune.with_parameters: params must be a table of the extra parameters, got " .. type(params), 2)
+  end
+  if kind == "function" then
+    -- A tail call: the worker's traceback shows the trainable, not this.
+    return function(config) return inner(config, params) end
+  end
+  -- Ray's _Inner: a subclass, of the same name, whose setup passes them on.
+  local cls = inner:extend(nil, rawget(inner, "__name"))
+  function cls:setup(config) return inner.setup(self, config, params) end
+  return cls
+end
+
+return M

@@ -1,0 +1,267 @@
+-- The trainable's side of tunelua: tune.report's options, checkpoints that
+-- JSON cannot give back as they were, the path a class's save_checkpoint
+-- returns, what a function returns or yields, a class without step(),
+-- tune.bundles(), what error.txt shows, and tune.with_parameters.
+local tune = require("tune")
+local core = require("tune.core")
+local support = require("spec.support")
+-- Loaded when a case needs it.
+local ckpt = setmetatable({}, {__index = function(_, k) return require("tune.worker.checkpoint")[k] end})
+require("spec.fixtures.worker_api_trainables")
+
+local FIXTURE = "worker_api_trainables%.lua:%d+: "
+
+describe("the worker API", function()
+  local dir
+  before_each(function() dir = support.tmpdir("worker_api") end)
+  after_each(support.check_clean)
+
+  --- Runs `trainable` (cases: a list of config.case values) and returns
+  --- its trials by case.
+  local function run(trainable, cases, opts)
+    opts = opts or {}
+    opts.local_dir, opts.verbose, opts.raise_on_failed_trial = dir, 0, false
+    if cases then opts.config = {case = tune.grid_search(cases)} end
+    local a = tune.run(trainable, opts)
+    local by = {}
+    for _, t in ipairs(a.trials) do by[t.config.case or 1] = t end
+    return by, a
+  end
+
+  describe("tune.report's options", function()
+    it("refuse an unknown key at the caller's line, naming the closest valid one", function()
+      local t = run("api_case", {"report_typo"}).report_typo
+      assert.equal("ERROR", t.status)
+      assert.matches(FIXTURE .. "tune%.report%(%): unknown option \"chekpoint\" %(did you mean checkpoint%?%)",
+        t.error_msg)
+    end)
+  end)
+
+  describe("checkpoint tables", function()
+    it("name what JSON would not give back as it was, by its path", function()
+      local cases = {
+        {{0.5, 0.25, step = 1}, "checkpoint: a table mixes list items and keys at the top level"},
+        {{model = {1, 2, x = 3}}, "checkpoint: a table mixes list items and keys at .model"},
+        {{[10] = "x"}, "checkpoint: integer key 10 in a table that is not a list at the top level"},
+        {{a = {1, 2, [4] = 4}}, "checkpoint: integer key 4 in a table that is not a list at .a"},
+        {{layers = {{w = 1}, {[0] = 1, 2}}}, "checkpoint: integer key 0 in a table that is not a list at .layers[2]"},
+        {{["a b"] = {[1.5] = 1}}, "checkpoint: number key 1.5 (not an integer) at [\"a b\"]"},
+        {{x = {[true] = 1}}, "checkpoint: a key of type boolean at .x"},
+      }
+      for _, c in ipairs(cases) do assert.equal(c[2], ckpt.problem(c[1])) end
+      local cyclic = {a = {1, 2}}
+      cyclic.self = cyclic
+      for _, fine in ipairs({{}, {1, 2, 3}, {a = {b = {1, {c = 2}}}}, tune.array{}, cyclic, {n = tune.null}}) do
+        assert.is_nil(ckpt.problem(fine))
+      end
+    end)
+
+    it("refuse one from tune.report at its line, and one from save_checkpoint when it is saved", function()
+      local t = run("api_case", {"report_mixed_checkpoint"}).report_mixed_checkpoint
+      assert.equal("ERROR", t.status)
+      assert.matches(FIXTURE .. "tune%.report%(%): checkpoint: a table mixes list items and keys at %.model",
+        t.error_msg)
+      local s = run("saver", {"sparse"}).sparse
+      assert.equal("ERROR", s.status)
+      assert.matches("could not write checkpoint .*checkpoint_000001: save_checkpoint%(%): checkpoint: "
+        .. "integer key 10 in a table that is not a list at %.w", s.error_msg)
+    end)
+
+    it("keep a list and named fields as they were through a restore", function()
+      local t = run("list_checkpoint", nil, {max_failures = 1})[1]
+      assert.equal("TERMINATED", t.status)
+      assert.equal(1, t.num_failures)
+      local r = t.last_result
+      assert.same({0.5, 0.25, 2, 1, false}, {r.w1, r.w2, r.n, r.step, r.has_string_key})
+    end)
+  end)
+
+  describe("a path save_checkpoint returns", function()
+    it("in its directory: load_checkpoint gets that path in the directory restored from", function()
+      local t = run("saver", {"file"}, {max_failures = 1, stop = {training_iteration = 4}}).file
+      assert.equal("TERMINATED", t.status)
+      assert.equal(1, t.num_failures)
+      assert.equal(t.logdir .. "/checkpoint_000002/model.bin", t.last_result.loaded_from)
+      assert.equal("2", t.last_result.loaded)
+    end)
+
+    it("outside its directory (or relative) fails the save", function()
+      local by = run("saver", {"outside", "relative"})
+      for _, case in ipairs({"outside", "relative"}) do
+        assert.equal("ERROR", by[case].status)
+        assert.matches("could not write checkpoint .*checkpoint_000001: save_checkpoint%(%) returned \""
+          .. (case == "outside" and "/tmp" or "model%.bin") .. "\", a path outside the directory it was given",
+          by[case].error_msg)
+      end
+    end)
+
+    it("is kept relative to the checkpoint's directory", function()
+      local a, b = dir .. "/a", dir .. "/b"
+      assert(core.mkdir_p(a .. "/sub"))
+      assert(core.mkdir_p(b))
+      ckpt.save_class(a .. "/sub/m.bin", a)
+      assert(core.rename(a .. "/" .. ckpt.META_FILE, b .. "/" .. ckpt.META_FILE))
+      assert.equal(b .. "/sub/m.bin", ckpt.load_arg(b))
+      ckpt.save_class(a, a)
+      ckpt.save_class(a .. "/", a)
+      ckpt.save_class(nil, a)
+      assert.is_nil(core.stat(a .. "/" .. ckpt.META_FILE))
+      assert.equal(a, ckpt.load_arg(a))
+      for _, bad in ipairs({a .. "/../x", dir, "/tmp"}) do
+        assert.has_error(function() ckpt.save_class(bad, a) end)
+      end
+      assert.has_error(function() ckpt.save_class(3, a) end,
+        "save_checkpoint() must return a table, the checkpoint's directory (a string) or nil, got number")
+    end)
+  end)
+
+  describe("a function trainable's return and yield values", function()
+    it("fail the trial when neither a number, a table nor nil/false, as Ray's words say", function()
+      local by = run("api_case", {"returns_string", "returns_true", "yields_string"})
+      for case, t in pairs(by) do
+        assert.equal("ERROR", t.status, case)
+        assert.matches("^Invalid return or yield value%. Either return/yield a single number or a dictionary object "
+          .. "in your trainable function%.", t.error_msg)
+      end
+      assert.matches("%(got string \"accuracy=0%.93\"%)", by.returns_string.error_msg)
+    end)
+
+    it("ignore a yielded nil or false", function()
+      local t = run("api_case", {"yields_falsy"}).yields_falsy
+      assert.equal("TERMINATED", t.status)
+      assert.equal(1, t.last_result.training_iteration)
+      assert.equal(1, t.last_result.a)
+    end)
+  end)
+
+  describe("a class without step()", function()
+    it("fails its trial naming the class, at no internal position", function()
+      local by = {}
+      for _, name in ipairs({"nostep", "nostep_named"}) do by[name] = run(name)[1] end
+      assert.equal("ERROR", by.nostep.status)
+      assert.equal("nostep: a tune.Trainable must define step()", by.nostep.error_msg)
+      assert.equal("Model: a tune.Trainable must define step()", by.nostep_named.error_msg)
+      local C = tune.Trainable:extend(nil, "C")
+      local ok, err = pcall(C.step, C())
+      assert.is_false(ok)
+      assert.equal("C: a tune.Trainable must define step()", err)
+    end)
+  end)
+
+  it("tune.bundles() gives integer indexes", function()
+    local t = run("bundle_index", nil, {resources_per_trial = tune.PlacementGroupFactory({{CPU = 1}, {CPU = 1}})})[1]
+    assert.equal("TERMINATED", t.status)
+    assert.equal("integer,integer", t.last_result.types)
+    assert.equal("1,2", t.last_result.indexes)
+  end)
+
+  describe("error.txt", function()
+    local function error_txt(t)
+      assert.equal("ERROR", t.status)
+      return assert(core.read_file(t.logdir .. "/error.txt"))
+    end
+    local function count(text, plain)
+      local n, at = 0, 1
+      while true do
+        local i = text:find(plain, at, true)
+        if not i then return n end
+        n, at = n + 1, i + 1
+      end
+    end
+
+    it("shows the message once, then the trainable's frames without the worker's", function()
+      local fn = run("api_case", {"raises_deep"}).raises_deep
+      local cls = run("saver", {"raises"}).raises
+      for n, t in ipairs({fn, cls}) do
+        local text = error_txt(t)
+        local lines = support.lines(t.logdir .. "/error.txt")
+        assert.matches("^Failure # 1 %(occurred at [%d_-]+%)$", lines[1])
+        assert.matches(FIXTURE .. "deep failure " .. (n + 2) .. "$", lines[2])
+        assert.equal("second line", lines[3])
+        assert.equal("stack traceback:", lines[4])
+        assert.equal(1, count(text, "deep failure"), text)
+        assert.equal(1, count(text, "second line"), text)
+        assert.matches("worker_api_trainables%.lua:%d+: in upvalue 'deep_helper'", text)
+        assert.is_nil(text:find("tune/worker/", 1, true), text)
+        assert.is_nil(text:find("xpcall", 1, true), text)
+      end
+      assert.matches("in method 'step'", error_txt(cls))
+    end)
+
+    it("shows the first and last frames of a runaway recursion, at once", function()
+      local t0 = core.now()
+      local text = error_txt(run("api_case", {"overflows"}).overflows)
+      assert.matches("stack overflow\nstack traceback:\n", text)
+      assert.matches("\n\t%.%.%.\t%(skipping %d+ levels%)\n", text)
+      assert.matches("in upvalue 'recurse'\n[^\n]*worker_api_trainables%.lua:%d+: in function <[^\n]*>\n$", text)
+      assert.is_nil(text:find("tune/worker/", 1, true), text)
+      assert.is_true(core.now() - t0 < 20)
+    end)
+
+    it("holds just the message of an error the worker found", function()
+      local t = run("saver", {"bad_result"}).bad_result
+      local lines = support.lines(t.logdir .. "/error.txt")
+      assert.same({"step() must return a table of metrics, got string"}, {table.unpack(lines, 2)})
+    end)
+  end)
+
+  describe("tune.with_parameters", function()
+    it("passes a registered function its params as a second argument", function()
+      local _, a = run("with_data", nil, {config = {scale = tune.grid_search({1, 2})}})
+      local sums = {}
+      for _, t in ipairs(a.trials) do
+        assert.equal("TERMINATED", t.status)
+        assert.equal("hundred", t.last_result.label)
+        sums[#sums + 1] = t.last_result.sum
+      end
+      table.sort(sums)
+      assert.same({5050, 10100}, sums)
+    end)
+
+    it("passes a class's setup its params, and wraps a registered name", function()
+      local t = run("with_data_class", nil, {config = {scale = 3}})[1]
+      assert.equal("TERMINATED", t.status)
+      assert.same({300, "class"}, {t.last_result.n, t.last_result.label})
+      local e = run("with_named")[1]
+      assert.equal(7, e.last_result.k)
+    end)
+
+    it("works for a local function of the experiment file, rebuilt by the worker", function()
+      local out = support.run_script(dir, [[
+local tune = require("tune")
+local words = {}
+for w in ("the quick brown fox"):gmatch("%a+") do words[#words + 1] = w end
+local function train(config, params)
+  tune.report{n = #params.words, first = params.words[config.i]}
+end
+local Model = tune.Trainable:extend()
+function Model:setup(config, params) self.words = params.words end
+function Model:step() return {last = self.words[#self.words], done = true} end
+local a = tune.run(tune.with_parameters(train, {words = words}),
+  {config = {i = tune.grid_search({1, 2})}, local_dir = arg[1], verbose = 0})
+local firsts = {}
+for _, t in ipairs(a.trials) do firsts[#firsts + 1] = t.last_result.first .. "/" .. t.last_result.n end
+table.sort(firsts)
+local b = tune.run(tune.with_parameters(Model, {words = words}), {local_dir = arg[1], verbose = 0})
+print("firsts " .. table.concat(firsts, " ") .. " last " .. b.trials[1].last_result.last)
+]], dir .. "/results")
+      assert.matches("firsts quick/4 the/4 last fox", out)
+    end)
+
+    it("refuses what it cannot wrap, at the caller's line", function()
+      local cases = {
+        {function() tune.with_parameters(3, {}) end,
+          "only works with function trainables or classes that inherit from tune.Trainable, got number"},
+        {function() tune.with_parameters(tune.command{"true"}, {}) end, "got a tune.command"},
+        {function() tune.with_parameters(function() end, 5) end, "params must be a table of the extra parameters, got number"},
+        {function() tune.with_parameters("no_such_trainable", {}) end, "no trainable registered as \"no_such_trainable\""},
+      }
+      for _, c in ipairs(cases) do
+        local ok, err = pcall(c[1])
+        assert.is_false(ok)
+        assert.matches("worker_api_spec%.lua:%d+: tune%.with_parameters", err)
+        assert.matches(c[2], err, 1, true)
+      end
+    end)
+  end)
+end)
