@@ -266,6 +266,10 @@ static int l_worker_channel(lua_State *L) {
 /// Writes `len` bytes of `data` after any held replies, in one write. 0 or
 /// -errno.
 static int channel_write(channel_t *c, const char *data, size_t len) {
+  /* What the trainable printed without a newline goes first: it belongs
+     to the trial this message is about (a reused worker kept it for the
+     next trial's first line, or the console's). */
+  fflush(stdout);
   if (c->held.len) {
     tune_buf_append(&c->held, data, len);
     data = c->held.data;

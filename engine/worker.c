@@ -103,8 +103,12 @@ tune_worker_t *tune_worker_spawn(tune_workers_t *s, const tune_worker_spawn_t *o
   return w;
 }
 
+static void end_partial_lines(tune_worker_t *w);
+
 void tune_worker_attach(tune_worker_t *w, tune_trial_t *t) {
   if (w->trial == t) return;
+  /* An unterminated last line belongs to the trial that printed it. */
+  end_partial_lines(w);
   if (w->trial) {
     w->trial->worker = NULL;
     tune_trial_unref(w->trial);
@@ -345,6 +349,22 @@ static void route_output(tune_worker_t *w, int stream, const char *data, size_t 
   }
   if (out.len) tune_fs_write_all(w->set->console_fd[idx], out.data, out.len);
   tune_buf_free(&out);
+}
+
+/// The unterminated lines of both streams, ended for the trial attached
+/// now (in its file already, or printed with its prefix).
+static void end_partial_lines(tune_worker_t *w) {
+  for (int idx = 0; idx < 2; idx++) {
+    tune_buf_t *partial = &w->partial[idx];
+    if (!partial->len) continue;
+    const char *file = NULL;
+    if (w->trial) file = idx == 0 ? w->trial->stdout_file : w->trial->stderr_file;
+    tune_buf_t out = TUNE_BUF_INIT;
+    output_line(w, idx, file, &out, partial->data, partial->len);
+    tune_buf_reset(partial);
+    if (out.len) tune_fs_write_all(w->set->console_fd[idx], out.data, out.len);
+    tune_buf_free(&out);
+  }
 }
 
 /* ------------------------------------------------------------------------ */

@@ -520,6 +520,13 @@ describe("tune.run", function()
     a = run("chatty", {log_to_file = {"logs/out.log", dir .. "/abs-err.log"}, local_dir = dir})
     assert.same({"hello from stdout"}, support.lines(a.trials[1].logdir .. "/logs/out.log"))
     assert.same({"hello from stderr"}, support.lines(dir .. "/abs-err.log"))
+    -- Text without a newline is its trial's, with a reused worker too (it
+    -- stayed in the worker's buffer until the next trial's line).
+    a = run("partial_line", {log_to_file = true, reuse_actors = true, num_cpus = 1, local_dir = dir,
+      config = {x = tune.grid_search({1, 2, 3})}})
+    for i, t in ipairs(a.trials) do
+      assert.equal("progress of " .. i .. ": 100%", core.read_file(t.logdir .. "/stdout"))
+    end
     for _, bad in ipairs({"", "logs/", {"a", ".."}}) do
       local ok, e = pcall(tune.run, "chatty", {log_to_file = bad, local_dir = dir .. "/refused", verbose = 0})
       assert.is_false(ok)
