@@ -229,7 +229,7 @@ static int l_append_write(lua_State *L) {
       else rc = flush_now(f);
     }
   } else if (rc == 0 && (rc = flush_now(f)) == 0) {
-    rc = tune_fs_write_all(f->ab.fd, data, len);
+    rc = tune_fs_append_whole(f->ab.fd, data, len);
     if (rc == 0 && sync && fdatasync(f->ab.fd) < 0) rc = -errno;
   }
   if (rc < 0) return tune_lua_fail(L, "append", rc);

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "common.h"
+#include "log.h"
 
 /// Test-only fault injection (docs/architecture.md, "Testing crashes"):
 /// TUNE_TEST_FAIL_WRITES=N makes the Nth and later atomic writes fail with
@@ -80,8 +81,29 @@ int tune_fs_write_all(int fd, const void *data, size_t len) {
   return 0;
 }
 
+int tune_fs_append_whole(int fd, const void *data, size_t len) {
+  const char *p = data;
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = write(fd, p + done, len - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int rc = -errno;
+      /* Undo what went out (a disk that filled up): the next append must
+         not follow half a line, which resume would refuse. */
+      struct stat st;
+      if (done && fstat(fd, &st) == 0 && (size_t)st.st_size >= done && ftruncate(fd, st.st_size - (off_t)done) < 0) {
+        TUNE_WARN("cannot undo a partial append: %s", strerror(errno));
+      }
+      return rc;
+    }
+    done += (size_t)n;
+  }
+  return 0;
+}
+
 int tune_appendbuf_write(tune_appendbuf_t *a, const char *data, size_t len) {
-  int rc = a->fd >= 0 ? tune_fs_write_all(a->fd, data, len) : -EBADF;
+  int rc = a->fd >= 0 ? tune_fs_append_whole(a->fd, data, len) : -EBADF;
   if (rc < 0) atomic_store(&a->error, rc);
   return rc;
 }

@@ -12,6 +12,10 @@
 
 /// write(2) until all of `data` is written (retrying EINTR). 0 or -errno.
 int tune_fs_write_all(int fd, const void *data, size_t len);
+/// Like tune_fs_write_all on a file opened O_APPEND by one writer, but a
+/// write that fails part-way is undone (ftruncate): 0, or -errno with the
+/// file as it was.
+int tune_fs_append_whole(int fd, const void *data, size_t len);
 /// mkdir -p with mode 0777 (umask applies).
 int tune_fs_mkdir_p(const char *path);
 /// Creates the directory `path` (and missing parents): 0 when it made it,

@@ -1085,6 +1085,41 @@ static void lost_header_case(tune_fsprep_t *svc) {
   free(rpath);
 }
 
+/* An append that fails part-way (beyond RLIMIT_FSIZE, as a disk that fills
+   up) is undone: the journal's next entry does not follow half a line,
+   which resume refuses. */
+static void test_append_undone(void) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *path = tune_fs_join(dir, "journal.jsonl");
+  tune_appendbuf_t a = {open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666), TUNE_BUF_INIT, 0, NULL};
+  CHECK(a.fd >= 0);
+  CHECK(tune_appendbuf_write(&a, "{\"seq\":1}\n", 10) == 0);
+  struct rlimit old, small;
+  CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  small = old;
+  small.rlim_cur = 16;
+  CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  const char *second = "{\"seq\":2,\"pad\":\"xxxxxxxx\"}\n";
+  tune_buf_append(&a.pending, second, strlen(second));
+  int rc = tune_appendbuf_flush(&a);
+  CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  signal(SIGXFSZ, prev);
+  CHECK(rc == -EFBIG);
+  CHECK(file_size(path) == 10);
+  CHECK(tune_appendbuf_write(&a, "{\"seq\":3}\n", 10) == 0);
+  char *text = NULL;
+  size_t len = 0;
+  CHECK(tune_fs_read(path, 1 << 20, &text, &len) == 0);
+  CHECK(text && len == 20 && !strcmp(text, "{\"seq\":1}\n{\"seq\":3}\n"));
+  free(text);
+  close(a.fd);
+  tune_buf_free(&a.pending);
+  CHECK(tune_fs_remove_tree(dir) == 0);
+  free(path);
+}
+
 static void test_lost_header_sent_again(void) {
   lost_header_case(NULL);
   tune_fsprep_t *svc = tune_fsprep_new();
@@ -1264,6 +1299,7 @@ int main(void) {
       {"journal_ahead_of_rows", test_journal_ahead_of_rows},
       {"rows_written_behind", test_rows_written_behind},
       {"lost_header_sent_again", test_lost_header_sent_again},
+      {"append_undone", test_append_undone},
       {"local_backend", test_local_backend},
   };
   int n = (int)(sizeof tests / sizeof tests[0]);

@@ -135,7 +135,8 @@ function Store:_failed(err)
     self._journal_file:close()
     self._journal_file = nil
   end
-  io.stderr:write("tunelua warning: cannot write the experiment journal: ", tostring(err), "\n")
+  io.stderr:write("tunelua warning: cannot write the experiment journal ", self.journal_path, ": ",
+    (tostring(err):gsub("^append: ", "")), "\n")
 end
 
 --- Writes the journal entries that wait in memory.
