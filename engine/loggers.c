@@ -343,20 +343,23 @@ static void encode_csv(rows_task_t *rt) {
   tune_buf_reset(b);
   log_rows_t *rows = rt->rows;
   size_t header_len = 0;
+  int empty = tune_wb_file_size(rt->file[1]) == 0;
   if (!rows->cols) {
     /* A file with data (a trial paused, forgotten or resumed) has its
        header to read back; else the first result fixes the columns (Ray:
        later keys are ignored). */
-    if (tune_wb_file_size(rt->file[1]) > 0) rows->cols = read_header(tune_wb_file_fd(rt->file[1]));
-    if (!rows->cols) {
-      rows->cols = columns_of(rt->config, rt->rs[0]);
-      for (size_t i = 0; i < rows->cols->n; i++) {
-        if (i) tune_buf_putc(b, ',');
-        tune_csv_field(b, rows->cols->names[i], strlen(rows->cols->names[i]));
-      }
-      tune_buf_putc(b, '\n');
-      header_len = b->len;
+    if (!empty) rows->cols = read_header(tune_wb_file_fd(rt->file[1]));
+    if (!rows->cols) rows->cols = columns_of(rt->config, rt->rs[0]);
+  }
+  if (empty && !tune_wb_file_header_pending(rt->file[1])) {
+    /* The file's first line: also for a trial started again on a file a
+       failed write (a full disk) left empty, its columns known before. */
+    for (size_t i = 0; i < rows->cols->n; i++) {
+      if (i) tune_buf_putc(b, ',');
+      tune_csv_field(b, rows->cols->names[i], strlen(rows->cols->names[i]));
     }
+    tune_buf_putc(b, '\n');
+    header_len = b->len;
   }
   for (size_t k = 0; k < rt->npend; k++) csv_row(rt->config, rows->cols, rt->rs[k], b);
   tune_wb_file_put(rt->file[1], b->data, b->len, header_len);

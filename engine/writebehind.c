@@ -66,6 +66,8 @@ static int file_append(tune_wb_file_t *f, const char *data, size_t len) {
 
 off_t tune_wb_file_size(const tune_wb_file_t *f) { return f->size; }
 
+int tune_wb_file_header_pending(const tune_wb_file_t *f) { return f->header.len > 0; }
+
 /// A failed write loses what it held (as a failed write of one batch
 /// did), but a header among it is sent again with the next rows, so that
 /// progress.csv's first line stays its header.

@@ -32,6 +32,8 @@ int tune_wb_file_fd(const tune_wb_file_t *f);
 void tune_wb_file_put(tune_wb_file_t *f, const char *data, size_t len, size_t header_len);
 /// The file's length after what was put so far.
 off_t tune_wb_file_size(const tune_wb_file_t *f);
+/// True while a header a failed write held waits to be sent again.
+int tune_wb_file_header_pending(const tune_wb_file_t *f);
 /// Closes the file and frees `f`.
 void tune_wb_file_end(tune_wb_file_t *f);
 /// Hands `task` to the writer `w` (tune_fsprep_task; NULL: run at once); it

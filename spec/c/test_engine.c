@@ -1120,7 +1120,50 @@ static void test_append_undone(void) {
   free(path);
 }
 
+/* The same, when the trial's files are closed after the failed write and
+   opened again (a trial that failed and is retried): the lost header goes
+   with the file's first rows still. */
+static void lost_header_reopened_case(tune_fsprep_t *svc) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *cpath = tune_fs_join(dir, "progress.csv");
+  tune_loggers_t l;
+  tune_loggers_init(&l, 1, 1);
+  l.writer = svc;
+  cJSON *config = cJSON_Parse("{\"x\":1}");
+  tune_log_target_t t = {"t3", "t3", dir, "tag", config, 1};
+  cJSON *b1 = cJSON_Parse("[{\"loss\":1.5,\"training_iteration\":1}]");
+  cJSON *b2 = cJSON_Parse("[{\"loss\":1.25,\"training_iteration\":1}]");
+  struct rlimit old, small;
+  CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  small = old;
+  small.rlim_cur = 10;
+  tune_loggers_write(&l, &t, b1, 1, 0);
+  CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  tune_loggers_close(&l, "t3");
+  tune_loggers_sync(&l);
+  CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  signal(SIGXFSZ, prev);
+  CHECK(file_size(cpath) == 0);
+  tune_loggers_write(&l, &t, b2, 1, 1);
+  tune_loggers_close(&l, "t3");
+  tune_loggers_sync(&l);
+  char *text = NULL;
+  size_t len = 0;
+  CHECK(tune_fs_read(cpath, 1 << 20, &text, &len) == 0);
+  CHECK(text && !strncmp(text, "loss,training_iteration,config/x\n1.25,", 38));
+  free(text);
+  cJSON_Delete(b1);
+  cJSON_Delete(b2);
+  cJSON_Delete(config);
+  tune_loggers_free(&l);
+  CHECK(tune_fs_remove_tree(dir) == 0);
+  free(cpath);
+}
+
 static void test_lost_header_sent_again(void) {
+  lost_header_reopened_case(NULL);
   lost_header_case(NULL);
   tune_fsprep_t *svc = tune_fsprep_new();
   CHECK(svc != NULL);
