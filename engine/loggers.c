@@ -338,7 +338,7 @@ typedef struct {
   int close, end;
 } rows_task_t;
 
-static void encode_csv(rows_task_t *rt) {
+static int encode_csv(rows_task_t *rt) {
   tune_buf_t *b = &rt->loggers->rows;
   tune_buf_reset(b);
   log_rows_t *rows = rt->rows;
@@ -362,11 +362,11 @@ static void encode_csv(rows_task_t *rt) {
     header_len = b->len;
   }
   for (size_t k = 0; k < rt->npend; k++) csv_row(rt->config, rows->cols, rt->rs[k], b);
-  tune_wb_file_put(rt->file[1], b->data, b->len, header_len);
+  return tune_wb_file_put(rt->file[1], b->data, b->len, header_len);
 }
 
 /// result.json's lines: each result with its config.
-static void encode_json(rows_task_t *rt) {
+static int encode_json(rows_task_t *rt) {
   tune_buf_t *b = &rt->loggers->lines;
   tune_buf_reset(b);
   for (size_t k = 0; k < rt->npend; k++) {
@@ -383,7 +383,7 @@ static void encode_json(rows_task_t *rt) {
     tune_buf_append(b, rt->config->json.data, rt->config->json.len);
     tune_buf_puts(b, "}\n");
   }
-  if (b->len) tune_wb_file_put(rt->file[0], b->data, b->len, 0);
+  return b->len ? tune_wb_file_put(rt->file[0], b->data, b->len, 0) : 0;
 }
 
 /// Rebuilds the results (on the writer's thread: its own cJSON blocks),
@@ -398,8 +398,12 @@ static void run_rows(tune_fsprep_task_t *task) {
        should) ends the rows there. */
     while (n < rt->npend && (rt->rs[n] = tune_json_unpack(&p, end))) n++;
     rt->npend = n;
-    if (n && rt->file[1]) encode_csv(rt);
-    if (n && rt->file[0]) encode_json(rt);
+    /* The two logs keep the same rows: a batch progress.csv could not take
+       is not written to result.json, and one result.json could not take is
+       cut from progress.csv again (a disk that filled up in between). */
+    off_t csv_before = rt->file[1] ? tune_wb_file_size(rt->file[1]) : 0;
+    int rc = n && rt->file[1] ? encode_csv(rt) : 0;
+    if (n && rt->file[0] && rc == 0 && encode_json(rt) < 0 && rt->file[1]) tune_wb_file_undo(rt->file[1], csv_before);
     for (size_t k = 0; k < n; k++) cJSON_Delete(rt->rs[k]);
     free(rt->rs);
   }

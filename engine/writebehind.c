@@ -71,8 +71,8 @@ int tune_wb_file_header_pending(const tune_wb_file_t *f) { return f->header.len 
 /// A failed write loses what it held (as a failed write of one batch
 /// did), but a header among it is sent again with the next rows, so that
 /// progress.csv's first line stays its header.
-void tune_wb_file_put(tune_wb_file_t *f, const char *data, size_t len, size_t header_len) {
-  if (!len) return;
+int tune_wb_file_put(tune_wb_file_t *f, const char *data, size_t len, size_t header_len) {
+  if (!len) return 0;
   tune_buf_t all = TUNE_BUF_INIT;
   size_t lost = f->header.len;
   if (lost && !header_len) {
@@ -92,6 +92,16 @@ void tune_wb_file_put(tune_wb_file_t *f, const char *data, size_t len, size_t he
     tune_buf_free(&f->header);
   }
   tune_buf_free(&all);
+  return rc;
+}
+
+void tune_wb_file_undo(tune_wb_file_t *f, off_t size) {
+  if (size >= f->size) return;
+  if (ftruncate(f->fd, size) < 0) {
+    TUNE_WARN("cannot undo a write to %s: %s", f->path, strerror(errno));
+    return;
+  }
+  f->size = size;
 }
 
 void tune_wb_file_end(tune_wb_file_t *f) {

@@ -29,7 +29,11 @@ int tune_wb_file_fd(const tune_wb_file_t *f);
 /// progress.csv's header this long. A failed append is undone (the file
 /// cut back to its length before it) and warned about once per file and
 /// error; a header it carried is sent again with the file's next data.
-void tune_wb_file_put(tune_wb_file_t *f, const char *data, size_t len, size_t header_len);
+int tune_wb_file_put(tune_wb_file_t *f, const char *data, size_t len, size_t header_len);
+/// Cuts the file back to `size` (what it was before a write whose
+/// companion failed). A progress.csv cut to nothing gets its header again
+/// with its next rows.
+void tune_wb_file_undo(tune_wb_file_t *f, off_t size);
 /// The file's length after what was put so far.
 off_t tune_wb_file_size(const tune_wb_file_t *f);
 /// True while a header a failed write held waits to be sent again.

@@ -1162,6 +1162,57 @@ static void lost_header_reopened_case(tune_fsprep_t *svc) {
   free(cpath);
 }
 
+/* A batch result.json cannot take (a disk that fills up between the two
+   files) is cut from progress.csv again: the two logs keep the same rows. */
+static void test_logs_keep_same_rows(void) {
+  char dir[] = "/tmp/tune-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *cpath = tune_fs_join(dir, "progress.csv"), *rpath = tune_fs_join(dir, "result.json");
+  tune_loggers_t l;
+  tune_loggers_init(&l, 1, 1);
+  cJSON *config = cJSON_Parse("{\"x\":1}");
+  tune_log_target_t t = {"t4", "t4", dir, "tag", config, 1};
+  cJSON *b1 = cJSON_Parse("[{\"loss\":1,\"training_iteration\":1}]");
+  /* A key the CSV does not have: its row is short, the JSON line long. */
+  cJSON *b2 = cJSON_Parse("[{\"loss\":2,\"training_iteration\":2,\"big\":\""
+                          "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}]");
+  cJSON *b3 = cJSON_Parse("[{\"loss\":3,\"training_iteration\":3}]");
+  tune_loggers_write(&l, &t, b1, 1, 0);
+  tune_loggers_sync(&l);
+  long csv1 = file_size(cpath), json1 = file_size(rpath);
+  CHECK(csv1 > 0 && json1 > 0);
+  struct rlimit old, small;
+  CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  small = old;
+  small.rlim_cur = (rlim_t)(json1 + 30);
+  tune_loggers_write(&l, &t, b2, 1, 0);
+  CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  tune_loggers_sync(&l);
+  CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  signal(SIGXFSZ, prev);
+  CHECK(file_size(cpath) == csv1 && file_size(rpath) == json1);
+  tune_loggers_write(&l, &t, b3, 1, 1);
+  tune_loggers_close(&l, "t4");
+  tune_loggers_sync(&l);
+  char *text = NULL;
+  size_t len = 0;
+  CHECK(tune_fs_read(cpath, 1 << 20, &text, &len) == 0);
+  CHECK(text && strstr(text, "\n1.0,1.0,1.0\n3.0,3.0,1.0\n"));
+  free(text);
+  CHECK(tune_fs_read(rpath, 1 << 20, &text, &len) == 0);
+  CHECK(text && strstr(text, "\"loss\":1.0,") && strstr(text, "\"loss\":3.0,") && !strstr(text, "\"loss\":2.0,"));
+  free(text);
+  cJSON_Delete(b1);
+  cJSON_Delete(b2);
+  cJSON_Delete(b3);
+  cJSON_Delete(config);
+  tune_loggers_free(&l);
+  CHECK(tune_fs_remove_tree(dir) == 0);
+  free(cpath);
+  free(rpath);
+}
+
 static void test_lost_header_sent_again(void) {
   lost_header_reopened_case(NULL);
   lost_header_case(NULL);
@@ -1343,6 +1394,7 @@ int main(void) {
       {"rows_written_behind", test_rows_written_behind},
       {"lost_header_sent_again", test_lost_header_sent_again},
       {"append_undone", test_append_undone},
+      {"logs_keep_same_rows", test_logs_keep_same_rows},
       {"local_backend", test_local_backend},
   };
   int n = (int)(sizeof tests / sizeof tests[0]);
