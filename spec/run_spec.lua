@@ -347,6 +347,24 @@ describe("tune.run", function()
     end
   end)
 
+  it("runs more trials at once than a low soft limit of descriptors allows (it raises it to the hard one)", function()
+    -- Each running trial holds about seven descriptors: under `ulimit -Sn
+    -- 64`, 16 at once failed for good with "Too many open files".
+    local d = support.tmpdir("nofile")
+    assert(core.write_atomic(d .. "/exp.lua", string.format([[
+      local tune = require("tune")
+      local a = tune.run(function() tune.report{a = 1} end, {verbose = 0, local_dir = %q, num_cpus = 16,
+        num_samples = 16, raise_on_failed_trial = false})
+      local n = 0
+      for _, t in ipairs(a.trials) do if t.status == "TERMINATED" then n = n + 1 end end
+      print("terminated " .. n)
+    ]], d .. "/out")))
+    local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+    local out = support.must(string.format("sh -c 'ulimit -Sn 64; exec env -u LD_PRELOAD %s %s' 2>&1",
+      bin, d .. "/exp.lua"))
+    assert.matches("terminated 16", out)
+  end)
+
   it("keeps at most max_concurrent_trials running", function()
     local cb, most = support.running_peak()
     run("steps", {config = {x = tune.grid_search({1, 2, 3, 4, 5, 6}), iters = 3}, max_concurrent_trials = 2,
