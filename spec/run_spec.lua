@@ -418,6 +418,16 @@ describe("tune.run", function()
     local t = a.trials[1]
     assert.equal("custom_" .. t.trial_id, tostring(t))
     assert.matches("/dir_" .. t.trial_id .. "$", t.logdir)
+    -- A long name is cut to 200 bytes where a character begins: cut inside
+    -- one it read back as U+FFFD in the worker, which found no directory.
+    a = run("steps", {config = {iters = 1, x = tune.grid_search({1, 2})}, local_dir = dir,
+      trial_dirname_creator = function(tr) return "a" .. string.rep("\u{e9}", 150) .. "_" .. tr.trial_id end})
+    for _, tr in ipairs(a.trials) do
+      assert.equal("TERMINATED", tr.status)
+      local name = tr.logdir:match("[^/]+$")
+      assert.is_true(#name <= 200)
+      assert.is_not_nil(utf8.len(name), name)
+    end
   end)
 
   it("a trial directory name already taken gets a random suffix; missing parents are made", function()

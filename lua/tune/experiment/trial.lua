@@ -262,7 +262,15 @@ local function sanitize(s)
 end
 M.sanitize = sanitize
 
---- Basename of the trial directory (at most 200 characters).
+--- At most `n` bytes of `s`, cut where a UTF-8 character begins (a name
+--- cut inside one read back as U+FFFD, another directory's).
+local function prefix(s, n)
+  if #s <= n then return s end
+  while n > 0 and (s:byte(n + 1) or 0) & 0xC0 == 0x80 do n = n - 1 end
+  return s:sub(1, n)
+end
+
+--- Basename of the trial directory (at most 200 bytes).
 function Trial:dirname()
   local base
   if self.trial_dirname_creator then
@@ -273,11 +281,11 @@ function Trial:dirname()
   else
     base = tostring(self)
     if self.experiment_tag ~= "" then base = base .. "_" .. self.experiment_tag end
-    base = base:sub(1, MAX_LEN_IDENTIFIER) .. "_" .. util.date_str()
+    base = prefix(base, MAX_LEN_IDENTIFIER) .. "_" .. util.date_str()
   end
   base = sanitize(base)
   if base == "" or base == "." then base = "trial_" .. self.trial_id end
-  return base:sub(1, MAX_DIRNAME)
+  return prefix(base, MAX_DIRNAME)
 end
 
 --- Starts making the directory of a trial that waits its turn, on the
@@ -384,7 +392,7 @@ function Trial:init_logdir()
   local made, err = core.mkdir_new(path)
   while made == false do
     local suffix = "_" .. util.random_hex(4)
-    path = util.join(root, name:sub(1, MAX_DIRNAME - #suffix) .. suffix)
+    path = util.join(root, prefix(name, MAX_DIRNAME - #suffix) .. suffix)
     made, err = core.mkdir_new(path)
   end
   assert(made, err)
