@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fsprep.h"
@@ -144,9 +145,18 @@ static int l_executable(lua_State *L) {
 
 /// core.writable(dir): true when this process may create files in dir
 /// (access(W_OK|X_OK)); nil, message otherwise.
+/* core.writable(dir) -> true | nil, message: a directory files can be
+   made in, with room for them (a file system with less than 64 KiB or no
+   inode left is full for an experiment's first snapshot). */
 static int l_writable(lua_State *L) {
   const char *p = luaL_checkstring(L, 1);
   if (access(p, W_OK | X_OK) < 0) return tune_lua_fail(L, p, -errno);
+  struct statvfs v;
+  /* Only a file system that reports its size (f_blocks; not /proc or
+     some FUSE ones, which say 0 of 0) is judged by it. */
+  if (statvfs(p, &v) == 0 && v.f_blocks &&
+      ((unsigned long long)v.f_bavail * v.f_frsize < 65536ull || (v.f_files && !v.f_favail)))
+    return tune_lua_fail(L, p, -ENOSPC);
   lua_pushboolean(L, 1);
   return 1;
 }
