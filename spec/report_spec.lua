@@ -36,6 +36,16 @@ describe("tunelua report", function()
     ok, out = run(string.format("%s report %s", tunelua, state))
     assert.is_true(ok, out)
     assert.truthy(core.stat(exp .. "/report.html"))
+    -- A page that cannot be written names its path once.
+    ok, out = run(string.format("%s report %s -o %s/no/such/page.html", tunelua, exp, dir))
+    assert.is_false(ok)
+    local path, n, at = dir .. "/no/such/page.html", 0, 1
+    while true do
+      local i = out:find(path, at, true)
+      if not i then break end
+      n, at = n + 1, i + #path
+    end
+    assert.equal(1, n, out)
   end)
 
   it("refuses a directory that holds no experiment, writing nothing", function()

@@ -251,6 +251,14 @@ function M.check_options(name, opts, known, level)
   return opts
 end
 
+--- "<path>: <why>" for an error of the file system, which may name the
+--- path already (core's messages do).
+function M.with_path(path, err)
+  local e = tostring(err)
+  if e:sub(1, #path + 2) == path .. ": " then return e end
+  return path .. ": " .. e
+end
+
 --- Raises "<name>: <key> must be true or false, got <value>" at `level`
 --- (1 = the caller of check_booleans) for the first of `keys` that opts
 --- sets to anything but a boolean (Python would take any truthy value;

@@ -417,7 +417,8 @@ function Trial:handle_error(msg, traceback)
     end
     local ok, err = core.append(self.error_file, text)
     if not ok then
-      io.stderr:write("tunelua warning: cannot write ", self.error_file, ": ", tostring(err), "\n")
+      -- The message names the file already ("<path>: No space left on device").
+      io.stderr:write("tunelua warning: cannot write ", util.with_path(self.error_file, err), "\n")
     end
   end
 end

@@ -101,7 +101,7 @@ function M.write(dir, out)
     out = util.join(base, "report.html")
   end
   local ok, werr = core.write_atomic(out, html)
-  if not ok then return nil, string.format("cannot write %s: %s", out, tostring(werr)) end
+  if not ok then return nil, "cannot write " .. util.with_path(out, werr) end
   return out
 end
 
