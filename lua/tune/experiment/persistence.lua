@@ -534,6 +534,16 @@ function M.remove_memory_checkpoints(trial)
   end
 end
 
+--- Writes a file resume repairs (cutting torn lines); a failure (a full
+--- disk) refuses the resume with what went wrong, nothing else changed
+--- yet by this file's write.
+local function rewrite(path, text)
+  local ok, err = core.write_atomic(path, text)
+  if not ok then
+    require("tune.experiment.refusal").refuse("tune.run: cannot resume: cannot write " .. util.with_path(path, err))
+  end
+end
+
 --- A trial that runs again from a checkpoint of `iteration` (0: from the
 --- start) will report iterations after it again: its result.json and
 --- progress.csv keep only the rows up to it (and lose a torn last line),
@@ -552,7 +562,7 @@ function M.trim_logs(trial, iteration)
         if r and (it == nil or it <= iteration) then keep[#keep + 1] = line .. "\n" else dropped = true end
       end
     end
-    if dropped then assert(core.write_atomic(path, table.concat(keep))) end
+    if dropped then rewrite(path, table.concat(keep)) end
   end
   path = util.join(trial.logdir, "progress.csv")
   text = core.read_file(path)
@@ -583,7 +593,7 @@ function M.trim_logs(trial, iteration)
         if nl == "\n" and (it == nil or it <= iteration) then keep[#keep + 1] = line .. "\n" else dropped = true end
       end
     end
-    if dropped then assert(core.write_atomic(path, table.concat(keep))) end
+    if dropped then rewrite(path, table.concat(keep)) end
   end
 end
 
@@ -593,7 +603,7 @@ function M.drop_torn_journal(dir)
   local path = util.join(dir, M.JOURNAL)
   local text = core.read_file(path)
   if text and text ~= "" and text:sub(-1) ~= "\n" then
-    assert(core.write_atomic(path, text:match("^(.*\n)") or ""))
+    rewrite(path, text:match("^(.*\n)") or "")
   end
 end
 
@@ -650,7 +660,7 @@ function M.drop_torn_lines(trial)
       f:close()
       if last ~= "\n" then
         local text = assert(core.read_file(path))
-        assert(core.write_atomic(path, text:match("^(.*\n)") or ""))
+        rewrite(path, text:match("^(.*\n)") or "")
       end
     end
   end
