@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -129,3 +130,15 @@ tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, 
   return w;
 }
 
+/* Each running trial holds about seven descriptors (pipes, a pidfd, its
+   logs): the soft limit (often 1024, or a user's ulimit -n) is raised to
+   the hard one, as Ray's raylet does, so that the driver's own limit does
+   not fail trials a machine could run. */
+void tune__raise_fd_limit(void) {
+  struct rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur == r.rlim_max) return;
+  rlim_t want = r.rlim_max == RLIM_INFINITY || r.rlim_max > (1u << 20) ? (1u << 20) : r.rlim_max;
+  if (want <= r.rlim_cur) return;
+  r.rlim_cur = want;
+  (void)setrlimit(RLIMIT_NOFILE, &r);
+}

@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -124,21 +123,8 @@ static char **copy_strv(const char *const *v) {
   return out;
 }
 
-/* Each running trial holds about seven descriptors (pipes, a pidfd, its
-   logs): the soft limit (often 1024, or a user's ulimit -n) is raised to
-   the hard one, as Ray's raylet does, so that the driver's own limit does
-   not fail trials a machine could run. */
-static void raise_fd_limit(void) {
-  struct rlimit r;
-  if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur == r.rlim_max) return;
-  rlim_t want = r.rlim_max == RLIM_INFINITY || r.rlim_max > (1u << 20) ? (1u << 20) : r.rlim_max;
-  if (want <= r.rlim_cur) return;
-  r.rlim_cur = want;
-  (void)setrlimit(RLIMIT_NOFILE, &r);
-}
-
 tune_executor_t *tune_executor_new(const tune_executor_opts_t *o, tune_backend_t *backend) {
-  raise_fd_limit();
+  tune__raise_fd_limit();
   tune_executor_t *ex = tune_xcalloc(1, sizeof *ex);
   ex->o = *o;
   if (ex->o.max_message_bytes < 1024) ex->o.max_message_bytes = 1024;

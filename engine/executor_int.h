@@ -54,6 +54,8 @@ tune_trial_t *tune__record(tune_executor_t *ex, const char *id);
 void tune__push_error(tune_executor_t *ex, tune_trial_t *t, const char *msg, const char *traceback);
 /// The next train request (one in flight: none); `cap` > 0 caps its batch.
 void tune__send_train(tune_executor_t *ex, tune_trial_t *t, int64_t cap);
+/// Raises the soft limit of descriptors to the hard one (exec_spawn.c).
+void tune__raise_fd_limit(void);
 void tune__send_restore(tune_executor_t *ex, tune_trial_t *t, const char *dir, int persistent);
 /// Stops the worker of a cached group, or gives an empty cached group back.
 void tune__drop_cached(tune_executor_t *ex, tune_pg_t *pg);

@@ -67,39 +67,30 @@ int tune_fs_mkdir_new(const char *path) {
   return mkdir(path, 0777) == 0 ? 0 : -errno;
 }
 
-int tune_fs_write_all(int fd, const void *data, size_t len) {
-  const char *p = data;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    p += n;
-    len -= (size_t)n;
+/* All of `len` bytes, or -errno with *done those that went out. */
+static int write_counted(int fd, const char *p, size_t len, size_t *done) {
+  for (*done = 0; *done < len;) {
+    ssize_t n = write(fd, p + *done, len - *done);
+    if (n < 0 && errno != EINTR) return -errno;
+    if (n > 0) *done += (size_t)n;
   }
   return 0;
 }
 
+int tune_fs_write_all(int fd, const void *data, size_t len) {
+  size_t done;
+  return write_counted(fd, data, len, &done);
+}
+
 int tune_fs_append_whole(int fd, const void *data, size_t len) {
-  const char *p = data;
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = write(fd, p + done, len - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int rc = -errno;
-      /* Undo what went out (a disk that filled up): the next append must
-         not follow half a line, which resume would refuse. */
-      struct stat st;
-      if (done && fstat(fd, &st) == 0 && (size_t)st.st_size >= done && ftruncate(fd, st.st_size - (off_t)done) < 0) {
-        TUNE_WARN("cannot undo a partial append: %s", strerror(errno));
-      }
-      return rc;
-    }
-    done += (size_t)n;
-  }
-  return 0;
+  size_t done;
+  int rc = write_counted(fd, data, len, &done);
+  /* Undo what went out (a disk that filled up): the next append must not
+     follow half a line, which resume would refuse. */
+  struct stat st;
+  if (rc < 0 && done && fstat(fd, &st) == 0 && (size_t)st.st_size >= done && ftruncate(fd, st.st_size - (off_t)done) < 0)
+    TUNE_WARN("cannot undo a partial append: %s", strerror(errno));
+  return rc;
 }
 
 int tune_appendbuf_write(tune_appendbuf_t *a, const char *data, size_t len) {
