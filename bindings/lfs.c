@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -477,6 +478,44 @@ static const luaL_Reg prep_methods[] = {
     {NULL, NULL},
 };
 
+/* core.lock_dir(dir) -> handle | nil, message: an exclusive flock(2) on
+   the directory, held until handle:unlock() (also __gc and __close) or
+   the process ends (kill -9 included): one driver per experiment. */
+#define LOCK_MT "tune.DirLock"
+
+static int l_lock_dir(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  int *h = lua_newuserdatauv(L, sizeof *h, 0);
+  *h = -1;
+  luaL_setmetatable(L, LOCK_MT);
+  *h = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (*h < 0) return tune_lua_fail(L, p, -errno);
+  if (flock(*h, LOCK_EX | LOCK_NB) < 0) {
+    int e = errno;
+    close(*h);
+    *h = -1;
+    if (e == EWOULDBLOCK) {
+      lua_pushnil(L);
+      lua_pushstring(L, "in use");
+      return 2;
+    }
+    return tune_lua_fail(L, p, -e);
+  }
+  return 1;
+}
+
+static int l_unlock_dir(lua_State *L) {
+  int *h = luaL_checkudata(L, 1, LOCK_MT);
+  if (*h >= 0) close(*h);
+  *h = -1;
+  return 0;
+}
+
+static const luaL_Reg lock_methods[] = {
+    {"unlock", l_unlock_dir},
+    {NULL, NULL},
+};
+
 static const luaL_Reg no_methods[] = {{NULL, NULL}};
 
 static const luaL_Reg funcs[] = {
@@ -496,6 +535,7 @@ static const luaL_Reg funcs[] = {
     {"rename", l_rename},
     {"realpath", l_realpath},
     {"writable", l_writable},
+    {"lock_dir", l_lock_dir},
     {NULL, NULL},
 };
 
@@ -504,5 +544,6 @@ void tune_lfs_register(lua_State *L) {
   tune_lua_class(L, ATOMIC_MT, atomic_methods, l_atomic_abort, l_atomic_abort);
   tune_lua_class(L, PREP_MT, prep_methods, l_prep_gc, NULL);
   tune_lua_class(L, PREP_SERVICE_MT, no_methods, l_prep_service_gc, NULL);
+  tune_lua_class(L, LOCK_MT, lock_methods, l_unlock_dir, l_unlock_dir);
   luaL_setfuncs(L, funcs, 0);
 }

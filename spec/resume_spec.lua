@@ -177,6 +177,21 @@ describe("resume", function()
     check_complete(dir)
   end)
 
+  it("refuses a second driver on a running experiment; the first finishes it alone", function()
+    -- Both ran the same trials: every iteration logged twice, and each
+    -- removed the other's directories made ahead.
+    local dir = support.tmpdir("resume-two")
+    local _, wait = start(dir, "", "", "0.1")
+    local deadline = core.now() + 20
+    while core.now() < deadline and #starts(dir) < 1 do core.sleep(0.02) end
+    local how, code, out = run(dir, "", "--resume")
+    assert.same({"exit", 2}, {how, code}, out)
+    assert.matches("tune.run: the experiment [^\n]*/resume is in use by another driver", out)
+    how, code, out = wait()
+    assert.same({"exit", 0}, {how, code}, out)
+    check_complete(dir)
+  end)
+
   it("SIGINT saves the experiment and exits 130; --resume finishes it", function()
     local dir = support.tmpdir("resume-sigint")
     local pid, wait = start(dir, "", "", "0.2")

@@ -359,13 +359,19 @@ function M.build(opts, o, cli, t, run_count)
   -- The search algorithm gets the experiment either way; a resume then
   -- restores how far it got (and trials it makes again are recognised).
   refusing(search_alg.add_configurations, search_alg, {experiment})
-  if resume then
-    local ok, err = runner:resume(resume)
-    if not ok then
-      if own_executor then ex:cleanup() ex:close() end
-      refuse("tune.run: cannot resume: " .. tostring(err))
-    end
-  else
+  -- One driver per experiment (Store:lock), before anything is written.
+  local locked, why = runner.store:lock()
+  if locked and resume then
+    local raised, ok, err = pcall(runner.resume, runner, resume)
+    if not raised then runner.store:unlock() error(ok, 0) end
+    locked, why = ok, not ok and ("cannot resume: " .. tostring(err)) or nil
+    if not ok then runner.store:unlock() end
+  end
+  if not locked then
+    if own_executor then ex:cleanup() ex:close() end
+    refuse("tune.run: " .. why)
+  end
+  if not resume then
     -- A first snapshot before any trial exists: a resume always finds the
     -- search algorithm's starting state (its seed, its trial id prefix).
     -- It, and the archive of an experiment found here, are held until the

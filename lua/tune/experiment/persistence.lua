@@ -170,6 +170,28 @@ function Store:close()
   self:flush()
   if self._journal_file then self._journal_file:close() end
   self._journal_file = nil
+  self:unlock()
+end
+
+--- Takes the experiment directory for this driver alone (an flock on it,
+--- gone with the process however it ends): two drivers on one experiment
+--- wrote every result twice and removed each other's directories.
+--- true, or nil and why.
+function Store:lock()
+  if self._lock then return true end
+  local h, err = core.lock_dir(self.dir)
+  if not h then
+    return nil, err == "in use" and string.format("the experiment %s is in use by another driver (a tune.run "
+      .. "or tunelua --resume of it still running): wait for it to end, or give this run another name", self.dir)
+      or tostring(err)
+  end
+  self._lock = h
+  return true
+end
+
+function Store:unlock()
+  if self._lock then self._lock:unlock() end
+  self._lock = nil
 end
 
 -- How many leading entries of `trials` the last snapshot (`prev`) holds
