@@ -521,6 +521,35 @@ describe("bad input through tune.run", function()
     end
   end)
 
+  it("refuses to resume an experiment with another search algorithm or scheduler, changing nothing", function()
+    -- The default generator took TPESearch's state as its own and made the
+    -- samples again (13 trials of 8); a ConcurrencyLimiter died saving it.
+    local opts = {name = "kinds", local_dir = dir, verbose = 0, metric = "loss", mode = "min", num_samples = 3,
+      config = {x = tune.uniform(0, 1), iters = 1}, search_alg = tune.search.TPESearch()}
+    tune.run("steps", opts)
+    local exp = dir .. "/kinds"
+    local function listing()
+      local out = {}
+      for _, n in ipairs(core.listdir(exp)) do out[n] = core.read_file(exp .. "/" .. n) or "dir" end
+      return out
+    end
+    local before = listing()
+    for _, change in ipairs({{search_alg = false, "BasicVariantGenerator"},
+        {search_alg = tune.search.ConcurrencyLimiter(tune.search.TPESearch(), {max_concurrent = 1}), "ConcurrencyLimiter"},
+        {scheduler = tune.schedulers.ASHAScheduler(), "AsyncHyperBandScheduler"}}) do
+      local o = {search_alg = tune.search.TPESearch()}
+      for k, v in pairs(opts) do if k ~= "search_alg" then o[k] = v end end
+      for k, v in pairs(change) do if type(k) == "string" then o[k] = v or nil end end
+      o.resume = true
+      local ok, e = pcall(tune.run, "steps", o)
+      assert.is_false(ok)
+      assert.matches("cannot resume: .*the experiment was made with the .*, this run has [^\n]*" .. change[1], tostring(e))
+      assert.same(before, listing())
+    end
+    opts.resume, opts.search_alg = true, tune.search.TPESearch()
+    assert.equal(3, #tune.run("steps", opts).trials)
+  end)
+
   it("refuses a plug-in class where an instance belongs, and a search algorithm where a searcher belongs", function()
     assert.matches("scheduler is the class AsyncHyperBandScheduler, not an instance",
       refusal{scheduler = tune.schedulers.ASHAScheduler})

@@ -110,6 +110,17 @@ function R:records()
     {start_time = self.experiment_info.start_time, trials = #self.trials}
 end
 
+--- What a plug-in is, for a resume to compare: its class, and those of the
+--- searchers it wraps ("SearchGenerator/ConcurrencyLimiter/TPESearch").
+local function kind_of(p)
+  local names = {}
+  while type(p) == "table" and #names < 6 do
+    names[#names + 1] = plugin.name(p)
+    p = rawget(p, "searcher")
+  end
+  return table.concat(names, "/")
+end
+
 function R:state()
   local runner, stats = self:records()
   return {
@@ -122,6 +133,7 @@ function R:state()
     search_alg = save_plugin("search algorithm", self.search_alg),
     scheduler = save_plugin("scheduler", self.scheduler),
     stopper = save_plugin("stopper", self.stopper),
+    plugins = {search_alg = kind_of(self.search_alg), scheduler = kind_of(self.scheduler)},
   }
 end
 
@@ -304,6 +316,16 @@ function R:resume(mode)
     restored[#restored + 1] = t
     found[t] = f
     if done then finished[#finished + 1] = t end
+  end
+  -- Another search algorithm or scheduler would take this one's state as
+  -- its own (made trials again, or died saving it).
+  local kinds = type(state.plugins) == "table" and state.plugins or {}
+  for _, p in ipairs({{"search algorithm", "search_alg", self.search_alg}, {"scheduler", "scheduler", self.scheduler}}) do
+    local was, now = kinds[p[2]], kind_of(p[3])
+    if type(was) == "string" and was ~= now then
+      return nil, string.format("%s: the experiment was made with the %s %s, this run has %s: resume it with the "
+        .. "same %s (or start a new experiment with resume = false)", state.path, p[1], was, now, p[2])
+    end
   end
   -- Plug-in state first, then the trials (schedulers must accept trials
   -- they already know again: on_trial_add is idempotent by trial id).
