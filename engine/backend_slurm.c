@@ -8,11 +8,20 @@
 /// Inside an allocation (SLURM_JOB_ID set) the cluster is the allocation's
 /// nodes and CPUs (and GPUs); the engine places bundles by its strategies
 /// and a worker is `srun --exact -N1 -n1 -c<cpus> -w <node> -u ...`.
+/// Bundles take whole CPUs (srun -c), and the driver's own step, when it
+/// runs in one, keeps what it holds. A node that fails shrinks the
+/// allocation, and Slurm then never gives the CPUs of the steps that ran
+/// at that moment to a new step: those are counted gone as the steps end,
+/// and when a trial can no longer fit what remains the experiment stops as
+/// on SIGUSR1 (saved, for --resume in a new allocation).
 /// Outside one, each placement group becomes a job of its own: `salloc`
 /// running `sh -c 'echo $SLURM_JOB_ID; exec cat'` with its stdin held by
 /// the driver, so the reservation completes when the job starts (the job
 /// id arrives on its stdout), and the job ends when the driver closes that
 /// pipe or dies. Workers then run as steps of that job (`srun --jobid`).
+/// The jobs share a name unique to the run: `scancel --name` at the end
+/// takes any still pending, and salloc gets SIGTERM when the driver dies
+/// (setpriv --pdeathsig), which withdraws its request.
 ///
 /// The protocol does not go through srun's stdio relay (which holds small
 /// lines for up to 40 ms: docs/benchmarks.md): each worker connects back
@@ -26,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "backends.h"
@@ -34,9 +44,25 @@
 #include "fsutil.h"
 #include "json.h"
 #include "log.h"
+#include "slurm_nodes.h"
+#include "slurm_place.h"
 #include "slurm_query.h"
 
 typedef struct slurm_alloc slurm_alloc_t;
+
+/// A group with whole CPUs, by its factory's key.
+typedef struct whole {
+  char *key;
+  tune_pgf_t *f;
+  struct whole *next;
+} whole_t;
+
+/// A reservation refused after the allocation could no longer hold it.
+typedef struct refused {
+  tune_reservation_t *r;
+  char *why;
+  struct refused *next;
+} refused_t;
 
 typedef struct {
   tune_backend_t base;          ///< its cluster: the allocation's or the partition's nodes
@@ -49,10 +75,22 @@ typedef struct {
   tune_res_t licenses;          ///< cluster-wide counts (custom resources)
   tune_res_t licenses_free;
   int *lost;                    ///< per node: lost (down), nothing goes there
+  char *lost_names;             ///< those nodes, comma-separated (salloc --exclude)
+  int shrunk;                   ///< inside an allocation: a node of it was lost
+  tune_res_t *gone;             ///< per node: what Slurm keeps from new steps since the shrink
+  tune_res_t *debt;             ///< per node: the part of `gone` not yet taken from `avail`
+  int gave_up;                  ///< the allocation can no longer run a waiting trial
+  refused_t *refused;           ///< reservations to fail in the next wait
+  tune_proc_t *procs;           ///< live workers (steps)
+  whole_t *whole;               ///< groups with whole CPUs
   slurm_alloc_t *allocs;        ///< outside an allocation: one per reserving or reserved group
   int work;                     ///< a salloc reported: handle it after the wait
+  char *job_name;               ///< outside an allocation: the name of every job of this run
+  int submitted;                ///< a salloc was started (scancel --name at the end)
+  double step_start_s;          ///< warn about a step not started after this long
   char *hide_probe_from;        ///< test-only: one node must not see the probe
   char *srun, *salloc;          ///< their paths (posix_spawn does not search PATH)
+  char *setpriv;                ///< its path, or NULL (a driver killed with -9 then leaves a queued job)
   tune_chan_server_t *chans;    ///< workers' protocol channels; NULL with channel = "stdio"
   char *driver_host;            ///< the address workers connect to; NULL: srun's launch address
 } slurm_backend_t;
@@ -64,7 +102,8 @@ struct slurm_alloc {
   tune_proc_t *salloc;          ///< NULL once it exited
   char *job_id;
   tune_buf_t out;               ///< salloc's stdout (the job id line)
-  tune_buf_t err;               ///< its stderr (errors)
+  tune_buf_t err;               ///< its stderr: the current line
+  char *error;                  ///< its first "error:" line, or else its last line
   int granted, exited, reported, released;
   slurm_alloc_t *next;
 };
@@ -79,6 +118,16 @@ struct tune_proc {
   tune_buf_t err_line;          ///< srun's stderr, the current line
   char *lost_node;
   char *reason;                 ///< srun's last "srun: error:" line
+  char *stepd;                  ///< slurmstepd's last "*** ... ***" line (a cancel, a time limit)
+  char *last_err;               ///< the step's own last stderr line before its channel opened
+  char *why;                    ///< the backend's own account, first of all
+  tune_proc_t *prev, *next;     ///< the live workers
+  size_t node;                  ///< where its step runs
+  int64_t cpu, memory;          ///< what its step holds there (fixed point)
+  int held;                     ///< it ran when the allocation shrank: its CPUs are gone when it ends
+  int started;                  ///< anything came from the step
+  int abandoned;                ///< its step will never start: nothing more is sent
+  tune_timer_t *start_timer;    ///< warns when the step does not start
   tune_chan_t *chan;            ///< the protocol, when it comes over TCP
   int srun_exited;              ///< srun ended; the channel still open
   tune_exit_t exit;             ///< how (status and signal)
@@ -98,136 +147,6 @@ static ssize_t node_index(const tune_cluster_t *c, const char *name) {
   return -1;
 }
 
-/// Cluster-wide licenses, copied onto every node as well so that the
-/// engine's placement sees them; the global count is kept here.
-static void add_licenses(slurm_backend_t *b, tune_res_t *node) {
-  for (size_t i = 0; i < b->licenses.ncustom; i++)
-    tune_res_set(node, b->licenses.custom[i].name, tune_res_from_fixed(b->licenses.custom[i].amount));
-}
-
-static void parse_licenses(slurm_backend_t *b, const char *spec) {
-  /* "custom:4,other:2" (a job's) */
-  if (!spec || !strcmp(spec, "(null)")) return;
-  char *copy = tune_xstrdup(spec), *save = NULL;
-  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-    char *colon = strrchr(tok, ':');
-    double n = colon ? strtod(colon + 1, NULL) : 1;
-    if (colon) *colon = '\0';
-    tune_res_set(&b->licenses, tok, n);
-  }
-  free(copy);
-}
-
-static void cluster_licenses(slurm_backend_t *b) {
-  tune_buf_t out = TUNE_BUF_INIT;
-  char *argv[] = {"scontrol", "show", "licenses", "-o", NULL};
-  if (tune_slurm_run(argv, &out, NULL) == 0 && out.len) {
-    tune_buf_putc(&out, '\0');
-    char *save = NULL;
-    for (char *line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-      char *name = tune_slurm_field(line, "LicenseName"), *total = tune_slurm_field(line, "Total");
-      if (name && total) tune_res_set(&b->licenses, name, strtod(total, NULL));
-      free(name);
-      free(total);
-    }
-  }
-  tune_buf_free(&out);
-}
-
-static void add_node(slurm_backend_t *b, const char *name, long cpus, double mem_mb, long gpus) {
-  tune_res_t r;
-  tune_res_init(&r);
-  tune_res_set(&r, "CPU", (double)cpus);
-  tune_res_set(&r, "GPU", (double)gpus);
-  if (mem_mb > 0) tune_res_set(&r, "memory", mem_mb * 1024 * 1024);
-  add_licenses(b, &r);
-  tune_cluster_add_node(&b->base.cluster, name, &r, NULL, 0);
-  tune_res_free(&r);
-}
-
-/// Inside an allocation: its nodes, with the CPUs and GPUs it holds there.
-static int allocation_nodes(slurm_backend_t *b, char *err, size_t errlen) {
-  tune_buf_t out = TUNE_BUF_INIT;
-  char *argv[] = {"scontrol", "show", "job", "-d", b->job_id, NULL};
-  int rc = tune_slurm_run(argv, &out, NULL);
-  if (rc != 0 || !out.len) {
-    snprintf(err, errlen, "slurm: cannot read allocation %s (scontrol show job -d: %d)", b->job_id, rc);
-    tune_buf_free(&out);
-    return -1;
-  }
-  tune_buf_putc(&out, '\0');
-  char *lic = tune_slurm_field(out.data, "Licenses");
-  parse_licenses(b, lic);
-  free(lic);
-  tune_res_copy(&b->licenses_free, &b->licenses);
-  char *mem = getenv("SLURM_MEM_PER_NODE");
-  double mem_mb = mem ? strtod(mem, NULL) : 0;
-  /* "     Nodes=n[1-2] CPU_IDs=0-3 Mem=1000 GRES=gpu:2(IDX:0-1)" */
-  char *save = NULL;
-  for (char *line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-    char *nodes = tune_slurm_field(line, "Nodes"), *ids = tune_slurm_field(line, "CPU_IDs");
-    if (nodes && ids) {
-      char *gres = tune_slurm_field(line, "GRES");
-      size_t n;
-      char **names = tune_slurm_hostnames(nodes, &n);
-      for (size_t i = 0; i < n; i++)
-        add_node(b, names[i], tune_slurm_count_ids(ids), mem_mb, tune_slurm_gres_gpus(gres));
-      tune_slurm_free_strv(names, n);
-      free(gres);
-    }
-    free(nodes);
-    free(ids);
-  }
-  tune_buf_free(&out);
-  if (!b->base.cluster.nnodes) {
-    snprintf(err, errlen, "slurm: allocation %s has no nodes", b->job_id);
-    return -1;
-  }
-  return 0;
-}
-
-/// Outside an allocation: the partition's nodes that are up.
-static int partition_nodes(slurm_backend_t *b, char *err, size_t errlen) {
-  cluster_licenses(b);
-  tune_res_copy(&b->licenses_free, &b->licenses);
-  tune_buf_t out = TUNE_BUF_INIT, e = TUNE_BUF_INIT;
-  char *argv[] = {"scontrol", "show", "nodes", "-o", NULL};
-  int rc = tune_slurm_run(argv, &out, &e);
-  if (rc != 0) {
-    tune_buf_putc(&e, '\0');
-    snprintf(err, errlen, "slurm: cannot list the nodes (scontrol show nodes: %s)",
-             rc < 0 ? strerror(-rc) : e.data);
-    tune_buf_free(&out);
-    tune_buf_free(&e);
-    return -1;
-  }
-  tune_buf_putc(&out, '\0');
-  char *save = NULL;
-  for (char *line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-    char *name = tune_slurm_field(line, "NodeName"), *cpus = tune_slurm_field(line, "CPUTot");
-    char *mem = tune_slurm_field(line, "RealMemory"), *gres = tune_slurm_field(line, "Gres");
-    char *state = tune_slurm_field(line, "State"), *parts = tune_slurm_field(line, "Partitions");
-    int in_part = !b->partition || (parts && strstr(parts, b->partition));
-    int up = state && !strstr(state, "DOWN") && !strstr(state, "DRAIN") && !strstr(state, "FAIL");
-    if (name && cpus && in_part && up)
-      add_node(b, name, strtol(cpus, NULL, 10), mem ? strtod(mem, NULL) : 0, tune_slurm_gres_gpus(gres));
-    free(name);
-    free(cpus);
-    free(mem);
-    free(gres);
-    free(state);
-    free(parts);
-  }
-  tune_buf_free(&out);
-  tune_buf_free(&e);
-  if (!b->base.cluster.nnodes) {
-    snprintf(err, errlen, "slurm: no node is up%s%s", b->partition ? " in partition " : "",
-             b->partition ? b->partition : "");
-    return -1;
-  }
-  return 0;
-}
-
 /// A lost node takes nothing more: what is free on it is taken for good.
 static void zero_lost(slurm_backend_t *b) {
   tune_cluster_t *c = &b->base.cluster;
@@ -239,11 +158,43 @@ static void zero_lost(slurm_backend_t *b) {
   }
 }
 
+/// Takes what is gone from node i out of what is free there, as far as it
+/// is free now; the rest when it comes back (a release).
+static void pay_debt(slurm_backend_t *b, size_t i) {
+  tune_res_t *avail = &b->base.cluster.nodes[i].avail, *debt = &b->debt[i];
+  int64_t t = debt->cpu < avail->cpu ? debt->cpu : avail->cpu;
+  avail->cpu -= t, debt->cpu -= t;
+  t = debt->memory < avail->memory ? debt->memory : avail->memory;
+  avail->memory -= t, debt->memory -= t;
+}
+
+/// A step that ran on node i when the allocation shrank ended: Slurm will
+/// not give its CPUs (and memory) to a new step.
+static void take_gone(slurm_backend_t *b, size_t i, int64_t cpu, int64_t memory) {
+  b->gone[i].cpu += cpu, b->debt[i].cpu += cpu;
+  b->gone[i].memory += memory, b->debt[i].memory += memory;
+  pay_debt(b, i);
+}
+
 static void mark_lost(slurm_backend_t *b, const char *node) {
   ssize_t i = node_index(&b->base.cluster, node);
   if (i < 0 || b->lost[i]) return;
   b->lost[i] = 1;
-  TUNE_WARN("slurm: node %s failed: no more trials go there", node);
+  char *names = b->lost_names ? tune_xasprintf("%s,%s", b->lost_names, node) : tune_xstrdup(node);
+  free(b->lost_names);
+  b->lost_names = names;
+  if (b->in_allocation) {
+    /* Slurm shrinks the job: a step running now gives its CPUs back to no
+       one when it ends ("unable to update job's core use information due
+       to job resizing"). */
+    b->shrunk = 1;
+    for (tune_proc_t *p = b->procs; p; p = p->next)
+      if (p->node != (size_t)i) p->held = 1;
+    TUNE_WARN("slurm: node %s failed: no more trials go there, and allocation %s shrank: Slurm will not start a new "
+              "step on the CPUs its steps hold now once they end (a reused worker keeps its step)", node, b->job_id);
+  } else {
+    TUNE_WARN("slurm: node %s failed: no more trials go there (later jobs exclude it)", node);
+  }
   zero_lost(b);
 }
 
@@ -255,15 +206,26 @@ static const tune_backend_ops_t *local_ops;
 
 static void proc_free(tune_proc_t *p) {
   if (p->linger) local_ops->timer_free(p->linger);
+  if (p->start_timer) local_ops->timer_free(p->start_timer);
   tune_chan_free(p->chan);
   tune_buf_free(&p->err_line);
   free(p->lost_node);
   free(p->reason);
+  free(p->stepd);
+  free(p->last_err);
+  free(p->why);
   free(p);
 }
 
-/// srun's own messages on the worker's stderr: a node failure, or the
-/// last error (the trainable's stderr passes through unchanged).
+static void set_str(char **dst, const char *s) {
+  free(*dst);
+  *dst = tune_xstrdup(s);
+}
+
+/// srun's own messages on the worker's stderr: a node failure, its last
+/// error, slurmstepd's "*** STEP ... CANCELLED ... ***"; and the step's own
+/// last line (before its channel opens, the worker's stderr comes this way
+/// too: "cannot connect to the driver ..."). The bytes pass on unchanged.
 static void scan_stderr(tune_proc_t *p, const char *data, size_t len) {
   for (size_t i = 0; i < len; i++) {
     if (data[i] != '\n') {
@@ -271,18 +233,38 @@ static void scan_stderr(tune_proc_t *p, const char *data, size_t len) {
       continue;
     }
     tune_buf_putc(&p->err_line, '\0');
-    const char *line = p->err_line.data;
+    char *line = p->err_line.data;
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = '\0';
     const char *f = strstr(line, "Node failure on ");
     if (f && !p->lost_node) {
       f += strlen("Node failure on ");
-      size_t n = strcspn(f, " \t\r:,");
-      p->lost_node = tune_xstrndup(f, n);
+      p->lost_node = tune_xstrndup(f, strcspn(f, " \t\r:,"));
     }
-    if (!strncmp(line, "srun: error:", 12)) {
-      free(p->reason);
-      p->reason = tune_xstrdup(line);
-    }
+    if (!strncmp(line, "srun: error:", 12)) set_str(&p->reason, line);
+    else if (strstr(line, "slurmstepd") && strstr(line, "***")) set_str(&p->stepd, line);
+    else if (n && strncmp(line, "srun: ", 6) && line[0] != '\t' && line[0] != ' ' &&
+             strcmp(line, "stack traceback:"))
+      set_str(&p->last_err, line); /* not a traceback's lines */
     tune_buf_reset(&p->err_line);
+  }
+}
+
+/// salloc's stderr, a line at a time: its job id while it waits ("Pending
+/// job allocation 12"), and its first error.
+static void alloc_err_line(slurm_alloc_t *a, const char *line) {
+  const char *id = strstr(line, "Pending job allocation ");
+  if (!id) id = strstr(line, "Granted job allocation ");
+  if (id && !a->job_id) {
+    id += strlen("Pending job allocation ");
+    size_t n = strspn(id, "0123456789");
+    if (n) a->job_id = tune_xstrndup(id, n);
+  }
+  if (!*line) return;
+  if (strstr(line, "error:")) {
+    if (!a->error || !strstr(a->error, "error:")) set_str(&a->error, line);
+  } else if (!a->error || !strstr(a->error, "error:")) {
+    set_str(&a->error, line);
   }
 }
 
@@ -292,12 +274,20 @@ static void alloc_data(tune_proc_t *p, int stream, const char *data, size_t len)
   if (stream == TUNE_STREAM_PROTOCOL) {
     tune_buf_append(&a->out, data, len);
     if (!a->granted && memchr(a->out.data, '\n', a->out.len)) {
+      free(a->job_id);
       a->job_id = tune_xstrndup(a->out.data, strcspn(a->out.data, "\r\n"));
       a->granted = 1;
       p->b->work = 1;
     }
-  } else if (stream == TUNE_STREAM_STDERR && a->err.len < 4096) {
-    tune_buf_append(&a->err, data, len);
+  } else if (stream == TUNE_STREAM_STDERR) {
+    for (size_t i = 0; i < len; i++) {
+      if (data[i] != '\n') {
+        if (a->err.len < 4096) tune_buf_putc(&a->err, data[i]);
+        continue;
+      }
+      alloc_err_line(a, a->err.data ? a->err.data : "");
+      tune_buf_reset(&a->err);
+    }
   }
 }
 
@@ -307,6 +297,7 @@ static void on_data(void *ud, int stream, const char *data, size_t len) {
     alloc_data(p, stream, data, len);
     return;
   }
+  if (len) p->started = 1;
   if (stream == TUNE_STREAM_STDERR && len) scan_stderr(p, data, len);
   if (p->chan) {
     /* srun's stdout is the trainable's; nothing writes the fourth fd. */
@@ -316,19 +307,36 @@ static void on_data(void *ud, int stream, const char *data, size_t len) {
   p->cb.on_data(p->ud, stream, data, len);
 }
 
+/// The line that says best why a worker ended: the backend's own account,
+/// a node failure's, slurmstepd's (a cancel, a time limit), the worker's
+/// own last words, srun's last error.
+static const char *exit_reason(const tune_proc_t *p) {
+  if (p->why) return p->why;
+  if (p->lost_node && p->reason) return p->reason;
+  if (p->stepd) return p->stepd;
+  if (p->last_err) return p->last_err;
+  return p->reason;
+}
+
 /// The worker is gone and its protocol drained: tell the engine.
 static void finish(tune_proc_t *p) {
+  slurm_backend_t *b = p->b;
   if (p->chan && tune_chan_state(p->chan) != TUNE_CHAN_ENDED) p->cb.on_data(p->ud, TUNE_STREAM_PROTOCOL, NULL, 0);
-  if (p->lost_node) mark_lost(p->b, p->lost_node);
+  if (p->prev) p->prev->next = p->next;
+  else b->procs = p->next;
+  if (p->next) p->next->prev = p->prev;
+  if (p->lost_node) mark_lost(b, p->lost_node);
+  else if (p->held) take_gone(b, p->node, p->cpu, p->memory);
   tune_exit_t x = p->exit;
   if (p->lost_node) x.lost_node = p->lost_node;
-  if (!x.reason && p->reason) x.reason = p->reason;
+  if (!x.reason) x.reason = exit_reason(p);
   p->cb.on_exit(p->ud, &x);
   proc_free(p);
 }
 
 static void chan_data(void *ud, const char *data, size_t len) {
   tune_proc_t *p = ud;
+  p->started = 1;
   p->cb.on_data(p->ud, TUNE_STREAM_PROTOCOL, data, len);
   if (!len && p->srun_exited) finish(p);
 }
@@ -342,6 +350,7 @@ static void linger_done(void *ud) {
 static void on_exit_cb(void *ud, const tune_exit_t *e) {
   tune_proc_t *p = ud;
   if (p->alloc) {
+    if (p->alloc->err.len) alloc_err_line(p->alloc, p->alloc->err.data);
     p->alloc->exited = 1;
     p->alloc->salloc = NULL;
     p->b->work = 1;
@@ -350,6 +359,7 @@ static void on_exit_cb(void *ud, const tune_exit_t *e) {
   }
   p->exit.status = e->status;
   p->exit.signal = e->signal;
+  if (p->start_timer) local_ops->timer_stop(p->start_timer);
   /* The worker's last lines may still be on their way over TCP; a worker
      on a lost node, or one that never connected, has nothing more. */
   if (p->chan && tune_chan_state(p->chan) == TUNE_CHAN_OPEN && !p->lost_node) {
@@ -378,9 +388,9 @@ static char *find_in_path(const char *name) {
 }
 
 /// Spawns argv through the local backend, with our callbacks; argv[0] is
-/// srun or salloc.
+/// srun, salloc or setpriv.
 static int spawn_argv(slurm_backend_t *b, char **argv, char **env, const char *cwd, tune_proc_t *p) {
-  const char *file = !strcmp(argv[0], "srun") ? b->srun : b->salloc;
+  const char *file = !strcmp(argv[0], "srun") ? b->srun : !strcmp(argv[0], "setpriv") ? b->setpriv : b->salloc;
   tune_spawn_t so = {file, argv, env, cwd, 0, NULL, NULL, 0};
   return b->local->ops->spawn(b->local, &so, &proc_cb, p, &p->lp);
 }
@@ -422,6 +432,59 @@ static slurm_alloc_t *alloc_of(slurm_backend_t *b, const tune_placement_t *pl) {
   return NULL;
 }
 
+/// Whether SIGUSR1 saves and stops the run (tune.run installs that).
+static int usr1_stops_run(void) {
+  struct sigaction sa;
+  return sigaction(SIGUSR1, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
+}
+
+/// The allocation shrank and can no longer run `what`: says so once and
+/// stops the run as on SIGUSR1 (running trials save a checkpoint, the
+/// experiment is saved; --resume in a new allocation goes on). Returns 1
+/// when the run stops so; 0 when nothing would catch SIGUSR1 (the engine
+/// used without tune.run), and the caller fails the trial instead.
+static int give_up(slurm_backend_t *b, const char *what, char *msg, size_t msglen) {
+  snprintf(msg, msglen, "node %s failed and allocation %s shrank: Slurm cannot start new steps on the CPUs its "
+           "steps held then (it does not give a resized job's CPUs back), and %s. The experiment is saved: continue "
+           "it with --resume in a new allocation", b->lost_names ? b->lost_names : "?", b->job_id, what);
+  if (!usr1_stops_run()) return 0;
+  if (!b->gave_up) {
+    b->gave_up = 1;
+    tune_log(TUNE_LOG_ERROR, "slurm: %s. Stopping as on SIGUSR1 (running trials save a checkpoint first)", msg);
+    raise(SIGUSR1);
+  }
+  return 1;
+}
+
+/// A worker's step has not started after step_start_s: never a silent wait.
+static void start_late(void *ud) {
+  tune_proc_t *p = ud;
+  slurm_backend_t *b = p->b;
+  if (p->started) return;
+  const char *node = b->base.cluster.nodes[p->node].name;
+  long long pid = (long long)local_ops->pid(p->lp);
+  if (b->in_allocation && b->shrunk) {
+    /* Its CPUs are among those Slurm kept: a step that ended between the
+       failure and the driver learning of it. */
+    char what[256], msg[1024];
+    snprintf(what, sizeof what, "a worker's step on %s (srun pid %lld) has not started after %g s", node, pid,
+             b->step_start_s);
+    if (!p->held) take_gone(b, p->node, p->cpu, p->memory);
+    p->held = 0;
+    if (give_up(b, what, msg, sizeof msg)) {
+      p->abandoned = 1; /* the stop ends it; its trial restarts on --resume */
+    } else {
+      set_str(&p->why, msg);
+      local_ops->kill(p->lp);
+    }
+    return;
+  }
+  TUNE_WARN("slurm: a worker's step on %s (srun pid %lld) has not started after %g s: Slurm has not created it%s%s%s",
+            node, pid, b->step_start_s, b->in_allocation ? "; another step of allocation " : "",
+            b->in_allocation ? b->job_id : "",
+            b->in_allocation ? " may hold its CPUs (tunelua counts its own steps and the driver's)" : "");
+}
+
 static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_proc_cb_t *cb, void *ud,
                        tune_proc_t **out) {
   slurm_backend_t *b = (slurm_backend_t *)base;
@@ -430,6 +493,7 @@ static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_p
   const tune_res_t *res = &o->pgf->bundles[o->bundle];
   long cpus = (long)ceil(tune_res_from_fixed(res->cpu));
   long gpus = (long)ceil(tune_res_from_fixed(res->gpu));
+  if (cpus < 1) cpus = 1;
   argv_t a = {NULL, 0};
   arg(&a, tune_xstrdup("srun"));
   if (!b->in_allocation) {
@@ -443,7 +507,7 @@ static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_p
   arg(&a, tune_xstrdup("--exact"));
   arg(&a, tune_xstrdup("-N1"));
   arg(&a, tune_xstrdup("-n1"));
-  arg(&a, tune_xasprintf("-c%ld", cpus < 1 ? 1 : cpus));
+  arg(&a, tune_xasprintf("-c%ld", cpus));
   arg(&a, tune_xasprintf("-w%s", b->base.cluster.nodes[bp->node].name));
   arg(&a, tune_xstrdup("-u"));
   arg(&a, tune_xstrdup("--quiet"));
@@ -456,6 +520,9 @@ static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_p
   p->b = b;
   p->cb = *cb;
   p->ud = ud;
+  p->node = bp->node;
+  p->cpu = (int64_t)cpus * TUNE_RES_SCALE;
+  p->memory = res->memory;
   char *channel = NULL;
   if (b->chans) {
     char token[33];
@@ -472,11 +539,19 @@ static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_p
     proc_free(p);
     return rc;
   }
+  p->next = b->procs;
+  if (b->procs) b->procs->prev = p;
+  b->procs = p;
+  if (b->step_start_s > 0) {
+    p->start_timer = local_ops->timer_new(b->local, start_late, p);
+    local_ops->timer_start(p->start_timer, b->step_start_s);
+  }
   *out = p;
   return 0;
 }
 
 static int slurm_send(tune_proc_t *p, const char *data, size_t len) {
+  if (p->abandoned) return -EPIPE;
   if (p->chan) return tune_chan_send(p->chan, data, len);
   return p->b->local->ops->send(p->lp, data, len);
 }
@@ -516,38 +591,70 @@ static int licenses_fit(slurm_backend_t *b, const tune_pgf_t *f, int sign) {
   return 1;
 }
 
-static int reserve_inside(slurm_backend_t *b, const tune_pgf_t *f, tune_reservation_t *r) {
-  if (!licenses_fit(b, f, 0)) return TUNE_RESERVE_NO_ROOM;
-  if (tune_cluster_reserve(&b->base.cluster, f, &r->placement) < 0) return TUNE_RESERVE_NO_ROOM;
-  licenses_fit(b, f, -1);
-  return TUNE_RESERVE_OK;
+/// `f` with whole CPUs (what srun -c takes), made once per factory.
+static const tune_pgf_t *whole_of(slurm_backend_t *b, const tune_pgf_t *f) {
+  for (whole_t *w = b->whole; w; w = w->next)
+    if (!strcmp(w->key, f->key ? f->key : "")) return w->f;
+  whole_t *w = tune_xcalloc(1, sizeof *w);
+  w->key = tune_xstrdup(f->key ? f->key : "");
+  w->f = tune_slurm_whole_cpus(f);
+  w->next = b->whole;
+  b->whole = w;
+  return w->f;
 }
 
-/// salloc's arguments for group `f`: PACK and STRICT_PACK on one node,
-/// SPREAD and STRICT_SPREAD one node per bundle (the largest bundle's
-/// size on each); licenses for the whole group.
+static int reserve_inside(slurm_backend_t *b, const tune_pgf_t *f, tune_reservation_t *r) {
+  if (b->gave_up) return TUNE_RESERVE_NO_ROOM;
+  const tune_pgf_t *w = whole_of(b, f);
+  if (!licenses_fit(b, f, 0)) return TUNE_RESERVE_NO_ROOM;
+  if (tune_cluster_reserve(&b->base.cluster, w, &r->placement) == 0) {
+    licenses_fit(b, f, -1);
+    return TUNE_RESERVE_OK;
+  }
+  if (!b->shrunk || tune_slurm_fits_remaining(&b->base.cluster, b->lost, b->gone, w)) return TUNE_RESERVE_NO_ROOM;
+  /* What the allocation has left can never hold it. */
+  tune_buf_t what = TUNE_BUF_INIT;
+  tune_buf_puts(&what, "a trial that asks for ");
+  tune_pgf_format(w, &what);
+  tune_buf_puts(&what, " no longer fits what remains");
+  char msg[1024];
+  int stopping = give_up(b, what.data, msg, sizeof msg);
+  tune_buf_free(&what);
+  if (stopping) return TUNE_RESERVE_NO_ROOM;
+  refused_t *x = tune_xcalloc(1, sizeof *x);
+  x->r = r;
+  x->why = tune_xstrdup(msg);
+  x->next = b->refused;
+  b->refused = x;
+  b->work = 1;
+  return TUNE_RESERVE_LATER;
+}
+
+/// salloc's arguments for group `f`, as tune_slurm_job_shape makes it a job
+/// (PACK and STRICT_PACK one node; SPREAD and STRICT_SPREAD one node per
+/// bundle, SPREAD at most as many as the partition has up); licenses for
+/// the whole group; the lost nodes excluded. Under setpriv, salloc gets
+/// SIGTERM when the driver dies, and withdraws a request still pending.
 static void salloc_argv(slurm_backend_t *b, const tune_pgf_t *f, argv_t *a) {
-  int one_node = f->strategy == TUNE_PACK || f->strategy == TUNE_STRICT_PACK;
-  double cpus = 0, gpus = 0, mem = 0;
-  for (size_t i = 0; i < f->nbundles; i++) {
-    double c = tune_res_from_fixed(f->bundles[i].cpu), g = tune_res_from_fixed(f->bundles[i].gpu);
-    double m = tune_res_from_fixed(f->bundles[i].memory);
-    if (one_node) {
-      cpus += c, gpus += g, mem += m;
-    } else {
-      if (c > cpus) cpus = c;
-      if (g > gpus) gpus = g;
-      if (m > mem) mem = m;
-    }
+  const tune_pgf_t *w = whole_of(b, f);
+  size_t usable = 0;
+  for (size_t i = 0; i < b->base.cluster.nnodes; i++) usable += !b->lost[i];
+  tune_slurm_job_t job;
+  tune_slurm_job_shape(w, usable, &job);
+  if (b->setpriv) {
+    arg(a, tune_xstrdup("setpriv"));
+    arg(a, tune_xstrdup("--pdeathsig"));
+    arg(a, tune_xstrdup("TERM"));
   }
   arg(a, tune_xstrdup("salloc"));
-  arg(a, tune_xstrdup("--quiet"));
-  arg(a, tune_xasprintf("--job-name=tunelua-%ld", (long)getpid()));
-  arg(a, tune_xasprintf("-N%zu", one_node ? (size_t)1 : f->nbundles));
+  arg(a, tune_xasprintf("--job-name=%s", b->job_name));
+  arg(a, tune_xasprintf("-N%zu", job.nnodes));
   arg(a, tune_xstrdup("--ntasks-per-node=1"));
-  arg(a, tune_xasprintf("-c%ld", (long)ceil(cpus < 1 ? 1 : cpus)));
-  if (gpus > 0) arg(a, tune_xasprintf("--gres=gpu:%ld", (long)ceil(gpus)));
-  if (mem > 0) arg(a, tune_xasprintf("--mem=%lldM", (long long)ceil(mem / (1024.0 * 1024.0))));
+  arg(a, tune_xasprintf("-c%lld", (long long)(job.per_node.cpu / TUNE_RES_SCALE)));
+  if (job.per_node.gpu > 0) arg(a, tune_xasprintf("--gres=gpu:%ld", (long)ceil(tune_res_from_fixed(job.per_node.gpu))));
+  if (job.per_node.memory > 0)
+    arg(a, tune_xasprintf("--mem=%lldM", (long long)ceil(tune_res_from_fixed(job.per_node.memory) / (1024.0 * 1024.0))));
+  tune_slurm_job_free(&job);
   if (f->total.ncustom) {
     tune_buf_t lic = TUNE_BUF_INIT;
     for (size_t i = 0; i < f->total.ncustom; i++)
@@ -556,6 +663,7 @@ static void salloc_argv(slurm_backend_t *b, const tune_pgf_t *f, argv_t *a) {
     arg(a, tune_xasprintf("-L%s", lic.data));
     tune_buf_free(&lic);
   }
+  if (b->lost_names) arg(a, tune_xasprintf("--exclude=%s", b->lost_names));
   if (b->partition) arg(a, tune_xasprintf("--partition=%s", b->partition));
   if (b->account) arg(a, tune_xasprintf("--account=%s", b->account));
   if (b->time_limit) arg(a, tune_xasprintf("--time=%s", b->time_limit));
@@ -586,6 +694,7 @@ static int reserve_outside(slurm_backend_t *b, const tune_pgf_t *f, tune_reserva
     r->backend_data = NULL;
     return TUNE_RESERVE_NO_ROOM;
   }
+  b->submitted = 1;
   al->salloc = p;
   al->next = b->allocs;
   b->allocs = al;
@@ -602,27 +711,42 @@ static void scancel(const char *job_id) {
   tune_slurm_run(argv, NULL, NULL);
 }
 
-/// Ends a job of ours: scancel, and its salloc goes (its pipe closes).
+/// Ends a job of ours: scancel, and its salloc goes (its pipe closes). A
+/// salloc whose job id is not known yet gets SIGTERM: it withdraws its
+/// request (SIGKILL would leave the job pending).
 static void end_alloc(slurm_alloc_t *al) {
   if (al->released) return;
   al->released = 1;
   if (al->job_id) scancel(al->job_id);
-  if (al->salloc) al->b->local->ops->kill(al->salloc->lp);
+  if (al->salloc) {
+    int64_t pid = al->b->local->ops->pid(al->salloc->lp);
+    if (!al->job_id && pid > 0) kill((pid_t)pid, SIGTERM);
+    else al->b->local->ops->kill(al->salloc->lp);
+  }
   al->r = NULL;
 }
 
 static void slurm_cancel(tune_backend_t *base, const tune_pgf_t *f, tune_reservation_t *r) {
-  (void)base;
+  slurm_backend_t *b = (slurm_backend_t *)base;
   (void)f;
-  slurm_alloc_t *al = r->backend_data;
+  for (refused_t **pp = &b->refused; *pp; pp = &(*pp)->next) {
+    if ((*pp)->r != r) continue;
+    refused_t *x = *pp;
+    *pp = x->next;
+    free(x->why);
+    free(x);
+    return;
+  }
+  slurm_alloc_t *al = b->in_allocation ? NULL : r->backend_data;
   if (al) end_alloc(al);
 }
 
 static void slurm_release(tune_backend_t *base, const tune_pgf_t *f, tune_reservation_t *r) {
   slurm_backend_t *b = (slurm_backend_t *)base;
   if (b->in_allocation) {
-    tune_cluster_release(&b->base.cluster, f, &r->placement);
+    tune_cluster_release(&b->base.cluster, whole_of(b, f), &r->placement);
     licenses_fit(b, f, 1);
+    for (size_t i = 0; i < b->base.cluster.nnodes; i++) pay_debt(b, i);
     zero_lost(b);
     return;
   }
@@ -649,7 +773,7 @@ static int place_job(slurm_backend_t *b, slurm_alloc_t *al, char *why, size_t wh
   pl->nbundles = f->nbundles;
   pl->bundles = tune_xcalloc(f->nbundles, sizeof *pl->bundles);
   for (size_t i = 0; i < f->nbundles; i++) {
-    const char *name = names[(f->strategy == TUNE_PACK || f->strategy == TUNE_STRICT_PACK) ? 0 : i % n];
+    const char *name = names[tune_slurm_job_node(f, n, i)];
     ssize_t k = node_index(&b->base.cluster, name);
     if (k < 0) {
       snprintf(why, whylen, "job %s runs on node %s, which is not in the partition", al->job_id, name);
@@ -667,6 +791,14 @@ static int place_job(slurm_backend_t *b, slurm_alloc_t *al, char *why, size_t wh
 static int handle_allocs(slurm_backend_t *b) {
   int any = 0;
   b->work = 0;
+  while (b->refused) {
+    refused_t *x = b->refused;
+    b->refused = x->next;
+    x->r->done(x->r, -EINVAL, x->why);
+    free(x->why);
+    free(x);
+    any = 1;
+  }
   for (slurm_alloc_t **pp = &b->allocs; *pp;) {
     slurm_alloc_t *al = *pp;
     if (al->r && !al->reported && (al->granted || al->exited)) {
@@ -676,12 +808,7 @@ static int handle_allocs(slurm_backend_t *b) {
       if (al->granted && place_job(b, al, why, sizeof why) == 0) {
         r->done(r, 0, NULL);
       } else {
-        if (!why[0]) {
-          tune_buf_putc(&al->err, '\0');
-          snprintf(why, sizeof why, "salloc failed: %s", al->err.len > 1 ? al->err.data : "no reason given");
-          char *nl = strchr(why, '\n');
-          if (nl) *nl = '\0';
-        }
+        if (!why[0]) snprintf(why, sizeof why, "salloc failed: %s", al->error ? al->error : "no reason given");
         end_alloc(al);
         r->done(r, -EINVAL, why);
       }
@@ -691,6 +818,7 @@ static int handle_allocs(slurm_backend_t *b) {
       *pp = al->next;
       tune_buf_free(&al->out);
       tune_buf_free(&al->err);
+      free(al->error);
       free(al->job_id);
       free(al);
       continue;
@@ -702,14 +830,16 @@ static int handle_allocs(slurm_backend_t *b) {
 
 static int slurm_wait(tune_backend_t *base, double timeout) {
   slurm_backend_t *b = (slurm_backend_t *)base;
-  int any = b->local->ops->wait(b->local, timeout);
+  int any = b->local->ops->wait(b->local, b->work ? 0 : timeout);
   if (b->work) any |= handle_allocs(b);
   return any;
 }
 
 /// GRES gives a step whole GPUs: a fraction cannot be shared between steps.
+/// A bundle takes whole CPUs; outside an allocation the group must fit the
+/// job it becomes (a PACK group one node).
 static int slurm_feasible(tune_backend_t *base, const tune_pgf_t *f, char *err, size_t errlen) {
-  (void)base;
+  slurm_backend_t *b = (slurm_backend_t *)base;
   for (size_t i = 0; i < f->nbundles; i++) {
     if (f->bundles[i].gpu % TUNE_RES_SCALE) {
       snprintf(err, errlen, "bundle %zu asks for %g GPUs, but on Slurm a GPU is a whole GRES device: "
@@ -717,7 +847,23 @@ static int slurm_feasible(tune_backend_t *base, const tune_pgf_t *f, char *err, 
       return -1;
     }
   }
-  return 0;
+  const tune_pgf_t *w = whole_of(b, f);
+  if (b->in_allocation) {
+    if (tune_cluster_feasible(&b->base.cluster, w, err, errlen) == 0) return 0;
+    char raw[8];
+    size_t n = strlen(err);
+    if (tune_cluster_feasible(&b->base.cluster, f, raw, sizeof raw) == 0)
+      snprintf(err + n, errlen - n, " (on Slurm a bundle takes whole CPUs: %g asked, %g counted)",
+               tune_res_from_fixed(f->total.cpu), tune_res_from_fixed(w->total.cpu));
+    return -1;
+  }
+  size_t usable = 0;
+  for (size_t i = 0; i < b->base.cluster.nnodes; i++) usable += !b->lost[i];
+  tune_slurm_job_t job;
+  tune_slurm_job_shape(w, usable, &job);
+  int rc = tune_slurm_job_feasible(&b->base.cluster, b->lost, w, &job, err, errlen);
+  tune_slurm_job_free(&job);
+  return rc;
 }
 
 static char *slurm_gpu_ids(tune_backend_t *b, const tune_placement_t *p, size_t bundle) {
@@ -731,6 +877,9 @@ static char *slurm_gpu_ids(tune_backend_t *b, const tune_placement_t *p, size_t 
 /* A directory every node sees                                              */
 /* ------------------------------------------------------------------------ */
 
+/// Seconds the shared-filesystem probe may take.
+#define PROBE_TIMEOUT_S 30.0
+
 static int slurm_check_dir(tune_backend_t *base, const char *dir, char *err, size_t errlen) {
   slurm_backend_t *b = (slurm_backend_t *)base;
   if (!b->in_allocation) return 0; /* nodes are known per job: see docs/guide/slurm.md */
@@ -742,14 +891,17 @@ static int slurm_check_dir(tune_backend_t *base, const char *dir, char *err, siz
     return -1;
   }
   tune_cluster_t *c = &b->base.cluster;
-  tune_buf_t nodes = TUNE_BUF_INIT, out = TUNE_BUF_INIT;
+  tune_buf_t nodes = TUNE_BUF_INIT, out = TUNE_BUF_INIT, e = TUNE_BUF_INIT;
   for (size_t i = 0; i < c->nnodes; i++) tune_buf_printf(&nodes, "%s%s", i ? "," : "", c->nodes[i].name);
   char *nn = tune_xasprintf("-N%zu", c->nnodes), *w = tune_xasprintf("-w%s", nodes.data);
-  char *argv[] = {"srun", "--exact", nn, "--ntasks-per-node=1", "-c1", w, "--quiet", "sh", "-c",
+  char *tasks = tune_xasprintf("-n%zu", c->nnodes); /* a driver's step sets SLURM_NTASKS */
+  /* --overlap: the probe needs no CPU of its own, and the driver's step may
+     hold every CPU of its node. */
+  char *argv[] = {"srun", "--overlap", "--exact", nn, tasks, "--ntasks-per-node=1", "-c1", w, "--quiet", "sh", "-c",
                   "if test \"$SLURMD_NODENAME\" != \"$1\" && test -f \"$2\"; then echo \"$SLURMD_NODENAME ok\"; "
                   "else echo \"$SLURMD_NODENAME missing\"; fi",
                   "sh", b->hide_probe_from ? b->hide_probe_from : "", probe, NULL};
-  tune_slurm_run(argv, &out, NULL);
+  int run = tune_slurm_run_bounded(argv, &out, &e, PROBE_TIMEOUT_S, 0);
   unlink(probe);
   tune_buf_putc(&out, '\0');
   tune_buf_t missing = TUNE_BUF_INIT;
@@ -760,16 +912,26 @@ static int slurm_check_dir(tune_backend_t *base, const char *dir, char *err, siz
     else if (strstr(line, " missing")) tune_buf_printf(&missing, "%s%.*s", missing.len ? ", " : "", (int)strcspn(line, " "), line);
   }
   rc = 0;
-  if (ok != c->nnodes) {
+  if (ok != c->nnodes && missing.len) {
     snprintf(err, errlen, "local_dir %s is not on a filesystem every node sees: %s did not find a file the "
-             "driver wrote there (put local_dir on a shared filesystem)", dir,
-             missing.len ? missing.data : "a step on each node");
+             "driver wrote there (put local_dir on a shared filesystem)", dir, missing.data);
+    rc = -1;
+  } else if (ok != c->nnodes) {
+    /* No node answered: Slurm's trouble, not the filesystem's. */
+    char *first = tune_slurm_first_line(&e);
+    snprintf(err, errlen, "slurm: cannot check that local_dir %s is on a filesystem every node sees: its probe "
+             "(srun --overlap -w%s) %s%s%s", dir, nodes.data,
+             run == TUNE_SLURM_TIMEDOUT ? "did not finish within 30 s" : "failed",
+             first ? ": " : "", first ? first : "");
+    free(first);
     rc = -1;
   }
   tune_buf_free(&missing);
   tune_buf_free(&nodes);
   tune_buf_free(&out);
+  tune_buf_free(&e);
   free(nn);
+  free(tasks);
   free(w);
   free(probe);
   return rc;
@@ -778,6 +940,13 @@ static int slurm_check_dir(tune_backend_t *base, const char *dir, char *err, siz
 static int slurm_destroy(tune_backend_t *base) {
   slurm_backend_t *b = (slurm_backend_t *)base;
   for (slurm_alloc_t *al = b->allocs; al; al = al->next) end_alloc(al);
+  /* Any job of this run still pending (a salloc that had not said its id). */
+  if (b->submitted) {
+    char *name = tune_xasprintf("--name=%s", b->job_name);
+    char *argv[] = {"scancel", name, NULL};
+    tune_slurm_run(argv, NULL, NULL);
+    free(name);
+  }
   /* Let the sallocs go before the processes' loop closes. */
   for (int i = 0; i < 50; i++) {
     int live = 0;
@@ -790,18 +959,40 @@ static int slurm_destroy(tune_backend_t *base) {
     b->allocs = al->next;
     tune_buf_free(&al->out);
     tune_buf_free(&al->err);
+    free(al->error);
     free(al->job_id);
     free(al);
   }
+  while (b->refused) {
+    refused_t *x = b->refused;
+    b->refused = x->next;
+    free(x->why);
+    free(x);
+  }
+  while (b->whole) {
+    whole_t *w = b->whole;
+    b->whole = w->next;
+    free(w->key);
+    tune_pgf_free(w->f);
+    free(w);
+  }
   tune_chan_server_free(b->chans);
   int rc = b->local->ops->destroy(b->local);
+  for (size_t i = 0; b->gone && i < b->base.cluster.nnodes; i++) {
+    tune_res_free(&b->gone[i]);
+    tune_res_free(&b->debt[i]);
+  }
+  free(b->gone);
+  free(b->debt);
   tune_cluster_free(&b->base.cluster);
   tune_res_free(&b->licenses);
   tune_res_free(&b->licenses_free);
   for (size_t i = 0; i < b->nsrun_args; i++) free(b->srun_args[i]);
   free(b->srun_args);
   free(b->lost);
+  free(b->lost_names);
   free(b->job_id);
+  free(b->job_name);
   free(b->partition);
   free(b->account);
   free(b->time_limit);
@@ -810,6 +1001,7 @@ static int slurm_destroy(tune_backend_t *base) {
   free(b->driver_host);
   free(b->srun);
   free(b->salloc);
+  free(b->setpriv);
   free(b);
   return rc;
 }
@@ -890,12 +1082,52 @@ static int check_options(const cJSON *opts, char *err, size_t errlen) {
 
 static void touch_local(void *ud) { tune_backend_local_touch(ud); }
 
+/// A job name no other run shares: scancel --name takes only this run's jobs.
+static char *unique_job_name(void) {
+  unsigned char raw[4] = {0};
+  size_t got = 0;
+  while (got < sizeof raw) {
+    ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+    if (n < 0 && errno != EINTR) break;
+    if (n > 0) got += (size_t)n;
+  }
+  return tune_xasprintf("tunelua-%ld-%02x%02x%02x%02x", (long)getpid(), raw[0], raw[1], raw[2], raw[3]);
+}
+
+/// Whether Slurm's commands work here: `srun --version` reads slurm.conf
+/// like every command, and a wrong SLURM_CONF makes it retry for 60 s
+/// ("cannot stat file ..., retrying"): that ends it at once, and its first
+/// line is the message.
+static int slurm_works(char *err, size_t errlen) {
+  tune_buf_t e = TUNE_BUF_INIT;
+  char *argv[] = {"srun", "--version", NULL};
+  int rc = tune_slurm_run_bounded(argv, NULL, &e, 30, 1);
+  if (rc != 0) {
+    char *first = tune_slurm_first_line(&e);
+    const char *conf = getenv("SLURM_CONF");
+    char what[64];
+    if (first) snprintf(what, sizeof what, "said: ");
+    else if (rc == TUNE_SLURM_TIMEDOUT) snprintf(what, sizeof what, "did not answer within 30 s");
+    else if (rc < 0) snprintf(what, sizeof what, "could not start: %s", strerror(-rc));
+    else snprintf(what, sizeof what, "exited with status %d", rc);
+    snprintf(err, errlen, "slurm: Slurm's commands do not work here: srun --version %s%s%s%s%s", what,
+             first ? first : "", conf ? " (SLURM_CONF=" : "", conf ? conf : "", conf ? ")" : "");
+    free(first);
+  }
+  tune_buf_free(&e);
+  return rc == 0 ? 0 : -1;
+}
+
 tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, size_t errlen) {
   if (check_options(o->options, err, errlen) < 0) return NULL;
   char *srun = find_in_path("srun"), *salloc = find_in_path("salloc");
-  char *argv[] = {"srun", "--version", NULL};
-  if (!srun || !salloc || tune_slurm_run(argv, NULL, NULL) != 0) {
+  if (!srun || !salloc) {
     snprintf(err, errlen, "the slurm backend needs Slurm's commands (srun, salloc, scontrol, squeue) on PATH");
+    free(srun);
+    free(salloc);
+    return NULL;
+  }
+  if (slurm_works(err, errlen) < 0) {
     free(srun);
     free(salloc);
     return NULL;
@@ -903,6 +1135,10 @@ tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, 
   slurm_backend_t *b = tune_xcalloc(1, sizeof *b);
   b->srun = srun;
   b->salloc = salloc;
+  b->setpriv = find_in_path("setpriv");
+  b->job_name = unique_job_name();
+  const char *start_s = getenv("TUNE_SLURM_STEP_START_S");
+  b->step_start_s = start_s && *start_s ? strtod(start_s, NULL) : 10;
   b->base.ops = &slurm_ops;
   tune_cluster_init(&b->base.cluster);
   tune_res_init(&b->licenses);
@@ -929,15 +1165,19 @@ tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, 
   int rc;
   if (b->in_allocation) {
     b->job_id = tune_xstrdup(job);
-    rc = allocation_nodes(b, err, errlen);
+    rc = tune_slurm_allocation_nodes(b->job_id, &b->base.cluster, &b->licenses, err, errlen);
   } else {
-    rc = partition_nodes(b, err, errlen);
+    rc = tune_slurm_partition_nodes(b->partition, &b->base.cluster, &b->licenses, err, errlen);
   }
+  tune_res_copy(&b->licenses_free, &b->licenses);
   if (rc < 0) {
     slurm_destroy(&b->base);
     return NULL;
   }
-  b->lost = tune_xcalloc(b->base.cluster.nnodes, sizeof *b->lost);
+  size_t n = b->base.cluster.nnodes;
+  b->lost = tune_xcalloc(n, sizeof *b->lost);
+  b->gone = tune_xcalloc(n, sizeof *b->gone);
+  b->debt = tune_xcalloc(n, sizeof *b->debt);
   const char *ch = tune_json_get_string(opts, "channel");
   if (!ch || strcmp(ch, "stdio")) {
     b->chans = tune_chan_server_new(tune_backend_local_loop(b->local), touch_local, b->local, err, errlen);

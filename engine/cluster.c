@@ -215,12 +215,7 @@ int tune_cluster_feasible(const tune_cluster_t *c, const tune_pgf_t *f, char *er
   if (rc < 0) {
     tune_buf_t b = TUNE_BUF_INIT;
     tune_buf_puts(&b, "asked for ");
-    for (size_t i = 0; i < f->nbundles; i++) {
-      tune_buf_puts(&b, i ? " + {" : "{");
-      tune_res_format(&f->bundles[i], &b);
-      tune_buf_putc(&b, '}');
-    }
-    tune_buf_printf(&b, " (%s)", tune_strategy_name(f->strategy));
+    tune_pgf_format(f, &b);
     tune_buf_puts(&b, c->nnodes == 1 ? " but the node has " : " but the cluster has ");
     for (size_t i = 0; i < c->nnodes; i++) {
       if (i) tune_buf_puts(&b, "; ");

@@ -312,11 +312,11 @@ static void on_exit_hook(void *ud, tune_worker_t *w, const tune_exit_t *e) {
       snprintf(msg, sizeof msg, "worker process (pid %lld) was lost with node %s%s%s", (long long)w->pid,
                e->lost_node, e->reason ? ": " : "", e->reason ? e->reason : "");
     else if (e->signal)
-      snprintf(msg, sizeof msg, "worker process (pid %lld) was killed by signal %d (%s)", (long long)w->pid,
-               e->signal, strsignal(e->signal));
+      snprintf(msg, sizeof msg, "worker process (pid %lld) was killed by signal %d (%s)%s%s", (long long)w->pid,
+               e->signal, strsignal(e->signal), e->reason ? ": " : "", e->reason ? e->reason : "");
     else
-      snprintf(msg, sizeof msg, "worker process (pid %lld) exited unexpectedly with status %lld", (long long)w->pid,
-               (long long)e->status);
+      snprintf(msg, sizeof msg, "worker process (pid %lld) exited unexpectedly with status %lld%s%s", (long long)w->pid,
+               (long long)e->status, e->reason ? ": " : "", e->reason ? e->reason : "");
     char *tail = tune_worker_stderr_tail(w);
     char *tb = tail ? tune_xasprintf("last lines of the worker's stderr:\n%s", tail) : NULL;
     tune__push_error(ex, t, msg, tb);

@@ -10,6 +10,15 @@ static const char *const strategy_names[] = {"PACK", "SPREAD", "STRICT_PACK", "S
 
 const char *tune_strategy_name(tune_strategy_t s) { return strategy_names[s]; }
 
+void tune_pgf_format(const tune_pgf_t *f, tune_buf_t *out) {
+  for (size_t i = 0; i < f->nbundles; i++) {
+    tune_buf_puts(out, i ? " + {" : "{");
+    tune_res_format(&f->bundles[i], out);
+    tune_buf_putc(out, '}');
+  }
+  tune_buf_printf(out, " (%s)", tune_strategy_name(f->strategy));
+}
+
 int tune_strategy_parse(const char *name, tune_strategy_t *out) {
   for (size_t i = 0; i < TUNE_ARRAY_LEN(strategy_names); i++) {
     if (!strcmp(name, strategy_names[i])) {

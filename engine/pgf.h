@@ -32,6 +32,9 @@ void tune_pgf_free(tune_pgf_t *f);
 tune_pgf_t *tune_pgf_dup(const tune_pgf_t *f);
 cJSON *tune_pgf_to_json(const tune_pgf_t *f);
 const char *tune_strategy_name(tune_strategy_t s);
+/// Appends "{1 CPU, ...} + {...} (PACK)": what the group asks for, as
+/// messages say it.
+void tune_pgf_format(const tune_pgf_t *f, tune_buf_t *out);
 int tune_strategy_parse(const char *name, tune_strategy_t *out);
 
 #endif

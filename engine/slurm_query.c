@@ -1,25 +1,55 @@
 /// What the Slurm backend asks Slurm itself (slurm_query.h): a command's
 /// output, node lists, the nodes of a partition or an allocation, licenses.
 /// These run Slurm's own commands (scontrol, squeue) and wait for them: the
-/// backend calls them when it is created and outside any callback.
+/// backend calls them when it is created and outside any callback. A wait
+/// can be bounded, and can end early when Slurm says it is retrying (a
+/// wrong SLURM_CONF makes every command retry for 60 s).
 #define _GNU_SOURCE
 #include "slurm_query.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
 
 extern char **environ;
 
-int tune_slurm_run(char *const argv[], tune_buf_t *out, tune_buf_t *err) {
+/// Whether a line of a Slurm command's stderr says it is retrying (a
+/// configuration file it cannot read, a step it cannot create yet).
+static int says_retrying(const tune_buf_t *err, size_t from) {
+  return err && err->len > from && memmem(err->data + from, err->len - from, "retrying", 8) != NULL;
+}
+
+/// Ends a command that ran too long: SIGTERM (srun then cancels its step),
+/// SIGKILL after 2 s.
+static void end_child(pid_t pid) {
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 200; i++) {
+    if (waitpid(pid, NULL, WNOHANG) == pid) return;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  kill(pid, SIGKILL);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int tune_slurm_run_bounded(char *const argv[], tune_buf_t *out, tune_buf_t *err, double timeout_s,
+                           int stop_on_retry) {
   int po[2] = {-1, -1}, pe[2] = {-1, -1};
   if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
     int e = -errno;
@@ -44,29 +74,94 @@ int tune_slurm_run(char *const argv[], tune_buf_t *out, tune_buf_t *err) {
     close(pe[0]);
     return -rc;
   }
-  /* Read both pipes to the end (the outputs are small). */
-  int fds[2] = {po[0], pe[0]};
+  /* Read both pipes to the end (the outputs are small), or to the limit. */
+  tune_buf_t own_err = TUNE_BUF_INIT;
+  if (!err && stop_on_retry) err = &own_err;
+  size_t err_from = err ? err->len : 0;
+  struct pollfd pfd[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
   tune_buf_t *bufs[2] = {out, err};
-  for (int open_n = 2; open_n > 0;) {
-    open_n = 0;
-    for (int i = 0; i < 2; i++) {
-      if (fds[i] < 0) continue;
+  double deadline = timeout_s > 0 ? now_s() + timeout_s : 0;
+  int timed_out = 0;
+  while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+    int wait_ms = -1;
+    if (deadline) {
+      double left = deadline - now_s();
+      if (left <= 0) {
+        timed_out = 1;
+        break;
+      }
+      wait_ms = (int)(left * 1000) + 1;
+    }
+    int n = poll(pfd, 2, wait_ms);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2 && n > 0; i++) {
+      if (pfd[i].fd < 0 || !pfd[i].revents) continue;
       char chunk[4096];
-      ssize_t n = read(fds[i], chunk, sizeof chunk);
-      if (n > 0) {
-        if (bufs[i]) tune_buf_append(bufs[i], chunk, (size_t)n);
-        open_n++;
-      } else if (n < 0 && errno == EINTR) {
-        open_n++;
-      } else {
-        close(fds[i]);
-        fds[i] = -1;
+      ssize_t got = read(pfd[i].fd, chunk, sizeof chunk);
+      if (got > 0) {
+        if (bufs[i]) tune_buf_append(bufs[i], chunk, (size_t)got);
+      } else if (!(got < 0 && errno == EINTR)) {
+        close(pfd[i].fd);
+        pfd[i].fd = -1;
       }
     }
+    if (stop_on_retry && says_retrying(err, err_from)) {
+      timed_out = 1;
+      break;
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    if (pfd[i].fd >= 0) close(pfd[i].fd);
+  tune_buf_free(&own_err);
+  if (timed_out) {
+    end_child(pid);
+    return TUNE_SLURM_TIMEDOUT;
   }
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int tune_slurm_run(char *const argv[], tune_buf_t *out, tune_buf_t *err) {
+  return tune_slurm_run_bounded(argv, out, err, TUNE_SLURM_QUERY_S, 0);
+}
+
+char *tune_slurm_first_line(const tune_buf_t *b) {
+  if (!b || !b->len) return NULL;
+  const char *p = b->data, *end = b->data + b->len;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *e = nl ? nl : end;
+    while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\0')) e--;
+    if (e > p) return tune_xstrndup(p, (size_t)(e - p));
+    if (!nl) break;
+    p = nl + 1;
+  }
+  return NULL;
+}
+
+int tune_slurm_list_has(const char *list, const char *name) {
+  if (!list || !name) return 0;
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    size_t len = strcspn(p, ",");
+    if (len == n && !strncmp(p, name, n)) return 1;
+    p += len;
+    if (*p == ',') p++;
+  }
+  return 0;
+}
+
+double tune_slurm_mem_mb(const char *s) {
+  if (!s || !*s) return 0;
+  char *end;
+  double v = strtod(s, &end);
+  switch (*end) {
+  case 'K': case 'k': return v / 1024;
+  case 'G': case 'g': return v * 1024;
+  case 'T': case 't': return v * 1024 * 1024;
+  default: return v; /* M, or no unit: megabytes */
+  }
 }
 
 char **tune_slurm_hostnames(const char *list, size_t *n) {

@@ -50,6 +50,53 @@ local function queue_empty()
   return false, out
 end
 
+-- Polls `fn` every 0.1 s until it returns a true value (returned), for at
+-- most `secs` seconds.
+local function wait_for(fn, secs)
+  for _ = 1, (secs or 30) * 10 do
+    local v = fn()
+    if v then return v end
+    core.sleep(0.1)
+  end
+  return fn()
+end
+
+-- A node taken down by a spec is back (ReturnToService may have done it
+-- already): waits until sinfo no longer shows it down. (Its CPUs may still
+-- show allocated there for a while after a failed node's step ends: that
+-- count is sinfo's, refreshed at the next node update; the scheduler
+-- does not use it.)
+local function node_back(name)
+  sh("scontrol update nodename=" .. name .. " state=resume")
+  return wait_for(function()
+    local _, out = sh("sinfo -N -h -n " .. name .. " -o %t")
+    return out:match("^%a+") and not out:match("down") and not out:match("drain") and not out:match("%*")
+  end, 20) and true or false
+end
+
+-- Starts `cmd` in the background with its output in `log`; returns the
+-- pid of the process that `cmd` execs into.
+local function start_bg(cmd, dir, log)
+  local pidfile = dir .. "/bg.pid"
+  os.remove(pidfile)
+  os.execute(string.format("(sh -c 'echo $$ > %s; exec %s' >%s 2>&1 &)", pidfile, cmd, log))
+  return wait_for(function()
+    local text = core.read_file(pidfile)
+    return text and tonumber(text:match("%d+"))
+  end, 10)
+end
+
+local function alive(pid) return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true end
+
+local function our_jobs()
+  local _, out = sh("squeue -h -o '%i %T %j'")
+  local jobs = {}
+  for line in out:gmatch("[^\n]+") do
+    if line:match(" tunelua%-") then jobs[#jobs + 1] = line end
+  end
+  return jobs
+end
+
 local function nodes_of(s)
   local seen, list = {}, {}
   for _, t in ipairs(s.trials) do
@@ -136,7 +183,7 @@ maybe("the Slurm backend", function()
 
   it("retries the trials of a node that goes down on other nodes, and the experiment finishes", function()
     local code, out, s = run("nodefail", dir, ALLOC3)
-    sh("scontrol update nodename=n2 state=resume")
+    assert.is_true(node_back("n2"))
     assert.equal(0, code, out)
     local failed = 0
     for _, t in ipairs(s.trials) do
@@ -241,6 +288,162 @@ maybe("the Slurm backend", function()
       end
     end
     assert.equal(6, trials)
+  end)
+
+  it("stops with one clear message when a node failure leaves the allocation unable to start steps, and resumes", function()
+    -- n2 fails while trials run on n1 and n2: Slurm shrinks the job, and
+    -- the CPU of n1's step is never given to a new step once it ends. The
+    -- waiting trials can no longer run there: the driver says so and stops
+    -- as on SIGUSR1, saved; --resume in a new allocation finishes.
+    local alloc = "salloc --quiet -N2 -n2 -c1 --no-kill"
+    local code, out = run("shrink", dir, alloc, "TUNE_SLURM_STEP_START_S=3")
+    assert.is_true(node_back("n2"))
+    assert.equal(130, code, out)
+    assert.matches("node n2 failed and allocation %d+ shrank: Slurm cannot start new steps", out)
+    assert.matches("continue it with --resume in a new allocation", out, 1, true)
+    local s
+    code, out, s = run("shrink", dir, alloc, "SPEC_RESUME=1")
+    assert.equal(0, code, out)
+    assert.equal(3, #s.trials)
+    for _, t in ipairs(s.trials) do
+      assert.equal("TERMINATED", t.status)
+      assert.same({1, 2, 3, 4, 5, 6}, values(t, "iteration"))
+    end
+  end)
+
+  it("says when a step does not start (another step holds the CPU), and goes on when it does", function()
+    -- A step the engine does not know of holds the allocation's one CPU.
+    local log = dir .. "/one.log"
+    local cmd = string.format("salloc --quiet -N1 -n1 -c1 --no-kill sh -c \"srun --exact -n1 -c1 -J foreign sleep 60 & "
+      .. "until squeue -h -s -j \\$SLURM_JOB_ID -o %%j | grep -q foreign; do sleep 0.1; done; "
+      .. "TUNE_SLURM_STEP_START_S=1 %s --backend slurm %s one %s; r=\\$?; kill \\$! 2>/dev/null; exit \\$r\"",
+      BIN, FIXTURE, dir)
+    local pid = start_bg(cmd, dir, log)
+    assert.is_truthy(pid)
+    assert.is_truthy(wait_for(function() return (core.read_file(log) or ""):find("has not started after 1 s", 1, true) end, 30),
+      core.read_file(log))
+    assert.matches("Slurm has not created it; another step of allocation %d+ may hold its CPUs", core.read_file(log))
+    local _, steps = sh("squeue -h -s -o '%i %j'")
+    local foreign = steps:match("(%d+%.%d+) foreign")
+    assert.is_truthy(foreign, steps)
+    assert.equal(0, (sh("scancel " .. foreign)))
+    assert.is_truthy(wait_for(function() return not alive(pid) end, 30))
+    local s = summary(core.read_file(log))
+    assert.equal("TERMINATED", s.trials[1].status)
+  end)
+
+  it("counts whole CPUs: trials of half a CPU run one at a time on one CPU, none waits in srun", function()
+    local code, out, s = run("half", dir, "timeout 60 salloc --quiet -N1 -n1 -c1 --no-kill")
+    assert.equal(0, code, out)
+    assert.equal(3, #s.trials)
+    for _, t in ipairs(s.trials) do assert.equal("TERMINATED", t.status) end
+  end)
+
+  it("runs with the driver in a step of its own, leaving that step's CPUs to it", function()
+    -- `srun tunelua` holds both CPUs of n1: the trials run on n2, and the
+    -- filesystem probe does not wait for n1's CPUs.
+    local code, out, s = run("small", dir, "timeout 60 salloc --quiet -N2 -n2 -c2 --no-kill srun -N1 -n1 -wn1")
+    assert.equal(0, code, out)
+    assert.matches("the driver runs in step %d+%.0, which holds 2 CPU%(s%) and 0 GPU%(s%) on n1", out)
+    assert.same({"n2"}, nodes_of(s))
+    for _, t in ipairs(s.trials) do assert.equal("TERMINATED", t.status) end
+  end)
+
+  it("outside an allocation: SPREAD over more bundles than nodes uses every node; a PACK group bigger than a node is refused", function()
+    local code, out, s = run("spread4", dir, "timeout 60")
+    assert.equal(0, code, out)
+    assert.equal("TERMINATED", s.trials[1].status)
+    local seen, n = {}, 0
+    for node in s.trials[1].results[1].bundle_nodes:gmatch("[^,]+") do
+      if not seen[node] then seen[node] = true n = n + 1 end
+    end
+    assert.equal(3, n, s.trials[1].results[1].bundle_nodes)
+    code, out, s = run("packbig", dir, "timeout 60")
+    assert.equal(0, code, out)
+    assert.equal("ERROR", s.trials[1].status)
+    assert.matches("can never run: asked for {3 CPUs, 0 GPUs} + {3 CPUs, 0 GPUs} (PACK) but outside an allocation a PACK "
+      .. "group is one job on one node, which needs 6 CPUs", s.trials[1].error, 1, true)
+  end)
+
+  it("leaves no job pending in squeue when the driver is interrupted or killed with -9", function()
+    -- Another job takes every CPU: the experiment's jobs pend.
+    local code, blocker = sh("sbatch --parsable -N3 -n3 -c4 -J blocker -o /dev/null --wrap 'sleep 120'")
+    assert.equal(0, code, blocker)
+    blocker = blocker:match("%d+")
+    assert.is_truthy(wait_for(function() return select(2, sh("squeue -h -j " .. blocker .. " -o %T")):match("RUNNING") end, 10))
+    for _, sig in ipairs({"INT", "KILL"}) do
+      local pid = start_bg(string.format("%s --backend slurm %s small %s/%s", BIN, FIXTURE, dir, sig), dir,
+        dir .. "/" .. sig .. ".log")
+      assert.is_truthy(wait_for(function() return #our_jobs() >= 4 end, 20), "no pending job")
+      os.execute("kill -" .. sig .. " " .. pid)
+      assert.is_truthy(wait_for(function() return not alive(pid) end, 20))
+      assert.is_truthy(wait_for(function() return #our_jobs() == 0 end, 10),
+        sig .. ": left in squeue:\n" .. table.concat(our_jobs(), "\n"))
+    end
+    sh("scancel " .. blocker)
+  end)
+
+  it("gives the trials of an allocation its memory (--mem-per-cpu, or the nodes' without --mem)", function()
+    local code, out, s = run("memory", dir, "salloc --quiet -N1 -n1 -c2 --no-kill")
+    assert.equal(0, code, out)
+    assert.equal("TERMINATED", s.trials[1].status)
+    code, out, s = run("memory", dir .. "/per_cpu", "salloc --quiet -N1 -n1 -c2 --mem-per-cpu=40 --no-kill")
+    assert.equal(0, code, out)
+    assert.equal("ERROR", s.trials[1].status)
+    assert.matches("can never run: asked for {1 CPU, 0 GPUs, 0.10 GiB memory} (PACK) but the node has 2 CPUs, 0 GPUs, "
+      .. "0.08 GiB memory", s.trials[1].error, 1, true)
+  end)
+
+  it("fails at once with Slurm's own error when SLURM_CONF is wrong, or the partition unknown", function()
+    local t0 = core.now()
+    local code, out = run("small", dir, nil, "SLURM_CONF=/nonexistent/slurm.conf")
+    assert.are_not.equal(0, code)
+    assert.is_true(core.now() - t0 < 10, "took " .. (core.now() - t0) .. " s")
+    assert.matches("srun --version said: srun: error: s_p_parse_file: cannot stat file /nonexistent/slurm.conf", out, 1, true)
+    code, out = run("small", dir, nil, "SPEC_PARTITION=deb")
+    assert.are_not.equal(0, code)
+    assert.matches("slurm: no partition is named deb", out, 1, true)
+  end)
+
+  it("names why a worker's srun failed in the trial's error: an unreachable driver, a cancelled step", function()
+    local _, out, s = run("small", dir, "salloc --quiet -N1 -n1 -c1 --no-kill", "SPEC_DRIVER_HOST=no.such.host.invalid")
+    local err = assert(s, out).trials[1].error
+    local text = core.read_file(s.trials[1].logdir .. "/error.txt")
+    assert.matches("cannot connect to the driver at no.such.host.invalid port %d+", text)
+    -- The step of a running trial is cancelled (as at a time limit).
+    local log = dir .. "/long.log"
+    local pid = start_bg(string.format("salloc --quiet -N1 -n1 -c1 --no-kill %s --backend slurm %s long %s/long",
+      BIN, FIXTURE, dir), dir, log)
+    local step = wait_for(function()
+      local _, n = sh("cat " .. dir .. "/long/long/*/result.json 2>/dev/null | wc -l")
+      local _, steps = sh("squeue -h -s -o '%i %j'")
+      return (tonumber(n) or 0) >= 1 and steps:match("(%d+%.%d+) tunelua")
+    end, 30)
+    assert.is_truthy(step, "no step")
+    assert.equal(0, (sh("scancel " .. step)))
+    assert.is_truthy(wait_for(function() return not alive(pid) end, 30))
+    local long = summary(core.read_file(log)).trials[1]
+    local cancelled = long.error
+    assert.matches("CANCELLED", core.read_file(long.logdir .. "/error.txt"))
+    assert.matches("^worker process %(pid %d+%) exited unexpectedly with status %d+: [^\n]*cannot connect to the driver at "
+      .. "no.such.host.invalid port %d+", err)
+    assert.matches("^worker process %(pid %d+%) [^\n]*: slurmstepd[^\n]*%*%*%* STEP %d+%.%d+ ON n1 CANCELLED", cancelled)
+  end)
+
+  it("outside an allocation, retries a trial of a failed node elsewhere: later jobs exclude that node", function()
+    local code, out, s = run("nodefail", dir, "timeout 120")
+    assert.is_true(node_back("n2"))
+    assert.equal(0, code, out)
+    assert.matches("node n2 failed: no more trials go there (later jobs exclude it)", out, 1, true)
+    local failed = 0
+    for _, t in ipairs(s.trials) do
+      assert.equal("TERMINATED", t.status)
+      if t.num_failures > 0 then
+        failed = failed + 1
+        assert.are_not.equal("n2", t.results[#t.results].node)
+      end
+    end
+    assert.equal(1, failed, out)
   end)
 
   it("refuses a local_dir that a node does not see", function()
