@@ -62,6 +62,19 @@ function HyperBandForBOHB:on_trial_result(runner, trial, result)
   return self:_process_bracket(runner, bracket, trial)
 end
 
+--- After --resume (HyperBandScheduler's, then): a trial PAUSED at its
+--- milestone is told to the searcher as paused again (at the next
+--- choose_trial_to_run, once the searcher's own replay is done); one
+--- PAUSED below it (its pause checkpoint died with the driver) runs again.
+function HyperBandForBOHB:on_trial_restored(runner, trial, iteration)
+  local bracket = HyperBand.on_trial_restored(self, runner, trial, iteration)
+  if bracket and trial.status == "PAUSED" and not bracket:continue_trial(trial.trial_id) then
+    self._restored_paused = self._restored_paused or {}
+    self._restored_paused[#self._restored_paused + 1] = trial.trial_id
+  end
+  return bracket
+end
+
 function HyperBandForBOHB:_unpause_trial(runner, trial)
   local searcher = bohb_searcher(runner)
   if searcher and type(searcher.on_unpause) == "function" then searcher:on_unpause(trial.trial_id) end
@@ -73,13 +86,27 @@ end
 function HyperBandForBOHB:choose_trial_to_run(runner, no_recurse)
   self:_link(runner, nil)
   self:_reconcile_if_needed()
+  local restored = self._restored_paused
+  if restored then
+    self._restored_paused = nil
+    local searcher = bohb_searcher(runner)
+    for _, id in ipairs(restored) do
+      local t = self:_trial(id)
+      if searcher and t and t.status == "PAUSED" then searcher:on_pause(id) end
+    end
+  end
   local ex = runner and runner.trial_executor
   for _, band in ipairs(self._hyperbands) do
     for _, bracket in ipairs(band) do
       if bracket then
         for _, id in ipairs(bracket:current_trials()) do
           local t = self:_trial(id)
-          if t and t.status == "PENDING" and (not ex or ex:has_resources_for_trial(t)) then return t end
+          -- A PAUSED trial its bracket lets continue: only after a resume.
+          local paused = t and t.status == "PAUSED" and bracket:continue_trial(id)
+          if t and (t.status == "PENDING" or paused) and (not ex or ex:has_resources_for_trial(t)) then
+            if paused then self:_unpause_trial(runner, t) end
+            return t
+          end
         end
       end
     end

@@ -185,6 +185,15 @@ function Bracket:update_trial_stats(trial_id, t, m)
   self._live[trial_id] = {t = t, m = m}
 end
 
+--- After a resume: a trial's record is the result it restarts from (its
+--- checkpoint's), or none (t = nil), whatever the snapshot held.
+function Bracket:restore_trial_stats(trial_id, t, m)
+  if self._live[trial_id] == nil then return end
+  local delta = (t or 0) - result_time(self._live[trial_id])
+  self._completed_progress = math.max(0, self._completed_progress + delta)
+  self._live[trial_id] = t ~= nil and {t = t, m = m} or false
+end
+
 function Bracket:cleanup_trial(trial_id)
   if self._live[trial_id] == nil then return end
   self._live[trial_id] = nil
@@ -423,6 +432,43 @@ function HyperBandScheduler:on_trial_result(runner, trial, result)
   local bracket = self:_record_result(runner, trial, result)
   if bracket:continue_trial(trial.trial_id) then return CONTINUE end
   return self:_process_bracket(runner, bracket, trial)
+end
+
+--- After --resume (TrialRunner:resume), for each unfinished trial that
+--- starts again from its checkpoint at `iteration`: the snapshot's
+--- bracket may be older (results logged after it never came back) or
+--- newer than that, so the trial's record becomes the result it restarts
+--- from (trial.last_result, its last logged result up to its checkpoint),
+--- or none when it starts over. A trial that was PAUSED at its milestone
+--- counts as there again, and one at its milestone whose pause the
+--- journal missed is PAUSED, so the bracket is halved as it would have
+--- been (on the milestone's results, no trial running past it).
+--- Returns the trial's bracket, or nil.
+function HyperBandScheduler:on_trial_restored(runner, trial, iteration)
+  self:_link(runner, trial)
+  -- Trials that finished leave their brackets before the next decision
+  -- (also when the snapshot predates this scheduler's first trial).
+  self._reconcile = true
+  local id = trial.trial_id
+  local info = self._trial_info[id]
+  if not (info and info.bracket:has(id)) then return nil end
+  local bracket = info.bracket
+  iteration = tonumber(iteration) or 0
+  local r = trial.last_result
+  if iteration <= 0 then
+    bracket:restore_trial_stats(id, nil)
+  elseif type(r) == "table" and tonumber(r.training_iteration) == iteration then
+    local t, m = r[self._time_attr], r[self.metric]
+    if type(t) == "number" and t >= 0 then
+      bracket:restore_trial_stats(id, t, type(m) == "number" and m or nil)
+    end
+  end
+  -- One that was RUNNING when the driver died, with its milestone's result
+  -- logged (the PAUSE was not journaled yet), waits there as it would have.
+  if trial.status == PENDING and iteration > 0 and not bracket:continue_trial(id) then
+    set_status(runner, trial, PAUSED)
+  end
+  return bracket
 end
 
 --- Stops a trial of the bracket other than the one whose result is being
