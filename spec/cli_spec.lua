@@ -52,6 +52,26 @@ describe("tunelua", function()
     assert.matches("cannot open %-%-frobnicate", out)
   end)
 
+  it("after Ctrl-C, names an unnamed experiment in the advice to resume it", function()
+    -- Its dated name is made again for the next run: --resume alone found
+    -- no experiment.
+    local script = dir .. "/unnamed.lua"
+    assert(core.write_file(script, string.format([[
+local tune = require("tune")
+local core = require("tune.core")
+tune.run(function(config)
+  tune.report{i = 1}
+  os.execute("kill -INT " .. config.driver)
+  for i = 2, 200 do tune.report{i = i}; core.sleep(0.05) end
+end, {local_dir = %q, verbose = 0, config = {driver = core.getpid()}})
+]], dir .. "/unnamed")))
+    local code, out = run(script)
+    assert.equal(130, code, out)
+    local name = out:match("continue it with %-%-resume %-%-name (%S+) %(or resume = true, name = \"[^\"]+\"%)")
+    assert.is_truthy(name, out)
+    assert.truthy(core.stat(dir .. "/unnamed/" .. name .. "/experiment_journal.jsonl"))
+  end)
+
   it("an unknown option is a usage error", function()
     local code, out = run("--frobnicate x.lua")
     assert.equal(2, code)

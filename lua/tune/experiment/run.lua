@@ -252,8 +252,13 @@ end
 local function finish(ctx, opts, o, interrupted, level)
   local runner, experiment_dir = ctx.runner, ctx.experiment_dir
   if interrupted then
+    -- A name made up for this run (dated) is not the next run's: it is said.
+    local cli = cli_options()
+    local named = cli.name ~= nil or options.get(opts, "name") ~= nil
+    local name = runner.experiment_info.name
     io.stderr:write(string.format("tunelua: %s received: the experiment was saved in %s; "
-      .. "continue it with --resume (or resume = true)\n", interrupted, experiment_dir))
+      .. "continue it with --resume%s (or resume = true%s)\n", interrupted, experiment_dir,
+      named and "" or (" --name " .. name), named and "" or string.format(", name = %q", name)))
     local _, cli_mod = cli_options()
     if cli_mod then
       io.stdout:flush()
