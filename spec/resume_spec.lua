@@ -192,6 +192,21 @@ describe("resume", function()
     check_complete(dir)
   end)
 
+  it("keeps each earlier run's journal when a name is reused, also within one second", function()
+    -- The archives were named by the second: the later overwrote the earlier.
+    local dir = support.tmpdir("archive-same-second")
+    local tune = require("tune")
+    require("spec.fixtures.run_trainables")
+    for _ = 1, 4 do
+      tune.run("steps", {name = "again", local_dir = dir, verbose = 0, config = {iters = 1}, resume = false})
+    end
+    local archived = 0
+    for _, f in ipairs(core.listdir(dir .. "/again")) do
+      if f:match("^experiment_journal%.jsonl%.previous%-") then archived = archived + 1 end
+    end
+    assert.equal(3, archived)
+  end)
+
   it("SIGINT saves the experiment and exits 130; --resume finishes it", function()
     local dir = support.tmpdir("resume-sigint")
     local pid, wait = start(dir, "", "", "0.2")

@@ -332,8 +332,20 @@ end
 --- Starting a new experiment where one was: its journal and snapshots are
 --- renamed "*.previous-<date>" so that a later resume sees only the new run.
 function M.archive(dir)
-  local suffix = ".previous-" .. util.date_str()
-  for _, f in ipairs(core.listdir(dir) or {}) do
+  local names = core.listdir(dir) or {}
+  -- Unique: two runs archived within one second overwrote the first's.
+  local taken, suffix = {}, ".previous-" .. util.date_str()
+  for _, f in ipairs(names) do taken[f] = true end
+  local n = 1
+  local function free(s)
+    for _, f in ipairs(names) do
+      if (f == M.JOURNAL or f:match(STATE_PATTERN)) and taken[f .. s] then return false end
+    end
+    return true
+  end
+  while not free(n == 1 and suffix or (suffix .. "-" .. n)) do n = n + 1 end
+  if n > 1 then suffix = suffix .. "-" .. n end
+  for _, f in ipairs(names) do
     if f == M.JOURNAL or f:match(STATE_PATTERN) then
       core.rename(util.join(dir, f), util.join(dir, f .. suffix))
     end
