@@ -550,6 +550,28 @@ describe("bad input through tune.run", function()
     assert.equal(3, #tune.run("steps", opts).trials)
   end)
 
+  it("keeps an experiment's num_samples on resume whatever the search algorithm, and says so", function()
+    -- TPESearch took the new count, the default generator the old one.
+    local d = support.tmpdir("resume-samples")
+    local out = support.run_script(d, string.format([[
+      local tune = require("tune")
+      tune.register_trainable("one", function(config) tune.report{loss = config.x} end)
+      for _, alg in ipairs({"tpe", "default"}) do
+        local function go(n, resume)
+          return tune.run("one", {name = alg, local_dir = %q, verbose = 0, metric = "loss", mode = "min",
+            num_samples = n, config = {x = tune.uniform(0, 1)}, resume = resume,
+            search_alg = alg == "tpe" and tune.search.TPESearch() or nil})
+        end
+        go(3, false)
+        print(alg, #go(5, true).trials)
+      end
+    ]], d .. "/out"))
+    assert.matches("tpe\t3\n", out)
+    assert.matches("default\t3\n", out)
+    local _, n = out:gsub("the experiment was made with num_samples = 3; the resume keeps it %(this run asked for 5%)", "")
+    assert.equal(2, n, out)
+  end)
+
   it("refuses a plug-in class where an instance belongs, and a search algorithm where a searcher belongs", function()
     assert.matches("scheduler is the class AsyncHyperBandScheduler, not an instance",
       refusal{scheduler = tune.schedulers.ASHAScheduler})

@@ -155,7 +155,8 @@ end
 function BasicVariantGenerator:save()
   local exps = {}
   for i, e in ipairs(self._experiments) do
-    exps[i] = {samples_left = e._samples_left == math.huge and -1 or e._samples_left, points = e._points}
+    exps[i] = {samples_left = e._samples_left == math.huge and -1 or e._samples_left, points = e._points,
+      total = e.num_samples}
   end
   local queue = {}
   for i, q in ipairs(self._queue) do
@@ -222,6 +223,11 @@ function BasicVariantGenerator:restore(state)
     if e then
       e._samples_left = s.samples_left == -1 and math.huge or s.samples_left
       e._points = s.points or {}
+      if math.type(s.total) == "integer" and s.total ~= e.num_samples then
+        -- Ray's: the experiment's own count goes on; said, not silent.
+        io.stderr:write(string.format("tunelua warning: the experiment was made with num_samples = %d; the resume "
+          .. "keeps it (this run asked for %d)\n", s.total, e.num_samples))
+      end
     end
   end
   self._queue = {}

@@ -98,13 +98,23 @@ end
 
 function SearchGenerator:save()
   return {counter = self._counter, finished = self._finished, rng = self._rng:get_state(),
-    searcher = hook(self, "save", nil)}
+    total = self._experiment and self._experiment.num_samples, searcher = hook(self, "save", nil)}
 end
 
 function SearchGenerator:restore(state)
   if type(state) ~= "table" then return end
   self._counter = state.counter or 0
   self._finished = state.finished or false
+  -- The experiment's own count is kept, as by the default generator (and
+  -- Ray's SearchGenerator, which saves it): a num_samples changed for the
+  -- resume is said and not taken.
+  local e = self._experiment
+  if e and math.type(state.total) == "integer" and state.total ~= e.num_samples then
+    io.stderr:write(string.format("tunelua warning: the experiment was made with num_samples = %d; the resume keeps "
+      .. "it (this run asked for %d)\n", state.total, e.num_samples))
+    e.num_samples = state.total
+    self.total_samples = state.total
+  end
   if type(state.rng) == "table" then self._rng:set_state(state.rng) end
   if state.searcher ~= nil then hook(self, "restore", nil, state.searcher) end
 end
