@@ -478,9 +478,12 @@ static const luaL_Reg prep_methods[] = {
     {NULL, NULL},
 };
 
-/* core.lock_dir(dir) -> handle | nil, message: an exclusive flock(2) on
+/* core.lock_dir(dir) -> handle | nil, "in use": an exclusive flock(2) on
    the directory, held until handle:unlock() (also __gc and __close) or
-   the process ends (kill -9 included): one driver per experiment. */
+   the process ends (kill -9 included): one driver per experiment. Where
+   the file system cannot lock a directory (NFS emulates flock with a
+   write lock, which a directory opened read-only cannot take; Lustre
+   without -o flock), the handle holds nothing and the run goes on. */
 #define LOCK_MT "tune.DirLock"
 
 static int l_lock_dir(lua_State *L) {
@@ -489,8 +492,7 @@ static int l_lock_dir(lua_State *L) {
   *h = -1;
   luaL_setmetatable(L, LOCK_MT);
   *h = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (*h < 0) return tune_lua_fail(L, p, -errno);
-  if (flock(*h, LOCK_EX | LOCK_NB) < 0) {
+  if (*h >= 0 && flock(*h, LOCK_EX | LOCK_NB) < 0) {
     int e = errno;
     close(*h);
     *h = -1;
@@ -499,7 +501,6 @@ static int l_lock_dir(lua_State *L) {
       lua_pushstring(L, "in use");
       return 2;
     }
-    return tune_lua_fail(L, p, -e);
   }
   return 1;
 }

@@ -137,7 +137,9 @@ tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, 
 void tune__raise_fd_limit(void) {
   struct rlimit r;
   if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur == r.rlim_max) return;
-  rlim_t want = r.rlim_max == RLIM_INFINITY || r.rlim_max > (1u << 20) ? (1u << 20) : r.rlim_max;
+  /* At most 65536: workers inherit it, and code that closes every
+     descriptor up to the limit at its start would pay for more. */
+  rlim_t want = r.rlim_max == RLIM_INFINITY || r.rlim_max > 65536 ? 65536 : r.rlim_max;
   if (want <= r.rlim_cur) return;
   r.rlim_cur = want;
   (void)setrlimit(RLIMIT_NOFILE, &r);

@@ -361,15 +361,15 @@ function M.build(opts, o, cli, t, run_count)
   refusing(search_alg.add_configurations, search_alg, {experiment})
   -- One driver per experiment (Store:lock), before anything is written.
   local locked, why = runner.store:lock()
-  if locked and resume then
-    local raised, ok, err = pcall(runner.resume, runner, resume)
-    if not raised then runner.store:unlock() error(ok, 0) end
-    locked, why = ok, not ok and ("cannot resume: " .. tostring(err)) or nil
-    if not ok then runner.store:unlock() end
-  end
-  if not locked then
+  local raised, resumed, err = true, true, nil
+  if locked and resume then raised, resumed, err = pcall(runner.resume, runner, resume) end
+  if not (locked and raised and resumed) then
+    -- Refused: the lock, the executor and what this run made go.
+    runner.store:unlock()
     if own_executor then ex:cleanup() ex:close() end
-    refuse("tune.run: " .. why)
+    remove_made_dirs(experiment_dir, made_top)
+    if not raised then error(resumed, 0) end
+    refuse("tune.run: " .. (locked and ("cannot resume: " .. tostring(err)) or why))
   end
   if not resume then
     -- A first snapshot before any trial exists: a resume always finds the

@@ -256,9 +256,10 @@ local function finish(ctx, opts, o, interrupted, level)
     local cli = cli_options()
     local named = cli.name ~= nil or options.get(opts, "name") ~= nil
     local name = runner.experiment_info.name
+    local shell = name:find("^[%w_.,=+:@%-]+$") and name or ("'" .. name:gsub("'", "'\\''") .. "'")
     io.stderr:write(string.format("tunelua: %s received: the experiment was saved in %s; "
       .. "continue it with --resume%s (or resume = true%s)\n", interrupted, experiment_dir,
-      named and "" or (" --name " .. name), named and "" or string.format(", name = %q", name)))
+      named and "" or (" --name " .. shell), named and "" or string.format(", name = %q", name)))
     local _, cli_mod = cli_options()
     if cli_mod then
       io.stdout:flush()
