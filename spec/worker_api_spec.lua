@@ -244,8 +244,11 @@ for _, t in ipairs(a.trials) do firsts[#firsts + 1] = t.last_result.first .. "/"
 table.sort(firsts)
 local b = tune.run(tune.with_parameters(Model, {words = words}), {local_dir = arg[1], verbose = 0})
 print("firsts " .. table.concat(firsts, " ") .. " last " .. b.trials[1].last_result.last)
+-- Named after what it wraps, as Ray names them (it was "trainable").
+print("name " .. tostring(a.trials[1]):match("^(.*)_%x+_%d+$"))
 ]], dir .. "/results")
       assert.matches("firsts quick/4 the/4 last fox", out)
+      assert.matches("name train\n", out)
     end)
 
     it("refuses what it cannot wrap, at the caller's line", function()

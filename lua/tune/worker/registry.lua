@@ -55,6 +55,14 @@ end
 
 --- tune.register_trainable(name, trainable): a function, a class derived
 --- from tune.Trainable, or a tune.command{...}.
+--- Names given to anonymous wrappers (tune.with_parameters): the name of
+--- what they wrap, for the trials' names (weak keys).
+local wrapper_names = setmetatable({}, {__mode = "k"})
+
+function M.name_wrapper(wrapper, name) wrapper_names[wrapper] = name end
+
+function M.wrapper_name(trainable) return wrapper_names[trainable] end
+
 function M.register_trainable(name, trainable, origin)
   if type(name) ~= "string" or name == "" then
     error("register_trainable: the name must be a non-empty string", 2)
