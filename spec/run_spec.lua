@@ -365,6 +365,20 @@ describe("tune.run", function()
     assert.matches("terminated 16", out)
   end)
 
+  it("warns when a trial's directory was removed while it ran", function()
+    -- Its rows went to files that were gone, silently.
+    local d = support.tmpdir("removed-dir")
+    local out = support.run_script(d, string.format([[
+      local tune = require("tune")
+      tune.run(function()
+        tune.report{i = 1}
+        os.execute("rm -rf '" .. tune.get_trial_dir() .. "'")
+        tune.report{i = 2}
+      end, {local_dir = %q, verbose = 0})
+    ]], d .. "/out"))
+    assert.matches("tunelua warning: trial [%w_]+'s directory [^\n]* was removed while the trial ran", out)
+  end)
+
   it("keeps at most max_concurrent_trials running", function()
     local cb, most = support.running_peak()
     run("steps", {config = {x = tune.grid_search({1, 2, 3, 4, 5, 6}), iters = 3}, max_concurrent_trials = 2,

@@ -244,6 +244,13 @@ function TrialExecutor:stop_trial(trial, error, error_msg, traceback)
   trial.saving_to = nil
   trial.restoring_from = nil
   self._core:stop(trial.trial_id, error and true or false)
+  -- Someone removed its directory while it ran: its logs went to files
+  -- that are gone. Said, not silent.
+  local logdir = rawget(trial, "logdir")
+  if logdir and not core.stat(logdir) then
+    io.stderr:write(string.format("tunelua warning: trial %s's directory %s was removed while the trial ran: its "
+      .. "result.json, progress.csv and checkpoints are lost\n", tostring(trial), logdir))
+  end
   -- Memory checkpoints stay: a scheduler may restart this trial from one,
   -- or another trial may clone it (PBT). cleanup() removes them.
 end
