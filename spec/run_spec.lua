@@ -365,6 +365,22 @@ describe("tune.run", function()
     assert.matches("terminated 16", out)
   end)
 
+  it("runs a function of the file with an executor the file makes (a stand-in in the worker)", function()
+    -- The worker, running the file again, refused to make the executor:
+    -- every trial failed.
+    local d = support.tmpdir("own-executor")
+    local out = support.run_script(d, string.format([[
+      local tune = require("tune")
+      local function f() tune.report{loss = 1} end
+      local ex = tune.TrialExecutor{num_cpus = 2}
+      local a = tune.run(f, {trial_executor = ex, local_dir = %q, verbose = 0, num_samples = 2})
+      ex:cleanup()
+      ex:close()
+      print("statuses " .. a.trials[1].status .. " " .. a.trials[2].status)
+    ]], d .. "/out"))
+    assert.matches("statuses TERMINATED TERMINATED", out)
+  end)
+
   it("warns when a trial's directory was removed while it ran", function()
     -- Its rows went to files that were gone, silently.
     local d = support.tmpdir("removed-dir")

@@ -87,8 +87,18 @@ function TrialExecutor:__init(opts)
   if type(opts) ~= "table" then error("TrialExecutor: expected a table of options, got " .. type(opts), 3) end
   local worker = package.loaded["tune.worker"]
   if worker and worker.worker_mode() then
-    error("a TrialExecutor cannot be created inside a trial's worker: the worker re-runs the file "
-      .. "that registered the trainable; register it before creating the executor, or in its own module", 3)
+    -- The worker runs the experiment file again up to its tune.run (or the
+    -- registration): an executor made there is a stand-in that runs
+    -- nothing (a real one would start workers of its own); closing it is
+    -- fine, anything else says why it cannot.
+    self._core = setmetatable({close = function() return true end, cleanup = function() end}, {__index = function()
+      return function()
+        error("this TrialExecutor was made in a trial's worker, which runs the experiment file again: it runs nothing "
+          .. "there", 2)
+      end
+    end})
+    self.options = {}
+    return
   end
   for k in pairs(opts) do
     if not OPTION_NAMES[k] and not OTHER[k] then
