@@ -8,18 +8,9 @@ local core = require("tune.core")
 local persistence = require("tune.experiment.persistence")
 local support = require("spec.support")
 
-local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
 local EXP = "spec/fixtures/experiments/"
 
---- Runs tunelua; returns its exit code (128 + n for a signal) and output.
-local function run(args, env)
-  local cmd = string.format("env %s %s --num-cpus 2 %s 2>&1", env or "", tunelua, args)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local _, how, code = p:close()
-  if how == "signal" then code = 128 + code end
-  return code, out
-end
+local run = support.tunelua
 
 --- The SUMMARY line an experiment prints, as a table.
 local function summary(out)

@@ -5,17 +5,9 @@
 -- Simulated trials (spec/fixtures/experiments/hb_resume.lua): fast.
 local support = require("spec.support")
 
-local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
 local EXP = "spec/fixtures/experiments/hb_resume.lua"
 
-local function run(args, env)
-  local cmd = string.format("env %s timeout 30 %s --num-cpus 2 %s 2>&1", env or "", tunelua, args)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local _, how, code = p:close()
-  if how == "signal" then code = 128 + code end
-  return code, out
-end
+local function run(args, env) return support.tunelua(args, env, 30) end
 
 local function paused_entries(exp_dir)
   local n = 0

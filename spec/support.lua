@@ -194,6 +194,19 @@ function M.json_roundtrip(state)
   return core.json_decode(assert(core.json_encode(state)))
 end
 
+--- Runs the tunelua binary with `args` ("--num-cpus 2" first), under the
+--- environment assignments `env`, within `timeout_s` seconds when given:
+--- its exit code (128 + n for a signal, 124 on the timeout) and output.
+function M.tunelua(args, env, timeout_s)
+  local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+  local p = io.popen(string.format("env %s %s%s --num-cpus 2 %s 2>&1", env or "",
+    timeout_s and ("timeout " .. timeout_s .. " ") or "", bin, args))
+  local out = p:read("a")
+  local _, how, code = p:close()
+  if how == "signal" then code = 128 + code end
+  return code, out
+end
+
 --- A callback that counts the most trials RUNNING at the end of a step:
 --- the callback and a function returning that peak.
 function M.running_peak()

@@ -1037,6 +1037,26 @@ static void test_rows_written_behind(void) {
   free(cpath);
 }
 
+/* Files bigger than `limit` bytes cannot be written until fsize_restore
+   (a write past it fails with EFBIG, as a full disk fails with ENOSPC). */
+typedef struct {
+  struct rlimit old;
+  void (*prev)(int);
+} fsize_t;
+
+static void fsize_limit(fsize_t *f, rlim_t limit) {
+  CHECK(getrlimit(RLIMIT_FSIZE, &f->old) == 0);
+  f->prev = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = f->old;
+  small.rlim_cur = limit;
+  CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+}
+
+static void fsize_restore(const fsize_t *f) {
+  CHECK(setrlimit(RLIMIT_FSIZE, &f->old) == 0);
+  signal(SIGXFSZ, f->prev);
+}
+
 /* A write that fails (here: beyond RLIMIT_FSIZE, as a full disk fails)
    leaves no partial line, and a progress.csv header it carried is sent
    again with the next rows, so the file's first line stays its header;
@@ -1052,16 +1072,11 @@ static void lost_header_case(tune_fsprep_t *svc) {
   tune_log_target_t t = {"t2", "t2", dir, "tag", config, 1};
   cJSON *b1 = cJSON_Parse("[{\"loss\":1.5,\"training_iteration\":1}]");
   cJSON *b2 = cJSON_Parse("[{\"loss\":1.25,\"training_iteration\":2}]");
-  struct rlimit old, small;
-  CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
-  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-  small = old;
-  small.rlim_cur = 10;
   tune_loggers_write(&l, &t, b1, 1, 0);
-  CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  fsize_t saved;
+  fsize_limit(&saved, 10);
   tune_loggers_sync(&l);
-  CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
-  signal(SIGXFSZ, prev);
+  fsize_restore(&saved);
   CHECK(file_size(cpath) == 0 && file_size(rpath) == 0);
   tune_loggers_write(&l, &t, b2, 1, 1);
   tune_loggers_close(&l, "t2");
@@ -1095,17 +1110,12 @@ static void test_append_undone(void) {
   tune_appendbuf_t a = {open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666), TUNE_BUF_INIT, 0, NULL};
   CHECK(a.fd >= 0);
   CHECK(tune_appendbuf_write(&a, "{\"seq\":1}\n", 10) == 0);
-  struct rlimit old, small;
-  CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
-  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-  small = old;
-  small.rlim_cur = 16;
-  CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  fsize_t saved;
+  fsize_limit(&saved, 16);
   const char *second = "{\"seq\":2,\"pad\":\"xxxxxxxx\"}\n";
   tune_buf_append(&a.pending, second, strlen(second));
   int rc = tune_appendbuf_flush(&a);
-  CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
-  signal(SIGXFSZ, prev);
+  fsize_restore(&saved);
   CHECK(rc == -EFBIG);
   CHECK(file_size(path) == 10);
   CHECK(tune_appendbuf_write(&a, "{\"seq\":3}\n", 10) == 0);
@@ -1134,17 +1144,12 @@ static void lost_header_reopened_case(tune_fsprep_t *svc) {
   tune_log_target_t t = {"t3", "t3", dir, "tag", config, 1};
   cJSON *b1 = cJSON_Parse("[{\"loss\":1.5,\"training_iteration\":1}]");
   cJSON *b2 = cJSON_Parse("[{\"loss\":1.25,\"training_iteration\":1}]");
-  struct rlimit old, small;
-  CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
-  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-  small = old;
-  small.rlim_cur = 10;
   tune_loggers_write(&l, &t, b1, 1, 0);
-  CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  fsize_t saved;
+  fsize_limit(&saved, 10);
   tune_loggers_close(&l, "t3");
   tune_loggers_sync(&l);
-  CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
-  signal(SIGXFSZ, prev);
+  fsize_restore(&saved);
   CHECK(file_size(cpath) == 0);
   tune_loggers_write(&l, &t, b2, 1, 1);
   tune_loggers_close(&l, "t3");
@@ -1181,16 +1186,11 @@ static void test_logs_keep_same_rows(void) {
   tune_loggers_sync(&l);
   long csv1 = file_size(cpath), json1 = file_size(rpath);
   CHECK(csv1 > 0 && json1 > 0);
-  struct rlimit old, small;
-  CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
-  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-  small = old;
-  small.rlim_cur = (rlim_t)(json1 + 30);
   tune_loggers_write(&l, &t, b2, 1, 0);
-  CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  fsize_t saved;
+  fsize_limit(&saved, (rlim_t)(json1 + 30));
   tune_loggers_sync(&l);
-  CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
-  signal(SIGXFSZ, prev);
+  fsize_restore(&saved);
   CHECK(file_size(cpath) == csv1 && file_size(rpath) == json1);
   tune_loggers_write(&l, &t, b3, 1, 1);
   tune_loggers_close(&l, "t4");
