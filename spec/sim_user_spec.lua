@@ -197,4 +197,29 @@ print("DONE")
     local _, n = err:gsub("SimulatedExecutor", "")
     assert.equal(1, n)
   end)
+
+  -- params.json holds the config each start runs with (Ray's
+  -- log_trial_start): the keys PBT's on_trial_add adds to a trial's
+  -- config in place, and the config an exploit restarts a trial with.
+  it("writes params.json with the config each start of a trial runs with (PBT)", function()
+    local ex = tune.SimulatedExecutor{num_cpus = 4, curve = function(c, it)
+      if it > 12 then return nil end
+      return {acc = it * c.lr}
+    end}
+    tune.register_trainable("simuser_params", function() end)
+    local a = tune.run("simuser_params", {trial_executor = ex, verbose = 0, local_dir = dir, name = "p", seed = 3,
+      metric = "acc", mode = "max", num_samples = 4, config = {x = tune.randint(0, 5)},
+      scheduler = tune.schedulers.PopulationBasedTraining{time_attr = "training_iteration", perturbation_interval = 3,
+        hyperparam_mutations = {lr = tune.uniform(0, 1)}, seed = 1}})
+    ex:close()
+    local exploited = 0
+    for _, t in ipairs(a.trials) do
+      if t.experiment_tag:find("@perturbed", 1, true) then exploited = exploited + 1 end
+      local params = core.json_decode(assert(core.read_file(t.logdir .. "/params.json")))
+      assert.is_number(params.lr)
+      assert.are.same(t.config, params)
+    end
+    assert.is_true(exploited > 0)
+    for _, c in pairs(a:get_all_configs()) do assert.is_number(c.lr) end
+  end)
 end)

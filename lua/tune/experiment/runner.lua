@@ -147,10 +147,12 @@ function TrialRunner:add_trial(trial, quiet)
     self:_fail(trial, string.format("trial %s can never run: %s", tostring(trial), why), nil, true)
     return
   end
-  -- Its directory is made on the directory thread while it waits; with
-  -- many trials pending before it, without waking the thread for it alone.
-  if self.store and trial.status == Trial.PENDING then trial:prepare_logdir(self._npending > LAZY_PENDING) end
+  -- The scheduler first: its on_trial_add may complete the config in place
+  -- (PBT's mutations), which params.json then holds. The directory is made
+  -- on the directory thread while the trial waits; with many trials
+  -- pending before it, without waking the thread for it alone.
   self:_scheduler("on_trial_add", nil, trial)
+  if self.store and trial.status == Trial.PENDING then trial:prepare_logdir(self._npending > LAZY_PENDING) end
 end
 
 --------------------------------------------------------------------------
@@ -271,11 +273,11 @@ function TrialRunner:_start_trial(trial)
   -- still waiting for resources keeps it as made ahead.
   if trial.status ~= Trial.PENDING then trial._premade_logdir = nil end
   if started then
-    if trial.logdir and prev == Trial.PENDING and not trial._params_written then
-      -- Written in place, not synced: resume reads configs from the journal,
-      -- and a trial that starts again after a crash writes this file again.
+    if trial.logdir and not rawequal(rawget(trial, "_params_of"), trial.config) then
+      -- At a start with a config it does not hold (Ray's log_trial_start;
+      -- PBT's exploit), in place, not synced: resume reads the journal.
       core.write_file(util.join(trial.logdir, "params.json"), assert(core.json_encode(trial.config)))
-      trial._params_written = true
+      trial._params_of = trial.config
     end
     self:_journal_status(trial)
     self.callbacks:call("on_trial_start", self.iteration, self.trials, trial, {})

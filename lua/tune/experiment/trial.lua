@@ -310,14 +310,15 @@ end
 
 --- The directory prepare_logdir started, once made: the trial's now
 --- (true), or nothing (it could not be made). Its params.json holds the
---- config of that time: written again at start if the config changed.
+--- config of that time (_params_of): written again at start if the trial's
+--- config is another table by then.
 local function take_prepared(self)
   local job, path = self._prep, self._prep_path
   self._prep, self._prep_path = nil, nil
   local made = job:wait()
   if made then
     self.logdir = path
-    self._params_written = rawequal(self._prep_config, self.config) or nil
+    self._params_of = self._prep_config
     -- The job holds the log files open: the loggers take them.
     self._logs_made = job
     self._dir_fresh = true
@@ -370,7 +371,7 @@ function Trial:drop_prepared_logdir()
   end
   if M.remove_unused_logdir(path) and self.logdir == path then
     self.logdir = nil
-    self._params_written, self._logs_made, self._dir_fresh = nil, nil, nil
+    self._params_of, self._logs_made, self._dir_fresh = nil, nil, nil
   end
 end
 
