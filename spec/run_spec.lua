@@ -381,6 +381,21 @@ describe("tune.run", function()
     assert.matches("statuses TERMINATED TERMINATED", out)
   end)
 
+  it("runs a function of the file after a simulated run the file made first", function()
+    -- The worker, running the file again, made the SimulatedExecutor as a
+    -- stand-in whose options it then compared: every real trial failed.
+    local d = support.tmpdir("own-sim")
+    local out = support.run_script(d, string.format([[
+      local tune = require("tune")
+      local ex = tune.SimulatedExecutor{num_cpus = 1, curve = function(c, it) if it == 1 then return {loss = 1} end end}
+      tune.run("sim", {trial_executor = ex, verbose = 0, local_dir = %q, name = "sim"})
+      local function f() tune.report{loss = 1} end
+      local a = tune.run(f, {local_dir = %q, verbose = 0, num_samples = 2, name = "real"})
+      print("statuses " .. a.trials[1].status .. " " .. a.trials[2].status)
+    ]], d .. "/out", d .. "/out"))
+    assert.matches("statuses TERMINATED TERMINATED", out)
+  end)
+
   it("warns when a trial's directory was removed while it ran", function()
     -- Its rows went to files that were gone, silently.
     local d = support.tmpdir("removed-dir")

@@ -206,7 +206,9 @@ function Sim:__init(opts)
   end
   -- The virtual clock moves while the runner waits for events: a wait of
   -- 0 would poll forever at one instant.
-  if self.options.get_executor_event_wait_s <= 0 then
+  -- (In a trial's worker the executor is a stand-in without options.)
+  local wait = self.options.get_executor_event_wait_s
+  if wait ~= nil and wait <= 0 then
     pcall(self.close, self)
     error("SimulatedExecutor: get_executor_event_wait_s (or TUNE_GET_EXECUTOR_EVENT_WAIT_S) must be above 0: "
       .. "the virtual clock moves only while the runner waits", 3)
