@@ -664,6 +664,19 @@ describe("generate_variants", function()
     assert.matches("`foo` recursively depends on", msg, 1, true)
   end)
 
+  it("names no line of tunelua's own in a cycle BasicVariantGenerator meets", function()
+    -- The generator's error named its caller's line: basic_variant.lua's.
+    require("tune").register_trainable("search_space_cycle", function() end)
+    local bvg = require("tune.search.basic_variant"){random_state = 1}
+    bvg:add_configurations({require("tune.experiment"){name = "cycle", trainable_name = "search_space_cycle",
+      num_samples = 1, experiment_dir = "/nonexistent/cycle", config = {
+        a = sample.sample_from(function(spec) return spec.config.b end),
+        b = sample.sample_from(function(spec) return spec.config.a end)}}})
+    local ok, msg = pcall(bvg.next_trial, bvg)
+    assert.is_false(ok)
+    assert.matches("^config%.[ab]: sample_from could not be resolved: `[ab]` recursively depends on", msg)
+  end)
+
   it("never mutates the input config and copies constants", function()
     local const = {1, {2}}
     local domain = sample.uniform(0, 1)

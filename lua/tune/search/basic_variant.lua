@@ -82,6 +82,16 @@ function BasicVariantGenerator:add_configurations(experiments)
 end
 
 --- Fills the queue with the next sample's grid of variants.
+--- variants.generate_variants, whose errors name its caller's line: here
+--- that is ours, so they go on without a position (the config is the
+--- user's).
+local function generate(config, rng, opts)
+  local ok, vs = pcall(variants.generate_variants, config, rng, opts)
+  if ok then return vs end
+  if type(vs) == "string" then vs = vs:gsub("^[^\n]-basic_variant%.lua:%d+: ", "") end
+  error(vs, 0)
+end
+
 function BasicVariantGenerator:_refill()
   while #self._queue == 0 do
     local e = self._experiments[self._exp_index]
@@ -99,7 +109,7 @@ function BasicVariantGenerator:_refill()
         if e._plan == nil then e._plan = variants.plan(config) or false end
         if e._plan then vs = variants.sample_plan(e._plan, config, self._rng) end
       end
-      vs = vs or variants.generate_variants(config, self._rng, {constant_grid_search = self._constant_grid_search})
+      vs = vs or generate(config, self._rng, {constant_grid_search = self._constant_grid_search})
       for _, v in ipairs(vs) do self._queue[#self._queue + 1] = {experiment = e, variant = v} end
     end
   end
