@@ -156,6 +156,16 @@ tune.run("my_trainable", {verbose = 0, local_dir = arg[1]})
     local names = core.listdir(dir .. "/b")
     assert.equal(1, #names)
     assert.matches("^my_trainable_%d%d%d%d%-%d%d%-%d%d_%d%d%-%d%d%-%d%d$", names[1])
+    -- Ray reads it with int(): any integer but 0 leaves the date out; what
+    -- int() refuses is an error, before anything is written.
+    support.run_script(dir, SOURCE, dir .. "/c", "TUNE_DISABLE_DATED_SUBDIR=2")
+    assert.same({"my_trainable"}, core.listdir(dir .. "/c"))
+    support.run_script(dir, SOURCE, dir .. "/d", "TUNE_DISABLE_DATED_SUBDIR=0")
+    assert.matches("^my_trainable_%d", core.listdir(dir .. "/d")[1])
+    local code, out = support.tunelua(dir .. "/exp.lua " .. dir .. "/e", "TUNE_DISABLE_DATED_SUBDIR=true")
+    assert.are_not.equal(0, code)
+    assert.matches('TUNE_DISABLE_DATED_SUBDIR="true" is not a number', out, 1, true)
+    assert.is_nil(core.listdir(dir .. "/e"))
   end)
 
   it("warns as Ray when num_samples is not a multiple of a Repeater's repeat", function()
@@ -209,6 +219,21 @@ print("status", t.status, t.last_result.training_iteration, t.last_result.seen)
     assert.is_false(ok)
     assert.matches("tune.run: expected a trainable .* got an instance of B", err)
     assert.is_nil(core.stat(dir .. "/B"))
+    -- A subclass made without a name is not called by its parent's.
+    local Anon = B:extend()
+    ok, err = pcall(tune.register_trainable, "ray_compat_anon", Anon())
+    assert.is_false(ok)
+    assert.matches("got an instance of a tune.Trainable class (pass the class itself", err, 1, true)
+  end)
+
+  it("registers a callable table as a function trainable, as Ray any callable", function()
+    local SOURCE = [[
+local tune = require("tune")
+tune.register_trainable("callable", setmetatable({}, {__call = function(self, config) tune.report{x = config.v} end}))
+local a = tune.run("callable", {config = {v = 3}, verbose = 0, local_dir = arg[1]})
+print("status", a.trials[1].status, a.trials[1].last_result.x)
+]]
+    assert.matches("status\tTERMINATED\t3", support.run_script(dir, SOURCE, dir .. "/out"), 1, true)
   end)
 
   it("refuses an option a scheduler does not take, through create_scheduler as through the class", function()

@@ -85,9 +85,15 @@ function Experiment:create_trial(config, evaluated_params, trial_id, experiment_
 end
 
 --- The experiment's name when none is given: <trainable>_<date>, or the
---- trainable's name alone with TUNE_DISABLE_DATED_SUBDIR=1 (Ray).
+--- trainable's name alone with TUNE_DISABLE_DATED_SUBDIR set to an integer
+--- other than 0 (Ray's int() of it; anything else is an error).
 function Experiment.default_name(trainable_name)
-  if os.getenv("TUNE_DISABLE_DATED_SUBDIR") == "1" then return trainable_name end
+  local off = util.env_number("TUNE_DISABLE_DATED_SUBDIR")
+  if off ~= nil and math.type(off) ~= "integer" then
+    error(string.format("environment variable TUNE_DISABLE_DATED_SUBDIR=%q is not an integer",
+      os.getenv("TUNE_DISABLE_DATED_SUBDIR")), 0)
+  end
+  if off ~= nil and off ~= 0 then return trainable_name end
   return string.format("%s_%s", trainable_name, util.date_str())
 end
 

@@ -8,14 +8,18 @@ local M = {}
 local entries = {}
 local builtins_loaded = false
 
---- An instance of a Trainable class (not the class): its class's name.
+--- An instance of a Trainable class (not the class): its class's name, or
+--- false when the class has none (a local subclass).
 local function instance_of(trainable)
   if type(trainable) ~= "table" or rawget(trainable, "__index") ~= nil or rawget(trainable, "_command") then
     return nil
   end
   local cls = getmetatable(trainable)
   if type(cls) == "table" and rawget(cls, "__index") == cls and type(trainable.step) == "function" then
-    return rawget(cls, "__name") or "Trainable"
+    -- A subclass made without a name has its parent's (tune.class).
+    local name, parent = rawget(cls, "__name"), rawget(cls, "super")
+    if name == nil or (type(parent) == "table" and parent.__name == name) then return false end
+    return name
   end
   return nil
 end
@@ -25,7 +29,7 @@ local function kind_of(trainable)
   if t == "function" then return "function" end
   if t == "table" then
     if rawget(trainable, "_command") then return "command" end
-    if instance_of(trainable) then return nil end
+    if instance_of(trainable) ~= nil then return nil end
     if type(trainable.step) == "function" then return "class" end
   end
   return nil
@@ -36,6 +40,9 @@ M.kind_of = kind_of
 function M.what_is(trainable)
   local cls = instance_of(trainable)
   if cls then return string.format("an instance of %s (pass the class %s itself, as Ray requires)", cls, cls) end
+  if cls == false then
+    return "an instance of a tune.Trainable class (pass the class itself, as Ray requires)"
+  end
   return type(trainable)
 end
 
@@ -66,6 +73,12 @@ function M.wrapper_name(trainable) return wrapper_names[trainable] end
 function M.register_trainable(name, trainable, origin)
   if type(name) ~= "string" or name == "" then
     error("register_trainable: the name must be a non-empty string", 2)
+  end
+  local mt = type(trainable) == "table" and getmetatable(trainable)
+  if not kind_of(trainable) and type(mt) == "table" and mt.__call ~= nil and instance_of(trainable) == nil then
+    -- A callable table is a function trainable, as any callable is Ray's.
+    local callable = trainable
+    trainable = function(...) return callable(...) end
   end
   if not kind_of(trainable) then
     error(string.format("register_trainable(%q): expected a function, a tune.Trainable class or a tune.command, got %s",
