@@ -171,12 +171,15 @@ static double wall_ms(void) {
 
 /// How long the iteration of metrics `m` takes on the virtual clock: its
 /// own time_this_iter_s when it reports one (a replayed recording, a curve
-/// that models time), else time_per_iteration.
+/// that models time), else time_per_iteration. -1 when the one it reports
+/// is no such time (the result's time fields would disagree with the
+/// clock): the trial fails, naming it.
 static double step_of(const sim_backend_t *b, const cJSON *m) {
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "time_this_iter_s");
+  if (!t) return b->tpi;
   if (cJSON_IsNumber(t) && isfinite(t->valuedouble) && t->valuedouble >= 0 && t->valuedouble <= 1e9)
     return t->valuedouble;
-  return b->tpi;
+  return -1;
 }
 
 /// A train request: up to n results from the host, each one iteration's
@@ -216,9 +219,23 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
       finished = 1;
       break;
     }
+    double step = step_of(b, m);
+    if (step < 0) {
+      const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "time_this_iter_s");
+      tune_buf_reset(&b->scratch);
+      if (cJSON_IsNumber(t)) tune_buf_printf(&b->scratch, isnan(t->valuedouble) ? "NaN" : "%g", t->valuedouble);
+      else tune_buf_printf(&b->scratch, "a %s", cJSON_IsString(t) ? "string" : cJSON_IsBool(t) ? "boolean" : "table");
+      tune_buf_putc(&b->scratch, '\0');
+      char why[200];
+      snprintf(why, sizeof why, "the simulator's curve reported time_this_iter_s = %.60s: an iteration's virtual "
+               "seconds must be a number in [0, 1e9]", b->scratch.data);
+      cJSON_Delete(m);
+      reply_error(p, id, why);
+      cJSON_Delete(msg);
+      return;
+    }
     p->iteration++;
     cJSON *item = cJSON_CreateObject();
-    double step = step_of(b, m);
     busy += step;
     cJSON_AddItemToObjectCS(item, "m", m);
     cJSON_AddItemToObjectCS(item, "dt", tune_json_new_int(llround(step * 1e9)));

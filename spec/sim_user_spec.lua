@@ -222,4 +222,131 @@ print("DONE")
     assert.is_true(exploited > 0)
     for _, c in pairs(a:get_all_configs()) do assert.is_number(c.lr) end
   end)
+
+  -- What a replay takes from a recording (a user's bug hunt): every digit
+  -- of a float config, the iterations as training_iteration says (a
+  -- restarted trial logged some twice), a recorded failure, the state's
+  -- order of creation (random ids), and files inside the directory only.
+  describe("replays a recording as it was", function()
+    local function loss_rows(t)
+      local out = {}
+      for line in (core.read_file(t.logdir .. "/result.json") or ""):gmatch("[^\n]+") do
+        local r = core.json_decode(line)
+        out[#out + 1] = {r.training_iteration, r.loss}
+      end
+      return out
+    end
+
+    it("tells configs apart by every digit of a float", function()
+      local run = function(name, sim, grid)
+        return tune.run(function() end, {backend = "sim", sim = sim, verbose = 0, local_dir = dir, name = name,
+          config = {lr = tune.grid_search(grid)}})
+      end
+      run("rec", {curve = function(c, i) if i <= 2 then return {loss = c.lr == 0.3 and 111 or 222} end end},
+        {0.3, 0.1 + 0.2})
+      local a = run("rp", {replay = dir .. "/rec"}, {0.1 + 0.2, 0.3})
+      for _, t in ipairs(a.trials) do assert.equal(t.config.lr == 0.3 and 111 or 222, t.last_result.loss) end
+    end)
+
+    it("follows training_iteration through a recorded restart, and fails a recorded failure again", function()
+      local failed = false
+      local rec = tune.run(function() end, {backend = "sim", verbose = 0, local_dir = dir, name = "rec",
+        max_failures = 1, raise_on_failed_trial = false, config = {k = tune.grid_search({1, 2, 3})}, sim = {
+        curve = function(c, i)
+          if c.k == 1 and i == 3 and not failed then failed = true error("transient") end
+          if c.k == 2 and i == 3 then error("dies at 3") end
+          if c.k == 3 then error("dies before reporting") end
+          if i <= 5 then return {loss = 100 * c.k + i} end
+        end}})
+      assert.same({{1, 101}, {2, 102}, {1, 101}, {2, 102}, {3, 103}, {4, 104}, {5, 105}}, loss_rows(rec.trials[1]))
+      local a = tune.run(function() end, {backend = "sim", verbose = 0, local_dir = dir, name = "rp",
+        raise_on_failed_trial = false, config = {k = tune.grid_search({1, 2, 3})}, sim = {replay = dir .. "/rec"}})
+      assert.same({{1, 101}, {2, 102}, {3, 103}, {4, 104}, {5, 105}}, loss_rows(a.trials[1]))
+      assert.equal("TERMINATED", a.trials[1].status)
+      assert.same({"ERROR", 2}, {a.trials[2].status, a.trials[2].last_result.training_iteration})
+      assert.matches("replayed the recorded failure: .*dies at 3", core.read_file(a.trials[2].logdir .. "/error.txt"))
+      assert.equal("ERROR", a.trials[3].status)
+      assert.matches("replayed the recorded failure: .*dies before reporting",
+        core.read_file(a.trials[3].logdir .. "/error.txt"))
+    end)
+
+    it("gives trials of one config its recorded trials in the order they were created, with random ids", function()
+      local n, rep = {}, {}
+      local function run(name, sim)
+        return tune.run(function() end, {backend = "sim", sim = sim, verbose = 0, local_dir = dir, name = name,
+          metric = "loss", mode = "min", num_samples = 9, config = {lr = tune.uniform(0, 1)},
+          search_alg = tune.search.Repeater(tune.search.RandomSearch{seed = 1}, {["repeat"] = 3, set_index = false})})
+      end
+      local rec = run("rec", {curve = function(c, i, t)
+        if not rep[t.trial_id] then n[c.lr] = (n[c.lr] or 0) + 1 rep[t.trial_id] = n[c.lr] end
+        if i <= 2 then return {loss = c.lr, rep = rep[t.trial_id]} end
+      end})
+      local a = run("rp", {replay = dir .. "/rec"})
+      local function reps(x)
+        local out = {}
+        for _, t in ipairs(x.trials) do out[#out + 1] = t.last_result.rep end
+        return out
+      end
+      assert.same({1, 2, 3, 1, 2, 3, 1, 2, 3}, reps(rec))
+      assert.same(reps(rec), reps(a))
+    end)
+
+    it("reads no file outside the recording's directory", function()
+      tune.run(function() end, {backend = "sim", verbose = 0, local_dir = dir, name = "orig",
+        config = {k = tune.grid_search({1, 2})}, sim = {curve = function(c, i) if i <= 2 then return {loss = c.k} end end}})
+      support.must(string.format("cp -r %s/orig %s/moved && rm -rf %s/moved/*_00001_*", dir, dir, dir))
+      local a = tune.run(function() end, {backend = "sim", verbose = 0, local_dir = dir, name = "rp",
+        raise_on_failed_trial = false, config = {k = tune.grid_search({1, 2})}, sim = {replay = dir .. "/moved"}})
+      assert.same({"TERMINATED", "ERROR"}, {a.trials[1].status, a.trials[2].status})
+      assert.matches("recorded no result for", core.read_file(a.trials[2].logdir .. "/error.txt"), 1, true)
+    end)
+  end)
+
+  it("runs the same on any host: the simulated node has no memory unless given", function()
+    local ex = tune.SimulatedExecutor{num_cpus = 4, curve = function() end}
+    assert.is_true((ex:resources().memory or 0) == 0)
+    ex:close()
+    ex = tune.SimulatedExecutor{num_cpus = 4, memory = 2 ^ 30, curve = function() end}
+    assert.equal(2 ^ 30, ex:resources().memory)
+    ex:close()
+  end)
+
+  it("fails a trial whose curve reports a time_this_iter_s that is no time, naming it", function()
+    for _, v in ipairs({-5, 0 / 0, 1e300, math.huge, "abc"}) do
+      local ex = tune.SimulatedExecutor{curve = function(_, i) if i <= 3 then return {loss = i, time_this_iter_s = v} end end}
+      local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, raise_on_failed_trial = false})
+      ex:close()
+      assert.equal("ERROR", a.trials[1].status)
+      assert.matches("curve reported time_this_iter_s = .*: an iteration's virtual seconds must be a number in %[0, 1e9%]",
+        core.read_file(a.trials[1].logdir .. "/error.txt"))
+    end
+  end)
+
+  it("says a zero time_per_iteration may never end a time budget, and refuses a closed executor", function()
+    local out = support.run_script(dir, [[
+local tune = require("tune")
+local ex = tune.SimulatedExecutor{time_per_iteration = 0, curve = function(_, i)
+  if i <= 3 then return {loss = i, time_this_iter_s = 1} end end}
+tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = arg[1], time_budget_s = 100})
+ex:close()
+print(select(2, pcall(tune.run, function() end, {trial_executor = ex, verbose = 0, local_dir = arg[1]})))
+]], dir .. "/out")
+    assert.matches("time_per_iteration is 0, so the virtual clock moves only by the time_this_iter_s", out, 1, true)
+    assert.matches("tune.run: trial_executor was closed (ex:close()): make a new one", out, 1, true)
+  end)
+
+  it("names wrong options of its own and trim_cache's wrong list", function()
+    local f = function() end
+    local ok, err = pcall(tune.SimulatedExecutor, {curve = f, time_per_iteration = "1"})
+    assert.matches('time_per_iteration must be a number of virtual seconds in %[0, .*%], got string "1"', err)
+    ok, err = pcall(tune.SimulatedExecutor, {curve = f, backend = "local"})
+    assert.matches('backend is the simulator\'s own (got string "local")', err, 1, true)
+    local ex = tune.SimulatedExecutor{curve = f}
+    ok, err = pcall(ex.trim_cache, ex, {5})
+    assert.is_false(ok)
+    assert.matches("trim_cache: element 1 of the list is not a trial (a number)", err, 1, true)
+    ok, err = pcall(ex.trim_cache, ex, "x")
+    assert.matches("trim_cache: expected a list of trials (or nothing), got string", err, 1, true)
+    ex:close()
+  end)
 end)

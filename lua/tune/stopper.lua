@@ -140,7 +140,13 @@ function M.use_clock(s, clock)
     for _, x in ipairs(given) do
       if rawget(x, "_clock") == clock then x._clock = nil end
     end
-  end
+  end, #given
+end
+
+--- use_clock with an executor's clock (ex:now()): the undo, and how many
+--- TimeoutStoppers took it.
+function M.use_executor_clock(ex, s)
+  return M.use_clock(s, function() return ex:now() end)
 end
 
 --- stopper.from_option(stop [, time_budget_s]) -> stopper or nil, as Ray's

@@ -385,6 +385,8 @@ end
 function TrialExecutor:close()
   return self._core:close()
 end
+--- Whether close() was called (its methods then refuse).
+function TrialExecutor:is_closed() return not pcall(self._core.now, self._core) end
 
 TrialExecutor.__close = TrialExecutor.close
 

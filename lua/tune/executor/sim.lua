@@ -25,12 +25,14 @@ local AUTO = {training_iteration = true, time_total_s = true, timestamp = true, 
   timesteps_since_restore = true, iterations_since_restore = true, experiment_tag = true, config = true,
   done = true, episodes_total = true, timesteps_total = true, neg_mean_loss = true}
 
---- A config as text with sorted keys: equal configs, equal keys.
+--- A config as text with sorted keys: equal configs, equal keys. Floats
+--- with all their digits (%.17g): 0.3 and 0.1 + 0.2 are two configs.
 local function canonical(v)
   if type(v) ~= "table" then
     if type(v) == "string" then return string.format("%q", v) end
-    if math.type(v) == "float" and v == math.floor(v) and v == v and math.abs(v) < 2^53 then
-      return string.format("%d", v)
+    if math.type(v) == "float" then
+      if v == math.floor(v) and math.abs(v) < 2^53 then return string.format("%d", v) end
+      return string.format("%.17g", v)
     end
     return tostring(v)
   end
@@ -40,58 +42,78 @@ local function canonical(v)
 end
 M.canonical = canonical
 
---- A trial id's creation order: tune.run's ids are "<prefix>_<counter>"
---- (the counter may outgrow its five digits), others sort as text.
-local function id_order(a, b)
-  local pa, na = a:match("^(.-)_(%d+)$")
-  local pb, nb = b:match("^(.-)_(%d+)$")
-  if pa and pb and pa == pb then
-    na, nb = tonumber(na), tonumber(nb)
-    if na ~= nb then return na < nb end
+--- Whether `path` is `dir` or inside it (both absolute, as written).
+local function inside(dir, path)
+  dir = dir:gsub("/+$", "")
+  return path == dir or path:sub(1, #dir + 1) == dir .. "/"
+end
+
+--- A recorded trial's rows, by training_iteration: a trial restarted
+--- (max_failures, a restore) logged some iterations twice, and the later
+--- row is the one its run went on from. Rows without an iteration follow
+--- the one before. Returns the rows (a list 1..n) and how many lines were
+--- left out (not an object).
+local function recorded_rows(text)
+  local rows, bad, last = {}, 0, 0
+  for line in text:gmatch("[^\n]+") do
+    local r = core.json_decode(line)
+    -- An object: a non-empty JSON array decodes with integer keys.
+    if type(r) == "table" and getmetatable(r) ~= core.array_mt and math.type(next(r)) == nil then
+      local it = math.tointeger(r.training_iteration)
+      if it == nil or it < 1 then it = last + 1 end
+      local m = {}
+      for k, v in pairs(r) do if not AUTO[k] then m[k] = v end end
+      -- A restart goes back: what the first run logged after it is gone.
+      for i = it, #rows do rows[i] = nil end
+      for i = #rows + 1, it - 1 do rows[i] = rows[i - 1] or {} end
+      rows[it] = m
+      last = it
+    else
+      bad = bad + 1
+    end
   end
-  return a < b
+  return rows, bad
 end
 
 --- The recorded trials of a finished experiment: canonical config -> a
 --- list with one entry per recorded trial of that config, in the order
---- the trials were created: the metrics of each iteration, in order, or
---- false for a trial recorded without a result. A line of result.json
---- that is not a JSON object (a line torn by a crash) is left out, with a
---- warning.
+--- the trials were created (the experiment state's): {rows = the
+--- metrics of each iteration, by training_iteration, error = the
+--- recorded failure's message for a trial that ended in ERROR}, or false
+--- for a trial recorded without a result (and without a failure). Only files inside `dir` are
+--- read. A line of result.json that is not a JSON object (a line torn by
+--- a crash) is left out, with a warning.
 function M.load_recording(dir)
-  local analysis = require("tune.analysis").ExperimentAnalysis(dir)
-  local recorded = {}
-  for _, t in ipairs(analysis.trials) do recorded[#recorded + 1] = t end
-  table.sort(recorded, function(a, b) return id_order(a.trial_id, b.trial_id) end)
+  local state = require("tune.analysis.state")
+  local sources, err = state.load_sources(dir)
+  if not sources then error(err, 0) end
   local by_config, n = {}, 0
-  for _, t in ipairs(recorded) do
-    local rows, bad = {}, 0
-    local path = type(t.logdir) == "string" and util.join(t.logdir, "result.json") or nil
-    local text = path and core.read_file(path) or nil
-    for line in (text or ""):gmatch("[^\n]+") do
-      local r = core.json_decode(line)
-      -- An object: a non-empty JSON array decodes with integer keys.
-      if type(r) == "table" and getmetatable(r) ~= core.array_mt and math.type(next(r)) == nil then
-        local m = {}
-        for k, v in pairs(r) do if not AUTO[k] then m[k] = v end end
-        rows[#rows + 1] = m
-      else
-        bad = bad + 1
+  for _, src in ipairs(sources) do
+    for _, rec in ipairs(src.state.trials or {}) do
+      if type(rec) == "table" and type(rec.trial_id) == "string" then
+        local t = state.make_stub(rec, src)
+        local path = type(t.logdir) == "string" and util.join(t.logdir, "result.json") or nil
+        if path and not inside(util.abspath(dir), util.abspath(path)) then path = nil end
+        local rows, bad = recorded_rows(path and core.read_file(path) or "")
+        if bad > 0 then
+          io.stderr:write(string.format("tunelua warning: replay: %s: %s left out\n", path,
+            bad == 1 and "1 line that is not a result" or bad .. " lines that are not results"))
+        end
+        local key = canonical(t.config)
+        local list = by_config[key] or {}
+        by_config[key] = list
+        local failed = t.status == "ERROR" and (type(t.error_msg) == "string" and t.error_msg or "the trial failed")
+        list[#list + 1] = (#rows > 0 or failed) and {rows = rows, error = failed or nil}
+        if #rows > 0 then n = n + 1 end
       end
     end
-    if bad > 0 then
-      io.stderr:write(string.format("tunelua warning: replay: %s: %s left out\n", path,
-        bad == 1 and "1 line that is not a result" or bad .. " lines that are not results"))
-    end
-    local key = canonical(t.config)
-    local list = by_config[key] or {}
-    by_config[key] = list
-    list[#list + 1] = #rows > 0 and rows
-    if #rows > 0 then n = n + 1 end
   end
   if n == 0 then error(dir .. " holds no recorded results to replay", 0) end
   return by_config
 end
+
+--- A value in a message: a string as one (a number's text would pass for it).
+local function shown(v) return type(v) == "string" and string.format("string %q", v) or tostring(v) end
 
 local Sim = TrialExecutor:extend(nil, "SimulatedExecutor")
 
@@ -132,13 +154,19 @@ function Sim:__init(opts)
     local v = k == "time_per_iteration" and tpi or opts[k]
     if v ~= nil and not (type(v) == "number" and v >= 0 and v <= MAX_VIRTUAL_S) then
       error(string.format("SimulatedExecutor: %s must be a number of virtual seconds in [0, %g], got %s", k,
-        MAX_VIRTUAL_S, tostring(v)), 3)
+        MAX_VIRTUAL_S, shown(v)), 3)
+    end
+  end
+  for _, k in ipairs({"backend", "backend_options", "sim_host"}) do
+    if opts[k] ~= nil and not (k == "backend" and opts[k] == "sim") then
+      error(string.format("SimulatedExecutor: %s is the simulator's own (got %s)", k, shown(opts[k])), 3)
     end
   end
   if opts.reserve_error ~= nil and type(opts.reserve_error) ~= "string" then
     error("SimulatedExecutor: reserve_error must be a string, got " .. type(opts.reserve_error), 3)
   end
   self.iterations = 0
+  self.time_per_iteration = tpi
   local trials = {}
   -- Per trial (by id): its own deep copy of the config, as a real worker
   -- has (made when the trial first asks after a start or a reset; start,
@@ -172,7 +200,9 @@ function Sim:__init(opts)
       local r = replays[trial_id]
       if r == nil or r.src ~= trial.config then r = assign(trial) end
       if r.rows then
-        m = r.rows[iteration]
+        m = r.rows.rows[iteration]
+        -- A trial recorded as failed fails again after its last row.
+        if m == nil and r.rows.error then error("replayed the recorded failure: " .. r.rows.error, 0) end
       elseif curve then
         m = curve(c, iteration, trial)
       elseif r.recorded == 0 then
@@ -195,6 +225,9 @@ function Sim:__init(opts)
   args.sim_host = host
   args.num_cpus = opts.num_cpus or 1
   args.num_gpus = opts.num_gpus or 0
+  -- Not this machine's memory either: none unless given (the same
+  -- simulation on any host).
+  args.memory = opts.memory or 0
   args.backend_options = {time_per_iteration = tpi, reserve_delay = opts.reserve_delay,
     reserve_error = opts.reserve_error}
   args.reserve_delay, args.reserve_error = nil, nil
@@ -238,7 +271,7 @@ function Sim:reset_trial(trial, new_config, new_experiment_tag)
   return ok
 end
 
---- A simulated trial stops at once: what its worker does on the way out
+--- A simulated trial between iterations stops at once: what its worker does on the way out
 --- happens at this virtual instant, so its resources are free for the
 --- next decision (as a real trial's are once its process is gone).
 function Sim:stop_trial(trial, error, error_msg, traceback)
@@ -262,6 +295,18 @@ end
 
 -- tune.run's time budget and TimeoutStoppers count virtual seconds.
 Sim.virtual_clock = true
+
+--- tune.run gives the stoppers this clock (stopper.use_clock): with
+--- iterations of 0 virtual seconds it may never move, which is said.
+function Sim:use_virtual_clock(stopper)
+  local unclock, n = require("tune.stopper").use_executor_clock(self, stopper)
+  if n > 0 and self.time_per_iteration == 0 then
+    io.stderr:write("tunelua warning: SimulatedExecutor: time_per_iteration is 0, so the virtual clock moves only "
+      .. "by the time_this_iter_s a curve or a recording reports: time_budget_s or a TimeoutStopper may never "
+      .. "end the run\n")
+  end
+  return unclock
+end
 
 M.SimulatedExecutor = Sim
 return M

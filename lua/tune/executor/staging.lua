@@ -34,8 +34,14 @@ end
 --- Cached workers that no pending or paused trial of `trials` will use
 --- are stopped (their placement groups go back).
 function M:trim_cache(trials)
+  if trials ~= nil and type(trials) ~= "table" then
+    error("trim_cache: expected a list of trials (or nothing), got " .. type(trials), 2)
+  end
   local need = {}
-  for _, t in ipairs(trials or {}) do
+  for i, t in ipairs(trials or {}) do
+    if type(t) ~= "table" or t.placement_group_factory == nil then
+      error(string.format("trim_cache: element %d of the list is not a trial (a %s)", i, type(t)), 2)
+    end
     if t.status == Trial.PENDING or t.status == Trial.PAUSED then
       local key = t.placement_group_factory:key()
       need[key] = (need[key] or 0) + 1

@@ -203,8 +203,7 @@ local function make_sim(opts, common, cli)
   if cli.num_cpus then args.num_cpus = cli.num_cpus end
   if cli.num_gpus then args.num_gpus = cli.num_gpus end
   if cli.resources then args.resources = cli.resources end
-  -- The simulated node is not this machine: 1 CPU unless told
-  -- (docs/reference/run.md), so that a simulation repeats on any machine.
+  -- The simulated node is not this machine: 1 CPU unless told (docs/reference/run.md).
   args.num_cpus = args.num_cpus or 1
   return refusing(require("tune.executor.sim").SimulatedExecutor, args)
 end
@@ -215,6 +214,7 @@ local function make_executor(opts, o, cli, t, scheduler)
   local backend = backend_name(opts, cli)
   if ex then
     if t.unfindable and ex.backend ~= "sim" then refuse(t.unfindable) end
+    if ex.is_closed and ex:is_closed() then refuse("tune.run: trial_executor was closed (ex:close()): make a new one") end
     return ex, false
   end
   local reuse = opts.reuse_actors
@@ -390,8 +390,8 @@ function M.build(opts, o, cli, t, run_count)
   end
   -- On the simulator the time budget and TimeoutStoppers count virtual
   -- seconds (docs/reference/executor.md), for this run only.
-  local unclock = ex.virtual_clock and o.stopper and require("tune.stopper").use_clock(o.stopper,
-    function() return ex:now() end) or nil
+  local unclock = ex.virtual_clock and o.stopper and (ex.use_virtual_clock
+    or require("tune.stopper").use_executor_clock)(ex, o.stopper) or nil
   return {runner = runner, executor = ex, own_executor = own_executor, experiment_dir = experiment_dir,
     remove_made_dirs = function() remove_made_dirs(experiment_dir, made_top) end,
     search_alg = search_alg, scheduler = scheduler, unclock = unclock}
