@@ -115,6 +115,32 @@ describe("Ray test_sample (points_to_evaluate, grids, searchers)", function()
     -- The warning for a point unlike the constant: ray_compat_spec.
   end)
 
+  it("refuses points_to_evaluate that is not a list of configs, in every searcher (Ray's validate_warmstart)",
+      function()
+    -- One config given where a list of them was meant was dropped silently
+    -- (ipairs found nothing in it): the trials ran without the point.
+    for _, cls in ipairs({"BasicVariantGenerator", "TPESearch", "TuneBOHB", "RandomSearch"}) do
+      local function err(points)
+        local ok, e = pcall(tune.search[cls], {points_to_evaluate = points})
+        assert.is_false(ok, cls .. " accepted it")
+        return tostring(e)
+      end
+      assert.matches(cls .. ': points_to_evaluate expected to be a list, got a table with key "lr" (one config? '
+        .. "put it in a list: {{...}})", err({lr = 0.05}), 1, true)
+      assert.matches(cls .. ": points_to_evaluate expected to be a list, got number", err(5), 1, true)
+      assert.matches(cls .. ": points_to_evaluate expected to be a list, got a table with key 3",
+        err({{lr = 1}, [3] = {lr = 2}}), 1, true)
+      assert.matches(cls .. ": points_to_evaluate must be a list of config tables, got number at [2]",
+        err({{lr = 1}, 5}), 1, true)
+      assert.has_no.errors(function() return tune.search[cls]({points_to_evaluate = {}}) end)
+    end
+    -- At the caller's line.
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, e = pcall(function() local x = tune.search.TPESearch{points_to_evaluate = {lr = 1}}; return x end)
+    assert.is_false(ok)
+    assert.matches("ray_sample_points_spec.lua:" .. line .. ": TPESearch: points_to_evaluate", tostring(e), 1, true)
+  end)
+
   it("makes a grid's values in order (testGridSearchGenerator)", function()
     local values = {}
     for i = 1, 10 do values[i] = i - 1 end

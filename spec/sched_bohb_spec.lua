@@ -96,6 +96,25 @@ describe("HyperBandForBOHB (Ray's BOHBSuite)", function()
     local s = tune.create_scheduler("hb_bohb", {max_t = 9, metric = "m", mode = "min"})
     assert.equal("HyperBandForBOHB", s.__name)
     assert.has_error(function() tune.create_scheduler("hb_bohb", {max_tt = 9}) end)
+    -- A third argument (options spread over two tables) was ignored.
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, e = pcall(function() local x = tune.create_scheduler("hb_bohb", {max_t = 9}, "min"); return x end)
+    assert.is_false(ok)
+    assert.equal("sched_bohb_spec.lua:" .. line .. ": create_scheduler: takes (name, opts), got 3 arguments",
+      tostring(e):match("[^/]*$"))
+    ok, e = pcall(function() local x = tune.create_searcher("bohb", {seed = 1}, {metric = "m"}); return x end)
+    assert.is_false(ok)
+    assert.matches("create_searcher: takes (name, opts), got 3 arguments", tostring(e), 1, true)
+  end)
+
+  it("shows a string given for a number as a string", function()
+    for _, case in ipairs({{{max_t = "27"}, 'HyperBandForBOHB: max_t must be a finite number, got string "27"'},
+        {{reduction_factor = "3"}, 'HyperBandForBOHB: reduction_factor must be a finite number, got string "3"'},
+        {{max_t = 0 / 0}, "HyperBandForBOHB: max_t must be a finite number, got nan"}}) do
+      local ok, e = pcall(HyperBandForBOHB, case[1])
+      assert.is_false(ok)
+      assert.matches(case[2] .. "$", tostring(e))
+    end
   end)
 end)
 
@@ -141,6 +160,15 @@ describe("TuneBOHB", function()
     end
   end)
 
+  it("takes tune.run's config when its own space is empty (Ray's `if space`)", function()
+    local dir = support.tmpdir("bohb-empty-space")
+    require("spec.fixtures.run_trainables")
+    local a = tune.run("steps", {search_alg = TuneBOHB{space = {}, seed = 3}, metric = "score", mode = "max",
+      num_samples = 2, config = {x = tune.uniform(0, 10), steps = 1}, local_dir = dir, verbose = 0})
+    assert.equal(2, #a.trials)
+    for _, t in ipairs(a.trials) do assert.is_true(t.config.x >= 0 and t.config.x <= 10) end
+  end)
+
   it("uses a point as given, warning of a value outside its domain (Ray pops the point and returns it)", function()
     -- A point with one value outside its domain was dropped whole: the
     -- trial got random values for every key.
@@ -173,7 +201,17 @@ describe("TuneBOHB", function()
       return e
     end
     assert.matches("TuneBOHB: max_concurrent must be an integer >= 0", err{max_concurrent = -1}, 1, true)
-    assert.matches("TuneBOHB: max_concurrent must be an integer >= 0", err{max_concurrent = "2"}, 1, true)
+    assert.matches('TuneBOHB: max_concurrent must be an integer >= 0 (0: no limit), got string "2"',
+      err{max_concurrent = "2"}, 1, true)
+    -- The options every searcher shares name TuneBOHB too.
+    assert.matches("TuneBOHB: seed must be an integer or nil (got string)", err{seed = "x"}, 1, true)
+    assert.matches("TuneBOHB: seed must be an integer or nil (got 1.5)", err{seed = 1.5}, 1, true)
+    assert.matches("TuneBOHB: `mode` must be 'min' or 'max'", err{mode = "x"}, 1, true)
+    -- One config where a list of them was meant was dropped silently.
+    assert.matches('TuneBOHB: points_to_evaluate expected to be a list, got a table with key "lr"',
+      err{points_to_evaluate = {lr = 0.05}}, 1, true)
+    assert.matches("TuneBOHB: points_to_evaluate expected to be a list, got number", err{points_to_evaluate = 5}, 1,
+      true)
     for _, case in ipairs({
       {{num_samples = 0}, "num_samples must be an integer >= 1, got 0"},
       {{num_samples = 2.5}, "num_samples must be an integer >= 1, got 2.5"},

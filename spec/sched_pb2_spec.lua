@@ -112,6 +112,75 @@ describe("PB2", function()
       select(2, pcall(PB2, {hyperparam_bounds = {a = {0, 1}}, hyperparam_mutations = {}})), 1, true)
   end)
 
+  it("refuses bounds that are not two finite numbers by config key, saying what it was given, at the caller's line",
+      function()
+    local function err(opts)
+      local line = debug.getinfo(1, "l").currentline + 1
+      local ok, e = pcall(function() local x = PB2(opts); return x end)
+      assert.is_false(ok)
+      e = tostring(e)
+      -- At the caller's line, never inside tunelua (sample.lua made the {0, inf} message before).
+      assert.matches("sched_pb2_spec.lua:" .. line .. ": PB2: ", e, 1, true)
+      return e
+    end
+    local function bounds(b) return err({hyperparam_bounds = b}) end
+    assert.matches("PB2: `hyperparam_bounds` values must be finite numbers, {min, max}, but lr is {0, inf}",
+      bounds({lr = {0, math.huge}}), 1, true)
+    assert.matches("values must be finite numbers, {min, max}, but lr is {nan, 1}", bounds({lr = {0 / 0, 1}}), 1, true)
+    assert.matches('values must be numbers, {min, max}, but lr is {"a", "b"}', bounds({lr = {"a", "b"}}), 1, true)
+    assert.matches("values must be a list of size 2, {min, max}, but lr is {0.1}", bounds({lr = {0.1}}), 1, true)
+    assert.matches("or a table of them, but b is an empty table", bounds({b = {}}), 1, true)
+    assert.matches("PB2: `hyperparam_bounds` must be a table of {min, max} bounds by config key, got number",
+      bounds(5), 1, true)
+    -- A list of bounds (config key 1) is not bounds by config key.
+    assert.matches("PB2: `hyperparam_bounds` keys must be config key names (strings), got number key 1",
+      bounds({{0, 1}}), 1, true)
+    assert.matches("keys must be config key names (strings), got number key 2 in b",
+      bounds({b = {c = {0, 1}, [2] = {0, 1}}}), 1, true)
+    -- A number given as a string is shown as the string it is.
+    assert.matches('PB2: quantile_fraction must be a number, got string "0.2"',
+      err({hyperparam_bounds = {lr = {0, 1}}, quantile_fraction = "0.2"}), 1, true)
+  end)
+
+  it("refuses a bounded key whose value is not a number when it first sees it, and leaves it as it was", function()
+    local pb2 = create({opt = {0, 1}, b = {c = {0, 1}}})
+    for _, case in ipairs({
+        {{opt = "adam"}, 'holds string "adam" at opt'},
+        {{opt = true}, "holds boolean at opt"},
+        {{opt = {1, 2}}, "holds table at opt"},
+        {{opt = 0.5, b = 3}, "holds 3 at b: PB2 explores numbers only"}}) do
+      local t = trial(case[1])
+      local before = require("tune.util").deepcopy(t.config)
+      local ok, e = pcall(pb2.on_trial_add, pb2, {}, t)
+      assert.is_false(ok)
+      local msg = require("tune.experiment.refusal").message(e)
+      assert.is_string(msg, tostring(e))
+      assert.matches("^PB2: hyperparam_bounds has ", msg)
+      assert.matches(case[2], msg, 1, true)
+      assert.same(before, t.config)
+      assert.is_nil(pb2._trial_state[t.trial_id])
+    end
+    -- Numbers, and keys left out (drawn within the bounds), are taken.
+    local t = trial({opt = 1})
+    pb2:on_trial_add({}, t)
+    assert.equal(1, t.config.opt)
+    assert.is_number(t.config.b.c)
+  end)
+
+  it("refuses through tune.run a categorical value of a bounded key, at the user's line", function()
+    local dir = support.tmpdir("pb2_cat")
+    local ex = tune.SimulatedExecutor{num_cpus = 2, curve = function(_, it) if it <= 3 then return {acc = it} end end}
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, e = pcall(function() local a = tune.run("sim", {trial_executor = ex, verbose = 0, local_dir = dir,
+      metric = "acc", mode = "max", num_samples = 2, config = {opt = tune.choice({"adam", "sgd"})},
+      scheduler = PB2{perturbation_interval = 1, hyperparam_bounds = {opt = {0, 1}}, seed = 1}}); return a end)
+    ex:close()
+    assert.is_false(ok)
+    assert.matches("sched_pb2_spec.lua:" .. line .. ": PB2: hyperparam_bounds has opt = {0, 1}, but trial ",
+      tostring(e), 1, true)
+    assert.not_matches("stack traceback", tostring(e), 1, true)
+  end)
+
   it("test_pb2_custom_explore_fn: post-processes the config PB2 chose", function()
     local pb2 = create({a = {1.0, 2.0}, b = {c = {2.0, 4.0}, d = {4.0, 10.0}}}, {custom_explore_fn = function(config)
       config.b.c = math.tointeger(math.floor(config.b.c))
@@ -122,6 +191,22 @@ describe("PB2", function()
     save_result(pb2, t, 1, 10)
     local c = pb2:_get_new_config(t, t)
     assert.equal("integer", math.type(c.b.c))
+  end)
+
+  it("fails on a custom_explore_fn that returns no config table, before it records anything", function()
+    local pb2 = create({a = {0.0, 1.0}}, {custom_explore_fn = function() return 5 end})
+    local t = trial({a = 0.5})
+    pb2:on_trial_add({}, t)
+    save_result(pb2, t, 1, 10)
+    save_result(pb2, t, 2, 20)
+    local data = #pb2._data
+    local ok, e = pcall(pb2._get_new_config, pb2, t, t)
+    assert.is_false(ok)
+    assert.equal("custom_explore_fn must return a config table, got number", e)
+    assert.equal(data, #pb2._data)
+    -- nil keeps the config PB2 chose.
+    pb2._pb2_explore_fn = function() return nil end
+    assert.is_number(pb2:_get_new_config(t, t).a)
   end)
 
   it("keeps its data through save and restore (Ray's serialisation test)", function()
@@ -143,6 +228,28 @@ describe("PB2", function()
 
   it("is tune.create_scheduler('pb2')", function()
     assert.equal("PB2", tune.create_scheduler("pb2", {hyperparam_bounds = {x = {0, 1}}}).__name)
+  end)
+end)
+
+describe("PB2's custom_explore_fn through tune.run", function()
+  it("fails the trial with a clear message when it returns no table, and logs no policy", function()
+    local dir = support.tmpdir("pb2_explore")
+    local ex = tune.SimulatedExecutor{num_cpus = 2, curve = function(_, it, t)
+      if it > 9 then return nil end
+      return {acc = it * (4 - tonumber(t.trial_id:sub(-1)))}
+    end}
+    local ok, e = pcall(tune.run, "sim", {trial_executor = ex, verbose = 0, local_dir = dir, name = "x",
+      metric = "acc", mode = "max", num_samples = 4, config = {lr = tune.uniform(0, 1)},
+      scheduler = PB2{perturbation_interval = 3, hyperparam_bounds = {lr = {0, 1}}, seed = 1,
+        custom_explore_fn = function() return 5 end}})
+    ex:close()
+    assert.is_false(ok)
+    assert.matches("scheduler PB2 failed in on_trial_result: custom_explore_fn must return a config table, got number",
+      tostring(e), 1, true)
+    assert.not_matches("pbt_explore.lua", tostring(e), 1, true)
+    -- Nothing of the bad config was written.
+    assert.is_false(support.exists(dir .. "/x/pbt_global.txt"))
+    for _, name in ipairs(core.listdir(dir .. "/x")) do assert.not_matches("^pbt_policy", name) end
   end)
 end)
 

@@ -349,6 +349,8 @@ describe("PopulationBasedTraining", function()
     -- explore must get a config back.
     assert.has_error(function() explore({v = 1}, {v = {1, 2}}, 0.0, function() end, sample.Random(1)) end,
       "Custom explore fn failed to return new config")
+    assert.has_error(function() explore({v = 1}, {v = {1, 2}}, 0.0, function() return "x" end, sample.Random(1)) end,
+      "custom_explore_fn must return a config table, got string")
   end)
 
   it("testDictPerturbation", function()
@@ -441,14 +443,21 @@ describe("PopulationBasedTraining", function()
     end
   end
 
-  it("testLogConfig", function()
-    local pbt, runner = basic_setup{log_config = true}
+  --- basic_setup(opts) with the trials' directories under a new tmpdir
+  --- `name` and their last results at iterations 0, 1, ...
+  local function logging_setup(opts, name)
+    local pbt, runner = basic_setup(opts)
     local trials = runner:get_trials()
-    local tmp = support.tmpdir("pbt-log")
+    local tmp = support.tmpdir(name)
     for i, trial in ipairs(trials) do
       trial.local_dir = tmp
       trial.last_result = {training_iteration = i - 1}
     end
+    return pbt, runner, trials, tmp
+  end
+
+  it("testLogConfig", function()
+    local pbt, runner, trials, tmp = logging_setup({log_config = true}, "pbt-log")
     on_trial_result(pbt, runner, trials[1], result(15, -100))
     on_trial_result(pbt, runner, trials[1], result(20, -100))
     on_trial_result(pbt, runner, trials[3], result(20, 40))
@@ -462,6 +471,20 @@ describe("PopulationBasedTraining", function()
     end
     -- pbt_global.txt holds both exploits, in order.
     assert.equal(2, #support.lines(tmp .. "/pbt_global.txt"))
+  end)
+
+  it("fails on a custom_explore_fn that returns no config table, before it logs the config", function()
+    -- A number got as far as pbt_global.txt and the policy files, then
+    -- failed inside the tag's making ("attempt to index a number value").
+    local pbt, runner, trials, tmp = logging_setup({log_config = true, explore = function() return 5 end},
+      "pbt-explore-5")
+    local config = util.deepcopy(trials[1].config)
+    trials[1].status = "RUNNING"
+    local ok, e = pcall(pbt.on_trial_result, pbt, runner, trials[1], result(20, -100))
+    assert.is_false(ok)
+    assert.equal("custom_explore_fn must return a config table, got number", tostring(e))
+    assert.same(config, trials[1].config)
+    assert.same({}, core.listdir(tmp))
   end)
 
   it("testLogConfigSynch", function()

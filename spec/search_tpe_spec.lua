@@ -51,6 +51,15 @@ describe("TPESearch", function()
     assert.is_false(s:set_max_concurrency(4))
   end)
 
+  it("takes tune.run's config when its own space is empty (Ray's `if space`), as RandomSearch does", function()
+    for _, cls in ipairs({TPESearch, search.RandomSearch}) do
+      local s = cls{space = {}, seed = 1}
+      assert.is_true(s:set_search_properties("m", "min", {x = sample.uniform(2, 3)}))
+      local c = s:suggest("1")
+      assert.is_true(c.x >= 2 and c.x <= 3)
+    end
+  end)
+
   it("is reproducible with a seed", function()
     local a = drive(TPESearch{space = space1(), metric = "metric", mode = "min", seed = 42}, 30, quad)
     local b = drive(TPESearch{space = space1(), metric = "metric", mode = "min", seed = 42}, 30, quad)

@@ -74,8 +74,8 @@ local lazy = {
 }
 
 --- tune.create_scheduler(name, opts), tune.create_searcher(name, opts)
-function tune.create_scheduler(name, opts) return require("tune.schedulers").create_scheduler(name, opts) end
-function tune.create_searcher(name, opts) return require("tune.search").create_searcher(name, opts) end
+function tune.create_scheduler(...) return require("tune.schedulers").create_scheduler(...) end
+function tune.create_searcher(...) return require("tune.search").create_searcher(...) end
 
 setmetatable(tune, {
   __index = function(t, k)

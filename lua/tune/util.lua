@@ -273,16 +273,20 @@ function M.check_booleans(name, opts, keys, level)
   end
 end
 
---- Raises "<name>: <key> must be a finite number, got <value>" at `level`
---- for the first of `keys` whose value (`value(key)`) is not a number,
---- NaN or infinite.
+--- Raises "<name>: <key> must be a finite number, got <show_got(v)>" at `level` for
+--- the first of `keys` whose value v = `value(key)` is not a number, NaN or infinite.
+--- show_got(v): a number as Python prints it, a string as `string "27"`, else its type.
 function M.check_finite(name, value, keys, level)
   for _, k in ipairs(keys) do
     local v = value(k)
     if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
-      error(string.format("%s: %s must be a finite number, got %s", name, k, tostring(v)), level + 1)
+      error(string.format("%s: %s must be a finite number, got %s", name, k, M.show_got(v)), level + 1)
     end
   end
+end
+function M.show_got(v)
+  if type(v) == "string" then return string.format("string %q", v) end
+  return type(v) == "number" and M.py_repr_number(v) or type(v)
 end
 
 --- Why `v` cannot be (part of) a trial's config, which is JSON that C
@@ -340,8 +344,10 @@ function M.catalogue(t, lazy, names, kind)
     if key then names[key] = name end
   end
   --- create_<kind>("key", opts), as Ray's tune.create_scheduler / create_searcher.
-  t["create_" .. kind] = function(name, opts)
+  t["create_" .. kind] = function(name, opts, ...)
     if type(name) ~= "string" then error("create_" .. kind .. ": the name must be a string", 2) end
+    local n = select("#", ...) -- Ray's create_*(name, **kwargs): one table here, nothing after it
+    if n > 0 then error(string.format("create_%s: takes (name, opts), got %d arguments", kind, n + 2), 2) end
     local cls = names[name:lower()]
     if not cls then
       error(string.format("unknown %s %q (one of: %s)", kind, name, table.concat(M.sorted_keys(names), ", ")), 2)

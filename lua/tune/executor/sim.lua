@@ -112,9 +112,6 @@ function M.load_recording(dir)
   return by_config
 end
 
---- A value in a message: a string as one (a number's text would pass for it).
-local function shown(v) return type(v) == "string" and string.format("string %q", v) or tostring(v) end
-
 local Sim = TrialExecutor:extend(nil, "SimulatedExecutor")
 
 local OWN = {curve = true, replay = true, time_per_iteration = true}
@@ -154,12 +151,12 @@ function Sim:__init(opts)
     local v = k == "time_per_iteration" and tpi or opts[k]
     if v ~= nil and not (type(v) == "number" and v >= 0 and v <= MAX_VIRTUAL_S) then
       error(string.format("SimulatedExecutor: %s must be a number of virtual seconds in [0, %g], got %s", k,
-        MAX_VIRTUAL_S, shown(v)), 3)
+        MAX_VIRTUAL_S, util.show_got(v)), 3)
     end
   end
   for _, k in ipairs({"backend", "backend_options", "sim_host"}) do
     if opts[k] ~= nil and not (k == "backend" and opts[k] == "sim") then
-      error(string.format("SimulatedExecutor: %s is the simulator's own (got %s)", k, shown(opts[k])), 3)
+      error(string.format("SimulatedExecutor: %s is the simulator's own (got %s)", k, util.show_got(opts[k])), 3)
     end
   end
   if opts.reserve_error ~= nil and type(opts.reserve_error) ~= "string" then

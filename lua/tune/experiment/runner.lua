@@ -132,26 +132,27 @@ function TrialRunner:add_trial(trial, quiet)
   self.trials[#self.trials + 1] = trial
   self._by_id[trial.trial_id] = trial
   trial._changes = self._changes
-  if not trial:is_finished() then self._live[#self._live + 1] = trial end
+  local finished = trial:is_finished()
+  if not finished then self._live[#self._live + 1] = trial end
+  local ok, why = true, nil
+  if not finished then ok, why = self.trial_executor:feasible(trial) end
+  -- The scheduler before the journal: its on_trial_add may complete the
+  -- config in place (PBT's mutations), which the journal and params.json
+  -- then hold, and a refusal there (PB2's) leaves nothing written.
+  if ok and not finished then self:_scheduler("on_trial_add", nil, trial) end
   if self.store and not quiet then
     self.store:journal{event = "trial_added", trial = persistence.serialize_trial(trial, self.experiment_dir)}
   end
   self._journaled[trial.trial_id] = {status = trial.status, logdir = trial.logdir, config = trial.config,
     tag = trial.experiment_tag, pgf = trial.placement_group_factory}
   if trial.status == Trial.PENDING then self._npending = self._npending + 1 end
-  if trial:is_finished() then return end
-  local ok, why = self.trial_executor:feasible(trial)
+  if finished then return end
   if not ok then
-    -- It can never run: fail it now rather than leave it PENDING forever.
-    trial:init_logdir()
-    self:_fail(trial, string.format("trial %s can never run: %s", tostring(trial), why), nil, true)
-    return
+    trial:init_logdir() -- it can never run: failed now rather than left PENDING forever
+    return self:_fail(trial, string.format("trial %s can never run: %s", tostring(trial), why), nil, true)
   end
-  -- The scheduler first: its on_trial_add may complete the config in place
-  -- (PBT's mutations), which params.json then holds. The directory is made
-  -- on the directory thread while the trial waits; with many trials
-  -- pending before it, without waking the thread for it alone.
-  self:_scheduler("on_trial_add", nil, trial)
+  -- Its directory is made on the directory thread while it waits; with
+  -- many trials pending before it, without waking the thread for it alone.
   if self.store and trial.status == Trial.PENDING then trial:prepare_logdir(self._npending > LAZY_PENDING) end
 end
 

@@ -10,6 +10,7 @@
 local PBT = require("tune.schedulers.pbt")
 local gp = require("tune.schedulers.pb2_gp")
 local core = require("tune.core")
+local refusal = require("tune.experiment.refusal")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
 
@@ -29,28 +30,56 @@ local function is_bound(v)
   return type(v) == "table" and getmetatable(v) == nil and v[1] ~= nil
 end
 
+--- A bound as the user wrote it: {0, inf}, {"a", "b"}.
+local function show_bound(v)
+  local parts = {}
+  for i, x in ipairs(v) do
+    parts[i] = type(x) == "number" and util.py_repr_number(x) or type(x) == "string" and string.format("%q", x)
+      or type(x)
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+local function bounds_error(fmt, ...)
+  error(string.format("PB2: `hyperparam_bounds` " .. fmt, ...), 0)
+end
+
 --- The bounds as a list of {path, key, low, high}, in sorted key order.
 local function flatten(bounds, prefix, out)
   for _, k in ipairs(util.sorted_keys(bounds)) do
     local v = bounds[k]
+    if type(k) ~= "string" then
+      -- {{0, 1}}: a list, not bounds by config key.
+      bounds_error("keys must be config key names (strings), got %s key %s%s", type(k), tostring(k),
+        #prefix > 0 and (" in " .. table.concat(prefix, "/")) or "")
+    end
     local path = {table.unpack(prefix)}
     path[#path + 1] = k
     local name = table.concat(path, "/")
     if is_bound(v) then
-      if #v ~= 2 or next(v, #v) ~= nil or type(v[1]) ~= "number" or type(v[2]) ~= "number" then
-        error(string.format("PB2: `hyperparam_bounds` values must be a list of size 2, {min, max}, but %s is not",
-          name), 0)
+      local n = 0
+      for _ in pairs(v) do n = n + 1 end
+      if n ~= 2 or #v ~= 2 then
+        bounds_error("values must be a list of size 2, {min, max}, but %s is %s", name, show_bound(v))
+      end
+      if type(v[1]) ~= "number" or type(v[2]) ~= "number" then
+        bounds_error("values must be numbers, {min, max}, but %s is %s", name, show_bound(v))
+      end
+      for _, x in ipairs(v) do
+        if x ~= x or x == math.huge or x == -math.huge then
+          bounds_error("values must be finite numbers, {min, max}, but %s is %s", name, show_bound(v))
+        end
       end
       if not (v[1] < v[2]) then
-        error(string.format("PB2: `hyperparam_bounds` values must be {min, max} with min < max, got {%s, %s} for %s",
-          tostring(v[1]), tostring(v[2]), name), 0)
+        bounds_error("values must be {min, max} with min < max, got %s for %s", show_bound(v), name)
       end
       out[#out + 1] = {path = path, name = name, low = v[1], high = v[2]}
     elseif type(v) == "table" and getmetatable(v) == nil and next(v) ~= nil then
       flatten(v, path, out)
     else
-      error(string.format("PB2: `hyperparam_bounds` values must be a list of size 2, {min, max}, or a table of "
-        .. "them, but %s is %s", name, type(v)), 0)
+      bounds_error("values must be a list of size 2, {min, max}, or a table of them, but %s is %s", name,
+        sample.is_domain(v) and ("the search space " .. tostring(v))
+        or (type(v) == "table" and getmetatable(v) == nil) and "an empty table" or util.show_got(v))
     end
   end
   return out
@@ -88,8 +117,12 @@ function PB2:__init(opts)
   opts = util.check_options("PB2", opts, OPTIONS, 3)
   util.check_booleans("PB2", opts, {"log_config", "require_attrs", "synch"}, 3)
   local bounds = opts.hyperparam_bounds
-  if type(bounds) ~= "table" or next(bounds) == nil then
+  if bounds == nil or (type(bounds) == "table" and getmetatable(bounds) == nil and next(bounds) == nil) then
     error("`hyperparam_bounds` must be specified to use PB2 scheduler.", 3)
+  end
+  if type(bounds) ~= "table" or getmetatable(bounds) ~= nil then
+    error("PB2: `hyperparam_bounds` must be a table of {min, max} bounds by config key, got "
+      .. (sample.is_domain(bounds) and ("the search space " .. tostring(bounds)) or type(bounds)), 3)
   end
   local ok, flat = pcall(flatten, bounds, {}, {})
   if not ok then error(flat, 3) end
@@ -115,8 +148,34 @@ function PB2:__init(opts)
   self._ucb_kappa = nil             -- nil: Ray's schedule (a spec sets 0: exploitation only)
 end
 
---- PBT's, then any bound the trial's config lacks at a nested path.
+--- Where a bound's value in `config` is not a number (nil: nowhere; a
+--- value that is missing is drawn): its path and the value found there.
+local function not_number(config, b)
+  local t = config
+  for i, k in ipairs(b.path) do
+    if t == nil then return nil end
+    if type(t) ~= "table" then return table.concat(b.path, "/", 1, i - 1), t end
+    t = t[k]
+  end
+  if t ~= nil and type(t) ~= "number" then return b.name, t end
+  return nil
+end
+
+--- PBT's, then any bound the trial's config lacks at a nested path. A
+--- bound's value that is not a number (a category, a flag) is refused
+--- here, where PB2 first sees it (tune.run raises the message at the
+--- user's line): its GP works on numbers only (Ray's PB2 fails on such a
+--- value too), and replacing it with one would change its type.
 function PB2:on_trial_add(runner, trial)
+  for _, b in ipairs(self._bounds) do
+    local path, v = not_number(trial.config, b)
+    if path then
+      refusal.refuse(string.format("PB2: hyperparam_bounds has %s = {%s, %s}, but trial %s's config holds %s at %s: "
+        .. "PB2 explores numbers only (for categories use PopulationBasedTraining with a list in "
+        .. "hyperparam_mutations)", b.name, util.py_repr_number(b.low), util.py_repr_number(b.high),
+        tostring(trial.trial_id), util.show_got(v), path))
+    end
+  end
   PBT.on_trial_add(self, runner, trial)
   for _, b in ipairs(self._bounds) do
     if get_path(trial.config, b.path) == nil then set_path(trial.config, b.path, self._rng:uniform(b.low, b.high)) end
@@ -247,6 +306,17 @@ function PB2:_get_new_config(trial, trial_to_clone)
       end
       set_path(new_config, b.path, v)
     end
+  end
+  if self._pb2_explore_fn then
+    -- Its return is checked before PB2 records the point or PBT logs the
+    -- config (nil keeps the config; an error fails the trial, naming PB2).
+    local c = self._pb2_explore_fn(new_config)
+    if c ~= nil and type(c) ~= "table" then
+      error("custom_explore_fn must return a config table, got " .. type(c), 0)
+    end
+    new_config = c or new_config
+  end
+  if values then
     self._data[#self._data + 1] = {trial = trial.trial_id, time = last.time, x = values, reward = last.reward}
     if maxt > self._last_exploration_time then
       self._last_exploration_time = maxt
@@ -256,7 +326,6 @@ function PB2:_get_new_config(trial, trial_to_clone)
       self._current[#self._current + 1] = values
     end
   end
-  if self._pb2_explore_fn then new_config = self._pb2_explore_fn(new_config) or new_config end
   return new_config, values
 end
 

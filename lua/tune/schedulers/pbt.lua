@@ -141,7 +141,8 @@ end
 
 local function need_number(v, name, level)
   if type(v) ~= "number" or v ~= v then
-    error(string.format("PopulationBasedTraining: %s must be a number, got %s", name, tostring(v)), level + 1)
+    error(string.format("PopulationBasedTraining: %s must be a number, got %s", name, util.show_got(v)),
+      level + 1)
   end
 end
 

@@ -113,6 +113,11 @@ function M.explore(config, mutations, resample_probability, custom_explore_fn, r
   if custom_explore_fn then
     new_config = custom_explore_fn(new_config)
     if new_config == nil then error("Custom explore fn failed to return new config", 0) end
+    -- Checked here, before PBT logs or tags the config (a trial's failure
+    -- naming the scheduler, as any error of custom_explore_fn is).
+    if type(new_config) ~= "table" then
+      error("custom_explore_fn must return a config table, got " .. type(new_config), 0)
+    end
   end
   return new_config
 end

@@ -20,13 +20,8 @@ function BasicVariantGenerator:__init(opts)
   util.check_booleans("BasicVariantGenerator", opts, {"constant_grid_search"}, 3)
   self._constant_grid_search = opts.constant_grid_search or false
   local points = opts.points_to_evaluate
-  if points ~= nil then
-    local bad = type(points) ~= "table" and type(points) or nil
-    for i, pt in ipairs(type(points) == "table" and points or {}) do
-      if type(pt) ~= "table" then bad = string.format("%s at [%d]", type(pt), i) break end
-    end
-    if bad then error("BasicVariantGenerator: points_to_evaluate must be a list of config tables, got " .. bad, 3) end
-  end
+  local bad = preset.check_list(points)
+  if bad then error("BasicVariantGenerator: " .. bad, 3) end
   self._points = util.deepcopy(points or {})
   local mc = opts.max_concurrent or 0
   if math.type(mc) == "float" then mc = math.tointeger(mc) or mc end

@@ -107,9 +107,6 @@ end
 function TuneBOHB:__init(opts)
   opts = util.check_options("TuneBOHB", opts, OPTIONS, 3)
   Searcher.__init(self, opts)
-  if opts.mode ~= nil and opts.mode ~= "min" and opts.mode ~= "max" then
-    error("TuneBOHB: `mode` must be 'min' or 'max'.", 3)
-  end
   local cfg = opts.bohb_config or {}
   if type(cfg) ~= "table" then error("TuneBOHB: bohb_config must be a table", 3) end
   util.check_options("TuneBOHB: bohb_config", cfg, kde.DEFAULTS, 3)
@@ -118,20 +115,21 @@ function TuneBOHB:__init(opts)
   self._bohb_config = cfg
   local mc = opts.max_concurrent or 0
   if type(mc) ~= "number" or math.tointeger(mc) == nil or mc < 0 then
-    error("TuneBOHB: max_concurrent must be an integer >= 0 (0: no limit), got " .. tostring(opts.max_concurrent), 3)
+    error("TuneBOHB: max_concurrent must be an integer >= 0 (0: no limit), got " .. util.show_got(opts.max_concurrent),
+      3)
   end
   self._max_concurrent = math.tointeger(mc)
   self._seed = opts.seed
   self._rng = sample.Random(opts.seed)
   self._points = {}
+  -- (Searcher.__init checked them: a list of config tables.)
   for i, pt in ipairs(opts.points_to_evaluate or {}) do
-    if type(pt) ~= "table" then error("TuneBOHB: points_to_evaluate must be a list of config tables", 3) end
     self._points[i] = sample._plain_copy(pt)
   end
   self.running, self.paused = {}, {}
   self.trial_to_params = {}   -- trial_id -> its vector
   self._warned = false
-  if opts.space ~= nil then
+  if Searcher.given_space(opts.space) then
     local ok, s = pcall(convert, opts.space)
     if not ok then error(s, 3) end
     self:_setup(s)

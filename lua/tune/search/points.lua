@@ -81,6 +81,28 @@ function M.problems(config, point, prefix, out)
   return out
 end
 
+--- Why `points` cannot be a searcher's points_to_evaluate, or nil when it
+--- can (nil, or a list of config tables). As Ray's validate_warmstart, a
+--- single config (a table keyed by names) is not taken for a list of one.
+function M.check_list(points)
+  if points == nil then return nil end
+  if type(points) ~= "table" then return "points_to_evaluate expected to be a list, got " .. type(points) end
+  local n = 0
+  for _ in pairs(points) do n = n + 1 end
+  for _, k in ipairs(util.sorted_keys(points)) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      return string.format("points_to_evaluate expected to be a list, got a table with key %s%s",
+        show(k, true), type(k) == "string" and " (one config? put it in a list: {{...}})" or "")
+    end
+  end
+  for i = 1, n do
+    if type(points[i]) ~= "table" then
+      return string.format("points_to_evaluate must be a list of config tables, got %s at [%d]", type(points[i]), i)
+    end
+  end
+  return nil
+end
+
 --- Warns on stderr of each problem of `point` (BasicVariantGenerator's
 --- warnings, Ray's words): the point is used as given all the same.
 function M.warn(config, point)

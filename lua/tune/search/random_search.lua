@@ -42,15 +42,15 @@ end
 function RandomSearch:__init(opts)
   opts = util.check_options("RandomSearch", opts, OPTIONS, 3)
   Searcher.__init(self, opts)
-  if opts.space ~= nil then
+  if Searcher.given_space(opts.space) then
     local msg = check_space(opts.space)
     if msg then error("RandomSearch: space: " .. msg, 3) end
     self._space = opts.space
   end
   self._rng = sample.Random(opts.seed)
   self._points = {}
+  -- (Searcher.__init checked them: a list of config tables.)
   for i, pt in ipairs(opts.points_to_evaluate or {}) do
-    if type(pt) ~= "table" then error("RandomSearch: points_to_evaluate must be a list of config tables", 3) end
     self._points[i] = plain_copy(pt)
   end
   self._suggested = 0

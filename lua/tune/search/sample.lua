@@ -146,6 +146,7 @@ local function to_seed_integer(seed, what)
   require("tune.util").user_error(string.format("%s: seed must be an integer or nil (got %s)", what,
     type(seed) == "number" and fmt_num(seed) or type(seed)))
 end
+M._seed_integer = to_seed_integer
 
 --- Random(seed): a generator; nil seeds from os.time(), os.clock() and a
 --- counter (different every call).

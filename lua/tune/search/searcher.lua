@@ -4,6 +4,8 @@
 --- Searcher.FINISHED. See docs/guide/custom-schedulers.md.
 local class = require("tune.class")
 local core = require("tune.core")
+local points = require("tune.search.points")
+local sample = require("tune.search.sample")
 local util = require("tune.util")
 
 local Searcher = class.class("Searcher")
@@ -12,21 +14,27 @@ Searcher.FINISHED = "FINISHED"
 
 function Searcher:__init(opts)
   opts = opts or {}
+  local name = self.__name or "Searcher"
   if opts.mode ~= nil and opts.mode ~= "min" and opts.mode ~= "max" then
-    util.user_error("`mode` must be 'min' or 'max'")
+    util.user_error(name .. ": `mode` must be 'min' or 'max'")
   end
   if opts.metric ~= nil and type(opts.metric) ~= "string" then
-    util.user_error("metric must be a string (a result key), got " .. type(opts.metric))
+    util.user_error(name .. ": metric must be a string (a result key), got " .. type(opts.metric))
   end
-  -- An option several searchers share, checked once for all of them (a
-  -- seed is checked where every generator is made: sample.Random).
-  local points = opts.points_to_evaluate
-  if points ~= nil and type(points) ~= "table" then
-    util.user_error((self.__name or "Searcher") .. ": points_to_evaluate must be a list of config tables, got "
-      .. type(points))
-  end
+  -- Options several searchers share, checked once for all of them, in the
+  -- searcher's name (sample.Random checks a seed again, as "Random").
+  if opts.seed ~= nil then sample._seed_integer(opts.seed, name) end
+  local bad = points.check_list(opts.points_to_evaluate)
+  if bad then util.user_error(name .. ": " .. bad) end
   self.metric = opts.metric
   self.mode = opts.mode
+end
+
+--- True when a searcher's `space` option gives it a space of its own:
+--- not nil, and not an empty table (Ray's `if space:`), which leaves the
+--- searcher to take tune.run's config as one not given a space.
+function Searcher.given_space(space)
+  return space ~= nil and not (type(space) == "table" and next(space) == nil)
 end
 
 --- Takes tune.run's metric, mode and config. False when this searcher

@@ -120,12 +120,12 @@ function TPESearch:__init(opts)
   self.startup_design = sd or "lhs"
   self._rng = sample.Random(opts.seed)
   self._points = {}
+  -- (Searcher.__init checked them: a list of config tables.)
   for i, pt in ipairs(opts.points_to_evaluate or {}) do
-    if type(pt) ~= "table" then error("TPESearch: points_to_evaluate must be a list of config tables", 3) end
     self._points[i] = sample._plain_copy(pt)
   end
   self:_reset_history()
-  if opts.space ~= nil then
+  if Searcher.given_space(opts.space) then
     local sp, err = tspace.parse(opts.space)
     if not sp then error("TPESearch: space: " .. err, 3) end
     self._space = sp
