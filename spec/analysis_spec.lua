@@ -339,6 +339,19 @@ describe("ExperimentAnalysis", function()
     end
   end)
 
+  it("averages integer metrics near 2^63 in floats, as Python does (no overflow)", function()
+    -- (step - 1) * avg overflowed in integers: 5e18 averaged to -4.2e18.
+    local dir = support.tmpdir("ovf")
+    local a = tune.run(function() end, {backend = "sim", sim = {curve = function(c, i)
+      if i <= 3 then return {bytes = c.b} end end}, verbose = 0, local_dir = dir, name = "ovf",
+      config = {b = tune.grid_search({5000000000000000000, 10})}})
+    local big = a.trials[1].config.b == 10 and a.trials[2] or a.trials[1]
+    for _, scope in ipairs({"avg", "last-5-avg", "last-10-avg"}) do
+      assert.equal(5e18, a:get_trial_score(big, "bytes", "max", scope), scope)
+      assert.equal(5000000000000000000, a:get_best_config("bytes", "max", scope).b, scope)
+    end
+  end)
+
   it("get_best_config and get_best_logdir follow the best trial", function()
     local ea = ExperimentAnalysis(D)
     assert.are.same({lr = 0.01, model = {layers = 2}, name = NAME_A}, ea:get_best_config("loss", "min", "avg"))
@@ -789,6 +802,12 @@ describe("tunelua analyze", function()
     rc, _, err = analyze({F})
     assert.are.equal(2, rc)
     assert.matches(file .. " is corrupt", err, 1, true)
+    -- Another file given by name is no state, not a corrupt one.
+    local other = F .. "/exp.lua"
+    write(other, "local tune = require('tune')")
+    rc, _, err = analyze({other})
+    assert.are.equal(2, rc)
+    assert.matches(other .. " is not a tunelua experiment state (not JSON", err, 1, true)
     rc, _, err = analyze({D, "--metric", "acc"})
     assert.are.equal(2, rc)
     assert.matches("--metric acc needs --mode", err, 1, true)

@@ -52,6 +52,14 @@ describe("bad input through tune.run", function()
     assert.matches("trial_executor must be a TrialExecutor", refusal{trial_executor = {}})
     assert.matches("tune.run: callbacks%[2%] must be a callback .*got 5 %(number%)",
       refusal{callbacks = {tune.Callback(), 5}})
+    -- One callback where a list goes was ignored, silently; so was a
+    -- reporter without the hooks that report.
+    for _, v in ipairs({tune.Callback(), {on_trial_result = function() end}}) do
+      assert.matches("tune.run: callbacks must be a list of callbacks, got a table that is not a list",
+        refusal{callbacks = v}, 1, true)
+    end
+    assert.matches("tune.run: progress_reporter must be a progress reporter (a table with should_report and report",
+      refusal{progress_reporter = {}, verbose = 1}, 1, true)
     assert.matches("tune.run: resources_per_trial: resource \"a\" must be a non%-negative number",
       refusal{resources_per_trial = {a = {}}})
     assert.matches("tune.run: resources_per_trial: bundle 1: resource 'CPU' must be at most 1e14",

@@ -237,4 +237,31 @@ describe("MedianStoppingRule", function()
     assert.same(drive(a, trials, 4, 9), drive(b, trials, 4, 9))
     assert.equal(a:debug_string(), b:debug_string())
   end)
+
+  -- A trial the rule paused waits for those never started (Ray's
+  -- FIFOScheduler.choose_trial_to_run: PENDING before PAUSED). Picked
+  -- first again, the two paused trials ran to the end one iteration at a
+  -- time and the rule never had the samples to stop the worst.
+  it("lets waiting trials run before a paused one, so the worst trials are stopped (tune.run, 2 CPUs)", function()
+    local dir = support.tmpdir("median-order")
+    local a = tune.run(function() end, {backend = "sim", sim = {num_cpus = 2, curve = function(c, i)
+      if i <= 9 then return {score = c.q * i} end end}, verbose = 0, local_dir = dir,
+      config = {q = tune.grid_search({1, 2, 3, 4, 5, 6})},
+      scheduler = Median{time_attr = "training_iteration", metric = "score", mode = "max", grace_period = 2,
+        min_samples_required = 2}})
+    local last = {}
+    for _, t in ipairs(a.trials) do last[t.config.q] = t.last_result.training_iteration end
+    assert.is_true(last[1] < 9 and last[2] < 9, core.json_encode(last))
+    assert.same({9, 9, 9}, {last[4], last[5], last[6]})
+  end)
+
+  it("chooses a PENDING trial before an earlier PAUSED one, as Ray's FIFOScheduler", function()
+    local paused, pending = trial(), trial()
+    paused.status, pending.status = "PAUSED", "PENDING"
+    local runner = {get_live_trials = function() return {paused, pending} end,
+      trial_executor = {has_resources_for_trial = function() return true end}}
+    assert.equal(pending, TrialScheduler.choose_trial_to_run(Median{}, runner))
+    pending.status = "RUNNING"
+    assert.equal(paused, TrialScheduler.choose_trial_to_run(Median{}, runner))
+  end)
 end)

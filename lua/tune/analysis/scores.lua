@@ -55,13 +55,14 @@ function ExperimentAnalysis:_metric_analysis(t, metric)
         if type(step) ~= "number" or step == 0 then step = 1 end
         a.max = (a.max > v) and a.max or v
         a.min = (a.min < v) and a.min or v
-        a.avg = 1 / step * (v + (step - 1) * a.avg)
+        -- In floats, as Python's: integer metrics near 2^63 overflowed.
+        a.avg = 1 / step * (v + (step - 1) * (a.avg + 0.0))
         a.last = v
         for _, n in ipairs(N_STEPS) do
           local w = windows[n]
           w[#w + 1] = v
           if #w > n then table.remove(w, 1) end
-          local sum = 0
+          local sum = 0.0
           for _, x in ipairs(w) do sum = sum + x end
           a["last-" .. n .. "-avg"] = sum / #w
         end

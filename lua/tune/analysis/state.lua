@@ -52,6 +52,10 @@ local function read_state(path)
   if not text then return nil, string.format("cannot read %s: %s", path, tostring(err)) end
   local state, derr = core.json_decode(text)
   if state == nil then
+    -- A state file torn or damaged is corrupt; any other file is no state.
+    if not path:match("experiment_state%-[^/]*%.json$") then
+      return nil, string.format("%s is not a tunelua experiment state (not JSON: %s)", path, tostring(derr))
+    end
     return nil, string.format("%s is corrupt: not valid JSON (%s)", path, tostring(derr))
   end
   return check_state(state, path)

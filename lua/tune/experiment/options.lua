@@ -170,6 +170,11 @@ local function check_types(opts)
   expect(opts, "trial_dirname_creator", "a function of the trial", is_function)
   expect(opts, "resources_per_trial", "a table of resources", function(v) return type(v) == "table" end)
   local callbacks = expect(opts, "callbacks", "a list of callbacks", function(v) return type(v) == "table" end)
+  if callbacks ~= nil and (next(callbacks) ~= nil or getmetatable(callbacks) ~= nil) and rawget(callbacks, 1) == nil then
+    -- One callback (or the tune module) where a list goes: it was ignored.
+    M.refuse("tune.run: callbacks must be a list of callbacks, got a table that is not a list (one callback? "
+      .. "put it in a list: callbacks = {cb})")
+  end
   for i, cb in ipairs(callbacks or {}) do
     if type(cb) ~= "table" then
       M.refuse(("tune.run: callbacks[%d] must be a callback (a table of hooks, e.g. a tune.Callback), got %s"):format(i,
@@ -193,8 +198,8 @@ local function check_types(opts)
       .. "algorithm (with next_trial, e.g. tune.search.BasicVariantGenerator{}) or a searcher's name, got "
       .. (type(search_alg) == "table" and "a table with neither suggest nor next_trial" or show(search_alg)))
   end
-  expect(opts, "progress_reporter", "a progress reporter (a table of hooks, e.g. tune.CLIReporter{})",
-    function(v) return type(v) == "table" end)
+  expect(opts, "progress_reporter", "a progress reporter (a table with should_report and report, e.g. "
+    .. "tune.CLIReporter{})", function(v) return type(v) == "table" and v.should_report ~= nil and v.report ~= nil end)
   local restore = expect(opts, "restore", "a checkpoint's path (string)", is_string)
   if restore ~= nil and core.stat(restore) == nil then
     M.refuse(("tune.run: restore: the checkpoint %s does not exist"):format(show(restore)))

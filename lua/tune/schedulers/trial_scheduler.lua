@@ -62,20 +62,28 @@ function TrialScheduler:on_trial_result(runner, trial, result) return TrialSched
 TrialScheduler.on_trial_complete = util.noop
 TrialScheduler.on_trial_remove = util.noop
 
---- The next trial to start: a PENDING trial whose resources are there, or
---- a PAUSED one (FIFO order), or nil.
+--- The next trial to start (Ray's FIFOScheduler): the first PENDING trial
+--- whose resources are there, else the first such PAUSED one (a trial a
+--- scheduler paused waits for those never started), else nil.
 function TrialScheduler:choose_trial_to_run(runner)
   -- Called every step, over the running trials first: one read of each
   -- status, the executor looked up once.
   local live = runner:get_live_trials()
-  local ex
+  local ex = runner.trial_executor
+  local paused = false
   for i = 1, #live do
     local trial = live[i]
     local s = trial.status
-    if s == "PENDING" or s == "PAUSED" then
-      ex = ex or runner.trial_executor
+    if s == "PENDING" then
       if ex:has_resources_for_trial(trial) then return trial end
+    elseif s == "PAUSED" then
+      paused = true
     end
+  end
+  if not paused then return nil end
+  for i = 1, #live do
+    local trial = live[i]
+    if trial.status == "PAUSED" and ex:has_resources_for_trial(trial) then return trial end
   end
   return nil
 end
