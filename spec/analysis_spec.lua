@@ -787,6 +787,24 @@ describe("tunelua analyze", function()
     assert.are.equal("train_00000_inf,TERMINATED,2,1", lines(out)[2])
   end)
 
+  it("prints a newline or tab in a config value or key as the progress table does: a space", function()
+    local W = root .. "/lines"
+    local t = trial_rec(W, "00000_nl", "TERMINATED", {s = "line1\nline2", ["k\tey"] = "a\r\nb"}, "0")
+    write(t.logdir .. "/result.json", json({training_iteration = 1, trial_id = t.trial_id, loss = 1}) .. "\n")
+    t.last_result = {training_iteration = 1, loss = 1}
+    write(W .. "/experiment_state-2024-01-01_00-00-00.json", state_json(W, "lines", nil, nil, {t}))
+    local rc, out = analyze({W})
+    assert.are.equal(0, rc)
+    local l = lines(out)
+    assert.are.equal(6, #l, out) -- summary, rule, header, rule, one row, rule
+    assert.matches("| k ey +| s +|$", l[3])
+    assert.matches("| a  b +| line1 line2 |$", l[5])
+    for i = 2, 6 do assert.are.equal(#l[2], #l[i]) end
+    -- CSV quotes them instead (RFC 4180): kept as they are.
+    rc, out = analyze({W, "--csv"})
+    assert.matches('"line1\nline2"', out, 1, true)
+  end)
+
   it("fails with exit code 2 on bad input", function()
     local rc, out, err = analyze({root .. "/missing"})
     assert.are.equal(2, rc)

@@ -160,6 +160,14 @@ describe("tune.reporter", function()
       assert.equal("plain", values.text("plain"))
       assert.equal("['x\\ny']", values.text({"x\ny"})) -- repr escapes it first
       assert.equal("", core.one_line(""))
+      -- Headers too (a result key may hold a newline).
+      assert.equal(table.concat({
+        "+-------+--------+",
+        "| n l   |   t ab |",
+        "|-------+--------|",
+        "| x y   |      1 |",
+        "+-------+--------+",
+      }, "\n"), reporter._tabulate({"n\nl", "t\tab"}, {{"x\ny", 1}}, "psql"))
     end)
 
     it("uses box drawing on a terminal and plain ASCII otherwise", function()

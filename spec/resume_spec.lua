@@ -822,6 +822,55 @@ tune.run("r", {name = "refused", backend = "sim", config = {x = tune.grid_search
     end
   end)
 
+  it("a callback's get_state is saved with the experiment and given to its set_state on --resume", function()
+    local dir = support.tmpdir("resume-callback-state")
+    local file = dir .. "/counter.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+local core = require("tune.core")
+local sent = os.getenv("RESUMING") ~= nil or os.getenv("NO_SIGNAL") ~= nil
+local Counter = tune.Callback:extend(nil, "Counter")
+function Counter:__init() self.n = 0 end
+function Counter:on_trial_result() self.n = self.n + 1 end
+function Counter:get_state() return {n = self.n} end
+function Counter:set_state(s) print("SET_STATE " .. s.n) self.n = s.n end
+function Counter:on_experiment_end() print("COUNT " .. self.n) end
+-- Stateful in name only: its get_state fails, then returns a function.
+local Broken = tune.Callback:extend(nil, "Broken")
+function Broken:get_state() error("no state here") end
+local Odd = tune.Callback:extend(nil, "Odd")
+function Odd:get_state() return {f = print} end
+tune.run("c", {name = "counter", backend = "sim", config = {x = tune.grid_search({1, 2})}, verbose = 0,
+  callbacks = {Broken(), Counter(), Odd()}, sim = {curve = function(c, i)
+    if c.x == 2 and i == 3 and not sent then sent = true; core.kill(core.getpid(), "USR1") end
+    if i <= 6 then return {loss = i} end end}})
+]]))
+    local code, out = run_file(support.tmpdir("resume-callback-state-whole"), file, "NO_SIGNAL=1")
+    assert.equal(0, code, out)
+    local whole = tonumber(out:match("COUNT (%d+)"))
+    assert.equal(12, whole)
+    -- A get_state that fails, or returns what JSON cannot hold: one
+    -- warning each, however many snapshots; the run goes on.
+    local _, n1 = out:gsub("callback Broken failed in get_state: [^\n]*no state here", "")
+    local _, n2 = out:gsub("callback Odd: get_state returned [^\n]*cannot hold", "")
+    assert.same({1, 1}, {n1, n2}, out)
+    code, out = run_file(dir, file)
+    assert.equal(130, code, out)
+    local before = tonumber(out:match("COUNT (%d+)"))
+    assert.is_true(before > 0 and before < whole, out)
+    code, out = run_file(dir, file, "RESUMING=1", "--resume")
+    assert.equal(0, code, out)
+    assert.matches("SET_STATE " .. before, out, 1, true)
+    -- Counted across the interruption as if there had been none.
+    assert.equal(whole, tonumber(out:match("COUNT (%d+)")), out)
+    -- By position and class: another callback there gets nothing.
+    assert(core.write_atomic(file, (core.read_file(file):gsub("Broken%(%), Counter%(%), Odd%(%)", "Counter(), Broken()"))))
+    code, out = run_file(dir, file, "RESUMING=1", "--resume")
+    assert.equal(0, code, out)
+    assert.is_nil(out:find("SET_STATE", 1, true), out)
+    assert.matches("holds the state of callback Counter %(callbacks%[2%]%), which this run does not have there", out)
+  end)
+
   it("--resume without an experiment is an error; AUTO starts a new one", function()
     local dir = support.tmpdir("resume-auto")
     local how, code, out = run(dir, "", "--resume")

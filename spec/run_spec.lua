@@ -434,6 +434,57 @@ describe("tune.run", function()
     assert.equal(2, calls.on_experiment_end)
   end)
 
+  it("calls a LoggerCallback subclass's log_trial_* methods, as Ray's LoggerCallback does", function()
+    local log = {}
+    local Logger = tune.LoggerCallback:extend(nil, "MyLogger")
+    function Logger:log_trial_start(trial) log[#log + 1] = "start " .. trial.trial_id end
+    function Logger:log_trial_result(iteration, trial, result)
+      assert.equal("number", type(iteration))
+      log[#log + 1] = "result " .. trial.trial_id .. " " .. result.step
+    end
+    function Logger:log_trial_save(trial) log[#log + 1] = "save " .. trial.trial_id end
+    function Logger:log_trial_restore(trial) log[#log + 1] = "restore " .. trial.trial_id end
+    function Logger:log_trial_end(trial, failed) log[#log + 1] = "end " .. trial.trial_id .. " " .. tostring(failed) end
+    local a = run("flaky", {config = {steps = 3, fail_at = 2, fail_times = 5, marker = dir .. "/m"}, max_failures = 1,
+      raise_on_failed_trial = false, local_dir = dir, callbacks = {Logger()}})
+    local id = a.trials[1].trial_id
+    -- Started, result 1 and its checkpoint, failed at 2 and restarted from
+    -- the checkpoint, failed again: ended failed.
+    assert.same({"start " .. id, "result " .. id .. " 1", "save " .. id, "start " .. id, "restore " .. id,
+      "end " .. id .. " true"}, log)
+    -- The JSON and CSV loggers a run adds do their work in C: no hook of
+    -- theirs is called, and a subclass without a log_trial_* method has
+    -- none either (the runner builds no per-result arguments for them).
+    local callback = require("tune.experiment.callback")
+    local list = callback.CallbackList({tune.JsonLoggerCallback(), tune.CSVLoggerCallback(),
+      tune.LoggerCallback:extend()()})
+    for _, h in ipairs(callback.HOOKS) do assert.is_false(list:has(h), h) end
+    local only_end = tune.LoggerCallback:extend()
+    function only_end.log_trial_end() end
+    list = callback.CallbackList({only_end()})
+    assert.is_true(list:has("on_trial_complete"))
+    assert.is_true(list:has("on_trial_error"))
+    assert.is_false(list:has("on_trial_result"))
+  end)
+
+  it("calls on_trial_recover when a failed trial will be retried, before it starts again", function()
+    local calls = {}
+    local cb = {}
+    function cb.on_trial_start(_, _, _, trial) calls[#calls + 1] = "start " .. trial.status end
+    function cb.on_trial_recover(_, iteration, trials, trial, info)
+      assert.equal("number", type(iteration))
+      assert.equal(trial, trials[1])
+      assert.same({}, info)
+      calls[#calls + 1] = "recover " .. trial.status
+    end
+    function cb.on_trial_error(_, _, _, trial) calls[#calls + 1] = "error " .. trial.status end
+    run("flaky", {config = {steps = 3, fail_at = 2, fail_times = 5, marker = dir .. "/m"}, max_failures = 2,
+      raise_on_failed_trial = false, local_dir = dir, callbacks = {cb}})
+    -- Two failures retried, the third ends the trial.
+    assert.same({"start RUNNING", "recover RUNNING", "start RUNNING", "recover RUNNING", "start RUNNING",
+      "error ERROR"}, calls)
+  end)
+
   it("keep_checkpoints_num keeps the best by checkpoint_score_attr", function()
     local a = run("scored", {stop = {training_iteration = 5}, checkpoint_freq = 1, keep_checkpoints_num = 2,
       checkpoint_score_attr = "score", local_dir = dir, metric = "score", mode = "max"})

@@ -3,6 +3,8 @@
 local analysis = require("tune.analysis")
 local core = require("tune.core")
 local util = require("tune.util")
+-- A table cell's text as the progress tables show it: on one line.
+local cell_text = require("tune.reporter.values").text
 
 local M = {}
 
@@ -187,8 +189,14 @@ local function is_numeric(s)
   return s == "NaN" or s == "Infinity" or s == "-Infinity" or tonumber(s) ~= nil
 end
 
---- A table in tabulate's "psql" style: numbers right-aligned.
+--- A table in tabulate's "psql" style: numbers right-aligned; every cell
+--- and header on one line (a newline or tab in a config or key is a space).
 local function write_table(header, rows)
+  header = table.move(header, 1, #header, 1, {})
+  for c, h in ipairs(header) do header[c] = cell_text(h) end
+  for _, r in ipairs(rows) do
+    for c, s in ipairs(r) do r[c] = cell_text(s) end
+  end
   local widths = {}
   for c, h in ipairs(header) do widths[c] = utf8.len(h) or #h end
   for _, r in ipairs(rows) do

@@ -11,8 +11,12 @@
 ---   on_trial_result(iteration, trials, trial, result, info)
 ---   on_trial_complete(iteration, trials, trial, info)
 ---   on_trial_error(iteration, trials, trial, info)
+---   on_trial_recover(iteration, trials, trial, info)  a failed trial will be retried
 ---   on_checkpoint(iteration, trials, trial, checkpoint, info)
 ---   on_experiment_end(trials, info)
+--- and, for a stateful callback, get_state() -> a table (or nil) that the
+--- experiment's snapshot keeps, and set_state(state), called with it on
+--- resume before setup (CallbackList:get_state, set_state).
 local class = require("tune.class")
 local core = require("tune.core")
 local plugin = require("tune.experiment.plugin")
@@ -22,7 +26,7 @@ local M = {}
 
 local Callback = class.class("Callback")
 M.HOOKS = {"setup", "on_step_begin", "on_step_end", "on_trial_start", "on_trial_restore",
-  "on_trial_save", "on_trial_result", "on_trial_complete", "on_trial_error", "on_checkpoint",
+  "on_trial_save", "on_trial_result", "on_trial_complete", "on_trial_error", "on_trial_recover", "on_checkpoint",
   "on_experiment_end"}
 M.Callback = Callback
 
@@ -31,6 +35,28 @@ M.Callback = Callback
 --- objects only say which ones run.
 local LoggerCallback = Callback:extend(nil, "LoggerCallback")
 M.LoggerCallback = LoggerCallback
+
+--- A subclass's log_trial_* methods, called from the hooks as Ray's
+--- LoggerCallback does. A hook whose log_trial_* method is still the base's
+--- no-op is not called at all (CallbackList), so the built-in loggers add
+--- no Lua call per result.
+local LOGS = {}   -- the hook's function -> the log_trial_* method it calls
+for _, m in ipairs({"log_trial_start", "log_trial_restore", "log_trial_save", "log_trial_result", "log_trial_end"}) do
+  LoggerCallback[m] = util.noop
+end
+local function logs(hook, method, fn)
+  LoggerCallback[hook] = fn
+  LOGS[fn] = method
+end
+logs("on_trial_start", "log_trial_start", function(self, _, _, trial) return self:log_trial_start(trial) end)
+logs("on_trial_restore", "log_trial_restore", function(self, _, _, trial) return self:log_trial_restore(trial) end)
+logs("on_trial_save", "log_trial_save", function(self, _, _, trial) return self:log_trial_save(trial) end)
+logs("on_trial_result", "log_trial_result", function(self, iteration, _, trial, result)
+  return self:log_trial_result(iteration, trial, result)
+end)
+logs("on_trial_complete", "log_trial_end", function(self, _, _, trial) return self:log_trial_end(trial, false) end)
+logs("on_trial_error", "log_trial_end", function(self, _, _, trial) return self:log_trial_end(trial, true) end)
+
 M.JsonLoggerCallback = LoggerCallback:extend({_c_logger = "json"}, "JsonLoggerCallback")
 M.CSVLoggerCallback = LoggerCallback:extend({_c_logger = "csv"}, "CSVLoggerCallback")
 
@@ -41,6 +67,7 @@ M.CallbackList = CallbackList
 function CallbackList:__init(callbacks)
   self.callbacks = callbacks or {}
   self._with = {}    -- hook -> the callbacks that have it (looked up once)
+  self._bad_state = {}   -- callbacks whose get_state was warned about
 end
 
 --- The callbacks that have `hook`.
@@ -48,9 +75,13 @@ local function with_hook(self, hook)
   local with = self._with[hook]
   if with == nil then
     with = {}
-    -- A hook left to the base's no-op is not called at all.
+    -- A hook left to the base's no-op is not called at all, nor a
+    -- LoggerCallback's hook whose log_trial_* method is.
     for _, cb in ipairs(self.callbacks) do
-      if type(cb) ~= "table" or (cb[hook] ~= nil and cb[hook] ~= util.noop) then with[#with + 1] = cb end
+      local f = type(cb) == "table" and cb[hook]
+      if type(cb) ~= "table" or (f ~= nil and f ~= util.noop and (LOGS[f] == nil or cb[LOGS[f]] ~= util.noop)) then
+        with[#with + 1] = cb
+      end
     end
     self._with[hook] = with
   end
@@ -71,6 +102,70 @@ function CallbackList:call(hook, ...)
   for i = 1, #with do
     local ok, err = plugin.call("callback", with[i], hook, nil, ...)
     if not ok then error(err, 0) end
+  end
+end
+
+--- Calls setup on every callback that has it; from then on get_state
+--- asks the callbacks for their state.
+function CallbackList:setup(info)
+  self:call("setup", info)
+  self._set_up = true
+end
+
+--- The callbacks' states for the experiment's snapshot (Ray's
+--- CallbackList.get_state, by position in the list): a list of {index,
+--- class, state} for each callback whose get_state returns a table, or nil.
+--- Before setup, the states a resume gave (set_state). A get_state that
+--- fails or returns what JSON cannot hold is warned about once; that
+--- callback's state is left out.
+function CallbackList:get_state()
+  if not self._set_up then return self._restored end
+  local out
+  for i, cb in ipairs(self.callbacks) do
+    if type(cb) == "table" and cb.get_state ~= nil and not self._bad_state[cb] then
+      local ok, state = plugin.call("callback", cb, "get_state", nil)
+      local bad = not ok and tostring(state):match("^[^\n]*") or nil
+      if ok and state ~= nil then
+        local encoded, err = nil, "a " .. type(state) .. ", not a table"
+        if type(state) == "table" then encoded, err = core.json_encode(state) end
+        if not encoded then
+          bad = string.format("callback %s: get_state returned %s, which the experiment's snapshot cannot hold",
+            plugin.name(cb), tostring(err))
+        else
+          out = out or {}
+          out[#out + 1] = {index = i, class = plugin.name(cb), state = state}
+        end
+      end
+      if bad then
+        self._bad_state[cb] = true
+        io.stderr:write("tunelua warning: ", bad, " (its state is not saved with the experiment)\n")
+      end
+    end
+  end
+  return out
+end
+
+--- Gives each callback the state a snapshot saved for it (get_state), by
+--- position, when the callback there is of the same class and has
+--- set_state. `where` names the snapshot in messages. A state for a
+--- callback that is not there, or a set_state that fails, is a warning.
+function CallbackList:set_state(states, where)
+  if type(states) ~= "table" then return end
+  self._restored = states
+  for _, s in ipairs(states) do
+    local cb = type(s) == "table" and self.callbacks[s.index]
+    local name = type(s) == "table" and tostring(s.class) or "?"
+    local bad
+    if type(cb) ~= "table" or plugin.name(cb) ~= name then
+      bad = string.format("%s holds the state of callback %s (callbacks[%s]), which this run does not have there",
+        where, name, type(s) == "table" and tostring(s.index) or "?")
+    elseif cb.set_state == nil then
+      bad = string.format("%s holds a state for callback %s, which has no set_state", where, name)
+    else
+      local ok, err = plugin.call("callback", cb, "set_state", nil, s.state)
+      if not ok then bad = tostring(err):match("^[^\n]*") end
+    end
+    if bad then io.stderr:write("tunelua warning: ", bad, " (it starts without its saved state)\n") end
   end
 end
 

@@ -80,6 +80,7 @@ function R:_after_failure(trial)
 end
 
 function R:_try_recover(trial, msg, traceback)
+  self.callbacks:call("on_trial_recover", self.iteration, self.trials, trial, {})
   self:forget_decisions(trial)
   trial.saving_to = nil
   self.trial_executor:stop_trial(trial, true, msg, traceback)

@@ -134,6 +134,7 @@ function R:state()
     scheduler = save_plugin("scheduler", self.scheduler),
     stopper = save_plugin("stopper", self.stopper),
     plugins = {search_alg = kind_of(self.search_alg), scheduler = kind_of(self.scheduler)},
+    callbacks = self.callbacks:get_state(),
   }
 end
 
@@ -391,6 +392,7 @@ function R:resume(mode)
   for _, t in ipairs(finished) do
     self:_search("on_trial_complete", nil, t.trial_id, results.flat_view(t.last_result), false)
   end
+  self.callbacks:set_state(state.callbacks, state.path)
   self.resumed = true
   return true
 end

@@ -181,7 +181,7 @@ local function execute(ctx, opts, o, kind)
   local ok, err = pcall(function()
     -- The plug-ins' setup fails like the loop: a run refused before its
     -- first trial leaves nothing on disk.
-    runner.callbacks:call("setup", {stop = o.stop, num_samples = o.num_samples, experiment_dir = ctx.experiment_dir,
+    runner.callbacks:setup({stop = o.stop, num_samples = o.num_samples, experiment_dir = ctx.experiment_dir,
       total_num_samples = ctx.search_alg.total_samples})
     set_up = true
     if reporter then

@@ -72,6 +72,9 @@ end
 local function tabulate(headers, rows, fmt_name)
   local fmt = FORMATS[fmt_name]
   local ncol = #headers
+  -- Headers on one line, as the cells (a result key may hold a newline).
+  headers = table.move(headers, 1, ncol, 1, {})
+  for j = 1, ncol do headers[j] = text(headers[j]) end
   -- Each cell's text and display width are computed once (a final table
   -- of 10,000 trials has tens of thousands of cells).
   local cols, cwidths, widths, numeric = {}, {}, {}, {}
