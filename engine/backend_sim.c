@@ -61,6 +61,7 @@ struct tune_proc {
   int exiting;             ///< exit scheduled (stop or kill): no more replies
   int exited;
   size_t pending;          ///< heap items that point here
+  char *failure;           ///< the host failed after a batch's first results: the next request's reply
 };
 
 struct tune_timer {
@@ -116,6 +117,7 @@ static void proc_maybe_free(tune_proc_t *p) {
   if (!p->exited || p->pending) return;
   p->b->nprocs--;
   free(p->trial_id);
+  free(p->failure);
   free(p);
 }
 
@@ -186,6 +188,14 @@ static double step_of(const sim_backend_t *b, const cJSON *m) {
 /// time after the one before (step_of), in one reply.
 static void train(tune_proc_t *p, uint64_t id, long n) {
   sim_backend_t *b = p->b;
+  if (p->failure) {
+    /* The host failed after the results of the last batch: as a worker's
+       trainable raising after them, its error answers this request. */
+    reply_error(p, id, p->failure);
+    free(p->failure);
+    p->failure = NULL;
+    return;
+  }
   /* The reply is the message a worker would send, made as a tree: the
      host's metrics are never written as text and parsed again. */
   cJSON *msg = answer("result", id);
@@ -211,6 +221,10 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
     }
     if (rc < 0) {
       tune_buf_putc(&b->scratch, '\0');
+      if (made > 0) { /* the batch's results first, the failure next */
+        p->failure = tune_xstrdup(b->scratch.data);
+        break;
+      }
       reply_error(p, id, b->scratch.data);
       cJSON_Delete(msg);
       return;
@@ -224,12 +238,17 @@ static void train(tune_proc_t *p, uint64_t id, long n) {
       const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "time_this_iter_s");
       tune_buf_reset(&b->scratch);
       if (cJSON_IsNumber(t)) tune_buf_printf(&b->scratch, isnan(t->valuedouble) ? "NaN" : "%g", t->valuedouble);
-      else tune_buf_printf(&b->scratch, "a %s", cJSON_IsString(t) ? "string" : cJSON_IsBool(t) ? "boolean" : "table");
+      else tune_buf_printf(&b->scratch, "%s", cJSON_IsString(t) ? "a string" : cJSON_IsBool(t) ? "a boolean"
+                           : cJSON_IsNull(t) ? "null" : "a table");
       tune_buf_putc(&b->scratch, '\0');
       char why[200];
-      snprintf(why, sizeof why, "the simulator's curve reported time_this_iter_s = %.60s: an iteration's virtual "
+      snprintf(why, sizeof why, "the simulated trial reported time_this_iter_s = %.60s: an iteration's virtual "
                "seconds must be a number in [0, 1e9]", b->scratch.data);
       cJSON_Delete(m);
+      if (made > 0) { /* the batch's results first, the failure next */
+        p->failure = tune_xstrdup(why);
+        break;
+      }
       reply_error(p, id, why);
       cJSON_Delete(msg);
       return;
@@ -281,6 +300,8 @@ static void restore(tune_proc_t *p, uint64_t id, const char *dir) {
 /// A start or reset request named the trial `id` (`n` bytes): the worker
 /// serves it from iteration 1, and says it is ready.
 static void set_trial(tune_proc_t *p, uint64_t req, const char *id, size_t n, int reset) {
+  free(p->failure); /* a new start: what the last one failed with is no more */
+  p->failure = NULL;
   free(p->trial_id);
   p->trial_id = tune_xstrndup(id, n);
   p->iteration = 0;

@@ -475,13 +475,14 @@ describe("tune.run", function()
       assert.equal("number", type(iteration))
       assert.equal(trial, trials[1])
       assert.same({}, info)
-      calls[#calls + 1] = "recover " .. trial.status
+      calls[#calls + 1] = "recover " .. trial.num_failures .. " " .. tostring(trial.error_msg ~= nil)
     end
     function cb.on_trial_error(_, _, _, trial) calls[#calls + 1] = "error " .. trial.status end
     run("flaky", {config = {steps = 3, fail_at = 2, fail_times = 5, marker = dir .. "/m"}, max_failures = 2,
       raise_on_failed_trial = false, local_dir = dir, callbacks = {cb}})
-    -- Two failures retried, the third ends the trial.
-    assert.same({"start RUNNING", "recover RUNNING", "start RUNNING", "recover RUNNING", "start RUNNING",
+    -- Two failures retried, each recorded when the callback hears of it;
+    -- the third ends the trial.
+    assert.same({"start RUNNING", "recover 1 true", "start RUNNING", "recover 2 true", "start RUNNING",
       "error ERROR"}, calls)
   end)
 

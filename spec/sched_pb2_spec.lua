@@ -181,6 +181,24 @@ describe("PB2", function()
     assert.not_matches("stack traceback", tostring(e), 1, true)
   end)
 
+  it("takes back a trial it refuses mid-run: neither the journal nor the snapshot holds it", function()
+    -- Refused after the first trial ran, the trial stayed in the runner's
+    -- lists: the snapshot kept it PENDING and the journal had its status
+    -- without its trial_added entry.
+    local dir = support.tmpdir("pb2_mid")
+    local ok = pcall(tune.run, "sim", {backend = "sim", sim = {curve = function(_, it) if it <= 3 then return {acc = it} end end},
+      verbose = 0, local_dir = dir, name = "m", metric = "acc", mode = "max",
+      config = {lr = tune.grid_search({0.1, "x"})}, search_alg = tune.search.BasicVariantGenerator{max_concurrent = 1},
+      scheduler = PB2{hyperparam_bounds = {lr = {0, 1}}}})
+    assert.is_false(ok)
+    local a = tune.ExperimentAnalysis(dir .. "/m")
+    assert.equal(1, #a.trials)
+    assert.equal("TERMINATED", a.trials[1].status)
+    for line in core.read_file(dir .. "/m/experiment_journal.jsonl"):gmatch("[^\n]+") do
+      assert.equal(a.trials[1].trial_id, core.json_decode(line).trial_id or core.json_decode(line).trial.trial_id)
+    end
+  end)
+
   it("test_pb2_custom_explore_fn: post-processes the config PB2 chose", function()
     local pb2 = create({a = {1.0, 2.0}, b = {c = {2.0, 4.0}, d = {4.0, 10.0}}}, {custom_explore_fn = function(config)
       config.b.c = math.tointeger(math.floor(config.b.c))

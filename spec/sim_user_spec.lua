@@ -291,6 +291,48 @@ print("DONE")
       assert.same(reps(rec), reps(a))
     end)
 
+    it("replays a trainable's own training_iteration values row by row, and a retried trial's to its creator", function()
+      -- Its own values were taken for row numbers (rows made up up to
+      -- them); the retried trial, at the back of the state's list, gave
+      -- its recording to the next trial of the same config.
+      local failed = false
+      local rec = tune.run(function() end, {backend = "sim", verbose = 0, local_dir = dir, name = "rec",
+        num_samples = 3, max_failures = 1, config = {x = 1}, sim = {curve = function(_, i, t)
+          local k = tonumber(t.trial_id:match("_(%d+)$"))
+          if k == 0 and i == 2 and not failed then failed = true error("once") end
+          if i <= 2 then return {loss = 10 * k + i, training_iteration = 1000 * i} end
+        end}})
+      assert.is_true(failed)
+      -- The state file itself may be given too.
+      local state
+      for _, f in ipairs(core.listdir(dir .. "/rec")) do if f:match("^experiment_state") then state = f end end
+      local a = tune.run(function() end, {backend = "sim", verbose = 0, local_dir = dir, name = "rp",
+        num_samples = 3, config = {x = 1}, sim = {replay = dir .. "/rec/" .. state}})
+      assert.equal(3, #rec.trials)
+      for _, t in ipairs(a.trials) do
+        local k = tonumber(t.trial_id:match("_(%d+)$"))
+        local l = {}
+        for i, r in ipairs(loss_rows(t)) do l[i] = r[2] end
+        assert.same({10 * k + 1, 10 * k + 2}, l, t.trial_id)
+      end
+    end)
+
+    it("replays a recorded failure after the recorded rows with a result buffer too", function()
+      -- A batch the host failed in was one error: the rows before it were lost.
+      tune.run(function() end, {backend = "sim", verbose = 0, local_dir = dir, name = "rec",
+        raise_on_failed_trial = false, sim = {curve = function(_, i)
+          if i == 6 then error("dies at 6") end
+          return {loss = i}
+        end}})
+      local ex = tune.SimulatedExecutor{replay = dir .. "/rec", result_buffer_length = 16}
+      local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, name = "rp",
+        raise_on_failed_trial = false})
+      ex:close()
+      assert.same({"ERROR", 5}, {a.trials[1].status, a.trials[1].last_result.training_iteration})
+      assert.equal(5, #loss_rows(a.trials[1]))
+      assert.matches("replayed the recorded failure: .*dies at 6", core.read_file(a.trials[1].logdir .. "/error.txt"))
+    end)
+
     it("reads no file outside the recording's directory", function()
       tune.run(function() end, {backend = "sim", verbose = 0, local_dir = dir, name = "orig",
         config = {k = tune.grid_search({1, 2})}, sim = {curve = function(c, i) if i <= 2 then return {loss = c.k} end end}})
@@ -317,7 +359,7 @@ print("DONE")
       local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, raise_on_failed_trial = false})
       ex:close()
       assert.equal("ERROR", a.trials[1].status)
-      assert.matches("curve reported time_this_iter_s = .*: an iteration's virtual seconds must be a number in %[0, 1e9%]",
+      assert.matches("trial reported time_this_iter_s = .*: an iteration's virtual seconds must be a number in %[0, 1e9%]",
         core.read_file(a.trials[1].logdir .. "/error.txt"))
     end
   end)

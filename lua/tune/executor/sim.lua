@@ -48,31 +48,48 @@ local function inside(dir, path)
   return path == dir or path:sub(1, #dir + 1) == dir .. "/"
 end
 
---- A recorded trial's rows, by training_iteration: a trial restarted
---- (max_failures, a restore) logged some iterations twice, and the later
---- row is the one its run went on from. Rows without an iteration follow
---- the one before. Returns the rows (a list 1..n) and how many lines were
---- left out (not an object).
+--- A recorded trial's rows, in the order it logged them, with a restart
+--- undone: a trial restarted (max_failures, a restore) logs a row with
+--- iterations_since_restore 1 again, at the training_iteration it went
+--- on from, and the rows it had logged at that iteration or later are
+--- gone. (training_iteration values are not taken for row numbers: a
+--- trainable may report its own.) Returns the rows (a list 1..n) and how many lines
+--- were left out (not an object).
 local function recorded_rows(text)
-  local rows, bad, last = {}, 0, 0
+  local rows, its, bad = {}, {}, 0
   for line in text:gmatch("[^\n]+") do
     local r = core.json_decode(line)
     -- An object: a non-empty JSON array decodes with integer keys.
     if type(r) == "table" and getmetatable(r) ~= core.array_mt and math.type(next(r)) == nil then
-      local it = math.tointeger(r.training_iteration)
-      if it == nil or it < 1 then it = last + 1 end
+      local it = type(r.training_iteration) == "number" and r.training_iteration or nil
+      if r.iterations_since_restore == 1 and it then
+        -- A restart: the rows logged from its iteration on are gone.
+        while #rows > 0 and its[#rows] ~= nil and its[#rows] >= it do
+          rows[#rows], its[#rows] = nil, nil
+        end
+      end
       local m = {}
       for k, v in pairs(r) do if not AUTO[k] then m[k] = v end end
-      -- A restart goes back: what the first run logged after it is gone.
-      for i = it, #rows do rows[i] = nil end
-      for i = #rows + 1, it - 1 do rows[i] = rows[i - 1] or {} end
-      rows[it] = m
-      last = it
+      rows[#rows + 1] = m
+      its[#rows] = it
     else
       bad = bad + 1
     end
   end
   return rows, bad
+end
+
+--- A trial id's creation order, when every id is tune.run's
+--- "<prefix>_<counter>" with one prefix (the counter may outgrow its five
+--- digits); nil otherwise (a searcher's own ids): the state's order then.
+local function creation_order(recs)
+  local prefix
+  for _, rec in ipairs(recs) do
+    local p = type(rec.trial_id) == "string" and rec.trial_id:match("^(.-)_%d+$")
+    if not p or (prefix and p ~= prefix) then return nil end
+    prefix = p
+  end
+  return function(a, b) return tonumber(a.trial_id:match("_(%d+)$")) < tonumber(b.trial_id:match("_(%d+)$")) end
 end
 
 --- The recorded trials of a finished experiment: canonical config -> a
@@ -89,23 +106,29 @@ function M.load_recording(dir)
   if not sources then error(err, 0) end
   local by_config, n = {}, 0
   for _, src in ipairs(sources) do
+    -- A retried trial went to the back of the experiment's list (Ray's
+    -- requeue): the ids' counter says the order of creation.
+    local recs = {}
     for _, rec in ipairs(src.state.trials or {}) do
-      if type(rec) == "table" and type(rec.trial_id) == "string" then
-        local t = state.make_stub(rec, src)
-        local path = type(t.logdir) == "string" and util.join(t.logdir, "result.json") or nil
-        if path and not inside(util.abspath(dir), util.abspath(path)) then path = nil end
-        local rows, bad = recorded_rows(path and core.read_file(path) or "")
-        if bad > 0 then
-          io.stderr:write(string.format("tunelua warning: replay: %s: %s left out\n", path,
-            bad == 1 and "1 line that is not a result" or bad .. " lines that are not results"))
-        end
-        local key = canonical(t.config)
-        local list = by_config[key] or {}
-        by_config[key] = list
-        local failed = t.status == "ERROR" and (type(t.error_msg) == "string" and t.error_msg or "the trial failed")
-        list[#list + 1] = (#rows > 0 or failed) and {rows = rows, error = failed or nil}
-        if #rows > 0 then n = n + 1 end
+      if type(rec) == "table" and type(rec.trial_id) == "string" then recs[#recs + 1] = rec end
+    end
+    local order = creation_order(recs)
+    if order then table.sort(recs, order) end
+    for _, rec in ipairs(recs) do
+      local t = state.make_stub(rec, src)
+      local path = type(t.logdir) == "string" and util.join(t.logdir, "result.json") or nil
+      if path and not inside(util.abspath(src.dir), util.abspath(path)) then path = nil end
+      local rows, bad = recorded_rows(path and core.read_file(path) or "")
+      if bad > 0 then
+        io.stderr:write(string.format("tunelua warning: replay: %s: %s left out\n", path,
+          bad == 1 and "1 line that is not a result" or bad .. " lines that are not results"))
       end
+      local key = canonical(t.config)
+      local list = by_config[key] or {}
+      by_config[key] = list
+      local failed = t.status == "ERROR" and (type(t.error_msg) == "string" and t.error_msg or "the trial failed")
+      list[#list + 1] = (#rows > 0 or failed) and {rows = rows, error = failed or nil}
+      if #rows > 0 then n = n + 1 end
     end
   end
   if n == 0 then error(dir .. " holds no recorded results to replay", 0) end

@@ -18,6 +18,17 @@ function R:_should_recover(trial)
   return trial.max_failures < 0 or trial.num_failures < trial.max_failures
 end
 
+--- Takes back a trial add_trial had added when the scheduler refused it
+--- (nothing of it was journaled): the run's state is as before it.
+function R:_forget_trial(trial)
+  for _, list in ipairs({self.trials, self._live, self._changes}) do
+    for i = #list, 1, -1 do if list[i] == trial then table.remove(list, i) end end
+  end
+  self._changes[trial] = nil
+  self._by_id[trial.trial_id] = nil
+  trial._changes = nil
+end
+
 --- Moves a live trial to the end of the trials (and of the live ones).
 function R:_to_back(trial)
   for _, list in ipairs({self.trials, self._live}) do
@@ -80,11 +91,12 @@ function R:_after_failure(trial)
 end
 
 function R:_try_recover(trial, msg, traceback)
-  self.callbacks:call("on_trial_recover", self.iteration, self.trials, trial, {})
   self:forget_decisions(trial)
   trial.saving_to = nil
   self.trial_executor:stop_trial(trial, true, msg, traceback)
   self:_journal_status(trial)
+  -- The failure recorded (num_failures, error_msg), before it starts again.
+  self.callbacks:call("on_trial_recover", self.iteration, self.trials, trial, {})
   if self.trial_executor:has_resources_for_trial(trial) and self.trial_executor:start_trial(trial) then
     self:_journal_status(trial)
     return

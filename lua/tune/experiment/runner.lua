@@ -136,10 +136,12 @@ function TrialRunner:add_trial(trial, quiet)
   if not finished then self._live[#self._live + 1] = trial end
   local ok, why = true, nil
   if not finished then ok, why = self.trial_executor:feasible(trial) end
-  -- The scheduler before the journal: its on_trial_add may complete the
-  -- config in place (PBT's mutations), which the journal and params.json
-  -- then hold, and a refusal there (PB2's) leaves nothing written.
-  if ok and not finished then self:_scheduler("on_trial_add", nil, trial) end
+  -- The scheduler before the journal: its on_trial_add may complete the config in place (PBT's
+  -- mutations), which the journal and params.json then hold; one it refuses (PB2's) is taken back.
+  if ok and not finished then
+    local added, err = pcall(self._scheduler, self, "on_trial_add", nil, trial)
+    if not added then self:_forget_trial(trial) error(err, 0) end
+  end
   if self.store and not quiet then
     self.store:journal{event = "trial_added", trial = persistence.serialize_trial(trial, self.experiment_dir)}
   end
@@ -151,8 +153,7 @@ function TrialRunner:add_trial(trial, quiet)
     trial:init_logdir() -- it can never run: failed now rather than left PENDING forever
     return self:_fail(trial, string.format("trial %s can never run: %s", tostring(trial), why), nil, true)
   end
-  -- Its directory is made on the directory thread while it waits; with
-  -- many trials pending before it, without waking the thread for it alone.
+  -- Its directory is made on the directory thread while it waits (lazily behind many pending).
   if self.store and trial.status == Trial.PENDING then trial:prepare_logdir(self._npending > LAZY_PENDING) end
 end
 
@@ -262,8 +263,7 @@ function TrialRunner:_start_trial(trial)
   -- Decisions left from before a stop (a scheduler stopped the trial while
   -- it was saving) do not apply to this new start.
   self:forget_decisions(trial)
-  -- Restored by a resume: the rows after its checkpoint go now
-  -- (_repair_trial).
+  -- Restored by a resume: the rows after its checkpoint go now (_repair_trial).
   local upto = rawget(trial, "_trim_logs_to")
   if upto ~= nil then
     trial._trim_logs_to = nil
