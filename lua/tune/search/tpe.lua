@@ -1,16 +1,18 @@
 --- TPESearch: a native Tree-structured Parzen Estimator searcher
 --- (Bergstra et al. 2011), written to behave as Optuna 3.1's TPESampler
---- (independent, univariate TPE), with a Latin hypercube start-up and a
---- 15 % good group by default, and every fourth suggestion a perturbation
---- of the best trial (tune.search.tpe_exploit). See docs/reference/searchers/tpe.md.
+--- (independent, univariate TPE), with a Latin hypercube start-up, a
+--- 15 % good group and 12 EI candidates by default, and every fourth
+--- suggestion a perturbation of the best trial (tune.search.tpe_exploit),
+--- every second one while the best trial is 12 observations old. See
+--- docs/reference/searchers/tpe.md.
 ---
 --- TPESearch{space =, metric =, mode =, points_to_evaluate =,
----   n_startup_trials = 10, startup_design = "lhs", n_ei_candidates = 24,
+---   n_startup_trials = 10, startup_design = "lhs", n_ei_candidates = 12,
 ---   gamma = <min(ceil(0.15 n), 25)>,
 ---   weights = <Optuna's default_weights>, prior_weight = 1.0,
 ---   consider_prior = true, consider_magic_clip = true,
 ---   consider_endpoints = false, exact_density = false, seed = nil,
----   exploit_every = 4, exploit_scale = 1.0}
+---   exploit_every = 4, exploit_scale = 1.0, exploit_stall = 12}
 ---
 --- History: every completed trial is an observation (its internal
 --- parameter values, a rank key and a score). Kept sorted, per parameter by
@@ -46,7 +48,8 @@ end
 local OPTIONS = {space = true, metric = true, mode = true, points_to_evaluate = true,
   n_startup_trials = true, n_ei_candidates = true, gamma = true, weights = true, prior_weight = true,
   consider_prior = true, consider_magic_clip = true, consider_endpoints = true, exact_density = true, seed = true,
-  constant_liar = true, multivariate = true, startup_design = true, exploit_every = true, exploit_scale = true}
+  constant_liar = true, multivariate = true, startup_design = true, exploit_every = true, exploit_scale = true,
+  exploit_stall = true}
 
 local function get_path(t, path)
   if type(t) ~= "table" then return nil end
@@ -79,8 +82,9 @@ function TPESearch:__init(opts)
     return i
   end
   self.n_startup_trials = int_opt("n_startup_trials", 10, 0)
-  self.n_ei_candidates = int_opt("n_ei_candidates", 24, 1)
+  self.n_ei_candidates = int_opt("n_ei_candidates", 12, 1)
   self.exploit_every = int_opt("exploit_every", 4, 0)
+  self.exploit_stall = int_opt("exploit_stall", 12, 0)
   local es = opts.exploit_scale == nil and 1.0 or opts.exploit_scale
   if type(es) ~= "number" or not (es > 0) or es == huge then
     error("TPESearch: exploit_scale must be a positive number", 3)
@@ -428,6 +432,12 @@ function TPESearch:suggest(trial_id)
   end
   self._nsuggest = self._nsuggest + 1
   local exploits = not startup and self.exploit_every > 0 and self._nsuggest % self.exploit_every == 0
+  if not startup and not exploits and self.exploit_every > 0 and self.exploit_stall > 0 and self._nsuggest % 2 == 0 then
+    -- The search has stalled: the best observation came exploit_stall or
+    -- more observations ago. Every other suggestion then exploits.
+    local best = told.order[1]
+    exploits = best ~= nil and #told.trials - best >= self.exploit_stall
+  end
   local ok, config, int = pcall(self._suggest_from, self, sp, point, fixed, startup, exploits)
   self._hist = told
   if not ok then error(config, 0) end
