@@ -467,6 +467,22 @@ describe("tune.run", function()
     assert.is_false(list:has("on_trial_result"))
   end)
 
+  it("keeps no callback state that JSON would give back changed (integer keys), and says so", function()
+    local CallbackList = require("tune.experiment.callback").CallbackList
+    local sparse = {get_state = function() return {ik = {[10] = 1}} end}
+    local fine = {get_state = function() return {n = 3, list = {1, 2}} end}
+    local list = CallbackList({sparse, fine})
+    list:setup({})
+    local warned = {}
+    local stderr = io.stderr
+    io.stderr = {write = function(self, ...) for _, x in ipairs({...}) do warned[#warned + 1] = x end return self end}
+    local state = list:get_state()
+    io.stderr = stderr
+    assert.equal(1, #state)
+    assert.same({n = 3, list = {1, 2}}, state[1].state)
+    assert.matches("get_state returned .* which the experiment's snapshot cannot hold", table.concat(warned))
+  end)
+
   it("calls on_trial_recover when a failed trial will be retried, before it starts again", function()
     local calls = {}
     local cb = {}

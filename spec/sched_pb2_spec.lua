@@ -197,6 +197,16 @@ describe("PB2", function()
     for line in core.read_file(dir .. "/m/experiment_journal.jsonl"):gmatch("[^\n]+") do
       assert.equal(a.trials[1].trial_id, core.json_decode(line).trial_id or core.json_decode(line).trial.trial_id)
     end
+    -- No last snapshot held the search algorithm's state past the trial it
+    -- took back: a resume makes the trial again (and PB2 refuses it again),
+    -- where it had refused to resume an experiment it knew no trial of.
+    local ok2, err = pcall(tune.run, "sim", {backend = "sim", sim = {curve = function(_, it)
+      if it <= 3 then return {acc = it} end end}, verbose = 0, local_dir = dir, name = "m", metric = "acc", mode = "max",
+      resume = true, config = {lr = tune.grid_search({0.1, "x"})},
+      search_alg = tune.search.BasicVariantGenerator{max_concurrent = 1},
+      scheduler = PB2{hyperparam_bounds = {lr = {0, 1}}}})
+    assert.is_false(ok2)
+    assert.matches('PB2: hyperparam_bounds has lr = {0, 1}, but trial .* holds string "x" at lr', tostring(err))
   end)
 
   it("test_pb2_custom_explore_fn: post-processes the config PB2 chose", function()

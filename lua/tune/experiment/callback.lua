@@ -127,7 +127,11 @@ function CallbackList:get_state()
       local bad = not ok and tostring(state):match("^[^\n]*") or nil
       if ok and state ~= nil then
         local encoded, err = nil, "a " .. type(state) .. ", not a table"
-        if type(state) == "table" then encoded, err = core.json_encode(state) end
+        if type(state) == "table" then
+          -- What JSON would give back otherwise (integer keys as strings) is not kept either.
+          err = require("tune.worker.checkpoint").problem(state)
+          if err then err = err:gsub("^checkpoint: ", "") else encoded, err = core.json_encode(state) end
+        end
         if not encoded then
           bad = string.format("callback %s: get_state returned %s, which the experiment's snapshot cannot hold",
             plugin.name(cb), tostring(err))

@@ -19,14 +19,18 @@ function R:_should_recover(trial)
 end
 
 --- Takes back a trial add_trial had added when the scheduler refused it
---- (nothing of it was journaled): the run's state is as before it.
-function R:_forget_trial(trial)
+--- (nothing of it was journaled), and raises `err`. The search algorithm
+--- made it already: the snapshots from here on (took_back) keep its state
+--- from before, so a resume makes the trial again.
+function R:_forget_trial(trial, err)
   for _, list in ipairs({self.trials, self._live, self._changes}) do
     for i = #list, 1, -1 do if list[i] == trial then table.remove(list, i) end end
   end
   self._changes[trial] = nil
   self._by_id[trial.trial_id] = nil
   trial._changes = nil
+  self.took_back = true
+  error(err, 0)
 end
 
 --- Moves a live trial to the end of the trials (and of the live ones).

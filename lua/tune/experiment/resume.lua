@@ -123,6 +123,8 @@ end
 
 function R:state()
   local runner, stats = self:records()
+  -- After a trial taken back (failures.lua), the search algorithm's state from before it.
+  if not self.took_back then self._search_saved = save_plugin("search algorithm", self.search_alg) end
   return {
     name = self.experiment_info.name,
     experiment_dir = self.experiment_dir,
@@ -130,7 +132,7 @@ function R:state()
     mode = self.mode,
     runner = runner,
     stats = stats,
-    search_alg = save_plugin("search algorithm", self.search_alg),
+    search_alg = self._search_saved,
     scheduler = save_plugin("scheduler", self.scheduler),
     stopper = save_plugin("stopper", self.stopper),
     plugins = {search_alg = kind_of(self.search_alg), scheduler = kind_of(self.scheduler)},
@@ -149,9 +151,8 @@ function R:checkpoint(force, background)
   self._last_checkpoint = now
   self:_journal_changes(true)
   local dir = self.experiment_dir
-  -- A finished trial changes afterwards only through the journal: the
-  -- store copies its entry from the last snapshot when nothing was
-  -- journaled about it since.
+  -- A finished trial changes afterwards only through the journal: the store copies
+  -- its entry from the last snapshot when nothing was journaled about it since.
   local path, err = self.store:snapshot(self:state(), self.trials,
     function(t) return persistence.serialize_trial(t, dir) end,
     function(t) return (t.status == Trial.TERMINATED or t.status == Trial.ERROR) and t.trial_id or nil end,
@@ -341,9 +342,8 @@ function R:resume(mode)
         state.path, p[1], (tostring(err):match("^[^\n]*"):gsub("^[^:]+:%d+: ", "")))
     end
   end
-  -- Every trial the search algorithm made and still waits for must be in
-  -- the experiment (a state with a trial cut out would otherwise run on
-  -- with the wrong count, or wait for it forever).
+  -- Every trial the search algorithm made and still waits for must be in the experiment
+  -- (a state with a trial cut out would otherwise run on with the wrong count, or wait forever).
   local ok_live, ids = plugin.call("search algorithm", self.search_alg, "live_trial_ids", nil)
   if ok_live and type(ids) == "table" then
     local have = {}

@@ -140,7 +140,7 @@ function TrialRunner:add_trial(trial, quiet)
   -- mutations), which the journal and params.json then hold; one it refuses (PB2's) is taken back.
   if ok and not finished then
     local added, err = pcall(self._scheduler, self, "on_trial_add", nil, trial)
-    if not added then self:_forget_trial(trial) error(err, 0) end
+    if not added then self:_forget_trial(trial, err) end
   end
   if self.store and not quiet then
     self.store:journal{event = "trial_added", trial = persistence.serialize_trial(trial, self.experiment_dir)}
