@@ -603,4 +603,12 @@ describe("TPESearch", function()
     -- Generous (sanitizer builds, busy machines); measured: well under 2 ms here.
     assert.is_true(ms < 50, ms .. " ms per suggestion")
   end)
+
+  it("refuses an exploit_stall given without the exploitation step it changes", function()
+    local ok, err = pcall(TPESearch, {exploit_every = 0, exploit_stall = 5})
+    assert.is_false(ok)
+    assert.matches("TPESearch: exploit_stall needs exploit_every > 0", tostring(err), 1, true)
+    assert.has_no.errors(function() TPESearch{exploit_every = 0} end)
+    assert.has_no.errors(function() TPESearch{exploit_every = 0, exploit_stall = 0} end)
+  end)
 end)

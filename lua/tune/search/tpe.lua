@@ -85,6 +85,9 @@ function TPESearch:__init(opts)
   self.n_ei_candidates = int_opt("n_ei_candidates", 12, 1)
   self.exploit_every = int_opt("exploit_every", 4, 0)
   self.exploit_stall = int_opt("exploit_stall", 12, 0)
+  if opts.exploit_stall ~= nil and self.exploit_stall > 0 and self.exploit_every == 0 then
+    error("TPESearch: exploit_stall needs exploit_every > 0 (exploit_every = 0 turns the exploitation step off)", 3)
+  end
   local es = opts.exploit_scale == nil and 1.0 or opts.exploit_scale
   if type(es) ~= "number" or not (es > 0) or es == huge then
     error("TPESearch: exploit_scale must be a positive number", 3)
