@@ -352,6 +352,20 @@ describe("ExperimentAnalysis", function()
     end
   end)
 
+  it("says what is wrong with a dot for a colon and with arguments of the wrong type", function()
+    local a = tune.run(function() end, {backend = "sim", sim = {curve = function(_, i) if i <= 2 then return {loss = i} end end},
+      verbose = 0, local_dir = support.tmpdir("ea-args"), num_samples = 2})
+    local ok, err = pcall(a.get_best_trial, "loss", "min")
+    assert.is_false(ok)
+    assert.matches("call its methods with a colon", err, 1, true)
+    ok, err = pcall(a.get_best_trial, a, "loss", "min", "last", "no")
+    assert.matches("filter_nan_and_inf must be true or false, got string", err, 1, true)
+    ok, err = pcall(a.get_all_configs, a, "yes")
+    assert.matches("prefix must be true or false, got string", err, 1, true)
+    assert.equal(2, #a.trials)
+    assert.is_not_nil(a:get_best_trial("loss", "min", "last", false))
+  end)
+
   it("get_best_config and get_best_logdir follow the best trial", function()
     local ea = ExperimentAnalysis(D)
     assert.are.same({lr = 0.01, model = {layers = 2}, name = NAME_A}, ea:get_best_config("loss", "min", "avg"))

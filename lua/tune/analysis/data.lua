@@ -30,6 +30,9 @@ end
 --- logdir -> config for every trial with a logdir (Ray 2.0); with prefix,
 --- flattened under "config/".
 function ExperimentAnalysis:get_all_configs(prefix)
+  if prefix ~= nil and type(prefix) ~= "boolean" then
+    error("ExperimentAnalysis: get_all_configs(prefix): prefix must be true or false, got " .. type(prefix), 2)
+  end
   local out = {}
   for _, t in ipairs(self.trials) do
     if type(t.logdir) == "string" then

@@ -124,6 +124,13 @@ function ExperimentAnalysis:get_trial_score(trial, metric, mode, scope)
 end
 
 local function find_best(self, metric, mode, scope, filter_nan_and_inf)
+  if type(self) ~= "table" or type(rawget(self, "trials")) ~= "table" then
+    -- analysis.get_best_trial("loss", "min"): "loss" was taken for the analysis.
+    return false, "ExperimentAnalysis: call its methods with a colon (analysis:get_best_trial(...))"
+  end
+  if filter_nan_and_inf ~= nil and type(filter_nan_and_inf) ~= "boolean" then
+    return false, "ExperimentAnalysis: filter_nan_and_inf must be true or false, got " .. type(filter_nan_and_inf)
+  end
   local err
   metric, err = check_metric(self, metric)
   if not metric then return false, err end
