@@ -248,7 +248,7 @@ print("DONE")
       for _, t in ipairs(a.trials) do assert.equal(t.config.lr == 0.3 and 111 or 222, t.last_result.loss) end
     end)
 
-    it("follows training_iteration through a recorded restart, and fails a recorded failure again", function()
+    it("undoes a recorded restart (iterations_since_restore), and fails a recorded failure again", function()
       local failed = false
       local rec = tune.run(function() end, {backend = "sim", verbose = 0, local_dir = dir, name = "rec",
         max_failures = 1, raise_on_failed_trial = false, config = {k = tune.grid_search({1, 2, 3})}, sim = {

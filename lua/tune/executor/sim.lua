@@ -42,12 +42,6 @@ local function canonical(v)
 end
 M.canonical = canonical
 
---- Whether `path` is `dir` or inside it (both absolute, as written).
-local function inside(dir, path)
-  dir = dir:gsub("/+$", "")
-  return path == dir or path:sub(1, #dir + 1) == dir .. "/"
-end
-
 --- A recorded trial's rows, in the order it logged them, with a restart
 --- undone: a trial restarted (max_failures, a restore) logs a row with
 --- iterations_since_restore 1 again, at the training_iteration it went
@@ -117,7 +111,7 @@ function M.load_recording(dir)
     for _, rec in ipairs(recs) do
       local t = state.make_stub(rec, src)
       local path = type(t.logdir) == "string" and util.join(t.logdir, "result.json") or nil
-      if path and not inside(util.abspath(src.dir), util.abspath(path)) then path = nil end
+      if path and not util.within(util.abspath(path), util.abspath(src.dir)) then path = nil end
       local rows, bad = recorded_rows(path and core.read_file(path) or "")
       if bad > 0 then
         io.stderr:write(string.format("tunelua warning: replay: %s: %s left out\n", path,
