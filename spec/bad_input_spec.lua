@@ -363,8 +363,27 @@ describe("bad input through tune.run", function()
         callbacks = {{on_experiment_end = function() error("end boom") end}}})
       print("trials", #a.trials, a.trials[1].status)
     ]], where .. "/out"))
-    assert.matches("tunelua warning: callback table failed in on_experiment_end: [^\n]*end boom", out)
+    assert.matches("tunelua warning: callback #1 failed in on_experiment_end: [^\n]*end boom", out)
     assert.matches("trials\t1\tTERMINATED", out, 1, true)
+  end)
+
+  it("names a failing callback without a class by its place in the list; its traceback is its own", function()
+    local where = support.tmpdir("cbplace")
+    local script = where .. "/exp.lua"
+    assert(core.write_atomic(script, string.format([[
+      local tune = require("tune")
+      local function deep(t) return t.x.y end
+      tune.run(function() tune.report{loss = 1} end, {verbose = 0, local_dir = %q,
+        callbacks = {tune.CSVLoggerCallback(), {on_trial_start = function() local v = deep({}); return v end}}})
+    ]], where .. "/out")))
+    local ok, out, code = support.sh(string.format("env -u LD_PRELOAD %s %s", os.getenv("TUNELUA_BIN") or "build/tunelua", script))
+    assert.is_false(ok)
+    assert.equal(2, code)
+    assert.matches("callback #2 failed in on_trial_start: [^\n]*attempt to index a nil value", out)
+    -- The user's frames, then nothing of the experiment loop's.
+    assert.matches("stack traceback:\n\t[^\n]*:2: in [^\n]*deep[^\n]*\n\t[^\n]*:4: in function", out)
+    assert.is_nil(out:find("runner.lua", 1, true), out)
+    assert.is_nil(out:find("in function 'xpcall'", 1, true), out)
   end)
 
   it("stops at a scheduler that chooses to start what cannot start, naming what it chose", function()

@@ -66,6 +66,9 @@ M.CallbackList = CallbackList
 
 function CallbackList:__init(callbacks)
   self.callbacks = callbacks or {}
+  for i, cb in ipairs(self.callbacks) do
+    if plugin.name(cb) == type(cb) then plugin.label(cb, "#" .. i) end
+  end
   self._with = {}    -- hook -> the callbacks that have it (looked up once)
   self._bad_state = {}   -- callbacks whose get_state was warned about
 end

@@ -45,7 +45,26 @@ function M.name(p)
   return type(p)
 end
 
+--- Labels for plug-ins without a class name, used in failure messages
+--- only (a plain callback table is "callback #2", its place in the list).
+local labels = setmetatable({}, {__mode = "k"})
+function M.label(p, text) labels[p] = text end
+local function display(p) return labels[p] or M.name(p) end
+
 local refusal_message = require("tune.experiment.refusal").message
+
+-- A plug-in's traceback ends where this adapter called it: the frames
+-- below are the experiment loop's, the same for every failure.
+local SELF = "\n\t" .. debug.getinfo(1, "S").short_src .. ":"
+local function plugin_traceback(msg)
+  local tb = traceback(msg, 3)
+  local cut = tb:find(SELF, 1, true)
+  if not cut then return tb end
+  tb = tb:sub(1, cut - 1)
+  local xp = "\n\t[C]: in function 'xpcall'"
+  if tb:sub(-#xp) == xp then tb = tb:sub(1, -#xp - 1) end
+  return tb
+end
 
 local function handler(msg)
   -- A refusal (the user's input is wrong, found while a plug-in ran)
@@ -63,7 +82,8 @@ local function handler(msg)
         or format("(error object is a %s value)", type(msg))
     end
   end
-  return traceback(msg, 2)
+  local tb = plugin_traceback(msg) -- not a tail call: the level counts this frame
+  return tb
 end
 
 local function callable(v)
@@ -90,7 +110,7 @@ local function call(kind, plugin, hook, judge, ...)
     local known = KNOWN[f]
     if known ~= nil then return true, known end
     if type(f) ~= "function" and not callable(f) then
-      return false, format("%s %s: %s is a %s, not a method", kind, M.name(plugin), hook, type(f))
+      return false, format("%s %s: %s is a %s, not a method", kind, display(plugin), hook, type(f))
     end
     ok, v = xpcall(f, handler, plugin, ...)
   else
@@ -103,13 +123,13 @@ local function call(kind, plugin, hook, judge, ...)
     -- names that plug-in and its hook: it is not wrapped again.
     local msg, inner = tostring(v), last_failure
     if inner and msg:sub(1, #inner) == inner then return false, inner end
-    last_failure = format("%s %s failed in %s: %s", kind, M.name(plugin), hook, msg)
+    last_failure = format("%s %s failed in %s: %s", kind, display(plugin), hook, msg)
     return false, last_failure
   end
   if judge ~= nil and v ~= nil then
     local bad = JUDGES[judge](v)
     if bad then
-      last_failure = format("%s %s: %s returned %s where %s was expected", kind, M.name(plugin), hook,
+      last_failure = format("%s %s: %s returned %s where %s was expected", kind, display(plugin), hook,
         tostring(v), bad)
       return false, last_failure
     end
