@@ -63,6 +63,20 @@ describe("install", function()
     end
   end)
 
+  it("installs headers that each compile on their own with pkg-config's flags", function()
+    local headers = {}
+    for _, f in ipairs(files_under(prefix .. "/include/tunelua")) do headers[#headers + 1] = f:match("[^/]+$") end
+    assert.is_true(#headers >= 2)
+    for _, h in ipairs(headers) do
+      local c = string.format("%s/inc_%s.c", tmp, h:gsub("%.", "_"))
+      local f = assert(io.open(c, "w"))
+      f:write(string.format("#include <%s>\nint main(void) { return 0; }\n", h))
+      f:close()
+      must(string.format("cc -Wall -Werror -c %s -o %s.o $(PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config --cflags tunelua)",
+        c, c, prefix))
+    end
+  end)
+
   it("runs the installed tunelua from another directory with no environment", function()
     if sanitized then pending("the sanitizer build needs its preloaded runtime") return end
     local out = must(string.format("cd %s && %s %s/bin/tunelua quickstart.lua",
