@@ -88,6 +88,27 @@ describe("browser", function()
     assert.same({}, page.errors)
   end)
 
+  it("shows every trial's point on its hyperparameter's chart, whatever the trials' order", function()
+    local dir = support.tmpdir("report-params")
+    local file = dir .. "/params.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+tune.run("p", {backend = "sim", name = "params", verbose = 0, metric = "loss", mode = "min",
+  config = {x = tune.grid_search({0.5, 0.1, 0.9, 0.3})},
+  sim = {curve = function(c, it) if it <= 2 then return {loss = c.x / it} end end}})
+]]))
+    support.must(string.format("%s --local-dir %s %s", tunelua, dir, file))
+    support.must(string.format("%s report %s", tunelua, dir .. "/params"))
+    local page = check("report", dir .. "/params/report.html")
+    assert.equal(1, #page.param_axes)
+    local axis = page.param_axes[1]
+    assert.equal(4, #axis.xs)
+    for _, x in ipairs(axis.xs) do
+      assert.is_true(axis.min <= x and x <= axis.max, string.format("x = %s outside the axis %s..%s", x, axis.min, axis.max))
+    end
+    assert.same({}, page.errors)
+  end)
+
   it("shows a report whose configs hold markup, NaN and infinities, and whose results hold NaN", function()
     local dir = support.tmpdir("report-odd")
     local file = dir .. "/odd.lua"

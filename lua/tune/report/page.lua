@@ -116,16 +116,23 @@ function updateMetricSelect() {
 }
 
 function renderCurves() {
-  var m = metric(), x = xaxis(), ds = [], points = 0, curves = {};
+  var m = metric(), x = xaxis(), ds = [], points = 0, curves = {}, sorted = true;
   report.state.trials.forEach(function (t, i) {
     var rows = report.rows[t.id] || [], data = [];
-    rows.forEach(function (r) { if (typeof r[m] === "number" && typeof r[x] === "number") data.push({x: r[x], y: r[m]}); });
+    rows.forEach(function (r) {
+      if (typeof r[m] !== "number" || typeof r[x] !== "number") return;
+      if (data.length && r[x] < data[data.length - 1].x) sorted = false;
+      data.push({x: r[x], y: r[m]});
+    });
     curves[t.id] = data;
     points += data.length;
     if (data.length) ds.push({label: t.name, data: data, borderColor: COLORS[i % COLORS.length], borderWidth: 1.2,
       pointRadius: data.length > 1 ? 0 : 3, fill: false});
   });
   report.curves = curves;
+  // Chart.js takes a normalized dataset's x range from its first and last
+  // points: only curves whose x never goes back (a retry's iterations do).
+  charts.curves.options.normalized = sorted;
   charts.curves.data.datasets = ds;
   charts.curves.options.scales.x.title = {display: true, text: x};
   charts.curves.options.scales.y = {type: yscale(), title: {display: true, text: m}};
@@ -162,6 +169,8 @@ function renderParams() {
       if (typeof c !== "number") { if (cats.indexOf(String(c)) < 0) cats.push(String(c)); c = cats.indexOf(String(c)); }
       data.push({x: c, y: v});
     });
+    // In the order of x: the charts are normalized (makeChart).
+    data.sort(function (a, b) { return a.x - b.x; });
     var id = "param-" + k.replace(/[^A-Za-z0-9_-]/g, "_");
     if (!charts[id]) {
       var card = document.createElement("div");
