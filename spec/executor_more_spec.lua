@@ -98,6 +98,17 @@ describe("executor", function()
     assert.same({"hello from stderr"}, support.lines(t.logdir .. "/stderr"))
   end)
 
+  it("log_to_file makes both files when the trial starts, even one nothing is written to", function()
+    local ex = support.executor{num_cpus = 1}
+    local t = tune.Trial("resettable", {local_dir = dir, log_to_file = {"out.log", "logs/err.log"}})
+    start(ex, t)
+    result(ex, t)
+    ex:stop_trial(t)
+    ex:cleanup()
+    assert.equal("", core.read_file(t.logdir .. "/out.log"))
+    assert.equal("", core.read_file(t.logdir .. "/logs/err.log"))
+  end)
+
   it("without log_to_file, output reaches the console prefixed with the trial's name", function()
     local p = io.popen("lua5.4 spec/fixtures/driver.lua chatty " .. dir .. " 2>&1")
     local out = p:read("a")

@@ -181,6 +181,7 @@ function TrialExecutor:start_trial(trial, cap)
       local path = name:sub(1, 1) == "/" and name or util.join(trial.logdir, name)
       local parent = path:match("^(.*)/[^/]+$")
       if parent and parent ~= "" and not core.stat(parent) then core.mkdir_p(parent) end
+      core.append(path, "") -- there from the start, as Ray opens them (a failure is warned at the first write)
       return path
     end
     stdout_file = ltf[1] and place(ltf[1])
