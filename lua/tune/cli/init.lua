@@ -8,7 +8,7 @@ local M = {}
 
 local USAGE = [[
 usage: tunelua [options] experiment.lua [script args...]
-       tunelua analyze DIR [--metric M] [--mode min|max] [--scope S] [--top N] [--csv]
+       tunelua analyze DIR|STATE_FILE [--metric M] [--mode min|max] [--scope S] [--top N] [--csv]
        tunelua report DIR [-o FILE]   (an HTML page of the experiment)
        tunelua --worker            (internal: a trial process)
 
