@@ -268,28 +268,41 @@ static int l_read_line(lua_State *L) {
     lua_pushliteral(L, "");
   }
   /* [fd, bufs, pending] */
+  size_t len;
+  const char *s = lua_tolstring(L, 3, &len);
+  const char *nl = memchr(s, '\n', len);
+  if (nl) {
+    lua_pushlstring(L, nl + 1, len - (size_t)(nl - s) - 1);
+    lua_rawseti(L, 2, fd);
+    lua_pushlstring(L, s, (size_t)(nl - s));
+    return 1;
+  }
+  /* The line so far grows in a buffer, and only each new chunk is scanned
+     (a line of megabytes was concatenated and scanned again per read). */
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, s, len);
   for (;;) {
-    size_t len;
-    const char *s = lua_tolstring(L, 3, &len);
-    const char *nl = memchr(s, '\n', len);
-    if (nl) {
-      lua_pushlstring(L, nl + 1, len - (size_t)(nl - s) - 1);
-      lua_rawseti(L, 2, fd);
-      lua_pushlstring(L, s, (size_t)(nl - s));
-      return 1;
-    }
-    char chunk[4096];
+    char chunk[65536];
     ssize_t n;
     do n = read(fd, chunk, sizeof chunk);
     while (n < 0 && errno == EINTR);
     if (n <= 0) {
+      luaL_pushresult(&b);
       lua_pushnil(L);
       lua_rawseti(L, 2, fd);
-      if (len == 0) return 0;
-      return 1; /* the last line, without its newline: [.., pending] */
+      if (luaL_len(L, -1) == 0) return 0;
+      return 1; /* the last line, without its newline */
     }
-    lua_pushlstring(L, chunk, (size_t)n);
-    lua_concat(L, 2);
+    nl = memchr(chunk, '\n', (size_t)n);
+    if (nl) {
+      luaL_addlstring(&b, chunk, (size_t)(nl - chunk));
+      luaL_pushresult(&b);
+      lua_pushlstring(L, nl + 1, (size_t)(chunk + n - nl - 1));
+      lua_rawseti(L, 2, fd);
+      return 1;
+    }
+    luaL_addlstring(&b, chunk, (size_t)n);
   }
 }
 

@@ -251,6 +251,18 @@ print("name " .. tostring(a.trials[1]):match("^(.*)_%x+_%d+$"))
       assert.matches("name train\n", out)
     end)
 
+    it("tune.command: a result line of megabytes, then more lines, each read whole", function()
+      -- 3 MiB of a string value, then two short results in one write.
+      local prog = [[io.write('{"loss":1,"s":"' .. string.rep("x", 3 * 1024 * 1024) .. '"}\n{"loss":2}\n{"loss":3}\n')]]
+      local by = run(tune.command{"lua5.4", "-e", prog})
+      local t = by[1]
+      assert.equal("TERMINATED", t.status)
+      assert.equal(3, t.last_result.loss)
+      local rows = support.lines(t.logdir .. "/result.json")
+      assert.equal(3, #rows)
+      assert.equal(3 * 1024 * 1024, #core.json_decode(rows[1]).s)
+    end)
+
     it("refuses what it cannot wrap, at the caller's line", function()
       local cases = {
         {function() tune.with_parameters(3, {}) end,
