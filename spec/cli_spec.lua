@@ -34,6 +34,11 @@ describe("tunelua", function()
       {"--num-gpus 99999999", "a node has at most 4096 GPUs"},
       {"--resources '{\"x\": 1e30}'", "resource 'x' must be at most 1e14"},
       {"--events=", "%-%-events: expected a file %(or %- for stdout%), got an empty name"},
+      {"--num-cpus -1", "^tunelua: %-%-num%-cpus: expected a non%-negative number, got %-1\n"},
+      {"--num-cpus 1e400", "^tunelua: %-%-num%-cpus: expected a non%-negative number, got 1e400\n"},
+      {"--num-gpus=-2", "^tunelua: %-%-num%-gpus: expected a non%-negative number, got %-2\n"},
+      {"--resources '{\"cpu\": 1e999}'", "^tunelua: %-%-resources: cpu must be a non%-negative number, got inf\n"},
+      {"--resources '{\"\": 1}'", "^tunelua: %-%-resources: a resource needs a name"},
     }
     for _, c in ipairs(cases) do
       local code, out = run("-v 0 --local-dir " .. dir .. "/results " .. c[1] .. " " .. X .. "cli_ok.lua")

@@ -80,9 +80,17 @@ function M.main(argv)
       if not n then error({usage = name .. ": not a number: " .. v}) end
       return n
     end
+    -- An amount of a resource: finite and not negative.
+    local function amount()
+      local n = number()
+      if n < 0 or n ~= n or n == math.huge then
+        error({usage = name .. ": expected a non-negative number, got " .. tostring(value or argv[i])})
+      end
+      return n
+    end
     local ok, err = pcall(function()
-      if name == "--num-cpus" then opts.num_cpus = number()
-      elseif name == "--num-gpus" then opts.num_gpus = number()
+      if name == "--num-cpus" then opts.num_cpus = amount()
+      elseif name == "--num-gpus" then opts.num_gpus = amount()
       elseif name == "--resources" then
         local r, jerr = core.json_decode(take())
         if type(r) ~= "table" or (next(r) ~= nil and r[1] ~= nil) or getmetatable(r) ~= nil then
@@ -90,7 +98,10 @@ function M.main(argv)
             .. (jerr and (" (" .. tostring(jerr) .. ")") or "")})
         end
         for k, v in pairs(r) do
-          if type(v) ~= "number" or v < 0 then error({usage = "--resources: " .. tostring(k) .. " must be a non-negative number"}) end
+          if k == "" then error({usage = "--resources: a resource needs a name (got \"\")"}) end
+          if type(v) ~= "number" or v < 0 or v == math.huge then
+            error({usage = "--resources: " .. tostring(k) .. " must be a non-negative number, got " .. require("tune.util").show_got(v)})
+          end
         end
         opts.resources = r
       elseif name == "--local-dir" then opts.local_dir = take()
