@@ -255,6 +255,9 @@ print("not reached")
     assert.matches("cli_runtime%.lua:2: boom at runtime", out)
     assert.matches("stack traceback", out)
     assert.matches("cli_runtime%.lua:3:", out)
+    -- The script's frames only, not the command's own.
+    assert.is_nil(out:find("cli/init.lua", 1, true), out)
+    assert.is_nil(out:find("in function 'xpcall'", 1, true), out)
   end)
 
   it("exits 2 when the file is missing", function()

@@ -192,7 +192,10 @@ function M.main(argv)
         and (e:find("^[^\n/]-:%d+: ") or e:find("\nstack traceback:\n", 1, true)) then
       return e
     end
-    return debug.traceback(tostring(e), 2)
+    -- The script's own frames: the traceback stops where this function ran it.
+    local tb = debug.traceback(tostring(e), 2)
+    local cut = tb:find("\n\t[C]: in function 'xpcall'\n\t" .. debug.getinfo(1, "S").short_src .. ":", 1, true)
+    return cut and tb:sub(1, cut - 1) or tb
   end, table.unpack(args))
   if not ok then
     if type(res) == "table" and res.tune_error and res.fail_fast then
