@@ -39,6 +39,7 @@ describe("tunelua", function()
       {"--num-gpus=-2", "^tunelua: %-%-num%-gpus: expected a non%-negative number, got %-2\n"},
       {"--resources '{\"cpu\": 1e999}'", "^tunelua: %-%-resources: cpu must be a non%-negative number, got inf\n"},
       {"--resources '{\"\": 1}'", "^tunelua: %-%-resources: a resource needs a name"},
+      {"--dashboard-host ::1", "^tunelua: %-%-dashboard%-host: expected an IPv4 address such as 0%.0%.0%.0, got ::1\n"},
     }
     for _, c in ipairs(cases) do
       local code, out = run("-v 0 --local-dir " .. dir .. "/results " .. c[1] .. " " .. X .. "cli_ok.lua")
