@@ -310,11 +310,17 @@ if (embedded) {
   // Polls every POLL_MS (5 s; ?poll=SECONDS in the URL changes it), less
   // often when a poll itself takes long (a big backlog): the page stays a
   // small load beside the experiment.
+  // The first poll finds the state published before any page asked (the
+  // server publishes again once asked, within a quarter second): the
+  // second comes after half a second, not a whole interval.
+  var first = true;
   var tick = async function () {
     var done = false, t0 = performance.now();
     try { done = await poll(); } catch (e) { report.errors.push(String(e)); body.dataset.errors = report.errors.length; }
     if (done) { document.getElementById("live").textContent = "finished"; body.dataset.done = 1; }
-    else setTimeout(tick, Math.max(POLL_MS, Math.min(3 * POLL_MS, 5 * (performance.now() - t0))));
+    else setTimeout(tick, first ? Math.min(POLL_MS, 500)
+      : Math.max(POLL_MS, Math.min(3 * POLL_MS, 5 * (performance.now() - t0))));
+    first = false;
   };
   tick();
 }
