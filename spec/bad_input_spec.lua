@@ -428,6 +428,8 @@ describe("bad input through tune.run", function()
         stop = {training_iteration = 2}})
       assert.equal("ERROR", a.trials[1].status)
       assert.matches(c[2], a.trials[1].error_msg, 1, true)
+      -- A key of the result itself has no path to name.
+      assert.is_nil(a.trials[1].error_msg:find("at ''", 1, true), a.trials[1].error_msg)
     end
   end)
 

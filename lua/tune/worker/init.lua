@@ -39,7 +39,8 @@ function Worker:send(msg, hold)
     -- The result cannot be encoded (a function in the metrics, say): that
     -- is the trainable's error, reported as such.
     if msg.type == "result" then
-      local why = tostring(err):gsub("at 'results%[%d+%]%.m%.?", "at '")
+      -- The path within the reported table (a key of the table itself: none).
+      local why = tostring(err):gsub(" at 'results%[%d+%]%.m'", ""):gsub("at 'results%[%d+%]%.m%.", "at '")
       return self.ch:send{type = "error", re = msg.re, message = "cannot report the result: " .. why}
     end
     io.stderr:write("tunelua worker: cannot send: ", tostring(err), "\n")
