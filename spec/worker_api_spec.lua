@@ -67,6 +67,40 @@ describe("the worker API", function()
         .. "integer key 10 in a table that is not a list at %.w", s.error_msg)
     end)
 
+    it("that cannot be written or read name the checkpoint's file, at no internal position", function()
+      -- Written: the trial's message names the checkpoint, then the file
+      -- in it (a full disk reads "…: tune_checkpoint.json: No space left
+      -- on device").
+      local t = run("saver", {"gone"}).gone
+      assert.equal("ERROR", t.status)
+      assert.matches("^could not write checkpoint [^ ]*/checkpoint_000001: tune_checkpoint%.json: "
+        .. "No such file or directory$", t.error_msg)
+      assert.has_error(function() ckpt.write_table(dir .. "/none", {a = 1}, "x") end,
+        "tune_checkpoint.json: No such file or directory")
+      assert.has_error(function() ckpt.save_class(dir .. "/none/m.bin", dir .. "/none") end,
+        ".tune_worker.json: No such file or directory")
+      -- Read: a restore from a checkpoint whose file is cut short fails,
+      -- naming that file and what is wrong in it.
+      local c = dir .. "/cut"
+      assert(core.mkdir_p(c))
+      assert(core.write_file(c .. "/.tune_metadata.json", '{"training_iteration": 1}'))
+      assert(core.write_file(c .. "/" .. ckpt.TABLE_FILE, '{"step":'))
+      local r = run("list_checkpoint", nil, {restore = c})[1]
+      assert.equal("ERROR", r.status)
+      assert.equal("cannot read checkpoint file " .. c .. "/tune_checkpoint.json: unexpected end of input at byte 8",
+        r.error_msg)
+      assert(core.write_file(c .. "/" .. ckpt.TABLE_FILE, "{}"))
+      assert(core.write_file(c .. "/" .. ckpt.META_FILE, "{"))
+      assert.is_nil(ckpt.read_table(dir))
+      assert.same({}, ckpt.read_table(c))
+      assert(core.write_file(c .. "/" .. ckpt.TABLE_FILE, "[1"))
+      assert.has_error(function() ckpt.load_arg(c) end,
+        "cannot read checkpoint file " .. c .. "/tune_checkpoint.json: expected ',' or ']' at byte 2")
+      assert(os.remove(c .. "/" .. ckpt.TABLE_FILE))
+      assert.has_error(function() ckpt.load_arg(c) end,
+        "cannot read checkpoint file " .. c .. "/.tune_worker.json: expected object key at byte 1")
+    end)
+
     it("keep a list and named fields as they were through a restore", function()
       local t = run("list_checkpoint", nil, {max_failures = 1})[1]
       assert.equal("TERMINATED", t.status)

@@ -3,6 +3,7 @@
 --- snapshots, and resume from the newest snapshot plus the journal after
 --- it (docs/architecture.md, "Persistence and resume").
 --- Methods of TrialRunner (runner.lua installs them).
+local checkpoints = require("tune.experiment.checkpoints")
 local core = require("tune.core")
 local persistence = require("tune.experiment.persistence")
 local plugin = require("tune.experiment.plugin")
@@ -231,21 +232,19 @@ local function checkpoint_iteration(t)
   return c and c.dir_or_data and type(c.metrics) == "table" and tonumber(c.metrics.training_iteration) or 0
 end
 
---- A trial restored from its serialized form and its registered and
---- unregistered checkpoints, in memory only (a refused resume changes
---- nothing on disk). Returns the trial, whether it had finished (see
---- `finishing`), and the checkpoints to journal.
+--- A trial restored from its serialized form and its checkpoints (those
+--- it cannot restore from set aside: checkpoints.restore), in memory only
+--- (a refused resume changes nothing on disk). Returns the trial, whether
+--- it had finished (see `finishing`), and the checkpoints to journal.
 function R:_restore_trial(s, ckpts, mode, finishing)
   local t = persistence.deserialize_trial(s, self.experiment_dir)
-  for _, c in ipairs(ckpts or {}) do persistence.register_checkpoint(t, c, self.experiment_dir) end
-  local found = persistence.unregistered_checkpoints(t)
-  for _, c in ipairs(found) do persistence.register_checkpoint(t, c) end
   if t.status == Trial.RUNNING then t.status = Trial.PENDING end
   if t.status == Trial.ERROR and mode == "ERRORED_ONLY" then
     t.status = Trial.PENDING
     t.num_failures = 0
     t.error_msg = nil
   end
+  local found = checkpoints.restore(t, ckpts, self.experiment_dir)
   if t.status == Trial.PENDING or t.status == Trial.PAUSED then
     -- It restarts from its checkpoint: with that checkpoint's config. A
     -- config changed after it (a PBT exploit whose donor checkpoint lived
@@ -291,6 +290,7 @@ function R:_repair_trial(t, found)
     -- when it starts (TrialRunner:_start_trial), not before: a resume
     -- refused later (a callback's setup fails) leaves its logs whole.
     upto = checkpoint_iteration(t)
+    checkpoints.warn(t)
     -- (One that never started has no directory yet: nothing to trim.)
     if rawget(t, "logdir") then t._trim_logs_to = upto end
   else

@@ -97,6 +97,24 @@ function M.problem(t)
   return "checkpoint: " .. (describe(t, "", 1, {}) or "a table JSON cannot hold as it is")
 end
 
+--- core's message for `path` ("<path>: <why>") without the path, which
+--- the caller names its own way.
+function M.why_not(err, path)
+  err = tostring(err)
+  if err:sub(1, #path + 2) == path .. ": " then return err:sub(#path + 3) end
+  return err
+end
+
+-- Writes `text` as file `name` of checkpoint directory `dir`. A failure
+-- (a full disk) names the file in the checkpoint, which the driver's
+-- message names ("could not write checkpoint <dir>: <name>: <why>").
+local function write(dir, name, text)
+  local path = dir .. "/" .. name
+  -- The driver syncs the checkpoint's tree when it commits it.
+  local ok, err = core.write_atomic(path, text, false)
+  if not ok then error(name .. ": " .. M.why_not(err, path), 0) end
+end
+
 --- Writes table `t` into checkpoint directory `dir`; `who` names the
 --- caller in the error.
 function M.write_table(dir, t, who)
@@ -104,15 +122,25 @@ function M.write_table(dir, t, who)
   if why then error(who .. ": " .. why, 0) end
   local text, err = core.json_encode(t)
   if not text then error("the checkpoint is not plain data: " .. tostring(err), 0) end
-  -- The driver syncs the checkpoint's tree when it commits it.
-  assert(core.write_atomic(dir .. "/" .. M.TABLE_FILE, text, false))
+  write(dir, M.TABLE_FILE, text)
+end
+
+-- The JSON value of file `name` of checkpoint directory `dir`, or nil
+-- when there is no such file; one that cannot be read or parsed fails
+-- the restore, naming it.
+local function read(dir, name)
+  local path = dir .. "/" .. name
+  local text, err = core.read_file(path)
+  if not text and core.stat(path) == nil then return nil end
+  local v
+  if text then v, err = core.json_decode(text) end
+  if v == nil then error(string.format("cannot read checkpoint file %s: %s", path, M.why_not(err, path)), 0) end
+  return v
 end
 
 --- The table stored in checkpoint directory `dir`, or nil.
 function M.read_table(dir)
-  local text = core.read_file(dir .. "/" .. M.TABLE_FILE)
-  if not text then return nil end
-  return assert(core.json_decode(text))
+  return read(dir, M.TABLE_FILE)
 end
 
 -- Absolute path `p` with "." and ".." parts (and repeated slashes) taken
@@ -141,8 +169,7 @@ function M.save_class(ret, dir)
     error(string.format("save_checkpoint() returned %q, a path outside the directory it was given: "
       .. "return nil, that directory, a path in it or a table", ret), 0)
   end
-  local text = assert(core.json_encode({relative_checkpoint_path = path:sub(#base + 2)}))
-  assert(core.write_atomic(dir .. "/" .. M.META_FILE, text, false))
+  write(dir, M.META_FILE, assert(core.json_encode({relative_checkpoint_path = path:sub(#base + 2)})))
 end
 
 --- What a class's load_checkpoint gets for checkpoint directory `dir`: the
@@ -151,8 +178,7 @@ end
 function M.load_arg(dir)
   local t = M.read_table(dir)
   if t ~= nil then return t end
-  local meta = core.read_file(dir .. "/" .. M.META_FILE)
-  local rel = meta and core.json_decode(meta)
+  local rel = read(dir, M.META_FILE)
   if type(rel) == "table" and type(rel.relative_checkpoint_path) == "string" then
     return dir .. "/" .. rel.relative_checkpoint_path
   end
