@@ -871,6 +871,184 @@ tune.run("c", {name = "counter", backend = "sim", config = {x = tune.grid_search
     assert.matches("holds the state of callback Counter %(callbacks%[2%]%), which this run does not have there", out)
   end)
 
+  it("resumes a moved or copied experiment in its new directory, pending trials too, and writes nothing in the old", function()
+    -- Pending trials kept the old local_dir, and trials started after the
+    -- last snapshot the old logdir (the journal's): their directories,
+    -- results and checkpoints went to the old place (made again after a mv).
+    local root = support.tmpdir("resume-moved")
+    local file = root .. "/moved.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+local core = require("tune.core")
+-- KILL_FROM=x: the driver dies at the first result i = 2 of a trial whose
+-- x is x or more (no trial has finished then: on two CPUs, the last two
+-- wait, made and not started).
+local from = tonumber(os.getenv("KILL_FROM") or "")
+local Kill = tune.Callback:extend(nil, "Kill")
+function Kill:on_trial_result(_, _, trial, result)
+  if from and result.i == 2 and trial.config.x >= from then core.raise_signal("KILL") end
+end
+local function train(config)
+  local c = tune.get_checkpoint()
+  for i = (c and c.i or 0) + 1, 4 do
+    tune.sleep(0.01)
+    tune.report({i = i}, {checkpoint = {i = i}})
+  end
+end
+tune.run(train, {name = "moved", config = {x = tune.grid_search({1, 2, 3, 4})}, verbose = 0,
+  global_checkpoint_s = tonumber(os.getenv("PERIOD")), callbacks = {Kill()}})
+]]))
+    -- Every file under `dir`, with its contents.
+    local function tree(dir)
+      local files = {}
+      local function walk(d)
+        for _, name in ipairs(core.listdir(d) or {}) do
+          local p = d .. "/" .. name
+          if core.stat(p) == "directory" then files[p .. "/"] = true walk(p) else files[p] = core.read_file(p) end
+        end
+      end
+      walk(dir)
+      return files
+    end
+    local function inside(path, dir, what)
+      assert.is_true(type(path) == "string" and path:sub(1, #dir + 1) == dir .. "/", what .. ": " .. tostring(path))
+    end
+    -- Every snapshot (PERIOD 0), or only the empty first one: then the
+    -- trials and their directories are all in the journal, written by two runs.
+    for _, period in ipairs({"0", "1000"}) do
+      local a, b, c = root .. "/a" .. period, root .. "/b" .. period, root .. "/c" .. period
+      local code, out = run_file(a, file, "PERIOD=" .. period .. " KILL_FROM=1", "--num-cpus 2")
+      assert.equal(137, code, out)
+      local saved, entries = persistence.load(a .. "/moved")
+      local pending = {}
+      for _, t in ipairs(saved.trials) do pending[t.trial_id] = t.status end
+      for _, e in ipairs(entries) do
+        if e.event == "trial_added" then pending[e.trial.trial_id] = e.trial.status end
+        if e.event == "status" then pending[e.trial_id] = e.status end
+      end
+      local n = 0
+      for _, st in pairs(pending) do if st == "PENDING" then n = n + 1 end end
+      assert.is_true(n >= 2, "the killed run left no trial that had not started")
+      -- The pause checkpoints the dead driver left in its trials' directories.
+      local started = {}
+      for _, name in ipairs(core.listdir(a .. "/moved")) do
+        if core.stat(a .. "/moved/" .. name .. "/checkpoint_000001") then
+          started[#started + 1] = name
+          assert(core.mkdir_p(a .. "/moved/" .. name .. "/.memory_checkpoint_000001"))
+        end
+      end
+      assert.equal(2, #started)
+      -- A copy resumed (and killed once a trial that waited has started),
+      -- then moved and resumed to the end.
+      support.must("env -u LD_PRELOAD cp -a " .. a .. " " .. b)
+      local a_files = tree(a)
+      code, out = run_file(b, file, "PERIOD=" .. period .. " KILL_FROM=3", "--num-cpus 2 --resume")
+      assert.equal(137, code, out)
+      assert.same(a_files, tree(a), "the resumed copy wrote in the original")
+      for _, name in ipairs(started) do assert.is_nil(core.stat(b .. "/moved/" .. name .. "/.memory_checkpoint_000001")) end
+      support.must("env -u LD_PRELOAD mv " .. b .. " " .. c)
+      code, out = run_file(c, file, "PERIOD=" .. period, "--num-cpus 2 --resume")
+      assert.equal(0, code, out)
+      assert.is_nil(core.stat(b), "the resumed experiment wrote in the directory it was moved from")
+      assert.same(a_files, tree(a), "the resumed experiment wrote in the one it was copied from")
+      local exp = c .. "/moved"
+      -- Each trial directory the journal names, it names also by its place
+      -- in the experiment: a run killed before its first snapshot leaves
+      -- such entries after the snapshot of a run elsewhere.
+      for _, line in ipairs(support.lines(exp .. "/experiment_journal.jsonl")) do
+        local e = core.json_decode(line)
+        if e.event == "status" and e.logdir then assert.equal(e.logdir:match("[^/]+$"), e.relative_logdir, line) end
+      end
+      local done = assert(persistence.load(exp))
+      assert.equal(4, #done.trials)
+      assert.equal(exp, done.experiment_dir)
+      for _, t in ipairs(done.trials) do
+        assert.equal("TERMINATED", t.status, t.trial_id)
+        assert.equal(exp, t.local_dir, t.trial_id)
+        inside(t.logdir, exp, t.trial_id .. " logdir")
+        assert.equal(4, #t.checkpoints, t.trial_id)
+        for _, ck in ipairs(t.checkpoints) do inside(ck.dir, exp, t.trial_id .. " checkpoint") end
+        local its = {}
+        for _, line in ipairs(support.lines(t.logdir .. "/result.json")) do its[#its + 1] = core.json_decode(line).i end
+        assert.same({1, 2, 3, 4}, its, t.trial_id)
+      end
+    end
+  end)
+
+  it("moves every path of the files into the directory resumed, by the run that wrote it", function()
+    local replay = require("tune.experiment.replay")
+    local a, b, c, d = "/old/a/exp", "/old/b/exp", "/new/exp", "/old/d/exp"
+    local state = {experiment_dir = a, trials = {
+      -- Started under a: its directory relative to a, a checkpoint, an error.
+      {trial_id = "t1", status = "ERROR", local_dir = a, relative_local_dir = "", logdir = a .. "/t1",
+        relative_logdir = "t1", error_file = a .. "/t1/error.txt",
+        checkpoints = {{dir = a .. "/t1/checkpoint_000001"}, {dir = "/data/given/checkpoint"}}},
+      -- Pending, written before the relative fields: a's by the snapshot.
+      {trial_id = "t2", status = "PENDING", local_dir = a, checkpoints = {}},
+    }}
+    local entries = {
+      -- Runs resumed in d, then in b, each killed before its first snapshot.
+      {event = "trial_added", trial = {trial_id = "t3", status = "PENDING", local_dir = d, relative_local_dir = "",
+        checkpoints = {}}},
+      {event = "status", trial_id = "t2", status = "RUNNING", logdir = b .. "/t2", relative_logdir = "t2"},
+      {event = "checkpoint", trial_id = "t2", dir = b .. "/t2/checkpoint_000002"},
+      {event = "checkpoint", trial_id = "t1", dir = c .. "/t1/checkpoint_000003"},
+    }
+    local by_id, order, ckpts = replay.trials(state, entries, c)
+    assert.same({"t1", "t2", "t3"}, order)
+    assert.same({c, c, c}, {by_id.t1.local_dir, by_id.t2.local_dir, by_id.t3.local_dir})
+    assert.same({c .. "/t1", c .. "/t2"}, {by_id.t1.logdir, by_id.t2.logdir})
+    assert.is_nil(by_id.t3.logdir)
+    assert.equal(c .. "/t1/error.txt", by_id.t1.error_file)
+    -- A checkpoint outside the experiment (a restore's) stays where it is.
+    assert.same({c .. "/t1/checkpoint_000001", "/data/given/checkpoint"},
+      {by_id.t1.checkpoints[1].dir, by_id.t1.checkpoints[2].dir})
+    assert.equal(c .. "/t2/checkpoint_000002", ckpts.t2[1].dir)
+    assert.equal(c .. "/t1/checkpoint_000003", ckpts.t1[1].dir)
+    -- Not moved: every path stays.
+    by_id = replay.trials({experiment_dir = a, trials = {{trial_id = "t1", status = "PENDING", local_dir = a,
+      logdir = a .. "/t1", relative_logdir = "t1", checkpoints = {{dir = a .. "/t1/checkpoint_000001"}}}}}, {}, a)
+    assert.same({a, a .. "/t1", a .. "/t1/checkpoint_000001"},
+      {by_id.t1.local_dir, by_id.t1.logdir, by_id.t1.checkpoints[1].dir})
+  end)
+
+  it("refuses to resume an experiment directory it cannot write, naming it, before writing anything", function()
+    -- The journal's and the snapshot's writes failed with warnings first,
+    -- then the run refused naming a trial's result.json.
+    local dir = support.tmpdir("resume-read-only")
+    local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=20")
+    assert.same({"signal", 9}, {how, code})
+    local exp = dir .. "/resume"
+    local function sh(cmd) return support.sh("env -u LD_PRELOAD sh -c '" .. cmd .. "'") end
+    -- chmod does not stop root: a read-only bind mount does.
+    local root = sh("test \"$(id -u)\" = 0")
+    if root then
+      if not sh("mount --bind " .. exp .. " " .. exp .. " && mount -o remount,ro,bind " .. exp) then
+        sh("umount " .. exp)
+        pending("a read-only bind mount needs CAP_SYS_ADMIN")
+        return
+      end
+    else
+      assert(sh("chmod a-w " .. exp))
+    end
+    local files = {}
+    for _, name in ipairs(core.listdir(exp)) do files[name] = core.read_file(exp .. "/" .. name) or "dir" end
+    local out
+    how, code, out = run(dir, "", "--resume")
+    if root then sh("umount " .. exp) else sh("chmod u+w " .. exp) end
+    assert.same({"exit", 2}, {how, code}, out)
+    assert.matches("cannot resume: the experiment directory cannot be written: " .. exp:gsub("%p", "%%%0")
+      .. ": [^\n]*\n$", out)
+    assert.is_nil(out:find("warning", 1, true), out)
+    local after = {}
+    for _, name in ipairs(core.listdir(exp)) do after[name] = core.read_file(exp .. "/" .. name) or "dir" end
+    assert.same(files, after)
+    -- Writable again, it resumes.
+    how, code, out = run(dir, "", "--resume")
+    assert.same({"exit", 0}, {how, code}, out)
+    check_complete(dir)
+  end)
+
   it("--resume without an experiment is an error; AUTO starts a new one", function()
     local dir = support.tmpdir("resume-auto")
     local how, code, out = run(dir, "", "--resume")

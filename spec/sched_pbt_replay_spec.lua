@@ -287,5 +287,12 @@ describe("PopulationBasedTrainingReplay", function()
     assert.equal(CONTINUE, r2:on_trial_result(runner2, t2, {training_iteration = 8}))
     assert.equal("PopulationBasedTraining replay: Step 7, perturb 2", r2:debug_string())
     assert.equal(CONTINUE, r2:on_trial_result(runner2, t2, {}))
+    -- Restoring removes no file: the memory checkpoint a state names may
+    -- be a copied experiment's original's (the resume removes its own).
+    local owned = support.tmpdir("replay-restore-owned") .. "/t/.memory_checkpoint_000001"
+    assert(core.mkdir_p(owned))
+    state.owned_checkpoint = owned
+    Replay(r.policy_file):restore(state)
+    assert.equal("directory", core.stat(owned))
   end)
 end)

@@ -646,6 +646,17 @@ describe("PopulationBasedTraining", function()
     assert.equal(lr, t.config.lr)
     assert.has_error(function() pbt:restore("x") end)
   end)
+
+  it("restore removes no file: the memory checkpoints it names may be a copied experiment's original's", function()
+    -- A resume of a copy deleted them in the original (and before it was
+    -- accepted); the resume removes its own trials' once accepted.
+    local dir = support.tmpdir("pbt-restore-owned") .. "/t/.memory_checkpoint_000001"
+    assert(core.mkdir_p(dir))
+    local pbt = tune.schedulers.PopulationBasedTraining{metric = "m", mode = "max", seed = 1,
+      hyperparam_mutations = {lr = tune.uniform(0, 1)}}
+    pbt:restore({trial_state = {}, owned_checkpoints = {dir}})
+    assert.equal("directory", core.stat(dir))
+  end)
 end)
 
 ------------------------------------------------------------------------

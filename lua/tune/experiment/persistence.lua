@@ -441,6 +441,17 @@ function M.load(dir)
   return state, entries
 end
 
+--- The part of `path` under `dir` ("" for `dir` itself), or nil: what
+--- the files record of a path inside the experiment directory, besides
+--- the path, so that a resume of the experiment moved or copied elsewhere
+--- finds it there (experiment/replay.lua).
+function M.relative(path, dir)
+  if type(path) ~= "string" or type(dir) ~= "string" then return nil end
+  if path == dir then return "" end
+  if path:sub(1, #dir + 1) == dir .. "/" then return path:sub(#dir + 2) end
+  return nil
+end
+
 --- A trial as a JSON-serialisable table.
 function M.serialize_trial(trial, experiment_dir)
   local ckpts = {}
@@ -450,10 +461,7 @@ function M.serialize_trial(trial, experiment_dir)
   -- The fields often unset are read with rawget: a Trial's __index is a
   -- function (its computed `checkpoint`), called for each missing field.
   local logdir = rawget(trial, "logdir")
-  local rel
-  if logdir and experiment_dir and logdir:sub(1, #experiment_dir + 1) == experiment_dir .. "/" then
-    rel = logdir:sub(#experiment_dir + 2)
-  end
+  local rel = logdir ~= experiment_dir and M.relative(logdir, experiment_dir) or nil
   return {
     trial_id = trial.trial_id,
     trainable_name = trial.trainable_name,
@@ -464,6 +472,7 @@ function M.serialize_trial(trial, experiment_dir)
     logdir = logdir,
     relative_logdir = rel,
     local_dir = trial.local_dir,
+    relative_local_dir = M.relative(trial.local_dir, experiment_dir),
     last_result = trial.last_result,
     num_failures = trial.num_failures,
     error_msg = rawget(trial, "error_msg"),

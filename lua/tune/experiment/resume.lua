@@ -7,6 +7,7 @@ local checkpoints = require("tune.experiment.checkpoints")
 local core = require("tune.core")
 local persistence = require("tune.experiment.persistence")
 local plugin = require("tune.experiment.plugin")
+local replay = require("tune.experiment.replay")
 local results = require("tune.experiment.results")
 local util = require("tune.util")
 local Trial = require("tune.experiment.trial").Trial
@@ -53,8 +54,11 @@ function R:_journal_status(trial)
     j.status, j.logdir = status, logdir
     if status == Trial.TERMINATED or status == Trial.ERROR then self._ended[#self._ended + 1] = trial end
     if self.store then
+      -- The directory also relative to the experiment's: a resume of the
+      -- experiment moved elsewhere finds it there (experiment/replay.lua).
       self.store:journal{event = "status", trial_id = trial.trial_id, status = trial.status,
-        num_failures = trial.num_failures, error_msg = rawget(trial, "error_msg"), logdir = logdir}
+        num_failures = trial.num_failures, error_msg = rawget(trial, "error_msg"), logdir = logdir,
+        relative_logdir = logdir and persistence.relative(logdir, self.experiment_dir) or nil}
     end
   end
   if j.config ~= trial.config or j.tag ~= trial.experiment_tag or j.pgf ~= trial.placement_group_factory then
@@ -195,37 +199,6 @@ function R:checkpoint_running(timeout)
   return after - before
 end
 
---- The trials of the newest snapshot with the journal's later entries
---- applied, in order; and the checkpoints the journal registered.
-local function replay_journal(state, entries)
-  local by_id, order = {}, {}
-  local ckpts, finishing = {}, {}
-  for _, s in ipairs(state.trials) do
-    by_id[s.trial_id] = s
-    order[#order + 1] = s.trial_id
-    finishing[s.trial_id] = tonumber(s.finishing)
-  end
-  for _, e in ipairs(entries) do
-    if e.event == "trial_added" and type(e.trial) == "table" then
-      if not by_id[e.trial.trial_id] then order[#order + 1] = e.trial.trial_id end
-      by_id[e.trial.trial_id] = e.trial
-    elseif e.event == "status" and by_id[e.trial_id] then
-      local s = by_id[e.trial_id]
-      s.status, s.num_failures, s.error_msg = e.status, e.num_failures, e.error_msg
-      if e.logdir and e.logdir ~= core.null then s.logdir = e.logdir end
-    elseif e.event == "changed" and by_id[e.trial_id] then
-      local s = by_id[e.trial_id]
-      s.config, s.experiment_tag, s.resources = e.config, e.experiment_tag, e.resources
-    elseif e.event == "finishing" then
-      finishing[e.trial_id] = tonumber(e.iteration) or 0
-    elseif e.event == "checkpoint" then
-      ckpts[e.trial_id] = ckpts[e.trial_id] or {}
-      table.insert(ckpts[e.trial_id], e)
-    end
-  end
-  return by_id, order, ckpts, finishing
-end
-
 --- The iteration of the checkpoint a trial restarts from (0: none).
 local function checkpoint_iteration(t)
   local c = t.checkpoint
@@ -308,7 +281,14 @@ end
 function R:resume(mode)
   local state, entries = persistence.load(self.experiment_dir)
   if not state then return nil, entries end
-  local by_id, order, ckpts, finishing = replay_journal(state, entries)
+  -- Nothing is written before every check holds: a directory that takes
+  -- no writes (a read-only mount, a full disk) is refused first, whole.
+  local writable, why = core.writable(self.experiment_dir)
+  if not writable then
+    return nil, string.format("the experiment directory cannot be written: %s", tostring(why))
+  end
+  -- Its paths are the directory resumed, also when it was moved or copied.
+  local by_id, order, ckpts, finishing = replay.trials(state, entries, self.experiment_dir)
   local seq = state.journal_seq or 0
   for _, e in ipairs(entries) do seq = math.max(seq, e.seq) end
   local restored, finished, found = {}, {}, {}

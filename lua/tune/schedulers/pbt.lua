@@ -761,10 +761,9 @@ function PBT:restore(state)
   self._num_checkpoints = nonnull(state.num_checkpoints) or 0
   self._num_perturbations = nonnull(state.num_perturbations) or 0
   if type(state.rng) == "table" then self._rng:set_state(state.rng) end
-  -- Memory checkpoints of the previous run are of no use now.
-  for _, dir in ipairs(type(state.owned_checkpoints) == "table" and state.owned_checkpoints or {}) do
-    if type(dir) == "string" then core.remove_tree(dir) end
-  end
+  -- Memory checkpoints of the previous run are of no use now: the resume
+  -- removes them from every trial's directory once it is accepted (the
+  -- paths saved here may be another copy's, or a refused resume's).
   self._owned = {}
 end
 

@@ -208,9 +208,9 @@ function Replay:restore(state)
   self._num_perturbations = nonnull(state.num_perturbations) or 0
   local cc = nonnull(state.current_config)
   if type(cc) == "table" then self.current_config = cc end
-  -- A memory checkpoint of the previous run is of no use now.
-  local owned = nonnull(state.owned_checkpoint)
-  if type(owned) == "string" then core.remove_tree(owned) end
+  -- A memory checkpoint of the previous run is of no use now: the resume
+  -- removes it from its trial's directory once it is accepted (the path
+  -- saved here may be another copy's, or a refused resume's).
   self._owned = nil
 end
 
