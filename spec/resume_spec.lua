@@ -48,15 +48,7 @@ local function run_file(dir, file, env, extra)
 end
 
 local function state(dir)
-  local s, entries = persistence.load(dir .. "/resume")
-  assert(s, entries)
-  local status = {}
-  for _, t in ipairs(s.trials) do status[t.trial_id] = t.status end
-  for _, e in ipairs(entries) do
-    if e.event == "trial_added" then status[e.trial.trial_id] = e.trial.status end
-    if e.event == "status" then status[e.trial_id] = e.status end
-  end
-  return status
+  return (support.statuses(dir .. "/resume"))
 end
 
 local function starts(dir)
@@ -919,13 +911,7 @@ tune.run(train, {name = "moved", config = {x = tune.grid_search({1, 2, 3, 4})}, 
       local a, b, c = root .. "/a" .. period, root .. "/b" .. period, root .. "/c" .. period
       local code, out = run_file(a, file, "PERIOD=" .. period .. " KILL_FROM=1", "--num-cpus 2")
       assert.equal(137, code, out)
-      local saved, entries = persistence.load(a .. "/moved")
-      local pending = {}
-      for _, t in ipairs(saved.trials) do pending[t.trial_id] = t.status end
-      for _, e in ipairs(entries) do
-        if e.event == "trial_added" then pending[e.trial.trial_id] = e.trial.status end
-        if e.event == "status" then pending[e.trial_id] = e.status end
-      end
+      local pending = support.statuses(a .. "/moved")
       local n = 0
       for _, st in pairs(pending) do if st == "PENDING" then n = n + 1 end end
       assert.is_true(n >= 2, "the killed run left no trial that had not started")

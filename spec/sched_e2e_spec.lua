@@ -38,18 +38,7 @@ local function lines(path)
   return out
 end
 
---- Every trial's status, from the newest snapshot plus the journal.
-local function statuses(exp_dir)
-  local s, entries = persistence.load(exp_dir)
-  assert(s, entries)
-  local st = {}
-  for _, t in ipairs(s.trials) do st[t.trial_id] = t.status end
-  for _, e in ipairs(entries) do
-    if e.event == "trial_added" then st[e.trial.trial_id] = e.trial.status end
-    if e.event == "status" then st[e.trial_id] = e.status end
-  end
-  return st, s
-end
+local statuses = support.statuses
 
 local function count(t)
   local n = 0

@@ -221,4 +221,18 @@ function M.running_peak()
   return cb(), function() return most end
 end
 
+--- Every trial's status (by trial id) from experiment `exp_dir`'s newest
+--- snapshot plus the journal after it; and the snapshot.
+function M.statuses(exp_dir)
+  local s, entries = require("tune.experiment.persistence").load(exp_dir)
+  assert(s, entries)
+  local st = {}
+  for _, t in ipairs(s.trials) do st[t.trial_id] = t.status end
+  for _, e in ipairs(entries) do
+    if e.event == "trial_added" then st[e.trial.trial_id] = e.trial.status end
+    if e.event == "status" then st[e.trial_id] = e.status end
+  end
+  return st, s
+end
+
 return M
