@@ -219,9 +219,14 @@ static void push_res(lua_State *L, const tune_res_t *r) {
 /// ex:resources() -> total, available
 static int l_resources(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
+  tune_backend_t *b = tune_executor_backend(ex);
   tune_res_t total, avail;
-  tune_cluster_total(&tune_executor_backend(ex)->cluster, &total, 0);
-  tune_cluster_total(&tune_executor_backend(ex)->cluster, &avail, 1);
+  if (b->ops->resources) {
+    b->ops->resources(b, &total, &avail);
+  } else {
+    tune_cluster_total(&b->cluster, &total, 0);
+    tune_cluster_total(&b->cluster, &avail, 1);
+  }
   push_res(L, &total);
   push_res(L, &avail);
   tune_res_free(&total);

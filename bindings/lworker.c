@@ -191,6 +191,14 @@ static int connect_driver(lua_State *L, const char *spec) {
 
 /// core.worker_channel() -> channel. Call once, before any user code runs.
 static int l_worker_channel(lua_State *L) {
+  /* A Slurm step without GPUs: slurmstepd unsets CUDA_VISIBLE_DEVICES
+     there (--gres=none), and the backend says what it is: empty, as on the
+     local backend. */
+  const char *cvd = getenv("TUNE_CUDA_VISIBLE_DEVICES");
+  if (cvd) {
+    setenv("CUDA_VISIBLE_DEVICES", cvd, 1);
+    unsetenv("TUNE_CUDA_VISIBLE_DEVICES");
+  }
   const char *driver = getenv("TUNE_DRIVER_PID");
   if (driver && *driver) {
     /* Die with the driver, and the trainable's processes with us: a

@@ -396,17 +396,23 @@ static int spawn_argv(slurm_backend_t *b, char **argv, char **env, const char *c
 }
 
 /// The environment for a step: the driver's, without what only a process
-/// the driver starts itself can use (a parent pid check, a fourth fd).
-static char **step_env(char **env, char *extra) {
+/// the driver starts itself can use (a parent pid check, a fourth fd), and
+/// with `extra` (or NULL). A step without GPUs gets TUNE_CUDA_VISIBLE_DEVICES
+/// empty: slurmstepd unsets CUDA_VISIBLE_DEVICES in a --gres=none step, and
+/// the worker sets it to that value again, empty as on the local backend
+/// (docs/guide/resources.md). A step with GPUs keeps what Slurm sets.
+static char **step_env(char **env, char *extra, int gpus) {
+  static char no_gpus[] = "TUNE_CUDA_VISIBLE_DEVICES=";
   size_t n = 0;
   while (env && env[n]) n++;
-  char **out = tune_xcalloc(n + 2, sizeof(char *));
+  char **out = tune_xcalloc(n + 3, sizeof(char *));
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     if (!strncmp(env[i], "TUNE_DRIVER_PID=", 16) || !strncmp(env[i], "TUNE_WORKER_STDOUT_FD=", 22)) continue;
     out[k++] = env[i];
   }
   if (extra) out[k++] = extra;
+  if (!gpus) out[k++] = no_gpus;
   return out;
 }
 
@@ -511,7 +517,10 @@ static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_p
   arg(&a, tune_xasprintf("-w%s", b->base.cluster.nodes[bp->node].name));
   arg(&a, tune_xstrdup("-u"));
   arg(&a, tune_xstrdup("--quiet"));
-  if (gpus > 0) arg(&a, tune_xasprintf("--gres=gpu:%ld", gpus));
+  /* A step without --gres takes every GPU of its node that the job holds
+     (and Slurm then starts no other GPU step there); --gres=none is
+     accepted on a cluster without GRES too. */
+  arg(&a, gpus > 0 ? tune_xasprintf("--gres=gpu:%ld", gpus) : tune_xstrdup("--gres=none"));
   if (res->memory > 0)
     arg(&a, tune_xasprintf("--mem=%lldM", (long long)ceil(tune_res_from_fixed(res->memory) / (1024.0 * 1024.0))));
   for (size_t i = 0; i < b->nsrun_args; i++) arg(&a, tune_xstrdup(b->srun_args[i]));
@@ -530,7 +539,7 @@ static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_p
     channel = tune_xasprintf("TUNE_CHANNEL=%s:%d:%s", b->driver_host ? b->driver_host : "",
                              tune_chan_server_port(b->chans), token);
   }
-  char **env = step_env(o->env, channel);
+  char **env = step_env(o->env, channel, gpus > 0);
   int rc = spawn_argv(b, a.v, env, o->cwd, p);
   free(env);
   free(channel);
@@ -866,6 +875,19 @@ static int slurm_feasible(tune_backend_t *base, const tune_pgf_t *f, char *err, 
   return rc;
 }
 
+/// The nodes' CPUs, GPUs and memory; the licenses once (every node carries
+/// the cluster-wide count), and those free by the backend's own counter.
+static void slurm_resources(tune_backend_t *base, tune_res_t *total, tune_res_t *avail) {
+  slurm_backend_t *b = (slurm_backend_t *)base;
+  tune_cluster_total(&b->base.cluster, total, 0);
+  tune_cluster_total(&b->base.cluster, avail, 1);
+  for (size_t i = 0; i < b->licenses.ncustom; i++) {
+    const char *name = b->licenses.custom[i].name;
+    tune_res_set(total, name, tune_res_from_fixed(b->licenses.custom[i].amount));
+    tune_res_set(avail, name, tune_res_get(&b->licenses_free, name));
+  }
+}
+
 static char *slurm_gpu_ids(tune_backend_t *b, const tune_placement_t *p, size_t bundle) {
   (void)b;
   (void)p;
@@ -1024,6 +1046,7 @@ static const tune_backend_ops_t slurm_ops = {
     .cancel = slurm_cancel,
     .release = slurm_release,
     .gpu_ids = slurm_gpu_ids,
+    .resources = slurm_resources,
     .feasible = slurm_feasible,
     .check_dir = slurm_check_dir,
     .destroy = slurm_destroy,
@@ -1043,18 +1066,20 @@ static int check_options(const cJSON *opts, char *err, size_t errlen) {
                {"qos", cJSON_String},       {"srun_args", cJSON_Array}, {"allocation", cJSON_True | cJSON_False},
                {"channel", cJSON_String},   {"driver_host", cJSON_String}};
   if (!opts) return 0;
-  if (!cJSON_IsObject(opts)) {
-    snprintf(err, errlen, "slurm options must be a table");
+  int list = cJSON_IsArray(opts); /* Lua's {"x"}: its keys are 1, 2, ... */
+  if (!cJSON_IsObject(opts) && !list) {
+    snprintf(err, errlen, "slurm options must be a table of name = value");
     return -1;
   }
   const cJSON *it;
   cJSON_ArrayForEach(it, opts) {
     size_t i = 0, n = sizeof known / sizeof known[0];
-    while (i < n && strcmp(known[i].name, it->string)) i++;
-    if (i == n) {
+    while (!list && i < n && strcmp(known[i].name, it->string)) i++;
+    if (i == n || list) {
       tune_buf_t names = TUNE_BUF_INIT;
       for (size_t j = 0; j < n; j++) tune_buf_printf(&names, "%s%s", j ? ", " : "", known[j].name);
-      snprintf(err, errlen, "unknown slurm option '%s' (known: %s)", it->string, names.data);
+      snprintf(err, errlen, "unknown slurm option '%s'%s (known: %s)", list ? "1" : it->string,
+               list ? ": slurm options are a table of name = value, not a list" : "", names.data);
       tune_buf_free(&names);
       return -1;
     }
@@ -1118,8 +1143,29 @@ static int slurm_works(char *err, size_t errlen) {
   return rc == 0 ? 0 : -1;
 }
 
+/// TUNE_SLURM_STEP_START_S: seconds, 10 when unset; -1 with why in `err`
+/// for what is not a number of seconds (0 or more, finite).
+static double step_start_s_env(char *err, size_t errlen) {
+  const char *v = getenv("TUNE_SLURM_STEP_START_S");
+  if (!v || !*v) return 10;
+  char *end;
+  double s = strtod(v, &end);
+  if (end == v || *end != '\0' || isnan(s)) {
+    snprintf(err, errlen, "environment variable TUNE_SLURM_STEP_START_S=\"%s\" is not a number", v);
+    return -1;
+  }
+  if (s < 0 || isinf(s)) {
+    snprintf(err, errlen, "environment variable TUNE_SLURM_STEP_START_S=\"%s\" must be a finite number of "
+             "seconds, 0 or more", v);
+    return -1;
+  }
+  return s;
+}
+
 tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, size_t errlen) {
   if (check_options(o->options, err, errlen) < 0) return NULL;
+  double step_start_s = step_start_s_env(err, errlen);
+  if (step_start_s < 0) return NULL;
   char *srun = find_in_path("srun"), *salloc = find_in_path("salloc");
   if (!srun || !salloc) {
     snprintf(err, errlen, "the slurm backend needs Slurm's commands (srun, salloc, scontrol, squeue) on PATH");
@@ -1137,8 +1183,7 @@ tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, 
   b->salloc = salloc;
   b->setpriv = find_in_path("setpriv");
   b->job_name = unique_job_name();
-  const char *start_s = getenv("TUNE_SLURM_STEP_START_S");
-  b->step_start_s = start_s && *start_s ? strtod(start_s, NULL) : 10;
+  b->step_start_s = step_start_s;
   b->base.ops = &slurm_ops;
   tune_cluster_init(&b->base.cluster);
   tune_res_init(&b->licenses);

@@ -13,6 +13,7 @@
 static const char *const managed_env[] = {
     "TUNE_ORIG_WORKING_DIR=", "OMP_NUM_THREADS=", "CUDA_VISIBLE_DEVICES=", "TUNE_WORKER_STDOUT_FD=",
     "TUNE_DRIVER_PID=", "TUNE_MAX_MESSAGE_BYTES=", "TUNE_WORKER_ID=",
+    "TUNE_CUDA_VISIBLE_DEVICES=", /* the Slurm backend's, for a step without GPUs */
 };
 
 static int managed(const char *kv) {

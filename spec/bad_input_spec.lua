@@ -448,6 +448,71 @@ describe("bad input through tune.run", function()
       refusal{backend = "slurm", slurm = {channel = "udp"}})
     assert.matches("slurm option 'allocation' must be a boolean", refusal{backend = "slurm", slurm = {allocation = 0}})
     assert.matches("slurm options given but the backend is local", refusal{slurm = {partition = "p"}})
+    -- A list is a table, but not of options.
+    assert.matches("unknown slurm option '1': slurm options are a table of name = value, not a list %(known: partition,",
+      refusal{backend = "slurm", slurm = {"x"}})
+    assert.matches("unknown slurm option '1' %(known: partition,", refusal{backend = "slurm", slurm = {"x", qos = "q"}})
+  end)
+
+  it("refuses a TUNE_SLURM_STEP_START_S that is not a number of seconds, before asking Slurm anything", function()
+    local cases = {
+      {"abc", 'environment variable TUNE_SLURM_STEP_START_S="abc" is not a number'},
+      {"-1", 'environment variable TUNE_SLURM_STEP_START_S="-1" must be a finite number of seconds, 0 or more'},
+      {"1e999", 'environment variable TUNE_SLURM_STEP_START_S="1e999" must be a finite number of seconds, 0 or more'},
+    }
+    for _, c in ipairs(cases) do
+      assert(core.setenv("TUNE_SLURM_STEP_START_S", c[1]))
+      local ok, e = pcall(refusal, {backend = "slurm"})
+      assert(core.setenv("TUNE_SLURM_STEP_START_S", nil))
+      assert.is_true(ok, tostring(e))
+      assert.matches(c[2], e, 1, true)
+    end
+  end)
+
+  it("refuses num_cpus, num_gpus and resources with the slurm backend (Slurm says what the nodes have)", function()
+    for _, k in ipairs({"num_cpus", "num_gpus", "resources"}) do
+      local v = k == "resources" and {custom = 1} or 1
+      assert.matches("tune.run: " .. k .. " is not for the slurm backend: Slurm says what each node has",
+        refusal{backend = "slurm", [k] = v}, 1, true)
+    end
+    local ok, e = pcall(tune.TrialExecutor, {backend = "slurm", num_cpus = 2})
+    assert.is_false(ok)
+    assert.matches("TrialExecutor: num_cpus is not for the slurm backend", tostring(e), 1, true)
+    -- The flags, and the backend from the environment; one line, nothing written.
+    local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+    for _, c in ipairs({{"--backend slurm --num-cpus 2", "--num-cpus"}, {"--num-gpus 0", "--num-gpus"},
+        {"--resources '{\"custom\": 1}'", "--resources"}}) do
+      local p = io.popen(string.format("TUNE_BACKEND=slurm %s -v 0 --local-dir %s %s spec/fixtures/experiments/cli_ok.lua 2>&1",
+        bin, dir, c[1]))
+      local out = p:read("a")
+      local _, _, code = p:close()
+      assert.equal(2, code, out)
+      assert.matches("cli_ok.lua:%d+: tune.run: " .. c[2]:gsub("%-", "%%-") .. " is not for the slurm backend", out)
+      assert.is_nil(out:find("stack traceback", 1, true), out)
+      assert.is_nil(core.stat(dir), c[1] .. " wrote the experiment")
+    end
+  end)
+
+  it("refuses a TUNE_GLOBAL_CHECKPOINT_S that is not a number in one line, without a traceback", function()
+    local p = io.popen(string.format("TUNE_GLOBAL_CHECKPOINT_S=abc %s -v 0 --local-dir %s spec/fixtures/experiments/cli_ok.lua 2>&1",
+      os.getenv("TUNELUA_BIN") or "build/tunelua", dir))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    assert.equal(2, code, out)
+    assert.matches('cli_ok.lua:%d+: tune.run: environment variable TUNE_GLOBAL_CHECKPOINT_S="abc" is not a number', out)
+    assert.is_nil(out:find("stack traceback", 1, true), out)
+    assert.is_nil(core.stat(dir), "the refused run wrote the experiment")
+  end)
+
+  it("a worker that cannot reach its driver says so in one line, without a traceback", function()
+    for _, c in ipairs({{"127.0.0.1:1:token", "127.0.0.1 port 1"}, {"no.such.host.invalid:1:token", "no.such.host.invalid port 1"}}) do
+      local p = io.popen(string.format("TUNE_CHANNEL=%s %s --worker 2>&1 </dev/null", c[1],
+        os.getenv("TUNELUA_BIN") or "build/tunelua"))
+      local out = p:read("a")
+      local _, _, code = p:close()
+      assert.equal(2, code, out)
+      assert.matches("^tunelua: cannot connect to the driver at " .. c[2]:gsub("%.", "%%.") .. ": [^\n]+\n$", out)
+    end
   end)
 
   it("points the refusal at the caller's line", function()

@@ -166,6 +166,54 @@ maybe("the Slurm backend", function()
     assert.are_not.equal(a.cuda, b.cuda)
     assert.is_true(a.cuda == "0" or a.cuda == "1")
     assert.is_true(b.cuda == "0" or b.cuda == "1")
+    assert.equal(a.cuda, a.step_gpus)
+    assert.equal(b.cuda, b.step_gpus)
+  end)
+
+  it("gives a trial without GPUs a step without GPUs (--gres=none) and CUDA_VISIBLE_DEVICES empty", function()
+    -- Inside an allocation with GPUs: a step without --gres took every GPU
+    -- of its node, and no other step started there (a reused worker kept
+    -- them: the run hung).
+    local code, out, s = run("nogpu", dir, "timeout 60 salloc --quiet -N1 -n1 -c4 --gres=gpu:2 --no-kill")
+    assert.equal(0, code, out)
+    assert.equal(8, #s.trials)
+    local spans = {}
+    for _, t in ipairs(s.trials) do
+      assert.equal("TERMINATED", t.status)
+      for _, r in ipairs(t.results) do
+        assert.equal("", r.step_gpus, out)
+        assert.equal("", r.cuda, out)
+      end
+      spans[#spans + 1] = {t.results[1].t, t.results[#t.results].t}
+    end
+    -- Four at a time on the node's 4 CPUs (one at a time when each step held both GPUs).
+    local most = 0
+    for _, a in ipairs(spans) do
+      local n = 0
+      for _, b in ipairs(spans) do n = n + ((b[1] <= a[1] and a[1] <= b[2]) and 1 or 0) end
+      most = math.max(most, n)
+    end
+    assert.is_true(most >= 3, "at most " .. most .. " trials ran at a time")
+    -- Outside an allocation, and whatever the driver's CUDA_VISIBLE_DEVICES.
+    code, out, s = run("small", dir .. "/outside", nil, "CUDA_VISIBLE_DEVICES=0,1")
+    assert.equal(0, code, out)
+    for _, t in ipairs(s.trials) do
+      assert.equal("TERMINATED", t.status)
+      assert.equal("", t.results[1].cuda, out)
+    end
+  end)
+
+  it("shows the cluster's licenses once in the status line, not once per node", function()
+    -- Licenses=custom:4 for the cluster; an allocation has what it asked for.
+    for _, c in ipairs({{nil, 4}, {"salloc --quiet -N3 -n3 -c4 -L custom:3 --no-kill", 3}}) do
+      local code, out, s = run("license", dir .. "/" .. c[2], c[1], "SPEC_VERBOSE=1")
+      assert.equal(0, code, out)
+      for _, t in ipairs(s.trials) do assert.equal("TERMINATED", t.status) end
+      local shown = {}
+      for total in out:gmatch("Resources requested: [^\n]-, %d+/(%d+) custom") do shown[#shown + 1] = tonumber(total) end
+      assert.is_true(#shown > 0, out)
+      for _, total in ipairs(shown) do assert.equal(c[2], total, out) end
+    end
   end)
 
   it("resumes a paused trial from its checkpoint on another node", function()
@@ -410,6 +458,9 @@ maybe("the Slurm backend", function()
     local err = assert(s, out).trials[1].error
     local text = core.read_file(s.trials[1].logdir .. "/error.txt")
     assert.matches("cannot connect to the driver at no.such.host.invalid port %d+", text)
+    -- The worker's one line, without a traceback into it.
+    assert.is_nil(text:find("stack traceback", 1, true), text)
+    assert.is_nil(out:find("stack traceback", 1, true), out)
     -- The step of a running trial is cancelled (as at a time limit).
     local log = dir .. "/long.log"
     local pid = start_bg(string.format("salloc --quiet -N1 -n1 -c1 --no-kill %s --backend slurm %s long %s/long",

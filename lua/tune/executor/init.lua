@@ -112,6 +112,10 @@ function TrialExecutor:__init(opts)
       error(string.format("TrialExecutor: %s must be a string, got %s", k, type(opts[k])), 3)
     end
   end
+  local node = opts.num_cpus and "num_cpus" or opts.num_gpus and "num_gpus" or opts.memory and "memory" or opts.resources and "resources"
+  if node and M.backend_name(opts) == "slurm" then
+    error("TrialExecutor: " .. node .. " is not for the slurm backend: Slurm says what each node has", 3)
+  end
   local okr, res, gpu_ids = pcall(M.node_resources, opts)
   if not okr then error("TrialExecutor: " .. tostring(res), 3) end
   local args = {}

@@ -352,7 +352,7 @@ function M.build(opts, o, cli, t, run_count)
   local runner = require("tune.experiment.runner"){
     search_alg = search_alg, scheduler = scheduler, trial_executor = ex, stopper = o.stopper,
     callbacks = make_callbacks(opts, o, events, dashboard), metric = o.metric, mode = o.mode, experiment_dir = experiment_dir,
-    checkpoint_period = util.option(opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10),
+    checkpoint_period = o.checkpoint_period,
     fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, is_searcher),
     experiment_info = {name = name, start_time = core.time()}, background_snapshots = true,
   }

@@ -265,6 +265,7 @@ function M.check(opts, cli)
   o.resume = check_resume(cli, opts)
   o.log_to_file = check_log_to_file(opt(opts, "log_to_file"))
   o.seed = opt(opts, "seed")
+  o.checkpoint_period = M.refusing(util.option, opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10)
   o.resources_per_trial = opt(opts, "resources_per_trial")
   if o.resources_per_trial ~= nil then
     -- The factory as the engine will take it (its C checks included).
@@ -344,6 +345,16 @@ function M.check_backend_options(opts, cli, experiment_dir)
   local backend = M.backend_name(opts, cli)
   if sim ~= nil and backend ~= "sim" then M.refuse("tune.run: sim options given but the backend is " .. backend) end
   if slurm ~= nil and backend ~= "slurm" then M.refuse("tune.run: slurm options given but the backend is " .. backend) end
+  if backend == "slurm" then
+    -- Slurm says what each node has (as Ray refuses num_cpus for a cluster it connects to).
+    for _, k in ipairs({"num_cpus", "num_gpus", "resources"}) do
+      local given = cli[k] ~= nil and "--" .. k:gsub("_", "-") or opt(opts, k) ~= nil and k
+      if given then
+        M.refuse("tune.run: " .. given .. " is not for the slurm backend: Slurm says what each node has (the "
+          .. "allocation's nodes, or the partition's): ask Slurm for CPUs, GPUs and licenses (salloc -c, --gres, -L)")
+      end
+    end
+  end
   if cli.replay then
     check_replay_target(cli.replay, "--replay", experiment_dir)
   elseif type(sim) == "table" then

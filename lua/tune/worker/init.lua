@@ -363,7 +363,13 @@ end
 
 --- Entry point of `tunelua --worker`.
 function M.main(argv)
-  local ch = core.worker_channel()
+  -- A driver it cannot reach: its one line (in the trial's error), no
+  -- traceback into the worker.
+  local ok, ch = pcall(core.worker_channel)
+  if not ok then
+    io.stderr:write("tunelua: ", tostring(ch), "\n")
+    return 2
+  end
   local w = Worker.new(ch)
   current = w
   M.prepare()
