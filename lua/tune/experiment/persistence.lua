@@ -573,7 +573,7 @@ end
 function M.remove_memory_checkpoints(trial)
   if not trial.logdir then return end
   for _, name in ipairs(core.listdir(trial.logdir) or {}) do
-    if name:match("^%.memory_checkpoint_%d+$") then core.remove_tree(util.join(trial.logdir, name)) end
+    if name:match("^%.memory_checkpoint_[%w_]+$") then core.remove_tree(util.join(trial.logdir, name)) end
   end
 end
 

@@ -28,6 +28,7 @@ local sample = require("tune.search.sample")
 local util = require("tune.util")
 local trial_mod = require("tune.experiment.trial")
 local pbt_explore = require("tune.schedulers.pbt_explore")
+local pbt_resume = require("tune.schedulers.pbt_resume")
 
 local CONTINUE, PAUSE, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.NOOP
 local MEMORY = ckpt.CheckpointStorage.MEMORY
@@ -282,7 +283,8 @@ function PBT:on_trial_add(runner, trial)
   self._trials[id] = trial
   if self._trial_state[id] then return end -- added again after a resume
   self._trial_state[id] = {
-    orig_tag = trial.experiment_tag or "",
+    -- (one a resume adds that the snapshot did not know may carry an exploit's tag)
+    orig_tag = (trial.experiment_tag or ""):match("^(.-)@perturbed%[") or trial.experiment_tag or "",
     last_score = nil,
     last_checkpoint = nil,
     last_perturbation_time = 0,
@@ -314,6 +316,7 @@ function PBT:on_trial_result(runner, trial, result)
 end
 
 function PBT:_on_trial_result(runner, trial, result)
+  if self._reconcile then pbt_resume.reconcile(self, runner) end
   local id = trial.trial_id
   self._trials[id] = trial
   if self._trial_state[id] == nil then self:on_trial_add(runner, trial) end
@@ -471,9 +474,10 @@ end
 function PBT:_checkpoint_or_exploit(trial, runner, upper_quantile, lower_quantile)
   local state = self._trial_state[trial.trial_id]
   if contains(upper_quantile, trial) then
-    if trial.status == "PAUSED" then
-      -- A paused trial always has an in-memory checkpoint.
-      self:_set_last_checkpoint(runner, state, trial.checkpoint)
+    if trial.status ~= "RUNNING" then
+      -- A paused trial has an in-memory checkpoint; one waiting at the
+      -- sync point since a resume lends a copy of its own.
+      self:_set_last_checkpoint(runner, state, pbt_resume.lendable_checkpoint(self, trial))
     else
       self:_set_last_checkpoint(runner, state,
         runner.trial_executor:save(trial, MEMORY, state.last_result))
@@ -498,6 +502,7 @@ function PBT:_checkpoint_or_exploit(trial, runner, upper_quantile, lower_quantil
     local mine, theirs = state.last_score, clone_state.last_score
     if theirs == nil or mine == nil or theirs ~= theirs then return end
     if mine == mine and not (theirs > mine) then return end
+    if pbt_resume.other_sync_point(self, state, clone_state) then return end
     self:_exploit(runner, trial, trial_to_clone)
   end
 end
@@ -609,6 +614,7 @@ end
 --- the PENDING or PAUSED trial that is furthest behind runs next; in
 --- synch mode only those behind the next sync point.
 function PBT:choose_trial_to_run(runner)
+  if self._reconcile then pbt_resume.reconcile(self, runner) end
   local chosen = self:_choose(runner)
   if chosen == nil and self._synch and self:_stalled(runner) then
     -- After a resume every live trial may already wait at the sync point
@@ -634,16 +640,10 @@ function PBT:_stalled(runner)
 end
 
 --- Where a resumed trial restarts (TrialRunner:resume): its time is its
---- checkpoint's, and its next perturbation follows from that, whatever the
---- snapshot said (which may be older or newer than the journal).
+--- checkpoint's, and in synch mode the sync point follows from where the
+--- trials restart, whatever the snapshot said (tune.schedulers.pbt_resume).
 function PBT:on_trial_restored(runner, trial, iteration) -- luacheck: no unused args
-  local st = self._trial_state[trial.trial_id]
-  if not st or self._time_attr ~= "training_iteration" then return end
-  st.last_train_time = iteration
-  local interval = self._perturbation_interval
-  if st.last_perturbation_time > iteration and interval > 0 then
-    st.last_perturbation_time = iteration - iteration % interval
-  end
+  pbt_resume.on_trial_restored(self, trial, iteration)
 end
 
 function PBT:_choose(runner)
