@@ -404,6 +404,10 @@ static int l_next_event(lua_State *L) {
   set_string(L, "checkpoint_dir", ev->checkpoint_dir);
   set_string(L, "error", ev->error);
   set_string(L, "traceback", ev->traceback);
+  if (ev->lost_rows) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, evi, "lost_rows");
+  }
   tune_event_free(ev);
   return 1;
 }

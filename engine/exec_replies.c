@@ -1,7 +1,8 @@
 /// What workers answer, handled from tune_workers_dispatch() (never from a
 /// backend callback): results are completed with the auto-filled fields
 /// and queued as events, saves are committed, restores and resets update
-/// the trial's counters, errors and exits become ERROR events.
+/// the trial's counters, errors and exits become ERROR events; and so do
+/// the result rows the loggers' writer could not write (tune__log_faults).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,20 @@ static void fail_worker(tune_executor_t *ex, tune_worker_t *w, const char *what,
 static void fault(tune_executor_t *ex, tune_worker_t *w, const char *what) { fail_worker(ex, w, what, 1); }
 
 static void on_fault(void *ud, tune_worker_t *w, const char *what) { fault(ud, w, what); }
+
+/// A trial's result rows could not be written (tune_loggers_take_faults):
+/// it fails, running or not (a trial that had ended lost its last rows),
+/// once per start as with tune__push_error.
+static void log_fault(void *ud, const char *trial_id, const char *msg) {
+  tune_executor_t *ex = ud;
+  tune_trial_t *t = tune__record(ex, trial_id);
+  if (t && (t->superseded || t->error_reported)) return;
+  if (t) t->error_reported = 1;
+  tune_event_t *ev = tune_event_new(TUNE_EV_ERROR, trial_id);
+  ev->error = tune_xstrdup(msg);
+  ev->lost_rows = 1;
+  tune_events_push(&ex->events, ev);
+}
 
 /// Trials waiting to restore from `dir` while its save was under way.
 static void finish_waiters(tune_executor_t *ex, const char *dir, int ok, const char *why) {
@@ -138,8 +153,22 @@ static void handle_result(tune_executor_t *ex, tune_worker_t *w, tune_req_t *r, 
   tune_events_push(&ex->events, ev);
 }
 
+void tune__log_faults(tune_executor_t *ex) { tune_loggers_take_faults(&ex->loggers, log_fault, ex); }
+
 static void handle_saved(tune_executor_t *ex, tune_req_t *r) {
   tune_trial_t *t = r->trial;
+  char why[768];
+  if (tune_loggers_failed(&ex->loggers, t->id, r->log_attempt, why, sizeof why)) {
+    /* Rows before it are not on disk: the checkpoint would vouch for them
+       (a resume cuts the logs to it, a retry logs after it). */
+    tune_fs_remove_tree(r->tmp_dir);
+    tune_map_del(&ex->pending_saves, r->dir);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "checkpoint %s not kept: the results before it were not all logged: %s", r->dir, why);
+    tune__push_error(ex, t, msg, NULL);
+    finish_waiters(ex, r->dir, 0, msg);
+    return;
+  }
   cJSON *meta = tune_trial_counters_json(t);
   cJSON_AddStringToObject(meta, "trial_id", t->id);
   int rc = tune_ckpt_commit(r->tmp_dir, r->dir, meta, r->persistent);

@@ -256,6 +256,7 @@ int tune_executor_save(tune_executor_t *ex, const char *trial_id, const char *di
   r->tmp_dir = tmp;
   r->dir = tune_xstrdup(dir);
   r->persistent = persistent;
+  r->log_attempt = tune_loggers_attempt(&ex->loggers, t->id);
   tune_map_put(&ex->pending_saves, dir, (void *)1);
   return 0;
 }
@@ -366,8 +367,6 @@ int tune_executor_set_event_stream(tune_executor_t *ex, const char *target) {
 }
 
 void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id) { tune_loggers_forget(&ex->loggers, trial_id); }
-
-void tune_executor_flush_logs(tune_executor_t *ex) { tune_loggers_sync(&ex->loggers); }
 
 /// The journal's flushes go through the loggers' writer, in one order with
 /// the rows (a journal written at once could pass rows still queued). The

@@ -266,6 +266,7 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
     polled = 1;
   }
   for (;;) {
+    tune__log_faults(ex);
     if (next_trial_exists && have_ready_or_cached(ex)) return tune_event_new(TUNE_EV_PG_READY, NULL);
     tune_event_t *ev = tune_events_pop(&ex->events);
     if (ev) return deliver(ex, ev);
@@ -312,6 +313,11 @@ tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exist
 /* ------------------------------------------------------------------------ */
 /* Cleanup and counts                                                       */
 /* ------------------------------------------------------------------------ */
+
+void tune_executor_flush_logs(tune_executor_t *ex) {
+  tune_loggers_sync(&ex->loggers);
+  tune__log_faults(ex);
+}
 
 void tune_executor_cleanup_within(tune_executor_t *ex, double force_s) {
   double saved = ex->o.force_trial_cleanup_s;

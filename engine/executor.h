@@ -130,7 +130,9 @@ int tune_executor_commit(tune_executor_t *ex, const char *trial_id, size_t n, in
 void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id);
 /// Writes the result rows the loggers hold and returns once they are on
 /// disk (tune_loggers_sync): the experiment calls it before each snapshot
-/// and dashboard publish.
+/// and dashboard publish. A trial whose rows could not be written gets an
+/// ERROR event (also when it has ended: then its last rows were lost), as
+/// it does from tune_executor_next_event.
 void tune_executor_flush_logs(tune_executor_t *ex);
 /// The experiment journal, written ahead of every row (and whenever the
 /// driver is about to wait); NULL for none. Not owned: the caller keeps it

@@ -62,6 +62,9 @@ void tune__drop_cached(tune_executor_t *ex, tune_pg_t *pg);
 
 /* exec_replies.c */
 extern const tune_worker_hooks_t tune__worker_hooks;
+/// Row writes that failed behind the driver (tune_loggers_take_faults)
+/// become their trials' ERROR events.
+void tune__log_faults(tune_executor_t *ex);
 /// The placement-group manager's report of a reservation that never can be met.
 void tune__reservation_failed(void *ud, tune_pgf_entry_t *fe, const char *why);
 

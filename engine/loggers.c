@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -153,11 +154,23 @@ static log_config_t *config_new(const cJSON *config) {
   return c;
 }
 
-/// What only the writes touch, in their order: the trial's progress.csv
-/// columns, fixed by its first row (or read back from the file's header).
+/// What the writes touch, in their order: the trial's progress.csv
+/// columns, fixed by its first row (or read back from the file's header),
+/// and the last attempt whose rows could not all be written, which the
+/// driver reads too.
 typedef struct {
   csv_columns_t *cols; ///< NULL until known
+  char *trial_id;
+  atomic_uint failed;  ///< the attempt (tune_loggers_attempt), or 0
+  atomic_int failed_rc, failed_which;  ///< its -errno and file (0 result.json, 1 progress.csv)
 } log_rows_t;
+
+/// A failed write, kept for the driver (tune_loggers_take_faults).
+typedef struct tune_log_fault {
+  struct tune_log_fault *next;
+  char *trial_id, *msg;
+  unsigned attempt;
+} log_fault_t;
 
 /// A logging trial: its files stay open while it runs (no open/close per
 /// result), and what it logs waits in `pend`, packed (engine/jpack.h),
@@ -170,6 +183,7 @@ typedef struct trial_log {
   size_t npend;             ///< how many
   int dirty;                ///< on the loggers' dirty list
   unsigned config_gen;
+  unsigned attempt;         ///< its tasks' (a new one each time the files close)
   log_config_t *config;     ///< NULL until known (a reference)
   log_rows_t *rows;         ///< the writes'; the trial's last task frees it
 } trial_log_t;
@@ -335,6 +349,7 @@ typedef struct {
   tune_buf_t pend;          ///< the results, packed
   size_t npend;
   cJSON **rs;               ///< the results, rebuilt
+  unsigned attempt;         ///< the trial's when it handed them over
   int close, end;
 } rows_task_t;
 
@@ -386,10 +401,33 @@ static int encode_json(rows_task_t *rt) {
   return b->len ? tune_wb_file_put(rt->file[0], b->data, b->len, 0) : 0;
 }
 
+/// The rows of the task's attempt could not all be written: kept for the
+/// driver (the trial fails), who also reads `rows->failed`.
+static void rows_failed(rows_task_t *rt, int which, int rc) {
+  log_rows_t *rows = rt->rows;
+  atomic_store_explicit(&rows->failed_rc, rc, memory_order_relaxed);
+  atomic_store_explicit(&rows->failed_which, which, memory_order_relaxed);
+  atomic_store_explicit(&rows->failed, rt->attempt, memory_order_release);
+  log_fault_t *f = tune_xcalloc(1, sizeof *f);
+  f->trial_id = tune_xstrdup(rows->trial_id);
+  f->attempt = rt->attempt;
+  const cJSON *it = cJSON_GetObjectItemCaseSensitive(rt->rs[0], "training_iteration");
+  char from[64] = "";
+  if (cJSON_IsNumber(it)) snprintf(from, sizeof from, " from training_iteration %.17g", it->valuedouble);
+  f->msg = tune_xasprintf("cannot write %s: %s (the trial's results%s on were not logged)",
+                          tune_wb_file_path(rt->file[which]), strerror(-rc), from);
+  f->next = atomic_load_explicit(&rt->loggers->faults, memory_order_relaxed);
+  while (!atomic_compare_exchange_weak_explicit(&rt->loggers->faults, &f->next, f, memory_order_release,
+                                                memory_order_relaxed)) {}
+}
+
 /// Rebuilds the results (on the writer's thread: its own cJSON blocks),
-/// encodes them, and frees them.
+/// encodes them, and frees them. Once a write of the trial's rows failed,
+/// the rest of that attempt's are dropped: a file never has a hole (the
+/// trial fails; retried, it logs again from its checkpoint).
 static void run_rows(tune_fsprep_task_t *task) {
   rows_task_t *rt = (rows_task_t *)task;
+  if (rt->npend && atomic_load_explicit(&rt->rows->failed, memory_order_relaxed) == rt->attempt) rt->npend = 0;
   if (rt->npend) {
     rt->rs = tune_xcalloc(rt->npend, sizeof *rt->rs);
     const char *p = rt->pend.data, *end = p + rt->pend.len;
@@ -402,8 +440,10 @@ static void run_rows(tune_fsprep_task_t *task) {
        is not written to result.json, and one result.json could not take is
        cut from progress.csv again (a disk that filled up in between). */
     off_t csv_before = rt->file[1] ? tune_wb_file_size(rt->file[1]) : 0;
-    int rc = n && rt->file[1] ? encode_csv(rt) : 0;
-    if (n && rt->file[0] && rc == 0 && encode_json(rt) < 0 && rt->file[1]) tune_wb_file_undo(rt->file[1], csv_before);
+    int rc = n && rt->file[1] ? encode_csv(rt) : 0, which = 1;
+    if (n && rt->file[0] && rc == 0 && (which = 0, rc = encode_json(rt)) < 0 && rt->file[1])
+      tune_wb_file_undo(rt->file[1], csv_before);
+    if (rc < 0) rows_failed(rt, which, rc);
     for (size_t k = 0; k < n; k++) cJSON_Delete(rt->rs[k]);
     free(rt->rs);
   }
@@ -414,6 +454,7 @@ static void run_rows(tune_fsprep_task_t *task) {
       if (rt->file[i]) tune_wb_file_end(rt->file[i]);
   if (rt->end) {
     columns_free(rt->rows->cols);
+    free(rt->rows->trial_id);
     free(rt->rows);
   }
   free(rt);
@@ -453,6 +494,9 @@ static void flush_trial(tune_loggers_t *l, trial_log_t *t, int close, int end) {
   if (end) t->rows = NULL;
   rt->pend = t->pend;
   rt->npend = t->npend;
+  rt->attempt = t->attempt;
+  /* What it logs once its files open again is a new attempt. */
+  if (close) t->attempt = ++l->attempts;
   l->pending -= t->npend;
   t->pend = (tune_buf_t)TUNE_BUF_INIT;
   t->npend = 0;
@@ -491,7 +535,9 @@ static trial_log_t *trial_log(tune_loggers_t *l, const char *trial_id, const cha
   drop(l, t);
   t = tune_xcalloc(1, sizeof *t);
   t->logdir = tune_xstrdup(logdir);
+  t->attempt = ++l->attempts;
   t->rows = tune_xcalloc(1, sizeof *t->rows);
+  t->rows->trial_id = tune_xstrdup(trial_id);
   tune_map_put(&l->trials, trial_id, t);
   return t;
 }
@@ -584,6 +630,40 @@ void tune_loggers_flush_idle(tune_loggers_t *l) {
 void tune_loggers_sync(tune_loggers_t *l) {
   tune_loggers_flush(l);
   tune_fsprep_drain(l->writer);
+}
+
+void tune_loggers_take_faults(tune_loggers_t *l, tune_log_fault_fn fn, void *ud) {
+  if (!atomic_load_explicit(&l->faults, memory_order_relaxed)) return;
+  log_fault_t *f = atomic_exchange_explicit(&l->faults, NULL, memory_order_acquire), *old = NULL;
+  while (f) { /* newest first: reversed */
+    log_fault_t *next = f->next;
+    f->next = old;
+    old = f;
+    f = next;
+  }
+  for (f = old; f; f = old) {
+    old = f->next;
+    const trial_log_t *t = fn ? tune_map_get(&l->trials, f->trial_id) : NULL;
+    if (fn && (!t || t->attempt == f->attempt)) fn(ud, f->trial_id, f->msg);
+    free(f->trial_id);
+    free(f->msg);
+    free(f);
+  }
+}
+
+unsigned tune_loggers_attempt(tune_loggers_t *l, const char *trial_id) {
+  const trial_log_t *t = tune_map_get(&l->trials, trial_id);
+  return t ? t->attempt : 0;
+}
+
+int tune_loggers_failed(tune_loggers_t *l, const char *trial_id, unsigned attempt, char *msg, size_t len) {
+  const trial_log_t *t = tune_map_get(&l->trials, trial_id);
+  unsigned failed = t && t->rows ? atomic_load_explicit(&t->rows->failed, memory_order_acquire) : 0;
+  if (!attempt || failed < attempt) return 0;
+  int which = atomic_load_explicit(&t->rows->failed_which, memory_order_relaxed);
+  int rc = atomic_load_explicit(&t->rows->failed_rc, memory_order_relaxed);
+  snprintf(msg, len, "cannot write %s/%s: %s", t->logdir, LOG_NAMES[which], strerror(-rc));
+  return 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -699,6 +779,7 @@ void tune_loggers_free(tune_loggers_t *l) {
   free(l->dirty);
   /* The tasks use the scratch buffers below. */
   tune_fsprep_drain(l->writer);
+  tune_loggers_take_faults(l, NULL, NULL);
   free(l->last_error);
   tune_buf_free(&l->lines);
   tune_buf_free(&l->events);

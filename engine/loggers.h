@@ -22,6 +22,13 @@
 /// written there in the order they were handed over (the journal's writes
 /// among them, through the same service), while the driver goes on. tune_loggers_sync is the flush
 /// that returns with everything on disk.
+///
+/// A write of a trial's rows that fails (a full disk) loses that batch, and
+/// so that its file never has a hole the writer drops the rest of that
+/// trial's rows until its files close (a failed trial retried, from its
+/// checkpoint, logs again after that). The failure is kept for the driver
+/// (tune_loggers_take_faults), which fails the trial; a checkpoint is
+/// committed only if the rows before it were written (tune_loggers_failed).
 #ifndef TUNE_LOGGERS_H
 #define TUNE_LOGGERS_H
 
@@ -47,6 +54,10 @@ typedef struct {
   tune_appendbuf_t *ahead;  ///< written before any row (the journal), or NULL; not owned
   struct tune_fsprep *writer;  ///< writes behind the driver, or NULL (at once); not owned
   int direct;           ///< this flush writes at once (tune_loggers_flush_idle)
+  unsigned attempts;    ///< the last number given to a trial's logging (see tune_loggers_attempt)
+  /// Failed row writes the driver has not taken yet, newest first (pushed
+  /// by the writer's thread, taken by tune_loggers_take_faults).
+  _Atomic(struct tune_log_fault *) faults;
 } tune_loggers_t;
 
 /// Pending results that make the next write flush.
@@ -96,6 +107,22 @@ void tune_loggers_close(tune_loggers_t *l, const char *trial_id);
 /// Close a trial's files and forget its CSV columns (they are read back
 /// from the file if it logs again, e.g. after a resume).
 void tune_loggers_forget(tune_loggers_t *l, const char *trial_id);
+/// A trial's rows that could not be written: `msg` names the file and the
+/// error (and the first result lost).
+typedef void (*tune_log_fault_fn)(void *ud, const char *trial_id, const char *msg);
+/// Hands each failed row write found so far to `fn`, oldest first, and
+/// forgets it; one atomic load when there is none. A failure of a trial
+/// whose files have closed and opened again since (a later attempt: it
+/// was stopped and restarted from its checkpoint, after which its rows go
+/// on without a hole) is only warned about, as the writer did.
+void tune_loggers_take_faults(tune_loggers_t *l, tune_log_fault_fn fn, void *ud);
+/// The trial's logging since its files last opened (a number that changes
+/// whenever they close), or 0 when it logs nothing.
+unsigned tune_loggers_attempt(tune_loggers_t *l, const char *trial_id);
+/// True (and why in `msg`) when rows the trial handed over in `attempt`
+/// or later could not be written: what the writer has done so far (drain
+/// first for an answer about everything handed over).
+int tune_loggers_failed(tune_loggers_t *l, const char *trial_id, unsigned attempt, char *msg, size_t len);
 /// Appends `s` to `out` quoted as a CSV field when it needs quoting.
 void tune_csv_field(tune_buf_t *out, const char *s, size_t len);
 

@@ -47,6 +47,7 @@ typedef struct tune_req {
   char *tmp_dir;      ///< save: where the worker writes
   char *dir;          ///< save: final directory; restore: the checkpoint
   int persistent;
+  unsigned log_attempt; ///< save: the trial's logging then (tune_loggers_attempt)
   struct tune_req *next;
 } tune_req_t;
 

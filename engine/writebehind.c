@@ -34,6 +34,8 @@ tune_wb_file_t *tune_wb_file_new(int fd, char *path, off_t size) {
 
 int tune_wb_file_fd(const tune_wb_file_t *f) { return f->fd; }
 
+const char *tune_wb_file_path(const tune_wb_file_t *f) { return f->path; }
+
 /// Appends to the file. A write that fails part-way (a full disk) is
 /// undone, so the file never keeps a torn line for the next write to land
 /// on. 0 or -errno.

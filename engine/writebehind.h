@@ -25,6 +25,8 @@ tune_wb_file_t *tune_wb_file_new(int fd, char *path, off_t size);
 /// The rest is for tasks (tune_wb_task), in the order they are handed over.
 /// The descriptor, for reading the file back.
 int tune_wb_file_fd(const tune_wb_file_t *f);
+/// Its path.
+const char *tune_wb_file_path(const tune_wb_file_t *f);
 /// Appends `len` bytes of `data`. `header_len`: data starts with
 /// progress.csv's header this long. A failed append is undone (the file
 /// cut back to its length before it) and warned about once per file and

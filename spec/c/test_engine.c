@@ -1057,10 +1057,26 @@ static void fsize_restore(const fsize_t *f) {
   signal(SIGXFSZ, f->prev);
 }
 
+/* The failed row writes the loggers report (tune_loggers_take_faults). */
+typedef struct {
+  int n;
+  char id[64], msg[1024];
+} faults_seen_t;
+
+static void see_fault(void *ud, const char *trial_id, const char *msg) {
+  faults_seen_t *f = ud;
+  f->n++;
+  snprintf(f->id, sizeof f->id, "%s", trial_id);
+  snprintf(f->msg, sizeof f->msg, "%s", msg);
+}
+
 /* A write that fails (here: beyond RLIMIT_FSIZE, as a full disk fails)
-   leaves no partial line, and a progress.csv header it carried is sent
-   again with the next rows, so the file's first line stays its header;
-   with a writer and without. */
+   leaves no partial line, is reported once for the driver (naming the
+   file, the error and the first result lost), and the trial's later rows
+   are dropped until its files close, so the file never has a hole; then
+   (a trial retried) it logs again, and a progress.csv header the failed
+   write carried goes with those rows, so the file's first line stays its
+   header; with a writer and without. */
 static void lost_header_case(tune_fsprep_t *svc) {
   char dir[] = "/tmp/tune-test-XXXXXX";
   CHECK(mkdtemp(dir));
@@ -1071,16 +1087,38 @@ static void lost_header_case(tune_fsprep_t *svc) {
   cJSON *config = cJSON_Parse("{\"x\":1}");
   tune_log_target_t t = {"t2", "t2", dir, "tag", config, 1};
   cJSON *b1 = cJSON_Parse("[{\"loss\":1.5,\"training_iteration\":1}]");
-  cJSON *b2 = cJSON_Parse("[{\"loss\":1.25,\"training_iteration\":2}]");
+  cJSON *b2 = cJSON_Parse("[{\"loss\":1.75,\"training_iteration\":2}]");
+  cJSON *b3 = cJSON_Parse("[{\"loss\":1.25,\"training_iteration\":1}]");
   tune_loggers_write(&l, &t, b1, 1, 0);
+  unsigned attempt = tune_loggers_attempt(&l, "t2");
+  CHECK(attempt > 0);
+  char why[512];
+  CHECK(!tune_loggers_failed(&l, "t2", attempt, why, sizeof why));
   fsize_t saved;
   fsize_limit(&saved, 10);
   tune_loggers_sync(&l);
   fsize_restore(&saved);
   CHECK(file_size(cpath) == 0 && file_size(rpath) == 0);
-  tune_loggers_write(&l, &t, b2, 1, 1);
+  CHECK(tune_loggers_failed(&l, "t2", attempt, why, sizeof why) && strstr(why, "progress.csv: File too large"));
+  /* The rest of that attempt is dropped, though the disk has room again. */
+  tune_loggers_write(&l, &t, b2, 1, 0);
+  tune_loggers_sync(&l);
+  CHECK(file_size(cpath) == 0 && file_size(rpath) == 0);
+  faults_seen_t seen = {0, "", ""};
+  tune_loggers_take_faults(&l, see_fault, &seen);
+  CHECK(seen.n == 1 && !strcmp(seen.id, "t2"));
+  CHECK(strstr(seen.msg, "progress.csv: File too large") && strstr(seen.msg, "from training_iteration 1 on"));
+  tune_loggers_take_faults(&l, see_fault, &seen);
+  CHECK(seen.n == 1);
+  /* Its files close (the trial fails) and open again (retried). */
+  tune_loggers_close(&l, "t2");
+  CHECK(tune_loggers_attempt(&l, "t2") != attempt);
+  CHECK(!tune_loggers_failed(&l, "t2", tune_loggers_attempt(&l, "t2"), why, sizeof why));
+  tune_loggers_write(&l, &t, b3, 1, 1);
   tune_loggers_close(&l, "t2");
   tune_loggers_sync(&l);
+  tune_loggers_take_faults(&l, see_fault, &seen);
+  CHECK(seen.n == 1);
   char *text = NULL;
   size_t len = 0;
   CHECK(tune_fs_read(cpath, 1 << 20, &text, &len) == 0);
@@ -1089,10 +1127,12 @@ static void lost_header_case(tune_fsprep_t *svc) {
   CHECK(nl && !strncmp(nl + 1, "1.25,", 5) && strchr(nl + 1, '\n') == text + len - 1);
   free(text);
   CHECK(tune_fs_read(rpath, 1 << 20, &text, &len) == 0);
-  CHECK(text && strstr(text, "\"loss\":1.25") && !strstr(text, "\"loss\":1.5,") && text[len - 1] == '\n');
+  CHECK(text && strstr(text, "\"loss\":1.25") && !strstr(text, "\"loss\":1.5,") && !strstr(text, "1.75") &&
+        text[len - 1] == '\n');
   free(text);
   cJSON_Delete(b1);
   cJSON_Delete(b2);
+  cJSON_Delete(b3);
   cJSON_Delete(config);
   tune_loggers_free(&l);
   CHECK(tune_fs_remove_tree(dir) == 0);
@@ -1192,6 +1232,16 @@ static void test_logs_keep_same_rows(void) {
   tune_loggers_sync(&l);
   fsize_restore(&saved);
   CHECK(file_size(cpath) == csv1 && file_size(rpath) == json1);
+  /* The next rows of that attempt would leave a hole: dropped. */
+  tune_loggers_write(&l, &t, b3, 1, 0);
+  tune_loggers_sync(&l);
+  CHECK(file_size(cpath) == csv1 && file_size(rpath) == json1);
+  faults_seen_t seen = {0, "", ""};
+  tune_loggers_take_faults(&l, see_fault, &seen);
+  CHECK(seen.n == 1 && !strcmp(seen.id, "t4") && strstr(seen.msg, "result.json: File too large") &&
+        strstr(seen.msg, "from training_iteration 2 on"));
+  /* Retried from its checkpoint (iteration 1): logged again. */
+  tune_loggers_close(&l, "t4");
   tune_loggers_write(&l, &t, b3, 1, 1);
   tune_loggers_close(&l, "t4");
   tune_loggers_sync(&l);
@@ -1202,6 +1252,7 @@ static void test_logs_keep_same_rows(void) {
   free(text);
   CHECK(tune_fs_read(rpath, 1 << 20, &text, &len) == 0);
   CHECK(text && strstr(text, "\"loss\":1.0,") && strstr(text, "\"loss\":3.0,") && !strstr(text, "\"loss\":2.0,"));
+  CHECK(text && !strstr(strstr(text, "\"loss\":3.0,") + 1, "\"loss\":3.0,")); /* once */
   free(text);
   cJSON_Delete(b1);
   cJSON_Delete(b2);

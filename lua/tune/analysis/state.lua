@@ -71,6 +71,67 @@ function M.find_newest_state(dir)
   return best and util.join(dir, best) or nil
 end
 
+-- The journal ---------------------------------------------------------------
+
+M.JOURNAL = "experiment_journal.jsonl"
+
+--- The last complete line of the trial's result.json, decoded, or nil.
+local function last_logged(logdir)
+  local text = type(logdir) == "string" and core.read_file(util.join(logdir, "result.json")) or ""
+  local e = #text
+  while e > 0 and text:byte(e) ~= 10 do e = e - 1 end -- after it: a torn line
+  local b = e - 1
+  while b > 0 and text:byte(b) ~= 10 do b = b - 1 end
+  local r = e > 0 and core.json_decode(text:sub(b + 1, e - 1))
+  return type(r) == "table" and r or nil
+end
+M.last_logged = last_logged
+
+--- The journal beside a state file has what happened after the state was
+--- written, when the run goes on, was killed, or could not write its last
+--- state (a full disk): its later entries are applied to `state.trials` as
+--- a resume applies them (trials added, status changes, config changes,
+--- checkpoints); a trial they changed takes its last result from its
+--- result.json (`_journaled`: make_stub reads it). Lines that are not
+--- entries are skipped (a resume refuses them; an analysis reads what it
+--- can). Returns how many entries were applied.
+local function apply_journal(state, dir)
+  local text = core.read_file(util.join(dir, M.JOURNAL))
+  if not text then return 0 end
+  local after = math.tointeger(state.journal_seq) or 0
+  local trials, at, applied = {}, {}, 0
+  for _, rec in ipairs(type(state.trials) == "table" and state.trials or {}) do
+    trials[#trials + 1] = rec
+    if type(rec) == "table" and type(rec.trial_id) == "string" then at[rec.trial_id] = #trials end
+  end
+  -- Complete lines only: a torn last one is what a crash leaves.
+  for line in text:gmatch("([^\n]*)\n") do
+    local e = core.json_decode(line)
+    local ev = type(e) == "table" and math.type(e.seq) == "integer" and e.seq > after and e.event
+    if ev == "trial_added" and type(e.trial) == "table" and type(e.trial.trial_id) == "string" then
+      local i = at[e.trial.trial_id] or #trials + 1
+      trials[i], at[e.trial.trial_id] = e.trial, i
+      e.trial._journaled = true
+      applied = applied + 1
+    elseif ev and type(e.trial_id) == "string" and type(trials[at[e.trial_id] or 0]) == "table" then
+      local rec = trials[at[e.trial_id]]
+      if ev == "status" and type(e.status) == "string" then
+        rec.status, rec.num_failures, rec.error_msg = e.status, e.num_failures, e.error_msg
+        if type(e.logdir) == "string" then rec.logdir, rec.relative_logdir = e.logdir, nil end
+        rec._journaled = true
+      elseif ev == "changed" and type(e.config) == "table" then
+        rec.config, rec.experiment_tag = e.config, e.experiment_tag
+      elseif ev == "checkpoint" and type(e.dir) == "string" then
+        if type(rec.checkpoints) ~= "table" then rec.checkpoints = {} end
+        table.insert(rec.checkpoints, {dir = e.dir, storage = e.storage, metrics = e.metrics})
+      end
+      applied = applied + 1
+    end
+  end
+  state.trials = trials
+  return applied
+end
+
 --- The states to analyse: {{state=, dir=, file=}, ...} or nil, err. A
 --- directory without a state file is searched one level down (a local_dir
 --- holding several experiments), as Ray does.
@@ -118,7 +179,11 @@ local function load_sources(path_or_state)
   for _, f in ipairs(files) do
     local state, err = read_state(f)
     if state then
-      sources[#sources + 1] = {state = state, dir = dirname(f), file = f}
+      -- The journal beside it follows the newest state only (an older or
+      -- archived one is not where the journal starts from).
+      local dir = dirname(f)
+      local journaled = M.find_newest_state(dir) == f and apply_journal(state, dir) or 0
+      sources[#sources + 1] = {state = state, dir = dir, file = f, journaled = journaled}
     elseif #files == 1 then
       return nil, err
     else
@@ -150,6 +215,7 @@ local function make_stub(rec, src)
     if v ~= core.null then t[k] = v end
   end
   t.config = type(rec.config) == "table" and rec.config or {}
+  t._journaled = nil
   t.last_result = type(rec.last_result) == "table" and rec.last_result or {}
   t.num_failures = tonumber(rec.num_failures) or 0
   local orig_exp = type(src.state.experiment_dir) == "string" and src.state.experiment_dir or nil
@@ -167,6 +233,9 @@ local function make_stub(rec, src)
     end
   end
   t.logdir = logdir
+  -- Changed by the journal after the state was written: its last result
+  -- is its log's (the state's is older, or none).
+  if rec._journaled then t.last_result = last_logged(logdir) or t.last_result end
   t.local_dir = src.dir
   t.experiment_name = type(src.state.name) == "string" and src.state.name or nil
   t.checkpoints = {}

@@ -311,9 +311,9 @@ TrialExecutor.virtual_clock = false
 --- Which result loggers commit_results writes ({json = bool, csv = bool}).
 function TrialExecutor:set_loggers(which) self._core:set_loggers(which) end
 function TrialExecutor:forget_logs(trial) self._core:forget_logs(trial.trial_id) end
---- Writes the result rows the engine holds: commit_results groups them
---- (one write per file for many batches) until this, a save, the end of
---- the trial's logging, or an idle wait (docs/architecture.md).
+--- Writes the result rows the engine holds (commit_results groups them
+--- until this, a save, the trial's logging's end or an idle wait; rows not
+--- written: an ERROR event; docs/architecture.md).
 function TrialExecutor:flush_logs() self._core:flush_logs() end
 --- The experiment journal's handle (core.open_append, buffered): written
 --- before every result row and before the executor waits.
@@ -356,10 +356,10 @@ function TrialExecutor:get_running_trials()
   return out
 end
 
---- Blocks until the next event (or `timeout`, default
---- TUNE_GET_EXECUTOR_EVENT_WAIT_S). Returns {type=, trial=, result=,
---- error=, traceback=}: result is the list of results (TRAINING_RESULT) or
---- the checkpoint directory (SAVING_RESULT, RESTORING_RESULT).
+--- Blocks until the next event (or `timeout`, default TUNE_GET_EXECUTOR_EVENT_WAIT_S).
+--- Returns {type=, trial=, result=, error=, traceback=, lost_rows=}: result is the list of
+--- results (TRAINING_RESULT) or the checkpoint directory (SAVING_RESULT,
+--- RESTORING_RESULT); lost_rows: an ERROR for rows not written.
 function TrialExecutor:get_next_executor_event(live_trials, next_trial_exists, timeout)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
     error("get_next_executor_event: timeout must be a number of seconds, got " .. tostring(timeout), 2)

@@ -10,8 +10,10 @@ local M = {}
 local R = {}
 M.methods = R
 
-function R:_on_executor_error(trial, msg, traceback)
-  self:_process_trial_failure(trial, msg, traceback)
+--- `lost_rows`: the trial's result rows could not be written (an ERROR
+--- event's field), which also fails a trial that had ended.
+function R:_on_executor_error(trial, msg, traceback, lost_rows)
+  self:_process_trial_failure(trial, msg, traceback, lost_rows)
 end
 
 function R:_should_recover(trial)
@@ -48,7 +50,7 @@ end
 
 --- Ray's _process_trial_failure: retry from the last checkpoint while
 --- max_failures allows, else the trial ends in ERROR.
-function R:_process_trial_failure(trial, msg, traceback)
+function R:_process_trial_failure(trial, msg, traceback, lost_rows)
   self._has_errored = true
   if trial.status == Trial.PENDING then
     -- Its resources can never be had (a reservation the backend refused).
@@ -56,6 +58,7 @@ function R:_process_trial_failure(trial, msg, traceback)
     self:_fail(trial, msg, traceback, true)
     return
   end
+  if lost_rows and trial.status == Trial.TERMINATED then return self:_fail_ended(trial, msg, traceback) end
   if trial.status ~= Trial.RUNNING then
     if trial.status == Trial.PAUSED then self:_fail(trial, msg, traceback) end
     return
@@ -69,6 +72,38 @@ function R:_process_trial_failure(trial, msg, traceback)
     if self.fail_fast == "raise" then
       error(tune_error(string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or ""), {trial}), 0)
     end
+  end
+end
+
+--- A trial that had ended lost its last result rows (the engine writes
+--- them behind the driver, so it learns of that after the end): it failed
+--- after all, in ERROR with its error file, and counts as a failure. It is
+--- not run again (the scheduler and the search algorithm have it
+--- complete); resume = "ERRORED_ONLY" restarts it from its checkpoint.
+function R:_fail_ended(trial, msg, traceback)
+  trial:set_status(Trial.ERROR)
+  trial:handle_error(msg, traceback)
+  self:_journal_status(trial)
+  self.callbacks:call("on_trial_error", self.iteration, self.trials, trial, {})
+  if self.fail_fast == "raise" then
+    error(tune_error(string.format("trial %s failed: %s", tostring(trial), msg), {trial}), 0)
+  end
+end
+
+--- After the loop: the rows the engine holds are written, and a trial
+--- whose rows could not be (its ERROR event, queued by the engine) has
+--- failed, before the final snapshot and the run's outcome.
+function R:settle_logs()
+  local ex = self.trial_executor
+  if not ex.flush_logs then return end
+  ex:flush_logs()
+  -- What is left queued: a few events per trial at most (a bound for an
+  -- executor of the host's own that would never say it is idle).
+  for _ = 1, 4 * #self.trials + 16 do
+    local ev = ex:get_next_executor_event(nil, false, 0)
+    if ev.type == "YIELD" or ev.type == "NO_RUNNING_TRIAL_TIMEOUT" then return end
+    local trial = ev.type == "ERROR" and self._by_id[ev.trial_id]
+    if trial then self:_on_executor_error(trial, ev.error, ev.traceback, ev.lost_rows) end
   end
 end
 

@@ -46,6 +46,13 @@ end
 
 local check_trial, check_entry -- defined with M.load
 
+--- A snapshot that could not be written (a full disk), said with what is
+--- left: the one before it stays, and the journal has what came after.
+function M.snapshot_failed(err)
+  io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "; the experiment is its previous ",
+    "experiment_state file and ", M.JOURNAL, ", which tunelua analyze and --resume read together\n")
+end
+
 local Store = class.class("ExperimentStore")
 M.Store = Store
 
@@ -88,7 +95,7 @@ function Store:_release()
   if h.archive then M.archive(self.dir) end
   if h.state then
     local path, err = self:snapshot(assert(core.json_decode(h.state)), h.trials and {} or nil, h.serialize, h.final)
-    if not path then io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n") end
+    if not path then M.snapshot_failed(err) end
   end
 end
 
@@ -156,7 +163,7 @@ function Store:settle()
   self._committing = nil
   local ok, err = c.job:wait()
   if not ok then
-    io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")
+    M.snapshot_failed(err)
     return nil, err
   end
   if c.trials then self._reuse = c.reuse end

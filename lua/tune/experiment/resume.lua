@@ -163,7 +163,7 @@ function R:checkpoint(force, background)
     function(t) return (t.status == Trial.TERMINATED or t.status == Trial.ERROR) and t.trial_id or nil end,
     self.background_snapshots and (not force or background == true))
   if not path then
-    io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(err), "\n")
+    persistence.snapshot_failed(err)
   end
   self.checkpoint_file = path or self.checkpoint_file
   return path

@@ -197,6 +197,7 @@ local function execute(ctx, opts, o, kind)
       runner:_step()
       report(false)
     end
+    if not interrupted then runner:settle_logs() end
   end)
   interrupted = interrupted or core.signal_pending()
   if ctx.unclock then ctx.unclock() end
@@ -215,7 +216,7 @@ local function execute(ctx, opts, o, kind)
   -- it is on disk before on_experiment_end.
   local ck_ok, ck_err = true, nil
   if not refused then ck_ok, ck_err = pcall(runner.checkpoint, runner, true, true) end
-  if not ck_ok then io.stderr:write("tunelua warning: experiment checkpoint failed: ", tostring(ck_err), "\n") end
+  if not ck_ok then require("tune.experiment.persistence").snapshot_failed(ck_err) end
   if ok then pcall(report, true) end
   -- Interrupted: the state is saved; a trainable that ignores stop must
   -- not keep the driver (TUNE_INTERRUPT_CLEANUP_S, 5 s by default).

@@ -245,7 +245,7 @@ function TrialRunner:_wait_and_handle_event(next_trial)
     local trial = ev.trial or self._by_id[ev.trial_id]
     if not trial or not self._by_id[trial.trial_id] then return end
     if t == "ERROR" then
-      self:_on_executor_error(trial, ev.error, ev.traceback)
+      self:_on_executor_error(trial, ev.error, ev.traceback, ev.lost_rows)
     elseif t == "RESTORING_RESULT" then
       self:_on_restoring_result(trial)
     elseif t == "TRAINING_RESULT" then
