@@ -632,6 +632,45 @@ describe("resume", function()
     end
   end)
 
+  it("tells the search algorithm once of a trial journaled TERMINATED, then ERROR (its last rows lost)", function()
+    local dir = support.tmpdir()
+    local tune = require("tune")
+    require("spec.fixtures.run_trainables")
+    local opts = {config = {iters = 2, x = tune.grid_search({1, 2})}, local_dir = dir, verbose = 0, name = "told",
+      raise_on_failed_trial = false}
+    tune.run("steps", opts)
+    local exp = dir .. "/told"
+    -- A snapshot from before the trials (everything else in the journal),
+    -- and the journal's second end of the first trial, as a full disk
+    -- leaves it (experiment/failures.lua, an ended trial's rows lost).
+    local path = persistence.find_state(exp)
+    local state = core.json_decode(assert(core.read_file(path)))
+    local first = state.trials[1]
+    state.trials, state.journal_seq = {}, 0
+    assert(core.write_atomic(path, core.json_encode(state)))
+    local lines = support.lines(exp .. "/" .. persistence.JOURNAL)
+    local seq = core.json_decode(lines[#lines]).seq
+    assert(core.append(exp .. "/" .. persistence.JOURNAL, core.json_encode{event = "status", trial_id = first.trial_id,
+      status = "ERROR", num_failures = 1, error_msg = "rows lost", logdir = first.logdir, seq = seq + 1} .. "\n"))
+    local BVG = require("tune.search.basic_variant")
+    local orig, told = BVG.on_trial_complete, {}
+    BVG.on_trial_complete = function(self, id, ...)
+      told[id] = (told[id] or 0) + 1
+      return orig(self, id, ...)
+    end
+    opts.resume = true
+    local ok, err = pcall(tune.run, "steps", opts)
+    BVG.on_trial_complete = orig
+    assert(ok, err)
+    -- Each of the two trials once (the first not twice).
+    local n = 0
+    for id, count in pairs(told) do
+      n = n + 1
+      assert.equal(1, count, id)
+    end
+    assert.equal(2, n)
+  end)
+
   it("commits the last snapshot before on_experiment_end: a callback finds every trial finished in it", function()
     -- Its commit overlaps the final report and the workers' exit.
     local dir = support.tmpdir()

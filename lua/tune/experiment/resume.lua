@@ -287,6 +287,11 @@ function R:resume(mode)
   if not writable then
     return nil, string.format("the experiment directory cannot be written: %s", tostring(why))
   end
+  -- The trials whose end the snapshot's search state already knows.
+  local told = {}
+  for _, s in ipairs(state.trials or {}) do
+    if type(s) == "table" and (s.status == Trial.TERMINATED or s.status == Trial.ERROR) then told[s.trial_id] = true end
+  end
   -- Its paths are the directory resumed, also when it was moved or copied.
   local by_id, order, ckpts, finishing = replay.trials(state, entries, self.experiment_dir)
   local seq = state.journal_seq or 0
@@ -362,10 +367,15 @@ function R:resume(mode)
       local t = self:get_trial(e.trial.trial_id)
       if t then self:_search("replay_added", nil, t) end
     elseif e.event == "status" and (e.status == Trial.TERMINATED or e.status == Trial.ERROR) then
+      -- Once per end: an ended trial whose last rows were lost is journaled
+      -- again as ERROR, which the searcher was not told during the run.
       local t = self:get_trial(e.trial_id)
-      if t then
+      if t and not told[e.trial_id] then
         self:_search("on_trial_complete", nil, t.trial_id, results.flat_view(t.last_result), e.status == Trial.ERROR)
       end
+      told[e.trial_id] = true
+    elseif e.event == "status" then
+      told[e.trial_id] = nil -- started again (a retry, ERRORED_ONLY)
     end
   end
   -- Trials found finished from their logs: the searcher learns it now.
