@@ -142,17 +142,18 @@ typedef struct {
   /// Optional: 0 when the backend can run group `f` at all (beyond what the
   /// cluster model checks); else -1 with why in `err`.
   int (*feasible)(tune_backend_t *b, const tune_pgf_t *f, char *err, size_t errlen);
-  /// Optional: the cluster's total and available resources, as shown to
-  /// the user (both initialised here; the caller frees them). NULL op: the
-  /// sums over the cluster's nodes (tune_cluster_total). Slurm's nodes each
-  /// carry the cluster-wide licenses, which count once.
-  void (*resources)(tune_backend_t *b, tune_res_t *total, tune_res_t *avail);
   /// Optional: 0 when every worker will see directory `dir` as the driver
   /// does (a shared filesystem); else -1 with what is wrong in `err`.
   int (*check_dir)(tune_backend_t *b, const char *dir, char *err, size_t errlen);
   /// Free the backend. Every proc must have exited and every timer freed.
   /// Returns 0, or -EBUSY if handles were still open (a leak).
   int (*destroy)(tune_backend_t *b);
+  /// Optional: the cluster's total and available resources, as shown to
+  /// the user (both initialised here; the caller frees them). NULL op: the
+  /// sums over the cluster's nodes (tune_cluster_total). Slurm's nodes each
+  /// carry the cluster-wide licenses, which count once. (Last: an ops table
+  /// an embedder wrote for an earlier version still fits.)
+  void (*resources)(tune_backend_t *b, tune_res_t *total, tune_res_t *avail);
 } tune_backend_ops_t;
 
 struct tune_backend {

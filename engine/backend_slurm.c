@@ -408,7 +408,9 @@ static char **step_env(char **env, char *extra, int gpus) {
   char **out = tune_xcalloc(n + 3, sizeof(char *));
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!strncmp(env[i], "TUNE_DRIVER_PID=", 16) || !strncmp(env[i], "TUNE_WORKER_STDOUT_FD=", 22)) continue;
+    if (!strncmp(env[i], "TUNE_DRIVER_PID=", 16) || !strncmp(env[i], "TUNE_WORKER_STDOUT_FD=", 22) ||
+        !strncmp(env[i], "TUNE_CUDA_VISIBLE_DEVICES=", 26))
+      continue; /* (the last one the backend sets itself, for a step without GPUs) */
     out[k++] = env[i];
   }
   if (extra) out[k++] = extra;

@@ -26,10 +26,10 @@ typedef struct tune_event {
   char *checkpoint_dir;  ///< SAVING_RESULT / RESTORING_RESULT
   char *error;           ///< ERROR: what happened, one line
   char *traceback;       ///< ERROR: details (Lua traceback, stderr tail), or NULL
+  struct tune_event *next;
   /// ERROR: the trial's result rows could not be written (engine/loggers.h);
   /// the trial may have ended already (then it lost its last rows).
   int lost_rows;
-  struct tune_event *next;
 } tune_event_t;
 
 typedef struct {

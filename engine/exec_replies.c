@@ -165,7 +165,13 @@ static void handle_saved(tune_executor_t *ex, tune_req_t *r) {
     tune_map_del(&ex->pending_saves, r->dir);
     char msg[1024];
     snprintf(msg, sizeof msg, "checkpoint %s not kept: the results before it were not all logged: %s", r->dir, why);
-    tune__push_error(ex, t, msg, NULL);
+    if (!t->superseded && !t->error_reported) { /* this record's; lost rows: an ended trial moves to ERROR too */
+      t->error_reported = 1;
+      tune_event_t *ev = tune_event_new(TUNE_EV_ERROR, t->id);
+      ev->error = tune_xstrdup(msg);
+      ev->lost_rows = 1;
+      tune_events_push(&ex->events, ev);
+    }
     finish_waiters(ex, r->dir, 0, msg);
     return;
   }

@@ -112,9 +112,10 @@ void tune_loggers_forget(tune_loggers_t *l, const char *trial_id);
 typedef void (*tune_log_fault_fn)(void *ud, const char *trial_id, const char *msg);
 /// Hands each failed row write found so far to `fn`, oldest first, and
 /// forgets it; one atomic load when there is none. A failure of a trial
-/// whose files have closed and opened again since (a later attempt: it
-/// was stopped and restarted from its checkpoint, after which its rows go
-/// on without a hole) is only warned about, as the writer did.
+/// whose files have closed since (a later attempt: paused, or stopped and
+/// restarted from its checkpoint, after which its rows go on without a
+/// hole) is only warned about, as the writer did: rows fail in a close's
+/// flush only when nothing synced them before it (a pause's save does).
 void tune_loggers_take_faults(tune_loggers_t *l, tune_log_fault_fn fn, void *ud);
 /// The trial's logging since its files last opened (a number that changes
 /// whenever they close), or 0 when it logs nothing.

@@ -677,6 +677,23 @@ describe("ExperimentAnalysis", function()
     assert.are.same({session = "nan"}, ea:runner_data().nan)
   end)
 
+  it("finds a moved experiment's trial where the journal's status entry places it", function()
+    -- Started by a run in /b, whose state still said /a, then moved here:
+    -- the entry's absolute directory is /b's, its relative one is right.
+    local root = support.tmpdir("analysis-moved")
+    local here = root .. "/c"
+    local t = trial_rec("/a/exp", "m1", "PENDING", {lr = 1}, "0")
+    t.logdir, t.relative_logdir = nil, nil
+    write(here .. "/experiment_state-2024-01-01_00-00-00.json", state_json("/a/exp", "moved", "loss", "min", {t}))
+    local rel = "train_m1_0_2024-01-01_00-00-00"
+    write(here .. "/experiment_journal.jsonl", json({event = "status", seq = 8, trial_id = "m1", status = "TERMINATED",
+      num_failures = 0, logdir = "/b/exp/" .. rel, relative_logdir = rel}) .. "\n")
+    write(here .. "/" .. rel .. "/result.json", result_row("m1", 1, 0.5, 1, {lr = 1}, 1) .. "\n")
+    local ea = ExperimentAnalysis(here)
+    assert.equal(here .. "/" .. rel, ea.trials[1].logdir)
+    assert.equal(0.5, ea.trials[1].last_result.loss)
+  end)
+
   describe("live trials", function()
     it("are used instead of the state's records", function()
       local t1 = tune.Trial("__fake", {trial_id = "live_1", config = {lr = 0.01}, logdir = T.A.logdir})

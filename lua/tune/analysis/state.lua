@@ -117,7 +117,11 @@ local function apply_journal(state, dir)
       local rec = trials[at[e.trial_id]]
       if ev == "status" and type(e.status) == "string" then
         rec.status, rec.num_failures, rec.error_msg = e.status, e.num_failures, e.error_msg
-        if type(e.logdir) == "string" then rec.logdir, rec.relative_logdir = e.logdir, nil end
+        if type(e.logdir) == "string" then
+          -- Its place in the experiment, where the entry says (a moved run's).
+          rec.logdir = e.logdir
+          rec.relative_logdir = type(e.relative_logdir) == "string" and e.relative_logdir or nil
+        end
         rec._journaled = true
       elseif ev == "changed" and type(e.config) == "table" then
         rec.config, rec.experiment_tag = e.config, e.experiment_tag

@@ -213,6 +213,9 @@ function PBT:__init(opts)
   self._require_attrs = opts.require_attrs ~= false
   self._synch = opts.synch and true or false
   self._next_perturbation_sync = math.max(interval, burn_in)
+  -- After a resume (tune.schedulers.pbt_resume): the sync point to set
+  -- again, whether the first perturbation since is to come, checkpoints lent.
+  self._reconcile, self._resumed, self._lent = nil, nil, 0
   self._seed = opts.seed
   self._rng = sample.Random(opts.seed)
   self._num_checkpoints = 0
@@ -415,6 +418,7 @@ function PBT:_synch_perturb(runner, time)
     if st and st.last_train_time > max_train then max_train = st.last_train_time end
   end
   self._next_perturbation_sync = math.max(self._next_perturbation_sync + self._perturbation_interval, max_train)
+  self._resumed = nil -- the first sync point after a resume is behind (pbt_resume)
 end
 
 --- Records the trial's score at this perturbation point.

@@ -95,8 +95,8 @@ end
 
 --- Synch mode, time_attr training_iteration: whether a donor's time is of
 --- another sync point than the exploiting trial's (an interval or more
---- away) after a resume: PBT then does not clone it (a run not resumed
---- clones as Ray does).
+--- away) at the first perturbation after a resume: PBT then does not clone
+--- it (later ones, and a run not resumed, clone as Ray does).
 function M.other_sync_point(pbt, state, clone_state)
   -- Only after a resume: trials that report several iterations at a time
   -- (Ray's synch tests) may be further apart, and Ray clones them.
@@ -128,7 +128,7 @@ function M.lendable_checkpoint(pbt, trial)
   local c = trial.checkpoint
   if c == nil or c.dir_or_data == nil then return nil end
   if c.storage_mode == MEMORY or type(c.dir_or_data) ~= "string" or not trial.logdir then return c end
-  pbt._lent = (pbt._lent or 0) + 1
+  pbt._lent = pbt._lent + 1
   local dir = util.join(trial.logdir, string.format(".memory_checkpoint_pbt_%06d", pbt._lent))
   core.remove_tree(dir)
   local ok = pcall(copy_tree, c.dir_or_data, dir)
