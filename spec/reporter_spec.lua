@@ -581,6 +581,23 @@ describe("tune.reporter", function()
     end)
   end)
 
+  describe("TrialProgressCallback (verbose 2)", function()
+    it("without a metric, reports what the trainable reported, not the automatic fields (Ray's _print_result)", function()
+      local P = require("tune.experiment.callback").TrialProgressCallback
+      local out = {}
+      local p = P{verbose = 2, out = function(s) out[#out + 1] = s end, clock = function() return 0 end}
+      local t = setmetatable({trial_id = "a", config = {x = 1}}, {__tostring = function() return "t_a" end})
+      p:on_trial_result(1, {}, t, {loss = 2, acc = 0.5, training_iteration = 1, time_total_s = 0.1, pid = 7,
+        trial_id = "a", done = false, experiment_tag = "0", config = {x = 1}})
+      assert.same({"Trial t_a reported acc=0.5, loss=2 with parameters={\"x\":1}.\n"}, out)
+      -- Nothing but automatic fields: those two.
+      local t2 = setmetatable({trial_id = "b", config = {}}, {__tostring = function() return "t_b" end})
+      p:on_trial_result(1, {}, t2, {training_iteration = 3, time_total_s = 1.5, pid = 7, done = true})
+      assert.equal("Trial t_b reported training_iteration=3, time_total_s=1.5 with parameters={}. This trial completed.\n",
+        out[2])
+    end)
+  end)
+
   describe("TrialProgressCallback (verbose 3)", function()
     it("prints a trial's first result with its keys sorted, config left out, floats short", function()
       local P = require("tune.experiment.callback").TrialProgressCallback

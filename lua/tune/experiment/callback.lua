@@ -303,6 +303,9 @@ function Progress:_sorted_keys(result)
   return last
 end
 
+-- Fields Ray's _print_result also leaves out.
+local SKIP = {trial_id = true, experiment_tag = true, done = true, hist_stats = true, experiment_id = true}
+
 function Progress:on_trial_result(_, _, trial, result)
   local now = self.clock()
   local last = self.last_print[trial.trial_id] or -math.huge
@@ -319,9 +322,16 @@ function Progress:on_trial_result(_, _, trial, result)
     if self.metric then
       what = string.format("%s=%s", self.metric, short(util.get_path(result, self.metric)))
     else
-      local parts = {}
-      for _, k in ipairs({"training_iteration", "time_total_s"}) do
-        if result[k] ~= nil then parts[#parts + 1] = k .. "=" .. short(result[k]) end
+      -- Ray's _print_result: what the trainable reported, without the
+      -- automatic fields (those two when it reported nothing else).
+      local auto, parts = require("tune.reporter.columns").AUTO_RESULT_KEYS, {}
+      for _, k in ipairs(self:_sorted_keys(result)) do
+        if not auto[k] and not SKIP[k] then parts[#parts + 1] = k .. "=" .. short(result[k]) end
+      end
+      if #parts == 0 then
+        for _, k in ipairs({"training_iteration", "time_total_s"}) do
+          if result[k] ~= nil then parts[#parts + 1] = k .. "=" .. short(result[k]) end
+        end
       end
       what = table.concat(parts, ", ")
     end

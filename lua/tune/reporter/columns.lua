@@ -27,6 +27,7 @@ for _, k in ipairs({"training_iteration", "time_total_s", "episodes_total", "tim
   AUTO_RESULT_KEYS[k] = true
 end
 M.DEFAULT_COLUMNS = DEFAULT_COLUMNS
+M.AUTO_RESULT_KEYS = AUTO_RESULT_KEYS
 
 -- The CLIReporter methods defined here (tune.reporter builds the class
 -- with them).
