@@ -109,6 +109,26 @@ tune.run("p", {backend = "sim", name = "params", verbose = 0, metric = "loss", m
     assert.same({}, page.errors)
   end)
 
+  it("offers result fields as metrics, not the config's, and picks a reported one without a metric", function()
+    local dir = support.tmpdir("report-nometric")
+    local file = dir .. "/nometric.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+tune.run("p", {backend = "sim", name = "nometric", verbose = 0, num_samples = 3, seed = 1,
+  config = {lr = tune.uniform(0.1, 1)},
+  sim = {curve = function(c, it) if it <= 3 then return {loss = c.lr / it} end end}})
+]]))
+    support.must(string.format("%s --local-dir %s %s", tunelua, dir, file))
+    support.must(string.format("%s report %s", tunelua, dir .. "/nometric"))
+    local page = check("report", dir .. "/nometric/report.html")
+    assert.equal("loss", page.metric)
+    for _, o in ipairs(page.metric_options) do
+      assert.is_nil(o:match("^config/"), o)
+      assert.is_true(o ~= "pid" and o ~= "done" and o ~= "timestamp", o)
+    end
+    assert.same({}, page.errors)
+  end)
+
   it("shows a report whose configs hold markup, NaN and infinities, and whose results hold NaN", function()
     local dir = support.tmpdir("report-odd")
     local file = dir .. "/odd.lua"

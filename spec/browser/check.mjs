@@ -74,6 +74,8 @@ async function main() {
       curve_values: Object.fromEntries(Object.entries(window.tuneReport.curves)
         .map(([id, pts]) => [id, pts.map((p) => p.y)])),
       names: window.tuneReport.state.trials.map((t) => t.id),
+      metric: document.getElementById("metric").value,
+      metric_options: Array.from(document.getElementById("metric").options).map((o) => o.textContent),
       // Each hyperparameter chart: its x axis and the x of its points.
       param_axes: Object.values(Chart.instances).filter((c) => c.canvas.id.startsWith("param-"))
         .map((c) => ({id: c.canvas.id, min: c.scales.x.min, max: c.scales.x.max,

@@ -102,14 +102,25 @@ function makeChart(id, type, extra) {
   return new Chart(document.getElementById(id).getContext("2d"), {type: type, data: {datasets: []}, options: opts});
 }
 
+// Result fields that are no metric: the config's (flattened as config/...)
+// and the bookkeeping ones; the automatic times and counts stay, after
+// what the trainable reported when none is the experiment's metric.
+var NOT_METRIC = {done: 1, pid: 1, timestamp: 1, trial_id: 1, experiment_id: 1, experiment_tag: 1, hostname: 1,
+  node_ip: 1, date: 1};
+var AUTO = {training_iteration: 1, time_total_s: 1, time_this_iter_s: 1, time_since_restore: 1,
+  timesteps_since_restore: 1, iterations_since_restore: 1, timesteps_total: 1, episodes_total: 1};
 function metricKeys() {
   var keys = {};
-  for (var id in report.rows) report.rows[id].forEach(function (r) { for (var k in r) keys[k] = true; });
+  for (var id in report.rows) report.rows[id].forEach(function (r) {
+    for (var k in r) if (typeof r[k] === "number" && !NOT_METRIC[k] && k.indexOf("config/") !== 0) keys[k] = true;
+  });
   return Object.keys(keys).sort();
 }
 
 function updateMetricSelect() {
-  var sel = document.getElementById("metric"), keys = metricKeys(), cur = sel.value || (report.state && report.state.metric);
+  var sel = document.getElementById("metric"), keys = metricKeys();
+  var cur = sel.value || (report.state && report.state.metric)
+    || keys.filter(function (k) { return !AUTO[k]; })[0] || keys[0];
   if (sel.options.length === keys.length) return;
   sel.innerHTML = "";
   keys.forEach(function (k) { var o = document.createElement("option"); o.textContent = k; if (k === cur) o.selected = true; sel.appendChild(o); });
