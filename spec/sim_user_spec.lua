@@ -72,6 +72,19 @@ print("DONE")
     end
   end)
 
+  it("ends with the time budget as Ray does: trials stopped then, or never started, are not completed", function()
+    -- (on_trial_complete and --events' trial_complete fired for all ten.)
+    local started, completed = 0, 0
+    tune.run(function() end, {backend = "sim", verbose = 0, num_samples = 10, time_budget_s = 2, local_dir = dir,
+      sim = {curve = function(_, it) if it <= 3 then return {loss = it} end end},
+      callbacks = {{on_trial_start = function() started = started + 1 end,
+        on_trial_complete = function() completed = completed + 1 end}}})
+    assert.equal(1, started)
+    assert.equal(0, completed)
+    local a = tune.ExperimentAnalysis(dir .. "/" .. core.listdir(dir)[1])
+    for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
+  end)
+
   it("lets a curve read the virtual clock", function()
     local ex
     local seen = {}

@@ -155,4 +155,14 @@ function R:_try_recover(trial, msg, traceback)
   self:_scheduler("on_trial_add", nil, trial)
 end
 
+--- Stops a trial the experiment's end leaves unfinished (a stopper's
+--- stop_all, fail_fast, request_stop_experiment) as Ray's executor does:
+--- TERMINATED, and no plug-in is told (a trial that never started does not
+--- "complete"; the search algorithm was told set_finished).
+function R:_stop_at_end(trial)
+  self.trial_executor:stop_trial(trial)
+  self.trial_executor:forget_logs(trial)
+  self:_journal_status(trial)
+end
+
 return M

@@ -352,7 +352,7 @@ function TrialRunner:_stop_experiment_if_needed()
   if stop_all or fail_fast or self._should_stop_experiment then
     self:_search("set_finished", nil)
     for _, t in ipairs(self:get_live_trials()) do
-      if not t:is_finished() then self:stop_trial(t) end
+      if not t:is_finished() then self:_stop_at_end(t) end
     end
   end
 end
