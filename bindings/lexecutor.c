@@ -448,6 +448,15 @@ static int l_set_event_stream(lua_State *L) {
   return 1;
 }
 
+/// ex:write_event(line): one `--events` line (from Lua: everything but results).
+static int l_write_event(lua_State *L) {
+  tune_executor_t *ex = tune_lexecutor_check(L);
+  size_t len;
+  const char *line = luaL_checklstring(L, 2, &len);
+  tune_executor_write_event(ex, line, len);
+  return 0;
+}
+
 /// ex:commit(trial_id, n, stopped) -> true | false: log the accepted results.
 static int l_commit(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
@@ -535,6 +544,7 @@ static const luaL_Reg methods[] = {
     {"now", l_now},
     {"set_loggers", l_set_loggers},
     {"set_event_stream", l_set_event_stream},
+    {"write_event", l_write_event},
     {"commit", l_commit},
     {"forget_logs", l_forget_logs},
     {"flush_logs", l_flush_logs},

@@ -366,6 +366,10 @@ int tune_executor_set_event_stream(tune_executor_t *ex, const char *target) {
   return tune_loggers_set_events(&ex->loggers, target);
 }
 
+void tune_executor_write_event(tune_executor_t *ex, const char *line, size_t len) {
+  tune_loggers_write_event(&ex->loggers, line, len);
+}
+
 void tune_executor_forget_logs(tune_executor_t *ex, const char *trial_id) { tune_loggers_forget(&ex->loggers, trial_id); }
 
 /// The journal's flushes go through the loggers' writer, in one order with

@@ -121,6 +121,8 @@ void tune_executor_set_loggers(tune_executor_t *ex, int json, int csv);
 /// Trial results also go to `target` as `--events` lines: a file (appended
 /// to), "-" for stdout, or NULL for none. 0 or a negative errno.
 int tune_executor_set_event_stream(tune_executor_t *ex, const char *target);
+/// One `--events` line written by the host (an event other than a result).
+void tune_executor_write_event(tune_executor_t *ex, const char *line, size_t len);
 /// The runner accepted results 1..n of `trial_id`'s last delivered batch:
 /// log them (the function-finished duplicate never); with `stopped` the
 /// n-th was a STOP and is logged with done = true. Results after it are

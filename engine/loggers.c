@@ -691,7 +691,7 @@ static void write_events(tune_loggers_t *l, const tune_log_target_t *t, const cJ
     tune_json_write(events, rs[i]);
     tune_buf_puts(events, "}\n");
   }
-  tune_fs_write_all(l->event_fd, events->data, events->len);
+  tune_loggers_write_event(l, events->data, events->len);
 }
 
 /// The results to log: the first `n` of the batch, without the duplicate
@@ -757,16 +757,30 @@ int tune_loggers_set_events(tune_loggers_t *l, const char *target) {
   if (l->event_fd_owned) close(l->event_fd);
   l->event_fd = -1;
   l->event_fd_owned = 0;
+  free(l->event_target);
+  l->event_target = NULL;
   if (!target) return 0;
   if (!strcmp(target, "-")) {
     l->event_fd = STDOUT_FILENO;
-    return 0;
+  } else {
+    int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    l->event_fd = fd;
+    l->event_fd_owned = 1;
   }
-  int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return -errno;
-  l->event_fd = fd;
-  l->event_fd_owned = 1;
+  l->event_target = tune_xstrdup(target);
   return 0;
+}
+
+void tune_loggers_write_event(tune_loggers_t *l, const char *data, size_t len) {
+  if (l->event_fd < 0) return;
+  int rc = tune_fs_write_all(l->event_fd, data, len);
+  if (rc < 0) {
+    /* A reader gone, a full disk: said once, and the run goes on. */
+    TUNE_WARN("cannot write the event stream to %s: %s; no more events are written to it", l->event_target,
+              strerror(-rc));
+    tune_loggers_set_events(l, NULL);
+  }
 }
 
 void tune_loggers_free(tune_loggers_t *l) {

@@ -43,6 +43,7 @@ typedef struct {
   int csv;
   int event_fd;         ///< `--events` stream, or -1
   int event_fd_owned;   ///< opened here (closed by tune_loggers_free)
+  char *event_target;   ///< its name as given ("-": stdout), for a warning
   tune_map_t trials;    ///< trial id -> its open files and CSV columns (owned)
   char *last_error;     ///< the last write failure, for a warning
   tune_buf_t events;     ///< scratch for `--events` lines
@@ -78,6 +79,10 @@ void tune_loggers_free(tune_loggers_t *l);
 /// Where `--events` trial_result lines go: a file (appended to), "-" for
 /// stdout, NULL for nowhere. 0 or a negative errno.
 int tune_loggers_set_events(tune_loggers_t *l, const char *target);
+/// Writes `len` bytes (whole event lines) to the `--events` stream, if any.
+/// A write that fails is warned about once, naming the stream, which is
+/// then closed: the run goes on without it.
+void tune_loggers_write_event(tune_loggers_t *l, const char *data, size_t len);
 /// Logs results 1..n of `batch` (skipping Ray's "__duplicate__" result);
 /// with `stopped`, the n-th gets done = true first.
 void tune_loggers_write(tune_loggers_t *l, const tune_log_target_t *t, cJSON *batch, size_t n, int stopped);

@@ -290,6 +290,13 @@ print("not reached")
     code, out = run("-v 0 --events - --local-dir " .. dir .. " " .. X .. "cli_ok.lua")
     assert.equal(0, code)
     assert.matches('"event":"trial_result"', out)
+    -- A stream that cannot be written: one warning per experiment (the
+    -- file runs two), and the runs go on.
+    code, out = run("-v 0 --events /dev/full --local-dir " .. dir .. " " .. X .. "cli_ok.lua")
+    assert.equal(0, code, out)
+    local _, warned = out:gsub("tunelua warning: cannot write the event stream to /dev/full: No space left on device; "
+      .. "no more events are written to it\n", "")
+    assert.equal(2, warned, out)
   end)
 
   it("analyze prints an experiment's trials, best first, and CSV", function()

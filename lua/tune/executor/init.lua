@@ -315,12 +315,12 @@ function TrialExecutor:forget_logs(trial) self._core:forget_logs(trial.trial_id)
 --- until this, a save, the trial's logging's end or an idle wait; rows not
 --- written: an ERROR event; docs/architecture.md).
 function TrialExecutor:flush_logs() self._core:flush_logs() end
---- The experiment journal's handle (core.open_append, buffered): written
---- before every result row and before the executor waits.
+--- The experiment journal's handle (core.open_append, buffered): written before each row and wait.
 function TrialExecutor:set_journal(handle) self._core:set_journal(handle) end
---- Trial results also go to the `--events` stream `target` (a file, or
---- "-" for stdout), written by the engine as they are committed.
+--- Trial results also go to the `--events` stream `target` (a file, or "-" for stdout), written by
+--- the engine as they are committed; write_event(line) adds another event's line (warned once if it fails).
 function TrialExecutor:set_event_stream(target) return self._core:set_event_stream(target) end
+function TrialExecutor:write_event(line) self._core:write_event(line) end
 
 --- The runner accepted results 1..n of the trial's last TRAINING_RESULT
 --- batch: they are logged (result.json, progress.csv, `--events`), the

@@ -177,9 +177,19 @@ function CallbackList:set_state(states, where)
 end
 
 --- The `--events` target of an EventStreamCallback among them, or nil.
-function CallbackList:event_stream()
+function CallbackList:event_stream(ex)
   for _, cb in ipairs(self.callbacks) do
-    if cb._event_stream then return cb.target end
+    if cb._event_stream then
+      -- Its lines through the engine's stream, beside the results' (one
+      -- warning, naming it, when it cannot be written).
+      if ex and ex.write_event then
+        cb.write = function(line)
+          if cb.target == "-" then io.stdout:flush() end -- after what the reporter printed
+          ex:write_event(line)
+        end
+      end
+      return cb.target
+    end
   end
   return nil
 end
@@ -200,14 +210,23 @@ M.EventStreamCallback = EventStream
 
 function EventStream:__init(target)
   self.target = target
-  if target == "-" then
-    self.write = function(line) io.stdout:write(line) io.stdout:flush() end
-  else
+  local out = io.stdout
+  if target ~= "-" then
     local f, err = io.open(target, "a")
     if not f then error("the event stream cannot be written: " .. tostring(err), 3) end
     f:setvbuf("line")
-    self.file = f
-    self.write = function(line) f:write(line) end
+    self.file, out = f, f
+  end
+  -- (Without an executor that writes events: here.) A write that fails (a
+  -- reader gone, a full disk) is said once; the run goes on without it.
+  self.write = function(line)
+    local ok, err = out:write(line)
+    if ok and target == "-" then ok, err = out:flush() end
+    if not ok then
+      io.stderr:write("tunelua warning: cannot write the event stream to ", target, ": ", tostring(err),
+        "; no more events are written to it\n")
+      self.write = util.noop
+    end
   end
 end
 

@@ -78,7 +78,7 @@ function TrialRunner:__init(o)
   if self.store and ex.set_journal then
     self.store:on_journal_open(function(f) ex:set_journal(f) end)
   end
-  local events = self.callbacks:event_stream()
+  local events = self.callbacks:event_stream(ex)
   if events and ex.set_event_stream then assert(ex:set_event_stream(events)) end
 end
 
