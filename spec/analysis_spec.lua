@@ -745,6 +745,13 @@ describe("tunelua analyze", function()
     return names
   end
 
+  it("warns when no trial reported the metric it ranks by", function()
+    local rc, out, err = analyze({D, "--metric", "nope", "--mode", "min"})
+    assert.are.equal(0, rc)
+    assert.matches("4 trials", out, 1, true)
+    assert.are.equal("tunelua warning: no trial reported nope as a number: the trials are not ranked\n", err)
+  end)
+
   it("ranks by the experiment's metric and mode by default", function()
     local rc, out, err = analyze({D})
     assert.are.equal(0, rc)

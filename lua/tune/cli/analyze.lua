@@ -152,7 +152,15 @@ local function build(ea, o)
     if metric then r.score = ea:get_trial_score(t, metric, mode, scope) end
     rows[#rows + 1] = r
   end
-  if metric then sort_rows(rows, mode) end
+  if metric then
+    sort_rows(rows, mode)
+    -- A metric no trial reported as a number ranks nothing: said once.
+    local scored = false
+    for _, r in ipairs(rows) do scored = scored or type(r.score) == "number" end
+    if not scored and #rows > 0 then
+      io.stderr:write("tunelua warning: no trial reported ", metric, " as a number: the trials are not ranked\n")
+    end
+  end
   if o.top and #rows > o.top then
     for k = #rows, o.top + 1, -1 do rows[k] = nil end
   end
