@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,9 @@ int main(int argc, char **argv) {
    * fresh zeroed pages every time. Keep up to 16 MiB of free top; a fixed
    * mmap threshold (which setting the trim threshold implies) of 1 MiB keeps
    * mid-sized buffers on the heap. */
+  /* The driver and the workers: a file-size limit makes writes fail with
+     EFBIG, reported as any failed write (docs/reliability.md). */
+  signal(SIGXFSZ, SIG_IGN);
   tune_json_pool_install();
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   mallopt(M_TRIM_THRESHOLD, 16 << 20);
