@@ -72,6 +72,16 @@ describe("resume with a bad checkpoint", function()
     end
   end)
 
+  it("a newest checkpoint replaced by a file: the one before it, and the checkpoint saved again", function()
+    local dir, logdir = crashed("function")
+    core.remove_tree(logdir .. "/checkpoint_000007")
+    assert(core.write_file(logdir .. "/checkpoint_000007", "x\n"))
+    local out = resume(dir, "function")
+    logged_once(logdir)
+    assert.matches("checkpoint_000007 cannot be restored %(it is not a directory%)", out)
+    assert.equal("directory", core.stat(logdir .. "/checkpoint_000007"))
+  end)
+
   it("a newest checkpoint whose metadata or table is cut short: the one before it", function()
     for _, file in ipairs({".tune_metadata.json", "tune_checkpoint.json"}) do
       local dir, logdir = crashed("function")

@@ -73,6 +73,12 @@ function M.warn(t)
   local bad = set_aside[t]
   if not bad then return end
   set_aside[t] = nil
+  -- (The resume is accepted: a file where a checkpoint's directory goes
+  -- would fail the trial's save of that iteration. Directories stay: the
+  -- save replaces them.)
+  for _, b in ipairs(bad) do
+    if core.stat(b.dir) == "file" then core.remove_tree(b.dir) end
+  end
   local c = t.checkpoint_manager:newest_persistent()
   local from
   if c then
