@@ -30,14 +30,18 @@ describe("tunelua", function()
   it("refuses, with one line and before anything is written, flags a run cannot use", function()
     local cases = {
       {"--events " .. dir .. "/no/such/dir/events.jsonl", "tune.run: %-%-events: the event stream cannot be written: "},
-      {"--num-cpus 1e20", "resource 'CPU' must be at most 1e14"},
+      {"--num-cpus 1e20", "^tunelua: %-%-num%-cpus: expected a non%-negative number up to 1e14, got 1e20\n"},
       {"--num-gpus 99999999", "a node has at most 4096 GPUs"},
-      {"--resources '{\"x\": 1e30}'", "resource 'x' must be at most 1e14"},
+      {"--resources '{\"x\": 1e30}'", "^tunelua: %-%-resources: x must be a non%-negative number up to 1e14, got 1e%+30\n"},
       {"--events=", "%-%-events: expected a file %(or %- for stdout%), got an empty name"},
-      {"--num-cpus -1", "^tunelua: %-%-num%-cpus: expected a non%-negative number, got %-1\n"},
-      {"--num-cpus 1e400", "^tunelua: %-%-num%-cpus: expected a non%-negative number, got 1e400\n"},
-      {"--num-gpus=-2", "^tunelua: %-%-num%-gpus: expected a non%-negative number, got %-2\n"},
-      {"--resources '{\"cpu\": 1e999}'", "^tunelua: %-%-resources: cpu must be a non%-negative number, got inf\n"},
+      {"--num-cpus -1", "^tunelua: %-%-num%-cpus: expected a non%-negative number up to 1e14, got %-1\n"},
+      {"--num-cpus 1e400", "^tunelua: %-%-num%-cpus: expected a non%-negative number up to 1e14, got 1e400\n"},
+      {"--num-gpus=-2", "^tunelua: %-%-num%-gpus: expected a non%-negative number up to 1e14, got %-2\n"},
+      {"--num-gpus 1.5", "^tunelua: %-%-num%-gpus: expected a whole number of GPUs, got 1%.5\n"},
+      {"--resources '{\"cpu\": 1e999}'", "^tunelua: %-%-resources: cpu must be a non%-negative number up to 1e14, got inf\n"},
+      {"--resources '{\"x\": NaN}'", "^tunelua: %-%-resources: x must be a non%-negative number up to 1e14, got nan\n"},
+      {"--resources '{\"GPU\": 1.5}'", "^tunelua: %-%-resources: GPU must be a non%-negative number up to 1e14 %(whole for GPU%), got 1%.5\n"},
+      {"--dashboard-host 01.2.3.4", "^tunelua: %-%-dashboard%-host: expected an IPv4 address such as 0%.0%.0%.0, got 01%.2%.3%.4\n"},
       {"--resources '{\"\": 1}'", "^tunelua: %-%-resources: a resource needs a name"},
       {"--dashboard-host ::1", "^tunelua: %-%-dashboard%-host: expected an IPv4 address such as 0%.0%.0%.0, got ::1\n"},
     }
@@ -259,6 +263,15 @@ print("not reached")
     -- The script's frames only, not the command's own.
     assert.is_nil(out:find("cli/init.lua", 1, true), out)
     assert.is_nil(out:find("in function 'xpcall'", 1, true), out)
+  end)
+
+  it("exits 2 on a table raised as the error, showing its contents", function()
+    local f = dir .. "/table_error.lua"
+    assert(core.write_atomic(f, "error({code = 1})\n"))
+    local code, out = run(f)
+    assert.equal(2, code)
+    assert.matches("(error object is a table: {\"code\":1})", out, 1, true)
+    assert.is_nil(out:find("table: 0x", 1, true), out)
   end)
 
   it("exits 2 when the file is missing", function()

@@ -80,17 +80,21 @@ function M.main(argv)
       if not n then error({usage = name .. ": not a number: " .. v}) end
       return n
     end
-    -- An amount of a resource: finite and not negative.
-    local function amount()
+    -- An amount of a resource: finite, not negative, at most 1e14 (the
+    -- executor's limit); GPUs whole.
+    local function amount(whole)
       local n = number()
-      if n < 0 or n ~= n or n == math.huge then
-        error({usage = name .. ": expected a non-negative number, got " .. tostring(value or argv[i])})
+      if n < 0 or n ~= n or n > 1e14 then
+        error({usage = name .. ": expected a non-negative number up to 1e14, got " .. tostring(value or argv[i])})
+      end
+      if whole and n ~= math.floor(n) then
+        error({usage = name .. ": expected a whole number of GPUs, got " .. tostring(value or argv[i])})
       end
       return n
     end
     local ok, err = pcall(function()
       if name == "--num-cpus" then opts.num_cpus = amount()
-      elseif name == "--num-gpus" then opts.num_gpus = amount()
+      elseif name == "--num-gpus" then opts.num_gpus = amount(true)
       elseif name == "--resources" then
         local r, jerr = core.json_decode(take())
         if type(r) ~= "table" or (next(r) ~= nil and r[1] ~= nil) or getmetatable(r) ~= nil then
@@ -99,8 +103,9 @@ function M.main(argv)
         end
         for k, v in pairs(r) do
           if k == "" then error({usage = "--resources: a resource needs a name (got \"\")"}) end
-          if type(v) ~= "number" or v < 0 or v == math.huge then
-            error({usage = "--resources: " .. tostring(k) .. " must be a non-negative number, got " .. require("tune.util").show_got(v)})
+          if type(v) ~= "number" or not (v >= 0 and v <= 1e14) or (k == "GPU" and v ~= math.floor(v)) then
+            error({usage = "--resources: " .. tostring(k) .. " must be a non-negative number up to 1e14"
+              .. (k == "GPU" and " (whole for GPU)" or "") .. ", got " .. require("tune.util").show_got(v)})
           end
         end
         opts.resources = r
@@ -142,7 +147,7 @@ function M.main(argv)
         -- Four numbers 0-255 (what the server binds; a name or IPv6 is not).
         local parts = {opts.dashboard.host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")}
         local ok4 = #parts == 4
-        for _, p in ipairs(parts) do ok4 = ok4 and tonumber(p) <= 255 end
+        for _, p in ipairs(parts) do ok4 = ok4 and tonumber(p) <= 255 and not p:match("^0%d") end
         if not ok4 then
           error({usage = "--dashboard-host: expected an IPv4 address such as 0.0.0.0, got " .. opts.dashboard.host})
         end
@@ -198,6 +203,12 @@ function M.main(argv)
     if type(e) == "string" and raiser and raiser.what == "Lua" and raiser.source:find("[/@]tune[/.]")
         and (e:find("^[^\n/]-:%d+: ") or e:find("\nstack traceback:\n", 1, true)) then
       return e
+    end
+    -- A table raised as the error: its contents, as the plug-ins show them.
+    if type(e) == "table" and not (getmetatable(e) or {}).__tostring then
+      local ok, text = pcall(core.json_encode, e)
+      e = ok and text and string.format("(error object is a table: %s)", #text > 500 and text:sub(1, 500) .. "..." or text)
+        or "(error object is a table value)"
     end
     -- The script's own frames: the traceback stops where this function ran it.
     local tb = debug.traceback(tostring(e), 2)
