@@ -142,8 +142,10 @@ function Store:_failed(err)
     self._journal_file:close()
     self._journal_file = nil
   end
-  io.stderr:write("tunelua warning: cannot write the experiment journal ", self.journal_path, ": ",
-    (tostring(err):gsub("^append: ", "")), "\n")
+  -- (The error may name the file already: once is enough.)
+  local why = tostring(err):gsub("^append: ", "")
+  if why:sub(1, #self.journal_path + 2) == self.journal_path .. ": " then why = why:sub(#self.journal_path + 3) end
+  io.stderr:write("tunelua warning: cannot write the experiment journal ", self.journal_path, ": ", why, "\n")
 end
 
 --- Writes the journal entries that wait in memory.
