@@ -1001,6 +1001,63 @@ tune.run(train, {name = "moved", config = {x = tune.grid_search({1, 2, 3, 4})}, 
     end
   end)
 
+  it("resumes a moved or copied project with the script run now, from where it runs now", function()
+    -- Each trial's worker ran the old place's file, in the old directory:
+    -- a copy's trials reported the original's code, a moved one's failed.
+    local root = support.tmpdir("resume-project")
+    local bin = tunelua:sub(1, 1) == "/" and tunelua or core.getcwd() .. "/" .. tunelua
+    assert(core.mkdir_p(root .. "/proj1"))
+    assert(core.write_atomic(root .. "/proj1/s.lua", [[
+local tune = require("tune")
+local core = require("tune.core")
+local WHO = "orig"
+local Kill = tune.Callback:extend(nil, "Kill")
+function Kill:on_trial_result(_, _, _, result)
+  if os.getenv("KILL") and result.i == 2 then core.raise_signal("KILL") end
+end
+local function train(config)
+  local c = tune.get_checkpoint()
+  for i = (c and c.i or 0) + 1, 4 do
+    tune.sleep(0.01)
+    tune.report({i = i, who = WHO}, {checkpoint = {i = i}})
+  end
+end
+tune.run(train, {name = "p", local_dir = "res", config = {x = tune.grid_search({1, 2})}, verbose = 0,
+  callbacks = {Kill()}})
+]]))
+    local function resume(dir, env, extra)
+      local ok, out, code = support.sh(string.format("cd %s && env %s %s %s s.lua", dir, env, bin, extra))
+      return ok, out, code
+    end
+    local ok, out, code = resume(root .. "/proj1", "KILL=1", "--num-cpus 2")
+    assert.is_false(ok, out)
+    assert.equal(137, code, out)
+    support.must(string.format("cd %s && cp -a proj1 proj2 && sed -i 's/\"orig\"/\"copy\"/' proj2/s.lua", root))
+    -- Resumed in the copy (the original still there), then moved elsewhere.
+    support.must(string.format("cd %s && mv proj1 proj3", root))
+    for _, case in ipairs({{"proj2", "copy"}, {"proj3", "orig"}}) do
+      local dir = root .. "/" .. case[1]
+      ok, out = resume(dir, "", "--resume")
+      assert.is_true(ok, out)
+      assert.no_match("init%.lua:%d+", out)
+      local st, snap = support.statuses(dir .. "/res/p")
+      local n = 0
+      for id, status in pairs(st) do
+        n = n + 1
+        assert.equal("TERMINATED", status, id .. " in " .. case[1] .. ": " .. out)
+      end
+      assert.equal(2, n)
+      for _, t in ipairs(snap.trials) do
+        assert.equal(dir .. "/s.lua", t.loader.script)
+        assert.equal(dir, t.loader.cwd)
+        local rows = support.lines(dir .. "/res/p/" .. t.relative_logdir .. "/result.json")
+        local last = core.json_decode(rows[#rows])
+        assert.same({4, case[2]}, {last.i, last.who}, case[1])
+      end
+    end
+    assert.is_nil(core.stat(root .. "/proj1"))
+  end)
+
   it("moves every path of the files into the directory resumed, by the run that wrote it", function()
     local replay = require("tune.experiment.replay")
     local a, b, c, d = "/old/a/exp", "/old/b/exp", "/new/exp", "/old/d/exp"

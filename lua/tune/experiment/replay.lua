@@ -81,7 +81,11 @@ end
 --- The trials of the newest snapshot with the journal's later entries
 --- applied, in order, their paths in `dir`; the checkpoints the journal
 --- registered; the iteration each trial's journaled stop was decided at.
-function M.trials(state, entries, dir)
+--- `loader` (this run's, when given) replaces each trial's recorded one:
+--- its worker loads the trainable as a new trial of this run would (the
+--- script run now, from where it runs now; a registered trainable from
+--- its registration), not from where the files were written.
+function M.trials(state, entries, dir, loader)
   local olds = old_dirs(state, entries, dir)
   local by_id, order = {}, {}
   local ckpts, finishing = {}, {}
@@ -109,7 +113,10 @@ function M.trials(state, entries, dir)
       table.insert(ckpts[e.trial_id], e)
     end
   end
-  for _, id in ipairs(order) do move_trial(by_id[id], olds, dir) end
+  for _, id in ipairs(order) do
+    move_trial(by_id[id], olds, dir)
+    if loader then by_id[id].loader = loader end
+  end
   return by_id, order, ckpts, finishing
 end
 

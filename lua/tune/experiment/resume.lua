@@ -276,9 +276,9 @@ function R:_repair_trial(t, found)
 end
 
 --- Restores the experiment from its directory (resume). `mode`: "LOCAL"
---- or "ERRORED_ONLY". Returns true, or nil and a message; when it refuses,
---- nothing on disk has changed.
-function R:resume(mode)
+--- or "ERRORED_ONLY"; `loader`, this run's (replay.trials). Returns true,
+--- or nil and a message; when it refuses, nothing on disk has changed.
+function R:resume(mode, loader)
   local state, entries = persistence.load(self.experiment_dir)
   if not state then return nil, entries end
   -- Nothing is written before every check holds: a directory that takes
@@ -293,7 +293,7 @@ function R:resume(mode)
     if type(s) == "table" and (s.status == Trial.TERMINATED or s.status == Trial.ERROR) then told[s.trial_id] = true end
   end
   -- Its paths are the directory resumed, also when it was moved or copied.
-  local by_id, order, ckpts, finishing = replay.trials(state, entries, self.experiment_dir)
+  local by_id, order, ckpts, finishing = replay.trials(state, entries, self.experiment_dir, loader)
   local seq = state.journal_seq or 0
   for _, e in ipairs(entries) do seq = math.max(seq, e.seq) end
   local restored, finished, found = {}, {}, {}

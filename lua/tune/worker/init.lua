@@ -153,7 +153,10 @@ function Worker:load(spec)
     self.loaded[script] = true
     self.mode = {run_index = spec.run_index, runs = 0, script = script, name = spec.name, loading = true,
       previous = spec.previous_runs, previous_errors = spec.previous_errors}
-    if spec.cwd then assert(core.chdir(spec.cwd)) end
+    -- Neither failure is the trainable's: one line, without this file's place.
+    local entered, why = true, nil
+    if spec.cwd then entered, why = core.chdir(spec.cwd) end
+    if not entered then error("the worker cannot change to the experiment file's working directory: " .. tostring(why), 0) end
     -- The experiment file sees the driver's arguments, as lua.c sets them.
     if spec.args then
       local a = {[0] = spec.script}
@@ -161,7 +164,7 @@ function Worker:load(spec)
       rawset(_G, "arg", a) -- what lua.c gives a script; the one global set here
     end
     local chunk, err = loadfile(script)
-    if not chunk then error(err, 0) end
+    if not chunk then error("the worker cannot load the experiment file: " .. tostring(err), 0) end
     chunk(table.unpack(spec.args or {}))
     self.mode.loading = false
     -- A file whose tune.run took over never gets here.
