@@ -1132,6 +1132,56 @@ tune.run(train, {name = "p", local_dir = "res", config = {x = tune.grid_search({
     check_complete(dir)
   end)
 
+  it("refuses to resume when a trial that runs again cannot write its directory, changing nothing", function()
+    local dir = support.tmpdir("resume-read-only-trial")
+    local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=20")
+    assert.same({"signal", 9}, {how, code})
+    local exp = dir .. "/resume"
+    -- A trial that had not finished, with its directory: it runs again.
+    local tdir
+    for id, status in pairs(state(dir)) do
+      for _, name in ipairs(core.listdir(exp)) do
+        if status ~= "TERMINATED" and status ~= "ERROR" and name:find(id, 1, true)
+          and core.stat(exp .. "/" .. name) == "directory" then tdir = exp .. "/" .. name end
+      end
+    end
+    assert.truthy(tdir, "no unfinished trial with a directory")
+    local function sh(cmd) return support.sh("env -u LD_PRELOAD sh -c '" .. cmd .. "'") end
+    local root = sh("test \"$(id -u)\" = 0")
+    if root then
+      if not sh("mount --bind " .. tdir .. " " .. tdir .. " && mount -o remount,ro,bind " .. tdir) then
+        sh("umount " .. tdir)
+        pending("a read-only bind mount needs CAP_SYS_ADMIN")
+        return
+      end
+    else
+      assert(sh("chmod a-w " .. tdir))
+    end
+    local function snapshot()
+      local files = {}
+      local function walk(d)
+        for _, name in ipairs(core.listdir(d) or {}) do
+          local p = d .. "/" .. name
+          if core.stat(p) == "directory" then files[p] = "dir" walk(p) else files[p] = core.read_file(p) end
+        end
+      end
+      walk(exp)
+      return files
+    end
+    local files = snapshot()
+    local out
+    how, code, out = run(dir, "", "--resume")
+    local after = snapshot()
+    if root then sh("umount " .. tdir) else sh("chmod u+w " .. tdir) end
+    assert.same({"exit", 2}, {how, code}, out)
+    assert.matches("cannot resume: [^\n]*" .. tdir:gsub("%p", "%%%0") .. ": [^\n]*\n$", out)
+    assert.same(files, after)
+    -- Writable again, it resumes.
+    how, code, out = run(dir, "", "--resume")
+    assert.same({"exit", 0}, {how, code}, out)
+    check_complete(dir)
+  end)
+
   it("--resume without an experiment is an error; AUTO starts a new one", function()
     local dir = support.tmpdir("resume-auto")
     local how, code, out = run(dir, "", "--resume")

@@ -340,6 +340,13 @@ function R:resume(mode, loader)
       end
     end
   end
+  -- Each trial that runs again writes into its directory (its logs cut, appended to): refused first too.
+  for _, t in ipairs(restored) do
+    local d = (t.status == Trial.PENDING or t.status == Trial.PAUSED) and rawget(t, "logdir")
+    local ok, err = true, nil
+    if d and core.stat(d) == "directory" then ok, err = core.writable(d) end
+    if not ok then return nil, string.format("trial %s's directory cannot be written: %s", t.trial_id, tostring(err)) end
+  end
   -- Accepted: from here on the experiment's files change.
   persistence.drop_torn_journal(self.experiment_dir)
   persistence.remove_temporaries(self.experiment_dir, restored)
