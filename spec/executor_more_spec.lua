@@ -256,16 +256,21 @@ describe("executor", function()
     ex:stop_trial(t, true)
   end)
 
-  it("a worker's held ready and reset replies go out before it waits, in order", function()
-    -- The worker on two fifos, driven by hand; it dies within 30 s, so a
-    -- reply held for ever ends the read (nil) rather than hanging the test.
-    local inp, out = dir .. "/held-in", dir .. "/held-out"
+  --- A worker on two fifos, driven by hand; it dies within 30 s, so a
+  --- reply held for ever ends the read (nil) rather than hanging the test.
+  --- Its input and output, and a function reading its next message.
+  local function hand_driven(name)
+    local inp, out = dir .. "/" .. name .. "-in", dir .. "/" .. name .. "-out"
     support.must("mkfifo " .. inp .. " " .. out)
     os.execute(string.format("timeout 30 %s --worker < %s > %s &", core.worker_path(), inp, out))
     local w = assert(io.open(inp, "w"))
     local r = assert(io.open(out, "r"))
     w:setvbuf("no")
-    local function recv() local l = r:read("l"); return l and core.json_decode(l) end
+    return w, r, function() local l = r:read("l"); return l and core.json_decode(l) end
+  end
+
+  it("a worker's held ready and reset replies go out before it waits, in order", function()
+    local w, r, recv = hand_driven("held")
     local function req(t) return core.json_encode(t) .. "\n" end
     local function trial(id, cfg)
       return {v = 1, trial_id = "held_" .. id, name = "held_" .. id, logdir = dir, experiment_tag = tostring(id),
@@ -294,6 +299,41 @@ describe("executor", function()
     assert.same({"stopped", 5}, {m and m.type, m and m.re})
     w:close()
     r:close()
+  end)
+
+  it("after a reset that failed, the train sent with it does not run the old trial", function()
+    -- Driven by hand as above: reset_config() returns false, nil, raises.
+    for _, mode in ipairs{"false", "nil", "raise"} do
+      local w, r, recv = hand_driven("unreset-" .. mode)
+      local function req(t) return core.json_encode(t) .. "\n" end
+      local function trial(id, typ)
+        return {type = typ, id = id, v = 1, trial_id = "unreset_" .. id, name = "unreset_" .. id, logdir = dir,
+          experiment_tag = tostring(id), config = {mode = mode}, trainable = {cwd = core.getcwd(),
+          script = core.getcwd() .. "/spec/fixtures/trainables.lua", args = {}, name = "no_reset_counter"}}
+      end
+      assert.equal("hello", recv().type)
+      w:write(req(trial(1, "start")) .. req{type = "train", id = 2, n = 1})
+      local m = recv()
+      assert.same({"ready", 1}, {m and m.type, m and m.re})
+      m = recv()
+      assert.same({"result", 2, 1}, {m and m.type, m and m.re, m and m.results[1].m.n})
+      -- The reset and its train in one write, as the executor sends them.
+      w:write(req(trial(3, "reset")) .. req{type = "train", id = 4, n = 1})
+      m = recv()
+      if mode == "raise" then
+        assert.same({"error", 3}, {m and m.type, m and m.re}, mode)
+      else
+        assert.same({"reset", 3, false}, {m and m.type, m and m.re, m and m.ok}, mode)
+      end
+      m = recv()
+      assert.same({"error", 4}, {m and m.type, m and m.re}, mode)
+      assert.matches("not reset", m.message, 1, true)
+      w:write(req{type = "stop", id = 5})
+      m = recv()
+      assert.same({"stopped", 5}, {m and m.type, m and m.re}, mode)
+      w:close()
+      r:close()
+    end
   end)
 
   it("a missing worker binary fails the start with a message", function()

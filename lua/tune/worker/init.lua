@@ -28,6 +28,7 @@ function Worker.new(ch)
     info = nil,          -- trial info from start/reset
     loaded = {},         -- scripts already run in this process
     pending_start = nil, -- the start request being served
+    unreset = nil,       -- why the last reset failed: no more train, save, restore
   }, Worker)
 end
 
@@ -60,6 +61,11 @@ function Worker:dispatch(msg)
   local handler = self["on_" .. tostring(msg.type)]
   if not handler then
     return self:reply_error(msg.id, "unknown request type " .. tostring(msg.type))
+  end
+  -- The train pipelined after a reset that failed must not run the old
+  -- trial's trainable for the new trial (docs/protocol.md).
+  if self.unreset and msg.type ~= "stop" and msg.type ~= "reset" then
+    return self:reply_error(msg.id, self.unreset)
   end
   local ok, err = xpcall(handler, errors.handler, self, msg)
   if not ok then self:reply_error(msg.id, err) end
@@ -309,6 +315,8 @@ end
 function Worker:on_reset(msg)
   -- What the last trial started ends with it, not with the worker.
   core.worker_kill_group()
+  -- Cleared only once the reset succeeded: reset_config() may raise.
+  self.unreset = "the trainable was not reset for trial " .. tostring(msg.trial_id)
   set_info(self, msg)
   local ok = true
   if self.kind == "class" then
@@ -327,6 +335,7 @@ function Worker:on_reset(msg)
     if self.state and self.state.co then coroutine.close(self.state.co) end
     self.state = func.new_state(self.trainable, self.info, nil)
   end
+  if ok then self.unreset = nil end
   -- A refusal goes out at once; a success with the next write.
   self:send({type = "reset", re = msg.id, ok = ok}, ok)
 end
