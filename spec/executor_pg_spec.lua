@@ -93,4 +93,52 @@ describe("placement groups", function()
     assert.equal(3, ex:pg_counts().staging)
     assert.is_false(ex:can_stage())
   end)
+
+  -- Trials of mixed sizes on a node of 2 CPUs, each in a child under
+  -- `timeout 60` (a deadlock fails the test instead of hanging it): every
+  -- trial must end TERMINATED.
+  local function mixed(extra, opts, env)
+    local src = [[
+local tune = require("tune")
+local M = tune.Trainable:extend()
+function M:step() return {done = true} end
+]] .. extra .. [[
+function M.default_resource_request(cls, config) return {cpu = config.c} end
+local a = tune.run(M, ]] .. opts .. [[)
+for _, t in ipairs(a.trials) do print("status " .. t.status) end
+]]
+    local script = dir .. "/mixed.lua"
+    assert(require("tune.core").write_atomic(script, src))
+    local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+    local ok, out, code = support.sh(string.format("env -u LD_PRELOAD %s timeout 60 %s %s", env or "", bin, script))
+    assert(ok, string.format("exited with %s (124: it hung):\n%s", tostring(code), out))
+    local n = 0
+    for st in out:gmatch("status (%u+)") do
+      assert.equal("TERMINATED", st)
+      n = n + 1
+    end
+    return n
+  end
+
+  it("starts a trial whose group is ready when an earlier, larger one cannot start", function()
+    if support.backend() ~= "local" then return end
+    -- Trial 3's group (1 CPU), staged ahead, kept trial 2 (2 CPUs) from
+    -- ever getting its group, and trial 3 waited behind trial 2: a hang.
+    local opts = [[{config = {c = tune.grid_search({1, 2, 1})}, num_cpus = 2, verbose = 0, local_dir = "]] .. dir .. [["}]]
+    assert.equal(3, mixed("", opts))
+    assert.equal(3, mixed("", opts, "TUNE_MAX_PENDING_TRIALS_PG=1"))
+  end)
+
+  it("stops a cached worker no waiting trial can use (reuse_actors)", function()
+    if support.backend() ~= "local" then return end
+    -- Trial 1's cached worker kept its CPU; trial 2 (2 CPUs) waited forever.
+    local reset = "function M:reset_config(c) return true end\n"
+    local opts = [[{config = {c = tune.grid_search({1, 2})}, reuse_actors = true, num_cpus = 2, verbose = 0, local_dir = "]]
+      .. dir .. [["}]]
+    assert.equal(2, mixed(reset, opts))
+    assert.equal(2, mixed(reset, opts, "TUNE_MAX_PENDING_TRIALS_PG=1"))
+    local opts3 = [[{config = {c = tune.grid_search({1, 2, 1, 2})}, reuse_actors = true, num_cpus = 2, verbose = 0, local_dir = "]]
+      .. dir .. [["}]]
+    assert.equal(4, mixed(reset, opts3))
+  end)
 end)

@@ -367,7 +367,7 @@ function TrialExecutor:get_next_executor_event(live_trials, next_trial_exists, t
   self:stage_and_update_status(live_trials or {})
   -- The engine sets ev.trial from the trials by id, and each result's
   -- config to the trial's.
-  local ev = self._core:next_event(next_trial_exists and true or false,
+  local ev = self._core:next_event((next_trial_exists and not self:_take_stall()) and true or false,
     timeout or self.options.get_executor_event_wait_s, self._trials)
   if ev.results then
     ev.result = ev.results

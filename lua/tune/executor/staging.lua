@@ -52,6 +52,19 @@ end
 
 function M:can_stage() return self._core:can_stage() end
 function M:has_ready(trial) return self._core:has_ready(trial.placement_group_factory) end
+function M:has_cached(trial) return self._core:has_cached(trial.placement_group_factory) end
+
+--- The runner found that no waiting trial could start on the groups and
+--- workers there: the next wait is for an event (or its timeout), not
+--- answered at once with PG_READY (the driver spun at 100% CPU).
+function M:stall() self._stalled = true end
+
+--- Whether the runner asked for a stall since the last wait (once).
+function M:_take_stall()
+  local s = self._stalled
+  self._stalled = nil
+  return s == true
+end
 
 --- Counts of placement groups: staging, ready, in_use, cached, stopping,
 --- plus workers, running, events, spawned.

@@ -121,6 +121,34 @@ function R:_fail(trial, msg, traceback, not_started)
   self:_after_failure(trial)
 end
 
+--- Ray's _on_pg_ready: the chosen trial starts. When it cannot (its group
+--- is not ready), a waiting trial whose group or cached worker is ready
+--- starts instead: a large trial first in the queue no longer blocks the
+--- smaller ones staged behind it, whose groups hold what it lacks. When
+--- none can, cached workers no waiting trial will use are stopped (their
+--- resources go to the waiting ones), and the executor's next wait is for
+--- an event, not for a group left that none can use: a deadlock or a busy
+--- loop otherwise.
+function R:_on_pg_ready(next_trial)
+  if self:_start_trial(next_trial) or next_trial.status ~= Trial.PENDING and next_trial.status ~= Trial.PAUSED then return end
+  local ex = self.trial_executor
+  if not ex.has_ready then return end
+  local live = self:get_live_trials()
+  -- (PENDING ones only, as Ray's get_staged_trial: a PAUSED trial waits
+  -- for its scheduler, synch PBT's at the sync point.)
+  for i = 1, #live do
+    local t = live[i]
+    if t ~= next_trial and t.status == Trial.PENDING and (ex:has_ready(t) or ex.has_cached and ex:has_cached(t)) then
+      if self:_start_trial(t) then return end
+    end
+  end
+  if ex.trim_cache then ex:trim_cache(live) end
+  -- A group or worker still there that none can use: the next wait would
+  -- answer PG_READY at once, again and again. (None: it ends when one is.)
+  local c = ex.pg_counts and ex:pg_counts()
+  if ex.stall and (not c or c.ready + c.cached > 0) then ex:stall() end
+end
+
 function R:_after_failure(trial)
   self._has_errored = true
   self:_journal_status(trial)

@@ -237,7 +237,7 @@ function TrialRunner:_wait_and_handle_event(next_trial)
   local ev = ex:get_next_executor_event(self:get_live_trials(), next_trial ~= nil, timeout)
   local t = ev.type
   if t == "PG_READY" then
-    if next_trial then self:_start_trial(next_trial) end
+    if next_trial then self:_on_pg_ready(next_trial) end
   elseif t == "NO_RUNNING_TRIAL_TIMEOUT" or t == "YIELD" then
     return
   else
