@@ -278,11 +278,16 @@ for _, t in ipairs(a.trials) do firsts[#firsts + 1] = t.last_result.first .. "/"
 table.sort(firsts)
 local b = tune.run(tune.with_parameters(Model, {words = words}), {local_dir = arg[1], verbose = 0})
 print("firsts " .. table.concat(firsts, " ") .. " last " .. b.trials[1].last_result.last)
+-- No params (Ray's with_parameters(trainable) with no keywords): an empty table.
+local c = tune.run(tune.with_parameters(function(config, params) tune.report{n = next(params) == nil and 0 or 1} end),
+  {local_dir = arg[1], verbose = 0})
+print("none " .. c.trials[1].last_result.n)
 -- Named after what it wraps, as Ray names them (it was "trainable").
 print("name " .. tostring(a.trials[1]):match("^(.*)_%x+_%d+$"))
 ]], dir .. "/results")
       assert.matches("firsts quick/4 the/4 last fox", out)
       assert.matches("name train\n", out)
+      assert.matches("none 0\n", out)
     end)
 
     it("tune.command: a result line of megabytes, then more lines, each read whole", function()

@@ -23,6 +23,8 @@ function M.with_parameters(trainable, params)
     error("tune.with_parameters() only works with function trainables or classes that inherit from "
       .. "tune.Trainable, got " .. (kind == "command" and "a tune.command" or registry.what_is(inner)), 2)
   end
+  -- None given is none (Ray's **kwargs may be empty).
+  if params == nil then params = {} end
   if type(params) ~= "table" then
     error("tune.with_parameters: params must be a table of the extra parameters, got " .. type(params), 2)
   end
