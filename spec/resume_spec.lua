@@ -963,7 +963,9 @@ tune.run(train, {name = "moved", config = {x = tune.grid_search({1, 2, 3, 4})}, 
           assert(core.mkdir_p(a .. "/moved/" .. name .. "/.memory_checkpoint_000001"))
         end
       end
-      assert.equal(2, #started)
+      -- (The other running trial may not have saved its first checkpoint
+      -- yet when the driver died: slower under the sanitizers.)
+      assert.is_true(#started >= 1 and #started <= 2, #started .. " trials with a checkpoint")
       -- A copy resumed (and killed once a trial that waited has started),
       -- then moved and resumed to the end.
       support.must("env -u LD_PRELOAD cp -a " .. a .. " " .. b)
