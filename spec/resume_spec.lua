@@ -1097,6 +1097,22 @@ tune.run(train, {name = "p", local_dir = "res", config = {x = tune.grid_search({
       {by_id.t1.local_dir, by_id.t1.logdir, by_id.t1.checkpoints[1].dir})
   end)
 
+  --- Makes `d` unwritable: a read-only bind mount as root (chmod does not
+  --- stop root), else chmod a-w. Returns the function that undoes it, or
+  --- nil when a mount is not allowed here.
+  local function read_only(d)
+    local function sh(cmd) return support.sh("env -u LD_PRELOAD sh -c '" .. cmd .. "'") end
+    if sh("test \"$(id -u)\" = 0") then
+      if not sh("mount --bind " .. d .. " " .. d .. " && mount -o remount,ro,bind " .. d) then
+        sh("umount " .. d)
+        return nil
+      end
+      return function() sh("umount " .. d) end
+    end
+    assert(sh("chmod a-w " .. d))
+    return function() sh("chmod u+w " .. d) end
+  end
+
   it("refuses to resume an experiment directory it cannot write, naming it, before writing anything", function()
     -- The journal's and the snapshot's writes failed with warnings first,
     -- then the run refused naming a trial's result.json.
@@ -1104,23 +1120,16 @@ tune.run(train, {name = "p", local_dir = "res", config = {x = tune.grid_search({
     local how, code = run(dir, "TUNE_TEST_CRASH_AT_WRITE=20")
     assert.same({"signal", 9}, {how, code})
     local exp = dir .. "/resume"
-    local function sh(cmd) return support.sh("env -u LD_PRELOAD sh -c '" .. cmd .. "'") end
-    -- chmod does not stop root: a read-only bind mount does.
-    local root = sh("test \"$(id -u)\" = 0")
-    if root then
-      if not sh("mount --bind " .. exp .. " " .. exp .. " && mount -o remount,ro,bind " .. exp) then
-        sh("umount " .. exp)
-        pending("a read-only bind mount needs CAP_SYS_ADMIN")
-        return
-      end
-    else
-      assert(sh("chmod a-w " .. exp))
+    local undo = read_only(exp)
+    if not undo then
+      pending("a read-only bind mount needs CAP_SYS_ADMIN")
+      return
     end
     local files = {}
     for _, name in ipairs(core.listdir(exp)) do files[name] = core.read_file(exp .. "/" .. name) or "dir" end
     local out
     how, code, out = run(dir, "", "--resume")
-    if root then sh("umount " .. exp) else sh("chmod u+w " .. exp) end
+    undo()
     assert.same({"exit", 2}, {how, code}, out)
     assert.matches("cannot resume: the experiment directory cannot be written: " .. exp:gsub("%p", "%%%0")
       .. ": [^\n]*\n$", out)
@@ -1148,16 +1157,10 @@ tune.run(train, {name = "p", local_dir = "res", config = {x = tune.grid_search({
       end
     end
     assert.truthy(tdir, "no unfinished trial with a directory")
-    local function sh(cmd) return support.sh("env -u LD_PRELOAD sh -c '" .. cmd .. "'") end
-    local root = sh("test \"$(id -u)\" = 0")
-    if root then
-      if not sh("mount --bind " .. tdir .. " " .. tdir .. " && mount -o remount,ro,bind " .. tdir) then
-        sh("umount " .. tdir)
-        pending("a read-only bind mount needs CAP_SYS_ADMIN")
-        return
-      end
-    else
-      assert(sh("chmod a-w " .. tdir))
+    local undo = read_only(tdir)
+    if not undo then
+      pending("a read-only bind mount needs CAP_SYS_ADMIN")
+      return
     end
     local function snapshot()
       local files = {}
@@ -1174,7 +1177,7 @@ tune.run(train, {name = "p", local_dir = "res", config = {x = tune.grid_search({
     local out
     how, code, out = run(dir, "", "--resume")
     local after = snapshot()
-    if root then sh("umount " .. tdir) else sh("chmod u+w " .. tdir) end
+    undo()
     assert.same({"exit", 2}, {how, code}, out)
     assert.matches("cannot resume: [^\n]*" .. tdir:gsub("%p", "%%%0") .. ": [^\n]*\n$", out)
     assert.same(files, after)
