@@ -492,9 +492,6 @@ tune_backend_t *tune_backend_local_new(const tune_local_opts_t *o) {
   tune_cluster_init(&b->base.cluster);
   if (o->resources) tune_cluster_add_node(&b->base.cluster, "local", o->resources, o->gpu_ids, o->ngpu_ids);
   /* A worker that died must not kill the driver through a write. */
-  signal(SIGPIPE, SIG_IGN);
-  /* A file-size limit (ulimit -f) is EFBIG, a failed write the loggers
-     report, not a signal that kills the driver (Python ignores it too). */
-  signal(SIGXFSZ, SIG_IGN);
+  tune_signals_ignore_write_errors();
   return &b->base;
 }

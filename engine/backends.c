@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "signals.h"
 
 static tune_backend_t *local_new(const tune_backend_opts_t *o, char *err, size_t errlen) {
   (void)err;
@@ -24,6 +25,8 @@ static const struct {
 const char *tune_backend_names(void) { return "local, sim, slurm"; }
 
 tune_backend_t *tune_backend_new(const char *name, const tune_backend_opts_t *o, char *err, size_t errlen) {
+  /* Every backend's driver writes the loggers' files and the event stream. */
+  tune_signals_ignore_write_errors();
   for (size_t i = 0; i < TUNE_ARRAY_LEN(registry); i++)
     if (!strcmp(name, registry[i].name)) return registry[i].ctor(o, err, errlen);
   snprintf(err, errlen, "unknown backend '%s' (known: %s)", name, tune_backend_names());

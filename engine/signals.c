@@ -57,6 +57,11 @@ void tune_signals_uninstall(void) {
 
 int tune_signals_pending(void) { return received; }
 
+void tune_signals_ignore_write_errors(void) {
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
+}
+
 int tune_spawn_clean(pid_t *pid, const char *file, posix_spawn_file_actions_t *fa, char *const argv[],
                      char *const env[], int new_session, int search_path) {
   posix_spawnattr_t attr;

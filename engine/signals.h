@@ -14,6 +14,12 @@ void tune_signals_uninstall(void);
 /// The first signal received since install (SIGINT, SIGUSR1), or 0.
 int tune_signals_pending(void);
 
+/// Ignores SIGPIPE and SIGXFSZ for the driver, whichever backend it runs:
+/// a write to a dead worker or a reader that went away (--events | head)
+/// is EPIPE, and a file-size limit (ulimit -f) EFBIG, errors the writer
+/// reports, not signals that kill the driver (Python ignores both too).
+void tune_signals_ignore_write_errors(void);
+
 /// posix_spawn (posix_spawnp with `search_path`) with every signal at its
 /// default and none blocked, in a session of its own with `new_session`:
 /// how every process the engine starts begins. Destroys `fa`. 0 or -errno.

@@ -390,6 +390,25 @@ print(select(2, pcall(tune.run, function() end, {trial_executor = ex, verbose = 
     assert.matches("tune.run: trial_executor was closed (ex:close()): make a new one", out, 1, true)
   end)
 
+  it("goes on when the --events reader goes away (a broken pipe is a warning, as on the local backend)", function()
+    -- (The simulator's driver was killed by SIGPIPE: exit 141, half the trials.)
+    local script, out = dir .. "/pipe.lua", dir .. "/pipe"
+    assert(core.write_atomic(script, [[
+local tune = require("tune")
+tune.run(function() end, {backend = "sim", name = "pipe", local_dir = arg[1], verbose = 0, num_samples = 20,
+  sim = {curve = function(_, it) if it <= 20 then return {loss = 1 / it} end end}})
+]]))
+    local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+    os.execute(string.format("(env -u LD_PRELOAD %s --events - %s %s 2> %s/pipe.err; echo $? > %s/pipe.rc) | head -c 1 > /dev/null",
+      bin, quote(script), quote(out), dir, dir))
+    assert.equal("0", core.read_file(dir .. "/pipe.rc"):match("%d+"))
+    assert.matches("tunelua warning: cannot write the event stream to -: Broken pipe; no more events are written to it",
+      core.read_file(dir .. "/pipe.err"), 1, true)
+    local a = tune.ExperimentAnalysis(out .. "/pipe")
+    assert.equal(20, #a.trials)
+    for _, t in ipairs(a.trials) do assert.equal(20, t.last_result.training_iteration) end
+  end)
+
   it("names wrong options of its own and trim_cache's wrong list", function()
     local f = function() end
     local ok, err = pcall(tune.SimulatedExecutor, {curve = f, time_per_iteration = "1"})
