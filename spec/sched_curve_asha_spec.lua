@@ -60,7 +60,7 @@ describe("CurveASHAScheduler", function()
     end
     check({max_improvment = 2}, 'unknown option "max_improvment" %(did you mean max_improvement%?%)')
     check({max_improvement = -1}, "max_improvement must be a number >= 0, got %-1")
-    check({max_improvement = "2"}, "max_improvement must be a number >= 0, got 2")
+    check({max_improvement = "2"}, 'max_improvement must be a number >= 0, got string "2"')
     check({min_points = 2}, "min_points must be an integer >= 3, got 2")
     check({grace_period = 0}, "grace_period must be positive!")
     check({reduction_factor = 1}, "Reduction Factor not valid!")
@@ -102,6 +102,27 @@ describe("CurveASHAScheduler", function()
     -- Capped at 0 the prediction is the current value: ASHA's decision.
     local capped = run(CurveASHA{max_t = 50, grace_period = 5, reduction_factor = 2, max_improvement = 0})
     assert.equal(5, capped.slow.training_iteration)
+    -- Also where the fit falls below the current value: "B" is ahead at
+    -- the rung (6 against 5) on a falling curve, and ASHA keeps it. (The
+    -- falling prediction, about 4, stopped it.)
+    local values = {A = {5, 5, 5, 5, 5, 5}, B = {8, 7, 6, 6, 6, 6}}
+    local function last_iterations(scheduler)
+      local ex = tune.SimulatedExecutor{num_cpus = 1, curve = function(config, t)
+        if t <= 6 then return {score = values[config.c][t]} end
+      end}
+      local dir = os.tmpname()
+      os.remove(dir)
+      local a = tune.run(function() end, {trial_executor = ex, config = {c = tune.grid_search({"A", "B"})},
+        scheduler = scheduler, metric = "score", mode = "max", verbose = 0, local_dir = dir})
+      core.remove_tree(dir)
+      local out = {}
+      for _, t in ipairs(a.trials) do out[t.config.c] = t.last_result.training_iteration end
+      return out
+    end
+    local opts = {max_t = 6, grace_period = 3, reduction_factor = 2}
+    assert.same({A = 6, B = 6}, last_iterations(ASHA(opts)))
+    opts.max_improvement = 0
+    assert.same({A = 6, B = 6}, last_iterations(CurveASHA(opts)))
   end)
 
   it("uses the current value before min_points results", function()

@@ -54,7 +54,7 @@ describe("MedianStoppingRule", function()
   it("validates its options", function()
     for _, c in ipairs({
       {{mode = "best"}, "`mode` must be 'min' or 'max'%."},
-      {{grace_period = "1"}, "grace_period must be a number"},
+      {{grace_period = "1"}, 'grace_period must be a number, got string "1"'},
       {{hardstop = false}, "unknown option \"hardstop\" %(did you mean hard_stop%?%)"},
     }) do
       local ok, err = pcall(function()

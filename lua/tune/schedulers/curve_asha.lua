@@ -38,10 +38,10 @@ function CurveASHAScheduler:__init(opts)
   local gain = util.with_default(opts, OPTIONS, "max_improvement")
   local points = util.with_default(opts, OPTIONS, "min_points")
   if type(gain) ~= "number" or not (gain >= 0) or gain == math.huge then
-    error(name .. ": max_improvement must be a number >= 0, got " .. tostring(gain), 3)
+    error(name .. ": max_improvement must be a number >= 0, got " .. util.show_got(gain), 3)
   end
   if math.type(points) ~= "integer" or points < 3 then
-    error(name .. ": min_points must be an integer >= 3, got " .. tostring(points), 3)
+    error(name .. ": min_points must be an integer >= 3, got " .. util.show_got(points), 3)
   end
   self._max_improvement = gain
   self._min_points = points
@@ -50,6 +50,9 @@ end
 
 --- The reward at max_t, extrapolated (see the module's header).
 function CurveASHAScheduler:_predict(curve, reward)
+  -- No improvement allowed: the current value, as ASHA judges (a
+  -- falling fit would otherwise predict less).
+  if self._max_improvement == 0 then return reward end
   local n = #curve.ts
   if n < self._min_points then return reward end
   local v = curve_fit.extrapolate(curve.ts, curve.ys, self._max_t)

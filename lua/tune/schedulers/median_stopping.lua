@@ -74,7 +74,7 @@ function MedianStoppingRule:__init(opts)
   for _, k in ipairs({"grace_period", "min_samples_required", "min_time_slice"}) do
     local v = opt(opts, k)
     if type(v) ~= "number" or v ~= v then
-      error(string.format("%s: %s must be a number, got %s", name, k, tostring(v)), 3)
+      error(string.format("%s: %s must be a number, got %s", name, k, util.show_got(v)), 3)
     end
   end
   local mode = opts.mode
