@@ -73,19 +73,24 @@ describe("CurveASHAScheduler", function()
     slow = function(t) return 0.1 + 2 * math.exp(-0.15 * t) end,
   }
 
-  local function run(scheduler)
-    local ex = tune.SimulatedExecutor{num_cpus = 1, curve = function(config, t)
-      if t > 50 then return nil end
-      return {loss = CURVES[config.kind](t)}
-    end}
+  --- The last result of each trial, by its config's `kind`, of a run on
+  --- the simulator: one trial per kind, one at a time.
+  local function sim_run(scheduler, curve, kinds, metric, mode)
+    local ex = tune.SimulatedExecutor{num_cpus = 1, curve = curve}
     local dir = os.tmpname()
     os.remove(dir)
-    local a = tune.run(function() end, {trial_executor = ex, config = {kind = tune.grid_search({"fast", "slow"})},
-      scheduler = scheduler, metric = "loss", mode = "min", verbose = 0, local_dir = dir})
+    local a = tune.run(function() end, {trial_executor = ex, config = {kind = tune.grid_search(kinds)},
+      scheduler = scheduler, metric = metric, mode = mode, verbose = 0, local_dir = dir})
     core.remove_tree(dir)
     local last = {}
     for _, t in ipairs(a.trials) do last[t.config.kind] = t.last_result end
     return last
+  end
+
+  local function run(scheduler)
+    return sim_run(scheduler, function(config, t)
+      if t <= 50 then return {loss = CURVES[config.kind](t)} end
+    end, {"fast", "slow"}, "loss", "min")
   end
 
   it("keeps the trial whose curve ends best, where ASHA stops it at the first rung", function()
@@ -107,17 +112,10 @@ describe("CurveASHAScheduler", function()
     -- falling prediction, about 4, stopped it.)
     local values = {A = {5, 5, 5, 5, 5, 5}, B = {8, 7, 6, 6, 6, 6}}
     local function last_iterations(scheduler)
-      local ex = tune.SimulatedExecutor{num_cpus = 1, curve = function(config, t)
-        if t <= 6 then return {score = values[config.c][t]} end
-      end}
-      local dir = os.tmpname()
-      os.remove(dir)
-      local a = tune.run(function() end, {trial_executor = ex, config = {c = tune.grid_search({"A", "B"})},
-        scheduler = scheduler, metric = "score", mode = "max", verbose = 0, local_dir = dir})
-      core.remove_tree(dir)
-      local out = {}
-      for _, t in ipairs(a.trials) do out[t.config.c] = t.last_result.training_iteration end
-      return out
+      local last = sim_run(scheduler, function(config, t)
+        if t <= 6 then return {score = values[config.kind][t]} end
+      end, {"A", "B"}, "score", "max")
+      return {A = last.A.training_iteration, B = last.B.training_iteration}
     end
     local opts = {max_t = 6, grace_period = 3, reduction_factor = 2}
     assert.same({A = 6, B = 6}, last_iterations(ASHA(opts)))
