@@ -301,6 +301,25 @@ describe("tune.run", function()
     assert.same({1, 2, 3, 4, 5}, steps)
   end)
 
+  it("saves again, after a retry, a checkpoint whose save had failed", function()
+    -- (Each iteration was saved at most once: the retried trial passed
+    -- iteration 4 again without a checkpoint.)
+    local a = run("save_fails_once", {config = {fail_save = 4, marker = dir .. "/failed"}, checkpoint_freq = 2,
+      stop = {training_iteration = 6}, max_failures = 1, local_dir = dir})
+    local t = a.trials[1]
+    assert.equal("TERMINATED", t.status)
+    assert.equal(1, t.num_failures)
+    local its = {}
+    for _, l in ipairs(support.lines(t.logdir .. "/result.json")) do its[#its + 1] = core.json_decode(l).training_iteration end
+    assert.same({1, 2, 3, 4, 3, 4, 5, 6}, its)
+    local names = {}
+    for _, name in ipairs(core.listdir(t.logdir)) do
+      if name:match("^checkpoint_") then names[#names + 1] = name end
+    end
+    table.sort(names)
+    assert.same({"checkpoint_000002", "checkpoint_000004", "checkpoint_000006"}, names)
+  end)
+
   it("raise_on_failed_trial = false returns the analysis of a failed run", function()
     local a = run("flaky", {config = {steps = 5, fail_at = 2, fail_times = 9, marker = dir .. "/m"},
       raise_on_failed_trial = false, local_dir = dir})

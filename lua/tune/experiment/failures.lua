@@ -160,6 +160,9 @@ end
 function R:_try_recover(trial, msg, traceback)
   self:forget_decisions(trial)
   trial.saving_to = nil
+  -- It runs again from its checkpoint: the iterations after it come again
+  -- and are saved again when due (a failed save is not "saved").
+  trial._checkpointed_iteration = nil
   self.trial_executor:stop_trial(trial, true, msg, traceback)
   self:_journal_status(trial)
   -- The failure recorded (num_failures, error_msg), before it starts again.
