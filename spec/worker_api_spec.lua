@@ -282,11 +282,19 @@ print("firsts " .. table.concat(firsts, " ") .. " last " .. b.trials[1].last_res
 local c = tune.run(tune.with_parameters(function(config, params) tune.report{n = next(params) == nil and 0 or 1} end),
   {local_dir = arg[1], verbose = 0})
 print("none " .. c.trials[1].last_result.n)
--- Named after what it wraps, as Ray names them (it was "trainable").
+-- Named after what it wraps, as Ray names them (it was "trainable"),
+-- also when held in a variable of another name (it was "wrapped"), and
+-- a class whose name is its variable's (it was "trainable").
 print("name " .. tostring(a.trials[1]):match("^(.*)_%x+_%d+$"))
+print("class " .. tostring(b.trials[1]):match("^(.*)_%x+_%d+$"))
+local wrapped = tune.with_parameters(train, {words = words})
+local d = tune.run(wrapped, {config = {i = 1}, local_dir = arg[1], verbose = 0})
+print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
 ]], dir .. "/results")
       assert.matches("firsts quick/4 the/4 last fox", out)
       assert.matches("name train\n", out)
+      assert.matches("class Model\n", out)
+      assert.matches("held train\n", out)
       assert.matches("none 0\n", out)
     end)
 

@@ -75,7 +75,7 @@ local function resolve_trainable(run, level)
   local script = cli and cli.script
   if not script and arg and type(arg[0]) == "string" and arg[0]:match("%.lua$") then script = arg[0] end
   local name = (kind == "class" and rawget(run, "__name") ~= "Trainable" and rawget(run, "__name"))
-    or local_name(run, level + 1) or registry.wrapper_name(run) or "trainable"
+    or registry.wrapper_name(run) or local_name(run, level + 1) or "trainable"
   if not script then
     return run, name, nil, "tune.run: the worker cannot find this trainable: register it with "
       .. "tune.register_trainable(name, fn) in a module, or run the experiment with `tunelua file.lua`"

@@ -28,23 +28,24 @@ function M.with_parameters(trainable, params)
   if type(params) ~= "table" then
     error("tune.with_parameters: params must be a table of the extra parameters, got " .. type(params), 2)
   end
+  -- Its trials are named after what it wraps (Ray's): the registered
+  -- name, the class's own name, or the caller's local variable holding it.
+  local name = type(trainable) == "string" and trainable or nil
+  if kind == "class" and rawget(inner, "__name") ~= "Trainable" then name = rawget(inner, "__name") end
+  for i = 1, 250 do
+    if name or not debug.getinfo(2, "l") then break end
+    local n, v = debug.getlocal(2, i)
+    if n == nil then break end
+    if v == inner and n:sub(1, 1) ~= "(" then name = n end
+  end
   if kind == "function" then
     -- A tail call: the worker's traceback shows the trainable, not this.
     local wrapper = function(config) return inner(config, params) end
-    -- Its trials are named after what it wraps (Ray's): the registered
-    -- name, or the caller's local variable holding the function.
-    local name = type(trainable) == "string" and trainable or nil
-    for i = 1, 250 do
-      if name or not debug.getinfo(2, "l") then break end
-      local n, v = debug.getlocal(2, i)
-      if n == nil then break end
-      if v == inner and n:sub(1, 1) ~= "(" then name = n end
-    end
     if name then registry.name_wrapper(wrapper, name) end
     return wrapper
   end
   -- Ray's _Inner: a subclass, of the same name, whose setup passes them on.
-  local cls = inner:extend(nil, rawget(inner, "__name"))
+  local cls = inner:extend(nil, name)
   function cls:setup(config) return inner.setup(self, config, params) end
   return cls
 end
