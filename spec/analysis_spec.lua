@@ -820,6 +820,15 @@ describe("tunelua analyze", function()
       assert.are.equal(2, rc2)
       assert.matches(flag[1] .. " ranks by a metric, and this experiment has none", err, 1, true)
     end
+    -- A metric and no mode: --scope asks for the mode, not a metric.
+    local MD = root .. "/metric_only"
+    local F = trial_rec(MD, "00000_ok", "TERMINATED", {x = 3}, "0_x=3")
+    F.last_result = {training_iteration = 1, loss = 0.5}
+    write(MD .. "/experiment_state-2024-01-01_00-00-00.json", state_json(MD, "metric_only", "loss", nil, {F}))
+    local rc3, _, err3 = analyze({MD, "--scope", "avg"})
+    assert.are.equal(2, rc3)
+    assert.matches("--scope ranks by the experiment's metric loss, which has no mode: give --mode min or --mode max",
+      err3, 1, true)
     rc, out = analyze({ND, "--csv"})
     assert.are.equal("Trial name,status,iter,config/x", lines(out)[1])
     assert.are.equal("train_00000_inf,TERMINATED,2,1", lines(out)[2])

@@ -267,7 +267,14 @@ local function run(args)
   if o.metric == nil then
     o.metric = ea.experiment_metric
     o.mode = o.mode or ea.experiment_mode
-    if o.metric and not o.mode then o.metric = nil end
+    -- The experiment's metric without a mode ranks nothing, unless asked to.
+    if o.metric and not o.mode then
+      if o.scope ~= nil then
+        return fail("--scope ranks by the experiment's metric " .. o.metric .. ", which has no mode: give --mode min or "
+          .. "--mode max")
+      end
+      o.metric = nil
+    end
     -- Nothing to rank by: a --mode or --scope would be ignored.
     if o.metric == nil and (o.mode ~= nil or o.scope ~= nil) then
       return fail((o.scope ~= nil and "--scope" or "--mode") .. " ranks by a metric, and this experiment has "
