@@ -358,6 +358,16 @@ describe("ExperimentAnalysis", function()
     local ok, err = pcall(a.get_best_trial, "loss", "min")
     assert.is_false(ok)
     assert.matches("call its methods with a colon", err, 1, true)
+    -- Every method, naming itself (dataframe raised "attempt to index a nil
+    -- value", get_best_config named get_best_trial).
+    for _, name in ipairs({"dataframe", "get_best_config", "get_trial_checkpoints_paths", "get_best_checkpoint",
+        "trial_dataframes", "get_all_configs"}) do
+      local line = debug.getinfo(1, "l").currentline
+      ok, err = pcall(function() local r = a[name]("loss", "min") return r end)
+      assert.is_false(ok, name)
+      assert.matches("analysis_spec.lua:" .. (line + 1) .. ": ExperimentAnalysis: call its methods with a colon "
+        .. "(analysis:" .. name .. "(...))", err, 1, true)
+    end
     ok, err = pcall(a.get_best_trial, a, "loss", "min", "last", "no")
     assert.matches("filter_nan_and_inf must be true or false, got string", err, 1, true)
     ok, err = pcall(a.get_all_configs, a, "yes")
@@ -418,6 +428,10 @@ describe("ExperimentAnalysis", function()
       local r, _, err = capture(function() return ea:get_best_checkpoint(ea.trials[3], "loss", "min") end)
       assert.is_nil(r)
       assert.matches("No checkpoints have been found for trial train_cccc_00002", err, 1, true)
+      -- A directory that is no trial of it: named by its path, as Ray does (it was "nil_x").
+      r, _, err = capture(function() return ea:get_best_checkpoint(D .. "/nowhere/x", "loss", "min") end)
+      assert.is_nil(r)
+      assert.matches("No checkpoints have been found for trial " .. D .. "/nowhere/x.", err, 1, true)
       core.remove_tree(T.A.logdir .. "/checkpoint_000012")
       r, _, err = capture(function() return ea:get_best_checkpoint(ea.trials[1], "loss", "min") end)
       assert.is_nil(r)
@@ -494,6 +508,9 @@ describe("ExperimentAnalysis", function()
       rows = analysis.parse_progress_csv("a,b\n1,2\n3,4\n5\n")
       assert.are.equal(2, #rows)
       assert.are.equal(4, rows[2].b)
+      -- Decimal numbers only, as pandas reads them (Lua reads "0x10" as 16).
+      rows = analysis.parse_progress_csv("a,b,c\n0x10,0X1p4,1e3\n")
+      assert.are.same({a = "0x10", b = "0X1p4", c = 1000.0}, rows[1])
     end)
 
     it("decodes NaN and Infinity", function()

@@ -44,9 +44,22 @@ M.parse_csv = results.parse_csv
 
 -- The class ------------------------------------------------------------------
 
--- With the methods defined in tune.analysis.scores, .checkpoints and .data.
-local ExperimentAnalysis = class.class("ExperimentAnalysis",
-  util.merge(scores.methods, checkpoints.methods, data.methods))
+-- With the methods defined in tune.analysis.scores, .checkpoints and .data,
+-- each checking first that it was called with a colon: with a dot
+-- (analysis.dataframe("loss", "min")) "loss" would be taken for the
+-- analysis. The method is tail-called: its errors point at the caller.
+local methods = util.merge(scores.methods, checkpoints.methods, data.methods)
+for name, f in pairs(methods) do
+  if type(f) == "function" and name:sub(1, 1) ~= "_" then
+    methods[name] = function(self, ...)
+      if type(self) ~= "table" or type(rawget(self, "trials")) ~= "table" then
+        error(string.format("ExperimentAnalysis: call its methods with a colon (analysis:%s(...))", name), 2)
+      end
+      return f(self, ...)
+    end
+  end
+end
+local ExperimentAnalysis = class.class("ExperimentAnalysis", methods)
 
 ExperimentAnalysis.__index = function(self, k)
   local m = ExperimentAnalysis[k]

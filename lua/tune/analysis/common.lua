@@ -54,7 +54,8 @@ function M.resolve_trial(self, trial)
   for _, t in ipairs(self.trials) do
     if t.logdir == dir then return t end
   end
-  return {logdir = dir, trial_id = dir:match("[^/]+$")}
+  -- Not a trial of the experiment: named by its path in warnings, as Ray does.
+  return {logdir = dir, trial_id = dir:match("[^/]+$"), custom_trial_name = dir}
 end
 
 return M

@@ -83,6 +83,9 @@ local function csv_value(key, s)
   if key == "trial_id" then return s end
   local w = CSV_WORDS[s]
   if w ~= nil then return w end
+  -- Decimal numbers only, as pandas reads them: Lua's tonumber would read
+  -- "0x10" as 16.
+  if s:find("[xX]") then return s end
   return tonumber(s) or s
 end
 
