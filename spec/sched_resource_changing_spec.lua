@@ -331,6 +331,26 @@ describe("ResourceChangingScheduler", function()
     assert.equal(s.__index, tune.schedulers.create_scheduler("resource_changing").__index)
   end)
 
+  it("refuses reuse_actors = true in tune.run before anything is made, in one line", function()
+    -- (Refused at its first choice, after the experiment's files, with a
+    -- traceback into the library: the script's path had a "/".)
+    local support = require("spec.support")
+    local dir = support.tmpdir("rcs-reuse")
+    local script = dir .. "/exp.lua"
+    assert(core.write_atomic(script, [[
+local tune = require("tune")
+tune.run(function() tune.report{loss = 1} end, {metric = "loss", mode = "min", reuse_actors = true, verbose = 0,
+  scheduler = tune.schedulers.ResourceChangingScheduler{}, local_dir = arg[1]})
+]]))
+    local _, out, code = support.sh(string.format("env -u LD_PRELOAD %s %s %s/out",
+      os.getenv("TUNELUA_BIN") or "build/tunelua", script, dir))
+    assert.equal(2, code, out)
+    assert.matches(script .. ":2: ResourceChangingScheduler cannot be used with `reuse_actors=True`. FIX THIS by "
+      .. "setting `reuse_actors=False` in `tune.run()`.", out, 1, true)
+    assert.is_nil(out:find("stack traceback", 1, true), out)
+    assert.is_nil(core.stat(dir .. "/out"))
+  end)
+
   it("refuses trials with different base resources, but not the reallocated ones again", function()
     local s = RCS{}
     local runner = mock_runner(8, 0)

@@ -51,6 +51,10 @@ end
 
 local RESUME_MODES = {LOCAL = true, AUTO = true, ERRORED_ONLY = true}
 
+-- Where the library's files are, as positions in messages name them
+-- ("/…/lua/" in the build tree, "" installed: "tune/experiment/run.lua").
+local LIB_ROOT = debug.getinfo(1, "S").source:match("^@(.-)tune/cli/init%.lua$") or ""
+
 function M.main(argv)
   if argv[1] == "analyze" or argv[1] == "report" then
     local args = {}
@@ -200,8 +204,9 @@ function M.main(argv)
     -- Ray's words) needs no traceback into the library, and a plug-in's
     -- failure carries the traceback of the plug-in's own error already.
     local raiser = debug.getinfo(3, "S")
+    local where = type(e) == "string" and e:match("^([^\n]-):%d+: ")
     if type(e) == "string" and raiser and raiser.what == "Lua" and raiser.source:find("[/@]tune[/.]")
-        and (e:find("^[^\n/]-:%d+: ") or e:find("\nstack traceback:\n", 1, true)) then
+        and ((where and where:sub(1, #LIB_ROOT + 5) ~= LIB_ROOT .. "tune/") or e:find("\nstack traceback:\n", 1, true)) then
       return e
     end
     -- A table raised as the error: its contents, as the plug-ins show them.

@@ -103,8 +103,7 @@ local function set_search_properties(search_alg, scheduler, o, opts)
   end
   local ok, took = plugin.call("scheduler", scheduler, "set_search_properties", nil, metric, mode)
   if not ok then refuse(took) end
-  -- A scheduler that ranks by a metric refuses to start without one at
-  -- its first trial (Ray's check): refused here, before anything is made.
+  -- Ray's check at a ranking scheduler's first trial, made before anything is.
   if type(scheduler) == "table" and scheduler.requires_metric and (scheduler.metric == nil or scheduler.mode == nil) then
     refuse(string.format("%s has been instantiated without a valid `metric` (%s) or `mode` (%s) parameter. Either "
       .. "pass these parameters when instantiating the scheduler, or pass them as parameters to `tune.run()`",
@@ -118,8 +117,7 @@ local function set_search_properties(search_alg, scheduler, o, opts)
       .. "already instantiated with their own `metric` and `mode` parameters. Either remove the arguments "
       .. "from your scheduler or from your call to `tune.run()`")
   end
-  -- A CLIReporter built with its own metric or mode refuses tune.run's
-  -- in its setup (Ray's check): refused here, before anything is made.
+  -- A CLIReporter with its own metric or mode refuses tune.run's (Ray's check in its setup).
   local reporter = opt(opts, "progress_reporter")
   if type(reporter) == "table" and ((rawget(reporter, "_metric") and metric) or (rawget(reporter, "_mode") and mode)) then
     refuse("You passed a `metric` or `mode` argument to `tune.run()`, but the reporter you are using was "
@@ -222,6 +220,8 @@ local function make_executor(opts, o, cli, t, scheduler)
     local pgf = o.resources_per_trial and placement.to_pgf(o.resources_per_trial, 2)
     local gpus = pgf and (pgf:required_resources().GPU or 0) > 0
     reuse = kind == "function" and not gpus and not scheduler._requires_restart
+  elseif reuse and scheduler._requires_restart then -- Ray's check at its first choice, made before anything is
+    refuse(plugin.name(scheduler) .. " cannot be used with `reuse_actors=True`. FIX THIS by setting `reuse_actors=False` in `tune.run()`.")
   end
   local buffer_length
   if scheduler.supports_buffered_results == false then
