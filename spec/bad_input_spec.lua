@@ -96,8 +96,13 @@ describe("bad input through tune.run", function()
     core.remove_tree(dir)
     assert.matches("checkpoint_freq must be a non%-negative integer, got inf", refusal{checkpoint_freq = math.huge})
     assert.matches("tune.run: stop: the threshold of loss is NaN", refusal{stop = {loss = 0 / 0}})
-    assert.matches("time_budget_s must be a number of seconds or a timedelta table, got %-?nan",
+    assert.matches("time_budget_s must be a number of seconds >= 0 or a timedelta table, got %-?nan",
       refusal{time_budget_s = 0 / 0})
+    -- A negative one ran without end.
+    assert.matches("time_budget_s must be a number of seconds >= 0 or a timedelta table, got %-1",
+      refusal{time_budget_s = -1})
+    assert.matches("time_budget_s must be a number of seconds >= 0 or a timedelta table, got table",
+      refusal{time_budget_s = {minutes = -1}})
     -- A NaN wait for the dashboard's page never ran out.
     assert.matches("dashboard.wait_s must be a finite non%-negative number of seconds, got %-?nan",
       refusal{dashboard = {port = 0, wait_s = 0 / 0}})

@@ -600,7 +600,7 @@ describe("TimeoutStopper", function()
       assert.is_false(ok)
       assert.matches("has to be either a number or a timedelta table", err, 1, true)
     end
-    assert.matches("time_budget_s must be a number of seconds or a timedelta table, got %-?nan",
+    assert.matches("time_budget_s must be a number of seconds >= 0 or a timedelta table, got %-?nan",
       select(2, pcall(stopper.from_option, nil, 0 / 0)))
   end)
 end)

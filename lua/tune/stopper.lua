@@ -202,8 +202,9 @@ function M.from_option(stop, time_budget_s)
 
   if time_budget_s ~= nil and time_budget_s ~= 0 then
     local seconds = to_seconds(time_budget_s)
-    if seconds == nil then
-      error(string.format("time_budget_s must be a number of seconds or a timedelta table, got %s",
+    -- A negative budget (Ray's ran out at once) is a mistake, not a wish.
+    if seconds == nil or seconds < 0 then
+      error(string.format("time_budget_s must be a number of seconds >= 0 or a timedelta table, got %s",
         type(time_budget_s) == "number" and tostring(time_budget_s) or type(time_budget_s)), 2)
     end
     if seconds ~= 0 then
