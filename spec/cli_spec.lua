@@ -34,6 +34,7 @@ describe("tunelua", function()
       {"--num-gpus 99999999", "a node has at most 4096 GPUs"},
       {"--resources '{\"x\": 1e30}'", "^tunelua: %-%-resources: x must be a non%-negative number up to 1e14, got 1e%+30\n"},
       {"--events=", "%-%-events: expected a file %(or %- for stdout%), got an empty name"},
+      {"--local-dir=", "%-%-local%-dir: expected a directory, got an empty name"},
       {"--num-cpus -1", "^tunelua: %-%-num%-cpus: expected a non%-negative number up to 1e14, got %-1\n"},
       {"--num-cpus 1e400", "^tunelua: %-%-num%-cpus: expected a non%-negative number up to 1e14, got 1e400\n"},
       {"--num-gpus=-2", "^tunelua: %-%-num%-gpus: expected a non%-negative number up to 1e14, got %-2\n"},

@@ -113,7 +113,9 @@ function M.main(argv)
           end
         end
         opts.resources = r
-      elseif name == "--local-dir" then opts.local_dir = take()
+      elseif name == "--local-dir" then
+        opts.local_dir = take()
+        if opts.local_dir == "" then error({usage = "--local-dir: expected a directory, got an empty name"}) end
       elseif name == "--name" then opts.name = take()
       elseif name == "--resume" then
         opts.resume = value and value:upper() or "LOCAL"
