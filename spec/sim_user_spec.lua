@@ -167,6 +167,52 @@ print("DONE")
       core.read_file(third.trials[4].logdir .. "/error.txt"), 1, true)
   end)
 
+  it("keeps each trial's recording when a replay resumes, after SIGUSR1 or a kill -9", function()
+    -- Two configs, two trials each, one CPU: a recorded trial's losses say
+    -- which it was (100 * its number + the iteration). The replay stops
+    -- at trial 2's second result, trial 3 not started yet; resumed, trial
+    -- 2 goes on with its own recording (not trial 0's), and trial 3 takes
+    -- its config's recording not taken yet (not trial 1's).
+    local script = [[
+local tune = require("tune")
+local core = require("tune.core")
+local sent = false
+local cb = {on_trial_result = function(_, _, _, trial, result)
+  if arg[3] and not sent and trial.trial_id:match("00002$") and result.training_iteration == 2 then
+    sent = true
+    if arg[3] == "USR1" then core.kill(core.getpid(), "USR1") else core.raise_signal("KILL") end
+  end
+end}
+local a = tune.run(function() end, {backend = "sim", local_dir = arg[1], name = arg[2], verbose = 0,
+  checkpoint_freq = 1, callbacks = {cb}, config = {x = tune.grid_search({1, 2})}, num_samples = 2,
+  sim = {num_cpus = 1, curve = function(_, i, t) if i <= 4 then return {loss = tonumber(t.trial_id:sub(-1)) * 100 + i} end end}})
+for _, t in ipairs(a.trials) do
+  local losses = {}
+  for line in io.lines(t.logdir .. "/result.json") do losses[#losses + 1] = core.json_decode(line).loss end
+  print("TRIAL " .. t.trial_id:sub(-1) .. " " .. t.status .. " " .. table.concat(losses, ","))
+end
+]]
+    local file = dir .. "/rs.lua"
+    assert(core.write_atomic(file, script))
+    local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+    local function tunelua(args)
+      return support.sh(string.format("env -u LD_PRELOAD timeout 60 %s %s", bin, args))
+    end
+    local want = "TRIAL 0 TERMINATED 1,2,3,4\nTRIAL 1 TERMINATED 101,102,103,104\n"
+      .. "TRIAL 2 TERMINATED 201,202,203,204\nTRIAL 3 TERMINATED 301,302,303,304\n"
+    local ok, out = tunelua(string.format("%s %s rec", quote(file), quote(dir)))
+    assert(ok, out)
+    assert.equal(want, out)
+    for _, how in ipairs({"USR1", "KILL"}) do
+      local rec, name = quote(dir .. "/rec"), "rp_" .. how
+      local _, killed, code = tunelua(string.format("--replay %s %s %s %s %s", rec, quote(file), quote(dir), name, how))
+      assert.equal(how == "USR1" and 130 or 137, code, killed)
+      ok, out = tunelua(string.format("--replay %s --resume %s %s %s", rec, quote(file), quote(dir), name))
+      assert(ok, out)
+      assert.equal(want, out, how)
+    end
+  end)
+
   it("names a curve that returns a list as one that returns what is not a table of metrics", function()
     local ex = tune.SimulatedExecutor{curve = function() return {1, 2, 3} end}
     local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, name = "list",

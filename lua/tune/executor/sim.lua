@@ -91,14 +91,17 @@ end
 --- the trials were created (the experiment state's): {rows = the
 --- metrics of each iteration, by training_iteration, error = the
 --- recorded failure's message for a trial that ended in ERROR}, or false
---- for a trial recorded without a result (and without a failure). Only files inside `dir` are
+--- for a trial recorded without a result (and without a failure); and
+--- the recorded trials by number, {key = its canonical config, k = its
+--- place in that config's list}, in the order read (a trial's `replayed`
+--- names recordings by these numbers). Only files inside `dir` are
 --- read. A line of result.json that is not a JSON object (a line torn by
 --- a crash) is left out, with a warning.
 function M.load_recording(dir)
   local state = require("tune.analysis.state")
   local sources, err = state.load_sources(dir)
   if not sources then error(err, 0) end
-  local by_config, n = {}, 0
+  local by_config, numbered, n = {}, {}, 0
   for _, src in ipairs(sources) do
     -- A retried trial went to the back of the experiment's list (Ray's
     -- requeue): the ids' counter says the order of creation.
@@ -122,11 +125,12 @@ function M.load_recording(dir)
       by_config[key] = list
       local failed = t.status == "ERROR" and (type(t.error_msg) == "string" and t.error_msg or "the trial failed")
       list[#list + 1] = (#rows > 0 or failed) and {rows = rows, error = failed or nil}
+      numbered[#numbered + 1] = {key = key, k = #list}
       if #rows > 0 then n = n + 1 end
     end
   end
   if n == 0 then error(dir .. " holds no recorded results to replay", 0) end
-  return by_config
+  return by_config, numbered
 end
 
 local Sim = TrialExecutor:extend(nil, "SimulatedExecutor")
@@ -152,13 +156,13 @@ function Sim:__init(opts)
     error("SimulatedExecutor: give a curve (function(config, iteration, trial)) or replay (a finished "
       .. "experiment directory): the simulator has nothing to report otherwise", 3)
   end
-  local recording
+  local recording, numbered
   if replay then
-    local ok, r = pcall(M.load_recording, replay)
+    local ok, r, nums = pcall(M.load_recording, replay)
     if not ok then
       error("SimulatedExecutor: replay: " .. tostring(r):gsub("^[^:]+:%d+: ", ""):gsub("^SimulatedExecutor: ", ""), 3)
     end
-    recording = r
+    recording, numbered = r, nums
   end
   -- Virtual seconds, at most MAX_VIRTUAL_S: a clock far past it no longer
   -- moves by a one-second timeout (a double's spacing there is larger),
@@ -187,20 +191,61 @@ function Sim:__init(opts)
   -- reset, stop and pause drop it), and the recording it replays: the
   -- next unused recorded trial of its config, chosen the first time it
   -- asks (again only when its config changes).
-  local copies, replays, used = {}, {}, {}
+  local copies, replays, used, numbers = {}, {}, {}, {}
   self._sim_copies = copies
+  for g, rec in ipairs(numbered or {}) do
+    numbers[rec.key] = numbers[rec.key] or {}
+    numbers[rec.key][rec.k] = g
+  end
+  -- What a trial took stays with it, for a resume (Sim:on_resume):
+  -- `trial.replayed` lists the numbers of the recordings it took, in
+  -- order; a 0 after one says it asked again since, under a config with
+  -- none left (or none recorded), so that one is no longer its own. The
+  -- runner journals it (a new list each time: compared by identity) and
+  -- the snapshot holds it, as it does the trial's config.
+  local function keep(trial, g)
+    local list = rawget(trial, "replayed") or {}
+    local last = list[#list]
+    if g == 0 and (last == nil or last == 0) then return end
+    local new = table.move(list, 1, #list, 1, {})
+    new[#new + 1] = g
+    trial.replayed = new
+    trial:changed()
+  end
   local function assign(trial)
     local key = canonical(trial.config)
     local r = replays[trial.trial_id]
     if r == nil or r.key ~= key then
       local list = recording[key]
-      local k = (used[key] or 0) + 1
-      if list and k <= #list then used[key] = k end
+      local k, g = (used[key] or 0) + 1, 0
+      if list and k <= #list then
+        used[key] = k
+        g = numbers[key][k]
+      end
       r = {key = key, rows = list and list[k], recorded = list and #list or 0}
       replays[trial.trial_id] = r
+      keep(trial, g)
     end
     r.src = trial.config
     return r
+  end
+  -- A restored trial: the recordings it took are taken, and the last one
+  -- is its own again, unless it asked under another config since (or its
+  -- config is another now: then it chooses again when it asks).
+  function self._sim_restore(trial)
+    local list = rawget(trial, "replayed")
+    if not recording or type(list) ~= "table" then return end
+    local r
+    for _, g in ipairs(list) do
+      local rec = numbered[math.tointeger(g) or 0]
+      r = nil
+      if rec then
+        used[rec.key] = math.max(used[rec.key] or 0, rec.k)
+        local l = recording[rec.key]
+        r = {key = rec.key, rows = l[rec.k], recorded = #l}
+      end
+    end
+    replays[trial.trial_id] = r
   end
   local function host(trial_id, iteration)
     local trial = trials[trial_id]
@@ -300,6 +345,13 @@ function Sim:pause_trial(trial)
   self._sim_copies[trial.trial_id] = nil
   TrialExecutor.pause_trial(self, trial)
   self._core:poll()
+end
+
+--- The trials a resume restored, before any of them starts
+--- (experiment/resume.lua): each keeps the recording it replayed, and the
+--- recordings they took are not taken again.
+function Sim:on_resume(trials)
+  for _, t in ipairs(trials) do self._sim_restore(t) end
 end
 
 function Sim:save(trial, storage, result)

@@ -388,13 +388,14 @@ check_entry = function(e)
     local why = check_trial(e.trial)
     return why and ("a trial_added entry whose trial " .. why) or nil
   end
-  if ev ~= "status" and ev ~= "changed" and ev ~= "checkpoint" and ev ~= "finishing" then
+  if ev ~= "status" and ev ~= "changed" and ev ~= "checkpoint" and ev ~= "finishing" and ev ~= "replayed" then
     return "an unknown event " .. tostring(ev)
   end
   if type(e.trial_id) ~= "string" then return "a " .. ev .. " entry without a trial_id" end
   if ev == "status" and not STATUSES[e.status] then return "an unknown status " .. tostring(e.status) end
   if ev == "checkpoint" and type(e.dir) ~= "string" then return "a checkpoint entry without a dir" end
   if ev == "finishing" and type(e.iteration) ~= "number" then return "a finishing entry without an iteration" end
+  if ev == "replayed" and type(e.replayed) ~= "table" then return "a replayed entry without its recordings" end
   return nil
 end
 
@@ -501,6 +502,7 @@ function M.serialize_trial(trial, experiment_dir)
     loader = trial._loader,
     resettable = trial._resettable,
     experiment_id = trial.experiment_id,
+    replayed = rawget(trial, "replayed"), -- the recordings it took (executor/sim.lua)
   }
 end
 
@@ -540,6 +542,7 @@ function M.deserialize_trial(s, experiment_dir)
   t.custom_trial_name = nonnull(s.custom_trial_name)
   t._resettable = s.resettable and true or false
   t.experiment_id = nonnull(s.experiment_id)
+  t.replayed = type(s.replayed) == "table" and s.replayed or nil
   for _, c in ipairs(s.checkpoints or {}) do
     M.register_checkpoint(t, c, experiment_dir)
   end

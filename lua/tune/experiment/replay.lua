@@ -105,6 +105,8 @@ function M.trials(state, entries, dir, loader)
     elseif e.event == "changed" and by_id[e.trial_id] then
       local s = by_id[e.trial_id]
       s.config, s.experiment_tag, s.resources = e.config, e.experiment_tag, e.resources
+    elseif e.event == "replayed" and by_id[e.trial_id] then
+      by_id[e.trial_id].replayed = e.replayed
     elseif e.event == "finishing" then
       finishing[e.trial_id] = tonumber(e.iteration) or 0
     elseif e.event == "checkpoint" then

@@ -12,9 +12,8 @@ local results = require("tune.experiment.results")
 local util = require("tune.util")
 local Trial = require("tune.experiment.trial").Trial
 
-local M = {}
 local R = {}
-M.methods = R
+local M = {methods = R}
 
 local function save_plugin(kind, p)
   if type(p) ~= "table" then return nil end
@@ -32,10 +31,9 @@ local function restore_plugin(kind, p, state)
   if type(p) == "table" and state ~= nil and state ~= core.null then plugin.must(kind, p, "restore", nil, state) end
 end
 
---- Journals what changed about a trial since it was last journaled: its
---- status (with its directory, known from its first start), and the
---- config, tag and resources a scheduler may change (PBT, resource
---- changing), compared by identity, which is cheap.
+--- Journals what changed about a trial since it was last journaled, compared by identity (cheap): its
+--- status (with its directory, known from its first start), the config, tag and resources a scheduler
+--- may change (PBT, resource changing), and the recordings a replay gave it (executor/sim.lua).
 function R:_journal_status(trial)
   local j = self._journaled[trial.trial_id]
   if not j then
@@ -60,6 +58,10 @@ function R:_journal_status(trial)
         num_failures = trial.num_failures, error_msg = rawget(trial, "error_msg"), logdir = logdir,
         relative_logdir = logdir and persistence.relative(logdir, self.experiment_dir) or nil}
     end
+  end
+  if j.replayed ~= rawget(trial, "replayed") then
+    j.replayed = rawget(trial, "replayed")
+    if self.store then self.store:journal{event = "replayed", trial_id = trial.trial_id, replayed = j.replayed} end
   end
   if j.config ~= trial.config or j.tag ~= trial.experiment_tag or j.pgf ~= trial.placement_group_factory then
     local first = j.config == nil
@@ -359,6 +361,7 @@ function R:resume(mode, loader)
     self:add_trial(t, true)
     self:_journal_status(t)
   end
+  if self.trial_executor.on_resume then self.trial_executor:on_resume(restored) end -- (the simulator's replay)
   -- A scheduler's state is the snapshot's, which may be ahead of or behind
   -- where each trial restarts: it is told (an optional hook of ours).
   for _, t in ipairs(restored) do
