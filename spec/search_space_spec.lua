@@ -215,6 +215,17 @@ describe("search space distributions", function()
     assert.are.equal(64, hi2)
   end)
 
+  it("qlograndint draws between the multiples of q, as Ray narrows the bounds first", function()
+    -- With a lower bound below the first multiple, every draw below it
+    -- landed on it: 10 came up 59 % of the time in [1, 100] by 10, where
+    -- Ray draws from [10, 100): log10(1.5), about 18 %.
+    local c = counts(draw(sample.qlograndint(1, 100, 10)))
+    local n = 0
+    for _, k in pairs(c) do n = n + k end
+    assert.is_true(c[10] / n > 0.12 and c[10] / n < 0.24, tostring(c[10] / n))
+    assert.same(counts(draw(sample.qlograndint(10, 100, 10))), c)
+  end)
+
   it("choice draws every category, as copies", function()
     local cats = {"a", 2, {k = 1}}
     local d = sample.choice(cats)

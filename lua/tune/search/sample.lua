@@ -423,9 +423,10 @@ local function clamp(x, lo, hi)
   return x
 end
 
-local function log_draw(self, rng)
+--- A log-uniform draw in [lo, hi) (the domain's bounds by default).
+local function log_draw(self, rng, lo, hi)
   local lb = math.log(self.base)
-  local logmin, logmax = math.log(self.lower) / lb, math.log(self.upper) / lb
+  local logmin, logmax = math.log(lo or self.lower) / lb, math.log(hi or self.upper) / lb
   return self.base ^ rng:uniform(logmin, logmax)
 end
 
@@ -464,7 +465,11 @@ function Domain:sample(rng, spec)
     local klo, khi = -((-lower) // q), upper // q
     local k
     if self.sampler == "loguniform" then
-      k = math.tointeger(clamp(round_half_even(log_draw(self, rng) / q), klo, khi))
+      -- As Ray's Quantized.sample, the bounds narrowed to multiples of q
+      -- first (drawn from the domain's, every draw below the first
+      -- multiple would land on it), then a log-uniform draw between them
+      -- rounded to a multiple: the upper one too.
+      k = math.tointeger(clamp(round_half_even(log_draw(self, rng, klo * q, khi * q) / q), klo, khi))
     else
       k = rng:randint(klo, khi + 1)
     end
