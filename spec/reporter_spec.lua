@@ -347,6 +347,15 @@ describe("tune.reporter", function()
       assert.equal("Trial name     status   loc  optimizer", header(r:progress_string(trials(), false)))
       assert.has_error(function() r:add_parameter_column("opt/name") end, "Column opt/name already exists.")
     end)
+
+    it("show a list's elements under the names the variants give them (lst/1, lst/2/a)", function()
+      -- (The cells were empty: "1" was looked up as a string key.)
+      local t = trial("p_00002", "RUNNING", {config = {lst = {4, {a = "q"}}},
+        evaluated_params = {["lst/1"] = 4, ["lst/2/a"] = "q"}})
+      local s = compact{}:progress_string({t}, false)
+      assert.equal("Trial name     status   loc  lst/1  lst/2/a", header(s))
+      assert.same({"train_p_00002  RUNNING           4  q"}, rows(s))
+    end)
   end)
 
   describe("truncation", function()

@@ -14,8 +14,7 @@ function M.deepcopy(v, seen)
   return setmetatable(out, getmetatable(v))
 end
 
---- Flattens nested tables into "a/b/c" keys (Ray's flatten_dict). Arrays
---- are kept as values.
+--- Flattens nested tables into "a/b/c" keys (Ray's flatten_dict); arrays are kept as values.
 function M.flatten(t, sep, prefix, out)
   sep = sep or "/"
   out = out or {}
@@ -30,18 +29,19 @@ function M.flatten(t, sep, prefix, out)
   return out
 end
 
---- Looks up "a/b/c" in a nested table (or a flat key holding the slash).
+--- Looks up "a/b/c" in a nested table (or a flat key holding the slash); "l/1": list l's first.
 function M.get_path(t, path, sep)
   if t == nil then return nil end
   local v = t[path]
   if v ~= nil then return v end
   sep = sep or "/"
-  -- A key without the separator is only itself (most lookups that miss).
-  if path ~= "" and not string.find(path, sep, 1, true) then return nil end
+  if path ~= "" and not string.find(path, sep, 1, true) then return nil end -- only itself (most misses)
   v = t
   for part in string.gmatch(path, "[^" .. sep .. "]+") do
     if type(v) ~= "table" then return nil end
-    v = v[part]
+    local x = v[part]
+    if x == nil and string.find(part, "^[1-9]%d*$") then x = v[math.tointeger(tonumber(part))] end
+    v = x
   end
   return v
 end
