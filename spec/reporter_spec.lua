@@ -605,6 +605,37 @@ describe("tune.reporter", function()
       assert.equal("Trial t_b reported training_iteration=3, time_total_s=1.5 with parameters={}. This trial completed.\n",
         out[2])
     end)
+
+    it("says once that a trial completed without a done result, as Ray's on_trial_complete", function()
+      -- (A function that returned without `done`, a stopped trial: nothing was printed.)
+      local P = require("tune.experiment.callback").TrialProgressCallback
+      local out, now = {}, 0
+      local p = P{verbose = 2, out = function(s) out[#out + 1] = s end, clock = function() return now end}
+      local t = setmetatable({trial_id = "a", config = {}}, {__tostring = function() return "t_a" end})
+      -- Its last result printed already: "completed" with it.
+      t.last_result = {acc = 7, training_iteration = 1}
+      p:on_trial_result(1, {}, t, t.last_result)
+      p:on_trial_complete(1, {}, t)
+      p:on_trial_complete(1, {}, t)
+      assert.same({"Trial t_a reported acc=7 with parameters={}.\n", "Trial t_a completed. Last result: acc=7\n"}, out)
+      -- A result not printed (within the interval): that result, done as a
+      -- returned function's last one is.
+      out = {}
+      local u = setmetatable({trial_id = "b", config = {}}, {__tostring = function() return "t_b" end})
+      p:on_trial_result(1, {}, u, {acc = 7})
+      u.last_result = {acc = 8, done = true}
+      p:on_trial_result(1, {}, u, {acc = 8})
+      p:on_trial_complete(1, {}, u)
+      assert.same({"Trial t_b reported acc=7 with parameters={}.\n",
+        "Trial t_b reported acc=8 with parameters={}. This trial completed.\n"}, out)
+      -- A done result printed: nothing more.
+      out = {}
+      local w = setmetatable({trial_id = "c", config = {}}, {__tostring = function() return "t_c" end})
+      w.last_result = {acc = 1, done = true}
+      p:on_trial_result(1, {}, w, w.last_result)
+      p:on_trial_complete(1, {}, w)
+      assert.equal(1, #out)
+    end)
   end)
 
   describe("TrialProgressCallback (verbose 3)", function()

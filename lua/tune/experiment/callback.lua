@@ -292,6 +292,8 @@ function Progress:__init(opts)
   self.metric = opts.metric
   self.out = opts.out or function(s) io.stdout:write(s) end
   self.last_print = {}
+  self.completed = {} -- trial_id -> true once a line said it completed
+  self.last_str = {}  -- trial_id -> the reported fields its last verbose-2 line showed
   self.clock = opts.clock or core.now
 end
 
@@ -325,37 +327,58 @@ end
 -- Fields Ray's _print_result also leaves out.
 local SKIP = {trial_id = true, experiment_tag = true, done = true, hist_stats = true, experiment_id = true}
 
+-- Ray's _print_result: what the trainable reported, without the automatic
+-- fields (those two when it reported nothing else).
+function Progress:_result_str(result)
+  local auto, parts = require("tune.reporter.columns").AUTO_RESULT_KEYS, {}
+  for _, k in ipairs(self:_sorted_keys(result)) do
+    if not auto[k] and not SKIP[k] then parts[#parts + 1] = k .. "=" .. short(result[k]) end
+  end
+  if #parts == 0 then
+    for _, k in ipairs({"training_iteration", "time_total_s"}) do
+      if result[k] ~= nil then parts[#parts + 1] = k .. "=" .. short(result[k]) end
+    end
+  end
+  return table.concat(parts, ", ")
+end
+
 function Progress:on_trial_result(_, _, trial, result)
   local now = self.clock()
-  local last = self.last_print[trial.trial_id] or -math.huge
+  local id = trial.trial_id
+  local last = self.last_print[id] or -math.huge
   local done = result.done == true
+  if done then self.completed[id] = true end
   if not done and now - last < PRINT_INTERVAL then return end
-  self.last_print[trial.trial_id] = now
+  self.last_print[id] = now
   if self.verbose >= 3 then
     -- "  key: value" lines in one call, config left out, values as short
     -- shows them.
     self.out(string.format("Result for %s:\n%s\n", tostring(trial),
       core.result_lines(self:_sorted_keys(result), result, "config")))
   elseif self.verbose >= 2 then
-    local what
-    if self.metric then
-      what = string.format("%s=%s", self.metric, short(util.get_path(result, self.metric)))
-    else
-      -- Ray's _print_result: what the trainable reported, without the
-      -- automatic fields (those two when it reported nothing else).
-      local auto, parts = require("tune.reporter.columns").AUTO_RESULT_KEYS, {}
-      for _, k in ipairs(self:_sorted_keys(result)) do
-        if not auto[k] and not SKIP[k] then parts[#parts + 1] = k .. "=" .. short(result[k]) end
-      end
-      if #parts == 0 then
-        for _, k in ipairs({"training_iteration", "time_total_s"}) do
-          if result[k] ~= nil then parts[#parts + 1] = k .. "=" .. short(result[k]) end
-        end
-      end
-      what = table.concat(parts, ", ")
-    end
+    local str = self:_result_str(result)
+    self.last_str[id] = str
+    local what = self.metric and string.format("%s=%s", self.metric, short(util.get_path(result, self.metric))) or str
     self.out(string.format("Trial %s reported %s with parameters=%s.%s\n", tostring(trial), what,
       short(trial.config), done and " This trial completed." or ""))
+  end
+end
+
+--- Ray's on_trial_complete: a trial that completed without a line saying
+--- so (a function that returned without `done`, a trial a scheduler
+--- stopped) gets one: its last result as on_trial_result prints it (a
+--- returned function's is `done`), or, when the last line showed that
+--- result already, "completed" with it.
+function Progress:on_trial_complete(_, _, trial)
+  local id = trial.trial_id
+  if self.completed[id] then return end
+  self.completed[id] = true
+  local result = type(trial.last_result) == "table" and trial.last_result or {}
+  local str = self:_result_str(result)
+  if str ~= self.last_str[id] then
+    self:on_trial_result(nil, nil, trial, result)
+  elseif self.verbose >= 2 then
+    self.out(string.format("Trial %s completed. Last result: %s\n", tostring(trial), str))
   end
 end
 
