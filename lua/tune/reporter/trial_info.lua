@@ -90,9 +90,11 @@ local function smallest_ids(list, k)
   return out
 end
 
---- Ray's _fair_filter_trials: rows go round-robin to the statuses in
---- display order; each status keeps its smallest trial ids (its metric
---- order for sorted TERMINATED trials).
+--- Ray's _fair_filter_trials, within max_rows: rows go round-robin to the
+--- statuses in display order; each status keeps its smallest trial ids
+--- (its metric order for sorted TERMINATED trials). Ray's goes round the
+--- statuses alphabetically and ends its last round past max_rows (up to
+--- one row more per status).
 local function fair_filter(groups, order, max_rows, keep_terminated_order)
   local n, left, changed = {}, max_rows, true
   while left > 0 and changed do
