@@ -304,13 +304,17 @@ describe("search space distributions", function()
 
   it("is_valid follows the bounds conventions", function()
     assert.is_true(sample.randint(0, 5):is_valid(4))
-    assert.is_false(sample.randint(0, 5):is_valid(5))
+    -- Ray's Integer.is_valid is lower <= value <= upper, as Float's: the
+    -- upper bound and numbers between integers too.
+    assert.is_true(sample.randint(0, 5):is_valid(5))
+    assert.is_true(sample.randint(0, 5):is_valid(2.5))
+    assert.is_false(sample.randint(0, 5):is_valid(5.5))
+    assert.is_false(sample.randint(0, 5):is_valid("1"))
     assert.is_true(sample.qrandint(0, 5):is_valid(5))
     assert.is_false(sample.uniform(0, 1):is_valid(1.5))
     assert.is_true(sample.choice({"a"}):is_valid("a"))
     assert.is_false(sample.choice({"a"}):is_valid("b"))
-    -- Ray's Float.is_valid holds both bounds; Integer's holds its upper
-    -- bound only when quantized (above).
+    -- Ray's Float.is_valid holds both bounds.
     assert.is_true(sample.uniform(0, 1):is_valid(1))
     assert.is_true(sample.loguniform(1e-4, 0.1):is_valid(0.1))
     assert.is_false(sample.loguniform(1e-4, 0.1):is_valid(0.10000000000000002))

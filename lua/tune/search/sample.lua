@@ -487,9 +487,9 @@ end
 M._same = same
 
 --- Ray's Domain.is_valid: whether `value` lies in the domain. A choice's
---- tables are compared by content (Python's `in`); a float domain holds
---- both its bounds (Ray's Float.is_valid), an int domain its upper bound
---- only when quantized.
+--- tables are compared by content (Python's `in`); a number domain holds
+--- both its bounds and what lies between (Ray's Float.is_valid and
+--- Integer.is_valid: randint(1, 5):is_valid(5) too).
 function Domain:is_valid(value)
   if self.kind == "function" then return true end
   if self.kind == "categorical" then
@@ -498,13 +498,8 @@ function Domain:is_valid(value)
     end
     return false
   end
-  if type(value) ~= "number" then return false end
-  if self.kind == "int" and math.type(value) ~= "integer" and math.tointeger(value) == nil then
-    return false
-  end
-  if value < self.lower then return false end
-  if self.kind == "float" or self.upper_inclusive then return value <= self.upper end
-  return value < self.upper
+  -- Ray's Float and Integer alike: lower <= value <= upper.
+  return type(value) == "number" and self.lower <= value and value <= self.upper
 end
 
 -- A category as Python would print it: strings quoted, tables with their
