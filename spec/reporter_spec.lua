@@ -592,7 +592,7 @@ describe("tune.reporter", function()
 
   describe("TrialProgressCallback (verbose 2)", function()
     it("without a metric, reports what the trainable reported, not the automatic fields (Ray's _print_result)", function()
-      local P = require("tune.experiment.callback").TrialProgressCallback
+      local P = require("tune.reporter.trial_progress").TrialProgressCallback
       local out = {}
       local p = P{verbose = 2, out = function(s) out[#out + 1] = s end, clock = function() return 0 end}
       local t = setmetatable({trial_id = "a", config = {x = 1}}, {__tostring = function() return "t_a" end})
@@ -608,7 +608,7 @@ describe("tune.reporter", function()
 
     it("says once that a trial completed without a done result, as Ray's on_trial_complete", function()
       -- (A function that returned without `done`, a stopped trial: nothing was printed.)
-      local P = require("tune.experiment.callback").TrialProgressCallback
+      local P = require("tune.reporter.trial_progress").TrialProgressCallback
       local out, now = {}, 0
       local p = P{verbose = 2, out = function(s) out[#out + 1] = s end, clock = function() return now end}
       local t = setmetatable({trial_id = "a", config = {}}, {__tostring = function() return "t_a" end})
@@ -640,7 +640,7 @@ describe("tune.reporter", function()
 
   describe("TrialProgressCallback (verbose 3)", function()
     it("prints a trial's first result with its keys sorted, config left out, floats short", function()
-      local P = require("tune.experiment.callback").TrialProgressCallback
+      local P = require("tune.reporter.trial_progress").TrialProgressCallback
       local out = {}
       local p = P{verbose = 3, out = function(s) out[#out + 1] = s end, clock = function() return 0 end}
       local t1 = setmetatable({trial_id = "a"}, {__tostring = function() return "t_a" end})

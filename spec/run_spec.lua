@@ -453,6 +453,39 @@ describe("tune.run", function()
     assert.equal(2, calls.on_experiment_end)
   end)
 
+  it("gives callbacks the trials read-only and a copy of each result, as Ray's copy", function()
+    local sim = {curve = function(c, it) if it <= 2 then return {loss = c.x + 0.5} end end}
+    -- A callback that removed finished trials emptied the experiment's state and analysis.
+    local seen
+    local prune = {on_step_end = function(_, _, trials)
+      seen = #trials
+      for i = #trials, 1, -1 do if trials[i].status == "TERMINATED" then table.remove(trials, i) end end
+    end}
+    local ok, err = pcall(tune.run, function() end, {backend = "sim", sim = sim, verbose = 0, local_dir = dir,
+      name = "prune", config = {x = tune.grid_search({1, 2})}, callbacks = {prune}})
+    assert.is_false(ok)
+    assert.matches("callback #1 failed in on_step_end: .*the trials a callback is given are the runner's list, "
+      .. "which it cannot change: copy it", tostring(err))
+    assert.equal(2, seen)
+    assert.equal(2, #tune.ExperimentAnalysis(dir .. "/prune").trials)
+    -- One that changed a result changed what the searcher was told and the analysis's best.
+    local told = {}
+    local S = tune.search.Searcher:extend(nil, "Spy")
+    local n = 0
+    function S:suggest() n = n + 1 return n <= 2 and {x = n} or nil end
+    function S:on_trial_complete(_, result) told[#told + 1] = result.loss end
+    local negate = {on_trial_result = function(_, _, trials, _, result)
+      assert.equal(2, #trials)
+      result.loss = -result.loss
+    end}
+    local a = tune.run(function() end, {backend = "sim", sim = sim, verbose = 0, local_dir = dir, name = "negate",
+      metric = "loss", mode = "min", search_alg = S{}, num_samples = 2, callbacks = {negate}})
+    table.sort(told)
+    assert.same({1.5, 2.5}, told)
+    assert.equal(1, a.best_config.x)
+    assert.equal(1.5, a.best_result.loss)
+  end)
+
   it("calls a LoggerCallback subclass's log_trial_* methods, as Ray's LoggerCallback does", function()
     local log = {}
     local Logger = tune.LoggerCallback:extend(nil, "MyLogger")

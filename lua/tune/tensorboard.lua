@@ -85,7 +85,7 @@ end
 -- Not logged, as in Ray: these keys, and values that are not numbers.
 local SKIP = {config = true, pid = true, timestamp = true, time_total_s = true, training_iteration = true}
 
-local TBX = callback.LoggerCallback:extend(nil, "TBXLoggerCallback")
+local TBX = callback.LoggerCallback:extend({_reads_result = true}, "TBXLoggerCallback")
 M.TBXLoggerCallback = TBX
 
 function TBX:__init()

@@ -254,10 +254,7 @@ end
 --- the cluster's CPUs).
 local function max_pending(ex, is_searcher)
   local n = util.env_number("TUNE_MAX_PENDING_TRIALS_PG")
-  if not n then
-    local total = ex:resources()
-    n = is_searcher and 1 or math.max(16, math.floor((total.CPU or 1) * 1.1))
-  end
+  if not n then n = is_searcher and 1 or math.max(16, math.floor((ex:resources().CPU or 1) * 1.1)) end
   return n
 end
 
@@ -274,7 +271,8 @@ local function make_callbacks(opts, o, events, dashboard)
     callbacks[#callbacks + 1] = callback.CSVLoggerCallback()
   end
   if o.verbose >= 2 then
-    callbacks[#callbacks + 1] = callback.TrialProgressCallback{verbose = o.verbose, metric = o.metric}
+    local Progress = require("tune.reporter.trial_progress").TrialProgressCallback
+    callbacks[#callbacks + 1] = Progress{verbose = o.verbose, metric = o.metric}
   end
   if events then callbacks[#callbacks + 1] = events end
   if dashboard then callbacks[#callbacks + 1] = dashboard end

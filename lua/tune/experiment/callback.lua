@@ -64,12 +64,14 @@ M.CSVLoggerCallback = LoggerCallback:extend({_c_logger = "csv"}, "CSVLoggerCallb
 local CallbackList = class.class("CallbackList")
 M.CallbackList = CallbackList
 
-function CallbackList:__init(callbacks)
+function CallbackList:__init(callbacks, trials)
   self.callbacks = callbacks or {}
+  if trials then self:share_trials(trials) end
   for i, cb in ipairs(self.callbacks) do
     if plugin.name(cb) == type(cb) then plugin.label(cb, "#" .. i) end
   end
   self._with = {}    -- hook -> the callbacks that have it (looked up once)
+  self._copy = {}    -- hook -> whether its result is copied (copies_result)
   self._bad_state = {}   -- callbacks whose get_state was warned about
 end
 
@@ -98,12 +100,56 @@ function CallbackList:has(hook)
   return #with > 0
 end
 
+--- The runner's trial list, which the hooks are given as a read-only view
+--- (a callback that removed the finished trials from it emptied the
+--- experiment's state): read by index, `#`, ipairs and pairs; a change
+--- raises, naming what to do instead.
+function CallbackList:share_trials(list)
+  local function refuse()
+    error("the trials a callback is given are the runner's list, which it cannot change: copy it "
+      .. "(table.move(trials, 1, #trials, 1, {})) to sort or filter it", 2)
+  end
+  self._list = list
+  self._view = setmetatable({}, {__index = list, __newindex = refuse, __len = function() return #list end,
+    __pairs = function() return next, list, nil end, __name = "trials"})
+end
+
+--- Whether the result `hook` gives must be a copy for some callback that
+--- has it (Ray's result.copy()): one not marked as only reading it.
+local function copies_result(self, hook)
+  local copy = self._copy[hook]
+  if copy == nil then
+    copy = false
+    for _, cb in ipairs(with_hook(self, hook)) do
+      if type(cb) ~= "table" or not cb._reads_result then copy = true end
+    end
+    self._copy[hook] = copy
+  end
+  return copy
+end
+
+--- The first n of the (at most five) arguments of a hook.
+local function first(n, a, b, c, d, e)
+  if n >= 5 then return a, b, c, d, e elseif n == 4 then return a, b, c, d elseif n == 3 then return a, b, c end
+  if n == 2 then return a, b elseif n == 1 then return a end
+end
+
 --- Calls `hook` on every callback that has it; a failing callback ends the
---- experiment with a message that names it and the hook.
+--- experiment with a message that names it and the hook. The runner's
+--- trial list is given as its read-only view, and on_trial_result's result
+--- as a copy (a callback that changed it changed what the searcher and the
+--- analysis saw).
 function CallbackList:call(hook, ...)
   local with = with_hook(self, hook)
+  if #with == 0 then return end
+  local n, a, b, c, d, e = select("#", ...), ...
+  local list = self._list
+  if list ~= nil then
+    if b == list then b = self._view elseif a == list then a = self._view end
+  end
+  if hook == "on_trial_result" and type(d) == "table" and copies_result(self, hook) then d = util.merge(d) end
   for i = 1, #with do
-    local ok, err = plugin.call("callback", with[i], hook, nil, ...)
+    local ok, err = plugin.call("callback", with[i], hook, nil, first(n, a, b, c, d, e))
     if not ok then error(err, 0) end
   end
 end
@@ -278,115 +324,6 @@ function EventStream:on_experiment_end(trials, info)
   for _, t in ipairs(trials) do counts[t.status] = (counts[t.status] or 0) + 1 end
   self:emit("experiment_end", {trials = #trials, statuses = counts, interrupted = info and info.interrupted or false})
   if self.file then self.file:close() self.file = nil end
-end
-
---- Lines about trials as they report, by verbosity (Ray's
---- TrialProgressCallback): 3 prints a trial's whole result at most every
---- 5 s and when it completes; 2 a one-line summary.
-local Progress = Callback:extend(nil, "TrialProgressCallback")
-M.TrialProgressCallback = Progress
-local PRINT_INTERVAL = 5
-
-function Progress:__init(opts)
-  self.verbose = opts.verbose
-  self.metric = opts.metric
-  self.out = opts.out or function(s) io.stdout:write(s) end
-  self.last_print = {}
-  self.completed = {} -- trial_id -> true once a line said it completed
-  self.last_str = {}  -- trial_id -> the reported fields its last verbose-2 line showed
-  self.clock = opts.clock or core.now
-end
-
--- A value as the progress lines show it: a string as it is, a float with
--- "%.4g", a table as JSON, anything else as tostring shows it.
-local short = core.short_text
-
--- The keys of a "Result for" block, sorted (at verbose 3, every trial's
--- first result). Results of one experiment mostly share their keys: the
--- callback's last sorted key list is used again when the result has
--- exactly those keys.
-function Progress:_sorted_keys(result)
-  local count = 0
-  for _ in pairs(result) do count = count + 1 end
-  local last = self._last_keys
-  if last and #last == count then
-    local same = true
-    for i = 1, count do
-      if result[last[i]] == nil then
-        same = false
-        break
-      end
-    end
-    if same then return last end
-  end
-  last = util.sorted_keys(result)
-  self._last_keys = last
-  return last
-end
-
--- Fields Ray's _print_result also leaves out.
-local SKIP = {trial_id = true, experiment_tag = true, done = true, hist_stats = true, experiment_id = true}
-
--- Ray's _print_result: what the trainable reported, without the automatic
--- fields (those two when it reported nothing else).
-function Progress:_result_str(result)
-  local auto, parts = require("tune.reporter.columns").AUTO_RESULT_KEYS, {}
-  for _, k in ipairs(self:_sorted_keys(result)) do
-    if not auto[k] and not SKIP[k] then parts[#parts + 1] = k .. "=" .. short(result[k]) end
-  end
-  if #parts == 0 then
-    for _, k in ipairs({"training_iteration", "time_total_s"}) do
-      if result[k] ~= nil then parts[#parts + 1] = k .. "=" .. short(result[k]) end
-    end
-  end
-  return table.concat(parts, ", ")
-end
-
-function Progress:on_trial_result(_, _, trial, result)
-  local now = self.clock()
-  local id = trial.trial_id
-  local last = self.last_print[id] or -math.huge
-  local done = result.done == true
-  if done then self.completed[id] = true end
-  if not done and now - last < PRINT_INTERVAL then return end
-  self.last_print[id] = now
-  if self.verbose >= 3 then
-    -- "  key: value" lines in one call, config left out, values as short
-    -- shows them.
-    self.out(string.format("Result for %s:\n%s\n", tostring(trial),
-      core.result_lines(self:_sorted_keys(result), result, "config")))
-  elseif self.verbose >= 2 then
-    local str = self:_result_str(result)
-    self.last_str[id] = str
-    local what = self.metric and string.format("%s=%s", self.metric, short(util.get_path(result, self.metric))) or str
-    self.out(string.format("Trial %s reported %s with parameters=%s.%s\n", tostring(trial), what,
-      short(trial.config), done and " This trial completed." or ""))
-  end
-end
-
---- Ray's on_trial_complete: a trial that completed without a line saying
---- so (a function that returned without `done`, a trial a scheduler
---- stopped) gets one: its last result as on_trial_result prints it (a
---- returned function's is `done`), or, when the last line showed that
---- result already, "completed" with it.
-function Progress:on_trial_complete(_, _, trial)
-  local id = trial.trial_id
-  if self.completed[id] then return end
-  self.completed[id] = true
-  local result = type(trial.last_result) == "table" and trial.last_result or {}
-  local str = self:_result_str(result)
-  if str ~= self.last_str[id] then
-    self:on_trial_result(nil, nil, trial, result)
-  elseif self.verbose >= 2 then
-    self.out(string.format("Trial %s completed. Last result: %s\n", tostring(trial), str))
-  end
-end
-
-function Progress:on_trial_error(_, _, trial)
-  if self.verbose >= 2 then
-    self.out(string.format("The trial %s errored with parameters=%s. Error file: %s\n", tostring(trial),
-      short(trial.config), tostring(trial.error_file or (trial.logdir and (trial.logdir .. "/error.txt")))))
-  end
 end
 
 return M

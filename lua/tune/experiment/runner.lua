@@ -39,7 +39,8 @@ function TrialRunner:__init(o)
   self.scheduler = o.scheduler or require("tune.schedulers.fifo")()
   self.trial_executor = o.trial_executor or require("tune.executor").TrialExecutor()
   self.stopper = o.stopper
-  self.callbacks = callback.CallbackList(o.callbacks or {})
+  self.trials = {}
+  self.callbacks = callback.CallbackList(o.callbacks or {}, self.trials)
   self.metric = o.metric
   self.mode = o.mode
   self.experiment_dir = o.experiment_dir or o.local_checkpoint_dir
@@ -51,7 +52,6 @@ function TrialRunner:__init(o)
     assert(core.mkdir_p(self.experiment_dir))
     self.store = o.store or persistence.Store(self.experiment_dir)
   end
-  self.trials = {}
   self._by_id = {}
   self._live = {}          -- trials not finished, in order
   self._ended = {}         -- trials journaled as finished, still in _live

@@ -1,0 +1,118 @@
+--- tune.reporter.trial_progress: the lines about trials as they report,
+--- by verbosity (Ray's TrialProgressCallback, a callback tune.run adds).
+local Callback = require("tune.experiment.callback").Callback
+local core = require("tune.core")
+local util = require("tune.util")
+
+local M = {}
+
+--- Lines about trials as they report, by verbosity (Ray's
+--- TrialProgressCallback): 3 prints a trial's whole result at most every
+--- 5 s and when it completes; 2 a one-line summary.
+local Progress = Callback:extend({_reads_result = true}, "TrialProgressCallback")
+M.TrialProgressCallback = Progress
+local PRINT_INTERVAL = 5
+
+function Progress:__init(opts)
+  self.verbose = opts.verbose
+  self.metric = opts.metric
+  self.out = opts.out or function(s) io.stdout:write(s) end
+  self.last_print = {}
+  self.completed = {} -- trial_id -> true once a line said it completed
+  self.last_str = {}  -- trial_id -> the reported fields its last verbose-2 line showed
+  self.clock = opts.clock or core.now
+end
+
+-- A value as the progress lines show it: a string as it is, a float with
+-- "%.4g", a table as JSON, anything else as tostring shows it.
+local short = core.short_text
+
+-- The keys of a "Result for" block, sorted (at verbose 3, every trial's
+-- first result). Results of one experiment mostly share their keys: the
+-- callback's last sorted key list is used again when the result has
+-- exactly those keys.
+function Progress:_sorted_keys(result)
+  local count = 0
+  for _ in pairs(result) do count = count + 1 end
+  local last = self._last_keys
+  if last and #last == count then
+    local same = true
+    for i = 1, count do
+      if result[last[i]] == nil then
+        same = false
+        break
+      end
+    end
+    if same then return last end
+  end
+  last = util.sorted_keys(result)
+  self._last_keys = last
+  return last
+end
+
+-- Fields Ray's _print_result also leaves out.
+local SKIP = {trial_id = true, experiment_tag = true, done = true, hist_stats = true, experiment_id = true}
+
+-- Ray's _print_result: what the trainable reported, without the automatic
+-- fields (those two when it reported nothing else).
+function Progress:_result_str(result)
+  local auto, parts = require("tune.reporter.columns").AUTO_RESULT_KEYS, {}
+  for _, k in ipairs(self:_sorted_keys(result)) do
+    if not auto[k] and not SKIP[k] then parts[#parts + 1] = k .. "=" .. short(result[k]) end
+  end
+  if #parts == 0 then
+    for _, k in ipairs({"training_iteration", "time_total_s"}) do
+      if result[k] ~= nil then parts[#parts + 1] = k .. "=" .. short(result[k]) end
+    end
+  end
+  return table.concat(parts, ", ")
+end
+
+function Progress:on_trial_result(_, _, trial, result)
+  local now = self.clock()
+  local id = trial.trial_id
+  local last = self.last_print[id] or -math.huge
+  local done = result.done == true
+  if done then self.completed[id] = true end
+  if not done and now - last < PRINT_INTERVAL then return end
+  self.last_print[id] = now
+  if self.verbose >= 3 then
+    -- "  key: value" lines in one call, config left out, values as short
+    -- shows them.
+    self.out(string.format("Result for %s:\n%s\n", tostring(trial),
+      core.result_lines(self:_sorted_keys(result), result, "config")))
+  elseif self.verbose >= 2 then
+    local str = self:_result_str(result)
+    self.last_str[id] = str
+    local what = self.metric and string.format("%s=%s", self.metric, short(util.get_path(result, self.metric))) or str
+    self.out(string.format("Trial %s reported %s with parameters=%s.%s\n", tostring(trial), what,
+      short(trial.config), done and " This trial completed." or ""))
+  end
+end
+
+--- Ray's on_trial_complete: a trial that completed without a line saying
+--- so (a function that returned without `done`, a trial a scheduler
+--- stopped) gets one: its last result as on_trial_result prints it (a
+--- returned function's is `done`), or, when the last line showed that
+--- result already, "completed" with it.
+function Progress:on_trial_complete(_, _, trial)
+  local id = trial.trial_id
+  if self.completed[id] then return end
+  self.completed[id] = true
+  local result = type(trial.last_result) == "table" and trial.last_result or {}
+  local str = self:_result_str(result)
+  if str ~= self.last_str[id] then
+    self:on_trial_result(nil, nil, trial, result)
+  elseif self.verbose >= 2 then
+    self.out(string.format("Trial %s completed. Last result: %s\n", tostring(trial), str))
+  end
+end
+
+function Progress:on_trial_error(_, _, trial)
+  if self.verbose >= 2 then
+    self.out(string.format("The trial %s errored with parameters=%s. Error file: %s\n", tostring(trial),
+      short(trial.config), tostring(trial.error_file or (trial.logdir and (trial.logdir .. "/error.txt")))))
+  end
+end
+
+return M
