@@ -37,6 +37,9 @@ describe("bad input through tune.run", function()
     assert.matches("reuse_actors must be true or false", refusal{reuse_actors = "yes"})
     assert.matches("trial_name_creator must be a function", refusal{trial_name_creator = "t"})
     assert.matches("local_dir must be a directory path %(string%), got 3", refusal{local_dir = 3})
+    -- Paths travel as JSON text: a Latin-1 one named another directory.
+    assert.matches("local_dir must be a directory path %(UTF%-8 text%)", refusal{local_dir = dir .. "/caf\xe9"})
+    assert.matches("name must be UTF%-8 text", refusal{name = "caf\xe9"})
   end)
 
   it("refuses plug-ins, executors and values of the wrong kind before anything is written", function()

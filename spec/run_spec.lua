@@ -593,6 +593,22 @@ describe("tune.run", function()
       assert.is_true(#name <= 200)
       assert.is_not_nil(utf8.len(name), name)
     end
+    -- Bytes that are not UTF-8 (Latin-1) become "_": the path sent to the
+    -- worker read them as U+FFFD, another directory, and every trial failed.
+    a = run("steps", {config = {iters = 1}, local_dir = dir, trial_name_creator = function() return "caf\xe9" end})
+    assert.equal("TERMINATED", a.trials[1].status)
+    assert.matches("/caf__", a.trials[1].logdir)
+    a = run("steps", {config = {iters = 1}, local_dir = dir, trial_dirname_creator = function() return "\xff\xfeok" end})
+    assert.equal("TERMINATED", a.trials[1].status)
+    assert.matches("/__ok$", a.trials[1].logdir)
+    -- What is no name fails the trial, saying so (nil made a directory "nil").
+    for _, c in ipairs({{function() return nil end, "must return the directory's name %(a string%), got nil"},
+        {function() return {} end, "got table"}, {function() error("namer boom") end, "trial_dirname_creator failed: "
+          .. ".*namer boom"}}) do
+      a = run("steps", {config = {iters = 1}, local_dir = dir, trial_dirname_creator = c[1], raise_on_failed_trial = false})
+      assert.equal("ERROR", a.trials[1].status)
+      assert.matches(c[2], a.trials[1].error_msg)
+    end
   end)
 
   it("a trial directory name already taken gets a random suffix; missing parents are made", function()

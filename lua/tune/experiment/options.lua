@@ -128,6 +128,8 @@ function M.check_dir_name(what, v)
   end
   if v:find("/", 1, true) then M.refuse("tune.run: the experiment name must not contain '/'") end
   if v:find("\0", 1, true) then M.refuse(("tune.run: %s must not contain a NUL character"):format(what)) end
+  -- Paths travel as JSON, which holds text: other bytes would name another directory.
+  if not utf8.len(v) then M.refuse(("tune.run: %s must be UTF-8 text, got %s"):format(what, show(v))) end
 end
 
 --- The config's literal values, which trials get as JSON (util.not_plain,
@@ -155,8 +157,8 @@ local function check_types(opts)
     M.refuse("tune.run: verbose must be 0, 1, 2 or 3, got " .. show(verbose))
   end
   local ld = expect(opts, "local_dir", "a directory path (string)", is_string)
-  if ld and (ld == "" or ld:find("\0", 1, true)) then
-    M.refuse("tune.run: local_dir must be a directory path, got " .. show(ld))
+  if ld and (ld == "" or ld:find("\0", 1, true) or not utf8.len(ld)) then
+    M.refuse("tune.run: local_dir must be a directory path (UTF-8 text), got " .. show(ld))
   end
   expect(opts, "checkpoint_freq", "a non-negative integer", function(v) return is_int(v) and v >= 0 end)
   expect(opts, "keep_checkpoints_num", "a positive integer or nil", function(v) return is_int(v) and v >= 1 end)

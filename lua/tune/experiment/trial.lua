@@ -258,6 +258,13 @@ end
 local function sanitize(s)
   -- Most names need nothing: letters, digits and _-=,. without "..".
   if not s:find("[^%w_%-=,%.]") and not s:find("..", 1, true) then return s end
+  -- A byte that is not UTF-8 (a name creator's Latin-1) becomes "_" too:
+  -- the path travels as JSON text, where it would name another directory.
+  while true do
+    local ok, bad = utf8.len(s)
+    if ok then break end
+    s = s:sub(1, bad - 1) .. "_" .. s:sub(bad + 1)
+  end
   return (s:gsub("[/%c%[%]%(%)\"'%s:]", "_"):gsub("%.%.", "_"))
 end
 M.sanitize = sanitize
@@ -274,7 +281,12 @@ end
 function Trial:dirname()
   local base
   if self.trial_dirname_creator then
-    base = tostring(self.trial_dirname_creator(self))
+    local ok, name = pcall(self.trial_dirname_creator, self)
+    if not ok then error("trial_dirname_creator failed: " .. tostring(name), 0) end
+    if type(name) ~= "string" and type(name) ~= "number" then
+      error("trial_dirname_creator must return the directory's name (a string), got " .. type(name), 0)
+    end
+    base = tostring(name)
     if base:find("/", 1, true) then
       error("trial_dirname_creator must return a name, not a path: " .. base, 0)
     end
