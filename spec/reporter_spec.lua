@@ -590,6 +590,21 @@ describe("tune.reporter", function()
     end)
   end)
 
+  it("a final report that fails is one warning; the run and its state stand", function()
+    -- (It was silent.)
+    local support = require("spec.support")
+    local dir = support.tmpdir("final-report")
+    local out = support.run_script(dir, [[
+local tune = require("tune")
+local rep = tune.CLIReporter{}
+rep.report = function(self, trials, done) if done then error("final rep boom") end end
+tune.run(function() end, {verbose = 1, progress_reporter = rep, local_dir = arg[1], name = "e", backend = "sim",
+  sim = {curve = function(c, it) if it < 2 then return {x = 1} end end}})
+]], dir .. "/out")
+    assert.matches("tunelua warning: the final report failed: reporter CLIReporter failed in report: .*final rep boom", out)
+    assert.equal(1, #require("tune").ExperimentAnalysis(dir .. "/out/e").trials)
+  end)
+
   describe("TrialProgressCallback (verbose 2)", function()
     it("without a metric, reports what the trainable reported, not the automatic fields (Ray's _print_result)", function()
       local P = require("tune.reporter.trial_progress").TrialProgressCallback

@@ -217,7 +217,11 @@ local function execute(ctx, opts, o, kind)
   local ck_ok, ck_err = true, nil
   if not refused then ck_ok, ck_err = pcall(runner.checkpoint, runner, true, true) end
   if not ck_ok then require("tune.experiment.persistence").snapshot_failed(ck_err) end
-  if ok then pcall(report, true) end
+  if ok then
+    -- The experiment is saved and whole: a final report that fails is said, not raised.
+    local rok, rerr = pcall(report, true)
+    if not rok then io.stderr:write("tunelua warning: the final report failed: ", tostring(rerr), "\n") end
+  end
   -- Interrupted: the state is saved; a trainable that ignores stop must
   -- not keep the driver (TUNE_INTERRUPT_CLEANUP_S, 5 s by default).
   runner:cleanup(interrupted and (util.env_number("TUNE_INTERRUPT_CLEANUP_S") or 5) or nil)
