@@ -445,6 +445,10 @@ describe("bad input through tune.run", function()
     local ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, trial_name_creator = function() return {} end})
     assert.is_false(ok)
     assert.matches("trial_name_creator must return the trial's name %(a string%), got table", tostring(e))
+    -- A NUL failed the snapshot instead, in two messages from inside the library.
+    ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, trial_name_creator = function() return "a\0b" end})
+    assert.is_false(ok)
+    assert.matches('trial_name_creator must return a name without a NUL character, got "a\\0b"', tostring(e), 1, true)
   end)
 
   it("refuses a Slurm option of a wrong name or type before asking Slurm anything", function()

@@ -183,7 +183,7 @@ function CallbackList:get_state()
         end
         if not encoded then
           bad = string.format("callback %s: get_state returned %s, which the experiment's snapshot cannot hold",
-            plugin.name(cb), tostring(err))
+            plugin.display(cb), tostring(err))
         else
           out = out or {}
           out[#out + 1] = {index = i, class = plugin.name(cb), state = state}

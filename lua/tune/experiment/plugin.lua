@@ -50,6 +50,7 @@ end
 local labels = setmetatable({}, {__mode = "k"})
 function M.label(p, text) labels[p] = text end
 local function display(p) return labels[p] or M.name(p) end
+M.display = display
 
 local refusal_message = require("tune.experiment.refusal").message
 

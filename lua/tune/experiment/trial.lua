@@ -116,6 +116,10 @@ function Trial:__init(trainable, opts)
     if type(name) ~= "string" and type(name) ~= "number" then
       error("trial_name_creator must return the trial's name (a string), got " .. type(name), 0)
     end
+    -- (It failed the experiment's snapshot, in two messages from inside the library.)
+    if type(name) == "string" and name:find("\0", 1, true) then
+      error("trial_name_creator must return a name without a NUL character, got " .. string.format("%q", name), 0)
+    end
     self.custom_trial_name = tostring(name)
   end
 end
