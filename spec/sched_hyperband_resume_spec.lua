@@ -2,8 +2,13 @@
 -- at its n-th journal write, TUNE_TEST_CRASH_AT_WRITE) while trials wait
 -- at a milestone, with the results since the last snapshot only in the
 -- trials' logs: the scheduler learns them again (on_trial_restored).
--- Simulated trials (spec/fixtures/experiments/hb_resume.lua): fast.
+-- Simulated trials (spec/fixtures/experiments/hb_resume.lua): fast. The
+-- resumed run's debug_string (num_stopped, the trials' status by bracket)
+-- is the uninterrupted run's, also when every trial had finished, and on
+-- a mock runner when the halving came after a snapshot that had the
+-- brackets.
 local support = require("spec.support")
+local tune = require("tune")
 
 local EXP = "spec/fixtures/experiments/hb_resume.lua"
 
@@ -27,6 +32,8 @@ local function crash_and_resume(kind, n)
   return out, paused
 end
 
+local function line(out, tag) return out:match("\n" .. tag .. " [^\n]*") or out:match("^" .. tag .. " [^\n]*") end
+
 describe("HyperBand resumed with trials at a milestone", function()
   after_each(support.check_clean)
 
@@ -47,11 +54,87 @@ describe("HyperBand resumed with trials at a milestone", function()
     for _, p in ipairs({1, 3, 5, 6}) do assert.is_true(seen[p], p .. " PAUSED entries never seen") end
   end)
 
+  it("counts the trials stopped after the snapshot: num_stopped, debug_string as uninterrupted", function()
+    local code, ref = run(EXP .. " " .. support.tmpdir("hb-resume-ref2") .. " hb")
+    assert.equal(0, code, ref)
+    local want = line(ref, "DEBUG")
+    assert.matches("num_stopped=3 total_brackets=2", want, 1, true)
+    assert.matches("{TERMINATED: 5}", want, 1, true)
+    -- The snapshot is the one at the start, older than the trials: the
+    -- halving of the bracket of 5 (its 3 trials stopped at the milestone)
+    -- came after it, and at 76 every trial's end (the final snapshot not
+    -- written); 50, 60 and 70 leave trials to run.
+    for _, n in ipairs({50, 60, 70, 76}) do
+      local out = crash_and_resume("hb", n)
+      assert.equal(line(ref, "LAST"), line(out, "LAST"), "crash at write " .. n)
+      assert.equal(want, line(out, "DEBUG"), "crash at write " .. n)
+    end
+  end)
+
+  it("a resume of a finished experiment shows its trials' status (no UNKNOWN), HyperBandForBOHB too", function()
+    for _, case in ipairs({{"hb", "--resume"}, {"bohb", "--resume=ERRORED_ONLY"}}) do
+      local dir = support.tmpdir("hb-resume-done-" .. case[1])
+      local code, ref = run(EXP .. " " .. dir .. " " .. case[1])
+      assert.equal(0, code, ref)
+      local out
+      code, out = run(case[2] .. " " .. EXP .. " " .. dir .. " " .. case[1])
+      assert.equal(0, code, out)
+      assert.is_nil(out:find("UNKNOWN", 1, true), out)
+      assert.equal(line(ref, "DEBUG"), line(out, "DEBUG"))
+    end
+  end)
+
   it("HyperBandForBOHB with TuneBOHB finishes (no bracket waits for ever on results it lost)", function()
     for _, n in ipairs({44, 48, 51, 56}) do
       local out, paused = crash_and_resume("bohb", n)
       assert.is_true(paused >= 4, n .. ": " .. paused)
       assert.matches("SUMMARY trials=8 terminated=8", out, 1, true)
     end
+  end)
+end)
+
+describe("HyperBand restored from a snapshot older than a halving", function()
+  local mock_runner_of = require("spec.fixtures.mock_runner")
+  local HyperBand = tune.schedulers.HyperBandScheduler
+  local OPTS = {metric = "episode_reward_mean", mode = "max", max_t = 9}
+  local function res(i) return {training_iteration = 3, time_total_s = 3, episode_reward_mean = i} end
+
+  it("counts its bad trials (num_stopped, state()) and keeps the same ones", function()
+    local sched = HyperBand(OPTS)
+    local runner = mock_runner_of(sched, res(0))
+    for i = 0, 7 do runner:add_trial(tune.Trial("__fake", {trial_id = string.format("ft_%04d", i)})) end
+    -- The bracket of 5 (milestone 3): four pause there, the snapshot is
+    -- taken, the fifth's result halves it (3 stopped), then the driver dies.
+    local ids = sched._hyperbands[1][2]:current_trials()
+    local function report(i)
+      local t = runner:get_trial(ids[i])
+      runner:_launch_trial(t)
+      t.last_result = res(i)
+      runner:process_action(t, sched:on_trial_result(runner, t, res(i)))
+    end
+    for i = 1, 4 do report(i) end
+    local state = support.json_roundtrip(sched:save())
+    report(5)
+    assert.same({num_brackets = 2, num_stopped = 3}, sched:state())
+    -- The resume: the journal has the bad ones TERMINATED, the good ones
+    -- restart from their checkpoint at the milestone.
+    local fresh = HyperBand(OPTS)
+    local r2 = mock_runner_of(fresh, res(0))
+    fresh:restore(state, r2)
+    for _, t in ipairs(runner.trials) do
+      r2.trials[#r2.trials + 1] = t
+      r2.by_id[t.trial_id] = t
+      if t.status ~= "TERMINATED" then
+        if t.status ~= "PAUSED" then t.status = "PENDING" end
+        fresh:on_trial_add(r2, t)
+      end
+    end
+    for i = 4, 5 do fresh:on_trial_restored(r2, runner:get_trial(ids[i]), 3) end
+    fresh:choose_trial_to_run(r2)
+    assert.same({ids[4], ids[5]}, fresh._hyperbands[1][2]:current_trials())
+    assert.same({num_brackets = 2, num_stopped = 3}, fresh:state())
+    -- (The two schedulers show the same trial objects.)
+    assert.matches("{PENDING: 2, TERMINATED: 3}", fresh:debug_string(), 1, true)
+    assert.equal(sched:debug_string(), fresh:debug_string())
   end)
 end)

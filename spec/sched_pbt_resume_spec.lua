@@ -14,10 +14,10 @@ local mocks = require("spec.fixtures.pbt_mocks")
 local CONTINUE, PAUSE, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.NOOP
 local INTERVAL = 3
 
-local function new_pbt()
+local function new_pbt(log_config)
   return tune.schedulers.PopulationBasedTraining{
     time_attr = "training_iteration", metric = "score", mode = "max", perturbation_interval = INTERVAL,
-    synch = true, quantile_fraction = 0.25, resample_probability = 0, log_config = false, seed = 1,
+    synch = true, quantile_fraction = 0.25, resample_probability = 0, log_config = log_config or false, seed = 1,
     hyperparam_mutations = {lr = tune.uniform(0.1, 1.0)},
   }
 end
@@ -227,5 +227,66 @@ describe("synch PBT resumed from a snapshot older or newer than the trials' chec
     assert.equal(runner.trials[3], pbt:choose_trial_to_run(runner))
     assert.equal(5, pbt._next_perturbation_sync)
     for _, t in ipairs(runner.trials) do assert.equal(0, pbt._trial_state[t.trial_id].last_perturbation_time) end
+  end)
+end)
+
+describe("synch PBT's counters after a resume (debug_string)", function()
+  local support = require("spec.support")
+
+  --- A PBT that logs its exploits in `dir` (pbt_global.txt), on 4 mock
+  --- trials there at `at` (PENDING, their last result there), restored
+  --- from `state` when given (what TrialRunner:resume does).
+  local function population(dir, at, state)
+    local pbt = new_pbt(true)
+    local runner = mocks.mock_runner(pbt)
+    runner.experiment_dir = dir
+    if state then pbt:restore(state, runner) end
+    for i, it in ipairs(at) do
+      local t = mocks.mock_trial(i - 1, {lr = 0.1 * i})
+      t.local_dir = dir
+      if it > 0 then t.last_result = {training_iteration = it, score = it * 10 + i} end
+      runner:add_trial(t)
+    end
+    if state then
+      for i, t in ipairs(runner.trials) do pbt:on_trial_restored(runner, t, at[i]) end
+    end
+    return pbt, runner
+  end
+
+  local function uninterrupted(upto)
+    local pbt, runner = population(support.tmpdir("pbt-count-ref"), {0, 0, 0, 0})
+    drive(pbt, runner, {0, 0, 0, 0}, upto)
+    return pbt:debug_string()
+  end
+
+  it("adds the perturbation made after the snapshot at a sync point the trials had gone past", function()
+    local want = uninterrupted(9)
+    assert.equal("PopulationBasedTraining: 3 checkpoints, 3 perturbs", want)
+    local dir = support.tmpdir("pbt-count-lost")
+    local pbt, runner = population(dir, {0, 0, 0, 0})
+    drive(pbt, runner, {0, 0, 0, 0}, 2)
+    -- The snapshot: every trial at 2, nobody perturbed yet.
+    local state = support.json_roundtrip(pbt:save())
+    for _, t in ipairs(runner.trials) do t.status = "PAUSED" end
+    drive(pbt, runner, {2, 2, 2, 2}, 4)
+    assert.equal("PopulationBasedTraining: 1 checkpoints, 1 perturbs", pbt:debug_string())
+    -- The driver died with every trial at 4: resumed there.
+    local resumed_pbt, resumed_runner = population(dir, {4, 4, 4, 4}, state)
+    drive(resumed_pbt, resumed_runner, {4, 4, 4, 4}, 9)
+    assert.equal(want, resumed_pbt:debug_string())
+  end)
+
+  it("takes back a perturbation the snapshot counted at a sync point it makes again", function()
+    local want = uninterrupted(9)
+    local dir = support.tmpdir("pbt-count-again")
+    local pbt, runner = population(dir, {0, 0, 0, 0})
+    drive(pbt, runner, {0, 0, 0, 0}, 3)
+    -- The snapshot after the perturbation at 3; every trial restarts at 3
+    -- (its exploit's clone died with the driver): PBT perturbs there again.
+    local state = support.json_roundtrip(pbt:save())
+    assert.equal("PopulationBasedTraining: 1 checkpoints, 1 perturbs", pbt:debug_string())
+    local resumed_pbt, resumed_runner = population(dir, {3, 3, 3, 3}, state)
+    drive(resumed_pbt, resumed_runner, {3, 3, 3, 3}, 9)
+    assert.equal(want, resumed_pbt:debug_string())
   end)
 end)

@@ -1,8 +1,6 @@
---- TrialRunner's persistence: the journal entries of what changed about
---- each trial, the experiment's state as a snapshot stores it, periodic
---- snapshots, and resume from the newest snapshot plus the journal after
---- it (docs/architecture.md, "Persistence and resume").
---- Methods of TrialRunner (runner.lua installs them).
+--- TrialRunner's persistence: the journal entries of what changed about each trial, the experiment's
+--- state as a snapshot stores it, periodic snapshots, and resume from the newest snapshot plus the
+--- journal after it (docs/architecture.md, "Persistence and resume"). Methods of TrialRunner (runner.lua installs them).
 local checkpoints = require("tune.experiment.checkpoints")
 local core = require("tune.core")
 local persistence = require("tune.experiment.persistence")
@@ -15,9 +13,9 @@ local Trial = require("tune.experiment.trial").Trial
 local R = {}
 local M = {methods = R}
 
-local function save_plugin(kind, p)
+local function save_plugin(kind, p, runner)
   if type(p) ~= "table" then return nil end
-  local state = plugin.must(kind, p, "save", nil)
+  local state = plugin.must(kind, p, "save", nil, runner)
   -- Its state goes into the snapshot, which is JSON.
   local why, where = util.not_plain(state)
   if why then
@@ -27,8 +25,9 @@ local function save_plugin(kind, p)
   return state
 end
 
-local function restore_plugin(kind, p, state)
-  if type(p) == "table" and state ~= nil and state ~= core.null then plugin.must(kind, p, "restore", nil, state) end
+--- A scheduler's save(runner), restore(state, runner) get the runner: its directory, every trial (finished too).
+local function restore_plugin(kind, p, state, runner)
+  if type(p) == "table" and state ~= nil and state ~= core.null then plugin.must(kind, p, "restore", nil, state, runner) end
 end
 
 --- Journals what changed about a trial since it was last journaled, compared by identity (cheap): its
@@ -140,7 +139,7 @@ function R:state()
     runner = runner,
     stats = stats,
     search_alg = self._search_saved,
-    scheduler = save_plugin("scheduler", self.scheduler),
+    scheduler = save_plugin("scheduler", self.scheduler, self),
     stopper = save_plugin("stopper", self.stopper),
     plugins = {search_alg = kind_of(self.search_alg), scheduler = kind_of(self.scheduler)},
     callbacks = self.callbacks:get_state(),
@@ -323,7 +322,7 @@ function R:resume(mode, loader)
     if p[3] ~= nil and p[3] ~= core.null and type(p[3]) ~= "table" then
       return nil, string.format("%s: the %s's state is not a table: refusing to resume from it", state.path, p[1])
     end
-    local ok, err = pcall(restore_plugin, p[1], p[2], p[3])
+    local ok, err = pcall(restore_plugin, p[1], p[2], p[3], self)
     if not ok then
       return nil, string.format("%s: the %s's state cannot be restored (%s): refusing to resume from it",
         state.path, p[1], (tostring(err):match("^[^\n]*"):gsub("^[^:]+:%d+: ", "")))

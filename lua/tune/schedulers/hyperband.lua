@@ -83,6 +83,7 @@ function Bracket.new(o)
   self._live = {}        -- trial_id -> {t = time, m = metric} of its last result, or false
   self._order = {}       -- live trial ids, in the order added
   self._all_trials = {}  -- every trial id ever added
+  self._ghosts = {}      -- after a resume: {id, t} of trials that ended past the milestone (see add_ghost)
   self._time_attr = o.time_attr
   self._n, self._n0 = o.max_trials, o.max_trials
   self._r, self._r0 = o.init_t_attr, o.init_t_attr
@@ -149,10 +150,23 @@ local function rank_key(r, metric_op)
   return k
 end
 
---- Keeps the best ceil(n/eta) trials: returns good, bad (lists of ids).
+--- After a resume: a trial that ended, with its last result at time `t`
+--- at or past the milestone, after the snapshot the bracket was restored
+--- from. It had reached the milestone, so it took part in the halving
+--- there, which the snapshot predates: it leaves the live trials but
+--- counts in the next halving, below every live trial (it ended: it was
+--- stopped as bad then, or went on past the milestone and ended later).
+function Bracket:add_ghost(trial_id, t)
+  self:cleanup_trial(trial_id)
+  local g = self._ghosts
+  g[#g + 1] = {id = trial_id, t = t}
+end
+
+--- Keeps the best ceil(n/eta) trials: returns good, bad (lists of live
+--- trial ids) and how many ghosts (add_ghost) were among the bad.
 function Bracket:successive_halving(metric_op)
   if self._halves == 0 and not self.stop_last_trials then
-    return self:current_trials(), {}
+    return self:current_trials(), {}, 0
   end
   assert(self._halves > 0)
   self._halves = self._halves - 1
@@ -168,12 +182,21 @@ function Bracket:successive_halving(metric_op)
     local k = rank_key(live[id], metric_op)
     return k
   end)
-  local cut = #sorted - self._n
+  -- Ghosts rank first (worst), the earliest ended first: the bad ones
+  -- of this halving are those that ended at its milestone.
+  local ghosts = stable_sort(self._ghosts, function(g) return g.t end)
+  local cut = #sorted + #ghosts - self._n
   local good, bad = {}, {}
   for i, id in ipairs(sorted) do
-    if i <= cut then bad[#bad + 1] = id else good[#good + 1] = id end
+    if i + #ghosts <= cut then bad[#bad + 1] = id else good[#good + 1] = id end
   end
-  return good, bad
+  -- Those that went on stay for the next halving, if they got that far.
+  local kept = {}
+  for i, g in ipairs(ghosts) do
+    if i > cut and self._halves > 0 and g.t >= self._cumul_r then kept[#kept + 1] = g end
+  end
+  self._ghosts = kept
+  return good, bad, math.max(0, math.min(cut, #ghosts))
 end
 
 --- Records a trial's newest result (its time and metric).
@@ -243,6 +266,7 @@ function Bracket:save()
     max_t_attr = self._max_t_attr, cumul_r = self._cumul_r, eta = self._eta, halves = self._halves,
     total_work = self._total_work, completed_progress = self._completed_progress,
     stop_last_trials = self.stop_last_trials, live = live, all_trials = self._all_trials,
+    ghosts = #self._ghosts > 0 and self._ghosts or nil,
   }
 end
 
@@ -260,6 +284,8 @@ function Bracket.load(s)
     self._order[#self._order + 1] = e.id
   end
   for i, id in ipairs(s.all_trials or {}) do self._all_trials[i] = id end
+  self._ghosts = {}
+  for _, g in ipairs(s.ghosts or {}) do self._ghosts[#self._ghosts + 1] = {id = g.id, t = g.t} end
   return self
 end
 
@@ -366,6 +392,29 @@ function HyperBandScheduler:on_trial_add(runner, trial)
   self:_link(runner, trial)
   local info = self._trial_info[trial.trial_id]
   if info and info.bracket:has(trial.trial_id) then return end
+  if self._reconcile then self:_place_unknown(trial) end
+  self:_place(trial.trial_id)
+end
+
+--- After restore(), before the first decision: the runner's trials up
+--- to `upto` (all when nil) that the state does not know (a snapshot
+--- older than them) take their places, in the order they were added, as
+--- they did in the run; the finished ones too, which no hook shows again
+--- (_reconcile_if_needed then drops them, or keeps them as ghosts).
+function HyperBandScheduler:_place_unknown(upto)
+  local r = self._runner
+  if not (r and r.get_trials) then return end
+  for _, t in ipairs(r:get_trials()) do
+    if t == upto then return end
+    if self._trial_info[t.trial_id] == nil then
+      self._trials[t.trial_id] = t
+      self:_place(t.trial_id)
+    end
+  end
+end
+
+--- Puts a trial in the current bracket (Ray's on_trial_add).
+function HyperBandScheduler:_place(trial_id)
   local cur_bracket = self._state.bracket
   local cur_band = self._hyperbands[self._state.band_idx]
   if cur_bracket == nil or cur_bracket:filled() then
@@ -388,8 +437,8 @@ function HyperBandScheduler:on_trial_add(runner, trial)
       self._state.bracket = cur_bracket
     end
   end
-  self._state.bracket:add_trial(trial.trial_id)
-  self._trial_info[trial.trial_id] = {bracket = self._state.bracket, band = self._state.band_idx}
+  self._state.bracket:add_trial(trial_id)
+  self._trial_info[trial_id] = {bracket = self._state.bracket, band = self._state.band_idx}
 end
 
 --- A result's numeric field: nil when absent and not required; an error
@@ -491,8 +540,8 @@ function HyperBandScheduler:_process_bracket(runner, bracket, current)
   end
   bracket.is_being_processed = true
   local ok, err = pcall(function()
-    local good, bad = bracket:successive_halving(self._metric_op)
-    self._num_stopped = self._num_stopped + #bad
+    local good, bad, ghosts = bracket:successive_halving(self._metric_op)
+    self._num_stopped = self._num_stopped + #bad + ghosts
     local cur_id = current and current.trial_id
     for _, id in ipairs(bad) do
       local t = self:_trial(id)
@@ -584,20 +633,33 @@ local function each_bracket(self)
 end
 
 --- After restore(): trials the runner already finished leave their
---- brackets (the state may predate their end).
+--- brackets (the state may predate their end). One whose last result
+--- reached the milestone had been in the halving there, which the state
+--- predates: it stays a ghost of the bracket (Bracket:add_ghost), so that
+--- num_stopped counts that halving's bad trials as the run did.
 function HyperBandScheduler:_reconcile_if_needed()
   if not self._reconcile or not (self._runner and self._runner.get_trial) then return end
+  self:_place_unknown(nil)
   self._reconcile = false
   for _, bracket in ipairs(each_bracket(self)) do
     local gone = false
     for _, id in ipairs(bracket:current_trials()) do
       local t = self:_trial(id)
       if t == nil or t.status == "TERMINATED" or t.status == "ERROR" then
-        bracket:cleanup_trial(id)
+        local last = t and type(t.last_result) == "table" and t.last_result[self._time_attr]
+        if type(last) == "number" and bracket._halves > 0 and last >= bracket._cumul_r then
+          bracket:add_ghost(id, last)
+        else
+          bracket:cleanup_trial(id)
+        end
         gone = true
       end
     end
     if gone and not bracket:finished() then self:_process_bracket(self._runner, bracket, nil) end
+    -- Ghosts of later milestones: the halvings there too.
+    while #bracket._ghosts > 0 and bracket._halves > 0 and bracket:cur_iter_done() and not bracket:finished() do
+      self:_process_bracket(self._runner, bracket, nil)
+    end
   end
 end
 
@@ -642,7 +704,16 @@ function HyperBandScheduler:choose_trial_to_run(runner)
   return nil
 end
 
+--- A resumed run that had nothing left to run calls no hook: its brackets
+--- are reconciled when they are shown (debug_string, state()), once the
+--- resume is done (runner.resumed), as its first decision would have.
+function HyperBandScheduler:_reconcile_resumed()
+  local r = self._runner
+  if self._reconcile and type(r) == "table" and rawget(r, "resumed") then self:_reconcile_if_needed() end
+end
+
 function HyperBandScheduler:debug_string()
+  self:_reconcile_resumed()
   local total = 0
   for _, band in ipairs(self._hyperbands) do total = total + #band end
   local out = {string.format("Using HyperBand: num_stopped=%d total_brackets=%d", self._num_stopped, total)}
@@ -658,6 +729,7 @@ end
 
 --- Ray's state(): {num_brackets, num_stopped}.
 function HyperBandScheduler:state()
+  self:_reconcile_resumed()
   local total = 0
   for _, band in ipairs(self._hyperbands) do total = total + #band end
   return {num_brackets = total, num_stopped = self._num_stopped}
@@ -700,7 +772,9 @@ end
 
 local nonnull = util.nonnull
 
-function HyperBandScheduler:restore(state)
+--- `runner` (a resume's): the trials of the brackets, finished ones too
+--- (debug_string shows their status; no hook shows them again).
+function HyperBandScheduler:restore(state, runner)
   TrialScheduler.check_state(state, "HyperBandScheduler")
   self.metric = nonnull(state.metric)
   self.mode = nonnull(state.mode)
@@ -727,6 +801,7 @@ function HyperBandScheduler:restore(state)
   self._state = {band_idx = state.band_idx or 1,
     bracket = (type(cur) == "table" and self._hyperbands[cur[1]] and self._hyperbands[cur[1]][cur[2]]) or nil}
   self._trials = {}
+  self._runner = type(runner) == "table" and runner or self._runner
   self._reconcile = true
 end
 

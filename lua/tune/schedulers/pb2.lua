@@ -329,8 +329,8 @@ function PB2:_get_new_config(trial, trial_to_clone)
   return new_config, values
 end
 
-function PB2:save()
-  local state = PBT.save(self)
+function PB2:save(runner)
+  local state = PBT.save(self, runner)
   local data = {}
   for i, r in ipairs(self._data) do
     data[i] = {trial = r.trial, time = r.time, x = core.array(r.x), reward = r.reward}
@@ -340,8 +340,8 @@ function PB2:save()
   return state
 end
 
-function PB2:restore(state)
-  PBT.restore(self, state)
+function PB2:restore(state, runner)
+  PBT.restore(self, state, runner)
   local s = type(state.pb2) == "table" and state.pb2 or {}
   self._data = {}
   for _, r in ipairs(type(s.data) == "table" and s.data or {}) do

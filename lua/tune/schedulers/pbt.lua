@@ -216,6 +216,10 @@ function PBT:__init(opts)
   -- After a resume (tune.schedulers.pbt_resume): the sync point to set
   -- again, whether the first perturbation since is to come, checkpoints lent.
   self._reconcile, self._resumed, self._lent = nil, nil, 0
+  -- Synch mode: what the last perturbations counted ({sync point,
+  -- checkpoints, perturbs}), and where pbt_global.txt ended at the last
+  -- save(), for a resume to recount (pbt_resume.recount).
+  self._sync_counts, self._log_offset, self._log_dir, self._recount = {}, nil, nil, nil
   self._seed = opts.seed
   self._rng = sample.Random(opts.seed)
   self._num_checkpoints = 0
@@ -284,6 +288,7 @@ function PBT:on_trial_add(runner, trial)
   end
   local id = trial.trial_id
   self._trials[id] = trial
+  self._log_dir = self._log_dir or trial.local_dir
   if self._trial_state[id] then return end -- added again after a resume
   self._trial_state[id] = {
     -- (one a resume adds that the snapshot did not know may carry an exploit's tag)
@@ -393,6 +398,7 @@ end
 --- Synch mode: every live trial reached the sync point; perturb them all
 --- at `time` and move the sync point on.
 function PBT:_synch_perturb(runner, time)
+  local c0, p0 = self._num_checkpoints, self._num_perturbations
   local lower, upper = self:_quantiles(runner)
   local in_q = {}
   for _, t in ipairs(lower) do in_q[t.trial_id] = true end
@@ -417,6 +423,7 @@ function PBT:_synch_perturb(runner, time)
     local st = self._trial_state[t.trial_id]
     if st and st.last_train_time > max_train then max_train = st.last_train_time end
   end
+  pbt_resume.counted(self, self._next_perturbation_sync, self._num_checkpoints - c0, self._num_perturbations - p0)
   self._next_perturbation_sync = math.max(self._next_perturbation_sync + self._perturbation_interval, max_train)
   self._resumed = nil -- the first sync point after a resume is behind (pbt_resume)
 end
@@ -695,6 +702,7 @@ function PBT:last_scores(trials)
 end
 
 function PBT:debug_string()
+  pbt_resume.settle(self)
   return string.format("PopulationBasedTraining: %d checkpoints, %d perturbs", self._num_checkpoints,
     self._num_perturbations)
 end
@@ -706,7 +714,11 @@ end
 --- {trial_state = [{trial_id, orig_tag, last_score, ...}], ...}. Memory
 --- checkpoints do not survive a restart (as in Ray): after a restore the
 --- trials are ranked again from their next results.
-function PBT:save()
+function PBT:save(runner)
+  pbt_resume.settle(self)
+  if type(runner) == "table" and type(runner.experiment_dir) == "string" then
+    self._log_dir = self._log_dir or runner.experiment_dir
+  end
   local states = {}
   for _, id in ipairs(self._order) do
     local st = self._trial_state[id]
@@ -730,12 +742,14 @@ function PBT:save()
     num_perturbations = self._num_perturbations,
     rng = self._rng:get_state(),
     owned_checkpoints = core.array(owned),
+    sync_counts = core.array(self._sync_counts),
+    log_offset = pbt_resume.log_offset(self),
   }
 end
 
 local nonnull = util.nonnull
 
-function PBT:restore(state)
+function PBT:restore(state, runner)
   if type(state) ~= "table" then error("PopulationBasedTraining:restore: expected the table save() returned", 2) end
   if state.scheduler ~= nil and state.scheduler ~= self.__name then
     error(string.format("PopulationBasedTraining:restore: this state was saved by %s", tostring(state.scheduler)), 2)
@@ -765,6 +779,7 @@ function PBT:restore(state)
   self._num_checkpoints = nonnull(state.num_checkpoints) or 0
   self._num_perturbations = nonnull(state.num_perturbations) or 0
   if type(state.rng) == "table" then self._rng:set_state(state.rng) end
+  pbt_resume.restore_counts(self, state, runner)
   -- Memory checkpoints of the previous run are of no use now: the resume
   -- removes them from every trial's directory once it is accepted (the
   -- paths saved here may be another copy's, or a refused resume's).

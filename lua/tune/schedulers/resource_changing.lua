@@ -665,9 +665,9 @@ end
 
 --- {base = <base scheduler state>, base_trial_resources =, reallocated =
 --- [ids], to_reallocate = [{trial_id =, resources =}]}
-function RCS:save()
+function RCS:save(runner)
   local base_state
-  if type(self._base_scheduler.save) == "function" then base_state = self._base_scheduler:save() end
+  if type(self._base_scheduler.save) == "function" then base_state = self._base_scheduler:save(runner) end
   local to = {}
   for _, id in ipairs(self._reallocation_order) do
     local pgf = self._trials_to_reallocate[id]
@@ -682,13 +682,13 @@ function RCS:save()
   }
 end
 
-function RCS:restore(state)
+function RCS:restore(state, runner)
   if type(state) ~= "table" then error("ResourceChangingScheduler:restore: expected the table save() returned", 2) end
   if state.scheduler ~= nil and state.scheduler ~= self.__name then
     error(string.format("ResourceChangingScheduler:restore: this state was saved by %s", tostring(state.scheduler)), 2)
   end
   if state.base ~= nil and state.base ~= core.null and type(self._base_scheduler.restore) == "function" then
-    self._base_scheduler:restore(state.base)
+    self._base_scheduler:restore(state.base, runner)
   end
   self._base_trial_resources = pgf_from(state.base_trial_resources) or self._base_trial_resources
   self.base_trial_resources = self._base_trial_resources
