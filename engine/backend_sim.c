@@ -466,7 +466,7 @@ static tune_timer_t *sim_timer_new(tune_backend_t *base, void (*cb)(void *), voi
 static void sim_timer_start(tune_timer_t *t, double s) {
   sim_backend_t *b = t->b;
   t->gen++;
-  item_t it = {b->clock + (s > 0 ? s : 0), 0, ITEM_TIMER, t, t->gen, NULL};
+  item_t it = {b->clock + (s > 0 ? (s < TUNE_MAX_WAIT_S ? s : TUNE_MAX_WAIT_S) : 0), 0, ITEM_TIMER, t, t->gen, NULL};
   t->pending++;
   schedule(b, it);
 }
@@ -541,6 +541,10 @@ static int live(const item_t *it) {
 
 static int sim_wait(tune_backend_t *base, double timeout) {
   sim_backend_t *b = (sim_backend_t *)base;
+  /* As the local backend's (and its timers'): a clock pushed to 1e17 by
+     one wait no longer moved by an iteration's second (time budgets
+     stopped working). */
+  if (timeout > TUNE_MAX_WAIT_S) timeout = TUNE_MAX_WAIT_S;
   /* A host that waits (the Lua binding refuses that: bindings/lexecutor.c)
      would run replies and exits under the request that asked it, and
      free the worker it serves: nothing runs then; only the clock moves,

@@ -255,6 +255,7 @@ static tune_event_t *deliver(tune_executor_t *ex, tune_event_t *ev) {
 
 tune_event_t *tune_executor_next_event(tune_executor_t *ex, int next_trial_exists, double timeout) {
   tune_backend_t *b = ex->backend;
+  if (timeout > TUNE_MAX_WAIT_S) timeout = TUNE_MAX_WAIT_S; /* a virtual clock moved that far stops moving */
   double deadline = b->ops->now(b) + (timeout > 0 ? timeout : 0);
   /* On a virtual clock, what is due now is collected before deciding. A
      real backend skips that poll: a queued event or a ready group is

@@ -175,6 +175,60 @@ describe("executor", function()
     ex:stop_trial(t)
   end)
 
+  it("refuses to start a running trial, to stop another executor's, to set RUNNING, and duplicate ids", function()
+    -- (The second start failed the trial, its worker left running; another
+    -- executor's stop marked it TERMINATED while its results still came; a
+    -- trial set RUNNING without a worker kept the runner waiting for ever.)
+    local ex = support.executor{num_cpus = 1}
+    local t = tune.Trial("counter", {config = {steps = 10}, local_dir = dir})
+    start(ex, t)
+    local line = debug.getinfo(1, "l").currentline
+    local ok, err = pcall(function() local r = ex:start_trial(t) return r end)
+    assert.is_false(ok)
+    assert.matches("executor_more_spec.lua:" .. (line + 1) .. ": start_trial: trial .* is already running: stop or "
+      .. "pause it first", err)
+    assert.equal("RUNNING", t.status)
+    assert.equal(0, t.num_failures)
+    local other = support.executor{num_cpus = 1}
+    ok, err = pcall(other.stop_trial, other, t)
+    assert.is_false(ok)
+    assert.matches("stop_trial: trial .* runs on another executor: stop it there", err)
+    assert.equal("RUNNING", t.status)
+    assert.equal(1, result(ex, t).step)
+    ex:stop_trial(t)
+    assert.equal("TERMINATED", t.status)
+    local u = tune.Trial("counter", {config = {steps = 1}, local_dir = dir})
+    ok, err = pcall(ex.set_status, ex, u, "RUNNING")
+    assert.is_false(ok)
+    assert.matches("becomes RUNNING when start_trial starts its worker", err)
+    assert.equal("PENDING", u.status)
+    local r = tune.TrialRunner{trial_executor = ex}
+    r:add_trial(tune.Trial("counter", {trial_id = "dup", config = {steps = 1}, local_dir = dir}))
+    ok, err = pcall(r.add_trial, r, tune.Trial("counter", {trial_id = "dup", config = {steps = 1}, local_dir = dir}))
+    assert.is_false(ok)
+    assert.matches("add_trial: the experiment has a trial of id dup", err)
+    r:cleanup()
+  end)
+
+  it("a trial started from a saved checkpoint is restoring until its restore is done", function()
+    -- (restoring_from was set from an undefined variable: never.)
+    local ex = support.executor{num_cpus = 1}
+    local t = tune.Trial("counter", {config = {steps = 10}, local_dir = dir})
+    start(ex, t)
+    result(ex, t)
+    assert.is_not_nil(ex:save(t, "PERSISTENT"))
+    local ev = support.wait_event(ex, {t}, "SAVING_RESULT")
+    t.saving_to.dir_or_data = ev.result
+    t:on_checkpoint(t.saving_to)
+    ex:stop_trial(t)
+    t:set_status("PENDING")
+    start(ex, t)
+    assert.is_true(t:is_restoring())
+    assert.equal(ev.result, t.restoring_from.dir_or_data)
+    support.wait_event(ex, {t}, "RESTORING_RESULT")
+    ex:stop_trial(t)
+  end)
+
   it("a class trainable keeps its state across pause and resume, with and without reuse", function()
     for _, reuse in ipairs({false, true}) do
       local ex = support.executor{num_cpus = 1, reuse_actors = reuse}

@@ -85,6 +85,23 @@ print("DONE")
     for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
   end)
 
+  it("caps one wait at the engine's longest, so that the clock goes on moving", function()
+    -- (A wait of 1e17 s put the clock where a second no longer moved it.)
+    local ex = tune.SimulatedExecutor{num_cpus = 1, curve = function(_, i) if i <= 2 then return {l = i} end end}
+    assert.equal("NO_RUNNING_TRIAL_TIMEOUT", ex:get_next_executor_event({}, false, 1e17).type)
+    local t0 = ex:now()
+    assert.equal(core.max_wait_s, t0)
+    local a = tune.Trial("__fake", {local_dir = dir})
+    ex:get_next_executor_event({a}, true, 1)
+    assert.is_true(ex:start_trial(a))
+    local ev = ex:get_next_executor_event({a}, false, 10)
+    assert.equal("TRAINING_RESULT", ev.type)
+    assert.equal(t0 + 1, ex:now())
+    ex:stop_trial(a)
+    ex:cleanup()
+    ex:close()
+  end)
+
   it("lets a curve read the virtual clock", function()
     local ex
     local seen = {}

@@ -31,41 +31,8 @@ for _, o in ipairs(M.OPTIONS) do OPTION_NAMES[o.name] = true end
 local OTHER = {num_cpus = true, num_gpus = true, resources = true, memory = true, worker_path = true,
   console_stdout_fd = true, console_stderr_fd = true, backend = true, backend_options = true, sim_host = true}
 
---- Node resources: detected, then overridden by num_cpus / num_gpus /
---- memory / resources (custom names), as ray.init's arguments.
-function M.node_resources(opts)
-  local res, gpu_ids = core.detect_node()
-  if opts.num_cpus then res.CPU = opts.num_cpus end
-  if opts.num_gpus then res.GPU = opts.num_gpus end
-  if opts.memory then res.memory = opts.memory end
-  if opts.resources then
-    if type(opts.resources) ~= "table" then
-      error("resources must be a table of name = amount, got " .. type(opts.resources), 0)
-    end
-    for k, v in pairs(opts.resources) do
-      if type(k) ~= "string" then error("resources must be a table of name = amount, got a key " .. tostring(k), 0) end
-      local lk = k:lower()
-      if lk == "cpu" then res.CPU = v elseif lk == "gpu" then res.GPU = v else res[k] = v end
-    end
-  end
-  -- A node has whole GPUs, each of them once (Ray refuses more GPUs than
-  -- CUDA_VISIBLE_DEVICES lists: trials would share one).
-  local g = res.GPU
-  if type(g) == "number" and math.tointeger(g) == nil then
-    error("num_gpus must be a whole number of GPUs, got " .. tostring(g), 0)
-  end
-  local seen = {}
-  for _, id in ipairs(gpu_ids or {}) do
-    if seen[id] then error(string.format("CUDA_VISIBLE_DEVICES lists GPU %s twice", id), 0) end
-    seen[id] = true
-  end
-  if gpu_ids and #gpu_ids > 0 and type(g) == "number" and g > #gpu_ids then
-    error(string.format("num_gpus = %d, but %s %d GPU%s (%s): a trial's GPU would be another's",
-      g, os.getenv("CUDA_VISIBLE_DEVICES") and "CUDA_VISIBLE_DEVICES lists" or "this machine has", #gpu_ids,
-      #gpu_ids == 1 and "" or "s", table.concat(gpu_ids, ",")), 0)
-  end
-  return res, gpu_ids
-end
+--- Node resources (tune.executor.node).
+M.node_resources = require("tune.executor.node").resources
 
 --- The backend: the option, else TUNE_BACKEND, else "local".
 function M.backend_name(opts)
@@ -165,6 +132,9 @@ end
 --- (then ERROR, with trial.error_msg). `cap` (an integer >= 1, or nil)
 --- caps the first batch below the result buffer's length.
 function TrialExecutor:start_trial(trial, cap)
+  if trial.status == Trial.RUNNING then -- (it was failed, its worker left running)
+    error(string.format("start_trial: trial %s is already running: stop or pause it first", tostring(trial)), 2)
+  end
   if not trial._loader then
     return fail_start(self, trial, string.format("Invalid trainable: %q is not registered", tostring(trial.trainable_name)))
   end
@@ -235,7 +205,8 @@ function TrialExecutor:start_trial(trial, cap)
       if v ~= "" then last[k] = v end
     end
   end
-  if restore_dir and restore_persistent then trial.restoring_from = restore end
+  -- Ray's restore from _start_trial: restoring until RESTORING_RESULT.
+  if restore_dir and restore_persistent then trial.restoring_from = Trial.get_checkpoint(trial) end
   return true
 end
 
@@ -248,12 +219,18 @@ function TrialExecutor:set_status(trial, status)
     error(string.format("set_status: trial %s is RUNNING: end its worker with stop_trial or pause_trial instead of "
       .. "setting it %s", tostring(trial), tostring(status)), 2)
   end
+  if status == Trial.RUNNING and trial.status ~= Trial.RUNNING then -- (no event ever came: the runner waited for ever)
+    error(string.format("set_status: trial %s becomes RUNNING when start_trial starts its worker", tostring(trial)), 2)
+  end
   trial:set_status(status)
 end
 
 --- Stops the trial: TERMINATED, or ERROR with `error` (and the message
 --- and traceback for its error file).
 function TrialExecutor:stop_trial(trial, error, error_msg, traceback)
+  if trial.status == Trial.RUNNING and self._trials[trial.trial_id] ~= trial then -- (its worker went on)
+    _G.error(string.format("stop_trial: trial %s runs on another executor: stop it there", tostring(trial)), 2)
+  end
   trial:set_status(error and Trial.ERROR or Trial.TERMINATED)
   if error_msg then trial:handle_error(error_msg, traceback) end
   trial.saving_to = nil
@@ -272,7 +249,7 @@ end
 
 --- Saves to memory, stops, and marks the trial PAUSED (Ray's pause_trial).
 function TrialExecutor:pause_trial(trial)
-  assert(trial.status == Trial.RUNNING, "pause_trial: the trial is not running")
+  if trial.status ~= Trial.RUNNING then error("pause_trial: the trial is not running", 2) end
   local c = self:save(trial, ckpt.CheckpointStorage.MEMORY)
   if not c then
     self:stop_trial(trial, true, "pause failed: the trial's worker is gone")

@@ -90,8 +90,7 @@ function TrialRunner:_scheduler(name, judge, ...)
   return plugin.must("scheduler", self.scheduler, name, judge, self, ...)
 end
 
---- The search algorithm's hooks (SearchGenerator, BasicVariantGenerator or
---- a user's own) go through the same adapter as every plug-in.
+--- The search algorithm's hooks (SearchGenerator, BasicVariantGenerator or a user's own) go through the same adapter.
 function TrialRunner:_search(name, judge, ...)
   return plugin.must("search algorithm", self.search_alg, name, judge, ...)
 end
@@ -126,9 +125,10 @@ function TrialRunner:get_live_trials()
   return self._live
 end
 
---- Adds a trial (Ray's add_trial): it is journaled, checked against the
---- node(s), and handed to the scheduler.
+--- Adds a trial (Ray's add_trial): journaled, checked against the node(s), handed to the scheduler.
 function TrialRunner:add_trial(trial, quiet)
+  local known = self._by_id[trial.trial_id] -- (two of one id jammed the loop, blaming the scheduler)
+  if known ~= nil and known ~= trial then error("add_trial: the experiment has a trial of id " .. trial.trial_id, 2) end
   self.trials[#self.trials + 1] = trial
   self._by_id[trial.trial_id] = trial
   trial._changes = self._changes

@@ -1,0 +1,43 @@
+--- tune.executor.node: the resources of the node a TrialExecutor runs
+--- trials on (executor/init.lua), as ray.init takes them.
+local core = require("tune.core")
+
+local M = {}
+
+--- Node resources: detected, then overridden by num_cpus / num_gpus /
+--- memory / resources (custom names), as ray.init's arguments.
+function M.resources(opts)
+  local res, gpu_ids = core.detect_node()
+  if opts.num_cpus then res.CPU = opts.num_cpus end
+  if opts.num_gpus then res.GPU = opts.num_gpus end
+  if opts.memory then res.memory = opts.memory end
+  if opts.resources then
+    if type(opts.resources) ~= "table" then
+      error("resources must be a table of name = amount, got " .. type(opts.resources), 0)
+    end
+    for k, v in pairs(opts.resources) do
+      if type(k) ~= "string" then error("resources must be a table of name = amount, got a key " .. tostring(k), 0) end
+      local lk = k:lower()
+      if lk == "cpu" then res.CPU = v elseif lk == "gpu" then res.GPU = v else res[k] = v end
+    end
+  end
+  -- A node has whole GPUs, each of them once (Ray refuses more GPUs than
+  -- CUDA_VISIBLE_DEVICES lists: trials would share one).
+  local g = res.GPU
+  if type(g) == "number" and math.tointeger(g) == nil then
+    error("num_gpus must be a whole number of GPUs, got " .. tostring(g), 0)
+  end
+  local seen = {}
+  for _, id in ipairs(gpu_ids or {}) do
+    if seen[id] then error(string.format("CUDA_VISIBLE_DEVICES lists GPU %s twice", id), 0) end
+    seen[id] = true
+  end
+  if gpu_ids and #gpu_ids > 0 and type(g) == "number" and g > #gpu_ids then
+    error(string.format("num_gpus = %d, but %s %d GPU%s (%s): a trial's GPU would be another's",
+      g, os.getenv("CUDA_VISIBLE_DEVICES") and "CUDA_VISIBLE_DEVICES lists" or "this machine has", #gpu_ids,
+      #gpu_ids == 1 and "" or "s", table.concat(gpu_ids, ",")), 0)
+  end
+  return res, gpu_ids
+end
+
+return M
