@@ -210,6 +210,20 @@ describe("executor", function()
     r:cleanup()
   end)
 
+  it("says which method was given what instead of a trial, at the caller's line", function()
+    -- (Each failed inside the method: "attempt to index a nil value".)
+    local ex = support.executor{num_cpus = 1}
+    for _, m in ipairs({"start_trial", "stop_trial", "pause_trial", "save", "restore", "reset_trial"}) do
+      local line = debug.getinfo(1, "l").currentline
+      local ok, err = pcall(function() local r = ex[m](ex, "abc") return r end)
+      assert.is_false(ok)
+      assert.equal(string.format('spec/executor_more_spec.lua:%d: %s: expected a Trial, got string "abc"', line + 1, m), err)
+    end
+    local ok, err = pcall(ex.save, ex, tune.Trial("counter", {local_dir = dir}))
+    assert.is_false(ok)
+    assert.matches("save: trial .* has no directory yet: it has not started", err)
+  end)
+
   it("a trial started from a saved checkpoint is restoring until its restore is done", function()
     -- (restoring_from was set from an undefined variable: never.)
     local ex = support.executor{num_cpus = 1}

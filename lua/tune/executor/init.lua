@@ -108,6 +108,7 @@ function TrialExecutor:__init(opts)
   self._last_recon = -math.huge
 end
 
+local check_trial = require("tune.experiment.trial").check
 local function fail_start(self, trial, msg)
   trial:set_status(Trial.ERROR)
   trial:handle_error(msg)
@@ -132,6 +133,7 @@ end
 --- (then ERROR, with trial.error_msg). `cap` (an integer >= 1, or nil)
 --- caps the first batch below the result buffer's length.
 function TrialExecutor:start_trial(trial, cap)
+  check_trial(trial, "start_trial")
   if trial.status == Trial.RUNNING then -- (it was failed, its worker left running)
     error(string.format("start_trial: trial %s is already running: stop or pause it first", tostring(trial)), 2)
   end
@@ -228,6 +230,7 @@ end
 --- Stops the trial: TERMINATED, or ERROR with `error` (and the message
 --- and traceback for its error file).
 function TrialExecutor:stop_trial(trial, error, error_msg, traceback)
+  check_trial(trial, "stop_trial")
   if trial.status == Trial.RUNNING and self._trials[trial.trial_id] ~= trial then -- (its worker went on)
     _G.error(string.format("stop_trial: trial %s runs on another executor: stop it there", tostring(trial)), 2)
   end
@@ -249,6 +252,7 @@ end
 
 --- Saves to memory, stops, and marks the trial PAUSED (Ray's pause_trial).
 function TrialExecutor:pause_trial(trial)
+  check_trial(trial, "pause_trial")
   if trial.status ~= Trial.RUNNING then error("pause_trial: the trial is not running", 2) end
   local c = self:save(trial, ckpt.CheckpointStorage.MEMORY)
   if not c then
@@ -268,6 +272,7 @@ end
 --- Ray's reset_trial: true when the trainable can take the new config in
 --- place (then trial.config and experiment_tag change), false otherwise.
 function TrialExecutor:reset_trial(trial, new_config, new_experiment_tag)
+  check_trial(trial, "reset_trial")
   local rc = self._core:reset(trial.trial_id, new_config, new_experiment_tag)
   if rc ~= 1 then return false end
   trial:set_config(new_config, new_experiment_tag)

@@ -6,6 +6,7 @@
 local ckpt = require("tune.executor.checkpoint")
 local core = require("tune.core")
 local util = require("tune.util")
+local check_trial = require("tune.experiment.trial").check
 
 local M = {}
 
@@ -15,6 +16,10 @@ local KEEP = 4
 --- Saves the trial. MEMORY: registered at once (Ray). PERSISTENT: becomes
 --- trial.saving_to; a SAVING_RESULT event carries its directory.
 function M:save(trial, storage, result)
+  check_trial(trial, "save")
+  if rawget(trial, "logdir") == nil then
+    error(string.format("save: trial %s has no directory yet: it has not started", tostring(trial)), 2)
+  end
   storage = storage or ckpt.CheckpointStorage.PERSISTENT
   result = result or trial.last_result
   local dir
@@ -71,6 +76,7 @@ end
 --- A persistent restore ends with RESTORING_RESULT; training resumes when
 --- continue_training is called then.
 function M:restore(trial, checkpoint)
+  check_trial(trial, "restore")
   checkpoint = checkpoint or trial.checkpoint
   if checkpoint == nil or checkpoint.dir_or_data == nil then return false end
   local persistent = checkpoint.storage_mode ~= ckpt.CheckpointStorage.MEMORY

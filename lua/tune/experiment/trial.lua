@@ -469,4 +469,13 @@ function M.update_resources(trial, pgf)
 end
 
 M.Trial = Trial
+
+--- Raises, at the caller's caller, unless `v` is a trial: a method's
+--- argument (a nil or a name failed inside the method).
+function M.check(v, method)
+  if type(v) ~= "table" or type(rawget(v, "trial_id")) ~= "string" then
+    error(string.format("%s: expected a Trial, got %s", method, util.show_got(v)), 3)
+  end
+end
+
 return M
