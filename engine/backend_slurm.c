@@ -50,6 +50,20 @@
 
 typedef struct slurm_alloc slurm_alloc_t;
 
+/// A scancel the driver started: a process of the loop, never waited for
+/// in it (a slurmctld that does not answer makes scancel retry for tens of
+/// seconds), ended after CANCEL_S.
+typedef struct cancel {
+  tune_proc_t *p;               ///< NULL once it exited
+  char *what;                   ///< its argument: a job id, or --name=...
+  int ok;                       ///< it exited 0: Slurm took the request
+  tune_timer_t *timer;          ///< ends it after CANCEL_S
+  struct cancel *next;
+} cancel_t;
+
+/// Seconds a scancel may take: Slurm answers one in well under a second.
+#define CANCEL_S 5.0
+
 /// A group with whole CPUs, by its factory's key.
 typedef struct whole {
   char *key;
@@ -82,14 +96,17 @@ typedef struct {
   int gave_up;                  ///< the allocation can no longer run a waiting trial
   refused_t *refused;           ///< reservations to fail in the next wait
   tune_proc_t *procs;           ///< live workers (steps)
+  tune_proc_t **resolve;        ///< ended workers whose job met a node failure: which node, after the wait
+  size_t nresolve;
   whole_t *whole;               ///< groups with whole CPUs
   slurm_alloc_t *allocs;        ///< outside an allocation: one per reserving or reserved group
   int work;                     ///< a salloc reported: handle it after the wait
   char *job_name;               ///< outside an allocation: the name of every job of this run
   int submitted;                ///< a salloc was started (scancel --name at the end)
+  cancel_t *cancels;            ///< the scancels started
   double step_start_s;          ///< warn about a step not started after this long
   char *hide_probe_from;        ///< test-only: one node must not see the probe
-  char *srun, *salloc;          ///< their paths (posix_spawn does not search PATH)
+  char *srun, *salloc, *scancel; ///< their paths (posix_spawn does not search PATH)
   char *setpriv;                ///< its path, or NULL (a driver killed with -9 then leaves a queued job)
   tune_chan_server_t *chans;    ///< workers' protocol channels; NULL with channel = "stdio"
   char *driver_host;            ///< the address workers connect to; NULL: srun's launch address
@@ -104,6 +121,7 @@ struct slurm_alloc {
   tune_buf_t out;               ///< salloc's stdout (the job id line)
   tune_buf_t err;               ///< its stderr: the current line
   char *error;                  ///< its first "error:" line, or else its last line
+  char *lost_node;              ///< the node whose failure ended the job ("Node failure on n3")
   int granted, exited, reported, released;
   slurm_alloc_t *next;
 };
@@ -115,8 +133,13 @@ struct tune_proc {
   tune_proc_cb_t cb;
   void *ud;
   slurm_alloc_t *alloc;         ///< a salloc of this allocation, else NULL
+  int is_cancel;                ///< a scancel
+  cancel_t *cancel;             ///< its record, while there is one
   tune_buf_t err_line;          ///< srun's stderr, the current line
   char *lost_node;
+  char *job_id;                 ///< outside an allocation: its job
+  char *job_nodes;              ///< and that job's nodes, comma-separated
+  int resolving;                ///< its job met a node failure: which node is asked after the wait
   char *reason;                 ///< srun's last "srun: error:" line
   char *stepd;                  ///< slurmstepd's last "*** ... ***" line (a cancel, a time limit)
   char *last_err;               ///< the step's own last stderr line before its channel opened
@@ -210,6 +233,8 @@ static void proc_free(tune_proc_t *p) {
   tune_chan_free(p->chan);
   tune_buf_free(&p->err_line);
   free(p->lost_node);
+  free(p->job_id);
+  free(p->job_nodes);
   free(p->reason);
   free(p->stepd);
   free(p->last_err);
@@ -223,8 +248,8 @@ static void set_str(char **dst, const char *s) {
 }
 
 /// srun's own messages on the worker's stderr: a node failure, its last
-/// error, slurmstepd's "*** STEP ... CANCELLED ... ***"; and the step's own
-/// last line (before its channel opens, the worker's stderr comes this way
+/// error (or an argument it refused), slurmstepd's "*** STEP ... CANCELLED
+/// ... ***"; and the step's own last line (before its channel opens, the worker's stderr comes this way
 /// too: "cannot connect to the driver ..."). The bytes pass on unchanged.
 static void scan_stderr(tune_proc_t *p, const char *data, size_t len) {
   for (size_t i = 0; i < len; i++) {
@@ -241,10 +266,15 @@ static void scan_stderr(tune_proc_t *p, const char *data, size_t len) {
       f += strlen("Node failure on ");
       p->lost_node = tune_xstrndup(f, strcspn(f, " \t\r:,"));
     }
-    if (!strncmp(line, "srun: error:", 12)) set_str(&p->reason, line);
+    /* srun's own errors, its refusal of an argument among them ("srun:
+       unrecognized option '--x'", then a line that only points at --help). */
+    int refused = !strncmp(line, "srun: ", 6) && (strstr(line, "unrecognized option") ||
+                                                  strstr(line, "invalid option") || strstr(line, "requires an argument"));
+    if (!strncmp(line, "srun: error:", 12) || refused)
+      set_str(&p->reason, line);
     else if (strstr(line, "slurmstepd") && strstr(line, "***")) set_str(&p->stepd, line);
     else if (n && strncmp(line, "srun: ", 6) && line[0] != '\t' && line[0] != ' ' &&
-             strcmp(line, "stack traceback:"))
+             strcmp(line, "stack traceback:") && strncmp(line, "Try \"srun --help\"", 17))
       set_str(&p->last_err, line); /* not a traceback's lines */
     tune_buf_reset(&p->err_line);
   }
@@ -259,6 +289,11 @@ static void alloc_err_line(slurm_alloc_t *a, const char *line) {
     id += strlen("Pending job allocation ");
     size_t n = strspn(id, "0123456789");
     if (n) a->job_id = tune_xstrndup(id, n);
+  }
+  const char *f = strstr(line, "Node failure on ");
+  if (f && !a->lost_node) {
+    f += strlen("Node failure on ");
+    a->lost_node = tune_xstrndup(f, strcspn(f, " \t\r:"));
   }
   if (!*line) return;
   if (strstr(line, "error:")) {
@@ -293,6 +328,7 @@ static void alloc_data(tune_proc_t *p, int stream, const char *data, size_t len)
 
 static void on_data(void *ud, int stream, const char *data, size_t len) {
   tune_proc_t *p = ud;
+  if (p->is_cancel) return; /* its status says it all */
   if (p->alloc) {
     alloc_data(p, stream, data, len);
     return;
@@ -312,21 +348,44 @@ static void on_data(void *ud, int stream, const char *data, size_t len) {
 /// own last words, srun's last error.
 static const char *exit_reason(const tune_proc_t *p) {
   if (p->why) return p->why;
+  if (p->lost_node && p->stepd && strstr(p->stepd, "NODE FAILURE")) return p->stepd;
   if (p->lost_node && p->reason) return p->reason;
   if (p->stepd) return p->stepd;
   if (p->last_err) return p->last_err;
   return p->reason;
 }
 
-/// The worker is gone and its protocol drained: tell the engine.
+/// Whether slurmstepd said that a node failure ended the step or its job
+/// (a multi-node job ends with any of its nodes: srun on another node then
+/// names no node).
+static int met_node_failure(const tune_proc_t *p) {
+  return !p->lost_node && p->job_nodes && p->stepd && strstr(p->stepd, "DUE TO NODE FAILURE");
+}
+
+/// The worker is gone and its protocol drained: tell the engine (after
+/// the wait, when Slurm must first say which node failed).
 static void finish(tune_proc_t *p) {
   slurm_backend_t *b = p->b;
+  if (met_node_failure(p) && !p->resolving) {
+    p->resolving = 1;
+    b->resolve = tune_xrealloc(b->resolve, (b->nresolve + 1) * sizeof *b->resolve);
+    b->resolve[b->nresolve++] = p;
+    b->work = 1;
+    return;
+  }
   if (p->chan && tune_chan_state(p->chan) != TUNE_CHAN_ENDED) p->cb.on_data(p->ud, TUNE_STREAM_PROTOCOL, NULL, 0);
   if (p->prev) p->prev->next = p->next;
   else b->procs = p->next;
   if (p->next) p->next->prev = p->prev;
-  if (p->lost_node) mark_lost(b, p->lost_node);
-  else if (p->held) take_gone(b, p->node, p->cpu, p->memory);
+  if (p->lost_node) {
+    for (const char *n = p->lost_node; *n;) { /* one or more, comma-separated */
+      size_t len = strcspn(n, ",");
+      char *one = tune_xstrndup(n, len);
+      mark_lost(b, one);
+      free(one);
+      n += len + (n[len] == ',');
+    }
+  } else if (p->held) take_gone(b, p->node, p->cpu, p->memory);
   tune_exit_t x = p->exit;
   if (p->lost_node) x.lost_node = p->lost_node;
   if (!x.reason) x.reason = exit_reason(p);
@@ -349,6 +408,14 @@ static void linger_done(void *ud) {
 
 static void on_exit_cb(void *ud, const tune_exit_t *e) {
   tune_proc_t *p = ud;
+  if (p->is_cancel) {
+    if (p->cancel) {
+      p->cancel->ok = e->status == 0 && e->signal == 0;
+      p->cancel->p = NULL;
+    }
+    proc_free(p);
+    return;
+  }
   if (p->alloc) {
     if (p->alloc->err.len) alloc_err_line(p->alloc, p->alloc->err.data);
     p->alloc->exited = 1;
@@ -390,7 +457,10 @@ static char *find_in_path(const char *name) {
 /// Spawns argv through the local backend, with our callbacks; argv[0] is
 /// srun, salloc or setpriv.
 static int spawn_argv(slurm_backend_t *b, char **argv, char **env, const char *cwd, tune_proc_t *p) {
-  const char *file = !strcmp(argv[0], "srun") ? b->srun : !strcmp(argv[0], "setpriv") ? b->setpriv : b->salloc;
+  const char *file = !strcmp(argv[0], "srun")      ? b->srun
+                     : !strcmp(argv[0], "setpriv") ? b->setpriv
+                     : !strcmp(argv[0], "scancel") ? b->scancel
+                                                   : b->salloc;
   tune_spawn_t so = {file, argv, env, cwd, 0, NULL, NULL, 0};
   return b->local->ops->spawn(b->local, &so, &proc_cb, p, &p->lp);
 }
@@ -532,6 +602,16 @@ static int slurm_spawn(tune_backend_t *base, const tune_spawn_t *o, const tune_p
   p->cb = *cb;
   p->ud = ud;
   p->node = bp->node;
+  if (!b->in_allocation) {
+    tune_buf_t nodes = TUNE_BUF_INIT;
+    for (size_t i = 0; i < o->placement->nbundles; i++) {
+      const char *name = b->base.cluster.nodes[o->placement->bundles[i].node].name;
+      if (!tune_slurm_list_has(nodes.data, name)) tune_buf_printf(&nodes, "%s%s", nodes.len ? "," : "", name);
+    }
+    p->job_nodes = tune_xstrdup(nodes.data);
+    p->job_id = tune_xstrdup(alloc_of(b, o->placement)->job_id);
+    tune_buf_free(&nodes);
+  }
   p->cpu = (int64_t)cpus * TUNE_RES_SCALE;
   p->memory = res->memory;
   char *channel = NULL;
@@ -717,9 +797,46 @@ static int slurm_reserve(tune_backend_t *base, const tune_pgf_t *f, tune_reserva
   return b->in_allocation ? reserve_inside(b, f, r) : reserve_outside(b, f, r);
 }
 
-static void scancel(const char *job_id) {
-  char *argv[] = {"scancel", (char *)job_id, NULL};
-  tune_slurm_run(argv, NULL, NULL);
+static void cancel_late(void *ud) {
+  cancel_t *c = ud;
+  if (c->p) local_ops->kill(c->p->lp);
+}
+
+/// Starts `scancel what` (a job id, or --name=...) and goes on: the loop
+/// sees it end, and it is ended after CANCEL_S.
+static void scancel(slurm_backend_t *b, const char *what) {
+  cancel_t *c = tune_xcalloc(1, sizeof *c);
+  c->what = tune_xstrdup(what);
+  c->next = b->cancels;
+  b->cancels = c;
+  tune_proc_t *p = tune_xcalloc(1, sizeof *p);
+  p->b = b;
+  p->is_cancel = 1;
+  p->cancel = c;
+  char *argv[] = {"scancel", c->what, NULL};
+  if (!b->scancel || spawn_argv(b, argv, environ, ".", p) < 0) {
+    proc_free(p);
+    return; /* not confirmed: said at the end */
+  }
+  c->p = p;
+  c->timer = local_ops->timer_new(b->local, cancel_late, c);
+  local_ops->timer_start(c->timer, CANCEL_S);
+}
+
+/// Frees the scancels that ended and were confirmed; `all`: every one.
+static void prune_cancels(slurm_backend_t *b, int all) {
+  for (cancel_t **pp = &b->cancels; *pp;) {
+    cancel_t *c = *pp;
+    if (!all && (c->p || !c->ok)) {
+      pp = &c->next;
+      continue;
+    }
+    *pp = c->next;
+    if (c->p) c->p->cancel = NULL; /* (killed, not yet seen to end) */
+    if (c->timer) local_ops->timer_free(c->timer);
+    free(c->what);
+    free(c);
+  }
 }
 
 /// Ends a job of ours: scancel, and its salloc goes (its pipe closes). A
@@ -728,7 +845,7 @@ static void scancel(const char *job_id) {
 static void end_alloc(slurm_alloc_t *al) {
   if (al->released) return;
   al->released = 1;
-  if (al->job_id) scancel(al->job_id);
+  if (al->job_id) scancel(al->b, al->job_id);
   if (al->salloc) {
     int64_t pid = al->b->local->ops->pid(al->salloc->lp);
     if (!al->job_id && pid > 0) kill((pid_t)pid, SIGTERM);
@@ -830,6 +947,7 @@ static int handle_allocs(slurm_backend_t *b) {
       tune_buf_free(&al->out);
       tune_buf_free(&al->err);
       free(al->error);
+      free(al->lost_node);
       free(al->job_id);
       free(al);
       continue;
@@ -839,10 +957,62 @@ static int handle_allocs(slurm_backend_t *b) {
   return any;
 }
 
+/// Seconds the question "which node failed" may take.
+#define NODE_QUERY_S 10.0
+
+/// The salloc of job `id` whose job is still known.
+static slurm_alloc_t *alloc_by_id(slurm_backend_t *b, const char *id) {
+  for (slurm_alloc_t *a = b->allocs; a; a = a->next)
+    if (a->job_id && !strcmp(a->job_id, id)) return a;
+  return NULL;
+}
+
+/// Workers whose job a node failure ended (slurmstepd on another node of
+/// the job names none): the node is the one salloc names ("Node failure on
+/// n3", which may come a moment after the worker ended), else those of the
+/// job's nodes that sinfo shows down. The engine then hears that the
+/// worker was lost with it; when Slurm says neither, the failure as
+/// slurmstepd said it.
+static int resolve_lost(slurm_backend_t *b) {
+  int any = b->nresolve > 0;
+  while (b->nresolve) {
+    tune_proc_t *p = b->resolve[--b->nresolve];
+    slurm_alloc_t *al = alloc_by_id(b, p->job_id);
+    double until = local_ops->now(b->local) + 2;
+    while (al && !al->lost_node && al->salloc && local_ops->now(b->local) < until) local_ops->wait(b->local, 0.1);
+    if (al && al->lost_node) {
+      p->lost_node = tune_xstrdup(al->lost_node);
+      finish(p);
+      continue;
+    }
+    tune_buf_t out = TUNE_BUF_INIT, down = TUNE_BUF_INIT;
+    char *nodes = tune_xasprintf("--nodes=%s", p->job_nodes);
+    char *argv[] = {"sinfo", "-h", "-N", nodes, "-o", "%N %t", NULL};
+    if (tune_slurm_run_bounded(argv, &out, NULL, NODE_QUERY_S, 1) == 0) {
+      tune_buf_putc(&out, '\0');
+      char *save = NULL;
+      for (char *line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char name[256], state[64];
+        if (sscanf(line, "%255s %63s", name, state) != 2) continue;
+        if ((strncmp(state, "down", 4) && strncmp(state, "fail", 4)) || tune_slurm_list_has(down.data, name)) continue;
+        tune_buf_printf(&down, "%s%s", down.len ? "," : "", name);
+      }
+    }
+    if (down.len) p->lost_node = tune_xstrdup(down.data);
+    else TUNE_DEBUG("slurm: a node failure ended job of nodes %s, but sinfo shows none of them down", p->job_nodes);
+    free(nodes);
+    tune_buf_free(&out);
+    tune_buf_free(&down);
+    finish(p);
+  }
+  return any;
+}
+
 static int slurm_wait(tune_backend_t *base, double timeout) {
   slurm_backend_t *b = (slurm_backend_t *)base;
   int any = b->local->ops->wait(b->local, b->work ? 0 : timeout);
-  if (b->work) any |= handle_allocs(b);
+  if (b->work) any |= resolve_lost(b) | handle_allocs(b);
+  prune_cancels(b, 0);
   return any;
 }
 
@@ -961,29 +1131,57 @@ static int slurm_check_dir(tune_backend_t *base, const char *dir, char *err, siz
   return rc;
 }
 
+/// Whether a scancel or a salloc is still running.
+static int ending(const slurm_backend_t *b) {
+  for (const slurm_alloc_t *al = b->allocs; al; al = al->next)
+    if (al->salloc) return 1;
+  for (const cancel_t *c = b->cancels; c; c = c->next)
+    if (c->p) return 1;
+  return 0;
+}
+
+/// The end of a run outside an allocation: when Slurm did not confirm
+/// that this run's jobs are cancelled (slurmctld does not answer), one
+/// warning names them and the commands that cancel them.
+static void warn_unconfirmed(slurm_backend_t *b) {
+  tune_buf_t ids = TUNE_BUF_INIT;
+  int by_name = 0, failed = 0;
+  for (const cancel_t *c = b->cancels; c; c = c->next) {
+    if (!strncmp(c->what, "--name=", 7)) by_name |= c->ok;
+    else if (!c->ok) tune_buf_printf(&ids, "%s%s", failed++ ? " " : "", c->what);
+  }
+  if (!by_name && (failed || b->submitted))
+    TUNE_WARN("slurm: Slurm did not confirm within %g s that it cancelled this run's jobs%s%s (does slurmctld "
+              "answer?); they may stay in squeue until it does: cancel them with `scancel --name=%s`%s%s%s",
+              CANCEL_S, failed ? " " : "", failed ? ids.data : "", b->job_name, failed ? " (or `scancel " : "",
+              failed ? ids.data : "", failed ? "`)" : "");
+  tune_buf_free(&ids);
+}
+
 static int slurm_destroy(tune_backend_t *base) {
   slurm_backend_t *b = (slurm_backend_t *)base;
+  /* The scancels run together, each bounded: at most CANCEL_S in all. */
   for (slurm_alloc_t *al = b->allocs; al; al = al->next) end_alloc(al);
   /* Any job of this run still pending (a salloc that had not said its id). */
   if (b->submitted) {
     char *name = tune_xasprintf("--name=%s", b->job_name);
-    char *argv[] = {"scancel", name, NULL};
-    tune_slurm_run(argv, NULL, NULL);
+    scancel(b, name);
     free(name);
   }
-  /* Let the sallocs go before the processes' loop closes. */
-  for (int i = 0; i < 50; i++) {
-    int live = 0;
-    for (slurm_alloc_t *al = b->allocs; al; al = al->next) live |= al->salloc != NULL;
-    if (!live) break;
-    b->local->ops->wait(b->local, 0.1);
-  }
+  double end = b->local->ops->now(b->local) + CANCEL_S + 1;
+  while (ending(b) && b->local->ops->now(b->local) < end) b->local->ops->wait(b->local, 0.1);
+  for (cancel_t *c = b->cancels; c; c = c->next)
+    if (c->p) local_ops->kill(c->p->lp);
+  for (int i = 0; i < 10 && ending(b); i++) b->local->ops->wait(b->local, 0.1);
+  if (!b->in_allocation) warn_unconfirmed(b);
+  prune_cancels(b, 1);
   while (b->allocs) {
     slurm_alloc_t *al = b->allocs;
     b->allocs = al->next;
     tune_buf_free(&al->out);
     tune_buf_free(&al->err);
     free(al->error);
+    free(al->lost_node);
     free(al->job_id);
     free(al);
   }
@@ -993,6 +1191,7 @@ static int slurm_destroy(tune_backend_t *base) {
     free(x->why);
     free(x);
   }
+  free(b->resolve);
   while (b->whole) {
     whole_t *w = b->whole;
     b->whole = w->next;
@@ -1025,6 +1224,7 @@ static int slurm_destroy(tune_backend_t *base) {
   free(b->driver_host);
   free(b->srun);
   free(b->salloc);
+  free(b->scancel);
   free(b->setpriv);
   free(b);
   return rc;
@@ -1184,6 +1384,7 @@ tune_backend_t *tune_backend_slurm_new(const tune_backend_opts_t *o, char *err, 
   b->srun = srun;
   b->salloc = salloc;
   b->setpriv = find_in_path("setpriv");
+  b->scancel = find_in_path("scancel");
   b->job_name = unique_job_name();
   b->step_start_s = step_start_s;
   b->base.ops = &slurm_ops;

@@ -108,10 +108,13 @@ static void driver_step(const char *job_id, driver_step_t *d) {
     free(tres);
     free(per_node);
   }
+  /* The advice only where the step holds more than that would. */
+  int least = d->n == 1 && ceil(d->cpus) <= 1 && d->gpus == 0;
   if (d->n)
     tune_log(TUNE_LOG_INFO, "slurm: the driver runs in step %s, which holds %g CPU(s) and %g GPU(s) on %s%s: trials get "
-             "the rest of the allocation (srun --exact -n1 -c1 --gres=none tunelua ... leaves them more)", id,
-             ceil(d->cpus), d->gpus, d->nodes[0], d->n > 1 ? " and its other nodes" : "");
+             "the rest of the allocation%s", id, ceil(d->cpus), d->gpus, d->nodes[0],
+             d->n > 1 ? " and its other nodes" : "",
+             least ? "" : " (srun --exact -n1 -c1 --gres=none tunelua ... leaves them more)");
   tune_buf_free(&out);
   free(id);
 }

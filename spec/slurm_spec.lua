@@ -431,6 +431,37 @@ maybe("the Slurm backend", function()
     sh("scancel " .. blocker)
   end)
 
+  it("outside an allocation, Ctrl-C while slurmctld does not answer returns within seconds, naming the jobs to cancel", function()
+    local pid = start_bg(string.format("%s --backend slurm %s long2 %s/int", BIN, FIXTURE, dir), dir, dir .. "/int.log")
+    assert.is_truthy(wait_for(function()
+      local _, n = sh("cat " .. dir .. "/int/long2/*/result.json 2>/dev/null | wc -l")
+      return (tonumber(n) or 0) >= 4 and #our_jobs() == 2
+    end, 30), "the trials did not start")
+    local ids = {}
+    for _, line in ipairs(our_jobs()) do ids[#ids + 1] = line:match("^%d+") end
+    local ctld = assert(core.read_file(select(2, sh("scontrol show config")):match("SlurmctldPidFile%s*=%s*(%S+)")))
+    ctld = ctld:match("%d+")
+    os.execute("kill -STOP " .. ctld)
+    local t0 = core.now()
+    local ok, err = pcall(function()
+      os.execute("kill -INT " .. pid)
+      assert.is_truthy(wait_for(function() return not alive(pid) end, 60))
+    end)
+    local took = core.now() - t0
+    os.execute("kill -CONT " .. ctld)
+    local log = core.read_file(dir .. "/int.log")
+    local name = log:match("scancel %-%-name=(tunelua%-[%w%-]+)")
+    sh("scancel --name=" .. (name or "none") .. " " .. table.concat(ids, " "))
+    assert(ok, err)
+    assert.is_true(took < 15, "took " .. took .. " s:\n" .. log)
+    table.sort(ids)
+    assert.matches("Slurm did not confirm within 5 s that it cancelled this run's jobs " .. ids[1] .. " " .. ids[2], log:gsub("(jobs )(%d+) (%d+)", function(p, a, b)
+      if tonumber(a) > tonumber(b) then a, b = b, a end
+      return p .. a .. " " .. b
+    end), 1, true)
+    assert.is_truthy(name, log)
+  end)
+
   it("gives the trials of an allocation its memory (--mem-per-cpu, or the nodes' without --mem)", function()
     local code, out, s = run("memory", dir, "salloc --quiet -N1 -n1 -c2 --no-kill")
     assert.equal(0, code, out)
@@ -495,6 +526,47 @@ maybe("the Slurm backend", function()
       end
     end
     assert.equal(1, failed, out)
+  end)
+
+  it("outside an allocation, a node failure in a multi-node trial is that node's: excluded after (SPREAD), or the group can never run (STRICT_SPREAD)", function()
+    local code, out, s = run("spreadfail", dir, "timeout 60")
+    local t = assert(s, out).trials[1]
+    local node = (t.error or ""):match("was lost with node (n%d)")
+    assert.is_true(node_back(node or "n3"))
+    assert.equal(0, code, out)
+    assert.is_truthy(node, t.error)
+    assert.matches("^worker process %(pid %d+%) was lost with node n%d: slurmstepd[^\n]*DUE TO NODE FAILURE", t.error)
+    assert.matches("node " .. node .. " failed: no more trials go there (later jobs exclude it)", out, 1, true)
+    assert.equal("TERMINATED", t.status)
+    assert.equal(1, t.num_failures)
+    assert.is_nil(t.results[#t.results].bundle_nodes:find(node, 1, true), t.results[#t.results].bundle_nodes)
+    code, out, s = run("strictfail", dir, "timeout 60")
+    t = assert(s, out).trials[1]
+    assert.is_true(node_back(node))
+    assert.equal(0, code, out)
+    assert.equal("ERROR", t.status)
+    assert.matches("can never run: asked for {1 CPU, 0 GPUs} + {1 CPU, 0 GPUs} + {1 CPU, 0 GPUs} (STRICT_SPREAD) but "
+      .. "outside an allocation this group is one job of 3 nodes", t.error, 1, true)
+  end)
+
+  it("names the argument srun refused on the trial's error's first line", function()
+    local _, out, s = run("one", dir, "salloc --quiet -N1 -n1 -c1 --no-kill", "SPEC_SRUN_ARG=--bogus-flag")
+    local t = assert(s, out).trials[1]
+    assert.equal("ERROR", t.status)
+    assert.matches("^worker process %(pid %d+%) exited unexpectedly with status %d+: srun: unrecognized option '%-%-bogus%-flag'$",
+      t.error:match("^[^\n]*"))
+  end)
+
+  it("does not advise a driver's step of one CPU without GPUs to be what it is", function()
+    local code, out = run("one", dir, "timeout 60 salloc --quiet -N1 -n2 -c1 --no-kill srun --exact -n1 -c1 --gres=none")
+    assert.equal(0, code, out)
+    assert.matches("the driver runs in step %d+%.0, which holds 1 CPU%(s%) and 0 GPU%(s%) on n%d: trials get the rest of "
+      .. "the allocation\n", out)
+    -- A step that holds more is told how to hold less.
+    code, out = run("one", dir .. "/2", "timeout 60 salloc --quiet -N1 -n2 -c2 --no-kill srun --exact -n1 -c2 --gres=none")
+    assert.equal(0, code, out)
+    assert.matches("holds 2 CPU%(s%) and 0 GPU%(s%) on n%d: trials get the rest of the allocation %(srun %-%-exact %-n1 "
+      .. "%-c1 %-%-gres=none tunelua %.%.%. leaves them more%)", out)
   end)
 
   it("refuses a local_dir that a node does not see", function()
