@@ -139,7 +139,7 @@ struct tune_proc {
   char *lost_node;
   char *job_id;                 ///< outside an allocation: its job
   char *job_nodes;              ///< and that job's nodes, comma-separated
-  int resolving;                ///< its job met a node failure: which node is asked after the wait
+  int resolving;                ///< its job met a node failure: 1 queued (which node is asked after the wait), 2 asked
   char *reason;                 ///< srun's last "srun: error:" line
   char *stepd;                  ///< slurmstepd's last "*** ... ***" line (a cancel, a time limit)
   char *last_err;               ///< the step's own last stderr line before its channel opened
@@ -366,8 +366,12 @@ static int met_node_failure(const tune_proc_t *p) {
 /// the wait, when Slurm must first say which node failed).
 static void finish(tune_proc_t *p) {
   slurm_backend_t *b = p->b;
+  /* Queued: resolve_lost finishes it (its channel's end and the linger
+     timer would otherwise finish and free it under resolve_lost). */
+  if (p->resolving == 1) return;
   if (met_node_failure(p) && !p->resolving) {
     p->resolving = 1;
+    if (p->linger) local_ops->timer_stop(p->linger);
     b->resolve = tune_xrealloc(b->resolve, (b->nresolve + 1) * sizeof *b->resolve);
     b->resolve[b->nresolve++] = p;
     b->work = 1;
@@ -974,38 +978,55 @@ static slurm_alloc_t *alloc_by_id(slurm_backend_t *b, const char *id) {
 /// worker was lost with it; when Slurm says neither, the failure as
 /// slurmstepd said it.
 static int resolve_lost(slurm_backend_t *b) {
-  int any = b->nresolve > 0;
+  if (!b->nresolve) return 0;
+  /* salloc names the node within moments; all the queued jobs' lines are
+     waited for together (2 s at most), then one sinfo asks for the rest. */
+  double until = local_ops->now(b->local) + 2;
+  for (;;) {
+    int waiting = 0;
+    for (size_t i = 0; i < b->nresolve; i++) {
+      slurm_alloc_t *al = alloc_by_id(b, b->resolve[i]->job_id);
+      waiting |= al && !al->lost_node && al->salloc;
+    }
+    if (!waiting || local_ops->now(b->local) >= until) break;
+    local_ops->wait(b->local, 0.1);
+  }
+  tune_buf_t nodes = TUNE_BUF_INIT, out = TUNE_BUF_INIT;
+  for (size_t i = 0; i < b->nresolve; i++) {
+    tune_proc_t *p = b->resolve[i];
+    slurm_alloc_t *al = alloc_by_id(b, p->job_id);
+    if (al && al->lost_node) p->lost_node = tune_xstrdup(al->lost_node);
+    else tune_buf_printf(&nodes, "%s%s", nodes.len ? "," : "--nodes=", p->job_nodes);
+  }
+  if (nodes.len) {
+    char *argv[] = {"sinfo", "-h", "-N", nodes.data, "-o", "%N %t", NULL};
+    if (tune_slurm_run_bounded(argv, &out, NULL, NODE_QUERY_S, 1) == 0) tune_buf_putc(&out, '\0');
+    else tune_buf_reset(&out);
+  }
   while (b->nresolve) {
     tune_proc_t *p = b->resolve[--b->nresolve];
-    slurm_alloc_t *al = alloc_by_id(b, p->job_id);
-    double until = local_ops->now(b->local) + 2;
-    while (al && !al->lost_node && al->salloc && local_ops->now(b->local) < until) local_ops->wait(b->local, 0.1);
-    if (al && al->lost_node) {
-      p->lost_node = tune_xstrdup(al->lost_node);
-      finish(p);
-      continue;
-    }
-    tune_buf_t out = TUNE_BUF_INIT, down = TUNE_BUF_INIT;
-    char *nodes = tune_xasprintf("--nodes=%s", p->job_nodes);
-    char *argv[] = {"sinfo", "-h", "-N", nodes, "-o", "%N %t", NULL};
-    if (tune_slurm_run_bounded(argv, &out, NULL, NODE_QUERY_S, 1) == 0) {
-      tune_buf_putc(&out, '\0');
-      char *save = NULL;
-      for (char *line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    p->resolving = 2;
+    if (!p->lost_node && out.len) {
+      tune_buf_t down = TUNE_BUF_INIT;
+      char *copy = tune_xstrdup(out.data), *save = NULL;
+      for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char name[256], state[64];
         if (sscanf(line, "%255s %63s", name, state) != 2) continue;
-        if ((strncmp(state, "down", 4) && strncmp(state, "fail", 4)) || tune_slurm_list_has(down.data, name)) continue;
+        if ((strncmp(state, "down", 4) && strncmp(state, "fail", 4)) || !tune_slurm_list_has(p->job_nodes, name) ||
+            tune_slurm_list_has(down.data, name))
+          continue;
         tune_buf_printf(&down, "%s%s", down.len ? "," : "", name);
       }
+      free(copy);
+      if (down.len) p->lost_node = tune_xstrdup(down.data);
+      tune_buf_free(&down);
     }
-    if (down.len) p->lost_node = tune_xstrdup(down.data);
-    else TUNE_DEBUG("slurm: a node failure ended job of nodes %s, but sinfo shows none of them down", p->job_nodes);
-    free(nodes);
-    tune_buf_free(&out);
-    tune_buf_free(&down);
+    if (!p->lost_node) TUNE_DEBUG("slurm: a node failure ended job of nodes %s, but sinfo shows none of them down", p->job_nodes);
     finish(p);
   }
-  return any;
+  tune_buf_free(&nodes);
+  tune_buf_free(&out);
+  return 1;
 }
 
 static int slurm_wait(tune_backend_t *base, double timeout) {

@@ -650,6 +650,28 @@ tune.run(function() end, {verbose = 1, progress_reporter = rep, local_dir = arg[
       p:on_trial_result(1, {}, w, w.last_result)
       p:on_trial_complete(1, {}, w)
       assert.equal(1, #out)
+      -- A trial a scheduler stopped within the print interval of its last
+      -- line, its last result not shown (no line came at all).
+      out = {}
+      local x = setmetatable({trial_id = "d", config = {}}, {__tostring = function() return "t_d" end})
+      p:on_trial_result(1, {}, x, {acc = 1})
+      x.last_result = {acc = 2}
+      p:on_trial_result(1, {}, x, x.last_result)
+      p:on_trial_complete(1, {}, x)
+      assert.same({"Trial t_d reported acc=1 with parameters={}.\n",
+        "Trial t_d reported acc=2 with parameters={}. This trial completed.\n"}, out)
+      -- At verbose 3 the same: the whole result once more, or "completed".
+      out = {}
+      local p3 = P{verbose = 3, out = function(s) out[#out + 1] = s end, clock = function() return now end}
+      p3:on_trial_result(1, {}, x, {acc = 1})
+      p3:on_trial_result(1, {}, x, x.last_result)
+      p3:on_trial_complete(1, {}, x)
+      local y = setmetatable({trial_id = "e", config = {}}, {__tostring = function() return "t_e" end})
+      y.last_result = {acc = 3}
+      p3:on_trial_result(1, {}, y, y.last_result)
+      p3:on_trial_complete(1, {}, y)
+      assert.same({"Result for t_d:\n  acc: 1\n", "Result for t_d:\n  acc: 2\n", "Result for t_e:\n  acc: 3\n",
+        "Trial t_e completed. Last result: acc=3\n"}, out)
     end)
   end)
 

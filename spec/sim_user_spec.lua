@@ -85,6 +85,42 @@ print("DONE")
     for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
   end)
 
+  it("refuses executor misuse before it drops a trial's config copy, at the caller's line", function()
+    -- (A refused start dropped the running trial's copy of its config; a nil failed inside sim.lua.)
+    local changed
+    local ex = tune.SimulatedExecutor{num_cpus = 1, curve = function(config, i)
+      if i == 1 then config.mark = "mine" end
+      changed = config.mark
+      if i <= 3 then return {l = i} end
+    end}
+    local a = tune.Trial("__fake", {local_dir = dir})
+    ex:get_next_executor_event({a}, true, 1)
+    assert.is_true(ex:start_trial(a))
+    assert.equal("TRAINING_RESULT", ex:get_next_executor_event({a}, false, 10).type)
+    for _, m in ipairs({"start_trial", "stop_trial", "pause_trial", "reset_trial"}) do
+      local line = debug.getinfo(1, "l").currentline
+      local ok, err = pcall(function() local r = ex[m](ex, nil) return r end)
+      assert.is_false(ok)
+      assert.equal(string.format("spec/sim_user_spec.lua:%d: %s: expected a Trial, got nil", line + 1, m), err)
+    end
+    local line = debug.getinfo(1, "l").currentline
+    local ok, err = pcall(function() local r = ex:start_trial(a) return r end)
+    assert.is_false(ok)
+    assert.matches("sim_user_spec.lua:" .. (line + 1) .. ": start_trial: trial .* is already running", err)
+    local other = tune.SimulatedExecutor{num_cpus = 1, curve = function() end}
+    line = debug.getinfo(1, "l").currentline
+    ok, err = pcall(function() other:stop_trial(a) end)
+    assert.is_false(ok)
+    assert.matches("sim_user_spec.lua:" .. (line + 1) .. ": stop_trial: trial .* runs on another executor", err)
+    other:close()
+    ex:continue_training(a)
+    assert.equal("TRAINING_RESULT", ex:get_next_executor_event({a}, false, 10).type)
+    assert.equal("mine", changed)
+    ex:stop_trial(a)
+    ex:cleanup()
+    ex:close()
+  end)
+
   it("caps one wait at the engine's longest, so that the clock goes on moving", function()
     -- (A wait of 1e17 s put the clock where a second no longer moved it.)
     local ex = tune.SimulatedExecutor{num_cpus = 1, curve = function(_, i) if i <= 2 then return {l = i} end end}

@@ -227,13 +227,20 @@ function TrialExecutor:set_status(trial, status)
   trial:set_status(status)
 end
 
+--- Why stop_trial refuses a trial, or nil: one RUNNING that another
+--- executor started (its worker went on, its results still came).
+function TrialExecutor:_foreign(trial)
+  if trial.status == Trial.RUNNING and self._trials[trial.trial_id] ~= trial then
+    return string.format("stop_trial: trial %s runs on another executor: stop it there", tostring(trial))
+  end
+end
+
 --- Stops the trial: TERMINATED, or ERROR with `error` (and the message
 --- and traceback for its error file).
 function TrialExecutor:stop_trial(trial, error, error_msg, traceback)
   check_trial(trial, "stop_trial")
-  if trial.status == Trial.RUNNING and self._trials[trial.trial_id] ~= trial then -- (its worker went on)
-    _G.error(string.format("stop_trial: trial %s runs on another executor: stop it there", tostring(trial)), 2)
-  end
+  local foreign = self:_foreign(trial)
+  if foreign then _G.error(foreign, 2) end
   trial:set_status(error and Trial.ERROR or Trial.TERMINATED)
   if error_msg then trial:handle_error(error_msg, traceback) end
   trial.saving_to = nil

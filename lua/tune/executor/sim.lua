@@ -15,6 +15,7 @@
 local TrialExecutor = require("tune.executor").TrialExecutor
 local core = require("tune.core")
 local util = require("tune.util")
+local check_trial = require("tune.experiment.trial").check
 
 local M = {}
 
@@ -317,14 +318,19 @@ end
 --- reach the core, so they ask first.
 local function check_host(self) self._core:check_host() end
 
+-- The wrappers check what the base would refuse before they drop the
+-- trial's config copy (a refused start or stop does no harm), at the
+-- caller's line.
 function Sim:start_trial(trial, cap)
   check_host(self)
-  self._sim_copies[trial.trial_id] = nil
-  return TrialExecutor.start_trial(self, trial, cap)
+  check_trial(trial, "start_trial")
+  if trial.status ~= "RUNNING" then self._sim_copies[trial.trial_id] = nil end
+  return TrialExecutor.start_trial(self, trial, cap) -- a tail call: its errors point at the caller
 end
 
 function Sim:reset_trial(trial, new_config, new_experiment_tag)
   check_host(self)
+  check_trial(trial, "reset_trial")
   local ok = TrialExecutor.reset_trial(self, trial, new_config, new_experiment_tag)
   self._sim_copies[trial.trial_id] = nil
   return ok
@@ -335,6 +341,9 @@ end
 --- next decision (as a real trial's are once its process is gone).
 function Sim:stop_trial(trial, error, error_msg, traceback)
   check_host(self)
+  check_trial(trial, "stop_trial")
+  local foreign = self:_foreign(trial)
+  if foreign then _G.error(foreign, 2) end
   self._sim_copies[trial.trial_id] = nil
   TrialExecutor.stop_trial(self, trial, error, error_msg, traceback)
   self._core:poll()
@@ -342,6 +351,8 @@ end
 
 function Sim:pause_trial(trial)
   check_host(self)
+  check_trial(trial, "pause_trial")
+  if trial.status ~= "RUNNING" then error("pause_trial: the trial is not running", 2) end
   self._sim_copies[trial.trial_id] = nil
   TrialExecutor.pause_trial(self, trial)
   self._core:poll()

@@ -68,42 +68,47 @@ function Progress:_result_str(result)
   return table.concat(parts, ", ")
 end
 
-function Progress:on_trial_result(_, _, trial, result)
-  local now = self.clock()
+--- Prints a trial's result: at 3 the whole of it, at 2 one line; `done`:
+--- the line says the trial completed.
+function Progress:_print(trial, result, done)
   local id = trial.trial_id
-  local last = self.last_print[id] or -math.huge
-  local done = result.done == true
-  if done then self.completed[id] = true end
-  if not done and now - last < PRINT_INTERVAL then return end
-  self.last_print[id] = now
+  self.last_print[id] = self.clock()
+  local str = self:_result_str(result)
+  self.last_str[id] = str
   if self.verbose >= 3 then
     -- "  key: value" lines in one call, config left out, values as short
     -- shows them.
     self.out(string.format("Result for %s:\n%s\n", tostring(trial),
       core.result_lines(self:_sorted_keys(result), result, "config")))
   elseif self.verbose >= 2 then
-    local str = self:_result_str(result)
-    self.last_str[id] = str
     local what = self.metric and string.format("%s=%s", self.metric, short(util.get_path(result, self.metric))) or str
     self.out(string.format("Trial %s reported %s with parameters=%s.%s\n", tostring(trial), what,
       short(trial.config), done and " This trial completed." or ""))
   end
 end
 
+function Progress:on_trial_result(_, _, trial, result)
+  local id = trial.trial_id
+  local done = result.done == true
+  if done then self.completed[id] = true end
+  if not done and self.clock() - (self.last_print[id] or -math.huge) < PRINT_INTERVAL then return end
+  self:_print(trial, result, done)
+end
+
 --- Ray's on_trial_complete: a trial that completed without a line saying
 --- so (a function that returned without `done`, a trial a scheduler
---- stopped) gets one: its last result as on_trial_result prints it (a
---- returned function's is `done`), or, when the last line showed that
---- result already, "completed" with it.
+--- stopped) gets one, however soon after its last: its last result, said
+--- completed, or, when the last line showed that result already,
+--- "completed" with it.
 function Progress:on_trial_complete(_, _, trial)
   local id = trial.trial_id
-  if self.completed[id] then return end
+  if self.completed[id] or self.verbose < 2 then return end
   self.completed[id] = true
   local result = type(trial.last_result) == "table" and trial.last_result or {}
   local str = self:_result_str(result)
   if str ~= self.last_str[id] then
-    self:on_trial_result(nil, nil, trial, result)
-  elseif self.verbose >= 2 then
+    self:_print(trial, result, true)
+  else
     self.out(string.format("Trial %s completed. Last result: %s\n", tostring(trial), str))
   end
 end
