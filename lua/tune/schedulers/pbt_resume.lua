@@ -206,7 +206,10 @@ function M.recount(pbt, runner, next_sync)
   end
   pbt._sync_counts = kept
   local k, sync = pbt._perturbation_interval, pbt._next_perturbation_sync
-  if sync >= next_sync then return end
+  if sync >= next_sync then
+    pbt._recount = nil
+    return
+  end
   local exploits = logged_exploits(pbt) or {}
   while sync < next_sync do
     local c, p = upper_size(pbt, ranked_at(runner, sync)), exploits[sync] or 0
@@ -220,7 +223,9 @@ end
 
 --- debug_string and save(): a resumed synch run that had no trial left
 --- to run (none restored, so no reconcile) recounts up to the last sync
---- point its trials reached, every one of which it perturbed at.
+--- point its trials reached, every one of which it perturbed at (a trial
+--- that returned there was; one a stopper ended there was not, a limit
+--- docs/reference/schedulers/pbt.md states).
 function M.settle(pbt)
   local r = pbt._recount
   if type(r) ~= "table" or not rawget(r, "resumed") or not pbt._synch or pbt._time_attr ~= "training_iteration" then
