@@ -404,7 +404,12 @@ end
 function HyperBandScheduler:_place_unknown(upto)
   local r = self._runner
   if not (r and r.get_trials) then return end
-  for _, t in ipairs(r:get_trials()) do
+  -- From where the last call stopped: a resume re-adds every trial (a
+  -- walk from the start for each was quadratic).
+  local trials = r:get_trials()
+  for i = self._placed_upto or 1, #trials do
+    local t = trials[i]
+    self._placed_upto = i
     if t == upto then return end
     if self._trial_info[t.trial_id] == nil then
       self._trials[t.trial_id] = t
@@ -802,7 +807,7 @@ function HyperBandScheduler:restore(state, runner)
     bracket = (type(cur) == "table" and self._hyperbands[cur[1]] and self._hyperbands[cur[1]][cur[2]]) or nil}
   self._trials = {}
   self._runner = type(runner) == "table" and runner or self._runner
-  self._reconcile = true
+  self._reconcile, self._placed_upto = true, nil
 end
 
 return HyperBandScheduler
