@@ -464,8 +464,8 @@ describe("tune.run", function()
     local ok, err = pcall(tune.run, function() end, {backend = "sim", sim = sim, verbose = 0, local_dir = dir,
       name = "prune", config = {x = tune.grid_search({1, 2})}, callbacks = {prune}})
     assert.is_false(ok)
-    assert.matches("callback #1 failed in on_step_end: .*the trials a callback is given are the runner's list, "
-      .. "which it cannot change: copy it", tostring(err))
+    assert.matches("callback #1 failed in on_step_end: .*run_spec.lua:%d+: the trials a callback is given are the "
+      .. "runner's list, which it cannot change: copy it", tostring(err))
     assert.equal(2, seen)
     assert.equal(2, #tune.ExperimentAnalysis(dir .. "/prune").trials)
     -- One that changed a result changed what the searcher was told and the analysis's best.

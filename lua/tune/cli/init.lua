@@ -54,6 +54,12 @@ local RESUME_MODES = {LOCAL = true, AUTO = true, ERRORED_ONLY = true}
 -- Where the library's files are, as positions in messages name them
 -- ("/…/lua/" in the build tree, "" installed: "tune/experiment/run.lua").
 local LIB_ROOT = debug.getinfo(1, "S").source:match("^@(.-)tune/cli/init%.lua$") or ""
+-- Whether a message's position is in the library; Lua shortens a long
+-- chunk name to "..." and its tail ("...lua/tune/experiment/run.lua").
+local function in_library(where)
+  return where:sub(1, #LIB_ROOT + 5) == LIB_ROOT .. "tune/"
+    or (where:sub(1, 3) == "..." and where:find("/tune/[%w_/]+%.lua$") ~= nil)
+end
 
 function M.main(argv)
   if argv[1] == "analyze" or argv[1] == "report" then
@@ -208,7 +214,7 @@ function M.main(argv)
     local raiser = debug.getinfo(3, "S")
     local where = type(e) == "string" and e:match("^([^\n]-):%d+: ")
     if type(e) == "string" and raiser and raiser.what == "Lua" and raiser.source:find("[/@]tune[/.]")
-        and ((where and where:sub(1, #LIB_ROOT + 5) ~= LIB_ROOT .. "tune/") or e:find("\nstack traceback:\n", 1, true)) then
+        and ((where and not in_library(where)) or e:find("\nstack traceback:\n", 1, true)) then
       return e
     end
     -- A table raised as the error: its contents, as the plug-ins show them.

@@ -106,8 +106,9 @@ end
 --- raises, naming what to do instead.
 function CallbackList:share_trials(list)
   local function refuse()
+    -- At the callback's line: through table.remove or table.sort, one further.
     error("the trials a callback is given are the runner's list, which it cannot change: copy it "
-      .. "(table.move(trials, 1, #trials, 1, {})) to sort or filter it", 2)
+      .. "(table.move(trials, 1, #trials, 1, {})) to sort or filter it", debug.getinfo(2, "S").what == "C" and 3 or 2)
   end
   self._list = list
   self._view = setmetatable({}, {__index = list, __newindex = refuse, __len = function() return #list end,
