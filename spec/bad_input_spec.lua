@@ -127,12 +127,8 @@ describe("bad input through tune.run", function()
 
   it("refuses a local_dir on a full file system before writing anything", function()
     -- It ran, warned about every write and exited 0 with nothing recorded.
-    local fs = support.tmpdir("fullfs") .. "/fs"
-    assert(core.mkdir_p(fs))
-    -- The commands run without the sanitizer the suite may preload (df and
-    -- tail leak at exit, by its count).
-    local function sh(cmd) return support.sh("env -u LD_PRELOAD sh -c '" .. cmd .. "'") end
-    if not sh("mount -t tmpfs -o size=256k tmpfs " .. fs .. " 2>/dev/null") then
+    local fs, sh = support.tmpfs("fullfs", "size=256k")
+    if not fs then
       pending("mounting a tmpfs needs root")
       return
     end

@@ -212,3 +212,33 @@ describe("a result row that cannot be written", function()
     assert.matches("3 trials %(3 TERMINATED%)", listing)
   end)
 end)
+
+describe("a trial directory that cannot be made", function()
+  it("fails that trial naming the directory and the error, with no position of tunelua's", function()
+    -- The error was "<tunelua>/lua/tune/experiment/trial.lua:415: <dir>: No
+    -- space left on device". A tmpfs with few inodes: the experiment's
+    -- files and the first trials' directories fit, the later ones do not.
+    local tune = require("tune")
+    require("spec.fixtures.run_trainables")
+    local fs, sh = support.tmpfs("full-inodes", "size=2m,nr_inodes=24")
+    if not fs then
+      pending("mounting a tmpfs needs root")
+      return
+    end
+    local ok, a = pcall(tune.run, "steps", {local_dir = fs, name = "inodes", config = {x = tune.uniform(0, 1), iters = 2},
+      num_samples = 20, verbose = 0, raise_on_failed_trial = false, max_concurrent_trials = 2})
+    sh("umount " .. fs)
+    assert(ok, tostring(a))
+    local failed = 0
+    for _, t in ipairs(a.trials) do
+      if t.status == "ERROR" then
+        failed = failed + 1
+        assert.matches("^cannot make the trial directory " .. fs:gsub("%p", "%%%0") .. "/inodes/steps_.*: No space left on device$",
+          t.error_msg)
+      else
+        assert.equal("TERMINATED", t.status)
+      end
+    end
+    assert(failed > 0 and failed < 20, "failed: " .. failed)
+  end)
+end)

@@ -26,6 +26,18 @@ function M.sh(cmd)
   return ok == true, out, code
 end
 
+--- A small file system for a full-disk test: a tmpfs mounted on a fresh
+--- directory with the mount `options` ("size=256k"), and the function
+--- that runs a shell command without the sanitizer the suite may preload
+--- (df and tail leak at exit, by its count); nil when mounting needs root.
+function M.tmpfs(name, options)
+  local fs = M.tmpdir(name) .. "/fs"
+  assert(core.mkdir_p(fs))
+  local function sh(cmd) return M.sh("env -u LD_PRELOAD sh -c '" .. cmd .. "'") end
+  if not sh("mount -t tmpfs -o " .. options .. " tmpfs " .. fs .. " 2>/dev/null") then return nil end
+  return fs, sh
+end
+
 --- Runs a shell command that must exit 0; its output.
 function M.must(cmd)
   local ok, out, code = M.sh(cmd)

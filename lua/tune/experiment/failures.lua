@@ -54,7 +54,7 @@ function R:_process_trial_failure(trial, msg, traceback, lost_rows)
   self._has_errored = true
   if trial.status == Trial.PENDING then
     -- Its resources can never be had (a reservation the backend refused).
-    trial:init_logdir()
+    pcall(trial.init_logdir, trial) -- for its error.txt, where it can be made
     self:_fail(trial, msg, traceback, true)
     return
   end

@@ -150,7 +150,7 @@ function TrialRunner:add_trial(trial, quiet)
   if trial.status == Trial.PENDING then self._npending = self._npending + 1 end
   if finished then return end
   if not ok then
-    trial:init_logdir() -- it can never run: failed now rather than left PENDING forever
+    pcall(trial.init_logdir, trial) -- it can never run: failed now rather than left PENDING forever
     return self:_fail(trial, string.format("trial %s can never run: %s", tostring(trial), why), nil, true)
   end
   -- Its directory is made on the directory thread while it waits (lazily behind many pending).

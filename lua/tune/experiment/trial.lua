@@ -391,13 +391,18 @@ function Trial:drop_prepared_logdir()
   end
 end
 
+--- A directory that cannot be made (a full disk) is the trial's error, without a position of ours.
+local function made_or_raise(made, err)
+  if not made then error("cannot make the trial directory " .. tostring(err), 0) end
+end
+
 --- Creates the trial directory under local_dir (Ray's init_logdir).
 function Trial:init_logdir()
   if rawget(self, "_prep") and take_prepared(self) then return self.logdir end
   if self.logdir then
     -- Just made (by the runner while it waited, and now the start asks):
     -- no need to look. Later starts make sure it is still there.
-    if rawget(self, "_dir_fresh") then self._dir_fresh = nil else assert(core.mkdir_p(self.logdir)) end
+    if rawget(self, "_dir_fresh") then self._dir_fresh = nil else made_or_raise(core.mkdir_p(self.logdir)) end
     return self.logdir
   end
   local root = self.local_dir
@@ -412,7 +417,7 @@ function Trial:init_logdir()
     path = util.join(root, prefix(name, MAX_DIRNAME - #suffix) .. suffix)
     made, err = core.mkdir_new(path)
   end
-  assert(made, err)
+  made_or_raise(made, err)
   self.logdir = path
   self._dir_fresh = true
   return path
