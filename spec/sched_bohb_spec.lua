@@ -251,6 +251,23 @@ describe("TuneBOHB", function()
     assert.matches("TuneBOHB:restore: cannot read " .. dir .. "/none.json (No such file or directory)", e, 1, true)
   end)
 
+  it("learns a trial's result at a budget once: a retry or a resume reports it again", function()
+    local s = TuneBOHB{space = {x = tune.uniform(0, 1)}, metric = "m", mode = "min", seed = 2}
+    local c = s:suggest("t1")
+    s:on_trial_result("t1", {m = c.x, hyperband_info = {budget = 1}})
+    s:on_trial_result("t1", {m = c.x, hyperband_info = {budget = 1}})
+    assert.equal(1, #s.bohber.configs[1])
+    local again = TuneBOHB{space = {x = tune.uniform(0, 1)}, metric = "m", mode = "min"}
+    again:restore(core.json_decode(core.json_encode(s:save())))
+    again:on_trial_result("t1", {m = c.x, hyperband_info = {budget = 1}})
+    again:on_trial_result("t1", {m = c.x, hyperband_info = {budget = 3}})
+    assert.equal(1, #again.bohber.configs[1])
+    assert.equal(1, #again.bohber.configs[3])
+    -- A trial that ended is forgotten with its budgets.
+    again:on_trial_complete("t1")
+    assert.same({}, again:save().reported)
+  end)
+
   it("counts only running trials against max_concurrent, not paused ones", function()
     local s = TuneBOHB{space = {x = tune.uniform(0, 1)}, metric = "m", mode = "min", max_concurrent = 2, seed = 1}
     assert.is_table(s:suggest("1"))

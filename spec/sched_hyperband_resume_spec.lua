@@ -22,12 +22,13 @@ local function paused_entries(exp_dir)
   return n
 end
 
-local function crash_and_resume(kind, n)
+local function crash_and_resume(kind, n, extra)
   local dir = support.tmpdir("hb-resume-" .. kind .. "-" .. n)
-  local code, out = run(EXP .. " " .. dir .. " " .. kind, "TUNE_TEST_CRASH_AT_WRITE=" .. n)
+  local args = EXP .. " " .. dir .. " " .. kind .. (extra and " " .. extra or "")
+  local code, out = run(args, "TUNE_TEST_CRASH_AT_WRITE=" .. n)
   assert.equal(137, code, out)
   local paused = paused_entries(dir .. "/" .. kind)
-  code, out = run("--resume " .. EXP .. " " .. dir .. " " .. kind)
+  code, out = run("--resume " .. args)
   assert.equal(0, code, string.format("crash at write %d (%d PAUSED entries): %s", n, paused, out))
   return out, paused
 end
@@ -89,6 +90,20 @@ describe("HyperBand resumed with trials at a milestone", function()
       local out, paused = crash_and_resume("bohb", n)
       assert.is_true(paused >= 4, n .. ": " .. paused)
       assert.matches("SUMMARY trials=8 terminated=8", out, 1, true)
+    end
+  end)
+
+  it("TuneBOHB learns each trial's result at a budget once, however often it reports it again", function()
+    -- A snapshot at every step and no checkpoints: a trial that learnt its
+    -- budget before the crash reports it again after the resume. It was
+    -- learnt twice (budget 2 had 7 or 8 results where the run has 4).
+    local code, ref = run(EXP .. " " .. support.tmpdir("bohb-learnt-ref") .. " bohb 0 0")
+    assert.equal(0, code, ref)
+    local want = line(ref, "LEARNT")
+    assert.matches("LEARNT 2=4 6=3$", want)
+    for _, n in ipairs({18, 26, 30, 38}) do
+      local out = crash_and_resume("bohb", n, "0 0")
+      assert.equal(want, line(out, "LEARNT"), "crash at write " .. n)
     end
   end)
 end)

@@ -128,6 +128,7 @@ function TuneBOHB:__init(opts)
   end
   self.running, self.paused = {}, {}
   self.trial_to_params = {}   -- trial_id -> its vector
+  self.reported = {}          -- trial_id -> {[budget] = true}: the budgets its results were learnt at
   self._warned = false
   if Searcher.given_space(opts.space) then
     local ok, s = pcall(convert, opts.space)
@@ -232,6 +233,12 @@ function TuneBOHB:on_trial_result(trial_id, result)
   end
   local budget, vector = info.budget, self.trial_to_params[trial_id]
   if type(budget) ~= "number" or not vector then return end
+  -- A trial that runs again from an earlier checkpoint (a retry, a resume)
+  -- reports a budget again: learnt once, as the uninterrupted run does.
+  local seen = self.reported[trial_id] or {}
+  if seen[budget] then return end
+  seen[budget] = true
+  self.reported[trial_id] = seen
   local v = result[self.metric]
   if v == nil then v = util.get_path(result, self.metric, "/") end
   local loss = type(v) == "number" and (self.mode == "max" and -v or v) or math.huge
@@ -239,7 +246,7 @@ function TuneBOHB:on_trial_result(trial_id, result)
 end
 
 function TuneBOHB:on_trial_complete(trial_id, result, error_)
-  self.trial_to_params[trial_id] = nil
+  self.trial_to_params[trial_id], self.reported[trial_id] = nil, nil
   self.paused[trial_id] = nil
   self.running[trial_id] = nil
 end
@@ -259,13 +266,15 @@ function TuneBOHB:save()
   local core = require("tune.core")
   local params = {}
   for id, v in pairs(self.trial_to_params) do params[id] = core.array(v) end
+  local reported = {}
+  for id, seen in pairs(self.reported) do reported[id] = core.array(util.sorted_keys(seen)) end
   local function ids(set)
     local out = util.sorted_keys(set)
     return core.array(out)
   end
   return {searcher = "TuneBOHB", metric = self.metric, mode = self.mode, rng = self._rng:get_state(),
     points = core.array(self._points), results = core.array(self.bohber and self.bohber:state() or {}),
-    trial_to_params = params, running = ids(self.running), paused = ids(self.paused)}
+    trial_to_params = params, reported = reported, running = ids(self.running), paused = ids(self.paused)}
 end
 
 function TuneBOHB:restore(state)
@@ -276,6 +285,12 @@ function TuneBOHB:restore(state)
   self._points = type(state.points) == "table" and state.points or {}
   if self.bohber then self.bohber:load(state.results) end
   self.trial_to_params = type(state.trial_to_params) == "table" and state.trial_to_params or {}
+  self.reported = {}
+  for id, budgets in pairs(type(state.reported) == "table" and state.reported or {}) do
+    local seen = {}
+    for _, b in ipairs(type(budgets) == "table" and budgets or {}) do seen[b] = true end
+    self.reported[id] = seen
+  end
   self.running, self.paused = {}, {}
   for _, id in ipairs(state.running or {}) do self.running[id] = true end
   for _, id in ipairs(state.paused or {}) do self.paused[id] = true end
