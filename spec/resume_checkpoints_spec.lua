@@ -129,3 +129,53 @@ describe("resume with a bad checkpoint", function()
     assert.is_nil(checkpoints.problem(c))
   end)
 end)
+
+describe("resume with a checkpoint the journal lost", function()
+  -- keep_checkpoints_num = 2 ranked by min-score: each trial keeps its
+  -- first checkpoint (the lowest score) and its newest. A checkpoint that
+  -- reached the disk but not the journal (the driver killed with its entry
+  -- in memory) was taken in without its result: it ranked as lacking the
+  -- score and was the first deleted, the best one (checkpoint_000002 kept).
+  local SOURCE = [[
+local tune = require("tune")
+local M = tune.Trainable:extend("M")
+function M:setup() self.v = 0 end
+function M:step() self.v = self.v + self.config.lr; return {score = self.v} end
+function M:save_checkpoint() return {v = self.v} end
+function M:load_checkpoint(c) self.v = c.v end
+tune.run(M, {name = "keep", local_dir = arg[1], config = {lr = tune.grid_search({0.1, 0.3, 0.5})},
+  stop = {training_iteration = 6}, checkpoint_freq = 1, keep_checkpoints_num = 2,
+  checkpoint_score_attr = "min-score", global_checkpoint_s = 0, verbose = 0})
+]]
+
+  it("ranks it by its result row: the best checkpoint is kept", function()
+    local dir = support.tmpdir("resume-keep")
+    local file = dir .. "/exp.lua"
+    assert(core.write_atomic(file, SOURCE))
+    local lost = 0
+    for n = 8, 16 do
+      local out_dir = dir .. "/" .. n
+      local code, out = support.tunelua(file .. " " .. out_dir, "TUNE_TEST_CRASH_AT_WRITE=" .. n, 60)
+      assert.equal(137, code, out)
+      local journal = core.read_file(out_dir .. "/keep/experiment_journal.jsonl") or ""
+      for _, name in ipairs(core.listdir(out_dir .. "/keep")) do
+        for _, c in ipairs(core.listdir(out_dir .. "/keep/" .. name) or {}) do
+          if c:match("^checkpoint_") and not journal:find(name .. "/" .. c, 1, true) then lost = lost + 1 end
+        end
+      end
+      code, out = support.tunelua("--resume " .. file .. " " .. out_dir, nil, 60)
+      assert.equal(0, code, out)
+      for _, name in ipairs(core.listdir(out_dir .. "/keep")) do
+        local kept = {}
+        for _, c in ipairs(core.listdir(out_dir .. "/keep/" .. name) or {}) do
+          if c:match("^checkpoint_") then kept[#kept + 1] = c end
+        end
+        if name:match("^M_") then
+          table.sort(kept)
+          assert.same({"checkpoint_000001", "checkpoint_000006"}, kept, "crash at write " .. n .. ": " .. name)
+        end
+      end
+    end
+    assert(lost > 0, "no crash left a checkpoint the journal did not know")
+  end)
+end)

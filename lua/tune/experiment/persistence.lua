@@ -573,7 +573,13 @@ function M.unregistered_checkpoints(trial)
       local dir = util.join(trial.logdir, name)
       local meta = core.read_file(dir .. "/.tune_metadata.json")
       if meta and not known[dir] then
-        found[#found + 1] = {dir = dir, storage = "PERSISTENT", metrics = core.json_decode(meta) or {}}
+        -- Its metadata has the counters; its result row (logged before it
+        -- was saved) what checkpoint_score_attr ranks it by, as a journaled one.
+        local metrics = core.json_decode(meta) or {}
+        local it = math.tointeger(metrics.training_iteration)
+        local row = it and M.last_logged_result(trial, it)
+        if row and row.training_iteration == it then metrics = util.merge(row, metrics) end
+        found[#found + 1] = {dir = dir, storage = "PERSISTENT", metrics = metrics}
       end
     end
   end
