@@ -125,6 +125,16 @@ describe("bad input through tune.run", function()
     assert.matches("tune.run: local_dir /proc/tunelua%-x cannot be", tostring(e))
   end)
 
+  it("says that a default name, dated, is not the experiment a resume was asked for", function()
+    -- It named a directory of this second's date, with no hint that the
+    -- experiment must be named (its directory is another run's date).
+    local e = refusal{resume = true}
+    assert.matches("tune.run: resume was asked for, but .*/steps_%d%d%d%d%-%d%d%-%d%d_[%d-]+ holds no experiment %(its "
+      .. "default name has this run's date: to resume, give the experiment's name with name or %-%-name%)", e)
+    e = refusal{resume = true, name = "named"}
+    assert.matches("/named holds no experiment$", e)
+  end)
+
   it("refuses a local_dir on a full file system before writing anything", function()
     -- It ran, warned about every write and exited 0 with nothing recorded.
     local fs, sh = support.tmpfs("fullfs", "size=256k")

@@ -148,12 +148,13 @@ end
 --- Where the experiment goes: local_dir/name, and whether it resumes.
 local function place(opts, o, cli, trainable_name, run_count, earlier)
   local local_dir = util.expanduser(cli.local_dir or opt(opts, "local_dir") or trial_mod.default_local_dir())
-  local name = opt(opts, "name")
+  local name, dated = opt(opts, "name"), false
   if name == nil then
     -- The default name: an earlier tune.run of this driver that got the
     -- same one (the same trainable within the same second, or without the
     -- date) leaves it to that run: this one gets <name>_<N>.
     name = require("tune.experiment").default_name(trainable_name)
+    dated = name ~= trainable_name -- a new name each run: a resume must be given it
     local dir = util.join(util.abspath(local_dir), name)
     for i = 1, run_count - 1 do
       if earlier[i] == dir then name = name .. "_" .. run_count break end
@@ -170,7 +171,8 @@ local function place(opts, o, cli, trainable_name, run_count, earlier)
   local resume = o.resume
   if resume == "AUTO" then resume = persistence.exists(experiment_dir) and "LOCAL" or false end
   if resume and not persistence.exists(experiment_dir) then
-    refuse("tune.run: resume was asked for, but " .. experiment_dir .. " holds no experiment")
+    refuse("tune.run: resume was asked for, but " .. experiment_dir .. " holds no experiment" .. ((dated and not cli.name)
+      and " (its default name has this run's date: to resume, give the experiment's name with name or --name)" or ""))
   end
   return local_dir, name, experiment_dir, resume
 end
