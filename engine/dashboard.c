@@ -10,21 +10,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include "common.h"
+#include "dashboard_lines.h"
 #include "mhd_loader.h"
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/// At most this many bytes of a result.json per response; the page asks
-/// again from where the answer ended.
-#define TAIL_MAX (4u << 20)
-/// Bytes read around each line a thinned answer takes (longer lines are
-/// skipped there).
-#define SAMPLE_WINDOW 4096
-/// The most lines a thinned answer asks for (bounds its buffer).
-#define MAX_LINES 10000
 
 /// libmicrohttpd's functions (tune_mhd loads them once), set by
 /// tune_dashboard_start before any callback can run.
@@ -80,103 +72,6 @@ static int token_ok(const tune_dashboard_t *d, const char *given) {
   return diff == 0;
 }
 
-/// The complete line of `fd` that starts at or after `at` (the first one
-/// after a newline, unless `at` starts a line), within SAMPLE_WINDOW bytes:
-/// appended to `out`; its end offset, or -1 when none fits.
-static long long line_at(int fd, long long at, int at_line_start, char *win, char *out, size_t *out_len) {
-  ssize_t k;
-  do k = pread(fd, win, SAMPLE_WINDOW, (off_t)at);
-  while (k < 0 && errno == EINTR);
-  if (k <= 0) return -1;
-  char *p = win, *stop = win + k;
-  if (!at_line_start) {
-    p = memchr(win, '\n', (size_t)k);
-    if (!p) return -1;
-    p++;
-  }
-  char *nl = p < stop ? memchr(p, '\n', (size_t)(stop - p)) : NULL;
-  if (!nl) return -1;
-  size_t n = (size_t)(nl + 1 - p);
-  memcpy(out + *out_len, p, n);
-  *out_len += n;
-  return at + (long long)(nl + 1 - win);
-}
-
-/// A big backlog thinned without reading it: `max` lines taken at even
-/// byte offsets over [from, size), the last complete line always among
-/// them; X-Tune-Lines then estimates how many lines the range holds.
-static enum MHD_Result sampled(struct MHD_Connection *c, int fd, long long from, long long size, size_t max) {
-  char *win = malloc(SAMPLE_WINDOW), *out = malloc(max * SAMPLE_WINDOW);
-  if (!win || !out) {
-    free(win);
-    free(out);
-    return MHD_NO;
-  }
-  /* The end of the last complete line. */
-  long long tail = size - SAMPLE_WINDOW > from ? size - SAMPLE_WINDOW : from;
-  ssize_t k;
-  do k = pread(fd, win, SAMPLE_WINDOW, (off_t)tail);
-  while (k < 0 && errno == EINTR);
-  long long end = -1;
-  for (ssize_t i = k - 1; i >= 0; i--) {
-    if (win[i] == '\n') {
-      end = tail + i + 1;
-      break;
-    }
-  }
-  size_t out_len = 0, kept = 0;
-  long long last_end = from;
-  if (end > from) {
-    for (size_t i = 0; i + 1 < max; i++) {
-      long long at = from + (long long)((double)(end - from) * (double)i / (double)(max - 1));
-      if (at < last_end) at = last_end;
-      if (at >= end) break;
-      long long e = line_at(fd, at, at == last_end, win, out, &out_len);
-      if (e < 0 || e > end) continue;
-      last_end = e;
-      kept++;
-    }
-    /* The last line: the one that ends at `end`. */
-    long long lstart = end - 1 > from ? end - 1 : from;
-    while (lstart > from) {
-      long long back = lstart - SAMPLE_WINDOW > from ? lstart - SAMPLE_WINDOW : from;
-      do k = pread(fd, win, (size_t)(lstart - back), (off_t)back);
-      while (k < 0 && errno == EINTR);
-      if (k <= 0) break;
-      char *nl = NULL;
-      for (ssize_t i = k - 1; i >= 0; i--) {
-        if (win[i] == '\n') {
-          nl = win + i;
-          break;
-        }
-      }
-      if (nl) {
-        lstart = back + (nl - win) + 1;
-        break;
-      }
-      if (back == from) {
-        lstart = from;
-        break;
-      }
-      lstart = back;
-    }
-    if (lstart >= last_end && end - lstart <= SAMPLE_WINDOW) {
-      line_at(fd, lstart, 1, win, out, &out_len);
-      kept++;
-    }
-  } else {
-    end = from;
-  }
-  char next[32], lines[32];
-  snprintf(next, sizeof next, "%lld", end);
-  /* Estimated from the average length of the lines kept. */
-  snprintf(lines, sizeof lines, "%lld", kept ? (end - from) * (long long)kept / (long long)(out_len ? out_len : 1) : 0);
-  enum MHD_Result ok = reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", out, out_len, next, lines);
-  free(win);
-  free(out);
-  return ok;
-}
-
 /// /api/results?dir=NAME&from=N[&max=M]: the complete lines of
 /// NAME/result.json from byte N; X-Tune-Next says where the next request
 /// starts. With max, at most M lines, evenly spaced and always the last
@@ -192,67 +87,25 @@ static enum MHD_Result results(tune_dashboard_t *d, struct MHD_Connection *c) {
   if (from < 0 || (from_s && (*end || end == from_s))) return text(c, MHD_HTTP_BAD_REQUEST, "from: expected a byte offset\n");
   long long max = max_s ? strtoll(max_s, &end, 10) : 0;
   if (max < 0 || (max_s && (*end || end == max_s))) return text(c, MHD_HTTP_BAD_REQUEST, "max: expected a line count\n");
-  if (max > MAX_LINES) max = MAX_LINES;
   size_t plen = strlen(d->root) + strlen(dir) + 16;
   char *path = malloc(plen);
   if (!path) return MHD_NO;
   snprintf(path, plen, "%s/%s/result.json", d->root, dir);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   free(path);
-  char next[32], lines_s[32];
-  if (fd < 0) {
-    snprintf(next, sizeof next, "%lld", from);
-    return reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", "", 0, next, "0");
-  }
   struct stat st;
-  size_t want = 0;
-  size_t cap = TAIL_MAX;
-  if (fstat(fd, &st) < 0) st.st_size = 0;
-  if (max > 1 && st.st_size - from > max * (long long)SAMPLE_WINDOW) {
-    enum MHD_Result ok = sampled(c, fd, from, (long long)st.st_size, (size_t)max);
+  if (fd >= 0 && fstat(fd, &st) < 0) st.st_size = 0;
+  tune_dash_lines_t a = {.next = from};
+  if (fd >= 0) {
+    int r = tune_dash_read_lines(fd, from, (long long)st.st_size, max, &a);
     close(fd);
-    return ok;
+    if (r < 0) return MHD_NO;
   }
-  if (st.st_size > from) {
-    long long avail = (long long)st.st_size - from;
-    want = avail > (long long)cap ? cap : (size_t)avail;
-  }
-  char *buf = want ? malloc(want) : NULL;
-  size_t got = 0;
-  while (buf && got < want) {
-    ssize_t k = pread(fd, buf + got, want - got, (off_t)(from + (long long)got));
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) break;
-    got += (size_t)k;
-  }
-  close(fd);
-  while (got > 0 && buf[got - 1] != '\n') got--; /* complete lines only */
-  size_t nlines = 0;
-  for (char *p = buf; p && p < buf + got; p++) nlines += *p == '\n';
-  size_t out_len = got;
-  if (max > 0 && nlines > (size_t)max) {
-    /* Keep line i when it is the first at or past the next mark of an
-     * even spacing over [0, nlines), and the last line. */
-    size_t keep_every_num = nlines, w = 0, line = 0, start = 0;
-    long long kept = 0;
-    for (size_t i = 0; i < got; i++) {
-      if (buf[i] != '\n') continue;
-      int last = line == nlines - 1;
-      int mark = (size_t)((unsigned long long)kept * keep_every_num / (unsigned long long)max) <= line && kept < max - 1;
-      if (mark || last) {
-        memmove(buf + w, buf + start, i + 1 - start);
-        w += i + 1 - start;
-        kept++;
-      }
-      line++;
-      start = i + 1;
-    }
-    out_len = w;
-  }
-  snprintf(next, sizeof next, "%lld", from + (long long)got);
-  snprintf(lines_s, sizeof lines_s, "%zu", nlines);
-  enum MHD_Result ok = reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", buf ? buf : "", out_len, next, lines_s);
-  free(buf);
+  char next[32], lines[32];
+  snprintf(next, sizeof next, "%lld", a.next);
+  snprintf(lines, sizeof lines, "%lld", a.lines);
+  enum MHD_Result ok = reply(c, MHD_HTTP_OK, "text/plain; charset=utf-8", a.body ? a.body : "", a.len, next, lines);
+  free(a.body);
   return ok;
 }
 

@@ -27,6 +27,16 @@ describe("dashboard server", function()
     local text = table.concat(lines, "\n") .. "\n" .. '{"training_iteration": 50001, "lo' -- a torn last line
     assert(core.write_atomic(dir .. "/t/result.json", text))
     size = #text - #'{"training_iteration": 50001, "lo'
+    -- Results longer than the 4 KiB a sample reads around its line (a
+    -- reported list): 400 of 7 KB, and two of 5 MB (longer than an answer).
+    local long = {}
+    for i = 1, 400 do long[i] = string.format('{"training_iteration": %d, "pad": "%s"}', i, string.rep("y", 7000)) end
+    assert(core.mkdir_p(dir .. "/long"))
+    assert(core.write_atomic(dir .. "/long/result.json", table.concat(long, "\n") .. "\n"))
+    local huge = {}
+    for i = 1, 2 do huge[i] = string.format('{"training_iteration": %d, "pad": "%s"}', i, string.rep("z", 5e6)) end
+    assert(core.mkdir_p(dir .. "/huge"))
+    assert(core.write_atomic(dir .. "/huge/result.json", table.concat(huge, "\n") .. "\n"))
     server = assert(core.dashboard_start("127.0.0.1", 0, nil, dir, "<html>page</html>"))
     base = string.format("http://127.0.0.1:%d/", server:port())
   end)
@@ -64,6 +74,23 @@ describe("dashboard server", function()
     assert.equal(its[#its] + 1, more[1])
     assert.equal(50000, more[#more])          -- the torn line is not served
     assert.equal(tostring(size), rest.headers["X-Tune-Next"])
+  end)
+
+  it("serves results longer than a sample's window: thinned in order, or one at a time", function()
+    local r = get(base .. "api/results?dir=long&from=0&max=300")
+    local its = iterations(r.body)
+    assert.is_true(#its <= 300 and #its >= 250, "lines: " .. #its)
+    assert.equal(1, its[1])
+    assert.equal(400, its[#its])
+    for _, max in ipairs({"&max=300", ""}) do
+      local from, got = 0, {}
+      for _ = 1, 3 do
+        r = get(base .. "api/results?dir=huge&from=" .. from .. max)
+        for _, it in ipairs(iterations(r.body)) do got[#got + 1] = it end
+        from = tonumber(r.headers["X-Tune-Next"])
+      end
+      assert.same({1, 2}, got)
+    end
   end)
 
   it("bounds max and refuses bad arguments", function()
