@@ -111,6 +111,11 @@ describe("bad input through tune.run", function()
       refusal{dashboard = {port = 0, wait_s = 0 / 0}})
     assert.matches("dashboard.linger_s must be a finite non%-negative number of seconds, got inf",
       refusal{dashboard = {port = 0, linger_s = math.huge}})
+    -- A port with a fraction was "must be true, a port number or ...".
+    assert.matches("dashboard.port must be an integer 0%-65535 %(0: any free port%), got 8080.5",
+      refusal{dashboard = 8080.5})
+    assert.matches('dashboard.host must be an IPv4 address such as 0.0.0.0, got string "localhst"',
+      refusal{dashboard = {port = 0, host = "localhst"}})
     assert.matches("seed must be an integer, got inf", refusal{seed = math.huge})
     assert.matches("max_concurrent_trials", refusal{max_concurrent_trials = 0 / 0})
     assert.matches('max_concurrent_trials must be an integer %(0 or nil: no limit%), got "2" %(string%)',

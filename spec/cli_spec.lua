@@ -226,6 +226,28 @@ print("not reached")
     assert.matches('^tunelua: fail_fast = "raise": trial [%w_]+_00000 failed: [^\n]*ff%.lua:2: boom 1\n$', out)
   end)
 
+  it("--dashboard and --dashboard-host win over the fields they give, not the file's others", function()
+    local file = dir .. "/dash.lua"
+    local function write(option)
+      assert(core.write_atomic(file, string.format([[
+local tune = require("tune")
+tune.run(function() tune.report{loss = 1} end, {local_dir = %q, verbose = 0, dashboard = %s})
+]], dir, option)))
+    end
+    -- The file's port (0: a free one) stays with the flag's host; it was
+    -- dropped for the default 8265.
+    write("0")
+    local code, out = run("--dashboard-host 127.0.0.1 " .. file)
+    assert.equal(0, code, out)
+    local port = assert(tonumber(out:match("Dashboard: http://127%.0%.0%.1:(%d+)/")), out)
+    assert.not_equal(8265, port)
+    -- A wrong value in the file is refused with a flag too (it was ignored).
+    write('"yes"')
+    code, out = run("--dashboard-host 127.0.0.1 " .. file)
+    assert.equal(2, code, out)
+    assert.matches("tune.run: dashboard must be true, a port number or a table", out)
+  end)
+
   it("--name and --local-dir place the experiment; -v 0 is silent", function()
     local code, out = run("-v 0 --name renamed --local-dir " .. dir .. " " .. X .. "cli_ok.lua")
     assert.equal(0, code, out)

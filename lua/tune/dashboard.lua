@@ -8,6 +8,7 @@
 local callback = require("tune.experiment.callback")
 local core = require("tune.core")
 local report = require("tune.report")
+local util = require("tune.util")
 
 local M = {}
 
@@ -16,28 +17,40 @@ M.DEFAULT_HOST = "127.0.0.1"
 
 local LOOPBACK = {["127.0.0.1"] = true, localhost = true}
 
+--- Whether `host` is an IPv4 address in dotted decimal (what the server
+--- binds; a name or IPv6 is not).
+function M.is_ipv4(host)
+  local parts = {host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")}
+  local ok = #parts == 4
+  for _, p in ipairs(parts) do ok = ok and tonumber(p) <= 255 and not p:match("^0%d") end
+  return ok
+end
+
 --- tune.run's `dashboard` option (true, a port, or {port=, host=,
 --- linger_s=, publish_s=, wait_s=}) normalised; nil when off; raises a
 --- message.
 function M.check(v)
   if v == nil or v == false then return nil end
   if v == true then v = {} end
-  if math.type(v) == "integer" then v = {port = v} end
+  if type(v) == "number" then v = {port = v} end
   if type(v) ~= "table" then
-    error("dashboard must be true, a port number or a table {port=, host=, linger_s=}, got " .. type(v), 0)
+    error("dashboard must be true, a port number or a table {port=, host=, linger_s=, publish_s=, wait_s=}, got "
+      .. type(v), 0)
   end
   for k in pairs(v) do
     if k ~= "port" and k ~= "host" and k ~= "linger_s" and k ~= "publish_s" and k ~= "wait_s" then
       error("dashboard: unknown field " .. tostring(k) .. " (port, host, linger_s, publish_s, wait_s)", 0)
     end
   end
-  local port = v.port == nil and M.DEFAULT_PORT or v.port
-  if math.type(port) ~= "integer" or port < 0 or port > 65535 then
-    error("dashboard.port must be an integer 0-65535 (0: any free port), got " .. tostring(port), 0)
+  local port = v.port == nil and M.DEFAULT_PORT or type(v.port) == "number" and math.tointeger(v.port)
+  if not port or port < 0 or port > 65535 then
+    error("dashboard.port must be an integer 0-65535 (0: any free port), got " .. util.show_got(v.port), 0)
   end
   local host = v.host or M.DEFAULT_HOST
-  if type(host) ~= "string" then error("dashboard.host must be an IPv4 address string", 0) end
   if host == "localhost" then host = "127.0.0.1" end
+  if type(host) ~= "string" or not M.is_ipv4(host) then
+    error("dashboard.host must be an IPv4 address such as 0.0.0.0, got " .. util.show_got(host), 0)
+  end
   for _, k in ipairs{"linger_s", "publish_s", "wait_s"} do
     -- NaN never ran out (a wait that spun forever); inf is no number of seconds.
     if v[k] ~= nil and (type(v[k]) ~= "number" or not (v[k] >= 0 and v[k] < math.huge)) then

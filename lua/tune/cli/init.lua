@@ -156,11 +156,7 @@ function M.main(argv)
       elseif name == "--dashboard-host" then
         opts.dashboard = opts.dashboard or {}
         opts.dashboard.host = take()
-        -- Four numbers 0-255 (what the server binds; a name or IPv6 is not).
-        local parts = {opts.dashboard.host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")}
-        local ok4 = #parts == 4
-        for _, p in ipairs(parts) do ok4 = ok4 and tonumber(p) <= 255 and not p:match("^0%d") end
-        if not ok4 then
+        if not require("tune.dashboard").is_ipv4(opts.dashboard.host) then
           error({usage = "--dashboard-host: expected an IPv4 address such as 0.0.0.0, got " .. opts.dashboard.host})
         end
       else error({unknown = true}) end

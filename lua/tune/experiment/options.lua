@@ -278,15 +278,15 @@ function M.check(opts, cli)
       M.refuse("tune.run: " .. msg)
     end
   end
-  local dash = opt(opts, "dashboard")
-  if cli.dashboard then
-    dash = type(dash) == "table" and dash or {}
+  -- The file's option, checked, then the flags over its fields.
+  local dashboard = require("tune.dashboard")
+  local dok, d = pcall(dashboard.check, opt(opts, "dashboard"))
+  if dok and cli.dashboard then
     local merged = {}
-    for k, v in pairs(dash) do merged[k] = v end
+    for k, v in pairs(d or {}) do merged[k] = v end
     for k, v in pairs(cli.dashboard) do merged[k] = v end
-    dash = merged
+    dok, d = pcall(dashboard.check, merged)
   end
-  local dok, d = pcall(require("tune.dashboard").check, dash)
   if not dok then M.refuse("tune.run: " .. tostring(d)) end
   o.dashboard = d
   return o
