@@ -78,7 +78,9 @@ local function parse_args(args)
       return args[i]
     end
     if name == "-h" or name == "--help" then o.help = true
-    elseif name == "--metric" then o.metric = take()
+    elseif name == "--metric" then
+      o.metric = take()
+      if o.metric == "" then error({usage = "--metric: expected a metric name, got an empty name"}) end
     elseif name == "--mode" then o.mode = take()
     elseif name == "--scope" then o.scope = take()
     elseif name == "--top" then
