@@ -698,6 +698,10 @@ describe("bad input through tune.run", function()
     assert.matches("scheduler is the class AsyncHyperBandScheduler, not an instance",
       refusal{scheduler = tune.schedulers.ASHAScheduler})
     assert.matches("search_alg is the class TPESearch, not an instance", refusal{search_alg = tune.search.TPESearch})
+    -- A logger class without its call failed its trials with a Lua error
+    -- from tensorboard.lua (self._files is nil), or did nothing.
+    assert.matches("callbacks%[2%] is the class TBXLoggerCallback, not an instance: call it %(TBXLoggerCallback%(%)%)",
+      refusal{callbacks = {tune.CSVLoggerCallback(), tune.TBXLoggerCallback}})
     local Q = tune.search
     local ok, e = pcall(Q.ConcurrencyLimiter, Q.BasicVariantGenerator{}, {max_concurrent = 2})
     assert.is_false(ok)

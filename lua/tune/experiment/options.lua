@@ -177,19 +177,23 @@ local function check_types(opts)
     M.refuse("tune.run: callbacks must be a list of callbacks, got a table that is not a list (one callback? "
       .. "put it in a list: callbacks = {cb})")
   end
+  -- A class where an instance belongs (ASHAScheduler rather than
+  -- ASHAScheduler{}): its methods would run with the class as self.
+  local function is_class(v) return type(v) == "table" and rawget(v, "__index") == v and rawget(v, "__name") ~= nil end
   for i, cb in ipairs(callbacks or {}) do
     if type(cb) ~= "table" then
       M.refuse(("tune.run: callbacks[%d] must be a callback (a table of hooks, e.g. a tune.Callback), got %s"):format(i,
         show(cb)))
+    elseif is_class(cb) then
+      M.refuse(("tune.run: callbacks[%d] is the class %s, not an instance: call it (%s())"):format(i, cb.__name,
+        cb.__name))
     end
   end
   expect(opts, "scheduler", "a trial scheduler (a table of hooks, e.g. tune.schedulers.ASHAScheduler{}) or a "
     .. "scheduler's name", function(v) return type(v) == "table" or type(v) == "string" end)
-  -- A class where an instance belongs (ASHAScheduler rather than
-  -- ASHAScheduler{}): its methods would run with the class as self.
   for _, k in ipairs({"scheduler", "search_alg", "stop", "progress_reporter", "trial_executor"}) do
     local v = opt(opts, k)
-    if type(v) == "table" and rawget(v, "__index") == v and rawget(v, "__name") ~= nil then
+    if is_class(v) then
       M.refuse(("tune.run: %s is the class %s, not an instance: call it (%s{...})"):format(k, v.__name, v.__name))
     end
   end
