@@ -109,6 +109,30 @@ tune.run("p", {backend = "sim", name = "params", verbose = 0, metric = "loss", m
     assert.same({}, page.errors)
   end)
 
+  it("draws one chart per hyperparameter, also for keys that differ only in punctuation", function()
+    local dir = support.tmpdir("report-keys")
+    local file = dir .. "/keys.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+tune.run("p", {backend = "sim", name = "keys", verbose = 0, metric = "loss", mode = "min",
+  config = {opt = {lr = tune.grid_search({0.1, 0.2})}, opt_lr = 7, ["opt.lr"] = 8},
+  sim = {curve = function(c, it) if it <= 2 then return {loss = c.opt.lr / it} end end}})
+]]))
+    support.must(string.format("%s --local-dir %s %s", tunelua, dir, file))
+    support.must(string.format("%s report %s", tunelua, dir .. "/keys"))
+    local page = check("report", dir .. "/keys/report.html")
+    -- opt/lr, opt_lr and opt.lr shared one chart (the last key's points).
+    assert.equal(3, page.params)
+    local xs = {}
+    for _, axis in ipairs(page.param_axes) do
+      table.sort(axis.xs)
+      xs[#xs + 1] = table.concat(axis.xs, ",")
+    end
+    table.sort(xs)
+    assert.same({"0.1,0.2", "7,7", "8,8"}, xs)
+    assert.same({}, page.errors)
+  end)
+
   it("offers result fields as metrics, not the config's, and picks a reported one without a metric", function()
     local dir = support.tmpdir("report-nometric")
     local file = dir .. "/nometric.lua"

@@ -68,7 +68,7 @@ var embedded = parseJSON(document.getElementById("tune-data").textContent);
 var token = new URLSearchParams(location.search).get("token");
 var q = token ? "&token=" + encodeURIComponent(token) : "";
 var COLORS = ["#4e79a7","#f28e2b","#e15759","#76b7b2","#59a14f","#edc948","#b07aa1","#ff9da7","#9c755f","#bab0ac"];
-var charts = {};
+var charts = {}, paramIds = Object.create(null);
 var sortKey = null, sortDir = 1;
 
 function flatten(obj, prefix, out) {
@@ -182,7 +182,8 @@ function renderParams() {
     });
     // In the order of x: the charts are normalized (makeChart).
     data.sort(function (a, b) { return a.x - b.x; });
-    var id = "param-" + k.replace(/[^A-Za-z0-9_-]/g, "_");
+    // One chart per key: "a/b" and "a_b" are two (their ids are numbered).
+    var id = paramIds[k] || (paramIds[k] = "param-" + Object.keys(paramIds).length + "-" + k.replace(/[^A-Za-z0-9_-]/g, "_"));
     if (!charts[id]) {
       var card = document.createElement("div");
       card.className = "card";
