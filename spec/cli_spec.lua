@@ -42,6 +42,8 @@ describe("tunelua", function()
       {"--resources '{\"cpu\": 1e999}'", "^tunelua: %-%-resources: cpu must be a non%-negative number up to 1e14, got inf\n"},
       {"--resources '{\"x\": NaN}'", "^tunelua: %-%-resources: x must be a non%-negative number up to 1e14, got nan\n"},
       {"--resources '{\"GPU\": 1.5}'", "^tunelua: %-%-resources: GPU must be a non%-negative number up to 1e14 %(whole for GPU%), got 1%.5\n"},
+      -- Any case names the GPUs: "gpu" failed later, as a script error at tune.run.
+      {"--resources '{\"gpu\": 0.5}'", "^tunelua: %-%-resources: gpu must be a non%-negative number up to 1e14 %(whole for GPU%), got 0%.5\n"},
       {"--dashboard-host 01.2.3.4", "^tunelua: %-%-dashboard%-host: expected an IPv4 address such as 0%.0%.0%.0, got 01%.2%.3%.4\n"},
       {"--resources '{\"\": 1}'", "^tunelua: %-%-resources: a resource needs a name"},
       {"--dashboard-host ::1", "^tunelua: %-%-dashboard%-host: expected an IPv4 address such as 0%.0%.0%.0, got ::1\n"},

@@ -113,9 +113,11 @@ function M.main(argv)
         end
         for k, v in pairs(r) do
           if k == "" then error({usage = "--resources: a resource needs a name (got \"\")"}) end
-          if type(v) ~= "number" or not (v >= 0 and v <= 1e14) or (k == "GPU" and v ~= math.floor(v)) then
+          -- "GPU" in any case is the GPUs (tune.run's resources).
+          local gpu = k:upper() == "GPU"
+          if type(v) ~= "number" or not (v >= 0 and v <= 1e14) or (gpu and v ~= math.floor(v)) then
             error({usage = "--resources: " .. tostring(k) .. " must be a non-negative number up to 1e14"
-              .. (k == "GPU" and " (whole for GPU)" or "") .. ", got " .. require("tune.util").show_got(v)})
+              .. (gpu and " (whole for GPU)" or "") .. ", got " .. require("tune.util").show_got(v)})
           end
         end
         opts.resources = r
