@@ -195,7 +195,8 @@ static const char *const LOG_NAMES[2] = {"result.json", "progress.csv"};
 /* ------------------------------------------------------------------------ */
 
 /// The columns of the progress.csv open as `fd` (its header line, however
-/// long the file), or NULL when it has none yet.
+/// long the file: a newline inside a quoted key does not end it), or NULL
+/// when it has none yet.
 static csv_columns_t *read_header(int fd) {
   struct stat st;
   if (fstat(fd, &st) < 0 || st.st_size == 0) return NULL;
@@ -203,12 +204,17 @@ static csv_columns_t *read_header(int fd) {
   char chunk[4096];
   const char *nl = NULL;
   off_t at = 0;
+  int in_quotes = 0;
   for (;;) {
     ssize_t got = pread(fd, chunk, sizeof chunk, at);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;
     at += got;
-    const char *e = memchr(chunk, '\n', (size_t)got);
+    const char *e = NULL;
+    for (ssize_t i = 0; i < got && !e; i++) {
+      if (chunk[i] == '"') in_quotes = !in_quotes; /* "" inside quotes toggles twice */
+      else if (chunk[i] == '\n' && !in_quotes) e = chunk + i;
+    }
     tune_buf_append(&line, chunk, e ? (size_t)(e - chunk) : (size_t)got);
     if (e || line.len > (1u << 24)) {
       nl = e;

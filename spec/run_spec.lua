@@ -6,6 +6,26 @@ local support = require("spec.support")
 require("spec.fixtures.run_trainables")
 require("spec.fixtures.trainables")
 
+--- The rows of a CSV text (RFC 4180: quoted fields may hold newlines).
+local function csv_rows(text)
+  local rows, row, field, i, quoted = {}, {}, {}, 1, false
+  while i <= #text do
+    local c = text:sub(i, i)
+    if quoted then
+      if c == '"' and text:sub(i + 1, i + 1) == '"' then field[#field + 1] = '"'; i = i + 1
+      elseif c == '"' then quoted = false
+      else field[#field + 1] = c end
+    elseif c == '"' then quoted = true
+    elseif c == "," then row[#row + 1] = table.concat(field); field = {}
+    elseif c == "\n" then
+      row[#row + 1] = table.concat(field); field = {}
+      rows[#rows + 1] = row; row = {}
+    else field[#field + 1] = c end
+    i = i + 1
+  end
+  return rows
+end
+
 local function run(trainable, opts)
   opts.verbose = opts.verbose or 0
   return tune.run(trainable, opts)
@@ -182,6 +202,29 @@ describe("tune.run", function()
   -- The rows are encoded on the directory thread from the packed results
   -- (docs/architecture.md, "How a result travels"): each value as Ray's
   -- JSON and CSV loggers write it.
+  it("continues a progress.csv whose header quotes a newline on resume, in its columns", function()
+    local fail_file = dir .. "/fail"
+    assert(core.write_atomic(fail_file, ""))
+    local opts = {config = {fail_file = fail_file}, local_dir = dir, name = "nlkey", raise_on_failed_trial = false}
+    local t = run("log_newline_key", opts).trials[1]
+    assert.equal("ERROR", t.status)
+    os.remove(fail_file)
+    opts.resume = "ERRORED_ONLY"
+    t = run("log_newline_key", opts).trials[1]
+    assert.equal("TERMINATED", t.status)
+    -- The header read back ended at the key's newline: rows 3 and 4 had
+    -- the first columns only, the key's cell empty.
+    local rows = csv_rows(core.read_file(t.logdir .. "/progress.csv"))
+    assert.equal(5, #rows)
+    local col = {}
+    for j, name in ipairs(rows[1]) do col[name] = j end
+    for r = 2, 5 do
+      assert.equal(#rows[1], #rows[r])
+      assert.equal(tostring(r - 1), rows[r][col.a])
+      assert.equal(tostring(10 * (r - 1)), rows[r][col["n\nl"]])
+    end
+  end)
+
   it("writes result.json and progress.csv rows as Ray's loggers do", function()
     local a = run("log_shapes", {config = {x = "p,q"}, local_dir = dir, name = "shapes"})
     local t = a.trials[1]
@@ -203,22 +246,7 @@ describe("tune.run", function()
       assert.is_false(r.no)
     end
     -- progress.csv: one header, two rows; quoted fields may hold newlines.
-    local text = core.read_file(t.logdir .. "/progress.csv")
-    local rows, row, field, i, quoted = {}, {}, {}, 1, false
-    while i <= #text do
-      local c = text:sub(i, i)
-      if quoted then
-        if c == '"' and text:sub(i + 1, i + 1) == '"' then field[#field + 1] = '"'; i = i + 1
-        elseif c == '"' then quoted = false
-        else field[#field + 1] = c end
-      elseif c == '"' then quoted = true
-      elseif c == "," then row[#row + 1] = table.concat(field); field = {}
-      elseif c == "\n" then
-        row[#row + 1] = table.concat(field); field = {}
-        rows[#rows + 1] = row; row = {}
-      else field[#field + 1] = c end
-      i = i + 1
-    end
+    local rows = csv_rows(core.read_file(t.logdir .. "/progress.csv"))
     assert.equal(3, #rows)
     for r = 2, 3 do
       local cell = {}
