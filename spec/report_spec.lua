@@ -46,6 +46,12 @@ describe("tunelua report", function()
       n, at = n + 1, i + #path
     end
     assert.equal(1, n, out)
+    -- An empty name (--output=) was "cannot write : No such file or directory".
+    for _, flag in ipairs({"--output=", "-o ''", "--output"}) do
+      ok, out = run(string.format("%s report %s %s", tunelua, exp, flag))
+      assert.is_false(ok)
+      assert.matches("^tunelua report: %-[%-%w]+ needs a file name\n$", out)
+    end
   end)
 
   it("refuses a directory that holds no experiment, writing nothing", function()

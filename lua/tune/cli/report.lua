@@ -29,12 +29,9 @@ function M.main(args)
     if a == "-h" or a == "--help" then
       io.stdout:write(M.USAGE)
       return 0
-    elseif a == "-o" or a == "--output" then
-      out = args[i + 1]
-      if not out then return fail(a .. " needs a file name") end
-      i = i + 1
-    elseif a:match("^%-%-output=") then
-      out = a:sub(10)
+    elseif a == "-o" or a == "--output" or a:match("^%-%-output=") then
+      if a:sub(9, 9) == "=" then out = a:sub(10) else out, i = args[i + 1], i + 1 end
+      if not out or out == "" then return fail(a:match("^[^=]*") .. " needs a file name") end
     elseif a:sub(1, 1) == "-" then
       return fail("unknown option " .. a .. "\n" .. M.USAGE)
     elseif dir then
