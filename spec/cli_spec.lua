@@ -290,6 +290,17 @@ tune.run(function() tune.report{loss = 1} end, {local_dir = %q, verbose = 0, das
     assert.is_nil(out:find("in function 'xpcall'", 1, true), out)
   end)
 
+  it("--events=~/FILE writes to the home directory (no shell expands ~ after =)", function()
+    local f = dir .. "/ev.lua"
+    assert(core.write_atomic(f, string.format([[
+local tune = require("tune")
+tune.run(function() tune.report{loss = 1} end, {local_dir = %q, verbose = 0})
+]], dir)))
+    local code, out = run("--events=~/ev.jsonl " .. f, "HOME=" .. dir)
+    assert.equal(0, code, out)
+    assert.equal(5, #support.lines(dir .. "/ev.jsonl"))
+  end)
+
   it("exits 2 on a table raised as the error, showing its contents", function()
     local f = dir .. "/table_error.lua"
     assert(core.write_atomic(f, "error({code = 1})\n"))

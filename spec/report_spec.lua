@@ -54,6 +54,21 @@ describe("tunelua report", function()
     end
   end)
 
+  it("expands ~/ in its paths, as the analysis does (a shell leaves --output=~/... alone)", function()
+    local dir = support.tmpdir("report-home")
+    local exp = experiment(dir, "r")
+    -- It read the experiment from ~/r, then could not write ~/r/report.html.
+    local ok, out = run(string.format("HOME=%s %s report '~/r'", dir, tunelua))
+    assert.is_true(ok, out)
+    assert.truthy(core.stat(exp .. "/report.html"))
+    ok, out = run(string.format("HOME=%s %s report %s --output=~/page.html", dir, tunelua, exp))
+    assert.is_true(ok, out)
+    assert.truthy(core.stat(dir .. "/page.html"))
+    -- "~name" is not the home followed by "name".
+    assert.equal("~r/x", require("tune.util").expanduser("~r/x"))
+    assert.equal(os.getenv("HOME") .. "/x", require("tune.util").expanduser("~/x"))
+  end)
+
   it("refuses a directory that holds no experiment, writing nothing", function()
     local dir = support.tmpdir("report-none")
     local ok, out, code = run(string.format("%s report %s", tunelua, dir))

@@ -110,7 +110,7 @@ function M.within(a, b)
 end
 
 function M.expanduser(p)
-  if p:sub(1, 1) == "~" then
+  if p == "~" or p:sub(1, 2) == "~/" then -- not "~name" (it was HOME .. "name")
     local home = os.getenv("HOME") or "/tmp"
     return home .. p:sub(2)
   end

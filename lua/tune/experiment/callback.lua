@@ -256,6 +256,8 @@ local EventStream = Callback:extend({_event_stream = true}, "EventStreamCallback
 M.EventStreamCallback = EventStream
 
 function EventStream:__init(target)
+  -- "~/..." expanded (--events=~/e.jsonl: no shell expands it).
+  if target ~= "-" then target = util.expanduser(target) end
   self.target = target
   local out = io.stdout
   if target ~= "-" then

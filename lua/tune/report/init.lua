@@ -93,6 +93,8 @@ end
 
 --- Writes the report of `dir` to `out` (default DIR/report.html).
 function M.write(dir, out)
+  -- "~/..." as the analysis reads it (--output=~/r.html: no shell expands it).
+  dir, out = util.expanduser(dir), out and util.expanduser(out)
   local html, err = M.build(dir)
   if not html then return nil, err end
   -- Beside the experiment: in DIR, or in the directory of a state file.
