@@ -69,6 +69,42 @@ describe("tunelua report", function()
     assert.equal(os.getenv("HOME") .. "/x", require("tune.util").expanduser("~/x"))
   end)
 
+  it("keeps the curves of each experiment of a directory apart, a copy's trial ids too", function()
+    local dir = support.tmpdir("report-copy")
+    local exp = experiment(dir, "r")
+    support.must(string.format("cp -r %s %s/r_copy", exp, dir))
+    -- The copy's result files keep their first line only.
+    for _, d in ipairs(core.listdir(dir .. "/r_copy")) do
+      local f = dir .. "/r_copy/" .. d .. "/result.json"
+      local lines = core.stat(f) and support.lines(f) or {}
+      if #lines > 1 then assert(core.write_atomic(f, lines[1] .. "\n")) end
+    end
+    local ok, out = run(string.format("%s report %s", tunelua, dir))
+    assert.is_true(ok, out)
+    local html = assert(core.read_file(dir .. "/report.html"))
+    local data = core.json_decode(html:match('<script id="tune%-data" type="application/json">(.-)</script>'))
+    assert.equal(12, #data.state.trials)
+    local ids = {}
+    for _, t in ipairs(data.state.trials) do
+      assert.is_nil(ids[t.id], "two trials share the rows of " .. t.id)
+      ids[t.id] = true
+    end
+    -- Each trial's rows are its own result file's (the copy's were the
+    -- original's, or the other way round).
+    local copies = 0
+    for _, t in ipairs(data.state.trials) do
+      local rows = data.rows[t.id]
+      if #rows > 0 and t.id:find("#", 1, true) then copies = copies + 1 end
+      local first = rows[1]
+      local exp_dir = t.id:find("#", 1, true) and dir .. "/r_copy" or exp
+      local f = exp_dir .. "/" .. t.dir .. "/result.json"
+      local n = core.stat(f) and #support.lines(f) or 0
+      assert.equal(n, #rows, t.id)
+      if first then assert.equal(1, first.training_iteration) end
+    end
+    assert.is_true(copies > 0)
+  end)
+
   it("refuses a directory that holds no experiment, writing nothing", function()
     local dir = support.tmpdir("report-none")
     local ok, out, code = run(string.format("%s report %s", tunelua, dir))

@@ -26,11 +26,12 @@ end
 
 --- What the page shows of the experiment: {name, metric, mode, done,
 --- trials = {{id, name, dir, status, config, error}}}. `trials` are live
---- tune.Trial objects or ExperimentAnalysis stubs.
-function M.state(trials, info)
+--- tune.Trial objects or ExperimentAnalysis stubs; `ids`, when given, the
+--- trials' keys in the page's rows (else their trial ids).
+function M.state(trials, info, ids)
   local list = {}
   for i, t in ipairs(trials) do
-    list[i] = {id = t.trial_id, name = common.trial_name(t), dir = basename(t.logdir), status = t.status,
+    list[i] = {id = ids and ids[i] or t.trial_id, name = common.trial_name(t), dir = basename(t.logdir), status = t.status,
       config = flat_config(t.config), error = t.error_msg}
   end
   return {name = info.name, metric = info.metric, mode = info.mode, done = info.done or false,
@@ -73,8 +74,12 @@ function M.build(dir)
   local analysis = require("tune.analysis")
   local ea, err = analysis.load(dir)
   if not ea then return nil, err end
-  local rows = {}
-  for _, t in ipairs(ea.trials) do
+  -- Keyed by trial id, unique among several experiments (a copy of one
+  -- in the same directory has the same ids: its curves were the copy's).
+  local rows, ids, seen = {}, {}, {}
+  for i, t in ipairs(ea.trials) do
+    local id, n = tostring(t.trial_id), (seen[t.trial_id] or 0) + 1
+    seen[t.trial_id], ids[i] = n, n > 1 and (id .. "#" .. n) or id
     local numeric = {}
     for i, r in ipairs((ea:_rows(t))) do
       local row = {}
@@ -84,10 +89,10 @@ function M.build(dir)
       end
       numeric[i] = row
     end
-    rows[t.trial_id] = core.array(numeric)
+    rows[ids[i]] = core.array(numeric)
   end
   local data = {state = M.state(ea.trials, {name = ea.experiment_name, metric = ea.experiment_metric,
-    mode = ea.experiment_mode, done = true}), rows = rows}
+    mode = ea.experiment_mode, done = true}, ids), rows = rows}
   return M.page(data)
 end
 
