@@ -136,6 +136,17 @@ describe("tunelua analyze over several experiments", function()
     end
     assert.equal(6, alpha)
     assert.equal(6, gamma)
+    -- A copy of an experiment is labelled by its directory: both were
+    -- "alpha" (the name in their states).
+    support.must(string.format("cp -r %s/alpha %s/alpha_copy", dir, dir))
+    ok, out = run(string.format("%s analyze %s", tunelua, dir))
+    assert.is_true(ok, out)
+    assert.matches("3 experiments in .* %(alpha, alpha_copy, gamma%): 18 trials", out)
+    local copy = 0
+    for line in out:gmatch("[^\n]+") do
+      if line:match("^| alpha_copy ") then copy = copy + 1 end
+    end
+    assert.equal(6, copy)
   end)
 
   it("still fails on the one experiment asked for when it is corrupt", function()

@@ -116,7 +116,10 @@ local function setup(self, path_or_state, opts)
   if #sources > 1 then
     self.experiment_dir = sources[1].dir:match("^(.*)/[^/]*$") or sources[1].dir
     self.experiment_names = {}
-    for i, src in ipairs(sources) do self.experiment_names[i] = tostring(src.state.name or src.dir) end
+    -- By directory: a copy of an experiment keeps the name in its state.
+    for i, src in ipairs(sources) do
+      self.experiment_names[i] = tostring(src.dir and src.dir:match("([^/]+)/*$") or src.state.name)
+    end
   end
   self.experiment_name = #sources == 1 and agreed("name", is_string) or nil
   self.experiment_metric = agreed("metric", is_string)

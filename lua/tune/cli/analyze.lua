@@ -176,7 +176,9 @@ local function build(ea, o)
   for _, r in ipairs(rows) do
     local t = r.trial
     local line = {analysis.trial_name(t), tostring(t.status or ""), format_value(iterations(ea, t), o.csv)}
-    if several then table.insert(line, 1, tostring(t.experiment_name or "")) end
+    -- Its directory's name (a copy of an experiment keeps the name in its state).
+    local exp = type(t.local_dir) == "string" and t.local_dir:match("([^/]+)/*$") or t.experiment_name
+    if several then table.insert(line, 1, tostring(exp or "")) end
     if metric then line[#line + 1] = format_value(r.score, o.csv) end
     for _, k in ipairs(keys) do line[#line + 1] = format_value(r.params[k], o.csv) end
     out[#out + 1] = line
