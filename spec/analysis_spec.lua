@@ -912,6 +912,10 @@ describe("tunelua analyze", function()
     rc, _, err = analyze({})
     assert.are.equal(2, rc)
     assert.matches("missing the experiment directory", err, 1, true)
+    -- An empty path was "..., got string".
+    rc, _, err = analyze({""})
+    assert.are.equal(2, rc)
+    assert.matches("a state table, got an empty path", err, 1, true)
   end)
 
   it("prints its usage with --help", function()

@@ -148,7 +148,7 @@ local function load_sources(path_or_state)
   end
   if type(path_or_state) ~= "string" or path_or_state == "" then
     return nil, "expected an experiment directory, an experiment_state file or a state table, got "
-      .. type(path_or_state)
+      .. (path_or_state == "" and "an empty path" or type(path_or_state))
   end
   local path = util.abspath(util.expanduser(path_or_state))
   if #path > 1 then path = path:gsub("/+$", "") end
