@@ -18,7 +18,7 @@ local analysis = tune.run(train, {
   config = {lr = tune.grid_search({0.1, 0.2, 0.3})},
   metric = "weight",
   mode = "max",
-  keep_checkpoints_num = 2,          -- only the best two stay on disk ...
+  keep_checkpoints_num = 2,          -- the best two (and the newest) stay on disk ...
   checkpoint_score_attr = "weight",  -- ... ranked by this metric
   resume = "AUTO",                   -- resume when the experiment exists, else start
   verbose = 0,

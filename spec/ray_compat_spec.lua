@@ -282,4 +282,42 @@ print("status", a.trials[1].status, a.trials[1].last_result.x)
       config = {g = tune.grid_search({1, 2, 3}), steps = 1}})
     assert.equal(6, #a.trials)
   end)
+
+  it("keeps the best keep_checkpoints_num checkpoints and the newest, as Ray's checkpoint manager", function()
+    local ckpt = require("tune.executor.checkpoint")
+    local function manager(n, attr)
+      local deleted = {}
+      local m = ckpt.CheckpointManager{keep_checkpoints_num = n, checkpoint_score_attr = attr,
+        on_delete = function(c) deleted[#deleted + 1] = c.dir_or_data end}
+      local function add(dir, metrics)
+        m:on_checkpoint(ckpt.Checkpoint{dir_or_data = dir, metrics = metrics})
+      end
+      local function kept()
+        local out = {}
+        for _, c in ipairs(m.persistent) do out[#out + 1] = c.dir_or_data end
+        return out
+      end
+      return add, kept, deleted
+    end
+    -- testBestCheckpoints: 16 shuffled scores, 4 kept: the best 4 (12..15),
+    -- and the newest as long as it is the newest.
+    local add, kept = manager(4, "i")
+    local order = {7, 13, 2, 15, 0, 9, 12, 4, 11, 1, 14, 6, 3, 10, 8, 5}
+    for _, i in ipairs(order) do add(i, {i = i}) end
+    local got = kept()
+    table.sort(got)
+    assert.same({5, 12, 13, 14, 15}, got)
+    -- One kept, the best early: it stays beside the newest (it was deleted).
+    local deleted
+    add, kept, deleted = manager(1, "acc")
+    for i, acc in ipairs({5, 9, 3, 2, 1}) do add("c" .. i, {acc = acc}) end
+    assert.same({"c2", "c5"}, kept())
+    assert.same({"c1", "c3", "c4"}, deleted)
+    -- min-: lower is better; a tie keeps the newer; NaN and a missing key rank last.
+    add, kept = manager(2, "min-loss")
+    add("a", {loss = 1}); add("b", {loss = 0 / 0}); add("c", {}); add("d", {loss = 1}); add("e", {loss = 5})
+    assert.same({"a", "d", "e"}, kept())
+    add("f", {loss = 1})
+    assert.same({"d", "f"}, kept())
+  end)
 end)

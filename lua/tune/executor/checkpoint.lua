@@ -28,7 +28,8 @@ M.Checkpoint = Checkpoint
 
 --- Keeps a trial's newest memory checkpoint and its persistent ones.
 --- With keep_checkpoints_num, only the best N persistent checkpoints by
---- checkpoint_score_attr are kept on disk ("min-" prefix ranks lower as better).
+--- checkpoint_score_attr ("min-" prefix ranks lower as better), and the
+--- newest, are kept on disk.
 local CheckpointManager = class.class("CheckpointManager")
 
 function CheckpointManager:__init(opts)
@@ -48,6 +49,15 @@ local function score(self, ckpt)
   return self.score_desc and v or -v
 end
 
+--- Whether checkpoint a ranks above b (Ray's priority tuple): a score
+--- above none, then the higher score, then the newer.
+local function ranks_above(self, a, b)
+  local sa, sb = score(self, a), score(self, b)
+  if (sa == nil) ~= (sb == nil) then return sa ~= nil end
+  if sa ~= nil and sa ~= sb then return sa > sb end
+  return a.order > b.order
+end
+
 function CheckpointManager:on_checkpoint(ckpt)
   if ckpt.storage_mode == M.CheckpointStorage.MEMORY then
     self.newest_memory = ckpt
@@ -62,20 +72,19 @@ function CheckpointManager:on_checkpoint(ckpt)
   end
   self.persistent[#self.persistent + 1] = ckpt
   local keep = self.keep_checkpoints_num
-  if keep and keep > 0 and #self.persistent > keep then
-    -- Drop the worst, but never the newest (resume needs it).
-    local newest = self.persistent[#self.persistent]
-    local worst_i, worst_s
-    for i, c in ipairs(self.persistent) do
-      if c ~= newest then
-        local s = score(self, c)
-        if worst_i == nil or (s or -math.huge) < (worst_s or -math.huge) then
-          worst_i, worst_s = i, s
-        end
-      end
+  if not keep or keep <= 0 or #self.persistent <= keep then return end
+  -- Ray's _CheckpointManager: the best N stay, and so does the newest
+  -- until a newer one arrives (a resume needs it): N + 1 at most.
+  local ranked = table.move(self.persistent, 1, #self.persistent, 1, {})
+  table.sort(ranked, function(a, b) return ranks_above(self, a, b) end)
+  local kept = {[ckpt] = true}
+  for i = 1, keep do kept[ranked[i]] = true end
+  for i = #self.persistent, 1, -1 do
+    local c = self.persistent[i]
+    if not kept[c] then
+      table.remove(self.persistent, i)
+      if self.on_delete then self.on_delete(c) else core.remove_tree(c.dir_or_data) end
     end
-    local victim = table.remove(self.persistent, worst_i)
-    if self.on_delete then self.on_delete(victim) else core.remove_tree(victim.dir_or_data) end
   end
 end
 
