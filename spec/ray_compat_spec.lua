@@ -320,4 +320,27 @@ print("status", a.trials[1].status, a.trials[1].last_result.x)
     add("f", {loss = 1})
     assert.same({"d", "f"}, kept())
   end)
+
+  it("warns once per trial of a checkpoint without checkpoint_score_attr, as Ray logs it", function()
+    local ckpt = require("tune.executor.checkpoint")
+    local m = ckpt.CheckpointManager{keep_checkpoints_num = 1, checkpoint_score_attr = "min-los",
+      on_delete = function() end}
+    local warned, stderr = {}, io.stderr
+    io.stderr = {write = function(self, ...) for _, x in ipairs({...}) do warned[#warned + 1] = x end return self end}
+    local ok, err = pcall(function()
+      m:on_checkpoint(ckpt.Checkpoint{dir_or_data = "/t/checkpoint_000001", metrics = {loss = 1}}, "t_00000")
+      m:on_checkpoint(ckpt.Checkpoint{dir_or_data = "/t/checkpoint_000002", metrics = {loss = 2}}, "t_00000")
+      -- Registered again (a resume): no trial named, no warning.
+      local again = ckpt.CheckpointManager{keep_checkpoints_num = 1, checkpoint_score_attr = "los"}
+      again:on_checkpoint(ckpt.Checkpoint{dir_or_data = "/t/checkpoint_000001", metrics = {loss = 1}})
+      -- NaN is a score (the worst), as in Ray: no warning.
+      local nan = ckpt.CheckpointManager{keep_checkpoints_num = 1, checkpoint_score_attr = "loss"}
+      nan:on_checkpoint(ckpt.Checkpoint{dir_or_data = "/t/checkpoint_000001", metrics = {loss = 0 / 0}}, "t_00001")
+    end)
+    io.stderr = stderr
+    assert.is_true(ok, err)
+    assert.equal(1, #warned)
+    assert.matches('trial t_00000: checkpoint_score_attr "los" is not in the result its checkpoint checkpoint_000001 '
+      .. "was saved with %(keys: loss%)", warned[1])
+  end)
 end)

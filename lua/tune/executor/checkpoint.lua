@@ -58,7 +58,26 @@ local function ranks_above(self, a, b)
   return a.order > b.order
 end
 
-function CheckpointManager:on_checkpoint(ckpt)
+--- Warns once, naming trial `who`, of a checkpoint that keep_checkpoints_num
+--- cannot rank: its result lacks checkpoint_score_attr or holds no number
+--- there (Ray logs "Result dict has no key"). It ranks last.
+local function warn_unscored(self, ckpt, who)
+  if self.warned or not self.keep_checkpoints_num or score(self, ckpt) ~= nil then return end
+  local v = require("tune.util").get_path(ckpt.metrics or {}, self.score_attr)
+  if v ~= nil and v ~= v then return end -- NaN: a score, the worst (as Ray's)
+  self.warned = true
+  local keys = {}
+  for k in pairs(ckpt.metrics or {}) do if type(k) == "string" then keys[#keys + 1] = k end end
+  table.sort(keys)
+  io.stderr:write(string.format("tunelua warning: trial %s: checkpoint_score_attr %q is %s in the result its "
+    .. "checkpoint %s was saved with (keys: %s): keep_checkpoints_num ranks such checkpoints last\n", who,
+    self.score_attr, v == nil and "not" or "not a number", tostring(ckpt.dir_or_data):match("[^/]*$"),
+    table.concat(keys, ", ")))
+end
+
+--- Registers a checkpoint; `who` (the trial's name) when it was just saved,
+--- to warn of a score it lacks.
+function CheckpointManager:on_checkpoint(ckpt, who)
   if ckpt.storage_mode == M.CheckpointStorage.MEMORY then
     self.newest_memory = ckpt
     return
@@ -71,6 +90,7 @@ function CheckpointManager:on_checkpoint(ckpt)
     end
   end
   self.persistent[#self.persistent + 1] = ckpt
+  if who then warn_unscored(self, ckpt, who) end
   local keep = self.keep_checkpoints_num
   if not keep or keep <= 0 or #self.persistent <= keep then return end
   -- Ray's _CheckpointManager: the best N stay, and so does the newest

@@ -214,7 +214,7 @@ end
 
 --- Registers a completed checkpoint.
 function Trial:on_checkpoint(checkpoint)
-  self.checkpoint_manager:on_checkpoint(checkpoint)
+  self.checkpoint_manager:on_checkpoint(checkpoint, tostring(self))
   if checkpoint.storage_mode == ckpt.CheckpointStorage.PERSISTENT then
     self.saving_to = nil
   end
