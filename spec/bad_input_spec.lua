@@ -452,7 +452,7 @@ describe("bad input through tune.run", function()
     end
   end)
 
-  it("fails the trial whose trial_name_creator returns what is not a name, saying so", function()
+  it("ends the run at the user's line when trial_name_creator fails or returns what is not a name", function()
     local ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, trial_name_creator = function() return {} end})
     assert.is_false(ok)
     assert.matches("trial_name_creator must return the trial's name %(a string%), got table", tostring(e))
@@ -460,6 +460,12 @@ describe("bad input through tune.run", function()
     ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, trial_name_creator = function() return "a\0b" end})
     assert.is_false(ok)
     assert.matches('trial_name_creator must return a name without a NUL character, got "a\\0b"', tostring(e), 1, true)
+    -- The user's function failed, not the search algorithm that asked for
+    -- the trial (it was blamed, with the library's traceback): one line.
+    ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, config = {x = tune.grid_search({1, 2})},
+      trial_name_creator = function(t) if t.config.x == 2 then error("no name for 2") end return "t" end})
+    assert.is_false(ok)
+    assert.matches("^tune.run: trial_name_creator failed: [^\n]*no name for 2$", tostring(e))
   end)
 
   it("refuses a Slurm option of a wrong name or type before asking Slurm anything", function()

@@ -111,14 +111,17 @@ function Trial:__init(trainable, opts)
     checkpoint_score_attr = self.checkpoint_score_attr,
   }
   if self.trial_name_creator then
+    -- The user's function is wrong, not the search algorithm that asked for
+    -- the trial (it was blamed): a refusal, at the line that called tune.run.
+    local refuse = require("tune.experiment.refusal").refuse
     local ok, name = pcall(self.trial_name_creator, self)
-    if not ok then error("trial_name_creator failed: " .. tostring(name), 0) end
+    if not ok then refuse("tune.run: trial_name_creator failed: " .. tostring(name)) end
     if type(name) ~= "string" and type(name) ~= "number" then
-      error("trial_name_creator must return the trial's name (a string), got " .. type(name), 0)
+      refuse("tune.run: trial_name_creator must return the trial's name (a string), got " .. type(name))
     end
     -- (It failed the experiment's snapshot, in two messages from inside the library.)
     if type(name) == "string" and name:find("\0", 1, true) then
-      error("trial_name_creator must return a name without a NUL character, got " .. string.format("%q", name), 0)
+      refuse("tune.run: trial_name_creator must return a name without a NUL character, got " .. string.format("%q", name))
     end
     self.custom_trial_name = tostring(name)
   end
