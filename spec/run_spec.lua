@@ -605,6 +605,24 @@ describe("tune.run", function()
     assert.same({step = 2}, core.json_decode(core.read_file(t.checkpoint.dir_or_data .. "/tune_checkpoint.json")))
   end)
 
+  it("expands ~ in local_dir as Python's expanduser: ~name is that user's home, an unknown user's path is kept", function()
+    local home = os.getenv("HOME")
+    core.setenv("HOME", dir)
+    local ok, err = pcall(function()
+      local a = run("steps", {config = {iters = 1}, local_dir = "~/res", name = "e"})
+      assert.equal(dir .. "/res/e", a.experiment_dir)
+      local util = require("tune.util")
+      assert.equal(dir .. "/x", util.expanduser("~/x"))
+      local root = ("\n" .. core.read_file("/etc/passwd")):match("\nroot:[^:\n]*:[^:\n]*:[^:\n]*:[^:\n]*:([^:\n]*)")
+      assert.equal(root .. "/x", util.expanduser("~root/x"))
+      -- It became $HOME .. "no_such_user_q/x": a directory beside the home.
+      assert.equal("~no_such_user_q/x", util.expanduser("~no_such_user_q/x"))
+      assert.equal("~a.b/x", util.expanduser("~a.b/x"))
+    end)
+    core.setenv("HOME", home)
+    assert.is_true(ok, err)
+  end)
+
   it("names trials and their directories with the creators", function()
     local a = run("steps", {config = {iters = 1}, local_dir = dir,
       trial_name_creator = function(t) return "custom_" .. t.trial_id end,

@@ -109,18 +109,18 @@ function M.within(a, b)
   return a == b or a:sub(1, #b + 1) == (b == "/" and "/" or b .. "/")
 end
 
+--- os.path.expanduser: "~" and "~/x" are $HOME's, "~name/x" user name's
+--- (/etc/passwd); an unknown user's path stays as it is (not $HOME .. "name").
 function M.expanduser(p)
-  if p == "~" or p:sub(1, 2) == "~/" then -- not "~name" (it was HOME .. "name")
-    local home = os.getenv("HOME") or "/tmp"
-    return home .. p:sub(2)
-  end
-  return p
+  local user, rest = p:match("^~([^/]*)(.*)$")
+  if user == "" then return (os.getenv("HOME") or "/tmp") .. rest end
+  local f = user and io.open("/etc/passwd")
+  local home = f and ("\n" .. f:read("a")):match("\n" .. user:gsub("%p", "%%%0") .. (":[^:\n]*"):rep(4) .. ":([^:\n]*)")
+  if f then f:close() end
+  return home and home .. rest or p
 end
 
-function M.join(a, b)
-  if a:sub(-1) == "/" then return a .. b end
-  return a .. "/" .. b
-end
+function M.join(a, b) return a:sub(-1) == "/" and a .. b or a .. "/" .. b end
 
 --- "2024-01-31_12-00-00", as Ray's date_str.
 local date_at, date_text
