@@ -128,6 +128,14 @@ describe("bad input through tune.run", function()
     local ok, e = pcall(tune.run, "steps", {local_dir = "/proc/tunelua-x", verbose = 0})
     assert.is_false(ok)
     assert.matches("tune.run: local_dir /proc/tunelua%-x cannot be", tostring(e))
+    -- A file where the experiment directory goes: it failed the runner's
+    -- mkdir, at a line inside the library.
+    local parent = support.tmpdir("badrun_file")
+    assert(core.write_file(parent .. "/exp", "not a directory"))
+    ok, e = pcall(tune.run, "steps", {local_dir = parent, name = "exp", verbose = 0})
+    assert.is_false(ok)
+    assert.equal("tune.run: the experiment directory " .. parent .. "/exp is not a directory", tostring(e))
+    assert.equal("not a directory", core.read_file(parent .. "/exp"))
   end)
 
   it("says that a default name, dated, is not the experiment a resume was asked for", function()

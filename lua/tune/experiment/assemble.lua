@@ -168,6 +168,8 @@ local function place(opts, o, cli, trainable_name, run_count, earlier)
   options.check_dir_name(cli.name and "--name" or "name", name)
   check_local_dir(util.abspath(local_dir))
   local experiment_dir = util.join(util.abspath(local_dir), name)
+  local kind = core.stat(experiment_dir) -- (a file there failed the runner's mkdir, inside the library)
+  if kind and kind ~= "directory" then refuse("tune.run: the experiment directory " .. experiment_dir .. " is not a directory") end
   local resume = o.resume
   if resume == "AUTO" then resume = persistence.exists(experiment_dir) and "LOCAL" or false end
   if resume and not persistence.exists(experiment_dir) then
