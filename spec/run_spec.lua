@@ -190,6 +190,13 @@ describe("tune.run", function()
     a = run("steps", {config = {x = 1, iters = 10}, local_dir = dir,
       stop = tune.stopper.MaximumIterationStopper(2)})
     assert.equal(2, a.trials[1].last_result.training_iteration)
+    -- A boolean is 1 or 0 (Python's bool >= 1): converged = true stops;
+    -- a string fails the trial, as Ray's >= raises (both were ignored).
+    a = run("report_kinds", {stop = {converged = 1}, local_dir = dir})
+    assert.equal(3, a.trials[1].last_result.training_iteration)
+    a = run("report_kinds", {stop = {phase = 1}, local_dir = dir, raise_on_failed_trial = false})
+    assert.equal("ERROR", a.trials[1].status)
+    assert.matches('stopping criterion "phase" of trial %S+ is not a number: "warmup"', a.trials[1].error_msg)
   end)
 
   it("flattens nested results for metrics (val/loss)", function()

@@ -111,8 +111,7 @@ function Trial:__init(trainable, opts)
     checkpoint_score_attr = self.checkpoint_score_attr,
   }
   if self.trial_name_creator then
-    -- The user's function is wrong, not the search algorithm that asked for
-    -- the trial (it was blamed): a refusal, at the line that called tune.run.
+    -- The user's function is wrong, not the search algorithm (it was blamed).
     local refuse = require("tune.experiment.refusal").refuse
     local ok, name = pcall(self.trial_name_creator, self)
     if not ok then refuse("tune.run: trial_name_creator failed: " .. tostring(name)) end
@@ -163,9 +162,7 @@ Trial.__index = function(self, k)
   return v
 end
 
-function Trial:has_checkpoint()
-  return self.checkpoint.dir_or_data ~= nil
-end
+function Trial:has_checkpoint() return self.checkpoint.dir_or_data ~= nil end
 
 --- Tells the runner that owns the trial (TrialRunner:add_trial) that its
 --- status, config, tag or resources changed, so the change is journaled.
@@ -227,17 +224,11 @@ function Trial:on_restore()
   self.restoring_from = nil
 end
 
-function Trial:is_restoring()
-  return self.restoring_from ~= nil
-end
+function Trial:is_restoring() return self.restoring_from ~= nil end
 
-function Trial:is_saving()
-  return self.saving_to ~= nil
-end
+function Trial:is_saving() return self.saving_to ~= nil end
 
-function Trial:is_finished()
-  return self.status == Trial.TERMINATED or self.status == Trial.ERROR
-end
+function Trial:is_finished() return self.status == Trial.TERMINATED or self.status == Trial.ERROR end
 
 --- Ray's should_stop: a stopping criterion met, or done.
 function Trial:should_stop(result)
@@ -248,7 +239,13 @@ function Trial:should_stop(result)
       error(string.format("stopping criterion %q is not in the result of trial %s (keys: %s)",
         key, self.trial_id, table.concat(util.sorted_keys(util.flatten(result)), ", ")), 0)
     end
-    if type(v) == "number" and type(bound) == "number" and v >= bound then return true end
+    -- Ray compares result[key] >= bound: a bool as an int, anything else raises.
+    if type(v) == "boolean" then v = v and 1 or 0 end
+    if type(v) ~= "number" then
+      error(string.format("stopping criterion %q of trial %s is not a number: %s", key, self.trial_id,
+        type(v) == "string" and string.format("%q", v:sub(1, 80)) or v == core.null and "null" or type(v)), 0)
+    end
+    if v >= bound then return true end
   end
   return false
 end
