@@ -319,6 +319,10 @@ print("status", a.trials[1].status, a.trials[1].last_result.x)
     assert.same({"a", "d", "e"}, kept())
     add("f", {loss = 1})
     assert.same({"d", "f"}, kept())
+    -- A boolean is 1 or 0, as Python's bool: true ranks above false.
+    add, kept = manager(1, "ok")
+    add("g", {ok = true}); add("h", {ok = false}); add("i", {ok = false})
+    assert.same({"g", "i"}, kept())
   end)
 
   it("warns once per trial of a checkpoint without checkpoint_score_attr, as Ray logs it", function()

@@ -45,6 +45,7 @@ end
 
 local function score(self, ckpt)
   local v = ckpt.metrics and require("tune.util").get_path(ckpt.metrics, self.score_attr)
+  if type(v) == "boolean" then v = v and 1 or 0 end -- Python's bool is an int
   if type(v) ~= "number" or v ~= v then return nil end
   return self.score_desc and v or -v
 end
