@@ -67,6 +67,18 @@ describe("bad input through tune.run", function()
       refusal{resources_per_trial = {a = {}}})
     assert.matches("tune.run: resources_per_trial: bundle 1: resource 'CPU' must be at most 1e14",
       refusal{resources_per_trial = {cpu = 1e20}})
+    -- A list of bundles, Ray's extra_* amounts and a key of tune.Resources
+    -- it does not know were ignored: the trial got 1 CPU.
+    assert.matches("tune.run: resources_per_trial: a table maps resource names to amounts, got the key 1 (bundles go "
+      .. "in tune.PlacementGroupFactory({...}))", refusal{resources_per_trial = {{cpu = 2}, {cpu = 1}}}, 1, true)
+    assert.matches("tune.run: resources_per_trial: Passing `extra_*` resource requirements to `resources_per_trial` is "
+      .. "deprecated.", refusal{resources_per_trial = {cpu = 1, extra_cpu = 1}}, 1, true)
+    local ok, e = pcall(tune.Resources, {cpus = 2})
+    assert.is_false(ok)
+    assert.matches('Resources: unknown option "cpus" %(did you mean cpu%?%)', tostring(e))
+    ok, e = pcall(tune.Resources, {cpu = 1, extra_gpu = 1})
+    assert.matches("Passing `extra_*` resource requirements", tostring(e), 1, true)
+    assert.equal(2, tune.Resources{cpu = 2, extra_cpu = 0}:to_pgf()._spec.bundles[1].CPU)
     -- cpu and gpu in any case, once ({cpu = 1, CPU = 1} was 2 CPUs, and
     -- {cPU = 1} got the default CPU added).
     assert.matches('resources_per_trial: .*resource CPU given twice %(as "%a+" and "%a+"%)',

@@ -102,9 +102,22 @@ M.PlacementGroupFactory = PlacementGroupFactory
 --- Resources(cpu, gpu, memory, custom_resources), Ray's older resource type.
 local Resources = class.class("Resources")
 
+-- Ray's refusal of the extra_* amounts its Resources once had.
+local EXTRA = "Passing `extra_*` resource requirements to `resources_per_trial` is deprecated. Please use a "
+  .. "`PlacementGroupFactory` object to define your resource requirements instead."
+
 function Resources:__init(cpu, gpu, memory, custom)
   if type(cpu) == "table" then
     local t = cpu
+    -- (Another key, a typo included, was ignored: the trial got 1 CPU.)
+    local known = {cpu = true, gpu = true, memory = true, custom_resources = true}
+    for k, v in pairs(t) do
+      if type(k) == "string" and k:find("^extra_") then
+        if v ~= 0 then error(EXTRA, 3) end
+        known[k] = true
+      end
+    end
+    require("tune.util").check_options("Resources", t, known, 3)
     cpu, gpu, memory, custom = t.cpu, t.gpu, t.memory, t.custom_resources
   end
   self.cpu = cpu or 1
@@ -122,9 +135,6 @@ end
 
 M.Resources = Resources
 
-local TOP_KEYS = {cpu = true, gpu = true, memory = true, custom_resources = true,
-  CPU = true, GPU = true}
-
 --- resources_per_trial -> PlacementGroupFactory. Accepts a factory,
 --- Resources, or {cpu=, gpu=, memory=, custom_resources={...}, <name>=...}.
 function M.to_pgf(r, level)
@@ -137,10 +147,15 @@ function M.to_pgf(r, level)
   end
   local b = {}
   for k, v in pairs(r) do
-    if k == "custom_resources" then
+    if type(k) ~= "string" then -- (ignored: a list of bundles got 1 CPU)
+      error("resources_per_trial: a table maps resource names to amounts, got the key " .. tostring(k)
+        .. (type(v) == "table" and " (bundles go in tune.PlacementGroupFactory({...}))" or ""), level)
+    elseif k:find("^extra_") and v ~= 0 then
+      error(EXTRA, level)
+    elseif k == "custom_resources" then
       if type(v) ~= "table" then error("resources_per_trial.custom_resources must be a table", level) end
       for ck, cv in pairs(v) do b[ck] = cv end
-    elseif TOP_KEYS[k] or type(k) == "string" then
+    else
       b[k] = v
     end
   end
