@@ -3,7 +3,9 @@
 -- experiment (it requires "tune" and calls tune.run) runs with tunelua and
 -- exits 0, in a directory holding the files that earlier blocks of the
 -- same page name in their first line ("-- mylib/walkers.lua"). A block
--- after a line "<!-- not run: why -->" is only compiled.
+-- after a line "<!-- not run: why -->" is only compiled. Every relative
+-- link between the pages names a file that exists, and its #anchor a
+-- heading of that page (GitHub's slug of it).
 local core = require("tune.core")
 local support = require("spec.support")
 
@@ -40,9 +42,47 @@ for _, file in ipairs(markdown_files()) do
   end
 end
 
+--- GitHub's anchors of a page's headings (outside code blocks): lower
+--- case, punctuation but - and _ dropped, spaces as -, -1, -2 ... after
+--- repeats.
+local function anchors(path)
+  local text = assert(core.read_file(path)):gsub("\n```.-\n```", "")
+  local out, seen = {}, {}
+  for title in ("\n" .. text):gmatch("\n#+ +([^\n]*)") do
+    local slug = title:gsub("%s+#*%s*$", ""):lower():gsub("<[^>]*>", ""):gsub("[%p]", function(c)
+      if c == "-" or c == "_" then return c end
+      return ""
+    end):gsub(" ", "-")
+    local n = seen[slug]
+    seen[slug] = (n or -1) + 1
+    out[n and (slug .. "-" .. (n + 1)) or slug] = true
+  end
+  return out
+end
+
 describe("docs", function()
   it("have Lua examples", function()
     assert.is_true(#blocks > 40)
+  end)
+
+  it("link to files and headings that exist", function()
+    local bad = {}
+    for _, file in ipairs(markdown_files()) do
+      local text = assert(core.read_file(file)):gsub("\n```.-\n```", "")
+      local dir = file:match("^(.*)/[^/]*$") or "."
+      for link in text:gmatch("%]%(([^%)%s]+)%)") do
+        local path, anchor = link:match("^([^#]*)#?(.*)$")
+        if not link:match("^%a[%w+.-]*:") then
+          local target = path == "" and file or dir .. "/" .. path
+          if not core.stat(target) then
+            bad[#bad + 1] = file .. ": " .. link .. " (no such file)"
+          elseif anchor ~= "" and target:match("%.md$") and not anchors(target)[anchor] then
+            bad[#bad + 1] = file .. ": " .. link .. " (no such heading)"
+          end
+        end
+      end
+    end
+    assert(#bad == 0, "broken links:\n" .. table.concat(bad, "\n"))
   end)
 
   it("have Lua blocks that all compile", function()
