@@ -310,6 +310,14 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
       assert.equal(3 * 1024 * 1024, #core.json_decode(rows[1]).s)
     end)
 
+    it("tune.command: {key} arguments are the config's values as docs/guide/trainables.md says", function()
+      local prog = [[io.write('{"args":"' .. table.concat(arg, " ") .. '"}\n')]]
+      local by = run(tune.command{"lua5.4", "-e", prog, "/dev/null", "{a}", "{b}", "{c}", "{d}", "{e}", "{f/g}", "{h}", "{i}",
+        "{j}", "x{k}y"}, nil, {config = {a = 0.1, b = 0.1 + 0.2, c = 2.0, d = 3, e = 0 / 0, f = {g = -1 / 0},
+          h = {1, 2}, i = true, j = "s t", k = 1e22}})
+      assert.equal("0.1 0.30000000000000004 2.0 3 NaN -Infinity [1,2] true s t x1e+22y", by[1].last_result.args)
+    end)
+
     it("refuses what it cannot wrap, at the caller's line", function()
       local cases = {
         {function() tune.with_parameters(3, {}) end,
