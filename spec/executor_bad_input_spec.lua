@@ -199,6 +199,12 @@ describe("bad input", function()
       {{resources = "x"}, "resources must be a table of name = amount, got string"},
       {{worker_path = true}, "worker_path must be a string, got boolean"},
       {{backend = 3}, "backend must be a string, got number"},
+      -- Options that were accepted and ignored, or failed deep inside.
+      {{backend = "sim"}, 'the simulator is tune.SimulatedExecutor{curve = ...} (or replay = ...), not backend "sim"'},
+      {{backend_options = {partition = "x"}}, "backend_options is not for the local backend"},
+      {{sim_host = {}}, "sim_host is not for the local backend"},
+      {{console_stdout_fd = -3}, "console_stdout_fd must be a file descriptor (an integer >= 0), got -3"},
+      {{console_stderr_fd = "x"}, 'console_stderr_fd must be a file descriptor (an integer >= 0), got string "x"'},
     }
     for _, c in ipairs(cases) do
       local ok, err = pcall(tune.TrialExecutor, c[1])

@@ -79,23 +79,34 @@ function TrialExecutor:__init(opts)
       error(string.format("TrialExecutor: %s must be a string, got %s", k, type(opts[k])), 3)
     end
   end
+  for _, k in ipairs({"console_stdout_fd", "console_stderr_fd"}) do
+    local fd = opts[k]
+    if fd ~= nil and not (math.tointeger(fd) and fd >= 0) then
+      error(("TrialExecutor: %s must be a file descriptor (an integer >= 0), got %s"):format(k, util.show_got(fd)), 3)
+    end
+  end
+  local backend = M.backend_name(opts)
+  if backend == "sim" and opts.sim_host == nil then
+    error('TrialExecutor: the simulator is tune.SimulatedExecutor{curve = ...} (or replay = ...), not backend "sim"', 3)
+  elseif opts.sim_host ~= nil and backend ~= "sim" or opts.backend_options ~= nil and backend == "local" then
+    error(string.format("TrialExecutor: %s is not for the %s backend", opts.sim_host and "sim_host" or "backend_options",
+      backend), 3)
+  end
   local node = opts.num_cpus and "num_cpus" or opts.num_gpus and "num_gpus" or opts.memory and "memory" or opts.resources and "resources"
-  if node and M.backend_name(opts) == "slurm" then
+  if node and backend == "slurm" then
     error("TrialExecutor: " .. node .. " is not for the slurm backend: Slurm says what each node has", 3)
   end
   local okr, res, gpu_ids = pcall(M.node_resources, opts)
   if not okr then error("TrialExecutor: " .. tostring(res), 3) end
   local args = {}
   for name in pairs(OPTION_NAMES) do args[name] = opts[name] end
-  args.backend = M.backend_name(opts)
-  args.backend_options = opts.backend_options
-  args.sim_host = opts.sim_host
+  args.backend = backend
+  args.backend_options, args.sim_host = opts.backend_options, opts.sim_host
   args.resources = res
   args.gpu_ids = gpu_ids
   args.worker_path = opts.worker_path or (args.backend ~= "sim" and assert(core.worker_path())) or "tunelua"
   args.worker_args = {"--worker"}
-  args.console_stdout_fd = opts.console_stdout_fd
-  args.console_stderr_fd = opts.console_stderr_fd
+  args.console_stdout_fd, args.console_stderr_fd = opts.console_stdout_fd, opts.console_stderr_fd
   local ok, c = pcall(core.executor_new, args)
   if not ok then error("TrialExecutor: " .. tostring(c):gsub("^[^:]+:%d+: ", ""), 3) end
   self._core = c
