@@ -542,15 +542,23 @@ describe("bad input through tune.run", function()
     end
   end)
 
-  it("refuses a TUNE_GLOBAL_CHECKPOINT_S that is not a number in one line, without a traceback", function()
-    local p = io.popen(string.format("TUNE_GLOBAL_CHECKPOINT_S=abc %s -v 0 --local-dir %s spec/fixtures/experiments/cli_ok.lua 2>&1",
-      os.getenv("TUNELUA_BIN") or "build/tunelua", dir))
-    local out = p:read("a")
-    local _, _, code = p:close()
-    assert.equal(2, code, out)
-    assert.matches('cli_ok.lua:%d+: tune.run: environment variable TUNE_GLOBAL_CHECKPOINT_S="abc" is not a number', out)
-    assert.is_nil(out:find("stack traceback", 1, true), out)
-    assert.is_nil(core.stat(dir), "the refused run wrote the experiment")
+  -- The two read at an interrupt were read only then: a wrong one failed
+  -- the interrupted run with a traceback, exit 2 instead of 130.
+  it("refuses a TUNE_GLOBAL_CHECKPOINT_S (and the interrupt's variables) that is not a number in one line", function()
+    for _, c in ipairs({{"TUNE_GLOBAL_CHECKPOINT_S=abc", '"abc" is not a number'},
+        {"TUNE_INTERRUPT_CLEANUP_S=abc", '"abc" is not a number'},
+        {"TUNE_INTERRUPT_CLEANUP_S=-1", '"-1" must be a finite number of seconds, 0 or more'},
+        {"TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S=1e999", '"1e999" must be a finite number of seconds, 0 or more'}}) do
+      local p = io.popen(string.format("%s %s -v 0 --local-dir %s spec/fixtures/experiments/cli_ok.lua 2>&1",
+        c[1], os.getenv("TUNELUA_BIN") or "build/tunelua", dir))
+      local out = p:read("a")
+      local _, _, code = p:close()
+      assert.equal(2, code, out)
+      assert.matches("cli_ok.lua:%d+: tune.run: environment variable " .. c[1]:match("^[%u_]+"), out)
+      assert.matches(c[2], out, 1, true)
+      assert.is_nil(out:find("stack traceback", 1, true), out)
+      assert.is_nil(core.stat(dir), "the refused run wrote the experiment")
+    end
   end)
 
   it("a worker that cannot reach its driver says so in one line, without a traceback", function()

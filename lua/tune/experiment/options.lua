@@ -272,6 +272,16 @@ function M.check(opts, cli)
   o.log_to_file = check_log_to_file(opt(opts, "log_to_file"))
   o.seed = opt(opts, "seed")
   o.checkpoint_period = M.refusing(util.option, opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10)
+  -- Used at an interrupt, checked now: a wrong one then would lose the save.
+  for key, env in pairs({signal_checkpoint_s = "TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S",
+      interrupt_cleanup_s = "TUNE_INTERRUPT_CLEANUP_S"}) do
+    local v = M.refusing(util.env_number, env)
+    if v ~= nil and not (v >= 0 and v < math.huge) then
+      M.refuse(("tune.run: environment variable %s=%q must be a finite number of seconds, 0 or more"):format(env,
+        os.getenv(env)))
+    end
+    o[key] = v
+  end
   o.resources_per_trial = opt(opts, "resources_per_trial")
   if o.resources_per_trial ~= nil then
     -- The factory as the engine will take it (its C checks included).

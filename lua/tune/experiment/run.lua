@@ -203,7 +203,7 @@ local function execute(ctx, opts, o, kind)
   if ctx.unclock then ctx.unclock() end
   if ok and (interrupted == "SIGUSR1" or interrupted == "SIGTERM") then
     -- The job is about to end: running trials checkpoint first.
-    local wait = util.env_number("TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S") or 60
+    local wait = o.signal_checkpoint_s or 60
     local c_ok, c_err = pcall(runner.checkpoint_running, runner, wait)
     if not c_ok then io.stderr:write("tunelua warning: checkpointing the running trials failed: ", tostring(c_err), "\n") end
   end
@@ -224,7 +224,7 @@ local function execute(ctx, opts, o, kind)
   end
   -- Interrupted: the state is saved; a trainable that ignores stop must
   -- not keep the driver (TUNE_INTERRUPT_CLEANUP_S, 5 s by default).
-  runner:cleanup(interrupted and (util.env_number("TUNE_INTERRUPT_CLEANUP_S") or 5) or nil)
+  runner:cleanup(interrupted and (o.interrupt_cleanup_s or 5) or nil)
   -- The rows of the trials cleanup stopped are on disk before the
   -- callbacks hear the experiment ended.
   if ex.flush_logs then pcall(ex.flush_logs, ex) end
