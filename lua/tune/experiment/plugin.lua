@@ -57,6 +57,14 @@ local refusal_message = require("tune.experiment.refusal").message
 -- A plug-in's traceback ends where this adapter called it: the frames
 -- below are the experiment loop's, the same for every failure.
 local SELF = "\n\t" .. debug.getinfo(1, "S").short_src .. ":"
+-- The library's files, as traceback lines name them (Lua may shorten a
+-- long name to "..." and its tail).
+local LIB = debug.getinfo(1, "S").short_src:match("^(.-)tune/experiment/plugin%.lua$") or ""
+local function library_frame(line)
+  return line:sub(1, #LIB + 5) == LIB .. "tune/" or line:sub(1, 3) == "[C]" or line == "(...tail calls...)"
+    or (line:sub(1, 3) == "..." and line:find("/tune/[%w_/]+%.lua:") ~= nil)
+end
+local debugging = (os.getenv("TUNE_DEBUG") or "") ~= "" and os.getenv("TUNE_DEBUG") ~= "0"
 local function plugin_traceback(msg)
   local tb = traceback(msg, 3)
   local cut = tb:find(SELF, 1, true)
@@ -64,7 +72,14 @@ local function plugin_traceback(msg)
   tb = tb:sub(1, cut - 1)
   local xp = "\n\t[C]: in function 'xpcall'"
   if tb:sub(-#xp) == xp then tb = tb:sub(1, -#xp - 1) end
-  return tb
+  -- A built-in plug-in's message names what was wrong (a sample_from's
+  -- error, its place in the config): its frames, all the library's, say
+  -- nothing more to the user (TUNE_DEBUG keeps them).
+  if debugging or #tb == #msg then return tb end
+  for line in tb:sub(#msg + 1):gmatch("\n\t([^\n]*)") do
+    if not library_frame(line) then return tb end
+  end
+  return msg
 end
 
 local function handler(msg)
