@@ -3,7 +3,10 @@
 -- experiment (it requires "tune" and calls tune.run) runs with tunelua and
 -- exits 0, in a directory holding the files that earlier blocks of the
 -- same page name in their first line ("-- mylib/walkers.lua"). A block
--- after a line "<!-- not run: why -->" is only compiled. Every relative
+-- after a line "<!-- not run: why -->" is only compiled; one after a line
+-- "<!-- run with spec/fixtures/docs/NAME.lua -->" (a snippet that uses a
+-- `train`, a `config` or a class of the page) runs after that file, which
+-- defines them. Every relative
 -- link between the pages names a file that exists, and its #anchor a
 -- heading of that page (GitHub's slug of it).
 local core = require("tune.core")
@@ -36,9 +39,11 @@ for _, file in ipairs(markdown_files()) do
     local given = {}
     for k, v in pairs(files) do given[k] = v end
     if named and named ~= "experiment.lua" then files[named] = block end
+    local prelude = before:match("^<!%-%- run with (spec/fixtures/docs/[%w_]+%.lua) %-%->$")
     blocks[#blocks + 1] = {where = file .. " (Lua block " .. n .. ")", code = block, files = given,
-      complete = not before:find("<!%-%- not run:") and block:find('require%(?%s*"tune"%)?') ~= nil
-        and block:find("tune%.run%(") ~= nil}
+      prelude = prelude and assert(core.read_file(prelude), prelude),
+      complete = prelude ~= nil or (not before:find("<!%-%- not run:") and block:find('require%(?%s*"tune"%)?') ~= nil
+        and block:find("tune%.run%(") ~= nil)}
   end
 end
 
@@ -99,7 +104,9 @@ describe("docs", function()
     if b.complete then
       it("run " .. b.where, function()
         local dir = support.tmpdir("doc")
-        b.files["example.lua"] = b.code
+        -- The prelude's lines first, the block's after them on one line
+        -- of its own: its line numbers shift by the prelude's.
+        b.files["example.lua"] = b.prelude and (b.prelude .. "\n" .. b.code) or b.code
         for name, code in pairs(b.files) do
           local sub = name:match("^(.*)/[^/]*$")
           if sub then assert(core.mkdir_p(dir .. "/" .. sub)) end
@@ -107,8 +114,8 @@ describe("docs", function()
           f:write(code)
           f:close()
         end
-        local ok, out, code = support.sh(string.format("cd %s && TUNE_RESULT_DIR=%s/results %s example.lua", dir, dir,
-          core.realpath(tunelua) or tunelua))
+        local ok, out, code = support.sh(string.format("cd %s && TUNE_DOCS_ROOT=%s TUNE_RESULT_DIR=%s/results %s example.lua",
+          dir, core.getcwd(), dir, core.realpath(tunelua) or tunelua))
         assert(ok, string.format("%s exited with %s:\n%s", b.where, tostring(code), out))
       end)
     end
