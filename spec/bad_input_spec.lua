@@ -552,11 +552,14 @@ describe("bad input through tune.run", function()
 
   -- The two read at an interrupt were read only then: a wrong one failed
   -- the interrupted run with a traceback, exit 2 instead of 130.
-  it("refuses a TUNE_GLOBAL_CHECKPOINT_S (and the interrupt's variables) that is not a number in one line", function()
+  it("refuses a TUNE_GLOBAL_CHECKPOINT_S (and the other variables tune.run reads) that is not a number in one line", function()
     for _, c in ipairs({{"TUNE_GLOBAL_CHECKPOINT_S=abc", '"abc" is not a number'},
         {"TUNE_INTERRUPT_CLEANUP_S=abc", '"abc" is not a number'},
         {"TUNE_INTERRUPT_CLEANUP_S=-1", '"-1" must be a finite number of seconds, 0 or more'},
-        {"TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S=1e999", '"1e999" must be a finite number of seconds, 0 or more'}}) do
+        {"TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S=1e999", '"1e999" must be a finite number of seconds, 0 or more'},
+        -- It failed inside the library: "bad argument #1 to 'set_max_pending'".
+        {"TUNE_MAX_PENDING_TRIALS_PG=-3", '"-3" must be a whole number of placement groups, 0 (automatic) or more'},
+        {"TUNE_MAX_PENDING_TRIALS_PG=abc", '"abc" is not a number'}}) do
       local p = io.popen(string.format("%s %s -v 0 --local-dir %s spec/fixtures/experiments/cli_ok.lua 2>&1",
         c[1], os.getenv("TUNELUA_BIN") or "build/tunelua", dir))
       local out = p:read("a")

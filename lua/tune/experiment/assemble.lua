@@ -254,12 +254,10 @@ local function make_executor(opts, o, cli, t, scheduler)
 end
 
 --- Trials kept pending (Ray's _get_max_pending_trials): the variable
---- TUNE_MAX_PENDING_TRIALS_PG, else 1 with a searcher, else max(16, 1.1 x
---- the cluster's CPUs).
-local function max_pending(ex, is_searcher)
-  local n = util.env_number("TUNE_MAX_PENDING_TRIALS_PG")
-  if not n then n = is_searcher and 1 or math.max(16, math.floor((ex:resources().CPU or 1) * 1.1)) end
-  return n
+--- TUNE_MAX_PENDING_TRIALS_PG (checked with the options), else 1 with a
+--- searcher, else max(16, 1.1 x the cluster's CPUs).
+local function max_pending(ex, is_searcher, o)
+  return o.max_pending_trials or is_searcher and 1 or math.max(16, math.floor((ex:resources().CPU or 1) * 1.1))
 end
 
 --- The user's callbacks, the default loggers, progress lines, events.
@@ -355,7 +353,7 @@ function M.build(opts, o, cli, t, run_count)
     search_alg = search_alg, scheduler = scheduler, trial_executor = ex, stopper = o.stopper,
     callbacks = make_callbacks(opts, o, events, dashboard), metric = o.metric, mode = o.mode, experiment_dir = experiment_dir,
     checkpoint_period = o.checkpoint_period,
-    fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, is_searcher),
+    fail_fast = o.fail_fast, max_pending_trials = max_pending(ex, is_searcher, o),
     experiment_info = {name = name, start_time = core.time()}, background_snapshots = true,
   }
   -- The search algorithm gets the experiment either way; a resume then

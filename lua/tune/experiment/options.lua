@@ -282,6 +282,14 @@ function M.check(opts, cli)
     end
     o[key] = v
   end
+  -- Placement groups staged at once (assemble's max_pending): 0 is the
+  -- automatic count, as the executor's option.
+  local pending = M.refusing(util.env_number, "TUNE_MAX_PENDING_TRIALS_PG")
+  if pending ~= nil and not (math.tointeger(pending) and pending >= 0 and pending <= 2 ^ 40) then
+    M.refuse(("tune.run: environment variable TUNE_MAX_PENDING_TRIALS_PG=%q must be a whole number of placement "
+      .. "groups, 0 (automatic) or more"):format(os.getenv("TUNE_MAX_PENDING_TRIALS_PG")))
+  end
+  o.max_pending_trials = pending ~= 0 and math.tointeger(pending) or nil
   o.resources_per_trial = opt(opts, "resources_per_trial")
   if o.resources_per_trial ~= nil then
     -- The factory as the engine will take it (its C checks included).
