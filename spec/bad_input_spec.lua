@@ -559,9 +559,11 @@ describe("bad input through tune.run", function()
         {"TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S=1e999", '"1e999" must be a finite number of seconds, 0 or more'},
         -- It failed inside the library: "bad argument #1 to 'set_max_pending'".
         {"TUNE_MAX_PENDING_TRIALS_PG=-3", '"-3" must be a whole number of placement groups, 0 (automatic) or more'},
-        {"TUNE_MAX_PENDING_TRIALS_PG=abc", '"abc" is not a number'}}) do
-      local p = io.popen(string.format("%s %s -v 0 --local-dir %s spec/fixtures/experiments/cli_ok.lua 2>&1",
-        c[1], os.getenv("TUNELUA_BIN") or "build/tunelua", dir))
+        {"TUNE_MAX_PENDING_TRIALS_PG=abc", '"abc" is not a number'},
+        -- Read by the default reporter (-v 1): it came with the library's traceback.
+        {"TUNE_COMPACT_REPORT=yes", '"yes" is not a number', "-v 1"}}) do
+      local p = io.popen(string.format("%s %s %s --local-dir %s spec/fixtures/experiments/cli_ok.lua 2>&1",
+        c[1], os.getenv("TUNELUA_BIN") or "build/tunelua", c[3] or "-v 0", dir))
       local out = p:read("a")
       local _, _, code = p:close()
       assert.equal(2, code, out)

@@ -165,6 +165,9 @@ tune.run("my_trainable", {verbose = 0, local_dir = arg[1]})
     local code, out = support.tunelua(dir .. "/exp.lua " .. dir .. "/e", "TUNE_DISABLE_DATED_SUBDIR=true")
     assert.are_not.equal(0, code)
     assert.matches('TUNE_DISABLE_DATED_SUBDIR="true" is not a number', out, 1, true)
+    -- At the user's line, without the library's traceback.
+    assert.matches("exp%.lua:%d+: tune%.run: environment variable TUNE_DISABLE_DATED_SUBDIR", out)
+    assert.is_nil(out:find("stack traceback", 1, true), out)
     assert.is_nil(core.listdir(dir .. "/e"))
   end)
 

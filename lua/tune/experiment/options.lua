@@ -282,6 +282,16 @@ function M.check(opts, cli)
     end
     o[key] = v
   end
+  -- Read while the experiment is set up, when it has no name and when the
+  -- default reporter is made: checked here, so that a wrong one is said at
+  -- the user's line.
+  for env, used in pairs({TUNE_DISABLE_DATED_SUBDIR = not (cli.name or opt(opts, "name")),
+      TUNE_COMPACT_REPORT = o.verbose >= 1 and not opt(opts, "progress_reporter")}) do
+    local v = used and M.refusing(util.env_number, env)
+    if v and math.tointeger(v) == nil then
+      M.refuse(("tune.run: environment variable %s=%q is not an integer"):format(env, os.getenv(env)))
+    end
+  end
   -- Placement groups staged at once (assemble's max_pending): 0 is the
   -- automatic count, as the executor's option.
   local pending = M.refusing(util.env_number, "TUNE_MAX_PENDING_TRIALS_PG")
