@@ -90,6 +90,24 @@ describe("docs", function()
     assert(#bad == 0, "broken links:\n" .. table.concat(bad, "\n"))
   end)
 
+  it("have tables whose rows follow a header (a blank line in one starts a table of text)", function()
+    local bad = {}
+    for _, file in ipairs(markdown_files()) do
+      local lines, code = {}, false
+      for line in (assert(core.read_file(file)) .. "\n"):gmatch("([^\n]*)\n") do
+        if line:find("^```") then code = not code end
+        lines[#lines + 1] = code and "" or line
+      end
+      -- A table starts with its header, which the delimiter row follows.
+      for n, line in ipairs(lines) do
+        if line:find("^|") and not (lines[n - 1] or ""):find("^|") and not (lines[n + 1] or ""):find("^|%s*:?%-%-%-") then
+          bad[#bad + 1] = file .. ":" .. n .. ": " .. line:sub(1, 60)
+        end
+      end
+    end
+    assert(#bad == 0, "table rows without a header:\n" .. table.concat(bad, "\n"))
+  end)
+
   it("have Lua blocks that all compile", function()
     for _, b in ipairs(blocks) do
       local ok, err = load(b.code, "=" .. b.where)
