@@ -599,6 +599,13 @@ describe("tune.run", function()
     -- is kept beside them, as Ray does, until a newer one arrives.
     assert.same({"checkpoint_000003", "checkpoint_000004", "checkpoint_000005"}, names)
     assert.equal(t.logdir .. "/checkpoint_000003", a:get_best_checkpoint(t, "score", "max"))
+    -- A nested key, lower is better (docs/reference/run.md).
+    a = run("scored", {stop = {training_iteration = 5}, checkpoint_freq = 1, keep_checkpoints_num = 2,
+      checkpoint_score_attr = "min-nested/loss", local_dir = dir})
+    names = {}
+    for _, n in ipairs(core.listdir(a.trials[1].logdir)) do if n:match("^checkpoint_") then names[#names + 1] = n end end
+    table.sort(names)
+    assert.same({"checkpoint_000003", "checkpoint_000005"}, names)
   end)
 
   it("checkpoint_at_end and a function trainable's reported checkpoints", function()
