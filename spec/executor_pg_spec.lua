@@ -71,6 +71,19 @@ describe("placement groups", function()
     assert.same({0, 0, 0, 0, 0}, {after.staging, after.ready, after.in_use, after.cached, after.stopping})
   end)
 
+  it("takes Ray's positional strategy and refuses options it does not know", function()
+    -- The string was indexed as an options table: every group was PACK.
+    assert.equal("SPREAD", tune.PlacementGroupFactory({{CPU = 1}, {CPU = 1}}, "SPREAD").strategy)
+    assert.equal("PACK", tune.PlacementGroupFactory({{CPU = 1}}).strategy)
+    for _, c in ipairs({{{strategy = "SPREAD", bundle_label = 1}, 'unknown option "bundle_label"'},
+        {{stratgy = "SPREAD"}, 'unknown option "stratgy" (did you mean strategy?)'},
+        {5, "the options must be a table, got number"}, {"FOO", 'unknown strategy "FOO"'}}) do
+      local ok, err = pcall(tune.PlacementGroupFactory, {{CPU = 1}}, c[1])
+      assert.is_false(ok)
+      assert.matches("PlacementGroupFactory: " .. c[2], tostring(err), 1, true)
+    end
+  end)
+
   it("a trial that can never fit fails at once, naming what it asked and what exists", function()
     local ex = support.executor{num_cpus = 2, num_gpus = 0}
     local cpus = support.scaled(4, 8)

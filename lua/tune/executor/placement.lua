@@ -27,15 +27,19 @@ local function normalise_bundle(b, where)
   return out
 end
 
---- PlacementGroupFactory(bundles, {strategy = "PACK"}): bundle 1 is the
---- trial's own; the others are for processes it starts (tune.bundles).
+--- PlacementGroupFactory(bundles, {strategy = "PACK"}), or Ray's positional
+--- PlacementGroupFactory(bundles, "SPREAD"): bundle 1 is the trial's own;
+--- the others are for processes it starts (tune.bundles).
 local PlacementGroupFactory = class.class("PlacementGroupFactory")
 
 function PlacementGroupFactory:__init(bundles, opts)
   if type(bundles) ~= "table" or #bundles < 1 then
     error("PlacementGroupFactory: expected a list of at least one bundle", 3)
   end
-  local strategy = (opts and opts.strategy) or "PACK"
+  -- A string was indexed as a table: its strategy was silently PACK.
+  if type(opts) == "string" then opts = {strategy = opts} end
+  opts = require("tune.util").check_options("PlacementGroupFactory", opts, {strategy = true}, 3)
+  local strategy = opts.strategy or "PACK"
   if not STRATEGIES[strategy] then
     error(string.format("PlacementGroupFactory: unknown strategy %q (PACK, SPREAD, STRICT_PACK or STRICT_SPREAD)",
       tostring(strategy)), 3)
