@@ -318,6 +318,27 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
       assert.equal("0.1 0.30000000000000004 2.0 3 NaN -Infinity [1,2] true s t x1e+22y", by[1].last_result.args)
     end)
 
+    it("tune.command and tune.launch refuse env, cwd and name that are not what they take, at the caller's line", function()
+      -- env = 5 failed in the worker inside the library; name = 5 in the
+      -- search algorithm; a missing cwd was blamed on the program.
+      for _, c in ipairs({{{"true", env = 5}, "env must be a table of NAME = value, got 5"},
+          {{"true", env = {X = {}}}, "env must map names to strings (false removes one), got X = table"},
+          {{"true", cwd = 5}, "cwd must be a directory's path (a string), got 5"},
+          {{"true", name = 5}, "name must be a string (the trainable's name in trial names), got 5"}}) do
+        local ok, err = pcall(function() local cmd = tune.command(c[1]); return cmd end)
+        assert.is_false(ok)
+        assert.matches("worker_api_spec%.lua:%d+: tune%.command: ", err)
+        assert.matches(c[2], err, 1, true)
+      end
+      local t = run(tune.command{"true", cwd = dir .. "/nowhere"})[1]
+      assert.equal("ERROR", t.status)
+      assert.matches("cannot start /%S+/true: its cwd " .. dir:gsub("%p", "%%%0") .. "/nowhere is not a directory", t.error_msg)
+      t = run("api_case", {"launch_options"}).launch_options
+      assert.equal("TERMINATED", t.status, t.error_msg)
+      assert.equal('unknown option "envv" (did you mean env?)|env must be a table of NAME = value, got 5|'
+        .. "the options must be a table, got string|sh: its cwd /nonexistent/x is not a directory|2", t.last_result.r)
+    end)
+
     it("refuses what it cannot wrap, at the caller's line", function()
       local cases = {
         {function() tune.with_parameters(3, {}) end,

@@ -36,7 +36,9 @@ function M.launch(index, argv, opts)
   if type(argv) ~= "table" or type(argv[1]) ~= "string" then
     error("tune.launch: argv must be a list of strings", 2)
   end
-  opts = opts or {}
+  opts = util.check_options("tune.launch", opts, {env = true, cwd = true}, 2)
+  local command = require("tune.worker.command")
+  command.check_env_cwd("tune.launch", opts.env, opts.cwd)
   local info = session.get_worker_info()
   launched = launched + 1
   local out = util.join(info.logdir, string.format("bundle_%d_%d.out", index, launched))
@@ -45,7 +47,7 @@ function M.launch(index, argv, opts)
     TUNE_BUNDLE_INDEX = tostring(index), TUNE_TRIAL_ID = info.trial_id, LD_PRELOAD = false}
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local pid, err = core.spawn(argv, {env = env, cwd = opts.cwd or info.logdir, stdout = out, stderr = out})
-  if not pid then error("tune.launch: " .. tostring(err), 2) end
+  if not pid then error("tune.launch: " .. command.spawn_failure(argv[1], err, opts.cwd), 2) end
   local p = Process()
   p.pid, p.bundle, p.stdout_path, p.argv = pid, index, out, argv
   return p

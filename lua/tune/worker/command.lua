@@ -36,6 +36,31 @@ function M.find_program(name, path)
   return nil, string.format("program %q not found on PATH (%s)", name, path)
 end
 
+--- Raises "<who>: ..." at the caller's caller for an `env` that is not a
+--- table of NAME = string (or number, or false to remove it) or a `cwd`
+--- that is not a string (tune.command's and tune.launch's options).
+function M.check_env_cwd(who, env, cwd)
+  if env ~= nil and type(env) ~= "table" then
+    error(string.format("%s: env must be a table of NAME = value, got %s", who, util.show_got(env)), 3)
+  end
+  for k, v in pairs(env or {}) do
+    if type(k) ~= "string" or k == "" or k:find("[=%z]") or not (type(v) == "string" or type(v) == "number" or v == false) then
+      error(string.format("%s: env must map names to strings (false removes one), got %s = %s", who, tostring(k),
+        util.show_got(v)), 3)
+    end
+  end
+  if cwd ~= nil and type(cwd) ~= "string" then
+    error(string.format("%s: cwd must be a directory's path (a string), got %s", who, util.show_got(cwd)), 3)
+  end
+end
+
+--- The message of a spawn that failed: its cwd's fault when that is not a
+--- directory (the exec error named the program).
+function M.spawn_failure(program, err, cwd)
+  if cwd and core.stat(cwd) ~= "directory" then return string.format("%s: its cwd %s is not a directory", program, cwd) end
+  return program .. ": " .. tostring(err)
+end
+
 --- tune.command{argv..., name=, env=, cwd=}
 function M.command(spec)
   if type(spec) ~= "table" or type(spec[1]) ~= "string" then
@@ -53,6 +78,10 @@ function M.command(spec)
       error("tune.command: unknown option " .. tostring(k), 2)
     end
   end
+  if spec.name ~= nil and type(spec.name) ~= "string" then
+    error("tune.command: name must be a string (the trainable's name in trial names), got " .. util.show_got(spec.name), 2)
+  end
+  M.check_env_cwd("tune.command", spec.env, spec.cwd)
   -- The program runs in the trial directory: a relative path to it is
   -- taken from where tune.command was called. A bare name is found on PATH
   -- now, as a shell finds it (execvp's rules).
@@ -107,7 +136,7 @@ function Command:start(info)
     TUNE_CONFIG = assert(core.json_encode(info.config)), LD_PRELOAD = false}
   for k, v in pairs(self.env) do env[k] = v end
   local pid, fd = core.spawn(argv, {env = env, cwd = self.cwd or info.logdir, stdout = "pipe"})
-  if not pid then error("tune.command: cannot start " .. argv[1] .. ": " .. tostring(fd), 0) end
+  if not pid then error("tune.command: cannot start " .. M.spawn_failure(argv[1], fd, self.cwd), 0) end
   local r = Running()
   r.pid, r.fd, r.argv, r.iteration = pid, fd, argv, 0
   return r
