@@ -79,6 +79,9 @@ describe("bad input through tune.run", function()
     ok, e = pcall(tune.Resources, {cpu = 1, extra_gpu = 1})
     assert.matches("Passing `extra_*` resource requirements", tostring(e), 1, true)
     assert.equal(2, tune.Resources{cpu = 2, extra_cpu = 0}:to_pgf()._spec.bundles[1].CPU)
+    -- Named once (it was "resources_per_trial: resources_per_trial.custom_resources").
+    assert.equal("tune.run: resources_per_trial.custom_resources must be a table",
+      refusal{resources_per_trial = {custom_resources = 3}}:match("tune%.run: .*"))
     -- cpu and gpu in any case, once ({cpu = 1, CPU = 1} was 2 CPUs, and
     -- {cPU = 1} got the default CPU added).
     assert.matches('resources_per_trial: .*resource CPU given twice %(as "%a+" and "%a+"%)',

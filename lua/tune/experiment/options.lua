@@ -306,7 +306,7 @@ function M.check(opts, cli)
     local ok, err = pcall(function() return require("tune.executor.placement").to_pgf(o.resources_per_trial, 1):handle() end)
     if not ok then
       local msg = tostring(err):gsub("^[^:]+:%d+: ", "")
-      if msg:sub(1, 20) ~= "resources_per_trial:" then msg = "resources_per_trial: " .. msg end
+      if msg:sub(1, 19) ~= "resources_per_trial" then msg = "resources_per_trial: " .. msg end
       M.refuse("tune.run: " .. msg)
     end
   end
