@@ -246,6 +246,20 @@ describe("bad input through tune.run", function()
       print("driver", refused, "trial", a.trials[1].last_result.refused)
     ]], mirror .. "/out"))
     assert.matches("driver\ttrue\ttrial\ttrue", out, 1, true)
+    -- So does a worker that runs the file up to a registration after the
+    -- calls (it got a stub: the refused call returned, the finished one's
+    -- analysis raised "not available in this worker").
+    out = support.run_script(mirror, string.format([[
+      local tune = require("tune")
+      local refused = not pcall(tune.run, function() end, {verbose = 0, max_failures = 0 / 0})
+      local a = tune.run(function(c) tune.report{v = c.x} end, {verbose = 0, local_dir = %q, name = "one",
+        config = {x = tune.grid_search({4, 7})}, metric = "v", mode = "max"})
+      local best = a.best_config.x
+      tune.register_trainable("mirror_registered", function() tune.report{refused = refused, best = best} end)
+      local b = tune.run("mirror_registered", {verbose = 0, local_dir = %q, name = "two"})
+      print("registered", refused, best, "trial", b.trials[1].last_result.refused, b.trials[1].last_result.best)
+    ]], mirror .. "/out", mirror .. "/out"))
+    assert.matches("registered\ttrue\t7\ttrial\ttrue\t7", out, 1, true)
   end)
 
   it("raises in a trial's worker what an earlier call raised in the driver, and keeps a failed start there", function()

@@ -49,15 +49,45 @@ local function local_name(value, level)
   return nil
 end
 
+--- The experiment directories and errors of this driver's first n calls,
+--- for a worker that meets those calls again.
+local function earlier_runs(n)
+  local previous, errors = {}, {}
+  for i = 1, n do
+    previous[i] = run_dirs[i] or ""
+    errors[i] = run_errors[i] or false
+  end
+  return core.array(previous), core.array(errors)
+end
+
+--- How many tune.run calls this driver made (a registration records it).
+function M.calls() return run_count end
+
+--- A registered trainable's loader. Registered in the experiment file
+--- after some tune.run calls, the worker runs those calls again on its way
+--- to the registration: they return (or raise) what they did here.
+local function registered_loader(e, script)
+  local loader = registry.loader(e)
+  local n = rawget(e, "runs_before") or 0
+  if n == 0 or not loader.script or not script or loader.script ~= util.abspath(script) then return loader end
+  local copy = {}
+  for k, v in pairs(loader) do copy[k] = v end
+  copy.previous_runs, copy.previous_errors = earlier_runs(n)
+  return copy
+end
+
 --- How workers find the trainable, and its name. A function no worker
 --- could find gets no loader but the reason (the simulator needs none).
 local function resolve_trainable(run, level)
+  local _, cli = cli_options()
+  local script = cli and cli.script
+  if not script and arg and type(arg[0]) == "string" and arg[0]:match("%.lua$") then script = arg[0] end
   if type(run) == "string" then
     local e = registry.get(run)
     -- Only the simulator runs a name nothing is registered as (it runs no
     -- trainable); any other backend refuses it before writing anything.
     if not e then return run, run, nil, string.format("tune.run: no trainable registered as %q", run) end
-    return e.trainable, run, registry.loader(e)
+    return e.trainable, run, registered_loader(e, script)
   end
   local kind = registry.kind_of(run)
   if not kind then
@@ -68,12 +98,9 @@ local function resolve_trainable(run, level)
     return run, run.name or "command", {command = run:spec()}
   end
   local e = registry.find(run)
-  if e then return run, e.name, registry.loader(e) end
+  if e then return run, e.name, registered_loader(e, script) end
   -- Not registered: the worker runs the experiment file again, up to this
   -- tune.run call (SPEC "Process model").
-  local _, cli = cli_options()
-  local script = cli and cli.script
-  if not script and arg and type(arg[0]) == "string" and arg[0]:match("%.lua$") then script = arg[0] end
   local name = (kind == "class" and rawget(run, "__name") ~= "Trainable" and rawget(run, "__name"))
     or registry.wrapper_name(run) or local_name(run, level + 1) or "trainable"
   if not script then
@@ -83,13 +110,9 @@ local function resolve_trainable(run, level)
   local args = {}
   local a = cli and cli.args or arg or {}
   for i = 1, #a do args[i] = a[i] end
-  local previous, errors = {}, {}
-  for i = 1, run_count - 1 do
-    previous[i] = run_dirs[i] or ""
-    errors[i] = run_errors[i] or false
-  end
+  local previous, errors = earlier_runs(run_count - 1)
   return run, name, {script = util.abspath(script), args = args, cwd = core.getcwd(), run_index = run_count, name = name,
-    previous_runs = core.array(previous), previous_errors = core.array(errors)}
+    previous_runs = previous, previous_errors = errors}
 end
 
 --- The worker side: the Nth tune.run call serves the trial; earlier ones

@@ -90,6 +90,8 @@ function M.register_trainable(name, trainable, origin)
     kind = kind_of(trainable),
     origin = origin or M.caller_file(2),
     cwd = require("tune.core").getcwd(),
+    -- The driver's tune.run calls before it (run.lua's registered_loader).
+    runs_before = package.loaded["tune.experiment.run"] and package.loaded["tune.experiment.run"].calls() or 0,
   }
   -- In a worker loading a file for this name, the file has done its part:
   -- the worker takes over here, so the rest of it (an executor, say) never
