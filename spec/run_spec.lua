@@ -637,6 +637,14 @@ describe("tune.run", function()
     assert.is_true(ok, err)
   end)
 
+  it("names the experiment of a trainable registered with a '/' in its name with a '_' there", function()
+    -- It was refused: "the experiment name must not contain '/'", a name the
+    -- user never gave.
+    local a = run("run_spec/slash", {local_dir = dir})
+    assert.equal("TERMINATED", a.trials[1].status)
+    assert.matches("/run_spec_slash_%d[%d_-]+$", a.experiment_dir)
+  end)
+
   it("names trials and their directories with the creators", function()
     local a = run("steps", {config = {iters = 1}, local_dir = dir,
       trial_name_creator = function(t) return "custom_" .. t.trial_id end,

@@ -93,6 +93,9 @@ function Experiment.default_name(trainable_name)
     error(string.format("environment variable TUNE_DISABLE_DATED_SUBDIR=%q is not an integer",
       os.getenv("TUNE_DISABLE_DATED_SUBDIR")), 0)
   end
+  -- One directory: a registered name's "/" (which a name given to tune.run
+  -- may not hold) is "_", as in trial directories.
+  trainable_name = trainable_name:gsub("/", "_")
   if off ~= nil and off ~= 0 then return trainable_name end
   return string.format("%s_%s", trainable_name, util.date_str())
 end
