@@ -57,6 +57,12 @@ describe("bad input through tune.run", function()
       refusal{callbacks = {tune.Callback(), 5}})
     -- One callback where a list goes was ignored, silently; so was a
     -- reporter without the hooks that report.
+    -- Ray's loggers take no arguments: an option given was ignored.
+    for _, name in ipairs({"JsonLoggerCallback", "CSVLoggerCallback", "TBXLoggerCallback"}) do
+      local ok, err = pcall(function() local cb = tune[name]{filename = "x"}; return cb end)
+      assert.is_false(ok)
+      assert.matches("bad_input_spec%.lua:%d+: " .. name .. " takes no arguments, as Ray's, got table", err)
+    end
     for _, v in ipairs({tune.Callback(), {on_trial_result = function() end}}) do
       assert.matches("tune.run: callbacks must be a list of callbacks, got a table that is not a list",
         refusal{callbacks = v}, 1, true)

@@ -88,7 +88,8 @@ local SKIP = {config = true, pid = true, timestamp = true, time_total_s = true, 
 local TBX = callback.LoggerCallback:extend({_reads_result = true}, "TBXLoggerCallback")
 M.TBXLoggerCallback = TBX
 
-function TBX:__init()
+function TBX:__init(...)
+  callback.no_arguments("TBXLoggerCallback", ...)
   self._files = {}   -- trial -> open file
 end
 

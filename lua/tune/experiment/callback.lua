@@ -57,8 +57,19 @@ end)
 logs("on_trial_complete", "log_trial_end", function(self, _, _, trial) return self:log_trial_end(trial, false) end)
 logs("on_trial_error", "log_trial_end", function(self, _, _, trial) return self:log_trial_end(trial, true) end)
 
+--- Raises, at the line that constructs the logger `name`, for arguments
+--- given to it: Ray's loggers take none (an option given was ignored).
+function M.no_arguments(name, ...)
+  if select("#", ...) > 0 then
+    error(string.format("%s takes no arguments, as Ray's, got %s", name, util.show_got((...))), 4)
+  end
+end
+
 M.JsonLoggerCallback = LoggerCallback:extend({_c_logger = "json"}, "JsonLoggerCallback")
 M.CSVLoggerCallback = LoggerCallback:extend({_c_logger = "csv"}, "CSVLoggerCallback")
+for _, name in ipairs({"JsonLoggerCallback", "CSVLoggerCallback"}) do
+  M[name].__init = function(_, ...) M.no_arguments(name, ...) end
+end
 
 --- The callbacks of a run, called through the plug-in bridge.
 local CallbackList = class.class("CallbackList")
