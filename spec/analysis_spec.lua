@@ -767,6 +767,8 @@ describe("tunelua analyze", function()
     assert.are.equal(0, rc)
     assert.matches("4 trials", out, 1, true)
     assert.are.equal("tunelua warning: no trial reported nope as a number: the trials are not ranked\n", err)
+    -- And the summary does not say they are ("Sorted by nope (min, ...)").
+    assert.is_nil(out:find("Sorted by", 1, true), out)
   end)
 
   it("ranks by the experiment's metric and mode by default", function()

@@ -161,6 +161,7 @@ local function build(ea, o)
     for _, r in ipairs(rows) do scored = scored or type(r.score) == "number" end
     if not scored and #rows > 0 then
       io.stderr:write("tunelua warning: no trial reported ", metric, " as a number: the trials are not ranked\n")
+      o.unranked = true
     end
   end
   if o.top and #rows > o.top then
@@ -253,7 +254,7 @@ local function summary(ea, o, shown)
   end
   local text = string.format("%s: %d trial%s%s", what, #ea.trials, #ea.trials == 1 and "" or "s",
     #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "")
-  if o.metric then
+  if o.metric and not o.unranked then
     text = text .. string.format("\nSorted by %s (%s, scope %s)", o.metric, o.mode, o.scope or "last")
   end
   if shown < #ea.trials then text = text .. string.format(", top %d of %d", shown, #ea.trials) end
