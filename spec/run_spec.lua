@@ -605,7 +605,7 @@ describe("tune.run", function()
     names = {}
     for _, n in ipairs(core.listdir(a.trials[1].logdir)) do if n:match("^checkpoint_") then names[#names + 1] = n end end
     table.sort(names)
-    assert.same({"checkpoint_000003", "checkpoint_000005"}, names)
+    assert.same({"checkpoint_000003", "checkpoint_000004", "checkpoint_000005"}, names)
   end)
 
   it("checkpoint_at_end and a function trainable's reported checkpoints", function()
