@@ -746,17 +746,16 @@ describe("resume", function()
     assert.is_nil(core.stat(exp .. "/kept_2/params.json.tmp-999999"))
   end)
 
-  it("a save asked for while a result is on its way names that result: nothing is lost on --resume", function()
-    -- The runner asks for the next result as soon as one is accepted; a
-    -- SIGUSR1 then has the trial save after that next result. The
-    -- checkpoint is the state after it, and resume keeps that result.
-    local dir = support.tmpdir("resume-inflight")
+  --- A sim trial of 8 iterations with the options `opts` (Lua text) sent
+  --- SIGUSR1 while its 5th is on its way, then resumed; its directory.
+  local function inflight(name, opts)
+    local dir = support.tmpdir(name)
     local file = dir .. "/inflight.lua"
     assert(core.write_atomic(file, [[
 local tune = require("tune")
 local core = require("tune.core")
 local sent = os.getenv("RESUMING") ~= nil
-tune.run("s", {name = "inflight", backend = "sim", num_samples = 1, config = {x = 1}, verbose = 0,
+tune.run("s", {name = "inflight", backend = "sim", num_samples = 1, config = {x = 1}, verbose = 0, ]] .. opts .. [[
   sim = {curve = function(c, i)
     if i == 5 and not sent then sent = true; core.kill(core.getpid(), "USR1") end
     if i <= 8 then return {loss = i} end end}})
@@ -765,9 +764,16 @@ tune.run("s", {name = "inflight", backend = "sim", num_samples = 1, config = {x 
     assert.equal(130, code, out)
     code, out = run_file(dir, file, "RESUMING=1", "--resume")
     assert.equal(0, code, out)
-    local trial = assert(core.listdir(dir .. "/inflight"))
-    local logdir
-    for _, d in ipairs(trial) do if d:match("^s_") then logdir = dir .. "/inflight/" .. d end end
+    for _, d in ipairs(assert(core.listdir(dir .. "/inflight"))) do
+      if d:match("^s_") then return dir .. "/inflight/" .. d end
+    end
+  end
+
+  it("a save asked for while a result is on its way names that result: nothing is lost on --resume", function()
+    -- The runner asks for the next result as soon as one is accepted; a
+    -- SIGUSR1 then has the trial save after that next result. The
+    -- checkpoint is the state after it, and resume keeps that result.
+    local logdir = inflight("resume-inflight", "")
     local its = {}
     for _, line in ipairs(support.lines(logdir .. "/result.json")) do
       its[#its + 1] = core.json_decode(line).training_iteration
@@ -781,6 +787,24 @@ tune.run("s", {name = "inflight", backend = "sim", num_samples = 1, config = {x 
     assert.equal(1, #ckpts)
     local meta = core.json_decode(assert(core.read_file(logdir .. "/" .. ckpts[1] .. "/.tune_metadata.json")))
     assert.equal(5, meta.training_iteration)
+  end)
+
+  it("a save asked for when the last result has its checkpoint already does not replace that checkpoint", function()
+    -- checkpoint_freq = 1: checkpoint_000004 was there when SIGUSR1 came
+    -- with iteration 5 on its way; the save, named after result 4, held 5
+    -- and replaced it (the checkpoint of iteration 4 lost; ranked by
+    -- result 5 under keep_checkpoints_num).
+    local logdir = inflight("resume-inflight-saved", "checkpoint_freq = 1,")
+    assert.same({1, 2, 3, 4, 5, 6, 7, 8}, support.csv_column(logdir .. "/progress.csv", "training_iteration"))
+    local n = 0
+    for _, d in ipairs(core.listdir(logdir)) do
+      if d:match("^checkpoint_") then
+        n = n + 1
+        local meta = core.json_decode(assert(core.read_file(logdir .. "/" .. d .. "/.tune_metadata.json")))
+        assert.equal(tonumber(d:match("%d+$")), meta.training_iteration, d)
+      end
+    end
+    assert.equal(8, n)
   end)
 
   it("with the CSV logger alone, a crash and --resume keep the finished trials' last results", function()

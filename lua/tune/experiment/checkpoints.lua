@@ -96,4 +96,43 @@ function M.warn(t)
     #older > 0 and ("; nor can " .. table.concat(older, ", ")) or "", from))
 end
 
+--- Every RUNNING trial of `runner` saves a persistent checkpoint, waited
+--- for at most `timeout` seconds, so that --resume continues from there,
+--- except a trial whose newest one is of its last result already: the save,
+--- named after that result, would replace it, with the same state or, from
+--- a trainable already in its next step, with that step's under the older
+--- name (the checkpoint of that iteration lost, and keep_checkpoints_num
+--- ranking the name by the newer result). Returns how many were registered.
+function M.save_running(runner, timeout)
+  local ex = runner.trial_executor
+  local ckpt = require("tune.executor.checkpoint")
+  local function count()
+    local n = 0
+    for _, t in ipairs(runner.trials) do n = n + #t.checkpoint_manager.persistent end
+    return n
+  end
+  local function saved(t)
+    local c, it = t.checkpoint_manager:newest_persistent(), t.last_result and t.last_result.training_iteration
+    return c ~= nil and it ~= nil and type(c.metrics) == "table" and c.metrics.training_iteration == it
+  end
+  local saving = 0
+  for _, t in ipairs(runner:get_live_trials()) do
+    if t.status == "RUNNING" and not t:is_saving() and not saved(t) then
+      if ex:save(t, ckpt.CheckpointStorage.PERSISTENT) then saving = saving + 1 end
+    end
+  end
+  local before = count()
+  local deadline = core.now() + timeout
+  while saving > 0 and core.now() < deadline do
+    local pending = 0
+    for _, t in ipairs(runner:get_live_trials()) do
+      if t.status == "RUNNING" and t:is_saving() then pending = pending + 1 end
+    end
+    if pending == 0 then break end
+    runner:_wait_and_handle_event(nil)
+    runner:_journal_changes()
+  end
+  return count() - before
+end
+
 return M

@@ -171,34 +171,9 @@ function R:checkpoint(force, background)
 end
 
 --- Before the driver goes (SIGUSR1 or SIGTERM: a Slurm allocation about to
---- end, a preemption): every RUNNING trial saves a persistent checkpoint,
---- waited for at most `timeout` seconds, so that --resume continues from
---- there. Returns how many checkpoints were registered.
-function R:checkpoint_running(timeout)
-  local ex = self.trial_executor
-  local ckpt = require("tune.executor.checkpoint")
-  local saving = 0
-  for _, t in ipairs(self:get_live_trials()) do
-    if t.status == Trial.RUNNING and not t:is_saving() and ex:save(t, ckpt.CheckpointStorage.PERSISTENT) then
-      saving = saving + 1
-    end
-  end
-  local before = 0
-  for _, t in ipairs(self.trials) do before = before + #t.checkpoint_manager.persistent end
-  local deadline = core.now() + timeout
-  while saving > 0 and core.now() < deadline do
-    local pending = 0
-    for _, t in ipairs(self:get_live_trials()) do
-      if t.status == Trial.RUNNING and t:is_saving() then pending = pending + 1 end
-    end
-    if pending == 0 then break end
-    self:_wait_and_handle_event(nil)
-    self:_journal_changes()
-  end
-  local after = 0
-  for _, t in ipairs(self.trials) do after = after + #t.checkpoint_manager.persistent end
-  return after - before
-end
+--- end, a preemption): every RUNNING trial saves a persistent checkpoint
+--- (checkpoints.save_running). Returns how many checkpoints were registered.
+function R:checkpoint_running(timeout) return checkpoints.save_running(self, timeout) end
 
 --- The iteration of the checkpoint a trial restarts from (0: none).
 local function checkpoint_iteration(t)
