@@ -229,6 +229,18 @@ print("status", t.status, t.last_result.training_iteration, t.last_result.seen)
     assert.matches("got an instance of a tune.Trainable class (pass the class itself", err, 1, true)
   end)
 
+  it("lets a registration replace a built-in trainable, as a later one does in Ray", function()
+    -- The built-ins, loaded at the first look-up, replaced a "__fake"
+    -- registered before it: Ray's _MockTrainer ran instead, without end.
+    local SOURCE = [[
+local tune = require("tune")
+tune.register_trainable("__fake", function() tune.report{mine = 1} end)
+local a = tune.run("__fake", {verbose = 0, local_dir = arg[1], stop = {training_iteration = 2}})
+print("mine", a.trials[1].last_result.mine)
+]]
+    assert.matches("mine\t1", support.run_script(dir, SOURCE, dir), 1, true)
+  end)
+
   it("registers a callable table as a function trainable, as Ray any callable", function()
     local SOURCE = [[
 local tune = require("tune")

@@ -60,6 +60,15 @@ function M.function_file(fn)
   return util.abspath(info.source:sub(2))
 end
 
+local function load_builtins()
+  if builtins_loaded then return end
+  builtins_loaded = true
+  local builtin = require("tune.worker.builtin")
+  for name, t in pairs(builtin) do
+    entries[name] = {name = name, trainable = t, kind = kind_of(t), builtin = true}
+  end
+end
+
 --- tune.register_trainable(name, trainable): a function, a class derived
 --- from tune.Trainable, or a tune.command{...}.
 --- Names given to anonymous wrappers (tune.with_parameters): the name of
@@ -71,6 +80,10 @@ function M.name_wrapper(wrapper, name) wrapper_names[wrapper] = name end
 function M.wrapper_name(trainable) return wrapper_names[trainable] end
 
 function M.register_trainable(name, trainable, origin)
+  -- The built-ins first: a registration of one of their names ("__fake")
+  -- replaces it, as a later registration does in Ray (the built-ins,
+  -- loaded at the first look-up, replaced it).
+  load_builtins()
   if type(name) ~= "string" or name == "" then
     error("register_trainable: the name must be a non-empty string", 2)
   end
@@ -100,14 +113,6 @@ function M.register_trainable(name, trainable, origin)
   if worker and worker.wants(name) then worker.serve_from_run(trainable) end
 end
 
-local function load_builtins()
-  if builtins_loaded then return end
-  builtins_loaded = true
-  local builtin = require("tune.worker.builtin")
-  for name, t in pairs(builtin) do
-    entries[name] = {name = name, trainable = t, kind = kind_of(t), builtin = true}
-  end
-end
 
 --- The registry entry for `name`, or nil.
 function M.get(name)
