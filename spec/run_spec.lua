@@ -187,6 +187,11 @@ describe("tune.run", function()
     a = run("steps", {config = {x = 1, iters = 10}, local_dir = dir,
       stop = function(trial_id, result) return result.score >= 4 end})
     assert.equal(4, a.trials[1].last_result.training_iteration)
+    -- A stopper sees the nested result as Ray's does (result.nested.loss),
+    -- and the flattened keys: only those were there.
+    a = run("steps", {config = {x = 1, iters = 10}, local_dir = dir,
+      stop = function(_, result) return result.nested.loss < 0.5 and result["nested/loss"] < 0.5 end})
+    assert.equal(5, a.trials[1].last_result.training_iteration)
     a = run("steps", {config = {x = 1, iters = 10}, local_dir = dir,
       stop = tune.stopper.MaximumIterationStopper(2)})
     assert.equal(2, a.trials[1].last_result.training_iteration)

@@ -6,8 +6,9 @@
 ---     stopper(trial_id, result)  --> true to stop that trial
 ---     stopper:stop_all()         --> true to stop the whole experiment
 ---
---- `result` is a plain Lua table, already flattened with "/" keys
---- (result["val/loss"]). The runner calls the stopper for every result
+--- `result` is a plain Lua table: the result as reported, as Ray's
+--- (result.val.loss), with its flattened "/" keys too (result["val/loss"]).
+--- The runner calls the stopper for every result
 --- and asks stop_all() once per step, as Ray's TrialRunner does.
 ---
 --- Built-in stoppers (same defaults, semantics and validation as Ray 2.0):

@@ -170,7 +170,10 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
   local decision
   local stop = false
   if self.stopper then
-    stop = plugin.must("stopper", self.stopper, "__call", "boolean", trial.trial_id, flat) and true or false
+    -- Ray's stoppers get the result as reported (result.val.loss); the
+    -- flat keys ("val/loss") are there too.
+    local seen = flat ~= result and util.merge(result, flat) or flat
+    stop = plugin.must("stopper", self.stopper, "__call", "boolean", trial.trial_id, seen) and true or false
   end
   -- Trial methods are called through the class: a trial's __index is a
   -- function (for the computed `checkpoint`), costly on this path.
