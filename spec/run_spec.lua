@@ -650,6 +650,16 @@ describe("tune.run", function()
     assert.matches("/run_spec_slash_%d[%d_-]+$", a.experiment_dir)
   end)
 
+  it("takes an integer-valued float for verbose, as for the other integer options", function()
+    -- verbose = 2.0 passed the check, then the reporter's setup refused it.
+    local reports = 0
+    local reporter = tune.CLIReporter{out = function() reports = reports + 1 end}
+    local a = run("steps", {config = {iters = 2}, local_dir = dir, verbose = 1.0, progress_reporter = reporter,
+      num_samples = 2.0, checkpoint_freq = 1.0, keep_checkpoints_num = 1.0, max_failures = 1.0})
+    assert.equal(2, #a.trials)
+    assert.is_true(reports > 0)
+  end)
+
   it("names trials and their directories with the creators", function()
     local a = run("steps", {config = {iters = 1}, local_dir = dir,
       trial_name_creator = function(t) return "custom_" .. t.trial_id end,

@@ -265,7 +265,8 @@ function M.check(opts, cli)
     M.refuse("tune.run: num_samples must be a positive integer or -1, got " .. show(opt(opts, "num_samples")))
   end
   o.num_samples = num_samples
-  o.verbose = cli.verbose or opt(opts, "verbose")
+  -- (2.0 passed the check, and the reporter's setup refused it.)
+  o.verbose = math.tointeger(cli.verbose or opt(opts, "verbose"))
   o.config = opt(opts, "config") or {}
   o.stop, o.stopping_criterion, o.stopper = check_stop(opts)
   o.resume = check_resume(cli, opts)
