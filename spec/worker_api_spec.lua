@@ -47,11 +47,16 @@ describe("the worker API", function()
         {{layers = {{w = 1}, {[0] = 1, 2}}}, "checkpoint: integer key 0 in a table that is not a list at .layers[2]"},
         {{["a b"] = {[1.5] = 1}}, "checkpoint: number key 1.5 (not an integer) at [\"a b\"]"},
         {{x = {[true] = 1}}, "checkpoint: a key of type boolean at .x"},
+        -- Bytes that are not UTF-8 came back as U+FFFD: the data changed.
+        {{w = {1, "a\xffb"}}, "checkpoint: a string that is not UTF-8 text (JSON holds text: encode bytes, as hex "
+          .. "for one) at .w[2]"},
+        {{m = {["k\xe9"] = 1}}, "checkpoint: a key that is not UTF-8 text at .m"},
       }
       for _, c in ipairs(cases) do assert.equal(c[2], ckpt.problem(c[1])) end
       local cyclic = {a = {1, 2}}
       cyclic.self = cyclic
-      for _, fine in ipairs({{}, {1, 2, 3}, {a = {b = {1, {c = 2}}}}, tune.array{}, cyclic, {n = tune.null}}) do
+      for _, fine in ipairs({{}, {1, 2, 3}, {a = {b = {1, {c = 2}}}}, tune.array{}, cyclic, {n = tune.null},
+          {["caf\u{e9}"] = "\u{1F600}"}}) do
         assert.is_nil(ckpt.problem(fine))
       end
     end)

@@ -38,12 +38,13 @@ local function has_problem(t, depth, seen)
       ints = ints + 1
       if k < lo then lo = k end
       if k > hi then hi = k end
-    elseif m or type(k) ~= "string" then
+    elseif m or type(k) ~= "string" or not utf8.len(k) then
       return true
     else
       strings = strings + 1
     end
     if type(v) == "table" and has_problem(v, depth + 1, seen) then return true end
+    if type(v) == "string" and not utf8.len(v) then return true end
   end
   seen[t] = nil
   return ints > 0 and (strings > 0 or lo < 1 or hi ~= ints)
@@ -78,9 +79,14 @@ local function describe(t, path, depth, seen)
     end
   end
   for _, k in ipairs(keys) do
-    local v = t[k]
+    local v, at = t[k], ints > 0 and string.format("%s[%d]", path, k) or key_path(path, k)
+    -- (JSON holds text: other bytes came back as U+FFFD, the data changed.)
+    if type(k) == "string" and not utf8.len(k) then return "a key that is not UTF-8 text at " .. where(path) end
+    if type(v) == "string" and not utf8.len(v) then
+      return "a string that is not UTF-8 text (JSON holds text: encode bytes, as hex for one) at " .. at
+    end
     if type(v) == "table" then
-      local why = describe(v, ints > 0 and string.format("%s[%d]", path, k) or key_path(path, k), depth + 1, seen)
+      local why = describe(v, at, depth + 1, seen)
       if why then return why end
     end
   end
