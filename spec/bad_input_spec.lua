@@ -622,10 +622,15 @@ describe("bad input through tune.run", function()
     assert.matches("name must not contain a NUL character", refusal{name = "a\0b"})
   end)
 
-  it("refuses a NUL character in the config's strings and keys", function()
+  it("refuses a NUL character, or bytes that are not UTF-8, in the config's strings and keys", function()
     assert.matches("config%.opt%.s: a string with a NUL character cannot be given to a trial",
       refusal{config = {opt = {s = "a\0b"}}})
     assert.matches("config: a key with a NUL character cannot be given to a trial", refusal{config = {["k\0"] = 1}})
+    -- They reached the trial as U+FFFD: its config was another string.
+    assert.matches("config%.s: a string with bytes that are not UTF%-8 cannot be given to a trial",
+      refusal{config = {s = "a\xffb"}})
+    assert.matches("config: a key with bytes that are not UTF%-8 cannot be given to a trial",
+      refusal{config = {["caf\xe9"] = 1}})
   end)
 
   it("refuses a local_dir under a file before creating anything", function()

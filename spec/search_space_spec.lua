@@ -355,6 +355,13 @@ describe("search space argument validation", function()
     {function() local _ = sample.choice({}) end, "choice: categories must be a non%-empty list"},
     {function() local _ = sample.choice("abc") end, "choice: categories must be a non%-empty list %(got string%)"},
     {function() local _ = sample.choice({a = 1}) end, "choice: categories must be a non%-empty list"},
+    -- A config holds plain data: a NUL failed the snapshot inside the
+    -- library, other bytes that are not UTF-8 reached the trial changed.
+    {function() local _ = sample.choice({"a", "b\0c"}) end,
+      "choice: categories.2 holds a string with a NUL character, which a trial's config cannot hold"},
+    {function() local _ = sample.choice({{name = "caf\xe9"}}) end,
+      "choice: categories.1.name holds a string with bytes that are not UTF%-8"},
+    {function() local _ = sample.choice({print}) end, "choice: categories.1 holds a function"},
     {function() local _ = sample.sample_from(42) end, "sample_from: expected a function %(got number%)"},
     {function() local _ = sample.grid_search({}) end, "grid_search: values must be a non%-empty list"},
     {function() local _ = sample.grid_search("ab") end, "grid_search: values must be a non%-empty list %(got string%)"},

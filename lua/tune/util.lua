@@ -105,9 +105,7 @@ function M.real_path(p)
 end
 
 --- Whether path a is b or lies under it (both absolute, normalised).
-function M.within(a, b)
-  return a == b or a:sub(1, #b + 1) == (b == "/" and "/" or b .. "/")
-end
+function M.within(a, b) return a == b or a:sub(1, #b + 1) == (b == "/" and "/" or b .. "/") end
 
 --- os.path.expanduser: "~" and "~/x" are $HOME's, "~name/x" user name's
 --- (/etc/passwd); an unknown user's path stays as it is (not $HOME .. "name").
@@ -293,18 +291,19 @@ end
 --- reads back, and where (a path like ".a.b", "" for `v` itself); nil when
 --- it can. Refused: a function, userdata (JSON's null, core.null,
 --- excepted) or coroutine, a NUL character in a string or key (C would end
---- the string there), a table inside itself, plain tables nested deeper than
+--- the string there) or bytes that are not UTF-8, a table inside itself, plain tables nested deeper than
 --- 100 (the JSON writer's depth, with room for what holds a config).
 --- Tables with a metatable (a Domain still to resolve, an object) are not
 --- looked into. The one check of every maker of configs: tune.run's
 --- constants, sample_from, searchers' suggestions, Trial:set_config.
 local MAX_PLAIN_DEPTH = 100
+local function not_text(s) return s:find("\0", 1, true) and "a NUL character" or not utf8.len(s) and "bytes that are not UTF-8" end
 local function not_plain(v, path, open, done, depth)
   local tv = type(v)
   if tv == "function" or tv == "thread" or (tv == "userdata" and v ~= core.null) then return "a " .. tv, path end
-  if tv == "string" then
-    if v:find("\0", 1, true) then return "a string with a NUL character", path end
-    return nil
+  if tv == "string" then -- (bytes that are not UTF-8 reached the trial as U+FFFD: another string)
+    local bad = not_text(v)
+    return bad and "a string with " .. bad or nil, path
   end
   if tv ~= "table" or done[v] then return nil end
   local mt = getmetatable(v)
@@ -313,7 +312,8 @@ local function not_plain(v, path, open, done, depth)
   if depth > MAX_PLAIN_DEPTH then return "tables nested more than " .. MAX_PLAIN_DEPTH .. " deep", path end
   open[v] = true
   for k, x in pairs(v) do
-    if type(k) == "string" and k:find("\0", 1, true) then return "a key with a NUL character", path end
+    local bad = type(k) == "string" and not_text(k)
+    if bad then return "a key with " .. bad, path end
     local why, where = not_plain(x, path .. "." .. tostring(k), open, done, depth + 1)
     if why then return why, where end
   end

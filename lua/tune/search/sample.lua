@@ -670,8 +670,10 @@ function M.choice(categories)
     error("choice: categories must be a non-empty list (got " ..
       (type(categories) == "table" and "an empty or non-list table" or type(categories)) .. ")", 2)
   end
-  local d = make({kind = "categorical", name = "choice", categories = plain_copy(categories)})
-  return d
+  -- (A NUL failed the snapshot inside the library; other bytes that are not UTF-8 reached the trial changed.)
+  local why, where = require("tune.util").not_plain(categories)
+  if why then error(("choice: categories%s holds %s, which a trial's config cannot hold"):format(where, why), 2) end
+  return make({kind = "categorical", name = "choice", categories = plain_copy(categories)})
 end
 
 function M.sample_from(fn)
