@@ -704,6 +704,13 @@ describe("stopper.from_option", function()
     assert.has_error(function() stopper.from_option({stopper.NoopStopper(), "x"}) end,
       "If you pass a list as the `stop` argument to `tune.run()`, each element must be a Stopper. "
         .. "Got [NoopStopper, string].")
+    -- Thresholds beside stoppers, or a list with a hole, were ignored:
+    -- nothing stopped.
+    assert.has_error(function() stopper.from_option({loss = 3, val = 1, stopper.NoopStopper()}) end,
+      "a table cannot hold both thresholds (loss, val) and a list of stoppers: give a list of stoppers, with the "
+        .. "thresholds as a FunctionStopper")
+    assert.has_error(function() stopper.from_option({stopper.NoopStopper(), [3] = stopper.NoopStopper()}) end,
+      "a list of stoppers must have the keys 1..n, with no holes")
   end)
 
   it("raises on anything else, naming the type, at the caller's line", function()

@@ -193,6 +193,14 @@ function M.from_option(stop, time_budget_s)
           .. "Stopper. Got [" .. table.concat(types, ", ") .. "].", 2)
       end
       s = CombinedStopper(table.unpack(stop))
+    elseif stop[1] ~= nil then
+      -- (Neither thresholds nor a list: it was ignored, and nothing stopped.)
+      local keys = {}
+      for k in pairs(stop) do if type(k) == "string" then keys[#keys + 1] = k end end
+      table.sort(keys)
+      if #keys == 0 then error("a list of stoppers must have the keys 1..n, with no holes", 2) end
+      error("a table cannot hold both thresholds (" .. table.concat(keys, ", ") .. ") and a list of stoppers: "
+        .. "give a list of stoppers, with the thresholds as a FunctionStopper", 2)
     else
       s = nil
     end
