@@ -84,7 +84,11 @@ describe("bad input through tune.run", function()
     assert.matches('Resources: unknown option "cpus" %(did you mean cpu%?%)', tostring(e))
     ok, e = pcall(tune.Resources, {cpu = 1, extra_gpu = 1})
     assert.matches("Passing `extra_*` resource requirements", tostring(e), 1, true)
-    assert.equal(2, tune.Resources{cpu = 2, extra_cpu = 0}:to_pgf()._spec.bundles[1].CPU)
+    assert.equal(2, tune.Resources{cpu = 2, extra_cpu = 0, extra_custom_resources = {}}:to_pgf()._spec.bundles[1].CPU)
+    local a = tune.run("steps", {config = {iters = 1}, local_dir = dir, verbose = 0,
+      resources_per_trial = {cpu = 1, extra_gpu = 0, extra_custom_resources = {}}})
+    assert.same({{CPU = 1}}, a.trials[1].placement_group_factory._spec.bundles)
+    core.remove_tree(dir)
     -- Named once (it was "resources_per_trial: resources_per_trial.custom_resources").
     assert.equal("tune.run: resources_per_trial.custom_resources must be a table",
       refusal{resources_per_trial = {custom_resources = 3}}:match("tune%.run: .*"))

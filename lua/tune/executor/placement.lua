@@ -106,9 +106,10 @@ M.PlacementGroupFactory = PlacementGroupFactory
 --- Resources(cpu, gpu, memory, custom_resources), Ray's older resource type.
 local Resources = class.class("Resources")
 
--- Ray's refusal of the extra_* amounts its Resources once had.
+-- Ray's refusal of the extra_* amounts its Resources once had (0 and {} are none).
 local EXTRA = "Passing `extra_*` resource requirements to `resources_per_trial` is deprecated. Please use a "
   .. "`PlacementGroupFactory` object to define your resource requirements instead."
+local function extra(k, v) return type(k) == "string" and k:find("^extra_") and v ~= 0 and not (type(v) == "table" and next(v) == nil) end
 
 function Resources:__init(cpu, gpu, memory, custom)
   if type(cpu) == "table" then
@@ -116,10 +117,8 @@ function Resources:__init(cpu, gpu, memory, custom)
     -- (Another key, a typo included, was ignored: the trial got 1 CPU.)
     local known = {cpu = true, gpu = true, memory = true, custom_resources = true}
     for k, v in pairs(t) do
-      if type(k) == "string" and k:find("^extra_") then
-        if v ~= 0 then error(EXTRA, 3) end
-        known[k] = true
-      end
+      if extra(k, v) then error(EXTRA, 3) end
+      if type(k) == "string" and k:find("^extra_") then known[k] = true end
     end
     require("tune.util").check_options("Resources", t, known, 3)
     cpu, gpu, memory, custom = t.cpu, t.gpu, t.memory, t.custom_resources
@@ -154,8 +153,9 @@ function M.to_pgf(r, level)
     if type(k) ~= "string" then -- (ignored: a list of bundles got 1 CPU)
       error("resources_per_trial: a table maps resource names to amounts, got the key " .. tostring(k)
         .. (type(v) == "table" and " (bundles go in tune.PlacementGroupFactory({...}))" or ""), level)
-    elseif k:find("^extra_") and v ~= 0 then
+    elseif extra(k, v) then
       error(EXTRA, level)
+    elseif k:find("^extra_") then -- (none: not a custom resource)
     elseif k == "custom_resources" then
       if type(v) ~= "table" then error("resources_per_trial.custom_resources must be a table", level) end
       for ck, cv in pairs(v) do b[ck] = cv end
