@@ -195,6 +195,11 @@ describe("tune.run", function()
     a = run("steps", {config = {x = 1, iters = 10}, local_dir = dir,
       stop = tune.stopper.MaximumIterationStopper(2)})
     assert.equal(2, a.trials[1].last_result.training_iteration)
+    -- A callable table with stop_all: its call was never made.
+    local callable = setmetatable({stop_all = function() return false end},
+      {__call = function(_, _, result) return result.training_iteration >= 3 end})
+    a = run("steps", {config = {x = 1, iters = 10}, local_dir = dir, stop = callable})
+    assert.equal(3, a.trials[1].last_result.training_iteration)
     -- A boolean is 1 or 0 (Python's bool >= 1): converged = true stops;
     -- a string fails the trial, as Ray's >= raises (both were ignored).
     a = run("report_kinds", {stop = {converged = 1}, local_dir = dir})

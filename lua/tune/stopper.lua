@@ -50,7 +50,8 @@
 ---     function MyStopper:stop_all() return self.count > 100 end
 ---
 --- A plain table with `__call(self, trial_id, result)` and
---- `stop_all(self)` fields is accepted too (the runner calls the fields).
+--- `stop_all(self)` fields is accepted too (the runner calls the fields),
+--- and so is a table with `stop_all` that a metatable's __call makes callable.
 ---
 --- Resume: every stopper has `save()` -> a JSON-serialisable table (or nil
 --- when there is nothing to keep) and `restore(state)`, so an experiment

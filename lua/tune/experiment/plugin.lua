@@ -122,6 +122,9 @@ local function call(kind, plugin, hook, judge, ...)
     ok, v = xpcall(plugin, handler, ...)
   elseif tp == "table" or tp == "userdata" then
     local f = plugin[hook]
+    -- A callable table (a stopper with stop_all and a metatable's __call): its
+    -- call was never made, so nothing stopped its trials.
+    if f == nil and hook == "__call" then f = (getmetatable(plugin) or {}).__call end
     if f == nil or f == noop then return true, nil end
     local known = KNOWN[f]
     if known ~= nil then return true, known end
