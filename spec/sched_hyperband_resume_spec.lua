@@ -108,6 +108,53 @@ describe("HyperBand resumed with trials at a milestone", function()
   end)
 end)
 
+describe("Searchers resumed after a crash", function()
+  after_each(support.check_clean)
+
+  it("TuneBOHB learns the results logged after the snapshot: its model and suggestions are the uninterrupted run's", function()
+    -- The only snapshot is the one at the start: every result is in the
+    -- trials' logs alone. Before, the resumed searcher learnt only what the
+    -- trials reported again (LEARNT 2=2 6=3 at 26, nothing at all at 70)
+    -- and suggested other configs. One trial at a time, so that the
+    -- resumed run's trials report in the uninterrupted run's order.
+    for _, extra in ipairs({"100000 0", "100000 1"}) do
+      local code, ref = run("--num-cpus 1 " .. EXP .. " " .. support.tmpdir("bohb-missed-ref") .. " bohb " .. extra)
+      assert.equal(0, code, ref)
+      assert.matches("LEARNT 2=4 6=3$", line(ref, "LEARNT"))
+      for _, n in ipairs(extra == "100000 0" and {18, 26, 34, 38} or {18, 26, 42, 60, 70}) do
+        local dir = support.tmpdir("bohb-missed-" .. n)
+        local args = "--num-cpus 1 " .. EXP .. " " .. dir .. " bohb " .. extra
+        local out
+        code, out = run(args, "TUNE_TEST_CRASH_AT_WRITE=" .. n)
+        assert.equal(137, code, out)
+        code, out = run("--resume " .. args)
+        assert.equal(0, code, out)
+        assert.equal(line(ref, "LEARNT"), line(out, "LEARNT"), extra .. ", crash at write " .. n)
+        assert.equal(line(ref, "LAST"), line(out, "LAST"), extra .. ", crash at write " .. n)
+      end
+    end
+  end)
+
+  it("a searcher of the user's is given each result it missed, once", function()
+    -- FIFO, the only snapshot at the start: before, a trial that ended
+    -- after it never gave its results again (at 18 the searcher had none).
+    local exp = "spec/fixtures/experiments/searcher_results_resume.lua"
+    local code, ref = run("--num-cpus 1 " .. exp .. " " .. support.tmpdir("rec-ref"))
+    assert.equal(0, code, ref)
+    assert.matches("SEEN 1:1 1:2 1:3 2:1 2:2 2:3 3:1 3:2 3:3 4:1 4:2 4:3", ref, 1, true)
+    for _, n in ipairs({12, 14, 18}) do
+      local args = "--num-cpus 1 " .. exp .. " " .. support.tmpdir("rec-" .. n)
+      local out
+      code, out = run(args, "TUNE_TEST_CRASH_AT_WRITE=" .. n)
+      assert.equal(137, code, out)
+      code, out = run("--resume " .. args)
+      assert.equal(0, code, out)
+      assert.equal(line(ref, "SEEN"), line(out, "SEEN"), "crash at write " .. n)
+      assert.equal(line(ref, "COMPLETE"), line(out, "COMPLETE"), "crash at write " .. n)
+    end
+  end)
+end)
+
 describe("HyperBand restored from a snapshot older than a halving", function()
   local mock_runner_of = require("spec.fixtures.mock_runner")
   local HyperBand = tune.schedulers.HyperBandScheduler

@@ -5,6 +5,7 @@ local checkpoints = require("tune.experiment.checkpoints")
 local core = require("tune.core")
 local persistence = require("tune.experiment.persistence")
 local plugin = require("tune.experiment.plugin")
+local missed = require("tune.experiment.missed")
 local replay = require("tune.experiment.replay")
 local results = require("tune.experiment.results")
 local util = require("tune.util")
@@ -53,7 +54,10 @@ function R:_journal_status(trial)
     if self.store then
       -- The directory also relative to the experiment's: a resume of the
       -- experiment moved elsewhere finds it there (experiment/replay.lua).
+      -- (Its iteration: where a resume gives the searcher the results before it, missed.lua.)
+      local last = rawget(trial, "last_result")
       self.store:journal{event = "status", trial_id = trial.trial_id, status = trial.status,
+        iteration = type(last) == "table" and tonumber(last.training_iteration) or nil,
         num_failures = trial.num_failures, error_msg = rawget(trial, "error_msg"), logdir = logdir,
         relative_logdir = logdir and persistence.relative(logdir, self.experiment_dir) or nil}
     end
@@ -345,8 +349,15 @@ function R:resume(mode, loader)
   end
   -- The search algorithm's state is the snapshot's: replay what happened
   -- after it, in order, so it is where it was when the driver died (it
-  -- makes the trials added since again, and learns of the ones finished).
+  -- makes the trials added since again, learns of the ones finished, and
+  -- is given the results it had been given, missed.lua).
+  local feed = missed.new(self, state, entries, restored)
   for _, e in ipairs(entries) do
+    if e.event == "status" then
+      -- Its results up to its iteration (an entry of an older journal has none: at an end, all of them).
+      local ended = e.status == Trial.TERMINATED or e.status == Trial.ERROR
+      feed:feed(self:get_trial(e.trial_id), e.iteration or (ended and math.huge or 0))
+    end
     if e.event == "trial_added" and type(e.trial) == "table" then
       local t = self:get_trial(e.trial.trial_id)
       if t then self:_search("replay_added", nil, t) end
@@ -363,6 +374,7 @@ function R:resume(mode, loader)
     end
   end
   -- Trials found finished from their logs: the searcher learns it now.
+  feed:feed_all(restored)
   for _, t in ipairs(finished) do
     self:_search("on_trial_complete", nil, t.trial_id, results.flat_view(t.last_result), false)
   end

@@ -75,6 +75,36 @@ function HyperBandForBOHB:on_trial_restored(runner, trial, iteration)
   return bracket
 end
 
+--- After --resume, a logged result given to the searcher again
+--- (experiment/missed.lua) gets the `hyperband_info` it had: the budget
+--- when it was the trial's first at or past one of its bracket's
+--- milestones (`previous`, the result logged before it, was below), as
+--- on_trial_result marked it; the bracket's last milestone only with
+--- stop_last_trials (else the trial continued there).
+function HyperBandForBOHB:annotate_replayed_result(runner, trial, result, previous)
+  result.hyperband_info = {}
+  self:_link(runner, trial)
+  self:_place_unknown(nil)
+  local info = self._trial_info[trial.trial_id]
+  local t = result[self._time_attr]
+  if not info or type(t) ~= "number" then return end
+  local b = info.bracket
+  local p = type(previous) == "table" and tonumber(previous[self._time_attr]) or 0
+  local s
+  for k = 0, self._s_max_1 - 1 do
+    if self:_get_r0(k) == b._r0 and self:_get_n0(k) == b._n0 then s = k end
+  end
+  local m = b._r0
+  for k = 0, s or -1 do
+    if k == s and not b.stop_last_trials then return end
+    if p < m and m <= t then
+      result.hyperband_info.budget = m
+      return
+    end
+    m = math.floor(math.min(m * b._eta, b._max_t_attr))
+  end
+end
+
 function HyperBandForBOHB:_unpause_trial(runner, trial)
   local searcher = bohb_searcher(runner)
   if searcher and type(searcher.on_unpause) == "function" then searcher:on_unpause(trial.trial_id) end
