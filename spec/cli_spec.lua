@@ -250,6 +250,26 @@ tune.run(function() tune.report{loss = 1} end, {local_dir = %q, verbose = 0, das
     assert.matches("tune.run: dashboard must be true, a port number or a table", out)
   end)
 
+  it("--events - with a dashboard: stdout holds the events alone, the URL line goes to stderr", function()
+    -- The URL line was printed among the JSON lines.
+    local file = dir .. "/dash_events.lua"
+    assert(core.write_atomic(file, string.format([[
+local tune = require("tune")
+tune.run(function() tune.report{loss = 1} end, {local_dir = %q, verbose = 0, dashboard = 0})
+]], dir)))
+    local p = io.popen(string.format("%s -v 0 --events - %s 2> %s/err", tunelua, file, dir))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    assert.equal(0, code, out)
+    local n = 0
+    for line in out:gmatch("[^\n]+") do
+      assert.is_table(core.json_decode(line), line)
+      n = n + 1
+    end
+    assert.is_true(n > 0)
+    assert.matches("Dashboard: http://127%.0%.0%.1:%d+/", core.read_file(dir .. "/err"))
+  end)
+
   it("--name and --local-dir place the experiment; -v 0 is silent", function()
     local code, out = run("-v 0 --name renamed --local-dir " .. dir .. " " .. X .. "cli_ok.lua")
     assert.equal(0, code, out)

@@ -110,8 +110,10 @@ local function wait_until(server, cond, seconds)
 end
 
 function Dashboard:setup()
-  io.stdout:write("Dashboard: ", self.url, "\n")
-  io.stdout:flush()
+  -- With the event stream on stdout (--events -), the URL goes to stderr.
+  local out = self.info.events_on_stdout and io.stderr or io.stdout
+  out:write("Dashboard: ", self.url, "\n")
+  out:flush()
   -- wait_s: the first trial starts once a page is open (or after wait_s).
   local server = self.server
   wait_until(server, function() return server:wanted() end, self.opts.wait_s)

@@ -312,7 +312,7 @@ function M.build(opts, o, cli, t, run_count)
   if o.dashboard then
     local err
     dashboard, err = require("tune.dashboard").start(o.dashboard, experiment_dir,
-      {name = name, metric = o.metric, mode = o.mode})
+      {name = name, metric = o.metric, mode = o.mode, events_on_stdout = events ~= nil and events.target == "-"})
     if not dashboard then refuse("tune.run: dashboard: " .. tostring(err)) end
   end
   -- What of the experiment's path this run makes, from the top: a run
