@@ -20,7 +20,7 @@ options:
                     experiment's mode when ranking by its metric)
   --scope SCOPE     last (default), avg, last-5-avg, last-10-avg or all
   --top N           print only the first N trials
-  --csv             print CSV (RFC 4180) instead of a table
+  --csv             print CSV (RFC 4180 quoting, LF line ends) instead of a table
   -h, --help        this text
 ]]
 
