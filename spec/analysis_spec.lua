@@ -694,6 +694,24 @@ describe("ExperimentAnalysis", function()
     assert.are.same({session = "nan"}, ea:runner_data().nan)
   end)
 
+  it("keeps the stats of each experiment of a directory when two have the same name", function()
+    -- An earlier run renamed (mv exp exp_old) beside the new one: both
+    -- states say "exp"; keyed by that, one experiment's stats were lost.
+    local root = support.tmpdir("analysis-same-name")
+    for i, dir in ipairs({"exp", "exp_old"}) do
+      local trials = {}
+      for j = 1, i do trials[j] = trial_rec(root .. "/" .. dir, dir .. "_" .. j, "TERMINATED", {lr = j}, tostring(j)) end
+      write(root .. "/" .. dir .. "/experiment_state-2024-01-01_00-00-00.json",
+        state_json(root .. "/" .. dir, "exp", "loss", "min", trials, {runner = {session = dir}}))
+    end
+    local ea = ExperimentAnalysis(root)
+    assert.same({"exp", "exp_old"}, ea.experiment_names)
+    local stats = ea:stats()
+    assert.equal(1, stats.exp.trials)
+    assert.equal(2, stats.exp_old.trials)
+    assert.same({session = "exp_old"}, ea:runner_data().exp_old)
+  end)
+
   it("finds a moved experiment's trial where the journal's status entry places it", function()
     -- Started by a run in /b, whose state still said /a, then moved here:
     -- the entry's absolute directory is /b's, its relative one is right.

@@ -116,24 +116,24 @@ function ExperimentAnalysis:set_filetype(file_type)
   return true
 end
 
---- The experiment state's "stats" (map name -> stats for several experiments).
+--- The experiment state's "stats" (for several experiments, a map from
+--- each one's directory name, as experiment_names, to its stats).
 function ExperimentAnalysis:stats()
   return self:_per_source("stats")
 end
 
---- The experiment state's "runner" data (map name -> data for several).
+--- The experiment state's "runner" data (map as stats() for several).
 function ExperimentAnalysis:runner_data()
   return self:_per_source("runner")
 end
 
+-- By directory name: a renamed earlier run of the same experiment keeps
+-- the name in its state (keyed by that, one of the two was lost).
 function ExperimentAnalysis:_per_source(key)
   local srcs = self._sources
   if #srcs == 1 then return srcs[1].state[key] end
   local out = {}
-  for i, src in ipairs(srcs) do
-    local name = type(src.state.name) == "string" and src.state.name or (src.dir or tostring(i))
-    out[name] = src.state[key]
-  end
+  for i, src in ipairs(srcs) do out[self.experiment_names[i]] = src.state[key] end
   return out
 end
 
