@@ -372,6 +372,18 @@ describe("ExperimentAnalysis", function()
     assert.matches("filter_nan_and_inf must be true or false, got string", err, 1, true)
     ok, err = pcall(a.get_all_configs, a, "yes")
     assert.matches("prefix must be true or false, got string", err, 1, true)
+    -- A metric that is no string: a traceback from util.get_path's
+    -- string.find (a boolean or table), or taken as given (a number).
+    for _, bad in ipairs({true, {"loss"}, 1}) do
+      for _, name in ipairs({"get_trial_checkpoints_paths", "get_best_checkpoint"}) do
+        local line = debug.getinfo(1, "l").currentline
+        ok, err = pcall(function() local r = a[name](a, a.trials[1], bad, "min") return r end)
+        assert.is_false(ok, name)
+        assert.matches("analysis_spec.lua:" .. (line + 1) .. ": `metric` has to be a string, got " .. type(bad), err, 1, true)
+      end
+      ok, err = pcall(a.dataframe, a, bad)
+      assert.matches("`metric` has to be nil or a string, got " .. type(bad), err, 1, true)
+    end
     assert.equal(2, #a.trials)
     assert.is_not_nil(a:get_best_trial("loss", "min", "last", false))
   end)

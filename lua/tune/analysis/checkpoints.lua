@@ -87,6 +87,14 @@ local function checkpoint_values(self, t, metric)
   return out
 end
 
+--- The metric checkpoints are ranked by: `metric`, else default_metric,
+--- else "training_iteration"; or nil and why not.
+local function checkpoint_metric(self, metric)
+  if metric == nil then metric = self.default_metric or "training_iteration" end
+  if type(metric) ~= "string" then return nil, "`metric` has to be a string, got " .. type(metric) end
+  return metric
+end
+
 --- {path, value} for each persistent checkpoint of a trial (or logdir):
 --- the metric at save time, else from the result with the same
 --- training_iteration. metric defaults to default_metric, else
@@ -94,13 +102,16 @@ end
 function ExperimentAnalysis:get_trial_checkpoints_paths(trial, metric)
   local t, err = resolve_trial(self, trial)
   if not t then error(err, 2) end
-  return checkpoint_values(self, t, metric or self.default_metric or "training_iteration")
+  metric, err = checkpoint_metric(self, metric)
+  if not metric then error(err, 2) end
+  return checkpoint_values(self, t, metric)
 end
 
 local function best_checkpoint(self, trial, metric, mode)
   local t, err = resolve_trial(self, trial)
   if not t then return false, err end
-  metric = metric or self.default_metric or "training_iteration"
+  metric, err = checkpoint_metric(self, metric)
+  if not metric then return false, err end
   mode, err = check_mode(self, mode)
   if not mode then return false, err end
   local best, best_v

@@ -63,6 +63,9 @@ function ExperimentAnalysis:dataframe(metric, mode)
   if mode and not metric then
     error("If a `mode` is passed to `ExperimentAnalysis.dataframe()`, you'll also have to pass a `metric`!", 2)
   end
+  if metric ~= nil and type(metric) ~= "string" then
+    error("`metric` has to be nil or a string, got " .. type(metric), 2)
+  end
   local out = {}
   for _, t in ipairs(self.trials) do
     local rows, found = self:_rows(t)
