@@ -384,6 +384,15 @@ describe("ExperimentAnalysis", function()
       ok, err = pcall(a.dataframe, a, bad)
       assert.matches("`metric` has to be nil or a string, got " .. type(bad), err, 1, true)
     end
+    -- A table that is no trial (the list of trials): it was taken for one,
+    -- with no checkpoints, no score, and warnings naming "nil_nil".
+    for _, name in ipairs({"get_trial_checkpoints_paths", "get_best_checkpoint", "get_last_checkpoint",
+        "get_trial_score"}) do
+      ok, err = pcall(a[name], a, a.trials, "loss", "min")
+      assert.is_false(ok, name)
+      assert.matches("trial should be a logdir string or a trial, got a table with neither trial_id nor logdir "
+        .. "(a list of trials? pass one of them)", err, 1, true)
+    end
     assert.equal(2, #a.trials)
     assert.is_not_nil(a:get_best_trial("loss", "min", "last", false))
   end)

@@ -48,7 +48,13 @@ M.flat_row, M.last_result = flat_row, last_result
 --- A trial given as a trial or as its logdir (Ray's methods take either):
 --- the trial, or nil and why not.
 function M.resolve_trial(self, trial)
-  if type(trial) == "table" then return trial end
+  if type(trial) == "table" then
+    if type(trial.trial_id) == "string" or type(trial.logdir) == "string" then return trial end
+    -- analysis.trials, or {trial}: taken as a trial, it had no checkpoints
+    -- and no score, and warnings named "nil_nil".
+    return nil, "trial should be a logdir string or a trial, got a table with neither trial_id nor logdir"
+      .. (type(trial[1]) == "table" and " (a list of trials? pass one of them)" or "")
+  end
   if type(trial) ~= "string" then return nil, "trial should be a logdir string or a trial" end
   local dir = util.expanduser(trial):gsub("/+$", "")
   for _, t in ipairs(self.trials) do
