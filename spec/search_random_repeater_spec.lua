@@ -193,6 +193,27 @@ describe("Repeater", function()
     assert.is_true(r.told[1].error)
   end)
 
+  it("tells a searcher without a metric of a finished group with an empty result", function()
+    local r = recorder()
+    r.metric = nil
+    local rep = Repeater(r, 2)
+    rep:suggest("a"); rep:suggest("b")
+    rep:on_trial_complete("a", {m = 1})
+    rep:on_trial_complete("b", {m = 2})
+    assert.same({{id = "a"}}, r.told)
+  end)
+
+  it("runs under tune.run without a metric", function()
+    local support = require("spec.support")
+    local out = support.run_script(support.tmpdir("repeater_nometric"), [[
+local tune = require("tune")
+local a = tune.run(function(c) tune.report{loss = c.x} end, {num_samples = 4, verbose = 0,
+  search_alg = tune.search.Repeater(tune.search.RandomSearch{seed = 1}, 2), config = {x = tune.uniform(0, 1)}})
+for _, t in ipairs(a.trials) do print(t.status) end
+]])
+    assert.equal(("TERMINATED\n"):rep(4), out)
+  end)
+
   it("can leave __trial_index__ out, passes FINISHED and nil through", function()
     local r = recorder()
     r.finish_after = 1

@@ -132,7 +132,12 @@ function Repeater:on_trial_complete(trial_id, result, error_)
   end
   if g.told then return end
   g.told = true
-  call(self, "on_trial_complete", nil, g.primary, {[metric] = nanmean(scores)}, error_)
+  -- Without a metric (a searcher that has none, tune.run given none) there
+  -- is no mean to name: the searcher is told of the group with an empty
+  -- result (Ray's {None: nan}).
+  local told = {}
+  if metric ~= nil then told[metric] = nanmean(scores) end
+  call(self, "on_trial_complete", nil, g.primary, told, error_)
 end
 
 function Repeater:add_evaluated_point(...)
