@@ -279,3 +279,29 @@ for _, t in ipairs(a.trials) do print(t.status) end
     for _, t in ipairs(tpe._hist.trials) do assert.near(t.p.x ^ 2, t.v, 1e-12) end
   end)
 end)
+
+describe("a searcher of one's own under tune.run", function()
+  local support = require("spec.support")
+  require("spec.fixtures.run_trainables")
+  after_each(support.check_clean)
+
+  it("refuses a grid_search of the config that its suggestions leave unset, naming it", function()
+    -- The grid was resolved as the default generator resolves it, at its
+    -- first value: every trial ran x = 1.
+    local S = Searcher:extend(nil, "Mine")
+    function S:set_search_properties() return true end
+    function S:suggest() return {iters = 1} end
+    local tune = require("tune")
+    local ok, e = pcall(tune.run, "steps", {local_dir = support.tmpdir("grid_left"), verbose = 0, num_samples = 3,
+      search_alg = S{metric = "loss", mode = "min"}, config = {opt = {x = tune.grid_search({1, 2, 3})}}})
+    assert.is_false(ok)
+    assert.matches("searcher Mine: its suggestion leaves opt/x, a grid_search of tune.run's config, unset",
+      tostring(e), 1, true)
+    -- Set by the suggestion, the grid is replaced and the run goes on.
+    function S:suggest() return {iters = 1, opt = {x = 2}} end
+    local a = tune.run("steps", {local_dir = support.tmpdir("grid_set"), verbose = 0, num_samples = 2,
+      search_alg = S{metric = "loss", mode = "min"}, config = {opt = {x = tune.grid_search({1, 2, 3})}}})
+    assert.equal(2, #a.trials)
+    assert.equal(2, a.trials[1].config.opt.x)
+  end)
+end)

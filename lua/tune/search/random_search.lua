@@ -14,24 +14,14 @@ local RandomSearch = Searcher:extend(nil, "RandomSearch")
 
 local OPTIONS = {space = true, metric = true, mode = true, seed = true, points_to_evaluate = true}
 
-local is_container, plain_copy = sample._is_container, sample._plain_copy
+local plain_copy = sample._plain_copy
 
---- The first grid_search in v, as a path string, or nil.
-local function find_grid(v, path)
-  if not is_container(v) then return nil end
-  if next(v) == "grid_search" and next(v, "grid_search") == nil then return path end
-  for k, x in pairs(v) do
-    local found = find_grid(x, path == "" and tostring(k) or (path .. "/" .. tostring(k)))
-    if found then return found end
-  end
-  return nil
-end
 
 local function check_space(space)
   if type(space) ~= "table" or sample.is_domain(space) then
     return "the search space must be a table of parameters (got " .. type(space) .. ")"
   end
-  local g = find_grid(space, "")
+  local g = Searcher.find_grid(space)
   if g then
     return g .. ": grid_search is not supported by a searcher (use BasicVariantGenerator, the default "
       .. "search_alg, for grids)"

@@ -62,6 +62,14 @@ function SearchGenerator:next_trial()
   end
   local config = merge(e.config, suggestion)
   if variants.has_unresolved_values(config) then
+    -- A grid the suggestion left is not walked (Ray's searchers refuse
+    -- one): the experiment would have run its first value only.
+    local grid = Searcher.find_grid(config)
+    if grid then
+      error(string.format("searcher %s: its suggestion leaves %s, a grid_search of tune.run's config, unset: a "
+        .. "searcher suggests one config per trial and walks no grid (set %s in the suggestion, or use "
+        .. "BasicVariantGenerator, the default search_alg, for grids)", plugin.name(self.searcher), grid, grid), 0)
+    end
     -- Constants from tune.run's config may still hold distributions the
     -- searcher does not search over: resolve them as the generator would.
     config = variants.generate_variants(config, self._rng)[1].config

@@ -109,6 +109,19 @@ function Searcher.file_state(cls)
   return cls
 end
 
+--- The first grid_search in `v` (a config or a space), as a path "a/b",
+--- or nil: a searcher suggests one config per trial and walks no grid.
+function Searcher.find_grid(v, path)
+  path = path or ""
+  if not sample._is_container(v) then return nil end
+  if next(v) == "grid_search" and next(v, "grid_search") == nil then return path end
+  for k, x in pairs(v) do
+    local found = Searcher.find_grid(x, path == "" and tostring(k) or (path .. "/" .. tostring(k)))
+    if found then return found end
+  end
+  return nil
+end
+
 --- Why `v` is not a searcher instance a wrapper (ConcurrencyLimiter,
 --- Repeater) can take, or nil: a class instead of an instance, or a search
 --- algorithm (BasicVariantGenerator: it makes trials, it suggests nothing).
