@@ -637,6 +637,18 @@ describe("bad input through tune.run", function()
       refusal{config = {["caf\xe9"] = 1}})
   end)
 
+  it("refuses a config key that is neither a string nor a number, from the config or a searcher", function()
+    -- It failed in the journal's encoder, deep in the library.
+    assert.matches("config%.z: a boolean key cannot be given to a trial", refusal{config = {z = {[true] = 1}}})
+    assert.matches("config: a table key cannot be given to a trial", refusal{config = {[{}] = 1}})
+    local S = tune.search.Searcher:extend(nil, "BoolKey")
+    function S:suggest() return {x = {[false] = 1}} end
+    local ok, e = pcall(tune.run, "steps", {local_dir = dir, verbose = 0, search_alg = S{metric = "loss", mode = "min"}})
+    assert.is_false(ok)
+    assert.matches("searcher BoolKey: suggest returned a config holding a boolean key, which a trial's config cannot hold",
+      tostring(e), 1, true)
+  end)
+
   it("refuses a local_dir under a file before creating anything", function()
     local base = support.tmpdir("badrun-file")
     assert(core.write_atomic(base .. "/file", "x"))

@@ -290,9 +290,8 @@ end
 --- Why `v` cannot be (part of) a trial's config, which is JSON that C
 --- reads back, and where (a path like ".a.b", "" for `v` itself); nil when
 --- it can. Refused: a function, userdata (JSON's null, core.null,
---- excepted) or coroutine, a NUL character in a string or key (C would end
---- the string there) or bytes that are not UTF-8, a table inside itself, plain tables nested deeper than
---- 100 (the JSON writer's depth, with room for what holds a config).
+--- excepted) or coroutine, a key neither string nor number, a NUL character in a string or key (C would
+--- end it there) or bytes that are not UTF-8, a table inside itself, plain tables nested deeper than 100.
 --- Tables with a metatable (a Domain still to resolve, an object) are not
 --- looked into. The one check of every maker of configs: tune.run's
 --- constants, sample_from, searchers' suggestions, Trial:set_config.
@@ -312,8 +311,9 @@ local function not_plain(v, path, open, done, depth)
   if depth > MAX_PLAIN_DEPTH then return "tables nested more than " .. MAX_PLAIN_DEPTH .. " deep", path end
   open[v] = true
   for k, x in pairs(v) do
-    local bad = type(k) == "string" and not_text(k)
-    if bad then return "a key with " .. bad, path end
+    local bad = type(k) == "string" and not_text(k) and "a key with " .. not_text(k)
+      or type(k) ~= "string" and type(k) ~= "number" and "a " .. type(k) .. " key" -- (JSON has none)
+    if bad then return bad, path end
     local why, where = not_plain(x, path .. "." .. tostring(k), open, done, depth + 1)
     if why then return why, where end
   end
