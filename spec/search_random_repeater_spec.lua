@@ -285,6 +285,14 @@ describe("a searcher of one's own under tune.run", function()
   require("spec.fixtures.run_trainables")
   after_each(support.check_clean)
 
+  it("is refused options that are not a table, in its own name at the caller's line", function()
+    -- Searcher.__init indexed the number: a Lua error inside the library.
+    local S = Searcher:extend(nil, "Mine")
+    local ok, e = pcall(function() return S(5) end)
+    assert.is_false(ok)
+    assert.matches("search_random_repeater_spec.lua:%d+: Mine: the options must be a table, got number", e)
+  end)
+
   it("refuses a grid_search of the config that its suggestions leave unset, naming it", function()
     -- The grid was resolved as the default generator resolves it, at its
     -- first value: every trial ran x = 1.

@@ -15,6 +15,7 @@ Searcher.FINISHED = "FINISHED"
 function Searcher:__init(opts)
   opts = opts or {}
   local name = self.__name or "Searcher"
+  if type(opts) ~= "table" then util.user_error(name .. ": the options must be a table, got " .. type(opts)) end
   if opts.mode ~= nil and opts.mode ~= "min" and opts.mode ~= "max" then
     util.user_error(name .. ": `mode` must be 'min' or 'max'")
   end
