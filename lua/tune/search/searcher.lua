@@ -1,7 +1,7 @@
 --- tune.search.Searcher: the base of suggestion-based searchers (Ray's
 --- Searcher). A searcher is any table with these hooks; the base only adds
 --- defaults. suggest(trial_id) returns a config table, nil (not now), or
---- Searcher.FINISHED. See docs/guide/custom-schedulers.md.
+--- Searcher.FINISHED. See docs/guide/custom-searchers.md.
 local class = require("tune.class")
 local core = require("tune.core")
 local points = require("tune.search.points")
