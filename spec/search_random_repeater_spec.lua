@@ -125,6 +125,10 @@ describe("ConcurrencyLimiter", function()
     assert.has_error(function() search.ConcurrencyLimiter(s, {max_concurrent = 2, batch = "yes"}) end,
       "ConcurrencyLimiter: batch must be true or false, got string \"yes\"")
     assert.has_no.errors(function() search.ConcurrencyLimiter(s, 2, true) end)
+    -- A batch after an options table was dropped without a word.
+    assert.has_error(function() search.ConcurrencyLimiter(s, {max_concurrent = 2}, true) end,
+      "ConcurrencyLimiter: give batch in the options table or after max_concurrent (searcher, n, batch), "
+      .. "not after a table: it was ignored")
   end)
 
   it("saves to a file and restores from it given a path, its searcher's state with its own", function()

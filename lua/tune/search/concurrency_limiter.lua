@@ -13,7 +13,12 @@ local OPTIONS = {max_concurrent = true, batch = true}
 --- ConcurrencyLimiter(searcher, {max_concurrent = n, batch = false})
 function ConcurrencyLimiter:__init(searcher, opts, batch)
   -- Ray's positional form: ConcurrencyLimiter(searcher, max_concurrent, batch).
-  if type(opts) == "number" then opts = {max_concurrent = opts, batch = batch} end
+  if type(opts) == "number" then
+    opts = {max_concurrent = opts, batch = batch}
+  elseif batch ~= nil then
+    error("ConcurrencyLimiter: give batch in the options table or after max_concurrent (searcher, n, batch), "
+      .. "not after a table: it was ignored", 3)
+  end
   local why = Searcher.not_a_searcher(searcher)
   if why then error("ConcurrencyLimiter: expected a searcher, " .. why, 3) end
   opts = util.check_options("ConcurrencyLimiter", opts, OPTIONS, 3)
