@@ -22,13 +22,10 @@ M.OPTIONS = options.OPTIONS
 M.TuneError = results.TuneError
 local tune_error = results.tune_error
 
-local run_count = 0
---- Experiment directory of each tune.run call of this driver, in order:
---- a worker re-running the file loads them for the calls before its own.
-local run_dirs = {}
---- How each call that made an experiment ended when it raised ({m = its
---- message, t = true for a TuneError}): the worker's call raises it too.
-local run_errors = {}
+--- This driver's calls, with the experiment directory of each (a worker
+--- re-running the file loads them for the calls before its own) and how
+--- each that raised ended (the worker's call raises it too).
+local proc = require("tune.process")
 
 local function cli_options()
   local cli = package.loaded["tune.cli"]
@@ -54,14 +51,14 @@ end
 local function earlier_runs(n)
   local previous, errors = {}, {}
   for i = 1, n do
-    previous[i] = run_dirs[i] or ""
-    errors[i] = run_errors[i] or false
+    previous[i] = proc.dirs[i] or ""
+    errors[i] = proc.errors[i] or false
   end
   return core.array(previous), core.array(errors)
 end
 
 --- How many tune.run calls this driver made (a registration records it).
-function M.calls() return run_count end
+function M.calls() return proc.runs end
 
 --- A registered trainable's loader. Registered in the experiment file
 --- after some tune.run calls, the worker runs those calls again on its way
@@ -110,8 +107,8 @@ local function resolve_trainable(run, level)
   local args = {}
   local a = cli and cli.args or arg or {}
   for i = 1, #a do args[i] = a[i] end
-  local previous, errors = earlier_runs(run_count - 1)
-  return run, name, {script = util.abspath(script), args = args, cwd = core.getcwd(), run_index = run_count, name = name,
+  local previous, errors = earlier_runs(proc.runs - 1)
+  return run, name, {script = util.abspath(script), args = args, cwd = core.getcwd(), run_index = proc.runs, name = name,
     previous_runs = previous, previous_errors = errors}
 end
 
@@ -326,19 +323,18 @@ end
 function M.run(run, opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("tune.run: the options must be a table", 2) end
-  run_count = run_count + 1
-  local worker = package.loaded["tune.worker"]
-  if worker and worker.worker_mode() then return worker_run(worker, run, opts) end
+  proc.runs = proc.runs + 1
+  if proc.worker then return worker_run(require("tune.worker"), run, opts) end
   local cli = cli_options()
   local ok, o = pcall(options.check, opts, cli)
   if not ok then error(options.refusal_message(o) or o, options.refusal_message(o) and 2 or 0) end
   local trainable, trainable_name, loader, unfindable = resolve_trainable(run, 2)
   local t = {trainable = trainable, name = trainable_name, loader = loader, unfindable = unfindable,
-    kind = registry.kind_of(trainable), earlier = run_dirs}
-  local built, ctx = pcall(assemble.build, opts, o, cli, t, run_count)
+    kind = registry.kind_of(trainable), earlier = proc.dirs}
+  local built, ctx = pcall(assemble.build, opts, o, cli, t, proc.runs)
   if not built then error(options.refusal_message(ctx) or ctx, options.refusal_message(ctx) and 2 or 0) end
-  local index = run_count
-  run_dirs[index] = ctx.experiment_dir
+  local index = proc.runs
+  proc.dirs[index] = ctx.experiment_dir
   M.last_runner = ctx.runner
   local done, analysis = pcall(function()
     return finish(ctx, opts, o, execute(ctx, opts, o, t.kind), 2)
@@ -346,7 +342,7 @@ function M.run(run, opts)
   if not done then
     local e = analysis
     local is_tune = type(e) == "table" and e.tune_error == true
-    run_errors[index] = {m = is_tune and e.msg or results.failure_message(e), t = is_tune or nil}
+    proc.errors[index] = {m = is_tune and e.msg or results.failure_message(e), t = is_tune or nil}
     -- A refusal found while the loop ran (a class's resources): at the
     -- user's line, as the ones found before it.
     if options.refusal_message(e) then error(options.refusal_message(e), 2) end

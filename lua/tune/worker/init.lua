@@ -3,6 +3,7 @@
 --- function trainable runs in a coroutine that yields at every report, so
 --- save, pause and stop requests are served between reports.
 local core = require("tune.core")
+local proc = require("tune.process")
 local ckpt = require("tune.worker.checkpoint")
 local errors = require("tune.worker.errors")
 local func = require("tune.worker.func")
@@ -16,7 +17,8 @@ local PROTOCOL_VERSION = 1
 local Worker = {}
 Worker.__index = Worker
 
-local current   -- the worker of this process
+-- proc.worker: the worker of this process (tune.process, so that a
+-- reloaded module finds it).
 
 function Worker.new(ch)
   return setmetatable({
@@ -122,7 +124,7 @@ end
 --- tune.run() in worker mode calls this: serve, then run the loop here and
 --- end the process with the trial (code after tune.run never runs).
 function M.serve_from_run(trainable)
-  local w = current
+  local w = proc.worker
   w.mode.loading = false
   -- A failing start (a class's setup raising) is the trial's error, answered
   -- here: raised, it would go back into the script, where a pcall around
@@ -135,12 +137,12 @@ end
 
 --- The worker-mode state tune.run looks at (nil outside a worker).
 function M.worker_mode()
-  return current and current.mode
+  return proc.worker and proc.worker.mode
 end
 
 --- True when this worker is loading a file to find registered `name`.
 function M.wants(name)
-  local m = current and current.mode
+  local m = proc.worker and proc.worker.mode
   return m ~= nil and m.loading and m.run_index == nil and m.name == name
 end
 
@@ -358,7 +360,7 @@ end
 --- Test hook: writes `text` to the protocol stream as it is, so specs can
 --- check how the driver treats malformed messages.
 function M._send_raw(text)
-  current.ch:send_raw(text)
+  proc.worker.ch:send_raw(text)
 end
 
 local host   -- {hostname, node_ip}: the same for every worker a zygote forks
@@ -383,7 +385,7 @@ function M.main(argv)
     return 2
   end
   local w = Worker.new(ch)
-  current = w
+  proc.worker = w
   M.prepare()
   w:send{type = "hello", v = PROTOCOL_VERSION, pid = core.getpid(), hostname = host[1], node_ip = host[2]}
   w:loop()

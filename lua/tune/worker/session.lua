@@ -1,5 +1,6 @@
 --- The trainable's side of reporting: tune.report, tune.get_checkpoint and
 --- friends, live only inside a worker (docs/guide/trainables.md).
+local proc = require("tune.process")
 local util = require("tune.util")
 
 local M = {}
@@ -9,21 +10,22 @@ local REPORT_OPTIONS = {checkpoint = true}
 
 --- Marker yielded by tune.report so the worker tells it from a plain
 --- coroutine.yield (a generator-style report).
-M.REPORT = setmetatable({}, {__tostring = function() return "tune.report" end})
+--- One per process, as the trial below: a reloaded module's report is one.
+proc.report_marker = proc.report_marker or setmetatable({}, {__tostring = function() return "tune.report" end})
+M.REPORT = proc.report_marker
 
-local current = nil   -- set by the worker around a function trainable
-local worker_info = nil -- the trial the worker serves (any trainable kind)
-
-function M._set(state) current = state end
-function M._get() return current end
-function M._set_worker_info(info) worker_info = info end
+-- proc.session: set by the worker around a function trainable;
+-- proc.worker_info: the trial the worker serves (any trainable kind).
+function M._set(state) proc.session = state end
+function M._get() return proc.session end
+function M._set_worker_info(info) proc.worker_info = info end
 
 --- The trial this worker serves: {trial_id, name, logdir, config, bundles}.
-function M.get_worker_info() return worker_info end
+function M.get_worker_info() return proc.worker_info end
 
 --- tune.report(metrics [, {checkpoint = table}])
 function M.report(metrics, opts)
-  if current == nil then
+  if proc.session == nil then
     error("tune.report() can only be called inside a function trainable run by tune", 2)
   end
   if type(metrics) ~= "table" then
@@ -44,7 +46,7 @@ function M.report(metrics, opts)
     if why then error("tune.report(): " .. why, 2) end
   end
   local co, main = coroutine.running()
-  if main or co ~= current.co then
+  if main or co ~= proc.session.co then
     error("tune.report() was called from a coroutine other than the trainable's", 2)
   end
   return coroutine.yield(M.REPORT, metrics, opts)
@@ -53,18 +55,18 @@ end
 --- The checkpoint this trial was restored from (the table passed to
 --- tune.report), or nil.
 function M.get_checkpoint()
-  if current == nil then return nil end
-  return current.restore_checkpoint
+  if proc.session == nil then return nil end
+  return proc.session.restore_checkpoint
 end
 
 --- Information about the running trial: {trial_id, name, logdir, iteration}.
 function M.get_trial_info()
-  if current == nil then return nil end
-  return {trial_id = current.trial_id, name = current.name, logdir = current.logdir,
-    experiment_tag = current.experiment_tag}
+  if proc.session == nil then return nil end
+  return {trial_id = proc.session.trial_id, name = proc.session.name, logdir = proc.session.logdir,
+    experiment_tag = proc.session.experiment_tag}
 end
 
-function M.get_trial_id() return worker_info and worker_info.trial_id end
-function M.get_trial_dir() return worker_info and worker_info.logdir end
+function M.get_trial_id() return proc.worker_info and proc.worker_info.trial_id end
+function M.get_trial_dir() return proc.worker_info and proc.worker_info.logdir end
 
 return M

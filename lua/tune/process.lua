@@ -1,0 +1,25 @@
+--- What this process keeps across tune.run calls: the count of the
+--- driver's calls with their experiment directories and errors, and, in a
+--- worker, the worker and the trial its trainable runs. It lives in the Lua
+--- registry, not in a module's upvalues, so a host that clears
+--- package.loaded and requires "tune" again (a reload) still counts its
+--- calls as the workers that re-run the file do, and a re-run file's
+--- tune.run still finds the worker it runs in.
+local KEY = "tune.process"
+
+local registry = debug.getregistry()
+local state = registry[KEY]
+if state == nil then
+  state = {
+    runs = 0,    -- tune.run calls made by this driver
+    dirs = {},   -- experiment directory of each, in order
+    errors = {}, -- how each that raised ended ({m = message, t = TuneError})
+    -- In a worker (tune.worker, tune.worker.session): `worker`, the
+    -- `tunelua --worker` of this process; `session`, the function
+    -- trainable's trial around its run; `worker_info`, the trial served;
+    -- `report_marker`, what tune.report yields.
+  }
+  registry[KEY] = state
+end
+
+return state

@@ -1,0 +1,40 @@
+-- tunelua embedded in a stock lua5.4 host (`require "tune"`): what a host
+-- does around its tune.run calls.
+local core = require("tune.core")
+local support = require("spec.support")
+
+--- Runs `source` (a format string, given the directory as %q) as
+--- host.lua in a new directory `name` under lua5.4 (the spec's LUA_PATH
+--- and LUA_CPATH find the library); its exit status and output.
+local function host(name, source)
+  local dir = support.tmpdir(name)
+  assert(core.write_atomic(dir .. "/host.lua", string.format(source, dir)))
+  local p = io.popen(string.format("cd %q && env -u LD_PRELOAD lua5.4 host.lua 2>&1", dir))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return code, out
+end
+
+describe("embedding", function()
+  after_each(support.check_clean)
+
+  it("counts tune.run calls across a reload of the modules (package.loaded cleared)", function()
+    local code, out = host("embed-reload", [[
+local tune = require("tune")
+local function opts(name)
+  return {name = name, metric = "s", mode = "max", verbose = 0, local_dir = %q,
+    config = {x = tune.grid_search({1, 2})}}
+end
+local a = tune.run(function(c) tune.report{s = c.x} end, opts("a"))
+for k in pairs(package.loaded) do
+  if k == "tune" or k:match("^tune%%.") then package.loaded[k] = nil end
+end
+local tune2 = require("tune")
+local b = tune2.run(function(c) tune2.report{s = c.x * 10} end, opts("b"))
+local c = tune.run(function(c) tune.report{s = c.x * 100} end, opts("c"))
+print(string.format("RESULT %%d %%d %%d", a.best_result.s, b.best_result.s, c.best_result.s))
+]])
+    assert.equal(0, code, out)
+    assert.matches("RESULT 2 20 200\n", out)
+  end)
+end)
