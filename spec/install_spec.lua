@@ -114,6 +114,15 @@ describe("install", function()
     local out = must(string.format("cd %s && %s %s/embed/host experiment.lua", work,
       clean_env("TUNE_RESULT_DIR=" .. tmp .. "/r3"), tmp))
     assert.matches("trials=3 best_x=3", out)
+    -- A run whose trials failed raises a TuneError (a table): the host
+    -- prints its message, not "(null)".
+    local f = assert(io.open(work .. "/failing.lua", "w"))
+    f:write('local tune = require("tune")\ntune.run(function() error("bad trial") end, {verbose = 0})\n')
+    f:close()
+    local ok, failed = sh(string.format("cd %s && %s %s/embed/host failing.lua", work,
+      clean_env("TUNE_RESULT_DIR=" .. tmp .. "/r3"), tmp))
+    assert.is_false(ok, failed)
+    assert.matches("host: Trials did not complete: %S+ %(ERROR: [^)]*failing.lua:2: bad trial%)", failed)
   end)
 
   it("configures with -DBUILD_TESTING=OFF without busted", function()

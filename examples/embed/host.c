@@ -30,7 +30,9 @@ int main(int argc, char **argv) {
   lua_setglobal(L, "arg");
   int rc = 0;
   if (luaL_dofile(L, argv[1]) != LUA_OK) {
-    fprintf(stderr, "host: %s\n", lua_tostring(L, -1));
+    /* What tune.run raises when trials failed is a TuneError, a table
+     * with __tostring: luaL_tolstring gives its message. */
+    fprintf(stderr, "host: %s\n", luaL_tolstring(L, -1, NULL));
     rc = 1;
   }
   lua_close(L);
