@@ -116,13 +116,27 @@ describe("install", function()
     assert.matches("trials=3 best_x=3", out)
     -- A run whose trials failed raises a TuneError (a table): the host
     -- prints its message, not "(null)".
-    local f = assert(io.open(work .. "/failing.lua", "w"))
-    f:write('local tune = require("tune")\ntune.run(function() error("bad trial") end, {verbose = 0})\n')
-    f:close()
+    local function script(name, source)
+      local f = assert(io.open(work .. "/" .. name, "w"))
+      f:write(source)
+      f:close()
+    end
+    script("failing.lua", 'local tune = require("tune")\ntune.run(function() error("bad trial") end, {verbose = 0})\n')
     local ok, failed = sh(string.format("cd %s && %s %s/embed/host failing.lua", work,
       clean_env("TUNE_RESULT_DIR=" .. tmp .. "/r3"), tmp))
     assert.is_false(ok, failed)
     assert.matches("host: Trials did not complete: %S+ %(ERROR: [^)]*failing.lua:2: bad trial%)", failed)
+    -- A host that reloads the library (package.loaded cleared) finds the
+    -- linked-in tune.core again.
+    script("reload.lua", [[
+local tune = require("tune")
+for k in pairs(package.loaded) do
+  if k == "tune" or k:match("^tune%.") then package.loaded[k] = nil end
+end
+print("reloaded", require("tune") ~= tune, package.loaded["tune.core"] ~= nil)
+]])
+    assert.matches("reloaded\ttrue\ttrue", must(string.format("cd %s && %s %s/embed/host reload.lua", work,
+      clean_env(""), tmp)))
   end)
 
   it("configures with -DBUILD_TESTING=OFF without busted", function()

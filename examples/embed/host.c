@@ -17,7 +17,11 @@ int main(int argc, char **argv) {
   setenv("TUNELUA_BIN", TUNELUA_BINDIR "/tunelua", 0);
   lua_State *L = luaL_newstate();
   luaL_openlibs(L);
-  luaL_requiref(L, "tune.core", luaopen_tune_core, 0);
+  /* tune.core is linked in: `require "tune.core"` finds it in
+   * package.preload, also after a host clears package.loaded. */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_tune_core);
+  lua_setfield(L, -2, "tune.core");
   lua_pop(L, 1);
   /* The Lua library from the same prefix, whatever LUA_PATH says. */
   if (luaL_dostring(L, "package.path = '" TUNELUA_LUADIR "/?.lua;" TUNELUA_LUADIR "/?/init.lua;' .. package.path"))
