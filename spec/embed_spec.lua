@@ -37,4 +37,15 @@ print(string.format("RESULT %%d %%d %%d", a.best_result.s, b.best_result.s, c.be
     assert.equal(0, code, out)
     assert.matches("RESULT 2 20 200\n", out)
   end)
+
+  it("says, for a file the workers cannot find, that a host sets arg[0] to it", function()
+    local code, out = host("embed-no-arg", [[
+arg = nil
+local tune = require("tune")
+tune.run(function(c) tune.report{s = c.x} end, {verbose = 0, local_dir = %q, config = {x = 1}})
+]])
+    assert.equal(1, code, out)
+    assert.matches("host.lua:3: tune.run: the worker cannot find this trainable: .*"
+      .. "or a C host that sets arg%[0%] to the file, as lua5.4 does%)", out)
+  end)
 end)

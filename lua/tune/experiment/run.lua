@@ -102,7 +102,8 @@ local function resolve_trainable(run, level)
     or registry.wrapper_name(run) or local_name(run, level + 1) or "trainable"
   if not script then
     return run, name, nil, "tune.run: the worker cannot find this trainable: register it with "
-      .. "tune.register_trainable(name, fn) in a module, or run the experiment with `tunelua file.lua`"
+      .. "tune.register_trainable(name, fn) in a module, or run the experiment from its file (`tunelua file.lua`, "
+      .. "`lua5.4 file.lua`, or a C host that sets arg[0] to the file, as lua5.4 does)"
   end
   local args = {}
   local a = cli and cli.args or arg or {}
