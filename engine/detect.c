@@ -48,8 +48,9 @@ void tune_detect_node(tune_res_t *out, char ***gpu_ids, size_t *ngpu) {
 
   const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
   if (cvd) {
-    /* Set means authoritative, as in Ray: "" or "-1" hides every GPU. */
-    const char *s = cvd;
+    /* Set means authoritative, as in Ray: "", "-1" or "NoDevFiles" (what
+       Slurm and Grid Engine set for a job without GPUs) hides every GPU. */
+    const char *s = strcmp(cvd, "NoDevFiles") ? cvd : "";
     while (*s) {
       const char *comma = strchr(s, ',');
       size_t len = comma ? (size_t)(comma - s) : strlen(s);

@@ -111,6 +111,13 @@ describe("bad input through tune.run", function()
       ]], case[2], d .. "/out"), nil, "CUDA_VISIBLE_DEVICES=" .. case[1])
       assert.matches(case[3], out)
     end
+    -- Slurm's and Grid Engine's "no GPUs" was taken for a GPU named
+    -- NoDevFiles, given to trials as their CUDA_VISIBLE_DEVICES (Ray: none).
+    for _, cvd in ipairs({"NoDevFiles", "", "-1"}) do
+      local out = support.run_script(d, 'print("GPU=" .. require("tune.core").detect_node().GPU)', nil,
+        "CUDA_VISIBLE_DEVICES=" .. cvd)
+      assert.matches("^GPU=0%.?0?\n$", out)
+    end
     assert.matches("tune.run: config.x: a function cannot be given to a trial .*tune.sample_from",
       refusal{config = {x = function() return 1 end}})
     assert.matches("tune.run: config.x: a userdata cannot be given to a trial", refusal{config = {x = io.stdout}})
