@@ -103,7 +103,10 @@ describe("bad input through tune.run", function()
     assert.matches("num_gpus must be a whole number of GPUs, got 1.5", refusal{num_gpus = 1.5})
     local d = support.tmpdir("cvd")
     for _, case in ipairs({{"2,3", 4, "num_gpus = 4, but CUDA_VISIBLE_DEVICES lists 2 GPUs %(2,3%)"},
-        {"0,0", 1, "CUDA_VISIBLE_DEVICES lists GPU 0 twice"}, {"2,3", 2, "ok"}}) do
+        {"0,0", 1, "CUDA_VISIBLE_DEVICES lists GPU 0 twice"}, {"2,3", 2, "ok"},
+        -- Hidden GPUs were numbered from 0: trials got the device it hid.
+        {"", 1, 'num_gpus = 1, but CUDA_VISIBLE_DEVICES="" hides every GPU'},
+        {"-1", 2, 'num_gpus = 2, but CUDA_VISIBLE_DEVICES="%-1" hides every GPU'}, {"", 0, "ok"}}) do
       local out = support.run_script(d, string.format([[
         local tune = require("tune")
         local ok, e = pcall(tune.run, function() end, {num_gpus = %d, verbose = 0, local_dir = %q})

@@ -32,10 +32,18 @@ function M.resources(opts)
     if seen[id] then error(string.format("CUDA_VISIBLE_DEVICES lists GPU %s twice", id), 0) end
     seen[id] = true
   end
-  if gpu_ids and #gpu_ids > 0 and type(g) == "number" and g > #gpu_ids then
+  -- A CUDA_VISIBLE_DEVICES that hides every GPU ("", -1) counts too, as in
+  -- Ray: trials were given GPU 0, the device it hid.
+  local cvd = os.getenv("CUDA_VISIBLE_DEVICES")
+  local n = gpu_ids and #gpu_ids or 0
+  if (n > 0 or cvd) and type(g) == "number" and g > n then
+    if n == 0 then
+      error(string.format("num_gpus = %d, but CUDA_VISIBLE_DEVICES=%q hides every GPU: unset it to number "
+        .. "the GPUs from 0", g, cvd), 0)
+    end
     error(string.format("num_gpus = %d, but %s %d GPU%s (%s): a trial's GPU would be another's",
-      g, os.getenv("CUDA_VISIBLE_DEVICES") and "CUDA_VISIBLE_DEVICES lists" or "this machine has", #gpu_ids,
-      #gpu_ids == 1 and "" or "s", table.concat(gpu_ids, ",")), 0)
+      g, cvd and "CUDA_VISIBLE_DEVICES lists" or "this machine has", n, n == 1 and "" or "s",
+      table.concat(gpu_ids, ",")), 0)
   end
   return res, gpu_ids
 end
