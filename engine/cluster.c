@@ -223,6 +223,10 @@ int tune_cluster_feasible(const tune_cluster_t *c, const tune_pgf_t *f, char *er
       tune_res_format(&c->nodes[i].total, &b);
     }
     if (!c->nnodes) tune_buf_puts(&b, "no nodes");
+    /* Enough of everything, yet it never fits: say why. */
+    if (f->strategy == TUNE_STRICT_SPREAD && f->nbundles > c->nnodes && c->nnodes)
+      tune_buf_printf(&b, ": STRICT_SPREAD puts each of its %zu bundles on a node of its own, and there %s %zu",
+                      f->nbundles, c->nnodes == 1 ? "is" : "are", c->nnodes);
     snprintf(err, errlen, "%s", b.data);
     tune_buf_free(&b);
   }

@@ -94,6 +94,18 @@ describe("placement groups", function()
     assert.matches(support.scaled("node has 2 CPUs, 0 GPUs", "node has 4 CPUs, 2 GPUs"), trial.error_msg, 1, true)
   end)
 
+  it("says why a STRICT_SPREAD group of several bundles never fits one node that has enough", function()
+    if support.backend() ~= "local" then return end -- (Slurm's nodes are the allocation's)
+    local ex = support.executor{num_cpus = 4, num_gpus = 0}
+    local trial = tune.Trial("__fake", {local_dir = dir,
+      resources = tune.PlacementGroupFactory({{CPU = 1}, {CPU = 1}}, {strategy = "STRICT_SPREAD"})})
+    assert.is_false(ex:start_trial(trial))
+    assert.equal(tune.Trial.ERROR, trial.status)
+    -- It named only the node's 4 CPUs, which looked like enough.
+    assert.matches("STRICT_SPREAD puts each of its 2 bundles on a node of its own, and there is 1",
+      trial.error_msg, 1, true)
+  end)
+
   it("stages at most TUNE_MAX_PENDING_TRIALS_PG groups", function()
     local ex = support.executor{num_cpus = 1, max_pending_trials_pg = 3}
     local trials = {}
