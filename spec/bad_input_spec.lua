@@ -101,6 +101,8 @@ describe("bad input through tune.run", function()
     -- A node's GPUs are whole and each listed once, no more than
     -- CUDA_VISIBLE_DEVICES shows (trials shared them).
     assert.matches("num_gpus must be a whole number of GPUs, got 1.5", refusal{num_gpus = 1.5})
+    -- Which of the two set the node's GPUs depended on the table's order.
+    assert.matches('resources: GPU given twice %(as "%a+" and "%a+"%)', refusal{resources = {gpu = 2, GPU = 1}})
     local d = support.tmpdir("cvd")
     for _, case in ipairs({{"2,3", 4, "num_gpus = 4, but CUDA_VISIBLE_DEVICES lists 2 GPUs %(2,3%)"},
         {"0,0", 1, "CUDA_VISIBLE_DEVICES lists GPU 0 twice"}, {"2,3", 2, "ok"},

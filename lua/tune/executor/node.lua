@@ -15,10 +15,17 @@ function M.resources(opts)
     if type(opts.resources) ~= "table" then
       error("resources must be a table of name = amount, got " .. type(opts.resources), 0)
     end
+    local given = {}
     for k, v in pairs(opts.resources) do
       if type(k) ~= "string" then error("resources must be a table of name = amount, got a key " .. tostring(k), 0) end
       local lk = k:lower()
-      if lk == "cpu" then res.CPU = v elseif lk == "gpu" then res.GPU = v else res[k] = v end
+      local key = (lk == "cpu" and "CPU") or (lk == "gpu" and "GPU") or k
+      -- {gpu = 2, GPU = 1}: which one won depended on the table's order.
+      if given[key] then
+        error(string.format("resources: %s given twice (as %q and %q)", key, given[key], k), 0)
+      end
+      given[key] = k
+      res[key] = v
     end
   end
   -- A node has whole GPUs, each of them once (Ray refuses more GPUs than
