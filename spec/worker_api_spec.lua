@@ -342,6 +342,10 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
       assert.equal("TERMINATED", t.status, t.error_msg)
       assert.equal('unknown option "envv" (did you mean env?)|env must be a table of NAME = value, got 5|'
         .. "the options must be a table, got string|sh: its cwd /nonexistent/x is not a directory|2", t.last_result.r)
+      -- A string "1" was said not to exist while the trial had 1.
+      t = run("api_case", {"launch_index"}).launch_index
+      assert.equal('the bundle must be a number from 1 to 1, got string "1"|bundle 2 does not exist (the trial has 1)|'
+        .. "bundle 0 does not exist (the trial has 1)", t.last_result.r)
     end)
 
     it("refuses what it cannot wrap, at the caller's line", function()

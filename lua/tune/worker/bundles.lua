@@ -29,6 +29,10 @@ local launched = 0
 --- tune.launch(bundle_index, argv [, {env =, cwd =}]) -> process
 function M.launch(index, argv, opts)
   local bundles = M.bundles()
+  if type(index) ~= "number" then -- (a string "2" was said not to exist while the trial had 2)
+    error(string.format("tune.launch: the bundle must be a number from 1 to %d, got %s", #bundles,
+      require("tune.util").show_got(index)), 2)
+  end
   local b = bundles[index]
   if not b then
     error(string.format("tune.launch: bundle %s does not exist (the trial has %d)", tostring(index), #bundles), 2)
