@@ -131,43 +131,65 @@ void tune_placement_free(tune_placement_t *p) {
   p->nbundles = 0;
 }
 
+/// The order bundles are packed in: most GPU first (whole GPUs, then the
+/// largest fractions), so best fit finds room that index order misses
+/// ({0.5}, {0.3}, {0.7}, {0.5} fit two GPUs). Caller frees.
+static size_t *pack_order(const tune_pgf_t *f) {
+  size_t *o = tune_xcalloc(f->nbundles ? f->nbundles : 1, sizeof(size_t));
+  for (size_t i = 0; i < f->nbundles; i++) {
+    size_t j = i;
+    for (; j > 0 && f->bundles[o[j - 1]].gpu < f->bundles[i].gpu; j--) o[j] = o[j - 1];
+    o[j] = i;
+  }
+  return o;
+}
+
+/// PACK and STRICT_PACK: all bundles on one node, in `order`.
+static int place_packed(const tune_cluster_t *c, scratch_t *s, const tune_pgf_t *f, tune_placement_t *p,
+                        const size_t *order) {
+  /* Trying each node in turn. */
+  for (size_t ni = 0; ni < c->nnodes; ni++) {
+    scratch_t t;
+    scratch_init(&t, c, 0);
+    for (size_t k = 0; k < c->nnodes; k++) {
+      tune_res_free(&t.avail[k]);
+      tune_res_copy(&t.avail[k], &s->avail[k]);
+      memcpy(t.gpu_free[k], s->gpu_free[k], c->nodes[k].ngpus * sizeof(int64_t));
+    }
+    size_t b = 0;
+    for (; b < f->nbundles; b++)
+      if (try_bundle(c, &t, ni, &f->bundles[order[b]], &p->bundles[order[b]]) < 0) break;
+    if (b == f->nbundles) {
+      for (size_t k = 0; k < c->nnodes; k++) {
+        tune_res_free(&s->avail[k]);
+        tune_res_copy(&s->avail[k], &t.avail[k]);
+        memcpy(s->gpu_free[k], t.gpu_free[k], c->nodes[k].ngpus * sizeof(int64_t));
+      }
+      scratch_free(&t);
+      return 0;
+    }
+    placement_reset(p);
+    scratch_free(&t);
+  }
+  if (f->strategy == TUNE_STRICT_PACK) return -1;
+  /* PACK falls back to as few nodes as it can: first fit, in order. */
+  for (size_t b = 0; b < f->nbundles; b++) {
+    size_t ni = 0;
+    for (; ni < c->nnodes; ni++)
+      if (try_bundle(c, s, ni, &f->bundles[order[b]], &p->bundles[order[b]]) == 0) break;
+    if (ni == c->nnodes) return -1;
+  }
+  return 0;
+}
+
 /// Places every bundle on the scratch state. 0 or -1.
 static int place(const tune_cluster_t *c, scratch_t *s, const tune_pgf_t *f, tune_placement_t *p) {
   if (!c->nnodes) return -1;
   if (f->strategy == TUNE_STRICT_PACK || f->strategy == TUNE_PACK) {
-    /* All bundles on one node, trying each node in turn. */
-    for (size_t ni = 0; ni < c->nnodes; ni++) {
-      scratch_t t;
-      scratch_init(&t, c, 0);
-      for (size_t k = 0; k < c->nnodes; k++) {
-        tune_res_free(&t.avail[k]);
-        tune_res_copy(&t.avail[k], &s->avail[k]);
-        memcpy(t.gpu_free[k], s->gpu_free[k], c->nodes[k].ngpus * sizeof(int64_t));
-      }
-      size_t b = 0;
-      for (; b < f->nbundles; b++)
-        if (try_bundle(c, &t, ni, &f->bundles[b], &p->bundles[b]) < 0) break;
-      if (b == f->nbundles) {
-        for (size_t k = 0; k < c->nnodes; k++) {
-          tune_res_free(&s->avail[k]);
-          tune_res_copy(&s->avail[k], &t.avail[k]);
-          memcpy(s->gpu_free[k], t.gpu_free[k], c->nodes[k].ngpus * sizeof(int64_t));
-        }
-        scratch_free(&t);
-        return 0;
-      }
-      placement_reset(p);
-      scratch_free(&t);
-    }
-    if (f->strategy == TUNE_STRICT_PACK) return -1;
-    /* PACK falls back to as few nodes as it can: first fit, in order. */
-    for (size_t b = 0; b < f->nbundles; b++) {
-      size_t ni = 0;
-      for (; ni < c->nnodes; ni++)
-        if (try_bundle(c, s, ni, &f->bundles[b], &p->bundles[b]) == 0) break;
-      if (ni == c->nnodes) return -1;
-    }
-    return 0;
+    size_t *order = pack_order(f);
+    int rc = place_packed(c, s, f, p, order);
+    free(order);
+    return rc;
   }
   /* SPREAD and STRICT_SPREAD: each bundle on a node this group does not use yet. */
   int *used = tune_xcalloc(c->nnodes, sizeof(int));

@@ -94,6 +94,20 @@ describe("placement groups", function()
     assert.matches(support.scaled("node has 2 CPUs, 0 GPUs", "node has 4 CPUs, 2 GPUs"), trial.error_msg, 1, true)
   end)
 
+  it("packs fractional GPU bundles that fit, whatever their order", function()
+    if support.backend() ~= "local" then return end -- (Slurm's nodes are the allocation's)
+    local ex = support.executor{num_cpus = 2, num_gpus = 2}
+    -- 0.5 + 0.5 on one GPU, 0.3 + 0.7 on the other: in index order, best
+    -- fit put 0.3 beside the first 0.5 and the trial could never run.
+    local trial = tune.Trial("resettable", {local_dir = dir, resources = tune.PlacementGroupFactory(
+      {{CPU = 0.1, GPU = 0.5}, {GPU = 0.3}, {GPU = 0.7}, {GPU = 0.5}})})
+    ex:stage_and_update_status({trial})
+    assert.is_true(ex:has_ready(trial))
+    assert.is_true(ex:start_trial(trial), trial.error_msg)
+    ex:stop_trial(trial)
+    ex:cleanup({trial})
+  end)
+
   it("says why a STRICT_SPREAD group of several bundles never fits one node that has enough", function()
     if support.backend() ~= "local" then return end -- (Slurm's nodes are the allocation's)
     local ex = support.executor{num_cpus = 4, num_gpus = 0}
