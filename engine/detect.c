@@ -9,9 +9,15 @@
 #include "backend.h"
 #include "common.h"
 
+/// Trims blanks around s[0..*len).
+static const char *trim(const char *s, size_t *len) {
+  while (*len && (*s == ' ' || *s == '\t')) { s++; (*len)--; }
+  while (*len && (s[*len - 1] == ' ' || s[*len - 1] == '\t' || s[*len - 1] == '\n' || s[*len - 1] == '\r')) (*len)--;
+  return s;
+}
+
 static void add_id(char ***ids, size_t *n, const char *s, size_t len) {
-  while (len && (*s == ' ' || *s == '\t')) { s++; len--; }
-  while (len && (s[len - 1] == ' ' || s[len - 1] == '\n' || s[len - 1] == '\r')) len--;
+  s = trim(s, &len);
   if (!len) return;
   *ids = tune_xrealloc(*ids, (*n + 1) * sizeof(char *));
   (*ids)[(*n)++] = tune_xstrndup(s, len);
@@ -54,7 +60,12 @@ void tune_detect_node(tune_res_t *out, char ***gpu_ids, size_t *ngpu) {
     while (*s) {
       const char *comma = strchr(s, ',');
       size_t len = comma ? (size_t)(comma - s) : strlen(s);
-      if (!(len == 2 && !strncmp(s, "-1", 2))) add_id(gpu_ids, ngpu, s, len);
+      size_t idlen = len;
+      const char *id = trim(s, &idlen);
+      /* CUDA shows only the devices listed before an invalid id ("0,-1,1"
+         is GPU 0): the ones after were given to trials. */
+      if (idlen == 2 && !strncmp(id, "-1", 2)) break;
+      add_id(gpu_ids, ngpu, s, len);
       if (!comma) break;
       s = comma + 1;
     }

@@ -118,10 +118,11 @@ describe("bad input through tune.run", function()
     end
     -- Slurm's and Grid Engine's "no GPUs" was taken for a GPU named
     -- NoDevFiles, given to trials as their CUDA_VISIBLE_DEVICES (Ray: none).
-    for _, cvd in ipairs({"NoDevFiles", "", "-1"}) do
+    -- CUDA shows none after a -1: "0,-1,1" counted GPU 1 too.
+    for cvd, n in pairs({NoDevFiles = 0, [""] = 0, ["-1"] = 0, ["0,-1,1"] = 1, ["2, -1"] = 1}) do
       local out = support.run_script(d, 'print("GPU=" .. require("tune.core").detect_node().GPU)', nil,
-        "CUDA_VISIBLE_DEVICES=" .. cvd)
-      assert.matches("^GPU=0%.?0?\n$", out)
+        string.format("CUDA_VISIBLE_DEVICES=%q", cvd))
+      assert.matches("^GPU=" .. n .. "%.?0?\n$", out)
     end
     assert.matches("tune.run: config.x: a function cannot be given to a trial .*tune.sample_from",
       refusal{config = {x = function() return 1 end}})
