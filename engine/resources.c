@@ -124,7 +124,12 @@ int tune_res_from_json(const cJSON *obj, tune_res_t *r, char *err, size_t errlen
   }
   for (const cJSON *c = obj->child; c; c = c->next) {
     if (!cJSON_IsNumber(c) || !(c->valuedouble >= 0) || isinf(c->valuedouble)) {
-      snprintf(err, errlen, "resource '%s' must be a non-negative number", c->string);
+      /* (num_cpus = math.huge was told to be non-negative.) */
+      char got[64];
+      if (cJSON_IsNumber(c)) snprintf(got, sizeof got, "%g", c->valuedouble);
+      else snprintf(got, sizeof got, "%s", cJSON_IsString(c) ? "a string" : cJSON_IsBool(c) ? "a boolean"
+                                           : cJSON_IsNull(c) ? "null" : "a table");
+      snprintf(err, errlen, "resource '%s' must be a non-negative number up to 1e14, got %s", c->string, got);
       tune_res_free(r);
       return -1;
     }

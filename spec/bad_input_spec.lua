@@ -101,6 +101,10 @@ describe("bad input through tune.run", function()
     -- A node's GPUs are whole and each listed once, no more than
     -- CUDA_VISIBLE_DEVICES shows (trials shared them).
     assert.matches("num_gpus must be a whole number of GPUs, got 1.5", refusal{num_gpus = 1.5})
+    -- An infinite amount was said not to be non-negative.
+    assert.matches("resource 'CPU' must be a non%-negative number up to 1e14, got inf", refusal{num_cpus = math.huge})
+    assert.matches("resource 'license' must be a non%-negative number up to 1e14, got a string",
+      refusal{resources = {license = "2"}})
     -- Which of the two set the node's GPUs depended on the table's order.
     assert.matches('resources: GPU given twice %(as "%a+" and "%a+"%)', refusal{resources = {gpu = 2, GPU = 1}})
     local d = support.tmpdir("cvd")
