@@ -101,6 +101,10 @@ describe("bad input through tune.run", function()
     -- A node's GPUs are whole and each listed once, no more than
     -- CUDA_VISIBLE_DEVICES shows (trials shared them).
     assert.matches("num_gpus must be a whole number of GPUs, got 1.5", refusal{num_gpus = 1.5})
+    -- A resource without a name was taken (the trial asked for "{1 CPU, 0 GPUs, 1 }").
+    assert.matches('resources must be a table of name = amount, got a key ""', refusal{resources = {[""] = 1}})
+    assert.matches("resources_per_trial: resource names must be non%-empty strings",
+      refusal{resources_per_trial = {[""] = 1}})
     -- An infinite amount was said not to be non-negative.
     assert.matches("resource 'CPU' must be a non%-negative number up to 1e14, got inf", refusal{num_cpus = math.huge})
     assert.matches("resource 'license' must be a non%-negative number up to 1e14, got a string",

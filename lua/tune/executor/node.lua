@@ -2,6 +2,9 @@
 --- trials on (executor/init.lua), as ray.init takes them.
 local core = require("tune.core")
 
+-- A key as the refusal shows it ("" for the empty name).
+local function show_key(k) return k == "" and '""' or tostring(k) end
+
 local M = {}
 
 --- Node resources: detected, then overridden by num_cpus / num_gpus /
@@ -17,7 +20,9 @@ function M.resources(opts)
     end
     local given = {}
     for k, v in pairs(opts.resources) do
-      if type(k) ~= "string" then error("resources must be a table of name = amount, got a key " .. tostring(k), 0) end
+      if type(k) ~= "string" or k == "" then
+        error("resources must be a table of name = amount, got a key " .. show_key(k), 0)
+      end
       local lk = k:lower()
       local key = (lk == "cpu" and "CPU") or (lk == "gpu" and "GPU") or k
       -- {gpu = 2, GPU = 1}: which one won depended on the table's order.

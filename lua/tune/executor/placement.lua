@@ -10,7 +10,7 @@ local function normalise_bundle(b, where)
   if type(b) ~= "table" then error(where .. ": a bundle must be a table of resource = amount", 4) end
   local out, given = {}, {}
   for k, v in pairs(b) do
-    if type(k) ~= "string" then error(where .. ": resource names must be strings", 4) end
+    if type(k) ~= "string" or k == "" then error(where .. ": resource names must be non-empty strings", 4) end
     if type(v) ~= "number" or v < 0 or v ~= v then
       error(string.format("%s: resource %q must be a non-negative number", where, k), 4)
     end
