@@ -227,6 +227,11 @@ describe("bad input through tune.run", function()
         "TPESearch: seed must be an integer or nil (got 0.5)"},
       {function() local x = Q.TuneBOHB{seed = "x"}; return x end,
         "TuneBOHB: seed must be an integer or nil (got string)"},
+      -- These two were refused as "Random: ...", a class the user never named.
+      {function() local x = Q.BasicVariantGenerator{seed = "x"}; return x end,
+        "BasicVariantGenerator: seed must be an integer or nil (got string)"},
+      {function() local x = S.ASHAScheduler{seed = 1.5}; return x end,
+        "AsyncHyperBandScheduler: seed must be an integer or nil (got 1.5)"},
       {function() local x = Q.TPESearch{metric = print}; return x end, "metric must be a string (a result key), got function"},
       -- A boolean option given anything else (a string "false" would mean true).
       {function() local x = S.ASHAScheduler{stop_last_trials = "false"}; return x end,

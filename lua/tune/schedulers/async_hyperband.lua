@@ -229,7 +229,7 @@ function AsyncHyperBandScheduler:_setup(opts, name, known, level)
   self.mode = mode
   self._metric_op = metric_op(mode)
   self._time_attr = time_attr
-  self._rng = sample.Random(opts.seed or nil)
+  self._rng = sample.Random(opts.seed or nil, self.__name)
   return opts
 end
 

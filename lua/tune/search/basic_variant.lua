@@ -33,7 +33,7 @@ function BasicVariantGenerator:__init(opts)
   if opts.seed ~= nil and opts.random_state ~= nil then
     error("BasicVariantGenerator: give seed or random_state, not both", 3)
   end
-  self._rng = sample.Random(opts.random_state or opts.seed)
+  self._rng = sample.Random(opts.random_state or opts.seed, "BasicVariantGenerator")
   self._uuid_prefix = (os.getenv("_TEST_TUNE_TRIAL_UUID") or util.random_hex(5)) .. "_"
   self._experiments = {}
   self._live = {}

@@ -148,15 +148,16 @@ local function to_seed_integer(seed, what)
 end
 M._seed_integer = to_seed_integer
 
---- Random(seed): a generator; nil seeds from os.time(), os.clock() and a
---- counter (different every call).
-function Random:__init(seed)
+--- Random(seed, who): a generator; nil seeds from os.time(), os.clock()
+--- and a counter (different every call). `who` names the constructor in a
+--- refusal of the seed (default "Random").
+function Random:__init(seed, who)
   if seed == nil then
     seed_counter = seed_counter + 1
     seed = os.time() ~ (seed_counter * 0x9E3779B97F4A7C15)
       ~ (math.floor(os.clock() * 1e6) << 20)
   else
-    seed = to_seed_integer(seed, "Random")
+    seed = to_seed_integer(seed, who or "Random")
   end
   local s = seed
   local w1, w2, w3, w4
