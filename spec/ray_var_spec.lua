@@ -151,3 +151,30 @@ describe("Ray test_var (VariantGeneratorTest)", function()
     assert.are_not.equal(trials[1].config.opt.m, trials[7].config.opt.m)
   end)
 end)
+
+describe("BasicVariantGenerator save(path) and restore(path)", function()
+  it("writes its state to the file and continues from it, as Ray's save/restore(checkpoint_path)", function()
+    local dir = require("spec.support").tmpdir("bvg-save")
+    local function gen()
+      local g = tune.search.BasicVariantGenerator{seed = 5}
+      g:add_configurations({Experiment{name = "exp", trainable_name = "ray_var_ppo", num_samples = 6,
+        config = {x = tune.uniform(0, 1)}, experiment_dir = "/nonexistent/exp"}})
+      return g
+    end
+    local a = gen()
+    for _ = 1, 2 do a:next_trial() end
+    assert.same(a:save(), a:save(dir .. "/bvg.json"))
+    local b = gen()
+    b:restore(dir .. "/bvg.json")
+    for _ = 1, 4 do
+      local ta, tb = a:next_trial(), b:next_trial()
+      assert.equal(ta.trial_id, tb.trial_id)
+      assert.same(ta.config, tb.config)
+    end
+    assert.is_nil(b:next_trial())
+    local ok, err = pcall(b.restore, b, dir .. "/none.json")
+    assert.is_false(ok)
+    assert.matches("BasicVariantGenerator:restore: cannot read " .. dir .. "/none.json (No such file or directory)",
+      err, 1, true)
+  end)
+end)

@@ -3,6 +3,7 @@
 --- Trials are made lazily, one full grid pass per sample. Trial ids are
 --- "<5 hex>_<00000>"; experiment tags "<index>_<last_key=value,...>".
 local SearchAlgorithm = require("tune.search.search_algorithm")
+local Searcher = require("tune.search.searcher")
 local preset = require("tune.search.points")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
@@ -248,4 +249,4 @@ function BasicVariantGenerator:restore(state)
   end
 end
 
-return BasicVariantGenerator
+return Searcher.file_state(BasicVariantGenerator)
