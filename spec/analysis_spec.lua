@@ -265,6 +265,19 @@ describe("ExperimentAnalysis", function()
       assert.are.equal(4, ea2:get_trial_score(live, "m", "min", "avg"))
     end)
 
+    it("scores again from what fetch_trial_dataframes reads again", function()
+      write(root .. "/f/result.json", json({training_iteration = 1, m = 3}) .. "\n")
+      local live = {trial_id = "f", config = {}, last_result = {}, logdir = root .. "/f"}
+      local ea = ExperimentAnalysis(D, {trials = {live}})
+      assert.are.equal(3, ea:get_trial_score(live, "m", "max", "all"))
+      write(root .. "/f/result.json", json({training_iteration = 1, m = 3}) .. "\n"
+        .. json({training_iteration = 2, m = 8}) .. "\n")
+      assert.are.equal(3, ea:get_trial_score(live, "m", "max", "all")) -- kept until read again
+      ea:fetch_trial_dataframes()
+      assert.are.equal(8, ea:get_trial_score(live, "m", "max", "all"))
+      assert.are.equal(live, ea:get_best_trial("m", "max", "all"))
+    end)
+
     it("returns nil and warns when no trial has the metric", function()
       local ea = ExperimentAnalysis(D)
       local best, _, err = capture(function() return ea:get_best_trial("nope", "min") end)

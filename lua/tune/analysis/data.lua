@@ -100,9 +100,11 @@ function ExperimentAnalysis:dataframe(metric, mode)
 end
 
 --- Ray's fetch_trial_dataframes: the histories read again from disk
---- (trial_dataframes() reads them once and keeps them).
+--- (trial_dataframes() reads them once and keeps them), and the scores
+--- computed from them forgotten.
 function ExperimentAnalysis:fetch_trial_dataframes()
   self._history = {}
+  self._analysis = {}
   return self:trial_dataframes()
 end
 
