@@ -7,6 +7,7 @@
 -- is the uninterrupted run's, also when every trial had finished, and on
 -- a mock runner when the halving came after a snapshot that had the
 -- brackets.
+local core = require("tune.core")
 local support = require("spec.support")
 local tune = require("tune")
 
@@ -152,6 +153,30 @@ describe("Searchers resumed after a crash", function()
       assert.equal(line(ref, "SEEN"), line(out, "SEEN"), "crash at write " .. n)
       assert.equal(line(ref, "COMPLETE"), line(out, "COMPLETE"), "crash at write " .. n)
     end
+  end)
+
+  it("says which logged line it cannot give again to the searcher", function()
+    local exp = "spec/fixtures/experiments/searcher_results_resume.lua"
+    local dir = support.tmpdir("rec-damaged")
+    local args = "--num-cpus 1 " .. exp .. " " .. dir
+    local code, out = run(args, "TUNE_TEST_CRASH_AT_WRITE=18")
+    assert.equal(137, code, out)
+    local damaged = 0
+    for _, name in ipairs(core.listdir(dir .. "/rec")) do
+      local f = dir .. "/rec/" .. name .. "/result.json"
+      local text = core.read_file(f)
+      local first, rest = (text or ""):match("^([^\n]*)\n(.*)$")
+      if first then
+        assert(core.write_atomic(f, first:sub(1, 10) .. "#\n" .. rest))
+        damaged = damaged + 1
+      end
+    end
+    assert.is_true(damaged > 0)
+    code, out = run("--resume " .. args)
+    assert.equal(0, code, out)
+    local warning = "tunelua warning: resuming, line 1 of " .. dir .. "/rec/"
+    assert.truthy(out:find(warning, 1, true), out)
+    assert.truthy(out:find("/result.json is not a result: the search algorithm is not given it again\n", 1, true), out)
   end)
 end)
 

@@ -32,11 +32,18 @@ local function iteration(r) return type(r) == "table" and tonumber(r.training_it
 local function logged(t)
   local dir = rawget(t, "logdir")
   if not dir then return {} end
-  local rows = {}
-  local text = core.read_file(util.join(dir, "result.json"))
+  local rows, n, bad = {}, 0, nil
+  local path = util.join(dir, "result.json")
+  local text = core.read_file(path)
   for line, nl in (text or ""):gmatch("([^\n]*)(\n?)") do
+    if nl == "\n" then n = n + 1 end
     local r = nl == "\n" and line ~= "" and core.json_decode(line) or nil
-    if type(r) == "table" then rows[#rows + 1] = r end
+    if type(r) == "table" then rows[#rows + 1] = r elseif nl == "\n" and line ~= "" then bad = bad or n end
+  end
+  -- (A line cut short by the crash has no newline: that one is expected.)
+  if bad then
+    io.stderr:write(string.format("tunelua warning: resuming, line %d of %s is not a result: the search algorithm "
+      .. "is not given it again\n", bad, path))
   end
   if #rows == 0 then
     text = core.read_file(util.join(dir, "progress.csv"))
