@@ -163,6 +163,16 @@ static int reads_back(const char *d, int k, int xk, int x, long double s, long d
 #endif
 
 static size_t fmt_double(char *out, double v) {
+  if (v != 0 && fabs(v) < DBL_MIN) {
+    /* Subnormal: fewer than 15 significant digits are exact, so the
+       shortest text that reads back (Python's repr: 5e-324) is shorter
+       than "%.15g"; rare enough to search for it with printf. */
+    for (int k = 1; k < 17; k++) {
+      size_t n = (size_t)snprintf(out, 32, "%.*g", k, v);
+      if (strtod(out, NULL) == v) return n;
+    }
+    return (size_t)snprintf(out, 32, "%.17g", v);
+  }
   /* 17 significant digits, correctly rounded: "-d.dddddddddddddddde-xxx". */
   int neg = signbit(v) != 0;
   char d17[17];

@@ -376,8 +376,15 @@ static uint64_t next_rand(void) {
   return rng;
 }
 
-/// The formatting tune_fmt_double replaces: printf three times over.
+/// The formatting tune_fmt_double replaces: printf three times over
+/// (a subnormal: the fewest digits that read back, as Python's repr).
 static void old_fmt_double(char *tmp, double v) {
+  if (v != 0 && fabs(v) < DBL_MIN) {
+    for (int k = 1; k <= 17; k++) {
+      snprintf(tmp, 40, "%.*g", k, v);
+      if (strtod(tmp, NULL) == v) return;
+    }
+  }
   snprintf(tmp, 40, "%.15g", v);
   if (strtod(tmp, NULL) != v) {
     snprintf(tmp, 40, "%.16g", v);
@@ -412,11 +419,15 @@ static void test_number_format(void) {
   }
   const double fixed[] = {0.5, 0.1, 0.2, 0.3, 1e-5, 1e-4, 9.9999999999999995e-5, 1e15 + 0.5, 123456789012345.6,
                           1e16, 1.5e17, 99999999999999999.0, 0.999999999999999999, 5e-324, 1.7976931348623157e308,
-                          2.2250738585072014e-308, 0.30000000000000004, 1.0 / 3, 2.0 / 3, 1e21, 1e22, 1e-7};
+                          2.2250738585072014e-308, 0.30000000000000004, 1.0 / 3, 2.0 / 3, 1e21, 1e22, 1e-7,
+                          1e-310, 2.225073858507201e-308, 4.9406564584124654e-324 * 3};
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
     check_fmt(fixed[i]);
     check_fmt(-fixed[i]);
   }
+  char sub[40];
+  CHECK(tune_fmt_double(sub, -5e-324) == 7 && !strcmp(sub, "-5e-324"));
+  CHECK(tune_fmt_double(sub, 1e-310) == 6 && !strcmp(sub, "1e-310"));
   /* tune_fmt_double keeps recent texts by the double's bits: repeats
      (hits) and values that share a slot (evictions) give the same text. */
   double seen[1000];
