@@ -584,6 +584,48 @@ describe("PopulationBasedTraining", function()
     assert.equal(2, #upper)
   end)
 
+  it("synch: a top trial paused past the next sync point keeps its pause checkpoint when it drops out of the top", function()
+    -- A paused at t=10 is the top trial at sync point 2 (PBT takes its
+    -- pause checkpoint over; D clones it), waits paused until sync point
+    -- 10, where it is neither top nor bottom: it restarts from that
+    -- checkpoint, which PBT deleted once D no longer needed it.
+    local tmp = support.tmpdir("pbt-paused-top")
+    local pbt = tune.schedulers.PopulationBasedTraining{time_attr = "t", metric = "score", mode = "max",
+      perturbation_interval = 2, synch = true, log_config = false, seed = 1}
+    local runner = mock_runner(pbt)
+    runner.trial_executor.claim_memory_checkpoint = function() return true end
+    local trials = {}
+    for i, name in ipairs({"A", "B", "C", "D"}) do
+      local t = mock_trial(i, {kind = name})
+      t.trainable_name = tmp .. "/" .. name  -- its checkpoint's directory
+      assert(core.mkdir_p(t.trainable_name))
+      runner:add_trial(t)
+      trials[name] = t
+    end
+    local function report(name, t, score)
+      local trial = trials[name]
+      trial.status = "RUNNING"
+      runner:process_action(trial, pbt:on_trial_result(runner, trial, {t = t, score = score}))
+    end
+    report("A", 10, 50)
+    report("B", 2, 40)
+    report("C", 2, 30)
+    report("D", 2, 20)
+    assert.equal(tmp .. "/A", trials.D.restored_checkpoint)
+    assert.equal(10, pbt._next_perturbation_sync)
+    assert.equal("PAUSED", trials.A.status)
+    report("B", 10, 100)
+    report("C", 10, 30)
+    assert.equal(tmp .. "/B", trials.D.restored_checkpoint)
+    report("D", 11, 100) -- D restored B's checkpoint
+    assert.equal("PAUSED", trials.A.status)
+    assert.equal("directory", core.stat(tmp .. "/A") or "deleted")
+    -- Once A has run on (a newer checkpoint), PBT deletes it.
+    trials.A.trainable_name = tmp .. "/A2"
+    pbt:on_trial_complete(runner, trials.C, nil)
+    assert.is_nil(core.stat(tmp .. "/A"))
+  end)
+
   it("is reproducible with a seed", function()
     local function run(seed)
       local pbt, runner = basic_setup{resample_prob = 0.5, seed = seed, hyperparam_mutations = {

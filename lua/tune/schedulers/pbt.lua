@@ -448,13 +448,19 @@ function PBT:_set_last_checkpoint(runner, state, checkpoint)
   if old and old ~= checkpoint then self:_collect() end
 end
 
---- Deletes owned checkpoint directories that no trial state refers to and
---- that no exploited trial waits to restart from.
-function PBT:_collect()
+--- Deletes owned checkpoint directories that no trial state refers to,
+--- that no exploited trial waits to restart from, and that are not the
+--- newest checkpoint of a trial that goes on (a paused trial restarts from
+--- its own). `ending`: a trial ending (its status is not set yet).
+function PBT:_collect(ending)
   if next(self._owned) == nil then return end
   local used = {}
-  for _, st in pairs(self._trial_state) do
-    if st.last_checkpoint and st.last_checkpoint.dir_or_data then used[st.last_checkpoint.dir_or_data] = true end
+  for id, st in pairs(self._trial_state) do
+    local t = self._trials[id]
+    local c = t and t ~= ending and not is_finished(t) and t.checkpoint
+    for _, x in ipairs({st.last_checkpoint or false, c or false}) do
+      if x and x.dir_or_data then used[x.dir_or_data] = true end
+    end
   end
   for _, dir in pairs(self._pending_clone) do used[dir] = true end
   for dir in pairs(self._owned) do
@@ -679,7 +685,7 @@ local function forget(self, trial)
   self._trials[trial.trial_id] = trial
   self._pending_clone[trial.trial_id] = nil
   if state then state.last_checkpoint = nil end
-  self:_collect()
+  self:_collect(trial)
 end
 
 function PBT:on_trial_complete(runner, trial, result) forget(self, trial) end -- luacheck: no unused args
