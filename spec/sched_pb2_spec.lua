@@ -232,6 +232,12 @@ describe("PB2", function()
     assert.is_false(ok)
     assert.equal("custom_explore_fn must return a config table, got number", e)
     assert.equal(data, #pb2._data)
+    -- A config a trial cannot take (a function in it) too.
+    pb2._pb2_explore_fn = function(c) c.f = print; return c end
+    ok, e = pcall(pb2._get_new_config, pb2, t, t)
+    assert.is_false(ok)
+    assert.matches("the explored config holds a function at config.f", e, 1, true)
+    assert.equal(data, #pb2._data)
     -- nil keeps the config PB2 chose.
     pb2._pb2_explore_fn = function() return nil end
     assert.is_number(pb2:_get_new_config(t, t).a)

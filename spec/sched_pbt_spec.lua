@@ -487,6 +487,25 @@ describe("PopulationBasedTraining", function()
     assert.same({}, core.listdir(tmp))
   end)
 
+  it("fails on an explored config that is not plain data, before it logs it", function()
+    -- A function in it was logged (as "function: 0x..."), then the
+    -- trial failed in Trial:set_config, at a line of pbt.lua.
+    for _, case in ipairs({
+      {function(c) c.f = print; return c end, "a function at config.f"},
+      {function(c) c.me = c; return c end, "a table that contains itself at config.me"},
+    }) do
+      local pbt, runner, trials, tmp = logging_setup({log_config = true, explore = case[1]}, "pbt-explore-fn")
+      local config = util.deepcopy(trials[1].config)
+      trials[1].status = "RUNNING"
+      local ok, e = pcall(pbt.on_trial_result, pbt, runner, trials[1], result(20, -100))
+      assert.is_false(ok)
+      assert.equal("the explored config holds " .. case[2] .. ": a trial's config must be plain data (check what "
+        .. "custom_explore_fn or a hyperparam_mutations function returns)", tostring(e))
+      assert.same(config, trials[1].config)
+      assert.same({}, core.listdir(tmp))
+    end
+  end)
+
   it("testLogConfigSynch", function()
     local pbt, runner = basic_setup{log_config = true, synch = true, step_once = false}
     local trials = runner:get_trials()

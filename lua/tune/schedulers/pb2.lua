@@ -9,6 +9,7 @@
 --- `hyperparam_bounds`; a trial's config lacks one, it is drawn uniformly.
 local PBT = require("tune.schedulers.pbt")
 local gp = require("tune.schedulers.pb2_gp")
+local pbt_explore = require("tune.schedulers.pbt_explore")
 local core = require("tune.core")
 local refusal = require("tune.experiment.refusal")
 local sample = require("tune.search.sample")
@@ -314,7 +315,7 @@ function PB2:_get_new_config(trial, trial_to_clone)
     if c ~= nil and type(c) ~= "table" then
       error("custom_explore_fn must return a config table, got " .. type(c), 0)
     end
-    new_config = c or new_config
+    new_config = pbt_explore.check_explored(c or new_config)
   end
   if values then
     self._data[#self._data + 1] = {trial = trial.trial_id, time = last.time, x = values, reward = last.reward}

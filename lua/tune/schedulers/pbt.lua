@@ -565,8 +565,8 @@ end
 
 --- Ray's _get_new_config: an explored copy of the clone's config.
 function PBT:_get_new_config(trial, trial_to_clone) -- luacheck: no unused args
-  return PBT.explore(trial_to_clone.config, self._hyperparam_mutations, self._resample_probability,
-    self._custom_explore_fn, self._rng)
+  return pbt_explore.check_explored(PBT.explore(trial_to_clone.config, self._hyperparam_mutations,
+    self._resample_probability, self._custom_explore_fn, self._rng))
 end
 
 --- Transfers the perturbed state of trial_to_clone to trial: the trial

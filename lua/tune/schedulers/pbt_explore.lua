@@ -122,6 +122,18 @@ function M.explore(config, mutations, resample_probability, custom_explore_fn, r
   return new_config
 end
 
+--- Refuses an explored config a trial cannot take (a function in it, a
+--- table that contains itself: what custom_explore_fn or a mutation
+--- function returned), before PBT or PB2 records or logs anything of it.
+function M.check_explored(config)
+  local why, where = util.not_plain(config)
+  if why then
+    error(string.format("the explored config holds %s at config%s: a trial's config must be plain data "
+      .. "(check what custom_explore_fn or a hyperparam_mutations function returns)", why, where), 0)
+  end
+  return config
+end
+
 --- Ray's _fill_config: config[attr] sampled from `search_space`.
 function M.fill_config(config, attr, search_space, rng)
   local kind = mutation_kind(search_space)
