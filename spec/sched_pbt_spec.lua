@@ -152,6 +152,20 @@ describe("PopulationBasedTraining", function()
     assert.matches("Cannot find metric episode_reward_mean", err)
   end)
 
+  it("fails a trial whose metric or time_attr is not a number, naming them (a Lua error in pbt.lua before)", function()
+    local pbt, runner = basic_setup()
+    local trials = runner:get_trials()
+    for _, case in ipairs({
+      {{episode_reward_mean = "high", training_iteration = 20}, 'the metric "episode_reward_mean" of trial 0 must be a number, got string'},
+      {{episode_reward_mean = true, training_iteration = 20}, 'the metric "episode_reward_mean" of trial 0 must be a number, got boolean'},
+      {{episode_reward_mean = 1, training_iteration = "20"}, 'the time_attr "training_iteration" of trial 0 must be a number, got string'},
+    }) do
+      local ok, err = pcall(on_trial_result, pbt, runner, trials[1], case[1])
+      assert.is_false(ok)
+      assert.equal("PopulationBasedTraining: " .. case[2], err)
+    end
+  end)
+
   it("testMetricLog", function()
     local pbt, runner = basic_setup{require_attrs = false}
     local logs = {}

@@ -279,12 +279,7 @@ function AsyncHyperBandScheduler:on_trial_add(runner, trial)
 end
 
 local function numeric(self, trial, result, key, what)
-  local v = result[key]
-  if v ~= nil and type(v) ~= "number" then
-    error(string.format("%s: the %s %q of trial %s must be a number, got %s", self.__name, what, key,
-      tostring(trial.trial_id), type(v)), 0)
-  end
-  return v
+  return self:_numeric(trial, result[key], key, what)
 end
 
 function AsyncHyperBandScheduler:on_trial_result(runner, trial, result)

@@ -113,12 +113,7 @@ function MedianStoppingRule:on_trial_add(runner, trial)
 end
 
 local function numeric(self, trial, result, key, what)
-  local v = result[key]
-  if v ~= nil and type(v) ~= "number" then
-    error(string.format("%s: the %s %q of trial %s must be a number, got %s", self.__name, what, key,
-      tostring(trial.trial_id), type(v)), 0)
-  end
-  return v
+  return self:_numeric(trial, result[key], key, what)
 end
 
 function MedianStoppingRule:_append(trial_id, time, value)

@@ -333,8 +333,8 @@ function PBT:_on_trial_result(runner, trial, result)
     -- the trial goes on from the cloned checkpoint, not from this.
     return NOOP
   end
-  local time = result_value(result, self._time_attr)
-  local metric_value = result_value(result, self.metric)
+  local time = self:_numeric(trial, result_value(result, self._time_attr), self._time_attr, "time_attr")
+  local metric_value = self:_numeric(trial, result_value(result, self.metric), self.metric, "metric")
   if time == nil then
     local msg = string.format("Cannot find time_attr %s in trial result %s. Make sure that this attribute is "
       .. "returned in the results of your Trainable.", self._time_attr, safe_json(result))

@@ -42,6 +42,16 @@ function TrialScheduler.check_state(state, cls)
   end
 end
 
+--- `v`, the `what` ("metric", "time_attr") `key` of a result of `trial`:
+--- an error naming them (the trial fails) unless it is nil or a number.
+function TrialScheduler:_numeric(trial, v, key, what)
+  if v ~= nil and type(v) ~= "number" then
+    error(string.format("%s: the %s %q of trial %s must be a number, got %s", self.__name, what, key,
+      tostring(trial.trial_id), type(v)), 0)
+  end
+  return v
+end
+
 --- Ray's DEFAULT_METRIC: the metric a scheduler compares when it was
 --- given only a mode.
 TrialScheduler.DEFAULT_METRIC = "_metric"
