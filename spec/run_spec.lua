@@ -63,6 +63,13 @@ describe("tune.run", function()
       local s = tune.schedulers.FIFOScheduler{metric = "a", mode = "max"}
       assert.matches("already instantiated with their own `metric` and `mode`",
         err_of{scheduler = s, metric = "score", mode = "max", local_dir = dir})
+      -- A ranking scheduler given only its mode: the conflict, not "instantiated
+      -- without a valid `metric` (nil)" (it did not take tune.run's metric).
+      for _, sched in ipairs({tune.schedulers.ASHAScheduler{mode = "min"},
+          tune.schedulers.PopulationBasedTraining{mode = "min"}}) do
+        assert.matches("already instantiated with their own `metric` and `mode`",
+          err_of{scheduler = sched, metric = "score", mode = "max", local_dir = dir})
+      end
     end)
     it("refuses an unresolved config with a searcher that has its own space", function()
       local searcher = tune.search.Searcher:extend()

@@ -103,6 +103,13 @@ local function set_search_properties(search_alg, scheduler, o, opts)
   end
   local ok, took = plugin.call("scheduler", scheduler, "set_search_properties", nil, metric, mode)
   if not ok then refuse(took) end
+  -- Ray raises this in tune.run, before the checks of the first trial below
+  -- (a mode given twice is that, not a scheduler without a metric).
+  if took == false then
+    refuse("You passed a `metric` or `mode` argument to `tune.run()`, but the scheduler you are using was "
+      .. "already instantiated with their own `metric` and `mode` parameters. Either remove the arguments "
+      .. "from your scheduler or from your call to `tune.run()`")
+  end
   -- Ray's check at a ranking scheduler's first trial, made before anything is.
   if type(scheduler) == "table" and scheduler.requires_metric and (scheduler.metric == nil or scheduler.mode == nil) then
     refuse(string.format("%s has been instantiated without a valid `metric` (%s) or `mode` (%s) parameter. Either "
@@ -112,11 +119,6 @@ local function set_search_properties(search_alg, scheduler, o, opts)
   -- PBT and its kind take no searcher (Ray's check at the first trial).
   local rok, why = plugin.call("scheduler", scheduler, "search_alg_refusal", nil, search_alg)
   if rok and type(why) == "string" then refuse(why) end
-  if took == false then
-    refuse("You passed a `metric` or `mode` argument to `tune.run()`, but the scheduler you are using was "
-      .. "already instantiated with their own `metric` and `mode` parameters. Either remove the arguments "
-      .. "from your scheduler or from your call to `tune.run()`")
-  end
   -- A CLIReporter with its own metric or mode refuses tune.run's (Ray's check in its setup).
   local reporter = opt(opts, "progress_reporter")
   if type(reporter) == "table" and ((rawget(reporter, "_metric") and metric) or (rawget(reporter, "_mode") and mode)) then
