@@ -56,6 +56,24 @@ describe("PB2", function()
     assert.equal(1, #upper)
   end)
 
+  it("explores past a trial whose score went NaN or infinite (its points are left out of the data)", function()
+    for _, bad in ipairs({0 / 0, math.huge, -math.huge}) do
+      local pb2 = create({a = {1.0, 2.0}})
+      local trials = {trial({a = 1.0}), trial({a = 2.0}), trial({a = 1.5})}
+      for _, t in ipairs(trials) do pb2:on_trial_add({}, t) end
+      for time = 1, 10 do
+        for i, t in ipairs(trials) do save_result(pb2, t, time, (i == 3 and time > 4) and bad or time * i * 10) end
+      end
+      for _, p in ipairs(pb2:_points()) do assert.is_true(math.abs(p.y) < math.huge) end
+      pb2._ucb_kappa = 0
+      -- One such point made every target NaN: nothing was fitted, and the
+      -- exploited trial kept the clone's value.
+      local values = pb2:_select(trials[2].trial_id)
+      assert.is_table(values, tostring(bad))
+      assert.is_true(values[1] >= 1.0 and values[1] <= 2.0, tostring(values[1]))
+    end
+  end)
+
   it("test_pb2_nested_hyperparams: nested bounds behave as the same bounds flattened", function()
     local nested = create({a = {1.0, 2.0}, b = {c = {2.0, 4.0}, d = {4.0, 10.0}}})
     local flat = create({a = {1.0, 2.0}, bc = {2.0, 4.0}, bd = {4.0, 10.0}})

@@ -215,7 +215,9 @@ function PB2:_points()
     local p = prev[key]
     if p then
       local dt = r.time - p.time
-      if dt > 0 then
+      -- A NaN or infinite score (a diverged trial) says nothing of the
+      -- rise, and one in the data would leave nothing to fit.
+      if dt > 0 and math.abs(r.reward) < math.huge and math.abs(p.reward) < math.huge then
         local dy = r.reward - p.reward
         points[#points + 1] = {trial = r.trial, time = r.time, r_before = p.reward, x = r.x, y = dy / dt,
           reward = r.reward}
