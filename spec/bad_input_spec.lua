@@ -232,6 +232,11 @@ describe("bad input through tune.run", function()
         "BasicVariantGenerator: seed must be an integer or nil (got string)"},
       {function() local x = S.ASHAScheduler{seed = 1.5}; return x end,
         "AsyncHyperBandScheduler: seed must be an integer or nil (got 1.5)"},
+      -- A string passed PBT's own check, then Random refused it in its name.
+      {function() local x = S.PopulationBasedTraining{seed = "1"}; return x end,
+        "PopulationBasedTraining: seed must be an integer or nil (got string)"},
+      {function() local x = S.PB2{seed = "1", hyperparam_bounds = {lr = {0, 1}}}; return x end,
+        "PB2: seed must be an integer or nil (got string)"},
       {function() local x = Q.TPESearch{metric = print}; return x end, "metric must be a string (a result key), got function"},
       -- A boolean option given anything else (a string "false" would mean true).
       {function() local x = S.ASHAScheduler{stop_last_trials = "false"}; return x end,

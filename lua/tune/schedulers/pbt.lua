@@ -193,9 +193,7 @@ function PBT:__init(opts)
   end
   local time_attr = opts.time_attr or "time_total_s"
   if type(time_attr) ~= "string" then error("PopulationBasedTraining: time_attr must be a string", 3) end
-  if opts.seed ~= nil and math.tointeger(opts.seed) == nil then
-    error("PopulationBasedTraining: seed must be an integer", 3)
-  end
+  local rng = sample.Random(opts.seed, "PopulationBasedTraining") -- (a bad seed refused in this name)
 
   TrialScheduler.__init(self)
   self.metric = opts.metric
@@ -221,7 +219,7 @@ function PBT:__init(opts)
   -- save(), for a resume to recount (pbt_resume.recount).
   self._sync_counts, self._log_offset, self._log_dir, self._recount = {}, nil, nil, nil
   self._seed = opts.seed
-  self._rng = sample.Random(opts.seed)
+  self._rng = rng
   self._num_checkpoints = 0
   self._num_perturbations = 0
   self._trial_state = {}   -- trial_id -> {orig_tag, last_score, last_checkpoint, ...}
