@@ -237,6 +237,9 @@ describe("bad input through tune.run", function()
         "PopulationBasedTraining: seed must be an integer or nil (got string)"},
       {function() local x = S.PB2{seed = "1", hyperparam_bounds = {lr = {0, 1}}}; return x end,
         "PB2: seed must be an integer or nil (got string)"},
+      -- A library line's "uniform: the range upper - lower must be finite".
+      {function() local x = S.PB2{hyperparam_bounds = {lr = {-1e308, 1e308}}}; return x end,
+        "PB2: `hyperparam_bounds` values must be {min, max} with a finite max - min, got {-1e+308, 1e+308} for lr"},
       {function() local x = Q.TPESearch{metric = print}; return x end, "metric must be a string (a result key), got function"},
       -- A boolean option given anything else (a string "false" would mean true).
       {function() local x = S.ASHAScheduler{stop_last_trials = "false"}; return x end,

@@ -74,6 +74,9 @@ local function flatten(bounds, prefix, out)
       if not (v[1] < v[2]) then
         bounds_error("values must be {min, max} with min < max, got %s for %s", show_bound(v), name)
       end
+      if v[2] - v[1] == math.huge then -- (PB2 scales by it)
+        bounds_error("values must be {min, max} with a finite max - min, got %s for %s", show_bound(v), name)
+      end
       out[#out + 1] = {path = path, name = name, low = v[1], high = v[2]}
     elseif type(v) == "table" and getmetatable(v) == nil and next(v) ~= nil then
       flatten(v, path, out)
