@@ -68,18 +68,21 @@ M.keys_of = keys_of
 --- else multiply by 1.2 or 0.8 (integers stay integers); nested tables
 --- recurse. Functions are called with the generator: fn(rng).
 --- `custom_explore_fn(new_config)` runs last and must return the config.
-function M.explore(config, mutations, resample_probability, custom_explore_fn, rng)
+--- `prefix`: where `config` is in the trial's config ("opt."), for errors.
+function M.explore(config, mutations, resample_probability, custom_explore_fn, rng, prefix)
+  prefix = prefix or ""
   local new_config = util.deepcopy(config)
   for _, key in ipairs(keys_of(mutations)) do
     local distribution = mutations[key]
     local kind = mutation_kind(distribution)
     local current = config[key]
+    local name = prefix .. tostring(key)
     if kind == "dict" then
       if type(current) ~= "table" then
         error(string.format("PopulationBasedTraining: hyperparam_mutations has a nested table at %q, "
-          .. "but the config holds %s there", tostring(key), type(current)), 0)
+          .. "but the config holds %s there", name, type(current)), 0)
       end
-      new_config[key] = M.explore(current, distribution, resample_probability, nil, rng)
+      new_config[key] = M.explore(current, distribution, resample_probability, nil, rng, name .. ".")
     elseif kind == "list" then
       local idx = index_of(distribution, current)
       if rng:random() < resample_probability or idx == nil then
@@ -99,7 +102,7 @@ function M.explore(config, mutations, resample_probability, custom_explore_fn, r
       else
         if type(current) ~= "number" then
           error(string.format("PopulationBasedTraining: cannot perturb config %q: it holds %s, not a number "
-            .. "(use a list in hyperparam_mutations for categorical values)", tostring(key), type(current)), 0)
+            .. "(use a list in hyperparam_mutations for categorical values)", name, type(current)), 0)
         end
         if rng:random() > 0.5 then
           new_config[key] = current * 1.2
