@@ -388,6 +388,21 @@ describe("PopulationBasedTraining", function()
     assert.equal("float", math.type(c.nest.nest_float))
   end)
 
+  it("samples a nested key the config lacks when the trial is added (the exploit failed: it held nil)", function()
+    local pbt = tune.schedulers.PopulationBasedTraining{metric = "m", mode = "max", seed = 1,
+      hyperparam_mutations = {opt = {lr = {1, 2}, mom = tune.uniform(0.5, 1), deep = {x = {7}}}, top = {3}}}
+    local runner = mock_runner(pbt)
+    local t = mock_trial(0, {opt = {lr = 2}})
+    runner:add_trial(t)
+    assert.equal(2, t.config.opt.lr)
+    assert.is_true(t.config.opt.mom >= 0.5 and t.config.opt.mom < 1)
+    assert.same({x = 7}, t.config.opt.deep)
+    assert.equal(3, t.config.top)
+    assert.same({["opt/mom"] = t.config.opt.mom, ["opt/deep"] = {x = 7}, top = 3}, t.evaluated_params)
+    local new = PBT.explore(t.config, pbt._hyperparam_mutations, 0, nil, sample.Random(2))
+    assert.is_number(new.opt.mom)
+  end)
+
   it("names a nested key it cannot explore by its path (it said \"d\" for opt.d)", function()
     local rng = sample.Random(1)
     local ok, e = pcall(PBT.explore, {opt = {d = "a"}}, {opt = {d = tune.choice({"a", "b"})}}, 0, nil, rng)

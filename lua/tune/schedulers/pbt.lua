@@ -49,7 +49,7 @@ PBT.OPTIONS = OPTIONS
 -- tags are tune.schedulers.pbt_explore's)
 --------------------------------------------------------------------------
 
-local is_callable, keys_of = pbt_explore.is_callable, pbt_explore.keys_of
+local is_callable = pbt_explore.is_callable
 local check_mutations = pbt_explore.check_mutations
 PBT._mutation_kind = pbt_explore.mutation_kind
 PBT.explore = pbt_explore.explore
@@ -299,13 +299,9 @@ function PBT:on_trial_add(runner, trial)
   }
   self._order[#self._order + 1] = id
   trial.config = trial.config or {}
-  for _, attr in ipairs(keys_of(self._hyperparam_mutations)) do
-    if trial.config[attr] == nil then
-      -- Sampled from hyperparam_mutations, and shown with the trial.
-      PBT.fill_config(trial.config, attr, self._hyperparam_mutations[attr], self._rng)
-      if type(trial.evaluated_params) == "table" then trial.evaluated_params[attr] = trial.config[attr] end
-    end
-  end
+  -- Sampled from hyperparam_mutations, and shown with the trial.
+  pbt_explore.fill_missing(trial.config, self._hyperparam_mutations, self._rng,
+    type(trial.evaluated_params) == "table" and trial.evaluated_params or {})
 end
 
 --------------------------------------------------------------------------

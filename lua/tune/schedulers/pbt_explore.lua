@@ -152,6 +152,22 @@ function M.fill_config(config, attr, search_space, rng)
   end
 end
 
+--- The keys `mutations` has that `config` lacks, at any depth (Ray 2.0
+--- fills the top level only, and its explore then fails on a nested key),
+--- filled from them and set in `evaluated` ("opt/mom" = value).
+function M.fill_missing(config, mutations, rng, evaluated, prefix)
+  prefix = prefix or ""
+  for _, attr in ipairs(keys_of(mutations)) do
+    local m = mutations[attr]
+    if config[attr] == nil then
+      M.fill_config(config, attr, m, rng)
+      evaluated[prefix .. attr] = config[attr]
+    elseif mutation_kind(m) == "dict" and type(config[attr]) == "table" then
+      M.fill_missing(config[attr], m, rng, evaluated, prefix .. attr .. "/")
+    end
+  end
+end
+
 --- Ray's _make_experiment_tag: "<orig>@perturbed[k=v,...]" over the
 --- mutated keys.
 function M.make_experiment_tag(orig_tag, config, mutations)
