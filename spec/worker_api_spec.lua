@@ -187,6 +187,17 @@ describe("the worker API", function()
     end)
   end)
 
+  it("a class's reset_config() sees the new trial's config, id, name and logdir, as in Ray", function()
+    -- They were the previous trial's until reset_config() returned.
+    local by, a = run("resets", {1, 2, 3}, {reuse_actors = true, num_cpus = 1})
+    assert.equal("setup", by[1].last_result.seen)
+    for case = 2, 3 do
+      local t = by[case]
+      assert.equal(string.format("%s %s %d logdir true", t.trial_id, tostring(t), case), t.last_result.seen)
+    end
+    assert.equal(a.trials[1].last_result.pid, a.trials[3].last_result.pid)
+  end)
+
   it("tune.bundles() gives integer indexes", function()
     local t = run("bundle_index", nil, {resources_per_trial = tune.PlacementGroupFactory({{CPU = 1}, {CPU = 1}})})[1]
     assert.equal("TERMINATED", t.status)

@@ -322,14 +322,14 @@ function Worker:on_reset(msg)
   set_info(self, msg)
   local ok = true
   if self.kind == "class" then
-    ok = self.instance:reset_config(msg.config) and true or false
+    -- As Ray's Trainable.reset: reset_config() already sees the new
+    -- trial's config, id, name and directory (the working directory too).
+    local inst = self.instance
+    inst.config, inst.trial_id, inst.trial_name, inst.logdir = msg.config, msg.trial_id, msg.name, msg.logdir
+    ok = inst:reset_config(msg.config) and true or false
     if ok then
-      self.instance.config = msg.config
-      self.instance.iteration = 0
-      self.instance.training_iteration = 0
-      self.instance.trial_id = msg.trial_id
-      self.instance.trial_name = msg.name
-      self.instance.logdir = msg.logdir
+      inst.iteration = 0
+      inst.training_iteration = 0
     end
   elseif self.kind == "command" then
     ok = false
