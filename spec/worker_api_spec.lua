@@ -28,6 +28,17 @@ describe("the worker API", function()
     return by, a
   end
 
+  --- Each case {fn, message} raises, at a line of this file, the message
+  --- (after `prefix`, a pattern).
+  local function refused_at_caller(cases, prefix)
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(c[1])
+      assert.is_false(ok)
+      assert.matches("worker_api_spec%.lua:%d+: " .. prefix, err)
+      assert.matches(c[2], err, 1, true)
+    end
+  end
+
   describe("tune.report's options", function()
     it("refuse an unknown key at the caller's line, naming the closest valid one", function()
       local t = run("api_case", {"report_typo"}).report_typo
@@ -185,6 +196,19 @@ describe("the worker API", function()
       assert.is_false(ok)
       assert.equal("C: a tune.Trainable must define step()", err)
     end)
+  end)
+
+  it("extend() refuses a class name that is not a non-empty string, and methods that are not a table, at the caller's line", function()
+    -- extend(nil, 5) raised "attempt to index a number value" inside the
+    -- library at tune.run; extend(5) was ignored; "" named trials "_".
+    local cases = {
+      {function() local C = tune.Trainable:extend(nil, 5); return C end, "Trainable:extend: the class name must be a non-empty string, got number"},
+      {function() local C = tune.Trainable:extend(nil, ""); return C end, 'Trainable:extend: the class name must be a non-empty string, got ""'},
+      {function() local C = tune.Trainable:extend(5); return C end, "Trainable:extend: the methods must be a table, got number"},
+      {function() local C = tune.Trainable:extend(nil, "A"):extend(nil, {}); return C end, "A:extend: the class name must be a non-empty string, got table"},
+    }
+    refused_at_caller(cases, "")
+    assert.equal("Named", tune.Trainable:extend("Named").__name)
   end)
 
   it("a class's reset_config() sees the new trial's config, id, name and logdir, as in Ray", function()
@@ -367,12 +391,7 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
         {function() tune.with_parameters(function() end, 5) end, "params must be a table of the extra parameters, got number"},
         {function() tune.with_parameters("no_such_trainable", {}) end, "no trainable registered as \"no_such_trainable\""},
       }
-      for _, c in ipairs(cases) do
-        local ok, err = pcall(c[1])
-        assert.is_false(ok)
-        assert.matches("worker_api_spec%.lua:%d+: tune%.with_parameters", err)
-        assert.matches(c[2], err, 1, true)
-      end
+      refused_at_caller(cases, "tune%.with_parameters")
     end)
   end)
 end)

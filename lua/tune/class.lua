@@ -18,6 +18,17 @@ local function construct(cls, ...)
 end
 
 local function extend(parent, methods, name)
+  -- The name names trials, directories and errors: a number (extend(nil,
+  -- 5)) failed far from here, inside the library; "" named them "_".
+  local where = parent and tostring(rawget(parent, "__name")) .. ":extend" or "class"
+  if methods ~= nil and type(methods) ~= "table" and type(methods) ~= "string" then
+    error(string.format("%s: the methods must be a table, got %s", where, type(methods)), 2)
+  end
+  local given = name or (type(methods) == "string" and methods) or nil
+  if given ~= nil and (type(given) ~= "string" or given == "") then
+    error(string.format("%s: the class name must be a non-empty string, got %s", where,
+      type(given) == "string" and '""' or type(given)), 2)
+  end
   local cls = {}
   if type(methods) == "table" then
     for k, v in pairs(methods) do cls[k] = v end
