@@ -390,6 +390,12 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
         {function() tune.with_parameters(tune.command{"true"}, {}) end, "got a tune.command"},
         {function() tune.with_parameters(function() end, 5) end, "params must be a table of the extra parameters, got number"},
         {function() tune.with_parameters("no_such_trainable", {}) end, "no trainable registered as \"no_such_trainable\""},
+        -- A wrapper again: the inner params were passed, these dropped.
+        {function() tune.with_parameters(tune.with_parameters(function() end, {k = 1}), {k = 2}) end, "already wrapped"},
+        {function() tune.with_parameters("with_named", {k = 2}) end, "already wrapped"},
+        {function() tune.with_parameters(tune.with_parameters(tune.Trainable:extend(nil, "W"), {}):extend(), {}) end,
+          "already wrapped by tune.with_parameters, whose params it would be given instead of these: pass all the "
+            .. "parameters in one call"},
       }
       refused_at_caller(cases, "tune%.with_parameters")
     end)

@@ -9,6 +9,10 @@ local registry = require("tune.worker.registry")
 
 local M = {}
 
+-- What with_parameters made: function wrappers and the setup of wrapper
+-- classes (which subclasses inherit). Weak keys.
+local made = setmetatable({}, {__mode = "k"})
+
 function M.with_parameters(trainable, params)
   local inner = trainable
   if type(trainable) == "string" then
@@ -22,6 +26,12 @@ function M.with_parameters(trainable, params)
   if kind ~= "function" and kind ~= "class" then
     error("tune.with_parameters() only works with function trainables or classes that inherit from "
       .. "tune.Trainable, got " .. (kind == "command" and "a tune.command" or registry.what_is(inner)), 2)
+  end
+  -- The wrapper would pass its own params and drop these (Ray's raises a
+  -- TypeError when it is called).
+  if made[inner] or (kind == "class" and made[inner.setup]) then
+    error("tune.with_parameters: the trainable is already wrapped by tune.with_parameters, whose params it "
+      .. "would be given instead of these: pass all the parameters in one call", 2)
   end
   -- None given is none (Ray's **kwargs may be empty).
   if params == nil then params = {} end
@@ -41,12 +51,14 @@ function M.with_parameters(trainable, params)
   if kind == "function" then
     -- A tail call: the worker's traceback shows the trainable, not this.
     local wrapper = function(config) return inner(config, params) end
+    made[wrapper] = true
     if name then registry.name_wrapper(wrapper, name) end
     return wrapper
   end
   -- Ray's _Inner: a subclass, of the same name, whose setup passes them on.
   local cls = inner:extend(nil, name)
   function cls:setup(config) return inner.setup(self, config, params) end
+  made[cls.setup] = true
   return cls
 end
 
