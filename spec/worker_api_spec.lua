@@ -272,6 +272,14 @@ describe("the worker API", function()
       assert.is_true(core.now() - t0 < 20)
     end)
 
+    it("shows a NUL character of the message as \\0", function()
+      -- The worker could not send it, and exited 71: the trial said only
+      -- that the worker had exited unexpectedly.
+      local t = run("api_case", {"raises_nul"}).raises_nul
+      assert.equal("bad\\0byte", t.error_msg)
+      assert.equal("bad\\0byte", support.lines(t.logdir .. "/error.txt")[2])
+    end)
+
     it("holds just the message of an error the worker found", function()
       local t = run("saver", {"bad_result"}).bad_result
       local lines = support.lines(t.logdir .. "/error.txt")

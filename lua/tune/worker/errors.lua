@@ -174,7 +174,9 @@ end
 --- then this).
 function M.parts(e)
   if getmetatable(e) ~= Error then e = M.new(e) end
-  local first, rest = e.message:match("^([^\n]*)\n?(.*)$")
+  -- The protocol carries no NUL (C strings end there): shown as \0, as
+  -- %q writes it, so the message still reaches the trial's error.
+  local first, rest = e.message:gsub("\0", "\\0"):match("^([^\n]*)\n?(.*)$")
   if rest ~= "" and e.traceback ~= "" then return first, rest .. "\n" .. e.traceback end
   return first, rest ~= "" and rest or e.traceback
 end
