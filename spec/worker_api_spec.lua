@@ -372,7 +372,13 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
       for _, c in ipairs({{{"true", env = 5}, "env must be a table of NAME = value, got 5"},
           {{"true", env = {X = {}}}, "env must map names to strings (false removes one), got X = table"},
           {{"true", cwd = 5}, "cwd must be a directory's path (a string), got 5"},
-          {{"true", name = 5}, "name must be a string (the trainable's name in trial names), got 5"}}) do
+          {{"true", name = 5}, "name must be a string (the trainable's name in trial names) without a NUL character, got 5"},
+          -- A NUL: C ran the string cut there, or tune.run failed inside the library.
+          {{"true", "a\0b"}, 'argument 2 must not contain a NUL character (C strings end there), got "a\\0b"'},
+          {{"true", {}}, "argument 2 must be a string or a number, got table"},
+          {{"true", env = {X = "a\0"}}, 'env X must not contain a NUL character (C strings end there), got "a\\0"'},
+          {{"true", cwd = "/tmp\0x"}, 'cwd must not contain a NUL character (C strings end there), got "/tmp\\0x"'},
+          {{"true", name = "n\0"}, 'without a NUL character, got string "n\\0"'}}) do
         local ok, err = pcall(function() local cmd = tune.command(c[1]); return cmd end)
         assert.is_false(ok)
         assert.matches("worker_api_spec%.lua:%d+: tune%.command: ", err)
@@ -385,6 +391,14 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
       assert.equal("TERMINATED", t.status, t.error_msg)
       assert.equal('unknown option "envv" (did you mean env?)|env must be a table of NAME = value, got 5|'
         .. "the options must be a table, got string|sh: its cwd /nonexistent/x is not a directory|2", t.last_result.r)
+      -- argv {"echo", {}} failed inside the library ("bad argument #-1 to
+      -- 'spawn'"); a NUL cut what C got; a missing program was named twice.
+      t = run("api_case", {"launch_argv"}).launch_argv
+      assert.equal("argument 2 must be a string or a number, got table|"
+        .. 'argument 2 must not contain a NUL character (C strings end there), got "a\\0b"|'
+        .. 'env A must not contain a NUL character (C strings end there), got "x\\0y"|'
+        .. 'cwd must not contain a NUL character (C strings end there), got "/tmp\\0y"|'
+        .. "no-such-program-here: No such file or directory", t.last_result.r)
       -- A string "1" was said not to exist while the trial had 1.
       t = run("api_case", {"launch_index"}).launch_index
       assert.equal('the bundle must be a number from 1 to 1, got string "1"|bundle 2 does not exist (the trial has 1)|'

@@ -37,11 +37,9 @@ function M.launch(index, argv, opts)
   if not b then
     error(string.format("tune.launch: bundle %s does not exist (the trial has %d)", tostring(index), #bundles), 2)
   end
-  if type(argv) ~= "table" or type(argv[1]) ~= "string" then
-    error("tune.launch: argv must be a list of strings", 2)
-  end
-  opts = util.check_options("tune.launch", opts, {env = true, cwd = true}, 2)
   local command = require("tune.worker.command")
+  argv = command.check_argv("tune.launch", argv, "argv, a list")
+  opts = util.check_options("tune.launch", opts, {env = true, cwd = true}, 2)
   command.check_env_cwd("tune.launch", opts.env, opts.cwd)
   local info = session.get_worker_info()
   launched = launched + 1

@@ -36,6 +36,34 @@ function M.find_program(name, path)
   return nil, string.format("program %q not found on PATH (%s)", name, path)
 end
 
+-- A string C would cut at its NUL (a program, an argument, a directory,
+-- a variable's value that ran shortened): "<who>: <what> ...", raised at
+-- the caller's caller's caller.
+local function check_nul(who, what, s)
+  if type(s) == "string" and s:find("\0", 1, true) then
+    error(string.format("%s: %s must not contain a NUL character (C strings end there), got %q", who, what, s), 4)
+  end
+end
+
+--- The argument list `list` as strings (numbers written as they are), or
+--- raises "<who>: ..." at the caller's caller for a list that does not
+--- start with the program or holds another value (tune.command's and
+--- tune.launch's argv).
+function M.check_argv(who, list, what)
+  if type(list) ~= "table" or type(list[1]) ~= "string" then
+    error(string.format("%s expects %s whose first entries are the program and its arguments", who, what), 3)
+  end
+  local argv = {}
+  for i, a in ipairs(list) do
+    if type(a) ~= "string" and type(a) ~= "number" then
+      error(string.format("%s: argument %d must be a string or a number, got %s", who, i, util.show_got(a)), 3)
+    end
+    check_nul(who, "argument " .. i, a)
+    argv[i] = tostring(a)
+  end
+  return argv
+end
+
 --- Raises "<who>: ..." at the caller's caller for an `env` that is not a
 --- table of NAME = string (or number, or false to remove it) or a `cwd`
 --- that is not a string (tune.command's and tune.launch's options).
@@ -48,38 +76,35 @@ function M.check_env_cwd(who, env, cwd)
       error(string.format("%s: env must map names to strings (false removes one), got %s = %s", who, tostring(k),
         util.show_got(v)), 3)
     end
+    check_nul(who, "env " .. k, v)
   end
   if cwd ~= nil and type(cwd) ~= "string" then
     error(string.format("%s: cwd must be a directory's path (a string), got %s", who, util.show_got(cwd)), 3)
   end
+  check_nul(who, "cwd", cwd)
 end
 
 --- The message of a spawn that failed: its cwd's fault when that is not a
 --- directory (the exec error named the program).
 function M.spawn_failure(program, err, cwd)
   if cwd and core.stat(cwd) ~= "directory" then return string.format("%s: its cwd %s is not a directory", program, cwd) end
-  return program .. ": " .. tostring(err)
+  -- core.spawn's message names the program already.
+  err = tostring(err)
+  if err:sub(1, #program + 2) == program .. ": " then return err end
+  return program .. ": " .. err
 end
 
 --- tune.command{argv..., name=, env=, cwd=}
 function M.command(spec)
-  if type(spec) ~= "table" or type(spec[1]) ~= "string" then
-    error("tune.command expects a table whose first entries are the program and its arguments", 2)
-  end
-  local argv = {}
-  for i, a in ipairs(spec) do
-    if type(a) ~= "string" and type(a) ~= "number" then
-      error("tune.command: argument " .. i .. " must be a string or a number", 2)
-    end
-    argv[i] = tostring(a)
-  end
+  local argv = M.check_argv("tune.command", spec, "a table")
   for k in pairs(spec) do
     if type(k) ~= "number" and not OPTS[k] then
       error("tune.command: unknown option " .. tostring(k), 2)
     end
   end
-  if spec.name ~= nil and type(spec.name) ~= "string" then
-    error("tune.command: name must be a string (the trainable's name in trial names), got " .. util.show_got(spec.name), 2)
+  if spec.name ~= nil and (type(spec.name) ~= "string" or spec.name:find("\0", 1, true)) then
+    error("tune.command: name must be a string (the trainable's name in trial names) without a NUL character, got "
+      .. util.show_got(spec.name), 2)
   end
   M.check_env_cwd("tune.command", spec.env, spec.cwd)
   -- The program runs in the trial directory: a relative path to it is
