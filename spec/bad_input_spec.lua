@@ -69,6 +69,20 @@ describe("bad input through tune.run", function()
     end
     assert.matches("tune.run: progress_reporter must be a progress reporter (a table with should_report and report",
       refusal{progress_reporter = {}, verbose = 1}, 1, true)
+    -- A hook that is not a method failed the run at its first report, its
+    -- experiment and first trials already written.
+    local function hook() return true end
+    assert.matches('tune.run: progress_reporter.report must be a method (a function), got "x"',
+      refusal{progress_reporter = {should_report = hook, report = "x"}, verbose = 1}, 1, true)
+    assert.matches("tune.run: progress_reporter.should_report must be a method (a function), got true (boolean)",
+      refusal{progress_reporter = {should_report = true, report = hook}, verbose = 1}, 1, true)
+    assert.matches("tune.run: progress_reporter.setup must be a method (a function), got 5 (number)",
+      refusal{progress_reporter = {setup = 5, should_report = hook, report = hook}, verbose = 1}, 1, true)
+    local callable = setmetatable({}, {__call = hook})
+    local a = tune.run("steps", {config = {iters = 1}, local_dir = dir, verbose = 1,
+      progress_reporter = {setup = callable, should_report = callable, report = callable}})
+    assert.equal("TERMINATED", a.trials[1].status)
+    core.remove_tree(dir)
     assert.matches("tune.run: resources_per_trial: resource \"a\" must be a non%-negative number",
       refusal{resources_per_trial = {a = {}}})
     assert.matches("tune.run: resources_per_trial: bundle 1: resource 'CPU' must be at most 1e14",

@@ -316,6 +316,27 @@ end
 
 M.CLIReporter = CLIReporter
 
+--- Why tune.run cannot use `v` as its progress_reporter, as the end of a
+--- message after "progress_reporter" (nil when it can, or when v is nil):
+--- it must be a table whose should_report and report, and setup when it
+--- has one, can be called (functions, or tables with __call). A hook that
+--- cannot failed the run at its first report, its trials already written.
+--- `show(value)` shows a value in the message.
+function M.unusable(v, show)
+  if v == nil then return nil end
+  if type(v) ~= "table" or v.should_report == nil or v.report == nil then
+    return " must be a progress reporter (a table with should_report and report, e.g. tune.CLIReporter{}), got "
+      .. show(v)
+  end
+  for _, hook in ipairs({"setup", "should_report", "report"}) do
+    local f = v[hook]
+    local mt = getmetatable(f)
+    if f ~= nil and type(f) ~= "function" and not (type(mt) == "table" and mt.__call ~= nil) then
+      return string.format(".%s must be a method (a function), got %s", hook, show(f))
+    end
+  end
+end
+
 --- The reporter Ray picks outside a notebook: a CLIReporter.
 function M.detect_reporter(opts)
   if opts ~= nil and type(opts) ~= "table" then error("detect_reporter: expected an options table", 2) end

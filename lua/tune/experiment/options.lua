@@ -204,8 +204,8 @@ local function check_types(opts)
       .. "algorithm (with next_trial, e.g. tune.search.BasicVariantGenerator{}) or a searcher's name, got "
       .. (type(search_alg) == "table" and "a table with neither suggest nor next_trial" or show(search_alg)))
   end
-  expect(opts, "progress_reporter", "a progress reporter (a table with should_report and report, e.g. "
-    .. "tune.CLIReporter{})", function(v) return type(v) == "table" and v.should_report ~= nil and v.report ~= nil end)
+  local unusable = require("tune.reporter").unusable(opt(opts, "progress_reporter"), show)
+  if unusable then M.refuse("tune.run: progress_reporter" .. unusable) end
   local restore = expect(opts, "restore", "a checkpoint's path (string)", is_string)
   if restore ~= nil and core.stat(restore) == nil then
     M.refuse(("tune.run: restore: the checkpoint %s does not exist"):format(show(restore)))
