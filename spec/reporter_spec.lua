@@ -513,6 +513,15 @@ describe("tune.reporter", function()
       now = 106
       assert.is_false(r:should_report({}))
     end)
+
+    it("refuses a NaN frequency or sample count (a NaN frequency reported only at the end)", function()
+      assert.has_error(function() compact{max_report_frequency = 0 / 0} end,
+        "CLIReporter: max_report_frequency must be a number of seconds >= 0")
+      assert.has_error(function() compact{total_samples = 0 / 0} end, "CLIReporter: total_samples must be a number >= 0")
+      local r = compact{max_report_frequency = math.huge, total_samples = math.huge}
+      assert.has_error(function() r:set_total_samples(0 / 0) end, "set_total_samples: expected a number >= 0")
+      assert.has_error(function() r:setup{total_samples = 0 / 0} end)
+    end)
   end)
 
   describe("setup and search properties", function()

@@ -120,7 +120,7 @@ function CLIReporter:__init(opts)
   self._metric_columns = mc
   self._parameter_columns = parse_columns(opts.parameter_columns, "parameter_columns", level)
   self._inferred_metrics = {}
-  if opts.total_samples ~= nil and (type(opts.total_samples) ~= "number" or opts.total_samples < 0) then
+  if opts.total_samples ~= nil and (type(opts.total_samples) ~= "number" or not (opts.total_samples >= 0)) then
     error("CLIReporter: total_samples must be a number >= 0", level)
   end
   self._total_samples = opts.total_samples
@@ -129,7 +129,7 @@ function CLIReporter:__init(opts)
   self._max_column_length = check_count(opts, "max_column_length", 20, 1, level)
   self._infer_limit = check_count(opts, "infer_limit", 3, 0, level)
   local freq = opts.max_report_frequency
-  if freq ~= nil and (type(freq) ~= "number" or freq < 0) then
+  if freq ~= nil and (type(freq) ~= "number" or not (freq >= 0)) then
     error("CLIReporter: max_report_frequency must be a number of seconds >= 0", level)
   end
   self._max_report_frequency = freq or 5
@@ -205,7 +205,7 @@ function CLIReporter:set_search_properties(metric, mode)
 end
 
 function CLIReporter:set_total_samples(n)
-  if n ~= nil and (type(n) ~= "number" or n < 0) then
+  if n ~= nil and (type(n) ~= "number" or not (n >= 0)) then
     error("set_total_samples: expected a number >= 0", 2)
   end
   self._total_samples = n
