@@ -25,6 +25,13 @@ describe("tunelua", function()
     code, out = run("--version")
     assert.equal(0, code)
     assert.matches("^tunelua %d+%.%d+%.%d+", out)
+    -- A value given to either was dropped without a word.
+    code, out = run("--help=all")
+    assert.equal(2, code)
+    assert.equal("tunelua: --help takes no value, got --help=all\n", out)
+    code, out = run("--version=2 x.lua")
+    assert.equal(2, code)
+    assert.equal("tunelua: --version takes no value, got --version=2\n", out)
   end)
 
   it("refuses, with one line and before anything is written, flags a run cannot use", function()

@@ -163,7 +163,9 @@ function M.main(argv)
         end
       else error({unknown = true}) end
     end)
-    if name == "-h" or name == "--help" then
+    if (name == "--help" or name == "--version") and value ~= nil then
+      return die(name .. " takes no value, got " .. name .. "=" .. value)
+    elseif name == "-h" or name == "--help" then
       io.stdout:write(USAGE)
       return 0
     elseif name == "--version" then
