@@ -125,6 +125,11 @@ describe("bad input through tune.run", function()
       refusal{resources = {license = "2"}})
     -- Which of the two set the node's GPUs depended on the table's order.
     assert.matches('resources: GPU given twice %(as "%a+" and "%a+"%)', refusal{resources = {gpu = 2, GPU = 1}})
+    -- The key won over num_cpus without a word.
+    assert.matches("CPU given twice: num_cpus = 3 and resources.cpu = 1", refusal{num_cpus = 3, resources = {cpu = 1}},
+      1, true)
+    assert.matches("GPU given twice: num_gpus = 0 and resources.Gpu = 0", refusal{num_gpus = 0, resources = {Gpu = 0}},
+      1, true)
     local d = support.tmpdir("cvd")
     for _, case in ipairs({{"2,3", 4, "num_gpus = 4, but CUDA_VISIBLE_DEVICES lists 2 GPUs %(2,3%)"},
         {"0,0", 1, "CUDA_VISIBLE_DEVICES lists GPU 0 twice"}, {"2,3", 2, "ok"},

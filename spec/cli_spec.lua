@@ -54,6 +54,9 @@ describe("tunelua", function()
       {"--dashboard-host 01.2.3.4", "^tunelua: %-%-dashboard%-host: expected an IPv4 address such as 0%.0%.0%.0, got 01%.2%.3%.4\n"},
       {"--resources '{\"\": 1}'", "^tunelua: %-%-resources: a resource needs a name"},
       {"--dashboard-host ::1", "^tunelua: %-%-dashboard%-host: expected an IPv4 address such as 0%.0%.0%.0, got ::1\n"},
+      -- Both give the CPUs: which one won was not said.
+      {"--num-cpus 2 --resources '{\"cpu\": 1}'", "^tunelua: %-%-num%-cpus and %-%-resources %(\"cpu\"%) both give the CPUs: give one\n"},
+      {"--num-gpus 0 --resources '{\"GPU\": 0}'", "^tunelua: %-%-num%-gpus and %-%-resources %(\"GPU\"%) both give the GPUs: give one\n"},
     }
     for _, c in ipairs(cases) do
       local code, out = run("-v 0 --local-dir " .. dir .. "/results " .. c[1] .. " " .. X .. "cli_ok.lua")
@@ -62,6 +65,33 @@ describe("tunelua", function()
       assert.is_nil(out:find("stack traceback", 1, true), out)
       assert.is_nil(core.stat(dir .. "/results"), c[1] .. " wrote the experiment")
     end
+  end)
+
+  it("a resource flag wins over the file's options that give that resource either way", function()
+    -- --num-cpus 1 lost to the file's resources = {CPU = 4}: the node had 4.
+    local script = dir .. "/cpus.lua"
+    assert(core.write_file(script, [[
+local tune = require("tune")
+local opts = {verbose = 1, local_dir = arg[1], resources = {CPU = 4, lic = 1}}
+if arg[2] == "sim" then
+  opts.backend, opts.sim = "sim", {curve = function(_, i) if i == 1 then return {x = 1} end end, num_cpus = 3}
+end
+if arg[2] == "num" then opts.resources, opts.num_cpus = nil, 5 end
+tune.run(function() tune.report{x = 1} end, opts)
+]]))
+    local function cpus(flags, ...)
+      local code, out = run(flags .. " " .. script .. " " .. dir .. "/results " .. table.concat({...}, " "))
+      assert.equal(0, code, out)
+      core.remove_tree(dir .. "/results")
+      return out:match("Resources requested: %d+/(%d+) CPUs")
+    end
+    assert.equal("4", cpus(""))
+    assert.equal("1", cpus("--num-cpus 1"))
+    assert.equal("2", cpus("--resources '{\"cpu\": 2}'", "num"))
+    assert.equal("5", cpus("", "num"))
+    -- The sim table's num_cpus over the run's resources, the flag over both.
+    assert.equal("3", cpus("", "sim"))
+    assert.equal("2", cpus("--num-cpus 2", "sim"))
   end)
 
   it("-- ends the options: the next argument is the script", function()

@@ -182,6 +182,11 @@ function M.main(argv)
     end
     i = i + 1
   end
+  -- The CPUs (GPUs) once: which flag won was not said.
+  for flag, name in pairs({["--num-cpus"] = "CPU", ["--num-gpus"] = "GPU"}) do
+    local k = opts[flag:sub(3):gsub("%-", "_")] ~= nil and require("tune.executor.node").key(opts.resources, name)
+    if k then return die(string.format("%s and --resources (%q) both give the %ss: give one", flag, k, name)) end
+  end
   if opts.replay then
     -- Replaying is simulating: relative to where the command ran.
     if opts.backend and opts.backend ~= "sim" then

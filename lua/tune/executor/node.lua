@@ -7,9 +7,59 @@ local function show_key(k) return k == "" and '""' or tostring(k) end
 
 local M = {}
 
+-- The option that gives a node's CPUs or GPUs besides a key of resources.
+local AMOUNT = {CPU = "num_cpus", GPU = "num_gpus"}
+
+--- The key of a resources table that names CPU (or GPU: `name`) in any
+--- case, or nil.
+function M.key(resources, name)
+  if type(resources) ~= "table" then return nil end
+  for k in pairs(resources) do
+    if type(k) == "string" and k:upper() == name then return k end
+  end
+  return nil
+end
+
+--- Node options (num_cpus, num_gpus, resources) of `over` win over those
+--- of `args`, which this changes: each replaces args' own, and one that
+--- gives the CPUs or GPUs takes them out of the other way of giving them
+--- (--num-cpus over the file's resources = {CPU = 4}; --resources
+--- '{"cpu": 2}' over its num_cpus), so a node never gets them twice.
+function M.override(args, over)
+  if over.resources ~= nil then
+    args.resources = over.resources
+    for name, amount in pairs(AMOUNT) do
+      if M.key(over.resources, name) then args[amount] = nil end
+    end
+  end
+  for name, amount in pairs(AMOUNT) do
+    local given = over[amount]
+    if given ~= nil then
+      args[amount] = given
+      local k = over.resources == nil and M.key(args.resources, name)
+      if k then
+        local copy = {}
+        for rk, rv in pairs(args.resources) do copy[rk] = rv end
+        copy[k] = nil
+        args.resources = copy
+      end
+    end
+  end
+  return args
+end
+
 --- Node resources: detected, then overridden by num_cpus / num_gpus /
---- memory / resources (custom names), as ray.init's arguments.
+--- memory / resources (custom names), as ray.init's arguments. The CPUs
+--- (or GPUs) given both as num_cpus and as a key of resources are refused:
+--- the key won without a word.
 function M.resources(opts)
+  for name, amount in pairs(AMOUNT) do
+    local k = opts[amount] ~= nil and M.key(opts.resources, name)
+    if k then
+      error(string.format("%s given twice: %s = %s and resources.%s = %s", name, amount, tostring(opts[amount]), k,
+        tostring(opts.resources[k])), 0)
+    end
+  end
   local res, gpu_ids = core.detect_node()
   if opts.num_cpus then res.CPU = opts.num_cpus end
   if opts.num_gpus then res.GPU = opts.num_gpus end

@@ -283,8 +283,10 @@ function Sim:__init(opts)
   for k, v in pairs(opts) do if not OWN[k] then args[k] = v end end
   args.backend = "sim"
   args.sim_host = host
-  args.num_cpus = opts.num_cpus or 1
-  args.num_gpus = opts.num_gpus or 0
+  -- 1 CPU and no GPU unless told (num_cpus, or resources = {CPU = n}).
+  local key = require("tune.executor.node").key
+  args.num_cpus = opts.num_cpus or (not key(opts.resources, "CPU") and 1 or nil)
+  args.num_gpus = opts.num_gpus or (not key(opts.resources, "GPU") and 0 or nil)
   -- Not this machine's memory either: none unless given (the same
   -- simulation on any host).
   args.memory = opts.memory or 0

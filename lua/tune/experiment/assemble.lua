@@ -201,14 +201,12 @@ local function make_sim(opts, common, cli)
     refuse("tune.run: backend = \"sim\" needs sim = {curve = function(config, iteration, trial)} or "
       .. "sim = {replay = <a finished experiment directory>}: the simulator has nothing to report otherwise")
   end
-  local args = {}
+  local args, node = {}, require("tune.executor.node")
   for k, v in pairs(common) do args[k] = v end
-  for k, v in pairs(sim) do args[k] = v end
-  if cli.num_cpus then args.num_cpus = cli.num_cpus end
-  if cli.num_gpus then args.num_gpus = cli.num_gpus end
-  if cli.resources then args.resources = cli.resources end
+  for k, v in pairs(sim) do if k ~= "num_cpus" and k ~= "num_gpus" and k ~= "resources" then args[k] = v end end
+  node.override(node.override(args, sim), cli)
   -- The simulated node is not this machine: 1 CPU unless told (docs/reference/run.md).
-  args.num_cpus = args.num_cpus or 1
+  if not node.key(args.resources, "CPU") then args.num_cpus = args.num_cpus or 1 end
   return refusing(require("tune.executor.sim").SimulatedExecutor, args)
 end
 
@@ -240,10 +238,9 @@ local function make_executor(opts, o, cli, t, scheduler)
   local common = {
     reuse_actors = reuse,
     result_buffer_length = buffer_length,
-    num_cpus = cli.num_cpus or opts.num_cpus,
-    num_gpus = cli.num_gpus or opts.num_gpus,
-    resources = cli.resources or opts.resources,
+    num_cpus = opts.num_cpus, num_gpus = opts.num_gpus, resources = opts.resources,
   }
+  require("tune.executor.node").override(common, cli)
   if backend == "sim" then return make_sim(opts, common, cli), true end
   if t.unfindable then refuse(t.unfindable) end
   common.backend = backend
