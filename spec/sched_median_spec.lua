@@ -255,6 +255,21 @@ describe("MedianStoppingRule", function()
     assert.same({9, 9, 9}, {last[4], last[5], last[6]})
   end)
 
+  -- Ray needs a metric only: without a mode the rule compares as "min".
+  -- tune.run refused it as ASHA without a mode ("... `mode` (nil) ...").
+  it("runs under tune.run with a metric and no mode, comparing as min", function()
+    local curve = function(c, i) if i <= 6 then return {loss = c.q} end end
+    for _, o in ipairs({{rule = {metric = "loss"}}, {rule = {}, metric = "loss"}}) do
+      o.rule.time_attr, o.rule.grace_period, o.rule.min_samples_required = "training_iteration", 2, 1
+      local a = tune.run(function() end, {backend = "sim", sim = {num_cpus = 3, curve = curve}, verbose = 0,
+        local_dir = support.tmpdir("median-nomode"), config = {q = tune.grid_search({1, 2, 3})},
+        metric = o.metric, scheduler = Median(o.rule)})
+      local last = {}
+      for _, t in ipairs(a.trials) do last[t.config.q] = t.last_result.training_iteration end
+      assert.same({6, 2, 2}, last)
+    end
+  end)
+
   it("chooses a PENDING trial before an earlier PAUSED one, as Ray's FIFOScheduler", function()
     local paused, pending = trial(), trial()
     paused.status, pending.status = "PAUSED", "PENDING"

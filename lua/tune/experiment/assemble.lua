@@ -1,9 +1,7 @@
---- Builds the parts of one tune.run experiment from its checked options
---- (options.lua): the scheduler and search algorithm with tune.run's
---- metric and mode, the experiment directory, the executor, the
---- Experiment, the callbacks and the TrialRunner, resumed or fresh. What
---- it refuses raises a refusal (options.refuse) before anything is
---- written.
+--- Builds the parts of one tune.run experiment from its checked options (options.lua): the scheduler
+--- and search algorithm with tune.run's metric and mode, the experiment directory, the executor, the
+--- Experiment, the callbacks and the TrialRunner, resumed or fresh. What it refuses raises a refusal
+--- (options.refuse) before anything is written.
 local callback = require("tune.experiment.callback")
 local core = require("tune.core")
 local options = require("tune.experiment.options")
@@ -110,8 +108,9 @@ local function set_search_properties(search_alg, scheduler, o, opts)
       .. "already instantiated with their own `metric` and `mode` parameters. Either remove the arguments "
       .. "from your scheduler or from your call to `tune.run()`")
   end
-  -- Ray's check at a ranking scheduler's first trial, made before anything is.
-  if type(scheduler) == "table" and scheduler.requires_metric and (scheduler.metric == nil or scheduler.mode == nil) then
+  -- Ray's check at a ranking scheduler's first trial, made before anything is (median stopping needs no mode).
+  if type(scheduler) == "table" and scheduler.requires_metric and (scheduler.metric == nil
+      or (scheduler.mode == nil and scheduler.requires_mode ~= false)) then
     refuse(string.format("%s has been instantiated without a valid `metric` (%s) or `mode` (%s) parameter. Either "
       .. "pass these parameters when instantiating the scheduler, or pass them as parameters to `tune.run()`",
       tostring(scheduler.__name), tostring(scheduler.metric), tostring(scheduler.mode)))

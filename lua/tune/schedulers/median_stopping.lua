@@ -22,6 +22,9 @@ local OPTIONS = {
 local MedianStoppingRule = TrialScheduler:extend(nil, "MedianStoppingRule")
 -- It ranks by a metric: tune.run refuses to start it without one.
 MedianStoppingRule.requires_metric = true
+-- A metric is enough: without a mode it compares as "min" (Ray's
+-- set_search_properties sets min when no mode was given).
+MedianStoppingRule.requires_mode = false
 MedianStoppingRule.OPTIONS = OPTIONS
 
 local function opt(opts, k) return util.with_default(opts, OPTIONS, k) end
