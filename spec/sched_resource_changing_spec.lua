@@ -320,6 +320,19 @@ describe("ResourceChangingScheduler", function()
     assert.matches("sched_resource_changing_spec.lua:%d+: DistributeResources", err)
     assert.has_error(function() DistributeResourcesToTopJob{mode = "best"} end)
     assert.has_error(function() DistributeResources{add_bundle = true} end)
+    -- A class where an instance belongs ran its methods with the class as
+    -- self: a traceback from save, or "unknown option" at every result.
+    for _, c in ipairs({{base_scheduler = tune.schedulers.ASHAScheduler},
+        {resources_allocation_function = DistributeResourcesToTopJob}}) do
+      ok, err = pcall(function()
+        local s = RCS(c)
+        return s
+      end)
+      assert.is_false(ok)
+      local name = c.resources_allocation_function and "resources_allocation_function" or "base_scheduler"
+      assert.matches("sched_resource_changing_spec.lua:%d+: ResourceChangingScheduler: " .. name .. " is the class "
+        .. "%u%a+, not an instance: call it %(%u%a+{...}%)", err)
+    end
     assert.is_true(RCS._requires_restart)
     local s = RCS{}
     local runner = mock_runner(8, 0)

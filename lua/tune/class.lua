@@ -63,6 +63,13 @@ function M.is_instance(obj, cls)
   return false
 end
 
+--- True when `v` is a class itself (ASHAScheduler rather than
+--- ASHAScheduler{}): given where an instance belongs, its methods would
+--- run with the class as self.
+function M.is_class(v)
+  return type(v) == "table" and rawget(v, "__index") == v and rawget(v, "__name") ~= nil
+end
+
 --- True when `sub` is `cls` or derives from it.
 function M.is_subclass(sub, cls)
   while type(sub) == "table" do

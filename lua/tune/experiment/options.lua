@@ -177,9 +177,7 @@ local function check_types(opts)
     M.refuse("tune.run: callbacks must be a list of callbacks, got a table that is not a list (one callback? "
       .. "put it in a list: callbacks = {cb})")
   end
-  -- A class where an instance belongs (ASHAScheduler rather than
-  -- ASHAScheduler{}): its methods would run with the class as self.
-  local function is_class(v) return type(v) == "table" and rawget(v, "__index") == v and rawget(v, "__name") ~= nil end
+  local is_class = require("tune.class").is_class
   for i, cb in ipairs(callbacks or {}) do
     if type(cb) ~= "table" then
       M.refuse(("tune.run: callbacks[%d] must be a callback (a table of hooks, e.g. a tune.Callback), got %s"):format(i,

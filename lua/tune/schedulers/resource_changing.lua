@@ -474,6 +474,11 @@ function RCS:__init(opts)
   if base ~= nil and type(base) ~= "table" then
     error("ResourceChangingScheduler: base_scheduler must be a scheduler (a table of hooks)", 3)
   end
+  for _, k in ipairs({"base_scheduler", "resources_allocation_function"}) do
+    local v = opts[k]
+    if class.is_class(v) then error(("ResourceChangingScheduler: %s is the class %s, not an instance: call it "
+      .. "(%s{...})"):format(k, v.__name, v.__name), 3) end
+  end
   local fn = opts.resources_allocation_function
   if fn == nil then
     fn = DistributeResources{add_bundles = false}
@@ -496,8 +501,7 @@ function RCS:__init(opts)
   self._reallocation_order = {}   -- trial ids, in the order they were asked for
   self._reallocated_trial_ids = {}
   self._trials = {}
-  self._metric = nil
-  self._mode = nil
+  self._metric, self._mode = nil, nil
   self.metric = self._base_scheduler.metric
   self.mode = self._base_scheduler.mode
   -- Results reach it the way the base scheduler needs them.
