@@ -296,6 +296,34 @@ end
     assert.is_true(d.trials[1].last_result.training_iteration >= 30)
   end)
 
+  -- A trial asked past its recorded rows ends there: under a recording's
+  -- early-stopping scheduler that was silent, and a replay under FIFO
+  -- looked like trainables that had returned after one iteration.
+  it("says once when a trial asks past a recording its scheduler may have cut short", function()
+    local function run(name, sim, scheduler)
+      return tune.run(function() end, {name = name, backend = "sim", local_dir = dir, verbose = 0, metric = "loss",
+        mode = "min", config = {x = tune.grid_search({1, 2, 3, 4})}, sim = sim, scheduler = scheduler})
+    end
+    local curve = function(c, i) if i <= 9 then return {loss = c.x / i} end end
+    run("pruned", {curve = curve}, tune.schedulers.ASHAScheduler{max_t = 100, reduction_factor = 2})
+    run("full", {curve = curve})
+    local real = io.stderr
+    local said = {}
+    io.stderr = {write = function(_, s) said[#said + 1] = s end}
+    local ok, a = pcall(run, "again", {replay = dir .. "/pruned"})
+    local ok2, err = pcall(run, "again_full", {replay = dir .. "/full"})
+    io.stderr = real
+    assert(ok, a)
+    assert(ok2, err)
+    local last = {}
+    for _, t in ipairs(a.trials) do last[t.config.x] = t.last_result.training_iteration end
+    assert.same({9, 1, 1, 1}, last)
+    assert.equal(1, #said, table.concat(said))
+    assert.matches("tunelua warning: replay: trial trainable_%w+_00001 asked for iteration 2, but its recording ends at "
+      .. "row 1, so it ends there: AsyncHyperBandScheduler, the recording's scheduler, may have stopped it early %(in "
+      .. dir:gsub("%p", "%%%0") .. "/pruned;", said[1])
+  end)
+
   it("says once that a recording holds no results", function()
     local ex = tune.SimulatedExecutor{curve = function(_, i) if i <= 2 then return {loss = i} end end}
     local a = tune.run(function() end, {trial_executor = ex, verbose = 0, local_dir = dir, name = "recorded",
