@@ -542,6 +542,18 @@ tune.run(function() end, {backend = "sim", name = "pipe", local_dir = arg[1], ve
     assert.matches('time_per_iteration must be a number of virtual seconds in %[0, .*%], got string "1"', err)
     ok, err = pcall(tune.SimulatedExecutor, {curve = f, backend = "local"})
     assert.matches('backend is the simulator\'s own (got string "local")', err, 1, true)
+    -- A misspelt option of its own was named without the right one, and
+    -- a misspelt curve was taken for none ("give a curve ... or replay").
+    for _, c in ipairs({{{curve = f, time_per_iter = 2}, '"time_per_iter" (did you mean time_per_iteration?)'},
+        {{curv = f}, '"curv" (did you mean curve?)'}, {{curve = f, reuse_actor = true}, "(did you mean reuse_actors?)"}}) do
+      ok, err = pcall(function()
+        local ex = tune.SimulatedExecutor(c[1])
+        return ex
+      end)
+      assert.is_false(ok)
+      assert.matches("sim_user_spec.lua:%d+: SimulatedExecutor: unknown option ", err)
+      assert.matches(c[2], err, 1, true)
+    end
     local ex = tune.SimulatedExecutor{curve = f}
     ok, err = pcall(ex.trim_cache, ex, {5})
     assert.is_false(ok)

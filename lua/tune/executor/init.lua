@@ -30,6 +30,7 @@ for _, o in ipairs(M.OPTIONS) do OPTION_NAMES[o.name] = true end
 --- Options that are not the engine's: the node and how workers start.
 local OTHER = {num_cpus = true, num_gpus = true, resources = true, memory = true, worker_path = true,
   console_stdout_fd = true, console_stderr_fd = true, backend = true, backend_options = true, sim_host = true}
+M.KNOWN_OPTIONS = util.merge(OPTION_NAMES, OTHER) -- every option TrialExecutor{} takes
 
 --- Node resources (tune.executor.node).
 M.node_resources = require("tune.executor.node").resources
@@ -68,8 +69,8 @@ function TrialExecutor:__init(opts)
     return
   end
   for k in pairs(opts) do
-    if not OPTION_NAMES[k] and not OTHER[k] then
-      local near = util.closest(tostring(k), util.sorted_keys(util.merge(OPTION_NAMES, OTHER)))
+    if not M.KNOWN_OPTIONS[k] then
+      local near = util.closest(tostring(k), util.sorted_keys(M.KNOWN_OPTIONS))
       error(string.format("TrialExecutor: unknown option %q%s", tostring(k),
         near and (" (did you mean " .. near .. "?)") or ""), 3)
     end

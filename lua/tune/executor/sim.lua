@@ -26,7 +26,7 @@ local canonical = recording_mod.canonical
 
 local Sim = TrialExecutor:extend(nil, "SimulatedExecutor")
 
-local OWN = {curve = true, replay = true, time_per_iteration = true}
+local OWN = {curve = true, replay = true, time_per_iteration = true, reserve_delay = true, reserve_error = true}
 local MAX_VIRTUAL_S = core.max_wait_s -- the engine's TUNE_MAX_WAIT_S
 
 --- SimulatedExecutor{num_cpus = 1, num_gpus = 0, resources = {...},
@@ -36,6 +36,8 @@ local MAX_VIRTUAL_S = core.max_wait_s -- the engine's TUNE_MAX_WAIT_S
 function Sim:__init(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("SimulatedExecutor: expected a table of options, got " .. type(opts), 3) end
+  -- Its own options and the executor's, before what they mean (a "curv" is named, not taken for no curve).
+  util.check_options("SimulatedExecutor", opts, util.merge(OWN, require("tune.executor").KNOWN_OPTIONS), 3)
   local curve, replay = opts.curve, opts.replay
   if curve ~= nil and type(curve) ~= "function" then
     error("SimulatedExecutor: curve must be a function(config, iteration, trial), got " .. type(curve), 3)
@@ -189,7 +191,6 @@ function Sim:__init(opts)
   args.memory = opts.memory or 0
   args.backend_options = {time_per_iteration = tpi, reserve_delay = opts.reserve_delay,
     reserve_error = opts.reserve_error}
-  args.reserve_delay, args.reserve_error = nil, nil
   args.prestart_workers = false
   -- The executor's refusals, as this constructor's (at the caller's line).
   local ok, err = pcall(TrialExecutor.__init, self, args)
