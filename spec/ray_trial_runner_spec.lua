@@ -1,0 +1,135 @@
+-- Ray's own tests of the trial runner's search-algorithm wrappers and its
+-- callbacks, ported (test_trial_runner_3's SearchAlgorithmTest,
+-- test_trial_runner_callbacks): what a user meets through tune.run, and
+-- the state a Repeater or ConcurrencyLimiter saves for a resume.
+local tune = require("tune")
+local support = require("spec.support")
+local Searcher = require("tune.search.searcher")
+local Repeater = require("tune.search.repeater")
+local ConcurrencyLimiter = require("tune.search.concurrency_limiter")
+require("spec.fixtures.run_trainables")
+
+--- Ray's TestSuggestion: suggests {score = index} counting up from `index`,
+--- keeps what on_trial_complete is told.
+local function counting(index, opts)
+  local S = Searcher:extend(nil, "TestSuggestion")
+  function S:__init()
+    Searcher.__init(self, {metric = "result", mode = "max"})
+    self.index, self.returned_result = index, {}
+  end
+  function S:suggest()
+    self.index = self.index + 1
+    if opts and opts.max_suggestions and self.index > opts.max_suggestions then return nil end
+    return {score = self.index}
+  end
+  function S:on_trial_complete(_, result)
+    self.returned_result[#self.returned_result + 1] = result
+    if opts and opts.reset then self.index = 0 end
+  end
+  if opts and opts.native then
+    function S:set_max_concurrency(n) self._max_concurrent = n return true end
+  end
+  return S()
+end
+
+describe("Ray's SearchAlgorithmTest", function()
+  local dir
+  before_each(function() dir = support.tmpdir("ray-runner") end)
+  after_each(support.check_clean)
+
+  it("testNestedSuggestion: a nested suggestion's leaves are in the trial's tag", function()
+    local S = Searcher:extend(nil, "Nested")
+    function S:suggest() return {a = {b = {c = {d = 4, e = 5}}}} end
+    local a = tune.run("steps", {search_alg = S(), config = {iters = 1}, num_samples = 1, local_dir = dir, verbose = 0})
+    assert.matches("e=5", a.trials[1].experiment_tag, 1, true)
+    assert.matches("d=4", a.trials[1].experiment_tag, 1, true)
+  end)
+
+  local function repeated(num_samples, rep)
+    local S = Searcher:extend(nil, "Counting")
+    function S:__init() Searcher.__init(self, {metric = "score"}) self.index = 0 end
+    function S:suggest() self.index = self.index + 1 return {test_variable = 5 + self.index} end
+    function S:on_trial_complete() end
+    local a = tune.run("steps", {config = {iters = 1}, search_alg = Repeater(S(), {["repeat"] = rep, set_index = false}), num_samples = num_samples,
+        stop = {training_iteration = 1}, local_dir = dir, verbose = 0, name = "r" .. num_samples})
+    local set, n = {}, 0
+    for _, t in ipairs(a.trials) do
+      if not set[t.config.test_variable] then set[t.config.test_variable], n = true, n + 1 end
+    end
+    return #a.trials, n
+  end
+
+  it("testRepeat1: two samples, repeat 1: two parameter sets", function()
+    assert.same({2, 2}, {repeated(2, 1)})
+  end)
+
+  it("testRepeat4: twelve samples, repeat 4: three parameter sets", function()
+    assert.same({12, 3}, {repeated(12, 4)})
+  end)
+
+  it("testOddRepeat: eleven samples, repeat 5: three parameter sets (the last incomplete)", function()
+    assert.same({11, 3}, {repeated(11, 5)})
+  end)
+
+  it("testBasicVariantLimiter: BasicVariantGenerator's max_concurrent holds back trials", function()
+    local gen = tune.search.BasicVariantGenerator{max_concurrent = 2}
+    local experiment = {config = {}, num_samples = 5, name = "test"}
+    function experiment.create_trial(_, _, _, trial_id) return {trial_id = trial_id} end
+    gen:add_configurations({experiment})
+    local t1, t2 = gen:next_trial(), gen:next_trial()
+    assert.is_truthy(t1)
+    assert.is_truthy(t2)
+    assert.is_nil(gen:next_trial()) -- limited
+    gen:on_trial_complete(t1.trial_id, nil, false)
+    local t3 = gen:next_trial()
+    assert.is_truthy(t3)
+    assert.is_nil(gen:next_trial())
+    gen:on_trial_complete(t2.trial_id, nil, false)
+    gen:on_trial_complete(t3.trial_id, nil, false)
+    local t4 = gen:next_trial()
+    assert.is_truthy(t4)
+    assert.is_truthy(gen:next_trial())
+    gen:on_trial_complete(t4.trial_id, nil, false)
+    assert.is_nil(gen:next_trial()) -- the search is finished
+  end)
+
+  it("testBatchLimiter: a batch starts when the whole previous one completed", function()
+    local limiter = ConcurrencyLimiter(counting(0), {max_concurrent = 2, batch = true})
+    assert.equal(1, limiter:suggest("test_1").score)
+    assert.equal(2, limiter:suggest("test_2").score)
+    assert.is_nil(limiter:suggest("test_3"))
+    limiter:on_trial_complete("test_1", {result = 3})
+    assert.is_nil(limiter:suggest("test_3"))
+    limiter:on_trial_complete("test_2", {result = 3})
+    assert.is_not_nil(limiter:suggest("test_3"))
+  end)
+
+  it("testBatchLimiterInfiniteLoop: a batch the searcher did not fill still completes", function()
+    local searcher = counting(0, {max_suggestions = 2, reset = true})
+    local limiter = ConcurrencyLimiter(searcher, {max_concurrent = 5, batch = true})
+    limiter:suggest("test_1")
+    limiter:suggest("test_2")
+    limiter:suggest("test_3") -- the searcher has nothing
+    limiter:on_trial_complete("test_1", {result = 3})
+    limiter:on_trial_complete("test_2", {result = 3})
+    assert.is_true(#searcher.returned_result > 0)
+    searcher = counting(0, {max_suggestions = 10, reset = true})
+    limiter = ConcurrencyLimiter(searcher, {max_concurrent = 5, batch = true})
+    limiter:suggest("test_1")
+    limiter:suggest("test_2")
+    limiter:suggest("test_3")
+    limiter:on_trial_complete("test_1", {result = 3})
+    limiter:on_trial_complete("test_2", {result = 3})
+    -- (Ray's searcher is told; a limiter passes each completion on.)
+    assert.equal(2, #searcher.returned_result)
+  end)
+
+  it("testSetMaxConcurrency: a searcher that limits itself is not limited again", function()
+    local searcher = counting(0, {native = true})
+    local limiter = ConcurrencyLimiter(searcher, {max_concurrent = 2, batch = true})
+    assert.equal(2, searcher._max_concurrent)
+    assert.equal(1, limiter:suggest("test_1").score)
+    assert.equal(2, limiter:suggest("test_2").score)
+    assert.equal(3, limiter:suggest("test_3").score)
+  end)
+end)
