@@ -9,6 +9,16 @@ local Repeater = require("tune.search.repeater")
 local ConcurrencyLimiter = require("tune.search.concurrency_limiter")
 require("spec.fixtures.run_trainables")
 
+--- Calls f with stderr captured; what it wrote.
+local function stderr_of(f)
+  local got, stderr = {}, io.stderr
+  io.stderr = {write = function(self, ...) for _, x in ipairs({...}) do got[#got + 1] = x end return self end}
+  local ok, err = pcall(f)
+  io.stderr = stderr
+  assert(ok, err)
+  return table.concat(got)
+end
+
 --- Ray's TestSuggestion: suggests {score = index} counting up from `index`,
 --- keeps what on_trial_complete is told.
 local function counting(index, opts)
@@ -69,6 +79,35 @@ describe("Ray's SearchAlgorithmTest", function()
 
   it("testOddRepeat: eleven samples, repeat 5: three parameter sets (the last incomplete)", function()
     assert.same({11, 3}, {repeated(11, 5)})
+  end)
+
+  it("testSetGetRepeater: a Repeater's saved state goes on in a new Repeater", function()
+    local searcher = counting(0)
+    local repeater1 = Repeater(searcher, {["repeat"] = 3, set_index = false})
+    for i = 0, 2 do assert.equal(1, repeater1:suggest("test_" .. i).score) end
+    for i = 0, 1 do assert.equal(2, repeater1:suggest("test_" .. i .. "_2").score) end -- an incomplete group
+    local state = repeater1:save()
+    local new_repeater = Repeater(searcher, {["repeat"] = 1, set_index = true})
+    -- The saved repeat and set_index go on (Ray's set_state), said.
+    local warned = stderr_of(function() new_repeater:restore(state) end)
+    assert.matches("Repeater was saved with repeat = 3; the restore keeps it (this run asked for 1)", warned, 1, true)
+    assert.matches("Repeater was saved with set_index = false", warned, 1, true)
+    assert.equal(3, new_repeater["repeat"])
+    assert.equal(2, new_repeater:suggest("test_2_2").score)
+    assert.equal(3, new_repeater:suggest("test_x").score)
+    for i = 0, 2 do new_repeater:on_trial_complete("test_" .. i, {result = 2}) end
+    for i = 0, 2 do new_repeater:on_trial_complete("test_" .. i .. "_2", {result = -i * 10}) end
+    assert.equal(2, #searcher.returned_result)
+    assert.same({result = -10}, searcher.returned_result[2])
+    -- The rest of the last group.
+    new_repeater:on_trial_complete("test_x", {result = 3})
+    assert.equal(3, new_repeater:suggest("test_y").score)
+    new_repeater:on_trial_complete("test_y", {result = 3})
+    assert.equal(2, #searcher.returned_result)
+    assert.equal(3, new_repeater:suggest("test_z").score)
+    new_repeater:on_trial_complete("test_z", {result = 3})
+    assert.equal(3, #searcher.returned_result)
+    assert.same({result = 3}, searcher.returned_result[3])
   end)
 
   it("testBasicVariantLimiter: BasicVariantGenerator's max_concurrent holds back trials", function()

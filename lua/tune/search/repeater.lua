@@ -157,11 +157,17 @@ function Repeater:save()
     groups[i] = {primary = g.primary, config = g.config, trials = g.trials, scores = scores, told = g.told or false}
   end
   return {format = "tunelua.repeater", groups = groups, current = self._current and #self._groups or 0,
-    searcher = call(self, "save", nil)}
+    ["repeat"] = self["repeat"], set_index = self.set_index, searcher = call(self, "save", nil)}
 end
 
 function Repeater:restore(state)
   if type(state) ~= "table" then return end
+  -- The groups were made with the saved repeat (Ray's set_state keeps it, and set_index).
+  if Searcher.keep_saved_option(self, "Repeater", state, "repeat",
+      function(v) return math.type(v) == "integer" and v >= 1 end) then
+    self.repeats = self["repeat"]
+  end
+  Searcher.keep_saved_option(self, "Repeater", state, "set_index", function(v) return type(v) == "boolean" end)
   self._groups, self._by_trial, self._current = {}, {}, nil
   for i, s in ipairs(state.groups or {}) do
     local g = {primary = s.primary, config = s.config, trials = {}, scores = {}, told = s.told or nil}

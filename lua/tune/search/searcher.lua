@@ -110,6 +110,19 @@ function Searcher.file_state(cls)
   return cls
 end
 
+--- Ray's set_state of a wrapper (Repeater, ConcurrencyLimiter): the value of
+--- option `key` that `state` was saved with goes on, said when this run
+--- asked for another. `valid(v)` says whether a saved value can be taken
+--- (an older state without it keeps this run's). Whether it changed.
+function Searcher.keep_saved_option(self, name, state, key, valid)
+  local v = state[key]
+  if v == nil or not valid(v) or v == self[key] then return false end
+  io.stderr:write(string.format("tunelua warning: %s was saved with %s = %s; the restore keeps it (this run asked "
+    .. "for %s)\n", name, key, tostring(v), tostring(self[key])))
+  self[key] = v
+  return true
+end
+
 --- The first grid_search in `v` (a config or a space), as a path "a/b",
 --- or nil: a searcher suggests one config per trial and walks no grid.
 function Searcher.find_grid(v, path)
