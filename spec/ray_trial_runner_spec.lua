@@ -110,6 +110,25 @@ describe("Ray's SearchAlgorithmTest", function()
     assert.same({result = 3}, searcher.returned_result[3])
   end)
 
+  it("testSetGetLimiter: a ConcurrencyLimiter's saved state keeps its live trials", function()
+    local searcher = counting(0)
+    local limiter = ConcurrencyLimiter(searcher, {max_concurrent = 2})
+    assert.equal(1, limiter:suggest("test_1").score)
+    assert.equal(2, limiter:suggest("test_2").score)
+    assert.is_nil(limiter:suggest("test_3"))
+    local state = limiter:save()
+    local limiter2 = ConcurrencyLimiter(searcher, {max_concurrent = 3})
+    -- The saved max_concurrent goes on (Ray's set_state), said.
+    local warned = stderr_of(function() limiter2:restore(state) end)
+    assert.matches("ConcurrencyLimiter was saved with max_concurrent = 2; the restore keeps it (this run asked for 3)",
+      warned, 1, true)
+    assert.is_nil(limiter2:suggest("test_4"))
+    assert.is_nil(limiter2:suggest("test_5"))
+    limiter2:on_trial_complete("test_1", {result = 3})
+    limiter2:on_trial_complete("test_2", {result = 3})
+    assert.equal(3, limiter2:suggest("test_3").score)
+  end)
+
   it("testBasicVariantLimiter: BasicVariantGenerator's max_concurrent holds back trials", function()
     local gen = tune.search.BasicVariantGenerator{max_concurrent = 2}
     local experiment = {config = {}, num_samples = 5, name = "test"}

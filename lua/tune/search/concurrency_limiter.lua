@@ -35,8 +35,12 @@ function ConcurrencyLimiter:__init(searcher, opts, batch)
   self._limit_reached = false
   self.metric = searcher.metric
   self.mode = searcher.mode
-  -- A searcher that limits itself does it better.
-  local ok, took = plugin.call("searcher", searcher, "set_max_concurrency", "boolean", n)
+  self:_ask_native()
+end
+
+--- A searcher that limits itself does it better: asked to, with max_concurrent.
+function ConcurrencyLimiter:_ask_native()
+  local ok, took = plugin.call("searcher", self.searcher, "set_max_concurrency", "boolean", self.max_concurrent)
   self._native = ok and took == true
 end
 
@@ -88,11 +92,18 @@ function ConcurrencyLimiter:save()
   local live = {}
   for id in pairs(self._live) do live[#live + 1] = id end
   table.sort(live)
-  return {live = live, limit_reached = self._limit_reached, searcher = call(self, "save", nil)}
+  return {live = live, limit_reached = self._limit_reached, max_concurrent = self.max_concurrent, batch = self.batch,
+    searcher = call(self, "save", nil)}
 end
 
 function ConcurrencyLimiter:restore(state)
   if type(state) ~= "table" then return end
+  -- Its live trials count against the saved limit (Ray's set_state keeps it, and batch).
+  if Searcher.keep_saved_option(self, "ConcurrencyLimiter", state, "max_concurrent",
+      function(v) return math.type(v) == "integer" and v >= 1 end) then
+    self:_ask_native()
+  end
+  Searcher.keep_saved_option(self, "ConcurrencyLimiter", state, "batch", function(v) return type(v) == "boolean" end)
   self._live, self._nlive = {}, 0
   for _, id in ipairs(state.live or {}) do
     self._live[id] = true
