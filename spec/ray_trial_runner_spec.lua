@@ -191,3 +191,43 @@ describe("Ray's SearchAlgorithmTest", function()
     assert.equal(3, limiter:suggest("test_3").score)
   end)
 end)
+
+describe("Ray's TrialRunnerCallbacks", function()
+  local dir
+  before_each(function() dir = support.tmpdir("ray-callbacks") end)
+  after_each(support.check_clean)
+
+  it("testCallbacksEndToEnd: setup first with the experiment's public keys, each hook's trial, experiment_end last",
+      function()
+    local state, order = {}, {}
+    local TestCallback = tune.Callback:extend(nil, "TestCallback")
+    for _, hook in ipairs({"setup", "on_step_begin", "on_step_end", "on_trial_start", "on_trial_restore",
+        "on_trial_save", "on_trial_result", "on_trial_complete", "on_trial_error", "on_experiment_end"}) do
+      TestCallback[hook] = function(_, ...)
+        local args = table.pack(...)
+        state[hook] = args
+        order[#order + 1] = hook
+        if hook == "on_trial_result" then
+          -- Called before the trial's last_result is this result.
+          local trial, result = args[3], args[4]
+          assert.not_equal(result.training_iteration, (trial.last_result or {}).training_iteration)
+        end
+      end
+    end
+    tune.run("callbacks_e2e", {config = {["do"] = tune.grid_search({"save", "fail", "delay"})},
+      stop = {training_iteration = 10}, time_budget_s = 600, raise_on_failed_trial = false,
+      callbacks = {TestCallback()}, local_dir = dir, verbose = 0})
+    -- Experiment.PUBLIC_KEYS and total_num_samples.
+    local info = state.setup[1]
+    assert.same({training_iteration = 10}, info.stop)
+    assert.equal(1, info.num_samples)
+    assert.equal(600, info.time_budget_s)
+    assert.equal(3, info.total_num_samples)
+    assert.equal("setup", order[1])
+    assert.equal("on_experiment_end", order[#order])
+    assert.equal("fail", state.on_trial_error[3].config["do"])
+    assert.equal("save", state.on_trial_save[3].config["do"])
+    assert.equal("delay", state.on_trial_result[3].config["do"])
+    assert.equal("delay", state.on_trial_complete[3].config["do"])
+  end)
+end)

@@ -2,7 +2,7 @@
 --- Callback). A callback is any table with some of these methods; the base
 --- only adds no-op defaults. Arguments follow Ray's order, keyword
 --- arguments gathered in a final `info` table:
----   setup(info)                         info: stop, num_samples, total_num_samples
+---   setup(info)                         info: stop, num_samples, time_budget_s, total_num_samples
 ---   on_step_begin(iteration, trials, info)
 ---   on_step_end(iteration, trials, info)
 ---   on_trial_start(iteration, trials, trial, info)

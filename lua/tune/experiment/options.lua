@@ -102,7 +102,7 @@ local function check_stop(opts)
   end
   local ok, stopper = pcall(require("tune.stopper").from_option, stop, budget)
   if not ok then M.refuse("tune.run: stop: " .. tostring(stopper):gsub("^[^:]*:%d+: ", "")) end
-  return stop, criterion, stopper
+  return stop, criterion, stopper, budget
 end
 
 --- Refuses option `k` unless `pred(v)` holds for its value (nil passes):
@@ -266,7 +266,7 @@ function M.check(opts, cli)
   -- (2.0 passed the check, and the reporter's setup refused it.)
   o.verbose = math.tointeger(cli.verbose or opt(opts, "verbose"))
   o.config = opt(opts, "config") or {}
-  o.stop, o.stopping_criterion, o.stopper = check_stop(opts)
+  o.stop, o.stopping_criterion, o.stopper, o.time_budget_s = check_stop(opts)
   o.resume = check_resume(cli, opts)
   o.log_to_file = check_log_to_file(opt(opts, "log_to_file"))
   o.seed = opt(opts, "seed")

@@ -202,8 +202,8 @@ local function execute(ctx, opts, o, kind)
   local ok, err = pcall(function()
     -- The plug-ins' setup fails like the loop: a run refused before its
     -- first trial leaves nothing on disk.
-    runner.callbacks:setup({stop = o.stop, num_samples = o.num_samples, experiment_dir = ctx.experiment_dir,
-      total_num_samples = ctx.search_alg.total_samples})
+    runner.callbacks:setup({stop = o.stop, num_samples = o.num_samples, time_budget_s = o.time_budget_s,
+      experiment_dir = ctx.experiment_dir, total_num_samples = ctx.search_alg.total_samples})
     set_up = true
     if reporter then
       plugin.must("reporter", reporter, "setup", nil, {start_time = core.now(),
