@@ -97,6 +97,12 @@ describe("Ray's test_tune_restore", function()
     assert.matches("test2\t0\t9\t9\t9", out)
   end)
 
+  it("testResourceUpdateInResume: the pending trials take the resuming run's resources_per_trial", function()
+    local out = fail_resume(dir, 20, false, 2)
+    assert.matches("resumed with\t20\ttrials\t27", out)
+    assert.not_matches("pending", out)
+  end)
+
   for _, case in ipairs({{"testFailResumeWithPreset", 5, "early"}, {"testFailResumeAfterPreset", 15, "after the points"}}) do
     it(case[1] .. ": preset points and samples resumed " .. case[3], function()
       local out = fail_resume(dir, case[2], true)

@@ -360,7 +360,7 @@ function M.build(opts, o, cli, t, run_count)
   -- One driver per experiment (Store:lock), before anything is written.
   local locked, why = runner.store:lock()
   local raised, resumed, err = true, true, nil
-  if locked and resume then raised, resumed, err = pcall(runner.resume, runner, resume, loader) end
+  if locked and resume then raised, resumed, err = pcall(runner.resume, runner, resume, loader, o.resources_per_trial) end
   if not (locked and raised and resumed) then
     -- Refused: the lock, the executor and what this run made go.
     runner.store:unlock()

@@ -256,9 +256,12 @@ function R:_repair_trial(t, found)
 end
 
 --- Restores the experiment from its directory (resume). `mode`: "LOCAL"
---- or "ERRORED_ONLY"; `loader`, this run's (replay.trials). Returns true,
---- or nil and a message; when it refuses, nothing on disk has changed.
-function R:resume(mode, loader)
+--- or "ERRORED_ONLY"; `loader`, this run's (replay.trials); `resources`,
+--- this run's resources_per_trial, which the trials that have not started
+--- (PENDING) take (Ray's update_pending_trial_resources: a resume on a
+--- bigger machine). Returns true, or nil and a message; when it refuses,
+--- nothing on disk has changed.
+function R:resume(mode, loader, resources)
   local state, entries = persistence.load(self.experiment_dir)
   if not state then return nil, entries end
   -- Nothing is written before every check holds: a directory that takes
@@ -335,7 +338,9 @@ function R:resume(mode, loader)
   local runner = type(state.runner) == "table" and state.runner or {}
   self.iteration = tonumber(runner.iteration) or 0
   self.total_time = tonumber(runner.total_time) or 0
+  local pgf = resources and require("tune.executor.placement").to_pgf(resources, 2)
   for _, t in ipairs(restored) do
+    if pgf and t.status == Trial.PENDING and t.placement_group_factory ~= pgf then t:update_resources(pgf) end
     self:add_trial(t, true)
     self:_journal_status(t)
   end
