@@ -231,3 +231,106 @@ describe("Ray's TrialRunnerCallbacks", function()
     assert.equal("delay", state.on_trial_complete[3].config["do"])
   end)
 end)
+
+describe("Ray's TrialRunnerTest2", function()
+  local dir
+  before_each(function() dir = support.tmpdir("ray-runner2") end)
+  after_each(support.check_clean)
+
+  --- Ray's create_mock_components: a searcher told of errored trials, a
+  --- FIFO scheduler told of errors.
+  local function mocks()
+    local S = Searcher:extend(nil, "MockSearch")
+    function S:__init() Searcher.__init(self) self.errored_trials, self.n = {}, 0 end
+    function S:suggest() self.n = self.n + 1 return self.n <= 1 and {} or nil end
+    function S:on_trial_complete(trial_id, _, error_) if error_ then table.insert(self.errored_trials, trial_id) end end
+    local F = tune.schedulers.FIFOScheduler:extend(nil, "MockScheduler")
+    function F:on_trial_error(_, trial)
+      self.errored_trials = self.errored_trials or {}
+      table.insert(self.errored_trials, trial)
+    end
+    return S(), F()
+  end
+
+  local function fake(opts)
+    opts.config = opts.config or {}
+    opts.config.marker = dir .. "/marker"
+    opts.local_dir, opts.verbose, opts.raise_on_failed_trial = dir, 0, false
+    return tune.run("__fake", opts)
+  end
+
+  it("testFailureRecoveryDisabled: max_failures = 0: ERROR, the searcher and the scheduler told once", function()
+    local searcher, scheduler = mocks()
+    local a = fake({search_alg = searcher, scheduler = scheduler, checkpoint_freq = 1, max_failures = 0,
+      config = {mock_error = true}})
+    assert.equal("ERROR", a.trials[1].status)
+    assert.equal(1, a.trials[1].num_failures)
+    assert.equal(1, #searcher.errored_trials)
+    assert.equal(1, #scheduler.errored_trials)
+  end)
+
+  it("testFailureRecoveryEnabled: max_failures = 1: recovered, the scheduler told of the error, not the searcher",
+      function()
+    local searcher, scheduler = mocks()
+    local a = fake({search_alg = searcher, scheduler = scheduler, checkpoint_freq = 1, max_failures = 1,
+      stop = {training_iteration = 2}, config = {mock_error = true}})
+    assert.equal("TERMINATED", a.trials[1].status)
+    assert.equal(1, a.trials[1].num_failures)
+    assert.equal(0, #searcher.errored_trials)
+    assert.equal(1, #scheduler.errored_trials)
+  end)
+
+  it("testFailureRecoveryMaxFailures: a persistent error fails max_failures + 1 times", function()
+    local a = fake({checkpoint_freq = 1, max_failures = 2, stop = {training_iteration = 3},
+      config = {mock_error = true, persistent_error = true}})
+    assert.equal("ERROR", a.trials[1].status)
+    assert.equal(3, a.trials[1].num_failures)
+  end)
+
+  it("testFailFast: the first error ends the experiment; the other trial is stopped TERMINATED", function()
+    -- One trial at a time, both made (Ray's: one GPU, each asks for it).
+    local a = fake({fail_fast = true, checkpoint_freq = 1, max_failures = 0, num_samples = 2, num_cpus = 1,
+      config = {mock_error = true, persistent_error = true}})
+    assert.equal("ERROR", a.trials[1].status)
+    assert.equal("TERMINATED", a.trials[2].status)
+  end)
+
+  it("testRestoreMetricsAfterCheckpointing: a restored trial counts timesteps and iterations since its restore",
+      function()
+    local a = fake({stop = {training_iteration = 2}, checkpoint_freq = 1, name = "first"})
+    local path = a.trials[1].checkpoint.dir_or_data
+    local seen = {}
+    local observer = {on_trial_result = function(_, _, _, _, result) seen[#seen + 1] = result end}
+    fake({restore = path, stop = {training_iteration = 4}, callbacks = {observer}, name = "restored"})
+    assert.equal(2, #seen)
+    for i, r in ipairs(seen) do
+      assert.equal(10 * i, r.timesteps_since_restore)
+      assert.equal(i, r.iterations_since_restore)
+      assert.is_true(r.time_since_restore > 0)
+    end
+  end)
+
+  it("testCheckpointingAtEnd and testResultDone: the last result is done; checkpoint_at_end saves", function()
+    local a = fake({stop = {training_iteration = 2}, checkpoint_at_end = true})
+    assert.is_true(a.trials[1].last_result.done)
+    assert.is_true(a.trials[1]:has_checkpoint())
+  end)
+
+  it("testPauseResumeCheckpointCount: keep_checkpoints_num holds across a resume; the older ones go", function()
+    local function options(callbacks)
+      return {name = "count", stop = {training_iteration = 5}, checkpoint_freq = 1, keep_checkpoints_num = 2,
+        local_dir = dir, verbose = 0, callbacks = callbacks}
+    end
+    local crash = {on_step_end = function(_, _, trials)
+      local r = trials[1] and trials[1].last_result
+      if r and r.training_iteration == 4 then error("interrupted") end
+    end}
+    assert.is_false(pcall(tune.run, "scored", options({crash})))
+    local o = options()
+    o.resume = true
+    local a = tune.run("scored", o)
+    assert.equal(5, a.trials[1].last_result.training_iteration)
+    local got = support.must("ls " .. a.trials[1].logdir .. " | grep ^checkpoint_")
+    assert.equal("checkpoint_000004\ncheckpoint_000005\n", got)
+  end)
+end)
