@@ -1,0 +1,62 @@
+-- Ray's test_logger (LoggerSuite), ported through tune.run: what the CSV
+-- and JSON loggers write for three results, and a CSV header after a
+-- trial started twice. Ray's TBX tests are tensorboard_spec's (the values);
+-- the HParams summaries they also check are not written here
+-- (docs/guide/output.md, "TensorBoard").
+local tune = require("tune")
+local core = require("tune.core")
+local support = require("spec.support")
+require("spec.fixtures.run_trainables")
+
+describe("Ray's LoggerSuite", function()
+  local dir
+  before_each(function() dir = support.tmpdir("ray-logger") end)
+  after_each(support.check_clean)
+
+  local CONFIG = {a = 2, b = 5, c = {c = {D = 123}, e = tune.null}}
+
+  local function logged(callbacks)
+    local a = tune.run("logger_results", {config = CONFIG, local_dir = dir, verbose = 0, callbacks = callbacks})
+    return a.trials[1].logdir
+  end
+
+  --- progress.csv as rows of {column = value}.
+  local function csv_rows(path)
+    local lines = support.lines(path)
+    local header, rows = {}, {}
+    for col in lines[1]:gmatch("[^,]+") do header[#header + 1] = col end
+    for i = 2, #lines do
+      local row, j = {}, 0
+      for v in (lines[i] .. ","):gmatch("([^,]*),") do j = j + 1; row[header[j]] = v end
+      rows[#rows + 1] = row
+    end
+    return rows, header
+  end
+
+  it("testCSV: three rows, their episode_reward_mean 4, 5, 6", function()
+    local rows = csv_rows(logged({tune.CSVLoggerCallback()}) .. "/progress.csv")
+    assert.equal(3, #rows)
+    assert.same({"4", "5", "6"}, {rows[1].episode_reward_mean, rows[2].episode_reward_mean, rows[3].episode_reward_mean})
+  end)
+
+  it("testJSON: three results, and the config in params.json", function()
+    local logdir = logged({tune.JsonLoggerCallback()})
+    local rows = support.lines(logdir .. "/result.json")
+    assert.equal(3, #rows)
+    for i, line in ipairs(rows) do assert.equal(3 + i, core.json_decode(line).episode_reward_mean) end
+    local last = core.json_decode(rows[3])
+    assert.same({1, 2, 3}, last.score)
+    assert.same({world = 1}, last.hello)
+    local params = core.json_decode(core.read_file(logdir .. "/params.json"))
+    assert.same({a = 2, b = 5, c = {c = {D = 123}, e = core.null}}, params)
+  end)
+
+  it("testCSVEmptyHeader: a trial started twice before its first result still has the CSV header", function()
+    local a = tune.run("flaky", {config = {steps = 2, fail_at = 1, fail_times = 1, marker = dir .. "/marker"},
+      max_failures = 1, local_dir = dir, verbose = 0})
+    assert.equal("TERMINATED", a.trials[1].status)
+    local rows, header = csv_rows(a.trials[1].logdir .. "/progress.csv")
+    assert.is_truthy(table.concat(header, ","):find("training_iteration", 1, true))
+    assert.equal(2, #rows)
+  end)
+end)
