@@ -23,13 +23,16 @@ function M._set_worker_info(info) proc.worker_info = info end
 --- The trial this worker serves: {trial_id, name, logdir, config, bundles}.
 function M.get_worker_info() return proc.worker_info end
 
---- tune.report(metrics [, {checkpoint = table}])
+--- tune.report(metrics [, {checkpoint = table}]); metrics may be a number, {_metric = n}
 function M.report(metrics, opts)
   if proc.session == nil then
     error("tune.report() can only be called inside a function trainable run by tune", 2)
   end
+  -- Ray's tune.report(value): the anonymous metric, as a returned number.
+  if type(metrics) == "number" then metrics = {_metric = metrics} end
   if type(metrics) ~= "table" then
-    error("tune.report() expects a table of metrics, got " .. type(metrics), 2)
+    error("tune.report() expects a table of metrics (or a number: the anonymous metric _metric), got "
+      .. type(metrics), 2)
   end
   if opts ~= nil and type(opts) ~= "table" then
     error("tune.report(): the second argument must be a table like {checkpoint = ...}", 2)
