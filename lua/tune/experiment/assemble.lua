@@ -343,7 +343,7 @@ function M.build(opts, o, cli, t, run_count)
     resources_per_trial = o.resources_per_trial, checkpoint_freq = opt(opts, "checkpoint_freq"),
     checkpoint_at_end = opt(opts, "checkpoint_at_end"), keep_checkpoints_num = opt(opts, "keep_checkpoints_num"),
     checkpoint_score_attr = opt(opts, "checkpoint_score_attr"), max_failures = o.max_failures,
-    restore = opt(opts, "restore") and util.abspath(opt(opts, "restore")), trial_name_creator = opt(opts, "trial_name_creator"),
+    restore = opt(opts, "restore") and util.abspath(util.expanduser(opt(opts, "restore"))), trial_name_creator = opt(opts, "trial_name_creator"),
     trial_dirname_creator = opt(opts, "trial_dirname_creator"), log_to_file = o.log_to_file,
     experiment_id = util.random_hex(32),
   }

@@ -205,10 +205,10 @@ local function check_types(opts)
   local unusable = require("tune.reporter").unusable(opt(opts, "progress_reporter"), show)
   if unusable then M.refuse("tune.run: progress_reporter" .. unusable) end
   local restore = expect(opts, "restore", "a checkpoint's path (string)", is_string)
-  if restore ~= nil and core.stat(restore) == nil then
+  if restore ~= nil and core.stat(util.expanduser(restore)) == nil then -- "~/..." as Ray's expanduser
     M.refuse(("tune.run: restore: the checkpoint %s does not exist"):format(show(restore)))
   end
-  if restore ~= nil and core.stat(restore .. "/.tune_metadata.json") ~= "file" then
+  if restore ~= nil and core.stat(util.expanduser(restore) .. "/.tune_metadata.json") ~= "file" then
     -- Any other path was taken and ignored: the trial started from scratch.
     M.refuse(("tune.run: restore: %s is not a checkpoint (a checkpoint_NNNNNN directory a trial saved, which "
       .. "holds .tune_metadata.json)"):format(show(restore)))
