@@ -56,7 +56,8 @@ local function leftovers()
     return string.format("%s wchan %s stack %s", head, core.read_file("/proc/" .. pid .. "/wchan") or "?",
       #frames > 0 and table.concat(frames, "<") or "?"), st:match("^%d+ %b() %S+ (%d+)")
   end
-  for _, pid in ipairs(support.processes_named(MARK)) do
+  -- (Only this checkout's: the marker is a copy of sleep in each experiment's directory.)
+  for _, pid in ipairs(support.processes_named(MARK, support.tmp_root .. "/")) do
     local me, ppid = describe(pid)
     -- A zombie handed to init is dead (the kill took effect); reaping it
     -- is init's job, which some containers' init does late.

@@ -270,7 +270,7 @@ describe("resume", function()
     p:read("a")
     p:close()
     assert.is_true(core.now() - t0 < 10, "took " .. (core.now() - t0) .. " s")
-    assert.same({}, support.processes_named("tl-busy-5454"))
+    assert.same({}, support.processes_named("tl-busy-5454", support.tmp_root .. "/"))
   end)
 
   it("the first SIGINT ends within seconds even when a trainable ignores stop", function()
@@ -286,7 +286,7 @@ describe("resume", function()
     assert.is_true(core.now() - t0 < 4, "took " .. (core.now() - t0) .. " s")
     assert.truthy(persistence.find_state(dir .. "/resume"))
     -- What the trainables started went with their workers.
-    assert.same({}, support.processes_named("tl-busy-4343"))
+    assert.same({}, support.processes_named("tl-busy-4343", support.tmp_root .. "/"))
   end)
 
   it("says which trial does not stop, and how to force it", function()

@@ -154,17 +154,25 @@ end
 
 --- The pids of the processes named `name` (their /proc/<pid>/stat; not
 --- pgrep -f, whose reads of other processes' cmdline can block on a
---- process the sanitizers hold stopped).
-function M.processes_named(name)
+--- process the sanitizers hold stopped). `under`: only those whose program
+--- path (the cmdline's first word, read of those processes alone) starts
+--- with it, so that another checkout's run of the same spec is not counted.
+function M.processes_named(name, under)
   local pids = {}
   for _, e in ipairs(core.listdir("/proc") or {}) do
     if e:match("^%d+$") then
       local st = core.read_file("/proc/" .. e .. "/stat")
-      if st and st:find("(" .. name .. ")", 1, true) and not st:match("^%d+ %b() Z") then pids[#pids + 1] = e end
+      if st and st:find("(" .. name .. ")", 1, true) and not st:match("^%d+ %b() Z") then
+        local argv0 = under and (core.read_file("/proc/" .. e .. "/cmdline") or ""):match("^[^%z]*")
+        if not under or (argv0 and argv0:sub(1, #under) == under) then pids[#pids + 1] = e end
+      end
     end
   end
   return pids
 end
+
+--- The directory under which tmpdir() makes this run's directories.
+M.tmp_root = root
 
 --- Column `name` of a CSV file (progress.csv: no quoted commas in these
 --- specs), as numbers (an empty cell is skipped).
