@@ -78,6 +78,14 @@ describe("bad input through tune.run", function()
       refusal{progress_reporter = {should_report = true, report = hook}, verbose = 1}, 1, true)
     assert.matches("tune.run: progress_reporter.setup must be a method (a function), got 5 (number)",
       refusal{progress_reporter = {setup = 5, should_report = hook, report = hook}, verbose = 1}, 1, true)
+    -- A subclass that left one out inherits ProgressReporter's, which raises.
+    local Partial = tune.ProgressReporter:extend("Partial")
+    function Partial.report() end
+    assert.matches("tune.run: progress_reporter Partial must implement should_report(trials, done)",
+      refusal{progress_reporter = Partial(), verbose = 1}, 1, true)
+    Partial.should_report, Partial.report = hook, nil
+    assert.matches("tune.run: progress_reporter Partial must implement report(trials, done, sys_info)",
+      refusal{progress_reporter = Partial(), verbose = 1}, 1, true)
     local callable = setmetatable({}, {__call = hook})
     local a = tune.run("steps", {config = {iters = 1}, local_dir = dir, verbose = 1,
       progress_reporter = {setup = callable, should_report = callable, report = callable}})

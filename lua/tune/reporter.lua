@@ -334,6 +334,11 @@ function M.unusable(v, show)
     if f ~= nil and type(f) ~= "function" and not (type(mt) == "table" and mt.__call ~= nil) then
       return string.format(".%s must be a method (a function), got %s", hook, show(f))
     end
+    -- ProgressReporter's own only raises, at the first report.
+    if f ~= nil and f == ProgressReporter[hook] and hook ~= "setup" then
+      return string.format(" %s must implement %s(trials, done%s)", tostring((getmetatable(v) or {}).__name), hook,
+        hook == "report" and ", sys_info" or "")
+    end
   end
 end
 
