@@ -3,7 +3,8 @@
 local core = require("tune.core")
 local support = require("spec.support")
 
-local tunelua = os.getenv("TUNELUA_BIN") or "build/tunelua"
+-- Absolute: some cases run it from another directory (env -C).
+local tunelua = require("tune.util").abspath(os.getenv("TUNELUA_BIN") or "build/tunelua")
 local X = "spec/fixtures/experiments/"
 
 local function run(args, env)
@@ -422,6 +423,18 @@ tune.run(function() tune.report{loss = 1} end, {local_dir = %q, verbose = 0})
     code, out = run("analyze " .. dir .. "/missing")
     assert.equal(2, code)
     assert.matches("tunelua analyze:", out)
+    -- "--" ends the options, as for an experiment file: a directory whose
+    -- name starts with "-" was an unknown option "--".
+    assert(os.rename(dir .. "/first", dir .. "/-first"))
+    code, out = run("analyze --csv -- -first", "-C " .. dir)
+    assert.equal(0, code, out)
+    assert.matches("^Trial name,", out)
+    code, out = run("report -o " .. dir .. "/r.html -- -first", "-C " .. dir)
+    assert.equal(0, code, out)
+    assert.equal("Report: " .. dir .. "/r.html\n", out)
+    code, out = run("report -- -first --", "-C " .. dir)
+    assert.equal(2, code, out)
+    assert.equal("tunelua report: one experiment directory at a time (got -first and --)\n", out)
   end)
   it("refuses a second tune.run of a script into the directory of an earlier one", function()
     local dir = support.tmpdir("cli-two-runs")

@@ -22,6 +22,7 @@ options:
   --top N           print only the first N trials
   --csv             print CSV (RFC 4180 quoting, LF line ends) instead of a table
   -h, --help        this text
+  --                the end of the options (a DIR whose name starts with -)
 ]]
 
 local OPTIONS = {"--metric", "--mode", "--scope", "--top", "--csv", "--help"}
@@ -67,17 +68,19 @@ end
 local function parse_args(args)
   local o = {}
   local i = 1
+  local ended -- after "--": a directory, even one whose name starts with "-"
   while args[i] ~= nil do
     local a = args[i]
     local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
-    name = name or a
+    name = (not ended) and (name or a) or ""
     local function take()
       if value ~= nil then return value end
       i = i + 1
       if args[i] == nil then error({usage = "option " .. name .. " needs a value"}) end
       return args[i]
     end
-    if name == "-h" or name == "--help" then o.help = true
+    if name == "--" then ended = true
+    elseif name == "-h" or name == "--help" then o.help = true
     elseif name == "--metric" then
       o.metric = take()
       if o.metric == "" then error({usage = "--metric: expected a metric name, got an empty name"}) end
@@ -90,7 +93,7 @@ local function parse_args(args)
     elseif name == "--csv" then
       if value ~= nil then error({usage = "--csv takes no value"}) end
       o.csv = true
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
+    elseif not ended and a:sub(1, 1) == "-" and a ~= "-" then
       local near = util.closest(name, OPTIONS)
       error({usage = "unknown option " .. a .. (near and (" (did you mean " .. near .. "?)") or "")})
     elseif o.dir == nil then

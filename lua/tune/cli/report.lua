@@ -14,6 +14,7 @@ against trials, and each hyperparameter against the metric.
 options:
   -o, --output FILE   where to write it (default: DIR/report.html)
   -h, --help          this text
+  --                  the end of the options (a DIR whose name starts with -)
 ]]
 
 local function fail(msg)
@@ -22,17 +23,19 @@ local function fail(msg)
 end
 
 function M.main(args)
-  local dir, out
+  local dir, out, ended -- after "--": a directory, even one whose name starts with "-"
   local i = 1
   while args[i] do
     local a = args[i]
-    if a == "-h" or a == "--help" then
+    local o = not ended and a or "" -- the option it is, if any
+    if o == "--" then ended = true
+    elseif o == "-h" or o == "--help" then
       io.stdout:write(M.USAGE)
       return 0
-    elseif a == "-o" or a == "--output" or a:match("^%-%-output=") then
+    elseif o == "-o" or o == "--output" or o:match("^%-%-output=") then
       if a:sub(9, 9) == "=" then out = a:sub(10) else out, i = args[i + 1], i + 1 end
       if not out or out == "" then return fail(a:match("^[^=]*") .. " needs a file name") end
-    elseif a:sub(1, 1) == "-" then
+    elseif o:sub(1, 1) == "-" then
       return fail("unknown option " .. a .. "\n" .. M.USAGE)
     elseif dir then
       return fail("one experiment directory at a time (got " .. dir .. " and " .. a .. ")")
