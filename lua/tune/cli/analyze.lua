@@ -80,7 +80,9 @@ local function parse_args(args)
       return args[i]
     end
     if name == "--" then ended = true
-    elseif name == "-h" or name == "--help" then o.help = true
+    elseif name == "-h" or name == "--help" then
+      if value ~= nil then error({usage = "--help takes no value"}) end
+      o.help = true
     elseif name == "--metric" then
       o.metric = take()
       if o.metric == "" then error({usage = "--metric: expected a metric name, got an empty name"}) end
