@@ -127,6 +127,17 @@ end, {local_dir = %q, verbose = 0, config = {driver = core.getpid()}})
     local code, out = run("--frobnicate x.lua")
     assert.equal(2, code)
     assert.matches("unknown option %-%-frobnicate", out)
+    -- A value after a space, where only --flag=value is read, was taken
+    -- for the file, which the error named with no hint.
+    code, out = run("--resume AUTO " .. X .. "cli_ok.lua")
+    assert.equal(2, code)
+    assert.equal("tunelua: cannot open AUTO: No such file or directory (--resume takes its value as --resume=AUTO)\n", out)
+    code, out = run("--dashboard 8080 " .. X .. "cli_ok.lua")
+    assert.equal(2, code)
+    assert.equal("tunelua: cannot open 8080: No such file or directory (--dashboard takes its value as "
+      .. "--dashboard=8080)\n", out)
+    code, out = run("--resume missing.lua")
+    assert.equal("tunelua: cannot open missing.lua: No such file or directory\n", out)
   end)
 
   it("runs a file with two experiments, flags winning over the file", function()

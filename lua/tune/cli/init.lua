@@ -206,7 +206,14 @@ function M.main(argv)
   M.script, M.args = script, args
   rawset(_G, "arg", args) -- what lua.c gives a script; the one global set here
   local chunk, err = loadfile(script)
-  if not chunk then return die(err) end
+  if not chunk then
+    -- "--resume AUTO exp.lua", "--dashboard 8080 exp.lua": the value was taken for the file.
+    local prev = argv[i - 1]
+    if (prev == "--resume" and RESUME_MODES[script:upper()]) or (prev == "--dashboard" and script:match("^%d+$")) then
+      err = string.format("%s (%s takes its value as %s=%s)", err, prev, prev, script)
+    end
+    return die(err)
+  end
   local ok, res = xpcall(chunk, function(e)
     if type(e) == "table" and e.tune_error then return e end
     -- tune.run's refusals (a wrong option, a state it will not resume
