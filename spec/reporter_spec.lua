@@ -514,6 +514,22 @@ describe("tune.reporter", function()
       assert.is_false(r:should_report({}))
     end)
 
+    it("refuses a TUNE_COMPACT_REPORT that is not an integer at the caller's line", function()
+      -- It raised inside the library, with a traceback and no line of the caller's.
+      local orig = os.getenv("TUNE_COMPACT_REPORT")
+      for _, v in ipairs({"abc", "0.5"}) do
+        assert(core.setenv("TUNE_COMPACT_REPORT", v))
+        local ok, err = pcall(function()
+          local r = reporter.CLIReporter{}
+          return r
+        end)
+        assert(core.setenv("TUNE_COMPACT_REPORT", orig))
+        assert.is_false(ok)
+        assert.matches("reporter_spec%.lua:%d+: CLIReporter: environment variable TUNE_COMPACT_REPORT=\"" .. v:gsub("%.", "%%.")
+          .. "\" is not an integer", err)
+      end
+    end)
+
     it("refuses a NaN frequency or sample count (a NaN frequency reported only at the end)", function()
       assert.has_error(function() compact{max_report_frequency = 0 / 0} end,
         "CLIReporter: max_report_frequency must be a number of seconds >= 0")

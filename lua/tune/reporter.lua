@@ -157,7 +157,12 @@ function CLIReporter:__init(opts)
     local compact = opts.compact
     if compact == nil then compact = opts.compact_report end
     if compact == nil then
-      local env = util.env_number("TUNE_COMPACT_REPORT")
+      -- Ray's int(): a wrong one is said at the caller's line, as tune.run says it.
+      local ok, env = pcall(util.env_number, "TUNE_COMPACT_REPORT")
+      if not ok or (env ~= nil and math.tointeger(env) == nil) then
+        error(string.format("CLIReporter: environment variable TUNE_COMPACT_REPORT=%q is not an integer",
+          os.getenv("TUNE_COMPACT_REPORT")), level)
+      end
       if env ~= nil then compact = env ~= 0 end
     end
     if compact == nil then compact = opts.out ~= nil or not core.isatty(1) end
