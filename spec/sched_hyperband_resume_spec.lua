@@ -124,12 +124,7 @@ describe("Searchers resumed after a crash", function()
       assert.matches("LEARNT 2=4 6=3$", line(ref, "LEARNT"))
       for _, n in ipairs(extra == "100000 0" and {18, 26, 34, 38} or {18, 26, 42, 60, 70}) do
         local dir = support.tmpdir("bohb-missed-" .. n)
-        local args = "--num-cpus 1 " .. EXP .. " " .. dir .. " bohb " .. extra
-        local out
-        code, out = run(args, "TUNE_TEST_CRASH_AT_WRITE=" .. n)
-        assert.equal(137, code, out)
-        code, out = run("--resume " .. args)
-        assert.equal(0, code, out)
+        local out = support.crash_and_resume("--num-cpus 1 " .. EXP .. " " .. dir .. " bohb " .. extra, n)
         assert.equal(line(ref, "LEARNT"), line(out, "LEARNT"), extra .. ", crash at write " .. n)
         assert.equal(line(ref, "LAST"), line(out, "LAST"), extra .. ", crash at write " .. n)
       end

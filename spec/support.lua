@@ -227,6 +227,17 @@ function M.tunelua(args, env, timeout_s)
   return code, out
 end
 
+--- Runs tunelua `args` killed at its n-th journal or snapshot write
+--- (TUNE_TEST_CRASH_AT_WRITE), then `--resume args`, each within 30 s:
+--- asserts the kill and the resume's success; the resume's output.
+function M.crash_and_resume(args, n)
+  local code, out = M.tunelua(args, "TUNE_TEST_CRASH_AT_WRITE=" .. n, 30)
+  if code ~= 137 then error(string.format("not killed at write %d (exit %s): %s", n, tostring(code), out), 2) end
+  code, out = M.tunelua("--resume " .. args, nil, 30)
+  if code ~= 0 then error(string.format("the resume after write %d failed (exit %s): %s", n, tostring(code), out), 2) end
+  return out
+end
+
 --- A callback that counts the most trials RUNNING at the end of a step:
 --- the callback and a function returning that peak.
 function M.running_peak()

@@ -208,7 +208,8 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
     if self.store then
       local it = tonumber(result.training_iteration) or tonumber(trial.last_result.training_iteration) or 0
       trial._finishing = it
-      self.store:journal{event = "finishing", trial_id = trial.trial_id, iteration = it}
+      local own = not (stop or should) or nil -- the scheduler's STOP: its on_trial_result had the result (missed.lua)
+      self.store:journal{event = "finishing", trial_id = trial.trial_id, iteration = it, scheduler = own}
     end
   else
     self:_search("on_trial_result", nil, trial.trial_id, flat)

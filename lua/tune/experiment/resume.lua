@@ -372,6 +372,7 @@ function R:resume(mode, loader, resources)
       local t = self:get_trial(e.trial_id)
       if t and not told[e.trial_id] then
         self:_search("on_trial_complete", nil, t.trial_id, results.flat_view(t.last_result), e.status == Trial.ERROR)
+        feed:complete(t)
       end
       told[e.trial_id] = true
     elseif e.event == "status" then
@@ -382,6 +383,7 @@ function R:resume(mode, loader, resources)
   feed:feed_all(restored)
   for _, t in ipairs(finished) do
     self:_search("on_trial_complete", nil, t.trial_id, results.flat_view(t.last_result), false)
+    feed:complete(t)
   end
   self.callbacks:set_state(state.callbacks, state.path)
   self.resumed = true

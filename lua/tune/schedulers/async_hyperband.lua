@@ -25,6 +25,7 @@ local AsyncHyperBandScheduler = TrialScheduler:extend(nil, "AsyncHyperBandSchedu
 -- It ranks by a metric: tune.run refuses to start it without one.
 AsyncHyperBandScheduler.requires_metric = true
 AsyncHyperBandScheduler.OPTIONS = OPTIONS
+AsyncHyperBandScheduler.replays_missed_results = true -- after --resume, those logged after its snapshot (missed.lua)
 
 --------------------------------------------------------------------------
 -- Helpers
@@ -64,10 +65,7 @@ end
 AsyncHyperBandScheduler._nanpercentile = nanpercentile
 
 --- Python's int(): truncation toward zero.
-local function trunc(x)
-  if x >= 0 then return math.floor(x) end
-  return math.ceil(x)
-end
+local function trunc(x) return x >= 0 and math.floor(x) or math.ceil(x) end
 
 --------------------------------------------------------------------------
 -- _Bracket: the rungs of one bracket (Ray's _Bracket)

@@ -26,6 +26,8 @@ MedianStoppingRule.requires_metric = true
 -- set_search_properties sets min when no mode was given).
 MedianStoppingRule.requires_mode = false
 MedianStoppingRule.OPTIONS = OPTIONS
+-- After --resume it is given the results logged after its snapshot (experiment/missed.lua).
+MedianStoppingRule.replays_missed_results = true
 
 local function opt(opts, k) return util.with_default(opts, OPTIONS, k) end
 
