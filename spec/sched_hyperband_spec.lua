@@ -580,4 +580,20 @@ describe("HyperBandScheduler", function()
     assert.same(support.nan_free(sched:save()), support.nan_free(support.json_roundtrip(fresh:save())))
     assert.equal(sched:debug_string(), fresh:debug_string())
   end)
+
+  -- Ray asserts a non-negative time; the trial failed with the library's
+  -- "hyperband.lua:205: update_trial_stats: negative time".
+  it("names a negative or NaN time_attr of a result, and the trial", function()
+    for _, t in ipairs({-1, NAN}) do
+      local sched, runner = scheduler_setup(2, 9)
+      local trial = runner:get_trials()[1]
+      runner:_launch_trial(trial)
+      local r = result(1, 1)
+      r.training_iteration = t
+      local ok, err = pcall(sched.on_trial_result, sched, runner, trial, r)
+      assert.is_false(ok)
+      assert.equal(string.format('HyperBandScheduler: the time_attr "training_iteration" of trial ft_0000 must be >= 0, '
+        .. "got %s", t == -1 and "-1" or "nan"), err)
+    end
+  end)
 end)

@@ -470,6 +470,10 @@ function HyperBandScheduler:_record_result(runner, trial, result)
   self:_link(runner, trial)
   self:_reconcile_if_needed()
   local t = numeric(self, trial, result, self._time_attr, "time_attr", true)
+  if not (t >= 0) then -- (Ray's assertion in update_trial_stats)
+    error(("%s: the time_attr %q of trial %s must be >= 0, got %s"):format(self.__name, self._time_attr,
+      tostring(trial.trial_id), util.show_got(t)), 0)
+  end
   local m = numeric(self, trial, result, self.metric, "metric", false)
   local info = self._trial_info[trial.trial_id]
   if not (info and info.bracket:has(trial.trial_id)) then
