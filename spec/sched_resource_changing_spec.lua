@@ -320,6 +320,15 @@ describe("ResourceChangingScheduler", function()
     assert.matches("sched_resource_changing_spec.lua:%d+: DistributeResources", err)
     assert.has_error(function() DistributeResourcesToTopJob{mode = "best"} end)
     assert.has_error(function() DistributeResources{add_bundle = true} end)
+    -- cpu and CPU both: which counted depended on the table's order.
+    ok, err = pcall(function()
+      local d = DistributeResources{increase_by = {cpu = 1, CPU = 2}}
+      return d
+    end)
+    assert.is_false(ok)
+    assert.matches('spec.lua:%d+: DistributeResources: increase_by gives CPU twice %(as "CPU" and "cpu"%)', err)
+    ok, err = pcall(DistributeResourcesToTopJob, {reserve_resources = {gpu = 1, GPU = 0}})
+    assert.matches('reserve_resources gives GPU twice', err)
     -- A class where an instance belongs ran its methods with the class as
     -- self: a traceback from save, or "unknown option" at every result.
     for _, c in ipairs({{base_scheduler = tune.schedulers.ASHAScheduler},

@@ -123,13 +123,19 @@ local function check_resource_table(v, name, cls, level)
   if type(v) ~= "table" then
     error(string.format("%s: %s must be a table of resource = amount", cls, name), level + 1)
   end
-  local out = {}
-  for k, x in pairs(v) do
+  local out, given = {}, {}
+  for _, k in ipairs(util.sorted_keys(v)) do
+    local x = v[k]
     if type(k) ~= "string" or type(x) ~= "number" or x ~= x or x < 0 then
       error(string.format("%s: %s must map resource names to non-negative numbers", cls, name), level + 1)
     end
     local lk = k:lower()
-    out[(lk == "cpu" and "CPU") or (lk == "gpu" and "GPU") or k] = x
+    local key = (lk == "cpu" and "CPU") or (lk == "gpu" and "GPU") or k
+    -- Which of cpu and CPU counted depended on the table's order.
+    if given[key] then
+      error(string.format("%s: %s gives %s twice (as %q and %q)", cls, name, key, given[key], k), level + 1)
+    end
+    out[key], given[key] = x, k
   end
   return out
 end
