@@ -685,6 +685,19 @@ describe("bad input through tune.run", function()
     end
     assert.matches("must not contain '/'", refusal{name = "a/../../b"})
     assert.matches("name must not contain a NUL character", refusal{name = "a\0b"})
+    -- Longer than a directory's name may be: mkdir failed inside the library.
+    assert.matches("tune.run: name is too long for a directory's name (256 bytes, at most 255)",
+      refusal{name = string.rep("n", 256)}, 1, true)
+  end)
+
+  it("names the trainable when the default experiment name made of it is not a directory's name", function()
+    -- It said "name ... " though no name was given, or failed inside the library (File name too long).
+    local Long = tune.Trainable:extend(nil, string.rep("L", 240))
+    assert.matches('tune.run: the experiment\'s default name (made of the trainable\'s name "' .. string.rep("L", 240)
+      .. '": give name =) is too long for a directory\'s name (260 bytes, at most 255)', refusal({}, Long), 1, true)
+    local Latin = tune.Trainable:extend(nil, "caf\xe9")
+    assert.matches('default name (made of the trainable\'s name "caf\xe9": give name =) must be UTF-8 text',
+      refusal({}, Latin), 1, true)
   end)
 
   it("refuses a NUL character, or bytes that are not UTF-8, in the config's strings and keys", function()

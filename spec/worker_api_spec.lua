@@ -198,14 +198,20 @@ describe("the worker API", function()
     end)
   end)
 
-  it("extend() refuses a class name that is not a non-empty string, and methods that are not a table, at the caller's line", function()
+  it("extend() and register_trainable refuse a name that is not a non-empty string without NUL, at the caller's line", function()
     -- extend(nil, 5) raised "attempt to index a number value" inside the
-    -- library at tune.run; extend(5) was ignored; "" named trials "_".
+    -- library at tune.run; extend(5) was ignored; "" named trials "_"; a
+    -- NUL failed tune.run inside the library (persistence.lua).
+    local class_name = "Trainable:extend: the class name must be a non-empty string without a NUL character, got "
     local cases = {
-      {function() local C = tune.Trainable:extend(nil, 5); return C end, "Trainable:extend: the class name must be a non-empty string, got number"},
-      {function() local C = tune.Trainable:extend(nil, ""); return C end, 'Trainable:extend: the class name must be a non-empty string, got ""'},
+      {function() local C = tune.Trainable:extend(nil, 5); return C end, class_name .. "number"},
+      {function() local C = tune.Trainable:extend(nil, ""); return C end, class_name .. '""'},
+      {function() local C = tune.Trainable:extend(nil, "a\0b"); return C end, class_name .. '"a\\0b"'},
       {function() local C = tune.Trainable:extend(5); return C end, "Trainable:extend: the methods must be a table, got number"},
-      {function() local C = tune.Trainable:extend(nil, "A"):extend(nil, {}); return C end, "A:extend: the class name must be a non-empty string, got table"},
+      {function() local C = tune.Trainable:extend(nil, "A"):extend(nil, {}); return C end,
+        "A:extend: the class name must be a non-empty string without a NUL character, got table"},
+      {function() tune.register_trainable("a\0b", function() end) end,
+        'register_trainable: the name must be a non-empty string without a NUL character, got "a\\0b"'},
     }
     refused_at_caller(cases, "")
     assert.equal("Named", tune.Trainable:extend("Named").__name)

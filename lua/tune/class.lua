@@ -25,9 +25,9 @@ local function extend(parent, methods, name)
     error(string.format("%s: the methods must be a table, got %s", where, type(methods)), 2)
   end
   local given = name or (type(methods) == "string" and methods) or nil
-  if given ~= nil and (type(given) ~= "string" or given == "") then
-    error(string.format("%s: the class name must be a non-empty string, got %s", where,
-      type(given) == "string" and '""' or type(given)), 2)
+  if given ~= nil and (type(given) ~= "string" or given == "" or given:find("\0", 1, true)) then
+    error(string.format("%s: the class name must be a non-empty string without a NUL character, got %s", where,
+      type(given) == "string" and string.format("%q", given) or type(given)), 2)
   end
   local cls = {}
   if type(methods) == "table" then

@@ -166,7 +166,7 @@ local function place(opts, o, cli, trainable_name, run_count, earlier)
     -- <name>, <name>_2, <name>_3, ... (docs/reference/cli.md).
     name = run_count == 1 and cli.name or (cli.name .. "_" .. run_count)
   end
-  options.check_dir_name(cli.name and "--name" or "name", name)
+  options.check_dir_name(cli.name and "--name" or "name", name, not cli.name and opt(opts, "name") == nil and trainable_name)
   check_local_dir(util.abspath(local_dir))
   local experiment_dir = util.join(util.abspath(local_dir), name)
   local kind = core.stat(experiment_dir) -- (a file there failed the runner's mkdir, inside the library)

@@ -44,10 +44,7 @@ local function opt(opts, k) return util.with_default(opts, M.OPTIONS, k) end
 M.get = opt
 
 --- A value in a refusal: a string quoted, anything else with its type.
-local function show(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  return tostring(v) .. " (" .. type(v) .. ")"
-end
+local function show(v) return type(v) == "string" and string.format("%q", v) or tostring(v) .. " (" .. type(v) .. ")" end
 
 local function check_log_to_file(v)
   if v == true then return {"stdout", "stderr"} end
@@ -120,16 +117,18 @@ local function is_function(v) return type(v) == "function" or (type(v) == "table
   and getmetatable(v).__call ~= nil) end
 
 --- A name that becomes one directory under local_dir: not empty, "." or
---- "..", without "/" or a NUL character (which C would cut the path at).
-function M.check_dir_name(what, v)
+--- "..", no "/" or NUL (C would cut the path there), UTF-8 (paths travel as
+--- JSON text), at most 255 bytes; `from`: the trainable's name it was made of.
+function M.check_dir_name(what, v, from)
+  if from then what = ("the experiment's default name (made of the trainable's name %s: give name =)"):format(show(from)) end
   if type(v) ~= "string" then M.refuse(("tune.run: %s must be a string, got %s"):format(what, show(v))) end
   if v == "" or v == "." or v == ".." then
     M.refuse(("tune.run: %s must name a directory under local_dir, got %s"):format(what, show(v)))
   end
   if v:find("/", 1, true) then M.refuse("tune.run: the experiment name must not contain '/'") end
   if v:find("\0", 1, true) then M.refuse(("tune.run: %s must not contain a NUL character"):format(what)) end
-  -- Paths travel as JSON, which holds text: other bytes would name another directory.
   if not utf8.len(v) then M.refuse(("tune.run: %s must be UTF-8 text, got %s"):format(what, show(v))) end
+  if #v > 255 then M.refuse(("tune.run: %s is too long for a directory's name (%d bytes, at most 255)"):format(what, #v)) end
 end
 
 --- The config's literal values, which trials get as JSON (util.not_plain,

@@ -84,8 +84,9 @@ function M.register_trainable(name, trainable, origin)
   -- replaces it, as a later registration does in Ray (the built-ins,
   -- loaded at the first look-up, replaced it).
   load_builtins()
-  if type(name) ~= "string" or name == "" then
-    error("register_trainable: the name must be a non-empty string", 2)
+  if type(name) ~= "string" or name == "" or name:find("\0", 1, true) then
+    error("register_trainable: the name must be a non-empty string without a NUL character, got "
+      .. (type(name) == "string" and string.format("%q", name) or type(name)), 2)
   end
   local mt = type(trainable) == "table" and getmetatable(trainable)
   if not kind_of(trainable) and type(mt) == "table" and mt.__call ~= nil and instance_of(trainable) == nil then
