@@ -21,7 +21,10 @@ tune.get_trial_info = session.get_trial_info
 
 --- tune.sleep(seconds): sleeps without spinning.
 function tune.sleep(s)
-  if type(s) ~= "number" or s ~= s then error("tune.sleep expects a number of seconds, got " .. tostring(s), 2) end
+  if type(s) ~= "number" or s ~= s then
+    -- (A string "0.5" was shown as 0.5, as if it were the number.)
+    error("tune.sleep expects a number of seconds, got " .. require("tune.util").show_got(s), 2)
+  end
   core.sleep(s)
 end
 
