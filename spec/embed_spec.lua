@@ -6,10 +6,11 @@ local support = require("spec.support")
 --- Runs `source` (a format string, given the directory as %q) as
 --- host.lua in a new directory `name` under lua5.4 (the spec's LUA_PATH
 --- and LUA_CPATH find the library); its exit status and output.
-local function host(name, source)
+local function host(name, source, stdin)
   local dir = support.tmpdir(name)
   assert(core.write_atomic(dir .. "/host.lua", string.format(source, dir)))
-  local p = io.popen(string.format("cd %q && lua5.4 host.lua 2>&1", dir))
+  -- stdin: the chunk is read from stdin, as no file.
+  local p = io.popen(string.format("cd %q && lua5.4 %s 2>&1", dir, stdin and "- < host.lua" or "host.lua"))
   local out = p:read("a")
   local _, _, code = p:close()
   return code, out
@@ -47,5 +48,17 @@ tune.run(function(c) tune.report{s = c.x} end, {verbose = 0, local_dir = %q, con
     assert.equal(1, code, out)
     assert.matches("host.lua:3: tune.run: the worker cannot find this trainable: .*"
       .. "or a C host that sets arg%[0%] to the file, as lua5.4 does%)", out)
+  end)
+
+  it("refuses at tune.run a name registered by code run from no file, which no worker could find", function()
+    -- Each trial failed with "the start request names no trainable".
+    local code, out = host("embed-no-file", [[
+local tune = require("tune")
+tune.register_trainable("nowhere", function(c) tune.report{s = 1} end)
+tune.run("nowhere", {verbose = 0, local_dir = %q})
+]], true)
+    assert.equal(1, code, out)
+    assert.matches('stdin:3: tune.run: the worker cannot find trainable "nowhere": it was registered by code run from no '
+      .. "file (lua5.4 -e, stdin, a C host's string); register it in a module or in the experiment file", out, 1, true)
   end)
 end)

@@ -428,4 +428,22 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
       refused_at_caller(cases, "tune%.with_parameters")
     end)
   end)
+
+  describe("tune.register_trainable", function()
+    it("finds the registering file through a pcall or a load()ed chunk", function()
+      -- Each trial failed with "the start request names no trainable": the
+      -- worker knew no file to run.
+      local out = support.run_script(dir, [[
+local tune = require("tune")
+assert(pcall(tune.register_trainable, "through_pcall", function(config) tune.report{x = 1} end))
+load("local tune = require('tune'); tune.register_trainable('in_chunk', function() tune.report{x = 2} end)")()
+for _, name in ipairs({"through_pcall", "in_chunk"}) do
+  local a = tune.run(name, {local_dir = arg[1], verbose = 0})
+  print(name, a.trials[1].status, a.trials[1].last_result.x)
+end
+]], dir .. "/results")
+      assert.matches("through_pcall\tTERMINATED\t1\n", out)
+      assert.matches("in_chunk\tTERMINATED\t2\n", out)
+    end)
+  end)
 end)

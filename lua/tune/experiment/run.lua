@@ -84,7 +84,9 @@ local function resolve_trainable(run, level)
     -- Only the simulator runs a name nothing is registered as (it runs no
     -- trainable); any other backend refuses it before writing anything.
     if not e then return run, run, nil, string.format("tune.run: no trainable registered as %q", run) end
-    return e.trainable, run, registered_loader(e, script)
+    return e.trainable, run, registered_loader(e, script), not e.builtin and not e.origin and string.format(
+      "tune.run: the worker cannot find trainable %q: it was registered by code run from no file (lua5.4 -e, "
+      .. "stdin, a C host's string); register it in a module or in the experiment file", run) or nil
   end
   local kind = registry.kind_of(run)
   if not kind then

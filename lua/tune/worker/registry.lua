@@ -46,11 +46,16 @@ function M.what_is(trainable)
   return type(trainable)
 end
 
---- The file of the caller `level` frames up, as an absolute path, or nil.
+--- The file of the caller `level` frames up, as an absolute path: the
+--- first frame from there that runs a file (past a pcall, or a chunk of
+--- load(): the worker runs that file, which calls them again), or nil.
 function M.caller_file(level)
-  local info = debug.getinfo(level + 1, "S")
-  if not info or info.source:sub(1, 1) ~= "@" then return nil end
-  return util.abspath(info.source:sub(2))
+  for lv = level + 1, level + 100 do
+    local info = debug.getinfo(lv, "S")
+    if not info then return nil end
+    if info.source:sub(1, 1) == "@" then return util.abspath(info.source:sub(2)) end
+  end
+  return nil
 end
 
 --- Where a Lua function was defined, as an absolute path, or nil.
