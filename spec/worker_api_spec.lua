@@ -445,5 +445,32 @@ end
       assert.matches("through_pcall\tTERMINATED\t1\n", out)
       assert.matches("in_chunk\tTERMINATED\t2\n", out)
     end)
+
+    it("takes a callable table as a function trainable in tune.run and tune.with_parameters too; refuses another class", function()
+      -- register_trainable took one, but tune.run and with_parameters
+      -- refused it ("got table"), though Ray takes any callable; and
+      -- register_trainable took a scheduler's class, whose trials reported
+      -- the scheduler it made.
+      local out = support.run_script(dir, [[
+local tune = require("tune")
+local Scaler = setmetatable({}, {__call = function(self, config, params)
+  tune.report{v = config.x * (params and params.k or 1)}
+end})
+local opts = {config = {x = 3}, local_dir = arg[1], verbose = 0}
+local a = tune.run(Scaler, opts)
+local b = tune.run(tune.with_parameters(Scaler, {k = 10}), opts)
+print("values", a.trials[1].last_result.v, b.trials[1].last_result.v)
+print("names", tostring(a.trials[1]):match("^(.*)_%x+_%d+$"), tostring(b.trials[1]):match("^(.*)_%x+_%d+$"))
+]], dir .. "/results")
+      assert.matches("values\t3\t30\n", out)
+      assert.matches("names\tScaler\tScaler\n", out)
+      local FIFO = tune.schedulers.FIFOScheduler
+      refused_at_caller({
+        {function() tune.register_trainable("fifo", FIFO) end, 'register_trainable("fifo"): expected a function, a '
+          .. "tune.Trainable class or a tune.command, got the class FIFOScheduler, which is not derived from tune.Trainable"},
+        {function() tune.run(FIFO, {verbose = 0, local_dir = dir}) end, "got the class FIFOScheduler, which is not derived"},
+        {function() tune.with_parameters(FIFO, {}) end, "got the class FIFOScheduler, which is not derived"},
+      }, "")
+    end)
   end)
 end)

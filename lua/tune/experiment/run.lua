@@ -88,6 +88,11 @@ local function resolve_trainable(run, level)
       "tune.run: the worker cannot find trainable %q: it was registered by code run from no file (lua5.4 -e, "
       .. "stdin, a C host's string); register it in a module or in the experiment file", run) or nil
   end
+  local e = registry.kind_of(run) ~= "command" and registry.find(run)
+  if e then return e.trainable, e.name, registered_loader(e, script) end
+  -- A callable table is a function: the worker makes the same one of it.
+  local original = run
+  run = registry.callable(run) or run
   local kind = registry.kind_of(run)
   if not kind then
     error("tune.run: expected a trainable (a function, a tune.Trainable class, a tune.command or a registered name), got "
@@ -96,12 +101,10 @@ local function resolve_trainable(run, level)
   if kind == "command" then
     return run, run.name or "command", {command = run:spec()}
   end
-  local e = registry.find(run)
-  if e then return run, e.name, registered_loader(e, script) end
   -- Not registered: the worker runs the experiment file again, up to this
   -- tune.run call (SPEC "Process model").
   local name = (kind == "class" and rawget(run, "__name") ~= "Trainable" and rawget(run, "__name"))
-    or registry.wrapper_name(run) or local_name(run, level + 1) or "trainable"
+    or registry.wrapper_name(run) or local_name(original, level + 1) or "trainable"
   if not script then
     return run, name, nil, "tune.run: the worker cannot find this trainable: register it with "
       .. "tune.register_trainable(name, fn) in a module, or run the experiment from its file (`tunelua file.lua`, "
@@ -121,7 +124,7 @@ local function worker_run(worker, run, opts)
   local mode = worker.worker_mode()
   mode.runs = mode.runs + 1
   if mode.run_index == mode.runs then
-    local trainable = run
+    local trainable = registry.callable(run) or run
     if type(run) == "string" then
       local e = registry.get(run)
       if not e then error("tune.run: no trainable registered as " .. run, 3) end

@@ -36,6 +36,20 @@ local function kind_of(trainable)
 end
 M.kind_of = kind_of
 
+--- A callable table (one whose metatable has __call) as a function
+--- trainable, as any callable is Ray's: a function that calls it; nil for
+--- anything else, a class (tune.search.Searcher: a call makes an
+--- instance, not a trial's run, as Ray refuses a class that is not a
+--- Trainable) and an instance of a Trainable class included.
+function M.callable(t)
+  local mt = type(t) == "table" and getmetatable(t)
+  if type(mt) ~= "table" or mt.__call == nil or kind_of(t) or rawget(t, "__index") ~= nil
+      or instance_of(t) ~= nil then
+    return nil
+  end
+  return function(...) return t(...) end
+end
+
 --- Why `trainable` is not one: the words for an error after "got ".
 function M.what_is(trainable)
   local cls = instance_of(trainable)
@@ -43,6 +57,8 @@ function M.what_is(trainable)
   if cls == false then
     return "an instance of a tune.Trainable class (pass the class itself, as Ray requires)"
   end
+  local name = type(trainable) == "table" and rawget(trainable, "__index") == trainable and rawget(trainable, "__name")
+  if type(name) == "string" then return string.format("the class %s, which is not derived from tune.Trainable", name) end
   return type(trainable)
 end
 
@@ -93,12 +109,8 @@ function M.register_trainable(name, trainable, origin)
     error("register_trainable: the name must be a non-empty string without a NUL character, got "
       .. (type(name) == "string" and string.format("%q", name) or type(name)), 2)
   end
-  local mt = type(trainable) == "table" and getmetatable(trainable)
-  if not kind_of(trainable) and type(mt) == "table" and mt.__call ~= nil and instance_of(trainable) == nil then
-    -- A callable table is a function trainable, as any callable is Ray's.
-    local callable = trainable
-    trainable = function(...) return callable(...) end
-  end
+  local original = trainable
+  trainable = M.callable(trainable) or trainable
   if not kind_of(trainable) then
     error(string.format("register_trainable(%q): expected a function, a tune.Trainable class or a tune.command, got %s",
       name, M.what_is(trainable)), 2)
@@ -106,6 +118,7 @@ function M.register_trainable(name, trainable, origin)
   entries[name] = {
     name = name,
     trainable = trainable,
+    original = original, -- a callable table, of which trainable is the function
     kind = kind_of(trainable),
     origin = origin or M.caller_file(2),
     cwd = require("tune.core").getcwd(),
@@ -130,7 +143,7 @@ end
 function M.find(trainable)
   load_builtins()
   for _, e in pairs(entries) do
-    if e.trainable == trainable then return e end
+    if e.trainable == trainable or e.original == trainable then return e end
   end
   return nil
 end

@@ -22,6 +22,8 @@ function M.with_parameters(trainable, params)
     end
     inner = e.trainable
   end
+  local original = inner
+  inner = registry.callable(inner) or inner
   local kind = registry.kind_of(inner)
   if kind ~= "function" and kind ~= "class" then
     error("tune.with_parameters() only works with function trainables or classes that inherit from "
@@ -46,7 +48,7 @@ function M.with_parameters(trainable, params)
     if name or not debug.getinfo(2, "l") then break end
     local n, v = debug.getlocal(2, i)
     if n == nil then break end
-    if v == inner and n:sub(1, 1) ~= "(" then name = n end
+    if v == original and n:sub(1, 1) ~= "(" then name = n end
   end
   if kind == "function" then
     -- A tail call: the worker's traceback shows the trainable, not this.
