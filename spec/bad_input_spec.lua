@@ -790,6 +790,14 @@ describe("bad input through tune.run", function()
     local _, e = run({name = "keep"}, Cls)
     assert.matches("^[^\n]*tune.run: Cls:default_resource_request%(config%) returned a number: [^\n]*$",
       tostring(e))
+    -- One that raises likewise (it was "search algorithm BasicVariantGenerator
+    -- failed in next_trial", with the library's traceback).
+    local Raising = tune.Trainable:extend(nil, "Raising")
+    function Raising.default_resource_request() error("no resources here") end
+    _, e = run({name = "keep"}, Raising)
+    assert.matches("^[^\n]*tune.run: Raising:default_resource_request%(config%) failed: [^\n]*: no resources here$",
+      tostring(e))
+    assert.same(before, listing())
     -- A new experiment refused the same ways leaves no directory behind,
     -- nor the local_dir it made (a scheduler's save returning a function
     -- failed the first snapshot; TPESearch without a metric, the first

@@ -40,13 +40,19 @@ end
 function Experiment:pgf_for(config)
   if self._pgf then return self._pgf end
   if registry.kind_of(self.run) == "class" then
-    local r = self.run:default_resource_request(config)
+    -- The user's class is wrong, not the search algorithm that asked for
+    -- the trial (it was blamed, with a traceback into the library): a
+    -- refusal passes the plug-in adapter as it is.
+    local refuse = require("tune.experiment.refusal").refuse
+    local called, r = pcall(self.run.default_resource_request, self.run, config)
+    if not called then
+      refuse(string.format("tune.run: %s:default_resource_request(config) failed: %s", tostring(self.trainable_name),
+        tostring(r)))
+    end
     if r ~= nil then
       local ok, pgf = pcall(placement.to_pgf, r)
       if not ok then
-        -- The user's class is wrong, not the search algorithm that asked
-        -- for the trial: a refusal passes the plug-in adapter as it is.
-        require("tune.experiment.refusal").refuse(string.format("tune.run: %s:default_resource_request(config) "
+        refuse(string.format("tune.run: %s:default_resource_request(config) "
           .. "returned %s: %s", tostring(self.trainable_name),
           type(r) == "table" and "resources that cannot be used" or ("a " .. type(r)),
           (tostring(pgf):gsub("^[^\n]-%.lua:%d+: ", ""))))
