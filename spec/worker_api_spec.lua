@@ -217,6 +217,37 @@ describe("the worker API", function()
     assert.equal("Named", tune.Trainable:extend("Named").__name)
   end)
 
+  it("a class's method that is not a function fails its trial naming it; a class's own constructor may skip the base's", function()
+    -- They failed inside the worker: "init.lua:199: attempt to call a
+    -- string value (method 'setup')", "attempt to perform arithmetic on a
+    -- nil value (field 'iteration')"; a step that is not a function made
+    -- tune.run say the class is not a Trainable.
+    local out = support.run_script(dir, [[
+local tune = require("tune")
+local function class(name)
+  local C = tune.Trainable:extend(nil, name)
+  function C:step() return {n = self.iteration, c = self.config.c, done = true} end
+  return C
+end
+local Setup, Save, Own = class("Setup"), class("Save"), class("Own")
+Setup.setup = "x"
+Save.save_checkpoint = 5
+function Own:__init(config) self.mine = true end
+local opts = {local_dir = arg[1], verbose = 0, raise_on_failed_trial = false, checkpoint_freq = 1, config = {c = 7}}
+for _, C in ipairs({Setup, Save, Own}) do
+  local t = tune.run(C, opts).trials[1]
+  print(C.__name, t.status, t.error_msg or (t.last_result.n .. " " .. t.last_result.c))
+end
+local Step = class("Step")
+Step.step = 5
+print("step", select(2, pcall(tune.run, Step, opts)))
+]], dir .. "/results")
+    assert.matches("Setup\tERROR\t[^\n]*Setup: setup must be a method %(a function%), got string\n", out)
+    assert.matches("Save\tERROR\t[^\n]*Save: save_checkpoint must be a method %(a function%), got number\n", out)
+    assert.matches("Own\tTERMINATED\t0 7\n", out)
+    assert.matches("step\t[^\n]*got the class Step, whose step is a number %(a method must be a function%)\n", out)
+  end)
+
   it("a class's reset_config() sees the new trial's config, id, name and logdir, as in Ray", function()
     -- They were the previous trial's until reset_config() returned.
     local by, a = run("resets", {1, 2, 3}, {reuse_actors = true, num_cpus = 1})

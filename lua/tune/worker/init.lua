@@ -194,8 +194,7 @@ end
 
 function Worker:instantiate(checkpoint)
   if self.kind == "class" then
-    local cls = self.trainable
-    local inst = cls(self.info.config, self.info)
+    local inst = require("tune.worker.trainable").instance(self.trainable, self.info.config, self.info, self.trainable_name)
     inst:setup(self.info.config)
     self.instance = inst
   elseif self.kind == "command" then

@@ -58,8 +58,11 @@ function M.what_is(trainable)
     return "an instance of a tune.Trainable class (pass the class itself, as Ray requires)"
   end
   local name = type(trainable) == "table" and rawget(trainable, "__index") == trainable and rawget(trainable, "__name")
-  if type(name) == "string" then return string.format("the class %s, which is not derived from tune.Trainable", name) end
-  return type(trainable)
+  if type(name) ~= "string" then return type(trainable) end
+  if require("tune.class").is_subclass(trainable, require("tune.worker.trainable").Trainable) then
+    return string.format("the class %s, whose step is a %s (a method must be a function)", name, type(trainable.step))
+  end
+  return string.format("the class %s, which is not derived from tune.Trainable", name)
 end
 
 --- The file of the caller `level` frames up, as an absolute path: the

@@ -64,4 +64,21 @@ function M.class_name(cls, fallback)
   return fallback or "Trainable"
 end
 
+local METHODS = {"setup", "step", "save_checkpoint", "load_checkpoint", "reset_config", "cleanup"}
+
+--- An instance of class `cls` for a trial, its methods checked first (one
+--- that is not a function failed inside the worker, "attempt to call a
+--- string value"), with the fields the worker counts with even when the
+--- class's own constructor did not call this one's.
+function M.instance(cls, config, info, fallback)
+  for _, m in ipairs(METHODS) do
+    if type(cls[m]) ~= "function" then
+      error(string.format("%s: %s must be a method (a function), got %s", M.class_name(cls, fallback), m, type(cls[m])), 0)
+    end
+  end
+  local inst = cls(config, info)
+  if math.type(inst.iteration) ~= "integer" then Trainable.__init(inst, config, info) end
+  return inst
+end
+
 return M
