@@ -248,6 +248,28 @@ print("step", select(2, pcall(tune.run, Step, opts)))
     assert.matches("step\t[^\n]*got the class Step, whose step is a number %(a method must be a function%)\n", out)
   end)
 
+  it("a function that reports one table again, changed, gets each result as it was, and one checkpoint", function()
+    -- The worker set should_checkpoint on the trainable's own table: every
+    -- later report saved the first checkpoint's table again; and a batch
+    -- of buffered results held the one table, each row its last values.
+    for _, length in ipairs({1, 4}) do
+      local t = run("api_case", {"reuses_table"}, {trial_executor = tune.TrialExecutor{result_buffer_length = length}})
+        .reuses_table
+      assert.equal("TERMINATED", t.status)
+      local seen = {}
+      for _, line in ipairs(support.lines(t.logdir .. "/result.json")) do
+        local r = core.json_decode(line)
+        seen[#seen + 1] = string.format("%d/%d%s", r.i, r.inner.i, r.should_checkpoint and "c" or "")
+      end
+      assert.equal("1/1c 2/2 3/3 4/4 5/5 6/6", table.concat(seen, " "), "buffer length " .. length)
+      local checkpoints = {}
+      for _, name in ipairs(core.listdir(t.logdir)) do
+        if name:match("^checkpoint_") then checkpoints[#checkpoints + 1] = name end
+      end
+      assert.same({"checkpoint_000001"}, checkpoints, "buffer length " .. length)
+    end
+  end)
+
   it("a class's reset_config() sees the new trial's config, id, name and logdir, as in Ray", function()
     -- They were the previous trial's until reset_config() returned.
     local by, a = run("resets", {1, 2, 3}, {reuse_actors = true, num_cpus = 1})

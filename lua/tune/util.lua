@@ -3,14 +3,14 @@ local core = require("tune.core")
 
 local M = {}
 
---- Deep copy of plain data (tables are copied, metatables kept).
-function M.deepcopy(v, seen)
-  if type(v) ~= "table" then return v end
+--- Deep copy of plain data (metatables kept), 200 levels down (JSON's limit; deeper ones are shared).
+function M.deepcopy(v, seen, depth)
+  if type(v) ~= "table" or (depth or 0) > 200 then return v end
   seen = seen or {}
   if seen[v] then return seen[v] end
   local out = {}
   seen[v] = out
-  for k, x in pairs(v) do out[M.deepcopy(k, seen)] = M.deepcopy(x, seen) end
+  for k, x in pairs(v) do out[M.deepcopy(k, seen, (depth or 0) + 1)] = M.deepcopy(x, seen, (depth or 0) + 1) end
   return setmetatable(out, getmetatable(v))
 end
 

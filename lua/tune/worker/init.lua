@@ -266,6 +266,9 @@ function Worker:on_train(msg)
     local m, fin, checkpointed = self:step_once()
     local now = core.now()
     if m then
+      -- The trainable may change and report its table again: a batch holds
+      -- copies, and the worker's own field goes on one.
+      if checkpointed or n > 1 then m = require("tune.util").deepcopy(m) end
       if checkpointed then m.should_checkpoint = true end
       -- Integers cross the pipe fastest: step time in ns, wall clock in ms.
       results[#results + 1] = {m = m, dt = math.floor((now - last) * 1e9), ts = math.floor(core.time() * 1e3)}
