@@ -446,6 +446,17 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
       local t = run(tune.command{"true", cwd = dir .. "/nowhere"})[1]
       assert.equal("ERROR", t.status)
       assert.matches("cannot start /%S+/true: its cwd " .. dir:gsub("%p", "%%%0") .. "/nowhere is not a directory", t.error_msg)
+      -- A relative cwd is the caller's, as the program's path: it was taken
+      -- in the trial directory ("its cwd ... is not a directory").
+      local from, to = {}, {}
+      for part in core.getcwd():gmatch("[^/]+") do from[#from + 1] = part end
+      for part in dir:gmatch("[^/]+") do to[#to + 1] = part end
+      local same = 0
+      while from[same + 1] ~= nil and from[same + 1] == to[same + 1] do same = same + 1 end
+      local rel = string.rep("../", #from - same) .. table.concat(to, "/", same + 1)
+      t = run(tune.command{"sh", "-c", 'echo "{\\"pwd\\": \\"$(pwd)\\"}"', cwd = rel})[1]
+      assert.equal("TERMINATED", t.status, t.error_msg)
+      assert.equal(dir, t.last_result.pwd)
       t = run("api_case", {"launch_options"}).launch_options
       assert.equal("TERMINATED", t.status, t.error_msg)
       assert.equal('unknown option "envv" (did you mean env?)|env must be a table of NAME = value, got 5|'

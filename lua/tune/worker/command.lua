@@ -122,7 +122,9 @@ function M.command(spec)
   c.argv = argv
   c.name = spec.name or (argv[1]:match("[^/]+$"):gsub("[^%w_%-]", "_"))
   c.env = spec.env or {}
-  c.cwd = spec.cwd
+  -- Relative, from where tune.command was called, as the program's path
+  -- (the trial directory it runs in made "workdir" another directory).
+  c.cwd = spec.cwd and util.abspath(spec.cwd)
   return c
 end
 
