@@ -62,11 +62,25 @@ describe("the worker API", function()
         {{w = {1, "a\xffb"}}, "checkpoint: a string that is not UTF-8 text (JSON holds text: encode bytes, as hex "
           .. "for one) at .w[2]"},
         {{m = {["k\xe9"] = 1}}, "checkpoint: a key that is not UTF-8 text at .m"},
+        -- What JSON cannot hold at all: refused at the report, at its line
+        -- (it failed the save later, "could not write checkpoint ...").
+        {{opt = {f = print}}, "checkpoint: a function (a checkpoint is JSON data) at .opt.f"},
+        {{co = {coroutine.create(print)}}, "checkpoint: a thread (a checkpoint is JSON data) at .co[1]"},
+        {{s = "a\0b"}, "checkpoint: a string with a NUL character (C strings end there) at .s"},
+        {{m = {["k\0"] = 1}}, "checkpoint: a key with a NUL character (C strings end there) at .m"},
       }
-      for _, c in ipairs(cases) do assert.equal(c[2], ckpt.problem(c[1])) end
       local cyclic = {a = {1, 2}}
       cyclic.self = cyclic
-      for _, fine in ipairs({{}, {1, 2, 3}, {a = {b = {1, {c = 2}}}}, tune.array{}, cyclic, {n = tune.null},
+      cases[#cases + 1] = {cyclic, "checkpoint: a table inside itself at .self"}
+      local function nested(n)
+        local t = {}
+        for _ = 2, n do t = {x = t} end
+        return t
+      end
+      cases[#cases + 1] = {nested(201), "checkpoint: tables nested more than 200 deep at " .. (".x"):rep(20) .. "..."}
+      for _, c in ipairs(cases) do assert.equal(c[2], ckpt.problem(c[1])) end
+      -- 200 deep: what JSON takes.
+      for _, fine in ipairs({{}, {1, 2, 3}, {a = {b = {1, {c = 2}}}}, tune.array{}, nested(200), {n = tune.null},
           {["caf\u{e9}"] = "\u{1F600}"}}) do
         assert.is_nil(ckpt.problem(fine))
       end
@@ -77,6 +91,9 @@ describe("the worker API", function()
       assert.equal("ERROR", t.status)
       assert.matches(FIXTURE .. "tune%.report%(%): checkpoint: a table mixes list items and keys at %.model",
         t.error_msg)
+      t = run("api_case", {"report_function_checkpoint"}).report_function_checkpoint
+      assert.matches(FIXTURE .. "tune%.report%(%): checkpoint: a function %(a checkpoint is JSON data%) at "
+        .. "%.optimizer%.step$", t.error_msg)
       local s = run("saver", {"sparse"}).sparse
       assert.equal("ERROR", s.status)
       assert.matches("could not write checkpoint .*checkpoint_000001: save_checkpoint%(%): checkpoint: "

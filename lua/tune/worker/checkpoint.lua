@@ -25,11 +25,20 @@ end
 
 local function where(path) return path == "" and "the top level" or path end
 
+-- A value no JSON holds (core.null is JSON's null), or a string C would
+-- cut at its NUL.
+local function not_data(v)
+  local tv = type(v)
+  return tv == "function" or tv == "thread" or (tv == "userdata" and v ~= core.null)
+    or (tv == "string" and v:find("\0", 1, true) ~= nil)
+end
+
 -- Whether `t` holds a table JSON would not give back as it is: one pass
 -- over each table (its integer keys must be exactly 1..n, with no string
--- key beside them).
+-- key beside them), or anything JSON cannot hold: a table inside itself
+-- (`seen`: the tables being looked into) or nested too deep.
 local function has_problem(t, depth, seen)
-  if depth > MAX_DEPTH or seen[t] then return false end
+  if depth > MAX_DEPTH or seen[t] then return true end
   seen[t] = true
   local ints, strings, lo, hi = 0, 0, math.maxinteger, math.mininteger
   for k, v in pairs(t) do
@@ -44,7 +53,7 @@ local function has_problem(t, depth, seen)
       strings = strings + 1
     end
     if type(v) == "table" and has_problem(v, depth + 1, seen) then return true end
-    if type(v) == "string" and not utf8.len(v) then return true end
+    if (type(v) == "string" and not utf8.len(v)) or not_data(v) or not_data(k) then return true end
   end
   seen[t] = nil
   return ints > 0 and (strings > 0 or lo < 1 or hi ~= ints)
@@ -53,7 +62,8 @@ end
 -- What is wrong in `t` (at `path`), looking at its fields in key order (so
 -- that the first problem is the same in every run), or nil.
 local function describe(t, path, depth, seen)
-  if depth > MAX_DEPTH or seen[t] then return nil end
+  if seen[t] then return "a table inside itself at " .. where(path) end
+  if depth > MAX_DEPTH then return string.format("tables nested more than %d deep at %s...", MAX_DEPTH, path:sub(1, 40)) end
   seen[t] = true
   local ints, strings = 0, 0
   for k in pairs(t) do
@@ -82,6 +92,9 @@ local function describe(t, path, depth, seen)
     local v, at = t[k], ints > 0 and string.format("%s[%d]", path, k) or key_path(path, k)
     -- (JSON holds text: other bytes came back as U+FFFD, the data changed.)
     if type(k) == "string" and not utf8.len(k) then return "a key that is not UTF-8 text at " .. where(path) end
+    if not_data(k) then return "a key with a NUL character (C strings end there) at " .. where(path) end
+    if type(v) == "string" and v:find("\0", 1, true) then return "a string with a NUL character (C strings end there) at " .. at end
+    if not_data(v) then return string.format("a %s (a checkpoint is JSON data) at %s", type(v), at) end
     if type(v) == "string" and not utf8.len(v) then
       return "a string that is not UTF-8 text (JSON holds text: encode bytes, as hex for one) at " .. at
     end
