@@ -527,6 +527,22 @@ end
       assert.matches("in_chunk\tTERMINATED\t2\n", out)
     end)
 
+    it("runs the trainable a name was registered as when the trial was made, when the file registers it again", function()
+      -- The second run's trials ran the first registration's trainable:
+      -- the worker took over at the first registration of the name.
+      local out = support.run_script(dir, [[
+local tune = require("tune")
+local results = {}
+for version = 1, 3 do
+  tune.register_trainable("versioned", function() tune.report{version = version} end)
+  local a = tune.run("versioned", {local_dir = arg[1], verbose = 0})
+  results[#results + 1] = a.trials[1].last_result.version
+end
+print("versions " .. table.concat(results, " "))
+]], dir .. "/results")
+      assert.matches("versions 1 2 3\n", out)
+    end)
+
     it("takes a callable table as a function trainable in tune.run and tune.with_parameters too; refuses another class", function()
       -- register_trainable took one, but tune.run and with_parameters
       -- refused it ("got table"), though Ray takes any callable; and

@@ -140,10 +140,11 @@ function M.worker_mode()
   return proc.worker and proc.worker.mode
 end
 
---- True when this worker is loading a file to find registered `name`.
-function M.wants(name)
+--- True when this worker is loading a file to find registered `name`, at
+--- its `nth` registration from that file (the one the trial was made with).
+function M.wants(name, nth)
   local m = proc.worker and proc.worker.mode
-  return m ~= nil and m.loading and m.run_index == nil and m.name == name
+  return m ~= nil and m.loading and m.run_index == nil and m.name == name and (m.nth == nil or m.nth == nth)
 end
 
 function Worker:load(spec)
@@ -159,7 +160,7 @@ function Worker:load(spec)
   if not script then error("the start request names no trainable", 0) end
   if not self.loaded[script] then
     self.loaded[script] = true
-    self.mode = {run_index = spec.run_index, runs = 0, script = script, name = spec.name, loading = true,
+    self.mode = {run_index = spec.run_index, runs = 0, script = script, name = spec.name, nth = spec.nth, loading = true,
       previous = spec.previous_runs, previous_errors = spec.previous_errors}
     -- Neither failure is the trainable's: one line, without this file's place.
     local entered, why = true, nil

@@ -7,6 +7,9 @@ local M = {}
 
 local entries = {}
 local builtins_loaded = false
+-- How many times each name was registered from each file: a worker running
+-- the file again takes over at the same registration of the name.
+local counts = {}
 
 --- An instance of a Trainable class (not the class): its class's name, or
 --- false when the class has none (a local subclass).
@@ -118,12 +121,16 @@ function M.register_trainable(name, trainable, origin)
     error(string.format("register_trainable(%q): expected a function, a tune.Trainable class or a tune.command, got %s",
       name, M.what_is(trainable)), 2)
   end
+  origin = origin or M.caller_file(2)
+  local key = name .. "\0" .. tostring(origin)
+  counts[key] = (counts[key] or 0) + 1
   entries[name] = {
     name = name,
     trainable = trainable,
     original = original, -- a callable table, of which trainable is the function
     kind = kind_of(trainable),
-    origin = origin or M.caller_file(2),
+    origin = origin,
+    nth = counts[key],
     cwd = require("tune.core").getcwd(),
     -- The driver's tune.run calls before it (run.lua's registered_loader).
     runs_before = package.loaded["tune.experiment.run"] and package.loaded["tune.experiment.run"].calls() or 0,
@@ -132,7 +139,7 @@ function M.register_trainable(name, trainable, origin)
   -- the worker takes over here, so the rest of it (an executor, say) never
   -- runs in the worker (docs/protocol.md, "Loading the trainable").
   local worker = package.loaded["tune.worker"]
-  if worker and worker.wants(name) then worker.serve_from_run(trainable) end
+  if worker and worker.wants(name, counts[key]) then worker.serve_from_run(trainable) end
 end
 
 
@@ -175,7 +182,8 @@ function M.loader(entry)
     -- paths keep working), with the driver's arguments.
     local args = {}
     for i, a in ipairs(rawget(_G, "arg") or {}) do args[i] = a end
-    loader = {script = entry.origin, name = entry.name, cwd = entry.cwd, args = require("tune.core").array(args)}
+    loader = {script = entry.origin, name = entry.name, nth = entry.nth, cwd = entry.cwd,
+      args = require("tune.core").array(args)}
   end
   entry._loader = loader
   return loader
@@ -183,7 +191,7 @@ end
 
 --- Test hook: forget user registrations.
 function M._reset()
-  entries = {}
+  entries, counts = {}, {}
   builtins_loaded = false
 end
 
