@@ -486,6 +486,13 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
         .. 'env A must not contain a NUL character (C strings end there), got "x\\0y"|'
         .. 'cwd must not contain a NUL character (C strings end there), got "/tmp\\0y"|'
         .. "no-such-program-here: No such file or directory", t.last_result.r)
+      -- They failed inside the library ("attempt to index a number value"),
+      -- or made "table: 0x..." an argument.
+      t = run("api_case", {"launch_helpers"}).launch_helpers
+      assert.equal("tune.wait_all expects a list of processes from tune.launch, got number|"
+        .. "tune.wait_all expects a list of processes from tune.launch, got table at 1|"
+        .. "tune.lua_argv expects the Lua file's path (a string), got 5|"
+        .. "tune.lua_argv: argument 3 must be a string or a number, got table", t.last_result.r)
       -- A string "1" was said not to exist while the trial had 1.
       t = run("api_case", {"launch_index"}).launch_index
       assert.equal('the bundle must be a number from 1 to 1, got string "1"|bundle 2 does not exist (the trial has 1)|'

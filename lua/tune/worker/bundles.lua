@@ -79,6 +79,12 @@ end
 
 --- Waits for all of them; raises when one failed.
 function M.wait_all(procs)
+  -- (Anything else failed inside the library: "attempt to index a number value".)
+  local bad = type(procs) ~= "table" and type(procs) or nil
+  for i, p in ipairs(type(procs) == "table" and procs or {}) do
+    if not bad and not class.is_instance(p, Process) then bad = string.format("%s at %d", type(p), i) end
+  end
+  if bad then error("tune.wait_all expects a list of processes from tune.launch, got " .. bad, 2) end
   local out = {}
   for i, p in ipairs(procs) do
     local o = p:wait()
@@ -93,8 +99,17 @@ end
 
 --- argv that runs a Lua file with tunelua: tune.launch(2, tune.lua_argv("rank.lua", 1)).
 function M.lua_argv(script, ...)
+  if type(script) ~= "string" then
+    error("tune.lua_argv expects the Lua file's path (a string), got " .. util.show_got(script), 2)
+  end
   local argv = {assert(core.worker_path()), script}
-  for _, a in ipairs({...}) do argv[#argv + 1] = tostring(a) end
+  for i = 1, select("#", ...) do
+    local a = select(i, ...)
+    if type(a) ~= "string" and type(a) ~= "number" then -- (a table became "table: 0x...")
+      error(string.format("tune.lua_argv: argument %d must be a string or a number, got %s", i + 1, util.show_got(a)), 2)
+    end
+    argv[#argv + 1] = tostring(a)
+  end
   return argv
 end
 
