@@ -630,6 +630,22 @@ tune.run(function() end, {verbose = 1, progress_reporter = rep, local_dir = arg[
     assert.equal(1, #require("tune").ExperimentAnalysis(dir .. "/out/e").trials)
   end)
 
+  it("a reporter's report gets Ray's sys_info as two strings: the scheduler's line, then the resources'", function()
+    local support = require("spec.support")
+    local dir = support.tmpdir("sys-info")
+    local out = support.run_script(dir, [[
+local tune = require("tune")
+local rep = tune.ProgressReporter:extend(nil, "Two")()
+function rep:should_report(trials, done) return done end
+function rep:report(trials, done, ...)
+  print(string.format("ARGS %d [%s] [%s]", select("#", ...), ...))
+end
+tune.run(function() end, {verbose = 1, progress_reporter = rep, local_dir = arg[1], name = "e", backend = "sim",
+  sim = {curve = function(c, it) if it < 2 then return {x = 1} end end}})
+]], dir .. "/out")
+    assert.matches("ARGS 2 %[Using FIFO scheduling algorithm%.%] %[Resources requested: 0/1 CPUs, 0/0 GPUs%]", out)
+  end)
+
   describe("TrialProgressCallback (verbose 2)", function()
     it("without a metric, reports what the trainable reported, not the automatic fields (Ray's _print_result)", function()
       local P = require("tune.reporter.trial_progress").TrialProgressCallback

@@ -169,7 +169,7 @@ local function make_report(reporter, runner, o)
   if not reporter or o.verbose < 1 then return function() end end
   return function(done)
     if plugin.must("reporter", reporter, "should_report", "boolean", runner.trials, done) then
-      plugin.must("reporter", reporter, "report", nil, runner.trials, done, runner:debug_string())
+      plugin.must("reporter", reporter, "report", nil, runner.trials, done, runner:debug_strings())
     end
   end
 end

@@ -386,14 +386,15 @@ function TrialRunner:resource_string()
   return "Resources requested: " .. table.concat(parts, ", ")
 end
 
-function TrialRunner:debug_string()
+--- The scheduler's line and the resources' (Ray's sys_info, two strings):
+--- only the progress report's first lines, so a failure is said once, not raised.
+function TrialRunner:debug_strings()
   local ok, s = plugin.call("scheduler", self.scheduler, "debug_string", "string")
-  -- Only the progress report's first lines: a failure is said once, not raised.
   if not ok and not self._debug_warned then
     self._debug_warned = io.stderr:write("tunelua warning: ", s:match("^[^\n]*"), "\n")
   end
-  return table.concat({ok and s or "", self:resource_string()}, "\n")
+  return ok and s or "", self:resource_string()
 end
-
+function TrialRunner:debug_string() return table.concat({self:debug_strings()}, "\n") end
 TrialRunner.TrialFailure = results.TrialFailure
 return TrialRunner
