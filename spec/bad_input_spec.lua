@@ -55,6 +55,13 @@ describe("bad input through tune.run", function()
     assert.matches("trial_executor must be a TrialExecutor", refusal{trial_executor = {}})
     assert.matches("tune.run: callbacks%[2%] must be a callback .*got 5 %(number%)",
       refusal{callbacks = {tune.Callback(), 5}})
+    -- A hook that is not a method failed every trial, the experiment written.
+    assert.matches("tune.run: callbacks[1].on_trial_result must be a method (a function), got 5 (number)",
+      refusal{callbacks = {{on_trial_result = 5}}}, 1, true)
+    local Cb = tune.Callback:extend(nil, "Cb")
+    Cb.on_experiment_end = "x"
+    assert.matches('tune.run: callbacks[2].on_experiment_end must be a method (a function), got "x"',
+      refusal{callbacks = {tune.Callback(), Cb()}}, 1, true)
     -- One callback where a list goes was ignored, silently; so was a
     -- reporter without the hooks that report.
     -- Ray's loggers take no arguments: an option given was ignored.

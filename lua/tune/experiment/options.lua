@@ -176,7 +176,7 @@ local function check_types(opts)
     M.refuse("tune.run: callbacks must be a list of callbacks, got a table that is not a list (one callback? "
       .. "put it in a list: callbacks = {cb})")
   end
-  local is_class = require("tune.class").is_class
+  local is_class, hooks = require("tune.class").is_class, require("tune.experiment.callback").HOOKS
   for i, cb in ipairs(callbacks or {}) do
     if type(cb) ~= "table" then
       M.refuse(("tune.run: callbacks[%d] must be a callback (a table of hooks, e.g. a tune.Callback), got %s"):format(i,
@@ -185,6 +185,8 @@ local function check_types(opts)
       M.refuse(("tune.run: callbacks[%d] is the class %s, not an instance: call it (%s())"):format(i, cb.__name,
         cb.__name))
     end
+    local hook, f = require("tune.experiment.plugin").uncallable(cb, hooks)
+    if hook then M.refuse(("tune.run: callbacks[%d].%s must be a method (a function), got %s"):format(i, hook, show(f))) end
   end
   expect(opts, "scheduler", "a trial scheduler (a table of hooks, e.g. tune.schedulers.ASHAScheduler{}) or a "
     .. "scheduler's name", function(v) return type(v) == "table" or type(v) == "string" end)

@@ -157,6 +157,15 @@ local function call(kind, plugin, hook, judge, ...)
 end
 M.call = call
 
+--- The first of `hooks` that `plugin` has but cannot call, and its value
+--- (nil when each is a function, a callable table, or absent).
+function M.uncallable(plugin, hooks)
+  for _, hook in ipairs(hooks) do
+    local f = plugin[hook]
+    if f ~= nil and type(f) ~= "function" and not callable(f) then return hook, f end
+  end
+end
+
 --- Like call, but raises the message (level 0: it already names the
 --- plug-in and the hook).
 function M.must(kind, plugin, hook, judge, ...)
