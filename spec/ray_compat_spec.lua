@@ -340,6 +340,25 @@ print("status", a.trials[1].status, a.trials[1].last_result.x)
     assert.same({"g", "i"}, kept())
   end)
 
+  it("testOnCheckpointOrdered and testOnCheckpointUnordered: the worst is deleted once the newest is not it", function()
+    local ckpt = require("tune.executor.checkpoint")
+    -- Scores in order, and what stays: the best two, and the newest while it is the newest.
+    for _, case in ipairs({{scores = {0, 1, 2}, kept = {1, 2}}, {scores = {3, 2, 1, 0}, kept = {3, 2, 0}}}) do
+      local deleted = {}
+      local m = ckpt.CheckpointManager{keep_checkpoints_num = 2, checkpoint_score_attr = "i",
+        on_delete = function(c) deleted[#deleted + 1] = c.metrics.i end}
+      for j, i in ipairs(case.scores) do
+        local c = ckpt.Checkpoint{dir_or_data = "/t/c" .. i, metrics = {i = i}}
+        m:on_checkpoint(c)
+        assert.equal(c, m:newest_persistent())
+        assert.equal(j == #case.scores and 1 or 0, #deleted)
+      end
+      local kept = {}
+      for _, c in ipairs(m.persistent) do kept[#kept + 1] = c.metrics.i end
+      assert.same(case.kept, kept)
+    end
+  end)
+
   it("warns once per trial of a checkpoint without checkpoint_score_attr, as Ray logs it", function()
     local ckpt = require("tune.executor.checkpoint")
     local m = ckpt.CheckpointManager{keep_checkpoints_num = 1, checkpoint_score_attr = "min-los",
