@@ -334,3 +334,105 @@ describe("Ray's TrialRunnerTest2", function()
     assert.equal("checkpoint_000004\ncheckpoint_000005\n", got)
   end)
 end)
+
+describe("Ray's TrialRunnerTest3", function()
+  local dir
+  before_each(function() dir = support.tmpdir("ray-runner3") end)
+  after_each(support.check_clean)
+
+  --- Ray's _MockSuggestionAlgorithm's searcher: one suggestion (or
+  --- `n`), counting what it is told; `stall(k)` says whether the k-th
+  --- suggestion waits (returns nil) this time it is asked for.
+  local function mock_searcher(n, stall)
+    local S = Searcher:extend(nil, "MockSearcher")
+    function S:__init() Searcher.__init(self) self.counter, self.k = {result = 0, complete = 0}, 0 end
+    function S:suggest()
+      if self.k >= (n or 1) then return Searcher.FINISHED end
+      if stall and stall(self.k + 1) then return nil end
+      self.k = self.k + 1
+      return {k = self.k}
+    end
+    function S:on_trial_result() self.counter.result = self.counter.result + 1 end
+    function S:on_trial_complete() self.counter.complete = self.counter.complete + 1 end
+    return S()
+  end
+
+  it("testSearchAlgNotification: the searcher hears one result and one completion of a two-iteration trial", function()
+    local searcher = mock_searcher()
+    tune.run("__fake", {search_alg = searcher, stop = {training_iteration = 2}, local_dir = dir, verbose = 0})
+    assert.same({result = 1, complete = 1}, searcher.counter)
+  end)
+
+  it("testSearchAlgSchedulerInteraction: a trial the scheduler stops completes for the searcher", function()
+    local F = tune.schedulers.FIFOScheduler:extend(nil, "StopsAll")
+    function F:on_trial_result() return tune.schedulers.TrialScheduler.STOP end
+    local searcher = mock_searcher()
+    local a = tune.run("__fake", {search_alg = searcher, scheduler = F(), stop = {training_iteration = 2},
+      local_dir = dir, verbose = 0})
+    assert.equal("TERMINATED", a.trials[1].status)
+    assert.same({result = 0, complete = 1}, searcher.counter)
+  end)
+
+  it("testSearchAlgStalled: a searcher that has nothing for a while is asked again; the run ends with it", function()
+    -- The third suggestion waits: the first three times it is asked for.
+    local waited = 0
+    local searcher = mock_searcher(3, function(k)
+      if k ~= 3 or waited == 3 then return false end
+      waited = waited + 1
+      return true
+    end)
+    local a = tune.run("__fake", {search_alg = searcher, num_samples = 3, stop = {training_iteration = 1},
+      local_dir = dir, verbose = 0, max_concurrent_trials = 1})
+    assert.equal(3, #a.trials)
+    for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
+    assert.equal(3, searcher.counter.complete)
+    assert.equal(3, waited)
+  end)
+
+  it("testSearcherSaveRestore: Repeater over ConcurrencyLimiter over a searcher goes on after a resume", function()
+    local function create()
+      local T = Searcher:extend(nil, "TestSuggestion")
+      function T:__init() Searcher.__init(self, {metric = "episode_reward_mean", mode = "max"}) self.index = 0 end
+      function T:suggest() self.index = self.index + 1 return {test_variable = self.index} end
+      function T:save() return {index = self.index} end
+      function T:restore(state) self.index = state.index end
+      return Repeater(ConcurrencyLimiter(T(), {max_concurrent = 2}), {["repeat"] = 3, set_index = false})
+    end
+    local function options(callbacks)
+      return {search_alg = create(), num_samples = 20, stop = {training_iteration = 2}, name = "ssr",
+        local_dir = dir, verbose = 0, callbacks = callbacks}
+    end
+    local interrupt = {on_step_end = function(_, _, trials) if #trials == 6 then error("interrupted") end end}
+    stderr_of(function() assert.is_false(pcall(tune.run, "__fake", options({interrupt}))) end)
+    local o = options()
+    o.resume = true
+    local a
+    stderr_of(function() a = tune.run("__fake", o) end)
+    assert.equal(20, #a.trials)
+    local count = {}
+    for _, t in ipairs(a.trials) do
+      local v = t.config.test_variable
+      count[v] = (count[v] or 0) + 1
+      assert.is_true(count[v] <= 3)
+    end
+  end)
+
+  --- Three trials of four iterations, the first failing at its second
+  --- (once: a marker file remembers).
+  local function three(resume)
+    return tune.run("__fake", {config = {mock_error = tune.grid_search({true, false, false}), marker = dir .. "/marker"},
+      stop = {training_iteration = 4}, name = "errors", local_dir = dir, verbose = 0, resume = resume,
+      raise_on_failed_trial = false})
+  end
+
+  it("testTrialErrorResumeFalse and testTrialErrorResumeTrue: a resume keeps the errored trial; ERRORED_ONLY reruns it",
+      function()
+    assert.equal("ERROR", three().trials[1].status)
+    local a = three(true)
+    assert.equal(3, #a.trials)
+    assert.equal("ERROR", a.trials[1].status)
+    a = three("ERRORED_ONLY")
+    assert.equal(3, #a.trials)
+    for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
+  end)
+end)
