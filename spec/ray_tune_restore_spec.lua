@@ -131,4 +131,31 @@ print("working dir", a.trials[1].last_result.same)
     assert.matches("raised\ttrue\tError happens in trainable!!", out)
     assert.matches("working dir\ttrue", out)
   end)
+
+  it("SearcherTest testSaveRestoreDir: save_to_dir, then restore_from_dir in another searcher", function()
+    local Searcher = tune.search.Searcher
+    local Mock = Searcher:extend(nil, "MockSearcher")
+    function Mock:__init(data) Searcher.__init(self) self.data = data end
+    function Mock:save() return {data = self.data} end
+    function Mock:restore(state) self.data = state.data end
+    assert.is_true(Mock("hello-its-me"):save_to_dir(dir))
+    assert.is_true(support.exists(dir .. "/searcher-state-default.json"))
+    local searcher_2 = Mock("no-its-not-me")
+    searcher_2:restore_from_dir(dir)
+    assert.equal("hello-its-me", searcher_2.data)
+    local ok, err = pcall(searcher_2.restore_from_dir, searcher_2, dir .. "/empty")
+    assert.is_false(ok)
+    assert.matches("MockSearcher:restore_from_dir: no searcher state in .*/empty", err)
+  end)
+
+  it("restore_from_dir of an experiment directory gives the searcher tune.run's searcher's state", function()
+    local space = {x = tune.uniform(0, 1), iters = 1}
+    local tpe = tune.search.TPESearch{seed = 1}
+    tune.run("steps", {search_alg = tpe, metric = "loss", mode = "min", num_samples = 4, config = space, name = "tpe",
+      local_dir = dir, verbose = 0})
+    local again = tune.search.TPESearch{seed = 2}
+    again:set_search_properties("loss", "min", space)
+    again:restore_from_dir(dir .. "/tpe")
+    assert.same(support.nan_free(tpe:save()), support.nan_free(again:save()))
+  end)
 end)

@@ -123,6 +123,76 @@ function Searcher.keep_saved_option(self, name, state, key, valid)
   return true
 end
 
+--- Ray's save_to_dir(dir [, session_str]) and restore_from_dir(dir): the
+--- state of save() as JSON in dir/searcher-state-<session_str>.json
+--- (session_str "default"; written atomically), and back: the newest such
+--- file there (by name, as Ray's), else, in an experiment directory, the
+--- state its newest snapshot holds of the searcher tune.run was given
+--- (Ray's tune.run writes its searcher's file there). A searcher whose
+--- save() returns nothing writes nothing, said once (Ray's "save not
+--- implemented"). Returns whether it wrote / the state restored.
+Searcher.CKPT_FILE_TMPL = "searcher-state-%s.json"
+
+local function dir_argument(name, method, dir)
+  if type(dir) ~= "string" or dir == "" then
+    error(string.format("%s:%s: the directory must be a path (string), got %s", name, method, type(dir)), 3)
+  end
+  return util.expanduser(dir)
+end
+
+function Searcher:save_to_dir(dir, session_str)
+  local name = self.__name or "Searcher"
+  dir = dir_argument(name, "save_to_dir", dir)
+  local state = self:save()
+  if state == nil then
+    io.stderr:write(string.format("tunelua warning: %s:save_to_dir: its save() returns no state; nothing is "
+      .. "written\n", name))
+    return false
+  end
+  local path = util.join(dir, Searcher.CKPT_FILE_TMPL:format(session_str or "default"))
+  local text, jerr = core.json_encode(state)
+  if not text then error(string.format("%s:save_to_dir: cannot encode the state: %s", name, tostring(jerr)), 2) end
+  local ok, err = core.write_atomic(path, text)
+  if not ok then error(string.format("%s:save_to_dir: cannot write %s (%s)", name, path, reason(err, path)), 2) end
+  return true
+end
+
+--- The newest snapshot's state of tune.run's searcher in experiment
+--- directory `dir`, or nil and why not.
+local function snapshot_state(dir)
+  local path = require("tune.experiment.persistence").find_state(dir)
+  if not path then return nil end
+  local s = core.json_decode(core.read_file(path) or "")
+  local alg = type(s) == "table" and s.search_alg
+  if type(alg) ~= "table" or type(alg.searcher) ~= "table" then
+    local kind = type(s) == "table" and type(s.plugins) == "table" and s.plugins.search_alg
+    return nil, string.format("%s holds no searcher's state (its search algorithm: %s)", path, tostring(kind or "?"))
+  end
+  return alg.searcher
+end
+
+function Searcher:restore_from_dir(dir)
+  local name = self.__name or "Searcher"
+  dir = dir_argument(name, "restore_from_dir", dir)
+  local newest
+  for _, f in ipairs(core.listdir(dir) or {}) do
+    if f:match("^searcher%-state%-.*%.json$") and (not newest or f > newest) then newest = f end
+  end
+  local state, why
+  if newest then
+    local path = util.join(dir, newest)
+    state = core.json_decode(core.read_file(path) or "")
+    if type(state) ~= "table" then why = path .. " is not a saved state (not a JSON object)" end
+  else
+    state, why = snapshot_state(dir)
+  end
+  if type(state) ~= "table" then
+    error(string.format("%s:restore_from_dir: %s", name, why or ("no searcher state in " .. dir)), 2)
+  end
+  self:restore(state)
+  return state
+end
+
 --- The first grid_search in `v` (a config or a space), as a path "a/b",
 --- or nil: a searcher suggests one config per trial and walks no grid.
 function Searcher.find_grid(v, path)
