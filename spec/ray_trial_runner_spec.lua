@@ -436,3 +436,41 @@ describe("Ray's TrialRunnerTest3", function()
     for _, t in ipairs(a.trials) do assert.equal("TERMINATED", t.status) end
   end)
 end)
+
+describe("Ray's TrialRunnerTest3 (resume)", function()
+  local dir
+  before_each(function() dir = support.tmpdir("ray-runner3-resume") end)
+  after_each(support.check_clean)
+
+  it("testTrialSaveRestore and testTrialNoCheckpointSave: a resume keeps finished and failed trials, reruns the rest",
+      function()
+    -- One trial at a time: terminates after one iteration, fails at its
+    -- second, succeeds after two (interrupted while it runs).
+    local function options(callbacks, resume)
+      return {config = {case = tune.grid_search({"terminate", "fail", "succ"}), marker = dir .. "/marker",
+          mock_error = tune.sample_from(function(spec) return spec.config.case == "fail" end),
+          persistent_error = true},
+        stop = function(_, result) return result.training_iteration >= (result.config.case == "terminate" and 1 or 2) end,
+        checkpoint_freq = 1, max_concurrent_trials = 1, raise_on_failed_trial = false, name = "save_restore",
+        local_dir = dir, verbose = 0, callbacks = callbacks, resume = resume}
+    end
+    local interrupt = {on_step_end = function(_, _, trials)
+      for _, t in ipairs(trials) do
+        if t.config.case == "succ" and t.status == "RUNNING" and t.last_result then error("interrupted") end
+      end
+    end}
+    local seen
+    local check = {on_step_begin = function(_, _, trials)
+      if not seen then
+        seen = {}
+        for _, t in ipairs(trials) do seen[t.config.case] = t.status end
+      end
+    end}
+    stderr_of(function() pcall(tune.run, "__fake", options({interrupt})) end)
+    local a = tune.run("__fake", options({check}, true))
+    assert.same({terminate = "TERMINATED", fail = "ERROR", succ = "PENDING"}, seen)
+    local status = {}
+    for _, t in ipairs(a.trials) do status[t.config.case] = t.status end
+    assert.same({terminate = "TERMINATED", fail = "ERROR", succ = "TERMINATED"}, status)
+  end)
+end)
