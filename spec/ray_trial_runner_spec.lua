@@ -151,6 +151,26 @@ describe("Ray's SearchAlgorithmTest", function()
     assert.is_nil(gen:next_trial()) -- the search is finished
   end)
 
+  it("testBasicVariantLimiter, saved: the restored generator keeps its live trials and the saved limit", function()
+    local function generator(n)
+      local gen = tune.search.BasicVariantGenerator{max_concurrent = n, seed = 1}
+      local experiment = {config = {}, num_samples = 5, name = "test"}
+      function experiment.create_trial(_, _, _, trial_id) return {trial_id = trial_id} end
+      gen:add_configurations({experiment})
+      return gen
+    end
+    local gen = generator(2)
+    local t1 = gen:next_trial()
+    assert.is_truthy(gen:next_trial())
+    local again = generator(3)
+    local warned = stderr_of(function() again:restore(gen:save()) end)
+    assert.matches("BasicVariantGenerator was saved with max_concurrent = 2; the restore keeps it (this run asked for 3)",
+      warned, 1, true)
+    assert.is_nil(again:next_trial())
+    again:on_trial_complete(t1.trial_id, nil, false)
+    assert.is_truthy(again:next_trial())
+  end)
+
   it("testBatchLimiter: a batch starts when the whole previous one completed", function()
     local limiter = ConcurrencyLimiter(counting(0), {max_concurrent = 2, batch = true})
     assert.equal(1, limiter:suggest("test_1").score)

@@ -172,7 +172,8 @@ function BasicVariantGenerator:save()
   for id in pairs(self._live) do live[#live + 1] = id end
   table.sort(live)
   return {counter = self._counter, uuid_prefix = self._uuid_prefix, rng = self._rng:get_state(),
-    experiments = exps, queue = queue, exp_index = self._exp_index, finished = self._finished, live = live}
+    experiments = exps, queue = queue, exp_index = self._exp_index, finished = self._finished, live = live,
+    max_concurrent = self.max_concurrent}
 end
 
 --- The ids of the trials it made that have not completed (a resume checks
@@ -221,6 +222,8 @@ function BasicVariantGenerator:restore(state)
   if type(state) ~= "table" then return end
   local why = check_state(state)
   if why then error("BasicVariantGenerator:restore: " .. why, 2) end
+  -- Its live trials count against the saved limit (Ray's set_state keeps it).
+  Searcher.keep_saved_option(self, "BasicVariantGenerator", state, "max_concurrent", function(v) return is_count(v, 0) end)
   self._counter = state.counter or self._counter
   self._uuid_prefix = state.uuid_prefix or self._uuid_prefix
   if state.rng then self._rng:set_state(state.rng) end
