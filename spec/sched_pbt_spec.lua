@@ -504,12 +504,29 @@ describe("PopulationBasedTraining", function()
       local lines = support.lines(tmp .. "/" .. name)
       assert.is_true(#lines > 0, name)
       for _, line in ipairs(lines) do
+        -- The clone's iteration is its checkpoint's (saved at result(10, ...)
+        -- or result(20, ...)); Ray's test expects its last result's (0, 2, 3, 4).
         check_policy(core.json_decode(line), {"0tag", "2tag", "3tag", "4tag"}, {"0tag", "2tag", "3tag", "4tag"},
-          {0, 2, 3, 4}, {0, 2, 3, 4})
+          {0, 2, 3, 4}, {10, 20})
       end
     end
     -- pbt_global.txt holds both exploits, in order.
     assert.equal(2, #support.lines(tmp .. "/pbt_global.txt"))
+  end)
+
+  it("logs the iteration the clone's checkpoint was saved at, not the clone's last one (asynchronous)", function()
+    -- The clone ran on past its checkpoint (CONTINUE: nothing waits): the
+    -- exploited trial restarts from iteration 10, and a replay of its policy
+    -- must change the config there, not at 13.
+    local pbt, runner, trials, tmp = logging_setup({log_config = true}, "pbt-log-async")
+    for i = 4, 5 do -- the top two, saved at 10 by basic_setup
+      on_trial_result(pbt, runner, trials[i], result(13, 200), CONTINUE)
+      trials[i].last_result = result(13, 200)
+    end
+    on_trial_result(pbt, runner, trials[1], result(20, -100))
+    local policy = core.json_decode(support.lines(tmp .. "/pbt_global.txt")[1])
+    assert.is_true(one_of(policy[2], {"3tag", "4tag"}))
+    assert.equal(10, policy[4])
   end)
 
   it("fails on a custom_explore_fn that returns no config table, before it logs the config", function()

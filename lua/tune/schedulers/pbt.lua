@@ -529,10 +529,14 @@ function PBT:_log_config_on_step(trial_state, new_state, trial, trial_to_clone, 
   local trial_path = util.join(dir, "pbt_policy_" .. tostring(trial.trial_id) .. ".txt")
   local clone_path = util.join(clone_dir, "pbt_policy_" .. tostring(trial_to_clone.trial_id) .. ".txt")
   -- The clone's iteration is where the replay changes the config: it is
-  -- the iteration of the result its checkpoint was saved after, also when
-  -- the clone is the trial whose result is being processed (synch mode;
-  -- Ray logs its previous iteration then). The target's is Ray's.
+  -- the iteration of the result its checkpoint was saved after (Ray logs
+  -- the clone's last result's: in asynchronous mode the clone may have
+  -- run on since; in synch mode, when it is the trial whose result is
+  -- being processed, its previous one). The target's is Ray's.
+  local saved = new_state.last_checkpoint and new_state.last_checkpoint.metrics
   local function iteration(t, current_ok)
+    local it = current_ok and type(saved) == "table" and saved.training_iteration
+    if type(it) == "number" then return it end
     if current_ok and t.trial_id == self._current_id then
       local it = result_value(self._current_result, "training_iteration")
       if it ~= nil then return it end
