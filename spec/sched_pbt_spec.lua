@@ -90,6 +90,13 @@ describe("PopulationBasedTraining", function()
     assert.has_error(function() PBTc{mode = "maximum"} end, "`mode` must be 'min' or 'max'.")
     assert.has_error(function() PBTc{hyperparam_mutations = {a = 3}} end)
     assert.has_error(function() PBTc{hyperparam_mutations = {a = {b = "x"}}} end)
+    -- An empty table (Ray's [] failed at the first exploit; here it was
+    -- taken as nested keys, filled a missing key with {} and failed later).
+    for _, m in ipairs({{a = {}}, {a = {b = {}}}}) do
+      local ok, err = pcall(PBTc, {hyperparam_mutations = m})
+      assert.is_false(ok)
+      assert.matches("is an empty table: give the values to choose from, or nested keys", err, 1, true)
+    end
     assert.has_error(function() PBTc{custom_explore_fn = 3} end)
     assert.has_error(function() PBTc{perturbation_intervall = 3} end,
       'PopulationBasedTraining: unknown option "perturbation_intervall" (did you mean perturbation_interval?)')

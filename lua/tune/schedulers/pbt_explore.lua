@@ -186,9 +186,13 @@ local function check_mutations(mutations, where, level)
   for _, k in ipairs(keys_of(mutations)) do
     local v = mutations[k]
     local kind = mutation_kind(v)
-    if kind == nil then
+    -- An empty table has no values to choose from and no nested keys
+    -- (Ray's [] fails at the first exploit, its {} mutates nothing).
+    local bad = kind == nil and "a " .. type(v)
+      or kind == "dict" and next(v) == nil and "an empty table: give the values to choose from, or nested keys"
+    if bad then
       error(string.format("`hyperparam_mutation` values must be either a List, Dict, a tune search space "
-        .. "object, or a callable (%s%s is a %s).", where, tostring(k), type(v)), level + 1)
+        .. "object, or a callable (%s%s is %s).", where, tostring(k), bad), level + 1)
     end
     if kind == "domain" and v.kind == "function" then
       error("arbitrary tune.sample_from objects are not supported for `hyperparam_mutation` values. "
