@@ -97,6 +97,11 @@ describe("PopulationBasedTraining", function()
       assert.is_false(ok)
       assert.matches("is an empty table: give the values to choose from, or nested keys", err, 1, true)
     end
+    -- A grid search was taken as nested keys ("grid_search"): the first
+    -- exploit failed ("a nested table at \"lr\", but the config holds number").
+    local ok, err = pcall(PBTc, {hyperparam_mutations = {opt = {lr = tune.grid_search({1, 2})}}})
+    assert.is_false(ok)
+    assert.matches("(opt.lr is a tune.grid_search: give the list of its values)", err, 1, true)
     assert.has_error(function() PBTc{custom_explore_fn = 3} end)
     assert.has_error(function() PBTc{perturbation_intervall = 3} end,
       'PopulationBasedTraining: unknown option "perturbation_intervall" (did you mean perturbation_interval?)')

@@ -190,6 +190,7 @@ local function check_mutations(mutations, where, level)
     -- (Ray's [] fails at the first exploit, its {} mutates nothing).
     local bad = kind == nil and "a " .. type(v)
       or kind == "dict" and next(v) == nil and "an empty table: give the values to choose from, or nested keys"
+      or sample.is_grid(v) and "a tune.grid_search: give the list of its values"
     if bad then
       error(string.format("`hyperparam_mutation` values must be either a List, Dict, a tune search space "
         .. "object, or a callable (%s%s is %s).", where, tostring(k), bad), level + 1)
