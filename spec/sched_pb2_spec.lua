@@ -239,6 +239,19 @@ describe("PB2", function()
     assert.equal("integer", math.type(c.b.c))
   end)
 
+  it("takes a callable table as custom_explore_fn, as PBT does (it was refused: must be a function)", function()
+    local calls = 0
+    local fn = setmetatable({}, {__call = function(_, config) calls = calls + 1; return config end})
+    local pb2 = create({a = {0.0, 1.0}}, {custom_explore_fn = fn})
+    local t = trial({a = 0.5})
+    pb2:on_trial_add({}, t)
+    save_result(pb2, t, 1, 10)
+    assert.is_table(pb2:_get_new_config(t, t))
+    assert.equal(1, calls)
+    assert.has_error(function() create({a = {0.0, 1.0}}, {custom_explore_fn = {}}) end,
+      "PB2: custom_explore_fn must be a function")
+  end)
+
   it("fails on a custom_explore_fn that returns no config table, before it records anything", function()
     local pb2 = create({a = {0.0, 1.0}}, {custom_explore_fn = function() return 5 end})
     local t = trial({a = 0.5})

@@ -131,7 +131,7 @@ function PB2:__init(opts)
   local ok, flat = pcall(flatten, bounds, {}, {})
   if not ok then error(flat, 3) end
   local custom = opts.custom_explore_fn
-  if custom ~= nil and type(custom) ~= "function" then
+  if custom ~= nil and not pbt_explore.is_callable(custom) then
     error("PB2: custom_explore_fn must be a function", 3)
   end
   local pbt_opts = {}
