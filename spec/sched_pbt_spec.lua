@@ -102,6 +102,11 @@ describe("PopulationBasedTraining", function()
     local ok, err = pcall(PBTc, {hyperparam_mutations = {opt = {lr = tune.grid_search({1, 2})}}})
     assert.is_false(ok)
     assert.matches("(opt.lr is a tune.grid_search: give the list of its values)", err, 1, true)
+    -- A list of mutations: the key 1 went into the trials' configs.
+    assert.has_error(function() PBTc{hyperparam_mutations = {{1, 2}}} end,
+      "PopulationBasedTraining: hyperparam_mutations keys must be config key names (strings), got number key 1")
+    assert.has_error(function() PBTc{hyperparam_mutations = {opt = {lr = {1, 2}, [2] = {3}}}} end,
+      "PopulationBasedTraining: hyperparam_mutations keys must be config key names (strings), got number key 2 in opt")
     assert.has_error(function() PBTc{custom_explore_fn = 3} end)
     assert.has_error(function() PBTc{perturbation_intervall = 3} end,
       'PopulationBasedTraining: unknown option "perturbation_intervall" (did you mean perturbation_interval?)')

@@ -185,6 +185,12 @@ end
 local function check_mutations(mutations, where, level)
   for _, k in ipairs(keys_of(mutations)) do
     local v = mutations[k]
+    if type(k) ~= "string" then
+      -- {{1, 2}}: a list, not mutations by config key (a trial's config
+      -- got the key 1, which its worker sees as "1").
+      error(string.format("PopulationBasedTraining: hyperparam_mutations keys must be config key names (strings), "
+        .. "got %s key %s%s", type(k), tostring(k), where ~= "" and " in " .. where:sub(1, -2) or ""), level + 1)
+    end
     local kind = mutation_kind(v)
     -- An empty table has no values to choose from and no nested keys
     -- (Ray's [] fails at the first exploit, its {} mutates nothing).
