@@ -420,6 +420,36 @@ describe("PopulationBasedTraining", function()
     assert.is_number(new.opt.mom)
   end)
 
+  it("refuses a trial whose config its first exploit would fail on, when the trial is added", function()
+    local refusal = require("tune.experiment.refusal")
+    local function add(mutations, config, resample)
+      local pbt = tune.schedulers.PopulationBasedTraining{metric = "m", mode = "max", seed = 1,
+        hyperparam_mutations = mutations, resample_probability = resample}
+      local runner = mock_runner(pbt)
+      local ok, err = pcall(runner.add_trial, runner, mock_trial(0, config))
+      return ok, refusal.message(err) or err
+    end
+    local ok, msg = add({opt = {d = tune.choice({"a", "b"})}}, {opt = {d = "a"}})
+    assert.is_false(ok)
+    assert.equal("PopulationBasedTraining: hyperparam_mutations has a search space at opt.d, which explore "
+      .. "multiplies by 0.8 or 1.2, but trial 0's config holds string \"a\" there (for categorical values use a "
+      .. "list in hyperparam_mutations)", msg)
+    ok, msg = add({opt = {lr = {1, 2}}}, {opt = 5})
+    assert.is_false(ok)
+    assert.equal("PopulationBasedTraining: hyperparam_mutations has a nested table at opt, but trial 0's config "
+      .. "holds 5 there", msg)
+    ok, msg = add({d = tune.uniform(0, 1)}, {d = "50%s"}) -- (a % in the value is no format)
+    assert.is_false(ok)
+    assert.matches('holds string "50%s" there', msg, 1, true)
+    ok, msg = add({f = function() return "x" end}, {f = true})
+    assert.is_false(ok)
+    assert.matches("has a function at f, which explore multiplies", msg, 1, true)
+    -- Always resampled, a list, or a value to fill: nothing to refuse.
+    assert.is_true((add({d = tune.choice({"a", "b"})}, {d = "a"}, 1)))
+    assert.is_true((add({d = {"a", "b"}}, {d = "c"})))
+    assert.is_true((add({opt = {lr = tune.uniform(0, 1)}}, {})))
+  end)
+
   it("names a nested key it cannot explore by its path (it said \"d\" for opt.d)", function()
     local rng = sample.Random(1)
     local ok, e = pcall(PBT.explore, {opt = {d = "a"}}, {opt = {d = tune.choice({"a", "b"})}}, 0, nil, rng)

@@ -27,6 +27,7 @@ local core = require("tune.core")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
 local trial_mod = require("tune.experiment.trial")
+local refusal = require("tune.experiment.refusal")
 local pbt_explore = require("tune.schedulers.pbt_explore")
 local pbt_resume = require("tune.schedulers.pbt_resume")
 
@@ -51,7 +52,6 @@ PBT.OPTIONS = OPTIONS
 
 local is_callable = pbt_explore.is_callable
 local check_mutations = pbt_explore.check_mutations
-PBT._mutation_kind = pbt_explore.mutation_kind
 PBT.explore = pbt_explore.explore
 PBT.fill_config = pbt_explore.fill_config
 PBT.make_experiment_tag = pbt_explore.make_experiment_tag
@@ -302,6 +302,9 @@ function PBT:on_trial_add(runner, trial)
   -- Sampled from hyperparam_mutations, and shown with the trial.
   pbt_explore.fill_missing(trial.config, self._hyperparam_mutations, self._rng,
     type(trial.evaluated_params) == "table" and trial.evaluated_params or {})
+  local why = pbt_explore.config_refusal(trial.config, self._hyperparam_mutations, self._resample_probability,
+    "trial " .. tostring(trial.trial_id) .. "'s config")
+  if why then refusal.refuse(self.__name .. ": " .. why) end
 end
 
 --------------------------------------------------------------------------
@@ -528,11 +531,9 @@ function PBT:_log_config_on_step(trial_state, new_state, trial, trial_to_clone, 
   assert(core.mkdir_p(dir))
   local trial_path = util.join(dir, "pbt_policy_" .. tostring(trial.trial_id) .. ".txt")
   local clone_path = util.join(clone_dir, "pbt_policy_" .. tostring(trial_to_clone.trial_id) .. ".txt")
-  -- The clone's iteration is where the replay changes the config: it is
-  -- the iteration of the result its checkpoint was saved after (Ray logs
-  -- the clone's last result's: in asynchronous mode the clone may have
-  -- run on since; in synch mode, when it is the trial whose result is
-  -- being processed, its previous one). The target's is Ray's.
+  -- The clone's iteration is where the replay changes the config: that of
+  -- the result its checkpoint was saved after (Ray logs the clone's last
+  -- result's, pbt.md). The target's is Ray's.
   local saved = new_state.last_checkpoint and new_state.last_checkpoint.metrics
   local function iteration(t, current_ok)
     local it = current_ok and type(saved) == "table" and saved.training_iteration

@@ -168,6 +168,32 @@ function M.fill_missing(config, mutations, rng, evaluated, prefix)
   end
 end
 
+--- Why explore can never perturb `config` (nil: it can): a nested table
+--- of mutations over a value that is not a table, or a search space or
+--- function over one that is not a number while explore may multiply it
+--- (resample_probability < 1). Ray finds either at the first exploit.
+--- `owner` names the config in the message ("trial x's config").
+function M.config_refusal(config, mutations, resample_probability, owner, prefix)
+  prefix = prefix or ""
+  for _, key in ipairs(keys_of(mutations)) do
+    local m, v, name = mutations[key], config[key], prefix .. tostring(key)
+    local kind = mutation_kind(m)
+    if kind == "dict" and type(v) ~= "table" and v ~= nil then
+      return string.format("hyperparam_mutations has a nested table at %s, but %s holds %s there", name, owner,
+        util.show_got(v))
+    elseif kind == "dict" and v ~= nil then
+      local why = M.config_refusal(v, m, resample_probability, owner, name .. ".")
+      if why then return why end
+    elseif (kind == "domain" or kind == "function") and resample_probability < 1 and v ~= nil
+        and type(v) ~= "number" then
+      return string.format("hyperparam_mutations has a %s at %s, which explore multiplies by 0.8 or 1.2, but %s "
+        .. "holds %s there (for categorical values use a list in hyperparam_mutations)",
+        kind == "domain" and "search space" or "function", name, owner, util.show_got(v))
+    end
+  end
+  return nil
+end
+
 --- Ray's _make_experiment_tag: "<orig>@perturbed[k=v,...]" over the
 --- mutated keys.
 function M.make_experiment_tag(orig_tag, config, mutations)
