@@ -596,6 +596,9 @@ describe("PopulationBasedTraining", function()
     for _, case in ipairs({
       {function(c) c.f = print; return c end, "a function at config.f"},
       {function(c) c.me = c; return c end, "a table that contains itself at config.me"},
+      -- A search space went to the trainable as its fields ({lower = 0, ...}).
+      {function(c) c.opt = {lr = tune.uniform(0, 1)}; return c end, "a search space still to resolve at config.opt.lr"},
+      {function(c) c.g = tune.grid_search({1, 2}); return c end, "a search space still to resolve at config.g"},
     }) do
       local pbt, runner, trials, tmp = logging_setup({log_config = true, explore = case[1]}, "pbt-explore-fn")
       local config = util.deepcopy(trials[1].config)

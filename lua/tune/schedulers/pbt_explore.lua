@@ -125,11 +125,28 @@ function M.explore(config, mutations, resample_probability, custom_explore_fn, r
   return new_config
 end
 
+--- Where `v` holds a search space still to resolve (a Domain, a grid
+--- search: the trainable would get its fields), or nil. `v` is plain data.
+local function unresolved_at(v, path)
+  if sample.is_domain(v) or sample.is_grid(v) then return path end
+  if type(v) ~= "table" or getmetatable(v) ~= nil then return nil end
+  for _, k in ipairs(keys_of(v)) do
+    local at = unresolved_at(v[k], path .. "." .. tostring(k))
+    if at then return at end
+  end
+  return nil
+end
+
 --- Refuses an explored config a trial cannot take (a function in it, a
---- table that contains itself: what custom_explore_fn or a mutation
---- function returned), before PBT or PB2 records or logs anything of it.
+--- table that contains itself, a search space: what custom_explore_fn or
+--- a mutation function returned), before PBT or PB2 records or logs
+--- anything of it.
 function M.check_explored(config)
   local why, where = util.not_plain(config)
+  if not why then
+    where = unresolved_at(config, "")
+    why = where and "a search space still to resolve"
+  end
   if why then
     error(string.format("the explored config holds %s at config%s: a trial's config must be plain data "
       .. "(check what custom_explore_fn or a hyperparam_mutations function returns)", why, where), 0)
