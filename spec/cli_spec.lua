@@ -206,8 +206,23 @@ end, {local_dir = %q, verbose = 0, config = {driver = core.getpid()}})
       assert.is_nil(out:find("stack traceback", 1, true), out)
       assert.same(before, listing())
     end
-    -- Another name: the replay runs beside it.
+    -- The recording's state file names it too; a file that is no state is
+    -- refused as that (it was said to hold the replay's directory).
+    local state
+    for _, n in ipairs(core.listdir(dir .. "/rec")) do if n:match("^experiment_state.*%.json$") then state = n end end
     local out
+    code, out = run("--local-dir " .. dir .. " --replay " .. dir .. "/rec/" .. state .. " " .. X .. "cli_replay.lua",
+      "NAME=rec FAIL_IF_RUN=1")
+    assert.equal(2, code, out)
+    assert.truthy(out:find(" is the recording it replays", 1, true), out)
+    assert(core.write_atomic(dir .. "/afile", "not a state"))
+    code, out = run("--local-dir " .. dir .. "/x --replay " .. dir .. "/afile " .. X .. "cli_replay.lua",
+      "NAME=rec FAIL_IF_RUN=1")
+    assert.equal(2, code, out)
+    assert.truthy(out:find("replay: " .. dir .. "/afile is not a tunelua experiment state", 1, true), out)
+    assert.is_nil(core.stat(dir .. "/x"))
+    assert.same(before, listing())
+    -- Another name: the replay runs beside it.
     code, out = run("--local-dir " .. dir .. " --name rec_replay --replay " .. dir .. "/rec " .. X .. "cli_replay.lua",
       "NAME=rec FAIL_IF_RUN=1")
     assert.equal(0, code, out)

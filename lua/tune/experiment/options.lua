@@ -39,7 +39,6 @@ function M.refusing(fn, ...)
   end
   return v
 end
-
 local function opt(opts, k) return util.with_default(opts, M.OPTIONS, k) end
 M.get = opt
 
@@ -345,6 +344,8 @@ end
 local function check_replay_target(replay, from, experiment_dir)
   if type(replay) ~= "string" or replay == "" then return end
   local rec = replay
+  -- (A file that is no experiment state is refused as such by the simulator.)
+  if core.stat(rec) == "file" and not require("tune.analysis.state").load_sources(rec) then return end
   if core.stat(rec) == "file" then rec = rec:match("^(.*)/[^/]*$") or "." end
   rec = util.real_path(rec)
   local exp = util.real_path(experiment_dir)
