@@ -655,6 +655,10 @@ describe("bad input through tune.run", function()
         -- It failed inside the library: "bad argument #1 to 'set_max_pending'".
         {"TUNE_MAX_PENDING_TRIALS_PG=-3", '"-3" must be a whole number of placement groups, 0 (automatic) or more'},
         {"TUNE_MAX_PENDING_TRIALS_PG=abc", '"abc" is not a number'},
+        -- Read as Ray's int(): "true" kept the handler, and the check, silently.
+        {"TUNE_DISABLE_SIGINT_HANDLER=true", '"true" is not a number'},
+        {"TUNE_DISABLE_STRICT_METRIC_CHECKING=yes", '"yes" is not a number'},
+        {"TUNE_DISABLE_STRICT_METRIC_CHECKING=1.5", '"1.5" is not an integer'},
         -- Read by the default reporter (-v 1): it came with the library's traceback.
         {"TUNE_COMPACT_REPORT=yes", '"yes" is not a number', "-v 1"}}) do
       local p = io.popen(string.format("%s %s %s --local-dir %s spec/fixtures/experiments/cli_ok.lua 2>&1",

@@ -270,35 +270,8 @@ function M.check(opts, cli)
   o.resume = check_resume(cli, opts)
   o.log_to_file = check_log_to_file(opt(opts, "log_to_file"))
   o.seed = opt(opts, "seed")
-  o.checkpoint_period = M.refusing(util.option, opts, "global_checkpoint_s", "TUNE_GLOBAL_CHECKPOINT_S", 10)
-  -- Used at an interrupt, checked now: a wrong one then would lose the save.
-  for key, env in pairs({signal_checkpoint_s = "TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S",
-      interrupt_cleanup_s = "TUNE_INTERRUPT_CLEANUP_S"}) do
-    local v = M.refusing(util.env_number, env)
-    if v ~= nil and not (v >= 0 and v < math.huge) then
-      M.refuse(("tune.run: environment variable %s=%q must be a finite number of seconds, 0 or more"):format(env,
-        os.getenv(env)))
-    end
-    o[key] = v
-  end
-  -- Read while the experiment is set up, when it has no name and when the
-  -- default reporter is made: checked here, so that a wrong one is said at
-  -- the user's line.
-  for env, used in pairs({TUNE_DISABLE_DATED_SUBDIR = not (cli.name or opt(opts, "name")),
-      TUNE_COMPACT_REPORT = o.verbose >= 1 and not opt(opts, "progress_reporter")}) do
-    local v = used and M.refusing(util.env_number, env)
-    if v and math.tointeger(v) == nil then
-      M.refuse(("tune.run: environment variable %s=%q is not an integer"):format(env, os.getenv(env)))
-    end
-  end
-  -- Placement groups staged at once (assemble's max_pending): 0 is the
-  -- automatic count, as the executor's option.
-  local pending = M.refusing(util.env_number, "TUNE_MAX_PENDING_TRIALS_PG")
-  if pending ~= nil and not (math.tointeger(pending) and pending >= 0 and pending <= 2 ^ 40) then
-    M.refuse(("tune.run: environment variable TUNE_MAX_PENDING_TRIALS_PG=%q must be a whole number of placement "
-      .. "groups, 0 (automatic) or more"):format(os.getenv("TUNE_MAX_PENDING_TRIALS_PG")))
-  end
-  o.max_pending_trials = pending ~= 0 and math.tointeger(pending) or nil
+  require("tune.experiment.env").read(opts, o, {dated_subdir = not (cli.name or opt(opts, "name")),
+    compact_report = o.verbose >= 1 and not opt(opts, "progress_reporter")})
   o.resources_per_trial = opt(opts, "resources_per_trial")
   if o.resources_per_trial ~= nil then
     -- The factory as the engine will take it (its C checks included).

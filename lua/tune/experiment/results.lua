@@ -73,7 +73,7 @@ local DEBUG_METRICS = {trial_id = true, experiment_id = true, date = true, times
 function R:_validate_metrics(trial, flat)
   if self._metric_checks == nil then
     local checks = {}
-    if os.getenv("TUNE_DISABLE_STRICT_METRIC_CHECKING") ~= "1" then
+    if math.tointeger(tonumber(os.getenv("TUNE_DISABLE_STRICT_METRIC_CHECKING") or "")) ~= 1 then
       local searcher = type(self.search_alg) == "table" and self.search_alg.searcher
       local seen = {}
       for _, c in ipairs({{self.metric, "tune.run()"},

@@ -186,7 +186,7 @@ local function execute(ctx, opts, o, kind)
   end
   -- Signals: the first SIGINT or SIGUSR1 saves the experiment and stops.
   local disable_sigint = opts.disable_sigint_handler
-  if disable_sigint == nil then disable_sigint = os.getenv("TUNE_DISABLE_SIGINT_HANDLER") == "1" end
+  if disable_sigint == nil then disable_sigint = o.disable_sigint end
   ex:install_signals(not disable_sigint)
   local reporter = options.get(opts, "progress_reporter")
   if o.verbose >= 1 and not reporter then reporter = require("tune.reporter").detect_reporter() end

@@ -1,0 +1,59 @@
+--- The environment variables tune.run reads itself
+--- (docs/reference/run.md#environment-variables), all checked when it
+--- starts: a wrong one is refused at the user's line, naming it and its
+--- value, before anything is written (even one read only at an interrupt,
+--- where a wrong one would lose the save).
+local util = require("tune.util")
+local refusal = require("tune.experiment.refusal")
+
+local M = {}
+
+local function refuse(env, what)
+  refusal.refuse(("tune.run: environment variable %s=%q %s"):format(env, os.getenv(env), what))
+end
+
+--- The variable as a number (nil when unset or empty), else refused.
+local function number(env)
+  local ok, v = pcall(util.env_number, env)
+  if not ok then refusal.refuse("tune.run: " .. tostring(v)) end
+  return v
+end
+
+--- Ray's int() of it: an integer, or nil when unset or empty.
+local function integer(env)
+  local v = number(env)
+  if v ~= nil and math.type(v) ~= "integer" then refuse(env, "is not an integer") end
+  return v
+end
+
+--- Seconds, finite and 0 or more.
+local function seconds(env)
+  local v = number(env)
+  if v ~= nil and not (v >= 0 and v < math.huge) then refuse(env, "must be a finite number of seconds, 0 or more") end
+  return v
+end
+
+--- Checks every variable tune.run reads and sets the settings they give
+--- on `o`: `used` says which are read for this run (the dated subdir
+--- without a name, the compact report with the default reporter).
+function M.read(opts, o, used)
+  if opts.global_checkpoint_s == nil then o.checkpoint_period = number("TUNE_GLOBAL_CHECKPOINT_S") end
+  o.checkpoint_period = opts.global_checkpoint_s or o.checkpoint_period or 10
+  o.signal_checkpoint_s = seconds("TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S")
+  o.interrupt_cleanup_s = seconds("TUNE_INTERRUPT_CLEANUP_S")
+  for env, read in pairs({TUNE_DISABLE_DATED_SUBDIR = used.dated_subdir, TUNE_COMPACT_REPORT = used.compact_report}) do
+    if read then integer(env) end
+  end
+  -- Ray: `not int(...)` installs the handler; `int(...) != 1` checks metrics.
+  o.disable_sigint = (integer("TUNE_DISABLE_SIGINT_HANDLER") or 0) ~= 0
+  integer("TUNE_DISABLE_STRICT_METRIC_CHECKING")
+  -- Placement groups staged at once (assemble's max_pending): 0 is the
+  -- automatic count, as the executor's option.
+  local pending = number("TUNE_MAX_PENDING_TRIALS_PG")
+  if pending ~= nil and not (math.tointeger(pending) and pending >= 0 and pending <= 2 ^ 40) then
+    refuse("TUNE_MAX_PENDING_TRIALS_PG", "must be a whole number of placement groups, 0 (automatic) or more")
+  end
+  o.max_pending_trials = pending ~= 0 and math.tointeger(pending) or nil
+end
+
+return M
