@@ -649,6 +649,8 @@ describe("bad input through tune.run", function()
   -- the interrupted run with a traceback, exit 2 instead of 130.
   it("refuses a TUNE_GLOBAL_CHECKPOINT_S (and the other variables tune.run reads) that is not a number in one line", function()
     for _, c in ipairs({{"TUNE_GLOBAL_CHECKPOINT_S=abc", '"abc" is not a number'},
+        -- Taken as it was, though the option refuses it.
+        {"TUNE_GLOBAL_CHECKPOINT_S=-1", '"-1" must be a finite number of seconds, 0 or more'},
         {"TUNE_INTERRUPT_CLEANUP_S=abc", '"abc" is not a number'},
         {"TUNE_INTERRUPT_CLEANUP_S=-1", '"-1" must be a finite number of seconds, 0 or more'},
         {"TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S=1e999", '"1e999" must be a finite number of seconds, 0 or more'},

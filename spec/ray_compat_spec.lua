@@ -171,6 +171,16 @@ tune.run("my_trainable", {verbose = 0, local_dir = arg[1]})
     assert.is_nil(core.listdir(dir .. "/e"))
   end)
 
+  it("takes TUNE_GLOBAL_CHECKPOINT_S=auto, Ray's default, as the default period", function()
+    -- It was refused: 'TUNE_GLOBAL_CHECKPOINT_S="auto" is not a number'.
+    local out = support.run_script(dir, [[
+local tune = require("tune")
+tune.run(function() tune.report({x = 1}) end, {verbose = 0, local_dir = arg[1], name = "auto"})
+]], dir .. "/auto", "TUNE_GLOBAL_CHECKPOINT_S=auto")
+    assert.is_nil(out:find("TUNE_GLOBAL_CHECKPOINT_S", 1, true), out)
+    assert.equal("directory", core.stat(dir .. "/auto/auto"))
+  end)
+
   it("warns as Ray when num_samples is not a multiple of a Repeater's repeat", function()
     local SOURCE = [[
 local tune = require("tune")

@@ -37,7 +37,10 @@ end
 --- on `o`: `used` says which are read for this run (the dated subdir
 --- without a name, the compact report with the default reporter).
 function M.read(opts, o, used)
-  if opts.global_checkpoint_s == nil then o.checkpoint_period = number("TUNE_GLOBAL_CHECKPOINT_S") end
+  -- Ray's "auto" (the default; the period does not adapt here), else seconds.
+  if opts.global_checkpoint_s == nil and os.getenv("TUNE_GLOBAL_CHECKPOINT_S") ~= "auto" then
+    o.checkpoint_period = seconds("TUNE_GLOBAL_CHECKPOINT_S")
+  end
   o.checkpoint_period = opts.global_checkpoint_s or o.checkpoint_period or 10
   o.signal_checkpoint_s = seconds("TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S")
   o.interrupt_cleanup_s = seconds("TUNE_INTERRUPT_CLEANUP_S")
