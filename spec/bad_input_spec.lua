@@ -657,6 +657,9 @@ describe("bad input through tune.run", function()
         -- It failed inside the library: "bad argument #1 to 'set_max_pending'".
         {"TUNE_MAX_PENDING_TRIALS_PG=-3", '"-3" must be a whole number of placement groups, 0 (automatic) or more'},
         {"TUNE_MAX_PENDING_TRIALS_PG=abc", '"abc" is not a number'},
+        -- Read by the engine with strtod: "abc" and 0 were the default 5 s, silently.
+        {"TUNE_STOP_WARN_S=abc", '"abc" is not a number'},
+        {"TUNE_STOP_WARN_S=0", '"0" must be a finite number of seconds, more than 0'},
         -- Read as Ray's int(): "true" kept the handler, and the check, silently.
         {"TUNE_DISABLE_SIGINT_HANDLER=true", '"true" is not a number'},
         {"TUNE_DISABLE_STRICT_METRIC_CHECKING=yes", '"yes" is not a number'},

@@ -26,10 +26,12 @@ local function integer(env)
   return v
 end
 
---- Seconds, finite and 0 or more.
-local function seconds(env)
+--- Seconds, finite and 0 or more (more than 0 where `positive`).
+local function seconds(env, positive)
   local v = number(env)
-  if v ~= nil and not (v >= 0 and v < math.huge) then refuse(env, "must be a finite number of seconds, 0 or more") end
+  if v ~= nil and not ((positive and v > 0 or not positive and v >= 0) and v < math.huge) then
+    refuse(env, ("must be a finite number of seconds, %s"):format(positive and "more than 0" or "0 or more"))
+  end
   return v
 end
 
@@ -44,6 +46,8 @@ function M.read(opts, o, used)
   o.checkpoint_period = opts.global_checkpoint_s or o.checkpoint_period or 10
   o.signal_checkpoint_s = seconds("TUNE_SIGNAL_CHECKPOINT_TIMEOUT_S")
   o.interrupt_cleanup_s = seconds("TUNE_INTERRUPT_CLEANUP_S")
+  -- Read by the engine when a stopping worker is slow (0: its default).
+  seconds("TUNE_STOP_WARN_S", true)
   for env, read in pairs({TUNE_DISABLE_DATED_SUBDIR = used.dated_subdir, TUNE_COMPACT_REPORT = used.compact_report}) do
     if read then integer(env) end
   end
