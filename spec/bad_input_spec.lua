@@ -657,6 +657,7 @@ describe("bad input through tune.run", function()
         -- It failed inside the library: "bad argument #1 to 'set_max_pending'".
         {"TUNE_MAX_PENDING_TRIALS_PG=-3", '"-3" must be a whole number of placement groups, 0 (automatic) or more'},
         {"TUNE_MAX_PENDING_TRIALS_PG=abc", '"abc" is not a number'},
+        {"TUNE_MAX_LEN_IDENTIFIER=-1", '"-1" must be a whole number of bytes, 0 or more'},
         -- Read by the engine with strtod: "abc" and 0 were the default 5 s, silently.
         {"TUNE_STOP_WARN_S=abc", '"abc" is not a number'},
         {"TUNE_STOP_WARN_S=0", '"0" must be a finite number of seconds, more than 0'},

@@ -181,6 +181,21 @@ tune.run(function() tune.report({x = 1}) end, {verbose = 0, local_dir = arg[1], 
     assert.equal("directory", core.stat(dir .. "/auto/auto"))
   end)
 
+  it("cuts a trial directory's name before its date at TUNE_MAX_LEN_IDENTIFIER bytes, as Ray", function()
+    -- It was read nowhere: the name kept 130 bytes.
+    support.run_script(dir, [[
+local tune = require("tune")
+tune.run(function() tune.report({x = 1}) end, {verbose = 0, local_dir = arg[1], name = "short",
+  config = {long_parameter_name = tune.grid_search({1})}})
+]], dir .. "/short", "TUNE_MAX_LEN_IDENTIFIER=7")
+    local trials = {}
+    for _, name in ipairs(core.listdir(dir .. "/short/short")) do
+      if core.stat(dir .. "/short/short/" .. name) == "directory" then trials[#trials + 1] = name end
+    end
+    assert.equal(1, #trials)
+    assert.matches("^trainab_%d%d%d%d%-%d%d%-%d%d_%d%d%-%d%d%-%d%d$", trials[1])
+  end)
+
   it("warns as Ray when num_samples is not a multiple of a Repeater's repeat", function()
     local SOURCE = [[
 local tune = require("tune")

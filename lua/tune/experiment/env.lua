@@ -35,6 +35,13 @@ local function seconds(env, positive)
   return v
 end
 
+--- Ray's TUNE_MAX_LEN_IDENTIFIER: the most bytes of a trial directory's
+--- name before its date (checked when tune.run starts), else 130.
+function M.max_len_identifier()
+  local n = math.tointeger(tonumber(os.getenv("TUNE_MAX_LEN_IDENTIFIER") or ""))
+  return n and n >= 0 and n or 130
+end
+
 --- Checks every variable tune.run reads and sets the settings they give
 --- on `o`: `used` says which are read for this run (the dated subdir
 --- without a name, the compact report with the default reporter).
@@ -54,6 +61,8 @@ function M.read(opts, o, used)
   -- Ray: `not int(...)` installs the handler; `int(...) != 1` checks metrics.
   o.disable_sigint = (integer("TUNE_DISABLE_SIGINT_HANDLER") or 0) ~= 0
   integer("TUNE_DISABLE_STRICT_METRIC_CHECKING")
+  local len = integer("TUNE_MAX_LEN_IDENTIFIER")
+  if len ~= nil and len < 0 then refuse("TUNE_MAX_LEN_IDENTIFIER", "must be a whole number of bytes, 0 or more") end
   -- Placement groups staged at once (assemble's max_pending): 0 is the
   -- automatic count, as the executor's option.
   local pending = number("TUNE_MAX_PENDING_TRIALS_PG")

@@ -18,7 +18,7 @@ Trial.PAUSED = "PAUSED"
 Trial.TERMINATED = "TERMINATED"
 Trial.ERROR = "ERROR"
 
-local MAX_LEN_IDENTIFIER = 130
+local env = require("tune.experiment.env")
 local MAX_DIRNAME = 200
 
 --- The default results directory: TUNE_RESULT_DIR, else ~/tune_results.
@@ -297,7 +297,7 @@ function Trial:dirname()
   else
     base = tostring(self)
     if self.experiment_tag ~= "" then base = base .. "_" .. self.experiment_tag end
-    base = prefix(base, MAX_LEN_IDENTIFIER) .. "_" .. util.date_str()
+    base = prefix(base, env.max_len_identifier()) .. "_" .. util.date_str()
   end
   base = sanitize(base)
   if base == "" or base == "." then base = "trial_" .. self.trial_id end
