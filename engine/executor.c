@@ -52,7 +52,10 @@ const tune_option_desc_t *tune_executor_options(size_t *n) {
 
 int tune_executor_opt_check(const tune_option_desc_t *d, double v, char *err, size_t errlen) {
   switch (d->type) {
-    case TUNE_OPT_BOOL: return 0;
+    case TUNE_OPT_BOOL:
+      if (v == 0 || v == 1) return 0;
+      snprintf(err, errlen, "%s must be true or false (1 or 0), got %g", d->name, v);
+      return -1;
     case TUNE_OPT_INT:
       if (v >= 0 && v <= 1e6 && v == floor(v)) return 0;
       snprintf(err, errlen, "%s must be a whole number from 0 to 1000000, got %g", d->name, v);

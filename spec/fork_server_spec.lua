@@ -68,6 +68,15 @@ describe("fork server", function()
     assert.is_false(ex.options.fork_server)
   end)
 
+  it("refuses a fork_server that is neither true nor false, 1 nor 0", function()
+    -- 0.5 and -1 were taken as true without a word (and TUNE_FORK_SERVER=2 too).
+    for _, v in ipairs({0.5, -1, 2}) do
+      local ok, err = pcall(support.executor, {num_cpus = 1, fork_server = v})
+      assert.is_false(ok)
+      assert.matches("fork_server must be true or false (1 or 0), got " .. v, tostring(err), 1, true)
+    end
+  end)
+
   it("a worker killed right after its fork exits, and the executor cleans up", function()
     if support.backend() == "slurm" then return end
     -- The race this guards: the driver kills a worker's process group
