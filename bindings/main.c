@@ -72,6 +72,13 @@ static void set_paths(lua_State *L) {
     setenv("TUNELUA_LUA_DIR", absdir, 1);
     dir = absdir;
   }
+  char probe[PATH_MAX + 32];
+  if (dir && *dir && (snprintf(probe, sizeof probe, "%s/tune/init.lua", dir), access(probe, R_OK) != 0)) {
+    /* One line, before any module fails to load with a list of paths. */
+    fprintf(stderr, "tunelua: TUNELUA_LUA_DIR=%s holds no tune library (no tune/init.lua there): name a source "
+            "tree's lua directory, or unset it to use the library built in\n", dir);
+    exit(2);
+  }
   if (!dir || !*dir) {
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "searchers");

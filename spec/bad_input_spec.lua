@@ -690,6 +690,17 @@ describe("bad input through tune.run", function()
     end
   end)
 
+  it("a TUNELUA_LUA_DIR without the library says so in one line", function()
+    -- The repository's root instead of its lua directory: 'module 'tune.cli' not found' and every path tried.
+    local p = io.popen(string.format("TUNELUA_LUA_DIR=%s %s spec/fixtures/experiments/cli_ok.lua 2>&1", dir,
+      os.getenv("TUNELUA_BIN") or "build/tunelua"))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    assert.equal(2, code, out)
+    assert.equal("tunelua: TUNELUA_LUA_DIR=" .. dir .. " holds no tune library (no tune/init.lua there): name a "
+      .. "source tree's lua directory, or unset it to use the library built in\n", out)
+  end)
+
   it("points the refusal at the caller's line", function()
     local ok, e = pcall(function() tune.run("steps", {verbose = "high", local_dir = dir}) end)
     assert.is_false(ok)
