@@ -99,6 +99,8 @@ void tune_executor_opts_default(tune_executor_opts_t *o) {
     const tune_option_desc_t *d = &options[i];
     double v = d->dflt;
     const char *env = d->env ? getenv(d->env) : NULL;
+    /* Ray's "auto", TUNE_MAX_PENDING_TRIALS_PG's default there: 0 here. */
+    if (env && !strcmp(env, "auto") && d->offset == offsetof(tune_executor_opts_t, max_pending_trials_pg)) env = NULL;
     if (env && *env) {
       char *end, why[160];
       double e = strtod(env, &end);

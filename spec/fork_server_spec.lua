@@ -68,6 +68,19 @@ describe("fork server", function()
     assert.is_false(ex.options.fork_server)
   end)
 
+  it("takes TUNE_MAX_PENDING_TRIALS_PG=auto, Ray's default, as its automatic 0", function()
+    core.setenv("TUNE_MAX_PENDING_TRIALS_PG", "auto")
+    local ok, ex = pcall(support.executor, {num_cpus = 1})
+    core.setenv("TUNE_MAX_PENDING_TRIALS_PG", nil)
+    assert.is_true(ok, ex)
+    -- The automatic count (it was warned about as not a number, and 0 used).
+    core.setenv("TUNE_MAX_PENDING_TRIALS_PG", "3")
+    local three = support.executor({num_cpus = 1})
+    core.setenv("TUNE_MAX_PENDING_TRIALS_PG", nil)
+    assert.equal(3, three.options.max_pending_trials_pg)
+    assert.equal(support.executor({num_cpus = 1}).options.max_pending_trials_pg, ex.options.max_pending_trials_pg)
+  end)
+
   it("refuses a fork_server that is neither true nor false, 1 nor 0", function()
     -- 0.5 and -1 were taken as true without a word (and TUNE_FORK_SERVER=2 too).
     for _, v in ipairs({0.5, -1, 2}) do

@@ -171,13 +171,13 @@ tune.run("my_trainable", {verbose = 0, local_dir = arg[1]})
     assert.is_nil(core.listdir(dir .. "/e"))
   end)
 
-  it("takes TUNE_GLOBAL_CHECKPOINT_S=auto, Ray's default, as the default period", function()
-    -- It was refused: 'TUNE_GLOBAL_CHECKPOINT_S="auto" is not a number'.
+  it("takes TUNE_GLOBAL_CHECKPOINT_S=auto and TUNE_MAX_PENDING_TRIALS_PG=auto, Ray's defaults, as the defaults", function()
+    -- Each was refused: 'TUNE_GLOBAL_CHECKPOINT_S="auto" is not a number'.
     local out = support.run_script(dir, [[
 local tune = require("tune")
 tune.run(function() tune.report({x = 1}) end, {verbose = 0, local_dir = arg[1], name = "auto"})
-]], dir .. "/auto", "TUNE_GLOBAL_CHECKPOINT_S=auto")
-    assert.is_nil(out:find("TUNE_GLOBAL_CHECKPOINT_S", 1, true), out)
+]], dir .. "/auto", "TUNE_GLOBAL_CHECKPOINT_S=auto TUNE_MAX_PENDING_TRIALS_PG=auto")
+    assert.is_nil(out:find("TUNE_", 1, true), out)
     assert.equal("directory", core.stat(dir .. "/auto/auto"))
   end)
 

@@ -63,9 +63,9 @@ function M.read(opts, o, used)
   integer("TUNE_DISABLE_STRICT_METRIC_CHECKING")
   local len = integer("TUNE_MAX_LEN_IDENTIFIER")
   if len ~= nil and len < 0 then refuse("TUNE_MAX_LEN_IDENTIFIER", "must be a whole number of bytes, 0 or more") end
-  -- Placement groups staged at once (assemble's max_pending): 0 is the
-  -- automatic count, as the executor's option.
-  local pending = number("TUNE_MAX_PENDING_TRIALS_PG")
+  -- Placement groups staged at once (assemble's max_pending): 0 (or Ray's
+  -- default "auto") is the automatic count, as the executor's option.
+  local pending = os.getenv("TUNE_MAX_PENDING_TRIALS_PG") == "auto" and 0 or number("TUNE_MAX_PENDING_TRIALS_PG")
   if pending ~= nil and not (math.tointeger(pending) and pending >= 0 and pending <= 2 ^ 40) then
     refuse("TUNE_MAX_PENDING_TRIALS_PG", "must be a whole number of placement groups, 0 (automatic) or more")
   end
