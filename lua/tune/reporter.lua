@@ -159,7 +159,7 @@ function CLIReporter:__init(opts)
     if compact == nil then
       -- Ray's int(): a wrong one is said at the caller's line, as tune.run says it.
       local ok, env = pcall(util.env_number, "TUNE_COMPACT_REPORT")
-      if not ok or (env ~= nil and math.tointeger(env) == nil) then
+      if not ok or (env ~= nil and math.type(env) ~= "integer") then
         error(string.format("CLIReporter: environment variable TUNE_COMPACT_REPORT=%q is not an integer",
           os.getenv("TUNE_COMPACT_REPORT")), level)
       end
