@@ -3,13 +3,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+int tune_log_debug_value(const char *v) { return v && *v && strcmp(v, "0") != 0; } /* as the Lua side: "01" is on */
 
 int tune_log_debug_enabled(void) {
   static int enabled = -1;
-  if (enabled < 0) {
-    const char *v = getenv("TUNE_DEBUG");
-    enabled = v && *v && *v != '0';
-  }
+  if (enabled < 0) enabled = tune_log_debug_value(getenv("TUNE_DEBUG"));
   return enabled;
 }
 

@@ -21,6 +21,7 @@
 #include "fsutil.h"
 #include "jpack.h"
 #include "json.h"
+#include "log.h"
 #include "loggers.h"
 #include "fsprep.h"
 #include "writebehind.h"
@@ -399,6 +400,13 @@ static void check_fmt(double d) {
   size_t n = tune_fmt_double(got, d);
   if (strcmp(want, got) || n != strlen(got)) fprintf(stderr, "fmt %.17g: want %s got %s\n", d, want, got);
   CHECK(!strcmp(want, got) && n == strlen(got));
+}
+
+static void test_debug_value(void) {
+  /* TUNE_DEBUG: on when non-empty and not "0", as the Lua side reads it. */
+  CHECK(!tune_log_debug_value(NULL) && !tune_log_debug_value("") && !tune_log_debug_value("0"));
+  CHECK(tune_log_debug_value("1") && tune_log_debug_value("01") && tune_log_debug_value("00") &&
+        tune_log_debug_value("yes"));
 }
 
 static void test_number_format(void) {
@@ -1445,6 +1453,7 @@ int main(void) {
       {"json_exact", test_json_exact},
       {"json_pack", test_json_pack},
       {"number_format", test_number_format},
+      {"debug_value", test_debug_value},
       {"number_fast_paths", test_number_fast_paths},
       {"json_strings", test_json_strings},
       {"json_own_allocator", test_json_own_allocator},
