@@ -1050,21 +1050,18 @@ static int slurm_feasible(tune_backend_t *base, const tune_pgf_t *f, char *err, 
     }
   }
   const tune_pgf_t *w = whole_of(b, f);
+  int rc;
   if (b->in_allocation) {
-    if (tune_cluster_feasible(&b->base.cluster, w, err, errlen) == 0) return 0;
-    char raw[8];
-    size_t n = strlen(err);
-    if (tune_cluster_feasible(&b->base.cluster, f, raw, sizeof raw) == 0)
-      snprintf(err + n, errlen - n, " (on Slurm a bundle takes whole CPUs: %g asked, %g counted)",
-               tune_res_from_fixed(f->total.cpu), tune_res_from_fixed(w->total.cpu));
-    return -1;
+    rc = tune_cluster_feasible(&b->base.cluster, w, err, errlen);
+  } else {
+    size_t usable = 0;
+    for (size_t i = 0; i < b->base.cluster.nnodes; i++) usable += !b->lost[i];
+    tune_slurm_job_t job;
+    tune_slurm_job_shape(w, usable, &job);
+    rc = tune_slurm_job_feasible(&b->base.cluster, b->lost, w, &job, err, errlen);
+    tune_slurm_job_free(&job);
   }
-  size_t usable = 0;
-  for (size_t i = 0; i < b->base.cluster.nnodes; i++) usable += !b->lost[i];
-  tune_slurm_job_t job;
-  tune_slurm_job_shape(w, usable, &job);
-  int rc = tune_slurm_job_feasible(&b->base.cluster, b->lost, w, &job, err, errlen);
-  tune_slurm_job_free(&job);
+  if (rc < 0 && w->total.cpu != f->total.cpu) tune_slurm_name_asked(f, w, err, errlen);
   return rc;
 }
 

@@ -112,3 +112,18 @@ int tune_slurm_fits_remaining(const tune_cluster_t *c, const int *lost, const tu
   tune_cluster_free(&rest);
   return ok;
 }
+
+void tune_slurm_name_asked(const tune_pgf_t *f, const tune_pgf_t *w, char *err, size_t errlen) {
+  tune_buf_t asked = TUNE_BUF_INIT, counted = TUNE_BUF_INIT;
+  tune_buf_puts(&counted, "asked for ");
+  tune_pgf_format(w, &counted);
+  tune_pgf_format(f, &asked);
+  const char *rest = strncmp(err, counted.data, counted.len) ? NULL : err + counted.len;
+  char *msg = tune_xasprintf("%s%s%s (on Slurm a bundle takes whole CPUs, and the worker's bundle at least one: "
+                             "%g asked, %g counted)", rest ? "asked for " : err, rest ? asked.data : "", rest ? rest : "",
+                             tune_res_from_fixed(f->total.cpu), tune_res_from_fixed(w->total.cpu));
+  snprintf(err, errlen, "%s", msg);
+  free(msg);
+  tune_buf_free(&asked);
+  tune_buf_free(&counted);
+}

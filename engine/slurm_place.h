@@ -38,5 +38,9 @@ int tune_slurm_job_feasible(const tune_cluster_t *c, const int *lost, const tune
 /// `lost` nodes left out: 0 when a shrunken allocation can never run it.
 int tune_slurm_fits_remaining(const tune_cluster_t *c, const int *lost, const tune_res_t *gone,
                               const tune_pgf_t *f);
+/// `err` says "asked for <w> ...", `w` being tune_slurm_whole_cpus(f):
+/// names what the trial asked (`f`) there instead, and says at the end how
+/// many CPUs it asked and how many were counted.
+void tune_slurm_name_asked(const tune_pgf_t *f, const tune_pgf_t *w, char *err, size_t errlen);
 
 #endif

@@ -484,6 +484,17 @@ maybe("the Slurm backend", function()
     assert.matches("slurm: no partition is named deb", out, 1, true)
   end)
 
+  it("names what a trial that can never run asked, then the CPUs counted (whole, the worker's at least one)", function()
+    for _, salloc in ipairs({ALLOC3, ""}) do
+      local code, out, s = run("counted_cpus", dir, salloc)
+      assert.equal(0, code, out)
+      assert.equal("ERROR", s.trials[1].status)
+      assert.matches("can never run: asked for {0 CPUs, 1 GPU} + {4 CPUs, 0 GPUs} (PACK) but ", s.trials[1].error, 1, true)
+      assert.matches("(on Slurm a bundle takes whole CPUs, and the worker's bundle at least one: 4 asked, 5 counted)",
+        s.trials[1].error, 1, true)
+    end
+  end)
+
   it("names why a worker's srun failed in the trial's error: an unreachable driver, a cancelled step", function()
     local _, out, s = run("small", dir, "salloc --quiet -N1 -n1 -c1 --no-kill", "SPEC_DRIVER_HOST=no.such.host.invalid")
     local err = assert(s, out).trials[1].error
