@@ -1061,7 +1061,10 @@ static int slurm_feasible(tune_backend_t *base, const tune_pgf_t *f, char *err, 
     rc = tune_slurm_job_feasible(&b->base.cluster, b->lost, w, &job, err, errlen);
     tune_slurm_job_free(&job);
   }
+  if (rc == 0 && tune_slurm_licenses_missing(&f->total, &b->licenses))
+    rc = tune_cluster_feasible(&b->base.cluster, w, err, errlen);
   if (rc < 0 && w->total.cpu != f->total.cpu) tune_slurm_name_asked(f, w, err, errlen);
+  if (rc < 0) tune_slurm_note_licenses(&f->total, &b->licenses, b->in_allocation, err, errlen);
   return rc;
 }
 

@@ -127,3 +127,20 @@ void tune_slurm_name_asked(const tune_pgf_t *f, const tune_pgf_t *w, char *err, 
   tune_buf_free(&asked);
   tune_buf_free(&counted);
 }
+
+int tune_slurm_licenses_missing(const tune_res_t *asked, const tune_res_t *licenses) {
+  for (size_t i = 0; i < asked->ncustom; i++)
+    if (asked->custom[i].amount > 0 && !tune_res_get_fixed(licenses, asked->custom[i].name)) return 1;
+  return 0;
+}
+
+void tune_slurm_note_licenses(const tune_res_t *asked, const tune_res_t *licenses, int in_allocation, char *err,
+                              size_t errlen) {
+  for (size_t i = 0; i < asked->ncustom; i++) {
+    const char *name = asked->custom[i].name;
+    size_t n = strlen(err);
+    if (asked->custom[i].amount > 0 && !tune_res_get_fixed(licenses, name) && n + 1 < errlen)
+      snprintf(err + n, errlen - n, "; Slurm has no license '%s' %s", name,
+               in_allocation ? "in this allocation (salloc -L name:n gives it some)" : "(slurm.conf's Licenses=)");
+  }
+}

@@ -42,5 +42,12 @@ int tune_slurm_fits_remaining(const tune_cluster_t *c, const int *lost, const tu
 /// names what the trial asked (`f`) there instead, and says at the end how
 /// many CPUs it asked and how many were counted.
 void tune_slurm_name_asked(const tune_pgf_t *f, const tune_pgf_t *w, char *err, size_t errlen);
+/// Whether `asked` names a custom resource of which `licenses` (Slurm's
+/// licenses: the allocation's, or slurm.conf's) has none.
+int tune_slurm_licenses_missing(const tune_res_t *asked, const tune_res_t *licenses);
+/// Appends to `err`, for each such resource, that Slurm has no license of
+/// that name, and where licenses come from.
+void tune_slurm_note_licenses(const tune_res_t *asked, const tune_res_t *licenses, int in_allocation, char *err,
+                              size_t errlen);
 
 #endif

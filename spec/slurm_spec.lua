@@ -301,6 +301,16 @@ maybe("the Slurm backend", function()
     end
   end)
 
+  it("says that Slurm has no license of the name a trial asks for, inside an allocation and outside", function()
+    for _, salloc in ipairs({ALLOC3, ""}) do
+      local code, out, s = run("unknown_license", dir, salloc)
+      assert.equal(0, code, out)
+      assert.matches("can never run: asked for {1 CPU, 0 GPUs, 1 nosuchlicense} (PACK) but ", s.trials[1].error, 1, true)
+      assert.matches(salloc == "" and "; Slurm has no license 'nosuchlicense' (slurm.conf's Licenses=)"
+        or "; Slurm has no license 'nosuchlicense' in this allocation (salloc -L name:n gives it some)", s.trials[1].error, 1, true)
+    end
+  end)
+
   it("runs examples/slurm/run.sbatch; on USR1 the running trials checkpoint and the next job goes on", function()
     local env = string.format("TUNELUA=%s TUNE_LOCAL_DIR=%s EXAMPLE_STEPS=20 EXAMPLE_STEP_S=0.3", BIN, dir)
     local opts = string.format("--chdir=%s --output=%s/job-%%j.out", core.getcwd(), dir)
