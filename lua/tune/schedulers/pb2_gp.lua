@@ -72,19 +72,19 @@ local function backward(l, z, n)
   return x
 end
 
---- Factorises K + ratio * I for these parameters: L, alpha = K^-1 y, and
---- the log marginal likelihood with the best variance; nil when singular.
-local function factor(X, y, ls, eps, ratio)
-  local n = #X
+--- Factorises K + ratio * I, the kernel's entries given as `e` (row i:
+--- exp(-distance / ls), lower triangle) times `p` (the time factor): L,
+--- alpha = K^-1 y, and the log marginal likelihood with the best
+--- variance; nil when singular. Only the lower triangle is built and
+--- factorised.
+local function factor(e, p, y, ratio)
+  local n = #y
   local K = {}
   for i = 1, n do
-    local row = {}
-    for j = 1, i do row[j] = kbase(X[i], X[j], ls, eps) end
+    local row, ei, pi = {}, e[i], p[i]
+    for j = 1, i do row[j] = ei[j] * pi[j] end
     row[i] = row[i] + ratio + 1e-8
     K[i] = row
-  end
-  for i = 1, n do
-    for j = i + 1, n do K[i][j] = K[j][i] end
   end
   if not cholesky(K, n) then return nil end
   local z = forward(K, y, n)
@@ -98,17 +98,61 @@ local function factor(X, y, ls, eps, ratio)
   return {L = K, alpha = backward(K, z, n), scale = scale, ll = ll}
 end
 
+--- The kernel's parts for rows X, computed once per fit: the squared
+--- distances past the time column and the time gaps (lower triangles),
+--- and, memoised by lengthscale and epsilon, their exp(-d / ls) and
+--- (1 - eps) ^ (gap / 2) (the same expressions as kbase, so the same
+--- numbers).
+local function parts(X)
+  local n, D, T = #X, {}, {}
+  for i = 1, n do
+    local xi, di, ti = X[i], {}, {}
+    for j = 1, i do
+      di[j] = sqdist(xi, X[j], 2)
+      ti[j] = math.abs(xi[1] - X[j][1]) / 2
+    end
+    D[i], T[i] = di, ti
+  end
+  local by_ls, by_eps = {}, {}
+  local function map(cache, key, src, f)
+    local m = cache[key]
+    if m then return m end
+    m = {}
+    for i = 1, n do
+      local si, mi = src[i], {}
+      for j = 1, i do mi[j] = f(si[j]) end
+      m[i] = mi
+    end
+    cache[key] = m
+    return m
+  end
+  return {
+    e = function(ls) return map(by_ls, ls, D, function(d) return math.exp(-d / ls) end) end,
+    p = function(eps) return map(by_eps, eps, T, function(t) return (1 - eps) ^ t end) end,
+  }
+end
+
 local LS = {0.01, 0.03, 0.1, 0.3, 1, 3, 10}
 local EPS = {0.0, 0.05, 0.1, 0.25, 0.5}
 local RATIO = {1e-3, 1e-2, 0.1, 0.5}
 
+local function model(X, ls, eps, ratio, f)
+  return {X = X, n = #X, ls = ls, eps = eps, ratio = ratio, L = f.L, alpha = f.alpha, scale = f.scale}
+end
+
 --- A GP fitted to rows X (normalised) and targets y: {X, ls, eps, ratio,
 --- L, alpha, scale}. The lengthscale is clipped to [1e-5, 1] after the
---- fit, as Ray fixes it.
+--- fit, as Ray fixes it. A coordinate search visits a setting more than
+--- once (each sweep starts from the best); each is factorised once.
 function M.fit(X, y)
+  local kp = parts(X)
   local best = {ls = 1, eps = 0.1, ratio = 0.1}
+  local seen = {}
   local function try(ls, eps, ratio)
-    local f = factor(X, y, ls, eps, ratio)
+    local key = ls .. "/" .. eps .. "/" .. ratio
+    if seen[key] then return end
+    seen[key] = true
+    local f = factor(kp.e(ls), kp.p(eps), y, ratio)
     if f and (best.f == nil or f.ll > best.f.ll) then best = {ls = ls, eps = eps, ratio = ratio, f = f} end
   end
   try(best.ls, best.eps, best.ratio)
@@ -121,16 +165,18 @@ function M.fit(X, y)
     for _, r in ipairs(RATIO) do try(b.ls, b.eps, r) end
   end
   local ls = math.min(math.max(best.ls, 1e-5), 1)
+  if best.f and ls == best.ls then return model(X, ls, best.eps, best.ratio, best.f) end
   return M.with(X, y, ls, best.eps, best.ratio)
 end
 
 --- A GP on X, y with given kernel parameters (no fit); nil when singular.
 function M.with(X, y, ls, eps, ratio)
   eps = math.min(eps, EPS_MAX)
-  local f = factor(X, y, ls, eps, ratio)
-  if not f then f = factor(X, y, ls, eps, ratio + 1e-3) end
+  local kp = parts(X)
+  local e, p = kp.e(ls), kp.p(eps)
+  local f = factor(e, p, y, ratio) or factor(e, p, y, ratio + 1e-3)
   if not f then return nil end
-  return {X = X, n = #X, ls = ls, eps = eps, ratio = ratio, L = f.L, alpha = f.alpha, scale = f.scale}
+  return model(X, ls, eps, ratio, f)
 end
 
 --- Predictive mean and variance at x.
@@ -146,41 +192,77 @@ function M.predict(gp, x)
   return mean, math.max(gp.scale * (1 - s), 0)
 end
 
---- Ray's UCB: the mean of `m` plus kappa times the variance of `m1` (the
---- model that also holds the points already chosen this round), with
---- kappa = sqrt(0.2 log(0.4 n)) (0 while that is negative); `kappa`
---- overrides it.
-function M.ucb(m, m1, x, kappa)
-  if kappa == nil then kappa = math.sqrt(math.max(0.2 * math.log(0.4 * m.n), 0)) end
-  local mean = M.predict(m, x)
-  if kappa == 0 then return mean end
-  local _, var = M.predict(m1, x)
-  return mean + kappa * var
+--- The kernel's values k(X[i], x) against each row of `g` at the points
+--- x = fixed .. h, for many h: the fixed columns' part of each row's
+--- distance, and its time factor, are computed once (summed in kbase's
+--- order, so the values are the same).
+local function kernel_at(g, fixed)
+  local nf, n, X, ls = #fixed, g.n, g.X, g.ls
+  local s0, tf = {}, {}
+  for i = 1, n do
+    local xi, s = X[i], 0
+    for c = 2, nf do
+      local dc = xi[c] - fixed[c]
+      s = s + dc * dc
+    end
+    s0[i] = s
+    tf[i] = (1 - g.eps) ^ (math.abs(xi[1] - fixed[1]) / 2)
+  end
+  return function(h)
+    local ks, d = {}, #h
+    for i = 1, n do
+      local xi, s = X[i], s0[i]
+      for c = 1, d do
+        local dc = xi[nf + c] - h[c]
+        s = s + dc * dc
+      end
+      ks[i] = math.exp(-s / ls) * tf[i]
+    end
+    return ks
+  end
 end
 
---- The hyperparameters (d values in [0, 1]) that maximise the UCB with
---- the first columns fixed to `fixed`: 10 random starts, each refined by
---- a pattern search (steps halving from 0.25 to 1e-7).
-function M.optimize(m, m1, fixed, d, rng, kappa)
-  local nf = #fixed
-  local function value(h)
-    local x = {}
-    for i = 1, nf do x[i] = fixed[i] end
-    for i = 1, d do x[nf + i] = h[i] end
-    return M.ucb(m, m1, x, kappa)
+--- Ray's UCB at x = fixed .. h, as a function of h: the mean of `m` plus
+--- kappa times the variance of `m1` (the model that also holds the
+--- points already chosen this round), with kappa = sqrt(0.2 log(0.4 n))
+--- (0 while that is negative); `kappa` overrides it. The same numbers as
+--- M.predict's, without the variance of `m` (unused).
+local function ucb(m, m1, fixed, kappa)
+  if kappa == nil then kappa = math.sqrt(math.max(0.2 * math.log(0.4 * m.n), 0)) end
+  local k, k1 = kernel_at(m, fixed), m1 ~= m and kernel_at(m1, fixed)
+  local n, n1, alpha, L1, scale1 = m.n, m1.n, m.alpha, m1.L, m1.scale
+  return function(h)
+    local ks = k(h)
+    local mean = 0
+    for i = 1, n do mean = mean + ks[i] * alpha[i] end
+    if kappa == 0 then return mean end
+    local v = forward(L1, k1 and k1(h) or ks, n1)
+    local s = 0
+    for i = 1, n1 do s = s + v[i] * v[i] end
+    return mean + kappa * math.max(scale1 * (1 - s), 0)
   end
+end
+
+--- The pattern search's smallest step, in a hyperparameter's range.
+local STEP_MIN = 1e-7
+
+--- The hyperparameters (d values in [0, 1]) that maximise the UCB with
+--- the first columns fixed to `fixed`: 10 random starts (Ray's), each
+--- refined by a pattern search (steps halving from 0.25 to STEP_MIN).
+function M.optimize(m, m1, fixed, d, rng, kappa)
+  local value = ucb(m, m1, fixed, kappa)
   local best, best_v = nil, -math.huge
   for _ = 1, 10 do
     local h = {}
     for i = 1, d do h[i] = rng:random() end
     local v = value(h)
     local step = 0.25
-    while step > 1e-7 do
+    while step > STEP_MIN do
       local moved = false
       for i = 1, d do
-        for _, dir in ipairs({step, -step}) do
+        for dir = -1, 1, 2 do
           local old = h[i]
-          h[i] = math.min(math.max(old + dir, 0), 1)
+          h[i] = math.min(math.max(old - dir * step, 0), 1)
           local nv = value(h)
           if nv > v then
             v, moved = nv, true
