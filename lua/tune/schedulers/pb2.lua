@@ -247,6 +247,30 @@ local function norm(v, lo, hi)
   return 0
 end
 
+local function same_rows(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do
+    local ra, rb = a[i], b[i]
+    if type(ra) == "table" then
+      for j = 1, #ra do if ra[j] ~= rb[j] then return false end end
+    elseif ra ~= rb then
+      return false
+    end
+  end
+  return true
+end
+
+--- The GP fitted to X, y: the last fit's again when they are the same
+--- (the exploits of one perturbation round, with no result between
+--- them, see the same data).
+function PB2:_fit(X, y)
+  local last = self._last_fit
+  if last and same_rows(last.X, X) and same_rows(last.y, y) then return last.m end
+  local m = gp.fit(X, y)
+  self._last_fit = {X = X, y = y, m = m}
+  return m
+end
+
 --- Ray's select_config: the hyperparameters (raw values) for a trial that
 --- continues from `base`'s last point; nil when `base` has no data yet.
 function PB2:_select(base_id)
@@ -272,7 +296,7 @@ function PB2:_select(base_id)
     y[i] = math.min(math.max((p.y - mean) / (sd + 1e-8), -2), 2)
   end
   local fixed = {norm(last.time, tlo, thi), norm(last.r_before, rlo, rhi)}
-  local m = gp.fit(X, y)
+  local m = self:_fit(X, y)
   if not m then return nil end
   local m1 = m
   if self._current then
