@@ -262,11 +262,12 @@ end
 
 --- The GP fitted to X, y: the last fit's again when they are the same
 --- (the exploits of one perturbation round, with no result between
---- them, see the same data).
+--- them, see the same data), else a fit whose search starts where the
+--- last one ended.
 function PB2:_fit(X, y)
   local last = self._last_fit
   if last and same_rows(last.X, X) and same_rows(last.y, y) then return last.m end
-  local m = gp.fit(X, y)
+  local m = gp.fit(X, y, last and last.m and last.m.grid)
   self._last_fit = {X = X, y = y, m = m}
   return m
 end

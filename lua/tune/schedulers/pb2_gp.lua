@@ -137,16 +137,19 @@ local EPS = {0.0, 0.05, 0.1, 0.25, 0.5}
 local RATIO = {1e-3, 1e-2, 0.1, 0.5}
 
 local function model(X, ls, eps, ratio, f)
-  return {X = X, n = #X, ls = ls, eps = eps, ratio = ratio, L = f.L, alpha = f.alpha, scale = f.scale}
+  return {X = X, n = #X, ls = ls, eps = eps, ratio = ratio, L = f.L, alpha = f.alpha, scale = f.scale, ll = f.ll}
 end
 
 --- A GP fitted to rows X (normalised) and targets y: {X, ls, eps, ratio,
---- L, alpha, scale}. The lengthscale is clipped to [1e-5, 1] after the
---- fit, as Ray fixes it. A coordinate search visits a setting more than
---- once (each sweep starts from the best); each is factorised once.
-function M.fit(X, y)
+--- L, alpha, scale, grid}. The lengthscale is clipped to [1e-5, 1] after
+--- the fit, as Ray fixes it. The coordinate search starts from `start`
+--- (a previous fit's `grid`: the data change little between exploits)
+--- or from lengthscale 1, epsilon 0.1, ratio 0.1, and sweeps each
+--- coordinate over its grid twice; a setting visited twice is
+--- factorised once (a sweep that moved nothing costs no second one).
+function M.fit(X, y, start)
   local kp = parts(X)
-  local best = {ls = 1, eps = 0.1, ratio = 0.1}
+  local best = start and {ls = start.ls, eps = start.eps, ratio = start.ratio} or {ls = 1, eps = 0.1, ratio = 0.1}
   local seen = {}
   local function try(ls, eps, ratio)
     local key = ls .. "/" .. eps .. "/" .. ratio
@@ -165,8 +168,11 @@ function M.fit(X, y)
     for _, r in ipairs(RATIO) do try(b.ls, b.eps, r) end
   end
   local ls = math.min(math.max(best.ls, 1e-5), 1)
-  if best.f and ls == best.ls then return model(X, ls, best.eps, best.ratio, best.f) end
-  return M.with(X, y, ls, best.eps, best.ratio)
+  local m
+  if best.f and ls == best.ls then m = model(X, ls, best.eps, best.ratio, best.f)
+  else m = M.with(X, y, ls, best.eps, best.ratio) end
+  if m then m.grid = {ls = best.ls, eps = best.eps, ratio = best.ratio} end
+  return m
 end
 
 --- A GP on X, y with given kernel parameters (no fit); nil when singular.
