@@ -332,6 +332,31 @@ describe("PB2's GP", function()
     assert.is_true(var_far > var_near)
   end)
 
+  it("fits from a previous fit's setting to a likelihood no worse, and refits only for new data", function()
+    local X, y = {}, {}
+    for i = 0, 40 do
+      X[#X + 1] = {i / 40, (i % 7) / 7, (i * 13 % 40) / 40}
+      y[#y + 1] = math.sin(6 * X[#X][3]) + 0.1 * math.cos(i)
+    end
+    local cold = gp.fit(X, y)
+    local warm = gp.fit(X, y, {ls = 10, eps = 0.5, ratio = 1e-3})
+    assert.is_true(warm.ll >= cold.ll - 1e-9, warm.ll .. " < " .. cold.ll)
+    assert.is_true(gp.fit(X, y, cold.grid).ll >= cold.ll)
+    local pb2 = create()
+    local ts = {trial({a = 0.2}), trial({a = 0.8})}
+    for _, t in ipairs(ts) do pb2:on_trial_add({}, t) end
+    for time = 1, 4 do
+      for i, t in ipairs(ts) do save_result(pb2, t, time, time * i) end
+    end
+    pb2:_select(ts[2].trial_id)
+    local m = pb2._last_fit.m
+    pb2:_get_new_config(ts[1], ts[2])
+    assert.equal(m, pb2._last_fit.m) -- the same points: the same fit
+    save_result(pb2, ts[2], 5, 11)
+    pb2:_select(ts[2].trial_id)
+    assert.not_equal(m, pb2._last_fit.m)
+  end)
+
   it("maximises the UCB's mean with kappa 0", function()
     local X, y = {}, {}
     for i = 0, 20 do
