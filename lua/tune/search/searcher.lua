@@ -73,6 +73,15 @@ local function reason(err, path)
   return err
 end
 
+--- Writes `state` as JSON to `path` atomically (a temporary file in the
+--- same directory, renamed), or raises at the caller's caller, naming `what`.
+local function write_state(what, path, state)
+  local text, jerr = core.json_encode(state)
+  if not text then error(string.format("%s: cannot encode the state: %s", what, tostring(jerr)), 3) end
+  local ok, err = core.write_atomic(path, text)
+  if not ok then error(string.format("%s: cannot write %s (%s)", what, path, reason(err, path)), 3) end
+end
+
 --- Gives class `cls` Ray's save(checkpoint_path) and
 --- restore(checkpoint_path) beside its own save() -> state and
 --- restore(state): save(path) also writes the state to the file `path`
@@ -87,10 +96,7 @@ function Searcher.file_state(cls)
     if type(path) ~= "string" or path == "" then
       error(string.format("%s:save: the checkpoint path must be a file name (string), got %s", name, type(path)), 2)
     end
-    local text, jerr = core.json_encode(state == nil and core.null or state)
-    if not text then error(string.format("%s:save: cannot encode the state: %s", name, tostring(jerr)), 2) end
-    local ok, err = core.write_atomic(path, text)
-    if not ok then error(string.format("%s:save: cannot write %s (%s)", name, path, reason(err, path)), 2) end
+    write_state(name .. ":save", path, state == nil and core.null or state)
     return state
   end
   cls.restore = function(self, state)
@@ -149,11 +155,7 @@ function Searcher:save_to_dir(dir, session_str)
       .. "written\n", name))
     return false
   end
-  local path = util.join(dir, Searcher.CKPT_FILE_TMPL:format(session_str or "default"))
-  local text, jerr = core.json_encode(state)
-  if not text then error(string.format("%s:save_to_dir: cannot encode the state: %s", name, tostring(jerr)), 2) end
-  local ok, err = core.write_atomic(path, text)
-  if not ok then error(string.format("%s:save_to_dir: cannot write %s (%s)", name, path, reason(err, path)), 2) end
+  write_state(name .. ":save_to_dir", util.join(dir, Searcher.CKPT_FILE_TMPL:format(session_str or "default")), state)
   return true
 end
 
