@@ -12,7 +12,7 @@
 -- BENCH_RESULTS (100000), BENCH_REPEATS (5), BENCH_SCHEDULE_TRIALS (10000;
 -- 0 skips), BENCH_DIR (build/bench-loop: must be on disk, not tmpfs),
 -- TUNELUA (the binary to measure), BENCH_BASELINE_TUNELUA (an older tunelua
--- whose start-up is measured beside), OPTUNA_BENCH_DIR (bench/peer/optuna:
+-- whose start-up is measured beside), OPTUNA_BENCH_DIR (bench/peer/optuna-side:
 -- Optuna's overhead.py), TUNE_BENCH_LIMITS (the bench_limits binary).
 --
 -- Outputs are kept until the end and removed then: on an ext4 without a
@@ -32,7 +32,7 @@ local REPEATS = env_num("BENCH_REPEATS", 5)
 local SCHEDULE = env_num("BENCH_SCHEDULE_TRIALS", 10000)
 local TUNELUA = os.getenv("TUNELUA") or "build/tunelua"
 local BASELINE = os.getenv("BENCH_BASELINE_TUNELUA")
-local OPTUNA_DIR = os.getenv("OPTUNA_BENCH_DIR") or "bench/peer/optuna"
+local OPTUNA_DIR = os.getenv("OPTUNA_BENCH_DIR") or "bench/peer/optuna-side"
 local LIMITS = os.getenv("TUNE_BENCH_LIMITS") or "build/bench/bench_limits"
 local DIR = os.getenv("BENCH_DIR") or "build/bench-loop"
 

@@ -1,5 +1,5 @@
 -- The eleven test functions of issue 13's quality study: workload 2's four
--- (bench/peer/workloads.lua, exactly as bench/peer/optuna defines them) and
+-- (bench/peer/workloads.lua, exactly as bench/peer/optuna-side defines them) and
 -- seven more standard ones, defined here and, identically, in
 -- bench/peer/quality11.py (the Optuna side). Each: dim, bounds, f_min
 -- (the known global minimum), f(x) with x a list.

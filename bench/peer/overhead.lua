@@ -1,4 +1,4 @@
--- Workload 1 (bench/peer/optuna/README.md): the tuner's own cost per trial.
+-- Workload 1 (bench/peer/optuna-side/README.md): the tuner's own cost per trial.
 -- The full ask -> evaluate -> tell loop around a trivial objective, in
 -- memory, no logging; the objective runs in Lua (no foreign call).
 --   tunelua bench/peer/overhead.lua [--repeats 3] [--random-trials 2000] [--tpe-trials 1000] [--tail 100]

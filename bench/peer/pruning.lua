@@ -1,4 +1,4 @@
--- Workload 3 (bench/peer/optuna/README.md): early stopping on synthetic
+-- Workload 3 (bench/peer/optuna-side/README.md): early stopping on synthetic
 -- learning curves. 200 trials per study, seeds 0-9 (0-4 as in
 -- the README, 5-9 held out), a random sampler that
 -- draws lr and width exactly as Optuna's RandomSampler does, the curve of

@@ -6,7 +6,7 @@ operations in the same order, libm's pow and log2), on workload 3's space
 and sampler: lr log-uniform on [1e-4, 1e-1] snapped to the 1/1000-decade
 grid, width an integer on a log scale in [16, 512], 200 trials, 100 epochs,
 one cost unit per computed epoch. Prints one JSON line shaped like
-bench/peer/optuna/pruning.py's.
+bench/peer/optuna-side/pruning.py's.
 
     /usr/bin/python3 bench/peer/pruning2.py [--seeds 40] [--first 0]
                                             [--pruners none,hyperband]

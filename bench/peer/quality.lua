@@ -1,4 +1,4 @@
--- Workload 2 (bench/peer/optuna/README.md): search quality on Branin,
+-- Workload 2 (bench/peer/optuna-side/README.md): search quality on Branin,
 -- Hartmann6, Rosenbrock-4 and Ackley-5. For every function, sampler
 -- (random, tpe) and seed, one fresh 100-trial study, in-process ask/tell;
 -- simple regret = best value so far - f_min. Seeds 5-9 are held out: their

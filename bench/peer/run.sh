@@ -1,12 +1,12 @@
 #!/bin/sh
-# Runs the peer workloads with Optuna (its scripts, from bench/peer/optuna or
+# Runs the peer workloads with Optuna (its scripts, from bench/peer/optuna-side or
 # $1) and with tunelua, back to back on this machine, and prints the
 # tables. Needs Debian's python3-optuna; not part of CI.
 #   bench/peer/run.sh [OPTUNA_BENCH_DIR] [OUT_DIR]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-optuna_dir=${1:-$here/optuna}
+optuna_dir=${1:-$here/optuna-side}
 out=${2:-$root/build/bench-peer}
 tunelua=${TUNELUA:-$root/build/tunelua}
 mkdir -p "$out"

@@ -1,4 +1,4 @@
--- The three peer workloads of bench/peer/optuna/README.md, defined exactly as
+-- The three peer workloads of bench/peer/optuna-side/README.md, defined exactly as
 -- there: the test functions of workload 2 and the learning curve of
 -- workload 3 (splitmix64 noise, a 1/1000-decade lr grid). All arithmetic is
 -- IEEE double; squares are products; Lua 5.4 integers wrap modulo 2^64.
