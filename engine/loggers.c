@@ -19,6 +19,7 @@
 #include "jpack.h"
 #include "json.h"
 #include "log.h"
+#include "trial.h"
 
 /* ------------------------------------------------------------------------ */
 /* Flattened views and CSV cells                                            */
@@ -328,16 +329,37 @@ static void add_column(csv_columns_t *cols, const char *name) {
   cols->names[cols->n++] = tune_xstrdup(name);
 }
 
-/// The columns of a first result: its flattened keys, then the config's.
-/// A result's own "config/..." keys are left to the config's columns
-/// (their cells come from the trial's config, csv_row).
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/// Whether flattened key `k` comes from a field the engine fills in.
+static int filled(const char *k) {
+  const char *slash = strchr(k, '/');
+  return tune_result_key_is_filled(k, slash ? (size_t)(slash - k) : strlen(k));
+}
+
+/// The columns of a first result: the trainable's own (flattened) keys in
+/// name order, then the fields the engine fills in, then the config's. A
+/// Lua table has no order of its own (its traversal order differs from
+/// process to process), so every trial's file has the same columns in the
+/// same order (Ray's follow the reported dict's order). A result's own
+/// "config/..." keys are left to the config's columns (their cells come
+/// from the trial's config, csv_row).
 static csv_columns_t *columns_of(const log_config_t *c, const cJSON *r) {
   flat_t f = {0, 0, NULL, NULL};
   flatten(&f, r, NULL);
   csv_columns_t *cols = tune_xcalloc(1, sizeof *cols);
   cols->names = tune_xcalloc(f.n + c->flat.n + 1, sizeof(char *));
+  char **own = tune_xcalloc(f.n + 1, sizeof(char *));
+  size_t nown = 0;
   for (size_t i = 0; i < f.n; i++)
-    if (strncmp(f.keys[i], "config/", 7)) add_column(cols, f.keys[i]);
+    if (strncmp(f.keys[i], "config/", 7) && !filled(f.keys[i])) own[nown++] = f.keys[i];
+  qsort(own, nown, sizeof *own, by_name);
+  for (size_t i = 0; i < nown; i++) add_column(cols, own[i]);
+  free(own);
+  for (size_t i = 0; i < f.n; i++)
+    if (strncmp(f.keys[i], "config/", 7) && filled(f.keys[i])) add_column(cols, f.keys[i]);
   for (size_t i = 0; i < c->flat.n; i++) add_column(cols, c->flat.keys[i]);
   flat_free(&f);
   return cols;

@@ -154,6 +154,19 @@ static const char *const overwritten_keys[] = {
     /* The trial's own config is added where results are written (below). */
     "config"};
 
+/* The keys tune_trial_fill_result adds (a trainable's own "done" or
+   "training_iteration" counts as one of them too). */
+static const char *const filled_keys[] = {
+    "done", "timesteps_total", "episodes_total", "training_iteration", "neg_mean_loss", "date", "timestamp",
+    "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "trial_id", "experiment_id",
+    "time_since_restore", "timesteps_since_restore", "iterations_since_restore", "experiment_tag", "config"};
+
+int tune_result_key_is_filled(const char *k, size_t len) {
+  for (size_t i = 0; i < sizeof filled_keys / sizeof *filled_keys; i++)
+    if (k[0] == filled_keys[i][0] && strlen(filled_keys[i]) == len && !strncmp(k, filled_keys[i], len)) return 1;
+  return 0;
+}
+
 cJSON *tune_trial_fill_result(tune_trial_t *t, cJSON *r, double dt, double ts, const tune_proc_info_t *info) {
   /* One pass over what the trainable reported. */
   cJSON *found[K_NDEFAULT] = {0};

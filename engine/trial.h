@@ -98,6 +98,11 @@ typedef struct {
   const char *node_ip;
 } tune_proc_info_t;
 
+/// Whether the first `len` bytes of `k` name a field tune_trial_fill_result
+/// adds to every result (training_iteration, date, ...; "config" too),
+/// rather than one only the trainable reports.
+int tune_result_key_is_filled(const char *k, size_t len);
+
 /// Completes one report into a result: updates the counters and adds the
 /// auto-filled fields. Takes ownership of `metrics` and returns it filled.
 /// `dt` is the time the worker measured for the step, `ts` its wall clock.

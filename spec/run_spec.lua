@@ -290,6 +290,23 @@ describe("tune.run", function()
     end
   end)
 
+  it("gives every trial's progress.csv the same columns: the reported keys by name, then the filled ones", function()
+    -- A Lua table has no order, and its traversal order differs from one
+    -- worker process to the next: the columns do not follow it.
+    local a = run("log_shapes", {config = {x = tune.grid_search({"p", "q", "r", "s"})}, local_dir = dir,
+      name = "columns", reuse_actors = false})
+    local own = {"half", "inf", "int", "list", "nan", "nested/a/b", "ninf", "no", "s", "yes"}
+    local first
+    for _, t in ipairs(a.trials) do
+      local header = csv_rows(core.read_file(t.logdir .. "/progress.csv"))[1]
+      assert.same(own, {table.unpack(header, 1, #own)})
+      assert.equal("done", header[#own + 1])
+      assert.equal("config/x", header[#header])
+      first = first or header
+      assert.same(first, header)
+    end
+  end)
+
   it("keeps integers beyond 2^53 exact from the config to the trainable, the logs and the analysis", function()
     -- They went through the engine as doubles: 2^53 + 1 came back as
     -- 9007199254740992.0, a config value changed on its way to the worker.
