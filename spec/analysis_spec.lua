@@ -78,7 +78,7 @@ local function state_json(exp_dir, name, metric, mode, trials, extra)
 end
 
 --- The main experiment: trials A, B (progress.csv only), C (ERROR) and a
---- PENDING D that never started, listed out of id order.
+--- PENDING D that never started, in the runner's order.
 local function make_main(root)
   local D = root .. "/main"
   local A = trial_rec(D, "aaaa_00000", "TERMINATED", {lr = 0.01, model = {layers = 2}, name = NAME_A}, "0_lr=0.01")
@@ -126,7 +126,7 @@ local function make_main(root)
   -- An older state (one trial, another metric) and a temporary file from an
   -- interrupted atomic write must both lose to the newest state.
   write(D .. "/experiment_state-2023-12-31_23-59-59.json", state_json(D, "main", "acc", "max", {A}))
-  write(D .. "/experiment_state-2024-01-02_00-00-00.json", state_json(D, "main", "loss", "min", {C, A, Dt, B}))
+  write(D .. "/experiment_state-2024-01-02_00-00-00.json", state_json(D, "main", "loss", "min", {A, B, C, Dt}))
   write(D .. "/experiment_state-2099-01-01_00-00-00.json.tmp-42", "{torn")
   write(D .. "/experiment_journal.jsonl", "")
   return D, {A = A, B = B, C = C, D = Dt}
@@ -154,7 +154,7 @@ local function make_nan(root)
     N.checkpoints[#N.checkpoints + 1] = {dir = dir, storage = "PERSISTENT",
       metrics = {training_iteration = it, loss = curves[N][it]}}
   end
-  write(D .. "/experiment_state-2024-01-01_00-00-00.json", state_json(D, "nan", nil, nil, {F, N, I}))
+  write(D .. "/experiment_state-2024-01-01_00-00-00.json", state_json(D, "nan", nil, nil, {I, N, F}))
   return D, {I = I, N = N, F = F}
 end
 
@@ -172,7 +172,7 @@ describe("ExperimentAnalysis", function()
   end)
   after_each(function() core.remove_tree(root) end)
 
-  it("reads the newest experiment_state and sorts trials by id", function()
+  it("reads the newest experiment_state, its trials in the state's order", function()
     local ea = ExperimentAnalysis(D)
     assert.are.equal(4, #ea.trials)
     local ids = {}
@@ -187,6 +187,19 @@ describe("ExperimentAnalysis", function()
     local old = ExperimentAnalysis(D .. "/experiment_state-2023-12-31_23-59-59.json")
     assert.are.equal(1, #old.trials)
     assert.are.equal("acc", old.experiment_metric)
+  end)
+
+  it("keeps a Searcher's trials in the order they were created, not by their random ids", function()
+    -- A Searcher's trial ids are 8 random hex digits: sorted by id, the
+    -- trials were shuffled (ties, the report's best so far, analyze's list).
+    local S = root .. "/searched"
+    local ids = {"f3a1c2d4", "0b9e7a11", "7c2d5e60", "a0000001"}
+    local recs = {}
+    for i, id in ipairs(ids) do recs[i] = trial_rec(S, id, "TERMINATED", {x = i}, tostring(i - 1)) end
+    write(S .. "/experiment_state-2024-01-01_00-00-00.json", state_json(S, "searched", nil, nil, recs))
+    local got = {}
+    for i, t in ipairs(ExperimentAnalysis(S).trials) do got[i] = t.trial_id end
+    assert.are.same(ids, got)
   end)
 
   it("exposes the trial records with nulls dropped and a Ray-style name", function()

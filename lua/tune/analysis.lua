@@ -128,6 +128,9 @@ local function setup(self, path_or_state, opts)
     self.trials = {}
     for i, t in ipairs(opts.trials) do self.trials[i] = t end
   else
+    -- In the state's order, the runner's (creation order, a requeued trial
+    -- at the end), as Ray's: a Searcher's trial ids are random, and sorted
+    -- by id the trials were shuffled (the report's "best so far" too).
     local trials = {}
     for _, src in ipairs(sources) do
       for i, rec in ipairs(src.state.trials or {}) do
@@ -138,12 +141,6 @@ local function setup(self, path_or_state, opts)
         end
       end
     end
-    local order = {}
-    for i, t in ipairs(trials) do order[t] = i end
-    table.sort(trials, function(a, b)
-      if a.trial_id ~= b.trial_id then return a.trial_id < b.trial_id end
-      return order[a] < order[b]
-    end)
     self.trials = trials
   end
   self._history = {}    -- trial -> {rows = {...}, found = bool}
