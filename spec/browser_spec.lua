@@ -174,6 +174,30 @@ tune.run("odd", {backend = "sim", name = "odd", verbose = 0, metric = "loss", mo
     assert.same({}, page.errors)
   end)
 
+  it("keeps a long config value from crowding out its chart and the table's metric column", function()
+    local dir = support.tmpdir("report-long")
+    local file = dir .. "/long.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+tune.run("p", {backend = "sim", name = "long", verbose = 0, metric = "loss", mode = "min",
+  config = {path = tune.grid_search({"/data/" .. string.rep("a", 300), "/data/b"}), x = 1},
+  sim = {curve = function(c, it) if it <= 2 then return {loss = #c.path / it} end end}})
+]]))
+    support.must(string.format("%s --local-dir %s %s", tunelua, dir, file))
+    support.must(string.format("%s report %s", tunelua, dir .. "/long"))
+    local page = check("report", dir .. "/long/report.html")
+    assert.equal(2, #page.param_axes)
+    for _, axis in ipairs(page.param_axes) do
+      -- The 306-character category name left the path chart no plot at all.
+      assert.is_true(axis.plot_width > axis.width / 2,
+        string.format("%s: a plot %s px wide in a chart of %s", axis.id, axis.plot_width, axis.width))
+    end
+    -- The table fits its box: the loss and iterations columns are in view.
+    assert.is_true(page.table_width <= page.table_box_width,
+      string.format("the table is %s px wide in a box of %s", page.table_width, page.table_box_width))
+    assert.same({}, page.errors)
+  end)
+
   it("updates the live dashboard as results arrive and ends equal to result.json", function()
     local dir = support.tmpdir("dashboard")
     local p, url = start_dashboard("REPORT_WAIT=1 REPORT_SLEEP=0.1 REPORT_NAME=live", dir)

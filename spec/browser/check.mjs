@@ -79,7 +79,11 @@ async function main() {
       // Each hyperparameter chart: its x axis and the x of its points.
       param_axes: Object.values(Chart.instances).filter((c) => c.canvas.id.startsWith("param-"))
         .map((c) => ({id: c.canvas.id, min: c.scales.x.min, max: c.scales.x.max,
-          xs: c.data.datasets[0] ? c.data.datasets[0].data.map((p) => p.x) : []})),
+          xs: c.data.datasets[0] ? c.data.datasets[0].data.map((p) => p.x) : [],
+          plot_width: c.chartArea.width, width: c.width})),
+      // The trial table's width, and that of the box it scrolls in.
+      table_width: document.getElementById("trials").scrollWidth,
+      table_box_width: document.querySelector(".tablewrap").clientWidth,
     }));
     out.samples = samples;
     out.errors = errors;

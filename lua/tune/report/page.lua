@@ -21,6 +21,7 @@ main{padding:12px 18px}
 .plot{position:relative;height:300px}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
 th,td{border-bottom:1px solid #e4e4e4;padding:4px 8px;text-align:left;white-space:nowrap}
+td{max-width:24em;overflow:hidden;text-overflow:ellipsis}
 th{cursor:pointer;background:#f0f2f5;position:sticky;top:0}
 th.sorted-asc:after{content:" \25B2"}th.sorted-desc:after{content:" \25BC"}
 .tablewrap{max-height:420px;overflow:auto;border:1px solid #ddd;border-radius:6px;margin-top:14px}
@@ -84,6 +85,9 @@ function fmt(v) {
   if (typeof v !== "number") return v === undefined || v === null ? "" : String(v);
   return Number.isInteger(v) ? String(v) : v.toPrecision(5);
 }
+// A category's name on an axis, cut: a long one (a path, a list of layer
+// sizes) took the chart's whole width and left no room for its points.
+function shortLabel(s) { return s.length > 32 ? s.slice(0, 31) + "\u2026" : s; }
 function metric() { return document.getElementById("metric").value || (report.state && report.state.metric); }
 function xaxis() { return document.getElementById("xaxis").value; }
 function yscale() { return document.getElementById("logy").checked ? "logarithmic" : "linear"; }
@@ -202,7 +206,7 @@ function renderParams() {
       ch.options.scales.x.min = -0.5;
       ch.options.scales.x.max = cats.length - 0.5;
       ch.options.scales.x.afterBuildTicks = function (axis) { axis.ticks = cats.map(function (_, i) { return {value: i}; }); };
-      ch.options.scales.x.ticks = {callback: function (v) { return cats[v] !== undefined ? cats[v] : ""; }};
+      ch.options.scales.x.ticks = {callback: function (v) { return cats[v] !== undefined ? shortLabel(cats[v]) : ""; }};
     }
     ch.update("none");
   });
@@ -237,7 +241,14 @@ function renderTable() {
   tbody.innerHTML = "";
   rows.forEach(function (cells) {
     var r = document.createElement("tr");
-    cells.forEach(function (c, i) { var td = document.createElement("td"); td.textContent = fmt(c); if (i === 1) td.className = c; r.appendChild(td); });
+    cells.forEach(function (c, i) {
+      var td = document.createElement("td");
+      // A long value is cut to the column's width (the metric stays in view):
+      // whole in its tooltip.
+      td.textContent = td.title = fmt(c);
+      if (i === 1) td.className = c;
+      r.appendChild(td);
+    });
     tbody.appendChild(r);
   });
   body.dataset.trials = rows.length;
