@@ -13,8 +13,9 @@ local node_dir = "spec/browser"
 local NODE = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LSAN_OPTIONS node " .. node_dir .. "/check.mjs"
 local shots = os.getenv("TUNE_SCREENSHOTS")   -- a directory: write the docs' screenshots there
 
-local function check(mode, target, shot)
-  local out = support.must(string.format("%s %s '%s'%s", NODE, mode, target, shot and (" " .. shot) or ""))
+local function check(mode, target, shot, select)
+  local out = support.must(string.format("%s%s %s '%s'%s", select and ("CHECK_SELECT='" .. select .. "' ") or "",
+    NODE, mode, target, shot and (" " .. shot) or ""))
   local line = out:match("(%b{})%s*$")
   local v = line and core.json_decode(line)
   assert(type(v) == "table", "check.mjs printed no result:\n" .. out)
@@ -195,6 +196,32 @@ tune.run("p", {backend = "sim", name = "long", verbose = 0, metric = "loss", mod
     -- The table fits its box: the loss and iterations columns are in view.
     assert.is_true(page.table_width <= page.table_box_width,
       string.format("the table is %s px wide in a box of %s", page.table_width, page.table_box_width))
+    assert.same({}, page.errors)
+  end)
+
+  it("draws the best so far of another metric than the experiment's the way the page is told", function()
+    local dir = support.tmpdir("report-mode")
+    local file = dir .. "/mode.lua"
+    assert(core.write_atomic(file, [[
+local tune = require("tune")
+tune.run("p", {backend = "sim", name = "mode", verbose = 0, metric = "loss", mode = "min",
+  config = {x = tune.grid_search({1, 2, 3})},
+  sim = {curve = function(c, it) if it <= 2 then return {loss = c.x, acc = c.x / 10} end end}})
+]]))
+    support.must(string.format("%s --local-dir %s %s", tunelua, dir, file))
+    support.must(string.format("%s report %s", tunelua, dir .. "/mode"))
+    local html = dir .. "/mode/report.html"
+    local page = check("report", html)
+    assert.equal("min", page.mode)
+    assert.same({1, 1, 1}, page.best)
+    -- Accuracy, higher is better: its best so far was its lowest (the
+    -- experiment's mode), with no way to say otherwise.
+    page = check("report", html, nil, '{"metric": "acc", "mode": "max"}')
+    assert.same({0.1, 0.2, 0.3}, page.best)
+    -- Back to the experiment's metric: its mode again.
+    page = check("report", html, nil, '{"mode": "max", "metric": "loss"}')
+    assert.equal("min", page.mode)
+    assert.same({1, 1, 1}, page.best)
     assert.same({}, page.errors)
   end)
 

@@ -63,6 +63,12 @@ async function main() {
       if (s.done || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 200));
     }
+    // CHECK_SELECT='{"metric": "acc", "mode": "max"}': choose these in the
+    // page's selects first, as a user would.
+    const choices = JSON.parse(process.env.CHECK_SELECT || "{}");
+    for (const [id, value] of Object.entries(choices)) {
+      await page.select("#" + id, value);
+    }
     const out = await page.evaluate(() => ({
       done: document.body.dataset.done === "1",
       trials: Number(document.body.dataset.trials),
@@ -75,6 +81,10 @@ async function main() {
         .map(([id, pts]) => [id, pts.map((p) => p.y)])),
       names: window.tuneReport.state.trials.map((t) => t.id),
       metric: document.getElementById("metric").value,
+      mode: document.getElementById("mode").value,
+      // The best-so-far line's values, in trial order.
+      best: Object.values(Chart.instances).filter((c) => c.canvas.id === "best")
+        .map((c) => c.data.datasets[1].data.map((p) => p.y))[0],
       metric_options: Array.from(document.getElementById("metric").options).map((o) => o.textContent),
       // Each hyperparameter chart: its x axis and the x of its points.
       param_axes: Object.values(Chart.instances).filter((c) => c.canvas.id.startsWith("param-"))

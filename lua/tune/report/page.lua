@@ -33,6 +33,7 @@ label{margin-right:12px}
 <main>
 <div>
 <label>metric <select id="metric"></select></label>
+<label>best <select id="mode"><option>min</option><option>max</option></select></label>
 <label>x axis <select id="xaxis"><option>training_iteration</option><option>time_total_s</option></select></label>
 <label><input type="checkbox" id="logy"> log scale</label>
 </div>
@@ -91,7 +92,13 @@ function shortLabel(s) { return s.length > 32 ? s.slice(0, 31) + "\u2026" : s; }
 function metric() { return document.getElementById("metric").value || (report.state && report.state.metric); }
 function xaxis() { return document.getElementById("xaxis").value; }
 function yscale() { return document.getElementById("logy").checked ? "logarithmic" : "linear"; }
-function better(a, b) { var m = report.state && report.state.mode; return m === "max" ? a > b : a < b; }
+// Which way is better for the metric shown: the experiment's mode for its
+// metric; for another metric (accuracy beside a loss) whatever "best" says.
+function better(a, b) { return document.getElementById("mode").value === "max" ? a > b : a < b; }
+function followMode() {
+  var s = report.state;
+  if (s && s.mode && metric() === s.metric) document.getElementById("mode").value = s.mode;
+}
 function lastValue(id, key) {
   var rows = report.rows[id] || [];
   for (var i = rows.length - 1; i >= 0; i--) if (typeof rows[i][key] === "number") return rows[i][key];
@@ -256,7 +263,7 @@ function renderTable() {
 
 // full = false (a live poll that only brought results): the learning
 // curves are redrawn, the table and the other charts every fifth time.
-var polls = 0;
+var polls = 0, modeSet = false;
 function render(full) {
   var s = report.state;
   document.getElementById("title").textContent = s.name || "tunelua";
@@ -266,6 +273,7 @@ function render(full) {
     Object.keys(counts).sort().map(function (k) { return counts[k] + " " + k; }).join(", ") + ")" +
     (s.metric ? " \u2014 " + s.mode + " " + s.metric : "");
   updateMetricSelect();
+  if (!modeSet && s.mode) { followMode(); modeSet = true; }
   renderCurves();
   if (full !== false || ++polls % 5 === 0) { renderTable(); renderBest(); renderParams(); }
 }
@@ -321,7 +329,9 @@ async function poll() {
 
 charts.curves = makeChart("curves", "line", {});
 charts.best = makeChart("best", "scatter", {});
-["metric", "xaxis", "logy"].forEach(function (id) { document.getElementById(id).onchange = function () { render(); }; });
+["metric", "mode", "xaxis", "logy"].forEach(function (id) {
+  document.getElementById(id).onchange = function () { if (id === "metric") followMode(); render(); };
+});
 
 if (embedded) {
   report.state = embedded.state;
