@@ -776,6 +776,35 @@ describe("ExperimentAnalysis", function()
     assert.equal(0.5, ea.trials[1].last_result.loss)
   end)
 
+  it("lists no checkpoint a killed run deleted after its state (keep_checkpoints_num)", function()
+    -- The state knew checkpoint 1; the journal adds 2, 3 and 4; keeping the
+    -- best two by acc, the run deleted 1 and 2 before it was killed.
+    local root = support.tmpdir("analysis-kept")
+    local here = root .. "/kept"
+    local t = trial_rec(here, "k1", "RUNNING", {lr = 1}, "0")
+    local function ckpt(it) return {dir = string.format("%s/checkpoint_%06d", t.logdir, it),
+      storage = "PERSISTENT", metrics = {training_iteration = it, acc = it, other = -it}} end
+    t.checkpoints = {ckpt(1)}
+    write(here .. "/experiment_state-2024-01-01_00-00-00.json", state_json(here, "kept", "acc", "max", {t}))
+    local entries = {}
+    for it = 2, 4 do
+      local c = ckpt(it)
+      entries[#entries + 1] = json({event = "checkpoint", seq = 6 + it, trial_id = "k1", dir = c.dir,
+        storage = c.storage, metrics = c.metrics})
+    end
+    write(here .. "/experiment_journal.jsonl", table.concat(entries, "\n") .. "\n")
+    for it = 3, 4 do write(ckpt(it).dir .. "/.tune_metadata.json", json({training_iteration = it})) end
+    local ea = ExperimentAnalysis(here)
+    local paths = {}
+    for i, pv in ipairs(ea:get_trial_checkpoints_paths(ea.trials[1], "acc")) do paths[i] = pv.path end
+    assert.same({ckpt(3).dir, ckpt(4).dir}, paths)
+    -- By another metric the best kept one, not a deleted one (it was nil:
+    -- "checkpoint_000001 does not exist").
+    local r, _, err = capture(function() return ea:get_best_checkpoint(ea.trials[1], "other", "max") end)
+    assert.equal(ckpt(3).dir, r)
+    assert.equal("", err)
+  end)
+
   describe("live trials", function()
     it("are used instead of the state's records", function()
       local t1 = tune.Trial("__fake", {trial_id = "live_1", config = {lr = 0.01}, logdir = T.A.logdir})

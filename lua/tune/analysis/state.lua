@@ -128,6 +128,7 @@ local function apply_journal(state, dir)
       elseif ev == "checkpoint" and type(e.dir) == "string" then
         if type(rec.checkpoints) ~= "table" then rec.checkpoints = {} end
         table.insert(rec.checkpoints, {dir = e.dir, storage = e.storage, metrics = e.metrics})
+        rec._saved_since = true
       end
       applied = applied + 1
     end
@@ -219,7 +220,7 @@ local function make_stub(rec, src)
     if v ~= core.null then t[k] = v end
   end
   t.config = type(rec.config) == "table" and rec.config or {}
-  t._journaled = nil
+  t._journaled, t._saved_since = nil, nil
   t.last_result = type(rec.last_result) == "table" and rec.last_result or {}
   t.num_failures = tonumber(rec.num_failures) or 0
   local orig_exp = type(src.state.experiment_dir) == "string" and src.state.experiment_dir or nil
@@ -245,11 +246,15 @@ local function make_stub(rec, src)
   t.checkpoints = {}
   if type(rec.checkpoints) == "table" then
     for _, c in ipairs(rec.checkpoints) do
-      if type(c) == "table" and type(c.dir) == "string" and c.storage ~= "MEMORY" then
-        local d = c.dir
-        if logdir ~= orig_logdir then
-          d = rebase(d, orig_logdir, logdir) or rebase(d, orig_exp, src.dir) or d
-        end
+      local d = type(c) == "table" and type(c.dir) == "string" and c.storage ~= "MEMORY" and c.dir
+      if d and logdir ~= orig_logdir then
+        d = rebase(d, orig_logdir, logdir) or rebase(d, orig_exp, src.dir) or d
+      end
+      -- Saved after the state was written (the journal's): the run went on
+      -- and deleted those keep_checkpoints_num no longer kept, which no
+      -- entry records; listed, one could be the "best" and not be there.
+      if d and rec._saved_since and core.stat(d) == nil then d = nil end
+      if d then
         t.checkpoints[#t.checkpoints + 1] = {dir = d, storage = c.storage or "PERSISTENT",
           metrics = type(c.metrics) == "table" and c.metrics or {}}
       end
