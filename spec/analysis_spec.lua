@@ -22,7 +22,7 @@ local function capture(f)
   io.stdout = {write = function(self, ...)
     for _, s in ipairs({...}) do out[#out + 1] = tostring(s) end
     return self
-  end}
+  end, flush = function(self) return self end}
   io.stderr = {write = function(self, ...)
     for _, s in ipairs({...}) do err[#err + 1] = tostring(s) end
     return self

@@ -461,6 +461,13 @@ tune.run(function() tune.report{loss = 1} end, {local_dir = %q, verbose = 0})
     code, out = run("analyze --help=all")
     assert.equal(2, code, out)
     assert.equal("tunelua analyze: --help takes no value\n", out)
+    -- Rows that cannot be written (a full disk) are an error: it exited 0,
+    -- the CSV lost.
+    local p = io.popen(string.format("%s analyze --csv -- %s/-first 2>&1 >/dev/full", tunelua, dir))
+    out = p:read("a")
+    code = select(3, p:close())
+    assert.equal(2, code, out)
+    assert.equal("tunelua analyze: cannot write the output: No space left on device\n", out)
     code, out = run("report -- -first --", "-C " .. dir)
     assert.equal(2, code, out)
     assert.equal("tunelua report: one experiment directory at a time (got -first and --)\n", out)

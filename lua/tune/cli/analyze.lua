@@ -32,6 +32,13 @@ local function fail(msg)
   return 2
 end
 
+--- Prints to stdout; a write that fails (a full disk, a closed stdout)
+--- is an error: `--csv > out.csv` exited 0 with the rows lost.
+local function emit(...)
+  local ok, err = io.stdout:write(...)
+  if not ok then error("cannot write the output: " .. tostring(err), 0) end
+end
+
 --- Shortest text that reads back as the same double.
 local function exact_number(v)
   if math.type(v) == "integer" then return string.format("%d", v) end
@@ -193,11 +200,10 @@ local function build(ea, o)
 end
 
 local function write_csv(header, rows)
-  local w = io.stdout
   local function line(fields)
     local f = {}
     for i, s in ipairs(fields) do f[i] = M.csv_field(s) end
-    w:write(table.concat(f, ","), "\n")
+    emit(table.concat(f, ","), "\n")
   end
   line(header)
   for _, r in ipairs(rows) do line(r) end
@@ -234,10 +240,9 @@ local function write_table(header, rows)
     end
     return "|" .. table.concat(parts, "|") .. "|\n"
   end
-  local w = io.stdout
-  w:write(rule("+", "+", "+"), cells(header, false), rule("|", "+", "|"))
-  for _, r in ipairs(rows) do w:write(cells(r, true)) end
-  w:write(rule("+", "+", "+"))
+  emit(rule("+", "+", "+"), cells(header, false), rule("|", "+", "|"))
+  for _, r in ipairs(rows) do emit(cells(r, true)) end
+  emit(rule("+", "+", "+"))
 end
 
 local function summary(ea, o, shown)
@@ -263,13 +268,13 @@ local function summary(ea, o, shown)
     text = text .. string.format("\nSorted by %s (%s, scope %s)", o.metric, o.mode, o.scope or "last")
   end
   if shown < #ea.trials then text = text .. string.format(", top %d of %d", shown, #ea.trials) end
-  io.stdout:write(text, "\n")
+  emit(text, "\n")
 end
 
 local function run(args)
   local o = parse_args(args)
   if o.help then
-    io.stdout:write(M.USAGE)
+    emit(M.USAGE)
     return 0
   end
   local ea, err = analysis.load(o.dir)
@@ -304,6 +309,9 @@ local function run(args)
     summary(ea, o, #rows)
     write_table(header, rows)
   end
+  -- What the buffer still holds is written here: its error too.
+  local flushed, why = io.stdout:flush()
+  if not flushed then error("cannot write the output: " .. tostring(why), 0) end
   return 0
 end
 
