@@ -113,6 +113,27 @@ describe("tunelua report", function()
     assert.matches("tunelua report: .*does not contain a tunelua experiment state", out)
     assert.same({}, core.listdir(dir))
   end)
+
+  it("writes through a symbolic link and into a fifo, as a shell's > does", function()
+    local dir = support.tmpdir("report-link")
+    local exp = experiment(dir, "r")
+    -- A link to a page elsewhere: the page was written in the link's place.
+    assert(core.write_atomic(dir .. "/target.html", "old"))
+    support.must(string.format("ln -s target.html %s/link.html", dir))
+    local ok, out = run(string.format("%s report %s -o %s/link.html", tunelua, exp, dir))
+    assert.is_true(ok, out)
+    assert.equal(dir .. "/target.html", core.realpath(dir .. "/link.html"))
+    assert.matches("^<!DOCTYPE html>", core.read_file(dir .. "/target.html"))
+    -- A fifo (as -o /dev/stdout is a device): it was replaced by a file,
+    -- and its reader waited forever. The path is said on stderr then.
+    support.must(string.format("mkfifo %s/fifo", dir))
+    ok, out = run(string.format("timeout 20 cat %s/fifo > %s/read.html & %s report %s -o %s/fifo 2>%s/err; wait",
+      dir, dir, tunelua, exp, dir, dir))
+    assert.is_true(ok, out)
+    assert.equal("other", core.stat(dir .. "/fifo"))
+    assert.matches("</html>\n$", core.read_file(dir .. "/read.html"))
+    assert.equal("Report: " .. dir .. "/fifo\n", core.read_file(dir .. "/err"))
+  end)
 end)
 
 describe("tunelua analyze over several experiments", function()

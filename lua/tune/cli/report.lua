@@ -48,9 +48,12 @@ function M.main(args)
     io.stderr:write(M.USAGE)
     return 2
   end
-  local path, err = report.write(dir, out)
-  if not path then return fail(err) end
-  io.stdout:write("Report: ", path, "\n")
+  local path, r = report.write(dir, out)
+  if not path then return fail(r) end
+  -- On stderr when the page went to a fifo or a device (-o /dev/stdout):
+  -- after the page, the line was part of it.
+  local said = r and io.stderr or io.stdout
+  said:write("Report: ", path, "\n")
   return 0
 end
 

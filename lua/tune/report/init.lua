@@ -96,7 +96,8 @@ function M.build(dir)
   return M.page(data)
 end
 
---- Writes the report of `dir` to `out` (default DIR/report.html).
+--- Writes the report of `dir` to `out` (default DIR/report.html). Returns
+--- the path and whether it is a fifo or device (no file), or nil, err.
 function M.write(dir, out)
   -- "~/..." as the analysis reads it (--output=~/r.html: no shell expands it).
   dir, out = util.expanduser(dir), out and util.expanduser(out)
@@ -107,9 +108,18 @@ function M.write(dir, out)
     local base = core.stat(dir) == "file" and (dir:match("^(.*)/[^/]*$") or ".") or dir
     out = util.join(base, "report.html")
   end
-  local ok, werr = core.write_atomic(out, html)
+  -- As a shell's > would: through a symbolic link to its file, and into a
+  -- fifo or device (-o /dev/stdout); the atomic replace put a file in the
+  -- place of the link, the fifo, the device node.
+  local ok, werr
+  local kind = core.stat(out)
+  if kind == "other" then
+    ok, werr = core.write_file(out, html)
+  else
+    ok, werr = core.write_atomic(kind == "file" and core.realpath(out) or out, html)
+  end
   if not ok then return nil, "cannot write " .. util.with_path(out, werr) end
-  return out
+  return out, kind == "other"
 end
 
 return M
