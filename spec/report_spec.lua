@@ -124,6 +124,12 @@ describe("tunelua report", function()
     assert.is_true(ok, out)
     assert.equal(dir .. "/target.html", core.realpath(dir .. "/link.html"))
     assert.matches("^<!DOCTYPE html>", core.read_file(dir .. "/target.html"))
+    -- A link to a directory is refused as the directory is.
+    support.must(string.format("mkdir %s/d && ln -s d %s/dlink", dir, dir))
+    ok, out = run(string.format("%s report %s -o %s/dlink", tunelua, exp, dir))
+    assert.is_false(ok)
+    assert.equal(string.format("tunelua report: cannot write %s/dlink: Is a directory\n", dir), out)
+    assert.equal(dir .. "/d", core.realpath(dir .. "/dlink"))
     -- A fifo (as -o /dev/stdout is a device): it was replaced by a file,
     -- and its reader waited forever. The path is said on stderr then.
     support.must(string.format("mkfifo %s/fifo", dir))

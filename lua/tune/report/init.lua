@@ -116,7 +116,11 @@ function M.write(dir, out)
   if kind == "other" then
     ok, werr = core.write_file(out, html)
   else
-    ok, werr = core.write_atomic(kind == "file" and core.realpath(out) or out, html)
+    -- (Through a link to a directory too: "Is a directory", as for one.)
+    local target = kind and core.realpath(out) or out
+    ok, werr = core.write_atomic(target, html)
+    -- Named as given: "cannot write link: Is a directory".
+    if not ok and tostring(werr):sub(1, #target + 2) == target .. ": " then werr = tostring(werr):sub(#target + 3) end
   end
   if not ok then return nil, "cannot write " .. util.with_path(out, werr) end
   return out, kind == "other"
