@@ -863,6 +863,14 @@ describe("tunelua analyze", function()
     assert.are.equal("tunelua warning: no trial reported nope as a number: the trials are not ranked\n", err)
     -- And the summary does not say they are ("Sorted by nope (min, ...)").
     assert.is_nil(out:find("Sorted by", 1, true), out)
+    -- A config key or pid was reported, and is no metric: said so (it was
+    -- "no trial reported config/lr as a number").
+    for _, key in ipairs({"config/lr", "pid"}) do
+      rc, out, err = analyze({D, "--metric", key, "--mode", "min"})
+      assert.are.equal(0, rc)
+      assert.matches("^tunelua warning: " .. key .. " is not a metric %(the config's keys and trial_id, .*, as in Ray%): "
+        .. "the trials are not ranked\n$", err)
+    end
   end)
 
   it("ranks by the experiment's metric and mode by default", function()

@@ -29,7 +29,7 @@ local M = {}
 
 M.STATE_FORMAT, M.STATE_VERSION = state.STATE_FORMAT, state.STATE_VERSION
 M.DEFAULT_METRIC = "_metric"
-M.SCOPES = scores.SCOPES
+M.SCOPES, M.is_metric = scores.SCOPES, scores.is_metric
 
 local OPTS = {default_metric = true, default_mode = true, trials = true}
 

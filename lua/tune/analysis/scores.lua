@@ -14,6 +14,12 @@ local N_STEPS = {5, 10}
 local DEBUG_METRICS = {trial_id = true, experiment_id = true, date = true, timestamp = true,
   pid = true, hostname = true, node_ip = true, config = true}
 
+--- Whether a result key is scored at all: not a DEBUG_METRICS one, nor the
+--- config's ("config/lr"), which Ray's metric_analysis leaves out.
+function M.is_metric(key)
+  return not DEBUG_METRICS[key] and key:sub(1, 7) ~= "config/"
+end
+
 local as_number, flat_row, last_result = common.as_number, common.flat_row, common.last_result
 local is_nan_or_inf, warn = common.is_nan_or_inf, common.warn
 
@@ -33,7 +39,7 @@ function ExperimentAnalysis:_metric_analysis(t, metric)
   end
   local cached = per[metric]
   if cached ~= nil then return cached or nil end
-  if DEBUG_METRICS[metric] or metric:sub(1, 7) == "config/" then
+  if not M.is_metric(metric) then
     per[metric] = false
     return nil
   end

@@ -172,7 +172,12 @@ local function build(ea, o)
     local scored = false
     for _, r in ipairs(rows) do scored = scored or type(r.score) == "number" end
     if not scored and #rows > 0 then
-      io.stderr:write("tunelua warning: no trial reported ", metric, " as a number: the trials are not ranked\n")
+      -- The config's keys and pid, date, ... are never scored (as in Ray):
+      -- "no trial reported config/lr" was not so.
+      io.stderr:write("tunelua warning: ", analysis.is_metric(metric)
+        and ("no trial reported " .. metric .. " as a number")
+        or (metric .. " is not a metric (the config's keys and trial_id, experiment_id, date, timestamp, pid, "
+          .. "hostname and node_ip are never scored, as in Ray)"), ": the trials are not ranked\n")
       o.unranked = true
     end
   end
