@@ -15,7 +15,8 @@ void tune_lpgf_register(lua_State *L);        // core.pgf
 void tune_lexecutor_register(lua_State *L);   // core.executor_new
 void tune_lexecutor_pg_register(lua_State *L); // the executor's placement-group methods
 void tune_lworker_register(lua_State *L);     // core.worker_channel
-void tune_lsys_register(lua_State *L);        // clocks, processes, signals
+void tune_lsys_register(lua_State *L);        // clocks, process ids, signals
+void tune_lproc_register(lua_State *L);       // child processes: spawn, wait, read
 void tune_lfs_register(lua_State *L);         // files
 void tune_ldashboard_register(lua_State *L);  // core.dashboard_start
 

@@ -1,5 +1,6 @@
-/// System helpers Lua lacks: clocks, sleep, process ids, signals, spawning,
-/// node detection, the worker binary's path (files: lfs.c).
+/// System helpers Lua lacks: clocks, sleep, process ids, signals, node
+/// detection, the worker binary's path (child processes: lproc.c; files:
+/// lfs.c).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -10,9 +11,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -132,185 +131,6 @@ static int l_setenv(lua_State *L) {
   return 1;
 }
 
-extern char **environ;
-
-/// core.spawn(argv, {env = {K = V | false}, cwd =, stdout = path | "pipe",
-///   stderr = path}) -> pid [, read_fd] | nil, message
-/// A child of this process, in its process group (so it dies with it).
-/// `env` overrides this process's environment (false removes a variable).
-/// With stdout = "pipe", the second result is the fd to read it from
-/// (core.read_line).
-static int l_spawn(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  int nargs = (int)luaL_len(L, 1);
-  luaL_argcheck(L, nargs >= 1, 1, "argv must not be empty");
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  else {
-    lua_newtable(L);
-    lua_replace(L, 2);
-  }
-  char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nargs + 1), 0);
-  for (int i = 0; i < nargs; i++) {
-    lua_rawgeti(L, 1, i + 1);
-    argv[i] = (char *)luaL_checkstring(L, -1); /* anchored by the argv table */
-    lua_pop(L, 1);
-  }
-  argv[nargs] = NULL;
-  /* The environment: ours, with the overrides applied. */
-  lua_getfield(L, 2, "env");
-  int env_idx = lua_gettop(L);
-  size_t nenv = 0;
-  while (environ[nenv]) nenv++;
-  size_t nover = 0;
-  if (lua_istable(L, env_idx)) {
-    lua_pushnil(L);
-    while (lua_next(L, env_idx)) {
-      nover++;
-      lua_pop(L, 1);
-    }
-  }
-  char **env = lua_newuserdatauv(L, sizeof(char *) * (nenv + nover + 1), 0);
-  size_t k = 0;
-  for (size_t i = 0; i < nenv; i++) {
-    const char *eq = strchr(environ[i], '=');
-    int overridden = 0;
-    if (eq && lua_istable(L, env_idx)) {
-      lua_pushlstring(L, environ[i], (size_t)(eq - environ[i]));
-      overridden = lua_rawget(L, env_idx) != LUA_TNIL;
-      lua_pop(L, 1);
-    }
-    if (!overridden) env[k++] = environ[i];
-  }
-  if (lua_istable(L, env_idx)) {
-    lua_newtable(L); /* keeps the "K=V" strings alive until we return */
-    int anchor = lua_gettop(L);
-    int n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, env_idx)) {
-      if (lua_type(L, -1) != LUA_TBOOLEAN || lua_toboolean(L, -1)) {
-        lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
-        env[k++] = (char *)lua_tostring(L, -1);
-        lua_rawseti(L, anchor, ++n);
-      }
-      lua_pop(L, 1);
-    }
-  }
-  env[k] = NULL;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  int pipefd[2] = {-1, -1};
-  lua_getfield(L, 2, "stdout");
-  const char *out = lua_tostring(L, -1);
-  if (out && !strcmp(out, "pipe")) {
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-      posix_spawn_file_actions_destroy(&fa);
-      return tune_lua_fail(L, "pipe", -errno);
-    }
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-  } else if (out) {
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0666);
-  }
-  lua_getfield(L, 2, "stderr");
-  const char *err = lua_tostring(L, -1);
-  if (err) posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_APPEND, 0666);
-  lua_getfield(L, 2, "cwd");
-  const char *cwd = lua_tostring(L, -1);
-  if (cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
-  pid_t pid;
-  int rc = tune_spawn_clean(&pid, argv[0], &fa, argv, env, 0, 1);
-  if (pipefd[1] >= 0) close(pipefd[1]);
-  if (rc < 0) {
-    if (pipefd[0] >= 0) close(pipefd[0]);
-    return tune_lua_fail(L, argv[0], rc);
-  }
-  lua_pushinteger(L, pid);
-  if (pipefd[0] >= 0) {
-    lua_pushinteger(L, pipefd[0]);
-    return 2;
-  }
-  return 1;
-}
-
-/// core.waitpid(pid [, nohang]) -> "exited", code | "signaled", signal |
-/// nil when still running (nohang) | nil, message
-static int l_waitpid(lua_State *L) {
-  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
-  int st;
-  pid_t r;
-  do r = waitpid(pid, &st, lua_toboolean(L, 2) ? WNOHANG : 0);
-  while (r < 0 && errno == EINTR);
-  if (r == 0) return 0;
-  if (r < 0) return tune_lua_fail(L, "waitpid", -errno);
-  if (WIFSIGNALED(st)) {
-    lua_pushliteral(L, "signaled");
-    lua_pushinteger(L, WTERMSIG(st));
-  } else {
-    lua_pushliteral(L, "exited");
-    lua_pushinteger(L, WEXITSTATUS(st));
-  }
-  return 2;
-}
-
-/// core.read_line(fd) -> line | nil at end of input. Blocking; buffered
-/// per fd in a small table kept in the registry.
-static int l_read_line(lua_State *L) {
-  int fd = (int)luaL_checkinteger(L, 1);
-  lua_settop(L, 1);
-  if (lua_getfield(L, LUA_REGISTRYINDEX, "tune.readbuf") == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "tune.readbuf");
-  }
-  /* [fd, bufs] */
-  if (lua_rawgeti(L, 2, fd) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_pushliteral(L, "");
-  }
-  /* [fd, bufs, pending] */
-  size_t len;
-  const char *s = lua_tolstring(L, 3, &len);
-  const char *nl = memchr(s, '\n', len);
-  if (nl) {
-    lua_pushlstring(L, nl + 1, len - (size_t)(nl - s) - 1);
-    lua_rawseti(L, 2, fd);
-    lua_pushlstring(L, s, (size_t)(nl - s));
-    return 1;
-  }
-  /* The line so far grows in a buffer, and only each new chunk is scanned
-     (a line of megabytes was concatenated and scanned again per read). */
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addlstring(&b, s, len);
-  for (;;) {
-    char chunk[65536];
-    ssize_t n;
-    do n = read(fd, chunk, sizeof chunk);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-      luaL_pushresult(&b);
-      lua_pushnil(L);
-      lua_rawseti(L, 2, fd);
-      if (luaL_len(L, -1) == 0) return 0;
-      return 1; /* the last line, without its newline */
-    }
-    nl = memchr(chunk, '\n', (size_t)n);
-    if (nl) {
-      luaL_addlstring(&b, chunk, (size_t)(nl - chunk));
-      luaL_pushresult(&b);
-      lua_pushlstring(L, nl + 1, (size_t)(chunk + n - nl - 1));
-      lua_rawseti(L, 2, fd);
-      return 1;
-    }
-    luaL_addlstring(&b, chunk, (size_t)n);
-  }
-}
-
-static int l_close_fd(lua_State *L) {
-  close((int)luaL_checkinteger(L, 1));
-  return 0;
-}
-
 /// core.raise_signal(name): restore the signal's default action and raise
 /// it, so the process dies exactly as an uninstrumented crash would (tests
 /// of a worker that segfaults; a sanitizer's handler would intercept kill).
@@ -416,10 +236,6 @@ static const luaL_Reg funcs[] = {
     {"kill", l_kill},
     {"raise_signal", l_raise_signal},
     {"setenv", l_setenv},
-    {"spawn", l_spawn},
-    {"waitpid", l_waitpid},
-    {"read_line", l_read_line},
-    {"close_fd", l_close_fd},
     {"detect_node", l_detect_node},
     {"worker_path", l_worker_path},
     {NULL, NULL},

@@ -22,6 +22,7 @@ int luaopen_tune_core(lua_State *L) {
   tune_lexecutor_pg_register(L);
   tune_lworker_register(L);
   tune_lsys_register(L);
+  tune_lproc_register(L);
   tune_lfs_register(L);
   tune_ldashboard_register(L);
   return 1;

@@ -434,6 +434,19 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
       assert.equal(3 * 1024 * 1024, #core.json_decode(rows[1]).s)
     end)
 
+    it("tune.command: the trial ends when the program exits, not when a process it left running does", function()
+      -- The background shell keeps the program's stdout open for 20 s and
+      -- then prints a result: the trial waited for it (ending at 20 s
+      -- with 3 results) where the docs say the program's exit ends it.
+      local prog = [[echo '{"x":1}'; (sleep 20; echo '{"x":99}') & echo '{"x":2}']]
+      local t0 = core.now()
+      local t = run(tune.command{"sh", "-c", prog})[1]
+      assert.is_true(core.now() - t0 < 10, "the trial waited for the background process")
+      assert.equal("TERMINATED", t.status)
+      assert.equal(2, t.last_result.x)
+      assert.equal(2, #support.lines(t.logdir .. "/result.json"))
+    end)
+
     it("tune.command: {key} arguments are the config's values as docs/guide/trainables.md says", function()
       local prog = [[io.write('{"args":"' .. table.concat(arg, " ") .. '"}\n')]]
       local by = run(tune.command{"lua5.4", "-e", prog, "/dev/null", "{a}", "{b}", "{c}", "{d}", "{e}", "{f/g}", "{h}", "{i}",

@@ -171,7 +171,7 @@ end
 
 function Running:step()
   while true do
-    local line = core.read_line(self.fd)
+    local line = core.read_line(self.fd, self.pid)
     if line == nil then
       core.close_fd(self.fd)
       local how, code = core.waitpid(self.pid)
