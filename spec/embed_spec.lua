@@ -61,4 +61,26 @@ tune.run("nowhere", {verbose = 0, local_dir = %q})
     assert.matches('stdin:3: tune.run: the worker cannot find trainable "nowhere": it was registered by code run from no '
       .. "file (lua5.4 -e, stdin, a C host's string); register it in a module or in the experiment file", out, 1, true)
   end)
+
+  it("refuses a function's tune.run made inside another run (its callback), which no worker re-running the file reaches", function()
+    -- Each of the inner run's trials failed with "host.lua did not reach
+    -- its tune.run call #2 when run again in the worker".
+    local code, out = host("embed-nested", [[
+local tune = require("tune")
+local dir, inner = %q, nil
+local outer = tune.run(function(c) tune.report{s = 1} end, {verbose = 0, local_dir = dir, name = "outer",
+  callbacks = {{on_trial_start = function()
+    if inner == nil then
+      inner = select(2, pcall(tune.run, function(c) tune.report{s = 2} end, {verbose = 0, local_dir = dir, name = "in"}))
+    end
+  end}}})
+print("OUTER " .. outer.trials[1].status)
+print("INNER " .. tostring(inner))
+]])
+    assert.equal(0, code, out)
+    assert.matches("OUTER TERMINATED\n", out)
+    assert.matches("INNER tune.run: the worker cannot find this trainable: this call runs inside tune.run call #1 (from "
+      .. "one of its callbacks, stoppers or other plug-ins), where a worker that runs the file again never comes; "
+      .. "register it with tune.register_trainable(name, fn), or call tune.run after call #1 returns\n", out, 1, true)
+  end)
 end)

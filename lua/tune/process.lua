@@ -14,6 +14,7 @@ if state == nil then
     runs = 0,    -- tune.run calls made by this driver
     dirs = {},   -- experiment directory of each, in order
     errors = {}, -- how each that raised ended ({m = message, t = TuneError})
+    running = nil, -- the call whose experiment runs now (a later call is inside it)
     -- In a worker (tune.worker, tune.worker.session): `worker`, the
     -- `tunelua --worker` of this process; `session`, the function
     -- trainable's trial around its run; `worker_info`, the trial served;

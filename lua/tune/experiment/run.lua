@@ -105,6 +105,15 @@ local function resolve_trainable(run, level)
   -- tune.run call (SPEC "Process model").
   local name = (kind == "class" and rawget(run, "__name") ~= "Trainable" and rawget(run, "__name"))
     or registry.wrapper_name(run) or local_name(original, level + 1) or "trainable"
+  if proc.running then
+    -- Made from a callback, a stopper or another plug-in of a run still
+    -- going: the worker re-running the file returns from that run's call
+    -- and never reaches this one (each trial failed saying so).
+    return run, name, nil, string.format("tune.run: the worker cannot find this trainable: this call runs inside "
+      .. "tune.run call #%d (from one of its callbacks, stoppers or other plug-ins), where a worker that runs the "
+      .. "file again never comes; register it with tune.register_trainable(name, fn), or call tune.run after "
+      .. "call #%d returns", proc.running, proc.running)
+  end
   if not script then
     return run, name, nil, "tune.run: the worker cannot find this trainable: register it with "
       .. "tune.register_trainable(name, fn) in a module, or run the experiment from its file (`tunelua file.lua`, "
@@ -342,9 +351,12 @@ function M.run(run, opts)
   local index = proc.runs
   proc.dirs[index] = ctx.experiment_dir
   M.last_runner = ctx.runner
+  local outer = proc.running
+  proc.running = index
   local done, analysis = pcall(function()
     return finish(ctx, opts, o, execute(ctx, opts, o, t.kind), 2)
   end)
+  proc.running = outer
   if not done then
     local e = analysis
     local is_tune = type(e) == "table" and e.tune_error == true
