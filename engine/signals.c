@@ -5,10 +5,23 @@
 #include <string.h>
 
 static volatile sig_atomic_t received;
-static void (*wake_fn)(void *);
-static void *wake_arg;
-static struct sigaction old_int, old_usr1, old_term;
-static int installed_int, installed_usr1, installed_term;
+static void (*volatile wake_fn)(void *);
+static void *volatile wake_arg;
+
+/* One level per tune.run whose loop runs now: a run started from a
+   callback of another installs over it, and its uninstall gives the outer
+   run its handlers and wake function back (it took them away: a Ctrl-C
+   after such a run killed the driver unsaved). Deeper levels than these
+   are counted, not recorded. */
+enum { LEVELS = 8, NSIGS = 3 };
+static const int sigs[NSIGS] = {SIGINT, SIGUSR1, SIGTERM};
+static struct {
+  void (*wake)(void *);
+  void *arg;
+  struct sigaction old[NSIGS];
+  int installed[NSIGS];
+} levels[LEVELS];
+static int depth;
 
 static void handler(int sig) {
   if (received && sig == SIGINT) {
@@ -27,32 +40,31 @@ void tune_signals_install(int sigint, void (*wake)(void *), void *wake_ud) {
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  received = 0;
+  /* A signal an outer run has received stops it when this one returns. */
+  if (depth == 0) received = 0;
+  if (depth < LEVELS) {
+    levels[depth].wake = wake_fn;
+    levels[depth].arg = wake_arg;
+    /* SIGTERM is what Slurm (and most schedulers) send before they end a
+       job: save as for SIGUSR1. */
+    for (int i = 0; i < NSIGS; i++) {
+      levels[depth].installed[i] = sigs[i] != SIGINT || sigint;
+      if (levels[depth].installed[i]) sigaction(sigs[i], &sa, &levels[depth].old[i]);
+    }
+  }
+  depth++;
   wake_fn = wake;
   wake_arg = wake_ud;
-  if (sigint && !installed_int) {
-    sigaction(SIGINT, &sa, &old_int);
-    installed_int = 1;
-  }
-  if (!installed_usr1) {
-    sigaction(SIGUSR1, &sa, &old_usr1);
-    installed_usr1 = 1;
-  }
-  /* SIGTERM is what Slurm (and most schedulers) send before they end a
-     job: save as for SIGUSR1. */
-  if (!installed_term) {
-    sigaction(SIGTERM, &sa, &old_term);
-    installed_term = 1;
-  }
 }
 
 void tune_signals_uninstall(void) {
-  if (installed_int) sigaction(SIGINT, &old_int, NULL);
-  if (installed_usr1) sigaction(SIGUSR1, &old_usr1, NULL);
-  if (installed_term) sigaction(SIGTERM, &old_term, NULL);
-  installed_int = installed_usr1 = installed_term = 0;
-  wake_fn = NULL;
-  wake_arg = NULL;
+  if (depth == 0) return;
+  if (--depth >= LEVELS) return;
+  for (int i = 0; i < NSIGS; i++) {
+    if (levels[depth].installed[i]) sigaction(sigs[i], &levels[depth].old[i], NULL);
+  }
+  wake_fn = levels[depth].wake;
+  wake_arg = levels[depth].arg;
 }
 
 int tune_signals_pending(void) { return received; }

@@ -7,9 +7,10 @@
 
 #include <spawn.h>
 
-/// Installs handlers for SIGINT (unless `sigint` is 0) and SIGUSR1.
+/// Installs handlers for SIGINT (unless `sigint` is 0), SIGUSR1 and
+/// SIGTERM, over those of a run still going (a tune.run from its callback).
 void tune_signals_install(int sigint, void (*wake)(void *), void *wake_ud);
-/// Restores the previous handlers.
+/// Restores the handlers and wake function the matching install replaced.
 void tune_signals_uninstall(void);
 /// The first signal received since install (SIGINT, SIGUSR1), or 0.
 int tune_signals_pending(void);

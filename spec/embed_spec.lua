@@ -83,4 +83,57 @@ print("INNER " .. tostring(inner))
       .. "one of its callbacks, stoppers or other plug-ins), where a worker that runs the file again never comes; "
       .. "register it with tune.register_trainable(name, fn), or call tune.run after call #1 returns\n", out, 1, true)
   end)
+
+  --- Runs, with `runner` (lua5.4 or the tunelua binary), a host whose
+  --- "slow" run starts a run of `inner` from its first result's callback;
+  --- SIGINT once the marker file `mark` is there. Its exit status and
+  --- output, and the directory.
+  local function nested_sigint(name, runner, inner, mark)
+    local dir = support.tmpdir(name)
+    assert(core.write_atomic(dir .. "/host.lua", string.format([[
+local tune = require("tune")
+local dir, inner = %q, %q
+tune.register_trainable("quick", function(c) tune.report{s = 1} end)
+tune.register_trainable("slow", function(c)
+  for i = 1, 300 do require("tune.core").sleep(0.1) tune.report{s = i} end
+end)
+local started = false
+local mark = {name = "mark", on_trial_result = function() io.open(dir .. "/inner-started", "w"):close() end}
+local ok, a = pcall(tune.run, "slow", {verbose = 0, local_dir = dir, name = "outer", callbacks = {{
+  on_trial_result = function()
+    if not started then
+      started = true
+      tune.run(inner, {verbose = 0, local_dir = dir, name = "inner", callbacks = {mark}})
+      io.open(dir .. "/inner-done", "w"):close()
+    end
+  end}}})
+print("OUTER", ok, ok and a.interrupted or a)
+]], dir, inner)))
+    local p = io.popen(string.format("cd %q && (%s host.lua & p=$!; i=0; while [ ! -e %s ] && [ $i -lt 400 ]; "
+      .. "do sleep 0.05; i=$((i+1)); done; kill -INT $p; wait $p) 2>&1", dir, runner, mark))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    return code, out, dir
+  end
+
+  it("saves on Ctrl-C after a tune.run made from its callback returned (the handlers are the outer run's again)", function()
+    -- The inner run's end restored the interpreter's SIGINT handler: the
+    -- outer run died with lua5.4's "interrupted!", not saved.
+    local code, out, dir = nested_sigint("embed-nested-sigint", "lua5.4", "quick", "inner-done")
+    assert.equal(0, code, out)
+    assert.matches("SIGINT received: the experiment was saved in " .. dir:gsub("%p", "%%%0") .. "/outer", out)
+    assert.matches("OUTER\ttrue\ttrue\n", out)
+  end)
+
+  it("stops and saves both runs on Ctrl-C during a tune.run made from a callback, also under the CLI", function()
+    -- The tunelua CLI exited 130 at the inner run's end, the outer run
+    -- not saved.
+    local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+    for _, runner in ipairs({"lua5.4", bin}) do
+      local code, out, dir = nested_sigint("embed-nested-sigint2", runner, "slow", "inner-started")
+      local d = dir:gsub("%p", "%%%0")
+      assert.equal(runner == bin and 130 or 0, code, out)
+      assert.matches("SIGINT received: the experiment was saved in " .. d .. "/inner;.*saved in " .. d .. "/outer;", out)
+    end
+  end)
 end)

@@ -300,8 +300,10 @@ local function finish(ctx, opts, o, interrupted, level)
     io.stderr:write(string.format("tunelua: %s received: the experiment was saved in %s; "
       .. "continue it with --resume%s (or resume = true%s)\n", interrupted, experiment_dir,
       named and "" or (" --name " .. shell), named and "" or string.format(", name = %q", name)))
+    -- Inside another run (from its callback), that one stops and saves
+    -- too before the CLI exits.
     local _, cli_mod = cli_options()
-    if cli_mod then
+    if cli_mod and not ctx.outer then
       io.stdout:flush()
       os.exit(130, true)
     end
@@ -352,7 +354,7 @@ function M.run(run, opts)
   proc.dirs[index] = ctx.experiment_dir
   M.last_runner = ctx.runner
   local outer = proc.running
-  proc.running = index
+  proc.running, ctx.outer = index, outer
   local done, analysis = pcall(function()
     return finish(ctx, opts, o, execute(ctx, opts, o, t.kind), 2)
   end)
