@@ -486,6 +486,12 @@ static int l_install_signals(lua_State *L) {
   return 0;
 }
 
+/// ex:uninstall_signals(): the handlers from before its install_signals.
+static int l_uninstall_signals(lua_State *L) {
+  tune_signals_uninstall(tune_executor_backend(tune_lexecutor_check(L)));
+  return 0;
+}
+
 static int l_now(lua_State *L) {
   lua_pushnumber(L, tune_executor_now(check_open(L)));
   return 1;
@@ -500,6 +506,7 @@ static int l_cleanup(lua_State *L) {
 
 static int close_ex(lua_State *L, lexecutor_t *u) {
   int rc = 0;
+  if (u->ex) tune_signals_uninstall(tune_executor_backend(u->ex));
   if (u->ex) rc = tune_executor_free(u->ex);
   u->ex = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, u->host_ref);
@@ -550,6 +557,7 @@ static const luaL_Reg methods[] = {
     {"flush_logs", l_flush_logs},
     {"set_journal", l_set_journal},
     {"install_signals", l_install_signals},
+    {"uninstall_signals", l_uninstall_signals},
     {"cleanup", l_cleanup},
     {"close", l_close},
     {NULL, NULL},
@@ -570,12 +578,6 @@ static int l_signal_pending(lua_State *L) {
   return 1;
 }
 
-static int l_signals_uninstall(lua_State *L) {
-  (void)L;
-  tune_signals_uninstall();
-  return 0;
-}
-
 /// core.backend_names() -> "local, sim, ...": the backends of this build.
 static int l_backend_names(lua_State *L) {
   lua_pushstring(L, tune_backend_names());
@@ -587,7 +589,6 @@ static const luaL_Reg funcs[] = {
     {"backend_names", l_backend_names},
     {"executor_options", l_executor_options},
     {"signal_pending", l_signal_pending},
-    {"signals_uninstall", l_signals_uninstall},
     {NULL, NULL},
 };
 

@@ -11,17 +11,31 @@ static void *volatile wake_arg;
 /* One level per tune.run whose loop runs now: a run started from a
    callback of another installs over it, and its uninstall gives the outer
    run its handlers and wake function back (it took them away: a Ctrl-C
-   after such a run killed the driver unsaved). Deeper levels than these
-   are counted, not recorded. */
-enum { LEVELS = 8, NSIGS = 3 };
+   after such a run killed the driver unsaved). Each level is its owner's
+   (the backend woken): an executor freed without its uninstall (a tune.run
+   in a coroutine never resumed) takes its level out, wherever it is,
+   instead of leaving a dangling wake. Runs nested deeper than this share
+   the deepest level's. */
+enum { LEVELS = 16, NSIGS = 3 };
 static const int sigs[NSIGS] = {SIGINT, SIGUSR1, SIGTERM};
-static struct {
-  void (*wake)(void *);
+static struct level {
+  void *owner;
+  void (*wake)(void *); /* what this level replaced */
   void *arg;
   struct sigaction old[NSIGS];
   int installed[NSIGS];
 } levels[LEVELS];
 static int depth;
+
+/* The handler sees a level's wake function with its own argument: the
+   three signals wait while they change. */
+static void hold(int on, sigset_t *saved) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int i = 0; i < NSIGS; i++) sigaddset(&set, sigs[i]);
+  if (on) sigprocmask(SIG_BLOCK, &set, saved);
+  else sigprocmask(SIG_SETMASK, saved, NULL);
+}
 
 static void handler(int sig) {
   if (received && sig == SIGINT) {
@@ -35,36 +49,57 @@ static void handler(int sig) {
 }
 
 void tune_signals_install(int sigint, void (*wake)(void *), void *wake_ud) {
+  if (depth == LEVELS) return;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  /* A signal an outer run has received stops it when this one returns. */
-  if (depth == 0) received = 0;
-  if (depth < LEVELS) {
-    levels[depth].wake = wake_fn;
-    levels[depth].arg = wake_arg;
-    /* SIGTERM is what Slurm (and most schedulers) send before they end a
-       job: save as for SIGUSR1. */
-    for (int i = 0; i < NSIGS; i++) {
-      levels[depth].installed[i] = sigs[i] != SIGINT || sigint;
-      if (levels[depth].installed[i]) sigaction(sigs[i], &sa, &levels[depth].old[i]);
-    }
+  sigset_t saved;
+  hold(1, &saved);
+  received = 0;
+  levels[depth].owner = wake_ud;
+  levels[depth].wake = wake_fn;
+  levels[depth].arg = wake_arg;
+  /* SIGTERM is what Slurm (and most schedulers) send before they end a
+     job: save as for SIGUSR1. */
+  for (int i = 0; i < NSIGS; i++) {
+    levels[depth].installed[i] = sigs[i] != SIGINT || sigint;
+    if (levels[depth].installed[i]) sigaction(sigs[i], &sa, &levels[depth].old[i]);
   }
   depth++;
   wake_fn = wake;
   wake_arg = wake_ud;
+  hold(0, &saved);
 }
 
-void tune_signals_uninstall(void) {
-  if (depth == 0) return;
-  if (--depth >= LEVELS) return;
-  for (int i = 0; i < NSIGS; i++) {
-    if (levels[depth].installed[i]) sigaction(sigs[i], &levels[depth].old[i], NULL);
+void tune_signals_uninstall(void *wake_ud) {
+  int k = depth - 1;
+  while (k >= 0 && levels[k].owner != wake_ud) k--;
+  if (k < 0) return;
+  sigset_t saved;
+  hold(1, &saved);
+  struct level *l = &levels[k];
+  if (k == depth - 1) {
+    for (int i = 0; i < NSIGS; i++) {
+      if (l->installed[i]) sigaction(sigs[i], &l->old[i], NULL);
+    }
+    wake_fn = l->wake;
+    wake_arg = l->arg;
+  } else {
+    /* The level above restores, in its stead, what this one replaced. */
+    struct level *up = &levels[k + 1];
+    for (int i = 0; i < NSIGS; i++) {
+      if (!l->installed[i]) continue;
+      up->installed[i] = 1;
+      up->old[i] = l->old[i];
+    }
+    up->wake = l->wake;
+    up->arg = l->arg;
+    memmove(l, up, sizeof *l * (size_t)(depth - k - 1));
   }
-  wake_fn = levels[depth].wake;
-  wake_arg = levels[depth].arg;
+  depth--;
+  hold(0, &saved);
 }
 
 int tune_signals_pending(void) { return received; }

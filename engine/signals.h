@@ -10,8 +10,9 @@
 /// Installs handlers for SIGINT (unless `sigint` is 0), SIGUSR1 and
 /// SIGTERM, over those of a run still going (a tune.run from its callback).
 void tune_signals_install(int sigint, void (*wake)(void *), void *wake_ud);
-/// Restores the handlers and wake function the matching install replaced.
-void tune_signals_uninstall(void);
+/// Restores the handlers and wake function that the install with this
+/// `wake_ud` replaced (and any installed after it); none: nothing.
+void tune_signals_uninstall(void *wake_ud);
 /// The first signal received since install (SIGINT, SIGUSR1), or 0.
 int tune_signals_pending(void);
 

@@ -30,6 +30,7 @@
 #include "pgf.h"
 #include "proto.h"
 #include "resources.h"
+#include "signals.h"
 
 static int failures;
 static const char *current;
@@ -1436,6 +1437,43 @@ static void test_json_own_allocator(void) {
   CHECK(tagged_live == before);
 }
 
+static int woken[3];
+static void wake_count(void *ud) { woken[(int *)ud - woken]++; }
+static void *sigint_action(void) {
+  struct sigaction sa;
+  sigaction(SIGINT, NULL, &sa);
+  return (void *)sa.sa_handler;
+}
+
+/// tune.run's signal handlers nest: a run started from another's callback
+/// gives the outer one its handlers and wake back, and a level freed out
+/// of order (a run in a coroutine never resumed) is taken out alone.
+static void test_signals_nest(void) {
+  void *orig = sigint_action();
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  tune_signals_install(1, wake_count, &woken[0]); /* outer */
+  void *ours = sigint_action();
+  CHECK(ours != orig);
+  tune_signals_install(1, wake_count, &woken[1]); /* inner */
+  tune_signals_uninstall(&woken[1]);
+  CHECK(sigint_action() == ours); /* the outer's handler, not the original */
+  raise(SIGUSR1);
+  CHECK(woken[0] == 1 && woken[1] == 0 && tune_signals_pending() == SIGUSR1);
+  /* Freed out of order: the outer's level goes first, the inner (SIGINT
+     left alone) restores what the outer had replaced. */
+  tune_signals_install(0, wake_count, &woken[2]);
+  tune_signals_uninstall(&woken[0]);
+  CHECK(sigint_action() == ours);
+  raise(SIGTERM);
+  CHECK(woken[2] == 1 && woken[0] == 1);
+  tune_signals_uninstall(&woken[2]);
+  CHECK(sigint_action() == orig);
+  tune_signals_uninstall(&woken[2]); /* not installed: nothing */
+  CHECK(sigint_action() == orig);
+}
+
 int main(void) {
   cJSON_Hooks hooks = {tagged_malloc, tagged_free};
   cJSON_InitHooks(&hooks);
@@ -1467,6 +1505,7 @@ int main(void) {
       {"append_undone", test_append_undone},
       {"logs_keep_same_rows", test_logs_keep_same_rows},
       {"local_backend", test_local_backend},
+      {"signals_nest", test_signals_nest},
   };
   int n = (int)(sizeof tests / sizeof tests[0]);
   for (int i = 0; i < n; i++) {

@@ -329,9 +329,9 @@ function TrialExecutor:write_event(line) self._core:write_event(line) end
 function TrialExecutor:commit_results(trial, n, stopped)
   return self._core:commit(trial.trial_id, n, stopped and true or false)
 end
---- SIGINT (unless `sigint` is false) and SIGUSR1 end a blocked wait; see
---- core.signal_pending().
+--- SIGINT (unless `sigint` is false), SIGUSR1, SIGTERM end a blocked wait, until uninstalled.
 function TrialExecutor:install_signals(sigint) self._core:install_signals(sigint) end
+function TrialExecutor:uninstall_signals() self._core:uninstall_signals() end
 
 function TrialExecutor:has_gpus()
   local total = self._core:resources()

@@ -263,7 +263,7 @@ local function execute(ctx, opts, o, kind)
   -- The rows of the trials cleanup stopped are on disk before the
   -- callbacks hear the experiment ended.
   if ex.flush_logs then pcall(ex.flush_logs, ex) end
-  core.signals_uninstall()
+  ex:uninstall_signals()
   if runner.store then runner.store:settle() end
   -- The experiment is over and saved: a callback failing here is said,
   -- not raised (the run's outcome stands).
