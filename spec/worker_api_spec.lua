@@ -422,6 +422,28 @@ print("held " .. tostring(d.trials[1]):match("^(.*)_%x+_%d+$"))
       assert.matches("none 0\n", out)
     end)
 
+    it("refuses tune.run called by a trainable (in its worker), at the trainable's line", function()
+      -- It returned an empty analysis (no trials, no experiment run), and
+      -- the trainable failed later on an index of nil.
+      local out = support.run_script(dir, [[
+local tune = require("tune")
+tune.register_trainable("reg", function(config)
+  tune.run(function(c) tune.report{s = 1} end, {verbose = 0, local_dir = arg[1]})
+end)
+local function local_fn(config)
+  tune.run("reg", {verbose = 0, local_dir = arg[1]})
+end
+local opts = {verbose = 0, local_dir = arg[1], raise_on_failed_trial = false}
+for _, t in ipairs({"reg", local_fn}) do
+  print("ERR " .. tune.run(t, opts).trials[1].error_msg)
+end
+]], dir .. "/results")
+      local msg = ": tune.run: called by a trainable, which runs in a worker process: an experiment runs only from the "
+        .. "experiment file (the driver); a search inside a trial is not supported\n"
+      assert.matches("ERR [^\n]*/exp.lua:3" .. msg:gsub("%p", "%%%0"), out)
+      assert.matches("ERR [^\n]*/exp.lua:6" .. msg:gsub("%p", "%%%0"), out)
+    end)
+
     it("tune.command: a result line of megabytes, then more lines, each read whole", function()
       -- 3 MiB of a string value, then two short results in one write.
       local prog = [[io.write('{"loss":1,"s":"' .. string.rep("x", 3 * 1024 * 1024) .. '"}\n{"loss":2}\n{"loss":3}\n')]]

@@ -131,6 +131,11 @@ end
 --- return the analysis of their (finished) experiment when there is one.
 local function worker_run(worker, run, opts)
   local mode = worker.worker_mode()
+  if not mode or not mode.loading then
+    -- The trainable's own call: it got an empty analysis, no experiment run.
+    error("tune.run: called by a trainable, which runs in a worker process: an experiment runs only from the "
+      .. "experiment file (the driver); a search inside a trial is not supported", 2)
+  end
   mode.runs = mode.runs + 1
   if mode.run_index == mode.runs then
     local trainable = registry.callable(run) or run
