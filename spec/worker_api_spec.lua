@@ -469,6 +469,20 @@ end
       assert.equal(2, #support.lines(t.logdir .. "/result.json"))
     end)
 
+    it("tune.command: a JSON result no result can hold (a NUL, too deep) fails the trial, naming it", function()
+      -- It went to the trial's stdout as text: TERMINATED, no result.
+      local nul = [[io.write('{"x":1}\n{"x":2,"s":"a\\u0000b"}\n')]]
+      local deep = [[io.write(string.rep('{"a":', 201) .. '1' .. string.rep('}', 201) .. '\n')]]
+      local by = run(tune.command{"lua5.4", "-e", "{case}"}, {nul, deep})
+      assert.equal("ERROR", by[nul].status)
+      assert.equal(1, by[nul].last_result.x)
+      assert.matches('lua5.4 printed a result that cannot be taken (NUL character in string at byte 21: C strings end '
+        .. 'there): {"x":2,"s":"a\\u0000b"}', by[nul].error_msg, 1, true)
+      assert.equal("ERROR", by[deep].status)
+      assert.matches("lua5.4 printed a result that cannot be taken (nesting too deep at byte 1000: at most 200 "
+        .. 'levels): {"a":{"a":', by[deep].error_msg, 1, true)
+    end)
+
     it("tune.command: {key} arguments are the config's values as docs/guide/trainables.md says", function()
       local prog = [[io.write('{"args":"' .. table.concat(arg, " ") .. '"}\n')]]
       local by = run(tune.command{"lua5.4", "-e", prog, "/dev/null", "{a}", "{b}", "{c}", "{d}", "{e}", "{f/g}", "{h}", "{i}",

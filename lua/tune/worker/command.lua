@@ -181,8 +181,16 @@ function Running:step()
         how == "exited" and "status" or "signal", code or -1), 0)
     end
     if line:match("^%s*{") then
-      local r = core.json_decode(line)
+      local r, err = core.json_decode(line)
       if type(r) == "table" then return r end
+      -- Valid JSON past what a result may hold: it was lost as a line of
+      -- text; it fails the trial, as such a result of a function does.
+      local why = err and (err:match("^NUL character in string at byte %d+") and err .. ": C strings end there"
+        or err:match("^nesting too deep at byte %d+") and err .. ": at most 200 levels")
+      if why then
+        error(string.format("%s printed a result that cannot be taken (%s): %s", self.argv[1], why,
+          #line > 100 and line:sub(1, 100) .. "..." or line), 0)
+      end
     end
     io.stdout:write(line, "\n")
   end
