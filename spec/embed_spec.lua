@@ -5,9 +5,11 @@ local support = require("spec.support")
 
 --- Runs `source` (a format string, given the directory as %q) as
 --- host.lua in a new directory `name` under lua5.4 (the spec's LUA_PATH
---- and LUA_CPATH find the library); its exit status and output.
-local function host(name, source, stdin)
+--- and LUA_CPATH find the library; `prepare(dir)` first, when given); its
+--- exit status and output.
+local function host(name, source, stdin, prepare)
   local dir = support.tmpdir(name)
+  if prepare then prepare(dir) end
   assert(core.write_atomic(dir .. "/host.lua", string.format(source, dir)))
   -- stdin: the chunk is read from stdin, as no file.
   local p = io.popen(string.format("cd %q && lua5.4 %s 2>&1", dir, stdin and "- < host.lua" or "host.lua"))
@@ -60,6 +62,25 @@ tune.run("nowhere", {verbose = 0, local_dir = %q})
     assert.equal(1, code, out)
     assert.matches('stdin:3: tune.run: the worker cannot find trainable "nowhere": it was registered by code run from no '
       .. "file (lua5.4 -e, stdin, a C host's string); register it in a module or in the experiment file", out, 1, true)
+  end)
+
+  it("finds the file and runs it from where it started when it changed directory before tune.run", function()
+    -- The worker looked for sub/host.lua ("the worker cannot load the
+    -- experiment file") and started in sub/, where the chdir failed.
+    local code, out = host("embed-chdir", [[
+local tune = require("tune")
+local dir = %q
+assert(tune.core.chdir("sub"))
+tune.register_trainable("reg", function(c) tune.report{s = 2} end)
+local opts = {verbose = 0, local_dir = dir, raise_on_failed_trial = false}
+for _, t in ipairs({function(c) tune.report{s = 1} end, "reg"}) do
+  local trial = tune.run(t, opts).trials[1]
+  print("RESULT " .. trial.status .. " " .. tostring(trial.error_msg))
+end
+]], nil, function(dir) assert(core.mkdir_p(dir .. "/sub")) end)
+    assert.equal(0, code, out)
+    local _, n = out:gsub("RESULT TERMINATED nil\n", "")
+    assert.equal(2, n, out)
   end)
 
   it("refuses a function's tune.run made inside another run (its callback), which no worker re-running the file reaches", function()

@@ -14,6 +14,10 @@ if state == nil then
     runs = 0,    -- tune.run calls made by this driver
     dirs = {},   -- experiment directory of each, in order
     errors = {}, -- how each that raised ended ({m = message, t = TuneError})
+    -- The working directory when tune was first required: where the
+    -- experiment file started, which a worker re-running it starts in too
+    -- (the file may change directory before its tune.run).
+    start_cwd = require("tune.core").getcwd(),
     running = nil, -- the call whose experiment runs now (a later call is inside it)
     -- In a worker (tune.worker, tune.worker.session): `worker`, the
     -- `tunelua --worker` of this process; `session`, the function

@@ -203,7 +203,8 @@ function M.main(argv)
   end
   local args = {[0] = script}
   for k = i + 1, #argv do args[#args + 1] = argv[k] end
-  M.script, M.args = script, args
+  -- Absolute now: the file may change directory before its tune.run.
+  M.script, M.args = require("tune.util").abspath(script), args
   rawset(_G, "arg", args) -- what lua.c gives a script; the one global set here
   local chunk, err = loadfile(script)
   if not chunk then

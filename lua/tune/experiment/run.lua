@@ -66,7 +66,7 @@ function M.calls() return proc.runs end
 local function registered_loader(e, script)
   local loader = registry.loader(e)
   local n = rawget(e, "runs_before") or 0
-  if n == 0 or not loader.script or not script or loader.script ~= util.abspath(script) then return loader end
+  if n == 0 or not loader.script or not script or loader.script ~= registry.from_start(script) then return loader end
   local copy = {}
   for k, v in pairs(loader) do copy[k] = v end
   copy.previous_runs, copy.previous_errors = earlier_runs(n)
@@ -123,8 +123,10 @@ local function resolve_trainable(run, level)
   local a = cli and cli.args or arg or {}
   for i = 1, #a do args[i] = a[i] end
   local previous, errors = earlier_runs(proc.runs - 1)
-  return run, name, {script = util.abspath(script), args = args, cwd = core.getcwd(), run_index = proc.runs, name = name,
-    previous_runs = previous, previous_errors = errors}
+  -- The worker runs the file from where it started (a chdir in the file
+  -- before this call is made again there), and arg[0] is relative to that.
+  return run, name, {script = registry.from_start(script), args = args, cwd = proc.start_cwd or core.getcwd(),
+    run_index = proc.runs, name = name, previous_runs = previous, previous_errors = errors}
 end
 
 --- The worker side: the Nth tune.run call serves the trial; earlier ones

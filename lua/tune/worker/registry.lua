@@ -1,6 +1,7 @@
 --- The trainable registry: names -> trainables, and where each was
 --- registered, so a worker process can load it again (docs/protocol.md,
 --- "Loading the trainable").
+local proc = require("tune.process")
 local util = require("tune.util")
 
 local M = {}
@@ -68,6 +69,18 @@ function M.what_is(trainable)
   return string.format("the class %s, which is not derived from tune.Trainable", name)
 end
 
+--- Absolute form of a path given relative to where the process started
+--- (arg[0], a chunk's source): from that directory when the file is there
+--- (the experiment file may have changed directory since), else from the
+--- current one.
+function M.from_start(p)
+  local start = proc.start_cwd
+  if p:sub(1, 1) == "/" or not start then return util.abspath(p) end
+  local there = start .. "/" .. p:gsub("^%./", "")
+  if require("tune.core").stat(there) then return there end
+  return util.abspath(p)
+end
+
 --- The file of the caller `level` frames up, as an absolute path: the
 --- first frame from there that runs a file (past a pcall, or a chunk of
 --- load(): the worker runs that file, which calls them again), or nil.
@@ -75,7 +88,7 @@ function M.caller_file(level)
   for lv = level + 1, level + 100 do
     local info = debug.getinfo(lv, "S")
     if not info then return nil end
-    if info.source:sub(1, 1) == "@" then return util.abspath(info.source:sub(2)) end
+    if info.source:sub(1, 1) == "@" then return M.from_start(info.source:sub(2)) end
   end
   return nil
 end
@@ -84,7 +97,7 @@ end
 function M.function_file(fn)
   local info = debug.getinfo(fn, "S")
   if not info or info.source:sub(1, 1) ~= "@" then return nil end
-  return util.abspath(info.source:sub(2))
+  return M.from_start(info.source:sub(2))
 end
 
 local function load_builtins()
@@ -131,7 +144,8 @@ function M.register_trainable(name, trainable, origin)
     kind = kind_of(trainable),
     origin = origin,
     nth = counts[key],
-    cwd = require("tune.core").getcwd(),
+    -- Where the file started: a worker runs it from the top again.
+    cwd = proc.start_cwd or require("tune.core").getcwd(),
     -- The driver's tune.run calls before it (run.lua's registered_loader).
     runs_before = package.loaded["tune.experiment.run"] and package.loaded["tune.experiment.run"].calls() or 0,
   }
