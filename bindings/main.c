@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lbind.h"
+#include "signals.h"
 #include "zygote.h"
 
 static char self_path[PATH_MAX];
@@ -180,6 +181,7 @@ int main(int argc, char **argv) {
    * fresh zeroed pages every time. Keep up to 16 MiB of free top; a fixed
    * mmap threshold (which setting the trim threshold implies) of 1 MiB keeps
    * mid-sized buffers on the heap. */
+  tune_std_fds_ensure();
   /* The driver and the workers: a file-size limit makes writes fail with
      EFBIG, reported as any failed write (docs/reliability.md). */
   signal(SIGXFSZ, SIG_IGN);

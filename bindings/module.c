@@ -4,8 +4,10 @@
 #include "lbind.h"
 #include "common.h"
 #include "lconv.h"
+#include "signals.h"
 
 int luaopen_tune_core(lua_State *L) {
+  tune_std_fds_ensure(); /* a host started with a std stream closed */
   tune_lconv_init(L);
   lua_newtable(L);
   tune_lconv_register(L);

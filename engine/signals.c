@@ -1,8 +1,11 @@
 #define _GNU_SOURCE
 #include "signals.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t received;
 static void (*volatile wake_fn)(void *);
@@ -103,6 +106,17 @@ void tune_signals_uninstall(void *wake_ud) {
 }
 
 int tune_signals_pending(void) { return received; }
+
+void tune_std_fds_ensure(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (n >= 0 && n != fd) {
+      dup2(n, fd);
+      close(n);
+    }
+  }
+}
 
 void tune_signals_ignore_write_errors(void) {
   signal(SIGPIPE, SIG_IGN);

@@ -16,6 +16,11 @@ void tune_signals_uninstall(void *wake_ud);
 /// The first signal received since install (SIGINT, SIGUSR1), or 0.
 int tune_signals_pending(void);
 
+/// Opens /dev/null on whichever of fds 0, 1 and 2 is closed (`tunelua exp.lua
+/// >&-`): the next pipe or file would take that number, the status table
+/// would be printed into it, and libuv aborts on closing it.
+void tune_std_fds_ensure(void);
+
 /// Ignores SIGPIPE and SIGXFSZ for the driver, whichever backend it runs:
 /// a write to a dead worker or a reader that went away (--events | head)
 /// is EPIPE, and a file-size limit (ulimit -f) EFBIG, errors the writer

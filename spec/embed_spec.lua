@@ -157,4 +157,26 @@ print("OUTER", ok, ok and a.interrupted or a)
       assert.matches("SIGINT received: the experiment was saved in " .. d .. "/inner;.*saved in " .. d .. "/outer;", out)
     end
   end)
+
+  it("runs with stdout or stderr closed (tunelua exp.lua >&-), under lua5.4 and the CLI", function()
+    -- libuv aborted ("uv__close: Assertion `fd > STDERR_FILENO' failed")
+    -- on a descriptor that took the free number 1.
+    local dir = support.tmpdir("embed-closed-std")
+    assert(core.write_atomic(dir .. "/host.lua", string.format([[
+local tune = require("tune")
+local a = tune.run(function(c) print("out") tune.report{s = c.x} end, {verbose = 3, local_dir = %q,
+  config = {x = tune.grid_search({1, 2})}})
+local f = assert(io.open(arg[1], "w"))
+for _, t in ipairs(a.trials) do f:write(t.status, " ", t.last_result.s, "\n") end
+f:close()
+]], dir)))
+    local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+    for i, cmd in ipairs({"lua5.4 host.lua out1 >&-", "lua5.4 host.lua out2 2>&-", bin .. " host.lua out3 >&- 2>&-"}) do
+      local p = io.popen(string.format("cd %q && (%s; echo rc=$?) 2>&1", dir, cmd))
+      local out = p:read("a")
+      p:close()
+      assert.matches("rc=0\n", out, 1, true)
+      assert.equal("TERMINATED 1\nTERMINATED 2\n", core.read_file(dir .. "/out" .. i), cmd)
+    end
+  end)
 end)
