@@ -83,6 +83,22 @@ end
     assert.equal(2, n, out)
   end)
 
+  it("runs a function of a script whose name has no .lua (lua5.4 train, ./train with a #! line)", function()
+    -- Refused: "the worker cannot find this trainable: ... run the
+    -- experiment from its file (... `lua5.4 file.lua` ...)", as it was.
+    local dir = support.tmpdir("embed-noext")
+    assert(core.write_atomic(dir .. "/train", string.format([[
+local tune = require("tune")
+local a = tune.run(function(c) tune.report{s = 1} end, {verbose = 0, local_dir = %q})
+print("RESULT " .. a.trials[1].status)
+]], dir)))
+    local p = io.popen(string.format("cd %q && lua5.4 train 2>&1", dir))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    assert.equal(0, code, out)
+    assert.matches("RESULT TERMINATED\n", out)
+  end)
+
   it("refuses a function's tune.run made inside another run (its callback), which no worker re-running the file reaches", function()
     -- Each of the inner run's trials failed with "host.lua did not reach
     -- its tune.run call #2 when run again in the worker".

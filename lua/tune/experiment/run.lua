@@ -73,12 +73,27 @@ local function registered_loader(e, script)
   return copy
 end
 
+--- arg[0] when it names the file being run (lua5.4 file, a C host): it
+--- ends in .lua, or tune.run's caller (`level` up) or the trainable `fn`
+--- was loaded from it (a script without the extension: `lua5.4 train`,
+--- `./train` with a #! line, was refused as run from no file). Not
+--- lua5.4's own name under -e, nor a launcher's (busted) whose files do.
+local function script_of_arg(level, fn)
+  local a0 = rawget(_G, "arg") and arg[0]
+  if type(a0) ~= "string" then return nil end
+  if a0:match("%.lua$") then return a0 end
+  local caller = debug.getinfo(level + 1, "S")
+  local defined = type(fn) == "function" and debug.getinfo(fn, "S")
+  if (caller and caller.source == "@" .. a0) or (defined and defined.source == "@" .. a0) then return a0 end
+  return nil
+end
+
 --- How workers find the trainable, and its name. A function no worker
 --- could find gets no loader but the reason (the simulator needs none).
 local function resolve_trainable(run, level)
   local _, cli = cli_options()
   local script = cli and cli.script
-  if not script and arg and type(arg[0]) == "string" and arg[0]:match("%.lua$") then script = arg[0] end
+  if not script then script = script_of_arg(level + 1, registry.callable(run) or run) end
   if type(run) == "string" then
     local e = registry.get(run)
     -- Only the simulator runs a name nothing is registered as (it runs no
