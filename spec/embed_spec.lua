@@ -99,6 +99,29 @@ print("RESULT " .. a.trials[1].status)
     assert.matches("RESULT TERMINATED\n", out)
   end)
 
+  it("gives the workers the file's arguments as it started, not what the file took out of arg", function()
+    -- The worker got arg without the argument the file had removed: its
+    -- file took the next one (none) and the trainable failed on a nil.
+    local dir = support.tmpdir("embed-args")
+    assert(core.write_atomic(dir .. "/exp.lua", string.format([[
+local tune = require("tune")
+local scale = tonumber(table.remove(arg, 1))
+tune.register_trainable("reg", function(c) tune.report{s = scale * 3} end)
+local opts = {verbose = 0, local_dir = %q, raise_on_failed_trial = false}
+for _, t in ipairs({function(c) tune.report{s = scale * 2} end, "reg"}) do
+  local trial = tune.run(t, opts).trials[1]
+  print("RESULT " .. trial.status .. " " .. tostring(trial.last_result.s))
+end
+]], dir)))
+    local bin = os.getenv("TUNELUA_BIN") or "build/tunelua"
+    for _, runner in ipairs({"lua5.4", bin}) do
+      local p = io.popen(string.format("cd %q && %s exp.lua 5 2>&1", dir, runner))
+      local out = p:read("a")
+      p:close()
+      assert.matches("RESULT TERMINATED 10\nRESULT TERMINATED 15\n", out)
+    end
+  end)
+
   it("refuses a function's tune.run made inside another run (its callback), which no worker re-running the file reaches", function()
     -- Each of the inner run's trials failed with "host.lua did not reach
     -- its tune.run call #2 when run again in the worker".

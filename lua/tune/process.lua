@@ -10,6 +10,7 @@ local KEY = "tune.process"
 local registry = debug.getregistry()
 local state = registry[KEY]
 if state == nil then
+  local arg0 = rawget(_G, "arg")
   state = {
     runs = 0,    -- tune.run calls made by this driver
     dirs = {},   -- experiment directory of each, in order
@@ -18,6 +19,10 @@ if state == nil then
     -- experiment file started, which a worker re-running it starts in too
     -- (the file may change directory before its tune.run).
     start_cwd = require("tune.core").getcwd(),
+    -- And its arguments then (`arg`, and a copy of what it held): the
+    -- file may take some out before its tune.run (table.remove(arg, 1)).
+    start_arg_table = arg0,
+    start_args = type(arg0) == "table" and table.move(arg0, 1, #arg0, 1, {}) or nil,
     running = nil, -- the call whose experiment runs now (a later call is inside it)
     -- In a worker (tune.worker, tune.worker.session): `worker`, the
     -- `tunelua --worker` of this process; `session`, the function

@@ -205,7 +205,9 @@ function M.main(argv)
   for k = i + 1, #argv do args[#args + 1] = argv[k] end
   -- Absolute now: the file may change directory before its tune.run.
   M.script, M.args = require("tune.util").abspath(script), args
-  rawset(_G, "arg", args) -- what lua.c gives a script; the one global set here
+  -- What lua.c gives a script; the one global set here. A copy: the file
+  -- may take arguments out of it, and its workers get them all again.
+  rawset(_G, "arg", table.move(args, 0, #args, 0, {}))
   local chunk, err = loadfile(script)
   if not chunk then
     -- "--resume AUTO exp.lua", "--dashboard 8080 exp.lua": the value was taken for the file.

@@ -134,9 +134,7 @@ local function resolve_trainable(run, level)
       .. "tune.register_trainable(name, fn) in a module, or run the experiment from its file (`tunelua file.lua`, "
       .. "`lua5.4 file.lua`, or a C host that sets arg[0] to the file, as lua5.4 does)"
   end
-  local args = {}
-  local a = cli and cli.args or arg or {}
-  for i = 1, #a do args[i] = a[i] end
+  local args = registry.start_args()
   local previous, errors = earlier_runs(proc.runs - 1)
   -- The worker runs the file from where it started (a chdir in the file
   -- before this call is made again there), and arg[0] is relative to that.

@@ -184,6 +184,23 @@ function M.resettable(trainable)
   return false
 end
 
+--- The arguments the experiment file started with, which a worker runs
+--- it again with: the CLI's, or `arg` as it was when tune was first
+--- required (unless the host has set another table since), not what is
+--- left after the file took some out (`table.remove(arg, 1)`: the worker's
+--- file then took them out of what was left).
+function M.start_args()
+  local cli = package.loaded["tune.cli"]
+  local a = cli and cli.args
+  if not a then
+    a = rawget(_G, "arg")
+    if a ~= nil and a == proc.start_arg_table then a = proc.start_args end
+  end
+  local args = {}
+  for i = 1, type(a) == "table" and #a or 0 do args[i] = a[i] end
+  return args
+end
+
 --- How a worker loads an entry: {builtin=true, name=} or {script=, name=}.
 function M.loader(entry)
   -- One per registration, shared by its trials (read only).
@@ -194,10 +211,8 @@ function M.loader(entry)
   else
     -- The worker runs the file where the driver did (relative requires and
     -- paths keep working), with the driver's arguments.
-    local args = {}
-    for i, a in ipairs(rawget(_G, "arg") or {}) do args[i] = a end
     loader = {script = entry.origin, name = entry.name, nth = entry.nth, cwd = entry.cwd,
-      args = require("tune.core").array(args)}
+      args = require("tune.core").array(M.start_args())}
   end
   entry._loader = loader
   return loader
