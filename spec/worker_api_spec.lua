@@ -483,6 +483,21 @@ end
         .. 'levels): {"a":{"a":', by[deep].error_msg, 1, true)
     end)
 
+    it("tune.command: the program gets the worker's LD_PRELOAD, less a sanitizer's runtime", function()
+      -- It was always removed (a user's LD_PRELOAD=libtcmalloc.so never
+      -- reached the program).
+      local saved = os.getenv("LD_PRELOAD")
+      local command = require("tune.worker.command")
+      assert(core.setenv("LD_PRELOAD", "libm.so.6 /x/libasan.so.8:/y/libubsan.so.1"))
+      local filtered = command.child_preload()
+      assert(core.setenv("LD_PRELOAD", (saved and saved .. " " or "") .. "libm.so.6"))
+      local ok, by = pcall(run, tune.command{"sh", "-c", [[echo "{\"p\": \"$LD_PRELOAD\"}"]]})
+      core.setenv("LD_PRELOAD", saved)
+      assert(ok, by)
+      assert.equal("libm.so.6", filtered)
+      assert.equal("libm.so.6", by[1].last_result.p)
+    end)
+
     it("tune.command: {key} arguments are the config's values as docs/guide/trainables.md says", function()
       local prog = [[io.write('{"args":"' .. table.concat(arg, " ") .. '"}\n')]]
       local by = run(tune.command{"lua5.4", "-e", prog, "/dev/null", "{a}", "{b}", "{c}", "{d}", "{e}", "{f/g}", "{h}", "{i}",

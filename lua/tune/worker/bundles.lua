@@ -46,7 +46,7 @@ function M.launch(index, argv, opts)
   local out = util.join(info.logdir, string.format("bundle_%d_%d.out", index, launched))
   local cpus = math.max(1, math.floor(b.resources.CPU or 1))
   local env = {OMP_NUM_THREADS = tostring(cpus), CUDA_VISIBLE_DEVICES = b.gpu_ids or "",
-    TUNE_BUNDLE_INDEX = tostring(index), TUNE_TRIAL_ID = info.trial_id, LD_PRELOAD = false}
+    TUNE_BUNDLE_INDEX = tostring(index), TUNE_TRIAL_ID = info.trial_id, LD_PRELOAD = command.child_preload()}
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local pid, err = core.spawn(argv, {env = env, cwd = opts.cwd or info.logdir, stdout = out, stderr = out})
   if not pid then error("tune.launch: " .. command.spawn_failure(argv[1], err, opts.cwd), 2) end

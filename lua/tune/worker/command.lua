@@ -84,6 +84,19 @@ function M.check_env_cwd(who, env, cwd)
   check_nul(who, "cwd", cwd)
 end
 
+--- LD_PRELOAD for a program a trial starts: the worker's, less a
+--- sanitizer's runtime (libasan.so, which a sanitized build's tests
+--- preload, would check the program too); false (removed) when nothing
+--- is left. It was always removed: a user's LD_PRELOAD=libtcmalloc.so
+--- never reached the program.
+function M.child_preload()
+  local keep = {}
+  for lib in (os.getenv("LD_PRELOAD") or ""):gmatch("[^%s:]+") do
+    if not lib:match("[^/]*$"):match("^lib%a*san%.so") then keep[#keep + 1] = lib end
+  end
+  return #keep > 0 and table.concat(keep, " ") or false
+end
+
 --- The message of a spawn that failed: its cwd's fault when that is not a
 --- directory (the exec error named the program).
 function M.spawn_failure(program, err, cwd)
@@ -160,7 +173,7 @@ local Running = class.class("RunningCommand")
 function Command:start(info)
   local argv = substitute(self.argv, info.config)
   local env = {TUNE_TRIAL_ID = info.trial_id, TUNE_TRIAL_DIR = info.logdir,
-    TUNE_CONFIG = assert(core.json_encode(info.config)), LD_PRELOAD = false}
+    TUNE_CONFIG = assert(core.json_encode(info.config)), LD_PRELOAD = M.child_preload()}
   for k, v in pairs(self.env) do env[k] = v end
   local pid, fd = core.spawn(argv, {env = env, cwd = self.cwd or info.logdir, stdout = "pipe"})
   if not pid then error("tune.command: cannot start " .. M.spawn_failure(argv[1], fd, self.cwd), 0) end
