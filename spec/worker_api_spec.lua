@@ -444,6 +444,21 @@ end
       assert.matches("ERR [^\n]*/exp.lua:6" .. msg:gsub("%p", "%%%0"), out)
     end)
 
+    it("keeps a trainable's error of 20 MiB, cut, instead of failing on the protocol's line limit", function()
+      -- The trial's error was "message longer than the limit of 16777216
+      -- bytes", the trainable's own message lost.
+      local out = support.run_script(dir, [[
+local tune = require("tune")
+local a = tune.run(function(c) error("bad thing: " .. string.rep("x", 20 * 1024 * 1024)) end,
+  {verbose = 0, local_dir = arg[1], raise_on_failed_trial = false})
+local e = a.trials[1].error_msg
+print("ERR " .. #e .. " " .. tostring(e:match("exp%.lua:2: bad thing: xxxx")) .. " " .. e:match("%.%.%. %(%d+ more bytes%)"))
+]], dir .. "/results")
+      assert.matches("ERR %d+ exp.lua:2: bad thing: xxxx %.%.%. %(%d+ more bytes%)\n", out)
+      local len = tonumber(out:match("ERR (%d+)"))
+      assert.is_true(len > 1000 and len < 2 * 1024 * 1024, out:sub(1, 200))
+    end)
+
     it("tune.command: a result line of megabytes, then more lines, each read whole", function()
       -- 3 MiB of a string value, then two short results in one write.
       local prog = [[io.write('{"loss":1,"s":"' .. string.rep("x", 3 * 1024 * 1024) .. '"}\n{"loss":2}\n{"loss":3}\n')]]

@@ -25,6 +25,16 @@ Error.__tostring = function(e)
   return e.message .. "\n" .. e.traceback
 end
 
+--- `s`, cut to what one protocol line holds with room to spare (JSON may
+--- write a byte as six; TUNE_MAX_MESSAGE_BYTES, 16 MiB): an error of 20 MiB
+--- failed its trial as "message longer than the limit", its own text lost.
+local function cut(s)
+  local limit = tonumber(os.getenv("TUNE_MAX_MESSAGE_BYTES") or "") or 16 * 1024 * 1024
+  local max = math.max(256, math.min(1024 * 1024, limit // 16))
+  if #s <= max then return s end
+  return s:sub(1, max) .. string.format("... (%d more bytes)", #s - max)
+end
+
 --- A message for any error value: error(nil) and a table without
 --- __tostring say what was raised instead of printing nothing or an address.
 function M.message(err)
@@ -177,8 +187,8 @@ function M.parts(e)
   -- The protocol carries no NUL (C strings end there): shown as \0, as
   -- %q writes it, so the message still reaches the trial's error.
   local first, rest = e.message:gsub("\0", "\\0"):match("^([^\n]*)\n?(.*)$")
-  if rest ~= "" and e.traceback ~= "" then return first, rest .. "\n" .. e.traceback end
-  return first, rest ~= "" and rest or e.traceback
+  if rest ~= "" and e.traceback ~= "" then return cut(first), cut(rest .. "\n" .. e.traceback) end
+  return cut(first), cut(rest ~= "" and rest or e.traceback)
 end
 
 return M
