@@ -144,6 +144,26 @@ print("INNER " .. tostring(inner))
       .. "register it with tune.register_trainable(name, fn), or call tune.run after call #1 returns\n", out, 1, true)
   end)
 
+  it("runs a function's tune.run after a run left suspended in a coroutine (not inside it)", function()
+    -- A callback yielded and the host never resumed that run: the next
+    -- run is not made from its callback and its workers reach it.
+    local code, out = host("embed-suspended", [[
+local tune = require("tune")
+local dir = %q
+tune.register_trainable("slow", function(c) for i = 1, 50 do tune.sleep(0.05) tune.report{s = i} end end)
+local co = coroutine.wrap(function()
+  tune.run("slow", {verbose = 0, local_dir = dir, name = "first", callbacks = {{
+    on_trial_result = function(_, _, _, _, result) coroutine.yield(result.s) end}}})
+end)
+print("FIRST", co())
+local b = tune.run(function(c) tune.report{s = 2} end, {verbose = 0, local_dir = dir, name = "second"})
+print("SECOND " .. b.trials[1].status)
+]])
+    assert.equal(0, code, out)
+    assert.matches("FIRST\t1\n", out)
+    assert.matches("SECOND TERMINATED\n", out)
+  end)
+
   --- Runs, with `runner` (lua5.4 or the tunelua binary), a host whose
   --- "slow" run starts a run of `inner` from its first result's callback;
   --- SIGINT once the marker file `mark` is there. Its exit status and

@@ -23,7 +23,9 @@ if state == nil then
     -- file may take some out before its tune.run (table.remove(arg, 1)).
     start_arg_table = arg0,
     start_args = type(arg0) == "table" and table.move(arg0, 1, #arg0, 1, {}) or nil,
-    running = nil, -- the call whose experiment runs now (a later call is inside it)
+    -- The calls whose experiments run now ({index =, co = its coroutine}):
+    -- a later call from one's callback is inside it.
+    running = {},
     -- In a worker (tune.worker, tune.worker.session): `worker`, the
     -- `tunelua --worker` of this process; `session`, the function
     -- trainable's trial around its run; `worker_info`, the trial served;

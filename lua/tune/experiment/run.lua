@@ -73,27 +73,12 @@ local function registered_loader(e, script)
   return copy
 end
 
---- arg[0] when it names the file being run (lua5.4 file, a C host): it
---- ends in .lua, or tune.run's caller (`level` up) or the trainable `fn`
---- was loaded from it (a script without the extension: `lua5.4 train`,
---- `./train` with a #! line, was refused as run from no file). Not
---- lua5.4's own name under -e, nor a launcher's (busted) whose files do.
-local function script_of_arg(level, fn)
-  local a0 = rawget(_G, "arg") and arg[0]
-  if type(a0) ~= "string" then return nil end
-  if a0:match("%.lua$") then return a0 end
-  local caller = debug.getinfo(level + 1, "S")
-  local defined = type(fn) == "function" and debug.getinfo(fn, "S")
-  if (caller and caller.source == "@" .. a0) or (defined and defined.source == "@" .. a0) then return a0 end
-  return nil
-end
-
 --- How workers find the trainable, and its name. A function no worker
 --- could find gets no loader but the reason (the simulator needs none).
 local function resolve_trainable(run, level)
   local _, cli = cli_options()
   local script = cli and cli.script
-  if not script then script = script_of_arg(level + 1, registry.callable(run) or run) end
+  if not script then script = registry.script_of_arg(level + 1, registry.callable(run) or run) end
   if type(run) == "string" then
     local e = registry.get(run)
     -- Only the simulator runs a name nothing is registered as (it runs no
@@ -120,14 +105,15 @@ local function resolve_trainable(run, level)
   -- tune.run call (SPEC "Process model").
   local name = (kind == "class" and rawget(run, "__name") ~= "Trainable" and rawget(run, "__name"))
     or registry.wrapper_name(run) or local_name(original, level + 1) or "trainable"
-  if proc.running then
+  local outer = registry.enclosing_run()
+  if outer then
     -- Made from a callback, a stopper or another plug-in of a run still
     -- going: the worker re-running the file returns from that run's call
     -- and never reaches this one (each trial failed saying so).
     return run, name, nil, string.format("tune.run: the worker cannot find this trainable: this call runs inside "
       .. "tune.run call #%d (from one of its callbacks, stoppers or other plug-ins), where a worker that runs the "
       .. "file again never comes; register it with tune.register_trainable(name, fn), or call tune.run after "
-      .. "call #%d returns", proc.running, proc.running)
+      .. "call #%d returns", outer, outer)
   end
   if not script then
     return run, name, nil, "tune.run: the worker cannot find this trainable: register it with "
@@ -373,12 +359,15 @@ function M.run(run, opts)
   local index = proc.runs
   proc.dirs[index] = ctx.experiment_dir
   M.last_runner = ctx.runner
-  local outer = proc.running
-  proc.running, ctx.outer = index, outer
+  local running = {index = index, co = coroutine.running()}
+  ctx.outer = registry.enclosing_run()
+  table.insert(proc.running, running)
   local done, analysis = pcall(function()
     return finish(ctx, opts, o, execute(ctx, opts, o, t.kind), 2)
   end)
-  proc.running = outer
+  for i = #proc.running, 1, -1 do
+    if proc.running[i] == running then table.remove(proc.running, i) end
+  end
   if not done then
     local e = analysis
     local is_tune = type(e) == "table" and e.tune_error == true

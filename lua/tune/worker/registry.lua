@@ -81,6 +81,34 @@ function M.from_start(p)
   return util.abspath(p)
 end
 
+--- arg[0] when it names the file being run (lua5.4 file, a C host): it
+--- ends in .lua, or tune.run's caller (`level` up) or the trainable `fn`
+--- was loaded from it (a script without the extension: `lua5.4 train`,
+--- `./train` with a #! line, was refused as run from no file). Not
+--- lua5.4's own name under -e, nor a launcher's (busted) whose files do.
+function M.script_of_arg(level, fn)
+  local a0 = rawget(_G, "arg") and arg[0]
+  if type(a0) ~= "string" then return nil end
+  if a0:match("%.lua$") then return a0 end
+  local caller = debug.getinfo(level + 1, "S")
+  local defined = type(fn) == "function" and debug.getinfo(fn, "S")
+  if (caller and caller.source == "@" .. a0) or (defined and defined.source == "@" .. a0) then return a0 end
+  return nil
+end
+
+--- The call whose experiment runs around this point: one whose callback
+--- (or stopper, ...) made this call, in its coroutine or one it resumed;
+--- not a run suspended in a coroutine that is not running (a callback
+--- yielded, and the host went on without resuming it).
+function M.enclosing_run()
+  local here = coroutine.running()
+  for i = #proc.running, 1, -1 do
+    local r = proc.running[i]
+    if r.co == here or coroutine.status(r.co) == "normal" then return r.index end
+  end
+  return nil
+end
+
 --- The file of the caller `level` frames up, as an absolute path: the
 --- first frame from there that runs a file (past a pcall, or a chunk of
 --- load(): the worker runs that file, which calls them again), or nil.
