@@ -190,6 +190,15 @@ describe("search space distributions", function()
     assert.is_true(c2[3] ~= nil and c2[9] ~= nil)
   end)
 
+  it("qrandint draws up to math.maxinteger (upper + 1 does not wrap round)", function()
+    local top = math.maxinteger
+    local c = counts(draw(sample.qrandint(top - 2, top)))
+    for k in pairs(c) do assert.is_true(k >= top - 2, "drew " .. k) end
+    for v = top - 2, top do assert.is_true((c[v] or 0) > 0, "never drew " .. v) end
+    local c3 = counts(draw(sample.qrandint(top - 10, top, 5)))
+    for k in pairs(c3) do assert.is_true(k % 5 == 0 and k >= top - 10, "drew " .. k) end
+  end)
+
   it("lograndint never returns upper and favours small values", function()
     local xs = draw(sample.lograndint(1, 10))
     assert.is_true(all_integers(xs))

@@ -471,8 +471,11 @@ function Domain:sample(rng, spec)
       -- multiple would land on it), then a log-uniform draw between them
       -- rounded to a multiple: the upper one too.
       k = math.tointeger(clamp(round_half_even(log_draw(self, rng, klo * q, khi * q) / q), klo, khi))
-    else
+    elseif khi < math.maxinteger then
       k = rng:randint(klo, khi + 1)
+    else
+      -- (khi + 1 would wrap round: the same draw, one lower, shifted.)
+      k = rng:randint(klo - 1, khi) + 1
     end
     return k * q
   end
