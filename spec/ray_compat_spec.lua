@@ -46,9 +46,11 @@ describe("Ray compatibility", function()
     local SOURCE = [[
 local tune = require("tune")
 tune.register_trainable("t", function(config) tune.report({x = config.b}) end)
-local gen = tune.search.BasicVariantGenerator{points_to_evaluate = {{a = 3, b = 7, c = 6, d = {e = 2}}}}
+local gen = tune.search.BasicVariantGenerator{points_to_evaluate = {{a = 3, b = 7, c = 6, d = {e = 2}, f = 1,
+  g = tune.core.null}}}
 local a = tune.run("t", {search_alg = gen, num_samples = 1, verbose = 0, local_dir = arg[1],
-  config = {a = tune.grid_search({1, 2}), b = tune.randint(0, 3), c = 5, d = {e = 2}}})
+  config = {a = tune.grid_search({1, 2}), b = tune.randint(0, 3), c = 5, d = {e = 2}, f = {h = tune.uniform(0, 1)},
+    g = tune.randint(0, 3)}})
 print("config", a.trials[1].config.a, a.trials[1].config.b, a.trials[1].config.c)
 ]]
     local out = support.run_script(dir, SOURCE, dir .. "/out")
@@ -56,6 +58,10 @@ print("config", a.trials[1].config.a, a.trials[1].config.b, a.trials[1].config.c
     assert.matches("Pre-set value `3` is not within valid values of parameter `a`: [1,2]", out, 1, true)
     assert.matches("Pre-set value `6` is not equal to the value of parameter `c`: 5", out, 1, true)
     assert.not_matches("parameter `d/e`", out, 1, true) -- equal to the constant
+    -- A table holding Domains shows them as they print (it showed their
+    -- fields: {"h":{"log":false,"kind":"float",...}}), JSON's null as null.
+    assert.matches('Pre-set value `1` is not equal to the value of parameter `f`: {"h": uniform(0, 1)}', out, 1, true)
+    assert.matches("Pre-set value `null` is not within valid values of parameter `g`: randint(0, 3)", out, 1, true)
     assert.matches("config\t3\t7\t6", out, 1, true)
   end)
 

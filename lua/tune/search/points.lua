@@ -40,10 +40,21 @@ M.merge = merge
 local same = sample._same
 M.same = same
 
---- A value for messages: numbers as Python prints them, tables as JSON,
---- strings as they are (Ray's f-string) or quoted.
+--- True when a Domain lies somewhere in table `t`.
+local function holds_domain(t)
+  for _, x in pairs(t) do
+    if type(x) == "table" and (is_domain(x) or holds_domain(x)) then return true end
+  end
+  return false
+end
+
+--- A value for messages: numbers as Python prints them, tables as JSON
+--- (a config's table holding Domains with them as they print), JSON's
+--- null as null, strings as they are (Ray's f-string) or quoted.
 local function show(v, quote)
   if type(v) == "number" then return util.py_repr_number(v) end
+  if v == core.null then return "null" end
+  if type(v) == "table" and holds_domain(v) then return sample._repr(v) end
   if type(v) == "table" and not is_domain(v) then
     local ok, text = pcall(core.json_encode, v)
     return ok and text or tostring(v)

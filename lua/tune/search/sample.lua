@@ -473,8 +473,7 @@ function Domain:sample(rng, spec)
       k = math.tointeger(clamp(round_half_even(log_draw(self, rng, klo * q, khi * q) / q), klo, khi))
     elseif khi < math.maxinteger then
       k = rng:randint(klo, khi + 1)
-    else
-      -- (khi + 1 would wrap round: the same draw, one lower, shifted.)
+    else -- (khi + 1 would wrap round: the same draw, one lower, shifted)
       k = rng:randint(klo - 1, khi) + 1
     end
     return k * q
@@ -524,6 +523,7 @@ local function repr(v)
   return "{" .. table.concat(parts, ", ") .. "}"
 end
 
+M._repr = repr
 function Domain:__tostring()
   local k = self.kind
   if k == "function" then return "sample_from(" .. tostring(self.fn) .. ")" end
