@@ -39,6 +39,18 @@ describe("TPESearch through tune.run", function()
     assert.is_true(math.abs(analysis.best_config.x - 3) < 1, "best x " .. analysis.best_config.x)
   end)
 
+  it("optimises the anonymous metric _metric when given only a mode, as Ray's searchers do", function()
+    -- (They failed at their first suggestion: "the `metric` (nil) or `mode` (min) parameters have not been set".)
+    local tpe, bohb = tune.search.TPESearch{seed = 3, n_startup_trials = 4}, tune.search.TuneBOHB{seed = 3}
+    for i, searcher in ipairs({tpe, bohb, tune.search.TPESearch{seed = 3, mode = "min"}}) do
+      local analysis = tune.run("tpe_anon", {search_alg = searcher, mode = i < 3 and "min" or nil, num_samples = 8,
+        config = {x = tune.uniform(-10, 10)}, num_cpus = 1, verbose = 0, local_dir = dir, name = "anon" .. i})
+      assert.equal(8, #analysis.trials)
+      assert.equal("_metric", searcher.metric)
+    end
+    assert.equal(8, tpe:num_observations())
+  end)
+
   it("is reproducible with tune.run's seed and search_alg = 'tpe'", function()
     local function go(name)
       return xs(tune.run("tpe_quad", {search_alg = "tpe", seed = 5, metric = "loss", mode = "min", num_samples = 12,

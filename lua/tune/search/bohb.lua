@@ -146,6 +146,7 @@ function TuneBOHB:set_search_properties(metric, mode, config)
   if self._space then
     if self.metric == nil then self.metric = metric end
     if self.mode == nil then self.mode = mode end
+    self:_anonymous_metric()
     return false
   end
   local ok, s = pcall(convert, config or {})
@@ -153,6 +154,7 @@ function TuneBOHB:set_search_properties(metric, mode, config)
   self:_setup(s)
   if metric then self.metric = metric end
   if mode then self.mode = mode end
+  self:_anonymous_metric()
   return true
 end
 
@@ -173,6 +175,7 @@ function TuneBOHB:suggest(trial_id)
     error("Trying to sample a configuration from TuneBOHB, but no search space has been defined. Either pass "
       .. "the `space` argument when instantiating the search algorithm, or pass a `config` to `tune.run()`.", 2)
   end
+  self:_anonymous_metric()
   if not self.metric or not self.mode then
     error(string.format("Trying to sample a configuration from TuneBOHB, but the `metric` (%s) or `mode` (%s) "
       .. "parameters have not been set. Either pass these arguments when instantiating the search algorithm, "

@@ -31,6 +31,17 @@ function Searcher:__init(opts)
   self.mode = opts.mode
 end
 
+--- Ray's DEFAULT_METRIC: what a searcher given a mode and no metric
+--- optimises (the anonymous metric: a function trainable's returned number).
+Searcher.DEFAULT_METRIC = "_metric"
+
+--- Takes the anonymous metric when there is a mode and no metric (Ray's
+--- searchers' `if self._metric is None and self._mode`), once tune.run's
+--- metric, if any, was offered.
+function Searcher:_anonymous_metric()
+  if self.metric == nil and self.mode ~= nil then self.metric = Searcher.DEFAULT_METRIC end
+end
+
 --- True when a searcher's `space` option gives it a space of its own:
 --- not nil, and not an empty table (Ray's `if space:`), which leaves the
 --- searcher to take tune.run's config as one not given a space.

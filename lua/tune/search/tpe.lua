@@ -166,6 +166,7 @@ function TPESearch:set_search_properties(metric, mode, config)
     -- still taken when it has none, so that tune.run's apply.
     if self.metric == nil then self.metric = metric end
     if self.mode == nil then self.mode = mode end
+    self:_anonymous_metric()
     return false
   end
   local sp, err = tspace.parse(config or {})
@@ -173,6 +174,7 @@ function TPESearch:set_search_properties(metric, mode, config)
   self._space = sp
   if metric then self.metric = metric end
   if mode then self.mode = mode end
+  self:_anonymous_metric()
   local msg = self:_check_points()
   if msg then error(msg, 0) end
   return true
@@ -256,6 +258,7 @@ function TPESearch:add_evaluated_point(parameters, value, error_, pruned, interm
   if not self._space then
     error("TPESearch: add_evaluated_point needs a search space (pass `space`, or call it after tune.run set one)", 2)
   end
+  self:_anonymous_metric()
   if not self.metric or not self.mode then
     error("TPESearch: add_evaluated_point needs `metric` and `mode`", 2)
   end
@@ -413,6 +416,7 @@ function TPESearch:suggest(trial_id)
       .. "Either pass the `space` argument when instantiating the search algorithm, or pass a `config` "
       .. "to `tune.run()`.", 2)
   end
+  self:_anonymous_metric()
   if not self.metric or not self.mode then
     error(string.format("Trying to sample a configuration from TPESearch, but the `metric` (%s) or `mode` (%s) "
       .. "parameters have not been set. Either pass these arguments when instantiating the search "
