@@ -74,6 +74,22 @@ describe("RandomSearch", function()
     assert.has_error(function() RandomSearch{spaec = {}} end, "RandomSearch: unknown option \"spaec\" (did you mean space?)")
   end)
 
+  it("refuses a grid that a sample_from returns or a choice draws, naming it (only its first value ran)", function()
+    local grid = function() return sample.grid_search({1, 2}) end
+    for _, case in ipairs({{"RandomSearch", RandomSearch}, {"TPESearch", search.TPESearch}}) do
+      local name, S = case[1], case[2]
+      local s = S{seed = 1, space = {a = 1, g = {h = sample.sample_from(grid)}}, metric = "m", mode = "min"}
+      local ok, e = pcall(s.suggest, s, "t1")
+      assert.is_false(ok)
+      assert.matches(name .. ": config: g/h: grid_search is not supported by a searcher, nor one that a sample_from "
+        .. "returns or a choice draws", tostring(e), 1, true)
+    end
+    local s = RandomSearch{seed = 1, space = {c = sample.choice({sample.grid_search({1, 2})})}}
+    assert.has_error(function() s:suggest("t1") end, "RandomSearch: config: c: grid_search is not supported by a "
+      .. "searcher, nor one that a sample_from returns or a choice draws (use BasicVariantGenerator, the default "
+      .. "search_alg, for grids)")
+  end)
+
   it("continues identically after save and restore", function()
     local a = RandomSearch{space = space, seed = 3, points_to_evaluate = {{x = 0.1}, {x = 0.2}}}
     a:suggest("1")

@@ -8,7 +8,6 @@
 local Searcher = require("tune.search.searcher")
 local sample = require("tune.search.sample")
 local util = require("tune.util")
-local variants = require("tune.search.variant_generator")
 
 local RandomSearch = Searcher:extend(nil, "RandomSearch")
 
@@ -75,7 +74,7 @@ function RandomSearch:suggest(trial_id)
   local point = table.remove(self._points, 1)
   if point then config = apply_point(config, point) end
   self._suggested = self._suggested + 1
-  return variants.generate_variants(config, self._rng)[1].config
+  return Searcher.resolve_one(config, self._rng, "RandomSearch")
 end
 
 function RandomSearch:set_max_concurrency(max_concurrent) return false end

@@ -72,7 +72,7 @@ function SearchGenerator:next_trial()
     end
     -- Constants from tune.run's config may still hold distributions the
     -- searcher does not search over: resolve them as the generator would.
-    config = variants.generate_variants(config, self._rng)[1].config
+    config = Searcher.resolve_one(config, self._rng, "searcher " .. plugin.name(self.searcher))
   end
   self._counter = self._counter + 1
   local flat = util.flatten(suggestion)

@@ -219,6 +219,23 @@ function Searcher.find_grid(v, path)
   return nil
 end
 
+--- The one config that `config` resolves to (its Domains and sample_from
+--- functions drawn with `rng`) for searcher `who`. A grid that appears on
+--- the way (a sample_from's result, a choice's category) would give several,
+--- of which only the first ran: an error naming where it is.
+function Searcher.resolve_one(config, rng, who)
+  local vs = require("tune.search.variant_generator").generate_variants(config, rng)
+  if #vs == 1 then return vs[1].config end
+  local first, where = {}, "?"
+  for _, rv in ipairs(vs[1].resolved_vars) do first[table.concat(rv.path, "/")] = rv.value end
+  for _, rv in ipairs(vs[2].resolved_vars) do
+    local path = table.concat(rv.path, "/")
+    if not sample._same(first[path], rv.value) then where = path break end
+  end
+  error(string.format("%s: config: %s: grid_search is not supported by a searcher, nor one that a sample_from "
+    .. "returns or a choice draws (use BasicVariantGenerator, the default search_alg, for grids)", who, where), 0)
+end
+
 --- Why `v` is not a searcher instance a wrapper (ConcurrencyLimiter,
 --- Repeater) can take, or nil: a class instead of an instance, or a search
 --- algorithm (BasicVariantGenerator: it makes trials, it suggests nothing).

@@ -510,7 +510,7 @@ function TPESearch:_suggest_from(sp, point, fixed, startup, exploits)
   -- The point's other values before sample_from functions run (they see them).
   if point then tspace.overlay_extras(sp.template, point, config) end
   if sp.has_functions then
-    config = require("tune.search.variant_generator").generate_variants(config, self._rng)[1].config
+    config = Searcher.resolve_one(config, self._rng, "TPESearch")
   end
   return config, int
 end
