@@ -664,6 +664,11 @@ describe("CombinedStopper", function()
   it("refuses what is not a stopper", function()
     assert.has_error(function() stopper.CombinedStopper(stopper.NoopStopper(), 5) end,
       "CombinedStopper: argument 2 is not a stopper (number)")
+    -- A class was taken for one, and failed inside the library when saved
+    -- ("base.lua:34: bad argument #1 to 'for iterator'").
+    assert.has_error(function() stopper.CombinedStopper({stopper.NoopStopper(), stopper.MaximumIterationStopper}) end,
+      "CombinedStopper: argument 2 is not a stopper (the class MaximumIterationStopper: call it)")
+    assert.is_false(stopper.is_stopper(stopper.TimeoutStopper))
   end)
 end)
 
@@ -704,6 +709,9 @@ describe("stopper.from_option", function()
     assert.has_error(function() stopper.from_option({stopper.NoopStopper(), "x"}) end,
       "If you pass a list as the `stop` argument to `tune.run()`, each element must be a Stopper. "
         .. "Got [NoopStopper, string].")
+    assert.has_error(function() stopper.from_option({stopper.MaximumIterationStopper}) end,
+      "If you pass a list as the `stop` argument to `tune.run()`, each element must be a Stopper. "
+        .. "Got [the class MaximumIterationStopper (call it)].")
     -- Thresholds beside stoppers, or a list with a hole, were ignored:
     -- nothing stopped.
     assert.has_error(function() stopper.from_option({loss = 3, val = 1, stopper.NoopStopper()}) end,

@@ -186,7 +186,8 @@ function M.from_option(stop, time_budget_s)
       local types = {}
       local bad = false
       for i, x in ipairs(stop) do
-        types[i] = class.is_instance(x, Stopper) and x.__name or type(x)
+        types[i] = class.is_instance(x, Stopper) and x.__name
+          or class.is_class(x) and ("the class " .. x.__name .. " (call it)") or type(x)
         if not M.is_stopper(x) then bad = true end
       end
       if bad then

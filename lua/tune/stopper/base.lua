@@ -116,10 +116,11 @@ function Stopper:restore(state)
 end
 
 --- True when `v` is a stopper: a Stopper instance, or a table whose
---- `stop_all` is a function, or a table with a `__call` field or metamethod.
+--- `stop_all` is a function, or a table with a `__call` field or metamethod
+--- (not a class: its hooks would run with the class as self).
 function M.is_stopper(v)
   if class.is_instance(v, Stopper) then return true end
-  if type(v) ~= "table" then return false end
+  if type(v) ~= "table" or class.is_class(v) then return false end
   if type(v.stop_all) == "function" then return true end
   if type(rawget(v, "__call")) == "function" then return true end
   return is_callable(v)
@@ -249,7 +250,8 @@ function CombinedStopper:__init(...)
   for i = 1, list.n do
     local s = list[i]
     if not M.is_stopper(s) then
-      error(string.format("CombinedStopper: argument %d is not a stopper (%s)", i, type(s)), 3)
+      error(string.format("CombinedStopper: argument %d is not a stopper (%s)", i,
+        class.is_class(s) and ("the class " .. s.__name .. ": call it") or type(s)), 3)
     end
     stoppers[i] = s
   end
