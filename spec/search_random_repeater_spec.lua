@@ -331,5 +331,13 @@ describe("a searcher of one's own under tune.run", function()
       search_alg = S{metric = "loss", mode = "min"}, config = {opt = {x = tune.grid_search({1, 2, 3})}}})
     assert.equal(2, #a.trials)
     assert.equal(2, a.trials[1].config.opt.x)
+    -- A grid the suggestion holds (TPESearch drawing a choice's category)
+    -- was said to be left unset by it, "set c in the suggestion".
+    ok, e = pcall(tune.run, "steps", {local_dir = support.tmpdir("grid_drawn"), verbose = 0, num_samples = 2,
+      metric = "loss", mode = "min", search_alg = tune.search.TPESearch{seed = 1},
+      config = {iters = 1, c = tune.choice({tune.grid_search({1, 2})})}})
+    assert.is_false(ok)
+    assert.matches("searcher TPESearch: its suggestion sets c to a grid_search (a choice's category?): a searcher "
+      .. "suggests one config per trial and walks no grid", tostring(e), 1, true)
   end)
 end)

@@ -64,8 +64,13 @@ function SearchGenerator:next_trial()
   if variants.has_unresolved_values(config) then
     -- A grid the suggestion left is not walked (Ray's searchers refuse
     -- one): the experiment would have run its first value only.
-    local grid = Searcher.find_grid(config)
-    if grid then
+    local set, grid = Searcher.find_grid(suggestion), Searcher.find_grid(config)
+    if set then
+      -- (A grid the suggestion holds itself: a choice whose category is one.)
+      error(string.format("searcher %s: its suggestion sets %s to a grid_search (a choice's category?): a searcher "
+        .. "suggests one config per trial and walks no grid (use BasicVariantGenerator, the default search_alg, "
+        .. "for grids)", plugin.name(self.searcher), set), 0)
+    elseif grid then
       error(string.format("searcher %s: its suggestion leaves %s, a grid_search of tune.run's config, unset: a "
         .. "searcher suggests one config per trial and walks no grid (set %s in the suggestion, or use "
         .. "BasicVariantGenerator, the default search_alg, for grids)", plugin.name(self.searcher), grid, grid), 0)
