@@ -677,6 +677,25 @@ describe("generate_variants", function()
     assert.matches("config%.w: sample_from function failed: .*read%-only", msg)
   end)
 
+  it("waits for a table a sample_from returns whole until its values are resolved", function()
+    -- `copy` (sorted before `opt`) returned the view of opt while opt.lr
+    -- was a Domain, and that Domain was drawn again: copy.lr ~= opt.lr.
+    local config = {
+      opt = {lr = sample.uniform(0, 1), name = "sgd", layers = {sample.randint(1, 100)}},
+      copy = sample.sample_from(function(spec) return {opt = spec.config.opt, layers = spec.config.opt.layers} end),
+    }
+    for seed = 1, 5 do
+      local c = vg.generate_variants(config, sample.Random(seed))[1].config
+      assert.are.same(c.opt, c.copy.opt)
+      assert.are.same(c.opt.layers, c.copy.layers)
+      assert.are_not.equal(c.opt, c.copy.opt)
+    end
+    local msg = err_of(function()
+      local _ = vg.generate_variants({s = sample.sample_from(function(spec) return spec.config end)}, sample.Random(1))
+    end)
+    assert.matches("config%.s: sample_from could not be resolved: `config` recursively depends on values not resolved", msg)
+  end)
+
   it("reports a cycle naming the key path", function()
     local config = {
       a = sample.sample_from(function(spec) return spec.config.b end),

@@ -161,6 +161,16 @@ local function parse_root(root)
   return domains, grids
 end
 
+local function has_unresolved(v, seen)
+  if is_unresolved(v) then return true end
+  if not is_container(v) then return false end
+  seen = seen or {}
+  if seen[v] then return false end
+  seen[v] = true
+  for _, x in pairs(v) do if has_unresolved(x, seen) then return true end end
+  return false
+end
+
 -- ---------------------------------------------------------------------
 -- The read-only spec a sample_from function sees (Ray's
 -- _UnresolvedAccessGuard).
@@ -169,10 +179,10 @@ local DepError = {}
 DepError.__tostring = function(e) return e.msg end
 
 local guard_mt = {}
-local TARGET = setmetatable({}, {__name = "target"})
+local TARGET, KEY = setmetatable({}, {__name = "target"}), setmetatable({}, {__name = "key"})
 
-local function guard(t)
-  return setmetatable({[TARGET] = t}, guard_mt)
+local function guard(t, k)
+  return setmetatable({[TARGET] = t, [KEY] = k}, guard_mt)
 end
 
 local function guarded(k, v)
@@ -181,7 +191,7 @@ local function guarded(k, v)
     error(setmetatable({msg = string.format("`%s` recursively depends on %s", tostring(k),
       is_domain(v) and tostring(v) or "a grid_search")}, DepError), 0)
   end
-  if is_container(v) then return guard(v) end
+  if is_container(v) then return guard(v, k) end
   return v
 end
 
@@ -204,16 +214,25 @@ end
 guard_mt.__name = "spec"
 
 --- Copy of a function's result, with any guarded view replaced by a copy
---- of the table it shows.
+--- of the table it shows; nil and the view's key while it shows values to
+--- resolve (returned as they were, they were drawn again: wait for them).
 local function unwrap(v, seen)
   if type(v) ~= "table" then return v end
-  if getmetatable(v) == guard_mt then return plain_copy(rawget(v, TARGET)) end
+  if getmetatable(v) == guard_mt then
+    local t = rawget(v, TARGET)
+    if has_unresolved(t) then return nil, rawget(v, KEY) or "config" end
+    return plain_copy(t)
+  end
   if not is_container(v) then return v end
   seen = seen or {}
   if seen[v] then return seen[v] end
   local out = {}
   seen[v] = out
-  for k, x in pairs(v) do out[k] = unwrap(x, seen) end
+  for k, x in pairs(v) do
+    local c, pending = unwrap(x, seen)
+    if pending ~= nil then return nil, pending end
+    out[k] = c
+  end
   return setmetatable(out, getmetatable(v))
 end
 
@@ -248,8 +267,12 @@ local function resolve_domains(root, vars, rng, allow_fail)
           fail(string.format("%s: sample_from returned %s, which a trial's config cannot hold (plain data only)",
             path_str(var.path), why))
         end
-        if ok then
-          value = unwrap(value)
+        local pending
+        if ok then value, pending = unwrap(value) end
+        if pending ~= nil then
+          last_err = {path = var.path, msg = string.format("`%s` recursively depends on values not resolved yet",
+            tostring(pending))}
+        elseif ok then
           assign_value(root, var.path, value)
           resolved[id] = {path = var.path, value = value}
           nresolved = nresolved + 1
@@ -333,18 +356,6 @@ local function generate(root, rng, constant_grid, depth, out)
       i = i + 1
     end
   end
-end
-
-local function has_unresolved(v, seen)
-  if is_unresolved(v) then return true end
-  if not is_container(v) then return false end
-  seen = seen or {}
-  if seen[v] then return false end
-  seen[v] = true
-  for _, x in pairs(v) do
-    if has_unresolved(x, seen) then return true end
-  end
-  return false
 end
 
 --- Runs fn(...) and re-raises a generator error at the public caller's line
