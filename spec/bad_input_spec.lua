@@ -26,6 +26,10 @@ describe("bad input through tune.run", function()
 
   it("refuses options of the wrong type, naming option, value and what is expected", function()
     assert.matches("config must be a table.*got \"x\"", refusal{config = "x"})
+    -- A Domain as the whole config: each trial's config was the number drawn.
+    assert.matches("tune.run: config must be a table of parameters (the search space), got uniform(0, 1): name it, "
+      .. "config = {x = ...}", refusal{config = tune.uniform(0, 1)}, 1, true)
+    assert.matches("got sample_from%(", refusal{config = tune.sample_from(function() return 5 end)})
     assert.matches("name must be a string, got 5 %(number%)", refusal{name = 5})
     assert.matches("verbose must be 0, 1, 2 or 3, got \"high\"", refusal{verbose = "high"})
     assert.matches("verbose must be 0, 1, 2 or 3, got 5", refusal{verbose = 5})

@@ -148,6 +148,10 @@ local function check_types(opts)
   local config = opt(opts, "config")
   if config ~= nil and type(config) ~= "table" then
     M.refuse("tune.run: config must be a table (the search space), got " .. show(config))
+  elseif require("tune.search.sample").is_domain(config) then
+    -- (A trial's config was the value drawn: a number.)
+    M.refuse("tune.run: config must be a table of parameters (the search space), got " .. tostring(config)
+      .. ": name it, config = {x = ...}")
   end
   if type(config) == "table" then check_config_values(config) end
   local verbose = opt(opts, "verbose")
