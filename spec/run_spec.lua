@@ -422,6 +422,18 @@ describe("tune.run", function()
     assert.equal("ERROR", ea.trials[1].status)
   end)
 
+  it("fail_fast = \"raise\" raises the failure of a trial that can never run", function()
+    -- It ended in ERROR and the run went on: tune.run returned (here, with
+    -- raise_on_failed_trial = false) and the failure was never raised.
+    local ok, e = pcall(tune.run, "flaky", {config = {steps = 5, fail_at = 9, marker = dir .. "/m"},
+      resources_per_trial = {cpu = 64}, num_cpus = 2, raise_on_failed_trial = false,
+      fail_fast = "raise", local_dir = dir, verbose = 0, name = "ffr_never"})
+    assert.is_false(ok)
+    assert.matches("_00000 failed: trial [%w_]+ can never run: asked for {64 CPUs", tostring(e))
+    assert.equal("ERROR", e.trials[1].status)
+    assert.equal("ERROR", tune.ExperimentAnalysis(dir .. "/ffr_never").trials[1].status)
+  end)
+
   it("the status counts the resources of running trials: none at the end, with cached workers too", function()
     for _, reuse in ipairs({true, false}) do
       local out = support.run_script(dir, string.format([[

@@ -67,11 +67,6 @@ function R:_process_trial_failure(trial, msg, traceback, lost_rows)
     self:_try_recover(trial, msg, traceback)
   else
     self:_fail(trial, msg, traceback)
-    -- fail_fast = "raise" (max_failures is 0): the failure is recorded
-    -- (ERROR, error.txt, the journal) before it is raised.
-    if self.fail_fast == "raise" then
-      error(tune_error(string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or ""), {trial}), 0)
-    end
   end
 end
 
@@ -119,6 +114,15 @@ function R:_fail(trial, msg, traceback, not_started)
     self.trial_executor:stop_trial(trial, true, msg, traceback)
   end
   self:_after_failure(trial)
+  -- fail_fast = "raise" (max_failures is 0): the failure is recorded
+  -- (ERROR, error.txt, the journal) before it is raised. That of a trial
+  -- that can never run (which went unraised) is raised at the end of the
+  -- step: it fails while trials are added, a resume's among them.
+  if self.fail_fast == "raise" then
+    local err = tune_error(string.format("trial %s failed: %s\n%s", tostring(trial), msg, traceback or ""), {trial})
+    if not not_started then error(err, 0) end
+    self._fail_fast_error = self._fail_fast_error or err
+  end
 end
 
 --- Ray's _on_pg_ready: the chosen trial starts. When it cannot (its group

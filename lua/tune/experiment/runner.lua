@@ -344,10 +344,8 @@ function TrialRunner:request_stop_experiment()
 end
 
 function TrialRunner:_stop_experiment_if_needed()
-  local stop_all = false
-  if type(self.stopper) == "table" then
-    stop_all = plugin.must("stopper", self.stopper, "stop_all", "boolean") and true or false
-  end
+  if self._fail_fast_error then error(self._fail_fast_error, 0) end
+  local stop_all = type(self.stopper) == "table" and plugin.must("stopper", self.stopper, "stop_all", "boolean")
   local fail_fast = self.fail_fast and self._has_errored
   if stop_all or fail_fast or self._should_stop_experiment then
     self:_search("set_finished", nil)
