@@ -84,6 +84,16 @@ describe("placement groups", function()
     end
   end)
 
+  it("refuses bundles that are not a list: one after a hole or under a name was dropped", function()
+    for _, c in ipairs({{{{CPU = 1}, nil, {CPU = 1}}, "(1 to 2 without holes), got the key 3"},
+        {{{CPU = 1}, head = {CPU = 1}}, '(1 to 2 without holes), got the key "head"'}}) do
+      local ok, err = pcall(tune.PlacementGroupFactory, c[1])
+      assert.is_false(ok)
+      assert.matches("PlacementGroupFactory: the bundles must be a list " .. c[2], tostring(err), 1, true)
+    end
+    assert.equal(2, #tune.PlacementGroupFactory({{CPU = 1}, {CPU = 2}}).bundles)
+  end)
+
   it("a trial that can never fit fails at once, naming what it asked and what exists", function()
     local ex = support.executor{num_cpus = 2, num_gpus = 0}
     local cpus = support.scaled(4, 8)

@@ -36,6 +36,15 @@ function PlacementGroupFactory:__init(bundles, opts)
   if type(bundles) ~= "table" or #bundles < 1 then
     error("PlacementGroupFactory: expected a list of at least one bundle", 3)
   end
+  -- A bundle after a hole, or under a name, was dropped without a word.
+  local n = 0
+  for _ in pairs(bundles) do n = n + 1 end
+  for k in pairs(bundles) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      error(string.format("PlacementGroupFactory: the bundles must be a list (1 to %d without holes), got the key %s",
+        n, type(k) == "string" and string.format("%q", k) or tostring(k)), 3)
+    end
+  end
   -- A string was indexed as a table: its strategy was silently PACK.
   if type(opts) == "string" then opts = {strategy = opts} end
   opts = require("tune.util").check_options("PlacementGroupFactory", opts, {strategy = true}, 3)
