@@ -305,6 +305,17 @@ print("step", select(2, pcall(tune.run, Step, opts)))
     assert.equal("1,2", t.last_result.indexes)
   end)
 
+  it("tune.launch and tune.bundles outside a trainable say so at the caller's line", function()
+    -- tune.launch said "tune.bundles() can only be called ..." at a line of the library.
+    for _, c in ipairs({{function() tune.launch(2, {"true"}) end, "tune.launch"},
+        {function() tune.bundles() end, "tune.bundles()"}}) do
+      local ok, err = pcall(c[1])
+      assert.is_false(ok)
+      assert.matches("^[^\n]*worker_api_spec%.lua:%d+: " .. c[2]:gsub("%p", "%%%0")
+        .. " can only be called inside a trainable run by tune$", err)
+    end
+  end)
+
   describe("error.txt", function()
     local function error_txt(t)
       assert.equal("ERROR", t.status)

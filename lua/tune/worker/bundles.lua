@@ -15,12 +15,18 @@ local util = require("tune.util")
 local M = {}
 
 --- The trial's bundles: {index =, resources = {CPU =, GPU = ...}, gpu_ids = "0,1"}.
-function M.bundles()
+-- (`who`: tune.launch raised saying tune.bundles(), at its own line.)
+local function trial_bundles(who)
   local info = session.get_worker_info()
   if not info or not info.bundles then
-    error("tune.bundles() can only be called inside a trainable run by tune", 2)
+    error(who .. " can only be called inside a trainable run by tune", 3)
   end
   return info.bundles
+end
+
+function M.bundles()
+  local bundles = trial_bundles("tune.bundles()") -- (not a tail call: level 3 is the caller's)
+  return bundles
 end
 
 local Process = class.class("BundleProcess")
@@ -28,7 +34,7 @@ local launched = 0
 
 --- tune.launch(bundle_index, argv [, {env =, cwd =}]) -> process
 function M.launch(index, argv, opts)
-  local bundles = M.bundles()
+  local bundles = trial_bundles("tune.launch")
   if type(index) ~= "number" then -- (a string "2" was said not to exist while the trial had 2)
     error(string.format("tune.launch: the bundle must be a number from 1 to %d, got %s", #bundles,
       require("tune.util").show_got(index)), 2)
