@@ -58,6 +58,8 @@ describe("tunelua", function()
       -- Both give the CPUs: which one won was not said.
       {"--num-cpus 2 --resources '{\"cpu\": 1}'", "^tunelua: %-%-num%-cpus and %-%-resources %(\"cpu\"%) both give the CPUs: give one\n"},
       {"--num-gpus 0 --resources '{\"GPU\": 0}'", "^tunelua: %-%-num%-gpus and %-%-resources %(\"GPU\"%) both give the GPUs: give one\n"},
+      -- Twice in one --resources: blamed on the file's tune.run line ("tune.run: TrialExecutor: resources: ...").
+      {"--resources '{\"CPU\": 2, \"cpu\": 3}'", "^tunelua: %-%-resources: CPU given twice %(as \"c?p?u?C?P?U?\" and \"[cC][pP][uU]\"%)\n"},
     }
     for _, c in ipairs(cases) do
       local code, out = run("-v 0 --local-dir " .. dir .. "/results " .. c[1] .. " " .. X .. "cli_ok.lua")

@@ -111,10 +111,15 @@ function M.main(argv)
           error({usage = "--resources: expected a JSON object of name: amount, e.g. '{\"custom\": 4}'"
             .. (jerr and (" (" .. tostring(jerr) .. ")") or "")})
         end
+        local seen = {}
         for k, v in pairs(r) do
           if k == "" then error({usage = "--resources: a resource needs a name (got \"\")"}) end
-          -- "GPU" in any case is the GPUs (tune.run's resources).
-          local gpu = k:upper() == "GPU"
+          -- "GPU" in any case is the GPUs (tune.run's resources), each once (the file's line was blamed).
+          local gpu, up = k:upper() == "GPU", k:upper()
+          if (up == "CPU" or gpu) and seen[up] then
+            error({usage = string.format("--resources: %s given twice (as %q and %q)", up, seen[up], k)})
+          end
+          seen[up] = k
           if type(v) ~= "number" or not (v >= 0 and v <= 1e14) or (gpu and v ~= math.floor(v)) then
             error({usage = "--resources: " .. tostring(k) .. " must be a non-negative number up to 1e14"
               .. (gpu and " (whole for GPU)" or "") .. ", got " .. require("tune.util").show_got(v)})
