@@ -434,6 +434,20 @@ describe("tune.run", function()
     assert.equal("ERROR", tune.ExperimentAnalysis(dir .. "/ffr_never").trials[1].status)
   end)
 
+  it("fail_fast = \"raise\" raises the failure of a resumed trial that can never run", function()
+    -- Failed while the resume added it, and no step came after: tune.run
+    -- ended with "Trials did not complete", the CLI exiting 1, not 2.
+    local config = {steps = 5, fail_at = 9, marker = dir .. "/m"}
+    local stop = {on_step_end = function() error("stop here") end}
+    assert.is_false(pcall(tune.run, "flaky", {config = config, local_dir = dir, verbose = 0, name = "ffr_resumed",
+      callbacks = {stop}}))
+    local ok, e = pcall(tune.run, "flaky", {config = config, local_dir = dir, verbose = 0, name = "ffr_resumed",
+      resume = true, resources_per_trial = {cpu = 64}, num_cpus = 2, fail_fast = "raise"})
+    assert.is_false(ok)
+    assert.matches("_00000 failed: trial [%w_]+ can never run: asked for {64 CPUs", tostring(e))
+    assert.is_true(e.fail_fast)
+  end)
+
   it("the status counts the resources of running trials: none at the end, with cached workers too", function()
     for _, reuse in ipairs({true, false}) do
       local out = support.run_script(dir, string.format([[

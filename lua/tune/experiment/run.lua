@@ -238,6 +238,8 @@ local function execute(ctx, opts, o, kind)
       runner:_step()
       report(false)
     end
+    -- fail_fast = "raise" and a resumed trial that can never run: no step came to raise it.
+    if runner._fail_fast_error then error(runner._fail_fast_error, 0) end
     if not interrupted then runner:settle_logs() end
   end)
   interrupted = interrupted or core.signal_pending()
