@@ -157,7 +157,12 @@ void tune_res_format(const tune_res_t *r, tune_buf_t *out) {
   put_amount(out, r->gpu);
   tune_buf_puts(out, r->gpu == TUNE_RES_SCALE ? " GPU" : " GPUs");
   if (r->memory) {
-    tune_buf_printf(out, ", %.2f GiB memory", tune_res_from_fixed(r->memory) / (1024.0 * 1024 * 1024));
+    /* Small amounts in a unit that shows them: 200 bytes were "0.00 GiB",
+       on both sides of a "can never run". */
+    double b = tune_res_from_fixed(r->memory), mib = 1024.0 * 1024;
+    if (b >= 0.005 * 1024 * mib) tune_buf_printf(out, ", %.2f GiB memory", b / (1024 * mib));
+    else if (b >= 0.005 * mib) tune_buf_printf(out, ", %.2f MiB memory", b / mib);
+    else tune_buf_printf(out, ", %g bytes memory", b);
   }
   for (size_t i = 0; i < r->ncustom; i++) {
     if (!r->custom[i].amount) continue;

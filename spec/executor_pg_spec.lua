@@ -104,6 +104,19 @@ describe("placement groups", function()
     assert.matches(support.scaled("node has 2 CPUs, 0 GPUs", "node has 4 CPUs, 2 GPUs"), trial.error_msg, 1, true)
   end)
 
+  it("a trial that can never fit for want of a little memory names the amounts in a unit that shows them", function()
+    if support.backend() ~= "local" then return end -- (Slurm's nodes are the allocation's)
+    -- Both were "0.00 GiB memory".
+    for _, c in ipairs({{100, 200, "200 bytes memory} (PACK) but the node has 2 CPUs, 0 GPUs, 100 bytes memory"},
+        {2 * 2 ^ 20, 3 * 2 ^ 20, "3.00 MiB memory} (PACK) but the node has 2 CPUs, 0 GPUs, 2.00 MiB memory"},
+        {2 ^ 30, 2 ^ 31, "2.00 GiB memory} (PACK) but the node has 2 CPUs, 0 GPUs, 1.00 GiB memory"}}) do
+      local ex = support.executor{num_cpus = 2, num_gpus = 0, memory = c[1]}
+      local trial = tune.Trial("__fake", {resources = {cpu = 1, memory = c[2]}, local_dir = dir})
+      assert.is_false(ex:start_trial(trial))
+      assert.matches("asked for {1 CPU, 0 GPUs, " .. c[3], trial.error_msg, 1, true)
+    end
+  end)
+
   it("packs fractional GPU bundles that fit, whatever their order", function()
     if support.backend() ~= "local" then return end -- (Slurm's nodes are the allocation's)
     local ex = support.executor{num_cpus = 2, num_gpus = 2}
