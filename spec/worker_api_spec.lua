@@ -305,6 +305,27 @@ print("step", select(2, pcall(tune.run, Step, opts)))
     assert.equal("1,2", t.last_result.indexes)
   end)
 
+  it("tune.launch: a retried trial's process writes a file of its own, and wait() reads only it", function()
+    -- The retry wrote bundle_2_1.out again (appended): its wait() returned
+    -- the first attempt's output and last JSON line as its own.
+    local out = support.run_script(dir, [=[
+local tune = require("tune")
+local marker = arg[1] .. "/attempted"
+local function train()
+  local first = not io.open(marker)
+  local p = tune.launch(2, first and {"sh", "-c", "echo '{\"attempt\": 1}'"} or {"echo", "plain"})
+  local o = p:wait()
+  if first then io.open(marker, "w"):close(); error("first attempt fails") end
+  tune.report{got = o.result and o.result.attempt or "none", out = o.stdout, file = p.stdout_path:match("[^/]+$")}
+end
+local a = tune.run(train, {resources_per_trial = tune.PlacementGroupFactory({{CPU = 1}, {CPU = 1}}), max_failures = 1,
+  verbose = 0, local_dir = arg[1]})
+local r = a.trials[1].last_result
+print(string.format("got=%s file=%s out=%q", r.got, r.file, r.out))
+]=], dir)
+    assert.matches('got=none file=bundle_2_2.out out="plain\\\n"', out, 1, true)
+  end)
+
   it("tune.launch and tune.bundles outside a trainable say so at the caller's line", function()
     -- tune.launch said "tune.bundles() can only be called ..." at a line of the library.
     for _, c in ipairs({{function() tune.launch(2, {"true"}) end, "tune.launch"},

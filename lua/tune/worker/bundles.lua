@@ -30,7 +30,8 @@ function M.bundles()
 end
 
 local Process = class.class("BundleProcess")
-local launched = 0
+-- The last <n> of bundle_<i>_<n>.out per trial directory.
+local launched = {}
 
 --- tune.launch(bundle_index, argv [, {env =, cwd =}]) -> process
 function M.launch(index, argv, opts)
@@ -48,8 +49,14 @@ function M.launch(index, argv, opts)
   opts = util.check_options("tune.launch", opts, {env = true, cwd = true}, 2)
   command.check_env_cwd("tune.launch", opts.env, opts.cwd)
   local info = session.get_worker_info()
-  launched = launched + 1
-  local out = util.join(info.logdir, string.format("bundle_%d_%d.out", index, launched))
+  -- A name no process of the trial has had: an attempt before a retry (or
+  -- a resume) wrote bundle_2_1.out, and wait() read its lines as this one's.
+  local n, out = launched[info.logdir] or 0, nil
+  repeat
+    n = n + 1
+    out = util.join(info.logdir, string.format("bundle_%d_%d.out", index, n))
+  until core.stat(out) == nil
+  launched[info.logdir] = n
   local cpus = math.max(1, math.floor(b.resources.CPU or 1))
   local env = {OMP_NUM_THREADS = tostring(cpus), CUDA_VISIBLE_DEVICES = b.gpu_ids or "",
     TUNE_BUNDLE_INDEX = tostring(index), TUNE_TRIAL_ID = info.trial_id, LD_PRELOAD = command.child_preload()}
