@@ -112,6 +112,9 @@ describe("bad input through tune.run", function()
       .. "in tune.PlacementGroupFactory({...}))", refusal{resources_per_trial = {{cpu = 2}, {cpu = 1}}}, 1, true)
     assert.matches("tune.run: resources_per_trial: Passing `extra_*` resource requirements to `resources_per_trial` is "
       .. "deprecated.", refusal{resources_per_trial = {cpu = 1, extra_cpu = 1}}, 1, true)
+    -- The class itself, not called: "resource \"__tostring\" must be a non-negative number".
+    assert.matches("tune.run: resources_per_trial is the class PlacementGroupFactory, not an instance: call it",
+      refusal{resources_per_trial = tune.PlacementGroupFactory}, 1, true)
     local ok, e = pcall(tune.Resources, {cpus = 2})
     assert.is_false(ok)
     assert.matches('Resources: unknown option "cpus" %(did you mean cpu%?%)', tostring(e))

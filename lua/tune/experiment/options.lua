@@ -193,7 +193,7 @@ local function check_types(opts)
   end
   expect(opts, "scheduler", "a trial scheduler (a table of hooks, e.g. tune.schedulers.ASHAScheduler{}) or a "
     .. "scheduler's name", function(v) return type(v) == "table" or type(v) == "string" end)
-  for _, k in ipairs({"scheduler", "search_alg", "stop", "progress_reporter", "trial_executor"}) do
+  for _, k in ipairs({"scheduler", "search_alg", "stop", "progress_reporter", "trial_executor", "resources_per_trial"}) do
     local v = opt(opts, k)
     if is_class(v) then
       M.refuse(("tune.run: %s is the class %s, not an instance: call it (%s{...})"):format(k, v.__name, v.__name))
