@@ -326,6 +326,24 @@ print(string.format("got=%s file=%s out=%q", r.got, r.file, r.out))
     assert.matches('got=none file=bundle_2_2.out out="plain\\\n"', out, 1, true)
   end)
 
+  it("tune.launch finds a bare name on the PATH its env gives, as tune.command does", function()
+    -- It was looked up on the worker's PATH: "tune.launch: mytool: No such file or directory".
+    assert(core.mkdir_p(dir .. "/bin"))
+    assert(core.write_file(dir .. "/bin/mytool", "#!/bin/sh\necho '{\"tool\": 1}'\n"))
+    support.must("chmod +x " .. dir .. "/bin/mytool")
+    local out = support.run_script(dir, [=[
+local tune = require("tune")
+local function train()
+  local ok, p = pcall(tune.launch, 2, {"mytool"}, {env = {PATH = arg[1] .. "/bin:" .. os.getenv("PATH")}})
+  tune.report{r = ok and p:wait().result.tool or tostring(p)}
+end
+local a = tune.run(train, {resources_per_trial = tune.PlacementGroupFactory({{CPU = 1}, {CPU = 1}}), verbose = 0,
+  local_dir = arg[1], raise_on_failed_trial = false})
+print("r=" .. tostring(a.trials[1].last_result.r))
+]=], dir)
+    assert.matches("r=1\n", out, 1, true)
+  end)
+
   it("tune.launch and tune.bundles outside a trainable say so at the caller's line", function()
     -- tune.launch said "tune.bundles() can only be called ..." at a line of the library.
     for _, c in ipairs({{function() tune.launch(2, {"true"}) end, "tune.launch"},

@@ -61,6 +61,13 @@ function M.launch(index, argv, opts)
   local env = {OMP_NUM_THREADS = tostring(cpus), CUDA_VISIBLE_DEVICES = b.gpu_ids or "",
     TUNE_BUNDLE_INDEX = tostring(index), TUNE_TRIAL_ID = info.trial_id, LD_PRELOAD = command.child_preload()}
   for k, v in pairs(opts.env or {}) do env[k] = v end
+  -- A bare name is looked up on the PATH the process gets, as a shell (and
+  -- Python's Popen) does: posix_spawnp searched the worker's.
+  if type(env.PATH) == "string" and not argv[1]:find("/", 1, true) then
+    local path, perr = command.find_program(argv[1], env.PATH)
+    if not path then error("tune.launch: " .. perr, 2) end
+    argv[1] = path
+  end
   local pid, err = core.spawn(argv, {env = env, cwd = opts.cwd or info.logdir, stdout = out, stderr = out})
   if not pid then error("tune.launch: " .. command.spawn_failure(argv[1], err, opts.cwd), 2) end
   local p = Process()
