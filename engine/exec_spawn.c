@@ -30,8 +30,12 @@ static char *gpu_ids(tune_executor_t *ex, const tune_pg_t *pg, size_t i) {
   return tune_placement_gpu_ids(&b->cluster, TUNE_PG_PLACEMENT(pg), i);
 }
 
-static char *omp_threads(const tune_pg_t *pg) {
-  long cpus = (long)(pg->fe->pgf->bundles[0].cpu / TUNE_RES_SCALE);
+/// OMP_NUM_THREADS for bundle i of `pg`: the driver's own value when it
+/// has one (Ray's set_omp_num_threads_if_unset), else the bundle's CPUs
+/// (the integer part, at least 1).
+static char *omp_threads(const tune_executor_t *ex, const tune_pg_t *pg, size_t i) {
+  if (ex->user_omp) return tune_xstrdup(ex->user_omp);
+  long cpus = (long)(pg->fe->pgf->bundles[i].cpu / TUNE_RES_SCALE);
   return tune_xasprintf("%ld", cpus < 1 ? 1 : cpus);
 }
 
@@ -47,6 +51,9 @@ cJSON *tune__bundles_json(tune_executor_t *ex, const tune_pg_t *pg) {
     char *ids = gpu_ids(ex, pg, i);
     if (ids) cJSON_AddStringToObject(b, "gpu_ids", ids);
     free(ids);
+    char *omp = omp_threads(ex, pg, i);
+    cJSON_AddStringToObject(b, "omp_threads", omp);
+    free(omp);
     if (i < p->nbundles && p->bundles[i].node < ex->backend->cluster.nnodes)
       cJSON_AddStringToObject(b, "node", ex->backend->cluster.nodes[p->bundles[i].node].name);
     cJSON_AddItemToArray(arr, b);
@@ -58,7 +65,7 @@ cJSON *tune__bundles_json(tune_executor_t *ex, const tune_pg_t *pg) {
 /// takes a trial (the start request carries them).
 cJSON *tune__trial_env_json(tune_executor_t *ex, const tune_pg_t *pg) {
   cJSON *env = cJSON_CreateObject();
-  char *omp = omp_threads(pg), *cuda = gpu_ids(ex, pg, 0);
+  char *omp = omp_threads(ex, pg, 0), *cuda = gpu_ids(ex, pg, 0);
   cJSON_AddStringToObject(env, "OMP_NUM_THREADS", omp);
   if (cuda) cJSON_AddStringToObject(env, "CUDA_VISIBLE_DEVICES", cuda);
   free(omp);
@@ -66,14 +73,24 @@ cJSON *tune__trial_env_json(tune_executor_t *ex, const tune_pg_t *pg) {
   return env;
 }
 
-char **tune__env_base(const char *const *env) {
+char **tune__env_base(const char *const *env, char **user_omp) {
   size_t n = 0;
   while (env && env[n]) n++;
   char **out = tune_xcalloc(n + 1, sizeof(char *));
   size_t k = 0;
-  for (size_t i = 0; i < n; i++)
+  *user_omp = NULL;
+  for (size_t i = 0; i < n; i++) {
     if (!managed(env[i])) out[k++] = tune_xstrdup(env[i]);
+    else if (!strncmp(env[i], "OMP_NUM_THREADS=", 16) && env[i][16] && !*user_omp)
+      *user_omp = tune_xstrdup(env[i] + 16);
+  }
   return out;
+}
+
+void tune__env_free(char **env_base, char *user_omp) {
+  for (char **p = env_base; p && *p; p++) free(*p);
+  free(env_base);
+  free(user_omp);
 }
 
 /// The worker's environment: the driver's own strings (borrowed: not to be
@@ -88,7 +105,7 @@ static char **build_env(tune_executor_t *ex, const tune_pg_t *pg, uint64_t seq, 
   env[k++] = tune_xasprintf("TUNE_ORIG_WORKING_DIR=%s", ex->orig_cwd);
   if (pg) {
     /* A standby worker gets these with its trial (the start request). */
-    char *omp = omp_threads(pg), *cuda = gpu_ids(ex, pg, 0);
+    char *omp = omp_threads(ex, pg, 0), *cuda = gpu_ids(ex, pg, 0);
     env[k++] = tune_xasprintf("OMP_NUM_THREADS=%s", omp);
     if (cuda) env[k++] = tune_xasprintf("CUDA_VISIBLE_DEVICES=%s", cuda);
     free(omp);

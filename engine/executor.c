@@ -144,7 +144,7 @@ tune_executor_t *tune_executor_new(const tune_executor_opts_t *o, tune_backend_t
   ex->o.worker_path = ex->worker_path;
   ex->o.orig_cwd = ex->orig_cwd;
   ex->o.worker_args = (const char *const *)ex->worker_args;
-  ex->env_base = tune__env_base((const char *const *)environ);
+  ex->env_base = tune__env_base((const char *const *)environ, &ex->user_omp);
   ex->backend = backend;
   if (!ex->o.max_pending_trials_pg) {
     /* Ray: max(16, 1.1 x the cluster's CPUs). */
@@ -187,8 +187,7 @@ int tune_executor_free(tune_executor_t *ex) {
   tune_fsprep_free(ex->loggers.writer);
   tune_workers_free(&ex->workers);
   int rc = ex->backend->ops->destroy(ex->backend);
-  for (char **p = ex->env_base; *p; p++) free(*p);
-  free(ex->env_base);
+  tune__env_free(ex->env_base, ex->user_omp);
   for (char **p = ex->worker_args; *p; p++) free(*p);
   free(ex->worker_args);
   free(ex->worker_path);

@@ -21,6 +21,7 @@ struct tune_executor {
   char *worker_path;
   char *orig_cwd;
   char **env_base;            ///< environment for workers, less what spawn sets; owned
+  char *user_omp;             ///< the driver's own OMP_NUM_THREADS (kept for every worker), or NULL; owned
   tune_backend_t *backend;
   tune_pg_manager_t pgm;
   tune_workers_t workers;
@@ -41,7 +42,10 @@ struct tune_executor {
 tune_worker_t *tune__spawn(tune_executor_t *ex, tune_trial_t *t, tune_pg_t *pg, char *err, size_t errlen);
 /// The driver's environment without the variables the engine sets for each
 /// worker (owned copies; NULL-terminated), filtered once.
-char **tune__env_base(const char *const *env);
+/// The workers' base environment from `env`, less what spawn sets; *user_omp
+/// gets env's OMP_NUM_THREADS (NULL: none), which Ray sets only where unset.
+char **tune__env_base(const char *const *env, char **user_omp);
+void tune__env_free(char **env_base, char *user_omp);
 /// Bundle i of the group: {index, resources, gpu_ids, node}. Caller owns it.
 cJSON *tune__bundles_json(tune_executor_t *ex, const tune_pg_t *pg);
 /// OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES for a standby worker that takes

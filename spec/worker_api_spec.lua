@@ -326,6 +326,25 @@ print(string.format("got=%s file=%s out=%q", r.got, r.file, r.out))
     assert.matches('got=none file=bundle_2_2.out out="plain\\\n"', out, 1, true)
   end)
 
+  it("OMP_NUM_THREADS: each bundle's CPUs, or the driver's own value for every worker and process (Ray's)", function()
+    -- A user's OMP_NUM_THREADS=7 was replaced by the trial's CPUs.
+    local source = [=[
+local tune = require("tune")
+local function train()
+  local o = tune.launch(2, {"sh", "-c", "echo \"{\\\"omp\\\": \\\"$OMP_NUM_THREADS\\\"}\""}):wait()
+  tune.report{own = os.getenv("OMP_NUM_THREADS"), launched = o.result.omp, field = tune.bundles()[2].omp_threads}
+end
+local ex = tune.TrialExecutor{num_cpus = 8}
+local a = tune.run(train, {resources_per_trial = tune.PlacementGroupFactory({{CPU = 1.5}, {CPU = 3}}), verbose = 0,
+  local_dir = arg[1], trial_executor = ex})
+ex:close()
+local r = a.trials[1].last_result
+print(string.format("own=%s launched=%s field=%s", r.own, r.launched, r.field))
+]=]
+    assert.matches("own=1 launched=3 field=3\n", support.run_script(dir, source, dir), 1, true)
+    assert.matches("own=7 launched=7 field=7\n", support.run_script(dir, source, dir, "OMP_NUM_THREADS=7"), 1, true)
+  end)
+
   it("tune.launch finds a bare name on the PATH its env gives, as tune.command does", function()
     -- It was looked up on the worker's PATH: "tune.launch: mytool: No such file or directory".
     assert(core.mkdir_p(dir .. "/bin"))

@@ -57,8 +57,7 @@ function M.launch(index, argv, opts)
     out = util.join(info.logdir, string.format("bundle_%d_%d.out", index, n))
   until core.stat(out) == nil
   launched[info.logdir] = n
-  local cpus = math.max(1, math.floor(b.resources.CPU or 1))
-  local env = {OMP_NUM_THREADS = tostring(cpus), CUDA_VISIBLE_DEVICES = b.gpu_ids or "",
+  local env = {OMP_NUM_THREADS = b.omp_threads or tostring(math.max(1, math.floor(b.resources.CPU or 1))), CUDA_VISIBLE_DEVICES = b.gpu_ids or "",
     TUNE_BUNDLE_INDEX = tostring(index), TUNE_TRIAL_ID = info.trial_id, LD_PRELOAD = command.child_preload()}
   for k, v in pairs(opts.env or {}) do env[k] = v end
   -- A bare name is looked up on the PATH the process gets, as a shell (and
