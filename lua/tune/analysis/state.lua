@@ -212,6 +212,20 @@ function TrialStub:__tostring()
   if type(self.custom_trial_name) == "string" then return self.custom_trial_name end
   return string.format("%s_%s", tostring(self.trainable_name), tostring(self.trial_id))
 end
+--- `trial.checkpoint`, as a live Trial's after its run (Ray's
+--- Trial.checkpoint): its newest persistent checkpoint, else its
+--- restore_path; a Checkpoint whose dir_or_data is nil when neither.
+TrialStub.__index = function(self, k)
+  local v = TrialStub[k]
+  if v ~= nil or k ~= "checkpoint" then return v end
+  local ckpt = require("tune.executor.checkpoint")
+  local list = rawget(self, "checkpoints") or {}
+  local newest = list[#list]
+  local dir = newest and newest.dir or rawget(self, "restore_path")
+  return ckpt.Checkpoint{dir_or_data = dir, storage_mode = ckpt.CheckpointStorage.PERSISTENT,
+    metrics = newest and newest.metrics or nil}
+end
+
 M.TrialStub = TrialStub
 
 local function make_stub(rec, src)
