@@ -69,6 +69,50 @@ function Searcher:add_evaluated_point(parameters, value, error, pruned, intermed
   error(tostring(self.__name) .. " does not support add_evaluated_point", 2)
 end
 
+--- The trials `add_evaluated_trials` was given: an ExperimentAnalysis's,
+--- a list of trials, or one trial; nil when it is none of those.
+local function trials_of(v)
+  if type(v) ~= "table" then return nil end
+  if v.trial_id ~= nil then return {v} end
+  local list = v
+  if rawget(v, "trials") ~= nil or getmetatable(v) ~= nil then list = v.trials end
+  if type(list) ~= "table" then return nil end
+  for _, t in ipairs(list) do
+    if type(t) ~= "table" or t.trial_id == nil then return nil end
+  end
+  return list
+end
+
+--- Learns from trials run before (Ray's add_evaluated_trials): each trial
+--- whose last result has `metric` is passed to add_evaluated_point with
+--- its config and that value; a trial that failed as an error, one that
+--- was stopped (TERMINATED without `done`) as pruned.
+function Searcher:add_evaluated_trials(trials_or_analysis, metric)
+  local name = tostring(self.__name)
+  local trials = trials_of(trials_or_analysis)
+  if not trials then
+    error(string.format("%s:add_evaluated_trials: expected a trial, a list of trials or an ExperimentAnalysis, got %s",
+      name, type(trials_or_analysis)), 2)
+  end
+  if type(metric) ~= "string" then
+    error(string.format("%s:add_evaluated_trials: metric must be a string, got %s", name, type(metric)), 2)
+  end
+  local any_finished = false
+  for _, t in ipairs(trials) do
+    local result = type(t.last_result) == "table" and t.last_result or {}
+    local value = util.get_path(result, metric)
+    local terminated = t.status == "TERMINATED"
+    if value ~= nil then
+      any_finished = any_finished or (terminated and result.done == true)
+      self:add_evaluated_point(t.config, value, t.status == "ERROR", terminated and result.done ~= true, nil)
+    end
+  end
+  if not any_finished then
+    io.stderr:write(string.format("tunelua warning: %s:add_evaluated_trials: no completed trial returned the metric "
+      .. "%q. Make sure the name you have passed is correct.\n", name, metric))
+  end
+end
+
 --- Ask the searcher to limit itself; false if it cannot (then a
 --- ConcurrencyLimiter is used).
 function Searcher:set_max_concurrency(max_concurrent) return false end
