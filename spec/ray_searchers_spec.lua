@@ -57,6 +57,17 @@ describe("Ray's test_searchers", function()
     assert.equal(1, #s:save().trials)
   end)
 
+  it("AddEvaluatedPointTest testOptuna: add_evaluated_point, as complete, failed and pruned", function()
+    local s = tune.search.TPESearch{space = space(), metric = "metric", mode = "max", seed = 1}
+    assert.equal(0, #s:save().trials)
+    s:add_evaluated_point({report = 1.0}, 1.0, false, false, {0.8, 0.9})
+    assert.equal(1, #s:save().trials)
+    s:add_evaluated_point({report = 1.0}, 1.0, true, false, {0.8, 0.9})  -- FAIL: not learned from
+    s:add_evaluated_point({report = 1.0}, 1.0, false, true, {0.8, 0.9})  -- PRUNED
+    assert.equal(2, #s:save().trials)
+    assert.is_table(s:suggest("1"))
+  end)
+
   it("AddEvaluatedPointTest run_add_evaluated_trials: from an analysis, a list of trials, one trial", function()
     -- Ray's Searcher.add_evaluated_trials; tunelua had no such method.
     support.run_script(dir, [[

@@ -269,13 +269,14 @@ function TPESearch:add_evaluated_point(parameters, value, error_, pruned, interm
     -- Ray numbers them 0, 1, ...: the last one is at step #list - 1.
     live.step, live.iv = #intermediate_values - 1, intermediate_values[#intermediate_values]
   end
-  if pruned and not error_ then
+  if error_ then
+    -- FAIL, as Ray's add_evaluated_point makes it even with a value: not learned from.
+    self:_tell(live, nil, true, false)
+  elseif pruned then
     self:_tell(live, nil, false, true)
   else
-    if not error_ and type(value) ~= "number" then
-      error("TPESearch: add_evaluated_point: value must be a number", 2)
-    end
-    self:_tell(live, value, error_, false)
+    if type(value) ~= "number" then error("TPESearch: add_evaluated_point: value must be a number", 2) end
+    self:_tell(live, value, false, false)
   end
 end
 
