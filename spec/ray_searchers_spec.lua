@@ -68,6 +68,20 @@ describe("Ray's test_searchers", function()
     assert.is_table(s:suggest("1"))
   end)
 
+  it("AddEvaluatedPointTest testOptuna: points_to_evaluate with evaluated_rewards are learned, not suggested", function()
+    local s = tune.search.TPESearch{space = space(), metric = "metric", mode = "max", seed = 1,
+      points_to_evaluate = {{report = 1.0}, {report = 2.0}}, evaluated_rewards = {1.0, 3.0}}
+    assert.equal(2, #s:save().trials)
+    assert.not_equal(1.0, s:suggest("1").report)
+    -- Without its own space: learned when tune.run gives the space, metric and mode.
+    s = tune.search.TPESearch{points_to_evaluate = {{report = 1.0}}, evaluated_rewards = {1.0}, seed = 1}
+    assert.equal(0, #s:save().trials)
+    s:set_search_properties("metric", "max", space())
+    assert.equal(1, #s:save().trials)
+    assert.has_error(function() tune.search.TPESearch{points_to_evaluate = {{report = 1.0}}, evaluated_rewards = {1, 2}} end,
+      "TPESearch: evaluated_rewards must be a list of one number for each of points_to_evaluate")
+  end)
+
   it("AddEvaluatedPointTest run_add_evaluated_trials: from an analysis, a list of trials, one trial", function()
     -- Ray's Searcher.add_evaluated_trials; tunelua had no such method.
     support.run_script(dir, [[

@@ -49,7 +49,7 @@ local OPTIONS = {space = true, metric = true, mode = true, points_to_evaluate = 
   n_startup_trials = true, n_ei_candidates = true, gamma = true, weights = true, prior_weight = true,
   consider_prior = true, consider_magic_clip = true, consider_endpoints = true, exact_density = true, seed = true,
   constant_liar = true, multivariate = true, startup_design = true, exploit_every = true, exploit_scale = true,
-  exploit_stall = true}
+  exploit_stall = true, evaluated_rewards = true}
 
 local function get_path(t, path)
   if type(t) ~= "table" then return nil end
@@ -131,6 +131,14 @@ function TPESearch:__init(opts)
   for i, pt in ipairs(opts.points_to_evaluate or {}) do
     self._points[i] = sample._plain_copy(pt)
   end
+  local rewards = opts.evaluated_rewards
+  if rewards ~= nil and (type(rewards) ~= "table" or #rewards ~= #self._points) then
+    error("TPESearch: evaluated_rewards must be a list of one number for each of points_to_evaluate", 3)
+  end
+  for i, v in ipairs(rewards or {}) do
+    if type(v) ~= "number" then error(string.format("TPESearch: evaluated_rewards[%d] must be a number", i), 3) end
+  end
+  self._rewards = rewards
   self:_reset_history()
   if Searcher.given_space(opts.space) then
     local sp, err = tspace.parse(opts.space)
@@ -138,7 +146,19 @@ function TPESearch:__init(opts)
     self._space = sp
     local msg = self:_check_points()
     if msg then error(msg, 3) end
+    self:_learn_rewards()
   end
+end
+
+--- Ray's evaluated_rewards: points_to_evaluate already evaluated are
+--- learned from (add_evaluated_point), not suggested, once the space,
+--- metric and mode are known.
+function TPESearch:_learn_rewards()
+  local rewards = self._rewards
+  if not rewards or not self._space or not self.metric or not self.mode then return end
+  self._rewards = nil
+  for i, v in ipairs(rewards) do self:add_evaluated_point(self._points[i], v) end
+  self._points = {}
 end
 
 function TPESearch:_reset_history()
@@ -167,6 +187,7 @@ function TPESearch:set_search_properties(metric, mode, config)
     if self.metric == nil then self.metric = metric end
     if self.mode == nil then self.mode = mode end
     self:_anonymous_metric()
+    self:_learn_rewards()
     return false
   end
   local sp, err = tspace.parse(config or {})
@@ -177,6 +198,7 @@ function TPESearch:set_search_properties(metric, mode, config)
   self:_anonymous_metric()
   local msg = self:_check_points()
   if msg then error(msg, 0) end
+  self:_learn_rewards()
   return true
 end
 
@@ -534,7 +556,7 @@ function TPESearch:save()
     rng = self._rng:get_state(),
     space = self._space and tspace.signature(self._space) or nil,
     trials = trials, live = live, done = done,
-    points = sample._plain_copy(self._points),
+    points = sample._plain_copy(self._points), rewards = self._rewards,
     n_failed = self._n_failed,
     nsuggest = self._nsuggest,
     design = self.startup_design == "lhs" and design.save(self._design) or nil,
@@ -574,6 +596,7 @@ function TPESearch:restore(state)
   for _, id in ipairs(state.done or {}) do self._done[id] = true end
   self._points = {}
   for i, pt in ipairs(state.points or {}) do self._points[i] = pt end
+  self._rewards = type(state.rewards) == "table" and state.rewards or nil
   self._n_failed = state.n_failed or 0
   self._nsuggest = math.tointeger(state.nsuggest) or 0
   if state.design then self._design = design.restore(state.design, self.n_startup_trials) end
