@@ -74,6 +74,31 @@ tune.run(function(config) tune.report({test = 1}) end, {local_dir = arg[1], verb
     assert.is_nil(tune.ExperimentAnalysis(dir .. "/none").trials[1].checkpoint.dir_or_data)
   end)
 
+  it("test_api's testTrialInfoAccess and testTrialInfoAccessFunction: tune.get_trial_name() and self.trial_name", function()
+    -- tune.get_trial_name, Ray's, was missing: "attempt to call a nil value".
+    local out = support.run_script(dir, [[
+local tune = require("tune")
+local T = tune.Trainable:extend()
+function T:step() return {name = self.trial_name, trial_id = self.trial_id} end
+function T:reset_config() return true end
+local function track_train(config) tune.report({name = tune.get_trial_name(), trial_id = tune.get_trial_id()}) end
+for _, trainable in ipairs({T, track_train}) do
+  local a = tune.run(trainable, {stop = {training_iteration = 1}, num_samples = 2, reuse_actors = true,
+    trial_name_creator = function(t) return "named_" .. t.trial_id end, verbose = 0, local_dir = arg[1]})
+  for _, t in ipairs(a.trials) do
+    print(string.format("same %s %s", t.last_result.name == tostring(t), t.last_result.trial_id == t.trial_id))
+  end
+end
+print("driver " .. tostring(tune.get_trial_name()))
+]], dir)
+    local n = 0 -- the driver's lines (a worker's have its trial's prefix)
+    for line in out:gmatch("[^\n]+") do
+      if line == "same true true" then n = n + 1 else assert.not_matches("^same", line) end
+    end
+    assert.equal(4, n, out)
+    assert.matches("\ndriver nil\n", out, 1, true)
+  end)
+
   it("testFunctionNoCheckpointing: a trial that never checkpoints starts again at iteration 1", function()
     local out = support.run_script(dir, [[
 local tune = require("tune")

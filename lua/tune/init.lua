@@ -17,6 +17,7 @@ tune.report = session.report
 tune.get_checkpoint = session.get_checkpoint
 tune.get_trial_id = session.get_trial_id
 tune.get_trial_dir = session.get_trial_dir
+tune.get_trial_name = session.get_trial_name
 tune.get_trial_info = session.get_trial_info
 
 --- tune.sleep(seconds): sleeps without spinning.

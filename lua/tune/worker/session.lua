@@ -71,5 +71,7 @@ end
 
 function M.get_trial_id() return proc.worker_info and proc.worker_info.trial_id end
 function M.get_trial_dir() return proc.worker_info and proc.worker_info.logdir end
+--- The trial's name, as tostring(trial) in the driver (Ray's get_trial_name).
+function M.get_trial_name() return proc.worker_info and proc.worker_info.name end
 
 return M
