@@ -102,6 +102,35 @@ tune.run(function(config) tune.report({metric = config.report}) end, {config = {
     assert.equal(4, #inner:save().trials)
   end)
 
+  -- The saved state holds no space, so the restored searcher is given it
+  -- (docs/reference/searchers/tpe.md and docs/reference/schedulers/bohb.md:
+  -- Ray's pickle holds it, and its restored searcher is made without one).
+  for _, case in ipairs({{"testOptuna (TPESearch)", "TPESearch", function(s) return s._live end},
+      {"testBOHB", "TuneBOHB", function(s) return s.trial_to_params end}}) do
+    it("SaveRestoreCheckpointTest " .. case[1] .. ": restored, it goes on; the live trial is still tracked", function()
+      local path = dir .. "/checkpoint.json"
+      local function callbacks(s, trial_id)
+        local result = {training_iteration = 1, metric = 1, ["config/a"] = 1.0, time_total_s = 1}
+        s:on_trial_result(trial_id, result)
+        s:on_trial_complete(trial_id, result)
+      end
+      local cls = tune.search[case[2]]
+      local s = cls{space = {a = tune.uniform(0, 5)}, metric = "metric", mode = "max", seed = 1}
+      s:suggest("1")
+      s:suggest("2")
+      s:suggest("not_completed")
+      callbacks(s, "1")
+      s:save(path)
+      s = cls{space = {a = tune.uniform(0, 5)}}
+      s:restore(path)
+      assert.equal("metric", s.metric)
+      callbacks(s, "2")
+      assert.is_table(s:suggest("3"))
+      callbacks(s, "3")
+      assert.is_not_nil(case[3](s)["not_completed"])
+    end)
+  end
+
   it("add_evaluated_trials: a wrong argument is an error naming it; an unknown metric warns", function()
     local s = tune.search.TPESearch{space = space(), metric = "metric", mode = "max", seed = 1}
     assert.has_error(function() s:add_evaluated_trials(5, "metric") end,
