@@ -99,6 +99,31 @@ print("driver " .. tostring(tune.get_trial_name()))
     assert.matches("\ndriver nil\n", out, 1, true)
   end)
 
+  it("test_api's testNestedResults: nested results stop by their path; a scheduler sees them flattened", function()
+    local out = support.run_script(dir, [[
+local tune = require("tune")
+local function train(config)
+  for i = 0, 99 do tune.report({test = {["1"] = {["2"] = {["3"] = i, ["4"] = false}}}}) end
+end
+local seen, complete = {}, nil
+local S = tune.schedulers.FIFOScheduler:extend()
+function S:on_trial_result(runner, trial, result) seen[#seen + 1] = result["test/1/2/3"] return "CONTINUE" end
+function S:on_trial_complete(runner, trial, result) complete = result end
+local t = tune.run(train, {scheduler = S(), stop = {["test/1/2/3"] = 20}, verbose = 0, local_dir = arg[1]}).trials[1]
+local r = t.last_result
+print(string.format("nested %s %s %s %s", t.status, r.test["1"]["2"]["3"], r.test["1"]["2"]["4"], r.training_iteration))
+if complete then print(string.format("scheduler %d %s %s", #seen, seen[20], complete["test/1/2/4"])) end
+for _, stop in ipairs({{["1/2/3"] = 20}, {test = 1}}) do
+  local ok, err = pcall(tune.run, train, {stop = stop, verbose = 0, local_dir = arg[1]})
+  print("raised " .. tostring(not ok and tostring(err):match("stopping criterion \"[^\"]+\" is not in the result")))
+end
+]], dir)
+    assert.matches("\nnested TERMINATED 20 false 21\n", "\n" .. out, 1, true)
+    assert.matches("\nscheduler 20 19 false\n", out, 1, true)
+    assert.matches('raised stopping criterion "1/2/3" is not in the result\n', out, 1, true)
+    assert.matches('raised stopping criterion "test" is not in the result\n', out, 1, true)
+  end)
+
   it("testFunctionNoCheckpointing: a trial that never checkpoints starts again at iteration 1", function()
     local out = support.run_script(dir, [[
 local tune = require("tune")
