@@ -54,6 +54,9 @@ describe("tunelua", function()
       {"--resources '{\"gpu\": 0.5}'", "^tunelua: %-%-resources: gpu must be a non%-negative number up to 1e14 %(whole for GPU%), got 0%.5\n"},
       {"--dashboard-host 01.2.3.4", "^tunelua: %-%-dashboard%-host: expected an IPv4 address such as 0%.0%.0%.0, got 01%.2%.3%.4\n"},
       {"--resources '{\"\": 1}'", "^tunelua: %-%-resources: a resource needs a name"},
+      -- tonumber took these: 0x1F90 served on 8080, 8e3 on 8000.
+      {"--dashboard=0x1F90", "^tunelua: %-%-dashboard: expected a port 0%-65535, got 0x1F90\n"},
+      {"--dashboard=8e3", "^tunelua: %-%-dashboard: expected a port 0%-65535, got 8e3\n"},
       {"--dashboard-host ::1", "^tunelua: %-%-dashboard%-host: expected an IPv4 address such as 0%.0%.0%.0, got ::1\n"},
       -- Both give the CPUs: which one won was not said.
       {"--num-cpus 2 --resources '{\"cpu\": 1}'", "^tunelua: %-%-num%-cpus and %-%-resources %(\"cpu\"%) both give the CPUs: give one\n"},

@@ -154,8 +154,9 @@ function M.main(argv)
       elseif name == "--dashboard" then
         opts.dashboard = opts.dashboard or {}
         if value ~= nil then
-          local port = math.tointeger(tonumber(value))
-          if not port or port < 0 or port > 65535 then
+          -- Digits only: tonumber also took 0x50, 8e3 and " 80".
+          local port = value:match("^%d+$") and math.tointeger(tonumber(value))
+          if not port or port > 65535 then
             error({usage = "--dashboard: expected a port 0-65535, got " .. value})
           end
           opts.dashboard.port = port
