@@ -197,7 +197,10 @@ tune_dashboard_t *tune_dashboard_start(const char *host, int port, const char *t
   }
   memcpy(d->page, page, page_len);
   d->page_len = page_len;
-  d->mhd = M->start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, (uint16_t)port, NULL, NULL, handle, d,
+  /* MHD_USE_ITC: stop wakes the server thread through a pipe; at the
+   * connection limit it no longer polls the listen socket, whose shutdown
+   * was all that woke it (64 stalled clients held the run's end 30 s). */
+  d->mhd = M->start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, (uint16_t)port, NULL, NULL, handle, d,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 64u,
                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
   if (!d->mhd) {

@@ -116,6 +116,24 @@ describe("dashboard server", function()
     assert.is_true(core.now() - t0 < 20)
   end)
 
+  it("stops at once with more stalled clients than its connection limit", function()
+    -- At the limit the server stopped polling its listen socket, whose
+    -- shutdown was all that woke it: stop waited out the 30 s timeout.
+    local busy = assert(core.dashboard_start("127.0.0.1", 0, nil, dir, "<html>page</html>"))
+    local flag = dir .. "/stalled"
+    os.execute(string.format("env -u LD_PRELOAD /usr/bin/python3 -c 'import socket,sys,time\n"
+      .. "s=[socket.create_connection((\"127.0.0.1\",%d)) for i in range(80)]\n"
+      .. "[c.send(b\"GET / HTTP/1.1\\r\\n\") for c in s]\nopen(sys.argv[1],\"w\").close()\n"
+      .. "time.sleep(15)' %s >/dev/null 2>&1 &", busy:port(), flag))
+    local t0 = core.now()
+    while not core.stat(flag) and core.now() - t0 < 10 do os.execute("sleep 0.1") end
+    assert.truthy(core.stat(flag), "the clients did not connect")
+    os.execute("sleep 0.3")
+    t0 = core.now()
+    busy:stop()
+    assert.is_true(core.now() - t0 < 5, "stop took " .. (core.now() - t0) .. " s")
+  end)
+
   it("serves what the driver published last", function()
     server:publish('{"trials":[1]}')
     assert.is_false(server:wanted())
