@@ -87,6 +87,17 @@ static int l_requests(lua_State *L) {
   return 1;
 }
 
+/// dashboard:idle() -> seconds since the last request (nil: none yet), and
+/// the longest gap between polls a page announced (nil: none did).
+static int l_idle(lua_State *L) {
+  double poll = 0, idle = tune_dashboard_idle(check(L), &poll);
+  if (idle < 0) lua_pushnil(L);
+  else lua_pushnumber(L, idle);
+  if (poll > 0) lua_pushnumber(L, poll);
+  else lua_pushnil(L);
+  return 2;
+}
+
 /// dashboard:wait(seen [, timeout_s]) -> the event count: returns when it
 /// differs from `seen` or after timeout_s (0 or none: at once).
 static int l_wait(lua_State *L) {
@@ -106,7 +117,7 @@ static int l_stop(lua_State *L) {
 
 static const luaL_Reg methods[] = {
     {"port", l_port}, {"publish", l_publish}, {"wanted", l_wanted},
-    {"requests", l_requests}, {"wait", l_wait}, {"stop", l_stop}, {NULL, NULL},
+    {"requests", l_requests}, {"idle", l_idle}, {"wait", l_wait}, {"stop", l_stop}, {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {

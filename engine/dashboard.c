@@ -35,8 +35,16 @@ struct tune_dashboard {
   int wanted;
   unsigned long requests;
   unsigned long events;  ///< requests plus state reads: what tune_dashboard_wait sees
+  double last_at;        ///< CLOCK_MONOTONIC seconds of the last request
+  double poll_s;         ///< the longest gap between polls a page announced (0: none)
   int port;
 };
+
+static double mono_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type, const char *body,
                              size_t len, const char *next, const char *lines) {
@@ -123,6 +131,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   pthread_mutex_lock(&d->mu);
   d->requests++;
   d->events++;
+  d->last_at = mono_s();
   pthread_cond_broadcast(&d->changed);
   pthread_mutex_unlock(&d->mu);
   if (!token_ok(d, M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token")))
@@ -130,7 +139,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
     return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", d->page, d->page_len, NULL, NULL);
   if (!strcmp(url, "/api/state")) {
+    const char *poll_arg = M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "poll");
+    double poll = poll_arg ? strtod(poll_arg, NULL) : 0;
     pthread_mutex_lock(&d->mu);
+    if (poll > 0 && poll < 1e9) d->poll_s = poll;
     d->wanted = 1;
     d->events++;
     pthread_cond_broadcast(&d->changed);
@@ -265,6 +277,14 @@ unsigned long tune_dashboard_requests(tune_dashboard_t *d) {
   return n;
 }
 
+double tune_dashboard_idle(tune_dashboard_t *d, double *poll_s) {
+  pthread_mutex_lock(&d->mu);
+  double idle = d->requests ? mono_s() - d->last_at : -1;
+  *poll_s = d->poll_s;
+  pthread_mutex_unlock(&d->mu);
+  return idle;
+}
+
 void tune_dashboard_stop(tune_dashboard_t *d) {
   if (!d) return;
   M->stop_daemon(d->mhd);
@@ -285,6 +305,7 @@ int tune_dashboard_publish(tune_dashboard_t *d, const char *json, size_t len) { 
 int tune_dashboard_wanted(tune_dashboard_t *d) { return 0; }
 unsigned long tune_dashboard_requests(tune_dashboard_t *d) { return 0; }
 unsigned long tune_dashboard_wait(tune_dashboard_t *d, unsigned long seen, double timeout_s) { return seen; }
+double tune_dashboard_idle(tune_dashboard_t *d, double *poll_s) { return *poll_s = 0, -1; }
 void tune_dashboard_stop(tune_dashboard_t *d) { (void)d; }
 
 #endif

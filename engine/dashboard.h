@@ -24,6 +24,10 @@ int tune_dashboard_publish(tune_dashboard_t *d, const char *json, size_t len);
 int tune_dashboard_wanted(tune_dashboard_t *d);
 /// Requests served so far.
 unsigned long tune_dashboard_requests(tune_dashboard_t *d);
+/// Seconds since the last request (-1: none yet); `poll_s` gets the
+/// longest gap between polls the last page announced (/api/state?poll=;
+/// 0 when none did).
+double tune_dashboard_idle(tune_dashboard_t *d, double *poll_s);
 /// Blocks until something happened (a request, a read of the state) since
 /// the count `seen`, or `timeout_s` passed; returns the count now (pass 0
 /// as timeout_s to read it).

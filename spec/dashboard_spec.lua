@@ -134,6 +134,20 @@ describe("dashboard server", function()
     assert.is_true(core.now() - t0 < 5, "stop took " .. (core.now() - t0) .. " s")
   end)
 
+  it("tells an open page from one closed since: the gap between polls a page announced", function()
+    get(base .. "api/state?poll=2")
+    local idle, gap = server:idle()
+    assert.is_true(idle >= 0 and idle < 5, tostring(idle))
+    assert.equal(2, gap)
+    -- The end of a run lingered linger_s (20 s) for a page closed long ago.
+    local dashboard = require("tune.dashboard")
+    local function stub(i, g) return {idle = function() return i, g end} end
+    assert.is_false(dashboard.page_open(stub(nil, nil)))   -- no request ever
+    assert.is_false(dashboard.page_open(stub(76, 15)))     -- closed: past its gap and a minute
+    assert.is_true(dashboard.page_open(stub(70, 15)))      -- a background tab's throttled timer
+    assert.is_true(dashboard.page_open(stub(500, nil)))    -- a client that announced no gap
+  end)
+
   it("serves what the driver published last", function()
     server:publish('{"trials":[1]}')
     assert.is_false(server:wanted())

@@ -123,13 +123,22 @@ function Dashboard:on_step_end(_, trials)
   if self.server:wanted() and core.now() - self.last >= self.opts.publish_s then self:publish(trials, false) end
 end
 
+--- Whether a page may still be open: a request came within the longest
+--- gap between polls the page announced, plus a minute (a background
+--- tab's timers run once a minute); any request at all when no page
+--- announced one (a page of an older tunelua, a script).
+function M.page_open(server)
+  local idle, gap = server:idle()
+  return idle ~= nil and (gap == nil or idle <= gap + 60)
+end
+
 --- The final state, then serving until an open page has read it and its
 --- last results (no request for 0.3 s), for at most linger_s; at once
---- when no page ever connected.
+--- when no page is open (none ever connected, or the last one closed).
 function Dashboard:on_experiment_end(trials)
   self:publish(trials, true)
   local server = self.server
-  if server:requests() > 0 then
+  if M.page_open(server) then
     local deadline = core.now() + self.opts.linger_s
     if wait_until(server, function() return server:wanted() end, self.opts.linger_s) then
       local seen = server:wait(0)

@@ -286,7 +286,9 @@ function parseLines(text) {
 
 async function poll() {
   var changed = false;
-  var r = await fetch("api/state?" + q);
+  // poll=: the longest gap to the next poll (the server's linger at the
+  // end tells an open page from a closed one by it).
+  var r = await fetch("api/state?poll=" + 3 * POLL_MS / 1000 + q);
   if (!r.ok) throw new Error("api/state: HTTP " + r.status);
   var s = parseJSON(await r.text());
   if (!s.trials) return false;
