@@ -247,6 +247,23 @@ tune.run("p", {backend = "sim", name = "mode", verbose = 0, metric = "loss", mod
     assert.same({}, page.errors)
   end)
 
+  it("polls no faster than asked for a poll interval past a browser timer's range", function()
+    -- ?poll=3000000 (35 days): setTimeout fired at once and the page polled
+    -- without pause.
+    local server = assert(core.dashboard_start("127.0.0.1", 0, nil, support.tmpdir("dash-poll"),
+      assert(require("tune.report").page(nil))))
+    server:publish('{"name": "x", "done": false, "trials": []}')
+    local url = string.format("http://127.0.0.1:%d/?poll=3000000", server:port())
+    local ok, err = pcall(function()
+      local s = support.must("CHECK_FOR_MS=2000 " .. NODE .. " dashboard '" .. url .. "'")
+      assert.is_nil(s:find("fatal"), s)
+    end)
+    local n = server:requests()
+    server:stop()
+    assert(ok, err)
+    assert.is_true(n <= 6, "requests in 2 s: " .. n)
+  end)
+
   it("serves read-only, and with a token when bound beyond loopback", function()
     for _, host in ipairs{"127.0.0.1", "0.0.0.0"} do
       local dir = support.tmpdir("dash-http")

@@ -56,7 +56,9 @@ var report = window.tuneReport = {state: null, rows: {}, offsets: {}, thinned: {
 // poll (evenly spaced, the last one always kept; the server reads only
 // those); the report has every point.
 var MAX_LINES = 300, KEEP_POINTS = 2000;
-var POLL_MS = Math.max(100, 1000 * (Number(new URLSearchParams(location.search).get("poll")) || 5));
+// At most an hour: a timer past 2^31 ms fires at once (?poll=3000000 polled
+// without pause).
+var POLL_MS = Math.min(3600e3, Math.max(100, 1000 * (Number(new URLSearchParams(location.search).get("poll")) || 5)));
 window.addEventListener("error", function (e) { report.errors.push(String(e.message)); body.dataset.errors = report.errors.length; });
 // The experiment's JSON may hold NaN and Infinity (Python's json writes
 // them, and so does tunelua): read as null, outside strings.
