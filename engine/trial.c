@@ -154,16 +154,16 @@ static const char *const overwritten_keys[] = {
     /* The trial's own config is added where results are written (below). */
     "config"};
 
-/* The keys tune_trial_fill_result adds (a trainable's own "done" or
-   "training_iteration" counts as one of them too). */
-static const char *const filled_keys[] = {
-    "done", "timesteps_total", "episodes_total", "training_iteration", "neg_mean_loss", "date", "timestamp",
-    "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "trial_id", "experiment_id",
-    "time_since_restore", "timesteps_since_restore", "iterations_since_restore", "experiment_tag", "config"};
+static int key_is(const char *k, size_t len, const char *name) {
+  return k[0] == name[0] && strlen(name) == len && !strncmp(k, name, len);
+}
 
 int tune_result_key_is_filled(const char *k, size_t len) {
-  for (size_t i = 0; i < sizeof filled_keys / sizeof *filled_keys; i++)
-    if (k[0] == filled_keys[i][0] && strlen(filled_keys[i]) == len && !strncmp(k, filled_keys[i], len)) return 1;
+  for (size_t i = 0; i < sizeof overwritten_keys / sizeof *overwritten_keys; i++)
+    if (key_is(k, len, overwritten_keys[i])) return 1;
+  /* Of the defaulted keys, those only a trainable reports are not filled. */
+  for (int i = 0; i < K_NDEFAULT; i++)
+    if (i != K_TS_THIS_ITER && i != K_EP_THIS_ITER && i != K_MEAN_LOSS && key_is(k, len, default_keys[i])) return 1;
   return 0;
 }
 
