@@ -3,9 +3,18 @@
 /// backend, to exit) and of one line round trip through a pipe pair to a
 /// child (`cat`). Prints one JSON line with medians over `repeats` runs.
 ///   bench_limits TUNELUA [spawns] [round_trips] [repeats]
+/// And the file system's floor under a trial's logging: `count` copies of
+/// one trial directory (its regular files, contents and all), each made
+/// with mkdir and one open/write/close per file by this one thread, as the
+/// driver's write-behind thread makes them; one JSON line.
+///   bench_limits --files TRIAL_DIR OUT_DIR count
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "backend.h"
@@ -39,9 +48,86 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+typedef struct {
+  char name[256];
+  char *data;
+  size_t len;
+} tfile_t;
+
+static int read_all(const char *path, tfile_t *f) {
+  FILE *in = fopen(path, "rb");
+  if (!in) return -1;
+  f->data = NULL;
+  f->len = 0;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
+    char *d = realloc(f->data, f->len + n);
+    if (!d) break;
+    f->data = d;
+    memcpy(f->data + f->len, buf, n);
+    f->len += n;
+  }
+  fclose(in);
+  return 0;
+}
+
+static int files_floor(const char *trial_dir, const char *out_dir, int count) {
+  tfile_t files[16];
+  int nf = 0;
+  char path[8192];
+  DIR *d = opendir(trial_dir);
+  if (!d) {
+    perror(trial_dir);
+    return 1;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) && nf < 16) {
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", trial_dir, e->d_name);
+    if (stat(path, &st) || !S_ISREG(st.st_mode) || strlen(e->d_name) >= sizeof files[nf].name) continue;
+    snprintf(files[nf].name, sizeof files[nf].name, "%s", e->d_name);
+    if (read_all(path, &files[nf]) == 0) nf++;
+  }
+  closedir(d);
+  const char *base = strrchr(trial_dir, '/');
+  base = base ? base + 1 : trial_dir;
+  mkdir(out_dir, 0755);
+  uv_update_time(uv_default_loop());
+  uint64_t t0 = uv_hrtime();
+  for (int i = 0; i < count; i++) {
+    char dir[4096];
+    int n = snprintf(dir, sizeof dir, "%s/%s_%d", out_dir, base, i);
+    if (n < 0 || (size_t)n >= sizeof dir || mkdir(dir, 0755)) {
+      perror(dir);
+      return 1;
+    }
+    for (int k = 0; k < nf; k++) {
+      n = snprintf(path, sizeof path, "%s/%s", dir, files[k].name);
+      int fd = n < 0 || (size_t)n >= sizeof path ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0 || write(fd, files[k].data, files[k].len) != (ssize_t)files[k].len) {
+        perror(path);
+        return 1;
+      }
+      close(fd);
+    }
+  }
+  double ms = (double)(uv_hrtime() - t0) / 1e6 / count;
+  size_t bytes = 0;
+  for (int k = 0; k < nf; k++) {
+    bytes += files[k].len;
+    free(files[k].data);
+  }
+  printf("{\"bench\":\"files\",\"trials\":%d,\"files\":%d,\"bytes\":%zu,\"ms_per_trial\":%.4f}\n", count,
+         nf, bytes, ms);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && strcmp(argv[1], "--files") == 0) return files_floor(argv[2], argv[3], atoi(argv[4]));
   if (argc < 2) {
-    fprintf(stderr, "usage: bench_limits TUNELUA [spawns] [round_trips] [repeats]\n");
+    fprintf(stderr, "usage: bench_limits TUNELUA [spawns] [round_trips] [repeats]\n"
+                    "       bench_limits --files TRIAL_DIR OUT_DIR count\n");
     return 2;
   }
   const char *exe = argv[1];

@@ -2,7 +2,9 @@
 -- on disk: per-trial cost with and without reuse, results per second at
 -- buffer lengths 1 and 8, the gap between trials under max_concurrent = 1,
 -- a 10 ms x N schedule on 2 CPUs with the driver's peak RSS, and start-up;
--- beside the bare spawn of the worker, the executor alone
+-- beside the bare spawn of the worker, the file system's floor under a
+-- trial's logging (bench_limits --files: one trial's directory and files
+-- copied by one thread), the executor alone
 -- (bench/executor_bench.lua) and Optuna's in-process random search, all
 -- measured in this run. Each measurement is a fresh driver process
 -- (bench/loop_case.lua); the cases are interleaved and repeated, and the
@@ -83,6 +85,7 @@ local function case(name, n, binary)
   local wall = core.now() - t0
   local r = assert(read_json(out), "no figures from " .. cmd)
   r.process_s = wall
+  r.dir = dir
   return r
 end
 
@@ -116,12 +119,39 @@ local function bare_spawn()
   return r
 end
 
+-- The file system's floor under a trial's logging: the directory and
+-- files of one trial the reuse case made (params.json, result.json,
+-- progress.csv), copied `n` times by one thread with a mkdir and one
+-- open/write/close per file, as the write-behind thread makes them. On 2
+-- cores this thread's time is spent beside the driver's and the workers'.
+local function files_floor(reuse_dir, n)
+  local exp = (core.listdir(reuse_dir) or {})[1]
+  if not exp then return nil end
+  local trial
+  for _, name in ipairs(core.listdir(reuse_dir .. "/" .. exp) or {}) do
+    if core.stat(reuse_dir .. "/" .. exp .. "/" .. name .. "/result.json") then trial = name break end
+  end
+  if not trial then return nil end
+  seq = seq + 1
+  local p = io.popen(string.format("%s --files %s %s %d", sh_quote(LIMITS),
+    sh_quote(reuse_dir .. "/" .. exp .. "/" .. trial), sh_quote(string.format("%s/%d-files", DIR, seq)), n))
+  local r = p and core.json_decode(p:read("l") or "") or nil
+  if p then p:close() end
+  return r
+end
+
 local runs = {reuse = {}, noreuse = {}, spawn = {}, noreuse_over_spawn = {}, results1 = {}, results8 = {},
-  mc1_gap = {}, mc1_gap_max = {}, startup = {}, startup_baseline = {}, rss_reuse = {}}
+  mc1_gap = {}, mc1_gap_max = {}, startup = {}, startup_baseline = {}, rss_reuse = {}, files_floor = {}}
+local floor_files, floor_bytes
 for rep = 1, REPEATS do
   local r = case("reuse", TRIALS)
   runs.reuse[rep] = r.ms_per_trial
   runs.rss_reuse[rep] = r.peak_rss_mb
+  local fl = files_floor(r.dir, TRIALS)
+  if fl then
+    runs.files_floor[#runs.files_floor + 1] = fl.ms_per_trial
+    floor_files, floor_bytes = fl.files, fl.bytes
+  end
   runs.noreuse[rep] = case("noreuse", NOREUSE).ms_per_trial
   -- This repeat's ratio (nan when the spawn could not be measured).
   local bare, ratio = bare_spawn(), 0 / 0
@@ -138,9 +168,9 @@ for rep = 1, REPEATS do
     runs.startup[#runs.startup + 1] = startup(TUNELUA)
     if BASELINE then runs.startup_baseline[#runs.startup_baseline + 1] = startup(BASELINE) end
   end
-  io.stderr:write(string.format("repeat %d: reuse %.3f ms/trial, noreuse %.3f ms/trial (%.2fx a bare spawn), "
-    .. "%.0f / %.0f results/s, mc1 gap %.3f ms\n", rep, runs.reuse[rep], runs.noreuse[rep],
-    ratio, runs.results1[rep], runs.results8[rep],
+  io.stderr:write(string.format("repeat %d: reuse %.3f ms/trial (file system floor %s ms), noreuse %.3f "
+    .. "ms/trial (%.2fx a bare spawn), %.0f / %.0f results/s, mc1 gap %.3f ms\n", rep, runs.reuse[rep],
+    fl and string.format("%.3f", fl.ms_per_trial) or "n/a", runs.noreuse[rep], ratio, runs.results1[rep], runs.results8[rep],
     runs.mc1_gap[rep]))
 end
 
@@ -193,6 +223,11 @@ print(string.format("local_dir on %s; %d repeats, medians", fstype, REPEATS))
 print(string.format("per trial, reuse (%d trivial trials): %.3f ms  (goal <= 0.25 ms; Optuna random search "
   .. "in-process %s ms; executor alone %s ms)", TRIALS, reuse, optuna_ms and string.format("%.3f", optuna_ms) or "n/a",
   executor and string.format("%.3f", executor.per_trial_ms_reuse) or "n/a"))
+local floor = median(runs.files_floor)
+if floor then
+  print(string.format("  the file system's floor under it: %.3f ms a trial to make its directory and %d files "
+    .. "(%d bytes) from one thread, nothing else running", floor, floor_files, floor_bytes))
+end
 local spawn, over_spawn = median(runs.spawn), median(runs.noreuse_over_spawn)
 if spawn then
   print(string.format("per trial, no reuse (%d trials): %.3f ms = %.2fx a bare spawn (median of the repeats' "
@@ -216,7 +251,7 @@ print(string.format("start-up, one-trial experiment file to exit: %.1f ms%s%s", 
   optuna_import_ms and string.format("; python3 -c 'import optuna': %.0f ms", optuna_import_ms) or ""))
 print(core.json_encode{
   bench = "loop", fs = fstype, repeats = REPEATS, trials = TRIALS, noreuse_trials = NOREUSE, results = RESULTS,
-  per_trial_ms_reuse = reuse, per_trial_ms_noreuse = noreuse, spawn_ms = spawn,
+  per_trial_ms_reuse = reuse, files_floor_ms_per_trial = floor, per_trial_ms_noreuse = noreuse, spawn_ms = spawn,
   noreuse_over_spawn = over_spawn, results_per_s_buffer1 = r1,
   results_per_s_buffer8 = r8, mc1_gap_ms = gap, startup_ms = start, startup_baseline_ms = start_base,
   schedule = schedule, executor = executor, optuna_random_ms_per_trial = optuna_ms,
