@@ -44,9 +44,11 @@ local OPTS = {
   experiment_dir_name = true, loader = true, logdir = true,
 }
 
--- A trial holds some forty fields (set by __init, the runner, the
--- executor): room for them at once (tune.class).
-Trial.__size = 48
+-- A trial through tune.run holds about 25 fields at once (set by __init,
+-- the runner, the executor): room for 32 (a hash part's next power of
+-- two), made at once (tune.class). Room for 64 cost 768 bytes more per
+-- trial, held for the run; the rare trial with more fields grows once.
+Trial.__size = 32
 
 --- Trial(trainable_name_or_trainable, opts)
 function Trial:__init(trainable, opts)
