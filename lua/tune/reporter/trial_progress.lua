@@ -3,6 +3,7 @@
 local Callback = require("tune.experiment.callback").Callback
 local core = require("tune.core")
 local util = require("tune.util")
+local AUTO_RESULT_KEYS = require("tune.reporter.columns").AUTO_RESULT_KEYS
 
 local M = {}
 
@@ -54,10 +55,11 @@ end
 local SKIP = {trial_id = true, experiment_tag = true, done = true, hist_stats = true, experiment_id = true}
 
 -- Ray's _print_result: what the trainable reported, without the automatic
--- fields (those two when it reported nothing else).
-function Progress:_result_str(result)
-  local auto, parts = require("tune.reporter.columns").AUTO_RESULT_KEYS, {}
-  for _, k in ipairs(self:_sorted_keys(result)) do
+-- fields (those two when it reported nothing else). `keys`: the result's
+-- sorted keys, when the caller has them.
+function Progress:_result_str(result, keys)
+  local auto, parts = AUTO_RESULT_KEYS, {}
+  for _, k in ipairs(keys or self:_sorted_keys(result)) do
     if not auto[k] and not SKIP[k] then parts[#parts + 1] = k .. "=" .. short(result[k]) end
   end
   if #parts == 0 then
@@ -73,13 +75,14 @@ end
 function Progress:_print(trial, result, done)
   local id = trial.trial_id
   self.last_print[id] = self.clock()
-  local str = self:_result_str(result)
+  -- The keys sorted once for both (the result is not changed between).
+  local keys = self:_sorted_keys(result)
+  local str = self:_result_str(result, keys)
   self.last_str[id] = str
   if self.verbose >= 3 then
     -- "  key: value" lines in one call, config left out, values as short
     -- shows them.
-    self.out(string.format("Result for %s:\n%s\n", tostring(trial),
-      core.result_lines(self:_sorted_keys(result), result, "config")))
+    self.out(string.format("Result for %s:\n%s\n", tostring(trial), core.result_lines(keys, result, "config")))
   elseif self.verbose >= 2 then
     local what = self.metric and string.format("%s=%s", self.metric, short(util.get_path(result, self.metric))) or str
     self.out(string.format("Trial %s reported %s with parameters=%s.%s\n", tostring(trial), what,
