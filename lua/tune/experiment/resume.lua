@@ -31,6 +31,13 @@ local function restore_plugin(kind, p, state, runner)
   if type(p) == "table" and state ~= nil and state ~= core.null then plugin.must(kind, p, "restore", nil, state, runner) end
 end
 
+-- What was last journaled of a trial (_journaled[id], one per trial for the run): an array, 96 bytes less than names.
+local STATUS <const>, LOGDIR <const>, CONFIG <const>, TAG <const>, PGF <const>, REPLAYED <const> = 1, 2, 3, 4, 5, 6
+--- Notes a trial as its trial_added entry has it (TrialRunner:add_trial).
+function R:_note_journaled(t)
+  self._journaled[t.trial_id] = {t.status, t.logdir, t.config, t.experiment_tag, t.placement_group_factory,
+    rawget(t, "replayed")}
+end
 --- Journals what changed about a trial since it was last journaled, compared by identity (cheap): its
 --- status (with its directory, known from its first start), the config, tag and resources a scheduler
 --- may change (PBT, resource changing), and the recordings a replay gave it (executor/sim.lua).
@@ -42,14 +49,14 @@ function R:_journal_status(trial)
   end
   -- rawget: a pending trial has no logdir, and Trial's __index is a function.
   local status, logdir = trial.status, rawget(trial, "logdir")
-  if j.status ~= status then
+  if j[STATUS] ~= status then
     local pending = self._npending
-    if j.status == Trial.PENDING then pending = pending - 1 end
+    if j[STATUS] == Trial.PENDING then pending = pending - 1 end
     if status == Trial.PENDING then pending = pending + 1 end
     self._npending = pending
   end
-  if j.status ~= status or j.logdir ~= logdir then
-    j.status, j.logdir = status, logdir
+  if j[STATUS] ~= status or j[LOGDIR] ~= logdir then
+    j[STATUS], j[LOGDIR] = status, logdir
     if status == Trial.TERMINATED or status == Trial.ERROR then self._ended[#self._ended + 1] = trial end
     if self.store then
       -- The directory also relative to the experiment's: a resume of the
@@ -62,14 +69,14 @@ function R:_journal_status(trial)
         relative_logdir = logdir and persistence.relative(logdir, self.experiment_dir) or nil}
     end
   end
-  if j.replayed ~= rawget(trial, "replayed") then
-    j.replayed = rawget(trial, "replayed")
-    if self.store then self.store:journal{event = "replayed", trial_id = trial.trial_id, replayed = j.replayed} end
+  if j[REPLAYED] ~= rawget(trial, "replayed") then
+    j[REPLAYED] = rawget(trial, "replayed")
+    if self.store then self.store:journal{event = "replayed", trial_id = trial.trial_id, replayed = j[REPLAYED]} end
   end
-  if j.config ~= trial.config or j.tag ~= trial.experiment_tag or j.pgf ~= trial.placement_group_factory then
-    local first = j.config == nil
-    local resized = not first and j.pgf ~= trial.placement_group_factory
-    j.config, j.tag, j.pgf = trial.config, trial.experiment_tag, trial.placement_group_factory
+  if j[CONFIG] ~= trial.config or j[TAG] ~= trial.experiment_tag or j[PGF] ~= trial.placement_group_factory then
+    local first = j[CONFIG] == nil
+    local resized = not first and j[PGF] ~= trial.placement_group_factory
+    j[CONFIG], j[TAG], j[PGF] = trial.config, trial.experiment_tag, trial.placement_group_factory
     if self.store and not first then
       self.store:journal{event = "changed", trial_id = trial.trial_id, config = trial.config,
         experiment_tag = trial.experiment_tag, resources = trial.placement_group_factory._spec}

@@ -145,8 +145,7 @@ function TrialRunner:add_trial(trial, quiet)
   if self.store and not quiet then
     self.store:journal{event = "trial_added", trial = persistence.serialize_trial(trial, self.experiment_dir)}
   end
-  self._journaled[trial.trial_id] = {status = trial.status, logdir = trial.logdir, config = trial.config,
-    tag = trial.experiment_tag, pgf = trial.placement_group_factory, replayed = rawget(trial, "replayed")}
+  self:_note_journaled(trial)
   if trial.status == Trial.PENDING then self._npending = self._npending + 1 end
   if finished then return end
   if not ok then
