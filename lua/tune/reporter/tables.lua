@@ -122,32 +122,33 @@ local function tabulate(headers, rows, fmt_name)
   end
   local fills = {}
   local space = string.rep(" ", fmt.pad)
-  local r1, r2, r3 = fmt.row[1], fmt.row[2], fmt.row[3]
+  -- The border and padding around and between cells, joined once.
+  local lead, sep, tail = fmt.row[1] .. space, space .. fmt.row[2] .. space, space .. fmt.row[3]
   -- A row's pieces (borders, padding, cells, fills) go into one list and
   -- are joined once: no string per padded cell (10,000 rows of the final
   -- table are some 60,000 cells).
   local pieces = {}
   local function row(cells, cw)
     local n = 1
-    pieces[1] = r1
+    pieces[1] = lead
     for j = 1, ncol do
-      if j > 1 then n = n + 1; pieces[n] = r2 end
-      n = n + 1; pieces[n] = space
-      local c, fill = cells[j], nil
+      if j > 1 then n = n + 1; pieces[n] = sep end
+      local c = cells[j]
       local gap = widths[j] - (cw and cw[j] or width(c))
       if gap > 0 then
-        fill = fills[gap]
+        local fill = fills[gap]
         if not fill then
           fill = rep(" ", gap)
           fills[gap] = fill
         end
+        -- Numbers to the right, text to the left.
+        if numeric[j] then pieces[n + 1], pieces[n + 2] = fill, c else pieces[n + 1], pieces[n + 2] = c, fill end
+        n = n + 2
+      else
+        n = n + 1; pieces[n] = c
       end
-      if fill and numeric[j] then n = n + 1; pieces[n] = fill end
-      n = n + 1; pieces[n] = c
-      if fill and not numeric[j] then n = n + 1; pieces[n] = fill end
-      n = n + 1; pieces[n] = space
     end
-    n = n + 1; pieces[n] = r3
+    n = n + 1; pieces[n] = tail
     return table.concat(pieces, "", 1, n)
   end
   local function line(l)
