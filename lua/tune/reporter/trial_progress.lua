@@ -31,23 +31,24 @@ local short = core.short_text
 -- The keys of a "Result for" block, sorted (at verbose 3, every trial's
 -- first result). Results of one experiment mostly share their keys: the
 -- callback's last sorted key list is used again when the result has
--- exactly those keys.
+-- exactly those keys (as many, each among them: one pass).
 function Progress:_sorted_keys(result)
-  local count = 0
-  for _ in pairs(result) do count = count + 1 end
   local last = self._last_keys
-  if last and #last == count then
-    local same = true
-    for i = 1, count do
-      if result[last[i]] == nil then
-        same = false
+  if last then
+    local set, count = self._last_set, 0
+    for k in pairs(result) do
+      if not set[k] then
+        count = -1
         break
       end
+      count = count + 1
     end
-    if same then return last end
+    if count == #last then return last end
   end
   last = util.sorted_keys(result)
-  self._last_keys = last
+  local set = {}
+  for i = 1, #last do set[last[i]] = true end
+  self._last_keys, self._last_set, self._last_shown = last, set, nil
   return last
 end
 
@@ -56,12 +57,21 @@ local SKIP = {trial_id = true, experiment_tag = true, done = true, hist_stats = 
 
 -- Ray's _print_result: what the trainable reported, without the automatic
 -- fields (those two when it reported nothing else). `keys`: the result's
--- sorted keys, when the caller has them.
+-- sorted keys, when the caller has them. Which of the last sorted keys
+-- are shown is kept with them.
 function Progress:_result_str(result, keys)
-  local auto, parts = AUTO_RESULT_KEYS, {}
-  for _, k in ipairs(keys or self:_sorted_keys(result)) do
-    if not auto[k] and not SKIP[k] then parts[#parts + 1] = k .. "=" .. short(result[k]) end
+  keys = keys or self:_sorted_keys(result)
+  local shown = self._last_shown
+  if not shown or keys ~= self._last_keys then
+    local auto = AUTO_RESULT_KEYS
+    shown = {}
+    for _, k in ipairs(keys) do
+      if not auto[k] and not SKIP[k] then shown[#shown + 1] = k end
+    end
+    if keys == self._last_keys then self._last_shown = shown end
   end
+  local parts = {}
+  for i, k in ipairs(shown) do parts[i] = k .. "=" .. short(result[k]) end
   if #parts == 0 then
     for _, k in ipairs({"training_iteration", "time_total_s"}) do
       if result[k] ~= nil then parts[#parts + 1] = k .. "=" .. short(result[k]) end
