@@ -3,6 +3,7 @@
 #include <lauxlib.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -106,6 +107,19 @@ static int werr(wctx_t *c, const char *what) {
 
 static int write_value(lua_State *L, int idx, tune_buf_t *out, wctx_t *c);
 
+/// A member's key text and where its key sits in the keys' table.
+typedef struct {
+  const char *s;
+  size_t len;
+  lua_Integer pos;
+} jkey_t;
+
+static int jkey_cmp(const void *a, const void *b) {
+  const jkey_t *x = a, *y = b;
+  int d = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+  return d ? d : (x->len > y->len) - (x->len < y->len);
+}
+
 /// 1 when the table at idx is a sequence 1..n (n > 0), with n in *len.
 static int is_sequence(lua_State *L, int idx, lua_Integer *len) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
@@ -131,7 +145,7 @@ static int is_sequence(lua_State *L, int idx, lua_Integer *len) {
 
 static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
   if (c->depth >= TUNE_JSON_MAX_DEPTH) return werr(c, "table nested too deeply (a cycle?)");
-  luaL_checkstack(L, 4, "JSON nested too deeply");
+  luaL_checkstack(L, 8, "JSON nested too deeply");
   int is_array = 0;
   if (lua_getmetatable(L, idx)) {
     luaL_getmetatable(L, TUNE_ARRAY_MT);
@@ -158,50 +172,74 @@ static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
     tune_buf_putc(out, ']');
     return 0;
   }
-  tune_buf_putc(out, '{');
-  int first = 1;
+  /* An object's members in the order of their keys' text (bytewise), so
+     that the same table gives the same text in every process: a Lua
+     table's traversal order depends on a per-process seed. The keys'
+     texts are held in a table on the stack (for number keys, the text
+     made here) beside the keys themselves; the array sorted lives in a
+     userdata, so that an error raised below frees it. */
+  lua_Integer count = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+  }
+  lua_createtable(L, (int)count, 0); /* texts */
+  int texts = lua_gettop(L);
+  lua_createtable(L, (int)count, 0); /* keys */
+  int keys = lua_gettop(L);
+  jkey_t *order = lua_newuserdatauv(L, (size_t)(count ? count : 1) * sizeof *order, 0);
+  lua_Integer k = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx) && k < count) {
+    lua_pop(L, 1);
     char keybuf[64];
-    const char *key;
-    size_t klen;
-    int kt = lua_type(L, -2);
+    int kt = lua_type(L, -1);
     if (kt == LUA_TSTRING) {
-      key = lua_tolstring(L, -2, &klen);
+      lua_pushvalue(L, -1);
     } else if (kt == LUA_TNUMBER) {
-      if (lua_isinteger(L, -2)) snprintf(keybuf, sizeof keybuf, "%lld", (long long)lua_tointeger(L, -2));
-      else snprintf(keybuf, sizeof keybuf, "%.17g", lua_tonumber(L, -2));
-      key = keybuf;
-      klen = strlen(keybuf);
+      if (lua_isinteger(L, -1)) snprintf(keybuf, sizeof keybuf, "%lld", (long long)lua_tointeger(L, -1));
+      else snprintf(keybuf, sizeof keybuf, "%.17g", lua_tonumber(L, -1));
+      lua_pushstring(L, keybuf);
     } else {
       char what[96];
       snprintf(what, sizeof what, "cannot encode a table key of type %s", lua_typename(L, kt));
-      lua_pop(L, 2);
       return werr(c, what);
     }
+    k++;
+    order[k - 1].s = lua_tolstring(L, -1, &order[k - 1].len);
+    order[k - 1].pos = k;
+    lua_rawseti(L, texts, k);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, keys, k);
+  }
+  if (k < count) lua_pop(L, 1); /* the key lua_next left */
+  qsort(order, (size_t)k, sizeof *order, jkey_cmp);
+  tune_buf_putc(out, '{');
+  for (lua_Integer i = 0; i < k; i++) {
+    const char *key = order[i].s;
+    size_t klen = order[i].len;
     if (memchr(key, '\0', klen)) {
       /* Named up to its NUL. */
       if (c->depth < 64) c->path[c->depth] = key;
       c->depth++;
       werr(c, "a key with a NUL character (C strings end there)");
       c->depth--;
-      lua_pop(L, 2);
       return -1;
     }
-    if (!first) tune_buf_putc(out, ',');
-    first = 0;
+    if (i > 0) tune_buf_putc(out, ',');
     tune_json_write_string(out, key, klen);
     tune_buf_putc(out, ':');
+    lua_rawgeti(L, keys, order[i].pos);
+    lua_rawget(L, idx);
     if (c->depth < 64) c->path[c->depth] = key;
     c->depth++;
     int rc = write_value(L, lua_gettop(L), out, c);
     c->depth--;
     lua_pop(L, 1);
-    if (rc < 0) {
-      lua_pop(L, 1);
-      return rc;
-    }
+    if (rc < 0) return rc;
   }
+  lua_settop(L, texts - 1);
   tune_buf_putc(out, '}');
   return 0;
 }
@@ -254,6 +292,31 @@ static int plain_text(const char *s, size_t len) {
   return 1;
 }
 
+static int member_cmp(const void *a, const void *b) {
+  return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
+}
+
+/// The object's members relinked in the order of their keys (bytewise,
+/// as write_table writes them; flat_object's keys have no NUL). Left as
+/// they are if the array to sort them in cannot be had.
+static void sort_members(cJSON *obj) {
+  size_t n = 0;
+  for (cJSON *m = obj->child; m; m = m->next) n++;
+  if (n < 2) return;
+  cJSON *stack_members[32];
+  cJSON **members = n <= 32 ? stack_members : malloc(n * sizeof *members);
+  if (!members) return;
+  size_t i = 0;
+  for (cJSON *m = obj->child; m; m = m->next) members[i++] = m;
+  qsort(members, n, sizeof *members, member_cmp);
+  for (i = 0; i < n; i++) {
+    members[i]->next = i + 1 < n ? members[i + 1] : NULL;
+    members[i]->prev = i > 0 ? members[i - 1] : members[n - 1]; /* cJSON: the first's prev is the last */
+  }
+  obj->child = members[0];
+  if (members != stack_members) free(members);
+}
+
 /// The tree that writing the table at idx as JSON and parsing the text
 /// would give, made directly, for the common case of a table of metrics:
 /// no metatable, string keys, and numbers, booleans or strings as values,
@@ -300,6 +363,7 @@ static cJSON *flat_object(lua_State *L, int idx) {
     cJSON_AddItemToObject(obj, key, v);
     lua_pop(L, 1);
   }
+  sort_members(obj);
   return obj;
 }
 

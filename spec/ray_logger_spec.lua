@@ -51,6 +51,23 @@ describe("Ray's LoggerSuite", function()
     assert.same({a = 2, b = 5, c = {c = {D = 123}, e = core.null}}, params)
   end)
 
+  it("result.json and params.json write each object's keys by name, the same text in every run", function()
+    -- A Lua table's traversal order depends on a per-process seed: the
+    -- same result was written with its keys in a different order by each
+    -- run. The trainable runs in a worker process, params.json is written
+    -- by the driver, and core.json_encode is the driver's own encoder.
+    local a = tune.run("unordered_keys", {config = {b = 1, a = {d = 1, c = 2}}, local_dir = dir, verbose = 0})
+    local line = support.lines(a.trials[1].logdir .. "/result.json")[1]
+    assert.equal(1, line:find('{"alpha":2,"mid":{"10":"t","2":"w","x":2,"y":1},"zeta":1,', 1, true))
+    local params = core.read_file(a.trials[1].logdir .. "/params.json")
+    assert.equal('{"a":{"c":2,"d":1},"b":1}', (params:gsub("%s", "")))
+    local t1, t2 = {}, {}
+    for i = 1, 40 do t1["k" .. i] = i end
+    for i = 40, 1, -1 do t2["k" .. i] = i end
+    assert.equal(core.json_encode(t1), core.json_encode(t2))
+    assert.equal('{"a":1,"b":{"c":3,"d":2}}', core.json_encode({b = {d = 2, c = 3}, a = 1}))
+  end)
+
   it("testCSVEmptyHeader: a trial started twice before its first result still has the CSV header", function()
     local a = tune.run("flaky", {config = {steps = 2, fail_at = 1, fail_times = 1, marker = dir .. "/marker"},
       max_failures = 1, local_dir = dir, verbose = 0})
