@@ -13,6 +13,7 @@ local CONTINUE, PAUSE, STOP, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUS
   TrialScheduler.STOP, TrialScheduler.NOOP
 local trial_should_stop, trial_should_checkpoint, trial_update_last_result =
   Trial.should_stop, Trial.should_checkpoint, Trial.update_last_result
+local base_on_result, noop = TrialScheduler.on_trial_result, util.noop
 
 local M = {}
 local R = {}     -- methods
@@ -186,6 +187,8 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
   end
   if stop or should then
     decision = STOP
+  elseif self._table_scheduler == self.scheduler and self.scheduler.on_trial_result == base_on_result then
+    decision = CONTINUE -- the base class's hook (FIFO's), which plugin.call knows without calling
   else
     decision = self:_scheduler("on_trial_result", "decision", trial, flat) or CONTINUE
   end
@@ -212,7 +215,10 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
       self.store:journal{event = "finishing", trial_id = trial.trial_id, iteration = it, scheduler = own}
     end
   else
-    self:_search("on_trial_result", nil, trial.trial_id, flat)
+    -- A search algorithm without the hook (the base's no-op: BasicVariantGenerator) is not called.
+    local sa = self.search_alg
+    local f = self._table_search_alg == sa and sa.on_trial_result
+    if f ~= nil and f ~= noop then self:_search("on_trial_result", nil, trial.trial_id, flat) end
   end
   if not is_duplicate then
     local callbacks = self.callbacks

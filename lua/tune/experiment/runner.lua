@@ -39,6 +39,9 @@ function TrialRunner:__init(o)
   self.scheduler = o.scheduler or require("tune.schedulers.fifo")()
   self.trial_executor = o.trial_executor or require("tune.executor").TrialExecutor()
   self.stopper = o.stopper
+  -- Table plug-ins: the result path reads their hooks (results.lua; a no-op or base hook is not called).
+  self._table_scheduler = type(self.scheduler) == "table" and self.scheduler or nil
+  self._table_search_alg = type(self.search_alg) == "table" and self.search_alg or nil
   self.trials = {}
   self.callbacks = callback.CallbackList(o.callbacks or {}, self.trials)
   self.metric = o.metric
@@ -57,8 +60,7 @@ function TrialRunner:__init(o)
   self._ended = {}         -- trials journaled as finished, still in _live
   self.iteration = 0
   self.total_time = 0
-  self._cached_decisions = {}
-  self._queued_decisions = {}
+  self._cached_decisions, self._queued_decisions = {}, {}
   self._journaled = {}     -- trial_id -> last journaled status
   self._changes = {}       -- trials whose status/config/resources changed (Trial.changed), in order
   self._npending = 0       -- PENDING trials, as journaled
