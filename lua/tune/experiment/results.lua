@@ -149,7 +149,10 @@ end
 --- checkpoint_at_end on the last result, or the trainable's own
 --- should_checkpoint (`force`).
 local function save_due(trial, result, force)
-  return force or trial_should_checkpoint(trial, result) or (trial.checkpoint_at_end and result.done) or false
+  if force then return true end
+  -- checkpoint_freq 0 (nearly always): Trial:should_checkpoint is false, not called.
+  if trial.checkpoint_freq ~= 0 and trial_should_checkpoint(trial, result) then return true end
+  return (trial.checkpoint_at_end and result.done) and true or false
 end
 
 --- `last_in_batch`: when this result is the batch's last and the decision
