@@ -14,7 +14,7 @@ local persistence = require("tune.experiment.persistence")
 local results = require("tune.experiment.results")
 local util = require("tune.util")
 local Trial = require("tune.experiment.trial").Trial
-local TrialScheduler = require("tune.schedulers.trial_scheduler")
+local base_choose = require("tune.schedulers.trial_scheduler").choose_trial_to_run
 
 local TrialRunner = class.class("TrialRunner")
 
@@ -55,8 +55,7 @@ function TrialRunner:__init(o)
     assert(core.mkdir_p(self.experiment_dir))
     self.store = o.store or persistence.Store(self.experiment_dir)
   end
-  self._by_id = {}
-  self._live = {}          -- trials not finished, in order
+  self._by_id, self._live = {}, {} -- the trials by id; those not finished, in order
   self._ended = {}         -- trials journaled as finished, still in _live
   self.iteration = 0
   self.total_time = 0
@@ -208,9 +207,10 @@ function TrialRunner:_update_trial_queue_and_get_next_trial()
       pending = pending + 1
     end
   end
-  -- A scheduler without the hook (a plain table of hooks) gets the base
-  -- class's FIFO choice, as it gets the base's default for every other hook.
-  if self.scheduler.choose_trial_to_run == nil then return TrialScheduler.choose_trial_to_run(self.scheduler, self) end
+  -- A scheduler without the hook (a plain table of hooks) gets the base class's FIFO choice, as for
+  -- every other hook; the base's own (FIFO's, ASHA's) is called as directly, every step.
+  local choose = self.scheduler.choose_trial_to_run
+  if choose == nil or choose == base_choose then return base_choose(self.scheduler, self) end
   local trial = self:_scheduler("choose_trial_to_run", "table")
   -- Only a waiting trial of this experiment can start (another choice
   -- was started over and over, or crashed in the executor).
