@@ -362,7 +362,7 @@ end
 --- results (TRAINING_RESULT) or the checkpoint directory (SAVING_RESULT,
 --- RESTORING_RESULT); lost_rows: an ERROR for rows not written.
 function TrialExecutor:get_next_executor_event(live_trials, next_trial_exists, timeout)
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
+  if timeout ~= nil and tonumber(timeout) ~= timeout then -- not a number, or NaN (tonumber: no type name made)
     error("get_next_executor_event: timeout must be a number of seconds, got " .. tostring(timeout), 2)
   end
   self:stage_and_update_status(live_trials or {})

@@ -340,13 +340,12 @@ function TrialRunner:requeue_trial(trial)
 end
 
 --- Ask the experiment to end (Ray's request_stop_experiment).
-function TrialRunner:request_stop_experiment()
-  self._should_stop_experiment = true
-end
+function TrialRunner:request_stop_experiment() self._should_stop_experiment = true end
 
 function TrialRunner:_stop_experiment_if_needed()
+  local s = self.stopper -- nearly always none: no type() call each step
   if self._fail_fast_error then error(self._fail_fast_error, 0) end
-  local stop_all = type(self.stopper) == "table" and plugin.must("stopper", self.stopper, "stop_all", "boolean")
+  local stop_all = s ~= nil and type(s) == "table" and plugin.must("stopper", s, "stop_all", "boolean")
   local fail_fast = self.fail_fast and self._has_errored
   if stop_all or fail_fast or self._should_stop_experiment then
     self:_search("set_finished", nil)
