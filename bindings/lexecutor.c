@@ -75,10 +75,26 @@ static int in_host_error(lua_State *L) {
   return lua_error(L);
 }
 
+/// The executor's metatable is also in the registry under this address, so
+/// check_ud (luaL_checkudata, and its error) compares it without the lookup
+/// by name (a strcmp in Lua's C-string cache, ~250 instructions a call).
+static const char mt_key = 0;
+
+static lexecutor_t *check_ud(lua_State *L) {
+  lexecutor_t *u = lua_touserdata(L, 1);
+  if (u && lua_getmetatable(L, 1)) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &mt_key);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (same) return u;
+  }
+  return luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
+}
+
 /// The executor at argument 1, open, and not called from inside its host:
 /// a method that may enter the engine.
 tune_executor_t *tune_lexecutor_check(lua_State *L) {
-  lexecutor_t *u = luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
+  lexecutor_t *u = check_ud(L);
   if (!u->ex) luaL_error(L, "attempt to use a closed executor");
   if (in_host(u)) in_host_error(L);
   return u->ex;
@@ -87,7 +103,7 @@ tune_executor_t *tune_lexecutor_check(lua_State *L) {
 /// The executor at argument 1, open: for methods that only read (now,
 /// options, is_running), which the host may call.
 static tune_executor_t *check_open(lua_State *L) {
-  lexecutor_t *u = luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
+  lexecutor_t *u = check_ud(L);
   if (!u->ex) luaL_error(L, "attempt to use a closed executor");
   return u->ex;
 }
@@ -594,5 +610,7 @@ static const luaL_Reg funcs[] = {
 
 void tune_lexecutor_register(lua_State *L) {
   tune_lua_class(L, TUNE_EXECUTOR_MT, methods, l_gc, l_gc);
+  luaL_getmetatable(L, TUNE_EXECUTOR_MT);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &mt_key);
   luaL_setfuncs(L, funcs, 0);
 }
