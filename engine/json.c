@@ -478,8 +478,16 @@ int tune_json_is_int(const cJSON *item) {
   return item && (item->type & 0xFF) == cJSON_Number && (item->type & TUNE_JSON_INT);
 }
 
+cJSON *tune_json_get(const cJSON *object, const char *key) {
+  if (!object || !key) return NULL;
+  /* As cJSON's: the first match, and none past a member without a key. */
+  for (cJSON *c = object->child; c && c->string; c = c->next)
+    if (c->string[0] == key[0] && strcmp(c->string, key) == 0) return c;
+  return NULL;
+}
+
 void tune_json_set(cJSON *object, const char *key, cJSON *value) {
-  if (cJSON_GetObjectItemCaseSensitive(object, key)) {
+  if (tune_json_get(object, key)) {
     cJSON_ReplaceItemInObjectCaseSensitive(object, key, value);
   } else {
     cJSON_AddItemToObject(object, key, value);
@@ -487,11 +495,11 @@ void tune_json_set(cJSON *object, const char *key, cJSON *value) {
 }
 
 double tune_json_get_number(const cJSON *object, const char *key, double dflt) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, key);
+  const cJSON *v = tune_json_get(object, key);
   return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
 const char *tune_json_get_string(const cJSON *object, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, key);
+  const cJSON *v = tune_json_get(object, key);
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }

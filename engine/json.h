@@ -48,6 +48,10 @@ int tune_json_is_int(const cJSON *item);
 /// The exact value of a number flagged as an integer (all of int64's
 /// range: valuedouble is the nearest double, for the code that reads it).
 int64_t tune_json_int(const cJSON *item);
+/// cJSON_GetObjectItemCaseSensitive, comparing a key's first byte before
+/// its strcmp: a key absent from a result (Ray's "__duplicate__", looked
+/// up twice a result) cost a strcmp for each of its ~17 members.
+cJSON *tune_json_get(const cJSON *object, const char *key);
 /// Replace or add `key` in `object`, taking ownership of `value`.
 void tune_json_set(cJSON *object, const char *key, cJSON *value);
 /// Number at `key`, or `dflt` when absent or not a number.

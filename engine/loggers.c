@@ -728,7 +728,7 @@ static size_t pick(cJSON *batch, size_t n, int stopped, const cJSON **out) {
   size_t k = 0, i = 0;
   for (cJSON *r = batch ? batch->child : NULL; r && i < n; r = r->next, i++) {
     if (stopped && i + 1 == n) tune_json_set(r, "done", cJSON_CreateTrue());
-    if (!r->next && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "__duplicate__"))) continue;
+    if (!r->next && cJSON_IsTrue(tune_json_get(r, "__duplicate__"))) continue;
     out[k++] = r;
   }
   return k;

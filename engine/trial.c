@@ -228,7 +228,7 @@ cJSON *tune_trial_last_of(cJSON *batch) {
   cJSON *r = batch ? batch->child : NULL;
   if (!r) return NULL;
   r = r->prev; /* cJSON keeps the last item as the first one's prev */
-  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "__duplicate__"))) r = r == batch->child ? NULL : r->prev;
+  if (cJSON_IsTrue(tune_json_get(r, "__duplicate__"))) r = r == batch->child ? NULL : r->prev;
   return r;
 }
 
