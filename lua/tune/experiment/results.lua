@@ -18,6 +18,9 @@ local base_on_result, noop = TrialScheduler.on_trial_result, util.noop
 local M = {}
 local R = {}     -- methods
 M.methods = R
+-- The result path's own steps, called as locals (not looked up through the
+-- runner's class for each result); each is also the runner's method.
+local process_batch, process_trial_result, batch_cap, checkpoint_if_needed, queue_decision
 
 --- A trial-level failure, raised inside result processing and turned into
 --- the trial's ERROR (not the experiment's).
@@ -71,7 +74,7 @@ local DEBUG_METRICS = {trial_id = true, experiment_id = true, date = true, times
 
 --- Ray's _validate_result_metrics: a result that reports anything must
 --- report the metric tune.run, the scheduler and the searcher expect.
-function R:_validate_metrics(trial, flat)
+local function validate_metrics(self, trial, flat)
   if self._metric_checks == nil then
     local checks = {}
     if math.tointeger(tonumber(os.getenv("TUNE_DISABLE_STRICT_METRIC_CHECKING") or "")) ~= 1 then
@@ -114,6 +117,7 @@ function R:_validate_metrics(trial, flat)
       .. "Make sure tune.report() includes it, or set TUNE_DISABLE_STRICT_METRIC_CHECKING=1.",
     tostring(trial), checks[i][1], checks[i][2], table.concat(keys, ", "))), 0)
 end
+R._validate_metrics = validate_metrics
 
 --- A batch of results: each is processed until one is a STOP (Ray's
 --- _on_training_result) or waits for a save; the executor then logs the
@@ -122,7 +126,7 @@ function R:_on_training_result(trial, results, nested)
   -- The engine tells whether any result of the batch has nested tables;
   -- nil (another executor) means it may.
   if nested == nil then nested = true end
-  local ok, n, last = pcall(self._process_batch, self, trial, results, nested)
+  local ok, n, last = pcall(process_batch, self, trial, results, nested)
   local err
   if not ok then err, n, last = n, self._batch_done, nil end
   local ex = self.trial_executor
@@ -133,17 +137,18 @@ end
 --- The results of a batch up to the first STOP or save: how many were
 --- processed (also in self._batch_done, for when one raises) and the last
 --- decision.
-function R:_process_batch(trial, results, nested)
+function process_batch(self, trial, results, nested)
   local last
   self._batch_done = 0
   local n = #results
   for i = 1, n do
-    last = self:_process_trial_result(trial, results[i], nested, i == n)
+    last = process_trial_result(self, trial, results[i], nested, i == n)
     self._batch_done = i
     if last == nil or last == STOP then return i, last end
   end
   return #results, last
 end
+R._process_batch = process_batch
 
 --- Whether a result asks for a persistent checkpoint: checkpoint_freq,
 --- checkpoint_at_end on the last result, or the trainable's own
@@ -161,7 +166,7 @@ end
 --- the batch's logging (the worker computes while they run): the same
 --- requests in the same order as if it were asked for after them
 --- (_post_process then finds nothing queued).
-function R:_process_trial_result(trial, result, nested, last_in_batch)
+function process_trial_result(self, trial, result, nested, last_in_batch)
   local is_duplicate = result.__duplicate__
   local force_checkpoint = result.should_checkpoint and not is_duplicate
   if is_duplicate then
@@ -170,7 +175,7 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
   end
   self.total_time = self.total_time + (tonumber(result.time_this_iter_s) or 0)
   local flat = nested == false and result or flat_view(result)
-  self:_validate_metrics(trial, flat)
+  validate_metrics(self, trial, flat)
   local decision
   local stop = false
   if self.stopper then
@@ -202,7 +207,7 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
     local queued = self._queued_decisions[id]
     if (queued == nil or queued == CONTINUE) and self._cached_decisions[id] == nil then
       self._queued_decisions[id] = nil
-      self.trial_executor:continue_training(trial, self:_batch_cap(trial, result))
+      self.trial_executor:continue_training(trial, batch_cap(self, trial, result))
       sent = true
     end
   end
@@ -232,14 +237,15 @@ function R:_process_trial_result(trial, result, nested, last_in_batch)
   elseif decision == STOP then
     trial.last_result.done = true
   end
-  self:_checkpoint_trial_if_needed(trial, force_checkpoint)
+  checkpoint_if_needed(self, trial, force_checkpoint)
   if rawget(trial, "saving_to") ~= nil then -- Trial:is_saving(), without the __index function
     self._cached_decisions[trial.trial_id] = decision
     return nil
   end
-  if not sent then self:_queue_decision(trial, decision) end
+  if not sent then queue_decision(self, trial, decision) end
   return decision
 end
+R._process_trial_result = process_trial_result
 
 --- With a result buffer, the batch the next request asks for ends at the
 --- next result that may be decided on: the scheduler's
@@ -247,7 +253,7 @@ end
 --- `training_iteration` criterion. The results after a STOP in a batch are
 --- dropped (Ray); this way they are not computed. nil: no cap (the whole
 --- buffer), and always with a buffer of one.
-function R:_batch_cap(trial, result)
+function batch_cap(self, trial, result)
   local buffered = self._buffered
   if buffered == nil then
     local o = self.trial_executor.options
@@ -274,8 +280,9 @@ function R:_batch_cap(trial, result)
   -- One too large for a request (math.huge) is no cap.
   return cap ~= nil and cap < 2 ^ 31 and math.ceil(cap) or nil
 end
+R._batch_cap = batch_cap
 
-function R:_checkpoint_trial_if_needed(trial, force)
+function checkpoint_if_needed(self, trial, force)
   local r = trial.last_result
   if save_due(trial, r, force) and trial.status == Trial.RUNNING then
     -- Never twice for one iteration (the last result repeated when a
@@ -286,8 +293,9 @@ function R:_checkpoint_trial_if_needed(trial, force)
     self.trial_executor:save(trial, ckpt.CheckpointStorage.PERSISTENT)
   end
 end
+R._checkpoint_trial_if_needed = checkpoint_if_needed
 
-function R:_queue_decision(trial, decision)
+function queue_decision(self, trial, decision)
   local old = self._queued_decisions[trial.trial_id]
   if old == nil then
     self._queued_decisions[trial.trial_id] = decision
@@ -296,6 +304,7 @@ function R:_queue_decision(trial, decision)
   if old == STOP then return end
   if decision == STOP or decision == PAUSE then self._queued_decisions[trial.trial_id] = decision end
 end
+R._queue_decision = queue_decision
 
 function R:_post_process(trial)
   if self._cached_decisions[trial.trial_id] ~= nil then return end
@@ -307,7 +316,7 @@ end
 function R:_execute_action(trial, decision)
   if trial.status ~= Trial.RUNNING then return end
   if decision == CONTINUE then
-    self.trial_executor:continue_training(trial, self:_batch_cap(trial, trial.last_result))
+    self.trial_executor:continue_training(trial, batch_cap(self, trial, trial.last_result))
   elseif decision == PAUSE then
     self:pause_trial(trial)
   elseif decision == STOP then
@@ -356,7 +365,7 @@ function R:_on_saving_result(trial, dir)
   trial.saving_to = nil
   local d = self._cached_decisions[trial.trial_id]
   self._cached_decisions[trial.trial_id] = nil
-  if d then self:_queue_decision(trial, d) end
+  if d then queue_decision(self, trial, d) end
 end
 
 function R:_on_restoring_result(trial)
