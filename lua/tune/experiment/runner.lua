@@ -164,7 +164,7 @@ end
 function TrialRunner:is_finished()
   -- Asked before every step: the status read directly (a trial's methods
   -- are found through its __index function).
-  local live = self:get_live_trials()
+  local live = self._ended[1] == nil and self._live or self:get_live_trials() -- (the list itself when none ended)
   for i = 1, #live do
     local s = live[i].status
     if s ~= Trial.TERMINATED and s ~= Trial.ERROR then return false end
@@ -184,15 +184,15 @@ function TrialRunner:_step()
   local next_trial = self:_update_trial_queue_and_get_next_trial()
   self:_wait_and_handle_event(next_trial)
   self:_stop_experiment_if_needed()
-  self:_journal_changes()
+  if self._changes[1] ~= nil then self:_journal_changes() end -- (a no-op with no change)
   self:checkpoint(false)
   self.iteration = self.iteration + 1
-  self.trial_executor:on_step_end(self:get_live_trials())
+  self.trial_executor:on_step_end(self._ended[1] == nil and self._live or self:get_live_trials())
   if callbacks:has("on_step_end") then callbacks:call("on_step_end", self.iteration, self.trials, {}) end
 end
 
 function TrialRunner:_update_trial_queue_and_get_next_trial()
-  self:_journal_changes()
+  if self._changes[1] ~= nil then self:_journal_changes() end
   local pending = self._npending
   while pending < self.max_pending_trials and not self:_search("is_finished", "boolean") do
     local trial = self:_search("next_trial", "table")
@@ -224,7 +224,8 @@ end
 
 function TrialRunner:_wait_and_handle_event(next_trial)
   local ex = self.trial_executor
-  if next_trial == nil and #self:get_live_trials() == 0 and self:_search("is_finished", "boolean") then
+  local live = self._ended[1] == nil and self._live or self:get_live_trials()
+  if next_trial == nil and #live == 0 and self:_search("is_finished", "boolean") then
     -- Nothing runs and nothing will: the experiment is over, no event comes.
     return
   end
@@ -235,7 +236,7 @@ function TrialRunner:_wait_and_handle_event(next_trial)
     if pcall(next_trial.init_logdir, next_trial) then next_trial._premade_logdir = true end
   end
   local timeout = math.min(ex.options.get_executor_event_wait_s, 1.0)
-  local ev = ex:get_next_executor_event(self:get_live_trials(), next_trial ~= nil, timeout)
+  local ev = ex:get_next_executor_event(live, next_trial ~= nil, timeout)
   local t = ev.type
   if t == "PG_READY" then
     if next_trial then self:_on_pg_ready(next_trial) end
