@@ -75,20 +75,26 @@ static int in_host_error(lua_State *L) {
   return lua_error(L);
 }
 
-/// The executor's metatable is also in the registry under this address, so
-/// check_ud (luaL_checkudata, and its error) compares it without the lookup
-/// by name (a strcmp in Lua's C-string cache, ~250 instructions a call).
-static const char mt_key = 0;
-
+/// The executor userdata at argument 1 (luaL_checkudata, and its error).
+/// The methods hold the metatable as their upvalue 1, which is compared
+/// without luaL_checkudata's lookup by name (Lua's C-string cache: a
+/// strcmp, a hash lookup; ~370 instructions a call, 6 calls a result).
 static lexecutor_t *check_ud(lua_State *L) {
   lexecutor_t *u = lua_touserdata(L, 1);
   if (u && lua_getmetatable(L, 1)) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &mt_key);
-    int same = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1)); /* none (nil) in other functions */
+    lua_pop(L, 1);
     if (same) return u;
   }
   return luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
+}
+
+void tune_lexecutor_methods(lua_State *L, const luaL_Reg *fns) {
+  luaL_getmetatable(L, TUNE_EXECUTOR_MT);
+  lua_getfield(L, -1, "__index");
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, fns, 1);
+  lua_pop(L, 2);
 }
 
 /// The executor at argument 1, open, and not called from inside its host:
@@ -610,7 +616,6 @@ static const luaL_Reg funcs[] = {
 
 void tune_lexecutor_register(lua_State *L) {
   tune_lua_class(L, TUNE_EXECUTOR_MT, methods, l_gc, l_gc);
-  luaL_getmetatable(L, TUNE_EXECUTOR_MT);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &mt_key);
+  tune_lexecutor_methods(L, methods);
   luaL_setfuncs(L, funcs, 0);
 }

@@ -270,8 +270,5 @@ static const luaL_Reg methods[] = {
 };
 
 void tune_lexecutor_pg_register(lua_State *L) {
-  luaL_getmetatable(L, TUNE_EXECUTOR_MT);
-  lua_getfield(L, -1, "__index");
-  luaL_setfuncs(L, methods, 0);
-  lua_pop(L, 2);
+  tune_lexecutor_methods(L, methods);
 }
