@@ -82,6 +82,7 @@ function CallbackList:__init(callbacks, trials)
     if plugin.name(cb) == type(cb) then plugin.label(cb, "#" .. i) end
   end
   self._with = {}    -- hook -> the callbacks that have it (looked up once)
+  self.hooked = {}   -- hook -> has(hook), once asked: the runner skips the call where false
   self._copy = {}    -- hook -> whether its result is copied (copies_result)
   self._bad_state = {}   -- callbacks whose get_state was warned about
 end
@@ -106,9 +107,12 @@ end
 
 --- Whether any callback has `hook` (a caller skips building its arguments).
 function CallbackList:has(hook)
-  local with = self._with[hook] -- asked every step: the cached list first
-  if with == nil then with = with_hook(self, hook) end
-  return #with > 0
+  local h = self.hooked[hook]
+  if h == nil then
+    h = #with_hook(self, hook) > 0
+    self.hooked[hook] = h
+  end
+  return h
 end
 
 --- The runner's trial list, which the hooks are given as a read-only view

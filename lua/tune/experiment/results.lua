@@ -230,7 +230,7 @@ function process_trial_result(self, trial, result, nested, last_in_batch)
   end
   if not is_duplicate then
     local callbacks = self.callbacks
-    if callbacks:has("on_trial_result") then
+    if callbacks.hooked.on_trial_result ~= false and callbacks:has("on_trial_result") then -- (no call once known false)
       callbacks:call("on_trial_result", self.iteration, self.trials, trial, result, {})
     end
     trial_update_last_result(trial, result)

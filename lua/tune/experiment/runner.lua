@@ -179,8 +179,8 @@ end
 
 --- The step, for a loop that has just seen is_finished() false (tune.run's).
 function TrialRunner:_step()
-  local callbacks = self.callbacks
-  if callbacks:has("on_step_begin") then callbacks:call("on_step_begin", self.iteration, self.trials, {}) end
+  local callbacks, hooked = self.callbacks, self.callbacks.hooked -- has()'s answers: no call once known false
+  if hooked.on_step_begin ~= false and callbacks:has("on_step_begin") then callbacks:call("on_step_begin", self.iteration, self.trials, {}) end
   local next_trial = self:_update_trial_queue_and_get_next_trial()
   self:_wait_and_handle_event(next_trial)
   self:_stop_experiment_if_needed()
@@ -188,7 +188,7 @@ function TrialRunner:_step()
   self:checkpoint(false)
   self.iteration = self.iteration + 1
   self.trial_executor:on_step_end(self._ended[1] == nil and self._live or self:get_live_trials())
-  if callbacks:has("on_step_end") then callbacks:call("on_step_end", self.iteration, self.trials, {}) end
+  if hooked.on_step_end ~= false and callbacks:has("on_step_end") then callbacks:call("on_step_end", self.iteration, self.trials, {}) end
 end
 
 function TrialRunner:_update_trial_queue_and_get_next_trial()
