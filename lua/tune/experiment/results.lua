@@ -126,7 +126,15 @@ function R:_on_training_result(trial, results, nested)
   -- The engine tells whether any result of the batch has nested tables;
   -- nil (another executor) means it may.
   if nested == nil then nested = true end
-  local ok, n, last = pcall(process_batch, self, trial, results, nested)
+  local ok, n, last
+  if #results == 1 then
+    -- One result (a buffer of 1): processed as the batch's loop would, without it.
+    self._batch_done = 0
+    ok, last = pcall(process_trial_result, self, trial, results[1], nested, true)
+    if ok then n, self._batch_done = 1, 1 else n = last end
+  else
+    ok, n, last = pcall(process_batch, self, trial, results, nested)
+  end
   local err
   if not ok then err, n, last = n, self._batch_done, nil end
   local ex = self.trial_executor
