@@ -209,7 +209,9 @@ function process_trial_result(self, trial, result, nested, last_in_batch)
     decision = self:_scheduler("on_trial_result", "decision", trial, flat) or CONTINUE
   end
   local sent = false
-  if last_in_batch and decision == CONTINUE and not save_due(trial, result, force_checkpoint)
+  -- (save_due is false, not called, without a forced save, checkpoint_freq or checkpoint_at_end.)
+  if last_in_batch and decision == CONTINUE and not ((force_checkpoint or trial.checkpoint_freq ~= 0
+      or trial.checkpoint_at_end) and save_due(trial, result, force_checkpoint))
       and rawget(trial, "saving_to") == nil and trial.status == Trial.RUNNING then
     local id = trial.trial_id
     local queued = self._queued_decisions[id]
@@ -245,7 +247,9 @@ function process_trial_result(self, trial, result, nested, last_in_batch)
   elseif decision == STOP then
     trial.last_result.done = true
   end
-  checkpoint_if_needed(self, trial, force_checkpoint)
+  if force_checkpoint or trial.checkpoint_freq ~= 0 or trial.checkpoint_at_end then -- (else none is due)
+    checkpoint_if_needed(self, trial, force_checkpoint)
+  end
   if rawget(trial, "saving_to") ~= nil then -- Trial:is_saving(), without the __index function
     self._cached_decisions[trial.trial_id] = decision
     return nil
