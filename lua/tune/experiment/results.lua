@@ -217,7 +217,8 @@ function process_trial_result(self, trial, result, nested, last_in_batch)
     local queued = self._queued_decisions[id]
     if (queued == nil or queued == CONTINUE) and self._cached_decisions[id] == nil then
       self._queued_decisions[id] = nil
-      self.trial_executor:continue_training(trial, batch_cap(self, trial, result))
+      -- (No cap without a buffer: batch_cap is not called once it knows.)
+      self.trial_executor:continue_training(trial, self._buffered ~= false and batch_cap(self, trial, result) or nil)
       sent = true
     end
   end
