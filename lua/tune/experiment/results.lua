@@ -11,8 +11,7 @@ local TrialScheduler = require("tune.schedulers.trial_scheduler")
 
 local CONTINUE, PAUSE, STOP, NOOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE,
   TrialScheduler.STOP, TrialScheduler.NOOP
-local trial_should_stop, trial_should_checkpoint, trial_update_last_result =
-  Trial.should_stop, Trial.should_checkpoint, Trial.update_last_result
+local trial_should_stop, trial_should_checkpoint = Trial.should_stop, Trial.should_checkpoint
 local base_on_result, noop = TrialScheduler.on_trial_result, util.noop
 
 local M = {}
@@ -244,7 +243,7 @@ function process_trial_result(self, trial, result, nested, last_in_batch)
     if callbacks.hooked.on_trial_result ~= false and callbacks:has("on_trial_result") then -- (no call once known false)
       callbacks:call("on_trial_result", self.iteration, self.trials, trial, result, {})
     end
-    trial_update_last_result(trial, result)
+    trial.last_result = result -- Trial:update_last_result, without its call
   elseif decision == STOP then
     trial.last_result.done = true
   end
