@@ -183,7 +183,8 @@ function TrialRunner:_step()
   if hooked.on_step_begin ~= false and callbacks:has("on_step_begin") then callbacks:call("on_step_begin", self.iteration, self.trials, {}) end
   local next_trial = self:_update_trial_queue_and_get_next_trial()
   self:_wait_and_handle_event(next_trial)
-  self:_stop_experiment_if_needed()
+  -- (A no-op unless one of these is set: not called then.)
+  if self._fail_fast_error or self.stopper ~= nil or self.fail_fast or self._should_stop_experiment then self:_stop_experiment_if_needed() end
   if self._changes[1] ~= nil then self:_journal_changes() end -- (a no-op with no change)
   self:checkpoint(false)
   self.iteration = self.iteration + 1
@@ -344,9 +345,8 @@ end
 function TrialRunner:request_stop_experiment() self._should_stop_experiment = true end
 
 function TrialRunner:_stop_experiment_if_needed()
-  local s = self.stopper -- nearly always none: no type() call each step
   if self._fail_fast_error then error(self._fail_fast_error, 0) end
-  local stop_all = s ~= nil and type(s) == "table" and plugin.must("stopper", s, "stop_all", "boolean")
+  local stop_all = type(self.stopper) == "table" and plugin.must("stopper", self.stopper, "stop_all", "boolean")
   local fail_fast = self.fail_fast and self._has_errored
   if stop_all or fail_fast or self._should_stop_experiment then
     self:_search("set_finished", nil)
