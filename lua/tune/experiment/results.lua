@@ -205,7 +205,8 @@ function process_trial_result(self, trial, result, nested, last_in_batch)
   elseif self._table_scheduler == self.scheduler and self.scheduler.on_trial_result == base_on_result then
     decision = CONTINUE -- the base class's hook (FIFO's), which plugin.call knows without calling
   else
-    decision = self:_scheduler("on_trial_result", "decision", trial, flat) or CONTINUE
+    -- The adapter's call that TrialRunner:_scheduler makes, without that method's call.
+    decision = plugin.must("scheduler", self.scheduler, "on_trial_result", "decision", self, trial, flat) or CONTINUE
   end
   local sent = false
   -- (save_due is false, not called, without a forced save, checkpoint_freq or checkpoint_at_end.)
