@@ -207,8 +207,11 @@ static size_t handle_completed(tune_pg_manager_t *m) {
 
 size_t tune_pgm_update(tune_pg_manager_t *m) {
   size_t ready = handle_completed(m);
-  /* A factory that failed to fit once in this pass will not fit again. */
-  char *failed = m->nfactories ? tune_xcalloc(m->nfactories, 1) : NULL;
+  /* A factory that failed to fit once in this pass will not fit again.
+     Called twice a step: a few factories are marked on the stack. */
+  char small[64];
+  char *failed = m->nfactories > sizeof small ? tune_xcalloc(m->nfactories, 1)
+                                              : m->nfactories ? memset(small, 0, m->nfactories) : NULL;
   tune_backend_t *b = m->res.backend;
   tune_pg_t *pg = m->staging.head;
   while (pg) {
@@ -229,7 +232,7 @@ size_t tune_pgm_update(tune_pg_manager_t *m) {
     }
     pg = next;
   }
-  free(failed);
+  if (failed != small) free(failed);
   return ready;
 }
 
