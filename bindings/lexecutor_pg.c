@@ -45,12 +45,11 @@ static int l_stage(lua_State *L) {
 static int l_stage_trials(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
   luaL_checktype(L, 2, LUA_TTABLE);
-  lua_Integer n = luaL_len(L, 2);
   tune_pg_manager_t *m = tune_executor_pgm(ex);
   /* Staging full: the first trial to stage would end the scan, so none is
-     looked at (the steady state of a long experiment: every waiting trial
-     staged). */
-  if (!tune_pgm_can_stage(m)) n = 0;
+     looked at, nor the list's length (the steady state of a long
+     experiment: every waiting trial staged). */
+  lua_Integer n = tune_pgm_can_stage(m) ? luaL_len(L, 2) : 0;
   /* The keys and statuses as Lua strings, made once for a scan: interned,
      so a status is compared by identity. */
   lua_settop(L, 2);
