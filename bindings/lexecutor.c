@@ -368,38 +368,41 @@ static int l_default_result(lua_State *L) {
   return 1;
 }
 
-static void set_string(lua_State *L, const char *key, const char *v) {
-  if (!v) return;
-  lua_pushstring(L, v);
-  lua_setfield(L, -2, key);
+static void push_string(lua_State *L, const char *v) {
+  if (v) lua_pushstring(L, v);
+  else lua_pushnil(L);
 }
 
-/// ex:next_event(next_trial_exists, timeout[, trials]) -> {type=...,
-/// trial_id=..., ...}; with `trials` (trial_id -> trial) also trial=, and
-/// each result's config is its trial's.
+/// ex:next_event(next_trial_exists, timeout[, trials]) -> type, trial_id,
+/// trial, results, nested, checkpoint_dir, error, traceback, lost_rows
+/// (each nil where the event has none): with `trials` (trial_id -> trial)
+/// also the trial, and each result's config is its trial's. Values, not a
+/// table: get_next_executor_event makes the event's table in Lua, whose
+/// constant keys need no lookup in Lua's cache of C strings (lua_setfield).
 static int l_next_event(lua_State *L) {
   tune_executor_t *ex = tune_lexecutor_check(L);
   int next = lua_toboolean(L, 2);
   double timeout = luaL_optnumber(L, 3, 5.0);
   int trials = lua_istable(L, 4) ? 4 : 0;
+  luaL_checkstack(L, 16, "next_event");
   tune_event_t *ev = tune_executor_next_event(ex, next, timeout);
-  lua_createtable(L, 0, 6);
-  int evi = lua_gettop(L);
-  lua_pushstring(L, tune_event_type_name(ev->type));
-  lua_setfield(L, -2, "type");
-  set_string(L, "trial_id", ev->trial_id);
   /* The trial (trials[trial_id]) and its config, which each result
-     carries as Ray's do. */
-  int config = 0;
+     carries as Ray's do; both stay below the values returned. */
+  int trial = 0, config = 0;
   if (trials && ev->trial_id) {
     lua_getfield(L, trials, ev->trial_id);
     if (lua_istable(L, -1)) {
-      lua_pushvalue(L, -1);
-      lua_setfield(L, evi, "trial");
+      trial = lua_gettop(L);
       lua_getfield(L, -1, "config");
       config = lua_gettop(L);
+    } else {
+      lua_pop(L, 1);
     }
   }
+  lua_pushstring(L, tune_event_type_name(ev->type));
+  push_string(L, ev->trial_id);
+  if (trial) lua_pushvalue(L, trial);
+  else lua_pushnil(L);
   const cJSON *batch = ev->batch ? ev->batch : ev->results;
   if (batch) {
     int n = cJSON_GetArraySize(batch), nested = 0;
@@ -417,21 +420,19 @@ static int l_next_event(lua_State *L) {
       }
       lua_rawseti(L, -2, i++);
     }
-    lua_setfield(L, evi, "results");
     /* Whether any result has nested tables (the runner flattens only then). */
     lua_pushboolean(L, nested);
-    lua_setfield(L, evi, "nested");
+  } else {
+    lua_pushnil(L);
+    lua_pushnil(L);
   }
-  lua_settop(L, evi);
-  set_string(L, "checkpoint_dir", ev->checkpoint_dir);
-  set_string(L, "error", ev->error);
-  set_string(L, "traceback", ev->traceback);
-  if (ev->lost_rows) {
-    lua_pushboolean(L, 1);
-    lua_setfield(L, evi, "lost_rows");
-  }
+  push_string(L, ev->checkpoint_dir);
+  push_string(L, ev->error);
+  push_string(L, ev->traceback);
+  if (ev->lost_rows) lua_pushboolean(L, 1);
+  else lua_pushnil(L);
   tune_event_free(ev);
-  return 1;
+  return 9;
 }
 
 static int l_poll(lua_State *L) {

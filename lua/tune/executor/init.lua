@@ -368,12 +368,11 @@ function TrialExecutor:get_next_executor_event(live_trials, next_trial_exists, t
   self:stage_and_update_status(live_trials or {})
   -- The engine sets ev.trial from the trials by id, and each result's
   -- config to the trial's.
-  local ev = self._core:next_event((next_trial_exists and not self:_take_stall()) and true or false,
-    timeout or self.options.get_executor_event_wait_s, self._trials)
-  if ev.results then
-    ev.result = ev.results
-  elseif ev.checkpoint_dir then
-    ev.result = ev.checkpoint_dir
+  local t, id, trial, results, nested, dir, err, tb, lost = self._core:next_event(
+    (next_trial_exists and not self:_take_stall()) and true or false, timeout or self.options.get_executor_event_wait_s, self._trials)
+  local ev = {type = t, trial_id = id, trial = trial, results = results, nested = nested, result = results}
+  if dir or err or tb or lost then
+    ev.checkpoint_dir, ev.error, ev.traceback, ev.lost_rows, ev.result = dir, err, tb, lost, results or dir
   end
   return ev
 end
