@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "numfmt.h"
+#include "trial.h"
 #include "lbind.h"
 
 void tune_lconv_init(lua_State *L) {
@@ -23,14 +24,33 @@ void tune_lconv_init(lua_State *L) {
 /// pushed with their lengths and set raw: lua_setfield and lua_pushstring
 /// would first look each up in Lua's cache of C strings by address, which
 /// misses for parsed text (two strcmp each, 2-3 % of a simulated result).
-static int push_object(lua_State *L, const cJSON *obj, int extra) {
-  int n = 0, nested = 0;
+/// The index in tune_result_keys of `k`, an address, looked for from `from`
+/// (the keys come in the engine's order) and then from the start; -1: not one.
+static int result_key(const char *k, int from) {
+  for (int j = from; j < TUNE_RK_N; j++)
+    if (tune_result_keys[j] == k) return j;
+  for (int j = 0; j < from && j < TUNE_RK_N; j++)
+    if (tune_result_keys[j] == k) return j;
+  return -1;
+}
+
+/// `keys`, when not 0: the index of a table of Lua strings, one for each of
+/// tune_result_keys (1-based), which the engine's result keys are pushed
+/// from (its address names the key; no lookup by text).
+static int push_object(lua_State *L, const cJSON *obj, int extra, int keys) {
+  int n = 0, nested = 0, next = 0;
   for (const cJSON *c = obj->child; c; c = c->next) n++;
   lua_createtable(L, 0, n + extra);
   for (const cJSON *c = obj->child; c; c = c->next) {
     int t = c->type & 0xFF;
     if ((t == cJSON_Object || t == cJSON_Array) && c->child) nested = 1;
-    if (c->type & cJSON_StringIsConst) {
+    int rk = keys && (c->type & cJSON_StringIsConst) ? result_key(c->string, next) : -1;
+    if (rk >= 0) {
+      next = rk + 1;
+      lua_rawgeti(L, keys, rk + 1);
+      tune_lua_push_json(L, c);
+      lua_rawset(L, -3);
+    } else if (c->type & cJSON_StringIsConst) {
       /* A constant key (the engine's own fields): its address is stable,
          so Lua's cache finds it at the first compare. */
       tune_lua_push_json(L, c);
@@ -46,7 +66,20 @@ static int push_object(lua_State *L, const cJSON *obj, int extra) {
 
 int tune_lua_push_object(lua_State *L, const cJSON *obj, int extra) {
   luaL_checkstack(L, 4, "JSON nested too deeply");
-  return push_object(L, obj, extra);
+  return push_object(L, obj, extra, 0);
+}
+
+int tune_lua_push_result(lua_State *L, const cJSON *obj, int extra, int keys) {
+  luaL_checkstack(L, 4, "JSON nested too deeply");
+  return push_object(L, obj, extra, lua_absindex(L, keys));
+}
+
+void tune_lua_push_result_keys(lua_State *L) {
+  lua_createtable(L, TUNE_RK_N, 0);
+  for (int j = 0; j < TUNE_RK_N; j++) {
+    lua_pushstring(L, tune_result_keys[j]);
+    lua_rawseti(L, -2, j + 1);
+  }
 }
 
 void tune_lua_push_json(lua_State *L, const cJSON *item) {
@@ -71,7 +104,7 @@ void tune_lua_push_json(lua_State *L, const cJSON *item) {
       }
       break;
     }
-    case cJSON_Object: (void)push_object(L, item, 0); break;
+    case cJSON_Object: (void)push_object(L, item, 0, 0); break;
     default: lua_pushnil(L); break;
   }
 }

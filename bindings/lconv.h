@@ -20,6 +20,11 @@ void tune_lua_push_json(lua_State *L, const cJSON *item);
 /// A JSON object as a table with room for `extra` more fields. Returns 1
 /// when a member is a non-empty object or array (the table is nested).
 int tune_lua_push_object(lua_State *L, const cJSON *obj, int extra);
+/// tune_lua_push_object for a result of the engine's (tune_trial_fill_result),
+/// whose keys are pushed from the table at `keys` (tune_lua_push_result_keys).
+int tune_lua_push_result(lua_State *L, const cJSON *obj, int extra, int keys);
+/// Pushes a table of Lua strings, one for each of tune_result_keys.
+void tune_lua_push_result_keys(lua_State *L);
 /// Appends the JSON text of the value at `idx`. Returns 0, or -1 with a
 /// message naming the offending key path in `err`.
 int tune_lua_write_json(lua_State *L, int idx, tune_buf_t *out, char *err, size_t errlen);

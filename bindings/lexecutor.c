@@ -89,11 +89,21 @@ static lexecutor_t *check_ud(lua_State *L) {
   return luaL_checkudata(L, 1, TUNE_EXECUTOR_MT);
 }
 
+/// The registry's key (an address) of the result keys' Lua strings
+/// (tune_lua_push_result_keys), the methods' upvalue 2.
+static const char result_keys = 0;
+
 void tune_lexecutor_methods(lua_State *L, const luaL_Reg *fns) {
   luaL_getmetatable(L, TUNE_EXECUTOR_MT);
   lua_getfield(L, -1, "__index");
   lua_pushvalue(L, -2);
-  luaL_setfuncs(L, fns, 1);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &result_keys) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    tune_lua_push_result_keys(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &result_keys);
+  }
+  luaL_setfuncs(L, fns, 2);
   lua_pop(L, 2);
 }
 
@@ -406,12 +416,13 @@ static int l_next_event(lua_State *L) {
   const cJSON *batch = ev->batch ? ev->batch : ev->results;
   if (batch) {
     int n = cJSON_GetArraySize(batch), nested = 0;
+    int keys = lua_type(L, lua_upvalueindex(2)) == LUA_TTABLE ? lua_upvalueindex(2) : 0;
     lua_createtable(L, n, 0);
     int i = 1;
     for (const cJSON *r = batch->child; r; r = r->next) {
       if (!cJSON_IsObject(r)) {
         tune_lua_push_json(L, r);
-      } else if (tune_lua_push_object(L, r, config ? 1 : 0)) {
+      } else if (keys ? tune_lua_push_result(L, r, config ? 1 : 0, keys) : tune_lua_push_object(L, r, config ? 1 : 0)) {
         nested = 1;
       }
       if (config && lua_istable(L, -1)) {

@@ -109,6 +109,16 @@ void tune_trial_counters_restore(tune_trial_t *t, const cJSON *meta) {
   }
 }
 
+/* The keys the driver adds are string literals, linked without a copy
+   (cJSON_AddItemToObjectCS): a result is made per iteration. */
+const char *const tune_result_keys[TUNE_RK_N] = {
+    "done", "timesteps_total", "episodes_total", "training_iteration",
+    "neg_mean_loss", "date", "timestamp", "time_this_iter_s",
+    "time_total_s", "pid", "hostname", "node_ip",
+    "trial_id", "experiment_id", "time_since_restore", "timesteps_since_restore",
+    "iterations_since_restore", "experiment_tag"};
+#define RK(name) tune_result_keys[TUNE_RK_##name]
+
 /// The date text of whole second `secs`, cached: results arrive many per second.
 static const char *date_text(time_t secs) {
   static time_t cached = -1;
@@ -124,20 +134,18 @@ static const char *date_text(time_t secs) {
 
 static void add_time_fields(cJSON *o, double ts) {
   time_t secs = (time_t)ts;
-  cJSON_AddItemToObjectCS(o, "date", cJSON_CreateString(date_text(secs)));
-  cJSON_AddItemToObjectCS(o, "timestamp", tune_json_new_int((int64_t)secs));
+  cJSON_AddItemToObjectCS(o, RK(DATE), cJSON_CreateString(date_text(secs)));
+  cJSON_AddItemToObjectCS(o, RK(TIMESTAMP), tune_json_new_int((int64_t)secs));
 }
 
 static void add_proc_fields(cJSON *o, const tune_trial_t *t, const tune_proc_info_t *info) {
-  cJSON_AddItemToObjectCS(o, "pid", tune_json_new_int(info->pid));
-  cJSON_AddItemToObjectCS(o, "hostname", cJSON_CreateString(info->hostname ? info->hostname : ""));
-  cJSON_AddItemToObjectCS(o, "node_ip", cJSON_CreateString(info->node_ip ? info->node_ip : ""));
-  cJSON_AddItemToObjectCS(o, "trial_id", cJSON_CreateString(t->id));
-  cJSON_AddItemToObjectCS(o, "experiment_id", cJSON_CreateString(t->experiment_id));
+  cJSON_AddItemToObjectCS(o, RK(PID), tune_json_new_int(info->pid));
+  cJSON_AddItemToObjectCS(o, RK(HOSTNAME), cJSON_CreateString(info->hostname ? info->hostname : ""));
+  cJSON_AddItemToObjectCS(o, RK(NODE_IP), cJSON_CreateString(info->node_ip ? info->node_ip : ""));
+  cJSON_AddItemToObjectCS(o, RK(TRIAL_ID), cJSON_CreateString(t->id));
+  cJSON_AddItemToObjectCS(o, RK(EXPERIMENT_ID), cJSON_CreateString(t->experiment_id));
 }
 
-/* The keys the driver adds are string literals, linked without a copy
-   (cJSON_AddItemToObjectCS): a result is made per iteration. */
 
 /* Keys the driver fills. Ray overwrites some (result.update) and only
    defaults others (result.setdefault): a report may set those itself. */
@@ -188,7 +196,7 @@ cJSON *tune_trial_fill_result(tune_trial_t *t, cJSON *r, double dt, double ts, c
   double this_iter = cJSON_IsNumber(found[K_TIME_THIS_ITER]) ? found[K_TIME_THIS_ITER]->valuedouble : dt;
   t->time_total += this_iter;
   t->time_since_restore += this_iter;
-  if (!found[K_DONE]) cJSON_AddItemToObjectCS(r, "done", cJSON_CreateFalse());
+  if (!found[K_DONE]) cJSON_AddItemToObjectCS(r, RK(DONE), cJSON_CreateFalse());
   if (cJSON_IsNumber(found[K_TS_THIS_ITER])) {
     t->has_timesteps = 1;
     t->timesteps_total += found[K_TS_THIS_ITER]->valuedouble;
@@ -198,20 +206,21 @@ cJSON *tune_trial_fill_result(tune_trial_t *t, cJSON *r, double dt, double ts, c
     t->has_episodes = 1;
     t->episodes_total += found[K_EP_THIS_ITER]->valuedouble;
   }
-  if (t->has_timesteps && !found[K_TS_TOTAL]) cJSON_AddItemToObjectCS(r, "timesteps_total", number(t->timesteps_total));
-  if (t->has_episodes && !found[K_EP_TOTAL]) cJSON_AddItemToObjectCS(r, "episodes_total", number(t->episodes_total));
-  if (!found[K_ITERATION]) cJSON_AddItemToObjectCS(r, "training_iteration", tune_json_new_int(t->iteration));
+  if (t->has_timesteps && !found[K_TS_TOTAL])
+    cJSON_AddItemToObjectCS(r, RK(TIMESTEPS_TOTAL), number(t->timesteps_total));
+  if (t->has_episodes && !found[K_EP_TOTAL]) cJSON_AddItemToObjectCS(r, RK(EPISODES_TOTAL), number(t->episodes_total));
+  if (!found[K_ITERATION]) cJSON_AddItemToObjectCS(r, RK(TRAINING_ITERATION), tune_json_new_int(t->iteration));
   if (cJSON_IsNumber(found[K_MEAN_LOSS]) && found[K_MEAN_LOSS]->valuedouble != 0 && !found[K_NEG_MEAN_LOSS])
-    cJSON_AddItemToObjectCS(r, "neg_mean_loss", cJSON_CreateNumber(-found[K_MEAN_LOSS]->valuedouble));
+    cJSON_AddItemToObjectCS(r, RK(NEG_MEAN_LOSS), cJSON_CreateNumber(-found[K_MEAN_LOSS]->valuedouble));
   add_time_fields(r, ts);
   if (found[K_TIME_THIS_ITER]) cJSON_Delete(cJSON_DetachItemViaPointer(r, found[K_TIME_THIS_ITER]));
-  cJSON_AddItemToObjectCS(r, "time_this_iter_s", cJSON_CreateNumber(this_iter));
-  cJSON_AddItemToObjectCS(r, "time_total_s", cJSON_CreateNumber(t->time_total));
+  cJSON_AddItemToObjectCS(r, RK(TIME_THIS_ITER_S), cJSON_CreateNumber(this_iter));
+  cJSON_AddItemToObjectCS(r, RK(TIME_TOTAL_S), cJSON_CreateNumber(t->time_total));
   add_proc_fields(r, t, info);
-  cJSON_AddItemToObjectCS(r, "time_since_restore", cJSON_CreateNumber(t->time_since_restore));
-  cJSON_AddItemToObjectCS(r, "timesteps_since_restore", number(t->timesteps_since_restore));
-  cJSON_AddItemToObjectCS(r, "iterations_since_restore", tune_json_new_int(t->iterations_since_restore));
-  cJSON_AddItemToObjectCS(r, "experiment_tag", cJSON_CreateString(t->tag));
+  cJSON_AddItemToObjectCS(r, RK(TIME_SINCE_RESTORE), cJSON_CreateNumber(t->time_since_restore));
+  cJSON_AddItemToObjectCS(r, RK(TIMESTEPS_SINCE_RESTORE), number(t->timesteps_since_restore));
+  cJSON_AddItemToObjectCS(r, RK(ITERATIONS_SINCE_RESTORE), tune_json_new_int(t->iterations_since_restore));
+  cJSON_AddItemToObjectCS(r, RK(EXPERIMENT_TAG), cJSON_CreateString(t->tag));
   /* "config" is added where results are written and converted, not copied
      into every result here (docs/architecture.md, "Result hot path"). */
   return r;

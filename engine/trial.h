@@ -103,6 +103,21 @@ typedef struct {
 /// rather than one only the trainable reports.
 int tune_result_key_is_filled(const char *k, size_t len);
 
+/// The keys tune_trial_fill_result adds to a result, in the order it adds
+/// them: string literals linked without a copy (cJSON_AddItemToObjectCS),
+/// which the Lua binding knows by their addresses (a Lua string kept for
+/// each, no lookup by text).
+enum {
+  TUNE_RK_DONE, TUNE_RK_TIMESTEPS_TOTAL, TUNE_RK_EPISODES_TOTAL,
+  TUNE_RK_TRAINING_ITERATION, TUNE_RK_NEG_MEAN_LOSS, TUNE_RK_DATE,
+  TUNE_RK_TIMESTAMP, TUNE_RK_TIME_THIS_ITER_S, TUNE_RK_TIME_TOTAL_S,
+  TUNE_RK_PID, TUNE_RK_HOSTNAME, TUNE_RK_NODE_IP,
+  TUNE_RK_TRIAL_ID, TUNE_RK_EXPERIMENT_ID, TUNE_RK_TIME_SINCE_RESTORE,
+  TUNE_RK_TIMESTEPS_SINCE_RESTORE, TUNE_RK_ITERATIONS_SINCE_RESTORE, TUNE_RK_EXPERIMENT_TAG,
+  TUNE_RK_N
+};
+extern const char *const tune_result_keys[TUNE_RK_N];
+
 /// Completes one report into a result: updates the counters and adds the
 /// auto-filled fields. Takes ownership of `metrics` and returns it filled.
 /// `dt` is the time the worker measured for the step, `ts` its wall clock.
