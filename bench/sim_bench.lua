@@ -5,7 +5,10 @@
 -- 8; medians of BENCH_REPEATS runs.
 --   tunelua bench/sim_bench.lua          (part of: cmake --build build --target bench)
 -- Environment: BENCH_SIM_TRIALS (1000), BENCH_SIM_ITERS (100), BENCH_REPEATS (3),
--- BENCH_DIR (a directory on disk; default: build/bench-sim).
+-- BENCH_DIR (a directory on disk; default: build/bench-sim), BENCH_KEEP=1
+-- (leave the runs' directories for the caller to remove: several benches
+-- in a row, such as this build's and a baseline's taking turns, then all
+-- create their files with no removal's slowdown between them).
 local tune = require("tune")
 local core = require("tune.core")
 
@@ -67,6 +70,6 @@ for _, buffer in ipairs({1, 8}) do
       name, buffer, n, median(rates), REPEATS, rates[1], rates[#rates])
   end
 end
-settle.remove(DIR)
+if os.getenv("BENCH_KEEP") ~= "1" then settle.remove(DIR) end
 print(string.format("simulator: %d trials x %d iterations, 8 slots, default loggers on", TRIALS, ITERS))
 for _, l in ipairs(out) do print(l) end
