@@ -150,6 +150,33 @@ describe("Searchers resumed after a crash", function()
     end
   end)
 
+  it("a searcher given missed results from progress.csv (result.json lost) reads them nested", function()
+    -- The crash can come between a row's two files: then the rows are
+    -- read back from progress.csv, where they are flat (config/x); the
+    -- searcher was given result["config/x"] and no result.config.
+    local exp = "spec/fixtures/experiments/searcher_results_resume.lua"
+    local code, ref = run("--num-cpus 1 " .. exp .. " " .. support.tmpdir("rec-csv-ref"))
+    assert.equal(0, code, ref)
+    local dir = support.tmpdir("rec-csv")
+    local args = "--num-cpus 1 " .. exp .. " " .. dir
+    local out
+    code, out = run(args, "TUNE_TEST_CRASH_AT_WRITE=18")
+    assert.equal(137, code, out)
+    local emptied = 0
+    for _, name in ipairs(core.listdir(dir .. "/rec")) do
+      local path = dir .. "/rec/" .. name .. "/result.json"
+      if core.stat(path) and core.stat(dir .. "/rec/" .. name .. "/progress.csv") then
+        local f = assert(io.open(path, "w"))
+        f:close()
+        emptied = emptied + 1
+      end
+    end
+    assert.is_true(emptied > 0)
+    code, out = run("--resume " .. args)
+    assert.equal(0, code, out)
+    assert.equal(line(ref, "SEEN"), line(out, "SEEN"))
+  end)
+
   it("says which logged line it cannot give again to the searcher", function()
     local exp = "spec/fixtures/experiments/searcher_results_resume.lua"
     local dir = support.tmpdir("rec-damaged")

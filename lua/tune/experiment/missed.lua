@@ -29,6 +29,22 @@ end
 
 local function iteration(r) return type(r) == "table" and tonumber(r.training_iteration) or nil end
 
+--- A progress.csv row (`config/x`, `val/loss`) nested again as the
+--- result was (`config.x`): a searcher reads result.config.
+local function unflatten(row)
+  local out = {}
+  for k, v in pairs(row) do
+    local t, rest = out, k
+    for part, more in k:gmatch("([^/]+)(/?)") do
+      if more == "" then break end
+      if type(t[part]) ~= "table" then t[part] = {} end
+      t, rest = t[part], rest:sub(#part + 2)
+    end
+    if type(t[rest]) ~= "table" then t[rest] = v end -- (an empty config's column beside none)
+  end
+  return out
+end
+
 --- A trial's logged results (result.json's complete lines, else progress.csv's rows), in order.
 local function logged(t)
   local dir = rawget(t, "logdir")
@@ -49,7 +65,10 @@ local function logged(t)
   if #rows == 0 then
     text = core.read_file(util.join(dir, "progress.csv"))
     text = text and text:match("^(.*\n)")
-    if text then rows = require("tune.analysis.results").parse_progress_csv(text) end
+    if text then
+      rows = require("tune.analysis.results").parse_progress_csv(text)
+      for i, row in ipairs(rows) do rows[i] = unflatten(row) end
+    end
   end
   return rows
 end
