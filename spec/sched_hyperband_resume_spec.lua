@@ -150,6 +150,27 @@ describe("Searchers resumed after a crash", function()
     end
   end)
 
+  --- The searcher experiment crashed at write 18 in a fresh DIR, then each
+  --- trial's result.json rewritten to what rewrite(path, text) returns
+  --- (unchanged where nil; at least one must change): its arguments and DIR.
+  local function crashed_and_rewritten(name, rewrite)
+    local dir = support.tmpdir(name)
+    local args = "--num-cpus 1 spec/fixtures/experiments/searcher_results_resume.lua " .. dir
+    local code, out = run(args, "TUNE_TEST_CRASH_AT_WRITE=18")
+    assert.equal(137, code, out)
+    local changed = 0
+    for _, trial in ipairs(core.listdir(dir .. "/rec")) do
+      local path = dir .. "/rec/" .. trial .. "/result.json"
+      local text = rewrite(path, core.read_file(path))
+      if text then
+        assert(core.write_atomic(path, text))
+        changed = changed + 1
+      end
+    end
+    assert.is_true(changed > 0)
+    return args, dir
+  end
+
   it("a searcher given missed results from progress.csv (result.json lost) reads them nested", function()
     -- The crash can come between a row's two files: then the rows are
     -- read back from progress.csv, where they are flat (config/x); the
@@ -157,44 +178,21 @@ describe("Searchers resumed after a crash", function()
     local exp = "spec/fixtures/experiments/searcher_results_resume.lua"
     local code, ref = run("--num-cpus 1 " .. exp .. " " .. support.tmpdir("rec-csv-ref"))
     assert.equal(0, code, ref)
-    local dir = support.tmpdir("rec-csv")
-    local args = "--num-cpus 1 " .. exp .. " " .. dir
+    local args = crashed_and_rewritten("rec-csv", function(path, text)
+      if text and core.stat(path:gsub("result%.json$", "progress.csv")) then return "" end
+    end)
     local out
-    code, out = run(args, "TUNE_TEST_CRASH_AT_WRITE=18")
-    assert.equal(137, code, out)
-    local emptied = 0
-    for _, name in ipairs(core.listdir(dir .. "/rec")) do
-      local path = dir .. "/rec/" .. name .. "/result.json"
-      if core.stat(path) and core.stat(dir .. "/rec/" .. name .. "/progress.csv") then
-        local f = assert(io.open(path, "w"))
-        f:close()
-        emptied = emptied + 1
-      end
-    end
-    assert.is_true(emptied > 0)
     code, out = run("--resume " .. args)
     assert.equal(0, code, out)
     assert.equal(line(ref, "SEEN"), line(out, "SEEN"))
   end)
 
   it("says which logged line it cannot give again to the searcher", function()
-    local exp = "spec/fixtures/experiments/searcher_results_resume.lua"
-    local dir = support.tmpdir("rec-damaged")
-    local args = "--num-cpus 1 " .. exp .. " " .. dir
-    local code, out = run(args, "TUNE_TEST_CRASH_AT_WRITE=18")
-    assert.equal(137, code, out)
-    local damaged = 0
-    for _, name in ipairs(core.listdir(dir .. "/rec")) do
-      local f = dir .. "/rec/" .. name .. "/result.json"
-      local text = core.read_file(f)
+    local args, dir = crashed_and_rewritten("rec-damaged", function(_, text)
       local first, rest = (text or ""):match("^([^\n]*)\n(.*)$")
-      if first then
-        assert(core.write_atomic(f, first:sub(1, 10) .. "#\n" .. rest))
-        damaged = damaged + 1
-      end
-    end
-    assert.is_true(damaged > 0)
-    code, out = run("--resume " .. args)
+      if first then return first:sub(1, 10) .. "#\n" .. rest end
+    end)
+    local code, out = run("--resume " .. args)
     assert.equal(0, code, out)
     local warning = "tunelua warning: resuming, line 1 of " .. dir .. "/rec/"
     assert.truthy(out:find(warning, 1, true), out)
