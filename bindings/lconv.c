@@ -115,6 +115,7 @@ typedef struct {
   const char *path[64]; ///< a key, or NULL: an array index (idx)
   lua_Integer idx[64];   ///< formatted only when an error names the path
   int depth;
+  int array_mt; ///< stack index of the metatable that marks an array (tune.array)
 } wctx_t;
 
 /// The path to the value at c->depth; a deep one as its first steps and
@@ -140,17 +141,38 @@ static int werr(wctx_t *c, const char *what) {
 
 static int write_value(lua_State *L, int idx, tune_buf_t *out, wctx_t *c);
 
-/// A member's key text and where its key sits in the keys' table.
+/// A member's key text, the stack slot of its value, and 1 for a number
+/// key (after a string key of the same text: {["1"] = a, [1] = b}).
 typedef struct {
   const char *s;
   size_t len;
-  lua_Integer pos;
+  int value;
+  int number;
 } jkey_t;
 
-static int jkey_cmp(const void *a, const void *b) {
-  const jkey_t *x = a, *y = b;
+static inline int jkey_cmp(const jkey_t *x, const jkey_t *y) {
+  if (x->len && y->len && x->s[0] != y->s[0]) return (unsigned char)x->s[0] - (unsigned char)y->s[0];
   int d = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
-  return d ? d : (x->len > y->len) - (x->len < y->len);
+  if (d) return d;
+  return x->len != y->len ? (x->len > y->len) - (x->len < y->len) : x->number - y->number;
+}
+
+static int jkey_qcmp(const void *a, const void *b) { return jkey_cmp(a, b); }
+
+/// In the order of the keys' text, bytewise: by insertion for the few
+/// members of most objects (glibc's qsort is a merge sort through a
+/// function pointer, a fifth of an encoding's instructions), qsort beyond.
+static void sort_keys(jkey_t *a, size_t n) {
+  if (n > 24) {
+    qsort(a, n, sizeof *a, jkey_qcmp);
+    return;
+  }
+  for (size_t i = 1; i < n; i++) {
+    jkey_t x = a[i];
+    size_t j = i;
+    for (; j > 0 && jkey_cmp(&a[j - 1], &x) > 0; j--) a[j] = a[j - 1];
+    a[j] = x;
+  }
 }
 
 /// 1 when the table at idx is a sequence 1..n (n > 0), with n in *len.
@@ -176,78 +198,71 @@ static int is_sequence(lua_State *L, int idx, lua_Integer *len) {
   return count == n && n > 0;
 }
 
+static int write_array(lua_State *L, int idx, lua_Integer n, tune_buf_t *out, wctx_t *c) {
+  tune_buf_putc(out, '[');
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (i > 1) tune_buf_putc(out, ',');
+    lua_rawgeti(L, idx, i);
+    if (c->depth < 64) {
+      c->path[c->depth] = NULL;
+      c->idx[c->depth] = i;
+    }
+    c->depth++;
+    int rc = write_value(L, lua_gettop(L), out, c);
+    c->depth--;
+    lua_pop(L, 1);
+    if (rc < 0) return rc;
+  }
+  tune_buf_putc(out, ']');
+  return 0;
+}
+
 static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
   if (c->depth >= TUNE_JSON_MAX_DEPTH) return werr(c, "table nested too deeply (a cycle?)");
   luaL_checkstack(L, 8, "JSON nested too deeply");
   int is_array = 0;
   if (lua_getmetatable(L, idx)) {
-    luaL_getmetatable(L, TUNE_ARRAY_MT);
-    is_array = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
+    is_array = lua_rawequal(L, -1, c->array_mt);
+    lua_pop(L, 1);
   }
   lua_Integer n = 0;
-  if (is_array || is_sequence(L, idx, &n)) {
-    n = (lua_Integer)lua_rawlen(L, idx);
-    tune_buf_putc(out, '[');
-    for (lua_Integer i = 1; i <= n; i++) {
-      if (i > 1) tune_buf_putc(out, ',');
-      lua_rawgeti(L, idx, i);
-      if (c->depth < 64) {
-        c->path[c->depth] = NULL;
-        c->idx[c->depth] = i;
-      }
-      c->depth++;
-      int rc = write_value(L, lua_gettop(L), out, c);
-      c->depth--;
-      lua_pop(L, 1);
-      if (rc < 0) return rc;
-    }
-    tune_buf_putc(out, ']');
-    return 0;
-  }
+  if (is_array || is_sequence(L, idx, &n)) return write_array(L, idx, (lua_Integer)lua_rawlen(L, idx), out, c);
   /* An object's members in the order of their keys' text (bytewise), so
      that the same table gives the same text in every process: a Lua
-     table's traversal order depends on a per-process seed. The keys'
-     texts are held in a table on the stack (for number keys, the text
-     made here) beside the keys themselves; the array sorted lives in a
-     userdata, so that an error raised below frees it. */
-  lua_Integer count = 0;
+     table's traversal order depends on a per-process seed. One pass leaves
+     each key and value on the stack (a number key replaced there by its
+     text), where the sorted array points: no table is made and no value
+     looked up again. The array lives on the C stack, or for a large object
+     in a userdata above the members, so that an error raised below frees
+     it. (Stack room is checked without raising: the caller's buffer is
+     freed on return.) */
+  int base = lua_gettop(L);
   lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    count++;
-  }
-  lua_createtable(L, (int)count, 0); /* texts */
-  int texts = lua_gettop(L);
-  lua_createtable(L, (int)count, 0); /* keys */
-  int keys = lua_gettop(L);
-  jkey_t *order = lua_newuserdatauv(L, (size_t)(count ? count : 1) * sizeof *order, 0);
-  lua_Integer k = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx) && k < count) {
-    lua_pop(L, 1);
-    char keybuf[64];
-    int kt = lua_type(L, -1);
-    if (kt == LUA_TSTRING) {
-      lua_pushvalue(L, -1);
-    } else if (kt == LUA_TNUMBER) {
-      if (lua_isinteger(L, -1)) snprintf(keybuf, sizeof keybuf, "%lld", (long long)lua_tointeger(L, -1));
-      else snprintf(keybuf, sizeof keybuf, "%.17g", lua_tonumber(L, -1));
+  /* [.. key value key]; lua_next takes the copy, and at the end leaves only the pairs. */
+  while (lua_checkstack(L, 3) && lua_next(L, idx)) lua_pushvalue(L, -2);
+  if (!lua_checkstack(L, 8)) return werr(c, "a table too large to encode");
+  lua_Integer k = (lua_gettop(L) - base) / 2;
+  jkey_t small[32];
+  jkey_t *order = k > 32 ? lua_newuserdatauv(L, (size_t)k * sizeof *order, 0) : small;
+  for (lua_Integer i = 0; i < k; i++) {
+    int ks = base + 2 * (int)i + 1;
+    int kt = lua_type(L, ks);
+    if (kt == LUA_TNUMBER) {
+      char keybuf[64];
+      if (lua_isinteger(L, ks)) snprintf(keybuf, sizeof keybuf, "%lld", (long long)lua_tointeger(L, ks));
+      else snprintf(keybuf, sizeof keybuf, "%.17g", lua_tonumber(L, ks));
       lua_pushstring(L, keybuf);
-    } else {
+      lua_replace(L, ks);
+    } else if (kt != LUA_TSTRING) {
       char what[96];
       snprintf(what, sizeof what, "cannot encode a table key of type %s", lua_typename(L, kt));
       return werr(c, what);
     }
-    k++;
-    order[k - 1].s = lua_tolstring(L, -1, &order[k - 1].len);
-    order[k - 1].pos = k;
-    lua_rawseti(L, texts, k);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, keys, k);
+    order[i].s = lua_tolstring(L, ks, &order[i].len);
+    order[i].value = ks + 1;
+    order[i].number = kt == LUA_TNUMBER;
   }
-  if (k < count) lua_pop(L, 1); /* the key lua_next left */
-  qsort(order, (size_t)k, sizeof *order, jkey_cmp);
+  sort_keys(order, (size_t)k);
   tune_buf_putc(out, '{');
   for (lua_Integer i = 0; i < k; i++) {
     const char *key = order[i].s;
@@ -263,16 +278,13 @@ static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
     if (i > 0) tune_buf_putc(out, ',');
     tune_json_write_string(out, key, klen);
     tune_buf_putc(out, ':');
-    lua_rawgeti(L, keys, order[i].pos);
-    lua_rawget(L, idx);
     if (c->depth < 64) c->path[c->depth] = key;
     c->depth++;
-    int rc = write_value(L, lua_gettop(L), out, c);
+    int rc = write_value(L, order[i].value, out, c);
     c->depth--;
-    lua_pop(L, 1);
     if (rc < 0) return rc;
   }
-  lua_settop(L, texts - 1);
+  lua_settop(L, base);
   tune_buf_putc(out, '}');
   return 0;
 }
@@ -313,6 +325,9 @@ int tune_lua_write_json(lua_State *L, int idx, tune_buf_t *out, char *err, size_
   c.errlen = errlen;
   idx = lua_absindex(L, idx);
   int top = lua_gettop(L);
+  luaL_checkstack(L, 8, "JSON");
+  luaL_getmetatable(L, TUNE_ARRAY_MT);
+  c.array_mt = lua_gettop(L);
   int rc = write_value(L, idx, out, &c);
   lua_settop(L, top);
   return rc;
@@ -341,7 +356,16 @@ static void sort_members(cJSON *obj) {
   if (!members) return;
   size_t i = 0;
   for (cJSON *m = obj->child; m; m = m->next) members[i++] = m;
-  qsort(members, n, sizeof *members, member_cmp);
+  if (n > 24) {
+    qsort(members, n, sizeof *members, member_cmp);
+  } else {
+    for (i = 1; i < n; i++) { /* by insertion, as sort_keys */
+      cJSON *x = members[i];
+      size_t j = i;
+      for (; j > 0 && strcmp(members[j - 1]->string, x->string) > 0; j--) members[j] = members[j - 1];
+      members[j] = x;
+    }
+  }
   for (i = 0; i < n; i++) {
     members[i]->next = i + 1 < n ? members[i + 1] : NULL;
     members[i]->prev = i > 0 ? members[i - 1] : members[n - 1]; /* cJSON: the first's prev is the last */

@@ -66,6 +66,15 @@ describe("Ray's LoggerSuite", function()
     for i = 40, 1, -1 do t2["k" .. i] = i end
     assert.equal(core.json_encode(t1), core.json_encode(t2))
     assert.equal('{"a":1,"b":{"c":3,"d":2}}', core.json_encode({b = {d = 2, c = 3}, a = 1}))
+    -- Bytewise (UTF-8 after ASCII), a few keys as many; a number key after
+    -- a string key of the same text, in every run.
+    local t3, t4 = {}, {}
+    for i = 1, 20 do t3["k" .. i] = i end
+    for i = 20, 1, -1 do t4["k" .. i] = i end
+    assert.equal(core.json_encode(t3), core.json_encode(t4))
+    assert.equal(1, core.json_encode(t3):find('{"k1":1,"k10":10,', 1, true))
+    assert.equal('{"1":"s","1":"n","z":2,"é":3,"ü":{"1.5":1,"10":2,"9":3}}',
+      core.json_encode({["é"] = 3, [1] = "n", z = 2, ["1"] = "s", ["ü"] = {[9] = 3, [1.5] = 1, [10] = 2}}))
   end)
 
   it("testCSVEmptyHeader: a trial started twice before its first result still has the CSV header", function()
