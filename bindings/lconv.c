@@ -141,6 +141,9 @@ static int werr(wctx_t *c, const char *what) {
 
 static int write_value(lua_State *L, int idx, tune_buf_t *out, wctx_t *c);
 
+/// Members beyond which an object's pairs do not wait on the Lua stack.
+#define LARGE_OBJECT 50000
+
 /// A member's key text, the stack slot of its value, and 1 for a number
 /// key (after a string key of the same text: {["1"] = a, [1] = b}).
 typedef struct {
@@ -217,52 +220,11 @@ static int write_array(lua_State *L, int idx, lua_Integer n, tune_buf_t *out, wc
   return 0;
 }
 
-static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
-  if (c->depth >= TUNE_JSON_MAX_DEPTH) return werr(c, "table nested too deeply (a cycle?)");
-  luaL_checkstack(L, 8, "JSON nested too deeply");
-  int is_array = 0;
-  if (lua_getmetatable(L, idx)) {
-    is_array = lua_rawequal(L, -1, c->array_mt);
-    lua_pop(L, 1);
-  }
-  lua_Integer n = 0;
-  if (is_array || is_sequence(L, idx, &n)) return write_array(L, idx, (lua_Integer)lua_rawlen(L, idx), out, c);
-  /* An object's members in the order of their keys' text (bytewise), so
-     that the same table gives the same text in every process: a Lua
-     table's traversal order depends on a per-process seed. One pass leaves
-     each key and value on the stack (a number key replaced there by its
-     text), where the sorted array points: no table is made and no value
-     looked up again. The array lives on the C stack, or for a large object
-     in a userdata above the members, so that an error raised below frees
-     it. (Stack room is checked without raising: the caller's buffer is
-     freed on return.) */
-  int base = lua_gettop(L);
-  lua_pushnil(L);
-  /* [.. key value key]; lua_next takes the copy, and at the end leaves only the pairs. */
-  while (lua_checkstack(L, 3) && lua_next(L, idx)) lua_pushvalue(L, -2);
-  if (!lua_checkstack(L, 8)) return werr(c, "a table too large to encode");
-  lua_Integer k = (lua_gettop(L) - base) / 2;
-  jkey_t small[32];
-  jkey_t *order = k > 32 ? lua_newuserdatauv(L, (size_t)k * sizeof *order, 0) : small;
-  for (lua_Integer i = 0; i < k; i++) {
-    int ks = base + 2 * (int)i + 1;
-    int kt = lua_type(L, ks);
-    if (kt == LUA_TNUMBER) {
-      char keybuf[64];
-      if (lua_isinteger(L, ks)) snprintf(keybuf, sizeof keybuf, "%lld", (long long)lua_tointeger(L, ks));
-      else snprintf(keybuf, sizeof keybuf, "%.17g", lua_tonumber(L, ks));
-      lua_pushstring(L, keybuf);
-      lua_replace(L, ks);
-    } else if (kt != LUA_TSTRING) {
-      char what[96];
-      snprintf(what, sizeof what, "cannot encode a table key of type %s", lua_typename(L, kt));
-      return werr(c, what);
-    }
-    order[i].s = lua_tolstring(L, ks, &order[i].len);
-    order[i].value = ks + 1;
-    order[i].number = kt == LUA_TNUMBER;
-  }
-  sort_keys(order, (size_t)k);
+/// Writes the members sorted in `order` (k of them): each key's text and
+/// the value at the stack slot `value`, or (with `keys`, a large object's
+/// table of its keys) the table's value for keys[value].
+static int write_members(lua_State *L, int idx, jkey_t *order, lua_Integer k, int keys, tune_buf_t *out,
+                         wctx_t *c) {
   tune_buf_putc(out, '{');
   for (lua_Integer i = 0; i < k; i++) {
     const char *key = order[i].s;
@@ -278,15 +240,118 @@ static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
     if (i > 0) tune_buf_putc(out, ',');
     tune_json_write_string(out, key, klen);
     tune_buf_putc(out, ':');
+    int value = order[i].value;
+    if (keys) {
+      lua_rawgeti(L, keys, value);
+      lua_rawget(L, idx);
+      value = lua_gettop(L);
+    }
     if (c->depth < 64) c->path[c->depth] = key;
     c->depth++;
-    int rc = write_value(L, order[i].value, out, c);
+    int rc = write_value(L, value, out, c);
     c->depth--;
+    if (keys) lua_pop(L, 1);
     if (rc < 0) return rc;
   }
-  lua_settop(L, base);
   tune_buf_putc(out, '}');
   return 0;
+}
+
+/// The key at `slot` as text, in place (a number key's made here), in *key;
+/// -1 for a key of another type.
+static int key_text(lua_State *L, int slot, jkey_t *key, wctx_t *c) {
+  int kt = lua_type(L, slot);
+  if (kt == LUA_TNUMBER) {
+    char keybuf[64];
+    if (lua_isinteger(L, slot)) snprintf(keybuf, sizeof keybuf, "%lld", (long long)lua_tointeger(L, slot));
+    else snprintf(keybuf, sizeof keybuf, "%.17g", lua_tonumber(L, slot));
+    lua_pushstring(L, keybuf);
+    lua_replace(L, slot);
+  } else if (kt != LUA_TSTRING) {
+    char what[96];
+    snprintf(what, sizeof what, "cannot encode a table key of type %s", lua_typename(L, kt));
+    return werr(c, what);
+  }
+  key->s = lua_tolstring(L, slot, &key->len);
+  key->number = kt == LUA_TNUMBER;
+  return 0;
+}
+
+/// An object too large for its members to wait on the stack: its keys'
+/// texts and the keys themselves in two tables, the array sorted in a
+/// userdata, each value looked up again as it is written.
+static int write_large_object(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
+  lua_Integer count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+  }
+  lua_createtable(L, (int)count, 0); /* texts */
+  int texts = lua_gettop(L);
+  lua_createtable(L, (int)count, 0); /* keys */
+  int keys = lua_gettop(L);
+  jkey_t *order = lua_newuserdatauv(L, (size_t)(count ? count : 1) * sizeof *order, 0);
+  lua_Integer k = 0;
+  lua_pushnil(L);
+  while (k < count && lua_next(L, idx)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, keys, k + 1); /* [.. key text] */
+    if (key_text(L, lua_gettop(L), &order[k], c) < 0) return -1;
+    order[k].value = (int)(k + 1);
+    lua_rawseti(L, texts, k + 1);
+    k++;
+  }
+  if (k == count && count > 0) lua_pop(L, 1); /* the key lua_next left */
+  sort_keys(order, (size_t)k);
+  int rc = write_members(L, idx, order, k, keys, out, c);
+  lua_settop(L, texts - 1);
+  return rc;
+}
+
+static int write_table(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {
+  if (c->depth >= TUNE_JSON_MAX_DEPTH) return werr(c, "table nested too deeply (a cycle?)");
+  luaL_checkstack(L, 8, "JSON nested too deeply");
+  int is_array = 0;
+  if (lua_getmetatable(L, idx)) {
+    is_array = lua_rawequal(L, -1, c->array_mt);
+    lua_pop(L, 1);
+  }
+  lua_Integer n = 0;
+  if (is_array || is_sequence(L, idx, &n)) return write_array(L, idx, (lua_Integer)lua_rawlen(L, idx), out, c);
+  /* An object's members in the order of their keys' text (bytewise), so
+     that the same table gives the same text in every process: a Lua
+     table's traversal order depends on a per-process seed. One pass leaves
+     each key and value on the stack (a number key replaced there by its
+     text), where the sorted array points: no table is made and no value
+     looked up again. The array lives on the C stack, or in a userdata
+     above the members, so that an error raised below frees it. An object
+     of more members than the stack takes goes the slower way. (Stack room
+     is checked without raising: the caller's buffer is freed on return.) */
+  int base = lua_gettop(L);
+  lua_pushnil(L);
+  /* [.. key value key]; lua_next takes the copy, and at the end leaves only the pairs. */
+  int room = 1;
+  while ((room = lua_gettop(L) - base < 2 * LARGE_OBJECT && lua_checkstack(L, 3)) && lua_next(L, idx))
+    lua_pushvalue(L, -2);
+  if (!room || !lua_checkstack(L, 8)) {
+    lua_settop(L, base);
+    return write_large_object(L, idx, out, c);
+  }
+  lua_Integer k = (lua_gettop(L) - base) / 2;
+  jkey_t small[32];
+  jkey_t *order = k > 32 ? lua_newuserdatauv(L, (size_t)k * sizeof *order, 0) : small;
+  for (lua_Integer i = 0; i < k; i++) {
+    int ks = base + 2 * (int)i + 1;
+    if (key_text(L, ks, &order[i], c) < 0) return -1;
+    order[i].value = ks + 1;
+  }
+  sort_keys(order, (size_t)k);
+  int rc = write_members(L, idx, order, k, 0, out, c);
+  lua_settop(L, base);
+  return rc;
 }
 
 static int write_value(lua_State *L, int idx, tune_buf_t *out, wctx_t *c) {

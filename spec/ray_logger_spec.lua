@@ -75,6 +75,16 @@ describe("Ray's LoggerSuite", function()
     assert.equal(1, core.json_encode(t3):find('{"k1":1,"k10":10,', 1, true))
     assert.equal('{"1":"s","1":"n","z":2,"é":3,"ü":{"1.5":1,"10":2,"9":3}}',
       core.json_encode({["é"] = 3, [1] = "n", z = 2, ["1"] = "s", ["ü"] = {[9] = 3, [1.5] = 1, [10] = 2}}))
+    -- An object too large for the fast way (over 50,000 members) is written by the same rules.
+    local h1, h2 = {}, {}
+    for i = 1, 60000 do h1["k" .. i] = {i} end
+    for i = 60000, 1, -1 do h2["k" .. i] = {i} end
+    h1[5], h1["5"], h2["5"], h2[5] = "n", "s", "s", "n"
+    local text = core.json_encode(h1)
+    assert.equal(text, core.json_encode(h2))
+    assert.equal(1, text:find('{"5":"s","5":"n","k1":[1],"k10":[10],"k100":[100],"k1000":[1000],"k10000":[10000],', 1, true))
+    h1[true] = 1
+    assert.same({nil, "cannot encode a table key of type boolean at 'big'"}, {core.json_encode({big = h1})})
   end)
 
   it("testCSVEmptyHeader: a trial started twice before its first result still has the CSV header", function()
