@@ -12,7 +12,8 @@
 --   cmake --build build --target bench-loop    (or: tunelua bench/loop_bench.lua)
 -- Environment: BENCH_TRIALS (2000), BENCH_NOREUSE_TRIALS (500),
 -- BENCH_RESULTS (100000), BENCH_REPEATS (5), BENCH_SCHEDULE_TRIALS (10000;
--- 0 skips), BENCH_DIR (build/bench-loop: must be on disk, not tmpfs),
+-- 0 skips), BENCH_TIMELINE_TRIALS (2000: the schedule's trials again, their
+-- time beyond 10 ms taken apart by callbacks; 0 skips), BENCH_DIR (build/bench-loop: must be on disk, not tmpfs),
 -- TUNELUA (the binary to measure), BENCH_BASELINE_TUNELUA (an older tunelua
 -- whose start-up is measured beside), OPTUNA_BENCH_DIR (bench/peer/optuna-side:
 -- Optuna's overhead.py), TUNE_BENCH_LIMITS (the bench_limits binary).
@@ -32,6 +33,7 @@ local NOREUSE = env_num("BENCH_NOREUSE_TRIALS", 500)
 local RESULTS = env_num("BENCH_RESULTS", 100000)
 local REPEATS = env_num("BENCH_REPEATS", 5)
 local SCHEDULE = env_num("BENCH_SCHEDULE_TRIALS", 10000)
+local TIMELINE = env_num("BENCH_TIMELINE_TRIALS", 2000)
 local TUNELUA = os.getenv("TUNELUA") or "build/tunelua"
 local BASELINE = os.getenv("BENCH_BASELINE_TUNELUA")
 local OPTUNA_DIR = os.getenv("OPTUNA_BENCH_DIR") or "bench/peer/optuna-side"
@@ -174,12 +176,13 @@ for rep = 1, REPEATS do
     runs.mc1_gap[rep]))
 end
 
-local schedule
+local schedule, timeline
 if SCHEDULE > 0 then
   schedule = case("schedule", SCHEDULE)
   io.stderr:write(string.format("schedule: %d x 10 ms on 2 CPUs in %.2f s (ideal %.2f s)\n", SCHEDULE,
     schedule.wall_s, schedule.ideal_s))
 end
+if TIMELINE > 0 then timeline = case("timeline", TIMELINE) end
 
 -- The executor alone, through its own benchmark (its last line is JSON).
 local executor
@@ -245,6 +248,13 @@ if schedule then
     .. "peak RSS %.1f MB (goal <= 64)", SCHEDULE, schedule.wall_s, schedule.wall_s / schedule.ideal_s,
     schedule.ideal_s, schedule.peak_rss_mb))
 end
+if timeline then
+  print(string.format("  where a scheduled trial's time beyond 10 ms goes (%d trials, means): its iteration %.3f ms "
+    .. "over, start request and result's way back %.3f ms, the request that learns the function returned %.3f ms, "
+    .. "completion to the next start %.3f ms (%.3fx the ideal in that run)", TIMELINE, timeline.iteration_over_ms,
+    timeline.start_to_result_ms, timeline.result_to_complete_ms, timeline.complete_to_start_ms,
+    timeline.wall_s / timeline.ideal_s))
+end
 print(string.format("driver peak RSS after %d trials: %.1f MB", TRIALS, median(runs.rss_reuse)))
 print(string.format("start-up, one-trial experiment file to exit: %.1f ms%s%s", start,
   start_base and string.format(" (baseline %.1f ms: %.2fx; goal <= 1.1x)", start_base, start / start_base) or "",
@@ -254,6 +264,6 @@ print(core.json_encode{
   per_trial_ms_reuse = reuse, files_floor_ms_per_trial = floor, per_trial_ms_noreuse = noreuse, spawn_ms = spawn,
   noreuse_over_spawn = over_spawn, results_per_s_buffer1 = r1,
   results_per_s_buffer8 = r8, mc1_gap_ms = gap, startup_ms = start, startup_baseline_ms = start_base,
-  schedule = schedule, executor = executor, optuna_random_ms_per_trial = optuna_ms,
+  schedule = schedule, timeline = timeline, executor = executor, optuna_random_ms_per_trial = optuna_ms,
   optuna_import_ms = optuna_import_ms, runs = runs,
 })

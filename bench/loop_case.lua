@@ -1,7 +1,7 @@
 -- One measurement of the whole loop through tune.run, in a fresh driver
 -- (bench/loop_bench.lua runs it; default loggers on, local_dir on disk).
 --   tunelua bench/loop_case.lua CASE DIR OUT_JSON [N]
--- CASE: reuse | noreuse | results1 | results8 | stream | stream_dash | mc1 | schedule.
+-- CASE: reuse | noreuse | results1 | results8 | stream | stream_dash | mc1 | schedule | timeline.
 -- Writes one JSON object to OUT_JSON; tune.run's own output goes to stdout.
 package.path = "./?.lua;" .. package.path
 local tune = require("tune")
@@ -61,6 +61,44 @@ elseif case == "schedule" then
     local_dir = dir})
   r.wall_s = core.now() - t0
   r.ideal_s = n * 0.01 / 2
+elseif case == "timeline" then
+  -- The schedule's trials again, each one's time beyond its 10 ms taken
+  -- apart by callbacks (means, ms): the trainable's own iteration past
+  -- 10 ms, the start request and the result's way back, the request that
+  -- learns the function returned, and a completion to the next start.
+  local started, reported, iter, done_at = {}, {}, {}, nil
+  local sum = {iteration_over = 0, start_to_result = 0, result_to_complete = 0, complete_to_start = 0}
+  local counts = {trials = 0, gaps = 0}
+  local cb = {
+    on_trial_start = function(_, _, _, trial)
+      local now = core.now()
+      started[trial.trial_id] = now
+      if done_at then
+        sum.complete_to_start = sum.complete_to_start + (now - done_at)
+        counts.gaps = counts.gaps + 1
+        done_at = nil
+      end
+    end,
+    on_trial_result = function(_, _, _, trial, result)
+      reported[trial.trial_id], iter[trial.trial_id] = core.now(), result.time_this_iter_s
+    end,
+    on_trial_complete = function(_, _, _, trial)
+      local now, id = core.now(), trial.trial_id
+      done_at = now
+      if started[id] and reported[id] and iter[id] then
+        sum.iteration_over = sum.iteration_over + (iter[id] - 0.01)
+        sum.start_to_result = sum.start_to_result + (reported[id] - started[id] - iter[id])
+        sum.result_to_complete = sum.result_to_complete + (now - reported[id])
+        counts.trials = counts.trials + 1
+      end
+      started[id], reported[id], iter[id] = nil, nil, nil
+    end,
+  }
+  tune.run("bench_sleep", {num_samples = n, config = {t = 0.01}, reuse_actors = true, num_cpus = 2,
+    local_dir = dir, callbacks = {cb}})
+  r.wall_s = core.now() - t0
+  r.ideal_s = n * 0.01 / 2
+  for k, v in pairs(sum) do r[k .. "_ms"] = v * 1000 / math.max(1, k == "complete_to_start" and counts.gaps or counts.trials) end
 else
   error("unknown case " .. tostring(case))
 end
