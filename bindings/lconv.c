@@ -304,8 +304,7 @@ static int write_large_object(lua_State *L, int idx, tune_buf_t *out, wctx_t *c)
     lua_rawseti(L, texts, k + 1);
     k++;
   }
-  if (k == count && count > 0) lua_pop(L, 1); /* the key lua_next left */
-  sort_keys(order, (size_t)k);
+  sort_keys(order, (size_t)k); /* (the key lua_next left, if any, goes with the rest below) */
   int rc = write_members(L, idx, order, k, keys, out, c);
   lua_settop(L, texts - 1);
   return rc;
@@ -405,38 +404,33 @@ static int plain_text(const char *s, size_t len) {
   return 1;
 }
 
-static int member_cmp(const void *a, const void *b) {
-  return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
-}
-
-/// The object's members relinked in the order of their keys (bytewise,
-/// as write_table writes them; flat_object's keys have no NUL). Left as
-/// they are if the array to sort them in cannot be had.
+/// The object's members relinked in the order of their keys, sorted as
+/// write_table sorts them (flat_object's keys have no NUL). Left as they
+/// are if the arrays to sort them in cannot be had.
 static void sort_members(cJSON *obj) {
   size_t n = 0;
   for (cJSON *m = obj->child; m; m = m->next) n++;
   if (n < 2) return;
   cJSON *stack_members[32];
+  jkey_t stack_keys[32];
   cJSON **members = n <= 32 ? stack_members : malloc(n * sizeof *members);
-  if (!members) return;
-  size_t i = 0;
-  for (cJSON *m = obj->child; m; m = m->next) members[i++] = m;
-  if (n > 24) {
-    qsort(members, n, sizeof *members, member_cmp);
-  } else {
-    for (i = 1; i < n; i++) { /* by insertion, as sort_keys */
-      cJSON *x = members[i];
-      size_t j = i;
-      for (; j > 0 && strcmp(members[j - 1]->string, x->string) > 0; j--) members[j] = members[j - 1];
-      members[j] = x;
+  jkey_t *keys = n <= 32 ? stack_keys : malloc(n * sizeof *keys);
+  if (members && keys) {
+    size_t i = 0;
+    for (cJSON *m = obj->child; m; m = m->next, i++) {
+      members[i] = m;
+      keys[i] = (jkey_t){.s = m->string, .len = strlen(m->string), .value = (int)i};
     }
+    sort_keys(keys, n);
+    for (i = 0; i < n; i++) {
+      cJSON *m = members[keys[i].value];
+      m->next = i + 1 < n ? members[keys[i + 1].value] : NULL;
+      m->prev = i > 0 ? members[keys[i - 1].value] : members[keys[n - 1].value]; /* cJSON: the first's prev is the last */
+    }
+    obj->child = members[keys[0].value];
   }
-  for (i = 0; i < n; i++) {
-    members[i]->next = i + 1 < n ? members[i + 1] : NULL;
-    members[i]->prev = i > 0 ? members[i - 1] : members[n - 1]; /* cJSON: the first's prev is the last */
-  }
-  obj->child = members[0];
   if (members != stack_members) free(members);
+  if (keys != stack_keys) free(keys);
 }
 
 /// The tree that writing the table at idx as JSON and parsing the text
