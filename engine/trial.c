@@ -146,7 +146,6 @@ static void add_proc_fields(cJSON *o, const tune_trial_t *t, const tune_proc_inf
   cJSON_AddItemToObjectCS(o, RK(EXPERIMENT_ID), cJSON_CreateString(t->experiment_id));
 }
 
-
 /* Keys the driver fills. Ray overwrites some (result.update) and only
    defaults others (result.setdefault): a report may set those itself. */
 enum {
@@ -167,12 +166,10 @@ static int key_is(const char *k, size_t len, const char *name) {
 }
 
 int tune_result_key_is_filled(const char *k, size_t len) {
-  for (size_t i = 0; i < sizeof overwritten_keys / sizeof *overwritten_keys; i++)
-    if (key_is(k, len, overwritten_keys[i])) return 1;
-  /* Of the defaulted keys, those only a trainable reports are not filled. */
-  for (int i = 0; i < K_NDEFAULT; i++)
-    if (i != K_TS_THIS_ITER && i != K_EP_THIS_ITER && i != K_MEAN_LOSS && key_is(k, len, default_keys[i])) return 1;
-  return 0;
+  /* The keys fill_result adds, and the config added where results are written. */
+  for (int i = 0; i < TUNE_RK_N; i++)
+    if (key_is(k, len, tune_result_keys[i])) return 1;
+  return key_is(k, len, "config");
 }
 
 cJSON *tune_trial_fill_result(tune_trial_t *t, cJSON *r, double dt, double ts, const tune_proc_info_t *info) {
